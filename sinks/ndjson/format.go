@@ -1,0 +1,91 @@
+package ndjson
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Compressions lists the accepted values of a sink's compression key.
+var Compressions = []string{"none", "gzip", "zstd"}
+
+// Format returns the NDJSON format with the given compression (none, gzip,
+// zstd; empty means none).
+func Format(compression string) (sinks.Format, error) {
+	f := sinks.Format{Name: "ndjson"}
+	switch compression {
+	case "", "none":
+		f.Ext = ".ndjson"
+	case "gzip":
+		f.Ext = ".ndjson.gz"
+	case "zstd":
+		f.Ext = ".ndjson.zst"
+	default:
+		return f, fmt.Errorf("ndjson: unknown compression %q (none, gzip, zstd)", compression)
+	}
+	f.New = func(w io.Writer, _ sinks.Partition) (sinks.Encoder, error) {
+		return NewEncoder(w, compression)
+	}
+	return f, nil
+}
+
+// Encoder writes NDJSON lines to a writer, through a compressor if configured.
+type Encoder struct {
+	comp io.WriteCloser // nil without compression
+	bw   *bufio.Writer
+	line []byte
+}
+
+// NewEncoder returns an encoder writing to w.
+func NewEncoder(w io.Writer, compression string) (*Encoder, error) {
+	e := &Encoder{}
+	switch compression {
+	case "", "none":
+	case "gzip":
+		e.comp = gzip.NewWriter(w)
+	case "zstd":
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, fmt.Errorf("ndjson: zstd: %w", err)
+		}
+		e.comp = zw
+	default:
+		return nil, fmt.Errorf("ndjson: unknown compression %q (none, gzip, zstd)", compression)
+	}
+	if e.comp != nil {
+		w = e.comp
+	}
+	e.bw = bufio.NewWriterSize(w, 64<<10)
+	return e, nil
+}
+
+// Write appends one line per record.
+func (e *Encoder) Write(recs []transform.Record) error {
+	for i := range recs {
+		e.line = AppendRecord(e.line[:0], &recs[i])
+		e.line = append(e.line, '\n')
+		if _, err := e.bw.Write(e.line); err != nil {
+			return fmt.Errorf("ndjson: write: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close flushes buffered lines and the compressor's trailer.
+func (e *Encoder) Close() error {
+	if err := e.bw.Flush(); err != nil {
+		return fmt.Errorf("ndjson: flush: %w", err)
+	}
+	if e.comp != nil {
+		if err := e.comp.Close(); err != nil {
+			return fmt.Errorf("ndjson: close compressor: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+// Package sinks defines the one contract every destination implements, and the
+// pieces the file-like destinations share: partitions, file names, encoders
+// and the per-day manifest.
+//
+// The lifecycle, for every sink: New validates and connects; Open starts one
+// partition (one UTC day of the run's range); Write appends batches; Commit
+// makes the partition durable and reports the error; Abort discards an
+// uncommitted partition. Records count as delivered only after every sink has
+// committed the partition; only then does the run record the day as exported.
+package sinks
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Sink is one configured destination. Open is called for one partition at a
+// time; Close releases connections and is safe to call twice.
+type Sink interface {
+	// Name identifies the sink in logs and the summary, e.g. "ndjson out/ndjson".
+	Name() string
+	// Open starts delivering one partition. Nothing becomes visible to readers
+	// before Commit.
+	Open(ctx context.Context, p Partition) (Writer, error)
+	Close() error
+}
+
+// Writer delivers the records of one partition. It is used by one goroutine.
+type Writer interface {
+	// Write appends a batch. The batch may be reused by the caller after return.
+	Write(ctx context.Context, recs []transform.Record) error
+	// Commit makes everything written durable and visible (a file renamed into
+	// place, an object uploaded, messages acknowledged). After an error nothing
+	// of the partition may be relied on; the run retries the day later.
+	Commit(ctx context.Context) (Result, error)
+	// Abort discards an uncommitted partition and leaves no visible output. It
+	// is a no-op after Commit and safe to call twice.
+	Abort() error
+}
+
+// Result reports what Commit delivered, for the run summary and metrics.
+type Result struct {
+	Records int64
+	Bytes   int64
+	Files   []string // names or keys of the files or objects written
+}
+
+// Partition is one UTC day of a run's range: [From, To) lies within
+// [Day, Day+24h). RunID is copied into file metadata and manifests.
+type Partition struct {
+	Day   time.Time
+	From  time.Time
+	To    time.Time
+	RunID string
+}
+
+// NewPartition returns the partition of day (any time within it) clipped to
+// [from, to).
+func NewPartition(day, from, to time.Time, runID string) Partition {
+	d := day.UTC().Truncate(24 * time.Hour)
+	p := Partition{Day: d, From: d, To: d.Add(24 * time.Hour), RunID: runID}
+	if from.After(p.From) {
+		p.From = from.UTC()
+	}
+	if to.Before(p.To) {
+		p.To = to.UTC()
+	}
+	return p
+}
+
+// FullDay reports whether the partition covers its whole day.
+func (p Partition) FullDay() bool {
+	return p.From.Equal(p.Day) && p.To.Equal(p.Day.Add(24*time.Hour))
+}
+
+// Date is the day as YYYY-MM-DD.
+func (p Partition) Date() string { return p.Day.Format(time.DateOnly) }
+
+// Dir is the Hive-style partition directory, "dt=YYYY-MM-DD".
+func (p Partition) Dir() string { return "dt=" + p.Date() }
+
+// BaseName is the deterministic file name without extension: the same day and
+// range always give the same name, so a rerun replaces its files.
+func (p Partition) BaseName() string {
+	if p.FullDay() {
+		return "pachca-audit-" + p.Date()
+	}
+	const f = "20060102T150405.000Z"
+	return "pachca-audit-" + p.From.Format(f) + "-" + p.To.Format(f)
+}
+
+// Encoder writes records in one file format to an io.Writer. Close writes
+// the format's trailer (gzip footer, Parquet footer) but does not close the
+// underlying writer. Neither method is safe for concurrent use.
+type Encoder interface {
+	Write(recs []transform.Record) error
+	Close() error
+}
+
+// Format is a file format: its name in the configuration, the file extension
+// (with the compression suffix) and the constructor of its encoder.
+type Format struct {
+	Name string
+	Ext  string // ".ndjson.gz", ".parquet", ...
+	New  func(w io.Writer, p Partition) (Encoder, error)
+}
+
+// Checker is implemented by sinks that can tell, without delivering records,
+// whether they are reachable and writable (`pachca-export check`).
+type Checker interface {
+	Check(ctx context.Context) error
+}
