@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestBadFlagsExit2WithOneLine(t *testing.T) {
+	for name, args := range map[string][]string{
+		"unknown flag": {"--nope"},
+		"bad number":   {"--events", "many"},
+		"bad time":     {"--from", "last tuesday"},
+		"empty range":  {"--from", "2026-11-02", "--to", "2026-11-01"},
+		"fault kind":   {"--fault-rate", "0.1", "--faults", "500,meteor"},
+		"argument":     {"extra"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 2, run(t.Context(), args, &stdout, &stderr))
+			require.Empty(t, stdout.String())
+			line := stderr.String()
+			require.True(t, strings.HasPrefix(line, "pachca-sim: "), line)
+			require.Equal(t, 1, strings.Count(line, "\n"), line)
+		})
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run(t.Context(), []string{"-h"}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "-accessed-events")
+}
+
+// syncBuffer lets the test read what run writes from another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"--addr", "127.0.0.1:0", "--events", "500", "--from", "2026-11-01",
+			"--to", "2026-11-02T00:00:00Z", "--token", "t0k", "--rate", "100", "--faults", "500,reset"}, &stdout, io.Discard)
+	}()
+	var base string
+	require.Eventually(t, func() bool {
+		base = strings.TrimSpace(stdout.String())
+		return base != ""
+	}, 5*time.Second, 10*time.Millisecond)
+	require.True(t, strings.HasSuffix(base, "/api/shared/v1"), base)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+		base+"/audit_events?start_time=2026-11-01T00:00:00.000Z&end_time=2026-11-01T23:59:59.999Z", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer t0k")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	cancel()
+	select {
+	case c := <-code:
+		require.Equal(t, 0, c)
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+}

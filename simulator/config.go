@@ -1,0 +1,140 @@
+// Package simulator is a local stand-in for the Pachca API: GET /audit_events
+// with pagination, rate limits and injected faults, and POST /messages. The
+// exporter's tests, the demo and the benchmarks run against it.
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// BasePath is the path prefix of every API route, as on api.pachca.com.
+const BasePath = "/api/shared/v1"
+
+// Tokens with a fixed meaning besides Config.Token: they authenticate, but
+// GET /audit_events refuses them like the API refuses a token without the
+// audit_events:read scope (403) or a workspace without the Corporation plan (402).
+const (
+	TokenNoScope = "sim-no-scope"
+	TokenNoPlan  = "sim-no-plan"
+)
+
+// Fault kinds accepted in Config.Faults and SetFaults.
+const (
+	Fault500      = "500"      // 500 with an ApiError body
+	Fault502      = "502"      // 502 with an ApiError body
+	Fault503      = "503"      // 503 with an ApiError body and Retry-After: 1
+	FaultReset    = "reset"    // the connection is reset, no response
+	FaultTruncate = "truncate" // 200, full Content-Length, half the body, then close
+	FaultHTML     = "html"     // an HTML error page with status 200 or 502
+	FaultSlow     = "slow"     // the answer comes after SlowDelay
+)
+
+// AllFaults lists every fault kind, in a fixed order.
+func AllFaults() []string {
+	return []string{Fault500, Fault502, Fault503, FaultReset, FaultTruncate, FaultHTML, FaultSlow}
+}
+
+// Config describes the simulated workspace and how the server misbehaves.
+// The zero value is not useful; start from DefaultConfig.
+type Config struct {
+	Token       string        // accepted bearer token; default "sim-token"
+	Events      int           // number of events generated
+	From, To    time.Time     // generated events lie in [From, To)
+	Seed        int64         // same seed and config: same events, byte for byte
+	TieGroups   bool          // many events share one millisecond (groups larger than a page too)
+	Midnight    bool          // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
+	UnknownKeys bool          // some events with an event_key or a details field not in the spec
+	MaxRange    time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
+	RateLimit   float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
+	Burst       int           // bucket size of the rate limit (at least 1 when RateLimit > 0)
+	// RetryAfterHTTPDate sends Retry-After as an HTTP date instead of seconds.
+	RetryAfterHTTPDate bool
+	// BlockAfter: a token that sends this many requests while it should be
+	// waiting after a 429 gets blocked for BlockFor (0 = never).
+	BlockAfter int
+	BlockFor   time.Duration // blocked tokens get 429 for this long
+	Latency    time.Duration // added to every API request
+	Jitter     time.Duration // uniform extra latency in [0, Jitter)
+	FaultRate  float64       // probability that a GET /audit_events request gets a fault
+	Faults     []string      // kinds drawn from, uniformly: see the Fault* constants
+	SlowDelay  time.Duration // how long a "slow" fault sleeps before answering
+	// AccessedEvents: each GET /audit_events call that passes auth and the rate
+	// limit writes an audit_events_accessed event at time.Now().
+	AccessedEvents bool
+}
+
+// DefaultConfig returns a small workspace: 5,000 events over the seven UTC
+// days before today, ties and midnight events on, no limits and no faults.
+func DefaultConfig() Config {
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	return Config{
+		Token:     "sim-token",
+		Events:    5000,
+		From:      to.AddDate(0, 0, -7),
+		To:        to,
+		Seed:      1,
+		TieGroups: true,
+		Midnight:  true,
+		Burst:     50,
+		BlockFor:  time.Minute,
+		Faults:    AllFaults(),
+		SlowDelay: time.Minute,
+	}
+}
+
+// Validate reports every impossible setting; it does no I/O.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Token == "" {
+		errs = append(errs, errors.New("token: required"))
+	}
+	if c.Token == TokenNoScope || c.Token == TokenNoPlan {
+		errs = append(errs, fmt.Errorf("token: %q is reserved", c.Token))
+	}
+	if c.Events < 0 {
+		errs = append(errs, fmt.Errorf("events: %d is negative", c.Events))
+	}
+	if c.Events > 0 && !c.From.Before(c.To) {
+		errs = append(errs, fmt.Errorf("from/to: from %s is not before to %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339)))
+	}
+	if c.MaxRange < 0 {
+		errs = append(errs, fmt.Errorf("max-range: %s is negative", c.MaxRange))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate: %g is negative", c.RateLimit))
+	}
+	if c.RateLimit > 0 && c.Burst < 1 {
+		errs = append(errs, fmt.Errorf("burst: %d, must be at least 1 with a rate limit", c.Burst))
+	}
+	if c.BlockAfter < 0 {
+		errs = append(errs, fmt.Errorf("block-after: %d is negative", c.BlockAfter))
+	}
+	if c.BlockAfter > 0 && c.BlockFor <= 0 {
+		errs = append(errs, errors.New("block-for: must be positive with block-after"))
+	}
+	if c.Latency < 0 || c.Jitter < 0 || c.SlowDelay < 0 {
+		errs = append(errs, errors.New("latency, jitter, slow delay: must not be negative"))
+	}
+	if err := validateFaults(c.FaultRate, c.Faults); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func validateFaults(rate float64, kinds []string) error {
+	if rate < 0 || rate > 1 {
+		return fmt.Errorf("fault-rate: %g is not in [0, 1]", rate)
+	}
+	if rate > 0 && len(kinds) == 0 {
+		return errors.New("faults: empty list with a positive fault rate")
+	}
+	for _, k := range kinds {
+		if !slices.Contains(AllFaults(), k) {
+			return fmt.Errorf("faults: unknown kind %q (want one of %v)", k, AllFaults())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package simulator
+
+// EventKeys returns the 45 values of the AuditEventKey enum of the OpenAPI
+// document, in its order. The simulator generates every one of them.
+func EventKeys() []string {
+	return []string{
+		"user_login", "user_logout", "user_2fa_fail", "user_2fa_success",
+		"user_created", "user_deleted", "user_role_changed", "user_updated",
+		"tag_created", "tag_deleted", "user_added_to_tag", "user_removed_from_tag",
+		"chat_created", "chat_renamed", "chat_permission_changed",
+		"user_chat_join", "user_chat_leave", "tag_added_to_chat", "tag_removed_from_chat",
+		"message_updated", "message_deleted", "message_created",
+		"reaction_created", "reaction_deleted", "thread_created",
+		"access_token_created", "access_token_updated", "access_token_destroy",
+		"kms_encrypt", "kms_decrypt",
+		"audit_events_accessed", "dlp_violation_detected",
+		"search_users_api", "search_chats_api", "search_messages_api",
+		"bot_scopes_updated", "bot_webhook_settings_updated", "bot_token_recreated",
+		"bot_deleted", "bot_oauth_client_updated",
+		"oauth_authorization_granted", "oauth_authorization_revoked",
+		"video_call_started", "video_call_finished", "video_call_recording_ready",
+	}
+}
+
+// UnknownEventKeys returns the keys that Config.UnknownKeys adds: keys a
+// newer API might send that no list knows yet.
+func UnknownEventKeys() []string {
+	return []string{"user_passkey_registered", "workspace_export_requested"}
+}
+
+// keyWeight is how common a key is relative to the rarest ones (weight 1).
+func keyWeight(key string) int {
+	switch key {
+	case "message_created":
+		return 40
+	case "user_login":
+		return 25
+	case "reaction_created", "message_updated":
+		return 12
+	case "user_logout", "user_2fa_success":
+		return 6
+	case "message_deleted", "reaction_deleted", "thread_created", "user_2fa_fail",
+		"user_chat_join", "search_messages_api", "kms_encrypt", "kms_decrypt":
+		return 3
+	case "user_updated", "user_chat_leave", "video_call_started", "video_call_finished",
+		"search_users_api", "search_chats_api":
+		return 2
+	}
+	return 1
+}

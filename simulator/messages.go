@@ -1,0 +1,102 @@
+package simulator
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// firstMessageID is the id of the first message the simulator accepts.
+const firstMessageID = 194275
+
+// serveMessages accepts POST /messages: it records the message and answers
+// 201 with a Message object. Faults are not injected here, so a test that
+// counts alerts sees each one exactly once.
+func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw, onCommit: func(status int) {
+		s.count(func(st *Stats) {
+			st.Requests++
+			if status >= 200 && status < 300 {
+				st.OK++
+			}
+			if status == http.StatusTooManyRequests {
+				st.Status429++
+			}
+		})
+	}}
+	defer w.commit(0) // the handler was aborted: no answer
+	s.latency(r.Context())
+	token, ok := s.authorize(w, r)
+	if !ok || !s.admit(w, token) {
+		return
+	}
+	var req struct {
+		Message *struct {
+			EntityType *string `json:"entity_type"`
+			EntityID   *int64  `json:"entity_id"`
+			Content    *string `json:"content"`
+		} `json:"message"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return // the client went away
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Message == nil {
+		writeAPIError(w, http.StatusUnprocessableEntity, errItem("message", "", "invalid",
+			`The body must be JSON: {"message":{"entity_type":"user","entity_id":1,"content":"..."}}`))
+		return
+	}
+	m := req.Message
+	entityType := "discussion"
+	if m.EntityType != nil {
+		entityType = strings.ToLower(*m.EntityType)
+	}
+	if entityType != "discussion" && entityType != "thread" && entityType != "user" {
+		// The OpenAPI document: a value outside the list returns 400 invalid.
+		writeAPIError(w, http.StatusBadRequest, errItem("entity_type", entityType, "invalid", "entity_type must be discussion, thread or user"))
+		return
+	}
+	var errs []apiErrorItem
+	if m.EntityID == nil || *m.EntityID < 1 {
+		errs = append(errs, errItem("entity_id", "", "blank", "entity_id is required"))
+	}
+	if m.Content == nil || strings.TrimSpace(*m.Content) == "" {
+		errs = append(errs, errItem("content", "", "blank", "content cannot be empty"))
+	}
+	if len(errs) > 0 {
+		writeAPIError(w, http.StatusUnprocessableEntity, errs...)
+		return
+	}
+	now := time.Now().UTC()
+	var id int64
+	s.count(func(st *Stats) {
+		st.Messages = append(st.Messages, Message{EntityType: entityType, EntityID: *m.EntityID, Content: *m.Content, At: now})
+		id = firstMessageID + int64(len(st.Messages)) - 1
+	})
+	writeJSON(w, http.StatusCreated, renderMessage(id, entityType, *m.EntityID, *m.Content, now.UnixMilli()))
+}
+
+// renderMessage renders {"data": Message} as the API answers a new message.
+func renderMessage(id int64, entityType string, entityID int64, content string, ms int64) []byte {
+	chatID := entityID
+	switch entityType {
+	case "user":
+		chatID = 4_000_000 + entityID // the direct chat with that user
+	case "thread":
+		chatID = 5_000_000 + entityID
+	}
+	o := newObj(nil)
+	o.int("id", id).str("entity_type", entityType).int("entity_id", entityID).int("chat_id", chatID).int("root_chat_id", chatID).
+		str("content", content).int("user_id", ownerID)
+	o.key("created_at")
+	o.b = appendTime(o.b, ms)
+	o.str("url", "https://app.pachca.com/chats/"+strconv.FormatInt(chatID, 10)+"?message="+strconv.FormatInt(id, 10)).
+		raw("files", []byte("[]")).null("voice_content").null("buttons").null("thread").null("forwarding").null("parent_message_id")
+	o.key("changed_at")
+	o.b = appendTime(o.b, ms)
+	o.null("deleted_at")
+	return newObj(nil).raw("data", o.close()).close()
+}
