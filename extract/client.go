@@ -1,0 +1,349 @@
+// Package extract reads audit events from the Pachca API: one shared rate
+// limiter, retries, pagination, and time windows fetched in parallel.
+// Retries live here and nowhere else.
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultBaseURL is the public API.
+const DefaultBaseURL = "https://api.pachca.com/api/shared/v1"
+
+// PageSize is the API's maximum, and what every request asks for.
+const PageSize = 50
+
+const maxBody = 64 << 20
+
+// Filters narrow the events requested; empty fields are not sent.
+type Filters struct {
+	ActorID    string
+	ActorType  string
+	EntityID   string
+	EntityType string
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	BaseURL    string
+	Token      string
+	Filters    Filters
+	RPS        float64       // requests per second for the whole process; <= 0 unlimited
+	Timeout    time.Duration // per request, body included
+	MaxRetries int           // retries of 5xx, network errors and malformed bodies per request
+	UserAgent  string
+	HTTPClient *http.Client // optional
+}
+
+// Stats are counters a Client keeps for the summary, progress and metrics.
+type Stats struct {
+	Requests  atomic.Int64 // HTTP requests sent
+	Pages     atomic.Int64 // pages received and decoded
+	Events    atomic.Int64 // events received
+	Retries   atomic.Int64 // requests repeated after a transient failure or a 429
+	Throttled atomic.Int64 // 429 answers
+	Bytes     atomic.Int64 // response bytes read
+}
+
+// Client calls GET /audit_events. It is safe for concurrent use; all its
+// requests share one Limiter.
+type Client struct {
+	cfg     ClientConfig
+	http    *http.Client
+	limiter *Limiter
+	stats   *Stats
+	sleep   func(ctx context.Context, d time.Duration) error
+}
+
+// NewClient returns a client; it does no I/O.
+func NewClient(cfg ClientConfig) *Client {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "pachca-export"
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Transport: tr}
+	}
+	return &Client{cfg: cfg, http: hc, limiter: NewLimiter(cfg.RPS), stats: &Stats{}, sleep: sleepCtx}
+}
+
+// Stats returns the client's live counters.
+func (c *Client) Stats() *Stats { return c.stats }
+
+// Limiter returns the client's shared limiter.
+func (c *Client) Limiter() *Limiter { return c.limiter }
+
+// Query selects the events of one request: [Start, End] with both bounds
+// inclusive, as the API has them, at millisecond precision.
+type Query struct {
+	Start, End time.Time
+	EventKey   string // "" for every key
+}
+
+// Event is one event as received: its id and time, parsed for windowing, and
+// the exact JSON object.
+type Event struct {
+	ID string
+	// At is created_at in Unix milliseconds; valid only when TimeOK.
+	At     int64
+	TimeOK bool
+	Raw    []byte
+}
+
+// Page is one decoded answer.
+type Page struct {
+	Events  []Event
+	Next    string
+	HasNext bool
+	Prev    string
+}
+
+const apiTime = "2006-01-02T15:04:05.000Z"
+
+func (c *Client) pageURL(q Query, cursor string) string {
+	v := url.Values{}
+	v.Set("start_time", q.Start.UTC().Format(apiTime))
+	v.Set("end_time", q.End.UTC().Format(apiTime))
+	if q.EventKey != "" {
+		v.Set("event_key", q.EventKey)
+	}
+	f := c.cfg.Filters
+	for k, s := range map[string]string{"actor_id": f.ActorID, "actor_type": f.ActorType, "entity_id": f.EntityID, "entity_type": f.EntityType} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	v.Set("limit", strconv.Itoa(PageSize))
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	return c.cfg.BaseURL + "/audit_events?" + v.Encode()
+}
+
+// Page fetches one page, retrying transient failures: a 429 waits for its
+// Retry-After and slows the shared limiter; 5xx, timeouts, resets and
+// malformed bodies back off exponentially with jitter, up to MaxRetries. Other
+// answers end with an *APIError.
+func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error) {
+	u := c.pageURL(q, cursor)
+	failures, throttles := 0, 0
+	maxThrottles := max(30, 3*c.cfg.MaxRetries)
+	for {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return Page{}, err
+		}
+		p, retryAfter, err := c.get(ctx, u)
+		if err == nil {
+			c.limiter.Succeeded()
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			return Page{}, ctx.Err()
+		}
+		var re *retryableError
+		var thr *throttledError
+		switch {
+		case errors.As(err, &thr):
+			throttles++
+			c.stats.Throttled.Add(1)
+			c.limiter.Throttled(thr.retryAfter)
+			if throttles > maxThrottles {
+				return Page{}, fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
+			}
+			// The limiter's pause makes every worker wait; nothing to sleep here.
+		case errors.As(err, &re):
+			failures++
+			if failures > c.cfg.MaxRetries {
+				return Page{}, fmt.Errorf("giving up after %d retries: %w", c.cfg.MaxRetries, err)
+			}
+			d := backoff(failures)
+			if retryAfter > d {
+				d = retryAfter
+			}
+			if err := c.sleep(ctx, d); err != nil {
+				return Page{}, err
+			}
+		default:
+			return Page{}, err
+		}
+		c.stats.Retries.Add(1)
+	}
+}
+
+type throttledError struct{ retryAfter time.Duration }
+
+func (e *throttledError) Error() string { return "429 Too Many Requests" }
+
+// get sends one request. retryAfter is the server's Retry-After for a 503.
+func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Page{}, 0, fmt.Errorf("bad request URL (check source.base_url): %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	c.stats.Requests.Add(1)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Page{}, 0, &retryableError{msg: "request failed", err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	c.stats.Bytes.Add(int64(len(body)))
+	ra := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		if ra <= 0 {
+			ra = time.Second
+		}
+		return Page{}, ra, &throttledError{retryAfter: ra}
+	case resp.StatusCode >= 500:
+		return Page{}, ra, &retryableError{msg: fmt.Sprintf("server error %d %s", resp.StatusCode, snippet(body))}
+	case resp.StatusCode != http.StatusOK:
+		return Page{}, 0, parseAPIError(resp.StatusCode, body)
+	}
+	if err != nil {
+		return Page{}, 0, &retryableError{msg: "reading the response", err: stripURL(err)}
+	}
+	p, err = decodePage(body)
+	if err != nil {
+		return Page{}, 0, &retryableError{msg: "malformed response", err: err}
+	}
+	c.stats.Pages.Add(1)
+	c.stats.Events.Add(int64(len(p.Events)))
+	return p, 0, nil
+}
+
+// decodePage decodes a 200 body. A body that is not the documented envelope
+// is an error, so that a truncated or HTML answer is retried, never taken as
+// an empty page.
+func decodePage(body []byte) (Page, error) {
+	var env struct {
+		Data *[]json.RawMessage `json:"data"`
+		Meta *struct {
+			Paginate struct {
+				NextPage *string `json:"next_page"`
+				PrevPage *string `json:"prev_page"`
+				HasNext  *bool   `json:"has_next"`
+			} `json:"paginate"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return Page{}, fmt.Errorf("%w (body starts %q)", err, snippet(body))
+	}
+	if env.Data == nil || env.Meta == nil {
+		return Page{}, fmt.Errorf("no data or meta in %q", snippet(body))
+	}
+	pg := env.Meta.Paginate
+	p := Page{Events: make([]Event, 0, len(*env.Data))}
+	if pg.NextPage != nil {
+		p.Next = *pg.NextPage
+	}
+	if pg.PrevPage != nil {
+		p.Prev = *pg.PrevPage
+	}
+	if pg.HasNext != nil {
+		p.HasNext = *pg.HasNext
+	} else {
+		// has_next is optional in the OpenAPI document; without it, follow a
+		// cursor as long as pages are not empty.
+		p.HasNext = p.Next != "" && len(*env.Data) > 0
+	}
+	if p.HasNext && p.Next == "" {
+		return Page{}, errors.New("has_next is true but next_page is empty")
+	}
+	for _, raw := range *env.Data {
+		p.Events = append(p.Events, parseEvent(raw))
+	}
+	return p, nil
+}
+
+func parseEvent(raw json.RawMessage) Event {
+	ev := Event{Raw: raw}
+	var head struct {
+		ID        json.RawMessage `json:"id"`
+		CreatedAt string          `json:"created_at"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return ev
+	}
+	if s, err := strconv.Unquote(string(head.ID)); err == nil {
+		ev.ID = s
+	} else {
+		ev.ID = string(head.ID)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, head.CreatedAt); err == nil {
+		ev.At, ev.TimeOK = t.UnixMilli(), true
+	}
+	return ev
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when absent
+// or unreadable. It is capped at ten minutes.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+		d = time.Duration(secs * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+		if d <= 0 {
+			d = time.Second // the date passed while the answer travelled
+		}
+	}
+	return min(max(d, 0), 10*time.Minute)
+}
+
+// backoff is the wait before retry n (1-based): exponential from 250 ms,
+// capped at 30 s, with jitter over its upper half.
+func backoff(n int) time.Duration {
+	d := 250 * time.Millisecond << min(n-1, 7)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// stripURL drops the request URL from a net/http error: it is long, and the
+// message should name the failure, not repeat the query.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,98 @@
+package extract
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// APIError is an answer of the API that retrying cannot fix (400, 401, 402,
+// 403, 404, 422, ...). Its message says what to do about it.
+type APIError struct {
+	Status  int
+	Code    string // ApiError code (invalid_date_range, required, ...) or OAuth error
+	Key     string // the parameter an ApiError names
+	Message string
+}
+
+func (e *APIError) Error() string {
+	detail := fmt.Sprintf("%d", e.Status)
+	if e.Code != "" {
+		detail += " " + e.Code
+	}
+	if e.Message != "" {
+		detail += ": " + e.Message
+	}
+	switch e.Status {
+	case 401:
+		return "the API rejected the token (" + detail + "): check source.token; reading the audit log needs the workspace owner's token with scope audit_events:read on the Corporation plan"
+	case 402:
+		return "the workspace's plan does not include the audit log (" + detail + "): audit events need the Corporation plan"
+	case 403:
+		return "the token lacks access to the audit log (" + detail + "): it needs scope audit_events:read, which only the workspace owner's token has"
+	case 404:
+		return "the API answered 404 Not Found: check source.base_url (default https://api.pachca.com/api/shared/v1)"
+	}
+	if e.Key != "" {
+		return "the API refused the request (" + detail + ", parameter " + e.Key + ")"
+	}
+	return "the API refused the request (" + detail + ")"
+}
+
+// IsRangeTooLarge reports whether err is the API's invalid_date_range answer,
+// after which the caller splits the time window and tries again.
+func IsRangeTooLarge(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == "invalid_date_range"
+}
+
+// parseAPIError reads the two error shapes of the API: ApiError
+// {"errors":[{key,value,message,code,payload}]} and OAuthError {error, error_description}.
+func parseAPIError(status int, body []byte) *APIError {
+	e := &APIError{Status: status}
+	var api struct {
+		Errors []struct {
+			Key     string `json:"key"`
+			Message string `json:"message"`
+			Code    string `json:"code"`
+		} `json:"errors"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &api) != nil {
+		e.Message = snippet(body)
+		return e
+	}
+	if len(api.Errors) > 0 {
+		first := api.Errors[0]
+		e.Code, e.Key, e.Message = first.Code, first.Key, first.Message
+		return e
+	}
+	e.Code, e.Message = api.Error, api.Description
+	return e
+}
+
+// snippet returns the start of a body for an error message, on one line.
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
+}
+
+// retryableError is a transient failure: a 5xx, a network error, a malformed body.
+type retryableError struct {
+	msg string
+	err error
+}
+
+func (e *retryableError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *retryableError) Unwrap() error { return e.err }
