@@ -1,0 +1,215 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pachca-export/pachca-export/extract"
+)
+
+// Spool holds the raw events of fetched windows, one file per window and day:
+// spool/<day>/<stream>~<start>~<end>.ndjson. A window file appears under its
+// final name only once complete, so the set of names is the checkpoint: a
+// resumed run fetches only what they do not cover.
+type Spool struct{ dir string }
+
+// Spool returns the store's spool.
+func (s *Store) Spool() *Spool { return &Spool{dir: filepath.Join(s.dir, "spool")} }
+
+const allStreams = "_all"
+
+func windowName(w extract.Window) string {
+	stream := allStreams
+	if w.Stream != "" {
+		stream = url.PathEscape(w.Stream)
+	}
+	return fmt.Sprintf("%s~%d~%d.ndjson", stream, w.Start, w.End)
+}
+
+func parseWindowName(name string) (extract.Window, bool) {
+	base, ok := strings.CutSuffix(name, ".ndjson")
+	if !ok {
+		return extract.Window{}, false
+	}
+	parts := strings.Split(base, "~")
+	if len(parts) != 3 {
+		return extract.Window{}, false
+	}
+	start, err1 := strconv.ParseInt(parts[1], 10, 64)
+	end, err2 := strconv.ParseInt(parts[2], 10, 64)
+	stream, err3 := url.PathUnescape(parts[0])
+	if err1 != nil || err2 != nil || err3 != nil || start >= end {
+		return extract.Window{}, false
+	}
+	if stream == allStreams {
+		stream = ""
+	}
+	return extract.Window{Stream: stream, Start: start, End: end}, true
+}
+
+// Windows returns the complete windows spooled for day, ordered by start.
+func (sp *Spool) Windows(day string) ([]extract.Window, error) {
+	dir := filepath.Join(sp.dir, day)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var ws []extract.Window
+	for _, e := range entries {
+		if w, ok := parseWindowName(e.Name()); ok {
+			ws = append(ws, w)
+		}
+	}
+	slices.SortFunc(ws, func(a, b extract.Window) int {
+		return cmp.Or(cmp.Compare(a.Start, b.Start), strings.Compare(a.Stream, b.Stream))
+	})
+	return ws, nil
+}
+
+// CleanTemp removes the partial window files a killed run left. Call it
+// before fetching, never while windows are open.
+func (sp *Spool) CleanTemp() error {
+	tmps, err := filepath.Glob(filepath.Join(sp.dir, "*", "*.tmp-*"))
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	return nil
+}
+
+// Days returns the days that have a spool directory.
+func (sp *Spool) Days() ([]string, error) {
+	entries, err := os.ReadDir(sp.dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var days []string
+	for _, e := range entries {
+		if e.IsDir() {
+			days = append(days, e.Name())
+		}
+	}
+	return days, nil
+}
+
+// Open starts spooling window w of day.
+func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error) {
+	dir := filepath.Join(sp.dir, day)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	f, err := os.CreateTemp(dir, windowName(w)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &windowFile{dir: dir, f: f, bw: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+type windowFile struct {
+	dir  string
+	f    *os.File
+	bw   *bufio.Writer
+	line bytes.Buffer
+}
+
+func (w *windowFile) Add(ev extract.Event) error {
+	raw := ev.Raw
+	if bytes.ContainsAny(raw, "\r\n") {
+		w.line.Reset()
+		if err := json.Compact(&w.line, raw); err != nil {
+			// Not JSON at all: keep it on one line anyway; the transform dead-letters it.
+			raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r"), nil), []byte("\n"), []byte(" "))
+		} else {
+			raw = w.line.Bytes()
+		}
+	}
+	if _, err := w.bw.Write(raw); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := w.bw.WriteByte('\n'); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+func (w *windowFile) Commit(done extract.Window) error {
+	err := w.bw.Flush()
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.f.Name(), filepath.Join(w.dir, windowName(done)))
+	}
+	if err != nil {
+		os.Remove(w.f.Name())
+		return fmt.Errorf("spool: commit %s: %w", done, err)
+	}
+	return nil
+}
+
+func (w *windowFile) Abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// Read calls fn with each raw event line of window w of day. The line is only
+// valid during the call.
+func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte) error) error {
+	f, err := os.Open(filepath.Join(sp.dir, day, windowName(w)))
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if err := fn(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("spool: read %s: %w", windowName(w), err)
+	}
+	return nil
+}
+
+// Remove deletes the given windows of day, and the day's directory once empty.
+func (sp *Spool) Remove(day string, ws []extract.Window) error {
+	dir := filepath.Join(sp.dir, day)
+	for _, w := range ws {
+		if err := os.Remove(filepath.Join(dir, windowName(w))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	os.Remove(dir) // fails while other windows remain, as it should
+	return nil
+}
+
+// RemoveDay deletes everything spooled for day.
+func (sp *Spool) RemoveDay(day string) error {
+	return os.RemoveAll(filepath.Join(sp.dir, day))
+}
