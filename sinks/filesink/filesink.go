@@ -1,0 +1,152 @@
+// Package filesink writes each partition to a local file in a Hive-style day
+// directory, <dir>/dt=YYYY-MM-DD/<name><ext>, through a temporary name that is
+// renamed into place only once the file is complete, and keeps the day's
+// _manifest.json up to date.
+package filesink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Sink writes files of one format under one directory.
+type Sink struct {
+	dir    string
+	format sinks.Format
+}
+
+// New returns a sink writing f files under dir; it does no I/O.
+func New(dir string, f sinks.Format) *Sink { return &Sink{dir: dir, format: f} }
+
+// Name identifies the sink in logs.
+func (s *Sink) Name() string { return s.format.Name + " " + s.dir }
+
+// Close has nothing to release.
+func (s *Sink) Close() error { return nil }
+
+// Check creates the directory if needed and proves it writable.
+func (s *Sink) Check(ctx context.Context) error {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return fmt.Errorf("%s: %w", s.format.Name, err)
+	}
+	f, err := os.CreateTemp(s.dir, ".pachca-export-check-*")
+	if err != nil {
+		return fmt.Errorf("%s: directory %s is not writable: %w", s.format.Name, s.dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// Open creates the day directory and a hidden temporary file in it.
+func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	dayDir := filepath.Join(s.dir, p.Dir())
+	if err := os.MkdirAll(dayDir, 0o750); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.format.Name, err)
+	}
+	final := p.BaseName() + s.format.Ext
+	f, err := os.CreateTemp(dayDir, "."+final+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.format.Name, err)
+	}
+	hw := sinks.NewHashWriter(f)
+	enc, err := s.format.New(hw, p)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &writer{s: s, p: p, dayDir: dayDir, final: final, f: f, hw: hw, enc: enc}, nil
+}
+
+type writer struct {
+	s      *Sink
+	p      sinks.Partition
+	dayDir string
+	final  string
+	f      *os.File
+	hw     *sinks.HashWriter
+	enc    sinks.Encoder
+	n      int64
+	done   bool
+}
+
+func (w *writer) path() string { return filepath.Join(w.s.dir, w.p.Dir(), w.final) }
+
+func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.enc.Write(recs); err != nil {
+		return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.path(), err)
+	}
+	w.n += int64(len(recs))
+	return nil
+}
+
+// Commit finishes the file, fsyncs it, renames it into place and updates the
+// day's manifest.
+func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
+	if w.done {
+		return sinks.Result{}, errors.New("filesink: commit after commit or abort")
+	}
+	w.done = true
+	fail := func(err error) (sinks.Result, error) {
+		w.f.Close()
+		os.Remove(w.f.Name())
+		return sinks.Result{}, fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.path(), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if err := w.enc.Close(); err != nil {
+		return fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(w.f.Name(), w.path()); err != nil {
+		os.Remove(w.f.Name())
+		return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
+	}
+	manifest := filepath.Join(w.dayDir, sinks.ManifestName)
+	old, err := os.ReadFile(manifest)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
+	}
+	b, err := sinks.UpdateManifest(old, w.p, sinks.ManifestFile{
+		Name: w.final, From: w.p.From, To: w.p.To, Records: w.n, Bytes: w.hw.N,
+		SHA256: w.hw.Sum(), RunID: w.p.RunID, WrittenAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return sinks.Result{}, err
+	}
+	if err := state.WriteFileAtomic(manifest, b); err != nil {
+		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
+	}
+	return sinks.Result{Records: w.n, Bytes: w.hw.N, Files: []string{w.path()}}, nil
+}
+
+// Abort removes the temporary file; the final name is never touched.
+func (w *writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	_ = w.enc.Close() // releases the encoder's buffers; the output is discarded
+	w.f.Close()
+	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

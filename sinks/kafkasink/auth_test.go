@@ -1,0 +1,113 @@
+package kafkasink_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/pachca-export/pachca-export/sinks/kafkasink"
+)
+
+func TestSASL(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "alice", "plain-pass"),
+		kfake.Superuser("SCRAM-SHA-256", "bob", "scram256-pass"),
+		kfake.Superuser("SCRAM-SHA-512", "carol", "scram512-pass"))
+	tests := []struct {
+		name    string
+		sasl    kafkasink.SASLConfig
+		wantErr string
+	}{
+		{"plain", kafkasink.SASLConfig{Mechanism: "plain", Username: "alice", Password: "plain-pass"}, ""},
+		{"scram-sha-256", kafkasink.SASLConfig{Mechanism: "scram-sha-256", Username: "bob", Password: "scram256-pass"}, ""},
+		{"scram-sha-512", kafkasink.SASLConfig{Mechanism: "scram-sha-512", Username: "carol", Password: "scram512-pass"}, ""},
+		{"wrong password", kafkasink.SASLConfig{Mechanism: "scram-sha-256", Username: "bob", Password: "nope"}, "(the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(c.ListenAddrs(), topic)
+			cfg.SASL = tt.sasl
+			s := newSink(t, cfg)
+			err := s.Check(t.Context())
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				require.NotContains(t, err.Error(), tt.sasl.Password)
+				return
+			}
+			require.NoError(t, err)
+			w, err := s.Open(t.Context(), partition())
+			require.NoError(t, err)
+			require.NoError(t, w.Write(t.Context(), makeRecords(0, 20)))
+			_, err = w.Commit(t.Context())
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestTLS(t *testing.T) {
+	const topic = "pachca.audit"
+	dir := t.TempDir()
+	caFile, serverCert := selfSigned(t, dir)
+	c := newCluster(t, kfake.SeedTopics(1, topic), kfake.TLS(&tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		MinVersion:   tls.VersionTLS12,
+	}))
+
+	cfg := testConfig(c.ListenAddrs(), topic)
+	cfg.TLS = kafkasink.TLSConfig{Enabled: true, CAFile: caFile}
+	s := newSink(t, cfg)
+	require.NoError(t, s.Check(t.Context()))
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), makeRecords(0, 20)))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+
+	untrusted := testConfig(c.ListenAddrs(), topic)
+	untrusted.TLS = kafkasink.TLSConfig{Enabled: true} // system roots do not know the test CA
+	s2 := newSink(t, untrusted)
+	require.ErrorContains(t, s2.Check(t.Context()), "certificate")
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 to dir and
+// returns its path and the server's key pair.
+func selfSigned(t *testing.T, dir string) (string, tls.Certificate) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kfake"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, certPEM, 0o600))
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	require.NoError(t, err)
+	return caFile, pair
+}

@@ -1,0 +1,403 @@
+// Package kafkasink streams schema v1 records to a Kafka topic with
+// github.com/segmentio/kafka-go: one message per record, key = record id,
+// value = the record's JSON object (ndjson.AppendRecord), headers event_key,
+// schema_version and workspace.
+//
+// Delivery is at least once. Write returns only after the brokers acknowledged
+// every message (acks=all by default); a failed or retried run may send a
+// record again, so consumers deduplicate by key. Nothing can be taken back:
+// Abort leaves already-acknowledged messages in the topic.
+package kafkasink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Message header names.
+const (
+	HeaderEventKey      = "event_key"
+	HeaderSchemaVersion = "schema_version"
+	HeaderWorkspace     = "workspace"
+)
+
+var schemaVersion = []byte(transform.SchemaVersion) // read-only, shared by every message
+
+// Sink produces to one topic through one shared kafka.Writer. Open may be
+// called from several goroutines; each Writer it returns is used by one.
+type Sink struct {
+	cfg       Config
+	tls       *tls.Config
+	sasl      sasl.Mechanism
+	transport *kafka.Transport
+	w         *kafka.Writer
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var (
+	_ sinks.Sink    = (*Sink)(nil)
+	_ sinks.Checker = (*Sink)(nil)
+)
+
+// New applies defaults to cfg, validates it, reads the TLS files and builds
+// the producer. It does not contact the brokers: Check or the first Write does.
+func New(cfg Config) (*Sink, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	tc, err := cfg.TLS.load()
+	if err != nil {
+		return nil, err
+	}
+	mech, err := cfg.SASL.mechanism()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{cfg: cfg, tls: tc, sasl: mech}
+	s.transport = s.newTransport()
+	s.w = &kafka.Writer{
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Topic:                  cfg.Topic,
+		Balancer:               balancer(cfg.Balancer),
+		MaxAttempts:            cfg.MaxAttempts,
+		BatchSize:              cfg.BatchSize,
+		BatchBytes:             cfg.BatchBytes,
+		BatchTimeout:           cfg.BatchTimeout,
+		ReadTimeout:            cfg.WriteTimeout,
+		WriteTimeout:           cfg.WriteTimeout,
+		RequiredAcks:           requiredAcks(cfg.RequiredAcks),
+		Async:                  false, // Async loses errors
+		Compression:            compression(cfg.Compression),
+		Transport:              s.transport,
+		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
+	}
+	return s, nil
+}
+
+// Name identifies the sink in logs and the summary: "kafka <topic>".
+func (s *Sink) Name() string { return "kafka " + s.cfg.Topic }
+
+// Open starts a partition. Kafka has no notion of one, so the partition only
+// scopes the counts that Commit reports.
+func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("kafka: topic %s: sink is closed", s.cfg.Topic)
+	}
+	return &writer{s: s}, nil
+}
+
+// Close waits for in-flight produce requests (at most max_attempts times
+// write_timeout) and closes the connections.
+// It is safe to call twice; Open and Write fail afterwards.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := s.w.Close()
+	s.transport.CloseIdleConnections()
+	if err != nil {
+		return fmt.Errorf("kafka: topic %s: close: %w", s.cfg.Topic, err)
+	}
+	return nil
+}
+
+// Check asks the brokers for the topic's metadata over fresh connections,
+// within ctx and at most DialTimeout+WriteTimeout. It fails when no broker
+// answers, or when the topic is missing and allow_auto_topic_creation is off.
+func (s *Sink) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout+s.cfg.WriteTimeout)
+	defer cancel()
+	t := s.newTransport()
+	defer t.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Transport: t}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.cfg.Topic}})
+	if err != nil {
+		var kerr kafka.Error
+		if errors.As(err, &kerr) {
+			return fmt.Errorf("kafka: brokers %s refused the metadata request: %w", s.brokers(), err)
+		}
+		hint := ""
+		if s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
+		}
+		return fmt.Errorf("kafka: brokers %s unreachable: %w%s", s.brokers(), err, hint)
+	}
+	for _, t := range md.Topics {
+		if t.Name != s.cfg.Topic {
+			continue
+		}
+		switch {
+		case t.Error == nil:
+			return nil
+		case errors.Is(t.Error, kafka.UnknownTopicOrPartition) && s.cfg.AllowAutoTopicCreation:
+			return nil // created by the first write, if the brokers allow it
+		case errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+			return fmt.Errorf("kafka: topic %s does not exist and allow_auto_topic_creation is false", s.cfg.Topic)
+		default:
+			return fmt.Errorf("kafka: topic %s: %w", s.cfg.Topic, t.Error)
+		}
+	}
+	return fmt.Errorf("kafka: topic %s: missing from the brokers' metadata", s.cfg.Topic)
+}
+
+func (s *Sink) brokers() string { return strings.Join(s.cfg.Brokers, ",") }
+
+func (s *Sink) newTransport() *kafka.Transport {
+	return &kafka.Transport{
+		DialTimeout:    s.cfg.DialTimeout,
+		MetadataTopics: []string{s.cfg.Topic},
+		ClientID:       s.cfg.ClientID,
+		TLS:            s.tls,
+		SASL:           s.sasl,
+	}
+}
+
+// writer delivers the records of one partition. Every Write waits for the
+// acknowledgements, so Commit has nothing left to flush.
+type writer struct {
+	s       *Sink
+	records int64
+	bytes   int64
+	err     error // the first delivery error; sticky
+	done    bool  // committed or aborted
+}
+
+// Write produces one message per record in a single WriteMessages call and
+// returns once all were acknowledged. Each call builds fresh buffers: after a
+// cancelled context kafka-go may still read them.
+func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
+	if w.done {
+		return fmt.Errorf("kafka: topic %s: write after commit or abort", w.s.cfg.Topic)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	msgs, n := buildMessages(recs)
+	if err := w.s.w.WriteMessages(ctx, msgs...); err != nil {
+		w.err = w.s.deliveryError(err)
+		return w.err
+	}
+	w.records += int64(len(recs))
+	w.bytes += n
+	return nil
+}
+
+// Commit reports what was acknowledged: Records, and Bytes as the sum of the
+// message values. It returns the first delivery error of the partition.
+func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
+	if w.err != nil {
+		return sinks.Result{}, w.err
+	}
+	if w.done {
+		return sinks.Result{}, fmt.Errorf("kafka: topic %s: commit after commit or abort", w.s.cfg.Topic)
+	}
+	w.done = true
+	return sinks.Result{Records: w.records, Bytes: w.bytes}, nil
+}
+
+// Abort is a no-op: acknowledged messages cannot be withdrawn from a topic.
+// The day stays unexported and is sent again; consumers dedupe by key.
+func (w *writer) Abort() error {
+	w.done = true
+	return nil
+}
+
+// buildMessages renders recs into one buffer and returns the messages and
+// the total size of their values.
+func buildMessages(recs []transform.Record) ([]kafka.Message, int64) {
+	type span struct{ id, val, key, ws int }
+	spans := make([]span, len(recs))
+	buf := make([]byte, 0, len(recs)*1024)
+	for i := range recs {
+		r := &recs[i]
+		buf = append(buf, r.ID...)
+		spans[i].id = len(buf)
+		buf = ndjson.AppendRecord(buf, r)
+		spans[i].val = len(buf)
+		buf = append(buf, r.EventKey...)
+		spans[i].key = len(buf)
+		buf = append(buf, r.Workspace...)
+		spans[i].ws = len(buf)
+	}
+	msgs := make([]kafka.Message, len(recs))
+	headers := make([]kafka.Header, 3*len(recs))
+	var total int64
+	start := 0
+	for i, sp := range spans {
+		h := headers[3*i : 3*i+3 : 3*i+3]
+		h[0] = kafka.Header{Key: HeaderEventKey, Value: buf[sp.val:sp.key:sp.key]}
+		h[1] = kafka.Header{Key: HeaderSchemaVersion, Value: schemaVersion}
+		h[2] = kafka.Header{Key: HeaderWorkspace, Value: buf[sp.key:sp.ws:sp.ws]}
+		msgs[i] = kafka.Message{
+			Key:     buf[start:sp.id:sp.id],
+			Value:   buf[sp.id:sp.val:sp.val],
+			Headers: h,
+		}
+		total += int64(sp.val - sp.id)
+		start = sp.ws
+	}
+	return msgs, total
+}
+
+// deliveryError condenses kafka-go's per-message errors into one line naming
+// the topic, and keeps them reachable with errors.Is and errors.As.
+func (s *Sink) deliveryError(err error) error {
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) {
+		return fmt.Errorf("kafka: topic %s (brokers %s): %w%s", s.cfg.Topic, s.brokers(), err, s.hint(err))
+	}
+	e := &deliveryError{topic: s.cfg.Topic, brokers: s.brokers(), werrs: werrs}
+	seen := map[string]bool{}
+	for _, we := range werrs {
+		if we == nil {
+			continue
+		}
+		e.failed++
+		if msg := we.Error(); !seen[msg] && len(e.distinct) < 3 {
+			seen[msg] = true
+			e.distinct = append(e.distinct, we)
+		}
+	}
+	return e
+}
+
+func (s *Sink) hint(err error) string {
+	if errors.Is(err, kafka.UnknownTopicOrPartition) && !s.cfg.AllowAutoTopicCreation {
+		return " (the topic does not exist and allow_auto_topic_creation is false)"
+	}
+	return ""
+}
+
+// deliveryError is returned when the brokers refused or never acknowledged
+// some messages of a WriteMessages call.
+type deliveryError struct {
+	topic    string
+	brokers  string
+	failed   int
+	werrs    kafka.WriteErrors
+	distinct []error // up to three distinct causes, for the message
+}
+
+func (e *deliveryError) Error() string {
+	causes := make([]string, len(e.distinct))
+	for i, d := range e.distinct {
+		causes[i] = d.Error()
+	}
+	return fmt.Sprintf("kafka: topic %s (brokers %s): %d of %d messages not delivered: %s",
+		e.topic, e.brokers, e.failed, len(e.werrs), strings.Join(causes, "; "))
+}
+
+// Unwrap exposes the kafka.WriteErrors and the distinct causes.
+func (e *deliveryError) Unwrap() []error {
+	return append([]error{e.werrs}, e.distinct...)
+}
+
+func (t TLSConfig) load() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, documented opt-in
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: tls.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka: tls.ca_file: no PEM certificate in %s", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: tls.cert_file, tls.key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func (s SASLConfig) mechanism() (sasl.Mechanism, error) {
+	switch s.Mechanism {
+	case "":
+		return nil, nil
+	case "plain":
+		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
+	}
+	algo := scram.SHA256
+	if s.Mechanism == "scram-sha-512" {
+		algo = scram.SHA512
+	}
+	m, err := scram.Mechanism(algo, s.Username, s.Password)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: sasl: %w", err)
+	}
+	return m, nil
+}
+
+func balancer(name string) kafka.Balancer {
+	switch name {
+	case "hash":
+		return &kafka.Hash{}
+	case "crc32":
+		return kafka.CRC32Balancer{}
+	case "round_robin":
+		return &kafka.RoundRobin{}
+	default:
+		return kafka.Murmur2Balancer{}
+	}
+}
+
+func requiredAcks(name string) kafka.RequiredAcks {
+	if name == "one" {
+		return kafka.RequireOne
+	}
+	return kafka.RequireAll
+}
+
+func compression(name string) kafka.Compression {
+	switch name {
+	case "gzip":
+		return kafka.Gzip
+	case "snappy":
+		return kafka.Snappy
+	case "lz4":
+		return kafka.Lz4
+	case "zstd":
+		return kafka.Zstd
+	default:
+		return 0
+	}
+}

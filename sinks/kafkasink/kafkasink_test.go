@@ -1,0 +1,287 @@
+package kafkasink_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/pachca-export/pachca-export/sinks/kafkasink"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+func TestDeliverManyBatches(t *testing.T) {
+	const topic, batches, perBatch = "pachca.audit", 5, 1000
+	c := newCluster(t, kfake.SeedTopics(3, topic))
+	s := newSink(t, testConfig(c.ListenAddrs(), topic))
+	require.Equal(t, "kafka pachca.audit", s.Name())
+	require.NoError(t, s.Check(t.Context()))
+
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	want := map[string]transform.Record{}
+	var wantBytes int64
+	for b := range batches {
+		recs := makeRecords(b*perBatch, perBatch)
+		for i := range recs {
+			want[recs[i].ID] = recs[i]
+			wantBytes += int64(len(ndjson.AppendRecord(nil, &recs[i])))
+		}
+		require.NoError(t, w.Write(t.Context(), recs))
+		clear(recs) // the caller may reuse the batch after Write returns
+	}
+	require.NoError(t, w.Write(t.Context(), nil))
+	res, err := w.Commit(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, int64(batches*perBatch), res.Records)
+	require.Equal(t, wantBytes, res.Bytes)
+	require.NoError(t, w.Abort(), "Abort after Commit is a no-op")
+
+	got := consume(t, c.ListenAddrs(), topic, batches*perBatch)
+	seen := map[string]bool{}
+	partitions := map[int32]bool{}
+	for _, r := range got {
+		id := string(r.Key)
+		rec, ok := want[id]
+		require.True(t, ok, "unexpected key %q", id)
+		require.False(t, seen[id], "key %q delivered twice", id)
+		seen[id] = true
+		partitions[r.Partition] = true
+		require.Equal(t, string(ndjson.AppendRecord(nil, &rec)), string(r.Value))
+		require.Equal(t, rec.EventKey, header(r, kafkasink.HeaderEventKey))
+		require.Equal(t, transform.SchemaVersion, header(r, kafkasink.HeaderSchemaVersion))
+		require.Equal(t, "acme", header(r, kafkasink.HeaderWorkspace))
+		require.Len(t, r.Headers, 3)
+	}
+	require.Len(t, seen, batches*perBatch)
+	require.Len(t, partitions, 3, "keys spread over every partition")
+}
+
+func TestCompressionRoundTrip(t *testing.T) {
+	codecs := []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	c := newCluster(t, kfake.SeedTopics(1, codecs...))
+	for _, codec := range codecs {
+		t.Run(codec, func(t *testing.T) {
+			cfg := testConfig(c.ListenAddrs(), codec)
+			cfg.Compression = codec
+			s := newSink(t, cfg)
+			w, err := s.Open(t.Context(), partition())
+			require.NoError(t, err)
+			recs := makeRecords(0, 300)
+			require.NoError(t, w.Write(t.Context(), recs))
+			_, err = w.Commit(t.Context())
+			require.NoError(t, err)
+
+			got := consume(t, c.ListenAddrs(), codec, len(recs))
+			for i, r := range got { // one partition: order is kept
+				require.Equal(t, recs[i].ID, string(r.Key))
+				require.Equal(t, string(ndjson.AppendRecord(nil, &recs[i])), string(r.Value))
+			}
+		})
+	}
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func TestBrokerUnreachable(t *testing.T) {
+	addr := closedPort(t)
+	s := newSink(t, testConfig([]string{addr}, "pachca.audit"))
+
+	start := time.Now()
+	err := s.Check(t.Context())
+	require.Error(t, err)
+	require.True(t, strings.HasPrefix(err.Error(), "kafka: brokers "+addr+" unreachable: "), err.Error())
+	require.Contains(t, err.Error(), "connection refused")
+
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), makeRecords(0, 10))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "kafka: topic pachca.audit (brokers "+addr+"): ")
+	require.Contains(t, err.Error(), "connection refused")
+	t.Log(err)
+	_, cerr := w.Commit(t.Context())
+	require.ErrorIs(t, cerr, err, "Commit reports the failed Write")
+	require.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestBrokerStopsMidway(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(2, topic))
+	s := newSink(t, testConfig(c.ListenAddrs(), topic))
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	for b := range 3 {
+		require.NoError(t, w.Write(t.Context(), makeRecords(b*500, 500)))
+	}
+
+	c.Close()
+	start := time.Now()
+	var werr error
+	for b := 3; b < 10 && werr == nil; b++ {
+		werr = w.Write(t.Context(), makeRecords(b*500, 500))
+	}
+	require.Error(t, werr, "writes to a stopped broker must fail")
+	t.Log(werr)
+	require.Contains(t, werr.Error(), "kafka: topic pachca.audit")
+	require.Less(t, time.Since(start), 20*time.Second)
+	_, err = w.Commit(t.Context())
+	require.Error(t, err, "Commit must not report success after a failed delivery")
+	require.NoError(t, w.Abort())
+}
+
+// failProduce answers produce requests with code for every partition; keep
+// makes it answer all of them rather than only the next one.
+func failProduce(c *kfake.Cluster, code int16, keep bool, calls *atomic.Int32) {
+	c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		if keep {
+			c.KeepControl()
+		}
+		calls.Add(1)
+		req := kreq.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+}
+
+func TestProduceErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		code      int16
+		keep      bool
+		wantErr   error // nil: delivered after a retry
+		wantCalls int32
+	}{
+		{"retriable error persists", kerr.NotEnoughReplicas.Code, true, kafka.NotEnoughReplicas, 2},
+		{"retriable error once", kerr.NotEnoughReplicas.Code, false, nil, 1},
+		{"permanent error", kerr.TopicAuthorizationFailed.Code, false, kafka.TopicAuthorizationFailed, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const topic = "pachca.audit"
+			c := newCluster(t, kfake.SeedTopics(1, topic))
+			s := newSink(t, testConfig(c.ListenAddrs(), topic))
+			w, err := s.Open(t.Context(), partition())
+			require.NoError(t, err)
+
+			var calls atomic.Int32
+			failProduce(c, tt.code, tt.keep, &calls)
+			recs := makeRecords(0, 200)
+			err = w.Write(t.Context(), recs)
+			require.Equal(t, tt.wantCalls, calls.Load(), "produce requests answered with an error")
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				res, err := w.Commit(t.Context())
+				require.NoError(t, err)
+				require.Equal(t, int64(len(recs)), res.Records)
+				consume(t, c.ListenAddrs(), topic, len(recs))
+				return
+			}
+			t.Log(err)
+			require.ErrorIs(t, err, tt.wantErr)
+			var werrs kafka.WriteErrors
+			require.ErrorAs(t, err, &werrs)
+			require.Equal(t, len(recs), werrs.Count())
+			require.Regexp(t, `^kafka: topic pachca\.audit \(brokers 127\.0\.0\.1:\d+\): 200 of 200 messages not delivered: `, err.Error())
+			require.Less(t, len(err.Error()), 300, "one line, not one error per message")
+			_, err = w.Commit(t.Context())
+			require.ErrorIs(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestTopicMissing(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "other"))
+	s := newSink(t, testConfig(c.ListenAddrs(), "missing"))
+	require.EqualError(t, s.Check(t.Context()),
+		"kafka: topic missing does not exist and allow_auto_topic_creation is false")
+
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), makeRecords(0, 5))
+	t.Log(err)
+	require.ErrorIs(t, err, kafka.UnknownTopicOrPartition)
+	require.Contains(t, err.Error(), "the topic does not exist and allow_auto_topic_creation is false")
+}
+
+func TestTopicAutoCreated(t *testing.T) {
+	c := newCluster(t, kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(2))
+	cfg := testConfig(c.ListenAddrs(), "created")
+	cfg.AllowAutoTopicCreation = true
+	s := newSink(t, cfg)
+	require.NoError(t, s.Check(t.Context()))
+
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), makeRecords(0, 50)))
+	res, err := w.Commit(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, int64(50), res.Records)
+	consume(t, c.ListenAddrs(), "created", 50)
+}
+
+func TestLifecycle(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"))
+	s, err := kafkasink.New(testConfig(c.ListenAddrs(), "t"))
+	require.NoError(t, err)
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err, "an empty partition commits")
+	require.EqualError(t, w.Write(t.Context(), makeRecords(0, 1)), "kafka: topic t: write after commit or abort")
+
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close twice")
+	_, err = s.Open(t.Context(), partition())
+	require.EqualError(t, err, "kafka: topic t: sink is closed")
+}
+
+func TestCancelledContext(t *testing.T) {
+	addr := closedPort(t)
+	s := newSink(t, testConfig([]string{addr}, "t"))
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err = w.Write(ctx, makeRecords(0, 1))
+	require.Error(t, err)
+	require.True(t, errors.Is(err, ctx.Err()) || strings.Contains(err.Error(), "connection refused"), err.Error())
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	_, err := kafkasink.New(kafkasink.Config{Topic: "t"})
+	require.EqualError(t, err, "kafka: brokers: required")
+
+	cfg := testConfig([]string{"127.0.0.1:9092"}, "t")
+	cfg.TLS = kafkasink.TLSConfig{Enabled: true, CAFile: t.TempDir() + "/missing.pem"}
+	_, err = kafkasink.New(cfg)
+	require.ErrorContains(t, err, "kafka: tls.ca_file: open ")
+}

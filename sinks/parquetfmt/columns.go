@@ -1,0 +1,201 @@
+package parquetfmt
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// The details of a row fit in one uint64 bitmask; this fails to compile
+// when schema v1 grows past 64 details fields.
+var _ [64 - transform.NumDetails]struct{}
+
+// rows is one append's records with, per record, a bitmask of the details
+// that are set. A Record is over 2 KB, mostly details; one sequential pass
+// builds the masks, so the column passes over sparse details read 8 bytes a
+// row instead of a cache line of every record.
+type rows struct {
+	recs  []transform.Record
+	valid []uint64
+}
+
+func (r *rows) set(recs []transform.Record) {
+	r.recs = recs
+	r.valid = r.valid[:0]
+	for i := range recs {
+		var m uint64
+		for d := range recs[i].Details {
+			if recs[i].Details[d].Valid {
+				m |= 1 << d
+			}
+		}
+		r.valid = append(r.valid, m)
+	}
+}
+
+// columnWriter appends one column of rows to its builder.
+type columnWriter func(b array.Builder, r *rows)
+
+// columnWriters maps each field of schema v1 to the Record field it comes
+// from. A column without a source is a schema change this encoder lacks.
+func columnWriters(schema *arrow.Schema) ([]columnWriter, error) {
+	details := make(map[string]int, transform.NumDetails)
+	fields := transform.DetailFields()
+	for i, f := range fields {
+		details[f.Column().Name] = i
+	}
+	out := make([]columnWriter, schema.NumFields())
+	for i, f := range schema.Fields() {
+		var w columnWriter
+		switch f.Name {
+		case "id":
+			w = stringColumn(func(r *transform.Record) string { return r.ID })
+		case "created_at":
+			w = func(b array.Builder, r *rows) {
+				tb := b.(*array.TimestampBuilder)
+				for i := range r.recs {
+					tb.Append(arrow.Timestamp(r.recs[i].CreatedAt))
+				}
+			}
+		case "event_key":
+			w = stringColumn(func(r *transform.Record) string { return r.EventKey })
+		case "event_category":
+			w = stringColumn(func(r *transform.Record) string { return r.EventCategory })
+		case "actor_id":
+			w = stringColumn(func(r *transform.Record) string { return r.ActorID })
+		case "actor_type":
+			w = stringColumn(func(r *transform.Record) string { return r.ActorType })
+		case "entity_id":
+			w = stringColumn(func(r *transform.Record) string { return r.EntityID })
+		case "entity_type":
+			w = stringColumn(func(r *transform.Record) string { return r.EntityType })
+		case "ip_address":
+			w = nullStringColumn(func(r *transform.Record) transform.NullString { return r.IPAddress })
+		case "user_agent":
+			w = nullStringColumn(func(r *transform.Record) transform.NullString { return r.UserAgent })
+		case "details_json":
+			w = stringColumn(func(r *transform.Record) string { return r.DetailsJSON })
+		case "workspace":
+			w = stringColumn(func(r *transform.Record) string { return r.Workspace })
+		case "schema_version":
+			w = func(b array.Builder, r *rows) {
+				sb := b.(*array.StringBuilder)
+				sb.ReserveData(len(r.recs) * len(transform.SchemaVersion))
+				for range r.recs {
+					sb.Append(transform.SchemaVersion)
+				}
+			}
+		default:
+			d, ok := details[f.Name]
+			if !ok {
+				return nil, fmt.Errorf("parquet: column %q of schema v1 has no encoder", f.Name)
+			}
+			if w = detailColumn(d, fields[d].Kind); w == nil {
+				return nil, fmt.Errorf("parquet: column %q: kind %v has no encoder", f.Name, fields[d].Kind)
+			}
+		}
+		out[i] = w
+	}
+	return out, nil
+}
+
+func stringColumn(get func(*transform.Record) string) columnWriter {
+	return func(b array.Builder, r *rows) {
+		sb := b.(*array.StringBuilder)
+		n := 0
+		for i := range r.recs {
+			n += len(get(&r.recs[i]))
+		}
+		sb.ReserveData(n)
+		for i := range r.recs {
+			sb.Append(validUTF8(get(&r.recs[i])))
+		}
+	}
+}
+
+func nullStringColumn(get func(*transform.Record) transform.NullString) columnWriter {
+	return func(b array.Builder, r *rows) {
+		sb := b.(*array.StringBuilder)
+		for i := range r.recs {
+			if s := get(&r.recs[i]); s.Valid {
+				sb.Append(validUTF8(s.Str))
+			} else {
+				sb.AppendNull()
+			}
+		}
+	}
+}
+
+// detailColumn returns the writer of details field d, or nil for a kind it
+// does not know.
+func detailColumn(d int, k transform.Kind) columnWriter {
+	switch k {
+	case transform.KindString:
+		return func(b array.Builder, r *rows) {
+			sb := b.(*array.StringBuilder)
+			eachDetail(r, d, sb.AppendNulls, func(v *transform.Value) { sb.Append(validUTF8(v.Str)) })
+		}
+	case transform.KindInt64:
+		return func(b array.Builder, r *rows) {
+			ib := b.(*array.Int64Builder)
+			eachDetail(r, d, ib.AppendNulls, func(v *transform.Value) { ib.Append(v.Int) })
+		}
+	case transform.KindBool:
+		return func(b array.Builder, r *rows) {
+			bb := b.(*array.BooleanBuilder)
+			eachDetail(r, d, bb.AppendNulls, func(v *transform.Value) { bb.Append(v.Bool) })
+		}
+	case transform.KindTimestamp:
+		return func(b array.Builder, r *rows) {
+			tb := b.(*array.TimestampBuilder)
+			eachDetail(r, d, tb.AppendNulls, func(v *transform.Value) { tb.Append(arrow.Timestamp(v.Int)) })
+		}
+	case transform.KindStringList:
+		return func(b array.Builder, r *rows) {
+			lb := b.(*array.ListBuilder)
+			sb := lb.ValueBuilder().(*array.StringBuilder)
+			eachDetail(r, d, lb.AppendNulls, func(v *transform.Value) {
+				lb.Append(true) // a valid list, empty unless elements follow
+				for _, s := range v.List {
+					sb.Append(validUTF8(s))
+				}
+			})
+		}
+	}
+	return nil
+}
+
+// eachDetail calls value for each row whose details field d is set, and
+// nulls for each run of rows where it is not, in row order.
+func eachDetail(r *rows, d int, nulls func(n int), value func(v *transform.Value)) {
+	bit := uint64(1) << d
+	run := 0
+	for i, m := range r.valid {
+		if m&bit == 0 {
+			run++
+			continue
+		}
+		if run > 0 {
+			nulls(run)
+			run = 0
+		}
+		value(&r.recs[i].Details[d])
+	}
+	if run > 0 {
+		nulls(run)
+	}
+}
+
+// validUTF8 replaces invalid UTF-8 with U+FFFD, like the NDJSON encoder:
+// Parquet strings are UTF-8 and readers (pyarrow, Spark) reject anything else.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

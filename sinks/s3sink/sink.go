@@ -1,0 +1,189 @@
+// Package s3sink delivers partitions as objects in an S3 bucket (AWS or an
+// S3-compatible server such as MinIO), one object per partition under
+// `<prefix>dt=YYYY-MM-DD/`, next to the day's `_manifest.json`.
+//
+// A partition is encoded into a local temporary file, then uploaded in one
+// PutObject or, above the part size, as a multipart upload; an object exists
+// under its final key only once it is complete. Keys are deterministic, so a
+// rerun overwrites the same object. The SDK retries; the sink returns errors.
+package s3sink
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Sink writes partitions to one bucket and prefix. It is safe for concurrent
+// use: each Open returns an independent Writer.
+type Sink struct {
+	cfg       Config
+	prefix    string
+	format    sinks.Format
+	client    *s3.Client
+	transport *http.Transport
+}
+
+var (
+	_ sinks.Sink    = (*Sink)(nil)
+	_ sinks.Checker = (*Sink)(nil)
+)
+
+// New validates cfg (after SetDefaults on a copy) and builds the S3 client for
+// objects in format f. It does no network I/O: use Check to test the bucket.
+func New(ctx context.Context, cfg Config, f sinks.Format) (*Sink, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	if f.Name != cfg.Format || f.New == nil {
+		return nil, fmt.Errorf("s3: format %q given for a sink configured with format %q", f.Name, cfg.Format)
+	}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
+	}
+	// Our own transport (with the CA bundle the shared config may add), so
+	// that Close can release its connections.
+	bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		bc = awshttp.NewBuildableClient()
+	}
+	transport := bc.GetTransport()
+	httpClient := &http.Client{
+		Transport: transport,
+		Timeout:   cfg.Timeout,
+		// The SDK reports redirects (a bucket in another region) as errors;
+		// following them would only fail the signature.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.ForcePathStyle
+		o.HTTPClient = httpClient
+		// Since s3 v1.73 the SDK adds CRC32 checksums that many S3-compatible
+		// servers reject; the SigV4 payload hash already covers plain http.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// The standard retryer's client-side quota fails concurrent uploads
+		// all at once after a burst of errors; bound attempts instead.
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = cfg.MaxAttempts
+			so.RateLimiter = ratelimit.None
+		})
+	})
+	return &Sink{cfg: cfg, prefix: cfg.keyPrefix(), format: f, client: client, transport: transport}, nil
+}
+
+// Name is "s3 s3://bucket/prefix", for logs and the run summary.
+func (s *Sink) Name() string { return "s3 " + s.url(s.prefix) }
+
+// Close releases idle connections. It is safe to call twice; Writers must be
+// committed or aborted before.
+func (s *Sink) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
+
+// Open starts partition p: its records are encoded into a temporary file
+// until Commit uploads it. Nothing is sent to S3 before Commit.
+func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	return s.open(ctx, p)
+}
+
+// Check tells whether the bucket exists and is writable under the prefix, by
+// putting and deleting a small probe object. It is meant for `check`.
+func (s *Sink) Check(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)}); err != nil {
+		return fmt.Errorf("s3: %w", s.explain(ctx, err))
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	key := s.prefix + "_pachca-export-check-" + hex.EncodeToString(b[:])
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(s.cfg.Bucket),
+		Key:         aws.String(key),
+		Body:        strings.NewReader("pachca-export check\n"),
+		ContentType: aws.String("text/plain"),
+	}
+	s.setEncryption(in)
+	if _, err := s.client.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("s3: bucket %q is not writable: put %s: %w", s.cfg.Bucket, s.url(key), s.explain(ctx, err))
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("s3: delete probe %s: %w", s.url(key), s.explain(ctx, err))
+	}
+	return nil
+}
+
+// setEncryption applies the configured server-side encryption to a put. The
+// storage class is for data objects only (the probe and manifests stay
+// STANDARD: small objects in archive classes cost a minimum duration).
+func (s *Sink) setEncryption(in *s3.PutObjectInput) {
+	in.ServerSideEncryption, in.SSEKMSKeyId = s.sse()
+}
+
+func (s *Sink) sse() (types.ServerSideEncryption, *string) {
+	var key *string
+	if s.cfg.KMSKeyID != "" {
+		key = aws.String(s.cfg.KMSKeyID)
+	}
+	return types.ServerSideEncryption(s.cfg.SSE), key
+}
+
+func (s *Sink) url(key string) string { return "s3://" + s.cfg.Bucket + "/" + key }
+
+func (s *Sink) endpoint() string {
+	if s.cfg.Endpoint != "" {
+		return s.cfg.Endpoint
+	}
+	return "https://s3." + s.cfg.Region + ".amazonaws.com"
+}
+
+// contentType is the media type of an object with extension ext.
+func contentType(ext string) string {
+	switch {
+	case strings.HasSuffix(ext, ".gz"):
+		return "application/gzip"
+	case strings.HasSuffix(ext, ".zst"):
+		return "application/zstd"
+	case strings.HasSuffix(ext, ".ndjson"):
+		return "application/x-ndjson"
+	case strings.HasSuffix(ext, ".parquet"):
+		return "application/vnd.apache.parquet"
+	}
+	return "application/octet-stream"
+}
+
+// metadata is stored with every data object (x-amz-meta-*).
+func metadata(p sinks.Partition, sha string, records int64) map[string]string {
+	return map[string]string{
+		"schema-version": transform.SchemaVersion,
+		"run-id":         p.RunID,
+		"sha256":         sha,
+		"records":        fmt.Sprint(records),
+	}
+}
