@@ -1,0 +1,406 @@
+// Package config loads pipeline.yaml: strict decoding onto defaults (unknown
+// keys and wrong types fail with their path and line), ${VAR} expansion from
+// the environment, then a pure Validate.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/sinks/kafkasink"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
+)
+
+// Config is the whole pipeline.yaml.
+type Config struct {
+	Source    Source    `yaml:"source"`
+	Period    Period    `yaml:"period"`
+	Transform Transform `yaml:"transform"`
+	Sinks     []Sink    `yaml:"-"`
+	State     State     `yaml:"state"`
+	// File is the path the configuration was loaded from.
+	File string `yaml:"-"`
+}
+
+// Source is where events come from.
+type Source struct {
+	BaseURL           string        `yaml:"base_url"`
+	Token             string        `yaml:"token"`
+	TokenFile         string        `yaml:"token_file"`
+	Workspace         string        `yaml:"workspace"`
+	Filters           Filters       `yaml:"filters"`
+	RequestsPerSecond float64       `yaml:"requests_per_second"`
+	Concurrency       int           `yaml:"concurrency"`
+	Timeout           time.Duration `yaml:"timeout"`
+	MaxRetries        int           `yaml:"max_retries"`
+	// AllowInsecure permits an http:// base_url that is not loopback.
+	AllowInsecure bool `yaml:"allow_insecure"`
+}
+
+// Filters are the API's optional filters; several event keys are several streams.
+type Filters struct {
+	EventKeys  []string `yaml:"event_keys"`
+	ActorID    string   `yaml:"actor_id"`
+	ActorType  string   `yaml:"actor_type"`
+	EntityID   string   `yaml:"entity_id"`
+	EntityType string   `yaml:"entity_type"`
+}
+
+// Extract returns the filters the API client sends with every request.
+func (f Filters) Extract() extract.Filters {
+	return extract.Filters{ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType}
+}
+
+// Period is what a run without --from/--to exports.
+type Period struct {
+	// Default is "yesterday": every complete UTC day not yet exported.
+	Default string `yaml:"default"`
+	// From and To fix the period instead (T as on the command line).
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// Lag keeps runs away from the present, which may still change.
+	Lag time.Duration `yaml:"lag"`
+	// Retention is how far back the API keeps events.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// Transform configures the normalization step.
+type Transform struct {
+	DropEventKeys []string `yaml:"drop_event_keys"`
+}
+
+// State is where checkpoints and the record of exported days live.
+type State struct {
+	Dir string `yaml:"dir"`
+}
+
+// Sink is one entry of sinks: its type and that type's settings.
+type Sink struct {
+	Type    string
+	Line    int
+	File    *FileSink         // ndjson, parquet
+	S3      *s3sink.Config    // s3
+	Kafka   *kafkasink.Config // kafka
+	Stdout  *StdoutSink       // stdout
+	Options any               // the one of the above that is set
+}
+
+// FileSink writes day-partitioned files under Dir.
+type FileSink struct {
+	Dir         string `yaml:"dir"`
+	Compression string `yaml:"compression"`
+}
+
+// StdoutSink writes NDJSON lines to standard output.
+type StdoutSink struct{}
+
+// SinkTypes lists the accepted values of sinks[].type.
+var SinkTypes = []string{"ndjson", "parquet", "s3", "kafka", "stdout"}
+
+// Default returns a configuration with every default set and no sinks.
+func Default() Config {
+	return Config{
+		Source: Source{
+			BaseURL:           extract.DefaultBaseURL,
+			RequestsPerSecond: 50,
+			Concurrency:       8,
+			Timeout:           30 * time.Second,
+			MaxRetries:        10,
+		},
+		Period: Period{Default: "yesterday", Lag: 2 * time.Minute, Retention: 90 * 24 * time.Hour},
+		State:  State{Dir: ".pachca-export"},
+	}
+}
+
+// Load reads, decodes and validates the file at path; lookup reads the
+// environment (os.LookupEnv in production). Every error names the file, line
+// and key; several problems are joined.
+func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(b, path, lookup)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
+		t, err := os.ReadFile(cfg.Source.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: source.token_file: %w", path, errors.Unwrap(err))
+		}
+		cfg.Source.Token = strings.TrimSpace(string(t))
+	}
+	return cfg, nil
+}
+
+// document is the shape checked and decoded first; sinks are decoded one by one.
+type document struct {
+	Config `yaml:",inline"`
+	Sinks  []yaml.Node `yaml:"sinks"`
+}
+
+var nodeType = reflect.TypeFor[yaml.Node]()
+
+// Parse decodes b (named file in messages) onto the defaults and validates it.
+func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, error) {
+	c := &checker{file: file}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, syntaxError(file, err)
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty configuration (see pipeline.yaml in the repository for an example)", file)
+	}
+	c.expandEnv(&root, "", lookup)
+	doc := root.Content[0]
+	c.check(doc, reflect.TypeFor[document](), "")
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	d := document{Config: Default()}
+	if err := doc.Decode(&d); err != nil {
+		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	cfg := d.Config
+	cfg.File = file
+	for i := range d.Sinks {
+		s, ok := c.decodeSink(&d.Sinks[i], fmt.Sprintf("sinks[%d]", i))
+		if ok {
+			cfg.Sinks = append(cfg.Sinks, s)
+		}
+	}
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, prefixErrors(file, err)
+	}
+	return &cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError turns "yaml: line 3: did not find expected key" into
+// "pipeline.yaml:3: did not find expected key (not valid YAML)".
+func syntaxError(file string, err error) error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: %s (not valid YAML)", file, m[1], msg[len(m[0]):])
+	}
+	return fmt.Errorf("%s: %s", file, strings.TrimPrefix(msg, "yaml: "))
+}
+
+// decodeSink decodes one sinks entry: first its type, then strictly into the
+// settings of that type.
+func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
+	var head struct {
+		Type string `yaml:"type"`
+	}
+	s := Sink{Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		c.fail(n, path, "want a mapping with a type key")
+		return s, false
+	}
+	if err := n.Decode(&head); err != nil || head.Type == "" {
+		c.fail(n, path+".type", "required (%s)", strings.Join(SinkTypes, ", "))
+		return s, false
+	}
+	s.Type = head.Type
+	switch head.Type {
+	case "ndjson", "parquet":
+		s.File = &FileSink{}
+		s.Options = s.File
+	case "s3":
+		s.S3 = &s3sink.Config{}
+		s.S3.SetDefaults()
+		s.Options = s.S3
+	case "kafka":
+		s.Kafka = &kafkasink.Config{}
+		s.Kafka.SetDefaults()
+		s.Options = s.Kafka
+	case "stdout":
+		s.Stdout = &StdoutSink{}
+		s.Options = s.Stdout
+	default:
+		c.fail(n, path+".type", "unknown sink type %q (%s)", head.Type, strings.Join(SinkTypes, ", "))
+		return s, false
+	}
+	// The type key is checked with the settings, then dropped from them.
+	wrapper := reflect.StructOf([]reflect.StructField{
+		{Name: "Type", Type: reflect.TypeFor[string](), Tag: `yaml:"type"`},
+		{Name: "Options", Type: reflect.TypeOf(s.Options).Elem(), Tag: `yaml:",inline"`},
+	})
+	before := len(c.errs)
+	c.check(n, wrapper, path)
+	if len(c.errs) > before {
+		return s, false
+	}
+	settings := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != "type" {
+			settings.Content = append(settings.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	if err := settings.Decode(s.Options); err != nil {
+		c.fail(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return s, false
+	}
+	return s, true
+}
+
+// prefixErrors names the file before each of the joined errors of err.
+func prefixErrors(file string, err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = fmt.Errorf("%s: %w", file, e)
+	}
+	return errors.Join(out...)
+}
+
+// Validate checks the decoded configuration without any I/O. Errors are
+// joined, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	s := c.Source
+	if u, err := url.Parse(s.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		bad("source.base_url", "want an http(s) URL such as %s", extract.DefaultBaseURL)
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) && !s.AllowInsecure {
+		bad("source.base_url", "plain http to %s would send the token unencrypted; use https, or set source.allow_insecure: true", u.Hostname())
+	}
+	if s.Token != "" && s.TokenFile != "" {
+		bad("source.token_file", "set either token or token_file, not both")
+	}
+	if s.RequestsPerSecond <= 0 {
+		bad("source.requests_per_second", "must be above 0")
+	}
+	if s.Concurrency < 1 || s.Concurrency > 64 {
+		bad("source.concurrency", "must be between 1 and 64")
+	}
+	if s.Timeout <= 0 {
+		bad("source.timeout", "must be above 0")
+	}
+	if s.MaxRetries < 0 {
+		bad("source.max_retries", "must be 0 or more")
+	}
+	for i, k := range s.Filters.EventKeys {
+		if k == "" {
+			bad(fmt.Sprintf("source.filters.event_keys[%d]", i), "empty event key")
+		} else if slices.Index(s.Filters.EventKeys, k) != i {
+			bad(fmt.Sprintf("source.filters.event_keys[%d]", i), "%s is listed twice", k)
+		}
+	}
+	p := c.Period
+	if p.Default != "yesterday" {
+		bad("period.default", "unknown value %q (yesterday)", p.Default)
+	}
+	if p.Lag < 0 {
+		bad("period.lag", "must be 0 or more")
+	}
+	if p.Retention <= 0 {
+		bad("period.retention", "must be above 0")
+	}
+	var from, to time.Time
+	var err error
+	if p.From != "" {
+		if from, err = ParseTime(p.From); err != nil {
+			bad("period.from", "%v", err)
+		}
+	}
+	if p.To != "" {
+		if to, err = ParseTime(p.To); err != nil {
+			bad("period.to", "%v", err)
+		}
+	}
+	if (p.From == "") != (p.To == "") {
+		bad("period", "set both from and to, or neither")
+	} else if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		bad("period.to", "must be after period.from (%s)", p.From)
+	}
+	if len(c.Sinks) == 0 {
+		bad("sinks", "at least one sink is required (%s)", strings.Join(SinkTypes, ", "))
+	}
+	for i, sk := range c.Sinks {
+		if err := sk.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("sinks[%d].%w", i, e))
+			}
+		}
+	}
+	if c.State.Dir == "" {
+		bad("state.dir", "required")
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks one sink's settings; errors name keys relative to the sink.
+func (s Sink) Validate() error {
+	switch {
+	case s.File != nil:
+		var errs []error
+		if s.File.Dir == "" {
+			errs = append(errs, errors.New("dir: required"))
+		}
+		allowed := []string{"", "none", "gzip", "zstd"}
+		if s.Type == "parquet" {
+			allowed = []string{"", "none", "snappy", "gzip", "zstd"}
+		}
+		if !slices.Contains(allowed, s.File.Compression) {
+			errs = append(errs, fmt.Errorf("compression: unknown %q (%s)", s.File.Compression, strings.Join(allowed[1:], ", ")))
+		}
+		return errors.Join(errs...)
+	case s.S3 != nil:
+		return s.S3.Validate()
+	case s.Kafka != nil:
+		return s.Kafka.Validate()
+	}
+	return nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseTime reads a command-line time: RFC 3339 (2026-11-01T00:00:00Z) or a
+// date (2026-11-01, meaning 00:00 UTC of that day).
+func ParseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid time %q: use a date (2026-11-01) or RFC 3339 (2026-11-01T00:00:00Z)", s)
+	}
+	return t.UTC(), nil
+}
