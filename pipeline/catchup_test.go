@@ -1,0 +1,119 @@
+package pipeline_test
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+func markExported(t *testing.T, cfgDir string, id any, days ...time.Time) {
+	st, err := state.Open(cfgDir, state.Key(id), id)
+	require.NoError(t, err)
+	defer st.Close()
+	for _, d := range days {
+		require.NoError(t, st.MarkExported(state.Day{Day: d.Format(time.DateOnly), RunID: "earlier"}))
+	}
+}
+
+func dayDirs(t *testing.T, dir string) []string {
+	m, err := filepath.Glob(filepath.Join(dir, "dt=*"))
+	require.NoError(t, err)
+	var out []string
+	for _, p := range m {
+		out = append(out, filepath.Base(p))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCatchUp: state says the last exported day was four days ago; one run
+// exports the three missing complete days and nothing else, oldest first.
+func TestCatchUp(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 3000, today.AddDate(0, 0, -6), today.Add(12*time.Hour)
+	})
+	cfg := testConfig(t, base)
+	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), today.AddDate(0, 0, -4))
+
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	want := []string{
+		today.AddDate(0, 0, -3).Format(time.DateOnly),
+		today.AddDate(0, 0, -2).Format(time.DateOnly),
+		today.AddDate(0, 0, -1).Format(time.DateOnly),
+	}
+	require.Equal(t, want, sum.Days)
+	require.Equal(t, []string{"dt=" + want[0], "dt=" + want[1], "dt=" + want[2]}, dayDirs(t, cfg.Sinks[0].File.Dir))
+
+	// Nothing left: a second run exports nothing and fetches nothing.
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.Empty(t, sum.Days)
+	require.Zero(t, sum.Requests)
+}
+
+// TestCatchUpFillsGaps: days missing between exported ones are exported too,
+// and a first run exports only yesterday.
+func TestCatchUpFillsGaps(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 2000, today.AddDate(0, 0, -8), today
+	})
+	cfg := testConfig(t, base)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.Equal(t, []string{today.AddDate(0, 0, -1).Format(time.DateOnly)}, sum.Days, "first run: yesterday")
+
+	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), today.AddDate(0, 0, -6), today.AddDate(0, 0, -3))
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		today.AddDate(0, 0, -5).Format(time.DateOnly),
+		today.AddDate(0, 0, -4).Format(time.DateOnly),
+		today.AddDate(0, 0, -2).Format(time.DateOnly),
+	}, sum.Days)
+}
+
+// TestRetentionWarnings: days past the retention are reported lost and the
+// oldest missing day near the limit is warned about.
+func TestRetentionWarnings(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 100 })
+	cfg := testConfig(t, base)
+	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), today.AddDate(0, 0, -95))
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, DryRun: true, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NotNil(t, sum.Plan)
+	require.Equal(t, today.AddDate(0, 0, -89).Format(time.DateOnly), sum.Plan.Days[0].Date())
+	require.Len(t, sum.Plan.Days, 89)
+	require.Len(t, sum.Plan.Notes, 2)
+	require.Contains(t, sum.Plan.Notes[0], "past the API's retention and lost")
+	require.Contains(t, sum.Plan.Notes[1], "leaves the API's retention in")
+}
+
+// TestConcurrentRunsOnOneState: the second run fails at once with a clear
+// message while the first holds the state.
+func TestConcurrentRunsOnOneState(t *testing.T) {
+	_, base := startSim(t, nil)
+	cfg := testConfig(t, base)
+	id := pipeline.Identity(cfg)
+	st, err := state.Open(cfg.State.Dir, state.Key(id), id)
+	require.NoError(t, err)
+	defer st.Close()
+	start := time.Now()
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: day0(), To: day0().AddDate(0, 0, 1)})
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.ErrorContains(t, err, "another pachca-export run is using this state")
+	require.Less(t, time.Since(start), 2*time.Second, "at once")
+	_, statErr := os.Stat(cfg.Sinks[0].File.Dir)
+	require.True(t, os.IsNotExist(statErr), "nothing written")
+}

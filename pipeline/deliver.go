@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+const batchSize = 2000
+
+// deliver sends one fetched day from the spool to every sink, window by
+// window, each window's records ordered by time. Every sink commits, or the
+// day fails, every writer is aborted and the spool stays for the next run.
+func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
+	date := p.Date()
+	all, err := r.spool.Windows(date)
+	if err != nil {
+		return err
+	}
+	from, to := p.From.UnixMilli(), p.To.UnixMilli()
+	var use []extract.Window
+	for _, w := range all {
+		if slices.Contains(r.plan.Streams, w.Stream) && w.End > from && w.Start < to {
+			use = append(use, w)
+		}
+	}
+	writers := make([]sinks.Writer, 0, len(r.sinks))
+	abortAll := func() {
+		for _, w := range writers {
+			w.Abort()
+		}
+	}
+	for _, s := range r.sinks {
+		w, err := s.Open(ctx, p)
+		if err != nil {
+			abortAll()
+			return fmt.Errorf("%s: %s: %w", s.Name(), date, err)
+		}
+		writers = append(writers, w)
+	}
+
+	drop := map[string]bool{}
+	for _, k := range r.cfg.Transform.DropEventKeys {
+		drop[k] = true
+	}
+	var (
+		norm    transform.Normalizer
+		recs    []transform.Record
+		dead    []deadLetter
+		perKey  = map[string]int64{}
+		dropped int64
+		total   int64
+	)
+	for _, w := range use {
+		recs = recs[:0]
+		err := r.spool.Read(date, w, func(raw []byte) error {
+			rec, err := norm.Normalize(raw, r.cfg.Source.Workspace)
+			if err != nil {
+				dead = append(dead, deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()})
+				return nil
+			}
+			if rec.CreatedAt < from || rec.CreatedAt >= to {
+				return nil // a window spooled for another range reaches past this one
+			}
+			if drop[rec.EventKey] {
+				dropped++
+				return nil
+			}
+			recs = append(recs, rec)
+			return nil
+		})
+		if err != nil {
+			abortAll()
+			return err
+		}
+		slices.SortFunc(recs, func(a, b transform.Record) int {
+			if a.CreatedAt != b.CreatedAt {
+				if a.CreatedAt < b.CreatedAt {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		for start := 0; start < len(recs); start += batchSize {
+			batch := recs[start:min(start+batchSize, len(recs))]
+			for i, wr := range writers {
+				if err := wr.Write(ctx, batch); err != nil {
+					abortAll()
+					return fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err)
+				}
+			}
+		}
+		for i := range recs {
+			perKey[recs[i].EventKey]++
+		}
+		total += int64(len(recs))
+	}
+	if len(dead) > 0 {
+		path, err := r.writeDeadLetters(p, dead)
+		if err != nil {
+			abortAll()
+			return err
+		}
+		r.log.Warn("events that could not be parsed went to the dead-letter file", "day", date, "count", len(dead), "file", path)
+	}
+	results := make([]sinks.Result, len(writers))
+	for i, wr := range writers {
+		res, err := wr.Commit(ctx)
+		if err != nil {
+			for _, rest := range writers[i+1:] {
+				rest.Abort()
+			}
+			return fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err)
+		}
+		results[i] = res
+	}
+	// State first, spool last: a crash in between re-delivers from the spool.
+	if p.FullDay() {
+		if err := r.store.MarkExported(state.Day{Day: date, ExportedAt: time.Now().UTC(), RunID: p.RunID, Records: total}); err != nil {
+			return err
+		}
+	}
+	if r.progressKey != "" {
+		if err := r.store.AddRunProgress(r.progressKey, date); err != nil {
+			return err
+		}
+	}
+	if p.FullDay() {
+		if err := r.spool.RemoveDay(date); err != nil {
+			return err
+		}
+	} else if err := r.spool.Remove(date, use); err != nil {
+		return err
+	}
+	r.sum.addDay(date, total, dropped, int64(len(dead)), perKey, r.sinks, results)
+	r.log.Info("day delivered", "day", date, "events", total, "full_day", p.FullDay())
+	return nil
+}
+
+type deadLetter struct {
+	Error  string `json:"error"`
+	Window string `json:"window"`
+	Raw    string `json:"raw"`
+}
+
+// deadLetterDir is next to the output: under the first file sink's directory,
+// or the state directory when there is none. The leading underscore keeps
+// query engines from reading it as data.
+func (r *runner) deadLetterDir() string {
+	for _, s := range r.cfg.Sinks {
+		if s.File != nil {
+			return filepath.Join(s.File.Dir, "_dead_letter")
+		}
+	}
+	return filepath.Join(r.store.Dir(), "dead_letter")
+}
+
+func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string, error) {
+	dir := filepath.Join(r.deadLetterDir(), p.Dir())
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("dead letters: %w", err)
+	}
+	var b []byte
+	for _, d := range dead {
+		line, err := json.Marshal(d)
+		if err != nil {
+			return "", errors.Join(errors.New("dead letters"), err)
+		}
+		b = append(append(b, line...), '\n')
+	}
+	path := filepath.Join(dir, p.BaseName()+".ndjson")
+	if err := state.WriteFileAtomic(path, b); err != nil {
+		return "", fmt.Errorf("dead letters: %w", err)
+	}
+	return path, nil
+}
