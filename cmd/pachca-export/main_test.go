@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/simulator"
+)
+
+const secretToken = "sim-token" // the simulator's accepted token
+
+func startSim(t *testing.T) string {
+	t.Helper()
+	sc := simulator.DefaultConfig()
+	sc.Events = 500
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	return base
+}
+
+// writeConfig writes a pipeline.yaml; %BASE%, %DIR% and %TOKEN% are replaced.
+func writeConfig(t *testing.T, base, token, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	body = strings.NewReplacer("%BASE%", base, "%DIR%", dir, "%TOKEN%", token).Replace(body)
+	path := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	return path
+}
+
+const goodConfig = `source:
+  base_url: %BASE%
+  token: %TOKEN%
+  workspace: acme
+  timeout: 5s
+sinks:
+  - type: ndjson
+    dir: %DIR%/out
+state:
+  dir: %DIR%/state
+`
+
+func TestExitStatus(t *testing.T) {
+	base := startSim(t)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2).Format(time.DateOnly)
+	cases := []struct {
+		name   string
+		config string
+		token  string
+		args   []string
+		code   int
+		want   []string // substrings of stderr
+	}{
+		{name: "ok", config: goodConfig, token: secretToken, args: []string{"--from", day, "--to", next}, code: 0, want: []string{"days delivered"}},
+		{name: "unknown key", token: secretToken, config: strings.Replace(goodConfig, "  timeout: 5s", "  timout: 5s", 1),
+			code: 2, want: []string{"pipeline.yaml:5: source.timout: unknown key (did you mean timeout?)"}},
+		{name: "bad duration", token: secretToken, config: strings.Replace(goodConfig, "timeout: 5s", "timeout: 5 seconds", 1),
+			code: 2, want: []string{"pipeline.yaml:5: source.timeout: invalid duration \"5 seconds\""}},
+		{name: "no sinks", token: secretToken, config: "source:\n  base_url: %BASE%\n  token: x\nsinks: []\n",
+			code: 2, want: []string{"sinks: at least one sink is required"}},
+		{name: "sink without dir", token: secretToken, config: strings.Replace(goodConfig, "    dir: %DIR%/out\n", "", 1),
+			code: 2, want: []string{"sinks[0].dir: required"}},
+		{name: "unknown sink key", token: secretToken, config: strings.Replace(goodConfig, "    dir: %DIR%/out", "    dir: %DIR%/out\n    bucket: x", 1),
+			code: 2, want: []string{"pipeline.yaml:9: sinks[0].bucket: unknown key"}},
+		{name: "from after to", config: goodConfig, token: secretToken, args: []string{"--from", next, "--to", day},
+			code: 2, want: []string{"--from (" + next + "T00:00:00Z) must be before --to"}},
+		{name: "bad from", config: goodConfig, token: secretToken, args: []string{"--from", "yesterday", "--to", day},
+			code: 2, want: []string{"--from: invalid time \"yesterday\""}},
+		{name: "missing env var", config: strings.Replace(goodConfig, "%TOKEN%", "${PACHCA_TEST_UNSET_VAR}", 1),
+			code: 2, want: []string{"source.token: environment variable PACHCA_TEST_UNSET_VAR is not set"}},
+		{name: "401", config: goodConfig, token: "wrong-token-123456", args: []string{"--from", day, "--to", next},
+			code: 1, want: []string{"the API rejected the token (401", "audit_events:read"}},
+		{name: "402", config: goodConfig, token: simulator.TokenNoPlan, args: []string{"--from", day, "--to", next},
+			code: 1, want: []string{"Corporation plan"}},
+		{name: "403", config: goodConfig, token: simulator.TokenNoScope, args: []string{"--from", day, "--to", next},
+			code: 1, want: []string{"scope audit_events:read"}},
+		{name: "unknown command", config: goodConfig, token: secretToken, code: 2, want: []string{"unknown command \"frobnicate\""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, base, tc.token, tc.config)
+			args := append([]string{"run", "-c", path}, tc.args...)
+			if tc.name == "unknown command" {
+				args = []string{"frobnicate"}
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(t.Context(), args, &stdout, &stderr)
+			out := stdout.String() + stderr.String()
+			require.Equal(t, tc.code, code, out)
+			for _, w := range tc.want {
+				require.Contains(t, out, w)
+			}
+			require.NotContains(t, out, "goroutine ", "no stack trace")
+			if tc.token != "" && len(tc.token) > 8 {
+				require.NotContains(t, out, tc.token, "the token leaked")
+			}
+			if code != 0 {
+				lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+				last := lines[len(lines)-1]
+				require.True(t, strings.HasPrefix(last, "pachca-export: "), "one clear line: %q", last)
+			}
+		})
+	}
+}
+
+// TestTokenNeverPrinted runs the failing paths with a distinctive token and
+// searches every byte written.
+func TestTokenNeverPrinted(t *testing.T) {
+	base := startSim(t)
+	token := "tok-SECRET-4f9a2c7e-never-print"
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	for _, args := range [][]string{
+		{"run", "--log-level", "debug", "--from", day, "--to", day + "T06:00:00Z"},
+		{"run", "--dry-run", "--from", day, "--to", day + "T06:00:00Z"},
+		{"run", "--log-format", "json", "--token", token, "--from", day, "--to", day + "T06:00:00Z"},
+		{"check"},
+	} {
+		t.Run(strings.ReplaceAll(strings.Join(args, " "), token, "TOKEN"), func(t *testing.T) {
+			path := writeConfig(t, base, token, goodConfig)
+			var stdout, stderr bytes.Buffer
+			code := Main(t.Context(), append(args[:1:1], append([]string{"-c", path}, args[1:]...)...), &stdout, &stderr)
+			out := stdout.String() + stderr.String()
+			if !strings.Contains(strings.Join(args, " "), "--dry-run") {
+				require.NotEqual(t, 0, code, out)
+			}
+			require.NotContains(t, out, token)
+			require.NotContains(t, out, "SECRET")
+		})
+	}
+}
+
+func TestSchemaAndVersion(t *testing.T) {
+	for _, f := range []string{"json", "arrow", "sql"} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 0, Main(t.Context(), []string{"schema", "--format", f}, &stdout, &stderr), stderr.String())
+		require.Contains(t, stdout.String(), "details_json", f)
+		require.Contains(t, stdout.String(), "created_at", f)
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, Main(t.Context(), []string{"schema", "--format", "xml"}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), `unknown --format "xml"`)
+	stdout.Reset()
+	require.Equal(t, 0, Main(t.Context(), []string{"version"}, &stdout, &stderr))
+	require.True(t, strings.HasPrefix(stdout.String(), "pachca-export "), stdout.String())
+}
+
+func TestDemo(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), []string{"demo", "--out", out, "--events", "3000"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	for d := 1; d <= 7; d++ {
+		day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -d).Format(time.DateOnly)
+		for _, f := range []string{
+			fmt.Sprintf("ndjson/dt=%s/pachca-audit-%s.ndjson.gz", day, day),
+			fmt.Sprintf("parquet/dt=%s/pachca-audit-%s.parquet", day, day),
+			fmt.Sprintf("parquet/dt=%s/_manifest.json", day),
+		} {
+			require.FileExists(t, filepath.Join(out, f))
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	base := startSim(t)
+	var stdout, stderr bytes.Buffer
+	path := writeConfig(t, base, secretToken, goodConfig)
+	code := Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 0, code, stdout.String()+stderr.String())
+	for _, want := range []string{`OK\s+config`, `OK\s+token`, `OK\s+sinks\[0\]\s+ndjson .* reachable and writable`} {
+		require.Regexp(t, want, stdout.String())
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	path = writeConfig(t, base, simulator.TokenNoScope, strings.Replace(goodConfig, "dir: %DIR%/out", "dir: /proc/not-writable", 1))
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 1, code)
+	require.Regexp(t, `FAIL\s+token\s+the token lacks access`, stdout.String())
+	require.Contains(t, stdout.String(), "audit_events:read")
+	require.Regexp(t, `FAIL\s+sinks\[0\]`, stdout.String())
+	require.Contains(t, stderr.String(), "check: 2 problem(s)")
+}
+
+func TestDryRunFetchesNothing(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+	path := writeConfig(t, base, secretToken, goodConfig)
+	var stdout, stderr bytes.Buffer
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -5)
+	code := Main(t.Context(), []string{"run", "-c", path, "--dry-run", "--from", from.Format(time.DateOnly), "--to", from.AddDate(0, 0, 3).Format(time.DateOnly)}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	out := stdout.String()
+	require.Contains(t, out, "dry run: nothing fetched")
+	require.Regexp(t, `days\s+3 `, out)
+	require.Contains(t, out, "dt="+from.Format(time.DateOnly))
+	require.Regexp(t, `requests\s+at least 3,`, out)
+	require.Zero(t, sim.Stats().Requests, "a dry run sends no request")
+	_, err = os.Stat(filepath.Join(filepath.Dir(path), "out"))
+	require.True(t, os.IsNotExist(err), "and writes no output")
+}
+
+func TestMetricsFile(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	metrics := filepath.Join(t.TempDir(), "pachca.prom")
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", day, "--metrics-file", metrics, "--to", day + "T12:00:00Z"}, &stdout, &stderr), stderr.String())
+	b, err := os.ReadFile(metrics)
+	require.NoError(t, err)
+	m := string(b)
+	require.Contains(t, m, "pachca_export_success 1\n")
+	require.Contains(t, m, "# TYPE pachca_export_requests gauge")
+	require.Regexp(t, `pachca_export_last_success_timestamp_seconds \d{10}\.\d{3}\n`, m)
+	require.Regexp(t, `pachca_export_sink_records\{sink="ndjson [^"]+"\} \d+`, m)
+	last := regexpFind(t, m, `pachca_export_last_success_timestamp_seconds (\S+)`)
+
+	// A failed run keeps the time of the last success.
+	bad := writeConfig(t, base, "rejected-token", goodConfig)
+	require.Equal(t, 1, Main(t.Context(), []string{"run", "-c", bad, "--from", day, "--metrics-file", metrics, "--to", day + "T12:00:00Z"}, &stdout, &stderr))
+	b, err = os.ReadFile(metrics)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "pachca_export_success 0\n")
+	require.Equal(t, last, regexpFind(t, string(b), `pachca_export_last_success_timestamp_seconds (\S+)`))
+}
+
+func regexpFind(t *testing.T, s, re string) string {
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	require.NotNil(t, m, re)
+	return m[1]
+}
