@@ -49,6 +49,9 @@ type FetcherConfig struct {
 	// for a window that failed.
 	// Both are called from worker goroutines and from Add.
 	OnQueue, OnFinish func(w Window)
+	// OnCovered reports, as pages arrive, how many more milliseconds of
+	// stream w.Stream were walked through (for progress; optional).
+	OnCovered func(w Window, ms int64)
 }
 
 // Fetcher fetches windows with a fixed number of workers. While workers are
@@ -78,6 +81,9 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	}
 	if cfg.OnFinish == nil {
 		cfg.OnFinish = func(Window) {}
+	}
+	if cfg.OnCovered == nil {
+		cfg.OnCovered = func(Window, int64) {}
 	}
 	f := &Fetcher{cfg: cfg}
 	f.cond = sync.NewCond(&f.mu)
@@ -202,7 +208,14 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 		minAt      = w.End
 		written    int
 		emptyPages int
+		walked     = w.End // pages walk from End down; [walked, End) is covered
 	)
+	cover := func(to int64) {
+		if to < walked {
+			f.cfg.OnCovered(w, walked-to)
+			walked = to
+		}
+	}
 	add := func(ev Event) error {
 		written++
 		return wr.Add(ev)
@@ -262,8 +275,13 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 				return err
 			}
 			committed = true
-			return wr.Commit(w)
+			if err := wr.Commit(w); err != nil {
+				return err
+			}
+			cover(w.Start)
+			return nil
 		}
+		cover(max(minAt, w.Start))
 		if _, again := cursors[page.Next]; again {
 			return fmt.Errorf("fetch %s: the API repeated a pagination cursor; stopping rather than looping", w)
 		}

@@ -234,11 +234,14 @@ func (r *runner) run(ctx context.Context, o Options) error {
 		Workers: r.cfg.Source.Concurrency,
 		Open: func(w extract.Window) (extract.WindowWriter, error) {
 			d := time.UnixMilli(w.Start).UTC().Format(time.DateOnly)
-			ww, err := r.spool.Open(d, w)
-			if err != nil {
-				return nil, err
+			return r.spool.Open(d, w)
+		},
+		OnCovered: func(w extract.Window, ms int64) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if dw := r.days[dayKey(w.Start)]; dw != nil {
+				dw.covered += ms
 			}
-			return &countingWindow{WindowWriter: ww, r: r}, nil
 		},
 		OnQueue:  func(w extract.Window) { r.adjust(w, +1) },
 		OnFinish: func(w extract.Window) { r.adjust(w, -1) },
@@ -346,24 +349,6 @@ func (r *runner) checkReady(dw *dayWork) {
 			close(dw.ready)
 		}
 	}
-}
-
-// countingWindow counts the time a committed window covers, for progress.
-type countingWindow struct {
-	extract.WindowWriter
-	r *runner
-}
-
-func (c *countingWindow) Commit(done extract.Window) error {
-	if err := c.WindowWriter.Commit(done); err != nil {
-		return err
-	}
-	c.r.mu.Lock()
-	if dw := c.r.days[dayKey(done.Start)]; dw != nil {
-		dw.covered += done.End - done.Start
-	}
-	c.r.mu.Unlock()
-	return nil
 }
 
 // deliverDays delivers each day once it is fetched, in order.

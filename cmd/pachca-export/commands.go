@@ -52,8 +52,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 
 // export runs the pipeline and prints the plan or the summary.
 func (e *env) export(ctx context.Context, o pipeline.Options, metricsFile string) error {
-	if e.isTerminal && !o.DryRun {
-		o.Progress = &terminalProgress{w: e.stderr}
+	if e.progress != nil && !o.DryRun {
+		o.Progress = e.progress
 	}
 	sum, err := pipeline.Run(ctx, o)
 	if metricsFile != "" && sum != nil && sum.Plan == nil {

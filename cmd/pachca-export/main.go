@@ -54,15 +54,16 @@ func main() {
 type env struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
-	isTerminal     bool
-	secrets        []string // never printed
+	progress       *terminalProgress // set when stderr is a terminal
+	secrets        []string          // never printed
 }
 
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		e.isTerminal = true
+		e.progress = &terminalProgress{w: stderr}
+		e.stderr = e.progress // log lines go above the status line
 	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)

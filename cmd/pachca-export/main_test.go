@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 )
 
@@ -245,4 +246,17 @@ func regexpFind(t *testing.T, s, re string) string {
 	m := regexp.MustCompile(re).FindStringSubmatch(s)
 	require.NotNil(t, m, re)
 	return m[1]
+}
+
+// TestTerminalProgress: log lines written while a status line is shown clear
+// it first and redraw it after.
+func TestTerminalProgress(t *testing.T) {
+	var b bytes.Buffer
+	p := &terminalProgress{w: &b}
+	p.Update(pipeline.Snapshot{Covered: 0.5, Days: 4, DaysDone: 1, Events: 100, Pages: 2, RPS: 49.5, ETA: 90 * time.Second})
+	fmt.Fprintln(p, "log line")
+	p.Done()
+	out := b.String()
+	status := " 50.0%  days 1/4  events 100  pages 2  49.5 req/s  retries 0  429s 0  ETA 1m30s"
+	require.Equal(t, "\r\033[K"+status+"\r\033[Klog line\n"+status+"\r\033[K", out)
 }

@@ -3,15 +3,19 @@ package main
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/pachca-export/pachca-export/pipeline"
 )
 
-// terminalProgress redraws one status line on a terminal.
+// terminalProgress keeps one status line at the bottom of a terminal. Log
+// lines written through it clear the status line first and redraw it after,
+// so the two never mix.
 type terminalProgress struct {
-	w     io.Writer
-	drawn bool
+	mu     sync.Mutex
+	w      io.Writer
+	status string
 }
 
 func (p *terminalProgress) Update(s pipeline.Snapshot) {
@@ -19,13 +23,33 @@ func (p *terminalProgress) Update(s pipeline.Snapshot) {
 	if s.ETA > 0 {
 		eta = s.ETA.Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r\033[K%5.1f%%  days %d/%d  events %d  pages %d  %.1f req/s  retries %d  429s %d  ETA %s",
+	line := fmt.Sprintf("%5.1f%%  days %d/%d  events %d  pages %d  %.1f req/s  retries %d  429s %d  ETA %s",
 		100*s.Covered, s.DaysDone, s.Days, s.Events, s.Pages, s.RPS, s.Retries, s.Throttled, eta)
-	p.drawn = true
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status = line
+	fmt.Fprint(p.w, "\r\033[K"+line)
 }
 
 func (p *terminalProgress) Done() {
-	if p.drawn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.status != "" {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.status = ""
+	}
+}
+
+// Write writes a log line above the status line.
+func (p *terminalProgress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.status != "" {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+	n, err := p.w.Write(b)
+	if p.status != "" {
+		fmt.Fprint(p.w, p.status)
+	}
+	return n, err
 }

@@ -1,0 +1,83 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// TestSeveralEventKeys: several event keys are several API streams; the
+// output holds exactly the events of those keys, and the state is another
+// one than the unfiltered export's.
+func TestSeveralEventKeys(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 5000 })
+	cfg := testConfig(t, base)
+	unfiltered := state.Key(pipeline.Identity(cfg))
+	cfg.Source.Filters.EventKeys = []string{"user_login", "user_2fa_fail"}
+	require.NotEqual(t, unfiltered, state.Key(pipeline.Identity(cfg)), "a backfill with other filters has its own state")
+	from, to := day0(), day0().AddDate(0, 0, 2)
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	require.NoError(t, err)
+	var want []simulator.Event
+	for _, ev := range exporttest.Expected(sim, from, to) {
+		if ev.Key == "user_login" || ev.Key == "user_2fa_fail" {
+			want = append(want, ev)
+		}
+	}
+	require.NotEmpty(t, want)
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+	streams := map[string]bool{}
+	for _, r := range sim.Stats().Log {
+		streams[r.EventKey] = true
+	}
+	require.Equal(t, map[string]bool{"user_login": true, "user_2fa_fail": true}, streams, "one stream per key, no unfiltered request")
+}
+
+// TestDeadLetters: an event that cannot be parsed goes to the dead-letter
+// file next to the output and is counted; every other event is exported.
+func TestDeadLetters(t *testing.T) {
+	sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 1000 })
+	const broken = `{"id":"broken-1","created_at":"not a time","event_key":"user_login"}`
+	var injected atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == 200 && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
+			body = append([]byte(`{"data":[`+broken+`,`), body[len(`{"data":[`):]...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	cfg := testConfig(t, srv.URL+simulator.BasePath)
+	from, to := day0(), day0().AddDate(0, 0, 1)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.True(t, injected.Load())
+	require.EqualValues(t, 1, sum.DeadLetters)
+	exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+	files, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "_dead_letter", "dt=*", "*.ndjson"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	var dl struct{ Error, Raw string }
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(b), &dl))
+	require.Equal(t, broken, dl.Raw)
+	require.True(t, strings.Contains(dl.Error, "created_at"), dl.Error)
+}
