@@ -41,6 +41,9 @@ type writer struct {
 }
 
 func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	for i := range recs {
 		w.s.line = append(ndjson.AppendRecord(w.s.line[:0], &recs[i]), '\n')
 		if _, err := w.s.bw.Write(w.s.line); err != nil {
@@ -53,6 +56,9 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 }
 
 func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return sinks.Result{}, err
+	}
 	if err := w.s.bw.Flush(); err != nil {
 		return sinks.Result{}, fmt.Errorf("stdout: %w", err)
 	}
