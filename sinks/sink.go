@@ -2,10 +2,10 @@
 // pieces the file-like destinations share: partitions, file names, encoders
 // and the per-day manifest.
 //
-// The lifecycle, for every sink: New validates and connects; Open starts one
-// partition (one UTC day of the run's range); Write appends batches; Commit
-// makes the partition durable and reports the error; Abort discards an
-// uncommitted partition. Records count as delivered only after every sink has
+// The lifecycle, for every sink: New validates its settings without I/O
+// (Check probes the destination); Open starts one partition (one UTC day of
+// the run's range); Write appends batches; Commit makes the partition durable
+// and reports the error; Abort discards an uncommitted partition. Records count as delivered only after every sink has
 // committed the partition; only then does the run record the day as exported.
 package sinks
 
@@ -36,8 +36,9 @@ type Writer interface {
 	// place, an object uploaded, messages acknowledged). After an error nothing
 	// of the partition may be relied on; the run retries the day later.
 	Commit(ctx context.Context) (Result, error)
-	// Abort discards an uncommitted partition and leaves no visible output. It
-	// is a no-op after Commit and safe to call twice.
+	// Abort discards an uncommitted partition: file-like sinks leave no
+	// visible output; streams (Kafka, stdout) cannot take back what was sent,
+	// which is why they are at-least-once. A no-op after Commit; safe twice.
 	Abort() error
 }
 
