@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
@@ -29,6 +30,8 @@ type Config struct {
 	Transform Transform `yaml:"transform"`
 	Sinks     []Sink    `yaml:"-"`
 	State     State     `yaml:"state"`
+	// Alerts are rules over the exported events that message an administrator.
+	Alerts alerts.Config `yaml:"alerts"`
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
 }
@@ -349,6 +352,11 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Dir == "" {
 		bad("state.dir", "required")
+	}
+	if err := c.Alerts.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("alerts.%w", e))
+		}
 	}
 	return errors.Join(errs...)
 }

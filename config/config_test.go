@@ -57,6 +57,9 @@ func TestGoodConfig(t *testing.T) {
 	require.True(t, cfg.Sinks[2].S3.ForcePathStyle)
 	require.Equal(t, 10*time.Millisecond, cfg.Sinks[3].Kafka.BatchTimeout)
 	require.NotNil(t, cfg.Sinks[4].Stdout)
+	require.Len(t, cfg.Alerts.Rules, 2)
+	require.Equal(t, []string{"10001", "10002"}, cfg.Alerts.Rules[0].Recipients)
+	require.Equal(t, 10*time.Minute, cfg.Alerts.Rules[0].Window)
 }
 
 // TestShippedPipeline: the example in the repository root is valid as shipped.

@@ -56,8 +56,8 @@ type Stats struct {
 	Bytes     atomic.Int64 // response bytes read
 }
 
-// Client calls GET /audit_events. It is safe for concurrent use; all its
-// requests share one Limiter.
+// Client calls GET /audit_events (and POST /messages for alerts). It is safe
+// for concurrent use; all its requests share one Limiter.
 type Client struct {
 	cfg     ClientConfig
 	http    *http.Client
@@ -146,19 +146,37 @@ func (c *Client) pageURL(q Query, cursor string) string {
 // answers end with an *APIError.
 func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error) {
 	u := c.pageURL(q, cursor)
+	var p Page
+	err := c.retry(ctx, func(ctx context.Context) (time.Duration, error) {
+		var retryAfter time.Duration
+		var err error
+		p, retryAfter, err = c.get(ctx, u)
+		return retryAfter, err
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return p, nil
+}
+
+// retry sends attempt under the shared limiter until it succeeds or fails for
+// good. attempt returns a *throttledError for a 429, a *retryableError for a
+// transient failure (with the server's Retry-After, if any) and any other
+// error for a permanent one. This loop is the client's one retry policy.
+func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {
 	failures, throttles := 0, 0
 	maxThrottles := max(30, 3*c.cfg.MaxRetries)
 	for {
 		if err := c.limiter.Wait(ctx); err != nil {
-			return Page{}, err
+			return err
 		}
-		p, retryAfter, err := c.get(ctx, u)
+		retryAfter, err := attempt(ctx)
 		if err == nil {
 			c.limiter.Succeeded()
-			return p, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return Page{}, ctx.Err()
+			return ctx.Err()
 		}
 		var re *retryableError
 		var thr *throttledError
@@ -168,23 +186,23 @@ func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error)
 			c.stats.Throttled.Add(1)
 			c.limiter.Throttled(thr.retryAfter)
 			if throttles > maxThrottles {
-				return Page{}, fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
+				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
 			// The limiter's pause makes every worker wait; nothing to sleep here.
 		case errors.As(err, &re):
 			failures++
 			if failures > c.cfg.MaxRetries {
-				return Page{}, fmt.Errorf("giving up after %d retries: %w", c.cfg.MaxRetries, err)
+				return fmt.Errorf("giving up after %d retries: %w", c.cfg.MaxRetries, err)
 			}
 			d := backoff(failures)
 			if retryAfter > d {
 				d = retryAfter
 			}
 			if err := c.sleep(ctx, d); err != nil {
-				return Page{}, err
+				return err
 			}
 		default:
-			return Page{}, err
+			return err
 		}
 		c.stats.Retries.Add(1)
 	}

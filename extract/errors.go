@@ -14,6 +14,9 @@ type APIError struct {
 	Code    string // ApiError code (invalid_date_range, required, ...) or OAuth error
 	Key     string // the parameter an ApiError names
 	Message string
+	// Op is "messages" for POST /messages, whose token needs another scope;
+	// "" for the audit log.
+	Op string
 }
 
 func (e *APIError) Error() string {
@@ -23,6 +26,18 @@ func (e *APIError) Error() string {
 	}
 	if e.Message != "" {
 		detail += ": " + e.Message
+	}
+	if e.Op == opMessages {
+		switch e.Status {
+		case 401:
+			return "the API rejected the token (" + detail + "): check source.token; sending alerts needs a token with scope messages:create"
+		case 403:
+			return "the token may not send messages (" + detail + "): alerts need a token with scope messages:create"
+		case 402:
+			return "the workspace's plan does not allow sending this message (" + detail + ")"
+		case 404:
+			return "the API answered 404 Not Found to POST /messages: check the recipient's user id and source.base_url"
+		}
 	}
 	switch e.Status {
 	case 401:

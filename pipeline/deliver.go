@@ -104,6 +104,9 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		}
 		for i := range recs {
 			perKey[recs[i].EventKey]++
+			if r.alerts != nil {
+				r.alerts.Observe(&recs[i]) // findings are used only if the whole run succeeds
+			}
 		}
 		total += int64(len(recs))
 	}

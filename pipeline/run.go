@@ -8,8 +8,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -40,6 +41,9 @@ type Options struct {
 	HTTPClient    *http.Client
 	// Sinks replaces the sinks built from the configuration (tests).
 	Sinks []sinks.Sink
+	// AlertsDryRun prints alert findings to AlertsOut instead of sending them.
+	AlertsDryRun bool
+	AlertsOut    io.Writer
 }
 
 // Progress receives snapshots while a run works.
@@ -174,9 +178,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		cfg: cfg, log: log, plan: plan, store: st, spool: st.Spool(), sinks: sinkList, progressKey: progressKey,
 		client: client, sum: sum, days: map[int64]*dayWork{},
 	}
+	if len(cfg.Alerts.Rules) > 0 {
+		if r.alerts, err = alerts.New(cfg.Alerts); err != nil {
+			return nil, err
+		}
+	}
 	log.Info("export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
 		"days", len(plan.Days), "streams", len(streams), "sinks", len(sinkList), "state", st.Dir())
 	err = r.run(ctx, o)
+	if err == nil && r.alerts != nil {
+		err = r.notify(ctx, o)
+	}
 	sum.finish(now())
 	sum.addClient(client.Stats())
 	if err != nil {
@@ -212,6 +224,7 @@ type runner struct {
 	// progressKey names the range of an explicit run, whose delivered days
 	// are recorded so that a rerun after a crash skips them.
 	progressKey string
+	alerts      *alerts.Engine // nil without rules
 
 	mu        sync.Mutex
 	days      map[int64]*dayWork // by day start in Unix ms
@@ -351,6 +364,29 @@ func (r *runner) checkReady(dw *dayWork) {
 	}
 }
 
+// notify sends the alert findings of the delivered days that were not sent
+// before. A failure fails the run; the next run sends what is missing.
+func (r *runner) notify(ctx context.Context, o Options) error {
+	sent, err := alerts.OpenSent(filepath.Join(r.store.Dir(), "alerts-sent.json"))
+	if err != nil {
+		return err
+	}
+	out := o.AlertsOut
+	if out == nil {
+		out = io.Discard
+	}
+	findings := r.alerts.Findings()
+	n, err := alerts.Notify(ctx, r.cfg.Alerts, findings, sent, r.client, o.AlertsDryRun, out)
+	r.sum.AlertFindings, r.sum.AlertMessages = len(findings), n
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		r.log.Info("alerts", "findings", len(findings), "messages", n, "dry_run", o.AlertsDryRun)
+	}
+	return nil
+}
+
 // deliverDays delivers each day once it is fetched, in order.
 func (r *runner) deliverDays(ctx context.Context) error {
 	for i, p := range r.plan.Days {
@@ -405,6 +441,3 @@ func sinkIdentity(s config.Sink) string {
 	}
 	return s.Type
 }
-
-// errSinks wraps sink failures so the summary can name them.
-var errSinks = errors.New("sink failed")

@@ -31,6 +31,10 @@ type Summary struct {
 	Pages       int64
 	Retries     int64
 	Throttled   int64
+	// AlertFindings and AlertMessages count the alert rules' findings over
+	// the delivered days and the messages sent (or printed) for new ones.
+	AlertFindings int
+	AlertMessages int
 	// Plan is set by a dry run.
 	Plan *Plan
 
@@ -109,6 +113,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, s.PerKey[k])
+	}
+	if s.AlertFindings > 0 {
+		fmt.Fprintf(tw, "alerts\t%d findings, %d new messages\n", s.AlertFindings, s.AlertMessages)
 	}
 	fmt.Fprintf(tw, "requests\t%d (%d pages, %d retries, %d throttled by 429)\n", s.Requests, s.Pages, s.Retries, s.Throttled)
 	fmt.Fprintf(tw, "duration\t%s\n", s.Duration.Round(time.Millisecond))

@@ -26,6 +26,7 @@ func (e *env) run(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "print the plan and fetch nothing")
 	token := fs.String("token", "", "API token (prefer PACHCA_TOKEN or token_file: flags show in ps)")
 	metrics := fs.String("metrics-file", "", "write Prometheus metrics here (node_exporter textfile collector)")
+	alertsDry := fs.Bool("alerts-dry-run", false, "export, but print alert messages instead of sending them")
 	var lf logFlags
 	lf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -47,7 +48,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.export(ctx, pipeline.Options{Config: cfg, From: f, To: t, DryRun: *dry, Logger: log}, *metrics)
+	return e.export(ctx, pipeline.Options{Config: cfg, From: f, To: t, DryRun: *dry, Logger: log,
+		AlertsDryRun: *alertsDry, AlertsOut: e.stdout}, *metrics)
 }
 
 // export runs the pipeline and prints the plan or the summary.
@@ -97,6 +99,10 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
 		(time.Duration(float64(100000/extract.PageSize) / rps * float64(time.Second))).Round(time.Second), cfg.Source.Concurrency)
 	for i, s := range cfg.Sinks {
 		fmt.Fprintf(w, "sink %d\t%s\n", i, describeSink(s))
+	}
+	for _, r := range cfg.Alerts.Rules {
+		fmt.Fprintf(w, "alert\t%s (%s on %s) -> %s; --alerts-dry-run prints findings instead of sending\n",
+			r.Name, r.Kind, strings.Join(r.EventKeys, ", "), strings.Join(r.Recipients, ", "))
 	}
 	for _, d := range p.Days {
 		fmt.Fprintf(w, "  %s\t%s .. %s\n", d.Dir(), d.From.Format(time.RFC3339), d.To.Format(time.RFC3339))

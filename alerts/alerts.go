@@ -1,0 +1,117 @@
+// Package alerts evaluates alert rules over exported records and sends what
+// they find as direct messages, at most once per finding across runs.
+//
+// The run loop gives every delivered record to an Engine (Observe), asks it
+// for Findings once the days are delivered, and passes them to Notify with
+// the record of what was already sent (Sent) and the API client as Sender.
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/template"
+)
+
+// Default message templates, used when a rule has no template.
+const (
+	DefaultThresholdTemplate = `{{.Rule}}: {{.Count}} {{.EventKey}} events for actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}}, last from IP {{.}}{{end}}`
+	DefaultWatchTemplate     = `{{.Rule}}: {{.EventKey}} by actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}} from IP {{.}}{{end}}{{with .EntityID}}, entity {{.}}{{end}}{{with .EntityType}} ({{.}}){{end}}, event {{index .EventIDs 0}}`
+)
+
+// templateFuncs are the functions a template may call besides Finding's
+// fields and methods (Key, Span): utc formats a time as 2026-11-01T10:00:00Z;
+// join joins strings, as in {{join .EventIDs ", "}}.
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{"utc": utc, "join": strings.Join}
+}
+
+// Render returns the message of finding f under rule r: r.Template, or the
+// default of r.Kind, executed over f. An empty message is an error, since
+// the API refuses one.
+func Render(r Rule, f Finding) (string, error) {
+	text := r.Template
+	if text == "" {
+		text = DefaultThresholdTemplate
+		if r.Kind == KindWatch {
+			text = DefaultWatchTemplate
+		}
+	}
+	t, err := template.New(r.Name).Funcs(templateFuncs()).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, f); err != nil {
+		return "", err
+	}
+	msg := strings.TrimSpace(b.String())
+	if msg == "" {
+		return "", errors.New("the template renders an empty message")
+	}
+	return msg, nil
+}
+
+// Sender sends one direct message to a Pachca user; *extract.Client is one.
+// An error means the message may not have arrived.
+type Sender interface {
+	PostMessage(ctx context.Context, userID, content string) error
+}
+
+// Notify sends each finding not sent before to every recipient of its rule,
+// in order, and records each (finding, recipient) in sent once its message
+// went out, so a run that failed half-way resends only what is missing.
+// It stops at the first error. With dryRun it prints
+// "alert <rule> -> <recipient>: <message>" lines to out instead, and records
+// nothing. n counts the messages sent (or printed). sent must not be nil;
+// s may be nil in a dry run.
+func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s Sender, dryRun bool, out io.Writer) (n int, err error) {
+	rules := make(map[string]Rule, len(cfg.Rules))
+	for _, r := range cfg.Rules {
+		rules[r.Name] = r
+	}
+	for _, f := range findings {
+		r, ok := rules[f.Rule]
+		if !ok {
+			return n, fmt.Errorf("alerts: finding %s: no rule named %q", f.Key(), f.Rule)
+		}
+		var msg string
+		for _, to := range r.Recipients {
+			key := sentKey(f, to)
+			if sent.Has(key) {
+				continue
+			}
+			if msg == "" {
+				if msg, err = Render(r, f); err != nil {
+					return n, fmt.Errorf("alerts: rule %s: template: %w", r.Name, err)
+				}
+			}
+			if dryRun {
+				// Continuation lines are indented so that each alert stays one block.
+				if _, err := fmt.Fprintf(out, "alert %s -> %s: %s\n", r.Name, to, strings.ReplaceAll(msg, "\n", "\n    ")); err != nil {
+					return n, err
+				}
+				n++
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			if err := s.PostMessage(ctx, to, msg); err != nil {
+				return n, fmt.Errorf("alerts: rule %s: %w", r.Name, err)
+			}
+			n++
+			if err := sent.Add(key); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// sentKey is the key Notify records in Sent once recipient got finding f.
+func sentKey(f Finding, recipient string) string {
+	return f.Key() + " -> " + recipient
+}

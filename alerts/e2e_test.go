@@ -1,0 +1,111 @@
+package alerts_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// rawEvent is an audit event as GET /audit_events returns it.
+func rawEvent(id, key, actor string, at time.Time, ip string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"created_at":%q,"event_key":%q,"entity_id":%q,"entity_type":"User",`+
+		`"actor_id":%q,"actor_type":"User","details":{},"ip_address":%q,"user_agent":"Mozilla/5.0"}`,
+		id, at.UTC().Format("2006-01-02T15:04:05.000Z"), key, actor, actor, ip)
+}
+
+func normalize(t *testing.T, raws ...[]byte) []transform.Record {
+	var out []transform.Record
+	for _, raw := range raws {
+		rec, err := transform.Normalize(raw, "acme")
+		require.NoError(t, err)
+		out = append(out, rec)
+	}
+	return out
+}
+
+// TestAlertsThroughSimulator sends the findings as direct messages through
+// the simulator's POST /messages with the real API client.
+func TestAlertsThroughSimulator(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 200
+	sc.From = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	sc.To = sc.From.Add(24 * time.Hour)
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	client := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: sc.Token, RPS: 50, MaxRetries: 3, Timeout: 10 * time.Second})
+
+	cfg := alerts.Config{Rules: []alerts.Rule{
+		{Name: "Suspicious logins", Kind: alerts.KindThreshold, EventKeys: []string{"user_2fa_fail"},
+			Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001", "10002"}},
+		{Name: "Watched", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected", "user_role_changed", "access_token_created"},
+			Recipients: []string{"10001"}},
+	}}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var raws [][]byte
+	// A burst: six failed second factors of actor 12345 in 4m12s.
+	for i, at := range []time.Duration{0, 40 * time.Second, 90 * time.Second, 2 * time.Minute, 3 * time.Minute, 4*time.Minute + 12*time.Second} {
+		raws = append(raws, rawEvent(fmt.Sprintf("fail-%d", i), "user_2fa_fail", "12345", t0.Add(at), "203.0.113.54"))
+	}
+	// Around it: successful logins of the same actor, and one more failure
+	// an hour later, which is no burst.
+	raws = append(raws,
+		rawEvent("ok-1", "user_2fa_success", "12345", t0.Add(5*time.Minute), "203.0.113.54"),
+		rawEvent("fail-late", "user_2fa_fail", "12345", t0.Add(time.Hour), "203.0.113.54"),
+		rawEvent("role-1", "user_role_changed", "23456", t0.Add(2*time.Hour), "198.51.100.7"),
+	)
+	records := normalize(t, raws...)
+	statePath := filepath.Join(t.TempDir(), "alerts-sent.json")
+
+	run := func(records []transform.Record) int {
+		e, err := alerts.New(cfg)
+		require.NoError(t, err)
+		for i := range records {
+			e.Observe(&records[i])
+		}
+		sent, err := alerts.OpenSent(statePath)
+		require.NoError(t, err)
+		n, err := alerts.Notify(t.Context(), cfg, e.Findings(), sent, client, false, nil)
+		require.NoError(t, err)
+		return n
+	}
+
+	require.Equal(t, 3, run(records))
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 3)
+	burst := "Suspicious logins: 6 user_2fa_fail events for actor 12345 (User) between 2026-11-01T10:00:00Z and 10:04:12Z, last from IP 203.0.113.54"
+	var got []simulator.Message
+	for _, m := range msgs {
+		got = append(got, simulator.Message{EntityType: m.EntityType, EntityID: m.EntityID, Content: m.Content})
+	}
+	require.Equal(t, []simulator.Message{
+		{EntityType: "user", EntityID: 10001, Content: burst},
+		{EntityType: "user", EntityID: 10002, Content: burst},
+		{EntityType: "user", EntityID: 10001, Content: "Watched: user_role_changed by actor 23456 (User) at 2026-11-01T12:00:00Z from IP 198.51.100.7, entity 23456 (User), event role-1"},
+	}, got)
+
+	// A rerun of the same range, its records in another order: nothing new.
+	slices.Reverse(records)
+	require.Zero(t, run(records))
+	require.Len(t, sim.Stats().Messages, 3)
+
+	// Below the threshold: four failures in five minutes send nothing.
+	statePath = filepath.Join(t.TempDir(), "alerts-sent.json")
+	var below [][]byte
+	for i := range 4 {
+		below = append(below, rawEvent(fmt.Sprintf("b-%d", i), "user_2fa_fail", "34567", t0.Add(time.Duration(i)*time.Minute), "203.0.113.9"))
+	}
+	require.Zero(t, run(normalize(t, below...)))
+	require.Len(t, sim.Stats().Messages, 3)
+}

@@ -1,0 +1,164 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fakeSender records messages and fails for the user ids in fail.
+type fakeSender struct {
+	sent []string // "to: content"
+	fail map[string]error
+}
+
+func (s *fakeSender) PostMessage(ctx context.Context, to, content string) error {
+	if err := s.fail[to]; err != nil {
+		return err
+	}
+	s.sent = append(s.sent, to+": "+content)
+	return nil
+}
+
+func notifyConfig() Config {
+	r := thresholdRule(3, 10*time.Minute)
+	r.Recipients = []string{"10001", "10002"}
+	r.Template = "{{.Count}} by {{.ActorID}}"
+	return Config{Rules: []Rule{r}}
+}
+
+func notifyFindings() []Finding {
+	mk := func(actor, first string, count int) Finding {
+		return Finding{Rule: "Suspicious logins", Kind: KindThreshold, ActorID: actor, ActorType: "User", EventKey: "user_2fa_fail",
+			Count: count, First: t0, Last: t0.Add(time.Minute), EventIDs: []string{first}}
+	}
+	return []Finding{mk("1", "a", 3), mk("2", "b", 4)}
+}
+
+func TestNotifyAtMostOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	sent, err := OpenSent(path)
+	require.NoError(t, err)
+	s := &fakeSender{}
+	n, err := Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.Equal(t, []string{"10001: 3 by 1", "10002: 3 by 1", "10001: 4 by 2", "10002: 4 by 2"}, s.sent)
+
+	// The same findings again, with the record reopened as a new run would.
+	sent, err = OpenSent(path)
+	require.NoError(t, err)
+	n, err = Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Len(t, s.sent, 4)
+}
+
+// TestNotifyPartialFailure: a failed send stops Notify with the error; the
+// next run sends only the messages that did not go out.
+func TestNotifyPartialFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	sent, err := OpenSent(path)
+	require.NoError(t, err)
+	s := &fakeSender{fail: map[string]error{"10002": errors.New("giving up after 3 retries: server error 503")}}
+	n, err := Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.EqualError(t, err, "alerts: rule Suspicious logins: giving up after 3 retries: server error 503")
+	require.Equal(t, 1, n)
+	require.Equal(t, []string{"10001: 3 by 1"}, s.sent)
+
+	sent, err = OpenSent(path)
+	require.NoError(t, err)
+	s.fail = nil
+	n, err = Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, []string{"10001: 3 by 1", "10002: 3 by 1", "10001: 4 by 2", "10002: 4 by 2"}, s.sent)
+}
+
+func TestNotifyDryRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	sent, err := OpenSent(path)
+	require.NoError(t, err)
+	cfg := notifyConfig()
+	cfg.Rules[0].Template = "{{.Count}} by {{.ActorID}}\nsee the log"
+	var out strings.Builder
+	s := &fakeSender{}
+	n, err := Notify(t.Context(), cfg, notifyFindings()[:1], sent, s, true, &out)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, "alert Suspicious logins -> 10001: 3 by 1\n    see the log\nalert Suspicious logins -> 10002: 3 by 1\n    see the log\n", out.String())
+	require.Empty(t, s.sent)
+	require.Zero(t, sent.Len())
+	require.NoFileExists(t, path)
+}
+
+func TestNotifyErrors(t *testing.T) {
+	sent, err := OpenSent(filepath.Join(t.TempDir(), "alerts-sent.json"))
+	require.NoError(t, err)
+	f := notifyFindings()[0]
+	f.Rule = "Gone"
+	_, err = Notify(t.Context(), notifyConfig(), []Finding{f}, sent, &fakeSender{}, false, nil)
+	require.EqualError(t, err, `alerts: finding threshold/Gone/User:1/a: no rule named "Gone"`)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	s := &fakeSender{}
+	_, err = Notify(ctx, notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Empty(t, s.sent)
+}
+
+func TestSentDurable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alerts-sent.json")
+	s, err := OpenSent(path)
+	require.NoError(t, err)
+	require.False(t, s.Has("k1"))
+	require.NoError(t, s.Add("k1"))
+	require.NoError(t, s.Add("k1")) // twice: no change
+	require.NoError(t, s.Add("k2"))
+	require.True(t, s.Has("k1"))
+
+	again, err := OpenSent(path)
+	require.NoError(t, err)
+	require.True(t, again.Has("k1"))
+	require.True(t, again.Has("k2"))
+	require.False(t, again.Has("k3"))
+	require.Equal(t, 2, again.Len())
+
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left behind")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"version": 1`)
+	require.Contains(t, string(b), `"k2": "`)
+}
+
+func TestSentErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "alerts-sent.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"version":1,"sent":`), 0o600))
+	_, err := OpenSent(bad)
+	require.EqualError(t, err, "alerts: "+bad+": unexpected end of JSON input (move the file away to send every alert again)")
+
+	require.NoError(t, os.WriteFile(bad, []byte(`{"version":2,"sent":{}}`), 0o600))
+	_, err = OpenSent(bad)
+	require.EqualError(t, err, "alerts: "+bad+": unknown version 2 (want 1)")
+
+	// A directory that is gone: Add fails and records nothing.
+	gone := filepath.Join(dir, "gone", "alerts-sent.json")
+	s, err := OpenSent(gone)
+	require.NoError(t, err)
+	require.ErrorContains(t, s.Add("k"), "alerts: record a sent alert in "+gone+": ")
+	require.False(t, s.Has("k"))
+}
