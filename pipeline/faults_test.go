@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +40,11 @@ func TestFaultMatrix(t *testing.T) {
 		}},
 		{name: "a server that never recovers", retries: 2, sim: faults(1, simulator.Fault500),
 			errText: "giving up after 2 retries: server error 500"},
+		// Every page after the first names its own cursor as the next one.
+		{name: "a cursor loop", sim: faults(1, simulator.FaultCursorLoop),
+			errText: "the API repeated a pagination cursor"},
+		{name: "empty pages that say has_next", sim: faults(0.3, simulator.FaultEmptyPage)},
+		{name: "the same event on two pages", sim: faults(0.3, simulator.FaultDupPage)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,12 +68,15 @@ func TestFaultMatrix(t *testing.T) {
 			got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)
 			if tc.errText != "" {
 				require.ErrorContains(t, err, tc.errText)
+				t.Logf("the run failed with: %v", err)
 				require.Empty(t, got, "a failed day writes no file")
 				require.Empty(t, sum.Days)
 				return
 			}
 			require.NoError(t, err)
-			require.Zero(t, sim.Stats().Blocked, "the token was blocked")
+			st := sim.Stats()
+			require.Zero(t, st.Blocked, "the token was blocked")
+			require.Positive(t, st.Faults+st.Status429, "the server misbehaved")
 			exporttest.Compare(t, exporttest.Expected(sim, from, to), got, "acme")
 		})
 	}
@@ -77,4 +86,28 @@ func faults(rate float64, kinds ...string) func(*simulator.Config) {
 	return func(c *simulator.Config) {
 		c.FaultRate, c.Faults = rate, kinds
 	}
+}
+
+// TestAllFaultsAtOnce: every fault a client can get through, mixed, at a
+// moderate rate, with a rate limit below the client's: the exact event set.
+func TestAllFaultsAtOnce(t *testing.T) {
+	kinds := slices.DeleteFunc(simulator.AllFaults(), func(k string) bool {
+		return k == simulator.FaultCursorLoop || k == simulator.FaultSlow
+	})
+	sim, base := startSim(t, func(c *simulator.Config) {
+		c.Events = 6000
+		c.RateLimit, c.Burst, c.BlockAfter, c.BlockFor = 60, 5, 30, time.Minute
+		faults(0.15, kinds...)(c)
+	})
+	cfg := testConfig(t, base)
+	cfg.Source.RequestsPerSecond = 90
+	cfg.Source.MaxRetries = 25
+	from, to := day0(), day0().AddDate(0, 0, 3)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.Len(t, sum.Days, 3)
+	st := sim.Stats()
+	require.Greater(t, st.Faults, len(kinds), "faults were injected")
+	require.Zero(t, st.Blocked, "the token was blocked")
+	exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 }

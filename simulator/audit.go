@@ -52,7 +52,7 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 		rec.Status = status
 		s.count(func(st *Stats) {
 			st.Requests++
-			if status >= 200 && status < 300 && fault != FaultTruncate && fault != FaultHTML {
+			if status >= 200 && status < 300 && fault != FaultTruncate && fault != FaultHTML && !isPageFault(fault) {
 				st.OK++
 			}
 			if status == http.StatusTooManyRequests {
@@ -69,7 +69,7 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 	case FaultSlow:
 		s.count(func(st *Stats) { st.Faults++ })
 		s.sleep(r.Context(), s.cfg.SlowDelay)
-	case FaultTruncate: // applied to the answer below
+	case FaultTruncate, FaultCursorLoop, FaultEmptyPage, FaultDupPage: // applied to the answer below
 	default:
 		s.count(func(st *Stats) { st.Faults++ })
 		if fault == FaultReset {
@@ -101,8 +101,16 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 	rec.Start, rec.End = msTime(f.startMs), msTime(f.endMs)
 	var body []byte
 	var badCursor *apiErrorItem
+	shaped := false
 	if len(errs) == 0 {
-		body, rec.Events, badCursor = s.page(f, c, limit)
+		body, rec.Events, shaped, badCursor = s.page(f, c, q.Get("cursor"), limit, fault)
+	}
+	if isPageFault(fault) {
+		if shaped {
+			s.count(func(st *Stats) { st.Faults++ })
+		} else {
+			fault = "" // nothing to shape: a normal answer
+		}
 	}
 	if s.cfg.AccessedEvents {
 		// After the query, so that an answer never holds its own access event;
@@ -245,15 +253,37 @@ func msTime(ms int64) time.Time {
 }
 
 // page renders the answer of one valid request and counts its events; an
-// unknown cursor id is the only error.
-func (s *Server) page(f filter, c *cursor, limit int) ([]byte, int, *apiErrorItem) {
+// unknown cursor id is the only error. fault, when a pagination fault,
+// shapes the answer if the request allows (shaped reports it); rawCursor is
+// the cursor as the request spelt it.
+func (s *Server) page(f filter, c *cursor, rawCursor string, limit int, fault string) (body []byte, events int, shaped bool, bad *apiErrorItem) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if c != nil && c.id > uint64(len(s.st.rows)) {
 		e := errItem("cursor", encodeCursor(*c), "invalid", "cursor points to no event")
-		return nil, 0, &e
+		return nil, 0, false, &e
 	}
-	p := s.st.query(f, c, limit)
+	var p page
+	var next string
+	switch {
+	case c == nil || !isPageFault(fault):
+	case fault == FaultCursorLoop:
+		p = s.st.query(f, c, limit)
+		p.hasNext, next, shaped = true, rawCursor, true
+	case fault == FaultEmptyPage:
+		p = page{top: c.id, bottom: c.id, hasNext: true}
+		next, shaped = encodeCursorNonce(*c, rand.Uint64()), true
+	case fault == FaultDupPage && !c.asc && limit >= 2 && c.id > 0 && s.st.matches(f, int32(c.id-1)):
+		p = s.st.query(f, c, limit-1)
+		p.rows = slices.Insert(p.rows, 0, int32(c.id-1))
+		p.top, shaped = c.id, true
+	}
+	if !shaped {
+		p = s.st.query(f, c, limit)
+	}
+	if next == "" {
+		next = encodeCursor(cursor{id: p.bottom})
+	}
 	size := 120
 	for _, r := range p.rows {
 		size += len(s.st.rows[r].raw) + 1
@@ -267,9 +297,14 @@ func (s *Server) page(f filter, c *cursor, limit int) ([]byte, int, *apiErrorIte
 		b = append(b, s.st.rows[r].raw...)
 	}
 	b = append(b, `],"meta":{"paginate":`...)
-	b = newObj(b).str("next_page", encodeCursor(cursor{id: p.bottom})).str("prev_page", encodeCursor(cursor{id: p.top, asc: true})).
+	b = newObj(b).str("next_page", next).str("prev_page", encodeCursor(cursor{id: p.top, asc: true})).
 		bool("has_next", p.hasNext).bool("has_prev", p.hasPrev).close()
-	return append(b, "}}"...), len(p.rows), nil
+	return append(b, "}}"...), len(p.rows), shaped, nil
+}
+
+// isPageFault reports whether k is a fault that shapes a page.
+func isPageFault(k string) bool {
+	return k == FaultCursorLoop || k == FaultEmptyPage || k == FaultDupPage
 }
 
 // recordAccess writes the audit_events_accessed event of one call, by the

@@ -30,11 +30,37 @@ const (
 	FaultTruncate = "truncate" // 200, full Content-Length, half the body, then close
 	FaultHTML     = "html"     // an HTML error page with status 200 or 502
 	FaultSlow     = "slow"     // the answer comes after SlowDelay
+
+	// Pagination faults shape a 200 answer to a request that carries a
+	// cursor; a request without one is answered normally and counts no fault.
+
+	// FaultCursorLoop: the page's events, has_next true, and as next_page the
+	// request's own cursor: a client that follows it loops forever.
+	FaultCursorLoop = "cursor_loop"
+	// FaultEmptyPage: no events, has_next true, and a next_page (spelt
+	// differently from any cursor before) that leads to the page this one
+	// should have been. Nothing is lost.
+	FaultEmptyPage = "empty_page"
+	// FaultDupPage: the page starts with the event the request's cursor points
+	// at, the last event of the previous page, then the events that follow it
+	// (one fewer, so that the page keeps its size). Nothing is lost. Applies
+	// to newest-first cursors only.
+	FaultDupPage = "dup_page"
 )
 
-// AllFaults lists every fault kind, in a fixed order.
+// AllFaults lists every fault kind, in a fixed order; Config.Faults and
+// SetFaults accept these.
 func AllFaults() []string {
-	return []string{Fault500, Fault502, Fault503, FaultReset, FaultTruncate, FaultHTML, FaultSlow}
+	return append(RecoverableFaults(), FaultCursorLoop)
+}
+
+// RecoverableFaults lists the kinds a correct client gets through with every
+// event exactly once (slow ones need a timeout below SlowDelay): every kind
+// but FaultCursorLoop, after which a client can only stop. DefaultConfig
+// draws from these.
+func RecoverableFaults() []string {
+	return []string{Fault500, Fault502, Fault503, FaultReset, FaultTruncate, FaultHTML, FaultSlow,
+		FaultEmptyPage, FaultDupPage}
 }
 
 // Config describes the simulated workspace and how the server misbehaves.
@@ -67,7 +93,8 @@ type Config struct {
 }
 
 // DefaultConfig returns a small workspace: 5,000 events over the seven UTC
-// days before today, ties and midnight events on, no limits and no faults.
+// days before today, ties and midnight events on, no limits and no faults
+// (a fault rate alone draws from RecoverableFaults).
 func DefaultConfig() Config {
 	to := time.Now().UTC().Truncate(24 * time.Hour)
 	return Config{
@@ -80,7 +107,7 @@ func DefaultConfig() Config {
 		Midnight:  true,
 		Burst:     50,
 		BlockFor:  time.Minute,
-		Faults:    AllFaults(),
+		Faults:    RecoverableFaults(),
 		SlowDelay: time.Minute,
 	}
 }

@@ -11,11 +11,23 @@ import (
 // encodeCursor renders a cursor like the API's: standard base64 (with
 // padding) of {"id":123,"dir":"desc"}.
 func encodeCursor(c cursor) string {
+	return base64.StdEncoding.EncodeToString([]byte(cursorFields(c) + "}"))
+}
+
+// encodeCursorNonce renders a cursor that points where c does but is spelt
+// differently for every nonce, as a server that mints fresh cursor tokens
+// would: {"id":123,"dir":"desc","n":nonce}.
+func encodeCursorNonce(c cursor, nonce uint64) string {
+	return base64.StdEncoding.EncodeToString([]byte(cursorFields(c) + `,"n":` + strconv.FormatUint(nonce, 10) + "}"))
+}
+
+// cursorFields is the JSON object of c without its closing brace.
+func cursorFields(c cursor) string {
 	dir := "desc"
 	if c.asc {
 		dir = "asc"
 	}
-	return base64.StdEncoding.EncodeToString([]byte(`{"id":` + strconv.FormatUint(c.id, 10) + `,"dir":"` + dir + `"}`))
+	return `{"id":` + strconv.FormatUint(c.id, 10) + `,"dir":"` + dir + `"`
 }
 
 // decodeCursor accepts what encodeCursor makes, also unpadded, URL-safe, or

@@ -23,7 +23,7 @@ type Event struct {
 // Stats counts what the server saw. Server.Stats and GET /_sim/stats return a copy.
 type Stats struct {
 	Requests  int       `json:"requests"`   // API requests (audit_events and messages)
-	OK        int       `json:"ok"`         // answered 2xx, not counting truncated or HTML 200s
+	OK        int       `json:"ok"`         // answered 2xx, not counting faulted 200s (truncated, HTML, pagination faults)
 	Status429 int       `json:"status_429"` // answered 429, blocked tokens included
 	Blocked   int       `json:"blocked"`    // times a token started a block for ignoring 429s
 	Faults    int       `json:"faults"`     // injected faults

@@ -149,6 +149,17 @@ func (s *store) resolve(f filter) (view []int32, m matcher, ok bool) {
 	return view, m, true
 }
 
+// matches reports whether row r is one that f selects.
+func (s *store) matches(f filter, r int32) bool {
+	if r < 0 || int(r) >= len(s.rows) {
+		return false
+	}
+	_, m, ok := s.resolve(f)
+	row := &s.rows[r]
+	return ok && row.ms >= f.startMs && row.ms <= f.endMs &&
+		(f.key == "" || s.keys[row.key] == f.key) && m.match(r)
+}
+
 // cursor is a decoded pagination cursor: the id of an event and a direction.
 type cursor struct {
 	id  uint64

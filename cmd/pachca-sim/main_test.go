@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/simulator"
 )
 
 func TestBadFlagsExit2WithOneLine(t *testing.T) {
@@ -88,4 +90,19 @@ func TestServesUntilCancelled(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not return after cancel")
 	}
+}
+
+func TestPaginationFaultFlags(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"--fault-rate", "0.2", "--faults", "cursor_loop, empty_page,dup_page"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{simulator.FaultCursorLoop, simulator.FaultEmptyPage, simulator.FaultDupPage}, cfg.Faults)
+	require.NoError(t, cfg.Validate())
+
+	cfg, _, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.NotContains(t, cfg.Faults, simulator.FaultCursorLoop, "a bare --fault-rate never loops")
+
+	var stderr bytes.Buffer
+	require.Equal(t, 0, run(t.Context(), []string{"-h"}, io.Discard, &stderr))
+	require.Contains(t, stderr.String(), "cursor_loop")
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -54,7 +55,7 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 	final := p.BaseName() + s.format.Ext
 	f, err := os.CreateTemp(dayDir, "."+final+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.format.Name, err)
+		return nil, fmt.Errorf("%s: create %s: %w", s.format.Name, filepath.Join(dayDir, final), cause(err))
 	}
 	hw := sinks.NewHashWriter(f)
 	enc, err := s.format.New(hw, p)
@@ -80,19 +81,43 @@ type writer struct {
 
 func (w *writer) path() string { return filepath.Join(w.s.dir, w.p.Dir(), w.final) }
 
+// fileErr names the file being written by its final name: the user never
+// sees the hidden temporary one, so an error about it reads as its cause
+// ("no space left on device").
+func (w *writer) fileErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == w.f.Name() {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.path(), err)
+}
+
+// cause drops the path of an error about a temporary file, for a message
+// that names the final one.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := w.enc.Write(recs); err != nil {
-		return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.path(), err)
+		return w.fileErr(err)
 	}
 	w.n += int64(len(recs))
 	return nil
 }
 
 // Commit finishes the file, fsyncs it, renames it into place and updates the
-// day's manifest.
+// day's manifest. Everything that needs room (the data and the new manifest)
+// is written to temporary files first, so that a full disk fails the commit
+// before anything takes a final name; a failed commit leaves no file under
+// its final name.
 func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if w.done {
 		return sinks.Result{}, errors.New("filesink: commit after commit or abort")
@@ -101,7 +126,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	fail := func(err error) (sinks.Result, error) {
 		w.f.Close()
 		os.Remove(w.f.Name())
-		return sinks.Result{}, fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.path(), err)
+		return sinks.Result{}, w.fileErr(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -115,26 +140,61 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := w.f.Close(); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(w.f.Name(), w.path()); err != nil {
-		os.Remove(w.f.Name())
-		return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
-	}
 	manifest := filepath.Join(w.dayDir, sinks.ManifestName)
+	failManifest := func(err error) (sinks.Result, error) {
+		os.Remove(w.f.Name())
+		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
+	}
 	old, err := os.ReadFile(manifest)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
+		return failManifest(cause(err))
 	}
 	b, err := sinks.UpdateManifest(old, w.p, sinks.ManifestFile{
 		Name: w.final, From: w.p.From, To: w.p.To, Records: w.n, Bytes: w.hw.N,
 		SHA256: w.hw.Sum(), RunID: w.p.RunID, WrittenAt: time.Now().UTC(),
 	})
 	if err != nil {
-		return sinks.Result{}, err
+		return failManifest(err)
 	}
-	if err := state.WriteFileAtomic(manifest, b); err != nil {
-		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
+	mtmp, err := writeTemp(w.dayDir, "."+sinks.ManifestName+".tmp-*", b)
+	if err != nil {
+		return failManifest(cause(err))
+	}
+	if err := os.Rename(w.f.Name(), w.path()); err != nil {
+		os.Remove(mtmp)
+		return fail(err)
+	}
+	if err := os.Rename(mtmp, manifest); err != nil {
+		// A data file no manifest lists is not delivered: take it back out.
+		os.Remove(mtmp)
+		os.Remove(w.path())
+		return failManifest(err)
+	}
+	if err := state.SyncDir(w.dayDir); err != nil {
+		return sinks.Result{}, fmt.Errorf("%s: sync %s: %w", w.s.format.Name, w.dayDir, err)
 	}
 	return sinks.Result{Records: w.n, Bytes: w.hw.N, Files: []string{w.path()}}, nil
+}
+
+// writeTemp writes b to a new hidden file in dir and fsyncs it; on failure
+// nothing is left. Mode 0600, like every file the exporter writes.
+func writeTemp(dir, pattern string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // Abort removes the temporary file; the final name is never touched.

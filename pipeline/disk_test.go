@@ -1,0 +1,102 @@
+package pipeline_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// filesUnder lists every file (not directory) below dir, relative to it.
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// TestDiskFull: an NDJSON sink on a 64 KiB tmpfs fills up. The run fails
+// naming the file and the cause, leaves no file under a final name (nor a
+// temporary one), and does not record the day as exported; the next catch-up
+// run, with room, delivers the exact set.
+func TestDiskFull(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 2000, day0(), day0().AddDate(0, 0, 1)
+	})
+	cfg := testConfig(t, base)
+	out := cfg.Sinks[0].File.Dir
+	require.NoError(t, os.MkdirAll(out, 0o750))
+	cfg.Sinks[0].File.Compression = "none"
+	unmount := exporttest.MountTmpfs(t, out, "size=64k")
+	// Catch-up of the one complete day before "now": a day recorded as
+	// exported would not be planned again.
+	now := func() time.Time { return day0().AddDate(0, 0, 1).Add(time.Hour) }
+	opts := pipeline.Options{Config: cfg, Now: now, Logger: testLogger(t)}
+
+	sum, err := pipeline.Run(t.Context(), opts)
+	require.Error(t, err)
+	date := day0().Format(time.DateOnly)
+	final := filepath.Join(out, "dt="+date, "pachca-audit-"+date+".ndjson")
+	require.ErrorContains(t, err, final, "the message names the file")
+	require.ErrorContains(t, err, "no space left on device")
+	t.Log(err)
+	require.NotContains(t, err.Error(), ".tmp-", "the message names the final file, not the temporary one")
+	require.Empty(t, sum.Days)
+	require.Empty(t, filesUnder(t, out), "no file left behind, final or temporary")
+
+	id := pipeline.Identity(cfg)
+	st, err := state.Open(cfg.State.Dir, state.Key(id), id)
+	require.NoError(t, err)
+	exported, err := st.Exported()
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NotContains(t, exported, date, "a day that no sink committed is not exported")
+
+	// Room again (the tmpfs goes, the same path stays): the rerun delivers.
+	require.NoError(t, unmount())
+	sum, err = pipeline.Run(t.Context(), opts)
+	require.NoError(t, err)
+	require.Equal(t, []string{date}, sum.Days)
+	from, to := day0(), day0().AddDate(0, 0, 1)
+	exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, out), "acme")
+	for _, f := range filesUnder(t, out) {
+		require.False(t, strings.Contains(f, ".tmp-"), "temporary file %s left", f)
+	}
+}
+
+// TestReadOnlyOutput: a sink directory on a read-only file system fails the
+// run with the directory and the cause named, and nothing written.
+func TestReadOnlyOutput(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 200, day0(), day0().AddDate(0, 0, 1)
+	})
+	cfg := testConfig(t, base)
+	out := cfg.Sinks[0].File.Dir
+	require.NoError(t, os.MkdirAll(out, 0o750))
+	exporttest.MountTmpfs(t, out, "ro")
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: day0(), To: day0().AddDate(0, 0, 1), Logger: testLogger(t)})
+	require.Error(t, err)
+	require.ErrorContains(t, err, out)
+	require.ErrorContains(t, err, "read-only file system")
+	t.Log(err)
+	require.Empty(t, filesUnder(t, out))
+}
