@@ -283,7 +283,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 		}
 		cover(max(minAt, w.Start))
 		if _, again := cursors[page.Next]; again {
-			return fmt.Errorf("fetch %s: the API repeated a pagination cursor; stopping rather than looping", w)
+			return fmt.Errorf("fetch %s: the API repeated the pagination cursor %q; stopping rather than looping", w, page.Next)
 		}
 		cursors[page.Next] = struct{}{}
 		if len(page.Events) == 0 {

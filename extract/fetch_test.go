@@ -149,7 +149,7 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 	t.Run("repeated cursor", func(t *testing.T) {
 		base := serve(t, map[string]string{"": page("c1", true, "a"), "c1": page("c1", true, "b")})
 		_, err := fetchAll(t, base, 1, 1000, day)
-		require.ErrorContains(t, err, "repeated a pagination cursor")
+		require.ErrorContains(t, err, "repeated the pagination cursor")
 	})
 	t.Run("endless empty pages", func(t *testing.T) {
 		pages := map[string]string{"": page("c0", true)}

@@ -84,9 +84,10 @@ func TestDiskFull(t *testing.T) {
 }
 
 // TestReadOnlyOutput: a sink directory on a read-only file system fails the
-// run with the directory and the cause named, and nothing written.
+// run with the directory and the cause named, before anything is fetched,
+// and nothing written.
 func TestReadOnlyOutput(t *testing.T) {
-	_, base := startSim(t, func(c *simulator.Config) {
+	sim, base := startSim(t, func(c *simulator.Config) {
 		c.Events, c.From, c.To = 200, day0(), day0().AddDate(0, 0, 1)
 	})
 	cfg := testConfig(t, base)
@@ -97,6 +98,6 @@ func TestReadOnlyOutput(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorContains(t, err, out)
 	require.ErrorContains(t, err, "read-only file system")
-	t.Log(err)
+	require.Zero(t, sim.Stats().Requests, "the sink is checked before fetching")
 	require.Empty(t, filesUnder(t, out))
 }

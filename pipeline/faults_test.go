@@ -42,7 +42,7 @@ func TestFaultMatrix(t *testing.T) {
 			errText: "giving up after 2 retries: server error 500"},
 		// Every page after the first names its own cursor as the next one.
 		{name: "a cursor loop", sim: faults(1, simulator.FaultCursorLoop),
-			errText: "the API repeated a pagination cursor"},
+			errText: "the API repeated the pagination cursor"},
 		{name: "empty pages that say has_next", sim: faults(0.3, simulator.FaultEmptyPage)},
 		{name: "the same event on two pages", sim: faults(0.3, simulator.FaultDupPage)},
 	}

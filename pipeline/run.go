@@ -159,6 +159,19 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	for _, s := range sinkList {
 		sum.sink(s.Name())
 	}
+	// Fail before fetching, not after, when a destination cannot take data.
+	for i, s := range sinkList {
+		c, ok := s.(sinks.Checker)
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := c.Check(cctx)
+		cancel()
+		if err != nil {
+			return sum, fmt.Errorf("sinks[%d]: %w", i, err)
+		}
+	}
 
 	client := extract.NewClient(extract.ClientConfig{
 		BaseURL: cfg.Source.BaseURL, Token: cfg.Source.Token, Filters: cfg.Source.Filters.Extract(),

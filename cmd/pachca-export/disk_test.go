@@ -23,7 +23,8 @@ func TestUnwritableOutput(t *testing.T) {
 		name, mount string
 		want        []string // in the line; %OUT% is the sink directory
 	}{
-		{name: "read-only", mount: "ro", want: []string{"%OUT%/dt=" + day, "read-only file system"}},
+		// Found before anything is fetched: the sink is checked first.
+		{name: "read-only", mount: "ro", want: []string{"directory %OUT% is not writable: read-only file system"}},
 		{name: "disk full", mount: "size=4k",
 			want: []string{"write %OUT%/dt=" + day + "/pachca-audit-", ".ndjson: no space left on device"}},
 	}
