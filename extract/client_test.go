@@ -210,6 +210,18 @@ func TestLimiterAdapts(t *testing.T) {
 		require.InDelta(t, 18, l.Rate(), 0.5, "up to 90% of it")
 	})
 
+	t.Run("between two cuts: the answers counted are the ceiling", func(t *testing.T) {
+		l := newLimiter()
+		l.Throttled(time.Second)
+		require.InDelta(t, 35, l.Rate(), 0.01)
+		for range 240 { // the server's bucket lets 24 per second through for ten seconds
+			now = now.Add(time.Second / 24)
+			l.Succeeded()
+		}
+		l.Throttled(time.Second)
+		require.InDelta(t, 0.95*24, l.Rate(), 0.1, "95% of the 24/s accepted since the last cut")
+	})
+
 	t.Run("floor", func(t *testing.T) {
 		l := newLimiter()
 		for range 20 {

@@ -19,6 +19,16 @@ import (
 // a quarter request per second). So a
 // server limit below the configured one is found at the first 429 and then
 // approached from under it, instead of hit every second.
+//
+// From the second cut on, the answers counted since the previous cut give a
+// better ceiling: a token bucket that was empty at both 429s accepted no
+// more than its refill rate in between, whatever its burst, while the
+// two-second measure counts the burst too. Then the rate goes to 95% of that
+// ceiling (never below half the current rate) and probes at a quarter of a
+// percent of it per second up to 110% of it (1% past that), which settles
+// the client just under a server limit with a 429 only when a slow probe
+// crosses it. A worker that got its token during a pause waits the pause out
+// and takes another token.
 type Limiter struct {
 	target float64
 	lim    *rate.Limiter
@@ -32,7 +42,17 @@ type Limiter struct {
 	accepted     []time.Time // answers of the last acceptWindow
 	started      time.Time
 	pauseStart   time.Time // the last pause, excluded from the accepted rate
+	sinceCut     int       // answers since lastDecrease
+	measured     bool      // ceiling is an inter-cut measure: probe near it gently
 }
+
+// Bounds of the inter-cut measure: enough answers over a span long enough
+// to average out the burst of in-flight requests, recent enough to matter.
+const (
+	cutMinAnswers = 10
+	cutMinSpan    = 2 * time.Second
+	cutMaxSpan    = 60 * time.Second
+)
 
 // acceptWindow is how far back the accepted rate is measured.
 const acceptWindow = 2 * time.Second
@@ -54,11 +74,35 @@ func NewLimiter(rps float64) *Limiter {
 // Wait blocks until a request may be sent, or ctx ends.
 func (l *Limiter) Wait(ctx context.Context) error {
 	for {
+		if err := l.waitPause(ctx); err != nil {
+			return err
+		}
+		if err := l.lim.Wait(ctx); err != nil {
+			return err
+		}
+		// A 429 that came while this worker held a token in the rate
+		// limiter's queue paused everyone: sending now would ignore its
+		// Retry-After, which the API punishes by blocking the token.
+		if !l.paused() {
+			return nil
+		}
+	}
+}
+
+func (l *Limiter) paused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.now().Before(l.pausedUntil)
+}
+
+// waitPause blocks while a 429's Retry-After lasts.
+func (l *Limiter) waitPause(ctx context.Context) error {
+	for {
 		l.mu.Lock()
 		d := l.pausedUntil.Sub(l.now())
 		l.mu.Unlock()
 		if d <= 0 {
-			break
+			return nil
 		}
 		t := time.NewTimer(d)
 		select {
@@ -68,7 +112,6 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	return l.lim.Wait(ctx)
 }
 
 // Throttled records a 429 answered after retryAfter.
@@ -89,12 +132,15 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 		next := cur * cut
 		// Without a measure of what the server accepts, the cut rate is the
 		// ceiling: probe slowly from it rather than climb back.
-		l.ceiling = next
-		if acc, ok := l.acceptedRate(now); ok && acc < cur {
+		l.ceiling, l.measured = next, false
+		if est, ok := l.interCutRate(since); ok {
+			l.ceiling, next, l.measured = est, max(0.95*est, 0.5*cur), true
+		} else if acc, ok := l.acceptedRate(now); ok && acc < cur {
 			l.ceiling, next = acc, acc*0.7
 		}
 		l.lim.SetLimitAt(now, rate.Limit(max(next, minRate)))
 		l.lastDecrease, l.lastAdjust = now, now
+		l.sinceCut = 0
 	}
 	if !now.Before(l.pausedUntil) {
 		l.pauseStart = now
@@ -122,6 +168,16 @@ func (l *Limiter) acceptedRate(now time.Time) (float64, bool) {
 		return 0, false
 	}
 	return float64(len(l.accepted)) / span.Seconds(), true
+}
+
+// interCutRate is the rate of answers since the previous cut, since ago;
+// ok is false for the first cut, or too few answers or too short or long a
+// span to trust. Called with l.mu held.
+func (l *Limiter) interCutRate(since time.Duration) (float64, bool) {
+	if l.lastDecrease.IsZero() || l.sinceCut < cutMinAnswers || since < cutMinSpan || since > cutMaxSpan {
+		return 0, false
+	}
+	return float64(l.sinceCut) / since.Seconds(), true
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -155,6 +211,7 @@ func (l *Limiter) Succeeded() {
 	defer l.mu.Unlock()
 	now := l.now()
 	l.accepted = append(l.accepted, now)
+	l.sinceCut++
 	if len(l.accepted) > 512 {
 		l.trim(now)
 	}
@@ -167,8 +224,13 @@ func (l *Limiter) Succeeded() {
 		return
 	}
 	step := max(0.01*l.ceiling, 0.25) // probing above the last 429
-	if cur < 0.9*l.ceiling {
+	switch {
+	case cur < 0.9*l.ceiling:
 		step = 0.1 * l.ceiling // climbing back after the cut
+	case l.measured && cur < 1.1*l.ceiling:
+		// Near a measured limit a server's burst hides the crossing for
+		// a while: probing fast would overshoot it far, then 429 together.
+		step = 0.0025 * l.ceiling
 	}
 	r := cur + step*elapsed
 	if cur < 0.9*l.ceiling {

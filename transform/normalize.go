@@ -60,16 +60,25 @@ func Normalize(raw []byte, workspace string) (Record, error) {
 // it allocates little more than the record's strings.
 func (n *Normalizer) Normalize(raw []byte, workspace string) (Record, error) {
 	var rec Record
+	err := n.NormalizeInto(raw, workspace, &rec)
+	return rec, err
+}
+
+// NormalizeInto is Normalize writing into *rec, which it overwrites
+// entirely: a Record is over 2 KB, and filling one in place saves copying it.
+// After an error *rec holds no usable record.
+func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) error {
+	*rec = Record{}
 	detRaw, hasDetails, spaced, serr := scanEvent(raw)
 	if serr != nil {
 		if serr.msg == msgNotObject {
-			return rec, &ParseError{Reason: "not a JSON object"}
+			return &ParseError{Reason: "not a JSON object"}
 		}
-		return rec, &ParseError{Reason: "invalid JSON: " + serr.Error()}
+		return &ParseError{Reason: "invalid JSON: " + serr.Error()}
 	}
 	root, err := n.p.ParseBytes(raw)
 	if err != nil { // the scanner accepted it, so this is a limit of fastjson
-		return rec, &ParseError{Reason: "invalid JSON: " + err.Error()}
+		return &ParseError{Reason: "invalid JSON: " + err.Error()}
 	}
 	var f [numFields]*fastjson.Value
 	// Visit sees unescaped names, in order; the first of duplicates wins, as
@@ -88,25 +97,25 @@ func (n *Normalizer) Normalize(raw []byte, workspace string) (Record, error) {
 
 	switch v := f[fID]; {
 	case v == nil:
-		return rec, &ParseError{Reason: "id: missing"}
+		return &ParseError{Reason: "id: missing"}
 	case v.Type() != fastjson.TypeString && v.Type() != fastjson.TypeNumber:
-		return rec, &ParseError{Reason: "id: a " + v.Type().String() + ", want a string"}
+		return &ParseError{Reason: "id: a " + v.Type().String() + ", want a string"}
 	}
 	top[fID] = n.appendText(f[fID])
 	if top[fID].off == top[fID].end {
-		return rec, &ParseError{Reason: "id: empty"}
+		return &ParseError{Reason: "id: empty"}
 	}
 
 	switch v := f[fCreatedAt]; {
 	case v == nil:
-		return rec, &ParseError{Reason: "created_at: missing"}
+		return &ParseError{Reason: "created_at: missing"}
 	case v.Type() != fastjson.TypeString:
-		return rec, &ParseError{Reason: "created_at: a " + v.Type().String() + ", want an ISO-8601 string"}
+		return &ParseError{Reason: "created_at: a " + v.Type().String() + ", want an ISO-8601 string"}
 	default:
 		ts := v.GetStringBytes()
 		ms, ok := parseTimestamp(ts)
 		if !ok {
-			return rec, &ParseError{Reason: "created_at " + quoteShort(ts) + ": not an ISO-8601 date-time"}
+			return &ParseError{Reason: "created_at " + quoteShort(ts) + ": not an ISO-8601 date-time"}
 		}
 		rec.CreatedAt = ms
 	}
@@ -132,7 +141,7 @@ func (n *Normalizer) Normalize(raw []byte, workspace string) (Record, error) {
 		}
 		detJSON = span{start, len(n.text)}
 		if d := f[fDetails]; d != nil && d.Type() == fastjson.TypeObject {
-			n.details(d.GetObject(), detJSON, &rec)
+			n.details(d.GetObject(), detJSON, rec)
 		}
 	}
 
@@ -178,7 +187,7 @@ func (n *Normalizer) Normalize(raw []byte, workspace string) (Record, error) {
 			}
 		}
 	}
-	return rec, nil
+	return nil
 }
 
 // details sets the typed details columns of rec from the details object d,

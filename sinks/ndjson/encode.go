@@ -27,7 +27,7 @@ func AppendRecord(dst []byte, r *transform.Record) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = AppendString(dst, r.ID)
 	dst = append(dst, `,"created_at":"`...)
-	dst = time.UnixMilli(r.CreatedAt).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+	dst = AppendTime(dst, r.CreatedAt)
 	dst = append(dst, `","event_key":`...)
 	dst = AppendString(dst, r.EventKey)
 	dst = append(dst, `,"event_category":`...)
@@ -86,12 +86,100 @@ func appendNullString(dst []byte, s transform.NullString) []byte {
 
 const hex = "0123456789abcdef"
 
+// AppendTime appends the UTC time of ms (milliseconds since the Unix epoch)
+// as 2006-01-02T15:04:05.000Z, byte for byte what time.Time.AppendFormat
+// writes, without its layout parsing.
+func AppendTime(dst []byte, ms int64) []byte {
+	const minMs, maxMs = -62167219200000, 253402300799999 // 0000-01-01 .. 9999-12-31, UTC
+	if ms < minMs || ms > maxMs {
+		return time.UnixMilli(ms).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+	}
+	days, rem := ms/86400000, ms%86400000
+	if rem < 0 {
+		days, rem = days-1, rem+86400000
+	}
+	y, m, d := civilFromDays(days)
+	sec, milli := rem/1000, rem%1000
+	var b [24]byte
+	put4(b[0:], int(y))
+	b[4] = '-'
+	put2(b[5:], int(m))
+	b[7] = '-'
+	put2(b[8:], int(d))
+	b[10] = 'T'
+	put2(b[11:], int(sec/3600))
+	b[13] = ':'
+	put2(b[14:], int(sec/60%60))
+	b[16] = ':'
+	put2(b[17:], int(sec%60))
+	b[19] = '.'
+	b[20] = byte('0' + milli/100)
+	b[21] = byte('0' + milli/10%10)
+	b[22] = byte('0' + milli%10)
+	b[23] = 'Z'
+	return append(dst, b[:]...)
+}
+
+func put2(b []byte, v int) { b[0], b[1] = byte('0'+v/10), byte('0'+v%10) }
+
+func put4(b []byte, v int) { put2(b, v/100); put2(b[2:], v%100) }
+
+// civilFromDays is the proleptic Gregorian date of a day number counted from
+// 1970-01-01 (H. Hinnant's algorithm).
+func civilFromDays(z int64) (y, m, d int64) {
+	z += 719468
+	era := z / 146097
+	if z < 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// safeWord reports whether none of the 8 bytes of x needs escaping or UTF-8
+// checking: no byte below 0x20, none at or above 0x80, no '"' and no '\\'.
+// The tests are the classic SWAR ones (exact for "is there any such byte").
+func safeWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	bad := x | // high bit: non-ASCII
+		((x - ones*0x20) & ^x) | // a byte below 0x20
+		((q - ones) & ^q) | // a '"'
+		((bs - ones) & ^bs) // a '\\'
+	return bad&highs == 0
+}
+
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json does; U+2028 and U+2029 are escaped so lines embed in JS.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of plain ASCII go 8 bytes at a time.
+		for i+8 <= len(s) {
+			w := s[i : i+8] // one bounds check; the compiler merges the loads
+			if !safeWord(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -85,7 +85,7 @@ func columnWriters(schema *arrow.Schema) ([]columnWriter, error) {
 		case "schema_version":
 			w = func(b array.Builder, r *rows) {
 				sb := b.(*array.StringBuilder)
-				sb.ReserveData(len(r.recs) * len(transform.SchemaVersion))
+				reserveData(sb, len(r.recs)*len(transform.SchemaVersion))
 				for range r.recs {
 					sb.Append(transform.SchemaVersion)
 				}
@@ -111,10 +111,19 @@ func stringColumn(get func(*transform.Record) string) columnWriter {
 		for i := range r.recs {
 			n += len(get(&r.recs[i]))
 		}
-		sb.ReserveData(n)
+		reserveData(sb, n)
 		for i := range r.recs {
 			sb.Append(validUTF8(get(&r.recs[i])))
 		}
+	}
+}
+
+// reserveData makes room for n more bytes of string data, at least doubling
+// the buffer when it grows: StringBuilder.ReserveData grows to the exact
+// size, which copies the whole buffer on every append of a batch.
+func reserveData(sb *array.StringBuilder, n int) {
+	if sb.DataLen()+n > sb.DataCap() {
+		sb.ReserveData(max(n, sb.DataCap()))
 	}
 }
 

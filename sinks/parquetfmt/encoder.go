@@ -34,9 +34,12 @@ const (
 
 // uniqueColumns are (nearly) unique per event: a dictionary would only grow
 // until the writer falls back to plain encoding, so they go plain at once.
+// entity_id and ip_address vary enough that, measured on simulated events,
+// plain + zstd was both smaller (28.9 against 30.2 bytes a record) and
+// faster than a dictionary, whose hashing allocates per value.
 // Every other column keeps the default dictionary encoding, with the
 // writer's automatic fallback for columns that turn out to vary a lot.
-var uniqueColumns = []string{"id", "created_at", "details_json"}
+var uniqueColumns = []string{"id", "created_at", "details_json", "entity_id", "ip_address"}
 
 // Format returns the Parquet format with the given compression (none,
 // snappy, gzip, zstd; empty means zstd).
@@ -148,6 +151,12 @@ func NewEncoder(w io.Writer, p sinks.Partition, compression string, opts ...Opti
 	for _, name := range uniqueColumns {
 		props = append(props, parquet.WithDictionaryFor(name, false))
 	}
+	// details_* columns are null in most rows and their values mostly
+	// unique (ids, names): hashing them for a dictionary costs more CPU than
+	// it saves bytes after zstd.
+	for _, f := range transform.DetailFields() {
+		props = append(props, parquet.WithDictionaryFor(f.Column().Name, false))
+	}
 	out := &latch{w: w}
 	fw, err := pqarrow.NewFileWriter(schema, out, parquet.NewWriterProperties(props...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(cfg.mem), pqarrow.WithStoreSchema()))
@@ -236,7 +245,9 @@ func (e *Encoder) Write(recs []transform.Record) error {
 // appendRows appends every column for every row, so the columns always have
 // equal lengths: the records are already typed, nothing can fail midway.
 func (e *Encoder) appendRows(recs []transform.Record) {
-	e.rb.Reserve(len(recs))
+	// The first rows of a batch reserve the whole batch: growing by appends
+	// would copy every column's buffers a few times over.
+	e.rb.Reserve(max(len(recs), e.batch-e.pending))
 	e.rows.set(recs)
 	for i, w := range e.cols {
 		w(e.rb.Field(i), &e.rows)

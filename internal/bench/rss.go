@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// RSSConfig describes the peak-memory run: a real pachca-export process
+// exporting Events events of Days UTC days to NDJSON and Parquet, against a
+// pachca-sim process with no latency and no rate limit.
+type RSSConfig struct {
+	ExportBin, SimBin string
+	Events            int
+	Days              int
+	Dir               string // scratch directory; removed afterwards
+}
+
+// RSSResult is what the run measured.
+type RSSResult struct {
+	Config    RSSConfig
+	PeakRSS   int64 // bytes, from the child's rusage
+	Elapsed   time.Duration
+	Lines     int64 // NDJSON lines written
+	NDJSON    int64 // bytes of NDJSON files
+	Parquet   int64 // bytes of Parquet files
+	UserCPU   time.Duration
+	SystemCPU time.Duration
+}
+
+// RunRSS starts pachca-sim, then pachca-export run, waits for both and reads
+// the exporter's peak resident set size. The simulator is a separate process
+// so that its copy of the events is not counted.
+func RunRSS(ctx context.Context, c RSSConfig) (RSSResult, error) {
+	res := RSSResult{Config: c}
+	dir, err := os.MkdirTemp(c.Dir, "pachca-bench-rss-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	from := to.AddDate(0, 0, -c.Days)
+	sim := exec.CommandContext(ctx, c.SimBin, "-addr", "127.0.0.1:0", "-events", fmt.Sprint(c.Events),
+		"-from", from.Format(time.RFC3339), "-to", to.Format(time.RFC3339), "-faults", "")
+	sim.Stderr = io.Discard
+	out, err := sim.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := sim.Start(); err != nil {
+		return res, fmt.Errorf("start %s: %w", c.SimBin, err)
+	}
+	defer func() {
+		_ = sim.Process.Signal(os.Interrupt)
+		_ = sim.Wait()
+	}()
+	base, err := firstLine(out, time.Minute)
+	if err != nil {
+		return res, fmt.Errorf("pachca-sim: %w", err)
+	}
+
+	cfgPath := filepath.Join(dir, "pipeline.yaml")
+	yaml := fmt.Sprintf(`source:
+  base_url: %s
+  token: sim-token
+  workspace: bench
+  requests_per_second: 2000
+  concurrency: 8
+sinks:
+  - type: ndjson
+    dir: %[2]s/ndjson
+    compression: none
+  - type: parquet
+    dir: %[2]s/parquet
+    compression: zstd
+state:
+  dir: %[2]s/state
+`, base, dir)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		return res, err
+	}
+	exp := exec.CommandContext(ctx, c.ExportBin, "run", "-c", cfgPath,
+		"--from", from.Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--log-level", "warn")
+	var stderr bytes.Buffer
+	exp.Stderr = &stderr
+	t0 := time.Now()
+	if err := exp.Run(); err != nil {
+		return res, fmt.Errorf("pachca-export run: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	res.Elapsed = time.Since(t0)
+	ru, ok := exp.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return res, errors.New("no rusage for the child on this platform")
+	}
+	res.PeakRSS = ru.Maxrss
+	if runtime.GOOS != "darwin" {
+		res.PeakRSS *= 1024 // Linux reports KiB; macOS bytes
+	}
+	res.UserCPU, res.SystemCPU = time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+	res.Lines, res.NDJSON, err = countLines(filepath.Join(dir, "ndjson"))
+	if err != nil {
+		return res, err
+	}
+	res.Parquet, err = dirSize(filepath.Join(dir, "parquet"))
+	return res, err
+}
+
+// firstLine reads the first line of r, the base URL pachca-sim prints.
+func firstLine(r io.Reader, timeout time.Duration) (string, error) {
+	type line struct {
+		s   string
+		err error
+	}
+	ch := make(chan line, 1)
+	go func() {
+		br := bufio.NewReader(r)
+		s, err := br.ReadString('\n')
+		ch <- line{strings.TrimSpace(s), err}
+		_, _ = io.Copy(io.Discard, br) // until the process exits
+	}()
+	select {
+	case l := <-ch:
+		if l.err != nil {
+			return "", fmt.Errorf("no base URL on stdout: %w", l.err)
+		}
+		return l.s, nil
+	case <-time.After(timeout):
+		return "", fmt.Errorf("no base URL on stdout after %s", timeout)
+	}
+}
+
+func countLines(dir string) (lines, size int64, err error) {
+	buf := make([]byte, 1<<20)
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".ndjson") {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for {
+			n, rerr := f.Read(buf)
+			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+			size += int64(n)
+			if rerr == io.EOF {
+				return nil
+			}
+			if rerr != nil {
+				return rerr
+			}
+		}
+	})
+	return lines, size, err
+}
+
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	return n, err
+}
+
+// PrintRSS writes the peak-memory figures as labelled lines.
+func PrintRSS(w io.Writer, r RSSResult) {
+	c := r.Config
+	fmt.Fprintf(w, "rss: pachca-export run, %d events over %d day(s) to NDJSON (none) and Parquet (zstd), simulator in its own process, no latency, no limit\n", c.Events, c.Days)
+	fmt.Fprintf(w, "  peak RSS            %.1f MiB\n", float64(r.PeakRSS)/(1<<20))
+	fmt.Fprintf(w, "  wall time           %s (%.0f events/s)\n", r.Elapsed.Round(10*time.Millisecond), float64(r.Lines)/r.Elapsed.Seconds())
+	fmt.Fprintf(w, "  cpu time            user %s, system %s\n", r.UserCPU.Round(10*time.Millisecond), r.SystemCPU.Round(10*time.Millisecond))
+	fmt.Fprintf(w, "  records written     %d NDJSON lines (%.0f MiB), Parquet %.1f MiB\n", r.Lines, float64(r.NDJSON)/(1<<20), float64(r.Parquet)/(1<<20))
+}
