@@ -34,6 +34,10 @@ type WindowWriter interface {
 	Abort()
 }
 
+// DefaultMaxWindowEvents bounds a window: the run loop holds one window's
+// records in memory to sort them, and 5,000 of them are about 12 MB.
+const DefaultMaxWindowEvents = 5000
+
 // FetcherConfig configures a Fetcher.
 type FetcherConfig struct {
 	Client  *Client
@@ -74,7 +78,7 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		cfg.Workers = 1
 	}
 	if cfg.MaxWindowEvents <= 0 {
-		cfg.MaxWindowEvents = 10000
+		cfg.MaxWindowEvents = DefaultMaxWindowEvents
 	}
 	if cfg.OnQueue == nil {
 		cfg.OnQueue = func(Window) {}

@@ -65,19 +65,21 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	for _, w := range use {
 		recs = recs[:0]
 		err := r.spool.Read(date, w, func(raw []byte) error {
-			rec, err := norm.Normalize(raw, r.cfg.Source.Workspace)
-			if err != nil {
+			// Normalize in place: a Record is over 2 KB.
+			recs = append(recs, transform.Record{})
+			rec := &recs[len(recs)-1]
+			if err := norm.NormalizeInto(raw, r.cfg.Source.Workspace, rec); err != nil {
+				recs = recs[:len(recs)-1]
 				dead = append(dead, deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()})
 				return nil
 			}
-			if rec.CreatedAt < from || rec.CreatedAt >= to {
-				return nil // a window spooled for another range reaches past this one
-			}
-			if drop[rec.EventKey] {
+			switch {
+			case rec.CreatedAt < from || rec.CreatedAt >= to:
+				recs = recs[:len(recs)-1] // a window spooled for another range reaches past this one
+			case drop[rec.EventKey]:
+				recs = recs[:len(recs)-1]
 				dropped++
-				return nil
 			}
-			recs = append(recs, rec)
 			return nil
 		})
 		if err != nil {

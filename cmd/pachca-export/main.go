@@ -43,7 +43,16 @@ T is RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01 = 00:00 UTC).
 --from is inclusive, --to exclusive. Exit status: 0 ok, 1 run failed, 2 usage or configuration error.
 `
 
+// memoryLimit is the default soft limit of the Go heap: the export's live
+// memory is a few tens of megabytes whatever the period, and without a limit
+// the garbage collector lets the heap grow to twice that. GOMEMLIMIT
+// overrides it.
+const memoryLimit = 80 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
