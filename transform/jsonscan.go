@@ -1,20 +1,29 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
 	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
 
 // This file holds a small strict JSON scanner over the raw bytes of an event.
-// fastjson is lenient (it accepts NaN, 1.2.3, raw control characters in
-// strings, bad escapes) and re-quotes strings with Go escapes when it
-// marshals, so details_json cannot come from it: the scanner validates the
-// event as encoding/json's Valid would and finds the raw bytes of details,
-// which are then copied with only the insignificant whitespace removed.
+// It validates the event as encoding/json's Valid would and, in the same
+// pass, records where the values the record needs are: the first top-level
+// member of each field the record reads, and the first member of each details
+// field inside the first top-level details object. normalize.go then reads
+// those spans directly, so there is no second parse. details_json is copied
+// from the raw bytes with only the insignificant whitespace removed.
+//
+// Until this scanner extracted the members, fastjson parsed the event a
+// second time; the scanner keeps fastjson's semantics where they showed:
+// member names are unescaped as fastjson does, the first of duplicate members
+// wins, and the nesting limit is fastjson's (fastjson.MaxDepth).
 
 // span is a half-open byte range [off, end).
 type span struct{ off, end int }
@@ -29,40 +38,64 @@ type syntaxError struct {
 
 func (e *syntaxError) Error() string { return e.msg + " at offset " + strconv.Itoa(e.off) }
 
+// Modes of scanner.object: what to record of the members.
+const (
+	modeNested  = iota // record nothing
+	modeTop            // the event: record the fields the record reads
+	modeDetails        // the first details object: record the details fields
+)
+
 // scanEvent validates b as one JSON object and returns the span of the value
 // of its first top-level member named "details" (found false when there is
 // none) and whether that value holds whitespace between its tokens, that is
-// whether it needs compacting. The nesting limit is fastjson's, so both
-// accept the same documents.
+// whether it needs compacting.
 func scanEvent(b []byte) (details span, found, spaced bool, err *syntaxError) {
-	s := scanner{b: b, want: "details"}
-	i := skipWS(b, 0)
-	if i == len(b) {
-		return span{}, false, false, &syntaxError{"empty input", 0}
+	var s scanner
+	if err := s.scan(b); err != nil {
+		return span{}, false, false, err
 	}
-	if b[i] != '{' {
-		return span{}, false, false, &syntaxError{msgNotObject, i}
-	}
-	i = s.object(i, 1, true)
-	if s.err != nil {
-		return span{}, false, false, s.err
-	}
-	if i = skipWS(b, i); i != len(b) {
-		return span{}, false, false, &syntaxError{"data after the object", i}
-	}
-	return s.found, s.hit, s.detailsWS > 0, nil
+	return s.top[fDetails], s.topSet&(1<<fDetails) != 0, s.detailsWS > 0, nil
 }
 
 type scanner struct {
-	b     []byte
-	want  string // top-level member whose value span is recorded
-	found span
-	hit   bool
-	err   *syntaxError
-	esc   bool // the last string str scanned had an escape
-	ws    int  // whitespace bytes skipped between tokens so far
+	b   []byte
+	err *syntaxError
+	esc bool // the last string str scanned had an escape
+	ws  int  // whitespace bytes skipped between tokens so far
+	// deep is set when a scalar is nested as deeply as fastjson.MaxDepth
+	// containers: the scanner accepts it, fastjson (whose limit counts
+	// scalars too) did not, so the event stays rejected.
+	deep bool
 
-	detailsWS int // whitespace bytes skipped inside the recorded value
+	top    [numFields]span // the value of the first member of each f* field
+	topSet uint32          // bit f: top[f] was found
+	det    [NumDetails]span
+	detSet uint64 // bit i: det[i] was found in the first details object
+
+	detailsWS int    // whitespace bytes skipped inside top[fDetails]
+	key       []byte // scratch for unescaped member names
+}
+
+// scan validates b as one JSON object and records the spans of its members.
+// The scanner may be reused; its results hold until the next scan.
+func (s *scanner) scan(b []byte) *syntaxError {
+	s.b, s.err, s.ws, s.deep = b, nil, 0, false
+	s.topSet, s.detSet, s.detailsWS = 0, 0, 0
+	i := skipWS(b, 0)
+	if i == len(b) {
+		return &syntaxError{"empty input", 0}
+	}
+	if b[i] != '{' {
+		return &syntaxError{msgNotObject, i}
+	}
+	i = s.object(i, 1, modeTop)
+	if s.err != nil {
+		return s.err
+	}
+	if i = skipWS(b, i); i != len(b) {
+		return &syntaxError{"data after the object", i}
+	}
+	return nil
 }
 
 // skipWS skips whitespace between tokens, counting it so that a value
@@ -107,9 +140,14 @@ func (s *scanner) value(i, depth int) int {
 	if i >= len(b) {
 		return s.fail("unexpected end of input", i)
 	}
+	if depth >= fastjson.MaxDepth {
+		// fastjson counts every value: a scalar here is one too deep. A
+		// container here fails below anyway.
+		s.deep = true
+	}
 	switch c := b[i]; {
 	case c == '{':
-		return s.object(i, depth+1, false)
+		return s.object(i, depth+1, modeNested)
 	case c == '[':
 		return s.array(i, depth+1)
 	case c == '"':
@@ -126,7 +164,7 @@ func (s *scanner) value(i, depth int) int {
 	return s.fail("invalid character "+strconv.QuoteRune(rune(b[i])), i)
 }
 
-func (s *scanner) object(i, depth int, top bool) int {
+func (s *scanner) object(i, depth, mode int) int {
 	if depth > fastjson.MaxDepth {
 		return s.fail("nesting too deep", i)
 	}
@@ -150,13 +188,20 @@ func (s *scanner) object(i, depth int, top bool) int {
 			return s.fail("expected ':'", i)
 		}
 		i = s.skipWS(i + 1)
-		vs, ws := i, s.ws
-		i = s.value(i, depth)
+		switch mode {
+		case modeNested:
+			i = s.value(i, depth)
+		case modeTop:
+			i = s.topMember(s.name(key, keyEsc), i, depth)
+		case modeDetails:
+			vs := i
+			i = s.value(i, depth)
+			if d := detailIndex(s.name(key, keyEsc)); d >= 0 && s.detSet&(1<<d) == 0 {
+				s.det[d], s.detSet = span{vs, i}, s.detSet|1<<d
+			}
+		}
 		if s.err != nil {
 			return i
-		}
-		if top && !s.hit && (keyEsc && keyIs(key, s.want) || !keyEsc && string(key[1:len(key)-1]) == s.want) {
-			s.found, s.hit, s.detailsWS = span{vs, i}, true, s.ws-ws
 		}
 		i = s.skipWS(i)
 		if i >= len(b) {
@@ -171,6 +216,37 @@ func (s *scanner) object(i, depth int, top bool) int {
 			return s.fail("expected ',' or '}'", i)
 		}
 	}
+}
+
+// topMember scans the value at b[i] of the top-level member named name and
+// records it when it is the first member of a field the record reads. The
+// members of the first details object are recorded too.
+func (s *scanner) topMember(name []byte, i, depth int) int {
+	f := fieldIndex(name)
+	if f < 0 || s.topSet&(1<<f) != 0 {
+		return s.value(i, depth)
+	}
+	vs, ws := i, s.ws
+	if f == fDetails && i < len(s.b) && s.b[i] == '{' {
+		i = s.object(i, depth+1, modeDetails)
+	} else {
+		i = s.value(i, depth)
+	}
+	s.top[f], s.topSet = span{vs, i}, s.topSet|1<<f
+	if f == fDetails {
+		s.detailsWS = s.ws - ws
+	}
+	return i
+}
+
+// name returns the member name of the quoted string q, unescaped as
+// fastjson unescapes names (a scratch buffer holds it until the next call).
+func (s *scanner) name(q []byte, esc bool) []byte {
+	if !esc {
+		return q[1 : len(q)-1]
+	}
+	s.key = appendUnescaped(s.key[:0], q[1:len(q)-1])
+	return s.key
 }
 
 func (s *scanner) array(i, depth int) int {
@@ -410,4 +486,68 @@ func skipValue(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// appendUnescaped appends the contents q (without the quotes) of a string the
+// scanner validated, unescaped exactly as fastjson's GetStringBytes did:
+// surrogate pairs combine, a surrogate not followed by a \u escape stays as
+// its six-byte escape, and a surrogate followed by a \u escape that does not
+// pair with it becomes U+FFFD and takes that escape with it.
+func appendUnescaped(dst, q []byte) []byte {
+	for {
+		n := bytes.IndexByte(q, '\\')
+		if n < 0 {
+			return append(dst, q...)
+		}
+		dst = append(dst, q[:n]...)
+		c := q[n+1]
+		q = q[n+2:]
+		switch c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			x := hex4(q)
+			xs := q[:4]
+			q = q[4:]
+			if !utf16.IsSurrogate(x) {
+				dst = utf8.AppendRune(dst, x)
+				break
+			}
+			if len(q) < 6 || q[0] != '\\' || q[1] != 'u' {
+				dst = append(dst, '\\', 'u')
+				dst = append(dst, xs...)
+				break
+			}
+			dst = utf8.AppendRune(dst, utf16.DecodeRune(x, hex4(q[2:])))
+			q = q[6:]
+		default: // '"', '\\', '/'
+			dst = append(dst, c)
+		}
+	}
+}
+
+// hex4 decodes the four hex digits at the start of b, which the scanner
+// validated.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"math/bits"
 	"strconv"
 
@@ -17,18 +18,18 @@ type ParseError struct {
 // Error implements error.
 func (e *ParseError) Error() string { return "transform: unparseable event: " + e.Reason }
 
-// Normalizer turns raw API events into records, reusing its parser and
+// Normalizer turns raw API events into records, reusing its scanner and
 // buffers between calls. It is not safe for concurrent use: give each
 // goroutine its own. The zero value is ready to use.
 type Normalizer struct {
-	p     fastjson.Parser
+	s     scanner
 	text  []byte // every string of the record being built, joined
 	items []span // elements of the record's string lists, spans of text
 	dets  [NumDetails]span
 	// textual has bit i set when Details[i] is a valid string or list whose
 	// value is still the span dets[i].
 	textual uint64
-	num     []byte // scratch for a number literal
+	ts      []byte // scratch for an escaped created_at
 }
 
 // Top-level members of an AuditEvent that the record reads.
@@ -64,84 +65,127 @@ func (n *Normalizer) Normalize(raw []byte, workspace string) (Record, error) {
 	return rec, err
 }
 
+// JSON value types, named as in the error messages.
+const (
+	tNull = iota
+	tObject
+	tArray
+	tString
+	tNumber
+	tTrue
+	tFalse
+)
+
+var typeNames = [...]string{tNull: "null", tObject: "object", tArray: "array", tString: "string", tNumber: "number", tTrue: "true", tFalse: "false"}
+
+// typeOf is the type of the valid JSON value that starts with c.
+func typeOf(c byte) int {
+	switch c {
+	case '{':
+		return tObject
+	case '[':
+		return tArray
+	case '"':
+		return tString
+	case 't':
+		return tTrue
+	case 'f':
+		return tFalse
+	case 'n':
+		return tNull
+	}
+	return tNumber
+}
+
 // NormalizeInto is Normalize writing into *rec, which it overwrites
 // entirely: a Record is over 2 KB, and filling one in place saves copying it.
 // After an error *rec holds no usable record.
 func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) error {
 	*rec = Record{}
-	detRaw, hasDetails, spaced, serr := scanEvent(raw)
-	if serr != nil {
+	sc := &n.s
+	if serr := sc.scan(raw); serr != nil {
+		sc.b = nil
 		if serr.msg == msgNotObject {
 			return &ParseError{Reason: "not a JSON object"}
 		}
 		return &ParseError{Reason: "invalid JSON: " + serr.Error()}
 	}
-	root, err := n.p.ParseBytes(raw)
-	if err != nil { // the scanner accepted it, so this is a limit of fastjson
-		return &ParseError{Reason: "invalid JSON: " + err.Error()}
-	}
-	var f [numFields]*fastjson.Value
-	// Visit sees unescaped names, in order; the first of duplicates wins, as
-	// in fastjson's Get and in scanEvent.
-	root.GetObject().Visit(func(k []byte, v *fastjson.Value) {
-		i := fieldIndex(k)
-		if i >= 0 && f[i] == nil {
-			f[i] = v
+	sc.b = nil // keep no reference to raw
+	if sc.deep {
+		// Valid JSON nested deeper than fastjson accepted: rejected with
+		// fastjson's own message, as before the scanner extracted members.
+		var p fastjson.Parser
+		if _, err := p.ParseBytes(raw); err != nil {
+			return &ParseError{Reason: "invalid JSON: " + err.Error()}
 		}
-	})
+	}
+	has := func(f int) bool { return sc.topSet&(1<<f) != 0 }
+	val := func(f int) []byte { return raw[sc.top[f].off:sc.top[f].end] }
 
 	n.text = n.text[:0]
 	n.items = n.items[:0]
 	n.textual = 0
 	var top [numFields]span
 
-	switch v := f[fID]; {
-	case v == nil:
+	if !has(fID) {
 		return &ParseError{Reason: "id: missing"}
-	case v.Type() != fastjson.TypeString && v.Type() != fastjson.TypeNumber:
-		return &ParseError{Reason: "id: a " + v.Type().String() + ", want a string"}
 	}
-	top[fID] = n.appendText(f[fID])
+	if t := typeOf(raw[sc.top[fID].off]); t != tString && t != tNumber {
+		return &ParseError{Reason: "id: a " + typeNames[t] + ", want a string"}
+	}
+	top[fID] = n.appendText(val(fID))
 	if top[fID].off == top[fID].end {
 		return &ParseError{Reason: "id: empty"}
 	}
 
-	switch v := f[fCreatedAt]; {
-	case v == nil:
+	if !has(fCreatedAt) {
 		return &ParseError{Reason: "created_at: missing"}
-	case v.Type() != fastjson.TypeString:
-		return &ParseError{Reason: "created_at: a " + v.Type().String() + ", want an ISO-8601 string"}
-	default:
-		ts := v.GetStringBytes()
-		ms, ok := parseTimestamp(ts)
-		if !ok {
-			return &ParseError{Reason: "created_at " + quoteShort(ts) + ": not an ISO-8601 date-time"}
-		}
-		rec.CreatedAt = ms
 	}
+	v := val(fCreatedAt)
+	if t := typeOf(v[0]); t != tString {
+		return &ParseError{Reason: "created_at: a " + typeNames[t] + ", want an ISO-8601 string"}
+	}
+	ts := v[1 : len(v)-1]
+	if bytes.IndexByte(ts, '\\') >= 0 {
+		n.ts = appendUnescaped(n.ts[:0], ts)
+		ts = n.ts
+	}
+	ms, ok := parseTimestamp(ts)
+	if !ok {
+		return &ParseError{Reason: "created_at " + quoteShort(ts) + ": not an ISO-8601 date-time"}
+	}
+	rec.CreatedAt = ms
 
 	for _, i := range [...]int{fEventKey, fActorID, fActorType, fEntityID, fEntityType} {
-		top[i] = n.appendText(f[i])
+		if has(i) {
+			top[i] = n.appendText(val(i))
+		} else {
+			top[i] = span{len(n.text), len(n.text)}
+		}
 	}
 	for _, i := range [...]int{fIPAddress, fUserAgent} {
-		if v := f[i]; v != nil && v.Type() == fastjson.TypeString {
-			top[i] = n.appendBytes(v.GetStringBytes())
+		if has(i) && raw[sc.top[i].off] == '"' {
+			top[i] = n.appendString(val(i))
 		} else {
 			top[i] = span{-1, -1}
 		}
 	}
 
 	detJSON := span{-1, -1}
-	if hasDetails && raw[detRaw.off] != 'n' { // not null
+	if has(fDetails) && raw[sc.top[fDetails].off] != 'n' { // not null
+		d := val(fDetails)
 		start := len(n.text)
-		if spaced {
-			n.text = appendCompact(n.text, raw[detRaw.off:detRaw.end])
+		if sc.detailsWS > 0 {
+			n.text = appendCompact(n.text, d)
 		} else {
-			n.text = append(n.text, raw[detRaw.off:detRaw.end]...)
+			n.text = append(n.text, d...)
 		}
 		detJSON = span{start, len(n.text)}
-		if d := f[fDetails]; d != nil && d.Type() == fastjson.TypeObject {
-			n.details(d.GetObject(), detJSON, rec)
+		if d[0] == '{' {
+			for set := sc.detSet; set != 0; set &= set - 1 {
+				i := bits.TrailingZeros64(set)
+				n.detail(i, raw[sc.det[i].off:sc.det[i].end], detJSON, &rec.Details[i])
+			}
 		}
 	}
 
@@ -190,83 +234,70 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 	return nil
 }
 
-// details sets the typed details columns of rec from the details object d,
-// whose compact text is n.text[js.off:js.end]. Int and Bool values go
-// straight into rec; strings and lists are only spans in n.dets until the
+// detail converts v, the raw value of details field i, into dst by the
+// field's kind; a value of another type leaves dst null. The compact text of
+// the details object is n.text[js.off:js.end]. Int and Bool values go
+// straight into dst; strings and lists are only spans in n.dets until the
 // record's text becomes one string.
-func (n *Normalizer) details(d *fastjson.Object, js span, rec *Record) {
-	var seen uint64                 // bit i: field i met already; the first of duplicates wins
-	var _ [64 - NumDetails]struct{} // seen must hold NumDetails bits
-	d.Visit(func(k []byte, v *fastjson.Value) {
-		i := detailIndex(k)
-		if i < 0 || seen&(1<<i) != 0 {
-			return
-		}
-		seen |= 1 << i
-		n.detail(i, v, js, &rec.Details[i])
-	})
-}
-
-// detail converts the value v of details field i into dst by the field's
-// kind; a value of another type leaves dst null.
-func (n *Normalizer) detail(i int, v *fastjson.Value, js span, dst *Value) {
+func (n *Normalizer) detail(i int, v []byte, js span, dst *Value) {
 	f := &detailFields[i]
-	t := v.Type()
+	t := typeOf(v[0])
 	switch {
 	case f.Object:
-		if t == fastjson.TypeNull {
+		if t == tNull {
 			return
 		}
-		// The member's text is taken from the compact details_json, not
-		// from fastjson, which would re-quote strings with Go escapes.
+		// The member's text is taken from the compact details_json.
 		obj := n.text[js.off:js.end]
 		if sp, ok := member(obj, f.JSON); ok {
 			n.setText(i, span{js.off + sp.off, js.off + sp.end}, dst)
 		}
 	case f.ID:
 		switch t {
-		case fastjson.TypeString:
-			n.setText(i, n.appendBytes(v.GetStringBytes()), dst)
-		case fastjson.TypeNumber:
-			start := len(n.text)
-			n.text = v.MarshalTo(n.text) // the literal as sent
-			if !isIntLiteral(n.text[start:]) {
-				n.text = n.text[:start]
-				return
+		case tString:
+			n.setText(i, n.appendString(v), dst)
+		case tNumber:
+			if isIntLiteral(v) { // the literal as sent
+				n.setText(i, n.appendBytes(v), dst)
 			}
-			n.setText(i, span{start, len(n.text)}, dst)
 		}
 	case f.Kind == KindString:
-		if t == fastjson.TypeString {
-			n.setText(i, n.appendBytes(v.GetStringBytes()), dst)
+		if t == tString {
+			n.setText(i, n.appendString(v), dst)
 		}
 	case f.Kind == KindInt64:
-		if t == fastjson.TypeNumber {
-			n.num = v.MarshalTo(n.num[:0])
-			if x, ok := parseInt64(n.num); ok {
+		if t == tNumber {
+			if x, ok := parseInt64(v); ok {
 				dst.Int, dst.Valid = x, true
 			}
 		}
 	case f.Kind == KindBool:
-		if t == fastjson.TypeTrue || t == fastjson.TypeFalse {
-			dst.Bool, dst.Valid = t == fastjson.TypeTrue, true
+		if t == tTrue || t == tFalse {
+			dst.Bool, dst.Valid = t == tTrue, true
 		}
 	case f.Kind == KindStringList:
-		if t != fastjson.TypeArray {
+		if t == tArray {
+			n.list(i, v, dst)
+		}
+	}
+}
+
+// list sets dst to the strings of the valid JSON array v, or leaves it null
+// when an element is not a string.
+func (n *Normalizer) list(i int, v []byte, dst *Value) {
+	first, text := len(n.items), len(n.text)
+	for j := skipWS(v, 1); v[j] != ']'; {
+		if v[j] != '"' {
+			n.items, n.text = n.items[:first], n.text[:text]
 			return
 		}
-		arr := v.GetArray()
-		for _, e := range arr {
-			if e.Type() != fastjson.TypeString {
-				return
-			}
+		k := skipString(v, j)
+		n.items = append(n.items, n.appendString(v[j:k]))
+		if j = skipWS(v, k); v[j] == ',' {
+			j = skipWS(v, j+1)
 		}
-		first := len(n.items)
-		for _, e := range arr {
-			n.items = append(n.items, n.appendBytes(e.GetStringBytes()))
-		}
-		n.setText(i, span{first, len(n.items)}, dst)
 	}
+	n.setText(i, span{first, len(n.items)}, dst)
 }
 
 // setText marks dst valid with a value still to be cut from the record's
@@ -277,21 +308,24 @@ func (n *Normalizer) setText(i int, sp span, dst *Value) {
 	dst.Valid = true
 }
 
-// appendText appends the text of a top-level string member: a string as
-// sent, a number as its literal, anything else (or a missing member) as "".
-func (n *Normalizer) appendText(v *fastjson.Value) span {
-	if v == nil {
-		return span{len(n.text), len(n.text)}
-	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		return n.appendBytes(v.GetStringBytes())
-	case fastjson.TypeNumber:
-		start := len(n.text)
-		n.text = v.MarshalTo(n.text)
-		return span{start, len(n.text)}
+// appendText appends the text of a top-level string member from its raw
+// value v: a string unescaped, a number as its literal, anything else as "".
+func (n *Normalizer) appendText(v []byte) span {
+	switch typeOf(v[0]) {
+	case tString:
+		return n.appendString(v)
+	case tNumber:
+		return n.appendBytes(v)
 	}
 	return span{len(n.text), len(n.text)}
+}
+
+// appendString appends the unescaped contents of the valid JSON string q
+// (quotes included).
+func (n *Normalizer) appendString(q []byte) span {
+	start := len(n.text)
+	n.text = appendUnescaped(n.text, q[1:len(q)-1])
+	return span{start, len(n.text)}
 }
 
 func (n *Normalizer) appendBytes(b []byte) span {

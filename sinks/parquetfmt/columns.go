@@ -16,26 +16,51 @@ import (
 var _ [64 - transform.NumDetails]struct{}
 
 // rows is one append's records with, per record, a bitmask of the details
-// that are set. A Record is over 2 KB, mostly details; one sequential pass
-// builds the masks, so the column passes over sparse details read 8 bytes a
-// row instead of a cache line of every record.
+// that are set and a copy of the top-level fields. A Record is over 2 KB,
+// mostly details; one sequential pass over the records gathers what every
+// column needs, so the column passes read 8 bytes a row for sparse details
+// and a compact slice for the top-level columns, instead of a cache line of
+// every record per column.
 type rows struct {
 	recs  []transform.Record
 	valid []uint64
+	heads []head
+}
+
+// head is the top-level fields of a record.
+type head struct {
+	id, eventKey, eventCategory, actorID, actorType string
+	entityID, entityType, detailsJSON, workspace    string
+	ip, userAgent                                   transform.NullString
+	createdAt                                       int64
 }
 
 func (r *rows) set(recs []transform.Record) {
 	r.recs = recs
 	r.valid = r.valid[:0]
+	r.heads = r.heads[:0]
 	for i := range recs {
+		rec := &recs[i]
+		r.heads = append(r.heads, head{
+			id: rec.ID, eventKey: rec.EventKey, eventCategory: rec.EventCategory,
+			actorID: rec.ActorID, actorType: rec.ActorType, entityID: rec.EntityID,
+			entityType: rec.EntityType, detailsJSON: rec.DetailsJSON, workspace: rec.Workspace,
+			ip: rec.IPAddress, userAgent: rec.UserAgent, createdAt: rec.CreatedAt,
+		})
 		var m uint64
-		for d := range recs[i].Details {
-			if recs[i].Details[d].Valid {
+		for d := range rec.Details {
+			if rec.Details[d].Valid {
 				m |= 1 << d
 			}
 		}
 		r.valid = append(r.valid, m)
 	}
+}
+
+// clear drops the references to the caller's records and their strings.
+func (r *rows) clear() {
+	r.recs = nil
+	clear(r.heads)
 }
 
 // columnWriter appends one column of rows to its builder.
@@ -54,39 +79,39 @@ func columnWriters(schema *arrow.Schema) ([]columnWriter, error) {
 		var w columnWriter
 		switch f.Name {
 		case "id":
-			w = stringColumn(func(r *transform.Record) string { return r.ID })
+			w = stringColumn(func(h *head) string { return h.id })
 		case "created_at":
 			w = func(b array.Builder, r *rows) {
 				tb := b.(*array.TimestampBuilder)
-				for i := range r.recs {
-					tb.Append(arrow.Timestamp(r.recs[i].CreatedAt))
+				for i := range r.heads {
+					tb.Append(arrow.Timestamp(r.heads[i].createdAt))
 				}
 			}
 		case "event_key":
-			w = stringColumn(func(r *transform.Record) string { return r.EventKey })
+			w = stringColumn(func(h *head) string { return h.eventKey })
 		case "event_category":
-			w = stringColumn(func(r *transform.Record) string { return r.EventCategory })
+			w = stringColumn(func(h *head) string { return h.eventCategory })
 		case "actor_id":
-			w = stringColumn(func(r *transform.Record) string { return r.ActorID })
+			w = stringColumn(func(h *head) string { return h.actorID })
 		case "actor_type":
-			w = stringColumn(func(r *transform.Record) string { return r.ActorType })
+			w = stringColumn(func(h *head) string { return h.actorType })
 		case "entity_id":
-			w = stringColumn(func(r *transform.Record) string { return r.EntityID })
+			w = stringColumn(func(h *head) string { return h.entityID })
 		case "entity_type":
-			w = stringColumn(func(r *transform.Record) string { return r.EntityType })
+			w = stringColumn(func(h *head) string { return h.entityType })
 		case "ip_address":
-			w = nullStringColumn(func(r *transform.Record) transform.NullString { return r.IPAddress })
+			w = nullStringColumn(func(h *head) transform.NullString { return h.ip })
 		case "user_agent":
-			w = nullStringColumn(func(r *transform.Record) transform.NullString { return r.UserAgent })
+			w = nullStringColumn(func(h *head) transform.NullString { return h.userAgent })
 		case "details_json":
-			w = stringColumn(func(r *transform.Record) string { return r.DetailsJSON })
+			w = stringColumn(func(h *head) string { return h.detailsJSON })
 		case "workspace":
-			w = stringColumn(func(r *transform.Record) string { return r.Workspace })
+			w = stringColumn(func(h *head) string { return h.workspace })
 		case "schema_version":
 			w = func(b array.Builder, r *rows) {
 				sb := b.(*array.StringBuilder)
-				reserveData(sb, len(r.recs)*len(transform.SchemaVersion))
-				for range r.recs {
+				reserveData(sb, len(r.heads)*len(transform.SchemaVersion))
+				for range r.heads {
 					sb.Append(transform.SchemaVersion)
 				}
 			}
@@ -104,16 +129,16 @@ func columnWriters(schema *arrow.Schema) ([]columnWriter, error) {
 	return out, nil
 }
 
-func stringColumn(get func(*transform.Record) string) columnWriter {
+func stringColumn(get func(*head) string) columnWriter {
 	return func(b array.Builder, r *rows) {
 		sb := b.(*array.StringBuilder)
 		n := 0
-		for i := range r.recs {
-			n += len(get(&r.recs[i]))
+		for i := range r.heads {
+			n += len(get(&r.heads[i]))
 		}
 		reserveData(sb, n)
-		for i := range r.recs {
-			sb.Append(validUTF8(get(&r.recs[i])))
+		for i := range r.heads {
+			sb.Append(validUTF8(get(&r.heads[i])))
 		}
 	}
 }
@@ -127,11 +152,11 @@ func reserveData(sb *array.StringBuilder, n int) {
 	}
 }
 
-func nullStringColumn(get func(*transform.Record) transform.NullString) columnWriter {
+func nullStringColumn(get func(*head) transform.NullString) columnWriter {
 	return func(b array.Builder, r *rows) {
 		sb := b.(*array.StringBuilder)
-		for i := range r.recs {
-			if s := get(&r.recs[i]); s.Valid {
+		for i := range r.heads {
+			if s := get(&r.heads[i]); s.Valid {
 				sb.Append(validUTF8(s.Str))
 			} else {
 				sb.AppendNull()

@@ -100,8 +100,9 @@ type Encoder struct {
 	rb      *array.RecordBuilder
 	cols    []columnWriter
 	batch   int
-	pending int   // rows in rb not yet handed to fw
-	rows    rows  // reused between appends
+	pending int  // rows in rb not yet handed to fw
+	rows    rows // reused between appends
+	pool    *poolAllocator
 	err     error // sticky: the first failure
 	closed  bool
 }
@@ -130,9 +131,10 @@ func NewEncoder(w io.Writer, p sinks.Partition, compression string, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	pool := newPoolAllocator(cfg.mem)
 
 	props := []parquet.WriterProperty{
-		parquet.WithAllocator(cfg.mem),
+		parquet.WithAllocator(pool),
 		parquet.WithCompression(comp),
 		parquet.WithStats(true),
 		parquet.WithDictionaryDefault(true),
@@ -159,20 +161,22 @@ func NewEncoder(w io.Writer, p sinks.Partition, compression string, opts ...Opti
 	}
 	out := &latch{w: w}
 	fw, err := pqarrow.NewFileWriter(schema, out, parquet.NewWriterProperties(props...),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(cfg.mem), pqarrow.WithStoreSchema()))
+		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(pool), pqarrow.WithStoreSchema()))
 	if err != nil {
+		pool.release()
 		return nil, fmt.Errorf("parquet: start file: %w", err)
 	}
-	e := &Encoder{fw: fw, out: out, cols: cols, batch: cfg.batchRows}
+	e := &Encoder{fw: fw, out: out, cols: cols, batch: cfg.batchRows, pool: pool}
 	err = e.appendMetadata(p)
 	if err == nil && out.err != nil {
 		err = fmt.Errorf("parquet: start file: %w", out.err)
 	}
 	if err != nil {
 		_ = fw.Close()
+		pool.release()
 		return nil, err
 	}
-	e.rb = array.NewRecordBuilder(cfg.mem, schema)
+	e.rb = array.NewRecordBuilder(pool, schema)
 	return e, nil
 }
 
@@ -252,7 +256,7 @@ func (e *Encoder) appendRows(recs []transform.Record) {
 	for i, w := range e.cols {
 		w(e.rb.Field(i), &e.rows)
 	}
-	e.rows.recs = nil // the caller may reuse recs
+	e.rows.clear() // the caller may reuse recs
 	e.pending += len(recs)
 }
 
@@ -289,6 +293,7 @@ func (e *Encoder) Close() error {
 	// The Arrow writer closes itself after a failed write and then returns
 	// nil from Close: keep the first error so a failure never reads as success.
 	err := e.fw.Close()
+	e.pool.release()
 	if err == nil {
 		err = e.out.err
 	}
