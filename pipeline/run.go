@@ -91,38 +91,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	var plan Plan
-	explicit := !o.From.IsZero() || !o.To.IsZero()
-	if !explicit && cfg.Period.From != "" {
-		o.From, _ = config.ParseTime(cfg.Period.From)
-		o.To, _ = config.ParseTime(cfg.Period.To)
-		explicit = true
-	}
-	switch {
-	case explicit && (o.From.IsZero() || o.To.IsZero()):
-		return nil, usagef("give both --from and --to, or neither")
-	case explicit:
-		plan, err = planRange(o.From, o.To, now(), cfg.Period.Lag, cfg.Period.Retention)
-		if err != nil {
-			return nil, err
-		}
-	default:
-		plan = planCatchUp(exported, now(), cfg.Period.Lag, cfg.Period.Retention)
+	plan, progressKey, err := makePlan(o, st, exported, now(), log)
+	if err != nil {
+		return nil, err
 	}
 	plan.Streams = streams
-	// A range run again after an interruption skips the days it delivered.
-	var progressKey string
-	if plan.Explicit {
-		progressKey = state.Key([2]string{fmtT(plan.From), fmtT(plan.To)})
-		done, err := st.RunProgress(progressKey)
-		if err != nil {
-			return nil, err
-		}
-		if len(done) > 0 {
-			log.Info("resuming an interrupted run of the same range", "days_already_delivered", len(done))
-			plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool { return done[p.Date()] })
-		}
-	}
 	for i := range plan.Days {
 		plan.Days[i].RunID = sum.RunID
 	}
@@ -213,6 +186,40 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	return sum, nil
+}
+
+// makePlan plans the run: the explicit range of the options or of
+// period.from/to, or the catch-up. For an explicit range it also returns the
+// key of its run progress and leaves out the days an interrupted run of the
+// same range already delivered.
+func makePlan(o Options, st *state.Store, exported map[string]state.Day, now time.Time, log *slog.Logger) (Plan, string, error) {
+	cfg := o.Config
+	explicit := !o.From.IsZero() || !o.To.IsZero()
+	if !explicit && cfg.Period.From != "" {
+		o.From, _ = config.ParseTime(cfg.Period.From) // validated with the configuration
+		o.To, _ = config.ParseTime(cfg.Period.To)
+		explicit = true
+	}
+	switch {
+	case explicit && (o.From.IsZero() || o.To.IsZero()):
+		return Plan{}, "", usagef("give both --from and --to, or neither")
+	case !explicit:
+		return planCatchUp(exported, now, cfg.Period.Lag, cfg.Period.Retention), "", nil
+	}
+	plan, err := planRange(o.From, o.To, now, cfg.Period.Lag, cfg.Period.Retention)
+	if err != nil {
+		return Plan{}, "", err
+	}
+	key := state.Key([2]string{fmtT(plan.From), fmtT(plan.To)})
+	done, err := st.RunProgress(key)
+	if err != nil {
+		return Plan{}, "", err
+	}
+	if len(done) > 0 {
+		log.Info("resuming an interrupted run of the same range", "days_already_delivered", len(done))
+		plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool { return done[p.Date()] })
+	}
+	return plan, key, nil
 }
 
 // dayWork tracks the fetching of one day.
