@@ -29,10 +29,7 @@ func (e *env) run(ctx context.Context, args []string) error {
 	alertsDry := fs.Bool("alerts-dry-run", false, "export, but print alert messages instead of sending them")
 	var lf logFlags
 	lf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(e)
+	log, err := lf.parse(fs, args, e)
 	if err != nil {
 		return err
 	}
@@ -235,10 +232,7 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	events := fs.Int("events", 20000, "simulated events over the week")
 	var lf logFlags
 	lf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(e)
+	log, err := lf.parse(fs, args, e)
 	if err != nil {
 		return err
 	}

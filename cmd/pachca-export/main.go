@@ -179,6 +179,14 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
 }
 
+// parse parses the command's flags and returns the logger they ask for.
+func (l *logFlags) parse(fs *flag.FlagSet, args []string, e *env) (*slog.Logger, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return l.logger(e)
+}
+
 func (l *logFlags) logger(e *env) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
