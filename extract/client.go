@@ -231,17 +231,9 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	c.stats.Bytes.Add(int64(len(body)))
-	ra := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		if ra <= 0 {
-			ra = time.Second
-		}
-		return Page{}, ra, &throttledError{retryAfter: ra}
-	case resp.StatusCode >= 500:
-		return Page{}, ra, &retryableError{msg: fmt.Sprintf("server error %d %s", resp.StatusCode, snippet(body))}
-	case resp.StatusCode != http.StatusOK:
-		return Page{}, 0, parseAPIError(resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK {
+		ra, err := statusError(resp.StatusCode, resp.Header, body)
+		return Page{}, ra, err
 	}
 	if err != nil {
 		return Page{}, 0, &retryableError{msg: "reading the response", err: stripURL(err)}
@@ -253,6 +245,23 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
 	return p, 0, nil
+}
+
+// statusError classifies an answer that is not a success: a 429 with its
+// Retry-After (1 s when absent), a retryable 5xx (with a 503's Retry-After),
+// or a permanent *APIError.
+func statusError(status int, header http.Header, body []byte) (time.Duration, error) {
+	ra := parseRetryAfter(header.Get("Retry-After"), time.Now())
+	switch {
+	case status == http.StatusTooManyRequests:
+		if ra <= 0 {
+			ra = time.Second
+		}
+		return ra, &throttledError{retryAfter: ra}
+	case status >= 500:
+		return ra, &retryableError{msg: strings.TrimSpace(fmt.Sprintf("server error %d %s", status, snippet(body)))}
+	}
+	return 0, parseAPIError(status, body)
 }
 
 // decodePage decodes a 200 body. A body that is not the documented envelope

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -95,17 +95,10 @@ func (c *Client) post(ctx context.Context, u string, body []byte) (retryAfter ti
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	c.stats.Bytes.Add(int64(len(b)))
-	ra := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		if ra <= 0 {
-			ra = time.Second
-		}
-		return ra, &throttledError{retryAfter: ra}
-	case resp.StatusCode >= 500:
-		return ra, &retryableError{msg: strings.TrimSpace(fmt.Sprintf("server error %d %s", resp.StatusCode, snippet(b)))}
+	ra, err := statusError(resp.StatusCode, resp.Header, b)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ae.Op = opMessages
 	}
-	e := parseAPIError(resp.StatusCode, b)
-	e.Op = opMessages
-	return 0, e
+	return ra, err
 }
