@@ -95,7 +95,19 @@ state:
 	var stderr bytes.Buffer
 	exp.Stderr = &stderr
 	t0 := time.Now()
-	if err := exp.Run(); err != nil {
+	if err := exp.Start(); err != nil {
+		return res, fmt.Errorf("start %s: %w", c.ExportBin, err)
+	}
+	// ru_maxrss of a child counts the parent's resident set at fork time
+	// (Linux keeps it across exec), and this process may hold a simulator
+	// from the extraction runs: read the child's own high-water mark instead.
+	hwm := make(chan int64, 1)
+	stop := make(chan struct{})
+	go func() { hwm <- pollHWM(exp.Process.Pid, stop) }()
+	err = exp.Wait()
+	close(stop)
+	peak := <-hwm
+	if err != nil {
 		return res, fmt.Errorf("pachca-export run: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	res.Elapsed = time.Since(t0)
@@ -103,9 +115,12 @@ state:
 	if !ok {
 		return res, errors.New("no rusage for the child on this platform")
 	}
-	res.PeakRSS = ru.Maxrss
-	if runtime.GOOS != "darwin" {
-		res.PeakRSS *= 1024 // Linux reports KiB; macOS bytes
+	res.PeakRSS = peak
+	if peak == 0 { // no /proc: fall back to rusage, which may overstate
+		res.PeakRSS = ru.Maxrss
+		if runtime.GOOS != "darwin" {
+			res.PeakRSS *= 1024 // Linux reports KiB; macOS bytes
+		}
 	}
 	res.UserCPU, res.SystemCPU = time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 	res.Lines, res.NDJSON, err = countLines(filepath.Join(dir, "ndjson"))
@@ -189,4 +204,31 @@ func PrintRSS(w io.Writer, r RSSResult) {
 	fmt.Fprintf(w, "  wall time           %s (%.0f events/s)\n", r.Elapsed.Round(10*time.Millisecond), float64(r.Lines)/r.Elapsed.Seconds())
 	fmt.Fprintf(w, "  cpu time            user %s, system %s\n", r.UserCPU.Round(10*time.Millisecond), r.SystemCPU.Round(10*time.Millisecond))
 	fmt.Fprintf(w, "  records written     %d NDJSON lines (%.0f MiB), Parquet %.1f MiB\n", r.Lines, float64(r.NDJSON)/(1<<20), float64(r.Parquet)/(1<<20))
+}
+
+// pollHWM reads VmHWM (the peak resident set of the process's own memory)
+// from /proc every 20 ms until stop is closed, and returns the last value
+// read, in bytes; 0 without /proc.
+func pollHWM(pid int, stop <-chan struct{}) int64 {
+	var peak int64
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					var kib int64
+					if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib); err == nil && kib*1024 > peak {
+						peak = kib * 1024
+					}
+				}
+			}
+		}
+		select {
+		case <-stop:
+			return peak
+		case <-t.C:
+		}
+	}
 }
