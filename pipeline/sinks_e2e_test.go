@@ -27,6 +27,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/miniotest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 )
@@ -104,23 +105,13 @@ func TestS3EndToEnd(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	from, to := day0(), day0().AddDate(0, 0, 3)
 
-	// Stop MinIO once the first day is uploaded.
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	wg.Go(func() {
-		for ctx.Err() == nil {
-			out, err := m.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("audit"), Prefix: aws.String("nd/")})
-			if err == nil && len(out.Contents) > 0 {
-				m.Stop()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
-	cancel()
-	wg.Wait()
+	// Stop MinIO right after the first day is committed to both sinks,
+	// from inside the run, so the stop always falls in its middle.
+	built, err := pipeline.BuildSinks(t.Context(), cfg)
+	require.NoError(t, err)
+	var once sync.Once
+	built[1] = &afterCommit{Sink: built[1], hook: func() { once.Do(m.Stop) }}
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t), Sinks: built})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "s3")
 	require.Less(t, len(sum.Days), 3, "the run stopped part way")
@@ -135,6 +126,33 @@ func TestS3EndToEnd(t *testing.T) {
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, nd), "acme")
 	require.Len(t, pqKeys, 6, "one object and one manifest per day: %v", pqKeys)
 	require.Len(t, ndKeys, 6, "one object and one manifest per day: %v", ndKeys)
+}
+
+// afterCommit runs hook after each successful commit of its sink.
+type afterCommit struct {
+	sinks.Sink
+	hook func()
+}
+
+func (a *afterCommit) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	w, err := a.Sink.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &afterCommitWriter{Writer: w, hook: a.hook}, nil
+}
+
+type afterCommitWriter struct {
+	sinks.Writer
+	hook func()
+}
+
+func (w *afterCommitWriter) Commit(ctx context.Context) (sinks.Result, error) {
+	res, err := w.Writer.Commit(ctx)
+	if err == nil {
+		w.hook()
+	}
+	return res, err
 }
 
 // TestS3Failures: a missing bucket and wrong credentials fail the run with a
