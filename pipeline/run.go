@@ -82,9 +82,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 
 	id := Identity(cfg)
-	st, err := state.Open(cfg.State.Dir, state.Key(id), id)
-	if err != nil {
-		return nil, err
+	st := state.Peek(cfg.State.Dir, state.Key(id)) // a dry run writes nothing
+	if !o.DryRun {
+		var err error
+		if st, err = state.Open(cfg.State.Dir, state.Key(id), id); err != nil {
+			return nil, err
+		}
 	}
 	defer st.Close()
 	exported, err := st.Exported()

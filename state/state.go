@@ -79,6 +79,11 @@ func Open(root, key string, describe any) (*Store, error) {
 	return s, nil
 }
 
+// Peek returns the state root/key for reading only (Exported, RunProgress):
+// it creates nothing and takes no lock, for a dry run. A state that does not
+// exist reads as empty.
+func Peek(root, key string) *Store { return &Store{dir: filepath.Join(root, key)} }
+
 // Dir is the state directory.
 func (s *Store) Dir() string { return s.dir }
 

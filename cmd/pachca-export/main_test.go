@@ -213,8 +213,10 @@ func TestDryRunFetchesNothing(t *testing.T) {
 	require.Contains(t, out, "dt="+from.Format(time.DateOnly))
 	require.Regexp(t, `requests\s+at least 3,`, out)
 	require.Zero(t, sim.Stats().Requests, "a dry run sends no request")
-	_, err = os.Stat(filepath.Join(filepath.Dir(path), "out"))
-	require.True(t, os.IsNotExist(err), "and writes no output")
+	for _, dir := range []string{"out", "state"} {
+		_, err = os.Stat(filepath.Join(filepath.Dir(path), dir))
+		require.True(t, os.IsNotExist(err), "and writes nothing: %s exists", dir)
+	}
 }
 
 func TestMetricsFile(t *testing.T) {
