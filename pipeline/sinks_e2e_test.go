@@ -1,9 +1,7 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -230,7 +228,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		for _, r := range recs {
 			_, dup := got[string(r.Key)]
 			require.False(t, dup, "a clean run sends each event once")
-			fields := decodeJSON(t, r.Value)
+			fields := exporttest.Decode(t, r.Value)
 			require.Equal(t, string(r.Key), fields["id"])
 			for _, h := range r.Headers {
 				switch h.Key {
@@ -295,15 +293,6 @@ func TestKafkaEndToEnd(t *testing.T) {
 			require.True(t, ids[ev.ID], "event %s lost", ev.ID)
 		}
 	})
-}
-
-func decodeJSON(t *testing.T, b []byte) map[string]any {
-	t.Helper()
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var m map[string]any
-	require.NoError(t, d.Decode(&m))
-	return m
 }
 
 func portOf(t *testing.T, addr string) int {

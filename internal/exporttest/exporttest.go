@@ -110,7 +110,9 @@ var knownDetails = map[string]bool{
 	"file_id": true, "size": true,
 }
 
-func decode(t testing.TB, b []byte) map[string]any {
+// Decode decodes one JSON object with numbers kept as json.Number, as the
+// comparisons expect.
+func Decode(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -134,7 +136,7 @@ func Compare(t testing.TB, want []simulator.Event, got map[string]Line, workspac
 // CompareOne compares one source event with its exported record.
 func CompareOne(t testing.TB, raw []byte, line Line, workspace string) {
 	t.Helper()
-	src := decode(t, raw)
+	src := Decode(t, raw)
 	rec := line.Fields
 	created, err := time.Parse(time.RFC3339Nano, src["created_at"].(string))
 	require.NoError(t, err)
@@ -153,7 +155,7 @@ func CompareOne(t testing.TB, raw []byte, line Line, workspace string) {
 	if len(details) == 0 {
 		require.Equal(t, "{}", dj)
 	} else {
-		require.Equal(t, details, decode(t, []byte(dj)), "details_json of %v", src["id"])
+		require.Equal(t, details, Decode(t, []byte(dj)), "details_json of %v", src["id"])
 	}
 	for k, v := range details {
 		col := "details_" + k
@@ -173,7 +175,7 @@ func CompareOne(t testing.TB, raw []byte, line Line, workspace string) {
 			require.Equal(t, v, got, "%s of %v", col, src["id"])
 		case objectFields[k]:
 			require.True(t, present, col)
-			require.Equal(t, v, decode(t, []byte(got.(string))), col)
+			require.Equal(t, v, Decode(t, []byte(got.(string))), col)
 		default:
 			require.Equal(t, v, got, "%s of %v", col, src["id"])
 		}
