@@ -1,0 +1,118 @@
+// Package atomicfile writes files so that a crash, a full disk or a kill
+// leaves either the old content or the new one under a file's final name,
+// never a part: the data goes to a hidden temporary file in the same
+// directory, is fsynced, renamed into place, and the directory is fsynced so
+// that the rename itself survives a power loss.
+package atomicfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// WriteFile writes data to path atomically with mode perm (exactly: the
+// umask does not apply).
+// After it returns nil, path holds data durably; after an error path holds
+// what it held before and no temporary file is left.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	f, err := Create(filepath.Dir(path), filepath.Base(path), perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Discard()
+		return err
+	}
+	return f.Commit(path)
+}
+
+// File is a file being written under a hidden temporary name,
+// ".<name>.tmp-<random>", in the directory of its final name. It is used by
+// one goroutine.
+type File struct {
+	*os.File
+	closed bool
+}
+
+// Create opens a new temporary file for name in dir with mode perm. The
+// temporary name starts with a dot, so that readers listing the directory
+// (and query engines) skip it.
+func Create(dir, name string, perm fs.FileMode) (*File, error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &File{File: f}, nil
+}
+
+// IsTemp reports whether a directory entry is a temporary file of this
+// package, which a killed process may have left behind.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
+
+// Finish fsyncs and closes the temporary file; it keeps its temporary name
+// until Rename. Calling it twice is safe.
+func (f *File) Finish() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Rename finishes the file and renames it to path, which must be in the same
+// directory. The rename is durable only after SyncDir of that directory: a
+// caller that renames several files syncs once.
+func (f *File) Rename(path string) error {
+	if err := f.Finish(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Commit finishes the file, renames it to path and fsyncs the directory. On
+// error the temporary file is removed.
+func (f *File) Commit(path string) error {
+	if err := f.Rename(path); err != nil {
+		f.Discard()
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// Discard closes and removes the temporary file; safe after Commit (it then
+// removes nothing) and twice.
+func (f *File) Discard() {
+	if !f.closed {
+		f.closed = true
+		f.Close()
+	}
+	os.Remove(f.Name()) // after a rename this fails harmlessly
+}
+
+// SyncDir fsyncs a directory, making the renames and removals in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.json")
+	require.NoError(t, WriteFile(path, []byte("one"), 0o640))
+	require.NoError(t, WriteFile(path, []byte("two"), 0o600))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "two", string(b))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.Equal(t, []string{"a.json"}, entries(t, dir), "no temporary file left")
+
+	require.Error(t, WriteFile(filepath.Join(dir, "missing", "b"), []byte("x"), 0o600))
+}
+
+func TestFileCommitAndDiscard(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Create(dir, "data.ndjson", 0o644)
+	require.NoError(t, err)
+	require.True(t, IsTemp(filepath.Base(f.Name())), f.Name())
+	_, err = f.WriteString("x\n")
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Base(f.Name())}, entries(t, dir), "hidden until committed")
+	require.NoError(t, f.Commit(filepath.Join(dir, "data.ndjson")))
+	f.Discard() // after commit: removes nothing
+	require.Equal(t, []string{"data.ndjson"}, entries(t, dir))
+	fi, err := os.Stat(filepath.Join(dir, "data.ndjson"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+
+	g, err := Create(dir, "other", 0o600)
+	require.NoError(t, err)
+	g.Discard()
+	g.Discard()
+	require.Equal(t, []string{"data.ndjson"}, entries(t, dir), "discard leaves nothing")
+	require.False(t, IsTemp("data.ndjson"))
+	require.False(t, IsTemp("_manifest.json"))
+}
