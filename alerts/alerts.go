@@ -3,7 +3,7 @@
 //
 // The run loop gives every delivered record to an Engine (Observe), asks it
 // for Findings once the days are delivered, and passes them to Notify with
-// the record of what was already sent (Sent) and the API client as Sender.
+// the record of what was already sent (Sent) and an APISender over the API client.
 package alerts
 
 import (
@@ -54,7 +54,7 @@ func Render(r Rule, f Finding) (string, error) {
 	return msg, nil
 }
 
-// Sender sends one direct message to a Pachca user; *extract.Client is one.
+// Sender sends one direct message to a Pachca user; APISender is one.
 // An error means the message may not have arrived.
 type Sender interface {
 	PostMessage(ctx context.Context, userID, content string) error

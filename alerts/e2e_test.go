@@ -76,7 +76,7 @@ func TestAlertsThroughSimulator(t *testing.T) {
 		}
 		sent, err := alerts.OpenSent(statePath)
 		require.NoError(t, err)
-		n, err := alerts.Notify(t.Context(), cfg, e.Findings(), sent, client, false, nil)
+		n, err := alerts.Notify(t.Context(), cfg, e.Findings(), sent, alerts.APISender{API: client}, false, nil)
 		require.NoError(t, err)
 		return n
 	}

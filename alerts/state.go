@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 )
 
 // sentVersion is the format of the file of sent alerts.
@@ -73,7 +73,7 @@ func (s *Sent) Add(key string) error {
 	s.sent[key] = time.Now().UTC().Truncate(time.Second)
 	b, err := json.MarshalIndent(sentFile{Version: sentVersion, Sent: s.sent}, "", "  ")
 	if err == nil {
-		err = state.WriteFileAtomic(s.path, append(b, '\n'))
+		err = atomicfile.WriteFile(s.path, append(b, '\n'), 0o600)
 	}
 	if err != nil {
 		delete(s.sent, key)

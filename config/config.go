@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"reflect"
@@ -65,6 +66,15 @@ func (f Filters) Extract() extract.Filters {
 	return extract.Filters{ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType}
 }
 
+// ClientConfig is the API client's configuration for this source; hc may be
+// nil (the client's own transport).
+func (s Source) ClientConfig(hc *http.Client) extract.ClientConfig {
+	return extract.ClientConfig{
+		BaseURL: s.BaseURL, Token: s.Token, Filters: s.Filters.Extract(),
+		RPS: s.RequestsPerSecond, Timeout: s.Timeout, MaxRetries: s.MaxRetries, HTTPClient: hc,
+	}
+}
+
 // Period is what a run without --from/--to exports.
 type Period struct {
 	// Default is "yesterday": every complete UTC day not yet exported.
@@ -96,7 +106,6 @@ type Sink struct {
 	S3      *s3sink.Config    // s3
 	Kafka   *kafkasink.Config // kafka
 	Stdout  *StdoutSink       // stdout
-	Options any               // the one of the above that is set
 }
 
 // FileSink writes day-partitioned files under Dir.
@@ -221,21 +230,22 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 		return s, false
 	}
 	s.Type = head.Type
+	var options any // the settings of the type: one of s's pointers
 	switch head.Type {
 	case "ndjson", "parquet":
 		s.File = &FileSink{}
-		s.Options = s.File
+		options = s.File
 	case "s3":
 		s.S3 = &s3sink.Config{}
 		s.S3.SetDefaults()
-		s.Options = s.S3
+		options = s.S3
 	case "kafka":
 		s.Kafka = &kafkasink.Config{}
 		s.Kafka.SetDefaults()
-		s.Options = s.Kafka
+		options = s.Kafka
 	case "stdout":
 		s.Stdout = &StdoutSink{}
-		s.Options = s.Stdout
+		options = s.Stdout
 	default:
 		c.fail(n, path+".type", "unknown sink type %q (%s)", head.Type, strings.Join(SinkTypes, ", "))
 		return s, false
@@ -243,7 +253,7 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 	// The type key is checked with the settings, then dropped from them.
 	wrapper := reflect.StructOf([]reflect.StructField{
 		{Name: "Type", Type: reflect.TypeFor[string](), Tag: `yaml:"type"`},
-		{Name: "Options", Type: reflect.TypeOf(s.Options).Elem(), Tag: `yaml:",inline"`},
+		{Name: "Options", Type: reflect.TypeOf(options).Elem(), Tag: `yaml:",inline"`},
 	})
 	before := len(c.errs)
 	c.check(n, wrapper, path)
@@ -256,7 +266,7 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 			settings.Content = append(settings.Content, n.Content[i], n.Content[i+1])
 		}
 	}
-	if err := settings.Decode(s.Options); err != nil {
+	if err := settings.Decode(options); err != nil {
 		c.fail(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return s, false
 	}

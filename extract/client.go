@@ -56,7 +56,28 @@ type Stats struct {
 	Bytes     atomic.Int64 // response bytes read
 }
 
-// Client calls GET /audit_events (and POST /messages for alerts). It is safe
+// Counts is a copy of Stats at one moment.
+type Counts struct {
+	Requests, Pages, Events, Retries, Throttled, Bytes int64
+}
+
+// Snapshot copies the counters (each read atomically, not all together).
+func (s *Stats) Snapshot() Counts {
+	return Counts{
+		Requests: s.Requests.Load(), Pages: s.Pages.Load(), Events: s.Events.Load(),
+		Retries: s.Retries.Load(), Throttled: s.Throttled.Load(), Bytes: s.Bytes.Load(),
+	}
+}
+
+// Sub returns c minus o: what happened between two snapshots.
+func (c Counts) Sub(o Counts) Counts {
+	return Counts{
+		Requests: c.Requests - o.Requests, Pages: c.Pages - o.Pages, Events: c.Events - o.Events,
+		Retries: c.Retries - o.Retries, Throttled: c.Throttled - o.Throttled, Bytes: c.Bytes - o.Bytes,
+	}
+}
+
+// Client calls GET /audit_events (and POST for alert messages). It is safe
 // for concurrent use; all its requests share one Limiter.
 type Client struct {
 	cfg     ClientConfig
@@ -92,6 +113,15 @@ func (c *Client) Stats() *Stats { return c.stats }
 
 // Limiter returns the client's shared limiter.
 func (c *Client) Limiter() *Limiter { return c.limiter }
+
+// Probe sends one request over the last minute, to tell whether the API
+// accepts the token (scope audit_events:read, Corporation plan); its error
+// says what is wrong.
+func (c *Client) Probe(ctx context.Context) error {
+	now := time.Now().UTC()
+	_, err := c.Page(ctx, Query{Start: now.Add(-time.Minute), End: now}, "")
+	return err
+}
 
 // Query selects the events of one request: [Start, End] with both bounds
 // inclusive, as the API has them, at millisecond precision.

@@ -5,21 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/pachca-export/pachca-export/internal/failure"
 )
 
 // APIError is an answer of the API that retrying cannot fix (400, 401, 402,
-// 403, 404, 422, ...). Its message says what to do about it.
+// 403, 404, 422, ...). For GET /audit_events its message says what to do
+// about it (token, scope, plan); for other requests (Method and Path set)
+// it names the request, and the caller adds what that request needs.
 type APIError struct {
 	Status  int
 	Code    string // ApiError code (invalid_date_range, required, ...) or OAuth error
 	Key     string // the parameter an ApiError names
 	Message string
-	// Op is "messages" for POST /messages, whose token needs another scope;
-	// "" for the audit log.
-	Op string
+	// Method and Path name a request other than GET /audit_events, e.g.
+	// POST /messages.
+	Method, Path string
 }
 
-func (e *APIError) Error() string {
+// FailureKind makes every APIError permanent: waiting will not change the
+// answer.
+func (e *APIError) FailureKind() failure.Kind { return failure.Permanent }
+
+// Detail is the status, code and message, e.g. "403 insufficient_scope: ...".
+func (e *APIError) Detail() string {
 	detail := fmt.Sprintf("%d", e.Status)
 	if e.Code != "" {
 		detail += " " + e.Code
@@ -27,18 +36,17 @@ func (e *APIError) Error() string {
 	if e.Message != "" {
 		detail += ": " + e.Message
 	}
-	if e.Op == opMessages {
-		switch e.Status {
-		case 401:
-			return "the API rejected the token (" + detail + "): check source.token; sending alerts needs a token with scope messages:create"
-		case 403:
-			return "the token may not send messages (" + detail + "): alerts need a token with scope messages:create"
-		case 402:
-			return "the workspace's plan does not allow sending this message (" + detail + ")"
-		case 404:
-			return "the API answered 404 Not Found to POST /messages: check the recipient's user id and source.base_url"
-		}
+	if e.Key != "" {
+		detail += ", parameter " + e.Key
 	}
+	return detail
+}
+
+func (e *APIError) Error() string {
+	if e.Path != "" {
+		return "the API refused " + e.Method + " " + e.Path + " (" + e.Detail() + ")"
+	}
+	detail := e.Detail()
 	switch e.Status {
 	case 401:
 		return "the API rejected the token (" + detail + "): check source.token; reading the audit log needs the workspace owner's token with scope audit_events:read on the Corporation plan"
@@ -48,9 +56,6 @@ func (e *APIError) Error() string {
 		return "the token lacks access to the audit log (" + detail + "): it needs scope audit_events:read, which only the workspace owner's token has"
 	case 404:
 		return "the API answered 404 Not Found: check source.base_url (default https://api.pachca.com/api/shared/v1)"
-	}
-	if e.Key != "" {
-		return "the API refused the request (" + detail + ", parameter " + e.Key + ")"
 	}
 	return "the API refused the request (" + detail + ")"
 }

@@ -3,77 +3,31 @@ package extract
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 )
 
-// opMessages marks the APIErrors of POST /messages.
-const opMessages = "messages"
-
-// PostMessage sends content to user userID as a direct message (POST
-// /messages, entity_type user; the token needs scope messages:create). It
-// waits for the shared limiter and retries exactly as Page does: a 429 pauses
-// every request of the client, 5xx and network errors back off up to
-// MaxRetries; other answers end with an *APIError. Any 2xx is success. A
-// network error after the request was sent is retried too, so in rare cases
-// a message arrives twice; it is never lost silently. userID must be a
-// positive decimal integer (the API's int32 entity_id). Safe for concurrent use.
-func (c *Client) PostMessage(ctx context.Context, userID string, content string) error {
-	id, err := parseUserID(userID)
-	if err != nil {
-		return err
-	}
-	type message struct {
-		EntityType string `json:"entity_type"`
-		EntityID   int64  `json:"entity_id"`
-		Content    string `json:"content"`
-	}
-	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
-	enc.SetEscapeHTML(false) // mentions such as <@123> stay readable
-	if err := enc.Encode(struct {
-		Message message `json:"message"`
-	}{message{EntityType: "user", EntityID: id, Content: content}}); err != nil {
-		return fmt.Errorf("message to user %s: %w", userID, err)
-	}
-	err = c.retry(ctx, func(ctx context.Context) (time.Duration, error) {
-		return c.post(ctx, c.cfg.BaseURL+"/messages", body.Bytes())
+// Post sends body, a JSON document, to POST {base}{path} (for example
+// "/messages"). It waits for the shared limiter and retries exactly as Page
+// does: a 429 pauses every request of the client, 5xx and network errors back
+// off up to MaxRetries; other answers end with an *APIError naming the path.
+// Any 2xx is success. A network error after the request was sent is retried
+// too, so in rare cases the server acts twice; it is never lost silently.
+// Safe for concurrent use.
+func (c *Client) Post(ctx context.Context, path string, body []byte) error {
+	return c.retry(ctx, func(ctx context.Context) (time.Duration, error) {
+		return c.post(ctx, path, body)
 	})
-	if err != nil {
-		return fmt.Errorf("message to user %s: %w", userID, err)
-	}
-	return nil
-}
-
-// parseUserID accepts what the API takes as a user's entity_id: 1..2^31-1,
-// digits only.
-func parseUserID(s string) (int64, error) {
-	bad := fmt.Errorf("message recipient %q: not a user id (a positive integer)", s)
-	if s == "" || len(s) > 10 {
-		return 0, bad
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return 0, bad
-		}
-	}
-	id, err := strconv.ParseInt(s, 10, 32)
-	if err != nil || id < 1 {
-		return 0, bad
-	}
-	return id, nil
 }
 
 // post sends one POST with a JSON body; its errors are classified as get's are.
-func (c *Client) post(ctx context.Context, u string, body []byte) (retryAfter time.Duration, err error) {
+func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("bad request URL (check source.base_url): %w", err)
 	}
@@ -88,7 +42,7 @@ func (c *Client) post(ctx context.Context, u string, body []byte) (retryAfter ti
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// The message exists now: an unreadable answer must not send it again.
+		// The server acted: an unreadable answer must not make it act again.
 		n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 		c.stats.Bytes.Add(n)
 		return 0, nil
@@ -98,7 +52,7 @@ func (c *Client) post(ctx context.Context, u string, body []byte) (retryAfter ti
 	ra, err := statusError(resp.StatusCode, resp.Header, b)
 	var ae *APIError
 	if errors.As(err, &ae) {
-		ae.Op = opMessages
+		ae.Method, ae.Path = http.MethodPost, path
 	}
 	return ra, err
 }

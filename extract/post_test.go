@@ -53,10 +53,10 @@ func messageServer(t *testing.T, replies ...reply) (*httptest.Server, func() []p
 	}
 }
 
-func TestPostMessageBody(t *testing.T) {
+func TestPostSendsJSON(t *testing.T) {
 	srv, got := messageServer(t)
 	c, _ := testClient(srv.URL + "/api/shared/v1/")
-	require.NoError(t, c.PostMessage(t.Context(), "10001", `6 user_2fa_fail for <@12345> "quoted"`))
+	require.NoError(t, c.Post(t.Context(), "/messages", []byte(`{"message":{"content":"hi"}}`)))
 	reqs := got()
 	require.Len(t, reqs, 1)
 	require.Equal(t, postedRequest{
@@ -64,12 +64,12 @@ func TestPostMessageBody(t *testing.T) {
 		path:        "/api/shared/v1/messages",
 		auth:        "Bearer t",
 		contentType: "application/json",
-		body:        `{"message":{"entity_type":"user","entity_id":10001,"content":"6 user_2fa_fail for <@12345> \"quoted\""}}` + "\n",
+		body:        `{"message":{"content":"hi"}}`,
 	}, reqs[0])
 	require.EqualValues(t, 1, c.Stats().Requests.Load())
 }
 
-func TestPostMessageRetryOrFail(t *testing.T) {
+func TestPostRetryOrFail(t *testing.T) {
 	cases := []struct {
 		name     string
 		replies  []reply
@@ -83,19 +83,19 @@ func TestPostMessageRetryOrFail(t *testing.T) {
 		{name: "500 then ok", replies: []reply{{status: 500, body: "oops"}}, requests: 2},
 		{name: "reset then ok", replies: []reply{{reset: true}}, requests: 2},
 		{name: "429 then ok", replies: []reply{{status: 429, header: map[string]string{"Retry-After": "0.01"}}}, requests: 2},
-		{name: "gives up", replies: []reply{{status: 502}, {status: 502}, {status: 502}, {status: 502}}, requests: 4, errText: "message to user 10001: giving up after 3 retries: server error 502"},
+		{name: "gives up", replies: []reply{{status: 502}, {status: 502}, {status: 502}, {status: 502}}, requests: 4, errText: "giving up after 3 retries: server error 502"},
 		{name: "403", replies: []reply{{status: 403, body: `{"error":"insufficient_scope","error_description":"The token lacks a scope"}`}}, requests: 1,
-			errText: "message to user 10001: the token may not send messages (403 insufficient_scope: The token lacks a scope): alerts need a token with scope messages:create"},
+			errText: "the API refused POST /messages (403 insufficient_scope: The token lacks a scope)"},
 		{name: "401", replies: []reply{{status: 401, body: `{"error":"invalid_token","error_description":"revoked"}`}}, requests: 1,
-			errText: "message to user 10001: the API rejected the token (401 invalid_token: revoked): check source.token; sending alerts needs a token with scope messages:create"},
+			errText: "the API refused POST /messages (401 invalid_token: revoked)"},
 		{name: "422", replies: []reply{{status: 422, body: `{"errors":[{"key":"content","value":null,"message":"content cannot be empty","code":"blank","payload":null}]}`}}, requests: 1,
-			errText: "message to user 10001: the API refused the request (422 blank: content cannot be empty, parameter content)"},
+			errText: "the API refused POST /messages (422 blank: content cannot be empty, parameter content)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, got := messageServer(t, tc.replies...)
 			c, slept := testClient(srv.URL)
-			err := c.PostMessage(t.Context(), "10001", "hello")
+			err := c.Post(t.Context(), "/messages", []byte(`{}`))
 			require.Len(t, got(), tc.requests)
 			if tc.errText != "" {
 				require.EqualError(t, err, tc.errText)
@@ -110,36 +110,25 @@ func TestPostMessageRetryOrFail(t *testing.T) {
 	}
 }
 
-// TestPostMessageThrottledSharesLimiter: a 429 to a message pauses the
+// TestPostThrottledSharesLimiter: a 429 to a POST pauses the
 // client's one limiter, which the audit requests wait for too.
-func TestPostMessageThrottledSharesLimiter(t *testing.T) {
+func TestPostThrottledSharesLimiter(t *testing.T) {
 	srv, got := messageServer(t, reply{status: 429, header: map[string]string{"Retry-After": "1"}})
 	c, _ := testClient(srv.URL)
 	c.limiter = NewLimiter(100)
 	start := time.Now()
-	require.NoError(t, c.PostMessage(t.Context(), "10001", "hello"))
+	require.NoError(t, c.Post(t.Context(), "/messages", []byte(`{}`)))
 	require.GreaterOrEqual(t, time.Since(start), time.Second)
 	require.Len(t, got(), 2)
 	require.EqualValues(t, 1, c.Stats().Throttled.Load())
 	require.Less(t, c.Limiter().Rate(), 100.0)
 }
 
-func TestPostMessageBadUserID(t *testing.T) {
-	srv, got := messageServer(t)
-	c, _ := testClient(srv.URL)
-	for _, id := range []string{"", "0", "-5", "+5", "12a", "1.5", " 7", "2147483648", "99999999999"} {
-		err := c.PostMessage(t.Context(), id, "hello")
-		require.EqualError(t, err, `message recipient "`+id+`": not a user id (a positive integer)`, id)
-	}
-	require.Empty(t, got(), "nothing is sent for a bad id")
-	require.NoError(t, c.PostMessage(t.Context(), "2147483647", "hello"))
-}
-
-func TestPostMessageCancelled(t *testing.T) {
+func TestPostCancelled(t *testing.T) {
 	srv, got := messageServer(t, reply{status: 503}, reply{status: 503})
 	c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", MaxRetries: 5})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	require.ErrorIs(t, c.PostMessage(ctx, "10001", "hello"), context.Canceled)
+	require.ErrorIs(t, c.Post(ctx, "/messages", []byte(`{}`)), context.Canceled)
 	require.Empty(t, got())
 }

@@ -33,12 +33,12 @@ func TestAlertsDuringExport(t *testing.T) {
 	require.Positive(t, dlp)
 
 	var out bytes.Buffer
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t), AlertsDryRun: true, AlertsOut: &out})
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), AlertsDryRun: true, AlertsOut: &out}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	require.Equal(t, 2*dlp, strings.Count(out.String(), "alert DLP -> "), out.String())
 	require.Empty(t, sim.Stats().Messages, "a dry run sends nothing")
 
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	require.Equal(t, dlp, sum.AlertFindings)
 	require.Equal(t, 2*dlp, sum.AlertMessages)
@@ -49,7 +49,7 @@ func TestAlertsDuringExport(t *testing.T) {
 		require.Contains(t, m.Content, "dlp_violation_detected")
 	}
 
-	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	require.Zero(t, sum.AlertMessages, "at most one message per finding across reruns")
 	require.Len(t, sim.Stats().Messages, 2*dlp)

@@ -15,7 +15,7 @@ import (
 )
 
 func markExported(t *testing.T, cfgDir string, id any, days ...time.Time) {
-	st, err := state.Open(cfgDir, state.Key(id), id)
+	st, err := state.Open(cfgDir, id)
 	require.NoError(t, err)
 	defer st.Close()
 	for _, d := range days {
@@ -44,7 +44,7 @@ func TestCatchUp(t *testing.T) {
 	cfg := testConfig(t, base)
 	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), today.AddDate(0, 0, -4))
 
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
 	require.NoError(t, err)
 	want := []string{
 		today.AddDate(0, 0, -3).Format(time.DateOnly),
@@ -55,7 +55,7 @@ func TestCatchUp(t *testing.T) {
 	require.Equal(t, []string{"dt=" + want[0], "dt=" + want[1], "dt=" + want[2]}, dayDirs(t, cfg.Sinks[0].File.Dir))
 
 	// Nothing left: a second run exports nothing and fetches nothing.
-	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
 	require.NoError(t, err)
 	require.Empty(t, sum.Days)
 	require.Zero(t, sum.Requests)
@@ -69,12 +69,12 @@ func TestCatchUpFillsGaps(t *testing.T) {
 		c.Events, c.From, c.To = 2000, today.AddDate(0, 0, -8), today
 	})
 	cfg := testConfig(t, base)
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
 	require.NoError(t, err)
 	require.Equal(t, []string{today.AddDate(0, 0, -1).Format(time.DateOnly)}, sum.Days, "first run: yesterday")
 
 	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), today.AddDate(0, 0, -6), today.AddDate(0, 0, -3))
-	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		today.AddDate(0, 0, -5).Format(time.DateOnly),
@@ -90,7 +90,7 @@ func TestRetentionWarnings(t *testing.T) {
 	_, base := startSim(t, func(c *simulator.Config) { c.Events = 100 })
 	cfg := testConfig(t, base)
 	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), today.AddDate(0, 0, -95))
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, DryRun: true, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, true)
 	require.NoError(t, err)
 	require.NotNil(t, sum.Plan)
 	require.Equal(t, today.AddDate(0, 0, -89).Format(time.DateOnly), sum.Plan.Days[0].Date())
@@ -106,11 +106,11 @@ func TestConcurrentRunsOnOneState(t *testing.T) {
 	_, base := startSim(t, nil)
 	cfg := testConfig(t, base)
 	id := pipeline.Identity(cfg)
-	st, err := state.Open(cfg.State.Dir, state.Key(id), id)
+	st, err := state.Open(cfg.State.Dir, id)
 	require.NoError(t, err)
 	defer st.Close()
 	start := time.Now()
-	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: day0(), To: day0().AddDate(0, 0, 1)})
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 	require.ErrorIs(t, err, state.ErrLocked)
 	require.ErrorContains(t, err, "another pachca-export run is using this state")
 	require.Less(t, time.Since(start), 2*time.Second, "at once")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/transform"
@@ -36,16 +37,16 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		}
 	}
 	writers := make([]sinks.Writer, 0, len(r.sinks))
-	abortAll := func() {
-		for _, w := range writers {
-			w.Abort()
-		}
+	// fail aborts every writer not yet committed and returns err with
+	// whatever the aborts could not clean up.
+	committed := 0
+	fail := func(err error) error {
+		return errors.Join(err, r.abort(ctx, date, writers[committed:], r.sinks[committed:]))
 	}
 	for _, s := range r.sinks {
 		w, err := s.Open(ctx, p)
 		if err != nil {
-			abortAll()
-			return fmt.Errorf("%s: %s: %w", s.Name(), date, err)
+			return fail(fmt.Errorf("%s: %s: %w", s.Name(), date, err))
 		}
 		writers = append(writers, w)
 	}
@@ -83,8 +84,7 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 			return nil
 		})
 		if err != nil {
-			abortAll()
-			return err
+			return fail(err)
 		}
 		slices.SortFunc(recs, func(a, b transform.Record) int {
 			if a.CreatedAt != b.CreatedAt {
@@ -99,15 +99,14 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 			batch := recs[start:min(start+batchSize, len(recs))]
 			for i, wr := range writers {
 				if err := wr.Write(ctx, batch); err != nil {
-					abortAll()
-					return fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err)
+					return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
 				}
 			}
 		}
 		for i := range recs {
 			perKey[recs[i].EventKey]++
-			if r.alerts != nil {
-				r.alerts.Observe(&recs[i]) // findings are used only if the whole run succeeds
+			if r.s.alerts != nil {
+				r.s.alerts.Observe(&recs[i]) // findings are used only if the whole plan succeeds
 			}
 		}
 		total += int64(len(recs))
@@ -115,8 +114,7 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	if len(dead) > 0 {
 		path, err := r.writeDeadLetters(p, dead)
 		if err != nil {
-			abortAll()
-			return err
+			return fail(err)
 		}
 		r.log.Warn("events that could not be parsed went to the dead-letter file", "day", date, "count", len(dead), "file", path)
 	}
@@ -124,11 +122,10 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	for i, wr := range writers {
 		res, err := wr.Commit(ctx)
 		if err != nil {
-			for _, rest := range writers[i+1:] {
-				rest.Abort()
-			}
-			return fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err)
+			committed = i + 1 // a failed Commit cleans up after itself
+			return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
 		}
+		committed = i + 1
 		results[i] = res
 	}
 	// State first, spool last: a crash in between re-delivers from the spool.
@@ -137,8 +134,8 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 			return err
 		}
 	}
-	if r.progressKey != "" {
-		if err := r.store.AddRunProgress(r.progressKey, date); err != nil {
+	if key := r.plan.progressKey; key != "" {
+		if err := r.store.AddRunProgress(key, date); err != nil {
 			return err
 		}
 	}
@@ -152,6 +149,24 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	r.sum.addDay(date, total, dropped, int64(len(dead)), perKey, r.sinks, results)
 	r.log.Info("day delivered", "day", date, "events", total, "full_day", p.FullDay())
 	return nil
+}
+
+// abortTimeout bounds the clean-up of a failed day (a multipart upload to
+// abort), which runs even when the run was cancelled.
+const abortTimeout = 30 * time.Second
+
+// abort aborts the writers of a failed day and returns what could not be
+// cleaned up, naming the sink.
+func (r *runner) abort(ctx context.Context, date string, ws []sinks.Writer, ss []sinks.Sink) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	var errs []error
+	for i, w := range ws {
+		if err := w.Abort(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: abort: %w", ss[i].Name(), date, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type deadLetter struct {
@@ -186,7 +201,7 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 		b = append(append(b, line...), '\n')
 	}
 	path := filepath.Join(dir, p.BaseName()+".ndjson")
-	if err := state.WriteFileAtomic(path, b); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}
 	return path, nil

@@ -52,7 +52,7 @@ func TestDiskFull(t *testing.T) {
 	now := func() time.Time { return day0().AddDate(0, 0, 1).Add(time.Hour) }
 	opts := pipeline.Options{Config: cfg, Now: now, Logger: testLogger(t)}
 
-	sum, err := pipeline.Run(t.Context(), opts)
+	sum, err := pipeline.Run(t.Context(), opts, pipeline.Range{}, false)
 	require.Error(t, err)
 	date := day0().Format(time.DateOnly)
 	final := filepath.Join(out, "dt="+date, "pachca-audit-"+date+".ndjson")
@@ -64,7 +64,7 @@ func TestDiskFull(t *testing.T) {
 	require.Empty(t, filesUnder(t, out), "no file left behind, final or temporary")
 
 	id := pipeline.Identity(cfg)
-	st, err := state.Open(cfg.State.Dir, state.Key(id), id)
+	st, err := state.Open(cfg.State.Dir, id)
 	require.NoError(t, err)
 	exported, err := st.Exported()
 	require.NoError(t, err)
@@ -73,7 +73,7 @@ func TestDiskFull(t *testing.T) {
 
 	// Room again (the tmpfs goes, the same path stays): the rerun delivers.
 	require.NoError(t, unmount())
-	sum, err = pipeline.Run(t.Context(), opts)
+	sum, err = pipeline.Run(t.Context(), opts, pipeline.Range{}, false)
 	require.NoError(t, err)
 	require.Equal(t, []string{date}, sum.Days)
 	from, to := day0(), day0().AddDate(0, 0, 1)
@@ -94,7 +94,7 @@ func TestReadOnlyOutput(t *testing.T) {
 	out := cfg.Sinks[0].File.Dir
 	require.NoError(t, os.MkdirAll(out, 0o750))
 	exporttest.MountTmpfs(t, out, "ro")
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: day0(), To: day0().AddDate(0, 0, 1), Logger: testLogger(t)})
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 	require.Error(t, err)
 	require.ErrorContains(t, err, out)
 	require.ErrorContains(t, err, "read-only file system")

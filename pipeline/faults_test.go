@@ -64,7 +64,7 @@ func TestFaultMatrix(t *testing.T) {
 				cfg.Source.Timeout = tc.timeout
 			}
 			from, to := day0(), day0().AddDate(0, 0, 1)
-			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 			got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)
 			if tc.errText != "" {
 				require.ErrorContains(t, err, tc.errText)
@@ -103,7 +103,7 @@ func TestAllFaultsAtOnce(t *testing.T) {
 	cfg.Source.RequestsPerSecond = 90
 	cfg.Source.MaxRetries = 25
 	from, to := day0(), day0().AddDate(0, 0, 3)
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	require.Len(t, sum.Days, 3)
 	st := sim.Stats()

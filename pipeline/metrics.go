@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 )
 
 const lastSuccessMetric = "pachca_export_last_success_timestamp_seconds"
@@ -60,11 +60,11 @@ func (s *Summary) WriteMetrics(path string, ok bool) error {
 	for _, name := range s.SinkOrder {
 		fmt.Fprintf(&b, "pachca_export_sink_bytes{sink=%q} %d\n", name, s.PerSink[name].Bytes)
 	}
-	if err := state.WriteFileAtomic(path, b.Bytes()); err != nil {
+	// The textfile collector runs as another user: the figures are not secret.
+	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("metrics file: %w", err)
 	}
-	// The textfile collector runs as another user: the figures are not secret.
-	return os.Chmod(path, 0o644)
+	return nil
 }
 
 func previousLastSuccess(path string) float64 {

@@ -73,7 +73,7 @@ func TestExportExactlyOnce(t *testing.T) {
 	sim, base := startSim(t, nil)
 	cfg := testConfig(t, base)
 	from, to := day0(), day0().AddDate(0, 0, 3)
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	want := exporttest.Expected(sim, from, to)
 	require.Len(t, want, 20000)
@@ -120,7 +120,7 @@ func TestExportUnderFaults(t *testing.T) {
 			cfg.Source.RequestsPerSecond = 60 // above the server's limit: 429s must be honoured
 			cfg.Source.MaxRetries = 20
 			from, to := day0(), day0().AddDate(0, 0, 3)
-			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 			require.NoError(t, err)
 			st := sim.Stats()
 			require.Positive(t, st.Faults, "faults were injected")

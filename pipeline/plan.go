@@ -2,18 +2,23 @@ package pipeline
 
 import (
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
 )
 
 const day = 24 * time.Hour
 
-// DataStart is the first day the API has audit events for.
-var DataStart = time.Date(2025, 5, 12, 0, 0, 0, 0, time.UTC)
+// Range is what a run is asked to export: [From, To), or neither bound for
+// the configured period (period.from/to, else the catch-up).
+type Range struct{ From, To time.Time }
 
-// Plan is what a run will export.
+// Plan is what one execution will export.
 type Plan struct {
 	From, To time.Time // the whole range, half open
 	Days     []sinks.Partition
@@ -21,14 +26,72 @@ type Plan struct {
 	Explicit bool
 	Notes    []string // warnings for the log: clipped ranges, days lost to retention
 	Streams  []string // "" for every event key, else one stream per key
+	// progressKey names an explicit range, whose delivered days are recorded
+	// so that a rerun after a crash skips them; "" for the catch-up.
+	progressKey string
 }
 
-// UsageError is a problem with what the user asked for (exit status 2).
-type UsageError struct{ Msg string }
+func usagef(format string, args ...any) error { return failure.Usagef(format, args...) }
 
-func (e *UsageError) Error() string { return e.Msg }
+// DryRun plans rng as a run would, reading the state without creating or
+// locking it.
+func DryRun(cfg *config.Config, rng Range, now time.Time, log *slog.Logger) (Plan, error) {
+	v, err := state.Peek(cfg.State.Dir, Identity(cfg))
+	if err != nil {
+		return Plan{}, err
+	}
+	return makePlan(cfg, v, rng, now, log)
+}
 
-func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+// Plan plans rng against the session's state.
+func (s *Session) Plan(rng Range) (Plan, error) {
+	return makePlan(s.cfg, &s.store.View, rng, s.now(), s.log)
+}
+
+// makePlan plans rng: an explicit range (rng, or period.from/to), or the
+// catch-up. For an explicit range it leaves out the days an interrupted run
+// of the same range already delivered.
+func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *slog.Logger) (Plan, error) {
+	explicit := !rng.From.IsZero() || !rng.To.IsZero()
+	if !explicit && cfg.Period.From != "" {
+		rng.From, _ = config.ParseTime(cfg.Period.From) // validated with the configuration
+		rng.To, _ = config.ParseTime(cfg.Period.To)
+		explicit = true
+	}
+	streams := []string{""}
+	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
+		streams = slices.Clone(keys)
+	}
+	var plan Plan
+	switch {
+	case explicit && (rng.From.IsZero() || rng.To.IsZero()):
+		return Plan{}, usagef("give both --from and --to, or neither")
+	case !explicit:
+		exported, err := v.Exported()
+		if err != nil {
+			return Plan{}, err
+		}
+		plan = planCatchUp(exported, now, cfg.Period.Lag, cfg.Period.Retention)
+	default:
+		var err error
+		if plan, err = planRange(rng.From, rng.To, now, cfg.Period.Lag, cfg.Period.Retention); err != nil {
+			return Plan{}, err
+		}
+		if plan.progressKey, err = state.Key([2]string{fmtT(plan.From), fmtT(plan.To)}); err != nil {
+			return Plan{}, err
+		}
+		done, err := v.RunProgress(plan.progressKey)
+		if err != nil {
+			return Plan{}, err
+		}
+		if len(done) > 0 {
+			log.Info("resuming an interrupted run of the same range", "days_already_delivered", len(done))
+			plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool { return done[p.Date()] })
+		}
+	}
+	plan.Streams = streams
+	return plan, nil
+}
 
 func floorDay(t time.Time) time.Time { return t.UTC().Truncate(day) }
 

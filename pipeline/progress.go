@@ -22,10 +22,10 @@ type Snapshot struct {
 }
 
 func (r *runner) snapshot(elapsed time.Duration) Snapshot {
-	st := r.client.Stats()
+	st := r.client.Stats().Snapshot().Sub(r.before)
 	s := Snapshot{
-		Elapsed: elapsed, Events: st.Events.Load(), Pages: st.Pages.Load(), Requests: st.Requests.Load(),
-		Retries: st.Retries.Load(), Throttled: st.Throttled.Load(), Days: len(r.plan.Days),
+		Elapsed: elapsed, Events: st.Events, Pages: st.Pages, Requests: st.Requests,
+		Retries: st.Retries, Throttled: st.Throttled, Days: len(r.plan.Days),
 	}
 	s.DaysDone, _ = r.sum.snapshot()
 	var covered, total int64
@@ -55,7 +55,8 @@ func (r *runner) snapshot(elapsed time.Duration) Snapshot {
 }
 
 // startProgress reports progress until the returned function is called.
-func (r *runner) startProgress(ctx context.Context, o Options) (stop func()) {
+func (r *runner) startProgress(ctx context.Context) (stop func()) {
+	o := r.s.opts
 	every := o.ProgressEvery
 	if o.Progress != nil {
 		every = 250 * time.Millisecond

@@ -8,13 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,26 +25,7 @@ import (
 	"github.com/pachca-export/pachca-export/state"
 )
 
-// Options are the inputs of one run besides the configuration.
-type Options struct {
-	Config   *config.Config
-	From, To time.Time // explicit range; both zero for the configured period
-	DryRun   bool
-	Logger   *slog.Logger
-	// Progress, when set, receives live progress (a terminal); otherwise
-	// progress goes to the log every ProgressEvery.
-	Progress      Progress
-	ProgressEvery time.Duration
-	Now           func() time.Time
-	HTTPClient    *http.Client
-	// Sinks replaces the sinks built from the configuration (tests).
-	Sinks []sinks.Sink
-	// AlertsDryRun prints alert findings to AlertsOut instead of sending them.
-	AlertsDryRun bool
-	AlertsOut    io.Writer
-}
-
-// Progress receives snapshots while a run works.
+// Progress receives snapshots while a plan executes.
 type Progress interface {
 	Update(s Snapshot)
 	Done()
@@ -58,171 +37,100 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
-// Run exports the planned days. The error is a *UsageError for problems with
-// what was asked (exit 2); any other error is a failed run (exit 1), after
-// which the days not delivered stay unexported.
-func Run(ctx context.Context, o Options) (*Summary, error) {
-	cfg := o.Config
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// Run is the `run` command: one session and one plan, or only the plan
+// with dryRun (nothing fetched, nothing written, no lock). The error is a
+// usage error (failure.Usage, exit 2) for problems with what was asked;
+// any other error is a failed run (exit 1), after which the days not
+// delivered stay unexported. The summary is returned with the error when
+// something was done; a dry run's summary carries the Plan.
+func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, err error) {
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
-	if cfg.Source.Token == "" && !o.DryRun {
-		return nil, usagef("source.token: required (set it in %s, with token_file, the PACHCA_TOKEN variable it names, or --token)", filepath.Base(cfg.File))
-	}
-	start := now()
-	sum := newSummary(newRunID(), start)
-	streams := []string{""}
-	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
-		streams = slices.Clone(keys)
-	}
-
-	id := Identity(cfg)
-	st := state.Peek(cfg.State.Dir, state.Key(id)) // a dry run writes nothing
-	if !o.DryRun {
-		var err error
-		if st, err = state.Open(cfg.State.Dir, state.Key(id), id); err != nil {
+	if dryRun {
+		plan, err := DryRun(o.Config, rng, now(), orDiscard(o.Logger))
+		if err != nil {
 			return nil, err
 		}
+		sum := newSummary("", now())
+		sum.From, sum.To, sum.Plan = plan.From, plan.To, &plan
+		return sum, nil
 	}
-	defer st.Close()
-	exported, err := st.Exported()
+	s, err := Open(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	plan, progressKey, err := makePlan(o, st, exported, now(), log)
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, s.Close(cctx))
+	}()
+	plan, err := s.Plan(rng)
 	if err != nil {
 		return nil, err
 	}
-	plan.Streams = streams
+	return s.Execute(ctx, plan)
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Execute exports plan: it fetches the windows of its days in parallel into
+// the spool, delivers each complete day to every sink, oldest first, and
+// records it. Alert findings over the delivered records are sent once the
+// days are delivered. The summary counts this plan only; it is returned
+// with the error when the plan failed part way.
+func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
+	start := s.now()
+	sum := newSummary(newRunID(), start)
+	sum.From, sum.To = plan.From, plan.To
+	plan.Days = slices.Clone(plan.Days)
 	for i := range plan.Days {
 		plan.Days[i].RunID = sum.RunID
 	}
 	for _, n := range plan.Notes {
-		log.Warn(n)
-	}
-	sum.From, sum.To = plan.From, plan.To
-	if o.DryRun {
-		sum.Plan = &plan
-		return sum, nil
+		s.log.Warn(n)
 	}
 	if len(plan.Days) == 0 {
-		log.Info("nothing to export: every day of the period is already exported")
-		if progressKey != "" {
-			if err := st.ClearRunProgress(progressKey); err != nil {
-				return nil, err
-			}
-		}
-		return sum.finish(now()), nil
+		s.log.Info("nothing to export: every day of the period is already exported")
+		return sum.finish(s.now()), s.clearProgress(plan)
 	}
-
-	sinkList := o.Sinks
-	if sinkList == nil {
-		sinkList, err = BuildSinks(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-	}
-	defer func() {
-		for _, s := range sinkList {
-			s.Close()
-		}
-	}()
-	for _, s := range sinkList {
-		sum.sink(s.Name())
-	}
-	// Fail before fetching, not after, when a destination cannot take data.
-	for i, s := range sinkList {
-		c, ok := s.(sinks.Checker)
-		if !ok {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := c.Check(cctx)
-		cancel()
-		if err != nil {
-			return sum, fmt.Errorf("sinks[%d]: %w", i, err)
-		}
-	}
-
-	client := extract.NewClient(extract.ClientConfig{
-		BaseURL: cfg.Source.BaseURL, Token: cfg.Source.Token, Filters: cfg.Source.Filters.Extract(),
-		RPS: cfg.Source.RequestsPerSecond, Timeout: cfg.Source.Timeout, MaxRetries: cfg.Source.MaxRetries,
-		HTTPClient: o.HTTPClient,
-	})
-	if err := st.Spool().CleanTemp(); err != nil {
-		return nil, err
-	}
-	// A crash between recording a day and removing its spool leaves the spool.
-	for d := range exported {
-		if err := st.Spool().RemoveDay(d); err != nil {
-			return nil, err
-		}
-	}
-	r := &runner{
-		cfg: cfg, log: log, plan: plan, store: st, spool: st.Spool(), sinks: sinkList, progressKey: progressKey,
-		client: client, sum: sum, days: map[int64]*dayWork{},
-	}
-	if len(cfg.Alerts.Rules) > 0 {
-		if r.alerts, err = alerts.New(cfg.Alerts); err != nil {
-			return nil, err
-		}
-	}
-	log.Info("export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
-		"days", len(plan.Days), "streams", len(streams), "sinks", len(sinkList), "state", st.Dir())
-	err = r.run(ctx, o)
-	if err == nil && r.alerts != nil {
-		err = r.notify(ctx, o)
-	}
-	sum.finish(now())
-	sum.addClient(client.Stats())
+	set, err := s.openSinks(ctx)
 	if err != nil {
 		return sum, err
 	}
-	if progressKey != "" {
-		if err := st.ClearRunProgress(progressKey); err != nil {
-			return sum, err
-		}
+	for _, sk := range set.Sinks {
+		sum.sink(sk.Name())
 	}
-	return sum, nil
+	r := &runner{
+		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
+		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: s.client.Stats().Snapshot(),
+	}
+	s.log.Info("export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
+		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
+	err = r.run(ctx)
+	if err == nil && s.alerts != nil {
+		err = r.notify(ctx)
+	}
+	sum.finish(s.now())
+	sum.addClient(s.client.Stats().Snapshot().Sub(r.before))
+	if err != nil {
+		return sum, err
+	}
+	return sum, s.clearProgress(plan)
 }
 
-// makePlan plans the run: the explicit range of the options or of
-// period.from/to, or the catch-up. For an explicit range it also returns the
-// key of its run progress and leaves out the days an interrupted run of the
-// same range already delivered.
-func makePlan(o Options, st *state.Store, exported map[string]state.Day, now time.Time, log *slog.Logger) (Plan, string, error) {
-	cfg := o.Config
-	explicit := !o.From.IsZero() || !o.To.IsZero()
-	if !explicit && cfg.Period.From != "" {
-		o.From, _ = config.ParseTime(cfg.Period.From) // validated with the configuration
-		o.To, _ = config.ParseTime(cfg.Period.To)
-		explicit = true
+// clearProgress forgets the delivered days of a finished explicit range.
+func (s *Session) clearProgress(plan Plan) error {
+	if plan.progressKey == "" {
+		return nil
 	}
-	switch {
-	case explicit && (o.From.IsZero() || o.To.IsZero()):
-		return Plan{}, "", usagef("give both --from and --to, or neither")
-	case !explicit:
-		return planCatchUp(exported, now, cfg.Period.Lag, cfg.Period.Retention), "", nil
-	}
-	plan, err := planRange(o.From, o.To, now, cfg.Period.Lag, cfg.Period.Retention)
-	if err != nil {
-		return Plan{}, "", err
-	}
-	key := state.Key([2]string{fmtT(plan.From), fmtT(plan.To)})
-	done, err := st.RunProgress(key)
-	if err != nil {
-		return Plan{}, "", err
-	}
-	if len(done) > 0 {
-		log.Info("resuming an interrupted run of the same range", "days_already_delivered", len(done))
-		plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool { return done[p.Date()] })
-	}
-	return plan, key, nil
+	return s.store.ClearRunProgress(plan.progressKey)
 }
 
 // dayWork tracks the fetching of one day.
@@ -235,7 +143,9 @@ type dayWork struct {
 	covered     int64
 }
 
+// runner executes one plan of a session.
 type runner struct {
+	s      *Session
 	cfg    *config.Config
 	log    *slog.Logger
 	plan   Plan
@@ -244,10 +154,7 @@ type runner struct {
 	sinks  []sinks.Sink
 	client *extract.Client
 	sum    *Summary
-	// progressKey names the range of an explicit run, whose delivered days
-	// are recorded so that a rerun after a crash skips them.
-	progressKey string
-	alerts      *alerts.Engine // nil without rules
+	before extract.Counts // the client's counters when the plan started
 
 	mu        sync.Mutex
 	days      map[int64]*dayWork // by day start in Unix ms
@@ -260,7 +167,7 @@ func dayKey(ms int64) int64 { return ms - ms%int64(day/time.Millisecond) }
 // lookahead is how many days past the one being delivered may be fetched.
 func (r *runner) lookahead() int { return max(2, r.cfg.Source.Concurrency) }
 
-func (r *runner) run(ctx context.Context, o Options) error {
+func (r *runner) run(ctx context.Context) error {
 	r.cond = sync.NewCond(&r.mu)
 	for _, p := range r.plan.Days {
 		r.days[p.Day.UnixMilli()] = &dayWork{part: p, ready: make(chan struct{})}
@@ -295,7 +202,7 @@ func (r *runner) run(ctx context.Context, o Options) error {
 		return r.planWindows(ctx, f)
 	})
 	g.Go(func() error { return r.deliverDays(ctx) })
-	progressDone := r.startProgress(ctx, o)
+	progressDone := r.startProgress(ctx)
 	err := g.Wait()
 	progressDone()
 	return err
@@ -389,17 +296,18 @@ func (r *runner) checkReady(dw *dayWork) {
 
 // notify sends the alert findings of the delivered days that were not sent
 // before. A failure fails the run; the next run sends what is missing.
-func (r *runner) notify(ctx context.Context, o Options) error {
+func (r *runner) notify(ctx context.Context) error {
 	sent, err := alerts.OpenSent(filepath.Join(r.store.Dir(), "alerts-sent.json"))
 	if err != nil {
 		return err
 	}
+	o := r.s.opts
 	out := o.AlertsOut
 	if out == nil {
 		out = io.Discard
 	}
-	findings := r.alerts.Findings()
-	n, err := alerts.Notify(ctx, r.cfg.Alerts, findings, sent, r.client, o.AlertsDryRun, out)
+	findings := r.s.alerts.Findings()
+	n, err := alerts.Notify(ctx, r.cfg.Alerts, findings, sent, alerts.APISender{API: r.client}, o.AlertsDryRun, out)
 	r.sum.AlertFindings, r.sum.AlertMessages = len(findings), n
 	if err != nil {
 		return err
@@ -431,36 +339,4 @@ func (r *runner) deliverDays(ctx context.Context) error {
 		r.mu.Unlock()
 	}
 	return nil
-}
-
-// Identity is what defines the data of a state: the source, its filters and
-// the destinations. It names the state directory and is written into it; it
-// holds no secret.
-func Identity(cfg *config.Config) any {
-	var dests []string
-	for _, s := range cfg.Sinks {
-		dests = append(dests, sinkIdentity(s))
-	}
-	return struct {
-		BaseURL string         `json:"base_url"`
-		Filters config.Filters `json:"filters"`
-		Sinks   []string       `json:"sinks"`
-	}{strings.TrimRight(cfg.Source.BaseURL, "/"), cfg.Source.Filters, dests}
-}
-
-func sinkIdentity(s config.Sink) string {
-	switch {
-	case s.File != nil:
-		dir, err := filepath.Abs(s.File.Dir)
-		if err != nil {
-			dir = s.File.Dir
-		}
-		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression)
-	case s.S3 != nil:
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", s.S3.Endpoint, s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression)
-	case s.Kafka != nil:
-		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
-		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
-	}
-	return s.Type
 }

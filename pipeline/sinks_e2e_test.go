@@ -28,6 +28,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/sinkset"
 )
 
 // TestParquetRoundTrip: NDJSON and Parquet written in one pass from
@@ -41,7 +42,7 @@ func TestParquetRoundTrip(t *testing.T) {
 	dir := filepath.Dir(cfg.Sinks[0].File.Dir)
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(dir, "parquet")}})
 	from, to := day0(), day0().AddDate(0, 0, 2)
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	want := exporttest.Expected(sim, from, to)
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
@@ -105,17 +106,17 @@ func TestS3EndToEnd(t *testing.T) {
 
 	// Stop MinIO right after the first day is committed to both sinks,
 	// from inside the run, so the stop always falls in its middle.
-	built, err := pipeline.BuildSinks(t.Context(), cfg)
+	built, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
 	require.NoError(t, err)
 	var once sync.Once
-	built[1] = &afterCommit{Sink: built[1], hook: func() { once.Do(m.Stop) }}
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t), Sinks: built})
+	built.Sinks[1] = &afterCommit{Sink: built.Sinks[1], hook: func() { once.Do(m.Stop) }}
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Sinks: built.Sinks}, pipeline.Range{From: from, To: to}, false)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "s3")
 	require.Less(t, len(sum.Days), 3, "the run stopped part way")
 
 	m.Restart()
-	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	want := exporttest.Expected(sim, from, to)
 	pq, pqKeys := download(t, m.Client(), "audit", "pq/")
@@ -168,7 +169,7 @@ func TestS3Failures(t *testing.T) {
 			s := s3Sink(m, "audit", "x/", "ndjson")
 			mutate(s.S3)
 			cfg.Sinks = []config.Sink{s}
-			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: day0(), To: day0().AddDate(0, 0, 1), Logger: testLogger(t)})
+			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 			require.Error(t, err)
 			if name == "missing bucket" {
 				require.ErrorContains(t, err, `bucket "no-such-bucket" does not exist`)
@@ -221,7 +222,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		defer c.Close()
 		cfg := testConfig(t, base)
 		cfg.Sinks = []config.Sink{kafkaSink(c.ListenAddrs(), "audit")}
-		_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+		_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		require.NoError(t, err)
 		recs := consumeAll(t, c.ListenAddrs(), "audit")
 		got := map[string]exporttest.Line{}
@@ -249,7 +250,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 	t.Run("unreachable broker", func(t *testing.T) {
 		cfg := testConfig(t, base)
 		cfg.Sinks = []config.Sink{kafkaSink([]string{"127.0.0.1:1"}, "audit")}
-		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		require.ErrorContains(t, err, "kafka")
 		require.Empty(t, sum.Days)
 	})
@@ -275,7 +276,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		cfg.Sinks = []config.Sink{kafkaSink(addrs, "audit")}
 		k := cfg.Sinks[0].Kafka
 		k.BatchSize = 100 // many produce requests per day
-		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		wg.Wait()
 		require.ErrorContains(t, err, "kafka")
 		require.Empty(t, sum.Days, "the day stays unexported")
@@ -283,7 +284,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"), kfake.Ports(portOf(t, addrs[0])))
 		require.NoError(t, err)
 		defer c2.Close()
-		_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+		_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		require.NoError(t, err)
 		ids := map[string]bool{}
 		for _, r := range consumeAll(t, c2.ListenAddrs(), "audit") {

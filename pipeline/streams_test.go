@@ -25,11 +25,14 @@ import (
 func TestSeveralEventKeys(t *testing.T) {
 	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 5000 })
 	cfg := testConfig(t, base)
-	unfiltered := state.Key(pipeline.Identity(cfg))
+	unfiltered, err := state.Key(pipeline.Identity(cfg))
+	require.NoError(t, err)
 	cfg.Source.Filters.EventKeys = []string{"user_login", "user_2fa_fail"}
-	require.NotEqual(t, unfiltered, state.Key(pipeline.Identity(cfg)), "a backfill with other filters has its own state")
+	filtered, err := state.Key(pipeline.Identity(cfg))
+	require.NoError(t, err)
+	require.NotEqual(t, unfiltered, filtered, "a backfill with other filters has its own state")
 	from, to := day0(), day0().AddDate(0, 0, 2)
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	var want []simulator.Event
 	for _, ev := range exporttest.Expected(sim, from, to) {
@@ -66,7 +69,7 @@ func TestDeadLetters(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL+simulator.BasePath)
 	from, to := day0(), day0().AddDate(0, 0, 1)
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, From: from, To: to, Logger: testLogger(t)})
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	require.True(t, injected.Load())
 	require.EqualValues(t, 1, sum.DeadLetters)

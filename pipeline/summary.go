@@ -82,11 +82,8 @@ func (s *Summary) snapshot() (days int, events int64) {
 	return len(s.Days), s.Events
 }
 
-func (s *Summary) addClient(st *extract.Stats) {
-	s.Requests = st.Requests.Load()
-	s.Pages = st.Pages.Load()
-	s.Retries = st.Retries.Load()
-	s.Throttled = st.Throttled.Load()
+func (s *Summary) addClient(c extract.Counts) {
+	s.Requests, s.Pages, s.Retries, s.Throttled = c.Requests, c.Pages, c.Retries, c.Throttled
 }
 
 func (s *Summary) finish(now time.Time) *Summary {

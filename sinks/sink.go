@@ -18,14 +18,17 @@ import (
 )
 
 // Sink is one configured destination. Open is called for one partition at a
-// time; Close releases connections and is safe to call twice.
+// time; Close flushes what the sink buffers, releases its connections and
+// reports whatever failed doing so, within ctx's deadline; it is safe to call
+// twice (the second call returns nil). A sink lives as long as the session
+// that built it: many partitions, of many plans.
 type Sink interface {
 	// Name identifies the sink in logs and the summary, e.g. "ndjson out/ndjson".
 	Name() string
 	// Open starts delivering one partition. Nothing becomes visible to readers
 	// before Commit.
 	Open(ctx context.Context, p Partition) (Writer, error)
-	Close() error
+	Close(ctx context.Context) error
 }
 
 // Writer delivers the records of one partition. It is used by one goroutine.
@@ -39,7 +42,9 @@ type Writer interface {
 	// Abort discards an uncommitted partition: file-like sinks leave no
 	// visible output; streams (Kafka, stdout) cannot take back what was sent,
 	// which is why they are at-least-once. A no-op after Commit; safe twice.
-	Abort() error
+	// Abort may send requests (aborting a multipart upload) bounded by ctx;
+	// its error says what could not be cleaned up.
+	Abort(ctx context.Context) error
 }
 
 // Result reports what Commit delivered, for the run summary and metrics.

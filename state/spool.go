@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 )
 
 // Spool holds the raw events of fetched windows, one file per window and day:
@@ -83,11 +84,14 @@ func (sp *Spool) Windows(day string) ([]extract.Window, error) {
 // CleanTemp removes the partial window files a killed run left. Call it
 // before fetching, never while windows are open.
 func (sp *Spool) CleanTemp() error {
-	tmps, err := filepath.Glob(filepath.Join(sp.dir, "*", "*.tmp-*"))
+	tmps, err := filepath.Glob(filepath.Join(sp.dir, "*", ".*"))
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	for _, p := range tmps {
+		if !atomicfile.IsTemp(filepath.Base(p)) {
+			continue
+		}
 		if err := os.Remove(p); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
@@ -116,7 +120,7 @@ func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	f, err := os.CreateTemp(dir, windowName(w)+".tmp-*")
+	f, err := atomicfile.Create(dir, windowName(w), fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -125,7 +129,7 @@ func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error
 
 type windowFile struct {
 	dir  string
-	f    *os.File
+	f    *atomicfile.File
 	bw   *bufio.Writer
 	line bytes.Buffer
 }
@@ -150,28 +154,22 @@ func (w *windowFile) Add(ev extract.Event) error {
 	return nil
 }
 
+// Commit makes the window durable under the name of done: fsynced,
+// renamed, and the rename itself fsynced, so that a checkpoint survives a
+// power loss.
 func (w *windowFile) Commit(done extract.Window) error {
 	err := w.bw.Flush()
 	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(w.f.Name(), filepath.Join(w.dir, windowName(done)))
+		err = w.f.Commit(filepath.Join(w.dir, windowName(done)))
 	}
 	if err != nil {
-		os.Remove(w.f.Name())
+		w.f.Discard()
 		return fmt.Errorf("spool: commit %s: %w", done, err)
 	}
 	return nil
 }
 
-func (w *windowFile) Abort() {
-	w.f.Close()
-	os.Remove(w.f.Name())
-}
+func (w *windowFile) Abort() { w.f.Discard() }
 
 // Read calls fn with each raw event line of window w of day. The line is only
 // valid during the call.

@@ -2,6 +2,9 @@
 // every sink, and the spool of windows fetched but not yet delivered, which is
 // the checkpoint a killed run resumes from. Each state lives in its own
 // directory, keyed by what defines the data, and is locked while a run uses it.
+//
+// A View reads a state without creating or locking it (a dry run); a Store
+// is a View that holds the lock and may write.
 package state
 
 import (
@@ -15,25 +18,22 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 )
 
 // ErrLocked means another run holds the state.
 var ErrLocked = errors.New("another pachca-export run is using this state")
 
-// Key returns a short stable hash of v (JSON-encoded), naming a state directory.
-func Key(v any) string {
+// Key returns a short stable hash of v (JSON-encoded), naming a state
+// directory or a record inside one.
+func Key(v any) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("state: key of %T: %v", v, err)) // only plain structs are passed
+		return "", fmt.Errorf("state: key of %T: %w", v, err)
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
-
-// Store is one state directory, locked for the life of the Store.
-type Store struct {
-	dir  string
-	lock *os.File
+	return hex.EncodeToString(sum[:8]), nil
 }
 
 // Day records one UTC day exported to every sink.
@@ -44,17 +44,49 @@ type Day struct {
 	Records    int64     `json:"records"`
 }
 
-const exportedFile = "exported.json"
+const (
+	exportedFile = "exported.json"
+	fileMode     = 0o600
+)
 
-// Open creates (0700) and locks root/key. describe is written to key.json so
-// that a person can tell what the directory holds. A second Open of the same
-// directory, from this or another process, fails at once with ErrLocked.
-func Open(root, key string, describe any) (*Store, error) {
+// View reads one state directory. It creates nothing and takes no lock; a
+// state that does not exist reads as empty.
+type View struct{ dir string }
+
+// Peek returns the view of the state of identity id under root, for reading
+// only (a dry run).
+func Peek(root string, id any) (*View, error) {
+	key, err := Key(id)
+	if err != nil {
+		return nil, err
+	}
+	return &View{dir: filepath.Join(root, key)}, nil
+}
+
+// Dir is the state directory.
+func (v *View) Dir() string { return v.dir }
+
+// Store is one state directory, locked for the life of the Store. Its
+// methods are not safe for concurrent use unless documented otherwise.
+type Store struct {
+	View
+	lock *os.File
+}
+
+// Open creates (0700) and locks the state of identity id under root: the
+// directory is named by Key(id), and id is written to key.json so that a
+// person can tell what it holds. A second Open of the same state, from this
+// or another process, fails at once with ErrLocked.
+func Open(root string, id any) (*Store, error) {
+	key, err := Key(id)
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(root, key)
 	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -65,27 +97,17 @@ func Open(root, key string, describe any) (*Store, error) {
 		}
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, lock: f}
-	if describe != nil {
-		b, err := json.MarshalIndent(describe, "", "  ")
-		if err == nil {
-			err = WriteFileAtomic(filepath.Join(dir, "key.json"), append(b, '\n'))
-		}
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("state: %w", err)
-		}
+	s := &Store{View: View{dir: dir}, lock: f}
+	b, err := json.MarshalIndent(id, "", "  ")
+	if err == nil {
+		err = atomicfile.WriteFile(filepath.Join(dir, "key.json"), append(b, '\n'), fileMode)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	return s, nil
 }
-
-// Peek returns the state root/key for reading only (Exported, RunProgress):
-// it creates nothing and takes no lock, for a dry run. A state that does not
-// exist reads as empty.
-func Peek(root, key string) *Store { return &Store{dir: filepath.Join(root, key)} }
-
-// Dir is the state directory.
-func (s *Store) Dir() string { return s.dir }
 
 // Close releases the lock; safe to call twice.
 func (s *Store) Close() error {
@@ -98,8 +120,8 @@ func (s *Store) Close() error {
 }
 
 // Exported returns the days exported to every sink, by day (YYYY-MM-DD).
-func (s *Store) Exported() (map[string]Day, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, exportedFile))
+func (v *View) Exported() (map[string]Day, error) {
+	b, err := os.ReadFile(filepath.Join(v.dir, exportedFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]Day{}, nil
 	}
@@ -110,7 +132,7 @@ func (s *Store) Exported() (map[string]Day, error) {
 		Days []Day `json:"days"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("state: %s is damaged: %w", filepath.Join(s.dir, exportedFile), err)
+		return nil, fmt.Errorf("state: %s is damaged: %w", filepath.Join(v.dir, exportedFile), err)
 	}
 	out := make(map[string]Day, len(f.Days))
 	for _, d := range f.Days {
@@ -137,57 +159,16 @@ func (s *Store) MarkExported(d Day) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(s.dir, exportedFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, exportedFile), append(b, '\n'), fileMode); err != nil {
 		return fmt.Errorf("state: %w", err)
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory, fsyncs it, renames it into place and fsyncs the directory, so
-// that path holds either the old or the new content after a crash. Mode 0600.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this fails harmlessly
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
-}
-
-// SyncDir fsyncs a directory, making renames in it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
 	}
 	return nil
 }
 
 // RunProgress returns the days an interrupted run of the same range
 // already delivered; key names the range. A finished run clears it.
-func (s *Store) RunProgress(key string) (map[string]bool, error) {
-	b, err := os.ReadFile(s.progressPath(key))
+func (v *View) RunProgress(key string) (map[string]bool, error) {
+	b, err := os.ReadFile(v.progressPath(key))
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]bool{}, nil
 	}
@@ -196,7 +177,7 @@ func (s *Store) RunProgress(key string) (map[string]bool, error) {
 	}
 	var days []string
 	if err := json.Unmarshal(b, &days); err != nil {
-		return nil, fmt.Errorf("state: %s is damaged: %w", s.progressPath(key), err)
+		return nil, fmt.Errorf("state: %s is damaged: %w", v.progressPath(key), err)
 	}
 	out := map[string]bool{}
 	for _, d := range days {
@@ -221,7 +202,7 @@ func (s *Store) AddRunProgress(key, day string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.progressPath(key), b)
+	return atomicfile.WriteFile(s.progressPath(key), b, fileMode)
 }
 
 // ClearRunProgress forgets the progress of range key, once its run finished.
@@ -233,6 +214,6 @@ func (s *Store) ClearRunProgress(key string) error {
 	return nil
 }
 
-func (s *Store) progressPath(key string) string {
-	return filepath.Join(s.dir, "run-"+key+".json")
+func (v *View) progressPath(key string) string {
+	return filepath.Join(v.dir, "run-"+key+".json")
 }

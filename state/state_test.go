@@ -14,26 +14,30 @@ import (
 
 func TestLock(t *testing.T) {
 	root := t.TempDir()
-	a, err := state.Open(root, "k", map[string]string{"base_url": "x"})
+	id := map[string]string{"base_url": "x"}
+	a, err := state.Open(root, id)
 	require.NoError(t, err)
-	_, err = state.Open(root, "k", nil)
+	_, err = state.Open(root, id)
 	require.ErrorIs(t, err, state.ErrLocked)
 	require.ErrorContains(t, err, "another pachca-export run is using this state")
-	other, err := state.Open(root, "other", nil)
-	require.NoError(t, err, "another key is another state")
+	other, err := state.Open(root, map[string]string{"base_url": "y"})
+	require.NoError(t, err, "another identity is another state")
 	require.NoError(t, other.Close())
 	require.NoError(t, a.Close())
 	require.NoError(t, a.Close())
-	b, err := state.Open(root, "k", nil)
+	b, err := state.Open(root, id)
 	require.NoError(t, err, "free after close")
 	require.NoError(t, b.Close())
-	info, err := os.Stat(filepath.Join(root, "k"))
+	key, err := state.Key(id)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(root, key), b.Dir())
+	info, err := os.Stat(filepath.Join(root, key))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), info.Mode().Perm())
 }
 
 func TestExportedDays(t *testing.T) {
-	s, err := state.Open(t.TempDir(), "k", nil)
+	s, err := state.Open(t.TempDir(), "k")
 	require.NoError(t, err)
 	defer s.Close()
 	days, err := s.Exported()
@@ -52,7 +56,7 @@ func TestExportedDays(t *testing.T) {
 }
 
 func TestSpoolCheckpoint(t *testing.T) {
-	s, err := state.Open(t.TempDir(), "k", nil)
+	s, err := state.Open(t.TempDir(), "k")
 	require.NoError(t, err)
 	defer s.Close()
 	sp := s.Spool()
@@ -94,7 +98,17 @@ func TestSpoolCheckpoint(t *testing.T) {
 
 func TestKeyStable(t *testing.T) {
 	type id struct{ A, B string }
-	require.Equal(t, state.Key(id{"x", "y"}), state.Key(id{"x", "y"}))
-	require.NotEqual(t, state.Key(id{"x", "y"}), state.Key(id{"x", "z"}))
-	require.Len(t, state.Key(id{}), 16)
+	key := func(v any) string {
+		k, err := state.Key(v)
+		require.NoError(t, err)
+		return k
+	}
+	require.Equal(t, key(id{"x", "y"}), key(id{"x", "y"}))
+	require.NotEqual(t, key(id{"x", "y"}), key(id{"x", "z"}))
+	require.Len(t, key(id{}), 16)
+	// The key of a configuration must not change between versions: it
+	// names the state directory that records the exported days.
+	require.Equal(t, "4d7a24fcc4c9ff89", key(id{"x", "y"}))
+	_, err := state.Key(func() {})
+	require.Error(t, err, "a value JSON cannot encode is an error, not a panic")
 }

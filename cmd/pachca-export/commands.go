@@ -15,6 +15,7 @@ import (
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
+	"github.com/pachca-export/pachca-export/sinks/sinkset"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -45,16 +46,16 @@ func (e *env) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.export(ctx, pipeline.Options{Config: cfg, From: f, To: t, DryRun: *dry, Logger: log,
-		AlertsDryRun: *alertsDry, AlertsOut: e.stdout}, *metrics)
+	return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout,
+		AlertsDryRun: *alertsDry, AlertsOut: e.stdout}, pipeline.Range{From: f, To: t}, *dry, *metrics)
 }
 
 // export runs the pipeline and prints the plan or the summary.
-func (e *env) export(ctx context.Context, o pipeline.Options, metricsFile string) error {
-	if e.progress != nil && !o.DryRun {
+func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range, dryRun bool, metricsFile string) error {
+	if e.progress != nil && !dryRun {
 		o.Progress = e.progress
 	}
-	sum, err := pipeline.Run(ctx, o)
+	sum, err := pipeline.Run(ctx, o, rng, dryRun)
 	if metricsFile != "" && sum != nil && sum.Plan == nil {
 		if merr := sum.WriteMetrics(metricsFile, err == nil); merr != nil && err == nil {
 			err = merr
@@ -151,11 +152,10 @@ func (e *env) check(ctx context.Context, args []string) error {
 	if cfg.Source.Token == "" {
 		line(false, "token", "source.token is empty (set PACHCA_TOKEN, token_file or --token)")
 	} else {
-		client := extract.NewClient(extract.ClientConfig{BaseURL: cfg.Source.BaseURL, Token: cfg.Source.Token,
-			RPS: cfg.Source.RequestsPerSecond, Timeout: cfg.Source.Timeout, MaxRetries: 2})
-		now := time.Now().UTC()
+		cc := cfg.Source.ClientConfig(nil)
+		cc.MaxRetries = 2
 		cctx, cancel := context.WithTimeout(ctx, 2*cfg.Source.Timeout)
-		_, err := client.Page(cctx, extract.Query{Start: now.Add(-time.Minute), End: now}, "")
+		err := extract.NewClient(cc).Probe(cctx)
 		cancel()
 		if err != nil {
 			line(false, "token", err.Error())
@@ -163,25 +163,23 @@ func (e *env) check(ctx context.Context, args []string) error {
 			line(true, "token", "accepted by "+cfg.Source.BaseURL+" with scope audit_events:read")
 		}
 	}
-	built, err := pipeline.BuildSinks(ctx, cfg)
+	set, err := sinkset.Build(ctx, cfg.Sinks, e.stdout)
 	if err != nil {
 		line(false, "sinks", err.Error())
-	}
-	for i, s := range built {
-		c, ok := s.(sinks.Checker)
-		if !ok {
-			line(true, fmt.Sprintf("sinks[%d]", i), s.Name())
-			continue
+	} else {
+		for i, err := range set.Check(ctx) {
+			name := set.Sinks[i].Name()
+			if err != nil {
+				line(false, fmt.Sprintf("sinks[%d]", i), err.Error())
+			} else if _, probed := set.Sinks[i].(sinks.Checker); probed {
+				line(true, fmt.Sprintf("sinks[%d]", i), name+" reachable and writable")
+			} else {
+				line(true, fmt.Sprintf("sinks[%d]", i), name)
+			}
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := c.Check(cctx)
-		cancel()
-		if err != nil {
-			line(false, fmt.Sprintf("sinks[%d]", i), err.Error())
-		} else {
-			line(true, fmt.Sprintf("sinks[%d]", i), s.Name()+" reachable and writable")
+		if err := set.Close(ctx); err != nil {
+			line(false, "sinks", err.Error())
 		}
-		s.Close()
 	}
 	w.Flush()
 	if failed > 0 {
@@ -263,7 +261,7 @@ func (e *env) demo(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := e.export(ctx, pipeline.Options{Config: &cfg, From: start, To: end, Logger: log}, ""); err != nil {
+	if err := e.export(ctx, pipeline.Options{Config: &cfg, Logger: log}, pipeline.Range{From: start, To: end}, false, ""); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "demo: files under %s\n", *out)

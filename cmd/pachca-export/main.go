@@ -20,7 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/internal/failure"
 )
 
 // Exit statuses (SPEC §2).
@@ -98,12 +98,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return e.report(err)
 }
 
-// usageError is a mistake in the command line or configuration.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usageErr(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+// usageErr is a mistake in the command line (exit status 2).
+func usageErr(format string, args ...any) error { return failure.Usagef(format, args...) }
 
 // report prints err as one line per problem and maps it to an exit status.
 func (e *env) report(err error) int {
@@ -111,10 +107,7 @@ func (e *env) report(err error) int {
 		return exitOK
 	}
 	code := exitFailed
-	var ue *usageError
-	var pe *pipeline.UsageError
-	var ce *configError
-	if errors.As(err, &ue) || errors.As(err, &pe) || errors.As(err, &ce) || errors.Is(err, flag.ErrHelp) {
+	if failure.IsUsage(err) || errors.Is(err, flag.ErrHelp) {
 		code = exitUsage
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -139,12 +132,6 @@ func (e *env) redact(s string) string {
 	return s
 }
 
-// configError is a configuration that does not load (exit 2).
-type configError struct{ err error }
-
-func (e *configError) Error() string { return e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
-
 // loadConfig reads the configuration file and remembers its secrets.
 func (e *env) loadConfig(path, token string) (*config.Config, error) {
 	if path == "" {
@@ -152,7 +139,7 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 	}
 	cfg, err := config.Load(path, e.lookup)
 	if err != nil {
-		return nil, &configError{err}
+		return nil, failure.AsUsage(err) // a configuration that does not load
 	}
 	if token != "" {
 		cfg.Source.Token = token

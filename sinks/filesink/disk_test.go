@@ -1,6 +1,7 @@
 package filesink_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,7 +58,7 @@ func TestFullDisk(t *testing.T) {
 			if err == nil {
 				_, err = w.Commit(t.Context())
 			} else {
-				require.NoError(t, w.Abort())
+				require.NoError(t, w.Abort(context.Background()))
 			}
 			dayDir := filepath.Join(dir, p.Dir())
 			entries, rerr := os.ReadDir(dayDir)

@@ -13,10 +13,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/transform"
 )
+
+// fileMode is the mode of every file the sink writes: the files are
+// evidence, readable by their owner only.
+const fileMode = 0o600
 
 // Sink writes files of one format under one directory.
 type Sink struct {
@@ -31,7 +35,7 @@ func New(dir string, f sinks.Format) *Sink { return &Sink{dir: dir, format: f} }
 func (s *Sink) Name() string { return s.format.Name + " " + s.dir }
 
 // Close has nothing to release.
-func (s *Sink) Close() error { return nil }
+func (s *Sink) Close(context.Context) error { return nil }
 
 // Check creates the directory if needed and proves it writable.
 func (s *Sink) Check(ctx context.Context) error {
@@ -53,15 +57,14 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 		return nil, fmt.Errorf("%s: %w", s.format.Name, err)
 	}
 	final := p.BaseName() + s.format.Ext
-	f, err := os.CreateTemp(dayDir, "."+final+".tmp-*")
+	f, err := atomicfile.Create(dayDir, final, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("%s: create %s: %w", s.format.Name, filepath.Join(dayDir, final), cause(err))
 	}
 	hw := sinks.NewHashWriter(f)
 	enc, err := s.format.New(hw, p)
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		f.Discard()
 		return nil, err
 	}
 	return &writer{s: s, p: p, dayDir: dayDir, final: final, f: f, hw: hw, enc: enc}, nil
@@ -72,7 +75,7 @@ type writer struct {
 	p      sinks.Partition
 	dayDir string
 	final  string
-	f      *os.File
+	f      *atomicfile.File
 	hw     *sinks.HashWriter
 	enc    sinks.Encoder
 	n      int64
@@ -124,8 +127,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	}
 	w.done = true
 	fail := func(err error) (sinks.Result, error) {
-		w.f.Close()
-		os.Remove(w.f.Name())
+		w.f.Discard()
 		return sinks.Result{}, w.fileErr(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -134,15 +136,12 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := w.enc.Close(); err != nil {
 		return fail(err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := w.f.Close(); err != nil {
+	if err := w.f.Finish(); err != nil {
 		return fail(err)
 	}
 	manifest := filepath.Join(w.dayDir, sinks.ManifestName)
 	failManifest := func(err error) (sinks.Result, error) {
-		os.Remove(w.f.Name())
+		w.f.Discard()
 		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
 	}
 	old, err := os.ReadFile(manifest)
@@ -156,57 +155,41 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err != nil {
 		return failManifest(err)
 	}
-	mtmp, err := writeTemp(w.dayDir, "."+sinks.ManifestName+".tmp-*", b)
+	mf, err := atomicfile.Create(w.dayDir, sinks.ManifestName, fileMode)
 	if err != nil {
 		return failManifest(cause(err))
 	}
-	if err := os.Rename(w.f.Name(), w.path()); err != nil {
-		os.Remove(mtmp)
+	if _, err := mf.Write(b); err != nil {
+		mf.Discard()
+		return failManifest(cause(err))
+	}
+	if err := mf.Finish(); err != nil {
+		mf.Discard()
+		return failManifest(cause(err))
+	}
+	if err := w.f.Rename(w.path()); err != nil {
+		mf.Discard()
 		return fail(err)
 	}
-	if err := os.Rename(mtmp, manifest); err != nil {
+	if err := mf.Rename(manifest); err != nil {
 		// A data file no manifest lists is not delivered: take it back out.
-		os.Remove(mtmp)
+		mf.Discard()
 		os.Remove(w.path())
 		return failManifest(err)
 	}
-	if err := state.SyncDir(w.dayDir); err != nil {
+	if err := atomicfile.SyncDir(w.dayDir); err != nil {
 		return sinks.Result{}, fmt.Errorf("%s: sync %s: %w", w.s.format.Name, w.dayDir, err)
 	}
 	return sinks.Result{Records: w.n, Bytes: w.hw.N, Files: []string{w.path()}}, nil
 }
 
-// writeTemp writes b to a new hidden file in dir and fsyncs it; on failure
-// nothing is left. Mode 0600, like every file the exporter writes.
-func writeTemp(dir, pattern string, b []byte) (string, error) {
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
 // Abort removes the temporary file; the final name is never touched.
-func (w *writer) Abort() error {
+func (w *writer) Abort(context.Context) error {
 	if w.done {
 		return nil
 	}
 	w.done = true
 	_ = w.enc.Close() // releases the encoder's buffers; the output is discarded
-	w.f.Close()
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
+	w.f.Discard()
 	return nil
 }

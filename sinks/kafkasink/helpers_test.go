@@ -47,7 +47,7 @@ func newSink(tb testing.TB, cfg kafkasink.Config) *kafkasink.Sink {
 	tb.Helper()
 	s, err := kafkasink.New(cfg)
 	require.NoError(tb, err)
-	tb.Cleanup(func() { require.NoError(tb, s.Close()) })
+	tb.Cleanup(func() { require.NoError(tb, s.Close(context.Background())) })
 	return s
 }
 

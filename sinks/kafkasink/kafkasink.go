@@ -107,10 +107,11 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 	return &writer{s: s}, nil
 }
 
-// Close waits for in-flight produce requests (at most max_attempts times
-// write_timeout) and closes the connections.
-// It is safe to call twice; Open and Write fail afterwards.
-func (s *Sink) Close() error {
+// Close flushes what the producer still holds, waits for in-flight produce
+// requests (at most max_attempts times write_timeout, or until ctx ends) and
+// closes the connections; a flush that failed is its error. It is safe to
+// call twice; Open and Write fail afterwards.
+func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -118,7 +119,14 @@ func (s *Sink) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	err := s.w.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.w.Close() }() // kafka-go's Close takes no context
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("gave up waiting for in-flight messages: %w", context.Cause(ctx))
+	}
 	s.transport.CloseIdleConnections()
 	if err != nil {
 		return fmt.Errorf("kafka: topic %s: close: %w", s.cfg.Topic, err)
@@ -225,7 +233,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 
 // Abort is a no-op: acknowledged messages cannot be withdrawn from a topic.
 // The day stays unexported and is sent again; consumers dedupe by key.
-func (w *writer) Abort() error {
+func (w *writer) Abort(context.Context) error {
 	w.done = true
 	return nil
 }

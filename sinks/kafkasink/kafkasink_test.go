@@ -45,7 +45,7 @@ func TestDeliverManyBatches(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(batches*perBatch), res.Records)
 	require.Equal(t, wantBytes, res.Bytes)
-	require.NoError(t, w.Abort(), "Abort after Commit is a no-op")
+	require.NoError(t, w.Abort(context.Background()), "Abort after Commit is a no-op")
 
 	got := consume(t, c.ListenAddrs(), topic, batches*perBatch)
 	seen := map[string]bool{}
@@ -144,7 +144,7 @@ func TestBrokerStopsMidway(t *testing.T) {
 	require.Less(t, time.Since(start), 20*time.Second)
 	_, err = w.Commit(t.Context())
 	require.Error(t, err, "Commit must not report success after a failed delivery")
-	require.NoError(t, w.Abort())
+	require.NoError(t, w.Abort(context.Background()))
 }
 
 // failProduce answers produce requests with code for every partition; keep
@@ -258,8 +258,8 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err, "an empty partition commits")
 	require.EqualError(t, w.Write(t.Context(), makeRecords(0, 1)), "kafka: topic t: write after commit or abort")
 
-	require.NoError(t, s.Close())
-	require.NoError(t, s.Close(), "Close twice")
+	require.NoError(t, s.Close(context.Background()))
+	require.NoError(t, s.Close(context.Background()), "Close twice")
 	_, err = s.Open(t.Context(), partition())
 	require.EqualError(t, err, "kafka: topic t: sink is closed")
 }

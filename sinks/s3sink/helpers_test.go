@@ -56,7 +56,7 @@ func newSink(t *testing.T, c s3sink.Config) *s3sink.Sink {
 	require.NoError(t, err)
 	s, err := s3sink.New(t.Context(), c, f)
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
 	return s
 }
 
@@ -100,7 +100,7 @@ func tryCommit(ctx context.Context, s *s3sink.Sink, p sinks.Partition, recs []tr
 	for len(recs) > 0 {
 		n := min(100, len(recs))
 		if err := w.Write(ctx, recs[:n]); err != nil {
-			return sinks.Result{}, errors.Join(err, w.Abort())
+			return sinks.Result{}, errors.Join(err, w.Abort(context.Background()))
 		}
 		recs = recs[n:]
 	}

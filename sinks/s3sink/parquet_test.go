@@ -28,7 +28,7 @@ func TestParquet(t *testing.T) {
 	require.NoError(t, err)
 	s, err := s3sink.New(t.Context(), c, f)
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
 
 	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-pq")
 	recs := records(t, p, 2000, "pq")

@@ -162,7 +162,7 @@ func TestSink(t *testing.T) {
 		require.NoError(t, w.Write(t.Context(), records(t, p, 10, "x")))
 		_, err = w.Commit(t.Context())
 		require.EqualError(t, err, `s3: upload s3://no-such-bucket/audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson: bucket "no-such-bucket" does not exist`)
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(context.Background()))
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {
@@ -205,7 +205,7 @@ func TestSink(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 		require.Contains(t, err.Error(), "s3: upload s3://cancel/audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson: ")
 		require.Empty(t, keys(t, srv, "cancel"))
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(context.Background()))
 		requireNoTemp(t, c.TempDir)
 	})
 
@@ -239,7 +239,7 @@ func TestSink(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 		require.Empty(t, keys(t, srv, "cancel-mp"))
 		requireNoUploads(t, srv, "cancel-mp", key)
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(context.Background()))
 		requireNoTemp(t, c.TempDir)
 	})
 
@@ -251,8 +251,8 @@ func TestSink(t *testing.T) {
 		w, err := s.Open(t.Context(), p)
 		require.NoError(t, err)
 		require.NoError(t, w.Write(t.Context(), records(t, p, 100, "a")))
-		require.NoError(t, w.Abort())
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(context.Background()))
+		require.NoError(t, w.Abort(context.Background()))
 		requireNoTemp(t, c.TempDir)
 		require.Error(t, w.Write(t.Context(), records(t, p, 1, "a")))
 		_, err = w.Commit(t.Context())
@@ -266,8 +266,8 @@ func TestSink(t *testing.T) {
 		require.NoError(t, w.Write(t.Context(), recs))
 		res, err := w.Commit(t.Context())
 		require.NoError(t, err)
-		require.NoError(t, w.Abort())
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(context.Background()))
+		require.NoError(t, w.Abort(context.Background()))
 		requireNoTemp(t, c.TempDir)
 		body, _ := get(t, srv, "abort", res.Files[0])
 		requireNDJSON(t, res.Files[0], body, recs)
@@ -297,7 +297,7 @@ func TestServerStopped(t *testing.T) {
 	t.Logf("Commit with the server down, after %s: %v", time.Since(start), err)
 	require.Less(t, time.Since(start), 15*time.Second)
 	require.Contains(t, err.Error(), fmt.Sprintf("s3: upload s3://fault/audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson.zst: endpoint %s unreachable: ", srv.Endpoint))
-	require.NoError(t, w.Abort())
+	require.NoError(t, w.Abort(context.Background()))
 	requireNoTemp(t, c.TempDir)
 
 	srv.Restart()
@@ -337,8 +337,8 @@ func TestNew(t *testing.T) {
 	s, err := s3sink.New(t.Context(), s3sink.Config{Bucket: "b-1", Prefix: "a/b/", Format: "ndjson", Region: "eu-west-1"}, f)
 	require.NoError(t, err)
 	require.Equal(t, "s3 s3://b-1/a/b/", s.Name())
-	require.NoError(t, s.Close())
-	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(context.Background()))
+	require.NoError(t, s.Close(context.Background()))
 }
 
 func requireNoUploads(t *testing.T, srv *miniotest.Server, bucket, key string) {

@@ -102,7 +102,7 @@ func (s *Sink) Name() string { return "s3 " + s.url(s.prefix) }
 
 // Close releases idle connections. It is safe to call twice; Writers must be
 // committed or aborted before.
-func (s *Sink) Close() error {
+func (s *Sink) Close(context.Context) error {
 	s.transport.CloseIdleConnections()
 	return nil
 }

@@ -100,8 +100,9 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 }
 
 // Abort discards the partition: the temporary file, and a multipart upload a
-// failed Commit could not abort. It is a no-op after Commit and safe twice.
-func (w *writer) Abort() error {
+// failed Commit could not abort, within ctx and at most cleanupTimeout. It
+// is a no-op after Commit and safe twice.
+func (w *writer) Abort(ctx context.Context) error {
 	if !w.done {
 		_ = w.enc.Close() // releases the encoder's buffers; its output is discarded
 		w.removeTemp()
@@ -109,7 +110,7 @@ func (w *writer) Abort() error {
 	if w.upload == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
 	return w.abortUpload(ctx)
 }

@@ -73,14 +73,14 @@ func Run(t *testing.T, h Harness) {
 		}
 		res, err := w.Commit(t.Context())
 		require.NoError(t, err)
-		require.NoError(t, w.Abort(), "abort after commit is a no-op")
+		require.NoError(t, w.Abort(t.Context()), "abort after commit is a no-op")
 		return res
 	}
 	newSink := func(t *testing.T) sinks.Sink {
 		s := h.New(t)
 		t.Cleanup(func() {
-			require.NoError(t, s.Close())
-			require.NoError(t, s.Close(), "close twice is safe")
+			require.NoError(t, s.Close(context.Background()))
+			require.NoError(t, s.Close(context.Background()), "close twice is safe")
 		})
 		return s
 	}
@@ -104,8 +104,8 @@ func Run(t *testing.T, h Harness) {
 		w, err := s.Open(t.Context(), part(day))
 		require.NoError(t, err)
 		require.NoError(t, w.Write(t.Context(), Records(day, 10)))
-		require.NoError(t, w.Abort())
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(t.Context()))
+		require.NoError(t, w.Abort(t.Context()))
 		if h.Replaces {
 			require.Nil(t, h.Read(t, s, part(day)))
 		}
@@ -119,7 +119,7 @@ func Run(t *testing.T, h Harness) {
 		cancel()
 		_, err = w.Commit(ctx)
 		require.Error(t, err)
-		require.NoError(t, w.Abort())
+		require.NoError(t, w.Abort(t.Context()))
 		if h.Replaces {
 			require.Nil(t, h.Read(t, s, part(day)))
 		}

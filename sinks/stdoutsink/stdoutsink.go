@@ -27,7 +27,12 @@ func New(w io.Writer) *Sink { return &Sink{bw: bufio.NewWriterSize(w, 64<<10)} }
 func (s *Sink) Name() string { return "stdout" }
 
 // Close flushes; safe twice.
-func (s *Sink) Close() error { return s.bw.Flush() }
+func (s *Sink) Close(context.Context) error {
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("stdout: %w", err)
+	}
+	return nil
+}
 
 // Open starts a partition.
 func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
@@ -66,4 +71,4 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 }
 
 // Abort cannot take back lines already written; consumers dedupe by id.
-func (w *writer) Abort() error { return nil }
+func (w *writer) Abort(context.Context) error { return nil }

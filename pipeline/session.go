@@ -1,0 +1,172 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// Options configure a session.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Progress, when set, receives live progress (a terminal); otherwise
+	// progress goes to the log every ProgressEvery.
+	Progress      Progress
+	ProgressEvery time.Duration
+	Now           func() time.Time
+	HTTPClient    *http.Client
+	// Sinks replaces the sinks built from the configuration (tests). The
+	// session closes them.
+	Sinks []sinks.Sink
+	// Stdout is where a stdout sink writes; os.Stdout when nil.
+	Stdout io.Writer
+	// AlertsDryRun prints alert findings to AlertsOut instead of sending them.
+	AlertsDryRun bool
+	AlertsOut    io.Writer
+}
+
+// ShutdownTimeout bounds Close: flushing and closing the sinks.
+const ShutdownTimeout = 30 * time.Second
+
+// Session is what a run or a follow loop opens once and uses for many plans:
+// the locked state, the sinks, the API client with its one limiter (and what
+// it learnt of the server's limit), the alert rules. Its methods are used by
+// one goroutine at a time.
+type Session struct {
+	cfg    *config.Config
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	store  *state.Store
+	client *extract.Client
+	alerts *alerts.Engine // nil without rules
+
+	sinks   *sinkset.Set // built and checked by the first plan that delivers
+	checked bool
+	closed  bool
+}
+
+// Open opens a session: it checks that a token is set, locks the state
+// (failing at once with state.ErrLocked while another process holds it),
+// removes what a killed run left in the spool, and builds the API client
+// and the alert rules. Sinks are built and checked by the first Execute
+// that has something to deliver. Close releases everything.
+func Open(ctx context.Context, o Options) (*Session, error) {
+	cfg := o.Config
+	if cfg.Source.Token == "" {
+		return nil, failure.Usagef("source.token: required (set it in %s, with token_file, the PACHCA_TOKEN variable it names, or --token)", filepath.Base(cfg.File))
+	}
+	s := &Session{cfg: cfg, opts: o, log: o.Logger, now: o.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if len(cfg.Alerts.Rules) > 0 {
+		var err error
+		if s.alerts, err = alerts.New(cfg.Alerts); err != nil {
+			return nil, err
+		}
+	}
+	st, err := state.Open(cfg.State.Dir, Identity(cfg))
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	if err := s.cleanSpool(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.client = extract.NewClient(cfg.Source.ClientConfig(o.HTTPClient))
+	if o.Sinks != nil {
+		s.sinks = &sinkset.Set{Sinks: o.Sinks}
+	}
+	return s, nil
+}
+
+// cleanSpool removes the partial window files a killed run left, and the
+// spool of days already exported (a crash between recording a day and
+// removing its spool leaves it).
+func (s *Session) cleanSpool() error {
+	sp := s.store.Spool()
+	if err := sp.CleanTemp(); err != nil {
+		return err
+	}
+	exported, err := s.store.Exported()
+	if err != nil {
+		return err
+	}
+	for d := range exported {
+		if err := sp.RemoveDay(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Client is the session's API client; every plan of the session shares it
+// and its limiter.
+func (s *Session) Client() *extract.Client { return s.client }
+
+// State is the session's locked state.
+func (s *Session) State() *state.Store { return s.store }
+
+// openSinks builds the sinks on first use and checks them before anything
+// is fetched, so that a read-only directory or a missing bucket costs no API
+// request.
+func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
+	if s.sinks == nil {
+		stdout := s.opts.Stdout
+		if stdout == nil {
+			stdout = os.Stdout
+		}
+		set, err := sinkset.Build(ctx, s.cfg.Sinks, stdout)
+		if err != nil {
+			return nil, failure.AsUsage(err) // construction does no I/O: the settings are wrong
+		}
+		s.sinks = set
+	}
+	if !s.checked {
+		if err := s.sinks.CheckAll(ctx); err != nil {
+			return nil, err
+		}
+		s.checked = true
+	}
+	return s.sinks, nil
+}
+
+// Close closes the sinks (flushing what they hold) within ctx and releases
+// the state. Every error is returned, joined: a sink that fails to flush
+// fails the run. Safe to call twice.
+func (s *Session) Close(ctx context.Context) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.sinks != nil {
+		if err := s.sinks.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sinks: %w", err))
+		}
+	}
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("state: %w", err))
+	}
+	return errors.Join(errs...)
+}

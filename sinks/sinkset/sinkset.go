@@ -1,0 +1,117 @@
+// Package sinkset is the one place that turns the sinks of a configuration
+// into sinks.Sink values, and handles them as a set: check every one, close
+// every one and report every error. The run loop, `check` and `verify` all
+// build their sinks here.
+package sinkset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
+	"github.com/pachca-export/pachca-export/sinks/kafkasink"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/stdoutsink"
+)
+
+// Format returns the file format called name ("ndjson" or "parquet").
+func Format(name, compression string) (sinks.Format, error) {
+	switch name {
+	case "ndjson":
+		return ndjson.Format(compression)
+	case "parquet":
+		return parquetfmt.Format(compression)
+	}
+	return sinks.Format{}, fmt.Errorf("unknown format %q (ndjson, parquet)", name)
+}
+
+// Set is the configured sinks, in the configuration's order.
+type Set struct {
+	Sinks []sinks.Sink
+}
+
+// Build constructs the sinks of cfg, in order; stdout is where a stdout sink
+// writes. Construction does no network I/O: unreachable destinations show in
+// Check or at the first write. On error the sinks built so far are closed.
+func Build(ctx context.Context, cfg []config.Sink, stdout io.Writer) (*Set, error) {
+	set := &Set{}
+	for i, sc := range cfg {
+		s, err := build(ctx, sc, stdout)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("sinks[%d]: %w", i, err), set.Close(ctx))
+		}
+		set.Sinks = append(set.Sinks, s)
+	}
+	return set, nil
+}
+
+func build(ctx context.Context, sc config.Sink, stdout io.Writer) (sinks.Sink, error) {
+	switch {
+	case sc.File != nil:
+		f, err := Format(sc.Type, sc.File.Compression)
+		if err != nil {
+			return nil, err
+		}
+		return filesink.New(sc.File.Dir, f), nil
+	case sc.S3 != nil:
+		f, err := Format(sc.S3.Format, sc.S3.Compression)
+		if err != nil {
+			return nil, err
+		}
+		return s3sink.New(ctx, *sc.S3, f)
+	case sc.Kafka != nil:
+		return kafkasink.New(*sc.Kafka)
+	case sc.Stdout != nil:
+		return stdoutsink.New(stdout), nil
+	}
+	return nil, fmt.Errorf("unknown sink type %q", sc.Type)
+}
+
+// CheckTimeout bounds the probe of one sink.
+const CheckTimeout = 30 * time.Second
+
+// Check probes every sink that can be probed (sinks.Checker), each within
+// CheckTimeout, and returns one result per sink, in order: nil when the sink
+// is reachable and writable (or has nothing to probe).
+func (s *Set) Check(ctx context.Context) []error {
+	out := make([]error, len(s.Sinks))
+	for i, sk := range s.Sinks {
+		c, ok := sk.(sinks.Checker)
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+		out[i] = c.Check(cctx)
+		cancel()
+	}
+	return out
+}
+
+// CheckAll is Check reduced to the first failure, named by its index.
+func (s *Set) CheckAll(ctx context.Context) error {
+	for i, err := range s.Check(ctx) {
+		if err != nil {
+			return fmt.Errorf("sinks[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Close closes every sink, within ctx, and returns every error it met,
+// joined; safe to call twice.
+func (s *Set) Close(ctx context.Context) error {
+	var errs []error
+	for _, sk := range s.Sinks {
+		if err := sk.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", sk.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
