@@ -100,12 +100,12 @@ type State struct {
 
 // Sink is one entry of sinks: its type and that type's settings.
 type Sink struct {
-	Type    string
-	Line    int
-	File    *FileSink         // ndjson, parquet
-	S3      *s3sink.Config    // s3
-	Kafka   *kafkasink.Config // kafka
-	Stdout  *StdoutSink       // stdout
+	Type   string
+	Line   int
+	File   *FileSink         // ndjson, parquet
+	S3     *s3sink.Config    // s3
+	Kafka  *kafkasink.Config // kafka
+	Stdout *StdoutSink       // stdout
 }
 
 // FileSink writes day-partitioned files under Dir.
