@@ -1,16 +1,11 @@
 package filesink_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/sinks"
@@ -20,45 +15,9 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/sinktest"
 )
 
-func readNDJSON(t *testing.T, path string) []string {
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var ids []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m struct{ ID string }
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
-		ids = append(ids, m.ID)
-	}
-	return ids
-}
-
-func readParquet(t *testing.T, path string) []string {
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	rdr, err := file.NewParquetReader(f)
-	require.NoError(t, err)
-	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	require.NoError(t, err)
-	tbl, err := fr.ReadTable(t.Context())
-	require.NoError(t, err)
-	defer tbl.Release()
-	var ids []string
-	for _, chunk := range tbl.Column(0).Data().Chunks() {
-		s := chunk.(*array.String)
-		for i := range s.Len() {
-			ids = append(ids, s.Value(i))
-		}
-	}
-	return ids
-}
-
 // harness returns the conformance harness of a file sink; it also checks
 // that no temporary file is left and that the manifest lists the file.
-func harness(f sinks.Format, read func(*testing.T, string) []string) sinktest.Harness {
+func harness(f sinks.Format) sinktest.Harness {
 	dirs := map[sinks.Sink]string{}
 	return sinktest.Harness{
 		Replaces: true,
@@ -88,11 +47,10 @@ func harness(f sinks.Format, read func(*testing.T, string) []string) sinktest.Ha
 			require.Len(t, m.Files, 1)
 			require.Equal(t, p.BaseName()+f.Ext, m.Files[0].Name)
 			require.Equal(t, info.Size(), m.Files[0].Bytes)
-			ids := read(t, path)
+			body, err := os.ReadFile(path)
+			require.NoError(t, err)
+			ids := sinktest.IDs(t, path, body)
 			require.EqualValues(t, len(ids), m.Files[0].Records)
-			if ids == nil {
-				ids = []string{}
-			}
 			return ids
 		},
 	}
@@ -101,13 +59,13 @@ func harness(f sinks.Format, read func(*testing.T, string) []string) sinktest.Ha
 func TestConformanceNDJSON(t *testing.T) {
 	f, err := ndjson.Format("none")
 	require.NoError(t, err)
-	sinktest.Run(t, harness(f, readNDJSON))
+	sinktest.Run(t, harness(f))
 }
 
 func TestConformanceParquet(t *testing.T) {
 	f, err := parquetfmt.Format("zstd")
 	require.NoError(t, err)
-	sinktest.Run(t, harness(f, readParquet))
+	sinktest.Run(t, harness(f))
 }
 
 // TestUnwritableDirectory: a directory that cannot be created fails Check

@@ -219,7 +219,8 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 }
 
 // Commit reports what was acknowledged: Records, and Bytes as the sum of the
-// message values. It returns the first delivery error of the partition.
+// message values. It returns the first delivery error of the partition, or
+// ctx's error.
 func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if w.err != nil {
 		return sinks.Result{}, w.err
@@ -228,6 +229,11 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		return sinks.Result{}, fmt.Errorf("kafka: topic %s: commit after commit or abort", w.s.cfg.Topic)
 	}
 	w.done = true
+	// Everything was acknowledged by Write; a cancelled run still must not
+	// count the partition as delivered.
+	if err := ctx.Err(); err != nil {
+		return sinks.Result{}, fmt.Errorf("kafka: topic %s: commit: %w", w.s.cfg.Topic, err)
+	}
 	return sinks.Result{Records: w.records, Bytes: w.bytes}, nil
 }
 

@@ -142,16 +142,6 @@ func TestSink(t *testing.T) {
 		require.Len(t, keys(t, srv, "shared"), 10)
 	})
 
-	t.Run("empty partition", func(t *testing.T) {
-		srv.CreateBucket("empty")
-		s := newSink(t, config(t, srv, "empty", "ndjson", "gzip"))
-		p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-e")
-		res := commit(t, s, p, nil)
-		require.Equal(t, int64(0), res.Records)
-		body, _ := get(t, srv, "empty", res.Files[0])
-		requireNDJSON(t, res.Files[0], body, nil)
-	})
-
 	t.Run("missing bucket", func(t *testing.T) {
 		s := newSink(t, config(t, srv, "no-such-bucket", "ndjson", "none"))
 		require.EqualError(t, s.Check(t.Context()), `s3: bucket "no-such-bucket" does not exist`)
@@ -191,24 +181,6 @@ func TestSink(t *testing.T) {
 		require.Empty(t, keys(t, srv, "check"), "the probe object is deleted")
 	})
 
-	t.Run("cancelled context", func(t *testing.T) {
-		srv.CreateBucket("cancel")
-		c := config(t, srv, "cancel", "ndjson", "none")
-		s := newSink(t, c)
-		p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-c")
-		w, err := s.Open(t.Context(), p)
-		require.NoError(t, err)
-		require.NoError(t, w.Write(t.Context(), records(t, p, 100, "c")))
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		_, err = w.Commit(ctx)
-		require.ErrorIs(t, err, context.Canceled)
-		require.Contains(t, err.Error(), "s3: upload s3://cancel/audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson: ")
-		require.Empty(t, keys(t, srv, "cancel"))
-		require.NoError(t, w.Abort(context.Background()))
-		requireNoTemp(t, c.TempDir)
-	})
-
 	t.Run("cancelled multipart upload", func(t *testing.T) {
 		srv.CreateBucket("cancel-mp")
 		c := config(t, srv, "cancel-mp", "ndjson", "none")
@@ -243,35 +215,6 @@ func TestSink(t *testing.T) {
 		requireNoTemp(t, c.TempDir)
 	})
 
-	t.Run("abort", func(t *testing.T) {
-		srv.CreateBucket("abort")
-		c := config(t, srv, "abort", "ndjson", "gzip")
-		s := newSink(t, c)
-		p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-a")
-		w, err := s.Open(t.Context(), p)
-		require.NoError(t, err)
-		require.NoError(t, w.Write(t.Context(), records(t, p, 100, "a")))
-		require.NoError(t, w.Abort(context.Background()))
-		require.NoError(t, w.Abort(context.Background()))
-		requireNoTemp(t, c.TempDir)
-		require.Error(t, w.Write(t.Context(), records(t, p, 1, "a")))
-		_, err = w.Commit(t.Context())
-		require.Error(t, err)
-		require.Empty(t, keys(t, srv, "abort"))
-
-		// After Commit, Abort changes nothing.
-		recs := records(t, p, 10, "b")
-		w, err = s.Open(t.Context(), p)
-		require.NoError(t, err)
-		require.NoError(t, w.Write(t.Context(), recs))
-		res, err := w.Commit(t.Context())
-		require.NoError(t, err)
-		require.NoError(t, w.Abort(context.Background()))
-		require.NoError(t, w.Abort(context.Background()))
-		requireNoTemp(t, c.TempDir)
-		body, _ := get(t, srv, "abort", res.Files[0])
-		requireNDJSON(t, res.Files[0], body, recs)
-	})
 }
 
 // TestServerStopped stops MinIO between Write and Commit: Commit fails in

@@ -1,14 +1,28 @@
-// Package sinktest is the conformance suite every sink runs: round trip,
-// empty partition, many batches, abort twice, cancelled context, rerun of a
-// partition replacing it.
+// Package sinktest is the conformance suite every sink runs (files, S3 on
+// MinIO, Kafka on kfake, stdout): round trip, empty partition, many batches,
+// abort twice, cancelled context, rerun of a partition, close twice. Sinks
+// that replace a partition (files, objects) must show nothing of an aborted
+// or cancelled one; streams (Kafka, stdout) cannot take back what they sent
+// and are at least once instead.
 package sinktest
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/sinks"
@@ -25,6 +39,55 @@ type Harness struct {
 	// Replaces is true for sinks whose rerun of a partition replaces it
 	// (files, objects); false for streams (at least once).
 	Replaces bool
+	// After, when set, runs at the end of every case with the case's sink,
+	// for checks of the sink's own (no temporary file left, no upload).
+	After func(t *testing.T, s sinks.Sink)
+}
+
+// IDs decodes the ids of a file or object in delivery order, by the
+// extension of name: NDJSON (.ndjson, .ndjson.gz, .ndjson.zst) or Parquet.
+func IDs(t *testing.T, name string, body []byte) []string {
+	t.Helper()
+	ids := []string{}
+	if strings.HasSuffix(name, ".parquet") {
+		rdr, err := file.NewParquetReader(bytes.NewReader(body))
+		require.NoError(t, err, name)
+		defer rdr.Close()
+		fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		require.NoError(t, err, name)
+		tbl, err := fr.ReadTable(t.Context())
+		require.NoError(t, err, name)
+		defer tbl.Release()
+		require.Equal(t, "id", tbl.Schema().Field(0).Name)
+		for _, chunk := range tbl.Column(0).Data().Chunks() {
+			s := chunk.(*array.String)
+			for i := range s.Len() {
+				ids = append(ids, s.Value(i))
+			}
+		}
+		return ids
+	}
+	var r io.Reader = bytes.NewReader(body)
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		zr, err := gzip.NewReader(r)
+		require.NoError(t, err, name)
+		r = zr
+	case strings.HasSuffix(name, ".zst"):
+		zr, err := zstd.NewReader(r)
+		require.NoError(t, err, name)
+		defer zr.Close()
+		r = zr
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var m struct{ ID string }
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), name)
+		ids = append(ids, m.ID)
+	}
+	require.NoError(t, sc.Err(), name)
+	return ids
 }
 
 // Records makes n valid records on day, a millisecond apart.
@@ -81,6 +144,9 @@ func Run(t *testing.T, h Harness) {
 		t.Cleanup(func() {
 			require.NoError(t, s.Close(context.Background()))
 			require.NoError(t, s.Close(context.Background()), "close twice is safe")
+			if h.After != nil {
+				h.After(t, s)
+			}
 		})
 		return s
 	}
@@ -106,6 +172,8 @@ func Run(t *testing.T, h Harness) {
 		require.NoError(t, w.Write(t.Context(), Records(day, 10)))
 		require.NoError(t, w.Abort(t.Context()))
 		require.NoError(t, w.Abort(t.Context()))
+		_, err = w.Commit(t.Context())
+		require.Error(t, err, "commit after abort")
 		if h.Replaces {
 			require.Nil(t, h.Read(t, s, part(day)))
 		}

@@ -6,6 +6,7 @@ package stdoutsink
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -40,9 +41,10 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 }
 
 type writer struct {
-	s *Sink
-	n int64
-	b int64
+	s    *Sink
+	n    int64
+	b    int64
+	done bool // committed or aborted
 }
 
 func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
@@ -61,6 +63,10 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 }
 
 func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
+	if w.done {
+		return sinks.Result{}, errors.New("stdout: commit after commit or abort")
+	}
+	w.done = true
 	if err := ctx.Err(); err != nil {
 		return sinks.Result{}, err
 	}
@@ -71,4 +77,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 }
 
 // Abort cannot take back lines already written; consumers dedupe by id.
-func (w *writer) Abort(context.Context) error { return nil }
+func (w *writer) Abort(context.Context) error {
+	w.done = true
+	return nil
+}
