@@ -8,22 +8,23 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/valyala/fastjson"
 )
 
-// This file holds a small strict JSON scanner over the raw bytes of an event.
-// It validates the event as encoding/json's Valid would and, in the same
-// pass, records where the values the record needs are: the first top-level
-// member of each field the record reads, and the first member of each details
-// field inside the first top-level details object. normalize.go then reads
-// those spans directly, so there is no second parse. details_json is copied
-// from the raw bytes with only the insignificant whitespace removed.
+// This file holds a small strict JSON scanner over the raw bytes of an event,
+// the transform's one JSON parser. It validates the event as encoding/json's
+// Valid would and, in the same pass, records where the values the record
+// needs are: the top-level member of each field the record reads, and the
+// member of each details field inside the top-level details object.
+// normalize.go then reads those spans directly, so there is no second parse.
+// details_json is copied from the raw bytes with only the insignificant
+// whitespace removed.
 //
-// Until this scanner extracted the members, fastjson parsed the event a
-// second time; the scanner keeps fastjson's semantics where they showed:
-// member names are unescaped as fastjson does, the first of duplicate members
-// wins, and the nesting limit is fastjson's (fastjson.MaxDepth).
+// One rule for a member name that appears twice in an object: the last one
+// wins, as in JavaScript's JSON.parse, Python's json and Go's encoding/json.
+// Every column follows it, and when the details object repeats a name,
+// details_json keeps only the last member of that name, so that readers
+// whose rule differs (some take the first) see the same value too.
+// Values may nest maxDepth deep, counting the event itself.
 
 // span is a half-open byte range [off, end).
 type span struct{ off, end int }
@@ -57,30 +58,39 @@ func scanEvent(b []byte) (details span, found, spaced bool, err *syntaxError) {
 	return s.top[fDetails], s.topSet&(1<<fDetails) != 0, s.detailsWS > 0, nil
 }
 
+// maxDepth bounds the nesting of values, the event's object counting as 1,
+// so that a hostile event cannot exhaust the stack.
+const maxDepth = 300
+
 type scanner struct {
 	b   []byte
 	err *syntaxError
 	esc bool // the last string str scanned had an escape
 	ws  int  // whitespace bytes skipped between tokens so far
-	// deep is set when a scalar is nested as deeply as fastjson.MaxDepth
-	// containers: the scanner accepts it, fastjson (whose limit counts
-	// scalars too) did not, so the event stays rejected.
-	deep bool
 
-	top    [numFields]span // the value of the first member of each f* field
+	top    [numFields]span // the value of the last member of each f* field
 	topSet uint32          // bit f: top[f] was found
 	det    [NumDetails]span
-	detSet uint64 // bit i: det[i] was found in the first details object
+	detSet uint64 // bit i: det[i] was found in the details object
 
-	detailsWS int    // whitespace bytes skipped inside top[fDetails]
-	key       []byte // scratch for unescaped member names
+	detailsWS  int        // whitespace bytes skipped inside top[fDetails]
+	detailsDup bool       // the details object repeats a member name
+	names      []nameSpan // the member names of the details object so far
+	key        []byte     // scratch for unescaped member names
+	k1, k2     []byte     // scratch for comparing escaped names
+}
+
+// nameSpan is a member name as it stands in the input, quotes included.
+type nameSpan struct {
+	q   span
+	esc bool
 }
 
 // scan validates b as one JSON object and records the spans of its members.
 // The scanner may be reused; its results hold until the next scan.
 func (s *scanner) scan(b []byte) *syntaxError {
-	s.b, s.err, s.ws, s.deep = b, nil, 0, false
-	s.topSet, s.detSet, s.detailsWS = 0, 0, 0
+	s.b, s.err, s.ws = b, nil, 0
+	s.topSet, s.detSet, s.detailsWS, s.detailsDup, s.names = 0, 0, 0, false, s.names[:0]
 	i := skipWS(b, 0)
 	if i == len(b) {
 		return &syntaxError{"empty input", 0}
@@ -140,10 +150,8 @@ func (s *scanner) value(i, depth int) int {
 	if i >= len(b) {
 		return s.fail("unexpected end of input", i)
 	}
-	if depth >= fastjson.MaxDepth {
-		// fastjson counts every value: a scalar here is one too deep. A
-		// container here fails below anyway.
-		s.deep = true
+	if depth >= maxDepth {
+		return s.fail("nesting too deep", i)
 	}
 	switch c := b[i]; {
 	case c == '{':
@@ -165,7 +173,7 @@ func (s *scanner) value(i, depth int) int {
 }
 
 func (s *scanner) object(i, depth, mode int) int {
-	if depth > fastjson.MaxDepth {
+	if depth > maxDepth {
 		return s.fail("nesting too deep", i)
 	}
 	b := s.b
@@ -196,8 +204,11 @@ func (s *scanner) object(i, depth, mode int) int {
 		case modeDetails:
 			vs := i
 			i = s.value(i, depth)
-			if d := detailIndex(s.name(key, keyEsc)); d >= 0 && s.detSet&(1<<d) == 0 {
-				s.det[d], s.detSet = span{vs, i}, s.detSet|1<<d
+			if s.repeated(span{ks, ks + len(key)}, keyEsc) {
+				s.detailsDup = true
+			}
+			if d := detailIndex(s.name(key, keyEsc)); d >= 0 {
+				s.det[d], s.detSet = span{vs, i}, s.detSet|1<<d // the last of a name wins
 			}
 		}
 		if s.err != nil {
@@ -219,14 +230,18 @@ func (s *scanner) object(i, depth, mode int) int {
 }
 
 // topMember scans the value at b[i] of the top-level member named name and
-// records it when it is the first member of a field the record reads. The
-// members of the first details object are recorded too.
+// records it when it is a field the record reads, replacing an earlier
+// member of the same name. The members of the details object are recorded
+// too.
 func (s *scanner) topMember(name []byte, i, depth int) int {
 	f := fieldIndex(name)
-	if f < 0 || s.topSet&(1<<f) != 0 {
+	if f < 0 {
 		return s.value(i, depth)
 	}
 	vs, ws := i, s.ws
+	if f == fDetails { // a repeated details member replaces the one before
+		s.detSet, s.detailsDup, s.names = 0, false, s.names[:0]
+	}
 	if f == fDetails && i < len(s.b) && s.b[i] == '{' {
 		i = s.object(i, depth+1, modeDetails)
 	} else {
@@ -239,8 +254,31 @@ func (s *scanner) topMember(name []byte, i, depth int) int {
 	return i
 }
 
-// name returns the member name of the quoted string q, unescaped as
-// fastjson unescapes names (a scratch buffer holds it until the next call).
+// repeated records the member name at q (quotes included) of the details
+// object and reports whether an earlier member had the same name once
+// unescaped. Details objects have a few members: a linear search is enough.
+func (s *scanner) repeated(q span, esc bool) bool {
+	dup := false
+	name := s.b[q.off:q.end]
+	for _, p := range s.names {
+		prev := s.b[p.q.off:p.q.end]
+		if !esc && !p.esc {
+			dup = bytes.Equal(prev, name)
+		} else {
+			s.k1 = appendUnescaped(s.k1[:0], prev[1:len(prev)-1])
+			s.k2 = appendUnescaped(s.k2[:0], name[1:len(name)-1])
+			dup = bytes.Equal(s.k1, s.k2)
+		}
+		if dup {
+			break
+		}
+	}
+	s.names = append(s.names, nameSpan{q, esc})
+	return dup
+}
+
+// name returns the member name of the quoted string q, unescaped (a scratch
+// buffer holds it until the next call).
 func (s *scanner) name(q []byte, esc bool) []byte {
 	if !esc {
 		return q[1 : len(q)-1]
@@ -250,7 +288,7 @@ func (s *scanner) name(q []byte, esc bool) []byte {
 }
 
 func (s *scanner) array(i, depth int) int {
-	if depth > fastjson.MaxDepth {
+	if depth > maxDepth {
 		return s.fail("nesting too deep", i)
 	}
 	b := s.b
@@ -392,8 +430,7 @@ func (s *scanner) number(i int) int {
 	return i
 }
 
-// keyIs reports whether the quoted member name q equals want once unescaped,
-// the way fastjson's Object.Visit compares names.
+// keyIs reports whether the quoted member name q equals want once unescaped.
 func keyIs(q []byte, want string) bool {
 	raw := q[1 : len(q)-1]
 	for _, c := range raw {
@@ -427,7 +464,8 @@ func appendCompact(dst, src []byte) []byte {
 }
 
 // member returns the span, relative to obj, of the value of the first member
-// named key of obj, a valid compact JSON object.
+// named key of obj, a valid compact JSON object (details_json, whose names
+// are unique).
 func member(obj []byte, key string) (span, bool) {
 	i := 1
 	for i < len(obj) && obj[i] == '"' {
@@ -442,6 +480,44 @@ func member(obj []byte, key string) (span, bool) {
 		i++ // past ',' or '}'
 	}
 	return span{}, false
+}
+
+// appendUniqueMembers appends obj, a valid compact JSON object, keeping of
+// each member name only the last member (in its place).
+func appendUniqueMembers(dst, obj []byte) []byte {
+	type member struct{ name, all span }
+	var ms []member
+	for i := 1; i < len(obj) && obj[i] == '"'; {
+		ks := i
+		i = skipString(obj, i)
+		ke := i
+		i = skipValue(obj, i+1)
+		ms = append(ms, member{span{ks, ke}, span{ks, i}})
+		i++ // past ',' or '}'
+	}
+	var a, b []byte
+	dst = append(dst, '{')
+	first := true
+	for j, m := range ms {
+		a = appendUnescaped(a[:0], obj[m.name.off+1:m.name.end-1])
+		later := false
+		for _, n := range ms[j+1:] {
+			b = appendUnescaped(b[:0], obj[n.name.off+1:n.name.end-1])
+			if bytes.Equal(a, b) {
+				later = true
+				break
+			}
+		}
+		if later {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, obj[m.all.off:m.all.end]...)
+	}
+	return append(dst, '}')
 }
 
 // skipString returns the index after the valid string that starts at obj[i].
@@ -489,8 +565,7 @@ func skipValue(b []byte, i int) int {
 }
 
 // appendUnescaped appends the contents q (without the quotes) of a string the
-// scanner validated, unescaped exactly as fastjson's GetStringBytes did:
-// surrogate pairs combine, a surrogate not followed by a \u escape stays as
+// scanner validated, unescaped: surrogate pairs combine, a surrogate not followed by a \u escape stays as
 // its six-byte escape, and a surrogate followed by a \u escape that does not
 // pair with it becomes U+FFFD and takes that escape with it.
 func appendUnescaped(dst, q []byte) []byte {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"math/bits"
 	"strconv"
-
-	"github.com/valyala/fastjson"
 )
 
 // ParseError reports an event that cannot be normalized at all: not a JSON
@@ -30,6 +28,7 @@ type Normalizer struct {
 	// value is still the span dets[i].
 	textual uint64
 	ts      []byte // scratch for an escaped created_at
+	obj     []byte // scratch for a details object with repeated names
 }
 
 // Top-level members of an AuditEvent that the record reads.
@@ -111,14 +110,6 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 		return &ParseError{Reason: "invalid JSON: " + serr.Error()}
 	}
 	sc.b = nil // keep no reference to raw
-	if sc.deep {
-		// Valid JSON nested deeper than fastjson accepted: rejected with
-		// fastjson's own message, as before the scanner extracted members.
-		var p fastjson.Parser
-		if _, err := p.ParseBytes(raw); err != nil {
-			return &ParseError{Reason: "invalid JSON: " + err.Error()}
-		}
-	}
 	has := func(f int) bool { return sc.topSet&(1<<f) != 0 }
 	val := func(f int) []byte { return raw[sc.top[f].off:sc.top[f].end] }
 
@@ -175,9 +166,13 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 	if has(fDetails) && raw[sc.top[fDetails].off] != 'n' { // not null
 		d := val(fDetails)
 		start := len(n.text)
-		if sc.detailsWS > 0 {
+		switch {
+		case sc.detailsDup:
+			n.obj = appendCompact(n.obj[:0], d)
+			n.text = appendUniqueMembers(n.text, n.obj)
+		case sc.detailsWS > 0:
 			n.text = appendCompact(n.text, d)
-		} else {
+		default:
 			n.text = append(n.text, d...)
 		}
 		detJSON = span{start, len(n.text)}

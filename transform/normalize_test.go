@@ -207,7 +207,9 @@ func TestNormalizeDetailKinds(t *testing.T) {
 		{"string", `{"reason":"x"}`, transform.DReason, transform.Value{Valid: true, Str: "x"}},
 		{"string null", `{"action_message":null}`, transform.DActionMessage, transform.Value{}},
 		{"string number", `{"reason":5}`, transform.DReason, transform.Value{}},
-		{"duplicate: first wins", `{"reason":"a","reason":"b"}`, transform.DReason, transform.Value{Valid: true, Str: "a"}},
+		{"duplicate: the last wins", `{"reason":"a","reason":"b"}`, transform.DReason, transform.Value{Valid: true, Str: "b"}},
+		{"duplicate escaped: the last wins", `{"reason":"a","reas\u006fn":"b"}`, transform.DReason, transform.Value{Valid: true, Str: "b"}},
+		{"duplicate object: the last wins", `{"filters":{"a":1},"x":0,"filters":{"b":2}}`, transform.DFilters, transform.Value{Valid: true, Str: `{"b":2}`}},
 		{"details array", `["reason"]`, transform.DReason, transform.Value{}},
 	}
 	for _, tt := range tests {
@@ -342,4 +344,19 @@ func TestEventKeysIsACopy(t *testing.T) {
 	keys := transform.EventKeys()
 	keys[0] = "changed"
 	require.Equal(t, "user_login", transform.EventKeys()[0])
+}
+
+// TestDuplicateNames: a name repeated in the event or its details object
+// follows one rule everywhere, the last member wins, and details_json keeps
+// only that member, so readers that take the first see the same value.
+func TestDuplicateNames(t *testing.T) {
+	raw := `{"id":"first","id":"e2","created_at":"2025-05-15T14:30:00.000Z","event_key":"user_updated",` +
+		`"details":{"reason":"ignored"},` +
+		`"details":{"reason":"a","changes":{"x":1},"reas\u006fn":"b","other":[1],"changes":{"y":2}}}`
+	rec, err := transform.Normalize([]byte(raw), "ws")
+	require.NoError(t, err)
+	require.Equal(t, "e2", rec.ID)
+	require.Equal(t, `{"reas\u006fn":"b","other":[1],"changes":{"y":2}}`, rec.DetailsJSON)
+	require.Equal(t, transform.Value{Valid: true, Str: "b"}, rec.Details[transform.DReason])
+	require.Equal(t, transform.Value{Valid: true, Str: `{"y":2}`}, rec.Details[transform.DChanges])
 }
