@@ -319,7 +319,7 @@ func (s *Server) recordAccess(r *http.Request) {
 		ua = string([]rune(ua)[:255])
 	}
 	d := draft{key: "audit_events_accessed", actorID: ownerID, actorType: "User", entityID: ownerID, entityType: "User", details: []byte("{}")}
-	ms := time.Now().UnixMilli()
+	ms := s.now().UnixMilli()
 	raw := renderEvent(nil, formatUUID(rand.Uint64(), rand.Uint64()), ms, d, ip, ua)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -88,8 +88,13 @@ type Config struct {
 	Faults     []string      // kinds drawn from, uniformly: see the Fault* constants
 	SlowDelay  time.Duration // how long a "slow" fault sleeps before answering
 	// AccessedEvents: each GET /audit_events call that passes auth and the rate
-	// limit writes an audit_events_accessed event at time.Now().
+	// limit writes an audit_events_accessed event at the server's now.
 	AccessedEvents bool
+	// Live writes new events at the wall clock while the server runs.
+	Live Live
+	// ClockOffset moves the server's now (live and accessed events) from the
+	// wall clock, e.g. to a few seconds before a UTC midnight in tests.
+	ClockOffset time.Duration
 }
 
 // DefaultConfig returns a small workspace: 5,000 events over the seven UTC
@@ -146,6 +151,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("latency, jitter, slow delay: must not be negative"))
 	}
 	if err := validateFaults(c.FaultRate, c.Faults); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Live.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

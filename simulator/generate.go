@@ -71,6 +71,7 @@ type gen struct {
 	users int
 	v     vocab
 	buf   []byte
+	cum   []int // cumulative key weights, in EventKeys order
 }
 
 func newGen(cfg Config) *gen {
@@ -152,22 +153,27 @@ func (g *gen) keys(n int) []string {
 			}
 		}
 	}
-	var cum []int
-	total := 0
-	for _, k := range known {
-		total += keyWeight(k)
-		cum = append(cum, total)
-	}
 	for len(keys) < n {
-		if g.cfg.UnknownKeys && g.rng.IntN(200) == 0 {
-			keys = append(keys, UnknownEventKeys()[g.rng.IntN(len(UnknownEventKeys()))])
-			continue
-		}
-		i, _ := slices.BinarySearch(cum, g.rng.IntN(total)+1)
-		keys = append(keys, known[i])
+		keys = append(keys, g.key())
 	}
 	g.rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 	return keys
+}
+
+// key draws one event key, weighted like a real workspace.
+func (g *gen) key() string {
+	if g.cum == nil {
+		total := 0
+		for _, k := range EventKeys() {
+			total += keyWeight(k)
+			g.cum = append(g.cum, total)
+		}
+	}
+	if g.cfg.UnknownKeys && g.rng.IntN(200) == 0 {
+		return UnknownEventKeys()[g.rng.IntN(len(UnknownEventKeys()))]
+	}
+	i, _ := slices.BinarySearch(g.cum, g.rng.IntN(g.cum[len(g.cum)-1])+1)
+	return EventKeys()[i]
 }
 
 // renderEvent appends the API's JSON object for one event; "" for ip or ua

@@ -135,6 +135,10 @@ func (s *Server) Start(addr string) (string, error) {
 		defer s.serving.Done()
 		_ = srv.Serve(ln) // always ErrServerClosed or a listener error after Close
 	}()
+	if s.cfg.Live.Rate > 0 {
+		s.serving.Add(1)
+		go s.live() // until Close closes s.done
+	}
 	return "http://" + ln.Addr().String() + BasePath, nil
 }
 

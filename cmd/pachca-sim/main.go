@@ -83,6 +83,11 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	fs.BoolVar(&cfg.TieGroups, "ties", cfg.TieGroups, "many events in one millisecond")
 	fs.BoolVar(&cfg.Midnight, "midnight", cfg.Midnight, "events exactly at midnight UTC")
 	fs.BoolVar(&cfg.UnknownKeys, "unknown-keys", cfg.UnknownKeys, "events with keys and details fields no spec lists")
+	fs.Float64Var(&cfg.Live.Rate, "live-rate", cfg.Live.Rate, "new events per second at the wall clock while serving, 0 = none")
+	fs.Float64Var(&cfg.Live.LateShare, "late-share", cfg.Live.LateShare, "share of live events published late")
+	fs.DurationVar(&cfg.Live.MinLate, "min-late", cfg.Live.MinLate, "a late event's created_at is at least this far back")
+	fs.DurationVar(&cfg.Live.MaxLate, "max-late", cfg.Live.MaxLate, "a late event's created_at is at most this far back")
+	fs.DurationVar(&cfg.ClockOffset, "clock-offset", cfg.ClockOffset, "move the server's clock (live and accessed events) from the wall clock")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "usage: pachca-sim [flags]")

@@ -1,0 +1,92 @@
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Live makes the server write new events at the wall clock while it runs, as
+// a workspace in use does, and publish a share of them late: an event is
+// late when it appears in the log some time after its created_at, as audit
+// APIs sometimes do. The zero value writes nothing.
+type Live struct {
+	Rate float64 // events per second (0: no live events)
+	// LateShare is the share of events that are published late, in [0, 1];
+	// each of those appears with a created_at up to MaxLate in the past,
+	// uniformly, and Late events at least MinLate in the past.
+	LateShare        float64
+	MinLate, MaxLate time.Duration
+}
+
+func (l Live) validate() error {
+	var errs []error
+	if l.Rate < 0 {
+		errs = append(errs, fmt.Errorf("live-rate: %g is negative", l.Rate))
+	}
+	if l.LateShare < 0 || l.LateShare > 1 {
+		errs = append(errs, fmt.Errorf("late-share: %g is not in [0, 1]", l.LateShare))
+	}
+	if l.MinLate < 0 || l.MaxLate < l.MinLate {
+		errs = append(errs, fmt.Errorf("late delays: want 0 <= min-late (%s) <= max-late (%s)", l.MinLate, l.MaxLate))
+	}
+	return errors.Join(errs...)
+}
+
+// now is the server's clock: the wall clock moved by Config.ClockOffset, so
+// that tests can put a day boundary a few seconds away.
+func (s *Server) now() time.Time { return time.Now().Add(s.cfg.ClockOffset) }
+
+// live writes Config.Live's events until the server closes, in ticks of
+// 50 ms; each tick writes the events due since the last one.
+func (s *Server) live() {
+	defer s.serving.Done()
+	l := s.cfg.Live
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	g := newGen(s.cfg)
+	g.rng = rand.New(rand.NewPCG(uint64(s.cfg.Seed), uint64(time.Now().UnixNano())))
+	due, last := 0.0, time.Now()
+	for {
+		select {
+		case <-s.done:
+			return
+		case t := <-tick.C:
+			due += t.Sub(last).Seconds() * l.Rate
+			last = t
+			for ; due >= 1; due-- {
+				at := s.now()
+				if l.LateShare > 0 && g.rng.Float64() < l.LateShare {
+					at = at.Add(-l.MinLate - time.Duration(g.rng.Int64N(int64(l.MaxLate-l.MinLate)+1)))
+				}
+				s.write(at, g.draft(g.key()), g)
+			}
+		}
+	}
+}
+
+// WriteEvent stores one generated event of key with created_at at, now: the
+// next request sees it. For tests that need a given event at a given time (a
+// burst of failed logins, an event published after an export); actor picks
+// the actor's user id (0: any).
+func (s *Server) WriteEvent(key string, at time.Time, actor uint64) Event {
+	g := newGen(s.cfg)
+	g.rng = rand.New(rand.NewPCG(uint64(at.UnixNano()), uint64(actor)))
+	d := g.draft(key)
+	if actor != 0 {
+		d.actorID, d.actorType = actor, "User"
+	}
+	return s.write(at, d, g)
+}
+
+// write renders and stores d at at.
+func (s *Server) write(at time.Time, d draft, g *gen) Event {
+	ip, ua := g.client(d.serverSide)
+	ms := at.UnixMilli()
+	raw := renderEvent(nil, g.uuid(), ms, d, ip, ua)
+	s.mu.Lock()
+	s.st.add(ms, raw, d)
+	s.mu.Unlock()
+	return Event{ID: eventID(raw), CreatedAt: time.UnixMilli(ms).UTC(), Key: d.key, Raw: raw}
+}
