@@ -13,6 +13,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/transform"
@@ -23,6 +24,10 @@ const batchSize = 2000
 // deliver sends one fetched day from the spool to every sink, window by
 // window, each window's records ordered by time. Every sink commits, or the
 // day fails, every writer is aborted and the spool stays for the next run.
+//
+// With plan.Delivered (a follow loop) a record already delivered goes to no
+// sink, except to file-like sinks in a Compact partition, which hold the
+// whole day; and such a day must hold every record delivered before.
 func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	date := p.Date()
 	all, err := r.spool.Windows(date)
@@ -43,12 +48,24 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	fail := func(err error) error {
 		return errors.Join(err, r.abort(ctx, date, writers[committed:], r.sinks[committed:]))
 	}
-	for _, s := range r.sinks {
-		w, err := s.Open(ctx, p)
-		if err != nil {
-			return fail(fmt.Errorf("%s: %s: %w", s.Name(), date, err))
+	open := func() error {
+		for _, s := range r.sinks {
+			w, err := s.Open(ctx, p)
+			if err != nil {
+				return fail(fmt.Errorf("%s: %s: %w", s.Name(), date, err))
+			}
+			writers = append(writers, w)
 		}
-		writers = append(writers, w)
+		return nil
+	}
+	if !r.plan.SkipEmpty {
+		if err := open(); err != nil {
+			return err
+		}
+	}
+	streams := make([]bool, len(r.sinks))
+	for i, s := range r.sinks {
+		_, streams[i] = s.(sinks.Streamer)
 	}
 
 	drop := map[string]bool{}
@@ -58,11 +75,15 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	var (
 		norm    transform.Normalizer
 		recs    []transform.Record
+		fresh    []transform.Record // recs not delivered before: recs, or freshBuf when the plan says what was
+		freshBuf []transform.Record
 		dead    []deadLetter
 		perKey  = map[string]int64{}
 		dropped int64
 		total   int64
+		again   int // records of the day delivered before (plan.Delivered)
 	)
+	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
 	for _, w := range use {
 		recs = recs[:0]
 		err := r.spool.Read(date, w, func(raw []byte) error {
@@ -95,21 +116,50 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 			}
 			return strings.Compare(a.ID, b.ID)
 		})
-		for start := 0; start < len(recs); start += batchSize {
-			batch := recs[start:min(start+batchSize, len(recs))]
-			for i, wr := range writers {
-				if err := wr.Write(ctx, batch); err != nil {
+		fresh = recs
+		if filtered {
+			fresh = freshBuf[:0]
+			for i := range recs {
+				switch {
+				case r.plan.Delivered != nil && r.plan.Delivered.Has(recs[i].ID):
+					again++
+				case recs[i].CreatedAt >= r.plan.StreamsFrom:
+					fresh = append(fresh, recs[i])
+				}
+			}
+			freshBuf = fresh
+		}
+		if len(writers) == 0 && (len(fresh) > 0 || p.Compact && len(recs) > 0) {
+			if err := open(); err != nil {
+				return err
+			}
+		}
+		for i, wr := range writers {
+			src := fresh
+			if p.Compact && !streams[i] {
+				src = recs // the day file holds the whole day
+			}
+			for start := 0; start < len(src); start += batchSize {
+				if err := wr.Write(ctx, src[start:min(start+batchSize, len(src))]); err != nil {
 					return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
 				}
 			}
 		}
-		for i := range recs {
-			perKey[recs[i].EventKey]++
+		for i := range fresh {
+			perKey[fresh[i].EventKey]++
 			if r.s.alerts != nil {
-				r.s.alerts.Observe(&recs[i]) // findings are used only if the whole plan succeeds
+				r.s.alerts.Observe(&fresh[i]) // findings are used only if the whole plan succeeds
+			}
+			if r.plan.OnFresh != nil {
+				r.plan.OnFresh(&fresh[i])
 			}
 		}
-		total += int64(len(recs))
+		total += int64(len(fresh))
+	}
+	if p.Compact && r.plan.Delivered != nil {
+		if want := r.plan.Delivered.Count(date); again < want {
+			return fail(failure.Permanentf("%s: the API now returns %d of the %d events delivered before for this day: not replacing the day's files (check with `pachca-export verify --against-api`)", date, again, want))
+		}
 	}
 	if len(dead) > 0 {
 		path, err := r.writeDeadLetters(p, dead)
@@ -145,6 +195,9 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		}
 	} else if err := r.spool.Remove(date, use); err != nil {
 		return err
+	}
+	if len(writers) == 0 {
+		return nil // nothing new: no file written, nothing to count
 	}
 	r.sum.addDay(date, total, dropped, int64(len(dead)), perKey, r.sinks, results)
 	r.log.Info("day delivered", "day", date, "events", total, "full_day", p.FullDay())

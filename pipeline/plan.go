@@ -10,6 +10,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 const day = 24 * time.Hour
@@ -29,6 +30,30 @@ type Plan struct {
 	// progressKey names an explicit range, whose delivered days are recorded
 	// so that a rerun after a crash skips them; "" for the catch-up.
 	progressKey string
+
+	// The fields below serve a follow loop, which plans its own cycles.
+
+	// Delivered, when set, holds the ids delivered before: such a record
+	// goes to no sink again, except to file-like sinks in a Compact
+	// partition (the whole day), which must then hold every one of them.
+	Delivered Delivered
+	// StreamsFrom keeps records created before it (Unix ms) from every
+	// sink but the file-like ones of a Compact partition.
+	StreamsFrom int64
+	// OnFresh is called with each record delivered for the first time, from
+	// the goroutine that delivers, before its day commits.
+	OnFresh func(rec *transform.Record)
+	// SkipEmpty writes nothing for a partition without a record to deliver:
+	// no empty file every cycle.
+	SkipEmpty bool
+}
+
+// Delivered is what a follow loop delivered before; it is only read while a
+// plan executes.
+type Delivered interface {
+	Has(id string) bool
+	// Count is the number of ids of day (YYYY-MM-DD) it holds.
+	Count(day string) int
 }
 
 func usagef(format string, args ...any) error { return failure.Usagef(format, args...) }

@@ -40,7 +40,8 @@ type ManifestFile struct {
 }
 
 // UpdateManifest adds f to the manifest encoded in old (nil or empty for none),
-// replacing an entry of the same name, and returns the new encoding.
+// replacing an entry of the same name, and returns the new encoding. For a
+// Compact partition f replaces every entry: the manifest lists f alone.
 func UpdateManifest(old []byte, p Partition, f ManifestFile) ([]byte, error) {
 	m := Manifest{SchemaVersion: transform.SchemaVersion, Day: p.Date()}
 	if len(old) > 0 {
@@ -50,7 +51,7 @@ func UpdateManifest(old []byte, p Partition, f ManifestFile) ([]byte, error) {
 		m.SchemaVersion = transform.SchemaVersion
 		m.Day = p.Date()
 	}
-	m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return e.Name == f.Name })
+	m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return p.Compact || e.Name == f.Name })
 	m.Files = append(m.Files, f)
 	slices.SortFunc(m.Files, func(a, b ManifestFile) int { return strings.Compare(a.Name, b.Name) })
 	m.Records = 0

@@ -61,6 +61,14 @@ type Partition struct {
 	From  time.Time
 	To    time.Time
 	RunID string
+	// Part marks what a follow cycle delivers of a day: its file is named by
+	// its range even when that spans the whole day, and it never counts as
+	// the day's export.
+	Part bool
+	// Compact marks a whole day that replaces every other file of its day
+	// (a followed day, sealed): file-like sinks leave only its file, and its
+	// manifest entry, in the day's directory.
+	Compact bool
 }
 
 // NewPartition returns the partition of day (any time within it) clipped to
@@ -77,9 +85,9 @@ func NewPartition(day, from, to time.Time, runID string) Partition {
 	return p
 }
 
-// FullDay reports whether the partition covers its whole day.
+// FullDay reports whether the partition is its whole day's export.
 func (p Partition) FullDay() bool {
-	return p.From.Equal(p.Day) && p.To.Equal(p.Day.Add(24*time.Hour))
+	return !p.Part && p.From.Equal(p.Day) && p.To.Equal(p.Day.Add(24*time.Hour))
 }
 
 // Date is the day as YYYY-MM-DD.
@@ -112,6 +120,13 @@ type Format struct {
 	Name string
 	Ext  string // ".ndjson.gz", ".parquet", ...
 	New  func(w io.Writer, p Partition) (Encoder, error)
+}
+
+// Streamer is implemented by sinks that publish each record as it is
+// written and cannot take it back (Kafka, stdout): at least once, where
+// file-like sinks replace a partition whole.
+type Streamer interface {
+	Streams()
 }
 
 // Checker is implemented by sinks that can tell, without delivering records,

@@ -26,6 +26,9 @@ const fileMode = 0o600
 type Sink struct {
 	dir    string
 	format sinks.Format
+	// noExchange takes the path of file systems that cannot exchange two
+	// directories atomically (tests).
+	noExchange bool
 }
 
 // New returns a sink writing f files under dir; it does no I/O.
@@ -166,6 +169,13 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := mf.Finish(); err != nil {
 		mf.Discard()
 		return failManifest(cause(err))
+	}
+	if w.p.Compact {
+		if err := w.swapDay(mf); err != nil {
+			mf.Discard()
+			return fail(err)
+		}
+		return sinks.Result{Records: w.n, Bytes: w.hw.N, Files: []string{w.path()}}, nil
 	}
 	if err := w.f.Rename(w.path()); err != nil {
 		mf.Discard()

@@ -93,6 +93,9 @@ func New(cfg Config) (*Sink, error) {
 	return s, nil
 }
 
+// Streams marks the sink as a stream (sinks.Streamer).
+func (s *Sink) Streams() {}
+
 // Name identifies the sink in logs and the summary: "kafka <topic>".
 func (s *Sink) Name() string { return "kafka " + s.cfg.Topic }
 

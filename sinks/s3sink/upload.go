@@ -3,6 +3,7 @@ package s3sink
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,11 +142,12 @@ func (w *writer) abortUpload(ctx context.Context) error {
 // updateManifest adds f to the day's manifest with a conditional write
 // (If-Match on the ETag read, If-None-Match for a new one), so that sinks of
 // other formats writing the same day under the same prefix do not lose each
-// other's entries.
-func (s *Sink) updateManifest(ctx context.Context, p sinks.Partition, f sinks.ManifestFile) error {
+// other's entries. For a Compact partition f replaces every entry, and the
+// names of the files the manifest listed before (f's aside) are returned.
+func (s *Sink) updateManifest(ctx context.Context, p sinks.Partition, f sinks.ManifestFile) (dropped []string, err error) {
 	key := s.prefix + p.Dir() + "/" + sinks.ManifestName
-	fail := func(err error) error {
-		return fmt.Errorf("s3: update manifest %s: %w", s.url(key), err)
+	fail := func(err error) ([]string, error) {
+		return nil, fmt.Errorf("s3: update manifest %s: %w", s.url(key), err)
 	}
 	conditional := true
 	for try := range manifestTries {
@@ -184,7 +186,19 @@ func (s *Sink) updateManifest(ctx context.Context, p sinks.Partition, f sinks.Ma
 		_, err = s.client.PutObject(ctx, in)
 		switch {
 		case err == nil:
-			return nil
+			if !p.Compact || len(old) == 0 {
+				return nil, nil
+			}
+			var m sinks.Manifest
+			if err := json.Unmarshal(old, &m); err != nil {
+				return fail(err)
+			}
+			for _, e := range m.Files {
+				if e.Name != f.Name {
+					dropped = append(dropped, e.Name)
+				}
+			}
+			return dropped, nil
 		case isStatus(err, 412) || isStatus(err, 409):
 			// Another writer got in between (or our own write whose answer
 			// was lost and retried): read again and reapply the entry.
@@ -218,4 +232,29 @@ func (s *Sink) getManifest(ctx context.Context, key string) ([]byte, string, err
 		return nil, "", fmt.Errorf("%s is larger than %d bytes: not a manifest", path.Base(key), maxManifestSize)
 	}
 	return b, aws.ToString(out.ETag), nil
+}
+
+// deleteObjects removes the named objects of p's day, in one request per
+// thousand. A name already gone is no error.
+func (s *Sink) deleteObjects(ctx context.Context, p sinks.Partition, names []string) error {
+	for len(names) > 0 {
+		n := min(len(names), 1000)
+		var ids []types.ObjectIdentifier
+		for _, name := range names[:n] {
+			ids = append(ids, types.ObjectIdentifier{Key: aws.String(s.prefix + p.Dir() + "/" + name)})
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.cfg.Bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("s3: delete the replaced objects of %s: %w", p.Dir(), s.explain(ctx, err))
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return fmt.Errorf("s3: delete %s: %s %s", s.url(aws.ToString(e.Key)), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+		names = names[n:]
+	}
+	return nil
 }

@@ -90,10 +90,17 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		RunID:     w.p.RunID,
 		WrittenAt: time.Now().UTC(),
 	}
-	if err := w.s.updateManifest(ctx, w.p, entry); err != nil {
+	dropped, err := w.s.updateManifest(ctx, w.p, entry)
+	if err != nil {
 		// The object is complete but undescribed; it stays (deleting it could
 		// remove the only copy of a day exported before), and the partition
 		// counts as failed: a rerun rewrites both.
+		return sinks.Result{}, err
+	}
+	// A Compact partition replaced the day's other objects: the manifest no
+	// longer lists them, and they go now. Until the delete completes a
+	// reader listing the prefix sees them beside the day's object.
+	if err := w.s.deleteObjects(ctx, w.p, dropped); err != nil {
 		return sinks.Result{}, err
 	}
 	return sinks.Result{Records: w.records, Bytes: size, Files: []string{w.key}}, nil

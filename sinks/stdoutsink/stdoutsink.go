@@ -24,6 +24,9 @@ type Sink struct {
 // New returns a sink writing to w.
 func New(w io.Writer) *Sink { return &Sink{bw: bufio.NewWriterSize(w, 64<<10)} }
 
+// Streams marks the sink as a stream (sinks.Streamer).
+func (s *Sink) Streams() {}
+
 // Name identifies the sink in logs.
 func (s *Sink) Name() string { return "stdout" }
 

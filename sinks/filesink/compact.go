@@ -1,0 +1,78 @@
+package filesink
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/sinks"
+)
+
+// swapDay commits a Compact partition: the day directory becomes one that
+// holds only the new day file and mf, its manifest, both finished under
+// temporary names. They are moved into a hidden staging directory next to
+// the day's, which is then exchanged with it in one atomic rename
+// (renameat2 RENAME_EXCHANGE): a reader listing dt=YYYY-MM-DD sees either
+// the follow cycles' files or the day file, never both and never neither.
+// The old directory, now under the staging name, is removed after. Where
+// the file system cannot exchange (not Linux, or EINVAL), the files are
+// renamed in and the other files of the day removed one by one: a reader
+// may then see both for that long.
+func (w *writer) swapDay(mf *atomicfile.File) error {
+	stage, err := os.MkdirTemp(w.s.dir, "."+w.p.Dir()+".compact-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage) // after the exchange, the old day
+	if err := os.Chmod(stage, 0o750); err != nil {
+		return err
+	}
+	if err := w.f.Rename(filepath.Join(stage, w.final)); err != nil {
+		return err
+	}
+	if err := mf.Rename(filepath.Join(stage, sinks.ManifestName)); err != nil {
+		return err
+	}
+	if err := atomicfile.SyncDir(stage); err != nil {
+		return err
+	}
+	err = unix.EINVAL
+	if !w.s.noExchange {
+		err = unix.Renameat2(unix.AT_FDCWD, stage, unix.AT_FDCWD, w.dayDir, unix.RENAME_EXCHANGE)
+	}
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		return w.replaceDay(stage)
+	}
+	if err != nil {
+		return fmt.Errorf("exchange %s: %w", w.dayDir, err)
+	}
+	return atomicfile.SyncDir(w.s.dir)
+}
+
+// replaceDay is swapDay without an atomic exchange: the new files go into
+// the day directory, then every other entry of it goes.
+func (w *writer) replaceDay(stage string) error {
+	keep := []string{w.final, sinks.ManifestName}
+	for _, name := range keep {
+		if err := os.Rename(filepath.Join(stage, name), filepath.Join(w.dayDir, name)); err != nil {
+			return err
+		}
+	}
+	entries, err := os.ReadDir(w.dayDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !slices.Contains(keep, e.Name()) && !e.IsDir() {
+			if err := os.Remove(filepath.Join(w.dayDir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return atomicfile.SyncDir(w.dayDir)
+}
