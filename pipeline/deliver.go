@@ -73,15 +73,15 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		drop[k] = true
 	}
 	var (
-		norm    transform.Normalizer
-		recs    []transform.Record
+		norm     transform.Normalizer
+		recs     []transform.Record
 		fresh    []transform.Record // recs not delivered before: recs, or freshBuf when the plan says what was
 		freshBuf []transform.Record
-		dead    []deadLetter
-		perKey  = map[string]int64{}
-		dropped int64
-		total   int64
-		again   int // records of the day delivered before (plan.Delivered)
+		dead     []deadLetter
+		perKey   = map[string]int64{}
+		dropped  int64
+		total    int64
+		again    int // records of the day delivered before (plan.Delivered)
 	)
 	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
 	for _, w := range use {
