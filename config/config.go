@@ -31,6 +31,8 @@ type Config struct {
 	Transform Transform `yaml:"transform"`
 	Sinks     []Sink    `yaml:"-"`
 	State     State     `yaml:"state"`
+	// Follow configures the follow mode, a continuous feed.
+	Follow Follow `yaml:"follow"`
 	// Alerts are rules over the exported events that message an administrator.
 	Alerts alerts.Config `yaml:"alerts"`
 	// File is the path the configuration was loaded from.
@@ -93,6 +95,22 @@ type Transform struct {
 	DropEventKeys []string `yaml:"drop_event_keys"`
 }
 
+// Follow configures `pachca-export follow`: every Interval it exports what
+// is older than period.lag, re-reading Lookback behind its watermark for
+// events the API publishes late.
+type Follow struct {
+	Interval time.Duration `yaml:"interval"`
+	Lookback time.Duration `yaml:"lookback"`
+	// KeepCycleFiles keeps the files of a day's cycles when the day is
+	// sealed, instead of compacting them into one file.
+	KeepCycleFiles bool `yaml:"keep_cycle_files"`
+	// GiveUpAfter ends the process (exit 1) when cycles have failed for so
+	// long, so that the supervisor restarts it and someone is told.
+	GiveUpAfter time.Duration `yaml:"give_up_after"`
+	// Listen is the address of /metrics, /healthz and /readyz; "" for none.
+	Listen string `yaml:"listen"`
+}
+
 // State is where checkpoints and the record of exported days live.
 type State struct {
 	Dir string `yaml:"dir"`
@@ -131,6 +149,7 @@ func Default() Config {
 			MaxRetries:        10,
 		},
 		Period: Period{Default: "yesterday", Lag: 2 * time.Minute, Retention: 90 * 24 * time.Hour},
+		Follow: Follow{Interval: time.Minute, Lookback: 15 * time.Minute, GiveUpAfter: 30 * time.Minute},
 		State:  State{Dir: ".pachca-export"},
 	}
 }
@@ -362,6 +381,21 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Dir == "" {
 		bad("state.dir", "required")
+	}
+	f := c.Follow
+	if f.Interval < 100*time.Millisecond {
+		bad("follow.interval", "must be 100ms or more")
+	}
+	if f.Lookback < 0 {
+		bad("follow.lookback", "must be 0 or more")
+	}
+	if f.GiveUpAfter < f.Interval {
+		bad("follow.give_up_after", "must be at least follow.interval (%s)", f.Interval)
+	}
+	if f.Listen != "" {
+		if _, _, err := net.SplitHostPort(f.Listen); err != nil {
+			bad("follow.listen", "want host:port such as 127.0.0.1:9464 or :9464")
+		}
 	}
 	if err := c.Alerts.Validate(); err != nil {
 		for _, e := range unjoin(err) {

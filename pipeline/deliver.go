@@ -200,7 +200,7 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		return nil // nothing new: no file written, nothing to count
 	}
 	r.sum.addDay(date, total, dropped, int64(len(dead)), perKey, r.sinks, results)
-	r.log.Info("day delivered", "day", date, "events", total, "full_day", p.FullDay())
+	r.log.Log(ctx, r.info(), "day delivered", "day", date, "events", total, "full_day", p.FullDay())
 	return nil
 }
 

@@ -46,6 +46,9 @@ type Plan struct {
 	// SkipEmpty writes nothing for a partition without a record to deliver:
 	// no empty file every cycle.
 	SkipEmpty bool
+	// Quiet logs at debug level what Execute logs at info: a follow loop
+	// logs one line per cycle itself.
+	Quiet bool
 }
 
 // Delivered is what a follow loop delivered before; it is only read while a
@@ -73,6 +76,29 @@ func (s *Session) Plan(rng Range) (Plan, error) {
 	return makePlan(s.cfg, &s.store.View, rng, s.now(), s.log)
 }
 
+// PlanDays plans [from, to) over the days it spans, each day a partition
+// that mark may adjust (a follow loop marks its cycles' partitions Part and
+// a sealed day Compact); the streams are the configuration's.
+func (s *Session) PlanDays(from, to time.Time, mark func(p *sinks.Partition)) Plan {
+	p := Plan{From: from.UTC(), To: to.UTC(), Explicit: true, Streams: streamsOf(s.cfg)}
+	for d := floorDay(from); d.Before(to); d = d.Add(day) {
+		part := sinks.NewPartition(d, from, to, "")
+		if mark != nil {
+			mark(&part)
+		}
+		p.Days = append(p.Days, part)
+	}
+	return p
+}
+
+// streamsOf is one API stream per configured event key, or "" for every key.
+func streamsOf(cfg *config.Config) []string {
+	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
+		return slices.Clone(keys)
+	}
+	return []string{""}
+}
+
 // makePlan plans rng: an explicit range (rng, or period.from/to), or the
 // catch-up. For an explicit range it leaves out the days an interrupted run
 // of the same range already delivered.
@@ -82,10 +108,6 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		rng.From, _ = config.ParseTime(cfg.Period.From) // validated with the configuration
 		rng.To, _ = config.ParseTime(cfg.Period.To)
 		explicit = true
-	}
-	streams := []string{""}
-	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
-		streams = slices.Clone(keys)
 	}
 	var plan Plan
 	switch {
@@ -114,7 +136,7 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 			plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool { return done[p.Date()] })
 		}
 	}
-	plan.Streams = streams
+	plan.Streams = streamsOf(cfg)
 	return plan, nil
 }
 

@@ -97,7 +97,9 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		s.log.Warn(n)
 	}
 	if len(plan.Days) == 0 {
-		s.log.Info("nothing to export: every day of the period is already exported")
+		if !plan.Quiet {
+			s.log.Info("nothing to export: every day of the period is already exported")
+		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}
 	set, err := s.openSinks(ctx)
@@ -111,7 +113,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
 		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: s.client.Stats().Snapshot(),
 	}
-	s.log.Info("export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
+	r.log.Log(ctx, r.info(), "export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
 	err = r.run(ctx)
 	if err == nil && s.alerts != nil {
@@ -141,6 +143,14 @@ type dayWork struct {
 	ready       chan struct{}
 	total       int64 // milliseconds to cover, over all streams
 	covered     int64
+}
+
+// info is the level of the plan's progress lines: debug for a quiet plan.
+func (r *runner) info() slog.Level {
+	if r.plan.Quiet {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // runner executes one plan of a session.

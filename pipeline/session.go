@@ -127,6 +127,13 @@ func (s *Session) Client() *extract.Client { return s.client }
 // State is the session's locked state.
 func (s *Session) State() *state.Store { return s.store }
 
+// Alerts is the session's alert engine, nil without rules; every plan's
+// records are observed by it.
+func (s *Session) Alerts() *alerts.Engine { return s.alerts }
+
+// Now is the session's clock (Options.Now).
+func (s *Session) Now() time.Time { return s.now() }
+
 // openSinks builds the sinks on first use and checks them before anything
 // is fetched, so that a read-only directory or a missing bucket costs no API
 // request.

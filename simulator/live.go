@@ -52,6 +52,8 @@ func (s *Server) live() {
 		select {
 		case <-s.done:
 			return
+		case <-s.liveStop:
+			return
 		case t := <-tick.C:
 			due += t.Sub(last).Seconds() * l.Rate
 			last = t
@@ -65,6 +67,10 @@ func (s *Server) live() {
 		}
 	}
 }
+
+// StopLive stops writing live events; the server goes on answering. Safe
+// to call twice.
+func (s *Server) StopLive() { s.liveOnce.Do(func() { close(s.liveStop) }) }
 
 // WriteEvent stores one generated event of key with created_at at, now: the
 // next request sees it. For tests that need a given event at a given time (a

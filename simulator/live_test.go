@@ -39,6 +39,8 @@ func TestLive(t *testing.T) {
 	}
 	require.InDelta(t, 0.25, float64(late)/float64(len(evs)), 0.1)
 	require.Len(t, s.Events(), len(evs), "nothing written after Close")
+	s.StopLive()
+	s.StopLive()
 }
 
 func TestWriteEvent(t *testing.T) {

@@ -58,6 +58,8 @@ type Server struct {
 	knownKeys map[string]bool // values event_key may filter on
 	limiter   *limiter
 	done      chan struct{} // closed by Close: sleeping handlers return
+	liveStop  chan struct{} // closed by StopLive
+	liveOnce  sync.Once
 
 	mu sync.RWMutex // guards st
 	st *store
@@ -86,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		limiter:   newLimiter(cfg),
 		done:      make(chan struct{}),
+		liveStop:  make(chan struct{}),
 		st:        newStore(cfg.Events),
 		faultRate: cfg.FaultRate,
 		faults:    cfg.Faults,

@@ -1,0 +1,204 @@
+package follow
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+const day = 24 * time.Hour
+
+// alertsKeep is how long the alert rules remember events: a burst that goes
+// on for longer than that yields a second finding.
+const alertsKeep = 24 * time.Hour
+
+// cycle seals the days that are due, then delivers [watermark - lookback,
+// now - lag), or redoes a pending cycle first.
+func (l *Loop) cycle(ctx context.Context) error {
+	began := time.Now()
+	end := l.s.Now().Add(-l.lag).Truncate(time.Millisecond)
+	c, redo := l.pos.Pending, true
+	sealed := 0
+	if c == nil {
+		redo = false
+		var err error
+		if sealed, err = l.sealDue(ctx, end); err != nil {
+			return err
+		}
+		from := l.pos.Watermark.Add(-l.cfg.Lookback)
+		from = maxTime(from, l.pos.Start, end.Add(-l.cfg.Lookback).Truncate(day)) // sealed days are done
+		if !from.Before(end) {
+			return nil // the clock went back, or nothing is older than lag yet
+		}
+		c = &state.Cycle{Seq: l.pos.Seq + 1, From: from, To: end}
+		l.pos.Pending = c
+		if err := l.st.SetFollow(l.pos); err != nil {
+			return err
+		}
+	}
+
+	var fresh []state.DeliveredID
+	late := 0
+	wm := l.pos.Watermark.UnixMilli()
+	plan := l.s.PlanDays(c.From, c.To, func(p *sinks.Partition) { p.Part = true })
+	plan.Delivered = l.recent
+	plan.StreamsFrom = l.pos.Start.UnixMilli()
+	plan.SkipEmpty, plan.Quiet = true, true
+	plan.OnFresh = func(rec *transform.Record) {
+		fresh = append(fresh, state.DeliveredID{ID: strings.Clone(rec.ID), At: rec.CreatedAt})
+		if rec.CreatedAt < wm {
+			late++
+		}
+	}
+	sum, err := l.s.Execute(ctx, plan)
+	if err != nil {
+		return err
+	}
+	// The sinks committed: log the ids, then move the watermark.
+	if err := l.st.AppendDelivered(c.Seq, fresh); err != nil {
+		return err
+	}
+	for _, id := range fresh {
+		l.recent.add(id)
+	}
+	if c.To.After(l.pos.Watermark) {
+		l.pos.Watermark = c.To
+	}
+	l.pos.Seq, l.pos.Pending = c.Seq, nil
+	l.recent.prune(l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli())
+	if err := l.st.SetFollow(l.pos); err != nil {
+		return err
+	}
+	if a := l.s.Alerts(); a != nil {
+		a.Prune(l.pos.Watermark.Add(-alertsKeep))
+		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
+			return err
+		}
+	}
+	l.succeeded()
+	l.log.Info("follow: cycle", "seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", len(fresh), "late", late,
+		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,
+		"freshness_s", l.s.Now().Sub(l.pos.Watermark).Seconds(), "duration_s", time.Since(began).Seconds())
+	return nil
+}
+
+// sealDue seals, oldest first, each day the loop is responsible for whose
+// end lies lookback behind end (now - lag) and which is not exported yet.
+func (l *Loop) sealDue(ctx context.Context, end time.Time) (int, error) {
+	horizon := end.Add(-l.cfg.Lookback).Truncate(day)
+	exported, err := l.st.Exported()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for d := l.pos.Start.UTC().Truncate(day); d.Before(horizon); d = d.Add(day) {
+		if _, done := exported[d.Format(time.DateOnly)]; done {
+			continue
+		}
+		if err := l.seal(ctx, d); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// seal reads day d once more whole and delivers it as one full day: file
+// sinks get every event of the day in one file that replaces the cycles'
+// files (unless follow.keep_cycle_files), streams only the events no cycle
+// delivered. The day is then recorded as exported, so that `run` and the
+// nightly catch-up see it done, and its id log goes.
+func (l *Loop) seal(ctx context.Context, d time.Time) error {
+	date := d.Format(time.DateOnly)
+	delivered := newDayIDs()
+	if err := l.st.Delivered(date, l.pos.Seq, delivered.add); err != nil {
+		return err
+	}
+	keep := l.cfg.KeepCycleFiles
+	plan := l.s.PlanDays(d, d.Add(day), func(p *sinks.Partition) {
+		p.Part, p.Compact = keep, !keep
+	})
+	plan.Delivered = delivered
+	plan.StreamsFrom = l.pos.Start.UnixMilli()
+	plan.SkipEmpty, plan.Quiet = keep, true
+	sum, err := l.s.Execute(ctx, plan)
+	if err != nil {
+		return err
+	}
+	if keep { // a part is never recorded by the delivery itself
+		if err := l.st.MarkExported(state.Day{Day: date, ExportedAt: time.Now().UTC(), RunID: sum.RunID, Records: int64(delivered.n) + sum.Events}); err != nil {
+			return err
+		}
+	}
+	if err := l.st.RemoveDelivered(date); err != nil {
+		return err
+	}
+	l.log.Info("follow: day sealed", "day", date, "events_before", delivered.n, "events_new", sum.Events, "compacted", !keep)
+	return nil
+}
+
+// recentIDs are the ids delivered with created_at at or after a floor: what
+// a cycle's look-back must not deliver again.
+type recentIDs struct{ at map[string]int64 }
+
+func newRecentIDs() *recentIDs { return &recentIDs{at: map[string]int64{}} }
+
+func (r *recentIDs) add(id state.DeliveredID) { r.at[id.ID] = id.At }
+
+// Has implements pipeline.Delivered.
+func (r *recentIDs) Has(id string) bool {
+	_, ok := r.at[id]
+	return ok
+}
+
+// Count implements pipeline.Delivered; a cycle never compacts, so it is
+// never asked.
+func (r *recentIDs) Count(string) int { return 0 }
+
+// prune forgets the ids created before floor.
+func (r *recentIDs) prune(floor int64) {
+	for id, at := range r.at {
+		if at < floor {
+			delete(r.at, id)
+		}
+	}
+}
+
+// dayIDs are the ids the cycles delivered of one day.
+type dayIDs struct {
+	set map[string]struct{}
+	n   int
+}
+
+func newDayIDs() *dayIDs { return &dayIDs{set: map[string]struct{}{}} }
+
+func (d *dayIDs) add(id state.DeliveredID) {
+	if _, ok := d.set[id.ID]; !ok {
+		d.set[id.ID] = struct{}{}
+		d.n++
+	}
+}
+
+// Has implements pipeline.Delivered.
+func (d *dayIDs) Has(id string) bool {
+	_, ok := d.set[id]
+	return ok
+}
+
+// Count implements pipeline.Delivered.
+func (d *dayIDs) Count(string) int { return d.n }
+
+func maxTime(ts ...time.Time) time.Time {
+	m := ts[0]
+	for _, t := range ts[1:] {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
+}

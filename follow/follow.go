@@ -1,0 +1,259 @@
+// Package follow is the follow mode, a continuous feed for a SIEM: one
+// pipeline session that executes a plan every interval. Each cycle exports
+// what the API published since the last one, [watermark - lookback, now -
+// lag), delivering only the events not delivered before, so that events the
+// API publishes late are caught without duplicates; a day whose end is past
+// lag + lookback is sealed: read once more whole, completed, compacted into
+// the one-file-per-day layout and recorded as exported, as `run` would.
+//
+// Its position lives in the state (state.Follow): a cycle is recorded as
+// pending before it delivers and committed after every sink committed it,
+// so a process killed at any moment redoes exactly the pending cycle, and
+// file sinks end up with every event once.
+package follow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	// From is where a loop that never ran on this state starts; zero for
+	// the day after the last exported one, or the start of today.
+	From time.Time
+	// Listen overrides follow.listen.
+	Listen string
+	// Ready, when set, is called once the loop has loaded its position and
+	// its endpoints listen (tests).
+	Ready func(addr string)
+}
+
+// grace is how long a cycle in progress may go on after a stop was asked
+// for, before it is abandoned (and redone by the next start).
+const grace = 5 * time.Second
+
+// alertsFile holds the recent events of the alert rules across cycles.
+const alertsFile = "alerts-recent.json"
+
+// Run opens a session and follows until ctx ends (SIGTERM, SIGINT), which
+// is a clean stop (nil): the cycle in progress commits or is abandoned
+// within a few seconds. It returns an error for a permanent failure (a
+// rejected token, a damaged state) or when cycles have failed for longer
+// than follow.give_up_after.
+func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
+	s, err := pipeline.Open(ctx, po)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		defer cancel()
+		err = errors.Join(err, s.Close(cctx))
+	}()
+	l, err := newLoop(s, po.Config, po.Logger, o)
+	if err != nil {
+		return err
+	}
+	listen := o.Listen
+	if listen == "" {
+		listen = po.Config.Follow.Listen
+	}
+	addr := ""
+	if listen != "" {
+		srv, err := l.serve(listen)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		addr = srv.Addr
+	}
+	if o.Ready != nil {
+		o.Ready(addr)
+	}
+	return l.run(ctx)
+}
+
+// Loop is one follow loop over a session. Its methods run on one goroutine,
+// except the status readers (ready, metrics).
+type Loop struct {
+	s      *pipeline.Session
+	st     *state.Store
+	cfg    config.Follow
+	lag    time.Duration
+	log    *slog.Logger
+	pos    state.Follow
+	recent *recentIDs // ids delivered with created_at at or after watermark - lookback
+
+	mu     sync.Mutex
+	status status
+}
+
+// status is what the endpoints report.
+type status struct {
+	lastSuccess  time.Time // end of the last cycle that committed
+	failingSince time.Time // first failure of the current run of failures
+	lastErr      error
+}
+
+func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Options) (*Loop, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, log: log, recent: newRecentIDs()}
+	pos, ok, err := l.st.Follow()
+	if err != nil {
+		return nil, err
+	}
+	exported, err := l.st.Exported()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !ok:
+		pos.Start = o.From
+		if pos.Start.IsZero() {
+			pos.Start = startAfter(exported, s.Now())
+		}
+		pos.Watermark = pos.Start
+		if err := l.st.SetFollow(pos); err != nil {
+			return nil, err
+		}
+		log.Info("follow: first start", "from", fmtT(pos.Start))
+	case !o.From.IsZero() && !o.From.Equal(pos.Start):
+		log.Warn("follow: --from is ignored: this state already follows", "from", fmtT(pos.Start), "watermark", fmtT(pos.Watermark))
+	}
+	l.pos = pos
+	if err := l.loadRecent(exported); err != nil {
+		return nil, err
+	}
+	if a := s.Alerts(); a != nil {
+		if err := a.Load(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// startAfter is where a loop without --from starts: after the last exported
+// day, or at the start of today.
+func startAfter(exported map[string]state.Day, now time.Time) time.Time {
+	start := now.UTC().Truncate(24 * time.Hour)
+	var last time.Time
+	for d := range exported {
+		if t, err := time.Parse(time.DateOnly, d); err == nil && t.After(last) {
+			last = t
+		}
+	}
+	if !last.IsZero() && last.Add(24*time.Hour).Before(start) {
+		start = last.Add(24 * time.Hour)
+	}
+	return start
+}
+
+// loadRecent reads back the ids delivered at or after watermark - lookback,
+// from the day logs of committed cycles, and drops the logs of days that
+// are exported (a seal that died before removing its log).
+func (l *Loop) loadRecent(exported map[string]state.Day) error {
+	days, err := l.st.DeliveredDays()
+	if err != nil {
+		return err
+	}
+	floor := l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli()
+	for _, d := range days {
+		if _, done := exported[d]; done {
+			if err := l.st.RemoveDelivered(d); err != nil {
+				return err
+			}
+			continue
+		}
+		err := l.st.Delivered(d, l.pos.Seq, func(id state.DeliveredID) {
+			if id.At >= floor {
+				l.recent.add(id)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run cycles until ctx ends.
+func (l *Loop) run(ctx context.Context) error {
+	interval := l.cfg.Interval
+	failures := 0
+	for {
+		began := time.Now()
+		err := l.cycleWithGrace(ctx)
+		if ctx.Err() != nil {
+			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
+			return nil
+		}
+		wait := interval - time.Since(began)
+		if err != nil {
+			if failure.IsPermanent(err) {
+				return err
+			}
+			failures++
+			since := l.failed(err)
+			if time.Since(since) > l.cfg.GiveUpAfter {
+				return fmt.Errorf("follow: cycles have failed for %s, giving up: %w", time.Since(since).Round(time.Second), err)
+			}
+			// Back off: the watermark holds, the next cycle covers the gap.
+			wait = min(interval<<min(failures-1, 6), max(interval, 5*time.Minute))
+			l.log.Warn("follow: cycle failed; trying again", "error", err, "in", wait.Round(time.Second).String(), "failing_for", time.Since(since).Round(time.Second).String())
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// cycleWithGrace runs one cycle; a stop asked for during it lets it finish
+// for up to grace, then abandons it.
+func (l *Loop) cycleWithGrace(ctx context.Context) error {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(cctx, func() { t.Stop() })
+	})
+	defer stop()
+	return l.cycle(cctx)
+}
+
+func (l *Loop) failed(err error) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.status.failingSince.IsZero() {
+		l.status.failingSince = time.Now()
+	}
+	l.status.lastErr = err
+	return l.status.failingSince
+}
+
+func (l *Loop) succeeded() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.status = status{lastSuccess: time.Now()}
+}
+
+func fmtT(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

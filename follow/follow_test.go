@@ -1,0 +1,211 @@
+package follow_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/follow"
+	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
+
+// clock is the wall clock moved so that a UTC midnight is a few seconds
+// ahead: both the simulator and the loop read it.
+type clock struct{ offset time.Duration }
+
+func newClock(toMidnight time.Duration) clock {
+	now := time.Now().UTC()
+	midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	return clock{offset: midnight.Add(-toMidnight).Sub(now)}
+}
+
+func (c clock) now() time.Time { return time.Now().Add(c.offset).UTC() }
+
+func logger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func testConfig(t *testing.T, base string) *config.Config {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.File = "test.yaml"
+	cfg.Source.BaseURL, cfg.Source.Token, cfg.Source.Workspace = base, "sim-token", "acme"
+	cfg.Source.RequestsPerSecond = 200
+	cfg.Source.Timeout = 5 * time.Second
+	cfg.State.Dir = filepath.Join(dir, "state")
+	cfg.Period.Lag = time.Second
+	cfg.Follow.Interval, cfg.Follow.Lookback = 500*time.Millisecond, 3*time.Second
+	cfg.Sinks = []config.Sink{
+		{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(dir, "ndjson"), Compression: "none"}},
+	}
+	require.NoError(t, cfg.Validate())
+	return &cfg
+}
+
+// follower runs follow.Run in the background until stop is called.
+type follower struct {
+	stop func() error
+}
+
+func startFollow(t *testing.T, cfg *config.Config, c clock, o follow.Options) *follower {
+	ctx, cancel := context.WithCancel(t.Context())
+	var err error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err = follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now}, o)
+	})
+	return &follower{stop: func() error { cancel(); wg.Wait(); return err }}
+}
+
+// waitFor polls cond until it holds, for at most d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func position(t *testing.T, cfg *config.Config) state.Follow {
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	f, _, err := v.Follow()
+	require.NoError(t, err)
+	return f
+}
+
+// TestFollowAcrossMidnight: live events, a share published late (within
+// the look-back), and a few published after the look-back but before the
+// seal, over a UTC midnight: every event lands once in the files, the day
+// before midnight is sealed into one file and recorded as exported.
+func TestFollowAcrossMidnight(t *testing.T) {
+	c := newClock(4 * time.Second)
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset = 0, c.offset
+	sc.Live = simulator.Live{Rate: 60, LateShare: 0.3, MaxLate: 3 * time.Second}
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+
+	cfg := testConfig(t, base)
+	start := c.now().Add(-time.Second)
+	f := startFollow(t, cfg, c, follow.Options{From: start})
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+
+	// After the look-back has passed midnight, an event of the day before
+	// is published: only the seal can catch it.
+	waitFor(t, 15*time.Second, "the look-back to pass midnight", func() bool {
+		return c.now().After(midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback - 500*time.Millisecond))
+	})
+	veryLate := sim.WriteEvent("user_login", midnight.Add(-2*time.Second), 0)
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
+		ex, err := v.Exported()
+		require.NoError(t, err)
+		_, ok := ex[yesterday]
+		return ok
+	})
+	// Stop writing; let the loop catch up with everything published.
+	sim.StopLive()
+	stopped := c.now()
+	waitFor(t, 15*time.Second, "the watermark to pass the last event", func() bool {
+		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
+	})
+	require.NoError(t, f.stop())
+
+	wm := position(t, cfg).Watermark
+	want := exporttest.Expected(sim, start.Truncate(24*time.Hour), wm)
+	require.Greater(t, len(want), 300)
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)
+	exporttest.Compare(t, want, got, "acme")
+	require.Contains(t, got, veryLate.ID)
+
+	dayDir := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday)
+	entries, err := os.ReadDir(dayDir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
+}
+
+// TestFollowBurstAcrossCycles: failed logins split between two cycles are
+// one burst, and one message.
+func TestFollowBurstAcrossCycles(t *testing.T) {
+	c := clock{}
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Suspicious logins", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}}}}
+	require.NoError(t, cfg.Validate())
+	f := startFollow(t, cfg, c, follow.Options{})
+
+	burst := func(n int) {
+		for range n {
+			sim.WriteEvent("user_2fa_fail", c.now(), 20001)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	burst(3)
+	first := c.now()
+	waitFor(t, 10*time.Second, "a cycle to deliver the first half", func() bool {
+		return position(t, cfg).Watermark.After(first)
+	})
+	require.Empty(t, sim.Stats().Messages, "three failures are no burst yet")
+	burst(3)
+	second := c.now()
+	waitFor(t, 10*time.Second, "a cycle to deliver the second half", func() bool {
+		return position(t, cfg).Watermark.After(second.Add(cfg.Follow.Interval))
+	})
+	require.NoError(t, f.stop())
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1, "one burst, one message")
+	require.Contains(t, msgs[0].Content, "6 user_2fa_fail")
+
+	// A restart loads what the rules saw: the burst is not reported again.
+	f = startFollow(t, cfg, c, follow.Options{})
+	burst(1)
+	third := c.now()
+	waitFor(t, 10*time.Second, "a cycle after the restart", func() bool {
+		return position(t, cfg).Watermark.After(third.Add(cfg.Follow.Interval))
+	})
+	require.NoError(t, f.stop())
+	require.Len(t, sim.Stats().Messages, 1, "the burst grew, but is the same finding")
+}

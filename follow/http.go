@@ -1,0 +1,44 @@
+package follow
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// serve starts the HTTP endpoints on addr: /healthz (the process answers)
+// and /readyz (the last cycle committed, recently); the returned server's
+// Addr is the address it listens on.
+func (l *Loop) serve(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("follow: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", l.readyz)
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) // returns ErrServerClosed after Close
+	return srv, nil
+}
+
+// readyz is 200 once a cycle committed and while the last one did within
+// three intervals (a cycle that fails or hangs makes it 503, with why).
+func (l *Loop) readyz(w http.ResponseWriter, _ *http.Request) {
+	l.mu.Lock()
+	st := l.status
+	l.mu.Unlock()
+	switch {
+	case st.lastSuccess.IsZero() && st.lastErr == nil:
+		http.Error(w, "starting: no cycle committed yet", http.StatusServiceUnavailable)
+	case st.lastErr != nil:
+		http.Error(w, "failing since "+st.failingSince.UTC().Format(time.RFC3339)+": "+st.lastErr.Error(), http.StatusServiceUnavailable)
+	case time.Since(st.lastSuccess) > 3*l.cfg.Interval+time.Minute:
+		http.Error(w, "stalled: the last cycle committed at "+st.lastSuccess.UTC().Format(time.RFC3339), http.StatusServiceUnavailable)
+	default:
+		fmt.Fprintln(w, "ready")
+	}
+}

@@ -1,0 +1,189 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/failure"
+)
+
+// Follow is the durable position of a follow loop. A cycle is first
+// recorded as Pending (the range it will deliver), then delivered, then the
+// ids it delivered are appended to the day logs under its Seq, and only then
+// does Seq move to it and Watermark to its end: a loop that dies in between
+// redoes exactly the pending range, and ignores the ids logged under a Seq
+// above the last committed one.
+type Follow struct {
+	// Start is the first instant the loop is responsible for: streams get
+	// nothing created before it.
+	Start time.Time `json:"start"`
+	// Watermark: every event created before it and published by the time
+	// of its cycle was delivered.
+	Watermark time.Time `json:"watermark"`
+	Seq       int64     `json:"seq"` // the last committed cycle
+	Pending   *Cycle    `json:"pending,omitempty"`
+}
+
+// Cycle is one range a follow loop delivers: [From, To).
+type Cycle struct {
+	Seq  int64     `json:"seq"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+const followFile = "follow.json"
+
+// Follow reads the loop's position; ok is false when no loop ran on this
+// state yet. A file that does not decode is a permanent error naming it.
+func (v *View) Follow() (f Follow, ok bool, err error) {
+	path := filepath.Join(v.dir, followFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Follow{}, false, nil
+	}
+	if err != nil {
+		return Follow{}, false, fmt.Errorf("state: %w", err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil || f.Start.IsZero() {
+		return Follow{}, false, failure.Permanentf("state: %s is damaged (%v): restore it from a backup, or remove it to follow from the last exported day", path, err)
+	}
+	return f, true, nil
+}
+
+// SetFollow records f durably.
+func (s *Store) SetFollow(f Follow) error {
+	f.Start, f.Watermark = f.Start.UTC(), f.Watermark.UTC()
+	if c := f.Pending; c != nil {
+		f.Pending = &Cycle{Seq: c.Seq, From: c.From.UTC(), To: c.To.UTC()}
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, followFile), append(b, '\n'), fileMode); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// DeliveredID is one event a follow loop delivered: its id and created_at.
+type DeliveredID struct {
+	ID string
+	At int64 // Unix ms
+}
+
+func (s *Store) idsDir() string { return filepath.Join(s.dir, "follow-ids") }
+
+// AppendDelivered logs the ids a cycle delivered under its seq, one file a
+// UTC day, fsynced before it returns.
+func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(s.idsDir(), 0o700); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	byDay := map[string][]byte{}
+	for _, d := range ids {
+		day := time.UnixMilli(d.At).UTC().Format(time.DateOnly)
+		b := strconv.AppendInt(byDay[day], seq, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, d.At, 10)
+		b = append(b, ' ')
+		b = append(b, d.ID...)
+		byDay[day] = append(b, '\n')
+	}
+	for _, day := range slices.Sorted(maps.Keys(byDay)) {
+		if err := appendSync(filepath.Join(s.idsDir(), day), byDay[day]); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	return atomicfile.SyncDir(s.idsDir())
+}
+
+func appendSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, fileMode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// DeliveredDays lists the days that have an id log, oldest first.
+func (s *Store) DeliveredDays() ([]string, error) {
+	entries, err := os.ReadDir(s.idsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var days []string
+	for _, e := range entries {
+		if _, err := time.Parse(time.DateOnly, e.Name()); err == nil {
+			days = append(days, e.Name())
+		}
+	}
+	return days, nil
+}
+
+// Delivered calls fn with each id of day logged under a seq up to upTo (the
+// last committed cycle); later ones belong to a cycle that did not commit.
+// A torn last line (a crash while appending) is skipped; any other line that
+// does not read is a permanent error naming the file.
+func (s *Store) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
+	path := filepath.Join(s.idsDir(), day)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	complete := b[:bytes.LastIndexByte(b, '\n')+1]
+	sc := bufio.NewScanner(bytes.NewReader(complete))
+	for n := 1; sc.Scan(); n++ {
+		f := strings.Fields(sc.Text())
+		var seq, at int64
+		if len(f) == 3 {
+			seq, err = strconv.ParseInt(f[0], 10, 64)
+			if err == nil {
+				at, err = strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+		if len(f) != 3 || err != nil {
+			return failure.Permanentf("state: %s:%d is damaged: restore it from a backup, or remove it (the day's events may then go to streams again when it is sealed)", path, n)
+		}
+		if seq <= upTo {
+			fn(DeliveredID{ID: f[2], At: at})
+		}
+	}
+	return nil
+}
+
+// RemoveDelivered forgets the id log of day, once the day is sealed.
+func (s *Store) RemoveDelivered(day string) error {
+	if err := os.Remove(filepath.Join(s.idsDir(), day)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package state_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+func TestFollowPosition(t *testing.T) {
+	s, err := state.Open(t.TempDir(), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	_, ok, err := s.Follow()
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	f := state.Follow{Start: start, Watermark: start.Add(time.Minute), Seq: 3,
+		Pending: &state.Cycle{Seq: 4, From: start.Add(-time.Minute), To: start.Add(2 * time.Minute)}}
+	require.NoError(t, s.SetFollow(f))
+	got, ok, err := s.Follow()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, f, got)
+
+	require.NoError(t, os.WriteFile(filepath.Join(s.Dir(), "follow.json"), []byte(`{"start":`), 0o600))
+	_, _, err = s.Follow()
+	require.True(t, failure.IsPermanent(err), "%v", err)
+	require.ErrorContains(t, err, "follow.json is damaged")
+}
+
+func TestDeliveredLog(t *testing.T) {
+	s, err := state.Open(t.TempDir(), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h int) int64 { return day.Add(time.Duration(h) * time.Hour).UnixMilli() }
+	require.NoError(t, s.AppendDelivered(1, []state.DeliveredID{{"a", at(1)}, {"b", at(23)}, {"c", at(25)}}))
+	require.NoError(t, s.AppendDelivered(2, []state.DeliveredID{{"d", at(2)}}))
+	days, err := s.DeliveredDays()
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026-11-01", "2026-11-02"}, days)
+
+	read := func(day string, upTo int64) []string {
+		var ids []string
+		require.NoError(t, s.Delivered(day, upTo, func(d state.DeliveredID) { ids = append(ids, d.ID) }))
+		return ids
+	}
+	require.Equal(t, []string{"a", "b", "d"}, read("2026-11-01", 2))
+	require.Equal(t, []string{"a", "b"}, read("2026-11-01", 1), "ids of a cycle that did not commit are ignored")
+
+	// A torn last line (killed while appending) is skipped; damage elsewhere is not.
+	path := filepath.Join(s.Dir(), "follow-ids", "2026-11-01")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("3 17")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.Equal(t, []string{"a", "b", "d"}, read("2026-11-01", 3))
+	require.NoError(t, os.WriteFile(path, []byte("1 x a\n"), 0o600))
+	err = s.Delivered("2026-11-01", 3, func(state.DeliveredID) {})
+	require.True(t, failure.IsPermanent(err))
+	require.ErrorContains(t, err, "2026-11-01:1 is damaged")
+
+	require.NoError(t, s.RemoveDelivered("2026-11-01"))
+	require.NoError(t, s.RemoveDelivered("2026-11-01"))
+	days, err = s.DeliveredDays()
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026-11-02"}, days)
+}
