@@ -34,6 +34,7 @@ const usage = `pachca-export: export the Pachca audit-event log
 
 usage:
   pachca-export run    -c pipeline.yaml [--from T] [--to T] [--dry-run] [--token TOKEN]
+  pachca-export follow -c pipeline.yaml [--from T] [--listen ADDR]
   pachca-export check  -c pipeline.yaml
   pachca-export schema [--format json|arrow|sql]
   pachca-export demo   [--out DIR]
@@ -49,14 +50,17 @@ T is RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01 = 00:00 UTC).
 // overrides it.
 const memoryLimit = 80 << 20
 
-func main() {
+func main() { os.Exit(process()) }
+
+// process is the command as a process: memory limit, signals, arguments,
+// standard streams; it returns the exit status.
+func process() int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
 // env is what a command reads and writes; tests pass their own.
@@ -82,6 +86,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		err = e.run(ctx, args[1:])
+	case "follow":
+		err = e.follow(ctx, args[1:])
 	case "check":
 		err = e.check(ctx, args[1:])
 	case "schema":
@@ -93,7 +99,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 	default:
-		err = usageErr("unknown command %q (run, check, schema, demo, version)", args[0])
+		err = usageErr("unknown command %q (run, follow, check, schema, demo, version)", args[0])
 	}
 	return e.report(err)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,7 +27,7 @@ import (
 // it as a child process and kill it.
 func TestMain(m *testing.M) {
 	if os.Getenv("PACHCA_EXPORT_AS_CLI") == "1" {
-		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(process())
 	}
 	os.Exit(m.Run())
 }

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// syncBuffer is a bytes.Buffer a child process and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFollowProcess: a follow process against the live simulator, across a
+// UTC midnight that a moved clock puts a few seconds ahead, with live and
+// late events, SIGKILLed twice at unlucky moments (mid-cycle, and about
+// when the day before midnight is sealed) and restarted, then stopped with
+// SIGTERM: it exits 0 at once; NDJSON and Parquet hold exactly the
+// simulator's events; Kafka holds every id; the sealed day is one file
+// per sink; a catch-up run afterwards sends no request for it.
+func TestFollowProcess(t *testing.T) {
+	now := time.Now().UTC()
+	midnightReal := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	offset := midnightReal.Add(-6 * time.Second).Sub(now)
+	fakeNow := func() time.Time { return time.Now().Add(offset).UTC() }
+	midnight := fakeNow().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset = 0, offset
+	sc.Live = simulator.Live{Rate: 80, LateShare: 0.3, MaxLate: 3 * time.Second}
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "audit"))
+	require.NoError(t, err)
+	defer kc.Close()
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+source:
+  base_url: %s
+  token: sim-token
+  workspace: acme
+  requests_per_second: 200
+  timeout: 5s
+period:
+  lag: 1s
+follow:
+  interval: 500ms
+  lookback: 3s
+sinks:
+  - type: ndjson
+    dir: %s
+    compression: gzip
+  - type: parquet
+    dir: %s
+  - type: kafka
+    brokers: [%s]
+    topic: audit
+state:
+  dir: %s
+`, base, filepath.Join(dir, "ndjson"), filepath.Join(dir, "parquet"), kc.ListenAddrs()[0], filepath.Join(dir, "state"))), 0o600))
+	cfg, err := config.Load(cfgPath, os.LookupEnv)
+	require.NoError(t, err)
+	view, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	pos := func() state.Follow {
+		f, _, err := view.Follow()
+		require.NoError(t, err)
+		return f
+	}
+	waitFor := func(what string, d time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for !cond() {
+			require.False(t, time.Now().After(deadline), "timed out waiting for %s", what)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	env := clockOffsetEnv + "=" + offset.String()
+	from := fakeNow().Add(-time.Second).Format(time.RFC3339Nano)
+	start := func() (*exec.Cmd, *syncBuffer) {
+		cmd := child(t, "follow", "-c", cfgPath, "--from", from, "--listen", "127.0.0.1:0", "--log-format", "json")
+		cmd.Env = append(cmd.Env, env)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		return cmd, &stderr
+	}
+	kill := func(cmd *exec.Cmd) {
+		time.Sleep(time.Duration(rand.Int64N(int64(300 * time.Millisecond))))
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		require.Error(t, cmd.Wait())
+	}
+
+	// Killed mid-run, before midnight.
+	cmd, _ := start()
+	waitFor("a few cycles", 15*time.Second, func() bool { return pos().Seq >= 3 })
+	kill(cmd)
+
+	// Killed about when the day is sealed: midnight + lag + look-back.
+	cmd, _ = start()
+	waitFor("the seal's moment", 20*time.Second, func() bool { return fakeNow().After(midnight.Add(4*time.Second + 100*time.Millisecond)) })
+	kill(cmd)
+
+	// Restarted: it seals the day, catches what is late, is ready, and
+	// stops cleanly on SIGTERM.
+	cmd, out := start()
+	waitFor("the day to be sealed", 20*time.Second, func() bool {
+		ex, err := view.Exported()
+		require.NoError(t, err)
+		_, ok := ex[yesterday]
+		return ok
+	})
+	addr := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(out.String())
+	require.NotNil(t, addr, out.String())
+	waitFor("readiness", 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr[1] + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	sim.StopLive()
+	stopped := fakeNow()
+	waitFor("the watermark to pass every event", 15*time.Second, func() bool {
+		return pos().Watermark.After(stopped.Add(4 * time.Second))
+	})
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	term := time.Now()
+	require.NoError(t, cmd.Wait(), "SIGTERM is a clean stop: exit 0\n%s", out.String())
+	require.Less(t, time.Since(term), 10*time.Second)
+
+	wm := pos().Watermark
+	fromT, err := time.Parse(time.RFC3339Nano, from)
+	require.NoError(t, err)
+	want := exporttest.Expected(sim, fromT.Truncate(24*time.Hour), wm)
+	require.Greater(t, len(want), 500)
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, filepath.Join(dir, "ndjson")), "acme")
+	exporttest.Compare(t, want, exporttest.ReadParquet(t, filepath.Join(dir, "parquet")), "acme")
+	for _, sink := range []string{"ndjson", "parquet"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sink, "dt="+yesterday))
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names)
+		require.Len(t, names, 2, "the sealed day is one file and its manifest: %v", names)
+		require.Equal(t, "_manifest.json", names[0])
+	}
+	ids := map[string]bool{}
+	for _, r := range consumeTopic(t, kc.ListenAddrs(), "audit") {
+		ids[string(r.Key)] = true
+	}
+	for _, ev := range want {
+		if !ev.CreatedAt.Before(fromT) {
+			require.True(t, ids[ev.ID], "kafka lacks %s", ev.ID)
+		}
+	}
+
+	// The nightly catch-up sees the sealed day done: no request for it.
+	before := len(sim.Stats().Log)
+	run := child(t, "run", "-c", cfgPath)
+	run.Env = append(run.Env, env)
+	b, err := run.CombinedOutput()
+	require.NoError(t, err, string(b))
+	for _, r := range sim.Stats().Log[before:] {
+		require.False(t, r.Start.Format(time.DateOnly) == yesterday, "a request for the sealed day: %+v", r)
+	}
+}
+
+func consumeTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	require.NoError(t, err)
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if len(fs.Records()) == 0 {
+			return out
+		}
+		out = append(out, fs.Records()...)
+	}
+}
