@@ -19,7 +19,9 @@ package ocsf
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Version is the OCSF schema version of every event (metadata.version).
@@ -218,13 +220,18 @@ const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // JSON is a JSON text (OCSF json_t): embedded as JSON by MarshalJSON, a
 // string column in Parquet. Text that is not valid JSON is written as a
-// JSON string instead.
+// JSON string instead; invalid UTF-8 becomes U+FFFD, as encoding/json
+// does for strings.
 type JSON string
 
 // MarshalJSON implements json.Marshaler.
 func (j JSON) MarshalJSON() ([]byte, error) {
-	if json.Valid([]byte(j)) {
-		return []byte(j), nil
+	b := []byte(j)
+	if !utf8.Valid(b) {
+		b = []byte(strings.ToValidUTF8(string(j), "\uFFFD"))
+	}
+	if json.Valid(b) {
+		return b, nil
 	}
 	return json.Marshal(string(j))
 }
