@@ -163,3 +163,11 @@ const (
 	statusFailure int32 = 2
 	findingNew    int32 = 1
 )
+
+// ClassOf returns the class_uid that Map gives an event key (ClassBaseEvent
+// for a key it does not know), without mapping a record: the split key of
+// the one-class-per-file layouts.
+func ClassOf(eventKey string) int32 {
+	s, _ := specOf(eventKey)
+	return s.class
+}
