@@ -23,7 +23,7 @@ import (
 func TestOCSFRoundTrip(t *testing.T) {
 	schema, err := ocsfschema.Load()
 	require.NoError(t, err)
-	recs := append(ocsftest.Records(t), ocsftest.Many(t, 3000)...)
+	recs := append(ocsftest.Records(t), ocsftest.Many(t, 1000)...)
 	day := time.Date(2025, 5, 16, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct{ compression, ext string }{{"", ".ndjson"}, {"gzip", ".ndjson.gz"}, {"zstd", ".ndjson.zst"}} {
 		t.Run("compression="+c.compression, func(t *testing.T) {

@@ -1,14 +1,27 @@
 // Package split fans one partition's records out into one encoder per key,
-// for layouts that want one file per key: the Amazon Security Lake layout
-// writes one object per OCSF class (key ocsf.ClassOf), each with its own
-// columns (parquetfmt.OCSFClassFormat).
+// for layouts that want one file per key.
 //
-// A file-like sink using it opens, per partition, an Encoder whose open
-// function creates the destination of a key on its first record (a
-// temporary file, a buffered upload) and the format's encoder over it;
-// Commit closes the Encoder, then publishes every destination Keys lists
-// and names them all in the day's manifest. Abort closes it and discards
-// them.
+// Its use (planned; README "Amazon Security Lake layout"): with `schema:
+// ocsf` and `layout: security_lake`, a file or S3 sink writes one Parquet
+// object per OCSF class and day at
+//
+//	<prefix, default ext/><source>/region=<region>/accountId=<account>/eventDay=YYYYMMDD/<Partition.BaseName()>.parquet
+//
+// where source is the class's Security Lake custom source (one class per
+// source, as Security Lake wants). Per partition the sink's writer opens an
+// Encoder keyed by ocsf.ClassOf whose open function creates the class's
+// destination on its first record (a temporary file, a buffered upload)
+// and parquetfmt.NewOCSFEncoder over it with that one class, so each
+// object has only its class's columns. Commit closes the Encoder, then
+// publishes every destination of Keys (rename, upload) and writes the
+// day's manifest, which lists them all, outside the source prefixes (the
+// crawler reads everything under them). Abort closes it and discards the
+// destinations. The day counts as delivered only after every class object
+// is published; a rerun of the range replaces them (deterministic names).
+// Up to one encoder per class is open at once: measured with 300,000
+// simulated events, the eight class encoders peak at 36 MiB of Arrow and
+// Parquet buffers with WithRowGroupRows(16384) and WithBatchRows(1024)
+// (56 MiB with the defaults), against 20 MiB for one file of every class.
 package split
 
 import (

@@ -10,11 +10,9 @@
 // struct tags are the OCSF attribute names, and the Go types decide the
 // Parquet types (see Event).
 //
-// Layout (planned, wired by the sinks): a partition's records can be split
-// by class, one file or object per class, for the Amazon Security Lake
-// custom-source layout ext/<source>/region=<region>/accountId=<account>/
-// eventDay=YYYYMMDD/; Event.ClassUID is the split key and Classes lists the
-// classes with their Security Lake source names.
+// For the Amazon Security Lake layout (one object per class, see
+// sinks/split) ClassOf gives a record's class without mapping it, and
+// Classes lists every class Map produces with its columns.
 package ocsf
 
 import (

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pachca-export/pachca-export/internal/ocsfschema"
+	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
@@ -254,4 +255,23 @@ func TestDescriptionsMatchOpenAPI(t *testing.T) {
 		ev := ocsf.Map(&rec)
 		require.Equal(t, keys.Descriptions[key], ev.Message, key)
 	}
+}
+
+// TestSimulatedEventsValidate maps the simulator's realistic mix (every
+// key, bot actors, server-side events without address, unknown keys and
+// details fields) and validates each event.
+func TestSimulatedEventsValidate(t *testing.T) {
+	cfg := simulator.DefaultConfig()
+	cfg.Events, cfg.UnknownKeys, cfg.Seed = 2000, true, 7
+	srv, err := simulator.New(cfg)
+	require.NoError(t, err)
+	s := loadSchema(t)
+	classes := map[int32]int{}
+	for _, e := range srv.Events() {
+		rec := normalize(t, e.Raw)
+		ev := ocsf.Map(&rec)
+		classes[ev.ClassUID]++
+		checkEvent(t, s, &rec, &ev)
+	}
+	require.Len(t, classes, len(ocsf.Classes()), "every class, the fallback included: %v", classes)
 }
