@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/internal/ocsfschema"
+	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
@@ -80,4 +81,22 @@ func Event(t testing.TB, r *transform.Record) map[string]any {
 	doc, err := ocsfschema.Decode(buf.Bytes())
 	require.NoError(t, err)
 	return doc
+}
+
+// Simulated returns n records normalized from the simulator's events: the
+// realistic mix of keys, details, bot actors and server-side events, with
+// keys and details fields no spec lists yet when unknownKeys is set.
+func Simulated(t testing.TB, n int, unknownKeys bool) []transform.Record {
+	t.Helper()
+	cfg := simulator.DefaultConfig()
+	cfg.Events, cfg.UnknownKeys, cfg.Seed = n, unknownKeys, 7
+	srv, err := simulator.New(cfg)
+	require.NoError(t, err)
+	var out []transform.Record
+	for _, e := range srv.Events() {
+		rec, err := transform.Normalize(e.Raw, "acme")
+		require.NoError(t, err)
+		out = append(out, rec)
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/ocsftest"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -15,13 +16,7 @@ import (
 // per record and the peak of the encoder's Arrow and Parquet buffers.
 func BenchmarkOCSFEncode(b *testing.B) {
 	const n, batch = 100_000, 1000
-	raws := simEvents(b, 20_000)
-	recs := make([]transform.Record, len(raws))
-	for i, raw := range raws {
-		var err error
-		recs[i], err = transform.Normalize(raw, "acme")
-		require.NoError(b, err)
-	}
+	recs := ocsftest.Simulated(b, 20_000, false)
 	scratch := make([]transform.Record, batch)
 	var out countingWriter
 	var peak int64

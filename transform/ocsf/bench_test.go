@@ -3,23 +3,13 @@ package ocsf_test
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/pachca-export/pachca-export/simulator"
-	"github.com/pachca-export/pachca-export/transform"
+	"github.com/pachca-export/pachca-export/internal/ocsftest"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
 
 // BenchmarkMap maps the simulator's realistic mix of records.
 func BenchmarkMap(b *testing.B) {
-	cfg := simulator.DefaultConfig()
-	cfg.Events = 10_000
-	srv, err := simulator.New(cfg)
-	require.NoError(b, err)
-	var recs []transform.Record
-	for _, e := range srv.Events() {
-		recs = append(recs, normalize(b, e.Raw))
-	}
+	recs := ocsftest.Simulated(b, 10_000, false)
 	i := 0
 	for b.Loop() {
 		ev := ocsf.Map(&recs[i%len(recs)])

@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pachca-export/pachca-export/internal/ocsfschema"
-	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/internal/ocsftest"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
@@ -261,14 +261,9 @@ func TestDescriptionsMatchOpenAPI(t *testing.T) {
 // key, bot actors, server-side events without address, unknown keys and
 // details fields) and validates each event.
 func TestSimulatedEventsValidate(t *testing.T) {
-	cfg := simulator.DefaultConfig()
-	cfg.Events, cfg.UnknownKeys, cfg.Seed = 2000, true, 7
-	srv, err := simulator.New(cfg)
-	require.NoError(t, err)
 	s := loadSchema(t)
 	classes := map[int32]int{}
-	for _, e := range srv.Events() {
-		rec := normalize(t, e.Raw)
+	for _, rec := range ocsftest.Simulated(t, 2000, true) {
 		ev := ocsf.Map(&rec)
 		classes[ev.ClassUID]++
 		checkEvent(t, s, &rec, &ev)
