@@ -132,9 +132,8 @@ func TestEveryKeyValidates(t *testing.T) {
 		{"not an address", func(r *transform.Record) { r.IPAddress = transform.NullString{Valid: true, Str: "10.0.0.1, 10.0.0.2"} }},
 		{"empty details", func(r *transform.Record) { r.DetailsJSON, r.Details = "{}", [transform.NumDetails]transform.Value{} }},
 		{"long strings", func(r *transform.Record) {
-			long := strings.Repeat("я", 40000) // 80,000 bytes
-			r.ActorID, r.EntityType, r.Workspace = long, long, long
-			r.UserAgent = transform.NullString{Valid: true, Str: long}
+			long := strings.Repeat("я", 33000) // 66,000 bytes: cut, at a character boundary
+			r.ActorID, r.EntityType = long, long
 			r.Details[transform.DName] = transform.Value{Valid: true, Str: long}
 		}},
 	}
