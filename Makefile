@@ -32,11 +32,11 @@ demo: build
 # at 100 ms latency and the peak RSS of a 1,000,000-event export: several
 # minutes. Figures and machine: BENCHMARKS.md.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/ ./sinks/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/...
 	$(BIN)/pachca-bench -export-bin $(BIN)/pachca-export -sim-bin $(BIN)/pachca-sim
 
 # Each fuzz target in turn; new crashers land in the package's testdata/fuzz.
-FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/
+FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

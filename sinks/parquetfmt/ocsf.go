@@ -1,0 +1,263 @@
+package parquetfmt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
+	"github.com/pachca-export/pachca-export/transform/ocsf"
+)
+
+// MetaOCSFClasses is the key-value metadata key listing the class_uids a
+// file's columns were declared for, comma-separated.
+const MetaOCSFClasses = "ocsf_class_uids"
+
+// Defaults of the OCSF encoder, within Amazon Security Lake's requirements
+// for custom sources (zstd, data pages up to 1 MB uncompressed, row groups
+// well under 256 MB).
+const (
+	// DefaultOCSFBatchRows: an OCSF row is a few times wider than a v1 row.
+	DefaultOCSFBatchRows = 4096
+	// OCSFDataPageSize is the target size of a data page before encoding.
+	// The writer closes a page after the write batch (OCSFWriteBatch values
+	// of one column) that crosses the target, so half of Security Lake's
+	// 1 MB leaves room for a batch of values up to 4 KB each on average.
+	OCSFDataPageSize = 512 << 10
+	// OCSFWriteBatch is the number of values the writer adds to a page
+	// between two checks of its size (arrow-go's default is 1024).
+	OCSFWriteBatch = 128
+)
+
+// ocsfPlainColumns are unique per event: a dictionary would not pay.
+var ocsfPlainColumns = []string{"time", "time_dt", "metadata.uid", "metadata.original_time", "finding_info.uid"}
+
+// OCSFFormat returns the Parquet format of OCSF 1.3 events, one file
+// holding any class (the columns of every class Map produces), with the
+// compression of Format (empty means zstd).
+func OCSFFormat(compression string) (sinks.Format, error) {
+	return OCSFClassFormat(compression)
+}
+
+// OCSFClassFormat is OCSFFormat for files that hold only the given classes
+// (by class_uid): their columns and no others, as Security Lake wants one
+// class per object. Writing an event of another class fails.
+func OCSFClassFormat(compression string, classes ...int32) (sinks.Format, error) {
+	if _, err := codec(compression); err != nil {
+		return sinks.Format{}, err
+	}
+	if _, err := newOCSFPlan(classes, arrow.Metadata{}); err != nil {
+		return sinks.Format{}, err
+	}
+	return sinks.Format{
+		Name: "parquet",
+		Ext:  ".parquet",
+		New: func(w io.Writer, p sinks.Partition) (sinks.Encoder, error) {
+			return NewOCSFEncoder(w, p, compression, classes)
+		},
+	}, nil
+}
+
+// OCSFArrowSchema returns the Arrow schema of files of the given classes
+// (every class when none is given).
+func OCSFArrowSchema(classes ...int32) (*arrow.Schema, error) {
+	p, err := newOCSFPlan(classes, ocsfSchemaMetadata())
+	if err != nil {
+		return nil, err
+	}
+	return p.schema, nil
+}
+
+func ocsfSchemaMetadata() arrow.Metadata {
+	return arrow.NewMetadata([]string{MetaSchemaVersion}, []string{ocsf.SchemaVersion})
+}
+
+// OCSFEncoder writes records as OCSF events (ocsf.Map) into one Parquet
+// file, in the order given. It is not safe for concurrent use. After any
+// error the file is unusable: every later call returns that error, and
+// Close only releases memory.
+type OCSFEncoder struct {
+	fw      *pqarrow.FileWriter
+	out     *latch
+	rb      *array.RecordBuilder
+	plan    *ocsfPlan
+	batch   int
+	pending int
+	pool    *poolAllocator
+	err     error
+	closed  bool
+}
+
+// NewOCSFEncoder starts a Parquet file of OCSF events on w with the
+// columns of classes (every class when empty) and the compression (none,
+// snappy, gzip, zstd; empty means zstd). p's run id, day and range go into
+// the key-value metadata, as for schema v1. The options are the v1
+// encoder's; the batch defaults to DefaultOCSFBatchRows. It never closes w.
+func NewOCSFEncoder(w io.Writer, p sinks.Partition, compression string, classes []int32, opts ...Option) (*OCSFEncoder, error) {
+	cfg := config{mem: memory.DefaultAllocator, rowGroupRows: DefaultRowGroupRows, batchRows: DefaultOCSFBatchRows}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.rowGroupRows <= 0 || cfg.batchRows <= 0 {
+		return nil, fmt.Errorf("parquet: row group rows (%d) and batch rows (%d) must be positive", cfg.rowGroupRows, cfg.batchRows)
+	}
+	if cfg.mem == nil {
+		return nil, errors.New("parquet: nil allocator")
+	}
+	comp, err := codec(compression)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := newOCSFPlan(classes, ocsfSchemaMetadata())
+	if err != nil {
+		return nil, err
+	}
+	pool := newPoolAllocator(cfg.mem)
+	props := []parquet.WriterProperty{
+		parquet.WithAllocator(pool),
+		parquet.WithCompression(comp),
+		parquet.WithStats(true),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithDataPageSize(OCSFDataPageSize),
+		parquet.WithDictionaryPageSizeLimit(OCSFDataPageSize),
+		parquet.WithBatchSize(OCSFWriteBatch),
+		parquet.WithMaxRowGroupLength(int64(cfg.rowGroupRows)),
+	}
+	if comp == compress.Codecs.Zstd {
+		props = append(props, parquet.WithCompressionLevel(1)) // as for v1
+	}
+	for _, name := range ocsfPlainColumns {
+		props = append(props, parquet.WithDictionaryFor(name, false))
+	}
+	out := &latch{w: w}
+	fw, err := pqarrow.NewFileWriter(plan.schema, out, parquet.NewWriterProperties(props...),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(pool), pqarrow.WithStoreSchema()))
+	if err != nil {
+		pool.release()
+		return nil, fmt.Errorf("parquet: start file: %w", err)
+	}
+	e := &OCSFEncoder{fw: fw, out: out, plan: plan, batch: cfg.batchRows, pool: pool}
+	err = e.appendMetadata(p, classes)
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("parquet: start file: %w", out.err)
+	}
+	if err != nil {
+		_ = fw.Close()
+		pool.release()
+		return nil, err
+	}
+	e.rb = array.NewRecordBuilder(pool, plan.schema)
+	return e, nil
+}
+
+func (e *OCSFEncoder) appendMetadata(p sinks.Partition, classes []int32) error {
+	const ts = "2006-01-02T15:04:05.000Z07:00"
+	var kv [][2]string
+	if p.RunID != "" {
+		kv = append(kv, [2]string{MetaRunID, p.RunID})
+	}
+	if !p.Day.IsZero() {
+		kv = append(kv, [2]string{MetaDay, p.Date()},
+			[2]string{MetaRangeFrom, p.From.UTC().Format(ts)}, [2]string{MetaRangeTo, p.To.UTC().Format(ts)})
+	}
+	if len(classes) > 0 {
+		ids := make([]string, len(classes))
+		for i, c := range slices.Sorted(slices.Values(classes)) {
+			ids[i] = strconv.Itoa(int(c))
+		}
+		kv = append(kv, [2]string{MetaOCSFClasses, strings.Join(ids, ",")})
+	}
+	for _, m := range kv {
+		if err := e.fw.AppendKeyValueMetadata(m[0], m[1]); err != nil {
+			return fmt.Errorf("parquet: metadata %s: %w", m[0], err)
+		}
+	}
+	return nil
+}
+
+// Write maps each record and appends it. An event of a class outside the
+// file's columns fails the file. recs may be reused after return.
+func (e *OCSFEncoder) Write(recs []transform.Record) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.closed {
+		return errors.New("parquet: write after close")
+	}
+	if e.pending == 0 && len(recs) > 0 {
+		e.rb.Reserve(e.batch)
+	}
+	for i := range recs {
+		ev := ocsf.Map(&recs[i])
+		if err := e.plan.check(&ev); err != nil {
+			e.err = err
+			return err
+		}
+		e.plan.appendEvent(e.rb, &ev)
+		e.pending++
+		if e.pending == e.batch {
+			if err := e.flush(); err != nil {
+				return err
+			}
+			e.rb.Reserve(e.batch)
+		}
+	}
+	return nil
+}
+
+// flush hands the pending rows to the Parquet writer as one record batch.
+func (e *OCSFEncoder) flush() error {
+	if e.pending == 0 {
+		return nil
+	}
+	e.pending = 0
+	rec := e.rb.NewRecordBatch()
+	err := e.fw.WriteBuffered(rec)
+	rec.Release()
+	if err == nil {
+		err = e.out.err
+	}
+	if err != nil {
+		e.err = fmt.Errorf("parquet: write: %w", err)
+	}
+	return e.err
+}
+
+// Close writes the pending rows, the last row group and the footer; the
+// file is valid only if Close returns nil. It releases all memory, does
+// not close w, and is safe to call twice.
+func (e *OCSFEncoder) Close() error {
+	if e.closed {
+		return e.err
+	}
+	e.closed = true
+	if e.err == nil {
+		_ = e.flush()
+	}
+	e.rb.Release()
+	err := e.fw.Close()
+	e.pool.release()
+	if err == nil {
+		err = e.out.err
+	}
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("parquet: close: %w", err)
+	}
+	return e.err
+}
+
+// NumRows is the number of rows written so far (including the buffered row group).
+func (e *OCSFEncoder) NumRows() int { return e.fw.NumRows() }
+
+var _ sinks.Encoder = (*OCSFEncoder)(nil)
