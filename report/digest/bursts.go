@@ -40,7 +40,6 @@ type candidate struct {
 	id, key string
 	ip      transform.NullString
 	marked  bool // part of a full run
-	sent    bool // given to the engine
 }
 
 // newBurstFinder takes the threshold rules of rules; others are ignored.
@@ -87,9 +86,11 @@ func (b *burstFinder) add(r *reader.Row) {
 	}
 }
 
-// advance is called once every row older than t has been added: events
-// whose window lies before t are decided, and dropped once no undecided
-// event can share a run with them.
+// advance is called once every row older than t has been added. An event
+// at or before t-window is decided: every run it can belong to lies before
+// t, so it was marked now if ever. Decided events are passed on if marked,
+// and dropped either way: a run shared with an undecided event would also
+// lie before t and has been marked now.
 func (b *burstFinder) advance(t int64) {
 	for _, q := range b.rules {
 		for a, list := range q.pending {
@@ -108,12 +109,11 @@ func (b *burstFinder) advance(t int64) {
 			}
 			keep := list[:0]
 			for _, c := range list {
-				if c.marked && !c.sent && c.at <= sub(t, q.window) {
-					b.observe(a, &c)
-					c.sent = true
-				}
-				if c.at > sub(t, 2*q.window) {
+				switch {
+				case c.at > sub(t, q.window):
 					keep = append(keep, c)
+				case c.marked:
+					b.observe(a, &c)
 				}
 			}
 			clear(list[len(keep):])
