@@ -29,7 +29,10 @@ type ruleQueue struct {
 	keys    map[string]bool
 	n       int
 	window  int64 // ms
-	pending map[actor][]candidate
+	// pending holds the queue of each actor. Values are pointers so that
+	// a row's strings (not copies) never become map keys: assigning to an
+	// existing string key replaces the key.
+	pending map[actor]*[]candidate
 }
 
 type actor struct{ typ, id string }
@@ -56,7 +59,7 @@ func newBurstFinder(rules []alerts.Rule) (*burstFinder, error) {
 	}
 	b := &burstFinder{engine: engine}
 	for _, r := range th {
-		q := &ruleQueue{keys: map[string]bool{}, n: r.Threshold, window: r.Window.Milliseconds(), pending: map[actor][]candidate{}}
+		q := &ruleQueue{keys: map[string]bool{}, n: r.Threshold, window: r.Window.Milliseconds(), pending: map[actor]*[]candidate{}}
 		for _, k := range r.EventKeys {
 			q.keys[k] = true
 		}
@@ -75,14 +78,14 @@ func (b *burstFinder) add(r *reader.Row) {
 		if !q.keys[r.EventKey] {
 			continue
 		}
-		a := actor{r.ActorType, r.ActorID}
-		list, ok := q.pending[a]
+		list, ok := q.pending[actor{r.ActorType, r.ActorID}]
 		if !ok {
-			a = actor{strings.Clone(a.typ), strings.Clone(a.id)}
+			list = new([]candidate)
+			q.pending[actor{strings.Clone(r.ActorType), strings.Clone(r.ActorID)}] = list
 		}
 		ip := r.IPAddress
 		ip.Str = strings.Clone(ip.Str)
-		q.pending[a] = append(list, candidate{at: r.CreatedAt, id: strings.Clone(r.ID), key: strings.Clone(r.EventKey), ip: ip})
+		*list = append(*list, candidate{at: r.CreatedAt, id: strings.Clone(r.ID), key: strings.Clone(r.EventKey), ip: ip})
 	}
 }
 
@@ -93,7 +96,8 @@ func (b *burstFinder) add(r *reader.Row) {
 // lie before t and has been marked now.
 func (b *burstFinder) advance(t int64) {
 	for _, q := range b.rules {
-		for a, list := range q.pending {
+		for a, lp := range q.pending {
+			list := *lp
 			slices.SortFunc(list, func(x, y candidate) int {
 				if c := cmp.Compare(x.at, y.at); c != 0 {
 					return c
@@ -120,7 +124,7 @@ func (b *burstFinder) advance(t int64) {
 			if len(keep) == 0 {
 				delete(q.pending, a)
 			} else {
-				q.pending[a] = keep
+				*lp = keep
 			}
 		}
 	}

@@ -48,7 +48,7 @@ type Builder struct {
 	categories map[string]int
 	catNames   []string
 	days       map[int64][]int64 // day start (ms) -> count per category index
-	keys       map[string]int64
+	keys       map[string]*int64 // pointers: see ruleQueue.pending
 	events     int64
 	noIP       int64
 	actors     *topK
@@ -80,7 +80,7 @@ func New(o Options) (*Builder, error) {
 	}
 	b := &Builder{
 		o: o, from: o.From.UnixMilli(), to: o.To.UnixMilli(),
-		categories: map[string]int{}, days: map[int64][]int64{}, keys: map[string]int64{},
+		categories: map[string]int{}, days: map[int64][]int64{}, keys: map[string]*int64{},
 		actors: newTopK(o.TopCapacity), ips: newTopK(o.TopCapacity),
 		fails: newFails(o.From), bursts: bf, byKey: map[string][]*group{},
 	}
@@ -141,11 +141,7 @@ func (b *Builder) Add(rows []reader.Row) {
 			b.days[day] = counts
 		}
 		counts[ci]++
-		if n, ok := b.keys[r.EventKey]; ok {
-			b.keys[r.EventKey] = n + 1
-		} else {
-			b.keys[strings.Clone(r.EventKey)] = 1
-		}
+		count(b.keys, r.EventKey)
 		b.actors.add(actorKey(r.ActorType, r.ActorID))
 		if r.IPAddress.Valid {
 			b.ips.add(r.IPAddress.Str)
@@ -181,6 +177,18 @@ func mod(a, m int64) int64 {
 		r += m
 	}
 	return r
+}
+
+// count adds one to m[key], copying key when it is new. The counters are
+// pointers because assigning to an existing string key of a map replaces
+// the key, and rows' strings are not ours to keep.
+func count(m map[string]*int64, key string) {
+	if n, ok := m[key]; ok {
+		*n++
+		return
+	}
+	n := int64(1)
+	m[strings.Clone(key)] = &n
 }
 
 // actorKey joins type and id; splitActor undoes it.
@@ -256,7 +264,7 @@ func (b *Builder) Finish() *Summary {
 	}
 	for k, n := range b.keys {
 		c := transform.Category(k)
-		s.Keys = append(s.Keys, KeyCount{Key: k, Category: c, Count: n, Known: c != transform.CategoryOther})
+		s.Keys = append(s.Keys, KeyCount{Key: k, Category: c, Count: *n, Known: c != transform.CategoryOther})
 	}
 	slices.SortFunc(s.Keys, func(a, b KeyCount) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {

@@ -62,23 +62,19 @@ func sensitiveGroups(rules []alerts.Rule) []groupDef {
 type group struct {
 	def    groupDef
 	count  int64
-	keys   map[string]int64
+	keys   map[string]*int64
 	actors *topK
 	latest changeHeap
 	rows   int
 }
 
 func newGroup(d groupDef, rows, capacity int) *group {
-	return &group{def: d, keys: map[string]int64{}, actors: newTopK(capacity), rows: rows}
+	return &group{def: d, keys: map[string]*int64{}, actors: newTopK(capacity), rows: rows}
 }
 
 func (g *group) add(r *reader.Row) {
 	g.count++
-	if n, ok := g.keys[r.EventKey]; ok {
-		g.keys[r.EventKey] = n + 1
-	} else {
-		g.keys[strings.Clone(r.EventKey)] = 1
-	}
+	count(g.keys, r.EventKey)
 	g.actors.add(actorKey(r.ActorType, r.ActorID))
 	if len(g.latest) == g.rows && !newer(r.CreatedAt, r.ID, g.latest[0]) {
 		return
@@ -138,7 +134,7 @@ type Change struct {
 func (g *group) finish(topN int) Group {
 	out := Group{Title: g.def.Title, Keys: g.def.Keys, Count: g.count}
 	for k, n := range g.keys {
-		out.KeyCounts = append(out.KeyCounts, KeyCount{Key: k, Category: transform.Category(k), Count: n,
+		out.KeyCounts = append(out.KeyCounts, KeyCount{Key: k, Category: transform.Category(k), Count: *n,
 			Known: transform.Category(k) != transform.CategoryOther})
 		if g.def.Keys == nil {
 			out.Keys = append(out.Keys, k)
