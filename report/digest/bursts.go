@@ -26,9 +26,9 @@ type burstFinder struct {
 }
 
 type ruleQueue struct {
-	keys    map[string]bool
-	n       int
-	window  int64 // ms
+	keys   map[string]bool
+	n      int
+	window int64 // ms
 	// pending holds the queue of each actor. Values are pointers so that
 	// a row's strings (not copies) never become map keys: assigning to an
 	// existing string key replaces the key.
