@@ -68,16 +68,24 @@ func newBurstFinder(rules []alerts.Rule) (*burstFinder, error) {
 	return b, nil
 }
 
-// add queues r for the rules that look at its key. As in the engine, events
-// without an actor_id never count.
-func (b *burstFinder) add(r *reader.Row) {
+// rulesFor returns the rules that look at key.
+func (b *burstFinder) rulesFor(key string) []*ruleQueue {
+	var out []*ruleQueue
+	for _, q := range b.rules {
+		if q.keys[key] {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// add queues r for rules, those of rulesFor(r.EventKey). As in the engine,
+// events without an actor_id never count.
+func (b *burstFinder) add(r *reader.Row, rules []*ruleQueue) {
 	if r.ActorID == "" {
 		return
 	}
-	for _, q := range b.rules {
-		if !q.keys[r.EventKey] {
-			continue
-		}
+	for _, q := range rules {
 		list, ok := q.pending[actor{r.ActorType, r.ActorID}]
 		if !ok {
 			list = new([]candidate)

@@ -30,10 +30,16 @@ type Options struct {
 	// RowsPerGroup is how many of the latest events each sensitive group
 	// lists (default 50); the counts cover all of them.
 	RowsPerGroup int
-	// TopCapacity bounds the counters of the actor and IP top lists
-	// (default 50,000): beyond it, counts may be over by a stated error.
+	// TopCapacity bounds the counters of the actor top list (default
+	// 50,000) and IPCapacity those of the address top list (default
+	// 10,000): beyond them, counts may be over by a stated error.
 	TopCapacity int
+	IPCapacity  int
 }
+
+// groupActors bounds the actor counters of each sensitive group, which
+// shows its three most active actors.
+const groupActors = 1000
 
 // Fail2FAKey is the event key of failed second-factor checks.
 const Fail2FAKey = "user_2fa_fail"
@@ -48,7 +54,10 @@ type Builder struct {
 	categories map[string]int
 	catNames   []string
 	days       map[int64][]int64 // day start (ms) -> count per category index
-	keys       map[string]*int64 // pointers: see ruleQueue.pending
+	keys       map[string]*keyInfo
+	lastDay    int64
+	dayCounts  []int64 // b.days[lastDay]
+	actorBuf   []byte
 	events     int64
 	noIP       int64
 	actors     *topK
@@ -71,6 +80,9 @@ func New(o Options) (*Builder, error) {
 	if o.TopCapacity <= 0 {
 		o.TopCapacity = 50_000
 	}
+	if o.IPCapacity <= 0 {
+		o.IPCapacity = 10_000
+	}
 	if !o.From.Before(o.To) {
 		return nil, fmt.Errorf("digest: empty period %s .. %s", o.From, o.To)
 	}
@@ -80,15 +92,15 @@ func New(o Options) (*Builder, error) {
 	}
 	b := &Builder{
 		o: o, from: o.From.UnixMilli(), to: o.To.UnixMilli(),
-		categories: map[string]int{}, days: map[int64][]int64{}, keys: map[string]*int64{},
-		actors: newTopK(o.TopCapacity), ips: newTopK(o.TopCapacity),
+		categories: map[string]int{}, days: map[int64][]int64{}, keys: map[string]*keyInfo{},
+		actors: newTopK(o.TopCapacity), ips: newTopK(o.IPCapacity),
 		fails: newFails(o.From), bursts: bf, byKey: map[string][]*group{},
 	}
 	for _, c := range Categories() {
 		b.category(c)
 	}
 	for _, g := range sensitiveGroups(o.Rules) {
-		gr := newGroup(g, o.RowsPerGroup, o.TopCapacity)
+		gr := newGroup(g, o.RowsPerGroup, groupActors)
 		b.groups = append(b.groups, gr)
 		for _, k := range g.Keys {
 			b.byKey[k] = append(b.byKey[k], gr)
@@ -119,6 +131,33 @@ func (b *Builder) category(name string) int {
 	return len(b.catNames) - 1
 }
 
+// keyInfo is what the builder knows of one event key: its count, and where
+// its rows go. One map lookup per row finds it.
+type keyInfo struct {
+	key    string
+	count  int64
+	cat    string // the category rows of this key had so far
+	catIdx int
+	fail   bool
+	groups []*group
+	rules  []*ruleQueue
+}
+
+func (b *Builder) info(r *reader.Row) *keyInfo {
+	if ki, ok := b.keys[r.EventKey]; ok {
+		return ki
+	}
+	ki := &keyInfo{key: strings.Clone(r.EventKey), fail: r.EventKey == Fail2FAKey, catIdx: -1}
+	ki.groups = b.byKey[ki.key]
+	if len(ki.groups) == 0 && (r.EventCategory == transform.CategoryOther ||
+		(r.EventCategory == "" && transform.Category(ki.key) == transform.CategoryOther)) {
+		ki.groups = []*group{b.groups[len(b.groups)-1]} // the group of unknown keys is last
+	}
+	ki.rules = b.bursts.rulesFor(ki.key)
+	b.keys[ki.key] = ki
+	return ki
+}
+
 // Add counts rows; rows outside the period are skipped. Rows may come in
 // any order within a day, but every row of a day before any of the next
 // (see Advance).
@@ -129,34 +168,40 @@ func (b *Builder) Add(rows []reader.Row) {
 			continue
 		}
 		b.events++
-		cat := r.EventCategory
-		if cat == "" {
-			cat = transform.Category(r.EventKey)
+		ki := b.info(r)
+		ki.count++
+		if ki.catIdx < 0 || r.EventCategory != ki.cat {
+			cat := r.EventCategory
+			if cat == "" {
+				cat = transform.Category(r.EventKey)
+			}
+			ki.catIdx = b.category(cat)
+			ki.cat = b.catNames[ki.catIdx]
 		}
-		ci := b.category(cat)
 		day := r.CreatedAt - mod(r.CreatedAt, dayMs)
-		counts := b.days[day]
-		if len(counts) <= ci {
-			counts = append(counts, make([]int64, len(b.catNames)-len(counts))...)
-			b.days[day] = counts
+		if day != b.lastDay || b.dayCounts == nil {
+			b.lastDay, b.dayCounts = day, b.days[day]
 		}
-		counts[ci]++
-		count(b.keys, r.EventKey)
-		b.actors.add(actorKey(r.ActorType, r.ActorID))
+		if len(b.dayCounts) <= ki.catIdx {
+			b.dayCounts = append(b.dayCounts, make([]int64, len(b.catNames)-len(b.dayCounts))...)
+			b.days[day] = b.dayCounts
+		}
+		b.dayCounts[ki.catIdx]++
+		b.actorBuf = appendActor(b.actorBuf[:0], r.ActorType, r.ActorID)
+		b.actors.addBytes(b.actorBuf)
 		if r.IPAddress.Valid {
 			b.ips.add(r.IPAddress.Str)
 		} else {
 			b.noIP++
 		}
-		if r.EventKey == Fail2FAKey {
+		if ki.fail {
 			b.fails.add(r)
 		}
-		b.bursts.add(r)
-		for _, g := range b.byKey[r.EventKey] {
-			g.add(r)
+		if len(ki.rules) > 0 {
+			b.bursts.add(r, ki.rules)
 		}
-		if cat == transform.CategoryOther && len(b.byKey[r.EventKey]) == 0 {
-			b.groups[len(b.groups)-1].add(r) // the group of unknown keys is last
+		for _, g := range ki.groups {
+			g.add(r, b.actorBuf)
 		}
 	}
 }
@@ -191,8 +236,12 @@ func count(m map[string]*int64, key string) {
 	m[strings.Clone(key)] = &n
 }
 
-// actorKey joins type and id; splitActor undoes it.
-func actorKey(typ, id string) string { return typ + "\x00" + id }
+// appendActor joins type and id into dst; splitActor undoes it.
+func appendActor(dst []byte, typ, id string) []byte {
+	dst = append(dst, typ...)
+	dst = append(dst, 0)
+	return append(dst, id...)
+}
 
 func splitActor(k string) (typ, id string) {
 	typ, id, _ = strings.Cut(k, "\x00")
@@ -262,9 +311,15 @@ func (b *Builder) Finish() *Summary {
 		}
 		s.Days = append(s.Days, dc)
 	}
-	for k, n := range b.keys {
+	for k, ki := range b.keys {
+		if ki.count == 0 {
+			continue
+		}
 		c := transform.Category(k)
-		s.Keys = append(s.Keys, KeyCount{Key: k, Category: c, Count: *n, Known: c != transform.CategoryOther})
+		if ki.cat != "" {
+			c = ki.cat
+		}
+		s.Keys = append(s.Keys, KeyCount{Key: k, Category: c, Count: ki.count, Known: transform.Category(k) != transform.CategoryOther})
 	}
 	slices.SortFunc(s.Keys, func(a, b KeyCount) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {

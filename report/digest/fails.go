@@ -21,6 +21,7 @@ type fails struct {
 	index  map[string]int32
 	actors []*failActor
 	cells  map[uint64]int64 // hour index << 32 | actor index -> events
+	buf    []byte
 }
 
 type failActor struct {
@@ -28,7 +29,7 @@ type failActor struct {
 	count       int64
 	first, last int64
 	lastIP      string
-	ips         map[string]struct{}
+	ips         []string // distinct, at most maxActorIPs
 }
 
 func newFails(from time.Time) fails {
@@ -40,13 +41,13 @@ func (f *fails) add(r *reader.Row) {
 	f.total++
 	h := (r.CreatedAt - f.start) / hourMs
 	f.hours[h]++
-	k := actorKey(r.ActorType, r.ActorID)
-	i, ok := f.index[k]
+	f.buf = appendActor(f.buf[:0], r.ActorType, r.ActorID)
+	i, ok := f.index[string(f.buf)]
 	if !ok {
 		i = int32(len(f.actors))
-		f.index[strings.Clone(k)] = i
+		f.index[string(f.buf)] = i
 		f.actors = append(f.actors, &failActor{typ: strings.Clone(r.ActorType), id: strings.Clone(r.ActorID),
-			first: r.CreatedAt, last: r.CreatedAt, ips: map[string]struct{}{}})
+			first: r.CreatedAt, last: r.CreatedAt})
 	}
 	a := f.actors[i]
 	a.count++
@@ -55,8 +56,8 @@ func (f *fails) add(r *reader.Row) {
 		if r.CreatedAt >= a.last {
 			a.lastIP = strings.Clone(r.IPAddress.Str)
 		}
-		if _, seen := a.ips[r.IPAddress.Str]; !seen && len(a.ips) < maxActorIPs {
-			a.ips[strings.Clone(r.IPAddress.Str)] = struct{}{}
+		if len(a.ips) < maxActorIPs && !slices.Contains(a.ips, r.IPAddress.Str) {
+			a.ips = append(a.ips, strings.Clone(r.IPAddress.Str))
 		}
 	}
 	f.cells[uint64(h)<<32|uint64(i)]++

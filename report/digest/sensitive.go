@@ -62,7 +62,7 @@ func sensitiveGroups(rules []alerts.Rule) []groupDef {
 type group struct {
 	def    groupDef
 	count  int64
-	keys   map[string]*int64
+	keys   map[string]*int64 // pointers: see count
 	actors *topK
 	latest changeHeap
 	rows   int
@@ -72,10 +72,11 @@ func newGroup(d groupDef, rows, capacity int) *group {
 	return &group{def: d, keys: map[string]*int64{}, actors: newTopK(capacity), rows: rows}
 }
 
-func (g *group) add(r *reader.Row) {
+// add counts r; actor is its appendActor key.
+func (g *group) add(r *reader.Row, actor []byte) {
 	g.count++
 	count(g.keys, r.EventKey)
-	g.actors.add(actorKey(r.ActorType, r.ActorID))
+	g.actors.addBytes(actor)
 	if len(g.latest) == g.rows && !newer(r.CreatedAt, r.ID, g.latest[0]) {
 		return
 	}

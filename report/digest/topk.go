@@ -36,12 +36,29 @@ func newTopK(capacity int) *topK {
 
 // add counts one occurrence of key (copied when kept).
 func (t *topK) add(key string) {
-	t.total++
 	if c, ok := t.index[key]; ok {
+		t.total++
 		c.count++
 		heap.Fix(&t.h, c.pos)
 		return
 	}
+	t.insert(key)
+}
+
+// addBytes is add without a string for keys already counted.
+func (t *topK) addBytes(key []byte) {
+	if c, ok := t.index[string(key)]; ok {
+		t.total++
+		c.count++
+		heap.Fix(&t.h, c.pos)
+		return
+	}
+	t.insert(string(key))
+}
+
+// insert starts a counter for key, replacing the smallest when full.
+func (t *topK) insert(key string) {
+	t.total++
 	if len(t.h) < t.cap {
 		c := &counter{key: strings.Clone(key), count: 1}
 		t.index[c.key] = c
