@@ -140,13 +140,14 @@ func digestPlan(ctx context.Context, o Options, p *reader.Plan, rules []alerts.R
 	if err != nil {
 		return nil, err
 	}
+	rd := reader.NewReader()
 	day := ""
 	for _, part := range p.Parts {
 		if part.Day != day && day != "" {
 			b.Advance(dayEnd(day))
 		}
 		day = part.Day
-		if err := reader.Read(ctx, o.Store, part, func(rows []reader.Row) error {
+		if err := rd.Read(ctx, o.Store, part, func(rows []reader.Row) error {
 			b.Add(rows)
 			return nil
 		}); err != nil {

@@ -22,7 +22,7 @@ var columns = [...]string{"id", "created_at", "event_key", "event_category", "ac
 // columns read, not a row group.
 const batchRows = 8192
 
-func readParquet(ctx context.Context, st Store, p Part, v *verifier, fn func([]Row) error) error {
+func readParquet(ctx context.Context, st Store, p Part, v *verifier, mem memory.Allocator, fn func([]Row) error) error {
 	local, done, err := st.Local(ctx, p.Name(), v)
 	if err != nil {
 		if isNotExist(err) {
@@ -39,9 +39,11 @@ func readParquet(ctx context.Context, st Store, p Part, v *verifier, fn func([]R
 		return fmt.Errorf("%s: %w", v.file, err)
 	}
 	defer f.Close()
-	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	// Every batch allocates the same buffers: mem reuses them rather than
+	// leave them to the garbage collector.
+	props := parquet.NewReaderProperties(mem)
 	props.BufferedStreamEnabled = true
-	props.BufferSize = 1 << 20
+	props.BufferSize = 128 << 10
 	pr, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		return v.damaged(err)
@@ -54,7 +56,7 @@ func readParquet(ctx context.Context, st Store, p Part, v *verifier, fn func([]R
 	if err != nil {
 		return v.damaged(err)
 	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, mem)
 	if err != nil {
 		return v.damaged(err)
 	}

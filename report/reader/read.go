@@ -9,6 +9,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -29,18 +32,29 @@ type Row struct {
 	DetailsJSON   string
 }
 
+// Reader reads parts, reusing its buffers from one file to the next. It is
+// not safe for concurrent use.
+type Reader struct {
+	mem memory.Allocator
+}
+
+// NewReader returns a Reader.
+func NewReader() *Reader {
+	return &Reader{mem: parquetfmt.NewPoolAllocator(memory.DefaultAllocator)}
+}
+
 // Read streams part p of st: it calls fn with batches of the rows of the
 // file whose created_at lies in [p.From, p.To), in file order. It checks the
 // file against its manifest entry (bytes, sha256, records); a mismatch or a
 // file that does not decode is a *DamagedError naming the file. An error
 // from fn is returned as is.
-func Read(ctx context.Context, st Store, p Part, fn func([]Row) error) error {
+func (rd *Reader) Read(ctx context.Context, st Store, p Part, fn func([]Row) error) error {
 	name := p.Name()
 	v := newVerifier(where(st, name), p)
 	var err error
 	switch {
 	case strings.HasSuffix(name, ".parquet"):
-		err = readParquet(ctx, st, p, v, fn)
+		err = readParquet(ctx, st, p, v, rd.mem, fn)
 	case strings.HasSuffix(name, ".ndjson"), strings.HasSuffix(name, ".ndjson.gz"), strings.HasSuffix(name, ".ndjson.zst"):
 		err = readNDJSON(ctx, st, p, v, fn)
 	default:

@@ -23,8 +23,9 @@ func readAll(t *testing.T, dir string, from, to time.Time) (*reader.Plan, []read
 	p, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
 	require.NoError(t, err)
 	var rows []reader.Row
+	rd := reader.NewReader()
 	for _, part := range p.Parts {
-		require.NoError(t, reader.Read(t.Context(), reader.Dir(dir), part, func(batch []reader.Row) error {
+		require.NoError(t, rd.Read(t.Context(), reader.Dir(dir), part, func(batch []reader.Row) error {
 			for _, r := range batch {
 				r.ID, r.EventKey, r.ActorID = strings.Clone(r.ID), strings.Clone(r.EventKey), strings.Clone(r.ActorID)
 				r.EventCategory, r.DetailsJSON = strings.Clone(r.EventCategory), strings.Clone(r.DetailsJSON)
@@ -192,7 +193,7 @@ func TestDamagedFiles(t *testing.T) {
 				}
 				p, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
 				require.NoError(t, err)
-				err = reader.Read(t.Context(), reader.Dir(dir), p.Parts[0], func([]reader.Row) error { return nil })
+				err = reader.NewReader().Read(t.Context(), reader.Dir(dir), p.Parts[0], func([]reader.Row) error { return nil })
 				var de *reader.DamagedError
 				require.ErrorAs(t, err, &de)
 				require.Equal(t, files[0], de.File)
