@@ -186,3 +186,15 @@ sinks:
 	require.Contains(t, stderr, "s3://audit/pachca/ does not cover")
 	require.Contains(t, stderr, "missing 2026-11-04..2026-11-05")
 }
+
+// TestDemoWritesReport: make demo ends with the report of its week and says
+// where it is.
+func TestDemoWritesReport(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), []string{"demo", "--out", out, "--events", "3000"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	page := filepath.Join(out, "report.html")
+	require.Contains(t, stdout.String(), "demo: security digest of the week in "+page)
+	require.Equal(t, "3,000", eventsOnPage(t, page))
+}
