@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.8.0
 export PACHCA_MINIO := $(MINIO)
 
-.PHONY: all build test test-short demo bench lint fuzz tools minio clean
+.PHONY: all build test test-short demo bench lint fuzz tools minio clean browser echarts bench-report
 
 all: build
 
@@ -18,7 +18,7 @@ build:
 
 # The whole suite, with real MinIO and an in-process Kafka broker (go vet
 # runs in lint, which CI runs too).
-test: minio
+test: minio browser
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 # Without the race detector and without MinIO (tests that need it skip unless CI=true).
@@ -70,6 +70,35 @@ $(MINIO):
 	@mkdir -p $(BIN)
 	@echo "building MinIO $(MINIO_VERSION) into $(BIN) (a few minutes, once)"
 	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+# Debian's chromium for the report's browser tests (installed once, as root
+# like CI; the tests skip without it unless CI=true).
+CHROMIUM := /usr/bin/chromium
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (a few minutes, once)"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# The charting library embedded in every report, pinned; this target fetches
+# it again from npm (the files are committed under report/page/assets).
+ECHARTS_VERSION := 6.1.0
+
+echarts:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent echarts@$(ECHARTS_VERSION) >/dev/null && tar xzf echarts-$(ECHARTS_VERSION).tgz && \
+	cp package/dist/echarts.common.min.js $(CURDIR)/report/page/assets/echarts.common.min.js && \
+	cp package/LICENSE $(CURDIR)/report/page/assets/echarts.LICENSE && \
+	cp package/NOTICE $(CURDIR)/report/page/assets/echarts.NOTICE && rm -rf $$tmp
+	@echo "ECharts $(ECHARTS_VERSION) in report/page/assets (set page.EChartsVersion to match)"
+
+# The report over 90 days of 100,000 events (9,000,000), Parquet and gzip
+# NDJSON, with time and peak RSS (BENCHMARKS.md, "Report"). Writes ~1 GB under out/.
+bench-report: build
+	$(GO) run ./internal/reportgen -out out/bench-report -days 90 -events 100000 -from 2026-08-01 -ndjson
+	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/parquet --from 2026-08-01 --to 2026-10-30 -o out/bench-report/parquet.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
+	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/ndjson --from 2026-08-01 --to 2026-10-30 -o out/bench-report/ndjson.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 
 clean:
 	rm -rf $(BIN) out

@@ -38,6 +38,7 @@ usage:
   pachca-export check  -c pipeline.yaml
   pachca-export schema [--format json|arrow|sql]
   pachca-export demo   [--out DIR]
+  pachca-export report [-c pipeline.yaml [--sink N] | DIR] [--from T] [--to T] [-o report.html]
   pachca-export version
 
 T is RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01 = 00:00 UTC).
@@ -94,6 +95,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = e.schema(args[1:])
 	case "demo":
 		err = e.demo(ctx, args[1:])
+	case "report":
+		err = e.reportCmd(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "pachca-export", version())
 	case "help", "-h", "--help", "-help":

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/report"
+	"github.com/pachca-export/pachca-export/report/reader"
+)
+
+// reportCmd writes the HTML security digest of a period from what a file or
+// S3 sink holds: `report [-c pipeline.yaml [--sink N] | DIR] --from T --to T
+// -o report.html`. A period the output does not cover and a directory
+// without exported data exit 2; a damaged file exits 1.
+func (e *env) reportCmd(ctx context.Context, args []string) error {
+	fs := newFlagSet("report", e)
+	cfgPath := fs.String("c", "", "path of pipeline.yaml: read its first parquet, ndjson or s3 sink")
+	sinkN := fs.Int("sink", -1, "with -c: read sinks[N] instead of the first file or s3 sink")
+	from := fs.String("from", "", "start of the period, inclusive (RFC 3339 or YYYY-MM-DD; default: 7 days before --to)")
+	to := fs.String("to", "", "end of the period, exclusive (default: today 00:00 UTC)")
+	out := fs.String("o", "report.html", "output file (- for standard output)")
+	// A directory may come before, between or after the flags.
+	var dirs []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageErr("report: %v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		dirs, args = append(dirs, fs.Arg(0)), fs.Args()[1:]
+	}
+	f, err := parseTimeFlag("from", *from)
+	if err != nil {
+		return err
+	}
+	t, err := parseTimeFlag("to", *to)
+	if err != nil {
+		return err
+	}
+	if t.IsZero() {
+		t = time.Now().UTC().Truncate(24 * time.Hour)
+	}
+	if f.IsZero() {
+		f = t.AddDate(0, 0, -7)
+	}
+	if !f.Before(t) {
+		return usageErr("report: --from %s is not before --to %s", f.Format(time.RFC3339), t.Format(time.RFC3339))
+	}
+	o := report.Options{From: f, To: t, Version: version()}
+	switch {
+	case len(dirs) > 1:
+		return usageErr("report: one directory, got %d (%s)", len(dirs), strings.Join(dirs, ", "))
+	case len(dirs) == 1 && *cfgPath != "":
+		return usageErr("report: give -c pipeline.yaml or a directory, not both")
+	case len(dirs) == 1:
+		if *sinkN >= 0 {
+			return usageErr("report: --sink needs -c pipeline.yaml")
+		}
+		o.Store = reader.Dir(dirs[0])
+	case *cfgPath != "":
+		if o.Store, err = e.reportStore(ctx, *cfgPath, *sinkN, &o); err != nil {
+			return err
+		}
+	default:
+		return usageErr("report: which output? give -c pipeline.yaml or the directory of a parquet or ndjson sink")
+	}
+	return e.writeReport(ctx, o, *out)
+}
+
+// reportStore opens the sink of the configuration the report reads and
+// takes its alert rules.
+func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Options) (reader.Store, error) {
+	cfg, err := e.loadConfig(path, "")
+	if err != nil {
+		return nil, err
+	}
+	o.Rules, o.RulesFrom = cfg.Alerts.Rules, filepath.Base(path)
+	pick := -1
+	for i, s := range cfg.Sinks {
+		if (n < 0 && (s.File != nil || s.S3 != nil)) || i == n {
+			pick = i
+			break
+		}
+	}
+	switch {
+	case n >= len(cfg.Sinks):
+		return nil, usageErr("report: --sink %d: %s has %d sink(s) (0..%d)", n, path, len(cfg.Sinks), len(cfg.Sinks)-1)
+	case pick < 0:
+		return nil, usageErr("report: %s has no parquet, ndjson or s3 sink to read", path)
+	}
+	s := cfg.Sinks[pick]
+	switch {
+	case s.File != nil:
+		return reader.Dir(s.File.Dir), nil
+	case s.S3 != nil:
+		st, err := reader.NewS3(ctx, *s.S3)
+		if err != nil {
+			return nil, &configError{fmt.Errorf("%s: sinks[%d]: %w", path, pick, err)}
+		}
+		return st, nil
+	}
+	return nil, usageErr("report: sinks[%d] is %s: the report reads parquet, ndjson and s3 sinks", pick, s.Type)
+}
+
+// reportMemoryLimit is the soft limit of the Go runtime's memory while a
+// report is written. The report's live heap is about 16 MiB over 9,000,000
+// events (counters, not events); at 40 MiB the peak RSS of that report is
+// about 67 MiB, against 100 MiB under the export's 80 MiB, and below 36 MiB
+// the collector runs nearly all the time (BENCHMARKS.md, Report).
+// GOMEMLIMIT overrides it.
+const reportMemoryLimit = 40 << 20
+
+// writeReport renders into a temporary file next to out and renames it
+// into place, so that a failed report leaves no partial page under out.
+func (e *env) writeReport(ctx context.Context, o report.Options, out string) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(reportMemoryLimit))
+	}
+	if out == "-" {
+		_, err := report.Write(ctx, o, e.stdout)
+		return reportErr(err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	st, err := report.Write(ctx, o, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), out)
+	}
+	if err != nil {
+		return reportErr(err)
+	}
+	prev := "previous period not in the output"
+	if st.Previous {
+		prev = fmt.Sprintf("compared with the previous period (%d file(s))", st.PreviousFiles)
+	}
+	fmt.Fprintf(e.stderr, "report: %s events from %d file(s), %s -> %s\n", group3(st.Events), st.Files, prev, out)
+	return nil
+}
+
+// reportErr makes what the output cannot answer a usage error (exit 2);
+// damaged files and I/O failures stay run failures (exit 1).
+func reportErr(err error) error {
+	var ie *reader.InputError
+	if errors.As(err, &ie) {
+		return usageErr("report: %v", ie)
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// group3 writes n with thousands separators.
+func group3(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// demoReport writes the report of the demo's week next to its files and
+// says where.
+func (e *env) demoReport(ctx context.Context, dir string, from, to time.Time) error {
+	out := filepath.Join(dir, "report.html")
+	o := report.Options{Store: reader.Dir(filepath.Join(dir, "parquet")), From: from, To: to, Version: version()}
+	if err := e.writeReport(ctx, o, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "demo: security digest of the week in %s (open it in a browser)\n", out)
+	return nil
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/miniotest"
+	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
+)
+
+// runReport runs `pachca-export report args...`.
+func runReport(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(t.Context(), append([]string{"report"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// eventsOnPage reads the events card of a report.
+func eventsOnPage(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`id="card-events"><div class="label">events</div><div class="value">([0-9,]+)<`).FindSubmatch(b)
+	require.NotNil(t, m, "no events card in %s", path)
+	return string(m[1])
+}
+
+// TestReportCommand: the command line, with a directory or a configuration,
+// and its exit statuses on bad input (one line, naming what is wrong).
+func TestReportCommand(t *testing.T) {
+	recs := reporttest.Dataset()
+	d := func(n int) string { return reporttest.Day0.AddDate(0, 0, n).Format("2006-01-02") }
+	root := t.TempDir()
+	pq, nd := filepath.Join(root, "parquet"), filepath.Join(root, "ndjson")
+	reporttest.Write(t, reporttest.FileSink(t, pq, "parquet"), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), recs)
+	reporttest.Write(t, reporttest.FileSink(t, nd, "ndjson.gz"), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), recs)
+	want := 0
+	for _, r := range recs {
+		if r.CreatedAt >= reporttest.Day0.AddDate(0, 0, 3).UnixMilli() {
+			want++
+		}
+	}
+	cfg := writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
+  base_url: %%BASE%%
+  token: %%TOKEN%%
+sinks:
+  - type: kafka
+    brokers: [127.0.0.1:1]
+    topic: t
+  - type: parquet
+    dir: %s
+  - type: ndjson
+    dir: %s
+    compression: gzip
+alerts:
+  rules:
+    - name: Two failures
+      kind: threshold
+      event_keys: [user_2fa_fail]
+      threshold: 2
+      window: 1m
+      recipients: ["10001"]
+`, pq, nd))
+
+	t.Run("directory", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "r.html")
+		code, _, stderr := runReport(t, pq, "--from", d(3), "--to", d(6), "-o", out)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stderr, "compared with the previous period")
+		require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
+	})
+	t.Run("config, first file sink, rules from it", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "r.html")
+		code, _, stderr := runReport(t, "-c", cfg, "--from", d(3), "--to", d(6), "-o", out)
+		require.Equal(t, 0, code, stderr)
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.Contains(t, string(b), "from pipeline.yaml: Two failures (2 of user_2fa_fail per actor within 1m0s)")
+		require.Contains(t, string(b), "<strong id=\"period\">2026-11-04 00:00:00Z .. 2026-11-07 00:00:00Z</strong>")
+	})
+	t.Run("config, --sink picks the ndjson sink", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "r.html")
+		code, _, stderr := runReport(t, "-c", cfg, "--sink", "2", "--from", d(3), "--to", d(6), "-o", out)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stderr, "-> "+out)
+		require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
+	})
+
+	// Damage one file of day 5 in a copy of the parquet output.
+	damaged := filepath.Join(t.TempDir(), "damaged")
+	require.NoError(t, os.CopyFS(damaged, os.DirFS(pq)))
+	victim := filepath.Join(damaged, "dt="+d(4), "pachca-audit-"+d(4)+".parquet")
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	b[len(b)/3] ^= 0xff
+	require.NoError(t, os.WriteFile(victim, b, 0o600))
+	// An output that holds only some days.
+	partial := filepath.Join(t.TempDir(), "partial")
+	reporttest.Write(t, reporttest.FileSink(t, partial, "parquet"), reporttest.Day0.AddDate(0, 0, 3), reporttest.Day0.AddDate(0, 0, 4), recs)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no data", []string{t.TempDir(), "--from", d(3), "--to", d(6)}, 2, "no exported data"},
+		{"no such directory", []string{filepath.Join(root, "nope"), "--from", d(3), "--to", d(6)}, 2, "no such directory"},
+		{"period not covered", []string{partial, "--from", d(2), "--to", d(7)}, 2,
+			"missing 2026-11-03, 2026-11-05..2026-11-07 (it holds 2026-11-04)"},
+		{"damaged file", []string{damaged, "--from", d(3), "--to", d(6)}, 1, victim + ": damaged: sha256"},
+		{"no output given", []string{"--from", d(3), "--to", d(6)}, 2, "give -c pipeline.yaml or the directory"},
+		{"both", []string{pq, "-c", cfg}, 2, "not both"},
+		{"bad time", []string{pq, "--from", "yesterday-ish"}, 2, "--from"},
+		{"empty period", []string{pq, "--from", d(3), "--to", d(3)}, 2, "is not before"},
+		{"sink out of range", []string{"-c", cfg, "--sink", "7", "--from", d(3), "--to", d(6)}, 2, "--sink 7"},
+		{"kafka sink", []string{"-c", cfg, "--sink", "0", "--from", d(3), "--to", d(6)}, 2, "sinks[0] is kafka"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "r.html")
+			code, _, stderr := runReport(t, append(tc.args, "-o", out)...)
+			require.Equal(t, tc.code, code, stderr)
+			require.Contains(t, stderr, tc.msg)
+			require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %s", stderr)
+			require.NotContains(t, stderr, "goroutine")
+			_, err := os.Stat(out)
+			require.ErrorIs(t, err, os.ErrNotExist, "no page after a failure")
+			entries, _ := os.ReadDir(filepath.Dir(out))
+			require.Empty(t, entries, "no temporary file left")
+		})
+	}
+}
+
+// TestReportFromS3 reads what the s3 sink wrote to a real MinIO.
+func TestReportFromS3(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("audit")
+	cfg := s3sink.Config{Bucket: "audit", Prefix: "pachca", Region: srv.Region, Endpoint: srv.Endpoint, ForcePathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}
+	f, err := parquetfmt.Format("zstd")
+	require.NoError(t, err)
+	cfg.SetDefaults()
+	sink, err := s3sink.New(t.Context(), cfg, f)
+	require.NoError(t, err)
+	recs := reporttest.Dataset()
+	reporttest.Write(t, sink, reporttest.Day0, reporttest.Day0.AddDate(0, 0, 3), recs)
+	require.NoError(t, sink.Close())
+
+	path := writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
+  base_url: %%BASE%%
+  token: %%TOKEN%%
+sinks:
+  - type: s3
+    bucket: audit
+    prefix: pachca
+    region: %s
+    endpoint: %s
+    force_path_style: true
+    access_key_id: %s
+    secret_access_key: %s
+`, srv.Region, srv.Endpoint, srv.AccessKey, srv.SecretKey))
+	out := filepath.Join(t.TempDir(), "r.html")
+	code, _, stderr := runReport(t, "-c", path, "--from", "2026-11-01", "--to", "2026-11-04", "-o", out)
+	require.Equal(t, 0, code, stderr)
+	want := 0
+	for _, r := range recs {
+		if r.CreatedAt < reporttest.Day0.AddDate(0, 0, 3).UnixMilli() {
+			want++
+		}
+	}
+	require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
+	require.NotContains(t, stderr, srv.SecretKey)
+
+	code, _, stderr = runReport(t, "-c", path, "--from", "2026-11-01", "--to", "2026-11-06", "-o", out)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "s3://audit/pachca/ does not cover")
+	require.Contains(t, stderr, "missing 2026-11-04..2026-11-05")
+}
+
+// TestDemoWritesReport: make demo ends with the report of its week and says
+// where it is.
+func TestDemoWritesReport(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), []string{"demo", "--out", out, "--events", "3000"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	page := filepath.Join(out, "report.html")
+	require.Contains(t, stdout.String(), "demo: security digest of the week in "+page)
+	require.Equal(t, "3,000", eventsOnPage(t, page))
+}

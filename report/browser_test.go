@@ -1,0 +1,427 @@
+package report_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/report"
+	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// chromium is Debian's package, installed by `make browser`.
+const chromium = "/usr/bin/chromium"
+
+// browser starts a headless Chromium with a fresh profile and no
+// background traffic of its own, for one test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s: %v (CI=true: run `make browser` first)", chromium, err)
+		}
+		t.Skipf("%s missing; `make browser` installs Debian's chromium", chromium)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// period of the dataset the tests report on, and the previous one.
+var (
+	from = reporttest.Day0.AddDate(0, 0, 3)
+	to   = reporttest.Day0.AddDate(0, 0, 6)
+)
+
+// writeReport exports the dataset to format under a temporary dir and
+// writes the report of [from, to) to report.html there.
+func writeReport(t *testing.T, format string) string {
+	t.Helper()
+	dir := t.TempDir()
+	reporttest.Write(t, reporttest.FileSink(t, filepath.Join(dir, "out"), format), reporttest.Day0, to, reporttest.Dataset())
+	f, err := os.Create(filepath.Join(dir, "report.html"))
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = report.Write(t.Context(), report.Options{Store: reader.Dir(filepath.Join(dir, "out")), From: from, To: to,
+		Version: "test", Now: func() time.Time { return to }}, f)
+	require.NoError(t, err)
+	return f.Name()
+}
+
+// truth is what the page must show, computed here from the records alone.
+type truth struct {
+	events, fails, failActors, noIP int64
+	days                            map[string]map[string]int64 // day -> category -> events
+	categories, keys                map[string]int64
+	actors, ips                     []kv
+	failByActor                     []kv
+	groups                          map[string]int64
+	bursts                          []alerts.Finding
+}
+
+type kv struct {
+	k string
+	n int64
+}
+
+func sorted(m map[string]int64) []kv {
+	var out []kv
+	for k, n := range m {
+		out = append(out, kv{k, n})
+	}
+	slices.SortFunc(out, func(a, b kv) int {
+		if c := cmp.Compare(b.n, a.n); c != 0 {
+			return c
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	return out
+}
+
+// groupOf is the README's list of sensitive changes.
+func groupOf(key string) string {
+	switch {
+	case key == "user_role_changed":
+		return "Role changes"
+	case strings.HasPrefix(key, "access_token_"):
+		return "API tokens created, changed or destroyed"
+	case strings.HasPrefix(key, "bot_"):
+		return "Bot changes"
+	case key == "dlp_violation_detected":
+		return "DLP violations"
+	case strings.HasPrefix(key, "kms_"):
+		return "KMS use"
+	case key == "audit_events_accessed":
+		return "Audit log reads"
+	case transform.Category(key) == "other":
+		return "Event keys schema v1 does not know (category other)"
+	}
+	return ""
+}
+
+func compute(t *testing.T, from, to time.Time) truth {
+	tr := truth{days: map[string]map[string]int64{}, categories: map[string]int64{}, keys: map[string]int64{}, groups: map[string]int64{}}
+	actors, ips, fails := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	engine, err := alerts.New(alerts.Config{Rules: []alerts.Rule{report.DefaultRule()}})
+	require.NoError(t, err)
+	for _, r := range reporttest.Dataset() {
+		if r.CreatedAt < from.UnixMilli() || r.CreatedAt >= to.UnixMilli() {
+			continue
+		}
+		tr.events++
+		day := r.Time().Format(time.DateOnly)
+		if tr.days[day] == nil {
+			tr.days[day] = map[string]int64{}
+		}
+		tr.days[day][r.EventCategory]++
+		tr.categories[r.EventCategory]++
+		tr.keys[r.EventKey]++
+		actors[r.ActorType+" "+r.ActorID]++
+		if r.IPAddress.Valid {
+			ips[r.IPAddress.Str]++
+		} else {
+			tr.noIP++
+		}
+		if r.EventKey == "user_2fa_fail" {
+			tr.fails++
+			fails[r.ActorType+" "+r.ActorID]++
+		}
+		if g := groupOf(r.EventKey); g != "" {
+			tr.groups[g]++
+		}
+		engine.Observe(&r)
+	}
+	tr.actors, tr.ips, tr.failByActor = sorted(actors), sorted(ips), sorted(fails)
+	tr.failActors = int64(len(fails))
+	tr.bursts = engine.Findings()
+	return tr
+}
+
+// number reads "1,234" or "1,234 ±5" as 1234.
+func number(t *testing.T, s string) int64 {
+	t.Helper()
+	s, _, _ = strings.Cut(strings.TrimSpace(s), " ")
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
+	require.NoError(t, err, "%q is not a number", s)
+	return n
+}
+
+const tableJS = `(id) => Array.from(document.querySelectorAll('#' + id + ' tbody tr')).map(tr => Array.from(tr.cells).map(td => td.textContent.trim()))`
+
+// TestReportInBrowser renders the report of a known dataset in Chromium,
+// takes a screenshot, and reads every section's numbers from the DOM and
+// from the charts' data.
+func TestReportInBrowser(t *testing.T) {
+	for _, format := range []string{"parquet", "ndjson.gz"} {
+		t.Run(format, func(t *testing.T) {
+			file := writeReport(t, format)
+			ctx := browser(t)
+			var exceptions []string
+			var mu sync.Mutex
+			require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+				if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+					mu.Lock()
+					exceptions = append(exceptions, fmt.Sprintf("%s (line %d)", e.ExceptionDetails.Text, e.ExceptionDetails.LineNumber))
+					mu.Unlock()
+				}
+			}))
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.Navigate("file://"+file),
+				chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+			))
+			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			require.NoError(t, err)
+			shotPath := filepath.Join(cmp.Or(os.Getenv("REPORT_SCREENSHOT_DIR"), t.TempDir()), "report-"+format+".png")
+			require.NoError(t, os.WriteFile(shotPath, shot, 0o644))
+			t.Logf("screenshot: %s", shotPath)
+			checkScreenshot(t, shot)
+			mu.Lock()
+			require.Empty(t, exceptions, "JavaScript errors on the page")
+			mu.Unlock()
+
+			tr := compute(t, from, to)
+			table := func(id string) [][]string {
+				return eval[[][]string](t, ctx, "("+tableJS+")("+strconv.Quote(id)+")")
+			}
+			text := func(sel string) string {
+				s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+				require.NoError(t, err, sel)
+				return s
+			}
+
+			// Summary cards.
+			require.Equal(t, tr.events, number(t, text("#card-events .value")))
+			require.Equal(t, tr.fails, number(t, text("#card-fails .value")))
+			require.Equal(t, int64(len(tr.bursts)), number(t, text("#card-bursts .value")))
+			require.Equal(t, int64(len(tr.actors)), number(t, text("#card-actors .value")))
+			require.Equal(t, tr.categories["other"], number(t, text("#card-other .value")))
+
+			// Events per day by category: the table and the chart.
+			head := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#days-table thead th')).map(th => th.textContent)`)
+			require.Equal(t, "day", head[0])
+			require.Equal(t, "total", head[len(head)-1])
+			require.Contains(t, head, "other")
+			days := table("days-table")
+			require.Len(t, days, 3)
+			for i, row := range days {
+				day := from.AddDate(0, 0, i).Format(time.DateOnly)
+				require.Equal(t, day, row[0])
+				var total int64
+				for j, cat := range head[1 : len(head)-1] {
+					require.Equal(t, tr.days[day][cat], number(t, row[j+1]), "%s %s", day, cat)
+					total += tr.days[day][cat]
+				}
+				require.Equal(t, total, number(t, row[len(row)-1]))
+			}
+			for cat, n := range tr.categories {
+				require.Contains(t, head, cat, "category %s with %d events has a column", cat, n)
+			}
+			daySeries := eval[[]struct {
+				Name string  `json:"name"`
+				Data []int64 `json:"data"`
+			}](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-days')).getOption().series.map(s => ({name: s.name, data: s.data}))`)
+			require.Len(t, daySeries, len(head)-2)
+			for _, s := range daySeries {
+				for i, n := range s.Data {
+					require.Equal(t, tr.days[from.AddDate(0, 0, i).Format(time.DateOnly)][s.Name], n, "chart %s day %d", s.Name, i)
+				}
+			}
+
+			// Failed 2FA: actors, bursts, the chart's hourly stacks.
+			fa := table("fail-actors-table")
+			for i, row := range fa {
+				require.Equal(t, tr.failByActor[i].k, row[0])
+				require.Equal(t, tr.failByActor[i].n, number(t, row[1]))
+			}
+			bursts := table("bursts-table")
+			require.Len(t, bursts, len(tr.bursts))
+			require.Len(t, tr.bursts, 2, "the planted burst and the one across midnight")
+			for i, row := range bursts {
+				require.Equal(t, "User "+tr.bursts[i].ActorID, row[1])
+				require.Equal(t, int64(tr.bursts[i].Count), number(t, row[3]))
+				require.Equal(t, tr.bursts[i].EventIDs[0], row[7])
+			}
+			require.Equal(t, "User "+reporttest.BurstActor, bursts[0][1])
+			require.Equal(t, "User "+reporttest.MidnightActor, bursts[1][1])
+			failTotal := eval[int64](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-fails')).getOption().series.reduce((a, s) => a + s.data.reduce((x, y) => x + y, 0), 0)`)
+			require.Equal(t, tr.fails, failTotal)
+			areas := eval[int](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-fails')).getOption().series[0].markArea.data.length`)
+			require.Equal(t, 2, areas)
+
+			// Top actors and addresses.
+			for id, want := range map[string][]kv{"actors-table": tr.actors, "ips-table": tr.ips} {
+				rows := table(id)
+				require.Len(t, rows, min(15, len(want)), id)
+				for i, row := range rows {
+					name := row[1]
+					if id == "actors-table" {
+						name = row[1] + " " + row[2]
+					}
+					require.Equal(t, want[i].k, name, "%s row %d", id, i)
+					require.Equal(t, want[i].n, number(t, row[len(row)-2]), "%s row %d", id, i)
+				}
+			}
+
+			// Sensitive changes: counts per kind, and the latest rows.
+			sens := table("sensitive-table")
+			got := map[string]int64{}
+			for _, row := range sens {
+				got[row[0]] = number(t, row[2])
+			}
+			for g, n := range tr.groups {
+				require.Equal(t, n, got[g], g)
+			}
+			require.NotZero(t, tr.groups["Event keys schema v1 does not know (category other)"])
+			roles := table("changes-0")
+			require.Len(t, roles, int(min(50, tr.groups["Role changes"])))
+			require.Contains(t, roles[0][5], "user → admin")
+
+			// Against the previous period.
+			prev := compute(t, from.Add(-to.Sub(from)), from)
+			cmpRows := map[string][]string{}
+			for _, row := range table("compare-table") {
+				cmpRows[row[0]] = row
+			}
+			require.Equal(t, prev.events, number(t, cmpRows["events"][1]))
+			require.Equal(t, tr.events, number(t, cmpRows["events"][2]))
+			require.Equal(t, tr.events-prev.events, number(t, strings.TrimPrefix(cmpRows["events"][3], "+")))
+			for cat, n := range tr.categories {
+				require.Equal(t, prev.categories[cat], number(t, cmpRows["category "+cat][1]), cat)
+				require.Equal(t, n, number(t, cmpRows["category "+cat][2]), cat)
+			}
+			require.Equal(t, prev.fails, number(t, cmpRows["failed 2FA"][1]))
+
+			// Every event key, the unknown one included.
+			keys := table("keys-table")
+			require.Len(t, keys, len(tr.keys))
+			for _, row := range keys {
+				require.Equal(t, tr.keys[row[0]], number(t, row[2]), row[0])
+			}
+			require.Equal(t, tr.keys[reporttest.UnknownKey], func() int64 {
+				for _, row := range keys {
+					if row[0] == reporttest.UnknownKey && row[1] == "other" {
+						return number(t, row[2])
+					}
+				}
+				return -1
+			}())
+
+			// Each chart drew SVG.
+			drawn := eval[map[string]int](t, ctx, `Object.fromEntries(Array.from(document.querySelectorAll('.chart')).map(el => [el.id, el.querySelectorAll('svg path, svg rect').length]))`)
+			require.Len(t, drawn, 6)
+			for id, n := range drawn {
+				require.Greater(t, n, 10, "chart %s drew nothing", id)
+			}
+		})
+	}
+}
+
+// eval evaluates a JavaScript expression on the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	require.NoError(t, err, expr)
+	return v
+}
+
+// checkScreenshot: a tall page with more than a few colours (charts drawn).
+func checkScreenshot(t *testing.T, b []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	require.NoError(t, err)
+	require.Greater(t, img.Bounds().Dy(), 3000, "the page is long")
+	colours := map[uint32]bool{}
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y += 7 {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x += 7 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			colours[r>>11<<10|g>>11<<5|bl>>11] = true
+		}
+	}
+	require.Greater(t, len(colours), 30, "the screenshot has the charts' colours")
+}
+
+// TestNoNetworkRequest opens the report and records every request the page
+// makes and every load its Content-Security-Policy refuses: only the file
+// itself may load. The same watch on a page with one remote image proves
+// it sees requests.
+func TestNoNetworkRequest(t *testing.T) {
+	file := writeReport(t, "parquet")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	probe := filepath.Join(filepath.Dir(file), "probe.html")
+	require.NoError(t, os.WriteFile(probe, bytes.Replace(b, []byte("<main>"), []byte(`<main><img src="http://127.0.0.1:9/probe.png">`), 1), 0o644))
+
+	for _, tc := range []struct {
+		name   string
+		file   string
+		remote bool
+	}{{"report", file, false}, {"page with a remote image", probe, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := browser(t)
+			var mu sync.Mutex
+			var requests []string
+			require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+				if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+					mu.Lock()
+					requests = append(requests, e.Request.URL)
+					mu.Unlock()
+				}
+			}))
+			_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: `window.__blocked = []; document.addEventListener('securitypolicyviolation', e => window.__blocked.push(e.blockedURI));`})
+			require.NoError(t, err)
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.Navigate("file://"+tc.file),
+				chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+				chromedp.Sleep(500*time.Millisecond), // late loads (fonts, images) would show by now
+			))
+			blocked := eval[[]string](t, ctx, `window.__blocked`)
+			mu.Lock()
+			defer mu.Unlock()
+			var other []string
+			for _, u := range requests {
+				if u != "file://"+tc.file {
+					other = append(other, u)
+				}
+			}
+			other = append(other, blocked...)
+			require.Contains(t, requests, "file://"+tc.file, "the watch saw the page itself")
+			if !tc.remote {
+				require.Empty(t, other, "requests besides the page")
+				return
+			}
+			require.NotEmpty(t, other)
+			for _, u := range other {
+				require.Contains(t, u, "127.0.0.1:9/probe.png")
+			}
+		})
+	}
+}

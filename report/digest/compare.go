@@ -1,0 +1,67 @@
+package digest
+
+// Delta is one line of the comparison with the previous period.
+type Delta struct {
+	Metric   string
+	Previous int64
+	Current  int64
+	// AtLeast marks a lower bound (a distinct count past the top-list capacity).
+	AtLeast bool
+}
+
+// Diff is Current - Previous.
+func (d Delta) Diff() int64 { return d.Current - d.Previous }
+
+// Percent is the change relative to Previous; ok is false when Previous is 0.
+func (d Delta) Percent() (pct float64, ok bool) {
+	if d.Previous == 0 {
+		return 0, false
+	}
+	return 100 * float64(d.Current-d.Previous) / float64(d.Previous), true
+}
+
+// Compare lists what changed from prev to cur, two periods of the same
+// length: events, each category, failed 2FA, bursts, each sensitive group,
+// distinct actors and addresses.
+func Compare(cur, prev *Summary) []Delta {
+	out := []Delta{{Metric: "events", Previous: prev.Events, Current: cur.Events}}
+	for i, c := range cur.Categories {
+		d := Delta{Metric: "category " + c, Current: cur.CategoryTotals[i]}
+		for j, pc := range prev.Categories {
+			if pc == c {
+				d.Previous = prev.CategoryTotals[j]
+			}
+		}
+		out = append(out, d)
+	}
+	for j, pc := range prev.Categories {
+		if !contains(cur.Categories, pc) {
+			out = append(out, Delta{Metric: "category " + pc, Previous: prev.CategoryTotals[j]})
+		}
+	}
+	out = append(out,
+		Delta{Metric: "failed 2FA", Previous: prev.Fail2FA.Total, Current: cur.Fail2FA.Total},
+		Delta{Metric: "actors with failed 2FA", Previous: int64(prev.Fail2FA.ActorCount), Current: int64(cur.Fail2FA.ActorCount)},
+		Delta{Metric: "bursts flagged", Previous: int64(len(prev.Bursts)), Current: int64(len(cur.Bursts))},
+	)
+	for i, g := range cur.Sensitive {
+		d := Delta{Metric: g.Title, Current: g.Count}
+		if i < len(prev.Sensitive) && prev.Sensitive[i].Title == g.Title {
+			d.Previous = prev.Sensitive[i].Count
+		}
+		out = append(out, d)
+	}
+	return append(out,
+		Delta{Metric: "distinct actors", Previous: int64(prev.Actors.N), Current: int64(cur.Actors.N), AtLeast: prev.Actors.AtLeast || cur.Actors.AtLeast},
+		Delta{Metric: "distinct IP addresses", Previous: int64(prev.IPs.N), Current: int64(cur.IPs.N), AtLeast: prev.IPs.AtLeast || cur.IPs.AtLeast},
+	)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

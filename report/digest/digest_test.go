@@ -1,0 +1,158 @@
+package digest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+var day0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// TestBurstsMatchTheEngine: the bounded burst search finds exactly what
+// package alerts finds when it is given every event, whatever the rule's
+// window (shorter or longer than a day), with ties and bursts across midnight.
+func TestBurstsMatchTheEngine(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		threshold int
+		window    time.Duration
+	}{
+		{"2 in 1m", 2, time.Minute},
+		{"5 in 10m", 5, 10 * time.Minute},
+		{"3 in 2h", 3, 2 * time.Hour},
+		{"4 in 30h", 4, 30 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := range uint64(5) {
+				rng := rand.New(rand.NewPCG(seed, 3))
+				rows := randomFails(rng, 4)
+				rule := alerts.Rule{Name: "r", Kind: alerts.KindThreshold, EventKeys: []string{"user_2fa_fail", "user_login"},
+					Threshold: tc.threshold, Window: tc.window, Recipients: []string{"1"}}
+				engine, err := alerts.New(alerts.Config{Rules: []alerts.Rule{rule}})
+				require.NoError(t, err)
+				for i := range rows {
+					rec := transform.Record{ID: rows[i].ID, CreatedAt: rows[i].CreatedAt, EventKey: rows[i].EventKey,
+						ActorID: rows[i].ActorID, ActorType: rows[i].ActorType, IPAddress: rows[i].IPAddress}
+					engine.Observe(&rec)
+				}
+				want := engine.Findings()
+
+				b, err := New(Options{From: day0, To: day0.AddDate(0, 0, 4), Rules: []alerts.Rule{rule}})
+				require.NoError(t, err)
+				for d := range 4 {
+					start, end := day0.AddDate(0, 0, d), day0.AddDate(0, 0, d+1)
+					var day []reader.Row
+					for _, r := range rows {
+						if r.CreatedAt >= start.UnixMilli() && r.CreatedAt < end.UnixMilli() {
+							day = append(day, r)
+						}
+					}
+					rng.Shuffle(len(day), func(i, j int) { day[i], day[j] = day[j], day[i] })
+					b.Add(day)
+					b.Advance(end)
+				}
+				got := b.Finish().Bursts
+				require.NotEmpty(t, want, "seed %d: the data should hold bursts", seed)
+				require.Equal(t, want, got, "seed %d", seed)
+			}
+		})
+	}
+}
+
+// randomFails draws failed 2FA and logins of a few actors in clusters, some
+// sharing a millisecond and some around midnight.
+func randomFails(rng *rand.Rand, days int) []reader.Row {
+	var rows []reader.Row
+	n := 0
+	add := func(at int64, key, actor string) {
+		n++
+		// Unique ids, in random order (the engine keeps an id once).
+		rows = append(rows, reader.Row{ID: fmt.Sprintf("id-%05d-%d", rng.IntN(100000), n), CreatedAt: at, EventKey: key,
+			ActorID: actor, ActorType: "User", IPAddress: transform.NullString{Valid: true, Str: fmt.Sprint("10.0.0.", n%7)}})
+	}
+	span := int64(days) * dayMs
+	for range 60 {
+		center := day0.UnixMilli() + rng.Int64N(span)
+		if rng.IntN(4) == 0 { // near a midnight
+			center = day0.UnixMilli() + int64(1+rng.IntN(days-1))*dayMs + rng.Int64N(20*60_000) - 10*60_000
+		}
+		actor := fmt.Sprint(100 + rng.IntN(6))
+		for range 1 + rng.IntN(7) {
+			at := center + rng.Int64N(15*60_000)
+			if at < day0.UnixMilli() || at >= day0.UnixMilli()+span {
+				continue
+			}
+			key := "user_2fa_fail"
+			if rng.IntN(5) == 0 {
+				key = "user_login"
+			}
+			add(at, key, actor)
+			if rng.IntN(6) == 0 {
+				add(at, key, actor) // a tie
+			}
+		}
+	}
+	for range 200 { // scattered ones
+		add(day0.UnixMilli()+rng.Int64N(span), "user_2fa_fail", fmt.Sprint(100+rng.IntN(6)))
+	}
+	return rows
+}
+
+func TestTopK(t *testing.T) {
+	t.Run("exact under capacity", func(t *testing.T) {
+		tk := newTopK(10)
+		for i, k := range []string{"a", "b", "a", "c", "a", "b"} {
+			_ = i
+			tk.add(k)
+		}
+		require.Equal(t, []Top{{Key: "a", Count: 3}, {Key: "b", Count: 2}, {Key: "c", Count: 1}}, tk.top(5))
+		require.Equal(t, Distinct{N: 3}, tk.distinct())
+	})
+	t.Run("heavy hitters over capacity", func(t *testing.T) {
+		tk := newTopK(20)
+		rng := rand.New(rand.NewPCG(1, 2))
+		truth := map[string]int64{}
+		for i := range 20000 {
+			k := fmt.Sprint("rare-", i)
+			if rng.IntN(10) < 3 {
+				k = fmt.Sprint("heavy-", rng.IntN(3))
+			}
+			truth[k]++
+			tk.add(k)
+		}
+		top := tk.top(3)
+		require.True(t, tk.distinct().AtLeast)
+		for _, e := range top {
+			require.Contains(t, e.Key, "heavy-")
+			require.GreaterOrEqual(t, e.Count, truth[e.Key], e.Key)
+			require.LessOrEqual(t, e.Count-e.Err, truth[e.Key], e.Key)
+		}
+	})
+}
+
+// TestUnknownKeysAreKept: a key schema v1 does not know counts under
+// other, in the key list and in the group of unknown keys.
+func TestUnknownKeysAreKept(t *testing.T) {
+	b, err := New(Options{From: day0, To: day0.AddDate(0, 0, 1)})
+	require.NoError(t, err)
+	b.Add([]reader.Row{
+		{ID: "1", CreatedAt: day0.UnixMilli() + 5, EventKey: "workspace_export_requested", EventCategory: "other", ActorID: "1", ActorType: "User"},
+		{ID: "2", CreatedAt: day0.UnixMilli() + 6, EventKey: "user_login", EventCategory: "auth", ActorID: "1", ActorType: "User"},
+		{ID: "3", CreatedAt: day0.UnixMilli() - 1, EventKey: "user_login", EventCategory: "auth", ActorID: "1", ActorType: "User"}, // outside
+	})
+	s := b.Finish()
+	require.EqualValues(t, 2, s.Events)
+	other := s.Sensitive[len(s.Sensitive)-1]
+	require.Equal(t, UnknownGroup, other.Title)
+	require.EqualValues(t, 1, other.Count)
+	require.Equal(t, []string{"workspace_export_requested"}, other.Keys)
+	require.Contains(t, s.Keys, KeyCount{Key: "workspace_export_requested", Category: "other", Count: 1})
+	require.EqualValues(t, 1, s.CategoryTotals[len(s.Categories)-1])
+}

@@ -1,0 +1,96 @@
+// Draws the report's charts from the JSON in #report-data with ECharts (SVG
+// renderer: crisp on screen and in print). The tables next to each chart
+// hold the same numbers.
+(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('report-data').textContent);
+  var charts = [];
+  var fmt = function (n) { return Number(n).toLocaleString('en-US'); };
+  var palette = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',
+    '#ff9da7', '#9c755f', '#bab0ac', '#86bcb6', '#d37295', '#8cd17d', '#499894', '#79706e', '#d4a6c8'];
+
+  function make(id, option) {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    var chart = echarts.init(el, null, { renderer: 'svg' });
+    option.animation = false;
+    option.color = option.color || palette;
+    option.aria = { enabled: true };
+    chart.setOption(option);
+    charts.push(chart);
+  }
+
+  function stacked(categories, series, extra) {
+    var o = {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt, confine: true },
+      legend: { type: 'scroll', top: 0 },
+      grid: { left: 56, right: 18, top: 36, bottom: 56 },
+      xAxis: { type: 'category', data: categories },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: series.map(function (s) {
+        return { name: s.name, type: 'bar', stack: 'total', data: s.data, emphasis: { focus: 'series' } };
+      })
+    };
+    if (extra) { extra(o); }
+    return o;
+  }
+
+  function zoomIfLong(o, n) {
+    if (n > 60) {
+      o.dataZoom = [{ type: 'inside' }, { type: 'slider', height: 18, bottom: 6 }];
+      o.grid.bottom = 64;
+    }
+  }
+
+  make('chart-days', stacked(data.days.labels, data.days.series, function (o) { zoomIfLong(o, data.days.labels.length); }));
+
+  if (data.fails.series.length) {
+    make('chart-fails', stacked(data.fails.labels, data.fails.series, function (o) {
+      zoomIfLong(o, data.fails.labels.length);
+      o.series[0].markArea = {
+        silent: false,
+        itemStyle: { color: 'rgba(192, 57, 43, 0.16)', borderColor: 'rgba(192, 57, 43, 0.7)', borderWidth: 1 },
+        label: { color: '#c0392b', fontSize: 10 },
+        data: data.fails.bursts.map(function (b) {
+          return [{ name: b.name, xAxis: b.from }, { xAxis: b.to }];
+        })
+      };
+    }));
+  }
+
+  function horizontal(id, rows) {
+    var names = rows.map(function (r) { return r.name; }).reverse();
+    var values = rows.map(function (r) { return r.value; }).reverse();
+    make(id, {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt },
+      grid: { left: 150, right: 24, top: 8, bottom: 24 },
+      xAxis: { type: 'value', minInterval: 1 },
+      yAxis: { type: 'category', data: names, axisLabel: { width: 140, overflow: 'truncate' } },
+      series: [{ type: 'bar', data: values, name: 'events' }]
+    });
+  }
+  horizontal('chart-actors', data.actors);
+  horizontal('chart-ips', data.ips);
+  horizontal('chart-sensitive', data.sensitive);
+
+  if (data.compare) {
+    make('chart-compare', {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt },
+      legend: { top: 0 },
+      grid: { left: 56, right: 18, top: 36, bottom: 70 },
+      xAxis: { type: 'category', data: data.compare.labels, axisLabel: { rotate: 30, interval: 0 } },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [
+        { name: 'previous period', type: 'bar', data: data.compare.previous, itemStyle: { color: '#bab0ac' } },
+        { name: 'this period', type: 'bar', data: data.compare.current, itemStyle: { color: '#4e79a7' } }
+      ]
+    });
+  }
+
+  window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
+  window.addEventListener('beforeprint', function () {
+    document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+    charts.forEach(function (c) { c.resize(); });
+  });
+  document.documentElement.setAttribute('data-charts', String(charts.length));
+})();

@@ -1,0 +1,106 @@
+package page
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/pachca-export/pachca-export/report/digest"
+)
+
+// charts is the JSON app.js draws from; every number in it is also in a
+// table of the page.
+type charts struct {
+	Days      stack      `json:"days"`
+	Fails     failChart  `json:"fails"`
+	Actors    []bar      `json:"actors"`
+	IPs       []bar      `json:"ips"`
+	Sensitive []bar      `json:"sensitive"`
+	Compare   *pairChart `json:"compare"`
+}
+
+type stack struct {
+	Labels []string `json:"labels"`
+	Series []series `json:"series"`
+}
+
+type series struct {
+	Name string  `json:"name"`
+	Data []int64 `json:"data"`
+}
+
+type failChart struct {
+	stack
+	Bursts []burstArea `json:"bursts"`
+}
+
+// burstArea shades the hours of a burst, by hour label.
+type burstArea struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+type bar struct {
+	Name  string `json:"name"`
+	Value int64  `json:"value"`
+}
+
+type pairChart struct {
+	Labels   []string `json:"labels"`
+	Previous []int64  `json:"previous"`
+	Current  []int64  `json:"current"`
+}
+
+const hourLabel = "2006-01-02 15:00"
+
+func buildCharts(d *Data, dayColumns []int) charts {
+	s := d.Current
+	var c charts
+	for _, day := range s.Days {
+		c.Days.Labels = append(c.Days.Labels, day.Day.Format("2006-01-02"))
+	}
+	for _, i := range dayColumns {
+		sr := series{Name: s.Categories[i]}
+		for _, day := range s.Days {
+			sr.Data = append(sr.Data, day.Counts[i])
+		}
+		c.Days.Series = append(c.Days.Series, sr)
+	}
+	for _, h := range s.Fail2FA.Hours {
+		c.Fails.Labels = append(c.Fails.Labels, h.Format(hourLabel))
+	}
+	for _, fs := range s.Fail2FA.Series {
+		c.Fails.Series = append(c.Fails.Series, series{Name: fs.Name, Data: fs.Counts})
+	}
+	c.Fails.Bursts = []burstArea{}
+	for _, f := range s.Bursts {
+		if !slices.Contains(strings.Split(f.EventKey, ", "), digest.Fail2FAKey) {
+			continue
+		}
+		c.Fails.Bursts = append(c.Fails.Bursts, burstArea{Name: f.ActorID, From: f.First.Format(hourLabel), To: f.Last.Format(hourLabel)})
+	}
+	c.Actors = []bar{}
+	for _, a := range s.TopActors {
+		c.Actors = append(c.Actors, bar{Name: a.Type + " " + a.ID, Value: a.Count})
+	}
+	c.IPs = []bar{}
+	for _, t := range s.TopIPs {
+		c.IPs = append(c.IPs, bar{Name: t.Key, Value: t.Count})
+	}
+	c.Sensitive = []bar{}
+	for _, g := range s.Sensitive {
+		c.Sensitive = append(c.Sensitive, bar{Name: g.Title, Value: g.Count})
+	}
+	if d.Previous != nil {
+		p := &pairChart{}
+		for _, dl := range d.Deltas {
+			if name, ok := strings.CutPrefix(dl.Metric, "category "); ok && (dl.Previous > 0 || dl.Current > 0) {
+				p.Labels = append(p.Labels, name)
+				p.Previous = append(p.Previous, dl.Previous)
+				p.Current = append(p.Current, dl.Current)
+			}
+		}
+		c.Compare = p
+	}
+	return c
+}

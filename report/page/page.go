@@ -1,0 +1,207 @@
+// Package page renders a digest as one self-contained HTML file: the
+// template, styles, chart code and the charting library (Apache ECharts,
+// vendored under assets/ with its license) are embedded, so the page opens
+// offline and requests nothing from any host.
+package page
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/report/digest"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// EChartsVersion is the vendored ECharts build (assets/echarts.common.min.js,
+// from the npm package echarts; `make echarts` fetches it again).
+const EChartsVersion = "6.1.0"
+
+var (
+	//go:embed assets/report.html.tmpl
+	pageTemplate string
+	//go:embed assets/style.css
+	styleCSS string
+	//go:embed assets/app.js
+	appJS string
+	//go:embed assets/echarts.common.min.js
+	echartsJS string
+	//go:embed assets/echarts.NOTICE
+	echartsNotice string
+)
+
+// Data is everything the page shows.
+type Data struct {
+	Title     string
+	Source    string // the directory or s3://bucket/prefix read
+	Files     int    // files read
+	Generated time.Time
+	Version   string
+	// RulesNote says which threshold rules found the bursts.
+	RulesNote string
+	// WatchNote names the keys of watch rules listed among sensitive changes.
+	WatchNote string
+	Current   *digest.Summary
+	// Previous is the previous period of the same length, nil when the output
+	// does not hold all of it; then PreviousMissing names the missing days.
+	Previous                 *digest.Summary
+	PreviousFrom, PreviousTo time.Time
+	PreviousMissing          string
+	Deltas                   []digest.Delta
+}
+
+// view adds what the template computes from Data.
+type view struct {
+	*Data
+	DayColumns     []int // indexes of the categories shown in the day table
+	OtherEvents    int64
+	Charts         charts
+	CSS            template.CSS
+	App            template.JS
+	ECharts        template.JS
+	EChartsVersion string
+	EChartsNotice  string
+}
+
+// DeltaOf returns the comparison line named metric, nil without one.
+func (v view) DeltaOf(metric string) *digest.Delta {
+	for i := range v.Deltas {
+		if v.Deltas[i].Metric == metric {
+			return &v.Deltas[i]
+		}
+	}
+	return nil
+}
+
+// Render writes the page for d to w.
+func Render(w io.Writer, d *Data) error {
+	t, err := template.New("report").Funcs(funcs()).Parse(pageTemplate)
+	if err != nil {
+		return fmt.Errorf("page: template: %w", err)
+	}
+	v := view{Data: d, CSS: template.CSS(styleCSS), App: template.JS(appJS), ECharts: template.JS(echartsJS),
+		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " ")}
+	s := d.Current
+	for i, c := range s.Categories {
+		if s.CategoryTotals[i] > 0 || c == transform.CategoryOther {
+			v.DayColumns = append(v.DayColumns, i)
+		}
+		if c == transform.CategoryOther {
+			v.OtherEvents = s.CategoryTotals[i]
+		}
+	}
+	v.Charts = buildCharts(d, v.DayColumns)
+	if err := t.Execute(w, v); err != nil {
+		return fmt.Errorf("page: %w", err)
+	}
+	return nil
+}
+
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		"num":      func(n any) string { return group(toInt(n)) },
+		"signed":   func(n int64) string { return signed(n) },
+		"date":     func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+		"datetime": datetime,
+		"inc":      func(i int) int { return i + 1 },
+		"share": func(n, total int64) string {
+			if total == 0 {
+				return "0%"
+			}
+			return strconv.FormatFloat(100*float64(n)/float64(total), 'f', 1, 64) + "%"
+		},
+		"percent": func(d digest.Delta) string {
+			p, ok := d.Percent()
+			if !ok {
+				if d.Current == 0 {
+					return "0%"
+				}
+				return "new"
+			}
+			return signedFloat(p) + "%"
+		},
+		"updown": func(n int64) string {
+			switch {
+			case n > 0:
+				return "up"
+			case n < 0:
+				return "down"
+			}
+			return ""
+		},
+		"deltaText": func(d *digest.Delta) string {
+			s := signed(d.Diff()) + " against the previous period"
+			if p, ok := d.Percent(); ok {
+				s += " (" + signedFloat(p) + "%)"
+			}
+			return s
+		},
+		"distinct": func(d digest.Distinct) string {
+			if d.AtLeast {
+				return "≥" + group(int64(d.N))
+			}
+			return group(int64(d.N))
+		},
+		"short": func(s string) string {
+			const max = 160
+			if len([]rune(s)) <= max {
+				return s
+			}
+			return string([]rune(s)[:max]) + "…"
+		},
+	}
+}
+
+// datetime is t in UTC to the second, "2026-11-01 10:04:12Z".
+func datetime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+func toInt(n any) int64 {
+	switch v := n.(type) {
+	case int:
+		return int64(v)
+	case int64:
+		return v
+	case int32:
+		return int64(v)
+	}
+	panic(fmt.Sprintf("num: %T", n))
+}
+
+// group writes n with thousands separators: 1,234,567.
+func group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func signed(n int64) string {
+	if n > 0 {
+		return "+" + group(n)
+	}
+	return group(n)
+}
+
+func signedFloat(p float64) string {
+	p = math.Round(p*10) / 10
+	s := strconv.FormatFloat(p, 'f', 1, 64)
+	if p > 0 {
+		return "+" + s
+	}
+	return s
+}

@@ -1,0 +1,157 @@
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// columns are the schema v1 columns the report reads, in Row order.
+var columns = [...]string{"id", "created_at", "event_key", "event_category", "actor_id", "actor_type",
+	"entity_id", "entity_type", "ip_address", "details_json"}
+
+// batchRows is the rows per Arrow batch: memory holds one batch of the
+// columns read, not a row group.
+const batchRows = 8192
+
+func readParquet(ctx context.Context, st Store, p Part, v *verifier, mem memory.Allocator, fn func([]Row) error) error {
+	local, done, err := st.Local(ctx, p.Name(), v)
+	if err != nil {
+		if isNotExist(err) {
+			return err
+		}
+		return fmt.Errorf("%s: read: %w", v.file, err)
+	}
+	defer done()
+	if err := v.checkBytes(); err != nil {
+		return err
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return fmt.Errorf("%s: %w", v.file, err)
+	}
+	defer f.Close()
+	// Every batch allocates the same buffers: mem reuses them rather than
+	// leave them to the garbage collector.
+	props := parquet.NewReaderProperties(mem)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 128 << 10
+	pr, err := file.NewParquetReader(f, file.WithReadProps(props))
+	if err != nil {
+		return v.damaged(err)
+	}
+	defer pr.Close()
+	if err := v.checkRecords(pr.NumRows()); err != nil {
+		return err
+	}
+	cols, err := leafColumns(pr)
+	if err != nil {
+		return v.damaged(err)
+	}
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, mem)
+	if err != nil {
+		return v.damaged(err)
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	if err != nil {
+		return v.damaged(err)
+	}
+	defer rr.Release()
+	rows := make([]Row, 0, batchRows)
+	for rr.Next() {
+		rows, err = batchToRows(rr.RecordBatch(), p, rows[:0])
+		if err != nil {
+			return v.damaged(err)
+		}
+		if len(rows) > 0 {
+			if err := fn(rows); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return v.damaged(err)
+	}
+	return ctx.Err()
+}
+
+// leafColumns finds the leaf index of each of Columns and checks its type.
+func leafColumns(pr *file.Reader) ([]int, error) {
+	schema := pr.MetaData().Schema
+	out := make([]int, len(columns))
+	for i, name := range columns {
+		idx := schema.ColumnIndexByName(name)
+		if idx < 0 {
+			return nil, fmt.Errorf("no column %s: not a %s file", name, "pachca.audit.v1")
+		}
+		want := parquet.Types.ByteArray
+		if name == "created_at" {
+			want = parquet.Types.Int64
+		}
+		if got := schema.Column(idx).PhysicalType(); got != want {
+			return nil, fmt.Errorf("column %s is %s, not %s", name, got, want)
+		}
+		out[i] = idx
+	}
+	return out, nil
+}
+
+// batchToRows appends the rows of rec in the part's span to rows. Strings
+// point into rec's buffers.
+func batchToRows(rec arrow.RecordBatch, p Part, rows []Row) ([]Row, error) {
+	if int(rec.NumCols()) != len(columns) {
+		return rows, fmt.Errorf("read %d columns, want %d", rec.NumCols(), len(columns))
+	}
+	var strs [len(columns)]*array.String
+	for i := range columns {
+		if i == 1 {
+			continue
+		}
+		s, ok := rec.Column(i).(*array.String)
+		if !ok {
+			return rows, fmt.Errorf("column %s is %s, not a string", columns[i], rec.Column(i).DataType())
+		}
+		strs[i] = s
+	}
+	ts, ok := rec.Column(1).(*array.Timestamp)
+	if !ok {
+		return rows, fmt.Errorf("column created_at is %s, not a timestamp", rec.Column(1).DataType())
+	}
+	unit := ts.DataType().(*arrow.TimestampType).Unit
+	for i := 0; i < int(rec.NumRows()); i++ {
+		ms := toMillis(int64(ts.Value(i)), unit)
+		if ts.IsNull(i) || !p.in(ms) {
+			continue
+		}
+		r := Row{
+			ID: strs[0].Value(i), CreatedAt: ms, EventKey: strs[2].Value(i), EventCategory: strs[3].Value(i),
+			ActorID: strs[4].Value(i), ActorType: strs[5].Value(i), EntityID: strs[6].Value(i),
+			EntityType: strs[7].Value(i), DetailsJSON: strs[9].Value(i),
+		}
+		if strs[8].IsValid(i) {
+			r.IPAddress.Valid, r.IPAddress.Str = true, strs[8].Value(i)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func toMillis(v int64, u arrow.TimeUnit) int64 {
+	switch u {
+	case arrow.Second:
+		return v * 1000
+	case arrow.Microsecond:
+		return v / 1000
+	case arrow.Nanosecond:
+		return v / 1_000_000
+	}
+	return v
+}

@@ -1,0 +1,205 @@
+package reader_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// readAll reads every part of the plan of [from, to) in dir.
+func readAll(t *testing.T, dir string, from, to time.Time) (*reader.Plan, []reader.Row) {
+	t.Helper()
+	p, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+	require.NoError(t, err)
+	var rows []reader.Row
+	rd := reader.NewReader()
+	for _, part := range p.Parts {
+		require.NoError(t, rd.Read(t.Context(), reader.Dir(dir), part, func(batch []reader.Row) error {
+			for _, r := range batch {
+				r.ID, r.EventKey, r.ActorID = strings.Clone(r.ID), strings.Clone(r.EventKey), strings.Clone(r.ActorID)
+				r.EventCategory, r.DetailsJSON = strings.Clone(r.EventCategory), strings.Clone(r.DetailsJSON)
+				r.IPAddress.Str = strings.Clone(r.IPAddress.Str)
+				rows = append(rows, r)
+			}
+			return nil
+		}))
+	}
+	return p, rows
+}
+
+// TestRoundTrip: every format gives back the columns the report reads,
+// nulls included.
+func TestRoundTrip(t *testing.T) {
+	recs := reporttest.Dataset()
+	from, to := reporttest.Day0, reporttest.Day0.AddDate(0, 0, 2)
+	for _, format := range []string{"parquet", "ndjson", "ndjson.gz", "ndjson.zst"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			reporttest.Write(t, reporttest.FileSink(t, dir, format), from, to, recs)
+			p, rows := readAll(t, dir, from, to)
+			require.True(t, p.Complete())
+			want := map[string]transform.Record{}
+			for _, r := range recs {
+				if r.CreatedAt >= from.UnixMilli() && r.CreatedAt < to.UnixMilli() {
+					want[r.ID] = r
+				}
+			}
+			require.Len(t, rows, len(want))
+			for _, r := range rows {
+				w, ok := want[r.ID]
+				require.True(t, ok, r.ID)
+				require.Equal(t, w.CreatedAt, r.CreatedAt)
+				require.Equal(t, w.EventKey, r.EventKey)
+				require.Equal(t, w.EventCategory, r.EventCategory)
+				require.Equal(t, w.ActorID, r.ActorID)
+				require.Equal(t, w.IPAddress, r.IPAddress)
+				require.JSONEq(t, w.DetailsJSON, r.DetailsJSON)
+			}
+		})
+	}
+}
+
+// TestOverlappingFilesCountOnce: a day with a whole-day file and partial
+// files that overlap it, and a day made of two halves, give each event once.
+func TestOverlappingFilesCountOnce(t *testing.T) {
+	recs := reporttest.Dataset()
+	dir := t.TempDir()
+	s := reporttest.FileSink(t, dir, "parquet")
+	d0, d1 := reporttest.Day0, reporttest.Day0.AddDate(0, 0, 1)
+	reporttest.Write(t, s, d0, d0.AddDate(0, 0, 1), recs)
+	reporttest.Write(t, s, d0.Add(6*time.Hour), d0.Add(12*time.Hour), recs)
+	reporttest.Write(t, s, d1, d1.Add(12*time.Hour), recs)
+	reporttest.Write(t, s, d1.Add(9*time.Hour), d1.Add(24*time.Hour), recs)
+	p, rows := readAll(t, dir, d0, d1.AddDate(0, 0, 1))
+	require.True(t, p.Complete())
+	seen := map[string]bool{}
+	for _, r := range rows {
+		require.False(t, seen[r.ID], "event %s read twice", r.ID)
+		seen[r.ID] = true
+	}
+	n := 0
+	for _, r := range recs {
+		if r.CreatedAt >= d0.UnixMilli() && r.CreatedAt < d1.AddDate(0, 0, 1).UnixMilli() {
+			n++
+		}
+	}
+	require.Len(t, seen, n)
+}
+
+// TestGaps: missing and partly covered days are named.
+func TestGaps(t *testing.T) {
+	recs := reporttest.Dataset()
+	dir := t.TempDir()
+	s := reporttest.FileSink(t, dir, "ndjson.gz")
+	d := func(n int) time.Time { return reporttest.Day0.AddDate(0, 0, n) }
+	reporttest.Write(t, s, d(0), d(1), recs)
+	reporttest.Write(t, s, d(4), d(4).Add(12*time.Hour), recs)
+	reporttest.Write(t, s, d(5), d(6), recs)
+	p, err := reader.NewPlan(t.Context(), reader.Dir(dir), d(0), d(6))
+	require.NoError(t, err)
+	require.False(t, p.Complete())
+	require.Equal(t, "2026-11-02..2026-11-04, 2026-11-05 (12:00:00Z-24:00)", reader.DescribeGaps(p.Missing))
+	require.Equal(t, "2026-11-01, 2026-11-05..2026-11-06", reader.DescribeDays(p.Held))
+	err = reader.NotCovered(reader.Dir(dir), p)
+	var ie *reader.InputError
+	require.ErrorAs(t, err, &ie)
+	require.Contains(t, err.Error(), "missing 2026-11-02..2026-11-04, 2026-11-05 (12:00:00Z-24:00)")
+}
+
+// TestManifests: unknown manifest fields are ignored; another record shape
+// or no data at all is an InputError; a broken manifest is a DamagedError.
+func TestManifests(t *testing.T) {
+	recs := reporttest.Dataset()
+	from, to := reporttest.Day0, reporttest.Day0.AddDate(0, 0, 1)
+	setup := func(t *testing.T, edit func(m map[string]any)) string {
+		dir := t.TempDir()
+		reporttest.Write(t, reporttest.FileSink(t, dir, "parquet"), from, to, recs)
+		path := filepath.Join(dir, "dt=2026-11-01", "_manifest.json")
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(b, &m))
+		edit(m)
+		b, err = json.Marshal(m)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, b, 0o600))
+		return dir
+	}
+	t.Run("unknown fields", func(t *testing.T) {
+		dir := setup(t, func(m map[string]any) {
+			m["chain"] = map[string]any{"previous_sha256": "ab", "signature": "x"}
+			m["files"].([]any)[0].(map[string]any)["identity"] = "k1"
+		})
+		_, rows := readAll(t, dir, from, to)
+		require.NotEmpty(t, rows)
+	})
+	t.Run("other schema", func(t *testing.T) {
+		dir := setup(t, func(m map[string]any) { m["schema_version"] = "ocsf.1.3.0" })
+		_, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+		var ie *reader.InputError
+		require.ErrorAs(t, err, &ie)
+		require.Contains(t, err.Error(), `schema_version "ocsf.1.3.0"`)
+	})
+	t.Run("not json", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "dt=2026-11-01"), 0o750))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "dt=2026-11-01", "_manifest.json"), []byte("{trunc"), 0o600))
+		_, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+		var de *reader.DamagedError
+		require.ErrorAs(t, err, &de)
+		require.Equal(t, filepath.Join(dir, "dt=2026-11-01", "_manifest.json"), de.File)
+	})
+	t.Run("no data", func(t *testing.T) {
+		_, err := reader.NewPlan(t.Context(), reader.Dir(t.TempDir()), from, to)
+		var ie *reader.InputError
+		require.ErrorAs(t, err, &ie)
+		require.Contains(t, err.Error(), "no exported data")
+	})
+}
+
+// TestDamagedFiles: a changed byte, a truncated file and a missing file are
+// each reported with the file's path, in every format.
+func TestDamagedFiles(t *testing.T) {
+	recs := reporttest.Dataset()
+	from, to := reporttest.Day0, reporttest.Day0.AddDate(0, 0, 1)
+	for _, format := range []string{"parquet", "ndjson", "ndjson.zst"} {
+		for _, damage := range []string{"flip", "truncate", "remove"} {
+			t.Run(format+"/"+damage, func(t *testing.T) {
+				dir := t.TempDir()
+				reporttest.Write(t, reporttest.FileSink(t, dir, format), from, to, recs)
+				files, _ := filepath.Glob(filepath.Join(dir, "dt=2026-11-01", "pachca-audit-*"))
+				require.Len(t, files, 1)
+				b, err := os.ReadFile(files[0])
+				require.NoError(t, err)
+				switch damage {
+				case "flip":
+					b[len(b)/2] ^= 0x20
+					require.NoError(t, os.WriteFile(files[0], b, 0o600))
+				case "truncate":
+					require.NoError(t, os.WriteFile(files[0], b[:len(b)-100], 0o600))
+				case "remove":
+					require.NoError(t, os.Remove(files[0]))
+				}
+				p, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+				require.NoError(t, err)
+				err = reader.NewReader().Read(t.Context(), reader.Dir(dir), p.Parts[0], func([]reader.Row) error { return nil })
+				var de *reader.DamagedError
+				require.ErrorAs(t, err, &de)
+				require.Equal(t, files[0], de.File)
+				require.True(t, slices.ContainsFunc([]string{"sha256", "bytes", "missing"}, func(s string) bool { return strings.Contains(err.Error(), s) }) ||
+					errors.Unwrap(err) != nil, err.Error())
+			})
+		}
+	}
+}

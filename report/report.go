@@ -1,0 +1,164 @@
+// Package report writes the security digest of a period as one offline
+// HTML page, from what the exporter's file or S3 sinks hold: it plans the
+// period and the previous one from the day manifests (package reader),
+// streams their rows into two digests (package digest) day by day, and
+// renders the page (package page).
+package report
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/report/digest"
+	"github.com/pachca-export/pachca-export/report/page"
+	"github.com/pachca-export/pachca-export/report/reader"
+)
+
+// DefaultRule is the burst rule used without a configuration (or with one
+// that has no threshold rule): 5 failed 2FA of one actor within 10 minutes,
+// the example of the README's alerts section. Its recipient is never
+// messaged: the report only shows what the rule would flag.
+func DefaultRule() alerts.Rule {
+	return alerts.Rule{Name: "default: 5 user_2fa_fail in 10m", Kind: alerts.KindThreshold,
+		EventKeys: []string{digest.Fail2FAKey}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"1"}}
+}
+
+// Options describe one report.
+type Options struct {
+	Store    reader.Store
+	From, To time.Time
+	// Rules are the alert rules of the configuration; without a threshold
+	// rule among them, DefaultRule finds the bursts.
+	Rules []alerts.Rule
+	// RulesFrom names where Rules come from, for the page ("pipeline.yaml").
+	RulesFrom string
+	Version   string
+	Now       func() time.Time // default time.Now
+	// Digest overrides the digest's limits (top lists, rows per group);
+	// From, To and Rules are set by Write.
+	Digest digest.Options
+}
+
+// Stats says what a report read.
+type Stats struct {
+	Files         int
+	Events        int64 // events of the period
+	PreviousFiles int   // 0 when the previous period is not in the output
+	Previous      bool
+}
+
+// Write reads the period [o.From, o.To) and, when the output holds all of
+// it, the previous period of the same length, and writes the page to w.
+// A period the output does not cover, or no output at all, is a
+// *reader.InputError naming what is missing; a damaged file is a
+// *reader.DamagedError naming it. Nothing is written to w before the data
+// has been read.
+func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
+	var st Stats
+	if !o.From.Before(o.To) {
+		return st, fmt.Errorf("report: empty period %s .. %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339))
+	}
+	cur, err := reader.NewPlan(ctx, o.Store, o.From, o.To)
+	if err != nil {
+		return st, err
+	}
+	if !cur.Complete() {
+		return st, reader.NotCovered(o.Store, cur)
+	}
+	length := o.To.Sub(o.From)
+	prevFrom := o.From.Add(-length)
+	prev, err := reader.NewPlan(ctx, o.Store, prevFrom, o.From)
+	if err != nil {
+		return st, err
+	}
+	rules, rulesNote, watchNote := chooseRules(o)
+	d := &page.Data{Title: "Pachca security digest", Source: o.Store.String(), Version: o.Version,
+		RulesNote: rulesNote, WatchNote: watchNote, PreviousFrom: prevFrom.UTC(), PreviousTo: o.From.UTC()}
+	if prev.Complete() {
+		s, err := digestPlan(ctx, o, prev, rules)
+		if err != nil {
+			return st, err
+		}
+		d.Previous = s
+		st.Previous, st.PreviousFiles = true, len(prev.Parts)
+	} else {
+		d.PreviousMissing = reader.DescribeGaps(prev.Missing)
+	}
+	s, err := digestPlan(ctx, o, cur, rules)
+	if err != nil {
+		return st, err
+	}
+	d.Current, d.Files = s, len(cur.Parts)
+	if d.Previous != nil {
+		d.Deltas = digest.Compare(d.Current, d.Previous)
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	d.Generated = now().UTC()
+	st.Files, st.Events = len(cur.Parts), s.Events
+	return st, page.Render(w, d)
+}
+
+// chooseRules returns the threshold and watch rules the digest uses and
+// the notes that describe them on the page.
+func chooseRules(o Options) (rules []alerts.Rule, rulesNote, watchNote string) {
+	var th, watch []string
+	for _, r := range o.Rules {
+		switch r.Kind {
+		case alerts.KindThreshold:
+			th = append(th, fmt.Sprintf("%s (%d of %s per actor within %s)", r.Name, r.Threshold, strings.Join(r.EventKeys, ", "), r.Window))
+		case alerts.KindWatch:
+			watch = append(watch, fmt.Sprintf("the keys of watch rule %s", r.Name))
+		}
+		rules = append(rules, r)
+	}
+	if len(th) == 0 {
+		def := DefaultRule()
+		rules = append(rules, def)
+		rulesNote = fmt.Sprintf("%d %s per actor within %s (the default rule", def.Threshold, def.EventKeys[0], def.Window)
+		if o.RulesFrom != "" {
+			rulesNote += "; " + o.RulesFrom + " has no threshold rule"
+		}
+		rulesNote += ")."
+	} else {
+		rulesNote = "from " + o.RulesFrom + ": " + strings.Join(th, "; ") + "."
+	}
+	return rules, rulesNote, strings.Join(watch, ", ")
+}
+
+// digestPlan reads the parts of p, day by day, into a digest of p's period.
+func digestPlan(ctx context.Context, o Options, p *reader.Plan, rules []alerts.Rule) (*digest.Summary, error) {
+	do := o.Digest
+	do.From, do.To, do.Rules = p.From, p.To, rules
+	b, err := digest.New(do)
+	if err != nil {
+		return nil, err
+	}
+	rd := reader.NewReader()
+	day := ""
+	for _, part := range p.Parts {
+		if part.Day != day && day != "" {
+			b.Advance(dayEnd(day))
+		}
+		day = part.Day
+		if err := rd.Read(ctx, o.Store, part, func(rows []reader.Row) error {
+			b.Add(rows)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Finish(), nil
+}
+
+// dayEnd is the start of the day after date (YYYY-MM-DD).
+func dayEnd(date string) time.Time {
+	t, _ := time.Parse(time.DateOnly, date)
+	return t.Add(24 * time.Hour)
+}
