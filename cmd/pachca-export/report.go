@@ -106,7 +106,7 @@ func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Opt
 	case s.S3 != nil:
 		st, err := reader.NewS3(ctx, *s.S3)
 		if err != nil {
-			return nil, &configError{fmt.Errorf("%s: sinks[%d]: %w", path, pick, err)}
+			return nil, usageErr("%s: sinks[%d]: %w", path, pick, err)
 		}
 		return st, nil
 	}

@@ -154,7 +154,7 @@ func TestReportFromS3(t *testing.T) {
 	require.NoError(t, err)
 	recs := reporttest.Dataset()
 	reporttest.Write(t, sink, reporttest.Day0, reporttest.Day0.AddDate(0, 0, 3), recs)
-	require.NoError(t, sink.Close())
+	require.NoError(t, sink.Close(t.Context()))
 
 	path := writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
   base_url: %%BASE%%
