@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 )
 
@@ -33,6 +34,16 @@ func StaticBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("buildtest: builds the static binary; skipped with -short")
+	}
+	// Test binaries of several packages build the same thing at once; one
+	// at a time, the later ones find everything in the Go build cache.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "pachca-export-buildtest.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("buildtest: %v", err)
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("buildtest: lock %s: %v", lock.Name(), err)
 	}
 	out := filepath.Join(t.TempDir(), "pachca-export")
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-buildvcs=false",
