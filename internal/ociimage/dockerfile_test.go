@@ -31,7 +31,7 @@ func TestDockerfileMatchesBuilder(t *testing.T) {
 	require.NoError(t, err)
 	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
 	require.NotNil(t, goVersion, "go directive in go.mod")
-	require.Equal(t, "golang:"+string(goVersion[1])+"-bookworm AS build", build.from, "the build stage uses go.mod's Go")
+	require.Equal(t, "golang:"+string(goVersion[1])+" AS build", build.from, "the build stage uses go.mod's Go (Debian: ca-certificates included)")
 	runs := strings.Join(build.all("RUN"), "\n")
 	for _, want := range []string{
 		"CGO_ENABLED=0",
