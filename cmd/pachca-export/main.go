@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -238,17 +240,49 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// Build identity, set at link time by `make release` and the image build:
+//
+//	-ldflags "-X main.buildVersion=v1.2.0 -X main.buildCommit=<sha> -X main.buildDate=<RFC 3339>"
+//
+// Empty when not set; version then falls back to the build information Go
+// embeds. Written only by the linker.
+var buildVersion, buildCommit, buildDate string
+
+// version is the line `pachca-export version` prints after the program name:
+// "VERSION (commit SHA, built DATE, GOVERSION OS/ARCH)". Without ldflags the
+// version and commit come from the module and VCS information Go records
+// (go install, go build in a checkout) and the date is the commit's time;
+// what is unknown reads "unknown".
 func version() string {
+	v, commit, date := buildVersion, buildCommit, buildDate
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
+		modified := false
+		var vcsCommit, vcsTime string
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
+			switch s.Key {
+			case "vcs.revision":
+				vcsCommit = s.Value
+			case "vcs.time":
+				vcsTime = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
 		}
-		return v
+		if v == "" && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		if commit == "" && vcsCommit != "" {
+			commit = vcsCommit
+			if modified {
+				commit += "-dirty"
+			}
+		}
+		if date == "" {
+			date = vcsTime
+		}
 	}
-	return "(devel)"
+	v, commit, date = cmp.Or(v, "(devel)"), cmp.Or(commit, "unknown"), cmp.Or(date, "unknown")
+	return fmt.Sprintf("%s (commit %s, built %s, %s %s/%s)", v, commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // parseTimeFlag reads --from/--to.

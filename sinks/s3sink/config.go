@@ -57,8 +57,11 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// Timeout bounds one HTTP attempt, body upload included.
 	Timeout time.Duration `yaml:"timeout"`
-	// TempDir holds the encoded file of a partition until it is uploaded;
-	// empty means the system's temporary directory.
+	// TempDir holds the encoded file of a partition until it is uploaded
+	// (up to a day of events, compressed); empty means the system's
+	// temporary directory ($TMPDIR, else /tmp). It must be writable: a
+	// container with a read-only root file system needs a volume here, and
+	// Check proves it.
 	TempDir string `yaml:"temp_dir"`
 }
 

@@ -9,11 +9,15 @@
 package s3sink
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -113,9 +117,13 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 	return s.open(ctx, p)
 }
 
-// Check tells whether the bucket exists and is writable under the prefix, by
-// putting and deleting a small probe object. It is meant for `check`.
+// Check tells whether the temporary directory takes a file and the bucket
+// exists and is writable under the prefix (by putting and deleting a small
+// probe object). It is meant for `check`.
 func (s *Sink) Check(ctx context.Context) error {
+	if err := s.checkTempDir(); err != nil {
+		return err
+	}
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)}); err != nil {
 		return fmt.Errorf("s3: %w", s.explain(ctx, err))
 	}
@@ -135,6 +143,26 @@ func (s *Sink) Check(ctx context.Context) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return fmt.Errorf("s3: delete probe %s: %w", s.url(key), s.explain(ctx, err))
+	}
+	return nil
+}
+
+// checkTempDir creates and removes a file where Open encodes partitions
+// (temp_dir, else $TMPDIR or /tmp), so that `check` fails where `run`
+// would: a read-only root file system without a writable /tmp, say.
+func (s *Sink) checkTempDir() error {
+	dir := cmp.Or(s.cfg.TempDir, os.TempDir())
+	f, err := os.CreateTemp(s.cfg.TempDir, ".pachca-s3-check-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("s3: temporary directory %s is not writable: %w (set the sink's temp_dir, or TMPDIR, to a writable directory)", dir, err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return fmt.Errorf("s3: temporary directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+#
+# The pachca-export image: one static binary FROM scratch, a CA bundle, and
+# /etc/passwd with the non-root user it runs as (uid and gid 65532).
+#
+#   docker build -t pachca-export .
+#   docker build -t pachca-export:v1.2.0 --build-arg VERSION=v1.2.0 \
+#     --build-arg COMMIT="$(git rev-parse HEAD)" \
+#     --build-arg BUILD_DATE="$(git log -1 --format=%cd --date=iso-strict)" .
+#   docker run --rm pachca-export version
+#
+# `make image` builds the same image without a container engine: the build
+# stage below runs that builder (cmd/pachca-image) to lay out the file
+# system, and internal/ociimage's tests check that user, entrypoint,
+# environment, working directory and labels here match it.
+#
+# Writable state: the working directory /var/lib/pachca-export belongs to
+# uid 65532 (a relative state.dir lands there; mount a volume on it to keep
+# the state between runs) and /tmp is world-writable with the sticky bit
+# (the S3 sink's temporary files). With a read-only root file system, mount
+# a writable volume on both.
+
+ARG VERSION=dev
+ARG COMMIT=unknown
+ARG BUILD_DATE=unknown
+
+FROM --platform=$BUILDPLATFORM golang:1.26.8 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG TARGETOS
+ARG TARGETARCH
+ARG VERSION
+ARG COMMIT
+ARG BUILD_DATE
+RUN CGO_ENABLED=0 GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH:-$(go env GOARCH)}" \
+      go build -trimpath -buildvcs=false \
+      -ldflags "-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT} -X main.buildDate=${BUILD_DATE}" \
+      -o /out/pachca-export ./cmd/pachca-export \
+ && go run ./cmd/pachca-image -binary /out/pachca-export -arch "${TARGETARCH:-$(go env GOARCH)}" \
+      -ca-bundle /etc/ssl/certs/ca-certificates.crt -rootfs /rootfs
+
+FROM scratch
+# Owners and modes come along: /var/lib/pachca-export 65532 0750, /tmp 1777.
+COPY --from=build /rootfs/ /
+ARG VERSION
+ARG COMMIT
+ARG BUILD_DATE
+LABEL org.opencontainers.image.title="pachca-export" \
+      org.opencontainers.image.description="Exports the Pachca audit-event log to NDJSON, Parquet, S3 and Kafka" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.created="${BUILD_DATE}"
+ENV PATH=/usr/local/bin
+USER 65532:65532
+WORKDIR /var/lib/pachca-export
+ENTRYPOINT ["/usr/local/bin/pachca-export"]

@@ -1,0 +1,49 @@
+package ociimage
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+)
+
+// machine is the ELF machine of a GOARCH the image is built for.
+func machine(arch string) (elf.Machine, bool) {
+	switch arch {
+	case "amd64":
+		return elf.EM_X86_64, true
+	case "arm64":
+		return elf.EM_AARCH64, true
+	}
+	return 0, false
+}
+
+// checkBinary refuses what cannot run in an image without a C library: a
+// file that is not a linux ELF executable for arch, or one that is
+// dynamically linked (a program interpreter or needed libraries).
+func checkBinary(name string, data []byte, arch string) error {
+	want, ok := machine(arch)
+	if !ok {
+		return fmt.Errorf("arch %q: want amd64 or arm64", arch)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		// The file is in memory: the only failure is its format.
+		return fmt.Errorf("binary %s: not an ELF executable (want a linux build of cmd/pachca-export)", name)
+	}
+	defer f.Close()
+	if f.Machine != want {
+		return fmt.Errorf("binary %s: built for %s, not %s (set GOARCH=%s)", name, f.Machine, arch, arch)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return fmt.Errorf("binary %s: ELF type %s is not an executable", name, f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("binary %s: dynamically linked (build it with CGO_ENABLED=0)", name)
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err == nil && len(libs) > 0 {
+		return fmt.Errorf("binary %s: needs shared libraries %v (build it with CGO_ENABLED=0)", name, libs)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package ociimage_test
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/buildtest"
+	"github.com/pachca-export/pachca-export/internal/ociimage"
+)
+
+// TestDockerfileMatchesBuilder: the Dockerfile at the repository root and
+// the daemonless builder make the same image. The build stage links the
+// binary as `make release` does and lays out the file system with the
+// builder itself; the final stage copies that tree whole and sets the
+// builder's user, entrypoint, environment, working directory and labels.
+func TestDockerfileMatchesBuilder(t *testing.T) {
+	text, err := os.ReadFile("../../Dockerfile")
+	require.NoError(t, err)
+	stages := parseDockerfile(t, string(text))
+	require.Len(t, stages, 2, "a build stage and the final stage")
+	build, final := stages[0], stages[1]
+
+	gomod, err := os.ReadFile("../../go.mod")
+	require.NoError(t, err)
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
+	require.NotNil(t, goVersion, "go directive in go.mod")
+	require.Equal(t, "golang:"+string(goVersion[1])+" AS build", build.from, "the build stage uses go.mod's Go (Debian: ca-certificates included)")
+	runs := strings.Join(build.all("RUN"), "\n")
+	for _, want := range []string{
+		"CGO_ENABLED=0",
+		"go build -trimpath -buildvcs=false",
+		`-ldflags "` + buildtest.LDFlags("${VERSION}", "${COMMIT}", "${BUILD_DATE}") + `"`,
+		"-o /out/pachca-export ./cmd/pachca-export",
+		"go run ./cmd/pachca-image -binary /out/pachca-export",
+		"-ca-bundle " + ociimage.CABundle,
+		"-rootfs /rootfs",
+	} {
+		require.Contains(t, runs, want, "build stage")
+	}
+
+	require.Equal(t, "scratch", final.from)
+	kinds := map[string]int{}
+	for _, in := range final.instrs {
+		kinds[in.cmd]++
+	}
+	require.Equal(t, map[string]int{"COPY": 1, "ARG": 3, "LABEL": 1, "ENV": 1, "USER": 1, "WORKDIR": 1, "ENTRYPOINT": 1}, kinds,
+		"the final stage has nothing the builder does not do")
+	require.Equal(t, []string{"--from=build /rootfs/ /"}, final.all("COPY"))
+
+	cfg := ociimage.Config(ociimage.Spec{Version: "${VERSION}", Revision: "${COMMIT}", Created: time.Unix(0, 0)})
+	require.Equal(t, []string{cfg.User}, final.all("USER"))
+	require.Equal(t, []string{cfg.WorkingDir}, final.all("WORKDIR"))
+	var entrypoint []string
+	require.NoError(t, json.Unmarshal([]byte(final.all("ENTRYPOINT")[0]), &entrypoint), "exec form")
+	require.Equal(t, cfg.Entrypoint, entrypoint)
+	require.Equal(t, cfg.Env, keyValues(t, final.all("ENV")[0]))
+	labels := map[string]string{}
+	for _, kv := range keyValues(t, final.all("LABEL")[0]) {
+		k, v, _ := strings.Cut(kv, "=")
+		labels[k] = v
+	}
+	cfg.Labels["org.opencontainers.image.created"] = "${BUILD_DATE}"
+	require.Equal(t, cfg.Labels, labels)
+}
+
+// TestMakefileLDFlags: `make release` and `make image` stamp the version as
+// the tests and the Dockerfile do.
+func TestMakefileLDFlags(t *testing.T) {
+	text, err := os.ReadFile("../../Makefile")
+	require.NoError(t, err)
+	require.Contains(t, string(text), "\nLDFLAGS    := "+buildtest.LDFlags("$(VERSION)", "$(COMMIT)", "$(BUILD_DATE)")+"\n")
+	require.Contains(t, string(text), "CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'")
+}
+
+// stage is one FROM of a Dockerfile and its instructions.
+type stage struct {
+	from   string // what follows FROM, flags removed
+	instrs []instruction
+}
+
+type instruction struct {
+	cmd  string // upper case
+	args string // continuation lines joined
+}
+
+// all returns the arguments of every cmd instruction of the stage.
+func (s stage) all(cmd string) []string {
+	var out []string
+	for _, in := range s.instrs {
+		if in.cmd == cmd {
+			out = append(out, in.args)
+		}
+	}
+	return out
+}
+
+// parseDockerfile splits a Dockerfile into stages: comments dropped,
+// continuation lines joined, global ARGs before the first FROM skipped.
+func parseDockerfile(t *testing.T, text string) []stage {
+	t.Helper()
+	var stages []stage
+	var cur strings.Builder
+	flush := func() {
+		line := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if line == "" {
+			return
+		}
+		cmd, args, _ := strings.Cut(line, " ")
+		in := instruction{cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)}
+		if in.cmd == "FROM" {
+			from := in.args
+			for strings.HasPrefix(from, "--") {
+				_, from, _ = strings.Cut(from, " ")
+			}
+			stages = append(stages, stage{from: from})
+			return
+		}
+		if len(stages) > 0 {
+			stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, in)
+		}
+	}
+	for _, raw := range strings.Split(text, "\n") {
+		line := strings.TrimSpace(raw)
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if body, ok := strings.CutSuffix(line, `\`); ok {
+			cur.WriteString(body + " ")
+			continue
+		}
+		cur.WriteString(line)
+		flush()
+	}
+	flush()
+	return stages
+}
+
+// keyValues splits `k=v k2="v 2"` (ENV, LABEL) into "k=v" strings, quotes
+// removed.
+func keyValues(t *testing.T, s string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range regexp.MustCompile(`([^\s=]+)=("(?:[^"\\]|\\.)*"|\S+)`).FindAllStringSubmatch(s, -1) {
+		v := m[2]
+		if strings.HasPrefix(v, `"`) {
+			var err error
+			v, err = strconv.Unquote(v)
+			require.NoError(t, err, m[0])
+		}
+		out = append(out, m[1]+"="+v)
+	}
+	return out
+}
