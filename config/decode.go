@@ -42,6 +42,9 @@ func (e *fieldError) Error() string {
 type checker struct {
 	file string
 	errs []error
+	// tokenErr is an unset variable in source.token: kept apart from errs,
+	// so that commands that need no token still load the file.
+	tokenErr error
 }
 
 func (c *checker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -204,9 +207,17 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 			if strings.Contains(ref, ":-") {
 				return m[2]
 			}
-			c.fail(n, path, "environment variable %s is not set", m[1])
+			err := &fieldError{file: c.file, line: n.Line, path: path, msg: fmt.Sprintf("environment variable %s is not set", m[1])}
+			if path == "source.token" {
+				c.tokenErr = err
+			} else {
+				c.errs = append(c.errs, err)
+			}
 			return ""
 		})
+		if path == "source.token" && c.tokenErr != nil {
+			n.Value = "" // no part of a token
+		}
 		// Let the expanded value resolve as if written in place: 50 is a number.
 		if n.Style == 0 {
 			n.Tag = ""

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -68,8 +67,8 @@ type Session struct {
 // that has something to deliver. Close releases everything.
 func Open(ctx context.Context, o Options) (*Session, error) {
 	cfg := o.Config
-	if cfg.Source.Token == "" {
-		return nil, failure.Usagef("source.token: required (set it in %s, with token_file, the PACHCA_TOKEN variable it names, or --token)", filepath.Base(cfg.File))
+	if err := cfg.Source.RequireToken(cfg.File); err != nil {
+		return nil, failure.AsUsage(err)
 	}
 	s := &Session{cfg: cfg, opts: o, log: o.Logger, now: o.Now}
 	if s.log == nil {
