@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/pachca-export/pachca-export/sinks/filesink"
 )
 
 // Output is how the file sinks create what they write, and where dead
@@ -25,10 +27,14 @@ type Output struct {
 }
 
 // Validate checks the modes: octal, at most 0777, owner read-write (and
-// search for directories) included, never writable by others.
+// search for directories) included, never writable by others. Empty means
+// the default.
 func (o Output) Validate() error {
 	var errs []error
 	check := func(key, v string, need fs.FileMode) {
+		if v == "" {
+			return
+		}
 		m, err := parseMode(v)
 		switch {
 		case err != nil:
@@ -44,10 +50,16 @@ func (o Output) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Modes returns file_mode and dir_mode; call it on a validated Output.
+// Modes returns file_mode and dir_mode, or the defaults where they are
+// empty; call it on a validated Output.
 func (o Output) Modes() (file, dir fs.FileMode) {
-	file, _ = parseMode(o.FileMode)
-	dir, _ = parseMode(o.DirMode)
+	file, dir = filesink.DefaultFileMode, filesink.DefaultDirMode
+	if m, err := parseMode(o.FileMode); err == nil {
+		file = m
+	}
+	if m, err := parseMode(o.DirMode); err == nil {
+		dir = m
+	}
 	return file, dir
 }
 

@@ -20,7 +20,10 @@ type Summary struct {
 	Duration time.Duration
 	From, To time.Time
 	// Days delivered to every sink, oldest first.
-	Days        []string
+	Days []string
+	// EmptyDays are the days of Days delivered with no event (a partial
+	// day's range included): worth a look, since a feed rarely goes quiet.
+	EmptyDays   []string
 	Events      int64 // records delivered to each sink
 	DeadLetters int64 // events that could not be parsed
 	Dropped     int64 // events of transform.drop_event_keys
@@ -57,10 +60,13 @@ func (s *Summary) sink(name string) {
 	s.SinkOrder = append(s.SinkOrder, name)
 }
 
-func (s *Summary) addDay(date string, events, dropped, dead int64, perKey map[string]int64, ss []sinks.Sink, res []sinks.Result) {
+func (s *Summary) addDay(p sinks.Partition, events, dropped, dead int64, perKey map[string]int64, ss []sinks.Sink, res []sinks.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Days = append(s.Days, date)
+	s.Days = append(s.Days, p.Date())
+	if events == 0 {
+		s.EmptyDays = append(s.EmptyDays, p.Date())
+	}
 	s.Events += events
 	s.Dropped += dropped
 	s.DeadLetters += dead
