@@ -117,6 +117,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	if err == nil && s.alerts != nil {
 		err = r.notify(ctx)
 	}
+	s.retries.flush()
 	sum.finish(s.now())
 	sum.addClient(s.client.Stats().Snapshot().Sub(r.before))
 	if err != nil {

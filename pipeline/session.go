@@ -47,13 +47,14 @@ const ShutdownTimeout = 30 * time.Second
 // it learnt of the server's limit), the alert rules. Its methods are used by
 // one goroutine at a time.
 type Session struct {
-	cfg    *config.Config
-	opts   Options
-	log    *slog.Logger
-	now    func() time.Time
-	store  *state.Store
-	client *extract.Client
-	alerts *alerts.Engine // nil without rules
+	cfg     *config.Config
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	store   *state.Store
+	client  *extract.Client
+	retries *retryLog      // the client's retries, to the log
+	alerts  *alerts.Engine // nil without rules
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
@@ -92,7 +93,10 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		st.Close()
 		return nil, err
 	}
-	s.client = extract.NewClient(cfg.Source.ClientConfig(o.HTTPClient))
+	s.retries = newRetryLog(s.log, s.now)
+	cc := cfg.Source.ClientConfig(o.HTTPClient)
+	cc.OnRetry = s.retries.observe
+	s.client = extract.NewClient(cc)
 	if o.Sinks != nil {
 		s.sinks = &sinkset.Set{Sinks: o.Sinks}
 	}
