@@ -104,8 +104,12 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	for _, sk := range set.Sinks {
-		sum.sink(sk.Name())
+	for i, sk := range set.Sinks {
+		typ := ""
+		if i < len(s.cfg.Sinks) && s.opts.Sinks == nil {
+			typ = s.cfg.Sinks[i].Type
+		}
+		sum.sink(sk.Name(), typ)
 	}
 	r := &runner{
 		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
