@@ -1,5 +1,6 @@
 # pachca-export: build, test, demo, bench, lint.
-# Tools the tests need (MinIO) are built with `go install` into ./bin, pinned.
+# Tools the tests need are installed into ./bin, pinned: MinIO and promtool
+# with `go install`, DuckDB's Node.js binding with npm.
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
@@ -7,18 +8,25 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO     := $(BIN)/minio
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.8.0
+# promtool of Prometheus 3 (the Go module of Prometheus v3.x is numbered v0.3xx).
+PROMETHEUS_VERSION := v0.316.0
+PROMTOOL  := $(BIN)/promtool
+DUCKDB_NODE_VERSION := 1.5.6-r.1
+DUCKDB_NODE := $(BIN)/duckdb-node
 export PACHCA_MINIO := $(MINIO)
+export PACHCA_PROMTOOL := $(PROMTOOL)
+export PACHCA_DUCKDB_NODE := $(DUCKDB_NODE)
 
-.PHONY: all build test test-short demo bench lint fuzz tools minio clean
+.PHONY: all build test test-short demo bench lint fuzz tools minio promtool duckdb clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The whole suite, with real MinIO and an in-process Kafka broker (go vet
-# runs in lint, which CI runs too).
-test: minio
+# The whole suite, with real MinIO, an in-process Kafka broker, promtool
+# and DuckDB (go vet runs in lint, which CI runs too).
+test: minio promtool duckdb
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 # Without the race detector and without MinIO (tests that need it skip unless CI=true).
@@ -70,6 +78,19 @@ $(MINIO):
 	@mkdir -p $(BIN)
 	@echo "building MinIO $(MINIO_VERSION) into $(BIN) (a few minutes, once)"
 	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+promtool: $(PROMTOOL)
+
+$(PROMTOOL):
+	@mkdir -p $(BIN)
+	@echo "building promtool $(PROMETHEUS_VERSION) into $(BIN) (a few minutes, once)"
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+duckdb: $(DUCKDB_NODE)/node_modules/@duckdb/node-api/package.json
+
+$(DUCKDB_NODE)/node_modules/@duckdb/node-api/package.json:
+	@mkdir -p $(DUCKDB_NODE)
+	npm install --prefix $(DUCKDB_NODE) --no-save --no-audit --no-fund --loglevel=error @duckdb/node-api@$(DUCKDB_NODE_VERSION)
 
 clean:
 	rm -rf $(BIN) out

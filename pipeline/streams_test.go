@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/duckdbtest"
 	"github.com/pachca-export/pachca-export/internal/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
@@ -109,6 +111,18 @@ func TestDeadLetters(t *testing.T) {
 			for _, e := range entries {
 				require.True(t, strings.HasPrefix(e.Name(), "dt="), "only partitions in the sink directory: %s", e.Name())
 			}
+			t.Run("duckdb", func(t *testing.T) {
+				// DuckDB's globs skip no _ or . name: a recursive glob over the
+				// sink reads exactly the exported events.
+				glob := filepath.Join(cfg.Sinks[0].File.Dir, "**", "*.ndjson*")
+				for _, row := range duckdbtest.Query(t, "SELECT file FROM glob('"+glob+"')") {
+					require.Regexp(t, `/dt=[0-9-]+/pachca-audit-[0-9-]+\.ndjson\.gz$`, row["file"])
+				}
+				rows := duckdbtest.Query(t, "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM read_json('"+glob+"', columns={id: 'VARCHAR'})")
+				want := len(exporttest.Expected(sim, from, to))
+				require.EqualValues(t, fmt.Sprint(want), fmt.Sprint(rows[0]["n"]))
+				require.EqualValues(t, fmt.Sprint(want), fmt.Sprint(rows[0]["ids"]))
+			})
 		})
 	}
 }
