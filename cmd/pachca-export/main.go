@@ -175,7 +175,7 @@ type logFlags struct {
 }
 
 func (l *logFlags) register(fs *flags) {
-	fs.StringVar(&l.format, "log-format", "text", "`FORMAT` of the lines on stderr: text, or json (every line one JSON object: logs, errors, the summary)")
+	fs.StringVar(&l.format, "log-format", "text", "the `FORMAT` of stderr: text, or json (every line one JSON object: logs, errors, the summary)")
 	fs.StringVar(&l.level, "log-level", "info", "the least `LEVEL` logged: debug, info, warn or error")
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
 )
@@ -323,16 +325,8 @@ func TestMistakes(t *testing.T) {
 	}
 }
 
-// noTokenConfig names a token variable that is not set.
-const noTokenConfig = `source:
-  base_url: %BASE%
-  token: ${PACHCA_TEST_NO_SUCH_TOKEN}
-sinks:
-  - type: ndjson
-    dir: %DIR%/out
-state:
-  dir: %DIR%/state
-`
+// noTokenConfig names a token variable that is not set (on line 3).
+var noTokenConfig = strings.Replace(goodConfig, "token: %TOKEN%", "token: ${PACHCA_TEST_NO_SUCH_TOKEN}", 1)
 
 // TestWithoutToken: a dry run needs no token; check reports it as FAIL and
 // checks the rest; run refuses, naming the variable.
@@ -357,7 +351,8 @@ func TestWithoutToken(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	require.Equal(t, 2, Main(t.Context(), []string{"run", "-c", path, "--from", day, "--to", pastDay(2)}, &stdout, &stderr))
-	require.Contains(t, stderr.String(), "source.token: environment variable PACHCA_TEST_NO_SUCH_TOKEN is not set")
+	require.Equal(t, "pachca-export: "+path+":3: source.token: environment variable PACHCA_TEST_NO_SUCH_TOKEN is not set\n", stderr.String(),
+		"a configuration error: one line, no summary of a run that never began")
 }
 
 // TestSchemaSQL: both layouts, and a table name Athena would reject.
@@ -382,4 +377,26 @@ func TestSchemaSQL(t *testing.T) {
 		require.Empty(t, stdout.String())
 		require.Equal(t, tc.want+"\n", stderr.String())
 	}
+}
+
+// TestLockedStateEndsWithSummary: a run that stops at its start because
+// another holds the state still ends with its summary (nothing done).
+func TestLockedStateEndsWithSummary(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	cfg, err := config.Load(path, os.LookupEnv)
+	require.NoError(t, err)
+	other, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg})
+	require.NoError(t, err)
+	defer other.Close(context.Background())
+
+	var stdout, stderr bytes.Buffer
+	day := pastDay(3)
+	require.Equal(t, 1, Main(t.Context(), []string{"run", "-c", path, "--log-format", "json", "--from", day, "--to", pastDay(2)}, &stdout, &stderr))
+	recs := jsonLines(t, stderr.String())
+	require.Len(t, recs, 2, stderr.String())
+	require.Equal(t, "summary", recs[0]["msg"])
+	require.Equal(t, "failure", recs[0]["result"])
+	require.EqualValues(t, 0, recs[0]["days_delivered"])
+	require.Contains(t, recs[1]["msg"], "another pachca-export run is using this state")
 }

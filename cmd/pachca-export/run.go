@@ -11,6 +11,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/telemetry"
 )
@@ -78,7 +79,8 @@ func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range
 		}
 		return err
 	}
-	if sum == nil { // the run stopped before it began (a lock held, no token)
+	began := sum != nil || !failure.IsUsage(err) // a usage error (no token) stops it before it begins
+	if sum == nil {                              // stopped at the start: the state locked by another run
 		sum = &pipeline.Summary{Started: start, Duration: time.Since(start), PerKey: map[string]int64{}, PerSink: map[string]*pipeline.SinkTotals{}}
 	}
 	res := result(ctx, err)
@@ -88,7 +90,9 @@ func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range
 			res = telemetry.Failure
 		}
 	}
-	e.printSummary(sum, res)
+	if began {
+		e.printSummary(sum, res)
+	}
 	return err
 }
 

@@ -20,7 +20,7 @@ file. --format sql prints a CREATE EXTERNAL TABLE for Athena (Hive DDL) over the
 dt= partitions under --location: Parquet files, or with --layout ndjson the
 NDJSON files through the Hive JSON SerDe.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
-			format := fs.String("format", "json", "`FORMAT` json, arrow or sql")
+			format := fs.String("format", "json", "the output `FORMAT`: json, arrow or sql")
 			layout := fs.String("layout", "parquet", "for --format sql, the `LAYOUT` of the files: parquet or ndjson")
 			table := fs.String("table", "pachca_audit", "for --format sql, the table `NAME` (lower case, a-z 0-9 _; database.table allowed)")
 			location := fs.String("location", "s3://pachca-audit/audit/", "for --format sql, the `URL` of the directory holding the dt= partitions")
