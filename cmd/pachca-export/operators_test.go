@@ -108,7 +108,7 @@ func TestJSONLogs(t *testing.T) {
 // summary, result interrupted, and the error line, exit status 1.
 func TestInterrupt(t *testing.T) {
 	sc := simulator.DefaultConfig()
-	sc.Events, sc.Latency = 2000, 50*time.Millisecond
+	sc.Events, sc.Latency = 2000, 200*time.Millisecond
 	sim, err := simulator.New(sc)
 	require.NoError(t, err)
 	base, err := sim.Start("127.0.0.1:0")
