@@ -1,5 +1,6 @@
 # pachca-export: build, test, demo, bench, lint.
-# Tools the tests need (MinIO) are built with `go install` into ./bin, pinned.
+# Tools the tests need are installed into ./bin, pinned: MinIO and promtool
+# with `go install`, DuckDB's Node.js binding with npm.
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
@@ -7,9 +8,16 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO     := $(BIN)/minio
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.8.0
+# promtool of Prometheus 3 (the Go module of Prometheus v3.x is numbered v0.3xx).
+PROMETHEUS_VERSION := v0.316.0
+PROMTOOL  := $(BIN)/promtool
+DUCKDB_NODE_VERSION := 1.5.6-r.1
+DUCKDB_NODE := $(BIN)/duckdb-node
 export PACHCA_MINIO := $(MINIO)
+export PACHCA_PROMTOOL := $(PROMTOOL)
+export PACHCA_DUCKDB_NODE := $(DUCKDB_NODE)
 
-.PHONY: all build test test-short demo bench lint fuzz tools minio clean browser echarts bench-report release image systemd-analyze
+.PHONY: all build test test-short demo bench lint fuzz tools minio promtool duckdb clean browser echarts bench-report release image systemd-analyze
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -27,9 +35,9 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The whole suite, with real MinIO and an in-process Kafka broker (go vet
-# runs in lint, which CI runs too).
-test: minio browser systemd-analyze
+# The whole suite, with real MinIO, an in-process Kafka broker, promtool,
+# DuckDB, Chromium and systemd-analyze (go vet runs in lint, which CI runs too).
+test: minio promtool duckdb browser systemd-analyze
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 # Without the race detector and without MinIO (tests that need it skip unless CI=true).
@@ -121,6 +129,7 @@ bench-report: build
 	$(GO) run ./internal/reportgen -out out/bench-report -days 90 -events 100000 -from 2026-08-01 -ndjson
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/parquet --from 2026-08-01 --to 2026-10-30 -o out/bench-report/parquet.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/ndjson --from 2026-08-01 --to 2026-10-30 -o out/bench-report/ndjson.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
+
 # dist/pachca-export-OS-ARCH for every release platform, and dist/SHA256SUMS
 # (check with: cd dist && sha256sum -c SHA256SUMS).
 release:
@@ -143,6 +152,21 @@ image:
 	$(GO) run ./cmd/pachca-image -binary dist/pachca-export-linux-$(IMAGE_ARCH) -arch $(IMAGE_ARCH) \
 		-version '$(VERSION)' -revision '$(COMMIT)' -created '$(BUILD_DATE)' \
 		-o dist/pachca-export-image-linux-$(IMAGE_ARCH).tar
+
+# promtool, to check the metrics the exporter writes (built once, pinned).
+promtool: $(PROMTOOL)
+
+$(PROMTOOL):
+	@mkdir -p $(BIN)
+	@echo "building promtool $(PROMETHEUS_VERSION) into $(BIN) (a few minutes, once)"
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+# DuckDB through its Node.js package, to check what readers see (installed once, pinned).
+duckdb: $(DUCKDB_NODE)/node_modules/@duckdb/node-api/package.json
+
+$(DUCKDB_NODE)/node_modules/@duckdb/node-api/package.json:
+	@mkdir -p $(DUCKDB_NODE)
+	npm install --prefix $(DUCKDB_NODE) --no-save --no-audit --no-fund --loglevel=error @duckdb/node-api@$(DUCKDB_NODE_VERSION)
 
 clean:
 	rm -rf $(BIN) out dist

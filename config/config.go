@@ -6,10 +6,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -33,6 +35,9 @@ type Config struct {
 	State     State     `yaml:"state"`
 	// Follow configures the follow mode, a continuous feed.
 	Follow Follow `yaml:"follow"`
+	// Output sets the permissions of the files the file sinks write and
+	// where dead letters go.
+	Output Output `yaml:"output"`
 	// Alerts are rules over the exported events that message an administrator.
 	Alerts alerts.Config `yaml:"alerts"`
 	// File is the path the configuration was loaded from.
@@ -52,6 +57,23 @@ type Source struct {
 	MaxRetries        int           `yaml:"max_retries"`
 	// AllowInsecure permits an http:// base_url that is not loopback.
 	AllowInsecure bool `yaml:"allow_insecure"`
+	// TokenError says why Token is empty although the file names one: an
+	// unset environment variable in token, or an unreadable token_file.
+	// Loading does not fail on it, so that `check` can report it and a dry
+	// run can do without a token; RequireToken returns it.
+	TokenError error `yaml:"-"`
+}
+
+// RequireToken returns nil when the source has a token, else an error that
+// says why not and how to set one (file names the configuration).
+func (s Source) RequireToken(file string) error {
+	switch {
+	case s.Token != "":
+		return nil
+	case s.TokenError != nil:
+		return s.TokenError
+	}
+	return fmt.Errorf("%s: source.token: required (set it in the file, with token_file, the PACHCA_TOKEN variable it names, or --token)", file)
 }
 
 // Filters are the API's optional filters; several event keys are several streams.
@@ -130,6 +152,9 @@ type Sink struct {
 type FileSink struct {
 	Dir         string `yaml:"dir"`
 	Compression string `yaml:"compression"`
+	// FileMode and DirMode are output.file_mode and output.dir_mode, copied
+	// here by Parse (zero in a FileSink built by hand: the sink's defaults).
+	FileMode, DirMode fs.FileMode `yaml:"-"`
 }
 
 // StdoutSink writes NDJSON lines to standard output.
@@ -151,12 +176,15 @@ func Default() Config {
 		Period: Period{Default: "yesterday", Lag: 2 * time.Minute, Retention: 90 * 24 * time.Hour},
 		Follow: Follow{Interval: time.Minute, Lookback: 15 * time.Minute, GiveUpAfter: 30 * time.Minute},
 		State:  State{Dir: ".pachca-export"},
+		Output: Output{FileMode: "0600", DirMode: "0750"},
 	}
 }
 
 // Load reads, decodes and validates the file at path; lookup reads the
 // environment (os.LookupEnv in production). Every error names the file, line
-// and key; several problems are joined.
+// and key; several problems are joined. Relative paths in the file are
+// resolved against the file's directory, whatever the working directory. A
+// token that cannot be read is not an error here: see Source.TokenError.
 func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	b, err := readFile(path)
 	if err != nil {
@@ -166,12 +194,21 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	base, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg.resolvePaths(base)
+	if err := cfg.checkPaths(); err != nil {
+		return nil, prefixErrors(path, err)
+	}
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
 		t, err := os.ReadFile(cfg.Source.TokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s: source.token_file: %w", path, errors.Unwrap(err))
+			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", path, err)
+		} else {
+			cfg.Source.Token = strings.TrimSpace(string(t))
 		}
-		cfg.Source.Token = strings.TrimSpace(string(t))
 	}
 	return cfg, nil
 }
@@ -206,6 +243,7 @@ func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, 
 	}
 	cfg := d.Config
 	cfg.File = file
+	cfg.Source.TokenError = c.tokenErr
 	for i := range d.Sinks {
 		s, ok := c.decodeSink(&d.Sinks[i], fmt.Sprintf("sinks[%d]", i))
 		if ok {
@@ -217,6 +255,12 @@ func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, 
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, prefixErrors(file, err)
+	}
+	fileMode, dirMode := cfg.Output.Modes()
+	for _, s := range cfg.Sinks {
+		if s.File != nil {
+			s.File.FileMode, s.File.DirMode = fileMode, dirMode
+		}
 	}
 	return &cfg, nil
 }
@@ -395,6 +439,11 @@ func (c *Config) Validate() error {
 	if f.Listen != "" {
 		if _, _, err := net.SplitHostPort(f.Listen); err != nil {
 			bad("follow.listen", "want host:port such as 127.0.0.1:9464 or :9464")
+		}
+	}
+	if err := c.Output.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("output.%w", e))
 		}
 	}
 	if err := c.Alerts.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,11 +85,105 @@ func TestDefaultsAndTokenFile(t *testing.T) {
 	require.Equal(t, 20.0, cfg.Source.RequestsPerSecond, "default of ${VAR:-default}, resolved as a number")
 	require.Equal(t, config.Default().Source.BaseURL, cfg.Source.BaseURL)
 	require.Equal(t, 2*time.Minute, cfg.Period.Lag)
-	require.Equal(t, ".pachca-export", cfg.State.Dir)
+	require.Equal(t, filepath.Join(dir, ".pachca-export"), cfg.State.Dir, "relative to the file's directory")
+	require.NoError(t, cfg.Source.RequireToken(path))
+	fm, dm := cfg.Output.Modes()
+	require.Equal(t, [2]fs.FileMode{0o600, 0o750}, [2]fs.FileMode{fm, dm})
+}
 
-	require.NoError(t, os.WriteFile(path, []byte("source:\n  token_file: "+filepath.Join(dir, "missing")+"\nsinks:\n  - type: stdout\n"), 0o600))
+// TestTokenProblemsDoNotFailLoading: an unset variable in source.token or an
+// unreadable token_file loads (check reports it, a dry run needs no token);
+// RequireToken returns the reason, naming the file, line and key.
+func TestTokenProblemsDoNotFailLoading(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	for _, tc := range []struct{ name, source, want string }{
+		{"unset variable", "  token: ${PACHCA_TEST_UNSET}\n", "p.yaml:2: source.token: environment variable PACHCA_TEST_UNSET is not set"},
+		{"part of the value", "  token: Bearer-${PACHCA_TEST_UNSET}\n", "source.token: environment variable PACHCA_TEST_UNSET is not set"},
+		{"missing token_file", "  token_file: missing-token\n", "p.yaml: source.token_file: open " + filepath.Join(dir, "missing-token") + ": no such file or directory"},
+		{"no token at all", "  workspace: acme\n", "source.token: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, []byte("source:\n"+tc.source+"sinks:\n  - type: stdout\n"), 0o600))
+			cfg, err := config.Load(path, env(nil))
+			require.NoError(t, err)
+			require.Empty(t, cfg.Source.Token, "no part of a token")
+			require.ErrorContains(t, cfg.Source.RequireToken(path), tc.want)
+		})
+	}
+}
+
+// TestRelativePaths: every relative path of the file resolves against the
+// file's directory, not the working directory.
+func TestRelativePaths(t *testing.T) {
+	root := t.TempDir()
+	confDir := filepath.Join(root, "etc", "pachca")
+	require.NoError(t, os.MkdirAll(confDir, 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "token"), []byte("tok-relative\n"), 0o600))
+	body := `source:
+  token_file: token
+sinks:
+  - type: ndjson
+    dir: out/ndjson
+  - type: s3
+    bucket: pachca-audit
+    region: us-east-1
+    temp_dir: tmp
+  - type: kafka
+    brokers: [127.0.0.1:9092]
+    topic: t
+    tls: {enabled: true, ca_file: tls/ca.pem, cert_file: tls/cert.pem, key_file: /abs/key.pem}
+state:
+  dir: ../state
+output:
+  dead_letter_dir: dead
+`
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "pipeline.yaml"), []byte(body), 0o600))
+	elsewhere := filepath.Join(root, "elsewhere")
+	require.NoError(t, os.MkdirAll(elsewhere, 0o750))
+	t.Chdir(elsewhere)
+
+	cfg, err := config.Load("../etc/pachca/pipeline.yaml", env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "tok-relative", cfg.Source.Token)
+	require.Equal(t, filepath.Join(confDir, "token"), cfg.Source.TokenFile)
+	require.Equal(t, filepath.Join(root, "etc", "state"), cfg.State.Dir)
+	require.Equal(t, filepath.Join(confDir, "out/ndjson"), cfg.Sinks[0].File.Dir)
+	require.Equal(t, filepath.Join(confDir, "tmp"), cfg.Sinks[1].S3.TempDir)
+	require.Equal(t, filepath.Join(confDir, "tls/ca.pem"), cfg.Sinks[2].Kafka.TLS.CAFile)
+	require.Equal(t, filepath.Join(confDir, "tls/cert.pem"), cfg.Sinks[2].Kafka.TLS.CertFile)
+	require.Equal(t, "/abs/key.pem", cfg.Sinks[2].Kafka.TLS.KeyFile, "absolute paths stay")
+	require.Equal(t, filepath.Join(confDir, "dead"), cfg.Output.DeadLetterDir)
+}
+
+func TestOutputModesAndDeadLetterDir(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	write := func(output string) {
+		body := "sinks:\n  - type: ndjson\n    dir: out\n  - type: parquet\n    dir: pq\noutput:\n" + output
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	}
+	write("  file_mode: 0640\n  dir_mode: \"0o2750\"\n")
+	_, err := config.Load(path, env(nil))
+	require.ErrorContains(t, err, `output.dir_mode: want an octal mode such as "0640", got "0o2750"`)
+
+	write("  file_mode: 0640\n  dir_mode: \"0o750\"\n")
+	cfg, err := config.Load(path, env(nil))
+	require.NoError(t, err)
+	for _, s := range cfg.Sinks {
+		require.Equal(t, fs.FileMode(0o640), s.File.FileMode, "unquoted 0640 is the octal mode")
+		require.Equal(t, fs.FileMode(0o750), s.File.DirMode)
+	}
+
+	write("  dead_letter_dir: pq/_dead\n")
 	_, err = config.Load(path, env(nil))
-	require.ErrorContains(t, err, "source.token_file: no such file or directory")
+	require.ErrorContains(t, err, "p.yaml: output.dead_letter_dir: "+filepath.Join(dir, "pq/_dead")+" is inside sinks[1].dir")
+	write("  dead_letter_dir: out\n")
+	_, err = config.Load(path, env(nil))
+	require.ErrorContains(t, err, "is inside sinks[0].dir")
+	write("  dead_letter_dir: outside\n")
+	_, err = config.Load(path, env(nil))
+	require.NoError(t, err, "a sibling whose name starts like a sink's is outside it")
 }
 
 func TestParseTime(t *testing.T) {

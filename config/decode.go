@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pachca-export/pachca-export/internal/suggest"
 )
 
 // fieldError is one problem at one key of the file.
@@ -39,6 +42,9 @@ func (e *fieldError) Error() string {
 type checker struct {
 	file string
 	errs []error
+	// tokenErr is an unset variable in source.token: kept apart from errs,
+	// so that commands that need no token still load the file.
+	tokenErr error
 }
 
 func (c *checker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -86,7 +92,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := fields[k.Value]
 			if !ok {
-				c.fail(k, join(path, k.Value), "unknown key%s", suggest(k.Value, fields))
+				c.fail(k, join(path, k.Value), "unknown key%s", didYouMean(k.Value, fields))
 				continue
 			}
 			c.check(v, f.Type, join(path, k.Value))
@@ -162,43 +168,13 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-// suggest names the closest known key, for a misspelt one.
-func suggest(key string, fields map[string]reflect.StructField) string {
-	best, bestD := "", 3
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		if d := levenshtein(key, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best != "" {
+// didYouMean names the closest known key, for a misspelt one.
+func didYouMean(key string, fields map[string]reflect.StructField) string {
+	names := slices.Sorted(maps.Keys(fields))
+	if best := suggest.Closest(key, names); best != "" {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	return " (known keys: " + strings.Join(names, ", ") + ")"
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
@@ -231,9 +207,17 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 			if strings.Contains(ref, ":-") {
 				return m[2]
 			}
-			c.fail(n, path, "environment variable %s is not set", m[1])
+			err := &fieldError{file: c.file, line: n.Line, path: path, msg: fmt.Sprintf("environment variable %s is not set", m[1])}
+			if path == "source.token" {
+				c.tokenErr = err
+			} else {
+				c.errs = append(c.errs, err)
+			}
 			return ""
 		})
+		if path == "source.token" && c.tokenErr != nil {
+			n.Value = "" // no part of a token
+		}
 		// Let the expanded value resolve as if written in place: 50 is a number.
 		if n.Style == 0 {
 			n.Tag = ""

@@ -44,6 +44,25 @@ type ClientConfig struct {
 	MaxRetries int           // retries of 5xx, network errors and malformed bodies per request
 	UserAgent  string
 	HTTPClient *http.Client // optional
+	// OnRetry, when set, is told of every request about to be repeated and
+	// why, so that a failing API shows its cause at once. It is called by
+	// the requesting goroutines, concurrently, and must return quickly.
+	OnRetry func(Retry)
+}
+
+// Retry is one request about to be sent again.
+type Retry struct {
+	// Attempt counts the failures of this request so far: 429s and
+	// transient failures separately.
+	Attempt int
+	// Throttled is a 429 Too Many Requests; the shared limiter pauses every
+	// worker for Wait.
+	Throttled bool
+	// Wait is the pause before the next attempt: the backoff, or the
+	// server's Retry-After.
+	Wait time.Duration
+	// Err is the cause: a status, a network error, a malformed body.
+	Err error
 }
 
 // Stats are counters a Client keeps for the summary, progress and metrics.
@@ -218,6 +237,7 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
+			c.onRetry(Retry{Attempt: throttles, Throttled: true, Wait: thr.retryAfter, Err: err})
 			// The limiter's pause makes every worker wait; nothing to sleep here.
 		case errors.As(err, &re):
 			failures++
@@ -228,6 +248,7 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 			if retryAfter > d {
 				d = retryAfter
 			}
+			c.onRetry(Retry{Attempt: failures, Wait: d, Err: err})
 			if err := c.sleep(ctx, d); err != nil {
 				return err
 			}
@@ -235,6 +256,12 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 			return err
 		}
 		c.stats.Retries.Add(1)
+	}
+}
+
+func (c *Client) onRetry(r Retry) {
+	if c.cfg.OnRetry != nil {
+		c.cfg.OnRetry(r)
 	}
 }
 

@@ -231,3 +231,32 @@ func TestLimiterAdapts(t *testing.T) {
 		require.InDelta(t, minRate, l.Rate(), 0.001)
 	})
 }
+
+// TestOnRetry: every repeated request is reported with its cause and wait,
+// before the wait; a permanent failure is not a retry.
+func TestOnRetry(t *testing.T) {
+	srv, _ := scripted(t, reply{status: 503, body: "down for maintenance"}, reply{status: 502, body: "bad gateway"},
+		reply{status: 429, header: map[string]string{"Retry-After": "0.01"}})
+	c, slept := testClient(srv.URL)
+	var got []Retry
+	c.cfg.OnRetry = func(r Retry) { got = append(got, r) }
+	_, err := c.Page(t.Context(), Query{}, "")
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	require.Equal(t, 1, got[0].Attempt)
+	require.ErrorContains(t, got[0].Err, "server error 503 down for maintenance")
+	require.Equal(t, (*slept)[0], got[0].Wait)
+	require.Equal(t, 2, got[1].Attempt)
+	require.ErrorContains(t, got[1].Err, "server error 502 bad gateway")
+	require.True(t, got[2].Throttled)
+	require.Equal(t, 1, got[2].Attempt)
+	require.Equal(t, 10*time.Millisecond, got[2].Wait)
+
+	srv, _ = scripted(t, reply{status: 401, body: `{"error":"invalid_token"}`})
+	c, _ = testClient(srv.URL)
+	got = nil
+	c.cfg.OnRetry = func(r Retry) { got = append(got, r) }
+	_, err = c.Page(t.Context(), Query{}, "")
+	require.Error(t, err)
+	require.Empty(t, got)
+}

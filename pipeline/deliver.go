@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -199,8 +199,14 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 	if len(writers) == 0 {
 		return nil // nothing new: no file written, nothing to count
 	}
-	r.sum.addDay(date, total, dropped, int64(len(dead)), perKey, r.sinks, results)
+	r.sum.addDay(p, total, dropped, int64(len(dead)), perKey, r.sinks, results)
 	r.log.Log(ctx, r.info(), "day delivered", "day", date, "events", total, "full_day", p.FullDay())
+	if total == 0 {
+		// Delivered all the same (the day is complete and empty), but a feed
+		// that goes quiet usually means something upstream broke.
+		r.log.Warn("a delivered day has no events: if some were expected, check the filters, drop_event_keys and the workspace",
+			"day", date, "full_day", p.FullDay(), "dropped", dropped, "dead_letters", len(dead))
+	}
 	return nil
 }
 
@@ -228,21 +234,23 @@ type deadLetter struct {
 	Raw    string `json:"raw"`
 }
 
-// deadLetterDir is next to the output: under the first file sink's directory,
-// or the state directory when there is none. The leading underscore keeps
-// query engines from reading it as data.
-func (r *runner) deadLetterDir() string {
-	for _, s := range r.cfg.Sinks {
-		if s.File != nil {
-			return filepath.Join(s.File.Dir, "_dead_letter")
-		}
+// deadLetterDir is where dead letters go, with the modes of what is
+// created there: output.dead_letter_dir with the output modes, or else
+// dead_letter/ in the state's directory, private like the state. Never
+// under a sink's directory, where a reader's glob (DuckDB's **/*.ndjson
+// reads names starting with _ too) would take dead letters for data.
+func (r *runner) deadLetterDir() (dir string, fileMode, dirMode fs.FileMode) {
+	if d := r.cfg.Output.DeadLetterDir; d != "" {
+		fileMode, dirMode = r.cfg.Output.Modes()
+		return d, fileMode, dirMode
 	}
-	return filepath.Join(r.store.Dir(), "dead_letter")
+	return filepath.Join(r.store.Dir(), "dead_letter"), 0o600, 0o700
 }
 
 func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string, error) {
-	dir := filepath.Join(r.deadLetterDir(), p.Dir())
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	root, fileMode, dirMode := r.deadLetterDir()
+	dir := filepath.Join(root, p.Dir())
+	if err := atomicfile.MkdirAll(dir, dirMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}
 	var b []byte
@@ -254,7 +262,7 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 		b = append(append(b, line...), '\n')
 	}
 	path := filepath.Join(dir, p.BaseName()+".ndjson")
-	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, b, fileMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}
 	return path, nil

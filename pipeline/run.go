@@ -106,8 +106,12 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	for _, sk := range set.Sinks {
-		sum.sink(sk.Name())
+	for i, sk := range set.Sinks {
+		typ := ""
+		if i < len(s.cfg.Sinks) && s.opts.Sinks == nil {
+			typ = s.cfg.Sinks[i].Type
+		}
+		sum.sink(sk.Name(), typ)
 	}
 	r := &runner{
 		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
@@ -119,6 +123,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	if err == nil && s.alerts != nil {
 		err = r.notify(ctx)
 	}
+	s.retries.flush()
 	sum.finish(s.now())
 	sum.addClient(s.client.Stats().Snapshot().Sub(r.before))
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -48,13 +47,14 @@ const ShutdownTimeout = 30 * time.Second
 // it learnt of the server's limit), the alert rules. Its methods are used by
 // one goroutine at a time.
 type Session struct {
-	cfg    *config.Config
-	opts   Options
-	log    *slog.Logger
-	now    func() time.Time
-	store  *state.Store
-	client *extract.Client
-	alerts *alerts.Engine // nil without rules
+	cfg     *config.Config
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	store   *state.Store
+	client  *extract.Client
+	retries *retryLog      // the client's retries, to the log
+	alerts  *alerts.Engine // nil without rules
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
@@ -68,8 +68,8 @@ type Session struct {
 // that has something to deliver. Close releases everything.
 func Open(ctx context.Context, o Options) (*Session, error) {
 	cfg := o.Config
-	if cfg.Source.Token == "" {
-		return nil, failure.Usagef("source.token: required (set it in %s, with token_file, the PACHCA_TOKEN variable it names, or --token)", filepath.Base(cfg.File))
+	if err := cfg.Source.RequireToken(cfg.File); err != nil {
+		return nil, failure.AsUsage(err)
 	}
 	s := &Session{cfg: cfg, opts: o, log: o.Logger, now: o.Now}
 	if s.log == nil {
@@ -93,7 +93,10 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		st.Close()
 		return nil, err
 	}
-	s.client = extract.NewClient(cfg.Source.ClientConfig(o.HTTPClient))
+	s.retries = newRetryLog(s.log, s.now)
+	cc := cfg.Source.ClientConfig(o.HTTPClient)
+	cc.OnRetry = s.retries.observe
+	s.client = extract.NewClient(cc)
 	if o.Sinks != nil {
 		s.sinks = &sinkset.Set{Sinks: o.Sinks}
 	}

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/duckdbtest"
 	"github.com/pachca-export/pachca-export/internal/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
@@ -50,37 +53,76 @@ func TestSeveralEventKeys(t *testing.T) {
 }
 
 // TestDeadLetters: an event that cannot be parsed goes to the dead-letter
-// file next to the output and is counted; every other event is exported.
+// file and is counted; every other event is exported. The file is outside
+// every sink's directory (a reader's glob over it would take dead letters
+// for data): in the state directory by default, with the state's private
+// modes, or in output.dead_letter_dir with the output modes.
 func TestDeadLetters(t *testing.T) {
-	sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 1000 })
-	const broken = `{"id":"broken-1","created_at":"not a time","event_key":"user_login"}`
-	var injected atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		sim.Handler().ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if rec.Code == 200 && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
-			body = append([]byte(`{"data":[`+broken+`,`), body[len(`{"data":[`):]...)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		w.Write(body)
-	}))
-	defer srv.Close()
-	cfg := testConfig(t, srv.URL+simulator.BasePath)
-	from, to := day0(), day0().AddDate(0, 0, 1)
-	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
-	require.NoError(t, err)
-	require.True(t, injected.Load())
-	require.EqualValues(t, 1, sum.DeadLetters)
-	exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
-	files, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "_dead_letter", "dt=*", "*.ndjson"))
-	require.NoError(t, err)
-	require.Len(t, files, 1)
-	b, err := os.ReadFile(files[0])
-	require.NoError(t, err)
-	var dl struct{ Error, Raw string }
-	require.NoError(t, json.Unmarshal(bytes.TrimSpace(b), &dl))
-	require.Equal(t, broken, dl.Raw)
-	require.True(t, strings.Contains(dl.Error, "created_at"), dl.Error)
+	for _, tc := range []struct {
+		name string
+		dir  func(cfg *config.Config) string // set the configuration, return the expected root
+		mode os.FileMode
+	}{
+		{"state directory", func(cfg *config.Config) string { return filepath.Join(cfg.State.Dir, "*", "dead_letter") }, 0o600},
+		{"dead_letter_dir", func(cfg *config.Config) string {
+			cfg.Output.DeadLetterDir = filepath.Join(filepath.Dir(cfg.State.Dir), "dead letters")
+			cfg.Output.FileMode = "0640"
+			return cfg.Output.DeadLetterDir
+		}, 0o640},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 1000 })
+			const broken = `{"id":"broken-1","created_at":"not a time","event_key":"user_login"}`
+			var injected atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				sim.Handler().ServeHTTP(rec, r)
+				body := rec.Body.Bytes()
+				if rec.Code == 200 && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
+					body = append([]byte(`{"data":[`+broken+`,`), body[len(`{"data":[`):]...)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(rec.Code)
+				w.Write(body)
+			}))
+			defer srv.Close()
+			cfg := testConfig(t, srv.URL+simulator.BasePath)
+			root := tc.dir(cfg)
+			from, to := day0(), day0().AddDate(0, 0, 1)
+			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+			require.NoError(t, err)
+			require.True(t, injected.Load())
+			require.EqualValues(t, 1, sum.DeadLetters)
+			exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+			files, err := filepath.Glob(filepath.Join(root, "dt=*", "*.ndjson"))
+			require.NoError(t, err)
+			require.Len(t, files, 1)
+			fi, err := os.Stat(files[0])
+			require.NoError(t, err)
+			require.Equal(t, tc.mode, fi.Mode().Perm())
+			b, err := os.ReadFile(files[0])
+			require.NoError(t, err)
+			var dl struct{ Error, Raw string }
+			require.NoError(t, json.Unmarshal(bytes.TrimSpace(b), &dl))
+			require.Equal(t, broken, dl.Raw)
+			require.True(t, strings.Contains(dl.Error, "created_at"), dl.Error)
+			entries, err := os.ReadDir(cfg.Sinks[0].File.Dir)
+			require.NoError(t, err)
+			for _, e := range entries {
+				require.True(t, strings.HasPrefix(e.Name(), "dt="), "only partitions in the sink directory: %s", e.Name())
+			}
+			t.Run("duckdb", func(t *testing.T) {
+				// DuckDB's globs skip no _ or . name: a recursive glob over the
+				// sink reads exactly the exported events.
+				glob := filepath.Join(cfg.Sinks[0].File.Dir, "**", "*.ndjson*")
+				for _, row := range duckdbtest.Query(t, "SELECT file FROM glob('"+glob+"')") {
+					require.Regexp(t, `/dt=[0-9-]+/pachca-audit-[0-9-]+\.ndjson\.gz$`, row["file"])
+				}
+				rows := duckdbtest.Query(t, "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM read_json('"+glob+"', columns={id: 'VARCHAR'})")
+				want := len(exporttest.Expected(sim, from, to))
+				require.EqualValues(t, fmt.Sprint(want), fmt.Sprint(rows[0]["n"]))
+				require.EqualValues(t, fmt.Sprint(want), fmt.Sprint(rows[0]["ids"]))
+			})
+		})
+	}
 }

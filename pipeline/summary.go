@@ -3,8 +3,11 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -20,7 +23,10 @@ type Summary struct {
 	Duration time.Duration
 	From, To time.Time
 	// Days delivered to every sink, oldest first.
-	Days        []string
+	Days []string
+	// EmptyDays are the days of Days delivered with no event (a partial
+	// day's range included): worth a look, since a feed rarely goes quiet.
+	EmptyDays   []string
 	Events      int64 // records delivered to each sink
 	DeadLetters int64 // events that could not be parsed
 	Dropped     int64 // events of transform.drop_event_keys
@@ -43,6 +49,9 @@ type Summary struct {
 
 // SinkTotals is what one sink committed.
 type SinkTotals struct {
+	// Type is the sink's type in the configuration (ndjson, s3, ...); its
+	// index in SinkOrder is its index in the configuration's sinks.
+	Type    string
 	Records int64
 	Bytes   int64
 	Files   []string
@@ -52,15 +61,18 @@ func newSummary(runID string, started time.Time) *Summary {
 	return &Summary{RunID: runID, Started: started, PerKey: map[string]int64{}, PerSink: map[string]*SinkTotals{}}
 }
 
-func (s *Summary) sink(name string) {
-	s.PerSink[name] = &SinkTotals{}
+func (s *Summary) sink(name, typ string) {
+	s.PerSink[name] = &SinkTotals{Type: typ}
 	s.SinkOrder = append(s.SinkOrder, name)
 }
 
-func (s *Summary) addDay(date string, events, dropped, dead int64, perKey map[string]int64, ss []sinks.Sink, res []sinks.Result) {
+func (s *Summary) addDay(p sinks.Partition, events, dropped, dead int64, perKey map[string]int64, ss []sinks.Sink, res []sinks.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Days = append(s.Days, date)
+	s.Days = append(s.Days, p.Date())
+	if events == 0 {
+		s.EmptyDays = append(s.EmptyDays, p.Date())
+	}
 	s.Events += events
 	s.Dropped += dropped
 	s.DeadLetters += dead
@@ -91,22 +103,38 @@ func (s *Summary) finish(now time.Time) *Summary {
 	return s
 }
 
-// Print writes the human-readable summary.
-func (s *Summary) Print(w io.Writer) {
+// Print writes the human-readable summary; result, when not empty, is how
+// the run ended (success, failure, interrupted).
+func (s *Summary) Print(w io.Writer, result string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "run\t%s\n", s.RunID)
+	if s.RunID != "" {
+		fmt.Fprintf(tw, "run\t%s\n", s.RunID)
+	}
+	if result != "" {
+		fmt.Fprintf(tw, "result\t%s\n", result)
+	}
 	if !s.From.IsZero() {
 		fmt.Fprintf(tw, "range\t%s .. %s\n", fmtT(s.From), fmtT(s.To))
 	}
-	fmt.Fprintf(tw, "days delivered\t%d\n", len(s.Days))
+	switch len(s.Days) {
+	case 0:
+		fmt.Fprintf(tw, "days delivered\t0\n")
+	case 1:
+		fmt.Fprintf(tw, "days delivered\t1 (%s)\n", s.Days[0])
+	default:
+		fmt.Fprintf(tw, "days delivered\t%d (%s .. %s)\n", len(s.Days), s.Days[0], s.Days[len(s.Days)-1])
+	}
+	if len(s.EmptyDays) > 0 {
+		fmt.Fprintf(tw, "days without events\t%d (%s)\n", len(s.EmptyDays), strings.Join(s.EmptyDays, ", "))
+	}
 	fmt.Fprintf(tw, "events\t%d\n", s.Events)
 	if s.Dropped > 0 {
 		fmt.Fprintf(tw, "dropped (drop_event_keys)\t%d\n", s.Dropped)
 	}
 	fmt.Fprintf(tw, "dead letters\t%d\n", s.DeadLetters)
-	for _, name := range s.SinkOrder {
+	for i, name := range s.SinkOrder {
 		t := s.PerSink[name]
-		fmt.Fprintf(tw, "sink %s\t%d events, %d files, %s\n", name, t.Records, len(t.Files), bytesString(t.Bytes))
+		fmt.Fprintf(tw, "sink %d\t%s: %d events, %d files, %s\n", i, name, t.Records, len(t.Files), bytesString(t.Bytes))
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, s.PerKey[k])
@@ -117,6 +145,41 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "requests\t%d (%d pages, %d retries, %d throttled by 429)\n", s.Requests, s.Pages, s.Retries, s.Throttled)
 	fmt.Fprintf(tw, "duration\t%s\n", s.Duration.Round(time.Millisecond))
 	tw.Flush()
+}
+
+// Attrs returns every figure of the summary as log attributes, for one
+// structured record: the sinks (by their index in the configuration) and
+// the event keys as groups, the days as lists.
+func (s *Summary) Attrs() []slog.Attr {
+	attrs := []slog.Attr{slog.String("run_id", s.RunID)}
+	if !s.From.IsZero() {
+		attrs = append(attrs, slog.String("from", fmtT(s.From)), slog.String("to", fmtT(s.To)))
+	}
+	days := s.Days
+	if days == nil {
+		days = []string{} // [] rather than null
+	}
+	empty := s.EmptyDays
+	if empty == nil {
+		empty = []string{}
+	}
+	attrs = append(attrs,
+		slog.Int("days_delivered", len(s.Days)), slog.Any("days", days), slog.Any("empty_days", empty),
+		slog.Int64("events", s.Events), slog.Int64("dropped", s.Dropped), slog.Int64("dead_letters", s.DeadLetters))
+	var sinkAttrs []any
+	for i, name := range s.SinkOrder {
+		t := s.PerSink[name]
+		sinkAttrs = append(sinkAttrs, slog.Group(strconv.Itoa(i), "name", name, "type", t.Type,
+			"records", t.Records, "files", len(t.Files), "bytes", t.Bytes))
+	}
+	var keyAttrs []any
+	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
+		keyAttrs = append(keyAttrs, slog.Int64(k, s.PerKey[k]))
+	}
+	return append(attrs, slog.Group("sinks", sinkAttrs...), slog.Group("event_keys", keyAttrs...),
+		slog.Int("alert_findings", s.AlertFindings), slog.Int("alert_messages", s.AlertMessages),
+		slog.Int64("requests", s.Requests), slog.Int64("pages", s.Pages), slog.Int64("retries", s.Retries),
+		slog.Int64("throttled", s.Throttled), slog.Float64("duration_seconds", s.Duration.Seconds()))
 }
 
 func bytesString(n int64) string {

@@ -39,9 +39,11 @@ func TestUnwritableOutput(t *testing.T) {
 			code := Main(t.Context(), []string{"run", "-c", path, "--log-level", "error", "--from", day, "--to", day + "T12:00:00Z"}, &stdout, &stderr)
 			require.Equal(t, 1, code, stderr.String())
 			require.Empty(t, stdout.String())
-			line := stderr.String()
-			require.Equal(t, 1, strings.Count(line, "\n"), "one line: %q", line)
-			require.True(t, strings.HasPrefix(line, "pachca-export: "), line)
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			line := lines[len(lines)-1]
+			require.Equal(t, 1, strings.Count(stderr.String(), "pachca-export: "), "one error line: %q", stderr.String())
+			require.True(t, strings.HasPrefix(line, "pachca-export: "), "the error ends the output: %q", line)
+			require.Regexp(t, `(?m)^result\s+failure$`, stderr.String(), "a failed run ends with its summary too")
 			for _, w := range tc.want {
 				require.Contains(t, line, strings.ReplaceAll(w, "%OUT%", out))
 			}

@@ -25,37 +25,50 @@ func (e *env) now() (func() time.Time, error) {
 	return func() time.Time { return time.Now().Add(d) }, nil
 }
 
-// follow runs the follow mode until SIGTERM or SIGINT (exit 0), a permanent
-// failure, or failures that last longer than follow.give_up_after (exit 1).
-func (e *env) follow(ctx context.Context, args []string) error {
-	fs := newFlagSet("follow", e)
-	cfgPath := fs.String("c", "", "path of pipeline.yaml")
-	from := fs.String("from", "", "where a state that was never followed starts (RFC 3339 or YYYY-MM-DD)")
-	listen := fs.String("listen", "", "address of /metrics, /healthz and /readyz (overrides follow.listen)")
-	token := fs.String("token", "", "API token (prefer PACHCA_TOKEN or token_file: flags show in ps)")
-	var lf logFlags
-	lf.register(fs)
-	log, err := lf.parse(fs, args, e)
-	if err != nil {
-		return err
-	}
-	f, err := parseTimeFlag("from", *from)
-	if err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig(*cfgPath, *token)
-	if err != nil {
-		return err
-	}
-	now, err := e.now()
-	if err != nil {
-		return err
-	}
-	return follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now, Stdout: e.stdout, AlertsOut: e.stdout},
-		follow.Options{From: f, Listen: *listen, Ready: func(addr string) {
-			if addr != "" {
-				log.Info("follow: serving /metrics, /healthz, /readyz", "addr", addr)
+func followCommand() *command {
+	return &command{
+		name:     "follow",
+		synopsis: "-c FILE [--from T] [--listen ADDR] [--token TOKEN] [--log-format text|json] [--log-level LEVEL]",
+		summary:  "feed the sinks continuously: export every interval, catch late events",
+		about: `Runs until SIGTERM or SIGINT (exit 0): every follow.interval it exports what the
+API published since the last cycle, re-reading follow.lookback behind its
+watermark for events published late and delivering each event once; a UTC day
+past lag + lookback is sealed into the usual one file per day and recorded as
+exported. --from sets where a state that was never followed starts (default:
+after the last exported day, or today). Exits 1 on a permanent failure or when
+cycles fail for longer than follow.give_up_after.`,
+		setup: func(fs *flags, e *env) func(context.Context, []string) error {
+			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
+			from := fs.String("from", "", "where a state that was never followed starts (`T`)")
+			listen := fs.String("listen", "", "`ADDR` of /metrics, /healthz and /readyz (overrides follow.listen)")
+			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file: flags show in ps)")
+			var lf logFlags
+			lf.register(fs)
+			return func(ctx context.Context, _ []string) error {
+				log, err := lf.logger(e)
+				if err != nil {
+					return err
+				}
+				f, err := parseTimeFlag("from", *from)
+				if err != nil {
+					return err
+				}
+				e.secrets = append(e.secrets, *token)
+				cfg, err := e.loadConfig(*cfgPath, *token)
+				if err != nil {
+					return err
+				}
+				now, err := e.now()
+				if err != nil {
+					return err
+				}
+				return follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now, Stdout: e.stdout, AlertsOut: e.stdout},
+					follow.Options{From: f, Listen: *listen, Ready: func(addr string) {
+						if addr != "" {
+							log.Info("follow: serving /metrics, /healthz, /readyz", "addr", addr)
+						}
+					}})
 			}
-		}})
+		},
+	}
 }
-

@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,21 +31,6 @@ const (
 	exitUsage  = 2
 )
 
-const usage = `pachca-export: export the Pachca audit-event log
-
-usage:
-  pachca-export run    -c pipeline.yaml [--from T] [--to T] [--dry-run] [--token TOKEN]
-  pachca-export follow -c pipeline.yaml [--from T] [--listen ADDR]
-  pachca-export check  -c pipeline.yaml
-  pachca-export schema [--format json|arrow|sql]
-  pachca-export demo   [--out DIR]
-  pachca-export report [-c pipeline.yaml [--sink N] | DIR] [--from T] [--to T] [-o report.html]
-  pachca-export version
-
-T is RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01 = 00:00 UTC).
---from is inclusive, --to exclusive. Exit status: 0 ok, 1 run failed, 2 usage or configuration error.
-`
-
 // memoryLimit is the default soft limit of the Go heap: the export's live
 // memory is a few tens of megabytes whatever the period, and without a limit
 // the garbage collector lets the heap grow to twice that. GOMEMLIMIT
@@ -70,67 +54,90 @@ func process() int {
 type env struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
-	progress       *terminalProgress // set when stderr is a terminal
+	progress       *terminalProgress // set when stderr is a terminal and logs are text
 	secrets        []string          // never printed
+	// jsonLog is --log-format json, seen before the flags are parsed so that
+	// even a usage error is a JSON object on stderr.
+	jsonLog bool
 }
 
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv, jsonLog: logFormatArg(args) == "json"}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !e.jsonLog {
 		e.progress = &terminalProgress{w: stderr}
 		e.stderr = e.progress // log lines go above the status line
 	}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		usage(e.stderr)
 		return exitUsage
 	}
-	var err error
-	switch args[0] {
-	case "run":
-		err = e.run(ctx, args[1:])
-	case "follow":
-		err = e.follow(ctx, args[1:])
-	case "check":
-		err = e.check(ctx, args[1:])
-	case "schema":
-		err = e.schema(args[1:])
-	case "demo":
-		err = e.demo(ctx, args[1:])
-	case "report":
-		err = e.reportCmd(ctx, args[1:])
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "pachca-export", version())
-	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, usage)
-	default:
-		err = usageErr("unknown command %q (run, follow, check, schema, demo, version)", args[0])
+	name := args[0]
+	switch name {
+	case "-h", "--help", "-help":
+		name = "help"
+	case "--version", "-version":
+		name = "version"
 	}
-	return e.report(err)
+	c := lookupCommand(name)
+	if c == nil {
+		return e.report(unknownCommand(name))
+	}
+	return e.report(c.execute(ctx, e, args[1:]))
 }
 
 // usageErr is a mistake in the command line (exit status 2).
 func usageErr(format string, args ...any) error { return failure.Usagef(format, args...) }
 
-// report prints err as one line per problem and maps it to an exit status.
+// report prints err, one line (or, with --log-format json, one JSON object)
+// per problem, and maps it to an exit status.
 func (e *env) report(err error) int {
 	if err == nil {
 		return exitOK
 	}
 	code := exitFailed
-	if failure.IsUsage(err) || errors.Is(err, flag.ErrHelp) {
+	if failure.IsUsage(err) {
 		code = exitUsage
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return code
 	}
 	if errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted; days not delivered stay unexported and the next run resumes them")
 	}
+	log := e.errorLogger()
 	for _, line := range strings.Split(e.redact(err.Error()), "\n") {
-		fmt.Fprintln(e.stderr, "pachca-export: "+line)
+		if log != nil {
+			log.Error(line, "exit_code", code)
+		} else {
+			fmt.Fprintln(e.stderr, "pachca-export: "+line)
+		}
 	}
 	return code
+}
+
+// errorLogger is the JSON logger of errors with --log-format json, else nil.
+func (e *env) errorLogger() *slog.Logger {
+	if !e.jsonLog {
+		return nil
+	}
+	return slog.New(slog.NewJSONHandler(&redactingWriter{e: e}, nil))
+}
+
+// logFormatArg finds the value of --log-format among args, before they are
+// parsed; "" when absent.
+func logFormatArg(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, name := range []string{"--log-format", "-log-format"} {
+			if a == name && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, name+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // redact replaces every secret in s.
@@ -153,7 +160,7 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 		return nil, failure.AsUsage(err) // a configuration that does not load
 	}
 	if token != "" {
-		cfg.Source.Token = token
+		cfg.Source.Token, cfg.Source.TokenError = token, nil
 	}
 	e.secrets = append(e.secrets, cfg.Source.Token)
 	for _, s := range cfg.Sinks {
@@ -172,17 +179,9 @@ type logFlags struct {
 	format, level string
 }
 
-func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
-}
-
-// parse parses the command's flags and returns the logger they ask for.
-func (l *logFlags) parse(fs *flag.FlagSet, args []string, e *env) (*slog.Logger, error) {
-	if err := parseFlags(fs, args); err != nil {
-		return nil, err
-	}
-	return l.logger(e)
+func (l *logFlags) register(fs *flags) {
+	fs.StringVar(&l.format, "log-format", "text", "the `FORMAT` of stderr: text, or json (every line one JSON object: logs, errors, the summary)")
+	fs.StringVar(&l.level, "log-level", "info", "the least `LEVEL` logged: debug, info, warn or error")
 }
 
 func (l *logFlags) logger(e *env) (*slog.Logger, error) {
@@ -218,26 +217,6 @@ func (w *redactingWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-func newFlagSet(name string, e *env) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
-}
-
-// parseFlags parses args and refuses stray positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%s: %v", fs.Name(), err)
-	}
-	if fs.NArg() > 0 {
-		return usageErr("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
 }
 
 // Build identity, set at link time by `make release` and the image build:

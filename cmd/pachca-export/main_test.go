@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -217,37 +216,6 @@ func TestDryRunFetchesNothing(t *testing.T) {
 		_, err = os.Stat(filepath.Join(filepath.Dir(path), dir))
 		require.True(t, os.IsNotExist(err), "and writes nothing: %s exists", dir)
 	}
-}
-
-func TestMetricsFile(t *testing.T) {
-	base := startSim(t)
-	path := writeConfig(t, base, secretToken, goodConfig)
-	metrics := filepath.Join(t.TempDir(), "pachca.prom")
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
-	var stdout, stderr bytes.Buffer
-	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", day, "--metrics-file", metrics, "--to", day + "T12:00:00Z"}, &stdout, &stderr), stderr.String())
-	b, err := os.ReadFile(metrics)
-	require.NoError(t, err)
-	m := string(b)
-	require.Contains(t, m, "pachca_export_success 1\n")
-	require.Contains(t, m, "# TYPE pachca_export_requests gauge")
-	require.Regexp(t, `pachca_export_last_success_timestamp_seconds \d{10}\.\d{3}\n`, m)
-	require.Regexp(t, `pachca_export_sink_records\{sink="ndjson [^"]+"\} \d+`, m)
-	last := regexpFind(t, m, `pachca_export_last_success_timestamp_seconds (\S+)`)
-
-	// A failed run keeps the time of the last success.
-	bad := writeConfig(t, base, "rejected-token", goodConfig)
-	require.Equal(t, 1, Main(t.Context(), []string{"run", "-c", bad, "--from", day, "--metrics-file", metrics, "--to", day + "T12:00:00Z"}, &stdout, &stderr))
-	b, err = os.ReadFile(metrics)
-	require.NoError(t, err)
-	require.Contains(t, string(b), "pachca_export_success 0\n")
-	require.Equal(t, last, regexpFind(t, string(b), `pachca_export_last_success_timestamp_seconds (\S+)`))
-}
-
-func regexpFind(t *testing.T, s, re string) string {
-	m := regexp.MustCompile(re).FindStringSubmatch(s)
-	require.NotNil(t, m, re)
-	return m[1]
 }
 
 // TestTerminalProgress: log lines written while a status line is shown clear

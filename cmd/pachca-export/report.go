@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,36 +14,47 @@ import (
 	"github.com/pachca-export/pachca-export/report/reader"
 )
 
-// reportCmd writes the HTML security digest of a period from what a file or
-// S3 sink holds: `report [-c pipeline.yaml [--sink N] | DIR] --from T --to T
-// -o report.html`. A period the output does not cover and a directory
-// without exported data exit 2; a damaged file exits 1.
-func (e *env) reportCmd(ctx context.Context, args []string) error {
-	fs := newFlagSet("report", e)
-	cfgPath := fs.String("c", "", "path of pipeline.yaml: read its first parquet, ndjson or s3 sink")
-	sinkN := fs.Int("sink", -1, "with -c: read sinks[N] instead of the first file or s3 sink")
-	from := fs.String("from", "", "start of the period, inclusive (RFC 3339 or YYYY-MM-DD; default: 7 days before --to)")
-	to := fs.String("to", "", "end of the period, exclusive (default: today 00:00 UTC)")
-	out := fs.String("o", "report.html", "output file (- for standard output)")
-	// A directory may come before, between or after the flags.
-	var dirs []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
+func reportCommand() *command {
+	return &command{
+		name:     "report",
+		synopsis: "[-c FILE [--sink N] | DIR] [--from T] [--to T] [-o report.html]",
+		summary:  "write a self-contained HTML security digest of a period",
+		about: `Reads what a parquet, ndjson or S3 sink holds (the first one of FILE, sinks[N],
+or the directory DIR) for the period and writes one HTML page that works
+offline: events per day and category, failed 2FA by hour and actor with the
+bursts the alert rules would flag, top actors and addresses, the sensitive
+changes, and the comparison with the period before. A period the output does
+not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
+		args: true,
+		setup: func(fs *flags, e *env) func(context.Context, []string) error {
+			cfgPath := fs.String("c", "", "the pipeline configuration `FILE`: read its first parquet, ndjson or s3 sink")
+			sinkN := fs.Int("sink", -1, "with -c: read sinks[`N`] instead of the first file or s3 sink")
+			from := fs.String("from", "", "start of the period, inclusive (`T`; default: 7 days before --to)")
+			to := fs.String("to", "", "end of the period, exclusive (`T`; default: today 00:00 UTC)")
+			out := fs.String("o", "report.html", "output `FILE` (- for standard output)")
+			return func(ctx context.Context, rest []string) error {
+				// A directory may come before, between or after the flags.
+				var dirs []string
+				for len(rest) > 0 {
+					dirs = append(dirs, rest[0])
+					if err := fs.Parse(rest[1:]); err != nil {
+						return usageErr("report: %v", err)
+					}
+					rest = fs.Args()
+				}
+				return e.report1(ctx, dirs, *cfgPath, *sinkN, *from, *to, *out)
 			}
-			return usageErr("report: %v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		dirs, args = append(dirs, fs.Arg(0)), fs.Args()[1:]
+		},
 	}
-	f, err := parseTimeFlag("from", *from)
+}
+
+// report1 writes the report asked for.
+func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN int, from, to, out string) error {
+	f, err := parseTimeFlag("from", from)
 	if err != nil {
 		return err
 	}
-	t, err := parseTimeFlag("to", *to)
+	t, err := parseTimeFlag("to", to)
 	if err != nil {
 		return err
 	}
@@ -61,21 +71,21 @@ func (e *env) reportCmd(ctx context.Context, args []string) error {
 	switch {
 	case len(dirs) > 1:
 		return usageErr("report: one directory, got %d (%s)", len(dirs), strings.Join(dirs, ", "))
-	case len(dirs) == 1 && *cfgPath != "":
+	case len(dirs) == 1 && cfgPath != "":
 		return usageErr("report: give -c pipeline.yaml or a directory, not both")
 	case len(dirs) == 1:
-		if *sinkN >= 0 {
+		if sinkN >= 0 {
 			return usageErr("report: --sink needs -c pipeline.yaml")
 		}
 		o.Store = reader.Dir(dirs[0])
-	case *cfgPath != "":
-		if o.Store, err = e.reportStore(ctx, *cfgPath, *sinkN, &o); err != nil {
+	case cfgPath != "":
+		if o.Store, err = e.reportStore(ctx, cfgPath, sinkN, &o); err != nil {
 			return err
 		}
 	default:
 		return usageErr("report: which output? give -c pipeline.yaml or the directory of a parquet or ndjson sink")
 	}
-	return e.writeReport(ctx, o, *out)
+	return e.writeReport(ctx, o, out)
 }
 
 // reportStore opens the sink of the configuration the report reads and

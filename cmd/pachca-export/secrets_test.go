@@ -63,7 +63,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 		{
 			name:      "flag",
 			config:    "",
-			badConfig: "  token_file: %DIR%/missing-token\n", // unreadable
+			badConfig: "  token_file: %DIR%/token\n  token: also-set\n", // both: refused
 			setup: func(_ *testing.T, _, token string) []string {
 				return []string{"--token", token}
 			},
@@ -78,7 +78,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 		code  int
 		want  string // in stderr
 	}{
-		{name: "success", token: good, cmd: "run", args: period, code: 0, want: "days delivered"},
+		{name: "success", token: good, cmd: "run", args: period, code: 0, want: "delivered"},
 		{name: "401", token: wrong, cmd: "run", args: period, code: 1, want: "the API rejected the token (401"},
 		{name: "403", token: simulator.TokenNoScope, cmd: "run", args: period, code: 1, want: "scope audit_events:read"},
 		{name: "dry run", token: good, cmd: "run", args: append([]string{"--dry-run"}, period...), code: 0},

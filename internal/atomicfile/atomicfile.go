@@ -116,3 +116,34 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// MkdirAll creates dir and any missing parents, each with exactly mode perm
+// (the umask does not apply, so that a group granted read access by the
+// configuration gets it under a restrictive umask too). A created directory
+// keeps the set-group-ID bit it inherits from its parent, so that files
+// under a group-owned tree stay in that group. Existing directories are
+// left as they are.
+func MkdirAll(dir string, perm fs.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by another writer
+		}
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	return os.Chmod(dir, perm|fi.Mode()&fs.ModeSetgid)
+}

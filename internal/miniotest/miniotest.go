@@ -6,13 +6,10 @@ package miniotest
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pachca-export/pachca-export/internal/testbin"
 )
 
 // startTimeout bounds the wait for /minio/health/live after a (re)start.
@@ -82,32 +81,7 @@ func Start(t testing.TB) *Server {
 
 // Binary finds the MinIO binary: $PACHCA_MINIO, else bin/minio at the root of
 // the module containing the working directory.
-func Binary() (string, error) {
-	if p := os.Getenv("PACHCA_MINIO"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("PACHCA_MINIO=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "bin", "minio")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("no MinIO binary at %s", p)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no MinIO binary: PACHCA_MINIO unset and no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func Binary() (string, error) { return testbin.Find("PACHCA_MINIO", "minio") }
 
 // Stop kills the server abruptly (SIGKILL), as a crash or a network cut
 // would look to clients. Safe to call when stopped.

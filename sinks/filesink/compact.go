@@ -29,7 +29,7 @@ func (w *writer) swapDay(mf *atomicfile.File) error {
 		return err
 	}
 	defer os.RemoveAll(stage) // after the exchange, the old day
-	if err := os.Chmod(stage, 0o750); err != nil {
+	if err := os.Chmod(stage, w.s.dirMode); err != nil {
 		return err
 	}
 	if err := w.f.Rename(filepath.Join(stage, w.final)); err != nil {

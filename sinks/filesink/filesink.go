@@ -18,21 +18,49 @@ import (
 	"github.com/pachca-export/pachca-export/transform"
 )
 
-// fileMode is the mode of every file the sink writes: the files are
-// evidence, readable by their owner only.
-const fileMode = 0o600
+// Default modes: the files are evidence, readable by their owner only.
+const (
+	DefaultFileMode fs.FileMode = 0o600
+	DefaultDirMode  fs.FileMode = 0o750
+)
 
 // Sink writes files of one format under one directory.
 type Sink struct {
-	dir    string
-	format sinks.Format
+	dir      string
+	format   sinks.Format
+	fileMode fs.FileMode
+	dirMode  fs.FileMode
 	// noExchange takes the path of file systems that cannot exchange two
 	// directories atomically (tests).
 	noExchange bool
 }
 
+// Option adjusts a Sink built by New.
+type Option func(*Sink)
+
+// WithModes sets the exact mode (the umask does not apply) of the data
+// files and manifests, and of the directories the sink creates; a zero
+// mode keeps the default (DefaultFileMode, DefaultDirMode). Directories
+// that already exist are left as they are.
+func WithModes(file, dir fs.FileMode) Option {
+	return func(s *Sink) {
+		if file != 0 {
+			s.fileMode = file
+		}
+		if dir != 0 {
+			s.dirMode = dir
+		}
+	}
+}
+
 // New returns a sink writing f files under dir; it does no I/O.
-func New(dir string, f sinks.Format) *Sink { return &Sink{dir: dir, format: f} }
+func New(dir string, f sinks.Format, opts ...Option) *Sink {
+	s := &Sink{dir: dir, format: f, fileMode: DefaultFileMode, dirMode: DefaultDirMode}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Name identifies the sink in logs.
 func (s *Sink) Name() string { return s.format.Name + " " + s.dir }
@@ -42,7 +70,7 @@ func (s *Sink) Close(context.Context) error { return nil }
 
 // Check creates the directory if needed and proves it writable.
 func (s *Sink) Check(ctx context.Context) error {
-	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+	if err := atomicfile.MkdirAll(s.dir, s.dirMode); err != nil {
 		return fmt.Errorf("%s: %w", s.format.Name, err)
 	}
 	f, err := os.CreateTemp(s.dir, ".pachca-export-check-*")
@@ -56,11 +84,11 @@ func (s *Sink) Check(ctx context.Context) error {
 // Open creates the day directory and a hidden temporary file in it.
 func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
 	dayDir := filepath.Join(s.dir, p.Dir())
-	if err := os.MkdirAll(dayDir, 0o750); err != nil {
+	if err := atomicfile.MkdirAll(dayDir, s.dirMode); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.format.Name, err)
 	}
 	final := p.BaseName() + s.format.Ext
-	f, err := atomicfile.Create(dayDir, final, fileMode)
+	f, err := atomicfile.Create(dayDir, final, s.fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("%s: create %s: %w", s.format.Name, filepath.Join(dayDir, final), cause(err))
 	}
@@ -158,7 +186,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err != nil {
 		return failManifest(err)
 	}
-	mf, err := atomicfile.Create(w.dayDir, sinks.ManifestName, fileMode)
+	mf, err := atomicfile.Create(w.dayDir, sinks.ManifestName, w.s.fileMode)
 	if err != nil {
 		return failManifest(cause(err))
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,47 @@ func TestUnwritableDirectory(t *testing.T) {
 	require.ErrorContains(t, s.Check(t.Context()), "not a directory")
 	_, err = s.Open(t.Context(), sinktest.Partition())
 	require.ErrorContains(t, err, "ndjson: mkdir")
+}
+
+// TestModes: configured modes apply exactly, whatever the umask, to the day
+// directory, the data file and the manifest; a directory created under a
+// set-group-ID directory keeps the bit, so files stay in the group a log
+// forwarder reads with.
+func TestModes(t *testing.T) {
+	old := syscall.Umask(0o077) // the strictest umask a hardened unit sets
+	defer syscall.Umask(old)
+	root := t.TempDir()
+	require.NoError(t, os.Chmod(root, 0o750|os.ModeSetgid))
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	dir := filepath.Join(root, "out", "ndjson")
+	s := filesink.New(dir, f, filesink.WithModes(0o640, 0o750))
+	require.NoError(t, s.Check(t.Context()))
+	p := sinktest.Partition()
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(p.Day, 3)))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+
+	mode := func(path string) os.FileMode {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		return fi.Mode() & (os.ModePerm | os.ModeSetgid)
+	}
+	require.Equal(t, 0o750|os.ModeSetgid, mode(filepath.Join(root, "out")), "created parent")
+	require.Equal(t, 0o750|os.ModeSetgid, mode(dir))
+	require.Equal(t, 0o750|os.ModeSetgid, mode(filepath.Join(dir, p.Dir())))
+	require.Equal(t, os.FileMode(0o640), mode(filepath.Join(dir, p.Dir(), p.BaseName()+f.Ext)))
+	require.Equal(t, os.FileMode(0o640), mode(filepath.Join(dir, p.Dir(), sinks.ManifestName)))
+
+	// The defaults: owner-only files.
+	s = filesink.New(filepath.Join(t.TempDir(), "d"), f)
+	w, err = s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(p.Day, 1)))
+	res, err := w.Commit(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), mode(res.Files[0]))
+	require.Equal(t, os.FileMode(0o750), mode(filepath.Dir(res.Files[0])))
 }

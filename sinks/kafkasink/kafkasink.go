@@ -1,6 +1,7 @@
 // Package kafkasink streams schema v1 records to a Kafka topic with
 // github.com/segmentio/kafka-go: one message per record, key = record id,
-// value = the record's JSON object (ndjson.AppendRecord), headers event_key,
+// value = the record's JSON object (ndjson.AppendRecord), timestamp = the
+// event's created_at (consumers seek and retain by it), headers event_key,
 // schema_version and workspace.
 //
 // Delivery is at least once. Write returns only after the brokers acknowledged
@@ -277,6 +278,9 @@ func buildMessages(recs []transform.Record) ([]kafka.Message, int64) {
 			Key:     buf[start:sp.id:sp.id],
 			Value:   buf[sp.id:sp.val:sp.val],
 			Headers: h,
+			// The event's time, not the produce time: a topic with
+			// message.timestamp.type=LogAppendTime overrides it.
+			Time: recs[i].Time(),
 		}
 		total += int64(sp.val - sp.id)
 		start = sp.ws

@@ -62,6 +62,7 @@ func TestDeliverManyBatches(t *testing.T) {
 		require.Equal(t, transform.SchemaVersion, header(r, kafkasink.HeaderSchemaVersion))
 		require.Equal(t, "acme", header(r, kafkasink.HeaderWorkspace))
 		require.Len(t, r.Headers, 3)
+		require.Equal(t, rec.CreatedAt, r.Timestamp.UnixMilli(), "the message time is the event's created_at")
 	}
 	require.Len(t, seen, batches*perBatch)
 	require.Len(t, partitions, 3, "keys spread over every partition")

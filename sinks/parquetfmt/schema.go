@@ -7,7 +7,6 @@ package parquetfmt
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -58,80 +57,4 @@ func arrowType(k transform.Kind) arrow.DataType {
 		return arrow.ListOfField(arrow.Field{Name: "element", Type: arrow.BinaryTypes.String, Nullable: true})
 	}
 	panic(fmt.Sprintf("parquetfmt: kind %v has no Arrow type", k))
-}
-
-// hiveType is the Athena/Hive type of a kind.
-func hiveType(k transform.Kind) string {
-	switch k {
-	case transform.KindString:
-		return "string"
-	case transform.KindTimestamp:
-		return "timestamp"
-	case transform.KindInt64:
-		return "bigint"
-	case transform.KindBool:
-		return "boolean"
-	case transform.KindStringList:
-		return "array<string>"
-	}
-	panic(fmt.Sprintf("parquetfmt: kind %v has no Hive type", k))
-}
-
-// SchemaSQL returns a CREATE EXTERNAL TABLE statement for Athena (or Hive)
-// over the Parquet files under location (e.g. "s3://bucket/audit/"), with the
-// dt=YYYY-MM-DD directories as a projected date partition. table may be
-// "db.table".
-func SchemaSQL(table, location string) string {
-	if !strings.HasSuffix(location, "/") {
-		location += "/"
-	}
-	var b strings.Builder
-	b.WriteString("CREATE EXTERNAL TABLE IF NOT EXISTS ")
-	for i, part := range strings.Split(table, ".") {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(quoteIdent(part))
-	}
-	b.WriteString(" (\n")
-	cols := transform.Columns()
-	for i, c := range cols {
-		fmt.Fprintf(&b, "  %s %s COMMENT %s", quoteIdent(c.Name), hiveType(c.Kind), quoteString(c.Doc))
-		if i < len(cols)-1 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
-	}
-	b.WriteString(")\n")
-	fmt.Fprintf(&b, "COMMENT %s\n", quoteString("Pachca audit events, "+transform.SchemaVersion))
-	b.WriteString("PARTITIONED BY (`dt` string)\n")
-	b.WriteString("STORED AS PARQUET\n")
-	fmt.Fprintf(&b, "LOCATION %s\n", quoteString(location))
-	b.WriteString("TBLPROPERTIES (\n")
-	props := [][2]string{
-		{"projection.enabled", "true"},
-		{"projection.dt.type", "date"},
-		{"projection.dt.format", "yyyy-MM-dd"},
-		{"projection.dt.range", "2020-01-01,NOW"},
-		{"projection.dt.interval", "1"},
-		{"projection.dt.interval.unit", "DAYS"},
-		{"storage.location.template", location + "dt=${dt}/"},
-		{"pachca.schema_version", transform.SchemaVersion},
-	}
-	for i, p := range props {
-		fmt.Fprintf(&b, "  %s=%s", quoteString(p[0]), quoteString(p[1]))
-		if i < len(props)-1 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
-	}
-	b.WriteString(");\n")
-	return b.String()
-}
-
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
-// quoteString quotes a Hive string literal, which escapes with backslashes.
-func quoteString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
 }

@@ -59,7 +59,7 @@ func build(ctx context.Context, sc config.Sink, stdout io.Writer) (sinks.Sink, e
 		if err != nil {
 			return nil, err
 		}
-		return filesink.New(sc.File.Dir, f), nil
+		return filesink.New(sc.File.Dir, f, filesink.WithModes(sc.File.FileMode, sc.File.DirMode)), nil
 	case sc.S3 != nil:
 		f, err := Format(sc.S3.Format, sc.S3.Compression)
 		if err != nil {

@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
+)
+
+// jsonLines parses every line of stderr as one JSON object.
+func jsonLines(t *testing.T, stderr string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimRight(stderr, "\n"), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "not a JSON object: %q\nall of stderr:\n%s", line, stderr)
+		require.Contains(t, m, "time")
+		require.Contains(t, m, "level")
+		require.Contains(t, m, "msg")
+		out = append(out, m)
+	}
+	return out
+}
+
+func pastDay(n int) string {
+	return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -n).Format(time.DateOnly)
+}
+
+// TestJSONLogs: with --log-format json every line on stderr is one JSON
+// object, whatever the outcome; a run that began ends with one summary
+// record (result, figures), and errors are records with their exit status.
+func TestJSONLogs(t *testing.T) {
+	base := startSim(t)
+	day := pastDay(3)
+	period := []string{"--from", day, "--to", day + "T12:00:00Z"}
+	cases := []struct {
+		name    string
+		token   string
+		config  string
+		args    []string
+		code    int
+		result  string // of the summary; "" = no summary (nothing began)
+		errText string // in the last record
+	}{
+		{name: "success", token: secretToken, config: goodConfig, args: period, code: 0, result: "success"},
+		{name: "failure", token: "rejected-token-123", config: goodConfig, args: period, code: 1, result: "failure", errText: "the API rejected the token (401"},
+		{name: "config error", token: secretToken, config: strings.Replace(goodConfig, "timeout: 5s", "timout: 5s", 1), args: period, code: 2,
+			errText: "source.timout: unknown key (did you mean timeout?)"},
+		{name: "usage error", token: secretToken, config: goodConfig, args: []string{"--frm", day}, code: 2,
+			errText: "run: unknown flag --frm (did you mean --from?)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, base, tc.token, tc.config)
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"run", "-c", path, "--log-format", "json"}, tc.args...)
+			code := Main(t.Context(), args, &stdout, &stderr)
+			require.Equal(t, tc.code, code, stderr.String())
+			recs := jsonLines(t, stderr.String())
+			var summaries []map[string]any
+			for _, r := range recs {
+				if r["msg"] == "summary" {
+					summaries = append(summaries, r)
+				}
+			}
+			if tc.result == "" {
+				require.Empty(t, summaries)
+			} else {
+				require.Len(t, summaries, 1, "one summary record")
+				s := summaries[0]
+				require.Equal(t, tc.result, s["result"])
+				for _, k := range []string{"run_id", "days", "events", "dead_letters", "requests", "retries", "throttled", "duration_seconds"} {
+					require.Contains(t, s, k)
+				}
+			}
+			last := recs[len(recs)-1]
+			if tc.errText == "" {
+				require.Equal(t, "summary", last["msg"], "the summary ends the run")
+				require.EqualValues(t, 1, summaries[0]["days_delivered"])
+				require.NotEmpty(t, summaries[0]["sinks"])
+				require.NotEmpty(t, summaries[0]["event_keys"])
+				return
+			}
+			require.Equal(t, "ERROR", last["level"])
+			require.Contains(t, last["msg"], tc.errText)
+			require.EqualValues(t, tc.code, last["exit_code"])
+		})
+	}
+}
+
+// TestInterrupt: a run cancelled part way (SIGINT, SIGTERM) ends with its
+// summary, result interrupted, and the error line, exit status 1.
+func TestInterrupt(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.Latency = 2000, 200*time.Millisecond
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+	path := writeConfig(t, base, secretToken, goodConfig)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for sim.Stats().Requests < 3 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	var stdout, stderr bytes.Buffer
+	code := Main(ctx, []string{"run", "-c", path, "--log-format", "json", "--from", pastDay(9), "--to", pastDay(2)}, &stdout, &stderr)
+	require.Equal(t, 1, code, stderr.String())
+	recs := jsonLines(t, stderr.String())
+	require.GreaterOrEqual(t, len(recs), 2)
+	sum, last := recs[len(recs)-2], recs[len(recs)-1]
+	require.Equal(t, "summary", sum["msg"])
+	require.Equal(t, "interrupted", sum["result"])
+	require.Equal(t, "ERROR", last["level"])
+	require.Contains(t, last["msg"], "interrupted; days not delivered stay unexported")
+}
+
+// TestRetriesLoggedAtOnce: with the API unreachable, the first log line
+// after the start says why, at warn, long before any progress line.
+func TestRetriesLoggedAtOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+	path := writeConfig(t, "http://"+addr+"/api/shared/v1", secretToken,
+		strings.Replace(goodConfig, "  timeout: 5s\n", "  timeout: 5s\n  max_retries: 2\n", 1))
+	var stdout, stderr bytes.Buffer
+	day := pastDay(3)
+	code := Main(t.Context(), []string{"run", "-c", path, "--log-format", "json", "--from", day, "--to", day + "T01:00:00Z"}, &stdout, &stderr)
+	require.Equal(t, 1, code)
+	recs := jsonLines(t, stderr.String())
+	var warns []map[string]any
+	for _, r := range recs {
+		if r["level"] == "WARN" && r["msg"] == "API request failed, retrying" {
+			warns = append(warns, r)
+		}
+	}
+	require.Len(t, warns, 2, "each retry, with its cause")
+	require.Contains(t, warns[0]["cause"], "connection refused")
+	require.EqualValues(t, 1, warns[0]["attempt"])
+	require.Equal(t, "summary", recs[len(recs)-2]["msg"])
+	require.Contains(t, recs[len(recs)-1]["msg"], "giving up after 2 retries")
+}
+
+// TestMetricsFile: the metrics file after a success, a failure and a broken
+// configuration parses with the Prometheus text parser and passes promtool;
+// the last success time survives the failures, counters only grow.
+func TestMetricsFile(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	metrics := filepath.Join(t.TempDir(), "pachca_export.prom")
+	day := pastDay(3)
+	period := []string{"--from", day, "--to", day + "T12:00:00Z", "--metrics-file", metrics}
+	read := func() (map[string]*dto.MetricFamily, []byte) {
+		b, err := os.ReadFile(metrics)
+		require.NoError(t, err)
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+		require.NoError(t, err, "%s", b)
+		return mfs, b
+	}
+	gauge := func(mfs map[string]*dto.MetricFamily, name string) float64 {
+		require.Contains(t, mfs, name)
+		return mfs[name].GetMetric()[0].GetGauge().GetValue()
+	}
+	counter := func(mfs map[string]*dto.MetricFamily, name, label, value string) float64 {
+		require.Contains(t, mfs, name)
+		for _, m := range mfs[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no %s{%s=%q}", name, label, value)
+		return 0
+	}
+	var files [][]byte
+
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), append([]string{"run", "-c", path}, period...), &stdout, &stderr), stderr.String())
+	mfs, b := read()
+	files = append(files, b)
+	require.Equal(t, 1.0, gauge(mfs, "pachca_export_last_run_success"))
+	last := gauge(mfs, "pachca_export_last_success_timestamp_seconds")
+	require.InDelta(t, float64(time.Now().Unix()), last, 60)
+	events := counter(mfs, "pachca_export_sink_records_total", "sink", "0")
+	require.Positive(t, events)
+	require.NotContains(t, string(b), filepath.Dir(path), "no path in a label")
+
+	// A failed run: the last success is kept, counters carry over.
+	bad := writeConfig(t, base, "rejected-token", goodConfig)
+	require.Equal(t, 1, Main(t.Context(), append([]string{"run", "-c", bad}, period...), &stdout, &stderr))
+	mfs, b = read()
+	files = append(files, b)
+	require.Equal(t, 0.0, gauge(mfs, "pachca_export_last_run_success"))
+	require.Equal(t, last, gauge(mfs, "pachca_export_last_success_timestamp_seconds"))
+	require.Equal(t, events, counter(mfs, "pachca_export_sink_records_total", "sink", "0"))
+	require.Equal(t, 1.0, counter(mfs, "pachca_export_runs_total", "result", "failure"))
+
+	// A configuration that does not load fails the job too.
+	broken := writeConfig(t, base, secretToken, strings.Replace(goodConfig, "timeout: 5s", "timout: 5s", 1))
+	require.Equal(t, 2, Main(t.Context(), append([]string{"run", "-c", broken}, period...), &stdout, &stderr))
+	mfs, b = read()
+	files = append(files, b)
+	require.Equal(t, 2.0, counter(mfs, "pachca_export_runs_total", "result", "failure"))
+	require.Equal(t, 1.0, counter(mfs, "pachca_export_runs_total", "result", "success"))
+	require.Equal(t, last, gauge(mfs, "pachca_export_last_success_timestamp_seconds"))
+
+	for _, b := range files {
+		telemetrytest.Lint(t, b)
+	}
+}
+
+// TestRelativePathsFromAnotherDirectory: a job started elsewhere writes next
+// to its configuration and finds its state there, so the next run exports
+// nothing twice.
+func TestRelativePathsFromAnotherDirectory(t *testing.T) {
+	base := startSim(t)
+	confDir := t.TempDir()
+	body := strings.NewReplacer("%BASE%", base, "%TOKEN%", secretToken).Replace(`source:
+  base_url: %BASE%
+  token_file: token
+  timeout: 5s
+sinks:
+  - type: ndjson
+    dir: out/ndjson
+state:
+  dir: state
+`)
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "pipeline.yaml"), []byte(body), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "token"), []byte(secretToken+"\n"), 0o600))
+	elsewhere := t.TempDir()
+	t.Chdir(elsewhere)
+	rel, err := filepath.Rel(elsewhere, filepath.Join(confDir, "pipeline.yaml"))
+	require.NoError(t, err)
+
+	day := pastDay(1) // the catch-up: yesterday, then nothing
+	for i, want := range []string{`days delivered\s+1 \(` + day + `\)`, `nothing to export(.|\n)*days delivered\s+0`} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", rel}, &stdout, &stderr), stderr.String())
+		require.Regexp(t, want, stderr.String(), "run %d", i+1)
+	}
+	files, err := filepath.Glob(filepath.Join(confDir, "out", "ndjson", "dt="+day, "*.ndjson"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	entries, err := os.ReadDir(elsewhere)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing written in the working directory")
+}
+
+// TestHelp: help on stdout with exit 0, in the two shapes people know; it
+// says what the command does and writes flags as the README does.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help", "run"}, {"run", "--help"}, {"run", "-h"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 0, Main(t.Context(), args, &stdout, &stderr))
+			require.Empty(t, stderr.String())
+			out := stdout.String()
+			require.True(t, strings.HasPrefix(out, "pachca-export run: export every complete UTC day not yet exported, or a range\n"), out)
+			require.Contains(t, out, "usage: pachca-export run -c FILE [--from T] [--to T] [--dry-run]")
+			require.Regexp(t, `(?m)^  --from T\s+start of the range, inclusive`, out)
+			require.Regexp(t, `(?m)^  -c FILE\s+the pipeline configuration`, out)
+			require.Regexp(t, `(?m)^  --log-format FORMAT\s+.*\(default text\)$`, out)
+			require.NotRegexp(t, `(?m)^  -[a-z]{2,}`, out, "long flags with two dashes")
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"help"}, &stdout, &stderr))
+	for _, c := range commands() {
+		require.Regexp(t, `(?m)^  `+c.name+`\s+`+regexp.QuoteMeta(c.summary)+`$`, stdout.String())
+	}
+	stdout.Reset()
+	require.Equal(t, 0, Main(t.Context(), []string{"--help"}, &stdout, &stderr))
+	require.Contains(t, stdout.String(), "commands:")
+}
+
+// TestMistakes: a misspelt flag or command is one line with the closest
+// name, exit status 2, and no usage dump.
+func TestMistakes(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--frm", "2026-11-01"}, "pachca-export: run: unknown flag --frm (did you mean --from?); see pachca-export run --help"},
+		{[]string{"run", "-dry-rn"}, "pachca-export: run: unknown flag --dry-rn (did you mean --dry-run?); see pachca-export run --help"},
+		{[]string{"run", "--metrics"}, "pachca-export: run: unknown flag --metrics (did you mean --metrics-file?); see pachca-export run --help"},
+		{[]string{"run", "-c"}, "pachca-export: run: flag -c needs a value; see pachca-export run --help"},
+		{[]string{"demo", "--events", "many"}, `pachca-export: demo: invalid value "many" for flag --events: parse error; see pachca-export demo --help`},
+		{[]string{"rnu"}, `pachca-export: unknown command "rnu" (did you mean run?); see pachca-export help`},
+		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, schema, report, demo, version, help); see pachca-export help`},
+		{[]string{"help", "chek"}, `pachca-export: unknown command "chek" (did you mean check?); see pachca-export help`},
+		{[]string{"schema", "extra"}, `pachca-export: schema: unexpected argument "extra"; see pachca-export schema --help`},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 2, Main(t.Context(), tc.args, &stdout, &stderr))
+			require.Empty(t, stdout.String())
+			require.Equal(t, tc.want+"\n", stderr.String())
+		})
+	}
+}
+
+// noTokenConfig names a token variable that is not set (on line 3).
+var noTokenConfig = strings.Replace(goodConfig, "token: %TOKEN%", "token: ${PACHCA_TEST_NO_SUCH_TOKEN}", 1)
+
+// TestWithoutToken: a dry run needs no token; check reports it as FAIL and
+// checks the rest; run refuses, naming the variable.
+func TestWithoutToken(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, "", noTokenConfig)
+	day := pastDay(3)
+
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--dry-run", "--from", day, "--to", pastDay(2)}, &stdout, &stderr), stderr.String())
+	require.Contains(t, stdout.String(), "dry run: nothing fetched")
+	require.Regexp(t, `token\s+not set \(a dry run needs none; run does\): .*PACHCA_TEST_NO_SUCH_TOKEN is not set`, stdout.String())
+
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 1, Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr))
+	require.Regexp(t, `OK\s+config`, stdout.String())
+	require.Regexp(t, `FAIL\s+token\s+.*pipeline.yaml:3: source.token: environment variable PACHCA_TEST_NO_SUCH_TOKEN is not set`, stdout.String())
+	require.Regexp(t, `OK\s+sinks\[0\]\s+ndjson .* reachable and writable`, stdout.String())
+	require.Equal(t, "pachca-export: check: 1 problem(s)\n", stderr.String())
+
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 2, Main(t.Context(), []string{"run", "-c", path, "--from", day, "--to", pastDay(2)}, &stdout, &stderr))
+	require.Equal(t, "pachca-export: "+path+":3: source.token: environment variable PACHCA_TEST_NO_SUCH_TOKEN is not set\n", stderr.String(),
+		"a configuration error: one line, no summary of a run that never began")
+}
+
+// TestSchemaSQL: both layouts, and a table name Athena would reject.
+func TestSchemaSQL(t *testing.T) {
+	for layout, want := range map[string]string{
+		"parquet": "STORED AS PARQUET",
+		"ndjson":  "ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'",
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 0, Main(t.Context(), []string{"schema", "--format", "sql", "--layout", layout, "--table", "security.pachca_audit", "--location", "s3://b/audit"}, &stdout, &stderr), stderr.String())
+		require.True(t, strings.HasPrefix(stdout.String(), "CREATE EXTERNAL TABLE IF NOT EXISTS `security`.`pachca_audit` ("), stdout.String())
+		require.Contains(t, stdout.String(), want)
+		require.Contains(t, stdout.String(), "LOCATION 's3://b/audit/'")
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"--table Pachca-Audit", `pachca-export: schema: --table "Pachca-Audit": Athena names take only lower-case letters, digits and _ (e.g. pachca_audit or security.pachca_audit)`},
+		{"--layout csv", `pachca-export: schema: unknown --layout "csv" (parquet, ndjson)`},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"schema", "--format", "sql"}, strings.Fields(tc.args)...)
+		require.Equal(t, 2, Main(t.Context(), args, &stdout, &stderr))
+		require.Empty(t, stdout.String())
+		require.Equal(t, tc.want+"\n", stderr.String())
+	}
+}
+
+// TestLockedStateEndsWithSummary: a run that stops at its start because
+// another holds the state still ends with its summary (nothing done).
+func TestLockedStateEndsWithSummary(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	cfg, err := config.Load(path, os.LookupEnv)
+	require.NoError(t, err)
+	other, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg})
+	require.NoError(t, err)
+	defer other.Close(context.Background())
+
+	var stdout, stderr bytes.Buffer
+	day := pastDay(3)
+	require.Equal(t, 1, Main(t.Context(), []string{"run", "-c", path, "--log-format", "json", "--from", day, "--to", pastDay(2)}, &stdout, &stderr))
+	recs := jsonLines(t, stderr.String())
+	require.Len(t, recs, 2, stderr.String())
+	require.Equal(t, "summary", recs[0]["msg"])
+	require.Equal(t, "failure", recs[0]["result"])
+	require.EqualValues(t, 0, recs[0]["days_delivered"])
+	require.Contains(t, recs[1]["msg"], "another pachca-export run is using this state")
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/telemetry"
+)
+
+func runCommand() *command {
+	return &command{
+		name:     "run",
+		synopsis: "-c FILE [--from T] [--to T] [--dry-run] [--token TOKEN] [--metrics-file PATH] [--alerts-dry-run] [--log-format text|json] [--log-level LEVEL]",
+		summary:  "export every complete UTC day not yet exported, or a range",
+		about: `Exports the audit events of the configured period (period.default: yesterday =
+every complete UTC day not yet exported) or of --from/--to to every sink of
+FILE, and records each day delivered. A run killed or failed is resumed by the
+next one. --dry-run prints the plan and sends nothing (no token needed).
+The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
+		setup: func(fs *flags, e *env) func(context.Context, []string) error {
+			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
+			from := fs.String("from", "", "start of the range, inclusive: `T` is RFC 3339 or a date (2026-11-01)")
+			to := fs.String("to", "", "end of the range, exclusive (`T` as for --from)")
+			dry := fs.Bool("dry-run", false, "print the plan and fetch nothing")
+			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file: flags show in ps)")
+			metrics := fs.String("metrics-file", "", "write Prometheus metrics to `PATH` after the run (node_exporter textfile collector)")
+			alertsDry := fs.Bool("alerts-dry-run", false, "export, but print alert messages instead of sending them")
+			var lf logFlags
+			lf.register(fs)
+			return func(ctx context.Context, _ []string) error {
+				log, err := lf.logger(e)
+				if err != nil {
+					return err
+				}
+				f, err := parseTimeFlag("from", *from)
+				if err != nil {
+					return err
+				}
+				t, err := parseTimeFlag("to", *to)
+				if err != nil {
+					return err
+				}
+				e.secrets = append(e.secrets, *token)
+				cfg, err := e.loadConfig(*cfgPath, *token)
+				if err != nil {
+					if *metrics != "" && !*dry {
+						// A broken configuration fails the job too: say so to the alerts.
+						err = errors.Join(err, e.writeMetrics(*metrics, nil, telemetry.Failure, time.Now(), 0, log))
+					}
+					return err
+				}
+				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout,
+					AlertsDryRun: *alertsDry, AlertsOut: e.stdout}, pipeline.Range{From: f, To: t}, *dry, *metrics)
+			}
+		},
+	}
+}
+
+// export runs the pipeline, writes the metrics file and prints the plan (a
+// dry run) or the summary, which ends every run, failed or interrupted too.
+func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range, dryRun bool, metricsFile string) error {
+	if e.progress != nil && !dryRun {
+		o.Progress = e.progress
+	}
+	start := time.Now()
+	sum, err := pipeline.Run(ctx, o, rng, dryRun)
+	if dryRun {
+		if err == nil {
+			printPlan(e, o.Config, sum.Plan)
+		}
+		return err
+	}
+	began := sum != nil || !failure.IsUsage(err) // a usage error (no token) stops it before it begins
+	if sum == nil {                              // stopped at the start: the state locked by another run
+		sum = &pipeline.Summary{Started: start, Duration: time.Since(start), PerKey: map[string]int64{}, PerSink: map[string]*pipeline.SinkTotals{}}
+	}
+	res := result(ctx, err)
+	if metricsFile != "" {
+		if merr := e.writeMetrics(metricsFile, sum, res, sum.Started.Add(sum.Duration), sum.Duration, o.Logger); merr != nil {
+			err = errors.Join(err, merr)
+			res = telemetry.Failure
+		}
+	}
+	if began {
+		e.printSummary(sum, res)
+	}
+	return err
+}
+
+// result is how a run that returned err ended.
+func result(ctx context.Context, err error) telemetry.Result {
+	switch {
+	case err == nil:
+		return telemetry.Success
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return telemetry.Interrupted
+	}
+	return telemetry.Failure
+}
+
+// printSummary ends the run: the summary as a table, or as one JSON object
+// with --log-format json. It is output, not a log line: --log-level does not
+// hide it.
+func (e *env) printSummary(sum *pipeline.Summary, res telemetry.Result) {
+	if e.jsonLog {
+		attrs := append([]slog.Attr{slog.String("result", string(res))}, sum.Attrs()...)
+		slog.New(slog.NewJSONHandler(&redactingWriter{e: e}, nil)).LogAttrs(context.Background(), slog.LevelInfo, "summary", attrs...)
+		return
+	}
+	sum.Print(&redactingWriter{e: e}, string(res))
+}
+
+// writeMetrics writes the metrics file: the counters of the previous file
+// plus this run's figures (sum may be nil: nothing was done), and how it
+// ended. A previous file that does not parse is replaced, with a warning.
+func (e *env) writeMetrics(path string, sum *pipeline.Summary, res telemetry.Result, end time.Time, d time.Duration, log *slog.Logger) error {
+	m := telemetry.New()
+	if err := m.LoadTextfile(path); err != nil && log != nil {
+		log.Warn("the previous metrics file does not parse; counters restart from zero", "error", err)
+	}
+	if sum != nil {
+		m.ObservePlan(sum)
+	}
+	m.ObserveRun(res, end, d)
+	return m.WriteTextfile(path)
+}
+
+func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "dry run: nothing fetched\n")
+	if len(p.Days) == 0 {
+		fmt.Fprintf(w, "nothing to export: every complete day is already exported\n")
+		w.Flush()
+		return
+	}
+	fmt.Fprintf(w, "range\t%s .. %s\n", p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
+	fmt.Fprintf(w, "days\t%d (%s .. %s)\n", len(p.Days), p.Days[0].Date(), p.Days[len(p.Days)-1].Date())
+	streams := "every event key"
+	if len(p.Streams) > 1 || p.Streams[0] != "" {
+		streams = strings.Join(p.Streams, ", ")
+	}
+	fmt.Fprintf(w, "streams\t%d (%s)\n", len(p.Streams), streams)
+	windows := len(p.Days) * len(p.Streams)
+	rps := cfg.Source.RequestsPerSecond
+	fmt.Fprintf(w, "windows\t%d at first; dense ones are split while workers are idle\n", windows)
+	fmt.Fprintf(w, "requests\tat least %d, plus one per %d events\n", windows, extract.PageSize)
+	fmt.Fprintf(w, "time\tat %.0f req/s: %s per 100,000 events (%d workers)\n", rps,
+		(time.Duration(float64(100000/extract.PageSize) / rps * float64(time.Second))).Round(time.Second), cfg.Source.Concurrency)
+	if err := cfg.Source.RequireToken(cfg.File); err != nil {
+		fmt.Fprintf(w, "token\tnot set (a dry run needs none; run does): %s\n", e.redact(err.Error()))
+	}
+	for i, s := range cfg.Sinks {
+		fmt.Fprintf(w, "sink %d\t%s\n", i, describeSink(s))
+	}
+	for _, r := range cfg.Alerts.Rules {
+		fmt.Fprintf(w, "alert\t%s (%s on %s) -> %s; --alerts-dry-run prints findings instead of sending\n",
+			r.Name, r.Kind, strings.Join(r.EventKeys, ", "), strings.Join(r.Recipients, ", "))
+	}
+	for _, d := range p.Days {
+		fmt.Fprintf(w, "  %s\t%s .. %s\n", d.Dir(), d.From.Format(time.RFC3339), d.To.Format(time.RFC3339))
+	}
+	w.Flush()
+}
+
+func describeSink(s config.Sink) string {
+	switch {
+	case s.File != nil:
+		return fmt.Sprintf("%s %s (compression %s)", s.Type, s.File.Dir, orDefault(s.File.Compression))
+	case s.S3 != nil:
+		return fmt.Sprintf("s3 s3://%s/%s (%s, %s)", s.S3.Bucket, s.S3.Prefix, s.S3.Format, orDefault(s.S3.Compression))
+	case s.Kafka != nil:
+		return fmt.Sprintf("kafka %s topic %s", strings.Join(s.Kafka.Brokers, ","), s.Kafka.Topic)
+	}
+	return s.Type
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}

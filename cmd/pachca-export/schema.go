@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/pachca-export/pachca-export/sinks/athena"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+func schemaCommand() *command {
+	return &command{
+		name:     "schema",
+		synopsis: "[--format json|arrow|sql] [--layout parquet|ndjson] [--table NAME] [--location URL]",
+		summary:  "print the normalized schema: JSON, Arrow, or an Athena table",
+		about: `Prints schema v1, the columns of every NDJSON line, Kafka message and Parquet
+file. --format sql prints a CREATE EXTERNAL TABLE for Athena (Hive DDL) over the
+dt= partitions under --location: Parquet files, or with --layout ndjson the
+NDJSON files through the Hive JSON SerDe.`,
+		setup: func(fs *flags, e *env) func(context.Context, []string) error {
+			format := fs.String("format", "json", "the output `FORMAT`: json, arrow or sql")
+			layout := fs.String("layout", "parquet", "for --format sql, the `LAYOUT` of the files: parquet or ndjson")
+			table := fs.String("table", "pachca_audit", "for --format sql, the table `NAME` (lower case, a-z 0-9 _; database.table allowed)")
+			location := fs.String("location", "s3://pachca-audit/audit/", "for --format sql, the `URL` of the directory holding the dt= partitions")
+			return func(context.Context, []string) error {
+				switch *format {
+				case "json":
+					return e.schemaJSON()
+				case "arrow":
+					fmt.Fprintln(e.stdout, parquetfmt.ArrowSchema().String())
+					return nil
+				case "sql":
+					if err := athena.ValidName(*table); err != nil {
+						return usageErr("schema: --table %v", err)
+					}
+					l := athena.Layout(*layout)
+					if l != athena.Parquet && l != athena.NDJSON {
+						return usageErr("schema: unknown --layout %q (parquet, ndjson)", *layout)
+					}
+					sql, err := athena.DDL(athena.Table{Name: *table, Location: *location, Layout: l})
+					if err != nil {
+						return usageErr("schema: %v", err)
+					}
+					fmt.Fprint(e.stdout, sql)
+					return nil
+				}
+				return usageErr("schema: unknown --format %q (json, arrow, sql)", *format)
+			}
+		},
+	}
+}
+
+func (e *env) schemaJSON() error {
+	type col struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		Nullable bool   `json:"nullable"`
+		Doc      string `json:"doc"`
+	}
+	var cols []col
+	for _, c := range transform.Columns() {
+		cols = append(cols, col{c.Name, c.Kind.String(), c.Nullable, c.Doc})
+	}
+	b, err := json.MarshalIndent(struct {
+		Version string `json:"schema_version"`
+		Columns []col  `json:"columns"`
+	}{transform.SchemaVersion, cols}, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, string(b))
+	return nil
+}

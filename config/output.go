@@ -1,0 +1,124 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/pachca-export/pachca-export/sinks/filesink"
+)
+
+// Output is how the file sinks create what they write, and where dead
+// letters go. The state directory is not affected: it stays 0600/0700.
+type Output struct {
+	// FileMode is the octal mode of data files and manifests ("0640" lets
+	// a log forwarder in the file's group read them). Default "0600".
+	FileMode string `yaml:"file_mode"`
+	// DirMode is the octal mode of the directories the sinks create.
+	// Default "0750".
+	DirMode string `yaml:"dir_mode"`
+	// DeadLetterDir receives the events that cannot be parsed; empty means
+	// dead_letter/ in the state's directory. It must not lie inside a file
+	// sink's directory, where a reader's glob would take it for data.
+	DeadLetterDir string `yaml:"dead_letter_dir"`
+}
+
+// Validate checks the modes: octal, at most 0777, owner read-write (and
+// search for directories) included, never writable by others. Empty means
+// the default.
+func (o Output) Validate() error {
+	var errs []error
+	check := func(key, v string, need fs.FileMode) {
+		if v == "" {
+			return
+		}
+		m, err := parseMode(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		case m&need != need:
+			errs = append(errs, fmt.Errorf("%s: %s leaves the owner without %s (%04o at least)", key, v, permString(need), need))
+		case m&0o002 != 0:
+			errs = append(errs, fmt.Errorf("%s: %s lets every user write: give access through the group instead (e.g. 0640 for files, 0750 for directories)", key, v))
+		}
+	}
+	check("file_mode", o.FileMode, 0o600)
+	check("dir_mode", o.DirMode, 0o700)
+	return errors.Join(errs...)
+}
+
+// Modes returns file_mode and dir_mode, or the defaults where they are
+// empty; call it on a validated Output.
+func (o Output) Modes() (file, dir fs.FileMode) {
+	file, dir = filesink.DefaultFileMode, filesink.DefaultDirMode
+	if m, err := parseMode(o.FileMode); err == nil {
+		file = m
+	}
+	if m, err := parseMode(o.DirMode); err == nil {
+		dir = m
+	}
+	return file, dir
+}
+
+func parseMode(v string) (fs.FileMode, error) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(v, "0o"), 8, 32)
+	if err != nil || n > 0o777 {
+		return 0, fmt.Errorf("want an octal mode such as \"0640\", got %q", v)
+	}
+	return fs.FileMode(n), nil
+}
+
+func permString(m fs.FileMode) string {
+	if m&0o100 != 0 {
+		return "read, write and search"
+	}
+	return "read and write"
+}
+
+// resolvePaths makes every relative path of the file absolute against base,
+// the directory of the configuration file, as Prometheus does: a job
+// started from another working directory reads and writes the same places.
+func (c *Config) resolvePaths(base string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	abs(&c.State.Dir)
+	abs(&c.Source.TokenFile)
+	abs(&c.Output.DeadLetterDir)
+	for _, s := range c.Sinks {
+		switch {
+		case s.File != nil:
+			abs(&s.File.Dir)
+		case s.S3 != nil:
+			abs(&s.S3.TempDir)
+		case s.Kafka != nil:
+			abs(&s.Kafka.TLS.CAFile)
+			abs(&s.Kafka.TLS.CertFile)
+			abs(&s.Kafka.TLS.KeyFile)
+		}
+	}
+}
+
+// checkPaths refuses a dead_letter_dir inside a file sink's directory; the
+// paths must be resolved.
+func (c *Config) checkPaths() error {
+	dl := c.Output.DeadLetterDir
+	if dl == "" {
+		return nil
+	}
+	var errs []error
+	for i, s := range c.Sinks {
+		if s.File == nil {
+			continue
+		}
+		if rel, err := filepath.Rel(s.File.Dir, dl); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			errs = append(errs, fmt.Errorf("output.dead_letter_dir: %s is inside sinks[%d].dir (%s), where readers would take dead letters for data; choose a directory outside it", dl, i, s.File.Dir))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,146 @@
+// Package athena writes the CREATE EXTERNAL TABLE statement (Hive DDL, as
+// Amazon Athena takes it) over what the file and S3 sinks write, in either
+// layout: Parquet files, or NDJSON lines read with the Hive JSON SerDe. The
+// dt=YYYY-MM-DD directories become a projected date partition, so no
+// MSCK REPAIR or ALTER TABLE ADD PARTITION is ever needed.
+package athena
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Layout is the format of the files a table reads.
+type Layout string
+
+// The layouts a sink writes.
+const (
+	Parquet Layout = "parquet"
+	NDJSON  Layout = "ndjson"
+)
+
+// TimestampFormat is the Joda pattern of created_at in NDJSON
+// (2025-05-15T14:30:00.000Z), for the JSON SerDe's timestamp.formats.
+const TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+
+// Table is what a statement describes.
+type Table struct {
+	// Name is "table" or "database.table"; see ValidName.
+	Name string
+	// Location is the directory of the dt= partitions, e.g.
+	// "s3://bucket/audit/"; a missing final slash is added.
+	Location string
+	Layout   Layout
+}
+
+var namePart = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
+
+// ValidName reports whether name is a table name Athena accepts as is:
+// lower-case letters, digits and underscores, at most 255 of them,
+// optionally after a database name of the same kind and a dot. The error
+// says what is wrong.
+func ValidName(name string) error {
+	parts := strings.Split(name, ".")
+	if len(parts) > 2 {
+		return fmt.Errorf("%q has more than one dot: write table or database.table", name)
+	}
+	for _, p := range parts {
+		if !namePart.MatchString(p) {
+			return fmt.Errorf("%q: Athena names take only lower-case letters, digits and _ (e.g. pachca_audit or security.pachca_audit)", name)
+		}
+	}
+	return nil
+}
+
+// DDL returns the statement for t; t.Name must be valid (ValidName).
+func DDL(t Table) (string, error) {
+	if err := ValidName(t.Name); err != nil {
+		return "", err
+	}
+	if t.Layout != Parquet && t.Layout != NDJSON {
+		return "", fmt.Errorf("unknown layout %q (parquet, ndjson)", t.Layout)
+	}
+	location := t.Location
+	if !strings.HasSuffix(location, "/") {
+		location += "/"
+	}
+	var b strings.Builder
+	b.WriteString("CREATE EXTERNAL TABLE IF NOT EXISTS ")
+	for i, part := range strings.Split(t.Name, ".") {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(quoteIdent(part))
+	}
+	b.WriteString(" (\n")
+	cols := transform.Columns()
+	for i, c := range cols {
+		fmt.Fprintf(&b, "  %s %s COMMENT %s", quoteIdent(c.Name), hiveType(c.Kind), quoteString(c.Doc))
+		if i < len(cols)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(")\n")
+	fmt.Fprintf(&b, "COMMENT %s\n", quoteString("Pachca audit events, "+transform.SchemaVersion+", "+string(t.Layout)))
+	b.WriteString("PARTITIONED BY (`dt` string)\n")
+	switch t.Layout {
+	case Parquet:
+		b.WriteString("STORED AS PARQUET\n")
+	case NDJSON:
+		// One object per line; a missing details_* key reads as null; .gz
+		// files are decompressed by their extension.
+		b.WriteString("ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'\n")
+		// Double quotes, as Athena's documentation writes it: the pattern
+		// holds single quotes.
+		fmt.Fprintf(&b, "WITH SERDEPROPERTIES (\"timestamp.formats\"=\"%s\")\n", TimestampFormat)
+	}
+	fmt.Fprintf(&b, "LOCATION %s\n", quoteString(location))
+	b.WriteString("TBLPROPERTIES (\n")
+	props := [][2]string{
+		{"projection.enabled", "true"},
+		{"projection.dt.type", "date"},
+		{"projection.dt.format", "yyyy-MM-dd"},
+		{"projection.dt.range", "2020-01-01,NOW"},
+		{"projection.dt.interval", "1"},
+		{"projection.dt.interval.unit", "DAYS"},
+		{"storage.location.template", location + "dt=${dt}/"},
+		{"pachca.schema_version", transform.SchemaVersion},
+	}
+	for i, p := range props {
+		fmt.Fprintf(&b, "  %s=%s", quoteString(p[0]), quoteString(p[1]))
+		if i < len(props)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(");\n")
+	return b.String(), nil
+}
+
+// hiveType is the Athena/Hive type of a kind.
+func hiveType(k transform.Kind) string {
+	switch k {
+	case transform.KindString:
+		return "string"
+	case transform.KindTimestamp:
+		return "timestamp"
+	case transform.KindInt64:
+		return "bigint"
+	case transform.KindBool:
+		return "boolean"
+	case transform.KindStringList:
+		return "array<string>"
+	}
+	panic(fmt.Sprintf("athena: kind %v has no Hive type", k))
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// quoteString quotes a Hive string literal, which escapes with backslashes.
+func quoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
+}

@@ -1,0 +1,88 @@
+package athena_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/sinks/athena"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+func TestDDL(t *testing.T) {
+	hive := map[transform.Kind]string{
+		transform.KindString: "string", transform.KindTimestamp: "timestamp", transform.KindInt64: "bigint",
+		transform.KindBool: "boolean", transform.KindStringList: "array<string>",
+	}
+	common := []string{
+		"PARTITIONED BY (`dt` string)",
+		"LOCATION 's3://pachca-audit/audit/'",
+		"'projection.enabled'='true'",
+		"'projection.dt.type'='date'",
+		"'projection.dt.format'='yyyy-MM-dd'",
+		"'storage.location.template'='s3://pachca-audit/audit/dt=${dt}/'",
+	}
+	for _, tc := range []struct {
+		layout      athena.Layout
+		want, avoid []string
+	}{
+		{athena.Parquet, []string{"STORED AS PARQUET\n"}, []string{"SERDE"}},
+		{athena.NDJSON, []string{
+			"ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'\n",
+			`WITH SERDEPROPERTIES ("timestamp.formats"="yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")` + "\n",
+		}, []string{"PARQUET"}},
+	} {
+		t.Run(string(tc.layout), func(t *testing.T) {
+			sql, err := athena.DDL(athena.Table{Name: "security.pachca_audit", Location: "s3://pachca-audit/audit", Layout: tc.layout})
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(sql, "CREATE EXTERNAL TABLE IF NOT EXISTS `security`.`pachca_audit` (\n"), sql)
+			for _, c := range transform.Columns() {
+				require.Contains(t, sql, "\n  `"+c.Name+"` "+hive[c.Kind]+" COMMENT ", c.Name)
+			}
+			require.Equal(t, len(transform.Columns()), strings.Count(sql, " COMMENT '"), "one line per column")
+			for _, w := range append(common, tc.want...) {
+				require.Contains(t, sql, w)
+			}
+			for _, a := range tc.avoid {
+				require.NotContains(t, sql, a)
+			}
+		})
+	}
+}
+
+// TestTimestampFormat: the Joda pattern given to the JSON SerDe matches what
+// the NDJSON encoder writes for created_at.
+func TestTimestampFormat(t *testing.T) {
+	re := strings.NewReplacer("yyyy", `\d{4}`, "MM", `\d{2}`, "dd", `\d{2}`, "HH", `\d{2}`, "mm", `\d{2}`,
+		"ss", `\d{2}`, "SSS", `\d{3}`, "'T'", "T", "'Z'", "Z", ".", `\.`).Replace(athena.TimestampFormat)
+	line := string(ndjson.AppendRecord(nil, &transform.Record{CreatedAt: 1747319400123}))
+	m := regexp.MustCompile(`"created_at":"([^"]*)"`).FindStringSubmatch(line)
+	require.NotNil(t, m, line)
+	require.Regexp(t, "^"+re+"$", m[1])
+	require.Equal(t, "2025-05-15T14:30:00.123Z", m[1])
+}
+
+func TestValidName(t *testing.T) {
+	for _, ok := range []string{"pachca_audit", "security.pachca_audit", "audit2026", "_staging"} {
+		require.NoError(t, athena.ValidName(ok), ok)
+	}
+	for bad, why := range map[string]string{
+		"Pachca_Audit":   "lower-case",
+		"pachca-audit":   "lower-case letters, digits and _",
+		"a.b.c":          "more than one dot",
+		"":               "lower-case",
+		"db.":            "lower-case",
+		"pachca audit":   "lower-case",
+		"таблица":        "lower-case",
+		"x`; DROP TABLE": "lower-case",
+	} {
+		require.ErrorContains(t, athena.ValidName(bad), why, bad)
+		_, err := athena.DDL(athena.Table{Name: bad, Layout: athena.Parquet})
+		require.Error(t, err, bad)
+	}
+	_, err := athena.DDL(athena.Table{Name: "t", Layout: "csv"})
+	require.ErrorContains(t, err, `unknown layout "csv"`)
+}

@@ -1,0 +1,258 @@
+// Package telemetry owns the exporter's Prometheus metrics: one registry,
+// the metric definitions (named per the Prometheus conventions: base units,
+// _total for counters, label values without paths), and the two ways out:
+// a textfile for node_exporter's textfile collector after a one-shot run,
+// and an HTTP handler for a long-running process.
+//
+// Counters are cumulative. A long-running process keeps them in memory; a
+// one-shot run carries them over from the previous textfile (LoadTextfile),
+// so that they only ever grow across runs and rate() and increase() work.
+// A long-running mode registers its own metrics (freshness, cycle duration)
+// on Registry next to these.
+package telemetry
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/pipeline"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "pachca_export"
+
+// Result is how a run ended: the result label of pachca_export_runs_total.
+type Result string
+
+// The results of a run.
+const (
+	Success     Result = "success"
+	Failure     Result = "failure"
+	Interrupted Result = "interrupted"
+)
+
+// Metrics is the registry and the metrics defined on it. Its methods are
+// safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	// What plans delivered and cost (ObservePlan).
+	events          *prometheus.CounterVec // event_key
+	dropped         prometheus.Counter
+	deadLetters     prometheus.Counter
+	partitions      prometheus.Counter
+	emptyPartitions prometheus.Counter
+	sinkRecords     *prometheus.CounterVec // sink, type
+	sinkBytes       *prometheus.CounterVec
+	sinkFiles       *prometheus.CounterVec
+	requests        prometheus.Counter
+	retries         prometheus.Counter
+	throttled       prometheus.Counter
+	alertMessages   prometheus.Counter
+
+	// How one-shot runs ended (ObserveRun).
+	runs            *prometheus.CounterVec // result
+	lastSuccess     prometheus.Gauge
+	lastRun         prometheus.Gauge
+	lastRunSuccess  prometheus.Gauge
+	lastRunDuration prometheus.Gauge
+}
+
+// sinkLabels: sink is the index in the configuration's sinks (sinks[0] is
+// sink="0"), type its type; a path or topic would be a poor label value.
+var sinkLabels = []string{"sink", "type"}
+
+// New returns the metrics on a new registry that holds nothing else (no Go
+// runtime metrics: a textfile beside node_exporter's own must not repeat
+// them).
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
+		m.reg.MustRegister(c)
+		return c
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+		m.reg.MustRegister(c)
+		return c
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
+		m.reg.MustRegister(g)
+		return g
+	}
+	m.events = counterVec("events_total", "Events delivered to every sink, by event_key.", "event_key")
+	m.dropped = counter("dropped_events_total", "Events not exported because transform.drop_event_keys names their key.")
+	m.deadLetters = counter("dead_letters_total", "Events that could not be parsed, written to the dead-letter files.")
+	m.partitions = counter("partitions_delivered_total", "Partitions (a UTC day, or the part of one a range covers) delivered to every sink.")
+	m.emptyPartitions = counter("empty_partitions_total", "Partitions delivered with no event: a feed that goes quiet usually means something broke.")
+	m.sinkRecords = counterVec("sink_records_total", "Records committed by a sink (sink is its index in the configuration).", sinkLabels...)
+	m.sinkBytes = counterVec("sink_bytes_total", "Bytes committed by a sink: file and object sizes, or Kafka message values.", sinkLabels...)
+	m.sinkFiles = counterVec("sink_files_total", "Files or objects committed by a sink.", sinkLabels...)
+	m.requests = counter("api_requests_total", "Requests sent to the Pachca API.")
+	m.retries = counter("api_retries_total", "API requests repeated after a transient failure or a 429.")
+	m.throttled = counter("api_throttled_total", "429 Too Many Requests answers of the API.")
+	m.alertMessages = counter("alert_messages_total", "Alert messages sent (or printed by --alerts-dry-run) for new findings.")
+	m.runs = counterVec("runs_total", "Runs ended, by result: success, failure or interrupted.", "result")
+	m.lastSuccess = gauge("last_success_timestamp_seconds", "Unix time the last successful run ended (kept across failed runs: alert on its age).")
+	m.lastRun = gauge("last_run_timestamp_seconds", "Unix time the last run ended.")
+	m.lastRunSuccess = gauge("last_run_success", "1 if the last run succeeded, else 0.")
+	m.lastRunDuration = gauge("last_run_duration_seconds", "Duration of the last run.")
+	return m
+}
+
+// Registry is the registry the metrics live on; a long-running mode
+// registers its own metrics here, named under Namespace.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObservePlan adds what one executed plan delivered and cost, from its
+// summary (complete or, after a failure, what was done before it). A dry
+// run's summary adds nothing.
+func (m *Metrics) ObservePlan(s *pipeline.Summary) {
+	if s == nil || s.Plan != nil {
+		return
+	}
+	for k, n := range s.PerKey {
+		m.events.WithLabelValues(k).Add(float64(n))
+	}
+	m.dropped.Add(float64(s.Dropped))
+	m.deadLetters.Add(float64(s.DeadLetters))
+	m.partitions.Add(float64(len(s.Days)))
+	m.emptyPartitions.Add(float64(len(s.EmptyDays)))
+	for i, name := range s.SinkOrder {
+		t := s.PerSink[name]
+		labels := []string{strconv.Itoa(i), t.Type}
+		m.sinkRecords.WithLabelValues(labels...).Add(float64(t.Records))
+		m.sinkBytes.WithLabelValues(labels...).Add(float64(t.Bytes))
+		m.sinkFiles.WithLabelValues(labels...).Add(float64(len(t.Files)))
+	}
+	m.requests.Add(float64(s.Requests))
+	m.retries.Add(float64(s.Retries))
+	m.throttled.Add(float64(s.Throttled))
+	m.alertMessages.Add(float64(s.AlertMessages))
+}
+
+// ObserveRun records how a one-shot run ended, at end after d.
+func (m *Metrics) ObserveRun(r Result, end time.Time, d time.Duration) {
+	m.runs.WithLabelValues(string(r)).Inc()
+	ts := float64(end.UnixMilli()) / 1000
+	m.lastRun.Set(ts)
+	m.lastRunDuration.Set(d.Seconds())
+	if r == Success {
+		m.lastSuccess.Set(ts)
+		m.lastRunSuccess.Set(1)
+	} else {
+		m.lastRunSuccess.Set(0)
+	}
+}
+
+// Handler serves the registry, with the Go runtime and process metrics, in
+// the Prometheus exposition formats (/metrics of a long-running process).
+func (m *Metrics) Handler() http.Handler {
+	runtime := prometheus.NewRegistry()
+	runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, runtime}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// WriteTextfile writes every metric in the text format to path, atomically
+// (a temporary file renamed into place, fsynced) and readable by everyone:
+// node_exporter's textfile collector runs as another user, and the figures
+// are not secret.
+func (m *Metrics) WriteTextfile(path string) error {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	return nil
+}
+
+// LoadTextfile carries over the counters and the last success time of a
+// file WriteTextfile wrote before; call it on new Metrics. A missing file
+// is no error. A file that does not parse is an error, and nothing of it
+// is carried over: the counters then restart from zero, which Prometheus
+// reads as a reset.
+func (m *Metrics) LoadTextfile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		return fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	vecs := map[string]*prometheus.CounterVec{}
+	plain := map[string]prometheus.Counter{}
+	for _, c := range []struct {
+		name string
+		vec  *prometheus.CounterVec
+	}{{"events_total", m.events}, {"sink_records_total", m.sinkRecords}, {"sink_bytes_total", m.sinkBytes},
+		{"sink_files_total", m.sinkFiles}, {"runs_total", m.runs}} {
+		vecs[Namespace+"_"+c.name] = c.vec
+	}
+	for _, c := range []struct {
+		name string
+		c    prometheus.Counter
+	}{{"dropped_events_total", m.dropped}, {"dead_letters_total", m.deadLetters},
+		{"partitions_delivered_total", m.partitions}, {"empty_partitions_total", m.emptyPartitions},
+		{"api_requests_total", m.requests}, {"api_retries_total", m.retries},
+		{"api_throttled_total", m.throttled}, {"alert_messages_total", m.alertMessages}} {
+		plain[Namespace+"_"+c.name] = c.c
+	}
+	for name, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			switch {
+			case vecs[name] != nil && mf.GetType() == dto.MetricType_COUNTER:
+				labels := prometheus.Labels{}
+				for _, l := range metric.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				c, err := vecs[name].GetMetricWith(labels)
+				if err != nil {
+					continue // labels of another version: not carried over
+				}
+				carry(c, metric.GetCounter().GetValue())
+			case plain[name] != nil && mf.GetType() == dto.MetricType_COUNTER:
+				carry(plain[name], metric.GetCounter().GetValue())
+			case name == Namespace+"_last_success_timestamp_seconds" && mf.GetType() == dto.MetricType_GAUGE:
+				m.lastSuccess.Set(metric.GetGauge().GetValue())
+			}
+		}
+	}
+	return nil
+}
+
+// carry adds a counter's previous value; a value no counter can have (a
+// file edited by hand) is dropped rather than panicking.
+func carry(c prometheus.Counter, v float64) {
+	if v >= 0 && !math.IsInf(v, 1) {
+		c.Add(v)
+	}
+}

@@ -1,0 +1,184 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/telemetry"
+	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
+)
+
+// weirdKey is an event key the API might send one day: the text format must
+// escape it, not Go's %q.
+const weirdKey = "new\"key\\with\nnewline and ünïcode"
+
+func summary() *pipeline.Summary {
+	return &pipeline.Summary{
+		Days:        []string{"2026-11-01", "2026-11-02"},
+		EmptyDays:   []string{"2026-11-02"},
+		Events:      5,
+		DeadLetters: 1,
+		Dropped:     2,
+		PerKey:      map[string]int64{"user_login": 3, weirdKey: 2},
+		PerSink: map[string]*pipeline.SinkTotals{
+			"ndjson /var/lib/pachca export/ndjson": {Type: "ndjson", Records: 5, Bytes: 1000, Files: []string{"a", "b"}},
+			"kafka pachca.audit":                   {Type: "kafka", Records: 5, Bytes: 900},
+		},
+		SinkOrder: []string{"ndjson /var/lib/pachca export/ndjson", "kafka pachca.audit"},
+		Requests:  12, Retries: 3, Throttled: 1, AlertMessages: 1,
+	}
+}
+
+func parse(t *testing.T, b []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	require.NoError(t, err, "%s", b)
+	return mfs
+}
+
+// value finds the sample of family name whose labels include labels.
+func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	t.Helper()
+	mf := mfs[name]
+	require.NotNil(t, mf, "no %s", name)
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue()
+		case dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s%v", name, labels)
+	return 0
+}
+
+// TestTextfileAcrossRuns: a successful run, then a failed one. The file
+// parses with the Prometheus text parser and passes promtool; counters add
+// up across the two runs; the last success time survives the failure.
+func TestTextfileAcrossRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pachca_export.prom")
+	end := time.Date(2026, 11, 3, 0, 5, 0, 0, time.UTC)
+
+	m := telemetry.New()
+	require.NoError(t, m.LoadTextfile(path), "no file yet: nothing to carry")
+	m.ObservePlan(summary())
+	m.ObserveRun(telemetry.Success, end, 90*time.Second)
+	require.NoError(t, m.WriteTextfile(path))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	telemetrytest.Lint(t, b)
+	mfs := parse(t, b)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "the textfile collector runs as another user")
+
+	require.Equal(t, 3.0, value(t, mfs, "pachca_export_events_total", "event_key", "user_login"))
+	require.Equal(t, 2.0, value(t, mfs, "pachca_export_events_total", "event_key", weirdKey), "label escaping round-trips")
+	require.Equal(t, 1000.0, value(t, mfs, "pachca_export_sink_bytes_total", "sink", "0", "type", "ndjson"))
+	require.Equal(t, 2.0, value(t, mfs, "pachca_export_sink_files_total", "sink", "0", "type", "ndjson"))
+	require.Equal(t, 900.0, value(t, mfs, "pachca_export_sink_bytes_total", "sink", "1", "type", "kafka"))
+	require.Equal(t, 2.0, value(t, mfs, "pachca_export_partitions_delivered_total"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_empty_partitions_total"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_dead_letters_total"))
+	require.Equal(t, 12.0, value(t, mfs, "pachca_export_api_requests_total"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_last_run_success"))
+	require.Equal(t, 90.0, value(t, mfs, "pachca_export_last_run_duration_seconds"))
+	require.Equal(t, float64(end.Unix()), value(t, mfs, "pachca_export_last_success_timestamp_seconds"))
+	require.NotContains(t, string(b), "/var/lib", "no path in a label value")
+	require.NotContains(t, string(b), "go_goroutines", "no runtime metrics beside node_exporter's own")
+
+	// The next run fails after delivering one more day.
+	m = telemetry.New()
+	require.NoError(t, m.LoadTextfile(path))
+	m.ObservePlan(&pipeline.Summary{Days: []string{"2026-11-03"}, PerKey: map[string]int64{"user_login": 4}, Requests: 7})
+	m.ObserveRun(telemetry.Failure, end.Add(24*time.Hour), time.Minute)
+	require.NoError(t, m.WriteTextfile(path))
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	telemetrytest.Lint(t, b)
+	mfs = parse(t, b)
+	require.Equal(t, 7.0, value(t, mfs, "pachca_export_events_total", "event_key", "user_login"), "counters carry over")
+	require.Equal(t, 2.0, value(t, mfs, "pachca_export_events_total", "event_key", weirdKey))
+	require.Equal(t, 3.0, value(t, mfs, "pachca_export_partitions_delivered_total"))
+	require.Equal(t, 19.0, value(t, mfs, "pachca_export_api_requests_total"))
+	require.Equal(t, 1000.0, value(t, mfs, "pachca_export_sink_bytes_total", "sink", "0", "type", "ndjson"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "failure"))
+	require.Equal(t, 0.0, value(t, mfs, "pachca_export_last_run_success"))
+	require.Equal(t, float64(end.Unix()), value(t, mfs, "pachca_export_last_success_timestamp_seconds"), "kept across the failure")
+	require.Equal(t, float64(end.Add(24*time.Hour).Unix()), value(t, mfs, "pachca_export_last_run_timestamp_seconds"))
+}
+
+// TestLoadTextfileRefusesGarbage: a file that does not parse is an error,
+// and nothing of it is carried over.
+func TestLoadTextfileRefusesGarbage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.prom")
+	require.NoError(t, os.WriteFile(path, []byte("pachca_export_api_requests_total 5\nthis is not a metric {\n"), 0o644))
+	m := telemetry.New()
+	require.ErrorContains(t, m.LoadTextfile(path), "x.prom")
+	m.ObserveRun(telemetry.Failure, time.Unix(100, 0), time.Second)
+	require.NoError(t, m.WriteTextfile(path))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, 0.0, value(t, parse(t, b), "pachca_export_api_requests_total"))
+}
+
+// TestHandler: the registry served over HTTP, as a long-running mode does,
+// with the Go runtime metrics and a metric of the caller's own.
+func TestHandler(t *testing.T) {
+	m := telemetry.New()
+	m.ObservePlan(summary())
+	freshness := telemetryGauge(m)
+	freshness.Set(42)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	mfs := parse(t, b)
+	require.Equal(t, 3.0, value(t, mfs, "pachca_export_events_total", "event_key", "user_login"))
+	require.Equal(t, 42.0, value(t, mfs, "pachca_export_freshness_seconds"))
+	require.Contains(t, mfs, "go_goroutines")
+	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain"), resp.Header.Get("Content-Type"))
+	telemetrytest.Lint(t, b)
+}
+
+// telemetryGauge registers a metric of a long-running mode's own.
+func telemetryGauge(m *telemetry.Metrics) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: telemetry.Namespace, Name: "freshness_seconds",
+		Help: "Seconds between now and the newest event time exported (follow mode).",
+	})
+	m.Registry().MustRegister(g)
+	return g
+}
