@@ -46,7 +46,7 @@ func TestAPISenderBody(t *testing.T) {
 func TestAPISenderErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, want string
-		status          int
+		status           int
 	}{
 		{"401", `{"error":"invalid_token","error_description":"revoked"}`,
 			"message to user 10001: the API refused POST /messages (401 invalid_token: revoked): check source.token; sending alerts needs a token with scope messages:create", 401},
