@@ -56,9 +56,11 @@ func (l *Loop) cycle(ctx context.Context) error {
 		}
 	}
 	sum, err := l.s.Execute(ctx, plan)
+	l.m.ObservePlan(sum)
 	if err != nil {
 		return err
 	}
+	l.m.late.Add(float64(late))
 	// The sinks committed: log the ids, then move the watermark.
 	if err := l.st.AppendDelivered(c.Seq, fresh); err != nil {
 		return err
@@ -74,6 +76,7 @@ func (l *Loop) cycle(ctx context.Context) error {
 	if err := l.st.SetFollow(l.pos); err != nil {
 		return err
 	}
+	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
 	if a := l.s.Alerts(); a != nil {
 		a.Prune(l.pos.Watermark.Add(-alertsKeep))
 		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
@@ -127,6 +130,7 @@ func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = keep, true
 	sum, err := l.s.Execute(ctx, plan)
+	l.m.ObservePlan(sum)
 	if err != nil {
 		return err
 	}
@@ -138,6 +142,7 @@ func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	if err := l.st.RemoveDelivered(date); err != nil {
 		return err
 	}
+	l.m.sealed.Inc()
 	l.log.Info("follow: day sealed", "day", date, "events_before", delivered.n, "events_new", sum.Events, "compacted", !keep)
 	return nil
 }

@@ -65,6 +65,8 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	l.m = newMetrics(l)
+	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
 	listen := o.Listen
 	if listen == "" {
 		listen = po.Config.Follow.Listen
@@ -94,9 +96,11 @@ type Loop struct {
 	log    *slog.Logger
 	pos    state.Follow
 	recent *recentIDs // ids delivered with created_at at or after watermark - lookback
+	m      *metrics
 
 	mu     sync.Mutex
 	status status
+	wm     time.Time // pos.Watermark, for the metrics' goroutine
 }
 
 // status is what the endpoints report.
@@ -133,7 +137,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 	case !o.From.IsZero() && !o.From.Equal(pos.Start):
 		log.Warn("follow: --from is ignored: this state already follows", "from", fmtT(pos.Start), "watermark", fmtT(pos.Watermark))
 	}
-	l.pos = pos
+	l.pos, l.wm = pos, pos.Watermark
 	if err := l.loadRecent(exported); err != nil {
 		return nil, err
 	}
@@ -196,6 +200,7 @@ func (l *Loop) run(ctx context.Context) error {
 	for {
 		began := time.Now()
 		err := l.cycleWithGrace(ctx)
+		l.m.cycleEnded(err == nil, time.Since(began))
 		if ctx.Err() != nil {
 			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
 			return nil
@@ -254,6 +259,14 @@ func (l *Loop) succeeded() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.status = status{lastSuccess: time.Now()}
+	l.wm = l.pos.Watermark
+}
+
+// watermark is the position's watermark, for readers on other goroutines.
+func (l *Loop) watermark() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.wm
 }
 
 func fmtT(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// serve starts the HTTP endpoints on addr: /healthz (the process answers)
-// and /readyz (the last cycle committed, recently); the returned server's
-// Addr is the address it listens on.
+// serve starts the HTTP endpoints on addr: /metrics (Prometheus),
+// /healthz (the process answers) and /readyz (the last cycle committed,
+// recently); the returned server's Addr is the address it listens on.
 func (l *Loop) serve(addr string) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -20,6 +20,7 @@ func (l *Loop) serve(addr string) (*http.Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", l.readyz)
+	mux.Handle("GET /metrics", l.m.Handler())
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln) // returns ErrServerClosed after Close
 	return srv, nil

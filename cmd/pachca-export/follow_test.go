@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,6 +28,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
 )
 
 // syncBuffer is a bytes.Buffer a child process and the test share.
@@ -151,8 +155,11 @@ state:
 		_, ok := ex[yesterday]
 		return ok
 	})
-	addr := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(out.String())
-	require.NotNil(t, addr, out.String())
+	var addr []string
+	waitFor("the endpoints' address in the log", 10*time.Second, func() bool {
+		addr = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(out.String())
+		return addr != nil
+	})
 	waitFor("readiness", 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr[1] + "/readyz")
 		if err != nil {
@@ -161,6 +168,18 @@ state:
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	telemetrytest.Lint(t, metrics)
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fam, err := p.TextToMetricFamilies(bytes.NewReader(metrics))
+	require.NoError(t, err)
+	fresh := fam["pachca_export_follow_freshness_seconds"].GetMetric()[0].GetGauge().GetValue()
+	require.Less(t, fresh, 5.0, "freshness: interval + lag and a cycle")
+	require.Positive(t, fam["pachca_export_events_total"].GetMetric()[0].GetCounter().GetValue())
 	sim.StopLive()
 	stopped := fakeNow()
 	waitFor("the watermark to pass every event", 15*time.Second, func() bool {

@@ -1,0 +1,53 @@
+package follow
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pachca-export/pachca-export/telemetry"
+)
+
+// metrics are the follow mode's own metrics, next to the exporter's on one
+// registry: what every plan delivered and cost goes to telemetry.Metrics.
+type metrics struct {
+	*telemetry.Metrics
+	cycles    *prometheus.CounterVec // result
+	duration  prometheus.Histogram
+	late      prometheus.Counter
+	sealed    prometheus.Counter
+	watermark prometheus.Gauge
+}
+
+func newMetrics(l *Loop) *metrics {
+	m := &metrics{Metrics: telemetry.New()}
+	reg := m.Registry()
+	m.cycles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "cycles_total", Help: "Follow cycles ended, by result: success or failure."}, []string{"result"})
+	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "cycle_duration_seconds", Help: "Duration of a follow cycle, sealing included.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}})
+	m.late = prometheus.NewCounter(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "late_events_total", Help: "Events delivered by a cycle although created before the watermark: published late, caught by the look-back or the seal."})
+	m.sealed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "seals_total", Help: "UTC days sealed: read once more whole, compacted and recorded as exported."})
+	m.watermark = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "watermark_timestamp_seconds", Help: "Unix time of the watermark: every event created before it was delivered."})
+	freshness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "freshness_seconds", Help: "Now minus the watermark: how old the newest exported instant is (alert when it exceeds interval + lag by far)."},
+		func() float64 { return l.s.Now().Sub(l.watermark()).Seconds() })
+	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, freshness)
+	m.cycles.WithLabelValues("success")
+	m.cycles.WithLabelValues("failure")
+	return m
+}
+
+// cycleEnded records one cycle's outcome.
+func (m *metrics) cycleEnded(ok bool, d time.Duration) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	m.cycles.WithLabelValues(result).Inc()
+	m.duration.Observe(d.Seconds())
+}
