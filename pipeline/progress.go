@@ -48,10 +48,48 @@ func (r *runner) snapshot(elapsed time.Duration) Snapshot {
 		}
 		s.Covered = float64(covered) / float64(total)
 	}
-	if s.Covered > 0.01 && s.Covered < 1 {
-		s.ETA = time.Duration(float64(elapsed) * (1 - s.Covered) / s.Covered)
-	}
 	return s
+}
+
+// etaWindow is how far back the pace that predicts the rest is measured:
+// long enough to even out pages and pauses, short enough to follow a change
+// of pace (a server that slows down, sparse hours after dense ones), which
+// an average since the start reports only when it is too late.
+const etaWindow = 10 * time.Second
+
+// etaEstimator predicts the time left from the recent pace of coverage.
+type etaEstimator struct {
+	samples []etaSample // the last etaWindow, oldest first
+}
+
+type etaSample struct {
+	at      time.Duration // since the start
+	covered float64
+}
+
+// add records the coverage at elapsed and returns the time left: the
+// uncovered share at the pace of the last etaWindow (at the average pace
+// while the window is younger than a second); 0 while under 1% is covered
+// or nothing moved.
+func (e *etaEstimator) add(elapsed time.Duration, covered float64) time.Duration {
+	e.samples = append(e.samples, etaSample{elapsed, covered})
+	i := 0
+	for i < len(e.samples)-1 && elapsed-e.samples[i+1].at >= etaWindow {
+		i++
+	}
+	e.samples = e.samples[i:]
+	if covered <= 0.01 || covered >= 1 {
+		return 0
+	}
+	from := e.samples[0]
+	if elapsed-from.at < time.Second {
+		from = etaSample{}
+	}
+	pace := (covered - from.covered) / (elapsed - from.at).Seconds()
+	if pace <= 0 {
+		pace = covered / elapsed.Seconds()
+	}
+	return time.Duration((1 - covered) / pace * float64(time.Second))
 }
 
 // startProgress reports progress until the returned function is called.
@@ -67,16 +105,25 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(every)
+		// Coverage is sampled at least every second for the ETA, and
+		// reported every `every`.
+		t := time.NewTicker(min(every, time.Second))
 		defer t.Stop()
-		var lastReq int64
-		last := start
+		var (
+			eta     etaEstimator
+			lastReq int64
+			last    = start
+		)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
 				s := r.snapshot(now.Sub(start))
+				s.ETA = eta.add(s.Elapsed, s.Covered)
+				if now.Sub(last) < every-every/10 {
+					continue
+				}
 				s.RPS = float64(s.Requests-lastReq) / now.Sub(last).Seconds()
 				lastReq, last = s.Requests, now
 				if o.Progress != nil {

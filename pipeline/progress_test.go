@@ -1,0 +1,45 @@
+package pipeline
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestETAFollowsThePace: a run whose pace changes half way (a server that
+// slows down) gets an ETA that is honest again within the estimator's
+// window, where an average since the start stays wrong to the end.
+func TestETAFollowsThePace(t *testing.T) {
+	// 40% in the first 10 s, then the rest at a quarter of that pace: 60 s.
+	covered := func(s float64) float64 {
+		if s <= 10 {
+			return 0.04 * s
+		}
+		return 0.4 + 0.01*(s-10)
+	}
+	const end = 70.0
+	var e etaEstimator
+	var averageErr, estimatorErr float64
+	for s := 0.25; s < end; s += 0.25 {
+		at := time.Duration(s * float64(time.Second))
+		eta := e.add(at, covered(s))
+		if s < 25 {
+			continue // a quarter of the work and one window after the change
+		}
+		left := end - s
+		average := s * (1 - covered(s)) / covered(s)
+		estimatorErr = max(estimatorErr, abs(eta.Seconds()-left)/left)
+		averageErr = max(averageErr, abs(average-left)/left)
+	}
+	require.Less(t, estimatorErr, 0.05, "the ETA follows the pace")
+	require.Greater(t, averageErr, 0.3, "an average since the start does not")
+	require.Zero(t, new(etaEstimator).add(time.Second, 0.005), "under 1% covered: no estimate")
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
