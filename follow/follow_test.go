@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -19,6 +21,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -115,6 +118,13 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	defer sim.Close()
 
 	cfg := testConfig(t, base)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+	require.NoError(t, err)
+	defer kc.Close()
+	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit"}
+	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
+	kcfg.SetDefaults()
+	require.NoError(t, cfg.Validate())
 	start := c.now().Add(-time.Second)
 	f := startFollow(t, cfg, c, follow.Options{From: start})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
@@ -149,6 +159,21 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	exporttest.Compare(t, want, got, "acme")
 	require.Contains(t, got, veryLate.ID)
 
+	// Without a crash, Kafka gets every event once: the look-back and the
+	// seal never publish an event a cycle published.
+	published := map[string]int{}
+	for _, id := range consumeKeys(t, kc.ListenAddrs(), "audit") {
+		published[id]++
+	}
+	for _, ev := range want {
+		if !ev.CreatedAt.Before(start) {
+			require.Equal(t, 1, published[ev.ID], "event %s published %d times", ev.ID, published[ev.ID])
+		}
+	}
+	for id, n := range published {
+		require.Equal(t, 1, n, "event %s published %d times", id, n)
+	}
+
 	dayDir := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday)
 	entries, err := os.ReadDir(dayDir)
 	require.NoError(t, err)
@@ -158,6 +183,26 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	}
 	sort.Strings(names)
 	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
+}
+
+// consumeKeys reads every message key of topic.
+func consumeKeys(t *testing.T, brokers []string, topic string) []string {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	require.NoError(t, err)
+	defer cl.Close()
+	var keys []string
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if len(fs.Records()) == 0 {
+			return keys
+		}
+		for _, r := range fs.Records() {
+			keys = append(keys, string(r.Key))
+		}
+	}
 }
 
 // TestFollowBurstAcrossCycles: failed logins split between two cycles are
