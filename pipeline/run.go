@@ -235,9 +235,12 @@ func (r *runner) planWindows(ctx context.Context, f *extract.Fetcher) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		have, err := r.spool.Windows(p.Date())
+		have, removed, err := r.spool.Sound(p.Date())
 		if err != nil {
 			return err
+		}
+		for _, path := range removed {
+			r.log.Warn("a damaged checkpoint was removed; its window is fetched again", "day", p.Date(), "file", path)
 		}
 		var todo []extract.Window
 		var covered int64
