@@ -6,8 +6,8 @@
 // A View reads a state without creating or locking it (a dry run); a Store
 // is a View that holds the lock and may write.
 //
-// Every file proves itself: exported.json, the progress of a range and
-// key.json carry their sha256 (internal/sumfile), spool files a trailer
+// Every file proves itself: exported.json, the progress of a range,
+// key.json and follow.json carry their sha256 (internal/sumfile), spool files a trailer
 // with their length and sha256. A damaged state file stops the run with a
 // permanent error naming it and how to recover; a damaged spool file is
 // removed and its window fetched again.
