@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -265,6 +267,19 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, f ManifestFile) (Prep
 	}
 	if ok && m.Day != p.Date() {
 		m = Manifest{} // another day's manifest moved here: its entries are not this day's files
+	}
+	if len(m.Files) > 0 {
+		// A manifest describes what its day holds: the entry of a file
+		// someone removed (a partial range that doubled the day) goes.
+		objects, err := l.store.List(ctx, p.Dir())
+		if err != nil {
+			return Prepared{}, err
+		}
+		present := map[string]bool{}
+		for _, o := range objects {
+			present[path.Base(o.Name)] = true
+		}
+		m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return e.Name != f.Name && !present[e.Name] })
 	}
 	var replaced []string
 	if p.Compact {

@@ -301,4 +301,14 @@ func TestRerunsKeepTheChain(t *testing.T) {
 	after, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), sinks.ManifestName))
 	require.NoError(t, err)
 	require.Equal(t, before, after, "verify writes nothing")
+
+	// Without the partial files, a repair rewrites the day's manifests.
+	half := filepath.Join("dt="+date(1), "pachca-audit-"+day0().AddDate(0, 0, 1).Format("20060102T150405.000Z")+"-"+
+		day0().AddDate(0, 0, 1).Add(12*time.Hour).Format("20060102T150405.000Z"))
+	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[0].File.Dir, half+".ndjson.gz")))
+	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[1].File.Dir, half+".parquet")))
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{date(1)}, rep.Repaired)
+	require.False(t, rep.Failed(), "%v", rep.After)
 }

@@ -214,3 +214,28 @@ func TestKeysPEM(t *testing.T) {
 	_, err = sinks.ParsePrivateKey([]byte(pubPEM))
 	require.Error(t, err)
 }
+
+// TestRemovedFileLeavesTheManifest: a file removed by hand (a partial range
+// that doubled its day) is dropped from the manifest when the day is
+// written again, so that the day verifies again.
+func TestRemovedFileLeavesTheManifest(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := newNDJSON(t, dir)
+	commitDay(t, s, d, 10)
+	part := sinks.NewPartition(d, d, d.Add(6*time.Hour), "run")
+	w, err := s.Open(t.Context(), part)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(d, 3)))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+	m, _ := readManifest(t, dir, d)
+	require.Len(t, m.Files, 2)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, part.Dir(), part.BaseName()+".ndjson.gz")))
+	commitDay(t, s, d, 10)
+	m, _ = readManifest(t, dir, d)
+	require.Len(t, m.Files, 1)
+	require.Equal(t, "pachca-audit-2026-11-01.ndjson.gz", m.Files[0].Name)
+	require.EqualValues(t, 10, m.Records)
+}
