@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
 // fakeSender records messages and fails for the user ids in fail.
@@ -149,9 +152,11 @@ func TestSentErrors(t *testing.T) {
 	bad := filepath.Join(dir, "alerts-sent.json")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"version":1,"sent":`), 0o600))
 	_, err := OpenSent(bad)
-	require.EqualError(t, err, "alerts: "+bad+": unexpected end of JSON input (move the file away to send every alert again)")
+	require.EqualError(t, err, "alerts: "+bad+" is damaged (not valid JSON: cut short or edited): "+
+		"restore it from a backup, or move it away: every alert of the days delivered next is then sent again")
+	require.True(t, failure.IsPermanent(err))
 
-	require.NoError(t, os.WriteFile(bad, []byte(`{"version":2,"sent":{}}`), 0o600))
+	require.NoError(t, sumfile.Write(bad, map[string]any{"version": 2, "sent": map[string]any{}}, 0o600))
 	_, err = OpenSent(bad)
 	require.EqualError(t, err, "alerts: "+bad+": unknown version 2 (want 1)")
 

@@ -1,15 +1,11 @@
 package alerts
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
 // sentVersion is the format of the file of sent alerts.
@@ -34,16 +30,13 @@ type Sent struct {
 // a missing file is an empty record. The directory must exist.
 func OpenSent(path string) (*Sent, error) {
 	s := &Sent{path: path, sent: map[string]time.Time{}}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
+	var f sentFile
+	found, err := sumfile.Read(path, &f, "restore it from a backup, or move it away: every alert of the days delivered next is then sent again")
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
-	var f sentFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("alerts: %s: %w (move the file away to send every alert again)", path, err)
+	if !found {
+		return s, nil
 	}
 	if f.Version != sentVersion {
 		return nil, fmt.Errorf("alerts: %s: unknown version %d (want %d)", path, f.Version, sentVersion)
@@ -71,11 +64,7 @@ func (s *Sent) Add(key string) error {
 		return nil
 	}
 	s.sent[key] = time.Now().UTC().Truncate(time.Second)
-	b, err := json.MarshalIndent(sentFile{Version: sentVersion, Sent: s.sent}, "", "  ")
-	if err == nil {
-		err = atomicfile.WriteFile(s.path, append(b, '\n'), 0o600)
-	}
-	if err != nil {
+	if err := sumfile.Write(s.path, sentFile{Version: sentVersion, Sent: s.sent}, 0o600); err != nil {
 		delete(s.sent, key)
 		return fmt.Errorf("alerts: record a sent alert in %s: %w", s.path, err)
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	Output Output `yaml:"output"`
 	// Alerts are rules over the exported events that message an administrator.
 	Alerts alerts.Config `yaml:"alerts"`
+	// Signing signs the day manifests of the file and S3 sinks.
+	Signing Signing `yaml:"signing"`
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
 }
@@ -131,6 +133,15 @@ type Follow struct {
 	GiveUpAfter time.Duration `yaml:"give_up_after"`
 	// Listen is the address of /metrics, /healthz and /readyz; "" for none.
 	Listen string `yaml:"listen"`
+}
+
+// Signing is the optional Ed25519 key that signs every day manifest, so that
+// a copy of an export can be verified by someone who does not trust the
+// machine that wrote it.
+type Signing struct {
+	// PrivateKeyFile is a PEM PKCS #8 Ed25519 key (openssl genpkey
+	// -algorithm ed25519); empty for unsigned manifests.
+	PrivateKeyFile string `yaml:"private_key_file"`
 }
 
 // State is where checkpoints and the record of exported days live.

@@ -61,6 +61,7 @@ func TestGoodConfig(t *testing.T) {
 	require.Len(t, cfg.Alerts.Rules, 2)
 	require.Equal(t, []string{"10001", "10002"}, cfg.Alerts.Rules[0].Recipients)
 	require.Equal(t, 10*time.Minute, cfg.Alerts.Rules[0].Window)
+	require.Equal(t, "/etc/pachca-export/signing.pem", cfg.Signing.PrivateKeyFile)
 }
 
 // TestShippedPipeline: the example in the repository root is valid as shipped.

@@ -152,6 +152,10 @@ type Query struct {
 // Event is one event as received: its id and time, parsed for windowing, and
 // the exact JSON object.
 type Event struct {
+	// ID identifies the event for de-duplication: a non-empty JSON string,
+	// or a JSON number as written (the transform exports both). It is ""
+	// when the event has no usable id (missing, null, "", another type):
+	// such events are never merged with one another.
 	ID string
 	// At is created_at in Unix milliseconds; valid only when TimeOK.
 	At     int64
@@ -374,10 +378,11 @@ func parseEvent(raw json.RawMessage) Event {
 	if json.Unmarshal(raw, &head) != nil {
 		return ev
 	}
-	if s, err := strconv.Unquote(string(head.ID)); err == nil {
-		ev.ID = s
-	} else {
-		ev.ID = string(head.ID)
+	switch id := head.ID; {
+	case len(id) > 0 && id[0] == '"':
+		_ = json.Unmarshal(id, &ev.ID) // "" stays "": not usable
+	case len(id) > 0 && (id[0] == '-' || id[0] >= '0' && id[0] <= '9'):
+		ev.ID = string(id)
 	}
 	if t, err := time.Parse(time.RFC3339Nano, head.CreatedAt); err == nil {
 		ev.At, ev.TimeOK = t.UnixMilli(), true

@@ -260,3 +260,22 @@ func TestOnRetry(t *testing.T) {
 	require.Error(t, err)
 	require.Empty(t, got)
 }
+
+// TestEventID: only a non-empty string or a number identifies an event for
+// de-duplication; every other id is "", which is never merged.
+func TestEventID(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{`{"id":"a-1"}`, "a-1"},
+		{`{"id":"a\/b\u0041"}`, "a/bA"},
+		{`{"id":123}`, "123"},
+		{`{"id":""}`, ""},
+		{`{"id":null}`, ""},
+		{`{"id":{"x":1}}`, ""},
+		{`{"id":true}`, ""},
+		{`{"event_key":"x"}`, ""},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			require.Equal(t, tc.want, parseEvent([]byte(tc.raw)).ID)
+		})
+	}
+}

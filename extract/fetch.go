@@ -245,8 +245,8 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 		}
 		reachedStart := false
 		for _, ev := range page.Events {
-			if _, dup := seen[ev.ID]; dup {
-				continue
+			if _, dup := seen[ev.ID]; dup && ev.ID != "" {
+				continue // events without a usable id are never merged
 			}
 			switch {
 			case !ev.TimeOK:

@@ -28,7 +28,25 @@ const batchSize = 2000
 // With plan.Delivered (a follow loop) a record already delivered goes to no
 // sink, except to file-like sinks in a Compact partition, which hold the
 // whole day; and such a day must hold every record delivered before.
-func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
+//
+// With relink, the manifests of the days after it are linked to it again
+// (it ends a block of consecutive days). It reports whether the day was
+// delivered: false, with no error, when it was refused.
+func (r *runner) deliver(ctx context.Context, p sinks.Partition, relink bool) (bool, error) {
+	err := r.deliverDay(ctx, p, relink)
+	var refused errRefused
+	if errors.As(err, &refused) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// errRefused ends deliverDay for a day it refused (and recorded as such).
+type errRefused struct{}
+
+func (errRefused) Error() string { return "refused" }
+
+func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool) error {
 	date := p.Date()
 	all, err := r.spool.Windows(date)
 	if err != nil {
@@ -81,7 +99,8 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		perKey   = map[string]int64{}
 		dropped  int64
 		total    int64
-		again    int // records of the day delivered before (plan.Delivered)
+		held     int64 // records the file-like sinks' file of the partition holds
+		again    int   // records of the day delivered before (plan.Delivered)
 	)
 	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
 	for _, w := range use {
@@ -155,10 +174,24 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 			}
 		}
 		total += int64(len(fresh))
+		if p.Compact {
+			held += int64(len(recs))
+		} else {
+			held += int64(len(fresh))
+		}
 	}
 	if p.Compact && r.plan.Delivered != nil {
 		if want := r.plan.Delivered.Count(date); again < want {
 			return fail(failure.Permanentf("%s: the API now returns %d of the %d events delivered before for this day: not replacing the day's files (check with `pachca-export verify --against-api`)", date, again, want))
+		}
+	}
+	if len(writers) > 0 { // nothing opened (nothing new), nothing to replace
+		refused, err := r.refusal(ctx, p, held)
+		if err != nil {
+			return fail(err)
+		}
+		if refused != nil {
+			return r.refuse(ctx, p, *refused, writers, use)
 		}
 	}
 	if len(dead) > 0 {
@@ -177,6 +210,11 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		}
 		committed = i + 1
 		results[i] = res
+	}
+	if relink {
+		if err := r.relink(ctx, p); err != nil {
+			return err // the day is not recorded: the next run delivers it again
+		}
 	}
 	// State first, spool last: a crash in between re-delivers from the spool.
 	if p.FullDay() {
@@ -206,6 +244,40 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition) error {
 		// that goes quiet usually means something upstream broke.
 		r.log.Warn("a delivered day has no events: if some were expected, check the filters, drop_event_keys and the workspace",
 			"day", date, "full_day", p.FullDay(), "dropped", dropped, "dead_letters", len(dead))
+	}
+	return nil
+}
+
+// refuse leaves day p as the sinks hold it: every writer is aborted, the
+// day is not recorded, and its spool goes (a later run fetches it afresh).
+// Streams (Kafka, stdout) may have sent some of its events already: they
+// are at least once, and those events are real.
+func (r *runner) refuse(ctx context.Context, p sinks.Partition, why Refusal, writers []sinks.Writer, use []extract.Window) error {
+	if err := r.abort(ctx, p.Date(), writers, r.sinks); err != nil {
+		return err
+	}
+	r.log.Warn("day refused: its files are left as they were", "day", p.Date(), "reason", why.Reason)
+	r.sum.refuse(why)
+	err := r.spool.RemoveDay(p.Date())
+	if !p.FullDay() {
+		err = r.spool.Remove(p.Date(), use)
+	}
+	return errors.Join(errRefused{}, err)
+}
+
+// relinkTimeout bounds a relink after a failure, which runs even when the
+// run was cancelled.
+const relinkTimeout = 30 * time.Second
+
+// relink links the manifests of the days after p to p's again, in every
+// sink that chains them (sinks.Linker).
+func (r *runner) relink(ctx context.Context, p sinks.Partition) error {
+	for _, s := range r.sinks {
+		if l, ok := s.(sinks.Linker); ok {
+			if err := l.Relink(ctx, p); err != nil {
+				return fmt.Errorf("%s: %s: %w", s.Name(), p.Date(), err)
+			}
+		}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -61,7 +62,8 @@ func TestDiskFull(t *testing.T) {
 	t.Log(err)
 	require.NotContains(t, err.Error(), ".tmp-", "the message names the final file, not the temporary one")
 	require.Empty(t, sum.Days)
-	require.Empty(t, filesUnder(t, out), "no file left behind, final or temporary")
+	require.Equal(t, []string{sinks.MarkerName}, filesUnder(t, out),
+		"no file left behind, final or temporary, but the root's marker")
 
 	id := pipeline.Identity(cfg)
 	st, err := state.Open(cfg.State.Dir, id)

@@ -1,12 +1,17 @@
 package pipeline
 
 import (
+	"crypto/ed25519"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Identity is what defines the data of a state: the source, its filters and
@@ -39,4 +44,35 @@ func sinkIdentity(s config.Sink) string {
 		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
 	}
 	return s.Type
+}
+
+// DataIdentity is the identity of the data this configuration writes to a
+// file or S3 sink (each sink adds its format): what its files hold. A sink's
+// root holds one identity only; see sinks.Identity.
+func DataIdentity(cfg *config.Config) sinks.Identity {
+	f := cfg.Source.Filters
+	return sinks.Identity{
+		BaseURL: cfg.Source.BaseURL, Workspace: cfg.Source.Workspace,
+		EventKeys: f.EventKeys, ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType,
+		DropEventKeys: cfg.Transform.DropEventKeys,
+		Schema:        transform.SchemaVersion,
+	}.Normal()
+}
+
+// Signer reads the manifest signing key of cfg (signing.private_key_file);
+// nil without one. A key that cannot be read is a usage error.
+func Signer(cfg *config.Config) (ed25519.PrivateKey, error) {
+	path := cfg.Signing.PrivateKeyFile
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, failure.Usagef("signing.private_key_file: %w", err)
+	}
+	key, err := sinks.ParsePrivateKey(b)
+	if err != nil {
+		return nil, failure.Usagef("signing.private_key_file: %s: %w", path, err)
+	}
+	return key, nil
 }

@@ -156,12 +156,24 @@ func planRange(from, to, now time.Time, lag, retention time.Duration) (Plan, err
 	if !from.Before(to) {
 		return p, usagef("nothing to export: --from %s is not before now minus period.lag (%s)", fmtT(from), fmtT(limit))
 	}
-	if oldest := now.Add(-retention); from.Before(oldest) {
+	oldest := now.Add(-retention)
+	if from.Before(oldest) {
 		p.Notes = append(p.Notes, fmt.Sprintf("events before %s are past the API's %d-day retention: they can no longer be exported", fmtT(oldest), int(retention/day)))
 	}
 	p.From, p.To = from, to
+	var expired []string
 	for d := floorDay(from); d.Before(to); d = d.Add(day) {
-		p.Days = append(p.Days, sinks.NewPartition(d, from, to, ""))
+		if part := sinks.NewPartition(d, from, to, ""); part.To.After(oldest) {
+			p.Days = append(p.Days, part)
+		} else {
+			expired = append(expired, part.Date())
+		}
+	}
+	if len(expired) > 0 {
+		// The API returns nothing for them: fetching would only replace
+		// their files with empty ones.
+		p.Notes = append(p.Notes, fmt.Sprintf("%d day(s) wholly past the API's retention are skipped, nothing fetched and their files left as they are: %s..%s",
+			len(expired), expired[0], expired[len(expired)-1]))
 	}
 	return p, nil
 }

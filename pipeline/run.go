@@ -129,6 +129,9 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	if len(sum.Refused) > 0 {
+		return sum, &RefusedError{Days: sum.Refused} // the range's progress stays: a rerun does only these
+	}
 	return sum, s.clearProgress(plan)
 }
 
@@ -235,9 +238,12 @@ func (r *runner) planWindows(ctx context.Context, f *extract.Fetcher) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		have, err := r.spool.Windows(p.Date())
+		have, removed, err := r.spool.Sound(p.Date())
 		if err != nil {
 			return err
+		}
+		for _, path := range removed {
+			r.log.Warn("a damaged checkpoint was removed; its window is fetched again", "day", p.Date(), "file", path)
 		}
 		var todo []extract.Window
 		var covered int64
@@ -333,8 +339,27 @@ func (r *runner) notify(ctx context.Context) error {
 	return nil
 }
 
-// deliverDays delivers each day once it is fetched, in order.
-func (r *runner) deliverDays(ctx context.Context) error {
+// deliverDays delivers each day once it is fetched, in order. The days
+// after a block of consecutive days are relinked once, after its last day;
+// when a block ends early (a refused or failed day) they are relinked to
+// the last day delivered.
+func (r *runner) deliverDays(ctx context.Context) (err error) {
+	var pending *sinks.Partition // delivered; the days after it not relinked yet
+	flush := func() error {
+		if pending == nil {
+			return nil
+		}
+		p := *pending
+		pending = nil
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relinkTimeout)
+		defer cancel()
+		return r.relink(rctx, p)
+	}
+	defer func() {
+		if ferr := flush(); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}()
 	for i, p := range r.plan.Days {
 		dw := r.days[p.Day.UnixMilli()]
 		select {
@@ -345,8 +370,19 @@ func (r *runner) deliverDays(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.deliver(ctx, p); err != nil {
+		last := i == len(r.plan.Days)-1 || !r.plan.Days[i+1].Day.Equal(p.Day.Add(day))
+		delivered, err := r.deliver(ctx, p, last)
+		switch {
+		case err != nil:
 			return err
+		case !delivered:
+			if err := flush(); err != nil {
+				return err
+			}
+		case !last:
+			pending = &p
+		default:
+			pending = nil
 		}
 		r.mu.Lock()
 		r.delivered = i + 1

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type Options struct {
 	// AlertsDryRun prints alert findings to AlertsOut instead of sending them.
 	AlertsDryRun bool
 	AlertsOut    io.Writer
+	// Replace lets a day replace files or objects that hold more events
+	// than it has (run --replace); without it such a day is refused.
+	Replace bool
 }
 
 // ShutdownTimeout bounds Close: flushing and closing the sinks.
@@ -53,8 +57,9 @@ type Session struct {
 	now     func() time.Time
 	store   *state.Store
 	client  *extract.Client
-	retries *retryLog      // the client's retries, to the log
-	alerts  *alerts.Engine // nil without rules
+	retries *retryLog          // the client's retries, to the log
+	alerts  *alerts.Engine     // nil without rules
+	signer  ed25519.PrivateKey // signs manifests; nil without signing
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
@@ -83,6 +88,10 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		if s.alerts, err = alerts.New(cfg.Alerts); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if s.signer, err = Signer(cfg); err != nil {
+		return nil, err
 	}
 	st, err := state.Open(cfg.State.Dir, Identity(cfg))
 	if err != nil {
@@ -139,7 +148,9 @@ func (s *Session) Now() time.Time { return s.now() }
 
 // openSinks builds the sinks on first use and checks them before anything
 // is fetched, so that a read-only directory or a missing bucket costs no API
-// request.
+// request. It claims the file-like sinks for this configuration's data
+// identity: a root that holds another identity's data is refused (a usage
+// error) before anything is written anywhere.
 func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 	if s.sinks == nil {
 		stdout := s.opts.Stdout
@@ -153,8 +164,23 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		s.sinks = set
 	}
 	if !s.checked {
+		claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer}
+		if _, err := s.sinks.ClaimAll(ctx, claim); err != nil {
+			return nil, err
+		}
 		if err := s.sinks.CheckAll(ctx); err != nil {
 			return nil, err
+		}
+		claim.Create = true
+		res, err := s.sinks.ClaimAll(ctx, claim)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range res {
+			if r.Adopted {
+				s.log.Info("the sink already holds data but no marker: adopted as this configuration's",
+					"sink", s.sinks.Sinks[i].Name(), "marker", r.Location)
+			}
 		}
 		s.checked = true
 	}

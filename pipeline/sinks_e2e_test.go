@@ -123,8 +123,9 @@ func TestS3EndToEnd(t *testing.T) {
 	exporttest.Compare(t, want, exporttest.ReadParquet(t, pq), "acme")
 	nd, ndKeys := download(t, m.Client(), "audit", "nd/")
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, nd), "acme")
-	require.Len(t, pqKeys, 6, "one object and one manifest per day: %v", pqKeys)
-	require.Len(t, ndKeys, 6, "one object and one manifest per day: %v", ndKeys)
+	require.Len(t, pqKeys, 7, "the marker, then one object and one manifest per day: %v", pqKeys)
+	require.Len(t, ndKeys, 7, "the marker, then one object and one manifest per day: %v", ndKeys)
+	require.Equal(t, "pq/"+sinks.MarkerName, pqKeys[0])
 }
 
 // afterCommit runs hook after each successful commit of its sink.

@@ -26,7 +26,10 @@ type Summary struct {
 	Days []string
 	// EmptyDays are the days of Days delivered with no event (a partial
 	// day's range included): worth a look, since a feed rarely goes quiet.
-	EmptyDays   []string
+	EmptyDays []string
+	// Refused are the days not delivered because they would have replaced
+	// files holding more events (or another identity's); see RefusedError.
+	Refused     []Refusal
 	Events      int64 // records delivered to each sink
 	DeadLetters int64 // events that could not be parsed
 	Dropped     int64 // events of transform.drop_event_keys

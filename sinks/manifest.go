@@ -1,29 +1,44 @@
 package sinks
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/pachca-export/pachca-export/transform"
 )
 
 // ManifestName is the name of the per-day manifest. The leading underscore
 // makes Hive, Athena, Spark and DuckDB's hive partitioning skip it.
 const ManifestName = "_manifest.json"
 
-// Manifest describes the files of one day directory.
+// Manifest describes the files of one day directory. The manifests of one
+// root form a chain: each carries the sha256 of the previous day's, so that
+// deleting, editing or reordering any of them shows; optionally each is
+// signed with an Ed25519 key.
 type Manifest struct {
-	SchemaVersion string         `json:"schema_version"`
-	Day           string         `json:"day"`
-	Records       int64          `json:"records"`
-	Files         []ManifestFile `json:"files"`
+	SchemaVersion string `json:"schema_version"`
+	Day           string `json:"day"`
+	// Identity is the hash of the data identity (Identity.Hash) the day
+	// was written for; the root's marker records the identity itself.
+	Identity string `json:"identity,omitempty"`
+	// Previous is the hex sha256 of the bytes of the manifest of the
+	// closest earlier day of the same root that has one; "" for the first.
+	Previous string         `json:"previous"`
+	Records  int64          `json:"records"`
+	Files    []ManifestFile `json:"files"`
+	// KeyID names the signing key (KeyID of its public key) and Signature
+	// is the Ed25519 signature of the manifest encoded without Signature
+	// (SignedBytes), base64; both empty when unsigned.
+	KeyID     string `json:"key_id,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // ManifestFile is one file of a day: the range it covers, its record count and
@@ -37,32 +52,95 @@ type ManifestFile struct {
 	SHA256    string    `json:"sha256"`
 	RunID     string    `json:"run_id"`
 	WrittenAt time.Time `json:"written_at"`
+	// S3Checksum is the checksum S3 verified on upload and stores with the
+	// object, as "SHA256:<base64>" (one PutObject: the same digest as
+	// SHA256) or "SHA256-COMPOSITE:<base64>-<parts>" (multipart); "" for files.
+	S3Checksum string `json:"s3_checksum,omitempty"`
 }
 
-// UpdateManifest adds f to the manifest encoded in old (nil or empty for none),
-// replacing an entry of the same name, and returns the new encoding. For a
-// Compact partition f replaces every entry: the manifest lists f alone.
-func UpdateManifest(old []byte, p Partition, f ManifestFile) ([]byte, error) {
-	m := Manifest{SchemaVersion: transform.SchemaVersion, Day: p.Date()}
-	if len(old) > 0 {
-		if err := json.Unmarshal(old, &m); err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", p.Dir(), err)
-		}
-		m.SchemaVersion = transform.SchemaVersion
-		m.Day = p.Date()
+// DecodeManifest decodes a manifest.
+func DecodeManifest(b []byte) (Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Manifest{}, err
 	}
-	m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return p.Compact || e.Name == f.Name })
+	if m.Day == "" {
+		return Manifest{}, errors.New("no day: not a manifest")
+	}
+	return m, nil
+}
+
+// Encode returns the manifest as written: indented JSON and a newline.
+func (m *Manifest) Encode() []byte {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		panic(err) // strings, numbers and times always encode
+	}
+	return append(b, '\n')
+}
+
+// Put adds f, replacing the entry of the same name, and updates Records.
+func (m *Manifest) Put(f ManifestFile) {
+	m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return e.Name == f.Name })
 	m.Files = append(m.Files, f)
 	slices.SortFunc(m.Files, func(a, b ManifestFile) int { return strings.Compare(a.Name, b.Name) })
 	m.Records = 0
 	for _, e := range m.Files {
 		m.Records += e.Records
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, err
+}
+
+// File returns the entry called name.
+func (m *Manifest) File(name string) (ManifestFile, bool) {
+	for _, f := range m.Files {
+		if f.Name == name {
+			return f, true
+		}
 	}
-	return append(b, '\n'), nil
+	return ManifestFile{}, false
+}
+
+// SignedBytes is what a manifest's signature covers: its compact JSON with
+// Signature empty (KeyID included).
+func (m Manifest) SignedBytes() []byte {
+	m.Signature = ""
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Sign signs m with key; a nil key removes any signature (a manifest
+// changed by an unsigned run must not carry a stale one).
+func (m *Manifest) Sign(key ed25519.PrivateKey) {
+	m.KeyID, m.Signature = "", ""
+	if key == nil {
+		return
+	}
+	m.KeyID = KeyID(key.Public().(ed25519.PublicKey))
+	m.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, m.SignedBytes()))
+}
+
+// CheckSignature reports whether m is signed by pub.
+func (m Manifest) CheckSignature(pub ed25519.PublicKey) error {
+	if m.Signature == "" {
+		return errors.New("not signed")
+	}
+	if m.KeyID != KeyID(pub) {
+		return fmt.Errorf("signed by key %s, not by the given key %s", m.KeyID, KeyID(pub))
+	}
+	sig, err := base64.StdEncoding.DecodeString(m.Signature)
+	if err != nil || !ed25519.Verify(pub, m.SignedBytes(), sig) {
+		return errors.New("the signature does not match its content: edited after signing")
+	}
+	return nil
+}
+
+// Sum is the hex sha256 of b: the link from one manifest to the previous.
+func Sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 // HashWriter counts and hashes what passes through it to W.

@@ -3,7 +3,6 @@ package state
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
 // Follow is the durable position of a follow loop. A cycle is first
@@ -48,18 +48,16 @@ const followFile = "follow.json"
 // Follow reads the loop's position; ok is false when no loop ran on this
 // state yet. A file that does not decode is a permanent error naming it.
 func (v *View) Follow() (f Follow, ok bool, err error) {
+	const recovery = "restore it from a backup, or remove it to follow from the last exported day"
 	path := filepath.Join(v.dir, followFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Follow{}, false, nil
-	}
+	ok, err = sumfile.Read(path, &f, recovery)
 	if err != nil {
 		return Follow{}, false, fmt.Errorf("state: %w", err)
 	}
-	if err := json.Unmarshal(b, &f); err != nil || f.Start.IsZero() {
-		return Follow{}, false, failure.Permanentf("state: %s is damaged (%v): restore it from a backup, or remove it to follow from the last exported day", path, err)
+	if ok && f.Start.IsZero() {
+		return Follow{}, false, failure.Permanentf("state: %s is damaged (no start): %s", path, recovery)
 	}
-	return f, true, nil
+	return f, ok, nil
 }
 
 // SetFollow records f durably.
@@ -68,11 +66,7 @@ func (s *Store) SetFollow(f Follow) error {
 	if c := f.Pending; c != nil {
 		f.Pending = &Cycle{Seq: c.Seq, From: c.From.UTC(), To: c.To.UTC()}
 	}
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(s.dir, followFile), append(b, '\n'), fileMode); err != nil {
+	if err := sumfile.Write(filepath.Join(s.dir, followFile), f, fileMode); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"net/url"
 	"os"
@@ -23,7 +26,21 @@ import (
 // spool/<day>/<stream>~<start>~<end>.ndjson. A window file appears under its
 // final name only once complete, so the set of names is the checkpoint: a
 // resumed run fetches only what they do not cover.
+//
+// A window file proves itself: one raw event per line, then a trailer line
+//
+//	#pachca-spool records=<lines> bytes=<bytes before the trailer> sha256=<hex of those bytes>
+//
+// checked by every read, so a file cut short or edited is never delivered
+// as if whole (ErrDamaged); Sound removes such files so that their windows
+// are fetched again.
 type Spool struct{ dir string }
+
+// ErrDamaged means a window file does not match its trailer (cut short,
+// edited, or written without one).
+var ErrDamaged = errors.New("damaged")
+
+const trailerPrefix = "#pachca-spool "
 
 // Spool returns the store's spool.
 func (s *Store) Spool() *Spool { return &Spool{dir: filepath.Join(s.dir, "spool")} }
@@ -124,14 +141,26 @@ func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &windowFile{dir: dir, f: f, bw: bufio.NewWriterSize(f, 64<<10)}, nil
+	return &windowFile{dir: dir, f: f, bw: bufio.NewWriterSize(f, 64<<10), sum: sha256.New()}, nil
 }
 
 type windowFile struct {
-	dir  string
-	f    *atomicfile.File
-	bw   *bufio.Writer
-	line bytes.Buffer
+	dir     string
+	f       *atomicfile.File
+	bw      *bufio.Writer
+	line    bytes.Buffer
+	sum     hash.Hash // of every byte before the trailer
+	records int64
+	bytes   int64
+}
+
+func (w *windowFile) write(b []byte) error {
+	if _, err := w.bw.Write(b); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	w.sum.Write(b)
+	w.bytes += int64(len(b))
+	return nil
 }
 
 func (w *windowFile) Add(ev extract.Event) error {
@@ -145,20 +174,21 @@ func (w *windowFile) Add(ev extract.Event) error {
 			raw = w.line.Bytes()
 		}
 	}
-	if _, err := w.bw.Write(raw); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	if err := w.write(raw); err != nil {
+		return err
 	}
-	if err := w.bw.WriteByte('\n'); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	return nil
+	w.records++
+	return w.write([]byte{'\n'})
 }
 
-// Commit makes the window durable under the name of done: fsynced,
-// renamed, and the rename itself fsynced, so that a checkpoint survives a
-// power loss.
+// Commit writes the trailer and makes the window durable under the name of
+// done: fsynced, renamed, and the rename itself fsynced, so that a
+// checkpoint survives a power loss.
 func (w *windowFile) Commit(done extract.Window) error {
-	err := w.bw.Flush()
+	_, err := fmt.Fprintf(w.bw, "%srecords=%d bytes=%d sha256=%s\n", trailerPrefix, w.records, w.bytes, hex.EncodeToString(w.sum.Sum(nil)))
+	if err == nil {
+		err = w.bw.Flush()
+	}
 	if err == nil {
 		err = w.f.Commit(filepath.Join(w.dir, windowName(done)))
 	}
@@ -172,27 +202,78 @@ func (w *windowFile) Commit(done extract.Window) error {
 func (w *windowFile) Abort() { w.f.Discard() }
 
 // Read calls fn with each raw event line of window w of day. The line is only
-// valid during the call.
+// valid during the call. The file is checked against its trailer as it is
+// read: an error wrapping ErrDamaged, naming the file, comes after fn saw
+// the lines, so a caller must not use what it got from a read that failed.
 func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte) error) error {
-	f, err := os.Open(filepath.Join(sp.dir, day, windowName(w)))
+	path := filepath.Join(sp.dir, day, windowName(w))
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
+	damaged := func(format string, args ...any) error {
+		return fmt.Errorf("spool: window file %s is %w: %s", path, ErrDamaged, fmt.Sprintf(format, args...))
+	}
+	sum := sha256.New()
+	var records, n int64
+	var trailer string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
+		line := sc.Bytes()
+		if trailer != "" {
+			return damaged("data after the trailer")
+		}
+		if bytes.HasPrefix(line, []byte(trailerPrefix)) {
+			trailer = string(line)
 			continue
 		}
-		if err := fn(sc.Bytes()); err != nil {
+		sum.Write(line)
+		sum.Write([]byte{'\n'})
+		records++
+		n += int64(len(line)) + 1
+		if err := fn(line); err != nil {
 			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("spool: read %s: %w", windowName(w), err)
+		return fmt.Errorf("spool: read %s: %w", path, err)
+	}
+	if trailer == "" {
+		return damaged("no trailer: cut short, or written by an older version")
+	}
+	want := fmt.Sprintf("%srecords=%d bytes=%d sha256=%s", trailerPrefix, records, n, hex.EncodeToString(sum.Sum(nil)))
+	if trailer != want {
+		return damaged("%d events, %d bytes and their sha256 do not match its trailer %q", records, n, trailer)
 	}
 	return nil
+}
+
+// Sound returns the complete windows spooled for day whose files match
+// their trailers, ordered by start, after removing the damaged ones, whose
+// paths it returns in removed: their windows are gaps to fetch again.
+func (sp *Spool) Sound(day string) (ws []extract.Window, removed []string, err error) {
+	all, err := sp.Windows(day)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range all {
+		err := sp.Read(day, w, func([]byte) error { return nil })
+		switch {
+		case err == nil:
+			ws = append(ws, w)
+		case errors.Is(err, ErrDamaged):
+			path := filepath.Join(sp.dir, day, windowName(w))
+			if err := os.Remove(path); err != nil {
+				return nil, nil, fmt.Errorf("spool: %w", err)
+			}
+			removed = append(removed, path)
+		default:
+			return nil, nil, err
+		}
+	}
+	return ws, removed, nil
 }
 
 // Remove deletes the given windows of day, and the day's directory once empty.

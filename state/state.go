@@ -5,6 +5,12 @@
 //
 // A View reads a state without creating or locking it (a dry run); a Store
 // is a View that holds the lock and may write.
+//
+// Every file proves itself: exported.json, the progress of a range,
+// key.json and follow.json carry their sha256 (internal/sumfile), spool files a trailer
+// with their length and sha256. A damaged state file stops the run with a
+// permanent error naming it and how to recover; a damaged spool file is
+// removed and its window fetched again.
 package state
 
 import (
@@ -19,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
 // ErrLocked means another run holds the state.
@@ -46,6 +52,7 @@ type Day struct {
 
 const (
 	exportedFile = "exported.json"
+	keyFile      = "key.json"
 	fileMode     = 0o600
 )
 
@@ -98,15 +105,25 @@ func Open(root string, id any) (*Store, error) {
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
 	s := &Store{View: View{dir: dir}, lock: f}
-	b, err := json.MarshalIndent(id, "", "  ")
-	if err == nil {
-		err = atomicfile.WriteFile(filepath.Join(dir, "key.json"), append(b, '\n'), fileMode)
-	}
-	if err != nil {
+	if err := s.writeKey(id); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, err
 	}
 	return s, nil
+}
+
+// writeKey checks key.json and writes it again from id: a damaged one stops
+// the run like any damaged state file.
+func (s *Store) writeKey(id any) error {
+	path := filepath.Join(s.dir, keyFile)
+	var old json.RawMessage
+	if _, err := sumfile.Read(path, &old, "move it away: it is written again from the configuration"); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := sumfile.Write(path, id, fileMode); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
 }
 
 // Close releases the lock; safe to call twice.
@@ -119,20 +136,21 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Exported returns the days exported to every sink, by day (YYYY-MM-DD).
+// exportedRecovery tells what to do with a damaged exported.json.
+const exportedRecovery = "restore it from a backup, or move it away and export the days again with " +
+	"--from/--to (pachca-export verify lists the days the sinks hold; files are never replaced by fewer events)"
+
+// exportedDays is the content of exported.json.
+type exportedDays struct {
+	Days []Day `json:"days"`
+}
+
+// Exported returns the days exported to every sink, by day (YYYY-MM-DD). A
+// damaged record is a permanent error naming the file, never an empty one.
 func (v *View) Exported() (map[string]Day, error) {
-	b, err := os.ReadFile(filepath.Join(v.dir, exportedFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]Day{}, nil
-	}
-	if err != nil {
+	var f exportedDays
+	if _, err := sumfile.Read(filepath.Join(v.dir, exportedFile), &f, exportedRecovery); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
-	}
-	var f struct {
-		Days []Day `json:"days"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("state: %s is damaged: %w", filepath.Join(v.dir, exportedFile), err)
 	}
 	out := make(map[string]Day, len(f.Days))
 	for _, d := range f.Days {
@@ -153,13 +171,7 @@ func (s *Store) MarkExported(d Day) error {
 		list = append(list, v)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Day < list[j].Day })
-	b, err := json.MarshalIndent(struct {
-		Days []Day `json:"days"`
-	}{list}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(s.dir, exportedFile), append(b, '\n'), fileMode); err != nil {
+	if err := sumfile.Write(filepath.Join(s.dir, exportedFile), exportedDays{list}, fileMode); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
@@ -168,16 +180,11 @@ func (s *Store) MarkExported(d Day) error {
 // RunProgress returns the days an interrupted run of the same range
 // already delivered; key names the range. A finished run clears it.
 func (v *View) RunProgress(key string) (map[string]bool, error) {
-	b, err := os.ReadFile(v.progressPath(key))
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]bool{}, nil
-	}
+	var days []string
+	_, err := sumfile.Read(v.progressPath(key), &days,
+		"move it away: the interrupted run then delivers every day of its range again")
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
-	}
-	var days []string
-	if err := json.Unmarshal(b, &days); err != nil {
-		return nil, fmt.Errorf("state: %s is damaged: %w", v.progressPath(key), err)
 	}
 	out := map[string]bool{}
 	for _, d := range days {
@@ -198,11 +205,10 @@ func (s *Store) AddRunProgress(key, day string) error {
 		days = append(days, d)
 	}
 	sort.Strings(days)
-	b, err := json.Marshal(days)
-	if err != nil {
-		return err
+	if err := sumfile.Write(s.progressPath(key), days, fileMode); err != nil {
+		return fmt.Errorf("state: %w", err)
 	}
-	return atomicfile.WriteFile(s.progressPath(key), b, fileMode)
+	return nil
 }
 
 // ClearRunProgress forgets the progress of range key, once its run finished.

@@ -1,6 +1,8 @@
 package state_test
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -111,4 +114,115 @@ func TestKeyStable(t *testing.T) {
 	require.Equal(t, "4d7a24fcc4c9ff89", key(id{"x", "y"}))
 	_, err := state.Key(func() {})
 	require.Error(t, err, "a value JSON cannot encode is an error, not a panic")
+}
+
+// TestSpoolDamaged: a window file cut short, with one byte changed, with a
+// line added or without its trailer fails its read with ErrDamaged naming
+// the file, and Sound removes it so that its window is fetched again.
+func TestSpoolDamaged(t *testing.T) {
+	s, err := state.Open(t.TempDir(), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	sp := s.Spool()
+	const day = "2026-11-01"
+	write := func(w extract.Window) string {
+		ww, err := sp.Open(day, w)
+		require.NoError(t, err)
+		for i := range 100 {
+			require.NoError(t, ww.Add(extract.Event{Raw: fmt.Appendf(nil, `{"id":"e%d","created_at":"2026-11-01T00:00:00.000Z"}`, i)}))
+		}
+		require.NoError(t, ww.Commit(w))
+		return filepath.Join(s.Dir(), "spool", day, fmt.Sprintf("_all~%d~%d.ndjson", w.Start, w.End))
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte) []byte
+	}{
+		{"cut to half", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"cut at a line end", func(b []byte) []byte { return b[:bytes.LastIndexByte(b[:len(b)/2], '\n')+1] }},
+		{"one byte changed", func(b []byte) []byte { b[20] ^= 1; return b }},
+		{"a line added", func(b []byte) []byte { return append([]byte(`{"id":"x"}`+"\n"), b...) }},
+		{"no trailer", func(b []byte) []byte { return b[:bytes.LastIndex(b, []byte("#pachca-spool"))] }},
+		{"data after the trailer", func(b []byte) []byte { return append(b, "{}\n"...) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := extract.Window{Start: 1000, End: 2000}
+			bad := extract.Window{Start: 2000, End: 3000}
+			write(good)
+			path := write(bad)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(path, tc.damage(b), 0o600))
+
+			err = sp.Read(day, bad, func([]byte) error { return nil })
+			require.ErrorIs(t, err, state.ErrDamaged)
+			require.ErrorContains(t, err, path)
+			n := 0
+			require.NoError(t, sp.Read(day, good, func([]byte) error { n++; return nil }))
+			require.Equal(t, 100, n)
+
+			ws, removed, err := sp.Sound(day)
+			require.NoError(t, err)
+			require.Equal(t, []extract.Window{good}, ws)
+			require.Equal(t, []string{path}, removed)
+			_, err = os.Stat(path)
+			require.True(t, os.IsNotExist(err), "the damaged file is gone")
+			require.NoError(t, sp.RemoveDay(day))
+		})
+	}
+}
+
+// TestStateFilesDamaged: exported.json, a run's progress and key.json cut
+// short or edited stop with a permanent error that names the file and says
+// how to recover; they are never read as empty.
+func TestStateFilesDamaged(t *testing.T) {
+	root := t.TempDir()
+	s, err := state.Open(root, "k")
+	require.NoError(t, err)
+	require.NoError(t, s.MarkExported(state.Day{Day: "2026-11-01", RunID: "r", Records: 5960}))
+	require.NoError(t, s.MarkExported(state.Day{Day: "2026-11-02", RunID: "r", Records: 6001}))
+	require.NoError(t, s.AddRunProgress("range", "2026-11-01"))
+	require.NoError(t, s.Close())
+	dir := s.Dir()
+	read := map[string]func() error{
+		"exported.json": func() error {
+			v, err := state.Peek(root, "k")
+			require.NoError(t, err)
+			_, err = v.Exported()
+			return err
+		},
+		"run-range.json": func() error {
+			v, err := state.Peek(root, "k")
+			require.NoError(t, err)
+			_, err = v.RunProgress("range")
+			return err
+		},
+		"key.json": func() error {
+			s, err := state.Open(root, "k")
+			if err == nil {
+				s.Close()
+			}
+			return err
+		},
+	}
+	for name, read := range read {
+		for damage, f := range map[string]func([]byte) []byte{
+			"half":   func(b []byte) []byte { return b[:len(b)/2] },
+			"edited": func(b []byte) []byte { i := bytes.LastIndexByte(b, '1'); b[i] = '7'; return b },
+		} {
+			t.Run(name+"/"+damage, func(t *testing.T) {
+				path := filepath.Join(dir, name)
+				orig, err := os.ReadFile(path)
+				require.NoError(t, err)
+				defer os.WriteFile(path, orig, 0o600)
+				require.NoError(t, read(), "intact")
+				require.NoError(t, os.WriteFile(path, f(bytes.Clone(orig)), 0o600))
+				err = read()
+				require.Error(t, err)
+				require.True(t, failure.IsPermanent(err), "%v", err)
+				require.ErrorContains(t, err, path+" is damaged")
+				require.ErrorContains(t, err, "move it away")
+			})
+		}
+	}
 }

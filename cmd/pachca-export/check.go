@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/sinkset"
 )
@@ -17,7 +18,8 @@ func checkCommand() *command {
 		summary:  "check the configuration, the token and every sink, as OK/FAIL lines",
 		about: `Loads FILE, sends one request to tell whether the API accepts the token
 (scope audit_events:read, Corporation plan), and probes every sink (directory
-writable, bucket writable, Kafka topic present). Prints one OK or FAIL line per
+writable, bucket writable, Kafka topic present, a file or S3 location that
+holds this configuration's data or none yet). Prints one OK or FAIL line per
 item and exits 1 if any failed; a missing token is a FAIL line, and the rest is
 checked all the same.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
@@ -70,12 +72,16 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	if err != nil {
 		line(false, "sinks", err.Error())
 	} else {
+		claims, claimErrs := set.Claim(ctx, sinks.Claim{Identity: pipeline.DataIdentity(cfg)})
 		for i, err := range set.Check(ctx) {
 			name := set.Sinks[i].Name()
+			if err == nil && claimErrs[i] != nil {
+				err = fmt.Errorf("%s: %w", name, claimErrs[i])
+			}
 			if err != nil {
 				line(false, fmt.Sprintf("sinks[%d]", i), err.Error())
 			} else if _, probed := set.Sinks[i].(sinks.Checker); probed {
-				line(true, fmt.Sprintf("sinks[%d]", i), name+" reachable and writable")
+				line(true, fmt.Sprintf("sinks[%d]", i), name+" reachable and writable"+claimNote(set.Sinks[i], claims[i]))
 			} else {
 				line(true, fmt.Sprintf("sinks[%d]", i), name)
 			}
@@ -89,4 +95,17 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		return fmt.Errorf("check: %d problem(s)", failed)
 	}
 	return nil
+}
+
+// claimNote says whose data a file-like sink holds, for check.
+func claimNote(s sinks.Sink, c sinks.ClaimResult) string {
+	switch _, ok := s.(sinks.Claimer); {
+	case !ok:
+		return ""
+	case c.Marked:
+		return "; holds this configuration's data"
+	case c.Adopted:
+		return "; holds data without a marker, which the first run adopts"
+	}
+	return "; empty: the first run marks it as this configuration's"
 }

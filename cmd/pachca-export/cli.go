@@ -15,7 +15,7 @@ import (
 // commands is the command table: a new subcommand is one more entry here
 // (and a file with its constructor). The order is the order of the usage.
 func commands() []*command {
-	return []*command{runCommand(), followCommand(), checkCommand(), schemaCommand(), reportCommand(), demoCommand(), versionCommand(), helpCommand()}
+	return []*command{runCommand(), followCommand(), checkCommand(), verifyCommand(), schemaCommand(), reportCommand(), demoCommand(), versionCommand(), helpCommand()}
 }
 
 // command is one subcommand: what the usage and its help say about it, its

@@ -311,7 +311,7 @@ func TestMistakes(t *testing.T) {
 		{[]string{"run", "-c"}, "pachca-export: run: flag -c needs a value; see pachca-export run --help"},
 		{[]string{"demo", "--events", "many"}, `pachca-export: demo: invalid value "many" for flag --events: parse error; see pachca-export demo --help`},
 		{[]string{"rnu"}, `pachca-export: unknown command "rnu" (did you mean run?); see pachca-export help`},
-		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, schema, report, demo, version, help); see pachca-export help`},
+		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, verify, schema, report, demo, version, help); see pachca-export help`},
 		{[]string{"help", "chek"}, `pachca-export: unknown command "chek" (did you mean check?); see pachca-export help`},
 		{[]string{"schema", "extra"}, `pachca-export: schema: unexpected argument "extra"; see pachca-export schema --help`},
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
@@ -59,10 +60,9 @@ func committedWindows(t *testing.T, root string, days []string) ([]extract.Windo
 	delivered := map[string]bool{}
 	runs, _ := filepath.Glob(filepath.Join(dir, "run-*.json"))
 	for _, r := range runs {
-		b, err := os.ReadFile(r)
-		require.NoError(t, err)
 		var ds []string
-		require.NoError(t, json.Unmarshal(b, &ds))
+		_, err := sumfile.Read(r, &ds, "")
+		require.NoError(t, err)
 		for _, d := range ds {
 			delivered[d] = true
 		}

@@ -19,7 +19,7 @@ import (
 func runCommand() *command {
 	return &command{
 		name:     "run",
-		synopsis: "-c FILE [--from T] [--to T] [--dry-run] [--token TOKEN] [--metrics-file PATH] [--alerts-dry-run] [--log-format text|json] [--log-level LEVEL]",
+		synopsis: "-c FILE [--from T] [--to T] [--dry-run] [--replace] [--token TOKEN] [--metrics-file PATH] [--alerts-dry-run] [--log-format text|json] [--log-level LEVEL]",
 		summary:  "export every complete UTC day not yet exported, or a range",
 		about: `Exports the audit events of the configured period (period.default: yesterday =
 every complete UTC day not yet exported) or of --from/--to to every sink of
@@ -34,6 +34,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file: flags show in ps)")
 			metrics := fs.String("metrics-file", "", "write Prometheus metrics to `PATH` after the run (node_exporter textfile collector)")
 			alertsDry := fs.Bool("alerts-dry-run", false, "export, but print alert messages instead of sending them")
+			replace := fs.Bool("replace", false, "let a day replace files that hold more events than it has (refused otherwise)")
 			var lf logFlags
 			lf.register(fs)
 			return func(ctx context.Context, _ []string) error {
@@ -59,7 +60,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 					return err
 				}
 				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout,
-					AlertsDryRun: *alertsDry, AlertsOut: e.stdout}, pipeline.Range{From: f, To: t}, *dry, *metrics)
+					AlertsDryRun: *alertsDry, AlertsOut: e.stdout, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
 			}
 		},
 	}

@@ -27,6 +27,7 @@ const (
 // Sink writes files of one format under one directory.
 type Sink struct {
 	dir      string
+	ledger   *sinks.Ledger
 	format   sinks.Format
 	fileMode fs.FileMode
 	dirMode  fs.FileMode
@@ -53,13 +54,54 @@ func WithModes(file, dir fs.FileMode) Option {
 	}
 }
 
+var (
+	_ sinks.Claimer = (*Sink)(nil)
+	_ sinks.Holder  = (*Sink)(nil)
+	_ sinks.Rooted  = (*Sink)(nil)
+	_ sinks.Linker  = (*Sink)(nil)
+)
+
 // New returns a sink writing f files under dir; it does no I/O.
 func New(dir string, f sinks.Format, opts ...Option) *Sink {
 	s := &Sink{dir: dir, format: f, fileMode: DefaultFileMode, dirMode: DefaultDirMode}
 	for _, o := range opts {
 		o(s)
 	}
+	s.ledger = sinks.NewLedger(s.Root(), f)
 	return s
+}
+
+// Root is the directory, as a sinks.Store.
+func (s *Sink) Root() sinks.Store { return store{dir: s.dir, fileMode: s.fileMode, dirMode: s.dirMode} }
+
+// Claim implements sinks.Claimer, under the root's lock when it writes.
+func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
+	if c.Create {
+		unlock, err := s.lock(ctx)
+		if err != nil {
+			return sinks.ClaimResult{}, fmt.Errorf("%s: %w", s.format.Name, err)
+		}
+		defer unlock()
+	}
+	return s.ledger.Claim(ctx, c)
+}
+
+// Relink implements sinks.Linker, under the root's lock.
+func (s *Sink) Relink(ctx context.Context, p sinks.Partition) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.format.Name, err)
+	}
+	defer unlock()
+	if err := s.ledger.Relink(ctx, p); err != nil {
+		return fmt.Errorf("%s: relink the manifests after %s: %w", s.format.Name, p.Dir(), err)
+	}
+	return nil
+}
+
+// Existing implements sinks.Holder.
+func (s *Sink) Existing(ctx context.Context, p sinks.Partition) (int64, bool, error) {
+	return s.ledger.Existing(ctx, p)
 }
 
 // Name identifies the sink in logs.
@@ -175,22 +217,25 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		w.f.Discard()
 		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
 	}
-	old, err := os.ReadFile(manifest)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return failManifest(cause(err))
+	unlock, err := w.s.lock(ctx)
+	if err != nil {
+		return failManifest(err)
 	}
-	b, err := sinks.UpdateManifest(old, w.p, sinks.ManifestFile{
+	defer unlock()
+	// The lock keeps other writers out: the version is not needed.
+	next, err := w.s.ledger.Prepare(ctx, w.p, sinks.ManifestFile{
 		Name: w.final, From: w.p.From, To: w.p.To, Records: w.n, Bytes: w.hw.N,
 		SHA256: w.hw.Sum(), RunID: w.p.RunID, WrittenAt: time.Now().UTC(),
 	})
 	if err != nil {
-		return failManifest(err)
+		w.f.Discard()
+		return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
 	}
 	mf, err := atomicfile.Create(w.dayDir, sinks.ManifestName, w.s.fileMode)
 	if err != nil {
 		return failManifest(cause(err))
 	}
-	if _, err := mf.Write(b); err != nil {
+	if _, err := mf.Write(next.Body); err != nil {
 		mf.Discard()
 		return failManifest(cause(err))
 	}

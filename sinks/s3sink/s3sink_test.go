@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -76,6 +78,8 @@ func TestSink(t *testing.T) {
 				require.Equal(t, int64(len(body)), m.Files[0].Bytes)
 				require.Equal(t, "run-1", m.Files[0].RunID)
 				require.True(t, m.Files[0].From.Equal(day) && m.Files[0].To.Equal(day.Add(24*time.Hour)))
+				require.Equal(t, "SHA256:"+base64.StdEncoding.EncodeToString(sum[:]), m.Files[0].S3Checksum)
+				require.Equal(t, m.Files[0].S3Checksum, storedChecksum(t, srv, bucket, key1), "S3 keeps the checksum it verified")
 
 				// A rerun of the same partition replaces the object and its entry.
 				full.RunID = "run-2"
@@ -115,6 +119,8 @@ func TestSink(t *testing.T) {
 		require.Equal(t, hex.EncodeToString(sum[:]), meta["sha256"])
 		m := manifest(t, srv, "multipart", "audit/dt=2026-11-01/_manifest.json")
 		require.Equal(t, hex.EncodeToString(sum[:]), m.Files[0].SHA256)
+		require.Regexp(t, `^SHA256-COMPOSITE:[A-Za-z0-9+/]{43}=-2$`, m.Files[0].S3Checksum)
+		require.Equal(t, m.Files[0].S3Checksum, storedChecksum(t, srv, "multipart", res.Files[0]), "S3 keeps the checksum it verified")
 		requireNoUploads(t, srv, "multipart", res.Files[0])
 		requireNoTemp(t, c.TempDir)
 	})
@@ -300,4 +306,33 @@ func hasUploads(t *testing.T, srv *miniotest.Server, bucket, key string) bool {
 		return false
 	}
 	return len(out.Uploads) > 0
+}
+
+// storedChecksum is the SHA-256 checksum MinIO keeps with an object, in the
+// form manifests record it.
+func storedChecksum(t *testing.T, srv *miniotest.Server, bucket, key string) string {
+	t.Helper()
+	out, err := srv.Client().HeadObject(t.Context(), &s3.HeadObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	require.NoError(t, err)
+	v := aws.ToString(out.ChecksumSHA256)
+	if out.ChecksumType == types.ChecksumTypeComposite {
+		return "SHA256-COMPOSITE:" + v
+	}
+	return "SHA256:" + v
+}
+
+// TestServerChecksAChecksum: the checksum the sink sends is one the server
+// verifies: a body that does not match it is refused and stores nothing.
+func TestServerChecksAChecksum(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("sums")
+	wrong := sha256.Sum256([]byte("something else"))
+	_, err := srv.Client().PutObject(t.Context(), &s3.PutObjectInput{
+		Bucket: aws.String("sums"), Key: aws.String("k"), Body: strings.NewReader("the body"),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(wrong[:])),
+	})
+	require.Error(t, err)
+	require.Empty(t, keys(t, srv, "sums"))
 }

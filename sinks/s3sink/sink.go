@@ -41,11 +41,17 @@ type Sink struct {
 	format    sinks.Format
 	client    *s3.Client
 	transport *http.Transport
+	store     *store
+	ledger    *sinks.Ledger
 }
 
 var (
 	_ sinks.Sink    = (*Sink)(nil)
 	_ sinks.Checker = (*Sink)(nil)
+	_ sinks.Claimer = (*Sink)(nil)
+	_ sinks.Holder  = (*Sink)(nil)
+	_ sinks.Rooted  = (*Sink)(nil)
+	_ sinks.Linker  = (*Sink)(nil)
 )
 
 // New validates cfg (after SetDefaults on a copy) and builds the S3 client for
@@ -98,7 +104,32 @@ func New(ctx context.Context, cfg Config, f sinks.Format) (*Sink, error) {
 			so.RateLimiter = ratelimit.None
 		})
 	})
-	return &Sink{cfg: cfg, prefix: cfg.keyPrefix(), format: f, client: client, transport: transport}, nil
+	s := &Sink{cfg: cfg, prefix: cfg.keyPrefix(), format: f, client: client, transport: transport}
+	s.store = &store{s: s}
+	s.ledger = sinks.NewLedger(s.store, f)
+	return s, nil
+}
+
+// Root is the bucket and prefix, as a sinks.Store.
+func (s *Sink) Root() sinks.Store { return s.store }
+
+// Claim implements sinks.Claimer; the marker is written with a conditional
+// put, so two runs claiming a new prefix at once agree.
+func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
+	return s.ledger.Claim(ctx, c)
+}
+
+// Relink implements sinks.Linker with conditional writes.
+func (s *Sink) Relink(ctx context.Context, p sinks.Partition) error {
+	if err := s.ledger.Relink(ctx, p); err != nil {
+		return fmt.Errorf("s3: relink the manifests after %s: %w", s.url(s.prefix+p.Dir()), err)
+	}
+	return nil
+}
+
+// Existing implements sinks.Holder.
+func (s *Sink) Existing(ctx context.Context, p sinks.Partition) (int64, bool, error) {
+	return s.ledger.Existing(ctx, p)
 }
 
 // Name is "s3 s3://bucket/prefix", for logs and the run summary.

@@ -1,15 +1,13 @@
 package s3sink
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"path"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -17,34 +15,40 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/transform"
 )
 
 const (
-	maxParts        = 10000   // S3's limit per multipart upload
-	partConcurrency = 4       // parts in flight per upload
-	maxManifestSize = 8 << 20 // a manifest lists a few files; anything larger is not ours
-	manifestTries   = 8       // read-modify-write rounds against concurrent writers
+	maxParts        = 10000 // S3's limit per multipart upload
+	partConcurrency = 4     // parts in flight per upload
 )
 
 // put uploads the temporary file to w.key: one PutObject up to the part size,
 // a multipart upload above it. Bodies are section readers of the file, so the
-// SDK can seek them to sign (plain http) and to retry.
-func (w *writer) put(ctx context.Context, size int64, sha string) error {
+// SDK can seek them to sign (plain http) and to retry. Every request carries
+// the SHA-256 of its body, which S3 checks before it stores anything and
+// keeps with the object; put returns that checksum as manifests record it.
+func (w *writer) put(ctx context.Context, size int64, sha string) (string, error) {
 	s := w.s
 	if size <= s.cfg.PartSize {
+		sum, err := base64Hex(sha)
+		if err != nil {
+			return "", err
+		}
 		in := &s3.PutObjectInput{
-			Bucket:        aws.String(s.cfg.Bucket),
-			Key:           aws.String(w.key),
-			Body:          io.NewSectionReader(w.file, 0, size),
-			ContentLength: aws.Int64(size),
-			ContentType:   aws.String(contentType(s.format.Ext)),
-			Metadata:      metadata(w.p, sha, w.records),
-			StorageClass:  types.StorageClass(s.cfg.StorageClass),
+			Bucket:         aws.String(s.cfg.Bucket),
+			Key:            aws.String(w.key),
+			Body:           io.NewSectionReader(w.file, 0, size),
+			ContentLength:  aws.Int64(size),
+			ContentType:    aws.String(contentType(s.format.Ext)),
+			Metadata:       metadata(w.p, sha, w.records),
+			StorageClass:   types.StorageClass(s.cfg.StorageClass),
+			ChecksumSHA256: aws.String(sum),
 		}
 		s.setEncryption(in)
-		_, err := s.client.PutObject(ctx, in)
-		return s.explain(ctx, err)
+		if _, err := s.client.PutObject(ctx, in); err != nil {
+			return "", s.explain(ctx, err)
+		}
+		return checksumLabel(sum, types.ChecksumTypeFullObject), nil
 	}
 
 	// Creating is not cancelled with ctx: a create whose answer never arrives
@@ -60,21 +64,27 @@ func (w *writer) put(ctx context.Context, size int64, sha string) error {
 		StorageClass:         types.StorageClass(s.cfg.StorageClass),
 		ServerSideEncryption: sse,
 		SSEKMSKeyId:          kmsKey,
+		ChecksumAlgorithm:    types.ChecksumAlgorithmSha256,
+		ChecksumType:         types.ChecksumTypeComposite,
 	})
 	if err != nil {
-		return s.explain(ctx, err)
+		return "", s.explain(ctx, err)
 	}
 	w.upload = aws.ToString(created.UploadId)
 	if err := ctx.Err(); err != nil {
-		return errors.Join(err, w.abortUpload(ctx))
+		return "", errors.Join(err, w.abortUpload(ctx))
 	}
-	if err := w.putParts(ctx, size); err != nil {
-		return errors.Join(s.explain(ctx, err), w.abortUpload(ctx))
+	sum, err := w.putParts(ctx, size)
+	if err != nil {
+		return "", errors.Join(s.explain(ctx, err), w.abortUpload(ctx))
 	}
-	return nil
+	return sum, nil
 }
 
-func (w *writer) putParts(ctx context.Context, size int64) error {
+// putParts uploads the parts, each with its SHA-256, and completes the
+// upload; it returns the composite checksum S3 computed over them, after
+// checking it against the one computed here.
+func (w *writer) putParts(ctx context.Context, size int64) (string, error) {
 	s := w.s
 	partSize := max(s.cfg.PartSize, (size+maxParts-1)/maxParts)
 	n := int((size + partSize - 1) / partSize)
@@ -86,35 +96,69 @@ func (w *writer) putParts(ctx context.Context, size int64) error {
 		length := min(partSize, size-off)
 		num := aws.Int32(int32(i + 1))
 		g.Go(func() error {
+			h := sha256.New()
+			if _, err := io.Copy(h, io.NewSectionReader(w.file, off, length)); err != nil {
+				return fmt.Errorf("part %d: %w", *num, err)
+			}
 			out, err := s.client.UploadPart(gctx, &s3.UploadPartInput{
-				Bucket:        aws.String(s.cfg.Bucket),
-				Key:           aws.String(w.key),
-				UploadId:      aws.String(w.upload),
-				PartNumber:    num,
-				Body:          io.NewSectionReader(w.file, off, length),
-				ContentLength: aws.Int64(length),
+				Bucket:         aws.String(s.cfg.Bucket),
+				Key:            aws.String(w.key),
+				UploadId:       aws.String(w.upload),
+				PartNumber:     num,
+				Body:           io.NewSectionReader(w.file, off, length),
+				ContentLength:  aws.Int64(length),
+				ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(h.Sum(nil))),
 			})
 			if err != nil {
 				return fmt.Errorf("part %d: %w", *num, err)
 			}
-			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: num}
+			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: num, ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(h.Sum(nil)))}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return "", err
 	}
-	_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	out, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(s.cfg.Bucket),
 		Key:             aws.String(w.key),
 		UploadId:        aws.String(w.upload),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	w.upload = ""
-	return nil
+	want := compositeSHA256(parts)
+	if got := aws.ToString(out.ChecksumSHA256); got != "" && got != want {
+		return "", fmt.Errorf("S3 reports checksum %s for the completed upload, %s was sent", got, want)
+	}
+	return checksumLabel(want, types.ChecksumTypeComposite), nil
+}
+
+// compositeSHA256 is S3's checksum of a multipart upload: the SHA-256 of the
+// concatenated part digests, then "-" and the number of parts.
+func compositeSHA256(parts []types.CompletedPart) string {
+	h := sha256.New()
+	for _, p := range parts {
+		d, _ := base64.StdEncoding.DecodeString(aws.ToString(p.ChecksumSHA256))
+		h.Write(d)
+	}
+	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(h.Sum(nil)), len(parts))
+}
+
+// base64Hex turns a hex digest into the base64 S3 checksum headers want.
+func base64Hex(h string) (string, error) {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+func sha256Base64(b []byte) string {
+	s := sha256.Sum256(b)
+	return base64.StdEncoding.EncodeToString(s[:])
 }
 
 // abortUpload aborts the pending multipart upload, so its parts stop costing
@@ -137,101 +181,6 @@ func (w *writer) abortUpload(ctx context.Context) error {
 	}
 	w.upload = ""
 	return nil
-}
-
-// updateManifest adds f to the day's manifest with a conditional write
-// (If-Match on the ETag read, If-None-Match for a new one), so that sinks of
-// other formats writing the same day under the same prefix do not lose each
-// other's entries. For a Compact partition f replaces every entry, and the
-// names of the files the manifest listed before (f's aside) are returned.
-func (s *Sink) updateManifest(ctx context.Context, p sinks.Partition, f sinks.ManifestFile) (dropped []string, err error) {
-	key := s.prefix + p.Dir() + "/" + sinks.ManifestName
-	fail := func(err error) ([]string, error) {
-		return nil, fmt.Errorf("s3: update manifest %s: %w", s.url(key), err)
-	}
-	conditional := true
-	for try := range manifestTries {
-		if try > 0 {
-			// Back off a random while, so that racing writers take turns.
-			select {
-			case <-ctx.Done():
-				return fail(ctx.Err())
-			case <-time.After(rand.N(10 * time.Millisecond << try)):
-			}
-		}
-		old, etag, err := s.getManifest(ctx, key)
-		if err != nil {
-			return fail(err)
-		}
-		body, err := sinks.UpdateManifest(old, p, f)
-		if err != nil {
-			return fail(err)
-		}
-		in := &s3.PutObjectInput{
-			Bucket:        aws.String(s.cfg.Bucket),
-			Key:           aws.String(key),
-			Body:          bytes.NewReader(body),
-			ContentLength: aws.Int64(int64(len(body))),
-			ContentType:   aws.String("application/json"),
-			Metadata:      map[string]string{"schema-version": transform.SchemaVersion, "run-id": f.RunID},
-		}
-		s.setEncryption(in)
-		if conditional {
-			if etag == "" {
-				in.IfNoneMatch = aws.String("*")
-			} else {
-				in.IfMatch = aws.String(etag)
-			}
-		}
-		_, err = s.client.PutObject(ctx, in)
-		switch {
-		case err == nil:
-			if !p.Compact || len(old) == 0 {
-				return nil, nil
-			}
-			var m sinks.Manifest
-			if err := json.Unmarshal(old, &m); err != nil {
-				return fail(err)
-			}
-			for _, e := range m.Files {
-				if e.Name != f.Name {
-					dropped = append(dropped, e.Name)
-				}
-			}
-			return dropped, nil
-		case isStatus(err, 412) || isStatus(err, 409):
-			// Another writer got in between (or our own write whose answer
-			// was lost and retried): read again and reapply the entry.
-			continue
-		case isStatus(err, 501) && conditional:
-			// A server without conditional writes: fall back to a plain put.
-			conditional = false
-			continue
-		}
-		return fail(s.explain(ctx, err))
-	}
-	return fail(fmt.Errorf("changed by another writer %d times in a row", manifestTries))
-}
-
-// getManifest reads the manifest at key; absent gives nil and no error.
-func (s *Sink) getManifest(ctx context.Context, key string) ([]byte, string, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
-	var noKey *types.NoSuchKey
-	if errors.As(err, &noKey) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", s.explain(ctx, err)
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, maxManifestSize+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("read: %w", err)
-	}
-	if len(b) > maxManifestSize {
-		return nil, "", fmt.Errorf("%s is larger than %d bytes: not a manifest", path.Base(key), maxManifestSize)
-	}
-	return b, aws.ToString(out.ETag), nil
 }
 
 // deleteObjects removes the named objects of p's day, in one request per

@@ -77,25 +77,29 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		return sinks.Result{}, fmt.Errorf("s3: upload %s: %w", w.s.url(w.key), err)
 	}
 	size, sha := w.hw.N, w.hw.Sum()
-	if err := w.put(ctx, size, sha); err != nil {
+	checksum, err := w.put(ctx, size, sha)
+	if err != nil {
 		return sinks.Result{}, fmt.Errorf("s3: upload %s: %w", w.s.url(w.key), err)
 	}
 	entry := sinks.ManifestFile{
-		Name:      path.Base(w.key),
-		From:      w.p.From,
-		To:        w.p.To,
-		Records:   w.records,
-		Bytes:     size,
-		SHA256:    sha,
-		RunID:     w.p.RunID,
-		WrittenAt: time.Now().UTC(),
+		Name:       path.Base(w.key),
+		From:       w.p.From,
+		To:         w.p.To,
+		Records:    w.records,
+		Bytes:      size,
+		SHA256:     sha,
+		RunID:      w.p.RunID,
+		WrittenAt:  time.Now().UTC(),
+		S3Checksum: checksum,
 	}
-	dropped, err := w.s.updateManifest(ctx, w.p, entry)
+	// Conditional writes keep concurrent writers of the same day from
+	// losing each other's entries.
+	dropped, err := w.s.ledger.Record(ctx, w.p, entry)
 	if err != nil {
 		// The object is complete but undescribed; it stays (deleting it could
 		// remove the only copy of a day exported before), and the partition
 		// counts as failed: a rerun rewrites both.
-		return sinks.Result{}, err
+		return sinks.Result{}, fmt.Errorf("s3: manifest of %s: %w", w.s.url(w.key), err)
 	}
 	// A Compact partition replaced the day's other objects: the manifest no
 	// longer lists them, and they go now. Until the delete completes a

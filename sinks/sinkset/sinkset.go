@@ -104,6 +104,35 @@ func (s *Set) CheckAll(ctx context.Context) error {
 	return nil
 }
 
+// Claim claims every file-like sink (sinks.Claimer) for c, in order, each
+// within CheckTimeout, and returns one result and one error per sink (zero
+// for the others). With c.Create false nothing is written, so a run claims
+// read-only first and refuses before it writes anything anywhere.
+func (s *Set) Claim(ctx context.Context, c sinks.Claim) ([]sinks.ClaimResult, []error) {
+	res := make([]sinks.ClaimResult, len(s.Sinks))
+	errs := make([]error, len(s.Sinks))
+	for i, sk := range s.Sinks {
+		if cl, ok := sk.(sinks.Claimer); ok {
+			cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+			res[i], errs[i] = cl.Claim(cctx, c)
+			cancel()
+		}
+	}
+	return res, errs
+}
+
+// ClaimAll is Claim with every refusal joined, each naming its sink.
+func (s *Set) ClaimAll(ctx context.Context, c sinks.Claim) ([]sinks.ClaimResult, error) {
+	res, errs := s.Claim(ctx, c)
+	var all []error
+	for i, err := range errs {
+		if err != nil {
+			all = append(all, fmt.Errorf("sinks[%d] %s: %w", i, s.Sinks[i].Name(), err))
+		}
+	}
+	return res, errors.Join(all...)
+}
+
 // Close closes every sink, within ctx, and returns every error it met,
 // joined; safe to call twice.
 func (s *Set) Close(ctx context.Context) error {

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/verify"
+)
+
+func verifyCommand() *command {
+	return &command{
+		name:     "verify",
+		synopsis: "-c FILE [--from T --to T] [--against-api] [--repair] [--public-key FILE] [--print-public-key]",
+		summary:  "read the file and S3 sinks back and check every day, as OK/FAIL lines",
+		about: `Reads back what the file and S3 sinks of FILE hold and checks each day against
+its manifest (files present, sizes, sha256, record counts, schema version, no
+id twice in a day, S3 checksums), the location's identity, the chain of
+manifests and their signatures, and the days the state records as exported.
+Prints one OK or FAIL line per day and sink and exits 1 if any failed.
+--against-api also compares each day with what the API returns now;
+--repair delivers the failing days again and checks them once more.`,
+		setup: func(fs *flags, e *env) func(context.Context, []string) error {
+			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
+			from := fs.String("from", "", "first day to check, inclusive (`T`; default: every day the sinks hold)")
+			to := fs.String("to", "", "end of the days to check, exclusive (`T`)")
+			againstAPI := fs.Bool("against-api", false, "also compare each day with what the API returns now")
+			repair := fs.Bool("repair", false, "deliver the days that fail again, then check them once more (implies --against-api)")
+			pubFile := fs.String("public-key", "", "PEM Ed25519 public key `FILE` every manifest must be signed with")
+			printKey := fs.Bool("print-public-key", false, "print the public key of signing.private_key_file and exit")
+			token := fs.String("token", "", "the API `TOKEN`, for --against-api and --repair")
+			var lf logFlags
+			lf.register(fs)
+			return func(ctx context.Context, _ []string) error {
+				log, err := lf.logger(e)
+				if err != nil {
+					return err
+				}
+				f, err := parseTimeFlag("from", *from)
+				if err != nil {
+					return err
+				}
+				t, err := parseTimeFlag("to", *to)
+				if err != nil {
+					return err
+				}
+				if f.IsZero() != t.IsZero() {
+					return usageErr("verify: give both --from and --to, or neither")
+				}
+				e.secrets = append(e.secrets, *token)
+				cfg, err := e.loadConfig(*cfgPath, *token)
+				if err != nil {
+					return err
+				}
+				if *printKey {
+					return e.printPublicKey(cfg)
+				}
+				o := verify.Options{Config: cfg, Logger: log, From: f, To: t, AgainstAPI: *againstAPI, Repair: *repair}
+				if *pubFile != "" {
+					if o.PublicKey, err = readPublicKey(*pubFile); err != nil {
+						return err
+					}
+				}
+				return e.verify(ctx, o)
+			}
+		},
+	}
+}
+
+// verify runs the verification and prints its verdicts.
+func (e *env) verify(ctx context.Context, o verify.Options) error {
+	rep, err := verify.Run(ctx, o)
+	if rep != nil {
+		e.printVerdicts(rep.Lines)
+		if len(rep.Repaired) > 0 {
+			fmt.Fprintf(e.stdout, "delivered again: %d day(s); checked once more:\n", len(rep.Repaired))
+			e.printVerdicts(rep.After)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Failed() {
+		return fmt.Errorf("verify: the output does not match its manifests or the API (FAIL lines above)")
+	}
+	return nil
+}
+
+func (e *env) printVerdicts(lines []verify.Line) {
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, l := range lines {
+		day := "-"
+		if l.Day != "" {
+			day = "dt=" + l.Day
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", l.Status, day, l.Sink, e.redact(l.Detail))
+	}
+	w.Flush()
+}
+
+// printPublicKey prints the public half of the configured signing key, as
+// `openssl pkey -pubout` would.
+func (e *env) printPublicKey(cfg *config.Config) error {
+	key, err := pipeline.Signer(cfg)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return usageErr("verify: --print-public-key: %s sets no signing.private_key_file", cfg.File)
+	}
+	_, err = e.stdout.Write(sinks.PublicKeyPEM(key.Public().(ed25519.PublicKey)))
+	return err
+}
+
+func readPublicKey(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErr("--public-key: %v", err)
+	}
+	pub, err := sinks.ParsePublicKey(b)
+	if err != nil {
+		return nil, usageErr("--public-key: %s: %v", path, err)
+	}
+	return pub, nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestVerifyCommand: verify prints one line per day and sink and exits 0 on
+// a clean export, 1 with the FAIL line on the damaged day and sink; the
+// public key of the configured signing key prints as PEM.
+func TestVerifyCommand(t *testing.T) {
+	base := startSim(t)
+	key := filepath.Join(t.TempDir(), "signing.pem")
+	require.NoError(t, os.WriteFile(key, []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBObxfyXbWoNP4qpxmqs0H2+5QLZ8tPoftJ6OaSCyLUK\n-----END PRIVATE KEY-----\n"), 0o600))
+	path := writeConfig(t, base, secretToken, goodConfig+"signing:\n  private_key_file: "+key+"\n")
+	dir := filepath.Dir(path)
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4)
+	day := func(n int) string { return from.AddDate(0, 0, n).Format(time.DateOnly) }
+	main := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(t.Context(), args, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	code, _, stderr := main("run", "-c", path, "--from", day(0), "--to", day(2))
+	require.Equal(t, 0, code, stderr)
+
+	pubFile := filepath.Join(t.TempDir(), "pub.pem")
+	code, stdout, stderr := main("verify", "-c", path, "--print-public-key")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAyzeTssI/7L6Ex0Bg4Fb5fCYBTpRND8VuEJBYg1Sb/DQ=\n-----END PUBLIC KEY-----\n", stdout)
+	require.NoError(t, os.WriteFile(pubFile, []byte(stdout), 0o600))
+
+	code, stdout, stderr = main("verify", "-c", path, "--public-key", pubFile)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.Regexp(t, `OK\s+dt=`+day(0)+`\s+sinks\[0\] ndjson \S+\s+1 file\(s\), \d+ events, signature good`, stdout)
+	require.Regexp(t, `OK\s+dt=`+day(1), stdout)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "out", "dt="+day(1), "pachca-audit-"+day(1)+".ndjson")))
+	code, stdout, stderr = main("verify", "-c", path, "--public-key", pubFile)
+	t.Log(stdout + stderr)
+	require.Equal(t, 1, code)
+	require.Regexp(t, `OK\s+dt=`+day(0), stdout)
+	require.Regexp(t, `FAIL\s+dt=`+day(1)+`\s+sinks\[0\] ndjson \S+\s+pachca-audit-`+day(1)+`.ndjson is missing`, stdout)
+	require.Contains(t, stderr, "pachca-export: verify: ")
+
+	code, _, stderr = main("verify", "-c", writeConfig(t, base, secretToken, goodConfig), "--print-public-key")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "sets no signing.private_key_file")
+	code, _, stderr = main("verify", "-c", path, "--from", day(0))
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "give both --from and --to")
+}
+
+// TestRefusalExitStatus: a configuration with other filters on the same
+// output is refused with exit status 2 before anything is written.
+func TestRefusalExitStatus(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4).Format(time.DateOnly)
+	to := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", from, "--to", to}, &stdout, &stderr), stderr.String())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	filtered := strings.Replace(string(b), "  workspace: acme\n", "  workspace: acme\n  filters:\n    event_keys: [user_2fa_fail]\n", 1)
+	filtered = strings.Replace(filtered, filepath.Dir(path)+"/state", filepath.Dir(path)+"/state-2fa", 1)
+	require.NoError(t, os.WriteFile(path, []byte(filtered), 0o600))
+	stderr.Reset()
+	code := Main(t.Context(), []string{"run", "-c", path, "--from", from, "--to", to}, &stdout, &stderr)
+	require.Equal(t, 2, code, stderr.String())
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	require.Contains(t, lines[len(lines)-1], `source.filters.event_keys: ["user_2fa_fail"] here, [] there`)
+	require.Contains(t, lines[len(lines)-1], "pachca-export: sinks[0] ndjson ")
+}

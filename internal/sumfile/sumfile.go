@@ -1,0 +1,80 @@
+// Package sumfile keeps small JSON files that prove themselves: each is
+// written atomically (internal/atomicfile) inside an envelope that carries
+// the sha256 of its content, and checked on every read. A file cut short,
+// edited or written by something else is reported as damaged, never read as
+// empty: the state of an export (the days it delivered, the alerts it sent)
+// must not be silently forgotten.
+//
+// The file stays readable JSON:
+//
+//	{"sha256":"<hex of the bytes of data>",
+//	 "data":<the value, indented>}
+package sumfile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/failure"
+)
+
+// Write encodes v as indented JSON in an envelope with its sha256 and
+// writes it to path atomically with mode perm: after an error path holds
+// what it held before.
+func Write(path string, v any, perm fs.FileMode) error {
+	data, err := json.MarshalIndent(v, " ", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	var b bytes.Buffer
+	b.WriteString(`{"sha256":"`)
+	b.WriteString(hex.EncodeToString(sum[:]))
+	b.WriteString("\",\n \"data\":")
+	b.Write(data)
+	b.WriteString("}\n")
+	return atomicfile.WriteFile(path, b.Bytes(), perm)
+}
+
+// Read decodes the data of the file at path into v. A missing file gives
+// false and no error. A file that is not such an envelope, whose checksum
+// does not match its data, or whose data does not decode into v is damaged:
+// the error is permanent (failure.Permanent), names the file and ends with
+// recovery, the sentence that tells the user what to do.
+func Read(path string, v any, recovery string) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	damaged := func(why string) error {
+		return failure.Permanentf("%s is damaged (%s): %s", path, why, recovery)
+	}
+	var env struct {
+		SHA256 string          `json:"sha256"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return false, damaged("not valid JSON: cut short or edited")
+	}
+	if env.SHA256 == "" || env.Data == nil {
+		return false, damaged("no checksum: written by an older version or by hand")
+	}
+	sum := sha256.Sum256(env.Data)
+	if hex.EncodeToString(sum[:]) != env.SHA256 {
+		return false, damaged("its content does not match its sha256: edited")
+	}
+	if err := json.Unmarshal(env.Data, v); err != nil {
+		return false, damaged(err.Error())
+	}
+	return true, nil
+}

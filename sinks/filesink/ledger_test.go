@@ -1,0 +1,241 @@
+package filesink_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/sinks/sinktest"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+var nightly = sinks.Identity{BaseURL: "https://api.pachca.com/api/shared/v1/", Workspace: "acme",
+	DropEventKeys: []string{"audit_events_accessed"}}
+
+func newNDJSON(t *testing.T, dir string) *filesink.Sink {
+	f, err := ndjson.Format("gzip")
+	require.NoError(t, err)
+	return filesink.New(dir, f)
+}
+
+// commitDay delivers n records as the whole day d, a block of its own: the
+// days after it are relinked, as a run does.
+func commitDay(t *testing.T, s *filesink.Sink, d time.Time, n int) {
+	t.Helper()
+	p := sinks.NewPartition(d, d, d.AddDate(0, 0, 1), "run")
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(d, n)))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, s.Relink(t.Context(), p))
+}
+
+func readManifest(t *testing.T, dir string, d time.Time) (sinks.Manifest, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "dt="+d.Format(time.DateOnly), sinks.ManifestName))
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(b)
+	require.NoError(t, err)
+	return m, b
+}
+
+// TestClaim: the first claim writes the marker (nothing without Create);
+// the same identity, spelt differently, is accepted; another is refused
+// with a usage error naming every differing key, and nothing is written.
+func TestClaim(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	s := newNDJSON(t, dir)
+	res, err := s.Claim(t.Context(), sinks.Claim{Identity: nightly})
+	require.NoError(t, err)
+	require.False(t, res.Marked)
+	_, err = os.Stat(dir)
+	require.True(t, os.IsNotExist(err), "a read-only claim writes nothing")
+
+	res, err = s.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	require.True(t, res.Marked)
+	require.False(t, res.Adopted)
+	require.Equal(t, filepath.Join(dir, sinks.MarkerName), res.Location)
+	marker, err := os.ReadFile(res.Location)
+	require.NoError(t, err)
+
+	same := nightly
+	same.BaseURL = "https://api.pachca.com/api/shared/v1"
+	same.DropEventKeys = []string{"audit_events_accessed", "audit_events_accessed"}
+	_, err = newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: same, Create: true})
+	require.NoError(t, err, "the same data, spelt differently")
+
+	other := nightly
+	other.EventKeys = []string{"user_2fa_fail"}
+	other.Workspace = "acme-eu"
+	_, err = newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: other, Create: true})
+	require.True(t, failure.IsUsage(err), "%v", err)
+	require.ErrorContains(t, err, `source.filters.event_keys: ["user_2fa_fail"] here, [] there; source.workspace: "acme-eu" here, "acme" there`)
+	require.ErrorContains(t, err, res.Location)
+
+	f, err := ndjson.Format("zstd")
+	require.NoError(t, err)
+	_, err = filesink.New(dir, f).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.ErrorContains(t, err, `format: "ndjson.zst" here, "ndjson.gz" there`, "two formats in one location are two copies of each event")
+	after, err := os.ReadFile(res.Location)
+	require.NoError(t, err)
+	require.Equal(t, marker, after, "a refused claim changes nothing")
+}
+
+// TestClaimAdopts: data without a marker is adopted when its manifests
+// record no identity or this one, refused when they record another.
+func TestClaimAdopts(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := newNDJSON(t, dir)
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	commitDay(t, s, d, 10)
+	require.NoError(t, os.Remove(filepath.Join(dir, sinks.MarkerName)))
+
+	other := nightly
+	other.EventKeys = []string{"user_login"}
+	_, err = newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: other, Create: true})
+	require.True(t, failure.IsUsage(err), "%v", err)
+	require.ErrorContains(t, err, "has no marker")
+	_, err = os.Stat(filepath.Join(dir, sinks.MarkerName))
+	require.True(t, os.IsNotExist(err))
+
+	res, err := newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	require.True(t, res.Adopted)
+	require.True(t, res.Marked)
+}
+
+// TestExisting: the records of the file a partition would replace, and a
+// day written for another identity.
+func TestExisting(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := newNDJSON(t, dir)
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	full := sinks.NewPartition(d, d, d.AddDate(0, 0, 1), "")
+	_, ok, err := s.Existing(t.Context(), full)
+	require.NoError(t, err)
+	require.False(t, ok)
+	commitDay(t, s, d, 37)
+	n, ok, err := s.Existing(t.Context(), full)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.EqualValues(t, 37, n)
+	_, ok, err = s.Existing(t.Context(), sinks.NewPartition(d, d.Add(time.Hour), d.Add(2*time.Hour), ""))
+	require.NoError(t, err)
+	require.False(t, ok, "another range of the day is another file")
+
+	// A day copied in from another identity's location.
+	otherDir := t.TempDir()
+	o := newNDJSON(t, otherDir)
+	otherID := nightly
+	otherID.Workspace = "other"
+	_, err = o.Claim(t.Context(), sinks.Claim{Identity: otherID, Create: true})
+	require.NoError(t, err)
+	require.NoError(t, os.Rename(filepath.Join(dir, full.Dir()), filepath.Join(otherDir, full.Dir())))
+	_, _, err = o.Existing(t.Context(), full)
+	var foreign *sinks.ForeignDayError
+	require.ErrorAs(t, err, &foreign)
+	require.Equal(t, filepath.Join(otherDir, full.Dir(), sinks.ManifestName), foreign.Manifest)
+}
+
+// TestChain: each manifest links to the previous day's; a day written
+// between two exported ones relinks the days after it, and signing covers
+// every manifest.
+func TestChain(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	pub := key.Public().(ed25519.PublicKey)
+	s := newNDJSON(t, dir)
+	_, err = s.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true, Signer: key})
+	require.NoError(t, err)
+	commitDay(t, s, d, 5)
+	commitDay(t, s, d.AddDate(0, 0, 3), 5)
+	commitDay(t, s, d.AddDate(0, 0, 4), 5)
+	m0, b0 := readManifest(t, dir, d)
+	require.Empty(t, m0.Previous, "the first day links to nothing")
+	want := nightly
+	want.Format, want.Schema = "ndjson.gz", transform.SchemaVersion
+	require.Equal(t, want.Hash(), m0.Identity, "the identity with the sink's format and the record shape")
+	m3, b3 := readManifest(t, dir, d.AddDate(0, 0, 3))
+	require.Equal(t, sinks.Sum(b0), m3.Previous, "a gap is skipped")
+	m4, _ := readManifest(t, dir, d.AddDate(0, 0, 4))
+	require.Equal(t, sinks.Sum(b3), m4.Previous)
+
+	// The gap is filled later: the days after it are linked again, signed.
+	commitDay(t, s, d.AddDate(0, 0, 1), 5)
+	_, b1 := readManifest(t, dir, d.AddDate(0, 0, 1))
+	m3, b3 = readManifest(t, dir, d.AddDate(0, 0, 3))
+	require.Equal(t, sinks.Sum(b1), m3.Previous)
+	m4, _ = readManifest(t, dir, d.AddDate(0, 0, 4))
+	require.Equal(t, sinks.Sum(b3), m4.Previous)
+	for _, day := range []int{0, 1, 3, 4} {
+		m, _ := readManifest(t, dir, d.AddDate(0, 0, day))
+		require.NoError(t, m.CheckSignature(pub), "day %d", day)
+	}
+
+	// An edit breaks the signature; another key is named as such.
+	m3.Records++
+	require.ErrorContains(t, m3.CheckSignature(pub), "edited after signing")
+	other, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	require.ErrorContains(t, m4.CheckSignature(other), "not by the given key")
+	require.Equal(t, sinks.KeyID(pub), m4.KeyID)
+}
+
+// TestKeysPEM: a key pair as openssl writes it (genpkey -algorithm ed25519,
+// pkey -pubout): the public key printed is openssl's, byte for byte.
+func TestKeysPEM(t *testing.T) {
+	priv := []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBObxfyXbWoNP4qpxmqs0H2+5QLZ8tPoftJ6OaSCyLUK\n-----END PRIVATE KEY-----\n")
+	pubPEM := "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAyzeTssI/7L6Ex0Bg4Fb5fCYBTpRND8VuEJBYg1Sb/DQ=\n-----END PUBLIC KEY-----\n"
+	key, err := sinks.ParsePrivateKey(priv)
+	require.NoError(t, err)
+	require.Equal(t, pubPEM, string(sinks.PublicKeyPEM(key.Public().(ed25519.PublicKey))))
+	pub, err := sinks.ParsePublicKey([]byte(pubPEM))
+	require.NoError(t, err)
+	require.True(t, pub.Equal(key.Public()))
+	_, err = sinks.ParsePrivateKey([]byte("not a key"))
+	require.ErrorContains(t, err, "openssl genpkey -algorithm ed25519")
+	_, err = sinks.ParsePrivateKey([]byte(pubPEM))
+	require.Error(t, err)
+}
+
+// TestRemovedFileLeavesTheManifest: a file removed by hand (a partial range
+// that doubled its day) is dropped from the manifest when the day is
+// written again, so that the day verifies again.
+func TestRemovedFileLeavesTheManifest(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := newNDJSON(t, dir)
+	commitDay(t, s, d, 10)
+	part := sinks.NewPartition(d, d, d.Add(6*time.Hour), "run")
+	w, err := s.Open(t.Context(), part)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(d, 3)))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+	m, _ := readManifest(t, dir, d)
+	require.Len(t, m.Files, 2)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, part.Dir(), part.BaseName()+".ndjson.gz")))
+	commitDay(t, s, d, 10)
+	m, _ = readManifest(t, dir, d)
+	require.Len(t, m.Files, 1)
+	require.Equal(t, "pachca-audit-2026-11-01.ndjson.gz", m.Files[0].Name)
+	require.EqualValues(t, 10, m.Records)
+}

@@ -1,0 +1,140 @@
+package filesink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/sinks"
+)
+
+// store is the sinks.Store of a directory. Versions are the sha256 of a
+// file's content; Put checks it and writes atomically, and is safe against
+// other processes only under the root lock (Sink.lock), which every writer
+// of this package holds.
+type store struct {
+	dir               string
+	fileMode, dirMode fs.FileMode
+}
+
+var _ sinks.Store = store{}
+
+func (s store) path(name string) string { return filepath.Join(s.dir, filepath.FromSlash(name)) }
+
+func (s store) Location(name string) string {
+	if name == "" {
+		return s.dir
+	}
+	return s.path(name)
+}
+
+func (s store) Get(_ context.Context, name string) ([]byte, string, error) {
+	b, err := os.ReadFile(s.path(name))
+	if err != nil {
+		return nil, "", err
+	}
+	return b, sinks.Sum(b), nil
+}
+
+func (s store) Put(_ context.Context, name string, body []byte, version string) error {
+	path := s.path(name)
+	cur, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if version != sinks.NoVersion {
+			return fmt.Errorf("%s: %w", path, sinks.ErrChanged)
+		}
+	case err != nil:
+		return err
+	case version == sinks.NoVersion || sinks.Sum(cur) != version:
+		return fmt.Errorf("%s: %w", path, sinks.ErrChanged)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, body, s.fileMode); err != nil {
+		return fmt.Errorf("write %s: %w", path, cause(err))
+	}
+	return nil
+}
+
+var dayDir = regexp.MustCompile(`^dt=\d{4}-\d{2}-\d{2}$`)
+
+func (s store) Days(context.Context) ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var days []string
+	for _, e := range entries {
+		if e.IsDir() && dayDir.MatchString(e.Name()) {
+			days = append(days, e.Name())
+		}
+	}
+	slices.Sort(days)
+	return days, nil
+}
+
+func (s store) List(_ context.Context, day string) ([]sinks.Object, error) {
+	entries, err := os.ReadDir(s.path(day))
+	if err != nil {
+		return nil, err
+	}
+	var out []sinks.Object
+	for _, e := range entries {
+		if !e.Type().IsRegular() || atomicfile.IsTemp(e.Name()) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sinks.Object{Name: day + "/" + e.Name(), Size: fi.Size()})
+	}
+	return out, nil
+}
+
+func (s store) Open(_ context.Context, name string) (io.ReadCloser, error) {
+	return os.Open(s.path(name))
+}
+
+// lock takes the root's lock (an flock of the directory itself: no lock
+// file among the data), waiting for another process's commit to finish; the
+// returned function releases it.
+func (s *Sink) lock(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(s.dir, s.dirMode); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,427 @@
+package sinks
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Claim is what a run binds a file-like sink to before it writes anything.
+type Claim struct {
+	// Identity of the data; the sink fills in Format itself.
+	Identity Identity
+	// Signer signs every manifest the sink writes; nil for unsigned ones.
+	Signer ed25519.PrivateKey
+	// Create writes the marker when the root has none. Without it (check,
+	// verify) nothing is written.
+	Create bool
+}
+
+// ClaimResult says what Claim found.
+type ClaimResult struct {
+	Location string // where the marker is, for messages
+	// IdentityHash is the claimed identity's hash (with the sink's format),
+	// which the manifests of the root must record.
+	IdentityHash string
+	Marked       bool // the root has a marker (written before, or now with Create)
+	// Adopted: the root had data but no marker, which Claim wrote now (with
+	// Create) or would write: the data is taken as this identity's.
+	Adopted bool
+}
+
+// Claimer is implemented by file-like sinks, whose root holds the data of
+// one identity (see Identity). Claim is called once, before any Open.
+type Claimer interface {
+	// Claim reads the root's marker: absent, it is written (with Create),
+	// adopting data already there; present, it must record c.Identity, or
+	// Claim fails with a usage error that names the differing keys and
+	// writes nothing. After Claim the sink's manifests record the identity
+	// and are signed with c.Signer.
+	Claim(ctx context.Context, c Claim) (ClaimResult, error)
+}
+
+// Holder is implemented by sinks that keep what they committed (files,
+// objects), so that a run can refuse to replace a file with a smaller one.
+type Holder interface {
+	// Existing reports the records of the file that committing p would
+	// replace, from the day's manifest; ok is false when there is none. A
+	// day whose manifest was written for another identity gives a
+	// *ForeignDayError.
+	Existing(ctx context.Context, p Partition) (records int64, ok bool, err error)
+}
+
+// Linker is implemented by sinks whose day manifests form a chain (see
+// Manifest). Committing a day links its manifest to the previous day's;
+// the days after it, if any exist already, must be linked again: the run
+// calls Relink after the last day of each block of consecutive days it
+// delivers, so that a backfill of many days relinks the days after them
+// once, not once per day.
+type Linker interface {
+	// Relink links the manifests of the days after p's day again, in
+	// order, until one links already.
+	Relink(ctx context.Context, p Partition) error
+}
+
+// ForeignDayError means a day's manifest records another data identity
+// than the sink's (its marker was removed, or files were copied in).
+type ForeignDayError struct {
+	Manifest string // location of the manifest
+	Identity string // the identity hash it records
+}
+
+func (e *ForeignDayError) Error() string {
+	return fmt.Sprintf("%s was written for another identity (%.12s…) than this configuration's; "+
+		"export this configuration to another location, or move that day away", e.Manifest, e.Identity)
+}
+
+// Ledger keeps the marker and the chained manifests of one root for the
+// sink that owns it. It holds no lock: the sink serialises its calls (one
+// partition at a time) and guards the store against other processes, by a
+// lock file or by conditional writes.
+type Ledger struct {
+	store  Store
+	format Format
+	now    func() time.Time
+	id     Identity // set by Claim
+	hash   string   // id.Hash(), "" before Claim
+	signer ed25519.PrivateKey
+}
+
+// NewLedger returns the ledger of store for files of format f.
+func NewLedger(store Store, f Format) *Ledger {
+	return &Ledger{store: store, format: f, now: time.Now}
+}
+
+// FormatLabel is the format part of an identity: the extension without its
+// leading dot ("ndjson.gz", "parquet").
+func FormatLabel(f Format) string { return strings.TrimPrefix(f.Ext, ".") }
+
+// Claim implements Claimer for the sink that owns the ledger.
+func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
+	id := c.Identity
+	id.Format = FormatLabel(l.format)
+	if id.Schema == "" {
+		id.Schema = transform.SchemaVersion
+	}
+	id = id.Normal()
+	res := ClaimResult{Location: l.store.Location(MarkerName), IdentityHash: id.Hash()}
+	for range manifestTries {
+		b, _, err := l.store.Get(ctx, MarkerName)
+		if err == nil {
+			if err := l.compare(b, id, res.Location); err != nil {
+				return res, err
+			}
+			res.Marked = true
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return res, err
+		}
+		days, err := l.store.Days(ctx)
+		if err != nil {
+			return res, err
+		}
+		if len(days) > 0 {
+			if err := l.adoptable(ctx, days, id); err != nil {
+				return res, err
+			}
+			res.Adopted = true
+		}
+		if !c.Create {
+			break
+		}
+		err = l.store.Put(ctx, MarkerName, newMarker(id, l.now()), NoVersion)
+		if errors.Is(err, ErrChanged) {
+			continue // another run marked it first: compare with that
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Marked = true
+		break
+	}
+	if c.Create && !res.Marked {
+		return res, fmt.Errorf("%s: %w %d times in a row", res.Location, ErrChanged, manifestTries)
+	}
+	l.id, l.hash, l.signer = id, id.Hash(), c.Signer
+	return res, nil
+}
+
+// adoptable checks data found without a marker: the newest manifest must
+// record id, or no identity (versions before markers).
+func (l *Ledger) adoptable(ctx context.Context, days []string, id Identity) error {
+	for i := len(days) - 1; i >= 0; i-- {
+		m, _, ok, err := l.read(ctx, days[i])
+		if err != nil || !ok {
+			continue // a damaged manifest is verify's to report
+		}
+		if m.Identity != "" && m.Identity != id.Hash() {
+			return failure.Usagef("this location has no marker (%s) but its manifests record another identity (%.12s…, in %s): give this configuration another location (dir, or S3 prefix), or move the existing data away",
+				MarkerName, m.Identity, l.store.Location(manifestName(days[i])))
+		}
+		return nil
+	}
+	return nil
+}
+
+// compare checks the marker b against id.
+func (l *Ledger) compare(b []byte, id Identity, where string) error {
+	var m Marker
+	if err := json.Unmarshal(b, &m); err != nil || m.IdentityHash == "" {
+		return failure.Permanentf("%s is damaged or not pachca-export's; restore it, or move it away to adopt the data as this configuration's", where)
+	}
+	if m.IdentityHash == id.Hash() {
+		return nil
+	}
+	diff := id.Diff(m.Identity)
+	if len(diff) == 0 { // a marker edited by hand, or of a newer version
+		diff = []string{"identity hash " + id.Hash()[:12] + " here, " + m.IdentityHash[:min(12, len(m.IdentityHash))] + " there"}
+	}
+	return failure.Usagef("this location holds the events of another configuration (%s; see %s): give this configuration another location (dir, or S3 prefix), or move the existing data away",
+		strings.Join(diff, "; "), where)
+}
+
+// name is the file partition p is committed to.
+func (l *Ledger) name(p Partition) string { return p.BaseName() + l.format.Ext }
+
+func manifestName(dayDir string) string { return dayDir + "/" + ManifestName }
+
+// Existing implements Holder. A Compact partition replaces every file of
+// its day: what it replaces is the day's total.
+func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error) {
+	m, _, ok, err := l.read(ctx, p.Dir())
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if err := l.own(m, p.Dir()); err != nil {
+		return 0, false, err
+	}
+	if p.Compact {
+		return m.Records, len(m.Files) > 0, nil
+	}
+	f, ok := m.File(l.name(p))
+	return f.Records, ok, nil
+}
+
+// own fails with a ForeignDayError when m was written for another identity.
+// Manifests of versions that recorded none are taken as ours.
+func (l *Ledger) own(m Manifest, dayDir string) error {
+	if l.hash != "" && m.Identity != "" && m.Identity != l.hash {
+		return &ForeignDayError{Manifest: l.store.Location(manifestName(dayDir)), Identity: m.Identity}
+	}
+	return nil
+}
+
+// read returns the manifest of a day directory and its version; ok is
+// false when there is none.
+func (l *Ledger) read(ctx context.Context, dayDir string) (m Manifest, version string, ok bool, err error) {
+	b, version, err := l.store.Get(ctx, manifestName(dayDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Manifest{}, NoVersion, false, nil
+	}
+	if err != nil {
+		return Manifest{}, "", false, err
+	}
+	m, err = DecodeManifest(b)
+	if err != nil {
+		return Manifest{}, "", false, failure.Permanentf("manifest %s is damaged (%v): move it away and export the day again", l.store.Location(manifestName(dayDir)), err)
+	}
+	return m, version, true, nil
+}
+
+// Prepared is a day's next manifest, for its sink to write.
+type Prepared struct {
+	Body []byte
+	// Version is that of the manifest it replaces, for a conditional write.
+	Version string
+	// Replaced names the files the manifest listed and no longer does: a
+	// Compact partition replaces every file of its day.
+	Replaced []string
+}
+
+// Prepare returns the new manifest of p's day with f added (replacing the
+// entry of the same name, or every entry for a Compact partition), linked
+// to the previous day's and signed, for the caller to write in place of the
+// one it read. The days after it are relinked by Relink (see Linker).
+func (l *Ledger) Prepare(ctx context.Context, p Partition, f ManifestFile) (Prepared, error) {
+	m, version, ok, err := l.read(ctx, p.Dir())
+	if err != nil {
+		return Prepared{}, err
+	}
+	if ok {
+		if err := l.own(m, p.Dir()); err != nil {
+			return Prepared{}, err
+		}
+	}
+	if ok && m.Day != p.Date() {
+		m = Manifest{} // another day's manifest moved here: its entries are not this day's files
+	}
+	if len(m.Files) > 0 {
+		// A manifest describes what its day holds: the entry of a file
+		// someone removed (a partial range that doubled the day) goes.
+		objects, err := l.store.List(ctx, p.Dir())
+		if err != nil {
+			return Prepared{}, err
+		}
+		present := map[string]bool{}
+		for _, o := range objects {
+			present[path.Base(o.Name)] = true
+		}
+		m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return e.Name != f.Name && !present[e.Name] })
+	}
+	var replaced []string
+	if p.Compact {
+		for _, e := range m.Files {
+			if e.Name != f.Name {
+				replaced = append(replaced, e.Name)
+			}
+		}
+		m.Files = nil
+	}
+	m.Day = p.Date()
+	m.SchemaVersion = l.schema()
+	m.Identity = l.hash
+	m.Put(f)
+	if m.Previous, err = l.previous(ctx, p.Dir()); err != nil {
+		return Prepared{}, err
+	}
+	m.Sign(l.signer)
+	return Prepared{Body: m.Encode(), Version: version, Replaced: replaced}, nil
+}
+
+func (l *Ledger) schema() string {
+	if l.id.Schema != "" {
+		return l.id.Schema
+	}
+	return transform.SchemaVersion
+}
+
+// previous is the link of dayDir's manifest: the sum of the closest
+// earlier day's manifest, "" when there is none.
+func (l *Ledger) previous(ctx context.Context, dayDir string) (string, error) {
+	days, err := l.store.Days(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i := sort.SearchStrings(days, dayDir) - 1; i >= 0; i-- {
+		b, _, err := l.store.Get(ctx, manifestName(days[i]))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a day directory left by a failed commit
+		}
+		if err != nil {
+			return "", err
+		}
+		return Sum(b), nil
+	}
+	return "", nil
+}
+
+// manifestTries bounds the read-modify-write rounds against concurrent writers.
+const manifestTries = 8
+
+// Record adds f to the manifest of p's day with conditional writes: for
+// stores that write small objects atomically in place (S3). It returns the
+// files the manifest no longer lists (Prepared.Replaced), for the sink to
+// delete.
+func (l *Ledger) Record(ctx context.Context, p Partition, f ManifestFile) ([]string, error) {
+	for try := range manifestTries {
+		if err := backoff(ctx, try); err != nil {
+			return nil, err
+		}
+		next, err := l.Prepare(ctx, p, f)
+		if err != nil {
+			return nil, err
+		}
+		err = l.store.Put(ctx, manifestName(p.Dir()), next.Body, next.Version)
+		if errors.Is(err, ErrChanged) {
+			continue
+		}
+		return next.Replaced, err
+	}
+	return nil, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(manifestName(p.Dir())), ErrChanged, manifestTries)
+}
+
+// backoff waits before try (0-based) of a read-modify-write round a random
+// while, so that writers racing for one object take turns.
+func backoff(ctx context.Context, try int) error {
+	if try == 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(rand.N(10 * time.Millisecond << try)):
+		return nil
+	}
+}
+
+// Relink implements Linker: each manifest after p's day is linked (and
+// signed) again, in order, until one already links to its predecessor.
+// Rare: it happens when a day is rewritten or a gap filled after later
+// days were exported.
+func (l *Ledger) Relink(ctx context.Context, p Partition) error {
+	dayDir := p.Dir()
+	prev, _, err := l.store.Get(ctx, manifestName(dayDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing committed for the day: nothing to link to
+	}
+	if err != nil {
+		return err
+	}
+	days, err := l.store.Days(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range days[sort.SearchStrings(days, dayDir+"\x00"):] {
+		next, done, err := l.relink(ctx, d, prev)
+		if err != nil || done {
+			return err
+		}
+		if next != nil {
+			prev = next
+		}
+	}
+	return nil
+}
+
+// relink links the manifest of day directory d to prev. It returns the
+// manifest as it now is (nil when d has none) and done when it already
+// linked to prev.
+func (l *Ledger) relink(ctx context.Context, d string, prev []byte) (next []byte, done bool, err error) {
+	for try := range manifestTries {
+		if err := backoff(ctx, try); err != nil {
+			return nil, false, err
+		}
+		m, version, ok, err := l.read(ctx, d)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		if m.Previous == Sum(prev) {
+			return nil, true, nil
+		}
+		m.Previous = Sum(prev)
+		m.Sign(l.signer)
+		body := m.Encode()
+		err = l.store.Put(ctx, manifestName(d), body, version)
+		if errors.Is(err, ErrChanged) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return body, false, nil
+	}
+	return nil, false, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(manifestName(d)), ErrChanged, manifestTries)
+}

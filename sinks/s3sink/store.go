@@ -1,0 +1,171 @@
+package s3sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// maxSmallObject bounds what Get reads: a manifest lists a few files, a
+// marker is smaller still; anything larger is not ours.
+const maxSmallObject = 8 << 20
+
+// store is the sinks.Store of the sink's bucket and prefix. Versions are
+// ETags; Put is a conditional write (If-Match, If-None-Match), or a plain
+// one on a server that has no conditional writes.
+type store struct {
+	s             *Sink
+	unconditional atomic.Bool // the server answered 501 to a conditional write
+}
+
+var _ sinks.Store = (*store)(nil)
+
+func (st *store) key(name string) string { return st.s.prefix + name }
+
+func (st *store) Location(name string) string { return st.s.url(st.key(name)) }
+
+func (st *store) Get(ctx context.Context, name string) ([]byte, string, error) {
+	out, err := st.s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.s.cfg.Bucket), Key: aws.String(st.key(name))})
+	var noKey *types.NoSuchKey
+	if errors.As(err, &noKey) {
+		return nil, "", fmt.Errorf("%s: %w", st.Location(name), fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("s3: get %s: %w", st.Location(name), st.s.explain(ctx, err))
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, maxSmallObject+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("s3: get %s: %w", st.Location(name), err)
+	}
+	if len(b) > maxSmallObject {
+		return nil, "", fmt.Errorf("s3: %s is larger than %d bytes: not pachca-export's", st.Location(name), maxSmallObject)
+	}
+	return b, aws.ToString(out.ETag), nil
+}
+
+func (st *store) Put(ctx context.Context, name string, body []byte, version string) error {
+	s := st.s
+	in := &s3.PutObjectInput{
+		Bucket:         aws.String(s.cfg.Bucket),
+		Key:            aws.String(st.key(name)),
+		Body:           bytes.NewReader(body),
+		ContentLength:  aws.Int64(int64(len(body))),
+		ContentType:    aws.String("application/json"),
+		ChecksumSHA256: aws.String(sha256Base64(body)),
+		Metadata:       map[string]string{"schema-version": transform.SchemaVersion},
+	}
+	s.setEncryption(in)
+	for {
+		conditional := !st.unconditional.Load()
+		in.IfMatch, in.IfNoneMatch = nil, nil
+		if conditional && version == sinks.NoVersion {
+			in.IfNoneMatch = aws.String("*")
+		} else if conditional {
+			in.IfMatch = aws.String(version)
+		}
+		_, err := s.client.PutObject(ctx, in)
+		switch {
+		case err == nil:
+			return nil
+		case isStatus(err, 412) || isStatus(err, 409):
+			// Another writer got in between (or our own write, whose answer
+			// was lost and retried): the caller reads again.
+			return fmt.Errorf("s3: put %s: %w", st.Location(name), sinks.ErrChanged)
+		case isStatus(err, 501) && conditional:
+			st.unconditional.Store(true) // a server without conditional writes
+			continue
+		}
+		return fmt.Errorf("s3: put %s: %w", st.Location(name), s.explain(ctx, err))
+	}
+}
+
+func (st *store) Days(ctx context.Context) ([]string, error) {
+	var days []string
+	err := st.list(ctx, st.key("dt="), "/", func(o types.Object, p types.CommonPrefix) {
+		if p.Prefix != nil {
+			days = append(days, strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.s.prefix), "/"))
+		}
+	})
+	return days, err
+}
+
+func (st *store) List(ctx context.Context, day string) ([]sinks.Object, error) {
+	var out []sinks.Object
+	err := st.list(ctx, st.key(day+"/"), "/", func(o types.Object, _ types.CommonPrefix) {
+		if o.Key == nil || atomicfile.IsTemp(path.Base(*o.Key)) {
+			return
+		}
+		out = append(out, sinks.Object{Name: strings.TrimPrefix(*o.Key, st.s.prefix), Size: aws.ToInt64(o.Size)})
+	})
+	return out, err
+}
+
+// list calls fn with every object and common prefix under prefix, in key order.
+func (st *store) list(ctx context.Context, prefix, delimiter string, fn func(types.Object, types.CommonPrefix)) error {
+	p := s3.NewListObjectsV2Paginator(st.s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(st.s.cfg.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String(delimiter),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("s3: list %s: %w", st.s.url(prefix), st.s.explain(ctx, err))
+		}
+		for _, o := range page.Contents {
+			fn(o, types.CommonPrefix{})
+		}
+		for _, cp := range page.CommonPrefixes {
+			fn(types.Object{}, cp)
+		}
+	}
+	return nil
+}
+
+func (st *store) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	out, err := st.s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.s.cfg.Bucket), Key: aws.String(st.key(name))})
+	var noKey *types.NoSuchKey
+	if errors.As(err, &noKey) {
+		return nil, fmt.Errorf("%s: %w", st.Location(name), fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3: get %s: %w", st.Location(name), st.s.explain(ctx, err))
+	}
+	return out.Body, nil
+}
+
+// Checksum returns the checksum S3 stores with the object, in the form
+// manifests record it (ManifestFile.S3Checksum); "" when it has none.
+func (st *store) Checksum(ctx context.Context, name string) (string, error) {
+	out, err := st.s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(st.s.cfg.Bucket), Key: aws.String(st.key(name)), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		return "", fmt.Errorf("s3: head %s: %w", st.Location(name), st.s.explain(ctx, err))
+	}
+	return checksumLabel(aws.ToString(out.ChecksumSHA256), out.ChecksumType), nil
+}
+
+// checksumLabel is an S3 SHA-256 checksum as manifests record it.
+func checksumLabel(value string, typ types.ChecksumType) string {
+	switch {
+	case value == "":
+		return ""
+	case typ == types.ChecksumTypeComposite || strings.Contains(value, "-"):
+		return "SHA256-COMPOSITE:" + value
+	}
+	return "SHA256:" + value
+}

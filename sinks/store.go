@@ -1,0 +1,49 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Store is the storage under the root of a file-like sink: a directory, or
+// a bucket and prefix. Names are relative to the root and use "/":
+// "dt=2026-11-01/_manifest.json". The file and S3 sinks implement it; the
+// ledger (marker, manifests, chain) and `verify` work through it only.
+type Store interface {
+	// Location names an object for messages: a path or an s3:// URL.
+	Location(name string) string
+	// Get reads a small object (a manifest, the marker) whole, with its
+	// version for Put; an error wrapping fs.ErrNotExist when it is absent.
+	Get(ctx context.Context, name string) (body []byte, version string, err error)
+	// Put replaces name with body atomically, provided it is still at
+	// version: what Get returned, or NoVersion for an object that must not
+	// exist yet. Otherwise it fails with ErrChanged and writes nothing.
+	Put(ctx context.Context, name string, body []byte, version string) error
+	// Days lists the day directories ("dt=YYYY-MM-DD") under the root, sorted.
+	Days(ctx context.Context) ([]string, error)
+	// List lists the objects of one day directory, sorted by name, without
+	// temporary files.
+	List(ctx context.Context, day string) ([]Object, error)
+	// Open opens an object for reading.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// Object is one entry of Store.List.
+type Object struct {
+	Name string // relative to the root: "dt=2026-11-01/pachca-audit-2026-11-01.parquet"
+	Size int64
+}
+
+// NoVersion is the version of an object that does not exist.
+const NoVersion = ""
+
+// ErrChanged means a conditional Put found the object changed since it
+// was read: another writer got in between. Read it again and retry.
+var ErrChanged = errors.New("changed by another writer")
+
+// Rooted is implemented by file-like sinks: Root is the store their
+// partitions are committed to, for `verify`.
+type Rooted interface {
+	Root() Store
+}

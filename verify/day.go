@@ -1,0 +1,196 @@
+package verify
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/pachca-export/pachca-export/sinks"
+)
+
+// checksummer is implemented by stores that keep a checksum with each
+// object (S3): Checksum returns it as manifests record it.
+type checksummer interface {
+	Checksum(ctx context.Context, name string) (string, error)
+}
+
+// root is one file-like sink being verified.
+type root struct {
+	label    string // "sinks[0] ndjson out/ndjson"
+	store    sinks.Store
+	identity string // the hash its manifests must record
+	schema   string
+	key      ed25519.PublicKey // nil: signatures are not checked
+	tmpDir   string
+}
+
+// dayResult is what checking one day of one root found.
+type dayResult struct {
+	problems []string
+	files    int
+	records  int64
+	ids      map[string]struct{}
+	manifest []byte // the manifest as read, for the next day's link; nil when absent
+	signed   string // the key id of a signature that was not checked
+}
+
+func (d *dayResult) fail(format string, args ...any) {
+	d.problems = append(d.problems, fmt.Sprintf(format, args...))
+}
+
+// checkDay checks one day directory of r against its manifest: the
+// manifest itself (day, schema, identity, link to prev, signature), then
+// every file it lists (present, size, sha256, records, schema of each
+// record, S3 checksum), files it does not list, and ids seen twice.
+func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayResult, error) {
+	res := &dayResult{ids: map[string]struct{}{}}
+	objects, err := r.store.List(ctx, dayDir)
+	if err != nil {
+		return nil, err
+	}
+	mname := dayDir + "/" + sinks.ManifestName
+	b, _, err := r.store.Get(ctx, mname)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if len(dataFiles(objects)) > 0 {
+			res.fail("no %s: its files are described by nothing (removed?)", sinks.ManifestName)
+		}
+		return res, nil
+	case err != nil:
+		return nil, err
+	}
+	res.manifest = b
+	m, err := sinks.DecodeManifest(b)
+	if err != nil {
+		res.fail("%s cannot be read: %v", sinks.ManifestName, err)
+		return res, nil
+	}
+	day := strings.TrimPrefix(dayDir, "dt=")
+	if m.Day != day {
+		res.fail("%s is the manifest of %s, not of %s (moved or swapped)", sinks.ManifestName, m.Day, day)
+	}
+	if m.SchemaVersion != r.schema {
+		res.fail("schema_version %q, want %q", m.SchemaVersion, r.schema)
+	}
+	switch m.Identity {
+	case r.identity:
+	case "":
+		res.fail("the manifest records no identity and no chain (written by a version before them): export the day again")
+	default:
+		res.fail("the manifest was written for another identity (%.12s…)", m.Identity)
+	}
+	if want := link(prev); m.Previous != want {
+		res.fail("chain broken: previous is %s, the manifest of the day before has sha256 %s (a day deleted, edited or reordered)",
+			orNone(m.Previous), orNone(want))
+	}
+	switch {
+	case r.key != nil:
+		if err := m.CheckSignature(r.key); err != nil {
+			res.fail("signature: %v", err)
+		}
+	case m.Signature != "":
+		res.signed = m.KeyID
+	}
+	var total int64
+	for _, f := range m.Files {
+		total += f.Records
+		r.checkFile(ctx, dayDir, f, objects, res)
+	}
+	if total != m.Records {
+		res.fail("records %d, but its files list %d", m.Records, total)
+	}
+	for _, o := range dataFiles(objects) {
+		if _, listed := m.File(path.Base(o.Name)); !listed {
+			res.fail("%s is not in the manifest", path.Base(o.Name))
+		}
+	}
+	return res, nil
+}
+
+// checkFile checks one manifest entry against the object it names.
+func (r *root) checkFile(ctx context.Context, dayDir string, f sinks.ManifestFile, objects []sinks.Object, res *dayResult) {
+	name := dayDir + "/" + f.Name
+	i := slices.IndexFunc(objects, func(o sinks.Object) bool { return o.Name == name })
+	if i < 0 {
+		res.fail("%s is missing", f.Name)
+		return
+	}
+	res.files++
+	if objects[i].Size != f.Bytes {
+		res.fail("%s has %d bytes, the manifest says %d", f.Name, objects[i].Size, f.Bytes)
+	}
+	rc, err := r.store.Open(ctx, name)
+	if err != nil {
+		res.fail("%s cannot be opened: %v", f.Name, err)
+		return
+	}
+	defer rc.Close()
+	var twice []string
+	badSchema := 0
+	c, err := read(ctx, f.Name, rc, r.tmpDir, func(id, schema string) {
+		if _, dup := res.ids[id]; dup && len(twice) < 3 {
+			twice = append(twice, id)
+		}
+		res.ids[id] = struct{}{}
+		if schema != r.schema {
+			badSchema++
+		}
+	})
+	switch {
+	case err != nil:
+		res.fail("%s cannot be read: %v", f.Name, err)
+	case c.SHA256 != f.SHA256:
+		res.fail("%s: sha256 %s, the manifest says %s (edited or damaged)", f.Name, c.SHA256, f.SHA256)
+	case c.Records != f.Records:
+		res.fail("%s holds %d records, the manifest says %d", f.Name, c.Records, f.Records)
+	}
+	res.records += c.Records
+	if badSchema > 0 {
+		res.fail("%s: %d records of another schema_version than %q", f.Name, badSchema, r.schema)
+	}
+	if len(twice) > 0 {
+		res.fail("event id %s twice in the day (%s repeats an id of this day)", strings.Join(twice, ", "), f.Name)
+	}
+	if cs, ok := r.store.(checksummer); ok && f.S3Checksum != "" {
+		got, err := cs.Checksum(ctx, name)
+		if err != nil {
+			res.fail("%s: %v", f.Name, err)
+		} else if got != f.S3Checksum {
+			res.fail("%s: S3 checksum %s, the manifest says %s", f.Name, orNone(got), f.S3Checksum)
+		}
+	}
+}
+
+// dataFiles are the objects of a day that query engines read: not the
+// manifest, nothing hidden.
+func dataFiles(objects []sinks.Object) []sinks.Object {
+	var out []sinks.Object
+	for _, o := range objects {
+		base := path.Base(o.Name)
+		if !strings.HasPrefix(base, "_") && !strings.HasPrefix(base, ".") {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// link is what a manifest's previous must be when prev is the manifest of
+// the day before ("" for none).
+func link(prev []byte) string {
+	if prev == nil {
+		return ""
+	}
+	return sinks.Sum(prev)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

@@ -1,0 +1,363 @@
+// Package verify reads back what the file and S3 sinks hold and checks it:
+// each day against its manifest (files present, sizes, sha256, record
+// counts, schema version, no id twice in the day, S3 checksums), the
+// manifests against the root's identity and against each other (the
+// chain, optionally signed), and the days against the record of exported
+// days. With AgainstAPI it also compares each day with what the API returns
+// now, and with Repair it delivers the days that fail again, through a
+// pipeline session, then checks them once more.
+package verify
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// Options configure a verification.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// From and To bound the days checked, [From, To); both zero: every day
+	// the sinks hold or the state records as exported.
+	From, To time.Time
+	// PublicKey must have signed every manifest. Nil: the public half of
+	// signing.private_key_file when configured, else signatures are not
+	// checked (and reported as such).
+	PublicKey ed25519.PublicKey
+	// AgainstAPI compares each day with the events the API returns now.
+	AgainstAPI bool
+	// Repair delivers the failing days again (implies AgainstAPI).
+	Repair     bool
+	HTTPClient *http.Client
+	Now        func() time.Time
+}
+
+// Status is the verdict of one line.
+type Status string
+
+// The verdicts.
+const (
+	OK   Status = "OK"
+	Fail Status = "FAIL"
+	Skip Status = "SKIP" // a sink that cannot be read back (a stream)
+)
+
+// Line is one verdict: one day of one sink, or a whole sink (Day "").
+type Line struct {
+	Day    string
+	Sink   string
+	Status Status
+	Detail string
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Lines []Line
+	// Repaired are the days delivered again; After their lines afterwards.
+	Repaired []string
+	After    []Line
+}
+
+// Failed reports whether anything is wrong in the end: a FAIL line that a
+// repair did not set right.
+func (r *Report) Failed() bool {
+	for _, l := range r.Lines {
+		if l.Status == Fail && !slices.Contains(r.Repaired, l.Day) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(r.After, func(l Line) bool { return l.Status == Fail })
+}
+
+// verifier holds what every day's check needs.
+type verifier struct {
+	o        Options
+	cfg      *config.Config
+	roots    []*root
+	exported map[string]state.Day
+	client   *extract.Client
+}
+
+// Run verifies the sinks of o.Config. Its error is about the verification
+// itself (a sink or the API that cannot be read, a damaged state); what
+// it found wrong in the output is in the Report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.AgainstAPI = o.AgainstAPI || o.Repair
+	v := &verifier{o: o, cfg: o.Config}
+	if v.o.PublicKey == nil {
+		key, err := pipeline.Signer(o.Config)
+		if err != nil {
+			return nil, err
+		}
+		if key != nil {
+			v.o.PublicKey = key.Public().(ed25519.PublicKey)
+		}
+	}
+	set, err := sinkset.Build(ctx, o.Config.Sinks, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	defer set.Close(context.WithoutCancel(ctx))
+	rep := &Report{}
+	rep.Lines = v.open(ctx, set)
+	view, err := state.Peek(o.Config.State.Dir, pipeline.Identity(o.Config))
+	if err != nil {
+		return nil, err
+	}
+	if v.exported, err = view.Exported(); err != nil {
+		return nil, err
+	}
+	if o.AgainstAPI {
+		if o.Config.Source.Token == "" {
+			return nil, errors.New("--against-api needs the API token (source.token, token_file, PACHCA_TOKEN or --token)")
+		}
+		v.client = extract.NewClient(o.Config.Source.ClientConfig(o.HTTPClient))
+	}
+	lines, err := v.check(ctx, v.days(ctx))
+	if err != nil {
+		return nil, err
+	}
+	rep.Lines = append(rep.Lines, lines...)
+	if !o.Repair {
+		return rep, nil
+	}
+	var todo []string
+	for _, l := range rep.Lines {
+		if l.Status == Fail && l.Day != "" && !slices.Contains(todo, l.Day) && v.inRetention(l.Day) {
+			todo = append(todo, l.Day)
+		}
+	}
+	if len(todo) == 0 {
+		return rep, nil
+	}
+	slices.Sort(todo)
+	if err := v.repair(ctx, todo); err != nil {
+		return rep, err
+	}
+	rep.Repaired = todo
+	rep.After, err = v.check(ctx, todo)
+	return rep, err
+}
+
+// open turns every sink into a root to check, or into a line saying why it
+// cannot be.
+func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
+	claims, errs := set.Claim(ctx, sinks.Claim{Identity: pipeline.DataIdentity(v.cfg)})
+	var lines []Line
+	for i, sk := range set.Sinks {
+		label := fmt.Sprintf("sinks[%d] %s", i, sk.Name())
+		rooted, ok := sk.(sinks.Rooted)
+		switch {
+		case !ok:
+			lines = append(lines, Line{Sink: label, Status: Skip, Detail: "a stream: what it received cannot be read back"})
+			continue
+		case errs[i] != nil:
+			lines = append(lines, Line{Sink: label, Status: Fail, Detail: errs[i].Error()})
+			continue
+		case !claims[i].Marked && claims[i].Adopted:
+			lines = append(lines, Line{Sink: label, Status: Fail, Detail: "holds data but no " + sinks.MarkerName +
+				" (removed, or written before markers): the next run adopts it"})
+		}
+		tmp := os.TempDir() // where Parquet objects are downloaded to be read
+		if sc := v.cfg.Sinks[i].S3; sc != nil && sc.TempDir != "" {
+			tmp = sc.TempDir
+		}
+		v.roots = append(v.roots, &root{label: label, store: rooted.Root(), identity: claims[i].IdentityHash,
+			schema: pipeline.DataIdentity(v.cfg).Schema, key: v.o.PublicKey, tmpDir: tmp})
+	}
+	return lines
+}
+
+// days are the days to check: those of [From, To), or without a range
+// every day a root holds or the state records.
+func (v *verifier) days(ctx context.Context) []string {
+	var out []string
+	if !v.o.From.IsZero() || !v.o.To.IsZero() {
+		for d := v.o.From.UTC().Truncate(24 * time.Hour); d.Before(v.o.To); d = d.AddDate(0, 0, 1) {
+			out = append(out, d.Format(time.DateOnly))
+		}
+		return out
+	}
+	for d := range v.exported {
+		out = append(out, d)
+	}
+	for _, r := range v.roots {
+		days, err := r.store.Days(ctx)
+		if err != nil {
+			continue // reported by check, which lists them again
+		}
+		for _, d := range days {
+			out = append(out, strings.TrimPrefix(d, "dt="))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (v *verifier) inRetention(day string) bool {
+	t, err := time.Parse(time.DateOnly, day)
+	return err == nil && t.AddDate(0, 0, 1).After(v.o.Now().Add(-v.cfg.Period.Retention))
+}
+
+// check checks days (sorted) in every root: one line per day and root.
+func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
+	var api map[string]map[string]struct{}
+	var compared []string
+	if v.o.AgainstAPI {
+		compared = slices.DeleteFunc(slices.Clone(days), func(d string) bool { return !v.inRetention(d) })
+		var err error
+		if api, err = apiIDs(ctx, v.cfg, v.client, compared); err != nil {
+			return nil, fmt.Errorf("--against-api: %w", err)
+		}
+	}
+	byDay := map[string][]Line{}
+	for _, r := range v.roots {
+		all, err := r.store.Days(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var prev []byte // the manifest the next held day must link to
+		last := -2      // index in all of the day checked last
+		for _, day := range days {
+			dir := "dt=" + day
+			res := &dayResult{ids: map[string]struct{}{}}
+			if i, held := slices.BinarySearch(all, dir); held {
+				if last != i-1 { // not right after the day checked last: look back
+					if prev, err = r.before(ctx, all, dir); err != nil {
+						return nil, err
+					}
+				}
+				if res, err = r.checkDay(ctx, dir, prev); err != nil {
+					return nil, err
+				}
+				if res.manifest != nil {
+					prev = res.manifest
+				}
+				last = i
+			} else if _, ok := v.exported[day]; ok {
+				res.fail("nothing here, but the state records the day as exported (deleted?)")
+			}
+			held := res.files > 0 || len(res.problems) > 0
+			if ids, ok := api[day]; ok {
+				if lost := missing(ids, res.ids); len(lost) > 0 {
+					res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
+				}
+				held = held || len(ids) > 0
+			}
+			if !held {
+				continue // a day of the range that nobody has: nothing to say
+			}
+			byDay[day] = append(byDay[day], r.line(day, res, api[day], slices.Contains(compared, day)))
+		}
+	}
+	var lines []Line
+	for _, d := range days {
+		lines = append(lines, byDay[d]...)
+	}
+	return lines, nil
+}
+
+// before returns the manifest of the closest day before dir that has one,
+// nil when none.
+func (r *root) before(ctx context.Context, all []string, dir string) ([]byte, error) {
+	i, _ := slices.BinarySearch(all, dir)
+	for i--; i >= 0; i-- {
+		b, _, err := r.store.Get(ctx, all[i]+"/"+sinks.ManifestName)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return b, err
+	}
+	return nil, nil
+}
+
+// line turns a day's result into its verdict.
+func (r *root) line(day string, res *dayResult, api map[string]struct{}, compared bool) Line {
+	l := Line{Day: day, Sink: r.label, Status: OK}
+	if len(res.problems) > 0 {
+		l.Status, l.Detail = Fail, strings.Join(res.problems, "; ")
+		return l
+	}
+	l.Detail = fmt.Sprintf("%d file(s), %d events", res.files, res.records)
+	if compared {
+		gone := missing(res.ids, api)
+		l.Detail += ", all the API has"
+		if len(gone) > 0 {
+			l.Detail += fmt.Sprintf(" (%d no longer returned by it)", len(gone))
+		}
+	}
+	if res.signed != "" {
+		l.Detail += ", signed by key " + res.signed + " (not checked: give --public-key)"
+	} else if r.key != nil {
+		l.Detail += ", signature good"
+	}
+	return l
+}
+
+// sample names up to three ids.
+func sample(ids []string) string {
+	if len(ids) > 3 {
+		return strings.Join(ids[:3], ", ") + ", ..."
+	}
+	return strings.Join(ids, ", ")
+}
+
+// repair delivers days again, one plan per day in one session: the day's
+// files are rewritten from what the API returns now, replacing the broken
+// ones (a day that would shrink is refused, as in any run).
+func (v *verifier) repair(ctx context.Context, days []string) (err error) {
+	// A stdout sink would mix records into the verdicts: a repair is for the
+	// sinks that keep what they hold (Kafka gets the days again, at least once).
+	s, err := pipeline.Open(ctx, pipeline.Options{Config: v.cfg, Logger: v.o.Logger, HTTPClient: v.o.HTTPClient, Now: v.o.Now, Stdout: io.Discard})
+	if err != nil {
+		return fmt.Errorf("--repair: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipeline.ShutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, s.Close(cctx))
+	}()
+	var errs []error
+	for _, d := range days {
+		from, _ := time.Parse(time.DateOnly, d)
+		plan, err := s.Plan(pipeline.Range{From: from, To: from.AddDate(0, 0, 1)})
+		if err != nil {
+			return err
+		}
+		if _, err := s.Execute(ctx, plan); err != nil {
+			var refused *pipeline.RefusedError
+			if !errors.As(err, &refused) {
+				return fmt.Errorf("--repair %s: %w", d, err)
+			}
+			errs = append(errs, err) // the check that follows shows the day as it is
+		}
+		v.o.Logger.Info("day delivered again", "day", d)
+	}
+	for _, err := range errs {
+		v.o.Logger.Warn("repair refused", "error", err)
+	}
+	return nil
+}

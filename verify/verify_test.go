@@ -1,0 +1,314 @@
+package verify_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/internal/miniotest"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/verify"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
+
+func day0() time.Time { return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -10) }
+
+func date(n int) string { return day0().AddDate(0, 0, n).Format(time.DateOnly) }
+
+// export runs a three-day export of a simulated workspace to an NDJSON and
+// a Parquet directory, manifests signed, and returns the configuration, the
+// simulator and the public key.
+func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey) {
+	t.Helper()
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+
+	dir := t.TempDir()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	keyFile := filepath.Join(dir, "signing.pem")
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+
+	cfg := config.Default()
+	cfg.File = "test.yaml"
+	cfg.Source.BaseURL, cfg.Source.Token, cfg.Source.Workspace = base, "sim-token", "acme"
+	cfg.Source.RequestsPerSecond, cfg.Source.Timeout = 500, 5*time.Second
+	cfg.State.Dir = filepath.Join(dir, "state")
+	cfg.Signing.PrivateKeyFile = keyFile
+	cfg.Sinks = []config.Sink{
+		{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(dir, "ndjson"), Compression: "gzip"}},
+		{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(dir, "parquet")}},
+	}
+	require.NoError(t, cfg.Validate())
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
+	require.NoError(t, err)
+	return &cfg, sim, pub
+}
+
+// verdicts maps "day sink-index" to the line, for the lines of rep.
+func verdicts(t *testing.T, lines []verify.Line) map[string]verify.Line {
+	t.Helper()
+	out := map[string]verify.Line{}
+	for _, l := range lines {
+		idx := l.Sink[:strings.Index(l.Sink, "]")+1]
+		out[l.Day+" "+idx] = l
+	}
+	return out
+}
+
+// TestCleanExport: every day of both sinks verifies, signatures included.
+func TestCleanExport(t *testing.T) {
+	cfg, _, pub := export(t)
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	require.Len(t, rep.Lines, 6, "three days, two sinks")
+	for _, l := range rep.Lines {
+		require.Equal(t, verify.OK, l.Status, "%+v", l)
+		require.Contains(t, l.Detail, "signature good")
+	}
+	// Another key: every manifest is reported.
+	other, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: other})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	for _, l := range rep.Lines {
+		require.Contains(t, l.Detail, "not by the given key")
+	}
+}
+
+// TestDamageIsReported: each kind of damage is reported on its day and
+// sink, and only there.
+func TestDamageIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, nd, pq string)
+		want   map[string]string // "day sinks[i]" -> a substring of its FAIL line
+	}{
+		{"deleted file", func(t *testing.T, nd, pq string) {
+			require.NoError(t, os.Remove(dataFile(nd, 1, ".ndjson.gz")))
+		}, map[string]string{date(1) + " sinks[0]": "pachca-audit-" + date(1) + ".ndjson.gz is missing"}},
+		{"edited byte", func(t *testing.T, nd, pq string) {
+			flipByte(t, dataFile(pq, 2, ".parquet"))
+		}, map[string]string{date(2) + " sinks[1]": "sha256"}},
+		{"removed manifest", func(t *testing.T, nd, pq string) {
+			require.NoError(t, os.Remove(filepath.Join(nd, "dt="+date(1), sinks.ManifestName)))
+		}, map[string]string{
+			date(1) + " sinks[0]": "no _manifest.json",
+			date(2) + " sinks[0]": "chain broken",
+		}},
+		{"reordered chain", func(t *testing.T, nd, pq string) {
+			a, b := filepath.Join(pq, "dt="+date(0), sinks.ManifestName), filepath.Join(pq, "dt="+date(1), sinks.ManifestName)
+			ab, err := os.ReadFile(a)
+			require.NoError(t, err)
+			bb, err := os.ReadFile(b)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(a, bb, 0o600))
+			require.NoError(t, os.WriteFile(b, ab, 0o600))
+		}, map[string]string{
+			date(0) + " sinks[1]": "is the manifest of " + date(1),
+			date(1) + " sinks[1]": "chain broken",
+			date(2) + " sinks[1]": "chain broken",
+		}},
+		{"duplicated event", func(t *testing.T, nd, pq string) {
+			// A second export of part of day 1 to the NDJSON sink only: its
+			// events are in the day's file already.
+			cfg := *testCfg
+			cfg.Sinks = cfg.Sinks[:1]
+			cfg.State.Dir = t.TempDir()
+			from := day0().AddDate(0, 0, 1)
+			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: from, To: from.Add(6 * time.Hour)}, false)
+			require.NoError(t, err)
+		}, map[string]string{date(1) + " sinks[0]": "twice in the day"}},
+		{"manifest edited", func(t *testing.T, nd, pq string) {
+			path := filepath.Join(nd, "dt="+date(0), sinks.ManifestName)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(`"run_id": "`), []byte(`"run_id": "x`), 1), 0o600))
+		}, map[string]string{
+			date(0) + " sinks[0]": "signature: the signature does not match its content",
+			date(1) + " sinks[0]": "chain broken",
+		}},
+		{"deleted day", func(t *testing.T, nd, pq string) {
+			require.NoError(t, os.RemoveAll(filepath.Join(pq, "dt="+date(2))))
+		}, map[string]string{date(2) + " sinks[1]": "the state records the day as exported"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, pub := export(t)
+			testCfg = cfg
+			tc.damage(t, cfg.Sinks[0].File.Dir, cfg.Sinks[1].File.Dir)
+			rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+			require.NoError(t, err)
+			require.True(t, rep.Failed())
+			got := verdicts(t, rep.Lines)
+			require.Len(t, got, 6, "one line per day and sink: %v", rep.Lines)
+			for k, l := range got {
+				if want, bad := tc.want[k]; bad {
+					require.Equal(t, verify.Fail, l.Status, k)
+					require.Contains(t, l.Detail, want, k)
+				} else {
+					require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
+				}
+			}
+		})
+	}
+}
+
+// testCfg is the configuration of the case running, for damages that run
+// an export themselves.
+var testCfg *config.Config
+
+func dataFile(dir string, day int, ext string) string {
+	return filepath.Join(dir, "dt="+date(day), "pachca-audit-"+date(day)+ext)
+}
+
+func flipByte(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x20
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+}
+
+// TestAgainstAPIAndRepair: events the API published after the export are
+// found on their day, in both sinks; --repair delivers them, and the
+// output then holds every event exactly once.
+func TestAgainstAPIAndRepair(t *testing.T) {
+	cfg, sim, pub := export(t)
+	var late []simulator.Event // published after the export
+	for i := range 5 {
+		late = append(late, sim.WriteEvent("user_login", day0().AddDate(0, 0, 1).Add(time.Hour+time.Duration(i)*time.Minute), 0))
+	}
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	got := verdicts(t, rep.Lines)
+	for k, l := range got {
+		if strings.HasPrefix(k, date(1)) {
+			require.Equal(t, verify.Fail, l.Status)
+			require.Contains(t, l.Detail, "5 event(s) the API has are missing")
+			require.True(t, slices.ContainsFunc(late, func(ev simulator.Event) bool { return strings.Contains(l.Detail, ev.ID) }),
+				"the line names late events: %s", l.Detail)
+		} else {
+			require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
+			require.Contains(t, l.Detail, "all the API has")
+		}
+	}
+
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{date(1)}, rep.Repaired)
+	require.False(t, rep.Failed(), "%v", rep.After)
+	require.Len(t, rep.After, 2)
+	want := exporttest.Expected(sim, day0(), day0().AddDate(0, 0, 3))
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+	exporttest.Compare(t, want, exporttest.ReadParquet(t, cfg.Sinks[1].File.Dir), "acme")
+
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
+
+// TestS3: an export to MinIO verifies, S3 checksums included; an object
+// replaced behind the exporter's back is reported.
+func TestS3(t *testing.T) {
+	m := miniotest.Start(t)
+	m.CreateBucket("audit")
+	cfg, _, _ := export(t)
+	c := &s3sink.Config{Bucket: "audit", Prefix: "pq/", Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
+		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 5 * time.Second}
+	c.SetDefaults()
+	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
+	cfg.State.Dir = t.TempDir()
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
+	require.NoError(t, err)
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	require.Len(t, rep.Lines, 3)
+
+	key := "pq/dt=" + date(1) + "/pachca-audit-" + date(1) + ".parquet"
+	_, err = m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("audit"), Key: aws.String(key), Body: strings.NewReader("not the export")})
+	require.NoError(t, err)
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	got := verdicts(t, rep.Lines)
+	require.Equal(t, verify.Fail, got[date(1)+" sinks[0]"].Status)
+	require.Contains(t, got[date(1)+" sinks[0]"].Detail, "bytes, the manifest says")
+	require.Contains(t, got[date(1)+" sinks[0]"].Detail, "S3 checksum")
+	require.Equal(t, verify.OK, got[date(0)+" sinks[0]"].Status)
+}
+
+// TestRerunsKeepTheChain: rewriting an early day, or the whole range again,
+// relinks the days after it: the export still verifies.
+func TestRerunsKeepTheChain(t *testing.T) {
+	cfg, _, pub := export(t)
+	for _, rng := range []pipeline.Range{
+		{From: day0(), To: day0().AddDate(0, 0, 1)},
+		{From: day0().AddDate(0, 0, 1), To: day0().AddDate(0, 0, 1).Add(12 * time.Hour)},
+		{From: day0(), To: day0().AddDate(0, 0, 3)},
+	} {
+		_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, rng, false)
+		require.NoError(t, err)
+	}
+	before, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), sinks.ManifestName))
+	require.NoError(t, err)
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	// Day 1 now has two files (the whole day and its first half): the same
+	// events twice, which verify reports; the chain holds everywhere.
+	for _, l := range rep.Lines {
+		if l.Day == date(1) {
+			require.Equal(t, verify.Fail, l.Status)
+			require.Contains(t, l.Detail, "twice in the day")
+			require.NotContains(t, l.Detail, "chain")
+		} else {
+			require.Equal(t, verify.OK, l.Status, "%+v", l)
+		}
+	}
+	after, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), sinks.ManifestName))
+	require.NoError(t, err)
+	require.Equal(t, before, after, "verify writes nothing")
+
+	// Without the partial files, a repair rewrites the day's manifests.
+	half := filepath.Join("dt="+date(1), "pachca-audit-"+day0().AddDate(0, 0, 1).Format("20060102T150405.000Z")+"-"+
+		day0().AddDate(0, 0, 1).Add(12*time.Hour).Format("20060102T150405.000Z"))
+	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[0].File.Dir, half+".ndjson.gz")))
+	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[1].File.Dir, half+".parquet")))
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{date(1)}, rep.Repaired)
+	require.False(t, rep.Failed(), "%v", rep.After)
+}
