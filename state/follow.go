@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"maps"
 	"os"
@@ -72,6 +73,11 @@ func (s *Store) SetFollow(f Follow) error {
 	return nil
 }
 
+// crcTable checks each line of the id logs: a line is "seq at id crc",
+// crc the CRC-32C of "seq at id" in hex, so that a damaged line is found
+// rather than read as another id.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
 // DeliveredID is one event a follow loop delivered: its id and created_at.
 type DeliveredID struct {
 	ID string
@@ -92,11 +98,15 @@ func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
 	byDay := map[string][]byte{}
 	for _, d := range ids {
 		day := time.UnixMilli(d.At).UTC().Format(time.DateOnly)
-		b := strconv.AppendInt(byDay[day], seq, 10)
+		b := byDay[day]
+		start := len(b)
+		b = strconv.AppendInt(b, seq, 10)
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, d.At, 10)
 		b = append(b, ' ')
 		b = append(b, d.ID...)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(crc32.Checksum(b[start:len(b)-1], crcTable)), 16)
 		byDay[day] = append(b, '\n')
 	}
 	for _, day := range slices.Sorted(maps.Keys(byDay)) {
@@ -156,15 +166,23 @@ func (s *Store) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
 	complete := b[:bytes.LastIndexByte(b, '\n')+1]
 	sc := bufio.NewScanner(bytes.NewReader(complete))
 	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
+		line := sc.Text()
+		f := strings.Fields(line)
 		var seq, at int64
-		if len(f) == 3 {
+		var sum uint64
+		if len(f) == 4 {
 			seq, err = strconv.ParseInt(f[0], 10, 64)
 			if err == nil {
 				at, err = strconv.ParseInt(f[1], 10, 64)
 			}
+			if err == nil {
+				sum, err = strconv.ParseUint(f[3], 16, 32)
+			}
+			if err == nil && uint32(sum) != crc32.Checksum([]byte(line[:strings.LastIndexByte(line, ' ')]), crcTable) {
+				err = errors.New("checksum")
+			}
 		}
-		if len(f) != 3 || err != nil {
+		if len(f) != 4 || err != nil {
 			return failure.Permanentf("state: %s:%d is damaged: restore it from a backup, or remove it (the day's events may then go to streams again when it is sealed)", path, n)
 		}
 		if seq <= upTo {

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,7 +64,12 @@ func TestDeliveredLog(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	require.Equal(t, []string{"a", "b", "d"}, read("2026-11-01", 3))
-	require.NoError(t, os.WriteFile(path, []byte("1 x a\n"), 0o600))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(" a "), []byte(" e "), 1), 0o600))
+	err = s.Delivered("2026-11-01", 3, func(state.DeliveredID) {})
+	require.True(t, failure.IsPermanent(err), "an id changed in place is found: %v", err)
+	require.NoError(t, os.WriteFile(path, []byte("1 x a 0\n"), 0o600))
 	err = s.Delivered("2026-11-01", 3, func(state.DeliveredID) {})
 	require.True(t, failure.IsPermanent(err))
 	require.ErrorContains(t, err, "2026-11-01:1 is damaged")

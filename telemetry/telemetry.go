@@ -56,6 +56,7 @@ type Metrics struct {
 	deadLetters     prometheus.Counter
 	partitions      prometheus.Counter
 	emptyPartitions prometheus.Counter
+	refused         prometheus.Counter
 	sinkRecords     *prometheus.CounterVec // sink, type
 	sinkBytes       *prometheus.CounterVec
 	sinkFiles       *prometheus.CounterVec
@@ -100,6 +101,7 @@ func New() *Metrics {
 	m.dropped = counter("dropped_events_total", "Events not exported because transform.drop_event_keys names their key.")
 	m.deadLetters = counter("dead_letters_total", "Events that could not be parsed, written to the dead-letter files.")
 	m.partitions = counter("partitions_delivered_total", "Partitions (a UTC day, or the part of one a range covers) delivered to every sink.")
+	m.refused = counter("refused_partitions_total", "Partitions not delivered because they would have replaced files holding more events, or another identity's (run --replace allows the former).")
 	m.emptyPartitions = counter("empty_partitions_total", "Partitions delivered with no event: a feed that goes quiet usually means something broke.")
 	m.sinkRecords = counterVec("sink_records_total", "Records committed by a sink (sink is its index in the configuration).", sinkLabels...)
 	m.sinkBytes = counterVec("sink_bytes_total", "Bytes committed by a sink: file and object sizes, or Kafka message values.", sinkLabels...)
@@ -134,6 +136,7 @@ func (m *Metrics) ObservePlan(s *pipeline.Summary) {
 	m.deadLetters.Add(float64(s.DeadLetters))
 	m.partitions.Add(float64(len(s.Days)))
 	m.emptyPartitions.Add(float64(len(s.EmptyDays)))
+	m.refused.Add(float64(len(s.Refused)))
 	for i, name := range s.SinkOrder {
 		t := s.PerSink[name]
 		labels := []string{strconv.Itoa(i), t.Type}

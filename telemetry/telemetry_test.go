@@ -30,6 +30,7 @@ func summary() *pipeline.Summary {
 	return &pipeline.Summary{
 		Days:        []string{"2026-11-01", "2026-11-02"},
 		EmptyDays:   []string{"2026-11-02"},
+		Refused:     []pipeline.Refusal{{Day: "2026-11-03", Reason: "fewer events", Replaceable: true}},
 		Events:      5,
 		DeadLetters: 1,
 		Dropped:     2,
@@ -105,6 +106,7 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	require.Equal(t, 900.0, value(t, mfs, "pachca_export_sink_bytes_total", "sink", "1", "type", "kafka"))
 	require.Equal(t, 2.0, value(t, mfs, "pachca_export_partitions_delivered_total"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_empty_partitions_total"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_refused_partitions_total"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_dead_letters_total"))
 	require.Equal(t, 12.0, value(t, mfs, "pachca_export_api_requests_total"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success"))
