@@ -12,13 +12,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/follow"
 	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/internal/kafkatest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
@@ -162,8 +162,8 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	// Without a crash, Kafka gets every event once: the look-back and the
 	// seal never publish an event a cycle published.
 	published := map[string]int{}
-	for _, id := range consumeKeys(t, kc.ListenAddrs(), "audit") {
-		published[id]++
+	for _, r := range kafkatest.Consume(t, kc.ListenAddrs(), "audit") {
+		published[string(r.Key)]++
 	}
 	for _, ev := range want {
 		if !ev.CreatedAt.Before(start) {
@@ -183,26 +183,6 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	}
 	sort.Strings(names)
 	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
-}
-
-// consumeKeys reads every message key of topic.
-func consumeKeys(t *testing.T, brokers []string, topic string) []string {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	require.NoError(t, err)
-	defer cl.Close()
-	var keys []string
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if len(fs.Records()) == 0 {
-			return keys
-		}
-		for _, r := range fs.Records() {
-			keys = append(keys, string(r.Key))
-		}
-	}
 }
 
 // TestFollowBurstAcrossCycles: failed logins split between two cycles are

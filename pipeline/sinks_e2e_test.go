@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/internal/kafkatest"
 	"github.com/pachca-export/pachca-export/internal/miniotest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
@@ -188,24 +188,6 @@ func kafkaSink(brokers []string, topic string) config.Sink {
 	return config.Sink{Type: "kafka", Kafka: c}
 }
 
-// consumeAll reads every record of topic until none arrives for a while.
-func consumeAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	require.NoError(t, err)
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if len(fs.Records()) == 0 {
-			return out
-		}
-		out = append(out, fs.Records()...)
-	}
-}
-
 // TestKafkaEndToEnd: a clean run delivers every event once with keys and
 // headers right; an unreachable broker fails the run; a broker stopped in
 // the middle fails it and leaves the day unexported; the rerun delivers
@@ -225,7 +207,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		cfg.Sinks = []config.Sink{kafkaSink(c.ListenAddrs(), "audit")}
 		_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		require.NoError(t, err)
-		recs := consumeAll(t, c.ListenAddrs(), "audit")
+		recs := kafkatest.Consume(t, c.ListenAddrs(), "audit")
 		got := map[string]exporttest.Line{}
 		for _, r := range recs {
 			_, dup := got[string(r.Key)]
@@ -288,7 +270,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		require.NoError(t, err)
 		ids := map[string]bool{}
-		for _, r := range consumeAll(t, c2.ListenAddrs(), "audit") {
+		for _, r := range kafkatest.Consume(t, c2.ListenAddrs(), "audit") {
 			ids[string(r.Key)] = true
 		}
 		for _, ev := range want {

@@ -31,7 +31,6 @@ checked all the same.`,
 				if _, err := lf.logger(e); err != nil {
 					return err
 				}
-				e.secrets = append(e.secrets, *token)
 				return e.check(ctx, *cfgPath, *token)
 			}
 		},

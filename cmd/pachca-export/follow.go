@@ -53,7 +53,6 @@ cycles fail for longer than follow.give_up_after.`,
 				if err != nil {
 					return err
 				}
-				e.secrets = append(e.secrets, *token)
 				cfg, err := e.loadConfig(*cfgPath, *token)
 				if err != nil {
 					return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,10 +20,10 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/internal/kafkatest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"
@@ -209,7 +208,7 @@ state:
 		require.Equal(t, "_manifest.json", names[0])
 	}
 	ids := map[string]bool{}
-	for _, r := range consumeTopic(t, kc.ListenAddrs(), "audit") {
+	for _, r := range kafkatest.Consume(t, kc.ListenAddrs(), "audit") {
 		ids[string(r.Key)] = true
 	}
 	for _, ev := range want {
@@ -226,22 +225,5 @@ state:
 	require.NoError(t, err, string(b))
 	for _, r := range sim.Stats().Log[before:] {
 		require.False(t, r.Start.Format(time.DateOnly) == yesterday, "a request for the sealed day: %+v", r)
-	}
-}
-
-func consumeTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	require.NoError(t, err)
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if len(fs.Records()) == 0 {
-			return out
-		}
-		out = append(out, fs.Records()...)
 	}
 }

@@ -152,6 +152,7 @@ func (e *env) redact(s string) string {
 
 // loadConfig reads the configuration file and remembers its secrets.
 func (e *env) loadConfig(path, token string) (*config.Config, error) {
+	e.secrets = append(e.secrets, token) // before anything can print it
 	if path == "" {
 		return nil, usageErr("-c pipeline.yaml is required")
 	}
@@ -262,6 +263,14 @@ func version() string {
 	}
 	v, commit, date = cmp.Or(v, "(devel)"), cmp.Or(commit, "unknown"), cmp.Or(date, "unknown")
 	return fmt.Sprintf("%s (commit %s, built %s, %s %s/%s)", v, commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// parseRange reads --from and --to (either may be empty: zero time).
+func parseRange(from, to string) (f, t time.Time, err error) {
+	if f, err = parseTimeFlag("from", from); err == nil {
+		t, err = parseTimeFlag("to", to)
+	}
+	return f, t, err
 }
 
 // parseTimeFlag reads --from/--to.

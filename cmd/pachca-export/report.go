@@ -50,11 +50,7 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 
 // report1 writes the report asked for.
 func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN int, from, to, out string) error {
-	f, err := parseTimeFlag("from", from)
-	if err != nil {
-		return err
-	}
-	t, err := parseTimeFlag("to", to)
+	f, t, err := parseRange(from, to)
 	if err != nil {
 		return err
 	}

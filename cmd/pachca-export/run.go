@@ -42,15 +42,10 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if err != nil {
 					return err
 				}
-				f, err := parseTimeFlag("from", *from)
+				f, t, err := parseRange(*from, *to)
 				if err != nil {
 					return err
 				}
-				t, err := parseTimeFlag("to", *to)
-				if err != nil {
-					return err
-				}
-				e.secrets = append(e.secrets, *token)
 				cfg, err := e.loadConfig(*cfgPath, *token)
 				if err != nil {
 					if *metrics != "" && !*dry {

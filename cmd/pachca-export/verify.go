@@ -41,18 +41,13 @@ Prints one OK or FAIL line per day and sink and exits 1 if any failed.
 				if err != nil {
 					return err
 				}
-				f, err := parseTimeFlag("from", *from)
-				if err != nil {
-					return err
-				}
-				t, err := parseTimeFlag("to", *to)
+				f, t, err := parseRange(*from, *to)
 				if err != nil {
 					return err
 				}
 				if f.IsZero() != t.IsZero() {
 					return usageErr("verify: give both --from and --to, or neither")
 				}
-				e.secrets = append(e.secrets, *token)
 				cfg, err := e.loadConfig(*cfgPath, *token)
 				if err != nil {
 					return err
