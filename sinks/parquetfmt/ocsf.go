@@ -61,8 +61,9 @@ func OCSFClassFormat(compression string, classes ...int32) (sinks.Format, error)
 		return sinks.Format{}, err
 	}
 	return sinks.Format{
-		Name: "parquet",
-		Ext:  ".parquet",
+		Name:   "parquet",
+		Ext:    ".parquet",
+		Schema: ocsf.SchemaVersion,
 		New: func(w io.Writer, p sinks.Partition) (sinks.Encoder, error) {
 			return NewOCSFEncoder(w, p, compression, classes)
 		},
