@@ -162,7 +162,7 @@ func (s SecurityLake) validate(region string) []error {
 	case s.AccountID == "":
 		add("account_id: required (the 12-digit AWS account of the accountId= partition)")
 	case !accountID.MatchString(s.AccountID):
-		add("account_id: %q is not a 12-digit AWS account id (quote it in YAML: \"012345678901\")", s.AccountID)
+		add("account_id: %q is not a 12-digit AWS account id", s.AccountID)
 	}
 	switch {
 	case s.Region == "" && region == "":
