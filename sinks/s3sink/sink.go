@@ -164,7 +164,7 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 
 // Check tells whether the temporary directory takes a file and the bucket
 // exists and is writable under the prefix (by putting and deleting a small
-// probe object). It is meant for `check`.
+// probe object where the marker goes). It is meant for `check`.
 func (s *Sink) Check(ctx context.Context) error {
 	if err := s.checkTempDir(); err != nil {
 		return err
@@ -174,7 +174,9 @@ func (s *Sink) Check(ctx context.Context) error {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	key := s.prefix + "_pachca-export-check-" + hex.EncodeToString(b[:])
+	// Beside the marker: where a role limited to the sink's places (ext/
+	// sources and the manifests of a Security Lake bucket) may write.
+	key := s.prefix + s.layout.Meta + "_pachca-export-check-" + hex.EncodeToString(b[:])
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
