@@ -141,6 +141,22 @@ func TestOCSFRoundTrip(t *testing.T) {
 		require.Equal(t, verify.OK, l.Status, "%+v", l)
 	}
 
+	// An object in a source's day that the manifest does not list fails
+	// that day (verify lists every source's directory of the day).
+	stray := strings.Replace(got[0], "pachca-audit-", "stray-", 1)
+	_, err = m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(stray), Body: strings.NewReader("x")})
+	require.NoError(t, err)
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	var failed []string
+	for _, l := range rep.Lines {
+		if l.Status == verify.Fail {
+			failed = append(failed, l.Detail)
+		}
+	}
+	require.Equal(t, []string{stray + " is not in the manifest"}, failed)
+
 	// The NDJSON sink's directory holds OCSF: a schema v1 sink there is refused.
 	v1 := *cfg
 	v1.Sinks = []config.Sink{{Type: "ndjson", File: &config.FileSink{Dir: nd.Dir, Compression: nd.Compression}}}
