@@ -79,7 +79,8 @@ func Layout(k shape.Keys, compression, region string) (sinks.Layout, error) {
 		Formats: map[string]sinks.Format{},
 	}
 	for _, c := range ocsf.Classes() {
-		f, err := parquetfmt.OCSFClassFormat(compression, c.UID)
+		f, err := parquetfmt.OCSFClassFormat(compression, []int32{c.UID},
+			parquetfmt.WithRowGroupRows(parquetfmt.ClassFileRowGroupRows), parquetfmt.WithBatchRows(parquetfmt.ClassFileBatchRows))
 		if err != nil {
 			return sinks.Layout{}, err
 		}
