@@ -96,8 +96,7 @@ type Ledger struct {
 	format Format
 	layout Layout
 	now    func() time.Time
-	id     Identity // set by Claim
-	hash   string   // id.Hash(), "" before Claim
+	hash   string // the claimed identity's hash, "" before Claim
 	signer ed25519.PrivateKey
 }
 
@@ -158,7 +157,7 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	if c.Create && !res.Marked {
 		return res, fmt.Errorf("%s: %w %d times in a row", res.Location, ErrChanged, manifestTries)
 	}
-	l.id, l.hash, l.signer = id, id.Hash(), c.Signer
+	l.hash, l.signer = id.Hash(), c.Signer
 	return res, nil
 }
 
