@@ -119,8 +119,13 @@ func TestOCSFRoundTrip(t *testing.T) {
 			continue
 		}
 		class := classOfKey(t, key)
+		last := int64(0)
 		for _, row := range readParquetGo(t, filepath.Join(dir, key)) {
 			ev := jsonForm("", row).(map[string]any)
+			at, err := ev["time"].(json.Number).Int64()
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, at, last, "%s: records sorted by time (one stream)", key)
+			last = at
 			require.NoError(t, schema.Validate(ev), "%s: %v", key, ev)
 			require.Equal(t, json.Number(strconv.Itoa(int(class))), ev["class_uid"], "one class per object: %s", key)
 			uid := ev["metadata"].(map[string]any)["uid"].(string)

@@ -18,7 +18,8 @@ import (
 
 // Claim is what a run binds a file-like sink to before it writes anything.
 type Claim struct {
-	// Identity of the data; the sink fills in Format itself.
+	// Identity of the data; the sink fills in Format, Schema and Layout
+	// itself.
 	Identity Identity
 	// Signer signs every manifest the sink writes; nil for unsigned ones.
 	Signer ed25519.PrivateKey
