@@ -24,6 +24,7 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 // Config is the whole pipeline.yaml.
@@ -163,6 +164,9 @@ type Sink struct {
 type FileSink struct {
 	Dir         string `yaml:"dir"`
 	Compression string `yaml:"compression"`
+	// Keys choose the record shape (schema) and, for parquet, the layout
+	// (layout, security_lake); see package shape.
+	shape.Keys `yaml:",inline"`
 	// FileMode and DirMode are output.file_mode and output.dir_mode, copied
 	// here by Parse (zero in a FileSink built by hand: the sink's defaults).
 	FileMode, DirMode fs.FileMode `yaml:"-"`
@@ -308,6 +312,7 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 	switch head.Type {
 	case "ndjson", "parquet":
 		s.File = &FileSink{}
+		s.File.SetDefaults()
 		options = s.File
 	case "s3":
 		s.S3 = &s3sink.Config{}
@@ -479,6 +484,9 @@ func (s Sink) Validate() error {
 		}
 		if !slices.Contains(allowed, s.File.Compression) {
 			errs = append(errs, fmt.Errorf("compression: unknown %q (%s)", s.File.Compression, strings.Join(allowed[1:], ", ")))
+		}
+		if err := s.File.Keys.Validate(s.Type, ""); err != nil {
+			errs = append(errs, unjoin(err)...)
 		}
 		return errors.Join(errs...)
 	case s.S3 != nil:

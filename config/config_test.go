@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -200,4 +201,32 @@ func TestParseTime(t *testing.T) {
 	}
 	_, err := config.ParseTime("11/01/2026")
 	require.ErrorContains(t, err, `invalid time "11/01/2026"`)
+}
+
+// TestGoodOCSFConfig: the record shape and layout keys of file and S3
+// sinks, with their defaults; an unquoted account id stays its digits.
+func TestGoodOCSFConfig(t *testing.T) {
+	cfg, err := config.Load("testdata/good-ocsf.yaml", env(nil))
+	require.NoError(t, err)
+	require.Len(t, cfg.Sinks, 3)
+	nd := cfg.Sinks[0].File
+	require.Equal(t, shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutDaily}, nd.Keys)
+	s3 := cfg.Sinks[1].S3
+	require.True(t, s3.OCSF())
+	require.True(t, s3.SecurityLakeLayout())
+	require.Equal(t, "123456789012", s3.SecurityLake.AccountID)
+	require.Equal(t, "pachca-export/", s3.SecurityLake.Meta())
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	require.Equal(t, "ext/acme-pachca-auth/region=eu-central-1/accountId=123456789012/eventDay=20261101",
+		s3.SecurityLake.Dir(s3.SecurityLake.SourceOf()[3002], day, s3.Region), "the sink's region by default")
+	lake := cfg.Sinks[2].File.SecurityLake
+	require.Equal(t, "manifests/", lake.Meta())
+	require.Equal(t, "ext/pachca-other/1.0/region=us-east-1/accountId=012345678901/eventDay=20261101",
+		lake.Dir(lake.SourceOf()[0], day, ""))
+
+	// Without the keys: schema v1, daily.
+	cfg, err = config.Load("testdata/good-full.yaml", env(map[string]string{"PACHCA_TOKEN": "x"}))
+	require.NoError(t, err)
+	require.Equal(t, shape.Keys{Schema: shape.SchemaV1, Layout: shape.LayoutDaily}, cfg.Sinks[0].File.Keys)
+	require.Equal(t, "", cfg.Sinks[2].S3.Label())
 }

@@ -2,14 +2,17 @@ package follow_test
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
@@ -21,7 +24,9 @@ import (
 	"github.com/pachca-export/pachca-export/internal/kafkatest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -124,6 +129,9 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit"}
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
 	kcfg.SetDefaults()
+	lake := &config.FileSink{Dir: filepath.Join(t.TempDir(), "lake"), Keys: shape.Keys{Schema: shape.SchemaOCSF,
+		Layout: shape.LayoutSecurityLake, SecurityLake: &shape.SecurityLake{AccountID: "123456789012", Region: "eu-central-1"}}}
+	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "parquet", File: lake})
 	require.NoError(t, cfg.Validate())
 	start := c.now().Add(-time.Second)
 	f := startFollow(t, cfg, c, follow.Options{From: start})
@@ -183,6 +191,41 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	}
 	sort.Strings(names)
 	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
+
+	// The Security Lake layout: the sealed day is one file per class, the
+	// cycle files gone, every event of the day in them.
+	b, err := os.ReadFile(filepath.Join(lake.Dir, "pachca-export", "dt="+yesterday, sinks.ManifestName))
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(b)
+	require.NoError(t, err)
+	var sealed []string
+	for _, e := range m.Files {
+		sealed = append(sealed, e.Name)
+	}
+	var onDisk []string
+	rows := int64(0)
+	eventDay := "eventDay=" + strings.ReplaceAll(yesterday, "-", "")
+	require.NoError(t, filepath.WalkDir(filepath.Join(lake.Dir, "ext"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(p, eventDay) {
+			return err
+		}
+		rel, _ := filepath.Rel(lake.Dir, p)
+		onDisk = append(onDisk, filepath.ToSlash(rel))
+		require.True(t, strings.HasSuffix(p, "/pachca-audit-"+yesterday+".parquet"), "only day files: %s", p)
+		rdr, err := file.OpenParquetFile(p, false)
+		require.NoError(t, err)
+		rows += rdr.NumRows()
+		return rdr.Close()
+	}))
+	require.ElementsMatch(t, sealed, onDisk)
+	inDay := 0
+	for _, l := range got {
+		if l.Dir == "dt="+yesterday {
+			inDay++
+		}
+	}
+	require.EqualValues(t, inDay, rows)
+	require.EqualValues(t, inDay, m.Records)
 }
 
 // TestFollowBurstAcrossCycles: failed logins split between two cycles are

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/transform"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 // Identity is what defines the data of a state: the source, its filters and
@@ -29,6 +30,9 @@ func Identity(cfg *config.Config) any {
 	}{strings.TrimRight(cfg.Source.BaseURL, "/"), cfg.Source.Filters, dests}
 }
 
+// sinkIdentity names a sink's destination and what it writes there; the
+// record shape and layout are appended only when they are not the defaults,
+// so that the states of configurations older than them keep their keys.
 func sinkIdentity(s config.Sink) string {
 	switch {
 	case s.File != nil:
@@ -36,9 +40,9 @@ func sinkIdentity(s config.Sink) string {
 		if err != nil {
 			dir = s.File.Dir
 		}
-		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression)
+		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression) + shapeSuffix(s.File.Keys)
 	case s.S3 != nil:
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", s.S3.Endpoint, s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression)
+		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", s.S3.Endpoint, s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
 	case s.Kafka != nil:
 		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
 		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
@@ -46,16 +50,30 @@ func sinkIdentity(s config.Sink) string {
 	return s.Type
 }
 
+// shapeSuffix is ":" and the shape's label (shape.Keys.Label), or "" for
+// the defaults. A Security Lake layout adds where its objects go.
+func shapeSuffix(k shape.Keys) string {
+	label := k.Label()
+	if label == "" {
+		return ""
+	}
+	if sl := k.SecurityLake; k.SecurityLakeLayout() && sl != nil {
+		b, _ := json.Marshal(sl) // strings and a map of strings: always encodes, keys sorted
+		label += string(b)
+	}
+	return ":" + label
+}
+
 // DataIdentity is the identity of the data this configuration writes to a
-// file or S3 sink (each sink adds its format): what its files hold. A sink's
-// root holds one identity only; see sinks.Identity.
+// file or S3 sink (each sink adds its format, record shape and layout):
+// what its files hold. A sink's root holds one identity only; see
+// sinks.Identity.
 func DataIdentity(cfg *config.Config) sinks.Identity {
 	f := cfg.Source.Filters
 	return sinks.Identity{
 		BaseURL: cfg.Source.BaseURL, Workspace: cfg.Source.Workspace,
 		EventKeys: f.EventKeys, ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType,
 		DropEventKeys: cfg.Transform.DropEventKeys,
-		Schema:        transform.SchemaVersion,
 	}.Normal()
 }
 

@@ -13,7 +13,8 @@ import (
 
 // Identity is what defines the data under the root of a file-like sink (a
 // directory, or a bucket and prefix): the source, every setting that
-// changes which events a file holds, the record shape and the file format.
+// changes which events a file holds, the record shape, the file format and
+// the layout.
 // A root holds the data of one identity only: query engines read every file
 // under a table's location, so two identities in one place would silently
 // mix (a filtered backfill's files replacing the nightly ones, two formats
@@ -31,8 +32,12 @@ type Identity struct {
 	// Schema is the record shape: the schema_version of every record.
 	Schema string `json:"schema"`
 	// Format is the file format with its compression, as the extension
-	// says: "ndjson.gz", "parquet". A sink fills it in itself in Claim.
+	// says: "ndjson.gz", "parquet". A sink fills it in itself in Claim,
+	// like Schema (from its format) and Layout.
 	Format string `json:"format"`
+	// Layout is the sink's layout ("security_lake"); empty, and absent
+	// from the JSON (so from the hash), for the daily one.
+	Layout string `json:"layout,omitempty"`
 }
 
 // Normal returns id with the differences that do not change the data taken

@@ -8,19 +8,18 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
-	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/failure"
-	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Claim is what a run binds a file-like sink to before it writes anything.
 type Claim struct {
-	// Identity of the data; the sink fills in Format itself.
+	// Identity of the data; the sink fills in Format, Schema and Layout
+	// itself.
 	Identity Identity
 	// Signer signs every manifest the sink writes; nil for unsigned ones.
 	Signer ed25519.PrivateKey
@@ -32,6 +31,9 @@ type Claim struct {
 // ClaimResult says what Claim found.
 type ClaimResult struct {
 	Location string // where the marker is, for messages
+	// Identity is the identity claimed, with the sink's format, schema and
+	// layout filled in and normalized.
+	Identity Identity
 	// IdentityHash is the claimed identity's hash (with the sink's format),
 	// which the manifests of the root must record.
 	IdentityHash string
@@ -93,15 +95,16 @@ func (e *ForeignDayError) Error() string {
 type Ledger struct {
 	store  Store
 	format Format
+	layout Layout
 	now    func() time.Time
-	id     Identity // set by Claim
-	hash   string   // id.Hash(), "" before Claim
+	hash   string // the claimed identity's hash, "" before Claim
 	signer ed25519.PrivateKey
 }
 
-// NewLedger returns the ledger of store for files of format f.
-func NewLedger(store Store, f Format) *Ledger {
-	return &Ledger{store: store, format: f, now: time.Now}
+// NewLedger returns the ledger of store for files of format f placed by
+// layout l.
+func NewLedger(store Store, f Format, l Layout) *Ledger {
+	return &Ledger{store: store, format: f, layout: l, now: time.Now}
 }
 
 // FormatLabel is the format part of an identity: the extension without its
@@ -112,13 +115,13 @@ func FormatLabel(f Format) string { return strings.TrimPrefix(f.Ext, ".") }
 func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	id := c.Identity
 	id.Format = FormatLabel(l.format)
-	if id.Schema == "" {
-		id.Schema = transform.SchemaVersion
-	}
+	id.Schema = l.format.SchemaVersion()
+	id.Layout = l.layout.Name
 	id = id.Normal()
-	res := ClaimResult{Location: l.store.Location(MarkerName), IdentityHash: id.Hash()}
+	marker := l.layout.MarkerName()
+	res := ClaimResult{Location: l.store.Location(marker), Identity: id, IdentityHash: id.Hash()}
 	for range manifestTries {
-		b, _, err := l.store.Get(ctx, MarkerName)
+		b, _, err := l.store.Get(ctx, marker)
 		if err == nil {
 			if err := l.compare(b, id, res.Location); err != nil {
 				return res, err
@@ -129,7 +132,7 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return res, err
 		}
-		days, err := l.store.Days(ctx)
+		days, err := l.store.Days(ctx, l.layout.Meta)
 		if err != nil {
 			return res, err
 		}
@@ -142,7 +145,7 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 		if !c.Create {
 			break
 		}
-		err = l.store.Put(ctx, MarkerName, newMarker(id, l.now()), NoVersion)
+		err = l.store.Put(ctx, marker, newMarker(id, l.now()), NoVersion)
 		if errors.Is(err, ErrChanged) {
 			continue // another run marked it first: compare with that
 		}
@@ -155,7 +158,7 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	if c.Create && !res.Marked {
 		return res, fmt.Errorf("%s: %w %d times in a row", res.Location, ErrChanged, manifestTries)
 	}
-	l.id, l.hash, l.signer = id, id.Hash(), c.Signer
+	l.hash, l.signer = id.Hash(), c.Signer
 	return res, nil
 }
 
@@ -169,7 +172,7 @@ func (l *Ledger) adoptable(ctx context.Context, days []string, id Identity) erro
 		}
 		if m.Identity != "" && m.Identity != id.Hash() {
 			return failure.Usagef("this location has no marker (%s) but its manifests record another identity (%.12s…, in %s): give this configuration another location (dir, or S3 prefix), or move the existing data away",
-				MarkerName, m.Identity, l.store.Location(manifestName(days[i])))
+				MarkerName, m.Identity, l.store.Location(l.layout.ManifestName(days[i])))
 		}
 		return nil
 	}
@@ -193,13 +196,19 @@ func (l *Ledger) compare(b []byte, id Identity, where string) error {
 		strings.Join(diff, "; "), where)
 }
 
-// name is the file partition p is committed to.
-func (l *Ledger) name(p Partition) string { return p.BaseName() + l.format.Ext }
+// replaces returns whether committing p replaces the file a manifest entry
+// names: every file of the day for a Compact partition, else the files p
+// writes (Layout.Paths: one, or one per key of a split layout).
+func (l *Ledger) replaces(p Partition) func(ManifestFile) bool {
+	if p.Compact {
+		return func(ManifestFile) bool { return true }
+	}
+	paths := l.layout.Paths(p, l.format)
+	return func(e ManifestFile) bool { return slices.Contains(paths, EntryPath(p.Dir(), e.Name)) }
+}
 
-func manifestName(dayDir string) string { return dayDir + "/" + ManifestName }
-
-// Existing implements Holder. A Compact partition replaces every file of
-// its day: what it replaces is the day's total.
+// Existing implements Holder: the records of the files committing p
+// replaces (see replaces).
 func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error) {
 	m, _, ok, err := l.read(ctx, p.Dir())
 	if err != nil || !ok {
@@ -208,18 +217,23 @@ func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error)
 	if err := l.own(m, p.Dir()); err != nil {
 		return 0, false, err
 	}
-	if p.Compact {
-		return m.Records, len(m.Files) > 0, nil
+	var n int64
+	found := false
+	replaces := l.replaces(p)
+	for _, e := range m.Files {
+		if replaces(e) {
+			n += e.Records
+			found = true
+		}
 	}
-	f, ok := m.File(l.name(p))
-	return f.Records, ok, nil
+	return n, found, nil
 }
 
 // own fails with a ForeignDayError when m was written for another identity.
 // Manifests of versions that recorded none are taken as ours.
 func (l *Ledger) own(m Manifest, dayDir string) error {
 	if l.hash != "" && m.Identity != "" && m.Identity != l.hash {
-		return &ForeignDayError{Manifest: l.store.Location(manifestName(dayDir)), Identity: m.Identity}
+		return &ForeignDayError{Manifest: l.store.Location(l.layout.ManifestName(dayDir)), Identity: m.Identity}
 	}
 	return nil
 }
@@ -227,7 +241,7 @@ func (l *Ledger) own(m Manifest, dayDir string) error {
 // read returns the manifest of a day directory and its version; ok is
 // false when there is none.
 func (l *Ledger) read(ctx context.Context, dayDir string) (m Manifest, version string, ok bool, err error) {
-	b, version, err := l.store.Get(ctx, manifestName(dayDir))
+	b, version, err := l.store.Get(ctx, l.layout.ManifestName(dayDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Manifest{}, NoVersion, false, nil
 	}
@@ -236,7 +250,7 @@ func (l *Ledger) read(ctx context.Context, dayDir string) (m Manifest, version s
 	}
 	m, err = DecodeManifest(b)
 	if err != nil {
-		return Manifest{}, "", false, failure.Permanentf("manifest %s is damaged (%v): move it away and export the day again", l.store.Location(manifestName(dayDir)), err)
+		return Manifest{}, "", false, failure.Permanentf("manifest %s is damaged (%v): move it away and export the day again", l.store.Location(l.layout.ManifestName(dayDir)), err)
 	}
 	return m, version, true, nil
 }
@@ -246,16 +260,18 @@ type Prepared struct {
 	Body []byte
 	// Version is that of the manifest it replaces, for a conditional write.
 	Version string
-	// Replaced names the files the manifest listed and no longer does: a
-	// Compact partition replaces every file of its day.
+	// Replaced names (as manifest entries do, see EntryPath) the files the
+	// manifest listed and no longer does: the files the partition replaces
+	// (see Existing) that it did not write again, every other file of the
+	// day for a Compact partition. The sink removes them.
 	Replaced []string
 }
 
-// Prepare returns the new manifest of p's day with f added (replacing the
-// entry of the same name, or every entry for a Compact partition), linked
-// to the previous day's and signed, for the caller to write in place of the
-// one it read. The days after it are relinked by Relink (see Linker).
-func (l *Ledger) Prepare(ctx context.Context, p Partition, f ManifestFile) (Prepared, error) {
+// Prepare returns the new manifest of p's day with files in place of the
+// entries p replaces, linked to the previous day's and signed, for the
+// caller to write in place of the one it read. The days after it are
+// relinked by Relink (see Linker).
+func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile) (Prepared, error) {
 	m, version, ok, err := l.read(ctx, p.Dir())
 	if err != nil {
 		return Prepared{}, err
@@ -268,32 +284,45 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, f ManifestFile) (Prep
 	if ok && m.Day != p.Date() {
 		m = Manifest{} // another day's manifest moved here: its entries are not this day's files
 	}
+	written := map[string]bool{}
+	for _, f := range files {
+		written[f.Name] = true
+	}
 	if len(m.Files) > 0 {
 		// A manifest describes what its day holds: the entry of a file
 		// someone removed (a partial range that doubled the day) goes.
-		objects, err := l.store.List(ctx, p.Dir())
-		if err != nil {
-			return Prepared{}, err
-		}
 		present := map[string]bool{}
-		for _, o := range objects {
-			present[path.Base(o.Name)] = true
-		}
-		m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return e.Name != f.Name && !present[e.Name] })
-	}
-	var replaced []string
-	if p.Compact {
-		for _, e := range m.Files {
-			if e.Name != f.Name {
-				replaced = append(replaced, e.Name)
+		for _, dir := range l.layout.DataDirs(p.Day) {
+			objects, err := l.store.List(ctx, dir)
+			if err != nil {
+				return Prepared{}, err
+			}
+			for _, o := range objects {
+				present[o.Name] = true
 			}
 		}
-		m.Files = nil
+		m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool {
+			return !written[e.Name] && !present[EntryPath(p.Dir(), e.Name)]
+		})
 	}
+	var replaced []string
+	replaces := l.replaces(p)
+	m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool {
+		if !replaces(e) {
+			return false
+		}
+		if !written[e.Name] {
+			replaced = append(replaced, e.Name)
+		}
+		return true
+	})
 	m.Day = p.Date()
-	m.SchemaVersion = l.schema()
+	m.SchemaVersion = l.format.SchemaVersion()
 	m.Identity = l.hash
-	m.Put(f)
+	for _, f := range files {
+		m.Put(f)
+	}
+	m.count()
 	if m.Previous, err = l.previous(ctx, p.Dir()); err != nil {
 		return Prepared{}, err
 	}
@@ -301,22 +330,15 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, f ManifestFile) (Prep
 	return Prepared{Body: m.Encode(), Version: version, Replaced: replaced}, nil
 }
 
-func (l *Ledger) schema() string {
-	if l.id.Schema != "" {
-		return l.id.Schema
-	}
-	return transform.SchemaVersion
-}
-
 // previous is the link of dayDir's manifest: the sum of the closest
 // earlier day's manifest, "" when there is none.
 func (l *Ledger) previous(ctx context.Context, dayDir string) (string, error) {
-	days, err := l.store.Days(ctx)
+	days, err := l.store.Days(ctx, l.layout.Meta)
 	if err != nil {
 		return "", err
 	}
 	for i := sort.SearchStrings(days, dayDir) - 1; i >= 0; i-- {
-		b, _, err := l.store.Get(ctx, manifestName(days[i]))
+		b, _, err := l.store.Get(ctx, l.layout.ManifestName(days[i]))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // a day directory left by a failed commit
 		}
@@ -335,22 +357,22 @@ const manifestTries = 8
 // stores that write small objects atomically in place (S3). It returns the
 // files the manifest no longer lists (Prepared.Replaced), for the sink to
 // delete.
-func (l *Ledger) Record(ctx context.Context, p Partition, f ManifestFile) ([]string, error) {
+func (l *Ledger) Record(ctx context.Context, p Partition, files ...ManifestFile) ([]string, error) {
 	for try := range manifestTries {
 		if err := backoff(ctx, try); err != nil {
 			return nil, err
 		}
-		next, err := l.Prepare(ctx, p, f)
+		next, err := l.Prepare(ctx, p, files...)
 		if err != nil {
 			return nil, err
 		}
-		err = l.store.Put(ctx, manifestName(p.Dir()), next.Body, next.Version)
+		err = l.store.Put(ctx, l.layout.ManifestName(p.Dir()), next.Body, next.Version)
 		if errors.Is(err, ErrChanged) {
 			continue
 		}
 		return next.Replaced, err
 	}
-	return nil, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(manifestName(p.Dir())), ErrChanged, manifestTries)
+	return nil, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(l.layout.ManifestName(p.Dir())), ErrChanged, manifestTries)
 }
 
 // backoff waits before try (0-based) of a read-modify-write round a random
@@ -373,14 +395,14 @@ func backoff(ctx context.Context, try int) error {
 // days were exported.
 func (l *Ledger) Relink(ctx context.Context, p Partition) error {
 	dayDir := p.Dir()
-	prev, _, err := l.store.Get(ctx, manifestName(dayDir))
+	prev, _, err := l.store.Get(ctx, l.layout.ManifestName(dayDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // nothing committed for the day: nothing to link to
 	}
 	if err != nil {
 		return err
 	}
-	days, err := l.store.Days(ctx)
+	days, err := l.store.Days(ctx, l.layout.Meta)
 	if err != nil {
 		return err
 	}
@@ -414,7 +436,7 @@ func (l *Ledger) relink(ctx context.Context, d string, prev []byte) (next []byte
 		m.Previous = Sum(prev)
 		m.Sign(l.signer)
 		body := m.Encode()
-		err = l.store.Put(ctx, manifestName(d), body, version)
+		err = l.store.Put(ctx, l.layout.ManifestName(d), body, version)
 		if errors.Is(err, ErrChanged) {
 			continue
 		}
@@ -423,5 +445,5 @@ func (l *Ledger) relink(ctx context.Context, d string, prev []byte) (next []byte
 		}
 		return body, false, nil
 	}
-	return nil, false, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(manifestName(d)), ErrChanged, manifestTries)
+	return nil, false, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(l.layout.ManifestName(d)), ErrChanged, manifestTries)
 }

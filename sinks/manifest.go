@@ -84,6 +84,15 @@ func (m *Manifest) Put(f ManifestFile) {
 	m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool { return e.Name == f.Name })
 	m.Files = append(m.Files, f)
 	slices.SortFunc(m.Files, func(a, b ManifestFile) int { return strings.Compare(a.Name, b.Name) })
+	m.count()
+}
+
+// count sets Records to the sum of the files' records; a manifest without
+// files lists them as [], not null.
+func (m *Manifest) count() {
+	if m.Files == nil {
+		m.Files = []ManifestFile{}
+	}
 	m.Records = 0
 	for _, e := range m.Files {
 		m.Records += e.Records

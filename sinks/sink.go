@@ -115,11 +115,25 @@ type Encoder interface {
 }
 
 // Format is a file format: its name in the configuration, the file extension
-// (with the compression suffix) and the constructor of its encoder.
+// (with the compression suffix), the record shape its encoder writes and the
+// constructor of that encoder.
 type Format struct {
 	Name string
 	Ext  string // ".ndjson.gz", ".parquet", ...
-	New  func(w io.Writer, p Partition) (Encoder, error)
+	// Schema is the schema version of the records it writes
+	// (transform.SchemaVersion, ocsf.SchemaVersion): what manifests, object
+	// metadata and the location's identity record. Empty means
+	// transform.SchemaVersion.
+	Schema string
+	New    func(w io.Writer, p Partition) (Encoder, error)
+}
+
+// SchemaVersion is f.Schema, or transform.SchemaVersion when it is empty.
+func (f Format) SchemaVersion() string {
+	if f.Schema == "" {
+		return transform.SchemaVersion
+	}
+	return f.Schema
 }
 
 // Streamer is implemented by sinks that publish each record as it is

@@ -20,11 +20,15 @@ type Store interface {
 	// version: what Get returned, or NoVersion for an object that must not
 	// exist yet. Otherwise it fails with ErrChanged and writes nothing.
 	Put(ctx context.Context, name string, body []byte, version string) error
-	// Days lists the day directories ("dt=YYYY-MM-DD") under the root, sorted.
-	Days(ctx context.Context) ([]string, error)
-	// List lists the objects of one day directory, sorted by name, without
-	// temporary files.
-	List(ctx context.Context, day string) ([]Object, error)
+	// Days lists the day directories ("dt=YYYY-MM-DD") in dir ("" for the
+	// root, else a directory ending in "/"), sorted, by their names
+	// without dir.
+	Days(ctx context.Context, dir string) ([]string, error)
+	// List lists the objects of one directory (a day directory, or a
+	// directory of the day's data in another layout), sorted by name,
+	// without temporary files and subdirectories; none for a directory
+	// that does not exist.
+	List(ctx context.Context, dir string) ([]Object, error)
 	// Open opens an object for reading.
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
@@ -43,7 +47,8 @@ const NoVersion = ""
 var ErrChanged = errors.New("changed by another writer")
 
 // Rooted is implemented by file-like sinks: Root is the store their
-// partitions are committed to, for `verify`.
+// partitions are committed to and Layout where in it, for `verify`.
 type Rooted interface {
 	Root() Store
+	Layout() Layout
 }

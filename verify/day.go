@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pachca-export/pachca-export/sinks"
 )
@@ -23,6 +24,7 @@ type checksummer interface {
 type root struct {
 	label    string // "sinks[0] ndjson out/ndjson"
 	store    sinks.Store
+	layout   sinks.Layout
 	identity string // the hash its manifests must record
 	schema   string
 	key      ed25519.PublicKey // nil: signatures are not checked
@@ -49,12 +51,20 @@ func (d *dayResult) fail(format string, args ...any) {
 // record, S3 checksum), files it does not list, and ids seen twice.
 func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayResult, error) {
 	res := &dayResult{ids: map[string]struct{}{}}
-	objects, err := r.store.List(ctx, dayDir)
+	day := strings.TrimPrefix(dayDir, "dt=")
+	t, err := time.Parse(time.DateOnly, day)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: not a day directory", dayDir)
 	}
-	mname := dayDir + "/" + sinks.ManifestName
-	b, _, err := r.store.Get(ctx, mname)
+	var objects []sinks.Object
+	for _, dir := range r.layout.DataDirs(t) {
+		in, err := r.store.List(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		objects = append(objects, in...)
+	}
+	b, _, err := r.store.Get(ctx, r.layout.ManifestName(dayDir))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if len(dataFiles(objects)) > 0 {
@@ -70,7 +80,6 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		res.fail("%s cannot be read: %v", sinks.ManifestName, err)
 		return res, nil
 	}
-	day := strings.TrimPrefix(dayDir, "dt=")
 	if m.Day != day {
 		res.fail("%s is the manifest of %s, not of %s (moved or swapped)", sinks.ManifestName, m.Day, day)
 	}
@@ -105,8 +114,8 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		res.fail("records %d, but its files list %d", m.Records, total)
 	}
 	for _, o := range dataFiles(objects) {
-		if _, listed := m.File(path.Base(o.Name)); !listed {
-			res.fail("%s is not in the manifest", path.Base(o.Name))
+		if _, listed := m.File(sinks.EntryName(dayDir, o.Name)); !listed {
+			res.fail("%s is not in the manifest", sinks.EntryName(dayDir, o.Name))
 		}
 	}
 	return res, nil
@@ -114,7 +123,7 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 
 // checkFile checks one manifest entry against the object it names.
 func (r *root) checkFile(ctx context.Context, dayDir string, f sinks.ManifestFile, objects []sinks.Object, res *dayResult) {
-	name := dayDir + "/" + f.Name
+	name := sinks.EntryPath(dayDir, f.Name)
 	i := slices.IndexFunc(objects, func(o sinks.Object) bool { return o.Name == name })
 	if i < 0 {
 		res.fail("%s is missing", f.Name)

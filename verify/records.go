@@ -28,8 +28,14 @@ type contents struct {
 	Records int64
 }
 
-// record is called with each record's id and schema_version.
+// record is called with each record's id and schema version: id and
+// schema_version of a schema v1 record; metadata.uid and, from
+// metadata.version, the ocsf.SchemaVersion of its version, of an OCSF event.
 type record func(id, schema string)
+
+// ocsfSchema is the schema version of OCSF events of version v: "ocsf." and
+// the version, as ocsf.SchemaVersion is formed.
+func ocsfSchema(v string) string { return "ocsf." + v }
 
 // read reads the data file r (named name, which says its format) to its
 // end, hashing every byte, and calls fn for each record. A Parquet file
@@ -111,17 +117,26 @@ func ndjsonRecords(name string, r io.Reader, fn record) (int64, error) {
 		var rec struct {
 			ID            string `json:"id"`
 			SchemaVersion string `json:"schema_version"`
+			Metadata      *struct {
+				UID     string `json:"uid"`
+				Version string `json:"version"`
+			} `json:"metadata"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return n, fmt.Errorf("line %d: %w", n+1, err)
 		}
 		n++
+		if md := rec.Metadata; md != nil && rec.SchemaVersion == "" {
+			fn(md.UID, ocsfSchema(md.Version))
+			continue
+		}
 		fn(rec.ID, rec.SchemaVersion)
 	}
 	return n, sc.Err()
 }
 
-// parquetRecords reads the id and schema_version columns.
+// parquetRecords reads the id and schema_version columns, or an OCSF
+// file's metadata.uid and metadata.version.
 func parquetRecords(ctx context.Context, f *os.File, fn record) (int64, error) {
 	rdr, err := file.NewParquetReader(f)
 	if err != nil {
@@ -132,15 +147,16 @@ func parquetRecords(ctx context.Context, f *os.File, fn record) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	schema, err := fr.Schema()
-	if err != nil {
-		return 0, err
+	cols := rdr.MetaData().Schema
+	idCol, svCol := cols.ColumnIndexByName("id"), cols.ColumnIndexByName("schema_version")
+	ocsfFile := idCol < 0 && svCol < 0
+	if ocsfFile {
+		idCol, svCol = cols.ColumnIndexByName("metadata.uid"), cols.ColumnIndexByName("metadata.version")
 	}
-	idCol, svCol := schema.FieldIndices("id"), schema.FieldIndices("schema_version")
-	if len(idCol) != 1 || len(svCol) != 1 {
-		return 0, errors.New("no id or schema_version column")
+	if idCol < 0 || svCol < 0 {
+		return 0, errors.New("no id and schema_version columns, nor metadata.uid and metadata.version")
 	}
-	rr, err := fr.GetRecordReader(ctx, []int{idCol[0], svCol[0]}, nil)
+	rr, err := fr.GetRecordReader(ctx, []int{idCol, svCol}, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -148,9 +164,25 @@ func parquetRecords(ctx context.Context, f *os.File, fn record) (int64, error) {
 	var n int64
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		ids, svs := rec.Column(0), rec.Column(1)
+		var ids, svs arrow.Array
+		if ocsfFile {
+			md, ok := rec.Column(0).(*array.Struct)
+			st, isStruct := rec.Schema().Field(0).Type.(*arrow.StructType)
+			if !ok || !isStruct {
+				return n, errors.New("metadata is not a struct column")
+			}
+			uid, _ := st.FieldIdx("uid")
+			version, _ := st.FieldIdx("version")
+			ids, svs = md.Field(uid), md.Field(version)
+		} else {
+			ids, svs = rec.Column(0), rec.Column(1)
+		}
 		for i := range int(rec.NumRows()) {
-			fn(text(ids, i), text(svs, i))
+			sv := text(svs, i)
+			if ocsfFile {
+				sv = ocsfSchema(sv)
+			}
+			fn(text(ids, i), sv)
 			n++
 		}
 	}

@@ -185,8 +185,8 @@ func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
 		if sc := v.cfg.Sinks[i].S3; sc != nil && sc.TempDir != "" {
 			tmp = sc.TempDir
 		}
-		v.roots = append(v.roots, &root{label: label, store: rooted.Root(), identity: claims[i].IdentityHash,
-			schema: pipeline.DataIdentity(v.cfg).Schema, key: v.o.PublicKey, tmpDir: tmp})
+		v.roots = append(v.roots, &root{label: label, store: rooted.Root(), layout: rooted.Layout(),
+			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, key: v.o.PublicKey, tmpDir: tmp})
 	}
 	return lines
 }
@@ -205,7 +205,7 @@ func (v *verifier) days(ctx context.Context) []string {
 		out = append(out, d)
 	}
 	for _, r := range v.roots {
-		days, err := r.store.Days(ctx)
+		days, err := r.store.Days(ctx, r.layout.Meta)
 		if err != nil {
 			continue // reported by check, which lists them again
 		}
@@ -235,7 +235,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 	}
 	byDay := map[string][]Line{}
 	for _, r := range v.roots {
-		all, err := r.store.Days(ctx)
+		all, err := r.store.Days(ctx, r.layout.Meta)
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +260,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			} else if _, ok := v.exported[day]; ok {
 				res.fail("nothing here, but the state records the day as exported (deleted?)")
 			}
-			held := res.files > 0 || len(res.problems) > 0
+			held := res.manifest != nil || len(res.problems) > 0
 			if ids, ok := api[day]; ok {
 				if lost := missing(ids, res.ids); len(lost) > 0 {
 					res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
@@ -285,7 +285,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 func (r *root) before(ctx context.Context, all []string, dir string) ([]byte, error) {
 	i, _ := slices.BinarySearch(all, dir)
 	for i--; i >= 0; i-- {
-		b, _, err := r.store.Get(ctx, all[i]+"/"+sinks.ManifestName)
+		b, _, err := r.store.Get(ctx, r.layout.ManifestName(all[i]))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

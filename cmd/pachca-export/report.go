@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/report"
 	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 func reportCommand() *command {
@@ -92,9 +94,17 @@ func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Opt
 		return nil, err
 	}
 	o.Rules, o.RulesFrom = cfg.Alerts.Rules, filepath.Base(path)
-	pick := -1
+	pick, ocsfSinks := -1, 0
 	for i, s := range cfg.Sinks {
-		if (n < 0 && (s.File != nil || s.S3 != nil)) || i == n {
+		if i == n {
+			pick = i
+			break
+		}
+		if n < 0 && (s.File != nil || s.S3 != nil) {
+			if sinkOCSF(s) { // the report reads schema v1 only
+				ocsfSinks++
+				continue
+			}
 			pick = i
 			break
 		}
@@ -102,8 +112,12 @@ func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Opt
 	switch {
 	case n >= len(cfg.Sinks):
 		return nil, usageErr("report: --sink %d: %s has %d sink(s) (0..%d)", n, path, len(cfg.Sinks), len(cfg.Sinks)-1)
+	case pick < 0 && ocsfSinks > 0:
+		return nil, usageErr("report: %s has no parquet, ndjson or s3 sink of schema %s to read: the report cannot read OCSF events (schema: ocsf)", path, shape.SchemaV1)
 	case pick < 0:
 		return nil, usageErr("report: %s has no parquet, ndjson or s3 sink to read", path)
+	case sinkOCSF(cfg.Sinks[pick]):
+		return nil, usageErr("report: sinks[%d] writes OCSF events (schema: ocsf): the report reads only %s output; give --sink a sink without schema: ocsf", pick, shape.SchemaV1)
 	}
 	s := cfg.Sinks[pick]
 	switch {
@@ -117,6 +131,11 @@ func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Opt
 		return st, nil
 	}
 	return nil, usageErr("report: sinks[%d] is %s: the report reads parquet, ndjson and s3 sinks", pick, s.Type)
+}
+
+// sinkOCSF reports whether a file or S3 sink writes OCSF events.
+func sinkOCSF(s config.Sink) bool {
+	return (s.File != nil && s.File.OCSF()) || (s.S3 != nil && s.S3.OCSF())
 }
 
 // reportMemoryLimit is the soft limit of the Go runtime's memory while a

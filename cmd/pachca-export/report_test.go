@@ -13,6 +13,8 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/miniotest"
 	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 )
@@ -50,6 +52,19 @@ func TestReportCommand(t *testing.T) {
 			want++
 		}
 	}
+	// An OCSF sink, first of the file sinks: the report passes it by.
+	ocsfDir := filepath.Join(root, "ocsf")
+	ocsfFormat, err := ndjson.OCSFFormat("none")
+	require.NoError(t, err)
+	reporttest.Write(t, filesink.New(ocsfDir, ocsfFormat), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), recs)
+	onlyOCSF := writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
+  base_url: %%BASE%%
+  token: %%TOKEN%%
+sinks:
+  - type: ndjson
+    dir: %s
+    schema: ocsf
+`, ocsfDir))
 	cfg := writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
   base_url: %%BASE%%
   token: %%TOKEN%%
@@ -57,6 +72,9 @@ sinks:
   - type: kafka
     brokers: [127.0.0.1:1]
     topic: t
+  - type: ndjson
+    dir: %s
+    schema: ocsf
   - type: parquet
     dir: %s
   - type: ndjson
@@ -70,7 +88,7 @@ alerts:
       threshold: 2
       window: 1m
       recipients: ["10001"]
-`, pq, nd))
+`, ocsfDir, pq, nd))
 
 	t.Run("directory", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")
@@ -90,7 +108,7 @@ alerts:
 	})
 	t.Run("config, --sink picks the ndjson sink", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")
-		code, _, stderr := runReport(t, "-c", cfg, "--sink", "2", "--from", d(3), "--to", d(6), "-o", out)
+		code, _, stderr := runReport(t, "-c", cfg, "--sink", "3", "--from", d(3), "--to", d(6), "-o", out)
 		require.Equal(t, 0, code, stderr)
 		require.Contains(t, stderr, "-> "+out)
 		require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
@@ -125,6 +143,12 @@ alerts:
 		{"empty period", []string{pq, "--from", d(3), "--to", d(3)}, 2, "is not before"},
 		{"sink out of range", []string{"-c", cfg, "--sink", "7", "--from", d(3), "--to", d(6)}, 2, "--sink 7"},
 		{"kafka sink", []string{"-c", cfg, "--sink", "0", "--from", d(3), "--to", d(6)}, 2, "sinks[0] is kafka"},
+		{"ocsf sink", []string{"-c", cfg, "--sink", "1", "--from", d(3), "--to", d(6)}, 2,
+			"sinks[1] writes OCSF events (schema: ocsf): the report reads only pachca.audit.v1 output"},
+		{"only ocsf sinks", []string{"-c", onlyOCSF, "--from", d(3), "--to", d(6)}, 2,
+			"has no parquet, ndjson or s3 sink of schema pachca.audit.v1 to read: the report cannot read OCSF events"},
+		{"ocsf directory", []string{ocsfDir, "--from", d(3), "--to", d(6)}, 2,
+			`schema_version "ocsf.1.3.0": the report reads only pachca.audit.v1 output`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "r.html")

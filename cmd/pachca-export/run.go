@@ -13,6 +13,7 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/telemetry"
 )
 
@@ -170,13 +171,21 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
 func describeSink(s config.Sink) string {
 	switch {
 	case s.File != nil:
-		return fmt.Sprintf("%s %s (compression %s)", s.Type, s.File.Dir, orDefault(s.File.Compression))
+		return fmt.Sprintf("%s %s (compression %s%s)", s.Type, s.File.Dir, orDefault(s.File.Compression), shapeNote(s.File.Keys))
 	case s.S3 != nil:
-		return fmt.Sprintf("s3 s3://%s/%s (%s, %s)", s.S3.Bucket, s.S3.Prefix, s.S3.Format, orDefault(s.S3.Compression))
+		return fmt.Sprintf("s3 s3://%s/%s (%s, %s%s)", s.S3.Bucket, s.S3.Prefix, s.S3.Format, orDefault(s.S3.Compression), shapeNote(s.S3.Keys))
 	case s.Kafka != nil:
 		return fmt.Sprintf("kafka %s topic %s", strings.Join(s.Kafka.Brokers, ","), s.Kafka.Topic)
 	}
 	return s.Type
+}
+
+// shapeNote names a record shape and layout other than the defaults.
+func shapeNote(k shape.Keys) string {
+	if k.Label() == "" {
+		return ""
+	}
+	return ", " + k.Label()
 }
 
 func orDefault(s string) string {

@@ -13,8 +13,9 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
-// swapDay commits a Compact partition: the day directory becomes one that
-// holds only the new day file and mf, its manifest, both finished under
+// swapDay commits a Compact partition of the daily layout: the day
+// directory becomes one that holds only the new day file (final, its name)
+// and mf, its manifest, both finished under
 // temporary names. They are moved into a hidden staging directory next to
 // the day's, which is then exchanged with it in one atomic rename
 // (renameat2 RENAME_EXCHANGE): a reader listing dt=YYYY-MM-DD sees either
@@ -23,7 +24,8 @@ import (
 // the file system cannot exchange (not Linux, or EINVAL), the files are
 // renamed in and the other files of the day removed one by one: a reader
 // may then see both for that long.
-func (w *writer) swapDay(mf *atomicfile.File) error {
+func (w *writer) swapDay(mf *atomicfile.File, final string) error {
+	dayDir := filepath.Join(w.s.dir, w.p.Dir())
 	stage, err := os.MkdirTemp(w.s.dir, "."+w.p.Dir()+".compact-*")
 	if err != nil {
 		return err
@@ -32,7 +34,7 @@ func (w *writer) swapDay(mf *atomicfile.File) error {
 	if err := os.Chmod(stage, w.s.dirMode); err != nil {
 		return err
 	}
-	if err := w.f.Rename(filepath.Join(stage, w.final)); err != nil {
+	if err := w.files[0].Rename(filepath.Join(stage, final)); err != nil {
 		return err
 	}
 	if err := mf.Rename(filepath.Join(stage, sinks.ManifestName)); err != nil {
@@ -43,36 +45,36 @@ func (w *writer) swapDay(mf *atomicfile.File) error {
 	}
 	err = unix.EINVAL
 	if !w.s.noExchange {
-		err = unix.Renameat2(unix.AT_FDCWD, stage, unix.AT_FDCWD, w.dayDir, unix.RENAME_EXCHANGE)
+		err = unix.Renameat2(unix.AT_FDCWD, stage, unix.AT_FDCWD, dayDir, unix.RENAME_EXCHANGE)
 	}
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		return w.replaceDay(stage)
+		return replaceDay(stage, dayDir, final)
 	}
 	if err != nil {
-		return fmt.Errorf("exchange %s: %w", w.dayDir, err)
+		return fmt.Errorf("exchange %s: %w", dayDir, err)
 	}
 	return atomicfile.SyncDir(w.s.dir)
 }
 
 // replaceDay is swapDay without an atomic exchange: the new files go into
 // the day directory, then every other entry of it goes.
-func (w *writer) replaceDay(stage string) error {
-	keep := []string{w.final, sinks.ManifestName}
+func replaceDay(stage, dayDir, final string) error {
+	keep := []string{final, sinks.ManifestName}
 	for _, name := range keep {
-		if err := os.Rename(filepath.Join(stage, name), filepath.Join(w.dayDir, name)); err != nil {
+		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dayDir, name)); err != nil {
 			return err
 		}
 	}
-	entries, err := os.ReadDir(w.dayDir)
+	entries, err := os.ReadDir(dayDir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
 		if !slices.Contains(keep, e.Name()) && !e.IsDir() {
-			if err := os.Remove(filepath.Join(w.dayDir, e.Name())); err != nil {
+			if err := os.Remove(filepath.Join(dayDir, e.Name())); err != nil {
 				return err
 			}
 		}
 	}
-	return atomicfile.SyncDir(w.dayDir)
+	return atomicfile.SyncDir(dayDir)
 }

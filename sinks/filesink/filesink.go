@@ -1,20 +1,25 @@
 // Package filesink writes each partition to a local file in a Hive-style day
-// directory, <dir>/dt=YYYY-MM-DD/<name><ext>, through a temporary name that is
-// renamed into place only once the file is complete, and keeps the day's
-// _manifest.json up to date.
+// directory, <dir>/dt=YYYY-MM-DD/<name><ext> (or, in a split layout such as
+// Security Lake's, to one file per key in each key's directory), through
+// temporary names that are renamed into place only once every file is
+// complete, and keeps the day's _manifest.json up to date.
 package filesink
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/split"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -29,6 +34,7 @@ type Sink struct {
 	dir      string
 	ledger   *sinks.Ledger
 	format   sinks.Format
+	layout   sinks.Layout
 	fileMode fs.FileMode
 	dirMode  fs.FileMode
 	// noExchange takes the path of file systems that cannot exchange two
@@ -61,18 +67,29 @@ var (
 	_ sinks.Linker  = (*Sink)(nil)
 )
 
+// WithLayout places the files by l instead of the daily layout.
+func WithLayout(l sinks.Layout) Option {
+	return func(s *Sink) { s.layout = l }
+}
+
 // New returns a sink writing f files under dir; it does no I/O.
 func New(dir string, f sinks.Format, opts ...Option) *Sink {
 	s := &Sink{dir: dir, format: f, fileMode: DefaultFileMode, dirMode: DefaultDirMode}
 	for _, o := range opts {
 		o(s)
 	}
-	s.ledger = sinks.NewLedger(s.Root(), f)
+	s.ledger = sinks.NewLedger(s.Root(), f, s.layout)
 	return s
 }
 
 // Root is the directory, as a sinks.Store.
 func (s *Sink) Root() sinks.Store { return store{dir: s.dir, fileMode: s.fileMode, dirMode: s.dirMode} }
+
+// Layout is where the files go under the directory.
+func (s *Sink) Layout() sinks.Layout { return s.layout }
+
+// path is the local path of rel, a path from the root.
+func (s *Sink) path(rel string) string { return filepath.Join(s.dir, filepath.FromSlash(rel)) }
 
 // Claim implements sinks.Claimer, under the root's lock when it writes.
 func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
@@ -123,49 +140,68 @@ func (s *Sink) Check(ctx context.Context) error {
 	return os.Remove(f.Name())
 }
 
-// Open creates the day directory and a hidden temporary file in it.
+// Open starts the partition's files under hidden temporary names: the day
+// file in its day directory, or in a split layout one file per key, each
+// created with its key's first record.
 func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
-	dayDir := filepath.Join(s.dir, p.Dir())
-	if err := atomicfile.MkdirAll(dayDir, s.dirMode); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.format.Name, err)
-	}
-	final := p.BaseName() + s.format.Ext
-	f, err := atomicfile.Create(dayDir, final, s.fileMode)
+	w := &writer{s: s, p: p}
+	enc, err := split.NewFiles(s.layout, s.format, p, w.create)
+	w.enc = enc
 	if err != nil {
-		return nil, fmt.Errorf("%s: create %s: %w", s.format.Name, filepath.Join(dayDir, final), cause(err))
-	}
-	hw := sinks.NewHashWriter(f)
-	enc, err := s.format.New(hw, p)
-	if err != nil {
-		f.Discard()
+		w.discard()
 		return nil, err
 	}
-	return &writer{s: s, p: p, dayDir: dayDir, final: final, f: f, hw: hw, enc: enc}, nil
+	return w, nil
 }
 
+// writer delivers one partition; used by one goroutine.
 type writer struct {
-	s      *Sink
-	p      sinks.Partition
-	dayDir string
-	final  string
-	f      *atomicfile.File
-	hw     *sinks.HashWriter
-	enc    sinks.Encoder
-	n      int64
-	done   bool
+	s     *Sink
+	p     sinks.Partition
+	enc   *split.Files
+	files []*atomicfile.File // in the order of enc.Outputs()
+	done  bool
 }
 
-func (w *writer) path() string { return filepath.Join(w.s.dir, w.p.Dir(), w.final) }
+// create is the split.Create of the writer: a temporary file in the
+// directory of rel (a path from the root), created as needed.
+func (w *writer) create(rel string) (io.Writer, error) {
+	final := w.s.path(rel)
+	if err := atomicfile.MkdirAll(filepath.Dir(final), w.s.dirMode); err != nil {
+		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
+	}
+	f, err := atomicfile.Create(filepath.Dir(final), filepath.Base(final), w.s.fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("%s: create %s: %w", w.s.format.Name, final, cause(err))
+	}
+	w.files = append(w.files, f)
+	return f, nil
+}
+
+// discard removes every temporary file.
+func (w *writer) discard() {
+	for _, f := range w.files {
+		f.Discard()
+	}
+}
 
 // fileErr names the file being written by its final name: the user never
 // sees the hidden temporary one, so an error about it reads as its cause
 // ("no space left on device").
 func (w *writer) fileErr(err error) error {
+	outs := w.enc.Outputs()
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path == w.f.Name() {
-		err = pe.Err
+	if errors.As(err, &pe) {
+		for i, f := range w.files {
+			if pe.Path == f.Name() {
+				return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.s.path(outs[i].Path), pe.Err)
+			}
+		}
 	}
-	return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.path(), err)
+	if w.s.layout.Split == nil && len(outs) == 1 {
+		return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.s.path(outs[0].Path), err)
+	}
+	return fmt.Errorf("%s: %s: %w", w.s.format.Name, w.p.Dir(), err)
 }
 
 // cause drops the path of an error about a temporary file, for a message
@@ -185,22 +221,21 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 	if err := w.enc.Write(recs); err != nil {
 		return w.fileErr(err)
 	}
-	w.n += int64(len(recs))
 	return nil
 }
 
-// Commit finishes the file, fsyncs it, renames it into place and updates the
-// day's manifest. Everything that needs room (the data and the new manifest)
-// is written to temporary files first, so that a full disk fails the commit
-// before anything takes a final name; a failed commit leaves no file under
-// its final name.
+// Commit finishes the files, fsyncs them, renames them into place and
+// updates the day's manifest. Everything that needs room (the data and the
+// new manifest) is written to temporary files first, so that a full disk
+// fails the commit before anything takes a final name; a failed commit
+// leaves no file of the partition under its final name.
 func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if w.done {
 		return sinks.Result{}, errors.New("filesink: commit after commit or abort")
 	}
 	w.done = true
 	fail := func(err error) (sinks.Result, error) {
-		w.f.Discard()
+		w.discard()
 		return sinks.Result{}, w.fileErr(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -209,12 +244,26 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := w.enc.Close(); err != nil {
 		return fail(err)
 	}
-	if err := w.f.Finish(); err != nil {
-		return fail(err)
+	outs := w.enc.Outputs()
+	res := sinks.Result{}
+	entries := make([]sinks.ManifestFile, len(outs))
+	now := time.Now().UTC()
+	for i, o := range outs {
+		if err := w.files[i].Finish(); err != nil {
+			return fail(err)
+		}
+		entries[i] = sinks.ManifestFile{
+			Name: sinks.EntryName(w.p.Dir(), o.Path), From: w.p.From, To: w.p.To, Records: o.Records,
+			Bytes: o.Hash.N, SHA256: o.Hash.Sum(), RunID: w.p.RunID, WrittenAt: now,
+		}
+		res.Records += o.Records
+		res.Bytes += o.Hash.N
+		res.Files = append(res.Files, w.s.path(o.Path))
 	}
-	manifest := filepath.Join(w.dayDir, sinks.ManifestName)
+	manifestDir := w.s.path(w.s.layout.Meta + w.p.Dir())
+	manifest := filepath.Join(manifestDir, sinks.ManifestName)
 	failManifest := func(err error) (sinks.Result, error) {
-		w.f.Discard()
+		w.discard()
 		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
 	}
 	unlock, err := w.s.lock(ctx)
@@ -223,15 +272,15 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	}
 	defer unlock()
 	// The lock keeps other writers out: the version is not needed.
-	next, err := w.s.ledger.Prepare(ctx, w.p, sinks.ManifestFile{
-		Name: w.final, From: w.p.From, To: w.p.To, Records: w.n, Bytes: w.hw.N,
-		SHA256: w.hw.Sum(), RunID: w.p.RunID, WrittenAt: time.Now().UTC(),
-	})
+	next, err := w.s.ledger.Prepare(ctx, w.p, entries...)
 	if err != nil {
-		w.f.Discard()
+		w.discard()
 		return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
 	}
-	mf, err := atomicfile.Create(w.dayDir, sinks.ManifestName, w.s.fileMode)
+	if err := atomicfile.MkdirAll(manifestDir, w.s.dirMode); err != nil {
+		return failManifest(err)
+	}
+	mf, err := atomicfile.Create(manifestDir, sinks.ManifestName, w.s.fileMode)
 	if err != nil {
 		return failManifest(cause(err))
 	}
@@ -243,36 +292,73 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		mf.Discard()
 		return failManifest(cause(err))
 	}
-	if w.p.Compact {
-		if err := w.swapDay(mf); err != nil {
+	if w.p.Compact && w.s.layout.Split == nil {
+		if err := w.swapDay(mf, path.Base(outs[0].Path)); err != nil {
 			mf.Discard()
 			return fail(err)
 		}
-		return sinks.Result{Records: w.n, Bytes: w.hw.N, Files: []string{w.path()}}, nil
+		return res, nil
 	}
-	if err := w.f.Rename(w.path()); err != nil {
-		mf.Discard()
-		return fail(err)
+	if err := w.publish(mf, manifest, next.Replaced); err != nil {
+		return sinks.Result{}, err
 	}
-	if err := mf.Rename(manifest); err != nil {
-		// A data file no manifest lists is not delivered: take it back out.
-		mf.Discard()
-		os.Remove(w.path())
-		return failManifest(err)
-	}
-	if err := atomicfile.SyncDir(w.dayDir); err != nil {
-		return sinks.Result{}, fmt.Errorf("%s: sync %s: %w", w.s.format.Name, w.dayDir, err)
-	}
-	return sinks.Result{Records: w.n, Bytes: w.hw.N, Files: []string{w.path()}}, nil
+	return res, nil
 }
 
-// Abort removes the temporary file; the final name is never touched.
+// publish renames the finished files and then the manifest mf into place,
+// removes the files the manifest no longer lists (replaced) and syncs the
+// directories it changed.
+func (w *writer) publish(mf *atomicfile.File, manifest string, replaced []string) error {
+	outs := w.enc.Outputs()
+	dirs := []string{filepath.Dir(manifest)}
+	for i, o := range outs {
+		if err := w.files[i].Rename(w.s.path(o.Path)); err != nil {
+			mf.Discard()
+			w.unpublish(i)
+			return w.fileErr(err)
+		}
+		dirs = append(dirs, filepath.Dir(w.s.path(o.Path)))
+	}
+	if err := mf.Rename(manifest); err != nil {
+		// Data files no manifest lists are not delivered: take them back out.
+		mf.Discard()
+		w.unpublish(len(outs))
+		return fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
+	}
+	for _, name := range replaced {
+		p := w.s.path(sinks.EntryPath(w.p.Dir(), name))
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: remove %s, which %s no longer lists: %w", w.s.format.Name, p, manifest, err)
+		}
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	slices.Sort(dirs)
+	for _, d := range slices.Compact(dirs) {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return fmt.Errorf("%s: sync %s: %w", w.s.format.Name, d, err)
+		}
+	}
+	return nil
+}
+
+// unpublish removes the first n files renamed into place by publish and
+// discards the others.
+func (w *writer) unpublish(n int) {
+	for i, o := range w.enc.Outputs() {
+		if i < n {
+			os.Remove(w.s.path(o.Path))
+		}
+	}
+	w.discard()
+}
+
+// Abort removes the temporary files; no final name is ever touched.
 func (w *writer) Abort(context.Context) error {
 	if w.done {
 		return nil
 	}
 	w.done = true
-	_ = w.enc.Close() // releases the encoder's buffers; the output is discarded
-	w.f.Discard()
+	_ = w.enc.Close() // releases the encoders' buffers; the output is discarded
+	w.discard()
 	return nil
 }

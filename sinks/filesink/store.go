@@ -69,8 +69,8 @@ func (s store) Put(_ context.Context, name string, body []byte, version string) 
 
 var dayDir = regexp.MustCompile(`^dt=\d{4}-\d{2}-\d{2}$`)
 
-func (s store) Days(context.Context) ([]string, error) {
-	entries, err := os.ReadDir(s.dir)
+func (s store) Days(_ context.Context, dir string) ([]string, error) {
+	entries, err := os.ReadDir(s.path(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -87,8 +87,11 @@ func (s store) Days(context.Context) ([]string, error) {
 	return days, nil
 }
 
-func (s store) List(_ context.Context, day string) ([]sinks.Object, error) {
-	entries, err := os.ReadDir(s.path(day))
+func (s store) List(_ context.Context, dir string) ([]sinks.Object, error) {
+	entries, err := os.ReadDir(s.path(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func (s store) List(_ context.Context, day string) ([]sinks.Object, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, sinks.Object{Name: day + "/" + e.Name(), Size: fi.Size()})
+		out = append(out, sinks.Object{Name: dir + "/" + e.Name(), Size: fi.Size()})
 	}
 	return out, nil
 }

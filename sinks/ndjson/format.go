@@ -18,7 +18,7 @@ var Compressions = []string{"none", "gzip", "zstd"}
 // Format returns the NDJSON format with the given compression (none, gzip,
 // zstd; empty means none).
 func Format(compression string) (sinks.Format, error) {
-	f := sinks.Format{Name: "ndjson"}
+	f := sinks.Format{Name: "ndjson", Schema: transform.SchemaVersion}
 	switch compression {
 	case "", "none":
 		f.Ext = ".ndjson"

@@ -18,6 +18,7 @@ func OCSFFormat(compression string) (sinks.Format, error) {
 	if err != nil {
 		return f, err
 	}
+	f.Schema = ocsf.SchemaVersion
 	f.New = func(w io.Writer, _ sinks.Partition) (sinks.Encoder, error) {
 		return NewOCSFEncoder(w, compression)
 	}

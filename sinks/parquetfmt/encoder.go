@@ -48,8 +48,9 @@ func Format(compression string) (sinks.Format, error) {
 		return sinks.Format{}, err
 	}
 	return sinks.Format{
-		Name: "parquet",
-		Ext:  ".parquet",
+		Name:   "parquet",
+		Ext:    ".parquet",
+		Schema: transform.SchemaVersion,
 		New: func(w io.Writer, p sinks.Partition) (sinks.Encoder, error) {
 			return NewEncoder(w, p, compression)
 		},

@@ -47,13 +47,26 @@ var ocsfPlainColumns = []string{"time", "time_dt", "metadata.uid", "metadata.ori
 // holding any class (the columns of every class Map produces), with the
 // compression of Format (empty means zstd).
 func OCSFFormat(compression string) (sinks.Format, error) {
-	return OCSFClassFormat(compression)
+	return OCSFClassFormat(compression, nil)
 }
 
+// Row groups and batches of one-class files written side by side (the
+// Security Lake layout opens up to one per class at once): smaller than a
+// single file's, so that their buffers together stay near one file's.
+// Measured with `run` of 300,000 simulated events of one day to a file
+// sink in that layout: a peak RSS of 176 MiB with the defaults, 140 MiB
+// with 16Ki-row groups, 131 MiB with these (files 1.7% larger than with
+// 16Ki), against 108 MiB for one OCSF Parquet file of the day.
+const (
+	ClassFileRowGroupRows = 8192
+	ClassFileBatchRows    = 512
+)
+
 // OCSFClassFormat is OCSFFormat for files that hold only the given classes
-// (by class_uid): their columns and no others, as Security Lake wants one
-// class per object. Writing an event of another class fails.
-func OCSFClassFormat(compression string, classes ...int32) (sinks.Format, error) {
+// (by class_uid; every class when none is given): their columns and no
+// others, as Security Lake wants one class per object. Writing an event of
+// another class fails. opts are NewOCSFEncoder's.
+func OCSFClassFormat(compression string, classes []int32, opts ...Option) (sinks.Format, error) {
 	if _, err := codec(compression); err != nil {
 		return sinks.Format{}, err
 	}
@@ -61,10 +74,11 @@ func OCSFClassFormat(compression string, classes ...int32) (sinks.Format, error)
 		return sinks.Format{}, err
 	}
 	return sinks.Format{
-		Name: "parquet",
-		Ext:  ".parquet",
+		Name:   "parquet",
+		Ext:    ".parquet",
+		Schema: ocsf.SchemaVersion,
 		New: func(w io.Writer, p sinks.Partition) (sinks.Encoder, error) {
-			return NewOCSFEncoder(w, p, compression, classes)
+			return NewOCSFEncoder(w, p, compression, classes, opts...)
 		},
 	}, nil
 }

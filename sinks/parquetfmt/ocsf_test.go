@@ -198,7 +198,7 @@ func TestOCSFClassFile(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, auth)
-	f, err := parquetfmt.OCSFClassFormat("zstd", ocsf.ClassAuthentication)
+	f, err := parquetfmt.OCSFClassFormat("zstd", []int32{ocsf.ClassAuthentication})
 	require.NoError(t, err)
 	require.Equal(t, "parquet", f.Name)
 	var buf bytes.Buffer
@@ -221,7 +221,7 @@ func TestOCSFClassFile(t *testing.T) {
 	v, _ := pf.Lookup(parquetfmt.MetaOCSFClasses)
 	require.Equal(t, "3002", v)
 
-	_, err = parquetfmt.OCSFClassFormat("", 4001)
+	_, err = parquetfmt.OCSFClassFormat("", []int32{4001})
 	require.ErrorContains(t, err, "no OCSF class 4001")
 	_, err = parquetfmt.OCSFFormat("lz4")
 	require.ErrorContains(t, err, "unknown compression")

@@ -4,34 +4,84 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/internal/miniotest"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
+	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
 
 // TestCompact: a Compact partition replaces the objects a follow loop wrote
-// for the day: the manifest lists the day object alone and the others are
-// deleted.
+// for the day: the manifest lists the day object (one per OCSF class in the
+// Security Lake layout) alone and the others are deleted.
 func TestCompact(t *testing.T) {
 	srv := miniotest.Start(t)
-	srv.CreateBucket("compact")
-	s := newSink(t, config(t, srv, "compact", "ndjson", "gzip"))
-	for i := range 3 {
-		p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
-		p.Part = true
-		commit(t, s, p, records(t, p, 20, "c"))
-	}
-	require.Len(t, keys(t, srv, "compact"), 4)
+	t.Run("daily", func(t *testing.T) {
+		srv.CreateBucket("compact")
+		s := newSink(t, config(t, srv, "compact", "ndjson", "gzip"))
+		for i := range 3 {
+			p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
+			p.Part = true
+			commit(t, s, p, records(t, p, 20, "c"))
+		}
+		require.Len(t, keys(t, srv, "compact"), 4)
 
-	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
-	p.Compact = true
-	recs := records(t, p, 60, "s")
-	res := commit(t, s, p, recs)
-	require.Equal(t, []string{"audit/dt=2026-11-01/_manifest.json", "audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson.gz"}, keys(t, srv, "compact"))
-	m := manifest(t, srv, "compact", "audit/dt=2026-11-01/_manifest.json")
-	require.Len(t, m.Files, 1)
-	require.EqualValues(t, 60, m.Records)
-	body, _ := get(t, srv, "compact", res.Files[0])
-	requireNDJSON(t, res.Files[0], body, recs)
+		p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
+		p.Compact = true
+		recs := records(t, p, 60, "s")
+		res := commit(t, s, p, recs)
+		require.Equal(t, []string{"audit/dt=2026-11-01/_manifest.json", "audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson.gz"}, keys(t, srv, "compact"))
+		m := manifest(t, srv, "compact", "audit/dt=2026-11-01/_manifest.json")
+		require.Len(t, m.Files, 1)
+		require.EqualValues(t, 60, m.Records)
+		body, _ := get(t, srv, "compact", res.Files[0])
+		requireNDJSON(t, res.Files[0], body, recs)
+	})
+	t.Run("security lake", func(t *testing.T) {
+		srv.CreateBucket("lake")
+		c := config(t, srv, "lake", "parquet", "zstd")
+		c.Prefix = ""
+		c.Keys = shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake,
+			SecurityLake: &shape.SecurityLake{AccountID: "123456789012"}}
+		require.NoError(t, c.Validate())
+		f, err := sinkset.Format(c.Format, c.Compression, c.Schema)
+		require.NoError(t, err)
+		l, err := sinkset.Layout(c.Keys, c.Compression, c.Region)
+		require.NoError(t, err)
+		s, err := s3sink.New(t.Context(), c, f, s3sink.WithLayout(l))
+		require.NoError(t, err)
+		for i := range 2 {
+			p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
+			p.Part = true
+			commit(t, s, p, records(t, p, 20, "c"))
+		}
+		require.Len(t, keys(t, srv, "lake"), 2*4+1, "two objects for each of the 4 classes, one manifest")
+
+		p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
+		p.Compact = true
+		res := commit(t, s, p, records(t, p, 60, "s"))
+		dir := func(src string) string {
+			return "ext/" + src + "/region=" + srv.Region + "/accountId=123456789012/eventDay=20261101/pachca-audit-2026-11-01.parquet"
+		}
+		want := []string{dir("pachca-auth"), dir("pachca-entity-mgmt"), dir("pachca-group-mgmt"), dir("pachca-other"),
+			"pachca-export/dt=2026-11-01/_manifest.json"}
+		require.Equal(t, want, keys(t, srv, "lake"))
+		require.ElementsMatch(t, want[:4], res.Files)
+		m := manifest(t, srv, "lake", "pachca-export/dt=2026-11-01/_manifest.json")
+		require.Equal(t, ocsf.SchemaVersion, m.SchemaVersion)
+		require.Len(t, m.Files, 4)
+		require.EqualValues(t, 60, m.Records)
+		for _, e := range m.Files {
+			require.Regexp(t, `^SHA256:`, e.S3Checksum, e.Name)
+		}
+		head, err := srv.Client().HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("lake"), Key: aws.String(want[0])})
+		require.NoError(t, err)
+		require.Equal(t, ocsf.SchemaVersion, head.Metadata["schema-version"])
+		require.Equal(t, "application/vnd.apache.parquet", aws.ToString(head.ContentType))
+	})
 }

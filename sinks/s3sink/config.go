@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 // Part sizes S3 accepts for every part but the last.
@@ -55,6 +57,9 @@ type Config struct {
 	PartSize int64 `yaml:"part_size"`
 	// MaxAttempts bounds the SDK's attempts per request (retries included).
 	MaxAttempts int `yaml:"max_attempts"`
+	// Keys choose the record shape (schema) and the layout of the objects
+	// (layout, security_lake); see package shape.
+	shape.Keys `yaml:",inline"`
 	// Timeout bounds one HTTP attempt, body upload included.
 	Timeout time.Duration `yaml:"timeout"`
 	// TempDir holds the encoded file of a partition until it is uploaded
@@ -87,6 +92,7 @@ func (c *Config) SetDefaults() {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Minute
 	}
+	c.Keys.SetDefaults()
 }
 
 var (
@@ -152,7 +158,17 @@ func (c Config) Validate() error {
 	if c.Timeout < 0 {
 		add("timeout: must not be negative")
 	}
+	if err := c.Keys.Validate(c.Format, c.Region); err != nil {
+		errs = append(errs, unjoin(err)...)
+	}
 	return errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // keyPrefix is the prefix as it starts object keys: empty, or ending in "/".

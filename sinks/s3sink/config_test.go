@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -79,6 +80,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, s3sink.Config{
 		Format: "parquet", Compression: "zstd", PartSize: s3sink.DefaultPartSize,
 		MaxAttempts: 5, Timeout: 5 * time.Minute,
+		Keys: shape.Keys{Schema: shape.SchemaV1, Layout: shape.LayoutDaily},
 	}, c)
 	c = s3sink.Config{Format: "ndjson"}
 	c.SetDefaults()

@@ -30,7 +30,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Sink writes partitions to one bucket and prefix. It is safe for concurrent
@@ -39,6 +38,7 @@ type Sink struct {
 	cfg       Config
 	prefix    string
 	format    sinks.Format
+	layout    sinks.Layout
 	client    *s3.Client
 	transport *http.Transport
 	store     *store
@@ -54,9 +54,17 @@ var (
 	_ sinks.Linker  = (*Sink)(nil)
 )
 
+// Option adjusts a Sink built by New.
+type Option func(*Sink)
+
+// WithLayout places the objects by l instead of the daily layout.
+func WithLayout(l sinks.Layout) Option {
+	return func(s *Sink) { s.layout = l }
+}
+
 // New validates cfg (after SetDefaults on a copy) and builds the S3 client for
 // objects in format f. It does no network I/O: use Check to test the bucket.
-func New(ctx context.Context, cfg Config, f sinks.Format) (*Sink, error) {
+func New(ctx context.Context, cfg Config, f sinks.Format, opts ...Option) (*Sink, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
@@ -64,12 +72,12 @@ func New(ctx context.Context, cfg Config, f sinks.Format) (*Sink, error) {
 	if f.Name != cfg.Format || f.New == nil {
 		return nil, fmt.Errorf("s3: format %q given for a sink configured with format %q", f.Name, cfg.Format)
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
+	load := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
 	if cfg.AccessKeyID != "" {
-		opts = append(opts, config.WithCredentialsProvider(
+		load = append(load, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
@@ -105,13 +113,19 @@ func New(ctx context.Context, cfg Config, f sinks.Format) (*Sink, error) {
 		})
 	})
 	s := &Sink{cfg: cfg, prefix: cfg.keyPrefix(), format: f, client: client, transport: transport}
+	for _, o := range opts {
+		o(s)
+	}
 	s.store = &store{s: s}
-	s.ledger = sinks.NewLedger(s.store, f)
+	s.ledger = sinks.NewLedger(s.store, f, s.layout)
 	return s, nil
 }
 
 // Root is the bucket and prefix, as a sinks.Store.
 func (s *Sink) Root() sinks.Store { return s.store }
+
+// Layout is where the objects go under the prefix.
+func (s *Sink) Layout() sinks.Layout { return s.layout }
 
 // Claim implements sinks.Claimer; the marker is written with a conditional
 // put, so two runs claiming a new prefix at once agree.
@@ -150,7 +164,7 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 
 // Check tells whether the temporary directory takes a file and the bucket
 // exists and is writable under the prefix (by putting and deleting a small
-// probe object). It is meant for `check`.
+// probe object where the marker goes). It is meant for `check`.
 func (s *Sink) Check(ctx context.Context) error {
 	if err := s.checkTempDir(); err != nil {
 		return err
@@ -160,7 +174,9 @@ func (s *Sink) Check(ctx context.Context) error {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	key := s.prefix + "_pachca-export-check-" + hex.EncodeToString(b[:])
+	// Beside the marker: where a role limited to the sink's places (ext/
+	// sources and the manifests of a Security Lake bucket) may write.
+	key := s.prefix + s.layout.Meta + "_pachca-export-check-" + hex.EncodeToString(b[:])
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
@@ -222,7 +238,7 @@ func (s *Sink) endpoint() string {
 	return "https://s3." + s.cfg.Region + ".amazonaws.com"
 }
 
-// contentType is the media type of an object with extension ext.
+// contentType is the media type of an object with key (or extension) ext.
 func contentType(ext string) string {
 	switch {
 	case strings.HasSuffix(ext, ".gz"):
@@ -238,9 +254,9 @@ func contentType(ext string) string {
 }
 
 // metadata is stored with every data object (x-amz-meta-*).
-func metadata(p sinks.Partition, sha string, records int64) map[string]string {
+func (s *Sink) metadata(p sinks.Partition, sha string, records int64) map[string]string {
 	return map[string]string{
-		"schema-version": transform.SchemaVersion,
+		"schema-version": s.format.SchemaVersion(),
 		"run-id":         p.RunID,
 		"sha256":         sha,
 		"records":        fmt.Sprint(records),

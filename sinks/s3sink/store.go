@@ -17,7 +17,6 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/transform"
 )
 
 // maxSmallObject bounds what Get reads: a manifest lists a few files, a
@@ -67,7 +66,7 @@ func (st *store) Put(ctx context.Context, name string, body []byte, version stri
 		ContentLength:  aws.Int64(int64(len(body))),
 		ContentType:    aws.String("application/json"),
 		ChecksumSHA256: aws.String(sha256Base64(body)),
-		Metadata:       map[string]string{"schema-version": transform.SchemaVersion},
+		Metadata:       map[string]string{"schema-version": s.format.SchemaVersion()},
 	}
 	s.setEncryption(in)
 	for {
@@ -94,19 +93,19 @@ func (st *store) Put(ctx context.Context, name string, body []byte, version stri
 	}
 }
 
-func (st *store) Days(ctx context.Context) ([]string, error) {
+func (st *store) Days(ctx context.Context, dir string) ([]string, error) {
 	var days []string
-	err := st.list(ctx, st.key("dt="), "/", func(o types.Object, p types.CommonPrefix) {
+	err := st.list(ctx, st.key(dir+"dt="), "/", func(o types.Object, p types.CommonPrefix) {
 		if p.Prefix != nil {
-			days = append(days, strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.s.prefix), "/"))
+			days = append(days, strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.key(dir)), "/"))
 		}
 	})
 	return days, err
 }
 
-func (st *store) List(ctx context.Context, day string) ([]sinks.Object, error) {
+func (st *store) List(ctx context.Context, dir string) ([]sinks.Object, error) {
 	var out []sinks.Object
-	err := st.list(ctx, st.key(day+"/"), "/", func(o types.Object, _ types.CommonPrefix) {
+	err := st.list(ctx, st.key(dir+"/"), "/", func(o types.Object, _ types.CommonPrefix) {
 		if o.Key == nil || atomicfile.IsTemp(path.Base(*o.Key)) {
 			return
 		}

@@ -22,13 +22,13 @@ const (
 	partConcurrency = 4     // parts in flight per upload
 )
 
-// put uploads the temporary file to w.key: one PutObject up to the part size,
+// put uploads the temporary file to o.key: one PutObject up to the part size,
 // a multipart upload above it. Bodies are section readers of the file, so the
 // SDK can seek them to sign (plain http) and to retry. Every request carries
 // the SHA-256 of its body, which S3 checks before it stores anything and
 // keeps with the object; put returns that checksum as manifests record it.
-func (w *writer) put(ctx context.Context, size int64, sha string) (string, error) {
-	s := w.s
+func (o *object) put(ctx context.Context, size int64, sha string, records int64) (string, error) {
+	s := o.s
 	if size <= s.cfg.PartSize {
 		sum, err := base64Hex(sha)
 		if err != nil {
@@ -36,11 +36,11 @@ func (w *writer) put(ctx context.Context, size int64, sha string) (string, error
 		}
 		in := &s3.PutObjectInput{
 			Bucket:         aws.String(s.cfg.Bucket),
-			Key:            aws.String(w.key),
-			Body:           io.NewSectionReader(w.file, 0, size),
+			Key:            aws.String(o.key),
+			Body:           io.NewSectionReader(o.file, 0, size),
 			ContentLength:  aws.Int64(size),
-			ContentType:    aws.String(contentType(s.format.Ext)),
-			Metadata:       metadata(w.p, sha, w.records),
+			ContentType:    aws.String(contentType(o.key)),
+			Metadata:       s.metadata(o.p, sha, records),
 			StorageClass:   types.StorageClass(s.cfg.StorageClass),
 			ChecksumSHA256: aws.String(sum),
 		}
@@ -58,9 +58,9 @@ func (w *writer) put(ctx context.Context, size int64, sha string) (string, error
 	sse, kmsKey := s.sse()
 	created, err := s.client.CreateMultipartUpload(createCtx, &s3.CreateMultipartUploadInput{
 		Bucket:               aws.String(s.cfg.Bucket),
-		Key:                  aws.String(w.key),
-		ContentType:          aws.String(contentType(s.format.Ext)),
-		Metadata:             metadata(w.p, sha, w.records),
+		Key:                  aws.String(o.key),
+		ContentType:          aws.String(contentType(o.key)),
+		Metadata:             s.metadata(o.p, sha, records),
 		StorageClass:         types.StorageClass(s.cfg.StorageClass),
 		ServerSideEncryption: sse,
 		SSEKMSKeyId:          kmsKey,
@@ -70,13 +70,13 @@ func (w *writer) put(ctx context.Context, size int64, sha string) (string, error
 	if err != nil {
 		return "", s.explain(ctx, err)
 	}
-	w.upload = aws.ToString(created.UploadId)
+	o.upload = aws.ToString(created.UploadId)
 	if err := ctx.Err(); err != nil {
-		return "", errors.Join(err, w.abortUpload(ctx))
+		return "", errors.Join(err, o.abortUpload(ctx))
 	}
-	sum, err := w.putParts(ctx, size)
+	sum, err := o.putParts(ctx, size)
 	if err != nil {
-		return "", errors.Join(s.explain(ctx, err), w.abortUpload(ctx))
+		return "", errors.Join(s.explain(ctx, err), o.abortUpload(ctx))
 	}
 	return sum, nil
 }
@@ -84,8 +84,8 @@ func (w *writer) put(ctx context.Context, size int64, sha string) (string, error
 // putParts uploads the parts, each with its SHA-256, and completes the
 // upload; it returns the composite checksum S3 computed over them, after
 // checking it against the one computed here.
-func (w *writer) putParts(ctx context.Context, size int64) (string, error) {
-	s := w.s
+func (o *object) putParts(ctx context.Context, size int64) (string, error) {
+	s := o.s
 	partSize := max(s.cfg.PartSize, (size+maxParts-1)/maxParts)
 	n := int((size + partSize - 1) / partSize)
 	parts := make([]types.CompletedPart, n)
@@ -97,15 +97,15 @@ func (w *writer) putParts(ctx context.Context, size int64) (string, error) {
 		num := aws.Int32(int32(i + 1))
 		g.Go(func() error {
 			h := sha256.New()
-			if _, err := io.Copy(h, io.NewSectionReader(w.file, off, length)); err != nil {
+			if _, err := io.Copy(h, io.NewSectionReader(o.file, off, length)); err != nil {
 				return fmt.Errorf("part %d: %w", *num, err)
 			}
 			out, err := s.client.UploadPart(gctx, &s3.UploadPartInput{
 				Bucket:         aws.String(s.cfg.Bucket),
-				Key:            aws.String(w.key),
-				UploadId:       aws.String(w.upload),
+				Key:            aws.String(o.key),
+				UploadId:       aws.String(o.upload),
 				PartNumber:     num,
-				Body:           io.NewSectionReader(w.file, off, length),
+				Body:           io.NewSectionReader(o.file, off, length),
 				ContentLength:  aws.Int64(length),
 				ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(h.Sum(nil))),
 			})
@@ -121,14 +121,14 @@ func (w *writer) putParts(ctx context.Context, size int64) (string, error) {
 	}
 	out, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(s.cfg.Bucket),
-		Key:             aws.String(w.key),
-		UploadId:        aws.String(w.upload),
+		Key:             aws.String(o.key),
+		UploadId:        aws.String(o.upload),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
 		return "", err
 	}
-	w.upload = ""
+	o.upload = ""
 	want := compositeSHA256(parts)
 	if got := aws.ToString(out.ChecksumSHA256); got != "" && got != want {
 		return "", fmt.Errorf("S3 reports checksum %s for the completed upload, %s was sent", got, want)
@@ -164,33 +164,33 @@ func sha256Base64(b []byte) string {
 // abortUpload aborts the pending multipart upload, so its parts stop costing
 // storage. It works after ctx ended; on failure the id stays for Abort to
 // retry (a bucket lifecycle rule for incomplete uploads is the last resort).
-func (w *writer) abortUpload(ctx context.Context) error {
-	if w.upload == "" {
+func (o *object) abortUpload(ctx context.Context) error {
+	if o.upload == "" {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   aws.String(w.s.cfg.Bucket),
-		Key:      aws.String(w.key),
-		UploadId: aws.String(w.upload),
+	_, err := o.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(o.s.cfg.Bucket),
+		Key:      aws.String(o.key),
+		UploadId: aws.String(o.upload),
 	})
 	var noUpload *types.NoSuchUpload
 	if err != nil && !errors.As(err, &noUpload) {
-		return fmt.Errorf("s3: abort multipart upload of %s: %w", w.s.url(w.key), w.s.explain(ctx, err))
+		return fmt.Errorf("s3: abort multipart upload of %s: %w", o.s.url(o.key), o.s.explain(ctx, err))
 	}
-	w.upload = ""
+	o.upload = ""
 	return nil
 }
 
-// deleteObjects removes the named objects of p's day, in one request per
-// thousand. A name already gone is no error.
+// deleteObjects removes the objects of p's day that its manifest names
+// (see sinks.EntryPath), in one request per thousand. A name already gone is no error.
 func (s *Sink) deleteObjects(ctx context.Context, p sinks.Partition, names []string) error {
 	for len(names) > 0 {
 		n := min(len(names), 1000)
 		var ids []types.ObjectIdentifier
 		for _, name := range names[:n] {
-			ids = append(ids, types.ObjectIdentifier{Key: aws.String(s.prefix + p.Dir() + "/" + name)})
+			ids = append(ids, types.ObjectIdentifier{Key: aws.String(s.prefix + sinks.EntryPath(p.Dir(), name))})
 		}
 		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
 			Bucket: aws.String(s.cfg.Bucket),

@@ -2,12 +2,15 @@ package s3sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"time"
 
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/split"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -15,115 +18,152 @@ import (
 // multipart upload, deleting an object) once the caller's context is over.
 const cleanupTimeout = 30 * time.Second
 
-// writer encodes one partition into a temporary file; Commit uploads it. It is
-// used by one goroutine.
+// writer encodes one partition into temporary files, one per object (the
+// day's object, or one per key of a split layout); Commit uploads them. It
+// is used by one goroutine.
 type writer struct {
-	s       *Sink
-	p       sinks.Partition
-	key     string
-	file    *os.File
-	hw      *sinks.HashWriter
-	enc     sinks.Encoder
-	records int64
-	done    bool   // committed, failed or aborted: the temporary file is gone
-	upload  string // id of a multipart upload a failed Commit could not abort
+	s    *Sink
+	p    sinks.Partition
+	enc  *split.Files
+	objs []*object // in the order of enc.Outputs()
+	done bool      // committed, failed or aborted: the temporary files are gone
+}
+
+// object is one object of a partition, encoded into a temporary file until
+// Commit uploads it to key.
+type object struct {
+	s      *Sink
+	p      sinks.Partition
+	key    string
+	file   *os.File
+	upload string // id of a multipart upload a failed Commit could not abort
 }
 
 func (s *Sink) open(ctx context.Context, p sinks.Partition) (*writer, error) {
-	key := s.prefix + p.Dir() + "/" + p.BaseName() + s.format.Ext
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("s3: open %s: %w", s.url(key), err)
+		return nil, fmt.Errorf("s3: open %s: %w", s.url(s.prefix+p.Dir()), err)
 	}
-	f, err := os.CreateTemp(s.cfg.TempDir, ".pachca-s3-*"+s.format.Ext)
+	w := &writer{s: s, p: p}
+	enc, err := split.NewFiles(s.layout, s.format, p, w.create)
+	w.enc = enc
 	if err != nil {
-		return nil, fmt.Errorf("s3: open %s: temporary file: %w", s.url(key), err)
-	}
-	w := &writer{s: s, p: p, key: key, file: f, hw: sinks.NewHashWriter(f)}
-	if w.enc, err = s.format.New(w.hw, p); err != nil {
 		w.removeTemp()
-		return nil, fmt.Errorf("s3: open %s: %w", s.url(key), err)
+		return nil, w.err("open", err)
 	}
 	return w, nil
 }
 
-// Write encodes recs into the temporary file.
+// create is the split.Create of the writer: a temporary file for the
+// object at rel (from the prefix).
+func (w *writer) create(rel string) (io.Writer, error) {
+	key := w.s.prefix + rel
+	f, err := os.CreateTemp(w.s.cfg.TempDir, ".pachca-s3-*"+path.Ext(rel))
+	if err != nil {
+		return nil, fmt.Errorf("temporary file for %s: %w", w.s.url(key), err)
+	}
+	w.objs = append(w.objs, &object{s: w.s, p: w.p, key: key, file: f})
+	return f, nil
+}
+
+// err names the partition's object (or, split, its day) in an error.
+func (w *writer) err(op string, err error) error {
+	where := w.s.prefix + w.p.Dir()
+	if w.s.layout.Split == nil && len(w.objs) == 1 {
+		where = w.objs[0].key
+	}
+	return fmt.Errorf("s3: %s %s: %w", op, w.s.url(where), err)
+}
+
+// Write encodes recs into the temporary files.
 func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 	if w.done {
-		return fmt.Errorf("s3: write %s: writer already committed or aborted", w.s.url(w.key))
+		return w.err("write", errors.New("writer already committed or aborted"))
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("s3: write %s: %w", w.s.url(w.key), err)
+		return w.err("write", err)
 	}
 	if err := w.enc.Write(recs); err != nil {
-		return fmt.Errorf("s3: write %s: %w", w.s.url(w.key), err)
+		return w.err("write", err)
 	}
-	w.records += int64(len(recs))
 	return nil
 }
 
-// Commit finishes the encoding, uploads the object, then records it in the
-// day's manifest. On error the temporary file is gone, no multipart upload is
-// left behind, and a failed or cancelled upload leaves no object under the
-// key (an earlier run's object there stays as it was).
+// Commit finishes the encoding, uploads every object, then records them
+// all in the day's manifest in one write: the partition is delivered only
+// once every object is. On error the temporary files are gone, no multipart
+// upload is left behind, and a failed or cancelled upload leaves no object
+// under its key (an earlier run's object there stays as it was).
 func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if w.done {
-		return sinks.Result{}, fmt.Errorf("s3: commit %s: writer already committed or aborted", w.s.url(w.key))
+		return sinks.Result{}, w.err("commit", errors.New("writer already committed or aborted"))
 	}
 	defer w.removeTemp()
 	if err := w.enc.Close(); err != nil {
-		return sinks.Result{}, fmt.Errorf("s3: encode %s: %w", w.s.url(w.key), err)
+		return sinks.Result{}, w.err("encode", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return sinks.Result{}, fmt.Errorf("s3: upload %s: %w", w.s.url(w.key), err)
-	}
-	size, sha := w.hw.N, w.hw.Sum()
-	checksum, err := w.put(ctx, size, sha)
-	if err != nil {
-		return sinks.Result{}, fmt.Errorf("s3: upload %s: %w", w.s.url(w.key), err)
-	}
-	entry := sinks.ManifestFile{
-		Name:       path.Base(w.key),
-		From:       w.p.From,
-		To:         w.p.To,
-		Records:    w.records,
-		Bytes:      size,
-		SHA256:     sha,
-		RunID:      w.p.RunID,
-		WrittenAt:  time.Now().UTC(),
-		S3Checksum: checksum,
+	var res sinks.Result
+	var entries []sinks.ManifestFile
+	for i, out := range w.enc.Outputs() {
+		o := w.objs[i]
+		if err := ctx.Err(); err != nil {
+			return sinks.Result{}, fmt.Errorf("s3: upload %s: %w", w.s.url(o.key), err)
+		}
+		size, sha := out.Hash.N, out.Hash.Sum()
+		checksum, err := o.put(ctx, size, sha, out.Records)
+		if err != nil {
+			return sinks.Result{}, fmt.Errorf("s3: upload %s: %w", w.s.url(o.key), err)
+		}
+		entries = append(entries, sinks.ManifestFile{
+			Name:       sinks.EntryName(w.p.Dir(), out.Path),
+			From:       w.p.From,
+			To:         w.p.To,
+			Records:    out.Records,
+			Bytes:      size,
+			SHA256:     sha,
+			RunID:      w.p.RunID,
+			WrittenAt:  time.Now().UTC(),
+			S3Checksum: checksum,
+		})
+		res.Records += out.Records
+		res.Bytes += size
+		res.Files = append(res.Files, o.key)
 	}
 	// Conditional writes keep concurrent writers of the same day from
 	// losing each other's entries.
-	dropped, err := w.s.ledger.Record(ctx, w.p, entry)
+	dropped, err := w.s.ledger.Record(ctx, w.p, entries...)
 	if err != nil {
-		// The object is complete but undescribed; it stays (deleting it could
-		// remove the only copy of a day exported before), and the partition
-		// counts as failed: a rerun rewrites both.
-		return sinks.Result{}, fmt.Errorf("s3: manifest of %s: %w", w.s.url(w.key), err)
+		// The objects are complete but undescribed; they stay (deleting
+		// them could remove the only copy of a day exported before), and
+		// the partition counts as failed: a rerun rewrites them all.
+		return sinks.Result{}, w.err("manifest of", err)
 	}
-	// A Compact partition replaced the day's other objects: the manifest no
-	// longer lists them, and they go now. Until the delete completes a
-	// reader listing the prefix sees them beside the day's object.
+	// The manifest no longer lists the objects the partition replaced (a
+	// Compact partition: the day's other objects), and they go now. Until
+	// the delete completes a reader listing the prefix sees them beside
+	// the partition's.
 	if err := w.s.deleteObjects(ctx, w.p, dropped); err != nil {
 		return sinks.Result{}, err
 	}
-	return sinks.Result{Records: w.records, Bytes: size, Files: []string{w.key}}, nil
+	return res, nil
 }
 
-// Abort discards the partition: the temporary file, and a multipart upload a
-// failed Commit could not abort, within ctx and at most cleanupTimeout. It
-// is a no-op after Commit and safe twice.
+// Abort discards the partition: the temporary files, and a multipart
+// upload a failed Commit could not abort, within ctx and at most
+// cleanupTimeout. It is a no-op after Commit and safe twice.
 func (w *writer) Abort(ctx context.Context) error {
 	if !w.done {
-		_ = w.enc.Close() // releases the encoder's buffers; its output is discarded
+		_ = w.enc.Close() // releases the encoders' buffers; their output is discarded
 		w.removeTemp()
-	}
-	if w.upload == "" {
-		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	return w.abortUpload(ctx)
+	var errs []error
+	for _, o := range w.objs {
+		if o.upload != "" {
+			errs = append(errs, o.abortUpload(ctx))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (w *writer) removeTemp() {
@@ -131,6 +171,8 @@ func (w *writer) removeTemp() {
 		return
 	}
 	w.done = true
-	_ = w.file.Close()
-	_ = os.Remove(w.file.Name())
+	for _, o := range w.objs {
+		_ = o.file.Close()
+		_ = os.Remove(o.file.Name())
+	}
 }

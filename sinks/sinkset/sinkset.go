@@ -18,18 +18,76 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/sinks/stdoutsink"
+	"github.com/pachca-export/pachca-export/transform"
+	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
 
-// Format returns the file format called name ("ndjson" or "parquet").
-func Format(name, compression string) (sinks.Format, error) {
-	switch name {
-	case "ndjson":
-		return ndjson.Format(compression)
-	case "parquet":
-		return parquetfmt.Format(compression)
+// Format returns the file format called name ("ndjson" or "parquet") for
+// records of schema (pachca.audit.v1, or empty, for schema v1; ocsf for
+// OCSF 1.3 events): the one place a sink's encoder is chosen.
+func Format(name, compression, schema string) (sinks.Format, error) {
+	var (
+		f   sinks.Format
+		err error
+	)
+	switch {
+	case name == "ndjson" && !isOCSF(schema):
+		f, err = ndjson.Format(compression)
+	case name == "ndjson":
+		f, err = ndjson.OCSFFormat(compression)
+	case name == "parquet" && !isOCSF(schema):
+		f, err = parquetfmt.Format(compression)
+	case name == "parquet":
+		f, err = parquetfmt.OCSFFormat(compression)
+	default:
+		return sinks.Format{}, fmt.Errorf("unknown format %q (ndjson, parquet)", name)
 	}
-	return sinks.Format{}, fmt.Errorf("unknown format %q (ndjson, parquet)", name)
+	if err == nil && f.SchemaVersion() != schemaVersion(schema) {
+		err = fmt.Errorf("format %s of schema %s writes %s", name, schema, f.SchemaVersion())
+	}
+	return f, err
+}
+
+func isOCSF(schema string) bool { return schema == shape.SchemaOCSF }
+
+// schemaVersion is the schema version records of schema carry.
+func schemaVersion(schema string) string {
+	if isOCSF(schema) {
+		return ocsf.SchemaVersion
+	}
+	return transform.SchemaVersion
+}
+
+// Layout returns the layout k selects for files in compression (Parquet's)
+// of a sink whose S3 region is region ("" for a file sink): the daily one,
+// or Security Lake's, one object per OCSF class and day under the class's
+// custom source, the manifests under its manifest_prefix.
+func Layout(k shape.Keys, compression, region string) (sinks.Layout, error) {
+	if !k.SecurityLakeLayout() {
+		return sinks.Layout{}, nil
+	}
+	sl := k.SecurityLake
+	if sl == nil {
+		return sinks.Layout{}, fmt.Errorf("layout %s without security_lake", k.Layout)
+	}
+	sources := sl.SourceOf()
+	split := &sinks.Split{
+		Key:     func(r *transform.Record) string { return sources[ocsf.ClassOf(r.EventKey)] },
+		Dir:     func(source string, day time.Time) string { return sl.Dir(source, day, region) },
+		Formats: map[string]sinks.Format{},
+	}
+	for _, c := range ocsf.Classes() {
+		f, err := parquetfmt.OCSFClassFormat(compression, []int32{c.UID},
+			parquetfmt.WithRowGroupRows(parquetfmt.ClassFileRowGroupRows), parquetfmt.WithBatchRows(parquetfmt.ClassFileBatchRows))
+		if err != nil {
+			return sinks.Layout{}, err
+		}
+		split.Keys = append(split.Keys, sources[c.UID])
+		split.Formats[sources[c.UID]] = f
+	}
+	return sinks.Layout{Name: shape.LayoutSecurityLake, Meta: sl.Meta(), Split: split}, nil
 }
 
 // Set is the configured sinks, in the configuration's order.
@@ -55,17 +113,25 @@ func Build(ctx context.Context, cfg []config.Sink, stdout io.Writer) (*Set, erro
 func build(ctx context.Context, sc config.Sink, stdout io.Writer) (sinks.Sink, error) {
 	switch {
 	case sc.File != nil:
-		f, err := Format(sc.Type, sc.File.Compression)
+		f, err := Format(sc.Type, sc.File.Compression, sc.File.Schema)
 		if err != nil {
 			return nil, err
 		}
-		return filesink.New(sc.File.Dir, f, filesink.WithModes(sc.File.FileMode, sc.File.DirMode)), nil
+		l, err := Layout(sc.File.Keys, sc.File.Compression, "")
+		if err != nil {
+			return nil, err
+		}
+		return filesink.New(sc.File.Dir, f, filesink.WithModes(sc.File.FileMode, sc.File.DirMode), filesink.WithLayout(l)), nil
 	case sc.S3 != nil:
-		f, err := Format(sc.S3.Format, sc.S3.Compression)
+		f, err := Format(sc.S3.Format, sc.S3.Compression, sc.S3.Schema)
 		if err != nil {
 			return nil, err
 		}
-		return s3sink.New(ctx, *sc.S3, f)
+		l, err := Layout(sc.S3.Keys, sc.S3.Compression, sc.S3.Region)
+		if err != nil {
+			return nil, err
+		}
+		return s3sink.New(ctx, *sc.S3, f, s3sink.WithLayout(l))
 	case sc.Kafka != nil:
 		return kafkasink.New(*sc.Kafka)
 	case sc.Stdout != nil:

@@ -1,27 +1,27 @@
 // Package split fans one partition's records out into one encoder per key,
 // for layouts that want one file per key.
 //
-// Its use (planned; README "Amazon Security Lake layout"): with `schema:
-// ocsf` and `layout: security_lake`, a file or S3 sink writes one Parquet
-// object per OCSF class and day at
+// Files is what the file and S3 sinks write a partition through: one file
+// in the day directory, or, in a layout with a sinks.Split (the Amazon
+// Security Lake layout, sinks/sinkset), one file per key opened on the
+// key's first record. With `schema: ocsf` and `layout: security_lake` the
+// key is the custom source of the record's OCSF class (ocsf.ClassOf), and
+// each file is a one-class Parquet file (parquetfmt.OCSFClassFormat) at
 //
-//	<prefix, default ext/><source>/region=<region>/accountId=<account>/eventDay=YYYYMMDD/<Partition.BaseName()>.parquet
+//	<prefix or dir>ext/<source>[/<version>]/region=<region>/accountId=<account>/eventDay=YYYYMMDD/<Partition.BaseName()>.parquet
 //
-// where source is the class's Security Lake custom source (one class per
-// source, as Security Lake wants). Per partition the sink's writer opens an
-// Encoder keyed by ocsf.ClassOf whose open function creates the class's
-// destination on its first record (a temporary file, a buffered upload)
-// and parquetfmt.NewOCSFEncoder over it with that one class, so each
-// object has only its class's columns. Commit closes the Encoder, then
-// publishes every destination of Keys (rename, upload) and writes the
-// day's manifest, which lists them all, outside the source prefixes (the
-// crawler reads everything under them). Abort closes it and discards the
-// destinations. The day counts as delivered only after every class object
-// is published; a rerun of the range replaces them (deterministic names).
-// Up to one encoder per class is open at once: measured with 300,000
-// simulated events, the eight class encoders peak at 36 MiB of Arrow and
-// Parquet buffers with WithRowGroupRows(16384) and WithBatchRows(1024)
-// (56 MiB with the defaults), against 20 MiB for one file of every class.
+// The sink publishes every file of the partition (rename, upload), then
+// writes the day's manifest, which lists them all, once, outside ext/
+// (under security_lake.manifest_prefix, default pachca-export/): the day
+// counts as delivered only after every class file is published and the
+// manifest written; Abort discards every file; a rerun of the range
+// replaces them (deterministic names), and removes the file of a class the
+// rerun no longer has. Up to one encoder per class is open at once, with
+// smaller row groups than a single file's (parquetfmt.ClassFileRowGroupRows):
+// measured with 300,000 simulated events, the eight class encoders peak at
+// 36 MiB of Arrow and Parquet buffers with 16Ki-row groups and 1Ki-row
+// batches (56 MiB with the defaults), against 20 MiB for one file of every
+// class.
 package split
 
 import (

@@ -1,0 +1,102 @@
+package sinks
+
+import (
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// Layout is where a file-like sink puts its files under its root (a
+// directory, or a bucket and prefix). The zero Layout is the daily one:
+// the files of a day in dt=YYYY-MM-DD/ beside the day's _manifest.json, the
+// marker at the root. Names are relative to the root and use "/".
+//
+// The Security Lake layout (sinks/sinkset builds it) splits each partition
+// into one file per OCSF class, each in the directory of the class's custom
+// source (ext/<source>/region=.../accountId=.../eventDay=YYYYMMDD), and keeps
+// the marker and the manifests apart, under Meta, where the crawler of the
+// sources does not look.
+type Layout struct {
+	// Name is recorded in the identity of the location ("" for the daily
+	// layout), so that data of one layout is never taken for another's.
+	Name string
+	// Meta is the directory ("" or ending in "/") of the marker and of the
+	// day directories (dt=YYYY-MM-DD) that hold the manifests.
+	Meta string
+	// Split, when set, writes each partition as one file per key of its
+	// records, each in its key's directory, instead of one file in the day
+	// directory.
+	Split *Split
+}
+
+// Split spreads a partition's records over one file per key.
+type Split struct {
+	// Keys lists every key a record can have, in the order their
+	// directories are listed.
+	Keys []string
+	// Key returns the key of a record.
+	Key func(*transform.Record) string
+	// Dir returns the directory of key's files of day (midnight UTC),
+	// relative to the root, without a trailing "/".
+	Dir func(key string, day time.Time) string
+	// Formats holds the format of each key's files.
+	Formats map[string]Format
+}
+
+// ManifestName is the name of the manifest of a day directory
+// ("dt=YYYY-MM-DD"), relative to the root.
+func (l Layout) ManifestName(dayDir string) string { return l.Meta + dayDir + "/" + ManifestName }
+
+// MarkerName is the name of the marker, relative to the root.
+func (l Layout) MarkerName() string { return l.Meta + MarkerName }
+
+// DataDirs lists the directories that hold the data files of day (midnight
+// UTC, or any time within it): the day directory, or one per key of Split.
+func (l Layout) DataDirs(day time.Time) []string {
+	day = day.UTC().Truncate(24 * time.Hour)
+	if l.Split == nil {
+		return []string{"dt=" + day.Format(time.DateOnly)}
+	}
+	dirs := make([]string, len(l.Split.Keys))
+	for i, k := range l.Split.Keys {
+		dirs[i] = l.Split.Dir(k, day)
+	}
+	return dirs
+}
+
+// Paths lists the path from the root of every file partition p can have
+// in format f (the day file's; a split layout has its own per key): the day
+// file, or the partition's file in each key's directory. A rerun of p
+// replaces them.
+func (l Layout) Paths(p Partition, f Format) []string {
+	name := p.BaseName()
+	if l.Split == nil {
+		return []string{p.Dir() + "/" + name + f.Ext}
+	}
+	out := make([]string, len(l.Split.Keys))
+	for i, k := range l.Split.Keys {
+		out[i] = l.Split.Dir(k, p.Day) + "/" + name + l.Split.Formats[k].Ext
+	}
+	return out
+}
+
+// EntryPath is the path from the root of the file that a manifest entry of
+// the day directory dayDir ("dt=YYYY-MM-DD") names: an entry names a file of
+// that directory by its name, and a file elsewhere (the Security Lake
+// layout) by its path from the root.
+func EntryPath(dayDir, name string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	return dayDir + "/" + name
+}
+
+// EntryName is the name a manifest entry of dayDir gives the file at path
+// (from the root): the inverse of EntryPath.
+func EntryName(dayDir, path string) string {
+	if rest, ok := strings.CutPrefix(path, dayDir+"/"); ok && !strings.Contains(rest, "/") {
+		return rest
+	}
+	return path
+}
