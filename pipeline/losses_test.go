@@ -24,7 +24,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/sinkset"
 )
 
 // The tests of this file are the four ways issue 12 found to lose events

@@ -16,7 +16,7 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/state"
 )
 

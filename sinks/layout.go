@@ -12,7 +12,7 @@ import (
 // the files of a day in dt=YYYY-MM-DD/ beside the day's _manifest.json, the
 // marker at the root. Names are relative to the root and use "/".
 //
-// The Security Lake layout (sinks/sinkset builds it) splits each partition
+// The Security Lake layout (sinkset builds it) splits each partition
 // into one file per OCSF class, each in the directory of the class's custom
 // source (ext/<source>/region=.../accountId=.../eventDay=YYYYMMDD), and keeps
 // the marker and the manifests apart, under Meta, where the crawler of the

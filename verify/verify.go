@@ -26,7 +26,7 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/state"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/shape"
-	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )

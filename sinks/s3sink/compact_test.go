@@ -12,7 +12,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
-	"github.com/pachca-export/pachca-export/sinks/sinkset"
+	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
 

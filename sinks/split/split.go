@@ -3,7 +3,7 @@
 //
 // Files is what the file and S3 sinks write a partition through: one file
 // in the day directory, or, in a layout with a sinks.Split (the Amazon
-// Security Lake layout, sinks/sinkset), one file per key opened on the
+// Security Lake layout, sinkset), one file per key opened on the
 // key's first record. With `schema: ocsf` and `layout: security_lake` the
 // key is the custom source of the record's OCSF class (ocsf.ClassOf), and
 // each file is a one-class Parquet file (parquetfmt.OCSFClassFormat) at
