@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"strings"
+	"time"
 )
 
 // Store is the storage under the root of a file-like sink: a directory, or
@@ -29,8 +32,56 @@ type Store interface {
 	// without temporary files and subdirectories; none for a directory
 	// that does not exist.
 	List(ctx context.Context, dir string) ([]Object, error)
-	// Open opens an object for reading.
+	// Open opens an object for reading; an error wrapping fs.ErrNotExist
+	// when it is absent. A store of local files returns the *os.File, which
+	// LocalFile then reads in place.
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// IsDayDir reports whether name is that of a day directory, "dt=YYYY-MM-DD"
+// with a valid date: what Store.Days lists.
+func IsDayDir(name string) bool {
+	date, ok := strings.CutPrefix(name, "dt=")
+	if !ok || len(date) != len(time.DateOnly) {
+		return false
+	}
+	_, err := time.Parse(time.DateOnly, date)
+	return err == nil
+}
+
+// LocalFile gives random access to r, an object opened by Store.Open, for
+// readers that need it (Parquet's footer comes first): r itself when it is
+// a local file (the file sink's objects), else a copy of it in a temporary
+// file in tmpDir ("" for the system's), positioned at its start. seen (a
+// hash) is given every byte of the object once, as it is read or copied.
+// done closes and removes the copy; r stays the caller's to close.
+func LocalFile(r io.Reader, tmpDir string, seen io.Writer) (f *os.File, done func(), err error) {
+	if f, ok := r.(*os.File); ok {
+		if _, err := io.Copy(seen, f); err != nil {
+			return nil, nil, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		return f, func() {}, nil
+	}
+	tmp, err := os.CreateTemp(tmpDir, ".pachca-read-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	done = func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}
+	if _, err := io.Copy(io.MultiWriter(tmp, seen), r); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return tmp, done, nil
 }
 
 // Object is one entry of Store.List.

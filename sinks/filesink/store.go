@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"syscall"
 	"time"
@@ -27,6 +26,18 @@ type store struct {
 }
 
 var _ sinks.Store = store{}
+
+// ReadOnly returns the store of dir, the directory of a file sink, for
+// reading what it holds without a sink or a format (the report over a
+// directory). Its Put fails and writes nothing; Open gives the files
+// themselves (*os.File).
+func ReadOnly(dir string) sinks.Store { return readOnly{store{dir: dir}} }
+
+type readOnly struct{ store }
+
+func (r readOnly) Put(_ context.Context, name string, _ []byte, _ string) error {
+	return fmt.Errorf("%s: read-only", r.Location(name))
+}
 
 func (s store) path(name string) string { return filepath.Join(s.dir, filepath.FromSlash(name)) }
 
@@ -67,8 +78,6 @@ func (s store) Put(_ context.Context, name string, body []byte, version string) 
 	return nil
 }
 
-var dayDir = regexp.MustCompile(`^dt=\d{4}-\d{2}-\d{2}$`)
-
 func (s store) Days(_ context.Context, dir string) ([]string, error) {
 	entries, err := os.ReadDir(s.path(dir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -79,7 +88,7 @@ func (s store) Days(_ context.Context, dir string) ([]string, error) {
 	}
 	var days []string
 	for _, e := range entries {
-		if e.IsDir() && dayDir.MatchString(e.Name()) {
+		if e.IsDir() && sinks.IsDayDir(e.Name()) {
 			days = append(days, e.Name())
 		}
 	}

@@ -180,6 +180,18 @@ func TestSink(t *testing.T) {
 		require.Empty(t, keys(t, srv, "creds"))
 	})
 
+	t.Run("days are day directories only", func(t *testing.T) {
+		srv.CreateBucket("days")
+		for _, key := range []string{"audit/dt=2026-11-02/a", "audit/dt=2026-11-01/a", "audit/dt=garbage/a",
+			"audit/dt=2026-13-01/a", "audit/dt=2026-11-03x/a", "audit/other/a", "elsewhere/dt=2026-11-04/a"} {
+			_, err := srv.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("days"), Key: aws.String(key), Body: strings.NewReader("x")})
+			require.NoError(t, err)
+		}
+		days, err := newSink(t, config(t, srv, "days", "ndjson", "none")).Root().Days(t.Context(), "")
+		require.NoError(t, err)
+		require.Equal(t, []string{"dt=2026-11-01", "dt=2026-11-02"}, days)
+	})
+
 	t.Run("check", func(t *testing.T) {
 		srv.CreateBucket("check")
 		s := newSink(t, config(t, srv, "check", "ndjson", "none"))

@@ -96,8 +96,11 @@ func (st *store) Put(ctx context.Context, name string, body []byte, version stri
 func (st *store) Days(ctx context.Context, dir string) ([]string, error) {
 	var days []string
 	err := st.list(ctx, st.key(dir+"dt="), "/", func(o types.Object, p types.CommonPrefix) {
-		if p.Prefix != nil {
-			days = append(days, strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.key(dir)), "/"))
+		if p.Prefix == nil {
+			return
+		}
+		if day := strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.key(dir)), "/"); sinks.IsDayDir(day) {
+			days = append(days, day)
 		}
 	})
 	return days, err
