@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -88,4 +89,28 @@ func (e *Encoder) Close() error {
 		}
 	}
 	return nil
+}
+
+// Decompress returns the lines of the NDJSON file name read from r, through
+// the decompressor its extension names (.ndjson.gz, .ndjson.zst; any other
+// is read as it is): the inverse of the encoders' compression, for readers
+// of the files (report, verify). Close releases the decompressor, not r.
+func Decompress(name string, r io.Reader) (io.ReadCloser, error) {
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err // "gzip: invalid header"
+		}
+		return zr, nil
+	case strings.HasSuffix(name, ".zst"):
+		// One goroutine and low memory: the report's peak RSS is
+		// budgeted (BENCHMARKS.md, Report).
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("ndjson: zstd: %w", err)
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return io.NopCloser(r), nil
 }
