@@ -110,6 +110,13 @@ func Build(ctx context.Context, cfg []config.Sink, stdout io.Writer) (*Set, erro
 	return set, nil
 }
 
+// BuildOne constructs the sink sc alone, as Build does each of a list: for
+// a command that reads the output of one sink (report), which must not
+// depend on the others (a Kafka sink's certificates, say).
+func BuildOne(ctx context.Context, sc config.Sink, stdout io.Writer) (sinks.Sink, error) {
+	return build(ctx, sc, stdout)
+}
+
 func build(ctx context.Context, sc config.Sink, stdout io.Writer) (sinks.Sink, error) {
 	switch {
 	case sc.File != nil:
