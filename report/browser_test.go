@@ -23,8 +23,8 @@ import (
 
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/report"
-	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -70,7 +70,7 @@ func writeReport(t *testing.T, format string) string {
 	f, err := os.Create(filepath.Join(dir, "report.html"))
 	require.NoError(t, err)
 	defer f.Close()
-	_, err = report.Write(t.Context(), report.Options{Store: reader.Dir(filepath.Join(dir, "out")), From: from, To: to,
+	_, err = report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(filepath.Join(dir, "out")), From: from, To: to,
 		Version: "test", Now: func() time.Time { return to }}, f)
 	require.NoError(t, err)
 	return f.Name()

@@ -16,6 +16,7 @@ import (
 	"github.com/pachca-export/pachca-export/report/digest"
 	"github.com/pachca-export/pachca-export/report/page"
 	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/sinks"
 )
 
 // DefaultRule is the burst rule used without a configuration (or with one
@@ -29,7 +30,12 @@ func DefaultRule() alerts.Rule {
 
 // Options describe one report.
 type Options struct {
-	Store    reader.Store
+	// Store is the root of a file or S3 sink (its Root, or
+	// filesink.ReadOnly of a directory). The report only reads it.
+	Store sinks.Store
+	// TempDir is where Parquet objects of a remote store are copied to be
+	// read ("" for the system's); each copy is removed once read.
+	TempDir  string
 	From, To time.Time
 	// Rules are the alert rules of the configuration; without a threshold
 	// rule among them, DefaultRule finds the bursts.
@@ -76,7 +82,7 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 		return st, err
 	}
 	rules, rulesNote, watchNote := chooseRules(o)
-	d := &page.Data{Title: "Pachca security digest", Source: o.Store.String(), Version: o.Version,
+	d := &page.Data{Title: "Pachca security digest", Source: o.Store.Location(""), Version: o.Version,
 		RulesNote: rulesNote, WatchNote: watchNote, PreviousFrom: prevFrom.UTC(), PreviousTo: o.From.UTC()}
 	if prev.Complete() {
 		s, err := digestPlan(ctx, o, prev, rules)
@@ -140,7 +146,7 @@ func digestPlan(ctx context.Context, o Options, p *reader.Plan, rules []alerts.R
 	if err != nil {
 		return nil, err
 	}
-	rd := reader.NewReader()
+	rd := reader.NewReader(o.TempDir)
 	day := ""
 	for _, part := range p.Parts {
 		if part.Day != day && day != "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -13,7 +15,10 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/report"
 	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
+	"github.com/pachca-export/pachca-export/sinkset"
 )
 
 func reportCommand() *command {
@@ -75,20 +80,34 @@ func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN 
 		if sinkN >= 0 {
 			return usageErr("report: --sink needs -c pipeline.yaml")
 		}
-		o.Store = reader.Dir(dirs[0])
+		switch fi, err := os.Stat(dirs[0]); {
+		case errors.Is(err, fs.ErrNotExist):
+			return usageErr("report: %s: no such directory", dirs[0])
+		case err != nil:
+			return usageErr("report: %v", err)
+		case !fi.IsDir():
+			return usageErr("report: %s is not a directory", dirs[0])
+		}
+		o.Store = filesink.ReadOnly(dirs[0])
+		return e.writeReport(ctx, o, out)
 	case cfgPath != "":
-		if o.Store, err = e.reportStore(ctx, cfgPath, sinkN, &o); err != nil {
+		sk, err := e.reportSink(ctx, cfgPath, sinkN, &o)
+		if err != nil {
 			return err
 		}
-	default:
-		return usageErr("report: which output? give -c pipeline.yaml or the directory of a parquet or ndjson sink")
+		err = e.writeReport(ctx, o, out)
+		if cerr := sk.Close(ctx); cerr != nil && err == nil {
+			err = fmt.Errorf("report: close %s: %w", sk.Name(), cerr)
+		}
+		return err
 	}
-	return e.writeReport(ctx, o, out)
+	return usageErr("report: which output? give -c pipeline.yaml or the directory of a parquet or ndjson sink")
 }
 
-// reportStore opens the sink of the configuration the report reads and
-// takes its alert rules.
-func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Options) (reader.Store, error) {
+// reportSink builds the sink of the configuration the report reads (with
+// the one sink factory, sinkset), sets o's store to its root and takes the
+// configuration's alert rules. The caller closes the sink.
+func (e *env) reportSink(ctx context.Context, path string, n int, o *report.Options) (sinks.Sink, error) {
 	cfg, err := e.loadConfig(path, "")
 	if err != nil {
 		return nil, err
@@ -119,18 +138,23 @@ func (e *env) reportStore(ctx context.Context, path string, n int, o *report.Opt
 	case sinkOCSF(cfg.Sinks[pick]):
 		return nil, usageErr("report: sinks[%d] writes OCSF events (schema: ocsf): the report reads only %s output; give --sink a sink without schema: ocsf", pick, shape.SchemaV1)
 	}
-	s := cfg.Sinks[pick]
-	switch {
-	case s.File != nil:
-		return reader.Dir(s.File.Dir), nil
-	case s.S3 != nil:
-		st, err := reader.NewS3(ctx, *s.S3)
-		if err != nil {
-			return nil, usageErr("%s: sinks[%d]: %w", path, pick, err)
-		}
-		return st, nil
+	sc := cfg.Sinks[pick]
+	if sc.File == nil && sc.S3 == nil {
+		return nil, usageErr("report: sinks[%d] is %s: the report reads parquet, ndjson and s3 sinks", pick, sc.Type)
 	}
-	return nil, usageErr("report: sinks[%d] is %s: the report reads parquet, ndjson and s3 sinks", pick, s.Type)
+	sk, err := sinkset.BuildOne(ctx, sc, io.Discard)
+	if err != nil {
+		return nil, usageErr("%s: sinks[%d]: %w", path, pick, err)
+	}
+	rooted, ok := sk.(sinks.Rooted)
+	if !ok { // every file and S3 sink is
+		return nil, errors.Join(fmt.Errorf("report: sinks[%d] %s has no root to read", pick, sk.Name()), sk.Close(ctx))
+	}
+	o.Store = rooted.Root()
+	if sc.S3 != nil {
+		o.TempDir = sc.S3.TempDir
+	}
+	return sk, nil
 }
 
 // sinkOCSF reports whether a file or S3 sink writes OCSF events.
@@ -211,7 +235,7 @@ func group3(n int64) string {
 // says where.
 func (e *env) demoReport(ctx context.Context, dir string, from, to time.Time) error {
 	out := filepath.Join(dir, "report.html")
-	o := report.Options{Store: reader.Dir(filepath.Join(dir, "parquet")), From: from, To: to, Version: version()}
+	o := report.Options{Store: filesink.ReadOnly(filepath.Join(dir, "parquet")), From: from, To: to, Version: version()}
 	if err := e.writeReport(ctx, o, out); err != nil {
 		return err
 	}

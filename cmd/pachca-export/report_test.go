@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,6 +92,14 @@ alerts:
       recipients: ["10001"]
 `, ocsfDir, pq, nd))
 
+	// The report only reads: the outputs are as they were after all of it.
+	before := map[string]string{pq: tree(t, pq), nd: tree(t, nd)}
+	t.Cleanup(func() {
+		for dir, was := range before {
+			require.Equal(t, was, tree(t, dir), "the report changed %s", dir)
+		}
+	})
+
 	t.Run("directory", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")
 		code, _, stderr := runReport(t, pq, "--from", d(3), "--to", d(6), "-o", out)
@@ -165,7 +175,27 @@ alerts:
 	}
 }
 
-// TestReportFromS3 reads what the s3 sink wrote to a real MinIO.
+// tree lists every file and directory under dir with its size, mode and
+// modification time.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %s %s\n", path, fi.Size(), fi.Mode(), fi.ModTime().Format(time.RFC3339Nano))
+		return nil
+	}))
+	return b.String()
+}
+
+// TestReportFromS3 reads what the s3 sink wrote to a real MinIO, copying
+// each Parquet object to the sink's temp_dir and removing it once read.
 func TestReportFromS3(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.CreateBucket("audit")
@@ -180,7 +210,8 @@ func TestReportFromS3(t *testing.T) {
 	reporttest.Write(t, sink, reporttest.Day0, reporttest.Day0.AddDate(0, 0, 3), recs)
 	require.NoError(t, sink.Close(t.Context()))
 
-	path := writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
+	s3Config := func(tempDir string) string {
+		return writeConfig(t, "http://127.0.0.1:1", "x", fmt.Sprintf(`source:
   base_url: %%BASE%%
   token: %%TOKEN%%
 sinks:
@@ -192,10 +223,17 @@ sinks:
     force_path_style: true
     access_key_id: %s
     secret_access_key: %s
-`, srv.Region, srv.Endpoint, srv.AccessKey, srv.SecretKey))
+    temp_dir: %s
+`, srv.Region, srv.Endpoint, srv.AccessKey, srv.SecretKey, tempDir))
+	}
+	tempDir := t.TempDir()
+	path := s3Config(tempDir)
 	out := filepath.Join(t.TempDir(), "r.html")
 	code, _, stderr := runReport(t, "-c", path, "--from", "2026-11-01", "--to", "2026-11-04", "-o", out)
 	require.Equal(t, 0, code, stderr)
+	left, err := os.ReadDir(tempDir)
+	require.NoError(t, err)
+	require.Empty(t, left, "every copy removed")
 	want := 0
 	for _, r := range recs {
 		if r.CreatedAt < reporttest.Day0.AddDate(0, 0, 3).UnixMilli() {
@@ -209,6 +247,12 @@ sinks:
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "s3://audit/pachca/ does not cover")
 	require.Contains(t, stderr, "missing 2026-11-04..2026-11-05")
+
+	// The copies go to temp_dir: one that does not exist fails the report.
+	noTemp := filepath.Join(t.TempDir(), "nope")
+	code, _, stderr = runReport(t, "-c", s3Config(noTemp), "--from", "2026-11-01", "--to", "2026-11-04", "-o", out)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "s3://audit/pachca/dt=2026-11-01/pachca-audit-2026-11-01.parquet: read: open "+noTemp)
 }
 
 // TestDemoWritesReport: make demo ends with the report of its week and says

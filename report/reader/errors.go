@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/pachca-export/pachca-export/sinks"
 )
 
 // InputError means the output cannot answer what was asked: no exported
@@ -20,9 +22,9 @@ func inputErrorf(format string, args ...any) error {
 // NotCovered returns the *InputError for a period whose gaps are missing,
 // naming the days (runs of whole days collapsed, partial days with the
 // uncovered span) and what the store holds.
-func NotCovered(st Store, p *Plan) error {
+func NotCovered(st sinks.Store, p *Plan) error {
 	return inputErrorf("%s does not cover %s: missing %s (it holds %s); export those days first or choose another period",
-		st, period(p.From, p.To), DescribeGaps(p.Missing), DescribeDays(p.Held))
+		st.Location(""), period(p.From, p.To), DescribeGaps(p.Missing), DescribeDays(p.Held))
 }
 
 // DescribeGaps names gaps for a person: "2026-11-03..2026-11-05,
@@ -93,7 +95,7 @@ func period(from, to time.Time) string {
 // DamagedError is a file or manifest that cannot be read as what its
 // manifest says it is. The command exits 1 on it, naming File.
 type DamagedError struct {
-	File string // path under the store's root, or the whole path
+	File string // where it is: sinks.Store.Location, a path or an s3:// URL
 	Err  error
 }
 

@@ -5,46 +5,27 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 	"unsafe"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/valyala/fastjson"
+
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 )
 
 // maxLine bounds one NDJSON line; the exporter's lines are a few KiB.
 const maxLine = 16 << 20
 
-func readNDJSON(ctx context.Context, st Store, p Part, v *verifier, fn func([]Row) error) error {
-	rc, err := st.Open(ctx, p.Name())
+// readNDJSON streams the rows of part p from obj, the NDJSON file (gzip or
+// zstd by its name), every byte of which passes through v.
+func readNDJSON(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func([]Row) error) error {
+	raw := io.TeeReader(obj, v)
+	lines, err := ndjson.Decompress(p.Name(), raw)
 	if err != nil {
-		if isNotExist(err) {
-			return err
-		}
-		return fmt.Errorf("%s: read: %w", v.file, err)
+		return v.damaged(err)
 	}
-	defer rc.Close()
-	raw := io.TeeReader(rc, v)
-	var r io.Reader = raw
-	switch {
-	case strings.HasSuffix(p.Name(), ".gz"):
-		gz, err := gzip.NewReader(raw)
-		if err != nil {
-			return v.damaged(err)
-		}
-		defer gz.Close()
-		r = gz
-	case strings.HasSuffix(p.Name(), ".zst"):
-		zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return v.damaged(err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	sc := bufio.NewScanner(r)
+	defer lines.Close()
+	sc := bufio.NewScanner(lines)
 	sc.Buffer(make([]byte, 0, 256<<10), maxLine)
 	var (
 		parser fastjson.Parser

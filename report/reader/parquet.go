@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/pachca-export/pachca-export/sinks"
 )
 
 // columns are the schema v1 columns the report reads, in Row order.
@@ -22,26 +23,21 @@ var columns = [...]string{"id", "created_at", "event_key", "event_category", "ac
 // columns read, not a row group.
 const batchRows = 8192
 
-func readParquet(ctx context.Context, st Store, p Part, v *verifier, mem memory.Allocator, fn func([]Row) error) error {
-	local, done, err := st.Local(ctx, p.Name(), v)
+// readParquet streams the rows of part p from obj, the Parquet file: in
+// place when it is a local file, else from a temporary copy (random access),
+// every byte of which passes through v.
+func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func([]Row) error) error {
+	f, done, err := sinks.LocalFile(obj, rd.tmpDir, v)
 	if err != nil {
-		if isNotExist(err) {
-			return err
-		}
 		return fmt.Errorf("%s: read: %w", v.file, err)
 	}
 	defer done()
 	if err := v.checkBytes(); err != nil {
 		return err
 	}
-	f, err := os.Open(local)
-	if err != nil {
-		return fmt.Errorf("%s: %w", v.file, err)
-	}
-	defer f.Close()
-	// Every batch allocates the same buffers: mem reuses them rather than
-	// leave them to the garbage collector.
-	props := parquet.NewReaderProperties(mem)
+	// Every batch allocates the same buffers: rd.mem reuses them rather
+	// than leave them to the garbage collector.
+	props := parquet.NewReaderProperties(rd.mem)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 128 << 10
 	pr, err := file.NewParquetReader(f, file.WithReadProps(props))
@@ -56,7 +52,7 @@ func readParquet(ctx context.Context, st Store, p Part, v *verifier, mem memory.
 	if err != nil {
 		return v.damaged(err)
 	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, mem)
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, rd.mem)
 	if err != nil {
 		return v.damaged(err)
 	}

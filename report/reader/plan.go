@@ -2,9 +2,10 @@ package reader
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -12,9 +13,6 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/transform"
 )
-
-// maxManifestSize bounds what is read as a manifest: one lists a few files.
-const maxManifestSize = 8 << 20
 
 // Part is one file to read and the span of its rows to take, [From, To) in
 // Unix milliseconds: another file of the day, or no file, covers the rest.
@@ -59,39 +57,40 @@ func (p *Plan) Records() int64 {
 	return n
 }
 
-// NewPlan reads the manifests of the days of [from, to) in st and chooses,
-// for each day, files that together cover its share of the period exactly
-// once (a day may hold a whole-day file and partial-range files that overlap
-// it). A store without any day folder is an *InputError, a manifest with
-// another schema_version too; an unreadable manifest is a *DamagedError.
-func NewPlan(ctx context.Context, st Store, from, to time.Time) (*Plan, error) {
-	held, err := st.Days(ctx)
+// NewPlan reads the manifests of the days of [from, to) in st (in the daily
+// layout, the only one of schema v1 output) and chooses, for each day, files
+// that together cover its share of the period exactly once (a day may hold
+// a whole-day file and partial-range files that overlap it). A store
+// without any day directory is an *InputError, a manifest with another
+// schema_version too; an unreadable manifest is a *DamagedError.
+func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, error) {
+	dirs, err := st.Days(ctx, "")
 	if err != nil {
-		if isNotExist(err) {
-			return nil, inputErrorf("%s: no such directory", st)
-		}
-		return nil, fmt.Errorf("%s: list days: %w", st, err)
+		return nil, fmt.Errorf("list days: %w", err)
 	}
-	if len(held) == 0 {
-		return nil, inputErrorf("%s: no exported data (no dt=YYYY-MM-DD folder): is it the dir of a parquet or ndjson sink?", st)
+	if len(dirs) == 0 {
+		return nil, inputErrorf("%s: no exported data (no dt=YYYY-MM-DD folder): is it the dir of a parquet or ndjson sink?", st.Location(""))
 	}
-	p := &Plan{From: from.UTC(), To: to.UTC(), Held: held}
+	p := &Plan{From: from.UTC(), To: to.UTC()}
+	for _, d := range dirs {
+		p.Held = append(p.Held, strings.TrimPrefix(d, "dt="))
+	}
 	for day := p.From.Truncate(24 * time.Hour); day.Before(p.To); day = day.Add(24 * time.Hour) {
-		lo, hi := maxTime(day, p.From), minTime(day.Add(24*time.Hour), p.To)
-		date := day.Format(time.DateOnly)
-		if _, ok := slices.BinarySearch(held, date); !ok {
-			p.Missing = append(p.Missing, Gap{Day: date, From: lo, To: hi, Whole: true})
+		share := sinks.NewPartition(day, p.From, p.To, "")
+		date := share.Date()
+		if _, ok := slices.BinarySearch(p.Held, date); !ok {
+			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
 			continue
 		}
-		m, err := readManifest(ctx, st, date)
+		m, err := readManifest(ctx, st, share.Dir())
 		if err != nil {
 			return nil, err
 		}
 		if m == nil {
-			p.Missing = append(p.Missing, Gap{Day: date, From: lo, To: hi, Whole: true})
+			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
 			continue
 		}
-		parts, gap := cover(date, m.Files, lo, hi)
+		parts, gap := cover(date, m.Files, share.From, share.To)
 		p.Parts = append(p.Parts, parts...)
 		if gap != nil {
 			p.Missing = append(p.Missing, *gap)
@@ -100,42 +99,42 @@ func NewPlan(ctx context.Context, st Store, from, to time.Time) (*Plan, error) {
 	return p, nil
 }
 
-// readManifest returns the day's manifest, nil if there is none. Unknown
-// fields are ignored, so manifests that grow keep working.
-func readManifest(ctx context.Context, st Store, day string) (*sinks.Manifest, error) {
-	name := "dt=" + day + "/" + sinks.ManifestName
-	rc, err := st.Open(ctx, name)
+// readManifest returns the manifest of a day directory, nil if there is
+// none. Unknown fields are ignored, so manifests that grow keep working.
+func readManifest(ctx context.Context, st sinks.Store, dayDir string) (*sinks.Manifest, error) {
+	name := dayDir + "/" + sinks.ManifestName
+	b, _, err := st.Get(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		if isNotExist(err) {
-			return nil, nil
-		}
-		return nil, &DamagedError{File: where(st, name), Err: err}
+		return nil, &DamagedError{File: st.Location(name), Err: err}
 	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxManifestSize+1))
+	m, err := sinks.DecodeManifest(b)
 	if err != nil {
-		return nil, &DamagedError{File: where(st, name), Err: err}
-	}
-	if len(b) > maxManifestSize {
-		return nil, &DamagedError{File: where(st, name), Err: fmt.Errorf("larger than %d bytes: not a manifest", maxManifestSize)}
-	}
-	var m sinks.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, &DamagedError{File: where(st, name), Err: fmt.Errorf("not a manifest: %w", err)}
+		return nil, &DamagedError{File: st.Location(name), Err: fmt.Errorf("not a manifest: %w", err)}
 	}
 	if m.SchemaVersion != transform.SchemaVersion {
-		return nil, inputErrorf("%s/%s: schema_version %q: the report reads only %s output (a sink with another record shape cannot be reported on)",
-			st, name, m.SchemaVersion, transform.SchemaVersion)
+		return nil, inputErrorf("%s: schema_version %q: the report reads only %s output (a sink with another record shape cannot be reported on)",
+			st.Location(name), m.SchemaVersion, transform.SchemaVersion)
 	}
 	for _, f := range m.Files {
 		if err := checkName(f.Name); err != nil {
-			return nil, &DamagedError{File: where(st, name), Err: err}
+			return nil, &DamagedError{File: st.Location(name), Err: err}
 		}
 		if !f.From.Before(f.To) {
-			return nil, &DamagedError{File: where(st, name), Err: fmt.Errorf("%s: empty range %s..%s", f.Name, f.From.Format(time.RFC3339), f.To.Format(time.RFC3339))}
+			return nil, &DamagedError{File: st.Location(name), Err: fmt.Errorf("%s: empty range %s..%s", f.Name, f.From.Format(time.RFC3339), f.To.Format(time.RFC3339))}
 		}
 	}
 	return &m, nil
+}
+
+// checkName refuses a manifest entry that would leave its day folder.
+func checkName(name string) error {
+	if name == "" || name != path.Base(name) || name == "." || name == ".." {
+		return fmt.Errorf("file name %q is not a plain name", name)
+	}
+	return nil
 }
 
 // cover picks files that cover [lo, hi) of one day, each for the span not
@@ -163,7 +162,10 @@ func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *G
 		if f.From.After(covered) {
 			break // a hole before this file
 		}
-		end := minTime(f.To, hi)
+		end := f.To
+		if hi.Before(end) {
+			end = hi
+		}
 		parts = append(parts, Part{Day: day, File: f, From: covered.UnixMilli(), To: end.UnixMilli()})
 		covered = end
 	}
@@ -171,18 +173,4 @@ func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *G
 		return parts, &Gap{Day: day, From: covered, To: hi, Whole: covered.Equal(lo)}
 	}
 	return parts, nil
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

@@ -1,16 +1,23 @@
+// Package reader reads back what the exporter's file and S3 sinks wrote, for
+// the report, through their sinks.Store (it never writes to it): it finds
+// the data of a period through the per-day manifests
+// (dt=YYYY-MM-DD/_manifest.json), says which days are missing, checks every
+// file it reads against its manifest entry (size, sha256, record count) and
+// streams only the columns the report needs, from Parquet (column by column
+// with arrow-go's pqarrow) or NDJSON (line by line, gzip or zstd).
 package reader
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"hash"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -35,12 +42,15 @@ type Row struct {
 // Reader reads parts, reusing its buffers from one file to the next. It is
 // not safe for concurrent use.
 type Reader struct {
-	mem memory.Allocator
+	mem    memory.Allocator
+	tmpDir string
 }
 
-// NewReader returns a Reader.
-func NewReader() *Reader {
-	return &Reader{mem: parquetfmt.NewPoolAllocator(memory.DefaultAllocator)}
+// NewReader returns a Reader that copies Parquet objects of a remote store
+// (S3) to temporary files in tmpDir ("" for the system's) to read them, and
+// removes each when it is read; local files are read in place.
+func NewReader(tmpDir string) *Reader {
+	return &Reader{mem: parquetfmt.NewPoolAllocator(memory.DefaultAllocator), tmpDir: tmpDir}
 }
 
 // Read streams part p of st: it calls fn with batches of the rows of the
@@ -48,49 +58,48 @@ func NewReader() *Reader {
 // file against its manifest entry (bytes, sha256, records); a mismatch or a
 // file that does not decode is a *DamagedError naming the file. An error
 // from fn is returned as is.
-func (rd *Reader) Read(ctx context.Context, st Store, p Part, fn func([]Row) error) error {
+func (rd *Reader) Read(ctx context.Context, st sinks.Store, p Part, fn func([]Row) error) error {
 	name := p.Name()
-	v := newVerifier(where(st, name), p)
-	var err error
+	v := newVerifier(st.Location(name), p)
+	var read func(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func([]Row) error) error
 	switch {
 	case strings.HasSuffix(name, ".parquet"):
-		err = readParquet(ctx, st, p, v, rd.mem, fn)
+		read = rd.readParquet
 	case strings.HasSuffix(name, ".ndjson"), strings.HasSuffix(name, ".ndjson.gz"), strings.HasSuffix(name, ".ndjson.zst"):
-		err = readNDJSON(ctx, st, p, v, fn)
+		read = readNDJSON
 	default:
-		return inputErrorf("%s: unknown file type (.parquet, .ndjson, .ndjson.gz, .ndjson.zst)", where(st, name))
+		return inputErrorf("%s: unknown file type (.parquet, .ndjson, .ndjson.gz, .ndjson.zst)", v.file)
 	}
-	if isNotExist(err) {
-		return &DamagedError{File: v.file, Err: fmt.Errorf("listed in %s but missing", "_manifest.json")}
+	obj, err := st.Open(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return v.damaged(fmt.Errorf("listed in %s but missing", sinks.ManifestName))
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("read: %w", err) // the store's error names the object
+	}
+	defer obj.Close()
+	return read(ctx, obj, p, v, fn)
 }
 
-// verifier checks a file's bytes and records against its manifest entry.
+// verifier checks a file's bytes and records against its manifest entry;
+// every byte of the file is written to it.
 type verifier struct {
+	*sinks.HashWriter
 	file string
 	want Part
-	h    hash.Hash
-	n    int64
 }
 
 func newVerifier(file string, p Part) *verifier {
-	return &verifier{file: file, want: p, h: sha256.New()}
-}
-
-func (v *verifier) Write(b []byte) (int, error) {
-	v.h.Write(b)
-	v.n += int64(len(b))
-	return len(b), nil
+	return &verifier{HashWriter: sinks.NewHashWriter(io.Discard), file: file, want: p}
 }
 
 // checkBytes compares what passed through the verifier with the manifest.
 func (v *verifier) checkBytes() error {
 	f := v.want.File
-	if v.n != f.Bytes {
-		return v.damaged(fmt.Errorf("%d bytes, the manifest says %d", v.n, f.Bytes))
+	if v.N != f.Bytes {
+		return v.damaged(fmt.Errorf("%d bytes, the manifest says %d", v.N, f.Bytes))
 	}
-	if got := hex.EncodeToString(v.h.Sum(nil)); f.SHA256 != "" && got != f.SHA256 {
+	if got := v.Sum(); f.SHA256 != "" && got != f.SHA256 {
 		return v.damaged(fmt.Errorf("sha256 %s, the manifest says %s", got, f.SHA256))
 	}
 	return nil

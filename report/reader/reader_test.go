@@ -14,18 +14,19 @@ import (
 
 	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
 // readAll reads every part of the plan of [from, to) in dir.
 func readAll(t *testing.T, dir string, from, to time.Time) (*reader.Plan, []reader.Row) {
 	t.Helper()
-	p, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+	p, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), from, to)
 	require.NoError(t, err)
 	var rows []reader.Row
-	rd := reader.NewReader()
+	rd := reader.NewReader("")
 	for _, part := range p.Parts {
-		require.NoError(t, rd.Read(t.Context(), reader.Dir(dir), part, func(batch []reader.Row) error {
+		require.NoError(t, rd.Read(t.Context(), filesink.ReadOnly(dir), part, func(batch []reader.Row) error {
 			for _, r := range batch {
 				r.ID, r.EventKey, r.ActorID = strings.Clone(r.ID), strings.Clone(r.EventKey), strings.Clone(r.ActorID)
 				r.EventCategory, r.DetailsJSON = strings.Clone(r.EventCategory), strings.Clone(r.DetailsJSON)
@@ -106,12 +107,12 @@ func TestGaps(t *testing.T) {
 	reporttest.Write(t, s, d(0), d(1), recs)
 	reporttest.Write(t, s, d(4), d(4).Add(12*time.Hour), recs)
 	reporttest.Write(t, s, d(5), d(6), recs)
-	p, err := reader.NewPlan(t.Context(), reader.Dir(dir), d(0), d(6))
+	p, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), d(0), d(6))
 	require.NoError(t, err)
 	require.False(t, p.Complete())
 	require.Equal(t, "2026-11-02..2026-11-04, 2026-11-05 (12:00:00Z-24:00)", reader.DescribeGaps(p.Missing))
 	require.Equal(t, "2026-11-01, 2026-11-05..2026-11-06", reader.DescribeDays(p.Held))
-	err = reader.NotCovered(reader.Dir(dir), p)
+	err = reader.NotCovered(filesink.ReadOnly(dir), p)
 	var ie *reader.InputError
 	require.ErrorAs(t, err, &ie)
 	require.Contains(t, err.Error(), "missing 2026-11-02..2026-11-04, 2026-11-05 (12:00:00Z-24:00)")
@@ -146,7 +147,7 @@ func TestManifests(t *testing.T) {
 	})
 	t.Run("other schema", func(t *testing.T) {
 		dir := setup(t, func(m map[string]any) { m["schema_version"] = "ocsf.1.3.0" })
-		_, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+		_, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), from, to)
 		var ie *reader.InputError
 		require.ErrorAs(t, err, &ie)
 		require.Contains(t, err.Error(), `schema_version "ocsf.1.3.0"`)
@@ -155,13 +156,13 @@ func TestManifests(t *testing.T) {
 		dir := t.TempDir()
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "dt=2026-11-01"), 0o750))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "dt=2026-11-01", "_manifest.json"), []byte("{trunc"), 0o600))
-		_, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+		_, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), from, to)
 		var de *reader.DamagedError
 		require.ErrorAs(t, err, &de)
 		require.Equal(t, filepath.Join(dir, "dt=2026-11-01", "_manifest.json"), de.File)
 	})
 	t.Run("no data", func(t *testing.T) {
-		_, err := reader.NewPlan(t.Context(), reader.Dir(t.TempDir()), from, to)
+		_, err := reader.NewPlan(t.Context(), filesink.ReadOnly(t.TempDir()), from, to)
 		var ie *reader.InputError
 		require.ErrorAs(t, err, &ie)
 		require.Contains(t, err.Error(), "no exported data")
@@ -191,9 +192,9 @@ func TestDamagedFiles(t *testing.T) {
 				case "remove":
 					require.NoError(t, os.Remove(files[0]))
 				}
-				p, err := reader.NewPlan(t.Context(), reader.Dir(dir), from, to)
+				p, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), from, to)
 				require.NoError(t, err)
-				err = reader.NewReader().Read(t.Context(), reader.Dir(dir), p.Parts[0], func([]reader.Row) error { return nil })
+				err = reader.NewReader("").Read(t.Context(), filesink.ReadOnly(dir), p.Parts[0], func([]reader.Row) error { return nil })
 				var de *reader.DamagedError
 				require.ErrorAs(t, err, &de)
 				require.Equal(t, files[0], de.File)
