@@ -2,10 +2,7 @@ package verify
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +15,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"github.com/klauspost/compress/zstd"
+
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 )
 
 // contents is what reading a data file back found.
@@ -40,77 +39,41 @@ func ocsfSchema(v string) string { return "ocsf." + v }
 // read reads the data file r (named name, which says its format) to its
 // end, hashing every byte, and calls fn for each record. A Parquet file
 // needs random access: it is copied to a temporary file in tmpDir unless r
-// is a local file already.
+// is a local file already (sinks.LocalFile).
 func read(ctx context.Context, name string, r io.Reader, tmpDir string, fn record) (contents, error) {
-	h := sha256.New()
+	h := sinks.NewHashWriter(io.Discard)
 	var c contents
 	if strings.HasSuffix(name, ".parquet") {
-		f, ok := r.(*os.File)
-		if !ok {
-			tmp, err := os.CreateTemp(tmpDir, ".pachca-verify-*.parquet")
-			if err != nil {
-				return c, err
-			}
-			defer os.Remove(tmp.Name())
-			defer tmp.Close()
-			if _, err := io.Copy(tmp, r); err != nil {
-				return c, err
-			}
-			f = tmp
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return c, err
-		}
-		n, err := io.Copy(h, f)
+		f, done, err := sinks.LocalFile(r, tmpDir, h)
 		if err != nil {
 			return c, err
 		}
-		c.SHA256, c.Bytes = hex.EncodeToString(h.Sum(nil)), n
+		defer done()
+		c.SHA256, c.Bytes = h.Sum(), h.N
 		c.Records, err = parquetRecords(ctx, f, fn)
 		return c, err
 	}
-	counted := &countingReader{r: io.TeeReader(r, h)}
+	tee := io.TeeReader(r, h)
 	var err error
-	c.Records, err = ndjsonRecords(name, counted, fn)
+	c.Records, err = ndjsonRecords(name, tee, fn)
 	if err != nil {
 		return c, err
 	}
-	if _, err := io.Copy(io.Discard, counted); err != nil { // a compressed stream's trailing bytes
+	if _, err := io.Copy(io.Discard, tee); err != nil { // a compressed stream's trailing bytes
 		return c, err
 	}
-	c.SHA256, c.Bytes = hex.EncodeToString(h.Sum(nil)), counted.n
+	c.SHA256, c.Bytes = h.Sum(), h.N
 	return c, nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // ndjsonRecords decodes the id and schema_version of every line.
 func ndjsonRecords(name string, r io.Reader, fn record) (int64, error) {
-	switch {
-	case strings.HasSuffix(name, ".gz"):
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return 0, err
-		}
-		r = zr
-	case strings.HasSuffix(name, ".zst"):
-		zr, err := zstd.NewReader(r)
-		if err != nil {
-			return 0, err
-		}
-		defer zr.Close()
-		r = zr
+	lines, err := ndjson.Decompress(name, r)
+	if err != nil {
+		return 0, err
 	}
-	sc := bufio.NewScanner(r)
+	defer lines.Close()
+	sc := bufio.NewScanner(lines)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	var n int64
 	for sc.Scan() {
