@@ -12,7 +12,8 @@ import (
 // Store is the storage under the root of a file-like sink: a directory, or
 // a bucket and prefix. Names are relative to the root and use "/":
 // "dt=2026-11-01/_manifest.json". The file and S3 sinks implement it; the
-// ledger (marker, manifests, chain) and `verify` work through it only.
+// ledger (marker, manifests, chain), `verify` and `report` work through it
+// only.
 type Store interface {
 	// Location names an object for messages: a path or an s3:// URL.
 	Location(name string) string
