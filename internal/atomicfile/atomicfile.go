@@ -60,6 +60,34 @@ func IsTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 }
 
+// RemoveStale removes the temporary files of name in dir that a killed
+// process left behind. Call it only while no other writer of name can be at
+// work (under the lock of whatever owns dir).
+func RemoveStale(dir, name string) error {
+	stale, err := filepath.Glob(filepath.Join(dir, "."+globEscape(name)+".tmp-*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // Finish fsyncs and closes the temporary file; it keeps its temporary name
 // until Rename. Calling it twice is safe.
 func (f *File) Finish() error {

@@ -58,3 +58,19 @@ func TestFileCommitAndDiscard(t *testing.T) {
 	require.False(t, IsTemp("data.ndjson"))
 	require.False(t, IsTemp("_manifest.json"))
 }
+
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	stale, err := Create(dir, "day[1].ndjson", 0o600)
+	require.NoError(t, err)
+	other, err := Create(dir, "other.ndjson", 0o600)
+	require.NoError(t, err)
+	require.NoError(t, WriteFile(filepath.Join(dir, "day[1].ndjson"), []byte("x"), 0o600))
+	require.NoError(t, RemoveStale(dir, "day[1].ndjson"))
+	_, err = os.Stat(stale.Name())
+	require.True(t, os.IsNotExist(err), "the stale temporary file is gone")
+	_, err = os.Stat(other.Name())
+	require.NoError(t, err, "another name's temporary file stays")
+	_, err = os.Stat(filepath.Join(dir, "day[1].ndjson"))
+	require.NoError(t, err, "the final file stays")
+}

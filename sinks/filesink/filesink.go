@@ -170,6 +170,12 @@ func (w *writer) create(rel string) (io.Writer, error) {
 	if err := atomicfile.MkdirAll(filepath.Dir(final), w.s.dirMode); err != nil {
 		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
 	}
+	// A killed run may have left a temporary file of this name: readers
+	// globbing *.ndjson* would see it. The root is locked: no one else
+	// writes it now.
+	if err := atomicfile.RemoveStale(filepath.Dir(final), filepath.Base(final)); err != nil {
+		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
+	}
 	f, err := atomicfile.Create(filepath.Dir(final), filepath.Base(final), w.s.fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("%s: create %s: %w", w.s.format.Name, final, cause(err))

@@ -124,3 +124,24 @@ func TestModes(t *testing.T) {
 	require.Equal(t, os.FileMode(0o600), mode(res.Files[0]))
 	require.Equal(t, os.FileMode(0o750), mode(filepath.Dir(res.Files[0])))
 }
+
+// TestStaleTemporaryFiles: a killed run's temporary file of a partition is
+// gone once the partition is written again, so no glob finds it.
+func TestStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	f, err := ndjson.Format("gzip")
+	require.NoError(t, err)
+	s := filesink.New(dir, f)
+	p := sinktest.Partition()
+	dayDir := filepath.Join(dir, p.Dir())
+	require.NoError(t, os.MkdirAll(dayDir, 0o750))
+	stale := filepath.Join(dayDir, "."+p.BaseName()+f.Ext+".tmp-123456")
+	require.NoError(t, os.WriteFile(stale, []byte("half a file"), 0o600))
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(p.Day, 3)))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+	_, err = os.Stat(stale)
+	require.True(t, os.IsNotExist(err), "the killed run's temporary file is gone")
+}
