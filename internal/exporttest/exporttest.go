@@ -33,7 +33,7 @@ type Line struct {
 func ReadNDJSON(t testing.TB, dir string) map[string]Line {
 	t.Helper()
 	out := map[string]Line{}
-	files, err := filepath.Glob(filepath.Join(dir, "dt=*", "[!.]*.ndjson*")) // not a hidden temporary file
+	files, err := filepath.Glob(filepath.Join(dir, "dt=*", "[^.]*.ndjson*")) // not a hidden temporary file
 	require.NoError(t, err)
 	for _, path := range files {
 		f, err := os.Open(path)
