@@ -167,12 +167,13 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 	failures, throttles := 0, 0
 	maxThrottles := max(30, 3*c.cfg.MaxRetries)
 	for {
-		if err := c.limiter.Wait(ctx); err != nil {
+		sent, err := c.limiter.Wait(ctx)
+		if err != nil {
 			return err
 		}
 		retryAfter, err := attempt(ctx)
 		if err == nil {
-			c.limiter.Succeeded()
+			c.limiter.Succeeded(sent)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -184,7 +185,7 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 		case errors.As(err, &thr):
 			throttles++
 			c.stats.Throttled.Add(1)
-			c.limiter.Throttled(thr.retryAfter)
+			c.limiter.Throttled(sent, thr.retryAfter)
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}

@@ -2,182 +2,385 @@ package extract
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limiter is the one request-rate limiter of a source, shared by every worker.
 //
-// It starts at the configured rate. A 429 pauses every worker until its
-// Retry-After has passed and takes, as the ceiling, the rate the server
-// actually accepted over the last two seconds (or the current rate, if
-// lower); the rate drops to 70% of the ceiling (50% when the last cut was
-// less than five seconds ago), climbs back quickly to 90% of
-// it and, past that, probes slowly (1% of the ceiling per second, at least
-// a quarter request per second). So a
-// server limit below the configured one is found at the first 429 and then
-// approached from under it, instead of hit every second.
+// It paces requests evenly at 98% of its estimate of the rate the server
+// admits (at first the configured rate), so that neither a token bucket, a
+// strict pacer nor a one-second window sees more than it allows, even when a
+// request leaves a little late or early. A 429 pauses every worker for its
+// Retry-After and is read as a measurement, not as a penalty:
 //
-// From the second cut on, the answers counted since the previous cut give a
-// better ceiling: a token bucket that was empty at both 429s accepted no
-// more than its refill rate in between, whatever its burst, while the
-// two-second measure counts the burst too. Then the rate goes to 95% of that
-// ceiling (never below half the current rate) and probes at a quarter of a
-// percent of it per second up to 110% of it (1% past that), which settles
-// the client just under a server limit with a 429 only when a slow probe
-// crosses it. A worker that got its token during a pause waits the pause out
-// and takes another token.
+//   - A 429 at a rate that held for a while (steadyHold) is the edge of the
+//     server's limit, or arrival jitter: the estimate drops by 2% and climbs
+//     back slowly while nothing more comes.
+//   - A 429 soon after the start or a change says the server's limit is well
+//     below: the new estimate is the number of requests it admitted in the
+//     second before (exact for a sliding window, at most the limit for the
+//     other models), and the limiter tests it.
+//   - When a tested estimate fails too, the requests admitted between the two
+//     429s, over the time between them, measure the server's rate: exactly a
+//     token bucket's refill rate (the bucket was empty at both), a lower bound
+//     for a window, whose capacity the pause wasted. The limiter then searches
+//     between the highest rate that held and the lowest that failed, halving
+//     the gap with each test, until the two agree within 2%, or two
+//     measurements agree (a token bucket).
+//
+// A request that leaves late may catch up on the schedule by half a slot; once
+// a 429 follows such a short gap, the server is taken to punish bunching and
+// the limiter keeps strict spacing from then on.
 type Limiter struct {
-	target float64
-	lim    *rate.Limiter
+	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
 
-	mu           sync.Mutex
-	pausedUntil  time.Time
-	ceiling      float64
-	lastDecrease time.Time
-	lastAdjust   time.Time
-	accepted     []time.Time // answers of the last acceptWindow
-	started      time.Time
-	pauseStart   time.Time // the last pause, excluded from the accepted rate
-	sinceCut     int       // answers since lastDecrease
-	measured     bool      // ceiling is an inter-cut measure: probe near it gently
+	mu          sync.Mutex
+	est         float64       // the estimate of the server's limit, at most target
+	rate        float64       // pacing rate: pace × est
+	strict      bool          // no catch-up: the server punished a short gap
+	tat         time.Time     // when the next request is due on the schedule
+	pausedUntil time.Time     // every worker waits until then (Retry-After)
+	resumed     time.Time     // the end of the last pause
+	partial     float64       // requests admitted before a 429 that came within a second of the start or a pause
+	stormFrom   time.Time     // 429s to requests sent before this were already counted
+	sends       []sendRecord  // the last historySpan of requests, in order
+	lastCut     time.Time     // send time of the request whose 429 was the last cut
+	cutPrevRate float64       // the admitted rate measured at the last cut (0: none)
+	started     time.Time     // the first request
+	testing     bool          // est is being tested (a search is on)
+	testFrom    time.Time     // when the current test began
+	good, bad   float64       // the highest rate that held, the lowest that failed, while searching
+	lastAdjust  time.Time     // of the slow climb
+	latency     time.Duration // moving average of answered requests; 0 before the first
 }
 
-// Bounds of the inter-cut measure: enough answers over a span long enough
-// to average out the burst of in-flight requests, recent enough to matter.
+type sendRecord struct {
+	at        time.Time
+	gap       time.Duration // since the request before
+	throttled bool
+}
+
+// Tuning of the estimator. They are shares and spans, not rates: the same
+// for a limit of 5 or 500 requests per second.
 const (
-	cutMinAnswers = 10
-	cutMinSpan    = 2 * time.Second
-	cutMaxSpan    = 60 * time.Second
+	pace         = 0.98             // pacing share of the estimate
+	edgeCut      = 0.98             // estimate after a 429 at a proven rate
+	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
+	testHold     = 3 * time.Second  // a tested rate that held this long passes
+	recentCut    = 15 * time.Second // two 429s closer than this measure the rate between them
+	historySpan  = recentCut + 2*time.Second
+	agree        = 0.03             // two measures within 3% agree
+	converged    = 0.025            // a search ends when its bounds are this close
+	climbEvery   = 30 * time.Second // with no 429 this long, the estimate climbs
+	climbStep    = 0.01             // by this share, every climbEvery
+	minRate      = 0.2              // requests per second, the floor of the estimate
+	minMeasured  = 10               // answers needed for a measured rate
+	minGapSample = 5                // admitted requests needed to compare gaps
 )
-
-// acceptWindow is how far back the accepted rate is measured.
-const acceptWindow = 2 * time.Second
-
-// minRate is the floor of the adaptive rate, in requests per second.
-const minRate = 0.2
 
 // NewLimiter returns a limiter at rps requests per second (rps <= 0: unlimited).
 func NewLimiter(rps float64) *Limiter {
-	l := &Limiter{target: rps, ceiling: rps, now: time.Now, started: time.Now()}
-	if rps <= 0 {
-		l.lim = rate.NewLimiter(rate.Inf, 1)
-	} else {
-		l.lim = rate.NewLimiter(rate.Limit(rps), 1)
-	}
+	l := &Limiter{target: rps, est: rps, now: time.Now}
+	l.rate = pace * rps
 	return l
 }
 
-// Wait blocks until a request may be sent, or ctx ends.
-func (l *Limiter) Wait(ctx context.Context) error {
+// Wait blocks until a request may be sent, or ctx ends. It returns the time
+// the request leaves, which the caller hands back to Succeeded or Throttled.
+func (l *Limiter) Wait(ctx context.Context) (time.Time, error) {
 	for {
-		if err := l.waitPause(ctx); err != nil {
-			return err
+		now := l.now()
+		at, ok := l.take(now)
+		if ok {
+			return at, nil
 		}
-		if err := l.lim.Wait(ctx); err != nil {
-			return err
-		}
-		// A 429 that came while this worker held a token in the rate
-		// limiter's queue paused everyone: sending now would ignore its
-		// Retry-After, which the API punishes by blocking the token.
-		if !l.paused() {
-			return nil
-		}
-	}
-}
-
-func (l *Limiter) paused() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.now().Before(l.pausedUntil)
-}
-
-// waitPause blocks while a 429's Retry-After lasts.
-func (l *Limiter) waitPause(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		d := l.pausedUntil.Sub(l.now())
-		l.mu.Unlock()
-		if d <= 0 {
-			return nil
-		}
-		t := time.NewTimer(d)
+		t := time.NewTimer(at.Sub(now))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return time.Time{}, ctx.Err()
 		case <-t.C:
 		}
 	}
 }
 
-// Throttled records a 429 answered after retryAfter.
-func (l *Limiter) Throttled(retryAfter time.Duration) {
+// take claims the send slot at now, or says when to try again: after the
+// pause, or when the schedule allows the next request.
+func (l *Limiter) take(now time.Time) (time.Time, bool) {
+	if l.target <= 0 {
+		return now, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.pausedUntil) {
+		return l.pausedUntil, false
+	}
+	slot := time.Duration(float64(time.Second) / l.rate)
+	if now.Before(l.tat) {
+		return l.tat, false
+	}
+	if l.started.IsZero() {
+		l.started, l.lastAdjust = now, now
+	}
+	// Never early; a request that left up to half a slot late keeps the
+	// schedule, so the next one may follow it sooner and the rate holds
+	// although workers wake late. Strict spacing keeps every gap a slot.
+	if l.strict || now.Sub(l.tat) > slot/2 {
+		l.tat = now.Add(slot)
+	} else {
+		l.tat = l.tat.Add(slot)
+	}
+	gap := time.Hour
+	if n := len(l.sends); n > 0 {
+		gap = now.Sub(l.sends[n-1].at)
+	}
+	l.sends = append(l.sends, sendRecord{at: now, gap: gap})
+	l.trim(now)
+	return now, true
+}
+
+// trim drops the sends older than historySpan. Called with l.mu held.
+func (l *Limiter) trim(now time.Time) {
+	i := sort.Search(len(l.sends), func(i int) bool { return now.Sub(l.sends[i].at) <= historySpan })
+	if i > len(l.sends)/2 {
+		l.sends = append(l.sends[:0], l.sends[i:]...)
+	}
+}
+
+// Succeeded records the answer to a request that left at sent.
+func (l *Limiter) Succeeded(sent time.Time) {
 	if l.target <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	// Requests in flight together meet the same limit: slow down once per second.
-	if since := now.Sub(l.lastDecrease); since >= time.Second {
-		cur := float64(l.lim.Limit())
-		cut := 0.7
-		if since < 5*time.Second {
-			cut = 0.5 // 429s again soon after a cut: the limit is far below
-		}
-		next := cur * cut
-		// Without a measure of what the server accepts, the cut rate is the
-		// ceiling: probe slowly from it rather than climb back.
-		l.ceiling, l.measured = next, false
-		if est, ok := l.interCutRate(since); ok {
-			l.ceiling, next, l.measured = est, max(0.95*est, 0.5*cur), true
-		} else if acc, ok := l.acceptedRate(now); ok && acc < cur {
-			l.ceiling, next = acc, acc*0.7
-		}
-		l.lim.SetLimitAt(now, rate.Limit(max(next, minRate)))
-		l.lastDecrease, l.lastAdjust = now, now
-		l.sinceCut = 0
+	if d := now.Sub(sent); l.latency == 0 {
+		l.latency = d
+	} else {
+		l.latency += (d - l.latency) / 8
 	}
-	if !now.Before(l.pausedUntil) {
-		l.pauseStart = now
+	if l.testing {
+		// A test counts from the end of the pause that preceded it.
+		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= testHold {
+			l.good = max(l.good, l.est)
+			l.step(now)
+		}
+		return
 	}
+	quiet := now.Sub(maxTime(l.lastCut, l.started))
+	if quiet >= climbEvery && now.Sub(l.lastAdjust) >= climbEvery && l.est < l.target {
+		l.setEstimate(l.est * (1 + climbStep))
+		l.lastAdjust = now
+	}
+}
+
+// step continues a search whose bounds are good (held) and bad (failed):
+// it ends when they are close, else tests the middle. Called with l.mu held.
+func (l *Limiter) step(now time.Time) {
+	if l.bad-l.good <= converged*l.good {
+		l.testing = false
+		l.setEstimate(l.good)
+		l.lastAdjust = now
+		return
+	}
+	l.startTest(now, (l.good+l.bad)/2)
+}
+
+func (l *Limiter) startTest(now time.Time, est float64) {
+	l.testing, l.testFrom = true, now
+	l.setEstimate(est)
+}
+
+// setEstimate sets the estimate and the pacing rate. Called with l.mu held.
+func (l *Limiter) setEstimate(est float64) {
+	l.est = min(max(est, minRate), l.target)
+	l.rate = pace * l.est
+}
+
+// Throttled records a 429 to a request that left at sent, answered with
+// retryAfter: every worker waits that long, and the first 429 of a storm
+// adjusts the estimate.
+func (l *Limiter) Throttled(sent time.Time, retryAfter time.Duration) {
+	if l.target <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
 	if until := now.Add(retryAfter); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(sent) })
+	for ; i < len(l.sends) && l.sends[i].at.Equal(sent); i++ {
+		if !l.sends[i].throttled {
+			l.sends[i].throttled = true
+			break
+		}
+	}
+	// Requests that left before this storm's first 429 came back say nothing new.
+	if sent.Before(l.stormFrom) {
+		return
+	}
+	l.stormFrom = now
+	l.cut(sent, now)
 }
 
-// acceptedRate is the rate of answered requests over the last acceptWindow;
-// ok is false until there is half a second of history. Called with l.mu held.
-func (l *Limiter) acceptedRate(now time.Time) (float64, bool) {
-	l.trim(now)
-	from := now.Add(-acceptWindow)
-	if l.started.After(from) {
-		from = l.started
+// cut adjusts the estimate for the first 429 of a storm, to the request that
+// left at sent. Called with l.mu held.
+func (l *Limiter) cut(sent, now time.Time) {
+	held := sent.Sub(maxTime(l.lastCut, l.started))
+	active := sent.Sub(maxTime(l.started, l.resumed)) // since the start or the last pause
+	measured, haveMeasure := l.measuredRate(sent)
+	prev := l.cutPrevRate
+	l.cutPrevRate = 0
+	if haveMeasure {
+		l.cutPrevRate = measured
 	}
-	span := now.Sub(from)
-	// Time spent paused by an earlier 429 accepted nothing: leave it out.
-	if ps, pe := maxTime(l.pauseStart, from), minTime(l.pausedUntil, now); pe.After(ps) {
-		span -= pe.Sub(ps)
+	if debugLimiter {
+		fmt.Printf("cut at %v: est %.2f testing %v good %.2f bad %.2f held %v measured %.2f/%v prev %.2f strict %v lastSecond %.0f active %v\n", sent.Format("05.000"), l.est, l.testing, l.good, l.bad, held, measured, haveMeasure, prev, l.strict, l.admittedIn(sent.Add(-time.Second), sent), sent.Sub(maxTime(l.started, l.resumed)))
 	}
-	// Few answers say more about how busy the workers were than about the server.
-	if span < 500*time.Millisecond || len(l.accepted) < 10 {
-		return 0, false
+	strict := l.shortestGap(sent)
+	l.lastCut, l.lastAdjust = sent, now
+	l.resumed = l.pausedUntil
+	switch {
+	case strict:
+		// The server refused a request that caught up on the schedule
+		// where it admitted all the others: it paces requests. Keeping
+		// every gap a slot is the answer, not a lower rate.
+		l.strict = true
+	case l.testing:
+		// The tested estimate failed: it bounds the limit from above, and
+		// the rate admitted since the last 429 from below.
+		l.bad = l.est
+		switch {
+		case haveMeasure && prev > 0 && abs(measured-prev) <= agree*prev && measured >= l.good:
+			// Two measures agree, and no faster rate held: a token bucket's rate.
+			l.good, l.bad = measured, measured
+		case haveMeasure:
+			l.good = max(l.good, measured)
+		}
+		l.good = min(l.good, l.bad)
+		if l.good <= 0 {
+			l.good = l.bad / 2
+		}
+		if l.bad-l.good <= converged*l.good {
+			l.testing = false
+			l.setEstimate(l.good)
+			return
+		}
+		l.startTest(now, l.good) // hold the lower bound a while before the next step up
+	case held >= steadyHold:
+		// The edge of the limit, or jitter: a small step down.
+		l.setEstimate(l.est * edgeCut)
+	default:
+		// Soon after the start or a change: the limit may be far below. The
+		// requests admitted in the second before bound it from above, if
+		// they were sent over a whole second; after less, their number is
+		// the limit of a one-second window only if the next 429 comes
+		// after as many again, and arrival jitter otherwise.
+		bound := l.admittedIn(sent.Add(-time.Second), sent)
+		if active < time.Second {
+			switch {
+			case l.partial == 0:
+				l.partial = bound
+				return
+			case abs(bound-l.partial) > agree*l.partial:
+				// Different numbers each time: no window; arrival jitter.
+				l.partial = 0
+				l.setEstimate(l.est * edgeCut)
+				return
+			}
+		}
+		bound = max(bound, l.partial)
+		l.good, l.bad = 0, min(l.est, max(bound, l.est/2))
+		l.startTest(now, l.bad)
 	}
-	return float64(len(l.accepted)) / span.Seconds(), true
+	l.partial = 0
 }
 
-// interCutRate is the rate of answers since the previous cut, since ago;
-// ok is false for the first cut, or too few answers or too short or long a
-// span to trust. Called with l.mu held.
-func (l *Limiter) interCutRate(since time.Duration) (float64, bool) {
-	if l.lastDecrease.IsZero() || l.sinceCut < cutMinAnswers || since < cutMinSpan || since > cutMaxSpan {
+// measuredRate is the rate of requests admitted between the previous cut and
+// this one; ok is false when the previous cut is too old, or too few were
+// admitted. Called with l.mu held.
+func (l *Limiter) measuredRate(sent time.Time) (float64, bool) {
+	if l.lastCut.IsZero() {
 		return 0, false
 	}
-	return float64(l.sinceCut) / since.Seconds(), true
+	span := sent.Sub(l.lastCut)
+	if span > recentCut || span < time.Second {
+		return 0, false
+	}
+	n := l.admittedIn(l.lastCut, sent)
+	if n < minMeasured {
+		return 0, false
+	}
+	return n / span.Seconds(), true
+}
+
+// admittedIn counts the requests that left in [from, to) and got no 429
+// (those still in flight count: they are ahead of the one that got it).
+// Called with l.mu held.
+func (l *Limiter) admittedIn(from, to time.Time) float64 {
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(from) })
+	n := 0
+	for ; i < len(l.sends) && l.sends[i].at.Before(to); i++ {
+		if !l.sends[i].throttled {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+// shortestGap reports whether the request that left at sent caught up on
+// the schedule (left less than a slot after the one before) by more than
+// the requests the server admitted lately: a server that refuses the
+// shortest gaps paces requests, and only strict spacing avoids its 429s.
+// Called with l.mu held.
+func (l *Limiter) shortestGap(sent time.Time) bool {
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(sent) })
+	if i == len(l.sends) || l.strict {
+		return false
+	}
+	gap := l.sends[i].gap
+	if gap >= time.Duration(float64(time.Second)/l.rate) {
+		return false
+	}
+	shorter, admitted := 0, 0
+	for _, s := range l.sends {
+		if !s.throttled && s.at.Before(sent) {
+			admitted++
+			if s.gap <= gap {
+				shorter++
+			}
+		}
+	}
+	return admitted >= minGapSample && float64(shorter) < 0.01*float64(admitted)
+}
+
+// Rate is the current pacing rate in requests per second (0: unlimited).
+func (l *Limiter) Rate() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.target <= 0 {
+		return 0
+	}
+	return l.rate
+}
+
+// InFlight is how many requests must be under way at once to send at the
+// current rate: rate × the measured latency. It is 0 before the first answer,
+// and for an unlimited rate.
+func (l *Limiter) InFlight() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.target <= 0 {
+		return 0
+	}
+	return l.rate * l.latency.Seconds()
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -187,58 +390,11 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
 	}
-	return b
+	return x
 }
 
-func (l *Limiter) trim(now time.Time) {
-	i := 0
-	for i < len(l.accepted) && now.Sub(l.accepted[i]) > acceptWindow {
-		i++
-	}
-	l.accepted = append(l.accepted[:0], l.accepted[i:]...)
-}
-
-// Succeeded records an answered request and lets the rate recover.
-func (l *Limiter) Succeeded() {
-	if l.target <= 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.accepted = append(l.accepted, now)
-	l.sinceCut++
-	if len(l.accepted) > 512 {
-		l.trim(now)
-	}
-	cur := float64(l.lim.Limit())
-	if cur >= l.target {
-		return
-	}
-	elapsed := now.Sub(l.lastAdjust).Seconds()
-	if elapsed < 0.25 {
-		return
-	}
-	step := max(0.01*l.ceiling, 0.25) // probing above the last 429
-	switch {
-	case cur < 0.9*l.ceiling:
-		step = 0.1 * l.ceiling // climbing back after the cut
-	case l.measured && cur < 1.1*l.ceiling:
-		// Near a measured limit a server's burst hides the crossing for
-		// a while: probing fast would overshoot it far, then 429 together.
-		step = 0.0025 * l.ceiling
-	}
-	r := cur + step*elapsed
-	if cur < 0.9*l.ceiling {
-		r = min(r, 0.9*l.ceiling)
-	}
-	l.lim.SetLimitAt(now, rate.Limit(min(max(r, minRate), l.target)))
-	l.lastAdjust = now
-}
-
-// Rate is the current limit in requests per second.
-func (l *Limiter) Rate() float64 { return float64(l.lim.Limit()) }
+var debugLimiter = true
