@@ -166,14 +166,18 @@ func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error)
 func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {
 	failures, throttles := 0, 0
 	maxThrottles := max(30, 3*c.cfg.MaxRetries)
+	began := time.Now()
+	var waited time.Duration // in the limiter
 	for {
+		w := time.Now()
 		sent, err := c.limiter.Wait(ctx)
 		if err != nil {
 			return err
 		}
+		waited += time.Since(w)
 		retryAfter, err := attempt(ctx)
 		if err == nil {
-			c.limiter.Succeeded(sent)
+			c.limiter.Succeeded(sent, time.Since(began)-waited)
 			return nil
 		}
 		if ctx.Err() != nil {

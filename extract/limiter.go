@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -39,23 +38,24 @@ type Limiter struct {
 	now    func() time.Time
 
 	mu          sync.Mutex
-	est         float64       // the estimate of the server's limit, at most target
-	rate        float64       // pacing rate: pace × est
-	strict      bool          // no catch-up: the server punished a short gap
-	tat         time.Time     // when the next request is due on the schedule
-	pausedUntil time.Time     // every worker waits until then (Retry-After)
-	resumed     time.Time     // the end of the last pause
-	partial     float64       // requests admitted before a 429 that came within a second of the start or a pause
-	stormFrom   time.Time     // 429s to requests sent before this were already counted
-	sends       []sendRecord  // the last historySpan of requests, in order
-	lastCut     time.Time     // send time of the request whose 429 was the last cut
-	cutPrevRate float64       // the admitted rate measured at the last cut (0: none)
-	started     time.Time     // the first request
-	testing     bool          // est is being tested (a search is on)
-	testFrom    time.Time     // when the current test began
-	good, bad   float64       // the highest rate that held, the lowest that failed, while searching
-	lastAdjust  time.Time     // of the slow climb
-	latency     time.Duration // moving average of answered requests; 0 before the first
+	est         float64                          // the estimate of the server's limit, at most target
+	rate        float64                          // pacing rate: pace × est
+	strict      bool                             // no catch-up: the server punished a short gap
+	tat         time.Time                        // when the next request is due on the schedule
+	pausedUntil time.Time                        // every worker waits until then (Retry-After)
+	resumed     time.Time                        // the end of the last pause
+	partial     float64                          // requests admitted before a 429 that came within a second of the start or a pause
+	stormFrom   time.Time                        // 429s to requests sent before this were already counted
+	sends       []sendRecord                     // the last historySpan of requests, in order
+	lastCut     time.Time                        // send time of the request whose 429 was the last cut
+	cutPrevRate float64                          // the admitted rate measured at the last cut (0: none)
+	started     time.Time                        // the first request
+	testing     bool                             // est is being tested (a search is on)
+	testFrom    time.Time                        // when the current test began
+	good, bad   float64                          // the highest rate that held, the lowest that failed, while searching
+	lastAdjust  time.Time                        // of the slow climb
+	trace       func(format string, args ...any) // tests: how each 429 was read
+	latency     time.Duration                    // moving average of the time per request outside the limiter; 0 before the first
 }
 
 type sendRecord struct {
@@ -69,6 +69,7 @@ type sendRecord struct {
 const (
 	pace         = 0.98             // pacing share of the estimate
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
+	searchStep   = 0.85             // first test after 429s that name no limit
 	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
 	testHold     = 3 * time.Second  // a tested rate that held this long passes
 	recentCut    = 15 * time.Second // two 429s closer than this measure the rate between them
@@ -79,7 +80,7 @@ const (
 	climbStep    = 0.01             // by this share, every climbEvery
 	minRate      = 0.2              // requests per second, the floor of the estimate
 	minMeasured  = 10               // answers needed for a measured rate
-	minGapSample = 5                // admitted requests needed to compare gaps
+	minGapSample = 20               // admitted requests needed to compare gaps
 )
 
 // NewLimiter returns a limiter at rps requests per second (rps <= 0: unlimited).
@@ -151,18 +152,20 @@ func (l *Limiter) trim(now time.Time) {
 	}
 }
 
-// Succeeded records the answer to a request that left at sent.
-func (l *Limiter) Succeeded(sent time.Time) {
+// Succeeded records the answer to a request that left at sent. took is the
+// time the caller spent on it outside the limiter, failed attempts and back-
+// offs included: what a worker needs per request besides its turn.
+func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 	if l.target <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if d := now.Sub(sent); l.latency == 0 {
-		l.latency = d
+	if l.latency == 0 {
+		l.latency = took
 	} else {
-		l.latency += (d - l.latency) / 8
+		l.latency += (took - l.latency) / 8
 	}
 	if l.testing {
 		// A test counts from the end of the pause that preceded it.
@@ -241,8 +244,10 @@ func (l *Limiter) cut(sent, now time.Time) {
 	if haveMeasure {
 		l.cutPrevRate = measured
 	}
-	if debugLimiter {
-		fmt.Printf("cut at %v: est %.2f testing %v good %.2f bad %.2f held %v measured %.2f/%v prev %.2f strict %v lastSecond %.0f active %v\n", sent.Format("05.000"), l.est, l.testing, l.good, l.bad, held, measured, haveMeasure, prev, l.strict, l.admittedIn(sent.Add(-time.Second), sent), sent.Sub(maxTime(l.started, l.resumed)))
+	if l.trace != nil {
+		l.trace("429 to a request sent at %s: estimate %.2f, testing %v [%.2f, %.2f], %s since the last, %s active, measured %.2f (%v), before %.2f, last second %.0f, partial %.0f",
+			sent.Format("15:04:05.000"), l.est, l.testing, l.good, l.bad, held.Round(time.Millisecond), active.Round(time.Millisecond),
+			measured, haveMeasure, prev, l.admittedIn(sent.Add(-time.Second), sent), l.partial)
 	}
 	strict := l.shortestGap(sent)
 	l.lastCut, l.lastAdjust = sent, now
@@ -268,12 +273,7 @@ func (l *Limiter) cut(sent, now time.Time) {
 		if l.good <= 0 {
 			l.good = l.bad / 2
 		}
-		if l.bad-l.good <= converged*l.good {
-			l.testing = false
-			l.setEstimate(l.good)
-			return
-		}
-		l.startTest(now, l.good) // hold the lower bound a while before the next step up
+		l.step(now)
 	case held >= steadyHold:
 		// The edge of the limit, or jitter: a small step down.
 		l.setEstimate(l.est * edgeCut)
@@ -290,9 +290,11 @@ func (l *Limiter) cut(sent, now time.Time) {
 				l.partial = bound
 				return
 			case abs(bound-l.partial) > agree*l.partial:
-				// Different numbers each time: no window; arrival jitter.
+				// Different numbers each time: no one-second window, but
+				// too fast for this server. Search from a step below.
 				l.partial = 0
-				l.setEstimate(l.est * edgeCut)
+				l.good, l.bad = 0, l.est
+				l.startTest(now, l.est*searchStep)
 				return
 			}
 		}
@@ -372,8 +374,9 @@ func (l *Limiter) Rate() float64 {
 }
 
 // InFlight is how many requests must be under way at once to send at the
-// current rate: rate × the measured latency. It is 0 before the first answer,
-// and for an unlimited rate.
+// current rate: rate × the time a request takes outside the limiter
+// (latency, retries). It is 0 before the first answer, and for an unlimited
+// rate.
 func (l *Limiter) InFlight() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -396,5 +399,3 @@ func abs(x float64) float64 {
 	}
 	return x
 }
-
-var debugLimiter = true
