@@ -2,6 +2,10 @@ package extract
 
 import (
 	"context"
+	"log/slog"
+	"math"
+	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -30,32 +34,38 @@ import (
 //     the gap with each test, until the two agree within 2%, or two
 //     measurements agree (a token bucket).
 //
-// A request that leaves late may catch up on the schedule by half a slot; once
-// a 429 follows such a short gap, the server is taken to punish bunching and
-// the limiter keeps strict spacing from then on.
+// Workers wake late on a busy machine: a request that leaves up to two
+// slots late keeps the schedule, so the next ones may follow sooner, but
+// never more than the rate in any second (and 20 ms). Once a 429 follows
+// such a short gap, where longer gaps were all admitted, the server is
+// taken to pace requests and the limiter keeps strict spacing from then on.
+// Of the requests waiting, the one with the lowest priority (the oldest
+// window) goes first.
 type Limiter struct {
 	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
 
 	mu          sync.Mutex
-	est         float64                          // the estimate of the server's limit, at most target
-	rate        float64                          // pacing rate: pace × est
-	strict      bool                             // no catch-up: the server punished a short gap
-	tat         time.Time                        // when the next request is due on the schedule
-	pausedUntil time.Time                        // every worker waits until then (Retry-After)
-	resumed     time.Time                        // the end of the last pause
-	partial     float64                          // requests admitted before a 429 that came within a second of the start or a pause
-	stormFrom   time.Time                        // 429s to requests sent before this were already counted
-	sends       []sendRecord                     // the last historySpan of requests, in order
-	lastCut     time.Time                        // send time of the request whose 429 was the last cut
-	cutPrevRate float64                          // the admitted rate measured at the last cut (0: none)
-	started     time.Time                        // the first request
-	testing     bool                             // est is being tested (a search is on)
-	testFrom    time.Time                        // when the current test began
-	good, bad   float64                          // the highest rate that held, the lowest that failed, while searching
-	lastAdjust  time.Time                        // of the slow climb
-	trace       func(format string, args ...any) // tests: how each 429 was read
-	latency     time.Duration                    // moving average of the time per request outside the limiter; 0 before the first
+	est         float64       // the estimate of the server's limit, at most target
+	rate        float64       // pacing rate: pace × est
+	strict      bool          // no catch-up: the server punished a short gap
+	tat         time.Time     // when the next request is due on the schedule
+	pausedUntil time.Time     // every worker waits until then (Retry-After)
+	resumed     time.Time     // the end of the last pause
+	partial     float64       // requests admitted before a 429 that came within a second of the start or a pause
+	stormFrom   time.Time     // 429s to requests sent before this were already counted
+	sends       []sendRecord  // the last historySpan of requests, in order
+	lastCut     time.Time     // send time of the request whose 429 was the last cut
+	cutPrevRate float64       // the admitted rate measured at the last cut (0: none)
+	started     time.Time     // the first request
+	testing     bool          // est is being tested (a search is on)
+	testFrom    time.Time     // when the current test began
+	good, bad   float64       // the highest rate that held, the lowest that failed, while searching
+	lastAdjust  time.Time     // of the slow climb
+	waiting     []*waiter     // requests in Wait
+	seq         uint64        // of the last waiter
+	log         *slog.Logger  // how each 429 was read, at debug level
+	latency     time.Duration // moving average of the time per request outside the limiter; 0 before the first
 }
 
 type sendRecord struct {
@@ -68,6 +78,9 @@ type sendRecord struct {
 // for a limit of 5 or 500 requests per second.
 const (
 	pace         = 0.98             // pacing share of the estimate
+	spinWindow   = time.Millisecond // strict spacing: how long before its time a worker stops sleeping
+	catchUp      = 2                // slots a late request may be behind and keep the schedule
+	guardSpan    = time.Second + 20*time.Millisecond
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
 	searchStep   = 0.85             // first test after 429s that name no limit
 	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
@@ -85,21 +98,40 @@ const (
 
 // NewLimiter returns a limiter at rps requests per second (rps <= 0: unlimited).
 func NewLimiter(rps float64) *Limiter {
-	l := &Limiter{target: rps, est: rps, now: time.Now}
+	l := &Limiter{target: rps, est: rps, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	l.rate = pace * rps
 	return l
 }
 
-// Wait blocks until a request may be sent, or ctx ends. It returns the time
-// the request leaves, which the caller hands back to Succeeded or Throttled.
-func (l *Limiter) Wait(ctx context.Context) (time.Time, error) {
+// Wait blocks until a request may be sent, or ctx ends. Of the requests
+// waiting, the one with the lowest priority goes first, unless it is late
+// for its turn by a quarter of a slot. It returns the time the request
+// leaves, which the caller hands back to Succeeded or Throttled.
+func (l *Limiter) Wait(ctx context.Context, priority int64) (time.Time, error) {
+	if l.target <= 0 {
+		return l.now(), nil
+	}
+	w := l.enqueue(priority)
+	defer l.dequeue(w)
 	for {
 		now := l.now()
-		at, ok := l.take(now)
+		at, ok := l.take(now, w)
 		if ok {
 			return at, nil
 		}
-		t := time.NewTimer(at.Sub(now))
+		d := at.Sub(now)
+		if l.isStrict() {
+			// Strict spacing loses what a worker wakes late: sleep a little
+			// less, then yield until the time.
+			if d <= spinWindow {
+				for l.now().Before(at) {
+					runtime.Gosched()
+				}
+				continue
+			}
+			d -= spinWindow
+		}
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -109,9 +141,46 @@ func (l *Limiter) Wait(ctx context.Context) (time.Time, error) {
 	}
 }
 
-// take claims the send slot at now, or says when to try again: after the
-// pause, or when the schedule allows the next request.
-func (l *Limiter) take(now time.Time) (time.Time, bool) {
+func (l *Limiter) isStrict() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.strict
+}
+
+// waiter is a request waiting for its turn.
+type waiter struct {
+	priority int64
+	seq      uint64
+}
+
+func (l *Limiter) enqueue(priority int64) *waiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	w := &waiter{priority: priority, seq: l.seq}
+	l.waiting = append(l.waiting, w)
+	return w
+}
+
+func (l *Limiter) dequeue(w *waiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waiting = slices.DeleteFunc(l.waiting, func(x *waiter) bool { return x == w })
+}
+
+// first reports whether w goes before every other waiter. Called with l.mu held.
+func (l *Limiter) first(w *waiter) bool {
+	for _, x := range l.waiting {
+		if x.priority < w.priority || (x.priority == w.priority && x.seq < w.seq) {
+			return false
+		}
+	}
+	return true
+}
+
+// take claims the send slot at now for w (nil: no queue), or says when to
+// try again: after the pause, or when the schedule allows the next request.
+func (l *Limiter) take(now time.Time, w *waiter) (time.Time, bool) {
 	if l.target <= 0 {
 		return now, true
 	}
@@ -124,13 +193,23 @@ func (l *Limiter) take(now time.Time) (time.Time, bool) {
 	if now.Before(l.tat) {
 		return l.tat, false
 	}
+	if grace := l.tat.Add(slot / 4); w != nil && !l.first(w) && now.Before(grace) {
+		return grace, false // the first in line has its turn
+	}
+	// However late requests catch up, no more than the rate in any
+	// second (and a little): what a one-second window admits.
+	if n := int(math.Ceil(l.rate * guardSpan.Seconds())); len(l.sends) >= n {
+		if free := l.sends[len(l.sends)-n].at.Add(guardSpan); now.Before(free) {
+			return free, false
+		}
+	}
 	if l.started.IsZero() {
 		l.started, l.lastAdjust = now, now
 	}
-	// Never early; a request that left up to half a slot late keeps the
-	// schedule, so the next one may follow it sooner and the rate holds
+	// Never early; a request that left up to catchUp slots late keeps the
+	// schedule, so the next ones may follow it sooner and the rate holds
 	// although workers wake late. Strict spacing keeps every gap a slot.
-	if l.strict || now.Sub(l.tat) > slot/2 {
+	if l.strict || now.Sub(l.tat) > catchUp*slot {
 		l.tat = now.Add(slot)
 	} else {
 		l.tat = l.tat.Add(slot)
@@ -234,8 +313,17 @@ func (l *Limiter) Throttled(sent time.Time, retryAfter time.Duration) {
 }
 
 // cut adjusts the estimate for the first 429 of a storm, to the request that
-// left at sent. Called with l.mu held.
+// left at sent, and logs how it read the 429. Called with l.mu held.
 func (l *Limiter) cut(sent, now time.Time) {
+	before := l.est
+	reason := l.read429(sent, now)
+	l.log.Debug("rate limit: 429", "reading", reason, "estimate_before", round2(before), "estimate", round2(l.est),
+		"rate", round2(l.rate), "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.Format("15:04:05.000"))
+}
+
+// read429 is the estimator's reading of a 429, which it applies.
+// Called with l.mu held.
+func (l *Limiter) read429(sent, now time.Time) string {
 	held := sent.Sub(maxTime(l.lastCut, l.started))
 	active := sent.Sub(maxTime(l.started, l.resumed)) // since the start or the last pause
 	measured, haveMeasure := l.measuredRate(sent)
@@ -244,28 +332,29 @@ func (l *Limiter) cut(sent, now time.Time) {
 	if haveMeasure {
 		l.cutPrevRate = measured
 	}
-	if l.trace != nil {
-		l.trace("429 to a request sent at %s: estimate %.2f, testing %v [%.2f, %.2f], %s since the last, %s active, measured %.2f (%v), before %.2f, last second %.0f, partial %.0f",
-			sent.Format("15:04:05.000"), l.est, l.testing, l.good, l.bad, held.Round(time.Millisecond), active.Round(time.Millisecond),
-			measured, haveMeasure, prev, l.admittedIn(sent.Add(-time.Second), sent), l.partial)
-	}
-	strict := l.shortestGap(sent)
+	strict := !l.strict && l.shortestGap(sent)
 	l.lastCut, l.lastAdjust = sent, now
 	l.resumed = l.pausedUntil
+	if active >= time.Second || !l.testing && held >= steadyHold {
+		l.partial = 0
+	}
 	switch {
 	case strict:
 		// The server refused a request that caught up on the schedule
 		// where it admitted all the others: it paces requests. Keeping
 		// every gap a slot is the answer, not a lower rate.
 		l.strict = true
+		return "the shortest gap was refused: strict spacing"
 	case l.testing:
 		// The tested estimate failed: it bounds the limit from above, and
 		// the rate admitted since the last 429 from below.
 		l.bad = l.est
+		reason := "the tested rate failed"
 		switch {
 		case haveMeasure && prev > 0 && abs(measured-prev) <= agree*prev && measured >= l.good:
 			// Two measures agree, and no faster rate held: a token bucket's rate.
 			l.good, l.bad = measured, measured
+			reason = "two measures of the admitted rate agree"
 		case haveMeasure:
 			l.good = max(l.good, measured)
 		}
@@ -274,36 +363,40 @@ func (l *Limiter) cut(sent, now time.Time) {
 			l.good = l.bad / 2
 		}
 		l.step(now)
+		return reason
 	case held >= steadyHold:
 		// The edge of the limit, or jitter: a small step down.
 		l.setEstimate(l.est * edgeCut)
-	default:
-		// Soon after the start or a change: the limit may be far below. The
-		// requests admitted in the second before bound it from above, if
-		// they were sent over a whole second; after less, their number is
-		// the limit of a one-second window only if the next 429 comes
-		// after as many again, and arrival jitter otherwise.
-		bound := l.admittedIn(sent.Add(-time.Second), sent)
-		if active < time.Second {
-			switch {
-			case l.partial == 0:
-				l.partial = bound
-				return
-			case abs(bound-l.partial) > agree*l.partial:
-				// Different numbers each time: no one-second window, but
-				// too fast for this server. Search from a step below.
-				l.partial = 0
-				l.good, l.bad = 0, l.est
-				l.startTest(now, l.est*searchStep)
-				return
-			}
-		}
-		bound = max(bound, l.partial)
-		l.good, l.bad = 0, min(l.est, max(bound, l.est/2))
-		l.startTest(now, l.bad)
+		return "at the edge of the limit"
 	}
+	// Soon after the start or a change: the limit may be far below. The
+	// requests admitted in the second before bound it from above, if they
+	// were sent over a whole second; after less, their number is the limit
+	// of a one-second window only if the next 429 comes after as many
+	// again, and arrival jitter otherwise.
+	bound := l.admittedIn(sent.Add(-time.Second), sent)
+	if active < time.Second {
+		switch {
+		case l.partial == 0:
+			l.partial = bound
+			return "too early to tell: waiting for the next 429"
+		case abs(bound-l.partial) > agree*l.partial:
+			// Different numbers each time: no one-second window, but too
+			// fast for this server. Search from a step below.
+			l.partial = 0
+			l.good, l.bad = 0, l.est
+			l.startTest(now, l.est*searchStep)
+			return "too fast, no window: searching"
+		}
+	}
+	bound = max(bound, l.partial)
 	l.partial = 0
+	l.good, l.bad = 0, min(l.est, max(bound, l.est/2))
+	l.startTest(now, l.bad)
+	return "far above the limit: testing the requests admitted in the last second"
 }
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
 // measuredRate is the rate of requests admitted between the previous cut and
 // this one; ok is false when the previous cut is too old, or too few were

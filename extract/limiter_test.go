@@ -128,7 +128,7 @@ func (v virtualRun) run(t *testing.T) virtualResult {
 		now = e.at
 		switch e.kind {
 		case evWake:
-			at, ok := l.take(now)
+			at, ok := l.take(now, nil)
 			if !ok {
 				lateBy := time.Duration(rng.ExpFloat64() * float64(v.late))
 				push(vevent{at: at.Add(lateBy), worker: e.worker, kind: evWake})
@@ -215,9 +215,9 @@ func TestLimiterAgainstEachModel(t *testing.T) {
 }
 
 // TestLimiterSpacing: a request never leaves before its slot; one that
-// leaves late lets the next catch up by at most half a slot, and after a
-// 429 to such a caught-up request, where full slots were all admitted,
-// never again.
+// leaves late lets the next ones catch up on the schedule, up to two slots
+// and never above the rate in any second; after a 429 to such a caught-up
+// request, where full slots were all admitted, never again.
 func TestLimiterSpacing(t *testing.T) {
 	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	rate := pace * 50.0
@@ -228,48 +228,72 @@ func TestLimiterSpacing(t *testing.T) {
 		l.now = func() time.Time { return now }
 		return l, &now
 	}
-	t.Run("never early, catch up by half a slot", func(t *testing.T) {
+	t.Run("never early, catch up on the schedule", func(t *testing.T) {
 		l, now := newLimiter()
-		_, ok := l.take(*now)
+		_, ok := l.take(*now, nil)
 		require.True(t, ok)
-		next, ok := l.take(*now)
+		next, ok := l.take(*now, nil)
 		require.False(t, ok)
 		require.Equal(t, now.Add(slot), next)
-		*now = next.Add(slot / 3) // late by a third of a slot
-		_, ok = l.take(*now)
+		*now = next.Add(slot + slot/3) // late by a slot and a third
+		_, ok = l.take(*now, nil)
 		require.True(t, ok)
-		next, _ = l.take(*now)
-		require.Equal(t, now.Add(slot-slot/3), next)
-		*now = next.Add(slot) // very late: the schedule starts over
-		_, ok = l.take(*now)
+		_, ok = l.take(*now, nil)
+		require.True(t, ok, "the next one was due already")
+		next, ok = l.take(*now, nil)
+		require.False(t, ok)
+		require.Equal(t, now.Add(slot-slot/3), next, "back on the schedule")
+		*now = next.Add(3 * slot) // very late: the schedule starts over
+		_, ok = l.take(*now, nil)
 		require.True(t, ok)
-		next, _ = l.take(*now)
+		next, _ = l.take(*now, nil)
 		require.Equal(t, now.Add(slot), next)
+	})
+	t.Run("no more than the rate in any second", func(t *testing.T) {
+		l, now := newLimiter()
+		n := 0
+		for end := start.Add(10 * time.Second); now.Before(end); *now = now.Add(2*slot - slot/5) {
+			// Workers that wake late, all at once: the schedule lets them catch up.
+			for {
+				if _, ok := l.take(*now, nil); !ok {
+					break
+				}
+				n++
+			}
+		}
+		for i := range l.sends {
+			j := i
+			for j < len(l.sends) && l.sends[j].at.Sub(l.sends[i].at) < time.Second {
+				j++
+			}
+			require.LessOrEqual(t, j-i, 50, "requests in the second from %s", l.sends[i].at)
+		}
+		require.GreaterOrEqual(t, float64(n), 0.95*10*rate, "late workers keep the rate")
 	})
 	t.Run("a 429 to the shortest gap makes spacing strict", func(t *testing.T) {
 		l, now := newLimiter()
 		for range 2 * minGapSample {
-			sent, ok := l.take(*now)
+			sent, ok := l.take(*now, nil)
 			require.True(t, ok)
 			l.Succeeded(sent, 0)
 			*now = now.Add(slot)
 		}
 		*now = now.Add(slot / 3)
-		_, ok := l.take(*now)
+		_, ok := l.take(*now, nil)
 		require.True(t, ok)
 		*now = now.Add(slot - slot/3)
-		short, ok := l.take(*now)
+		short, ok := l.take(*now, nil)
 		require.True(t, ok)
 		l.Throttled(short, time.Second)
 		require.True(t, l.strict)
 		require.InDelta(t, pace*50, l.Rate(), 1e-9, "bunching, not the rate, was the problem")
 		*now = now.Add(time.Second)
-		_, ok = l.take(*now)
+		_, ok = l.take(*now, nil)
 		require.True(t, ok)
 		*now = now.Add(slot + slot/3)
-		_, ok = l.take(*now)
+		_, ok = l.take(*now, nil)
 		require.True(t, ok)
-		next, _ := l.take(*now)
+		next, _ := l.take(*now, nil)
 		require.Equal(t, now.Add(slot), next, "a full slot after a late one")
 	})
 }
@@ -278,11 +302,11 @@ func TestLimiterSpacing(t *testing.T) {
 func TestLimiterUnlimited(t *testing.T) {
 	l := NewLimiter(0)
 	for range 100 {
-		at, err := l.Wait(t.Context())
+		at, err := l.Wait(t.Context(), 0)
 		require.NoError(t, err)
 		l.Throttled(at, time.Second)
 	}
-	_, ok := l.take(time.Now())
+	_, ok := l.take(time.Now(), nil)
 	require.True(t, ok)
 	require.Zero(t, l.Rate())
 	require.Zero(t, l.InFlight())

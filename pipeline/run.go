@@ -152,7 +152,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	client := extract.NewClient(extract.ClientConfig{
 		BaseURL: cfg.Source.BaseURL, Token: cfg.Source.Token, Filters: cfg.Source.Filters.Extract(),
 		RPS: cfg.Source.RequestsPerSecond, Timeout: cfg.Source.Timeout, MaxRetries: cfg.Source.MaxRetries,
-		HTTPClient: o.HTTPClient,
+		HTTPClient: o.HTTPClient, Logger: log,
 	})
 	if err := st.Spool().CleanTemp(); err != nil {
 		return nil, err

@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -48,50 +46,17 @@ func RunRSS(ctx context.Context, c RSSConfig) (RSSResult, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-
-	to := time.Now().UTC().Truncate(24 * time.Hour)
-	from := to.AddDate(0, 0, -c.Days)
-	sim := exec.CommandContext(ctx, c.SimBin, "-addr", "127.0.0.1:0", "-events", fmt.Sprint(c.Events),
-		"-from", from.Format(time.RFC3339), "-to", to.Format(time.RFC3339), "-faults", "")
-	sim.Stderr = io.Discard
-	out, err := sim.StdoutPipe()
+	from, to := period(c.Days)
+	s, err := startSim(ctx, c.SimBin, SimConfig{Events: c.Events, From: from, To: to})
 	if err != nil {
 		return res, err
 	}
-	if err := sim.Start(); err != nil {
-		return res, fmt.Errorf("start %s: %w", c.SimBin, err)
-	}
-	defer func() {
-		_ = sim.Process.Signal(os.Interrupt)
-		_ = sim.Wait()
-	}()
-	base, err := firstLine(out, time.Minute)
+	defer s.stop()
+	cfgPath, err := writeExportConfig(ExportConfig{Base: s.base, Rate: 2000, Workers: 8, Dir: dir})
 	if err != nil {
-		return res, fmt.Errorf("pachca-sim: %w", err)
-	}
-
-	cfgPath := filepath.Join(dir, "pipeline.yaml")
-	yaml := fmt.Sprintf(`source:
-  base_url: %s
-  token: sim-token
-  workspace: bench
-  requests_per_second: 2000
-  concurrency: 8
-sinks:
-  - type: ndjson
-    dir: %[2]s/ndjson
-    compression: none
-  - type: parquet
-    dir: %[2]s/parquet
-    compression: zstd
-state:
-  dir: %[2]s/state
-`, base, dir)
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return res, err
 	}
-	exp := exec.CommandContext(ctx, c.ExportBin, "run", "-c", cfgPath,
-		"--from", from.Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--log-level", "warn")
+	exp := exportCmd(ctx, c.ExportBin, cfgPath, from, to)
 	var stderr bytes.Buffer
 	exp.Stderr = &stderr
 	t0 := time.Now()
@@ -129,30 +94,6 @@ state:
 	}
 	res.Parquet, err = dirSize(filepath.Join(dir, "parquet"))
 	return res, err
-}
-
-// firstLine reads the first line of r, the base URL pachca-sim prints.
-func firstLine(r io.Reader, timeout time.Duration) (string, error) {
-	type line struct {
-		s   string
-		err error
-	}
-	ch := make(chan line, 1)
-	go func() {
-		br := bufio.NewReader(r)
-		s, err := br.ReadString('\n')
-		ch <- line{strings.TrimSpace(s), err}
-		_, _ = io.Copy(io.Discard, br) // until the process exits
-	}()
-	select {
-	case l := <-ch:
-		if l.err != nil {
-			return "", fmt.Errorf("no base URL on stdout: %w", l.err)
-		}
-		return l.s, nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no base URL on stdout after %s", timeout)
-	}
 }
 
 func countLines(dir string) (lines, size int64, err error) {
