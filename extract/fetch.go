@@ -37,8 +37,8 @@ type WindowWriter interface {
 }
 
 // DefaultMaxWindowEvents bounds the events of one window file: the run loop
-// holds one file's records in memory to sort them.
-const DefaultMaxWindowEvents = 5000
+// holds one file's records in memory to sort them, some 3 MB for 1,000.
+const DefaultMaxWindowEvents = 1000
 
 // DefaultCheckpointEvery is how often the finished part of a running window
 // is committed: what a killed run loses, at most, of each window in flight.

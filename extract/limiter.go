@@ -87,6 +87,7 @@ const (
 	testHold     = 3 * time.Second  // a tested rate that held this long passes
 	recentCut    = 15 * time.Second // two 429s closer than this measure the rate between them
 	historySpan  = recentCut + 2*time.Second
+	maxHistory   = 4096             // sends kept at most: 80 s at 50 a second, 2 s at 2,000
 	agree        = 0.03             // two measures within 3% agree
 	converged    = 0.025            // a search ends when its bounds are this close
 	climbEvery   = 30 * time.Second // with no 429 this long, the estimate climbs
@@ -223,12 +224,20 @@ func (l *Limiter) take(now time.Time, w *waiter) (time.Time, bool) {
 	return now, true
 }
 
-// trim drops the sends older than historySpan. Called with l.mu held.
+// trim drops the sends older than historySpan, and the oldest beyond
+// maxHistory (at high rates). Called with l.mu held.
 func (l *Limiter) trim(now time.Time) {
 	i := sort.Search(len(l.sends), func(i int) bool { return now.Sub(l.sends[i].at) <= historySpan })
+	i = max(i, len(l.sends)-maxHistory)
 	if i > len(l.sends)/2 {
 		l.sends = append(l.sends[:0], l.sends[i:]...)
 	}
+}
+
+// covers reports whether the history holds every send since from.
+// Called with l.mu held.
+func (l *Limiter) covers(from time.Time) bool {
+	return len(l.sends) > 0 && !l.sends[0].at.After(from)
 }
 
 // Succeeded records the answer to a request that left at sent. took is the
@@ -406,7 +415,7 @@ func (l *Limiter) measuredRate(sent time.Time) (float64, bool) {
 		return 0, false
 	}
 	span := sent.Sub(l.lastCut)
-	if span > recentCut || span < time.Second {
+	if span > recentCut || span < time.Second || !l.covers(l.lastCut) {
 		return 0, false
 	}
 	n := l.admittedIn(l.lastCut, sent)

@@ -18,13 +18,13 @@ import (
 
 // TestKillMidWindowKeepsItsCheckpoint: one day walked as one window (one
 // worker); the run is stopped once the walked part of the window is
-// committed (after a second), the window still running. The rerun fetches only what that part
+// committed (after 1,000 events or a second), the window still running. The rerun fetches only what that part
 // does not cover, never a request reaching into it, and the output is exact.
 func TestKillMidWindowKeepsItsCheckpoint(t *testing.T) {
 	from, to := day0(), day0().AddDate(0, 0, 1)
 	sim, base := startSim(t, func(c *simulator.Config) {
-		// Fewer events than a window file may hold: only the checkpoint
-		// every second commits a part of the window before its end.
+		// Checkpoints, not windows closing early, commit parts of the day
+		// before its end (the code before them committed nothing here).
 		c.Events, c.From, c.To = 4000, from, to
 		c.Latency = 25 * time.Millisecond
 	})
