@@ -83,6 +83,7 @@ const (
 	guardSpan    = time.Second + 20*time.Millisecond
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
 	searchStep   = 0.85             // first test after 429s that name no limit
+	pacerCut     = 0.95             // estimate after a 429 soon after another, strict spacing
 	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
 	testHold     = 3 * time.Second  // a tested rate that held this long passes
 	recentCut    = 15 * time.Second // two 429s closer than this measure the rate between them
@@ -354,6 +355,17 @@ func (l *Limiter) read429(sent, now time.Time) string {
 		// every gap a slot is the answer, not a lower rate.
 		l.strict = true
 		return "the shortest gap was refused: strict spacing"
+	case l.strict:
+		// A server that paces requests: its 429s say that the gaps were too
+		// short for the arrival jitter, whatever the window or the count.
+		// Widen them a little, a little more when it happens again soon.
+		l.testing = false
+		if held >= steadyHold {
+			l.setEstimate(l.est * edgeCut)
+			return "a pacing server: at the edge"
+		}
+		l.setEstimate(l.est * pacerCut)
+		return "a pacing server: too fast"
 	case l.testing:
 		// The tested estimate failed: it bounds the limit from above, and
 		// the rate admitted since the last 429 from below.
