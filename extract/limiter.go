@@ -14,33 +14,34 @@ import (
 // Limiter is the one request-rate limiter of a source, shared by every worker.
 //
 // It paces requests evenly at 98% of its estimate of the rate the server
-// admits (at first the configured rate), so that neither a token bucket, a
-// strict pacer nor a one-second window sees more than it allows, even when a
-// request leaves a little late or early. A 429 pauses every worker for its
-// Retry-After and is read as a measurement, not as a penalty:
+// admits (at first the configured rate, never above it): the 2% absorb the
+// jitter between a request leaving and reaching the server, so that neither
+// a token bucket nor a one-second window (sliding or fixed) sees more than it
+// allows. Workers wake late on a busy machine: a request that leaves up to
+// two slots late keeps the schedule, so the next ones may follow sooner, but
+// never more than the rate in any second and 20 ms. Of the requests waiting,
+// the one with the lowest priority (the oldest window) goes first.
 //
-//   - A 429 at a rate that held for a while (steadyHold) is the edge of the
-//     server's limit, or arrival jitter: the estimate drops by 2% and climbs
-//     back slowly while nothing more comes.
-//   - A 429 soon after the start or a change says the server's limit is well
-//     below: the new estimate is the number of requests it admitted in the
-//     second before (exact for a sliding window, at most the limit for the
-//     other models), and the limiter tests it.
-//   - When a tested estimate fails too, the requests admitted between the two
-//     429s, over the time between them, measure the server's rate: exactly a
-//     token bucket's refill rate (the bucket was empty at both), a lower bound
-//     for a window, whose capacity the pause wasted. The limiter then searches
-//     between the highest rate that held and the lowest that failed, halving
-//     the gap with each test, until the two agree within 2%, or two
-//     measurements agree (a token bucket).
+// A 429 pauses every worker for its Retry-After. The first 429 of a storm is
+// read as a measurement of the server, not as a penalty (estimate.go):
 //
-// Workers wake late on a busy machine: a request that leaves up to two
-// slots late keeps the schedule, so the next ones may follow sooner, but
-// never more than the rate in any second (and 20 ms). Once a 429 follows
-// such a short gap, where longer gaps were all admitted, the server is
-// taken to pace requests and the limiter keeps strict spacing from then on.
-// Of the requests waiting, the one with the lowest priority (the oldest
-// window) goes first.
+//   - at a rate that held for a while (steadyHold): the edge of the limit, or
+//     arrival jitter; the estimate drops by 2% and climbs back by 1% every
+//     30 s without a 429;
+//   - to the shortest gap, where every longer one was admitted: the server
+//     paces requests; spacing becomes strict (no catching up) and later
+//     429s widen the gaps by 2% (5% when they come soon);
+//   - soon after the start or a change: the limit may be far below. The
+//     requests admitted in the second before bound it from above and are
+//     tested; within the first second of activity only if the next 429
+//     comes after as many again (a one-second window), else the search
+//     starts 15% lower;
+//   - when a tested rate fails: the requests admitted since the previous 429
+//     over the time since measure the server's rate, exactly for a token
+//     bucket (empty at both), from below for a window (the pause wasted
+//     capacity). The limiter bisects between the highest rate that held 3 s
+//     and the lowest that failed until they are within 2.5%, or two
+//     measures agree (a token bucket).
 type Limiter struct {
 	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
@@ -271,29 +272,6 @@ func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 	}
 }
 
-// step continues a search whose bounds are good (held) and bad (failed):
-// it ends when they are close, else tests the middle. Called with l.mu held.
-func (l *Limiter) step(now time.Time) {
-	if l.bad-l.good <= converged*l.good {
-		l.testing = false
-		l.setEstimate(l.good)
-		l.lastAdjust = now
-		return
-	}
-	l.startTest(now, (l.good+l.bad)/2)
-}
-
-func (l *Limiter) startTest(now time.Time, est float64) {
-	l.testing, l.testFrom = true, now
-	l.setEstimate(est)
-}
-
-// setEstimate sets the estimate and the pacing rate. Called with l.mu held.
-func (l *Limiter) setEstimate(est float64) {
-	l.est = min(max(est, minRate), l.target)
-	l.rate = pace * l.est
-}
-
 // Throttled records a 429 to a request that left at sent, answered with
 // retryAfter: every worker waits that long, and the first 429 of a storm
 // adjusts the estimate.
@@ -320,161 +298,6 @@ func (l *Limiter) Throttled(sent time.Time, retryAfter time.Duration) {
 	}
 	l.stormFrom = now
 	l.cut(sent, now)
-}
-
-// cut adjusts the estimate for the first 429 of a storm, to the request that
-// left at sent, and logs how it read the 429. Called with l.mu held.
-func (l *Limiter) cut(sent, now time.Time) {
-	before := l.est
-	reason := l.read429(sent, now)
-	l.log.Debug("rate limit: 429", "reading", reason, "estimate_before", round2(before), "estimate", round2(l.est),
-		"rate", round2(l.rate), "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.Format("15:04:05.000"))
-}
-
-// read429 is the estimator's reading of a 429, which it applies.
-// Called with l.mu held.
-func (l *Limiter) read429(sent, now time.Time) string {
-	held := sent.Sub(maxTime(l.lastCut, l.started))
-	active := sent.Sub(maxTime(l.started, l.resumed)) // since the start or the last pause
-	measured, haveMeasure := l.measuredRate(sent)
-	prev := l.cutPrevRate
-	l.cutPrevRate = 0
-	if haveMeasure {
-		l.cutPrevRate = measured
-	}
-	strict := !l.strict && l.shortestGap(sent)
-	l.lastCut, l.lastAdjust = sent, now
-	l.resumed = l.pausedUntil
-	if active >= time.Second || !l.testing && held >= steadyHold {
-		l.partial = 0
-	}
-	switch {
-	case strict:
-		// The server refused a request that caught up on the schedule
-		// where it admitted all the others: it paces requests. Keeping
-		// every gap a slot is the answer, not a lower rate.
-		l.strict = true
-		return "the shortest gap was refused: strict spacing"
-	case l.strict:
-		// A server that paces requests: its 429s say that the gaps were too
-		// short for the arrival jitter, whatever the window or the count.
-		// Widen them a little, a little more when it happens again soon.
-		l.testing = false
-		if held >= steadyHold {
-			l.setEstimate(l.est * edgeCut)
-			return "a pacing server: at the edge"
-		}
-		l.setEstimate(l.est * pacerCut)
-		return "a pacing server: too fast"
-	case l.testing:
-		// The tested estimate failed: it bounds the limit from above, and
-		// the rate admitted since the last 429 from below.
-		l.bad = l.est
-		reason := "the tested rate failed"
-		switch {
-		case haveMeasure && prev > 0 && abs(measured-prev) <= agree*prev && measured >= l.good:
-			// Two measures agree, and no faster rate held: a token bucket's rate.
-			l.good, l.bad = measured, measured
-			reason = "two measures of the admitted rate agree"
-		case haveMeasure:
-			l.good = max(l.good, measured)
-		}
-		l.good = min(l.good, l.bad)
-		if l.good <= 0 {
-			l.good = l.bad / 2
-		}
-		l.step(now)
-		return reason
-	case held >= steadyHold:
-		// The edge of the limit, or jitter: a small step down.
-		l.setEstimate(l.est * edgeCut)
-		return "at the edge of the limit"
-	}
-	// Soon after the start or a change: the limit may be far below. The
-	// requests admitted in the second before bound it from above, if they
-	// were sent over a whole second; after less, their number is the limit
-	// of a one-second window only if the next 429 comes after as many
-	// again, and arrival jitter otherwise.
-	bound := l.admittedIn(sent.Add(-time.Second), sent)
-	if active < time.Second {
-		switch {
-		case l.partial == 0:
-			l.partial = bound
-			return "too early to tell: waiting for the next 429"
-		case abs(bound-l.partial) > agree*l.partial:
-			// Different numbers each time: no one-second window, but too
-			// fast for this server. Search from a step below.
-			l.partial = 0
-			l.good, l.bad = 0, l.est
-			l.startTest(now, l.est*searchStep)
-			return "too fast, no window: searching"
-		}
-	}
-	bound = max(bound, l.partial)
-	l.partial = 0
-	l.good, l.bad = 0, min(l.est, max(bound, l.est/2))
-	l.startTest(now, l.bad)
-	return "far above the limit: testing the requests admitted in the last second"
-}
-
-func round2(x float64) float64 { return math.Round(x*100) / 100 }
-
-// measuredRate is the rate of requests admitted between the previous cut and
-// this one; ok is false when the previous cut is too old, or too few were
-// admitted. Called with l.mu held.
-func (l *Limiter) measuredRate(sent time.Time) (float64, bool) {
-	if l.lastCut.IsZero() {
-		return 0, false
-	}
-	span := sent.Sub(l.lastCut)
-	if span > recentCut || span < time.Second || !l.covers(l.lastCut) {
-		return 0, false
-	}
-	n := l.admittedIn(l.lastCut, sent)
-	if n < minMeasured {
-		return 0, false
-	}
-	return n / span.Seconds(), true
-}
-
-// admittedIn counts the requests that left in [from, to) and got no 429
-// (those still in flight count: they are ahead of the one that got it).
-// Called with l.mu held.
-func (l *Limiter) admittedIn(from, to time.Time) float64 {
-	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(from) })
-	n := 0
-	for ; i < len(l.sends) && l.sends[i].at.Before(to); i++ {
-		if !l.sends[i].throttled {
-			n++
-		}
-	}
-	return float64(n)
-}
-
-// shortestGap reports whether the request that left at sent caught up on
-// the schedule (left less than a slot after the one before) by more than
-// the requests the server admitted lately: a server that refuses the
-// shortest gaps paces requests, and only strict spacing avoids its 429s.
-// Called with l.mu held.
-func (l *Limiter) shortestGap(sent time.Time) bool {
-	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(sent) })
-	if i == len(l.sends) || l.strict {
-		return false
-	}
-	gap := l.sends[i].gap
-	if gap >= time.Duration(float64(time.Second)/l.rate) {
-		return false
-	}
-	shorter, admitted := 0, 0
-	for _, s := range l.sends {
-		if !s.throttled && s.at.Before(sent) {
-			admitted++
-			if s.gap <= gap {
-				shorter++
-			}
-		}
-	}
-	return admitted >= minGapSample && float64(shorter) < 0.01*float64(admitted)
 }
 
 // Rate is the current pacing rate in requests per second (0: unlimited).
