@@ -71,14 +71,14 @@ type FetcherConfig struct {
 }
 
 // Fetcher fetches windows with up to Workers goroutines, but keeps only as
-// many windows in flight as the rate limit and the measured latency need
-// (rate × latency requests under way at once): each further window costs a
-// partial last page. Queued windows are taken oldest first. While fewer are
-// in flight than needed, it splits a running window in two, if enough of it
-// is left: a large one rather than starting another queued window, so that
-// days finish one after another and are delivered while the rest is
-// fetched; any with a few pages left once the queue is empty. Windows the
-// API rejects as too large are split too.
+// many windows in flight as the rate limit and the measured time per request
+// need (rate × time requests under way at once): each further window costs a
+// partial last page. Queued windows are taken oldest first, and the client
+// serves the oldest window's requests first, so days finish in order and are
+// delivered while later ones are fetched. While fewer windows are in flight
+// than needed, it splits a running one in two: one with staggerPages left
+// even while others are queued, one with tailPages left once none is.
+// Windows the API rejects as too large are split too.
 type Fetcher struct {
 	cfg FetcherConfig
 
@@ -261,7 +261,8 @@ func (f *Fetcher) finish(a *walk) {
 
 // progress records, after a page, what is left of a's window: [start, oldest)
 // with density events per millisecond. When the scheduler asked for a split,
-// it returns the older half to queue and moves a's start; 0 otherwise.
+// it moves a's start to the middle and returns the older half to queue (ok)
+// and the new start.
 func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split Window, ok bool, start int64) {
 	f.mu.Lock()
 	defer f.cond.Broadcast()
