@@ -151,28 +151,30 @@ func TestCheckpointsCostNoRequest(t *testing.T) {
 	require.Equal(t, requests[1<<30], requests[50])
 }
 
-// TestTightLimitWalksOneWindow: at 20 requests per second with 20 ms of
-// latency, 0.4 requests are under way at once: one window in flight is
-// enough, and eight workers walk the day as one, no request more than one
-// worker would send. Without a limit the workers split it.
+// TestTightLimitWalksOneWindow: at 5 requests per second, even at 150 ms a
+// request (a loaded machine), under one request is under way at once: one
+// window in flight is enough, and eight workers walk six hours as one, no
+// request more than one worker would send. Without a limit they split it.
 func TestTightLimitWalksOneWindow(t *testing.T) {
+	hours := extract.Window{Start: day.Start, End: day.Start + (6 * time.Hour).Milliseconds()}
 	walk := func(rps float64, workers int) int {
 		t.Helper()
 		s, base := sim(t, func(c *simulator.Config) { c.Latency = 20 * time.Millisecond })
-		got, err := fetchAt(t, base, rps, workers, 1<<30, day)
+		got, err := fetchAt(t, base, rps, workers, 1<<30, hours)
 		require.NoError(t, err)
 		require.Zero(t, got.dupes)
 		want := 0
 		for _, ev := range s.Events() {
-			if ms := ev.CreatedAt.UnixMilli(); ms >= day.Start && ms < day.End {
+			if ms := ev.CreatedAt.UnixMilli(); ms >= hours.Start && ms < hours.End {
 				want++
 			}
 		}
 		require.Equal(t, want, len(got.events))
+		require.Greater(t, want, 10*extract.PageSize)
 		return s.Stats().Requests
 	}
-	one := walk(20, 1)
-	require.Equal(t, one, walk(20, 8), "never split")
+	one := walk(5, 1)
+	require.Equal(t, one, walk(5, 8), "never split")
 	unlimited := walk(0, 8)
 	require.Greater(t, unlimited, one, "split without a limit")
 }
