@@ -32,41 +32,31 @@ type KillResult struct {
 // again with the same arguments.
 func RunKill(ctx context.Context, b Bins, w WholeRun, at float64) (KillResult, error) {
 	res := KillResult{Run: w, At: at}
-	w.Sim.From, w.Sim.To = period(w.Days)
 	fullIDs, full, err := exportOnce(ctx, b, w)
 	if err != nil {
 		return res, err
 	}
 	res.FullRequests = full
 
-	dir, err := os.MkdirTemp(b.Dir, "pachca-bench-kill-")
+	st, err := prepare(ctx, b, &w, "kill")
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	s, err := startSim(ctx, b.Sim, w.Sim)
-	if err != nil {
-		return res, err
-	}
-	defer s.stop()
-	cfg, err := writeExportConfig(ExportConfig{Base: s.base, Rate: w.ClientRate, Workers: w.Workers, Dir: dir})
-	if err != nil {
-		return res, err
-	}
-	cmd := exportCmd(ctx, b.Export, cfg, w.Sim.From, w.Sim.To)
+	defer st.close()
+	cmd := exportCmd(ctx, b.Export, st.cfg, w.Sim.From, w.Sim.To)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		return res, err
 	}
 	killAt := int(at * float64((w.Sim.Events+49)/50))
 	for {
-		st, err := s.stats(ctx)
+		stats, err := st.sim.stats(ctx)
 		if err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			return res, err
 		}
-		if st.OK >= killAt {
+		if stats.OK >= killAt {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -74,13 +64,13 @@ func RunKill(ctx context.Context, b Bins, w WholeRun, at float64) (KillResult, e
 	_ = cmd.Process.Kill() // SIGKILL
 	_ = cmd.Wait()
 	time.Sleep(300 * time.Millisecond) // requests in flight reach the server and are logged
-	before, err := s.stats(ctx)
+	before, err := st.sim.stats(ctx)
 	if err != nil {
 		return res, err
 	}
 	res.KilledAfter = before.OK
 
-	rerun := exportCmd(ctx, b.Export, cfg, w.Sim.From, w.Sim.To)
+	rerun := exportCmd(ctx, b.Export, st.cfg, w.Sim.From, w.Sim.To)
 	var stderr bytes.Buffer
 	rerun.Stderr = &stderr
 	start := time.Now()
@@ -88,12 +78,12 @@ func RunKill(ctx context.Context, b Bins, w WholeRun, at float64) (KillResult, e
 		return res, fmt.Errorf("rerun after SIGKILL: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	res.RerunWall = time.Since(start)
-	after, err := s.stats(ctx)
+	after, err := st.sim.stats(ctx)
 	if err != nil {
 		return res, err
 	}
 	res.Rerun = answered(after.Log) - answered(before.Log)
-	ids, err := readIDs(filepath.Join(dir, "ndjson"))
+	ids, err := readIDs(filepath.Join(st.dir, "ndjson"))
 	if err != nil {
 		return res, err
 	}
@@ -110,32 +100,23 @@ func RunKill(ctx context.Context, b Bins, w WholeRun, at float64) (KillResult, e
 // exportOnce runs w to the end in a fresh directory and returns the ids
 // written and the requests the server answered.
 func exportOnce(ctx context.Context, b Bins, w WholeRun) (map[string]int, int, error) {
-	dir, err := os.MkdirTemp(b.Dir, "pachca-bench-full-")
+	st, err := prepare(ctx, b, &w, "full")
 	if err != nil {
 		return nil, 0, err
 	}
-	defer os.RemoveAll(dir)
-	s, err := startSim(ctx, b.Sim, w.Sim)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer s.stop()
-	cfg, err := writeExportConfig(ExportConfig{Base: s.base, Rate: w.ClientRate, Workers: w.Workers, Dir: dir})
-	if err != nil {
-		return nil, 0, err
-	}
-	cmd := exportCmd(ctx, b.Export, cfg, w.Sim.From, w.Sim.To)
+	defer st.close()
+	cmd := exportCmd(ctx, b.Export, st.cfg, w.Sim.From, w.Sim.To)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, 0, fmt.Errorf("full run: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	st, err := s.stats(ctx)
+	stats, err := st.sim.stats(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	ids, err := readIDs(filepath.Join(dir, "ndjson"))
-	return ids, answered(st.Log), err
+	ids, err := readIDs(filepath.Join(st.dir, "ndjson"))
+	return ids, answered(stats.Log), err
 }
 
 // answered counts the requests of log that got an answer (429s included).
@@ -152,15 +133,7 @@ func answered(log []simulator.Request) int {
 // readIDs counts each event id in the NDJSON files under dir.
 func readIDs(dir string) (map[string]int, error) {
 	ids := map[string]int{}
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".ndjson") {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
+	err := eachNDJSON(dir, func(f *os.File) error {
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
 		for sc.Scan() {
@@ -168,7 +141,7 @@ func readIDs(dir string) (map[string]int, error) {
 				ID string `json:"id"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+				return err
 			}
 			ids[rec.ID]++
 		}

@@ -157,3 +157,55 @@ func period(days int) (from, to time.Time) {
 	to = time.Now().UTC().Truncate(24 * time.Hour)
 	return to.AddDate(0, 0, -days), to
 }
+
+// stage is an export ready to run: a simulator of its own and a pipeline.yaml
+// in a scratch directory.
+type stage struct {
+	sim *sim
+	dir string // sinks and state
+	cfg string // the pipeline.yaml
+}
+
+// prepare starts w's simulator (over w's period, which it sets) and writes
+// its config; close undoes both.
+func prepare(ctx context.Context, b Bins, w *WholeRun, prefix string) (*stage, error) {
+	dir, err := os.MkdirTemp(b.Dir, "pachca-bench-"+prefix+"-")
+	if err != nil {
+		return nil, err
+	}
+	w.Sim.From, w.Sim.To = period(w.Days)
+	s, err := startSim(ctx, b.Sim, w.Sim)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	st := &stage{sim: s, dir: dir}
+	if st.cfg, err = writeExportConfig(ExportConfig{Base: s.base, Rate: w.ClientRate, Workers: w.Workers, Dir: dir}); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *stage) close() {
+	st.sim.stop()
+	os.RemoveAll(st.dir)
+}
+
+// eachNDJSON calls fn with every NDJSON file under dir, open.
+func eachNDJSON(dir string, fn func(f *os.File) error) error {
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".ndjson") {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := fn(f); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	})
+}

@@ -41,22 +41,13 @@ type RSSResult struct {
 // so that its copy of the events is not counted.
 func RunRSS(ctx context.Context, c RSSConfig) (RSSResult, error) {
 	res := RSSResult{Config: c}
-	dir, err := os.MkdirTemp(c.Dir, "pachca-bench-rss-")
+	w := WholeRun{Sim: SimConfig{Events: c.Events}, Days: c.Days, ClientRate: 2000, Workers: 8}
+	st, err := prepare(ctx, Bins{Export: c.ExportBin, Sim: c.SimBin, Dir: c.Dir}, &w, "rss")
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	from, to := period(c.Days)
-	s, err := startSim(ctx, c.SimBin, SimConfig{Events: c.Events, From: from, To: to})
-	if err != nil {
-		return res, err
-	}
-	defer s.stop()
-	cfgPath, err := writeExportConfig(ExportConfig{Base: s.base, Rate: 2000, Workers: 8, Dir: dir})
-	if err != nil {
-		return res, err
-	}
-	exp := exportCmd(ctx, c.ExportBin, cfgPath, from, to)
+	defer st.close()
+	exp := exportCmd(ctx, c.ExportBin, st.cfg, w.Sim.From, w.Sim.To)
 	var stderr bytes.Buffer
 	exp.Stderr = &stderr
 	t0 := time.Now()
@@ -88,25 +79,17 @@ func RunRSS(ctx context.Context, c RSSConfig) (RSSResult, error) {
 		}
 	}
 	res.UserCPU, res.SystemCPU = time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-	res.Lines, res.NDJSON, err = countLines(filepath.Join(dir, "ndjson"))
+	res.Lines, res.NDJSON, err = countLines(filepath.Join(st.dir, "ndjson"))
 	if err != nil {
 		return res, err
 	}
-	res.Parquet, err = dirSize(filepath.Join(dir, "parquet"))
+	res.Parquet, err = dirSize(filepath.Join(st.dir, "parquet"))
 	return res, err
 }
 
 func countLines(dir string) (lines, size int64, err error) {
 	buf := make([]byte, 1<<20)
-	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".ndjson") {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
+	err = eachNDJSON(dir, func(f *os.File) error {
 		for {
 			n, rerr := f.Read(buf)
 			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,22 +61,12 @@ const settleAfter = 10 * time.Second
 // RunWhole runs one whole export and checks that every event was written.
 func RunWhole(ctx context.Context, b Bins, w WholeRun) (WholeResult, error) {
 	res := WholeResult{Run: w, Pages: (w.Sim.Events + extract.PageSize - 1) / extract.PageSize}
-	dir, err := os.MkdirTemp(b.Dir, "pachca-bench-run-")
+	st, err := prepare(ctx, b, &w, "run")
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	w.Sim.From, w.Sim.To = period(w.Days)
-	s, err := startSim(ctx, b.Sim, w.Sim)
-	if err != nil {
-		return res, err
-	}
-	defer s.stop()
-	cfg, err := writeExportConfig(ExportConfig{Base: s.base, Rate: w.ClientRate, Workers: w.Workers, Dir: dir})
-	if err != nil {
-		return res, err
-	}
-	cmd := exportCmd(ctx, b.Export, cfg, w.Sim.From, w.Sim.To)
+	defer st.close()
+	cmd := exportCmd(ctx, b.Export, st.cfg, w.Sim.From, w.Sim.To)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -85,12 +74,12 @@ func RunWhole(ctx context.Context, b Bins, w WholeRun) (WholeResult, error) {
 		return res, fmt.Errorf("%s: pachca-export run: %w: %s", w.Name, err, strings.TrimSpace(stderr.String()))
 	}
 	res.Wall = time.Since(start)
-	st, err := s.stats(ctx)
+	stats, err := st.sim.stats(ctx)
 	if err != nil {
 		return res, err
 	}
-	res.count(st, start)
-	if res.Lines, _, err = countLines(filepath.Join(dir, "ndjson")); err != nil {
+	res.count(stats, start)
+	if res.Lines, _, err = countLines(filepath.Join(st.dir, "ndjson")); err != nil {
 		return res, err
 	}
 	if res.Lines != int64(w.Sim.Events) {
