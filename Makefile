@@ -47,8 +47,9 @@ test-short:
 demo: build
 	$(BIN)/pachca-export demo --out out/demo
 
-# Micro-benchmarks (benchstat-friendly), then extraction against pachca-sim
-# at 100 ms latency and the peak RSS of a 1,000,000-event export: several
+# Micro-benchmarks (benchstat-friendly), then whole pachca-export runs
+# against pachca-sim (every rate-limit model, a tight limit, a slower server,
+# SIGKILL and rerun) and the peak RSS of a 1,000,000-event export: about 16
 # minutes. Figures and machine: BENCHMARKS.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/...

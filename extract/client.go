@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -44,6 +46,7 @@ type ClientConfig struct {
 	MaxRetries int           // retries of 5xx, network errors and malformed bodies per request
 	UserAgent  string
 	HTTPClient *http.Client // optional
+	Logger     *slog.Logger // optional: how the limiter reads 429s, at debug level
 	// OnRetry, when set, is told of every request about to be repeated and
 	// why, so that a failing API shows its cause at once. It is called by
 	// the requesting goroutines, concurrently, and must return quickly.
@@ -124,7 +127,11 @@ func NewClient(cfg ClientConfig) *Client {
 		tr.MaxIdleConnsPerHost = 64
 		hc = &http.Client{Transport: tr}
 	}
-	return &Client{cfg: cfg, http: hc, limiter: NewLimiter(cfg.RPS), stats: &Stats{}, sleep: sleepCtx}
+	limiter := NewLimiter(cfg.RPS)
+	if cfg.Logger != nil {
+		limiter.log = cfg.Logger
+	}
+	return &Client{cfg: cfg, http: hc, limiter: limiter, stats: &Stats{}, sleep: sleepCtx}
 }
 
 // Stats returns the client's live counters.
@@ -200,7 +207,9 @@ func (c *Client) pageURL(q Query, cursor string) string {
 func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error) {
 	u := c.pageURL(q, cursor)
 	var p Page
-	err := c.retry(ctx, func(ctx context.Context) (time.Duration, error) {
+	// Older windows go first: their days are delivered while the newer
+	// ones are fetched, rather than all at the end.
+	err := c.retryFirst(ctx, q.Start.UnixMilli(), func(ctx context.Context) (time.Duration, error) {
 		var retryAfter time.Duration
 		var err error
 		p, retryAfter, err = c.get(ctx, u)
@@ -217,15 +226,26 @@ func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error)
 // transient failure (with the server's Retry-After, if any) and any other
 // error for a permanent one. This loop is the client's one retry policy.
 func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {
+	return c.retryFirst(ctx, math.MinInt64, attempt)
+}
+
+// retryFirst is retry with a priority in the limiter's queue: of the
+// requests waiting for a turn, the one with the lowest priority goes first.
+func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {
 	failures, throttles := 0, 0
 	maxThrottles := max(30, 3*c.cfg.MaxRetries)
+	began := time.Now()
+	var waited time.Duration // in the limiter
 	for {
-		if err := c.limiter.Wait(ctx); err != nil {
+		w := time.Now()
+		sent, err := c.limiter.Wait(ctx, priority)
+		if err != nil {
 			return err
 		}
+		waited += time.Since(w)
 		retryAfter, err := attempt(ctx)
 		if err == nil {
-			c.limiter.Succeeded()
+			c.limiter.Succeeded(sent, time.Since(began)-waited)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -237,7 +257,7 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 		case errors.As(err, &thr):
 			throttles++
 			c.stats.Throttled.Add(1)
-			c.limiter.Throttled(thr.retryAfter)
+			c.limiter.Throttled(sent, thr.retryAfter)
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}

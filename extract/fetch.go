@@ -3,6 +3,8 @@ package extract
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,26 +28,36 @@ func (w Window) String() string {
 
 // WindowWriter receives the events of one window as they arrive, each at most
 // once and all within the window; Commit is called once with the range that
-// was finally covered (a window may be narrowed when the fetcher splits it),
-// or Abort when the window is given up.
+// was finally covered (a window may be narrowed when the fetcher splits it or
+// cuts a checkpoint off it), or Abort when the window is given up.
 type WindowWriter interface {
 	Add(ev Event) error
 	Commit(done Window) error
 	Abort()
 }
 
-// DefaultMaxWindowEvents bounds a window: the run loop holds one window's
-// records in memory to sort them, and 5,000 of them are about 12 MB.
-const DefaultMaxWindowEvents = 5000
+// DefaultMaxWindowEvents bounds the events of one window file: the run loop
+// holds one file's records in memory to sort them, some 3 MB for 1,000.
+const DefaultMaxWindowEvents = 1000
+
+// DefaultCheckpointEvery is how often the finished part of a running window
+// is committed: what a killed run loses, at most, of each window in flight.
+const DefaultCheckpointEvery = time.Second
 
 // FetcherConfig configures a Fetcher.
 type FetcherConfig struct {
 	Client  *Client
-	Workers int
-	// MaxWindowEvents bounds the events of one window: past it, the window is
-	// closed at a millisecond boundary and the rest queued as a new window.
+	Workers int // at most this many windows in flight
+	// MaxWindowEvents and CheckpointEvery bound a window file: once it holds
+	// MaxWindowEvents events, or CheckpointEvery has passed since it was
+	// opened, the part of the window walked so far is committed as a window
+	// of its own (up to the oldest millisecond seen, which may continue on
+	// the next page) and the walk goes on with the same cursor into a new
+	// file. No request is repeated for it.
 	MaxWindowEvents int
-	// Open starts a window; called from worker goroutines.
+	CheckpointEvery time.Duration
+	// Open starts a window file; called from worker goroutines, once per
+	// queued window and once more per checkpoint cut off it.
 	Open func(w Window) (WindowWriter, error)
 	// OnQueue is called for every window that enters the queue, including the
 	// ones the fetcher creates by splitting; OnFinish when a worker is done with
@@ -58,18 +70,39 @@ type FetcherConfig struct {
 	OnCovered func(w Window, ms int64)
 }
 
-// Fetcher fetches windows with a fixed number of workers. While workers are
-// idle it splits busy windows in two, so that one dense day still keeps every
-// worker busy; windows the API rejects as too large are split too.
+// Fetcher fetches windows with up to Workers goroutines, but keeps only as
+// many windows in flight as the rate limit and the measured time per request
+// need (rate × time requests under way at once): each further window costs a
+// partial last page. Queued windows are taken oldest first, and the client
+// serves the oldest window's requests first, so days finish in order and are
+// delivered while later ones are fetched. While fewer windows are in flight
+// than needed, it splits a running one in two: one with staggerPages left
+// even while others are queued, one with tailPages left once none is.
+// Windows the API rejects as too large are split too.
 type Fetcher struct {
 	cfg FetcherConfig
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []Window
-	active int
-	closed bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []Window
+	walks   []*walk // windows in flight
+	pending int     // splits asked for and not yet queued
+	closed  bool
 }
+
+// walk is a window in flight, as the fetcher's scheduler sees it.
+type walk struct {
+	start       int64   // the window still to walk starts here (a split moves it)
+	left        float64 // estimated pages left; < 0 before the first page with events
+	splitWanted bool    // the scheduler wants its older half as a window of its own
+}
+
+// Split thresholds, in estimated pages left in a window: a split costs one
+// extra partial page.
+const (
+	staggerPages = 200 // rather than start another queued window
+	tailPages    = 4   // when nothing else is queued
+)
 
 // NewFetcher returns a fetcher; windows are added with Add, and Run works
 // until CloseInput was called and the queue is drained.
@@ -79,6 +112,9 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	}
 	if cfg.MaxWindowEvents <= 0 {
 		cfg.MaxWindowEvents = DefaultMaxWindowEvents
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if cfg.OnQueue == nil {
 		cfg.OnQueue = func(Window) {}
@@ -127,16 +163,16 @@ func (f *Fetcher) Run(ctx context.Context) error {
 	for range f.cfg.Workers {
 		g.Go(func() error {
 			for {
-				w, ok := f.next(ctx)
+				w, a, ok := f.next(ctx)
 				if !ok {
 					return ctx.Err()
 				}
-				err := f.fetch(ctx, w)
+				err := f.fetch(ctx, w, a)
 				if err == nil {
 					// Only a window that is done may let its day be delivered.
 					f.cfg.OnFinish(w)
 				}
-				f.finish(w)
+				f.finish(a)
 				if err != nil {
 					return err
 				}
@@ -146,20 +182,45 @@ func (f *Fetcher) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// next pops the oldest queued window, blocking while the queue is empty and
-// more may come.
-func (f *Fetcher) next(ctx context.Context) (Window, bool) {
+// want is how many windows should be in flight: enough that rate × latency
+// requests are under way (with a margin for the jitter of both), all the
+// workers while the rate is unlimited or no latency is measured yet.
+// Called with f.mu held.
+func (f *Fetcher) want() int {
+	need := f.cfg.Client.Limiter().InFlight()
+	if need <= 0 {
+		return f.cfg.Workers
+	}
+	return min(max(int(math.Ceil(need/0.85)), 1), f.cfg.Workers)
+}
+
+// next returns the window a free worker should walk: the oldest queued one,
+// or, when a running window is worth splitting, its older half. It blocks
+// while enough windows are in flight, or nothing is left to take.
+func (f *Fetcher) next(ctx context.Context) (Window, *walk, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for len(f.queue) == 0 {
-		if ctx.Err() != nil || (f.closed && f.active == 0) {
-			return Window{}, false
+	for {
+		if ctx.Err() != nil {
+			return Window{}, nil, false
+		}
+		if len(f.walks)+f.pending < f.want() {
+			if c := f.splitCandidate(); c != nil {
+				c.splitWanted = true
+				f.pending++
+			} else if len(f.queue) > 0 {
+				return f.pop(), f.walks[len(f.walks)-1], true
+			}
+		}
+		if f.closed && len(f.walks) == 0 && len(f.queue) == 0 {
+			return Window{}, nil, false
 		}
 		f.cond.Wait()
 	}
-	if ctx.Err() != nil {
-		return Window{}, false
-	}
+}
+
+// pop takes the oldest queued window into flight. Called with f.mu held.
+func (f *Fetcher) pop() Window {
 	best := 0
 	for i, w := range f.queue {
 		if w.Start < f.queue[best].Start {
@@ -168,41 +229,91 @@ func (f *Fetcher) next(ctx context.Context) (Window, bool) {
 	}
 	w := f.queue[best]
 	f.queue = append(f.queue[:best], f.queue[best+1:]...)
-	f.active++
-	return w, true
+	f.walks = append(f.walks, &walk{start: w.Start, left: -1})
+	return w
 }
 
-func (f *Fetcher) finish(w Window) {
+// splitCandidate is the window in flight with the most pages left, if it is
+// worth splitting. Called with f.mu held.
+func (f *Fetcher) splitCandidate() *walk {
+	threshold := float64(staggerPages)
+	if len(f.queue) == 0 {
+		threshold = tailPages
+	}
+	var best *walk
+	for _, a := range f.walks {
+		if !a.splitWanted && a.left >= threshold && (best == nil || a.left > best.left) {
+			best = a
+		}
+	}
+	return best
+}
+
+func (f *Fetcher) finish(a *walk) {
 	f.mu.Lock()
-	f.active--
+	f.walks = slices.DeleteFunc(f.walks, func(x *walk) bool { return x == a })
+	if a.splitWanted {
+		f.pending--
+	}
 	f.mu.Unlock()
 	f.cond.Broadcast()
 }
 
-// idle reports whether a worker waits with nothing to do.
-func (f *Fetcher) idle() bool {
+// progress records, after a page, what is left of a's window: [start, oldest)
+// with density events per millisecond. When the scheduler asked for a split,
+// it moves a's start to the middle and returns the older half to queue (ok)
+// and the new start.
+func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split Window, ok bool, start int64) {
 	f.mu.Lock()
+	defer f.cond.Broadcast()
 	defer f.mu.Unlock()
-	return len(f.queue) == 0 && f.active < f.cfg.Workers
+	if density > 0 {
+		a.left = density * float64(oldest-a.start) / PageSize
+	}
+	if a.splitWanted && oldest-a.start >= 2 {
+		mid := a.start + (oldest-a.start)/2
+		split, ok = Window{Start: a.start, End: mid}, true
+		a.start = mid
+		a.left /= 2
+		a.splitWanted = false
+		f.pending--
+	}
+	return split, ok, a.start
+}
+
+// queueSplit queues the older part of a split window.
+func (f *Fetcher) queueSplit(w Window) {
+	f.cfg.OnQueue(w)
+	f.mu.Lock()
+	f.queue = append(f.queue, w)
+	f.mu.Unlock()
+	f.cond.Broadcast()
 }
 
 // maxEmptyPages bounds a run of empty pages that still say has_next.
 const maxEmptyPages = 20
 
 // fetch walks one window's pages, newest first. It holds back the events of
-// the oldest millisecond seen so far, so that the window can be closed at a
-// millisecond boundary without splitting a group of events that share one.
-func (f *Fetcher) fetch(ctx context.Context, w Window) error {
+// the oldest millisecond seen so far, so that the part walked can be
+// committed, or the rest split off, at a millisecond boundary without
+// splitting a group of events that share one.
+func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
+	end := w.End // of the current file: the parts from here on are committed
 	wr, err := f.cfg.Open(w)
 	if err != nil {
 		return err
 	}
-	committed := false
 	defer func() {
-		if !committed {
+		if wr != nil {
 			wr.Abort()
 		}
 	}()
+	// commit ends the current file with the part [from, end) of the window.
+	commit := func(from int64) error {
+		cw := wr
+		wr = nil
+		return cw.Commit(Window{w.Stream, from, end})
+	}
 	q := Query{Start: time.UnixMilli(w.Start), End: time.UnixMilli(w.End - 1), EventKey: w.Stream}
 	var (
 		cursor     string
@@ -210,14 +321,16 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 		seen       = map[string]struct{}{}
 		pending    []Event
 		minAt      = w.End
-		written    int
+		written    int // events in the current file
+		walked     int // events received in the window, for the density
 		emptyPages int
-		walked     = w.End // pages walk from End down; [walked, End) is covered
+		opened     = time.Now()
+		covered    = w.End // pages walk from End down; [covered, End) is walked
 	)
 	cover := func(to int64) {
-		if to < walked {
-			f.cfg.OnCovered(w, walked-to)
-			walked = to
+		if to < covered {
+			f.cfg.OnCovered(w, covered-to)
+			covered = to
 		}
 	}
 	add := func(ev Event) error {
@@ -239,7 +352,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 			if IsRangeTooLarge(err) && cursor == "" && w.End-w.Start >= 2 {
 				mid := w.Start + (w.End-w.Start)/2
 				f.Add(Window{w.Stream, w.Start, mid}, Window{w.Stream, mid, w.End})
-				return nil
+				return nil // the file is empty: dropped
 			}
 			return fmt.Errorf("fetch %s: %w", w, err)
 		}
@@ -251,8 +364,8 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 			switch {
 			case !ev.TimeOK:
 				// Unreadable time: kept, so the run loop sends it to the dead letters.
-			case ev.At >= w.End:
-				continue // not ours; the window that owns it fetches it
+			case ev.At >= end:
+				continue // not ours, or in a part committed already
 			case ev.At < w.Start:
 				reachedStart = true
 				continue
@@ -263,13 +376,16 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 				minAt = ev.At
 				pending = append(pending, ev)
 				seen[ev.ID] = struct{}{}
+				walked++
 				continue
 			case ev.At == minAt:
 				pending = append(pending, ev)
 				seen[ev.ID] = struct{}{}
+				walked++
 				continue
 			}
 			seen[ev.ID] = struct{}{}
+			walked++
 			if err := add(ev); err != nil {
 				return err
 			}
@@ -278,8 +394,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 			if err := flush(); err != nil {
 				return err
 			}
-			committed = true
-			if err := wr.Commit(w); err != nil {
+			if err := commit(w.Start); err != nil {
 				return err
 			}
 			cover(w.Start)
@@ -297,18 +412,29 @@ func (f *Fetcher) fetch(ctx context.Context, w Window) error {
 		} else {
 			emptyPages = 0
 		}
-		if minAt < w.End {
-			// Close a long window at the held-back millisecond; the rest is a new window.
-			if written >= f.cfg.MaxWindowEvents && minAt > w.Start {
-				f.Add(Window{w.Stream, w.Start, minAt + 1})
-				committed = true
-				return wr.Commit(Window{w.Stream, minAt + 1, w.End})
+		if minAt < end {
+			// A checkpoint: commit the part walked, [minAt+1, end), and go on
+			// into a new file with the same cursor.
+			if (written >= f.cfg.MaxWindowEvents || time.Since(opened) >= f.cfg.CheckpointEvery) && minAt+1 < end {
+				if err := commit(minAt + 1); err != nil {
+					return err
+				}
+				end, written, opened = minAt+1, 0, time.Now()
+				if wr, err = f.cfg.Open(Window{w.Stream, w.Start, end}); err != nil {
+					return err
+				}
+				// Only the held-back events can come again (a page that
+				// repeats the last event of the one before).
+				clear(seen)
+				for _, ev := range pending {
+					seen[ev.ID] = struct{}{}
+				}
 			}
-			// Hand the older half of what remains to an idle worker.
-			if minAt-w.Start >= 2 && f.idle() {
-				mid := w.Start + (minAt-w.Start)/2
-				f.Add(Window{w.Stream, w.Start, mid})
-				w.Start = mid
+			density := float64(walked) / float64(max(w.End-minAt, 1))
+			if part, ok, start := f.progress(a, minAt, density); ok {
+				part.Stream = w.Stream
+				f.queueSplit(part)
+				w.Start = start
 			}
 		}
 		cursor = page.Next

@@ -48,8 +48,14 @@ func (w *memWindow) Commit(done extract.Window) error {
 
 func fetchAll(t *testing.T, base string, workers, maxEvents int, ws ...extract.Window) (*memSpool, error) {
 	t.Helper()
+	return fetchAt(t, base, 0, workers, maxEvents, ws...)
+}
+
+// fetchAt fetches at rps requests per second (0: unlimited).
+func fetchAt(t *testing.T, base string, rps float64, workers, maxEvents int, ws ...extract.Window) (*memSpool, error) {
+	t.Helper()
 	s := &memSpool{events: map[string]int64{}}
-	c := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: "sim-token", MaxRetries: 3, Timeout: 5 * time.Second})
+	c := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: "sim-token", RPS: rps, MaxRetries: 3, Timeout: 5 * time.Second})
 	f := extract.NewFetcher(extract.FetcherConfig{
 		Client: c, Workers: workers, MaxWindowEvents: maxEvents,
 		Open: func(w extract.Window) (extract.WindowWriter, error) { return &memWindow{s: s}, nil },
@@ -76,7 +82,8 @@ func sim(t *testing.T, mutate func(*simulator.Config)) (*simulator.Server, strin
 }
 
 // TestFetchExactlyOnce covers the ways a window is cut: split on
-// invalid_date_range, split for idle workers, and closed at a millisecond
+// invalid_date_range, split while fewer windows are in flight than the
+// workers (no rate limit), and checkpoints committed at a millisecond
 // boundary past MaxWindowEvents. Each way must deliver every event once.
 func TestFetchExactlyOnce(t *testing.T) {
 	cases := []struct {
@@ -86,9 +93,9 @@ func TestFetchExactlyOnce(t *testing.T) {
 		maxEvents int
 	}{
 		{name: "one worker, one window", workers: 1, maxEvents: 1 << 30},
-		{name: "idle workers split", workers: 8, maxEvents: 1 << 30},
+		{name: "workers split windows", workers: 8, maxEvents: 1 << 30},
 		{name: "range too large", maxRange: 3 * time.Hour, workers: 4, maxEvents: 1 << 30},
-		{name: "long windows closed at a millisecond", workers: 2, maxEvents: 120},
+		{name: "checkpoints every 120 events", workers: 2, maxEvents: 120},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +124,59 @@ func TestFetchExactlyOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckpointsCostNoRequest: committing the walked part of a window after
+// every page, and walking on with the same cursor into a new file, sends
+// exactly the requests of one walk without checkpoints. Closing the window
+// instead and fetching the rest as a new one would fetch the held-back
+// events of each cut again: a page more every few dozen cuts.
+func TestCheckpointsCostNoRequest(t *testing.T) {
+	requests := map[int]int{}
+	for _, maxEvents := range []int{1 << 30, 50} {
+		s, base := sim(t, nil)
+		got, err := fetchAll(t, base, 1, maxEvents, day)
+		require.NoError(t, err)
+		requests[maxEvents] = s.Stats().Requests
+		if maxEvents == 50 {
+			require.Greater(t, len(got.done), 40, "checkpoints were committed")
+			// Newest first, each file the part just below the one before.
+			for i := 1; i < len(got.done); i++ {
+				require.Equal(t, got.done[i-1].Start, got.done[i].End)
+			}
+			require.Equal(t, day.End, got.done[0].End)
+			require.Equal(t, day.Start, got.done[len(got.done)-1].Start)
+		}
+	}
+	require.Equal(t, requests[1<<30], requests[50])
+}
+
+// TestTightLimitWalksOneWindow: at 5 requests per second, even at 150 ms a
+// request (a loaded machine), under one request is under way at once: one
+// window in flight is enough, and eight workers walk six hours as one, no
+// request more than one worker would send. Without a limit they split it.
+func TestTightLimitWalksOneWindow(t *testing.T) {
+	hours := extract.Window{Start: day.Start, End: day.Start + (6 * time.Hour).Milliseconds()}
+	walk := func(rps float64, workers int) int {
+		t.Helper()
+		s, base := sim(t, func(c *simulator.Config) { c.Latency = 20 * time.Millisecond })
+		got, err := fetchAt(t, base, rps, workers, 1<<30, hours)
+		require.NoError(t, err)
+		require.Zero(t, got.dupes)
+		want := 0
+		for _, ev := range s.Events() {
+			if ms := ev.CreatedAt.UnixMilli(); ms >= hours.Start && ms < hours.End {
+				want++
+			}
+		}
+		require.Equal(t, want, len(got.events))
+		require.Greater(t, want, 10*extract.PageSize)
+		return s.Stats().Requests
+	}
+	one := walk(5, 1)
+	require.Equal(t, one, walk(5, 8), "never split")
+	unlimited := walk(0, 8)
+	require.Greater(t, unlimited, one, "split without a limit")
 }
 
 // page renders a page of events with the given cursor.

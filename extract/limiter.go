@@ -2,182 +2,325 @@ package extract
 
 import (
 	"context"
+	"log/slog"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limiter is the one request-rate limiter of a source, shared by every worker.
 //
-// It starts at the configured rate. A 429 pauses every worker until its
-// Retry-After has passed and takes, as the ceiling, the rate the server
-// actually accepted over the last two seconds (or the current rate, if
-// lower); the rate drops to 70% of the ceiling (50% when the last cut was
-// less than five seconds ago), climbs back quickly to 90% of
-// it and, past that, probes slowly (1% of the ceiling per second, at least
-// a quarter request per second). So a
-// server limit below the configured one is found at the first 429 and then
-// approached from under it, instead of hit every second.
+// It paces requests evenly at 98% of its estimate of the rate the server
+// admits (at first the configured rate, never above it): the 2% absorb the
+// jitter between a request leaving and reaching the server, so that neither
+// a token bucket nor a one-second window (sliding or fixed) sees more than it
+// allows. Workers wake late on a busy machine: a request that leaves up to
+// two slots late keeps the schedule, so the next ones may follow sooner, but
+// never more than the rate in any second and 20 ms. Of the requests waiting,
+// the one with the lowest priority (the oldest window) goes first.
 //
-// From the second cut on, the answers counted since the previous cut give a
-// better ceiling: a token bucket that was empty at both 429s accepted no
-// more than its refill rate in between, whatever its burst, while the
-// two-second measure counts the burst too. Then the rate goes to 95% of that
-// ceiling (never below half the current rate) and probes at a quarter of a
-// percent of it per second up to 110% of it (1% past that), which settles
-// the client just under a server limit with a 429 only when a slow probe
-// crosses it. A worker that got its token during a pause waits the pause out
-// and takes another token.
+// A 429 pauses every worker for its Retry-After. The first 429 of a storm is
+// read as a measurement of the server, not as a penalty (estimate.go):
+//
+//   - at a rate that held for a while (steadyHold): the edge of the limit, or
+//     arrival jitter; the estimate drops by 2% and climbs back by 1% every
+//     30 s without a 429;
+//   - to the shortest gap, where every longer one was admitted: the server
+//     paces requests; spacing becomes strict (no catching up) and later
+//     429s widen the gaps by 2% (5% when they come soon);
+//   - soon after the start or a change: the limit may be far below. The
+//     requests admitted in the second before bound it from above and are
+//     tested; within the first second of activity only if the next 429
+//     comes after as many again (a one-second window), else the search
+//     starts 15% lower;
+//   - when a tested rate fails: the requests admitted since the previous 429
+//     over the time since measure the server's rate, exactly for a token
+//     bucket (empty at both), from below for a window (the pause wasted
+//     capacity). The limiter bisects between the highest rate that held 3 s
+//     and the lowest that failed until they are within 2.5%, or two
+//     measures agree (a token bucket).
 type Limiter struct {
-	target float64
-	lim    *rate.Limiter
+	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
 
-	mu           sync.Mutex
-	pausedUntil  time.Time
-	ceiling      float64
-	lastDecrease time.Time
-	lastAdjust   time.Time
-	accepted     []time.Time // answers of the last acceptWindow
-	started      time.Time
-	pauseStart   time.Time // the last pause, excluded from the accepted rate
-	sinceCut     int       // answers since lastDecrease
-	measured     bool      // ceiling is an inter-cut measure: probe near it gently
+	mu          sync.Mutex
+	est         float64       // the estimate of the server's limit, at most target
+	rate        float64       // pacing rate: pace × est
+	strict      bool          // no catch-up: the server punished a short gap
+	tat         time.Time     // when the next request is due on the schedule
+	pausedUntil time.Time     // every worker waits until then (Retry-After)
+	resumed     time.Time     // the end of the last pause
+	partial     float64       // requests admitted before a 429 that came within a second of the start or a pause
+	stormFrom   time.Time     // 429s to requests sent before this were already counted
+	sends       []sendRecord  // the last historySpan of requests, in order
+	lastCut     time.Time     // send time of the request whose 429 was the last cut
+	cutPrevRate float64       // the admitted rate measured at the last cut (0: none)
+	started     time.Time     // the first request
+	testing     bool          // est is being tested (a search is on)
+	testFrom    time.Time     // when the current test began
+	good, bad   float64       // the highest rate that held, the lowest that failed, while searching
+	lastAdjust  time.Time     // of the slow climb
+	waiting     []*waiter     // requests in Wait
+	seq         uint64        // of the last waiter
+	log         *slog.Logger  // how each 429 was read, at debug level
+	latency     time.Duration // moving average of the time per request outside the limiter; 0 before the first
 }
 
-// Bounds of the inter-cut measure: enough answers over a span long enough
-// to average out the burst of in-flight requests, recent enough to matter.
+type sendRecord struct {
+	at        time.Time
+	gap       time.Duration // since the request before
+	throttled bool
+}
+
+// Tuning of the estimator. They are shares and spans, not rates: the same
+// for a limit of 5 or 500 requests per second.
 const (
-	cutMinAnswers = 10
-	cutMinSpan    = 2 * time.Second
-	cutMaxSpan    = 60 * time.Second
+	pace         = 0.98             // pacing share of the estimate
+	spinWindow   = time.Millisecond // strict spacing: how long before its time a worker stops sleeping
+	catchUp      = 2                // slots a late request may be behind and keep the schedule
+	guardSpan    = time.Second + 20*time.Millisecond
+	edgeCut      = 0.98             // estimate after a 429 at a proven rate
+	searchStep   = 0.85             // first test after 429s that name no limit
+	pacerCut     = 0.95             // estimate after a 429 soon after another, strict spacing
+	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
+	testHold     = 3 * time.Second  // a tested rate that held this long passes
+	recentCut    = 15 * time.Second // two 429s closer than this measure the rate between them
+	historySpan  = recentCut + 2*time.Second
+	maxHistory   = 4096             // sends kept at most: 80 s at 50 a second, 2 s at 2,000
+	agree        = 0.03             // two measures within 3% agree
+	converged    = 0.025            // a search ends when its bounds are this close
+	climbEvery   = 30 * time.Second // with no 429 this long, the estimate climbs
+	climbStep    = 0.01             // by this share, every climbEvery
+	minRate      = 0.2              // requests per second, the floor of the estimate
+	minMeasured  = 10               // answers needed for a measured rate
+	minGapSample = 20               // admitted requests needed to compare gaps
 )
-
-// acceptWindow is how far back the accepted rate is measured.
-const acceptWindow = 2 * time.Second
-
-// minRate is the floor of the adaptive rate, in requests per second.
-const minRate = 0.2
 
 // NewLimiter returns a limiter at rps requests per second (rps <= 0: unlimited).
 func NewLimiter(rps float64) *Limiter {
-	l := &Limiter{target: rps, ceiling: rps, now: time.Now, started: time.Now()}
-	if rps <= 0 {
-		l.lim = rate.NewLimiter(rate.Inf, 1)
-	} else {
-		l.lim = rate.NewLimiter(rate.Limit(rps), 1)
-	}
+	l := &Limiter{target: rps, est: rps, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	l.rate = pace * rps
 	return l
 }
 
-// Wait blocks until a request may be sent, or ctx ends.
-func (l *Limiter) Wait(ctx context.Context) error {
-	for {
-		if err := l.waitPause(ctx); err != nil {
-			return err
-		}
-		if err := l.lim.Wait(ctx); err != nil {
-			return err
-		}
-		// A 429 that came while this worker held a token in the rate
-		// limiter's queue paused everyone: sending now would ignore its
-		// Retry-After, which the API punishes by blocking the token.
-		if !l.paused() {
-			return nil
-		}
+// Wait blocks until a request may be sent, or ctx ends. Of the requests
+// waiting, the one with the lowest priority goes first, unless it is late
+// for its turn by a quarter of a slot. It returns the time the request
+// leaves, which the caller hands back to Succeeded or Throttled.
+func (l *Limiter) Wait(ctx context.Context, priority int64) (time.Time, error) {
+	if l.target <= 0 {
+		return l.now(), nil
 	}
-}
-
-func (l *Limiter) paused() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.now().Before(l.pausedUntil)
-}
-
-// waitPause blocks while a 429's Retry-After lasts.
-func (l *Limiter) waitPause(ctx context.Context) error {
+	w := l.enqueue(priority)
+	defer l.dequeue(w)
 	for {
-		l.mu.Lock()
-		d := l.pausedUntil.Sub(l.now())
-		l.mu.Unlock()
-		if d <= 0 {
-			return nil
+		now := l.now()
+		at, ok := l.take(now, w)
+		if ok {
+			return at, nil
+		}
+		d := at.Sub(now)
+		if l.isStrict() {
+			// Strict spacing loses what a worker wakes late: sleep a little
+			// less, then yield until the time.
+			if d <= spinWindow {
+				for l.now().Before(at) {
+					runtime.Gosched()
+				}
+				continue
+			}
+			d -= spinWindow
 		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return time.Time{}, ctx.Err()
 		case <-t.C:
 		}
 	}
 }
 
-// Throttled records a 429 answered after retryAfter.
-func (l *Limiter) Throttled(retryAfter time.Duration) {
+func (l *Limiter) isStrict() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.strict
+}
+
+// waiter is a request waiting for its turn.
+type waiter struct {
+	priority int64
+	seq      uint64
+}
+
+func (l *Limiter) enqueue(priority int64) *waiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	w := &waiter{priority: priority, seq: l.seq}
+	l.waiting = append(l.waiting, w)
+	return w
+}
+
+func (l *Limiter) dequeue(w *waiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waiting = slices.DeleteFunc(l.waiting, func(x *waiter) bool { return x == w })
+}
+
+// first reports whether w goes before every other waiter. Called with l.mu held.
+func (l *Limiter) first(w *waiter) bool {
+	for _, x := range l.waiting {
+		if x.priority < w.priority || (x.priority == w.priority && x.seq < w.seq) {
+			return false
+		}
+	}
+	return true
+}
+
+// take claims the send slot at now for w (nil: no queue), or says when to
+// try again: after the pause, or when the schedule allows the next request.
+func (l *Limiter) take(now time.Time, w *waiter) (time.Time, bool) {
+	if l.target <= 0 {
+		return now, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.pausedUntil) {
+		return l.pausedUntil, false
+	}
+	slot := time.Duration(float64(time.Second) / l.rate)
+	if now.Before(l.tat) {
+		return l.tat, false
+	}
+	if grace := l.tat.Add(slot / 4); w != nil && !l.first(w) && now.Before(grace) {
+		return grace, false // the first in line has its turn
+	}
+	// However late requests catch up, no more than the rate in any
+	// second (and a little): what a one-second window admits.
+	if n := int(math.Ceil(l.rate * guardSpan.Seconds())); len(l.sends) >= n {
+		if free := l.sends[len(l.sends)-n].at.Add(guardSpan); now.Before(free) {
+			return free, false
+		}
+	}
+	if l.started.IsZero() {
+		l.started, l.lastAdjust = now, now
+	}
+	// Never early; a request that left up to catchUp slots late keeps the
+	// schedule, so the next ones may follow it sooner and the rate holds
+	// although workers wake late. Strict spacing keeps every gap a slot.
+	if l.strict || now.Sub(l.tat) > catchUp*slot {
+		l.tat = now.Add(slot)
+	} else {
+		l.tat = l.tat.Add(slot)
+	}
+	gap := time.Hour
+	if n := len(l.sends); n > 0 {
+		gap = now.Sub(l.sends[n-1].at)
+	}
+	l.sends = append(l.sends, sendRecord{at: now, gap: gap})
+	l.trim(now)
+	return now, true
+}
+
+// trim drops the sends older than historySpan, and the oldest beyond
+// maxHistory (at high rates). Called with l.mu held.
+func (l *Limiter) trim(now time.Time) {
+	i := sort.Search(len(l.sends), func(i int) bool { return now.Sub(l.sends[i].at) <= historySpan })
+	i = max(i, len(l.sends)-maxHistory)
+	if i > len(l.sends)/2 {
+		l.sends = append(l.sends[:0], l.sends[i:]...)
+	}
+}
+
+// covers reports whether the history holds every send since from.
+// Called with l.mu held.
+func (l *Limiter) covers(from time.Time) bool {
+	return len(l.sends) > 0 && !l.sends[0].at.After(from)
+}
+
+// Succeeded records the answer to a request that left at sent. took is the
+// time the caller spent on it outside the limiter, failed attempts and back-
+// offs included: what a worker needs per request besides its turn.
+func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 	if l.target <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	// Requests in flight together meet the same limit: slow down once per second.
-	if since := now.Sub(l.lastDecrease); since >= time.Second {
-		cur := float64(l.lim.Limit())
-		cut := 0.7
-		if since < 5*time.Second {
-			cut = 0.5 // 429s again soon after a cut: the limit is far below
-		}
-		next := cur * cut
-		// Without a measure of what the server accepts, the cut rate is the
-		// ceiling: probe slowly from it rather than climb back.
-		l.ceiling, l.measured = next, false
-		if est, ok := l.interCutRate(since); ok {
-			l.ceiling, next, l.measured = est, max(0.95*est, 0.5*cur), true
-		} else if acc, ok := l.acceptedRate(now); ok && acc < cur {
-			l.ceiling, next = acc, acc*0.7
-		}
-		l.lim.SetLimitAt(now, rate.Limit(max(next, minRate)))
-		l.lastDecrease, l.lastAdjust = now, now
-		l.sinceCut = 0
+	if l.latency == 0 {
+		l.latency = took
+	} else {
+		l.latency += (took - l.latency) / 8
 	}
-	if !now.Before(l.pausedUntil) {
-		l.pauseStart = now
+	if l.testing {
+		// A test counts from the end of the pause that preceded it.
+		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= testHold {
+			l.good = max(l.good, l.est)
+			l.step(now)
+		}
+		return
 	}
+	quiet := now.Sub(maxTime(l.lastCut, l.started))
+	if quiet >= climbEvery && now.Sub(l.lastAdjust) >= climbEvery && l.est < l.target {
+		l.setEstimate(l.est * (1 + climbStep))
+		l.lastAdjust = now
+	}
+}
+
+// Throttled records a 429 to a request that left at sent, answered with
+// retryAfter: every worker waits that long, and the first 429 of a storm
+// adjusts the estimate.
+func (l *Limiter) Throttled(sent time.Time, retryAfter time.Duration) {
+	if l.target <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
 	if until := now.Add(retryAfter); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(sent) })
+	for ; i < len(l.sends) && l.sends[i].at.Equal(sent); i++ {
+		if !l.sends[i].throttled {
+			l.sends[i].throttled = true
+			break
+		}
+	}
+	// Requests that left before this storm's first 429 came back say nothing new.
+	if sent.Before(l.stormFrom) {
+		return
+	}
+	l.stormFrom = now
+	l.cut(sent, now)
 }
 
-// acceptedRate is the rate of answered requests over the last acceptWindow;
-// ok is false until there is half a second of history. Called with l.mu held.
-func (l *Limiter) acceptedRate(now time.Time) (float64, bool) {
-	l.trim(now)
-	from := now.Add(-acceptWindow)
-	if l.started.After(from) {
-		from = l.started
+// Rate is the current pacing rate in requests per second (0: unlimited).
+func (l *Limiter) Rate() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.target <= 0 {
+		return 0
 	}
-	span := now.Sub(from)
-	// Time spent paused by an earlier 429 accepted nothing: leave it out.
-	if ps, pe := maxTime(l.pauseStart, from), minTime(l.pausedUntil, now); pe.After(ps) {
-		span -= pe.Sub(ps)
-	}
-	// Few answers say more about how busy the workers were than about the server.
-	if span < 500*time.Millisecond || len(l.accepted) < 10 {
-		return 0, false
-	}
-	return float64(len(l.accepted)) / span.Seconds(), true
+	return l.rate
 }
 
-// interCutRate is the rate of answers since the previous cut, since ago;
-// ok is false for the first cut, or too few answers or too short or long a
-// span to trust. Called with l.mu held.
-func (l *Limiter) interCutRate(since time.Duration) (float64, bool) {
-	if l.lastDecrease.IsZero() || l.sinceCut < cutMinAnswers || since < cutMinSpan || since > cutMaxSpan {
-		return 0, false
+// InFlight is how many requests must be under way at once to send at the
+// current rate: rate × the time a request takes outside the limiter
+// (latency, retries). It is 0 before the first answer, and for an unlimited
+// rate.
+func (l *Limiter) InFlight() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.target <= 0 {
+		return 0
 	}
-	return float64(l.sinceCut) / since.Seconds(), true
+	return l.rate * l.latency.Seconds()
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -187,58 +330,9 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
 	}
-	return b
+	return x
 }
-
-func (l *Limiter) trim(now time.Time) {
-	i := 0
-	for i < len(l.accepted) && now.Sub(l.accepted[i]) > acceptWindow {
-		i++
-	}
-	l.accepted = append(l.accepted[:0], l.accepted[i:]...)
-}
-
-// Succeeded records an answered request and lets the rate recover.
-func (l *Limiter) Succeeded() {
-	if l.target <= 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.accepted = append(l.accepted, now)
-	l.sinceCut++
-	if len(l.accepted) > 512 {
-		l.trim(now)
-	}
-	cur := float64(l.lim.Limit())
-	if cur >= l.target {
-		return
-	}
-	elapsed := now.Sub(l.lastAdjust).Seconds()
-	if elapsed < 0.25 {
-		return
-	}
-	step := max(0.01*l.ceiling, 0.25) // probing above the last 429
-	switch {
-	case cur < 0.9*l.ceiling:
-		step = 0.1 * l.ceiling // climbing back after the cut
-	case l.measured && cur < 1.1*l.ceiling:
-		// Near a measured limit a server's burst hides the crossing for
-		// a while: probing fast would overshoot it far, then 429 together.
-		step = 0.0025 * l.ceiling
-	}
-	r := cur + step*elapsed
-	if cur < 0.9*l.ceiling {
-		r = min(r, 0.9*l.ceiling)
-	}
-	l.lim.SetLimitAt(now, rate.Limit(min(max(r, minRate), l.target)))
-	l.lastAdjust = now
-}
-
-// Rate is the current limit in requests per second.
-func (l *Limiter) Rate() float64 { return float64(l.lim.Limit()) }

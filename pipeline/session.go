@@ -105,6 +105,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	s.retries = newRetryLog(s.log, s.now)
 	cc := cfg.Source.ClientConfig(o.HTTPClient)
 	cc.OnRetry = s.retries.observe
+	cc.Logger = s.log // the limiter reads 429s at debug level
 	s.client = extract.NewClient(cc)
 	if o.Sinks != nil {
 		s.sinks = &sinkset.Set{Sinks: o.Sinks}

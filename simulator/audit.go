@@ -62,6 +62,15 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 		})
 	}}
 	defer w.commit(0) // the handler was aborted: no answer
+	// The rate limit sits in front of the API, as a gateway's does: it
+	// decides as the request arrives, and a 429 goes back at once.
+	token, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	if !s.admit(w, token) {
+		return
+	}
 	s.latency(r.Context())
 	fault = s.drawFault()
 	switch fault {
@@ -79,13 +88,6 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	token, ok := s.authorize(w, r)
-	if !ok {
-		return
-	}
-	if !s.admit(w, token) {
-		return
-	}
 	switch token {
 	case TokenNoScope:
 		writeOAuthError(w, http.StatusForbidden, "insufficient_scope",
@@ -154,19 +156,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (string, bool
 // admit applies the rate limit of token and answers 429 when it is over.
 func (s *Server) admit(w http.ResponseWriter, token string) bool {
 	now := time.Now()
-	v := s.limiter.allow(token, now)
-	if v.retryAfter == 0 {
+	v := s.limit.Allow(token, now)
+	if v.RetryAfter == 0 {
 		return true
 	}
-	if v.blockNow {
+	if v.BlockNow {
 		s.count(func(st *Stats) { st.Blocked++ })
 	}
 	if s.cfg.RetryAfterHTTPDate {
 		// Rounded up so that a client waiting until that second is never early.
-		at := now.Add(v.retryAfter + time.Second - 1).Truncate(time.Second)
+		at := now.Add(v.RetryAfter + time.Second - 1).Truncate(time.Second)
 		w.Header().Set("Retry-After", at.UTC().Format(http.TimeFormat))
 	} else {
-		w.Header().Set("Retry-After", strconv.Itoa(int(v.retryAfter/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter/time.Second)))
 	}
 	writeAPIError(w, http.StatusTooManyRequests, errItem("", "", "rate_limit",
 		"Too many requests: retry after the time given in Retry-After"))

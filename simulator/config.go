@@ -75,7 +75,11 @@ type Config struct {
 	UnknownKeys bool          // some events with an event_key or a details field not in the spec
 	MaxRange    time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
 	RateLimit   float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
-	Burst       int           // bucket size of the rate limit (at least 1 when RateLimit > 0)
+	// LimitModel is how RateLimit is enforced: one of LimitModels; "" is
+	// LimitTokenBucket. The limit sits in front of the API: a 429 is answered
+	// at once, without Latency.
+	LimitModel string
+	Burst      int // bucket size of LimitTokenBucket (at least 1 with a rate limit)
 	// RetryAfterHTTPDate sends Retry-After as an HTTP date instead of seconds.
 	RetryAfterHTTPDate bool
 	// BlockAfter: a token that sends this many requests while it should be
@@ -103,17 +107,18 @@ type Config struct {
 func DefaultConfig() Config {
 	to := time.Now().UTC().Truncate(24 * time.Hour)
 	return Config{
-		Token:     "sim-token",
-		Events:    5000,
-		From:      to.AddDate(0, 0, -7),
-		To:        to,
-		Seed:      1,
-		TieGroups: true,
-		Midnight:  true,
-		Burst:     50,
-		BlockFor:  time.Minute,
-		Faults:    RecoverableFaults(),
-		SlowDelay: time.Minute,
+		Token:      "sim-token",
+		Events:     5000,
+		From:       to.AddDate(0, 0, -7),
+		To:         to,
+		Seed:       1,
+		TieGroups:  true,
+		Midnight:   true,
+		LimitModel: LimitTokenBucket,
+		Burst:      50,
+		BlockFor:   time.Minute,
+		Faults:     RecoverableFaults(),
+		SlowDelay:  time.Minute,
 	}
 }
 
@@ -135,17 +140,8 @@ func (c Config) Validate() error {
 	if c.MaxRange < 0 {
 		errs = append(errs, fmt.Errorf("max-range: %s is negative", c.MaxRange))
 	}
-	if c.RateLimit < 0 {
-		errs = append(errs, fmt.Errorf("rate: %g is negative", c.RateLimit))
-	}
-	if c.RateLimit > 0 && c.Burst < 1 {
-		errs = append(errs, fmt.Errorf("burst: %d, must be at least 1 with a rate limit", c.Burst))
-	}
-	if c.BlockAfter < 0 {
-		errs = append(errs, fmt.Errorf("block-after: %d is negative", c.BlockAfter))
-	}
-	if c.BlockAfter > 0 && c.BlockFor <= 0 {
-		errs = append(errs, errors.New("block-for: must be positive with block-after"))
+	if err := c.validateLimit(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Latency < 0 || c.Jitter < 0 || c.SlowDelay < 0 {
 		errs = append(errs, errors.New("latency, jitter, slow delay: must not be negative"))
@@ -155,6 +151,34 @@ func (c Config) Validate() error {
 	}
 	if err := c.Live.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateLimit checks the settings of the rate limit.
+func (c Config) validateLimit() error {
+	var errs []error
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate: %g is negative", c.RateLimit))
+	}
+	switch c.LimitModel {
+	case "", LimitTokenBucket:
+		if c.RateLimit > 0 && c.Burst < 1 {
+			errs = append(errs, fmt.Errorf("burst: %d, must be at least 1 with a rate limit", c.Burst))
+		}
+	case LimitPacing:
+	case LimitSlidingWindow, LimitFixedWindow:
+		if c.RateLimit > 0 && c.RateLimit < 1 {
+			errs = append(errs, fmt.Errorf("rate: %g, a %s limit needs at least 1 request per second", c.RateLimit, c.LimitModel))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("limit-model: unknown model %q (want one of %v)", c.LimitModel, LimitModels()))
+	}
+	if c.BlockAfter < 0 {
+		errs = append(errs, fmt.Errorf("block-after: %d is negative", c.BlockAfter))
+	}
+	if c.BlockAfter > 0 && c.BlockFor <= 0 {
+		errs = append(errs, errors.New("block-for: must be positive with block-after"))
 	}
 	return errors.Join(errs...)
 }

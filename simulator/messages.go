@@ -28,11 +28,11 @@ func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 		})
 	}}
 	defer w.commit(0) // the handler was aborted: no answer
-	s.latency(r.Context())
 	token, ok := s.authorize(w, r)
 	if !ok || !s.admit(w, token) {
 		return
 	}
+	s.latency(r.Context())
 	var req struct {
 		Message *struct {
 			EntityType *string `json:"entity_type"`

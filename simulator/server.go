@@ -56,7 +56,7 @@ type Message struct {
 type Server struct {
 	cfg       Config
 	knownKeys map[string]bool // values event_key may filter on
-	limiter   *limiter
+	limit     *RateLimit
 	done      chan struct{} // closed by Close: sleeping handlers return
 	liveStop  chan struct{} // closed by StopLive
 	liveOnce  sync.Once
@@ -84,9 +84,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	cfg.Faults = slices.Clone(cfg.Faults)
+	limit, err := NewRateLimit(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:       cfg,
-		limiter:   newLimiter(cfg),
+		limit:     limit,
 		done:      make(chan struct{}),
 		liveStop:  make(chan struct{}),
 		st:        newStore(cfg.Events),

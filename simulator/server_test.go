@@ -186,7 +186,13 @@ func TestCloseWakesSleepingHandlers(t *testing.T) {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() {
-		resp, err := http.Get(base + "/audit_events")
+		req, err := http.NewRequest(http.MethodGet, base+"/audit_events", nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		req.Header.Set("Authorization", "Bearer sim-token") // a 401 would come before the latency
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

@@ -1,5 +1,7 @@
-// Command pachca-bench measures extraction against an in-process simulator
-// and the peak memory of a 1,000,000-event export; `make bench` runs it.
+// Command pachca-bench measures whole pachca-export runs against pachca-sim
+// processes (every rate-limit model, a tight limit, a server slower than the
+// client, a SIGKILL and rerun) and the peak memory of a 1,000,000-event
+// export; `make bench` runs it.
 package main
 
 import (
@@ -19,37 +21,70 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c := bench.DefaultConfig()
-	rss := bench.RSSConfig{ExportBin: "bin/pachca-export", SimBin: "bin/pachca-sim", Events: 1_000_000}
 	fs := flag.NewFlagSet("pachca-bench", flag.ExitOnError)
-	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each parallel extraction run")
-	fs.DurationVar(&c.Sequential, "sequential", c.Sequential, "length of the sequential cursor walk")
-	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "start of the parallel run left out of the figures")
-	fs.DurationVar(&c.Latency, "latency", c.Latency, "simulator latency per request")
-	fs.DurationVar(&c.Jitter, "jitter", c.Jitter, "simulator extra latency, uniform in [0, jitter)")
-	fs.Float64Var(&c.ServerLimit, "server-rps", c.ServerLimit, "simulator rate limit, requests per second")
-	fs.Float64Var(&c.LowLimit, "low-server-rps", c.LowLimit, "simulator rate limit of the last run (0 skips it)")
-	fs.IntVar(&c.Burst, "burst", c.Burst, "simulator rate-limit bucket size")
-	fs.IntVar(&c.BlockAfter, "block-after", c.BlockAfter, "simulator: block a token after this many requests that ignore a 429")
-	fs.Float64Var(&c.ClientRPS, "client-rps", c.ClientRPS, "client source.requests_per_second")
+	fs.StringVar(&c.Bins.Export, "export-bin", c.Bins.Export, "pachca-export binary")
+	fs.StringVar(&c.Bins.Sim, "sim-bin", c.Bins.Sim, "pachca-sim binary")
+	models := fs.String("models", strings.Join(c.Models, ","), "rate-limit models of the whole runs (empty: none)")
+	sizes := fs.String("sizes", joinInts(c.Sizes), "events of the whole runs against every model")
+	fs.IntVar(&c.Days, "days", c.Days, "period of the whole runs, in days")
+	fs.IntVar(&c.Large, "large", c.Large, "events of one more run against the token bucket (0 skips it)")
+	fs.Float64Var(&c.Rate, "rate", c.Rate, "server limit and client source.requests_per_second")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "client source.concurrency")
-	fs.StringVar(&rss.ExportBin, "export-bin", rss.ExportBin, "pachca-export binary for the memory run")
-	fs.StringVar(&rss.SimBin, "sim-bin", rss.SimBin, "pachca-sim binary for the memory run")
-	fs.IntVar(&rss.Events, "rss-events", rss.Events, "events of the memory run (0 skips it)")
-	days := fs.String("rss-days", "1,30", "periods of the memory run, in days, comma-separated")
+	fs.DurationVar(&c.Latency, "latency", c.Latency, "simulator latency per admitted request")
+	fs.DurationVar(&c.Jitter, "jitter", c.Jitter, "simulator extra latency, uniform in [0, jitter)")
+	fs.IntVar(&c.BlockAfter, "block-after", c.BlockAfter, "simulator: block a token after this many requests that ignore a 429")
+	fs.DurationVar(&c.Walk, "walk", c.Walk, "length of the sequential cursor walk against each model (0 skips it)")
+	fs.Float64Var(&c.Tight, "tight", c.Tight, "a tight limit, server and client (0 skips the run)")
+	fs.IntVar(&c.TightEvents, "tight-events", c.TightEvents, "events of the tight-limit run")
+	fs.IntVar(&c.TightDays, "tight-days", c.TightDays, "days of the tight-limit run")
+	fs.Float64Var(&c.Slow, "slow", c.Slow, "a server limit below -rate, the client at -rate (0 skips the run)")
+	fs.IntVar(&c.SlowEvents, "slow-events", c.SlowEvents, "events of the slow-server run")
+	fs.IntVar(&c.KillEvents, "kill-events", c.KillEvents, "events of the SIGKILL run (0 skips it)")
+	fs.IntVar(&c.KillDays, "kill-days", c.KillDays, "days of the SIGKILL run")
+	fs.Float64Var(&c.KillAt, "kill-at", c.KillAt, "share of the pages after which the run is killed")
+	fs.IntVar(&c.RSSEvents, "rss-events", c.RSSEvents, "events of the memory run (0 skips it)")
+	days := fs.String("rss-days", joinInts(c.RSSDays), "periods of the memory run, in days")
 	_ = fs.Parse(os.Args[1:])
-	if rss.Events > 0 {
-		for s := range strings.SplitSeq(*days, ",") {
-			d, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || d < 1 || d > 89 {
-				fmt.Fprintf(os.Stderr, "pachca-bench: -rss-days: %q is not a number of days from 1 to 89\n", s)
-				os.Exit(2)
-			}
-			c.RSSDays = append(c.RSSDays, d)
+	var err error
+	c.Models = nil
+	for m := range strings.SplitSeq(*models, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			c.Models = append(c.Models, m)
 		}
-		c.RSS = &rss
+	}
+	if c.Sizes, err = parseInts(*sizes, 1, 1<<31); err == nil {
+		c.RSSDays, err = parseInts(*days, 1, 89)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pachca-bench: %v\n", err)
+		os.Exit(2)
 	}
 	if err := bench.Run(ctx, os.Stdout, c); err != nil {
 		fmt.Fprintf(os.Stderr, "pachca-bench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// parseInts reads a comma-separated list of numbers in [lo, hi].
+func parseInts(s string, lo, hi int) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%q is not a number from %d to %d", f, lo, hi)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }

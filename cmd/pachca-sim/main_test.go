@@ -22,6 +22,7 @@ func TestBadFlagsExit2WithOneLine(t *testing.T) {
 		"bad time":     {"--from", "last tuesday"},
 		"empty range":  {"--from", "2026-11-02", "--to", "2026-11-01"},
 		"fault kind":   {"--fault-rate", "0.1", "--faults", "500,meteor"},
+		"limit model":  {"--rate", "5", "--limit-model", "leaky-bucket"},
 		"argument":     {"extra"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -105,4 +106,16 @@ func TestPaginationFaultFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	require.Equal(t, 0, run(t.Context(), []string{"-h"}, io.Discard, &stderr))
 	require.Contains(t, stderr.String(), "cursor_loop")
+}
+
+func TestLimitModelFlag(t *testing.T) {
+	for _, m := range simulator.LimitModels() {
+		cfg, _, err := parseFlags([]string{"--rate", "50", "--limit-model", m}, io.Discard)
+		require.NoError(t, err)
+		require.Equal(t, m, cfg.LimitModel)
+		require.NoError(t, cfg.Validate())
+	}
+	cfg, _, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, simulator.LimitTokenBucket, cfg.LimitModel)
 }

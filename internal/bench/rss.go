@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -43,55 +41,13 @@ type RSSResult struct {
 // so that its copy of the events is not counted.
 func RunRSS(ctx context.Context, c RSSConfig) (RSSResult, error) {
 	res := RSSResult{Config: c}
-	dir, err := os.MkdirTemp(c.Dir, "pachca-bench-rss-")
+	w := WholeRun{Sim: SimConfig{Events: c.Events}, Days: c.Days, ClientRate: 2000, Workers: 8}
+	st, err := prepare(ctx, Bins{Export: c.ExportBin, Sim: c.SimBin, Dir: c.Dir}, &w, "rss")
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-
-	to := time.Now().UTC().Truncate(24 * time.Hour)
-	from := to.AddDate(0, 0, -c.Days)
-	sim := exec.CommandContext(ctx, c.SimBin, "-addr", "127.0.0.1:0", "-events", fmt.Sprint(c.Events),
-		"-from", from.Format(time.RFC3339), "-to", to.Format(time.RFC3339), "-faults", "")
-	sim.Stderr = io.Discard
-	out, err := sim.StdoutPipe()
-	if err != nil {
-		return res, err
-	}
-	if err := sim.Start(); err != nil {
-		return res, fmt.Errorf("start %s: %w", c.SimBin, err)
-	}
-	defer func() {
-		_ = sim.Process.Signal(os.Interrupt)
-		_ = sim.Wait()
-	}()
-	base, err := firstLine(out, time.Minute)
-	if err != nil {
-		return res, fmt.Errorf("pachca-sim: %w", err)
-	}
-
-	cfgPath := filepath.Join(dir, "pipeline.yaml")
-	yaml := fmt.Sprintf(`source:
-  base_url: %s
-  token: sim-token
-  workspace: bench
-  requests_per_second: 2000
-  concurrency: 8
-sinks:
-  - type: ndjson
-    dir: %[2]s/ndjson
-    compression: none
-  - type: parquet
-    dir: %[2]s/parquet
-    compression: zstd
-state:
-  dir: %[2]s/state
-`, base, dir)
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		return res, err
-	}
-	exp := exec.CommandContext(ctx, c.ExportBin, "run", "-c", cfgPath,
-		"--from", from.Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--log-level", "warn")
+	defer st.close()
+	exp := exportCmd(ctx, c.ExportBin, st.cfg, w.Sim.From, w.Sim.To)
 	var stderr bytes.Buffer
 	exp.Stderr = &stderr
 	t0 := time.Now()
@@ -123,49 +79,17 @@ state:
 		}
 	}
 	res.UserCPU, res.SystemCPU = time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-	res.Lines, res.NDJSON, err = countLines(filepath.Join(dir, "ndjson"))
+	res.Lines, res.NDJSON, err = countLines(filepath.Join(st.dir, "ndjson"))
 	if err != nil {
 		return res, err
 	}
-	res.Parquet, err = dirSize(filepath.Join(dir, "parquet"))
+	res.Parquet, err = dirSize(filepath.Join(st.dir, "parquet"))
 	return res, err
-}
-
-// firstLine reads the first line of r, the base URL pachca-sim prints.
-func firstLine(r io.Reader, timeout time.Duration) (string, error) {
-	type line struct {
-		s   string
-		err error
-	}
-	ch := make(chan line, 1)
-	go func() {
-		br := bufio.NewReader(r)
-		s, err := br.ReadString('\n')
-		ch <- line{strings.TrimSpace(s), err}
-		_, _ = io.Copy(io.Discard, br) // until the process exits
-	}()
-	select {
-	case l := <-ch:
-		if l.err != nil {
-			return "", fmt.Errorf("no base URL on stdout: %w", l.err)
-		}
-		return l.s, nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no base URL on stdout after %s", timeout)
-	}
 }
 
 func countLines(dir string) (lines, size int64, err error) {
 	buf := make([]byte, 1<<20)
-	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".ndjson") {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
+	err = eachNDJSON(dir, func(f *os.File) error {
 		for {
 			n, rerr := f.Read(buf)
 			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))

@@ -26,9 +26,10 @@ type poolAllocator struct {
 const (
 	poolMinLog = 6  // 64 bytes, Arrow's alignment
 	poolMaxLog = 30 // buffers up to 1 GiB
-	// poolMaxKept bounds the bytes the pool keeps: about the encoder's
-	// buffers at their peak (one record batch and its pages).
-	poolMaxKept = 8 << 20
+	// poolMaxKept bounds the bytes the pool keeps: the buffers the encoder
+	// frees and asks for again between two record batches of 4,096 rows.
+	// What it keeps beyond adds to the peak RSS one for one.
+	poolMaxKept = 2 << 20
 )
 
 func newPoolAllocator(parent memory.Allocator) *poolAllocator {

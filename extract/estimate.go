@@ -1,0 +1,188 @@
+package extract
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// The estimator: how the Limiter reads a 429 and moves its estimate of the
+// server's limit. Every function here is called with l.mu held.
+
+// cut adjusts the estimate for the first 429 of a storm, to the request that
+// left at sent, and logs how it read the 429. Called with l.mu held.
+func (l *Limiter) cut(sent, now time.Time) {
+	before := l.est
+	reason := l.read429(sent, now)
+	l.log.Debug("rate limit: 429", "reading", reason, "estimate_before", round2(before), "estimate", round2(l.est),
+		"rate", round2(l.rate), "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.Format("15:04:05.000"))
+}
+
+// read429 is the estimator's reading of a 429, which it applies.
+// Called with l.mu held.
+func (l *Limiter) read429(sent, now time.Time) string {
+	held := sent.Sub(maxTime(l.lastCut, l.started))
+	active := sent.Sub(maxTime(l.started, l.resumed)) // since the start or the last pause
+	measured, haveMeasure := l.measuredRate(sent)
+	prev := l.cutPrevRate
+	l.cutPrevRate = 0
+	if haveMeasure {
+		l.cutPrevRate = measured
+	}
+	strict := !l.strict && l.shortestGap(sent)
+	l.lastCut, l.lastAdjust = sent, now
+	l.resumed = l.pausedUntil
+	if active >= time.Second || !l.testing && held >= steadyHold {
+		l.partial = 0
+	}
+	switch {
+	case strict:
+		// The server refused a request that caught up on the schedule
+		// where it admitted all the others: it paces requests. Keeping
+		// every gap a slot is the answer, not a lower rate.
+		l.strict = true
+		return "the shortest gap was refused: strict spacing"
+	case l.strict:
+		// A server that paces requests: its 429s say that the gaps were too
+		// short for the arrival jitter, whatever the window or the count.
+		// Widen them a little, a little more when it happens again soon.
+		l.testing = false
+		if held >= steadyHold {
+			l.setEstimate(l.est * edgeCut)
+			return "a pacing server: at the edge"
+		}
+		l.setEstimate(l.est * pacerCut)
+		return "a pacing server: too fast"
+	case l.testing:
+		// The tested estimate failed: it bounds the limit from above, and
+		// the rate admitted since the last 429 from below.
+		l.bad = l.est
+		reason := "the tested rate failed"
+		switch {
+		case haveMeasure && prev > 0 && abs(measured-prev) <= agree*prev && measured >= l.good:
+			// Two measures agree, and no faster rate held: a token bucket's rate.
+			l.good, l.bad = measured, measured
+			reason = "two measures of the admitted rate agree"
+		case haveMeasure:
+			l.good = max(l.good, measured)
+		}
+		l.good = min(l.good, l.bad)
+		if l.good <= 0 {
+			l.good = l.bad / 2
+		}
+		l.step(now)
+		return reason
+	case held >= steadyHold:
+		// The edge of the limit, or jitter: a small step down.
+		l.setEstimate(l.est * edgeCut)
+		return "at the edge of the limit"
+	}
+	// Soon after the start or a change: the limit may be far below. The
+	// requests admitted in the second before bound it from above, if they
+	// were sent over a whole second; after less, their number is the limit
+	// of a one-second window only if the next 429 comes after as many
+	// again, and arrival jitter otherwise.
+	bound := l.admittedIn(sent.Add(-time.Second), sent)
+	if active < time.Second {
+		switch {
+		case l.partial == 0:
+			l.partial = bound
+			return "too early to tell: waiting for the next 429"
+		case abs(bound-l.partial) > agree*l.partial:
+			// Different numbers each time: no one-second window, but too
+			// fast for this server. Search from a step below.
+			l.partial = 0
+			l.good, l.bad = 0, l.est
+			l.startTest(now, l.est*searchStep)
+			return "too fast, no window: searching"
+		}
+	}
+	bound = max(bound, l.partial)
+	l.partial = 0
+	l.good, l.bad = 0, min(l.est, max(bound, l.est/2))
+	l.startTest(now, l.bad)
+	return "far above the limit: testing the requests admitted in the last second"
+}
+
+// step continues a search whose bounds are good (held) and bad (failed):
+// it ends when they are close, else tests the middle. Called with l.mu held.
+func (l *Limiter) step(now time.Time) {
+	if l.bad-l.good <= converged*l.good {
+		l.testing = false
+		l.setEstimate(l.good)
+		l.lastAdjust = now
+		return
+	}
+	l.startTest(now, (l.good+l.bad)/2)
+}
+
+func (l *Limiter) startTest(now time.Time, est float64) {
+	l.testing, l.testFrom = true, now
+	l.setEstimate(est)
+}
+
+// setEstimate sets the estimate and the pacing rate. Called with l.mu held.
+func (l *Limiter) setEstimate(est float64) {
+	l.est = min(max(est, minRate), l.target)
+	l.rate = pace * l.est
+}
+
+// measuredRate is the rate of requests admitted between the previous cut and
+// this one; ok is false when the previous cut is too old, or too few were
+// admitted. Called with l.mu held.
+func (l *Limiter) measuredRate(sent time.Time) (float64, bool) {
+	if l.lastCut.IsZero() {
+		return 0, false
+	}
+	span := sent.Sub(l.lastCut)
+	if span > recentCut || span < time.Second || !l.covers(l.lastCut) {
+		return 0, false
+	}
+	n := l.admittedIn(l.lastCut, sent)
+	if n < minMeasured {
+		return 0, false
+	}
+	return n / span.Seconds(), true
+}
+
+// admittedIn counts the requests that left in [from, to) and got no 429
+// (those still in flight count: they are ahead of the one that got it).
+// Called with l.mu held.
+func (l *Limiter) admittedIn(from, to time.Time) float64 {
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(from) })
+	n := 0
+	for ; i < len(l.sends) && l.sends[i].at.Before(to); i++ {
+		if !l.sends[i].throttled {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+// shortestGap reports whether the request that left at sent caught up on
+// the schedule (left less than a slot after the one before) by more than
+// the requests the server admitted lately: a server that refuses the
+// shortest gaps paces requests, and only strict spacing avoids its 429s.
+// Called with l.mu held.
+func (l *Limiter) shortestGap(sent time.Time) bool {
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(sent) })
+	if i == len(l.sends) || l.strict {
+		return false
+	}
+	gap := l.sends[i].gap
+	if gap >= time.Duration(float64(time.Second)/l.rate) {
+		return false
+	}
+	shorter, admitted := 0, 0
+	for _, s := range l.sends {
+		if !s.throttled && s.at.Before(sent) {
+			admitted++
+			if s.gap <= gap {
+				shorter++
+			}
+		}
+	}
+	return admitted >= minGapSample && float64(shorter) < 0.01*float64(admitted)
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }

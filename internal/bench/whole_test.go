@@ -1,0 +1,35 @@
+package bench
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/simulator"
+)
+
+func TestCount(t *testing.T) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	var log []simulator.Request
+	log = append(log, simulator.Request{At: at(100), Status: http.StatusOK})
+	log = append(log, simulator.Request{At: at(200), Status: http.StatusTooManyRequests})
+	for ms := 10_000; ms < 25_000; ms += 100 { // 10 a second from the tenth second on
+		log = append(log, simulator.Request{At: at(ms), Status: http.StatusOK})
+	}
+	log = append(log, simulator.Request{At: at(24_950), Status: 0}) // aborted: no answer
+	r := WholeResult{Wall: 25 * time.Second, Pages: 151}
+	r.count(simulator.Stats{Log: log, Blocked: 1}, start)
+	require.Equal(t, 151, r.OK)
+	require.Equal(t, 1, r.Throttled)
+	require.Equal(t, 152, r.Requests)
+	require.Equal(t, 1, r.Blocked)
+	require.Equal(t, []float64{0.2, 0, 10, 10, 10, 0}, r.Series)
+	require.True(t, r.SettledSet)
+	require.InDelta(t, 150/14.9, r.SettledOK, 1e-9)
+	require.Equal(t, 100*time.Millisecond, r.Head)
+	require.Equal(t, 50*time.Millisecond, r.Tail)
+	require.InDelta(t, 100.0/152, r.ThrottledShare(), 1e-9)
+}
