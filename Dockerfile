@@ -11,7 +11,7 @@
 #
 # `make image` builds the same image without a container engine: the build
 # stage below runs that builder (cmd/pachca-image) to lay out the file
-# system, and internal/ociimage's tests check that user, entrypoint,
+# system, and ociimage's tests check that user, entrypoint,
 # environment, working directory and labels here match it.
 #
 # Writable state: the working directory /var/lib/pachca-export belongs to

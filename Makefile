@@ -127,7 +127,7 @@ echarts:
 # The report over 90 days of 100,000 events (9,000,000), Parquet and gzip
 # NDJSON, with time and peak RSS (BENCHMARKS.md, "Report"). Writes ~1 GB under out/.
 bench-report: build
-	$(GO) run ./internal/reportgen -out out/bench-report -days 90 -events 100000 -from 2026-08-01 -ndjson
+	$(GO) run ./cmd/pachca-reportgen -out out/bench-report -days 90 -events 100000 -from 2026-08-01 -ndjson
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/parquet --from 2026-08-01 --to 2026-10-30 -o out/bench-report/parquet.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/ndjson --from 2026-08-01 --to 2026-10-30 -o out/bench-report/ndjson.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/internal/ociimage"
+	"github.com/pachca-export/pachca-export/ociimage"
 )
 
 // manifests is one file of Kubernetes objects, by kind.

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/internal/buildtest"
-	"github.com/pachca-export/pachca-export/internal/miniotest"
-	"github.com/pachca-export/pachca-export/internal/ociimage"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
+	"github.com/pachca-export/pachca-export/ociimage"
 	"github.com/pachca-export/pachca-export/simulator"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/alerts"
-	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 )

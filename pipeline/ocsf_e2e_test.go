@@ -18,10 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/internal/failure"
-	"github.com/pachca-export/pachca-export/internal/miniotest"
-	"github.com/pachca-export/pachca-export/internal/ocsfschema"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"

@@ -20,9 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/internal/exporttest"
-	"github.com/pachca-export/pachca-export/internal/kafkatest"
-	"github.com/pachca-export/pachca-export/internal/miniotest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pachca-export/pachca-export/internal/bench"
+	"github.com/pachca-export/pachca-export/bench"
 )
 
 func main() {

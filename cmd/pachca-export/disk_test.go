@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 // TestUnwritableOutput: an output directory on a read-only file system, or

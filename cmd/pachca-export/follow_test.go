@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/internal/exporttest"
-	"github.com/pachca-export/pachca-export/internal/kafkatest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"

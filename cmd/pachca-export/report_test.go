@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/miniotest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 	"github.com/pachca-export/pachca-export/report/reporttest"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"

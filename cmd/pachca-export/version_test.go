@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
 )
 
 // TestVersionStamped: a release build (ldflags -X, as `make release` and the

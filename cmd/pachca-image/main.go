@@ -16,7 +16,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/pachca-export/pachca-export/internal/ociimage"
+	"github.com/pachca-export/pachca-export/ociimage"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -22,7 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
 )
 
 const hostCA = "/etc/ssl/certs/ca-certificates.crt"

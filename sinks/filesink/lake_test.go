@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/ocsftest"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"

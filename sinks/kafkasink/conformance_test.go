@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/pachca-export/pachca-export/internal/kafkatest"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/sinktest"

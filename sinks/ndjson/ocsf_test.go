@@ -11,8 +11,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/ocsfschema"
-	"github.com/pachca-export/pachca-export/internal/ocsftest"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 )

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/miniotest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"

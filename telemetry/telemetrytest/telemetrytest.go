@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/testbin"
+	"github.com/pachca-export/pachca-export/testkit/testbin"
 )
 
 // Lint fails t when b breaks a Prometheus naming or format rule. The

@@ -3,7 +3,7 @@ package ocsf_test
 import (
 	"testing"
 
-	"github.com/pachca-export/pachca-export/internal/ocsftest"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
 

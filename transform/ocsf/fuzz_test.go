@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/ocsfschema"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pachca-export/pachca-export/internal/ocsfschema"
-	"github.com/pachca-export/pachca-export/internal/ocsftest"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/testbin"
+	"github.com/pachca-export/pachca-export/testkit/testbin"
 )
 
 // script runs the SQL of argv[2] and prints its rows as a JSON array of

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/ocsfschema"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 )
 
 // sharedDir is the project's shared OCSF reference, relative to this

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/buildtest"
-	"github.com/pachca-export/pachca-export/internal/ociimage"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
+	"github.com/pachca-export/pachca-export/ociimage"
 )
 
 // TestDockerfileMatchesBuilder: the Dockerfile at the repository root and
@@ -21,13 +21,13 @@ import (
 // builder itself; the final stage copies that tree whole and sets the
 // builder's user, entrypoint, environment, working directory and labels.
 func TestDockerfileMatchesBuilder(t *testing.T) {
-	text, err := os.ReadFile("../../Dockerfile")
+	text, err := os.ReadFile("../Dockerfile")
 	require.NoError(t, err)
 	stages := parseDockerfile(t, string(text))
 	require.Len(t, stages, 2, "a build stage and the final stage")
 	build, final := stages[0], stages[1]
 
-	gomod, err := os.ReadFile("../../go.mod")
+	gomod, err := os.ReadFile("../go.mod")
 	require.NoError(t, err)
 	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
 	require.NotNil(t, goVersion, "go directive in go.mod")
@@ -73,7 +73,7 @@ func TestDockerfileMatchesBuilder(t *testing.T) {
 // TestMakefileLDFlags: `make release` and `make image` stamp the version as
 // the tests and the Dockerfile do.
 func TestMakefileLDFlags(t *testing.T) {
-	text, err := os.ReadFile("../../Makefile")
+	text, err := os.ReadFile("../Makefile")
 	require.NoError(t, err)
 	require.Contains(t, string(text), "\nLDFLAGS    := "+buildtest.LDFlags("$(VERSION)", "$(COMMIT)", "$(BUILD_DATE)")+"\n")
 	require.Contains(t, string(text), "CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'")

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pachca-export/pachca-export/internal/testbin"
+	"github.com/pachca-export/pachca-export/testkit/testbin"
 )
 
 // startTimeout bounds the wait for /minio/health/live after a (re)start.

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/internal/miniotest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
 
 func TestRestartKeepsData(t *testing.T) {
