@@ -2,7 +2,8 @@
 // pachca-export process from start to exit against a pachca-sim process, for
 // each of the simulator's rate-limit models, beside a sequential cursor walk;
 // a tight limit; a server limit below the configured one; a run killed with
-// SIGKILL and run again; and the peak memory of a 1,000,000-event export.
+// SIGKILL and run again; the peak memory of a 1,000,000-event export; and the
+// follow mode's delay, its late events and its idle cost.
 // cmd/pachca-bench wires it; `make bench` runs it.
 package bench
 
@@ -58,6 +59,8 @@ type Config struct {
 	// peak memory (0 skips it).
 	RSSEvents int
 	RSSDays   []int
+	// Follow is the follow mode's benchmark (Follow.OnTime 0 skips it).
+	Follow FollowConfig
 }
 
 // DefaultConfig is what `make bench` measures: the issue's figures, about a
@@ -72,6 +75,7 @@ func DefaultConfig() Config {
 		Slow: 25, SlowEvents: 75_000,
 		KillEvents: 60_000, KillDays: 6, KillAt: 0.4,
 		RSSEvents: 1_000_000, RSSDays: []int{1, 30},
+		Follow: DefaultFollowConfig(),
 	}
 }
 
@@ -166,6 +170,14 @@ func Run(ctx context.Context, w io.Writer, c Config) error {
 			return err
 		}
 		PrintRSS(w, rr)
+	}
+	if c.Follow.OnTime > 0 {
+		fmt.Fprintln(w)
+		res, err := RunFollow(ctx, c.Bins.Export, c.Bins.Dir, c.Follow)
+		if err != nil {
+			return err
+		}
+		PrintFollow(w, res)
 	}
 	return nil
 }

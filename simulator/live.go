@@ -42,7 +42,6 @@ func (s *Server) now() time.Time { return time.Now().Add(s.cfg.ClockOffset) }
 // 50 ms; each tick writes the events due since the last one.
 func (s *Server) live() {
 	defer s.serving.Done()
-	l := s.cfg.Live
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	g := newGen(s.cfg)
@@ -55,6 +54,7 @@ func (s *Server) live() {
 		case <-s.liveStop:
 			return
 		case t := <-tick.C:
+			l := s.liveConfig()
 			due += t.Sub(last).Seconds() * l.Rate
 			last = t
 			for ; due >= 1; due-- {
@@ -66,6 +66,26 @@ func (s *Server) live() {
 			}
 		}
 	}
+}
+
+// SetLive changes how live events are written from now on (a benchmark
+// that starts with events on time and goes on with late ones); it cannot
+// start live events on a server started without them, and an invalid l
+// is refused.
+func (s *Server) SetLive(l Live) error {
+	if err := l.validate(); err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	s.cfg.Live = l
+	return nil
+}
+
+func (s *Server) liveConfig() Live {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	return s.cfg.Live
 }
 
 // StopLive stops writing live events; the server goes on answering. Safe

@@ -59,6 +59,7 @@ type Server struct {
 	limit     *RateLimit
 	done      chan struct{} // closed by Close: sleeping handlers return
 	liveStop  chan struct{} // closed by StopLive
+	liveMu    sync.Mutex    // guards cfg.Live after Start
 	liveOnce  sync.Once
 
 	mu sync.RWMutex // guards st
@@ -142,7 +143,7 @@ func (s *Server) Start(addr string) (string, error) {
 		defer s.serving.Done()
 		_ = srv.Serve(ln) // always ErrServerClosed or a listener error after Close
 	}()
-	if s.cfg.Live.Rate > 0 {
+	if s.liveConfig().Rate > 0 {
 		s.serving.Add(1)
 		go s.live() // until Close closes s.done
 	}
