@@ -17,10 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/testkit/buildtest"
-	"github.com/pachca-export/pachca-export/testkit/miniotest"
 	"github.com/pachca-export/pachca-export/ociimage"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
 
 // podMounts lays out the volumes of the CronJob's pod on the host.

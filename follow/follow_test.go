@@ -20,14 +20,14 @@ import (
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/follow"
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
-	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 )
 
 func TestMain(m *testing.M) {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/testkit/buildtest"
 	"github.com/pachca-export/pachca-export/ociimage"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
 )
 
 // TestDockerfileMatchesBuilder: the Dockerfile at the repository root and

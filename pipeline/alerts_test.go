@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/alerts"
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 // TestAlertsDuringExport: a watch rule over the exported events messages

@@ -11,9 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 // TestKillMidWindowKeepsItsCheckpoint: one day walked as one window (one

@@ -18,15 +18,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/internal/failure"
-	"github.com/pachca-export/pachca-export/testkit/miniotest"
-	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 	"github.com/pachca-export/pachca-export/verify"
 )

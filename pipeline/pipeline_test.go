@@ -11,9 +11,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 func TestMain(m *testing.M) {

@@ -15,12 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/testkit/duckdbtest"
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/testkit/duckdbtest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 // TestSeveralEventKeys: several event keys are several API streams; the

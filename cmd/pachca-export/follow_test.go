@@ -22,12 +22,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pachca-export/pachca-export/config"
-	"github.com/pachca-export/pachca-export/testkit/exporttest"
-	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 )
 
 // syncBuffer is a bytes.Buffer a child process and the test share.

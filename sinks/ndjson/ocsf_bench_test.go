@@ -6,8 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 )
 
 // BenchmarkOCSFEncode maps and encodes simulated events as zstd NDJSON, in

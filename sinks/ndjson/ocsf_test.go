@@ -11,10 +11,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
-	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 )
 
 // TestOCSFRoundTrip: every line decodes to the event of its record, in the

@@ -16,9 +16,9 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 	"github.com/pachca-export/pachca-export/testkit/ocsftest"
-	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
 )

@@ -12,10 +12,10 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/testkit/miniotest"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
 
 // TestParquet uploads Parquet partitions: each object is byte for byte what
