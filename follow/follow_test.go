@@ -20,6 +20,7 @@ import (
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/follow"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -276,4 +277,56 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 	})
 	require.NoError(t, f.stop())
 	require.Len(t, sim.Stats().Messages, 1, "the burst grew, but is the same finding")
+}
+
+// TestFollowStopsOnPermanentFailure: a token the API rejects ends the loop
+// at once with the API's message (the supervisor restarts it and someone is
+// told), instead of retrying for ever.
+func TestFollowStopsOnPermanentFailure(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Source.Token = simulator.TokenNoScope
+	start := time.Now()
+	err = follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
+	require.ErrorContains(t, err, "audit_events:read")
+	require.True(t, failure.IsPermanent(err), "%v", err)
+	require.Less(t, time.Since(start), 5*time.Second, "at once, not after give_up_after")
+}
+
+// TestFollowGivesUp: an API that stays unreachable is retried while the
+// watermark holds, then, past follow.give_up_after, the loop ends with the
+// cause.
+func TestFollowGivesUp(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	cfg := testConfig(t, base)
+	cfg.Source.MaxRetries = 0
+	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, 2*time.Second
+	done := make(chan error, 1)
+	go func() {
+		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
+	}()
+	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	require.NoError(t, sim.Close()) // the API goes away
+	time.Sleep(500 * time.Millisecond) // a cycle in flight may still commit
+	wm := position(t, cfg).Watermark
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the loop did not give up")
+	}
+	require.ErrorContains(t, err, "cycles have failed for")
+	require.ErrorContains(t, err, "connection refused")
+	require.False(t, failure.IsUsage(err))
+	require.Equal(t, wm, position(t, cfg).Watermark, "the watermark held while cycles failed")
 }
