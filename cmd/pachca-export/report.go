@@ -164,11 +164,12 @@ func sinkOCSF(s config.Sink) bool {
 
 // reportMemoryLimit is the soft limit of the Go runtime's memory while a
 // report is written. The report's live heap is about 16 MiB over 9,000,000
-// events (counters, not events); at 40 MiB the peak RSS of that report is
-// about 67 MiB, against 100 MiB under the export's 80 MiB, and below 36 MiB
-// the collector runs nearly all the time (BENCHMARKS.md, Report).
-// GOMEMLIMIT overrides it.
-const reportMemoryLimit = 40 << 20
+// events (counters, not events), the binary's own pages some 31 MiB of RSS:
+// at 32 MiB the peak RSS of that report stays under the export's 64 MiB
+// (62 MiB, 14 s), at 40 MiB it was 69 MiB (12.7 s), and below 30 MiB the
+// collector runs nearly all the time (BENCHMARKS.md, Report). GOMEMLIMIT
+// overrides it.
+const reportMemoryLimit = 32 << 20
 
 // writeReport renders into a temporary file next to out and renames it
 // into place, so that a failed report leaves no partial page under out.
