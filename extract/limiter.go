@@ -17,10 +17,15 @@ import (
 // admits (at first the configured rate, never above it): the 2% absorb the
 // jitter between a request leaving and reaching the server, so that neither
 // a token bucket nor a one-second window (sliding or fixed) sees more than it
-// allows. Workers wake late on a busy machine: a request that leaves up to
-// two slots late keeps the schedule, so the next ones may follow sooner, but
-// never more than the rate in any second and 20 ms. Of the requests waiting,
-// the one with the lowest priority (the oldest window) goes first.
+// allows. At the rates APIs grant (a slot of punctualSlot or more, up to 500
+// requests a second) every gap is a whole slot, kept punctually: a worker
+// sleeps until a millisecond before its turn and yields until the time, so
+// that a server that paces requests (a token bucket of one token) sees no
+// gap shorter than its own. At higher rates a sleeping worker wakes late by
+// a good share of a slot: a request that leaves up to two slots late keeps
+// the schedule, so the next ones may follow sooner, but never more than the
+// rate in any second and 20 ms. Of the requests waiting, the one with the
+// lowest priority (the oldest window) goes first.
 //
 // A 429 pauses every worker for its Retry-After. The first 429 of a storm is
 // read as a measurement of the server, not as a penalty (estimate.go):
@@ -49,7 +54,7 @@ type Limiter struct {
 	mu          sync.Mutex
 	est         float64       // the estimate of the server's limit, at most target
 	rate        float64       // pacing rate: pace × est
-	strict      bool          // no catch-up: the server punished a short gap
+	strict      bool          // the server punished a short gap: it paces requests
 	tat         time.Time     // when the next request is due on the schedule
 	pausedUntil time.Time     // every worker waits until then (Retry-After)
 	resumed     time.Time     // the end of the last pause
@@ -78,9 +83,10 @@ type sendRecord struct {
 // Tuning of the estimator. They are shares and spans, not rates: the same
 // for a limit of 5 or 500 requests per second.
 const (
-	pace         = 0.98             // pacing share of the estimate
-	spinWindow   = time.Millisecond // strict spacing: how long before its time a worker stops sleeping
-	catchUp      = 2                // slots a late request may be behind and keep the schedule
+	pace         = 0.98                 // pacing share of the estimate
+	spinWindow   = time.Millisecond     // punctual spacing: how long before its time a worker stops sleeping
+	punctualSlot = 2 * time.Millisecond // slots at least this long are kept punctually, with no catch-up
+	catchUp      = 2                    // slots a late request may be behind and keep the schedule
 	guardSpan    = time.Second + 20*time.Millisecond
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
 	searchStep   = 0.85             // first test after 429s that name no limit
@@ -123,9 +129,9 @@ func (l *Limiter) Wait(ctx context.Context, priority int64) (time.Time, error) {
 			return at, nil
 		}
 		d := at.Sub(now)
-		if l.isStrict() {
-			// Strict spacing loses what a worker wakes late: sleep a little
-			// less, then yield until the time.
+		if l.isPunctual() {
+			// Punctual spacing loses what a worker wakes late: sleep a
+			// little less, then yield until the time.
 			if d <= spinWindow {
 				for l.now().Before(at) {
 					runtime.Gosched()
@@ -144,10 +150,17 @@ func (l *Limiter) Wait(ctx context.Context, priority int64) (time.Time, error) {
 	}
 }
 
-func (l *Limiter) isStrict() bool {
+func (l *Limiter) isPunctual() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.strict
+	return l.punctual()
+}
+
+// punctual reports whether every gap is a whole slot (no catch-up): at the
+// rates APIs grant, and for a server that paces requests. Called with l.mu
+// held.
+func (l *Limiter) punctual() bool {
+	return l.strict || float64(time.Second)/l.rate >= float64(punctualSlot)
 }
 
 // waiter is a request waiting for its turn.
@@ -211,8 +224,8 @@ func (l *Limiter) take(now time.Time, w *waiter) (time.Time, bool) {
 	}
 	// Never early; a request that left up to catchUp slots late keeps the
 	// schedule, so the next ones may follow it sooner and the rate holds
-	// although workers wake late. Strict spacing keeps every gap a slot.
-	if l.strict || now.Sub(l.tat) > catchUp*slot {
+	// although workers wake late. Punctual spacing keeps every gap a slot.
+	if l.punctual() || now.Sub(l.tat) > catchUp*slot {
 		l.tat = now.Add(slot)
 	} else {
 		l.tat = l.tat.Add(slot)

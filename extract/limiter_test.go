@@ -214,17 +214,39 @@ func TestLimiterAgainstEachModel(t *testing.T) {
 	}
 }
 
-// TestLimiterSpacing: a request never leaves before its slot; one that
-// leaves late lets the next ones catch up on the schedule, up to two slots
-// and never above the rate in any second; after a 429 to such a caught-up
-// request, where full slots were all admitted, never again.
-func TestLimiterSpacing(t *testing.T) {
-	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+// TestLimiterPunctual: at the rates APIs grant, a request that leaves late
+// does not shorten the gap to the next one, which a pacing server would
+// refuse: every gap is a whole slot.
+func TestLimiterPunctual(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	l := NewLimiter(50)
+	l.now = func() time.Time { return now }
 	rate := pace * 50.0
 	slot := time.Duration(float64(time.Second) / rate)
+	_, ok := l.take(now, nil)
+	require.True(t, ok)
+	now = now.Add(slot + slot/3) // late by a third of a slot
+	_, ok = l.take(now, nil)
+	require.True(t, ok)
+	next, ok := l.take(now, nil)
+	require.False(t, ok)
+	require.Equal(t, now.Add(slot), next, "a whole slot after the late one")
+}
+
+// TestLimiterSpacing: above 500 requests a second, a request never leaves
+// before its slot; one that leaves late lets the next ones catch up on the
+// schedule, up to two slots and never above the rate in any second; after a
+// 429 to such a caught-up request, where full slots were all admitted,
+// never again.
+func TestLimiterSpacing(t *testing.T) {
+	const target = 1000.0
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rate := pace * target
+	slot := time.Duration(float64(time.Second) / rate)
+	require.Less(t, slot, punctualSlot)
 	newLimiter := func() (*Limiter, *time.Time) {
 		now := start
-		l := NewLimiter(50)
+		l := NewLimiter(target)
 		l.now = func() time.Time { return now }
 		return l, &now
 	}
@@ -266,7 +288,7 @@ func TestLimiterSpacing(t *testing.T) {
 			for j < len(l.sends) && l.sends[j].at.Sub(l.sends[i].at) < time.Second {
 				j++
 			}
-			require.LessOrEqual(t, j-i, 50, "requests in the second from %s", l.sends[i].at)
+			require.LessOrEqual(t, j-i, int(target), "requests in the second from %s", l.sends[i].at)
 		}
 		require.GreaterOrEqual(t, float64(n), 0.95*10*rate, "late workers keep the rate")
 	})
@@ -286,7 +308,7 @@ func TestLimiterSpacing(t *testing.T) {
 		require.True(t, ok)
 		l.Throttled(short, time.Second)
 		require.True(t, l.strict)
-		require.InDelta(t, pace*50, l.Rate(), 1e-9, "bunching, not the rate, was the problem")
+		require.InDelta(t, pace*target, l.Rate(), 1e-9, "bunching, not the rate, was the problem")
 		*now = now.Add(time.Second)
 		_, ok = l.take(*now, nil)
 		require.True(t, ok)
