@@ -317,7 +317,7 @@ func TestFollowGivesUp(t *testing.T) {
 		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
 	}()
 	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
-	require.NoError(t, sim.Close()) // the API goes away
+	require.NoError(t, sim.Close())    // the API goes away
 	time.Sleep(500 * time.Millisecond) // a cycle in flight may still commit
 	wm := position(t, cfg).Watermark
 	select {
