@@ -1,16 +1,13 @@
 package parquetfmt
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/transform"
@@ -102,16 +99,9 @@ func WithBatchRows(n int) Option { return func(c *config) { c.batchRows = n } }
 // not safe for concurrent use. After any error the file is unusable: every
 // later call returns that error, and Close only releases memory.
 type Encoder struct {
-	fw      *pqarrow.FileWriter
-	out     *latch
-	rb      *array.RecordBuilder
-	cols    []columnWriter
-	batch   int
-	pending int  // rows in rb not yet handed to fw
-	rows    rows // reused between appends
-	pool    *poolAllocator
-	err     error // sticky: the first failure
-	closed  bool
+	file
+	cols []columnWriter
+	rows rows // reused between appends
 }
 
 // NewEncoder starts a Parquet file on w (it writes the magic bytes, so a
@@ -119,15 +109,9 @@ type Encoder struct {
 // empty means zstd). p's run id, day and range go into the file's key-value
 // metadata. The Encoder never closes w.
 func NewEncoder(w io.Writer, p sinks.Partition, compression string, opts ...Option) (*Encoder, error) {
-	cfg := config{mem: memory.DefaultAllocator, rowGroupRows: DefaultRowGroupRows, batchRows: DefaultBatchRows}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.rowGroupRows <= 0 || cfg.batchRows <= 0 {
-		return nil, fmt.Errorf("parquet: row group rows (%d) and batch rows (%d) must be positive", cfg.rowGroupRows, cfg.batchRows)
-	}
-	if cfg.mem == nil {
-		return nil, errors.New("parquet: nil allocator")
+	cfg, err := newConfig(DefaultBatchRows, opts)
+	if err != nil {
+		return nil, err
 	}
 	comp, err := codec(compression)
 	if err != nil {
@@ -167,25 +151,11 @@ func NewEncoder(w io.Writer, p sinks.Partition, compression string, opts ...Opti
 	for _, f := range transform.DetailFields() {
 		props = append(props, parquet.WithDictionaryFor(f.Column().Name, false))
 	}
-	out := &latch{w: w}
-	fw, err := pqarrow.NewFileWriter(schema, out, parquet.NewWriterProperties(props...),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(pool), pqarrow.WithStoreSchema()))
+	f, err := openFile(w, schema, pool, cfg.batchRows, props, partitionMetadata(p))
 	if err != nil {
-		pool.release()
-		return nil, fmt.Errorf("parquet: start file: %w", err)
-	}
-	e := &Encoder{fw: fw, out: out, cols: cols, batch: cfg.batchRows, pool: pool}
-	err = e.appendMetadata(p)
-	if err == nil && out.err != nil {
-		err = fmt.Errorf("parquet: start file: %w", out.err)
-	}
-	if err != nil {
-		_ = fw.Close()
-		pool.release()
 		return nil, err
 	}
-	e.rb = array.NewRecordBuilder(pool, schema)
-	return e, nil
+	return &Encoder{file: *f, cols: cols}, nil
 }
 
 // latch passes bytes to w until w fails; then it keeps the first error and
@@ -211,35 +181,12 @@ func (l *latch) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (e *Encoder) appendMetadata(p sinks.Partition) error {
-	const ts = "2006-01-02T15:04:05.000Z07:00"
-	var kv [][2]string
-	if p.RunID != "" {
-		kv = append(kv, [2]string{MetaRunID, p.RunID})
-	}
-	if !p.Day.IsZero() {
-		kv = append(kv,
-			[2]string{MetaDay, p.Date()},
-			[2]string{MetaRangeFrom, p.From.UTC().Format(ts)},
-			[2]string{MetaRangeTo, p.To.UTC().Format(ts)})
-	}
-	for _, m := range kv {
-		if err := e.fw.AppendKeyValueMetadata(m[0], m[1]); err != nil {
-			return fmt.Errorf("parquet: metadata %s: %w", m[0], err)
-		}
-	}
-	return nil
-}
-
 // Write appends recs to the file. Rows collect in an Arrow record batch of
 // the configured size, which goes to the buffered row group when full; row
 // groups reach w as they fill up. recs may be reused after return.
 func (e *Encoder) Write(recs []transform.Record) error {
-	if e.err != nil {
-		return e.err
-	}
-	if e.closed {
-		return errors.New("parquet: write after close")
+	if err := e.writable(); err != nil {
+		return err
 	}
 	for len(recs) > 0 {
 		n := min(len(recs), e.batch-e.pending)
@@ -267,51 +214,5 @@ func (e *Encoder) appendRows(recs []transform.Record) {
 	e.rows.clear() // the caller may reuse recs
 	e.pending += len(recs)
 }
-
-// flush hands the pending rows to the Parquet writer as one record batch.
-func (e *Encoder) flush() error {
-	if e.pending == 0 {
-		return nil
-	}
-	e.pending = 0
-	rec := e.rb.NewRecordBatch()
-	err := e.fw.WriteBuffered(rec)
-	rec.Release()
-	if err == nil {
-		err = e.out.err
-	}
-	if err != nil {
-		e.err = fmt.Errorf("parquet: write: %w", err)
-	}
-	return e.err
-}
-
-// Close writes the pending rows, the last row group and the footer; the file
-// is valid only if Close returns nil. It releases all memory, does not close
-// w, and is safe to call twice (the second call returns the first's result).
-func (e *Encoder) Close() error {
-	if e.closed {
-		return e.err
-	}
-	e.closed = true
-	if e.err == nil {
-		_ = e.flush() // sets e.err
-	}
-	e.rb.Release()
-	// The Arrow writer closes itself after a failed write and then returns
-	// nil from Close: keep the first error so a failure never reads as success.
-	err := e.fw.Close()
-	e.pool.release()
-	if err == nil {
-		err = e.out.err
-	}
-	if err != nil && e.err == nil {
-		e.err = fmt.Errorf("parquet: close: %w", err)
-	}
-	return e.err
-}
-
-// NumRows is the number of rows written so far (including the buffered row group).
-func (e *Encoder) NumRows() int { return e.fw.NumRows() }
 
 var _ sinks.Encoder = (*Encoder)(nil)

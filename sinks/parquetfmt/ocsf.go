@@ -1,19 +1,14 @@
 package parquetfmt
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/transform"
@@ -102,15 +97,8 @@ func ocsfSchemaMetadata() arrow.Metadata {
 // error the file is unusable: every later call returns that error, and
 // Close only releases memory.
 type OCSFEncoder struct {
-	fw      *pqarrow.FileWriter
-	out     *latch
-	rb      *array.RecordBuilder
-	plan    *ocsfPlan
-	batch   int
-	pending int
-	pool    *poolAllocator
-	err     error
-	closed  bool
+	file
+	plan *ocsfPlan
 }
 
 // NewOCSFEncoder starts a Parquet file of OCSF events on w with the
@@ -119,15 +107,9 @@ type OCSFEncoder struct {
 // the key-value metadata, as for schema v1. The options are the v1
 // encoder's; the batch defaults to DefaultOCSFBatchRows. It never closes w.
 func NewOCSFEncoder(w io.Writer, p sinks.Partition, compression string, classes []int32, opts ...Option) (*OCSFEncoder, error) {
-	cfg := config{mem: memory.DefaultAllocator, rowGroupRows: DefaultRowGroupRows, batchRows: DefaultOCSFBatchRows}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.rowGroupRows <= 0 || cfg.batchRows <= 0 {
-		return nil, fmt.Errorf("parquet: row group rows (%d) and batch rows (%d) must be positive", cfg.rowGroupRows, cfg.batchRows)
-	}
-	if cfg.mem == nil {
-		return nil, errors.New("parquet: nil allocator")
+	cfg, err := newConfig(DefaultOCSFBatchRows, opts)
+	if err != nil {
+		return nil, err
 	}
 	comp, err := codec(compression)
 	if err != nil {
@@ -154,37 +136,17 @@ func NewOCSFEncoder(w io.Writer, p sinks.Partition, compression string, classes 
 	for _, name := range ocsfPlainColumns {
 		props = append(props, parquet.WithDictionaryFor(name, false))
 	}
-	out := &latch{w: w}
-	fw, err := pqarrow.NewFileWriter(plan.schema, out, parquet.NewWriterProperties(props...),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(pool), pqarrow.WithStoreSchema()))
+	f, err := openFile(w, plan.schema, pool, cfg.batchRows, props, ocsfMetadata(p, classes))
 	if err != nil {
-		pool.release()
-		return nil, fmt.Errorf("parquet: start file: %w", err)
-	}
-	e := &OCSFEncoder{fw: fw, out: out, plan: plan, batch: cfg.batchRows, pool: pool}
-	err = e.appendMetadata(p, classes)
-	if err == nil && out.err != nil {
-		err = fmt.Errorf("parquet: start file: %w", out.err)
-	}
-	if err != nil {
-		_ = fw.Close()
-		pool.release()
 		return nil, err
 	}
-	e.rb = array.NewRecordBuilder(pool, plan.schema)
-	return e, nil
+	return &OCSFEncoder{file: *f, plan: plan}, nil
 }
 
-func (e *OCSFEncoder) appendMetadata(p sinks.Partition, classes []int32) error {
-	const ts = "2006-01-02T15:04:05.000Z07:00"
-	var kv [][2]string
-	if p.RunID != "" {
-		kv = append(kv, [2]string{MetaRunID, p.RunID})
-	}
-	if !p.Day.IsZero() {
-		kv = append(kv, [2]string{MetaDay, p.Date()},
-			[2]string{MetaRangeFrom, p.From.UTC().Format(ts)}, [2]string{MetaRangeTo, p.To.UTC().Format(ts)})
-	}
+// ocsfMetadata is the key-value metadata of an OCSF file: p's, and the
+// classes whose columns it has.
+func ocsfMetadata(p sinks.Partition, classes []int32) [][2]string {
+	kv := partitionMetadata(p)
 	if len(classes) > 0 {
 		ids := make([]string, len(classes))
 		for i, c := range slices.Sorted(slices.Values(classes)) {
@@ -192,22 +154,14 @@ func (e *OCSFEncoder) appendMetadata(p sinks.Partition, classes []int32) error {
 		}
 		kv = append(kv, [2]string{MetaOCSFClasses, strings.Join(ids, ",")})
 	}
-	for _, m := range kv {
-		if err := e.fw.AppendKeyValueMetadata(m[0], m[1]); err != nil {
-			return fmt.Errorf("parquet: metadata %s: %w", m[0], err)
-		}
-	}
-	return nil
+	return kv
 }
 
 // Write maps each record and appends it. An event of a class outside the
 // file's columns fails the file. recs may be reused after return.
 func (e *OCSFEncoder) Write(recs []transform.Record) error {
-	if e.err != nil {
-		return e.err
-	}
-	if e.closed {
-		return errors.New("parquet: write after close")
+	if err := e.writable(); err != nil {
+		return err
 	}
 	if e.pending == 0 && len(recs) > 0 {
 		e.rb.Reserve(e.batch)
@@ -229,49 +183,5 @@ func (e *OCSFEncoder) Write(recs []transform.Record) error {
 	}
 	return nil
 }
-
-// flush hands the pending rows to the Parquet writer as one record batch.
-func (e *OCSFEncoder) flush() error {
-	if e.pending == 0 {
-		return nil
-	}
-	e.pending = 0
-	rec := e.rb.NewRecordBatch()
-	err := e.fw.WriteBuffered(rec)
-	rec.Release()
-	if err == nil {
-		err = e.out.err
-	}
-	if err != nil {
-		e.err = fmt.Errorf("parquet: write: %w", err)
-	}
-	return e.err
-}
-
-// Close writes the pending rows, the last row group and the footer; the
-// file is valid only if Close returns nil. It releases all memory, does
-// not close w, and is safe to call twice.
-func (e *OCSFEncoder) Close() error {
-	if e.closed {
-		return e.err
-	}
-	e.closed = true
-	if e.err == nil {
-		_ = e.flush()
-	}
-	e.rb.Release()
-	err := e.fw.Close()
-	e.pool.release()
-	if err == nil {
-		err = e.out.err
-	}
-	if err != nil && e.err == nil {
-		e.err = fmt.Errorf("parquet: close: %w", err)
-	}
-	return e.err
-}
-
-// NumRows is the number of rows written so far (including the buffered row group).
-func (e *OCSFEncoder) NumRows() int { return e.fw.NumRows() }
 
 var _ sinks.Encoder = (*OCSFEncoder)(nil)
