@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -293,6 +294,15 @@ type throttledError struct{ retryAfter time.Duration }
 
 func (e *throttledError) Error() string { return "429 Too Many Requests" }
 
+// do sends req and tells the limiter when it was written to the
+// connection: a request written late (a new connection, a busy machine)
+// must not shorten the gap to the next one.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	c.stats.Requests.Add(1)
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.limiter.Wrote(time.Now()) }}
+	return c.http.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
 // get sends one request. retryAfter is the server's Retry-After for a 503.
 func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -304,8 +314,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	c.stats.Requests.Add(1)
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return Page{}, 0, &retryableError{msg: "request failed", err: stripURL(err)}
 	}

@@ -83,10 +83,11 @@ type sendRecord struct {
 // Tuning of the estimator. They are shares and spans, not rates: the same
 // for a limit of 5 or 500 requests per second.
 const (
-	pace         = 0.98                 // pacing share of the estimate
-	spinWindow   = time.Millisecond     // punctual spacing: how long before its time a worker stops sleeping
-	punctualSlot = 2 * time.Millisecond // slots at least this long are kept punctually, with no catch-up
-	catchUp      = 2                    // slots a late request may be behind and keep the schedule
+	pace         = 0.98                   // pacing share of the estimate
+	spinWindow   = time.Millisecond       // punctual spacing: how long before its time a worker stops sleeping
+	punctualSlot = 2 * time.Millisecond   // slots at least this long are kept punctually, with no catch-up
+	writeSlack   = 200 * time.Microsecond // a write later than this after its turn delays the next turn
+	catchUp      = 2                      // slots a late request may be behind and keep the schedule
 	guardSpan    = time.Second + 20*time.Millisecond
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
 	searchStep   = 0.85             // first test after 429s that name no limit
@@ -237,6 +238,26 @@ func (l *Limiter) take(now time.Time, w *waiter) (time.Time, bool) {
 	l.sends = append(l.sends, sendRecord{at: now, gap: gap})
 	l.trim(now)
 	return now, true
+}
+
+// Wrote records that a request which left the limiter was written to its
+// connection at at. With punctual spacing, a write later than writeSlack
+// after its turn (a new connection, a worker descheduled on a busy machine)
+// moves the next turn to a whole slot after the write, so that the late
+// request and the next one do not reach the server closer than a slot.
+func (l *Limiter) Wrote(at time.Time) {
+	if l.target <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.punctual() {
+		return
+	}
+	slot := time.Duration(float64(time.Second) / l.rate)
+	if next := at.Add(slot); next.Sub(l.tat) > writeSlack {
+		l.tat = next
+	}
 }
 
 // trim drops the sends older than historySpan, and the oldest beyond

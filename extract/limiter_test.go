@@ -214,9 +214,9 @@ func TestLimiterAgainstEachModel(t *testing.T) {
 	}
 }
 
-// TestLimiterPunctual: at the rates APIs grant, a request that leaves late
-// does not shorten the gap to the next one, which a pacing server would
-// refuse: every gap is a whole slot.
+// TestLimiterPunctual: at the rates APIs grant, a request that leaves late,
+// or is written to its connection late, does not shorten the gap to the
+// next one, which a pacing server would refuse: every gap is a whole slot.
 func TestLimiterPunctual(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	l := NewLimiter(50)
@@ -231,6 +231,20 @@ func TestLimiterPunctual(t *testing.T) {
 	next, ok := l.take(now, nil)
 	require.False(t, ok)
 	require.Equal(t, now.Add(slot), next, "a whole slot after the late one")
+
+	// A request written to its connection late moves the next turn: a
+	// whole slot after the write, so the two do not reach the server
+	// closer than a slot. A write on time moves nothing.
+	sent := next
+	now = sent
+	_, ok = l.take(now, nil)
+	require.True(t, ok)
+	l.Wrote(sent.Add(writeSlack / 2))
+	next, _ = l.take(now, nil)
+	require.Equal(t, sent.Add(slot), next, "written on time")
+	l.Wrote(sent.Add(time.Millisecond))
+	next, _ = l.take(now, nil)
+	require.Equal(t, sent.Add(time.Millisecond+slot), next, "a whole slot after the late write")
 }
 
 // TestLimiterSpacing: above 500 requests a second, a request never leaves

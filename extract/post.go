@@ -35,8 +35,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	c.stats.Requests.Add(1)
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return 0, &retryableError{msg: "request failed", err: stripURL(err)}
 	}
