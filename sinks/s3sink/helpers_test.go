@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/sinks"
@@ -133,18 +130,9 @@ func get(t *testing.T, srv *miniotest.Server, bucket, key string) ([]byte, map[s
 // compares it, line by line, with ndjson.AppendRecord of recs.
 func requireNDJSON(t *testing.T, key string, body []byte, recs []transform.Record) {
 	t.Helper()
-	var r io.Reader = bytes.NewReader(body)
-	switch {
-	case strings.HasSuffix(key, ".gz"):
-		zr, err := gzip.NewReader(r)
-		require.NoError(t, err)
-		r = zr
-	case strings.HasSuffix(key, ".zst"):
-		zr, err := zstd.NewReader(r)
-		require.NoError(t, err)
-		defer zr.Close()
-		r = zr
-	}
+	r, err := ndjson.Decompress(key, bytes.NewReader(body))
+	require.NoError(t, err)
+	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
 	var got, want []map[string]any

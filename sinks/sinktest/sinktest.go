@@ -9,11 +9,9 @@ package sinktest
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +20,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -67,18 +65,9 @@ func IDs(t *testing.T, name string, body []byte) []string {
 		}
 		return ids
 	}
-	var r io.Reader = bytes.NewReader(body)
-	switch {
-	case strings.HasSuffix(name, ".gz"):
-		zr, err := gzip.NewReader(r)
-		require.NoError(t, err, name)
-		r = zr
-	case strings.HasSuffix(name, ".zst"):
-		zr, err := zstd.NewReader(r)
-		require.NoError(t, err, name)
-		defer zr.Close()
-		r = zr
-	}
+	r, err := ndjson.Decompress(name, bytes.NewReader(body))
+	require.NoError(t, err, name)
+	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {

@@ -6,19 +6,16 @@ package exporttest
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 )
 
 // Line is one decoded NDJSON record and the day directory it was found in.
@@ -38,18 +35,9 @@ func ReadNDJSON(t testing.TB, dir string) map[string]Line {
 	for _, path := range files {
 		f, err := os.Open(path)
 		require.NoError(t, err)
-		var r io.Reader = f
-		switch {
-		case strings.HasSuffix(path, ".gz"):
-			gz, err := gzip.NewReader(f)
-			require.NoError(t, err, path)
-			r = gz
-		case strings.HasSuffix(path, ".zst"):
-			zr, err := zstd.NewReader(f)
-			require.NoError(t, err, path)
-			defer zr.Close()
-			r = zr
-		}
+		r, err := ndjson.Decompress(path, f)
+		require.NoError(t, err, path)
+		defer r.Close()
 		sc := bufio.NewScanner(r)
 		sc.Buffer(nil, 16<<20)
 		for sc.Scan() {
