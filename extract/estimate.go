@@ -23,10 +23,11 @@ func (l *Limiter) cut(sent, now time.Time) {
 func (l *Limiter) read429(sent, now time.Time) string {
 	held := sent.Sub(maxTime(l.lastCut, l.started))
 	active := sent.Sub(maxTime(l.started, l.resumed)) // since the start or the last pause
+	sinceResume := l.admittedIn(maxTime(l.started, l.resumed), sent)
 	measured, haveMeasure := l.measuredRate(sent)
-	prev := l.cutPrevRate
-	l.cutPrevRate = 0
-	if haveMeasure {
+	prev, prevPace := l.cutPrevRate, l.cutPrevPace
+	l.cutPrevRate, l.cutPrevPace = 0, l.rate
+	if haveMeasure && active >= time.Second {
 		l.cutPrevRate = measured
 	}
 	strict := !l.strict && l.shortestGap(sent)
@@ -58,19 +59,37 @@ func (l *Limiter) read429(sent, now time.Time) string {
 		// the rate admitted since the last 429 from below.
 		l.bad = l.est
 		reason := "the tested rate failed"
+		window := l.window
+		l.window = 0
 		switch {
-		case haveMeasure && prev > 0 && abs(measured-prev) <= agree*prev && measured >= l.good:
-			// Two measures agree, and no faster rate held: a token bucket's rate.
+		case window > 0 && l.est > window && abs(l.admittedIn(sent.Add(-time.Second), sent)-window) <= 1:
+			// A rate above the number admitted in each of the first
+			// seconds failed once as many again were admitted in a
+			// second: a one-second window of that number.
+			l.good, l.bad = window, window
+			reason = "a one-second window: the same number again"
+		case haveMeasure && active >= time.Second && prev > 0 && abs(measured-prev) <= agree*prev &&
+			abs(l.rate-prevPace) >= spread*max(l.rate, prevPace):
+			// Two measures taken at rates far apart agree: a token
+			// bucket's rate, even below a rate that held (its burst
+			// lasted the test). What a window admits over a pause and
+			// the time to fill it depend on the rate it is filled at; at
+			// close rates a window repeats itself.
 			l.good, l.bad = measured, measured
 			reason = "two measures of the admitted rate agree"
 		case haveMeasure:
 			l.good = max(l.good, measured)
 		}
+		// Nothing held yet (good 0): the search halves the rate.
 		l.good = min(l.good, l.bad)
-		if l.good <= 0 {
-			l.good = l.bad / 2
+		if l.good > 0 && sinceResume < minWindow {
+			// Refused at once, as a pacing server refuses the first
+			// short gap: every such test costs a Retry-After, so the
+			// next one goes a quarter of the way up, not half.
+			l.step(now, quickStep)
+			return reason + " at once"
 		}
-		l.step(now)
+		l.step(now, 0.5)
 		return reason
 	case held >= steadyHold:
 		// The edge of the limit, or jitter: a small step down.
@@ -97,23 +116,40 @@ func (l *Limiter) read429(sent, now time.Time) string {
 			return "too fast, no window: searching"
 		}
 	}
+	window := active < time.Second // the same number twice
 	bound = max(bound, l.partial)
 	l.partial = 0
-	l.good, l.bad = 0, min(l.est, max(bound, l.est/2))
+	if bound < l.est/2 {
+		// Fewer than half the estimate: a small one-second window, but
+		// also a token bucket with a small burst (the same number after
+		// every pause) or a server that paces requests (it refuses the
+		// first short gap: one or two admitted). A guess, not a bound:
+		// it is tested, and the search goes on above it when it holds.
+		l.good, l.bad = 0, l.est
+		if window && bound >= minWindow {
+			l.startTest(now, bound)
+			l.window = bound
+			return "far above the limit: testing the number admitted each time"
+		}
+		l.startTest(now, l.est/2)
+		return "far above the limit: testing half the estimate"
+	}
+	l.good, l.bad = 0, min(l.est, bound)
 	l.startTest(now, l.bad)
 	return "far above the limit: testing the requests admitted in the last second"
 }
 
 // step continues a search whose bounds are good (held) and bad (failed):
-// it ends when they are close, else tests the middle. Called with l.mu held.
-func (l *Limiter) step(now time.Time) {
+// it ends when they are close, else tests share of the way from good to
+// bad. Called with l.mu held.
+func (l *Limiter) step(now time.Time, share float64) {
 	if l.bad-l.good <= converged*l.good {
 		l.testing = false
 		l.setEstimate(l.good)
 		l.lastAdjust = now
 		return
 	}
-	l.startTest(now, (l.good+l.bad)/2)
+	l.startTest(now, l.good+share*(l.bad-l.good))
 }
 
 func (l *Limiter) startTest(now time.Time, est float64) {

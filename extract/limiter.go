@@ -40,13 +40,23 @@ import (
 //     requests admitted in the second before bound it from above and are
 //     tested; within the first second of activity only if the next 429
 //     comes after as many again (a one-second window), else the search
-//     starts 15% lower;
+//     starts 15% lower. Below half the estimate the number is a guess,
+//     not a bound (a token bucket with a small burst repeats it too): it
+//     is tested and the search goes on above it, where a failure with the
+//     same number admitted in a second confirms a window of it. One or two
+//     admitted each time (a server that paces requests refuses the first
+//     short gap at any rate below ours) say nothing: half the estimate is
+//     tested;
 //   - when a tested rate fails: the requests admitted since the previous 429
 //     over the time since measure the server's rate, exactly for a token
 //     bucket (empty at both), from below for a window (the pause wasted
 //     capacity). The limiter bisects between the highest rate that held 3 s
-//     and the lowest that failed until they are within 2.5%, or two
-//     measures agree (a token bucket).
+//     (none yet: it halves) and the lowest that failed until they are
+//     within 2.5%, or two measures agree (a token bucket) that were taken
+//     at rates 20% apart, each over a second after its pause (a window
+//     repeats itself at close rates). A test refused at once (a pacing
+//     server) costs a Retry-After: the next one goes a quarter of the way
+//     up, not half.
 type Limiter struct {
 	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
@@ -59,10 +69,12 @@ type Limiter struct {
 	pausedUntil time.Time     // every worker waits until then (Retry-After)
 	resumed     time.Time     // the end of the last pause
 	partial     float64       // requests admitted before a 429 that came within a second of the start or a pause
+	window      float64       // the same number admitted twice within a second of a pause, while searching
 	stormFrom   time.Time     // 429s to requests sent before this were already counted
 	sends       []sendRecord  // the last historySpan of requests, in order
 	lastCut     time.Time     // send time of the request whose 429 was the last cut
 	cutPrevRate float64       // the admitted rate measured at the last cut (0: none)
+	cutPrevPace float64       // the pacing rate it was measured at
 	started     time.Time     // the first request
 	testing     bool          // est is being tested (a search is on)
 	testFrom    time.Time     // when the current test began
@@ -91,6 +103,7 @@ const (
 	guardSpan    = time.Second + 20*time.Millisecond
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
 	searchStep   = 0.85             // first test after 429s that name no limit
+	quickStep    = 0.25             // share of the way up a search goes after a test refused at once
 	pacerCut     = 0.95             // estimate after a 429 soon after another, strict spacing
 	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
 	testHold     = 3 * time.Second  // a tested rate that held this long passes
@@ -98,12 +111,14 @@ const (
 	historySpan  = recentCut + 2*time.Second
 	maxHistory   = 4096             // sends kept at most: 80 s at 50 a second, 2 s at 2,000
 	agree        = 0.03             // two measures within 3% agree
+	spread       = 0.2              // if taken at pacing rates at least 20% apart
 	converged    = 0.025            // a search ends when its bounds are this close
 	climbEvery   = 30 * time.Second // with no 429 this long, the estimate climbs
 	climbStep    = 0.01             // by this share, every climbEvery
 	minRate      = 0.2              // requests per second, the floor of the estimate
 	minMeasured  = 10               // answers needed for a measured rate
 	minGapSample = 20               // admitted requests needed to compare gaps
+	minWindow    = 3                // a one-second window admits at least this many; fewer twice: a pacing server
 )
 
 // NewLimiter returns a limiter at rps requests per second (rps <= 0: unlimited).
@@ -295,7 +310,7 @@ func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 		// A test counts from the end of the pause that preceded it.
 		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= testHold {
 			l.good = max(l.good, l.est)
-			l.step(now)
+			l.step(now, 0.5)
 		}
 		return
 	}

@@ -174,7 +174,9 @@ func (v virtualRun) String() string {
 //   - at the configured rate, no 429 (strict pacing: a few, once each for
 //     the jitter) and 95% of the limit over the whole run (90% for pacing,
 //     whose gaps cannot absorb the late wake-ups);
-//   - at half the configured rate, 92% of it from the tenth second on;
+//   - at half and at 80% of the configured rate, 92% of it from the tenth
+//     second on (a pacing server at 40 refuses the second request, and
+//     one admitted request says little about its rate);
 //   - at a tight 5 requests per second, 95% and no 429.
 //
 // Always fewer than 1% 429s, never a block. A limiter that paces at the
@@ -184,7 +186,7 @@ func TestLimiterAgainstEachModel(t *testing.T) {
 	base := virtualRun{workers: 8, latency: 100 * time.Millisecond, jitter: 20 * time.Millisecond,
 		arrival: 500 * time.Microsecond, late: 500 * time.Microsecond, duration: 120 * time.Second}
 	for _, m := range simulator.LimitModels() {
-		for _, rates := range [][2]float64{{50, 50}, {25, 50}, {5, 5}} {
+		for _, rates := range [][2]float64{{50, 50}, {25, 50}, {40, 50}, {5, 5}} {
 			v := base
 			v.model, v.serverRate, v.clientRate, v.burst = m, rates[0], rates[1], int(rates[0])
 			for seed := range uint64(3) {
@@ -210,6 +212,54 @@ func TestLimiterAgainstEachModel(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestLimiterBelowTheConfiguredRate: servers well below the configured 50
+// requests a second, where the first 429s are ambiguous, over eight start
+// times each (a fixed window depends on where in its second a run starts):
+//   - a sliding window of 10 admits the same number after every pause:
+//     tested at once, and confirmed when a higher rate fails at as many
+//     again (3 429s, not 8);
+//   - a pacing server admits one request each time, which bounds nothing:
+//     half the estimate is a guess the search goes on from, up or down
+//     (it settled at 6 requests a second when the guess was a bound);
+//   - fixed windows of 35 and 45 repeat themselves after every pause, so
+//     that two measures at close rates agree on a rate far below theirs
+//     (52-62% of the limit when that was read as a token bucket);
+//   - token buckets with a small burst repeat a small number too, and hold
+//     any rate above it (54% and 69% when it was taken for a window).
+func TestLimiterBelowTheConfiguredRate(t *testing.T) {
+	base := virtualRun{workers: 8, latency: 100 * time.Millisecond, jitter: 20 * time.Millisecond,
+		arrival: 500 * time.Microsecond, late: 500 * time.Microsecond, duration: 60 * time.Second, clientRate: 50}
+	for _, c := range []struct {
+		model          string
+		rate           float64
+		burst          int
+		whole, settled float64 // at least
+		throttled      int     // at most
+	}{
+		{simulator.LimitSlidingWindow, 10, 0, 0.90, 0.95, 3},
+		{simulator.LimitPacing, 10, 0, 0.80, 0.90, 10},
+		{simulator.LimitFixedWindow, 35, 0, 0.85, 0.88, 9},
+		{simulator.LimitFixedWindow, 45, 0, 0.85, 0.90, 6},
+		{simulator.LimitTokenBucket, 10, 2, 0.80, 0.90, 8},
+		{simulator.LimitTokenBucket, 35, 7, 0.80, 0.90, 8},
+	} {
+		for seed := range uint64(8) {
+			v := base
+			v.model, v.serverRate, v.burst, v.seed = c.model, c.rate, c.burst, seed
+			t.Run(fmt.Sprintf("%s seed %d", v, seed), func(t *testing.T) {
+				r := v.run(t)
+				whole := r.rate(0, v.duration) / v.serverRate
+				settled := r.rate(10*time.Second, v.duration) / v.serverRate
+				t.Logf("whole %.1f%%, settled %.1f%%, 429s %d of %d, final rate %.2f", 100*whole, 100*settled, r.throttled, r.requests(), r.finalRate)
+				require.Zero(t, r.blocks)
+				require.GreaterOrEqual(t, whole, c.whole)
+				require.GreaterOrEqual(t, settled, c.settled)
+				require.LessOrEqual(t, r.throttled, c.throttled)
+			})
 		}
 	}
 }
