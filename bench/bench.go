@@ -1,7 +1,7 @@
 // Package bench measures the exporter end to end, as whole runs: a real
 // pachca-export process from start to exit against a pachca-sim process, for
 // each of the simulator's rate-limit models, beside a sequential cursor walk;
-// a tight limit; a server limit below the configured one; a run killed with
+// a tight limit; servers below the configured limit; a run killed with
 // SIGKILL and run again; the peak memory of a 1,000,000-event export; and the
 // follow mode's delay, its late events and its idle cost.
 // cmd/pachca-bench wires it; `make bench` runs it.
@@ -11,6 +11,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/simulator"
@@ -46,9 +49,9 @@ type Config struct {
 	Tight       float64
 	TightEvents int
 	TightDays   int
-	// Slow is a server limit below Rate, the client still configured at
-	// Rate, for a run of SlowEvents over Days (0 skips it).
-	Slow       float64
+	// Slow are servers below Rate, the client still configured at Rate,
+	// each for a run of SlowEvents over Days.
+	Slow       []SlowServer
 	SlowEvents int
 	// KillEvents over KillDays are exported, then exported again and killed
 	// at KillAt of the pages, and run again (0 skips it).
@@ -63,6 +66,34 @@ type Config struct {
 	Follow FollowConfig
 }
 
+// SlowServer is a server limit below the client's configured rate: its
+// model (a token bucket's burst is a second of its rate) and rate.
+type SlowServer struct {
+	Model string
+	Rate  float64
+}
+
+// ParseSlowServers reads "model:rate,..." (a bare rate is a token bucket;
+// "" and "0" are none).
+func ParseSlowServers(s string) ([]SlowServer, error) {
+	var out []SlowServer
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" || f == "0" {
+			continue
+		}
+		model, rate, ok := strings.Cut(f, ":")
+		if !ok {
+			model, rate = simulator.LimitTokenBucket, f
+		}
+		r, err := strconv.ParseFloat(rate, 64)
+		if err != nil || r <= 0 || !slices.Contains(simulator.LimitModels(), model) {
+			return nil, fmt.Errorf("%q is not a rate-limit model and a rate, as in pacing:40 (models: %s)", f, strings.Join(simulator.LimitModels(), ", "))
+		}
+		out = append(out, SlowServer{Model: model, Rate: r})
+	}
+	return out, nil
+}
+
 // DefaultConfig is what `make bench` measures: the issue's figures, about a
 // quarter of an hour.
 func DefaultConfig() Config {
@@ -72,7 +103,8 @@ func DefaultConfig() Config {
 		Rate: 50, Workers: 8, Latency: 100 * time.Millisecond, Jitter: 20 * time.Millisecond, BlockAfter: 20,
 		Walk:  10 * time.Second,
 		Tight: 5, TightEvents: 15_000, TightDays: 2,
-		Slow: 25, SlowEvents: 75_000,
+		Slow:       []SlowServer{{simulator.LimitTokenBucket, 25}, {simulator.LimitPacing, 40}, {simulator.LimitFixedWindow, 35}},
+		SlowEvents: 75_000,
 		KillEvents: 60_000, KillDays: 6, KillAt: 0.4,
 		RSSEvents: 1_000_000, RSSDays: []int{1, 30},
 		Follow: DefaultFollowConfig(),
@@ -136,20 +168,20 @@ func Run(ctx context.Context, w io.Writer, c Config) error {
 		ideal := float64(res.Pages) / c.Tight
 		fmt.Fprintf(w, "  wall time           %.1f s = %.3f x pages / %g (%.1f s)\n", res.Wall.Seconds(), res.Wall.Seconds()/ideal, c.Tight, ideal)
 	}
-	if c.Slow > 0 {
-		r := c.run("slow", simulator.LimitTokenBucket, c.Slow, c.SlowEvents, c.Days)
+	for _, slow := range c.Slow {
+		r := c.run("slow", slow.Model, slow.Rate, c.SlowEvents, c.Days)
 		res, err := RunWhole(ctx, c.Bins, r)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\nserver below the client: server %g req/s (token bucket of %d), client %g req/s, %d events over %d days\n",
-			c.Slow, int(c.Slow), c.Rate, c.SlowEvents, c.Days)
+		fmt.Fprintf(w, "\nserver below the client: server %g req/s (%s), client %g req/s, %d events over %d days\n",
+			slow.Rate, slow.Model, c.Rate, c.SlowEvents, c.Days)
 		if res.SettledSet {
 			fmt.Fprintf(w, "  settled pages/s     %.1f = %.1f%% of %g (200 answers from %s after the start to the last)\n",
-				res.SettledOK, 100*res.SettledOK/c.Slow, c.Slow, settleAfter)
+				res.SettledOK, 100*res.SettledOK/slow.Rate, slow.Rate, settleAfter)
 		}
 		fmt.Fprintf(w, "  whole run           %.1f s, %.1f pages/s = %.1f%% of %g; 429s %d of %d (%.2f%%), blocks %d\n",
-			res.Wall.Seconds(), res.PagesPerSecond(), 100*res.PagesPerSecond()/c.Slow, c.Slow, res.Throttled, res.Requests, res.ThrottledShare(), res.Blocked)
+			res.Wall.Seconds(), res.PagesPerSecond(), 100*res.PagesPerSecond()/slow.Rate, slow.Rate, res.Throttled, res.Requests, res.ThrottledShare(), res.Blocked)
 		fmt.Fprintf(w, "  pages/s per 5 s     %s\n", formatSeries(res.Series))
 	}
 	if c.KillEvents > 0 {

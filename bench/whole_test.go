@@ -33,3 +33,18 @@ func TestCount(t *testing.T) {
 	require.Equal(t, 50*time.Millisecond, r.Tail)
 	require.InDelta(t, 100.0/152, r.ThrottledShare(), 1e-9)
 }
+
+func TestParseSlowServers(t *testing.T) {
+	got, err := ParseSlowServers("25, pacing:40,fixed-window:35.5")
+	require.NoError(t, err)
+	require.Equal(t, []SlowServer{{simulator.LimitTokenBucket, 25}, {simulator.LimitPacing, 40}, {simulator.LimitFixedWindow, 35.5}}, got)
+	for _, none := range []string{"", "0"} {
+		got, err = ParseSlowServers(none)
+		require.NoError(t, err)
+		require.Empty(t, got)
+	}
+	for _, bad := range []string{"leaky:5", "pacing:", "pacing:-1", "x"} {
+		_, err = ParseSlowServers(bad)
+		require.Error(t, err, bad)
+	}
+}

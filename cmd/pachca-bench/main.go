@@ -1,5 +1,5 @@
 // Command pachca-bench measures whole pachca-export runs against pachca-sim
-// processes (every rate-limit model, a tight limit, a server slower than the
+// processes (every rate-limit model, a tight limit, servers slower than the
 // client, a SIGKILL and rerun) and the peak memory of a 1,000,000-event
 // export; `make bench` runs it.
 package main
@@ -37,7 +37,7 @@ func main() {
 	fs.Float64Var(&c.Tight, "tight", c.Tight, "a tight limit, server and client (0 skips the run)")
 	fs.IntVar(&c.TightEvents, "tight-events", c.TightEvents, "events of the tight-limit run")
 	fs.IntVar(&c.TightDays, "tight-days", c.TightDays, "days of the tight-limit run")
-	fs.Float64Var(&c.Slow, "slow", c.Slow, "a server limit below -rate, the client at -rate (0 skips the run)")
+	slow := fs.String("slow", slowString(c.Slow), "servers below -rate, as model:rate (a bare rate: a token bucket), the client at -rate (0 skips them)")
 	fs.IntVar(&c.SlowEvents, "slow-events", c.SlowEvents, "events of the slow-server run")
 	fs.IntVar(&c.KillEvents, "kill-events", c.KillEvents, "events of the SIGKILL run (0 skips it)")
 	fs.IntVar(&c.KillDays, "kill-days", c.KillDays, "days of the SIGKILL run")
@@ -56,7 +56,9 @@ func main() {
 	}
 	c.Follow.Late = c.Follow.OnTime
 	if c.Sizes, err = parseInts(*sizes, 1, 1<<31); err == nil {
-		c.RSSDays, err = parseInts(*days, 1, 89)
+		if c.RSSDays, err = parseInts(*days, 1, 89); err == nil {
+			c.Slow, err = bench.ParseSlowServers(*slow)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pachca-bench: %v\n", err)
@@ -82,6 +84,14 @@ func parseInts(s string, lo, hi int) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+func slowString(v []bench.SlowServer) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%s:%g", x.Model, x.Rate)
+	}
+	return strings.Join(s, ",")
 }
 
 func joinInts(v []int) string {
