@@ -31,6 +31,11 @@ func (l *Limiter) read429(sent, now time.Time) string {
 		l.cutPrevRate = measured
 	}
 	strict := !l.strict && l.shortestGap(sent)
+	if !l.testing {
+		l.bucketRate, l.probeAbove = 0, 0 // a new search
+	}
+	probing := l.probing
+	l.probing = false
 	l.lastCut, l.lastAdjust = sent, now
 	l.resumed = l.pausedUntil
 	if active >= time.Second || !l.testing && held >= steadyHold {
@@ -62,6 +67,12 @@ func (l *Limiter) read429(sent, now time.Time) string {
 		window := l.window
 		l.window = 0
 		switch {
+		case probing && haveMeasure && abs(measured-l.good) <= agree*l.good:
+			// The probe above the rate two measures agreed on failed,
+			// and the rate admitted since measures it once more: a
+			// token bucket.
+			l.good, l.bad = measured, measured
+			reason = "the probe failed at the same measure: a token bucket"
 		case window > 0 && l.est > window && abs(l.admittedIn(sent.Add(-time.Second), sent)-window) <= 1:
 			// A rate above the number admitted in each of the first
 			// seconds failed once as many again were admitted in a
@@ -75,10 +86,18 @@ func (l *Limiter) read429(sent, now time.Time) string {
 			// lasted the test). What a window admits over a pause and
 			// the time to fill it depend on the rate it is filled at; at
 			// close rates a window repeats itself.
+			// A fixed window can still agree with itself by chance (two
+			// measures of 24 at 47 and 35 req/s for a window of 35), and
+			// a server's limits may change: the rate is probed once above,
+			// testHold after (Succeeded).
+			l.probeAbove, l.probeBad = measured, l.bad
 			l.good, l.bad = measured, measured
 			reason = "two measures of the admitted rate agree"
 		case haveMeasure:
 			l.good = max(l.good, measured)
+		}
+		if haveMeasure && (l.bucketRate == 0 || measured < l.bucketRate) {
+			l.bucketRate = measured
 		}
 		// Nothing held yet (good 0): the search halves the rate.
 		l.good = min(l.good, l.bad)

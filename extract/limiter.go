@@ -50,13 +50,16 @@ import (
 //   - when a tested rate fails: the requests admitted since the previous 429
 //     over the time since measure the server's rate, exactly for a token
 //     bucket (empty at both), from below for a window (the pause wasted
-//     capacity). The limiter bisects between the highest rate that held 3 s
-//     (none yet: it halves) and the lowest that failed until they are
-//     within 2.5%, or two measures agree (a token bucket) that were taken
-//     at rates 20% apart, each over a second after its pause (a window
-//     repeats itself at close rates). A test refused at once (a pacing
-//     server) costs a Retry-After: the next one goes a quarter of the way
-//     up, not half.
+//     capacity). The limiter bisects between the highest rate that held
+//     3 s (once a rate was measured, until a bucket of that rate refilled
+//     by the pause would have spent its burst; none yet: it halves) and
+//     the lowest that failed until they are within 2.5%, or two measures
+//     agree (a token bucket) that were taken at rates 20% apart, each over
+//     a second after its pause (a window repeats itself at close rates).
+//     That rate is probed once, 20% above, 3 s later: a bucket fails the
+//     probe at the same measure, a window that agreed with itself by
+//     chance holds it. A test refused at once (a pacing server) costs a
+//     Retry-After: the next one goes a quarter of the way up, not half.
 type Limiter struct {
 	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
@@ -75,6 +78,10 @@ type Limiter struct {
 	lastCut     time.Time     // send time of the request whose 429 was the last cut
 	cutPrevRate float64       // the admitted rate measured at the last cut (0: none)
 	cutPrevPace float64       // the pacing rate it was measured at
+	bucketRate  float64       // the lowest rate measured between 429s in this search (0: none)
+	probeAbove  float64       // a rate two measures agreed on, to probe above (0: none)
+	probeBad    float64       // the lowest rate that failed before they agreed
+	probing     bool          // the current test is that probe (good is the rate)
 	started     time.Time     // the first request
 	testing     bool          // est is being tested (a search is on)
 	testFrom    time.Time     // when the current test began
@@ -104,9 +111,11 @@ const (
 	edgeCut      = 0.98             // estimate after a 429 at a proven rate
 	searchStep   = 0.85             // first test after 429s that name no limit
 	quickStep    = 0.25             // share of the way up a search goes after a test refused at once
+	probeStep    = 0.2              // the probe above a rate two measures agreed on
 	pacerCut     = 0.95             // estimate after a 429 soon after another, strict spacing
 	steadyHold   = 5 * time.Second  // a rate that held this long without a 429 is proven
 	testHold     = 3 * time.Second  // a tested rate that held this long passes
+	maxTestHold  = 10 * time.Second // longer when a bucket's burst could last it
 	recentCut    = 15 * time.Second // two 429s closer than this measure the rate between them
 	historySpan  = recentCut + 2*time.Second
 	maxHistory   = 4096             // sends kept at most: 80 s at 50 a second, 2 s at 2,000
@@ -308,17 +317,42 @@ func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 	}
 	if l.testing {
 		// A test counts from the end of the pause that preceded it.
-		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= testHold {
+		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= l.testHold() {
+			l.probing = false
 			l.good = max(l.good, l.est)
 			l.step(now, 0.5)
 		}
 		return
 	}
 	quiet := now.Sub(maxTime(l.lastCut, l.started))
+	if m := l.probeAbove; m > 0 && quiet >= testHold {
+		// The probe above a rate two agreeing measures named: a token
+		// bucket fails it once its burst is spent, at the same measure; a
+		// window holds it, and the search goes on up to the rate that
+		// failed before.
+		l.probeAbove, l.probing = 0, true
+		l.good, l.bad = m, max(l.probeBad, m*(1+probeStep))
+		l.startTest(now, m*(1+probeStep))
+		return
+	}
 	if quiet >= climbEvery && now.Sub(l.lastAdjust) >= climbEvery && l.est < l.target {
 		l.setEstimate(l.est * (1 + climbStep))
 		l.lastAdjust = now
 	}
+}
+
+// testHold is how long a tested rate must hold to pass: testHold, or
+// longer when a rate was measured between 429s in this search. A token
+// bucket of that rate, refilled by a second's pause, admits a faster test
+// until its burst is spent: a test that held less says nothing about the
+// rate. Called with l.mu held.
+func (l *Limiter) testHold() time.Duration {
+	m := l.bucketRate * (1 + agree) // the measure's own error
+	if m <= 0 || l.rate <= m {
+		return testHold
+	}
+	burst := time.Duration(m / (l.rate - m) * float64(time.Second))
+	return min(max(testHold, burst+time.Second), maxTestHold)
 }
 
 // Throttled records a 429 to a request that left at sent, answered with

@@ -30,6 +30,15 @@ type virtualRun struct {
 	late     time.Duration
 	duration time.Duration
 	seed     uint64
+	// raise, if set, replaces the server's limit by a token bucket of
+	// raise.rate (burst a second of it) as soon as raise.when is true of
+	// the limiter.
+	raise *raise
+}
+
+type raise struct {
+	when func(*Limiter) bool
+	rate float64
 }
 
 // virtualResult counts what the server saw.
@@ -136,6 +145,12 @@ func (v virtualRun) run(t *testing.T) virtualResult {
 			}
 			push(vevent{at: now.Add(uniform(v.arrival)), worker: e.worker, kind: evArrive, sent: at})
 		case evArrive:
+			if v.raise != nil && v.raise.when(l) {
+				cfg.RateLimit, cfg.LimitModel, cfg.Burst = v.raise.rate, simulator.LimitTokenBucket, int(v.raise.rate)
+				srv, err = simulator.NewRateLimit(cfg)
+				require.NoError(t, err)
+				v.raise = nil
+			}
 			verdict := srv.Allow("t", now)
 			if verdict.Violation {
 				res.violations++
@@ -229,7 +244,10 @@ func TestLimiterAgainstEachModel(t *testing.T) {
 //     that two measures at close rates agree on a rate far below theirs
 //     (52-62% of the limit when that was read as a token bucket);
 //   - token buckets with a small burst repeat a small number too, and hold
-//     any rate above it (54% and 69% when it was taken for a window).
+//     any rate above it (54% and 69% when it was taken for a window);
+//   - a token bucket of 20 refilled by a second's pause admits a test at 26
+//     for 3.4 s: a test passes only once such a burst would be spent (13
+//     429s in the minute when 3 s were enough, then 2% steps at the edge).
 func TestLimiterBelowTheConfiguredRate(t *testing.T) {
 	base := virtualRun{workers: 8, latency: 100 * time.Millisecond, jitter: 20 * time.Millisecond,
 		arrival: 500 * time.Microsecond, late: 500 * time.Microsecond, duration: 60 * time.Second, clientRate: 50}
@@ -246,6 +264,7 @@ func TestLimiterBelowTheConfiguredRate(t *testing.T) {
 		{simulator.LimitFixedWindow, 45, 0, 0.85, 0.90, 6},
 		{simulator.LimitTokenBucket, 10, 2, 0.80, 0.90, 8},
 		{simulator.LimitTokenBucket, 35, 7, 0.80, 0.90, 8},
+		{simulator.LimitTokenBucket, 20, 20, 0.95, 0.95, 6},
 	} {
 		for seed := range uint64(8) {
 			v := base
@@ -262,6 +281,30 @@ func TestLimiterBelowTheConfiguredRate(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestLimiterProbesAboveAgreedMeasures: two measures of the rate admitted
+// between 429s that agree name a token bucket's rate, and the search ends
+// there; a fixed window can agree with itself by chance (measures of 24 at
+// 47 and 35 req/s for a window of 35, in a real run), and a server's limits
+// "may change". So the rate is probed once above: here the server, a token
+// bucket of 25, becomes one of 35 as soon as the two measures have agreed.
+// Without the probe the limiter stays at 25 (it climbs 1% every 30 s).
+func TestLimiterProbesAboveAgreedMeasures(t *testing.T) {
+	v := virtualRun{model: simulator.LimitTokenBucket, serverRate: 25, burst: 25, clientRate: 50, workers: 8,
+		latency: 100 * time.Millisecond, jitter: 20 * time.Millisecond, arrival: 500 * time.Microsecond,
+		late: 500 * time.Microsecond, duration: 60 * time.Second}
+	agreed := false
+	v.raise = &raise{rate: 35, when: func(l *Limiter) bool {
+		agreed = l.probeAbove > 0
+		return agreed
+	}}
+	r := v.run(t)
+	require.True(t, agreed, "the measures never agreed")
+	settled := r.rate(30*time.Second, v.duration) / 35
+	t.Logf("from 30 s: %.1f%% of 35, 429s %d, final rate %.2f", 100*settled, r.throttled, r.finalRate)
+	require.GreaterOrEqual(t, settled, 0.92)
+	require.Zero(t, r.blocks)
 }
 
 // TestLimiterPunctual: at the rates APIs grant, a request that leaves late,
