@@ -32,7 +32,7 @@ func (l *Limiter) read429(sent, now time.Time) string {
 	}
 	strict := !l.strict && l.shortestGap(sent)
 	if !l.testing {
-		l.bucketRate, l.probeAbove = 0, 0 // a new search
+		l.bucketRate, l.probeAbove, l.window = 0, 0, 0 // a new search
 	}
 	probing := l.probing
 	l.probing = false
@@ -85,11 +85,11 @@ func (l *Limiter) read429(sent, now time.Time) string {
 			// bucket's rate, even below a rate that held (its burst
 			// lasted the test). What a window admits over a pause and
 			// the time to fill it depend on the rate it is filled at; at
-			// close rates a window repeats itself.
-			// A fixed window can still agree with itself by chance (two
-			// measures of 24 at 47 and 35 req/s for a window of 35), and
-			// a server's limits may change: the rate is probed once above,
-			// testHold after (Succeeded).
+			// close rates a window repeats itself. It can still agree
+			// with itself by chance (two measures of 24 at 47 and 35
+			// req/s for a fixed window of 35), and a server's limits may
+			// change: the rate is probed once above, testHold after
+			// (Succeeded).
 			l.probeAbove, l.probeBad = measured, l.bad
 			l.good, l.bad = measured, measured
 			reason = "two measures of the admitted rate agree"
@@ -135,7 +135,7 @@ func (l *Limiter) read429(sent, now time.Time) string {
 			return "too fast, no window: searching"
 		}
 	}
-	window := active < time.Second // the same number twice
+	repeated := active < time.Second // the same number twice
 	bound = max(bound, l.partial)
 	l.partial = 0
 	if bound < l.est/2 {
@@ -145,7 +145,7 @@ func (l *Limiter) read429(sent, now time.Time) string {
 		// first short gap: one or two admitted). A guess, not a bound:
 		// it is tested, and the search goes on above it when it holds.
 		l.good, l.bad = 0, l.est
-		if window && bound >= minWindow {
+		if repeated && bound >= minWindow {
 			l.startTest(now, bound)
 			l.window = bound
 			return "far above the limit: testing the number admitted each time"

@@ -317,7 +317,7 @@ func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 	}
 	if l.testing {
 		// A test counts from the end of the pause that preceded it.
-		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= l.testHold() {
+		if now.Sub(maxTime(l.testFrom, l.pausedUntil)) >= l.holdFor() {
 			l.probing = false
 			l.good = max(l.good, l.est)
 			l.step(now, 0.5)
@@ -341,12 +341,12 @@ func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 	}
 }
 
-// testHold is how long a tested rate must hold to pass: testHold, or
+// holdFor is how long a tested rate must hold to pass: testHold, or
 // longer when a rate was measured between 429s in this search. A token
 // bucket of that rate, refilled by a second's pause, admits a faster test
 // until its burst is spent: a test that held less says nothing about the
 // rate. Called with l.mu held.
-func (l *Limiter) testHold() time.Duration {
+func (l *Limiter) holdFor() time.Duration {
 	m := l.bucketRate * (1 + agree) // the measure's own error
 	if m <= 0 || l.rate <= m {
 		return testHold
