@@ -89,6 +89,16 @@ func startFollow(t *testing.T, cfg *config.Config, c clock, o follow.Options) *f
 }
 
 // waitFor polls cond until it holds, for at most d.
+// startSim starts a simulator on a loopback port; the caller closes it.
+func startSim(t *testing.T, sc simulator.Config) (*simulator.Server, string) {
+	t.Helper()
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	return sim, base
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -117,10 +127,7 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	sc := simulator.DefaultConfig()
 	sc.Events, sc.ClockOffset = 0, c.offset
 	sc.Live = simulator.Live{Rate: 60, LateShare: 0.3, MaxLate: 3 * time.Second}
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
+	sim, base := startSim(t, sc)
 	defer sim.Close()
 
 	cfg := testConfig(t, base)
@@ -235,10 +242,7 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 	c := clock{}
 	sc := simulator.DefaultConfig()
 	sc.Events = 0
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
+	sim, base := startSim(t, sc)
 	defer sim.Close()
 	cfg := testConfig(t, base)
 	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Suspicious logins", Kind: alerts.KindThreshold,
@@ -285,15 +289,12 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 func TestFollowStopsOnPermanentFailure(t *testing.T) {
 	sc := simulator.DefaultConfig()
 	sc.Events = 0
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
+	sim, base := startSim(t, sc)
 	defer sim.Close()
 	cfg := testConfig(t, base)
 	cfg.Source.Token = simulator.TokenNoScope
 	start := time.Now()
-	err = follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
+	err := follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
 	require.ErrorContains(t, err, "audit_events:read")
 	require.True(t, failure.IsPermanent(err), "%v", err)
 	require.Less(t, time.Since(start), 5*time.Second, "at once, not after give_up_after")
@@ -305,10 +306,7 @@ func TestFollowStopsOnPermanentFailure(t *testing.T) {
 func TestFollowGivesUp(t *testing.T) {
 	sc := simulator.DefaultConfig()
 	sc.Events = 0
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
+	sim, base := startSim(t, sc)
 	cfg := testConfig(t, base)
 	cfg.Source.MaxRetries = 0
 	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, 2*time.Second
@@ -320,6 +318,7 @@ func TestFollowGivesUp(t *testing.T) {
 	require.NoError(t, sim.Close())    // the API goes away
 	time.Sleep(500 * time.Millisecond) // a cycle in flight may still commit
 	wm := position(t, cfg).Watermark
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(30 * time.Second):
