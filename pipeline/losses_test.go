@@ -393,3 +393,58 @@ func TestRefusedDayKeepsTheChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, old.Files, m1.Files, "the refused day's files are as they were")
 }
+
+// TestPartialRangeThenWholeDay: a one-off range inside a day, then the
+// whole day (the nightly run after an ad-hoc backfill), leaves each event
+// once in every file sink: the whole day's file replaces the partial one.
+// A range inside a day exported whole is not written again; and a day that
+// holds both already (written by a configuration with another state
+// directory) is set right by its whole day, not refused as shrinking.
+func TestPartialRangeThenWholeDay(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	withParquet(t, cfg)
+	nd, pq := cfg.Sinks[0].File.Dir, cfg.Sinks[1].File.Dir
+	run := func(cfg *config.Config, from, to time.Time) *pipeline.Summary {
+		t.Helper()
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+		require.NoError(t, err)
+		return sum
+	}
+	dayFiles := func(dir string) []string {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(dir, "dt="+day0().Format(time.DateOnly), "pachca-audit-*"))
+		require.NoError(t, err)
+		for i := range files {
+			files[i] = filepath.Base(files[i])
+		}
+		return files
+	}
+	exact := func() {
+		t.Helper()
+		want := exporttest.Expected(sim, day0(), day0().AddDate(0, 0, 1))
+		exporttest.Compare(t, want, exporttest.ReadNDJSON(t, nd), "acme") // fails on an id twice
+		exporttest.Compare(t, want, exporttest.ReadParquet(t, pq), "acme")
+		require.Equal(t, []string{"pachca-audit-" + day0().Format(time.DateOnly) + ".ndjson.gz"}, dayFiles(nd))
+		require.Equal(t, []string{"pachca-audit-" + day0().Format(time.DateOnly) + ".parquet"}, dayFiles(pq))
+	}
+
+	run(cfg, day0(), day0().Add(12*time.Hour))
+	require.Len(t, dayFiles(nd), 1, "the partial file")
+	run(cfg, day0(), day0().AddDate(0, 0, 1))
+	exact()
+
+	// A range inside the day exported whole: nothing written.
+	sum := run(cfg, day0().Add(6*time.Hour), day0().Add(18*time.Hour))
+	require.Empty(t, sum.Days)
+	exact()
+
+	// Another state directory does not know the day is exported: its
+	// partial range doubles half the day, and its whole day sets it right.
+	other := *cfg
+	other.State.Dir = filepath.Join(t.TempDir(), "state")
+	run(&other, day0().Add(12*time.Hour), day0().AddDate(0, 0, 1))
+	require.Len(t, dayFiles(nd), 2)
+	run(&other, day0(), day0().AddDate(0, 0, 1))
+	exact()
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/config"
@@ -124,6 +125,9 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		if plan, err = planRange(rng.From, rng.To, now, cfg.Period.Lag, cfg.Period.Retention); err != nil {
 			return Plan{}, err
 		}
+		if err := skipExportedParts(&plan, v); err != nil {
+			return Plan{}, err
+		}
 		if plan.progressKey, err = state.Key([2]string{fmtT(plan.From), fmtT(plan.To)}); err != nil {
 			return Plan{}, err
 		}
@@ -138,6 +142,14 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 	}
 	plan.Streams = streamsOf(cfg)
 	return plan, nil
+}
+
+// NothingToExport says why a plan without days has nothing to export.
+func NothingToExport(p Plan) string {
+	if len(p.Notes) > 0 {
+		return "nothing to export in the period, for the reasons above"
+	}
+	return "nothing to export: every day of the period is already exported"
 }
 
 func floorDay(t time.Time) time.Time { return t.UTC().Truncate(day) }
@@ -176,6 +188,29 @@ func planRange(from, to, now time.Time, lag, retention time.Duration) (Plan, err
 			len(expired), expired[0], expired[len(expired)-1]))
 	}
 	return p, nil
+}
+
+// skipExportedParts leaves out of plan the partial days (a range that
+// starts or ends inside a day) of days exported whole: every sink holds
+// their events already, and a file of the part would hold them twice.
+func skipExportedParts(plan *Plan, v *state.View) error {
+	exported, err := v.Exported()
+	if err != nil {
+		return err
+	}
+	var skipped []string
+	plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool {
+		_, whole := exported[p.Date()]
+		if whole && !p.FullDay() {
+			skipped = append(skipped, p.Date())
+		}
+		return whole && !p.FullDay()
+	})
+	if len(skipped) > 0 {
+		plan.Notes = append(plan.Notes, fmt.Sprintf("%s exported whole already: the part of it in the range is not written again (export the whole day to fetch it afresh)",
+			strings.Join(skipped, " and ")))
+	}
+	return nil
 }
 
 // planCatchUp plans every complete UTC day not yet exported: from the

@@ -98,7 +98,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	}
 	if len(plan.Days) == 0 {
 		if !plan.Quiet {
-			s.log.Info("nothing to export: every day of the period is already exported")
+			s.log.Info(NothingToExport(plan))
 		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}

@@ -57,8 +57,9 @@ type Claimer interface {
 // Holder is implemented by sinks that keep what they committed (files,
 // objects), so that a run can refuse to replace a file with a smaller one.
 type Holder interface {
-	// Existing reports the records of the file that committing p would
-	// replace, from the day's manifest; ok is false when there is none. A
+	// Existing reports the records of the files that committing p would
+	// replace, from the day's manifest (a lower bound of the distinct
+	// events they hold); ok is false when there is none. A
 	// day whose manifest was written for another identity gives a
 	// *ForeignDayError.
 	Existing(ctx context.Context, p Partition) (records int64, ok bool, err error)
@@ -197,10 +198,12 @@ func (l *Ledger) compare(b []byte, id Identity, where string) error {
 }
 
 // replaces returns whether committing p replaces the file a manifest entry
-// names: every file of the day for a Compact partition, else the files p
-// writes (Layout.Paths: one, or one per key of a split layout).
+// names: every file of the day for a whole day (a Compact partition, or a
+// full day of a run, which holds every event a partial range of the day
+// wrote before), else the files p writes (Layout.Paths: one, or one per key
+// of a split layout).
 func (l *Ledger) replaces(p Partition) func(ManifestFile) bool {
-	if p.Compact {
+	if p.Compact || p.FullDay() {
 		return func(ManifestFile) bool { return true }
 	}
 	paths := l.layout.Paths(p, l.format)
@@ -208,7 +211,9 @@ func (l *Ledger) replaces(p Partition) func(ManifestFile) bool {
 }
 
 // Existing implements Holder: the records of the files committing p
-// replaces (see replaces).
+// replaces (see replaces), counted as heldAtLeast does; for a Compact
+// partition (a followed day, whose cycle files hold each event once
+// although their ranges overlap) their sum.
 func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error) {
 	m, _, ok, err := l.read(ctx, p.Dir())
 	if err != nil || !ok {
@@ -217,16 +222,48 @@ func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error)
 	if err := l.own(m, p.Dir()); err != nil {
 		return 0, false, err
 	}
-	var n int64
-	found := false
+	var files []ManifestFile
+	var sum int64
 	replaces := l.replaces(p)
 	for _, e := range m.Files {
 		if replaces(e) {
-			n += e.Records
-			found = true
+			files = append(files, e)
+			sum += e.Records
 		}
 	}
-	return n, found, nil
+	if p.Compact {
+		return sum, len(files) > 0, nil
+	}
+	return heldAtLeast(files), len(files) > 0, nil
+}
+
+// heldAtLeast is how many distinct events files hold at the least: the
+// most records of files whose ranges do not overlap. Files of one range (a
+// split layout's, one per key) hold different events and add up; files of
+// overlapping ranges (a partial range, then its whole day) may hold the
+// same events, and do not.
+func heldAtLeast(files []ManifestFile) int64 {
+	type span struct {
+		from, to time.Time
+		records  int64
+	}
+	var spans []span
+	for _, f := range files {
+		i := slices.IndexFunc(spans, func(s span) bool { return s.from.Equal(f.From) && s.to.Equal(f.To) })
+		if i < 0 {
+			spans = append(spans, span{from: f.From, to: f.To})
+			i = len(spans) - 1
+		}
+		spans[i].records += f.Records
+	}
+	// The heaviest set of spans that do not overlap, by their ends.
+	slices.SortFunc(spans, func(a, b span) int { return a.to.Compare(b.to) })
+	best := make([]int64, len(spans)+1) // best[i]: of spans[:i]
+	for i, s := range spans {
+		before := sort.Search(i, func(k int) bool { return spans[k].to.After(s.from) }) // spans[:before] end by s.from
+		best[i+1] = max(best[i], best[before]+s.records)
+	}
+	return best[len(spans)]
 }
 
 // own fails with a ForeignDayError when m was written for another identity.
@@ -262,8 +299,8 @@ type Prepared struct {
 	Version string
 	// Replaced names (as manifest entries do, see EntryPath) the files the
 	// manifest listed and no longer does: the files the partition replaces
-	// (see Existing) that it did not write again, every other file of the
-	// day for a Compact partition. The sink removes them.
+	// (see replaces) that it did not write again: every other file of the
+	// day for a whole day. The sink removes them.
 	Replaced []string
 }
 

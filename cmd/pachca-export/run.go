@@ -134,8 +134,11 @@ func (e *env) writeMetrics(path string, sum *pipeline.Summary, res telemetry.Res
 func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "dry run: nothing fetched\n")
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "note\t%s\n", n)
+	}
 	if len(p.Days) == 0 {
-		fmt.Fprintf(w, "nothing to export: every complete day is already exported\n")
+		fmt.Fprintf(w, "%s\n", pipeline.NothingToExport(*p))
 		w.Flush()
 		return
 	}

@@ -17,8 +17,9 @@ import (
 )
 
 // TestCompact: a Compact partition replaces the objects a follow loop wrote
-// for the day: the manifest lists the day object (one per OCSF class in the
-// Security Lake layout) alone and the others are deleted.
+// for the day, and a run's full day those of partial ranges: the manifest
+// lists the day object (one per OCSF class in the Security Lake layout)
+// alone and the others are deleted.
 func TestCompact(t *testing.T) {
 	srv := miniotest.Start(t)
 	t.Run("daily", func(t *testing.T) {
@@ -41,6 +42,23 @@ func TestCompact(t *testing.T) {
 		require.EqualValues(t, 60, m.Records)
 		body, _ := get(t, srv, "compact", res.Files[0])
 		requireNDJSON(t, res.Files[0], body, recs)
+	})
+	t.Run("a run's full day after partial ranges", func(t *testing.T) {
+		srv.CreateBucket("partial")
+		s := newSink(t, config(t, srv, "partial", "ndjson", "gzip"))
+		for _, h := range []int{0, 12} {
+			p := sinks.NewPartition(day, day.Add(time.Duration(h)*time.Hour), day.Add(time.Duration(h+12)*time.Hour), "run-p")
+			commit(t, s, p, records(t, p, 20, "p"))
+		}
+		require.Len(t, keys(t, srv, "partial"), 3)
+
+		p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-day")
+		recs := records(t, p, 60, "d")
+		commit(t, s, p, recs)
+		require.Equal(t, []string{"audit/dt=2026-11-01/_manifest.json", "audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson.gz"}, keys(t, srv, "partial"))
+		m := manifest(t, srv, "partial", "audit/dt=2026-11-01/_manifest.json")
+		require.Len(t, m.Files, 1)
+		require.EqualValues(t, 60, m.Records)
 	})
 	t.Run("security lake", func(t *testing.T) {
 		srv.CreateBucket("lake")
