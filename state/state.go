@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -72,6 +73,40 @@ func Peek(root string, id any) (*View, error) {
 
 // Dir is the state directory.
 func (v *View) Dir() string { return v.dir }
+
+// Check proves the state of identity id under root usable, without locking
+// it (a run may hold it): root, created if need be, and the state's
+// directory if it exists take a file, and the state files that exist read
+// whole. It returns the view, for what the caller wants to show of it.
+func Check(root string, id any) (*View, error) {
+	v, err := Peek(root, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	for _, dir := range []string{root, v.dir} {
+		f, err := os.CreateTemp(dir, ".pachca-export-check-*")
+		if errors.Is(err, fs.ErrNotExist) && dir == v.dir {
+			break // no run used this state yet
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state: directory %s is not writable: %w", dir, errors.Unwrap(err))
+		}
+		f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+	}
+	if _, err := v.Exported(); err != nil {
+		return nil, err
+	}
+	if _, _, err := v.Follow(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
 
 // Store is one state directory, locked for the life of the Store. Its
 // methods are not safe for concurrent use unless documented otherwise.

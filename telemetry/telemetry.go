@@ -18,6 +18,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -191,6 +192,20 @@ func (m *Metrics) WriteTextfile(path string) error {
 		return fmt.Errorf("metrics file: %w", err)
 	}
 	return nil
+}
+
+// CheckTextfile proves, before a run, that WriteTextfile can write path
+// after it: path is not a directory, and its directory takes a file.
+func CheckTextfile(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("metrics file %s is a directory", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".pachca-export-check-*")
+	if err != nil {
+		return fmt.Errorf("metrics file %s: its directory does not take a file: %w", path, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // LoadTextfile carries over the counters and the last success time of a

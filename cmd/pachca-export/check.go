@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
+	"github.com/pachca-export/pachca-export/state"
 )
 
 func checkCommand() *command {
@@ -17,7 +19,8 @@ func checkCommand() *command {
 		synopsis: "-c FILE [--token TOKEN]",
 		summary:  "check the configuration, the token and every sink, as OK/FAIL lines",
 		about: `Loads FILE, sends one request to tell whether the API accepts the token
-(scope audit_events:read, Corporation plan), and probes every sink (directory
+(scope audit_events:read, Corporation plan), checks the state directory
+(writable, its files whole), and probes every sink (directory
 writable, bucket writable, Kafka topic present, a file or S3 location that
 holds this configuration's data or none yet). Prints one OK or FAIL line per
 item and exits 1 if any failed; a missing token is a FAIL line, and the rest is
@@ -58,14 +61,21 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	} else {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
+		client := extract.NewClient(cc)
 		cctx, cancel := context.WithTimeout(ctx, 2*cfg.Source.Timeout)
-		err := extract.NewClient(cc).Probe(cctx)
+		err := client.Probe(cctx)
 		cancel()
 		if err != nil {
 			line(false, "token", err.Error())
 		} else {
 			line(true, "token", "accepted by "+cfg.Source.BaseURL+" with scope audit_events:read")
+			checkEventKeys(ctx, client, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
 		}
+	}
+	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg)); err != nil {
+		line(false, "state", err.Error())
+	} else {
+		line(true, "state", v.Dir()+" writable")
 	}
 	set, err := sinkset.Build(ctx, cfg.Sinks, e.stdout)
 	if err != nil {
@@ -107,4 +117,23 @@ func claimNote(s sinks.Sink, c sinks.ClaimResult) string {
 		return "; holds data without a marker, which the first run adopts"
 	}
 	return "; empty: the first run marks it as this configuration's"
+}
+
+// checkEventKeys asks the API for a minute of each filtered event key: one
+// it does not know is refused (422) here rather than in the middle of a run.
+func checkEventKeys(ctx context.Context, c *extract.Client, keys []string, timeout time.Duration, line func(ok bool, what, detail string)) {
+	if len(keys) == 0 {
+		return
+	}
+	now := time.Now().UTC()
+	for _, k := range keys {
+		cctx, cancel := context.WithTimeout(ctx, 2*timeout)
+		_, err := c.Page(cctx, extract.Query{Start: now.Add(-time.Minute), End: now, EventKey: k}, "")
+		cancel()
+		if err != nil {
+			line(false, "filters", fmt.Sprintf("event key %q: %v", k, err))
+			return
+		}
+	}
+	line(true, "filters", fmt.Sprintf("the API accepts the %d event key(s)", len(keys)))
 }

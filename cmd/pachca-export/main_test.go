@@ -86,6 +86,8 @@ func TestExitStatus(t *testing.T) {
 			code: 1, want: []string{"Corporation plan"}},
 		{name: "403", config: goodConfig, token: simulator.TokenNoScope, args: []string{"--from", day, "--to", next},
 			code: 1, want: []string{"scope audit_events:read"}},
+		{name: "metrics file a directory", config: goodConfig, token: secretToken, args: []string{"--from", day, "--to", next, "--metrics-file", os.TempDir()},
+			code: 2, want: []string{"--metrics-file: metrics file " + os.TempDir() + " is a directory"}},
 		{name: "unknown command", config: goodConfig, token: secretToken, code: 2, want: []string{"unknown command \"frobnicate\""}},
 	}
 	for _, tc := range cases {
@@ -192,6 +194,19 @@ func TestCheck(t *testing.T) {
 	require.Contains(t, stdout.String(), "audit_events:read")
 	require.Regexp(t, `FAIL\s+sinks\[0\]`, stdout.String())
 	require.Contains(t, stderr.String(), "check: 2 problem(s)")
+
+	// What a run would stop on: a state directory that is a file, an event
+	// key the API does not know.
+	stdout.Reset()
+	stderr.Reset()
+	cfg := strings.Replace(goodConfig, "  timeout: 5s", "  timeout: 5s\n  filters:\n    event_keys: [user_login, no_such_key]", 1)
+	path = writeConfig(t, base, secretToken, strings.Replace(cfg, "dir: %DIR%/state", "dir: %DIR%/state-file", 1))
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(path), "state-file"), []byte("not a directory"), 0o600))
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 1, code, stdout.String()+stderr.String())
+	require.Regexp(t, `FAIL\s+state\s+state: .*state-file`, stdout.String())
+	require.Regexp(t, `FAIL\s+filters\s+event key "no_such_key"`, stdout.String())
+	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
 }
 
 func TestDryRunFetchesNothing(t *testing.T) {

@@ -55,6 +55,11 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 					}
 					return err
 				}
+				if *metrics != "" && !*dry {
+					if err := telemetry.CheckTextfile(*metrics); err != nil {
+						return failure.Usagef("--metrics-file: %v", err)
+					}
+				}
 				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout,
 					AlertsDryRun: *alertsDry, AlertsOut: e.stdout, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
 			}
