@@ -522,5 +522,9 @@ func ParseTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("invalid time %q: use a date (2026-11-01) or RFC 3339 (2026-11-01T00:00:00Z)", s)
 	}
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		// Events have milliseconds: a finer bound would fall inside one.
+		return time.Time{}, fmt.Errorf("invalid time %q: finer than the milliseconds events carry", s)
+	}
 	return t.UTC(), nil
 }

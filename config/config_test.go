@@ -201,6 +201,9 @@ func TestParseTime(t *testing.T) {
 	}
 	_, err := config.ParseTime("11/01/2026")
 	require.ErrorContains(t, err, `invalid time "11/01/2026"`)
+	// Bounds inside a millisecond would take in events before --from.
+	_, err = config.ParseTime("2026-11-20T00:00:00.0001Z")
+	require.ErrorContains(t, err, "finer than the milliseconds")
 }
 
 // TestGoodOCSFConfig: the record shape and layout keys of file and S3
