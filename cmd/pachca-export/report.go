@@ -173,6 +173,8 @@ const reportMemoryLimit = 32 << 20
 
 // writeReport renders into a temporary file next to out and renames it
 // into place, so that a failed report leaves no partial page under out.
+// The file is private (0600, as os.CreateTemp makes it): it names people
+// and their addresses.
 func (e *env) writeReport(ctx context.Context, o report.Options, out string) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(reportMemoryLimit))
@@ -192,9 +194,6 @@ func (e *env) writeReport(ctx context.Context, o report.Options, out string) err
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), out)

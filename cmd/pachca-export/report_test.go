@@ -106,6 +106,9 @@ alerts:
 		require.Equal(t, 0, code, stderr)
 		require.Contains(t, stderr, "compared with the previous period")
 		require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
+		fi, err := os.Stat(out)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "it names people and their addresses")
 	})
 	t.Run("config, first file sink, rules from it", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")
