@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,7 +23,8 @@ import (
 )
 
 func reportCommand() *command {
-	return &command{
+	var c *command // its flag errors read as every command's
+	c = &command{
 		name:     "report",
 		synopsis: "[-c FILE [--sink N] | DIR] [--from T] [--to T] [-o report.html]",
 		summary:  "write a self-contained HTML security digest of a period",
@@ -44,8 +46,11 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 				var dirs []string
 				for len(rest) > 0 {
 					dirs = append(dirs, rest[0])
-					if err := fs.Parse(rest[1:]); err != nil {
-						return usageErr("report: %v", err)
+					if err := fs.Parse(rest[1:]); errors.Is(err, flag.ErrHelp) {
+						c.help(e.stdout, fs)
+						return nil
+					} else if err != nil {
+						return c.flagError(fs, err)
 					}
 					rest = fs.Args()
 				}
@@ -53,6 +58,7 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 			}
 		},
 	}
+	return c
 }
 
 // report1 writes the report asked for.
@@ -76,6 +82,8 @@ func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN 
 		return usageErr("report: one directory, got %d (%s)", len(dirs), strings.Join(dirs, ", "))
 	case len(dirs) == 1 && cfgPath != "":
 		return usageErr("report: give -c pipeline.yaml or a directory, not both")
+	case sinkN < -1 || sinkN >= 0 && cfgPath == "" && len(dirs) == 0:
+		return usageErr("report: --sink %d: give -c pipeline.yaml and a sink's index, 0 or more", sinkN)
 	case len(dirs) == 1:
 		if sinkN >= 0 {
 			return usageErr("report: --sink needs -c pipeline.yaml")
