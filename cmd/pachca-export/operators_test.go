@@ -370,9 +370,15 @@ func TestSchemaSQL(t *testing.T) {
 	for _, tc := range []struct{ args, want string }{
 		{"--table Pachca-Audit", `pachca-export: schema: --table "Pachca-Audit": Athena names take only lower-case letters, digits and _ (e.g. pachca_audit or security.pachca_audit)`},
 		{"--layout csv", `pachca-export: schema: unknown --layout "csv" (parquet, ndjson)`},
+		{"--location notaurl", `pachca-export: schema: --location "notaurl": want the URL of a directory, such as s3://bucket/prefix/`},
+		{"--format json --table t --location s3://b/", `pachca-export: schema: --location, --table: for --format sql only`},
 	} {
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"schema", "--format", "sql"}, strings.Fields(tc.args)...)
+		args := []string{"schema", "--format", "sql"}
+		if strings.HasPrefix(tc.args, "--format") {
+			args = args[:1]
+		}
+		args = append(args, strings.Fields(tc.args)...)
 		require.Equal(t, 2, Main(t.Context(), args, &stdout, &stderr))
 		require.Empty(t, stdout.String())
 		require.Equal(t, tc.want+"\n", stderr.String())

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/pachca-export/pachca-export/sinks/athena"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
@@ -25,6 +28,17 @@ NDJSON files through the Hive JSON SerDe.`,
 			table := fs.String("table", "pachca_audit", "for --format sql, the table `NAME` (lower case, a-z 0-9 _; database.table allowed)")
 			location := fs.String("location", "s3://pachca-audit/audit/", "for --format sql, the `URL` of the directory holding the dt= partitions")
 			return func(context.Context, []string) error {
+				if *format != "sql" {
+					var sqlOnly []string
+					fs.Visit(func(f *flag.Flag) {
+						if f.Name == "layout" || f.Name == "table" || f.Name == "location" {
+							sqlOnly = append(sqlOnly, flagName(f.Name))
+						}
+					})
+					if len(sqlOnly) > 0 {
+						return usageErr("schema: %s: for --format sql only", strings.Join(sqlOnly, ", "))
+					}
+				}
 				switch *format {
 				case "json":
 					return e.schemaJSON()
@@ -38,6 +52,9 @@ NDJSON files through the Hive JSON SerDe.`,
 					l := athena.Layout(*layout)
 					if l != athena.Parquet && l != athena.NDJSON {
 						return usageErr("schema: unknown --layout %q (parquet, ndjson)", *layout)
+					}
+					if u, err := url.Parse(*location); err != nil || u.Scheme == "" || u.Host == "" && u.Path == "" {
+						return usageErr("schema: --location %q: want the URL of a directory, such as s3://bucket/prefix/", *location)
 					}
 					sql, err := athena.DDL(athena.Table{Name: *table, Location: *location, Layout: l})
 					if err != nil {
