@@ -522,9 +522,10 @@ func ParseTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("invalid time %q: use a date (2026-11-01) or RFC 3339 (2026-11-01T00:00:00Z)", s)
 	}
-	if t.Nanosecond()%int(time.Millisecond) != 0 {
-		// Events have milliseconds: a finer bound would fall inside one.
-		return time.Time{}, fmt.Errorf("invalid time %q: finer than the milliseconds events carry", s)
+	// Events carry milliseconds: a bound inside one takes in the events of
+	// the next millisecond on, whether it begins a range or ends it.
+	if ns := time.Duration(t.Nanosecond()) % time.Millisecond; ns != 0 {
+		t = t.Add(time.Millisecond - ns)
 	}
 	return t.UTC(), nil
 }

@@ -201,9 +201,11 @@ func TestParseTime(t *testing.T) {
 	}
 	_, err := config.ParseTime("11/01/2026")
 	require.ErrorContains(t, err, `invalid time "11/01/2026"`)
-	// Bounds inside a millisecond would take in events before --from.
-	_, err = config.ParseTime("2026-11-20T00:00:00.0001Z")
-	require.ErrorContains(t, err, "finer than the milliseconds")
+	// A bound inside a millisecond: events carry milliseconds, and the
+	// first after the bound is the next one.
+	got, err := config.ParseTime("2026-11-20T00:00:00.0001Z")
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 20, 0, 0, 0, 1e6, time.UTC), got)
 }
 
 // TestGoodOCSFConfig: the record shape and layout keys of file and S3
