@@ -234,6 +234,11 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	}
 	require.EqualValues(t, inDay, rows)
 	require.EqualValues(t, inDay, m.Records)
+	// The state records the day with every event its files hold, as a run
+	// does: what verify compares the manifests with.
+	ex, err := v.Exported()
+	require.NoError(t, err)
+	require.EqualValues(t, inDay, ex[yesterday].Records)
 }
 
 // TestFollowBurstAcrossCycles: failed logins split between two cycles are

@@ -218,7 +218,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	}
 	// State first, spool last: a crash in between re-delivers from the spool.
 	if p.FullDay() {
-		if err := r.store.MarkExported(state.Day{Day: date, ExportedAt: time.Now().UTC(), RunID: p.RunID, Records: total}); err != nil {
+		if err := r.store.MarkExported(state.Day{Day: date, ExportedAt: time.Now().UTC(), RunID: p.RunID, Records: held}); err != nil {
 			return err
 		}
 	}

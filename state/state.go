@@ -43,7 +43,9 @@ func Key(v any) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-// Day records one UTC day exported to every sink.
+// Day records one UTC day exported to every sink. Records is what the
+// day's files hold (a sealed followed day: every event of it, not only
+// those new at the seal); `verify` compares the manifests with it.
 type Day struct {
 	Day        string    `json:"day"`
 	ExportedAt time.Time `json:"exported_at"`
