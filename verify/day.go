@@ -36,9 +36,16 @@ type dayResult struct {
 	problems []string
 	files    int
 	records  int64
-	ids      map[string]struct{}
-	manifest []byte // the manifest as read, for the next day's link; nil when absent
-	signed   string // the key id of a signature that was not checked
+	// counted: the manifest decoded; listed is its record count, dayFile
+	// that of its entries of the whole day's file (one per key in a split
+	// layout), hasDayFile whether it lists one.
+	counted    bool
+	listed     int64
+	dayFile    int64
+	hasDayFile bool
+	ids        map[string]struct{}
+	manifest   []byte // the manifest as read, for the next day's link; nil when absent
+	signed     string // the key id of a signature that was not checked
 }
 
 func (d *dayResult) fail(format string, args ...any) {
@@ -105,9 +112,14 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 	case m.Signature != "":
 		res.signed = m.KeyID
 	}
+	res.counted, res.listed = true, m.Records
 	var total int64
 	for _, f := range m.Files {
 		total += f.Records
+		if isDayFile(t, f) {
+			res.dayFile += f.Records
+			res.hasDayFile = true
+		}
 		r.checkFile(ctx, dayDir, f, objects, res)
 	}
 	if total != m.Records {
@@ -173,6 +185,27 @@ func (r *root) checkFile(ctx context.Context, dayDir string, f sinks.ManifestFil
 			res.fail("%s: S3 checksum %s, the manifest says %s", f.Name, orNone(got), f.S3Checksum)
 		}
 	}
+}
+
+// isDayFile reports whether f is (a key's part of) the file of the whole
+// day t that a run writes and records in the state: named for the day
+// (sinks.Partition.BaseName), not for a range as a follow cycle's part of a
+// whole day is, and covering the day.
+func isDayFile(t time.Time, f sinks.ManifestFile) bool {
+	p := sinks.Partition{Day: t, From: t, To: t.AddDate(0, 0, 1)}
+	base := path.Base(f.Name)
+	return f.From.Equal(p.From) && f.To.Equal(p.To) && strings.TrimSuffix(base, dataExt(base)) == p.BaseName()
+}
+
+// dataExt is the extension of a file a query engine would read as data
+// (SPEC §4: .ndjson, .ndjson.gz, .ndjson.zst, .parquet), "" for another.
+func dataExt(name string) string {
+	for _, ext := range []string{".ndjson", ".ndjson.gz", ".ndjson.zst", ".parquet"} {
+		if strings.HasSuffix(name, ext) {
+			return ext
+		}
+	}
+	return ""
 }
 
 // dataFiles are the objects of a day that query engines read: not the

@@ -92,7 +92,10 @@ type verifier struct {
 	cfg      *config.Config
 	roots    []*root
 	exported map[string]state.Day
-	client   *extract.Client
+	// followStart is where a follow loop on this state took over ("" for
+	// none): the days from its day on are the loop's to seal.
+	followStart string
+	client      *extract.Client
 }
 
 // Run verifies the sinks of o.Config. Its error is about the verification
@@ -130,6 +133,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if v.exported, err = view.Exported(); err != nil {
 		return nil, err
 	}
+	if f, ok, err := view.Follow(); err != nil {
+		return nil, err
+	} else if ok {
+		v.followStart = f.Start.UTC().Format(time.DateOnly)
+	}
 	if o.AgainstAPI {
 		if o.Config.Source.Token == "" {
 			return nil, errors.New("--against-api needs the API token (source.token, token_file, PACHCA_TOKEN or --token)")
@@ -158,6 +166,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, err
 	}
 	rep.Repaired = todo
+	if v.exported, err = view.Exported(); err != nil { // the repair recorded the days again
+		return rep, err
+	}
 	rep.After, err = v.check(ctx, todo)
 	return rep, err
 }
@@ -233,7 +244,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			return nil, fmt.Errorf("--against-api: %w", err)
 		}
 	}
-	byDay := map[string][]Line{}
+	byDay := map[string][]held{}
 	for _, r := range v.roots {
 		all, err := r.store.Days(ctx, r.layout.Meta)
 		if err != nil {
@@ -244,7 +255,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 		for _, day := range days {
 			dir := "dt=" + day
 			res := &dayResult{ids: map[string]struct{}{}}
-			if i, held := slices.BinarySearch(all, dir); held {
+			if i, ok := slices.BinarySearch(all, dir); ok {
 				if last != i-1 { // not right after the day checked last: look back
 					if prev, err = r.before(ctx, all, dir); err != nil {
 						return nil, err
@@ -260,24 +271,107 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			} else if _, ok := v.exported[day]; ok {
 				res.fail("nothing here, but the state records the day as exported (deleted?)")
 			}
-			held := res.manifest != nil || len(res.problems) > 0
+			byDay[day] = append(byDay[day], held{r, res})
+		}
+	}
+	var lines []Line
+	for _, day := range days {
+		v.compare(day, byDay[day])
+		for _, h := range byDay[day] {
+			res := h.res
+			some := res.manifest != nil || len(res.problems) > 0
 			if ids, ok := api[day]; ok {
 				if lost := missing(ids, res.ids); len(lost) > 0 {
 					res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
 				}
-				held = held || len(ids) > 0
+				some = some || len(ids) > 0
 			}
-			if !held {
-				continue // a day of the range that nobody has: nothing to say
+			if some { // else a day of the range that nobody has: nothing to say
+				lines = append(lines, h.r.line(day, res, api[day], slices.Contains(compared, day)))
 			}
-			byDay[day] = append(byDay[day], r.line(day, res, api[day], slices.Contains(compared, day)))
 		}
 	}
-	var lines []Line
-	for _, d := range days {
-		lines = append(lines, byDay[d]...)
-	}
 	return lines, nil
+}
+
+// held is what one root holds of a day.
+type held struct {
+	r   *root
+	res *dayResult
+}
+
+// compare checks the record counts of a day's manifests. The state records
+// how many events a run delivered for a whole day, and each sink's file of
+// the whole day holds them all (follow.keep_cycle_files: the day's parts
+// together); a day a follow loop sealed may be recorded with only the
+// events new at the seal (versions before this one did so), which makes
+// the state a lower bound there. Where the state does not settle it, the
+// sinks of one configuration, which get the same events, must agree.
+func (v *verifier) compare(day string, hs []held) {
+	d, recorded := v.exported[day]
+	followed := v.followStart != "" && day >= v.followStart
+	failed := map[*root]bool{}
+	if recorded {
+		for _, h := range hs {
+			if !h.res.counted {
+				continue // no manifest, or one that cannot be read: said so already
+			}
+			n, what := h.res.listed, "the manifest lists"
+			if h.res.hasDayFile {
+				n, what = h.res.dayFile, "the day's file holds"
+			}
+			if n != d.Records && (!followed || n < d.Records) {
+				h.res.fail("the state records %d events exported for the day, %s %d (files removed, or the manifest edited?)", d.Records, what, n)
+				failed[h.r] = true
+			}
+		}
+		if !followed {
+			return
+		}
+	}
+	// Each root's count: its manifest's, or 0 for a root that holds
+	// nothing of the day; a manifest that cannot be read, or a root found
+	// short already, counts for none.
+	counts := map[*root]int64{}
+	freq := map[int64]int{}
+	for _, h := range hs {
+		switch {
+		case failed[h.r]:
+			continue
+		case h.res.counted:
+			counts[h.r] = h.res.listed
+		case h.res.manifest == nil && len(h.res.problems) == 0:
+			counts[h.r] = 0
+		default:
+			continue
+		}
+		freq[counts[h.r]]++
+	}
+	if len(freq) < 2 {
+		return
+	}
+	mode, best, tie := int64(0), 0, false
+	for n, f := range freq {
+		switch {
+		case f > best:
+			mode, best, tie = n, f, false
+		case f == best:
+			tie = true
+		}
+	}
+	for _, h := range hs {
+		n, ok := counts[h.r]
+		if !ok || n == mode && !tie {
+			continue
+		}
+		var others []string
+		for _, o := range hs {
+			if m, ok := counts[o.r]; ok && m != n {
+				others = append(others, fmt.Sprintf("%s holds %d", o.r.label, m))
+			}
+		}
+		h.res.fail("%d events here, but %s for the day (sinks of one configuration get the same events)", n, strings.Join(others, ", "))
+	}
 }
 
 // before returns the manifest of the closest day before dir that has one,

@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +25,7 @@ import (
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/miniotest"
 	"github.com/pachca-export/pachca-export/verify"
@@ -317,4 +320,69 @@ func TestRerunsKeepTheChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{date(1)}, rep.Repaired)
 	require.False(t, rep.Failed(), "%v", rep.After)
+}
+
+// TestDayCountsAgainstState: a day's manifest that lists fewer events than
+// the state records for the day (its files removed with the manifest
+// edited to match, where the chain has no successor to break) fails on that
+// day and sink; the state decides, so the sink that holds the day whole is
+// OK. Without a state record the sinks are compared with each other; a
+// day a follow loop recorded holds at least what the state says.
+func TestDayCountsAgainstState(t *testing.T) {
+	cfg, _, _ := export(t)
+	cfg.Signing.PrivateKeyFile = "" // the edited manifest is not signed again
+	nd := cfg.Sinks[0].File.Dir
+	path := filepath.Join(nd, "dt="+date(2), sinks.ManifestName)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(b)
+	require.NoError(t, err)
+	held := m.Records
+	m.Files, m.Records, m.Signature, m.KeyID = []sinks.ManifestFile{}, 0, "", ""
+	b, err = json.Marshal(m)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	require.NoError(t, os.Remove(dataFile(nd, 2, ".ndjson.gz")))
+
+	check := func(t *testing.T, want map[string]string) {
+		t.Helper()
+		rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+		require.NoError(t, err)
+		got := verdicts(t, rep.Lines)
+		require.Len(t, got, 6, "%v", rep.Lines)
+		for k, l := range got {
+			if w, bad := want[k]; bad {
+				require.Equal(t, verify.Fail, l.Status, k)
+				require.Contains(t, l.Detail, w, k)
+			} else {
+				require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
+			}
+		}
+		require.Equal(t, len(want) > 0, rep.Failed())
+	}
+	check(t, map[string]string{date(2) + " sinks[0]": fmt.Sprintf("the state records %d events exported for the day, the manifest lists 0", held)})
+
+	// Without the state, the sinks disagree: neither is trusted.
+	saved := cfg.State.Dir
+	cfg.State.Dir = t.TempDir()
+	check(t, map[string]string{
+		date(2) + " sinks[0]": fmt.Sprintf("sinks[1] parquet %s holds %d", cfg.Sinks[1].File.Dir, held),
+		date(2) + " sinks[1]": fmt.Sprintf("sinks[0] ndjson %s holds 0", nd),
+	})
+	cfg.State.Dir = saved
+
+	// Days a follow loop sealed: the state may record only the events new
+	// at the seal (as versions before this one wrote it), a lower bound; more than the
+	// files hold still fails.
+	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	require.NoError(t, st.SetFollow(state.Follow{Start: day0(), Watermark: day0()}))
+	require.NoError(t, st.MarkExported(state.Day{Day: date(1), RunID: "r", Records: 3}))
+	require.NoError(t, st.MarkExported(state.Day{Day: date(0), RunID: "r", Records: 100000}))
+	require.NoError(t, st.Close())
+	check(t, map[string]string{
+		date(0) + " sinks[0]": "the state records 100000 events",
+		date(0) + " sinks[1]": "the state records 100000 events",
+		date(2) + " sinks[0]": "the state records",
+	})
 }
