@@ -33,6 +33,13 @@ type Store interface {
 	// without temporary files and subdirectories; none for a directory
 	// that does not exist.
 	List(ctx context.Context, dir string) ([]Object, error)
+	// Entries lists everything in dir ("" for the root, else a directory
+	// without a trailing "/"), sorted by name: its objects, temporary files
+	// included, and its subdirectories (Dir set), for `verify` to find what
+	// does not belong. An error wrapping fs.ErrNotExist when dir is a
+	// directory that does not exist; a prefix of S3 with nothing under it
+	// lists nothing.
+	Entries(ctx context.Context, dir string) ([]Object, error)
 	// Open opens an object for reading; an error wrapping fs.ErrNotExist
 	// when it is absent. A store of local files returns the *os.File, which
 	// LocalFile then reads in place.
@@ -89,6 +96,7 @@ func LocalFile(r io.Reader, tmpDir string, seen io.Writer) (f *os.File, done fun
 type Object struct {
 	Name string // relative to the root: "dt=2026-11-01/pachca-audit-2026-11-01.parquet"
 	Size int64
+	Dir  bool // a subdirectory (Entries only); Size is then 0
 }
 
 // NoVersion is the version of an object that does not exist.

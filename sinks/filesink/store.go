@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -114,6 +115,26 @@ func (s store) List(_ context.Context, dir string) ([]sinks.Object, error) {
 			return nil, err
 		}
 		out = append(out, sinks.Object{Name: dir + "/" + e.Name(), Size: fi.Size()})
+	}
+	return out, nil
+}
+
+func (s store) Entries(_ context.Context, dir string) ([]sinks.Object, error) {
+	entries, err := os.ReadDir(s.path(dir))
+	if err != nil {
+		return nil, err // *fs.PathError: names the directory, wraps fs.ErrNotExist
+	}
+	var out []sinks.Object
+	for _, e := range entries {
+		o := sinks.Object{Name: path.Join(dir, e.Name()), Dir: e.IsDir()}
+		if !o.Dir {
+			fi, err := e.Info()
+			if err != nil {
+				return nil, err
+			}
+			o.Size = fi.Size()
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }

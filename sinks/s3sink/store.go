@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -114,6 +115,24 @@ func (st *store) List(ctx context.Context, dir string) ([]sinks.Object, error) {
 		}
 		out = append(out, sinks.Object{Name: strings.TrimPrefix(*o.Key, st.s.prefix), Size: aws.ToInt64(o.Size)})
 	})
+	return out, err
+}
+
+func (st *store) Entries(ctx context.Context, dir string) ([]sinks.Object, error) {
+	prefix := st.key("")
+	if dir != "" {
+		prefix = st.key(dir + "/")
+	}
+	var out []sinks.Object
+	err := st.list(ctx, prefix, "/", func(o types.Object, p types.CommonPrefix) {
+		switch {
+		case p.Prefix != nil:
+			out = append(out, sinks.Object{Name: strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.s.prefix), "/"), Dir: true})
+		case o.Key != nil:
+			out = append(out, sinks.Object{Name: strings.TrimPrefix(*o.Key, st.s.prefix), Size: aws.ToInt64(o.Size)})
+		}
+	})
+	slices.SortFunc(out, func(a, b sinks.Object) int { return strings.Compare(a.Name, b.Name) })
 	return out, err
 }
 
