@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
@@ -34,6 +35,7 @@ type root struct {
 // dayResult is what checking one day of one root found.
 type dayResult struct {
 	problems []string
+	notes    []string
 	files    int
 	records  int64
 	// counted: the manifest decoded; listed is its record count, dayFile
@@ -52,6 +54,39 @@ func (d *dayResult) fail(format string, args ...any) {
 	d.problems = append(d.problems, fmt.Sprintf(format, args...))
 }
 
+// note records something worth saying that is not a failure.
+func (d *dayResult) note(format string, args ...any) {
+	d.notes = append(d.notes, fmt.Sprintf(format, args...))
+}
+
+// checkRoot lists the directory of r's marker and day directories (the
+// root in the daily layout) and returns what does not belong there: any
+// file but the marker (and temporary files), any directory but a day's.
+// Readers globbing the root (*/*.parquet) would read what they hold. Its
+// error wraps fs.ErrNotExist when the root does not exist.
+func (r *root) checkRoot(ctx context.Context) ([]string, error) {
+	dir := strings.TrimSuffix(r.layout.Meta, "/")
+	entries, err := r.store.Entries(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	for _, e := range entries {
+		base := path.Base(e.Name)
+		switch {
+		case e.Dir && sinks.IsDayDir(base):
+		case e.Dir && strings.HasPrefix(base, "dt="):
+			problems = append(problems, fmt.Sprintf("%s/ is not a day directory (no such date), yet a reader of the root reads it", r.store.Location(e.Name)))
+		case e.Dir:
+			problems = append(problems, fmt.Sprintf("%s/ is not a day directory, yet a reader of the root reads it", r.store.Location(e.Name)))
+		case e.Name == r.layout.MarkerName() || isTemp(base):
+		default:
+			problems = append(problems, fmt.Sprintf("%s is not the export's (only the marker and day directories belong at the root)", r.store.Location(e.Name)))
+		}
+	}
+	return problems, nil
+}
+
 // checkDay checks one day directory of r against its manifest: the
 // manifest itself (day, schema, identity, link to prev, signature), then
 // every file it lists (present, size, sha256, records, schema of each
@@ -63,13 +98,27 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a day directory", dayDir)
 	}
-	var objects []sinks.Object
+	var objects []sinks.Object // what a reader may read: every file but temporary ones
 	for _, dir := range r.layout.DataDirs(t) {
-		in, err := r.store.List(ctx, dir)
+		in, err := r.store.Entries(ctx, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		objects = append(objects, in...)
+		for _, o := range in {
+			base := path.Base(o.Name)
+			switch {
+			case o.Dir && base != sinks.ManifestName: // a manifest that is a directory fails below
+				res.fail("%s is a directory among the day's files: readers of **/ read what it holds", r.store.Location(o.Name))
+			case o.Dir:
+			case isTemp(base):
+				res.note("temporary file %s (a write in progress, or left by a killed run: readers skip it, and it is safe to delete while no run is at work)", base)
+			default:
+				objects = append(objects, o)
+			}
+		}
 	}
 	b, _, err := r.store.Get(ctx, r.layout.ManifestName(dayDir))
 	switch {
@@ -208,17 +257,24 @@ func dataExt(name string) string {
 	return ""
 }
 
-// dataFiles are the objects of a day that query engines read: not the
-// manifest, nothing hidden.
+// dataFiles are the objects of a day that query engines read as data:
+// those with a data extension, whatever their names (a glob's * matches
+// names starting with _ and . too).
 func dataFiles(objects []sinks.Object) []sinks.Object {
 	var out []sinks.Object
 	for _, o := range objects {
-		base := path.Base(o.Name)
-		if !strings.HasPrefix(base, "_") && !strings.HasPrefix(base, ".") {
+		if dataExt(o.Name) != "" {
 			out = append(out, o)
 		}
 	}
 	return out
+}
+
+// isTemp reports whether name is a temporary file of the exporter's: a file
+// being written under ".<name>.tmp-<random>" (atomicfile), or the probe a
+// check writes at a sink's root; no data extension ends such a name.
+func isTemp(name string) bool {
+	return atomicfile.IsTemp(name) || strings.HasPrefix(name, ".pachca-export-check-")
 }
 
 // link is what a manifest's previous must be when prev is the manifest of

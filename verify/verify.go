@@ -196,8 +196,21 @@ func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
 		if sc := v.cfg.Sinks[i].S3; sc != nil && sc.TempDir != "" {
 			tmp = sc.TempDir
 		}
-		v.roots = append(v.roots, &root{label: label, store: rooted.Root(), layout: rooted.Layout(),
-			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, key: v.o.PublicKey, tmpDir: tmp})
+		r := &root{label: label, store: rooted.Root(), layout: rooted.Layout(),
+			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, key: v.o.PublicKey, tmpDir: tmp}
+		problems, err := r.checkRoot(ctx)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			lines = append(lines, Line{Sink: label, Status: Fail, Detail: r.store.Location("") +
+				" does not exist: nothing was exported here (another directory?), or it was moved or removed"})
+			continue
+		case err != nil:
+			lines = append(lines, Line{Sink: label, Status: Fail, Detail: err.Error()})
+			continue
+		case len(problems) > 0:
+			lines = append(lines, Line{Sink: label, Status: Fail, Detail: strings.Join(problems, "; ")})
+		}
+		v.roots = append(v.roots, r)
 	}
 	return lines
 }
@@ -389,12 +402,17 @@ func (r *root) before(ctx context.Context, all []string, dir string) ([]byte, er
 }
 
 // line turns a day's result into its verdict.
-func (r *root) line(day string, res *dayResult, api map[string]struct{}, compared bool) Line {
-	l := Line{Day: day, Sink: r.label, Status: OK}
+func (r *root) line(day string, res *dayResult, api map[string]struct{}, compared bool) (l Line) {
+	l = Line{Day: day, Sink: r.label, Status: OK}
 	if len(res.problems) > 0 {
 		l.Status, l.Detail = Fail, strings.Join(res.problems, "; ")
 		return l
 	}
+	defer func() {
+		for _, n := range res.notes {
+			l.Detail += "; " + n
+		}
+	}()
 	l.Detail = fmt.Sprintf("%d file(s), %d events", res.files, res.records)
 	if compared {
 		gone := missing(res.ids, api)

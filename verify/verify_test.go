@@ -272,6 +272,21 @@ func TestS3(t *testing.T) {
 	require.Contains(t, got[date(1)+" sinks[0]"].Detail, "bytes, the manifest says")
 	require.Contains(t, got[date(1)+" sinks[0]"].Detail, "S3 checksum")
 	require.Equal(t, verify.OK, got[date(0)+" sinks[0]"].Status)
+
+	// Stray objects, found by listing: a copy in a day's prefix, anything
+	// under the prefix beside the marker and the days.
+	for _, k := range []string{"pq/dt=" + date(2) + "/_copy.parquet", "pq/other/x.parquet", "pq/stray.ndjson.gz"} {
+		_, err = m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("audit"), Key: aws.String(k), Body: strings.NewReader("x")})
+		require.NoError(t, err)
+	}
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	got = verdicts(t, rep.Lines)
+	require.Equal(t, verify.Fail, got[date(2)+" sinks[0]"].Status)
+	require.Contains(t, got[date(2)+" sinks[0]"].Detail, "_copy.parquet is not in the manifest")
+	require.Equal(t, verify.Fail, got[" sinks[0]"].Status)
+	require.Contains(t, got[" sinks[0]"].Detail, "s3://audit/pq/other/ is not a day directory")
+	require.Contains(t, got[" sinks[0]"].Detail, "s3://audit/pq/stray.ndjson.gz is not the export's")
 }
 
 // TestRerunsKeepTheChain: rewriting an early day, or the whole range again,
@@ -385,4 +400,48 @@ func TestDayCountsAgainstState(t *testing.T) {
 		date(0) + " sinks[1]": "the state records 100000 events",
 		date(2) + " sinks[0]": "the state records",
 	})
+}
+
+// TestStrayFiles: a file with a data extension that a day's manifest does
+// not list fails its day, whatever its name (DuckDB's * matches names
+// starting with _ and . too); anything at the root but the marker and day
+// directories fails the sink, named; a temporary file of a write is
+// mentioned, not failed.
+func TestStrayFiles(t *testing.T) {
+	cfg, _, pub := export(t)
+	nd, pq := cfg.Sinks[0].File.Dir, cfg.Sinks[1].File.Dir
+	cp := func(from, to string) {
+		b, err := os.ReadFile(from)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(to, b, 0o600))
+	}
+	cp(dataFile(nd, 1, ".ndjson.gz"), filepath.Join(nd, "dt="+date(1), "_copy.ndjson.gz"))
+	cp(dataFile(pq, 0, ".parquet"), filepath.Join(pq, "dt="+date(0), ".copy.parquet"))
+	cp(dataFile(nd, 2, ".ndjson.gz"), filepath.Join(nd, "stray.ndjson.gz"))
+	require.NoError(t, os.Mkdir(filepath.Join(nd, "dt=2026-13-45"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(pq, "other"), 0o700))
+	tmp := filepath.Join(pq, "dt="+date(2), ".pachca-audit-"+date(2)+".parquet.tmp-123")
+	require.NoError(t, os.WriteFile(tmp, []byte("half"), 0o600))
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	got := verdicts(t, rep.Lines)
+	require.Len(t, got, 8, "a line per day and sink, and one per sink for its root: %v", rep.Lines)
+	want := map[string]string{
+		date(1) + " sinks[0]": "_copy.ndjson.gz is not in the manifest",
+		date(0) + " sinks[1]": ".copy.parquet is not in the manifest",
+		" sinks[0]":           "stray.ndjson.gz",
+		" sinks[1]":           filepath.Join(pq, "other"),
+	}
+	for k, l := range got {
+		if w, bad := want[k]; bad {
+			require.Equal(t, verify.Fail, l.Status, k)
+			require.Contains(t, l.Detail, w, k)
+		} else {
+			require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
+		}
+	}
+	require.Contains(t, got[" sinks[0]"].Detail, filepath.Join(nd, "dt=2026-13-45"))
+	require.Contains(t, got[date(2)+" sinks[1]"].Detail, "temporary file "+filepath.Base(tmp))
 }
