@@ -152,13 +152,22 @@ func NothingToExport(p Plan) string {
 	return "nothing to export: every day of the period is already exported"
 }
 
+// CheckRange returns the usage error of a range [from, to) that is empty
+// or reversed: what run says, for every command that takes --from/--to.
+func CheckRange(from, to time.Time) error {
+	if !from.Before(to) {
+		return usagef("--from (%s) must be before --to (%s)", fmtT(from), fmtT(to))
+	}
+	return nil
+}
+
 func floorDay(t time.Time) time.Time { return t.UTC().Truncate(day) }
 
 // planRange plans an explicit range [from, to), clipped to now-lag.
 func planRange(from, to, now time.Time, lag, retention time.Duration) (Plan, error) {
 	p := Plan{Explicit: true}
-	if !from.Before(to) {
-		return p, usagef("--from (%s) must be before --to (%s)", fmtT(from), fmtT(to))
+	if err := CheckRange(from, to); err != nil {
+		return p, err
 	}
 	limit := now.Add(-lag).Truncate(time.Millisecond)
 	if to.After(limit) {

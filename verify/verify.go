@@ -73,11 +73,17 @@ type Report struct {
 	// Repaired are the days delivered again; After their lines afterwards.
 	Repaired []string
 	After    []Line
+	// Empty: no day was checked, in any sink (none held in the range, none
+	// recorded as exported). A verification of nothing is no success.
+	Empty bool
 }
 
 // Failed reports whether anything is wrong in the end: a FAIL line that a
-// repair did not set right.
+// repair did not set right, or nothing checked at all (Empty).
 func (r *Report) Failed() bool {
+	if r.Empty {
+		return true
+	}
 	for _, l := range r.Lines {
 		if l.Status == Fail && !slices.Contains(r.Repaired, l.Day) {
 			return true
@@ -109,6 +115,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.AgainstAPI = o.AgainstAPI || o.Repair
+	if !o.From.IsZero() || !o.To.IsZero() {
+		if err := pipeline.CheckRange(o.From, o.To); err != nil {
+			return nil, err
+		}
+	}
 	v := &verifier{o: o, cfg: o.Config}
 	if v.o.PublicKey == nil {
 		key, err := pipeline.Signer(o.Config)
@@ -149,6 +160,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Lines = append(rep.Lines, lines...)
+	rep.Empty = len(lines) == 0
 	if !o.Repair {
 		return rep, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
@@ -79,6 +80,13 @@ func (e *env) verify(ctx context.Context, o verify.Options) error {
 	}
 	if err != nil {
 		return err
+	}
+	if rep.Empty {
+		rng, of := "", ""
+		if !o.From.IsZero() {
+			rng, of = fmt.Sprintf(" from %s to %s", o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339)), " of it"
+		}
+		return fmt.Errorf("verify: nothing to verify%s: no sink holds a day%s and the state records none as exported (another configuration, or state.dir?)", rng, of)
 	}
 	if rep.Failed() {
 		return fmt.Errorf("verify: the output does not match its manifests or the API (FAIL lines above)")

@@ -78,3 +78,48 @@ func TestRefusalExitStatus(t *testing.T) {
 	require.Contains(t, lines[len(lines)-1], `source.filters.event_keys: ["user_2fa_fail"] here, [] there`)
 	require.Contains(t, lines[len(lines)-1], "pachca-export: sinks[0] ndjson ")
 }
+
+// TestVerifyChecksSomething: verify never succeeds having checked nothing.
+// A reversed range is a usage error, as for run, with run's message; a
+// sink directory that does not exist, or a range with no exported day,
+// fails.
+func TestVerifyChecksSomething(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4)
+	day := func(n int) string { return from.AddDate(0, 0, n).Format(time.DateOnly) }
+	main := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(t.Context(), args, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	lastLine := func(s string) string {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		return lines[len(lines)-1]
+	}
+
+	// Nothing exported yet: the directory is not there.
+	code, stdout, stderr := main("verify", "-c", path)
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Regexp(t, `FAIL\s+-\s+sinks\[0\] ndjson \S+\s+\S+/out does not exist`, stdout)
+
+	code, _, stderr = main("run", "-c", path, "--from", day(0), "--to", day(1))
+	require.Equal(t, 0, code, stderr)
+
+	code, _, runErr := main("run", "-c", path, "--from", day(1), "--to", day(0))
+	require.Equal(t, 2, code)
+	code, stdout, stderr = main("verify", "-c", path, "--from", day(1), "--to", day(0))
+	require.Equal(t, 2, code, stdout+stderr)
+	require.Equal(t, lastLine(runErr), lastLine(stderr))
+	require.Contains(t, stderr, "must be before --to")
+
+	code, stdout, stderr = main("verify", "-c", path, "--from", day(2), "--to", day(3))
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, "pachca-export: verify: nothing to verify from "+day(2)+"T00:00:00Z to "+day(3)+"T00:00:00Z: no sink holds a day of it"+
+		" and the state records none as exported (another configuration, or state.dir?)", lastLine(stderr))
+
+	code, stdout, stderr = main("verify", "-c", path, "--from", day(0), "--to", day(1))
+	require.Equal(t, 0, code, stdout+stderr)
+
+}
