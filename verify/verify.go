@@ -24,6 +24,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
@@ -120,6 +121,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if o.AgainstAPI {
+		if err := o.Config.Source.RequireToken(o.Config.File); err != nil {
+			return nil, failure.AsUsage(err) // as for run
+		}
+	}
 	v := &verifier{o: o, cfg: o.Config}
 	if v.o.PublicKey == nil {
 		key, err := pipeline.Signer(o.Config)
@@ -150,9 +156,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		v.followStart = f.Start.UTC().Format(time.DateOnly)
 	}
 	if o.AgainstAPI {
-		if o.Config.Source.Token == "" {
-			return nil, errors.New("--against-api needs the API token (source.token, token_file, PACHCA_TOKEN or --token)")
-		}
 		v.client = extract.NewClient(o.Config.Source.ClientConfig(o.HTTPClient))
 	}
 	lines, err := v.check(ctx, v.days(ctx))

@@ -80,9 +80,9 @@ func TestRefusalExitStatus(t *testing.T) {
 }
 
 // TestVerifyChecksSomething: verify never succeeds having checked nothing.
-// A reversed range is a usage error, as for run, with run's message; a
-// sink directory that does not exist, or a range with no exported day,
-// fails.
+// A reversed range and --against-api without a token are usage errors, as
+// for run, with run's message; a sink directory that does not exist, or a
+// range with no exported day, fails.
 func TestVerifyChecksSomething(t *testing.T) {
 	base := startSim(t)
 	path := writeConfig(t, base, secretToken, goodConfig)
@@ -122,4 +122,11 @@ func TestVerifyChecksSomething(t *testing.T) {
 	code, stdout, stderr = main("verify", "-c", path, "--from", day(0), "--to", day(1))
 	require.Equal(t, 0, code, stdout+stderr)
 
+	noToken := writeConfig(t, base, "", goodConfig)
+	code, _, runErr = main("run", "-c", noToken, "--from", day(0), "--to", day(1))
+	require.Equal(t, 2, code)
+	code, stdout, stderr = main("verify", "-c", noToken, "--against-api")
+	require.Equal(t, 2, code, stdout+stderr)
+	require.Equal(t, lastLine(runErr), lastLine(stderr))
+	require.Contains(t, stderr, "source.token: required")
 }
