@@ -127,8 +127,9 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 			res.fail("no %s: its files are described by nothing (removed?)", sinks.ManifestName)
 		}
 		return res, nil
-	case err != nil:
-		return nil, err
+	case err != nil: // a directory, unreadable: this day's failure, the others are still checked
+		res.fail("%s cannot be read: %v", sinks.ManifestName, err)
+		return res, nil
 	}
 	res.manifest = b
 	m, err := sinks.DecodeManifest(b)

@@ -285,9 +285,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			res := &dayResult{ids: map[string]struct{}{}}
 			if i, ok := slices.BinarySearch(all, dir); ok {
 				if last != i-1 { // not right after the day checked last: look back
-					if prev, err = r.before(ctx, all, dir); err != nil {
-						return nil, err
-					}
+					prev = r.before(ctx, all, dir)
 				}
 				if res, err = r.checkDay(ctx, dir, prev); err != nil {
 					return nil, err
@@ -402,18 +400,17 @@ func (v *verifier) compare(day string, hs []held) {
 	}
 }
 
-// before returns the manifest of the closest day before dir that has one,
-// nil when none.
-func (r *root) before(ctx context.Context, all []string, dir string) ([]byte, error) {
+// before returns the manifest of the closest day before dir that has one
+// that can be read, nil when none: the one checking the days in order
+// would have kept.
+func (r *root) before(ctx context.Context, all []string, dir string) []byte {
 	i, _ := slices.BinarySearch(all, dir)
 	for i--; i >= 0; i-- {
-		b, _, err := r.store.Get(ctx, r.layout.ManifestName(all[i]))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
+		if b, _, err := r.store.Get(ctx, r.layout.ManifestName(all[i])); err == nil {
+			return b
 		}
-		return b, err
 	}
-	return nil, nil
+	return nil
 }
 
 // line turns a day's result into its verdict.

@@ -131,6 +131,14 @@ func TestDamageIsReported(t *testing.T) {
 			date(1) + " sinks[0]": "no _manifest.json",
 			date(2) + " sinks[0]": "chain broken",
 		}},
+		{"manifest a directory", func(t *testing.T, nd, pq string) {
+			path := filepath.Join(nd, "dt="+date(1), sinks.ManifestName)
+			require.NoError(t, os.Remove(path))
+			require.NoError(t, os.Mkdir(path, 0o700))
+		}, map[string]string{
+			date(1) + " sinks[0]": "_manifest.json cannot be read",
+			date(2) + " sinks[0]": "chain broken",
+		}},
 		{"reordered chain", func(t *testing.T, nd, pq string) {
 			a, b := filepath.Join(pq, "dt="+date(0), sinks.ManifestName), filepath.Join(pq, "dt="+date(1), sinks.ManifestName)
 			ab, err := os.ReadFile(a)
