@@ -23,7 +23,8 @@ func verifyCommand() *command {
 its manifest (files present, sizes, sha256, record counts, schema version, no
 id twice in a day, S3 checksums), the location's identity, the chain of
 manifests and their signatures, and the days the state records as exported.
-Prints one OK or FAIL line per day and sink and exits 1 if any failed.
+Prints one OK or FAIL line per day and sink (and one per sink whose root holds
+what does not belong) and exits 1 if any failed, or if there was nothing to check.
 --against-api also compares each day with what the API returns now;
 --repair delivers the failing days again and checks them once more.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
