@@ -1,0 +1,94 @@
+// Package secret removes a secret from text that may echo it: a response
+// body, an error, a log line. A server or proxy that echoes a request can
+// return the token as sent, quoted, JSON-, URL- or HTML-escaped, or in
+// base64; every one of these forms is removed, not only the raw text.
+package secret
+
+import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Mask is what a removed secret reads as.
+const Mask = "[REDACTED]"
+
+// MinLen is the length below which a string is not treated as a secret:
+// replacing every "ab" of a message would garble it and hide nothing.
+const MinLen = 4
+
+// Forms returns s and the encodings of s a server may echo, longest first
+// (so that a form containing another is replaced whole); nil when s is
+// shorter than MinLen.
+func Forms(s string) []string {
+	if len(s) < MinLen {
+		return nil
+	}
+	quoted := strconv.Quote(s)
+	j, _ := json.Marshal(s) // escapes <, > and & as \u003c...
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	plain := strings.TrimSpace(b.String()) // JSON without the HTML escapes
+	forms := []string{
+		s,
+		quoted[1 : len(quoted)-1],
+		string(j[1 : len(j)-1]),
+		plain[1 : len(plain)-1],
+		url.QueryEscape(s),
+		url.PathEscape(s),
+		html.EscapeString(s),
+		base64.StdEncoding.EncodeToString([]byte(s)),
+		base64.URLEncoding.EncodeToString([]byte(s)),
+		base64.RawStdEncoding.EncodeToString([]byte(s)),
+		base64.RawURLEncoding.EncodeToString([]byte(s)),
+	}
+	slices.SortStableFunc(forms, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	return slices.Compact(forms)
+}
+
+// Scrubber replaces the forms of a set of secrets. Its zero value removes
+// nothing; it is safe for concurrent use once built.
+type Scrubber struct{ r *strings.Replacer }
+
+// NewScrubber returns a Scrubber of secrets (empty and short ones ignored).
+func NewScrubber(secrets ...string) Scrubber {
+	var forms []string
+	for _, s := range secrets {
+		forms = append(forms, Forms(s)...)
+	}
+	if len(forms) == 0 {
+		return Scrubber{}
+	}
+	// strings.Replacer tries its old strings in argument order at each
+	// position: longest first, so that a form is never cut by a shorter one.
+	slices.SortStableFunc(forms, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	forms = slices.Compact(forms)
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, Mask)
+	}
+	return Scrubber{r: strings.NewReplacer(pairs...)}
+}
+
+// String returns text without the secrets.
+func (s Scrubber) String(text string) string {
+	if s.r == nil {
+		return text
+	}
+	return s.r.Replace(text)
+}
+
+// Bytes returns b without the secrets; b itself is not modified.
+func (s Scrubber) Bytes(b []byte) []byte {
+	if s.r == nil {
+		return b
+	}
+	return []byte(s.r.Replace(string(b)))
+}
