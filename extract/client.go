@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/pachca-export/pachca-export/internal/secret"
 )
 
 // DefaultBaseURL is the public API.
@@ -108,6 +110,9 @@ type Client struct {
 	limiter *Limiter
 	stats   *Stats
 	sleep   func(ctx context.Context, d time.Duration) error
+	// scrub removes the token from response text before any of it goes
+	// into an error: a server or proxy may echo the request's headers.
+	scrub secret.Scrubber
 }
 
 // NewClient returns a client; it does no I/O.
@@ -132,7 +137,7 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.Logger != nil {
 		limiter.log = cfg.Logger
 	}
-	return &Client{cfg: cfg, http: hc, limiter: limiter, stats: &Stats{}, sleep: sleepCtx}
+	return &Client{cfg: cfg, http: hc, limiter: limiter, stats: &Stats{}, sleep: sleepCtx, scrub: secret.NewScrubber(cfg.Token)}
 }
 
 // Stats returns the client's live counters.
@@ -322,7 +327,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	c.stats.Bytes.Add(int64(len(body)))
 	if resp.StatusCode != http.StatusOK {
-		ra, err := statusError(resp.StatusCode, resp.Header, body)
+		ra, err := c.statusError(resp.StatusCode, resp.Header, body)
 		return Page{}, ra, err
 	}
 	if err != nil {
@@ -330,7 +335,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	}
 	p, err = decodePage(body)
 	if err != nil {
-		return Page{}, 0, &retryableError{msg: "malformed response", err: err}
+		return Page{}, 0, &retryableError{msg: "malformed response", err: fmt.Errorf("%w (body starts %q)", err, snippet(c.scrub.Bytes(body)))}
 	}
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
@@ -339,8 +344,10 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 
 // statusError classifies an answer that is not a success: a 429 with its
 // Retry-After (1 s when absent), a retryable 5xx (with a 503's Retry-After),
-// or a permanent *APIError.
-func statusError(status int, header http.Header, body []byte) (time.Duration, error) {
+// or a permanent *APIError. The token is removed from the body before any of
+// it is cut or quoted into the error.
+func (c *Client) statusError(status int, header http.Header, body []byte) (time.Duration, error) {
+	body = c.scrub.Bytes(body)
 	ra := parseRetryAfter(header.Get("Retry-After"), time.Now())
 	switch {
 	case status == http.StatusTooManyRequests:
@@ -351,12 +358,15 @@ func statusError(status int, header http.Header, body []byte) (time.Duration, er
 	case status >= 500:
 		return ra, &retryableError{msg: strings.TrimSpace(fmt.Sprintf("server error %d %s", status, snippet(body)))}
 	}
-	return 0, parseAPIError(status, body)
+	e := parseAPIError(status, body)
+	e.Code, e.Key, e.Message = c.scrub.String(e.Code), c.scrub.String(e.Key), c.scrub.String(e.Message)
+	return 0, e
 }
 
 // decodePage decodes a 200 body. A body that is not the documented envelope
 // is an error, so that a truncated or HTML answer is retried, never taken as
-// an empty page.
+// an empty page. Its errors quote nothing of the body, which may echo the
+// token: the caller adds the start of the body without it.
 func decodePage(body []byte) (Page, error) {
 	var env struct {
 		Data *[]json.RawMessage `json:"data"`
@@ -369,10 +379,10 @@ func decodePage(body []byte) (Page, error) {
 		} `json:"meta"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
-		return Page{}, fmt.Errorf("%w (body starts %q)", err, snippet(body))
+		return Page{}, err
 	}
 	if env.Data == nil || env.Meta == nil {
-		return Page{}, fmt.Errorf("no data or meta in %q", snippet(body))
+		return Page{}, errors.New("no data or meta")
 	}
 	pg := env.Meta.Paginate
 	p := Page{Events: make([]Event, 0, len(*env.Data))}

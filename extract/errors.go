@@ -94,6 +94,8 @@ func parseAPIError(status int, body []byte) *APIError {
 }
 
 // snippet returns the start of a body for an error message, on one line.
+// Remove secrets from b first: a secret cut here is no longer whole, and no
+// later redaction would find it.
 func snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 120 {

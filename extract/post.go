@@ -48,7 +48,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	c.stats.Bytes.Add(int64(len(b)))
-	ra, err := statusError(resp.StatusCode, resp.Header, b)
+	ra, err := c.statusError(resp.StatusCode, resp.Header, b)
 	var ae *APIError
 	if errors.As(err, &ae) {
 		ae.Method, ae.Path = http.MethodPost, path
