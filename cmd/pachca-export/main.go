@@ -22,6 +22,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 )
 
@@ -61,7 +62,8 @@ type env struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
 	progress       *terminalProgress // set when stderr is a terminal and logs are text
-	secrets        []string          // never printed
+	secrets        []string          // never printed, in any form: see addSecrets
+	scrub          secret.Scrubber   // of secrets
 	// jsonLog is --log-format json, seen before the flags are parsed so that
 	// even a usage error is a JSON object on stderr.
 	jsonLog bool
@@ -146,19 +148,20 @@ func logFormatArg(args []string) string {
 	return ""
 }
 
-// redact replaces every secret in s.
-func (e *env) redact(s string) string {
-	for _, sec := range e.secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
+// redact replaces every secret in s, raw or in any of the encodings
+// secret.Forms lists. It is the last line of defence: the API client removes
+// the token from responses before they reach an error.
+func (e *env) redact(s string) string { return e.scrub.String(s) }
+
+// addSecrets remembers secrets (empty ones are ignored) for redact.
+func (e *env) addSecrets(secrets ...string) {
+	e.secrets = append(e.secrets, secrets...)
+	e.scrub = secret.NewScrubber(e.secrets...)
 }
 
 // loadConfig reads the configuration file and remembers its secrets.
 func (e *env) loadConfig(path, token string) (*config.Config, error) {
-	e.secrets = append(e.secrets, token) // before anything can print it
+	e.addSecrets(token) // before anything can print it
 	if path == "" {
 		return nil, usageErr("-c pipeline.yaml is required")
 	}
@@ -169,15 +172,16 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 	if token != "" {
 		cfg.Source.Token, cfg.Source.TokenError = token, nil
 	}
-	e.secrets = append(e.secrets, cfg.Source.Token)
+	secrets := []string{cfg.Source.Token}
 	for _, s := range cfg.Sinks {
 		if s.S3 != nil {
-			e.secrets = append(e.secrets, s.S3.SecretAccessKey)
+			secrets = append(secrets, s.S3.SecretAccessKey)
 		}
 		if s.Kafka != nil {
-			e.secrets = append(e.secrets, s.Kafka.SASL.Password)
+			secrets = append(secrets, s.Kafka.SASL.Password)
 		}
 	}
+	e.addSecrets(secrets...)
 	return cfg, nil
 }
 
