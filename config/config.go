@@ -205,17 +205,13 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(b, path, lookup)
-	if err != nil {
-		return nil, err
-	}
 	base, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	cfg.resolvePaths(base)
-	if err := cfg.checkPaths(); err != nil {
-		return nil, prefixErrors(path, err)
+	cfg, err := parse(b, path, lookup, base)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
 		t, err := os.ReadFile(cfg.Source.TokenFile)
@@ -236,9 +232,23 @@ type document struct {
 
 var nodeType = reflect.TypeFor[yaml.Node]()
 
-// Parse decodes b (named file in messages) onto the defaults and validates it.
+// Parse decodes b (named file in messages) onto the defaults and validates
+// it; relative paths stay relative.
 func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(b, file, lookup, "")
+}
+
+// parse is Parse, then, when base is set, resolves relative paths against
+// it and checks the places they name. No error shows the value of an
+// environment variable: see checker.unexpand.
+func parse(b []byte, file string, lookup func(string) (string, bool), base string) (*Config, error) {
 	c := &checker{file: file}
+	cfg, err := c.parse(b, lookup, base)
+	return cfg, c.unexpand(err)
+}
+
+func (c *checker) parse(b []byte, lookup func(string) (string, bool), base string) (*Config, error) {
+	file := c.file
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, syntaxError(file, err)
@@ -275,6 +285,12 @@ func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, 
 	for _, s := range cfg.Sinks {
 		if s.File != nil {
 			s.File.FileMode, s.File.DirMode = fileMode, dirMode
+		}
+	}
+	if base != "" {
+		cfg.resolvePaths(base)
+		if err := cfg.checkPaths(); err != nil {
+			return nil, prefixErrors(file, err)
 		}
 	}
 	return &cfg, nil

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -45,6 +46,54 @@ type checker struct {
 	// tokenErr is an unset variable in source.token: kept apart from errs,
 	// so that commands that need no token still load the file.
 	tokenErr error
+	// written is the text in the file of every scalar that expandEnv
+	// changed: an error shows it instead of the value, which may be a
+	// secret given to the wrong key.
+	written map[*yaml.Node]string
+}
+
+// quote is the value of n for a message, quoted: the text written in the
+// file when a variable was expanded in it.
+func (c *checker) quote(n *yaml.Node) string {
+	if w, ok := c.written[n]; ok {
+		return strconv.Quote(w)
+	}
+	return strconv.Quote(n.Value)
+}
+
+// unexpand replaces, in each of the joined errors of err, the expanded values
+// of variables with the text written in the file: quoted values always, and
+// values of 8 bytes or more wherever they appear (shorter ones, such as 50
+// or true, would replace words of the messages). Validation knows keys and
+// values, not where a value came from; this is where that is known.
+func (c *checker) unexpand(err error) error {
+	if err == nil || len(c.written) == 0 {
+		return err
+	}
+	type pair struct{ value, written string }
+	var ps []pair
+	for n, w := range c.written {
+		if n.Value == "" {
+			continue
+		}
+		ps = append(ps, pair{strconv.Quote(n.Value), strconv.Quote(w)})
+		if len(n.Value) >= 8 {
+			ps = append(ps, pair{n.Value, w})
+		}
+	}
+	// Longest first: strings.Replacer tries its pairs in order, and a value
+	// must not be cut by a shorter one.
+	slices.SortStableFunc(ps, func(a, b pair) int { return len(b.value) - len(a.value) })
+	var pairs []string
+	for _, p := range ps {
+		pairs = append(pairs, p.value, p.written)
+	}
+	r := strings.NewReplacer(pairs...)
+	var out []error
+	for _, e := range unjoin(err) {
+		out = append(out, errors.New(r.Replace(e.Error())))
+	}
+	return errors.Join(out...)
 }
 
 func (c *checker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -77,7 +126,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
-			c.fail(n, path, "invalid duration %q (use a number with a unit: 500ms, 30s, 2m, 1h)", n.Value)
+			c.fail(n, path, "invalid duration %s (use a number with a unit: 500ms, 30s, 2m, 1h)", c.quote(n))
 		}
 		return
 	}
@@ -119,19 +168,19 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || (n.Value != "true" && n.Value != "false") {
-			c.fail(n, path, "want true or false, got %q", n.Value)
+			c.fail(n, path, "want true or false, got %s", c.quote(n))
 		}
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
 			c.fail(n, path, "want an integer")
 		} else if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil {
-			c.fail(n, path, "want an integer, got %q", n.Value)
+			c.fail(n, path, "want an integer, got %s", c.quote(n))
 		}
 	case reflect.Float64:
 		if n.Kind != yaml.ScalarNode {
 			c.fail(n, path, "want a number")
 		} else if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
-			c.fail(n, path, "want a number, got %q", n.Value)
+			c.fail(n, path, "want a number, got %s", c.quote(n))
 		}
 	}
 }
@@ -199,6 +248,10 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 		if !strings.Contains(n.Value, "${") {
 			return
 		}
+		if c.written == nil {
+			c.written = map[*yaml.Node]string{}
+		}
+		c.written[n] = n.Value
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			m := envRef.FindStringSubmatch(ref)
 			if v, ok := lookup(m[1]); ok && v != "" {

@@ -1,0 +1,37 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/config"
+)
+
+// TestExpandedValuesNotEchoed: a key that takes ${PACHCA_TOKEN} by mistake
+// is named in the error with the text written in the file, never with the
+// value of the variable.
+func TestExpandedValuesNotEchoed(t *testing.T) {
+	const tok = `tok-SECRET-"quoted"-9f2c`
+	const tail = "sinks:\n  - type: ndjson\n    dir: out\n"
+	for _, tc := range []struct{ name, body, want string }{
+		{"concurrency", "source:\n  concurrency: ${PACHCA_TOKEN}\n" + tail, `p.yaml:2: source.concurrency: want an integer, got "${PACHCA_TOKEN}"`},
+		{"requests_per_second", "source:\n  requests_per_second: ${PACHCA_TOKEN}\n" + tail, `source.requests_per_second: want a number, got "${PACHCA_TOKEN}"`},
+		{"allow_insecure", "source:\n  allow_insecure: ${PACHCA_TOKEN}\n" + tail, `source.allow_insecure: want true or false, got "${PACHCA_TOKEN}"`},
+		{"timeout", "source:\n  timeout: ${PACHCA_TOKEN}\n" + tail, `source.timeout: invalid duration "${PACHCA_TOKEN}"`},
+		{"period.lag", "period:\n  lag: ${PACHCA_TOKEN}\n" + tail, `period.lag: invalid duration "${PACHCA_TOKEN}"`},
+		{"period.default", "period:\n  default: ${PACHCA_TOKEN}\n" + tail, `period.default: unknown value "${PACHCA_TOKEN}"`},
+		{"period.from", "period:\n  from: x-${PACHCA_TOKEN}\n  to: 2026-11-02\n" + tail, `period.from: invalid time "x-${PACHCA_TOKEN}"`},
+		{"compression", tail + "    compression: ${PACHCA_TOKEN}\n", `sinks[0].compression: unknown "${PACHCA_TOKEN}"`},
+		{"file_mode", "output:\n  file_mode: ${PACHCA_TOKEN}\n" + tail, `output.file_mode: want an octal mode such as "0640", got "${PACHCA_TOKEN}"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.body), "p.yaml", env(map[string]string{"PACHCA_TOKEN": tok}))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.NotContains(t, err.Error(), "SECRET", "the variable's value is in the error")
+			require.Len(t, strings.Split(err.Error(), "\n"), 1, "one line: %s", err)
+		})
+	}
+}
