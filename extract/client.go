@@ -314,7 +314,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Page{}, 0, fmt.Errorf("bad request URL (check source.base_url): %w", err)
+		return Page{}, 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	req.Header.Set("Accept", "application/json")

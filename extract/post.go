@@ -29,7 +29,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("bad request URL (check source.base_url): %w", err)
+		return 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	req.Header.Set("Content-Type", "application/json")

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pachca-export/pachca-export/internal/secret"
 )
 
 // Identity is what defines the data under the root of a file-like sink (a
@@ -79,6 +81,9 @@ func (id Identity) Diff(there Identity) []string {
 	for _, k := range slices.Sorted(maps.Keys(here)) {
 		h, o := fmt.Sprint(here[k]), fmt.Sprint(other[k])
 		if h != o {
+			if k == "source.base_url" { // a password in it is no one's business
+				here[k], other[k] = secret.URL(h), secret.URL(o)
+			}
 			out = append(out, fmt.Sprintf("%s: %s here, %s there", k, show(here[k]), show(other[k])))
 		}
 	}

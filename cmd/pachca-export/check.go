@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
@@ -68,7 +69,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if err != nil {
 			line(false, "token", err.Error())
 		} else {
-			line(true, "token", "accepted by "+cfg.Source.BaseURL+" with scope audit_events:read")
+			line(true, "token", "accepted by "+secret.URL(cfg.Source.BaseURL)+" with scope audit_events:read")
 			checkEventKeys(ctx, client, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -47,5 +48,35 @@ func TestCheckAgainstAnEchoingServer(t *testing.T) {
 		require.Equal(t, 1, code, out)
 		require.Regexp(t, `FAIL\s+token\s+.*server error 500 x+`, out)
 		require.NotContains(t, out, "S3C", "a part of the token was printed")
+	}
+}
+
+// TestBaseURLCredentialsNotPrinted: a password in base_url is shown as
+// xxxxx by check, the dry run and the run's logs and errors.
+func TestBaseURLCredentialsNotPrinted(t *testing.T) {
+	base := startSim(t)
+	withUser := strings.Replace(base, "http://", "http://user:pw-SECRET-31@", 1)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	for _, tc := range []struct {
+		token string
+		args  []string
+		code  int
+		want  string
+	}{
+		{secretToken, []string{"check"}, 0, "accepted by http://user:xxxxx@127.0.0.1"},
+		{"wrong-token-123456", []string{"check"}, 1, "the API rejected the token"},
+		{secretToken, []string{"run", "--dry-run", "--from", day, "--to", day + "T06:00:00Z"}, 0, "dry run"},
+		{secretToken, []string{"run", "--log-level", "debug", "--from", day, "--to", day + "T06:00:00Z"}, 0, "delivered"},
+		{"wrong-token-123456", []string{"run", "--log-level", "debug", "--log-format", "json", "--from", day, "--to", day + "T06:00:00Z"}, 1, "the API rejected the token"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			path := writeConfig(t, withUser, tc.token, goodConfig)
+			var stdout, stderr bytes.Buffer
+			code := Main(t.Context(), append(tc.args[:1:1], append([]string{"-c", path}, tc.args[1:]...)...), &stdout, &stderr)
+			out := stdout.String() + stderr.String()
+			require.Equal(t, tc.code, code, out)
+			require.Contains(t, out, tc.want)
+			require.NotContains(t, out, "SECRET", "the password of base_url was printed")
+		})
 	}
 }

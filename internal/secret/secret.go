@@ -92,3 +92,17 @@ func (s Scrubber) Bytes(b []byte) []byte {
 	}
 	return []byte(s.r.Replace(string(b)))
 }
+
+// URL returns raw for display: with the password of its userinfo as xxxxx
+// (url.URL.Redacted), else unchanged, so that a URL without credentials
+// reads exactly as configured.
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); !ok {
+		return raw
+	}
+	return u.Redacted()
+}

@@ -51,3 +51,9 @@ func TestScrubberLeavesShortAndEmpty(t *testing.T) {
 	require.Equal(t, "text", Scrubber{}.String("text"))
 	require.Equal(t, []byte("x"), NewScrubber().Bytes([]byte("x")))
 }
+
+func TestURL(t *testing.T) {
+	require.Equal(t, "https://u:xxxxx@h/p", URL("https://u:pw@h/p"))
+	require.Equal(t, "https://api.pachca.com/api/shared/v1", URL("https://api.pachca.com/api/shared/v1"))
+	require.Equal(t, "not a url\x7f", URL("not a url\x7f"))
+}
