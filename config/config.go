@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -77,6 +78,16 @@ func (s Source) RequireToken(file string) error {
 		return s.TokenError
 	}
 	return fmt.Errorf("%s: source.token: required (set it in the file, with token_file, the PACHCA_TOKEN variable it names, or --token)", file)
+}
+
+// CheckToken reports a token that no HTTP request can carry: one with a
+// control character, such as the line break of a copied line. The error
+// does not show the token; callers name where it came from.
+func CheckToken(tok string) error {
+	if strings.ContainsFunc(tok, unicode.IsControl) {
+		return errors.New("holds a control character (a line break or a tab?): a token is one line of printable characters, remove the rest")
+	}
+	return nil
 }
 
 // Filters are the API's optional filters; several event keys are several streams.
@@ -218,7 +229,11 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		if err != nil {
 			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", path, err)
 		} else {
-			cfg.Source.Token = strings.TrimSpace(string(t))
+			tok := strings.TrimSpace(string(t))
+			if err := CheckToken(tok); err != nil {
+				return nil, fmt.Errorf("%s: source.token_file: the token in %s %w", path, cfg.Source.TokenFile, err)
+			}
+			cfg.Source.Token = tok
 		}
 	}
 	return cfg, nil
@@ -273,6 +288,14 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 		s, ok := c.decodeSink(&d.Sinks[i], fmt.Sprintf("sinks[%d]", i))
 		if ok {
 			cfg.Sinks = append(cfg.Sinks, s)
+		}
+	}
+	if err := CheckToken(cfg.Source.Token); err != nil {
+		n := child(doc, "source", "token")
+		if w, ok := c.written[n]; ok {
+			c.fail(n, "source.token", "the value of %s %v", w, err)
+		} else {
+			c.fail(n, "source.token", "%v", err)
 		}
 	}
 	if len(c.errs) > 0 {

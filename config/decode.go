@@ -185,6 +185,23 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
+// child is the value at keys under the mapping n, or nil.
+func child(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
 func join(path, key string) string {
 	if path == "" {
 		return key

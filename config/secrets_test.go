@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,4 +36,31 @@ func TestExpandedValuesNotEchoed(t *testing.T) {
 			require.Len(t, strings.Split(err.Error(), "\n"), 1, "one line: %s", err)
 		})
 	}
+}
+
+// TestTokenWithControlCharacters: a token that cannot be an HTTP header (a
+// line break from a copy, a tab) is a configuration error naming where the
+// token came from, without the token.
+func TestTokenWithControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	const tail = "sinks:\n  - type: stdout\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte("tok-SECRET-1\r\ntok-SECRET-2\n"), 0o600))
+	for _, tc := range []struct{ name, source, want string }{
+		{"in the file", "  token: \"tok-SECRET\\r\\n\"\n", "p.yaml:2: source.token: holds a control character"},
+		{"env", "  token: ${PACHCA_TOKEN}\n", "p.yaml:2: source.token: the value of ${PACHCA_TOKEN} holds a control character"},
+		{"tab", "  token: \"tok-SECRET\\tx\"\n", "source.token: holds a control character"},
+		{"token_file", "  token_file: token\n", "p.yaml: source.token_file: the token in " + filepath.Join(dir, "token") + " holds a control character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, []byte("source:\n"+tc.source+tail), 0o600))
+			_, err := config.Load(path, env(map[string]string{"PACHCA_TOKEN": "tok-SECRET-3\n"}))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.NotContains(t, err.Error(), "SECRET")
+			require.Len(t, strings.Split(err.Error(), "\n"), 1, "one line: %s", err)
+		})
+	}
+	require.NoError(t, config.CheckToken("tok-ÿ-0123"))
+	require.Error(t, config.CheckToken("tok\x7f"))
 }

@@ -80,3 +80,39 @@ func TestBaseURLCredentialsNotPrinted(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenWithLineBreak: a token with a line break is a configuration
+// error at once (exit 2), not minutes of retries of a request that cannot
+// be sent.
+func TestTokenWithLineBreak(t *testing.T) {
+	base := startSim(t)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	t.Setenv("PACHCA_TEST_TOKEN", "tok-SECRET-env\r\n")
+	for _, tc := range []struct {
+		name, config string
+		args         []string
+		want         string
+	}{
+		{"flag", strings.Replace(goodConfig, "  token: %TOKEN%\n", "", 1), []string{"--token", "tok-SECRET-flag\r\nx"}, "--token: holds a control character"},
+		{"env", strings.Replace(goodConfig, "%TOKEN%", "${PACHCA_TEST_TOKEN}", 1), nil, "source.token: the value of ${PACHCA_TEST_TOKEN} holds a control character"},
+	} {
+		for _, cmd := range []string{"run", "check"} {
+			t.Run(tc.name+"/"+cmd, func(t *testing.T) {
+				path := writeConfig(t, base, "", tc.config)
+				args := append([]string{cmd, "-c", path}, tc.args...)
+				if cmd == "run" {
+					args = append(args, "--from", day, "--to", day+"T06:00:00Z")
+				}
+				var stdout, stderr bytes.Buffer
+				start := time.Now()
+				code := Main(t.Context(), args, &stdout, &stderr)
+				out := stdout.String() + stderr.String()
+				require.Equal(t, 2, code, out)
+				require.Less(t, time.Since(start), 5*time.Second, "no retries")
+				require.Contains(t, stderr.String(), tc.want)
+				require.Len(t, strings.Split(strings.TrimSpace(stderr.String()), "\n"), 1, "one line: %s", out)
+				require.NotContains(t, out, "SECRET")
+			})
+		}
+	}
+}

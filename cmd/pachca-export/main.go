@@ -165,6 +165,9 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 	if path == "" {
 		return nil, usageErr("-c pipeline.yaml is required")
 	}
+	if err := config.CheckToken(token); err != nil {
+		return nil, usageErr("--token: %v", err)
+	}
 	cfg, err := config.Load(path, e.lookup)
 	if err != nil {
 		return nil, failure.AsUsage(err) // a configuration that does not load
