@@ -90,6 +90,23 @@ func CheckToken(tok string) error {
 	return nil
 }
 
+// MinRequestsPerSecond and MaxRequestsPerSecond bound
+// source.requests_per_second: one request in 100 s at least (a slower
+// limiter's slots overflow a time.Duration), and at most 10,000 a second,
+// some 200 times what an API grants (the limiter keeps a second of sends).
+const (
+	MinRequestsPerSecond = 0.01
+	MaxRequestsPerSecond = 10000
+)
+
+// rateProblem says what is wrong with a requests_per_second, or "".
+func rateProblem(rps float64) string {
+	if !(rps >= MinRequestsPerSecond && rps <= MaxRequestsPerSecond) { // NaN too
+		return fmt.Sprintf("must be between %g and %g (requests per second for the whole process)", float64(MinRequestsPerSecond), float64(MaxRequestsPerSecond))
+	}
+	return ""
+}
+
 // Filters are the API's optional filters; several event keys are several streams.
 type Filters struct {
 	EventKeys  []string `yaml:"event_keys"`
@@ -290,6 +307,12 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 			cfg.Sinks = append(cfg.Sinks, s)
 		}
 	}
+	// Checked here rather than in Validate alone, to name the line.
+	if n := child(doc, "source", "requests_per_second"); n != nil {
+		if msg := rateProblem(cfg.Source.RequestsPerSecond); msg != "" {
+			c.fail(n, "source.requests_per_second", "%s", msg)
+		}
+	}
 	if err := CheckToken(cfg.Source.Token); err != nil {
 		n := child(doc, "source", "token")
 		if w, ok := c.written[n]; ok {
@@ -422,8 +445,8 @@ func (c *Config) Validate() error {
 	if s.Token != "" && s.TokenFile != "" {
 		bad("source.token_file", "set either token or token_file, not both")
 	}
-	if s.RequestsPerSecond <= 0 {
-		bad("source.requests_per_second", "must be above 0")
+	if msg := rateProblem(s.RequestsPerSecond); msg != "" {
+		bad("source.requests_per_second", "%s", msg)
 	}
 	if s.Concurrency < 1 || s.Concurrency > 64 {
 		bad("source.concurrency", "must be between 1 and 64")

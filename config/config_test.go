@@ -235,3 +235,25 @@ func TestGoodOCSFConfig(t *testing.T) {
 	require.Equal(t, shape.Keys{Schema: shape.SchemaV1, Layout: shape.LayoutDaily}, cfg.Sinks[0].File.Keys)
 	require.Equal(t, "", cfg.Sinks[2].S3.Label())
 }
+
+// TestRequestsPerSecondRange: rates the limiter cannot keep (overflowing
+// slots, a second's window of 1e19 entries) fail with the key and line.
+func TestRequestsPerSecondRange(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"0.01", true}, {"10000", true}, {"50", true},
+		{"0", false}, {"-1", false}, {"0.009", false}, {"1e-300", false}, {"10001", false}, {"1e19", false}, {"1e300", false},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			body := "source:\n  requests_per_second: " + tc.value + "\nsinks:\n  - type: stdout\n"
+			_, err := config.Parse([]byte(body), "p.yaml", env(nil))
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, "p.yaml:2: source.requests_per_second: must be between 0.01 and 10000 (requests per second for the whole process)")
+		})
+	}
+}
