@@ -257,3 +257,15 @@ func TestRequestsPerSecondRange(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigSizeLimit: a file that never ends (/dev/zero) or is absurdly
+// large is refused after MaxFileSize bytes, in one line.
+func TestConfigSizeLimit(t *testing.T) {
+	_, err := config.Load("/dev/zero", env(nil))
+	require.EqualError(t, err, "/dev/zero: larger than 4 MiB: not a pipeline configuration (see pipeline.yaml in the repository)")
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	body := "sinks:\n  - type: stdout\n#" + strings.Repeat("x", config.MaxFileSize) + "\n"
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	_, err = config.Load(path, env(nil))
+	require.ErrorContains(t, err, "larger than 4 MiB")
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"reflect"
@@ -295,11 +296,24 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 	}
 }
 
-// readFile reads the configuration, naming the file in errors.
+// MaxFileSize is the largest configuration read: a pipeline.yaml is a few
+// KiB, and reading /dev/zero must not run until the memory is gone.
+const MaxFileSize = 4 << 20
+
+// readFile reads the configuration, at most MaxFileSize bytes, naming the
+// file in errors.
 func readFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d MiB: not a pipeline configuration (see pipeline.yaml in the repository)", path, MaxFileSize>>20)
 	}
 	return b, nil
 }
