@@ -104,14 +104,18 @@ func (c *Config) resolvePaths(base string) {
 	}
 }
 
-// checkPaths refuses a dead_letter_dir inside a file sink's directory; the
-// paths must be resolved.
+// checkPaths refuses a dead_letter_dir inside a file sink's directory, and
+// sinks or the state that write one place (see checkPlaces); the paths
+// must be resolved.
 func (c *Config) checkPaths() error {
+	var errs []error
+	if err := c.checkPlaces(); err != nil {
+		errs = unjoin(err)
+	}
 	dl := c.Output.DeadLetterDir
 	if dl == "" {
-		return nil
+		return errors.Join(errs...)
 	}
-	var errs []error
 	for i, s := range c.Sinks {
 		if s.File == nil {
 			continue

@@ -171,8 +171,8 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// keyPrefix is the prefix as it starts object keys: empty, or ending in "/".
-func (c Config) keyPrefix() string {
+// KeyPrefix is the prefix as it starts object keys: empty, or ending in "/".
+func (c Config) KeyPrefix() string {
 	if c.Prefix == "" || strings.HasSuffix(c.Prefix, "/") {
 		return c.Prefix
 	}

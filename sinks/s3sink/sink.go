@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config, f sinks.Format, opts ...Option) (*Sink
 			so.RateLimiter = ratelimit.None
 		})
 	})
-	s := &Sink{cfg: cfg, prefix: cfg.keyPrefix(), format: f, client: client, transport: transport}
+	s := &Sink{cfg: cfg, prefix: cfg.KeyPrefix(), format: f, client: client, transport: transport}
 	for _, o := range opts {
 		o(s)
 	}
