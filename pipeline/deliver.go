@@ -237,9 +237,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	if len(writers) == 0 {
 		return nil // nothing new: no file written, nothing to count
 	}
-	r.sum.addDay(p, total, dropped, int64(len(dead)), perKey, r.sinks, results)
+	r.sum.addDay(p, total, held == 0, dropped, int64(len(dead)), perKey, r.sinks, results)
 	r.log.Log(ctx, r.info(), "day delivered", "day", date, "events", total, "full_day", p.FullDay())
-	if total == 0 {
+	if held == 0 {
 		// Delivered all the same (the day is complete and empty), but a feed
 		// that goes quiet usually means something upstream broke.
 		r.log.Warn("a delivered day has no events: if some were expected, check the filters, drop_event_keys and the workspace",

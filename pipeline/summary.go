@@ -69,11 +69,13 @@ func (s *Summary) sink(name, typ string) {
 	s.SinkOrder = append(s.SinkOrder, name)
 }
 
-func (s *Summary) addDay(p sinks.Partition, events, dropped, dead int64, perKey map[string]int64, ss []sinks.Sink, res []sinks.Result) {
+// addDay counts a delivered day: events new to the sinks, and empty when
+// its files hold none (a sealed day's events are mostly not new).
+func (s *Summary) addDay(p sinks.Partition, events int64, empty bool, dropped, dead int64, perKey map[string]int64, ss []sinks.Sink, res []sinks.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Days = append(s.Days, p.Date())
-	if events == 0 {
+	if empty {
 		s.EmptyDays = append(s.EmptyDays, p.Date())
 	}
 	s.Events += events

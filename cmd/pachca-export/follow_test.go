@@ -179,6 +179,10 @@ state:
 	fresh := fam["pachca_export_follow_freshness_seconds"].GetMetric()[0].GetGauge().GetValue()
 	require.True(t, fresh > 0 && fresh < 60, "freshness is now minus the watermark on the command's clock, not a raw timestamp: %v", fresh)
 	require.Positive(t, fam["pachca_export_events_total"].GetMetric()[0].GetCounter().GetValue())
+	if m := fam["pachca_export_empty_partitions_total"]; m != nil {
+		require.Zero(t, m.GetMetric()[0].GetCounter().GetValue(), "a sealed day holds its events, even with none new")
+	}
+	require.NotContains(t, out.String(), "a delivered day has no events")
 	sim.StopLive()
 	stopped := fakeNow()
 	waitFor("the watermark to pass every event", 15*time.Second, func() bool {
