@@ -26,7 +26,7 @@ import (
 // may then see both for that long.
 func (w *writer) swapDay(mf *atomicfile.File, final string) error {
 	dayDir := filepath.Join(w.s.dir, w.p.Dir())
-	stage, err := os.MkdirTemp(w.s.dir, "."+w.p.Dir()+".compact-*")
+	stage, err := os.MkdirTemp(w.s.dir, "."+w.p.Dir()+stageMark+"*")
 	if err != nil {
 		return err
 	}
@@ -54,6 +54,30 @@ func (w *writer) swapDay(mf *atomicfile.File, final string) error {
 		return fmt.Errorf("exchange %s: %w", dayDir, err)
 	}
 	return atomicfile.SyncDir(w.s.dir)
+}
+
+// stageMark names the staging directories of swapDay: .dt=YYYY-MM-DD.compact-N.
+const stageMark = ".compact-"
+
+// removeStaleStages removes the staging directories a process killed in
+// swapDay left at the root: before the exchange they hold the day file
+// that was to come (the seal runs again), after it the old files of the
+// day. A reader's glob (DuckDB's * takes names with a leading dot) would
+// read either beside the day. Called under the root's lock: no swapDay is
+// under way.
+func (s *Sink) removeStaleStages() error {
+	stages, err := filepath.Glob(filepath.Join(s.dir, ".*"+stageMark+"*"))
+	if err != nil {
+		return err
+	}
+	for _, stage := range stages {
+		if fi, err := os.Lstat(stage); err == nil && fi.IsDir() {
+			if err := os.RemoveAll(stage); err != nil {
+				return fmt.Errorf("remove %s, left by a compaction that did not finish: %w", stage, err)
+			}
+		}
+	}
+	return nil
 }
 
 // replaceDay is swapDay without an atomic exchange: the new files go into

@@ -79,3 +79,26 @@ func TestCompact(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleStageRemoved: a process killed while compacting a day leaves a
+// hidden staging directory at the root, which DuckDB's * would read beside
+// the day; the next claim to write removes it, and only such directories.
+func TestStaleStageRemoved(t *testing.T) {
+	dir := t.TempDir()
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	stage := filepath.Join(dir, ".dt=2026-11-01"+stageMark+"12345")
+	require.NoError(t, os.MkdirAll(stage, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(stage, "pachca-audit-2026-11-01.ndjson"), []byte("{}\n"), 0o600))
+	other := filepath.Join(dir, ".not-a-stage")
+	require.NoError(t, os.MkdirAll(other, 0o700))
+
+	s := New(dir, f)
+	_, err = s.Claim(t.Context(), sinks.Claim{})
+	require.NoError(t, err)
+	require.DirExists(t, stage, "a claim that writes nothing (check, verify) touches nothing")
+	_, err = s.Claim(t.Context(), sinks.Claim{Create: true})
+	require.NoError(t, err)
+	require.NoDirExists(t, stage)
+	require.DirExists(t, other)
+}

@@ -91,7 +91,8 @@ func (s *Sink) Layout() sinks.Layout { return s.layout }
 // path is the local path of rel, a path from the root.
 func (s *Sink) path(rel string) string { return filepath.Join(s.dir, filepath.FromSlash(rel)) }
 
-// Claim implements sinks.Claimer, under the root's lock when it writes.
+// Claim implements sinks.Claimer, under the root's lock when it writes;
+// then it also removes what a process killed while compacting a day left.
 func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
 	if c.Create {
 		unlock, err := s.lock(ctx)
@@ -99,6 +100,9 @@ func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, err
 			return sinks.ClaimResult{}, fmt.Errorf("%s: %w", s.format.Name, err)
 		}
 		defer unlock()
+		if err := s.removeStaleStages(); err != nil {
+			return sinks.ClaimResult{}, fmt.Errorf("%s: %w", s.format.Name, err)
+		}
 	}
 	return s.ledger.Claim(ctx, c)
 }
