@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -117,12 +118,25 @@ func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
 	return atomicfile.SyncDir(s.idsDir())
 }
 
+// appendSync appends b, whole lines, to the log at path and fsyncs it. A
+// torn last line (a crash while appending) is cut off first: Delivered
+// skips it, but a line appended to it would read as damage.
 func appendSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, fileMode)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, fileMode)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
+	size, err := f.Seek(0, io.SeekEnd)
+	var keep int64
+	if err == nil {
+		keep, err = lastLineEnd(f, size)
+	}
+	if err == nil && keep < size {
+		err = f.Truncate(keep)
+	}
+	if err == nil {
+		_, err = f.WriteAt(b, keep)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -130,6 +144,24 @@ func appendSync(path string, b []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// lastLineEnd is the offset just after the last newline of f's first size
+// bytes, 0 when there is none; it reads from the end.
+func lastLineEnd(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
 }
 
 // DeliveredDays lists the days that have an id log, oldest first.

@@ -64,6 +64,9 @@ func TestDeliveredLog(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	require.Equal(t, []string{"a", "b", "d"}, read("2026-11-01", 3))
+	// The next cycle's lines do not glue onto the torn one.
+	require.NoError(t, s.AppendDelivered(3, []state.DeliveredID{{"f", at(3)}}))
+	require.Equal(t, []string{"a", "b", "d", "f"}, read("2026-11-01", 3))
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(" a "), []byte(" e "), 1), 0o600))

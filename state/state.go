@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
@@ -142,11 +143,33 @@ func Open(root string, id any) (*Store, error) {
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
 	s := &Store{View: View{dir: dir}, lock: f}
+	if err := s.removeStaleTemp(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.writeKey(id); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// removeStaleTemp removes the temporary files of state files that a process
+// killed while writing one left in the directory (under the lock: no one
+// else writes them).
+func (s *Store) removeStaleTemp() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && atomicfile.IsTemp(e.Name()) {
+			if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("state: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // writeKey checks key.json and writes it again from id: a damaged one stops

@@ -37,6 +37,16 @@ func TestLock(t *testing.T) {
 	info, err := os.Stat(filepath.Join(root, key))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), info.Mode().Perm())
+
+	// A process killed while writing follow.json left its temporary file:
+	// the next Open removes it, and nothing else.
+	stale := filepath.Join(b.Dir(), ".follow.json.tmp-123")
+	require.NoError(t, os.WriteFile(stale, []byte("{"), 0o600))
+	c, err := state.Open(root, id)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoFileExists(t, stale)
+	require.FileExists(t, filepath.Join(b.Dir(), "key.json"))
 }
 
 func TestExportedDays(t *testing.T) {
