@@ -296,6 +296,15 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 	}
 	d := document{Config: Default()}
 	if err := doc.Decode(&d); err != nil {
+		// What the checks above let through, one line as every error.
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			lines := make([]string, len(te.Errors))
+			for i, e := range te.Errors {
+				lines[i] = file + ":" + strings.TrimPrefix(e, "line ")
+			}
+			return nil, errors.New(strings.Join(lines, "; "))
+		}
 		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	cfg := d.Config
@@ -364,6 +373,9 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 	if n.Kind != yaml.MappingNode {
 		c.fail(n, path, "want a mapping with a type key")
 		return s, false
+	}
+	if twice := len(c.errs); c.checkTwice(n, path) > twice {
+		return s, false // the decoder below would refuse the mapping
 	}
 	if err := n.Decode(&head); err != nil || head.Type == "" {
 		c.fail(n, path+".type", "required (%s)", strings.Join(SinkTypes, ", "))

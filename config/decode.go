@@ -138,6 +138,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields := yamlFields(t)
+		c.checkTwice(n, path)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := fields[k.Value]
@@ -160,6 +161,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 			c.fail(n, path, "want a mapping")
 			return
 		}
+		c.checkTwice(n, path)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			c.check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
 		}
@@ -184,6 +186,22 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 			c.fail(n, path, "want a number, got %s", c.quote(n))
 		}
 	}
+}
+
+// checkTwice fails a key given twice in the mapping n: YAML forbids it, and
+// which one would count is not for the reader to guess. It returns the
+// number of errors so far.
+func (c *checker) checkTwice(n *yaml.Node, path string) int {
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if line, ok := first[k.Value]; ok {
+			c.fail(k, join(path, k.Value), "given twice (first at line %d)", line)
+			continue
+		}
+		first[k.Value] = k.Line
+	}
+	return len(c.errs)
 }
 
 // child is the value at keys under the mapping n, or nil.
