@@ -52,7 +52,8 @@ func process() int {
 	}
 	// 7 MiB less per zstd encoder; without it the defaults still work.
 	_ = parquetfmt.UseSmallZstdWindow()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A hangup (the terminal or ssh session closed) stops it as cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	return Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,6 +134,34 @@ func TestInterrupt(t *testing.T) {
 	require.Equal(t, "interrupted", sum["result"])
 	require.Equal(t, "ERROR", last["level"])
 	require.Contains(t, last["msg"], "interrupted; days not delivered stay unexported")
+}
+
+// TestHangup: a real process whose terminal goes away (SIGHUP) stops as on
+// SIGINT: the summary says interrupted, exit 1, no signal death.
+func TestHangup(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.Latency = 2000, 200*time.Millisecond
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer sim.Close()
+	path := writeConfig(t, base, secretToken, goodConfig)
+	cmd := child(t, "run", "-c", path, "--log-format", "json", "--from", pastDay(9), "--to", pastDay(2))
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	deadline := time.Now().Add(10 * time.Second)
+	for sim.Stats().Requests < 3 {
+		require.True(t, time.Now().Before(deadline), "no request: %s", stderr.String())
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 1, exit.ExitCode(), "an exit status, not death by the signal: %s", stderr.String())
+	require.Contains(t, stderr.String(), `"result":"interrupted"`)
 }
 
 // TestRetriesLoggedAtOnce: with the API unreachable, the first log line
