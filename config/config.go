@@ -4,8 +4,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -279,10 +281,24 @@ func parse(b []byte, file string, lookup func(string) (string, bool), base strin
 	return cfg, c.unexpand(err)
 }
 
+// emptyDocument reports whether a YAML document holds nothing: a trailing
+// --- with at most comments after it.
+func emptyDocument(d *yaml.Node) bool {
+	return len(d.Content) == 0 || len(d.Content) == 1 && d.Content[0].Kind == yaml.ScalarNode && d.Content[0].Tag == "!!null"
+}
+
 func (c *checker) parse(b []byte, lookup func(string) (string, bool), base string) (*Config, error) {
 	file := c.file
 	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, err)
+	}
+	var more yaml.Node
+	switch err := dec.Decode(&more); {
+	case err == nil && !emptyDocument(&more):
+		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---): the configuration is one document", file, more.Line)
+	case err != nil && !errors.Is(err, io.EOF):
 		return nil, syntaxError(file, err)
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {

@@ -269,3 +269,12 @@ func TestConfigSizeLimit(t *testing.T) {
 	_, err = config.Load(path, env(nil))
 	require.ErrorContains(t, err, "larger than 4 MiB")
 }
+
+// TestTrailingDocumentMarker: a --- at the end, with at most comments after
+// it, is no second document.
+func TestTrailingDocumentMarker(t *testing.T) {
+	for _, tail := range []string{"---\n", "---\n# nothing more\n", "...\n"} {
+		_, err := config.Parse([]byte("source:\n  token: x\nsinks:\n  - type: ndjson\n    dir: out\n"+tail), "p.yaml", env(nil))
+		require.NoError(t, err, "%q", tail)
+	}
+}
