@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +28,19 @@ func Identity(cfg *config.Config) any {
 		BaseURL string         `json:"base_url"`
 		Filters config.Filters `json:"filters"`
 		Sinks   []string       `json:"sinks"`
-	}{strings.TrimRight(cfg.Source.BaseURL, "/"), cfg.Source.Filters, dests}
+	}{strings.TrimRight(withoutUser(cfg.Source.BaseURL), "/"), cfg.Source.Filters, dests}
+}
+
+// withoutUser is the URL u without its user and password: credentials do
+// not define the data, and identities are written where readers of the
+// output read them (the marker), and name the state.
+func withoutUser(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	p.User = nil
+	return p.String()
 }
 
 // sinkIdentity names a sink's destination and what it writes there; the
@@ -71,7 +84,7 @@ func shapeSuffix(k shape.Keys) string {
 func DataIdentity(cfg *config.Config) sinks.Identity {
 	f := cfg.Source.Filters
 	return sinks.Identity{
-		BaseURL: cfg.Source.BaseURL, Workspace: cfg.Source.Workspace,
+		BaseURL: withoutUser(cfg.Source.BaseURL), Workspace: cfg.Source.Workspace,
 		EventKeys: f.EventKeys, ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType,
 		DropEventKeys: cfg.Transform.DropEventKeys,
 	}.Normal()

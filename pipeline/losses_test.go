@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -447,4 +448,31 @@ func TestPartialRangeThenWholeDay(t *testing.T) {
 	require.Len(t, dayFiles(nd), 2)
 	run(&other, day0(), day0().AddDate(0, 0, 1))
 	exact()
+}
+
+// TestNoCredentialsInIdentities: a user and password in base_url (a proxy
+// that wants them) are left out of the state's identity and the sink's
+// marker, which readers of the output can read: the same data, the same
+// identity, and no password written anywhere.
+func TestNoCredentialsInIdentities(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 500 })
+	cfg := testConfig(t, base)
+	plain := pipeline.Identity(cfg)
+	data := pipeline.DataIdentity(cfg)
+	cfg.Source.BaseURL = strings.Replace(base, "http://", "http://proxyuser:S3CR3T-pw@", 1)
+	require.Equal(t, plain, pipeline.Identity(cfg))
+	require.Equal(t, data, pipeline.DataIdentity(cfg))
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	for _, root := range []string{cfg.State.Dir, cfg.Sinks[0].File.Dir} {
+		require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NotContains(t, string(b), "S3CR3T-pw", p)
+			return nil
+		}))
+	}
 }
