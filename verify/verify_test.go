@@ -79,6 +79,20 @@ func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey)
 }
 
 // verdicts maps "day sink-index" to the line, for the lines of rep.
+// requireVerdicts checks that the lines of got named in want (by "day
+// sinks[i]") failed with its words in their detail, and every other one is OK.
+func requireVerdicts(t *testing.T, got map[string]verify.Line, want map[string]string) {
+	t.Helper()
+	for k, l := range got {
+		if w, bad := want[k]; bad {
+			require.Equal(t, verify.Fail, l.Status, k)
+			require.Contains(t, l.Detail, w, k)
+		} else {
+			require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
+		}
+	}
+}
+
 func verdicts(t *testing.T, lines []verify.Line) map[string]verify.Line {
 	t.Helper()
 	out := map[string]verify.Line{}
@@ -373,14 +387,7 @@ func TestDayCountsAgainstState(t *testing.T) {
 		require.NoError(t, err)
 		got := verdicts(t, rep.Lines)
 		require.Len(t, got, 6, "%v", rep.Lines)
-		for k, l := range got {
-			if w, bad := want[k]; bad {
-				require.Equal(t, verify.Fail, l.Status, k)
-				require.Contains(t, l.Detail, w, k)
-			} else {
-				require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
-			}
-		}
+		requireVerdicts(t, got, want)
 		require.Equal(t, len(want) > 0, rep.Failed())
 	}
 	check(t, map[string]string{date(2) + " sinks[0]": fmt.Sprintf("the state records %d events exported for the day, the manifest lists 0", held)})
@@ -442,14 +449,7 @@ func TestStrayFiles(t *testing.T) {
 		" sinks[0]":           "stray.ndjson.gz",
 		" sinks[1]":           filepath.Join(pq, "other"),
 	}
-	for k, l := range got {
-		if w, bad := want[k]; bad {
-			require.Equal(t, verify.Fail, l.Status, k)
-			require.Contains(t, l.Detail, w, k)
-		} else {
-			require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
-		}
-	}
+	requireVerdicts(t, got, want)
 	require.Contains(t, got[" sinks[0]"].Detail, filepath.Join(nd, "dt=2026-13-45"))
 	require.Contains(t, got[date(2)+" sinks[1]"].Detail, "temporary file "+filepath.Base(tmp))
 }

@@ -109,13 +109,7 @@ func TestJSONLogs(t *testing.T) {
 // TestInterrupt: a run cancelled part way (SIGINT, SIGTERM) ends with its
 // summary, result interrupted, and the error line, exit status 1.
 func TestInterrupt(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.Latency = 2000, 200*time.Millisecond
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	defer sim.Close()
+	sim, base := startSlowSim(t)
 	path := writeConfig(t, base, secretToken, goodConfig)
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
@@ -136,16 +130,24 @@ func TestInterrupt(t *testing.T) {
 	require.Contains(t, last["msg"], "interrupted; days not delivered stay unexported")
 }
 
-// TestHangup: a real process whose terminal goes away (SIGHUP) stops as on
-// SIGINT: the summary says interrupted, exit 1, no signal death.
-func TestHangup(t *testing.T) {
+// startSlowSim starts a simulator of 2,000 events answering in 200 ms, for
+// a run to be stopped while it fetches; closed with the test.
+func startSlowSim(t *testing.T) (*simulator.Server, string) {
+	t.Helper()
 	sc := simulator.DefaultConfig()
 	sc.Events, sc.Latency = 2000, 200*time.Millisecond
 	sim, err := simulator.New(sc)
 	require.NoError(t, err)
 	base, err := sim.Start("127.0.0.1:0")
 	require.NoError(t, err)
-	defer sim.Close()
+	t.Cleanup(func() { sim.Close() })
+	return sim, base
+}
+
+// TestHangup: a real process whose terminal goes away (SIGHUP) stops as on
+// SIGINT: the summary says interrupted, exit 1, no signal death.
+func TestHangup(t *testing.T) {
+	sim, base := startSlowSim(t)
 	path := writeConfig(t, base, secretToken, goodConfig)
 	cmd := child(t, "run", "-c", path, "--log-format", "json", "--from", pastDay(9), "--to", pastDay(2))
 	var stderr syncBuffer
@@ -157,7 +159,7 @@ func TestHangup(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	require.Equal(t, 1, exit.ExitCode(), "an exit status, not death by the signal: %s", stderr.String())

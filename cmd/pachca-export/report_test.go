@@ -24,8 +24,14 @@ import (
 // runReport runs `pachca-export report args...`.
 func runReport(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runMain(t, append([]string{"report"}, args...)...)
+}
+
+// runMain runs the command with args and returns its exit status and output.
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = Main(t.Context(), append([]string{"report"}, args...), &out, &errb)
+	code = Main(t.Context(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -22,11 +22,7 @@ func TestVerifyCommand(t *testing.T) {
 	dir := filepath.Dir(path)
 	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4)
 	day := func(n int) string { return from.AddDate(0, 0, n).Format(time.DateOnly) }
-	main := func(args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := Main(t.Context(), args, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
+	main := func(args ...string) (int, string, string) { return runMain(t, args...) }
 	code, _, stderr := main("run", "-c", path, "--from", day(0), "--to", day(2))
 	require.Equal(t, 0, code, stderr)
 
@@ -88,11 +84,7 @@ func TestVerifyChecksSomething(t *testing.T) {
 	path := writeConfig(t, base, secretToken, goodConfig)
 	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4)
 	day := func(n int) string { return from.AddDate(0, 0, n).Format(time.DateOnly) }
-	main := func(args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := Main(t.Context(), args, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
+	main := func(args ...string) (int, string, string) { return runMain(t, args...) }
 	lastLine := func(s string) string {
 		lines := strings.Split(strings.TrimSpace(s), "\n")
 		return lines[len(lines)-1]
