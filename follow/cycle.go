@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +31,15 @@ func (l *Loop) cycle(ctx context.Context) error {
 		if sealed, err = l.sealDue(ctx, end); err != nil {
 			return err
 		}
+		exported, err := l.st.Exported()
+		if err != nil {
+			return err
+		}
 		from := l.pos.Watermark.Add(-l.cfg.Lookback)
 		from = maxTime(from, l.pos.Start, end.Add(-l.cfg.Lookback).Truncate(day)) // sealed days are done
+		// A day sealed before a restart raised follow.lookback, or
+		// exported whole by `run`, is done too.
+		from = pastExported(from, end, exported)
 		if !from.Before(end) {
 			return nil // the clock went back, or nothing is older than lag yet
 		}
@@ -45,7 +53,18 @@ func (l *Loop) cycle(ctx context.Context) error {
 	var fresh []state.DeliveredID
 	late := 0
 	wm := l.pos.Watermark.UnixMilli()
+	exported, err := l.st.Exported()
+	if err != nil {
+		return err
+	}
 	plan := l.s.PlanDays(c.From, c.To, func(p *sinks.Partition) { p.Part = true })
+	// An exported day is never read again: a cycle file beside its day
+	// file would double its events (one in the middle of a long look-back,
+	// or exported by a run between a crash and the redo of its cycle).
+	plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool {
+		_, done := exported[p.Date()]
+		return done
+	})
 	plan.Delivered = l.recent
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = true, true
@@ -197,6 +216,18 @@ func (d *dayIDs) Has(id string) bool {
 
 // Count implements pipeline.Delivered.
 func (d *dayIDs) Count(string) int { return d.n }
+
+// pastExported moves from past the days at its start, up to to, that the
+// state records as exported.
+func pastExported(from, to time.Time, exported map[string]state.Day) time.Time {
+	for from.Before(to) {
+		if _, done := exported[from.UTC().Format(time.DateOnly)]; !done {
+			break
+		}
+		from = from.UTC().Truncate(day).Add(day)
+	}
+	return from
+}
 
 func maxTime(ts ...time.Time) time.Time {
 	m := ts[0]

@@ -334,3 +334,88 @@ func TestFollowGivesUp(t *testing.T) {
 	require.False(t, failure.IsUsage(err))
 	require.Equal(t, wm, position(t, cfg).Watermark, "the watermark held while cycles failed")
 }
+
+// TestFollowLookbackRaisedAfterSeal: a day sealed under a short look-back
+// is not read again when a restart raises follow.lookback past midnight:
+// the sealed day keeps its one file, and no request covers it.
+func TestFollowLookbackRaisedAfterSeal(t *testing.T) {
+	c := newClock(3 * time.Second)
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset = 0, c.offset
+	sc.Live = simulator.Live{Rate: 60}
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Follow.Lookback = 500 * time.Millisecond
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
+		ex, err := v.Exported()
+		require.NoError(t, err)
+		_, ok := ex[yesterday]
+		return ok
+	})
+	require.NoError(t, f.stop())
+
+	// Restarted with a look-back that reaches back over midnight.
+	cfg.Follow.Lookback = time.Hour
+	seq := position(t, cfg).Seq
+	before := len(sim.Stats().Log)
+	f = startFollow(t, cfg, c, follow.Options{})
+	waitFor(t, 10*time.Second, "two cycles after the restart", func() bool { return position(t, cfg).Seq >= seq+2 })
+	require.NoError(t, f.stop())
+	for _, r := range sim.Stats().Log[before:] {
+		require.False(t, r.Start.Before(midnight), "a request for the sealed day: %+v", r)
+	}
+	entries, err := os.ReadDir(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
+}
+
+// TestFollowSkipsExportedDayInLookback: a look-back longer than a day
+// spans a day a run exported whole: the cycles read the days around it,
+// never it (no request, no cycle file beside its day file).
+func TestFollowSkipsExportedDayInLookback(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Follow.Lookback = 49 * time.Hour
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	yesterday := today.Add(-24 * time.Hour)
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)},
+		pipeline.Range{From: yesterday, To: today}, false)
+	require.NoError(t, err)
+	dayDir := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday.Format(time.DateOnly))
+	files := func() []string {
+		entries, err := os.ReadDir(dayDir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names)
+		return names
+	}
+	had := files()
+
+	before := len(sim.Stats().Log)
+	f := startFollow(t, cfg, clock{}, follow.Options{From: yesterday.Add(-12 * time.Hour)})
+	waitFor(t, 10*time.Second, "two cycles", func() bool { return position(t, cfg).Seq >= 2 })
+	require.NoError(t, f.stop())
+	asked := false
+	for _, r := range sim.Stats().Log[before:] {
+		require.False(t, !r.Start.Before(yesterday) && r.Start.Before(today), "a request for the exported day: %+v", r)
+		asked = asked || r.Start.Before(yesterday)
+	}
+	require.True(t, asked, "the day before it is read")
+	require.Equal(t, had, files())
+}
