@@ -2,6 +2,7 @@ package follow
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,7 +37,8 @@ func (l *Loop) cycle(ctx context.Context) error {
 			return err
 		}
 		from := l.pos.Watermark.Add(-l.cfg.Lookback)
-		from = maxTime(from, l.pos.Start, end.Add(-l.cfg.Lookback).Truncate(day)) // sealed days are done
+		from = maxTime(from, l.pos.Start, end.Add(-l.cfg.Lookback).Truncate(day), // sealed days are done
+			l.oldest()) // a loop stopped for longer than the retention
 		// A day sealed before a restart raised follow.lookback, or
 		// exported whole by `run`, is done too.
 		from = pastExported(from, end, exported)
@@ -118,8 +120,27 @@ func (l *Loop) sealDue(ctx context.Context, end time.Time) (int, error) {
 		return 0, err
 	}
 	n := 0
+	oldest := l.oldest()
+	var lost []string
+	defer func() {
+		if len(lost) > 0 {
+			l.log.Warn(fmt.Sprintf("follow: %d day(s) not sealed are past the API's retention and lost: %s..%s", len(lost), lost[0], lost[len(lost)-1]))
+		}
+	}()
 	for d := l.pos.Start.UTC().Truncate(day); d.Before(horizon); d = d.Add(day) {
 		if _, done := exported[d.Format(time.DateOnly)]; done {
+			continue
+		}
+		if !d.Add(day).After(oldest) {
+			// The API holds nothing of it: sealing would record an empty
+			// day as exported. Said once, when first seen.
+			if l.lost == nil {
+				l.lost = map[string]bool{}
+			}
+			if date := d.Format(time.DateOnly); !l.lost[date] {
+				l.lost[date] = true
+				lost = append(lost, date)
+			}
 			continue
 		}
 		if err := l.seal(ctx, d); err != nil {

@@ -89,14 +89,18 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 // Loop is one follow loop over a session. Its methods run on one goroutine,
 // except the status readers (ready, metrics).
 type Loop struct {
-	s      *pipeline.Session
-	st     *state.Store
-	cfg    config.Follow
-	lag    time.Duration
-	log    *slog.Logger
-	pos    state.Follow
-	recent *recentIDs // ids delivered with created_at at or after watermark - lookback
-	m      *metrics
+	s   *pipeline.Session
+	st  *state.Store
+	cfg config.Follow
+	lag time.Duration
+	// retention is how far back the API keeps events: a day wholly
+	// before now - retention is never read, nor sealed as exported.
+	retention time.Duration
+	log       *slog.Logger
+	pos       state.Follow
+	recent    *recentIDs      // ids delivered with created_at at or after watermark - lookback
+	lost      map[string]bool // days past the retention, not sealed, already warned of
+	m         *metrics
 
 	mu     sync.Mutex
 	status status
@@ -114,7 +118,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, log: log, recent: newRecentIDs()}
+	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, retention: cfg.Period.Retention, log: log, recent: newRecentIDs()}
 	pos, ok, err := l.st.Follow()
 	if err != nil {
 		return nil, err
@@ -128,6 +132,13 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 		pos.Start = o.From
 		if pos.Start.IsZero() {
 			pos.Start = startAfter(exported, s.Now())
+		}
+		if oldest := l.oldest(); pos.Start.Before(oldest) {
+			// As run does: the API returns nothing older, and sealing such
+			// days would record empty days as exported.
+			log.Warn(fmt.Sprintf("follow: events before %s are past the API's %d-day retention: they can no longer be exported; following from there",
+				fmtT(oldest), int(l.retention/day)), "asked_from", fmtT(pos.Start))
+			pos.Start = oldest
 		}
 		pos.Watermark = pos.Start
 		if err := l.st.SetFollow(pos); err != nil {
@@ -147,6 +158,12 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 		}
 	}
 	return l, nil
+}
+
+// oldest is the earliest instant the API still holds events of (on the
+// session's clock, to the millisecond).
+func (l *Loop) oldest() time.Time {
+	return l.s.Now().Add(-l.retention).UTC().Truncate(time.Millisecond).Add(time.Millisecond)
 }
 
 // startAfter is where a loop without --from starts: after the last exported

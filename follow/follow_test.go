@@ -419,3 +419,67 @@ func TestFollowSkipsExportedDayInLookback(t *testing.T) {
 	require.True(t, asked, "the day before it is read")
 	require.Equal(t, had, files())
 }
+
+// lockedBuffer is a log destination the loop and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestFollowFromPastRetention: a --from earlier than the API's retention
+// starts at the retention's edge, with a warning, as run does: no day the
+// API no longer holds is fetched, written or sealed as exported.
+func TestFollowFromPastRetention(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	now := time.Now().UTC()
+	go func() {
+		done <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+			follow.Options{From: now.Add(-100 * 24 * time.Hour)})
+	}()
+	waitFor(t, 30*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	cancel()
+	require.NoError(t, <-done)
+
+	oldest := now.Add(-cfg.Period.Retention)
+	require.True(t, strings.Contains(logs.String(), "retention"), "a warning names the retention")
+	require.False(t, position(t, cfg).Start.Before(oldest.Add(-time.Minute)), "the start is clipped to the retention")
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	ex, err := v.Exported()
+	require.NoError(t, err)
+	require.NotEmpty(t, ex, "the days within the retention are sealed")
+	for d := range ex {
+		day, err := time.Parse(time.DateOnly, d)
+		require.NoError(t, err)
+		require.True(t, day.Add(24*time.Hour).After(oldest), "%s, past the retention, recorded as exported", d)
+	}
+	entries, err := os.ReadDir(cfg.Sinks[0].File.Dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if day, err := time.Parse(time.DateOnly, strings.TrimPrefix(e.Name(), "dt=")); err == nil {
+			require.True(t, day.Add(24*time.Hour).After(oldest), "%s, past the retention, written", e.Name())
+		}
+	}
+	for _, r := range sim.Stats().Log {
+		require.True(t, r.End.After(oldest), "a request past the retention: %+v", r)
+	}
+}
