@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -543,8 +544,8 @@ func (c *Config) Validate() error {
 		bad("follow.give_up_after", "must be at least follow.interval (%s)", f.Interval)
 	}
 	if f.Listen != "" {
-		if _, _, err := net.SplitHostPort(f.Listen); err != nil {
-			bad("follow.listen", "want host:port such as 127.0.0.1:9464 or :9464")
+		if err := CheckListen(f.Listen); err != nil {
+			bad("follow.listen", "%v", err)
 		}
 	}
 	if err := c.Output.Validate(); err != nil {
@@ -618,4 +619,18 @@ func ParseTime(s string) (time.Time, error) {
 		t = t.Add(time.Millisecond - ns)
 	}
 	return t.UTC(), nil
+}
+
+// CheckListen checks an address to listen on (follow.listen, --listen)
+// without binding it: host:port with a port from 0 to 65535 (0 picks a free
+// one). The error says what is wanted.
+func CheckListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return errors.New("want host:port with a port from 0 to 65535, such as 127.0.0.1:9464 or :9464")
+	}
+	return nil
 }

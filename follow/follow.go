@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"time"
@@ -52,6 +53,31 @@ const alertsFile = "alerts-recent.json"
 // rejected token, a damaged state) or when cycles have failed for longer
 // than follow.give_up_after.
 func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
+	// What was asked is checked, and the endpoints' address bound, before
+	// anything is written to the state: a mistake is an exit 2 that leaves
+	// no position behind for the corrected command to be refused by.
+	now := po.Now
+	if now == nil {
+		now = time.Now
+	}
+	if t := now(); o.From.After(t) {
+		return failure.Usagef("--from %s is later than now (%s): the follow mode exports what the API has published", fmtT(o.From), fmtT(t))
+	}
+	listen := o.Listen
+	if listen != "" {
+		if err := config.CheckListen(listen); err != nil {
+			return failure.Usagef("--listen %q: %w", listen, err)
+		}
+	} else {
+		listen = po.Config.Follow.Listen // checked with the configuration
+	}
+	var ln net.Listener
+	if listen != "" {
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			return fmt.Errorf("follow: listen on %s (--listen or follow.listen): %w", listen, err)
+		}
+		defer ln.Close()
+	}
 	s, err := pipeline.Open(ctx, po)
 	if err != nil {
 		return err
@@ -61,22 +87,26 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		defer cancel()
 		err = errors.Join(err, s.Close(cctx))
 	}()
+	// The sinks are claimed for this configuration now, so that a sink
+	// holding another's data is refused before a position is recorded. A
+	// sink that cannot be reached yet is the first cycle's to retry.
+	if err := s.OpenSinks(ctx); err != nil {
+		if failure.IsPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		if po.Logger != nil {
+			po.Logger.Warn("follow: the sinks are not ready; the first cycle tries again", "error", err)
+		}
+	}
 	l, err := newLoop(s, po.Config, po.Logger, o)
 	if err != nil {
 		return err
 	}
 	l.m = newMetrics(l)
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
-	listen := o.Listen
-	if listen == "" {
-		listen = po.Config.Follow.Listen
-	}
 	addr := ""
-	if listen != "" {
-		srv, err := l.serve(listen)
-		if err != nil {
-			return err
-		}
+	if ln != nil {
+		srv := l.serve(ln)
 		defer srv.Close()
 		addr = srv.Addr
 	}

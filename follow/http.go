@@ -7,14 +7,11 @@ import (
 	"time"
 )
 
-// serve starts the HTTP endpoints on addr: /metrics (Prometheus),
+// serve serves the HTTP endpoints on ln: /metrics (Prometheus),
 // /healthz (the process answers) and /readyz (the last cycle committed,
 // recently); the returned server's Addr is the address it listens on.
-func (l *Loop) serve(addr string) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("follow: listen on %s: %w", addr, err)
-	}
+// Closing the server closes ln.
+func (l *Loop) serve(ln net.Listener) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -23,7 +20,7 @@ func (l *Loop) serve(addr string) (*http.Server, error) {
 	mux.Handle("GET /metrics", l.m.Handler())
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln) // returns ErrServerClosed after Close
-	return srv, nil
+	return srv
 }
 
 // readyz is 200 once a cycle committed and while the last one did within

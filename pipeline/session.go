@@ -188,6 +188,15 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 	return s.sinks, nil
 }
 
+// OpenSinks builds the sinks and claims them for this configuration now
+// rather than at the first Execute (a follow loop, before it records a
+// position): a usage error when one holds another configuration's data or
+// its settings are wrong; any other error is retried by the next call.
+func (s *Session) OpenSinks(ctx context.Context) error {
+	_, err := s.openSinks(ctx)
+	return err
+}
+
 // Close closes the sinks (flushing what they hold) within ctx and releases
 // the state. Every error is returned, joined: a sink that fails to flush
 // fails the run. Safe to call twice.

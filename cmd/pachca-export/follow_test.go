@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -229,5 +231,49 @@ state:
 	require.NoError(t, err, string(b))
 	for _, r := range sim.Stats().Log[before:] {
 		require.False(t, r.Start.Format(time.DateOnly) == yesterday, "a request for the sealed day: %+v", r)
+	}
+}
+
+// TestFollowUsageErrors: a bad --listen or follow.listen, a --from later
+// than now and a sink holding another configuration's data are usage
+// errors (exit 2, one line naming the culprit), found before the state
+// records a follow position: a corrected command then starts afresh.
+func TestFollowUsageErrors(t *testing.T) {
+	base := startSim(t)
+	future := time.Now().UTC().AddDate(0, 1, 0).Format(time.DateOnly)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2).Format(time.DateOnly)
+	for _, tc := range []struct {
+		name, config string
+		args         []string
+		before       []string // a command run first on the same configuration
+		want         string
+	}{
+		{name: "listen without a port", config: goodConfig, args: []string{"--listen", "nonsense"}, want: "--listen"},
+		{name: "listen port out of range", config: goodConfig, args: []string{"--listen", "127.0.0.1:99999"}, want: "--listen"},
+		{name: "follow.listen port out of range", config: goodConfig + "follow:\n  listen: 127.0.0.1:99999\n", want: "follow.listen"},
+		{name: "from in the future", config: goodConfig, args: []string{"--from", future}, want: "--from"},
+		{name: "a sink of another configuration", before: []string{"run", "--from", day, "--to", next},
+			config: strings.Replace(goodConfig, "  timeout: 5s\n", "  timeout: 5s\n  filters:\n    event_keys: [user_login]\n", 1), want: "another"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, base, secretToken, tc.config)
+			dir := filepath.Dir(path)
+			if tc.before != nil {
+				other := writeConfig(t, base, secretToken, strings.ReplaceAll(goodConfig, "%DIR%/out", dir+"/out"))
+				var stdout, stderr bytes.Buffer
+				require.Equal(t, 0, Main(t.Context(), append(tc.before, "-c", other), &stdout, &stderr), stderr.String())
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			code := Main(ctx, append([]string{"follow", "-c", path}, tc.args...), &stdout, &stderr)
+			require.Equal(t, 2, code, stderr.String())
+			require.Contains(t, stderr.String(), tc.want)
+			require.Len(t, strings.Split(strings.TrimSpace(stderr.String()), "\n"), 1, "one line: %s", stderr.String())
+			require.NotContains(t, stderr.String(), "first start")
+			found, _ := filepath.Glob(filepath.Join(dir, "state", "*", "follow.json"))
+			require.Empty(t, found, "no follow position recorded")
+		})
 	}
 }
