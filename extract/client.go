@@ -278,6 +278,9 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			if retryAfter > d {
 				d = retryAfter
 			}
+			if until, ok := retryDeadline(ctx); ok && time.Now().Add(d).After(until) {
+				return fmt.Errorf("giving up after %d retries, out of time to retry: %w", failures-1, err)
+			}
 			c.onRetry(Retry{Attempt: failures, Wait: d, Err: err})
 			if err := c.sleep(ctx, d); err != nil {
 				return err
@@ -287,6 +290,24 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 		}
 		c.stats.Retries.Add(1)
 	}
+}
+
+// retryDeadlineKey carries the time after which transient failures are no
+// longer retried (WithRetryDeadline).
+type retryDeadlineKey struct{}
+
+// WithRetryDeadline returns ctx under which the client retries a transient
+// failure only while the retry would start before until; past it the
+// failure is returned at once. Unlike a context deadline it cuts short no
+// request nor any work that succeeds: a follow loop bounds its retrying by
+// what is left of follow.give_up_after.
+func WithRetryDeadline(ctx context.Context, until time.Time) context.Context {
+	return context.WithValue(ctx, retryDeadlineKey{}, until)
+}
+
+func retryDeadline(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(retryDeadlineKey{}).(time.Time)
+	return t, ok
 }
 
 func (c *Client) onRetry(r Retry) {

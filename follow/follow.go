@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/state"
@@ -140,7 +141,7 @@ type Loop struct {
 // status is what the endpoints report.
 type status struct {
 	lastSuccess  time.Time // end of the last cycle that committed
-	failingSince time.Time // first failure of the current run of failures
+	failingSince time.Time // start of the first failing cycle of the current run of failures
 	lastErr      error
 }
 
@@ -240,13 +241,20 @@ func (l *Loop) loadRecent(exported map[string]state.Day) error {
 	return nil
 }
 
-// run cycles until ctx ends.
+// run cycles until ctx ends. Cycles failing since longer than
+// give_up_after (from the start of the first failing one) end it; a cycle
+// retries the API only within what is left of that time, so that the end
+// comes about give_up_after after the failures began, not cycles later.
 func (l *Loop) run(ctx context.Context) error {
 	interval := l.cfg.Interval
 	failures := 0
 	for {
 		began := time.Now()
-		err := l.cycleWithGrace(ctx)
+		giveUp := began.Add(l.cfg.GiveUpAfter)
+		if since := l.failingSince(); !since.IsZero() {
+			giveUp = since.Add(l.cfg.GiveUpAfter)
+		}
+		err := l.cycleWithGrace(ctx, giveUp)
 		l.m.cycleEnded(err == nil, time.Since(began))
 		if ctx.Err() != nil {
 			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
@@ -258,12 +266,13 @@ func (l *Loop) run(ctx context.Context) error {
 				return err
 			}
 			failures++
-			since := l.failed(err)
-			if time.Since(since) > l.cfg.GiveUpAfter {
+			since := l.failed(err, began)
+			if time.Since(since) >= l.cfg.GiveUpAfter {
 				return fmt.Errorf("follow: cycles have failed for %s, giving up: %w", time.Since(since).Round(time.Second), err)
 			}
-			// Back off: the watermark holds, the next cycle covers the gap.
-			wait = min(interval<<min(failures-1, 6), max(interval, 5*time.Minute))
+			// Back off: the watermark holds, the next cycle covers the gap;
+			// the last try comes at give_up_after.
+			wait = min(interval<<min(failures-1, 6), max(interval, 5*time.Minute), time.Until(since.Add(l.cfg.GiveUpAfter)))
 			l.log.Warn("follow: cycle failed; trying again", "error", err, "in", wait.Round(time.Second).String(), "failing_for", time.Since(since).Round(time.Second).String())
 		} else {
 			failures = 0
@@ -279,10 +288,10 @@ func (l *Loop) run(ctx context.Context) error {
 	}
 }
 
-// cycleWithGrace runs one cycle; a stop asked for during it lets it finish
-// for up to grace, then abandons it.
-func (l *Loop) cycleWithGrace(ctx context.Context) error {
-	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+// cycleWithGrace runs one cycle, retrying the API until giveUp at most; a
+// stop asked for during it lets it finish for up to grace, then abandons it.
+func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time) error {
+	cctx, cancel := context.WithCancel(extract.WithRetryDeadline(context.WithoutCancel(ctx), giveUp))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(grace, cancel)
@@ -292,13 +301,23 @@ func (l *Loop) cycleWithGrace(ctx context.Context) error {
 	return l.cycle(cctx)
 }
 
-func (l *Loop) failed(err error) time.Time {
+// failed records a failed cycle that began at began; it returns when the
+// current run of failures began.
+func (l *Loop) failed(err error, began time.Time) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.status.failingSince.IsZero() {
-		l.status.failingSince = time.Now()
+		l.status.failingSince = began
 	}
 	l.status.lastErr = err
+	return l.status.failingSince
+}
+
+// failingSince is when the current run of failures began; zero when the
+// last cycle committed.
+func (l *Loop) failingSince() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.status.failingSince
 }
 

@@ -483,3 +483,33 @@ func TestFollowFromPastRetention(t *testing.T) {
 		require.True(t, r.End.After(oldest), "a request past the retention: %+v", r)
 	}
 }
+
+// TestFollowGivesUpInTime: with the API refusing connections and retries
+// that would take minutes per request (source.max_retries), the loop ends
+// about give_up_after after the first failing cycle began, not after
+// several cycles of retries.
+func TestFollowGivesUpInTime(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	cfg := testConfig(t, base)
+	cfg.Source.MaxRetries = 10 // about 85 s of backing off per request
+	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, 2*time.Second
+	done := make(chan error, 1)
+	go func() {
+		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
+	}()
+	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	require.NoError(t, sim.Close())
+	closed := time.Now()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(cfg.Follow.GiveUpAfter + 4*time.Second):
+		t.Fatal("the loop did not give up within give_up_after")
+	}
+	require.ErrorContains(t, err, "cycles have failed for")
+	require.ErrorContains(t, err, "connection refused")
+	require.Less(t, time.Since(closed), cfg.Follow.GiveUpAfter+2*time.Second)
+	require.GreaterOrEqual(t, time.Since(closed), cfg.Follow.GiveUpAfter-cfg.Follow.Interval, "not before give_up_after")
+}
