@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -512,4 +513,32 @@ func TestFollowGivesUpInTime(t *testing.T) {
 	require.ErrorContains(t, err, "connection refused")
 	require.Less(t, time.Since(closed), cfg.Follow.GiveUpAfter+2*time.Second)
 	require.GreaterOrEqual(t, time.Since(closed), cfg.Follow.GiveUpAfter-cfg.Follow.Interval, "not before give_up_after")
+}
+
+// TestFollowReadinessDropsWhileRetrying: /readyz is 200 after a commit and
+// 503 once no cycle has committed for three intervals, even while the
+// current cycle is still retrying an API that went away.
+func TestFollowReadinessDropsWhileRetrying(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	cfg := testConfig(t, base)
+	cfg.Source.MaxRetries = 10 // a cycle retries for a minute or more
+	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, time.Hour
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	readyz := "http://" + <-addr + "/readyz"
+	status := func() int {
+		resp, err := http.Get(readyz)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, 10*time.Second, "readiness", func() bool { return status() == http.StatusOK })
+	require.NoError(t, sim.Close())
+	closed := time.Now()
+	waitFor(t, 10*time.Second, "readiness to drop", func() bool { return status() == http.StatusServiceUnavailable })
+	require.Less(t, time.Since(closed), 3*cfg.Follow.Interval+2*time.Second, "within three intervals of the last commit")
+	require.Equal(t, http.StatusServiceUnavailable, status(), "and it stays down")
+	require.NoError(t, f.stop())
 }

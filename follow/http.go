@@ -24,7 +24,9 @@ func (l *Loop) serve(ln net.Listener) *http.Server {
 }
 
 // readyz is 200 once a cycle committed and while the last one did within
-// three intervals (a cycle that fails or hangs makes it 503, with why).
+// three intervals, checked at each request: a cycle that hangs or retries
+// an API that went away makes it 503 three intervals after the last commit,
+// before the cycle ends; a failed cycle makes it 503 at once, with why.
 func (l *Loop) readyz(w http.ResponseWriter, _ *http.Request) {
 	l.mu.Lock()
 	st := l.status
@@ -34,8 +36,8 @@ func (l *Loop) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "starting: no cycle committed yet", http.StatusServiceUnavailable)
 	case st.lastErr != nil:
 		http.Error(w, "failing since "+st.failingSince.UTC().Format(time.RFC3339)+": "+st.lastErr.Error(), http.StatusServiceUnavailable)
-	case time.Since(st.lastSuccess) > 3*l.cfg.Interval+time.Minute:
-		http.Error(w, "stalled: the last cycle committed at "+st.lastSuccess.UTC().Format(time.RFC3339), http.StatusServiceUnavailable)
+	case time.Since(st.lastSuccess) > 3*l.cfg.Interval:
+		http.Error(w, "stalled: no cycle committed since "+st.lastSuccess.UTC().Format(time.RFC3339)+", three intervals ago or more", http.StatusServiceUnavailable)
 	default:
 		fmt.Fprintln(w, "ready")
 	}
