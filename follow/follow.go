@@ -255,7 +255,7 @@ func (l *Loop) run(ctx context.Context) error {
 			giveUp = since.Add(l.cfg.GiveUpAfter)
 		}
 		err := l.cycleWithGrace(ctx, giveUp)
-		l.m.cycleEnded(err == nil, time.Since(began))
+		l.m.cycleEnded(err == nil, time.Now(), time.Since(began))
 		if ctx.Err() != nil {
 			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
 			return nil

@@ -2,12 +2,15 @@ package follow_test
 
 import (
 	"context"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -540,5 +543,45 @@ func TestFollowReadinessDropsWhileRetrying(t *testing.T) {
 	waitFor(t, 10*time.Second, "readiness to drop", func() bool { return status() == http.StatusServiceUnavailable })
 	require.Less(t, time.Since(closed), 3*cfg.Follow.Interval+2*time.Second, "within three intervals of the last commit")
 	require.Equal(t, http.StatusServiceUnavailable, status(), "and it stays down")
+	require.NoError(t, f.stop())
+}
+
+// TestFollowRunGauges: the gauges of the run alerts follow the cycles: the
+// last success is when the last cycle committed, last_run_success is 1
+// after a committed cycle and 0 after a failed one.
+func TestFollowRunGauges(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	cfg := testConfig(t, base)
+	cfg.Source.MaxRetries = 0
+	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, time.Hour
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	gauge := func(name string) float64 {
+		resp, err := http.Get(metrics)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+		require.NotNil(t, m, "%s in /metrics", name)
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		require.NoError(t, err)
+		return v
+	}
+	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, 5*time.Second, "the gauges of a success", func() bool {
+		return gauge("pachca_export_last_run_success") == 1
+	})
+	success := gauge("pachca_export_last_success_timestamp_seconds")
+	require.InDelta(t, float64(time.Now().UnixMilli())/1000, success, 5, "the time the last cycle committed")
+
+	require.NoError(t, sim.Close())
+	waitFor(t, 10*time.Second, "the gauges of a failure", func() bool {
+		return gauge("pachca_export_last_run_success") == 0
+	})
+	require.InDelta(t, success, gauge("pachca_export_last_success_timestamp_seconds"), 1, "a failure keeps the last success")
 	require.NoError(t, f.stop())
 }

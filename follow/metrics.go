@@ -42,12 +42,14 @@ func newMetrics(l *Loop) *metrics {
 	return m
 }
 
-// cycleEnded records one cycle's outcome.
-func (m *metrics) cycleEnded(ok bool, d time.Duration) {
+// cycleEnded records one cycle's outcome, at end (a committed cycle's
+// commit) after d.
+func (m *metrics) cycleEnded(ok bool, end time.Time, d time.Duration) {
 	result := "success"
 	if !ok {
 		result = "failure"
 	}
 	m.cycles.WithLabelValues(result).Inc()
 	m.duration.Observe(d.Seconds())
+	m.ObserveCycle(ok, end, d)
 }

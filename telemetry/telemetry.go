@@ -165,6 +165,22 @@ func (m *Metrics) ObserveRun(r Result, end time.Time, d time.Duration) {
 	}
 }
 
+// ObserveCycle records how a follow cycle ended, at end after d, on the
+// gauges of a run (runs_total counts one-shot runs only): the alerts on the
+// age of the last success and on the last run's result apply to a follow
+// process as they do to a nightly job.
+func (m *Metrics) ObserveCycle(ok bool, end time.Time, d time.Duration) {
+	ts := float64(end.UnixMilli()) / 1000
+	m.lastRun.Set(ts)
+	m.lastRunDuration.Set(d.Seconds())
+	if ok {
+		m.lastSuccess.Set(ts)
+		m.lastRunSuccess.Set(1)
+	} else {
+		m.lastRunSuccess.Set(0)
+	}
+}
+
 // Handler serves the registry, with the Go runtime and process metrics, in
 // the Prometheus exposition formats (/metrics of a long-running process).
 func (m *Metrics) Handler() http.Handler {
