@@ -167,3 +167,32 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		require.LessOrEqual(t, d, base)
 	}
 }
+
+// TestRetryDeadline: under WithRetryDeadline a transient failure is retried
+// only while the retry starts before the deadline; past it the failure is
+// returned at once, and a request that succeeds is never cut short.
+func TestRetryDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		until  time.Duration // from now
+		sleeps int
+		fails  bool
+	}{
+		{name: "time to retry", until: time.Hour, sleeps: 2},
+		{name: "out of time", until: 0, sleeps: 0, fails: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := scripted(t, reply{status: 503}, reply{status: 503})
+			c, slept := testClient(srv.URL)
+			ctx := WithRetryDeadline(t.Context(), time.Now().Add(tc.until))
+			_, err := c.Page(ctx, Query{Start: time.Now().Add(-time.Hour), End: time.Now()}, "")
+			if tc.fails {
+				require.ErrorContains(t, err, "out of time to retry")
+				require.ErrorContains(t, err, "503")
+			} else {
+				require.NoError(t, err)
+			}
+			require.Len(t, *slept, tc.sleeps)
+		})
+	}
+}
