@@ -2,12 +2,14 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/transform"
@@ -156,6 +158,10 @@ func (l *Loop) sealDue(ctx context.Context, end time.Time) (int, error) {
 // files (unless follow.keep_cycle_files), streams only the events no cycle
 // delivered. The day is then recorded as exported, so that `run` and the
 // nightly catch-up see it done, and its id log goes.
+//
+// A day the API now returns fewer of its delivered events for is not
+// compacted (its files would lose them): it is sealed as with
+// keep_cycle_files, its cycle files left as they are, with a warning.
 func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	date := d.Format(time.DateOnly)
 	delivered := newDayIDs()
@@ -163,14 +169,15 @@ func (l *Loop) seal(ctx context.Context, d time.Time) error {
 		return err
 	}
 	keep := l.cfg.KeepCycleFiles
-	plan := l.s.PlanDays(d, d.Add(day), func(p *sinks.Partition) {
-		p.Part, p.Compact = keep, !keep
-	})
-	plan.Delivered = delivered
-	plan.StreamsFrom = l.pos.Start.UnixMilli()
-	plan.SkipEmpty, plan.Quiet = keep, true
-	sum, err := l.s.Execute(ctx, plan)
-	l.m.ObservePlan(sum)
+	sum, err := l.sealPlan(ctx, d, delivered, keep)
+	var shrunk *pipeline.ShrunkDayError
+	if !keep && errors.As(err, &shrunk) {
+		l.log.Warn("follow: the API no longer returns every event delivered for the day: its cycle files are kept as they are, not compacted into one",
+			"day", date, "returned", shrunk.Returned, "delivered", shrunk.Delivered)
+		l.m.ObserveRefused()
+		keep = true
+		sum, err = l.sealPlan(ctx, d, delivered, keep)
+	}
 	if err != nil {
 		return err
 	}
@@ -185,6 +192,20 @@ func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	l.m.sealed.Inc()
 	l.log.Info("follow: day sealed", "day", date, "events_before", delivered.n, "events_new", sum.Events, "compacted", !keep)
 	return nil
+}
+
+// sealPlan delivers day d whole: compacted into one file, or with keep an
+// extra part with what no cycle delivered.
+func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, keep bool) (*pipeline.Summary, error) {
+	plan := l.s.PlanDays(d, d.Add(day), func(p *sinks.Partition) {
+		p.Part, p.Compact = keep, !keep
+	})
+	plan.Delivered = delivered
+	plan.StreamsFrom = l.pos.Start.UnixMilli()
+	plan.SkipEmpty, plan.Quiet = keep, true
+	sum, err := l.s.Execute(ctx, plan)
+	l.m.ObservePlan(sum)
+	return sum, err
 }
 
 // recentIDs are the ids delivered with created_at at or after a floor: what

@@ -2,17 +2,21 @@ package follow_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -584,4 +588,69 @@ func TestFollowRunGauges(t *testing.T) {
 	})
 	require.InDelta(t, success, gauge("pachca_export_last_success_timestamp_seconds"), 1, "a failure keeps the last success")
 	require.NoError(t, f.stop())
+}
+
+// TestFollowSealOfAShrunkDay: the API stops returning some events of a day
+// the cycles delivered, before the day is sealed. The seal does not replace
+// the cycle files with fewer events, nor stop the loop: it keeps them as
+// they are, warns, records the day and goes on.
+func TestFollowSealOfAShrunkDay(t *testing.T) {
+	c := newClock(3 * time.Second)
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset = 0, c.offset
+	sc.Live = simulator.Live{Rate: 60}
+	sim, _ := startSim(t, sc)
+	defer sim.Close()
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	var lose atomic.Bool // then the API returns nothing of the day's first half second
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if lose.Load() && rec.Code == 200 {
+			var page map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(body, &page))
+			var evs []map[string]any
+			require.NoError(t, json.Unmarshal(page["data"], &evs))
+			evs = slices.DeleteFunc(evs, func(ev map[string]any) bool {
+				at, _ := time.Parse(time.RFC3339Nano, ev["created_at"].(string))
+				return at.Before(midnight) && !at.Before(midnight.Add(-3*time.Second+500*time.Millisecond))
+			})
+			page["data"], _ = json.Marshal(evs)
+			body, _ = json.Marshal(page)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	defer proxy.Close()
+	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
+	waitFor(t, 15*time.Second, "the cycles to pass midnight", func() bool { return position(t, cfg).Watermark.After(midnight) })
+	lose.Store(true)
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
+		ex, err := v.Exported()
+		require.NoError(t, err)
+		_, ok := ex[yesterday]
+		return ok
+	})
+	seq := position(t, cfg).Seq
+	waitFor(t, 10*time.Second, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
+	require.NoError(t, f.stop(), "the loop went on")
+
+	entries, err := os.ReadDir(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday))
+	require.NoError(t, err)
+	require.Greater(t, len(entries), 2, "the cycle files are kept, not compacted into one file with fewer events")
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
+	want := exporttest.Expected(sim, midnight.Add(-3*time.Second), midnight)
+	inDay := 0
+	for _, l := range got {
+		if l.Dir == "dt="+yesterday {
+			inDay++
+		}
+	}
+	require.Equal(t, len(want), inDay, "every event the cycles delivered is still there")
 }

@@ -41,6 +41,20 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition, relink bool) (b
 	return err == nil, err
 }
 
+// ShrunkDayError refuses to compact a followed day (a Compact partition
+// with plan.Delivered): the API now returns fewer of the events delivered
+// before for it than were delivered, and the day's files are left as they
+// are. It is permanent.
+type ShrunkDayError struct {
+	Day                 string
+	Returned, Delivered int
+}
+
+func (e *ShrunkDayError) Error() string {
+	return fmt.Sprintf("%s: the API now returns %d of the %d events delivered before for this day: not replacing the day's files (check with `pachca-export verify --against-api`)",
+		e.Day, e.Returned, e.Delivered)
+}
+
 // errRefused ends deliverDay for a day it refused (and recorded as such).
 type errRefused struct{}
 
@@ -182,7 +196,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	}
 	if p.Compact && r.plan.Delivered != nil {
 		if want := r.plan.Delivered.Count(date); again < want {
-			return fail(failure.Permanentf("%s: the API now returns %d of the %d events delivered before for this day: not replacing the day's files (check with `pachca-export verify --against-api`)", date, again, want))
+			return fail(failure.AsPermanent(&ShrunkDayError{Day: date, Returned: again, Delivered: want}))
 		}
 	}
 	if len(writers) > 0 { // nothing opened (nothing new), nothing to replace

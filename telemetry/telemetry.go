@@ -123,6 +123,10 @@ func New() *Metrics {
 // registers its own metrics here, named under Namespace.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
+// ObserveRefused counts a partition left as its sinks hold it outside a
+// plan's summary (a followed day that is not compacted).
+func (m *Metrics) ObserveRefused() { m.refused.Inc() }
+
 // ObservePlan adds what one executed plan delivered and cost, from its
 // summary (complete or, after a failure, what was done before it). A dry
 // run's summary adds nothing.
