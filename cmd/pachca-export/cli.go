@@ -51,14 +51,38 @@ func newFlags(name string) *flags {
 
 // String declares a string flag; a `NAME` in backquotes in usage names its value in the help.
 func (f *flags) String(name, value, usage string) *string {
-	f.order = append(f.order, name)
-	return f.FlagSet.String(name, value, usage)
+	p := new(string)
+	f.StringVar(p, name, value, usage)
+	return p
 }
 
-// StringVar declares a string flag stored in p.
+// StringVar declares a string flag stored in p. Given twice, it is an
+// error: `-c a.yaml ... -c b.yaml` would otherwise run b.yaml unsaid.
 func (f *flags) StringVar(p *string, name, value, usage string) {
 	f.order = append(f.order, name)
-	f.FlagSet.StringVar(p, name, value, usage)
+	*p = value
+	f.FlagSet.Var(&onceString{p: p}, name, usage)
+}
+
+// onceString is a string flag that takes one value.
+type onceString struct {
+	p   *string
+	set bool
+}
+
+func (o *onceString) String() string {
+	if o.p == nil { // the flag package's zero value, for the help's default
+		return ""
+	}
+	return *o.p
+}
+
+func (o *onceString) Set(v string) error {
+	if o.set {
+		return fmt.Errorf("given twice (%q before)", *o.p)
+	}
+	*o.p, o.set = v, true
+	return nil
 }
 
 // Bool declares a boolean flag.

@@ -340,6 +340,7 @@ func TestMistakes(t *testing.T) {
 		{[]string{"run", "--frm", "2026-11-01"}, "pachca-export: run: unknown flag --frm (did you mean --from?); see pachca-export run --help"},
 		{[]string{"run", "-dry-rn"}, "pachca-export: run: unknown flag --dry-rn (did you mean --dry-run?); see pachca-export run --help"},
 		{[]string{"run", "--metrics"}, "pachca-export: run: unknown flag --metrics (did you mean --metrics-file?); see pachca-export run --help"},
+		{[]string{"run", "-c", "a.yaml", "--from", "2026-11-01", "-c", "b.yaml"}, `pachca-export: run: invalid value "b.yaml" for flag -c: given twice ("a.yaml" before); see pachca-export run --help`},
 		{[]string{"run", "-c"}, "pachca-export: run: flag -c needs a value; see pachca-export run --help"},
 		{[]string{"demo", "--events", "many"}, `pachca-export: demo: invalid value "many" for flag --events: parse error; see pachca-export demo --help`},
 		{[]string{"rnu"}, `pachca-export: unknown command "rnu" (did you mean run?); see pachca-export help`},
