@@ -236,7 +236,13 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := filepath.Abs(filepath.Dir(path))
+	// Relative paths are the file's neighbours; a configuration read from a
+	// pipe or a terminal (-c /dev/stdin) has none but the working directory.
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		dir = "."
+	}
+	base, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

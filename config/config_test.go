@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +114,28 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 			require.ErrorContains(t, cfg.Source.RequireToken(path), tc.want)
 		})
 	}
+}
+
+// TestRelativePathsFromAPipe: a configuration read from a pipe (-c
+// /dev/stdin) has no directory of its own: its relative paths resolve
+// against the working directory, not the pipe's (/dev).
+func TestRelativePathsFromAPipe(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "dev"), 0o700))
+	fifo := filepath.Join(dir, "dev", "stdin")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			f.WriteString("source:\n  token: x\nsinks:\n  - type: ndjson\n    dir: out\nstate:\n  dir: st\n")
+			f.Close()
+		}
+	}()
+	cfg, err := config.Load(fifo, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "out"), cfg.Sinks[0].File.Dir)
+	require.Equal(t, filepath.Join(dir, "st"), cfg.State.Dir)
 }
 
 // TestRelativePaths: every relative path of the file resolves against the
