@@ -175,8 +175,9 @@ func (s SecurityLake) validate(region string) []error {
 		name := s.Sources[class]
 		if _, ok := known[class]; !ok {
 			add("sources.%s: unknown OCSF class (%s)", class, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
-		} else if !sourceName.MatchString(name) {
-			add("sources.%s: %q is not a custom source name (1 to 20 letters, digits, _ - . :)", class, name)
+		} else if !sourceName.MatchString(name) || strings.Trim(name, ".") == "" {
+			// All dots is no name: . and .. are this folder and the one above.
+			add("sources.%s: %q is not a custom source name (1 to 20 letters, digits, _ - . :, not dots alone)", class, name)
 		}
 	}
 	by := map[string][]string{}
