@@ -145,12 +145,15 @@ alerts:
 	partial := filepath.Join(t.TempDir(), "partial")
 	reporttest.Write(t, reporttest.FileSink(t, partial, "parquet"), reporttest.Day0.AddDate(0, 0, 3), reporttest.Day0.AddDate(0, 0, 4), recs)
 
+	lake := t.TempDir() // the Security Lake layout: no dt= folder at the root
+	require.NoError(t, os.MkdirAll(filepath.Join(lake, "ext", "pachca-auth"), 0o700))
 	for _, tc := range []struct {
 		name string
 		args []string
 		code int
 		msg  string
 	}{
+		{"security lake directory", []string{lake, "--from", d(3), "--to", d(6)}, 2, "holds the Security Lake layout (ext/): OCSF events, which the report does not read"},
 		{"no data", []string{t.TempDir(), "--from", d(3), "--to", d(6)}, 2, "no exported data"},
 		{"no such directory", []string{filepath.Join(root, "nope"), "--from", d(3), "--to", d(6)}, 2, "no such directory"},
 		{"period not covered", []string{partial, "--from", d(2), "--to", d(7)}, 2,

@@ -69,6 +69,9 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 		return nil, fmt.Errorf("list days: %w", err)
 	}
 	if len(dirs) == 0 {
+		if entries, err := st.Entries(ctx, ""); err == nil && slices.ContainsFunc(entries, func(o sinks.Object) bool { return o.Dir && o.Name == "ext" }) {
+			return nil, inputErrorf("%s holds the Security Lake layout (ext/): OCSF events, which the report does not read; it reads the %s output of a parquet or ndjson sink", st.Location(""), transform.SchemaVersion)
+		}
 		return nil, inputErrorf("%s: no exported data (no dt=YYYY-MM-DD folder): is it the dir of a parquet or ndjson sink?", st.Location(""))
 	}
 	p := &Plan{From: from.UTC(), To: to.UTC()}
