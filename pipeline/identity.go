@@ -55,7 +55,7 @@ func sinkIdentity(s config.Sink) string {
 		}
 		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression) + shapeSuffix(s.File.Keys)
 	case s.S3 != nil:
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", s.S3.Endpoint, s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
+		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", withoutUser(s.S3.Endpoint), s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
 	case s.Kafka != nil:
 		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
 		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)

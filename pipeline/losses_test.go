@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
@@ -462,7 +464,15 @@ func TestNoCredentialsInIdentities(t *testing.T) {
 	cfg.Source.BaseURL = strings.Replace(base, "http://", "http://proxyuser:S3CR3T-pw@", 1)
 	require.Equal(t, plain, pipeline.Identity(cfg))
 	require.Equal(t, data, pipeline.DataIdentity(cfg))
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	// The same for an S3 endpoint's (a state's key.json holds the identity).
+	withS3 := *cfg
+	withS3.Sinks = append(slices.Clone(cfg.Sinks), config.Sink{Type: "s3", S3: &s3sink.Config{Bucket: "b", Format: "parquet",
+		Endpoint: "http://minioadmin:S3CR3T-pw@127.0.0.1:9000"}})
+	id, err := json.Marshal(pipeline.Identity(&withS3))
+	require.NoError(t, err)
+	require.NotContains(t, string(id), "S3CR3T-pw")
+	require.Contains(t, string(id), "http://127.0.0.1:9000")
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 	require.NoError(t, err)
 	for _, root := range []string{cfg.State.Dir, cfg.Sinks[0].File.Dir} {
 		require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {

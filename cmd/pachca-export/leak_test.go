@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"html"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +82,36 @@ func TestBaseURLCredentialsNotPrinted(t *testing.T) {
 			require.Contains(t, out, tc.want)
 			require.NotContains(t, out, "SECRET", "the password of base_url was printed")
 		})
+	}
+}
+
+// TestS3EndpointCredentialsNotPrinted: a user and password in an S3
+// sink's endpoint (unreachable here) stay out of check's and run's lines
+// and the state's files.
+func TestS3EndpointCredentialsNotPrinted(t *testing.T) {
+	base := startSim(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: refused
+	cfg := strings.Replace(goodConfig, "  - type: ndjson\n    dir: %DIR%/out\n",
+		"  - type: s3\n    bucket: audit\n    region: us-east-1\n    endpoint: http://minioadmin:pw-SECRET-42@"+addr+"\n    access_key_id: k\n    secret_access_key: sk-SECRET-43\n    max_attempts: 1\n    timeout: 2s\n", 1)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	for _, args := range [][]string{{"check"}, {"run", "--from", day, "--to", day + "T06:00:00Z"}, {"run", "--log-format", "json", "--from", day, "--to", day + "T06:00:00Z"}} {
+		path := writeConfig(t, base, secretToken, cfg)
+		code, stdout, stderr := runMain(t, append(args[:1:1], append([]string{"-c", path}, args[1:]...)...)...)
+		out := stdout + stderr
+		require.NotZero(t, code, out)
+		require.NotContains(t, out, "SECRET", "a secret of the S3 sink was printed")
+		require.NoError(t, filepath.WalkDir(filepath.Dir(path), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Base(p) == "pipeline.yaml" {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NotContains(t, string(b), "SECRET", p)
+			return nil
+		}))
 	}
 }
 
