@@ -291,6 +291,13 @@ func buildMessages(recs []transform.Record) ([]kafka.Message, int64) {
 // deliveryError condenses kafka-go's per-message errors into one line naming
 // the topic, and keeps them reachable with errors.Is and errors.As.
 func (s *Sink) deliveryError(err error) error {
+	// kafka-go's own check of batch_bytes, before anything is sent; its
+	// text blames the server.
+	var big kafka.MessageTooLargeError
+	if errors.As(err, &big) {
+		return fmt.Errorf("kafka: topic %s: event %s makes a message of %d bytes, more than batch_bytes (%d): raise batch_bytes, and the topic's max.message.bytes if it is lower",
+			s.cfg.Topic, big.Message.Key, messageSize(big.Message), s.cfg.BatchBytes)
+	}
 	var werrs kafka.WriteErrors
 	if !errors.As(err, &werrs) {
 		return fmt.Errorf("kafka: topic %s (brokers %s): %w%s", s.cfg.Topic, s.brokers(), err, s.hint(err))
@@ -308,6 +315,16 @@ func (s *Sink) deliveryError(err error) error {
 		}
 	}
 	return e
+}
+
+// messageSize is the bytes of m that count against batch_bytes: key,
+// value and headers.
+func messageSize(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 func (s *Sink) hint(err error) string {

@@ -286,3 +286,23 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	_, err = kafkasink.New(cfg)
 	require.ErrorContains(t, err, "kafka: tls.ca_file: open ")
 }
+
+// TestEventLargerThanBatchBytes: an event whose message exceeds batch_bytes
+// is refused by the client before anything is sent; the error names the
+// event, its size and the setting, not the server.
+func TestEventLargerThanBatchBytes(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic))
+	cfg := testConfig(c.ListenAddrs(), topic)
+	cfg.BatchBytes = 4096
+	s := newSink(t, cfg)
+	recs := makeRecords(0, 3)
+	recs[1].DetailsJSON = `{"text":"` + strings.Repeat("x", 8000) + `"}`
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), recs)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "event "+recs[1].ID+" makes a message of")
+	require.Contains(t, err.Error(), "more than batch_bytes (4096): raise batch_bytes")
+	require.NotContains(t, err.Error(), "the server has a configurable maximum")
+}
