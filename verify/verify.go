@@ -163,7 +163,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Lines = append(rep.Lines, lines...)
-	rep.Empty = len(lines) == 0
+	// Nothing checked, and nothing failed either: a sink that could not be
+	// read (unreachable) has its FAIL line, which says why.
+	rep.Empty = len(lines) == 0 && !slices.ContainsFunc(rep.Lines, func(l Line) bool { return l.Status == Fail })
 	if !o.Repair {
 		return rep, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -452,4 +453,25 @@ func TestStrayFiles(t *testing.T) {
 	requireVerdicts(t, got, want)
 	require.Contains(t, got[" sinks[0]"].Detail, filepath.Join(nd, "dt=2026-13-45"))
 	require.Contains(t, got[date(2)+" sinks[1]"].Detail, "temporary file "+filepath.Base(tmp))
+}
+
+// TestUnreachableSinkIsNotNothing: a sink that cannot be read has its FAIL
+// line, and the verification is not reported as one of nothing.
+func TestUnreachableSinkIsNotNothing(t *testing.T) {
+	cfg, _, _ := export(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	c := &s3sink.Config{Bucket: "audit", Format: "parquet", Region: "us-east-1", Endpoint: "http://" + addr,
+		ForcePathStyle: true, AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, Timeout: 2 * time.Second}
+	c.SetDefaults()
+	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	require.False(t, rep.Empty, "the sink's FAIL line says why nothing was checked: %v", rep.Lines)
+	require.True(t, slices.ContainsFunc(rep.Lines, func(l verify.Line) bool {
+		return l.Status == verify.Fail && strings.Contains(l.Detail, "unreachable")
+	}), "%v", rep.Lines)
 }
