@@ -486,3 +486,16 @@ func TestNoCredentialsInIdentities(t *testing.T) {
 		}))
 	}
 }
+
+// TestSinkCheckFailureHasItsDuration: a run that fails when its sinks are
+// checked (retries of an unreachable store can take a while) reports the
+// time it took, in the summary and so in the metrics, not 0.
+func TestSinkCheckFailureHasItsDuration(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 100 })
+	cfg := testConfig(t, base)
+	cfg.Sinks[0].File.Dir = "/proc/not-writable"
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.Error(t, err)
+	require.NotNil(t, sum)
+	require.Positive(t, sum.Duration)
+}

@@ -104,7 +104,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	}
 	set, err := s.openSinks(ctx)
 	if err != nil {
-		return sum, err
+		return sum.finish(s.now()), err // its retries took time too
 	}
 	for i, sk := range set.Sinks {
 		typ := ""
