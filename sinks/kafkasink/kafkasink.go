@@ -157,7 +157,9 @@ func (s *Sink) Check(ctx context.Context) error {
 		if s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
 		}
-		return fmt.Errorf("kafka: brokers %s unreachable: %w%s", s.brokers(), err, hint)
+		// kafka-go names its own method first: not the user's business.
+		msg := strings.TrimPrefix(err.Error(), "kafka.(*Client).Metadata: ")
+		return fmt.Errorf("kafka: brokers %s unreachable: %s%s", s.brokers(), msg, hint)
 	}
 	for _, t := range md.Topics {
 		if t.Name != s.cfg.Topic {

@@ -110,6 +110,7 @@ func TestBrokerUnreachable(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.HasPrefix(err.Error(), "kafka: brokers "+addr+" unreachable: "), err.Error())
 	require.Contains(t, err.Error(), "connection refused")
+	require.NotContains(t, err.Error(), "kafka.(*Client)", "no names of the library's methods")
 
 	w, err := s.Open(t.Context(), partition())
 	require.NoError(t, err)
