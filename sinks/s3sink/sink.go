@@ -2,7 +2,8 @@
 // S3-compatible server such as MinIO), one object per partition under
 // `<prefix>dt=YYYY-MM-DD/`, next to the day's `_manifest.json`.
 //
-// A partition is encoded into a local temporary file, then uploaded in one
+// A partition is encoded into a local temporary file (unlinked from the
+// start, so a killed process leaves none), then uploaded in one
 // PutObject or, above the part size, as a multipart upload; an object exists
 // under its final key only once it is complete. Keys are deterministic, so a
 // rerun overwrites the same object. The SDK retries; the sink returns errors.

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
@@ -92,4 +94,27 @@ func TestCheckTempDir(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTempFileUnlinked: the file a partition is encoded into has no name
+// while the writer holds it, so a process killed before Commit (SIGKILL,
+// OOM) leaves nothing in the temporary directory; the upload reads it
+// through the open file. Nothing is sent before Commit: no server needed.
+func TestTempFileUnlinked(t *testing.T) {
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	c := s3sink.Config{
+		Bucket: "b-1", Format: "ndjson", Compression: "none", Region: "us-east-1", Endpoint: "http://127.0.0.1:9",
+		ForcePathStyle: true, AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, TempDir: dir,
+	}
+	s, err := s3sink.New(t.Context(), c, f)
+	require.NoError(t, err)
+	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-unlinked")
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), records(t, p, 100, "u")))
+	requireNoTemp(t, dir)
+	require.NoError(t, w.Abort(t.Context()))
+	requireNoTemp(t, dir)
 }

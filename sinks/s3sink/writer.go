@@ -36,6 +36,7 @@ type object struct {
 	p      sinks.Partition
 	key    string
 	file   *os.File
+	named  bool   // the file still has its name: unlinking it after creation failed
 	upload string // id of a multipart upload a failed Commit could not abort
 }
 
@@ -54,14 +55,20 @@ func (s *Sink) open(ctx context.Context, p sinks.Partition) (*writer, error) {
 }
 
 // create is the split.Create of the writer: a temporary file for the
-// object at rel (from the prefix).
+// object at rel (from the prefix). The file is unlinked at once: the
+// encoder writes and the upload reads it only through the open *os.File, so
+// its space is freed when it is closed, and a process killed before that
+// (SIGKILL, the OOM killer) leaves no up-to-a-day's-worth file behind that
+// nothing would ever remove.
 func (w *writer) create(rel string) (io.Writer, error) {
 	key := w.s.prefix + rel
 	f, err := os.CreateTemp(w.s.cfg.TempDir, ".pachca-s3-*"+path.Ext(rel))
 	if err != nil {
 		return nil, fmt.Errorf("temporary file for %s: %w", w.s.url(key), err)
 	}
-	w.objs = append(w.objs, &object{s: w.s, p: w.p, key: key, file: f})
+	// Should unlinking fail, the file keeps its name until removeTemp.
+	named := os.Remove(f.Name()) != nil
+	w.objs = append(w.objs, &object{s: w.s, p: w.p, key: key, file: f, named: named})
 	return f, nil
 }
 
@@ -173,6 +180,9 @@ func (w *writer) removeTemp() {
 	w.done = true
 	for _, o := range w.objs {
 		_ = o.file.Close()
-		_ = os.Remove(o.file.Name())
+		if o.named {
+			// Only then: the name of an unlinked file may be another's by now.
+			_ = os.Remove(o.file.Name())
+		}
 	}
 }
