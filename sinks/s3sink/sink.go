@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -44,6 +45,8 @@ type Sink struct {
 	transport *http.Transport
 	store     *store
 	ledger    *sinks.Ledger
+	// staleUploadAge: Claim aborts the multipart uploads older than this.
+	staleUploadAge time.Duration
 }
 
 var (
@@ -113,7 +116,7 @@ func New(ctx context.Context, cfg Config, f sinks.Format, opts ...Option) (*Sink
 			so.RateLimiter = ratelimit.None
 		})
 	})
-	s := &Sink{cfg: cfg, prefix: cfg.KeyPrefix(), format: f, client: client, transport: transport}
+	s := &Sink{cfg: cfg, prefix: cfg.KeyPrefix(), format: f, client: client, transport: transport, staleUploadAge: staleUploadAge}
 	for _, o := range opts {
 		o(s)
 	}
@@ -129,9 +132,19 @@ func (s *Sink) Root() sinks.Store { return s.store }
 func (s *Sink) Layout() sinks.Layout { return s.layout }
 
 // Claim implements sinks.Claimer; the marker is written with a conditional
-// put, so two runs claiming a new prefix at once agree.
+// put, so two runs claiming a new prefix at once agree. Claiming to write
+// (c.Create) then aborts the multipart uploads a killed process left under
+// the prefix more than an hour ago (see abortStaleUploads), quietly: they
+// hold no data anyone can read, and a role without
+// s3:ListBucketMultipartUploads, which runs needed no more, must not fail
+// them; a lifecycle rule for incomplete uploads stays the backstop.
 func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
-	return s.ledger.Claim(ctx, c)
+	res, err := s.ledger.Claim(ctx, c)
+	if err != nil || !c.Create {
+		return res, err
+	}
+	_ = s.abortStaleUploads(ctx)
+	return res, nil
 }
 
 // Relink implements sinks.Linker with conditional writes.

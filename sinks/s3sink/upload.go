@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -181,6 +184,53 @@ func (o *object) abortUpload(ctx context.Context) error {
 	}
 	o.upload = ""
 	return nil
+}
+
+// staleUploadAge is how old a multipart upload under the prefix must be for a
+// claim to abort it (Sink.staleUploadAge, shorter in tests).
+const staleUploadAge = time.Hour
+
+// abortStaleUploads aborts the multipart uploads of data objects under the
+// prefix that were initiated more than s.staleUploadAge ago: what a process
+// killed in the middle of an upload (SIGKILL, the OOM killer, a lost node)
+// left, which S3 keeps, and bills, until a lifecycle rule aborts it. A
+// younger upload may be another run's at work (a concurrent run with
+// another state, or a follow loop and a backfill on one prefix), so it
+// stays; an upload of ours takes minutes, not an hour. Only keys named like
+// the sink's data objects (pachca-audit-*) are touched: a prefix may be
+// the root of a bucket other writers share.
+//
+// The listing is of the whole bucket, filtered here: MinIO answers a Prefix
+// only with the uploads of the object of exactly that name, so a folder
+// prefix would find nothing there. A bucket holds few uploads in progress,
+// a thousand a request.
+func (s *Sink) abortStaleUploads(ctx context.Context) error {
+	before := time.Now().Add(-s.staleUploadAge)
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.cfg.Bucket)}
+	for {
+		page, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return fmt.Errorf("s3: list the multipart uploads of bucket %q: %w", s.cfg.Bucket, s.explain(ctx, err))
+		}
+		for _, u := range page.Uploads {
+			key := aws.ToString(u.Key)
+			if !strings.HasPrefix(key, s.prefix) || !strings.HasPrefix(path.Base(key), "pachca-audit-") ||
+				u.Initiated == nil || !u.Initiated.Before(before) {
+				continue
+			}
+			_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(s.cfg.Bucket), Key: u.Key, UploadId: u.UploadId,
+			})
+			var noUpload *types.NoSuchUpload
+			if err != nil && !errors.As(err, &noUpload) {
+				return fmt.Errorf("s3: abort the multipart upload of %s: %w", s.url(key), s.explain(ctx, err))
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) || (page.NextKeyMarker == nil && page.NextUploadIdMarker == nil) {
+			return nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
 }
 
 // deleteObjects removes the objects of p's day that its manifest names
