@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
@@ -33,6 +34,12 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 	code, text, status := apiError(err)
 	var sendErr *smithyhttp.RequestSendError
 	switch {
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded) && status == 0 && code == "":
+		// The caller's deadline (check's, a claim's) ended a call the
+		// endpoint never answered: a port that accepts connections but does
+		// not speak HTTP (Kafka's, say), or a hung server.
+		msg = fmt.Sprintf("endpoint %s did not answer as S3 %s: check the sink's endpoint "+
+			"(the S3 API's http(s)://host:port, not another service's) and that the server is up", s.endpoint(), waited(ctx))
 	case ctx.Err() != nil:
 		msg = "canceled: " + context.Cause(ctx).Error()
 	case code == "NoSuchBucket" || (status == 404 && code == "NotFound"):
@@ -56,6 +63,34 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 		msg += fmt.Sprintf(" (after %d attempts)", maxErr.Attempt)
 	}
 	return &explained{msg: msg, err: err}
+}
+
+// budgetKey is the context key of the time a call was given (withBudget).
+type budgetKey struct{}
+
+// withBudget records in ctx how long its deadline leaves, so that an error
+// of a call the deadline ends can say how long the endpoint was waited for.
+// The sink's entry points with a caller's deadline (Check, Claim) call it.
+func withBudget(ctx context.Context) context.Context {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	left := time.Until(d)
+	if left >= time.Second {
+		left = left.Round(time.Second)
+	} else {
+		left = left.Round(time.Millisecond)
+	}
+	return context.WithValue(ctx, budgetKey{}, left)
+}
+
+// waited is "within 30s", from withBudget, or "before the deadline".
+func waited(ctx context.Context) string {
+	if d, ok := ctx.Value(budgetKey{}).(time.Duration); ok && d > 0 {
+		return "within " + d.String()
+	}
+	return "before the deadline"
 }
 
 // apiError returns the S3 error code, its message and the HTTP status, when

@@ -348,3 +348,60 @@ func TestServerChecksAChecksum(t *testing.T) {
 	require.Error(t, err)
 	require.Empty(t, keys(t, srv, "sums"))
 }
+
+// TestEndpointSilent: an endpoint that accepts connections but does not
+// answer as S3 (another service's port, a hung server) is named, with the
+// time waited and what to check, when the caller's deadline ends the call;
+// "canceled: context deadline exceeded" said neither.
+func TestEndpointSilent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	t.Cleanup(func() { l.Close(); conns.Wait() })
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // read nothing, answer nothing
+		}
+	}()
+	endpoint := "http://" + l.Addr().String()
+	c := s3sink.Config{
+		Bucket: "b-1", Format: "ndjson", Compression: "gzip", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true,
+		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 2, TempDir: t.TempDir(),
+	}
+	f, err := ndjson.Format("gzip")
+	require.NoError(t, err)
+	s, err := s3sink.New(t.Context(), c, f)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+
+	const hint = " did not answer as S3 within 1s: check the sink's endpoint (the S3 API's http(s)://host:port, not another service's) and that the server is up"
+	for _, tc := range []struct {
+		name string
+		call func(ctx context.Context) error
+		want string
+	}{
+		{"check", s.Check, "s3: endpoint " + endpoint + hint},
+		{"claim", func(ctx context.Context) error {
+			_, err := s.Claim(ctx, sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+			return err
+		}, "s3: get s3://b-1/_pachca-export.json: endpoint " + endpoint + hint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			require.EqualError(t, tc.call(ctx), tc.want)
+		})
+	}
+}

@@ -139,6 +139,7 @@ func (s *Sink) Layout() sinks.Layout { return s.layout }
 // s3:ListBucketMultipartUploads, which runs needed no more, must not fail
 // them; a lifecycle rule for incomplete uploads stays the backstop.
 func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
+	ctx = withBudget(ctx)
 	res, err := s.ledger.Claim(ctx, c)
 	if err != nil || !c.Create {
 		return res, err
@@ -180,6 +181,7 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 // exists and is writable under the prefix (by putting and deleting a small
 // probe object where the marker goes). It is meant for `check`.
 func (s *Sink) Check(ctx context.Context) error {
+	ctx = withBudget(ctx)
 	if err := s.checkTempDir(); err != nil {
 		return err
 	}
