@@ -66,6 +66,29 @@ func TestGoodConfig(t *testing.T) {
 	require.Equal(t, "/etc/pachca-export/signing.pem", cfg.Signing.PrivateKeyFile)
 }
 
+// TestS3CompressionDefault: an S3 sink without compression gets zstd
+// whatever its format; for ndjson, what the first version wrote (the
+// prefixes it marked say ndjson.zst, and another default would refuse them).
+func TestS3CompressionDefault(t *testing.T) {
+	for format, want := range map[string]string{"ndjson": "zstd", "parquet": "zstd", "": "zstd"} {
+		t.Run(format, func(t *testing.T) {
+			yaml := "source:\n  token: x\nsinks:\n  - type: s3\n    bucket: b-1\n    region: us-east-1\n"
+			if format != "" {
+				yaml += "    format: " + format + "\n"
+			}
+			cfg, err := config.Parse([]byte(yaml), "p.yaml", env(nil))
+			require.NoError(t, err)
+			require.Equal(t, want, cfg.Sinks[0].S3.Compression)
+			// The same as a configuration given to s3sink.New, which sets
+			// the defaults after the format.
+			c := *cfg.Sinks[0].S3
+			c.Compression = ""
+			c.SetDefaults()
+			require.Equal(t, want, c.Compression)
+		})
+	}
+}
+
 // TestShippedPipeline: the example in the repository root is valid as shipped.
 func TestShippedPipeline(t *testing.T) {
 	cfg, err := config.Load("../pipeline.yaml", env(map[string]string{"PACHCA_TOKEN": "x"}))

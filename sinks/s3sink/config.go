@@ -30,8 +30,8 @@ type Config struct {
 	Prefix string `yaml:"prefix"`
 	// Format is parquet (default) or ndjson; it must match the Format given to New.
 	Format string `yaml:"format"`
-	// Compression: parquet none|snappy|gzip|zstd (default zstd); ndjson
-	// none|gzip|zstd (default gzip).
+	// Compression: parquet none|snappy|gzip|zstd; ndjson none|gzip|zstd.
+	// The default is zstd for both (see SetDefaults).
 	Compression string `yaml:"compression"`
 	// Region is required, also with an endpoint: requests are signed for it.
 	Region string `yaml:"region"`
@@ -75,13 +75,12 @@ func (c *Config) SetDefaults() {
 	if c.Format == "" {
 		c.Format = "parquet"
 	}
+	// zstd whatever the format: the loader sets the defaults before it
+	// decodes the format, so ndjson sinks have always had zstd from a
+	// pipeline.yaml, and their prefixes are marked ndjson.zst; a default
+	// that followed the format would refuse them as another configuration.
 	if c.Compression == "" {
-		switch c.Format {
-		case "parquet":
-			c.Compression = "zstd"
-		case "ndjson":
-			c.Compression = "gzip"
-		}
+		c.Compression = "zstd"
 	}
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
