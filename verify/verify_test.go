@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -285,15 +287,31 @@ func TestS3(t *testing.T) {
 	require.False(t, rep.Failed(), "%v", rep.Lines)
 	require.Len(t, rep.Lines, 3)
 
+	// The same bytes put back by another client (a restore from backup)
+	// with a checksum of its own: the content is the export's, so the day
+	// passes, with a note naming the checksum S3 keeps now.
+	key0 := "pq/dt=" + date(0) + "/pachca-audit-" + date(0) + ".parquet"
+	body0 := getObject(t, m, "audit", key0)
+	_, err = m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("audit"), Key: aws.String(key0),
+		Body: bytes.NewReader(body0), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	require.NoError(t, err)
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	got := verdicts(t, rep.Lines)
+	require.Equal(t, verify.OK, got[date(0)+" sinks[0]"].Status, "%v", rep.Lines)
+	require.Regexp(t, `; pachca-audit-`+date(0)+`\.parquet: S3 keeps checksum CRC32 [A-Za-z0-9+/]{6}== with it, `+
+		`not the SHA256 the manifest recorded \(SHA256 [A-Za-z0-9+/]{43}=\); its size and sha256 match the manifest: `+
+		`the content is the export's \(put back by another client, as a restore from backup does\)$`, got[date(0)+" sinks[0]"].Detail)
+
 	key := "pq/dt=" + date(1) + "/pachca-audit-" + date(1) + ".parquet"
 	_, err = m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("audit"), Key: aws.String(key), Body: strings.NewReader("not the export")})
 	require.NoError(t, err)
 	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg})
 	require.NoError(t, err)
-	got := verdicts(t, rep.Lines)
+	got = verdicts(t, rep.Lines)
 	require.Equal(t, verify.Fail, got[date(1)+" sinks[0]"].Status)
 	require.Contains(t, got[date(1)+" sinks[0]"].Detail, "bytes, the manifest says")
-	require.Contains(t, got[date(1)+" sinks[0]"].Detail, "S3 checksum")
+	require.Regexp(t, `S3 keeps no checksum with it, not the SHA256 the manifest recorded \(SHA256 [A-Za-z0-9+/]{43}=\)$`, got[date(1)+" sinks[0]"].Detail)
 	require.Equal(t, verify.OK, got[date(0)+" sinks[0]"].Status)
 
 	// Stray objects, found by listing: a copy in a day's prefix, anything
@@ -310,6 +328,16 @@ func TestS3(t *testing.T) {
 	require.Equal(t, verify.Fail, got[" sinks[0]"].Status)
 	require.Contains(t, got[" sinks[0]"].Detail, "s3://audit/pq/other/ is not a day directory")
 	require.Contains(t, got[" sinks[0]"].Detail, "s3://audit/pq/stray.ndjson.gz is not the export's")
+}
+
+func getObject(t *testing.T, m *miniotest.Server, bucket, key string) []byte {
+	t.Helper()
+	out, err := m.Client().GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	require.NoError(t, err)
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	require.NoError(t, err)
+	return b
 }
 
 // TestRerunsKeepTheChain: rewriting an early day, or the whole range again,

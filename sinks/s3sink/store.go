@@ -169,7 +169,10 @@ func (st *store) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 }
 
 // Checksum returns the checksum S3 stores with the object, in the form
-// manifests record it (ManifestFile.S3Checksum); "" when it has none.
+// manifests record it (ManifestFile.S3Checksum): "SHA256:<base64>" or
+// "SHA256-COMPOSITE:<base64>-<parts>" for the sink's own objects; for an
+// object another client put there, its own algorithm in the same form
+// (CRC32:..., CRC64NVME:...); "" when it has none.
 func (st *store) Checksum(ctx context.Context, name string) (string, error) {
 	out, err := st.s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(st.s.cfg.Bucket), Key: aws.String(st.key(name)), ChecksumMode: types.ChecksumModeEnabled,
@@ -177,16 +180,33 @@ func (st *store) Checksum(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("s3: head %s: %w", st.Location(name), st.s.explain(ctx, err))
 	}
-	return checksumLabel(aws.ToString(out.ChecksumSHA256), out.ChecksumType), nil
+	for _, c := range []struct{ algo, value string }{
+		{"SHA256", aws.ToString(out.ChecksumSHA256)},
+		{"CRC64NVME", aws.ToString(out.ChecksumCRC64NVME)},
+		{"CRC32C", aws.ToString(out.ChecksumCRC32C)},
+		{"CRC32", aws.ToString(out.ChecksumCRC32)},
+		{"SHA1", aws.ToString(out.ChecksumSHA1)},
+	} {
+		if c.value != "" {
+			return label(c.algo, c.value, out.ChecksumType), nil
+		}
+	}
+	return "", nil
 }
 
 // checksumLabel is an S3 SHA-256 checksum as manifests record it.
 func checksumLabel(value string, typ types.ChecksumType) string {
+	return label("SHA256", value, typ)
+}
+
+// label is an S3 checksum of algo as manifests record it: "ALGO:value", or
+// "ALGO-COMPOSITE:value-parts" for a checksum of a multipart upload's parts.
+func label(algo, value string, typ types.ChecksumType) string {
 	switch {
 	case value == "":
 		return ""
 	case typ == types.ChecksumTypeComposite || strings.Contains(value, "-"):
-		return "SHA256-COMPOSITE:" + value
+		return algo + "-COMPOSITE:" + value
 	}
-	return "SHA256:" + value
+	return algo + ":" + value
 }
