@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -114,8 +116,8 @@ func (c Config) Validate() error {
 	case !bucketName.MatchString(c.Bucket) || strings.Contains(c.Bucket, ".."):
 		add("bucket: invalid name %q (3-63 lowercase letters, digits, dots and hyphens)", c.Bucket)
 	}
-	if strings.HasPrefix(c.Prefix, "/") {
-		add("prefix: must not start with \"/\" (got %q)", c.Prefix)
+	if err := checkPrefix(c.Prefix); err != nil {
+		add("prefix: %v", err)
 	}
 	if comps, ok := compressions[c.Format]; !ok {
 		add("format: unknown %q (parquet, ndjson)", c.Format)
@@ -126,9 +128,8 @@ func (c Config) Validate() error {
 		add("region: required (also with an endpoint)")
 	}
 	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("endpoint: %q is not an http:// or https:// URL", c.Endpoint)
+		if err := checkEndpoint(c.Endpoint); err != nil {
+			add("endpoint: %v", err)
 		}
 	}
 	switch c.SSE {
@@ -161,6 +162,50 @@ func (c Config) Validate() error {
 		errs = append(errs, unjoin(err)...)
 	}
 	return errors.Join(errs...)
+}
+
+// checkPrefix refuses a prefix S3 servers reject or that would not name one
+// folder: MinIO refuses keys with "." or ".." segments and empty ones
+// (XMinioInvalidResourceName) only at the first write, AWS keeps "a//b" as
+// a folder no console shows, and a control character splits the lines of
+// logs and the run summary that name the location.
+func checkPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("must not start with \"/\" (got %q)", p)
+	}
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return fmt.Errorf("%q holds a control character (newline, tab, ...)", p)
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("%q has an empty segment (\"//\"): write it as folder/subfolder/", p)
+		case ".", "..":
+			return fmt.Errorf("%q has a %q segment: name the folder itself, S3 keys have no relative parts", p, seg)
+		}
+	}
+	return nil
+}
+
+// checkEndpoint accepts http(s)://host[:port][/path], which the SDK takes
+// as the base of every request.
+func checkEndpoint(e string) error {
+	u, err := url.Parse(e)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", e)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: only scheme, host, port and path (no user, query or fragment)", e)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %s out of range (1-65535)", e, port)
+		}
+	}
+	return nil
 }
 
 func unjoin(err error) []error {
