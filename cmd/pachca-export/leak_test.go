@@ -86,8 +86,8 @@ func TestBaseURLCredentialsNotPrinted(t *testing.T) {
 }
 
 // TestS3EndpointCredentialsNotPrinted: a user and password in an S3
-// sink's endpoint (unreachable here) stay out of check's and run's lines
-// and the state's files.
+// sink's endpoint are a configuration error (exit 2) that does not print
+// them, in check's and run's lines, and nothing is written with them.
 func TestS3EndpointCredentialsNotPrinted(t *testing.T) {
 	base := startSim(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -101,7 +101,8 @@ func TestS3EndpointCredentialsNotPrinted(t *testing.T) {
 		path := writeConfig(t, base, secretToken, cfg)
 		code, stdout, stderr := runMain(t, append(args[:1:1], append([]string{"-c", path}, args[1:]...)...)...)
 		out := stdout + stderr
-		require.NotZero(t, code, out)
+		require.Equal(t, 2, code, out)
+		require.Contains(t, out, "no user or password in the endpoint")
 		require.NotContains(t, out, "SECRET", "a secret of the S3 sink was printed")
 		require.NoError(t, filepath.WalkDir(filepath.Dir(path), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || filepath.Base(p) == "pipeline.yaml" {

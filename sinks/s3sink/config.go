@@ -197,8 +197,11 @@ func checkEndpoint(e string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return fmt.Errorf("%q is not an http:// or https:// URL", e)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q: only scheme, host, port and path (no user, query or fragment)", e)
+	if u.User != nil { // never printed: a password there is a secret
+		return fmt.Errorf("%q: no user or password in the endpoint (the credentials are access_key_id and secret_access_key)", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: only scheme, host, port and path (no query or fragment)", e)
 	}
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
