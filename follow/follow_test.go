@@ -107,6 +107,31 @@ func startSim(t *testing.T, sc simulator.Config) (*simulator.Server, string) {
 	return sim, base
 }
 
+// startLive starts a simulator of live events (and no others) on a clock
+// with a UTC midnight toMidnight ahead; closed with the test.
+func startLive(t *testing.T, toMidnight time.Duration, live simulator.Live) (clock, *simulator.Server, string) {
+	t.Helper()
+	c := newClock(toMidnight)
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset, sc.Live = 0, c.offset, live
+	sim, base := startSim(t, sc)
+	t.Cleanup(func() { sim.Close() })
+	return c, sim, base
+}
+
+// waitSealed waits until the state of cfg records day as exported.
+func waitSealed(t *testing.T, cfg *config.Config, day string) {
+	t.Helper()
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
+		ex, err := v.Exported()
+		require.NoError(t, err)
+		_, ok := ex[day]
+		return ok
+	})
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -131,12 +156,7 @@ func position(t *testing.T, cfg *config.Config) state.Follow {
 // seal, over a UTC midnight: every event lands once in the files, the day
 // before midnight is sealed into one file and recorded as exported.
 func TestFollowAcrossMidnight(t *testing.T) {
-	c := newClock(4 * time.Second)
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset = 0, c.offset
-	sc.Live = simulator.Live{Rate: 60, LateShare: 0.3, MaxLate: 3 * time.Second}
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	c, sim, base := startLive(t, 4*time.Second, simulator.Live{Rate: 60, LateShare: 0.3, MaxLate: 3 * time.Second})
 
 	cfg := testConfig(t, base)
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
@@ -160,14 +180,7 @@ func TestFollowAcrossMidnight(t *testing.T) {
 		return c.now().After(midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback - 500*time.Millisecond))
 	})
 	veryLate := sim.WriteEvent("user_login", midnight.Add(-2*time.Second), 0)
-	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
-	require.NoError(t, err)
-	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
-		ex, err := v.Exported()
-		require.NoError(t, err)
-		_, ok := ex[yesterday]
-		return ok
-	})
+	waitSealed(t, cfg, yesterday)
 	// Stop writing; let the loop catch up with everything published.
 	sim.StopLive()
 	stopped := c.now()
@@ -244,6 +257,8 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	require.EqualValues(t, inDay, m.Records)
 	// The state records the day with every event its files hold, as a run
 	// does: what verify compares the manifests with.
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
 	ex, err := v.Exported()
 	require.NoError(t, err)
 	require.EqualValues(t, inDay, ex[yesterday].Records)
@@ -347,25 +362,13 @@ func TestFollowGivesUp(t *testing.T) {
 // is not read again when a restart raises follow.lookback past midnight:
 // the sealed day keeps its one file, and no request covers it.
 func TestFollowLookbackRaisedAfterSeal(t *testing.T) {
-	c := newClock(3 * time.Second)
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset = 0, c.offset
-	sc.Live = simulator.Live{Rate: 60}
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	c, sim, base := startLive(t, 3*time.Second, simulator.Live{Rate: 60})
 	cfg := testConfig(t, base)
 	cfg.Follow.Lookback = 500 * time.Millisecond
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
-	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
-	require.NoError(t, err)
-	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
-		ex, err := v.Exported()
-		require.NoError(t, err)
-		_, ok := ex[yesterday]
-		return ok
-	})
+	waitSealed(t, cfg, yesterday)
 	require.NoError(t, f.stop())
 
 	// Restarted with a look-back that reaches back over midnight.
@@ -595,12 +598,7 @@ func TestFollowRunGauges(t *testing.T) {
 // the cycle files with fewer events, nor stop the loop: it keeps them as
 // they are, warns, records the day and goes on.
 func TestFollowSealOfAShrunkDay(t *testing.T) {
-	c := newClock(3 * time.Second)
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset = 0, c.offset
-	sc.Live = simulator.Live{Rate: 60}
-	sim, _ := startSim(t, sc)
-	defer sim.Close()
+	c, sim, _ := startLive(t, 3*time.Second, simulator.Live{Rate: 60})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
 	var lose atomic.Bool // then the API returns nothing of the day's first half second
@@ -629,14 +627,7 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
 	waitFor(t, 15*time.Second, "the cycles to pass midnight", func() bool { return position(t, cfg).Watermark.After(midnight) })
 	lose.Store(true)
-	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
-	require.NoError(t, err)
-	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
-		ex, err := v.Exported()
-		require.NoError(t, err)
-		_, ok := ex[yesterday]
-		return ok
-	})
+	waitSealed(t, cfg, yesterday)
 	seq := position(t, cfg).Seq
 	waitFor(t, 10*time.Second, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
 	require.NoError(t, f.stop(), "the loop went on")
