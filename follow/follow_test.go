@@ -132,6 +132,19 @@ func waitSealed(t *testing.T, cfg *config.Config, day string) {
 	})
 }
 
+// dayFiles lists the names in the directory of day in the file sink at dir, sorted.
+func dayFiles(t *testing.T, dir, day string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "dt="+day))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -211,15 +224,8 @@ func TestFollowAcrossMidnight(t *testing.T) {
 		require.Equal(t, 1, n, "event %s published %d times", id, n)
 	}
 
-	dayDir := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday)
-	entries, err := os.ReadDir(dayDir)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, dayFiles(t, cfg.Sinks[0].File.Dir, yesterday),
+		"the sealed day is one file")
 
 	// The Security Lake layout: the sealed day is one file per class, the
 	// cycle files gone, every event of the day in them.
@@ -381,14 +387,8 @@ func TestFollowLookbackRaisedAfterSeal(t *testing.T) {
 	for _, r := range sim.Stats().Log[before:] {
 		require.False(t, r.Start.Before(midnight), "a request for the sealed day: %+v", r)
 	}
-	entries, err := os.ReadDir(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday))
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, names, "the sealed day is one file")
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, dayFiles(t, cfg.Sinks[0].File.Dir, yesterday),
+		"the sealed day is one file")
 }
 
 // TestFollowSkipsExportedDayInLookback: a look-back longer than a day
@@ -405,17 +405,7 @@ func TestFollowSkipsExportedDayInLookback(t *testing.T) {
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)},
 		pipeline.Range{From: yesterday, To: today}, false)
 	require.NoError(t, err)
-	dayDir := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday.Format(time.DateOnly))
-	files := func() []string {
-		entries, err := os.ReadDir(dayDir)
-		require.NoError(t, err)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		sort.Strings(names)
-		return names
-	}
+	files := func() []string { return dayFiles(t, cfg.Sinks[0].File.Dir, yesterday.Format(time.DateOnly)) }
 	had := files()
 
 	before := len(sim.Stats().Log)
@@ -632,9 +622,7 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 	waitFor(t, 10*time.Second, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
 	require.NoError(t, f.stop(), "the loop went on")
 
-	entries, err := os.ReadDir(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday))
-	require.NoError(t, err)
-	require.Greater(t, len(entries), 2, "the cycle files are kept, not compacted into one file with fewer events")
+	require.Greater(t, len(dayFiles(t, cfg.Sinks[0].File.Dir, yesterday)), 2, "the cycle files are kept, not compacted into one file with fewer events")
 	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
 	want := exporttest.Expected(sim, midnight.Add(-3*time.Second), midnight)
 	inDay := 0
