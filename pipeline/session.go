@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -178,6 +179,10 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 			return nil, err
 		}
 		for i, r := range res {
+			if len(r.Others) > 0 {
+				s.log.Warn("the sink's location holds other data: readers of it read that too, and verify reports it; give the sink a location of its own",
+					"sink", s.sinks.Sinks[i].Name(), "other", strings.Join(r.Others, ", "))
+			}
 			if r.Adopted {
 				s.log.Info("the sink already holds data but no marker: adopted as this configuration's",
 					"sink", s.sinks.Sinks[i].Name(), "marker", r.Location)

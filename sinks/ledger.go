@@ -41,6 +41,10 @@ type ClaimResult struct {
 	// Adopted: the root had data but no marker, which Claim wrote now (with
 	// Create) or would write: the data is taken as this identity's.
 	Adopted bool
+	// Others are entries of a root without a marker that are none of the
+	// exporter's (at most a few, the daily layout only): files a reader of
+	// the location reads too, and verify reports.
+	Others []string
 }
 
 // Claimer is implemented by file-like sinks, whose root holds the data of
@@ -133,6 +137,9 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return res, err
 		}
+		if res.Others, err = l.others(ctx); err != nil {
+			return res, err
+		}
 		days, err := l.store.Days(ctx, l.layout.Meta)
 		if err != nil {
 			return res, err
@@ -161,6 +168,37 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	}
 	l.hash, l.signer = id.Hash(), c.Signer
 	return res, nil
+}
+
+// maxOthers bounds the foreign entries Claim names.
+const maxOthers = 3
+
+// others lists entries at the root of the daily layout that are not the
+// exporter's: neither a dt= directory nor a temporary file of a write.
+func (l *Ledger) others(ctx context.Context) ([]string, error) {
+	if l.layout.Meta != "" {
+		return nil, nil // the Security Lake layout shares its bucket by design
+	}
+	entries, err := l.store.Entries(ctx, "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name, "/")
+		if strings.HasPrefix(name, "dt=") || (strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")) || strings.HasPrefix(name, ".pachca-export-check-") {
+			continue
+		}
+		if len(out) == maxOthers {
+			out = append(out, "...")
+			break
+		}
+		out = append(out, name)
+	}
+	return out, nil
 }
 
 // adoptable checks data found without a marker: the newest manifest must

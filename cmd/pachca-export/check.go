@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -112,6 +113,9 @@ func claimNote(s sinks.Sink, c sinks.ClaimResult) string {
 	switch _, ok := s.(sinks.Claimer); {
 	case !ok:
 		return ""
+	case len(c.Others) > 0:
+		return fmt.Sprintf("; holds other data (%s) and no marker: readers of the location would read it too, and verify reports it; give the sink a location of its own",
+			strings.Join(c.Others, ", "))
 	case c.Marked:
 		return "; holds this configuration's data"
 	case c.Adopted:

@@ -209,6 +209,20 @@ func TestCheck(t *testing.T) {
 	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
 }
 
+// TestCheckOtherData: a sink directory that holds files of someone else's
+// (and no marker) is named in check's line: readers of the location read
+// them too; an exporter's own probe files are not.
+func TestCheckOtherData(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	out := filepath.Join(filepath.Dir(path), "out")
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "dt=2026-11-01"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o600))
+	code, stdout, stderr := runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.Regexp(t, `OK\s+sinks\[0\]\s+ndjson .* holds other data \(notes.txt\) and no marker`, stdout)
+}
+
 func TestDryRunFetchesNothing(t *testing.T) {
 	sc := simulator.DefaultConfig()
 	sim, err := simulator.New(sc)
