@@ -397,7 +397,7 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 		c.fail(n, path, "want a mapping with a type key")
 		return s, false
 	}
-	if twice := len(c.errs); c.checkTwice(n, path) > twice {
+	if c.checkTwice(n, path) {
 		return s, false // the decoder below would refuse the mapping
 	}
 	if err := n.Decode(&head); err != nil || head.Type == "" {

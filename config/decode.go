@@ -189,19 +189,20 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 }
 
 // checkTwice fails a key given twice in the mapping n: YAML forbids it, and
-// which one would count is not for the reader to guess. It returns the
-// number of errors so far.
-func (c *checker) checkTwice(n *yaml.Node, path string) int {
+// which one would count is not for the reader to guess. It reports whether
+// one was.
+func (c *checker) checkTwice(n *yaml.Node, path string) (twice bool) {
 	first := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if line, ok := first[k.Value]; ok {
 			c.fail(k, join(path, k.Value), "given twice (first at line %d)", line)
+			twice = true
 			continue
 		}
 		first[k.Value] = k.Line
 	}
-	return len(c.errs)
+	return twice
 }
 
 // child is the value at keys under the mapping n, or nil.

@@ -26,18 +26,21 @@ const alertsKeep = 24 * time.Hour
 func (l *Loop) cycle(ctx context.Context) error {
 	began := time.Now()
 	end := l.s.Now().Add(-l.lag).Truncate(time.Millisecond)
-	c, redo := l.pos.Pending, true
+	c := l.pos.Pending
+	redo := c != nil
 	sealed := 0
-	if c == nil {
-		redo = false
+	if !redo {
 		var err error
 		if sealed, err = l.sealDue(ctx, end); err != nil {
 			return err
 		}
-		exported, err := l.st.Exported()
-		if err != nil {
-			return err
-		}
+	}
+	// After the seals: an exported day is never read again.
+	exported, err := l.st.Exported()
+	if err != nil {
+		return err
+	}
+	if !redo {
 		from := l.pos.Watermark.Add(-l.cfg.Lookback)
 		from = maxTime(from, l.pos.Start, end.Add(-l.cfg.Lookback).Truncate(day), // sealed days are done
 			l.oldest()) // a loop stopped for longer than the retention
@@ -57,10 +60,6 @@ func (l *Loop) cycle(ctx context.Context) error {
 	var fresh []state.DeliveredID
 	late := 0
 	wm := l.pos.Watermark.UnixMilli()
-	exported, err := l.st.Exported()
-	if err != nil {
-		return err
-	}
 	plan := l.s.PlanDays(c.From, c.To, func(p *sinks.Partition) { p.Part = true })
 	// An exported day is never read again: a cycle file beside its day
 	// file would double its events (one in the middle of a long look-back,

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/shape"
 )
@@ -28,19 +28,7 @@ func Identity(cfg *config.Config) any {
 		BaseURL string         `json:"base_url"`
 		Filters config.Filters `json:"filters"`
 		Sinks   []string       `json:"sinks"`
-	}{strings.TrimRight(withoutUser(cfg.Source.BaseURL), "/"), cfg.Source.Filters, dests}
-}
-
-// withoutUser is the URL u without its user and password: credentials do
-// not define the data, and identities are written where readers of the
-// output read them (the marker), and name the state.
-func withoutUser(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
-	}
-	p.User = nil
-	return p.String()
+	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), cfg.Source.Filters, dests}
 }
 
 // sinkIdentity names a sink's destination and what it writes there; the
@@ -55,7 +43,7 @@ func sinkIdentity(s config.Sink) string {
 		}
 		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression) + shapeSuffix(s.File.Keys)
 	case s.S3 != nil:
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", withoutUser(s.S3.Endpoint), s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
+		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", secret.WithoutUser(s.S3.Endpoint), s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
 	case s.Kafka != nil:
 		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
 		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
@@ -84,7 +72,7 @@ func shapeSuffix(k shape.Keys) string {
 func DataIdentity(cfg *config.Config) sinks.Identity {
 	f := cfg.Source.Filters
 	return sinks.Identity{
-		BaseURL: withoutUser(cfg.Source.BaseURL), Workspace: cfg.Source.Workspace,
+		BaseURL: secret.WithoutUser(cfg.Source.BaseURL), Workspace: cfg.Source.Workspace,
 		EventKeys: f.EventKeys, ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType,
 		DropEventKeys: cfg.Transform.DropEventKeys,
 	}.Normal()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
 )
 
@@ -189,7 +190,7 @@ func (l *Ledger) others(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name, "/")
-		if strings.HasPrefix(name, "dt=") || (strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")) || strings.HasPrefix(name, ".pachca-export-check-") {
+		if strings.HasPrefix(name, "dt=") || atomicfile.IsTemp(name) {
 			continue
 		}
 		if len(out) == maxOthers {

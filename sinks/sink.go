@@ -96,14 +96,17 @@ func (p Partition) Date() string { return p.Day.Format(time.DateOnly) }
 // Dir is the Hive-style partition directory, "dt=YYYY-MM-DD".
 func (p Partition) Dir() string { return "dt=" + p.Date() }
 
+// FilePrefix starts the name of every data file (BaseName).
+const FilePrefix = "pachca-audit-"
+
 // BaseName is the deterministic file name without extension: the same day and
 // range always give the same name, so a rerun replaces its files.
 func (p Partition) BaseName() string {
 	if p.FullDay() {
-		return "pachca-audit-" + p.Date()
+		return FilePrefix + p.Date()
 	}
 	const f = "20060102T150405.000Z"
-	return "pachca-audit-" + p.From.Format(f) + "-" + p.To.Format(f)
+	return FilePrefix + p.From.Format(f) + "-" + p.To.Format(f)
 }
 
 // Encoder writes records in one file format to an io.Writer. Close writes

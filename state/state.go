@@ -90,16 +90,12 @@ func Check(root string, id any) (*View, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	for _, dir := range []string{root, v.dir} {
-		f, err := os.CreateTemp(dir, ".pachca-export-check-*")
+		err := atomicfile.Probe(dir)
 		if errors.Is(err, fs.ErrNotExist) && dir == v.dir {
 			break // no run used this state yet
 		}
 		if err != nil {
-			return nil, fmt.Errorf("state: directory %s is not writable: %w", dir, errors.Unwrap(err))
-		}
-		f.Close()
-		if err := os.Remove(f.Name()); err != nil {
-			return nil, fmt.Errorf("state: %w", err)
+			return nil, fmt.Errorf("state: directory %s is not writable: %w", dir, err)
 		}
 	}
 	if _, err := v.Exported(); err != nil {

@@ -220,12 +220,10 @@ func CheckTextfile(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("metrics file %s is a directory", path)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".pachca-export-check-*")
-	if err != nil {
-		return fmt.Errorf("metrics file %s: its directory does not take a file: %w", path, errors.Unwrap(err))
+	if err := atomicfile.Probe(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("metrics file %s: its directory does not take a file: %w", path, err)
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	return nil
 }
 
 // LoadTextfile carries over the counters and the last success time of a

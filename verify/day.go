@@ -79,7 +79,7 @@ func (r *root) checkRoot(ctx context.Context) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("%s/ is not a day directory (no such date), yet a reader of the root reads it", r.store.Location(e.Name)))
 		case e.Dir:
 			problems = append(problems, fmt.Sprintf("%s/ is not a day directory, yet a reader of the root reads it", r.store.Location(e.Name)))
-		case e.Name == r.layout.MarkerName() || isTemp(base):
+		case e.Name == r.layout.MarkerName() || atomicfile.IsTemp(base):
 		default:
 			problems = append(problems, fmt.Sprintf("%s is not the export's (only the marker and day directories belong at the root)", r.store.Location(e.Name)))
 		}
@@ -113,7 +113,7 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 			case o.Dir && base != sinks.ManifestName: // a manifest that is a directory fails below
 				res.fail("%s is a directory among the day's files: readers of **/ read what it holds", r.store.Location(o.Name))
 			case o.Dir:
-			case isTemp(base):
+			case atomicfile.IsTemp(base):
 				res.note("temporary file %s (a write in progress, or left by a killed run: readers skip it, and it is safe to delete while no run is at work)", base)
 			default:
 				objects = append(objects, o)
@@ -280,13 +280,6 @@ func dataFiles(objects []sinks.Object) []sinks.Object {
 		}
 	}
 	return out
-}
-
-// isTemp reports whether name is a temporary file of the exporter's: a file
-// being written under ".<name>.tmp-<random>" (atomicfile), or the probe a
-// check writes at a sink's root; no data extension ends such a name.
-func isTemp(name string) bool {
-	return atomicfile.IsTemp(name) || strings.HasPrefix(name, ".pachca-export-check-")
 }
 
 // link is what a manifest's previous must be when prev is the manifest of

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -177,10 +176,10 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 	if token != "" {
 		cfg.Source.Token, cfg.Source.TokenError = token, nil
 	}
-	secrets := []string{cfg.Source.Token, urlPassword(cfg.Source.BaseURL)}
+	secrets := []string{cfg.Source.Token, secret.Password(cfg.Source.BaseURL)}
 	for _, s := range cfg.Sinks {
 		if s.S3 != nil {
-			secrets = append(secrets, s.S3.SecretAccessKey, urlPassword(s.S3.Endpoint))
+			secrets = append(secrets, s.S3.SecretAccessKey, secret.Password(s.S3.Endpoint))
 		}
 		if s.Kafka != nil {
 			secrets = append(secrets, s.Kafka.SASL.Password)
@@ -188,15 +187,6 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 	}
 	e.addSecrets(secrets...)
 	return cfg, nil
-}
-
-// urlPassword is the password in the user info of the URL u, "" when none.
-func urlPassword(u string) string {
-	if p, err := url.Parse(u); err == nil && p.User != nil {
-		pw, _ := p.User.Password()
-		return pw
-	}
-	return ""
 }
 
 // logFlags are the logging flags every command that runs takes.

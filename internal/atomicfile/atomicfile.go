@@ -55,9 +55,30 @@ func Create(dir, name string, perm fs.FileMode) (*File, error) {
 }
 
 // IsTemp reports whether a directory entry is a temporary file of this
-// package, which a killed process may have left behind.
+// package (a file being written, or Probe's), which a killed process may
+// have left behind.
 func IsTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") || strings.HasPrefix(name, probePrefix)
+}
+
+// probePrefix starts the name of the file Probe writes.
+const probePrefix = ".pachca-export-check-"
+
+// Probe proves that dir takes a file, as check does before a run would
+// find out: it creates one and removes it. When the file cannot be created
+// the error is its cause alone (read-only file system, not a directory),
+// for the caller to name dir and its role.
+func Probe(dir string) error {
+	f, err := os.CreateTemp(dir, probePrefix+"*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // RemoveStale removes the temporary files of name in dir that a killed

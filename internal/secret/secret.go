@@ -93,6 +93,26 @@ func (s Scrubber) Bytes(b []byte) []byte {
 	return []byte(s.r.Replace(string(b)))
 }
 
+// Password is the password in the user info of the URL u, "" when none.
+func Password(u string) string {
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		pw, _ := p.User.Password()
+		return pw
+	}
+	return ""
+}
+
+// WithoutUser is the URL u without its user and password (u itself when it
+// has none or does not parse): credentials do not define what a URL names.
+func WithoutUser(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	p.User = nil
+	return p.String()
+}
+
 // URL returns raw for display: with the password of its userinfo as xxxxx
 // (url.URL.Redacted), else unchanged, so that a URL without credentials
 // reads exactly as configured.

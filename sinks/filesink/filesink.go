@@ -136,12 +136,10 @@ func (s *Sink) Check(ctx context.Context) error {
 	if err := atomicfile.MkdirAll(s.dir, s.dirMode); err != nil {
 		return fmt.Errorf("%s: %w", s.format.Name, err)
 	}
-	f, err := os.CreateTemp(s.dir, ".pachca-export-check-*")
-	if err != nil {
-		return fmt.Errorf("%s: directory %s is not writable: %w", s.format.Name, s.dir, errors.Unwrap(err))
+	if err := atomicfile.Probe(s.dir); err != nil {
+		return fmt.Errorf("%s: directory %s is not writable: %w", s.format.Name, s.dir, err)
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	return nil
 }
 
 // Open starts the partition's files under hidden temporary names: the day

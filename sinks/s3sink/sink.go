@@ -14,9 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -31,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
@@ -215,17 +214,8 @@ func (s *Sink) Check(ctx context.Context) error {
 // would: a read-only root file system without a writable /tmp, say.
 func (s *Sink) checkTempDir() error {
 	dir := cmp.Or(s.cfg.TempDir, os.TempDir())
-	f, err := os.CreateTemp(s.cfg.TempDir, ".pachca-s3-check-*")
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+	if err := atomicfile.Probe(s.cfg.TempDir); err != nil {
 		return fmt.Errorf("s3: temporary directory %s is not writable: %w (set the sink's temp_dir, or TMPDIR, to a writable directory)", dir, err)
-	}
-	f.Close()
-	if err := os.Remove(f.Name()); err != nil {
-		return fmt.Errorf("s3: temporary directory %s: %w", dir, err)
 	}
 	return nil
 }

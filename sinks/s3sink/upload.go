@@ -214,7 +214,7 @@ func (s *Sink) abortStaleUploads(ctx context.Context) error {
 		}
 		for _, u := range page.Uploads {
 			key := aws.ToString(u.Key)
-			if !strings.HasPrefix(key, s.prefix) || !strings.HasPrefix(path.Base(key), "pachca-audit-") ||
+			if !strings.HasPrefix(key, s.prefix) || !strings.HasPrefix(path.Base(key), sinks.FilePrefix) ||
 				u.Initiated == nil || !u.Initiated.Before(before) {
 				continue
 			}
