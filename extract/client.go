@@ -210,12 +210,18 @@ func (c *Client) pageURL(q Query, cursor string) string {
 // Retry-After and slows the shared limiter; 5xx, timeouts, resets and
 // malformed bodies back off exponentially with jitter, up to MaxRetries. Other
 // answers end with an *APIError.
+// Older windows go first: their days are delivered while the newer ones
+// are fetched, rather than all at the end.
 func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error) {
+	return c.PageFirst(ctx, q, cursor, q.Start.UnixMilli())
+}
+
+// PageFirst is Page with a priority in the limiter's queue: of the requests
+// waiting for a turn, the one with the lowest priority goes first.
+func (c *Client) PageFirst(ctx context.Context, q Query, cursor string, priority int64) (Page, error) {
 	u := c.pageURL(q, cursor)
 	var p Page
-	// Older windows go first: their days are delivered while the newer
-	// ones are fetched, rather than all at the end.
-	err := c.retryFirst(ctx, q.Start.UnixMilli(), func(ctx context.Context) (time.Duration, error) {
+	err := c.retryFirst(ctx, priority, func(ctx context.Context) (time.Duration, error) {
 		var retryAfter time.Duration
 		var err error
 		p, retryAfter, err = c.get(ctx, u)

@@ -74,9 +74,10 @@ type FetcherConfig struct {
 // many windows in flight as the rate limit and the measured time per request
 // need (rate × time requests under way at once): each further window costs a
 // partial last page. Queued windows are taken oldest first, and the client
-// serves the oldest window's requests first, so days finish in order and are
-// delivered while later ones are fetched. While fewer windows are in flight
-// than needed, it splits a running one in two: one with staggerPages left
+// serves the oldest day's requests first, so days finish in order and are
+// delivered while later ones are fetched; of a day's windows, the one with
+// the most pages left goes first, so that they finish together. While fewer windows are in flight
+// than needed, it cuts parts off a running one: one with staggerPages left
 // even while others are queued, one with tailPages left once none is.
 // Windows the API rejects as too large are split too.
 type Fetcher struct {
@@ -92,16 +93,17 @@ type Fetcher struct {
 
 // walk is a window in flight, as the fetcher's scheduler sees it.
 type walk struct {
-	start       int64   // the window still to walk starts here (a split moves it)
-	left        float64 // estimated pages left; < 0 before the first page with events
-	splitWanted bool    // the scheduler wants its older half as a window of its own
+	start  int64   // the window still to walk starts here (a split moves it)
+	left   float64 // estimated pages left; < 0 before the first page with events
+	splits int     // older parts the scheduler wants cut off it as windows of their own
 }
 
 // Split thresholds, in estimated pages left in a window: a split costs one
-// extra partial page.
+// extra partial page. A window is cut into as many parts as the scheduler
+// asked for by its next page, each with at least half the threshold.
 const (
 	staggerPages = 200 // rather than start another queued window
-	tailPages    = 4   // when nothing else is queued
+	tailPages    = 2   // when nothing else is queued
 )
 
 // NewFetcher returns a fetcher; windows are added with Add, and Run works
@@ -206,7 +208,7 @@ func (f *Fetcher) next(ctx context.Context) (Window, *walk, bool) {
 		}
 		if len(f.walks)+f.pending < f.want() {
 			if c := f.splitCandidate(); c != nil {
-				c.splitWanted = true
+				c.splits++
 				f.pending++
 			} else if len(f.queue) > 0 {
 				return f.pop(), f.walks[len(f.walks)-1], true
@@ -233,8 +235,12 @@ func (f *Fetcher) pop() Window {
 	return w
 }
 
-// splitCandidate is the window in flight with the most pages left, if it is
-// worth splitting. Called with f.mu held.
+// splitCandidate is the window in flight whose parts would be the largest,
+// if cutting one more part off it leaves every part at least half the
+// threshold: when several workers fall idle at once (the older windows
+// finish together at the end of a run), the last window is cut into as
+// many parts at its next page, not halved once per page. Called with f.mu
+// held.
 func (f *Fetcher) splitCandidate() *walk {
 	threshold := float64(staggerPages)
 	if len(f.queue) == 0 {
@@ -242,7 +248,8 @@ func (f *Fetcher) splitCandidate() *walk {
 	}
 	var best *walk
 	for _, a := range f.walks {
-		if !a.splitWanted && a.left >= threshold && (best == nil || a.left > best.left) {
+		part := a.left / float64(a.splits+2)
+		if part >= threshold/2 && (best == nil || part > best.left/float64(best.splits+2)) {
 			best = a
 		}
 	}
@@ -252,40 +259,60 @@ func (f *Fetcher) splitCandidate() *walk {
 func (f *Fetcher) finish(a *walk) {
 	f.mu.Lock()
 	f.walks = slices.DeleteFunc(f.walks, func(x *walk) bool { return x == a })
-	if a.splitWanted {
-		f.pending--
-	}
+	f.pending -= a.splits
 	f.mu.Unlock()
 	f.cond.Broadcast()
 }
 
+// priority orders the requests of windows in flight in the limiter's queue:
+// the oldest UTC day first, so that days finish in order and are delivered
+// while later ones are fetched; within a day, the window with the most
+// pages left, so that a day's parts finish together rather than one after
+// another at the end (left < 0: not known yet, last).
+func priority(start int64, left float64) int64 {
+	const dayMs = 24 * 60 * 60 * 1000
+	const span = 1 << 20 // pages left, in sixteenths, are below it
+	return (start/dayMs)*span + span - 1 - min(max(int64(left*16), 0), span-1)
+}
+
 // progress records, after a page, what is left of a's window: [start, oldest)
-// with density events per millisecond. When the scheduler asked for a split,
-// it moves a's start to the middle and returns the older half to queue (ok)
-// and the new start.
-func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split Window, ok bool, start int64) {
+// with density events per millisecond. When the scheduler asked for splits,
+// it cuts that range into equal parts, keeps the newest and moves a's start
+// to it. It returns the older parts to queue, the new start and the
+// priority of the window's next request.
+func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split []Window, start, prio int64) {
 	f.mu.Lock()
 	defer f.cond.Broadcast()
 	defer f.mu.Unlock()
 	if density > 0 {
 		a.left = density * float64(oldest-a.start) / PageSize
 	}
-	if a.splitWanted && oldest-a.start >= 2 {
-		mid := a.start + (oldest-a.start)/2
-		split, ok = Window{Start: a.start, End: mid}, true
-		a.start = mid
-		a.left /= 2
-		a.splitWanted = false
-		f.pending--
+	// Workers idle with nothing queued: cut this window now rather than at
+	// its next page, once they have woken to ask for it.
+	for len(f.queue) == 0 && len(f.walks)+f.pending < f.want() && a.left/float64(a.splits+2) >= tailPages/2 {
+		a.splits++
+		f.pending++
 	}
-	return split, ok, a.start
+	if parts := min(int64(a.splits)+1, oldest-a.start); a.splits > 0 && parts >= 2 {
+		span := oldest - a.start
+		for i := range parts - 1 {
+			split = append(split, Window{Start: a.start + span*i/parts, End: a.start + span*(i+1)/parts})
+		}
+		a.start += span * (parts - 1) / parts
+		a.left /= float64(parts)
+		f.pending -= a.splits
+		a.splits = 0
+	}
+	return split, a.start, priority(a.start, a.left)
 }
 
-// queueSplit queues the older part of a split window.
-func (f *Fetcher) queueSplit(w Window) {
-	f.cfg.OnQueue(w)
+// queueSplit queues the older parts of a split window.
+func (f *Fetcher) queueSplit(ws []Window) {
+	for _, w := range ws {
+		f.cfg.OnQueue(w)
+	}
 	f.mu.Lock()
-	f.queue = append(f.queue, w)
+	f.queue = append(f.queue, ws...)
 	f.mu.Unlock()
 	f.cond.Broadcast()
 }
@@ -326,6 +353,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		emptyPages int
 		opened     = time.Now()
 		covered    = w.End // pages walk from End down; [covered, End) is walked
+		prio       = priority(w.Start, -1)
 	)
 	cover := func(to int64) {
 		if to < covered {
@@ -347,7 +375,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		return nil
 	}
 	for {
-		page, err := f.cfg.Client.Page(ctx, q, cursor)
+		page, err := f.cfg.Client.PageFirst(ctx, q, cursor, prio)
 		if err != nil {
 			if IsRangeTooLarge(err) && cursor == "" && w.End-w.Start >= 2 {
 				mid := w.Start + (w.End-w.Start)/2
@@ -431,10 +459,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				}
 			}
 			density := float64(walked) / float64(max(w.End-minAt, 1))
-			if part, ok, start := f.progress(a, minAt, density); ok {
-				part.Stream = w.Stream
-				f.queueSplit(part)
-				w.Start = start
+			var parts []Window
+			if parts, w.Start, prio = f.progress(a, minAt, density); len(parts) > 0 {
+				for i := range parts {
+					parts[i].Stream = w.Stream
+				}
+				f.queueSplit(parts)
 			}
 		}
 		cursor = page.Next

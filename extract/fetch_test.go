@@ -179,6 +179,53 @@ func TestTightLimitWalksOneWindow(t *testing.T) {
 	require.Greater(t, unlimited, one, "split without a limit")
 }
 
+// TestIdleWorkersSplitAtOnce: when several workers fall idle while one
+// window is left (the start of a one-day run, the end of any run), that
+// window is cut into as many equal parts at its next page, not halved once
+// per page: halving needs a page's latency per doubling, with the rate
+// unused meanwhile.
+func TestIdleWorkersSplitAtOnce(t *testing.T) {
+	s, base := sim(t, func(c *simulator.Config) { c.Latency = 100 * time.Millisecond })
+	var (
+		mu     sync.Mutex
+		queued []extract.Window
+	)
+	spool := &memSpool{events: map[string]int64{}}
+	c := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: "sim-token", MaxRetries: 3, Timeout: 5 * time.Second})
+	f := extract.NewFetcher(extract.FetcherConfig{
+		Client: c, Workers: 8, MaxWindowEvents: 1 << 30, CheckpointEvery: time.Hour,
+		Open: func(w extract.Window) (extract.WindowWriter, error) { return &memWindow{s: spool}, nil },
+		OnQueue: func(w extract.Window) {
+			mu.Lock()
+			queued = append(queued, w)
+			mu.Unlock()
+		},
+	})
+	f.Add(day)
+	f.CloseInput()
+	require.NoError(t, f.Run(t.Context()))
+	require.Zero(t, spool.dupes)
+	want := 0
+	for _, ev := range s.Events() {
+		if ms := ev.CreatedAt.UnixMilli(); ms >= day.Start && ms < day.End {
+			want++
+		}
+	}
+	require.Equal(t, want, len(spool.events))
+
+	// The first cut: the parts queued after the day, each as long as the
+	// first of them.
+	require.Greater(t, len(queued), 2)
+	first := queued[1]
+	same := 0
+	for _, w := range queued[1:min(len(queued), 8)] {
+		if d := (w.End - w.Start) - (first.End - first.Start); d >= -1 && d <= 1 {
+			same++
+		}
+	}
+	require.GreaterOrEqual(t, same, 4, "the first cut made several equal parts: %v", queued)
+}
+
 // page renders a page of events with the given cursor.
 func page(next string, hasNext bool, ids ...string) string {
 	s := `{"data":[`
