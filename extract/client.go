@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/secret"
+	"github.com/pachca-export/pachca-export/internal/timestamp"
 )
 
 // DefaultBaseURL is the public API.
@@ -439,7 +440,7 @@ func parseEvent(raw json.RawMessage) Event {
 	ev := Event{Raw: raw}
 	var head struct {
 		ID        json.RawMessage `json:"id"`
-		CreatedAt string          `json:"created_at"`
+		CreatedAt json.RawMessage `json:"created_at"`
 	}
 	if json.Unmarshal(raw, &head) != nil {
 		return ev
@@ -450,8 +451,12 @@ func parseEvent(raw json.RawMessage) Event {
 	case len(id) > 0 && (id[0] == '-' || id[0] >= '0' && id[0] <= '9'):
 		ev.ID = string(id)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, head.CreatedAt); err == nil {
-		ev.At, ev.TimeOK = t.UnixMilli(), true
+	// The transform's reading of created_at, so that an event the transform
+	// exports is one the fetcher could place in its window and recognise
+	// when a page repeats it.
+	var at string
+	if len(head.CreatedAt) > 0 && head.CreatedAt[0] == '"' && json.Unmarshal(head.CreatedAt, &at) == nil {
+		ev.At, ev.TimeOK = timestamp.Parse([]byte(at))
 	}
 	return ev
 }

@@ -346,6 +346,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		cursor     string
 		cursors    = map[string]struct{}{}
 		seen       = map[string]struct{}{}
+		untimed    []string // ids of events without a readable time, kept in seen
 		pending    []Event
 		minAt      = w.End
 		written    int // events in the current file
@@ -391,7 +392,11 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			}
 			switch {
 			case !ev.TimeOK:
-				// Unreadable time: kept, so the run loop sends it to the dead letters.
+				// Unreadable time: kept, so the run loop sends it to the dead
+				// letters, once: no time says it belongs to a committed part.
+				if ev.ID != "" {
+					untimed = append(untimed, ev.ID)
+				}
 			case ev.At >= end:
 				continue // not ours, or in a part committed already
 			case ev.At < w.Start:
@@ -451,11 +456,15 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				if wr, err = f.cfg.Open(Window{w.Stream, w.Start, end}); err != nil {
 					return err
 				}
-				// Only the held-back events can come again (a page that
-				// repeats the last event of the one before).
+				// Of the events with a time, only the held-back ones can
+				// come again (a page that repeats the last event of the one
+				// before); the others fall in the part committed.
 				clear(seen)
 				for _, ev := range pending {
 					seen[ev.ID] = struct{}{}
+				}
+				for _, id := range untimed {
+					seen[id] = struct{}{}
 				}
 			}
 			density := float64(walked) / float64(max(w.End-minAt, 1))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,4 +280,72 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, got.events, 2)
 	})
+}
+
+// countSpool counts every event committed, by id, whatever its time: an
+// event whose time cannot be read goes on to the run loop's dead letters,
+// and must reach it once too.
+type countSpool struct {
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+type countWindow struct {
+	s   *countSpool
+	evs []extract.Event
+}
+
+func (w *countWindow) Add(ev extract.Event) error { w.evs = append(w.evs, ev); return nil }
+func (w *countWindow) Abort()                     {}
+func (w *countWindow) Commit(extract.Window) error {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	for _, ev := range w.evs {
+		w.s.ids[ev.ID]++
+	}
+	return nil
+}
+
+// TestRepeatedEventAfterCheckpoint: a page that repeats the last event of
+// the one before, after a checkpoint committed that page, adds nothing,
+// whatever form the event's created_at takes: one the transform reads
+// (the extractor must read it alike, or the repeat is taken for a new
+// event) or one nobody reads (a dead letter, to be sent once).
+func TestRepeatedEventAfterCheckpoint(t *testing.T) {
+	cases := []struct{ name, last string }{
+		{name: "RFC 3339", last: "2026-10-01T10:00:00.000Z"},
+		{name: "space separator", last: "2026-10-01 10:00:00.000Z"},
+		{name: "no zone", last: "2026-10-01T10:00:00.000"},
+		{name: "unreadable", last: "yesterday"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Three pages of three events, newest first; the last of each
+			// page is the oldest, and the next page starts with it again.
+			ev := func(id, at string) string {
+				return fmt.Sprintf(`{"id":%q,"created_at":%q,"event_key":"user_login"}`, id, at)
+			}
+			last := func(p int) string { // at 09:00, 08:00, 07:00 in tc's form
+				return ev(fmt.Sprintf("p%d-last", p), strings.Replace(tc.last, "10:00", fmt.Sprintf("%02d:00", 9-p), 1))
+			}
+			body := func(next string, evs ...string) string {
+				return `{"data":[` + strings.Join(evs, ",") + fmt.Sprintf(`],"meta":{"paginate":{"next_page":%q,"has_next":%t}}}`, next, next != "")
+			}
+			pages := map[string]string{
+				"":   body("c1", ev("p0-a", "2026-10-01T09:50:00.000Z"), ev("p0-b", "2026-10-01T09:40:00.000Z"), last(0)),
+				"c1": body("c2", last(0), ev("p1-a", "2026-10-01T08:30:00.000Z"), last(1)),
+				"c2": body("", last(1), ev("p2-a", "2026-10-01T07:20:00.000Z"), last(2)),
+			}
+			s := &countSpool{ids: map[string]int{}}
+			c := extract.NewClient(extract.ClientConfig{BaseURL: serve(t, pages), Token: "t", MaxRetries: 1, Timeout: 5 * time.Second})
+			f := extract.NewFetcher(extract.FetcherConfig{
+				Client: c, Workers: 1, MaxWindowEvents: 1, // a checkpoint after every page
+				Open: func(extract.Window) (extract.WindowWriter, error) { return &countWindow{s: s}, nil },
+			})
+			f.Add(day)
+			f.CloseInput()
+			require.NoError(t, f.Run(t.Context()))
+			require.Equal(t, map[string]int{"p0-a": 1, "p0-b": 1, "p0-last": 1, "p1-a": 1, "p1-last": 1, "p2-a": 1, "p2-last": 1}, s.ids)
+		})
+	}
 }

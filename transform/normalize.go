@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math/bits"
 	"strconv"
+
+	"github.com/pachca-export/pachca-export/internal/timestamp"
 )
 
 // ParseError reports an event that cannot be normalized at all: not a JSON
@@ -141,7 +143,7 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 		n.ts = appendUnescaped(n.ts[:0], ts)
 		ts = n.ts
 	}
-	ms, ok := parseTimestamp(ts)
+	ms, ok := timestamp.Parse(ts)
 	if !ok {
 		return &ParseError{Reason: "created_at " + quoteShort(ts) + ": not an ISO-8601 date-time"}
 	}

@@ -1,6 +1,10 @@
-package transform
+// Package timestamp reads the created_at of an audit event. The extractor,
+// which places an event in its time window and recognises it when a page
+// repeats it, and the transform, which exports the time, must agree on
+// which texts are times: both call Parse.
+package timestamp
 
-// parseTimestamp parses an ISO-8601 / RFC 3339 date-time,
+// Parse parses an ISO-8601 / RFC 3339 date-time,
 //
 //	YYYY-MM-DD('T'|'t'|' ')hh:mm:ss[('.'|',')digits][zone]
 //	zone = 'Z' | 'z' | ±hh:mm | ±hhmm | ±hh
@@ -9,7 +13,7 @@ package transform
 // beyond the millisecond truncated (toward the past, as time.Time.UnixMilli
 // does). A time without a zone is read as UTC, the API's documented zone.
 // It avoids time.Parse, which allocates a zone for every non-Z offset.
-func parseTimestamp(s []byte) (int64, bool) {
+func Parse(s []byte) (int64, bool) {
 	if len(s) < len("2006-01-02T15:04:05") ||
 		s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
 		return 0, false
@@ -86,6 +90,8 @@ func parseZone(z []byte) (int64, bool) {
 	}
 	return off, true
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // digits parses a short run of ASCII digits.
 func digits(b []byte) (int, bool) {

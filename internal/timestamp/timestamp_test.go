@@ -1,4 +1,4 @@
-package transform
+package timestamp
 
 import (
 	"testing"
@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// FuzzParseTimestamp holds parseTimestamp to time.Parse wherever both read
+// FuzzParseTimestamp holds Parse to time.Parse wherever both read
 // the text. Each also takes forms the other rejects: time.Parse one-digit
-// hours and zone minutes of 60, parseTimestamp ISO-8601 forms (see
+// hours and zone minutes of 60, Parse ISO-8601 forms (see
 // TestNormalizeCreatedAt).
 func FuzzParseTimestamp(f *testing.F) {
 	for _, s := range []string{
@@ -20,7 +20,7 @@ func FuzzParseTimestamp(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := parseTimestamp([]byte(s))
+		got, ok := Parse([]byte(s))
 		want, err := time.Parse(time.RFC3339Nano, s)
 		if !ok || err != nil {
 			return
