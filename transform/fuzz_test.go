@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,6 +49,9 @@ func FuzzNormalize(f *testing.F) {
 			return
 		}
 		require.NotEmpty(t, rec.ID)
+		for _, s := range []string{rec.ID, rec.EventKey, rec.ActorID, rec.ActorType, rec.EntityID, rec.EntityType, rec.IPAddress.Str, rec.UserAgent.Str, rec.DetailsJSON} {
+			require.True(t, utf8.ValidString(s), "%q", s)
+		}
 		require.True(t, json.Valid([]byte(rec.DetailsJSON)), "details_json %q", rec.DetailsJSON)
 		require.True(t, json.Valid(raw), "accepted invalid JSON")
 		line := ndjson.AppendRecord(nil, &rec)
@@ -60,7 +65,7 @@ func FuzzNormalize(f *testing.F) {
 		if ok && string(d) != "null" {
 			var buf bytes.Buffer
 			require.NoError(t, json.Compact(&buf, d))
-			want = buf.String()
+			want = validUTF8(buf.String())
 		}
 		if names, isObj := memberNames(d); isObj && len(names) != len(unique(names)) {
 			got, _ := memberNames(json.RawMessage(rec.DetailsJSON))
@@ -84,6 +89,16 @@ func FuzzNormalize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validUTF8 replaces each byte of s that is not part of valid UTF-8 with
+// U+FFFD, as encoding/json does: range yields one RuneError per such byte.
+func validUTF8(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // lastMember returns the raw value of the last top-level member named key

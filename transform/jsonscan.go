@@ -572,9 +572,9 @@ func appendUnescaped(dst, q []byte) []byte {
 	for {
 		n := bytes.IndexByte(q, '\\')
 		if n < 0 {
-			return append(dst, q...)
+			return appendValidUTF8(dst, q)
 		}
-		dst = append(dst, q[:n]...)
+		dst = appendValidUTF8(dst, q[:n])
 		c := q[n+1]
 		q = q[n+2:]
 		switch c {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/bits"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/internal/timestamp"
 )
@@ -31,6 +32,7 @@ type Normalizer struct {
 	textual uint64
 	ts      []byte // scratch for an escaped created_at
 	obj     []byte // scratch for a details object with repeated names
+	fix     []byte // scratch for a details object with invalid UTF-8
 }
 
 // Top-level members of an AuditEvent that the record reads.
@@ -52,7 +54,8 @@ const (
 // v1 (SPEC §5), with workspace copied into it. It fails, always with a
 // *ParseError, only for invalid JSON, a missing/empty/non-string id or an
 // unreadable created_at; unknown keys and fields are kept (category other,
-// details_json). The record shares no memory with raw or any Normalizer.
+// details_json). Its strings are valid UTF-8 (see ValidUTF8). The record
+// shares no memory with raw or any Normalizer.
 func Normalize(raw []byte, workspace string) (Record, error) {
 	var n Normalizer
 	return n.Normalize(raw, workspace)
@@ -176,6 +179,12 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 			n.text = appendCompact(n.text, d)
 		default:
 			n.text = append(n.text, d...)
+		}
+		if js := n.text[start:]; !utf8.Valid(js) {
+			// Invalid bytes stand only inside strings: replaced as in every
+			// other column, details_json stays JSON and agrees with them.
+			n.fix = appendValidUTF8(n.fix[:0], js)
+			n.text = append(n.text[:start], n.fix...)
 		}
 		detJSON = span{start, len(n.text)}
 		if d[0] == '{' {

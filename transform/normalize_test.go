@@ -304,8 +304,11 @@ func TestNormalizeInvalidUTF8(t *testing.T) {
 	raw := []byte("{\"id\":\"e\xff1\",\"created_at\":\"2025-05-15T14:30:00Z\",\"user_agent\":\"a\xc3\",\"details\":{\"reason\":\"\xfe\"}}")
 	rec, err := transform.Normalize(raw, workspace)
 	require.NoError(t, err)
-	require.Equal(t, "e\xff1", rec.ID) // kept as sent; encoders replace it
-	require.Equal(t, "\xfe", rec.Details[transform.DReason].Str)
+	// One U+FFFD per invalid byte, as encoding/json reads it.
+	require.Equal(t, "e\uFFFD1", rec.ID)
+	require.Equal(t, "a\uFFFD", rec.UserAgent.Str)
+	require.Equal(t, "\uFFFD", rec.Details[transform.DReason].Str)
+	require.Equal(t, "{\"reason\":\"\uFFFD\"}", rec.DetailsJSON)
 	require.True(t, json.Valid(ndjson.AppendRecord(nil, &rec)))
 }
 

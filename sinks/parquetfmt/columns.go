@@ -2,8 +2,6 @@ package parquetfmt
 
 import (
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -225,11 +223,7 @@ func eachDetail(r *rows, d int, nulls func(n int), value func(v *transform.Value
 	}
 }
 
-// validUTF8 replaces invalid UTF-8 with U+FFFD, like the NDJSON encoder:
-// Parquet strings are UTF-8 and readers (pyarrow, Spark) reject anything else.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
+// validUTF8 replaces invalid UTF-8 by the transform's rule, the NDJSON
+// encoder's: Parquet strings are UTF-8 and readers (pyarrow, Spark) reject
+// anything else. Records from the transform are valid already.
+func validUTF8(s string) string { return transform.ValidUTF8(s) }

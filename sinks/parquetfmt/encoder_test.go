@@ -2,6 +2,7 @@ package parquetfmt_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -234,13 +236,36 @@ func TestDoesNotCloseWriter(t *testing.T) {
 	require.Equal(t, "PAR1", string(w.Bytes()[w.Len()-4:]))
 }
 
-// TestInvalidUTF8 checks strings are written as valid UTF-8, like NDJSON.
+// TestInvalidUTF8 checks strings are written as valid UTF-8, like NDJSON:
+// one U+FFFD per invalid byte.
 func TestInvalidUTF8(t *testing.T) {
 	r := edgeRecords()[0]
 	r.UserAgent = null("bad \xff\xfe end")
 	r.Details[transform.DChangedAttrs] = list("ok", "\xc3")
 	tbl, _, _ := readArrow(t, encode(t, []transform.Record{r}, 1, ""))
 	got := recordsOf(t, tbl)
-	require.Equal(t, "bad \uFFFD end", got[0].UserAgent.Str)
+	require.Equal(t, "bad \uFFFD\uFFFD end", got[0].UserAgent.Str)
 	require.Equal(t, []string{"ok", "\uFFFD"}, got[0].Details[transform.DChangedAttrs].List)
+}
+
+// TestInvalidUTF8LikeNDJSON: the same hostile bytes from the API give the
+// same strings in Parquet as in NDJSON, one U+FFFD per invalid byte
+// (encoding/json's rule), in the typed columns and in details_json alike.
+func TestInvalidUTF8LikeNDJSON(t *testing.T) {
+	raw := []byte("{\"id\":\"e\xff1\",\"created_at\":\"2026-11-23T01:00:00.000Z\",\"event_key\":\"user_login\"," +
+		"\"user_agent\":\"bad \xff\xc3 bytes\",\"details\":{\"reason\":\"x\xff\xc3y\",\"changed_attrs\":[\"\xed\xa0\x80\"]}}")
+	rec, err := transform.Normalize(raw, "ws")
+	require.NoError(t, err)
+
+	var line map[string]any
+	require.NoError(t, json.Unmarshal(ndjson.AppendRecord(nil, &rec), &line))
+	tbl, _, _ := readArrow(t, encode(t, []transform.Record{rec}, 1, ""))
+	got := recordsOf(t, tbl)[0]
+
+	require.Equal(t, "bad \uFFFD\uFFFD bytes", line["user_agent"])
+	require.Equal(t, line["id"], got.ID)
+	require.Equal(t, line["user_agent"], got.UserAgent.Str)
+	require.Equal(t, line["details_reason"], got.Details[transform.DReason].Str)
+	require.Equal(t, line["details_changed_attrs"], []any{got.Details[transform.DChangedAttrs].List[0]})
+	require.Equal(t, line["details_json"], got.DetailsJSON)
 }

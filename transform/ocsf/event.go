@@ -17,9 +17,10 @@ package ocsf
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Version is the OCSF schema version of every event (metadata.version).
@@ -226,7 +227,7 @@ type JSON string
 func (j JSON) MarshalJSON() ([]byte, error) {
 	b := []byte(j)
 	if !utf8.Valid(b) {
-		b = []byte(strings.ToValidUTF8(string(j), "\uFFFD"))
+		b = []byte(transform.ValidUTF8(string(j)))
 	}
 	if json.Valid(b) {
 		return b, nil
