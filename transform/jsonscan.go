@@ -565,9 +565,9 @@ func skipValue(b []byte, i int) int {
 }
 
 // appendUnescaped appends the contents q (without the quotes) of a string the
-// scanner validated, unescaped: surrogate pairs combine, a surrogate not followed by a \u escape stays as
-// its six-byte escape, and a surrogate followed by a \u escape that does not
-// pair with it becomes U+FFFD and takes that escape with it.
+// scanner validated, unescaped as encoding/json does: surrogate pairs
+// combine, each unpaired surrogate becomes U+FFFD and the escape after it is
+// read on its own, and invalid UTF-8 becomes U+FFFD (appendValidUTF8).
 func appendUnescaped(dst, q []byte) []byte {
 	for {
 		n := bytes.IndexByte(q, '\\')
@@ -590,19 +590,18 @@ func appendUnescaped(dst, q []byte) []byte {
 			dst = append(dst, '\t')
 		case 'u':
 			x := hex4(q)
-			xs := q[:4]
 			q = q[4:]
-			if !utf16.IsSurrogate(x) {
-				dst = utf8.AppendRune(dst, x)
-				break
+			if utf16.IsSurrogate(x) {
+				if len(q) >= 6 && q[0] == '\\' && q[1] == 'u' {
+					if r := utf16.DecodeRune(x, hex4(q[2:])); r != utf8.RuneError {
+						dst = utf8.AppendRune(dst, r)
+						q = q[6:]
+						break
+					}
+				}
+				x = utf8.RuneError
 			}
-			if len(q) < 6 || q[0] != '\\' || q[1] != 'u' {
-				dst = append(dst, '\\', 'u')
-				dst = append(dst, xs...)
-				break
-			}
-			dst = utf8.AppendRune(dst, utf16.DecodeRune(x, hex4(q[2:])))
-			q = q[6:]
+			dst = utf8.AppendRune(dst, x)
 		default: // '"', '\\', '/'
 			dst = append(dst, c)
 		}
@@ -625,4 +624,49 @@ func hex4(b []byte) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
+}
+
+// surrogateEscape returns the code unit of the \u escape that starts at
+// b[i] (a backslash of valid JSON text) when it is a surrogate.
+func surrogateEscape(b []byte, i int) (rune, bool) {
+	if i+6 > len(b) || b[i+1] != 'u' {
+		return 0, false
+	}
+	x := hex4(b[i+2:])
+	return x, utf16.IsSurrogate(x)
+}
+
+// appendPairedEscapes appends the valid JSON text src to dst with every \u
+// escape of an unpaired surrogate written as \ufffd, which is what
+// encoding/json reads it as: JSON readers that are strict about UTF-16
+// (DuckDB's json functions, Spark) reject the text otherwise. ok is false,
+// and dst unchanged, when src has no such escape.
+func appendPairedEscapes(dst, src []byte) (_ []byte, ok bool) {
+	start := 0
+	for i := 0; i < len(src); i++ {
+		if src[i] != '\\' {
+			continue
+		}
+		x, sur := surrogateEscape(src, i)
+		if !sur {
+			i++ // the escaped character, a backslash maybe
+			continue
+		}
+		if y, next := surrogateEscape(src, i+6); next && utf16.DecodeRune(x, y) != utf8.RuneError {
+			i += 11 // a pair
+			continue
+		}
+		if !ok {
+			dst, ok = append(dst, src[:i]...), true
+		} else {
+			dst = append(dst, src[start:i]...)
+		}
+		dst = append(dst, `\ufffd`...)
+		i += 5
+		start = i + 1
+	}
+	if !ok {
+		return dst, false
+	}
+	return append(dst, src[start:]...), true
 }

@@ -10,12 +10,14 @@ import (
 
 // FuzzScanEvent holds the strict scanner to encoding/json: it accepts exactly
 // the valid JSON objects (nested less deeply than fastjson's limit), and
-// appendCompact matches json.Compact.
+// appendCompact matches json.Compact, and appendUnescaped reads strings as
+// encoding/json does.
 func FuzzScanEvent(f *testing.F) {
 	for _, s := range []string{
 		`{}`, ` {"a" : [1, -0.5e+7, "x\"\\\/\b\f\n\r\t\u00e9"], "details": {"b": null}} `,
 		`{"details":tru}`, `{"a":01}`, `{"a":1.}`, `{"a":"` + "\x1f" + `"}`, `{"a":"\x"}`, `[1]`,
 		`{"a":"0123456789abcdef\"0123456789"}`, "{\"\xff\xfe\":\"\xc3\"}",
+		`{"a":"\ud800\u0041BC","b":"\udc00\ud83d\ude00!","c":"lone \ud800 high"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -32,6 +34,15 @@ func FuzzScanEvent(f *testing.F) {
 		var want bytes.Buffer
 		require.NoError(t, json.Compact(&want, raw))
 		require.Equal(t, want.String(), string(appendCompact(nil, raw)))
+		var members map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(raw, &members))
+		for _, v := range members {
+			if v[0] == '"' {
+				var want string
+				require.NoError(t, json.Unmarshal(v, &want))
+				require.Equal(t, want, string(appendUnescaped(nil, v[1:len(v)-1])), "%s", v)
+			}
+		}
 		if found {
 			d := raw[details.off:details.end]
 			require.True(t, json.Valid(d))
@@ -77,4 +88,23 @@ func TestDetailIndex(t *testing.T) {
 		require.Equal(t, i, detailIndex([]byte(f.JSON)), f.JSON)
 	}
 	require.Equal(t, -1, detailIndex([]byte("room_id")))
+}
+
+// TestAppendUnescapedLikeEncodingJSON: escapes, surrogate pairs and unpaired
+// surrogates read as encoding/json reads them: each unpaired surrogate is
+// U+FFFD, and the escape after one is read on its own unless it completes
+// a pair.
+func TestAppendUnescapedLikeEncodingJSON(t *testing.T) {
+	for _, q := range []string{
+		`plain`, `\"\\\/\b\f\n\r\t`, `\u00e9\u4e2d`, `\ud83d\ude00`, `\uD83D\uDE00!`,
+		`\ud800\u0041BC`, `\udc00\ud83d\ude00!`, `lone \ud800 high`, `lone \udc00 low`,
+		`\ud800`, `\udc00`, `\ud800\ud800`, `\ud800\ud800\udc00`, `\ud800\n`, `\ud800\\u0041`,
+		`\udbff\udfff`, `\ud800\u00e9`, `x\ud800`, "bad \xff\xc3 bytes", "\xed\xa0\x80",
+	} {
+		t.Run(q, func(t *testing.T) {
+			var want string
+			require.NoError(t, json.Unmarshal([]byte(`"`+q+`"`), &want))
+			require.Equal(t, want, string(appendUnescaped(nil, []byte(q))))
+		})
+	}
 }

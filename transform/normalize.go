@@ -32,7 +32,7 @@ type Normalizer struct {
 	textual uint64
 	ts      []byte // scratch for an escaped created_at
 	obj     []byte // scratch for a details object with repeated names
-	fix     []byte // scratch for a details object with invalid UTF-8
+	fix     []byte // scratch for a details object with invalid UTF-8 or lone surrogates
 }
 
 // Top-level members of an AuditEvent that the record reads.
@@ -184,6 +184,10 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 			// Invalid bytes stand only inside strings: replaced as in every
 			// other column, details_json stays JSON and agrees with them.
 			n.fix = appendValidUTF8(n.fix[:0], js)
+			n.text = append(n.text[:start], n.fix...)
+		}
+		if fixed, ok := appendPairedEscapes(n.fix[:0], n.text[start:]); ok {
+			n.fix = fixed
 			n.text = append(n.text[:start], n.fix...)
 		}
 		detJSON = span{start, len(n.text)}

@@ -363,3 +363,34 @@ func TestDuplicateNames(t *testing.T) {
 	require.Equal(t, transform.Value{Valid: true, Str: "b"}, rec.Details[transform.DReason])
 	require.Equal(t, transform.Value{Valid: true, Str: `{"y":2}`}, rec.Details[transform.DChanges])
 }
+
+// TestNormalizeUnpairedSurrogates: an unpaired surrogate escape reads as
+// U+FFFD in every column, and details_json holds \ufffd in its place, since
+// JSON readers (DuckDB's json_extract, Athena, Spark) reject the row, or the
+// whole query, over it. Pairs and every other escape stay as sent.
+func TestNormalizeUnpairedSurrogates(t *testing.T) {
+	cases := []struct{ name, sent, column, detailsJSON string }{
+		{"high then another escape", `\ud800\u0041BC`, "\uFFFDABC", `\ufffd\u0041BC`},
+		{"low then a pair", `\udc00\ud83d\ude00!`, "\uFFFD\U0001F600!", `\ufffd\ud83d\ude00!`},
+		{"lone high", `lone \ud800 high`, "lone \uFFFD high", `lone \ufffd high`},
+		{"two highs", `\uD800\uDBFF`, "\uFFFD\uFFFD", `\ufffd\ufffd`},
+		{"high at the end", `x\ud800`, "x\uFFFD", `x\ufffd`},
+		{"escaped backslash", `\\ud800`, `\ud800`, `\\ud800`},
+		{"pair", `\ud83d\ude00`, "\U0001F600", `\ud83d\ude00`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := []byte(`{"id":"e1","created_at":"2025-05-15T14:30:00Z","user_agent":"` + tc.sent +
+				`","details":{"reason":"` + tc.sent + `","filters":{"q":"` + tc.sent + `"}}}`)
+			rec, err := transform.Normalize(raw, workspace)
+			require.NoError(t, err)
+			require.Equal(t, tc.column, rec.UserAgent.Str)
+			require.Equal(t, tc.column, rec.Details[transform.DReason].Str)
+			require.Equal(t, `{"reason":"`+tc.detailsJSON+`","filters":{"q":"`+tc.detailsJSON+`"}}`, rec.DetailsJSON)
+			require.Equal(t, `{"q":"`+tc.detailsJSON+`"}`, rec.Details[transform.DFilters].Str)
+			var d struct{ Reason string }
+			require.NoError(t, json.Unmarshal([]byte(rec.DetailsJSON), &d))
+			require.Equal(t, tc.column, d.Reason)
+		})
+	}
+}
