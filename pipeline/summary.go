@@ -11,6 +11,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -142,7 +143,7 @@ func (s *Summary) Print(w io.Writer, result string) {
 		fmt.Fprintf(tw, "sink %d\t%s: %d events, %d files, %s\n", i, name, t.Records, len(t.Files), bytesString(t.Bytes))
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
-		fmt.Fprintf(tw, "  %s\t%d\n", k, s.PerKey[k])
+		fmt.Fprintf(tw, "  %s\t%d\n", keyString(k), s.PerKey[k])
 	}
 	if s.AlertFindings > 0 {
 		fmt.Fprintf(tw, "alerts\t%d findings, %d new messages\n", s.AlertFindings, s.AlertMessages)
@@ -185,6 +186,17 @@ func (s *Summary) Attrs() []slog.Attr {
 		slog.Int("alert_findings", s.AlertFindings), slog.Int("alert_messages", s.AlertMessages),
 		slog.Int64("requests", s.Requests), slog.Int64("pages", s.Pages), slog.Int64("retries", s.Retries),
 		slog.Int64("throttled", s.Throttled), slog.Float64("duration_seconds", s.Duration.Seconds()))
+}
+
+// keyString shows an event key, the API's text, safely on a terminal and
+// in a journal: as it is when it is printable, otherwise quoted with Go's
+// escapes (a newline would forge a summary line, an escape sequence drive
+// the terminal); an empty key shows as "".
+func keyString(k string) string {
+	if k != "" && k[0] != '"' && utf8.ValidString(k) && strings.IndexFunc(k, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+		return k
+	}
+	return strconv.Quote(k)
 }
 
 func bytesString(n int64) string {
