@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"sync"
@@ -317,6 +318,13 @@ func (f *Fetcher) queueSplit(ws []Window) {
 	f.cond.Broadcast()
 }
 
+// seenKey identifies an event received in a window: its id and a hash of
+// its bytes.
+type seenKey struct {
+	id  string
+	sum uint64
+}
+
 // maxEmptyPages bounds a run of empty pages that still say has_next.
 const maxEmptyPages = 20
 
@@ -345,8 +353,9 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 	var (
 		cursor     string
 		cursors    = map[string]struct{}{}
-		seen       = map[string]struct{}{}
-		untimed    []string // ids of events without a readable time, kept in seen
+		seed       = maphash.MakeSeed()
+		seen       = map[seenKey]struct{}{}
+		untimed    []seenKey // events without a readable time, kept in seen
 		pending    []Event
 		minAt      = w.End
 		written    int // events in the current file
@@ -387,15 +396,20 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		}
 		reachedStart := false
 		for _, ev := range page.Events {
-			if _, dup := seen[ev.ID]; dup && ev.ID != "" {
-				continue // events without a usable id are never merged
+			// A repeat is the same id with the same bytes: the API repeating
+			// an event on the next page. Another event with the id goes on,
+			// and the run loop dead-letters it. Events without a usable id
+			// are never merged.
+			key := seenKey{ev.ID, maphash.Bytes(seed, ev.Raw)}
+			if _, dup := seen[key]; dup && ev.ID != "" {
+				continue
 			}
 			switch {
 			case !ev.TimeOK:
 				// Unreadable time: kept, so the run loop sends it to the dead
 				// letters, once: no time says it belongs to a committed part.
 				if ev.ID != "" {
-					untimed = append(untimed, ev.ID)
+					untimed = append(untimed, key)
 				}
 			case ev.At >= end:
 				continue // not ours, or in a part committed already
@@ -408,16 +422,16 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				}
 				minAt = ev.At
 				pending = append(pending, ev)
-				seen[ev.ID] = struct{}{}
+				seen[key] = struct{}{}
 				walked++
 				continue
 			case ev.At == minAt:
 				pending = append(pending, ev)
-				seen[ev.ID] = struct{}{}
+				seen[key] = struct{}{}
 				walked++
 				continue
 			}
-			seen[ev.ID] = struct{}{}
+			seen[key] = struct{}{}
 			walked++
 			if err := add(ev); err != nil {
 				return err
@@ -461,10 +475,10 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				// before); the others fall in the part committed.
 				clear(seen)
 				for _, ev := range pending {
-					seen[ev.ID] = struct{}{}
+					seen[seenKey{ev.ID, maphash.Bytes(seed, ev.Raw)}] = struct{}{}
 				}
-				for _, id := range untimed {
-					seen[id] = struct{}{}
+				for _, k := range untimed {
+					seen[k] = struct{}{}
 				}
 			}
 			density := float64(walked) / float64(max(w.End-minAt, 1))

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,8 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		fresh    []transform.Record // recs not delivered before: recs, or freshBuf when the plan says what was
 		freshBuf []transform.Record
 		dead     []deadLetter
+		twins    []string            // ids of events dead-lettered for another event's id
+		ids      = map[string]bool{} // of the window being read
 		perKey   = map[string]int64{}
 		dropped  int64
 		total    int64
@@ -119,6 +122,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
 	for _, w := range use {
 		recs = recs[:0]
+		clear(ids)
 		err := r.spool.Read(date, w, func(raw []byte) error {
 			// Normalize in place: a Record is over 2 KB.
 			recs = append(recs, transform.Record{})
@@ -134,6 +138,16 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			case drop[rec.EventKey]:
 				recs = recs[:len(recs)-1]
 				dropped++
+			case ids[rec.ID]:
+				// The fetcher keeps back repeats of an event (same id, same
+				// bytes): this is another event with the id of one before
+				// it. A file holds an id once; this one goes where it is
+				// seen and counted.
+				twins = append(twins, rec.ID)
+				dead = append(dead, deadLetter{Error: fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()})
+				recs = recs[:len(recs)-1]
+			default:
+				ids[rec.ID] = true
 			}
 			return nil
 		})
@@ -213,7 +227,13 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		if err != nil {
 			return fail(err)
 		}
-		r.log.Warn("events that could not be parsed went to the dead-letter file", "day", date, "count", len(dead), "file", path)
+		if len(twins) > 0 {
+			r.log.Warn("events with the id of another, different event of their window went to the dead-letter file",
+				"day", date, "count", len(twins), "ids", twins[:min(len(twins), 10)], "file", path)
+		}
+		if n := len(dead) - len(twins); n > 0 {
+			r.log.Warn("events that could not be parsed went to the dead-letter file", "day", date, "count", n, "file", path)
+		}
 	}
 	results := make([]sinks.Result, len(writers))
 	for i, wr := range writers {

@@ -499,3 +499,59 @@ func TestSinkCheckFailureHasItsDuration(t *testing.T) {
 	require.NotNil(t, sum)
 	require.Positive(t, sum.Duration)
 }
+
+// TestSameIDDifferentEventDeadLettered: two different events with one id in
+// a window are not merged silently: one is delivered, the other goes to
+// the dead letters, counted and warned of. The same event twice (a page
+// repeating one) is still kept once, with nothing dead-lettered.
+func TestSameIDDifferentEventDeadLettered(t *testing.T) {
+	sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 1000 })
+	at := func(min int) string {
+		return day0().Add(6*time.Hour + time.Duration(min)*time.Minute).Format("2006-01-02T15:04:05.000Z")
+	}
+	role := `{"id":"same-id","created_at":"` + at(1) + `","event_key":"user_role_changed","entity_id":"7","entity_type":"user","actor_id":"666","actor_type":"user","ip_address":"10.6.6.6","details":{"new_company_role":"admin","previous_company_role":"user"}}`
+	login := `{"id":"same-id","created_at":"` + at(0) + `","event_key":"user_login","entity_id":"1","entity_type":"user","actor_id":"1","actor_type":"user","ip_address":"10.0.0.1","details":{}}`
+	var injected atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == 200 && r.URL.Query().Get("cursor") == "" && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
+			body = append([]byte(`{"data":[`+role+","+login+","+role+","), body[len(`{"data":[`):]...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	cfg := testConfig(t, srv.URL+simulator.BasePath)
+	cfg.Source.Concurrency = 1
+	log, logs := logBuffer()
+	from, to := day0(), day0().AddDate(0, 0, 1)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log}, pipeline.Range{From: from, To: to}, false)
+	require.NoError(t, err)
+	require.True(t, injected.Load())
+	require.EqualValues(t, 1, sum.DeadLetters, "the other event of the id is counted")
+	require.Contains(t, logs.String(), "same-id")
+
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an id twice
+	kept, ok := got["same-id"]
+	require.True(t, ok)
+	delete(got, "same-id")
+	exporttest.Compare(t, exporttest.Expected(sim, from, to), got, "acme")
+
+	files, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*", "dead_letter", "dt="+from.Format(time.DateOnly), "*.ndjson"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	var dl struct{ Error, Raw string }
+	require.NoError(t, json.Unmarshal(b, &dl))
+	require.Contains(t, dl.Error, `"same-id"`)
+	if kept.Fields["event_key"] == "user_login" {
+		require.Equal(t, role, dl.Raw)
+	} else {
+		require.Equal(t, "user_role_changed", kept.Fields["event_key"])
+		require.Equal(t, login, dl.Raw)
+	}
+}

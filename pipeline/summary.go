@@ -32,7 +32,7 @@ type Summary struct {
 	// files holding more events (or another identity's); see RefusedError.
 	Refused     []Refusal
 	Events      int64 // records delivered to each sink
-	DeadLetters int64 // events that could not be parsed
+	DeadLetters int64 // events that could not be parsed, or had the id of another event of their window
 	Dropped     int64 // events of transform.drop_event_keys
 	PerKey      map[string]int64
 	PerSink     map[string]*SinkTotals
