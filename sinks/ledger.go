@@ -392,6 +392,13 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 		}
 		return true
 	})
+	key := l.signer
+	if slices.ContainsFunc(m.Files, func(e ManifestFile) bool { return !written[e.Name] }) {
+		// The entries kept were signed, or not, by whoever wrote them.
+		if key, err = l.resigner(m, l.layout.ManifestName(p.Dir())); err != nil {
+			return Prepared{}, err
+		}
+	}
 	m.Day = p.Date()
 	m.SchemaVersion = l.format.SchemaVersion()
 	m.Identity = l.hash
@@ -402,7 +409,7 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	if m.Previous, err = l.previous(ctx, p.Dir()); err != nil {
 		return Prepared{}, err
 	}
-	m.Sign(l.signer)
+	m.Sign(key)
 	return Prepared{Body: m.Encode(), Version: version, Replaced: replaced}, nil
 }
 
@@ -509,8 +516,12 @@ func (l *Ledger) relink(ctx context.Context, d string, prev []byte) (next []byte
 		if m.Previous == Sum(prev) {
 			return nil, true, nil
 		}
+		key, err := l.resigner(m, l.layout.ManifestName(d))
+		if err != nil {
+			return nil, false, err
+		}
 		m.Previous = Sum(prev)
-		m.Sign(l.signer)
+		m.Sign(key)
 		body := m.Encode()
 		err = l.store.Put(ctx, l.layout.ManifestName(d), body, version)
 		if errors.Is(err, ErrChanged) {
@@ -522,4 +533,26 @@ func (l *Ledger) relink(ctx context.Context, d string, prev []byte) (next []byte
 		return body, false, nil
 	}
 	return nil, false, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(l.layout.ManifestName(d)), ErrChanged, manifestTries)
+}
+
+// resigner returns the key to sign m with once this run has changed it
+// without rewriting all of what it lists (a new link, files added beside
+// its entries): nil for a manifest that was not signed, which stays so (a
+// signature vouches for content only its signer wrote), else the run's
+// key, provided m's signature checks with it. A signature that does not
+// check (m edited after signing) or is another key's is an error naming
+// the manifest (name, from the root), and so is a run without a key: it
+// would strip the signature.
+func (l *Ledger) resigner(m Manifest, name string) (ed25519.PrivateKey, error) {
+	if m.Signature == "" {
+		return nil, nil
+	}
+	where := l.store.Location(name)
+	if l.signer == nil {
+		return nil, failure.Usagef("%s is signed (key %s) and this run has no signing key: give it the same signing.private_key_file, so that it does not strip the signature", where, m.KeyID)
+	}
+	if err := m.CheckSignature(l.signer.Public().(ed25519.PublicKey)); err != nil {
+		return nil, failure.Permanentf("%s is not signed again: its signature does not check with this run's key (%v); check it with `pachca-export verify`, and restore the day or export it whole again (verify --repair)", where, err)
+	}
+	return l.signer, nil
 }

@@ -1,6 +1,7 @@
 package filesink_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"os"
@@ -238,4 +239,103 @@ func TestRemovedFileLeavesTheManifest(t *testing.T) {
 	require.Len(t, m.Files, 1)
 	require.Equal(t, "pachca-audit-2026-11-01.ndjson.gz", m.Files[0].Name)
 	require.EqualValues(t, 10, m.Records)
+}
+
+// commitRelink commits n records as partition p and relinks the days after it,
+// as a run does, and returns the first error.
+func commitRelink(t *testing.T, s *filesink.Sink, p sinks.Partition, n int) error {
+	t.Helper()
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(p.From, n)))
+	if _, err := w.Commit(t.Context()); err != nil {
+		return err
+	}
+	return s.Relink(t.Context(), p)
+}
+
+// claimed returns a sink of dir claimed for nightly, signing with key (nil:
+// unsigned).
+func claimed(t *testing.T, dir string, key ed25519.PrivateKey) *filesink.Sink {
+	t.Helper()
+	s := newNDJSON(t, dir)
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true, Signer: key})
+	require.NoError(t, err)
+	return s
+}
+
+// TestSignsOnlyWhatChecks: a manifest a run changes without rewriting all
+// it lists (relinked, or a file added beside its entries) is signed again
+// only when its signature checks with the run's key; one edited after
+// signing, or another key's, fails the run, naming it, and stays as it
+// was. A run without a key does not strip a signature; an unsigned
+// manifest is not signed by a later run.
+func TestSignsOnlyWhatChecks(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	whole := func(n int) sinks.Partition {
+		return sinks.NewPartition(d.AddDate(0, 0, n), d, d.AddDate(0, 0, 10), "run")
+	}
+	edit := func(t *testing.T, dir string, n int) {
+		path := filepath.Join(dir, "dt="+d.AddDate(0, 0, n).Format(time.DateOnly), sinks.ManifestName)
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(`"run_id": "`), []byte(`"run_id": "x`), 1), 0o600))
+	}
+	for _, tc := range []struct {
+		name      string
+		first     ed25519.PrivateKey // the key of days 0 and 2
+		damage    func(t *testing.T, dir string)
+		then      ed25519.PrivateKey // the key of the run that writes day 1
+		part      bool               // that run writes part of day 2 instead
+		want      string             // in its error; "" for none
+		usage     bool
+		signedDay bool // day 2 is signed by key in the end
+	}{
+		{name: "edited after signing", first: key, damage: func(t *testing.T, dir string) { edit(t, dir, 2) }, then: key,
+			want: "its signature does not check with this run's key (the signature does not match its content: edited after signing)"},
+		{name: "edited, a part added", first: key, damage: func(t *testing.T, dir string) { edit(t, dir, 2) }, then: key, part: true,
+			want: "edited after signing"},
+		{name: "another key", first: key, then: otherKey, want: "not by the given key"},
+		{name: "no key", first: key, then: nil, usage: true,
+			want: "is signed (key " + sinks.KeyID(key.Public().(ed25519.PublicKey)) + ") and this run has no signing key: give it the same signing.private_key_file"},
+		{name: "good signature", first: key, then: key, signedDay: true},
+		{name: "good signature, a part added", first: key, then: key, part: true, signedDay: true},
+		{name: "unsigned stays unsigned", first: nil, then: key},
+		{name: "unsigned, a part added", first: nil, then: key, part: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := claimed(t, dir, tc.first)
+			require.NoError(t, commitRelink(t, s, whole(0), 5))
+			// Day 2 of parts only: a part added keeps its entries.
+			require.NoError(t, commitRelink(t, s, sinks.NewPartition(d.AddDate(0, 0, 2), d, d.AddDate(0, 0, 2).Add(time.Hour), "run"), 5))
+			if tc.damage != nil {
+				tc.damage(t, dir)
+			}
+			_, before := readManifest(t, dir, d.AddDate(0, 0, 2))
+			p := whole(1)
+			if tc.part {
+				p = sinks.NewPartition(d.AddDate(0, 0, 2), d.AddDate(0, 0, 2).Add(time.Hour), d.AddDate(0, 0, 2).Add(2*time.Hour), "run")
+			}
+			err := commitRelink(t, claimed(t, dir, tc.then), p, 5)
+			m, after := readManifest(t, dir, d.AddDate(0, 0, 2))
+			if tc.want != "" {
+				require.ErrorContains(t, err, tc.want)
+				require.ErrorContains(t, err, filepath.Join(dir, "dt="+d.AddDate(0, 0, 2).Format(time.DateOnly), sinks.ManifestName))
+				require.Equal(t, tc.usage, failure.IsUsage(err), "%v", err)
+				require.Equal(t, before, after, "a manifest that does not check is not signed again")
+				return
+			}
+			require.NoError(t, err)
+			if tc.signedDay {
+				require.NoError(t, m.CheckSignature(key.Public().(ed25519.PublicKey)))
+			} else {
+				require.Empty(t, m.Signature, "never signed for content the run did not write")
+			}
+		})
+	}
 }
