@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -338,8 +339,9 @@ type Prepared struct {
 	Version string
 	// Replaced names (as manifest entries do, see EntryPath) the files the
 	// manifest listed and no longer does: the files the partition replaces
-	// (see replaces) that it did not write again: every other file of the
-	// day for a whole day. The sink removes them.
+	// (see replaces) that it did not write again; for a whole day, every
+	// other data file of the day (see isData), listed or not. The sink
+	// removes them.
 	Replaced []string
 }
 
@@ -364,18 +366,23 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	for _, f := range files {
 		written[f.Name] = true
 	}
+	whole := p.Compact || p.FullDay()
+	var objects []Object // the day's data files
+	if len(m.Files) > 0 || whole {
+		for _, dir := range l.layout.DataDirs(p.Day) {
+			in, err := l.store.List(ctx, dir)
+			if err != nil {
+				return Prepared{}, err
+			}
+			objects = append(objects, in...)
+		}
+	}
 	if len(m.Files) > 0 {
 		// A manifest describes what its day holds: the entry of a file
 		// someone removed (a partial range that doubled the day) goes.
 		present := map[string]bool{}
-		for _, dir := range l.layout.DataDirs(p.Day) {
-			objects, err := l.store.List(ctx, dir)
-			if err != nil {
-				return Prepared{}, err
-			}
-			for _, o := range objects {
-				present[o.Name] = true
-			}
+		for _, o := range objects {
+			present[o.Name] = true
 		}
 		m.Files = slices.DeleteFunc(m.Files, func(e ManifestFile) bool {
 			return !written[e.Name] && !present[EntryPath(p.Dir(), e.Name)]
@@ -392,6 +399,16 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 		}
 		return true
 	})
+	if whole {
+		// Every data file of the day goes, listed or not: a run killed
+		// between writing the manifest and removing the files it replaced
+		// left them listed by no manifest.
+		for _, o := range objects {
+			if name := EntryName(p.Dir(), o.Name); l.isData(p, o.Name) && !written[name] && !slices.Contains(replaced, name) {
+				replaced = append(replaced, name)
+			}
+		}
+	}
 	key := l.signer
 	if slices.ContainsFunc(m.Files, func(e ManifestFile) bool { return !written[e.Name] }) {
 		// The entries kept were signed, or not, by whoever wrote them.
@@ -411,6 +428,22 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	}
 	m.Sign(key)
 	return Prepared{Body: m.Encode(), Version: version, Replaced: replaced}, nil
+}
+
+// isData reports whether the object at name (from the root), in a data
+// directory of p's day, is a data file this ledger's sink writes: named
+// with FilePrefix and the extension of its format there.
+func (l *Ledger) isData(p Partition, name string) bool {
+	base := path.Base(name)
+	if !strings.HasPrefix(base, FilePrefix) {
+		return false
+	}
+	for _, own := range l.layout.Paths(p, l.format) {
+		if path.Dir(own) == path.Dir(name) && strings.HasSuffix(base, strings.TrimPrefix(path.Base(own), p.BaseName())) {
+			return true
+		}
+	}
+	return false
 }
 
 // previous is the link of dayDir's manifest: the sum of the closest

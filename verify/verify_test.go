@@ -503,3 +503,27 @@ func TestUnreachableSinkIsNotNothing(t *testing.T) {
 		return l.Status == verify.Fail && strings.Contains(l.Detail, "unreachable")
 	}), "%v", rep.Lines)
 }
+
+// TestRepairRemovesUnlistedFile: a file of part of a day beside a manifest
+// that no longer lists it (a run killed between renaming the whole day's
+// manifest into place and removing the file it replaced) fails the day;
+// --repair leaves the day's file alone with its manifest.
+func TestRepairRemovesUnlistedFile(t *testing.T) {
+	cfg, _, pub := export(t)
+	from := day0().AddDate(0, 0, 1)
+	f := "20060102T150405.000Z"
+	orphan := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1),
+		"pachca-audit-"+from.Add(6*time.Hour).Format(f)+"-"+from.Add(12*time.Hour).Format(f)+".ndjson.gz")
+	b, err := os.ReadFile(dataFile(cfg.Sinks[0].File.Dir, 1, ".ndjson.gz"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(orphan, b, 0o600))
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.NoError(t, err)
+	requireVerdicts(t, verdicts(t, rep.Lines), map[string]string{date(1) + " sinks[0]": filepath.Base(orphan) + " is not in the manifest"})
+	require.Equal(t, []string{date(1)}, rep.Repaired)
+	require.False(t, rep.Failed(), "%v", rep.After)
+	files, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), "*"))
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), sinks.ManifestName), dataFile(cfg.Sinks[0].File.Dir, 1, ".ndjson.gz")}, files)
+}

@@ -339,3 +339,31 @@ func TestSignsOnlyWhatChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeDayRemovesUnlistedFiles: a file of part of the day that no
+// manifest lists (a run killed between renaming the day's manifest into
+// place and removing the files it replaced) goes at the next whole day;
+// files that are not the exporter's stay.
+func TestWholeDayRemovesUnlistedFiles(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := claimed(t, dir, nil)
+	part := sinks.NewPartition(d, d.Add(6*time.Hour), d.Add(12*time.Hour), "run")
+	require.NoError(t, commitRelink(t, s, part, 3))
+	partFile := filepath.Join(dir, part.Dir(), part.BaseName()+".ndjson.gz")
+	b, err := os.ReadFile(partFile)
+	require.NoError(t, err)
+	commitDay(t, s, d, 10)
+	// The state the kill leaves: the new manifest, and the old file.
+	require.NoError(t, os.WriteFile(partFile, b, 0o600))
+	other := filepath.Join(dir, part.Dir(), "notes.txt")
+	require.NoError(t, os.WriteFile(other, []byte("not the exporter's"), 0o600))
+
+	commitDay(t, s, d, 10)
+	names, err := filepath.Glob(filepath.Join(dir, part.Dir(), "pachca-audit-*"))
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join(dir, part.Dir(), "pachca-audit-2026-11-01.ndjson.gz")}, names)
+	require.FileExists(t, other)
+	m, _ := readManifest(t, dir, d)
+	require.Len(t, m.Files, 1)
+}
