@@ -400,9 +400,9 @@ func TestRefusedDayKeepsTheChain(t *testing.T) {
 // TestPartialRangeThenWholeDay: a one-off range inside a day, then the
 // whole day (the nightly run after an ad-hoc backfill), leaves each event
 // once in every file sink: the whole day's file replaces the partial one.
-// A range inside a day exported whole is not written again; and a day that
-// holds both already (written by a configuration with another state
-// directory) is set right by its whole day, not refused as shrinking.
+// A range inside a day exported whole is not written again, and a
+// configuration with another state directory, which does not know the day
+// is exported, is refused it: the day's file holds its events already.
 func TestPartialRangeThenWholeDay(t *testing.T) {
 	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
 	cfg := testConfig(t, base)
@@ -443,11 +443,16 @@ func TestPartialRangeThenWholeDay(t *testing.T) {
 	exact()
 
 	// Another state directory does not know the day is exported: its
-	// partial range doubles half the day, and its whole day sets it right.
+	// partial range is refused, and its whole day replaces the day's file.
 	other := *cfg
 	other.State.Dir = filepath.Join(t.TempDir(), "state")
-	run(&other, day0().Add(12*time.Hour), day0().AddDate(0, 0, 1))
-	require.Len(t, dayFiles(nd), 2)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: &other, Logger: testLogger(t)},
+		pipeline.Range{From: day0().Add(12 * time.Hour), To: day0().AddDate(0, 0, 1)}, false)
+	var refused *pipeline.RefusedError
+	require.ErrorAs(t, err, &refused)
+	require.ErrorContains(t, err, "the day is held whole here")
+	require.Len(t, sum.Refused, 1)
+	exact()
 	run(&other, day0(), day0().AddDate(0, 0, 1))
 	exact()
 }

@@ -15,7 +15,8 @@ type Refusal struct {
 	Day    string
 	Reason string
 	// Replaceable is true when run --replace would deliver the day (fewer
-	// events than the files hold); false for another identity's day.
+	// events than the files hold); false for another identity's day, or
+	// part of a day held whole.
 	Replaceable bool
 }
 
@@ -53,7 +54,8 @@ func (s *Summary) refuse(r Refusal) {
 
 // refusal decides, before any sink commits p, whether delivering total
 // records would replace a file or object that holds more (unless the run
-// may replace), or a day written for another identity. It asks every sink
+// may replace), a day written for another identity, or part of a day a
+// sink holds whole. It asks every sink
 // that keeps what it committed (sinks.Holder).
 func (r *runner) refusal(ctx context.Context, p sinks.Partition, total int64) (*Refusal, error) {
 	for _, s := range r.sinks {
@@ -63,9 +65,12 @@ func (r *runner) refusal(ctx context.Context, p sinks.Partition, total int64) (*
 		}
 		had, found, err := h.Existing(ctx, p)
 		var foreign *sinks.ForeignDayError
+		var whole *sinks.WholeDayError
 		switch {
 		case errors.As(err, &foreign):
 			return &Refusal{Day: p.Date(), Reason: fmt.Sprintf("%s: %v", s.Name(), foreign)}, nil
+		case errors.As(err, &whole):
+			return &Refusal{Day: p.Date(), Reason: fmt.Sprintf("%s: %v", s.Name(), whole)}, nil
 		case err != nil:
 			return nil, fmt.Errorf("%s: %s: %w", s.Name(), p.Date(), err)
 		case found && had > total && !r.s.opts.Replace:

@@ -67,7 +67,8 @@ type Holder interface {
 	// replace, from the day's manifest (a lower bound of the distinct
 	// events they hold); ok is false when there is none. A
 	// day whose manifest was written for another identity gives a
-	// *ForeignDayError.
+	// *ForeignDayError, part of a day whose manifest lists the whole
+	// day's file a *WholeDayError.
 	Existing(ctx context.Context, p Partition) (records int64, ok bool, err error)
 }
 
@@ -93,6 +94,18 @@ type ForeignDayError struct {
 func (e *ForeignDayError) Error() string {
 	return fmt.Sprintf("%s was written for another identity (%.12s…) than this configuration's; "+
 		"export this configuration to another location, or move that day away", e.Manifest, e.Identity)
+}
+
+// WholeDayError refuses a partition of part of a day whose manifest lists
+// the file of the whole day (written by a run with another state, which
+// does not know the day is exported): that file holds its events already.
+type WholeDayError struct {
+	Manifest string // location of the manifest
+	File     string // the whole day's file, as the manifest names it
+}
+
+func (e *WholeDayError) Error() string {
+	return fmt.Sprintf("the day is held whole here (%s lists %s): a range of part of it would repeat its events; export the whole day instead", e.Manifest, e.File)
 }
 
 // Ledger keeps the marker and the chained manifests of one root for the
@@ -262,6 +275,9 @@ func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error)
 	if err := l.own(m, p.Dir()); err != nil {
 		return 0, false, err
 	}
+	if err := l.heldWhole(p, m); err != nil {
+		return 0, false, err
+	}
 	var files []ManifestFile
 	var sum int64
 	replaces := l.replaces(p)
@@ -304,6 +320,23 @@ func heldAtLeast(files []ManifestFile) int64 {
 		best[i+1] = max(best[i], best[before]+s.records)
 	}
 	return best[len(spans)]
+}
+
+// heldWhole fails with a WholeDayError when p is part of a day whose
+// manifest m lists the whole day's file. A follow cycle's part (Part) is
+// not refused: the seal of its day replaces it.
+func (l *Ledger) heldWhole(p Partition, m Manifest) error {
+	if p.Compact || p.FullDay() || p.Part {
+		return nil
+	}
+	day := Partition{Day: p.Day, From: p.Day, To: p.Day.AddDate(0, 0, 1)}
+	paths := l.layout.Paths(day, l.format)
+	for _, e := range m.Files {
+		if e.From.Equal(day.From) && e.To.Equal(day.To) && slices.Contains(paths, EntryPath(p.Dir(), e.Name)) {
+			return &WholeDayError{Manifest: l.store.Location(l.layout.ManifestName(p.Dir())), File: e.Name}
+		}
+	}
+	return nil
 }
 
 // own fails with a ForeignDayError when m was written for another identity.
@@ -361,6 +394,9 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	}
 	if ok && m.Day != p.Date() {
 		m = Manifest{} // another day's manifest moved here: its entries are not this day's files
+	}
+	if err := l.heldWhole(p, m); err != nil {
+		return Prepared{}, err
 	}
 	written := map[string]bool{}
 	for _, f := range files {

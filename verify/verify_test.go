@@ -169,16 +169,6 @@ func TestDamageIsReported(t *testing.T) {
 			date(1) + " sinks[1]": "chain broken",
 			date(2) + " sinks[1]": "chain broken",
 		}},
-		{"duplicated event", func(t *testing.T, nd, pq string) {
-			// A second export of part of day 1 to the NDJSON sink only: its
-			// events are in the day's file already.
-			cfg := *testCfg
-			cfg.Sinks = cfg.Sinks[:1]
-			cfg.State.Dir = t.TempDir()
-			from := day0().AddDate(0, 0, 1)
-			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: from, To: from.Add(6 * time.Hour)}, false)
-			require.NoError(t, err)
-		}, map[string]string{date(1) + " sinks[0]": "twice in the day"}},
 		{"manifest edited", func(t *testing.T, nd, pq string) {
 			path := filepath.Join(nd, "dt="+date(0), sinks.ManifestName)
 			b, err := os.ReadFile(path)
@@ -352,40 +342,50 @@ func TestRerunsKeepTheChain(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// A partial range of day 1, exported whole, from a state that does not
-	// know it (a run of this state leaves such a range out).
+	// know it (a run of this state leaves such a range out): refused, as
+	// its events are in the day's file already.
+	before, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), sinks.ManifestName))
+	require.NoError(t, err)
 	other := *cfg
 	other.State.Dir = t.TempDir()
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: &other},
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: &other},
 		pipeline.Range{From: day0().AddDate(0, 0, 1), To: day0().AddDate(0, 0, 1).Add(12 * time.Hour)}, false)
+	var refused *pipeline.RefusedError
+	require.ErrorAs(t, err, &refused)
+	require.ErrorContains(t, err, date(1)+": ndjson "+cfg.Sinks[0].File.Dir+": the day is held whole here")
+	require.Len(t, sum.Refused, 1)
+	after, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), sinks.ManifestName))
 	require.NoError(t, err)
-	before, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), sinks.ManifestName))
-	require.NoError(t, err)
+	require.Equal(t, before, after)
 	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
 	require.NoError(t, err)
-	// Day 1 now has two files (the whole day and its first half): the same
-	// events twice, which verify reports; the chain holds everywhere.
-	for _, l := range rep.Lines {
-		if l.Day == date(1) {
-			require.Equal(t, verify.Fail, l.Status)
-			require.Contains(t, l.Detail, "twice in the day")
-			require.NotContains(t, l.Detail, "chain")
-		} else {
-			require.Equal(t, verify.OK, l.Status, "%+v", l)
-		}
-	}
-	after, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), sinks.ManifestName))
-	require.NoError(t, err)
-	require.Equal(t, before, after, "verify writes nothing")
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
 
-	// Without the partial files, a repair rewrites the day's manifests.
-	half := filepath.Join("dt="+date(1), "pachca-audit-"+day0().AddDate(0, 0, 1).Format("20060102T150405.000Z")+"-"+
-		day0().AddDate(0, 0, 1).Add(12*time.Hour).Format("20060102T150405.000Z"))
-	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[0].File.Dir, half+".ndjson.gz")))
-	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[1].File.Dir, half+".parquet")))
-	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+// TestOverlappingRanges: two different partial ranges that overlap inside
+// a day not exported whole write two files; verify reports the ids they
+// share, and exporting the whole day sets it right.
+func TestOverlappingRanges(t *testing.T) {
+	cfg, sim, pub := export(t)
+	d := day0().AddDate(0, 0, 3)
+	for _, h := range []int{1, 7, 8, 13} {
+		sim.WriteEvent("user_login", d.Add(time.Duration(h)*time.Hour), 0)
+	}
+	other := *cfg
+	other.State.Dir = t.TempDir()
+	for _, rng := range []pipeline.Range{{From: d, To: d.Add(12 * time.Hour)}, {From: d.Add(6 * time.Hour), To: d.Add(18 * time.Hour)}} {
+		_, err := pipeline.Run(t.Context(), pipeline.Options{Config: &other}, rng, false)
+		require.NoError(t, err)
+	}
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
 	require.NoError(t, err)
-	require.Equal(t, []string{date(1)}, rep.Repaired)
-	require.False(t, rep.Failed(), "%v", rep.After)
+	requireVerdicts(t, verdicts(t, rep.Lines), map[string]string{date(3) + " sinks[0]": "twice in the day", date(3) + " sinks[1]": "twice in the day"})
+
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: d, To: d.AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
 }
 
 // TestDayCountsAgainstState: a day's manifest that lists fewer events than

@@ -135,9 +135,16 @@ func TestExisting(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.EqualValues(t, 37, n)
-	_, ok, err = s.Existing(t.Context(), sinks.NewPartition(d, d.Add(time.Hour), d.Add(2*time.Hour), ""))
+	_, _, err = s.Existing(t.Context(), sinks.NewPartition(d, d.Add(time.Hour), d.Add(2*time.Hour), ""))
+	var whole *sinks.WholeDayError
+	require.ErrorAs(t, err, &whole, "part of a day held whole would repeat its events")
+	require.EqualError(t, err, "the day is held whole here ("+filepath.Join(dir, full.Dir(), sinks.ManifestName)+
+		" lists pachca-audit-2026-11-01.ndjson.gz): a range of part of it would repeat its events; export the whole day instead")
+	cycle := sinks.NewPartition(d, d.Add(time.Hour), d.Add(2*time.Hour), "")
+	cycle.Part = true
+	_, ok, err = s.Existing(t.Context(), cycle)
 	require.NoError(t, err)
-	require.False(t, ok, "another range of the day is another file")
+	require.False(t, ok, "a follow cycle's part is another file, which the seal replaces")
 
 	// A day copied in from another identity's location.
 	otherDir := t.TempDir()
@@ -223,22 +230,39 @@ func TestRemovedFileLeavesTheManifest(t *testing.T) {
 	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	dir := t.TempDir()
 	s := newNDJSON(t, dir)
-	commitDay(t, s, d, 10)
-	part := sinks.NewPartition(d, d, d.Add(6*time.Hour), "run")
-	w, err := s.Open(t.Context(), part)
-	require.NoError(t, err)
-	require.NoError(t, w.Write(t.Context(), sinktest.Records(d, 3)))
-	_, err = w.Commit(t.Context())
-	require.NoError(t, err)
+	first := sinks.NewPartition(d, d, d.Add(12*time.Hour), "run")
+	second := sinks.NewPartition(d, d.Add(6*time.Hour), d.Add(18*time.Hour), "run")
+	require.NoError(t, commitRelink(t, s, first, 3))
+	require.NoError(t, commitRelink(t, s, second, 4))
 	m, _ := readManifest(t, dir, d)
 	require.Len(t, m.Files, 2)
 
-	require.NoError(t, os.Remove(filepath.Join(dir, part.Dir(), part.BaseName()+".ndjson.gz")))
-	commitDay(t, s, d, 10)
+	require.NoError(t, os.Remove(filepath.Join(dir, first.Dir(), first.BaseName()+".ndjson.gz")))
+	require.NoError(t, commitRelink(t, s, second, 4))
 	m, _ = readManifest(t, dir, d)
 	require.Len(t, m.Files, 1)
-	require.Equal(t, "pachca-audit-2026-11-01.ndjson.gz", m.Files[0].Name)
-	require.EqualValues(t, 10, m.Records)
+	require.Equal(t, second.BaseName()+".ndjson.gz", m.Files[0].Name)
+	require.EqualValues(t, 4, m.Records)
+}
+
+// TestPartOfAWholeDayIsRefused: part of a day whose manifest lists the
+// whole day's file (a run of another state, which does not know the day is
+// exported) is refused at the commit too, and changes nothing.
+func TestPartOfAWholeDayIsRefused(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := claimed(t, dir, nil)
+	commitDay(t, s, d, 10)
+	_, before := readManifest(t, dir, d)
+	err := commitRelink(t, s, sinks.NewPartition(d, d.Add(6*time.Hour), d.Add(12*time.Hour), "run"), 3)
+	var whole *sinks.WholeDayError
+	require.ErrorAs(t, err, &whole)
+	require.ErrorContains(t, err, "the day is held whole here")
+	_, after := readManifest(t, dir, d)
+	require.Equal(t, before, after)
+	names, err := filepath.Glob(filepath.Join(dir, "dt=2026-11-01", "*.ndjson.gz"))
+	require.NoError(t, err)
+	require.Len(t, names, 1, "nothing new under a final name")
 }
 
 // commitRelink commits n records as partition p and relinks the days after it,
