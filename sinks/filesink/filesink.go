@@ -288,6 +288,10 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := atomicfile.MkdirAll(manifestDir, w.s.dirMode); err != nil {
 		return failManifest(err)
 	}
+	// As for data files: a killed run may have left temporary manifests.
+	if err := atomicfile.RemoveStale(manifestDir, sinks.ManifestName); err != nil {
+		return failManifest(err)
+	}
 	mf, err := atomicfile.Create(manifestDir, sinks.ManifestName, w.s.fileMode)
 	if err != nil {
 		return failManifest(cause(err))

@@ -391,3 +391,22 @@ func TestWholeDayRemovesUnlistedFiles(t *testing.T) {
 	m, _ := readManifest(t, dir, d)
 	require.Len(t, m.Files, 1)
 }
+
+// TestStaleManifestsGo: the temporary manifests a killed run left go at
+// the next write of the manifest: a commit of its day, or a relink.
+func TestStaleManifestsGo(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := claimed(t, dir, nil)
+	commitDay(t, s, d, 5)
+	commitDay(t, s, d.AddDate(0, 0, 2), 5)
+	stale := func(n int) string {
+		p := filepath.Join(dir, "dt="+d.AddDate(0, 0, n).Format(time.DateOnly), "."+sinks.ManifestName+".tmp-123")
+		require.NoError(t, os.WriteFile(p, []byte("{"), 0o600))
+		return p
+	}
+	committed, relinked := stale(0), stale(2)
+	commitDay(t, s, d, 6) // day 2 is linked to it again
+	require.NoFileExists(t, committed)
+	require.NoFileExists(t, relinked)
+}

@@ -73,6 +73,11 @@ func (s store) Put(_ context.Context, name string, body []byte, version string) 
 	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
 		return err
 	}
+	// A killed write of name left its temporary file: under the root lock
+	// no other write of it is at work.
+	if err := atomicfile.RemoveStale(filepath.Dir(path), filepath.Base(path)); err != nil {
+		return err
+	}
 	if err := atomicfile.WriteFile(path, body, s.fileMode); err != nil {
 		return fmt.Errorf("write %s: %w", path, cause(err))
 	}
