@@ -304,16 +304,19 @@ func (r *runner) refuse(ctx context.Context, p sinks.Partition, why Refusal, wri
 const relinkTimeout = 30 * time.Second
 
 // relink links the manifests of the days after p to p's again, in every
-// sink that chains them (sinks.Linker).
+// sink that chains them (sinks.Linker). Every sink has committed p: one
+// sink's error (a damaged manifest) must not leave the others' chains
+// broken, so each is relinked and the errors are joined.
 func (r *runner) relink(ctx context.Context, p sinks.Partition) error {
+	var errs []error
 	for _, s := range r.sinks {
 		if l, ok := s.(sinks.Linker); ok {
 			if err := l.Relink(ctx, p); err != nil {
-				return fmt.Errorf("%s: %s: %w", s.Name(), p.Date(), err)
+				errs = append(errs, fmt.Errorf("%s: %s: %w", s.Name(), p.Date(), err))
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // abortTimeout bounds the clean-up of a failed day (a multipart upload to

@@ -179,15 +179,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, nil
 	}
 	slices.Sort(todo)
-	if err := v.repair(ctx, todo); err != nil {
-		return rep, err
+	// A day the repair could not deliver is named in its error; the others
+	// are delivered and checked once more all the same.
+	var repairErr error
+	rep.Repaired, repairErr = v.repair(ctx, todo)
+	if len(rep.Repaired) == 0 {
+		return rep, repairErr
 	}
-	rep.Repaired = todo
 	if v.exported, err = view.Exported(); err != nil { // the repair recorded the days again
-		return rep, err
+		return rep, errors.Join(repairErr, err)
 	}
 	rep.After, err = v.check(ctx, todo)
-	return rep, err
+	return rep, errors.Join(repairErr, err)
 }
 
 // open turns every sink into a root to check, or into a line saying why it
@@ -453,37 +456,46 @@ func sample(ids []string) string {
 
 // repair delivers days again, one plan per day in one session: the day's
 // files are rewritten from what the API returns now, replacing the broken
-// ones (a day that would shrink is refused, as in any run).
-func (v *verifier) repair(ctx context.Context, days []string) (err error) {
+// ones (a day that would shrink is refused, as in any run). A day that
+// fails does not stop the others: it returns the days delivered and the
+// errors of the others, each naming its day.
+func (v *verifier) repair(ctx context.Context, days []string) (delivered []string, err error) {
 	// A stdout sink would mix records into the verdicts: a repair is for the
 	// sinks that keep what they hold (Kafka gets the days again, at least once).
 	s, err := pipeline.Open(ctx, pipeline.Options{Config: v.cfg, Logger: v.o.Logger, HTTPClient: v.o.HTTPClient, Now: v.o.Now, Stdout: io.Discard})
 	if err != nil {
-		return fmt.Errorf("--repair: %w", err)
+		return nil, fmt.Errorf("--repair: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipeline.ShutdownTimeout)
 		defer cancel()
 		err = errors.Join(err, s.Close(cctx))
 	}()
-	var errs []error
+	var refusals, errs []error
 	for _, d := range days {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("--repair %s: %w", d, err))
+			continue
+		}
 		from, _ := time.Parse(time.DateOnly, d)
 		plan, err := s.Plan(pipeline.Range{From: from, To: from.AddDate(0, 0, 1)})
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("--repair %s: %w", d, err))
+			continue
 		}
 		if _, err := s.Execute(ctx, plan); err != nil {
 			var refused *pipeline.RefusedError
 			if !errors.As(err, &refused) {
-				return fmt.Errorf("--repair %s: %w", d, err)
+				errs = append(errs, fmt.Errorf("--repair %s: %w", d, err))
+				continue
 			}
-			errs = append(errs, err) // the check that follows shows the day as it is
+			refusals = append(refusals, err) // the check that follows shows the day as it is
 		}
 		v.o.Logger.Info("day delivered again", "day", d)
+		delivered = append(delivered, d)
 	}
-	for _, err := range errs {
+	for _, err := range refusals {
 		v.o.Logger.Warn("repair refused", "error", err)
 	}
-	return nil
+	return delivered, errors.Join(errs...)
 }

@@ -527,3 +527,29 @@ func TestRepairRemovesUnlistedFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), sinks.ManifestName), dataFile(cfg.Sinks[0].File.Dir, 1, ".ndjson.gz")}, files)
 }
+
+// TestOneSinksDamageBreaksNoOther: a damaged manifest in one sink fails a
+// rerun of an earlier day, but the other sink's chain is relinked all the
+// same; --repair goes on after a day it cannot deliver and names it.
+func TestOneSinksDamageBreaksNoOther(t *testing.T) {
+	cfg, _, pub := export(t)
+	nd := cfg.Sinks[0].File.Dir
+	require.NoError(t, os.WriteFile(filepath.Join(nd, "dt="+date(2), sinks.ManifestName), []byte("garbage\n"), 0o600))
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.ErrorContains(t, err, filepath.Join(nd, "dt="+date(2), sinks.ManifestName)+" is damaged")
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	requireVerdicts(t, verdicts(t, rep.Lines), map[string]string{date(2) + " sinks[0]": "_manifest.json cannot be read"})
+
+	// Day 0's manifest damaged too, day 1's file edited: the repair of day
+	// 0 fails, that of day 1 is done.
+	require.NoError(t, os.WriteFile(filepath.Join(nd, "dt="+date(0), sinks.ManifestName), []byte("garbage\n"), 0o600))
+	require.NoError(t, os.Rename(filepath.Join(nd, "dt="+date(2)), filepath.Join(t.TempDir(), "moved")))
+	flipByte(t, dataFile(nd, 1, ".ndjson.gz"))
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.ErrorContains(t, err, "--repair "+date(0)+": ")
+	require.NotContains(t, err.Error(), "--repair "+date(1))
+	require.Contains(t, rep.Repaired, date(1))
+	after := verdicts(t, rep.After)
+	require.Equal(t, verify.OK, after[date(1)+" sinks[0]"].Status, "%v", rep.After)
+}
