@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -161,6 +162,12 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		}
 	case m.Signature != "":
 		res.signed = m.KeyID
+	}
+	// The signature covers the manifest as decoded: keys it does not know,
+	// repeated or respelt, would pass unsigned. The exporter writes the
+	// canonical encoding (Manifest.Encode) only.
+	if m.Signature != "" && !bytes.Equal(b, m.Encode()) {
+		res.fail("%s is not as the exporter writes it (a key added, repeated or respelt, or reformatted): its signature does not cover what was changed", sinks.ManifestName)
 	}
 	res.counted, res.listed = true, m.Records
 	var total int64

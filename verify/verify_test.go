@@ -178,6 +178,12 @@ func TestDamageIsReported(t *testing.T) {
 			date(0) + " sinks[0]": "signature: the signature does not match its content",
 			date(1) + " sinks[0]": "chain broken",
 		}},
+		{"key added to a signed manifest", func(t *testing.T, nd, pq string) {
+			path := filepath.Join(nd, "dt="+date(2), sinks.ManifestName)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(`"day": `), []byte(`"note": "reviewed", "Records": 1, "day": `), 1), 0o600))
+		}, map[string]string{date(2) + " sinks[0]": "_manifest.json is not as the exporter writes it"}},
 		{"deleted day", func(t *testing.T, nd, pq string) {
 			require.NoError(t, os.RemoveAll(filepath.Join(pq, "dt="+date(2))))
 		}, map[string]string{date(2) + " sinks[1]": "the state records the day as exported"}},
