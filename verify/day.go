@@ -221,10 +221,10 @@ func (r *root) checkFile(ctx context.Context, dayDir string, f sinks.ManifestFil
 	})
 	content := err == nil && c.SHA256 == f.SHA256 && objects[i].Size == f.Bytes
 	switch {
+	case c.SHA256 != "" && c.SHA256 != f.SHA256: // whether it decodes or not: this says why
+		res.fail("%s: sha256 %s, the manifest says %s (edited or damaged)", f.Name, c.SHA256, f.SHA256)
 	case err != nil:
 		res.fail("%s cannot be read: %v", f.Name, err)
-	case c.SHA256 != f.SHA256:
-		res.fail("%s: sha256 %s, the manifest says %s (edited or damaged)", f.Name, c.SHA256, f.SHA256)
 	case c.Records != f.Records:
 		res.fail("%s holds %d records, the manifest says %d", f.Name, c.Records, f.Records)
 	}

@@ -37,7 +37,8 @@ type record func(id, schema string)
 func ocsfSchema(v string) string { return "ocsf." + v }
 
 // read reads the data file r (named name, which says its format) to its
-// end, hashing every byte, and calls fn for each record. A Parquet file
+// end, hashing every byte, and calls fn for each record. A file that
+// cannot be decoded is still hashed (c.SHA256) unless it cannot be read. A Parquet file
 // needs random access: it is copied to a temporary file in tmpDir unless r
 // is a local file already (sinks.LocalFile).
 func read(ctx context.Context, name string, r io.Reader, tmpDir string, fn record) (contents, error) {
@@ -56,14 +57,14 @@ func read(ctx context.Context, name string, r io.Reader, tmpDir string, fn recor
 	tee := io.TeeReader(r, h)
 	var err error
 	c.Records, err = ndjsonRecords(name, tee, fn)
-	if err != nil {
-		return c, err
-	}
-	if _, err := io.Copy(io.Discard, tee); err != nil { // a compressed stream's trailing bytes
-		return c, err
+	// The rest (a compressed stream's trailing bytes, or what follows a
+	// line that cannot be decoded): a damaged file's sha256 says more
+	// than the decoder's error.
+	if _, cerr := io.Copy(io.Discard, tee); cerr != nil {
+		return c, errors.Join(err, cerr)
 	}
 	c.SHA256, c.Bytes = h.Sum(), h.N
-	return c, nil
+	return c, err
 }
 
 // ndjsonRecords decodes the id and schema_version of every line.

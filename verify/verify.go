@@ -71,7 +71,8 @@ type Line struct {
 // Report is the outcome of Run.
 type Report struct {
 	Lines []Line
-	// Repaired are the days delivered again; After their lines afterwards.
+	// Repaired are the days delivered again (not those refused); After
+	// the lines of every day tried, afterwards.
 	Repaired []string
 	After    []Line
 	// Empty: no day was checked, in any sink (none held in the range, none
@@ -490,6 +491,7 @@ func (v *verifier) repair(ctx context.Context, days []string) (delivered []strin
 				continue
 			}
 			refusals = append(refusals, err) // the check that follows shows the day as it is
+			continue
 		}
 		v.o.Logger.Info("day delivered again", "day", d)
 		delivered = append(delivered, d)

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -142,6 +143,9 @@ func TestDamageIsReported(t *testing.T) {
 		{"edited byte", func(t *testing.T, nd, pq string) {
 			flipByte(t, dataFile(pq, 2, ".parquet"))
 		}, map[string]string{date(2) + " sinks[1]": "sha256"}},
+		{"edited byte of a compressed file", func(t *testing.T, nd, pq string) {
+			flipByte(t, dataFile(nd, 0, ".ndjson.gz"))
+		}, map[string]string{date(0) + " sinks[0]": "(edited or damaged)"}},
 		{"removed manifest", func(t *testing.T, nd, pq string) {
 			require.NoError(t, os.Remove(filepath.Join(nd, "dt="+date(1), sinks.ManifestName)))
 		}, map[string]string{
@@ -558,4 +562,26 @@ func TestOneSinksDamageBreaksNoOther(t *testing.T) {
 	require.Contains(t, rep.Repaired, date(1))
 	after := verdicts(t, rep.After)
 	require.Equal(t, verify.OK, after[date(1)+" sinks[0]"].Status, "%v", rep.After)
+}
+
+// TestRepairRefusedIsNotDelivered: a day the repair refuses (it would
+// shrink) is neither logged nor counted as delivered again.
+func TestRepairRefusedIsNotDelivered(t *testing.T) {
+	cfg, _, pub := export(t)
+	path := filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), sinks.ManifestName)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(b)
+	require.NoError(t, err)
+	m.Files[0].Records, m.Records = 5000, 5000
+	require.NoError(t, os.WriteFile(path, m.Encode(), 0o600))
+
+	var logs bytes.Buffer
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	require.Equal(t, []string{date(2)}, rep.Repaired, "day 2, whose link the edit broke, is; day 1 is not")
+	require.True(t, rep.Failed())
+	require.Contains(t, logs.String(), "repair refused")
+	require.NotContains(t, logs.String(), "day delivered again day="+date(1))
 }
