@@ -49,6 +49,7 @@ type dayResult struct {
 	ids        map[string]struct{}
 	manifest   []byte // the manifest as read, for the next day's link; nil when absent
 	signed     string // the key id of a signature that was not checked
+	unread     bool   // the day has data files that were not read (no readable manifest lists them)
 }
 
 func (d *dayResult) fail(format string, args ...any) {
@@ -122,9 +123,10 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		}
 	}
 	b, _, err := r.store.Get(ctx, r.layout.ManifestName(dayDir))
+	res.unread = len(dataFiles(objects)) > 0 // until a manifest lists them
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if len(dataFiles(objects)) > 0 {
+		if res.unread {
 			res.fail("no %s: its files are described by nothing (removed?)", sinks.ManifestName)
 		}
 		return res, nil
@@ -138,6 +140,7 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		res.fail("%s cannot be read: %v", sinks.ManifestName, err)
 		return res, nil
 	}
+	res.unread = false
 	if m.Day != day {
 		res.fail("%s is the manifest of %s, not of %s (moved or swapped)", sinks.ManifestName, m.Day, day)
 	}

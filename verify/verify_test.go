@@ -268,6 +268,27 @@ func TestAgainstAPIAndRepair(t *testing.T) {
 	require.False(t, rep.Failed(), "%v", rep.Lines)
 }
 
+// TestAgainstAPIUnreadDay: a day whose manifest is gone still holds its
+// files: --against-api fails the day for the manifest, and does not call
+// the events its unread files hold missing.
+func TestAgainstAPIUnreadDay(t *testing.T) {
+	cfg, _, pub := export(t)
+	require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), "_manifest.json")))
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	require.NoError(t, err)
+	got := verdicts(t, rep.Lines)
+	found := false
+	for k, l := range got {
+		if strings.HasPrefix(k, date(1)) && strings.Contains(l.Detail, "no _manifest.json") {
+			found = true
+			require.Equal(t, verify.Fail, l.Status)
+			require.NotContains(t, l.Detail, "the API has are missing")
+			require.Contains(t, l.Detail, "not compared with the API")
+		}
+	}
+	require.True(t, found, "the day without a manifest has its line: %v", rep.Lines)
+}
+
 // TestS3: an export to MinIO verifies, S3 checksums included; an object
 // replaced behind the exporter's back is reported.
 func TestS3(t *testing.T) {
