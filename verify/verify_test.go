@@ -289,6 +289,33 @@ func TestAgainstAPIUnreadDay(t *testing.T) {
 	require.True(t, found, "the day without a manifest has its line: %v", rep.Lines)
 }
 
+// TestRepairRemovedSinkDirectory: a sink directory removed whole fails
+// every day the state records, as an emptied one does, and --repair
+// delivers them again.
+func TestRepairRemovedSinkDirectory(t *testing.T) {
+	cfg, sim, pub := export(t)
+	require.NoError(t, os.RemoveAll(cfg.Sinks[1].File.Dir))
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	failed := 0
+	for _, l := range rep.Lines {
+		if l.Day != "" && strings.HasPrefix(l.Sink, "sinks[1]") {
+			require.Equal(t, verify.Fail, l.Status, "%v", l)
+			require.Contains(t, l.Detail, "the state records the day as exported")
+			failed++
+		}
+	}
+	require.Equal(t, 3, failed, "a line per day: %v", rep.Lines)
+
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{date(0), date(1), date(2)}, rep.Repaired)
+	require.False(t, rep.Failed(), "%v", rep.After)
+	want := exporttest.Expected(sim, day0(), day0().AddDate(0, 0, 3))
+	exporttest.Compare(t, want, exporttest.ReadParquet(t, cfg.Sinks[1].File.Dir), "acme")
+}
+
 // TestS3: an export to MinIO verifies, S3 checksums included; an object
 // replaced behind the exporter's back is reported.
 func TestS3(t *testing.T) {
