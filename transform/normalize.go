@@ -160,8 +160,8 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 		}
 	}
 	for _, i := range [...]int{fIPAddress, fUserAgent} {
-		if has(i) && raw[sc.top[i].off] == '"' {
-			top[i] = n.appendString(val(i))
+		if has(i) && raw[sc.top[i].off] != 'n' { // not null
+			top[i] = n.appendText(val(i))
 		} else {
 			top[i] = span{-1, -1}
 		}
@@ -180,16 +180,7 @@ func (n *Normalizer) NormalizeInto(raw []byte, workspace string, rec *Record) er
 		default:
 			n.text = append(n.text, d...)
 		}
-		if js := n.text[start:]; !utf8.Valid(js) {
-			// Invalid bytes stand only inside strings: replaced as in every
-			// other column, details_json stays JSON and agrees with them.
-			n.fix = appendValidUTF8(n.fix[:0], js)
-			n.text = append(n.text[:start], n.fix...)
-		}
-		if fixed, ok := appendPairedEscapes(n.fix[:0], n.text[start:]); ok {
-			n.fix = fixed
-			n.text = append(n.text[:start], n.fix...)
-		}
+		n.fixJSON(start)
 		detJSON = span{start, len(n.text)}
 		if d[0] == '{' {
 			for set := sc.detSet; set != 0; set &= set - 1 {
@@ -319,15 +310,37 @@ func (n *Normalizer) setText(i int, sp span, dst *Value) {
 }
 
 // appendText appends the text of a top-level string member from its raw
-// value v: a string unescaped, a number as its literal, anything else as "".
+// value v: a string unescaped, null as "", anything else (a number, true or
+// false, an object, an array) as its JSON text, compact, so that nothing the
+// API sent is lost.
 func (n *Normalizer) appendText(v []byte) span {
 	switch typeOf(v[0]) {
 	case tString:
 		return n.appendString(v)
-	case tNumber:
-		return n.appendBytes(v)
+	case tNull:
+		return span{len(n.text), len(n.text)}
+	case tObject, tArray:
+		start := len(n.text)
+		n.text = appendCompact(n.text, v)
+		n.fixJSON(start)
+		return span{start, len(n.text)}
 	}
-	return span{len(n.text), len(n.text)}
+	return n.appendBytes(v)
+}
+
+// fixJSON makes the JSON text n.text[start:] what every column holds:
+// invalid bytes (they stand only inside strings) replaced as in every
+// other column, and unpaired surrogate escapes written \ufffd, so that it
+// stays JSON any reader takes and agrees with the typed columns.
+func (n *Normalizer) fixJSON(start int) {
+	if js := n.text[start:]; !utf8.Valid(js) {
+		n.fix = appendValidUTF8(n.fix[:0], js)
+		n.text = append(n.text[:start], n.fix...)
+	}
+	if fixed, ok := appendPairedEscapes(n.fix[:0], n.text[start:]); ok {
+		n.fix = fixed
+		n.text = append(n.text[:start], n.fix...)
+	}
 }
 
 // appendString appends the unescaped contents of the valid JSON string q

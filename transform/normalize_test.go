@@ -394,3 +394,28 @@ func TestNormalizeUnpairedSurrogates(t *testing.T) {
 		})
 	}
 }
+
+// TestNormalizeTopLevelTypes: a top-level member of another JSON type than
+// the schema's string is kept as its JSON text, compact, not blanked: the
+// value the API sent stays in the record. null is "" (text columns) or
+// null (ip_address, user_agent).
+func TestNormalizeTopLevelTypes(t *testing.T) {
+	raw := []byte(`{"id":"e1","created_at":"2025-05-15T14:30:00Z","event_key":true,` +
+		`"actor_id":{ "a" : [1, "x\ud800"] },"actor_type":null,"entity_id":[1,2],"entity_type":12.5,` +
+		`"ip_address":3232235777,"user_agent":{"b":false}}`)
+	rec, err := transform.Normalize(raw, workspace)
+	require.NoError(t, err)
+	require.Equal(t, "true", rec.EventKey)
+	require.Equal(t, `{"a":[1,"x\ufffd"]}`, rec.ActorID)
+	require.Equal(t, "", rec.ActorType)
+	require.Equal(t, "[1,2]", rec.EntityID)
+	require.Equal(t, "12.5", rec.EntityType)
+	require.True(t, rec.IPAddress.Valid)
+	require.Equal(t, "3232235777", rec.IPAddress.Str)
+	require.Equal(t, `{"b":false}`, rec.UserAgent.Str)
+
+	rec, err = transform.Normalize([]byte(`{"id":"e1","created_at":"2025-05-15T14:30:00Z","ip_address":null}`), workspace)
+	require.NoError(t, err)
+	require.False(t, rec.IPAddress.Valid)
+	require.False(t, rec.UserAgent.Valid)
+}
