@@ -254,6 +254,16 @@ func TestParseTime(t *testing.T) {
 	require.Equal(t, time.Date(2026, 11, 20, 0, 0, 0, 1e6, time.UTC), got)
 }
 
+// TestZeroDurations: a duration written as a bare 0 is zero, as
+// time.ParseDuration reads it, where zero is a valid value; where it is not,
+// the key's own message (see bad-zero-duration.yaml).
+func TestZeroDurations(t *testing.T) {
+	cfg, err := config.Load("testdata/good-zero-durations.yaml", env(nil))
+	require.NoError(t, err)
+	require.Zero(t, cfg.Period.Lag)
+	require.Zero(t, cfg.Follow.Lookback)
+}
+
 // TestGoodOCSFConfig: the record shape and layout keys of file and S3
 // sinks, with their defaults; an unquoted account id stays its digits.
 func TestGoodOCSFConfig(t *testing.T) {

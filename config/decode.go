@@ -128,7 +128,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
 			c.fail(n, path, "invalid duration %s (use a number with a unit: 500ms, 30s, 2m, 1h)", c.quote(n))
+			return
 		}
+		// A bare 0 is a duration without a unit, as for ParseDuration, but
+		// YAML resolves it as !!int, which yaml.v3 refuses to decode into a
+		// time.Duration: decode it as the string it is.
+		n.Tag = "!!str"
 		return
 	}
 	switch t.Kind() {
