@@ -339,12 +339,6 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 			cfg.Sinks = append(cfg.Sinks, s)
 		}
 	}
-	// Checked here rather than in Validate alone, to name the line.
-	if n := child(doc, "source", "requests_per_second"); n != nil {
-		if msg := rateProblem(cfg.Source.RequestsPerSecond); msg != "" {
-			c.fail(n, "source.requests_per_second", "%s", msg)
-		}
-	}
 	if err := CheckToken(cfg.Source.Token); err != nil {
 		n := child(doc, "source", "token")
 		if w, ok := c.written[n]; ok {
@@ -357,7 +351,7 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 		return nil, errors.Join(c.errs...)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, prefixErrors(file, err)
+		return nil, c.withLines(doc, err)
 	}
 	fileMode, dirMode := cfg.Output.Modes()
 	for _, s := range cfg.Sinks {
@@ -462,6 +456,62 @@ func prefixErrors(file string, err error) error {
 		out[i] = fmt.Errorf("%s: %w", file, e)
 	}
 	return errors.Join(out...)
+}
+
+// withLines names the file before each of the joined errors of Validate,
+// and the line of the key each names when the file gives that key (a
+// default has none): "p.yaml:7: period.lag: must be 0 or more".
+func (c *checker) withLines(doc *yaml.Node, err error) error {
+	var out []error
+	for _, e := range unjoin(err) {
+		msg := e.Error()
+		path, _, _ := strings.Cut(msg, ": ")
+		line := 0
+		if n := keyAt(doc, path); n != nil {
+			line = n.Line
+		}
+		out = append(out, &fieldError{file: c.file, line: line, msg: msg})
+	}
+	return errors.Join(out...)
+}
+
+// keyAt is the node that names path ("sinks[1].security_lake.region") in
+// the tree under doc: the key of a mapping entry, the item of a list; nil
+// when the file does not give it. "period" stands for the one of
+// period.from and period.to that is given.
+func keyAt(doc *yaml.Node, path string) *yaml.Node {
+	if path == "period" {
+		if n := keyAt(doc, "period.from"); n != nil {
+			return n
+		}
+		return keyAt(doc, "period.to")
+	}
+	n, key := doc, (*yaml.Node)(nil)
+	for _, seg := range strings.Split(path, ".") {
+		name, index, _ := strings.Cut(seg, "[")
+		key = nil
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				key, next = n.Content[i], n.Content[i+1]
+			}
+		}
+		n = next
+		for index != "" { // one or more [i]
+			var is string
+			is, index, _ = strings.Cut(index, "]")
+			index = strings.TrimPrefix(index, "[")
+			i, err := strconv.Atoi(is)
+			if n == nil || n.Kind != yaml.SequenceNode || err != nil || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			key, n = n.Content[i], n.Content[i]
+		}
+	}
+	return key
 }
 
 // Validate checks the decoded configuration without any I/O. Errors are
