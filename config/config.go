@@ -660,14 +660,17 @@ func isLoopback(host string) bool {
 }
 
 // ParseTime reads a command-line time: RFC 3339 (2026-11-01T00:00:00Z) or a
-// date (2026-11-01, meaning 00:00 UTC of that day).
+// date (2026-11-01, meaning 00:00 UTC of that day). A time before 1970 is an
+// error: callers take the zero time.Time (year 1) for a bound not given.
 func ParseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid time %q: use a date (2026-11-01) or RFC 3339 (2026-11-01T00:00:00Z)", s)
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return time.Time{}, fmt.Errorf("invalid time %q: use a date (2026-11-01) or RFC 3339 (2026-11-01T00:00:00Z)", s)
+		}
+	}
+	if t.Before(time.Unix(0, 0)) {
+		return time.Time{}, fmt.Errorf("invalid time %q: before 1970, older than any event the API holds", s)
 	}
 	// Events carry milliseconds: a bound inside one takes in the events of
 	// the next millisecond on, whether it begins a range or ends it.

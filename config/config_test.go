@@ -247,6 +247,14 @@ func TestParseTime(t *testing.T) {
 	}
 	_, err := config.ParseTime("11/01/2026")
 	require.ErrorContains(t, err, `invalid time "11/01/2026"`)
+	// The zero time.Time means "not given" to the commands: a time before
+	// the Unix epoch is refused, not taken for an absent bound.
+	for _, in := range []string{"0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z", "1970-01-01T02:00:00+03:00"} {
+		_, err = config.ParseTime(in)
+		require.EqualError(t, err, `invalid time "`+in+`": before 1970, older than any event the API holds`, in)
+	}
+	_, err = config.ParseTime("1970-01-01")
+	require.NoError(t, err)
 	// A bound inside a millisecond: events carry milliseconds, and the
 	// first after the bound is the next one.
 	got, err := config.ParseTime("2026-11-20T00:00:00.0001Z")

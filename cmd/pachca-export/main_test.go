@@ -51,6 +51,27 @@ state:
   dir: %DIR%/state
 `
 
+// TestRangeBefore1970: a --from or --to before 1970 is a usage error in
+// every command that takes them, not a bound taken for absent (the zero
+// time is year 1).
+func TestRangeBefore1970(t *testing.T) {
+	path := writeConfig(t, "http://127.0.0.1:1", "x", goodConfig)
+	for _, args := range [][]string{
+		{"run", "-c", path, "--from", "0001-01-01", "--to", "2026-11-02", "--dry-run"},
+		{"run", "-c", path, "--from", "2026-11-01", "--to", "0001-01-01T00:00:00Z", "--dry-run"},
+		{"verify", "-c", path, "--from", "0001-01-01", "--to", "2026-11-02"},
+		{"report", "-c", path, "--from", "0001-01-01", "--to", "2026-11-02", "-o", filepath.Join(t.TempDir(), "r.html")},
+		{"follow", "-c", path, "--from", "1969-12-31"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(t.Context(), args, &stdout, &stderr)
+			require.Equal(t, 2, code, stderr.String())
+			require.Regexp(t, `--(from|to): invalid time "[^"]+": before 1970`, stderr.String())
+		})
+	}
+}
+
 func TestExitStatus(t *testing.T) {
 	base := startSim(t)
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
