@@ -105,10 +105,11 @@ func streamsOf(cfg *config.Config) []string {
 // of the same range already delivered.
 func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *slog.Logger) (Plan, error) {
 	explicit := !rng.From.IsZero() || !rng.To.IsZero()
+	var from origin // the flags
 	if !explicit && cfg.Period.From != "" {
 		rng.From, _ = config.ParseTime(cfg.Period.From) // validated with the configuration
 		rng.To, _ = config.ParseTime(cfg.Period.To)
-		explicit = true
+		explicit, from = true, origin(cfg.File)
 	}
 	var plan Plan
 	switch {
@@ -122,7 +123,7 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		plan = planCatchUp(exported, now, cfg.Period.Lag, cfg.Period.Retention)
 	default:
 		var err error
-		if plan, err = planRange(rng.From, rng.To, now, cfg.Period.Lag, cfg.Period.Retention); err != nil {
+		if plan, err = planRange(rng.From, rng.To, from, now, cfg.Period.Lag, cfg.Period.Retention); err != nil {
 			return Plan{}, err
 		}
 		if err := skipExportedParts(&plan, v); err != nil {
@@ -163,19 +164,37 @@ func CheckRange(from, to time.Time) error {
 
 func floorDay(t time.Time) time.Time { return t.UTC().Truncate(day) }
 
-// planRange plans an explicit range [from, to), clipped to now-lag.
-func planRange(from, to, now time.Time, lag, retention time.Duration) (Plan, error) {
+// origin is where the bounds of an explicit range come from, for messages:
+// "" for --from/--to, else the configuration file whose period.from and
+// period.to they are. An operator looks for them there.
+type origin string
+
+// bound names the bound key ("from" or "to") at t as the user gave it.
+func (o origin) bound(key string, t time.Time) string {
+	if o == "" {
+		return "--" + key + " " + fmtT(t)
+	}
+	return fmt.Sprintf("period.%s %s in %s", key, fmtT(t), string(o))
+}
+
+// planRange plans an explicit range [from, to), clipped to now-lag; o names
+// where the bounds come from.
+func planRange(from, to time.Time, o origin, now time.Time, lag, retention time.Duration) (Plan, error) {
 	p := Plan{Explicit: true}
-	if err := CheckRange(from, to); err != nil {
-		return p, err
+	if o == "" {
+		if err := CheckRange(from, to); err != nil {
+			return p, err
+		}
+	} else if !from.Before(to) { // refused when the configuration loads
+		return p, usagef("%s must be before %s", o.bound("from", from), o.bound("to", to))
 	}
 	limit := now.Add(-lag).Truncate(time.Millisecond)
 	if to.After(limit) {
-		p.Notes = append(p.Notes, fmt.Sprintf("--to %s is later than now minus period.lag; exporting up to %s", fmtT(to), fmtT(limit)))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is later than now minus period.lag; exporting up to %s", o.bound("to", to), fmtT(limit)))
 		to = limit
 	}
 	if !from.Before(to) {
-		return p, usagef("nothing to export: --from %s is not before now minus period.lag (%s)", fmtT(from), fmtT(limit))
+		return p, usagef("nothing to export: %s is not before now minus period.lag (%s)", o.bound("from", from), fmtT(limit))
 	}
 	oldest := now.Add(-retention)
 	if from.Before(oldest) {
