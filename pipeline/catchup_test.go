@@ -93,11 +93,13 @@ func TestRetentionWarnings(t *testing.T) {
 	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, true)
 	require.NoError(t, err)
 	require.NotNil(t, sum.Plan)
-	require.Equal(t, today.AddDate(0, 0, -89).Format(time.DateOnly), sum.Plan.Days[0].Date())
-	require.Len(t, sum.Plan.Days, 89)
-	require.Len(t, sum.Plan.Notes, 2)
+	// The day on the retention edge is exported for what the API still holds.
+	require.Equal(t, today.AddDate(0, 0, -90).Format(time.DateOnly), sum.Plan.Days[0].Date())
+	require.Len(t, sum.Plan.Days, 90)
+	require.Len(t, sum.Plan.Notes, 3)
 	require.Contains(t, sum.Plan.Notes[0], "past the API's retention and lost")
-	require.Contains(t, sum.Plan.Notes[1], "leaves the API's retention in")
+	require.Contains(t, sum.Plan.Notes[1], "straddles the API's retention edge")
+	require.Contains(t, sum.Plan.Notes[2], "leaves the API's retention in")
 }
 
 // TestConcurrentRunsOnOneState: the second run fails at once with a clear

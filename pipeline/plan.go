@@ -190,24 +190,30 @@ func planRange(from, to time.Time, o origin, now time.Time, lag, retention time.
 	}
 	limit := now.Add(-lag).Truncate(time.Millisecond)
 	if to.After(limit) {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is later than now minus period.lag; exporting up to %s", o.bound("to", to), fmtT(limit)))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is later than now minus period.lag; exporting up to %s", o.bound("to", to), fmtMs(limit)))
 		to = limit
 	}
 	if !from.Before(to) {
-		return p, usagef("nothing to export: %s is not before now minus period.lag (%s)", o.bound("from", from), fmtT(limit))
+		return p, usagef("nothing to export: %s is not before now minus period.lag (%s)", o.bound("from", from), fmtMs(limit))
 	}
 	oldest := now.Add(-retention)
-	if from.Before(oldest) {
-		p.Notes = append(p.Notes, fmt.Sprintf("events before %s are past the API's %d-day retention: they can no longer be exported", fmtT(oldest), int(retention/day)))
-	}
 	p.From, p.To = from, to
 	var expired []string
+	straddled := false
 	for d := floorDay(from); d.Before(to); d = d.Add(day) {
-		if part := sinks.NewPartition(d, from, to, ""); part.To.After(oldest) {
-			p.Days = append(p.Days, part)
-		} else {
+		part := sinks.NewPartition(d, from, to, "")
+		if !part.To.After(oldest) {
 			expired = append(expired, part.Date())
+			continue
 		}
+		if part.From.Before(oldest) {
+			p.Notes = append(p.Notes, straddleNote(part.Date(), oldest))
+			straddled = true
+		}
+		p.Days = append(p.Days, part)
+	}
+	if from.Before(oldest) && !straddled {
+		p.Notes = append(p.Notes, fmt.Sprintf("events before %s are past the API's %d-day retention: they can no longer be exported", fmtMs(oldest), int(retention/day)))
 	}
 	if len(expired) > 0 {
 		// The API returns nothing for them: fetching would only replace
@@ -216,6 +222,14 @@ func planRange(from, to time.Time, o origin, now time.Time, lag, retention time.
 			len(expired), expired[0], expired[len(expired)-1]))
 	}
 	return p, nil
+}
+
+// straddleNote says that the day on the API's retention edge (oldest) is
+// exported for what the API still holds of it. Catch-up and an explicit
+// range both export such a day rather than lose the rest of it; its events
+// before the edge are gone either way.
+func straddleNote(date string, oldest time.Time) string {
+	return fmt.Sprintf("%s straddles the API's retention edge: its events before %s are gone; the rest is exported, and the day is partial", date, fmtMs(oldest))
 }
 
 // skipExportedParts leaves out of plan the partial days (a range that
@@ -255,26 +269,43 @@ func planCatchUp(exported map[string]state.Day, now time.Time, lag, retention ti
 	}
 	oldest := now.Add(-retention)
 	var lost []string
+	var straddling string
 	for d := first; d.Before(end); d = d.Add(day) {
 		if _, ok := exported[d.Format(time.DateOnly)]; ok {
 			continue
 		}
-		if d.Before(oldest) {
+		if !d.Add(day).After(oldest) {
 			lost = append(lost, d.Format(time.DateOnly))
 			continue
+		}
+		if d.Before(oldest) {
+			straddling = d.Format(time.DateOnly)
 		}
 		p.Days = append(p.Days, sinks.NewPartition(d, d, d.Add(day), ""))
 	}
 	if len(lost) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("%d day(s) not exported are past the API's retention and lost: %s..%s", len(lost), lost[0], lost[len(lost)-1]))
 	}
+	if straddling != "" {
+		p.Notes = append(p.Notes, straddleNote(straddling, oldest))
+	}
 	if len(p.Days) > 0 {
 		p.From, p.To = p.Days[0].From, p.Days[len(p.Days)-1].To
-		if left := p.From.Add(retention).Sub(now); left < 7*day {
-			p.Notes = append(p.Notes, fmt.Sprintf("the oldest day not yet exported, %s, leaves the API's retention in %s: export it soon", p.Days[0].Date(), left.Round(time.Hour)))
+	}
+	for _, d := range p.Days {
+		if d.From.Before(oldest) {
+			continue // the straddling day, noted above
 		}
+		if left := d.From.Add(retention).Sub(now); left < 7*day {
+			p.Notes = append(p.Notes, fmt.Sprintf("the oldest day not yet exported, %s, leaves the API's retention in %s: export it soon", d.Date(), left.Round(time.Hour)))
+		}
+		break
 	}
 	return p
 }
 
 func fmtT(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// fmtMs formats a time the program computed (now minus the lag or the
+// retention) as every record's created_at: milliseconds, UTC.
+func fmtMs(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

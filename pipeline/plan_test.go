@@ -19,18 +19,45 @@ func TestRangeOrigin(t *testing.T) {
 
 	cfg.Period.From, cfg.Period.To = "2026-12-25", "2026-12-26"
 	_, err := pipeline.DryRun(cfg, pipeline.Range{}, now, log)
-	require.EqualError(t, err, "nothing to export: period.from 2026-12-25T00:00:00Z in test.yaml is not before now minus period.lag (2026-11-30T17:48:00Z)")
+	require.EqualError(t, err, "nothing to export: period.from 2026-12-25T00:00:00Z in test.yaml is not before now minus period.lag (2026-11-30T17:48:00.000Z)")
 
 	cfg.Period.From, cfg.Period.To = "2026-11-25", "2027-11-26"
 	p, err := pipeline.DryRun(cfg, pipeline.Range{}, now, log)
 	require.NoError(t, err)
-	require.Contains(t, p.Notes, "period.to 2027-11-26T00:00:00Z in test.yaml is later than now minus period.lag; exporting up to 2026-11-30T17:48:00Z")
+	require.Contains(t, p.Notes, "period.to 2027-11-26T00:00:00Z in test.yaml is later than now minus period.lag; exporting up to 2026-11-30T17:48:00.000Z")
 
 	// The flags win over period.from/to, and are named as flags.
 	from, to := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	p, err = pipeline.DryRun(cfg, pipeline.Range{From: from, To: to}, now, log)
 	require.NoError(t, err)
-	require.Contains(t, p.Notes, "--to 2027-01-01T00:00:00Z is later than now minus period.lag; exporting up to 2026-11-30T17:48:00Z")
+	require.Contains(t, p.Notes, "--to 2027-01-01T00:00:00Z is later than now minus period.lag; exporting up to 2026-11-30T17:48:00.000Z")
 	_, err = pipeline.DryRun(cfg, pipeline.Range{From: to, To: to.Add(24 * time.Hour)}, now, log)
-	require.EqualError(t, err, "nothing to export: --from 2027-01-01T00:00:00Z is not before now minus period.lag (2026-11-30T17:48:00Z)")
+	require.EqualError(t, err, "nothing to export: --from 2027-01-01T00:00:00Z is not before now minus period.lag (2026-11-30T17:48:00.000Z)")
+}
+
+// TestRetentionEdgeDay: the day on the API's retention edge is exported for
+// what the API still holds of it, by catch-up as by an explicit range, with
+// the same note (the edge in milliseconds, as created_at); the days before
+// it are lost (catch-up) or skipped (a range).
+func TestRetentionEdgeDay(t *testing.T) {
+	now := time.Date(2026, 11, 30, 17, 54, 3, 772111966, time.UTC)
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	cfg.Period.Retention = 120 * time.Hour // the edge: 2026-11-25T17:54:03.772
+	log := testLogger(t)
+	note := "2026-11-25 straddles the API's retention edge: its events before 2026-11-25T17:54:03.772Z are gone; the rest is exported, and the day is partial"
+	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
+
+	catchUp, err := pipeline.DryRun(cfg, pipeline.Range{}, now, log)
+	require.NoError(t, err)
+	require.Equal(t, "2026-11-25", catchUp.Days[0].Date())
+	require.True(t, catchUp.Days[0].FullDay())
+	require.Len(t, catchUp.Days, 5, "2026-11-25..2026-11-29")
+	require.Equal(t, []string{"4 day(s) not exported are past the API's retention and lost: 2026-11-21..2026-11-24", note,
+		"the oldest day not yet exported, 2026-11-26, leaves the API's retention in 6h0m0s: export it soon"}, catchUp.Notes)
+
+	rng, err := pipeline.DryRun(cfg, pipeline.Range{From: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}, now, log)
+	require.NoError(t, err)
+	require.Len(t, rng.Days, 1)
+	require.Equal(t, catchUp.Days[0], rng.Days[0], "the same partition")
+	require.Equal(t, []string{note, "1 day(s) wholly past the API's retention are skipped, nothing fetched and their files left as they are: 2026-11-24..2026-11-24"}, rng.Notes)
 }
