@@ -9,16 +9,16 @@ import (
 // Snapshot is the state of a run at one moment, for a progress display.
 type Snapshot struct {
 	Elapsed   time.Duration
-	Events    int64   // events received from the API
-	Pages     int64   // pages received
-	Requests  int64   // requests sent
-	Retries   int64   // requests repeated
-	Throttled int64   // 429 answers
-	RPS       float64 // requests per second over the last interval
-	Covered   float64 // share of the period fetched, 0..1
-	DaysDone  int     // days delivered
-	Days      int     // days planned
-	ETA       time.Duration
+	Events    int64         // events received from the API
+	Pages     int64         // pages received
+	Requests  int64         // requests sent
+	Retries   int64         // requests repeated
+	Throttled int64         // 429 answers
+	RPS       float64       // requests per second over the last interval
+	Covered   float64       // share of the period fetched, 0..1
+	DaysDone  int           // days delivered
+	Days      int           // days planned
+	ETA       time.Duration // time left; 0 when unknown (see etaEstimator.add) or done
 }
 
 func (r *runner) snapshot(elapsed time.Duration) Snapshot {
@@ -132,7 +132,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 				}
 				r.log.Info("progress", "events", s.Events, "pages", s.Pages, "req_per_s", round1(s.RPS),
 					"covered_pct", round1(100*s.Covered), "days_done", s.DaysDone, "days", s.Days,
-					"retries", s.Retries, "throttled", s.Throttled, "eta", s.ETA.Round(time.Second).String())
+					"retries", s.Retries, "throttled", s.Throttled, "eta", s.etaText())
 			}
 		}
 	})
@@ -143,6 +143,15 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			o.Progress.Done()
 		}
 	}
+}
+
+// etaText is the ETA for the log: "unknown" while the estimator has none
+// (under 1% of the period covered), never a 0s that reads as "done".
+func (s Snapshot) etaText() string {
+	if s.ETA == 0 && s.Covered < 1 {
+		return "unknown"
+	}
+	return s.ETA.Round(time.Second).String()
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
