@@ -89,7 +89,8 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 				}
 			}
 			if dryRun {
-				// Continuation lines are indented so that each alert stays one block.
+				// Continuation lines are indented so that each alert stays one
+				// block, written at once: a log takes one record per Write.
 				if _, err := fmt.Fprintf(out, "alert %s -> %s: %s\n", r.Name, to, strings.ReplaceAll(msg, "\n", "\n    ")); err != nil {
 					return n, err
 				}

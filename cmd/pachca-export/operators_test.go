@@ -439,3 +439,40 @@ func TestLockedStateEndsWithSummary(t *testing.T) {
 	require.EqualValues(t, 0, recs[0]["days_delivered"])
 	require.Contains(t, recs[1]["msg"], "another pachca-export run is using this state")
 }
+
+// TestAlertsDryRunBesideStdoutSink: with a stdout sink, stdout carries the
+// records only: --alerts-dry-run's messages go to the log on stderr, one
+// record each (JSON with --log-format json). Without one they are printed
+// on stdout.
+func TestAlertsDryRunBesideStdoutSink(t *testing.T) {
+	base := startSim(t)
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	const rules = "alerts:\n  rules:\n    - {name: Watched, kind: watch, event_keys: [user_login, message_created, user_2fa_fail], recipients: [\"10001\"]}\n"
+	stdoutSink := "source:\n  base_url: %BASE%\n  token: %TOKEN%\nsinks:\n  - type: stdout\nstate:\n  dir: %DIR%/state\n" + rules
+	args := func(path string) []string {
+		return []string{"run", "-c", path, "--from", from.Format(time.DateOnly), "--to", from.AddDate(0, 0, 1).Format(time.DateOnly), "--alerts-dry-run", "--log-format", "json"}
+	}
+
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), args(writeConfig(t, base, secretToken, stdoutSink)), &stdout, &stderr), stderr.String())
+	require.NotEmpty(t, stdout.String())
+	for _, line := range strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n") {
+		require.True(t, json.Valid([]byte(line)), "not a record on stdout: %q", line)
+	}
+	alerts := 0
+	for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "stderr: %q", line)
+		if rec["msg"] == "alert (dry run)" {
+			require.Contains(t, rec["message"], "alert Watched -> 10001: ")
+			alerts++
+		}
+	}
+	require.Positive(t, alerts, stderr.String())
+
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 0, Main(t.Context(), args(writeConfig(t, base, secretToken, goodConfig+rules)), &stdout, &stderr), stderr.String())
+	require.Contains(t, stdout.String(), "alert Watched -> 10001: ")
+	require.NotContains(t, stderr.String(), "alert (dry run)")
+}

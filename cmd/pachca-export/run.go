@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,11 +62,30 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 						return failure.Usagef("--metrics-file: %v", err)
 					}
 				}
+				var alertsOut io.Writer = e.stdout
+				if hasStdoutSink(cfg) {
+					alertsOut = alertLog{log}
+				}
 				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout,
-					AlertsDryRun: *alertsDry, AlertsOut: e.stdout, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
+					AlertsDryRun: *alertsDry, AlertsOut: alertsOut, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
 			}
 		},
 	}
+}
+
+func hasStdoutSink(cfg *config.Config) bool {
+	return slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.Stdout != nil })
+}
+
+// alertLog takes the messages of --alerts-dry-run to the log when stdout
+// carries records (a stdout sink), so that stdout stays NDJSON (and stderr
+// one JSON object a line with --log-format json). alerts.Notify writes each
+// message, continuation lines included, in one Write: one log record each.
+type alertLog struct{ log *slog.Logger }
+
+func (a alertLog) Write(p []byte) (int, error) {
+	a.log.Info("alert (dry run)", "message", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // export runs the pipeline, writes the metrics file and prints the plan (a
