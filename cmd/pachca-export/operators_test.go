@@ -476,3 +476,33 @@ func TestAlertsDryRunBesideStdoutSink(t *testing.T) {
 	require.Contains(t, stdout.String(), "alert Watched -> 10001: ")
 	require.NotContains(t, stderr.String(), "alert (dry run)")
 }
+
+// TestDryRunNamesCompression: the dry run names the codec each sink will
+// use, its default included (parquet zstd, ndjson none), not "default".
+func TestDryRunNamesCompression(t *testing.T) {
+	path := writeConfig(t, "http://127.0.0.1:1", "x", `source:
+  base_url: %BASE%
+  token: x
+sinks:
+  - type: ndjson
+    dir: %DIR%/nd
+  - type: parquet
+    dir: %DIR%/pq
+  - type: ndjson
+    dir: %DIR%/gz
+    compression: gzip
+  - type: s3
+    bucket: b-1
+    region: us-east-1
+state:
+  dir: %DIR%/state
+`)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--dry-run"}, &stdout, &stderr), stderr.String())
+	out := stdout.String()
+	require.NotContains(t, out, "default")
+	require.Regexp(t, `sink 0 +ndjson \S+/nd \(compression none\)`, out)
+	require.Regexp(t, `sink 1 +parquet \S+/pq \(compression zstd\)`, out)
+	require.Regexp(t, `sink 2 +ndjson \S+/gz \(compression gzip\)`, out)
+	require.Regexp(t, `sink 3 +s3 s3://b-1/ \(parquet, zstd\)`, out)
+}

@@ -200,9 +200,9 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
 func describeSink(s config.Sink) string {
 	switch {
 	case s.File != nil:
-		return fmt.Sprintf("%s %s (compression %s%s)", s.Type, s.File.Dir, orDefault(s.File.Compression), shapeNote(s.File.Keys))
-	case s.S3 != nil:
-		return fmt.Sprintf("s3 s3://%s/%s (%s, %s%s)", s.S3.Bucket, s.S3.Prefix, s.S3.Format, orDefault(s.S3.Compression), shapeNote(s.S3.Keys))
+		return fmt.Sprintf("%s %s (compression %s%s)", s.Type, s.File.Dir, fileCompression(s), shapeNote(s.File.Keys))
+	case s.S3 != nil: // its compression has its default (s3sink.Config.SetDefaults)
+		return fmt.Sprintf("s3 s3://%s/%s (%s, %s%s)", s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression, shapeNote(s.S3.Keys))
 	case s.Kafka != nil:
 		return fmt.Sprintf("kafka %s topic %s", strings.Join(s.Kafka.Brokers, ","), s.Kafka.Topic)
 	}
@@ -217,9 +217,16 @@ func shapeNote(k shape.Keys) string {
 	return ", " + k.Label()
 }
 
-func orDefault(s string) string {
-	if s == "" {
-		return "default"
+// fileCompression is the codec a file sink writes with: an empty
+// compression is the encoder's default, none for ndjson
+// (ndjson.Format) and zstd for parquet (parquetfmt's codec). The
+// configuration keeps it empty: it is part of the sink's identity.
+func fileCompression(s config.Sink) string {
+	switch {
+	case s.File.Compression != "":
+		return s.File.Compression
+	case s.Type == "parquet":
+		return "zstd"
 	}
-	return s
+	return "none"
 }
