@@ -15,10 +15,13 @@
 # environment, working directory and labels here match it.
 #
 # Writable state: the working directory /var/lib/pachca-export belongs to
-# uid 65532 (a relative state.dir lands there; mount a volume on it to keep
-# the state between runs) and /tmp is world-writable with the sticky bit
-# (the S3 sink's temporary files). With a read-only root file system, mount
-# a writable volume on both.
+# uid 65532 (mount a volume on it to keep the state between runs) and /tmp
+# is world-writable with the sticky bit (the S3 sink's temporary files).
+# With a read-only root file system, mount a writable volume on both. Give
+# state.dir and the file sinks absolute paths under /var/lib/pachca-export:
+# relative paths in pipeline.yaml resolve against the configuration file's
+# directory (/etc/pachca-export when mounted there), not the working
+# directory.
 
 ARG VERSION=dev
 ARG COMMIT=unknown

@@ -7,10 +7,11 @@
 // ways of building give the same file system.
 //
 // Writable state: the image's working directory, StateDir, belongs to the
-// non-root user (a relative state.dir of pipeline.yaml lands there; mount a
-// volume on it to keep the state), and /tmp is world-writable with the
-// sticky bit (the S3 sink's temporary files). A read-only root file system
-// needs a volume on both.
+// non-root user (mount a volume on it to keep the state; pipeline.yaml names
+// it with absolute paths, since its relative ones resolve against the
+// file's own directory), and /tmp is world-writable with the sticky bit
+// (the S3 sink's temporary files). A read-only root file system needs a
+// volume on both.
 package ociimage
 
 import (
