@@ -164,12 +164,7 @@ func TestTightLimitWalksOneWindow(t *testing.T) {
 		got, err := fetchAt(t, base, rps, workers, 1<<30, hours)
 		require.NoError(t, err)
 		require.Zero(t, got.dupes)
-		want := 0
-		for _, ev := range s.Events() {
-			if ms := ev.CreatedAt.UnixMilli(); ms >= hours.Start && ms < hours.End {
-				want++
-			}
-		}
+		want := eventsIn(s, hours)
 		require.Equal(t, want, len(got.events))
 		require.Greater(t, want, 10*extract.PageSize)
 		return s.Stats().Requests
@@ -206,13 +201,7 @@ func TestIdleWorkersSplitAtOnce(t *testing.T) {
 	f.CloseInput()
 	require.NoError(t, f.Run(t.Context()))
 	require.Zero(t, spool.dupes)
-	want := 0
-	for _, ev := range s.Events() {
-		if ms := ev.CreatedAt.UnixMilli(); ms >= day.Start && ms < day.End {
-			want++
-		}
-	}
-	require.Equal(t, want, len(spool.events))
+	require.Equal(t, eventsIn(s, day), len(spool.events))
 
 	// The first cut: the parts queued after the day, each as long as the
 	// first of them.
@@ -225,6 +214,17 @@ func TestIdleWorkersSplitAtOnce(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, same, 4, "the first cut made several equal parts: %v", queued)
+}
+
+// eventsIn counts the simulator's events in w.
+func eventsIn(s *simulator.Server, w extract.Window) int {
+	n := 0
+	for _, ev := range s.Events() {
+		if ms := ev.CreatedAt.UnixMilli(); ms >= w.Start && ms < w.End {
+			n++
+		}
+	}
+	return n
 }
 
 // page renders a page of events with the given cursor. Each id, a letter,

@@ -44,25 +44,8 @@ func TestEventsWithoutIDAreDeadLettered(t *testing.T) {
 		`{"created_at":"` + at + `","event_key":"user_logout","entity_id":"1","entity_type":"user","actor_id":"1","actor_type":"user","details":{}}`,
 		`{"id":null,"created_at":"` + at + `","event_key":"user_login","entity_id":"2","entity_type":"user","actor_id":"2","actor_type":"user","details":{}}`,
 	}
-	var injected atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		sim.Handler().ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		// The first page of the day's one window: concurrency 1 never splits it.
-		if rec.Code == 200 && r.URL.Query().Get("cursor") == "" && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
-			extra := ""
-			for _, ev := range noIDs {
-				extra += ev + ","
-			}
-			body = append([]byte(`{"data":[`+extra), body[len(`{"data":[`):]...)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		w.Write(body)
-	}))
-	defer srv.Close()
-	cfg := testConfig(t, srv.URL+simulator.BasePath)
+	url, injected := prependToFirstPage(t, sim, noIDs...)
+	cfg := testConfig(t, url+simulator.BasePath)
 	cfg.Source.Concurrency = 1
 	from, to := day0(), day0().AddDate(0, 0, 1)
 	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
@@ -516,20 +499,8 @@ func TestSameIDDifferentEventDeadLettered(t *testing.T) {
 	}
 	role := `{"id":"same-id","created_at":"` + at(1) + `","event_key":"user_role_changed","entity_id":"7","entity_type":"user","actor_id":"666","actor_type":"user","ip_address":"10.6.6.6","details":{"new_company_role":"admin","previous_company_role":"user"}}`
 	login := `{"id":"same-id","created_at":"` + at(0) + `","event_key":"user_login","entity_id":"1","entity_type":"user","actor_id":"1","actor_type":"user","ip_address":"10.0.0.1","details":{}}`
-	var injected atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		sim.Handler().ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if rec.Code == 200 && r.URL.Query().Get("cursor") == "" && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
-			body = append([]byte(`{"data":[`+role+","+login+","+role+","), body[len(`{"data":[`):]...)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		w.Write(body)
-	}))
-	defer srv.Close()
-	cfg := testConfig(t, srv.URL+simulator.BasePath)
+	url, injected := prependToFirstPage(t, sim, role, login, role)
+	cfg := testConfig(t, url+simulator.BasePath)
 	cfg.Source.Concurrency = 1
 	log, logs := logBuffer()
 	from, to := day0(), day0().AddDate(0, 0, 1)
@@ -559,4 +530,29 @@ func TestSameIDDifferentEventDeadLettered(t *testing.T) {
 		require.Equal(t, "user_role_changed", kept.Fields["event_key"])
 		require.Equal(t, login, dl.Raw)
 	}
+}
+
+// prependToFirstPage serves sim with events put before the first page that
+// holds any: the first page of the day's one window, as concurrency 1
+// never splits it. injected says whether they were served.
+func prependToFirstPage(t *testing.T, sim *simulator.Server, events ...string) (url string, injected *atomic.Bool) {
+	t.Helper()
+	injected = new(atomic.Bool)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == 200 && r.URL.Query().Get("cursor") == "" && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
+			extra := ""
+			for _, ev := range events {
+				extra += ev + ","
+			}
+			body = append([]byte(`{"data":[`+extra), body[len(`{"data":[`):]...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, injected
 }
