@@ -506,3 +506,39 @@ state:
 	require.Regexp(t, `sink 2 +ndjson \S+/gz \(compression gzip\)`, out)
 	require.Regexp(t, `sink 3 +s3 s3://b-1/ \(parquet, zstd\)`, out)
 }
+
+// TestDryRunRefusedLocation: the dry run of a configuration whose sink
+// directory holds another configuration's events says the run would be
+// refused there, and ends as the run would (exit 2), having written
+// nothing: no marker, no lock in that directory.
+func TestDryRunRefusedLocation(t *testing.T) {
+	base := startSim(t)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2).Format(time.DateOnly)
+	path := writeConfig(t, base, secretToken, strings.Replace(goodConfig, "  timeout: 5s\n", "  timeout: 5s\n  filters:\n    event_keys: [user_login]\n", 1))
+	dir := filepath.Dir(path)
+	other := writeConfig(t, base, secretToken, strings.ReplaceAll(goodConfig, "%DIR%/out", dir+"/out"))
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", other, "--from", day, "--to", next}, &stdout, &stderr), stderr.String())
+	before, err := os.ReadDir(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 2, Main(t.Context(), []string{"run", "-c", path, "--from", day, "--to", next, "--dry-run"}, &stdout, &stderr))
+	require.Regexp(t, `(?m)^refused +sink 0: .*another configuration`, stdout.String())
+	require.Contains(t, stderr.String(), "another configuration")
+	after, err := os.ReadDir(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the dry run wrote nothing there")
+
+	// Its own location, new: no line, exit 0, and still nothing written.
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", other, "--from", day, "--to", next, "--dry-run"}, &stdout, &stderr), stderr.String())
+	require.NotContains(t, stdout.String(), "refused")
+	fresh := writeConfig(t, base, secretToken, goodConfig)
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", fresh, "--dry-run"}, &stdout, &stderr), stderr.String())
+	_, err = os.Stat(filepath.Join(filepath.Dir(fresh), "out"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no directory created")
+}

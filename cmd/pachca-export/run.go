@@ -15,7 +15,9 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/shape"
+	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/telemetry"
 )
 
@@ -98,7 +100,9 @@ func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range
 	sum, err := pipeline.Run(ctx, o, rng, dryRun)
 	if dryRun {
 		if err == nil {
-			printPlan(e, o.Config, sum.Plan)
+			var refused map[int]error
+			refused, err = refusedLocations(ctx, o.Config)
+			printPlan(e, o.Config, sum.Plan, refused)
 		}
 		return err
 	}
@@ -157,7 +161,7 @@ func (e *env) writeMetrics(path string, sum *pipeline.Summary, res telemetry.Res
 	return m.WriteTextfile(path)
 }
 
-func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
+func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]error) {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "dry run: nothing fetched\n")
 	for _, n := range p.Notes {
@@ -186,6 +190,9 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
 	}
 	for i, s := range cfg.Sinks {
 		fmt.Fprintf(w, "sink %d\t%s\n", i, describeSink(s))
+		if err := refused[i]; err != nil {
+			fmt.Fprintf(w, "refused\tsink %d: %s\n", i, e.redact(err.Error()))
+		}
 	}
 	for _, r := range cfg.Alerts.Rules {
 		fmt.Fprintf(w, "alert\t%s (%s on %s) -> %s; --alerts-dry-run prints findings instead of sending\n",
@@ -195,6 +202,36 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan) {
 		fmt.Fprintf(w, "  %s\t%s .. %s\n", d.Dir(), d.From.Format(time.RFC3339), d.To.Format(time.RFC3339))
 	}
 	w.Flush()
+}
+
+// refusedLocations reads, for a dry run, the marker of each file sink's
+// directory (reading only: a dry run writes nothing, and reaches no S3 or
+// Kafka): the sinks whose directory holds another configuration's events,
+// where the run would be refused, and the first of those refusals, so that
+// the dry run ends as the run would (exit 2).
+func refusedLocations(ctx context.Context, cfg *config.Config) (map[int]error, error) {
+	refused := map[int]error{}
+	var first error
+	for i, sc := range cfg.Sinks {
+		if sc.File == nil {
+			continue
+		}
+		sk, err := sinkset.BuildOne(ctx, sc, io.Discard)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := sk.(sinks.Claimer)
+		if !ok {
+			continue
+		}
+		if _, err := c.Claim(ctx, sinks.Claim{Identity: pipeline.DataIdentity(cfg)}); err != nil && failure.IsUsage(err) {
+			refused[i] = err
+			if first == nil {
+				first = fmt.Errorf("sinks[%d]: %w", i, err)
+			}
+		}
+	}
+	return refused, first
 }
 
 func describeSink(s config.Sink) string {
