@@ -211,8 +211,6 @@ func (c *Client) pageURL(q Query, cursor string) string {
 // Retry-After and slows the shared limiter; 5xx, timeouts, resets and
 // malformed bodies back off exponentially with jitter, up to MaxRetries. Other
 // answers end with an *APIError.
-// Older windows go first: their days are delivered while the newer ones
-// are fetched, rather than all at the end.
 func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error) {
 	return c.PageFirst(ctx, q, cursor, q.Start.UnixMilli())
 }

@@ -75,9 +75,8 @@ type FetcherConfig struct {
 // many windows in flight as the rate limit and the measured time per request
 // need (rate × time requests under way at once): each further window costs a
 // partial last page. Queued windows are taken oldest first, and the client
-// serves the oldest day's requests first, so days finish in order and are
-// delivered while later ones are fetched; of a day's windows, the one with
-// the most pages left goes first, so that they finish together. While fewer windows are in flight
+// serves the oldest window's requests first, so days finish in order and are
+// delivered while later ones are fetched. While fewer windows are in flight
 // than needed, it cuts parts off a running one: one with staggerPages left
 // even while others are queued, one with tailPages left once none is.
 // Windows the API rejects as too large are split too.
@@ -265,23 +264,11 @@ func (f *Fetcher) finish(a *walk) {
 	f.cond.Broadcast()
 }
 
-// priority orders the requests of windows in flight in the limiter's queue:
-// the oldest UTC day first, so that days finish in order and are delivered
-// while later ones are fetched; within a day, the window with the most
-// pages left, so that a day's parts finish together rather than one after
-// another at the end (left < 0: not known yet, last).
-func priority(start int64, left float64) int64 {
-	const dayMs = 24 * 60 * 60 * 1000
-	const span = 1 << 20 // pages left, in sixteenths, are below it
-	return (start/dayMs)*span + span - 1 - min(max(int64(left*16), 0), span-1)
-}
-
 // progress records, after a page, what is left of a's window: [start, oldest)
 // with density events per millisecond. When the scheduler asked for splits,
 // it cuts that range into equal parts, keeps the newest and moves a's start
-// to it. It returns the older parts to queue, the new start and the
-// priority of the window's next request.
-func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split []Window, start, prio int64) {
+// to it. It returns the older parts to queue and the new start.
+func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split []Window, start int64) {
 	f.mu.Lock()
 	defer f.cond.Broadcast()
 	defer f.mu.Unlock()
@@ -304,7 +291,7 @@ func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split []Wind
 		f.pending -= a.splits
 		a.splits = 0
 	}
-	return split, a.start, priority(a.start, a.left)
+	return split, a.start
 }
 
 // queueSplit queues the older parts of a split window.
@@ -363,7 +350,6 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		emptyPages int
 		opened     = time.Now()
 		covered    = w.End // pages walk from End down; [covered, End) is walked
-		prio       = priority(w.Start, -1)
 	)
 	cover := func(to int64) {
 		if to < covered {
@@ -385,7 +371,10 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		return nil
 	}
 	for {
-		page, err := f.cfg.Client.PageFirst(ctx, q, cursor, prio)
+		// The oldest part walked first: days finish in order, and are
+		// delivered while later ones are fetched. A window cut moves its
+		// start, so that the parts cut off it go before it.
+		page, err := f.cfg.Client.PageFirst(ctx, q, cursor, w.Start)
 		if err != nil {
 			if IsRangeTooLarge(err) && cursor == "" && w.End-w.Start >= 2 {
 				mid := w.Start + (w.End-w.Start)/2
@@ -483,7 +472,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			}
 			density := float64(walked) / float64(max(w.End-minAt, 1))
 			var parts []Window
-			if parts, w.Start, prio = f.progress(a, minAt, density); len(parts) > 0 {
+			if parts, w.Start = f.progress(a, minAt, density); len(parts) > 0 {
 				for i := range parts {
 					parts[i].Stream = w.Stream
 				}

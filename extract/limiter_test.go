@@ -441,17 +441,3 @@ func TestLimiterUnlimited(t *testing.T) {
 	require.Zero(t, l.InFlight())
 	require.Empty(t, l.sends)
 }
-
-// TestPagePriority: the requests of an older day go first whatever is left
-// of the windows; of one day's windows, the one with the most pages left,
-// and one not started yet last.
-func TestPagePriority(t *testing.T) {
-	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC).UnixMilli()
-	next := day + 24*time.Hour.Milliseconds()
-	noon := day + 12*time.Hour.Milliseconds()
-	require.Less(t, priority(day+1, 0.5), priority(next, 500))
-	require.Less(t, priority(noon, 40), priority(day, 3))
-	require.Less(t, priority(day, 3), priority(noon, 2.5))
-	require.Less(t, priority(noon, 0.1), priority(day, -1))
-	require.Equal(t, priority(noon, 1e9), priority(day, 1e8), "pages left beyond the span are one rank")
-}
