@@ -31,8 +31,10 @@ const (
 	// DefaultPageBytes is the size of a data page before compression. Each
 	// column writer holds its current page until it fills, twice over while
 	// it compresses it: the library's 1 MiB was some 11 MiB of a
-	// 1,000,000-event export. 256 KiB pages make that file 1% larger.
-	DefaultPageBytes = 256 << 10
+	// 1,000,000-event export. 256 KiB pages made that file 1% larger, and
+	// 128 KiB pages 2%; they took the peak RSS of a 1,000,000-event export
+	// over 30 days from 64.3-66.1 MiB to 61.6-62.8 (BENCHMARKS.md).
+	DefaultPageBytes = 128 << 10
 )
 
 // uniqueColumns are (nearly) unique per event: a dictionary would only grow
