@@ -174,6 +174,11 @@ type Signing struct {
 	// PrivateKeyFile is a PEM PKCS #8 Ed25519 key (openssl genpkey
 	// -algorithm ed25519); empty for unsigned manifests.
 	PrivateKeyFile string `yaml:"private_key_file"`
+	// PreviousPublicKeyFiles are PEM Ed25519 public keys of signing keys
+	// replaced by PrivateKeyFile: a run signs again, with PrivateKeyFile,
+	// a manifest it relinks whose signature checks with one of them, and
+	// verify accepts their signatures.
+	PreviousPublicKeyFiles []string `yaml:"previous_public_key_files"`
 }
 
 // State is where checkpoints and the record of exported days live.

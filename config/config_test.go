@@ -342,3 +342,15 @@ func TestTrailingDocumentMarker(t *testing.T) {
 		require.NoError(t, err, "%q", tail)
 	}
 }
+
+// TestSigningPathsResolve: the signing key files resolve against the
+// configuration file's directory, as the other paths do.
+func TestSigningPathsResolve(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("sinks:\n  - type: stdout\nsigning:\n  private_key_file: keys/new.pem\n  previous_public_key_files: [keys/old.pub, /etc/k.pub]\n"), 0o600))
+	cfg, err := config.Load(path, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "keys/new.pem"), cfg.Signing.PrivateKeyFile)
+	require.Equal(t, []string{filepath.Join(dir, "keys/old.pub"), "/etc/k.pub"}, cfg.Signing.PreviousPublicKeyFiles)
+}

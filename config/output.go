@@ -90,6 +90,10 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.State.Dir)
 	abs(&c.Source.TokenFile)
 	abs(&c.Output.DeadLetterDir)
+	abs(&c.Signing.PrivateKeyFile)
+	for i := range c.Signing.PreviousPublicKeyFiles {
+		abs(&c.Signing.PreviousPublicKeyFiles[i])
+	}
 	for _, s := range c.Sinks {
 		switch {
 		case s.File != nil:

@@ -95,3 +95,22 @@ func Signer(cfg *config.Config) (ed25519.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// PreviousKeys reads the public keys of signing keys replaced by
+// signing.private_key_file (signing.previous_public_key_files); a key that
+// cannot be read is a usage error.
+func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for i, path := range cfg.Signing.PreviousPublicKeyFiles {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, failure.Usagef("signing.previous_public_key_files[%d]: %w", i, err)
+		}
+		key, err := sinks.ParsePublicKey(b)
+		if err != nil {
+			return nil, failure.Usagef("signing.previous_public_key_files[%d]: %s: %w (write it with: pachca-export verify -c pipeline.yaml --print-public-key, before replacing the key)", i, path, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}

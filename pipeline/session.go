@@ -58,9 +58,10 @@ type Session struct {
 	now     func() time.Time
 	store   *state.Store
 	client  *extract.Client
-	retries *retryLog          // the client's retries, to the log
-	alerts  *alerts.Engine     // nil without rules
-	signer  ed25519.PrivateKey // signs manifests; nil without signing
+	retries *retryLog           // the client's retries, to the log
+	alerts  *alerts.Engine      // nil without rules
+	signer  ed25519.PrivateKey  // signs manifests; nil without signing
+	retired []ed25519.PublicKey // signing.previous_public_key_files
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
@@ -92,6 +93,9 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	}
 	var err error
 	if s.signer, err = Signer(cfg); err != nil {
+		return nil, err
+	}
+	if s.retired, err = PreviousKeys(cfg); err != nil {
 		return nil, err
 	}
 	st, err := state.Open(cfg.State.Dir, Identity(cfg))
@@ -166,7 +170,7 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		s.sinks = set
 	}
 	if !s.checked {
-		claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer}
+		claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer, Previous: s.retired}
 		if _, err := s.sinks.ClaimAll(ctx, claim); err != nil {
 			return nil, err
 		}

@@ -25,6 +25,10 @@ type Claim struct {
 	Identity Identity
 	// Signer signs every manifest the sink writes; nil for unsigned ones.
 	Signer ed25519.PrivateKey
+	// Previous are the public keys of signing keys Signer replaced: a
+	// manifest signed by one of them is signed again with Signer when the
+	// run changes it (see Ledger.resigner).
+	Previous []ed25519.PublicKey
 	// Create writes the marker when the root has none. Without it (check,
 	// verify) nothing is written.
 	Create bool
@@ -119,6 +123,9 @@ type Ledger struct {
 	now    func() time.Time
 	hash   string // the claimed identity's hash, "" before Claim
 	signer ed25519.PrivateKey
+	// retired are the public keys of keys signer replaced, whose
+	// signatures are signed again with signer.
+	retired []ed25519.PublicKey
 }
 
 // NewLedger returns the ledger of store for files of format f placed by
@@ -181,7 +188,7 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	if c.Create && !res.Marked {
 		return res, fmt.Errorf("%s: %w %d times in a row", res.Location, ErrChanged, manifestTries)
 	}
-	l.hash, l.signer = id.Hash(), c.Signer
+	l.hash, l.signer, l.retired = id.Hash(), c.Signer, c.Previous
 	return res, nil
 }
 
@@ -398,6 +405,12 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	if err := l.heldWhole(p, m); err != nil {
 		return Prepared{}, err
 	}
+	if m.Signature != "" && l.signer == nil {
+		// Even rewritten whole, the day would lose its signature and the
+		// next day's link to it.
+		_, err := l.resigner(m, l.layout.ManifestName(p.Dir()))
+		return Prepared{}, err
+	}
 	written := map[string]bool{}
 	for _, f := range files {
 		written[f.Name] = true
@@ -608,10 +621,12 @@ func (l *Ledger) relink(ctx context.Context, d string, prev []byte) (next []byte
 // without rewriting all of what it lists (a new link, files added beside
 // its entries): nil for a manifest that was not signed, which stays so (a
 // signature vouches for content only its signer wrote), else the run's
-// key, provided m's signature checks with it. A signature that does not
-// check (m edited after signing) or is another key's is an error naming
-// the manifest (name, from the root), and so is a run without a key: it
-// would strip the signature.
+// key, provided m's signature checks with it or with a key it replaced
+// (signing.previous_public_key_files: a rotated key's manifests pass to
+// the new one as they are relinked). A signature that does not check (m
+// edited after signing) or is another key's is an error naming the
+// manifest (name, from the root), and so is a run without a key: it would
+// strip the signature.
 func (l *Ledger) resigner(m Manifest, name string) (ed25519.PrivateKey, error) {
 	if m.Signature == "" {
 		return nil, nil
@@ -620,8 +635,9 @@ func (l *Ledger) resigner(m Manifest, name string) (ed25519.PrivateKey, error) {
 	if l.signer == nil {
 		return nil, failure.Usagef("%s is signed (key %s) and this run has no signing key: give it the same signing.private_key_file, so that it does not strip the signature", where, m.KeyID)
 	}
-	if err := m.CheckSignature(l.signer.Public().(ed25519.PublicKey)); err != nil {
-		return nil, failure.Permanentf("%s is not signed again: its signature does not check with this run's key (%v); check it with `pachca-export verify`, and restore the day or export it whole again (verify --repair)", where, err)
+	keys := append([]ed25519.PublicKey{l.signer.Public().(ed25519.PublicKey)}, l.retired...)
+	if _, err := m.CheckSignatureAny(keys...); err != nil {
+		return nil, failure.Permanentf("%s is not signed again: its signature does not check with this run's key or a previous one (%v); check it with `pachca-export verify`, and restore the day or export it whole again (verify --repair); after replacing the signing key, list the old key's public key in signing.previous_public_key_files", where, err)
 	}
 	return l.signer, nil
 }

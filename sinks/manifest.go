@@ -146,6 +146,27 @@ func (m Manifest) CheckSignature(pub ed25519.PublicKey) error {
 	return nil
 }
 
+// CheckSignatureAny reports whether m is signed by one of keys (the one
+// its KeyID names), and returns that key.
+func (m Manifest) CheckSignatureAny(keys ...ed25519.PublicKey) (ed25519.PublicKey, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no key to check the signature with")
+	}
+	for _, k := range keys {
+		if m.Signature != "" && m.KeyID == KeyID(k) {
+			return k, m.CheckSignature(k)
+		}
+	}
+	if m.Signature == "" || len(keys) == 1 {
+		return nil, m.CheckSignature(keys[0]) // not signed, or another key's
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = KeyID(k)
+	}
+	return nil, fmt.Errorf("signed by key %s, not by any of the given keys %s", m.KeyID, strings.Join(ids, ", "))
+}
+
 // Sum is the hex sha256 of b: the link from one manifest to the previous.
 func Sum(b []byte) string {
 	s := sha256.Sum256(b)

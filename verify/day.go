@@ -29,7 +29,7 @@ type root struct {
 	layout   sinks.Layout
 	identity string // the hash its manifests must record
 	schema   string
-	key      ed25519.PublicKey // nil: signatures are not checked
+	keys     []ed25519.PublicKey // signatures must check with one; none: not checked
 	tmpDir   string
 }
 
@@ -49,7 +49,9 @@ type dayResult struct {
 	ids        map[string]struct{}
 	manifest   []byte // the manifest as read, for the next day's link; nil when absent
 	signed     string // the key id of a signature that was not checked
-	unread     bool   // the day has data files that were not read (no readable manifest lists them)
+	// previousKey is the key id of a signature good with a previous key.
+	previousKey string
+	unread      bool // the day has data files that were not read (no readable manifest lists them)
 }
 
 func (d *dayResult) fail(format string, args ...any) {
@@ -159,9 +161,12 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 			orNone(m.Previous), orNone(want))
 	}
 	switch {
-	case r.key != nil:
-		if err := m.CheckSignature(r.key); err != nil {
+	case len(r.keys) > 0:
+		key, err := m.CheckSignatureAny(r.keys...)
+		if err != nil {
 			res.fail("signature: %v", err)
+		} else if !key.Equal(r.keys[0]) {
+			res.previousKey = m.KeyID
 		}
 	case m.Signature != "":
 		res.signed = m.KeyID

@@ -42,6 +42,9 @@ type Options struct {
 	// signing.private_key_file when configured, else signatures are not
 	// checked (and reported as such).
 	PublicKey ed25519.PublicKey
+	// PreviousKeys are accepted as well as PublicKey: keys it replaced.
+	// Both nil: signing.previous_public_key_files.
+	PreviousKeys []ed25519.PublicKey
 	// AgainstAPI compares each day with the events the API returns now.
 	AgainstAPI bool
 	// Repair delivers the failing days again (implies AgainstAPI).
@@ -134,13 +137,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	v := &verifier{o: o, cfg: o.Config}
-	if v.o.PublicKey == nil {
+	if v.o.PublicKey == nil && v.o.PreviousKeys == nil {
 		key, err := pipeline.Signer(o.Config)
 		if err != nil {
 			return nil, err
 		}
 		if key != nil {
 			v.o.PublicKey = key.Public().(ed25519.PublicKey)
+		}
+		if v.o.PreviousKeys, err = pipeline.PreviousKeys(o.Config); err != nil {
+			return nil, err
 		}
 	}
 	set, err := sinkset.Build(ctx, o.Config.Sinks, io.Discard)
@@ -223,6 +229,16 @@ func (v *verifier) recheckRoots(ctx context.Context, lines []Line) []Line {
 
 // open turns every sink into a root to check, or into a line saying why it
 // cannot be.
+// keys are the keys a signature must check with, the current one first;
+// none: signatures are not checked.
+func (v *verifier) keys() []ed25519.PublicKey {
+	var keys []ed25519.PublicKey
+	if v.o.PublicKey != nil {
+		keys = append(keys, v.o.PublicKey)
+	}
+	return append(keys, v.o.PreviousKeys...)
+}
+
 func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
 	claims, errs := set.Claim(ctx, sinks.Claim{Identity: pipeline.DataIdentity(v.cfg)})
 	var lines []Line
@@ -245,7 +261,7 @@ func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
 			tmp = sc.TempDir
 		}
 		r := &root{label: label, store: rooted.Root(), layout: rooted.Layout(),
-			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, key: v.o.PublicKey, tmpDir: tmp}
+			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, keys: v.keys(), tmpDir: tmp}
 		problems, err := r.checkRoot(ctx)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && len(v.exported) > 0:
@@ -478,7 +494,9 @@ func (r *root) line(day string, res *dayResult, api map[string]struct{}, compare
 	}
 	if res.signed != "" {
 		l.Detail += ", signed by key " + res.signed + " (not checked: give --public-key)"
-	} else if r.key != nil {
+	} else if res.previousKey != "" {
+		l.Detail += ", signature good (previous key " + res.previousKey + ")"
+	} else if len(r.keys) > 0 {
 		l.Detail += ", signature good"
 	}
 	return l

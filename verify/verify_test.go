@@ -633,3 +633,43 @@ func TestRepairRefusedIsNotDelivered(t *testing.T) {
 	require.Contains(t, logs.String(), "repair refused")
 	require.NotContains(t, logs.String(), "day delivered again day="+date(1))
 }
+
+// TestKeyRotation: after signing.private_key_file is replaced, with the old
+// key's public half in signing.previous_public_key_files, a backfill of an
+// older day relinks (and signs again with the new key) the days after it,
+// and verify accepts the old key's signatures on the days not rewritten.
+func TestKeyRotation(t *testing.T) {
+	cfg, _, oldPub := export(t)
+	dir := filepath.Dir(cfg.Signing.PrivateKeyFile)
+	oldFile := filepath.Join(dir, "old.pub")
+	require.NoError(t, os.WriteFile(oldFile, sinks.PublicKeyPEM(oldPub), 0o600))
+	newPub, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	cfg.Signing.PrivateKeyFile = filepath.Join(dir, "new.pem")
+	require.NoError(t, os.WriteFile(cfg.Signing.PrivateKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	cfg.Signing.PreviousPublicKeyFiles = []string{oldFile}
+
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0().AddDate(0, 0, 1), To: day0().AddDate(0, 0, 2)}, false)
+	require.NoError(t, err, "a backfill after the rotation relinks the days after it")
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	for k, l := range verdicts(t, rep.Lines) {
+		if strings.HasPrefix(k, date(0)) {
+			require.Contains(t, l.Detail, "signature good (previous key "+sinks.KeyID(oldPub)+")", k)
+		} else {
+			require.Contains(t, l.Detail, "signature good", k)
+			require.NotContains(t, l.Detail, "previous key", k)
+		}
+	}
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: newPub})
+	require.NoError(t, err)
+	requireVerdicts(t, verdicts(t, rep.Lines), map[string]string{
+		date(0) + " sinks[0]": "signed by key " + sinks.KeyID(oldPub), date(0) + " sinks[1]": "signed by key " + sinks.KeyID(oldPub)})
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: newPub, PreviousKeys: []ed25519.PublicKey{oldPub}})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+}

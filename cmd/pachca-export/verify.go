@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -33,7 +34,8 @@ what does not belong) and exits 1 if any failed, or if there was nothing to chec
 			to := fs.String("to", "", "end of the days to check, exclusive (`T`)")
 			againstAPI := fs.Bool("against-api", false, "also compare each day with what the API returns now")
 			repair := fs.Bool("repair", false, "deliver the days that fail again, then check them once more (implies --against-api)")
-			pubFile := fs.String("public-key", "", "PEM Ed25519 public key `FILE` every manifest must be signed with")
+			var pubFiles stringList
+			fs.Var(&pubFiles, "public-key", "PEM Ed25519 public key `FILE` every manifest must be signed with (repeat it for the keys of a rotation: each manifest signed with one of them)")
 			printKey := fs.Bool("print-public-key", false, "print the public key of signing.private_key_file and exit")
 			token := fs.String("token", "", "the API `TOKEN`, for --against-api and --repair")
 			var lf logFlags
@@ -58,9 +60,15 @@ what does not belong) and exits 1 if any failed, or if there was nothing to chec
 					return e.printPublicKey(cfg)
 				}
 				o := verify.Options{Config: cfg, Logger: log, From: f, To: t, AgainstAPI: *againstAPI, Repair: *repair}
-				if *pubFile != "" {
-					if o.PublicKey, err = readPublicKey(*pubFile); err != nil {
+				for i, path := range pubFiles {
+					key, err := readPublicKey(path)
+					if err != nil {
 						return err
+					}
+					if i == 0 {
+						o.PublicKey = key
+					} else {
+						o.PreviousKeys = append(o.PreviousKeys, key)
 					}
 				}
 				return e.verify(ctx, o)
@@ -131,4 +139,14 @@ func readPublicKey(path string) (ed25519.PublicKey, error) {
 		return nil, usageErr("--public-key: %s: %v", path, err)
 	}
 	return pub, nil
+}
+
+// stringList is a flag that may be given more than once.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
 }

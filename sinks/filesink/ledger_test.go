@@ -320,7 +320,7 @@ func TestSignsOnlyWhatChecks(t *testing.T) {
 		signedDay bool // day 2 is signed by key in the end
 	}{
 		{name: "edited after signing", first: key, damage: func(t *testing.T, dir string) { edit(t, dir, 2) }, then: key,
-			want: "its signature does not check with this run's key (the signature does not match its content: edited after signing)"},
+			want: "its signature does not check with this run's key or a previous one (the signature does not match its content: edited after signing)"},
 		{name: "edited, a part added", first: key, damage: func(t *testing.T, dir string) { edit(t, dir, 2) }, then: key, part: true,
 			want: "edited after signing"},
 		{name: "another key", first: key, then: otherKey, want: "not by the given key"},
@@ -409,4 +409,68 @@ func TestStaleManifestsGo(t *testing.T) {
 	commitDay(t, s, d, 6) // day 2 is linked to it again
 	require.NoFileExists(t, committed)
 	require.NoFileExists(t, relinked)
+}
+
+// TestRotatedKeySignsAgain: a run whose key replaced another, listed as
+// previous, signs again with its own key the manifests of the old one it
+// relinks or adds a part beside; an old manifest edited after signing is
+// still refused.
+func TestRotatedKeySignsAgain(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	oldPub, oldKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	newPub, newKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	rotated := func(t *testing.T, dir string) *filesink.Sink {
+		s := newNDJSON(t, dir)
+		_, err := s.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true, Signer: newKey, Previous: []ed25519.PublicKey{oldPub}})
+		require.NoError(t, err)
+		return s
+	}
+	for _, part := range []bool{false, true} {
+		dir := t.TempDir()
+		s := claimed(t, dir, oldKey)
+		require.NoError(t, commitRelink(t, s, sinks.NewPartition(d, d, d.AddDate(0, 0, 10), "run"), 5))
+		require.NoError(t, commitRelink(t, s, sinks.NewPartition(d.AddDate(0, 0, 2), d, d.AddDate(0, 0, 2).Add(time.Hour), "run"), 5))
+		p := sinks.NewPartition(d.AddDate(0, 0, 1), d, d.AddDate(0, 0, 10), "run")
+		if part {
+			p = sinks.NewPartition(d.AddDate(0, 0, 2), d.AddDate(0, 0, 2).Add(time.Hour), d.AddDate(0, 0, 2).Add(2*time.Hour), "run")
+		}
+		require.NoError(t, commitRelink(t, rotated(t, dir), p, 5))
+		m, _ := readManifest(t, dir, d.AddDate(0, 0, 2))
+		require.NoError(t, m.CheckSignature(newPub), "part %v", part)
+		m, _ = readManifest(t, dir, d)
+		require.NoError(t, m.CheckSignature(oldPub), "a day not changed keeps its signature")
+	}
+	// Edited after the old key signed it: refused with the new key too.
+	dir := t.TempDir()
+	s := claimed(t, dir, oldKey)
+	require.NoError(t, commitRelink(t, s, sinks.NewPartition(d, d, d.AddDate(0, 0, 10), "run"), 5))
+	require.NoError(t, commitRelink(t, s, sinks.NewPartition(d.AddDate(0, 0, 2), d, d.AddDate(0, 0, 10), "run"), 5))
+	path := filepath.Join(dir, "dt=2026-11-03", sinks.ManifestName)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(`"run_id": "`), []byte(`"run_id": "x`), 1), 0o600))
+	err = commitRelink(t, rotated(t, dir), sinks.NewPartition(d.AddDate(0, 0, 1), d, d.AddDate(0, 0, 10), "run"), 5)
+	require.ErrorContains(t, err, "edited after signing")
+	require.ErrorContains(t, err, path)
+}
+
+// TestNoKeyKeepsASignedDay: a run without a key does not write a whole day
+// over a signed manifest (the day would lose its signature, the next day
+// its link): it fails before anything is written.
+func TestNoKeyKeepsASignedDay(t *testing.T) {
+	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	p := sinks.NewPartition(d, d, d.AddDate(0, 0, 10), "run")
+	require.NoError(t, commitRelink(t, claimed(t, dir, key), p, 5))
+	_, before := readManifest(t, dir, d)
+	err = commitRelink(t, claimed(t, dir, nil), p, 7)
+	require.ErrorContains(t, err, "this run has no signing key")
+	require.True(t, failure.IsUsage(err), "%v", err)
+	m, after := readManifest(t, dir, d)
+	require.Equal(t, before, after)
+	require.EqualValues(t, 5, m.Records)
 }
