@@ -1,6 +1,7 @@
 package s3sink_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -102,4 +103,38 @@ func TestCompact(t *testing.T) {
 		require.Equal(t, ocsf.SchemaVersion, head.Metadata["schema-version"])
 		require.Equal(t, "application/vnd.apache.parquet", aws.ToString(head.ContentType))
 	})
+}
+
+// TestWholeDayRemovesUnlistedObjects: a run killed between putting a whole
+// day's manifest and deleting the partial-range objects it replaced leaves
+// an object no manifest lists (tour a, finding 2); the next whole-day run
+// deletes it.
+func TestWholeDayRemovesUnlistedObjects(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("orphan")
+	s := newSink(t, config(t, srv, "orphan", "ndjson", "gzip"))
+	part := sinks.NewPartition(day, day.Add(6*time.Hour), day.Add(12*time.Hour), "run-part")
+	res := commit(t, s, part, records(t, part, 20, "p"))
+	require.Len(t, res.Files, 1)
+	orphan := res.Files[0]
+	body, _ := get(t, srv, "orphan", orphan)
+
+	whole := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-day")
+	recs := records(t, whole, 60, "d")
+	commit(t, s, whole, recs)
+	want := []string{"audit/dt=2026-11-01/_manifest.json", "audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson.gz"}
+	require.Equal(t, want, keys(t, srv, "orphan"))
+	// The crash state: the manifest lists the whole day, the partial-range
+	// object is still there.
+	_, err := srv.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("orphan"), Key: aws.String(orphan), Body: bytes.NewReader(body)})
+	require.NoError(t, err)
+	require.Len(t, keys(t, srv, "orphan"), 3)
+	m := manifest(t, srv, "orphan", want[0])
+	require.Len(t, m.Files, 1)
+
+	commit(t, newSink(t, config(t, srv, "orphan", "ndjson", "gzip")), whole, recs)
+	require.Equal(t, want, keys(t, srv, "orphan"), "the unlisted partial-range object is deleted")
+	m = manifest(t, srv, "orphan", want[0])
+	require.Len(t, m.Files, 1)
+	require.EqualValues(t, 60, m.Records)
 }
