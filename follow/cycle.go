@@ -77,11 +77,13 @@ func (l *Loop) cycle(ctx context.Context) error {
 			late++
 		}
 	}
+	dead := l.buryOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
 	l.m.ObservePlan(sum)
 	if err != nil {
 		return err
 	}
+	dead.commit()
 	l.m.late.Add(float64(late))
 	// The sinks committed: log the ids, then move the watermark.
 	if err := l.st.AppendDelivered(c.Seq, fresh); err != nil {
@@ -202,9 +204,51 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	plan.Delivered = delivered
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = keep, true
+	dead := l.buryOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
 	l.m.ObservePlan(sum)
+	if err == nil {
+		dead.commit()
+		delete(l.dead, d.Format(time.DateOnly)) // never read again
+	}
 	return sum, err
+}
+
+// deadLetters are the dead letters a plan wrote, remembered once it
+// committed (a plan that failed is redone whole, its files rewritten).
+type deadLetters struct {
+	l    *Loop
+	keys map[string][]string // by day
+}
+
+// buryOnce sets plan to write and count each dead letter once across the
+// cycles and the seal (while the process runs: a restart writes those of
+// the look-back span once more).
+func (l *Loop) buryOnce(plan *pipeline.Plan) *deadLetters {
+	d := &deadLetters{l: l, keys: map[string][]string{}}
+	plan.DeadSeen = func(key string) bool {
+		for _, keys := range l.dead {
+			if keys[key] {
+				return true
+			}
+		}
+		return false
+	}
+	plan.OnDead = func(day, key string) { d.keys[day] = append(d.keys[day], key) }
+	return d
+}
+
+func (d *deadLetters) commit() {
+	for day, keys := range d.keys {
+		m := d.l.dead[day]
+		if m == nil {
+			m = map[string]bool{}
+			d.l.dead[day] = m
+		}
+		for _, k := range keys {
+			m[k] = true
+		}
+	}
 }
 
 // recentIDs are the ids delivered with created_at at or after a floor: what

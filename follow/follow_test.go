@@ -633,3 +633,83 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 	}
 	require.Equal(t, len(want), inDay, "every event the cycles delivered is still there")
 }
+
+// TestFollowDeadLettersOnce: the API returns, among live events, an event
+// that cannot be parsed and two different events with one id. Every cycle
+// whose look-back covers them, and the seal of their day, read them again:
+// each goes to the dead-letter files once, and is counted once.
+func TestFollowDeadLettersOnce(t *testing.T) {
+	c, sim, _ := startLive(t, 3*time.Second, simulator.Live{Rate: 5})
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	at := midnight.Add(-1500 * time.Millisecond)
+	stamp := func(d time.Duration) string { return at.Add(d).Format("2006-01-02T15:04:05.000Z") }
+	extra := []string{
+		`{"id":"twin","created_at":"` + stamp(0) + `","event_key":"user_login","actor_id":"1","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`,
+		`{"id":"twin","created_at":"` + stamp(time.Millisecond) + `","event_key":"user_role_changed","actor_id":"666","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`,
+		`{"id":"unreadable","created_at":"` + stamp(2*time.Millisecond) + `x","event_key":"user_login"}`,
+	}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		q := r.URL.Query()
+		from, _ := time.Parse(time.RFC3339Nano, q.Get("start_time"))
+		to, _ := time.Parse(time.RFC3339Nano, q.Get("end_time"))
+		if rec.Code == 200 && q.Get("cursor") == "" && !at.Before(from) && at.Before(to) {
+			// One page: at 5 events a second, a look-back holds fewer than a page.
+			var page map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(body, &page))
+			var evs []json.RawMessage
+			require.NoError(t, json.Unmarshal(page["data"], &evs))
+			for _, e := range extra {
+				evs = append(evs, json.RawMessage(e))
+			}
+			createdAt := func(e json.RawMessage) string {
+				var v struct {
+					CreatedAt string `json:"created_at"`
+				}
+				json.Unmarshal(e, &v)
+				return v.CreatedAt
+			}
+			slices.SortStableFunc(evs, func(a, b json.RawMessage) int { return strings.Compare(createdAt(b), createdAt(a)) })
+			page["data"], _ = json.Marshal(evs)
+			body, _ = json.Marshal(page)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	defer proxy.Close()
+	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
+	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead")
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second), Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	waitSealed(t, cfg, yesterday)
+	seq := position(t, cfg).Seq
+	waitFor(t, 10*time.Second, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
+	resp, err := http.Get(metrics)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.NoError(t, f.stop())
+
+	var dead []string
+	files, err := filepath.Glob(filepath.Join(cfg.Output.DeadLetterDir, "dt=*", "*.ndjson"))
+	require.NoError(t, err)
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		require.NoError(t, err)
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var d struct{ Raw string }
+			require.NoError(t, json.Unmarshal([]byte(l), &d))
+			dead = append(dead, d.Raw)
+		}
+	}
+	require.Len(t, dead, 2, "each dead letter once, however often the look-back and the seal read it: %q", dead)
+	require.Regexp(t, `(?m)^pachca_export_dead_letters_total 2$`, string(b), "counted once each")
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
+	require.Contains(t, got, "twin", "one of the two events with the id is delivered")
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,18 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		again    int   // records of the day delivered before (plan.Delivered)
 	)
 	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
+	// bury keeps d for the dead-letter file unless an earlier plan wrote it.
+	bury := func(d deadLetter) bool {
+		key := DeadLetterKey([]byte(d.Raw))
+		if r.plan.DeadSeen != nil && r.plan.DeadSeen(key) {
+			return false
+		}
+		dead = append(dead, d)
+		if r.plan.OnDead != nil {
+			r.plan.OnDead(date, key)
+		}
+		return true
+	}
 	for _, w := range use {
 		recs = recs[:0]
 		clear(ids)
@@ -129,7 +142,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			rec := &recs[len(recs)-1]
 			if err := norm.NormalizeInto(raw, r.cfg.Source.Workspace, rec); err != nil {
 				recs = recs[:len(recs)-1]
-				dead = append(dead, deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()})
+				bury(deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()})
 				return nil
 			}
 			switch {
@@ -143,8 +156,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				// bytes): this is another event with the id of one before
 				// it. A file holds an id once; this one goes where it is
 				// seen and counted.
-				twins = append(twins, rec.ID)
-				dead = append(dead, deadLetter{Error: fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()})
+				if bury(deadLetter{Error: fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}) {
+					twins = append(twins, rec.ID)
+				}
 				recs = recs[:len(recs)-1]
 			default:
 				ids[rec.ID] = true
@@ -269,7 +283,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		return err
 	}
 	if len(writers) == 0 {
-		return nil // nothing new: no file written, nothing to count
+		// Nothing new: no file written; only the dead letters count.
+		r.sum.addDead(int64(len(dead)))
+		return nil
 	}
 	r.sum.addDay(p, total, held == 0, dropped, int64(len(dead)), perKey, r.sinks, results)
 	r.log.Log(ctx, r.info(), "day delivered", "day", date, "events", total, "full_day", p.FullDay())
@@ -354,6 +370,13 @@ func (r *runner) deadLetterDir() (dir string, fileMode, dirMode fs.FileMode) {
 		return d, fileMode, dirMode
 	}
 	return filepath.Join(r.store.Dir(), "dead_letter"), 0o600, 0o700
+}
+
+// DeadLetterKey identifies a dead letter by the event's bytes: a follow
+// loop writes each once, however often its look-back reads it.
+func DeadLetterKey(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return string(sum[:16])
 }
 
 func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string, error) {

@@ -93,6 +93,13 @@ func (s *Summary) addDay(p sinks.Partition, events int64, empty bool, dropped, d
 	}
 }
 
+// addDead counts dead letters of a day that delivered nothing new.
+func (s *Summary) addDead(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.DeadLetters += n
+}
+
 // Snapshot copies the counters that change during a run.
 func (s *Summary) snapshot() (days int, events int64) {
 	s.mu.Lock()
