@@ -592,11 +592,8 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
 	var lose atomic.Bool // then the API returns nothing of the day's first half second
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		sim.Handler().ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if lose.Load() && rec.Code == 200 {
+	proxy := rewritingProxy(t, sim.Handler(), func(r *http.Request, code int, body []byte) []byte {
+		if lose.Load() && code == 200 {
 			var page map[string]json.RawMessage
 			require.NoError(t, json.Unmarshal(body, &page))
 			var evs []map[string]any
@@ -608,11 +605,8 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 			page["data"], _ = json.Marshal(evs)
 			body, _ = json.Marshal(page)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		w.Write(body)
-	}))
-	defer proxy.Close()
+		return body
+	})
 	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
 	waitFor(t, 15*time.Second, "the cycles to pass midnight", func() bool { return position(t, cfg).Watermark.After(midnight) })
@@ -649,14 +643,11 @@ func TestFollowDeadLettersOnce(t *testing.T) {
 		`{"id":"twin","created_at":"` + stamp(time.Millisecond) + `","event_key":"user_role_changed","actor_id":"666","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`,
 		`{"id":"unreadable","created_at":"` + stamp(2*time.Millisecond) + `x","event_key":"user_login"}`,
 	}
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		sim.Handler().ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
+	proxy := rewritingProxy(t, sim.Handler(), func(r *http.Request, code int, body []byte) []byte {
 		q := r.URL.Query()
 		from, _ := time.Parse(time.RFC3339Nano, q.Get("start_time"))
 		to, _ := time.Parse(time.RFC3339Nano, q.Get("end_time"))
-		if rec.Code == 200 && q.Get("cursor") == "" && !at.Before(from) && at.Before(to) {
+		if code == 200 && q.Get("cursor") == "" && !at.Before(from) && at.Before(to) {
 			// One page: at 5 events a second, a look-back holds fewer than a page.
 			var page map[string]json.RawMessage
 			require.NoError(t, json.Unmarshal(body, &page))
@@ -676,11 +667,8 @@ func TestFollowDeadLettersOnce(t *testing.T) {
 			page["data"], _ = json.Marshal(evs)
 			body, _ = json.Marshal(page)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		w.Write(body)
-	}))
-	defer proxy.Close()
+		return body
+	})
 	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
 	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead")
 	addr := make(chan string, 1)
@@ -712,4 +700,20 @@ func TestFollowDeadLettersOnce(t *testing.T) {
 	require.Regexp(t, `(?m)^pachca_export_dead_letters_total 2$`, string(b), "counted once each")
 	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
 	require.Contains(t, got, "twin", "one of the two events with the id is delivered")
+}
+
+// rewritingProxy serves h, each answer's body passed through rewrite (r the
+// request, code its status) first.
+func rewritingProxy(t *testing.T, h http.Handler, rewrite func(r *http.Request, code int, body []byte) []byte) *httptest.Server {
+	t.Helper()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := rewrite(r, rec.Code, rec.Body.Bytes())
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	t.Cleanup(proxy.Close)
+	return proxy
 }
