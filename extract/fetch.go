@@ -248,13 +248,15 @@ func (f *Fetcher) splitCandidate() *walk {
 	}
 	var best *walk
 	for _, a := range f.walks {
-		part := a.left / float64(a.splits+2)
-		if part >= threshold/2 && (best == nil || part > best.left/float64(best.splits+2)) {
+		if a.part() >= threshold/2 && (best == nil || a.part() > best.part()) {
 			best = a
 		}
 	}
 	return best
 }
+
+// part is the pages each part of a would have with one more cut off it.
+func (a *walk) part() float64 { return a.left / float64(a.splits+2) }
 
 func (f *Fetcher) finish(a *walk) {
 	f.mu.Lock()
@@ -277,7 +279,7 @@ func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split []Wind
 	}
 	// Workers idle with nothing queued: cut this window now rather than at
 	// its next page, once they have woken to ask for it.
-	for len(f.queue) == 0 && len(f.walks)+f.pending < f.want() && a.left/float64(a.splits+2) >= tailPages/2 {
+	for len(f.queue) == 0 && len(f.walks)+f.pending < f.want() && a.part() >= tailPages/2 {
 		a.splits++
 		f.pending++
 	}

@@ -226,14 +226,7 @@ type deadLetters struct {
 // the look-back span once more).
 func (l *Loop) buryOnce(plan *pipeline.Plan) *deadLetters {
 	d := &deadLetters{l: l, keys: map[string][]string{}}
-	plan.DeadSeen = func(key string) bool {
-		for _, keys := range l.dead {
-			if keys[key] {
-				return true
-			}
-		}
-		return false
-	}
+	plan.DeadSeen = func(day, key string) bool { return l.dead[day][key] }
 	plan.OnDead = func(day, key string) { d.keys[day] = append(d.keys[day], key) }
 	return d
 }

@@ -124,7 +124,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	// bury keeps d for the dead-letter file unless an earlier plan wrote it.
 	bury := func(d deadLetter) bool {
 		key := DeadLetterKey([]byte(d.Raw))
-		if r.plan.DeadSeen != nil && r.plan.DeadSeen(key) {
+		if r.plan.DeadSeen != nil && r.plan.DeadSeen(date, key) {
 			return false
 		}
 		dead = append(dead, d)

@@ -45,10 +45,11 @@ type Plan struct {
 	// the goroutine that delivers, before its day commits.
 	OnFresh func(rec *transform.Record)
 	// DeadSeen, when set, tells whether an earlier plan wrote the dead
-	// letter with key (DeadLetterKey of the event's bytes): a follow
-	// cycle's look-back and the seal read the events of earlier cycles
-	// again. Such a dead letter is neither written nor counted again.
-	DeadSeen func(key string) bool
+	// letter of the day (YYYY-MM-DD) with key (DeadLetterKey of the
+	// event's bytes): a follow cycle's look-back and the seal read the
+	// events of earlier cycles again. Such a dead letter is neither
+	// written nor counted again.
+	DeadSeen func(day, key string) bool
 	// OnDead is called with the day (YYYY-MM-DD) and key of each dead
 	// letter written, from the goroutine that delivers, before the day
 	// commits.
