@@ -77,13 +77,13 @@ func (l *Loop) cycle(ctx context.Context) error {
 			late++
 		}
 	}
-	dead := l.buryOnce(&plan)
+	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
 	l.m.ObservePlan(sum)
 	if err != nil {
 		return err
 	}
-	dead.commit()
+	counted.commit()
 	l.m.late.Add(float64(late))
 	// The sinks committed: log the ids, then move the watermark.
 	if err := l.st.AppendDelivered(c.Seq, fresh); err != nil {
@@ -204,39 +204,40 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	plan.Delivered = delivered
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = keep, true
-	dead := l.buryOnce(&plan)
+	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
 	l.m.ObservePlan(sum)
 	if err == nil {
-		dead.commit()
-		delete(l.dead, d.Format(time.DateOnly)) // never read again
+		counted.commit()
+		delete(l.counted, d.Format(time.DateOnly)) // never read again
 	}
 	return sum, err
 }
 
-// deadLetters are the dead letters a plan wrote, remembered once it
-// committed (a plan that failed is redone whole, its files rewritten).
-type deadLetters struct {
+// counts are the dead letters a plan wrote and the events it dropped,
+// remembered once it committed (a plan that failed is redone whole, its
+// files rewritten).
+type counts struct {
 	l    *Loop
 	keys map[string][]string // by day
 }
 
-// buryOnce sets plan to write and count each dead letter once across the
-// cycles and the seal (while the process runs: a restart writes those of
-// the look-back span once more).
-func (l *Loop) buryOnce(plan *pipeline.Plan) *deadLetters {
-	d := &deadLetters{l: l, keys: map[string][]string{}}
-	plan.DeadSeen = func(day, key string) bool { return l.dead[day][key] }
-	plan.OnDead = func(day, key string) { d.keys[day] = append(d.keys[day], key) }
-	return d
+// countOnce sets plan to write and count each dead letter, and to count
+// each dropped event, once across the cycles and the seal (while the
+// process runs: a restart counts those of the look-back span once more).
+func (l *Loop) countOnce(plan *pipeline.Plan) *counts {
+	c := &counts{l: l, keys: map[string][]string{}}
+	plan.Counted = func(day, key string) bool { return l.counted[day][key] }
+	plan.OnCount = func(day, key string) { c.keys[day] = append(c.keys[day], key) }
+	return c
 }
 
-func (d *deadLetters) commit() {
-	for day, keys := range d.keys {
-		m := d.l.dead[day]
+func (c *counts) commit() {
+	for day, keys := range c.keys {
+		m := c.l.counted[day]
 		if m == nil {
 			m = map[string]bool{}
-			d.l.dead[day] = m
+			c.l.counted[day] = m
 		}
 		for _, k := range keys {
 			m[k] = true

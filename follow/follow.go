@@ -131,9 +131,10 @@ type Loop struct {
 	pos       state.Follow
 	recent    *recentIDs      // ids delivered with created_at at or after watermark - lookback
 	lost      map[string]bool // days past the retention, not sealed, already warned of
-	// dead are the dead letters written (pipeline.DeadLetterKey) by day,
-	// until the day is sealed: the look-back and the seal read them again.
-	dead map[string]map[string]bool
+	// counted are the events written as dead letters or counted dropped
+	// (pipeline.DeadLetterKey) by day, until the day is sealed: the
+	// look-back and the seal read them again.
+	counted map[string]map[string]bool
 	m    *metrics
 
 	mu     sync.Mutex
@@ -152,7 +153,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), dead: map[string]map[string]bool{}}
+	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}}
 	pos, ok, err := l.st.Follow()
 	if err != nil {
 		return nil, err

@@ -628,11 +628,12 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 	require.Equal(t, len(want), inDay, "every event the cycles delivered is still there")
 }
 
-// TestFollowDeadLettersOnce: the API returns, among live events, an event
-// that cannot be parsed and two different events with one id. Every cycle
-// whose look-back covers them, and the seal of their day, read them again:
-// each goes to the dead-letter files once, and is counted once.
-func TestFollowDeadLettersOnce(t *testing.T) {
+// TestFollowCountsOnce: the API returns, among live events, an event that
+// cannot be parsed, two different events with one id, and an event of a
+// key drop_event_keys names. Every cycle whose look-back covers them, and
+// the seal of their day, read them again: each dead letter goes to the
+// dead-letter files once, and each is counted once.
+func TestFollowCountsOnce(t *testing.T) {
 	c, sim, _ := startLive(t, 3*time.Second, simulator.Live{Rate: 5})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
@@ -642,6 +643,7 @@ func TestFollowDeadLettersOnce(t *testing.T) {
 		`{"id":"twin","created_at":"` + stamp(0) + `","event_key":"user_login","actor_id":"1","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`,
 		`{"id":"twin","created_at":"` + stamp(time.Millisecond) + `","event_key":"user_role_changed","actor_id":"666","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`,
 		`{"id":"unreadable","created_at":"` + stamp(2*time.Millisecond) + `x","event_key":"user_login"}`,
+		`{"id":"dropped","created_at":"` + stamp(3*time.Millisecond) + `","event_key":"test_noise","actor_id":"1","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`,
 	}
 	proxy := rewritingProxy(t, sim.Handler(), func(r *http.Request, code int, body []byte) []byte {
 		q := r.URL.Query()
@@ -671,6 +673,7 @@ func TestFollowDeadLettersOnce(t *testing.T) {
 	})
 	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
 	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead")
+	cfg.Transform.DropEventKeys = []string{"test_noise"}
 	addr := make(chan string, 1)
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second), Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
@@ -698,6 +701,7 @@ func TestFollowDeadLettersOnce(t *testing.T) {
 	}
 	require.Len(t, dead, 2, "each dead letter once, however often the look-back and the seal read it: %q", dead)
 	require.Regexp(t, `(?m)^pachca_export_dead_letters_total 2$`, string(b), "counted once each")
+	require.Regexp(t, `(?m)^pachca_export_dropped_events_total 1$`, string(b), "a dropped event counted once, however often it is read")
 	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
 	require.Contains(t, got, "twin", "one of the two events with the id is delivered")
 }

@@ -121,16 +121,25 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		again    int   // records of the day delivered before (plan.Delivered)
 	)
 	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
+	// once tells whether the event of raw is to be counted (dropped or
+	// dead-lettered): not if an earlier plan counted it.
+	once := func(raw []byte) bool {
+		if r.plan.Counted == nil {
+			return true
+		}
+		key := DeadLetterKey(raw)
+		if r.plan.Counted(date, key) {
+			return false
+		}
+		r.plan.OnCount(date, key)
+		return true
+	}
 	// bury keeps d for the dead-letter file unless an earlier plan wrote it.
 	bury := func(d deadLetter) bool {
-		key := DeadLetterKey([]byte(d.Raw))
-		if r.plan.DeadSeen != nil && r.plan.DeadSeen(date, key) {
+		if !once([]byte(d.Raw)) {
 			return false
 		}
 		dead = append(dead, d)
-		if r.plan.OnDead != nil {
-			r.plan.OnDead(date, key)
-		}
 		return true
 	}
 	for _, w := range use {
@@ -150,7 +159,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				recs = recs[:len(recs)-1] // a window spooled for another range reaches past this one
 			case drop[rec.EventKey]:
 				recs = recs[:len(recs)-1]
-				dropped++
+				if once(raw) {
+					dropped++
+				}
 			case ids[rec.ID]:
 				// The fetcher keeps back repeats of an event (same id, same
 				// bytes): this is another event with the id of one before
@@ -283,8 +294,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		return err
 	}
 	if len(writers) == 0 {
-		// Nothing new: no file written; only the dead letters count.
-		r.sum.addDead(int64(len(dead)))
+		// Nothing new: no file written; only the dropped events and the
+		// dead letters count.
+		r.sum.addCounts(dropped, int64(len(dead)))
 		return nil
 	}
 	r.sum.addDay(p, total, held == 0, dropped, int64(len(dead)), perKey, r.sinks, results)

@@ -44,16 +44,16 @@ type Plan struct {
 	// OnFresh is called with each record delivered for the first time, from
 	// the goroutine that delivers, before its day commits.
 	OnFresh func(rec *transform.Record)
-	// DeadSeen, when set, tells whether an earlier plan wrote the dead
-	// letter of the day (YYYY-MM-DD) with key (DeadLetterKey of the
-	// event's bytes): a follow cycle's look-back and the seal read the
-	// events of earlier cycles again. Such a dead letter is neither
-	// written nor counted again.
-	DeadSeen func(day, key string) bool
-	// OnDead is called with the day (YYYY-MM-DD) and key of each dead
-	// letter written, from the goroutine that delivers, before the day
-	// commits.
-	OnDead func(day, key string)
+	// Counted, when set, tells whether an earlier plan counted the event
+	// of the day (YYYY-MM-DD) with key (DeadLetterKey of its bytes): wrote
+	// it as a dead letter, or counted it dropped (drop_event_keys). A
+	// follow cycle's look-back and the seal read the events of earlier
+	// cycles again; such an event is neither written nor counted again.
+	Counted func(day, key string) bool
+	// OnCount is called with the day (YYYY-MM-DD) and key of each dead
+	// letter written and each event dropped, from the goroutine that
+	// delivers, before the day commits.
+	OnCount func(day, key string)
 	// SkipEmpty writes nothing for a partition without a record to deliver:
 	// no empty file every cycle.
 	SkipEmpty bool

@@ -93,11 +93,13 @@ func (s *Summary) addDay(p sinks.Partition, events int64, empty bool, dropped, d
 	}
 }
 
-// addDead counts dead letters of a day that delivered nothing new.
-func (s *Summary) addDead(n int64) {
+// addCounts counts the dropped events and dead letters of a day that
+// delivered nothing new (it wrote no file).
+func (s *Summary) addCounts(dropped, dead int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.DeadLetters += n
+	s.Dropped += dropped
+	s.DeadLetters += dead
 }
 
 // Snapshot copies the counters that change during a run.
