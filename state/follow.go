@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -105,7 +106,7 @@ func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, d.At, 10)
 		b = append(b, ' ')
-		b = append(b, d.ID...)
+		b = appendID(b, d.ID)
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, uint64(crc32.Checksum(b[start:len(b)-1], crcTable)), 16)
 		byDay[day] = append(b, '\n')
@@ -197,31 +198,61 @@ func (s *Store) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
 	}
 	complete := b[:bytes.LastIndexByte(b, '\n')+1]
 	sc := bufio.NewScanner(bytes.NewReader(complete))
+	sc.Buffer(nil, len(complete)+1) // a line as long as an id
 	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		f := strings.Fields(line)
-		var seq, at int64
-		var sum uint64
-		if len(f) == 4 {
-			seq, err = strconv.ParseInt(f[0], 10, 64)
-			if err == nil {
-				at, err = strconv.ParseInt(f[1], 10, 64)
-			}
-			if err == nil {
-				sum, err = strconv.ParseUint(f[3], 16, 32)
-			}
-			if err == nil && uint32(sum) != crc32.Checksum([]byte(line[:strings.LastIndexByte(line, ' ')]), crcTable) {
-				err = errors.New("checksum")
-			}
-		}
-		if len(f) != 4 || err != nil {
+		seq, id, err := parseDelivered(sc.Text())
+		if err != nil {
 			return failure.Permanentf("state: %s:%d is damaged: restore it from a backup, or remove it (the day's events may then go to streams again when it is sealed)", path, n)
 		}
 		if seq <= upTo {
-			fn(DeliveredID{ID: f[2], At: at})
+			fn(id)
 		}
 	}
 	return nil
+}
+
+// parseDelivered reads a line of the id log: "seq at id crc", the crc (hex
+// CRC-32C) of what comes before its space. The id is everything between
+// the second space and the last, quoted if appendID quoted it.
+func parseDelivered(line string) (int64, DeliveredID, error) {
+	last := strings.LastIndexByte(line, ' ')
+	f := strings.SplitN(line[:max(last, 0)], " ", 3)
+	if last < 0 || len(f) != 3 {
+		return 0, DeliveredID{}, errors.New("fields")
+	}
+	sum, err := strconv.ParseUint(line[last+1:], 16, 32)
+	if err != nil || uint32(sum) != crc32.Checksum([]byte(line[:last]), crcTable) {
+		return 0, DeliveredID{}, errors.New("checksum")
+	}
+	seq, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, DeliveredID{}, err
+	}
+	at, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, DeliveredID{}, err
+	}
+	id := f[2]
+	if strings.HasPrefix(id, `"`) {
+		if u, err := strconv.Unquote(id); err == nil {
+			id = u
+		} // else an id logged as it came, before ids were quoted
+	}
+	return seq, DeliveredID{ID: id, At: at}, nil
+}
+
+// appendID appends id to a line of the id log: as it is, or quoted (Go
+// syntax) if it holds a byte that would break the line (a newline, a
+// control byte, invalid UTF-8), is empty or starts with a quote.
+func appendID(b []byte, id string) []byte {
+	plain := id != "" && id[0] != '"' && utf8.ValidString(id)
+	for i := 0; plain && i < len(id); i++ {
+		plain = id[i] >= ' ' && id[i] != 0x7f
+	}
+	if plain {
+		return append(b, id...)
+	}
+	return strconv.AppendQuote(b, id)
 }
 
 // RemoveDelivered forgets the id log of day, once the day is sealed.

@@ -2,8 +2,11 @@ package state_test
 
 import (
 	"bytes"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +85,37 @@ func TestDeliveredLog(t *testing.T) {
 	days, err = s.DeliveredDays()
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026-11-02"}, days)
+}
+
+// TestDeliveredOddIDs: ids the API may send however odd (a space, a
+// newline, a quote, bytes that are not UTF-8, one long enough for a line of
+// over 64 KiB) are logged and read back as they came, next to ordinary ones.
+// Was: an id with a space or a newline made the day's log "damaged", and
+// the follow loop stopped at every start.
+func TestDeliveredOddIDs(t *testing.T) {
+	s, err := state.Open(t.TempDir(), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	at := time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC).UnixMilli()
+	ids := []string{"plain", "a b", " lead", "trail ", "two\nlines", "cr\r", `"quoted"`, `"`, "\xff\xfe", "tab\there", "nbsp\u00a0x", "\u2028", strings.Repeat("x", 70_000), "after-long"}
+	var in []state.DeliveredID
+	for _, id := range ids {
+		in = append(in, state.DeliveredID{ID: id, At: at})
+	}
+	require.NoError(t, s.AppendDelivered(1, in))
+	var got []string
+	require.NoError(t, s.Delivered("2026-11-01", 1, func(d state.DeliveredID) {
+		require.Equal(t, at, d.At)
+		got = append(got, d.ID)
+	}))
+	require.Equal(t, ids, got)
+
+	// A log written before ids were quoted: an id that looks quoted but
+	// does not unquote is read as it is.
+	path := filepath.Join(s.Dir(), "follow-ids", "2026-11-01")
+	line := fmt.Sprintf("2 %d \"half", at)
+	require.NoError(t, os.WriteFile(path, fmt.Appendf(nil, "%s %x\n", line, crc32.Checksum([]byte(line), crc32.MakeTable(crc32.Castagnoli))), 0o600))
+	got = got[:0]
+	require.NoError(t, s.Delivered("2026-11-01", 2, func(d state.DeliveredID) { got = append(got, d.ID) }))
+	require.Equal(t, []string{`"half`}, got)
 }
