@@ -71,8 +71,8 @@ func (l *Loop) cycle(ctx context.Context) error {
 	plan.Delivered = l.recent
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = true, true
-	plan.OnFresh = func(rec *transform.Record) {
-		fresh = append(fresh, state.DeliveredID{ID: strings.Clone(rec.ID), At: rec.CreatedAt})
+	plan.OnFresh = func(rec *transform.Record, sum uint64) {
+		fresh = append(fresh, state.DeliveredID{ID: strings.Clone(rec.ID), At: rec.CreatedAt, Sum: sum})
 		if rec.CreatedAt < wm {
 			late++
 		}
@@ -173,7 +173,7 @@ func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	sum, err := l.sealPlan(ctx, d, delivered, keep)
 	var shrunk *pipeline.ShrunkDayError
 	if !keep && errors.As(err, &shrunk) {
-		l.log.Warn("follow: the API no longer returns every event delivered for the day: its cycle files are kept as they are, not compacted into one",
+		l.log.Warn("follow: the day's delivered events no longer fit one file (the API no longer returns some, or returns two with one id): its cycle files are kept as they are, not compacted into one",
 			"day", date, "returned", shrunk.Returned, "delivered", shrunk.Delivered)
 		l.m.ObserveRefused()
 		keep = true
@@ -247,16 +247,16 @@ func (c *counts) commit() {
 
 // recentIDs are the ids delivered with created_at at or after a floor: what
 // a cycle's look-back must not deliver again.
-type recentIDs struct{ at map[string]int64 }
+type recentIDs struct{ ids map[string]state.DeliveredID }
 
-func newRecentIDs() *recentIDs { return &recentIDs{at: map[string]int64{}} }
+func newRecentIDs() *recentIDs { return &recentIDs{ids: map[string]state.DeliveredID{}} }
 
-func (r *recentIDs) add(id state.DeliveredID) { r.at[id.ID] = id.At }
+func (r *recentIDs) add(id state.DeliveredID) { r.ids[id.ID] = id }
 
-// Has implements pipeline.Delivered.
-func (r *recentIDs) Has(id string) bool {
-	_, ok := r.at[id]
-	return ok
+// Seen implements pipeline.Delivered.
+func (r *recentIDs) Seen(id string, sum uint64) (bool, bool) {
+	d, ok := r.ids[id]
+	return ok, ok && (d.Sum == sum || d.Sum == 0)
 }
 
 // Count implements pipeline.Delivered; a cycle never compacts, so it is
@@ -265,32 +265,34 @@ func (r *recentIDs) Count(string) int { return 0 }
 
 // prune forgets the ids created before floor.
 func (r *recentIDs) prune(floor int64) {
-	for id, at := range r.at {
-		if at < floor {
-			delete(r.at, id)
+	for id, d := range r.ids {
+		if d.At < floor {
+			delete(r.ids, id)
 		}
 	}
 }
 
-// dayIDs are the ids the cycles delivered of one day.
+// dayIDs are the events the cycles delivered of one day: the sums of each
+// id (more than one when cycles too far apart for the look-back delivered
+// two events with one id).
 type dayIDs struct {
-	set map[string]struct{}
-	n   int
+	sums map[string][]uint64
+	n    int
 }
 
-func newDayIDs() *dayIDs { return &dayIDs{set: map[string]struct{}{}} }
+func newDayIDs() *dayIDs { return &dayIDs{sums: map[string][]uint64{}} }
 
 func (d *dayIDs) add(id state.DeliveredID) {
-	if _, ok := d.set[id.ID]; !ok {
-		d.set[id.ID] = struct{}{}
+	if sums := d.sums[id.ID]; !slices.Contains(sums, id.Sum) {
+		d.sums[id.ID] = append(sums, id.Sum)
 		d.n++
 	}
 }
 
-// Has implements pipeline.Delivered.
-func (d *dayIDs) Has(id string) bool {
-	_, ok := d.set[id]
-	return ok
+// Seen implements pipeline.Delivered.
+func (d *dayIDs) Seen(id string, sum uint64) (bool, bool) {
+	sums, ok := d.sums[id]
+	return ok, slices.Contains(sums, sum) || slices.Contains(sums, 0)
 }
 
 // Count implements pipeline.Delivered.

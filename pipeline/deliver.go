@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,9 +45,10 @@ func (r *runner) deliver(ctx context.Context, p sinks.Partition, relink bool) (b
 }
 
 // ShrunkDayError refuses to compact a followed day (a Compact partition
-// with plan.Delivered): the API now returns fewer of the events delivered
-// before for it than were delivered, and the day's files are left as they
-// are. It is permanent.
+// with plan.Delivered): one file would hold fewer of the events delivered
+// before for it than were delivered (the API no longer returns some, or
+// returns two delivered events with one id, which a file holds once), and
+// the day's files are left as they are. It is permanent.
 type ShrunkDayError struct {
 	Day                 string
 	Returned, Delivered int
@@ -112,8 +114,8 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		fresh    []transform.Record // recs not delivered before: recs, or freshBuf when the plan says what was
 		freshBuf []transform.Record
 		dead     []deadLetter
-		twins    []string            // ids of events dead-lettered for another event's id
-		ids      = map[string]bool{} // of the window being read
+		twins    []string              // ids of events dead-lettered for another event's id
+		ids      = map[string]uint64{} // of the window being read: their ContentSum with plan.Delivered, else 0
 		perKey   = map[string]int64{}
 		dropped  int64
 		total    int64
@@ -154,6 +156,13 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				bury(deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()})
 				return nil
 			}
+			_, repeat := ids[rec.ID]
+			var sum uint64
+			var idSent, sent bool // its id, the event itself, delivered before
+			if r.plan.Delivered != nil {
+				sum = ContentSum(raw)
+				idSent, sent = r.plan.Delivered.Seen(rec.ID, sum)
+			}
 			switch {
 			case rec.CreatedAt < from || rec.CreatedAt >= to:
 				recs = recs[:len(recs)-1] // a window spooled for another range reaches past this one
@@ -162,7 +171,16 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				if once(raw) {
 					dropped++
 				}
-			case ids[rec.ID]:
+			case r.plan.Counted != nil && r.plan.Counted(date, DeadLetterKey(raw)):
+				// An earlier plan's dead letter (another event's id, which
+				// a later look-back no longer sees delivered): it stays one.
+				recs = recs[:len(recs)-1]
+			case repeat && sent:
+				// Delivered before, as was the other event with its id (by
+				// cycles that did not compare them): not a dead letter, but
+				// the day file cannot hold both (ShrunkDayError).
+				recs = recs[:len(recs)-1]
+			case repeat:
 				// The fetcher keeps back repeats of an event (same id, same
 				// bytes): this is another event with the id of one before
 				// it. A file holds an id once; this one goes where it is
@@ -171,8 +189,15 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 					twins = append(twins, rec.ID)
 				}
 				recs = recs[:len(recs)-1]
+			case idSent && !sent:
+				// Not the delivered event read again (its bytes differ):
+				// another event with its id, which goes where it is seen.
+				if bury(deadLetter{Error: fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}) {
+					twins = append(twins, rec.ID)
+				}
+				recs = recs[:len(recs)-1]
 			default:
-				ids[rec.ID] = true
+				ids[rec.ID] = sum
 			}
 			return nil
 		})
@@ -193,7 +218,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			fresh = freshBuf[:0]
 			for i := range recs {
 				switch {
-				case r.plan.Delivered != nil && r.plan.Delivered.Has(recs[i].ID):
+				case r.plan.Delivered != nil && delivered(r.plan.Delivered, recs[i].ID, ids[recs[i].ID]):
 					again++
 				case recs[i].CreatedAt >= r.plan.StreamsFrom:
 					fresh = append(fresh, recs[i])
@@ -223,7 +248,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				r.s.alerts.Observe(&fresh[i]) // findings are used only if the whole plan succeeds
 			}
 			if r.plan.OnFresh != nil {
-				r.plan.OnFresh(&fresh[i])
+				r.plan.OnFresh(&fresh[i], ids[fresh[i].ID])
 			}
 		}
 		total += int64(len(fresh))
@@ -253,7 +278,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			return fail(err)
 		}
 		if len(twins) > 0 {
-			r.log.Warn("events with the id of another, different event of their window went to the dead-letter file",
+			r.log.Warn("events with the id of another, different event went to the dead-letter file",
 				"day", date, "count", len(twins), "ids", twins[:min(len(twins), 10)], "file", path)
 		}
 		if n := len(dead) - len(twins); n > 0 {
@@ -382,6 +407,18 @@ func (r *runner) deadLetterDir() (dir string, fileMode, dirMode fs.FileMode) {
 		return d, fileMode, dirMode
 	}
 	return filepath.Join(r.store.Dir(), "dead_letter"), 0o600, 0o700
+}
+
+func delivered(d Delivered, id string, sum uint64) bool {
+	_, ok := d.Seen(id, sum)
+	return ok
+}
+
+// ContentSum is the hash of an event's bytes that a follow loop logs with
+// its id (state.DeliveredID): the same event read again has the same.
+func ContentSum(raw []byte) uint64 {
+	sum := sha256.Sum256(raw)
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // DeadLetterKey identifies a dead letter by the event's bytes: a follow

@@ -37,13 +37,15 @@ type Plan struct {
 	// Delivered, when set, holds the ids delivered before: such a record
 	// goes to no sink again, except to file-like sinks in a Compact
 	// partition (the whole day), which must then hold every one of them.
+	// An event with a delivered id and other bytes is a dead letter.
 	Delivered Delivered
 	// StreamsFrom keeps records created before it (Unix ms) from every
 	// sink but the file-like ones of a Compact partition.
 	StreamsFrom int64
-	// OnFresh is called with each record delivered for the first time, from
-	// the goroutine that delivers, before its day commits.
-	OnFresh func(rec *transform.Record)
+	// OnFresh is called with each record delivered for the first time and
+	// the ContentSum of its event, from the goroutine that delivers, before
+	// its day commits.
+	OnFresh func(rec *transform.Record, sum uint64)
 	// Counted, when set, tells whether an earlier plan counted the event
 	// of the day (YYYY-MM-DD) with key (DeadLetterKey of its bytes): wrote
 	// it as a dead letter, or counted it dropped (drop_event_keys). A
@@ -65,8 +67,12 @@ type Plan struct {
 // Delivered is what a follow loop delivered before; it is only read while a
 // plan executes.
 type Delivered interface {
-	Has(id string) bool
-	// Count is the number of ids of day (YYYY-MM-DD) it holds.
+	// Seen tells whether an event with id was delivered, and whether the
+	// event of ContentSum sum was (an id logged without its sum matches
+	// any). An event with a delivered id and another sum is another
+	// event: a dead letter.
+	Seen(id string, sum uint64) (idSeen, eventSeen bool)
+	// Count is the number of events of day (YYYY-MM-DD) it holds.
 	Count(day string) int
 }
 

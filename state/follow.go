@@ -80,10 +80,12 @@ func (s *Store) SetFollow(f Follow) error {
 // rather than read as another id.
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// DeliveredID is one event a follow loop delivered: its id and created_at.
+// DeliveredID is one event a follow loop delivered: its id, created_at and
+// a hash of its content.
 type DeliveredID struct {
-	ID string
-	At int64 // Unix ms
+	ID  string
+	At  int64  // Unix ms
+	Sum uint64 // of the event's bytes as the API sent them; 0 when unknown (logged before sums were)
 }
 
 func (s *Store) idsDir() string { return filepath.Join(s.dir, "follow-ids") }
@@ -105,6 +107,8 @@ func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
 		b = strconv.AppendInt(b, seq, 10)
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, d.At, 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, d.Sum, 16)
 		b = append(b, ' ')
 		b = appendID(b, d.ID)
 		b = append(b, ' ')
@@ -211,34 +215,40 @@ func (s *Store) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
 	return nil
 }
 
-// parseDelivered reads a line of the id log: "seq at id crc", the crc (hex
-// CRC-32C) of what comes before its space. The id is everything between
-// the second space and the last, quoted if appendID quoted it.
+// parseDelivered reads a line of the id log: "seq at sum id crc", the crc
+// (hex CRC-32C) of what comes before its space, the id everything between
+// the third space and the last (quoted if appendID quoted it). A line
+// logged before sums were is "seq at id crc", its id without a space.
 func parseDelivered(line string) (int64, DeliveredID, error) {
 	last := strings.LastIndexByte(line, ' ')
-	f := strings.SplitN(line[:max(last, 0)], " ", 3)
-	if last < 0 || len(f) != 3 {
+	f := strings.SplitN(line[:max(last, 0)], " ", 4)
+	if last < 0 || len(f) < 3 {
 		return 0, DeliveredID{}, errors.New("fields")
 	}
-	sum, err := strconv.ParseUint(line[last+1:], 16, 32)
-	if err != nil || uint32(sum) != crc32.Checksum([]byte(line[:last]), crcTable) {
+	crc, err := strconv.ParseUint(line[last+1:], 16, 32)
+	if err != nil || uint32(crc) != crc32.Checksum([]byte(line[:last]), crcTable) {
 		return 0, DeliveredID{}, errors.New("checksum")
 	}
 	seq, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil {
 		return 0, DeliveredID{}, err
 	}
-	at, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
+	d := DeliveredID{ID: f[2]}
+	if d.At, err = strconv.ParseInt(f[1], 10, 64); err != nil {
 		return 0, DeliveredID{}, err
 	}
-	id := f[2]
-	if strings.HasPrefix(id, `"`) {
-		if u, err := strconv.Unquote(id); err == nil {
-			id = u
-		} // else an id logged as it came, before ids were quoted
+	if len(f) == 4 {
+		if d.Sum, err = strconv.ParseUint(f[2], 16, 64); err != nil {
+			return 0, DeliveredID{}, err
+		}
+		d.ID = f[3]
+		if strings.HasPrefix(d.ID, `"`) {
+			if d.ID, err = strconv.Unquote(d.ID); err != nil {
+				return 0, DeliveredID{}, err
+			}
+		}
 	}
-	return seq, DeliveredID{ID: id, At: at}, nil
+	return seq, d, nil
 }
 
 // appendID appends id to a line of the id log: as it is, or quoted (Go

@@ -45,8 +45,8 @@ func TestDeliveredLog(t *testing.T) {
 	defer s.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	at := func(h int) int64 { return day.Add(time.Duration(h) * time.Hour).UnixMilli() }
-	require.NoError(t, s.AppendDelivered(1, []state.DeliveredID{{"a", at(1)}, {"b", at(23)}, {"c", at(25)}}))
-	require.NoError(t, s.AppendDelivered(2, []state.DeliveredID{{"d", at(2)}}))
+	require.NoError(t, s.AppendDelivered(1, []state.DeliveredID{{"a", at(1), 1}, {"b", at(23), 2}, {"c", at(25), 3}}))
+	require.NoError(t, s.AppendDelivered(2, []state.DeliveredID{{"d", at(2), 4}}))
 	days, err := s.DeliveredDays()
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026-11-01", "2026-11-02"}, days)
@@ -68,7 +68,7 @@ func TestDeliveredLog(t *testing.T) {
 	require.NoError(t, f.Close())
 	require.Equal(t, []string{"a", "b", "d"}, read("2026-11-01", 3))
 	// The next cycle's lines do not glue onto the torn one.
-	require.NoError(t, s.AppendDelivered(3, []state.DeliveredID{{"f", at(3)}}))
+	require.NoError(t, s.AppendDelivered(3, []state.DeliveredID{{"f", at(3), 5}}))
 	require.Equal(t, []string{"a", "b", "d", "f"}, read("2026-11-01", 3))
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -89,7 +89,8 @@ func TestDeliveredLog(t *testing.T) {
 
 // TestDeliveredOddIDs: ids the API may send however odd (a space, a
 // newline, a quote, bytes that are not UTF-8, one long enough for a line of
-// over 64 KiB) are logged and read back as they came, next to ordinary ones.
+// over 64 KiB) are logged and read back as they came, with their sums,
+// next to ordinary ones.
 // Was: an id with a space or a newline made the day's log "damaged", and
 // the follow loop stopped at every start.
 func TestDeliveredOddIDs(t *testing.T) {
@@ -99,23 +100,24 @@ func TestDeliveredOddIDs(t *testing.T) {
 	at := time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC).UnixMilli()
 	ids := []string{"plain", "a b", " lead", "trail ", "two\nlines", "cr\r", `"quoted"`, `"`, "\xff\xfe", "tab\there", "nbsp\u00a0x", "\u2028", strings.Repeat("x", 70_000), "after-long"}
 	var in []state.DeliveredID
-	for _, id := range ids {
-		in = append(in, state.DeliveredID{ID: id, At: at})
+	for i, id := range ids {
+		in = append(in, state.DeliveredID{ID: id, At: at, Sum: uint64(i) << 60})
 	}
 	require.NoError(t, s.AppendDelivered(1, in))
-	var got []string
-	require.NoError(t, s.Delivered("2026-11-01", 1, func(d state.DeliveredID) {
-		require.Equal(t, at, d.At)
-		got = append(got, d.ID)
-	}))
-	require.Equal(t, ids, got)
+	var got []state.DeliveredID
+	require.NoError(t, s.Delivered("2026-11-01", 1, func(d state.DeliveredID) { got = append(got, d) }))
+	require.Equal(t, in, got)
 
-	// A log written before ids were quoted: an id that looks quoted but
-	// does not unquote is read as it is.
+	// A log written before sums were ("seq at id crc"): its ids are read as
+	// they are, quotes and all, with no sum.
 	path := filepath.Join(s.Dir(), "follow-ids", "2026-11-01")
-	line := fmt.Sprintf("2 %d \"half", at)
-	require.NoError(t, os.WriteFile(path, fmt.Appendf(nil, "%s %x\n", line, crc32.Checksum([]byte(line), crc32.MakeTable(crc32.Castagnoli))), 0o600))
+	var old []byte
+	for _, id := range []string{`"quoted"`, `"half`, "plain"} {
+		line := fmt.Sprintf("2 %d %s", at, id)
+		old = fmt.Appendf(old, "%s %x\n", line, crc32.Checksum([]byte(line), crc32.MakeTable(crc32.Castagnoli)))
+	}
+	require.NoError(t, os.WriteFile(path, old, 0o600))
 	got = got[:0]
-	require.NoError(t, s.Delivered("2026-11-01", 2, func(d state.DeliveredID) { got = append(got, d.ID) }))
-	require.Equal(t, []string{`"half`}, got)
+	require.NoError(t, s.Delivered("2026-11-01", 2, func(d state.DeliveredID) { got = append(got, d) }))
+	require.Equal(t, []state.DeliveredID{{`"quoted"`, at, 0}, {`"half`, at, 0}, {"plain", at, 0}}, got)
 }
