@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -116,7 +115,7 @@ func (c Config) Validate() error {
 	case !bucketName.MatchString(c.Bucket) || strings.Contains(c.Bucket, ".."):
 		add("bucket: invalid name %q (3-63 lowercase letters, digits, dots and hyphens)", c.Bucket)
 	}
-	if err := checkPrefix(c.Prefix); err != nil {
+	if err := shape.CheckPrefix(c.Prefix); err != nil {
 		add("prefix: %v", err)
 	}
 	if comps, ok := compressions[c.Format]; !ok {
@@ -162,32 +161,6 @@ func (c Config) Validate() error {
 		errs = append(errs, unjoin(err)...)
 	}
 	return errors.Join(errs...)
-}
-
-// checkPrefix refuses a prefix S3 servers reject or that would not name one
-// folder: MinIO refuses keys with "." or ".." segments and empty ones
-// (XMinioInvalidResourceName) only at the first write, AWS keeps "a//b" as
-// a folder no console shows, and a control character splits the lines of
-// logs and the run summary that name the location.
-func checkPrefix(p string) error {
-	if p == "" {
-		return nil
-	}
-	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("must not start with \"/\" (got %q)", p)
-	}
-	if strings.ContainsFunc(p, unicode.IsControl) {
-		return fmt.Errorf("%q holds a control character (newline, tab, ...)", p)
-	}
-	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
-		switch seg {
-		case "":
-			return fmt.Errorf("%q has an empty segment (\"//\"): write it as folder/subfolder/", p)
-		case ".", "..":
-			return fmt.Errorf("%q has a %q segment: name the folder itself, S3 keys have no relative parts", p, seg)
-		}
-	}
-	return nil
 }
 
 // checkEndpoint accepts http(s)://host[:port][/path], which the SDK takes

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pachca-export/pachca-export/transform"
 	"github.com/pachca-export/pachca-export/transform/ocsf"
@@ -190,17 +191,45 @@ func (s SecurityLake) validate(region string) []error {
 			add("sources: %s receives %s: Security Lake wants one class per source", src, strings.Join(classes, " and "))
 		}
 	}
-	if s.SourceVersion != "" && !versionRe.MatchString(s.SourceVersion) {
-		add("source_version: %q is not a version such as 1.0", s.SourceVersion)
+	// All dots is no version: ext/<source>/../ leaves the source's folder.
+	if v := s.SourceVersion; v != "" && (!versionRe.MatchString(v) || strings.Trim(v, ".") == "") {
+		add("source_version: %q is not a version such as 1.0", v)
 	}
 	p := s.ManifestPrefix
-	switch {
-	case strings.HasPrefix(p, "/"):
-		add("manifest_prefix: must not start with \"/\" (got %q)", p)
-	case p == "ext" || strings.HasPrefix(p, "ext/"):
+	if err := CheckPrefix(p); err != nil {
+		add("manifest_prefix: %v", err)
+	} else if p == "ext" || strings.HasPrefix(p, "ext/") {
 		add("manifest_prefix: %q is under ext/, where Security Lake's crawlers read every object as data", p)
 	}
 	return errs
+}
+
+// CheckPrefix refuses a key prefix (an s3 sink's prefix, a Security Lake
+// manifest_prefix) that S3 servers reject or that would not name one
+// folder under the sink's root: MinIO refuses keys with "." or ".."
+// segments and empty ones (XMinioInvalidResourceName) only at the first
+// write, AWS keeps "a//b" as a folder no console shows, a ".." segment
+// leads a file sink out of its dir, and a control character splits the
+// lines of logs and the run summary that name the location.
+func CheckPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("must not start with \"/\" (got %q)", p)
+	}
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return fmt.Errorf("%q holds a control character (newline, tab, ...)", p)
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("%q has an empty segment (\"//\"): write it as folder/subfolder/", p)
+		case ".", "..":
+			return fmt.Errorf("%q has a %q segment: name the folder itself, S3 keys have no relative parts", p, seg)
+		}
+	}
+	return nil
 }
 
 // sourceMap is the source of every class name, DefaultSources overridden
