@@ -1,6 +1,8 @@
 package sinks
 
 import (
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +65,33 @@ func (l Layout) DataDirs(day time.Time) []string {
 		dirs[i] = l.Split.Dir(k, day)
 	}
 	return dirs
+}
+
+// ListedDirs returns DataDirs(day) followed by the other directories of
+// the files that a manifest of the day lists (entries, its file names in
+// dayDir) and that the layout with other keys would also use for the day:
+// the same first and last segment as one of DataDirs
+// (ext/<source>/.../eventDay=YYYYMMDD), as after a change of the Security
+// Lake sources, source_version, region or account. A rerun of the day and
+// verify list them too, so that a file written before such a change is
+// replaced, or checked, instead of being left where no configuration looks.
+func (l Layout) ListedDirs(day time.Time, dayDir string, entries []string) []string {
+	own := l.DataDirs(day)
+	dirs := slices.Clone(own)
+	for _, e := range entries {
+		dir := path.Dir(EntryPath(dayDir, e))
+		if !slices.Contains(dirs, dir) && slices.ContainsFunc(own, func(d string) bool {
+			return firstSegment(dir) == firstSegment(d) && path.Base(dir) == path.Base(d)
+		}) {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
+func firstSegment(p string) string {
+	first, _, _ := strings.Cut(p, "/")
+	return first
 }
 
 // Paths lists the path from the root of every file partition p can have

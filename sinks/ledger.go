@@ -418,7 +418,13 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	whole := p.Compact || p.FullDay()
 	var objects []Object // the day's data files
 	if len(m.Files) > 0 || whole {
-		for _, dir := range l.layout.DataDirs(p.Day) {
+		// With the directories of the files the manifest lists elsewhere
+		// (sources renamed): a whole day replaces them too.
+		names := make([]string, len(m.Files))
+		for i, e := range m.Files {
+			names[i] = e.Name
+		}
+		for _, dir := range l.layout.ListedDirs(p.Day, p.Dir(), names) {
 			in, err := l.store.List(ctx, dir)
 			if err != nil {
 				return Prepared{}, err

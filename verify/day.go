@@ -102,27 +102,10 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a day directory", dayDir)
 	}
-	var objects []sinks.Object // what a reader may read: every file but temporary ones
-	for _, dir := range r.layout.DataDirs(t) {
-		in, err := r.store.Entries(ctx, dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range in {
-			base := path.Base(o.Name)
-			switch {
-			case o.Dir && base != sinks.ManifestName: // a manifest that is a directory fails below
-				res.fail("%s is a directory among the day's files: readers of **/ read what it holds", r.store.Location(o.Name))
-			case o.Dir:
-			case atomicfile.IsTemp(base):
-				res.note("temporary file %s (a write in progress, or left by a killed run: readers skip it, and it is safe to delete while no run is at work)", base)
-			default:
-				objects = append(objects, o)
-			}
-		}
+	dirs := r.layout.DataDirs(t)
+	objects, err := r.listDay(ctx, dirs, res) // what a reader may read: every file but temporary ones
+	if err != nil {
+		return nil, err
 	}
 	b, _, err := r.store.Get(ctx, r.layout.ManifestName(dayDir))
 	res.unread = len(dataFiles(objects)) > 0 // until a manifest lists them
@@ -143,6 +126,17 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		return res, nil
 	}
 	res.unread = false
+	names := make([]string, len(m.Files))
+	for i, f := range m.Files {
+		names[i] = f.Name
+	}
+	// Files the manifest lists in the data directories of another
+	// configuration of the layout (sources renamed, say) are the day's too.
+	more, err := r.listDay(ctx, r.layout.ListedDirs(t, dayDir, names)[len(dirs):], res)
+	if err != nil {
+		return nil, err
+	}
+	objects = append(objects, more...)
 	if m.Day != day {
 		res.fail("%s is the manifest of %s, not of %s (moved or swapped)", sinks.ManifestName, m.Day, day)
 	}
@@ -196,6 +190,34 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		}
 	}
 	return res, nil
+}
+
+// listDay lists the files of a day's data directories dirs, noting on res
+// the temporary files and failing it for subdirectories.
+func (r *root) listDay(ctx context.Context, dirs []string, res *dayResult) ([]sinks.Object, error) {
+	var objects []sinks.Object
+	for _, dir := range dirs {
+		in, err := r.store.Entries(ctx, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range in {
+			base := path.Base(o.Name)
+			switch {
+			case o.Dir && base != sinks.ManifestName: // a manifest that is a directory fails below
+				res.fail("%s is a directory among the day's files: readers of **/ read what it holds", r.store.Location(o.Name))
+			case o.Dir:
+			case atomicfile.IsTemp(base):
+				res.note("temporary file %s (a write in progress, or left by a killed run: readers skip it, and it is safe to delete while no run is at work)", base)
+			default:
+				objects = append(objects, o)
+			}
+		}
+	}
+	return objects, nil
 }
 
 // checkFile checks one manifest entry against the object it names.

@@ -29,6 +29,7 @@ import (
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/miniotest"
@@ -672,4 +673,52 @@ func TestKeyRotation(t *testing.T) {
 	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: newPub, PreviousKeys: []ed25519.PublicKey{oldPub}})
 	require.NoError(t, err)
 	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
+
+// TestSecurityLakeSourceRenamed: after a class's custom source is renamed
+// in the configuration, a whole-day rerun removes the day's object from
+// the old source (else the class's events would stay in both sources,
+// listed by no manifest), and verify still finds, and checks, the objects
+// that the manifests of the days not exported again list under the old
+// source.
+func TestSecurityLakeSourceRenamed(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.From, sc.To, sc.Seed = 600, day0(), day0().AddDate(0, 0, 2), 7
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+
+	dir := t.TempDir()
+	lake := &shape.SecurityLake{AccountID: "123456789012", Region: "eu-central-1"}
+	cfg := config.Default()
+	cfg.File = "test.yaml"
+	cfg.Source.BaseURL, cfg.Source.Token, cfg.Source.Workspace = base, "sim-token", "acme"
+	cfg.Source.RequestsPerSecond, cfg.Source.Timeout = 500, 5*time.Second
+	cfg.State.Dir = filepath.Join(dir, "state")
+	cfg.Sinks = []config.Sink{{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(dir, "lake"),
+		Keys: shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake, SecurityLake: lake}}}}
+	require.NoError(t, cfg.Validate())
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}, false)
+	require.NoError(t, err)
+
+	authDir := func(source string, day int) string {
+		return filepath.Join(dir, "lake", "ext", source, "region=eu-central-1", "accountId=123456789012",
+			"eventDay="+day0().AddDate(0, 0, day).Format("20060102"))
+	}
+	require.FileExists(t, filepath.Join(authDir("pachca-auth", 0), "pachca-audit-"+date(0)+".parquet"))
+
+	lake.Sources = map[string]string{"authentication": "acme-auth"}
+	require.NoError(t, cfg.Validate())
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(authDir("acme-auth", 0), "pachca-audit-"+date(0)+".parquet"))
+	require.NoFileExists(t, filepath.Join(authDir("pachca-auth", 0), "pachca-audit-"+date(0)+".parquet"), "the old source's object of the rerun day")
+	require.FileExists(t, filepath.Join(authDir("pachca-auth", 1), "pachca-audit-"+date(1)+".parquet"))
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: &cfg})
+	require.NoError(t, err)
+	require.Len(t, rep.Lines, 2)
+	requireVerdicts(t, verdicts(t, rep.Lines), nil)
 }
