@@ -129,12 +129,15 @@ func (m *mapper) keepTopLevel() {
 }
 
 // fit returns s cut to maxString bytes; a cut value is kept whole in
-// unmapped under field.
+// unmapped under field, once however often the field is mapped (the actor
+// is also the user of a membership event).
 func (m *mapper) fit(field, s string) string {
 	if len(s) <= maxString {
 		return s
 	}
-	m.add(field, s, false)
+	if _, kept := m.ev.Unmapped.Get(field); !kept {
+		m.add(field, s, false)
+	}
 	return clip(s)
 }
 

@@ -101,6 +101,11 @@ func checkEvent(t *testing.T, s *ocsfschema.Schema, rec *transform.Record, ev *o
 		require.Contains(t, cls.Attributes, name, "attribute %s is not declared for class %s", name, cls.Name)
 	}
 	require.Equal(t, cls.Profiles, ev.Metadata.Profiles)
+	names := map[string]bool{} // a JSON object's members, a Parquet map's keys
+	for _, f := range ev.Unmapped {
+		require.False(t, names[f.Name], "unmapped.%s twice", f.Name)
+		names[f.Name] = true
+	}
 	details, ok := ev.Unmapped.Get("details")
 	require.True(t, ok, "unmapped.details missing")
 	require.Equal(t, rec.DetailsJSON, details, "details_json is not recoverable")
