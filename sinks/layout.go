@@ -80,18 +80,37 @@ func (l Layout) ListedDirs(day time.Time, dayDir string, entries []string) []str
 	dirs := slices.Clone(own)
 	for _, e := range entries {
 		dir := path.Dir(EntryPath(dayDir, e))
-		if !slices.Contains(dirs, dir) && slices.ContainsFunc(own, func(d string) bool {
-			return firstSegment(dir) == firstSegment(d) && path.Base(dir) == path.Base(d)
-		}) {
+		if !slices.Contains(dirs, dir) && slices.ContainsFunc(own, func(d string) bool { return sameShape(dir, d) }) {
 			dirs = append(dirs, dir)
 		}
 	}
 	return dirs
 }
 
-func firstSegment(p string) string {
-	first, _, _ := strings.Cut(p, "/")
-	return first
+// sameShape reports whether the data directories a and b have the same
+// first and last segment: ext/<source>/.../eventDay=YYYYMMDD of one day.
+func sameShape(a, b string) bool {
+	firstA, _, _ := strings.Cut(a, "/")
+	firstB, _, _ := strings.Cut(b, "/")
+	return firstA == firstB && path.Base(a) == path.Base(b)
+}
+
+// Replaces reports whether the file at name (from the root) is one that
+// committing p in format f replaces: one of Paths(p, f), or in a split
+// layout a file of p's name in another data directory of the day that
+// ListedDirs would list, written before the keys' directories changed.
+func (l Layout) Replaces(p Partition, f Format, name string) bool {
+	paths := l.Paths(p, f)
+	if slices.Contains(paths, name) {
+		return true
+	}
+	if l.Split == nil {
+		return false
+	}
+	dir, base := path.Split(name)
+	return slices.ContainsFunc(paths, func(own string) bool {
+		return path.Base(own) == base && sameShape(path.Dir(own), path.Clean(dir))
+	})
 }
 
 // Paths lists the path from the root of every file partition p can have

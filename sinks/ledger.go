@@ -260,14 +260,13 @@ func (l *Ledger) compare(b []byte, id Identity, where string) error {
 // replaces returns whether committing p replaces the file a manifest entry
 // names: every file of the day for a whole day (a Compact partition, or a
 // full day of a run, which holds every event a partial range of the day
-// wrote before), else the files p writes (Layout.Paths: one, or one per key
-// of a split layout).
+// wrote before), else the files p writes (Layout.Replaces: one, or one per
+// key of a split layout, wherever the keys' directories were).
 func (l *Ledger) replaces(p Partition) func(ManifestFile) bool {
 	if p.Compact || p.FullDay() {
 		return func(ManifestFile) bool { return true }
 	}
-	paths := l.layout.Paths(p, l.format)
-	return func(e ManifestFile) bool { return slices.Contains(paths, EntryPath(p.Dir(), e.Name)) }
+	return func(e ManifestFile) bool { return l.layout.Replaces(p, l.format, EntryPath(p.Dir(), e.Name)) }
 }
 
 // Existing implements Holder: the records of the files committing p

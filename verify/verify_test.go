@@ -676,14 +676,14 @@ func TestKeyRotation(t *testing.T) {
 }
 
 // TestSecurityLakeSourceRenamed: after a class's custom source is renamed
-// in the configuration, a whole-day rerun removes the day's object from
-// the old source (else the class's events would stay in both sources,
-// listed by no manifest), and verify still finds, and checks, the objects
-// that the manifests of the days not exported again list under the old
-// source.
+// in the configuration, a rerun of a whole day or of a partial range
+// removes its object from the old source (else the class's events would
+// stay in both sources, doubled, and a whole day's listed by no manifest),
+// and verify still finds, and checks, the objects that the manifests of the
+// days not exported again list under the old source.
 func TestSecurityLakeSourceRenamed(t *testing.T) {
 	sc := simulator.DefaultConfig()
-	sc.Events, sc.From, sc.To, sc.Seed = 600, day0(), day0().AddDate(0, 0, 2), 7
+	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
 	sim, err := simulator.New(sc)
 	require.NoError(t, err)
 	base, err := sim.Start("127.0.0.1:0")
@@ -702,6 +702,10 @@ func TestSecurityLakeSourceRenamed(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}, false)
 	require.NoError(t, err)
+	part := pipeline.Range{From: day0().AddDate(0, 0, 2), To: day0().AddDate(0, 0, 2).Add(6 * time.Hour)}
+	partName := "pachca-audit-" + day0().AddDate(0, 0, 2).Format("20060102T150405.000Z") + "-" + part.To.Format("20060102T150405.000Z") + ".parquet"
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, part, false)
+	require.NoError(t, err)
 
 	authDir := func(source string, day int) string {
 		return filepath.Join(dir, "lake", "ext", source, "region=eu-central-1", "accountId=123456789012",
@@ -716,9 +720,14 @@ func TestSecurityLakeSourceRenamed(t *testing.T) {
 	require.FileExists(t, filepath.Join(authDir("acme-auth", 0), "pachca-audit-"+date(0)+".parquet"))
 	require.NoFileExists(t, filepath.Join(authDir("pachca-auth", 0), "pachca-audit-"+date(0)+".parquet"), "the old source's object of the rerun day")
 	require.FileExists(t, filepath.Join(authDir("pachca-auth", 1), "pachca-audit-"+date(1)+".parquet"))
+	require.FileExists(t, filepath.Join(authDir("pachca-auth", 2), partName))
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, part, false)
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(authDir("acme-auth", 2), partName))
+	require.NoFileExists(t, filepath.Join(authDir("pachca-auth", 2), partName), "the old source's object of the rerun range")
 
 	rep, err := verify.Run(t.Context(), verify.Options{Config: &cfg})
 	require.NoError(t, err)
-	require.Len(t, rep.Lines, 2)
+	require.Len(t, rep.Lines, 3)
 	requireVerdicts(t, verdicts(t, rep.Lines), nil)
 }
