@@ -75,7 +75,7 @@ func ndjsonRecords(name string, r io.Reader, fn record) (int64, error) {
 	}
 	defer lines.Close()
 	sc := bufio.NewScanner(lines)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	sc.Buffer(make([]byte, 0, 64<<10), ndjson.MaxLine)
 	var n int64
 	for sc.Scan() {
 		var rec struct {

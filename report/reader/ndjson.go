@@ -13,9 +13,6 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 )
 
-// maxLine bounds one NDJSON line; the exporter's lines are a few KiB.
-const maxLine = 16 << 20
-
 // readNDJSON streams the rows of part p from obj, the NDJSON file (gzip or
 // zstd by its name), every byte of which passes through v.
 func readNDJSON(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func([]Row) error) error {
@@ -26,7 +23,7 @@ func readNDJSON(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func
 	}
 	defer lines.Close()
 	sc := bufio.NewScanner(lines)
-	sc.Buffer(make([]byte, 0, 256<<10), maxLine)
+	sc.Buffer(make([]byte, 0, 256<<10), ndjson.MaxLine)
 	var (
 		parser fastjson.Parser
 		n      int64

@@ -209,3 +209,21 @@ func TestDamagedFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestLongLine: a record whose NDJSON line is longer than the report's
+// bound once was (16 MiB), as an event with large details makes, is read
+// like any other, not taken for a damaged file.
+func TestLongLine(t *testing.T) {
+	recs := reporttest.Dataset()[:3]
+	from := time.UnixMilli(recs[0].CreatedAt).UTC().Truncate(24 * time.Hour)
+	to := from.AddDate(0, 0, 1)
+	for i := range recs {
+		recs[i].CreatedAt = from.Add(time.Duration(i) * time.Minute).UnixMilli()
+	}
+	recs[1].DetailsJSON = `{"blob":"` + strings.Repeat("x", 20<<20) + `"}`
+	dir := t.TempDir()
+	reporttest.Write(t, reporttest.FileSink(t, dir, "ndjson"), from, to, recs)
+	_, rows := readAll(t, dir, from, to)
+	require.Len(t, rows, 3)
+	require.Equal(t, recs[1].DetailsJSON, rows[1].DetailsJSON)
+}

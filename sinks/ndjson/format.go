@@ -13,6 +13,14 @@ import (
 	"github.com/pachca-export/pachca-export/transform"
 )
 
+// MaxLine bounds one line of the NDJSON files the exporter writes, for
+// the readers of its output (verify, report): an API page, and so an
+// event, is at most 64 MiB (extract); a record holds the event's details
+// up to three times (details_json and the details_* columns; OCSF's
+// unmapped.details, entity.data and entity_result.data), details_json
+// escaped once more, up to twice as long.
+const MaxLine = 256 << 20
+
 // Compressions lists the accepted values of a sink's compression key.
 var Compressions = []string{"none", "gzip", "zstd"}
 
