@@ -65,8 +65,14 @@ var (
 // writes the report of [from, to) to report.html there.
 func writeReport(t *testing.T, format string) string {
 	t.Helper()
+	return writeReportOf(t, format, reporttest.Dataset())
+}
+
+// writeReportOf is writeReport of the records recs.
+func writeReportOf(t *testing.T, format string, recs []transform.Record) string {
+	t.Helper()
 	dir := t.TempDir()
-	reporttest.Write(t, reporttest.FileSink(t, filepath.Join(dir, "out"), format), reporttest.Day0, to, reporttest.Dataset())
+	reporttest.Write(t, reporttest.FileSink(t, filepath.Join(dir, "out"), format), reporttest.Day0, to, recs)
 	f, err := os.Create(filepath.Join(dir, "report.html"))
 	require.NoError(t, err)
 	defer f.Close()
@@ -424,4 +430,34 @@ func TestNoNetworkRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReportWithoutFailed2FA: a period without a failed 2FA (a quiet
+// week) draws every other chart, without a JavaScript error.
+func TestReportWithoutFailed2FA(t *testing.T) {
+	var recs []transform.Record
+	for _, r := range reporttest.Dataset() {
+		if r.EventKey != "user_2fa_fail" {
+			recs = append(recs, r)
+		}
+	}
+	file := writeReportOf(t, "parquet", recs)
+
+	ctx := browser(t)
+	var exceptions []string
+	var mu sync.Mutex
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			mu.Lock()
+			exceptions = append(exceptions, fmt.Sprintf("%s (line %d)", e.ExceptionDetails.Text, e.ExceptionDetails.LineNumber))
+			mu.Unlock()
+		}
+	}))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("file://"+file))) // app.js runs before the load event
+	mu.Lock()
+	require.Empty(t, exceptions, "JavaScript errors on the page")
+	mu.Unlock()
+	require.Equal(t, "5", eval[string](t, ctx, `document.documentElement.getAttribute('data-charts')`),
+		"days, actors, addresses, sensitive changes, comparison")
+	require.Equal(t, 0, eval[int](t, ctx, `document.getElementById('chart-fails') ? echarts.getInstanceByDom(document.getElementById('chart-fails')) ? 1 : 0 : 0`))
 }

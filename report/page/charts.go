@@ -55,7 +55,9 @@ const hourLabel = "2006-01-02 15:00"
 
 func buildCharts(d *Data, dayColumns []int) charts {
 	s := d.Current
-	var c charts
+	// Lists are [] even when empty, never null: app.js reads their length
+	// (a period without a failed 2FA has no series).
+	c := charts{Days: stack{Labels: []string{}, Series: []series{}}, Fails: failChart{stack: stack{Labels: []string{}, Series: []series{}}}}
 	for _, day := range s.Days {
 		c.Days.Labels = append(c.Days.Labels, day.Day.Format("2006-01-02"))
 	}
@@ -92,7 +94,7 @@ func buildCharts(d *Data, dayColumns []int) charts {
 		c.Sensitive = append(c.Sensitive, bar{Name: g.Title, Value: g.Count})
 	}
 	if d.Previous != nil {
-		p := &pairChart{}
+		p := &pairChart{Labels: []string{}, Previous: []int64{}, Current: []int64{}}
 		for _, dl := range d.Deltas {
 			if name, ok := strings.CutPrefix(dl.Metric, "category "); ok && (dl.Previous > 0 || dl.Current > 0) {
 				p.Labels = append(p.Labels, name)
