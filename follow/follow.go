@@ -86,7 +86,17 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
-		err = errors.Join(err, s.Close(cctx))
+		cerr := s.Close(cctx)
+		if cerr != nil && err == nil && ctx.Err() != nil {
+			// A clean stop: every committed cycle is durable, and what did
+			// not close (messages of an abandoned cycle still in flight to
+			// a broker that hangs) is redone by the next start.
+			if po.Logger != nil {
+				po.Logger.Warn("follow: stopped; the sinks did not close cleanly: the abandoned cycle is redone at the next start", "error", cerr)
+			}
+			return
+		}
+		err = errors.Join(err, cerr)
 	}()
 	// The sinks are claimed for this configuration now, so that a sink
 	// holding another's data is refused before a position is recorded. A

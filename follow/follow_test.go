@@ -23,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -859,4 +860,44 @@ func rewritingProxy(t *testing.T, h http.Handler, rewrite func(r *http.Request, 
 	}))
 	t.Cleanup(proxy.Close)
 	return proxy
+}
+
+// TestFollowStopWhileKafkaHangs: a stop asked for while the broker leaves a
+// cycle's produce request unanswered. The cycle is abandoned after the
+// grace, and the producer's in-flight messages with it: that is still a
+// clean stop (nil, exit 0), the cycle pending for the next start.
+func TestFollowStopWhileKafkaHangs(t *testing.T) {
+	c, _, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
+	cfg := testConfig(t, base)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+	require.NoError(t, err)
+	defer kc.Close()
+	hung := make(chan struct{})
+	var once sync.Once
+	var released atomic.Bool
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if released.Load() {
+			return nil, nil, false
+		}
+		kc.KeepControl()
+		once.Do(func() { close(hung) })
+		return nil, nil, true // never answered
+	})
+	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit", WriteTimeout: time.Second}
+	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
+	require.NoError(t, cfg.Validate())
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Minute)})
+	select {
+	case <-hung:
+	case <-time.After(15 * time.Second):
+		t.Fatal("timed out waiting for a produce request")
+	}
+	require.NoError(t, f.stop(), "a stop during a hung cycle is clean")
+	require.NotNil(t, position(t, cfg).Pending, "the abandoned cycle is redone at the next start")
+	// The producer retries in the background until its attempts run out:
+	// let it through, so that it ends before the test does.
+	released.Store(true)
+	waitFor(t, 30*time.Second, "the producer's retry", func() bool {
+		return len(kafkatest.Consume(t, kc.ListenAddrs(), "audit")) > 0
+	})
 }

@@ -113,8 +113,9 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 
 // Close flushes what the producer still holds, waits for in-flight produce
 // requests (at most max_attempts times write_timeout, or until ctx ends) and
-// closes the connections; a flush that failed is its error. It is safe to
-// call twice; Open and Write fail afterwards.
+// closes the connections; a flush that failed, or that ctx ended first, is
+// its error (then the connections close once kafka-go gives up retrying).
+// It is safe to call twice; Open and Write fail afterwards.
 func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -130,6 +131,12 @@ func (s *Sink) Close(ctx context.Context) error {
 	case err = <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("gave up waiting for in-flight messages: %w", context.Cause(ctx))
+		// kafka-go goes on retrying them, over connections of its own
+		// that would outlive the sink: closed once it is done.
+		go func() {
+			<-done
+			s.transport.CloseIdleConnections()
+		}()
 	}
 	s.transport.CloseIdleConnections()
 	if err != nil {
