@@ -204,10 +204,19 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	plan.Delivered = delivered
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = keep, true
+	// What no cycle delivered of a day behind the watermark was published
+	// late: caught here rather than by a look-back.
+	late, wm := 0, l.pos.Watermark.UnixMilli()
+	plan.OnFresh = func(rec *transform.Record, _ uint64) {
+		if rec.CreatedAt < wm {
+			late++
+		}
+	}
 	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
 	l.m.ObservePlan(sum)
 	if err == nil {
+		l.m.late.Add(float64(late))
 		counted.commit()
 		delete(l.counted, d.Format(time.DateOnly)) // never read again
 	}

@@ -901,3 +901,43 @@ func TestFollowStopWhileKafkaHangs(t *testing.T) {
 		return len(kafkatest.Consume(t, kc.ListenAddrs(), "audit")) > 0
 	})
 }
+
+// TestFollowLateEventsOfTheSeal: an event published after the look-back
+// passed its day, caught by the seal, counts in late_events_total as the
+// look-back's catches do; the day's events before --from, which the seal
+// gives the file sinks only, do not.
+func TestFollowLateEventsOfTheSeal(t *testing.T) {
+	c, sim, base := startLive(t, 3*time.Second, simulator.Live{})
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	from := c.now().Add(-time.Second)
+	sim.WriteEvent("user_login", from.Add(-time.Second), 0) // before --from
+	cfg := testConfig(t, base)
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, c, follow.Options{From: from, Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	counter := func(name string) float64 {
+		resp, err := http.Get(metrics)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+		require.NotNil(t, m, "%s in /metrics", name)
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		require.NoError(t, err)
+		return v
+	}
+	// Published once the look-back passed it, before the seal (when the
+	// look-back passes midnight).
+	at := midnight.Add(-2500 * time.Millisecond)
+	waitFor(t, 15*time.Second, "the look-back to pass the event", func() bool {
+		return position(t, cfg).Watermark.Add(-cfg.Follow.Lookback).After(at)
+	})
+	veryLate := sim.WriteEvent("user_login", at, 0)
+	waitSealed(t, cfg, yesterday)
+	waitFor(t, 5*time.Second, "the seal counted", func() bool { return counter("pachca_export_follow_seals_total") == 1 })
+	require.Equal(t, 1.0, counter("pachca_export_follow_late_events_total"), "the event the seal caught")
+	require.NoError(t, f.stop())
+	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), veryLate.ID)
+}
