@@ -601,6 +601,12 @@ func (c *Config) Validate() error {
 	if f.Lookback < 0 {
 		bad("follow.lookback", "must be 0 or more")
 	}
+	if p.Retention > 0 && f.Lookback > 0 && p.Lag+f.Lookback > p.Retention-24*time.Hour {
+		// A day is sealed (read once more whole) lag + lookback after
+		// its end: later than that, the API no longer holds all of it.
+		bad("follow.lookback", "%s and period.lag (%s) must add up to at most period.retention (%s) minus a day, so that a day is sealed while the API still holds it whole",
+			f.Lookback, p.Lag, p.Retention)
+	}
 	if f.GiveUpAfter < f.Interval {
 		bad("follow.give_up_after", "must be at least follow.interval (%s)", f.Interval)
 	}
