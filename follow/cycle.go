@@ -21,6 +21,11 @@ const day = 24 * time.Hour
 // on for longer than that yields a second finding.
 const alertsKeep = 24 * time.Hour
 
+// errIdle is a cycle's answer when now - lag is not past where it would
+// start (a --from within lag of now, a clock that went back): it commits
+// nothing, so it is no cycle for the metrics and the readiness.
+var errIdle = errors.New("follow: nothing to read yet")
+
 // cycle seals the days that are due, then delivers [watermark - lookback,
 // now - lag), or redoes a pending cycle first.
 func (l *Loop) cycle(ctx context.Context) error {
@@ -48,7 +53,9 @@ func (l *Loop) cycle(ctx context.Context) error {
 		// exported whole by `run`, is done too.
 		from = pastExported(from, end, exported)
 		if !from.Before(end) {
-			return nil // the clock went back, or nothing is older than lag yet
+			// The clock went back, or nothing is older than lag yet.
+			l.log.Debug("follow: nothing to read yet", "from", fmtT(from), "now_minus_lag", fmtT(end))
+			return errIdle
 		}
 		c = &state.Cycle{Seq: l.pos.Seq + 1, From: from, To: end}
 		l.pos.Pending = c

@@ -269,7 +269,12 @@ func (l *Loop) run(ctx context.Context) error {
 			giveUp = since.Add(l.cfg.GiveUpAfter)
 		}
 		err := l.cycleWithGrace(ctx, giveUp)
-		l.m.cycleEnded(err == nil, time.Now(), time.Since(began))
+		idle := errors.Is(err, errIdle)
+		if idle {
+			err = nil
+		} else {
+			l.m.cycleEnded(err == nil, time.Now(), time.Since(began))
+		}
 		if ctx.Err() != nil {
 			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
 			return nil
@@ -288,7 +293,7 @@ func (l *Loop) run(ctx context.Context) error {
 			// the last try comes at give_up_after.
 			wait = min(interval<<min(failures-1, 6), max(interval, 5*time.Minute), time.Until(since.Add(l.cfg.GiveUpAfter)))
 			l.log.Warn("follow: cycle failed; trying again", "error", err, "in", wait.Round(time.Second).String(), "failing_for", time.Since(since).Round(time.Second).String())
-		} else {
+		} else if !idle {
 			failures = 0
 		}
 		t := time.NewTimer(max(wait, 0))

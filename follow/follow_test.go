@@ -941,3 +941,44 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	require.NoError(t, f.stop())
 	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), veryLate.ID)
 }
+
+// TestFollowIdleCycles: a --from within lag of now leaves the cycles
+// nothing to read: they commit nothing, so neither the metrics nor the
+// readiness report a committed cycle.
+func TestFollowIdleCycles(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Period.Lag = time.Hour
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	addr := make(chan string, 1)
+	go func() {
+		done <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log},
+			follow.Options{From: time.Now(), Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	}()
+	url := "http://" + <-addr
+	get := func(path string) (int, string) {
+		resp, err := http.Get(url + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, 10*time.Second, "two idle cycles", func() bool { return strings.Count(logs.String(), "nothing to read yet") >= 2 })
+	_, metrics := get("/metrics")
+	require.Contains(t, metrics, "\npachca_export_follow_cycles_total{result=\"success\"} 0\n")
+	require.Contains(t, metrics, "\npachca_export_last_run_success 0\n")
+	require.Contains(t, metrics, "\npachca_export_follow_cycle_duration_seconds_count 0\n")
+	code, body := get("/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, "no cycle committed yet")
+	cancel()
+	require.NoError(t, <-done)
+	require.Zero(t, position(t, cfg).Seq)
+}
