@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -164,8 +165,7 @@ func (s *Sink) Check(ctx context.Context) error {
 		if s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
 		}
-		// kafka-go names its own method first: not the user's business.
-		msg := strings.TrimPrefix(err.Error(), "kafka.(*Client).Metadata: ")
+		msg := libraryPrefix.ReplaceAllString(err.Error(), "")
 		return fmt.Errorf("kafka: brokers %s unreachable: %s%s", s.brokers(), msg, hint)
 	}
 	for _, t := range md.Topics {
@@ -187,6 +187,10 @@ func (s *Sink) Check(ctx context.Context) error {
 }
 
 func (s *Sink) brokers() string { return strings.Join(s.cfg.Brokers, ",") }
+
+// libraryPrefix is how kafka-go starts some of its errors: the name of its
+// own method, not the user's business.
+var libraryPrefix = regexp.MustCompile(`^kafka\.\(\*Client\)\.[A-Za-z]+: `)
 
 func (s *Sink) newTransport() *kafka.Transport {
 	return &kafka.Transport{
@@ -356,7 +360,7 @@ type deliveryError struct {
 func (e *deliveryError) Error() string {
 	causes := make([]string, len(e.distinct))
 	for i, d := range e.distinct {
-		causes[i] = d.Error()
+		causes[i] = libraryPrefix.ReplaceAllString(d.Error(), "")
 	}
 	return fmt.Sprintf("kafka: topic %s (brokers %s): %d of %d messages not delivered: %s",
 		e.topic, e.brokers, e.failed, len(e.werrs), strings.Join(causes, "; "))
