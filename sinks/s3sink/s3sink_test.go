@@ -405,3 +405,30 @@ func TestEndpointSilent(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckCannotDelete: credentials that may put objects but not delete
+// them fail Check, naming the permission, and leave no probe object under
+// the prefix (was: the probe was put, its delete refused, and every check
+// and run left one more, which check and verify then reported as another's
+// data at the sink's root).
+func TestCheckCannotDelete(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("perm")
+	creds := srv.Restricted(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+		`"Action":["s3:GetObject","s3:PutObject","s3:ListBucket","s3:GetBucketLocation"],` +
+		`"Resource":["arn:aws:s3:::perm","arn:aws:s3:::perm/*"]}]}`)
+	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", creds.SessionToken)
+	c := config(t, srv, "perm", "ndjson", "zstd")
+	c.AccessKeyID, c.SecretAccessKey = "", "" // the environment's
+	s := newSink(t, c)
+
+	for range 2 {
+		err := s.Check(t.Context())
+		require.Error(t, err)
+		require.Regexp(t, `^s3: objects under s3://perm/audit/ cannot be deleted \(s3:DeleteObject is needed to replace a day's files\): `+
+			`delete s3://perm/audit/_pachca-export-check-[0-9a-f]{16}: access denied to bucket "perm" \(check credentials\): AccessDenied: `, err.Error())
+	}
+	require.Empty(t, keys(t, srv, "perm"), "no probe left behind")
+}

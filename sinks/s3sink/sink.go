@@ -178,7 +178,11 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 
 // Check tells whether the temporary directory takes a file and the bucket
 // exists and is writable under the prefix (by putting and deleting a small
-// probe object where the marker goes). It is meant for `check`.
+// probe object where the marker goes). It is meant for `check`, and runs
+// before every run: credentials that may put but not delete must not leave
+// a probe under the prefix at each try, which readers and verify would see
+// as another's data; so the probe's key is deleted first, before it exists
+// (S3 answers a permitted delete of a missing key with success).
 func (s *Sink) Check(ctx context.Context) error {
 	ctx = withBudget(ctx)
 	if err := s.checkTempDir(); err != nil {
@@ -199,11 +203,15 @@ func (s *Sink) Check(ctx context.Context) error {
 		ContentType: aws.String("text/plain"),
 	}
 	s.setEncryption(in)
+	del := &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}
+	if _, err := s.client.DeleteObject(ctx, del); err != nil {
+		return fmt.Errorf("s3: objects under %s cannot be deleted (s3:DeleteObject is needed to replace a day's files): delete %s: %w",
+			s.url(s.prefix), s.url(key), s.explain(ctx, err))
+	}
 	if _, err := s.client.PutObject(ctx, in); err != nil {
 		return fmt.Errorf("s3: bucket %q is not writable: put %s: %w", s.cfg.Bucket, s.url(key), s.explain(ctx, err))
 	}
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
-	if err != nil {
+	if _, err := s.client.DeleteObject(ctx, del); err != nil {
 		return fmt.Errorf("s3: delete probe %s: %w", s.url(key), s.explain(ctx, err))
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/pachca-export/pachca-export/testkit/testbin"
 )
@@ -115,6 +116,37 @@ func newClient(s *Server) *s3.Client {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 	})
+}
+
+// Restricted returns temporary credentials (STS AssumeRole with the root
+// user) that may do only what policy, an IAM policy document, allows: a
+// role without some permission, as an operator's may be. They carry a
+// session token, so a sink takes them from the environment (the SDK's
+// default chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+func (s *Server) Restricted(policy string) aws.Credentials {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := sts.New(sts.Options{
+		Region:       s.Region,
+		BaseEndpoint: aws.String(s.Endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+	})
+	out, err := client.AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn:         aws.String("arn:minio:iam:::role/test"), // MinIO ignores it for a user
+		RoleSessionName: aws.String("test"),
+		Policy:          aws.String(policy),
+		DurationSeconds: aws.Int32(3600),
+	})
+	if err != nil {
+		s.t.Fatalf("miniotest: assume a role with policy %s: %v", policy, err)
+	}
+	c := out.Credentials
+	return aws.Credentials{
+		AccessKeyID:     aws.ToString(c.AccessKeyId),
+		SecretAccessKey: aws.ToString(c.SecretAccessKey),
+		SessionToken:    aws.ToString(c.SessionToken),
+	}
 }
 
 // CreateBucket creates a bucket, failing the test on error.
