@@ -205,8 +205,8 @@ func (s *Sink) Check(ctx context.Context) error {
 	s.setEncryption(in)
 	del := &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}
 	if _, err := s.client.DeleteObject(ctx, del); err != nil {
-		return fmt.Errorf("s3: objects under %s cannot be deleted (s3:DeleteObject is needed to replace a day's files): delete %s: %w",
-			s.url(s.prefix), s.url(key), s.explain(ctx, err))
+		return fmt.Errorf("s3: bucket %q is not writable: delete %s: %w (the sink puts and deletes objects under its prefix: s3:PutObject, s3:DeleteObject)",
+			s.cfg.Bucket, s.url(key), s.explain(ctx, err))
 	}
 	if _, err := s.client.PutObject(ctx, in); err != nil {
 		return fmt.Errorf("s3: bucket %q is not writable: put %s: %w", s.cfg.Bucket, s.url(key), s.explain(ctx, err))
