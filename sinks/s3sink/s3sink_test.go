@@ -432,3 +432,26 @@ func TestCheckCannotDelete(t *testing.T) {
 	}
 	require.Empty(t, keys(t, srv, "perm"), "no probe left behind")
 }
+
+// TestCheckCannotList: credentials whose policy grants the objects but not
+// the bucket (no s3:ListBucket) fail Check on its HEAD of the bucket, whose
+// 403 carries no code; the line names the permission (was: only "access
+// denied to bucket (check credentials): Forbidden", though the credentials
+// were right).
+func TestCheckCannotList(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("perm")
+	creds := srv.Restricted(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+		`"Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"],"Resource":["arn:aws:s3:::perm/*"]}]}`)
+	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", creds.SessionToken)
+	c := config(t, srv, "perm", "ndjson", "zstd")
+	c.AccessKeyID, c.SecretAccessKey = "", "" // the environment's
+	s := newSink(t, c)
+
+	err := s.Check(t.Context())
+	require.Error(t, err)
+	require.Equal(t, `s3: access denied to bucket "perm" (check credentials): Forbidden `+
+		`(or the credentials lack s3:ListBucket on the bucket, which the sink needs)`, err.Error())
+}

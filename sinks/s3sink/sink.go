@@ -189,6 +189,12 @@ func (s *Sink) Check(ctx context.Context) error {
 		return err
 	}
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)}); err != nil {
+		if isStatus(err, http.StatusForbidden) {
+			// A HEAD answer has no body to tell bad credentials from a
+			// policy without the bucket-level permission (often forgotten
+			// where only arn:aws:s3:::bucket/* was granted).
+			return fmt.Errorf("s3: %w (or the credentials lack s3:ListBucket on the bucket, which the sink needs)", s.explain(ctx, err))
+		}
 		return fmt.Errorf("s3: %w", s.explain(ctx, err))
 	}
 	var b [8]byte
