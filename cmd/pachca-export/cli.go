@@ -85,6 +85,12 @@ func (o *onceString) Set(v string) error {
 	return nil
 }
 
+// Var declares a flag of value v's type (a list a flag may repeat, say).
+func (f *flags) Var(v flag.Value, name, usage string) {
+	f.order = append(f.order, name)
+	f.FlagSet.Var(v, name, usage)
+}
+
 // Bool declares a boolean flag.
 func (f *flags) Bool(name string, value bool, usage string) *bool {
 	f.order = append(f.order, name)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -328,6 +330,26 @@ func TestHelp(t *testing.T) {
 	stdout.Reset()
 	require.Equal(t, 0, Main(t.Context(), []string{"--help"}, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "commands:")
+}
+
+// TestHelpListsEveryFlag: each command's help lists every flag it takes
+// (was: --public-key, declared with Var, was missing from verify --help
+// and from the "did you mean" of a misspelling).
+func TestHelpListsEveryFlag(t *testing.T) {
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 0, Main(t.Context(), []string{c.name, "--help"}, &stdout, &stderr), stderr.String())
+			fs := newFlags(c.name)
+			c.setup(fs, &env{stdout: io.Discard, stderr: io.Discard})
+			fs.VisitAll(func(f *flag.Flag) {
+				require.Regexp(t, `(?m)^  `+regexp.QuoteMeta(flagName(f.Name))+`\s`, stdout.String(), "pachca-export %s --help lacks it", c.name)
+			})
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, Main(t.Context(), []string{"verify", "--public-kye", "k.pem"}, &stdout, &stderr))
+	require.Equal(t, "pachca-export: verify: unknown flag --public-kye (did you mean --public-key?); see pachca-export verify --help\n", stderr.String())
 }
 
 // TestMistakes: a misspelt flag or command is one line with the closest
