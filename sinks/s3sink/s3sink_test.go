@@ -8,8 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -454,4 +459,37 @@ func TestCheckCannotList(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, `s3: access denied to bucket "perm" (check credentials): Forbidden `+
 		`(or the credentials lack s3:ListBucket on the bucket, which the sink needs)`, err.Error())
+}
+
+// TestCheckDeleteOfMissingKeyNotFound: a server that answers the delete of
+// a key that does not exist with 404 NoSuchKey (Google Cloud Storage's XML
+// API does; S3 and MinIO answer 204) passes Check, which deletes the
+// probe's key before putting it, and is left with no probe.
+func TestCheckDeleteOfMissingKeyNotFound(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("gcs")
+	target, err := url.Parse(srv.Endpoint)
+	require.NoError(t, err)
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // the signature covers the host the client addressed
+	}}
+	var deletes atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && deletes.Add(1) == 1 { // the key does not exist yet
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	c := config(t, srv, "gcs", "ndjson", "zstd")
+	c.Endpoint = front.URL
+	s := newSink(t, c)
+
+	require.NoError(t, s.Check(t.Context()))
+	require.EqualValues(t, 2, deletes.Load(), "the probe's key deleted before the put and after")
+	require.Empty(t, keys(t, srv, "gcs"))
 }

@@ -182,7 +182,8 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 // before every run: credentials that may put but not delete must not leave
 // a probe under the prefix at each try, which readers and verify would see
 // as another's data; so the probe's key is deleted first, before it exists
-// (S3 answers a permitted delete of a missing key with success).
+// (S3 answers a permitted delete of a missing key with success; some
+// S3-compatible servers, Google Cloud Storage's, with 404 NoSuchKey).
 func (s *Sink) Check(ctx context.Context) error {
 	ctx = withBudget(ctx)
 	if err := s.checkTempDir(); err != nil {
@@ -210,7 +211,7 @@ func (s *Sink) Check(ctx context.Context) error {
 	}
 	s.setEncryption(in)
 	del := &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}
-	if _, err := s.client.DeleteObject(ctx, del); err != nil {
+	if _, err := s.client.DeleteObject(ctx, del); err != nil && !isStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("s3: bucket %q is not writable: delete %s: %w (the sink puts and deletes objects under its prefix: s3:PutObject, s3:DeleteObject)",
 			s.cfg.Bucket, s.url(key), s.explain(ctx, err))
 	}
