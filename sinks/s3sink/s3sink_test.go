@@ -493,3 +493,21 @@ func TestCheckDeleteOfMissingKeyNotFound(t *testing.T) {
 	require.EqualValues(t, 2, deletes.Load(), "the probe's key deleted before the put and after")
 	require.Empty(t, keys(t, srv, "gcs"))
 }
+
+// TestCheckStorageClass: a storage_class the server refuses for data objects
+// fails Check, as the first upload would (was: the probe went up STANDARD,
+// check said OK, and the run failed at its first upload, after fetching).
+func TestCheckStorageClass(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("class")
+	c := config(t, srv, "class", "ndjson", "zstd")
+	c.StorageClass = "GLACIER_IR" // MinIO without tiers takes STANDARD and REDUCED_REDUNDANCY only
+	err := newSink(t, c).Check(t.Context())
+	require.Error(t, err)
+	require.Regexp(t, `^s3: bucket "class" is not writable: put s3://class/audit/_pachca-export-check-[0-9a-f]{16}: InvalidStorageClass: `, err.Error())
+	require.Empty(t, keys(t, srv, "class"))
+
+	c.StorageClass = "REDUCED_REDUNDANCY"
+	require.NoError(t, newSink(t, c).Check(t.Context()))
+	require.Empty(t, keys(t, srv, "class"))
+}

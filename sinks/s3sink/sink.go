@@ -210,6 +210,10 @@ func (s *Sink) Check(ctx context.Context) error {
 		ContentType: aws.String("text/plain"),
 	}
 	s.setEncryption(in)
+	// The data objects' class, so that a class the server refuses fails
+	// here and not at the first upload, after the fetch; the probe is
+	// deleted at once, and its minimum duration costs next to nothing.
+	in.StorageClass = types.StorageClass(s.cfg.StorageClass)
 	del := &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}
 	if _, err := s.client.DeleteObject(ctx, del); err != nil && !isStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("s3: bucket %q is not writable: delete %s: %w (the sink puts and deletes objects under its prefix: s3:PutObject, s3:DeleteObject)",
@@ -236,8 +240,8 @@ func (s *Sink) checkTempDir() error {
 }
 
 // setEncryption applies the configured server-side encryption to a put. The
-// storage class is for data objects only (the probe and manifests stay
-// STANDARD: small objects in archive classes cost a minimum duration).
+// storage class is for data objects (and check's probe) only: manifests
+// stay STANDARD, small objects in archive classes cost a minimum duration.
 func (s *Sink) setEncryption(in *s3.PutObjectInput) {
 	in.ServerSideEncryption, in.SSEKMSKeyId = s.sse()
 }
