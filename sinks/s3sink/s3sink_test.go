@@ -468,25 +468,15 @@ func TestCheckCannotList(t *testing.T) {
 func TestCheckDeleteOfMissingKeyNotFound(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.CreateBucket("gcs")
-	target, err := url.Parse(srv.Endpoint)
-	require.NoError(t, err)
-	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.Host = r.In.Host // the signature covers the host the client addressed
-	}}
 	var deletes atomic.Int32
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && deletes.Add(1) == 1 { // the key does not exist yet
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
 	c := config(t, srv, "gcs", "ndjson", "zstd")
-	c.Endpoint = front.URL
+	c.Endpoint = front(t, srv, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodDelete && deletes.Add(1) == 1 { // the key does not exist yet
+			s3Error(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+			return true
+		}
+		return false
+	})
 	s := newSink(t, c)
 
 	require.NoError(t, s.Check(t.Context()))
@@ -510,4 +500,67 @@ func TestCheckStorageClass(t *testing.T) {
 	c.StorageClass = "REDUCED_REDUNDANCY"
 	require.NoError(t, newSink(t, c).Check(t.Context()))
 	require.Empty(t, keys(t, srv, "class"))
+}
+
+// TestObjectLockBucket: AWS refuses a PutObject or UploadPart without
+// Content-MD5 or an x-amz-checksum-* header in a bucket with a default
+// Object Lock retention, the usual setup of a bucket for audit logs (MinIO
+// does not: the test puts a proxy that refuses them as AWS does before it).
+// Check's probe carries its SHA-256 as the uploads and manifests do (was:
+// it carried none, so check, and the run's check before fetching, failed
+// on such a bucket with 'Content-MD5 OR x-amz-checksum- HTTP header is
+// required' where every write of the run would have passed).
+func TestObjectLockBucket(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("locked")
+	c := config(t, srv, "locked", "ndjson", "none")
+	c.Endpoint = front(t, srv, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || r.Header.Get("Content-MD5") != "" {
+			return false
+		}
+		for name := range r.Header {
+			if strings.HasPrefix(strings.ToLower(name), "x-amz-checksum-") {
+				return false
+			}
+		}
+		s3Error(w, http.StatusBadRequest, "InvalidRequest", "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters")
+		return true
+	})
+	c.PartSize = s3sink.MinPartSize
+	s := newSink(t, c)
+	require.NoError(t, s.Check(t.Context()))
+
+	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-l")
+	recs := records(t, p, 20000, "l") // more than a part: a multipart upload
+	res := commit(t, s, p, recs)
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"audit/_pachca-export.json", "audit/dt=2026-11-01/_manifest.json", res.Files[0]}, keys(t, srv, "locked"))
+}
+
+// front starts a proxy before srv whose handle may answer a request itself
+// (it returns true) instead of passing it on, as another S3 server would.
+// It returns the proxy's endpoint.
+func front(t *testing.T, srv *miniotest.Server, handle func(http.ResponseWriter, *http.Request) bool) string {
+	t.Helper()
+	target, err := url.Parse(srv.Endpoint)
+	require.NoError(t, err)
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // the signature covers the host the client addressed
+	}}
+	f := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !handle(w, r) {
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(f.Close)
+	return f.URL
+}
+
+// s3Error answers as S3 does when it refuses a request.
+func s3Error(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 }

@@ -203,11 +203,15 @@ func (s *Sink) Check(ctx context.Context) error {
 	// Beside the marker: where a role limited to the sink's places (ext/
 	// sources and the manifests of a Security Lake bucket) may write.
 	key := s.prefix + s.layout.Meta + "_pachca-export-check-" + hex.EncodeToString(b[:])
+	const probe = "pachca-export check\n"
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
-		Body:        strings.NewReader("pachca-export check\n"),
+		Body:        strings.NewReader(probe),
 		ContentType: aws.String("text/plain"),
+		// As every put of the sink: a bucket with a default Object Lock
+		// retention refuses a put without a checksum.
+		ChecksumSHA256: aws.String(sha256Base64([]byte(probe))),
 	}
 	s.setEncryption(in)
 	// The data objects' class, so that a class the server refuses fails
