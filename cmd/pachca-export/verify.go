@@ -18,7 +18,7 @@ import (
 func verifyCommand() *command {
 	return &command{
 		name:     "verify",
-		synopsis: "-c FILE [--from T --to T] [--against-api] [--repair] [--public-key FILE] [--print-public-key]",
+		synopsis: "-c FILE [--from T --to T] [--against-api] [--repair] [--token TOKEN] [--public-key FILE] [--print-public-key]",
 		summary:  "read the file and S3 sinks back and check every day, as OK/FAIL lines",
 		about: `Reads back what the file and S3 sinks of FILE hold and checks each day against
 its manifest (files present, sizes, sha256, record counts, schema version, no
