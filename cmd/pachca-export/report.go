@@ -54,6 +54,11 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 					}
 					rest = fs.Args()
 				}
+				sinkSet := false
+				fs.Visit(func(f *flag.Flag) { sinkSet = sinkSet || f.Name == "sink" })
+				if sinkSet && *sinkN < 0 { // -1 is "not given" inside
+					return usageErr("report: --sink %d: give a sink's index, 0 or more", *sinkN)
+				}
 				return e.report1(ctx, dirs, *cfgPath, *sinkN, *from, *to, *out)
 			}
 		},

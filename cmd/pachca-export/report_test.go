@@ -165,6 +165,7 @@ alerts:
 		{"empty period", []string{pq, "--from", d(3), "--to", d(3)}, 2, "is not before"},
 		{"sink out of range", []string{"-c", cfg, "--sink", "7", "--from", d(3), "--to", d(6)}, 2, "--sink 7"},
 		{"negative sink", []string{"-c", cfg, "--sink", "-2", "--from", d(3), "--to", d(6)}, 2, "--sink -2"},
+		{"sink -1", []string{"-c", cfg, "--sink", "-1", "--from", d(3), "--to", d(6)}, 2, "--sink -1"},
 		{"unknown flag after the directory", []string{pq, "--frm", d(3)}, 2, "unknown flag --frm (did you mean --from?)"},
 		{"kafka sink", []string{"-c", cfg, "--sink", "0", "--from", d(3), "--to", d(6)}, 2, "sinks[0] is kafka"},
 		{"ocsf sink", []string{"-c", cfg, "--sink", "1", "--from", d(3), "--to", d(6)}, 2,
