@@ -374,7 +374,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 // it is cut or quoted into the error.
 func (c *Client) statusError(status int, header http.Header, body []byte) (time.Duration, error) {
 	body = c.scrub.Bytes(body)
-	ra := parseRetryAfter(header.Get("Retry-After"), time.Now())
+	ra := parseRetryAfter(header.Get("Retry-After"), serverNow(header, time.Now()))
 	switch {
 	case status == http.StatusTooManyRequests:
 		if ra <= 0 {
@@ -459,8 +459,20 @@ func parseEvent(raw json.RawMessage) Event {
 	return ev
 }
 
+// serverNow is the time the answer was made by the server's clock: its Date
+// header, or now when it has none. An HTTP-date Retry-After is a time on the
+// server's clock; measured from this machine's clock instead, a server clock
+// an hour ahead would turn "retry in 2 s" into the 10 minute cap.
+func serverNow(header http.Header, now time.Time) time.Time {
+	if t, err := http.ParseTime(header.Get("Date")); err == nil {
+		return t
+	}
+	return now
+}
+
 // parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when absent
-// or unreadable. It is capped at ten minutes.
+// or unreadable. now is the server's time (serverNow). It is capped at ten
+// minutes.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0

@@ -159,6 +159,35 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
+// TestRetryAfterDateOnTheServerClock: an HTTP-date Retry-After counts from
+// the server's Date header, not from this machine's clock: a server an hour
+// ahead that says "in 2 s" means 2 s, not the ten minute cap.
+func TestRetryAfterDateOnTheServerClock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		skew time.Duration // server clock minus ours
+	}{
+		{name: "server ahead", skew: time.Hour},
+		{name: "server behind", skew: -time.Hour},
+		{name: "same clock", skew: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := time.Now().Add(tc.skew).UTC()
+			srv, _ := scripted(t, reply{status: 429, header: map[string]string{
+				"Date":        at.Format(http.TimeFormat),
+				"Retry-After": at.Add(2 * time.Second).Format(http.TimeFormat),
+			}})
+			ctx, cancel := context.WithCancel(t.Context())
+			var waits []time.Duration
+			c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", RPS: 100, MaxRetries: 3, Timeout: 2 * time.Second,
+				OnRetry: func(r Retry) { waits = append(waits, r.Wait); cancel() }})
+			_, err := c.Page(ctx, Query{}, "")
+			require.ErrorIs(t, err, context.Canceled)
+			require.Equal(t, []time.Duration{2 * time.Second}, waits)
+		})
+	}
+}
+
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	for n := 1; n < 20; n++ {
 		d := backoff(n)
