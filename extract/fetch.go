@@ -386,7 +386,17 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			return fmt.Errorf("fetch %s: %w", w, err)
 		}
 		reachedStart := false
+		before := minAt // the oldest time of the pages before this one
 		for _, ev := range page.Events {
+			// Newest first across pages is what checkpoints, splits and the
+			// stop at the window's start rely on: an event newer than one on
+			// an earlier page may fall in a part committed already (or be a
+			// page served twice in place of the one that was due), and would
+			// be lost without a word.
+			if ev.TimeOK && ev.At > before && ev.At < w.End {
+				return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came after events down to %s; stopping rather than risking a gap",
+					w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(before).UTC().Format(apiTime))
+			}
 			// A repeat is the same id with the same bytes: the API repeating
 			// an event on the next page. Another event with the id goes on,
 			// and the run loop dead-letters it. Events without a usable id

@@ -293,6 +293,22 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 		require.NoError(t, f.Run(t.Context()))
 		require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 1}, s.ids)
 	})
+	// Pages that are not newest first, one after the other: b is newer
+	// than c on the page before it. With a checkpoint after every page, b
+	// falls in the part committed already and was dropped without a word.
+	t.Run("pages not newest first", func(t *testing.T) {
+		b := serve(t, map[string]string{"": page("c1", true, "a", "c"), "c1": page("c2", true, "b", "d"), "c2": page("", false, "e")})
+		got, err := fetchAll(t, b, 1, 1, day)
+		require.ErrorContains(t, err, `the API's pages are not newest first: event "b" at 2026-10-01T10:00:58.000Z came after events down to 2026-10-01T10:00:57.000Z`)
+		require.NotContains(t, got.events, "e")
+	})
+	// The second page served again in place of the third: its events were
+	// all skipped as repeats, and the third page's never seen.
+	t.Run("a page served twice", func(t *testing.T) {
+		b := serve(t, map[string]string{"": page("c1", true, "a", "b"), "c1": page("c2", true, "c", "d"), "c2": page("c3", true, "c", "d"), "c3": page("", false, "g")})
+		_, err := fetchAll(t, b, 1, 1000, day)
+		require.ErrorContains(t, err, "not newest first")
+	})
 	t.Run("empty page then more", func(t *testing.T) {
 		b := serve(t, map[string]string{"": page("c1", true, "a"), "c1": page("c2", true), "c2": page("", false, "b")})
 		got, err := fetchAll(t, b, 1, 1000, day)
