@@ -350,7 +350,10 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 		return Page{}, 0, &retryableError{msg: "request failed", err: stripURL(err)}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > maxBody {
+		return Page{}, 0, tooLarge(fmt.Sprintf("response of %d bytes", resp.ContentLength))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	c.stats.Bytes.Add(int64(len(body)))
 	if resp.StatusCode != http.StatusOK {
 		ra, err := c.statusError(resp.StatusCode, resp.Header, body)
@@ -359,6 +362,9 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	if err != nil {
 		return Page{}, 0, &retryableError{msg: "reading the response", err: stripURL(err)}
 	}
+	if len(body) > maxBody {
+		return Page{}, 0, tooLarge("response")
+	}
 	p, err = decodePage(body)
 	if err != nil {
 		return Page{}, 0, &retryableError{msg: "malformed response", err: fmt.Errorf("%w (body starts %q)", err, snippet(c.scrub.Bytes(body)))}
@@ -366,6 +372,13 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
 	return p, 0, nil
+}
+
+// tooLarge is a 200 answer over maxBody, read no further: a page of
+// PageSize events is far smaller, and reading on would hold that much per
+// window in flight.
+func tooLarge(what string) error {
+	return &retryableError{msg: fmt.Sprintf("%s over the %d MiB a page of %d events may take (is source.base_url the API?)", what, maxBody>>20, PageSize)}
 }
 
 // statusError classifies an answer that is not a success: a 429 with its

@@ -188,6 +188,43 @@ func TestRetryAfterDateOnTheServerClock(t *testing.T) {
 	}
 }
 
+// TestPageTooLarge: a 200 answer over 64 MiB is a retried failure that says
+// so, not "unexpected end of JSON input" after reading 64 MiB of it; with a
+// Content-Length that says so, not a byte of it is read.
+func TestPageTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		length  bool // announce the length
+		errText string
+	}{
+		{name: "announced", length: true, errText: "response of 68157440 bytes over the 64 MiB a page of 50 events may take"},
+		{name: "chunked", errText: "response over the 64 MiB a page of 50 events may take"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const size = 65 << 20
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.length {
+					w.Header().Set("Content-Length", strconv.Itoa(size))
+				}
+				chunk := make([]byte, 1<<20)
+				for range size >> 20 {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
+			}))
+			t.Cleanup(srv.Close)
+			c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", MaxRetries: 0, Timeout: 10 * time.Second})
+			_, err := c.Page(t.Context(), Query{}, "")
+			require.ErrorContains(t, err, tc.errText)
+			require.ErrorContains(t, err, "giving up after 0 retries")
+			if tc.length {
+				require.Zero(t, c.Stats().Bytes.Load())
+			}
+		})
+	}
+}
+
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	for n := 1; n < 20; n++ {
 		d := backoff(n)
