@@ -272,6 +272,9 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
+			if until, ok := retryDeadline(ctx); ok && time.Now().Add(thr.retryAfter).After(until) {
+				return fmt.Errorf("out of time to wait for the Retry-After of %s: %w", thr.retryAfter, err)
+			}
 			c.onRetry(Retry{Attempt: throttles, Throttled: true, Wait: thr.retryAfter, Err: err})
 			// The limiter's pause makes every worker wait; nothing to sleep here.
 		case errors.As(err, &re):
@@ -302,10 +305,10 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 type retryDeadlineKey struct{}
 
 // WithRetryDeadline returns ctx under which the client retries a transient
-// failure only while the retry would start before until; past it the
-// failure is returned at once. Unlike a context deadline it cuts short no
-// request nor any work that succeeds: a follow loop bounds its retrying by
-// what is left of follow.give_up_after.
+// failure, or waits out a 429's Retry-After, only while the retry would
+// start before until; past it the failure is returned at once. Unlike a
+// context deadline it cuts short no request nor any work that succeeds: a
+// follow loop bounds its retrying by what is left of follow.give_up_after.
 func WithRetryDeadline(ctx context.Context, until time.Time) context.Context {
 	return context.WithValue(ctx, retryDeadlineKey{}, until)
 }

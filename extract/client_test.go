@@ -225,6 +225,20 @@ func TestPageTooLarge(t *testing.T) {
 	}
 }
 
+// TestRetryDeadlineBoundsThrottling: under WithRetryDeadline a 429 whose
+// Retry-After ends past the deadline is returned at once, as a transient
+// failure would be: a follow loop facing a server that says "come back in
+// ten minutes", again and again, exits about give_up_after after the
+// failures began, not 30 Retry-Afters later.
+func TestRetryDeadlineBoundsThrottling(t *testing.T) {
+	srv, n := scripted(t, reply{status: 429, header: map[string]string{"Retry-After": "3"}}, reply{status: 429, header: map[string]string{"Retry-After": "3"}})
+	c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", RPS: 100, MaxRetries: 3, Timeout: 2 * time.Second})
+	ctx := WithRetryDeadline(t.Context(), time.Now().Add(time.Second))
+	_, err := c.Page(ctx, Query{}, "")
+	require.ErrorContains(t, err, "out of time to wait for the Retry-After of 3s: 429 Too Many Requests")
+	require.Equal(t, 1, *n)
+}
+
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	for n := 1; n < 20; n++ {
 		d := backoff(n)
