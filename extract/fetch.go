@@ -385,17 +385,17 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			}
 			return fmt.Errorf("fetch %s: %w", w, err)
 		}
-		reachedStart := false
-		before := minAt // the oldest time of the pages before this one
+		reachedStart, before := false, 0 // before: events before start_time
+		oldest := minAt                   // the oldest time of the pages before this one
 		for _, ev := range page.Events {
 			// Newest first across pages is what checkpoints, splits and the
 			// stop at the window's start rely on: an event newer than one on
 			// an earlier page may fall in a part committed already (or be a
 			// page served twice in place of the one that was due), and would
 			// be lost without a word.
-			if ev.TimeOK && ev.At > before && ev.At < w.End {
+			if ev.TimeOK && ev.At > oldest && ev.At < w.End {
 				return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came after events down to %s; stopping rather than risking a gap",
-					w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(before).UTC().Format(apiTime))
+					w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(oldest).UTC().Format(apiTime))
 			}
 			// A repeat is the same id with the same bytes: the API repeating
 			// an event on the next page. Another event with the id goes on,
@@ -414,6 +414,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				}
 			case ev.At >= end:
 				continue // not ours, or in a part committed already
+			case ev.At < q.Start.UnixMilli():
+				// Before start_time: the API should not have sent it. Skipped
+				// without ending the walk, or the events after it would be
+				// lost; a page of nothing else ends it below.
+				before++
+				continue
 			case ev.At < w.Start:
 				reachedStart = true
 				continue
@@ -437,6 +443,9 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			if err := add(ev); err != nil {
 				return err
 			}
+		}
+		if before > 0 && before == len(page.Events) {
+			reachedStart = true // an API that ignores start_time: nothing more of ours
 		}
 		if reachedStart || !page.HasNext {
 			if err := flush(); err != nil {

@@ -2,8 +2,10 @@ package extract_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +255,9 @@ func serve(t *testing.T, pages map[string]string) string {
 	return srv.URL
 }
 
+// lastSeconds holds the events a to e of page.
+var lastSeconds = extract.Window{Start: time.Date(2026, 10, 1, 10, 0, 55, 0, time.UTC).UnixMilli(), End: time.Date(2026, 10, 1, 10, 1, 0, 0, time.UTC).UnixMilli()}
+
 var day = extract.Window{Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), End: time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC).UnixMilli()}
 
 func TestFetchMisbehavingPagination(t *testing.T) {
@@ -308,6 +313,22 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 		b := serve(t, map[string]string{"": page("c1", true, "a", "b"), "c1": page("c2", true, "c", "d"), "c2": page("c3", true, "c", "d"), "c3": page("", false, "g")})
 		_, err := fetchAll(t, b, 1, 1000, day)
 		require.ErrorContains(t, err, "not newest first")
+	})
+	// An event before start_time (z, at 10:00:34) amid the window's: the
+	// walk goes on past it, where it stopped and lost c and d.
+	t.Run("an event before start_time", func(t *testing.T) {
+		b := serve(t, map[string]string{"": page("c1", true, "a", "b", "z"), "c1": page("", false, "c", "d")})
+		got, err := fetchAll(t, b, 1, 1000, lastSeconds)
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "b", "c", "d"}, slices.Sorted(maps.Keys(got.events)))
+	})
+	// An API that ignores start_time: the walk ends at the first page with
+	// nothing of the window (c3, which loops, is never asked for).
+	t.Run("start_time ignored", func(t *testing.T) {
+		b := serve(t, map[string]string{"": page("c1", true, "a", "b"), "c1": page("c2", true, "c", "y"), "c2": page("c3", true, "x", "w"), "c3": page("c3", true, "v")})
+		got, err := fetchAll(t, b, 1, 1000, lastSeconds)
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "b", "c"}, slices.Sorted(maps.Keys(got.events)))
 	})
 	t.Run("empty page then more", func(t *testing.T) {
 		b := serve(t, map[string]string{"": page("c1", true, "a"), "c1": page("c2", true), "c2": page("", false, "b")})
