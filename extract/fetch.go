@@ -388,21 +388,23 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		reachedStart, before := false, 0 // before: events before start_time
 		oldest := minAt                   // the oldest time of the pages before this one
 		for _, ev := range page.Events {
-			// Newest first across pages is what checkpoints, splits and the
-			// stop at the window's start rely on: an event newer than one on
-			// an earlier page may fall in a part committed already (or be a
-			// page served twice in place of the one that was due), and would
-			// be lost without a word.
-			if ev.TimeOK && ev.At > oldest && ev.At < w.End {
-				return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came after events down to %s; stopping rather than risking a gap",
-					w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(oldest).UTC().Format(apiTime))
-			}
 			// A repeat is the same id with the same bytes: the API repeating
 			// an event on the next page. Another event with the id goes on,
 			// and the run loop dead-letters it. Events without a usable id
 			// are never merged.
 			key := seenKey{ev.ID, maphash.Bytes(seed, ev.Raw)}
-			if _, dup := seen[key]; dup && ev.ID != "" {
+			_, dup := seen[key]
+			dup = dup && ev.ID != ""
+			// Newest first across pages is what checkpoints rely on. An
+			// event newer than one on an earlier page is kept while it falls
+			// in the part not committed yet; in a part committed already it
+			// would be lost without a word, and a repeat of it means a page
+			// served again, maybe in place of the one that was due.
+			if ev.TimeOK && ev.At > oldest && ev.At < w.End && (dup || ev.At >= end) {
+				return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came after events down to %s; stopping rather than risking a gap",
+					w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(oldest).UTC().Format(apiTime))
+			}
+			if dup {
 				continue
 			}
 			switch {

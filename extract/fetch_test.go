@@ -307,6 +307,14 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 		require.ErrorContains(t, err, `the API's pages are not newest first: event "b" at 2026-10-01T10:00:58.000Z came after events down to 2026-10-01T10:00:57.000Z`)
 		require.NotContains(t, got.events, "e")
 	})
+	// The same, with no checkpoint in between: b falls in the part not
+	// committed yet, and is kept.
+	t.Run("pages not newest first within a part", func(t *testing.T) {
+		b := serve(t, map[string]string{"": page("c1", true, "a", "c"), "c1": page("c2", true, "b", "d"), "c2": page("", false, "e")})
+		got, err := fetchAll(t, b, 1, 1000, day)
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "b", "c", "d", "e"}, slices.Sorted(maps.Keys(got.events)))
+	})
 	// The second page served again in place of the third: its events were
 	// all skipped as repeats, and the third page's never seen.
 	t.Run("a page served twice", func(t *testing.T) {
