@@ -58,18 +58,20 @@ func Create(dir, name string, perm fs.FileMode) (*File, error) {
 // package (a file being written, or Probe's), which a killed process may
 // have left behind.
 func IsTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") || strings.HasPrefix(name, probePrefix)
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") || strings.HasPrefix(name, ProbePrefix)
 }
 
-// probePrefix starts the name of the file Probe writes.
-const probePrefix = ".pachca-export-check-"
+// ProbePrefix starts the name of the file Probe writes, and of the S3
+// sink's probe object: a process killed between writing and removing one
+// leaves it behind, a temporary file for IsTemp.
+const ProbePrefix = ".pachca-export-check-"
 
 // Probe proves that dir takes a file, as check does before a run would
 // find out: it creates one and removes it. When the file cannot be created
 // the error is its cause alone (read-only file system, not a directory),
 // for the caller to name dir and its role.
 func Probe(dir string) error {
-	f, err := os.CreateTemp(dir, probePrefix+"*")
+	f, err := os.CreateTemp(dir, ProbePrefix+"*")
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

@@ -144,7 +144,32 @@ func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, err
 		return res, err
 	}
 	_ = s.abortStaleUploads(ctx)
+	_ = s.removeLeftProbes(ctx)
 	return res, nil
+}
+
+// probePrefix starts the key of Check's probe object.
+func (s *Sink) probePrefix() string { return s.prefix + s.layout.Meta + atomicfile.ProbePrefix }
+
+// removeLeftProbes deletes the probe objects that checks killed between
+// their put and their delete left beside the marker. A check at work
+// meanwhile loses its probe early, which its delete does not mind (S3
+// deletes a missing key without an error).
+func (s *Sink) removeLeftProbes(ctx context.Context) error {
+	var keys []string
+	if err := s.store.list(ctx, s.probePrefix(), "", func(o types.Object, _ types.CommonPrefix) {
+		if o.Key != nil {
+			keys = append(keys, *o.Key)
+		}
+	}); err != nil {
+		return err
+	}
+	for _, key := range keys {
+		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}); err != nil {
+			return fmt.Errorf("s3: delete probe %s: %w", s.url(key), s.explain(ctx, err))
+		}
+	}
+	return nil
 }
 
 // Relink implements sinks.Linker with conditional writes.
@@ -201,8 +226,10 @@ func (s *Sink) Check(ctx context.Context) error {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	// Beside the marker: where a role limited to the sink's places (ext/
-	// sources and the manifests of a Security Lake bucket) may write.
-	key := s.prefix + s.layout.Meta + "_pachca-export-check-" + hex.EncodeToString(b[:])
+	// sources and the manifests of a Security Lake bucket) may write. Named
+	// as a temporary file: a check killed before its delete leaves it,
+	// which verify and a claim's listing pass over and Claim removes.
+	key := s.probePrefix() + hex.EncodeToString(b[:])
 	const probe = "pachca-export check\n"
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.cfg.Bucket),

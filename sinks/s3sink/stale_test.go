@@ -3,6 +3,11 @@ package s3sink_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path"
 	"testing"
 	"time"
 
@@ -10,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/testkit/miniotest"
@@ -75,4 +81,39 @@ func uploads(t *testing.T, srv *miniotest.Server, bucket string) []string {
 		ks = append(ks, aws.ToString(u.Key))
 	}
 	return ks
+}
+
+// TestClaimRemovesLeftProbes: a check killed between putting its probe
+// object and deleting it (here: its delete fails) leaves the probe beside
+// the marker. It is named as a temporary file, which verify and a claim's
+// listing pass over (was: _pachca-export-check-*, which verify failed as
+// "not the export's" for good), and the next claim to write removes it.
+func TestClaimRemovesLeftProbes(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("probe")
+	target, err := url.Parse(srv.Endpoint)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	noDelete := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			http.Error(w, "the process died here", http.StatusInternalServerError)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer noDelete.Close()
+	c := config(t, srv, "probe", "ndjson", "none")
+	c.Endpoint = noDelete.URL
+	require.ErrorContains(t, newSink(t, c).Check(t.Context()), "delete probe")
+	left := keys(t, srv, "probe")
+	require.Len(t, left, 1)
+	require.True(t, atomicfile.IsTemp(path.Base(left[0])), "%s is a temporary file", left[0])
+
+	s := newSink(t, config(t, srv, "probe", "ndjson", "none"))
+	_, err = s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}})
+	require.NoError(t, err)
+	require.Equal(t, left, keys(t, srv, "probe"), "a claim that writes nothing removes nothing")
+	_, err = s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"audit/" + sinks.MarkerName}, keys(t, srv, "probe"))
 }
