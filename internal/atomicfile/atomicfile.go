@@ -80,7 +80,26 @@ func Probe(dir string) error {
 		return err
 	}
 	f.Close()
-	return os.Remove(f.Name())
+	if err := os.Remove(f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err // gone already: RemoveProbes of a run beside this check
+	}
+	return nil
+}
+
+// RemoveProbes removes the files Probe left in dir when its process was
+// killed between creating and removing one. A Probe at work meanwhile does
+// not mind losing its file.
+func RemoveProbes(dir string) error {
+	left, err := filepath.Glob(filepath.Join(dir, ProbePrefix+"*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range left {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // RemoveStale removes the temporary files of name in dir that a killed

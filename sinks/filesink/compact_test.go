@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/sinktest"
@@ -82,7 +83,8 @@ func TestCompact(t *testing.T) {
 
 // TestStaleStageRemoved: a process killed while compacting a day leaves a
 // hidden staging directory at the root, which DuckDB's * would read beside
-// the day; the next claim to write removes it, and only such directories.
+// the day; the next claim to write removes it, and only such directories,
+// and the probe file of a check killed at work.
 func TestStaleStageRemoved(t *testing.T) {
 	dir := t.TempDir()
 	f, err := ndjson.Format("none")
@@ -92,13 +94,19 @@ func TestStaleStageRemoved(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(stage, "pachca-audit-2026-11-01.ndjson"), []byte("{}\n"), 0o600))
 	other := filepath.Join(dir, ".not-a-stage")
 	require.NoError(t, os.MkdirAll(other, 0o700))
+	// What a check killed between creating its probe and removing it
+	// leaves (was: there for good).
+	probe := filepath.Join(dir, atomicfile.ProbePrefix+"2356340674")
+	require.NoError(t, os.WriteFile(probe, nil, 0o600))
 
 	s := New(dir, f)
 	_, err = s.Claim(t.Context(), sinks.Claim{})
 	require.NoError(t, err)
 	require.DirExists(t, stage, "a claim that writes nothing (check, verify) touches nothing")
+	require.FileExists(t, probe)
 	_, err = s.Claim(t.Context(), sinks.Claim{Create: true})
 	require.NoError(t, err)
 	require.NoDirExists(t, stage)
+	require.NoFileExists(t, probe)
 	require.DirExists(t, other)
 }

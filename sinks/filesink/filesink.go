@@ -92,7 +92,8 @@ func (s *Sink) Layout() sinks.Layout { return s.layout }
 func (s *Sink) path(rel string) string { return filepath.Join(s.dir, filepath.FromSlash(rel)) }
 
 // Claim implements sinks.Claimer, under the root's lock when it writes;
-// then it also removes what a process killed while compacting a day left.
+// then it also removes what a process killed while compacting a day, or
+// while Check's probe was in place, left.
 func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
 	if c.Create {
 		unlock, err := s.lock(ctx)
@@ -102,6 +103,9 @@ func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, err
 		defer unlock()
 		if err := s.removeStaleStages(); err != nil {
 			return sinks.ClaimResult{}, fmt.Errorf("%s: %w", s.format.Name, err)
+		}
+		if err := atomicfile.RemoveProbes(s.dir); err != nil {
+			return sinks.ClaimResult{}, fmt.Errorf("%s: remove what a check killed at work left: %w", s.format.Name, err)
 		}
 	}
 	return s.ledger.Claim(ctx, c)
