@@ -17,7 +17,7 @@ export PACHCA_MINIO := $(MINIO)
 export PACHCA_PROMTOOL := $(PROMTOOL)
 export PACHCA_DUCKDB_NODE := $(DUCKDB_NODE)
 
-.PHONY: all build test test-short demo bench lint fuzz tools minio promtool duckdb clean browser echarts bench-report release image systemd-analyze
+.PHONY: all build test test-short demo bench killsoak lint fuzz tools minio promtool duckdb clean browser echarts bench-report release image systemd-analyze
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -54,6 +54,17 @@ demo: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/...
 	$(BIN)/pachca-bench -export-bin $(BIN)/pachca-export -sim-bin $(BIN)/pachca-sim
+
+# SIGKILL at random moments, then the same command again, checking the
+# output exactly (cmd/pachca-export/killsoak_test.go): not part of `make test`.
+# KILLSOAK_STRACE=1 kills at a syscall (strace's fault injection) instead of
+# after a delay; KILLSOAK_SCENARIOS=kill,replace,... picks scenarios.
+KILLSOAK_ITERATIONS ?= 200
+KILLSOAK_SEED ?= 1
+killsoak: minio duckdb
+	PACHCA_KILL_SOAK=$(KILLSOAK_ITERATIONS) PACHCA_KILL_SOAK_SEED=$(KILLSOAK_SEED) \
+	PACHCA_KILL_SOAK_STRACE=$(KILLSOAK_STRACE) PACHCA_KILL_SOAK_SCENARIOS=$(KILLSOAK_SCENARIOS) \
+		$(GO) test -count=1 -timeout 60m -run '^TestKillSoak$$' -v ./cmd/pachca-export/
 
 # Each fuzz target in turn; new crashers land in the package's testdata/fuzz.
 FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/
