@@ -113,12 +113,15 @@ type verifier struct {
 	// none): the days from its day on are the loop's to seal.
 	followStart string
 	client      *extract.Client
+	// session delivers the days a repair does; opened first, it holds the
+	// state's lock from before the check to the end.
+	session *pipeline.Session
 }
 
 // Run verifies the sinks of o.Config. Its error is about the verification
 // itself (a sink or the API that cannot be read, a damaged state); what
 // it found wrong in the output is in the Report.
-func Run(ctx context.Context, o Options) (*Report, error) {
+func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -137,6 +140,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	v := &verifier{o: o, cfg: o.Config}
+	if o.Repair {
+		// The state's lock first: a run at work on it (or stopped with
+		// SIGSTOP) refuses the repair at once, not after every day was read
+		// from the API; and no run writes between the check and the repair.
+		// A stdout sink would mix records into the verdicts: a repair is for
+		// the sinks that keep what they hold (Kafka gets the days again).
+		if v.session, err = pipeline.Open(ctx, pipeline.Options{Config: v.cfg, Logger: o.Logger, HTTPClient: o.HTTPClient, Now: o.Now, Stdout: io.Discard}); err != nil {
+			return nil, fmt.Errorf("--repair: %w", err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipeline.ShutdownTimeout)
+			defer cancel()
+			err = errors.Join(err, v.session.Close(cctx))
+		}()
+	}
 	if v.o.PublicKey == nil && v.o.PreviousKeys == nil {
 		key, err := pipeline.Signer(o.Config)
 		if err != nil {
@@ -516,17 +534,7 @@ func sample(ids []string) string {
 // fails does not stop the others: it returns the days delivered and the
 // errors of the others, each naming its day.
 func (v *verifier) repair(ctx context.Context, days []string) (delivered []string, err error) {
-	// A stdout sink would mix records into the verdicts: a repair is for the
-	// sinks that keep what they hold (Kafka gets the days again, at least once).
-	s, err := pipeline.Open(ctx, pipeline.Options{Config: v.cfg, Logger: v.o.Logger, HTTPClient: v.o.HTTPClient, Now: v.o.Now, Stdout: io.Discard})
-	if err != nil {
-		return nil, fmt.Errorf("--repair: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipeline.ShutdownTimeout)
-		defer cancel()
-		err = errors.Join(err, s.Close(cctx))
-	}()
+	s := v.session
 	var refusals, errs []error
 	for _, d := range days {
 		if err := ctx.Err(); err != nil {

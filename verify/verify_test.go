@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -267,6 +268,25 @@ func TestAgainstAPIAndRepair(t *testing.T) {
 	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
 	require.NoError(t, err)
 	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
+
+// TestRepairWhileARunHoldsTheState: --repair while a run holds the state
+// (at work, or stopped with SIGSTOP) is refused at once, naming the lock,
+// before any request (was: every day of the range read from the API
+// first, then the same refusal), and delivers nothing.
+func TestRepairWhileARunHoldsTheState(t *testing.T) {
+	cfg, sim, pub := export(t)
+	require.NoError(t, os.Remove(dataFile(cfg.Sinks[0].File.Dir, 1, ".ndjson.gz")))
+	run, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg})
+	require.NoError(t, err)
+	defer run.Close(context.Background())
+	before := len(sim.Stats().Log)
+
+	_, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.ErrorContains(t, err, "--repair: ")
+	require.Equal(t, before, len(sim.Stats().Log), "no request to the API")
+	require.NoFileExists(t, dataFile(cfg.Sinks[0].File.Dir, 1, ".ndjson.gz"))
 }
 
 // TestAgainstAPIUnreadDay: a day whose manifest is gone still holds its
