@@ -13,6 +13,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
@@ -75,4 +76,35 @@ func TestKillMidWindowKeepsItsCheckpoint(t *testing.T) {
 	rest := len(exporttest.Expected(sim, from, time.UnixMilli(cut[0])))
 	require.LessOrEqual(t, sum.Requests, int64(rest/50+1))
 	require.LessOrEqual(t, requestsBefore+int(sum.Requests), 4000/50+2)
+}
+
+// TestResumeSkipsADayRecordedButNotInProgress: a run of a range killed
+// after recording its last day exported, before adding it to the range's
+// progress (the state below is what that kill leaves): the same command
+// again fetches nothing (was: that day fetched again from the API, its
+// spool removed as exported) and the output stays exact.
+func TestResumeSkipsADayRecordedButNotInProgress(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	rng := pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
+	require.NoError(t, err)
+
+	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg})
+	require.NoError(t, err)
+	plan, err := s.Plan(rng)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(t.Context()))
+	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	for i := range 2 {
+		require.NoError(t, st.AddRunProgress(pipeline.ProgressKey(plan), day0().AddDate(0, 0, i).Format(time.DateOnly)))
+	}
+	require.NoError(t, st.Close())
+
+	before := len(sim.Stats().Log)
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
+	require.NoError(t, err)
+	require.Equal(t, before, len(sim.Stats().Log), "no day fetched again")
+	exporttest.Compare(t, exporttest.Expected(sim, rng.From, rng.To), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 }

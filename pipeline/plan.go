@@ -153,12 +153,39 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 			return Plan{}, err
 		}
 		if len(done) > 0 {
+			if err := doneUnrecorded(done, v); err != nil {
+				return Plan{}, err
+			}
 			log.Info("resuming an interrupted run of the same range", "days_already_delivered", len(done))
 			plan.Days = slices.DeleteFunc(plan.Days, func(p sinks.Partition) bool { return done[p.Date()] })
 		}
 	}
 	plan.Streams = streamsOf(cfg)
 	return plan, nil
+}
+
+// doneUnrecorded adds to done, the days the progress of a range records,
+// the days recorded as exported by the runs that delivered one of them: a
+// run killed between recording a day exported and adding it to the
+// progress delivered it all the same (its spool is gone: it would be
+// fetched again).
+func doneUnrecorded(done map[string]bool, v *state.View) error {
+	exported, err := v.Exported()
+	if err != nil {
+		return err
+	}
+	runs := map[string]bool{}
+	for d := range done {
+		if e, ok := exported[d]; ok && e.RunID != "" {
+			runs[e.RunID] = true
+		}
+	}
+	for d, e := range exported {
+		if runs[e.RunID] {
+			done[d] = true
+		}
+	}
+	return nil
 }
 
 // NothingToExport says why a plan without days has nothing to export.
