@@ -153,7 +153,7 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 			return Plan{}, err
 		}
 		if len(done) > 0 {
-			if err := doneUnrecorded(done, v); err != nil {
+			if err := doneUnrecorded(done, plan.Days, v); err != nil {
 				return Plan{}, err
 			}
 			log.Info("resuming an interrupted run of the same range", "days_already_delivered", len(done))
@@ -168,21 +168,22 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 // the days recorded as exported by the runs that delivered one of them: a
 // run killed between recording a day exported and adding it to the
 // progress delivered it all the same (its spool is gone: it would be
-// fetched again).
-func doneUnrecorded(done map[string]bool, v *state.View) error {
+// fetched again). Only the whole days of the range tell: a run of it
+// records no other day exported.
+func doneUnrecorded(done map[string]bool, days []sinks.Partition, v *state.View) error {
 	exported, err := v.Exported()
 	if err != nil {
 		return err
 	}
 	runs := map[string]bool{}
-	for d := range done {
-		if e, ok := exported[d]; ok && e.RunID != "" {
+	for _, p := range days {
+		if e, ok := exported[p.Date()]; ok && done[p.Date()] && p.FullDay() && e.RunID != "" {
 			runs[e.RunID] = true
 		}
 	}
-	for d, e := range exported {
-		if runs[e.RunID] {
-			done[d] = true
+	for _, p := range days {
+		if e, ok := exported[p.Date()]; ok && p.FullDay() && runs[e.RunID] {
+			done[p.Date()] = true
 		}
 	}
 	return nil
