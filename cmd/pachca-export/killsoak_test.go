@@ -264,7 +264,7 @@ func (s *soak) kill(kind string, args []string) {
 		<-exited
 		moment = lastMsg(stderr.String())
 	case err := <-exited:
-		moment = "after exit"
+		moment = "exit"
 		if at != "" && err != nil {
 			moment = "at " + at
 		} else if err != nil && s.scenario != "repair" {
