@@ -260,7 +260,9 @@ func (s *soak) kill(kind string, args []string) {
 	moment := ""
 	select {
 	case <-time.After(delay):
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		if err := cmd.Process.Signal(syscall.SIGKILL); !errors.Is(err, os.ErrProcessDone) {
+			require.NoError(t, err) // else it ended as the delay did
+		}
 		<-exited
 		moment = lastMsg(stderr.String())
 	case err := <-exited:
