@@ -432,7 +432,7 @@ func TestCheckCannotDelete(t *testing.T) {
 	for range 2 {
 		err := s.Check(t.Context())
 		require.Error(t, err)
-		require.Regexp(t, `^s3: bucket "perm" is not writable: delete s3://perm/audit/_pachca-export-check-[0-9a-f]{16}: `+
+		require.Regexp(t, `^s3: bucket "perm" is not writable: delete s3://perm/audit/\.pachca-export-check-[0-9a-f]{16}: `+
 			`access denied to bucket "perm" \(check credentials\): AccessDenied: .* \(the sink puts and deletes objects under its prefix: s3:PutObject, s3:DeleteObject\)$`, err.Error())
 	}
 	require.Empty(t, keys(t, srv, "perm"), "no probe left behind")
@@ -494,7 +494,7 @@ func TestCheckStorageClass(t *testing.T) {
 	c.StorageClass = "GLACIER_IR" // MinIO without tiers takes STANDARD and REDUCED_REDUNDANCY only
 	err := newSink(t, c).Check(t.Context())
 	require.Error(t, err)
-	require.Regexp(t, `^s3: bucket "class" is not writable: put s3://class/audit/_pachca-export-check-[0-9a-f]{16}: InvalidStorageClass: `, err.Error())
+	require.Regexp(t, `^s3: bucket "class" is not writable: put s3://class/audit/\.pachca-export-check-[0-9a-f]{16}: InvalidStorageClass: `, err.Error())
 	require.Empty(t, keys(t, srv, "class"))
 
 	c.StorageClass = "REDUCED_REDUNDANCY"

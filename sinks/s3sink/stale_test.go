@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,8 +95,10 @@ func TestClaimRemovesLeftProbes(t *testing.T) {
 	target, err := url.Parse(srv.Endpoint)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	var put atomic.Bool
 	noDelete := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete {
+		put.Store(put.Load() || r.Method == http.MethodPut)
+		if r.Method == http.MethodDelete && put.Load() { // the delete after the put
 			http.Error(w, "the process died here", http.StatusInternalServerError)
 			return
 		}
