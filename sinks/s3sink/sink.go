@@ -157,12 +157,16 @@ func (s *Sink) probePrefix() string { return s.prefix + s.layout.Meta + atomicfi
 // deletes a missing key without an error).
 func (s *Sink) removeLeftProbes(ctx context.Context) error {
 	var keys []string
-	if err := s.store.list(ctx, s.probePrefix(), "", func(o types.Object, _ types.CommonPrefix) {
-		if o.Key != nil {
-			keys = append(keys, *o.Key)
+	// Also under the name versions before 2026-12 gave them, which verify
+	// takes for a stranger's object.
+	for _, prefix := range []string{s.probePrefix(), s.prefix + s.layout.Meta + "_pachca-export-check-"} {
+		if err := s.store.list(ctx, prefix, "", func(o types.Object, _ types.CommonPrefix) {
+			if o.Key != nil {
+				keys = append(keys, *o.Key)
+			}
+		}); err != nil {
+			return err
 		}
-	}); err != nil {
-		return err
 	}
 	for _, key := range keys {
 		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}); err != nil {

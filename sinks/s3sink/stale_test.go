@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,6 +112,13 @@ func TestClaimRemovesLeftProbes(t *testing.T) {
 	left := keys(t, srv, "probe")
 	require.Len(t, left, 1)
 	require.True(t, atomicfile.IsTemp(path.Base(left[0])), "%s is a temporary file", left[0])
+
+	// One left by a version that named probes as data.
+	old := "audit/_pachca-export-check-0123456789abcdef"
+	_, err = srv.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("probe"), Key: aws.String(old), Body: bytes.NewReader([]byte("pachca-export check\n"))})
+	require.NoError(t, err)
+	left = append(left, old)
+	slices.Sort(left)
 
 	s := newSink(t, config(t, srv, "probe", "ndjson", "none"))
 	_, err = s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}})
