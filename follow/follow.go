@@ -145,7 +145,7 @@ type Loop struct {
 	// (pipeline.DeadLetterKey) by day, until the day is sealed: the
 	// look-back and the seal read them again.
 	counted map[string]map[string]bool
-	m    *metrics
+	m       *metrics
 
 	mu     sync.Mutex
 	status status

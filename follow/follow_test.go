@@ -557,18 +557,7 @@ func TestFollowRunGauges(t *testing.T) {
 	addr := make(chan string, 1)
 	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
-	gauge := func(name string) float64 {
-		resp, err := http.Get(metrics)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
-		require.NotNil(t, m, "%s in /metrics", name)
-		v, err := strconv.ParseFloat(string(m[1]), 64)
-		require.NoError(t, err)
-		return v
-	}
+	gauge := func(name string) float64 { return metricValue(t, metrics, name) }
 	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
 	waitFor(t, 5*time.Second, "the gauges of a success", func() bool {
 		return gauge("pachca_export_last_run_success") == 1
@@ -786,6 +775,21 @@ func TestFollowSealOfTwoDeliveredTwins(t *testing.T) {
 	require.Equal(t, []string{"1", "666"}, actors, "both delivered events are kept")
 }
 
+// metricValue reads the value of the metric name (no labels) at url.
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+	require.NotNil(t, m, "%s in /metrics", name)
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	return v
+}
+
 // twinEvent is an event with the id "twin", created at at by actor.
 func twinEvent(at time.Time, actor string) json.RawMessage {
 	return json.RawMessage(`{"id":"twin","created_at":"` + at.Format("2006-01-02T15:04:05.000Z") + `","event_key":"user_login","actor_id":"` + actor + `","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`)
@@ -916,18 +920,7 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	addr := make(chan string, 1)
 	f := startFollow(t, cfg, c, follow.Options{From: from, Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
-	counter := func(name string) float64 {
-		resp, err := http.Get(metrics)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
-		require.NotNil(t, m, "%s in /metrics", name)
-		v, err := strconv.ParseFloat(string(m[1]), 64)
-		require.NoError(t, err)
-		return v
-	}
+	counter := func(name string) float64 { return metricValue(t, metrics, name) }
 	// Published once the look-back passed it, before the seal (when the
 	// look-back passes midnight).
 	at := midnight.Add(-2500 * time.Millisecond)

@@ -190,15 +190,7 @@ func TestReportInBrowser(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			file := writeReport(t, format)
 			ctx := browser(t)
-			var exceptions []string
-			var mu sync.Mutex
-			require.NoError(t, chromedp.Listen(ctx, func(ev any) {
-				if e, ok := ev.(*runtime.EventExceptionThrown); ok {
-					mu.Lock()
-					exceptions = append(exceptions, fmt.Sprintf("%s (line %d)", e.ExceptionDetails.Text, e.ExceptionDetails.LineNumber))
-					mu.Unlock()
-				}
-			}))
+			exceptions := listenExceptions(t, ctx)
 			require.NoError(t, chromedp.Do(ctx,
 				chromedp.Navigate("file://"+file),
 				chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
@@ -209,9 +201,7 @@ func TestReportInBrowser(t *testing.T) {
 			require.NoError(t, os.WriteFile(shotPath, shot, 0o644))
 			t.Logf("screenshot: %s", shotPath)
 			checkScreenshot(t, shot)
-			mu.Lock()
-			require.Empty(t, exceptions, "JavaScript errors on the page")
-			mu.Unlock()
+			require.Empty(t, exceptions(), "JavaScript errors on the page")
 
 			tr := compute(t, from, to)
 			table := func(id string) [][]string {
@@ -444,8 +434,19 @@ func TestReportWithoutFailed2FA(t *testing.T) {
 	file := writeReportOf(t, "parquet", recs)
 
 	ctx := browser(t)
-	var exceptions []string
+	exceptions := listenExceptions(t, ctx)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("file://"+file))) // app.js runs before the load event
+	require.Empty(t, exceptions(), "JavaScript errors on the page")
+	require.Equal(t, "5", eval[string](t, ctx, `document.documentElement.getAttribute('data-charts')`),
+		"days, actors, addresses, sensitive changes, comparison")
+	require.Equal(t, 0, eval[int](t, ctx, `document.getElementById('chart-fails') ? echarts.getInstanceByDom(document.getElementById('chart-fails')) ? 1 : 0 : 0`))
+}
+
+// listenExceptions collects the JavaScript exceptions thrown in the page of
+// ctx from now on; the function returned gives those so far.
+func listenExceptions(t *testing.T, ctx context.Context) func() []string {
 	var mu sync.Mutex
+	var exceptions []string
 	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 			mu.Lock()
@@ -453,11 +454,9 @@ func TestReportWithoutFailed2FA(t *testing.T) {
 			mu.Unlock()
 		}
 	}))
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("file://"+file))) // app.js runs before the load event
-	mu.Lock()
-	require.Empty(t, exceptions, "JavaScript errors on the page")
-	mu.Unlock()
-	require.Equal(t, "5", eval[string](t, ctx, `document.documentElement.getAttribute('data-charts')`),
-		"days, actors, addresses, sensitive changes, comparison")
-	require.Equal(t, 0, eval[int](t, ctx, `document.getElementById('chart-fails') ? echarts.getInstanceByDom(document.getElementById('chart-fails')) ? 1 : 0 : 0`))
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(exceptions)
+	}
 }

@@ -47,10 +47,9 @@ func day0() time.Time { return time.Now().UTC().Truncate(24*time.Hour).AddDate(0
 
 func date(n int) string { return day0().AddDate(0, 0, n).Format(time.DateOnly) }
 
-// export runs a three-day export of a simulated workspace to an NDJSON and
-// a Parquet directory, manifests signed, and returns the configuration, the
-// simulator and the public key.
-func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey) {
+// startSim starts the simulator of the exports here: 900 events over three
+// days from day0, seed 7; closed with the test.
+func startSim(t *testing.T) (*simulator.Server, string) {
 	t.Helper()
 	sc := simulator.DefaultConfig()
 	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
@@ -59,6 +58,15 @@ func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey)
 	base, err := sim.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { sim.Close() })
+	return sim, base
+}
+
+// export runs a three-day export of a simulated workspace to an NDJSON and
+// a Parquet directory, manifests signed, and returns the configuration, the
+// simulator and the public key.
+func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey) {
+	t.Helper()
+	sim, base := startSim(t)
 
 	dir := t.TempDir()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
@@ -702,13 +710,7 @@ func TestKeyRotation(t *testing.T) {
 // and verify still finds, and checks, the objects that the manifests of the
 // days not exported again list under the old source.
 func TestSecurityLakeSourceRenamed(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { sim.Close() })
+	_, base := startSim(t)
 
 	dir := t.TempDir()
 	lake := &shape.SecurityLake{AccountID: "123456789012", Region: "eu-central-1"}
@@ -720,7 +722,7 @@ func TestSecurityLakeSourceRenamed(t *testing.T) {
 	cfg.Sinks = []config.Sink{{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(dir, "lake"),
 		Keys: shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake, SecurityLake: lake}}}}
 	require.NoError(t, cfg.Validate())
-	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}, false)
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}, false)
 	require.NoError(t, err)
 	part := pipeline.Range{From: day0().AddDate(0, 0, 2), To: day0().AddDate(0, 0, 2).Add(6 * time.Hour)}
 	partName := "pachca-audit-" + day0().AddDate(0, 0, 2).Format("20060102T150405.000Z") + "-" + part.To.Format("20060102T150405.000Z") + ".parquet"

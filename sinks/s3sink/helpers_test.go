@@ -105,6 +105,18 @@ func tryCommit(ctx context.Context, s *s3sink.Sink, p sinks.Partition, recs []tr
 }
 
 // keys lists every object of the bucket.
+// restrictedSink is an NDJSON sink on bucket with credentials of srv that
+// policy (an IAM policy document) restricts, given as AWS_* variables.
+func restrictedSink(t *testing.T, srv *miniotest.Server, bucket, policy string) *s3sink.Sink {
+	creds := srv.Restricted(policy)
+	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", creds.SessionToken)
+	c := config(t, srv, bucket, "ndjson", "zstd")
+	c.AccessKeyID, c.SecretAccessKey = "", "" // the environment's
+	return newSink(t, c)
+}
+
 func keys(t *testing.T, srv *miniotest.Server, bucket string) []string {
 	t.Helper()
 	out, err := srv.Client().ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})

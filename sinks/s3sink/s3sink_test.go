@@ -419,15 +419,9 @@ func TestEndpointSilent(t *testing.T) {
 func TestCheckCannotDelete(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.CreateBucket("perm")
-	creds := srv.Restricted(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
-		`"Action":["s3:GetObject","s3:PutObject","s3:ListBucket","s3:GetBucketLocation"],` +
+	s := restrictedSink(t, srv, "perm", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+		`"Action":["s3:GetObject","s3:PutObject","s3:ListBucket","s3:GetBucketLocation"],`+
 		`"Resource":["arn:aws:s3:::perm","arn:aws:s3:::perm/*"]}]}`)
-	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
-	t.Setenv("AWS_SESSION_TOKEN", creds.SessionToken)
-	c := config(t, srv, "perm", "ndjson", "zstd")
-	c.AccessKeyID, c.SecretAccessKey = "", "" // the environment's
-	s := newSink(t, c)
 
 	for range 2 {
 		err := s.Check(t.Context())
@@ -446,14 +440,8 @@ func TestCheckCannotDelete(t *testing.T) {
 func TestCheckCannotList(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.CreateBucket("perm")
-	creds := srv.Restricted(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+	s := restrictedSink(t, srv, "perm", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
 		`"Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"],"Resource":["arn:aws:s3:::perm/*"]}]}`)
-	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
-	t.Setenv("AWS_SESSION_TOKEN", creds.SessionToken)
-	c := config(t, srv, "perm", "ndjson", "zstd")
-	c.AccessKeyID, c.SecretAccessKey = "", "" // the environment's
-	s := newSink(t, c)
 
 	err := s.Check(t.Context())
 	require.Error(t, err)
