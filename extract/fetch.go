@@ -386,7 +386,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			return fmt.Errorf("fetch %s: %w", w, err)
 		}
 		reachedStart, before := false, 0 // before: events before start_time
-		oldest := minAt                   // the oldest time of the pages before this one
+		oldest := minAt                  // the oldest time of the pages before this one
 		for _, ev := range page.Events {
 			// A repeat is the same id with the same bytes: the API repeating
 			// an event on the next page. Another event with the id goes on,
