@@ -132,11 +132,17 @@ func Open(root string, id any) (*Store, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s); wait for it to finish or stop it", ErrLocked, dir)
+			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, holder(f))
 		}
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
+	}
+	// Who holds it, for the message of a run refused meanwhile; nothing
+	// relies on it.
+	if err := f.Truncate(0); err == nil {
+		host, _ := os.Hostname()
+		fmt.Fprintf(f, "pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 	}
 	s := &Store{View: View{dir: dir}, lock: f}
 	if err := s.removeStaleTemp(); err != nil {
@@ -148,6 +154,19 @@ func Open(root string, id any) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// holder is ", held by pid N on HOST since T" as the lock file f says, or
+// "" when it says nothing readable (the holder has not written it yet).
+func holder(f *os.File) string {
+	b := make([]byte, 200)
+	n, _ := f.ReadAt(b, 0)
+	var pid int
+	var host, since string
+	if _, err := fmt.Sscanf(string(b[:n]), "pid %d on %s since %s\n", &pid, &host, &since); err != nil {
+		return ""
+	}
+	return fmt.Sprintf(", held by pid %d on %s since %s", pid, host, since)
 }
 
 // removeStaleTemp removes the temporary files of state files that a process

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ func TestLock(t *testing.T) {
 	_, err = state.Open(root, id)
 	require.ErrorIs(t, err, state.ErrLocked)
 	require.ErrorContains(t, err, "another pachca-export run is using this state")
+	host, _ := os.Hostname()
+	require.Regexp(t, fmt.Sprintf(`, held by pid %d on %s since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\); wait`, os.Getpid(), regexp.QuoteMeta(host)), err.Error(),
+		"the message names the holder")
 	other, err := state.Open(root, map[string]string{"base_url": "y"})
 	require.NoError(t, err, "another identity is another state")
 	require.NoError(t, other.Close())
