@@ -92,7 +92,7 @@ func TestPageRetryOrFail(t *testing.T) {
 		{name: "has_next without cursor", replies: []reply{{status: 200, body: `{"data":[],"meta":{"paginate":{"has_next":true}}}`}}, requests: 2},
 		{name: "gives up", replies: []reply{{status: 500}, {status: 500}, {status: 500}, {status: 500}}, requests: 4, errText: "giving up after 3 retries: server error 500"},
 		{name: "400", replies: []reply{{status: 400, body: apiErr("required")}}, requests: 1, errText: "the API refused the request (400 required: bad, parameter start_time)"},
-		{name: "401", replies: []reply{{status: 401, body: oauth}}, requests: 1, errText: "the API rejected the token (401 invalid_token: Access token is missing)"},
+		{name: "401", replies: []reply{{status: 401, body: oauth}}, requests: 1, errText: "the API rejected the token (401 invalid_token: Access token is missing): check source.token (or --token)"},
 		{name: "402", replies: []reply{{status: 402, body: apiErr("payment_required")}}, requests: 1, errText: "Corporation plan"},
 		{name: "403", replies: []reply{{status: 403, body: `{"error":"insufficient_scope","error_description":"no"}`}}, requests: 1, errText: "scope audit_events:read"},
 		{name: "404", replies: []reply{{status: 404, body: "not found"}}, requests: 1, errText: "check source.base_url"},
