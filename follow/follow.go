@@ -142,7 +142,7 @@ type Loop struct {
 	recent    *recentIDs      // ids delivered with created_at at or after watermark - lookback
 	lost      map[string]bool // days past the retention, not sealed, already warned of
 	// counted are the events written as dead letters or counted dropped
-	// (pipeline.DeadLetterKey) by day, until the day is sealed: the
+	// (by a hash of their bytes) by day, until the day is sealed: the
 	// look-back and the seal read them again.
 	counted map[string]map[string]bool
 	m       *metrics

@@ -115,7 +115,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		freshBuf []transform.Record
 		dead     []deadLetter
 		twins    []string              // ids of events dead-lettered for another event's id
-		ids      = map[string]uint64{} // of the window being read: their ContentSum with plan.Delivered, else 0
+		ids      = map[string]uint64{} // of the window being read: their content sum with plan.Delivered, else 0
 		perKey   = map[string]int64{}
 		dropped  int64
 		total    int64
@@ -123,22 +123,22 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		again    int   // records of the day delivered before (plan.Delivered)
 	)
 	filtered := r.plan.Delivered != nil || r.plan.StreamsFrom > 0
-	// once tells whether the event of raw is to be counted (dropped or
-	// dead-lettered): not if an earlier plan counted it.
-	once := func(raw []byte) bool {
+	// once tells whether the event of key (contentID) is to be
+	// counted (dropped or dead-lettered): not if an earlier plan counted it.
+	once := func(key string) bool {
 		if r.plan.Counted == nil {
 			return true
 		}
-		key := DeadLetterKey(raw)
 		if r.plan.Counted(date, key) {
 			return false
 		}
 		r.plan.OnCount(date, key)
 		return true
 	}
-	// bury keeps d for the dead-letter file unless an earlier plan wrote it.
-	bury := func(d deadLetter) bool {
-		if !once([]byte(d.Raw)) {
+	// bury keeps d, the event of key, for the dead-letter file unless an
+	// earlier plan wrote it.
+	bury := func(d deadLetter, key string) bool {
+		if !once(key) {
 			return false
 		}
 		dead = append(dead, d)
@@ -148,19 +148,23 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		recs = recs[:0]
 		clear(ids)
 		err := r.spool.Read(date, w, func(raw []byte) error {
+			// A follow loop's plans know events by their bytes: hashed once.
+			var key string
+			var sum uint64
+			if r.plan.Counted != nil || r.plan.Delivered != nil {
+				key, sum = contentID(raw)
+			}
 			// Normalize in place: a Record is over 2 KB.
 			recs = append(recs, transform.Record{})
 			rec := &recs[len(recs)-1]
 			if err := norm.NormalizeInto(raw, r.cfg.Source.Workspace, rec); err != nil {
 				recs = recs[:len(recs)-1]
-				bury(deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()})
+				bury(deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()}, key)
 				return nil
 			}
 			_, repeat := ids[rec.ID]
-			var sum uint64
 			var idSent, sent bool // its id, the event itself, delivered before
 			if r.plan.Delivered != nil {
-				sum = ContentSum(raw)
 				idSent, sent = r.plan.Delivered.Seen(rec.ID, sum)
 			}
 			switch {
@@ -168,10 +172,10 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				recs = recs[:len(recs)-1] // a window spooled for another range reaches past this one
 			case drop[rec.EventKey]:
 				recs = recs[:len(recs)-1]
-				if once(raw) {
+				if once(key) {
 					dropped++
 				}
-			case r.plan.Counted != nil && r.plan.Counted(date, DeadLetterKey(raw)):
+			case r.plan.Counted != nil && r.plan.Counted(date, key):
 				// An earlier plan's dead letter (another event's id, which
 				// a later look-back no longer sees delivered): it stays one.
 				recs = recs[:len(recs)-1]
@@ -185,14 +189,14 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				// bytes): this is another event with the id of one before
 				// it. A file holds an id once; this one goes where it is
 				// seen and counted.
-				if bury(deadLetter{Error: fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}) {
+				if bury(deadLetter{Error: fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}, key) {
 					twins = append(twins, rec.ID)
 				}
 				recs = recs[:len(recs)-1]
 			case idSent && !sent:
 				// Not the delivered event read again (its bytes differ):
 				// another event with its id, which goes where it is seen.
-				if bury(deadLetter{Error: fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}) {
+				if bury(deadLetter{Error: fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}, key) {
 					twins = append(twins, rec.ID)
 				}
 				recs = recs[:len(recs)-1]
@@ -414,18 +418,14 @@ func delivered(d Delivered, id string, sum uint64) bool {
 	return ok
 }
 
-// ContentSum is the hash of an event's bytes that a follow loop logs with
-// its id (state.DeliveredID): the same event read again has the same.
-func ContentSum(raw []byte) uint64 {
-	sum := sha256.Sum256(raw)
-	return binary.BigEndian.Uint64(sum[:8])
-}
-
-// DeadLetterKey identifies a dead letter by the event's bytes: a follow
-// loop writes each once, however often its look-back reads it.
-func DeadLetterKey(raw []byte) string {
-	sum := sha256.Sum256(raw)
-	return string(sum[:16])
+// contentID hashes an event's bytes once for a follow loop: key, which
+// identifies its dead letter or its drop (plan.Counted: a follow loop
+// counts each once, however often its look-back reads it), and sum, the
+// content sum logged with its id (state.DeliveredID); the same event read
+// again has the same.
+func contentID(raw []byte) (key string, sum uint64) {
+	h := sha256.Sum256(raw)
+	return string(h[:16]), binary.BigEndian.Uint64(h[:8])
 }
 
 func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string, error) {

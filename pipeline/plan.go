@@ -43,11 +43,11 @@ type Plan struct {
 	// sink but the file-like ones of a Compact partition.
 	StreamsFrom int64
 	// OnFresh is called with each record delivered for the first time and
-	// the ContentSum of its event, from the goroutine that delivers, before
-	// its day commits.
+	// the content sum of its event (state.DeliveredID.Sum), from the
+	// goroutine that delivers, before its day commits.
 	OnFresh func(rec *transform.Record, sum uint64)
 	// Counted, when set, tells whether an earlier plan counted the event
-	// of the day (YYYY-MM-DD) with key (DeadLetterKey of its bytes): wrote
+	// of the day (YYYY-MM-DD) with key (a hash of its bytes): wrote
 	// it as a dead letter, or counted it dropped (drop_event_keys). A
 	// follow cycle's look-back and the seal read the events of earlier
 	// cycles again; such an event is neither written nor counted again.
@@ -68,7 +68,7 @@ type Plan struct {
 // plan executes.
 type Delivered interface {
 	// Seen tells whether an event with id was delivered, and whether the
-	// event of ContentSum sum was (an id logged without its sum matches
+	// event of content sum sum was (an id logged without its sum matches
 	// any). An event with a delivered id and another sum is another
 	// event: a dead letter.
 	Seen(id string, sum uint64) (idSeen, eventSeen bool)

@@ -90,27 +90,24 @@ func Probe(dir string) error {
 // killed between creating and removing one. A Probe at work meanwhile does
 // not mind losing its file.
 func RemoveProbes(dir string) error {
-	left, err := filepath.Glob(filepath.Join(dir, ProbePrefix+"*"))
-	if err != nil {
-		return err
-	}
-	for _, p := range left {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
+	return removeGlob(filepath.Join(dir, ProbePrefix+"*"))
 }
 
 // RemoveStale removes the temporary files of name in dir that a killed
 // process left behind. Call it only while no other writer of name can be at
 // work (under the lock of whatever owns dir).
 func RemoveStale(dir, name string) error {
-	stale, err := filepath.Glob(filepath.Join(dir, "."+globEscape(name)+".tmp-*"))
+	return removeGlob(filepath.Join(dir, "."+globEscape(name)+".tmp-*"))
+}
+
+// removeGlob removes the files that match pattern; one gone meanwhile is
+// not an error.
+func removeGlob(pattern string) error {
+	files, err := filepath.Glob(pattern)
 	if err != nil {
 		return err
 	}
-	for _, p := range stale {
+	for _, p := range files {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
