@@ -30,6 +30,11 @@ const (
 	FaultTruncate = "truncate" // 200, full Content-Length, half the body, then close
 	FaultHTML     = "html"     // an HTML error page with status 200 or 502
 	FaultSlow     = "slow"     // the answer comes after SlowDelay
+	// Fault429: 429 with Retry-After: 1 whatever the request rate, as a
+	// gateway shedding load answers; the rate model is not charged. Not among
+	// the recoverable kinds DefaultConfig draws from, because every one costs
+	// a client a second.
+	Fault429 = "429"
 
 	// Pagination faults shape a 200 answer to a request that carries a
 	// cursor; a request without one is answered normally and counts no fault.
@@ -51,7 +56,7 @@ const (
 // AllFaults lists every fault kind, in a fixed order; Config.Faults and
 // SetFaults accept these.
 func AllFaults() []string {
-	return append(RecoverableFaults(), FaultCursorLoop)
+	return append(RecoverableFaults(), Fault429, FaultCursorLoop)
 }
 
 // RecoverableFaults lists the kinds a correct client gets through with every

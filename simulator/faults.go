@@ -27,6 +27,11 @@ func injectFault(w http.ResponseWriter, k string) int {
 		}
 		writeAPIError(w, status, errItem("", "", "unhandled", http.StatusText(status)+": injected by the simulator"))
 		return status
+	case Fault429:
+		w.Header().Set("Retry-After", "1")
+		writeAPIError(w, http.StatusTooManyRequests, errItem("", "", "rate_limit",
+			"Too many requests: retry after the time given in Retry-After (injected by the simulator)"))
+		return http.StatusTooManyRequests
 	case FaultHTML:
 		status, page := http.StatusBadGateway, badGatewayPage
 		if rand.IntN(2) == 0 {
