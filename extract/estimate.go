@@ -2,6 +2,7 @@ package extract
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -21,6 +22,21 @@ func (l *Limiter) cut(sent, now time.Time) {
 // read429 is the estimator's reading of a 429, which it applies.
 // Called with l.mu held.
 func (l *Limiter) read429(sent, now time.Time) string {
+	top := l.fastestStorm(now)
+	if !l.testing && (l.rate <= noiseBelow*top || l.background()) {
+		// 429s went on at a rate settled well below the one they
+		// started at: a limit would have stopped answering them (but
+		// for a rare one at its edge). Once a background is suspected,
+		// every 429 at a settled rate counts.
+		l.decaySettled(now)
+		l.settledStorms++
+	}
+	l.storms = append(l.storms, stormMark{at: now, rate: l.rate})
+	if l.noise(sent) {
+		// No reading of the rate: the pause is all it costs.
+		l.lastCut, l.resumed, l.cutPrevRate = sent, l.pausedUntil, 0
+		return "a background of 429s at rates that held: not the rate"
+	}
 	held := sent.Sub(maxTime(l.lastCut, l.started))
 	active := sent.Sub(maxTime(l.started, l.resumed)) // since the start or the last pause
 	sinceResume := l.admittedIn(maxTime(l.started, l.resumed), sent)
@@ -110,8 +126,11 @@ func (l *Limiter) read429(sent, now time.Time) string {
 		}
 		l.step(now, 0.5)
 		return reason
-	case held >= steadyHold:
-		// The edge of the limit, or jitter: a small step down.
+	case held >= steadyHold || l.background():
+		// The edge of the limit, or jitter: a small step down. Over a
+		// background, a 429 sooner than the background brings them is
+		// read the same: a search would take the background's next 429s
+		// for failures of the rates it tests.
 		l.setEstimate(l.est * edgeCut)
 		return "at the edge of the limit"
 	}
@@ -238,6 +257,52 @@ func (l *Limiter) shortestGap(sent time.Time) bool {
 		}
 	}
 	return admitted >= minGapSample && float64(shorter) < 0.01*float64(admitted)
+}
+
+// background reports whether 429s keep coming at rates the limiter settled
+// on: at least noiseStorms, over noiseShare of the requests sent while no
+// search was on. A server's limit answers a rate below it with no 429
+// (but a rare one at the edge, for jitter); a gateway that sheds load, or
+// counts other clients too, answers some share of the requests at any rate.
+// Called with l.mu held.
+func (l *Limiter) background() bool {
+	return !l.strict && l.settledStorms >= noiseStorms && l.settledStorms >= noiseShare*l.settledSent
+}
+
+// noise reports whether the 429 to the request that left at sent is read as
+// the background's: there is one, and this 429 came after as many admitted
+// requests as the background brings one in, within noiseDense. A limit the
+// rate crosses answers sooner: a window at once, a bucket once its burst is
+// spent. Called with l.mu held, before the 429 is recorded as a cut.
+func (l *Limiter) noise(sent time.Time) bool {
+	if !l.background() {
+		return false
+	}
+	if l.lastCut.IsZero() || !l.covers(l.lastCut) {
+		return true
+	}
+	bg := l.settledStorms / l.settledSent
+	return l.admittedIn(l.lastCut, sent)*bg*noiseDense >= 1
+}
+
+// fastestStorm is the highest pacing rate of the storms of the last
+// stormSpan (0: none), whose older marks it drops. Called with l.mu held.
+func (l *Limiter) fastestStorm(now time.Time) float64 {
+	l.storms = slices.DeleteFunc(l.storms, func(m stormMark) bool { return now.Sub(m.at) > stormSpan })
+	top := 0.0
+	for _, m := range l.storms {
+		top = max(top, m.rate)
+	}
+	return top
+}
+
+// decaySettled ages the settled counts to now. Called with l.mu held.
+func (l *Limiter) decaySettled(now time.Time) {
+	if !l.settledAt.IsZero() {
+		f := math.Exp2(-now.Sub(l.settledAt).Seconds() / noiseHalfLife.Seconds())
+		l.settledSent, l.settledStorms = l.settledSent*f, l.settledStorms*f
+	}
+	l.settledAt = now
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }

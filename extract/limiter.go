@@ -60,6 +60,14 @@ import (
 //     probe at the same measure, a window that agreed with itself by
 //     chance holds it. A test refused at once (a pacing server) costs a
 //     Retry-After: the next one goes a quarter of the way up, not half.
+//
+// A limit answers a rate below it with no 429 (but a rare one at its edge).
+// 429s that go on at settled rates 10% below the fastest recent storm, at
+// least noiseStorms of them over noiseShare of the requests, are a
+// background (a gateway that sheds load): then a 429 that comes no sooner
+// than the background brings one only pauses, a sooner one is an edge step
+// (a search would read the background's next 429s as failures), and the
+// estimate climbs back by tested steps of noiseClimb.
 type Limiter struct {
 	target float64 // the configured rate; <= 0 unlimited
 	now    func() time.Time
@@ -91,6 +99,18 @@ type Limiter struct {
 	seq         uint64        // of the last waiter
 	log         *slog.Logger  // how each 429 was read, at debug level
 	latency     time.Duration // moving average of the time per request outside the limiter; 0 before the first
+
+	// What came back while no search was on, decayed with noiseHalfLife:
+	// requests sent, and 429 storms to them (background).
+	settledSent, settledStorms float64
+	settledAt                  time.Time   // of the last decay
+	storms                     []stormMark // the first 429 of each storm in the last stormSpan
+}
+
+// stormMark is the first 429 of a storm: when, at which pacing rate.
+type stormMark struct {
+	at   time.Time
+	rate float64
 }
 
 type sendRecord struct {
@@ -128,6 +148,15 @@ const (
 	minMeasured  = 10               // answers needed for a measured rate
 	minGapSample = 20               // admitted requests needed to compare gaps
 	minWindow    = 3                // a one-second window admits at least this many; fewer twice: a pacing server
+
+	// 429s that do not depend on the rate (background).
+	noiseStorms   = 3                // storms at settled rates needed to suspect a background
+	noiseShare    = 0.001            // ... that came to at least this share of the settled requests
+	noiseDense    = 4                // a 429 this many times as frequent as the background is read as usual
+	noiseClimb    = 0.1              // the step of the climb back over a background
+	noiseHalfLife = 60 * time.Second // of the settled counts
+	noiseBelow    = 0.9              // a 429 at a settled rate this far below the fastest of the recent storms counts toward a background
+	stormSpan     = 2 * time.Minute  // how long a storm's rate is remembered
 )
 
 // NewLimiter returns a limiter at rps requests per second (rps <= 0: unlimited).
@@ -255,6 +284,10 @@ func (l *Limiter) take(now time.Time, w *waiter) (time.Time, bool) {
 	} else {
 		l.tat = l.tat.Add(slot)
 	}
+	if !l.testing {
+		l.decaySettled(now)
+		l.settledSent++
+	}
 	gap := time.Hour
 	if n := len(l.sends); n > 0 {
 		gap = now.Sub(l.sends[n-1].at)
@@ -333,6 +366,15 @@ func (l *Limiter) Succeeded(sent time.Time, took time.Duration) {
 		l.probeAbove, l.probing = 0, true
 		l.good, l.bad = m, max(l.probeBad, m*(1+probeStep))
 		l.startTest(now, m*(1+probeStep))
+		return
+	}
+	if l.background() && now.Sub(l.lastAdjust) >= testHold && l.est < l.target {
+		// 429s keep coming at rates that held: a lower rate did not
+		// stop them. Test the way back up a step at a time; the
+		// background's 429s do not fail the tests (noise).
+		l.good, l.bad = l.est, min(l.target, l.est*(1+noiseClimb))
+		l.bucketRate, l.probeAbove = 0, 0
+		l.startTest(now, l.bad)
 		return
 	}
 	if quiet >= climbEvery && now.Sub(l.lastAdjust) >= climbEvery && l.est < l.target {
