@@ -410,7 +410,8 @@ func TestWithoutToken(t *testing.T) {
 		"a configuration error: one line, no summary of a run that never began")
 }
 
-// TestSchemaSQL: both layouts, and a table name Athena would reject.
+// TestSchemaSQL: both layouts, and a table name or location Athena would
+// reject (or read as an empty table: a location inside a dt= partition).
 func TestSchemaSQL(t *testing.T) {
 	for layout, want := range map[string]string{
 		"parquet": "STORED AS PARQUET",
@@ -426,6 +427,10 @@ func TestSchemaSQL(t *testing.T) {
 		{"--table Pachca-Audit", `pachca-export: schema: --table "Pachca-Audit": Athena names take only lower-case letters, digits and _ (e.g. pachca_audit or security.pachca_audit)`},
 		{"--layout csv", `pachca-export: schema: unknown --layout "csv" (parquet, ndjson)`},
 		{"--location notaurl", `pachca-export: schema: --location "notaurl": want the URL of a directory, such as s3://bucket/prefix/`},
+		{"--location https://b.s3.eu-central-1.amazonaws.com/audit/", `pachca-export: schema: --location "https://b.s3.eu-central-1.amazonaws.com/audit/": Athena reads only s3:// locations, such as s3://bucket/prefix/`},
+		{"--location s3:///audit/", `pachca-export: schema: --location "s3:///audit/": Athena reads only s3:// locations, such as s3://bucket/prefix/`},
+		{"--location s3://b/audit/dt=2026-11-01/", `pachca-export: schema: --location "s3://b/audit/dt=2026-11-01/" is one dt= partition: give the directory that holds them, s3://b/audit/`},
+		{"--location s3://b/dt=2026-11-01", `pachca-export: schema: --location "s3://b/dt=2026-11-01" is one dt= partition: give the directory that holds them, s3://b/`},
 		{"--format json --table t --location s3://b/", `pachca-export: schema: --location, --table: for --format sql only`},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/pachca-export/pachca-export/sinks/athena"
@@ -53,8 +52,8 @@ NDJSON files through the Hive JSON SerDe.`,
 					if l != athena.Parquet && l != athena.NDJSON {
 						return usageErr("schema: unknown --layout %q (parquet, ndjson)", *layout)
 					}
-					if u, err := url.Parse(*location); err != nil || u.Scheme == "" || u.Host == "" && u.Path == "" {
-						return usageErr("schema: --location %q: want the URL of a directory, such as s3://bucket/prefix/", *location)
+					if err := athena.ValidLocation(*location); err != nil {
+						return usageErr("schema: --location %v", err)
 					}
 					sql, err := athena.DDL(athena.Table{Name: *table, Location: *location, Layout: l})
 					if err != nil {

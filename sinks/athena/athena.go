@@ -7,6 +7,8 @@ package athena
 
 import (
 	"fmt"
+	"net/url"
+	"path"
 	"regexp"
 	"strings"
 
@@ -36,7 +38,10 @@ type Table struct {
 	Layout   Layout
 }
 
-var namePart = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
+var (
+	namePart     = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
+	partitionDir = regexp.MustCompile(`^dt=[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+)
 
 // ValidName reports whether name is a table name Athena accepts as is:
 // lower-case letters, digits and underscores, at most 255 of them,
@@ -51,6 +56,27 @@ func ValidName(name string) error {
 		if !namePart.MatchString(p) {
 			return fmt.Errorf("%q: Athena names take only lower-case letters, digits and _ (e.g. pachca_audit or security.pachca_audit)", name)
 		}
+	}
+	return nil
+}
+
+// ValidLocation reports whether loc is a table location Athena reads: an
+// s3:// URL of the directory that holds the dt= partitions. The error says
+// what is wrong: not a URL, another scheme (an https:// object URL copied
+// from the S3 console, say), or one dt=YYYY-MM-DD partition, over which
+// the projected partitions would find nothing.
+func ValidLocation(loc string) error {
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme == "" || u.Host == "" && u.Path == "" {
+		return fmt.Errorf("%q: want the URL of a directory, such as s3://bucket/prefix/", loc)
+	}
+	if u.Scheme != "s3" || u.Host == "" {
+		return fmt.Errorf("%q: Athena reads only s3:// locations, such as s3://bucket/prefix/", loc)
+	}
+	if partitionDir.MatchString(path.Base(u.Path)) {
+		parent := strings.TrimSuffix(loc, "/")
+		parent = parent[:strings.LastIndex(parent, "/")+1]
+		return fmt.Errorf("%q is one dt= partition: give the directory that holds them, %s", loc, parent)
 	}
 	return nil
 }

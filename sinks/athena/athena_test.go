@@ -86,3 +86,20 @@ func TestValidName(t *testing.T) {
 	_, err := athena.DDL(athena.Table{Name: "t", Layout: "csv"})
 	require.ErrorContains(t, err, `unknown layout "csv"`)
 }
+
+func TestValidLocation(t *testing.T) {
+	for _, ok := range []string{"s3://b", "s3://b/", "s3://b/audit", "s3://b/audit/pachca/", "s3://b/dt=archive/", "s3://b/dt=2026-11-01/x/"} {
+		require.NoError(t, athena.ValidLocation(ok), ok)
+	}
+	for bad, why := range map[string]string{
+		"notaurl":                       "want the URL of a directory",
+		"":                              "want the URL of a directory",
+		"https://b.s3.amazonaws.com/a/": "Athena reads only s3:// locations",
+		"s3a://b/a/":                    "Athena reads only s3:// locations",
+		"s3:///a/":                      "Athena reads only s3:// locations",
+		"s3://b/a/dt=2026-11-01/":       "is one dt= partition: give the directory that holds them, s3://b/a/",
+		"s3://b/dt=2026-11-01":          "is one dt= partition: give the directory that holds them, s3://b/",
+	} {
+		require.ErrorContains(t, athena.ValidLocation(bad), why, bad)
+	}
+}
