@@ -339,9 +339,9 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 
 // get sends one request. retryAfter is the server's Retry-After for a 503.
 func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
 		return Page{}, 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
 	}
@@ -350,7 +350,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	resp, err := c.do(req)
 	if err != nil {
-		return Page{}, 0, &retryableError{msg: "request failed", err: stripURL(err)}
+		return Page{}, 0, c.netError("request failed", "no answer", ctx, rctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK && resp.ContentLength > maxBody {
@@ -363,7 +363,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 		return Page{}, ra, err
 	}
 	if err != nil {
-		return Page{}, 0, &retryableError{msg: "reading the response", err: stripURL(err)}
+		return Page{}, 0, c.netError("reading the response", "not complete", ctx, rctx, err)
 	}
 	if len(body) > maxBody {
 		return Page{}, 0, tooLarge("response")
@@ -375,6 +375,18 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
 	return p, 0, nil
+}
+
+// netError is a request, or the reading of its answer, that failed on the
+// way: a transient failure. When the request's own deadline (rctx, of
+// source.timeout) ended it, not the caller's (ctx), it says so, in the
+// words of what (an answer not begun, or not complete): net/http says only
+// "context deadline exceeded", naming neither the wait nor the setting.
+func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
+	if rctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%s within %s (source.timeout)", what, c.cfg.Timeout)
+	}
+	return &retryableError{msg: msg, err: stripURL(err)}
 }
 
 // tooLarge is a 200 answer over maxBody, read no further: a page of

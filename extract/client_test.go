@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -275,4 +276,52 @@ func TestRetryDeadline(t *testing.T) {
 			require.Len(t, *slept, tc.sleeps)
 		})
 	}
+}
+
+// TestTimeoutNamed: a server that never answers, or stops in the middle of
+// its body, is cut by source.timeout, and the error says so (was: "context
+// deadline exceeded", naming neither the wait nor the setting); the
+// caller's own deadline is not taken for it.
+func TestTimeoutNamed(t *testing.T) {
+	stall := func(r *http.Request) {
+		io.Copy(io.Discard, r.Body) // else the server notices no hang-up
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	for _, tc := range []struct {
+		name, want string
+		handler    http.HandlerFunc
+	}{
+		{"no answer", "request failed: no answer within 100ms (source.timeout)", func(w http.ResponseWriter, r *http.Request) {
+			stall(r)
+		}},
+		{"body stalls", "reading the response: not complete within 100ms (source.timeout)", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(okBody)))
+			w.Write([]byte(okBody[:20]))
+			w.(http.Flusher).Flush()
+			stall(r)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			t.Cleanup(srv.Close)
+			c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", Timeout: 100 * time.Millisecond})
+			_, err := c.Page(t.Context(), Query{}, "")
+			require.ErrorContains(t, err, tc.want)
+
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			defer cancel()
+			_, err = c.Page(ctx, Query{}, "")
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.NotContains(t, err.Error(), "source.timeout")
+		})
+	}
+	t.Run("post", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { stall(r) }))
+		t.Cleanup(srv.Close)
+		c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", Timeout: 100 * time.Millisecond})
+		require.ErrorContains(t, c.Post(t.Context(), "/messages", []byte(`{}`)), "request failed: no answer within 100ms (source.timeout)")
+	})
 }

@@ -25,9 +25,9 @@ func (c *Client) Post(ctx context.Context, path string, body []byte) error {
 
 // post sends one POST with a JSON body; its errors are classified as get's are.
 func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.cfg.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
 	}
@@ -37,7 +37,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	resp, err := c.do(req)
 	if err != nil {
-		return 0, &retryableError{msg: "request failed", err: stripURL(err)}
+		return 0, c.netError("request failed", "no answer", ctx, rctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
