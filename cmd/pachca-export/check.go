@@ -64,9 +64,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
 		client := extract.NewClient(cc)
-		cctx, cancel := context.WithTimeout(ctx, 2*cfg.Source.Timeout)
-		err := client.Probe(cctx)
-		cancel()
+		err := probe(ctx, cfg.Source.Timeout, client.Probe)
 		if err != nil {
 			line(false, "token", err.Error())
 		} else {
@@ -132,13 +130,30 @@ func checkEventKeys(ctx context.Context, c *extract.Client, keys []string, timeo
 	}
 	now := time.Now().UTC()
 	for _, k := range keys {
-		cctx, cancel := context.WithTimeout(ctx, 2*timeout)
-		_, err := c.Page(cctx, extract.Query{Start: now.Add(-time.Minute), End: now, EventKey: k}, "")
-		cancel()
+		err := probe(ctx, timeout, func(ctx context.Context) error {
+			_, err := c.Page(ctx, extract.Query{Start: now.Add(-time.Minute), End: now, EventKey: k}, "")
+			return err
+		})
 		if err != nil {
 			line(false, "filters", fmt.Sprintf("event key %q: %v", k, err))
 			return
 		}
 	}
 	line(true, "filters", fmt.Sprintf("the API accepts the %d event key(s)", len(keys)))
+}
+
+// probe runs one of check's requests within about twice timeout
+// (source.timeout): a retry, or the wait for a 429's Retry-After, starts
+// only within the first timeout, so that the line names what the API last
+// did (no answer within source.timeout, the Retry-After it asked for)
+// rather than "context deadline exceeded" (was: every retry until the
+// whole was cut).
+func probe(ctx context.Context, timeout time.Duration, f func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*timeout)
+	defer cancel()
+	err := f(extract.WithRetryDeadline(cctx, time.Now().Add(timeout)))
+	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("the API did not answer within %s (twice source.timeout)", 2*timeout)
+	}
+	return err
 }

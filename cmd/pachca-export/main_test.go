@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,6 +230,38 @@ func TestCheck(t *testing.T) {
 	require.Regexp(t, `FAIL\s+state\s+state: .*state-file`, stdout.String())
 	require.Regexp(t, `FAIL\s+filters\s+event key "no_such_key"`, stdout.String())
 	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
+}
+
+// TestCheckUnansweringAPI: check's token line says what the API did when
+// it did not answer in time: a 429 asking for more time than check waits,
+// or no answer within source.timeout (was: "context deadline exceeded" after
+// twice source.timeout, for both).
+func TestCheckUnansweringAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		handler    http.HandlerFunc
+	}{
+		{"429", `FAIL\s+token\s+out of time to wait for the Retry-After of 10m0s: 429 Too Many Requests`, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "600")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}},
+		{"no answer", `FAIL\s+token\s+.*request failed: no answer within 1s \(source.timeout\)`, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			t.Cleanup(srv.Close)
+			path := writeConfig(t, srv.URL, secretToken, strings.Replace(goodConfig, "timeout: 5s", "timeout: 1s", 1))
+			var stdout, stderr bytes.Buffer
+			code := Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+			require.Equal(t, 1, code, stdout.String()+stderr.String())
+			require.Regexp(t, tc.want, stdout.String())
+		})
+	}
 }
 
 // TestCheckOtherData: a sink directory that holds files of someone else's
