@@ -2,8 +2,14 @@ package pipeline_test
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -53,4 +59,68 @@ func TestAlertsDuringExport(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, sum.AlertMessages, "at most one message per finding across reruns")
 	require.Len(t, sim.Stats().Messages, 2*dlp)
+}
+
+// TestAlertsOfAFailedRun: a run that delivers its days and then cannot send
+// the messages (the API answers 503 to POST /messages) fails with the days
+// recorded exported, so no later run delivers them again; their findings
+// go out with the next run once the API is back, whether it resumes the
+// same range (nothing to deliver) or exports the next day, each once (was:
+// never sent).
+func TestAlertsOfAFailedRun(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	var down atomic.Bool
+	down.Store(true)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && r.Method == http.MethodPost {
+			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gw.Close)
+	cfg := testConfig(t, gw.URL+u.Path)
+	cfg.Source.MaxRetries = 1
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
+		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"},
+	}}}
+	require.NoError(t, cfg.Validate())
+	dlp := func(from time.Time) (n int) {
+		for _, ev := range exporttest.Expected(sim, from, from.AddDate(0, 0, 1)) {
+			if ev.Key == "dlp_violation_detected" {
+				n++
+			}
+		}
+		return n
+	}
+	first, second, third := dlp(day0()), dlp(day0().AddDate(0, 0, 1)), dlp(day0().AddDate(0, 0, 2))
+	require.Positive(t, first)
+	require.Positive(t, second)
+	run := func(from time.Time) (*pipeline.Summary, error) {
+		return pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: from.AddDate(0, 0, 1)}, false)
+	}
+
+	sum, err := run(day0())
+	require.ErrorContains(t, err, "server error 503")
+	require.Len(t, sum.Days, 1, "the day is delivered before the messages fail")
+	require.Empty(t, sim.Stats().Messages)
+
+	down.Store(false)
+	sum, err = run(day0())
+	require.NoError(t, err)
+	require.Empty(t, sum.Days, "the day is not delivered again")
+	require.Equal(t, first, sum.AlertMessages)
+	require.Len(t, sim.Stats().Messages, first)
+
+	down.Store(true)
+	_, err = run(day0().AddDate(0, 0, 1))
+	require.ErrorContains(t, err, "server error 503")
+	down.Store(false)
+	sum, err = run(day0().AddDate(0, 0, 2))
+	require.NoError(t, err)
+	require.Equal(t, second+third, sum.AlertMessages, "the pending findings of the day before go out with the next day's")
+	require.Len(t, sim.Stats().Messages, first+second+third)
 }

@@ -9,8 +9,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -70,7 +73,51 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 	if err != nil {
 		return nil, err
 	}
-	return s.Execute(ctx, plan)
+	if err := s.loadPendingAlerts(); err != nil {
+		return nil, err
+	}
+	sum, err = s.Execute(ctx, plan)
+	return sum, s.keepPendingAlerts(err)
+}
+
+// pendingAlertsFile holds, in the state, the alert rules' events of the
+// days a run delivered before it failed (a later day, or the sending of the
+// messages): those days are exported, and no later run delivers them again
+// to evaluate them, so the next run adds these events to its own and sends
+// what was not sent.
+const pendingAlertsFile = "alerts-pending.json"
+
+// loadPendingAlerts adds the events a failed run left pending to the rules.
+func (s *Session) loadPendingAlerts() error {
+	if s.alerts == nil {
+		return nil
+	}
+	if err := s.alerts.Load(filepath.Join(s.store.Dir(), pendingAlertsFile)); err != nil {
+		return err
+	}
+	s.alertsPending = len(s.alerts.Findings()) > 0
+	return nil
+}
+
+// keepPendingAlerts settles the pending alert events once a run ends with
+// err: after a failure the events of the days it delivered are saved for
+// the next run, after a success (every finding sent) none are pending. An
+// --alerts-dry-run records nothing.
+func (s *Session) keepPendingAlerts(err error) error {
+	if s.alerts == nil || s.opts.AlertsDryRun {
+		return err
+	}
+	path := filepath.Join(s.store.Dir(), pendingAlertsFile)
+	if err != nil && len(s.alerts.Findings()) > 0 {
+		if serr := s.alerts.Save(path); serr != nil {
+			return fmt.Errorf("%w (and the alert findings of the days delivered could not be kept for the next run: %v)", err, serr)
+		}
+		return err
+	}
+	if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+		return fmt.Errorf("alerts: %w", rerr)
+	}
+	return err
 }
 
 func orDiscard(l *slog.Logger) *slog.Logger {
@@ -100,6 +147,11 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		if !plan.Quiet {
 			s.log.Info(NothingToExport(plan))
 		}
+		if s.alertsPending {
+			if err := s.notify(ctx, sum); err != nil {
+				return sum.finish(s.now()), err
+			}
+		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}
 	set, err := s.openSinks(ctx)
@@ -121,7 +173,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
 	err = r.run(ctx)
 	if err == nil && s.alerts != nil {
-		err = r.notify(ctx)
+		err = s.notify(ctx, sum)
 	}
 	s.retries.flush()
 	sum.finish(s.now())
@@ -315,26 +367,27 @@ func (r *runner) checkReady(dw *dayWork) {
 	}
 }
 
-// notify sends the alert findings of the delivered days that were not sent
-// before. A failure fails the run; the next run sends what is missing.
-func (r *runner) notify(ctx context.Context) error {
-	sent, err := alerts.OpenSent(filepath.Join(r.store.Dir(), "alerts-sent.json"))
+// notify sends the alert findings of the delivered days (and of those a
+// failed run left pending) that were not sent before. A failure fails the
+// run; the next run sends what is missing.
+func (s *Session) notify(ctx context.Context, sum *Summary) error {
+	sent, err := alerts.OpenSent(filepath.Join(s.store.Dir(), "alerts-sent.json"))
 	if err != nil {
 		return err
 	}
-	o := r.s.opts
+	o := s.opts
 	out := o.AlertsOut
 	if out == nil {
 		out = io.Discard
 	}
-	findings := r.s.alerts.Findings()
-	n, err := alerts.Notify(ctx, r.cfg.Alerts, findings, sent, alerts.APISender{API: r.client}, o.AlertsDryRun, out)
-	r.sum.AlertFindings, r.sum.AlertMessages = len(findings), n
+	findings := s.alerts.Findings()
+	n, err := alerts.Notify(ctx, s.cfg.Alerts, findings, sent, alerts.APISender{API: s.client}, o.AlertsDryRun, out)
+	sum.AlertFindings, sum.AlertMessages = len(findings), n
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		r.log.Info("alerts", "findings", len(findings), "messages", n, "dry_run", o.AlertsDryRun)
+		s.log.Info("alerts", "findings", len(findings), "messages", n, "dry_run", o.AlertsDryRun)
 	}
 	return nil
 }

@@ -58,10 +58,13 @@ type Session struct {
 	now     func() time.Time
 	store   *state.Store
 	client  *extract.Client
-	retries *retryLog           // the client's retries, to the log
-	alerts  *alerts.Engine      // nil without rules
-	signer  ed25519.PrivateKey  // signs manifests; nil without signing
-	retired []ed25519.PublicKey // signing.previous_public_key_files
+	retries *retryLog      // the client's retries, to the log
+	alerts  *alerts.Engine // nil without rules
+	// alertsPending: the rules hold events a failed run left pending,
+	// whose findings go out even when a plan has no day to deliver.
+	alertsPending bool
+	signer        ed25519.PrivateKey  // signs manifests; nil without signing
+	retired       []ed25519.PublicKey // signing.previous_public_key_files
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
