@@ -11,6 +11,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/sinktest"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/transform"
@@ -78,4 +79,28 @@ func TestFullDisk(t *testing.T) {
 			require.Empty(t, names, "nothing left, final or temporary")
 		})
 	}
+}
+
+// TestFullDiskAtOpen: a Parquet file writes its magic bytes when it is
+// opened, so on a disk with no room left its partition fails to open; the
+// error names the file by its final name, as a failed write does, never
+// the hidden temporary one (which differs at each try of a follow loop),
+// and nothing is left behind.
+func TestFullDiskAtOpen(t *testing.T) {
+	f, err := parquetfmt.Format("zstd")
+	require.NoError(t, err)
+	p := sinktest.Partition()
+	dir := t.TempDir()
+	exporttest.MountTmpfs(t, dir, "size=8k")
+	s := filesink.New(dir, f)
+	dayDir := filepath.Join(dir, p.Dir())
+	require.NoError(t, os.MkdirAll(dayDir, 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "filler"), make([]byte, 8192), 0o600))
+
+	_, err = s.Open(t.Context(), p)
+	require.ErrorContains(t, err, "write "+filepath.Join(dayDir, p.BaseName()+f.Ext)+": no space left on device")
+	require.NotContains(t, err.Error(), ".tmp-")
+	entries, err := os.ReadDir(dayDir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing left, final or temporary")
 }

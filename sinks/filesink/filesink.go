@@ -155,6 +155,12 @@ func (s *Sink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error
 	w.enc = enc
 	if err != nil {
 		w.discard()
+		if len(w.files) > 0 {
+			// The file was created and its encoder failed to start it (a
+			// Parquet file's magic bytes on a full disk): name it as a
+			// failed write does. A create error names it already.
+			err = w.fileErr(err)
+		}
 		return nil, err
 	}
 	return w, nil
