@@ -57,6 +57,7 @@ type Day struct {
 const (
 	exportedFile = "exported.json"
 	keyFile      = "key.json"
+	lockFile     = "lock"
 	fileMode     = 0o600
 )
 
@@ -80,7 +81,8 @@ func (v *View) Dir() string { return v.dir }
 // Check proves the state of identity id under root usable, without locking
 // it (a run may hold it): root, created if need be, and the state's
 // directory if it exists take a file, and the state files that exist read
-// whole. It returns the view, for what the caller wants to show of it.
+// whole (key.json included), and the lock, if it exists, opens as Open
+// opens it. It returns the view, for what the caller wants to show of it.
 func Check(root string, id any) (*View, error) {
 	v, err := Peek(root, id)
 	if err != nil {
@@ -97,6 +99,15 @@ func Check(root string, id any) (*View, error) {
 		if err != nil {
 			return nil, fmt.Errorf("state: directory %s is not writable: %w", dir, err)
 		}
+	}
+	// Without a lock: a run may hold it; opening it proves it a file.
+	if f, err := os.OpenFile(filepath.Join(v.dir, lockFile), os.O_RDWR, 0); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := v.readKey(); err != nil {
+		return nil, err
 	}
 	if _, err := v.Exported(); err != nil {
 		return nil, err
@@ -127,7 +138,7 @@ func Open(root string, id any) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, fileMode)
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -187,15 +198,22 @@ func (s *Store) removeStaleTemp() error {
 	return nil
 }
 
-// writeKey checks key.json and writes it again from id: a damaged one stops
-// the run like any damaged state file.
-func (s *Store) writeKey(id any) error {
-	path := filepath.Join(s.dir, keyFile)
+// readKey reads key.json whole, if it exists: a damaged one stops the run
+// like any damaged state file.
+func (v *View) readKey() error {
 	var old json.RawMessage
-	if _, err := sumfile.Read(path, &old, "move it away: it is written again from the configuration"); err != nil {
+	if _, err := sumfile.Read(filepath.Join(v.dir, keyFile), &old, "move it away: it is written again from the configuration"); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := sumfile.Write(path, id, fileMode); err != nil {
+	return nil
+}
+
+// writeKey checks key.json and writes it again from id.
+func (s *Store) writeKey(id any) error {
+	if err := s.readKey(); err != nil {
+		return err
+	}
+	if err := sumfile.Write(filepath.Join(s.dir, keyFile), id, fileMode); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil

@@ -240,3 +240,42 @@ func TestStateFilesDamaged(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRefusesWhatOpenRefuses: a state whose key.json is damaged or not
+// a file, or whose lock is not a file, fails Check (pachca-export check)
+// with the error the run's Open stops on, instead of passing a check that
+// the next run fails at once.
+func TestCheckRefusesWhatOpenRefuses(t *testing.T) {
+	cases := map[string]func(t *testing.T, dir string){
+		"key.json edited": func(t *testing.T, dir string) {
+			path := filepath.Join(dir, "key.json")
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(`"k"`), []byte(`"x"`), 1), 0o600))
+		},
+		"key.json a directory": func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, "key.json")))
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "key.json"), 0o700))
+		},
+		"lock a directory": func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, "lock")))
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "lock"), 0o700))
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			s, err := state.Open(root, "k")
+			require.NoError(t, err)
+			require.NoError(t, s.Close())
+			_, err = state.Check(root, "k")
+			require.NoError(t, err, "intact")
+
+			damage(t, s.Dir())
+			_, openErr := state.Open(root, "k")
+			require.Error(t, openErr)
+			_, err = state.Check(root, "k")
+			require.EqualError(t, err, openErr.Error())
+		})
+	}
+}
