@@ -17,17 +17,29 @@ import (
 // WriteFile writes data to path atomically with mode perm (exactly: the
 // umask does not apply).
 // After it returns nil, path holds data durably; after an error path holds
-// what it held before and no temporary file is left.
+// what it held before and no temporary file is left. An error names path,
+// not the temporary file.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	f, err := Create(filepath.Dir(path), filepath.Base(path), perm)
 	if err != nil {
-		return err
+		return finalName(err, path)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Discard()
-		return err
+		return finalName(err, path)
 	}
-	return f.Commit(path)
+	return finalName(f.Commit(path), path)
+}
+
+// finalName gives an error about the temporary file of path the name path:
+// the one the user knows, and the same at each try (a follow loop's
+// retries, a rerun).
+func finalName(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && IsTemp(filepath.Base(pe.Path)) {
+		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
+	}
+	return err
 }
 
 // File is a file being written under a hidden temporary name,
