@@ -39,6 +39,10 @@ func finalName(err error, path string) error {
 	if errors.As(err, &pe) && IsTemp(filepath.Base(pe.Path)) {
 		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
 	}
+	var le *os.LinkError
+	if errors.As(err, &le) && IsTemp(filepath.Base(le.Old)) {
+		return &fs.PathError{Op: le.Op, Path: path, Err: le.Err}
+	}
 	return err
 }
 

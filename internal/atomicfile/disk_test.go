@@ -31,3 +31,19 @@ func TestWriteFileFullDisk(t *testing.T) {
 	require.NoError(t, rerr)
 	require.Len(t, es, 2, "key.json and the filler, no temporary file")
 }
+
+// TestWriteFileOverADirectory: a directory where the file belongs fails
+// the rename; the error names the file, not the temporary one, and the
+// temporary file is gone.
+func TestWriteFileOverADirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "follow.json")
+	require.NoError(t, os.MkdirAll(filepath.Join(path, "x"), 0o700))
+
+	err := atomicfile.WriteFile(path, []byte("{}"), 0o600)
+	require.ErrorContains(t, err, "rename "+path+": ")
+	require.NotContains(t, err.Error(), ".tmp-")
+	es, rerr := os.ReadDir(dir)
+	require.NoError(t, rerr)
+	require.Len(t, es, 1, "the directory alone, no temporary file")
+}
