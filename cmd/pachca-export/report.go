@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/report"
 	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -186,8 +187,7 @@ const reportMemoryLimit = 32 << 20
 
 // writeReport renders into a temporary file next to out and renames it
 // into place, so that a failed report leaves no partial page under out.
-// The file is private (0600, as os.CreateTemp makes it): it names people
-// and their addresses.
+// The file is private (0600): it names people and their addresses.
 func (e *env) writeReport(ctx context.Context, o report.Options, out string) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(reportMemoryLimit))
@@ -196,23 +196,17 @@ func (e *env) writeReport(ctx context.Context, o report.Options, out string) err
 		_, err := report.Write(ctx, o, e.stdout)
 		return reportErr(err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	f, err := atomicfile.Create(filepath.Dir(out), filepath.Base(out), 0o600)
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", atomicfile.FinalName(err, out))
 	}
-	defer os.Remove(tmp.Name())
-	st, err := report.Write(ctx, o, tmp)
+	defer f.Discard()
+	st, err := report.Write(ctx, o, f)
 	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
+		err = f.Commit(out)
 	}
 	if err != nil {
-		return reportErr(err)
+		return reportErr(atomicfile.FinalName(err, out))
 	}
 	prev := "previous period not in the output"
 	if st.Previous {

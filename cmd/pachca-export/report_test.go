@@ -18,6 +18,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
 
@@ -115,6 +116,18 @@ alerts:
 		fi, err := os.Stat(out)
 		require.NoError(t, err)
 		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "it names people and their addresses")
+	})
+	t.Run("-o on a full disk", func(t *testing.T) {
+		dir := t.TempDir()
+		exporttest.MountTmpfs(t, dir, "size=8k")
+		out := filepath.Join(dir, "r.html")
+		code, _, stderr := runReport(t, pq, "--from", d(3), "--to", d(6), "-o", out)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, "pachca-export: report: write "+out+": no space left on device")
+		require.NotContains(t, stderr, ".tmp-", "the temporary file is not what the user knows")
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Empty(t, entries, "no page, partial or temporary")
 	})
 	t.Run("config, first file sink, rules from it", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")

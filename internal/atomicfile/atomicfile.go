@@ -22,19 +22,20 @@ import (
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	f, err := Create(filepath.Dir(path), filepath.Base(path), perm)
 	if err != nil {
-		return finalName(err, path)
+		return FinalName(err, path)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Discard()
-		return finalName(err, path)
+		return FinalName(err, path)
 	}
-	return finalName(f.Commit(path), path)
+	return FinalName(f.Commit(path), path)
 }
 
-// finalName gives an error about the temporary file of path the name path:
-// the one the user knows, and the same at each try (a follow loop's
-// retries, a rerun).
-func finalName(err error, path string) error {
+// FinalName gives an error about the temporary file of path (its creation,
+// a write, the rename) the name path: the one the user knows, and the same
+// at each try (a follow loop's retries, a rerun). Other errors are
+// returned as they are.
+func FinalName(err error, path string) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && IsTemp(filepath.Base(pe.Path)) {
 		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
