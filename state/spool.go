@@ -43,7 +43,7 @@ var ErrDamaged = errors.New("damaged")
 const trailerPrefix = "#pachca-spool "
 
 // Spool returns the store's spool.
-func (s *Store) Spool() *Spool { return &Spool{dir: filepath.Join(s.dir, "spool")} }
+func (s *Store) Spool() *Spool { return &Spool{dir: filepath.Join(s.dir, spoolDir)} }
 
 const allStreams = "_all"
 

@@ -58,6 +58,7 @@ const (
 	exportedFile = "exported.json"
 	keyFile      = "key.json"
 	lockFile     = "lock"
+	spoolDir     = "spool"
 	fileMode     = 0o600
 )
 
@@ -80,9 +81,10 @@ func (v *View) Dir() string { return v.dir }
 
 // Check proves the state of identity id under root usable, without locking
 // it (a run may hold it): root, created if need be, and the state's
-// directory if it exists take a file, and the state files that exist read
-// whole (key.json included), and the lock, if it exists, opens as Open
-// opens it. It returns the view, for what the caller wants to show of it.
+// directory and its spool if they exist take a file, the state files that
+// exist read whole (key.json included), and the lock, if it exists, opens
+// as Open opens it. It returns the view, for what the caller wants to
+// show of it.
 func Check(root string, id any) (*View, error) {
 	v, err := Peek(root, id)
 	if err != nil {
@@ -91,9 +93,9 @@ func Check(root string, id any) (*View, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	for _, dir := range []string{root, v.dir} {
+	for _, dir := range []string{root, v.dir, filepath.Join(v.dir, spoolDir)} {
 		err := atomicfile.Probe(dir)
-		if errors.Is(err, fs.ErrNotExist) && dir == v.dir {
+		if errors.Is(err, fs.ErrNotExist) && dir != root {
 			break // no run used this state yet
 		}
 		if err != nil {
@@ -135,7 +137,7 @@ func Open(root string, id any) (*Store, error) {
 		return nil, err
 	}
 	dir := filepath.Join(root, key)
-	if err := os.MkdirAll(filepath.Join(dir, "spool"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, fileMode)

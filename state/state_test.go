@@ -14,6 +14,7 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 func TestLock(t *testing.T) {
@@ -278,4 +279,18 @@ func TestCheckRefusesWhatOpenRefuses(t *testing.T) {
 			require.EqualError(t, err, openErr.Error())
 		})
 	}
+}
+
+// TestCheckProbesTheSpool: a spool that takes no file fails Check, naming
+// it, rather than the run that would stop on its first window.
+func TestCheckProbesTheSpool(t *testing.T) {
+	root := t.TempDir()
+	s, err := state.Open(root, "k")
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	spool := filepath.Join(s.Dir(), "spool")
+	exporttest.MountTmpfs(t, spool, "ro")
+
+	_, err = state.Check(root, "k")
+	require.EqualError(t, err, "state: directory "+spool+" is not writable: read-only file system")
 }
