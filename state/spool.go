@@ -137,15 +137,19 @@ func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	path := filepath.Join(dir, windowName(w))
 	f, err := atomicfile.Create(dir, windowName(w), fileMode)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", atomicfile.FinalName(err, path))
 	}
-	return &windowFile{dir: dir, f: f, bw: bufio.NewWriterSize(f, 64<<10), sum: sha256.New()}, nil
+	return &windowFile{dir: dir, path: path, f: f, bw: bufio.NewWriterSize(f, 64<<10), sum: sha256.New()}, nil
 }
 
+// windowFile spools one window. Its errors name the file by the window's
+// name (path), not the temporary one, which differs at each try.
 type windowFile struct {
 	dir     string
+	path    string
 	f       *atomicfile.File
 	bw      *bufio.Writer
 	line    bytes.Buffer
@@ -156,7 +160,7 @@ type windowFile struct {
 
 func (w *windowFile) write(b []byte) error {
 	if _, err := w.bw.Write(b); err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("spool: %w", atomicfile.FinalName(err, w.path))
 	}
 	w.sum.Write(b)
 	w.bytes += int64(len(b))
@@ -189,12 +193,13 @@ func (w *windowFile) Commit(done extract.Window) error {
 	if err == nil {
 		err = w.bw.Flush()
 	}
+	final := filepath.Join(w.dir, windowName(done))
 	if err == nil {
-		err = w.f.Commit(filepath.Join(w.dir, windowName(done)))
+		err = w.f.Commit(final)
 	}
 	if err != nil {
 		w.f.Discard()
-		return fmt.Errorf("spool: commit %s: %w", done, err)
+		return fmt.Errorf("spool: commit %s: %w", done, atomicfile.FinalName(err, final))
 	}
 	return nil
 }

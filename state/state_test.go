@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,4 +294,35 @@ func TestCheckProbesTheSpool(t *testing.T) {
 
 	_, err = state.Check(root, "k")
 	require.EqualError(t, err, "state: directory "+spool+" is not writable: read-only file system")
+}
+
+// TestSpoolFullDisk: a spool that runs out of room fails naming the
+// window's file as the spool calls it, the same at each try of a follow
+// loop, never its hidden temporary one; nothing is left.
+func TestSpoolFullDisk(t *testing.T) {
+	s, err := state.Open(t.TempDir(), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	dayDir := filepath.Join(s.Dir(), "spool", "2026-11-01")
+	require.NoError(t, os.MkdirAll(dayDir, 0o700))
+	exporttest.MountTmpfs(t, dayDir, "size=8k")
+	require.NoError(t, os.WriteFile(filepath.Join(dayDir, "filler"), make([]byte, 4096), 0o600))
+
+	ww, err := s.Spool().Open("2026-11-01", extract.Window{Start: 1000, End: 5000})
+	require.NoError(t, err)
+	raw := []byte(`{"id":"` + strings.Repeat("x", 1000) + `"}`)
+	for i := 0; i < 100 && err == nil; i++ {
+		err = ww.Add(extract.Event{ID: "x", Raw: raw})
+	}
+	if err == nil {
+		err = ww.Commit(extract.Window{Start: 2000, End: 5000})
+	} else {
+		ww.Abort()
+	}
+	require.ErrorContains(t, err, "write "+dayDir+"/_all~")
+	require.ErrorContains(t, err, ".ndjson: no space left on device")
+	require.NotContains(t, err.Error(), ".tmp-")
+	entries, err := os.ReadDir(dayDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the filler alone")
 }
