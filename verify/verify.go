@@ -333,12 +333,21 @@ func (v *verifier) inRetention(day string) bool {
 	return err == nil && t.AddDate(0, 0, 1).After(v.o.Now().Add(-v.cfg.Period.Retention))
 }
 
+// over reports whether day has ended for an export: its end is at or
+// before now - period.lag. A day not over can only be held in part (a
+// follow loop's cycle files, a run of part of it): the API has more of it
+// by then, and delivering it again would add a part beside its files.
+func (v *verifier) over(day string) bool {
+	t, err := time.Parse(time.DateOnly, day)
+	return err == nil && !t.AddDate(0, 0, 1).After(v.o.Now().Add(-v.cfg.Period.Lag))
+}
+
 // check checks days (sorted) in every root: one line per day and root.
 func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 	var api map[string]map[string]struct{}
 	var compared []string
 	if v.o.AgainstAPI {
-		compared = slices.DeleteFunc(slices.Clone(days), func(d string) bool { return !v.inRetention(d) })
+		compared = slices.DeleteFunc(slices.Clone(days), func(d string) bool { return !v.inRetention(d) || !v.over(d) })
 		var err error
 		if api, err = apiIDs(ctx, v.cfg, v.client, compared); err != nil {
 			return nil, fmt.Errorf("--against-api: %w", err)
@@ -388,6 +397,9 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
 				}
 				some = some || len(ids) > 0
+			}
+			if some && v.o.AgainstAPI && !v.over(day) {
+				res.note("not compared with the API: the day is not over (it ends after now - period.lag)")
 			}
 			if some { // else a day of the range that nobody has: nothing to say
 				lines = append(lines, h.r.line(day, res, api[day], slices.Contains(compared, day)))
@@ -539,6 +551,12 @@ func (v *verifier) repair(ctx context.Context, days []string) (delivered []strin
 	for _, d := range days {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("--repair %s: %w", d, err))
+			continue
+		}
+		if !v.over(d) {
+			// Its plan would be a part, [day, now - lag), written beside
+			// the files that hold the day so far: their events twice.
+			errs = append(errs, fmt.Errorf("--repair %s: the day is not over (it ends after now - period.lag): repair it once it is", d))
 			continue
 		}
 		from, _ := time.Parse(time.DateOnly, d)

@@ -66,6 +66,12 @@ func startSim(t *testing.T) (*simulator.Server, string) {
 // simulator and the public key.
 func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey) {
 	t.Helper()
+	return exportUntil(t, day0().AddDate(0, 0, 3))
+}
+
+// exportUntil is export of the simulated workspace from day0 up to to.
+func exportUntil(t *testing.T, to time.Time) (*config.Config, *simulator.Server, ed25519.PublicKey) {
+	t.Helper()
 	sim, base := startSim(t)
 
 	dir := t.TempDir()
@@ -87,7 +93,7 @@ func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey)
 		{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(dir, "parquet")}},
 	}
 	require.NoError(t, cfg.Validate())
-	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: to}, false)
 	require.NoError(t, err)
 	return &cfg, sim, pub
 }
@@ -276,6 +282,39 @@ func TestAgainstAPIAndRepair(t *testing.T) {
 	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
 	require.NoError(t, err)
 	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
+
+// TestRepairDayNotOver: a day not over yet is held in part (a follow
+// loop's cycle files, a run of its first hours) and lacks what the API
+// published since: --against-api does not call that missing, and --repair
+// writes no part of it beside its files, even when they fail (was: a
+// FAIL, then a repair that wrote [day, now - lag) beside the files, every
+// event of the day twice).
+func TestRepairDayNotOver(t *testing.T) {
+	noon := day0().AddDate(0, 0, 2).Add(12 * time.Hour)
+	now := func() time.Time { return noon.Add(10 * time.Minute) }
+	cfg, _, pub := exportUntil(t, noon)
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true, Now: now})
+	require.NoError(t, err)
+	require.Empty(t, rep.Repaired)
+	got := verdicts(t, rep.Lines)
+	requireVerdicts(t, got, nil)
+	for _, sink := range []string{"sinks[0]", "sinks[1]"} {
+		require.Contains(t, got[date(2)+" "+sink].Detail, "not compared with the API: the day is not over")
+		require.Contains(t, got[date(1)+" "+sink].Detail, "all the API has")
+	}
+
+	files, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), "*.ndjson.gz"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	flipByte(t, files[0])
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true, Now: now})
+	require.ErrorContains(t, err, "--repair "+date(2)+": the day is not over")
+	require.Empty(t, rep.Repaired)
+	after, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), "*.ndjson.gz"))
+	require.NoError(t, err)
+	require.Equal(t, files, after, "no part written beside the day's file")
 }
 
 // TestRepairWhileARunHoldsTheState: --repair while a run holds the state
