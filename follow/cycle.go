@@ -172,6 +172,12 @@ func (l *Loop) sealDue(ctx context.Context, end time.Time) (int, error) {
 // keep_cycle_files, its cycle files left as they are, with a warning.
 func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	date := d.Format(time.DateOnly)
+	// The day is read anew at each try: a try that failed (a sink, a
+	// kill) left its read in the spool, which would miss what the API
+	// published since, and the seal is the last read of the day.
+	if err := l.st.Spool().RemoveDay(date); err != nil {
+		return err
+	}
 	delivered := newDayIDs()
 	if err := l.st.Delivered(date, l.pos.Seq, delivered.add); err != nil {
 		return err

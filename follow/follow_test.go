@@ -3,6 +3,7 @@ package follow_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -974,4 +975,55 @@ func TestFollowIdleCycles(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.Zero(t, position(t, cfg).Seq)
+}
+
+// TestFollowSealTriedAgainReadsTheDayAgain: a seal that failed (a sink
+// out of reach) reads its day anew when it is tried again, so an event the
+// API published for the day in between is sealed with it (was: the try
+// again delivered the first try's read, kept in the spool, and the event
+// was never exported although published before the seal).
+func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
+	c, sim, base := startLive(t, 3*time.Second, simulator.Live{})
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	cfg := testConfig(t, base)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+	require.NoError(t, err)
+	defer kc.Close()
+	var down atomic.Bool
+	var produced atomic.Int32
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if !down.Load() {
+			return nil, nil, false
+		}
+		produced.Add(1)
+		return nil, errors.New("broker down"), true // the connection is closed
+	})
+	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit", WriteTimeout: time.Second, MaxAttempts: 1}
+	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
+	require.NoError(t, cfg.Validate())
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second), Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	// Published once the look-back passed it: only the seal delivers it,
+	// to Kafka too, which fails the seal's first try.
+	at := midnight.Add(-2500 * time.Millisecond)
+	waitFor(t, 15*time.Second, "the look-back to pass the event", func() bool {
+		return position(t, cfg).Watermark.Add(-cfg.Follow.Lookback).After(at)
+	})
+	down.Store(true)
+	first := sim.WriteEvent("user_login", at, 0)
+	waitFor(t, 15*time.Second, "the seal's first try to fail", func() bool {
+		return metricValue(t, metrics, `pachca_export_follow_cycles_total\{result="failure"\}`) > 0
+	})
+	require.Positive(t, produced.Load(), "the seal failed on Kafka")
+	second := sim.WriteEvent("user_login", at.Add(time.Millisecond), 0) // after the first try's read
+	down.Store(false)
+	waitSealed(t, cfg, yesterday)
+	require.NoError(t, f.stop())
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)
+	require.Contains(t, got, first.ID)
+	require.Contains(t, got, second.ID, "published before the seal, after its first try")
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, dayFiles(t, cfg.Sinks[0].File.Dir, yesterday))
 }
