@@ -137,8 +137,9 @@ func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	path := filepath.Join(dir, windowName(w))
-	f, err := atomicfile.Create(dir, windowName(w), fileMode)
+	name := windowName(w)
+	path := filepath.Join(dir, name)
+	f, err := atomicfile.Create(dir, name, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", atomicfile.FinalName(err, path))
 	}
