@@ -5,6 +5,7 @@ package extract
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -382,11 +383,32 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 // source.timeout) ended it, not the caller's (ctx), it says so, in the
 // words of what (an answer not begun, or not complete): net/http says only
 // "context deadline exceeded", naming neither the wait nor the setting.
+//
+// A TLS failure is not retried: a certificate the client does not trust, or
+// a server that does not speak TLS at an https:// URL, answers the same at
+// every try (was: retried for about 95 s, max_retries times).
 func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
+	if tlsErr := tlsFailure(err); tlsErr != nil {
+		return tlsErr
+	}
 	if rctx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%s within %s (source.timeout)", what, c.cfg.Timeout)
 	}
 	return &retryableError{msg: msg, err: stripURL(err)}
+}
+
+// tlsFailure names a TLS failure on the way to source.base_url and what to
+// do about it, or returns nil for any other error.
+func tlsFailure(err error) error {
+	var cv *tls.CertificateVerificationError
+	var rh tls.RecordHeaderError
+	switch {
+	case errors.As(err, &cv):
+		return fmt.Errorf("TLS: the certificate of the server at source.base_url is not trusted (%v): check source.base_url, or add its CA to the system's trust store (SSL_CERT_FILE)", cv.Err)
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &rh):
+		return errors.New("TLS: the server at source.base_url does not speak TLS: check the URL's scheme (http:// or https://) and port")
+	}
+	return nil
 }
 
 // tooLarge is a 200 answer over maxBody, read no further: a page of

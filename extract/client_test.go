@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,4 +325,28 @@ func TestTimeoutNamed(t *testing.T) {
 		c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", Timeout: 100 * time.Millisecond})
 		require.ErrorContains(t, c.Post(t.Context(), "/messages", []byte(`{}`)), "request failed: no answer within 100ms (source.timeout)")
 	})
+}
+
+// TestTLSFailureNotRetried: a certificate the client does not trust, or an
+// https:// URL to a server without TLS, ends the request at once with what
+// to check (was: retried max_retries times with backoff, about 95 s with
+// the defaults, then "giving up after 10 retries").
+func TestTLSFailureNotRetried(t *testing.T) {
+	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(okBody)) }))
+	t.Cleanup(untrusted.Close)
+	plain, _ := scripted(t)
+	for _, tc := range []struct{ name, base, want string }{
+		{"untrusted certificate", untrusted.URL, "TLS: the certificate of the server at source.base_url is not trusted (x509: certificate signed by unknown authority)"},
+		{"no TLS at https", "https://" + strings.TrimPrefix(plain.URL, "http://"), "TLS: the server at source.base_url does not speak TLS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, slept := testClient(tc.base)
+			_, err := c.Page(t.Context(), Query{}, "")
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "giving up")
+			require.Empty(t, *slept, "no retry")
+			require.EqualValues(t, 1, c.Stats().Requests.Load())
+			require.ErrorContains(t, c.Post(t.Context(), "/messages", []byte(`{}`)), tc.want)
+		})
+	}
 }
