@@ -486,14 +486,16 @@ func decodePage(body []byte) (Page, error) {
 
 func parseEvent(raw json.RawMessage) Event {
 	ev := Event{Raw: raw}
-	var head struct {
-		ID        json.RawMessage `json:"id"`
-		CreatedAt json.RawMessage `json:"created_at"`
-	}
+	// Members by their exact names, the last of a repeated name winning, as
+	// the transform reads them: decoded into a struct, encoding/json would
+	// also take "ID" or "CREATED_AT", and an event with both spellings
+	// would be placed in the window of a time the transform does not
+	// export, then left out of its day without a word.
+	var head map[string]json.RawMessage
 	if json.Unmarshal(raw, &head) != nil {
 		return ev
 	}
-	switch id := head.ID; {
+	switch id := head["id"]; {
 	case len(id) > 0 && id[0] == '"':
 		_ = json.Unmarshal(id, &ev.ID) // "" stays "": not usable
 	case len(id) > 0 && (id[0] == '-' || id[0] >= '0' && id[0] <= '9'):
@@ -503,7 +505,7 @@ func parseEvent(raw json.RawMessage) Event {
 	// exports is one the fetcher could place in its window and recognise
 	// when a page repeats it.
 	var at string
-	if len(head.CreatedAt) > 0 && head.CreatedAt[0] == '"' && json.Unmarshal(head.CreatedAt, &at) == nil {
+	if at0 := head["created_at"]; len(at0) > 0 && at0[0] == '"' && json.Unmarshal(at0, &at) == nil {
 		ev.At, ev.TimeOK = timestamp.Parse([]byte(at))
 	}
 	return ev
