@@ -204,7 +204,10 @@ func (s *scanner) object(i, depth, mode int) int {
 		case modeDetails:
 			vs := i
 			i = s.value(i, depth)
-			if s.repeated(span{ks, ks + len(key)}, keyEsc) {
+			// A name with bytes that are not UTF-8 is compared as it is
+			// written out, each such byte U+FFFD: "\xff" and "\xfe" are
+			// then the same name.
+			if s.repeated(span{ks, ks + len(key)}, keyEsc || !utf8.Valid(key)) {
 				s.detailsDup = true
 			}
 			if d := detailIndex(s.name(key, keyEsc)); d >= 0 {

@@ -362,6 +362,13 @@ func TestDuplicateNames(t *testing.T) {
 	require.Equal(t, `{"reas\u006fn":"b","other":[1],"changes":{"y":2}}`, rec.DetailsJSON)
 	require.Equal(t, transform.Value{Valid: true, Str: "b"}, rec.Details[transform.DReason])
 	require.Equal(t, transform.Value{Valid: true, Str: `{"y":2}`}, rec.Details[transform.DChanges])
+
+	// Names that differ only in bytes that are not UTF-8 are written alike,
+	// each such byte U+FFFD: the same name (was: both kept, a name twice in
+	// details_json).
+	rec, err = transform.Normalize([]byte("{\"id\":\"e3\",\"created_at\":\"2025-05-15T14:30:00.000Z\",\"details\":{\"a\xff\":1,\"a\xfe\":2}}"), "ws")
+	require.NoError(t, err)
+	require.Equal(t, "{\"a\uFFFD\":2}", rec.DetailsJSON)
 }
 
 // TestNormalizeUnpairedSurrogates: an unpaired surrogate escape reads as
