@@ -88,7 +88,9 @@ func Map(r *transform.Record) Event {
 		}
 	}
 	if ua := r.UserAgent; ua.Valid {
-		if spec.class == ClassDataSecurityFinding { // no http_request in the class
+		// No http_request in the class; or an empty one, which would not
+		// tell "" from no user agent (null) as the record does.
+		if spec.class == ClassDataSecurityFinding || ua.Str == "" {
 			m.add("user_agent", ua.Str, false)
 		} else {
 			ev.HTTPRequest = &HTTPRequest{UserAgent: m.fit("user_agent", ua.Str)}

@@ -135,6 +135,9 @@ func TestEveryKeyValidates(t *testing.T) {
 		{"group entity", func(r *transform.Record) { r.EntityType = "GroupTag" }},
 		{"ipv6", func(r *transform.Record) { r.IPAddress = transform.NullString{Valid: true, Str: "2001:db8::7"} }},
 		{"not an address", func(r *transform.Record) { r.IPAddress = transform.NullString{Valid: true, Str: "10.0.0.1, 10.0.0.2"} }},
+		{"empty address and user agent", func(r *transform.Record) {
+			r.IPAddress, r.UserAgent = transform.NullString{Valid: true}, transform.NullString{Valid: true}
+		}},
 		{"empty details", func(r *transform.Record) { r.DetailsJSON, r.Details = "{}", [transform.NumDetails]transform.Value{} }},
 		{"long strings", func(r *transform.Record) {
 			long := strings.Repeat("я", 33000) // 66,000 bytes: cut, at a character boundary
@@ -191,6 +194,16 @@ func TestNothingLost(t *testing.T) {
 	actor, _ := ev.Unmapped.Get("actor_id")
 	require.Equal(t, rec.ActorID, actor)
 	require.Len(t, ev.Actor.User.UID, 65535)
+
+	// An empty user agent stays "" in unmapped, apart from a null one
+	// (was: an http_request without user_agent, {} in JSON).
+	rec = normalize(t, inputs(t)["user_login"])
+	rec.UserAgent = transform.NullString{Valid: true, Str: ""}
+	ev = ocsf.Map(&rec)
+	require.Nil(t, ev.HTTPRequest)
+	ua, ok := ev.Unmapped.Get("user_agent")
+	require.True(t, ok)
+	require.Equal(t, "", ua)
 }
 
 func TestMapIsPure(t *testing.T) {
