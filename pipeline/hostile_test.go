@@ -64,7 +64,9 @@ func craftedAPI(t *testing.T, events ...string) string {
 // a word: exit 0, no dead letter).
 func TestMemberNamesDifferingInCase(t *testing.T) {
 	d := day0()
-	at := func(days int) string { return d.AddDate(0, 0, days).Add(10 * time.Hour).Format("2006-01-02T15:04:05.000Z") }
+	at := func(days int) string {
+		return d.AddDate(0, 0, days).Add(10 * time.Hour).Format("2006-01-02T15:04:05.000Z")
+	}
 	cfg := testConfig(t, craftedAPI(t,
 		`{"id":"plain","created_at":"`+at(0)+`","event_key":"user_login","entity_id":"1","entity_type":"user","actor_id":"1","actor_type":"user","details":{}}`,
 		`{"id":"upper","created_at":"`+at(0)+`","CREATED_AT":"`+at(1)+`","event_key":"user_login","entity_id":"1","entity_type":"user","actor_id":"1","actor_type":"user","details":{}}`,
