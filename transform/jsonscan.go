@@ -73,11 +73,12 @@ type scanner struct {
 	det    [NumDetails]span
 	detSet uint64 // bit i: det[i] was found in the details object
 
-	detailsWS  int        // whitespace bytes skipped inside top[fDetails]
-	detailsDup bool       // the details object repeats a member name
-	names      []nameSpan // the member names of the details object so far
-	key        []byte     // scratch for unescaped member names
-	k1, k2     []byte     // scratch for comparing escaped names
+	detailsWS  int                 // whitespace bytes skipped inside top[fDetails]
+	detailsDup bool                // the details object repeats a member name
+	names      []nameSpan          // the member names of the details object so far
+	key        []byte              // scratch for unescaped member names
+	k1, k2     []byte              // scratch for comparing escaped names
+	nameSet    map[string]struct{} // the names, unescaped, past linearNames of them
 }
 
 // nameSpan is a member name as it stands in the input, quotes included.
@@ -257,10 +258,33 @@ func (s *scanner) topMember(name []byte, i, depth int) int {
 	return i
 }
 
+// linearNames is how many member names of the details object repeated
+// compares one by one; past it, a hostile object of many thousand members
+// would take quadratic time, and the names go into a set.
+const linearNames = 32
+
 // repeated records the member name at q (quotes included) of the details
 // object and reports whether an earlier member had the same name once
-// unescaped. Details objects have a few members: a linear search is enough.
+// unescaped.
 func (s *scanner) repeated(q span, esc bool) bool {
+	if len(s.names) >= linearNames {
+		if len(s.names) == linearNames {
+			if s.nameSet == nil {
+				s.nameSet = map[string]struct{}{}
+			}
+			clear(s.nameSet)
+			for _, p := range s.names {
+				s.nameSet[string(s.unescapedName(p))] = struct{}{}
+			}
+		}
+		s.names = append(s.names, nameSpan{q, esc})
+		k := s.unescapedName(s.names[len(s.names)-1])
+		if _, dup := s.nameSet[string(k)]; dup {
+			return true
+		}
+		s.nameSet[string(k)] = struct{}{}
+		return false
+	}
 	dup := false
 	name := s.b[q.off:q.end]
 	for _, p := range s.names {
@@ -278,6 +302,12 @@ func (s *scanner) repeated(q span, esc bool) bool {
 	}
 	s.names = append(s.names, nameSpan{q, esc})
 	return dup
+}
+
+// unescapedName returns the name p without its quotes, unescaped when it
+// needs it (a scratch buffer holds it until the next call).
+func (s *scanner) unescapedName(p nameSpan) []byte {
+	return s.name(s.b[p.q.off:p.q.end], p.esc)
 }
 
 // name returns the member name of the quoted string q, unescaped (a scratch
@@ -488,30 +518,27 @@ func member(obj []byte, key string) (span, bool) {
 // appendUniqueMembers appends obj, a valid compact JSON object, keeping of
 // each member name only the last member (in its place).
 func appendUniqueMembers(dst, obj []byte) []byte {
-	type member struct{ name, all span }
+	type member struct {
+		name string // unescaped
+		all  span
+	}
 	var ms []member
+	last := map[string]int{} // name -> index in ms of its last member
+	var key []byte
 	for i := 1; i < len(obj) && obj[i] == '"'; {
 		ks := i
 		i = skipString(obj, i)
+		key = appendUnescaped(key[:0], obj[ks+1:i-1])
 		ke := i
-		i = skipValue(obj, i+1)
-		ms = append(ms, member{span{ks, ke}, span{ks, i}})
+		i = skipValue(obj, ke+1)
+		ms = append(ms, member{string(key), span{ks, i}})
+		last[string(key)] = len(ms) - 1
 		i++ // past ',' or '}'
 	}
-	var a, b []byte
 	dst = append(dst, '{')
 	first := true
 	for j, m := range ms {
-		a = appendUnescaped(a[:0], obj[m.name.off+1:m.name.end-1])
-		later := false
-		for _, n := range ms[j+1:] {
-			b = appendUnescaped(b[:0], obj[n.name.off+1:n.name.end-1])
-			if bytes.Equal(a, b) {
-				later = true
-				break
-			}
-		}
-		if later {
+		if last[m.name] != j {
 			continue
 		}
 		if !first {

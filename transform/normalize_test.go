@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -369,6 +370,43 @@ func TestDuplicateNames(t *testing.T) {
 	rec, err = transform.Normalize([]byte("{\"id\":\"e3\",\"created_at\":\"2025-05-15T14:30:00.000Z\",\"details\":{\"a\xff\":1,\"a\xfe\":2}}"), "ws")
 	require.NoError(t, err)
 	require.Equal(t, "{\"a\uFFFD\":2}", rec.DetailsJSON)
+}
+
+// TestManyDetailsMembers: a details object of many members, names repeated
+// among them in every spelling, keeps the last member of each name, as a
+// small one does; and one of a million members takes a moment (was: every
+// name compared with every one before it, some 25 minutes for this one).
+func TestManyDetailsMembers(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"id":"e1","created_at":"2025-05-15T14:30:00.000Z","details":{"reason":"a",`)
+	for i := range 100 {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	b.WriteString(`"k7":"again","k\u0038":"escaped","reas\u006fn":"b","x` + "\xff" + `":1,"x` + "\xfe" + `":2,"k99":"last"}}`)
+	rec, err := transform.Normalize([]byte(b.String()), "ws")
+	require.NoError(t, err)
+	var want strings.Builder
+	want.WriteString("{")
+	for i := range 99 {
+		if i != 7 && i != 8 {
+			fmt.Fprintf(&want, `"k%d":%d,`, i, i)
+		}
+	}
+	want.WriteString(`"k7":"again","k\u0038":"escaped","reas\u006fn":"b","x` + "\uFFFD" + `":2,"k99":"last"}`)
+	require.Equal(t, want.String(), rec.DetailsJSON)
+	require.Equal(t, transform.Value{Valid: true, Str: "b"}, rec.Details[transform.DReason])
+
+	b.Reset()
+	b.WriteString(`{"id":"e1","created_at":"2025-05-15T14:30:00.000Z","details":{`)
+	const n = 1_000_000
+	for i := range n {
+		fmt.Fprintf(&b, `"k%d":1,`, i)
+	}
+	b.WriteString(`"k0":2}}`)
+	rec, err = transform.Normalize([]byte(b.String()), "ws")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(rec.DetailsJSON, `{"k1":1,"k2":1,`))
+	require.True(t, strings.HasSuffix(rec.DetailsJSON, fmt.Sprintf(`"k%d":1,"k0":2}`, n-1)))
 }
 
 // TestNormalizeUnpairedSurrogates: an unpaired surrogate escape reads as
