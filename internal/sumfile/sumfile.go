@@ -9,6 +9,10 @@
 //
 //	{"sha256":"<hex of the bytes of data>",
 //	 "data":<the value, indented>}
+//
+// Versions before the envelope wrote the value alone; such a file is read
+// when it is whole JSON that decodes into the value with no unknown key,
+// and gets its envelope at the next Write.
 package sumfile
 
 import (
@@ -44,8 +48,10 @@ func Write(path string, v any, perm fs.FileMode) error {
 }
 
 // Read decodes the data of the file at path into v. A missing file gives
-// false and no error. A file that is not such an envelope, whose checksum
-// does not match its data, or whose data does not decode into v is damaged:
+// false and no error. A file of an earlier version (the value alone, see
+// the package comment) is read as it is. A file that is neither, whose
+// checksum does not match its data, or whose data does not decode into v
+// is damaged:
 // the error is permanent (failure.Permanent), names the file and ends with
 // recovery, the sentence that tells the user what to do.
 func Read(path string, v any, recovery string) (bool, error) {
@@ -59,15 +65,21 @@ func Read(path string, v any, recovery string) (bool, error) {
 	damaged := func(why string) error {
 		return failure.Permanentf("%s is damaged (%s): %s", path, why, recovery)
 	}
+	if !json.Valid(b) {
+		return false, damaged("not valid JSON: cut short or edited")
+	}
 	var env struct {
 		SHA256 string          `json:"sha256"`
 		Data   json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		return false, damaged("not valid JSON: cut short or edited")
+	if err := json.Unmarshal(b, &env); err != nil || env.SHA256 == "" && env.Data == nil {
+		if err := decodeStrict(b, v); err != nil {
+			return false, damaged("no checksum, and not a file of an earlier version: " + err.Error())
+		}
+		return true, nil
 	}
 	if env.SHA256 == "" || env.Data == nil {
-		return false, damaged("no checksum: written by an older version or by hand")
+		return false, damaged("no checksum: edited by hand")
 	}
 	sum := sha256.Sum256(env.Data)
 	if hex.EncodeToString(sum[:]) != env.SHA256 {
@@ -77,4 +89,12 @@ func Read(path string, v any, recovery string) (bool, error) {
 		return false, damaged(err.Error())
 	}
 	return true, nil
+}
+
+// decodeStrict decodes b into v refusing a key v does not have, so that
+// only a file that holds v's value alone reads as one of an earlier version.
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }

@@ -33,8 +33,9 @@ func TestRoundTripAndMissing(t *testing.T) {
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 }
 
-// TestDamaged: a file cut anywhere, a changed byte in the data, a file
-// without the envelope: each is a permanent error naming the file and the
+// TestDamaged: a file cut anywhere, a changed byte in the data, an
+// envelope without its checksum, a file without the envelope that is not
+// the value alone: each is a permanent error naming the file and the
 // recovery, never an empty read.
 func TestDamaged(t *testing.T) {
 	dir := t.TempDir()
@@ -50,7 +51,9 @@ func TestDamaged(t *testing.T) {
 		"all but one": b[:len(b)-2],
 		"edited":      edited,
 		"empty":       {},
-		"legacy":      []byte(`{"days":["2026-11-01"]}`),
+		"no checksum": []byte(`{"data":{"days":["2026-11-01"]}}`),
+		"other keys":  []byte(`{"days":["2026-11-01"],"seq":3}`),
+		"other value": []byte(`["2026-11-01"]`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name+".json")
@@ -65,4 +68,28 @@ func TestDamaged(t *testing.T) {
 			require.ErrorContains(t, err, "move it away to start over")
 		})
 	}
+}
+
+// TestEarlierVersion: a file an earlier version wrote, the value alone with
+// no envelope, is read as it is, and the next Write gives it its envelope
+// (was: "damaged (no checksum: written by an older version or by hand)",
+// so an upgrade stopped on every state file the old version wrote).
+func TestEarlierVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "exported.json")
+	require.NoError(t, os.WriteFile(path, []byte("{\n  \"days\": [\"2026-11-01\"]\n}\n"), 0o600))
+	var got payload
+	ok, err := sumfile.Read(path, &got, "recover")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, payload{Days: []string{"2026-11-01"}}, got)
+
+	got.Days = append(got.Days, "2026-11-02")
+	require.NoError(t, sumfile.Write(path, got, 0o600))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"sha256":`)
+	var again payload
+	_, err = sumfile.Read(path, &again, "recover")
+	require.NoError(t, err)
+	require.Equal(t, got, again)
 }
