@@ -218,11 +218,15 @@ func (s *Store) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
 // parseDelivered reads a line of the id log: "seq at sum id crc", the crc
 // (hex CRC-32C) of what comes before its space, the id everything between
 // the third space and the last (quoted if appendID quoted it). A line
-// logged before sums were is "seq at id crc", its id without a space.
+// logged before sums were is "seq at id crc", its id without a space; one
+// logged before CRCs were is "seq at id" (see parseBeforeCRC).
 func parseDelivered(line string) (int64, DeliveredID, error) {
 	last := strings.LastIndexByte(line, ' ')
 	f := strings.SplitN(line[:max(last, 0)], " ", 4)
 	if last < 0 || len(f) < 3 {
+		if seq, d, ok := parseBeforeCRC(line); ok {
+			return seq, d, nil
+		}
 		return 0, DeliveredID{}, errors.New("fields")
 	}
 	crc, err := strconv.ParseUint(line[last+1:], 16, 32)
@@ -249,6 +253,25 @@ func parseDelivered(line string) (int64, DeliveredID, error) {
 		}
 	}
 	return seq, d, nil
+}
+
+// parseBeforeCRC reads a line of a log written before lines carried a
+// CRC: "seq at id", three fields, the id as it came. Any other line,
+// among them every line of the later formats, is not one (ok false).
+func parseBeforeCRC(line string) (seq int64, d DeliveredID, ok bool) {
+	f := strings.Split(line, " ")
+	if len(f) != 3 || f[2] == "" {
+		return 0, DeliveredID{}, false
+	}
+	seq, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, DeliveredID{}, false
+	}
+	at, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, DeliveredID{}, false
+	}
+	return seq, DeliveredID{ID: f[2], At: at}, true
 }
 
 // appendID appends id to a line of the id log: as it is, or quoted (Go

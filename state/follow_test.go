@@ -121,3 +121,35 @@ func TestDeliveredOddIDs(t *testing.T) {
 	require.NoError(t, s.Delivered("2026-11-01", 2, func(d state.DeliveredID) { got = append(got, d) }))
 	require.Equal(t, []state.DeliveredID{{`"quoted"`, at, 0}, {`"half`, at, 0}, {"plain", at, 0}}, got)
 }
+
+// TestDeliveredBeforeCRC: a day's log an earlier version wrote before lines
+// carried a CRC ("seq at id") is read, and so are the lines appended to it
+// after the upgrade (was: "follow-ids/<day>:1 is damaged", and the follow
+// loop of an upgraded binary stopped at every start on the old version's
+// log, whose removal would send the day's events again).
+func TestDeliveredBeforeCRC(t *testing.T) {
+	s, err := state.Open(t.TempDir(), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
+	require.NoError(t, os.MkdirAll(filepath.Join(s.Dir(), "follow-ids"), 0o700))
+	path := filepath.Join(s.Dir(), "follow-ids", "2026-11-01")
+	old := fmt.Sprintf("1 %d 34daed81-d089-4a08-80c6-d4ab738ba1b3\n2 %d b\n3 %d c\n", at, at+1, at+2)
+	require.NoError(t, os.WriteFile(path, []byte(old), 0o600))
+	require.NoError(t, s.AppendDelivered(3, []state.DeliveredID{{"d", at + 3, 7}}))
+
+	var got []state.DeliveredID
+	require.NoError(t, s.Delivered("2026-11-01", 2, func(d state.DeliveredID) { got = append(got, d) }))
+	require.Equal(t, []state.DeliveredID{{"34daed81-d089-4a08-80c6-d4ab738ba1b3", at, 0}, {"b", at + 1, 0}}, got,
+		"ids of a cycle that did not commit are ignored in old lines too")
+	got = got[:0]
+	require.NoError(t, s.Delivered("2026-11-01", 3, func(d state.DeliveredID) { got = append(got, d) }))
+	require.Len(t, got, 4)
+	require.Equal(t, state.DeliveredID{ID: "d", At: at + 3, Sum: 7}, got[3])
+
+	for _, bad := range []string{"1 x a\n", "1 2\n", "1 2 a b\n", "x 2 a\n"} {
+		require.NoError(t, os.WriteFile(path, []byte(bad), 0o600))
+		err := s.Delivered("2026-11-01", 3, func(state.DeliveredID) {})
+		require.True(t, failure.IsPermanent(err), "%q: %v", bad, err)
+	}
+}
