@@ -88,7 +88,7 @@ type DeliveredID struct {
 	Sum uint64 // of the event's bytes as the API sent them; 0 when unknown (logged before sums were)
 }
 
-func (s *Store) idsDir() string { return filepath.Join(s.dir, "follow-ids") }
+func (v *View) idsDir() string { return filepath.Join(v.dir, "follow-ids") }
 
 // AppendDelivered logs the ids a cycle delivered under its seq, one file a
 // UTC day, fsynced before it returns.
@@ -170,8 +170,8 @@ func lastLineEnd(f *os.File, size int64) (int64, error) {
 }
 
 // DeliveredDays lists the days that have an id log, oldest first.
-func (s *Store) DeliveredDays() ([]string, error) {
-	entries, err := os.ReadDir(s.idsDir())
+func (v *View) DeliveredDays() ([]string, error) {
+	entries, err := os.ReadDir(v.idsDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -191,8 +191,8 @@ func (s *Store) DeliveredDays() ([]string, error) {
 // last committed cycle); later ones belong to a cycle that did not commit.
 // A torn last line (a crash while appending) is skipped; any other line that
 // does not read is a permanent error naming the file.
-func (s *Store) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
-	path := filepath.Join(s.idsDir(), day)
+func (v *View) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
+	path := filepath.Join(v.idsDir(), day)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,8 +83,8 @@ func (v *View) Dir() string { return v.dir }
 // Check proves the state of identity id under root usable, without locking
 // it (a run may hold it): root, created if need be, and the state's
 // directory and its spool if they exist take a file, the state files that
-// exist read whole (key.json included), and the lock, if it exists, opens
-// as Open opens it. It returns the view, for what the caller wants to
+// exist read whole (key.json and the follow id logs included), and the
+// lock, if it exists, opens as Open opens it. It returns the view, for what the caller wants to
 // show of it.
 func Check(root string, id any) (*View, error) {
 	v, err := Peek(root, id)
@@ -116,6 +117,16 @@ func Check(root string, id any) (*View, error) {
 	}
 	if _, _, err := v.Follow(); err != nil {
 		return nil, err
+	}
+	// The follow loop reads every id log at its start.
+	days, err := v.DeliveredDays()
+	if err != nil {
+		return nil, err
+	}
+	for _, day := range days {
+		if err := v.Delivered(day, math.MaxInt64, func(DeliveredID) {}); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }

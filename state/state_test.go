@@ -282,6 +282,29 @@ func TestCheckRefusesWhatOpenRefuses(t *testing.T) {
 	}
 }
 
+// TestCheckReadsTheIDLogs: a follow id log with a damaged line fails Check
+// with the error the follow loop stops on at its start (was: check passed,
+// and the next follow start stopped at once on it).
+func TestCheckReadsTheIDLogs(t *testing.T) {
+	root := t.TempDir()
+	s, err := state.Open(root, "k")
+	require.NoError(t, err)
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
+	require.NoError(t, s.AppendDelivered(1, []state.DeliveredID{{"a", at, 1}, {"b", at + 1, 2}}))
+	_, err = state.Check(root, "k")
+	require.NoError(t, err, "intact")
+
+	path := filepath.Join(s.Dir(), "follow-ids", "2026-11-01")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(" a "), []byte(" e "), 1), 0o600))
+	startErr := s.Delivered("2026-11-01", 1, func(state.DeliveredID) {})
+	require.Error(t, startErr)
+	require.NoError(t, s.Close())
+	_, err = state.Check(root, "k")
+	require.EqualError(t, err, startErr.Error())
+}
+
 // TestCheckProbesTheSpool: a spool that takes no file fails Check, naming
 // it, rather than the run that would stop on its first window.
 func TestCheckProbesTheSpool(t *testing.T) {
