@@ -93,7 +93,25 @@ func Read(path string, v any, recovery string) (bool, error) {
 
 // decodeStrict decodes b into v refusing a key v does not have, so that
 // only a file that holds v's value alone reads as one of an earlier version.
+// An empty value (null, {}, []) is refused too: no version wrote one, and
+// it would read as a state with nothing in it.
 func decodeStrict(b []byte, v any) error {
+	var top any
+	if err := json.Unmarshal(b, &top); err != nil {
+		return err
+	}
+	switch t := top.(type) {
+	case map[string]any:
+		if len(t) == 0 {
+			return errors.New("empty")
+		}
+	case []any:
+		if len(t) == 0 {
+			return errors.New("empty")
+		}
+	default:
+		return errors.New("neither an object nor a list")
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	return d.Decode(v)

@@ -54,6 +54,8 @@ func TestDamaged(t *testing.T) {
 		"no checksum": []byte(`{"data":{"days":["2026-11-01"]}}`),
 		"other keys":  []byte(`{"days":["2026-11-01"],"seq":3}`),
 		"other value": []byte(`["2026-11-01"]`),
+		"empty value": []byte(`{}`),
+		"null":        []byte(`null`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name+".json")
