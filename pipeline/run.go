@@ -294,8 +294,8 @@ func (r *runner) planWindows(ctx context.Context, f *extract.Fetcher) error {
 		if err != nil {
 			return err
 		}
-		for _, path := range removed {
-			r.log.Warn("a damaged checkpoint was removed; its window is fetched again", "day", p.Date(), "file", path)
+		for _, why := range removed {
+			r.log.Warn("a damaged checkpoint was removed; its window is fetched again", "day", p.Date(), "error", why)
 		}
 		var todo []extract.Window
 		var covered int64

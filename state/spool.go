@@ -258,8 +258,9 @@ func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte) error) e
 
 // Sound returns the complete windows spooled for day whose files match
 // their trailers, ordered by start, after removing the damaged ones, whose
-// paths it returns in removed: their windows are gaps to fetch again.
-func (sp *Spool) Sound(day string) (ws []extract.Window, removed []string, err error) {
+// errors (ErrDamaged, naming the file and why) it returns in removed:
+// their windows are gaps to fetch again.
+func (sp *Spool) Sound(day string) (ws []extract.Window, removed []error, err error) {
 	all, err := sp.Windows(day)
 	if err != nil {
 		return nil, nil, err
@@ -270,11 +271,10 @@ func (sp *Spool) Sound(day string) (ws []extract.Window, removed []string, err e
 		case err == nil:
 			ws = append(ws, w)
 		case errors.Is(err, ErrDamaged):
-			path := filepath.Join(sp.dir, day, windowName(w))
-			if err := os.Remove(path); err != nil {
+			if err := os.Remove(filepath.Join(sp.dir, day, windowName(w))); err != nil {
 				return nil, nil, fmt.Errorf("spool: %w", err)
 			}
-			removed = append(removed, path)
+			removed = append(removed, err)
 		default:
 			return nil, nil, err
 		}

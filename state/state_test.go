@@ -153,13 +153,15 @@ func TestSpoolDamaged(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		damage func(b []byte) []byte
+		why    string
 	}{
-		{"cut to half", func(b []byte) []byte { return b[:len(b)/2] }},
-		{"cut at a line end", func(b []byte) []byte { return b[:bytes.LastIndexByte(b[:len(b)/2], '\n')+1] }},
-		{"one byte changed", func(b []byte) []byte { b[20] ^= 1; return b }},
-		{"a line added", func(b []byte) []byte { return append([]byte(`{"id":"x"}`+"\n"), b...) }},
-		{"no trailer", func(b []byte) []byte { return b[:bytes.LastIndex(b, []byte("#pachca-spool"))] }},
-		{"data after the trailer", func(b []byte) []byte { return append(b, "{}\n"...) }},
+		{"cut to half", func(b []byte) []byte { return b[:len(b)/2] }, "no trailer"},
+		{"cut at a line end", func(b []byte) []byte { return b[:bytes.LastIndexByte(b[:len(b)/2], '\n')+1] }, "no trailer"},
+		{"one byte changed", func(b []byte) []byte { b[20] ^= 1; return b }, "do not match its trailer"},
+		{"a line added", func(b []byte) []byte { return append([]byte(`{"id":"x"}`+"\n"), b...) }, "do not match its trailer"},
+		// As a version before trailers wrote them.
+		{"no trailer", func(b []byte) []byte { return b[:bytes.LastIndex(b, []byte("#pachca-spool"))] }, "written by an older version"},
+		{"data after the trailer", func(b []byte) []byte { return append(b, "{}\n"...) }, "data after the trailer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			good := extract.Window{Start: 1000, End: 2000}
@@ -180,7 +182,10 @@ func TestSpoolDamaged(t *testing.T) {
 			ws, removed, err := sp.Sound(day)
 			require.NoError(t, err)
 			require.Equal(t, []extract.Window{good}, ws)
-			require.Equal(t, []string{path}, removed)
+			require.Len(t, removed, 1)
+			require.ErrorIs(t, removed[0], state.ErrDamaged)
+			require.ErrorContains(t, removed[0], path)
+			require.ErrorContains(t, removed[0], tc.why, "the error says why")
 			_, err = os.Stat(path)
 			require.True(t, os.IsNotExist(err), "the damaged file is gone")
 			require.NoError(t, sp.RemoveDay(day))
