@@ -6,6 +6,9 @@
 // A View reads a state without creating or locking it (a dry run); a Store
 // is a View that holds the lock and may write.
 //
+// format.json records the newest layout that wrote to the state (Format):
+// a state a newer version wrote is refused, not misread.
+//
 // Every file proves itself: exported.json, the progress of a range,
 // key.json and follow.json carry their sha256 (internal/sumfile), spool files a trailer
 // with their length and sha256. A damaged state file stops the run with a
@@ -28,6 +31,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
@@ -57,11 +61,29 @@ type Day struct {
 
 const (
 	exportedFile = "exported.json"
+	formatFile   = "format.json"
 	keyFile      = "key.json"
 	lockFile     = "lock"
 	spoolDir     = "spool"
 	fileMode     = 0o600
 )
+
+// Format numbers the layout of a state directory. A version that writes a
+// state file an earlier version would misread (a new line format, a new
+// meaning) raises it; a version that finds a higher number in format.json
+// refuses the state rather than misread it. Versions before format.json
+// (format 0) neither write nor read it: they cannot be stopped from
+// misreading a newer state (README, "Upgrading").
+const Format = 1
+
+// formatStamp is format.json: the highest Format that wrote to the state.
+type formatStamp struct {
+	Format int `json:"format"`
+}
+
+// ErrNewerFormat means a newer version wrote to the state, in a format this
+// one may misread.
+var ErrNewerFormat = errors.New("written by a newer version of pachca-export")
 
 // View reads one state directory. It creates nothing and takes no lock; a
 // state that does not exist reads as empty.
@@ -74,7 +96,37 @@ func Peek(root string, id any) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &View{dir: filepath.Join(root, key)}, nil
+	v := &View{dir: filepath.Join(root, key)}
+	if _, err := v.readFormat(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// readFormat reads format.json (0 when there is none) and refuses a state
+// a newer format wrote.
+func (v *View) readFormat() (int, error) {
+	var f formatStamp
+	ok, err := sumfile.Read(filepath.Join(v.dir, formatFile), &f, "move it away if no newer version of pachca-export used this state")
+	if err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	if ok && f.Format > Format {
+		return 0, failure.AsPermanent(fmt.Errorf("state: %s was %w (state format %d; this version reads formats up to %d): run that version or a newer one, or restore a copy of the state taken before it ran", v.dir, ErrNewerFormat, f.Format, Format))
+	}
+	return f.Format, nil
+}
+
+// writeFormat records Format in format.json unless it is there already.
+func (s *Store) writeFormat() error {
+	had, err := s.readFormat()
+	if err != nil || had == Format {
+		return err
+	}
+	if err := sumfile.Write(filepath.Join(s.dir, formatFile), formatStamp{Format}, fileMode); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
 }
 
 // Dir is the state directory.
@@ -170,6 +222,10 @@ func Open(root string, id any) (*Store, error) {
 	}
 	s := &Store{View: View{dir: dir}, lock: f}
 	if err := s.removeStaleTemp(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.writeFormat(); err != nil {
 		s.Close()
 		return nil, err
 	}

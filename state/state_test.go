@@ -14,6 +14,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
@@ -353,4 +354,47 @@ func TestSpoolFullDisk(t *testing.T) {
 	entries, err := os.ReadDir(dayDir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "the filler alone")
+}
+
+// TestNewerFormatRefused: a state whose format.json a newer version wrote
+// is refused by Open, Check and Peek alike, naming the file's format and
+// what to do, and nothing in it is read or written; a state without
+// format.json (an earlier version's) is opened and gets one.
+func TestNewerFormatRefused(t *testing.T) {
+	root := t.TempDir()
+	id := map[string]string{"base_url": "x"}
+	s, err := state.Open(root, id)
+	require.NoError(t, err)
+	require.NoError(t, s.MarkExported(state.Day{Day: "2026-11-01", RunID: "r", Records: 1}))
+	dir := s.Dir()
+	require.NoError(t, s.Close())
+	stamp := filepath.Join(dir, "format.json")
+	b, err := os.ReadFile(stamp)
+	require.NoError(t, err)
+	require.Contains(t, string(b), fmt.Sprintf(`"format": %d`, state.Format))
+
+	// An earlier version's state: no format.json.
+	require.NoError(t, os.Remove(stamp))
+	s, err = state.Open(root, id)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.FileExists(t, stamp)
+
+	require.NoError(t, sumfile.Write(stamp, map[string]int{"format": state.Format + 1}, 0o600))
+	before, err := os.ReadFile(filepath.Join(dir, "exported.json"))
+	require.NoError(t, err)
+	_, err = state.Open(root, id)
+	require.ErrorIs(t, err, state.ErrNewerFormat)
+	require.True(t, failure.IsPermanent(err))
+	require.ErrorContains(t, err, fmt.Sprintf("(state format %d; this version reads formats up to %d): run that version or a newer one", state.Format+1, state.Format))
+	_, err = state.Check(root, id)
+	require.ErrorIs(t, err, state.ErrNewerFormat)
+	_, err = state.Peek(root, id)
+	require.ErrorIs(t, err, state.ErrNewerFormat)
+	after, err := os.ReadFile(filepath.Join(dir, "exported.json"))
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+	b, err = os.ReadFile(stamp)
+	require.NoError(t, err)
+	require.Contains(t, string(b), fmt.Sprintf(`"format": %d`, state.Format+1), "left as the newer version wrote it")
 }
