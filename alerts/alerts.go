@@ -63,6 +63,8 @@ type Sender interface {
 // Notify sends each finding not sent before to every recipient of its rule,
 // in order, and records each (finding, recipient) in sent once its message
 // went out, so a run that failed half-way resends only what is missing.
+// A burst that overlaps one sent before to the recipient (grown by events
+// published late, or read by a wider range) counts as sent.
 // It stops at the first error. With dryRun it prints
 // "alert <rule> -> <recipient>: <message>" lines to out instead, and records
 // nothing. n counts the messages sent (or printed). sent must not be nil;
@@ -79,8 +81,8 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 		}
 		var msg string
 		for _, to := range r.Recipients {
-			key := sentKey(f, to)
-			if sent.Has(key) {
+			key, group := sentKey(f, to), burstGroup(f, to)
+			if sent.Has(key) || group != "" && sent.overlaps(group, f.First, f.Last) {
 				continue
 			}
 			if msg == "" {
@@ -104,7 +106,7 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 				return n, fmt.Errorf("alerts: rule %s: %w", r.Name, err)
 			}
 			n++
-			if err := sent.Add(key); err != nil {
+			if err := sent.add(key, group, span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli()}); err != nil {
 				return n, err
 			}
 		}
@@ -115,4 +117,14 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 // sentKey is the key Notify records in Sent once recipient got finding f.
 func sentKey(f Finding, recipient string) string {
 	return f.Key() + " -> " + recipient
+}
+
+// burstGroup is what the bursts recipient got of f's rule and actor are
+// recorded under in Sent, with their spans; "" for a watch finding, which
+// its key identifies for good.
+func burstGroup(f Finding, recipient string) string {
+	if f.Kind != KindThreshold {
+		return ""
+	}
+	return f.Kind + "/" + f.Rule + "/" + f.ActorType + ":" + f.ActorID + " -> " + recipient
 }

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,4 +167,53 @@ func TestSentErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, s.Add("k"), "alerts: record a sent alert in "+gone+": ")
 	require.False(t, s.Has("k"))
+}
+
+// TestNotifyBurstGrown: a burst sent, then grown at its start by an event
+// published late (follow) or by a rerun over a wider range, is the same
+// finding under another key: it is not sent again. A later burst of the
+// actor is.
+func TestNotifyBurstGrown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	cfg := Config{Rules: []Rule{thresholdRule(5, 10*time.Minute)}}
+	cfg.Rules[0].Template = "{{.Count}} by {{.ActorID}} {{.Span}}"
+	s := &fakeSender{}
+	notify := func(e *Engine) int {
+		sent, err := OpenSent(path)
+		require.NoError(t, err)
+		n, err := Notify(t.Context(), cfg, e.Findings(), sent, s, false, nil)
+		require.NoError(t, err)
+		return n
+	}
+	e, err := New(cfg)
+	require.NoError(t, err)
+	for i := range 5 {
+		e.Observe(rec(fmt.Sprint("a", i), "user_2fa_fail", "1", time.Duration(i+2)*time.Minute))
+	}
+	require.Equal(t, 1, notify(e))
+
+	e.Observe(rec("late", "user_2fa_fail", "1", time.Minute)) // published late, created before the burst
+	require.Len(t, e.Findings(), 1)
+	require.Equal(t, "late", e.Findings()[0].EventIDs[0])
+	require.Zero(t, notify(e))
+
+	// A rerun over a wider range: the burst starts the day before.
+	wider, err := New(cfg)
+	require.NoError(t, err)
+	for i, at := range []time.Duration{-9 * time.Minute, -5 * time.Minute, time.Minute} {
+		wider.Observe(rec(fmt.Sprint("w", i), "user_2fa_fail", "1", at))
+	}
+	for i := range 5 {
+		wider.Observe(rec(fmt.Sprint("a", i), "user_2fa_fail", "1", time.Duration(i+2)*time.Minute))
+	}
+	// An hour later, another burst of the same actor.
+	for i := range 5 {
+		wider.Observe(rec(fmt.Sprint("b", i), "user_2fa_fail", "1", time.Hour+time.Duration(i)*time.Minute))
+	}
+	require.Len(t, wider.Findings(), 2)
+	require.Equal(t, 1, notify(wider))
+	require.Equal(t, []string{
+		"10001: 5 by 1 between 2026-11-01T10:02:00Z and 10:06:00Z",
+		"10001: 5 by 1 between 2026-11-01T11:00:00Z and 11:04:00Z",
+	}, s.sent)
 }

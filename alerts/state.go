@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,10 +12,21 @@ import (
 // sentVersion is the format of the file of sent alerts.
 const sentVersion = 1
 
-// sentFile is the JSON file: each key with the time its message went out.
+// sentFile is the JSON file: each key with the time its message went out,
+// and the spans of the bursts sent.
 type sentFile struct {
 	Version int                  `json:"version"`
 	Sent    map[string]time.Time `json:"sent"`
+	// Bursts are the spans of the threshold findings sent, by rule, actor
+	// and recipient (burstGroup). Absent in files of earlier versions,
+	// which then know bursts by their first event only.
+	Bursts map[string][]span `json:"bursts,omitempty"`
+}
+
+// span is the time span of a burst sent, in Unix milliseconds.
+type span struct {
+	First int64 `json:"first"`
+	Last  int64 `json:"last"`
 }
 
 // Sent is the durable record of the alerts already sent, which makes a
@@ -22,14 +34,15 @@ type sentFile struct {
 type Sent struct {
 	path string
 
-	mu   sync.Mutex // guards sent
-	sent map[string]time.Time
+	mu     sync.Mutex // guards sent and bursts
+	sent   map[string]time.Time
+	bursts map[string][]span
 }
 
 // OpenSent reads the record at path (the pipeline uses <state dir>/alerts-sent.json);
 // a missing file is an empty record. The directory must exist.
 func OpenSent(path string) (*Sent, error) {
-	s := &Sent{path: path, sent: map[string]time.Time{}}
+	s := &Sent{path: path, sent: map[string]time.Time{}, bursts: map[string][]span{}}
 	var f sentFile
 	found, err := sumfile.Read(path, &f, "restore it from a backup, or move it away: every alert of the days delivered next is then sent again")
 	if err != nil {
@@ -44,6 +57,9 @@ func OpenSent(path string) (*Sent, error) {
 	for k, t := range f.Sent {
 		s.sent[k] = t
 	}
+	for g, spans := range f.Bursts {
+		s.bursts[g] = spans
+	}
 	return s, nil
 }
 
@@ -55,17 +71,48 @@ func (s *Sent) Has(key string) bool {
 	return ok
 }
 
+// overlaps reports whether a burst of group (burstGroup) that meets
+// [first, last] was recorded: the same burst, grown since by events
+// published late or read by a wider range, whose first event, and so its
+// key, may differ.
+func (s *Sent) overlaps(group string, first, last time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, l := first.UnixMilli(), last.UnixMilli()
+	for _, sp := range s.bursts[group] {
+		if sp.First <= l && f <= sp.Last {
+			return true
+		}
+	}
+	return false
+}
+
 // Add records key durably (the whole file is rewritten atomically and
 // fsynced) before returning. On error key is not recorded.
 func (s *Sent) Add(key string) error {
+	return s.add(key, "", span{})
+}
+
+// add records key and, for a burst (group not empty), its span sp.
+func (s *Sent) add(key, group string, sp span) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.sent[key]; ok {
 		return nil
 	}
 	s.sent[key] = time.Now().UTC().Truncate(time.Second)
-	if err := sumfile.Write(s.path, sentFile{Version: sentVersion, Sent: s.sent}, 0o600); err != nil {
+	spans := s.bursts[group]
+	if group != "" {
+		s.bursts[group] = append(slices.Clip(spans), sp)
+	}
+	if err := sumfile.Write(s.path, sentFile{Version: sentVersion, Sent: s.sent, Bursts: s.bursts}, 0o600); err != nil {
 		delete(s.sent, key)
+		if group != "" {
+			s.bursts[group] = spans
+			if len(spans) == 0 {
+				delete(s.bursts, group)
+			}
+		}
 		return fmt.Errorf("alerts: record a sent alert in %s: %w", s.path, err)
 	}
 	return nil
