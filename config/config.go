@@ -625,6 +625,19 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("alerts.%w", e))
 		}
 	}
+	// Rules see the records delivered: a key never exported would make a
+	// rule that silently never fires.
+	for i, r := range c.Alerts.Rules {
+		for k, key := range r.EventKeys {
+			at := fmt.Sprintf("alerts.rules[%d].event_keys[%d]", i, k)
+			switch {
+			case slices.Contains(c.Transform.DropEventKeys, key):
+				bad(at, "%s is dropped by transform.drop_event_keys: the rule would never see it", key)
+			case len(s.Filters.EventKeys) > 0 && !slices.Contains(s.Filters.EventKeys, key):
+				bad(at, "%s is not among source.filters.event_keys: the rule would never see it", key)
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
