@@ -177,21 +177,32 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || (n.Value != "true" && n.Value != "false") {
 			c.fail(n, path, "want true or false, got %s", c.quote(n))
+		} else if quoted(n) {
+			c.fail(n, path, "want true or false, got the string %s: remove the quotes", c.quote(n))
 		}
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		if n.Kind != yaml.ScalarNode {
 			c.fail(n, path, "want an integer")
 		} else if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil {
 			c.fail(n, path, "want an integer, got %s", c.quote(n))
+		} else if quoted(n) {
+			c.fail(n, path, "want an integer, got the string %s: remove the quotes", c.quote(n))
 		}
 	case reflect.Float64:
 		if n.Kind != yaml.ScalarNode {
 			c.fail(n, path, "want a number")
 		} else if _, err := strconv.ParseFloat(n.Value, 64); err != nil {
 			c.fail(n, path, "want a number, got %s", c.quote(n))
+		} else if quoted(n) {
+			c.fail(n, path, "want a number, got the string %s: remove the quotes", c.quote(n))
 		}
 	}
 }
+
+// quoted reports whether the scalar n is a string however it reads ("5",
+// !!str 5), which yaml.v3 would refuse to decode into a number or a flag
+// with an error naming no key.
+func quoted(n *yaml.Node) bool { return n.ShortTag() == "!!str" }
 
 // checkTwice fails a key given twice in the mapping n: YAML forbids it, and
 // which one would count is not for the reader to guess. It reports whether
