@@ -64,7 +64,9 @@ type Sender interface {
 // in order, and records each (finding, recipient) in sent once its message
 // went out, so a run that failed half-way resends only what is missing.
 // A burst that overlaps one sent before to the recipient (grown by events
-// published late, or read by a wider range) counts as sent.
+// published late, or read by a wider range) counts as sent. Each message is
+// recorded on its way before it leaves, so that a process killed before
+// the answer never sends it twice (see Sent.Settle).
 // It stops at the first error. With dryRun it prints
 // "alert <rule> -> <recipient>: <message>" lines to out instead, and records
 // nothing. n counts the messages sent (or printed). sent must not be nil;
@@ -102,8 +104,15 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 			if err := ctx.Err(); err != nil {
 				return n, err
 			}
+			if err := sent.begin(key); err != nil {
+				return n, err
+			}
 			if err := s.PostMessage(ctx, to, msg); err != nil {
-				return n, fmt.Errorf("alerts: rule %s: %w", r.Name, err)
+				err = fmt.Errorf("alerts: rule %s: %w", r.Name, err)
+				if aerr := sent.abort(key); aerr != nil {
+					err = fmt.Errorf("%w (and %v: the next run counts the message as sent)", err, aerr)
+				}
+				return n, err
 			}
 			n++
 			if err := sent.add(key, group, span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli()}); err != nil {

@@ -13,7 +13,7 @@ import (
 const sentVersion = 1
 
 // sentFile is the JSON file: each key with the time its message went out,
-// and the spans of the bursts sent.
+// the spans of the bursts sent, and the messages being sent.
 type sentFile struct {
 	Version int                  `json:"version"`
 	Sent    map[string]time.Time `json:"sent"`
@@ -21,6 +21,10 @@ type sentFile struct {
 	// and recipient (burstGroup). Absent in files of earlier versions,
 	// which then know bursts by their first event only.
 	Bursts map[string][]span `json:"bursts,omitempty"`
+	// Sending are the keys whose message was on its way, with the time it
+	// left: a process stopped before the answer (SIGKILL) leaves them
+	// here, and whether the message arrived is unknown.
+	Sending map[string]time.Time `json:"sending,omitempty"`
 }
 
 // span is the time span of a burst sent, in Unix milliseconds.
@@ -34,15 +38,19 @@ type span struct {
 type Sent struct {
 	path string
 
-	mu     sync.Mutex // guards sent and bursts
-	sent   map[string]time.Time
-	bursts map[string][]span
+	mu        sync.Mutex // guards the fields below
+	sent      map[string]time.Time
+	bursts    map[string][]span
+	sending   map[string]time.Time
+	uncertain []string // keys a stopped process left in Sending, counted as sent
 }
 
 // OpenSent reads the record at path (the pipeline uses <state dir>/alerts-sent.json);
-// a missing file is an empty record. The directory must exist.
+// a missing file is an empty record. The directory must exist. A message
+// a stopped process left on its way counts as sent (at most one message
+// per finding): Settle lists them.
 func OpenSent(path string) (*Sent, error) {
-	s := &Sent{path: path, sent: map[string]time.Time{}, bursts: map[string][]span{}}
+	s := &Sent{path: path, sent: map[string]time.Time{}, bursts: map[string][]span{}, sending: map[string]time.Time{}}
 	var f sentFile
 	found, err := sumfile.Read(path, &f, "restore it from a backup, or move it away: every alert of the days delivered next is then sent again")
 	if err != nil {
@@ -60,6 +68,13 @@ func OpenSent(path string) (*Sent, error) {
 	for g, spans := range f.Bursts {
 		s.bursts[g] = spans
 	}
+	for k, t := range f.Sending {
+		if _, ok := s.sent[k]; !ok {
+			s.sent[k] = t
+			s.uncertain = append(s.uncertain, k)
+		}
+	}
+	slices.Sort(s.uncertain)
 	return s, nil
 }
 
@@ -87,10 +102,56 @@ func (s *Sent) overlaps(group string, first, last time.Time) bool {
 	return false
 }
 
+// Settle returns the keys whose message a stopped process left on its way
+// (they count as sent, though they may not have arrived), and records them
+// as sent, so that they are reported once.
+func (s *Sent) Settle() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := s.uncertain
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	if err := s.write(); err != nil {
+		return nil, err
+	}
+	s.uncertain = nil
+	return keys, nil
+}
+
 // Add records key durably (the whole file is rewritten atomically and
 // fsynced) before returning. On error key is not recorded.
 func (s *Sent) Add(key string) error {
 	return s.add(key, "", span{})
+}
+
+// begin records durably that the message of key is on its way, before it
+// leaves: a process stopped before add or abort leaves key counted as sent.
+func (s *Sent) begin(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sending[key] = time.Now().UTC().Truncate(time.Second)
+	if err := s.write(); err != nil {
+		delete(s.sending, key)
+		return err
+	}
+	return nil
+}
+
+// abort forgets that the message of key is on its way: it failed.
+func (s *Sent) abort(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.sending[key]
+	if !ok {
+		return nil
+	}
+	delete(s.sending, key)
+	if err := s.write(); err != nil {
+		s.sending[key] = t
+		return err
+	}
+	return nil
 }
 
 // add records key and, for a burst (group not empty), its span sp.
@@ -105,7 +166,9 @@ func (s *Sent) add(key, group string, sp span) error {
 	if group != "" {
 		s.bursts[group] = append(slices.Clip(spans), sp)
 	}
-	if err := sumfile.Write(s.path, sentFile{Version: sentVersion, Sent: s.sent, Bursts: s.bursts}, 0o600); err != nil {
+	began, sending := s.sending[key]
+	delete(s.sending, key)
+	if err := s.write(); err != nil {
 		delete(s.sent, key)
 		if group != "" {
 			s.bursts[group] = spans
@@ -113,6 +176,18 @@ func (s *Sent) add(key, group string, sp span) error {
 				delete(s.bursts, group)
 			}
 		}
+		if sending {
+			s.sending[key] = began
+		}
+		return err
+	}
+	return nil
+}
+
+// write rewrites the file. Called with s.mu held.
+func (s *Sent) write() error {
+	f := sentFile{Version: sentVersion, Sent: s.sent, Bursts: s.bursts, Sending: s.sending}
+	if err := sumfile.Write(s.path, f, 0o600); err != nil {
 		return fmt.Errorf("alerts: record a sent alert in %s: %w", s.path, err)
 	}
 	return nil

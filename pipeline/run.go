@@ -96,6 +96,7 @@ func (s *Session) loadPendingAlerts() error {
 		return err
 	}
 	s.alertsPending = len(s.alerts.Findings()) > 0
+	s.keepsPending = true
 	return nil
 }
 
@@ -381,6 +382,22 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 		out = io.Discard
 	}
 	findings := s.alerts.Findings()
+	if !o.AlertsDryRun {
+		uncertain, err := sent.Settle()
+		if err != nil {
+			return err
+		}
+		for _, k := range uncertain {
+			s.log.Warn("alerts: a process stopped while this message was on its way: it may not have arrived, and is not sent again", "finding", k)
+		}
+		// The days are recorded exported: should the process stop while
+		// sending (SIGKILL), the next run finds their findings here.
+		if s.keepsPending && len(findings) > 0 {
+			if err := s.alerts.Save(filepath.Join(s.store.Dir(), pendingAlertsFile)); err != nil {
+				return err
+			}
+		}
+	}
 	n, err := alerts.Notify(ctx, s.cfg.Alerts, findings, sent, alerts.APISender{API: s.client}, o.AlertsDryRun, out)
 	sum.AlertFindings, sum.AlertMessages = len(findings), n
 	if err != nil {

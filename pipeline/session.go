@@ -63,6 +63,9 @@ type Session struct {
 	// alertsPending: the rules hold events a failed run left pending,
 	// whose findings go out even when a plan has no day to deliver.
 	alertsPending bool
+	// keepsPending: a run (not a follow loop) keeps the rules' events in
+	// pendingAlertsFile while it sends their messages.
+	keepsPending bool
 	signer        ed25519.PrivateKey  // signs manifests; nil without signing
 	retired       []ed25519.PublicKey // signing.previous_public_key_files
 
