@@ -90,9 +90,18 @@ func (l *Loop) cycle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The sinks committed: save what the rules saw, then log the ids, then
+	// move the watermark. A process stopped in between redoes the cycle,
+	// whose events the rules then hold once already; saved after the
+	// watermark, they would be lost to the rules for good.
+	if a := l.s.Alerts(); a != nil {
+		a.Prune(maxTime(l.pos.Watermark, c.To).Add(-alertsKeep))
+		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
+			return err
+		}
+	}
 	counted.commit()
 	l.m.late.Add(float64(late))
-	// The sinks committed: log the ids, then move the watermark.
 	if err := l.st.AppendDelivered(c.Seq, fresh); err != nil {
 		return err
 	}
@@ -108,12 +117,6 @@ func (l *Loop) cycle(ctx context.Context) error {
 		return err
 	}
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
-	if a := l.s.Alerts(); a != nil {
-		a.Prune(l.pos.Watermark.Add(-alertsKeep))
-		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
-			return err
-		}
-	}
 	l.succeeded()
 	l.log.Info("follow: cycle", "seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", len(fresh), "late", late,
 		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,

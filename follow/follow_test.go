@@ -319,6 +319,55 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 	require.Len(t, sim.Stats().Messages, 1, "the burst grew, but is the same finding")
 }
 
+// TestFollowAlertEventsSavedBeforeCommit: a cycle whose rules' events
+// cannot be saved (alerts-recent.json a directory, as a process killed
+// between the two writes leaves them unsaved) does not commit: after a
+// restart its events still count for the burst they start (was: the
+// watermark moved first, and the restarted loop never saw them again, so
+// the burst they began went unreported).
+func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
+	c := clock{}
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Suspicious logins", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}}}}
+	require.NoError(t, cfg.Validate())
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	recent := filepath.Join(v.Dir(), "alerts-recent.json")
+
+	burst := func(n int, ago time.Duration) {
+		for range n {
+			sim.WriteEvent("user_2fa_fail", c.now().Add(-ago), 20001)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	burst(3, 2*cfg.Period.Lag) // read by the first cycle
+	f := startFollow(t, cfg, c, follow.Options{Ready: func(string) {
+		// Loaded, no cycle yet: saving will fail.
+		require.NoError(t, os.MkdirAll(filepath.Join(recent, "x"), 0o700))
+	}})
+	waitFor(t, 10*time.Second, "a cycle to deliver the first half", func() bool {
+		return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 3
+	})
+	_ = f.stop() // its cycles fail: the rules' events cannot be saved
+	require.NoError(t, os.RemoveAll(recent))
+
+	f = startFollow(t, cfg, c, follow.Options{})
+	burst(3, 0)
+	second := c.now()
+	waitFor(t, 10*time.Second, "a cycle to deliver the second half", func() bool {
+		return position(t, cfg).Watermark.After(second.Add(cfg.Follow.Interval))
+	})
+	require.NoError(t, f.stop())
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1, "one burst, one message")
+	require.Contains(t, msgs[0].Content, "6 user_2fa_fail")
+}
+
 // TestFollowStopsOnPermanentFailure: a token the API rejects ends the loop
 // at once with the API's message (the supervisor restarts it and someone is
 // told), instead of retrying for ever.
