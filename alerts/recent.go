@@ -48,6 +48,16 @@ func (e *Engine) Prune(before time.Time) {
 	}
 }
 
+// LongestWindow is the longest window of the threshold rules (0 without):
+// a loop that prunes must keep at least that much behind its newest events.
+func (e *Engine) LongestWindow() time.Duration {
+	var w time.Duration
+	for _, rs := range e.rules {
+		w = max(w, rs.rule.Window)
+	}
+	return w
+}
+
 // Save writes the observed events of every rule to path, atomically.
 func (e *Engine) Save(path string) error {
 	out := map[string][]recentEvent{}

@@ -17,8 +17,9 @@ import (
 
 const day = 24 * time.Hour
 
-// alertsKeep is how long the alert rules remember events: a burst that goes
-// on for longer than that yields a second finding.
+// alertsKeep is how long, besides their longest window, the alert rules
+// remember events: a burst that goes on for longer than that yields a
+// second finding.
 const alertsKeep = 24 * time.Hour
 
 // errIdle is a cycle's answer when now - lag is not past where it would
@@ -95,7 +96,7 @@ func (l *Loop) cycle(ctx context.Context) error {
 	// whose events the rules then hold once already; saved after the
 	// watermark, they would be lost to the rules for good.
 	if a := l.s.Alerts(); a != nil {
-		a.Prune(maxTime(l.pos.Watermark, c.To).Add(-alertsKeep))
+		a.Prune(maxTime(l.pos.Watermark, c.To).Add(-alertsKeep - a.LongestWindow()))
 		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
 			return err
 		}

@@ -368,6 +368,43 @@ func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 	require.Contains(t, msgs[0].Content, "6 user_2fa_fail")
 }
 
+// TestFollowRuleWindowOverADay: a threshold rule whose window is longer
+// than a day sees the events of its whole window, across the days the loop
+// follows and a restart (was: events more than a day behind the watermark
+// were forgotten, so a burst spread over more than a day never fired).
+func TestFollowRuleWindowOverADay(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Slow guessing", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 3, Window: 48 * time.Hour, Recipients: []string{"10001"}}}}
+	require.NoError(t, cfg.Validate())
+
+	before := clock{offset: -30 * time.Hour}
+	f := startFollow(t, cfg, before, follow.Options{})
+	sim.WriteEvent("user_2fa_fail", before.now(), 20001)
+	sim.WriteEvent("user_2fa_fail", before.now().Add(time.Millisecond), 20001)
+	first := before.now()
+	waitFor(t, 10*time.Second, "a cycle to deliver the first two", func() bool {
+		return position(t, cfg).Watermark.After(first)
+	})
+	require.NoError(t, f.stop())
+
+	now := clock{}
+	f = startFollow(t, cfg, now, follow.Options{})
+	sim.WriteEvent("user_2fa_fail", now.now(), 20001)
+	third := now.now()
+	waitFor(t, 20*time.Second, "a cycle to deliver the third, 30 hours later", func() bool {
+		return position(t, cfg).Watermark.After(third.Add(cfg.Follow.Interval))
+	})
+	require.NoError(t, f.stop())
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1)
+	require.Contains(t, msgs[0].Content, "3 user_2fa_fail")
+}
+
 // TestFollowStopsOnPermanentFailure: a token the API rejects ends the loop
 // at once with the API's message (the supervisor restarts it and someone is
 // told), instead of retrying for ever.
