@@ -11,8 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/template"
+
+	"github.com/pachca-export/pachca-export/extract"
 )
 
 // Default message templates, used when a rule has no template.
@@ -67,11 +70,15 @@ type Sender interface {
 // published late, or read by a wider range) counts as sent. Each message is
 // recorded on its way before it leaves, so that a process killed before
 // the answer never sends it twice (see Sent.Settle).
-// It stops at the first error. With dryRun it prints
+// It stops at the first error, except a message the API refuses (a
+// recipient that does not exist, a content it does not take): the others
+// go out, and the refusals are returned at the end. With dryRun it prints
 // "alert <rule> -> <recipient>: <message>" lines to out instead, and records
 // nothing. n counts the messages sent (or printed). sent must not be nil;
 // s may be nil in a dry run.
 func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s Sender, dryRun bool, out io.Writer) (n int, err error) {
+	var refusals []error // messages the API refused, the others sent
+	defer func() { err = errors.Join(append(refusals, err)...) }()
 	rules := make(map[string]Rule, len(cfg.Rules))
 	for _, r := range cfg.Rules {
 		rules[r.Name] = r
@@ -108,11 +115,16 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 				return n, err
 			}
 			if err := s.PostMessage(ctx, to, msg); err != nil {
+				refused := refusedMessage(err)
 				err = fmt.Errorf("alerts: rule %s: %w", r.Name, err)
 				if aerr := sent.abort(key); aerr != nil {
-					err = fmt.Errorf("%w (and %v: the next run counts the message as sent)", err, aerr)
+					return n, fmt.Errorf("%w (and %v: the next run counts the message as sent)", err, aerr)
 				}
-				return n, err
+				if !refused {
+					return n, err
+				}
+				refusals = append(refusals, err)
+				continue
 			}
 			n++
 			if err := sent.add(key, group, span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli()}); err != nil {
@@ -121,6 +133,14 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 		}
 	}
 	return n, nil
+}
+
+// refusedMessage reports whether the API refused one message for what it
+// holds (404: no such user; 422: a content or recipient it does not
+// take), rather than the token (401, 402, 403) or for now (5xx, 429).
+func refusedMessage(err error) bool {
+	var ae *extract.APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusUnprocessableEntity)
 }
 
 // sentKey is the key Notify records in Sent once recipient got finding f.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
@@ -216,4 +217,29 @@ func TestNotifyBurstGrown(t *testing.T) {
 		"10001: 5 by 1 between 2026-11-01T10:02:00Z and 10:06:00Z",
 		"10001: 5 by 1 between 2026-11-01T11:00:00Z and 11:04:00Z",
 	}, s.sent)
+}
+
+// TestNotifyPastARefusedRecipient: a recipient the API refuses (404: the
+// user is gone) fails Notify, but the other recipients get every message
+// (was: Notify stopped at the refusal, so one deleted account held back
+// every later alert, run after run).
+func TestNotifyPastARefusedRecipient(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	sent, err := OpenSent(path)
+	require.NoError(t, err)
+	gone := fmt.Errorf("message to user 10001: %w", &extract.APIError{Status: 404, Code: "not_found", Message: "User not found", Method: "POST", Path: "/messages"})
+	s := &fakeSender{fail: map[string]error{"10001": gone}}
+	n, err := Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.ErrorIs(t, err, gone)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"10002: 3 by 1", "10002: 4 by 2"}, s.sent)
+
+	// A failure of the API itself still stops at once.
+	sent, err = OpenSent(filepath.Join(t.TempDir(), "alerts-sent.json"))
+	require.NoError(t, err)
+	s = &fakeSender{fail: map[string]error{"10001": errors.New("giving up after 3 retries: server error 503")}}
+	n, err = Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.EqualError(t, err, "alerts: rule Suspicious logins: giving up after 3 retries: server error 503")
+	require.Zero(t, n)
+	require.Empty(t, s.sent)
 }
