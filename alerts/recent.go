@@ -58,6 +58,15 @@ func (e *Engine) LongestWindow() time.Duration {
 	return w
 }
 
+// Events is the number of events the rules hold.
+func (e *Engine) Events() int {
+	n := 0
+	for _, rs := range e.rules {
+		n += len(rs.events)
+	}
+	return n
+}
+
 // Save writes the observed events of every rule to path, atomically.
 func (e *Engine) Save(path string) error {
 	out := map[string][]recentEvent{}

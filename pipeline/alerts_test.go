@@ -124,3 +124,35 @@ func TestAlertsOfAFailedRun(t *testing.T) {
 	require.Equal(t, second+third, sum.AlertMessages, "the pending findings of the day before go out with the next day's")
 	require.Len(t, sim.Stats().Messages, first+second+third)
 }
+
+// TestAlertsBurstAcrossNightlyRuns: failed logins from 23:58 to 00:03, three
+// on each side of midnight, exported by two nightly runs of one day each,
+// are one burst, and one message, sent by the second run (was: each run
+// judged its half alone, below the threshold, and the burst went
+// unreported). A rerun of both days sends nothing more.
+func TestAlertsBurstAcrossNightlyRuns(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 500 })
+	cfg := testConfig(t, base)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Suspicious logins", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}}}}
+	require.NoError(t, cfg.Validate())
+	midnight := day0().AddDate(0, 0, 1)
+	for i := range 6 {
+		sim.WriteEvent("user_2fa_fail", midnight.Add(time.Duration(i-3)*time.Minute+30*time.Second), 20001)
+	}
+	run := func(from, to time.Time) *pipeline.Summary {
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+		require.NoError(t, err)
+		return sum
+	}
+	run(day0(), midnight)
+	require.Empty(t, sim.Stats().Messages, "three failures are no burst yet")
+	require.Equal(t, 1, run(midnight, midnight.AddDate(0, 0, 1)).AlertMessages)
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1)
+	require.Contains(t, msgs[0].Content, "6 user_2fa_fail events for actor 20001 (User) between "+
+		midnight.Add(-150*time.Second).Format("2006-01-02T15:04:05Z")+" and "+midnight.Add(150*time.Second).Format("2006-01-02T15:04:05Z"))
+
+	require.Zero(t, run(day0(), midnight.AddDate(0, 0, 1)).AlertMessages)
+	require.Len(t, sim.Stats().Messages, 1)
+}

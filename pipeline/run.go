@@ -77,17 +77,20 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 		return nil, err
 	}
 	sum, err = s.Execute(ctx, plan)
-	return sum, s.keepPendingAlerts(err)
+	return sum, s.keepPendingAlerts(err, plan.To)
 }
 
 // pendingAlertsFile holds, in the state, the alert rules' events of the
 // days a run delivered before it failed (a later day, or the sending of the
 // messages): those days are exported, and no later run delivers them again
 // to evaluate them, so the next run adds these events to its own and sends
-// what was not sent.
+// what was not sent. After a run that succeeded it holds the events of the
+// last window of its range, which the next run adds to its own, so that a
+// burst across the boundary between two runs (midnight, for nightly runs)
+// is one finding.
 const pendingAlertsFile = "alerts-pending.json"
 
-// loadPendingAlerts adds the events a failed run left pending to the rules.
+// loadPendingAlerts adds the events a run left pending to the rules.
 func (s *Session) loadPendingAlerts() error {
 	if s.alerts == nil {
 		return nil
@@ -100,17 +103,24 @@ func (s *Session) loadPendingAlerts() error {
 	return nil
 }
 
-// keepPendingAlerts settles the pending alert events once a run ends with
-// err: after a failure the events of the days it delivered are saved for
-// the next run, after a success (every finding sent) none are pending. An
-// --alerts-dry-run records nothing.
-func (s *Session) keepPendingAlerts(err error) error {
+// keepPendingAlerts settles the pending alert events once a run over a
+// range ending at to ends with err: after a failure every event the rules
+// hold is saved for the next run, after a success (every finding sent)
+// those of the range's last window (the rules' longest), those of a burst
+// the next run may extend. An --alerts-dry-run records nothing.
+func (s *Session) keepPendingAlerts(err error, to time.Time) error {
 	if s.alerts == nil || s.opts.AlertsDryRun {
 		return err
 	}
 	path := filepath.Join(s.store.Dir(), pendingAlertsFile)
-	if err != nil && len(s.alerts.Findings()) > 0 {
+	if err == nil && !to.IsZero() {
+		s.alerts.Prune(to.Add(-s.alerts.LongestWindow()))
+	}
+	if s.alerts.Events() > 0 {
 		if serr := s.alerts.Save(path); serr != nil {
+			if err == nil {
+				return serr
+			}
 			return fmt.Errorf("%w (and the alert findings of the days delivered could not be kept for the next run: %v)", err, serr)
 		}
 		return err
