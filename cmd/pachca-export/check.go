@@ -24,7 +24,8 @@ func checkCommand() *command {
 (scope audit_events:read, Corporation plan), checks the state directory
 (writable, its files whole), and probes every sink (directory
 writable, bucket writable, Kafka topic present, a file or S3 location that
-holds this configuration's data or none yet). Prints one OK or FAIL line per
+holds this configuration's data or none yet). With alerts: rules, it says
+that the scope messages:create they need is not checked. Prints one OK or FAIL line per
 item and exits 1 if any failed; a missing token is a FAIL line, and the rest is
 checked all the same.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
@@ -71,6 +72,12 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 			line(true, "token", "accepted by "+secret.URL(cfg.Source.BaseURL)+" with scope audit_events:read")
 			checkEventKeys(ctx, client, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
 		}
+	}
+	if rules := cfg.Alerts.Rules; len(rules) > 0 {
+		// POST /messages is the only way to learn whether the token may
+		// send: say what is not checked rather than let the first finding
+		// fail a run.
+		line(true, "alerts", fmt.Sprintf("%d rule(s); not checked: sending needs the token's scope messages:create, which only sending a message would test", len(rules)))
 	}
 	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg)); err != nil {
 		line(false, "state", err.Error())

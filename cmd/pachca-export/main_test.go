@@ -207,6 +207,16 @@ func TestCheck(t *testing.T) {
 	for _, want := range []string{`OK\s+config`, `OK\s+token`, `OK\s+sinks\[0\]\s+ndjson .* reachable and writable`} {
 		require.Regexp(t, want, stdout.String())
 	}
+	require.NotContains(t, stdout.String(), "alerts")
+
+	// Alert rules need a scope check cannot test: it says so (was: nothing,
+	// and the first finding failed the run with a 403).
+	stdout.Reset()
+	stderr.Reset()
+	path = writeConfig(t, base, secretToken, goodConfig+"alerts:\n  rules:\n    - {name: DLP, kind: watch, event_keys: [dlp_violation_detected], recipients: [\"10001\"]}\n")
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 0, code, stdout.String()+stderr.String())
+	require.Regexp(t, `OK\s+alerts\s+1 rule\(s\); not checked: sending needs the token's scope messages:create`, stdout.String())
 
 	stdout.Reset()
 	stderr.Reset()
