@@ -66,8 +66,8 @@ type Session struct {
 	// keepsPending: a run (not a follow loop) keeps the rules' events in
 	// pendingAlertsFile while it sends their messages.
 	keepsPending bool
-	signer        ed25519.PrivateKey  // signs manifests; nil without signing
-	retired       []ed25519.PublicKey // signing.previous_public_key_files
+	signer       ed25519.PrivateKey  // signs manifests; nil without signing
+	retired      []ed25519.PublicKey // signing.previous_public_key_files
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
