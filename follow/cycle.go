@@ -100,6 +100,9 @@ func (l *Loop) cycle(ctx context.Context) error {
 		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
 			return err
 		}
+		if err := l.s.RemovePendingAlerts(); err != nil {
+			return err
+		}
 	}
 	counted.commit()
 	l.m.late.Add(float64(late))

@@ -201,6 +201,11 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 		if err := a.Load(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
 			return nil, err
 		}
+		// A run on this state may have left the events of findings it
+		// could not send: the first cycle sends them.
+		if err := s.LoadPendingAlerts(); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }

@@ -1113,3 +1113,62 @@ func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
 	require.Contains(t, got, second.ID, "published before the seal, after its first try")
 	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, dayFiles(t, cfg.Sinks[0].File.Dir, yesterday))
 }
+
+// TestFollowSendsWhatARunLeftPending: a run that delivered a day but could
+// not send its message (POST /messages answered 503) keeps the finding in
+// alerts-pending.json; a follow loop started on the same state sends it
+// with its first cycle, once, removes the file, and a restart sends
+// nothing more (was: only runs read the file, so whoever moved from
+// nightly runs to follow never got the message: the day was exported, and
+// the loop starts after it).
+func TestFollowSendsWhatARunLeftPending(t *testing.T) {
+	c := clock{}
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, _ := startSim(t, sc)
+	defer sim.Close()
+	var down atomic.Bool
+	down.Store(true)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && r.Method == http.MethodPost {
+			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(gw.Close)
+	cfg := testConfig(t, gw.URL+simulator.BasePath)
+	cfg.Source.MaxRetries = 1
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "DLP", Kind: alerts.KindWatch,
+		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}}}}
+	require.NoError(t, cfg.Validate())
+	yesterday := c.now().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	sim.WriteEvent("dlp_violation_detected", yesterday.Add(time.Hour), 20001)
+
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now},
+		pipeline.Range{From: yesterday, To: yesterday.AddDate(0, 0, 1)}, false)
+	require.ErrorContains(t, err, "server error 503")
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	pending := filepath.Join(v.Dir(), "alerts-pending.json")
+	require.FileExists(t, pending)
+	down.Store(false)
+
+	f := startFollow(t, cfg, c, follow.Options{})
+	waitFor(t, 10*time.Second, "the first cycle to send the run's finding", func() bool {
+		_, err := os.Stat(pending)
+		return len(sim.Stats().Messages) > 0 && errors.Is(err, fs.ErrNotExist)
+	})
+	require.NoError(t, f.stop())
+	require.Equal(t, yesterday.AddDate(0, 0, 1), position(t, cfg).Start.UTC(), "the loop starts after the exported day")
+
+	f = startFollow(t, cfg, c, follow.Options{})
+	restarted := c.now()
+	waitFor(t, 10*time.Second, "a cycle after the restart", func() bool {
+		return position(t, cfg).Watermark.After(restarted)
+	})
+	require.NoError(t, f.stop())
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1, "one finding, one message")
+	require.Contains(t, msgs[0].Content, "dlp_violation_detected")
+}

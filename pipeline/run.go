@@ -73,9 +73,10 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.loadPendingAlerts(); err != nil {
+	if err := s.LoadPendingAlerts(); err != nil {
 		return nil, err
 	}
+	s.keepsPending = true
 	sum, err = s.Execute(ctx, plan)
 	return sum, s.keepPendingAlerts(err, plan.To)
 }
@@ -90,8 +91,11 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 // is one finding.
 const pendingAlertsFile = "alerts-pending.json"
 
-// loadPendingAlerts adds the events a run left pending to the rules.
-func (s *Session) loadPendingAlerts() error {
+// LoadPendingAlerts adds the events a run left pending to the rules: their
+// findings go out with the next plan executed, even one with no day to
+// deliver. A run calls it, and a follow loop at its start, since a run may
+// have used its state before it.
+func (s *Session) LoadPendingAlerts() error {
 	if s.alerts == nil {
 		return nil
 	}
@@ -99,7 +103,15 @@ func (s *Session) loadPendingAlerts() error {
 		return err
 	}
 	s.alertsPending = len(s.alerts.Findings()) > 0
-	s.keepsPending = true
+	return nil
+}
+
+// RemovePendingAlerts removes the events a run left pending, once a follow
+// loop sent their findings and keeps the rules' events in its own record.
+func (s *Session) RemovePendingAlerts() error {
+	if err := os.Remove(filepath.Join(s.store.Dir(), pendingAlertsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("alerts: %w", err)
+	}
 	return nil
 }
 
@@ -162,6 +174,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 			if err := s.notify(ctx, sum); err != nil {
 				return sum.finish(s.now()), err
 			}
+			s.alertsPending = false
 		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}
