@@ -88,6 +88,8 @@ fuzz fuzz-short:
 # go vet, staticcheck and govulncheck, installed pinned into ./bin. Without
 # access to vuln.go.dev govulncheck is skipped with a notice; findings fail.
 lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt: not formatted (run gofmt -w):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
