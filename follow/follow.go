@@ -114,6 +114,13 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		return err
 	}
 	l.m = newMetrics(l)
+	// The feed goes on when the messages cannot be sent (a recipient gone,
+	// a token without messages:create, POST /messages failing): the rules
+	// keep their events, and the next cycles send what is missing.
+	s.OnAlertsFailed(func(err error) {
+		l.m.alerts.Inc()
+		l.log.Error("follow: the alert messages could not all be sent; the feed goes on, and the next cycles try again", "error", err)
+	})
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
 	addr := ""
 	if ln != nil {

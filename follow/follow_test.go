@@ -1172,3 +1172,60 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 	require.Len(t, msgs, 1, "one finding, one message")
 	require.Contains(t, msgs[0].Content, "dlp_violation_detected")
 }
+
+// TestFollowGoesOnWhenAlertsFail: POST /messages refused (403: a token
+// without messages:create) does not stop the feed: the cycles deliver and
+// commit, follow_alert_failures_total counts them, and once the token may
+// send, a later cycle sends the finding, once (was: the cycle failed for
+// good, the loop exited 1 at once, and a supervisor restarted it into the
+// same failure: no event reached the SIEM while alerts could not be sent).
+func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
+	c := clock{}
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, _ := startSim(t, sc)
+	defer sim.Close()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() && r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"error":"insufficient_scope","error_description":"messages:create"}`))
+			return
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(gw.Close)
+	cfg := testConfig(t, gw.URL+simulator.BasePath)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "DLP", Kind: alerts.KindWatch,
+		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}}}}
+	require.NoError(t, cfg.Validate())
+
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, c, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	sim.WriteEvent("dlp_violation_detected", c.now(), 20001)
+	sim.WriteEvent("user_login", c.now().Add(time.Millisecond), 20001)
+	waitFor(t, 10*time.Second, "the cycles to deliver both events although the message is refused", func() bool {
+		return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 2
+	})
+	waitFor(t, 5*time.Second, "a counted failure", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_alert_failures_total") >= 1
+	})
+	require.Empty(t, sim.Stats().Messages)
+
+	refuse.Store(false)
+	waitFor(t, 10*time.Second, "a later cycle to send the message", func() bool {
+		return len(sim.Stats().Messages) == 1
+	})
+	settled := c.now()
+	waitFor(t, 10*time.Second, "a cycle after the message", func() bool {
+		return position(t, cfg).Watermark.After(settled.Add(cfg.Follow.Interval))
+	})
+	require.NoError(t, f.stop(), "a clean stop: the loop never failed")
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1, "one finding, one message")
+	require.Contains(t, msgs[0].Content, "dlp_violation_detected")
+	require.Len(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), 2, "nothing delivered twice")
+}

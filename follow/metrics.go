@@ -17,6 +17,7 @@ type metrics struct {
 	late      prometheus.Counter
 	sealed    prometheus.Counter
 	watermark prometheus.Gauge
+	alerts    prometheus.Counter
 }
 
 func newMetrics(l *Loop) *metrics {
@@ -33,10 +34,12 @@ func newMetrics(l *Loop) *metrics {
 		Name: "seals_total", Help: "UTC days sealed: read once more whole, compacted and recorded as exported."})
 	m.watermark = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "watermark_timestamp_seconds", Help: "Unix time of the watermark: every event created before it was delivered."})
+	m.alerts = prometheus.NewCounter(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "alert_failures_total", Help: "Cycles whose alert messages could not all be sent: the feed went on, and the next cycles send what is missing."})
 	freshness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "freshness_seconds", Help: "Now minus the watermark: how old the newest exported instant is (alert when it exceeds interval + lag by far)."},
 		func() float64 { return l.s.Now().Sub(l.watermark()).Seconds() })
-	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, freshness)
+	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, m.alerts, freshness)
 	m.cycles.WithLabelValues("success")
 	m.cycles.WithLabelValues("failure")
 	return m

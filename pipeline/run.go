@@ -172,9 +172,12 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		}
 		if s.alertsPending {
 			if err := s.notify(ctx, sum); err != nil {
-				return sum.finish(s.now()), err
+				if err := s.alertsError(ctx, err); err != nil {
+					return sum.finish(s.now()), err
+				}
+			} else {
+				s.alertsPending = false
 			}
-			s.alertsPending = false
 		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}
@@ -197,7 +200,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
 	err = r.run(ctx)
 	if err == nil && s.alerts != nil {
-		err = s.notify(ctx, sum)
+		err = s.alertsError(ctx, s.notify(ctx, sum))
 	}
 	s.retries.flush()
 	sum.finish(s.now())

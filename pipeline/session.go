@@ -66,6 +66,9 @@ type Session struct {
 	// keepsPending: a run (not a follow loop) keeps the rules' events in
 	// pendingAlertsFile while it sends their messages.
 	keepsPending bool
+	// alertsFailed, when set, is told a failure to send the messages,
+	// which then does not fail the plan (OnAlertsFailed).
+	alertsFailed func(error)
 	signer       ed25519.PrivateKey  // signs manifests; nil without signing
 	retired      []ed25519.PublicKey // signing.previous_public_key_files
 
@@ -154,6 +157,25 @@ func (s *Session) State() *state.Store { return s.store }
 // Alerts is the session's alert engine, nil without rules; every plan's
 // records are observed by it.
 func (s *Session) Alerts() *alerts.Engine { return s.alerts }
+
+// OnAlertsFailed makes a failure to send the alert messages no failure of
+// the plan, whose sinks committed: f is told it instead. The findings not
+// sent go out with a later plan, whose rules still hold their events (the
+// record of sent messages says what is missing). A follow loop sets it: a
+// recipient gone or a token without messages:create must not stop the
+// feed.
+func (s *Session) OnAlertsFailed(f func(error)) { s.alertsFailed = f }
+
+// alertsError is err, the failure to send the alert messages of a plan
+// whose sinks committed, or nil when OnAlertsFailed took it (any failure
+// but a stop asked for).
+func (s *Session) alertsError(ctx context.Context, err error) error {
+	if err != nil && s.alertsFailed != nil && ctx.Err() == nil {
+		s.alertsFailed(err)
+		return nil
+	}
+	return err
+}
 
 // Now is the session's clock (Options.Now).
 func (s *Session) Now() time.Time { return s.now() }
