@@ -243,3 +243,30 @@ func TestNotifyPastARefusedRecipient(t *testing.T) {
 	require.Zero(t, n)
 	require.Empty(t, s.sent)
 }
+
+// TestSentForgets: messages sent before the time given to Forget, and
+// bursts that ended before it, leave the file at its next write; later
+// ones and a message a stopped process left on its way stay (was: the record only grew, and a
+// loop running for months rewrote all of it, twice per message).
+func TestSentForgets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	now := time.Now().UTC().Truncate(time.Second)
+	old, recent := now.AddDate(0, 0, -200), now.AddDate(0, 0, -1)
+	require.NoError(t, sumfile.Write(path, sentFile{Version: sentVersion,
+		Sent:    map[string]time.Time{"old": old, "recent": recent},
+		Bursts:  map[string][]span{"gone": {{old.UnixMilli(), old.UnixMilli()}}, "kept": {{old.UnixMilli(), old.UnixMilli()}, {recent.UnixMilli(), recent.UnixMilli()}}},
+		Sending: map[string]time.Time{"on its way": recent},
+	}, 0o600))
+	sent, err := OpenSent(path)
+	require.NoError(t, err)
+	sent.Forget(now.AddDate(0, 0, -100))
+	require.NoError(t, sent.Add("new"))
+
+	sent, err = OpenSent(path)
+	require.NoError(t, err)
+	require.False(t, sent.Has("old"))
+	for _, k := range []string{"recent", "new", "on its way"} {
+		require.True(t, sent.Has(k), k)
+	}
+	require.Equal(t, map[string][]span{"kept": {{recent.UnixMilli(), recent.UnixMilli()}}}, sent.bursts)
+}

@@ -102,6 +102,30 @@ func (s *Sent) overlaps(group string, first, last time.Time) bool {
 	return false
 }
 
+// Forget drops, at the next write, the messages sent before before and the
+// bursts that ended before it: the caller passes a time past which the API
+// holds no event, so that no rerun can find their findings again, and the
+// record of a loop that runs for months stays the size of the retention.
+// Messages on their way are kept.
+func (s *Sent) Forget(before time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.sent {
+		if _, sending := s.sending[k]; !sending && t.Before(before) {
+			delete(s.sent, k)
+		}
+	}
+	b := before.UnixMilli()
+	for g, spans := range s.bursts {
+		spans = slices.DeleteFunc(spans, func(sp span) bool { return sp.Last < b })
+		if len(spans) == 0 {
+			delete(s.bursts, g)
+		} else {
+			s.bursts[g] = spans
+		}
+	}
+}
+
 // Settle returns the keys whose message a stopped process left on its way
 // (they count as sent, though they may not have arrived), and records them
 // as sent, so that they are reported once.

@@ -402,6 +402,8 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 	if err != nil {
 		return err
 	}
+	// No rerun finds again a finding whose events the API no longer holds.
+	sent.Forget(s.now().Add(-s.cfg.Period.Retention - s.alerts.LongestWindow() - 24*time.Hour))
 	o := s.opts
 	out := o.AlertsOut
 	if out == nil {
