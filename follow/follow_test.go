@@ -158,6 +158,37 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// emptySim starts a simulator with no events, closed with the test.
+func emptySim(t *testing.T) (*simulator.Server, string) {
+	t.Helper()
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	t.Cleanup(func() { sim.Close() })
+	return sim, base
+}
+
+// waitPast waits for a cycle to commit a watermark past at.
+func waitPast(t *testing.T, cfg *config.Config, at time.Time, what string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, what, func() bool { return position(t, cfg).Watermark.After(at) })
+}
+
+// withRules gives cfg the alert rules, checked.
+func withRules(t *testing.T, cfg *config.Config, rules ...alerts.Rule) {
+	t.Helper()
+	cfg.Alerts = alerts.Config{Rules: rules}
+	require.NoError(t, cfg.Validate())
+}
+
+// oneMessage checks that the API received one message, holding want.
+func oneMessage(t *testing.T, sim *simulator.Server, want string) {
+	t.Helper()
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, 1, "one finding, one message")
+	require.Contains(t, msgs[0].Content, want)
+}
+
 func position(t *testing.T, cfg *config.Config) state.Follow {
 	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
 	require.NoError(t, err)
@@ -276,14 +307,10 @@ func TestFollowAcrossMidnight(t *testing.T) {
 // one burst, and one message.
 func TestFollowBurstAcrossCycles(t *testing.T) {
 	c := clock{}
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Suspicious logins", Kind: alerts.KindThreshold,
-		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}}}}
-	require.NoError(t, cfg.Validate())
+	withRules(t, cfg, alerts.Rule{Name: "Suspicious logins", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}})
 	f := startFollow(t, cfg, c, follow.Options{})
 
 	burst := func(n int) {
@@ -294,27 +321,19 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 	}
 	burst(3)
 	first := c.now()
-	waitFor(t, 10*time.Second, "a cycle to deliver the first half", func() bool {
-		return position(t, cfg).Watermark.After(first)
-	})
+	waitPast(t, cfg, first, "a cycle to deliver the first half")
 	require.Empty(t, sim.Stats().Messages, "three failures are no burst yet")
 	burst(3)
 	second := c.now()
-	waitFor(t, 10*time.Second, "a cycle to deliver the second half", func() bool {
-		return position(t, cfg).Watermark.After(second.Add(cfg.Follow.Interval))
-	})
+	waitPast(t, cfg, second.Add(cfg.Follow.Interval), "a cycle to deliver the second half")
 	require.NoError(t, f.stop())
-	msgs := sim.Stats().Messages
-	require.Len(t, msgs, 1, "one burst, one message")
-	require.Contains(t, msgs[0].Content, "6 user_2fa_fail")
+	oneMessage(t, sim, "6 user_2fa_fail")
 
 	// A restart loads what the rules saw: the burst is not reported again.
 	f = startFollow(t, cfg, c, follow.Options{})
 	burst(1)
 	third := c.now()
-	waitFor(t, 10*time.Second, "a cycle after the restart", func() bool {
-		return position(t, cfg).Watermark.After(third.Add(cfg.Follow.Interval))
-	})
+	waitPast(t, cfg, third.Add(cfg.Follow.Interval), "a cycle after the restart")
 	require.NoError(t, f.stop())
 	require.Len(t, sim.Stats().Messages, 1, "the burst grew, but is the same finding")
 }
@@ -327,14 +346,10 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 // the burst they began went unreported).
 func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 	c := clock{}
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Suspicious logins", Kind: alerts.KindThreshold,
-		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}}}}
-	require.NoError(t, cfg.Validate())
+	withRules(t, cfg, alerts.Rule{Name: "Suspicious logins", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 5, Window: 10 * time.Minute, Recipients: []string{"10001"}})
 	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
 	require.NoError(t, err)
 	recent := filepath.Join(v.Dir(), "alerts-recent.json")
@@ -359,13 +374,9 @@ func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 	f = startFollow(t, cfg, c, follow.Options{})
 	burst(3, 0)
 	second := c.now()
-	waitFor(t, 10*time.Second, "a cycle to deliver the second half", func() bool {
-		return position(t, cfg).Watermark.After(second.Add(cfg.Follow.Interval))
-	})
+	waitPast(t, cfg, second.Add(cfg.Follow.Interval), "a cycle to deliver the second half")
 	require.NoError(t, f.stop())
-	msgs := sim.Stats().Messages
-	require.Len(t, msgs, 1, "one burst, one message")
-	require.Contains(t, msgs[0].Content, "6 user_2fa_fail")
+	oneMessage(t, sim, "6 user_2fa_fail")
 }
 
 // TestFollowRuleWindowOverADay: a threshold rule whose window is longer
@@ -373,46 +384,33 @@ func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 // follows and a restart (was: events more than a day behind the watermark
 // were forgotten, so a burst spread over more than a day never fired).
 func TestFollowRuleWindowOverADay(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "Slow guessing", Kind: alerts.KindThreshold,
-		EventKeys: []string{"user_2fa_fail"}, Threshold: 3, Window: 48 * time.Hour, Recipients: []string{"10001"}}}}
-	require.NoError(t, cfg.Validate())
+	withRules(t, cfg, alerts.Rule{Name: "Slow guessing", Kind: alerts.KindThreshold,
+		EventKeys: []string{"user_2fa_fail"}, Threshold: 3, Window: 48 * time.Hour, Recipients: []string{"10001"}})
 
 	before := clock{offset: -30 * time.Hour}
 	f := startFollow(t, cfg, before, follow.Options{})
 	sim.WriteEvent("user_2fa_fail", before.now(), 20001)
 	sim.WriteEvent("user_2fa_fail", before.now().Add(time.Millisecond), 20001)
 	first := before.now()
-	waitFor(t, 10*time.Second, "a cycle to deliver the first two", func() bool {
-		return position(t, cfg).Watermark.After(first)
-	})
+	waitPast(t, cfg, first, "a cycle to deliver the first two")
 	require.NoError(t, f.stop())
 
 	now := clock{}
 	f = startFollow(t, cfg, now, follow.Options{})
 	sim.WriteEvent("user_2fa_fail", now.now(), 20001)
 	third := now.now()
-	waitFor(t, 20*time.Second, "a cycle to deliver the third, 30 hours later", func() bool {
-		return position(t, cfg).Watermark.After(third.Add(cfg.Follow.Interval))
-	})
+	waitPast(t, cfg, third.Add(cfg.Follow.Interval), "a cycle to deliver the third, 30 hours later")
 	require.NoError(t, f.stop())
-	msgs := sim.Stats().Messages
-	require.Len(t, msgs, 1)
-	require.Contains(t, msgs[0].Content, "3 user_2fa_fail")
+	oneMessage(t, sim, "3 user_2fa_fail")
 }
 
 // TestFollowStopsOnPermanentFailure: a token the API rejects ends the loop
 // at once with the API's message (the supervisor restarts it and someone is
 // told), instead of retrying for ever.
 func TestFollowStopsOnPermanentFailure(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	_, base := emptySim(t)
 	cfg := testConfig(t, base)
 	cfg.Source.Token = simulator.TokenNoScope
 	start := time.Now()
@@ -531,10 +529,7 @@ func (b *lockedBuffer) String() string {
 // starts at the retention's edge, with a warning, as run does: no day the
 // API no longer holds is fetched, written or sealed as exported.
 func TestFollowFromPastRetention(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
 	var logs lockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
@@ -1026,10 +1021,7 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 // nothing to read: they commit nothing, so neither the metrics nor the
 // readiness report a committed cycle.
 func TestFollowIdleCycles(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	_, base := emptySim(t)
 	cfg := testConfig(t, base)
 	cfg.Period.Lag = time.Hour
 	var logs lockedBuffer
@@ -1123,25 +1115,12 @@ func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
 // the loop starts after it).
 func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 	c := clock{}
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, _ := startSim(t, sc)
-	defer sim.Close()
-	var down atomic.Bool
-	down.Store(true)
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() && r.Method == http.MethodPost {
-			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		sim.Handler().ServeHTTP(w, r)
-	}))
-	t.Cleanup(gw.Close)
-	cfg := testConfig(t, gw.URL+simulator.BasePath)
+	sim, _ := emptySim(t)
+	gate := exporttest.GatePosts(t, sim, http.StatusServiceUnavailable, "upstream unavailable")
+	cfg := testConfig(t, gate.URL)
 	cfg.Source.MaxRetries = 1
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "DLP", Kind: alerts.KindWatch,
-		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}}}}
-	require.NoError(t, cfg.Validate())
+	withRules(t, cfg, alerts.Rule{Name: "DLP", Kind: alerts.KindWatch,
+		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}})
 	yesterday := c.now().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	sim.WriteEvent("dlp_violation_detected", yesterday.Add(time.Hour), 20001)
 
@@ -1152,7 +1131,7 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 	require.NoError(t, err)
 	pending := filepath.Join(v.Dir(), "alerts-pending.json")
 	require.FileExists(t, pending)
-	down.Store(false)
+	gate.Closed.Store(false)
 
 	f := startFollow(t, cfg, c, follow.Options{})
 	waitFor(t, 10*time.Second, "the first cycle to send the run's finding", func() bool {
@@ -1164,13 +1143,9 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 
 	f = startFollow(t, cfg, c, follow.Options{})
 	restarted := c.now()
-	waitFor(t, 10*time.Second, "a cycle after the restart", func() bool {
-		return position(t, cfg).Watermark.After(restarted)
-	})
+	waitPast(t, cfg, restarted, "a cycle after the restart")
 	require.NoError(t, f.stop())
-	msgs := sim.Stats().Messages
-	require.Len(t, msgs, 1, "one finding, one message")
-	require.Contains(t, msgs[0].Content, "dlp_violation_detected")
+	oneMessage(t, sim, "dlp_violation_detected")
 }
 
 // TestFollowGoesOnWhenAlertsFail: POST /messages refused (403: a token
@@ -1181,26 +1156,11 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 // same failure: no event reached the SIEM while alerts could not be sent).
 func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
 	c := clock{}
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, _ := startSim(t, sc)
-	defer sim.Close()
-	var refuse atomic.Bool
-	refuse.Store(true)
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refuse.Load() && r.Method == http.MethodPost {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write([]byte(`{"error":"insufficient_scope","error_description":"messages:create"}`))
-			return
-		}
-		sim.Handler().ServeHTTP(w, r)
-	}))
-	t.Cleanup(gw.Close)
-	cfg := testConfig(t, gw.URL+simulator.BasePath)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{Name: "DLP", Kind: alerts.KindWatch,
-		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}}}}
-	require.NoError(t, cfg.Validate())
+	sim, _ := emptySim(t)
+	gate := exporttest.GatePosts(t, sim, http.StatusForbidden, `{"error":"insufficient_scope","error_description":"messages:create"}`)
+	cfg := testConfig(t, gate.URL)
+	withRules(t, cfg, alerts.Rule{Name: "DLP", Kind: alerts.KindWatch,
+		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}})
 
 	addr := make(chan string, 1)
 	f := startFollow(t, cfg, c, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
@@ -1215,17 +1175,13 @@ func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
 	})
 	require.Empty(t, sim.Stats().Messages)
 
-	refuse.Store(false)
+	gate.Closed.Store(false)
 	waitFor(t, 10*time.Second, "a later cycle to send the message", func() bool {
 		return len(sim.Stats().Messages) == 1
 	})
 	settled := c.now()
-	waitFor(t, 10*time.Second, "a cycle after the message", func() bool {
-		return position(t, cfg).Watermark.After(settled.Add(cfg.Follow.Interval))
-	})
+	waitPast(t, cfg, settled.Add(cfg.Follow.Interval), "a cycle after the message")
 	require.NoError(t, f.stop(), "a clean stop: the loop never failed")
-	msgs := sim.Stats().Messages
-	require.Len(t, msgs, 1, "one finding, one message")
-	require.Contains(t, msgs[0].Content, "dlp_violation_detected")
+	oneMessage(t, sim, "dlp_violation_detected")
 	require.Len(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), 2, "nothing delivered twice")
 }

@@ -3,11 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,21 +64,9 @@ func TestAlertsDuringExport(t *testing.T) {
 // same range (nothing to deliver) or exports the next day, each once (was:
 // never sent).
 func TestAlertsOfAFailedRun(t *testing.T) {
-	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
-	var down atomic.Bool
-	down.Store(true)
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() && r.Method == http.MethodPost {
-			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(gw.Close)
-	cfg := testConfig(t, gw.URL+u.Path)
+	sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	gate := exporttest.GatePosts(t, sim, http.StatusServiceUnavailable, "upstream unavailable")
+	cfg := testConfig(t, gate.URL)
 	cfg.Source.MaxRetries = 1
 	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
 		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"},
@@ -108,17 +92,17 @@ func TestAlertsOfAFailedRun(t *testing.T) {
 	require.Len(t, sum.Days, 1, "the day is delivered before the messages fail")
 	require.Empty(t, sim.Stats().Messages)
 
-	down.Store(false)
+	gate.Closed.Store(false)
 	sum, err = run(day0())
 	require.NoError(t, err)
 	require.Empty(t, sum.Days, "the day is not delivered again")
 	require.Equal(t, first, sum.AlertMessages)
 	require.Len(t, sim.Stats().Messages, first)
 
-	down.Store(true)
+	gate.Closed.Store(true)
 	_, err = run(day0().AddDate(0, 0, 1))
 	require.ErrorContains(t, err, "server error 503")
-	down.Store(false)
+	gate.Closed.Store(false)
 	sum, err = run(day0().AddDate(0, 0, 2))
 	require.NoError(t, err)
 	require.Equal(t, second+third, sum.AlertMessages, "the pending findings of the day before go out with the next day's")
