@@ -304,14 +304,14 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, syntaxError(file, err)
+		return nil, syntaxError(file, b, err)
 	}
 	var more yaml.Node
 	switch err := dec.Decode(&more); {
 	case err == nil && !emptyDocument(&more):
 		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---): the configuration is one document", file, more.Line)
 	case err != nil && !errors.Is(err, io.EOF):
-		return nil, syntaxError(file, err)
+		return nil, syntaxError(file, b, err)
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty configuration (see pipeline.yaml in the repository for an example)", file)
@@ -376,13 +376,33 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // syntaxError turns "yaml: line 3: did not find expected key" into
-// "pipeline.yaml:3: did not find expected key (not valid YAML)".
-func syntaxError(file string, err error) error {
+// "pipeline.yaml:3: did not find expected key (not valid YAML)". A line of b
+// indented with a tab is named as such: the parser's words for it ("found
+// character that cannot start any token") do not say what to change, and
+// it may name the line before.
+func syntaxError(file string, b []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		for _, l := range []int{n, n + 1} {
+			if tabIndented(b, l) {
+				return fmt.Errorf("%s:%d: a tab in the indentation: YAML indents with spaces only (replace the tab with spaces)", file, l)
+			}
+		}
 		return fmt.Errorf("%s:%s: %s (not valid YAML)", file, m[1], msg[len(m[0]):])
 	}
 	return fmt.Errorf("%s: %s", file, strings.TrimPrefix(msg, "yaml: "))
+}
+
+// tabIndented reports whether line n (from 1) of b has a tab before its
+// first other character.
+func tabIndented(b []byte, n int) bool {
+	lines := bytes.Split(b, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	indent := bytes.TrimLeft(lines[n-1], " \t")
+	return bytes.ContainsRune(lines[n-1][:len(lines[n-1])-len(indent)], '\t')
 }
 
 // decodeSink decodes one sinks entry: first its type, then strictly into the
