@@ -65,7 +65,8 @@ type Source struct {
 	// AllowInsecure permits an http:// base_url that is not loopback.
 	AllowInsecure bool `yaml:"allow_insecure"`
 	// TokenError says why Token is empty although the file names one: an
-	// unset environment variable in token, or an unreadable token_file.
+	// unset environment variable in token, or an unreadable or empty
+	// token_file.
 	// Loading does not fail on it, so that `check` can report it and a dry
 	// run can do without a token; RequireToken returns it.
 	TokenError error `yaml:"-"`
@@ -263,6 +264,9 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 			tok := strings.TrimSpace(string(t))
 			if err := CheckToken(tok); err != nil {
 				return nil, fmt.Errorf("%s: source.token_file: the token in %s %w", path, cfg.Source.TokenFile, err)
+			}
+			if tok == "" {
+				cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %s is empty: write the token into it, one line", path, cfg.Source.TokenFile)
 			}
 			cfg.Source.Token = tok
 		}

@@ -118,7 +118,7 @@ func TestDefaultsAndTokenFile(t *testing.T) {
 }
 
 // TestTokenProblemsDoNotFailLoading: an unset variable in source.token or an
-// unreadable token_file loads (check reports it, a dry run needs no token);
+// unreadable or empty token_file loads (check reports it, a dry run needs no token);
 // RequireToken returns the reason, naming the file, line and key.
 func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 	dir := t.TempDir()
@@ -128,8 +128,10 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 		{"part of the value", "  token: Bearer-${PACHCA_TEST_UNSET}\n", "source.token: environment variable PACHCA_TEST_UNSET is not set"},
 		{"missing token_file", "  token_file: missing-token\n", "p.yaml: source.token_file: open " + filepath.Join(dir, "missing-token") + ": no such file or directory"},
 		{"no token at all", "  workspace: acme\n", "source.token: required"},
+		{"empty token_file", "  token_file: empty-token\n", "p.yaml: source.token_file: " + filepath.Join(dir, "empty-token") + " is empty: write the token into it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "empty-token"), []byte(" \n"), 0o600))
 			require.NoError(t, os.WriteFile(path, []byte("source:\n"+tc.source+"sinks:\n  - type: stdout\n"), 0o600))
 			cfg, err := config.Load(path, env(nil))
 			require.NoError(t, err)
