@@ -57,7 +57,10 @@ func (f *flags) String(name, value, usage string) *string {
 }
 
 // StringVar declares a string flag stored in p. Given twice, it is an
-// error: `-c a.yaml ... -c b.yaml` would otherwise run b.yaml unsaid.
+// error: `-c a.yaml ... -c b.yaml` would otherwise run b.yaml unsaid. So is
+// an empty value, usually an unset shell variable: `--token "$T"` would
+// otherwise run with the configuration's token, `--from "$F" --to "$T"`
+// the configured period, unsaid.
 func (f *flags) StringVar(p *string, name, value, usage string) {
 	f.order = append(f.order, name)
 	*p = value
@@ -80,6 +83,9 @@ func (o *onceString) String() string {
 func (o *onceString) Set(v string) error {
 	if o.set {
 		return fmt.Errorf("given twice (%q before)", *o.p)
+	}
+	if v == "" {
+		return errors.New("empty (an unset shell variable?): give a value, or leave the flag out")
 	}
 	*o.p, o.set = v, true
 	return nil

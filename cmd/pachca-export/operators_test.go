@@ -364,6 +364,8 @@ func TestMistakes(t *testing.T) {
 		{[]string{"run", "--metrics"}, "pachca-export: run: unknown flag --metrics (did you mean --metrics-file?); see pachca-export run --help"},
 		{[]string{"run", "-c", "a.yaml", "--from", "2026-11-01", "-c", "b.yaml"}, `pachca-export: run: invalid value "b.yaml" for flag -c: given twice ("a.yaml" before); see pachca-export run --help`},
 		{[]string{"run", "-c"}, "pachca-export: run: flag -c needs a value; see pachca-export run --help"},
+		{[]string{"run", "-c", "a.yaml", "--token="}, `pachca-export: run: invalid value "" for flag --token: empty (an unset shell variable?): give a value, or leave the flag out; see pachca-export run --help`},
+		{[]string{"check", "-c", "a.yaml", "--token", ""}, `pachca-export: check: invalid value "" for flag --token: empty (an unset shell variable?): give a value, or leave the flag out; see pachca-export check --help`},
 		{[]string{"demo", "--events", "many"}, `pachca-export: demo: invalid value "many" for flag --events: parse error; see pachca-export demo --help`},
 		{[]string{"rnu"}, `pachca-export: unknown command "rnu" (did you mean run?); see pachca-export help`},
 		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, verify, schema, report, demo, version, help); see pachca-export help`},
