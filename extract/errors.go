@@ -57,7 +57,23 @@ func (e *APIError) Error() string {
 	case 404:
 		return "the API answered 404 Not Found: check source.base_url (default https://api.pachca.com/api/shared/v1)"
 	}
+	if key := filterKey(e.Key); key != "" {
+		return "the API refused the request (" + detail + "): check " + key
+	}
 	return "the API refused the request (" + detail + ")"
+}
+
+// filterKey names the configuration key behind a filter parameter of
+// GET /audit_events, for an answer that refuses one (an event key the API
+// does not know, say); "" for any other parameter.
+func filterKey(param string) string {
+	switch param {
+	case "event_key":
+		return "source.filters.event_keys"
+	case "actor_id", "actor_type", "entity_id", "entity_type":
+		return "source.filters." + param
+	}
+	return ""
 }
 
 // IsRangeTooLarge reports whether err is the API's invalid_date_range answer,
