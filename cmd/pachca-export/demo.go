@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
 )
 
 func demoCommand() *command {
@@ -19,7 +25,7 @@ func demoCommand() *command {
 		summary:  "export a week of simulated events to NDJSON and Parquet files (no token needed)",
 		about: `Starts the embedded API simulator on 127.0.0.1 with a week of events and
 exports them to DIR/ndjson and DIR/parquet, as run does, then prints commands
-to look at the files.`,
+to look at the files. What an earlier demo wrote under DIR is replaced.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			out := fs.String("out", "out/demo", "the output `DIR`")
 			events := fs.Int("events", 20000, "`N` simulated events over the week")
@@ -52,6 +58,9 @@ func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int
 		return err
 	}
 	defer sim.Close()
+	if err := clearDemo(out); err != nil {
+		return err
+	}
 	log.Info("demo: simulated Pachca API started", "url", base, "events", sc.Events,
 		"from", start.Format(time.DateOnly), "to", end.Add(-time.Second).Format(time.DateOnly))
 	cfg := config.Default()
@@ -72,4 +81,37 @@ func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int
 	fmt.Fprintf(e.stdout, "  zcat %s | head -1\n", filepath.Join(out, "ndjson", "dt="+start.Format(time.DateOnly), "pachca-audit-"+start.Format(time.DateOnly)+".ndjson.gz"))
 	fmt.Fprintf(e.stdout, "  duckdb -c \"SELECT event_category, count(*) FROM read_parquet('%s/parquet/*/*.parquet', hive_partitioning=true) GROUP BY 1\"\n", out)
 	return e.demoReport(ctx, out, start, end)
+}
+
+// clearDemo removes what an earlier demo wrote under out, so that the demo
+// runs again: its simulator listens on another port each time and its week
+// moves with the date, so the files would otherwise be another
+// configuration's (refused) or days that shrink (refused). Only a demo's
+// sinks are removed, known by their markers; anything else is left as it
+// is, and the export refuses it as usual.
+func clearDemo(out string) error {
+	found := false
+	for _, sink := range []string{"ndjson", "parquet"} {
+		b, err := os.ReadFile(filepath.Join(out, sink, sinks.MarkerName))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		var m sinks.Marker
+		if json.Unmarshal(b, &m) != nil || m.Identity.Workspace != "demo" || !strings.HasPrefix(m.Identity.BaseURL, "http://127.0.0.1:") {
+			return nil
+		}
+		found = true
+	}
+	if !found {
+		return nil
+	}
+	for _, name := range []string{"ndjson", "parquet", ".state", "report.html"} {
+		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
+			return fmt.Errorf("demo: remove the earlier demo: %w", err)
+		}
+	}
+	return nil
 }

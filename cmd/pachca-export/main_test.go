@@ -15,6 +15,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
 )
 
 const secretToken = "sim-token" // the simulator's accepted token
@@ -181,11 +182,17 @@ func TestSchemaAndVersion(t *testing.T) {
 	require.True(t, strings.HasPrefix(stdout.String(), "pachca-export "), stdout.String())
 }
 
+// TestDemo: the demo writes a week of files, and runs again in the same
+// directory (make demo twice), replacing its earlier output; a directory
+// another configuration wrote is left alone.
 func TestDemo(t *testing.T) {
 	out := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := Main(t.Context(), []string{"demo", "--out", out, "--events", "3000"}, &stdout, &stderr)
-	require.Equal(t, 0, code, stderr.String())
+	for range 2 {
+		var stdout, stderr bytes.Buffer
+		code := Main(t.Context(), []string{"demo", "--out", out, "--events", "3000"}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+	}
+	require.Equal(t, "3,000", eventsOnPage(t, filepath.Join(out, "report.html")))
 	for d := 1; d <= 7; d++ {
 		day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -d).Format(time.DateOnly)
 		for _, f := range []string{
@@ -196,6 +203,20 @@ func TestDemo(t *testing.T) {
 			require.FileExists(t, filepath.Join(out, f))
 		}
 	}
+
+	other := t.TempDir()
+	marker := filepath.Join(other, "ndjson", sinks.MarkerName)
+	require.NoError(t, os.MkdirAll(filepath.Dir(marker), 0o700))
+	b, err := os.ReadFile(filepath.Join(out, "ndjson", sinks.MarkerName))
+	require.NoError(t, err)
+	b = bytes.Replace(b, []byte(`"source.workspace": "demo"`), []byte(`"source.workspace": "acme"`), 1)
+	require.NoError(t, os.WriteFile(marker, b, 0o600))
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, Main(t.Context(), []string{"demo", "--out", other, "--events", "3000"}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "this location holds the events of another configuration")
+	kept, err := os.ReadFile(marker)
+	require.NoError(t, err)
+	require.Equal(t, b, kept)
 }
 
 func TestCheck(t *testing.T) {
