@@ -128,6 +128,9 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 		{"part of the value", "  token: Bearer-${PACHCA_TEST_UNSET}\n", "source.token: environment variable PACHCA_TEST_UNSET is not set"},
 		{"missing token_file", "  token_file: missing-token\n", "p.yaml: source.token_file: open " + filepath.Join(dir, "missing-token") + ": no such file or directory"},
 		{"no token at all", "  workspace: acme\n", "source.token: required"},
+		{"a variable without braces", "  token: $PACHCA_TOKEN\n", "p.yaml:2: source.token: a variable written $NAME is not expanded: write ${NAME}"},
+		{"a reference with spaces", "  token: ${ PACHCA_TOKEN }\n", "p.yaml:2: source.token: a ${ that starts no variable"},
+		{"an unclosed reference", "  token: ${PACHCA_TOKEN\n", "p.yaml:2: source.token: a ${ that starts no variable"},
 		{"empty token_file", "  token_file: empty-token\n", "p.yaml: source.token_file: " + filepath.Join(dir, "empty-token") + " is empty: write the token into it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -279,10 +279,18 @@ func didYouMean(key string, fields map[string]reflect.StructField) string {
 	return " (known keys: " + strings.Join(names, ", ") + ")"
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
+var (
+	envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
+	// bareEnvRef is a whole value that looks like $VAR: a shell habit that
+	// would send the text "$PACHCA_TOKEN" to the API as the token.
+	bareEnvRef = regexp.MustCompile(`^\$[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // expandEnv replaces ${VAR} and ${VAR:-default} in every scalar of the tree.
-// A variable that is unset and has no default is an error naming the key.
+// A variable that is unset and has no default is an error naming the key;
+// so is a "${" that starts no reference (${ VAR }, ${VAR without its
+// brace), and a token written $VAR: they would be taken as text. Neither
+// error shows the value.
 func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) {
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -298,7 +306,23 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 			c.expandEnv(ch, fmt.Sprintf("%s[%d]", path, i), lookup)
 		}
 	case yaml.ScalarNode:
+		if path == "source.token" && bareEnvRef.MatchString(n.Value) {
+			c.tokenErr = &fieldError{file: c.file, line: n.Line, path: path, msg: "a variable written $NAME is not expanded: write ${NAME}"}
+			n.Value = "" // no part of a token
+			return
+		}
 		if !strings.Contains(n.Value, "${") {
+			return
+		}
+		if strings.Contains(envRef.ReplaceAllString(n.Value, ""), "${") {
+			err := &fieldError{file: c.file, line: n.Line, path: path,
+				msg: "a ${ that starts no variable: write ${NAME} or ${NAME:-default} (NAME of letters, digits and _, no spaces); a value holding ${ itself goes into an environment variable, written ${NAME}"}
+			if path == "source.token" {
+				c.tokenErr = err
+				n.Value = "" // no part of a token
+			} else {
+				c.errs = append(c.errs, err)
+			}
 			return
 		}
 		if c.written == nil {
