@@ -333,6 +333,22 @@ func TestDryRunFetchesNothing(t *testing.T) {
 	}
 }
 
+// TestDryRunShowsTheBoundsExactly: a bound within a second shows as given,
+// as in the run's summary (was: cut to the second, a part of a day read as
+// the whole day, an instant as an empty range).
+func TestDryRunShowsTheBoundsExactly(t *testing.T) {
+	path := writeConfig(t, "http://127.0.0.1:1/api/shared/v1", secretToken, goodConfig)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -5).Format(time.DateOnly)
+	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4).Format(time.DateOnly)
+	code, stdout, stderr := runMain(t, "run", "-c", path, "--dry-run", "--from", day+"T00:00:00.5Z", "--to", day+"T10:00:00.25Z")
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `(?m)^range\s+`+day+`T00:00:00.5Z \.\. `+day+`T10:00:00.25Z$`, stdout)
+	require.Regexp(t, `(?m)^  dt=`+day+`\s+`+day+`T00:00:00.5Z \.\. `+day+`T10:00:00.25Z$`, stdout)
+	code, stdout, stderr = runMain(t, "run", "-c", path, "--dry-run", "--from", day, "--to", next)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `(?m)^  dt=`+day+`\s+`+day+`T00:00:00Z \.\. `+next+`T00:00:00Z$`, stdout)
+}
+
 // TestTerminalProgress: log lines written while a status line is shown clear
 // it first and redraw it after.
 func TestTerminalProgress(t *testing.T) {

@@ -172,7 +172,9 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]err
 		w.Flush()
 		return
 	}
-	fmt.Fprintf(w, "range\t%s .. %s\n", p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
+	// RFC3339Nano as the summary: a bound within a second (--from
+	// ...T00:00:00.5Z) must not read as the second, or a day as whole.
+	fmt.Fprintf(w, "range\t%s .. %s\n", p.From.UTC().Format(time.RFC3339Nano), p.To.UTC().Format(time.RFC3339Nano))
 	fmt.Fprintf(w, "days\t%d (%s .. %s)\n", len(p.Days), p.Days[0].Date(), p.Days[len(p.Days)-1].Date())
 	streams := "every event key"
 	if len(p.Streams) > 1 || p.Streams[0] != "" {
@@ -199,7 +201,7 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]err
 			r.Name, r.Kind, strings.Join(r.EventKeys, ", "), strings.Join(r.Recipients, ", "))
 	}
 	for _, d := range p.Days {
-		fmt.Fprintf(w, "  %s\t%s .. %s\n", d.Dir(), d.From.Format(time.RFC3339), d.To.Format(time.RFC3339))
+		fmt.Fprintf(w, "  %s\t%s .. %s\n", d.Dir(), d.From.UTC().Format(time.RFC3339Nano), d.To.UTC().Format(time.RFC3339Nano))
 	}
 	w.Flush()
 }
