@@ -618,6 +618,7 @@ func (c *Config) Validate() error {
 	if c.State.Dir == "" {
 		bad("state.dir", "required")
 	}
+	errs = append(errs, c.checkTilde()...)
 	f := c.Follow
 	if f.Interval < 100*time.Millisecond {
 		bad("follow.interval", "must be 100ms or more")

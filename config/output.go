@@ -82,30 +82,51 @@ func permString(m fs.FileMode) string {
 // the directory of the configuration file, as Prometheus does: a job
 // started from another working directory reads and writes the same places.
 func (c *Config) resolvePaths(base string) {
-	abs := func(p *string) {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
+	for _, p := range c.paths() {
+		if *p.path != "" && !filepath.IsAbs(*p.path) {
+			*p.path = filepath.Join(base, *p.path)
 		}
 	}
-	abs(&c.State.Dir)
-	abs(&c.Source.TokenFile)
-	abs(&c.Output.DeadLetterDir)
-	abs(&c.Signing.PrivateKeyFile)
+}
+
+// pathKey is a key of the file that holds a path, and where it is.
+type pathKey struct {
+	key  string
+	path *string
+}
+
+// paths lists every key of the file that holds a path.
+func (c *Config) paths() []pathKey {
+	out := []pathKey{{"state.dir", &c.State.Dir}, {"source.token_file", &c.Source.TokenFile},
+		{"output.dead_letter_dir", &c.Output.DeadLetterDir}, {"signing.private_key_file", &c.Signing.PrivateKeyFile}}
 	for i := range c.Signing.PreviousPublicKeyFiles {
-		abs(&c.Signing.PreviousPublicKeyFiles[i])
+		out = append(out, pathKey{fmt.Sprintf("signing.previous_public_key_files[%d]", i), &c.Signing.PreviousPublicKeyFiles[i]})
 	}
-	for _, s := range c.Sinks {
+	for i, s := range c.Sinks {
+		sink := fmt.Sprintf("sinks[%d].", i)
 		switch {
 		case s.File != nil:
-			abs(&s.File.Dir)
+			out = append(out, pathKey{sink + "dir", &s.File.Dir})
 		case s.S3 != nil:
-			abs(&s.S3.TempDir)
+			out = append(out, pathKey{sink + "temp_dir", &s.S3.TempDir})
 		case s.Kafka != nil:
-			abs(&s.Kafka.TLS.CAFile)
-			abs(&s.Kafka.TLS.CertFile)
-			abs(&s.Kafka.TLS.KeyFile)
+			out = append(out, pathKey{sink + "tls.ca_file", &s.Kafka.TLS.CAFile},
+				pathKey{sink + "tls.cert_file", &s.Kafka.TLS.CertFile}, pathKey{sink + "tls.key_file", &s.Kafka.TLS.KeyFile})
 		}
 	}
+	return out
+}
+
+// checkTilde refuses a path that starts with ~: only a shell expands it, so
+// it would name a directory "~" beside the configuration file.
+func (c *Config) checkTilde() []error {
+	var errs []error
+	for _, p := range c.paths() {
+		if strings.HasPrefix(*p.path, "~") {
+			errs = append(errs, fmt.Errorf("%s: a path starting with ~ is not expanded (a shell does that, not this file): write it in full, or with ${HOME}/", p.key))
+		}
+	}
+	return errs
 }
 
 // checkPaths refuses a dead_letter_dir inside a file sink's directory, and
