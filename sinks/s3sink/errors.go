@@ -42,6 +42,10 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 			"(the S3 API's http(s)://host:port, not another service's) and that the server is up", s.endpoint(), waited(ctx))
 	case ctx.Err() != nil:
 		msg = "canceled: " + context.Cause(ctx).Error()
+	case status == 404 && code == "NotFound" && !fromS3(err):
+		// The SDK's name for a 404 without a body, which any web server
+		// answers: an endpoint of another service, too.
+		msg = fmt.Sprintf("bucket %q does not exist, or endpoint %s is not an S3 API (its 404 carried no x-amz-request-id): check the bucket and the sink's endpoint", s.cfg.Bucket, s.endpoint())
 	case code == "NoSuchBucket" || (status == 404 && code == "NotFound"):
 		msg = fmt.Sprintf("bucket %q does not exist", s.cfg.Bucket)
 	case status == 301 || code == "PermanentRedirect":
@@ -105,6 +109,17 @@ func apiError(err error) (code, text string, status int) {
 		status = re.HTTPStatusCode()
 	}
 	return code, text, status
+}
+
+// fromS3 reports whether the answer in err carries a header S3 servers
+// (AWS, MinIO, Ceph) put on every response.
+func fromS3(err error) bool {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return false
+	}
+	h := re.Response.Header
+	return h.Get("X-Amz-Request-Id") != "" || h.Get("X-Amz-Id-2") != ""
 }
 
 func short(code, text string) string {

@@ -293,6 +293,23 @@ func TestCheckUnreachable(t *testing.T) {
 	require.Regexp(t, `^s3: endpoint `+endpoint+` unreachable: dial tcp [0-9.:]+: connect: connection refused \(after 2 attempts\)$`, err.Error())
 }
 
+// TestCheckNotAnS3Endpoint: an endpoint of another web service, which
+// answers 404 without a body and without S3's headers, is not reported as a
+// missing bucket only.
+func TestCheckNotAnS3Endpoint(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	c := s3sink.Config{
+		Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true,
+		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, TempDir: t.TempDir(),
+	}
+	f, err := ndjson.Format("gzip")
+	require.NoError(t, err)
+	s, err := s3sink.New(t.Context(), c, f)
+	require.NoError(t, err)
+	require.EqualError(t, s.Check(t.Context()), `s3: bucket "b-1" does not exist, or endpoint `+srv.URL+` is not an S3 API (its 404 carried no x-amz-request-id): check the bucket and the sink's endpoint`)
+}
+
 func TestNew(t *testing.T) {
 	f, err := ndjson.Format("gzip")
 	require.NoError(t, err)
