@@ -149,8 +149,9 @@ func (s *Sink) Close(ctx context.Context) error {
 // Check asks the brokers for the topic's metadata over fresh connections,
 // within ctx and at most DialTimeout+WriteTimeout. It fails when no broker
 // answers, or when the topic is missing and allow_auto_topic_creation is off.
-func (s *Sink) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout+s.cfg.WriteTimeout)
+func (s *Sink) Check(parent context.Context) error {
+	limit := s.cfg.DialTimeout + s.cfg.WriteTimeout
+	ctx, cancel := context.WithTimeout(parent, limit)
 	defer cancel()
 	t := s.newTransport()
 	defer t.CloseIdleConnections()
@@ -161,11 +162,20 @@ func (s *Sink) Check(ctx context.Context) error {
 		if errors.As(err, &kerr) {
 			return fmt.Errorf("kafka: brokers %s refused the metadata request: %w", s.brokers(), err)
 		}
+		msg := libraryPrefix.ReplaceAllString(err.Error(), "")
+		if errors.Is(err, errNotKafka) {
+			return fmt.Errorf("kafka: brokers %s: %s: check brokers (the host:port of a Kafka listener, not another service's)", s.brokers(), msg)
+		}
+		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			// Connections were made, or the error would name the dial,
+			// and never answered: a hung broker, or a service that
+			// waits for more (under TLS, where framedConn does not look).
+			return fmt.Errorf("kafka: brokers %s did not answer as Kafka within %s (dial_timeout + write_timeout): check brokers (the host:port of a Kafka listener, not another service's) and that the brokers are up", s.brokers(), limit)
+		}
 		hint := ""
 		if s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
 		}
-		msg := libraryPrefix.ReplaceAllString(err.Error(), "")
 		return fmt.Errorf("kafka: brokers %s unreachable: %s%s", s.brokers(), msg, hint)
 	}
 	for _, t := range md.Topics {
@@ -193,13 +203,17 @@ func (s *Sink) brokers() string { return strings.Join(s.cfg.Brokers, ",") }
 var libraryPrefix = regexp.MustCompile(`^kafka\.\(\*Client\)\.[A-Za-z]+: `)
 
 func (s *Sink) newTransport() *kafka.Transport {
-	return &kafka.Transport{
+	t := &kafka.Transport{
 		DialTimeout:    s.cfg.DialTimeout,
 		MetadataTopics: []string{s.cfg.Topic},
 		ClientID:       s.cfg.ClientID,
 		TLS:            s.tls,
 		SASL:           s.sasl,
 	}
+	if s.tls == nil {
+		t.Dial = dialFramed
+	}
+	return t
 }
 
 // writer delivers the records of one partition. Every Write waits for the

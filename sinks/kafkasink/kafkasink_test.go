@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,6 +101,26 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	return addr
+}
+
+// TestBrokerNotKafka: brokers pointing at another service's port (an HTTP
+// server) are named as not answering as Kafka, at once (was: "unreachable:
+// context deadline exceeded" after dial_timeout + write_timeout, kafka-go
+// having decoded "HTTP/1.1 400" as a 1.2 GB response: 1.5 GB of RSS), and
+// the sink's writes fail the same way.
+func TestBrokerNotKafka(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	s := newSink(t, testConfig([]string{addr}, "pachca.audit"))
+	require.EqualError(t, s.Check(t.Context()), "kafka: brokers "+addr+": "+addr+" did not answer as Kafka (another service on this port?): "+
+		"check brokers (the host:port of a Kafka listener, not another service's)")
+
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), makeRecords(1, 1))
+	require.ErrorContains(t, err, "did not answer as Kafka")
+	require.NoError(t, w.Abort(t.Context()))
 }
 
 func TestBrokerUnreachable(t *testing.T) {
