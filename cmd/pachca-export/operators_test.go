@@ -345,6 +345,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			fs.VisitAll(func(f *flag.Flag) {
 				require.Regexp(t, `(?m)^  `+regexp.QuoteMeta(flagName(f.Name))+`\s`, stdout.String(), "pachca-export %s --help lacks it", c.name)
 			})
+			require.NotContains(t, stdout.String(), "(default -", "an inside value for a flag not given (report --sink showed -1)")
 		})
 	}
 	var stdout, stderr bytes.Buffer

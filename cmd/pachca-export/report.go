@@ -38,7 +38,7 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 		args: true,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE`: read its first parquet, ndjson or s3 sink")
-			sinkN := fs.Int("sink", -1, "with -c: read sinks[`N`] instead of the first file or s3 sink")
+			sinkN := fs.Int("sink", 0, "with -c: read sinks[`N`] instead of the first file or s3 sink")
 			from := fs.String("from", "", "start of the period, inclusive (`T`; default: 7 days before --to)")
 			to := fs.String("to", "", "end of the period, exclusive (`T`; default: today 00:00 UTC)")
 			out := fs.String("o", "report.html", "output `FILE` (- for standard output)")
@@ -55,12 +55,16 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 					}
 					rest = fs.Args()
 				}
+				n := -1 // not given
 				sinkSet := false
 				fs.Visit(func(f *flag.Flag) { sinkSet = sinkSet || f.Name == "sink" })
-				if sinkSet && *sinkN < 0 { // -1 is "not given" inside
-					return usageErr("report: --sink %d: give a sink's index, 0 or more", *sinkN)
+				if sinkSet {
+					if *sinkN < 0 {
+						return usageErr("report: --sink %d: give a sink's index, 0 or more", *sinkN)
+					}
+					n = *sinkN
 				}
-				return e.report1(ctx, dirs, *cfgPath, *sinkN, *from, *to, *out)
+				return e.report1(ctx, dirs, *cfgPath, n, *from, *to, *out)
 			}
 		},
 	}
