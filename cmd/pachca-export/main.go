@@ -74,7 +74,13 @@ type env struct {
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv, jsonLog: logFormatArg(args) == "json"}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !e.jsonLog {
-		e.progress = &terminalProgress{w: stderr}
+		e.progress = &terminalProgress{w: stderr, width: func() int {
+			w, _, err := term.GetSize(int(f.Fd()))
+			if err != nil {
+				return 0
+			}
+			return w
+		}}
 		e.stderr = e.progress // log lines go above the status line
 	}
 	if len(args) == 0 {

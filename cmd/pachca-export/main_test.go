@@ -358,6 +358,15 @@ func TestTerminalProgress(t *testing.T) {
 	fmt.Fprintln(p, "log line")
 	p.Done()
 	out := b.String()
-	status := " 50.0%  days 1/4  events 100  pages 2  49.5 req/s  retries 0  429s 0  ETA 1m30s"
+	status := " 50.0%  ETA 1m30s  days 1/4  events 100  pages 2  49.5 req/s  retries 0  429s 0"
 	require.Equal(t, "\r\033[K"+status+"\r\033[Klog line\n"+status+"\r\033[K", out)
+
+	// On a terminal narrower than the line (80 columns, and a long run's
+	// figures), the line is cut short of the last column, the share and
+	// the ETA kept (was: it wrapped, and every redraw left its first row
+	// behind).
+	b.Reset()
+	p = &terminalProgress{w: &b, width: func() int { return 40 }}
+	p.Update(pipeline.Snapshot{Covered: 0.5, Days: 61, DaysDone: 12, Events: 1234567, Pages: 24691, RPS: 49.5, ETA: 90 * time.Minute})
+	require.Equal(t, "\r\033[K 50.0%  ETA 1h30m0s  days 12/61  events", b.String())
 }

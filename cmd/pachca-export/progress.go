@@ -13,8 +13,12 @@ import (
 // lines written through it clear the status line first and redraw it after,
 // so the two never mix.
 type terminalProgress struct {
-	mu     sync.Mutex
-	w      io.Writer
+	mu sync.Mutex
+	w  io.Writer
+	// width returns the terminal's columns, 0 if unknown. The status line
+	// is cut to fit: one that wraps leaves its first rows behind at every
+	// redraw ("\r\033[K" clears the last row only), scrolling the screen.
+	width  func() int
 	status string
 }
 
@@ -23,8 +27,15 @@ func (p *terminalProgress) Update(s pipeline.Snapshot) {
 	if s.ETA > 0 {
 		eta = s.ETA.Round(time.Second).String()
 	}
-	line := fmt.Sprintf("%5.1f%%  days %d/%d  events %d  pages %d  %.1f req/s  retries %d  429s %d  ETA %s",
-		100*s.Covered, s.DaysDone, s.Days, s.Events, s.Pages, s.RPS, s.Retries, s.Throttled, eta)
+	// The share and the ETA first: they stay when the line is cut.
+	line := fmt.Sprintf("%5.1f%%  ETA %s  days %d/%d  events %d  pages %d  %.1f req/s  retries %d  429s %d",
+		100*s.Covered, eta, s.DaysDone, s.Days, s.Events, s.Pages, s.RPS, s.Retries, s.Throttled)
+	if p.width != nil {
+		// Short of the last column, where a terminal may wrap already.
+		if w := p.width() - 1; w > 0 && len(line) > w { // ASCII: bytes are columns
+			line = line[:w]
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status = line
