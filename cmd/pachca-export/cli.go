@@ -152,7 +152,11 @@ func (c *command) execute(ctx context.Context, e *env, args []string) error {
 		return c.flagError(fs, err)
 	}
 	if !c.args && fs.NArg() > 0 {
-		return usageErr("%s: unexpected argument %q; see pachca-export %s --help", c.name, fs.Arg(0), c.name)
+		arg := fs.Arg(0)
+		if cf := fs.Lookup("c"); cf != nil && cf.Value.String() == "" && (strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml")) {
+			return usageErr("%s: unexpected argument %q (did you mean -c %s?); see pachca-export %s --help", c.name, arg, arg, c.name)
+		}
+		return usageErr("%s: unexpected argument %q; see pachca-export %s --help", c.name, arg, c.name)
 	}
 	return action(ctx, fs.Args())
 }

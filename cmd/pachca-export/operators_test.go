@@ -372,6 +372,9 @@ func TestMistakes(t *testing.T) {
 		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, verify, schema, report, demo, version, help); see pachca-export help`},
 		{[]string{"help", "chek"}, `pachca-export: unknown command "chek" (did you mean check?); see pachca-export help`},
 		{[]string{"schema", "extra"}, `pachca-export: schema: unexpected argument "extra"; see pachca-export schema --help`},
+		{[]string{"run", "pipeline.yaml"}, `pachca-export: run: unexpected argument "pipeline.yaml" (did you mean -c pipeline.yaml?); see pachca-export run --help`},
+		{[]string{"run", "-c", "a.yaml", "b.yaml"}, `pachca-export: run: unexpected argument "b.yaml"; see pachca-export run --help`},
+		{[]string{"check", "--token", "t", "conf/p.yml"}, `pachca-export: check: unexpected argument "conf/p.yml" (did you mean -c conf/p.yml?); see pachca-export check --help`},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
