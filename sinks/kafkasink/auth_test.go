@@ -83,6 +83,19 @@ func TestTLS(t *testing.T) {
 	require.ErrorContains(t, s2.Check(t.Context()), "certificate")
 }
 
+// TestTLSToAPlainListener: tls.enabled against a plain-text listener, which
+// never answers the client's hello, says so (was: "unreachable: read tcp
+// ...: i/o timeout").
+func TestTLSToAPlainListener(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic))
+	cfg := testConfig(c.ListenAddrs(), topic)
+	cfg.TLS = kafkasink.TLSConfig{Enabled: true}
+	s := newSink(t, cfg)
+	err := s.Check(t.Context())
+	require.ErrorContains(t, err, "i/o timeout (no answer to the TLS handshake: a plain-text listener? check tls.enabled and the port)")
+}
+
 // selfSigned writes a self-signed certificate for 127.0.0.1 to dir and
 // returns its path and the server's key pair.
 func selfSigned(t *testing.T, dir string) (string, tls.Certificate) {

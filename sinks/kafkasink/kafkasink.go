@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -173,8 +174,14 @@ func (s *Sink) Check(parent context.Context) error {
 			return fmt.Errorf("kafka: brokers %s did not answer as Kafka within %s (dial_timeout + write_timeout): check brokers (the host:port of a Kafka listener, not another service's) and that the brokers are up", s.brokers(), limit)
 		}
 		hint := ""
-		if s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+		var ne net.Error
+		switch {
+		case s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
+		case s.tls != nil && errors.As(err, &ne) && ne.Timeout():
+			// A plain-text listener waits for a Kafka request and never
+			// answers the client's hello.
+			hint = " (no answer to the TLS handshake: a plain-text listener? check tls.enabled and the port)"
 		}
 		return fmt.Errorf("kafka: brokers %s unreachable: %s%s", s.brokers(), msg, hint)
 	}
