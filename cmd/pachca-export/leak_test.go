@@ -151,3 +151,28 @@ func TestTokenWithLineBreak(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenInTheWrongArgument: a token given where another argument goes
+// (after -c, as an argument of its own, as a --from) is not shown by the
+// usage error that names the argument, whether it came from PACHCA_TOKEN or
+// from --token (was: `run -c p.yaml $PACHCA_TOKEN` printed it whole).
+func TestTokenInTheWrongArgument(t *testing.T) {
+	const tok = "S3CR3TabcdefGHIJKLMNOP"
+	t.Setenv("PACHCA_TOKEN", tok)
+	for _, args := range [][]string{
+		{"run", "-c", "p.yaml", tok},
+		{"run", "-c", tok},
+		{"check", "-c", "p.yaml", "--token", "x", tok},
+		{"run", "-c", "p.yaml", "--from", tok, "--to", "2026-11-02"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main(t.Context(), args, &stdout, &stderr)
+		require.Equal(t, 2, code, stderr.String())
+		require.NotContains(t, stdout.String()+stderr.String(), "S3CR3T", "args %q", args)
+		require.Contains(t, stderr.String(), "[REDACTED]", "args %q", args)
+	}
+	t.Setenv("PACHCA_TOKEN", "")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, Main(t.Context(), []string{"run", "--token=" + tok, "-c", "p.yaml", "--from", tok, "--to", "2026-11-02"}, &stdout, &stderr))
+	require.NotContains(t, stderr.String(), "S3CR3T")
+}

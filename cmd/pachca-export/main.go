@@ -73,6 +73,12 @@ type env struct {
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv, jsonLog: logFormatArg(args) == "json"}
+	// Before the arguments are parsed: a token put where another argument
+	// goes ("run -c p.yaml $PACHCA_TOKEN") is shown by the usage error.
+	if v, ok := e.lookup("PACHCA_TOKEN"); ok {
+		e.addSecrets(v)
+	}
+	e.addSecrets(tokenArgs(args)...)
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !e.jsonLog {
 		e.progress = &terminalProgress{w: stderr, width: func() int {
 			w, _, err := term.GetSize(int(f.Fd()))
@@ -153,6 +159,25 @@ func logFormatArg(args []string) string {
 		}
 	}
 	return ""
+}
+
+// tokenArgs finds the values of --token among args, before they are parsed.
+func tokenArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, name := range []string{"--token", "-token"} {
+			if a == name && i+1 < len(args) {
+				out = append(out, args[i+1])
+			}
+			if v, ok := strings.CutPrefix(a, name+"="); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // redact replaces every secret in s, raw or in any of the encodings
