@@ -292,8 +292,12 @@ func skipExportedParts(plan *Plan, v *state.View) error {
 		}
 		return whole && !p.FullDay()
 	})
-	if len(skipped) > 0 {
-		plan.Notes = append(plan.Notes, fmt.Sprintf("%s exported whole already: the part of it in the range is not written again (export the whole day to fetch it afresh)",
+	switch len(skipped) {
+	case 0:
+	case 1:
+		plan.Notes = append(plan.Notes, fmt.Sprintf("%s exported whole already: the part of it in the range is not written again (export the whole day to fetch it afresh)", skipped[0]))
+	default: // the range's first and last day
+		plan.Notes = append(plan.Notes, fmt.Sprintf("%s exported whole already: the parts of them in the range are not written again (export the whole days to fetch them afresh)",
 			strings.Join(skipped, " and ")))
 	}
 	return nil

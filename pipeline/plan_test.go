@@ -61,3 +61,23 @@ func TestRetentionEdgeDay(t *testing.T) {
 	require.Equal(t, catchUp.Days[0], rng.Days[0], "the same partition")
 	require.Equal(t, []string{note, "1 day(s) wholly past the API's retention are skipped, nothing fetched and their files left as they are: 2026-11-24..2026-11-24"}, rng.Notes)
 }
+
+// TestPartsOfExportedDays: the note on the parts of a range inside days
+// exported whole speaks of one day, or of both ends of the range (was: "the
+// part of it" for two days).
+func TestPartsOfExportedDays(t *testing.T) {
+	now := time.Date(2026, 11, 30, 17, 50, 0, 0, time.UTC)
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	log := testLogger(t)
+	d19, d20 := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), d19, d20)
+
+	p, err := pipeline.DryRun(cfg, pipeline.Range{From: d19.Add(21 * time.Hour), To: d20.Add(21 * time.Hour)}, now, log)
+	require.NoError(t, err)
+	require.Empty(t, p.Days)
+	require.Equal(t, []string{"2026-11-19 and 2026-11-20 exported whole already: the parts of them in the range are not written again (export the whole days to fetch them afresh)"}, p.Notes)
+
+	p, err = pipeline.DryRun(cfg, pipeline.Range{From: d19.Add(3 * time.Hour), To: d19.Add(21 * time.Hour)}, now, log)
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026-11-19 exported whole already: the part of it in the range is not written again (export the whole day to fetch it afresh)"}, p.Notes)
+}
