@@ -120,6 +120,17 @@ type Filters struct {
 	EntityType string   `yaml:"entity_type"`
 }
 
+// accessedKey is the event the API writes for each call of GET /audit_events.
+const accessedKey = "audit_events_accessed"
+
+// readsOwnTrail tells whether the streams certainly return the
+// audit_events_accessed events of the exporter's own requests: every key or
+// that one listed, and no actor or entity filter.
+func (f Filters) readsOwnTrail() bool {
+	return (len(f.EventKeys) == 0 || slices.Contains(f.EventKeys, accessedKey)) &&
+		f.ActorID == "" && f.ActorType == "" && f.EntityID == "" && f.EntityType == ""
+}
+
 // Extract returns the filters the API client sends with every request.
 func (f Filters) Extract() extract.Filters {
 	return extract.Filters{ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType}
@@ -631,6 +642,14 @@ func (c *Config) Validate() error {
 		// its end: later than that, the API no longer holds all of it.
 		bad("follow.lookback", "%s and period.lag (%s) must add up to at most period.retention (%s) minus a day, so that a day is sealed while the API still holds it whole",
 			f.Lookback, p.Lag, p.Retention)
+	}
+	if f.Interval > 0 && f.Lookback+f.Interval >= extract.PageSize*f.Interval && s.Filters.readsOwnTrail() {
+		// A cycle reads lookback + interval of the log, a page a request,
+		// and each request writes one event into that span: at a page per
+		// interval or more, every cycle needs more requests than the last,
+		// until the requests take the whole rate limit.
+		bad("follow.lookback", "%s is %d times follow.interval (%s) or more while the streams include %s: each request writes one into the span a cycle re-reads (%d events a request), so every cycle would need more requests than the last, until they take the whole rate limit; keep it below %s, raise follow.interval, or list the keys to read in source.filters.event_keys",
+			f.Lookback, extract.PageSize-1, f.Interval, accessedKey, extract.PageSize, (extract.PageSize-1)*f.Interval)
 	}
 	if f.GiveUpAfter < f.Interval {
 		bad("follow.give_up_after", "must be at least follow.interval (%s)", f.Interval)

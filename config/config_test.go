@@ -277,6 +277,37 @@ func TestZeroDurations(t *testing.T) {
 	require.Zero(t, cfg.Follow.Lookback)
 }
 
+// TestFollowOwnTrail: a look-back of a page of requests per interval or
+// more is refused only where the streams return the audit_events_accessed
+// events those requests write (see bad-follow-own-trail.yaml).
+func TestFollowOwnTrail(t *testing.T) {
+	for _, tc := range []struct {
+		name, follow, filters string
+		refused               bool
+	}{
+		{"every key", "{interval: 2s, lookback: 3m}", "{}", true},
+		{"just below", "{interval: 2s, lookback: 97s}", "{}", false},
+		{"at the limit", "{interval: 2s, lookback: 98s}", "{}", true},
+		{"the defaults", "{}", "{}", false},
+		{"a short interval, the default look-back", "{interval: 100ms}", "{}", true},
+		{"accessed listed", "{interval: 2s, lookback: 3m}", "{event_keys: [user_login, audit_events_accessed]}", true},
+		{"other keys", "{interval: 2s, lookback: 3m}", "{event_keys: [user_login, user_2fa_fail]}", false},
+		{"an actor", "{interval: 2s, lookback: 3m}", "{actor_id: \"7\"}", false},
+		{"no look-back", "{interval: 100ms, lookback: 0s}", "{}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			yaml := "source: {token: x, filters: " + tc.filters + "}\nfollow: " + tc.follow + "\nsinks: [{type: ndjson, dir: out}]\n"
+			_, err := config.Parse([]byte(yaml), "p.yaml", env(nil))
+			if !tc.refused {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "follow.lookback: ")
+			require.ErrorContains(t, err, "audit_events_accessed")
+		})
+	}
+}
+
 // TestGoodOCSFConfig: the record shape and layout keys of file and S3
 // sinks, with their defaults; an unquoted account id stays its digits.
 func TestGoodOCSFConfig(t *testing.T) {
