@@ -48,7 +48,7 @@ const grace = 5 * time.Second
 // alertsFile holds the recent events of the alert rules across cycles.
 const alertsFile = "alerts-recent.json"
 
-// Run opens a session and follows until ctx ends (SIGTERM, SIGINT), which
+// Run opens a session and follows until ctx ends (SIGTERM, SIGINT, SIGHUP), which
 // is a clean stop (nil): the cycle in progress commits or is abandoned
 // within a few seconds. It returns an error for a permanent failure (a
 // rejected token, a damaged state) or when cycles have failed for longer

@@ -30,7 +30,7 @@ func followCommand() *command {
 		name:     "follow",
 		synopsis: "-c FILE [--from T] [--listen ADDR] [--token TOKEN] [--log-format text|json] [--log-level LEVEL]",
 		summary:  "feed the sinks continuously: export every interval, catch late events",
-		about: `Runs until SIGTERM or SIGINT (exit 0): every follow.interval it exports what the
+		about: `Runs until SIGTERM, SIGINT or SIGHUP (exit 0): every follow.interval it exports what the
 API published since the last cycle, re-reading follow.lookback behind its
 watermark for events published late and delivering each event once; a UTC day
 past lag + lookback is sealed into the usual one file per day and recorded as

@@ -330,6 +330,11 @@ func TestHelp(t *testing.T) {
 	stdout.Reset()
 	require.Equal(t, 0, Main(t.Context(), []string{"--help"}, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "commands:")
+	// The signals that stop follow cleanly, as the README lists them (was:
+	// SIGHUP, which stops it as SIGTERM does, was missing).
+	stdout.Reset()
+	require.Equal(t, 0, Main(t.Context(), []string{"follow", "--help"}, &stdout, &stderr))
+	require.Contains(t, strings.Join(strings.Fields(stdout.String()), " "), "Runs until SIGTERM, SIGINT or SIGHUP (exit 0)")
 }
 
 // TestHelpListsEveryFlag: each command's help lists every flag it takes
