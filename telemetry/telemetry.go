@@ -112,6 +112,9 @@ func New() *Metrics {
 	m.throttled = counter("api_throttled_total", "429 Too Many Requests answers of the API.")
 	m.alertMessages = counter("alert_messages_total", "Alert messages sent (or printed by --alerts-dry-run) for new findings.")
 	m.runs = counterVec("runs_total", "Runs ended, by result: success, failure or interrupted.", "result")
+	for _, r := range []Result{Success, Failure, Interrupted} {
+		m.runs.WithLabelValues(string(r)) // at 0 until a run ends so: a follow process counts none
+	}
 	m.lastSuccess = gauge("last_success_timestamp_seconds", "Unix time the last successful run ended (kept across failed runs: alert on its age).")
 	m.lastRun = gauge("last_run_timestamp_seconds", "Unix time the last run ended.")
 	m.lastRunSuccess = gauge("last_run_success", "1 if the last run succeeded, else 0.")

@@ -170,6 +170,11 @@ func TestHandler(t *testing.T) {
 	mfs := parse(t, b)
 	require.Equal(t, 3.0, value(t, mfs, "pachca_export_events_total", "event_key", "user_login"))
 	require.Equal(t, 42.0, value(t, mfs, "pachca_export_freshness_seconds"))
+	// A long-running mode counts no one-shot run: runs_total is there, at 0
+	// for every result, as the README says (was: absent).
+	for _, r := range []telemetry.Result{telemetry.Success, telemetry.Failure, telemetry.Interrupted} {
+		require.Equal(t, 0.0, value(t, mfs, "pachca_export_runs_total", "result", string(r)))
+	}
 	require.Contains(t, mfs, "go_goroutines")
 	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain"), resp.Header.Get("Content-Type"))
 	telemetrytest.Lint(t, b)
