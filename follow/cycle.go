@@ -87,7 +87,7 @@ func (l *Loop) cycle(ctx context.Context) error {
 	}
 	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
-	l.m.ObservePlan(sum)
+	l.observe(sum, err)
 	if err != nil {
 		return err
 	}
@@ -234,13 +234,25 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	}
 	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
-	l.m.ObservePlan(sum)
+	l.observe(sum, err)
 	if err == nil {
 		l.m.late.Add(float64(late))
 		counted.commit()
 		delete(l.counted, d.Format(time.DateOnly)) // never read again
 	}
 	return sum, err
+}
+
+// observe adds what a plan cost to the metrics, and what it delivered once
+// it committed: a plan that failed is done again whole (its cycle redone, or
+// its day sealed anew), which delivers the days it had delivered again,
+// into files of the same names.
+func (l *Loop) observe(sum *pipeline.Summary, err error) {
+	if err != nil && sum != nil {
+		sum = &pipeline.Summary{Requests: sum.Requests, Retries: sum.Retries, Throttled: sum.Throttled,
+			AlertMessages: sum.AlertMessages}
+	}
+	l.m.ObservePlan(sum)
 }
 
 // counts are the dead letters a plan wrote and the events it dropped,

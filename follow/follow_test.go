@@ -626,6 +626,51 @@ func TestFollowReadinessDropsWhileRetrying(t *testing.T) {
 	require.NoError(t, f.stop())
 }
 
+// TestFollowCountsARedoneCycleOnce: a cycle over midnight whose new day
+// fails after the day before's file was written is redone whole, that file
+// rewritten under its name; events_total counts its events once, as the
+// files hold them (was: once more at each failed try).
+func TestFollowCountsARedoneCycleOnce(t *testing.T) {
+	c, sim, base := startLive(t, 2*time.Second, simulator.Live{Rate: 60})
+	cfg := testConfig(t, base)
+	dir := cfg.Sinks[0].File.Dir
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	// The new day's directory cannot be made: its partition fails, after
+	// the day before's committed.
+	block := filepath.Join(dir, "dt="+midnight.Format(time.DateOnly))
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	require.NoError(t, os.WriteFile(block, nil, 0o600))
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second), Listen: "127.0.0.1:0",
+		Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	waitFor(t, 20*time.Second, "cycles over midnight failing", func() bool {
+		return metricValue(t, metrics, `pachca_export_follow_cycles_total\{result="failure"\}`) >= 2
+	})
+	require.NoError(t, os.Remove(block))
+	sim.StopLive()
+	stopped := c.now()
+	waitFor(t, 20*time.Second, "the watermark to pass the last event", func() bool {
+		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
+	})
+	resp, err := http.Get(metrics)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.NoError(t, f.stop())
+
+	files := len(exporttest.ReadNDJSON(t, dir))
+	require.Positive(t, files)
+	events := 0.0
+	for _, m := range regexp.MustCompile(`(?m)^pachca_export_events_total\{[^}]*\} (\S+)$`).FindAllSubmatch(b, -1) {
+		n, err := strconv.ParseFloat(string(m[1]), 64)
+		require.NoError(t, err)
+		events += n
+	}
+	require.Equal(t, float64(files), events, "events_total")
+}
+
 // TestFollowRunGauges: the gauges of the run alerts follow the cycles: the
 // last success is when the last cycle committed, last_run_success is 1
 // after a committed cycle and 0 after a failed one.
