@@ -122,6 +122,7 @@ func TestSystemdUnits(t *testing.T) {
 	require.Equal(t, []string{"oneshot"}, nightly.get("Service", "Type"))
 	follow := readUnit(t, "systemd/pachca-export-follow.service")
 	require.Equal(t, []string{"on-failure"}, follow.get("Service", "Restart"))
+	require.Equal(t, []string{"2"}, follow.get("Service", "RestartPreventExitStatus"), "a configuration error is not restarted every 30 s")
 	require.Equal(t, []string{"pachca-export.service pachca-export.timer"}, follow.get("Unit", "Conflicts"))
 
 	sysusers, err := os.ReadFile("systemd/pachca-export.sysusers")
