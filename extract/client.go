@@ -52,6 +52,9 @@ type ClientConfig struct {
 	UserAgent  string
 	HTTPClient *http.Client // optional
 	Logger     *slog.Logger // optional: how the limiter reads 429s, at debug level
+	// Now is the clock the API's Date headers are compared with
+	// (APIBehind); time.Now when nil.
+	Now func() time.Time
 	// OnRetry, when set, is told of every request about to be repeated and
 	// why, so that a failing API shows its cause at once. It is called by
 	// the requesting goroutines, concurrently, and must return quickly.
@@ -115,6 +118,7 @@ type Client struct {
 	// scrub removes the token from response text before any of it goes
 	// into an error: a server or proxy may echo the request's headers.
 	scrub secret.Scrubber
+	clock apiClock
 }
 
 // NewClient returns a client; it does no I/O.
@@ -128,6 +132,9 @@ func NewClient(cfg ClientConfig) *Client {
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "pachca-export"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -331,11 +338,16 @@ func (e *throttledError) Error() string { return "429 Too Many Requests" }
 
 // do sends req and tells the limiter when it was written to the
 // connection: a request written late (a new connection, a busy machine)
-// must not shorten the gap to the next one.
+// must not shorten the gap to the next one. It reads the answer's Date
+// (APIBehind).
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	c.stats.Requests.Add(1)
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.limiter.Wrote(time.Now()) }}
-	return c.http.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	resp, err := c.http.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if err == nil {
+		c.clock.observe(resp.Header.Get("Date"), c.cfg.Now())
+	}
+	return resp, err
 }
 
 // get sends one request. retryAfter is the server's Retry-After for a 503.

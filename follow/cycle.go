@@ -31,7 +31,13 @@ var errIdle = errors.New("follow: nothing to read yet")
 // now - lag), or redoes a pending cycle first.
 func (l *Loop) cycle(ctx context.Context) error {
 	began := time.Now()
-	end := l.s.Now().Add(-l.lag).Truncate(time.Millisecond)
+	// Up to the API's now less the lag: when its clock is behind this
+	// one, the events it creates at its now would land behind a watermark
+	// moved by this clock, caught by the look-back at best, and a day
+	// sealed before the API's midnight would miss its last events.
+	behind := l.s.Client().APIBehind()
+	l.noteBehind(behind)
+	end := l.s.Now().Add(-behind - l.lag).Truncate(time.Millisecond)
 	c := l.pos.Pending
 	redo := c != nil
 	sealed := 0
@@ -112,8 +118,11 @@ func (l *Loop) cycle(ctx context.Context) error {
 	for _, id := range fresh {
 		l.recent.add(id)
 	}
-	if c.To.After(l.pos.Watermark) {
-		l.pos.Watermark = c.To
+	// No further than the API's now less the lag, as its answers to this
+	// cycle tell it: the first cycle of a process chose its end before any
+	// answer (a cycle redone, before a restart).
+	if to := minTime(c.To, l.s.Now().Add(-l.s.Client().APIBehind()-l.lag).Truncate(time.Millisecond)); to.After(l.pos.Watermark) {
+		l.pos.Watermark = to
 	}
 	l.pos.Seq, l.pos.Pending = c.Seq, nil
 	l.recent.prune(l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli())
@@ -126,6 +135,22 @@ func (l *Loop) cycle(ctx context.Context) error {
 		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,
 		"freshness_s", l.s.Now().Sub(l.pos.Watermark).Seconds(), "duration_s", time.Since(began).Seconds())
 	return nil
+}
+
+// noteBehind shows how far the API's clock is behind this one: the gauge,
+// and a warning each time it changes by a second or more.
+func (l *Loop) noteBehind(behind time.Duration) {
+	l.m.behind.Set(behind.Seconds())
+	s := behind.Truncate(time.Second)
+	if s == l.behindNoted {
+		return
+	}
+	if s > 0 {
+		l.log.Warn("follow: the API's clock is behind this host's: the cycles read up to the API's now less period.lag (check the time sync of both)", "behind", s.String())
+	} else {
+		l.log.Info("follow: the API's clock is no longer behind this host's")
+	}
+	l.behindNoted = s
 }
 
 // sealDue seals, oldest first, each day the loop is responsible for whose
@@ -359,4 +384,11 @@ func maxTime(ts ...time.Time) time.Time {
 		}
 	}
 	return m
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -153,6 +153,9 @@ type Loop struct {
 	// look-back and the seal read them again.
 	counted map[string]map[string]bool
 	m       *metrics
+	// behindNoted is how far behind the API's clock was last said to be,
+	// in whole seconds.
+	behindNoted time.Duration
 
 	mu     sync.Mutex
 	status status

@@ -18,6 +18,7 @@ type metrics struct {
 	sealed    prometheus.Counter
 	watermark prometheus.Gauge
 	alerts    prometheus.Counter
+	behind    prometheus.Gauge
 }
 
 func newMetrics(l *Loop) *metrics {
@@ -36,10 +37,12 @@ func newMetrics(l *Loop) *metrics {
 		Name: "watermark_timestamp_seconds", Help: "Unix time of the watermark: every event created before it was delivered."})
 	m.alerts = prometheus.NewCounter(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "alert_failures_total", Help: "Cycles whose alert messages could not all be sent: the feed went on, and the next cycles send what is missing."})
+	m.behind = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+		Name: "api_clock_behind_seconds", Help: "How far the API's clock is behind this host's, from its Date headers (to within a second): the cycles read up to the API's now less the lag."})
 	freshness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "freshness_seconds", Help: "Now minus the watermark: how old the newest exported instant is (alert when it exceeds interval + lag by far)."},
 		func() float64 { return l.s.Now().Sub(l.watermark()).Seconds() })
-	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, m.alerts, freshness)
+	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, m.alerts, m.behind, freshness)
 	m.cycles.WithLabelValues("success")
 	m.cycles.WithLabelValues("failure")
 	return m

@@ -120,6 +120,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	cc := cfg.Source.ClientConfig(o.HTTPClient)
 	cc.OnRetry = s.retries.observe
 	cc.Logger = s.log // the limiter reads 429s at debug level
+	cc.Now = s.now
 	s.client = extract.NewClient(cc)
 	if o.Sinks != nil {
 		s.sinks = &sinkset.Set{Sinks: o.Sinks}

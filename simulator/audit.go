@@ -165,7 +165,7 @@ func (s *Server) admit(w http.ResponseWriter, token string) bool {
 	}
 	if s.cfg.RetryAfterHTTPDate {
 		// Rounded up so that a client waiting until that second is never early.
-		at := now.Add(v.RetryAfter + time.Second - 1).Truncate(time.Second)
+		at := s.now().Add(v.RetryAfter + time.Second - 1).Truncate(time.Second) // on the server's clock, as Date
 		w.Header().Set("Retry-After", at.UTC().Format(http.TimeFormat))
 	} else {
 		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter/time.Second)))

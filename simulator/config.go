@@ -101,8 +101,9 @@ type Config struct {
 	AccessedEvents bool
 	// Live writes new events at the wall clock while the server runs.
 	Live Live
-	// ClockOffset moves the server's now (live and accessed events) from the
-	// wall clock, e.g. to a few seconds before a UTC midnight in tests.
+	// ClockOffset moves the server's now (live and accessed events, Date and
+	// an HTTP-date Retry-After) from the wall clock, e.g. to a few seconds
+	// before a UTC midnight in tests.
 	ClockOffset time.Duration
 }
 

@@ -120,7 +120,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, errItem("path", r.URL.Path, "not_found", "No route matches "+r.Method+" "+r.URL.Path))
 	})
-	return mux
+	// Date is the server's clock, Config.ClockOffset included, as a real
+	// server's Date is its own clock (net/http would give the wall clock).
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves in the

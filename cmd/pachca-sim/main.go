@@ -88,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	fs.Float64Var(&cfg.Live.LateShare, "late-share", cfg.Live.LateShare, "share of live events published late")
 	fs.DurationVar(&cfg.Live.MinLate, "min-late", cfg.Live.MinLate, "a late event's created_at is at least this far back")
 	fs.DurationVar(&cfg.Live.MaxLate, "max-late", cfg.Live.MaxLate, "a late event's created_at is at most this far back")
-	fs.DurationVar(&cfg.ClockOffset, "clock-offset", cfg.ClockOffset, "move the server's clock (live and accessed events) from the wall clock")
+	fs.DurationVar(&cfg.ClockOffset, "clock-offset", cfg.ClockOffset, "move the server's clock (live and accessed events, the Date header) from the wall clock")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "usage: pachca-sim [flags]")
