@@ -127,7 +127,7 @@ func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
 // torn last line (a crash while appending) is cut off first: Delivered
 // skips it, but a line appended to it would read as damage.
 func appendSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, fileMode)
+	f, err := openInPlace(path, os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return err
 	}

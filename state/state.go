@@ -156,7 +156,7 @@ func Check(root string, id any) (*View, error) {
 		}
 	}
 	// Without a lock: a run may hold it; opening it proves it a file.
-	if f, err := os.OpenFile(filepath.Join(v.dir, lockFile), os.O_RDWR, 0); err == nil {
+	if f, err := openInPlace(filepath.Join(v.dir, lockFile), os.O_RDWR); err == nil {
 		f.Close()
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("state: %w", err)
@@ -203,7 +203,7 @@ func Open(root string, id any) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, fileMode)
+	f, err := openInPlace(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -234,6 +234,18 @@ func Open(root string, id any) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openInPlace opens a state file that is written in place (the lock, the
+// follow id logs) without following a symbolic link there: one planted by
+// whoever else can write the directory would have the write truncate, or
+// append to, a file elsewhere (mode fileMode when it creates one).
+func openInPlace(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW, fileMode)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, not a file of the state: remove it, and keep state.dir writable by its owner only", path)
+	}
+	return f, err
 }
 
 // holder is ", held by pid N on HOST since T" as the lock file f says, or

@@ -269,6 +269,10 @@ func TestCheckRefusesWhatOpenRefuses(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(dir, "lock")))
 			require.NoError(t, os.Mkdir(filepath.Join(dir, "lock"), 0o700))
 		},
+		"lock a symbolic link": func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, "lock")))
+			require.NoError(t, os.Symlink(filepath.Join(t.TempDir(), "elsewhere"), filepath.Join(dir, "lock")))
+		},
 	}
 	for name, damage := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -397,4 +401,38 @@ func TestNewerFormatRefused(t *testing.T) {
 	b, err = os.ReadFile(stamp)
 	require.NoError(t, err)
 	require.Contains(t, string(b), fmt.Sprintf(`"format": %d`, state.Format+1), "left as the newer version wrote it")
+}
+
+// TestSymlinksNotFollowed: a symbolic link planted at the lock or at a
+// follow id log, by whoever else can write the state directory, fails the
+// run naming it and leaves the file it points to as it was (was: opening
+// the lock truncated that file and wrote "pid N on HOST since T" into it,
+// and an id log appended the ids to it).
+func TestSymlinksNotFollowed(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "victim")
+	const content = "someone else's file\nlast line without newline"
+	root := t.TempDir()
+	s, err := state.Open(root, "k")
+	require.NoError(t, err)
+	dir := s.Dir()
+
+	require.NoError(t, os.WriteFile(victim, []byte(content), 0o600))
+	ids := filepath.Join(dir, "follow-ids")
+	require.NoError(t, os.MkdirAll(ids, 0o700))
+	log := filepath.Join(ids, "2026-11-01")
+	require.NoError(t, os.Symlink(victim, log))
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
+	err = s.AppendDelivered(1, []state.DeliveredID{{"a", at, 1}})
+	require.EqualError(t, err, "state: "+log+" is a symbolic link, not a file of the state: remove it, and keep state.dir writable by its owner only")
+	require.NoError(t, s.Close())
+
+	lock := filepath.Join(dir, "lock")
+	require.NoError(t, os.Remove(lock))
+	require.NoError(t, os.Symlink(victim, lock))
+	_, err = state.Open(root, "k")
+	require.EqualError(t, err, "state: "+lock+" is a symbolic link, not a file of the state: remove it, and keep state.dir writable by its owner only")
+
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	require.Equal(t, content, string(b), "the file the links point to is untouched")
 }
