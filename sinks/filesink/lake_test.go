@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 )
 
 // lakeSink is a file sink in the Security Lake layout, as sinkset builds it.
-func lakeSink(t *testing.T, dir string) *filesink.Sink {
+func lakeSink(t *testing.T, dir string, opts ...filesink.Option) *filesink.Sink {
 	t.Helper()
 	keys := shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake,
 		SecurityLake: &shape.SecurityLake{AccountID: "123456789012", Region: "eu-central-1"}}
@@ -34,7 +35,7 @@ func lakeSink(t *testing.T, dir string) *filesink.Sink {
 	require.NoError(t, err)
 	l, err := sinkset.Layout(keys, "zstd", "")
 	require.NoError(t, err)
-	return filesink.New(dir, f, filesink.WithLayout(l))
+	return filesink.New(dir, f, append(opts, filesink.WithLayout(l))...)
 }
 
 // files lists every file under dir, relative, with "/".
@@ -77,6 +78,40 @@ func lakeManifest(t *testing.T, path string) sinks.Manifest {
 func lakePath(class int32, day time.Time, name string) string {
 	src := shape.SecurityLake{}.SourceOf()[class]
 	return "ext/" + src + "/region=eu-central-1/accountId=123456789012/eventDay=" + day.Format("20060102") + "/" + name
+}
+
+// TestSecurityLakeModes: every directory of the layout, the manifest
+// folder and the sink's own directory included, gets output.dir_mode
+// whatever the umask (was: the folder of the marker and manifests, and the
+// sink's directory when claimed first, were made with the umask applied:
+// 0700 under a umask of 077, shutting out the group granted read access).
+func TestSecurityLakeModes(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "lake")
+	s := lakeSink(t, dir, filesink.WithModes(0o640, 0o750))
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+	require.NoError(t, err)
+	recs := ocsftest.Many(t, 50)
+	day := time.UnixMilli(recs[0].CreatedAt).UTC().Truncate(24 * time.Hour)
+	for i := range recs {
+		recs[i].CreatedAt = day.Add(time.Duration(i) * time.Second).UnixMilli()
+	}
+	deliver(t, s, sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-1"), recs)
+	n := 0
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		fi, err := d.Info()
+		require.NoError(t, err)
+		want := os.FileMode(0o640)
+		if d.IsDir() {
+			want = 0o750
+		}
+		require.Equal(t, want, fi.Mode().Perm(), p)
+		n++
+		return nil
+	}))
+	require.Greater(t, n, 10)
 }
 
 // TestSecurityLakeLayout: a partition becomes one Parquet file per OCSF

@@ -70,7 +70,7 @@ func (s store) Put(_ context.Context, name string, body []byte, version string) 
 	case version == sinks.NoVersion || sinks.Sum(cur) != version:
 		return fmt.Errorf("%s: %w", path, sinks.ErrChanged)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
 		return err
 	}
 	// A killed write of name left its temporary file: under the root lock
@@ -152,7 +152,7 @@ func (s store) Open(_ context.Context, name string) (io.ReadCloser, error) {
 // file among the data), waiting for another process's commit to finish; the
 // returned function releases it.
 func (s *Sink) lock(ctx context.Context) (func(), error) {
-	if err := os.MkdirAll(s.dir, s.dirMode); err != nil {
+	if err := atomicfile.MkdirAll(s.dir, s.dirMode); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(s.dir)
