@@ -79,11 +79,18 @@ func DataIdentity(cfg *config.Config) sinks.Identity {
 }
 
 // Signer reads the manifest signing key of cfg (signing.private_key_file);
-// nil without one. A key that cannot be read is a usage error.
+// nil without one. A key that cannot be read, or that other users may read
+// or write (whoever reads it can sign manifests as this exporter), is a
+// usage error; the group may read it (a Secret mounted for an fsGroup).
 func Signer(cfg *config.Config) (ed25519.PrivateKey, error) {
 	path := cfg.Signing.PrivateKeyFile
 	if path == "" {
 		return nil, nil
+	}
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().Perm()&0o007 != 0 {
+		return nil, failure.Usagef("signing.private_key_file: %s is open to other users (mode %04o): whoever reads it can sign manifests as this exporter; make it private (chmod o-rwx %s) and, if others have read it, replace it (see Rotating the signing key)",
+			path, fi.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

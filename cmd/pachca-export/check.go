@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/pipeline"
@@ -22,7 +24,7 @@ func checkCommand() *command {
 		summary:  "check the configuration, the token and every sink, as OK/FAIL lines",
 		about: `Loads FILE, sends one request to tell whether the API accepts the token
 (scope audit_events:read, Corporation plan), checks the state directory
-(writable, its files whole), and probes every sink (directory
+(writable, its files whole), reads the signing keys as a run does, and probes every sink (directory
 writable, bucket writable, Kafka topic present, a file or S3 location that
 holds this configuration's data or none yet). With alerts: rules, it says
 that the scope messages:create they need is not checked. Prints one OK or FAIL line per
@@ -79,6 +81,9 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		// fail a run.
 		line(true, "alerts", fmt.Sprintf("%d rule(s); not checked: sending needs the token's scope messages:create, which only sending a message would test", len(rules)))
 	}
+	if cfg.Signing.PrivateKeyFile != "" || len(cfg.Signing.PreviousPublicKeyFiles) > 0 {
+		checkSigning(cfg, line)
+	}
 	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg)); err != nil {
 		line(false, "state", err.Error())
 	} else {
@@ -111,6 +116,24 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		return fmt.Errorf("check: %d problem(s)", failed)
 	}
 	return nil
+}
+
+// checkSigning reads the signing keys as a run does, so that a key a run
+// would refuse (unreadable, not Ed25519, open to other users) is a FAIL
+// line here rather than the run's first error.
+func checkSigning(cfg *config.Config, line func(ok bool, what, detail string)) {
+	key, err := pipeline.Signer(cfg)
+	if err == nil {
+		_, err = pipeline.PreviousKeys(cfg)
+	}
+	switch {
+	case err != nil:
+		line(false, "signing", err.Error())
+	case key == nil:
+		line(true, "signing", fmt.Sprintf("%d previous public key(s); no signing.private_key_file: manifests are not signed", len(cfg.Signing.PreviousPublicKeyFiles)))
+	default:
+		line(true, "signing", fmt.Sprintf("%s: key %s (Ed25519), %d previous public key(s)", cfg.Signing.PrivateKeyFile, sinks.KeyID(key.Public().(ed25519.PublicKey)), len(cfg.Signing.PreviousPublicKeyFiles)))
+	}
 }
 
 // claimNote says whose data a file-like sink holds, for check.

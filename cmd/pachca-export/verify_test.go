@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,40 @@ func TestVerifyChecksSomething(t *testing.T) {
 	require.Equal(t, 2, code, stdout+stderr)
 	require.Equal(t, lastLine(runErr), lastLine(stderr))
 	require.Contains(t, stderr, "source.token: required")
+}
+
+// TestSigningKeyChecked: check reads the signing key as run does (was: it
+// said OK to a key file that was missing, not a key, or readable by every
+// user of the host, and the run then stopped on it); a key other users may
+// read is refused, since whoever reads it can sign manifests, while one the
+// group reads (a Secret mounted for an fsGroup) is accepted.
+func TestSigningKeyChecked(t *testing.T) {
+	base := startSim(t)
+	key := filepath.Join(t.TempDir(), "signing.pem")
+	require.NoError(t, os.WriteFile(key, []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBObxfyXbWoNP4qpxmqs0H2+5QLZ8tPoftJ6OaSCyLUK\n-----END PRIVATE KEY-----\n"), 0o600))
+	path := writeConfig(t, base, secretToken, goodConfig+"signing:\n  private_key_file: "+key+"\n")
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4).Format(time.DateOnly)
+
+	require.NoError(t, os.Chmod(key, 0o644))
+	open := "signing.private_key_file: " + key + " is open to other users (mode 0644): whoever reads it can sign manifests as this exporter"
+	code, stdout, stderr := runMain(t, "check", "-c", path)
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Regexp(t, `FAIL\s+signing\s+`+regexp.QuoteMeta(open), stdout)
+	code, _, stderr = runMain(t, "run", "-c", path, "--from", day)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, open)
+
+	require.NoError(t, os.Chmod(key, 0o640))
+	code, stdout, stderr = runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.Regexp(t, `OK\s+signing\s+`+regexp.QuoteMeta(key)+`: key [0-9a-f]{16} \(Ed25519\), 0 previous public key\(s\)`, stdout)
+
+	require.NoError(t, os.WriteFile(key, []byte("not a key\n"), 0o600))
+	code, stdout, stderr = runMain(t, "check", "-c", path)
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Regexp(t, `FAIL\s+signing\s+signing.private_key_file: `+regexp.QuoteMeta(key)+`: `, stdout)
+	require.NoError(t, os.Remove(key))
+	code, stdout, stderr = runMain(t, "check", "-c", path)
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Regexp(t, `FAIL\s+signing\s+signing.private_key_file: open `+regexp.QuoteMeta(key)+`: no such file`, stdout)
 }
