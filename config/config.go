@@ -26,6 +26,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/loopback"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
@@ -564,7 +565,7 @@ func (c *Config) Validate() error {
 	s := c.Source
 	if u, err := url.Parse(s.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		bad("source.base_url", "want an http(s) URL such as %s", extract.DefaultBaseURL)
-	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) && !s.AllowInsecure {
+	} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) && !s.AllowInsecure {
 		bad("source.base_url", "plain http to %s would send the token unencrypted; use https, or set source.allow_insecure: true", u.Hostname())
 	}
 	if s.Token != "" && s.TokenFile != "" {
@@ -717,14 +718,6 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ParseTime reads a command-line time: RFC 3339 (2026-11-01T00:00:00Z) or a

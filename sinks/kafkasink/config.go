@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pachca-export/pachca-export/internal/loopback"
 )
 
 // Defaults applied by SetDefaults to zero-valued fields.
@@ -67,6 +69,9 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// SASL authenticates the connections.
 	SASL SASLConfig `yaml:"sasl"`
+	// AllowInsecure permits SASL PLAIN without TLS to brokers that are not
+	// loopback, which sends the password unencrypted.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // TLSConfig is Config.TLS. Files are read by New, not by Validate.
@@ -176,6 +181,14 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.TLS.validate()...)
 	errs = append(errs, c.SASL.validate()...)
+	if c.SASL.Mechanism == "plain" && !c.TLS.Enabled && !c.AllowInsecure {
+		for _, b := range c.Brokers {
+			if host, _, err := net.SplitHostPort(b); err == nil && !loopback.Host(host) {
+				add("sasl.mechanism: plain without tls.enabled would send the password unencrypted to %s; enable tls, use scram-sha-256 or scram-sha-512, or set allow_insecure: true", host)
+				break
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -122,6 +122,22 @@ func TestConfigValidate(t *testing.T) {
 			c.TLS.Enabled = true
 			c.SASL = kafkasink.SASLConfig{Mechanism: "plain", Username: "u", Password: "p"}
 		}, ""},
+		{"plain sasl in clear to a loopback broker", func(c *kafkasink.Config) {
+			c.SASL = kafkasink.SASLConfig{Mechanism: "plain", Username: "u", Password: "hunter2"}
+		}, ""},
+		{"plain sasl in clear over the network", func(c *kafkasink.Config) {
+			c.Brokers = []string{"127.0.0.1:9092", "kafka-1.internal:9092"}
+			c.SASL = kafkasink.SASLConfig{Mechanism: "plain", Username: "u", Password: "hunter2"}
+		}, "sasl.mechanism: plain without tls.enabled would send the password unencrypted to kafka-1.internal; enable tls, use scram-sha-256 or scram-sha-512, or set allow_insecure: true"},
+		{"plain sasl in clear, allowed", func(c *kafkasink.Config) {
+			c.Brokers = []string{"kafka-1.internal:9092"}
+			c.SASL = kafkasink.SASLConfig{Mechanism: "plain", Username: "u", Password: "hunter2"}
+			c.AllowInsecure = true
+		}, ""},
+		{"scram in clear over the network", func(c *kafkasink.Config) {
+			c.Brokers = []string{"kafka-1.internal:9092"}
+			c.SASL = kafkasink.SASLConfig{Mechanism: "scram-sha-512", Username: "u", Password: "hunter2"}
+		}, ""},
 		{"no brokers", func(c *kafkasink.Config) { c.Brokers = nil }, "brokers: required"},
 		{"broker without port", func(c *kafkasink.Config) { c.Brokers = []string{"127.0.0.1:9092", "kafka"} },
 			`brokers[1]: "kafka" is not host:port: address kafka: missing port in address`},
