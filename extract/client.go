@@ -317,7 +317,11 @@ type retryDeadlineKey struct{}
 // start before until; past it the failure is returned at once. Unlike a
 // context deadline it cuts short no request nor any work that succeeds: a
 // follow loop bounds its retrying by what is left of follow.give_up_after.
+// An earlier deadline ctx carries stays.
 func WithRetryDeadline(ctx context.Context, until time.Time) context.Context {
+	if t, ok := retryDeadline(ctx); ok && t.Before(until) {
+		return ctx
+	}
 	return context.WithValue(ctx, retryDeadlineKey{}, until)
 }
 

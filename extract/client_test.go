@@ -264,11 +264,15 @@ func TestRetryDeadline(t *testing.T) {
 	}{
 		{name: "time to retry", until: time.Hour, sleeps: 2},
 		{name: "out of time", until: 0, sleeps: 0, fails: true},
+		{name: "a later deadline does not extend an earlier one", until: -1, sleeps: 0, fails: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := scripted(t, reply{status: 503}, reply{status: 503})
 			c, slept := testClient(srv.URL)
 			ctx := WithRetryDeadline(t.Context(), time.Now().Add(tc.until))
+			if tc.until < 0 {
+				ctx = WithRetryDeadline(ctx, time.Now().Add(time.Hour))
+			}
 			_, err := c.Page(ctx, Query{Start: time.Now().Add(-time.Hour), End: time.Now()}, "")
 			if tc.fails {
 				require.ErrorContains(t, err, "out of time to retry")

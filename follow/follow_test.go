@@ -1199,41 +1199,54 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 }
 
 // TestFollowGoesOnWhenAlertsFail: POST /messages refused (403: a token
-// without messages:create) does not stop the feed: the cycles deliver and
-// commit, follow_alert_failures_total counts them, and once the token may
-// send, a later cycle sends the finding, once (was: the cycle failed for
-// good, the loop exited 1 at once, and a supervisor restarted it into the
-// same failure: no event reached the SIEM while alerts could not be sent).
+// without messages:create) or failing (503) does not stop or hold up the
+// feed: the cycles deliver and commit, follow_alert_failures_total counts
+// them, a 503 is retried within a cycle's interval only, and once the API
+// takes the message a later cycle sends it, once (was: the cycle failed; a
+// 403 ended the loop with exit 1 at once, and a supervisor restarted it
+// into the same failure; a 503 held each cycle for its retries, a minute
+// or more).
 func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
-	c := clock{}
-	sim, _ := emptySim(t)
-	gate := exporttest.GatePosts(t, sim, http.StatusForbidden, `{"error":"insufficient_scope","error_description":"messages:create"}`)
-	cfg := testConfig(t, gate.URL)
-	withRules(t, cfg, alerts.Rule{Name: "DLP", Kind: alerts.KindWatch,
-		EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}})
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"refused", http.StatusForbidden, `{"error":"insufficient_scope","error_description":"messages:create"}`},
+		{"failing", http.StatusServiceUnavailable, "upstream unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := clock{}
+			sim, _ := emptySim(t)
+			gate := exporttest.GatePosts(t, sim, tc.status, tc.body)
+			cfg := testConfig(t, gate.URL)
+			withRules(t, cfg, alerts.Rule{Name: "DLP", Kind: alerts.KindWatch,
+				EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"}})
 
-	addr := make(chan string, 1)
-	f := startFollow(t, cfg, c, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
-	metrics := "http://" + <-addr + "/metrics"
-	sim.WriteEvent("dlp_violation_detected", c.now(), 20001)
-	sim.WriteEvent("user_login", c.now().Add(time.Millisecond), 20001)
-	waitFor(t, 10*time.Second, "the cycles to deliver both events although the message is refused", func() bool {
-		return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 2
-	})
-	waitFor(t, 5*time.Second, "a counted failure", func() bool {
-		return metricValue(t, metrics, "pachca_export_follow_alert_failures_total") >= 1
-	})
-	require.Empty(t, sim.Stats().Messages)
+			addr := make(chan string, 1)
+			f := startFollow(t, cfg, c, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+			metrics := "http://" + <-addr + "/metrics"
+			sim.WriteEvent("dlp_violation_detected", c.now(), 20001)
+			waitFor(t, 10*time.Second, "a counted failure", func() bool {
+				return metricValue(t, metrics, "pachca_export_follow_alert_failures_total") >= 1
+			})
+			sim.WriteEvent("user_login", c.now(), 20001)
+			waitFor(t, 10*time.Second, "the next cycles to deliver the next event although the message is not sent", func() bool {
+				return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 2
+			})
+			require.Empty(t, sim.Stats().Messages)
 
-	gate.Closed.Store(false)
-	waitFor(t, 10*time.Second, "a later cycle to send the message", func() bool {
-		return len(sim.Stats().Messages) == 1
-	})
-	settled := c.now()
-	waitPast(t, cfg, settled.Add(cfg.Follow.Interval), "a cycle after the message")
-	require.NoError(t, f.stop(), "a clean stop: the loop never failed")
-	oneMessage(t, sim, "dlp_violation_detected")
-	require.Len(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), 2, "nothing delivered twice")
+			gate.Closed.Store(false)
+			waitFor(t, 10*time.Second, "a later cycle to send the message", func() bool {
+				return len(sim.Stats().Messages) == 1
+			})
+			settled := c.now()
+			waitPast(t, cfg, settled.Add(cfg.Follow.Interval), "a cycle after the message")
+			require.NoError(t, f.stop(), "a clean stop: the loop never failed")
+			oneMessage(t, sim, "dlp_violation_detected")
+			require.Len(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), 2, "nothing delivered twice")
+		})
+	}
 }
 
 // TestFollowReadsUpToTheAPIsNow: the API's clock 40 s behind this host's

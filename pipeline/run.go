@@ -426,6 +426,11 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 			}
 		}
 	}
+	if s.alertsFailed != nil && s.cfg.Follow.Interval > 0 {
+		// A follow cycle: its messages are tried again by the next one, so
+		// a POST /messages failing for minutes must not hold up the feed.
+		ctx = extract.WithRetryDeadline(ctx, time.Now().Add(s.cfg.Follow.Interval))
+	}
 	n, err := alerts.Notify(ctx, s.cfg.Alerts, findings, sent, alerts.APISender{API: s.client}, o.AlertsDryRun, out)
 	sum.AlertFindings, sum.AlertMessages = len(findings), n
 	if err != nil {
