@@ -52,7 +52,7 @@ demo: build
 # SIGKILL and rerun) and the peak RSS of a 1,000,000-event export: about 16
 # minutes. Figures and machine: BENCHMARKS.md.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/... ./extract/
 	$(BIN)/pachca-bench -export-bin $(BIN)/pachca-export -sim-bin $(BIN)/pachca-sim
 
 # SIGKILL at random moments, then the same command again, checking the

@@ -356,3 +356,26 @@ func TestTLSFailureNotRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestParseEventExactNames: id and created_at are read by their exact
+// names, the last of a repeated name winning, whatever other spellings of
+// them the event holds, in either order (the transform reads them so); an
+// escaped spelling of the name is the name.
+func TestParseEventExactNames(t *testing.T) {
+	day1, day2 := `"2026-11-01T10:00:00.000Z"`, `"2026-11-02T10:00:00.000Z"`
+	at1 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
+	for _, raw := range []string{
+		`{"id":"a","created_at":` + day1 + `}`,
+		`{"id":"a","created_at":` + day1 + `,"CREATED_AT":` + day2 + `}`,
+		`{"CREATED_AT":` + day2 + `,"created_at":` + day1 + `,"ID":"x","id":"a"}`,
+		`{"id":"a","Id":"x","created_at":` + day2 + `,"created_at":` + day1 + `}`,
+		`{"\u0069d":"a","created_at":` + day1 + `,"details":{"ID":"x"}}`,
+	} {
+		ev := parseEvent([]byte(raw))
+		require.Equal(t, "a", ev.ID, raw)
+		require.True(t, ev.TimeOK, raw)
+		require.Equal(t, at1, ev.At, raw)
+	}
+	require.False(t, otherSpelling([]byte(`{"id":"a","created_at":"x","details":{"chat_id":1,"text":"an id","id_2":"ID2"}}`), "id"))
+	require.True(t, otherSpelling([]byte(`{"id":"a","details":{"ID":1}}`), "id"))
+}
