@@ -252,9 +252,13 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	// What no cycle delivered of a day behind the watermark was published
 	// late: caught here rather than by a look-back.
 	late, wm := 0, l.pos.Watermark.UnixMilli()
+	missed, start := 0, l.pos.Start.UnixMilli() // what the cycles' range held
 	plan.OnFresh = func(rec *transform.Record, _ uint64) {
 		if rec.CreatedAt < wm {
 			late++
+		}
+		if rec.CreatedAt >= start {
+			missed++
 		}
 	}
 	counted := l.countOnce(&plan)
@@ -264,6 +268,10 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 		l.m.late.Add(float64(late))
 		counted.commit()
 		delete(l.counted, d.Format(time.DateOnly)) // never read again
+		if missed > 0 {
+			l.log.Warn("follow: the seal delivered events the cycles missed: the API published them more than follow.lookback after their time; a longer follow.lookback delivers such events within minutes, and any the API publishes after the seal are not exported",
+				"day", d.Format(time.DateOnly), "events", missed, "lookback", l.cfg.Lookback.String())
+		}
 	}
 	return sum, err
 }

@@ -89,11 +89,16 @@ type follower struct {
 }
 
 func startFollow(t *testing.T, cfg *config.Config, c clock, o follow.Options) *follower {
+	return startFollowLogging(t, cfg, c, o, logger(t))
+}
+
+// startFollowLogging is startFollow with the loop's logger.
+func startFollowLogging(t *testing.T, cfg *config.Config, c clock, o follow.Options, log *slog.Logger) *follower {
 	ctx, cancel := context.WithCancel(t.Context())
 	var err error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err = follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now}, o)
+		err = follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: c.now}, o)
 	})
 	return &follower{stop: func() error { cancel(); wg.Wait(); return err }}
 }
@@ -1050,7 +1055,9 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	sim.WriteEvent("user_login", from.Add(-time.Second), 0) // before --from
 	cfg := testConfig(t, base)
 	addr := make(chan string, 1)
-	f := startFollow(t, cfg, c, follow.Options{From: from, Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	var logs lockedBuffer
+	f := startFollowLogging(t, cfg, c, follow.Options{From: from, Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }},
+		slog.New(slog.NewTextHandler(&logs, nil)))
 	metrics := "http://" + <-addr + "/metrics"
 	counter := func(name string) float64 { return metricValue(t, metrics, name) }
 	// Published once the look-back passed it, before the seal (when the
@@ -1065,6 +1072,9 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	require.Equal(t, 1.0, counter("pachca_export_follow_late_events_total"), "the event the seal caught")
 	require.NoError(t, f.stop())
 	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), veryLate.ID)
+	// A warning says the cycles missed it, the event before --from not
+	// counted: the cycles never read that part of the day.
+	require.Regexp(t, `level=WARN msg="follow: the seal delivered events the cycles missed[^\n]*day=`+yesterday+` events=1 lookback=3s`, logs.String())
 }
 
 // TestFollowIdleCycles: a --from within lag of now leaves the cycles
