@@ -5,16 +5,23 @@ type Delta struct {
 	Metric   string
 	Previous int64
 	Current  int64
-	// AtLeast marks a lower bound (a distinct count past the top-list capacity).
-	AtLeast bool
+	// PreviousAtLeast and CurrentAtLeast mark a lower bound (a distinct
+	// count past the top-list capacity), each of its own period.
+	PreviousAtLeast, CurrentAtLeast bool
 }
 
-// Diff is Current - Previous.
+// Diff is Current - Previous. It is a lower bound when Current is, and
+// tells nothing when Previous is one (see Known).
 func (d Delta) Diff() int64 { return d.Current - d.Previous }
 
-// Percent is the change relative to Previous; ok is false when Previous is 0.
+// Known reports whether the change can be told: not when Previous is a
+// lower bound, since the true previous count may be above the current one.
+func (d Delta) Known() bool { return !d.PreviousAtLeast }
+
+// Percent is the change relative to Previous; ok is false when Previous is
+// 0 or the change is not Known.
 func (d Delta) Percent() (pct float64, ok bool) {
-	if d.Previous == 0 {
+	if d.Previous == 0 || !d.Known() {
 		return 0, false
 	}
 	return 100 * float64(d.Current-d.Previous) / float64(d.Previous), true
@@ -52,9 +59,13 @@ func Compare(cur, prev *Summary) []Delta {
 		out = append(out, d)
 	}
 	return append(out,
-		Delta{Metric: "distinct actors", Previous: int64(prev.Actors.N), Current: int64(cur.Actors.N), AtLeast: prev.Actors.AtLeast || cur.Actors.AtLeast},
-		Delta{Metric: "distinct IP addresses", Previous: int64(prev.IPs.N), Current: int64(cur.IPs.N), AtLeast: prev.IPs.AtLeast || cur.IPs.AtLeast},
+		distinctDelta("distinct actors", prev.Actors, cur.Actors),
+		distinctDelta("distinct IP addresses", prev.IPs, cur.IPs),
 	)
+}
+
+func distinctDelta(metric string, prev, cur Distinct) Delta {
+	return Delta{Metric: metric, Previous: int64(prev.N), Current: int64(cur.N), PreviousAtLeast: prev.AtLeast, CurrentAtLeast: cur.AtLeast}
 }
 
 func contains(list []string, s string) bool {

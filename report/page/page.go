@@ -115,15 +115,23 @@ func funcs() template.FuncMap {
 			}
 			return strconv.FormatFloat(100*float64(n)/float64(total), 'f', 1, 64) + "%"
 		},
+		"change": func(d digest.Delta) string {
+			if !d.Known() {
+				return unknownChange
+			}
+			return atLeast(d.CurrentAtLeast) + signed(d.Diff())
+		},
 		"percent": func(d digest.Delta) string {
 			p, ok := d.Percent()
-			if !ok {
-				if d.Current == 0 {
-					return "0%"
-				}
-				return "new"
+			switch {
+			case !d.Known():
+				return unknownChange
+			case ok:
+				return atLeast(d.CurrentAtLeast) + signedFloat(p) + "%"
+			case d.Current == 0:
+				return "0%"
 			}
-			return signedFloat(p) + "%"
+			return "new"
 		},
 		"updown": func(n int64) string {
 			switch {
@@ -142,10 +150,7 @@ func funcs() template.FuncMap {
 			return s
 		},
 		"distinct": func(d digest.Distinct) string {
-			if d.AtLeast {
-				return "≥" + group(int64(d.N))
-			}
-			return group(int64(d.N))
+			return atLeast(d.AtLeast) + group(int64(d.N))
 		},
 		"short": func(s string) string {
 			const max = 160
@@ -155,6 +160,18 @@ func funcs() template.FuncMap {
 			return string([]rune(s)[:max]) + "…"
 		},
 	}
+}
+
+// unknownChange is the change between two counts the earlier of which is
+// only a lower bound: it may be up or down.
+const unknownChange = "unknown"
+
+// atLeast marks a lower bound.
+func atLeast(lower bool) string {
+	if lower {
+		return "≥"
+	}
+	return ""
 }
 
 // datetime is t in UTC to the second, "2026-11-01 10:04:12Z".

@@ -2,6 +2,7 @@ package page
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/report/digest"
+	"github.com/pachca-export/pachca-export/report/reader"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // TestVendoredECharts: the embedded build is the pinned version, with its
@@ -38,4 +41,43 @@ func TestSelfContained(t *testing.T) {
 		require.True(t, strings.HasPrefix(m[2], "#"), "reference outside the page: %s", m[0])
 	}
 	require.Contains(t, html, "default-src 'none'")
+}
+
+// TestCompareLowerBounds: a distinct count past its counters' capacity is a
+// lower bound; the comparison says so instead of a change of 0 between two
+// capacities.
+func TestCompareLowerBounds(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	// summary of one day with n distinct addresses, at most 3 counted exactly.
+	summary := func(day time.Time, n int) *digest.Summary {
+		b, err := digest.New(digest.Options{From: day, To: day.AddDate(0, 0, 1), IPCapacity: 3})
+		require.NoError(t, err)
+		var rows []reader.Row
+		for i := range n {
+			rows = append(rows, reader.Row{ID: fmt.Sprint(i), CreatedAt: day.UnixMilli() + int64(i), EventKey: "user_login",
+				EventCategory: "auth", ActorID: "1", ActorType: "User", IPAddress: transform.NullString{Valid: true, Str: fmt.Sprint("10.0.0.", i)}})
+		}
+		b.Add(rows)
+		return b.Finish()
+	}
+	for _, tc := range []struct {
+		name      string
+		prev, cur int
+		wantCells string
+	}{
+		{"both exact", 2, 3, `<td class="n">2</td><td class="n">3</td><td class="n up">&#43;1</td><td class="n">&#43;50.0%</td>`},
+		{"this period past capacity", 2, 5, `<td class="n">2</td><td class="n">≥3</td><td class="n up">≥&#43;1</td><td class="n">≥&#43;50.0%</td>`},
+		{"both past capacity", 9, 5, `<td class="n">≥3</td><td class="n">≥3</td><td class="n">unknown</td><td class="n">unknown</td>`},
+		{"previous past capacity", 9, 2, `<td class="n">≥3</td><td class="n">2</td><td class="n">unknown</td><td class="n">unknown</td>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev, cur := summary(from.AddDate(0, 0, -1), tc.prev), summary(from, tc.cur)
+			var out bytes.Buffer
+			require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: cur, Previous: prev, Generated: from,
+				Deltas: digest.Compare(cur, prev)}))
+			row := regexp.MustCompile(`<tr data-metric="distinct IP addresses"><td>distinct IP addresses</td>(.*?)</tr>`).FindStringSubmatch(out.String())
+			require.NotNil(t, row)
+			require.Equal(t, tc.wantCells, row[1])
+		})
+	}
 }
