@@ -156,3 +156,32 @@ func TestUnknownKeysAreKept(t *testing.T) {
 	require.Contains(t, s.Keys, KeyCount{Key: "workspace_export_requested", Category: "other", Count: 1})
 	require.EqualValues(t, 1, s.CategoryTotals[len(s.Categories)-1])
 }
+
+// TestFailActorAddresses: an actor's distinct addresses are counted up to
+// 8; "more" only when a ninth was seen.
+func TestFailActorAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		addresses int
+		want      int
+		more      bool
+	}{
+		{"seven", 7, 7, false},
+		{"exactly eight", 8, 8, false},
+		{"nine", 9, 8, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New(Options{From: day0, To: day0.AddDate(0, 0, 1)})
+			require.NoError(t, err)
+			var rows []reader.Row
+			for i := range 2 * tc.addresses { // each address twice
+				rows = append(rows, reader.Row{ID: fmt.Sprint(i), CreatedAt: day0.UnixMilli() + int64(i)*hourMs/4, EventKey: Fail2FAKey,
+					EventCategory: "auth", ActorID: "1", ActorType: "User", IPAddress: transform.NullString{Valid: true, Str: fmt.Sprint("10.0.0.", i%tc.addresses)}})
+			}
+			b.Add(rows)
+			a := b.Finish().Fail2FA.Actors[0]
+			require.Equal(t, tc.want, a.IPs)
+			require.Equal(t, tc.more, a.IPsAtLeast)
+		})
+	}
+}

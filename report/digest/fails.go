@@ -28,6 +28,7 @@ type failActor struct {
 	first, last int64
 	lastIP      string
 	ips         []string // distinct, at most maxActorIPs
+	moreIPs     bool     // an address not in ips was seen once ips was full
 	// hours holds the hour index of each failure: 4 bytes a failure,
 	// where a map of (hour, actor) counts took about 30.
 	hours []uint32
@@ -56,8 +57,12 @@ func (f *fails) add(r *reader.Row) {
 		if r.CreatedAt >= a.last {
 			a.lastIP = strings.Clone(r.IPAddress.Str)
 		}
-		if len(a.ips) < maxActorIPs && !slices.Contains(a.ips, r.IPAddress.Str) {
-			a.ips = append(a.ips, strings.Clone(r.IPAddress.Str))
+		if !a.moreIPs && !slices.Contains(a.ips, r.IPAddress.Str) {
+			if len(a.ips) < maxActorIPs {
+				a.ips = append(a.ips, strings.Clone(r.IPAddress.Str))
+			} else {
+				a.moreIPs = true
+			}
 		}
 	}
 	a.hours = append(a.hours, uint32(h))
@@ -89,8 +94,8 @@ type FailActor struct {
 	Type, ID    string
 	Count       int64
 	First, Last time.Time
-	// IPs is the number of distinct addresses, at most maxActorIPs (then
-	// IPsAtLeast).
+	// IPs is the number of distinct addresses, at most maxActorIPs;
+	// IPsAtLeast means there were more.
 	IPs        int
 	IPsAtLeast bool
 	LastIP     string
@@ -129,7 +134,7 @@ func (f *fails) finish(to time.Time, findings []alerts.Finding, topN int) Fail2F
 		a := f.actors[i]
 		out.Actors = append(out.Actors, FailActor{Type: a.typ, ID: a.id, Count: a.count,
 			First: time.UnixMilli(a.first).UTC(), Last: time.UnixMilli(a.last).UTC(),
-			IPs: len(a.ips), IPsAtLeast: len(a.ips) >= maxActorIPs, LastIP: a.lastIP,
+			IPs: len(a.ips), IPsAtLeast: a.moreIPs, LastIP: a.lastIP,
 			Bursts: bursts[[2]string{a.typ, a.id}]})
 	}
 	n := len(out.Hours)
