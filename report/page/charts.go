@@ -51,7 +51,10 @@ type pairChart struct {
 	Current  []int64  `json:"current"`
 }
 
-const hourLabel = "2006-01-02 15:00"
+// hourLabel names an hour of the failed-2FA chart (axis, tooltip, burst
+// spans) in UTC, marked Z like every time of the page: a reader elsewhere
+// must not take it for local time.
+const hourLabel = "2006-01-02 15:00Z"
 
 func buildCharts(d *Data, dayColumns []int) charts {
 	s := d.Current

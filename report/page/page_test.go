@@ -81,3 +81,15 @@ func TestCompareLowerBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestHourLabelsSayUTC: the failed-2FA chart's hours, which its tooltip
+// shows, are marked as UTC like the tables' times.
+func TestHourLabelsSayUTC(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b, err := digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1)})
+	require.NoError(t, err)
+	b.Add([]reader.Row{{ID: "1", CreatedAt: from.Add(3 * time.Hour).UnixMilli(), EventKey: digest.Fail2FAKey, EventCategory: "auth", ActorID: "1", ActorType: "User"}})
+	c := buildCharts(&Data{Current: b.Finish()}, nil)
+	require.Len(t, c.Fails.Labels, 24)
+	require.Equal(t, "2026-11-01 03:00Z", c.Fails.Labels[3])
+}
