@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
 
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/report/reader"
@@ -182,6 +183,24 @@ func TestFailActorAddresses(t *testing.T) {
 			a := b.Finish().Fail2FA.Actors[0]
 			require.Equal(t, tc.want, a.IPs)
 			require.Equal(t, tc.more, a.IPsAtLeast)
+		})
+	}
+}
+
+// TestWhatOfNull: a detail the API sends as null is left out of the "what"
+// column, not written as the word null.
+func TestWhatOfNull(t *testing.T) {
+	var p fastjson.Parser
+	for _, tc := range []struct {
+		name, key, details, want string
+	}{
+		{"DLP without action message", "dlp_violation_detected", `{"dlp_rule_name":"Cards","action_message":null}`, "Cards"},
+		{"DLP with action message", "dlp_violation_detected", `{"dlp_rule_name":"Cards","action_message":"blocked"}`, "Cards; blocked"},
+		{"role from null", "user_role_changed", `{"previous_company_role":null,"new_company_role":"admin"}`, " → admin"},
+		{"bot id a number", "bot_deleted", `{"bot_id":42}`, "bot 42"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, what(&p, tc.key, tc.details))
 		})
 	}
 }

@@ -174,8 +174,8 @@ func what(p *fastjson.Parser, key, details string) string {
 	}
 	str := func(name string) string {
 		f := v.Get(name)
-		if f == nil {
-			return ""
+		if f == nil || f.Type() == fastjson.TypeNull {
+			return "" // absent, or null: nothing to show, not the word null
 		}
 		if b, err := f.StringBytes(); err == nil {
 			return string(b)
