@@ -460,3 +460,42 @@ func listenExceptions(t *testing.T, ctx context.Context) func() []string {
 		return slices.Clone(exceptions)
 	}
 }
+
+// TestLongNamesKeepThePageWidth: an actor id of any length (here 1,500
+// characters) shown in every chart's tooltip wraps inside the page rather
+// than widening it.
+func TestLongNamesKeepThePageWidth(t *testing.T) {
+	long := strings.Repeat("very-long-actor-id-", 80)
+	recs := reporttest.Dataset()
+	for i := range 6 {
+		recs = append(recs, reporttest.Rec(fmt.Sprint("long-", i), from.Add(time.Duration(i)*time.Minute), "user_2fa_fail", long, "203.0.113.9", ""))
+	}
+	file := writeReportOf(t, "parquet", recs)
+
+	ctx := browser(t)
+	exceptions := listenExceptions(t, ctx)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	width := eval[int](t, ctx, `window.innerWidth`)
+	widths := eval[map[string]int](t, ctx, `(() => {
+	  const out = {};
+	  document.querySelectorAll('.chart').forEach(el => {
+	    const c = echarts.getInstanceByDom(el);
+	    let w = 0;
+	    for (let i = 0; i < 3; i++) {
+	      c.dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: i});
+	      w = Math.max(w, document.documentElement.scrollWidth);
+	    }
+	    c.dispatchAction({type: 'hideTip'});
+	    out[el.id] = w;
+	  });
+	  return out;
+	})()`)
+	require.Len(t, widths, 6)
+	for id, w := range widths {
+		require.LessOrEqual(t, w, width, "page width with the tooltip of %s shown", id)
+	}
+	require.Empty(t, exceptions(), "JavaScript errors on the page")
+}

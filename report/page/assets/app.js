@@ -6,6 +6,12 @@
   var data = JSON.parse(document.getElementById('report-data').textContent);
   var charts = [];
   var fmt = function (n) { return Number(n).toLocaleString('en-US'); };
+  // A tooltip wraps long names (an actor id can be any length) instead of
+  // growing wider than the page.
+  var tooltip = function () {
+    return { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt, confine: true,
+      extraCssText: 'max-width: 40em; white-space: normal; overflow-wrap: anywhere;' };
+  };
   var palette = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',
     '#ff9da7', '#9c755f', '#bab0ac', '#86bcb6', '#d37295', '#8cd17d', '#499894', '#79706e', '#d4a6c8'];
 
@@ -22,7 +28,7 @@
 
   function stacked(categories, series, extra) {
     var o = {
-      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt, confine: true },
+      tooltip: tooltip(),
       legend: { type: 'scroll', top: 0 },
       grid: { left: 56, right: 18, top: 36, bottom: 56 },
       xAxis: { type: 'category', data: categories },
@@ -62,7 +68,7 @@
     var names = rows.map(function (r) { return r.name; }).reverse();
     var values = rows.map(function (r) { return r.value; }).reverse();
     make(id, {
-      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt },
+      tooltip: tooltip(),
       grid: { left: 150, right: 24, top: 8, bottom: 24 },
       xAxis: { type: 'value', minInterval: 1 },
       yAxis: { type: 'category', data: names, axisLabel: { width: 140, overflow: 'truncate' } },
@@ -75,7 +81,7 @@
 
   if (data.compare) {
     make('chart-compare', {
-      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: fmt },
+      tooltip: tooltip(),
       legend: { top: 0 },
       grid: { left: 56, right: 18, top: 36, bottom: 70 },
       xAxis: { type: 'category', data: data.compare.labels, axisLabel: { rotate: 30, interval: 0 } },
