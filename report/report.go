@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/pachca-export/pachca-export/report/page"
 	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // DefaultRule is the burst rule used without a configuration (or with one
@@ -81,9 +83,14 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	id, err := reader.ReadIdentity(ctx, o.Store)
+	if err != nil {
+		return st, err
+	}
 	rules, rulesNote, watchNote := chooseRules(o)
 	d := &page.Data{Title: "Pachca security digest", Source: o.Store.Location(""), Version: o.Version,
-		RulesNote: rulesNote, WatchNote: watchNote, PreviousFrom: prevFrom.UTC(), PreviousTo: o.From.UTC()}
+		RulesNote: rulesNote, WatchNote: watchNote, PreviousFrom: prevFrom.UTC(), PreviousTo: o.From.UTC(),
+		LeftOut: leftOut(id)}
 	if prev.Complete() {
 		s, err := digestPlan(ctx, o, prev, rules)
 		if err != nil {
@@ -99,6 +106,7 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 		return st, err
 	}
 	d.Current, d.Files = s, len(cur.Parts)
+	d.NotExported = notExported(id, s.Sensitive)
 	if d.Previous != nil {
 		d.Deltas = digest.Compare(d.Current, d.Previous)
 	}
@@ -109,6 +117,54 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 	d.Generated = now().UTC()
 	st.Files, st.Events = len(cur.Parts), s.Events
 	return st, page.Render(w, d)
+}
+
+// leftOut describes what the output's configuration keeps out of it, one
+// line each, so that the page does not pass a count of 0 for a fact.
+func leftOut(id *sinks.Identity) []string {
+	if id == nil {
+		return nil
+	}
+	var out []string
+	if len(id.EventKeys) > 0 {
+		out = append(out, "every event key but "+strings.Join(id.EventKeys, ", ")+" (source.filters.event_keys)")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"actor_id", id.ActorID}, {"actor_type", id.ActorType}, {"entity_id", id.EntityID}, {"entity_type", id.EntityType},
+	} {
+		if f.value != "" {
+			out = append(out, fmt.Sprintf("every event whose %s is not %s (source.filters.%s)", f.name, f.value, f.name))
+		}
+	}
+	if len(id.DropEventKeys) > 0 {
+		out = append(out, strings.Join(id.DropEventKeys, ", ")+" (transform.drop_event_keys)")
+	}
+	return out
+}
+
+// notExported names the measures of the page (the failed 2FA ones, the
+// sensitive groups by title) none of whose keys the output holds: their
+// count is not 0 but unknown.
+func notExported(id *sinks.Identity, groups []digest.Group) map[string]bool {
+	if id == nil {
+		return nil
+	}
+	kept := func(key string) bool {
+		return !slices.Contains(id.DropEventKeys, key) && (len(id.EventKeys) == 0 || slices.Contains(id.EventKeys, key))
+	}
+	unknownKept := len(id.EventKeys) == 0 || slices.ContainsFunc(id.EventKeys, func(k string) bool {
+		return transform.Category(k) == transform.CategoryOther && kept(k)
+	})
+	out := map[string]bool{}
+	if !kept(digest.Fail2FAKey) {
+		out[digest.MetricFail2FA], out[digest.MetricFail2FAActors] = true, true
+	}
+	for _, g := range groups {
+		if g.Title == digest.UnknownGroup && !unknownKept || g.Title != digest.UnknownGroup && !slices.ContainsFunc(g.Keys, kept) {
+			out[g.Title] = true
+		}
+	}
+	return out
 }
 
 // chooseRules returns the threshold and watch rules the digest uses and

@@ -27,6 +27,12 @@ func (d Delta) Percent() (pct float64, ok bool) {
 	return 100 * float64(d.Current-d.Previous) / float64(d.Previous), true
 }
 
+// The names of the comparison's failed-2FA lines.
+const (
+	MetricFail2FA       = "failed 2FA"
+	MetricFail2FAActors = "actors with failed 2FA"
+)
+
 // Compare lists what changed from prev to cur, two periods of the same
 // length: events, each category, failed 2FA, bursts, each sensitive group,
 // distinct actors and addresses.
@@ -47,8 +53,8 @@ func Compare(cur, prev *Summary) []Delta {
 		}
 	}
 	out = append(out,
-		Delta{Metric: "failed 2FA", Previous: prev.Fail2FA.Total, Current: cur.Fail2FA.Total},
-		Delta{Metric: "actors with failed 2FA", Previous: int64(prev.Fail2FA.ActorCount), Current: int64(cur.Fail2FA.ActorCount)},
+		Delta{Metric: MetricFail2FA, Previous: prev.Fail2FA.Total, Current: cur.Fail2FA.Total},
+		Delta{Metric: MetricFail2FAActors, Previous: int64(prev.Fail2FA.ActorCount), Current: int64(cur.Fail2FA.ActorCount)},
 		Delta{Metric: "bursts flagged", Previous: int64(len(prev.Bursts)), Current: int64(len(cur.Bursts))},
 	)
 	for i, g := range cur.Sensitive {

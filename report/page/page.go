@@ -53,6 +53,12 @@ type Data struct {
 	PreviousFrom, PreviousTo time.Time
 	PreviousMissing          string
 	Deltas                   []digest.Delta
+	// LeftOut says what the output's configuration keeps out of it (its
+	// filters and dropped keys), one line each; empty when it keeps all.
+	LeftOut []string
+	// NotExported names the sensitive groups (by title) none of whose
+	// keys the output holds: shown as not exported, not as 0.
+	NotExported map[string]bool
 }
 
 // view adds what the template computes from Data.

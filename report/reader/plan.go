@@ -2,6 +2,7 @@ package reader
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -130,6 +131,25 @@ func readManifest(ctx context.Context, st sinks.Store, dayDir string) (*sinks.Ma
 		}
 	}
 	return &m, nil
+}
+
+// ReadIdentity returns the identity the marker at the root of st records:
+// which events the output holds (filters, dropped keys). nil when there
+// is no marker (output of a version before markers); an unreadable marker
+// is a *DamagedError.
+func ReadIdentity(ctx context.Context, st sinks.Store) (*sinks.Identity, error) {
+	b, _, err := st.Get(ctx, sinks.MarkerName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &DamagedError{File: st.Location(sinks.MarkerName), Err: err}
+	}
+	var m sinks.Marker
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, &DamagedError{File: st.Location(sinks.MarkerName), Err: fmt.Errorf("not a marker: %w", err)}
+	}
+	return &m.Identity, nil
 }
 
 // checkName refuses a manifest entry that would leave its day folder.

@@ -1,0 +1,75 @@
+package report_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/report"
+	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/filesink"
+	"github.com/pachca-export/pachca-export/transform"
+)
+
+// TestLeftOutIsNotZero: what the output's configuration keeps out (its
+// marker says) is shown as not exported, not counted as 0; an output
+// that keeps everything, or has no marker, shows its counts.
+func TestLeftOutIsNotZero(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		claim   *sinks.Identity
+		want    map[string]string // a cell's id or data-metric -> its text
+		leftOut string
+	}{
+		{name: "no marker", want: map[string]string{"card-fails": `[\d,]+`, "Audit log reads": `[\d,]+`}},
+		{name: "keeps everything", claim: &sinks.Identity{Workspace: "test"},
+			want: map[string]string{"card-fails": `[\d,]+`, "Audit log reads": `[\d,]+`}},
+		{name: "drops audit log reads, filters out failed 2FA",
+			claim:   &sinks.Identity{Workspace: "test", EventKeys: []string{"user_login", "user_role_changed"}, DropEventKeys: []string{"audit_events_accessed"}},
+			want:    map[string]string{"card-fails": "not exported", "Audit log reads": "not exported", "Role changes": `[\d,]+`},
+			leftOut: "every event key but user_login, user_role_changed (source.filters.event_keys); audit_events_accessed (transform.drop_event_keys)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			sink := reporttest.FileSink(t, dir, "parquet")
+			recs := reporttest.Dataset()
+			if tc.claim != nil {
+				_, err := sink.(sinks.Claimer).Claim(t.Context(), sinks.Claim{Identity: *tc.claim, Create: true})
+				require.NoError(t, err)
+				if len(tc.claim.EventKeys) > 0 {
+					recs = slices.DeleteFunc(recs, func(r transform.Record) bool { return !slices.Contains(tc.claim.EventKeys, r.EventKey) })
+				}
+			}
+			reporttest.Write(t, sink, reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), recs)
+			var out bytes.Buffer
+			_, err := report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(dir), From: reporttest.Day0.AddDate(0, 0, 3),
+				To: reporttest.Day0.AddDate(0, 0, 6), Version: "test"}, &out)
+			require.NoError(t, err)
+			page := out.String()
+			has := func(re string) {
+				t.Helper()
+				require.True(t, regexp.MustCompile(re).MatchString(page), "the page has no match of %s", re)
+			}
+			has(`id="card-fails"><div class="label">failed 2FA</div><div class="value">` + tc.want["card-fails"] + `</div>`)
+			for metric, want := range tc.want {
+				if metric == "card-fails" {
+					continue
+				}
+				has(`<tr data-group="` + metric + `"><td>` + metric + `</td><td class="mono">[^<]*</td><td class="n">` + want + `</td>`)
+				has(`<tr data-metric="` + metric + `"><td>` + metric + `</td><td class="n">` + want + `</td>`)
+			}
+			note := regexp.MustCompile(`id="left-out">The configuration that wrote this output keeps out of it (.*?): no count`).FindStringSubmatch(page)
+			if tc.leftOut == "" {
+				require.Nil(t, note)
+				return
+			}
+			require.NotNil(t, note)
+			require.Equal(t, tc.leftOut, note[1])
+		})
+	}
+}
