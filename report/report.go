@@ -83,14 +83,10 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	id, err := reader.ReadIdentity(ctx, o.Store)
-	if err != nil {
-		return st, err
-	}
 	rules, rulesNote, watchNote := chooseRules(o)
 	d := &page.Data{Title: "Pachca security digest", Source: o.Store.Location(""), Version: o.Version,
 		RulesNote: rulesNote, WatchNote: watchNote, PreviousFrom: prevFrom.UTC(), PreviousTo: o.From.UTC(),
-		LeftOut: leftOut(id)}
+		LeftOut: leftOut(cur.Identity)}
 	if prev.Complete() {
 		s, err := digestPlan(ctx, o, prev, rules)
 		if err != nil {
@@ -106,7 +102,7 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 		return st, err
 	}
 	d.Current, d.Files = s, len(cur.Parts)
-	d.NotExported = notExported(id, s.Sensitive)
+	d.NotExported = notExported(cur.Identity, s.Sensitive)
 	if d.Previous != nil {
 		d.Deltas = digest.Compare(d.Current, d.Previous)
 	}

@@ -43,6 +43,9 @@ type Plan struct {
 	Missing  []Gap
 	// Held lists every day the store has a folder for, for messages.
 	Held []string
+	// Identity is what the store's marker records of the configuration
+	// that wrote it; nil without a marker.
+	Identity *sinks.Identity
 }
 
 // Complete reports whether every millisecond of the period is covered.
@@ -76,6 +79,13 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 		return nil, inputErrorf("%s: no exported data (no dt=YYYY-MM-DD folder): is it the dir of a parquet or ndjson sink?", st.Location(""))
 	}
 	p := &Plan{From: from.UTC(), To: to.UTC()}
+	marker, err := readMarker(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if marker != nil {
+		p.Identity = &marker.Identity
+	}
 	for _, d := range dirs {
 		p.Held = append(p.Held, strings.TrimPrefix(d, "dt="))
 	}
@@ -86,7 +96,7 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
 			continue
 		}
-		m, err := readManifest(ctx, st, share.Dir())
+		m, err := readManifest(ctx, st, share.Dir(), marker)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +115,10 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 
 // readManifest returns the manifest of a day directory, nil if there is
 // none. Unknown fields are ignored, so manifests that grow keep working.
-func readManifest(ctx context.Context, st sinks.Store, dayDir string) (*sinks.Manifest, error) {
+// A manifest that records another identity than the marker is a
+// *DamagedError: the day holds another configuration's events (copied
+// in), which would pass for this one's.
+func readManifest(ctx context.Context, st sinks.Store, dayDir string, marker *sinks.Marker) (*sinks.Manifest, error) {
 	name := dayDir + "/" + sinks.ManifestName
 	b, _, err := st.Get(ctx, name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -122,6 +135,10 @@ func readManifest(ctx context.Context, st sinks.Store, dayDir string) (*sinks.Ma
 		return nil, inputErrorf("%s: schema_version %q: the report reads only %s output (a sink with another record shape cannot be reported on)",
 			st.Location(name), m.SchemaVersion, transform.SchemaVersion)
 	}
+	if marker != nil && m.Identity != "" && marker.IdentityHash != "" && m.Identity != marker.IdentityHash {
+		return nil, &DamagedError{File: st.Location(name), Err: fmt.Errorf("written for another identity (%.12s…) than %s records (%.12s…): the day holds another configuration's events; export it again with this one",
+			m.Identity, sinks.MarkerName, marker.IdentityHash)}
+	}
 	for _, f := range m.Files {
 		if err := checkName(f.Name); err != nil {
 			return nil, &DamagedError{File: st.Location(name), Err: err}
@@ -133,11 +150,11 @@ func readManifest(ctx context.Context, st sinks.Store, dayDir string) (*sinks.Ma
 	return &m, nil
 }
 
-// ReadIdentity returns the identity the marker at the root of st records:
-// which events the output holds (filters, dropped keys). nil when there
-// is no marker (output of a version before markers); an unreadable marker
-// is a *DamagedError.
-func ReadIdentity(ctx context.Context, st sinks.Store) (*sinks.Identity, error) {
+// readMarker returns the marker at the root of st: the identity of the
+// configuration that wrote it (filters, dropped keys). nil when there is
+// none (output of a version before markers); an unreadable marker is a
+// *DamagedError.
+func readMarker(ctx context.Context, st sinks.Store) (*sinks.Marker, error) {
 	b, _, err := st.Get(ctx, sinks.MarkerName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -149,7 +166,7 @@ func ReadIdentity(ctx context.Context, st sinks.Store) (*sinks.Identity, error) 
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, &DamagedError{File: st.Location(sinks.MarkerName), Err: fmt.Errorf("not a marker: %w", err)}
 	}
-	return &m.Identity, nil
+	return &m, nil
 }
 
 // checkName refuses a manifest entry that would leave its day folder.

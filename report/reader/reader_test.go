@@ -14,6 +14,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -226,4 +227,35 @@ func TestLongLine(t *testing.T) {
 	_, rows := readAll(t, dir, from, to)
 	require.Len(t, rows, 3)
 	require.Equal(t, recs[1].DetailsJSON, rows[1].DetailsJSON)
+}
+
+// TestAnotherConfigurationsDay: a day folder copied in from the output of
+// another configuration (another filter) is refused, naming its manifest,
+// not read as this output's day.
+func TestAnotherConfigurationsDay(t *testing.T) {
+	recs := reporttest.Dataset()
+	from, to := reporttest.Day0, reporttest.Day0.AddDate(0, 0, 2)
+	export := func(id sinks.Identity) string {
+		dir := filepath.Join(t.TempDir(), "out")
+		s := reporttest.FileSink(t, dir, "parquet")
+		_, err := s.(sinks.Claimer).Claim(t.Context(), sinks.Claim{Identity: id, Create: true})
+		require.NoError(t, err)
+		reporttest.Write(t, s, from, to, recs)
+		return dir
+	}
+	dir := export(sinks.Identity{Workspace: "test"})
+	other := export(sinks.Identity{Workspace: "test", EventKeys: []string{"user_2fa_fail"}})
+	_, rows := readAll(t, dir, from, to)
+	require.NotEmpty(t, rows, "this configuration's own days are read")
+
+	day := filepath.Join(dir, "dt=2026-11-01")
+	require.NoError(t, os.RemoveAll(day))
+	require.NoError(t, os.CopyFS(day, os.DirFS(filepath.Join(other, "dt=2026-11-01"))))
+	_, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), from, to)
+	var de *reader.DamagedError
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, filepath.Join(day, "_manifest.json"), de.File)
+	require.Contains(t, err.Error(), "another configuration's events")
+	_, rows = readAll(t, dir, from.AddDate(0, 0, 1), to)
+	require.NotEmpty(t, rows, "the other days are still read")
 }
