@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,12 +27,12 @@ func TestLeftOutIsNotZero(t *testing.T) {
 		want    map[string]string // a cell's id or data-metric -> its text
 		leftOut string
 	}{
-		{name: "no marker", want: map[string]string{"card-fails": `[\d,]+`, "Audit log reads": `[\d,]+`}},
+		{name: "no marker", want: map[string]string{"card-fails": `[\d,]+`, "card-other": `[\d,]+`, "Audit log reads": `[\d,]+`}},
 		{name: "keeps everything", claim: &sinks.Identity{Workspace: "test"},
-			want: map[string]string{"card-fails": `[\d,]+`, "Audit log reads": `[\d,]+`}},
+			want: map[string]string{"card-fails": `[\d,]+`, "card-other": `[\d,]+`, "Audit log reads": `[\d,]+`}},
 		{name: "drops audit log reads, filters out failed 2FA",
 			claim:   &sinks.Identity{Workspace: "test", EventKeys: []string{"user_login", "user_role_changed"}, DropEventKeys: []string{"audit_events_accessed"}},
-			want:    map[string]string{"card-fails": "not exported", "Audit log reads": "not exported", "Role changes": `[\d,]+`},
+			want:    map[string]string{"card-fails": "not exported", "card-other": "not exported", "Audit log reads": "not exported", "Role changes": `[\d,]+`},
 			leftOut: "every event key but user_login, user_role_changed (source.filters.event_keys); audit_events_accessed (transform.drop_event_keys)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,8 +57,9 @@ func TestLeftOutIsNotZero(t *testing.T) {
 				require.True(t, regexp.MustCompile(re).MatchString(page), "the page has no match of %s", re)
 			}
 			has(`id="card-fails"><div class="label">failed 2FA</div><div class="value">` + tc.want["card-fails"] + `</div>`)
+			has(`id="card-other"><div class="label">events of unknown keys</div><div class="value">` + tc.want["card-other"] + `</div>`)
 			for metric, want := range tc.want {
-				if metric == "card-fails" {
+				if strings.HasPrefix(metric, "card-") {
 					continue
 				}
 				has(`<tr data-group="` + metric + `"><td>` + metric + `</td><td class="mono">[^<]*</td><td class="n">` + want + `</td>`)

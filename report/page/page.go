@@ -74,6 +74,9 @@ type view struct {
 	EChartsNotice  string
 }
 
+// UnknownGroup is the title of the sensitive group of unknown keys.
+func (view) UnknownGroup() string { return digest.UnknownGroup }
+
 // DeltaOf returns the comparison line named metric, nil without one.
 func (v view) DeltaOf(metric string) *digest.Delta {
 	for i := range v.Deltas {
