@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"
@@ -118,4 +120,50 @@ func TestConcurrentRunsOnOneState(t *testing.T) {
 	require.Less(t, time.Since(start), 2*time.Second, "at once")
 	_, statErr := os.Stat(cfg.Sinks[0].File.Dir)
 	require.True(t, os.IsNotExist(statErr), "nothing written")
+}
+
+// TestCatchUpPerWorkspace: two configurations that differ only in the
+// workspace label (two workspaces behind one base URL, feeding one stream,
+// one state.dir) keep apart records of exported days: the second one's
+// nightly run delivers its day too (was: one state, and "nothing to export"
+// for the second workspace).
+func TestCatchUpPerWorkspace(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 500, today.AddDate(0, 0, -2), today
+	})
+	yesterday := []string{today.AddDate(0, 0, -1).Format(time.DateOnly)}
+	stateDir := t.TempDir()
+	for _, ws := range []string{"acme", "beta"} {
+		cfg := testConfig(t, base)
+		cfg.Source.Workspace, cfg.State.Dir = ws, stateDir
+		cfg.Sinks = []config.Sink{{Type: "stdout", Stdout: &config.StdoutSink{}}}
+		var out bytes.Buffer
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Stdout: &out}, pipeline.Range{}, false)
+		require.NoError(t, err)
+		require.Equal(t, yesterday, sum.Days, ws)
+		require.Contains(t, out.String(), `"workspace":"`+ws+`"`)
+	}
+}
+
+// TestStateTakenOver: the state of a configuration with a workspace label,
+// written when the label was not part of its key, is taken over by the
+// next run: the days it records stay exported.
+func TestStateTakenOver(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 500, today.AddDate(0, 0, -4), today
+	})
+	cfg := testConfig(t, base)
+	former := pipeline.FormerIdentities(cfg)
+	require.Len(t, former, 1)
+	markExported(t, cfg.State.Dir, former[0], today.AddDate(0, 0, -3))
+	oldKey, err := state.Key(former[0])
+	require.NoError(t, err)
+
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{today.AddDate(0, 0, -2).Format(time.DateOnly), today.AddDate(0, 0, -1).Format(time.DateOnly)}, sum.Days)
+	_, err = os.Stat(filepath.Join(cfg.State.Dir, oldKey))
+	require.ErrorIs(t, err, os.ErrNotExist, "the former state is renamed, not copied")
 }

@@ -16,19 +16,39 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
-// Identity is what defines the data of a state: the source, its filters and
-// the destinations. It names the state directory and is written into it; it
+// Identity is what defines the data of a state: the source (its workspace
+// label included: two workspaces behind one base URL, feeding one Kafka
+// topic, must not share a record of exported days), its filters and the
+// destinations. It names the state directory and is written into it; it
 // holds no secret.
 func Identity(cfg *config.Config) any {
+	return stateIdentity(cfg, cfg.Source.Workspace)
+}
+
+// FormerIdentities are the identities that named cfg's state in earlier
+// versions (before the workspace label was part of it), for state.Open to
+// take that state over.
+func FormerIdentities(cfg *config.Config) []any {
+	if cfg.Source.Workspace == "" {
+		return nil // the key never changed
+	}
+	return []any{stateIdentity(cfg, "")}
+}
+
+// stateIdentity is Identity with workspace as the label; an empty label is
+// left out, so that the states of configurations without one keep the keys
+// of versions before it.
+func stateIdentity(cfg *config.Config, workspace string) any {
 	var dests []string
 	for _, s := range cfg.Sinks {
 		dests = append(dests, sinkIdentity(s))
 	}
 	return struct {
-		BaseURL string         `json:"base_url"`
-		Filters config.Filters `json:"filters"`
-		Sinks   []string       `json:"sinks"`
-	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), cfg.Source.Filters, dests}
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace,omitempty"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
+	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), workspace, cfg.Source.Filters, dests}
 }
 
 // sinkIdentity names a sink's destination and what it writes there; the

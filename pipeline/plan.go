@@ -81,7 +81,7 @@ func usagef(format string, args ...any) error { return failure.Usagef(format, ar
 // DryRun plans rng as a run would, reading the state without creating or
 // locking it.
 func DryRun(cfg *config.Config, rng Range, now time.Time, log *slog.Logger) (Plan, error) {
-	v, err := state.Peek(cfg.State.Dir, Identity(cfg))
+	v, err := state.Peek(cfg.State.Dir, Identity(cfg), FormerIdentities(cfg)...)
 	if err != nil {
 		return Plan{}, err
 	}

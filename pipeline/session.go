@@ -107,7 +107,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if s.retired, err = PreviousKeys(cfg); err != nil {
 		return nil, err
 	}
-	st, err := state.Open(cfg.State.Dir, Identity(cfg))
+	st, err := state.Open(cfg.State.Dir, Identity(cfg), FormerIdentities(cfg)...)
 	if err != nil {
 		return nil, err
 	}

@@ -90,13 +90,14 @@ var ErrNewerFormat = errors.New("written by a newer version of pachca-export")
 type View struct{ dir string }
 
 // Peek returns the view of the state of identity id under root, for reading
-// only (a dry run).
-func Peek(root string, id any) (*View, error) {
-	key, err := Key(id)
+// only (a dry run). Without a state of id, it is the state of the first of
+// former that exists: the one Open would take over.
+func Peek(root string, id any, former ...any) (*View, error) {
+	dir, _, err := stateDir(root, id, former)
 	if err != nil {
 		return nil, err
 	}
-	v := &View{dir: filepath.Join(root, key)}
+	v := &View{dir: dir}
 	if _, err := v.readFormat(); err != nil {
 		return nil, err
 	}
@@ -138,8 +139,8 @@ func (v *View) Dir() string { return v.dir }
 // exist read whole (key.json and the follow id logs included), and the
 // lock, if it exists, opens as Open opens it. It returns the view, for what the caller wants to
 // show of it.
-func Check(root string, id any) (*View, error) {
-	v, err := Peek(root, id)
+func Check(root string, id any, former ...any) (*View, error) {
+	v, err := Peek(root, id, former...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,25 +195,42 @@ type Store struct {
 // directory is named by Key(id), and id is written to key.json so that a
 // person can tell what it holds. A second Open of the same state, from this
 // or another process, fails at once with ErrLocked.
-func Open(root string, id any) (*Store, error) {
+// former are identities that named this state in earlier versions: without
+// a state of id, the first of them that exists is locked and renamed to
+// id's, so that an upgrade that adds to the key keeps the exported days and
+// the follow position.
+func Open(root string, id any, former ...any) (*Store, error) {
 	key, err := Key(id)
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(root, key)
-	if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
-	f, err := openInPlace(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR)
+	from, moved, err := stateDir(root, id, former)
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		defer f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, holder(f))
+	if !moved {
+		if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
 		}
-		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
+	}
+	f, err := lock(from)
+	if moved && errors.Is(err, fs.ErrNotExist) {
+		return Open(root, id) // another run took it over first
+	}
+	if err != nil {
+		return nil, err
+	}
+	if moved {
+		// Under the former state's lock: a concurrent run of it is refused
+		// (ErrLocked); a later one finds it gone and opens id's.
+		if err := os.Rename(from, dir); err != nil {
+			f.Close()
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+				return Open(root, id) // another run took it over (or started id's) first
+			}
+			return nil, fmt.Errorf("state: take over %s: %w", from, err)
+		}
 	}
 	// Who holds it, for the message of a run refused meanwhile; nothing
 	// relies on it.
@@ -246,6 +264,49 @@ func openInPlace(path string, flag int) (*os.File, error) {
 		return nil, fmt.Errorf("%s is a symbolic link, not a file of the state: remove it, and keep state.dir writable by its owner only", path)
 	}
 	return f, err
+}
+
+// stateDir is the directory of the state of id under root, or, when it does
+// not exist, of the first of former that does (moved is then true).
+func stateDir(root string, id any, former []any) (dir string, moved bool, err error) {
+	key, err := Key(id)
+	if err != nil {
+		return "", false, err
+	}
+	dir = filepath.Join(root, key)
+	if _, err := os.Stat(dir); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return dir, false, nil
+	}
+	for _, old := range former {
+		k, err := Key(old)
+		if err != nil {
+			return "", false, err
+		}
+		if k == key {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, k, keyFile)); err == nil {
+			return filepath.Join(root, k), true, nil
+		}
+	}
+	return dir, false, nil
+}
+
+// lock opens and locks the lock file of the state directory dir, or fails
+// at once with ErrLocked naming its holder.
+func lock(dir string) (*os.File, error) {
+	f, err := openInPlace(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, holder(f))
+		}
+		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // holder is ", held by pid N on HOST since T" as the lock file f says, or

@@ -436,3 +436,29 @@ func TestSymlinksNotFollowed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, content, string(b), "the file the links point to is untouched")
 }
+
+// TestOpenTakesOverFormer: without a state of its identity, Open takes
+// over the state of a former identity, renamed under its lock: refused
+// while another run holds it, kept whole after.
+func TestOpenTakesOverFormer(t *testing.T) {
+	root := t.TempDir()
+	former, id := map[string]string{"k": "old"}, map[string]string{"k": "new"}
+	old, err := state.Open(root, former)
+	require.NoError(t, err)
+	require.NoError(t, old.MarkExported(state.Day{Day: "2026-11-20", RunID: "r"}))
+
+	_, err = state.Open(root, id, former)
+	require.ErrorIs(t, err, state.ErrLocked, "the former state is in use")
+	require.NoError(t, old.Close())
+
+	st, err := state.Open(root, id, former)
+	require.NoError(t, err)
+	defer st.Close()
+	days, err := st.Exported()
+	require.NoError(t, err)
+	require.Len(t, days, 1)
+	oldKey, err := state.Key(former)
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(root, oldKey))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}

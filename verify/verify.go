@@ -172,7 +172,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	defer set.Close(context.WithoutCancel(ctx))
-	view, err := state.Peek(o.Config.State.Dir, pipeline.Identity(o.Config))
+	view, err := state.Peek(o.Config.State.Dir, pipeline.Identity(o.Config), pipeline.FormerIdentities(o.Config)...)
 	if err != nil {
 		return nil, err
 	}

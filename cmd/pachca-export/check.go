@@ -84,7 +84,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	if cfg.Signing.PrivateKeyFile != "" || len(cfg.Signing.PreviousPublicKeyFiles) > 0 {
 		checkSigning(cfg, line)
 	}
-	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg)); err != nil {
+	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg), pipeline.FormerIdentities(cfg)...); err != nil {
 		line(false, "state", err.Error())
 	} else {
 		line(true, "state", v.Dir()+" writable")
