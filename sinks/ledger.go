@@ -90,12 +90,20 @@ type Linker interface {
 
 // ForeignDayError means a day's manifest records another data identity
 // than the sink's (its marker was removed, or files were copied in).
+// In the Security Lake layout it also means that another configuration's
+// manifest of the day, in another manifest folder of the same root, lists
+// a file the day would replace (File): both write the same sources.
 type ForeignDayError struct {
 	Manifest string // location of the manifest
 	Identity string // the identity hash it records
+	File     string // the file of ours it lists, "" when the manifest is of our day directory
 }
 
 func (e *ForeignDayError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s lists %s, of another identity (%.12s…): the two configurations write the same Security Lake sources; "+
+			"give this one sources of its own (security_lake.sources) besides its own manifest_prefix", e.Manifest, e.File, e.Identity)
+	}
 	return fmt.Sprintf("%s was written for another identity (%.12s…) than this configuration's; "+
 		"export this configuration to another location, or move that day away", e.Manifest, e.Identity)
 }
@@ -274,6 +282,9 @@ func (l *Ledger) replaces(p Partition) func(ManifestFile) bool {
 // partition (a followed day, whose cycle files hold each event once
 // although their ranges overlap) their sum.
 func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error) {
+	if err := l.shared(ctx, p); err != nil {
+		return 0, false, err
+	}
 	m, _, ok, err := l.read(ctx, p.Dir())
 	if err != nil || !ok {
 		return 0, false, err
@@ -340,6 +351,50 @@ func (l *Ledger) heldWhole(p Partition, m Manifest) error {
 	for _, e := range m.Files {
 		if e.From.Equal(day.From) && e.To.Equal(day.To) && slices.Contains(paths, EntryPath(p.Dir(), e.Name)) {
 			return &WholeDayError{Manifest: l.store.Location(l.layout.ManifestName(p.Dir())), File: e.Name}
+		}
+	}
+	return nil
+}
+
+// shared fails with a ForeignDayError when, in a layout whose manifests
+// are kept apart (Security Lake), the day's manifest in another folder at
+// the root, written for another identity, lists a file in a data
+// directory of p's day: the two write the same sources, whose objects
+// would mix, and be replaced or removed by each run in turn.
+func (l *Ledger) shared(ctx context.Context, p Partition) error {
+	if l.layout.Meta == "" || l.hash == "" {
+		return nil
+	}
+	entries, err := l.store.Entries(ctx, "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dirs := l.layout.DataDirs(p.Day)
+	for _, e := range entries {
+		meta := strings.TrimSuffix(e.Name, "/") + "/"
+		if !e.Dir || meta == l.layout.Meta || slices.ContainsFunc(dirs, func(d string) bool { return strings.HasPrefix(d, meta) }) {
+			continue
+		}
+		manifest := Layout{Meta: meta}.ManifestName(p.Dir())
+		b, _, err := l.store.Get(ctx, manifest)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		m, err := DecodeManifest(b)
+		if err != nil || m.Identity == "" || m.Identity == l.hash {
+			continue // not a manifest of another configuration's (a damaged one is its verify's to report)
+		}
+		for _, f := range m.Files {
+			// Not Replaces: its other directories are ours moved, not theirs.
+			if name := EntryPath(p.Dir(), f.Name); slices.Contains(dirs, path.Dir(name)) {
+				return &ForeignDayError{Manifest: l.store.Location(manifest), Identity: m.Identity, File: name}
+			}
 		}
 	}
 	return nil
