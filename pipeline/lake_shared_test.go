@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -11,7 +10,6 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
-	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
@@ -30,12 +28,7 @@ func TestLakeSourcesShared(t *testing.T) {
 	lakeConfig := func(workspace string, sl shape.SecurityLake) *config.Config {
 		cfg := testConfig(t, base)
 		cfg.Source.Workspace = workspace
-		lake := &s3sink.Config{Bucket: bucket, Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
-			ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 10 * time.Second}
-		lake.SetDefaults()
-		sl.AccountID = "123456789012"
-		lake.Keys = shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake, SecurityLake: &sl}
-		cfg.Sinks = []config.Sink{{Type: "s3", S3: lake}}
+		cfg.Sinks = []config.Sink{lakeSink(m, bucket, sl)}
 		require.NoError(t, cfg.Validate())
 		return cfg
 	}

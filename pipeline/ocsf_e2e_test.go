@@ -22,7 +22,6 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/miniotest"
@@ -51,12 +50,7 @@ func TestOCSFRoundTrip(t *testing.T) {
 	cfg := testConfig(t, base)
 	nd := cfg.Sinks[0].File
 	nd.Keys = shape.Keys{Schema: shape.SchemaOCSF}
-	lake := &s3sink.Config{Bucket: bucket, Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
-		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 10 * time.Second}
-	lake.SetDefaults()
-	lake.Keys = shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake,
-		SecurityLake: &shape.SecurityLake{AccountID: "123456789012"}}
-	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "s3", S3: lake})
+	cfg.Sinks = append(cfg.Sinks, lakeSink(m, bucket, shape.SecurityLake{}))
 	require.NoError(t, cfg.Validate())
 
 	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)

@@ -25,6 +25,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/kafkatest"
@@ -86,6 +87,16 @@ func s3Sink(m *miniotest.Server, bucket, prefix, format string) config.Sink {
 		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 3 * time.Second}
 	c.SetDefaults()
 	return config.Sink{Type: "s3", S3: c}
+}
+
+// lakeSink is an S3 sink of OCSF Parquet in the Security Lake layout of
+// sl, its account 123456789012.
+func lakeSink(m *miniotest.Server, bucket string, sl shape.SecurityLake) config.Sink {
+	s := s3Sink(m, bucket, "", "parquet")
+	s.S3.Timeout = 10 * time.Second
+	sl.AccountID = "123456789012"
+	s.S3.Keys = shape.Keys{Schema: shape.SchemaOCSF, Layout: shape.LayoutSecurityLake, SecurityLake: &sl}
+	return s
 }
 
 // TestS3EndToEnd: both formats uploaded, listed and read back equal to the
