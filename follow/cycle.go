@@ -41,7 +41,9 @@ func (l *Loop) cycle(ctx context.Context) error {
 	c := l.pos.Pending
 	redo := c != nil
 	sealed := 0
-	if !redo {
+	// The first cycle of a process seals nothing: before the API's first
+	// answer its clock is unknown, and a day is sealed once.
+	if !redo && l.answered {
 		var err error
 		if sealed, err = l.sealDue(ctx, end); err != nil {
 			return err
@@ -125,6 +127,7 @@ func (l *Loop) cycle(ctx context.Context) error {
 		l.pos.Watermark = to
 	}
 	l.pos.Seq, l.pos.Pending = c.Seq, nil
+	l.answered = true
 	l.recent.prune(l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli())
 	if err := l.st.SetFollow(l.pos); err != nil {
 		return err

@@ -548,7 +548,8 @@ func TestFollowFromPastRetention(t *testing.T) {
 		done <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
 			follow.Options{From: now.Add(-100 * 24 * time.Hour)})
 	}()
-	waitFor(t, 30*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	// The second: the first of a process seals nothing.
+	waitFor(t, 30*time.Second, "a second committed cycle", func() bool { return position(t, cfg).Seq >= 2 })
 	cancel()
 	require.NoError(t, <-done)
 
@@ -1288,4 +1289,31 @@ func TestFollowReadsUpToTheAPIsNow(t *testing.T) {
 	})
 	require.InDelta(t, behind.Seconds(), metricValue(t, metrics, "pachca_export_follow_api_clock_behind_seconds"), 1.5)
 	require.NoError(t, f.stop())
+}
+
+// TestFollowFirstCycleSealsNothing: a process started 6 s after a UTC
+// midnight by its own clock, the API's clock 10 s behind (4 s before that
+// midnight), with lag and look-back of 4 s together. Its first cycle seals
+// nothing: before the API's first answer its clock is unknown. The day is
+// sealed once the API's clock is past it, so an event the API creates in
+// its last seconds, after the first cycle, is exported (was: the first
+// cycle sealed the day by this host's clock, and the event, created after
+// the seal, was never exported).
+func TestFollowFirstCycleSealsNothing(t *testing.T) {
+	const behind = 10 * time.Second
+	c := newClock(-6 * time.Second)
+	midnight := c.now().Truncate(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset = 0, c.offset-behind
+	sim, base := startSim(t, sc)
+	t.Cleanup(func() { sim.Close() })
+	cfg := testConfig(t, base)
+	f := startFollow(t, cfg, c, follow.Options{From: midnight.Add(-time.Minute)})
+	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	last := sim.WriteEvent("user_login", c.now().Add(-behind), 20001)
+	require.Equal(t, yesterday, last.CreatedAt.UTC().Format(time.DateOnly), "created in the API's last seconds of the day")
+	waitSealed(t, cfg, yesterday)
+	require.NoError(t, f.stop())
+	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), last.ID)
 }
