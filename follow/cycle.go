@@ -108,8 +108,10 @@ func (l *Loop) cycle(ctx context.Context) error {
 		if err := a.Save(filepath.Join(l.st.Dir(), alertsFile)); err != nil {
 			return err
 		}
-		if err := l.s.RemovePendingAlerts(); err != nil {
-			return err
+		if !l.answered { // once a process: no loop writes it again
+			if err := l.s.RemovePendingAlerts(); err != nil {
+				return err
+			}
 		}
 	}
 	counted.commit()

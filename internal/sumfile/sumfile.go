@@ -65,14 +65,15 @@ func Read(path string, v any, recovery string) (bool, error) {
 	damaged := func(why string) error {
 		return failure.Permanentf("%s is damaged (%s): %s", path, why, recovery)
 	}
-	if !json.Valid(b) {
-		return false, damaged("not valid JSON: cut short or edited")
-	}
 	var env struct {
 		SHA256 string          `json:"sha256"`
 		Data   json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(b, &env); err != nil || env.SHA256 == "" && env.Data == nil {
+	err = json.Unmarshal(b, &env) // checks the whole of b is JSON first
+	if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
+		return false, damaged("not valid JSON: cut short or edited")
+	}
+	if err != nil || env.SHA256 == "" && env.Data == nil {
 		if err := decodeStrict(b, v); err != nil {
 			return false, damaged("no checksum, and not a file of an earlier version: " + err.Error())
 		}
