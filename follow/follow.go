@@ -36,8 +36,11 @@ type Options struct {
 	From time.Time
 	// Listen overrides follow.listen.
 	Listen string
+	// Listening, when set, is called once the endpoints answer, before the
+	// session opens (addr: where; not called without an address).
+	Listening func(addr string)
 	// Ready, when set, is called once the loop has loaded its position and
-	// its endpoints listen (tests).
+	// its endpoints report it (tests).
 	Ready func(addr string)
 }
 
@@ -72,12 +75,18 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 	} else {
 		listen = po.Config.Follow.Listen // checked with the configuration
 	}
-	var ln net.Listener
+	var ep *endpoints
+	addr := ""
 	if listen != "" {
-		if ln, err = net.Listen("tcp", listen); err != nil {
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
 			return fmt.Errorf("follow: listen on %s (--listen or follow.listen): %w", listen, err)
 		}
-		defer ln.Close()
+		ep = serve(ln)
+		defer ep.srv.Close()
+		if addr = ep.srv.Addr; o.Listening != nil {
+			o.Listening(addr)
+		}
 	}
 	s, err := pipeline.Open(ctx, po)
 	if err != nil {
@@ -122,11 +131,8 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		l.log.Error("follow: the alert messages could not all be sent; the feed goes on, and the next cycles try again", "error", err)
 	})
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
-	addr := ""
-	if ln != nil {
-		srv := l.serve(ln)
-		defer srv.Close()
-		addr = srv.Addr
+	if ep != nil {
+		ep.attach(l)
 	}
 	if o.Ready != nil {
 		o.Ready(addr)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -1316,4 +1317,71 @@ func TestFollowFirstCycleSealsNothing(t *testing.T) {
 	waitSealed(t, cfg, yesterday)
 	require.NoError(t, f.stop())
 	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), last.ID)
+}
+
+// TestFollowAnswersHealthWhileSinksOpen: /healthz answers from the moment the
+// address is bound, while the sinks are still being opened behind a broker
+// that accepts connections and never answers; /readyz and /metrics say it
+// is starting. Was: nothing answered until the sinks were open, and a
+// liveness probe restarted the process into the same wait.
+func TestFollowAnswersHealthWhileSinksOpen(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	broker, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer broker.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := broker.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	kcfg := kafkasink.Config{Brokers: []string{broker.Addr().String()}, Topic: "audit"}
+	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
+	require.NoError(t, cfg.Validate())
+	addr := make(chan string, 1)
+	ready := make(chan struct{})
+	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0",
+		Listening: func(a string) { addr <- a },
+		Ready:     func(string) { close(ready) }})
+	base = "http://" + <-addr
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get(base + path)
+		require.NoError(t, err, "GET %s while the sinks open", path)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("/healthz")
+	require.Equal(t, http.StatusOK, code)
+	code, body := get("/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, "starting")
+	code, _ = get("/metrics")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	select {
+	case <-ready:
+		t.Fatal("the loop started with a broker that never answers")
+	default:
+	}
+	f.stop() // ctx ends the opening: whatever it returns, the process stops
 }

@@ -4,23 +4,56 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
-// serve serves the HTTP endpoints on ln: /metrics (Prometheus),
-// /healthz (the process answers) and /readyz (the last cycle committed,
-// recently); the returned server's Addr is the address it listens on.
-// Closing the server closes ln.
-func (l *Loop) serve(ln net.Listener) *http.Server {
+// endpoints serve /metrics (Prometheus), /healthz (the process answers) and
+// /readyz (the last cycle committed, recently) from the moment the address
+// is bound: opening the sinks behind a broker that does not answer can take
+// minutes, and a liveness probe that gets no answer meanwhile restarts the
+// process into the same wait. Until the loop is attached, /readyz and
+// /metrics answer 503, starting.
+type endpoints struct {
+	srv  *http.Server
+	loop atomic.Pointer[attached]
+}
+
+type attached struct {
+	l       *Loop
+	metrics http.Handler
+}
+
+// serve serves the endpoints on ln; the server's Addr is the address it
+// listens on. Closing the server closes ln.
+func serve(ln net.Listener) *endpoints {
+	e := &endpoints{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", l.readyz)
-	mux.Handle("GET /metrics", l.m.Handler())
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln) // returns ErrServerClosed after Close
-	return srv
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a := e.loop.Load(); a != nil {
+			a.l.readyz(w, r)
+			return
+		}
+		http.Error(w, "starting: opening the sinks and loading the position", http.StatusServiceUnavailable)
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if a := e.loop.Load(); a != nil {
+			a.metrics.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting: no metrics before the sinks are open", http.StatusServiceUnavailable)
+	})
+	e.srv = &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go e.srv.Serve(ln) // returns ErrServerClosed after Close
+	return e
+}
+
+// attach makes /readyz and /metrics report l.
+func (e *endpoints) attach(l *Loop) {
+	e.loop.Store(&attached{l: l, metrics: l.m.Handler()})
 }
 
 // readyz is 200 once a cycle committed and while the last one did within

@@ -62,10 +62,8 @@ cycles fail for longer than follow.give_up_after.`,
 					return err
 				}
 				return follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now, Stdout: e.stdout, AlertsOut: e.stdout},
-					follow.Options{From: f, Listen: *listen, Ready: func(addr string) {
-						if addr != "" {
-							log.Info("follow: serving /metrics, /healthz, /readyz", "addr", addr)
-						}
+					follow.Options{From: f, Listen: *listen, Listening: func(addr string) {
+						log.Info("follow: serving /metrics, /healthz, /readyz", "addr", addr)
 					}})
 			}
 		},
