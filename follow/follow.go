@@ -88,6 +88,7 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 			o.Listening(addr)
 		}
 	}
+	po.Mode = state.ModeFollow
 	s, err := pipeline.Open(ctx, po)
 	if err != nil {
 		return err

@@ -1385,3 +1385,21 @@ func TestFollowAnswersHealthWhileSinksOpen(t *testing.T) {
 	}
 	f.stop() // ctx ends the opening: whatever it returns, the process stops
 }
+
+// TestRunRefusedWhileFollowing: a run on the state of a follow loop is
+// refused at once, saying the holder is a follow loop, which never
+// finishes. Was: "wait for it to finish".
+func TestRunRefusedWhileFollowing(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events = 0
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	ready := make(chan struct{})
+	f := startFollow(t, cfg, clock{}, follow.Options{Ready: func(string) { close(ready) }})
+	<-ready
+	_, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Mode: "run"})
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.ErrorContains(t, err, " (follow)): a follow loop runs until it is stopped")
+	require.NoError(t, f.stop())
+}

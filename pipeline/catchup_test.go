@@ -116,7 +116,7 @@ func TestConcurrentRunsOnOneState(t *testing.T) {
 	start := time.Now()
 	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 	require.ErrorIs(t, err, state.ErrLocked)
-	require.ErrorContains(t, err, "another pachca-export run is using this state")
+	require.ErrorContains(t, err, "another pachca-export process is using this state")
 	require.Less(t, time.Since(start), 2*time.Second, "at once")
 	_, statErr := os.Stat(cfg.Sinks[0].File.Dir)
 	require.True(t, os.IsNotExist(statErr), "nothing written")

@@ -42,6 +42,9 @@ type Options struct {
 	// Replace lets a day replace files or objects that hold more events
 	// than it has (run --replace); without it such a day is refused.
 	Replace bool
+	// Mode is what the session is for ("run", state.ModeFollow, ...), for
+	// the message of a process that finds the state locked.
+	Mode string
 }
 
 // ShutdownTimeout bounds Close: flushing and closing the sinks.
@@ -112,6 +115,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		return nil, err
 	}
 	s.store = st
+	st.Hold(o.Mode)
 	if err := s.cleanSpool(); err != nil {
 		st.Close()
 		return nil, err

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,8 +36,9 @@ import (
 	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
-// ErrLocked means another run holds the state.
-var ErrLocked = errors.New("another pachca-export run is using this state")
+// ErrLocked means another process (a run, a follow loop, a repair) holds
+// the state.
+var ErrLocked = errors.New("another pachca-export process is using this state")
 
 // Key returns a short stable hash of v (JSON-encoded), naming a state
 // directory or a record inside one.
@@ -188,7 +190,8 @@ func Check(root string, id any, former ...any) (*View, error) {
 // methods are not safe for concurrent use unless documented otherwise.
 type Store struct {
 	View
-	lock *os.File
+	lock  *os.File
+	since time.Time // when it was opened
 }
 
 // Open creates (0700) and locks the state of identity id under root: the
@@ -232,13 +235,8 @@ func Open(root string, id any, former ...any) (*Store, error) {
 			return nil, fmt.Errorf("state: take over %s: %w", from, err)
 		}
 	}
-	// Who holds it, for the message of a run refused meanwhile; nothing
-	// relies on it.
-	if err := f.Truncate(0); err == nil {
-		host, _ := os.Hostname()
-		fmt.Fprintf(f, "pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
-	}
-	s := &Store{View: View{dir: dir}, lock: f}
+	s := &Store{View: View{dir: dir}, lock: f, since: time.Now()}
+	s.Hold("")
 	if err := s.removeStaleTemp(); err != nil {
 		s.Close()
 		return nil, err
@@ -302,24 +300,54 @@ func lock(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, holder(f))
+			who, mode := holder(f)
+			if mode == ModeFollow {
+				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped, and exports these days itself; stop it first", ErrLocked, dir, who)
+			}
+			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, who)
 		}
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
 	return f, nil
 }
 
-// holder is ", held by pid N on HOST since T" as the lock file f says, or
-// "" when it says nothing readable (the holder has not written it yet).
-func holder(f *os.File) string {
+// ModeFollow is the mode a follow loop holds its state in (Store.Hold).
+const ModeFollow = "follow"
+
+// Hold says in the lock file who holds the state, for the message of a
+// process refused meanwhile: this process, since the state was opened, and
+// mode, what it does ("run", ModeFollow, ...; "" for unsaid). Nothing
+// relies on it.
+func (s *Store) Hold(mode string) {
+	if err := s.lock.Truncate(0); err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	line := fmt.Sprintf("pid %d on %s since %s", os.Getpid(), host, s.since.UTC().Format(time.RFC3339))
+	if mode != "" {
+		line += " (" + mode + ")"
+	}
+	s.lock.WriteAt([]byte(line+"\n"), 0)
+}
+
+// holder is ", held by pid N on HOST since T (MODE)" as the lock file f
+// says, and the mode, or "" when it says nothing readable (the holder has
+// not written it yet).
+func holder(f *os.File) (who, mode string) {
 	b := make([]byte, 200)
 	n, _ := f.ReadAt(b, 0)
 	var pid int
 	var host, since string
-	if _, err := fmt.Sscanf(string(b[:n]), "pid %d on %s since %s\n", &pid, &host, &since); err != nil {
-		return ""
+	line, _, _ := strings.Cut(string(b[:n]), "\n")
+	if _, err := fmt.Sscanf(line, "pid %d on %s since %s", &pid, &host, &since); err != nil {
+		return "", ""
 	}
-	return fmt.Sprintf(", held by pid %d on %s since %s", pid, host, since)
+	who = fmt.Sprintf(", held by pid %d on %s since %s", pid, host, since)
+	if _, m, ok := strings.Cut(line, " ("); ok && strings.HasSuffix(m, ")") {
+		mode = strings.TrimSuffix(m, ")")
+		who += " (" + mode + ")"
+	}
+	return who, mode
 }
 
 // removeStaleTemp removes the temporary files of state files that a process

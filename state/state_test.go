@@ -26,10 +26,15 @@ func TestLock(t *testing.T) {
 	require.NoError(t, err)
 	_, err = state.Open(root, id)
 	require.ErrorIs(t, err, state.ErrLocked)
-	require.ErrorContains(t, err, "another pachca-export run is using this state")
+	require.ErrorContains(t, err, "another pachca-export process is using this state")
 	host, _ := os.Hostname()
 	require.Regexp(t, fmt.Sprintf(`, held by pid %d on %s since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\); wait`, os.Getpid(), regexp.QuoteMeta(host)), err.Error(),
 		"the message names the holder")
+	a.Hold(state.ModeFollow)
+	_, err = state.Open(root, id)
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.Regexp(t, `Z \(follow\)\): a follow loop runs until it is stopped, and exports these days itself; stop it first$`, err.Error(),
+		"a follow loop never finishes: waiting for it is no advice")
 	other, err := state.Open(root, map[string]string{"base_url": "y"})
 	require.NoError(t, err, "another identity is another state")
 	require.NoError(t, other.Close())

@@ -146,7 +146,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		// from the API; and no run writes between the check and the repair.
 		// A stdout sink would mix records into the verdicts: a repair is for
 		// the sinks that keep what they hold (Kafka gets the days again).
-		if v.session, err = pipeline.Open(ctx, pipeline.Options{Config: v.cfg, Logger: o.Logger, HTTPClient: o.HTTPClient, Now: o.Now, Stdout: io.Discard}); err != nil {
+		if v.session, err = pipeline.Open(ctx, pipeline.Options{Config: v.cfg, Logger: o.Logger, HTTPClient: o.HTTPClient, Now: o.Now, Stdout: io.Discard, Mode: "verify --repair"}); err != nil {
 			return nil, fmt.Errorf("--repair: %w", err)
 		}
 		defer func() {

@@ -475,7 +475,7 @@ func TestLockedStateEndsWithSummary(t *testing.T) {
 	require.Equal(t, "summary", recs[0]["msg"])
 	require.Equal(t, "failure", recs[0]["result"])
 	require.EqualValues(t, 0, recs[0]["days_delivered"])
-	require.Contains(t, recs[1]["msg"], "another pachca-export run is using this state")
+	require.Contains(t, recs[1]["msg"], "another pachca-export process is using this state")
 }
 
 // TestAlertsDryRunBesideStdoutSink: with a stdout sink, stdout carries the

@@ -68,7 +68,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if hasStdoutSink(cfg) {
 					alertsOut = alertLog{log}
 				}
-				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout,
+				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout, Mode: "run",
 					AlertsDryRun: *alertsDry, AlertsOut: alertsOut, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
 			}
 		},
