@@ -1325,10 +1325,7 @@ func TestFollowFirstCycleSealsNothing(t *testing.T) {
 // is starting. Was: nothing answered until the sinks were open, and a
 // liveness probe restarted the process into the same wait.
 func TestFollowAnswersHealthWhileSinksOpen(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	_, base := emptySim(t)
 	cfg := testConfig(t, base)
 	broker, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -1390,10 +1387,7 @@ func TestFollowAnswersHealthWhileSinksOpen(t *testing.T) {
 // refused at once, saying the holder is a follow loop, which never
 // finishes. Was: "wait for it to finish".
 func TestRunRefusedWhileFollowing(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events = 0
-	sim, base := startSim(t, sc)
-	defer sim.Close()
+	_, base := emptySim(t)
 	cfg := testConfig(t, base)
 	ready := make(chan struct{})
 	f := startFollow(t, cfg, clock{}, follow.Options{Ready: func(string) { close(ready) }})
