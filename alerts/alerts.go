@@ -18,9 +18,13 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 )
 
+// regrowth is how many times the count of its last message a burst must
+// reach to be said again.
+const regrowth = 2
+
 // Default message templates, used when a rule has no template.
 const (
-	DefaultThresholdTemplate = `{{.Rule}}: {{.Count}} {{.EventKey}} events for actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}}, last from IP {{.}}{{end}}`
+	DefaultThresholdTemplate = `{{.Rule}}: {{.Count}} {{.EventKey}} events for actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}}, last from IP {{.}}{{end}}{{with .Before}}; still going ({{.}} in the last message){{end}}`
 	DefaultWatchTemplate     = `{{.Rule}}: {{.EventKey}} by actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}} from IP {{.}}{{end}}{{with .EntityID}}, entity {{.}}{{end}}{{with .EntityType}} ({{.}}){{end}}, event {{index .EventIDs 0}}`
 )
 
@@ -67,7 +71,10 @@ type Sender interface {
 // in order, and records each (finding, recipient) in sent once its message
 // went out, so a run that failed half-way resends only what is missing.
 // A burst that overlaps one sent before to the recipient (grown by events
-// published late, or read by a wider range) counts as sent. Each message is
+// published late, read by a wider range, or still going) counts as sent
+// until it has grown to twice the count of its last message: then it is
+// said again, with Before set to that count, so that an attack that goes on
+// is not left at the count of its first message. Each message is
 // recorded on its way before it leaves, so that a process killed before
 // the answer never sends it twice (see Sent.Settle).
 // It stops at the first error, except a message the API refuses (a
@@ -88,16 +95,27 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 		if !ok {
 			return n, fmt.Errorf("alerts: finding %s: no rule named %q", f.Key(), f.Rule)
 		}
-		var msg string
+		msgs := map[int]string{} // by Before
 		for _, to := range r.Recipients {
 			key, group := sentKey(f, to), burstGroup(f, to)
-			if sent.Has(key) || group != "" && sent.overlaps(group, f.First, f.Last) {
+			g := f
+			if group != "" {
+				if before, ok := sent.reported(group, f.First, f.Last); ok {
+					if before == 0 || f.Count < regrowth*before {
+						continue
+					}
+					key, g.Before = fmt.Sprintf("%s grown to %d", key, f.Count), before
+				}
+			}
+			if sent.Has(key) {
 				continue
 			}
-			if msg == "" {
-				if msg, err = Render(r, f); err != nil {
+			msg, ok := msgs[g.Before]
+			if !ok {
+				if msg, err = Render(r, g); err != nil {
 					return n, fmt.Errorf("alerts: rule %s: template: %w", r.Name, err)
 				}
+				msgs[g.Before] = msg
 			}
 			if dryRun {
 				// Continuation lines are indented so that each alert stays one
@@ -127,7 +145,7 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 				continue
 			}
 			n++
-			if err := sent.add(key, group, span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli()}); err != nil {
+			if err := sent.add(key, group, span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli(), Count: f.Count}); err != nil {
 				return n, err
 			}
 		}

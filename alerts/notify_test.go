@@ -219,6 +219,41 @@ func TestNotifyBurstGrown(t *testing.T) {
 	}, s.sent)
 }
 
+// TestNotifyBurstGoesOn: a burst that keeps going after its message (a
+// follow loop's cycles read its next events) is said again each time it has
+// doubled since its last message, with the count of that message, and only
+// once per count across reruns. Was: one message with the first cycle's
+// count, however long the attack went on.
+func TestNotifyBurstGoesOn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	cfg := Config{Rules: []Rule{thresholdRule(5, 10*time.Minute)}}
+	cfg.Rules[0].Recipients = []string{"10001", "10002"}
+	s := &fakeSender{}
+	e, err := New(cfg)
+	require.NoError(t, err)
+	observed := 0
+	upTo := func(n int) int { // one event a minute, as a cycle would add them
+		for ; observed < n; observed++ {
+			e.Observe(rec(fmt.Sprint("e", observed), "user_2fa_fail", "1", time.Duration(observed)*time.Minute))
+		}
+		sent, err := OpenSent(path)
+		require.NoError(t, err)
+		sends, err := Notify(t.Context(), cfg, e.Findings(), sent, s, false, nil)
+		require.NoError(t, err)
+		return sends
+	}
+	require.Equal(t, 2, upTo(5))
+	require.Zero(t, upTo(9), "not yet doubled")
+	require.Equal(t, 2, upTo(10))
+	require.Zero(t, upTo(10), "a rerun over the same events")
+	require.Zero(t, upTo(19))
+	require.Equal(t, 2, upTo(20))
+	require.Len(t, s.sent, 6)
+	require.Equal(t, "10001: Suspicious logins: 5 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:04:00Z, last from IP 203.0.113.e4", s.sent[0])
+	require.Equal(t, "10002: Suspicious logins: 10 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:09:00Z, last from IP 203.0.113.e9; still going (5 in the last message)", s.sent[3])
+	require.Equal(t, "10001: Suspicious logins: 20 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:19:00Z, last from IP 203.0.113.e19; still going (10 in the last message)", s.sent[4])
+}
+
 // TestNotifyPastARefusedRecipient: a recipient the API refuses (404: the
 // user is gone) fails Notify, but the other recipients get every message
 // (was: Notify stopped at the refusal, so one deleted account held back
@@ -254,7 +289,7 @@ func TestSentForgets(t *testing.T) {
 	old, recent := now.AddDate(0, 0, -200), now.AddDate(0, 0, -1)
 	require.NoError(t, sumfile.Write(path, sentFile{Version: sentVersion,
 		Sent:    map[string]time.Time{"old": old, "recent": recent},
-		Bursts:  map[string][]span{"gone": {{old.UnixMilli(), old.UnixMilli()}}, "kept": {{old.UnixMilli(), old.UnixMilli()}, {recent.UnixMilli(), recent.UnixMilli()}}},
+		Bursts:  map[string][]span{"gone": {{First: old.UnixMilli(), Last: old.UnixMilli()}}, "kept": {{First: old.UnixMilli(), Last: old.UnixMilli()}, {First: recent.UnixMilli(), Last: recent.UnixMilli()}}},
 		Sending: map[string]time.Time{"on its way": recent},
 	}, 0o600))
 	sent, err := OpenSent(path)
@@ -268,5 +303,5 @@ func TestSentForgets(t *testing.T) {
 	for _, k := range []string{"recent", "new", "on its way"} {
 		require.True(t, sent.Has(k), k)
 	}
-	require.Equal(t, map[string][]span{"kept": {{recent.UnixMilli(), recent.UnixMilli()}}}, sent.bursts)
+	require.Equal(t, map[string][]span{"kept": {{First: recent.UnixMilli(), Last: recent.UnixMilli()}}}, sent.bursts)
 }

@@ -164,6 +164,9 @@ type Finding struct {
 	EntityID   string
 	EntityType string
 	Details    string
+	// Before is, in the message of a burst said again because it grew, the
+	// count of its last message; 0 otherwise.
+	Before int
 }
 
 // Key identifies the finding in the record of sent alerts: rule, actor and

@@ -27,10 +27,12 @@ type sentFile struct {
 	Sending map[string]time.Time `json:"sending,omitempty"`
 }
 
-// span is the time span of a burst sent, in Unix milliseconds.
+// span is the time span of a burst sent, in Unix milliseconds, and its
+// count of events in that message (0 in files of earlier versions).
 type span struct {
 	First int64 `json:"first"`
 	Last  int64 `json:"last"`
+	Count int   `json:"count,omitempty"`
 }
 
 // Sent is the durable record of the alerts already sent, which makes a
@@ -86,20 +88,21 @@ func (s *Sent) Has(key string) bool {
 	return ok
 }
 
-// overlaps reports whether a burst of group (burstGroup) that meets
+// reported reports whether a burst of group (burstGroup) that meets
 // [first, last] was recorded: the same burst, grown since by events
-// published late or read by a wider range, whose first event, and so its
-// key, may differ.
-func (s *Sent) overlaps(group string, first, last time.Time) bool {
+// published late, read by a wider range or still coming, whose first event,
+// and so its key, may differ; and the largest count its messages gave (0:
+// not recorded).
+func (s *Sent) reported(group string, first, last time.Time) (count int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, l := first.UnixMilli(), last.UnixMilli()
 	for _, sp := range s.bursts[group] {
 		if sp.First <= l && f <= sp.Last {
-			return true
+			count, ok = max(count, sp.Count), true
 		}
 	}
-	return false
+	return count, ok
 }
 
 // Forget drops, at the next write, the messages sent before before and the

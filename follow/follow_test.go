@@ -1397,3 +1397,37 @@ func TestRunRefusedWhileFollowing(t *testing.T) {
 	require.ErrorContains(t, err, " (follow)): a follow loop runs until it is stopped")
 	require.NoError(t, f.stop())
 }
+
+// TestFollowBurstGoesOn: an attack that goes on across cycles is one
+// burst; its message is sent when it reaches the threshold, and again, with
+// the count of the first, once a later cycle finds it doubled (was: the
+// first cycle's count only, however long the attack went on).
+func TestFollowBurstGoesOn(t *testing.T) {
+	c := clock{}
+	sim, base := emptySim(t)
+	cfg := testConfig(t, base)
+	withRules(t, cfg, alerts.Rule{Name: "2FA", Kind: alerts.KindThreshold, Threshold: 3, Window: 10 * time.Minute,
+		EventKeys: []string{"user_2fa_fail"}, Recipients: []string{"10001"}})
+	f := startFollow(t, cfg, c, follow.Options{})
+	fail := func(n int) {
+		for range n {
+			sim.WriteEvent("user_2fa_fail", c.now(), 20001)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	messages := func(n int) func() bool {
+		return func() bool { return len(sim.Stats().Messages) == n }
+	}
+	fail(3)
+	waitFor(t, 10*time.Second, "the burst's message", messages(1))
+	fail(2)
+	waitPast(t, cfg, c.now().Add(cfg.Follow.Interval), "the cycles to read 5 events")
+	require.Len(t, sim.Stats().Messages, 1, "not doubled yet")
+	fail(1)
+	waitFor(t, 10*time.Second, "the message of the burst doubled", messages(2))
+	require.NoError(t, f.stop())
+	msgs := sim.Stats().Messages
+	require.Contains(t, msgs[0].Content, "2FA: 3 user_2fa_fail events for actor 20001")
+	require.Contains(t, msgs[1].Content, "2FA: 6 user_2fa_fail events for actor 20001")
+	require.Contains(t, msgs[1].Content, "still going (3 in the last message)")
+}
