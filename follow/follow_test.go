@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -656,7 +659,7 @@ func TestFollowCountsARedoneCycleOnce(t *testing.T) {
 		Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
 	waitFor(t, 20*time.Second, "cycles over midnight failing", func() bool {
-		return metricValue(t, metrics, `pachca_export_follow_cycles_total\{result="failure"\}`) >= 2
+		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") >= 2
 	})
 	require.NoError(t, os.Remove(block))
 	sim.StopLive()
@@ -817,8 +820,8 @@ func TestFollowCountsOnce(t *testing.T) {
 
 	dead := deadLetters(t, cfg.Output.DeadLetterDir)
 	require.Len(t, dead, 2, "each dead letter once, however often the look-back and the seal read it: %q", dead)
-	require.Regexp(t, `(?m)^pachca_export_dead_letters_total 2$`, string(b), "counted once each")
-	require.Regexp(t, `(?m)^pachca_export_dropped_events_total 1$`, string(b), "a dropped event counted once, however often it is read")
+	require.Regexp(t, `(?m)^pachca_export_dead_letters_total\{workspace="acme"\} 2$`, string(b), "counted once each")
+	require.Regexp(t, `(?m)^pachca_export_dropped_events_total\{workspace="acme"\} 1$`, string(b), "a dropped event counted once, however often it is read")
 	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
 	require.Contains(t, got, "twin", "one of the two events with the id is delivered")
 }
@@ -914,18 +917,35 @@ func TestFollowSealOfTwoDeliveredTwins(t *testing.T) {
 }
 
 // metricValue reads the value of the metric name (no labels) at url.
-func metricValue(t *testing.T, url, name string) float64 {
+// metricValue is the value of the one series of name at url whose labels
+// are the workspace label of testConfig and labels (name, value pairs).
+func metricValue(t *testing.T, url, name string, labels ...string) float64 {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
 	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
-	require.NotNil(t, m, "%s in /metrics", name)
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	require.NoError(t, err)
-	return v
+	want := map[string]string{"workspace": "acme"}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	require.Contains(t, mfs, name, "in /metrics")
+	for _, m := range mfs[name].GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if maps.Equal(got, want) {
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	require.Failf(t, "no such series", "%s%v in /metrics", name, want)
+	return 0
 }
 
 // twinEvent is an event with the id "twin", created at at by actor.
@@ -1106,9 +1126,9 @@ func TestFollowIdleCycles(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "two idle cycles", func() bool { return strings.Count(logs.String(), "nothing to read yet") >= 2 })
 	_, metrics := get("/metrics")
-	require.Contains(t, metrics, "\npachca_export_follow_cycles_total{result=\"success\"} 0\n")
-	require.Contains(t, metrics, "\npachca_export_last_run_success 0\n")
-	require.Contains(t, metrics, "\npachca_export_follow_cycle_duration_seconds_count 0\n")
+	require.Contains(t, metrics, "\npachca_export_follow_cycles_total{result=\"success\",workspace=\"acme\"} 0\n")
+	require.Contains(t, metrics, "\npachca_export_last_run_success{workspace=\"acme\"} 0\n")
+	require.Contains(t, metrics, "\npachca_export_follow_cycle_duration_seconds_count{workspace=\"acme\"} 0\n")
 	code, body := get("/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "no cycle committed yet")
@@ -1155,7 +1175,7 @@ func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
 	down.Store(true)
 	first := sim.WriteEvent("user_login", at, 0)
 	waitFor(t, 15*time.Second, "the seal's first try to fail", func() bool {
-		return metricValue(t, metrics, `pachca_export_follow_cycles_total\{result="failure"\}`) > 0
+		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") > 0
 	})
 	require.Positive(t, produced.Load(), "the seal failed on Kafka")
 	second := sim.WriteEvent("user_login", at.Add(time.Millisecond), 0) // after the first try's read

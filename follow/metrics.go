@@ -21,8 +21,8 @@ type metrics struct {
 	behind    prometheus.Gauge
 }
 
-func newMetrics(l *Loop) *metrics {
-	m := &metrics{Metrics: telemetry.New()}
+func newMetrics(l *Loop, workspace string) *metrics {
+	m := &metrics{Metrics: telemetry.New(workspace)}
 	reg := m.Registry()
 	m.cycles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "cycles_total", Help: "Follow cycles ended, by result: success or failure."}, []string{"result"})

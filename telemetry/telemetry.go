@@ -50,6 +50,8 @@ const (
 // safe for concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
+	// on registers on reg, with the workspace label when there is one.
+	on prometheus.Registerer
 
 	// What plans delivered and cost (ObservePlan).
 	events          *prometheus.CounterVec // event_key
@@ -78,24 +80,33 @@ type Metrics struct {
 // sink="0"), type its type; a path or topic would be a poor label value.
 var sinkLabels = []string{"sink", "type"}
 
+// WorkspaceLabel is the label every metric carries when source.workspace is
+// set: node_exporter's textfile collector refuses a series that two files
+// hold (two nightly jobs, one per workspace, writing into one directory).
+const WorkspaceLabel = "workspace"
+
 // New returns the metrics on a new registry that holds nothing else (no Go
 // runtime metrics: a textfile beside node_exporter's own must not repeat
-// them).
-func New() *Metrics {
+// them), each labelled workspace (source.workspace) unless it is "".
+func New(workspace string) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.on = m.reg
+	if workspace != "" {
+		m.on = prometheus.WrapRegistererWith(prometheus.Labels{WorkspaceLabel: workspace}, m.reg)
+	}
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
-		m.reg.MustRegister(c)
+		m.on.MustRegister(c)
 		return c
 	}
 	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
-		m.reg.MustRegister(c)
+		m.on.MustRegister(c)
 		return c
 	}
 	gauge := func(name, help string) prometheus.Gauge {
 		g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
-		m.reg.MustRegister(g)
+		m.on.MustRegister(g)
 		return g
 	}
 	m.events = counterVec("events_total", "Events delivered to every sink, by event_key.", "event_key")
@@ -122,9 +133,9 @@ func New() *Metrics {
 	return m
 }
 
-// Registry is the registry the metrics live on; a long-running mode
-// registers its own metrics here, named under Namespace.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// Registry is where a long-running mode registers its own metrics, named
+// under Namespace (with the workspace label of the others).
+func (m *Metrics) Registry() prometheus.Registerer { return m.on }
 
 // ObserveRefused counts a partition left as its sinks hold it outside a
 // plan's summary (a followed day that is not compacted).
@@ -273,6 +284,8 @@ func (m *Metrics) LoadTextfile(path string) error {
 				for _, l := range metric.GetLabel() {
 					labels[l.GetName()] = l.GetValue()
 				}
+				delete(labels, WorkspaceLabel) // New's, not the vector's
+
 				c, err := vecs[name].GetMetricWith(labels)
 				if err != nil {
 					continue // labels of another version: not carried over
@@ -286,6 +299,30 @@ func (m *Metrics) LoadTextfile(path string) error {
 		}
 	}
 	return nil
+}
+
+// TextfileWorkspace is the workspace label of the file WriteTextfile wrote
+// at path before, "" if none: what a run whose configuration does not load
+// keeps, so that its failure lands on the series of the runs before.
+func TextfileWorkspace(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		return ""
+	}
+	for _, l := range mfs[Namespace+"_last_run_timestamp_seconds"].GetMetric() {
+		for _, l := range l.GetLabel() {
+			if l.GetName() == WorkspaceLabel {
+				return l.GetValue()
+			}
+		}
+	}
+	return ""
 }
 
 // carry adds a counter's previous value; a value no counter can have (a

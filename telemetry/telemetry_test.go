@@ -86,7 +86,7 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pachca_export.prom")
 	end := time.Date(2026, 11, 3, 0, 5, 0, 0, time.UTC)
 
-	m := telemetry.New()
+	m := telemetry.New("")
 	require.NoError(t, m.LoadTextfile(path), "no file yet: nothing to carry")
 	m.ObservePlan(summary())
 	m.ObserveRun(telemetry.Success, end, 90*time.Second)
@@ -117,7 +117,7 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	require.NotContains(t, string(b), "go_goroutines", "no runtime metrics beside node_exporter's own")
 
 	// The next run fails after delivering one more day.
-	m = telemetry.New()
+	m = telemetry.New("")
 	require.NoError(t, m.LoadTextfile(path))
 	m.ObservePlan(&pipeline.Summary{Days: []string{"2026-11-03"}, PerKey: map[string]int64{"user_login": 4}, Requests: 7})
 	m.ObserveRun(telemetry.Failure, end.Add(24*time.Hour), time.Minute)
@@ -143,7 +143,7 @@ func TestTextfileAcrossRuns(t *testing.T) {
 func TestLoadTextfileRefusesGarbage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.prom")
 	require.NoError(t, os.WriteFile(path, []byte("pachca_export_api_requests_total 5\nthis is not a metric {\n"), 0o644))
-	m := telemetry.New()
+	m := telemetry.New("")
 	require.ErrorContains(t, m.LoadTextfile(path), "x.prom")
 	m.ObserveRun(telemetry.Failure, time.Unix(100, 0), time.Second)
 	require.NoError(t, m.WriteTextfile(path))
@@ -155,7 +155,7 @@ func TestLoadTextfileRefusesGarbage(t *testing.T) {
 // TestHandler: the registry served over HTTP, as a long-running mode does,
 // with the Go runtime metrics and a metric of the caller's own.
 func TestHandler(t *testing.T) {
-	m := telemetry.New()
+	m := telemetry.New("")
 	m.ObservePlan(summary())
 	freshness := telemetryGauge(m)
 	freshness.Set(42)
@@ -188,4 +188,74 @@ func telemetryGauge(m *telemetry.Metrics) prometheus.Gauge {
 	})
 	m.Registry().MustRegister(g)
 	return g
+}
+
+// TestTextfilesOfTwoWorkspaces: two nightly jobs, one per workspace, write
+// their files into one textfile directory. The collector (node_exporter's
+// textfile collector gives every sample of every file to one registry)
+// takes both: every series carries the workspace label (was: the same
+// series in both files, which the collector refuses). The counters carry
+// over across runs under the label.
+func TestTextfilesOfTwoWorkspaces(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, workspace string, runs int) string {
+		path := filepath.Join(dir, name+".prom")
+		for i := range runs {
+			m := telemetry.New(workspace)
+			require.NoError(t, m.LoadTextfile(path))
+			m.ObservePlan(summary())
+			m.ObserveRun(telemetry.Success, time.Unix(int64(1000+i), 0), time.Second)
+			require.NoError(t, m.WriteTextfile(path))
+		}
+		return path
+	}
+	collect := func(paths ...string) error {
+		var files [][]byte
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			telemetrytest.Lint(t, b)
+			files = append(files, b)
+		}
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(textfiles{t, files})
+		_, err := reg.Gather()
+		return err
+	}
+	acme, beta := write("acme", "acme", 2), write("beta", "beta", 1)
+	require.NoError(t, collect(acme, beta))
+	b, err := os.ReadFile(acme)
+	require.NoError(t, err)
+	require.Equal(t, 6.0, value(t, parse(t, b), "pachca_export_events_total", "event_key", "user_login", "workspace", "acme"), "carried over under the label")
+	require.Equal(t, 2.0, value(t, parse(t, b), "pachca_export_runs_total", "result", "success", "workspace", "acme"))
+
+	require.ErrorContains(t, collect(write("first", "", 1), write("second", "", 1)),
+		"was collected before with the same name and label values", "what the label prevents")
+}
+
+// textfiles collects the samples of text-format files as node_exporter's
+// textfile collector does: each as a constant metric of one registry.
+type textfiles struct {
+	t     *testing.T
+	files [][]byte
+}
+
+func (textfiles) Describe(chan<- *prometheus.Desc) {} // unchecked, as node_exporter's
+
+func (c textfiles) Collect(ch chan<- prometheus.Metric) {
+	for _, b := range c.files {
+		for name, mf := range parse(c.t, b) {
+			for _, m := range mf.GetMetric() {
+				var names, values []string
+				for _, l := range m.GetLabel() {
+					names, values = append(names, l.GetName()), append(values, l.GetValue())
+				}
+				typ, v := prometheus.GaugeValue, m.GetGauge().GetValue()
+				if mf.GetType() == dto.MetricType_COUNTER {
+					typ, v = prometheus.CounterValue, m.GetCounter().GetValue()
+				}
+				ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, mf.GetHelp(), names, nil), typ, v, values...)
+			}
+		}
+	}
 }

@@ -262,6 +262,15 @@ func TestMetricsFile(t *testing.T) {
 	require.Equal(t, 2.0, counter(mfs, "pachca_export_runs_total", "result", "failure"))
 	require.Equal(t, 1.0, counter(mfs, "pachca_export_runs_total", "result", "success"))
 	require.Equal(t, last, gauge(mfs, "pachca_export_last_success_timestamp_seconds"))
+	for name, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			require.Equal(t, "acme", labels["workspace"], "%s: the label of the runs before, on the series they wrote", name)
+		}
+	}
 
 	for _, b := range files {
 		telemetrytest.Lint(t, b)

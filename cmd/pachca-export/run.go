@@ -55,7 +55,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if err != nil {
 					if *metrics != "" && !*dry {
 						// A broken configuration fails the job too: say so to the alerts.
-						err = errors.Join(err, e.writeMetrics(*metrics, nil, telemetry.Failure, time.Now(), 0, log))
+						err = errors.Join(err, e.writeMetrics(*metrics, telemetry.TextfileWorkspace(*metrics), nil, telemetry.Failure, time.Now(), 0, log))
 					}
 					return err
 				}
@@ -112,7 +112,7 @@ func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range
 	}
 	res := result(ctx, err)
 	if metricsFile != "" {
-		if merr := e.writeMetrics(metricsFile, sum, res, sum.Started.Add(sum.Duration), sum.Duration, o.Logger); merr != nil {
+		if merr := e.writeMetrics(metricsFile, o.Config.Source.Workspace, sum, res, sum.Started.Add(sum.Duration), sum.Duration, o.Logger); merr != nil {
 			err = errors.Join(err, merr)
 			res = telemetry.Failure
 		}
@@ -148,9 +148,10 @@ func (e *env) printSummary(sum *pipeline.Summary, res telemetry.Result) {
 
 // writeMetrics writes the metrics file: the counters of the previous file
 // plus this run's figures (sum may be nil: nothing was done), and how it
-// ended. A previous file that does not parse is replaced, with a warning.
-func (e *env) writeMetrics(path string, sum *pipeline.Summary, res telemetry.Result, end time.Time, d time.Duration, log *slog.Logger) error {
-	m := telemetry.New()
+// ended, labelled workspace. A previous
+// file that does not parse is replaced, with a warning.
+func (e *env) writeMetrics(path, workspace string, sum *pipeline.Summary, res telemetry.Result, end time.Time, d time.Duration, log *slog.Logger) error {
+	m := telemetry.New(workspace)
 	if err := m.LoadTextfile(path); err != nil && log != nil {
 		log.Warn("the previous metrics file does not parse; counters restart from zero", "error", err)
 	}
