@@ -122,6 +122,11 @@ func (l *Loop) cycle(ctx context.Context) error {
 	for _, id := range fresh {
 		l.recent.add(id)
 	}
+	// The reads since a range the cycles left to the seal (before the
+	// first cycle, or skipped after a long stop) go on from this cycle's.
+	if l.pos.Seq == 0 || c.From.After(l.pos.Watermark) || c.From.Before(l.pos.Read) {
+		l.pos.Read = c.From
+	}
 	// No further than the API's now less the lag, as its answers to this
 	// cycle tell it: the first cycle of a process chose its end before any
 	// answer (a cycle redone, before a restart).
@@ -254,17 +259,20 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	plan.Delivered = delivered
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = keep, true
-	// What no cycle delivered of a day behind the watermark was published
-	// late: caught here rather than by a look-back.
+	// What no cycle delivered of a day behind the watermark, since the
+	// cycles read it, was published late: caught here rather than by a
+	// look-back. Before that (a day already due at the first cycle), the
+	// seal is the first to read.
 	late, wm := 0, l.pos.Watermark.UnixMilli()
-	missed, start := 0, l.pos.Start.UnixMilli() // what the cycles' range held
+	missed, start := 0, maxTime(l.pos.Start, l.pos.Read).UnixMilli() // what the cycles' range held
 	plan.OnFresh = func(rec *transform.Record, _ uint64) {
+		if rec.CreatedAt < start {
+			return
+		}
 		if rec.CreatedAt < wm {
 			late++
 		}
-		if rec.CreatedAt >= start {
-			missed++
-		}
+		missed++
 	}
 	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)

@@ -1099,6 +1099,31 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	require.Regexp(t, `level=WARN msg="follow: the seal delivered events the cycles missed[^\n]*day=`+yesterday+` events=1 lookback=3s`, logs.String())
 }
 
+// TestFollowSealOfADayNoCycleRead: a first start from a day already due
+// for the seal (--from yesterday, started after lag + look-back past
+// midnight) leaves that day to the seal: its events were never in a
+// cycle's range, so they are neither late nor missed by the cycles.
+func TestFollowSealOfADayNoCycleRead(t *testing.T) {
+	c, sim, base := startLive(t, 24*time.Hour-10*time.Second, simulator.Live{}) // 00:00:10
+	today := c.now().Truncate(24 * time.Hour)
+	yesterday := today.Add(-24 * time.Hour).Format(time.DateOnly)
+	ev := sim.WriteEvent("user_login", today.Add(-10*time.Second), 0)
+	cfg := testConfig(t, base)
+	addr := make(chan string, 1)
+	var logs lockedBuffer
+	f := startFollowLogging(t, cfg, c, follow.Options{From: today.Add(-20 * time.Second), Listen: "127.0.0.1:0",
+		Ready: func(a string) { addr <- a }}, slog.New(slog.NewTextHandler(&logs, nil)))
+	metrics := "http://" + <-addr + "/metrics"
+	waitSealed(t, cfg, yesterday)
+	waitFor(t, 5*time.Second, "the seal counted", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_seals_total") == 1
+	})
+	require.Zero(t, metricValue(t, metrics, "pachca_export_follow_late_events_total"), "no cycle read the day")
+	require.NoError(t, f.stop())
+	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), ev.ID)
+	require.NotContains(t, logs.String(), "the seal delivered events the cycles missed")
+}
+
 // TestFollowIdleCycles: a --from within lag of now leaves the cycles
 // nothing to read: they commit nothing, so neither the metrics nor the
 // readiness report a committed cycle.

@@ -37,6 +37,11 @@ type Follow struct {
 	Watermark time.Time `json:"watermark"`
 	Seq       int64     `json:"seq"` // the last committed cycle
 	Pending   *Cycle    `json:"pending,omitempty"`
+	// Read is where the cycles' reads up to Watermark began: the first
+	// cycle's start, or that of a cycle after a range the cycles skipped
+	// (days due for the seal). The seal counts an event it finds missing
+	// as late only from here on. Zero in a position of an older version.
+	Read time.Time `json:"read,omitzero"`
 }
 
 // Cycle is one range a follow loop delivers: [From, To).
