@@ -11,6 +11,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/extract"
@@ -202,7 +203,7 @@ func (s *Summary) Attrs() []slog.Attr {
 // escapes (a newline would forge a summary line, an escape sequence drive
 // the terminal); an empty key shows as "".
 func keyString(k string) string {
-	if k != "" && k[0] != '"' && utf8.ValidString(k) && strings.IndexFunc(k, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+	if k != "" && k[0] != '"' && utf8.ValidString(k) && strings.IndexFunc(k, func(r rune) bool { return !strconv.IsPrint(r) || unicode.IsSpace(r) }) < 0 {
 		return k
 	}
 	return strconv.Quote(k)

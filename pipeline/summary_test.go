@@ -10,7 +10,7 @@ import (
 
 // TestSummaryPrintsKeysSafely: an event key is the API's text; on a
 // terminal or in journald it must not forge summary lines or send escape
-// sequences, and an empty one must show.
+// sequences, and an empty one, or one with a space, must show.
 func TestSummaryPrintsKeysSafely(t *testing.T) {
 	s := newSummary("r1", time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	s.PerKey = map[string]int64{
@@ -20,6 +20,7 @@ func TestSummaryPrintsKeysSafely(t *testing.T) {
 		"":                                              1,
 		"ключ":                                          1,
 		"bad\xff":                                       1,
+		"user_login ":                                   1,
 	}
 	var b strings.Builder
 	s.Print(&b, "failure")
@@ -33,6 +34,7 @@ func TestSummaryPrintsKeysSafely(t *testing.T) {
 		`  ""  `,
 		`  ключ  `,
 		`  "bad\xff"  `,
+		`  "user_login "  `, // not a second user_login
 	} {
 		require.Contains(t, out, "\n"+line, out)
 	}
