@@ -167,6 +167,9 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return res, err
 		}
+		if err := l.otherLayout(ctx, id); err != nil {
+			return res, err
+		}
 		if res.Others, err = l.others(ctx); err != nil {
 			return res, err
 		}
@@ -229,6 +232,41 @@ func (l *Ledger) others(ctx context.Context) ([]string, error) {
 		out = append(out, name)
 	}
 	return out, nil
+}
+
+// otherLayout refuses a location that a sink of the other layout claimed:
+// a Security Lake sink over a daily sink's root (its marker there), or a
+// daily sink over a lake's (the lake's marker in a folder at the root, its
+// manifest_prefix), whose readers would read both. A marker that cannot be
+// read says nothing: a lake's bucket policy need not let the exporter read
+// its root.
+func (l *Ledger) otherLayout(ctx context.Context, id Identity) error {
+	var names []string
+	if l.layout.Name != "" {
+		names = []string{MarkerName}
+	} else {
+		entries, err := l.store.Entries(ctx, "")
+		if err != nil {
+			return nil
+		}
+		for _, e := range entries {
+			if name := strings.TrimSuffix(e.Name, "/"); e.Dir && !strings.HasPrefix(name, "dt=") && !atomicfile.IsTemp(name) {
+				names = append(names, name+"/"+MarkerName)
+			}
+		}
+	}
+	for _, name := range names {
+		b, _, err := l.store.Get(ctx, name)
+		if err != nil {
+			continue
+		}
+		var m Marker
+		if json.Unmarshal(b, &m) != nil || m.Identity.Layout == l.layout.Name {
+			continue // not a marker, or one of this layout: a sink nested in another's is warned of (others)
+		}
+		return l.compare(b, id, l.store.Location(name))
+	}
+	return nil
 }
 
 // adoptable checks data found without a marker: the newest manifest must

@@ -474,3 +474,37 @@ func TestNoKeyKeepsASignedDay(t *testing.T) {
 	require.Equal(t, before, after)
 	require.EqualValues(t, 5, m.Records)
 }
+
+// TestClaimRefusesTheOtherLayout: a Security Lake sink over a daily sink's
+// directory, and a daily sink over a lake's, are refused, naming the
+// other's marker; a sink of one layout inside a folder of the other's root
+// is not the case (was: both ran, and readers of the location read the two
+// data sets).
+func TestClaimRefusesTheOtherLayout(t *testing.T) {
+	daily := filepath.Join(t.TempDir(), "v1")
+	_, err := newNDJSON(t, daily).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	_, err = lakeSink(t, daily).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.True(t, failure.IsUsage(err), "%v", err)
+	require.ErrorContains(t, err, `layout: "security_lake" here, null there; `)
+	require.ErrorContains(t, err, "see "+filepath.Join(daily, sinks.MarkerName))
+	_, err = os.Stat(filepath.Join(daily, "pachca-export"))
+	require.True(t, os.IsNotExist(err), "nothing written")
+
+	lake := filepath.Join(t.TempDir(), "lake")
+	_, err = lakeSink(t, lake).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	_, err = newNDJSON(t, lake).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.True(t, failure.IsUsage(err), "%v", err)
+	require.ErrorContains(t, err, "holds the events of another configuration")
+	require.ErrorContains(t, err, "see "+filepath.Join(lake, "pachca-export", sinks.MarkerName))
+	_, err = os.Stat(filepath.Join(lake, sinks.MarkerName))
+	require.True(t, os.IsNotExist(err), "nothing written")
+
+	nested := filepath.Join(t.TempDir(), "out")
+	_, err = newNDJSON(t, filepath.Join(nested, "ndjson")).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	res, err := newNDJSON(t, nested).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err, "a daily sink around another is warned of, as before")
+	require.Equal(t, []string{"ndjson"}, res.Others)
+}
