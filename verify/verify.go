@@ -333,6 +333,13 @@ func (v *verifier) inRetention(day string) bool {
 	return err == nil && t.AddDate(0, 0, 1).After(v.o.Now().Add(-v.cfg.Period.Retention))
 }
 
+// retained reports whether the API holds day whole: it starts at or after
+// the retention's edge (now - period.retention).
+func (v *verifier) retained(day string) bool {
+	t, err := time.Parse(time.DateOnly, day)
+	return err == nil && !t.Before(v.o.Now().Add(-v.cfg.Period.Retention))
+}
+
 // over reports whether day has ended for an export: its end is at or
 // before now - period.lag. A day not over can only be held in part (a
 // follow loop's cycle files, a run of part of it): the API has more of it
@@ -393,8 +400,16 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					// for that): they are not missing, and what they hold
 					// is not known.
 					res.fail("not compared with the API's %d event(s): the day's files were not read", len(ids))
-				} else if lost := missing(ids, res.ids); len(lost) > 0 {
-					res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
+				} else {
+					if lost := missing(ids, res.ids); len(lost) > 0 {
+						res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
+					}
+					// The log is immutable: within the retention the API
+					// returns every event it ever had. Only the day on
+					// the retention's edge has lost its first events.
+					if extra := missing(res.ids, ids); len(extra) > 0 && v.retained(day) {
+						res.fail("%d event(s) here the API does not return (%s), though it holds the day whole and its log is immutable: added to the files, or exported from another source?", len(extra), sample(extra))
+					}
 				}
 				some = some || len(ids) > 0
 			}
@@ -519,7 +534,7 @@ func (r *root) line(day string, res *dayResult, api map[string]struct{}, compare
 		gone := missing(res.ids, api)
 		l.Detail += ", all the API has"
 		if len(gone) > 0 {
-			l.Detail += fmt.Sprintf(" (%d no longer returned by it)", len(gone))
+			l.Detail += fmt.Sprintf(" (%d no longer returned by it: the day straddles the API's retention edge)", len(gone))
 		}
 	}
 	if res.signed != "" {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,7 +74,13 @@ func export(t *testing.T) (*config.Config, *simulator.Server, ed25519.PublicKey)
 func exportUntil(t *testing.T, to time.Time) (*config.Config, *simulator.Server, ed25519.PublicKey) {
 	t.Helper()
 	sim, base := startSim(t)
+	cfg, pub := exportFrom(t, base, to)
+	return cfg, sim, pub
+}
 
+// exportFrom is export of the API at base from day0 up to to.
+func exportFrom(t *testing.T, base string, to time.Time) (*config.Config, ed25519.PublicKey) {
+	t.Helper()
 	dir := t.TempDir()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
@@ -95,7 +102,7 @@ func exportUntil(t *testing.T, to time.Time) (*config.Config, *simulator.Server,
 	require.NoError(t, cfg.Validate())
 	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: &cfg}, pipeline.Range{From: day0(), To: to}, false)
 	require.NoError(t, err)
-	return &cfg, sim, pub
+	return &cfg, pub
 }
 
 // verdicts maps "day sink-index" to the line, for the lines of rep.
@@ -282,6 +289,52 @@ func TestAgainstAPIAndRepair(t *testing.T) {
 	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
 	require.NoError(t, err)
 	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
+
+// TestAgainstAPIEventsTheAPILacks: the API's log is immutable, so an event
+// the output holds that the API does not return, on a day it holds whole,
+// fails the day, naming it (was: OK, with "(1 no longer returned by it)");
+// on the day straddling the retention edge, whose first events the API
+// dropped, it is a note.
+func TestAgainstAPIEventsTheAPILacks(t *testing.T) {
+	sim, base := startSim(t)
+	var extra []simulator.Event // exported, then no longer returned
+	for d := 1; d <= 2; d++ {
+		extra = append(extra, sim.WriteEvent("user_login", day0().AddDate(0, 0, d).Add(time.Hour), 0))
+	}
+	cfg, pub := exportFrom(t, base, day0().AddDate(0, 0, 3))
+	// The same API on the same address, without those events.
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	require.NoError(t, sim.Close())
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
+	again, err := simulator.New(sc)
+	require.NoError(t, err)
+	_, err = again.Start(u.Host)
+	require.NoError(t, err)
+	defer again.Close()
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	require.NoError(t, err)
+	require.True(t, rep.Failed())
+	got := verdicts(t, rep.Lines)
+	requireVerdicts(t, got, map[string]string{
+		date(1) + " sinks[0]": "1 event(s) here the API does not return (" + extra[0].ID + ")",
+		date(1) + " sinks[1]": "1 event(s) here the API does not return (" + extra[0].ID + ")",
+		date(2) + " sinks[0]": "1 event(s) here the API does not return (" + extra[1].ID + ")",
+		date(2) + " sinks[1]": "1 event(s) here the API does not return (" + extra[1].ID + ")",
+	})
+
+	// Day 2 straddles the retention edge: the API dropped its first hours.
+	now := func() time.Time { return day0().AddDate(0, 0, 2).Add(2*time.Hour + cfg.Period.Retention) }
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true, Now: now})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	got = verdicts(t, rep.Lines)
+	for _, sink := range []string{"sinks[0]", "sinks[1]"} {
+		require.Contains(t, got[date(2)+" "+sink].Detail, "all the API has (1 no longer returned by it: the day straddles the API's retention edge)")
+	}
 }
 
 // TestRepairDayNotOver: a day not over yet is held in part (a follow
