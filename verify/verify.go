@@ -451,7 +451,11 @@ func (v *verifier) compare(day string, hs []held) {
 				n, what = h.res.dayFile, "the day's file holds"
 			}
 			if n != d.Records && (!followed || n < d.Records) {
-				h.res.fail("the state records %d events exported for the day, %s %d (files removed, or the manifest edited?)", d.Records, what, n)
+				why := "files removed, or the manifest edited?"
+				if n > d.Records {
+					why = "events added, or the state is older than the files: restored from a backup?"
+				}
+				h.res.fail("the state records %d events exported for the day, %s %d (%s)", d.Records, what, n, why)
 				failed[h.r] = true
 			}
 		}

@@ -567,6 +567,27 @@ func TestOverlappingRanges(t *testing.T) {
 	require.False(t, rep.Failed(), "%v", rep.Lines)
 }
 
+// TestStateOlderThanTheFiles: a state restored from a backup taken before
+// a day was exported again with more events records fewer than its files
+// hold: the FAIL line says so (was: "files removed, or the manifest
+// edited?", which is the other way round).
+func TestStateOlderThanTheFiles(t *testing.T) {
+	cfg, _, pub := export(t)
+	b, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(1), sinks.ManifestName))
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(b)
+	require.NoError(t, err)
+	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	require.NoError(t, st.MarkExported(state.Day{Day: date(1), RunID: "r", Records: m.Records - 1}))
+	require.NoError(t, st.Close())
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	want := fmt.Sprintf("the state records %d events exported for the day, the day's file holds %d (events added, or the state is older than the files: restored from a backup?)", m.Records-1, m.Records)
+	requireVerdicts(t, verdicts(t, rep.Lines), map[string]string{date(1) + " sinks[0]": want, date(1) + " sinks[1]": want})
+}
+
 // TestDayCountsAgainstState: a day's manifest that lists fewer events than
 // the state records for the day (its files removed with the manifest
 // edited to match, where the chain has no successor to break) fails on that
