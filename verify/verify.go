@@ -382,7 +382,10 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					prev = res.manifest
 				}
 				last = i
-			} else if _, ok := v.exported[day]; ok {
+			}
+			// No day directory, or one holding neither a manifest nor a
+			// data file (emptied, the directory left).
+			if _, ok := v.exported[day]; ok && res.manifest == nil && len(res.problems) == 0 {
 				res.fail("nothing here, but the state records the day as exported (deleted?)")
 			}
 			byDay[day] = append(byDay[day], held{r, res})

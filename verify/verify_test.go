@@ -214,6 +214,17 @@ func TestDamageIsReported(t *testing.T) {
 		{"deleted day", func(t *testing.T, nd, pq string) {
 			require.NoError(t, os.RemoveAll(filepath.Join(pq, "dt="+date(2))))
 		}, map[string]string{date(2) + " sinks[1]": "the state records the day as exported"}},
+		// Was: no line for the day, and OK for the last one.
+		{"emptied day, its directory left", func(t *testing.T, nd, pq string) {
+			for _, day := range []int{1, 2} {
+				dir := filepath.Join(nd, "dt="+date(day))
+				require.NoError(t, os.RemoveAll(dir))
+				require.NoError(t, os.Mkdir(dir, 0o750))
+			}
+		}, map[string]string{
+			date(1) + " sinks[0]": "nothing here, but the state records the day as exported",
+			date(2) + " sinks[0]": "nothing here, but the state records the day as exported",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, _, pub := export(t)
