@@ -173,7 +173,8 @@ func TestDamageIsReported(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(nd, "dt="+date(1), sinks.ManifestName)))
 		}, map[string]string{
 			date(1) + " sinks[0]": "no _manifest.json",
-			date(2) + " sinks[0]": "chain broken",
+			// A run rewriting day 1 shows the same meanwhile.
+			date(2) + " sinks[0]": "(a day deleted, edited or reordered, or a run at work rewriting the days before it: verify again once it ends)",
 		}},
 		{"manifest a directory", func(t *testing.T, nd, pq string) {
 			path := filepath.Join(nd, "dt="+date(1), sinks.ManifestName)
