@@ -120,7 +120,8 @@ type verifier struct {
 
 // Run verifies the sinks of o.Config. Its error is about the verification
 // itself (a sink or the API that cannot be read, a damaged state); what
-// it found wrong in the output is in the Report.
+// it found wrong in the output is in the Report, which, with an API that
+// cannot be read, still holds the lines of the files.
 func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -190,10 +191,10 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		v.client = extract.NewClient(o.Config.Source.ClientConfig(o.HTTPClient))
 	}
 	lines, err := v.check(ctx, v.days(ctx))
-	if err != nil {
-		return nil, err
-	}
 	rep.Lines = append(rep.Lines, lines...)
+	if err != nil {
+		return rep, err
+	}
 	// Nothing checked, and nothing failed either: a sink that could not be
 	// read (unreachable) has its FAIL line, which says why.
 	rep.Empty = len(lines) == 0 && !slices.ContainsFunc(rep.Lines, func(l Line) bool { return l.Status == Fail })
@@ -353,11 +354,14 @@ func (v *verifier) over(day string) bool {
 func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 	var api map[string]map[string]struct{}
 	var compared []string
+	var apiErr error
 	if v.o.AgainstAPI {
 		compared = slices.DeleteFunc(slices.Clone(days), func(d string) bool { return !v.inRetention(d) || !v.over(d) })
 		var err error
 		if api, err = apiIDs(ctx, v.cfg, v.client, compared); err != nil {
-			return nil, fmt.Errorf("--against-api: %w", err)
+			// The files are checked all the same: their lines, then
+			// this error.
+			api, compared, apiErr = nil, nil, fmt.Errorf("--against-api: %w", err)
 		}
 	}
 	byDay := map[string][]held{}
@@ -424,7 +428,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			}
 		}
 	}
-	return lines, nil
+	return lines, apiErr
 }
 
 // held is what one root holds of a day.

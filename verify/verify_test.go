@@ -349,6 +349,24 @@ func TestAgainstAPIEventsTheAPILacks(t *testing.T) {
 	}
 }
 
+// TestAgainstAPIUnreachable: an API that cannot be read fails
+// --against-api, and the files are checked all the same: their lines come
+// with the error (was: the error alone, nothing said of the files).
+func TestAgainstAPIUnreachable(t *testing.T) {
+	cfg, sim, pub := export(t)
+	require.NoError(t, sim.Close())
+	cfg.Source.MaxRetries = 0
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	require.ErrorContains(t, err, "--against-api: ")
+	require.NotNil(t, rep)
+	got := verdicts(t, rep.Lines)
+	require.Len(t, got, 6, "every day of every sink: %v", rep.Lines)
+	requireVerdicts(t, got, nil)
+	for k, l := range got {
+		require.NotContains(t, l.Detail, "the API", k)
+	}
+}
+
 // TestRepairDayNotOver: a day not over yet is held in part (a follow
 // loop's cycle files, a run of its first hours) and lacks what the API
 // published since: --against-api does not call that missing, and --repair
