@@ -293,6 +293,10 @@ func (l *Ledger) compare(b []byte, id Identity, where string) error {
 		return failure.Permanentf("%s is damaged or not pachca-export's; restore it, or move it away to adopt the data as this configuration's", where)
 	}
 	if m.IdentityHash == id.Hash() {
+		if m.Identity.Hash() != m.IdentityHash {
+			// What it says the location holds is not what it vouches for.
+			return failure.Permanentf("%s is damaged: its identity is not the one of its identity_hash (edited?); restore it, or move it away to adopt the data as this configuration's", where)
+		}
 		return nil
 	}
 	diff := id.Diff(m.Identity)

@@ -93,6 +93,20 @@ func TestClaim(t *testing.T) {
 	require.Equal(t, marker, after, "a refused claim changes nothing")
 }
 
+// TestClaimEditedMarker: a marker whose identity was edited, its hash left
+// as it was, is damaged: a claim fails naming it (was: accepted, verify
+// OK, the marker telling readers of another workspace than the data's).
+func TestClaimEditedMarker(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	res, err := newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	b, err := os.ReadFile(res.Location)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(res.Location, bytes.Replace(b, []byte(`"acme"`), []byte(`"acme-eu"`), 1), 0o600))
+	_, err = newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: nightly})
+	require.ErrorContains(t, err, res.Location+" is damaged: its identity is not the one of its identity_hash (edited?)")
+}
+
 // TestClaimAdopts: data without a marker is adopted when its manifests
 // record no identity or this one, refused when they record another.
 func TestClaimAdopts(t *testing.T) {
