@@ -529,6 +529,34 @@ func TestS3(t *testing.T) {
 	require.Contains(t, got[" sinks[0]"].Detail, "s3://audit/pq/stray.ndjson.gz is not the export's")
 }
 
+// TestS3FolderPlaceholders: the zero-byte objects the S3 console's
+// "Create folder" makes, for the prefix before the first export or for a
+// day, are no files of the location (was: the prefix's own placeholder
+// failed the sink, "s3://audit/pq/ is not the export's").
+func TestS3FolderPlaceholders(t *testing.T) {
+	m := miniotest.Start(t)
+	m.CreateBucket("audit")
+	put := func(key string) {
+		_, err := m.Client().PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("audit"), Key: aws.String(key), Body: strings.NewReader("")})
+		require.NoError(t, err)
+	}
+	put("pq/")
+	cfg, _, _ := export(t)
+	c := &s3sink.Config{Bucket: "audit", Prefix: "pq/", Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
+		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 5 * time.Second}
+	c.SetDefaults()
+	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
+	cfg.State.Dir = t.TempDir()
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
+	require.NoError(t, err)
+	put("pq/dt=" + date(1) + "/")
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	require.Len(t, rep.Lines, 3)
+}
+
 func getObject(t *testing.T, m *miniotest.Server, bucket, key string) []byte {
 	t.Helper()
 	out, err := m.Client().GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})

@@ -128,6 +128,9 @@ func (st *store) Entries(ctx context.Context, dir string) ([]sinks.Object, error
 		switch {
 		case p.Prefix != nil:
 			out = append(out, sinks.Object{Name: strings.TrimSuffix(strings.TrimPrefix(*p.Prefix, st.s.prefix), "/"), Dir: true})
+		case o.Key != nil && *o.Key == prefix && strings.HasSuffix(prefix, "/"):
+			// The folder's own placeholder, as the S3 console's "Create
+			// folder" makes: no file in it.
 		case o.Key != nil:
 			out = append(out, sinks.Object{Name: strings.TrimPrefix(*o.Key, st.s.prefix), Size: aws.ToInt64(o.Size)})
 		}
