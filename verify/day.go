@@ -306,13 +306,15 @@ func dataExt(name string) string {
 	return ""
 }
 
-// dataFiles are the objects of a day that query engines read as data:
-// those with a data extension, whatever their names (a glob's * matches
-// names starting with _ and . too).
+// dataFiles are the objects of a day that a manifest must list: every
+// file but the manifest itself (temporary files are left out by listDay).
+// Query engines read them as data: Hive, Athena and Spark every name that
+// does not start with _ or ., whatever its extension; DuckDB's glob any
+// name with a data extension (its * matches a leading _ and . too).
 func dataFiles(objects []sinks.Object) []sinks.Object {
 	var out []sinks.Object
 	for _, o := range objects {
-		if dataExt(o.Name) != "" {
+		if path.Base(o.Name) != sinks.ManifestName {
 			out = append(out, o)
 		}
 	}

@@ -704,9 +704,9 @@ func TestDayCountsAgainstState(t *testing.T) {
 	})
 }
 
-// TestStrayFiles: a file with a data extension that a day's manifest does
-// not list fails its day, whatever its name (DuckDB's * matches names
-// starting with _ and . too); anything at the root but the marker and day
+// TestStrayFiles: a file that a day's manifest does not list fails its
+// day, whatever its name (DuckDB's * matches names starting with _ and .
+// too) or extension (Athena reads any other name); anything at the root but the marker and day
 // directories fails the sink, named; a temporary file of a write is
 // mentioned, not failed.
 func TestStrayFiles(t *testing.T) {
@@ -719,6 +719,9 @@ func TestStrayFiles(t *testing.T) {
 	}
 	cp(dataFile(nd, 1, ".ndjson.gz"), filepath.Join(nd, "dt="+date(1), "_copy.ndjson.gz"))
 	cp(dataFile(pq, 0, ".parquet"), filepath.Join(pq, "dt="+date(0), ".copy.parquet"))
+	// Athena, Hive and Spark read every name not starting with _ or .
+	// (was: not reported, as it has no data extension).
+	cp(dataFile(nd, 2, ".ndjson.gz"), filepath.Join(nd, "dt="+date(2), "more-events"))
 	cp(dataFile(nd, 2, ".ndjson.gz"), filepath.Join(nd, "stray.ndjson.gz"))
 	require.NoError(t, os.Mkdir(filepath.Join(nd, "dt=2026-13-45"), 0o700))
 	require.NoError(t, os.MkdirAll(filepath.Join(pq, "other"), 0o700))
@@ -733,6 +736,7 @@ func TestStrayFiles(t *testing.T) {
 	want := map[string]string{
 		date(1) + " sinks[0]": "_copy.ndjson.gz is not in the manifest",
 		date(0) + " sinks[1]": ".copy.parquet is not in the manifest",
+		date(2) + " sinks[0]": "more-events is not in the manifest",
 		" sinks[0]":           "stray.ndjson.gz",
 		" sinks[1]":           filepath.Join(pq, "other"),
 	}
