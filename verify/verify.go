@@ -81,6 +81,9 @@ type Report struct {
 	// Empty: no day was checked, in any sink (none held in the range, none
 	// recorded as exported). A verification of nothing is no success.
 	Empty bool
+	// Streams: every sink is a stream (Kafka, stdout), which cannot be
+	// read back, so Empty whatever the state records as exported.
+	Streams bool
 }
 
 // Failed reports whether anything is wrong in the end: a FAIL line that a
@@ -198,6 +201,10 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	// Nothing checked, and nothing failed either: a sink that could not be
 	// read (unreachable) has its FAIL line, which says why.
 	rep.Empty = len(lines) == 0 && !slices.ContainsFunc(rep.Lines, func(l Line) bool { return l.Status == Fail })
+	rep.Streams = !slices.ContainsFunc(set.Sinks, func(sk sinks.Sink) bool {
+		_, ok := sk.(sinks.Rooted)
+		return ok
+	})
 	if !o.Repair {
 		return rep, nil
 	}

@@ -90,6 +90,9 @@ func (e *env) verify(ctx context.Context, o verify.Options) error {
 	if err != nil {
 		return err
 	}
+	if rep.Empty && rep.Streams {
+		return fmt.Errorf("verify: nothing to verify: every sink of %s is a stream (kafka, stdout), whose messages cannot be read back; verify checks file and S3 sinks", o.Config.File)
+	}
 	if rep.Empty {
 		rng, of := "", ""
 		if !o.From.IsZero() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestVerifyCommand: verify prints one line per day and sink and exits 0 on
@@ -122,6 +123,30 @@ func TestVerifyChecksSomething(t *testing.T) {
 	require.Equal(t, 2, code, stdout+stderr)
 	require.Equal(t, lastLine(runErr), lastLine(stderr))
 	require.Contains(t, stderr, "source.token: required")
+}
+
+// TestVerifyStreamsOnly: verify of a configuration whose only sink is Kafka
+// says that a stream cannot be read back (was: "no sink holds a day and the
+// state records none as exported", while the state recorded the day a run
+// had just delivered to the topic).
+func TestVerifyStreamsOnly(t *testing.T) {
+	base := startSim(t)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+	require.NoError(t, err)
+	defer kc.Close()
+	path := writeConfig(t, base, secretToken, strings.Replace(goodConfig, "  - type: ndjson\n    dir: %DIR%/out\n",
+		"  - type: kafka\n    brokers: ["+kc.ListenAddrs()[0]+"]\n    topic: audit\n", 1))
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4)
+	day := func(n int) string { return from.AddDate(0, 0, n).Format(time.DateOnly) }
+	code, _, stderr := runMain(t, "run", "-c", path, "--from", day(0), "--to", day(1))
+	require.Equal(t, 0, code, stderr)
+
+	for _, args := range [][]string{{}, {"--from", day(0), "--to", day(1)}} {
+		code, stdout, stderr := runMain(t, append([]string{"verify", "-c", path}, args...)...)
+		require.Equal(t, 1, code, stdout+stderr)
+		require.Regexp(t, `SKIP\s+-\s+sinks\[0\] kafka audit\s+a stream: what it received cannot be read back`, stdout)
+		require.Equal(t, "pachca-export: verify: nothing to verify: every sink of "+path+" is a stream (kafka, stdout), whose messages cannot be read back; verify checks file and S3 sinks\n", stderr)
+	}
 }
 
 // TestSigningKeyChecked: check reads the signing key as run does (was: it
