@@ -96,6 +96,37 @@ func TestTLSToAPlainListener(t *testing.T) {
 	require.ErrorContains(t, err, "i/o timeout (no answer to the TLS handshake: a plain-text listener? check tls.enabled and the port)")
 }
 
+// TestHungUpWithoutAuth: a client without TLS or SASL that a TLS or SASL
+// listener hangs up on is told what the listener may want (was:
+// "unreachable: unexpected EOF" and nothing more).
+func TestHungUpWithoutAuth(t *testing.T) {
+	const topic = "pachca.audit"
+	_, cert := selfSigned(t, t.TempDir())
+	tlsListener := newCluster(t, kfake.SeedTopics(1, topic), kfake.TLS(&tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+	}))
+	saslListener := newCluster(t, kfake.SeedTopics(1, topic), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "alice", "plain-pass"))
+	for name, c := range map[string]*kfake.Cluster{"tls": tlsListener, "sasl": saslListener} {
+		t.Run(name, func(t *testing.T) {
+			s := newSink(t, testConfig(c.ListenAddrs(), topic))
+			require.ErrorContains(t, s.Check(t.Context()), "EOF (the broker hung up: a listener for TLS or SASL? check tls.enabled, sasl.mechanism and the port)")
+		})
+	}
+
+	caFile, serverCert := selfSigned(t, t.TempDir())
+	both := newCluster(t, kfake.SeedTopics(1, topic), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "alice", "plain-pass"), kfake.TLS(&tls.Config{
+			Certificates: []tls.Certificate{serverCert},
+			MinVersion:   tls.VersionTLS12,
+		}))
+	cfg := testConfig(both.ListenAddrs(), topic)
+	cfg.TLS = kafkasink.TLSConfig{Enabled: true, CAFile: caFile}
+	s := newSink(t, cfg)
+	require.ErrorContains(t, s.Check(t.Context()), "EOF (the broker hung up: a listener that wants SASL? check sasl.mechanism)")
+}
+
 // selfSigned writes a self-signed certificate for 127.0.0.1 to dir and
 // returns its path and the server's key pair.
 func selfSigned(t *testing.T, dir string) (string, tls.Certificate) {

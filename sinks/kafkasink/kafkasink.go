@@ -178,6 +178,12 @@ func (s *Sink) Check(parent context.Context) error {
 		switch {
 		case s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
+		case s.tls == nil && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+			// A TLS listener hangs up on a Kafka request; so does one that
+			// wants SASL first.
+			hint = " (the broker hung up: a listener for TLS or SASL? check tls.enabled, sasl.mechanism and the port)"
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			hint = " (the broker hung up: a listener that wants SASL? check sasl.mechanism)"
 		case s.tls != nil && errors.As(err, &ne) && ne.Timeout():
 			// A plain-text listener waits for a Kafka request and never
 			// answers the client's hello.
