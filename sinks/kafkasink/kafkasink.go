@@ -254,7 +254,7 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 	}
 	msgs, n := buildMessages(recs)
 	if err := w.s.w.WriteMessages(ctx, msgs...); err != nil {
-		w.err = w.s.deliveryError(err)
+		w.err = w.s.deliveryError(err, msgs)
 		return w.err
 	}
 	w.records += int64(len(recs))
@@ -328,9 +328,10 @@ func buildMessages(recs []transform.Record) ([]kafka.Message, int64) {
 	return msgs, total
 }
 
-// deliveryError condenses kafka-go's per-message errors into one line naming
-// the topic, and keeps them reachable with errors.Is and errors.As.
-func (s *Sink) deliveryError(err error) error {
+// deliveryError condenses kafka-go's per-message errors of msgs into one
+// line naming the topic, and keeps them reachable with errors.Is and
+// errors.As.
+func (s *Sink) deliveryError(err error, msgs []kafka.Message) error {
 	// kafka-go's own check of batch_bytes, before anything is sent; its
 	// text blames the server.
 	var big kafka.MessageTooLargeError
@@ -344,7 +345,8 @@ func (s *Sink) deliveryError(err error) error {
 	}
 	e := &deliveryError{topic: s.cfg.Topic, brokers: s.brokers(), werrs: werrs}
 	seen := map[string]bool{}
-	for _, we := range werrs {
+	largest := -1 // of the messages in a batch the brokers found too large
+	for i, we := range werrs {
 		if we == nil {
 			continue
 		}
@@ -353,6 +355,17 @@ func (s *Sink) deliveryError(err error) error {
 			seen[msg] = true
 			e.distinct = append(e.distinct, we)
 		}
+		if errors.Is(we, kafka.MessageSizeTooLarge) && i < len(msgs) && (largest < 0 || messageSize(msgs[i]) > messageSize(msgs[largest])) {
+			largest = i
+		}
+	}
+	if largest >= 0 {
+		// batch_bytes passed them, so the topic's limit is lower: the
+		// brokers refuse the whole batch of a partition, small messages
+		// batched with a large one or many small ones past the limit.
+		m := msgs[largest]
+		e.hint = fmt.Sprintf(" (the brokers refuse a batch larger than the topic's max.message.bytes, which is lower than batch_bytes (%d); the largest message refused is event %s, %d bytes: raise the topic's max.message.bytes to batch_bytes, or lower batch_bytes to it)",
+			s.cfg.BatchBytes, m.Key, messageSize(m))
 	}
 	return e
 }
@@ -382,6 +395,7 @@ type deliveryError struct {
 	failed   int
 	werrs    kafka.WriteErrors
 	distinct []error // up to three distinct causes, for the message
+	hint     string  // what to do, when the causes tell
 }
 
 func (e *deliveryError) Error() string {
@@ -389,8 +403,8 @@ func (e *deliveryError) Error() string {
 	for i, d := range e.distinct {
 		causes[i] = libraryPrefix.ReplaceAllString(d.Error(), "")
 	}
-	return fmt.Sprintf("kafka: topic %s (brokers %s): %d of %d messages not delivered: %s",
-		e.topic, e.brokers, e.failed, len(e.werrs), strings.Join(causes, "; "))
+	return fmt.Sprintf("kafka: topic %s (brokers %s): %d of %d messages not delivered: %s%s",
+		e.topic, e.brokers, e.failed, len(e.werrs), strings.Join(causes, "; "), e.hint)
 }
 
 // Unwrap exposes the kafka.WriteErrors and the distinct causes.

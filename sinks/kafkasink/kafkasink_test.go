@@ -330,3 +330,24 @@ func TestEventLargerThanBatchBytes(t *testing.T) {
 	require.Contains(t, err.Error(), "more than batch_bytes (4096): raise batch_bytes")
 	require.NotContains(t, err.Error(), "the server has a configurable maximum")
 }
+
+// TestBatchLargerThanTopicLimit: batch_bytes raised above the topic's
+// max.message.bytes, the brokers refuse a partition's batch; the error
+// names the largest message refused and both settings (was: "4 of 11
+// messages not delivered: [10] Message Size Too Large: ..." and nothing
+// on which event, nor what to change).
+func TestBatchLargerThanTopicLimit(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "20000"}))
+	cfg := testConfig(c.ListenAddrs(), topic)
+	cfg.BatchBytes = 1 << 20
+	cfg.Compression = "none"
+	s := newSink(t, cfg)
+	recs := makeRecords(0, 3)
+	recs[1].DetailsJSON = `{"text":"` + strings.Repeat("x", 30000) + `"}`
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), recs)
+	require.ErrorIs(t, err, kafka.MessageSizeTooLarge)
+	require.Regexp(t, `: 3 of 3 messages not delivered: \[10\] Message Size Too Large: .* \(the brokers refuse a batch larger than the topic's max.message.bytes, which is lower than batch_bytes \(1048576\); the largest message refused is event `+recs[1].ID+`, \d+ bytes: raise the topic's max.message.bytes to batch_bytes, or lower batch_bytes to it\)$`, err.Error())
+}
