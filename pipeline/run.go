@@ -65,9 +65,22 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 		return nil, err
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		if ctx.Err() == nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+			defer cancel()
+			err = errors.Join(err, s.Close(cctx))
+			return
+		}
+		// Interrupted: no day is committed any more, and what a sink still
+		// holds (messages in flight to a Kafka broker that does not answer)
+		// belongs to a day left unexported, which the next run delivers
+		// again. Waiting ShutdownTimeout for it kept a stopped run silent
+		// for 30 s, and a Kubernetes pod's default grace ends there.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), InterruptedCloseTimeout)
 		defer cancel()
-		err = errors.Join(err, s.Close(cctx))
+		if cerr := s.Close(cctx); cerr != nil {
+			orDiscard(o.Logger).Warn("run: interrupted; the sinks did not close cleanly", "error", cerr)
+		}
 	}()
 	plan, err := s.Plan(rng)
 	if err != nil {

@@ -50,6 +50,10 @@ type Options struct {
 // ShutdownTimeout bounds Close: flushing and closing the sinks.
 const ShutdownTimeout = 30 * time.Second
 
+// InterruptedCloseTimeout bounds the Close of a run stopped by a signal,
+// which has nothing left to commit.
+const InterruptedCloseTimeout = 5 * time.Second
+
 // Session is what a run or a follow loop opens once and uses for many plans:
 // the locked state, the sinks, the API client with its one limiter (and what
 // it learnt of the server's limit), the alert rules. Its methods are used by

@@ -290,6 +290,64 @@ func TestKafkaEndToEnd(t *testing.T) {
 	})
 }
 
+// TestKafkaHungInterruptedRun: a run stopped (SIGTERM) while the broker
+// leaves its produce request unanswered returns within
+// InterruptedCloseTimeout, the day unexported (was: it waited
+// ShutdownTimeout, 30 s, in silence for messages of a day it would not
+// record, and a pod's default grace of 30 s ended in SIGKILL: no summary,
+// no metrics file).
+func TestKafkaHungInterruptedRun(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 300, day0(), day0().AddDate(0, 0, 1)
+	})
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+	require.NoError(t, err)
+	defer c.Close()
+	hung := make(chan struct{})
+	var once sync.Once
+	var released atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if released.Load() {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		once.Do(func() { close(hung) })
+		return nil, nil, true // never answered
+	})
+	cfg := testConfig(t, base)
+	cfg.Sinks = []config.Sink{kafkaSink(c.ListenAddrs(), "audit")}
+	// The producer would go on retrying past ShutdownTimeout.
+	cfg.Sinks[0].Kafka.WriteTimeout, cfg.Sinks[0].Kafka.MaxAttempts = 2*time.Second, 30
+	ctx, cancel := context.WithCancel(t.Context())
+	type result struct {
+		sum *pipeline.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := pipeline.Run(ctx, pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+		done <- result{sum, err}
+	}()
+	select {
+	case <-hung:
+	case <-time.After(15 * time.Second):
+		t.Fatal("timed out waiting for a produce request")
+	}
+	cancel()
+	select {
+	case r := <-done:
+		require.ErrorIs(t, r.err, context.Canceled)
+		require.Empty(t, r.sum.Days, "the day stays unexported")
+	case <-time.After(pipeline.ShutdownTimeout / 2):
+		t.Fatalf("the interrupted run still waits for the hung broker after %s", pipeline.ShutdownTimeout/2)
+	}
+	// kafka-go retries in the background until its attempts succeed: let
+	// it through, so that it ends before the test does.
+	released.Store(true)
+	require.Eventually(t, func() bool { return len(kafkatest.Consume(t, c.ListenAddrs(), "audit")) > 0 },
+		30*time.Second, 100*time.Millisecond, "the producer's retry")
+}
+
 func portOf(t *testing.T, addr string) int {
 	_, p, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
