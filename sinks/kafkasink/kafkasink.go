@@ -381,10 +381,13 @@ func messageSize(m kafka.Message) int {
 }
 
 func (s *Sink) hint(err error) string {
-	if errors.Is(err, kafka.UnknownTopicOrPartition) && !s.cfg.AllowAutoTopicCreation {
-		return " (the topic does not exist and allow_auto_topic_creation is false)"
+	switch {
+	case !errors.Is(err, kafka.UnknownTopicOrPartition):
+		return ""
+	case s.cfg.AllowAutoTopicCreation:
+		return " (the topic does not exist and the brokers did not create it: create the topic, or set auto.create.topics.enable on the brokers)"
 	}
-	return ""
+	return " (the topic does not exist and allow_auto_topic_creation is false)"
 }
 
 // deliveryError is returned when the brokers refused or never acknowledged

@@ -257,6 +257,23 @@ func TestTopicMissing(t *testing.T) {
 	require.Contains(t, err.Error(), "the topic does not exist and allow_auto_topic_creation is false")
 }
 
+// TestTopicNotAutoCreated: allow_auto_topic_creation to brokers that do
+// not create topics says so (was: "[3] Unknown Topic Or Partition: ..." and
+// nothing on why, after check had said OK).
+func TestTopicNotAutoCreated(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "other"))
+	cfg := testConfig(c.ListenAddrs(), "missing")
+	cfg.AllowAutoTopicCreation = true
+	s := newSink(t, cfg)
+	require.NoError(t, s.Check(t.Context()), "created by the first write, if the brokers allow it")
+
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), makeRecords(0, 5))
+	require.ErrorIs(t, err, kafka.UnknownTopicOrPartition)
+	require.Contains(t, err.Error(), "(the topic does not exist and the brokers did not create it: create the topic, or set auto.create.topics.enable on the brokers)")
+}
+
 func TestTopicAutoCreated(t *testing.T) {
 	c := newCluster(t, kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(2))
 	cfg := testConfig(c.ListenAddrs(), "created")
