@@ -140,7 +140,16 @@ func (c Config) Validate() error {
 		add("brokers: required")
 	}
 	for i, b := range c.Brokers {
-		if err := checkHostPort(b); err != nil {
+		err := checkHostPort(b)
+		switch {
+		case err == nil:
+		case strings.Contains(b, "@"):
+			// user:password@host:port, as some clients take it: the
+			// password is not echoed (nor known yet to the scrubber).
+			add("brokers[%d]: %q is not host:port: credentials go in sasl.username and sasl.password", i, "xxxxx"+b[strings.LastIndex(b, "@"):])
+		case strings.Contains(b, "://"):
+			add("brokers[%d]: %q is not host:port: no scheme (tls.enabled and sasl.mechanism set the protocol)", i, b)
+		default:
 			add("brokers[%d]: %q is not host:port: %v", i, b, err)
 		}
 	}
