@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
@@ -261,6 +263,26 @@ func TestCheck(t *testing.T) {
 	require.Regexp(t, `FAIL\s+state\s+state: .*state-file`, stdout.String())
 	require.Regexp(t, `FAIL\s+filters\s+event key "no_such_key"`, stdout.String())
 	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
+}
+
+// TestCheckKafkaClaimsNoWrite: check of a Kafka sink says what it tested,
+// the brokers' metadata (was: "reachable and writable" for a client the
+// brokers' ACLs let describe the topic but not write to it, whose run then
+// failed on "Topic Authorization Failed" once the period was fetched).
+func TestCheckKafkaClaimsNoWrite(t *testing.T) {
+	base := startSim(t)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"), kfake.EnableSASL(), kfake.EnableACLs(),
+		kfake.User("SCRAM-SHA-256", "reader", "reader-pass", kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: "audit",
+			Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationDescribe, Allow: true}))
+	require.NoError(t, err)
+	defer kc.Close()
+	path := writeConfig(t, base, secretToken, strings.Replace(goodConfig, "    dir: %DIR%/out\n",
+		"    dir: %DIR%/out\n  - type: kafka\n    brokers: ["+kc.ListenAddrs()[0]+"]\n    topic: audit\n"+
+			"    sasl: {mechanism: scram-sha-256, username: reader, password: reader-pass}\n", 1))
+	code, stdout, stderr := runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.Regexp(t, `OK\s+sinks\[0\]\s+ndjson .* reachable and writable`, stdout)
+	require.Regexp(t, `OK\s+sinks\[1\]\s+kafka audit reachable; writing to the topic not tested: the brokers' ACLs are tried by the first delivery\n`, stdout)
 }
 
 // TestCheckUnansweringAPI: check's token line says what the API did when
