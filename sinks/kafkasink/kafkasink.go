@@ -167,6 +167,12 @@ func (s *Sink) Check(parent context.Context) error {
 		if errors.Is(err, errNotKafka) {
 			return fmt.Errorf("kafka: brokers %s: %s: check brokers (the host:port of a Kafka listener, not another service's)", s.brokers(), msg)
 		}
+		var oe *net.OpError
+		if s.tls == nil && errors.As(err, &oe) && oe.Op == "read" && oe.Timeout() {
+			// Connected, and the first request (ApiVersions, while
+			// connecting) got no answer within dial_timeout: a hung broker.
+			return fmt.Errorf("kafka: brokers %s accepted the connection but did not answer as Kafka within %s (dial_timeout): check brokers (the host:port of a Kafka listener, not another service's) and that the brokers are up", s.brokers(), s.cfg.DialTimeout)
+		}
 		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 			// Connections were made, or the error would name the dial,
 			// and never answered: a hung broker, or a service that

@@ -123,6 +123,42 @@ func TestBrokerNotKafka(t *testing.T) {
 	require.NoError(t, w.Abort(t.Context()))
 }
 
+// TestBrokerHung: a broker that accepts connections and never answers (a
+// stopped process, a hung host) is named as such (was: "unreachable: read
+// tcp ...: i/o timeout").
+func TestBrokerHung(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	accepted := make(chan net.Conn, 16)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(accepted)
+		for c := range accepted {
+			c.Close()
+		}
+	})
+	go func() { // accepts, reads nothing, never answers
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case accepted <- c:
+			default:
+				c.Close()
+			}
+		}
+	}()
+	addr := ln.Addr().String()
+	s := newSink(t, testConfig([]string{addr}, "pachca.audit"))
+	require.EqualError(t, s.Check(t.Context()), "kafka: brokers "+addr+" accepted the connection but did not answer as Kafka within 2s (dial_timeout): "+
+		"check brokers (the host:port of a Kafka listener, not another service's) and that the brokers are up")
+}
+
 func TestBrokerUnreachable(t *testing.T) {
 	addr := closedPort(t)
 	s := newSink(t, testConfig([]string{addr}, "pachca.audit"))
