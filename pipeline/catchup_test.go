@@ -13,6 +13,7 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -166,4 +167,47 @@ func TestStateTakenOver(t *testing.T) {
 	require.Equal(t, []string{today.AddDate(0, 0, -2).Format(time.DateOnly), today.AddDate(0, 0, -1).Format(time.DateOnly)}, sum.Days)
 	_, err = os.Stat(filepath.Join(cfg.State.Dir, oldKey))
 	require.ErrorIs(t, err, os.ErrNotExist, "the former state is renamed, not copied")
+}
+
+// TestCatchUpAfterKafkaBrokerMoved: a Kafka sink whose brokers changed (the
+// broker moved to another port) makes a new state, whose first catch-up
+// exports yesterday only; the plan names the state beside it, of the same
+// source and filters, and the days between to export with --from/--to (was:
+// nothing said, and the nights the moved broker could not be reached were
+// exported by nothing, to Kafka or to the file sinks beside it). A state of
+// other filters, or one with nothing missing, is no concern.
+func TestCatchUpAfterKafkaBrokerMoved(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	day := func(n int) string { return today.AddDate(0, 0, n).Format(time.DateOnly) }
+	withBrokers := func(cfg *config.Config, brokers ...string) {
+		k := &kafkasink.Config{Brokers: brokers, Topic: "audit"}
+		k.SetDefaults()
+		cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: k})
+	}
+	before := testConfig(t, "http://127.0.0.1:1")
+	withBrokers(before, "127.0.0.1:9092")
+	markExported(t, before.State.Dir, pipeline.Identity(before), today.AddDate(0, 0, -5))
+	oldKey, err := state.Key(pipeline.Identity(before))
+	require.NoError(t, err)
+
+	moved := *before
+	moved.Sinks = before.Sinks[:1:1]
+	withBrokers(&moved, "127.0.0.1:9093")
+	plan, err := pipeline.DryRun(&moved, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, []string{"a new state: " + filepath.Join(before.State.Dir, oldKey) + ", the state of this source and filters with other sinks (" +
+		"ndjson:" + before.Sinks[0].File.Dir + ":gzip, kafka:127.0.0.1:9092:audit), exported up to " + day(-5) + ", and this first catch-up starts at " + day(-1) +
+		"; if a sink only moved (a Kafka broker's address changed), export the days between with run --from " + day(-4) + " --to " + day(-1)}, plan.Notes)
+
+	filtered := moved
+	filtered.Source.Filters.EventKeys = []string{"user_login"}
+	plan, err = pipeline.DryRun(&filtered, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Empty(t, plan.Notes, "another configuration's data")
+
+	markExported(t, before.State.Dir, pipeline.Identity(before), today.AddDate(0, 0, -2))
+	plan, err = pipeline.DryRun(&moved, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Empty(t, plan.Notes, "no day between")
 }

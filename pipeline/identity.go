@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -8,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/shape"
+	"github.com/pachca-export/pachca-export/state"
 )
 
 // Identity is what defines the data of a state: the source (its workspace
@@ -140,4 +143,53 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 		keys = append(keys, key)
 	}
 	return keys, nil
+}
+
+// movedSinkNotes warn a first catch-up, which starts at first, of the
+// states beside v's of the same source, workspace and filters whose sinks
+// differ, that exported days before first: moving a sink (a Kafka broker
+// to another port) makes a new state, and the days the old one had not
+// exported yet would be exported by nothing.
+func movedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
+	type key struct {
+		BaseURL   string          `json:"base_url"`
+		Workspace string          `json:"workspace"`
+		Filters   json.RawMessage `json:"filters"`
+		Sinks     []string        `json:"sinks"`
+	}
+	b, err := json.Marshal(Identity(cfg))
+	if err != nil {
+		return nil
+	}
+	var own key
+	if json.Unmarshal(b, &own) != nil {
+		return nil
+	}
+	var notes []string
+	for _, s := range v.Siblings() {
+		var k key
+		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
+			!bytes.Equal(compactJSON(k.Filters), compactJSON(own.Filters)) || slices.Equal(k.Sinks, own.Sinks) {
+			continue
+		}
+		last, err := time.Parse(time.DateOnly, s.Last)
+		if err != nil {
+			continue
+		}
+		next := last.AddDate(0, 0, 1).Format(time.DateOnly)
+		if next >= first {
+			continue // no day between
+		}
+		notes = append(notes, fmt.Sprintf("a new state: %s, the state of this source and filters with other sinks (%s), exported up to %s, and this first catch-up starts at %s; if a sink only moved (a Kafka broker's address changed), export the days between with run --from %s --to %s",
+			s.Dir, strings.Join(k.Sinks, ", "), s.Last, first, next, first))
+	}
+	return notes
+}
+
+func compactJSON(b []byte) []byte {
+	var out bytes.Buffer
+	if json.Compact(&out, b) != nil {
+		return b
+	}
+	return out.Bytes()
 }

@@ -137,6 +137,9 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 			return Plan{}, err
 		}
 		plan = planCatchUp(exported, now, cfg.Period.Lag, cfg.Period.Retention)
+		if len(exported) == 0 && len(plan.Days) > 0 {
+			plan.Notes = append(plan.Notes, movedSinkNotes(cfg, v, plan.Days[0].Date())...)
+		}
 	default:
 		var err error
 		if plan, err = planRange(rng.From, rng.To, from, now, cfg.Period.Lag, cfg.Period.Retention); err != nil {

@@ -486,3 +486,43 @@ func (s *Store) ClearRunProgress(key string) error {
 func (v *View) progressPath(key string) string {
 	return filepath.Join(v.dir, "run-"+key+".json")
 }
+
+// Sibling is another state under the same state.dir: the identity its
+// key.json records and the last day it records exported.
+type Sibling struct {
+	Dir      string
+	Identity json.RawMessage
+	Last     string // YYYY-MM-DD; "" when none
+}
+
+// Siblings lists the states beside v's under their common root that
+// record an exported day. It reads, never writes; a state that cannot be
+// read is left out (its own run reports it).
+func (v *View) Siblings() []Sibling {
+	root := filepath.Dir(v.dir)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var out []Sibling
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || dir == v.dir {
+			continue
+		}
+		var id json.RawMessage
+		if ok, err := sumfile.Read(filepath.Join(dir, keyFile), &id, ""); !ok || err != nil {
+			continue
+		}
+		days, err := (&View{dir: dir}).Exported()
+		if err != nil || len(days) == 0 {
+			continue
+		}
+		s := Sibling{Dir: dir, Identity: id}
+		for d := range days {
+			s.Last = max(s.Last, d)
+		}
+		out = append(out, s)
+	}
+	return out
+}
