@@ -206,6 +206,11 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 			pos.Start = oldest
 		}
 		pos.Watermark = pos.Start
+		if len(exported) == 0 && o.From.IsZero() {
+			for _, n := range pipeline.MovedSinkNotes(cfg, &l.st.View, pos.Start.UTC().Format(time.DateOnly)) {
+				log.Warn("follow: " + n)
+			}
+		}
 		if err := l.st.SetFollow(pos); err != nil {
 			return nil, err
 		}

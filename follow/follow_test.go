@@ -1476,3 +1476,33 @@ func TestFollowBurstGoesOn(t *testing.T) {
 	require.Contains(t, msgs[1].Content, "2FA: 6 user_2fa_fail events for actor 20001")
 	require.Contains(t, msgs[1].Content, "still going (3 in the last message)")
 }
+
+// TestFollowNewStateAfterSinkMoved: the first start of a follow loop on a
+// new state, its sinks not those of the state beside it that sealed days
+// before yesterday (a sink moved), warns naming that state and the days
+// between to export with run (was: it began today without a word, and the
+// days the old state had not sealed were exported by nothing).
+func TestFollowNewStateAfterSinkMoved(t *testing.T) {
+	_, base := emptySim(t)
+	before := testConfig(t, base)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	st, err := state.Open(before.State.Dir, pipeline.Identity(before))
+	require.NoError(t, err)
+	require.NoError(t, st.MarkExported(state.Day{Day: today.AddDate(0, 0, -4).Format(time.DateOnly), RunID: "sealed"}))
+	require.NoError(t, st.Close())
+
+	moved := *before
+	moved.Sinks = []config.Sink{{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "moved"), Compression: "none"}}}
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- follow.Run(ctx, pipeline.Options{Config: &moved, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, follow.Options{})
+	}()
+	waitFor(t, 30*time.Second, "a committed cycle", func() bool { return position(t, &moved).Seq >= 1 })
+	cancel()
+	require.NoError(t, <-done)
+	require.Contains(t, logs.String(), "level=WARN msg=\"follow: a new state: ")
+	require.Contains(t, logs.String(), "exported up to "+today.AddDate(0, 0, -4).Format(time.DateOnly)+", and this new state starts at "+today.Format(time.DateOnly)+
+		"; if a sink only moved (a Kafka broker's address changed), export the days between with run --from "+today.AddDate(0, 0, -3).Format(time.DateOnly)+" --to "+today.Format(time.DateOnly))
+}

@@ -197,7 +197,7 @@ func TestCatchUpAfterKafkaBrokerMoved(t *testing.T) {
 	plan, err := pipeline.DryRun(&moved, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a new state: " + filepath.Join(before.State.Dir, oldKey) + ", the state of this source and filters with other sinks (" +
-		"ndjson:" + before.Sinks[0].File.Dir + ":gzip, kafka:127.0.0.1:9092:audit), exported up to " + day(-5) + ", and this first catch-up starts at " + day(-1) +
+		"ndjson:" + before.Sinks[0].File.Dir + ":gzip, kafka:127.0.0.1:9092:audit), exported up to " + day(-5) + ", and this new state starts at " + day(-1) +
 		"; if a sink only moved (a Kafka broker's address changed), export the days between with run --from " + day(-4) + " --to " + day(-1)}, plan.Notes)
 
 	filtered := moved

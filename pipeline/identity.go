@@ -145,12 +145,13 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
-// movedSinkNotes warn a first catch-up, which starts at first, of the
-// states beside v's of the same source, workspace and filters whose sinks
-// differ, that exported days before first: moving a sink (a Kafka broker
-// to another port) makes a new state, and the days the old one had not
-// exported yet would be exported by nothing.
-func movedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
+// MovedSinkNotes warn a new state, whose first catch-up or follow starts at
+// first (YYYY-MM-DD), of the states beside v's of the same source,
+// workspace and filters whose sinks differ, that exported days before
+// first: moving a sink (a Kafka broker to another port) makes a new state,
+// and the days the old one had not exported yet would be exported by
+// nothing.
+func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	type key struct {
 		BaseURL   string          `json:"base_url"`
 		Workspace string          `json:"workspace"`
@@ -180,7 +181,7 @@ func movedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 		if next >= first {
 			continue // no day between
 		}
-		notes = append(notes, fmt.Sprintf("a new state: %s, the state of this source and filters with other sinks (%s), exported up to %s, and this first catch-up starts at %s; if a sink only moved (a Kafka broker's address changed), export the days between with run --from %s --to %s",
+		notes = append(notes, fmt.Sprintf("a new state: %s, the state of this source and filters with other sinks (%s), exported up to %s, and this new state starts at %s; if a sink only moved (a Kafka broker's address changed), export the days between with run --from %s --to %s",
 			s.Dir, strings.Join(k.Sinks, ", "), s.Last, first, next, first))
 	}
 	return notes

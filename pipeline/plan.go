@@ -138,7 +138,7 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		}
 		plan = planCatchUp(exported, now, cfg.Period.Lag, cfg.Period.Retention)
 		if len(exported) == 0 && len(plan.Days) > 0 {
-			plan.Notes = append(plan.Notes, movedSinkNotes(cfg, v, plan.Days[0].Date())...)
+			plan.Notes = append(plan.Notes, MovedSinkNotes(cfg, v, plan.Days[0].Date())...)
 		}
 	default:
 		var err error
