@@ -137,18 +137,64 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
+	hc := http.Client{}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
-		hc = &http.Client{Transport: tr}
+		hc.Transport = tr
 	}
 	limiter := NewLimiter(cfg.RPS)
 	if cfg.Logger != nil {
 		limiter.log = cfg.Logger
 	}
-	return &Client{cfg: cfg, http: hc, limiter: limiter, stats: &Stats{}, sleep: sleepCtx, scrub: secret.NewScrubber(cfg.Token)}
+	c := &Client{cfg: cfg, http: &hc, limiter: limiter, stats: &Stats{}, sleep: sleepCtx, scrub: secret.NewScrubber(cfg.Token)}
+	hc.CheckRedirect = c.checkRedirect
+	return c
 }
+
+// maxRedirects is how many redirects within source.base_url's origin one
+// request follows, as net/http does.
+const maxRedirects = 10
+
+// checkRedirect follows a redirect only within the origin (scheme, host and
+// port) of source.base_url. net/http keeps the Authorization header for the
+// same host name whatever the scheme and port, so a redirect from https to
+// http on the API's host would send the token unencrypted, and one to
+// another port to another service; to another host it drops the token, and
+// the API's 401 there would read as a rejected token.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	to := *req.URL
+	to.RawQuery, to.Fragment, to.User = "", "", nil
+	status := 0
+	if req.Response != nil {
+		status = req.Response.StatusCode
+	}
+	switch {
+	case origin(req.URL) != origin(via[0].URL):
+		return &redirectError{fmt.Sprintf("source.base_url answered %d, a redirect to %s: the token is sent to source.base_url's own scheme, host and port only; if the API has moved, set source.base_url to its new address", status, c.scrub.String(to.String()))}
+	case len(via) >= maxRedirects:
+		return &redirectError{fmt.Sprintf("source.base_url redirected %d times in a row (the last to %s): check source.base_url", len(via), c.scrub.String(to.String()))}
+	}
+	return nil
+}
+
+// origin is u's scheme, host name and port, the port spelt out.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// redirectError is a redirect the client does not follow (checkRedirect).
+// The answer is the server's deliberate one: it ends the request without a
+// retry, like a TLS failure, but is not permanent to a follow loop.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
 
 // Stats returns the client's live counters.
 func (c *Client) Stats() *Stats { return c.stats }
@@ -403,10 +449,14 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 //
 // A TLS failure is not retried: a certificate the client does not trust, or
 // a server that does not speak TLS at an https:// URL, answers the same at
-// every try (was: retried for about 95 s, max_retries times).
+// every try (was: retried for about 95 s, max_retries times). Nor is a
+// redirect the client does not follow (checkRedirect).
 func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
 	if tlsErr := tlsFailure(err); tlsErr != nil {
 		return tlsErr
+	}
+	if re := (*redirectError)(nil); errors.As(err, &re) {
+		return re
 	}
 	if rctx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%s within %s (source.timeout)", what, c.cfg.Timeout)

@@ -379,3 +379,73 @@ func TestParseEventExactNames(t *testing.T) {
 	require.False(t, otherSpelling([]byte(`{"id":"a","created_at":"x","details":{"chat_id":1,"text":"an id","id_2":"ID2"}}`), "id"))
 	require.True(t, otherSpelling([]byte(`{"id":"a","details":{"ID":1}}`), "id"))
 }
+
+// TestRedirectKeepsTheTokenAtItsOrigin: a redirect to another scheme, host
+// or port is not followed, and ends the request at once naming its target
+// (was: net/http kept the Authorization header for the same host name, so
+// the token went to another port, or from https to plain http; to another
+// host it went without the token, and that host's 401 read as "the API
+// rejected the token"). A redirect within the origin is followed with it.
+func TestRedirectKeepsTheTokenAtItsOrigin(t *testing.T) {
+	var mu sync.Mutex
+	var elsewhere []string // Authorization headers the other server saw
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Write([]byte(okBody))
+	}))
+	t.Cleanup(other.Close)
+	redirecting := func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/moved/"):
+			http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		case strings.HasPrefix(r.URL.Path, "/old/"):
+			http.Redirect(w, r, "/new/"+strings.TrimPrefix(r.URL.RequestURI(), "/old/"), http.StatusMovedPermanently)
+		case r.Header.Get("Authorization") != "Bearer t":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			w.Write([]byte(okBody))
+		}
+	}
+	plain := httptest.NewServer(http.HandlerFunc(redirecting))
+	t.Cleanup(plain.Close)
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(redirecting))
+	t.Cleanup(tlsSrv.Close)
+	otherURL := other.URL + "/moved/audit_events"
+	for _, tc := range []struct {
+		name, base string
+		hc         *http.Client
+		want       string // "" = followed
+	}{
+		{"another port", plain.URL + "/moved", nil, "source.base_url answered 307, a redirect to " + otherURL + ": the token is sent to source.base_url's own scheme, host and port only"},
+		{"https to http", tlsSrv.URL + "/moved", tlsSrv.Client(), "a redirect to " + otherURL + ":"},
+		{"within the origin", plain.URL + "/old", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			elsewhere = nil
+			mu.Unlock()
+			c := NewClient(ClientConfig{BaseURL: tc.base, Token: "t", MaxRetries: 3, Timeout: 2 * time.Second, HTTPClient: tc.hc})
+			var slept []time.Duration
+			c.sleep = func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+			p, err := c.Page(t.Context(), Query{}, "")
+			postErr := c.Post(t.Context(), "/messages", []byte(`{}`))
+			mu.Lock()
+			seen := elsewhere
+			mu.Unlock()
+			require.Empty(t, seen, "no request leaves the origin")
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.Len(t, p.Events, 1)
+				require.NoError(t, postErr)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "start_time", "the query is not repeated")
+			require.Empty(t, slept, "no retry")
+			require.EqualValues(t, 2, c.Stats().Requests.Load())
+			require.ErrorContains(t, postErr, "a redirect to "+other.URL+"/moved/messages")
+		})
+	}
+}
