@@ -120,6 +120,10 @@ type Client struct {
 	// into an error: a server or proxy may echo the request's headers.
 	scrub secret.Scrubber
 	clock apiClock
+	// pauseEnd is when the limiter's pause for the latest 429's
+	// Retry-After ends, in Unix nanoseconds, so that a request under a
+	// retry deadline need not wait for a pause that outlasts it.
+	pauseEnd atomic.Int64
 }
 
 // NewClient returns a client; it does no I/O.
@@ -304,7 +308,7 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 	var waited time.Duration // in the limiter
 	for {
 		w := time.Now()
-		sent, err := c.limiter.Wait(ctx, priority)
+		sent, err := c.wait(ctx, priority)
 		if err != nil {
 			return err
 		}
@@ -324,6 +328,7 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			throttles++
 			c.stats.Throttled.Add(1)
 			c.limiter.Throttled(sent, thr.retryAfter)
+			c.paused(time.Now().Add(thr.retryAfter))
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
@@ -352,6 +357,35 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			return err
 		}
 		c.stats.Retries.Add(1)
+	}
+}
+
+// wait takes a turn in the shared limiter. Under WithRetryDeadline, a
+// pause for a 429's Retry-After that lasts past the deadline ends the
+// request at once: the pause may be another request's of up to ten
+// minutes, and a follow cycle waiting it out would end long after
+// follow.give_up_after (was: the cycle after one that was out of time for
+// a Retry-After sat silent in the pause). Pacing is never cut short.
+func (c *Client) wait(ctx context.Context, priority int64) (time.Time, error) {
+	if until, ok := retryDeadline(ctx); ok {
+		now, end := time.Now(), time.Unix(0, c.pauseEnd.Load())
+		if now.Before(end) && end.After(until) {
+			return time.Time{}, fmt.Errorf("out of time to wait out a 429's Retry-After: every request is paused for %s more", end.Sub(now).Round(time.Second))
+		}
+	}
+	return c.limiter.Wait(ctx, priority)
+}
+
+// paused records the end of a pause the limiter began (Limiter.Throttled).
+func (c *Client) paused(end time.Time) {
+	if c.cfg.RPS <= 0 {
+		return // an unlimited limiter does not pause
+	}
+	for {
+		old := c.pauseEnd.Load()
+		if end.UnixNano() <= old || c.pauseEnd.CompareAndSwap(old, end.UnixNano()) {
+			return
+		}
 	}
 }
 

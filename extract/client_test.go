@@ -449,3 +449,32 @@ func TestRedirectKeepsTheTokenAtItsOrigin(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryDeadlineBoundsThePause: a request under WithRetryDeadline does
+// not wait for a pause an earlier 429 began that lasts past the deadline
+// (was: the next follow cycle after one that was out of time for a
+// Retry-After of ten minutes waited the pause out, silent, long after
+// follow.give_up_after); the limiter's pacing is not cut by the deadline.
+func TestRetryDeadlineBoundsThePause(t *testing.T) {
+	srv, n := scripted(t, reply{status: 429, header: map[string]string{"Retry-After": "600"}})
+	c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", RPS: 100, MaxRetries: 3, Timeout: 2 * time.Second})
+	_, err := c.Page(WithRetryDeadline(t.Context(), time.Now().Add(time.Second)), Query{}, "")
+	require.ErrorContains(t, err, "out of time to wait for the Retry-After of 10m0s")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // the test's bound, not the client's
+	defer cancel()
+	_, err = c.Page(WithRetryDeadline(ctx, time.Now().Add(time.Minute)), Query{}, "")
+	require.ErrorContains(t, err, "out of time to wait out a 429's Retry-After: every request is paused for 10m0s more")
+	require.Equal(t, 1, *n, "nothing sent during the pause")
+
+	t.Run("pacing", func(t *testing.T) {
+		srv, n := scripted(t)
+		c := NewClient(ClientConfig{BaseURL: srv.URL, Token: "t", RPS: 2, MaxRetries: 3, Timeout: 2 * time.Second})
+		ctx := WithRetryDeadline(t.Context(), time.Now().Add(10*time.Millisecond))
+		for range 3 {
+			_, err := c.Page(ctx, Query{}, "")
+			require.NoError(t, err)
+		}
+		require.Equal(t, 3, *n)
+	})
+}
