@@ -21,6 +21,10 @@ type APIError struct {
 	// Method and Path name a request other than GET /audit_events, e.g.
 	// POST /messages.
 	Method, Path string
+	// Foreign is an answer whose body is neither error shape of the API (an
+	// HTML page, another JSON): a proxy or firewall on the way may have
+	// sent it rather than the API.
+	Foreign bool
 }
 
 // FailureKind makes every APIError permanent: waiting will not change the
@@ -47,6 +51,9 @@ func (e *APIError) Error() string {
 		return "the API refused " + e.Method + " " + e.Path + " (" + e.Detail() + ")"
 	}
 	detail := e.Detail()
+	if e.Foreign && e.Status >= 401 && e.Status <= 403 {
+		return "the server at source.base_url answered " + detail + ", which is not the API's error: a proxy or firewall on the way may refuse the request; check source.base_url and the way to it. " + e.tokenAdvice()
+	}
 	switch e.Status {
 	case 401:
 		return "the API rejected the token (" + detail + "): check source.token (or --token); reading the audit log needs the workspace owner's token with scope audit_events:read on the Corporation plan"
@@ -61,6 +68,17 @@ func (e *APIError) Error() string {
 		return "the API refused the request (" + detail + "): check " + key
 	}
 	return "the API refused the request (" + detail + ")"
+}
+
+// tokenAdvice is what a 401, 402 or 403 of the API itself would mean.
+func (e *APIError) tokenAdvice() string {
+	switch e.Status {
+	case 401:
+		return "From the API, 401 would be a rejected token (source.token, or --token)"
+	case 402:
+		return "From the API, 402 would be a plan without the audit log (it needs the Corporation plan)"
+	}
+	return "From the API, 403 would be a token without scope audit_events:read"
 }
 
 // filterKey names the configuration key behind a filter parameter of
@@ -98,11 +116,17 @@ func parseAPIError(status int, body []byte) *APIError {
 	}
 	if json.Unmarshal(body, &api) != nil {
 		e.Message = snippet(body)
+		e.Foreign = e.Message != ""
 		return e
 	}
 	if len(api.Errors) > 0 {
 		first := api.Errors[0]
 		e.Code, e.Key, e.Message = first.Code, first.Key, first.Message
+		return e
+	}
+	if api.Error == "" && api.Description == "" {
+		e.Message = snippet(body)
+		e.Foreign = true
 		return e
 	}
 	e.Code, e.Message = api.Error, api.Description
