@@ -548,7 +548,7 @@ func decodePage(body []byte) (Page, error) {
 	var env struct {
 		Data *[]json.RawMessage `json:"data"`
 		Meta *struct {
-			Paginate struct {
+			Paginate *struct {
 				NextPage *string `json:"next_page"`
 				PrevPage *string `json:"prev_page"`
 				HasNext  *bool   `json:"has_next"`
@@ -561,7 +561,16 @@ func decodePage(body []byte) (Page, error) {
 	if env.Data == nil || env.Meta == nil {
 		return Page{}, errors.New("no data or meta")
 	}
-	pg := env.Meta.Paginate
+	// Without them a page would read as the last one, and the rest of its
+	// window would be left out without a word (paginate and its next_page
+	// are required in the OpenAPI document).
+	if env.Meta.Paginate == nil {
+		return Page{}, errors.New("no meta.paginate")
+	}
+	pg := *env.Meta.Paginate
+	if pg.HasNext == nil && pg.NextPage == nil {
+		return Page{}, errors.New("meta.paginate has neither has_next nor next_page")
+	}
 	p := Page{Events: make([]Event, 0, len(*env.Data))}
 	if pg.NextPage != nil {
 		p.Next = *pg.NextPage

@@ -91,6 +91,8 @@ func TestPageRetryOrFail(t *testing.T) {
 		{name: "truncated body", replies: []reply{{status: 200, body: okBody[:40], short: true}}, requests: 2},
 		{name: "html with 200", replies: []reply{{status: 200, body: "<html><body>Maintenance</body></html>"}}, requests: 2},
 		{name: "json without data", replies: []reply{{status: 200, body: `{"meta":{}}`}}, requests: 2},
+		{name: "meta without paginate", replies: []reply{{status: 200, body: `{"data":[{"id":"a"}],"meta":{}}`}}, requests: 2},
+		{name: "paginate without has_next or next_page", replies: []reply{{status: 200, body: `{"data":[{"id":"a"}],"meta":{"paginate":{"prev_page":"p","next_page":null}}}`}}, requests: 2},
 		{name: "has_next without cursor", replies: []reply{{status: 200, body: `{"data":[],"meta":{"paginate":{"has_next":true}}}`}}, requests: 2},
 		{name: "gives up", replies: []reply{{status: 500}, {status: 500}, {status: 500}, {status: 500}}, requests: 4, errText: "giving up after 3 retries: server error 500"},
 		{name: "400", replies: []reply{{status: 400, body: apiErr("required")}}, requests: 1, errText: "the API refused the request (400 required: bad, parameter start_time)"},
