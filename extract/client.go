@@ -329,11 +329,14 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			c.stats.Throttled.Add(1)
 			c.limiter.Throttled(sent, thr.retryAfter)
 			c.paused(time.Now().Add(thr.retryAfter))
+			if throttles > maxThrottles && thr.asked > thr.retryAfter {
+				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times), the last asking to wait %s: the token may be restricted for that long; run again after it", throttles, thr.asked)
+			}
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
 			if until, ok := retryDeadline(ctx); ok && time.Now().Add(thr.retryAfter).After(until) {
-				return fmt.Errorf("out of time to wait for the Retry-After of %s: %w", thr.retryAfter, err)
+				return fmt.Errorf("out of time to wait for the Retry-After of %s: 429 Too Many Requests", max(thr.asked, thr.retryAfter))
 			}
 			c.onRetry(Retry{Attempt: throttles, Throttled: true, Wait: thr.retryAfter, Err: err})
 			// The limiter's pause makes every worker wait; nothing to sleep here.
@@ -417,9 +420,16 @@ func (c *Client) onRetry(r Retry) {
 	}
 }
 
-type throttledError struct{ retryAfter time.Duration }
+// throttledError is a 429: retryAfter is the wait, asked the server's
+// Retry-After when it was longer than the cap.
+type throttledError struct{ retryAfter, asked time.Duration }
 
-func (e *throttledError) Error() string { return "429 Too Many Requests" }
+func (e *throttledError) Error() string {
+	if e.asked > e.retryAfter {
+		return fmt.Sprintf("429 Too Many Requests with a Retry-After of %s, waited as %s", e.asked, e.retryAfter)
+	}
+	return "429 Too Many Requests"
+}
 
 // do sends req and tells the limiter when it was written to the
 // connection: a request written late (a new connection, a busy machine)
@@ -525,13 +535,14 @@ func tooLarge(what string) error {
 // it is cut or quoted into the error.
 func (c *Client) statusError(status int, header http.Header, body []byte) (time.Duration, error) {
 	body = c.scrub.Bytes(body)
-	ra := parseRetryAfter(header.Get("Retry-After"), serverNow(header, time.Now()))
+	asked := retryAfterAsked(header.Get("Retry-After"), serverNow(header, time.Now()))
+	ra := min(asked, maxRetryAfter)
 	switch {
 	case status == http.StatusTooManyRequests:
 		if ra <= 0 {
 			ra = time.Second
 		}
-		return ra, &throttledError{retryAfter: ra}
+		return ra, &throttledError{retryAfter: ra, asked: asked}
 	case status >= 500:
 		return ra, &retryableError{msg: strings.TrimSpace(fmt.Sprintf("server error %d %s", status, snippet(body)))}
 	}
@@ -678,23 +689,33 @@ func serverNow(header http.Header, now time.Time) time.Time {
 	return now
 }
 
+// maxRetryAfter caps the wait for one Retry-After.
+const maxRetryAfter = 10 * time.Minute
+
 // parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when absent
-// or unreadable. now is the server's time (serverNow). It is capped at ten
-// minutes.
+// or unreadable. now is the server's time (serverNow). It is capped at
+// maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) time.Duration {
+	return min(retryAfterAsked(v, now), maxRetryAfter)
+}
+
+// retryAfterAsked is Retry-After as the server sent it, uncapped (a year
+// at most, so that no number of seconds overflows a Duration).
+func retryAfterAsked(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
+	const most = 365 * 24 * time.Hour
 	var d time.Duration
 	if secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-		d = time.Duration(secs * float64(time.Second))
+		d = time.Duration(min(max(secs, 0), most.Seconds()) * float64(time.Second))
 	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
+		d = min(t.Sub(now), most)
 		if d <= 0 {
 			d = time.Second // the date passed while the answer travelled
 		}
 	}
-	return min(max(d, 0), 10*time.Minute)
+	return max(d, 0)
 }
 
 // backoff is the wait before retry n (1-based): exponential from 250 ms,

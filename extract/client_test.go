@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,10 +165,31 @@ func TestParseRetryAfter(t *testing.T) {
 		"Sun, 01 Nov 2026 12:00:05 GMT": 5 * time.Second,
 		"Sun, 01 Nov 2026 11:00:00 GMT": time.Second, // already past
 		"99999":                         10 * time.Minute,
+		"99999999999":                   10 * time.Minute, // 3,000 years: no overflow to 0
 	}
 	for in, want := range cases {
 		require.Equal(t, want, parseRetryAfter(in, now), in)
 	}
+}
+
+// TestLongRetryAfterNamed: a 429 whose Retry-After is longer than the
+// cap says what the server asked, and 429s that go on end with it (was:
+// "429 Too Many Requests", wait=10m0s, and after 31 of them, some five
+// hours, "lower source.requests_per_second", which does not lift a token's
+// restriction for a day).
+func TestLongRetryAfterNamed(t *testing.T) {
+	day := reply{status: 429, header: map[string]string{"Retry-After": "86400"}}
+	srv, n := scripted(t, slices.Repeat([]reply{day}, 32)...)
+	c, _ := testClient(srv.URL) // unlimited: the limiter does not pause
+	var causes []string
+	c.cfg.OnRetry = func(r Retry) { causes = append(causes, r.Err.Error()) }
+	_, err := c.Page(t.Context(), Query{}, "")
+	require.EqualError(t, err, "the API kept answering 429 Too Many Requests (31 times), the last asking to wait 24h0m0s: the token may be restricted for that long; run again after it")
+	require.Equal(t, 31, *n)
+	require.Equal(t, "429 Too Many Requests with a Retry-After of 24h0m0s, waited as 10m0s", causes[0])
+
+	_, err = c.Page(WithRetryDeadline(t.Context(), time.Now().Add(time.Minute)), Query{}, "")
+	require.EqualError(t, err, "out of time to wait for the Retry-After of 24h0m0s: 429 Too Many Requests")
 }
 
 // TestRetryAfterDateOnTheServerClock: an HTTP-date Retry-After counts from
