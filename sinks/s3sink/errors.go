@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -48,6 +49,11 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 		msg = fmt.Sprintf("bucket %q does not exist, or endpoint %s is not an S3 API (its 404 carried no x-amz-request-id): check the bucket and the sink's endpoint", s.cfg.Bucket, s.endpoint())
 	case code == "NoSuchBucket" || (status == 404 && code == "NotFound"):
 		msg = fmt.Sprintf("bucket %q does not exist", s.cfg.Bucket)
+	case bucketRegion(err) != "" && bucketRegion(err) != s.cfg.Region:
+		// S3 names the bucket's region in its answers to requests signed
+		// for another (AWS: 301 or 400; MinIO: 400 AuthorizationHeaderMalformed,
+		// a HEAD's without a body, so "Bad Request" alone).
+		msg = fmt.Sprintf("bucket %q is in region %q, not %q: set the sink's region: %s", s.cfg.Bucket, bucketRegion(err), s.cfg.Region, bucketRegion(err))
 	case status == 301 || code == "PermanentRedirect":
 		msg = fmt.Sprintf("bucket %q is not in region %q (set region: to the bucket's region)", s.cfg.Bucket, s.cfg.Region)
 	case status == 401 || status == 403 || code == "AccessDenied" ||
@@ -57,6 +63,12 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 		msg = fmt.Sprintf("endpoint %s did not answer within %s", s.endpoint(), s.cfg.Timeout)
 	case errors.As(err, &sendErr):
 		msg = fmt.Sprintf("endpoint %s unreachable: %v", s.endpoint(), netCause(sendErr))
+		var dnsErr *net.DNSError
+		if errors.As(sendErr, &dnsErr) && s.cfg.Endpoint != "" && !s.cfg.ForcePathStyle &&
+			strings.HasPrefix(dnsErr.Name, s.cfg.Bucket+".") {
+			msg += " (the bucket was addressed as a host name, virtual-hosted style: " +
+				"set force_path_style: true for a server that serves buckets as paths, as MinIO does)"
+		}
 	case code != "":
 		msg = fmt.Sprintf("%s (HTTP %d)", short(code, text), status)
 	default:
@@ -109,6 +121,16 @@ func apiError(err error) (code, text string, status int) {
 		status = re.HTTPStatusCode()
 	}
 	return code, text, status
+}
+
+// bucketRegion is the region S3 says the bucket is in (the
+// x-amz-bucket-region header of its answer), "" when it says none.
+func bucketRegion(err error) string {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return ""
+	}
+	return re.Response.Header.Get("X-Amz-Bucket-Region")
 }
 
 // fromS3 reports whether the answer in err carries a header S3 servers

@@ -569,3 +569,36 @@ func s3Error(w http.ResponseWriter, status int, code, msg string) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 }
+
+// TestWrongRegion: a sink configured for another region than the bucket's
+// is told which region to set, by check (a HEAD, whose 400 has no body) and
+// by a run (was: check said 's3: BadRequest: Bad Request (HTTP 400)').
+func TestWrongRegion(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("region")
+	c := config(t, srv, "region", "ndjson", "none")
+	c.Region = "eu-central-1"
+	s := newSink(t, c)
+	want := `bucket "region" is in region "us-east-1", not "eu-central-1": set the sink's region: us-east-1`
+	require.EqualError(t, s.Check(t.Context()), "s3: "+want)
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+	require.EqualError(t, err, "s3: get s3://region/audit/_pachca-export.json: "+want)
+}
+
+// TestCheckVirtualHostedStyle: an endpoint whose server serves buckets as
+// paths, reached without force_path_style, fails on the name
+// <bucket>.<host>, which the message explains (was: only 'endpoint ...
+// unreachable: ... lookup b-1.s3.invalid ...: no such host').
+func TestCheckVirtualHostedStyle(t *testing.T) {
+	c := s3sink.Config{
+		Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: "http://s3.invalid:9000",
+		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, Timeout: 10 * time.Second, TempDir: t.TempDir(),
+	}
+	f, err := ndjson.Format("gzip")
+	require.NoError(t, err)
+	s, err := s3sink.New(t.Context(), c, f)
+	require.NoError(t, err)
+	err = s.Check(t.Context())
+	require.ErrorContains(t, err, "b-1.s3.invalid")
+	require.ErrorContains(t, err, "(the bucket was addressed as a host name, virtual-hosted style: set force_path_style: true")
+}
