@@ -224,6 +224,10 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 				s.log.Warn("the sink's location holds other data: readers of it read that too, and verify reports it; give the sink a location of its own",
 					"sink", s.sinks.Sinks[i].Name(), "other", strings.Join(r.Others, ", "))
 			}
+			if r.Within != "" {
+				s.log.Warn("the sink's location lies inside another sink's: readers and verify of that one read this one's files too; give the sink a location outside it",
+					"sink", s.sinks.Sinks[i].Name(), "marker", r.Within)
+			}
 			if r.Adopted {
 				s.log.Info("the sink already holds data but no marker: adopted as this configuration's",
 					"sink", s.sinks.Sinks[i].Name(), "marker", r.Location)

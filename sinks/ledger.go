@@ -51,6 +51,9 @@ type ClaimResult struct {
 	// exporter's (at most a few, the daily layout only): files a reader of
 	// the location reads too, and verify reports.
 	Others []string
+	// Within is the marker of another location that encloses this marked
+	// one (see Enclosed): its readers and verify read this one's files.
+	Within string
 }
 
 // Claimer is implemented by file-like sinks, whose root holds the data of
@@ -155,13 +158,19 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	id = id.Normal()
 	marker := l.layout.MarkerName()
 	res := ClaimResult{Location: l.store.Location(marker), Identity: id, IdentityHash: id.Hash()}
+	within := ""
+	if e, ok := l.store.(Enclosed); ok {
+		within = e.Enclosing(ctx)
+	}
 	for range manifestTries {
 		b, _, err := l.store.Get(ctx, marker)
 		if err == nil {
 			if err := l.compare(b, id, res.Location); err != nil {
 				return res, err
 			}
-			res.Marked = true
+			// Marked before this check existed: said, not refused, so
+			// that a job that ran goes on.
+			res.Marked, res.Within = true, within
 			break
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -169,6 +178,10 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 		}
 		if err := l.otherLayout(ctx, id); err != nil {
 			return res, err
+		}
+		if within != "" {
+			return res, failure.Usagef("this location lies inside another sink's (%s), whose readers and verify would read this configuration's files as its own: "+
+				"give this configuration a location outside it (dir, or S3 prefix)", within)
 		}
 		if res.Others, err = l.others(ctx); err != nil {
 			return res, err

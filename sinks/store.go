@@ -46,6 +46,16 @@ type Store interface {
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
+// Enclosed is implemented by the stores whose root may lie inside another
+// file-like sink's (a directory in a directory, a prefix in a prefix).
+type Enclosed interface {
+	// Enclosing names the marker of the nearest location around the root
+	// that another sink marked as its own, whose readers and verify read
+	// everything below it; "" when there is none, or none could be read
+	// (a policy that grants the root only).
+	Enclosing(ctx context.Context) string
+}
+
 // IsDayDir reports whether name is that of a day directory, "dt=YYYY-MM-DD"
 // with a valid date: what Store.Days lists.
 func IsDayDir(name string) bool {

@@ -145,6 +145,8 @@ func claimNote(s sinks.Sink, c sinks.ClaimResult) string {
 	switch _, ok := s.(sinks.Claimer); {
 	case !ok:
 		return ""
+	case c.Within != "":
+		return fmt.Sprintf("; holds this configuration's data, inside another sink's location (%s): readers and verify of that one read it too; give the sink a location outside it", c.Within)
 	case len(c.Others) > 0:
 		return fmt.Sprintf("; holds other data (%s) and no marker: readers of the location would read it too, and verify reports it; give the sink a location of its own",
 			strings.Join(c.Others, ", "))

@@ -109,6 +109,43 @@ func TestClaimEditedMarker(t *testing.T) {
 
 // TestClaimAdopts: data without a marker is adopted when its manifests
 // record no identity or this one, refused when they record another.
+// TestClaimInsideAnotherLocation: a directory inside another sink's (an
+// investigation under the nightly export's directory) is refused, by the
+// claim a run makes before it writes anything, whose readers and verify would take its files
+// for the nightly's (was: written, and the nightly's verify failed on
+// every day after); one marked before is claimed with the enclosing
+// marker named, for a warning.
+func TestClaimInsideAnotherLocation(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "out")
+	outer := newNDJSON(t, root)
+	_, err := outer.Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+
+	inner := filepath.Join(root, "investigation", "42")
+	for _, create := range []bool{false, true} {
+		_, err = newNDJSON(t, inner).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: create})
+		require.EqualError(t, err, "this location lies inside another sink's ("+filepath.Join(root, sinks.MarkerName)+
+			"), whose readers and verify would read this configuration's files as its own: give this configuration a location outside it (dir, or S3 prefix)")
+		require.Equal(t, failure.Usage, failure.KindOf(err))
+		if !create { // a run claims without Create first
+			require.NoDirExists(t, inner)
+		}
+	}
+
+	// Marked before the outer one was.
+	require.NoError(t, os.Rename(filepath.Join(root, sinks.MarkerName), filepath.Join(root, "moved")))
+	_, err = newNDJSON(t, inner).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	require.NoError(t, os.Rename(filepath.Join(root, "moved"), filepath.Join(root, sinks.MarkerName)))
+	res, err := newNDJSON(t, inner).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(root, sinks.MarkerName), res.Within)
+
+	res, err = newNDJSON(t, filepath.Join(t.TempDir(), "elsewhere")).Claim(t.Context(), sinks.Claim{Identity: nightly, Create: true})
+	require.NoError(t, err)
+	require.Empty(t, res.Within)
+}
+
 func TestClaimAdopts(t *testing.T) {
 	d := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	dir := t.TempDir()

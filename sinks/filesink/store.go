@@ -49,6 +49,20 @@ func (s store) Location(name string) string {
 	return s.path(name)
 }
 
+// Enclosing implements sinks.Enclosed: the marker's name in each directory
+// above the root, nearest first.
+func (s store) Enclosing(context.Context) string {
+	for d := filepath.Dir(s.dir); ; d = filepath.Dir(d) {
+		marker := filepath.Join(d, sinks.MarkerName)
+		if fi, err := os.Lstat(marker); err == nil && fi.Mode().IsRegular() {
+			return marker
+		}
+		if d == filepath.Dir(d) {
+			return ""
+		}
+	}
+}
+
 func (s store) Get(_ context.Context, name string) ([]byte, string, error) {
 	b, err := os.ReadFile(s.path(name))
 	if err != nil {

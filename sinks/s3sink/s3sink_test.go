@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
@@ -601,4 +602,58 @@ func TestCheckVirtualHostedStyle(t *testing.T) {
 	err = s.Check(t.Context())
 	require.ErrorContains(t, err, "b-1.s3.invalid")
 	require.ErrorContains(t, err, "(the bucket was addressed as a host name, virtual-hosted style: set force_path_style: true")
+}
+
+// TestClaimInsideAnotherLocation: a prefix inside another sink's (an
+// investigation under the nightly export's prefix, or any prefix of a
+// bucket whose root is one) is refused by the claim a run makes before it
+// writes anything (was: its objects went under the nightly's prefix, whose
+// verify then failed, and whose readers read them); a role granted only
+// its own prefix, which may not read the folders above, is not refused.
+func TestClaimInsideAnotherLocation(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("nested")
+	id := sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}}
+	claim := func(prefix string, create bool) (sinks.ClaimResult, error) {
+		c := config(t, srv, "nested", "ndjson", "none")
+		c.Prefix = prefix
+		id.Create = create
+		return newSink(t, c).Claim(t.Context(), id)
+	}
+	_, err := claim("audit", true)
+	require.NoError(t, err)
+
+	for _, prefix := range []string{"audit/investigation 42/", "audit/dt=2026-11-20/"} {
+		_, err = claim(prefix, false)
+		require.EqualError(t, err, "this location lies inside another sink's (s3://nested/audit/_pachca-export.json), whose readers and verify would read this configuration's files as its own: give this configuration a location outside it (dir, or S3 prefix)")
+		require.Equal(t, failure.Usage, failure.KindOf(err))
+	}
+	require.Equal(t, []string{"audit/_pachca-export.json"}, keys(t, srv, "nested"))
+
+	res, err := claim("other/audit", true)
+	require.NoError(t, err)
+	require.Empty(t, res.Within)
+
+	// A location marked before: claimed, the enclosing marker named.
+	_, err = claim("all/in/one", true)
+	require.NoError(t, err)
+	_, err = claim("", true)
+	require.NoError(t, err)
+	res, err = claim("all/in/one", true)
+	require.NoError(t, err)
+	require.Equal(t, "s3://nested/_pachca-export.json", res.Within)
+
+	// A role that may read its own prefix only.
+	creds := srv.Restricted(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::nested"]},
+		{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::nested/mine/*"]}]}`)
+	c := config(t, srv, "nested", "ndjson", "none")
+	c.Prefix, c.AccessKeyID, c.SecretAccessKey = "mine/audit", "", ""
+	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", creds.SessionToken)
+	id.Create = true
+	res, err = newSink(t, c).Claim(t.Context(), id)
+	require.NoError(t, err, "the marker at the bucket's root is not this role's to read")
+	require.Empty(t, res.Within)
 }

@@ -38,6 +38,20 @@ func (st *store) key(name string) string { return st.s.prefix + name }
 
 func (st *store) Location(name string) string { return st.s.url(st.key(name)) }
 
+// Enclosing implements sinks.Enclosed: a HEAD of the marker's name in each
+// folder above the prefix, nearest first. An error (a role granted the
+// prefix only is refused the others) counts as no marker.
+func (st *store) Enclosing(ctx context.Context) string {
+	for p := st.s.prefix; p != ""; {
+		p = p[:strings.LastIndex(strings.TrimSuffix(p, "/"), "/")+1]
+		key := p + sinks.MarkerName
+		if _, err := st.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.s.cfg.Bucket), Key: aws.String(key)}); err == nil {
+			return st.s.url(key)
+		}
+	}
+	return ""
+}
+
 func (st *store) Get(ctx context.Context, name string) ([]byte, string, error) {
 	out, err := st.s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.s.cfg.Bucket), Key: aws.String(st.key(name))})
 	var noKey *types.NoSuchKey
