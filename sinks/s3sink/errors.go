@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -34,7 +35,11 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 	var msg string
 	code, text, status := apiError(err)
 	var sendErr *smithyhttp.RequestSendError
+	var noCreds *noCredentialsError
 	switch {
+	case ctx.Err() == nil && errors.As(err, &noCreds):
+		msg = fmt.Sprintf("no credentials for bucket %q: %v (set the sink's access_key_id and secret_access_key, or what the SDK's "+
+			"default chain reads: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity token, the host's role)", s.cfg.Bucket, noCreds.err)
 	case errors.Is(context.Cause(ctx), context.DeadlineExceeded) && status == 0 && code == "":
 		// The caller's deadline (check's, a claim's) ended a call the
 		// endpoint never answered: a port that accepts connections but does
@@ -81,6 +86,26 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 	return &explained{msg: msg, err: err}
 }
 
+// noCredentialsError is the failure to obtain credentials, which the SDK
+// reports as the error of the call, an instance metadata service's answer
+// as if S3 had given it.
+type noCredentialsError struct{ err error }
+
+func (e *noCredentialsError) Error() string { return e.err.Error() }
+func (e *noCredentialsError) Unwrap() error { return e.err }
+
+// markedCredentials marks the errors of a credentials provider as
+// *noCredentialsError.
+type markedCredentials struct{ p aws.CredentialsProvider }
+
+func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := m.p.Retrieve(ctx)
+	if err != nil {
+		return c, &noCredentialsError{err}
+	}
+	return c, nil
+}
+
 // budgetKey is the context key of the time a call was given (withBudget).
 type budgetKey struct{}
 
@@ -110,8 +135,13 @@ func waited(ctx context.Context) string {
 }
 
 // apiError returns the S3 error code, its message and the HTTP status, when
-// the server answered.
+// the server answered (not the credentials' source: an instance metadata
+// service's 403 or 404 is no answer of S3's).
 func apiError(err error) (code, text string, status int) {
+	var noCreds *noCredentialsError
+	if errors.As(err, &noCreds) {
+		return "", "", 0
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		code, text = ae.ErrorCode(), ae.ErrorMessage()

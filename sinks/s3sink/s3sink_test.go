@@ -7,11 +7,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -656,4 +659,53 @@ func TestClaimInsideAnotherLocation(t *testing.T) {
 	res, err = newSink(t, c).Claim(t.Context(), id)
 	require.NoError(t, err, "the marker at the bucket's root is not this role's to read")
 	require.Empty(t, res.Within)
+}
+
+// TestNoCredentials: on a host where the SDK's default chain finds no
+// credentials, the error says so, whatever the instance metadata service
+// answered (here one that refuses tokens and has no role, as a proxy on a
+// host off EC2 may), and the SDK writes nothing to stderr (was: 'access
+// denied to bucket "b-1" (check credentials): (or the credentials lack
+// s3:ListBucket ...)', the metadata service's 403 taken for S3's, after an
+// 'SDK ... WARN falling back to IMDSv1' line among the JSON logs).
+func TestNoCredentials(t *testing.T) {
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(imds.Close)
+	home := t.TempDir()
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_EC2_METADATA_DISABLED"} {
+		t.Setenv(k, "")
+		require.NoError(t, os.Unsetenv(k))
+	}
+	t.Setenv("HOME", home)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	stderr := os.Stderr
+	os.Stderr = w
+	t.Cleanup(func() { os.Stderr = stderr })
+
+	srv := miniotest.Start(t)
+	c := config(t, srv, "b-1", "ndjson", "none")
+	c.AccessKeyID, c.SecretAccessKey = "", ""
+	s := newSink(t, c)
+	err = s.Check(t.Context())
+	require.Error(t, err)
+	require.Regexp(t, `^s3: no credentials for bucket "b-1": .*no EC2 IMDS role found.* \(set the sink's access_key_id and secret_access_key, or what the SDK's default chain reads: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity token, the host's role\)$`, err.Error())
+
+	os.Stderr = stderr
+	require.NoError(t, w.Close())
+	written, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Empty(t, string(written), "the SDK's own log lines")
 }

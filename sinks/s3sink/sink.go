@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -75,7 +76,13 @@ func New(ctx context.Context, cfg Config, f sinks.Format, opts ...Option) (*Sink
 	if f.Name != cfg.Format || f.New == nil {
 		return nil, fmt.Errorf("s3: format %q given for a sink configured with format %q", f.Name, cfg.Format)
 	}
-	load := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
+	load := []func(*config.LoadOptions) error{
+		config.WithRegion(cfg.Region),
+		// The SDK's own log lines (an IMDS that refuses tokens: "falling
+		// back to IMDSv1") would go to stderr in its own format, among the
+		// exporter's JSON lines; what matters comes back as the call's error.
+		config.WithLogger(logging.Nop{}),
+	}
 	if cfg.AccessKeyID != "" {
 		load = append(load, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
@@ -84,6 +91,7 @@ func New(ctx context.Context, cfg Config, f sinks.Format, opts ...Option) (*Sink
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
+	awsCfg.Credentials = markedCredentials{awsCfg.Credentials}
 	// Our own transport (with the CA bundle the shared config may add), so
 	// that Close can release its connections.
 	bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient)
