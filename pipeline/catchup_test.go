@@ -14,6 +14,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
+	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -210,4 +211,45 @@ func TestCatchUpAfterKafkaBrokerMoved(t *testing.T) {
 	plan, err = pipeline.DryRun(&moved, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Empty(t, plan.Notes, "no day between")
+}
+
+// TestStateOfARespeltPrefix: "audit" and "audit/" name the same S3 folder,
+// and key the same state; a state an earlier version keyed by the prefix as
+// written is taken over (was: adding the trailing slash README's examples
+// have made a new state, whose catch-up began at yesterday again and whose
+// follow loop started today over, writing today's events to the prefix a
+// second time until the seal).
+func TestStateOfARespeltPrefix(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1/api/shared/v1")
+	s3 := func(prefix string) *config.Config {
+		c := *cfg
+		sc := s3sink.Config{Bucket: "audit", Prefix: prefix, Region: "us-east-1", Endpoint: "http://127.0.0.1:2", ForcePathStyle: true}
+		sc.SetDefaults()
+		c.Sinks = []config.Sink{{Type: "s3", S3: &sc}}
+		require.NoError(t, c.Validate())
+		return &c
+	}
+	written, folder := s3("pachca/audit"), s3("pachca/audit/")
+	key, err := state.Key(pipeline.Identity(written))
+	require.NoError(t, err)
+	key2, err := state.Key(pipeline.Identity(folder))
+	require.NoError(t, err)
+	require.Equal(t, key, key2)
+
+	// The key versions before 2026-12 gave a prefix without its slash.
+	earlier := struct {
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace,omitempty"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
+	}{"http://127.0.0.1:1/api/shared/v1", "acme", config.Filters{}, []string{"s3:http://127.0.0.1:2:audit/pachca/audit:parquet:zstd"}}
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	markExported(t, written.State.Dir, earlier, day)
+	for _, c := range []*config.Config{written, folder} { // the slash added, or not yet
+		v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
+		require.NoError(t, err)
+		exported, err := v.Exported()
+		require.NoError(t, err)
+		require.Contains(t, exported, "2026-11-20")
+	}
 }

@@ -25,26 +25,36 @@ import (
 // destinations. It names the state directory and is written into it; it
 // holds no secret.
 func Identity(cfg *config.Config) any {
-	return stateIdentity(cfg, cfg.Source.Workspace)
+	return stateIdentity(cfg, cfg.Source.Workspace, false)
 }
 
 // FormerIdentities are the identities that named cfg's state in earlier
-// versions (before the workspace label was part of it), for state.Open to
-// take that state over.
+// versions, for state.Open to take that state over: before the workspace
+// label was part of it, and before an S3 prefix was keyed as the folder it
+// names, "audit/" whether written "audit" or "audit/" (those versions keyed
+// it as written: a state of "audit" is taken over by either spelling).
 func FormerIdentities(cfg *config.Config) []any {
-	if cfg.Source.Workspace == "" {
-		return nil // the key never changed
+	var ids []any
+	if cfg.Source.Workspace != "" {
+		ids = append(ids, stateIdentity(cfg, "", false))
 	}
-	return []any{stateIdentity(cfg, "")}
+	if slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.S3 != nil && s.S3.Prefix != "" }) {
+		ids = append(ids, stateIdentity(cfg, cfg.Source.Workspace, true))
+		if cfg.Source.Workspace != "" {
+			ids = append(ids, stateIdentity(cfg, "", true))
+		}
+	}
+	return ids
 }
 
 // stateIdentity is Identity with workspace as the label; an empty label is
 // left out, so that the states of configurations without one keep the keys
-// of versions before it.
-func stateIdentity(cfg *config.Config, workspace string) any {
+// of versions before it. With bare, S3 prefixes are written without their
+// trailing slash, as versions before 2026-12 keyed "audit".
+func stateIdentity(cfg *config.Config, workspace string, bare bool) any {
 	var dests []string
 	for _, s := range cfg.Sinks {
-		dests = append(dests, sinkIdentity(s))
+		dests = append(dests, sinkIdentity(s, bare))
 	}
 	return struct {
 		BaseURL   string         `json:"base_url"`
@@ -57,7 +67,9 @@ func stateIdentity(cfg *config.Config, workspace string) any {
 // sinkIdentity names a sink's destination and what it writes there; the
 // record shape and layout are appended only when they are not the defaults,
 // so that the states of configurations older than them keep their keys.
-func sinkIdentity(s config.Sink) string {
+// An S3 prefix is the folder it names (see bare in stateIdentity), as a
+// directory is its absolute path: another spelling is the same place.
+func sinkIdentity(s config.Sink, bare bool) string {
 	switch {
 	case s.File != nil:
 		dir, err := filepath.Abs(s.File.Dir)
@@ -66,7 +78,11 @@ func sinkIdentity(s config.Sink) string {
 		}
 		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression) + shapeSuffix(s.File.Keys)
 	case s.S3 != nil:
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", secret.WithoutUser(s.S3.Endpoint), s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
+		prefix := s.S3.KeyPrefix()
+		if bare {
+			prefix = strings.TrimSuffix(prefix, "/")
+		}
+		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", secret.WithoutUser(s.S3.Endpoint), s.S3.Bucket, prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
 	case s.Kafka != nil:
 		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
 		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
