@@ -118,7 +118,9 @@ func withBudget(ctx context.Context) context.Context {
 		return ctx
 	}
 	left := time.Until(d)
-	if left >= time.Second {
+	// The deadline was set a moment before: 999ms left of a second is
+	// "within 1s".
+	if left >= 900*time.Millisecond {
 		left = left.Round(time.Second)
 	} else {
 		left = left.Round(time.Millisecond)
