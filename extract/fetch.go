@@ -314,7 +314,9 @@ type seenKey struct {
 	sum uint64
 }
 
-// maxEmptyPages bounds a run of empty pages that still say has_next.
+// maxEmptyPages bounds a run of pages that still say has_next but bring no
+// event not read before: empty, or repeating the last ones under new
+// cursors (a loop the repeated-cursor check does not see).
 const maxEmptyPages = 20
 
 // fetch walks one window's pages, newest first. It holds back the events of
@@ -385,8 +387,8 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			}
 			return fmt.Errorf("fetch %s: %w", w, err)
 		}
-		reachedStart, before := false, 0 // before: events before start_time
-		oldest := minAt                  // the oldest time of the pages before this one
+		reachedStart, before, fresh := false, 0, 0 // before: events before start_time; fresh: not repeats
+		oldest := minAt                            // the oldest time of the pages before this one
 		for _, ev := range page.Events {
 			// A repeat is the same id with the same bytes: the API repeating
 			// an event on the next page. Another event with the id goes on,
@@ -407,6 +409,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			if dup {
 				continue
 			}
+			fresh++
 			switch {
 			case !ev.TimeOK:
 				// Unreadable time: kept, so the run loop sends it to the dead
@@ -464,9 +467,9 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			return fmt.Errorf("fetch %s: the API repeated the pagination cursor %q; stopping rather than looping", w, page.Next)
 		}
 		cursors[page.Next] = struct{}{}
-		if len(page.Events) == 0 {
+		if fresh == 0 {
 			if emptyPages++; emptyPages > maxEmptyPages {
-				return fmt.Errorf("fetch %s: %d empty pages in a row that say has_next", w, emptyPages)
+				return fmt.Errorf("fetch %s: %d pages in a row that say has_next but are empty or repeat events already read; stopping rather than looping", w, emptyPages)
 			}
 		} else {
 			emptyPages = 0

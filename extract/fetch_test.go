@@ -272,7 +272,18 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 			pages[fmt.Sprintf("c%d", i)] = page(fmt.Sprintf("c%d", i+1), true)
 		}
 		_, err := fetchAll(t, serve(t, pages), 1, 1000, day)
-		require.ErrorContains(t, err, "empty pages in a row")
+		require.ErrorContains(t, err, "pages in a row that say has_next but are empty")
+	})
+	t.Run("the last event again under new cursors", func(t *testing.T) {
+		// Each page repeats the oldest event read, under a cursor not seen
+		// before: skipped as a repeat, it ended no run (was: a loop, each
+		// page neither empty nor of a repeated cursor).
+		pages := map[string]string{"": page("c0", true, "a", "b")}
+		for i := range 30 {
+			pages[fmt.Sprintf("c%d", i)] = page(fmt.Sprintf("c%d", i+1), true, "b")
+		}
+		_, err := fetchAll(t, serve(t, pages), 1, 1000, day)
+		require.ErrorContains(t, err, "repeat events already read; stopping rather than looping")
 	})
 	t.Run("same event on two pages", func(t *testing.T) {
 		b := serve(t, map[string]string{"": page("c1", true, "a", "b"), "c1": page("c2", true, "b", "c"), "c2": page("", false, "c", "d")})
