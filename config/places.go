@@ -112,7 +112,31 @@ func (c *Config) checkPlaces() error {
 			errs = append(errs, errors.New(msg+"; give each its own"))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.checkTopics()...)...)
+}
+
+// checkTopics refuses two Kafka sinks of one topic on one cluster (a broker
+// address in common): every event would be produced twice. One topic on two
+// clusters is two copies, as two file sinks in two directories are.
+func (c *Config) checkTopics() []error {
+	var errs []error
+	for j, b := range c.Sinks {
+		if b.Kafka == nil {
+			continue
+		}
+		for i, a := range c.Sinks[:j] {
+			if a.Kafka == nil || a.Kafka.Topic != b.Kafka.Topic {
+				continue
+			}
+			if k := slices.IndexFunc(b.Kafka.Brokers, func(x string) bool {
+				return slices.ContainsFunc(a.Kafka.Brokers, func(y string) bool { return strings.EqualFold(x, y) })
+			}); k >= 0 {
+				errs = append(errs, fmt.Errorf("sinks[%d].topic: the same topic as sinks[%d].topic (%s on %s): every event would be sent twice; give each its own", j, i, b.Kafka.Topic, b.Kafka.Brokers[k]))
+				break
+			}
+		}
+	}
+	return errs
 }
 
 // sinkOf is the part of key that names a sink (sinks[1]), or key.

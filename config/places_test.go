@@ -13,7 +13,8 @@ import (
 
 // TestSinksDoNotShareAPlace: two sinks writing one directory or one bucket
 // and prefix (or one inside the other), or the state inside a sink, fail
-// at loading, naming both; Security Lake sinks in one bucket with their own
+// at loading, naming both, as do two Kafka sinks of one topic on one
+// cluster (was: accepted, every event produced twice); Security Lake sinks in one bucket with their own
 // sources and manifest_prefix are fine, as the README says.
 func TestSinksDoNotShareAPlace(t *testing.T) {
 	const lake = "    schema: ocsf\n    layout: security_lake\n    security_lake:\n      account_id: \"123456789012\"\n"
@@ -45,12 +46,15 @@ func TestSinksDoNotShareAPlace(t *testing.T) {
 			want: "p.yaml: sinks[1].security_lake.sources: the same location as sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
 		{name: "lake and daily", sinks: s3("lake", `""`) + lake + s3("lake", "ext"),
 			want: "p.yaml: sinks[1].prefix: s3://lake/ext/ contains sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
+		{name: "same topic", sinks: "  - type: kafka\n    brokers: [k1:9092, K2:9092]\n    topic: audit\n  - type: kafka\n    brokers: [k2:9092]\n    topic: audit\n",
+			want: "p.yaml: sinks[1].topic: the same topic as sinks[0].topic (audit on k2:9092): every event would be sent twice; give each its own"},
 		// Allowed.
 		{name: "siblings", sinks: "  - type: ndjson\n    dir: out\n  - type: parquet\n    dir: out2\n" + s3("bkt", "a") + s3("bkt", "ab") + s3("ckt", "a")},
 		{name: "two lakes, own sources", sinks: s3("lake", `""`) + lake + s3("lake", `""`) + lake +
 			"      manifest_prefix: other\n      sources: {authentication: a2, account_change: b2, user_access: c2, group_management: d2, entity_management: e2, api_activity: f2, web_resources_activity: g2, data_security_finding: h2, base_event: i2}\n"},
 		{name: "state beside", sinks: "  - type: ndjson\n    dir: out\n", state: "out-state"},
 		{name: "other endpoint", sinks: s3("bkt", "a") + s3("bkt", "a") + "    endpoint: http://127.0.0.1:9000\n"},
+		{name: "one topic, two clusters", sinks: "  - type: kafka\n    brokers: [k1:9092]\n    topic: audit\n  - type: kafka\n    brokers: [dr:9092]\n    topic: audit\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
