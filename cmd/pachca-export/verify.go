@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func verifyCommand() *command {
 	return &command{
 		name:     "verify",
-		synopsis: "-c FILE [--from T --to T] [--against-api] [--repair] [--token TOKEN] [--public-key FILE] [--print-public-key]",
+		synopsis: "-c FILE [--from T --to T] [--against-api] [--repair] [--token TOKEN] [--public-key FILE] [--print-public-key] [--format text|json]",
 		summary:  "read the file and S3 sinks back and check every day, as OK/FAIL lines",
 		about: `Reads back what the file and S3 sinks of FILE hold and checks each day against
 its manifest (files present, sizes, sha256, record counts, schema version, no
@@ -27,7 +28,10 @@ manifests and their signatures, and the days the state records as exported.
 Prints one OK or FAIL line per day and sink (and one per sink whose root holds
 what does not belong) and exits 1 if any failed, or if there was nothing to check.
 --against-api also compares each day with what the API returns now;
---repair delivers the failing days again and checks them once more.`,
+--repair delivers the failing days again and checks them once more.
+--format json prints each line as a JSON object instead, for a SIEM or a
+script: {"status","day","sink","detail","pass"}, pass "check" or, after
+--repair, "after_repair".`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
 			from := fs.String("from", "", "first day to check, inclusive (`T`; default: every day the sinks hold)")
@@ -38,6 +42,7 @@ what does not belong) and exits 1 if any failed, or if there was nothing to chec
 			fs.Var(&pubFiles, "public-key", "PEM Ed25519 public key `FILE` every manifest must be signed with (repeat it for the keys of a rotation: each manifest signed with one of them)")
 			printKey := fs.Bool("print-public-key", false, "print the public key of signing.private_key_file and exit")
 			token := fs.String("token", "", "the API `TOKEN`, for --against-api and --repair")
+			format := fs.String("format", "text", "the verdicts' `FORMAT`: text (aligned lines) or json (one object a line)")
 			var lf logFlags
 			lf.register(fs)
 			return func(ctx context.Context, _ []string) error {
@@ -51,6 +56,9 @@ what does not belong) and exits 1 if any failed, or if there was nothing to chec
 				}
 				if f.IsZero() != t.IsZero() {
 					return usageErr("verify: give both --from and --to, or neither")
+				}
+				if *format != "text" && *format != "json" {
+					return usageErr("verify: --format %q: want text or json", *format)
 				}
 				cfg, err := e.loadConfig(*cfgPath, *token)
 				if err != nil {
@@ -71,16 +79,21 @@ what does not belong) and exits 1 if any failed, or if there was nothing to chec
 						o.PreviousKeys = append(o.PreviousKeys, key)
 					}
 				}
-				return e.verify(ctx, o)
+				return e.verify(ctx, o, *format == "json")
 			}
 		},
 	}
 }
 
-// verify runs the verification and prints its verdicts.
-func (e *env) verify(ctx context.Context, o verify.Options) error {
+// verify runs the verification and prints its verdicts, as JSON objects
+// with asJSON.
+func (e *env) verify(ctx context.Context, o verify.Options, asJSON bool) error {
 	rep, err := verify.Run(ctx, o)
-	if rep != nil {
+	switch {
+	case rep != nil && asJSON:
+		e.printVerdictsJSON(rep.Lines, "check")
+		e.printVerdictsJSON(rep.After, "after_repair")
+	case rep != nil:
 		e.printVerdicts(rep.Lines)
 		if len(rep.Repaired) > 0 {
 			fmt.Fprintf(e.stdout, "delivered again: %d day(s); checked once more:\n", len(rep.Repaired))
@@ -116,6 +129,21 @@ func (e *env) printVerdicts(lines []verify.Line) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", l.Status, day, l.Sink, e.redact(l.Detail))
 	}
 	w.Flush()
+}
+
+// printVerdictsJSON prints each line as one JSON object: day "" for a line
+// of a sink's root.
+func (e *env) printVerdictsJSON(lines []verify.Line, pass string) {
+	enc := json.NewEncoder(e.stdout)
+	for _, l := range lines {
+		enc.Encode(struct {
+			Status string `json:"status"`
+			Day    string `json:"day"`
+			Sink   string `json:"sink"`
+			Detail string `json:"detail"`
+			Pass   string `json:"pass"`
+		}{string(l.Status), l.Day, l.Sink, e.redact(l.Detail), pass})
+	}
 }
 
 // printPublicKey prints the public half of the configured signing key, as

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,6 +47,26 @@ func TestVerifyCommand(t *testing.T) {
 	require.Regexp(t, `OK\s+dt=`+day(0), stdout)
 	require.Regexp(t, `FAIL\s+dt=`+day(1)+`\s+sinks\[0\] ndjson \S+\s+pachca-audit-`+day(1)+`.ndjson is missing`, stdout)
 	require.Contains(t, stderr, "pachca-export: verify: ")
+
+	// The same verdicts for a script: one JSON object a line.
+	code, stdout, _ = main("verify", "-c", path, "--public-key", pubFile, "--format", "json")
+	require.Equal(t, 1, code)
+	type verdict struct{ Status, Day, Sink, Detail, Pass string }
+	var got []verdict
+	for line := range strings.Lines(stdout) {
+		var v verdict
+		require.NoError(t, json.Unmarshal([]byte(line), &v), line)
+		got = append(got, v)
+	}
+	require.Len(t, got, 2, stdout)
+	require.Equal(t, verdict{"OK", day(0), got[0].Sink, got[0].Detail, "check"}, got[0])
+	require.Equal(t, "FAIL", got[1].Status)
+	require.Equal(t, day(1), got[1].Day)
+	require.Regexp(t, `^sinks\[0\] ndjson `, got[1].Sink)
+	require.Equal(t, "pachca-audit-"+day(1)+".ndjson is missing", got[1].Detail)
+	code, _, stderr = main("verify", "-c", path, "--format", "yaml")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, `--format "yaml": want text or json`)
 
 	code, _, stderr = main("verify", "-c", writeConfig(t, base, secretToken, goodConfig), "--print-public-key")
 	require.Equal(t, 2, code)
