@@ -302,7 +302,7 @@ func lock(dir string) (*os.File, error) {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			who, mode := holder(f)
 			if mode == ModeFollow {
-				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped, and exports these days itself; stop it first", ErrLocked, dir, who)
+				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped: stop it first (it goes on where it stopped when started again)", ErrLocked, dir, who)
 			}
 			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, who)
 		}

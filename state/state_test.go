@@ -33,7 +33,7 @@ func TestLock(t *testing.T) {
 	a.Hold(state.ModeFollow)
 	_, err = state.Open(root, id)
 	require.ErrorIs(t, err, state.ErrLocked)
-	require.Regexp(t, `Z \(follow\)\): a follow loop runs until it is stopped, and exports these days itself; stop it first$`, err.Error(),
+	require.Regexp(t, `Z \(follow\)\): a follow loop runs until it is stopped: stop it first \(it goes on where it stopped when started again\)$`, err.Error(),
 		"a follow loop never finishes: waiting for it is no advice")
 	other, err := state.Open(root, map[string]string{"base_url": "y"})
 	require.NoError(t, err, "another identity is another state")
