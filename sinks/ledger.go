@@ -247,6 +247,11 @@ func (l *Ledger) others(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// maxFolders bounds the folders at a root whose markers otherLayout reads
+// (one request each): a lake's root holds a few (ext/, its manifest_prefix,
+// Security Lake's own aws/).
+const maxFolders = 16
+
 // otherLayout refuses a location that a sink of the other layout claimed:
 // a Security Lake sink over a daily sink's root (its marker there), or a
 // daily sink over a lake's (the lake's marker in a folder at the root, its
@@ -263,7 +268,7 @@ func (l *Ledger) otherLayout(ctx context.Context, id Identity) error {
 			return nil
 		}
 		for _, e := range entries {
-			if name := strings.TrimSuffix(e.Name, "/"); e.Dir && !strings.HasPrefix(name, "dt=") && !atomicfile.IsTemp(name) {
+			if name := strings.TrimSuffix(e.Name, "/"); e.Dir && !strings.HasPrefix(name, "dt=") && !atomicfile.IsTemp(name) && len(names) < maxFolders {
 				names = append(names, name+"/"+MarkerName)
 			}
 		}
