@@ -16,6 +16,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
 func markExported(t *testing.T, cfgDir string, id any, days ...time.Time) {
@@ -252,4 +253,34 @@ func TestStateOfARespeltPrefix(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, exported, "2026-11-20")
 	}
+}
+
+// TestCatchUpAPIClockBehind: the API's clock an hour behind this host's,
+// still in what this host calls yesterday. The catch-up delivers yesterday
+// but does not record it as exported, so an event the API creates after
+// the run, at its now, is exported by the next run (was: the day was
+// recorded as exported by this host's clock, and the event, created in the
+// API's last hour of the day, was never exported by any run).
+func TestCatchUpAPIClockBehind(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	yesterday := today.AddDate(0, 0, -1)
+	sim, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 200, yesterday, today.Add(-2*time.Hour)
+		c.ClockOffset = today.Add(-time.Hour).Sub(now) // the API's now: an hour before this host's midnight
+	})
+	cfg := testConfig(t, base)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{yesterday.Format(time.DateOnly)}, sum.Days)
+	require.Equal(t, int64(200), sum.Events)
+
+	late := sim.WriteEvent("user_login", today.Add(-time.Hour), 0)
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{yesterday.Format(time.DateOnly)}, sum.Days, "the day is exported again")
+	require.Equal(t, int64(201), sum.Events)
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an id twice
+	require.Len(t, got, 201)
+	require.Contains(t, got, late.ID)
 }

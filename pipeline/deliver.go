@@ -305,14 +305,19 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		}
 	}
 	// State first, spool last: a crash in between re-delivers from the spool.
-	if p.FullDay() {
-		if err := r.store.MarkExported(state.Day{Day: date, ExportedAt: time.Now().UTC(), RunID: p.RunID, Records: held}); err != nil {
-			return err
+	if behind, ok := r.completeOnAPI(p); !ok {
+		r.log.Warn("the API's clock is behind this host's: the day was not over on the API, less period.lag, when the run began, and may get more events; delivered, not recorded as exported, so the next run exports it again (check the time sync of both)",
+			"day", date, "behind", behind.Truncate(time.Second).String())
+	} else {
+		if p.FullDay() {
+			if err := r.store.MarkExported(state.Day{Day: date, ExportedAt: time.Now().UTC(), RunID: p.RunID, Records: held}); err != nil {
+				return err
+			}
 		}
-	}
-	if key := r.plan.progressKey; key != "" {
-		if err := r.store.AddRunProgress(key, date); err != nil {
-			return err
+		if key := r.plan.progressKey; key != "" {
+			if err := r.store.AddRunProgress(key, date); err != nil {
+				return err
+			}
 		}
 	}
 	if p.FullDay() {

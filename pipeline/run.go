@@ -253,6 +253,21 @@ func (r *runner) info() slog.Level {
 	return slog.LevelInfo
 }
 
+// completeOnAPI tells whether a whole day p had ended on the API's clock,
+// less period.lag, when the plan began (its Started time): the plan took
+// this host's clock, and an API clock behind it still writes events into
+// a day this host calls complete, which a day recorded as exported would
+// never get. behind is how far the API's clock is behind, as its answers'
+// Date headers tell (extract.Client.APIBehind). A part of a day is never
+// recorded as exported: ok.
+func (r *runner) completeOnAPI(p sinks.Partition) (behind time.Duration, ok bool) {
+	if !p.FullDay() {
+		return 0, true
+	}
+	behind = r.client.APIBehind()
+	return behind, !r.sum.Started.Add(-behind - r.cfg.Period.Lag).Before(p.To)
+}
+
 // runner executes one plan of a session.
 type runner struct {
 	s      *Session
