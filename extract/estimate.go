@@ -16,7 +16,7 @@ func (l *Limiter) cut(sent, now time.Time) {
 	before := l.est
 	reason := l.read429(sent, now)
 	l.log.Debug("rate limit: 429", "reading", reason, "estimate_before", round2(before), "estimate", round2(l.est),
-		"rate", round2(l.rate), "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.Format("15:04:05.000"))
+		"rate", round2(l.rate), "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.UTC().Format("15:04:05.000Z"))
 }
 
 // read429 is the estimator's reading of a 429, which it applies.

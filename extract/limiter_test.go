@@ -1,8 +1,10 @@
 package extract
 
 import (
+	"bytes"
 	"container/heap"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -499,4 +501,18 @@ func TestLimiterThroughABackgroundOf429s(t *testing.T) {
 			require.Less(t, share, 0.03)
 		})
 	}
+}
+
+// TestThrottledLogsUTC: the debug line of a 429 says when the pause ends in
+// UTC with its zone, on a host whose clock is in Moscow time (was:
+// "pause_until=07:00:02.000", the host's wall time with no zone, three hours
+// off the UTC of every other time the exporter shows).
+func TestThrottledLogsUTC(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewLimiter(10)
+	l.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	now := time.Date(2026, 12, 1, 7, 0, 0, 0, time.FixedZone("MSK", 3*60*60))
+	l.now = func() time.Time { return now }
+	l.Throttled(now, 2*time.Second)
+	require.Contains(t, buf.String(), "pause_until=04:00:02.000Z")
 }
