@@ -326,6 +326,9 @@ func TestHelp(t *testing.T) {
 			require.True(t, strings.HasPrefix(out, "pachca-export run: export every complete UTC day not yet exported, or a range\n"), out)
 			require.Contains(t, out, "usage: pachca-export run -c FILE [--from T] [--to T] [--dry-run]")
 			require.Regexp(t, `(?m)^  --from T\s+start of the range, inclusive`, out)
+			// A date is a UTC day, whatever the host's zone (was: "a date
+			// (2026-11-01)", which an operator in Moscow reads as local midnight).
+			require.Contains(t, out, "a date (2026-11-01 = that day 00:00 UTC)")
 			require.Regexp(t, `(?m)^  -c FILE\s+the pipeline configuration`, out)
 			require.Regexp(t, `(?m)^  --log-format FORMAT\s+.*\(default text\)$`, out)
 			require.NotRegexp(t, `(?m)^  -[a-z]{2,}`, out, "long flags with two dashes")
