@@ -284,3 +284,49 @@ func TestCatchUpAPIClockBehind(t *testing.T) {
 	require.Len(t, got, 201)
 	require.Contains(t, got, late.ID)
 }
+
+// TestStateOfReorderedEventKeys: the order of source.filters.event_keys,
+// and `[]` for none, change no data and key the same state; a state an
+// earlier version keyed by the keys as written is taken over (was: a
+// nightly whose keys were reordered, or whose `event_keys: []` was left
+// out, made a new state, whose first catch-up exported yesterday only: the
+// days the old state had not exported yet were exported by nothing, and no
+// note said so, since the filters differed).
+func TestStateOfReorderedEventKeys(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	base := testConfig(t, "http://127.0.0.1:1/api/shared/v1")
+	withKeys := func(keys ...string) *config.Config {
+		c := *base
+		c.Source.Filters.EventKeys = keys
+		return &c
+	}
+	keyOf := func(c *config.Config) string {
+		k, err := state.Key(pipeline.Identity(c))
+		require.NoError(t, err)
+		return k
+	}
+	require.Equal(t, keyOf(withKeys("user_login", "user_2fa_fail")), keyOf(withKeys("user_2fa_fail", "user_login")))
+	require.Equal(t, keyOf(withKeys()), keyOf(withKeys([]string{}...)))
+
+	// The key versions before 2026-12 gave the keys as written.
+	written := withKeys("user_login", "user_2fa_fail")
+	earlier := struct {
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace,omitempty"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
+	}{"http://127.0.0.1:1/api/shared/v1", "acme", written.Source.Filters, []string{"ndjson:" + written.Sinks[0].File.Dir + ":gzip"}}
+	markExported(t, written.State.Dir, earlier, today.AddDate(0, 0, -4))
+	plan, err := pipeline.DryRun(written, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the catch-up goes on from the earlier state")
+	st, err := state.Open(written.State.Dir, pipeline.Identity(written), pipeline.FormerIdentities(written)...)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	reordered := withKeys("user_2fa_fail", "user_login")
+	plan, err = pipeline.DryRun(reordered, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the same state, whatever the order")
+}

@@ -25,23 +25,33 @@ import (
 // destinations. It names the state directory and is written into it; it
 // holds no secret.
 func Identity(cfg *config.Config) any {
-	return stateIdentity(cfg, cfg.Source.Workspace, false)
+	return stateIdentity(cfg, cfg.Source.Workspace, false, false)
 }
 
 // FormerIdentities are the identities that named cfg's state in earlier
 // versions, for state.Open to take that state over: before the workspace
-// label was part of it, and before an S3 prefix was keyed as the folder it
+// label was part of it, before an S3 prefix was keyed as the folder it
 // names, "audit/" whether written "audit" or "audit/" (those versions keyed
-// it as written: a state of "audit" is taken over by either spelling).
+// it as written: a state of "audit" is taken over by either spelling), and
+// before the event keys were keyed in order (those versions keyed them as
+// written: a state of [b, a] is taken over by [b, a], then by any order).
 func FormerIdentities(cfg *config.Config) []any {
-	var ids []any
+	own, _ := json.Marshal(Identity(cfg)) // strings only: always encodes
+	workspaces := []string{cfg.Source.Workspace}
 	if cfg.Source.Workspace != "" {
-		ids = append(ids, stateIdentity(cfg, "", false))
+		workspaces = append(workspaces, "")
 	}
+	bares := []bool{false}
 	if slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.S3 != nil && s.S3.Prefix != "" }) {
-		ids = append(ids, stateIdentity(cfg, cfg.Source.Workspace, true))
-		if cfg.Source.Workspace != "" {
-			ids = append(ids, stateIdentity(cfg, "", true))
+		bares = append(bares, true)
+	}
+	var ids []any
+	for _, bare := range bares {
+		for _, ws := range workspaces {
+			id := stateIdentity(cfg, ws, bare, true)
+			if b, _ := json.Marshal(id); !bytes.Equal(b, own) {
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids
@@ -50,18 +60,36 @@ func FormerIdentities(cfg *config.Config) []any {
 // stateIdentity is Identity with workspace as the label; an empty label is
 // left out, so that the states of configurations without one keep the keys
 // of versions before it. With bare, S3 prefixes are written without their
-// trailing slash, as versions before 2026-12 keyed "audit".
-func stateIdentity(cfg *config.Config, workspace string, bare bool) any {
+// trailing slash, as versions before 2026-12 keyed "audit". With written,
+// the filters are as written, as versions before 2026-12 keyed them; else
+// as keyedFilters has them.
+func stateIdentity(cfg *config.Config, workspace string, bare, written bool) any {
 	var dests []string
 	for _, s := range cfg.Sinks {
 		dests = append(dests, sinkIdentity(s, bare))
+	}
+	filters := cfg.Source.Filters
+	if !written {
+		filters = keyedFilters(filters)
 	}
 	return struct {
 		BaseURL   string         `json:"base_url"`
 		Workspace string         `json:"workspace,omitempty"`
 		Filters   config.Filters `json:"filters"`
 		Sinks     []string       `json:"sinks"`
-	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), workspace, cfg.Source.Filters, dests}
+	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), workspace, filters, dests}
+}
+
+// keyedFilters are f as a state's key holds them: the event keys sorted,
+// and no list for an empty one, since neither their order nor `[]` for
+// none changes what the streams return.
+func keyedFilters(f config.Filters) config.Filters {
+	if len(f.EventKeys) == 0 {
+		f.EventKeys = nil
+	} else {
+		f.EventKeys = slices.Sorted(slices.Values(f.EventKeys))
+	}
+	return f
 }
 
 // sinkIdentity names a sink's destination and what it writes there; the
@@ -169,10 +197,10 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 // nothing.
 func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	type key struct {
-		BaseURL   string          `json:"base_url"`
-		Workspace string          `json:"workspace"`
-		Filters   json.RawMessage `json:"filters"`
-		Sinks     []string        `json:"sinks"`
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
 	}
 	b, err := json.Marshal(Identity(cfg))
 	if err != nil {
@@ -186,7 +214,7 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	for _, s := range v.Siblings() {
 		var k key
 		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
-			!bytes.Equal(compactJSON(k.Filters), compactJSON(own.Filters)) || slices.Equal(k.Sinks, own.Sinks) {
+			!sameFilters(k.Filters, own.Filters) || slices.Equal(k.Sinks, own.Sinks) {
 			continue
 		}
 		last, err := time.Parse(time.DateOnly, s.Last)
@@ -203,10 +231,10 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	return notes
 }
 
-func compactJSON(b []byte) []byte {
-	var out bytes.Buffer
-	if json.Compact(&out, b) != nil {
-		return b
-	}
-	return out.Bytes()
+// sameFilters tells whether two states' filters select the same events
+// (a state keyed before keyedFilters may hold its keys in another order).
+func sameFilters(a, b config.Filters) bool {
+	a, b = keyedFilters(a), keyedFilters(b)
+	return slices.Equal(a.EventKeys, b.EventKeys) && a.ActorID == b.ActorID && a.ActorType == b.ActorType &&
+		a.EntityID == b.EntityID && a.EntityType == b.EntityType
 }
