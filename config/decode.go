@@ -159,6 +159,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, item := range n.Content {
+			if item.Kind == yaml.ScalarNode && item.Tag == "!!null" {
+				// yaml.v3 leaves such an entry out of the list: event_keys:
+				// [~] would read as every event key.
+				c.fail(item, fmt.Sprintf("%s[%d]", path, i), "an empty entry (null, ~ or a bare -): give it a value or remove it")
+				continue
+			}
 			c.check(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Map:
