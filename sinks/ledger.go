@@ -165,7 +165,10 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 	for range manifestTries {
 		b, _, err := l.store.Get(ctx, marker)
 		if err == nil {
-			if err := l.compare(b, id, res.Location); err != nil {
+			if err := l.compare(b, id, res.Location, false); err != nil {
+				if failure.IsUsage(err) && l.holdsNoDay(ctx) {
+					err = l.compare(b, id, res.Location, true)
+				}
 				return res, err
 			}
 			// Marked before this check existed: said, not refused, so
@@ -282,7 +285,7 @@ func (l *Ledger) otherLayout(ctx context.Context, id Identity) error {
 		if json.Unmarshal(b, &m) != nil || m.Identity.Layout == l.layout.Name {
 			continue // not a marker, or one of this layout: a sink nested in another's is warned of (others)
 		}
-		return l.compare(b, id, l.store.Location(name))
+		return l.compare(b, id, l.store.Location(name), false)
 	}
 	return nil
 }
@@ -304,8 +307,9 @@ func (l *Ledger) adoptable(ctx context.Context, days []string, id Identity) erro
 	return nil
 }
 
-// compare checks the marker b against id.
-func (l *Ledger) compare(b []byte, id Identity, where string) error {
+// compare checks the marker b against id; empty says the location holds no
+// day, which the refusal then says with what to do.
+func (l *Ledger) compare(b []byte, id Identity, where string, empty bool) error {
 	var m Marker
 	if err := json.Unmarshal(b, &m); err != nil || m.IdentityHash == "" {
 		return failure.Permanentf("%s is damaged or not pachca-export's; restore it, or move it away to adopt the data as this configuration's", where)
@@ -321,8 +325,20 @@ func (l *Ledger) compare(b []byte, id Identity, where string) error {
 	if len(diff) == 0 { // a marker edited by hand, or of a newer version
 		diff = []string{"identity hash " + id.Hash()[:12] + " here, " + m.IdentityHash[:min(12, len(m.IdentityHash))] + " there"}
 	}
+	if empty {
+		return failure.Usagef("this location holds no events yet, but is marked as another configuration's (%s; see %s, written %s): a run of that configuration may have failed before writing any (an event key the API refused); if that configuration is given up and none of its runs is running, remove %s, else give this configuration another location (dir, or S3 prefix)",
+			strings.Join(diff, "; "), where, m.CreatedAt.UTC().Format(time.RFC3339), where)
+	}
 	return failure.Usagef("this location holds the events of another configuration (%s; see %s): give this configuration another location (dir, or S3 prefix), or move the existing data away",
 		strings.Join(diff, "; "), where)
+}
+
+// holdsNoDay tells whether the location holds no day: a run whose
+// configuration marked it may have failed before writing (an event key the
+// API refused), and the marker alone stands in another's way.
+func (l *Ledger) holdsNoDay(ctx context.Context) bool {
+	days, err := l.store.Days(ctx, l.layout.Meta)
+	return err == nil && len(days) == 0
 }
 
 // replaces returns whether committing p replaces the file a manifest entry

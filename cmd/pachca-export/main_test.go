@@ -215,7 +215,7 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, os.WriteFile(marker, b, 0o600))
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, Main(t.Context(), []string{"demo", "--out", other, "--events", "3000"}, &stdout, &stderr))
-	require.Contains(t, stderr.String(), "this location holds the events of another configuration")
+	require.Contains(t, stderr.String(), "this location holds no events yet, but is marked as another configuration's")
 	kept, err := os.ReadFile(marker)
 	require.NoError(t, err)
 	require.Equal(t, b, kept)

@@ -93,6 +93,36 @@ func TestClaim(t *testing.T) {
 	require.Equal(t, marker, after, "a refused claim changes nothing")
 }
 
+// TestClaimOfAnUnwrittenLocation: a location another configuration marked
+// but wrote no day to (its run failed on an event key the API refused) is
+// refused saying so, and that its marker is what to remove; once it holds a
+// day, the usual refusal (was: "move the existing data away" for a
+// directory holding nothing but the marker, after the typo was fixed).
+func TestClaimOfAnUnwrittenLocation(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	typo := nightly
+	typo.EventKeys = []string{"User_2fa_fail"}
+	_, err := newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: typo, Create: true})
+	require.NoError(t, err)
+
+	fixed := nightly
+	fixed.EventKeys = []string{"user_2fa_fail"}
+	_, err = newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: fixed, Create: true})
+	require.True(t, failure.IsUsage(err), "%v", err)
+	marker := filepath.Join(dir, sinks.MarkerName)
+	require.ErrorContains(t, err, `this location holds no events yet, but is marked as another configuration's (source.filters.event_keys: ["user_2fa_fail"] here, ["User_2fa_fail"] there; see `+marker)
+	require.ErrorContains(t, err, "none of its runs is running, remove "+marker)
+
+	s := newNDJSON(t, dir)
+	_, err = s.Claim(t.Context(), sinks.Claim{Identity: typo, Create: true})
+	require.NoError(t, err)
+	commitDay(t, s, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 3)
+	_, err = newNDJSON(t, dir).Claim(t.Context(), sinks.Claim{Identity: fixed, Create: true})
+	require.True(t, failure.IsUsage(err), "%v", err)
+	require.ErrorContains(t, err, "this location holds the events of another configuration")
+	require.NotContains(t, err.Error(), "remove "+marker)
+}
+
 // TestClaimEditedMarker: a marker whose identity was edited, its hash left
 // as it was, is damaged: a claim fails naming it (was: accepted, verify
 // OK, the marker telling readers of another workspace than the data's).
