@@ -126,11 +126,16 @@ const accessedKey = "audit_events_accessed"
 
 // readsOwnTrail tells whether the streams certainly return the
 // audit_events_accessed events of the exporter's own requests: every key or
-// that one listed, and no actor or entity filter.
+// that one listed, and no actor or entity filter but actor_type User, which
+// those events have (the token's owner, a user: no bot has the scope).
 func (f Filters) readsOwnTrail() bool {
 	return (len(f.EventKeys) == 0 || slices.Contains(f.EventKeys, accessedKey)) &&
-		f.ActorID == "" && f.ActorType == "" && f.EntityID == "" && f.EntityType == ""
+		f.ActorID == "" && (f.ActorType == "" || f.ActorType == ownerType) && f.EntityID == "" && f.EntityType == ""
 }
+
+// ownerType is the actor_type of the token's owner, the only one with scope
+// audit_events:read.
+const ownerType = "User"
 
 // Extract returns the filters the API client sends with every request.
 func (f Filters) Extract() extract.Filters {

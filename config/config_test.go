@@ -293,6 +293,9 @@ func TestFollowOwnTrail(t *testing.T) {
 		{"accessed listed", "{interval: 2s, lookback: 3m}", "{event_keys: [user_login, audit_events_accessed]}", true},
 		{"other keys", "{interval: 2s, lookback: 3m}", "{event_keys: [user_login, user_2fa_fail]}", false},
 		{"an actor", "{interval: 2s, lookback: 3m}", "{actor_id: \"7\"}", false},
+		{"users", "{interval: 2s, lookback: 3m}", "{actor_type: User}", true}, // the token's owner among them
+		{"bots", "{interval: 2s, lookback: 3m}", "{actor_type: Bot}", false},
+		{"users of other keys", "{interval: 2s, lookback: 3m}", "{actor_type: User, event_keys: [user_login]}", false},
 		{"no look-back", "{interval: 100ms, lookback: 0s}", "{}", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
