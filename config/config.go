@@ -30,6 +30,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Config is the whole pipeline.yaml.
@@ -595,6 +596,16 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("source.filters.event_keys[%d]", i), "%s is listed twice", k)
 		}
 	}
+	for _, l := range []struct {
+		at   string
+		keys []string
+	}{{"source.filters.event_keys", s.Filters.EventKeys}, {"transform.drop_event_keys", c.Transform.DropEventKeys}} {
+		for i, k := range l.keys {
+			if meant := miswrittenKey(k); meant != "" {
+				bad(fmt.Sprintf("%s[%d]", l.at, i), "%q is not an event key: write %s (keys are matched exactly)", k, meant)
+			}
+		}
+	}
 	p := c.Period
 	if p.Default != "yesterday" {
 		bad("period.default", "unknown value %q (yesterday)", p.Default)
@@ -689,6 +700,19 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// miswrittenKey returns the event key k stands for when k is one written
+// with capitals or spaces around it (" User_Login"), else "": keys are
+// matched exactly, so such a key would drop nothing, without a word (the
+// API refuses it as a filter, but only once a run has begun). A key no
+// list knows passes: the API adds keys.
+func miswrittenKey(k string) string {
+	meant := strings.ToLower(strings.TrimSpace(k))
+	if meant != k && transform.Category(meant) != transform.CategoryOther {
+		return meant
+	}
+	return ""
 }
 
 // Validate checks one sink's settings; errors name keys relative to the sink.
