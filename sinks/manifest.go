@@ -52,6 +52,10 @@ type ManifestFile struct {
 	SHA256    string    `json:"sha256"`
 	RunID     string    `json:"run_id"`
 	WrittenAt time.Time `json:"written_at"`
+	// Part marks a follow cycle's file (Partition.Part): it holds the
+	// events of [From, To) that no earlier cycle delivered, not every one,
+	// so its span overlaps the cycles' before it without repeating them.
+	Part bool `json:"part,omitempty"`
 	// S3Checksum is the checksum S3 verified on upload and stores with the
 	// object, as "SHA256:<base64>" (one PutObject: the same digest as
 	// SHA256) or "SHA256-COMPOSITE:<base64>-<parts>" (multipart); "" for files.

@@ -178,8 +178,23 @@ func checkName(name string) error {
 }
 
 // cover picks files that cover [lo, hi) of one day, each for the span not
-// covered by the ones before it, and returns the first uncovered span.
+// covered by the ones before it, and returns the first uncovered span. A
+// follow cycle's file (ManifestFile.Part) holds only the events of its span
+// no cycle before it delivered, late ones among them: each is read for the
+// whole of its span within [lo, hi), and none stands for another.
 func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *Gap) {
+	parts, gap := spans(day, files, lo, hi)
+	parts = slices.DeleteFunc(parts, func(p Part) bool { return p.File.Part })
+	for _, f := range files {
+		if f.Part && f.To.After(lo) && f.From.Before(hi) {
+			parts = append(parts, Part{Day: day, File: f, From: max(lo.UnixMilli(), f.From.UnixMilli()), To: min(hi.UnixMilli(), f.To.UnixMilli())})
+		}
+	}
+	return parts, gap
+}
+
+// spans is cover for files that each hold every event of their span.
+func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *Gap) {
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b sinks.ManifestFile) int {
 		if c := a.From.Compare(b.From); c != 0 {

@@ -104,6 +104,59 @@ func TestOverlappingFilesCountOnce(t *testing.T) {
 	require.Len(t, seen, n)
 }
 
+// TestFollowCycleFiles: a follow cycle's file holds the events of its span
+// that no cycle before it delivered, late ones among them, its span
+// overlapping the one before (the look-back): every one is read, once (was:
+// each file stood for the part of its span the ones before did not cover,
+// so the late events in the overlap were left out: 971 of 1,287 events of
+// a day a follow loop was feeding).
+func TestFollowCycleFiles(t *testing.T) {
+	recs := reporttest.Dataset()
+	dir := t.TempDir()
+	s := reporttest.FileSink(t, dir, "ndjson")
+	d0 := reporttest.Day0
+	late := func(r transform.Record) bool {
+		return r.CreatedAt >= d0.Add(9*time.Hour).UnixMilli() && r.CreatedAt%3 == 0
+	}
+	cycle := func(from, to time.Time, take func(transform.Record) bool) {
+		p := sinks.NewPartition(d0, from, to, "cycle")
+		p.Part = true
+		var batch []transform.Record
+		for _, r := range recs {
+			if r.CreatedAt >= from.UnixMilli() && r.CreatedAt < to.UnixMilli() && take(r) {
+				batch = append(batch, r)
+			}
+		}
+		w, err := s.Open(t.Context(), p)
+		require.NoError(t, err)
+		require.NoError(t, w.Write(t.Context(), batch))
+		_, err = w.Commit(t.Context())
+		require.NoError(t, err)
+	}
+	cycle(d0, d0.Add(10*time.Hour), func(r transform.Record) bool { return !late(r) })
+	cycle(d0.Add(9*time.Hour), d0.Add(20*time.Hour), func(r transform.Record) bool {
+		return late(r) || r.CreatedAt >= d0.Add(10*time.Hour).UnixMilli()
+	})
+	for _, to := range []time.Time{d0.Add(20 * time.Hour), d0.Add(15 * time.Hour)} {
+		p, rows := readAll(t, dir, d0, to)
+		require.True(t, p.Complete())
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if r.CreatedAt < to.UnixMilli() {
+				require.False(t, seen[r.ID], "event %s read twice", r.ID)
+				seen[r.ID] = true
+			}
+		}
+		n := 0
+		for _, r := range recs {
+			if r.CreatedAt >= d0.UnixMilli() && r.CreatedAt < to.UnixMilli() {
+				n++
+			}
+		}
+		require.Equal(t, n, len(seen), "to %s", to)
+	}
+}
+
 // TestGaps: missing and partly covered days are named.
 func TestGaps(t *testing.T) {
 	recs := reporttest.Dataset()

@@ -272,7 +272,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		}
 		entries[i] = sinks.ManifestFile{
 			Name: sinks.EntryName(w.p.Dir(), o.Path), From: w.p.From, To: w.p.To, Records: o.Records,
-			Bytes: o.Hash.N, SHA256: o.Hash.Sum(), RunID: w.p.RunID, WrittenAt: now,
+			Bytes: o.Hash.N, SHA256: o.Hash.Sum(), RunID: w.p.RunID, WrittenAt: now, Part: w.p.Part,
 		}
 		res.Records += o.Records
 		res.Bytes += o.Hash.N

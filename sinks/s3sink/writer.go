@@ -130,6 +130,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 			RunID:      w.p.RunID,
 			WrittenAt:  time.Now().UTC(),
 			S3Checksum: checksum,
+			Part:       w.p.Part,
 		})
 		res.Records += out.Records
 		res.Bytes += size
