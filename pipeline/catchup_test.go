@@ -329,4 +329,22 @@ func TestStateOfReorderedEventKeys(t *testing.T) {
 	plan, err = pipeline.DryRun(reordered, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the same state, whatever the order")
+
+	// Reordered when upgrading: the earlier state is found under state.dir.
+	other := withKeys("user_2fa_fail", "user_login", "user_logout")
+	other.State.Dir = t.TempDir()
+	earlier.Filters.EventKeys = []string{"user_logout", "user_login", "user_2fa_fail"}
+	markExported(t, other.State.Dir, earlier, today.AddDate(0, 0, -4))
+	plan, err = pipeline.DryRun(other, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the earlier state, its keys in another order")
+	st, err = state.Open(other.State.Dir, pipeline.Identity(other), pipeline.FormerIdentities(other)...)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	dirs, err := os.ReadDir(other.State.Dir)
+	require.NoError(t, err)
+	require.Len(t, dirs, 1, "taken over, not copied")
+	key, err := state.Key(pipeline.Identity(other))
+	require.NoError(t, err)
+	require.Equal(t, key, dirs[0].Name())
 }

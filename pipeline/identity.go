@@ -34,7 +34,8 @@ func Identity(cfg *config.Config) any {
 // names, "audit/" whether written "audit" or "audit/" (those versions keyed
 // it as written: a state of "audit" is taken over by either spelling), and
 // before the event keys were keyed in order (those versions keyed them as
-// written: a state of [b, a] is taken over by [b, a], then by any order).
+// written: a state of [b, a] is taken over by the keys in any order; one
+// found under state.dir, whatever its order, if not as now written).
 func FormerIdentities(cfg *config.Config) []any {
 	own, _ := json.Marshal(Identity(cfg)) // strings only: always encodes
 	workspaces := []string{cfg.Source.Workspace}
@@ -53,6 +54,35 @@ func FormerIdentities(cfg *config.Config) []any {
 				ids = append(ids, id)
 			}
 		}
+	}
+	return append(ids, reordered(cfg, own)...)
+}
+
+// reordered are the identities of the states under state.dir that differ
+// from own, cfg's, only in the order of their event keys, or in [] for
+// none, as versions before 2026-12 keyed them.
+func reordered(cfg *config.Config, own []byte) []any {
+	type key struct {
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace,omitempty"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
+	}
+	var mine key
+	if json.Unmarshal(own, &mine) != nil {
+		return nil
+	}
+	var ids []any
+	for _, raw := range state.Identities(cfg.State.Dir) {
+		var k key
+		if b, err := json.Marshal(raw); err != nil || bytes.Equal(b, own) { // compact, as own
+			continue
+		}
+		if json.Unmarshal(raw, &k) != nil || k.BaseURL != mine.BaseURL || k.Workspace != mine.Workspace ||
+			!slices.Equal(k.Sinks, mine.Sinks) || !sameFilters(k.Filters, mine.Filters) {
+			continue
+		}
+		ids = append(ids, raw)
 	}
 	return ids
 }

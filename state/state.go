@@ -495,6 +495,24 @@ type Sibling struct {
 	Last     string // YYYY-MM-DD; "" when none
 }
 
+// Identities returns the identities the states under root record (their
+// key.json), for a caller to find the state of its identity spelt
+// otherwise by an earlier version. A state that cannot be read is left out.
+func Identities(root string) []json.RawMessage {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var out []json.RawMessage
+	for _, e := range entries {
+		var id json.RawMessage
+		if ok, err := sumfile.Read(filepath.Join(root, e.Name(), keyFile), &id, ""); e.IsDir() && ok && err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Siblings lists the states beside v's under their common root that
 // record an exported day. It reads, never writes; a state that cannot be
 // read is left out (its own run reports it).
