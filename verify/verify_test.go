@@ -467,15 +467,21 @@ func TestRepairRemovedSinkDirectory(t *testing.T) {
 	exporttest.Compare(t, want, exporttest.ReadParquet(t, cfg.Sinks[1].File.Dir), "acme")
 }
 
+// pqSink is a Parquet S3 sink at s3://audit/pq/ on m.
+func pqSink(m *miniotest.Server) *s3sink.Config {
+	c := &s3sink.Config{Bucket: "audit", Prefix: "pq/", Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
+		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 5 * time.Second}
+	c.SetDefaults()
+	return c
+}
+
 // TestS3: an export to MinIO verifies, S3 checksums included; an object
 // replaced behind the exporter's back is reported.
 func TestS3(t *testing.T) {
 	m := miniotest.Start(t)
 	m.CreateBucket("audit")
 	cfg, _, _ := export(t)
-	c := &s3sink.Config{Bucket: "audit", Prefix: "pq/", Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
-		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 5 * time.Second}
-	c.SetDefaults()
+	c := pqSink(m)
 	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
 	cfg.State.Dir = t.TempDir()
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
@@ -542,9 +548,7 @@ func TestS3FolderPlaceholders(t *testing.T) {
 	}
 	put("pq/")
 	cfg, _, _ := export(t)
-	c := &s3sink.Config{Bucket: "audit", Prefix: "pq/", Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
-		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 5 * time.Second}
-	c.SetDefaults()
+	c := pqSink(m)
 	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
 	cfg.State.Dir = t.TempDir()
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)

@@ -121,17 +121,7 @@ func TestFollowCycleFiles(t *testing.T) {
 	cycle := func(from, to time.Time, take func(transform.Record) bool) {
 		p := sinks.NewPartition(d0, from, to, "cycle")
 		p.Part = true
-		var batch []transform.Record
-		for _, r := range recs {
-			if r.CreatedAt >= from.UnixMilli() && r.CreatedAt < to.UnixMilli() && take(r) {
-				batch = append(batch, r)
-			}
-		}
-		w, err := s.Open(t.Context(), p)
-		require.NoError(t, err)
-		require.NoError(t, w.Write(t.Context(), batch))
-		_, err = w.Commit(t.Context())
-		require.NoError(t, err)
+		reporttest.WritePartition(t, s, p, slices.DeleteFunc(slices.Clone(recs), func(r transform.Record) bool { return !take(r) }))
 	}
 	cycle(d0, d0.Add(10*time.Hour), func(r transform.Record) bool { return !late(r) })
 	cycle(d0.Add(9*time.Hour), d0.Add(20*time.Hour), func(r transform.Record) bool {

@@ -95,19 +95,24 @@ func Dataset() []transform.Record {
 func Write(t testing.TB, s sinks.Sink, from, to time.Time, recs []transform.Record) {
 	t.Helper()
 	for day := from.Truncate(24 * time.Hour); day.Before(to); day = day.Add(24 * time.Hour) {
-		p := sinks.NewPartition(day, from, to, "test-run")
-		var batch []transform.Record
-		for _, r := range recs {
-			if r.CreatedAt >= p.From.UnixMilli() && r.CreatedAt < p.To.UnixMilli() {
-				batch = append(batch, r)
-			}
-		}
-		w, err := s.Open(t.Context(), p)
-		require.NoError(t, err)
-		require.NoError(t, w.Write(t.Context(), batch))
-		_, err = w.Commit(t.Context())
-		require.NoError(t, err)
+		WritePartition(t, s, sinks.NewPartition(day, from, to, "test-run"), recs)
 	}
+}
+
+// WritePartition delivers the records of recs in p's range through s.
+func WritePartition(t testing.TB, s sinks.Sink, p sinks.Partition, recs []transform.Record) {
+	t.Helper()
+	var batch []transform.Record
+	for _, r := range recs {
+		if r.CreatedAt >= p.From.UnixMilli() && r.CreatedAt < p.To.UnixMilli() {
+			batch = append(batch, r)
+		}
+	}
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), batch))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
 }
 
 // FileSink returns a file sink of format (parquet, ndjson, ndjson.gz,
