@@ -467,12 +467,19 @@ func TestRepairRemovedSinkDirectory(t *testing.T) {
 	exporttest.Compare(t, want, exporttest.ReadParquet(t, cfg.Sinks[1].File.Dir), "acme")
 }
 
-// pqSink is a Parquet S3 sink at s3://audit/pq/ on m.
-func pqSink(m *miniotest.Server) *s3sink.Config {
+// exportToS3 exports three days to a Parquet S3 sink at s3://audit/pq/ on
+// m, with a state of its own.
+func exportToS3(t *testing.T, m *miniotest.Server) *config.Config {
+	t.Helper()
+	cfg, _, _ := export(t)
 	c := &s3sink.Config{Bucket: "audit", Prefix: "pq/", Format: "parquet", Region: m.Region, Endpoint: m.Endpoint,
 		ForcePathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 2, Timeout: 5 * time.Second}
 	c.SetDefaults()
-	return c
+	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
+	cfg.State.Dir = t.TempDir()
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
+	require.NoError(t, err)
+	return cfg
 }
 
 // TestS3: an export to MinIO verifies, S3 checksums included; an object
@@ -480,12 +487,7 @@ func pqSink(m *miniotest.Server) *s3sink.Config {
 func TestS3(t *testing.T) {
 	m := miniotest.Start(t)
 	m.CreateBucket("audit")
-	cfg, _, _ := export(t)
-	c := pqSink(m)
-	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
-	cfg.State.Dir = t.TempDir()
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
-	require.NoError(t, err)
+	cfg := exportToS3(t, m)
 
 	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
 	require.NoError(t, err)
@@ -547,12 +549,7 @@ func TestS3FolderPlaceholders(t *testing.T) {
 		require.NoError(t, err)
 	}
 	put("pq/")
-	cfg, _, _ := export(t)
-	c := pqSink(m)
-	cfg.Sinks = []config.Sink{{Type: "s3", S3: c}}
-	cfg.State.Dir = t.TempDir()
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 3)}, false)
-	require.NoError(t, err)
+	cfg := exportToS3(t, m)
 	put("pq/dt=" + date(1) + "/")
 
 	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
