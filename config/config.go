@@ -606,6 +606,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for j, k := range c.Transform.DropEventKeys {
+		if slices.Contains(s.Filters.EventKeys, k) {
+			bad(fmt.Sprintf("transform.drop_event_keys[%d]", j), "%s is also in source.filters.event_keys: its events would be fetched only to be dropped; leave it out of one of the two", k)
+		}
+	}
 	p := c.Period
 	if p.Default != "yesterday" {
 		bad("period.default", "unknown value %q (yesterday)", p.Default)
