@@ -119,7 +119,9 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		return nil, err
 	}
 	s.store = st
-	st.Hold(o.Mode)
+	if o.Mode != "" {
+		st.Hold(o.Mode) // Open said who, this says what for
+	}
 	if err := s.cleanSpool(); err != nil {
 		st.Close()
 		return nil, err

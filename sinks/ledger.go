@@ -179,16 +179,18 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return res, err
 		}
-		if err := l.otherLayout(ctx, id); err != nil {
+		foreign, err := l.foreign(ctx)
+		if err != nil {
+			return res, err
+		}
+		if err := l.otherLayout(ctx, id, foreign); err != nil {
 			return res, err
 		}
 		if within != "" {
 			return res, failure.Usagef("this location lies inside another sink's (%s), whose readers and verify would read this configuration's files as its own: "+
 				"give this configuration a location outside it (dir, or S3 prefix)", within)
 		}
-		if res.Others, err = l.others(ctx); err != nil {
-			return res, err
-		}
+		res.Others = others(foreign)
 		days, err := l.store.Days(ctx, l.layout.Meta)
 		if err != nil {
 			return res, err
@@ -222,11 +224,25 @@ func (l *Ledger) Claim(ctx context.Context, c Claim) (ClaimResult, error) {
 // maxOthers bounds the foreign entries Claim names.
 const maxOthers = 3
 
-// others lists entries at the root of the daily layout that are not the
-// exporter's: neither a dt= directory nor a temporary file of a write.
-func (l *Ledger) others(ctx context.Context) ([]string, error) {
+// others names the foreign entries (foreign), at most maxOthers of them.
+func others(foreign []Object) []string {
+	var out []string
+	for _, e := range foreign {
+		if len(out) == maxOthers {
+			out = append(out, "...")
+			break
+		}
+		out = append(out, strings.TrimSuffix(e.Name, "/"))
+	}
+	return out
+}
+
+// foreign lists the entries at the root of the daily layout that are not
+// the exporter's: neither a dt= directory nor a temporary file of a write;
+// none for the Security Lake layout, which shares its bucket by design.
+func (l *Ledger) foreign(ctx context.Context) ([]Object, error) {
 	if l.layout.Meta != "" {
-		return nil, nil // the Security Lake layout shares its bucket by design
+		return nil, nil
 	}
 	entries, err := l.store.Entries(ctx, "")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -235,19 +251,10 @@ func (l *Ledger) others(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, e := range entries {
+	return slices.DeleteFunc(entries, func(e Object) bool {
 		name := strings.TrimSuffix(e.Name, "/")
-		if strings.HasPrefix(name, "dt=") || atomicfile.IsTemp(name) {
-			continue
-		}
-		if len(out) == maxOthers {
-			out = append(out, "...")
-			break
-		}
-		out = append(out, name)
-	}
-	return out, nil
+		return strings.HasPrefix(name, "dt=") || atomicfile.IsTemp(name)
+	}), nil
 }
 
 // maxFolders bounds the folders at a root whose markers otherLayout reads
@@ -260,20 +267,16 @@ const maxFolders = 16
 // daily sink over a lake's (the lake's marker in a folder at the root, its
 // manifest_prefix), whose readers would read both. A marker that cannot be
 // read says nothing: a lake's bucket policy need not let the exporter read
-// its root.
-func (l *Ledger) otherLayout(ctx context.Context, id Identity) error {
+// its root. foreign are the root's entries (foreign), whose folders may
+// hold a lake's marker.
+func (l *Ledger) otherLayout(ctx context.Context, id Identity, foreign []Object) error {
 	var names []string
 	if l.layout.Name != "" {
 		names = []string{MarkerName}
-	} else {
-		entries, err := l.store.Entries(ctx, "")
-		if err != nil {
-			return nil
-		}
-		for _, e := range entries {
-			if name := strings.TrimSuffix(e.Name, "/"); e.Dir && !strings.HasPrefix(name, "dt=") && !atomicfile.IsTemp(name) && len(names) < maxFolders {
-				names = append(names, name+"/"+MarkerName)
-			}
+	}
+	for _, e := range foreign {
+		if e.Dir && len(names) < maxFolders {
+			names = append(names, strings.TrimSuffix(e.Name, "/")+"/"+MarkerName)
 		}
 	}
 	for _, name := range names {
