@@ -238,15 +238,42 @@ func TestStateOfARespeltPrefix(t *testing.T) {
 	require.Equal(t, key, key2)
 
 	// The key versions before 2026-12 gave a prefix without its slash.
-	earlier := struct {
-		BaseURL   string         `json:"base_url"`
-		Workspace string         `json:"workspace,omitempty"`
-		Filters   config.Filters `json:"filters"`
-		Sinks     []string       `json:"sinks"`
-	}{"http://127.0.0.1:1/api/shared/v1", "acme", config.Filters{}, []string{"s3:http://127.0.0.1:2:audit/pachca/audit:parquet:zstd"}}
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	markExported(t, written.State.Dir, earlier, day)
+	markExported(t, written.State.Dir, earlierIdentity("s3:http://127.0.0.1:2:audit/pachca/audit:parquet:zstd"), day)
 	for _, c := range []*config.Config{written, folder} { // the slash added, or not yet
+		v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
+		require.NoError(t, err)
+		exported, err := v.Exported()
+		require.NoError(t, err)
+		require.Contains(t, exported, "2026-11-20")
+	}
+}
+
+// TestStateOfARespeltEndpoint: an S3 endpoint with and without its trailing
+// slash is one server, and keys one state; a state an earlier version keyed
+// by the endpoint as written is taken over (was: adding or removing the
+// slash made a new state: the catch-up began at yesterday again).
+func TestStateOfARespeltEndpoint(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1/api/shared/v1")
+	s3 := func(endpoint string) *config.Config {
+		c := *cfg
+		sc := s3sink.Config{Bucket: "audit", Prefix: "pachca/", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true}
+		sc.SetDefaults()
+		c.Sinks = []config.Sink{{Type: "s3", S3: &sc}}
+		require.NoError(t, c.Validate())
+		return &c
+	}
+	slash, bare := s3("http://127.0.0.1:2/"), s3("http://127.0.0.1:2")
+	key, err := state.Key(pipeline.Identity(slash))
+	require.NoError(t, err)
+	key2, err := state.Key(pipeline.Identity(bare))
+	require.NoError(t, err)
+	require.Equal(t, key, key2)
+
+	// The key versions before 2026-12 gave the endpoint as written.
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	markExported(t, slash.State.Dir, earlierIdentity("s3:http://127.0.0.1:2/:audit/pachca/:parquet:zstd"), day)
+	for _, c := range []*config.Config{slash, bare} { // the slash kept, or dropped
 		v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
 		require.NoError(t, err)
 		exported, err := v.Exported()
@@ -347,4 +374,15 @@ func TestStateOfReorderedEventKeys(t *testing.T) {
 	key, err := state.Key(pipeline.Identity(other))
 	require.NoError(t, err)
 	require.Equal(t, key, dirs[0].Name())
+}
+
+// earlierIdentity is the state key of testConfig with one sink, as versions
+// before 2026-12 wrote it.
+func earlierIdentity(sink string) any {
+	return struct {
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace,omitempty"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
+	}{"http://127.0.0.1:1/api/shared/v1", "acme", config.Filters{}, []string{sink}}
 }

@@ -25,37 +25,55 @@ import (
 // destinations. It names the state directory and is written into it; it
 // holds no secret.
 func Identity(cfg *config.Config) any {
-	return stateIdentity(cfg, cfg.Source.Workspace, false, false)
+	return stateIdentity(cfg, spelling{workspace: cfg.Source.Workspace})
 }
 
 // FormerIdentities are the identities that named cfg's state in earlier
 // versions, for state.Open to take that state over: before the workspace
 // label was part of it, before an S3 prefix was keyed as the folder it
 // names, "audit/" whether written "audit" or "audit/" (those versions keyed
-// it as written: a state of "audit" is taken over by either spelling), and
-// before the event keys were keyed in order (those versions keyed them as
-// written: a state of [b, a] is taken over by the keys in any order; one
-// found under state.dir, whatever its order, if not as now written).
+// it as written: a state of "audit" is taken over by either spelling),
+// before an S3 endpoint was keyed without its trailing slash (likewise),
+// and before the event keys were keyed in order (those versions keyed them
+// as written: a state of [b, a] is taken over by the keys in any order;
+// one found under state.dir, whatever its order, if not as now written).
 func FormerIdentities(cfg *config.Config) []any {
 	own, _ := json.Marshal(Identity(cfg)) // strings only: always encodes
 	workspaces := []string{cfg.Source.Workspace}
 	if cfg.Source.Workspace != "" {
 		workspaces = append(workspaces, "")
 	}
-	bares := []bool{false}
+	bares, slashes := []bool{false}, []bool{false}
 	if slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.S3 != nil && s.S3.Prefix != "" }) {
 		bares = append(bares, true)
 	}
+	if slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.S3 != nil && s.S3.Endpoint != "" }) {
+		slashes = append(slashes, true)
+	}
 	var ids []any
 	for _, bare := range bares {
-		for _, ws := range workspaces {
-			id := stateIdentity(cfg, ws, bare, true)
-			if b, _ := json.Marshal(id); !bytes.Equal(b, own) {
-				ids = append(ids, id)
+		for _, slash := range slashes {
+			for _, ws := range workspaces {
+				id := stateIdentity(cfg, spelling{workspace: ws, barePrefix: bare, written: true, endpointSlash: slash})
+				if b, _ := json.Marshal(id); !bytes.Equal(b, own) {
+					ids = append(ids, id)
+				}
 			}
 		}
 	}
 	return append(ids, reordered(cfg, own)...)
+}
+
+// spelling is how a version of pachca-export wrote a state's key.
+type spelling struct {
+	workspace string // the label; "" is left out, as before it was keyed
+	// barePrefix: S3 prefixes without their trailing slash, as versions
+	// before 2026-12 keyed "audit".
+	barePrefix bool
+	// written: the filters as written, and S3 endpoints as written, with
+	// one trailing slash or none (endpointSlash), as versions before
+	// 2026-12 keyed them; else as keyedFilters and sinkIdentity have them.
+	written, endpointSlash bool
 }
 
 // reordered are the identities of the states under state.dir that differ
@@ -87,19 +105,14 @@ func reordered(cfg *config.Config, own []byte) []any {
 	return ids
 }
 
-// stateIdentity is Identity with workspace as the label; an empty label is
-// left out, so that the states of configurations without one keep the keys
-// of versions before it. With bare, S3 prefixes are written without their
-// trailing slash, as versions before 2026-12 keyed "audit". With written,
-// the filters are as written, as versions before 2026-12 keyed them; else
-// as keyedFilters has them.
-func stateIdentity(cfg *config.Config, workspace string, bare, written bool) any {
+// stateIdentity is Identity as spelt by sp.
+func stateIdentity(cfg *config.Config, sp spelling) any {
 	var dests []string
 	for _, s := range cfg.Sinks {
-		dests = append(dests, sinkIdentity(s, bare))
+		dests = append(dests, sinkIdentity(s, sp))
 	}
 	filters := cfg.Source.Filters
-	if !written {
+	if !sp.written {
 		filters = keyedFilters(filters)
 	}
 	return struct {
@@ -107,7 +120,7 @@ func stateIdentity(cfg *config.Config, workspace string, bare, written bool) any
 		Workspace string         `json:"workspace,omitempty"`
 		Filters   config.Filters `json:"filters"`
 		Sinks     []string       `json:"sinks"`
-	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), workspace, filters, dests}
+	}{strings.TrimRight(secret.WithoutUser(cfg.Source.BaseURL), "/"), sp.workspace, filters, dests}
 }
 
 // keyedFilters are f as a state's key holds them: the event keys sorted,
@@ -125,9 +138,11 @@ func keyedFilters(f config.Filters) config.Filters {
 // sinkIdentity names a sink's destination and what it writes there; the
 // record shape and layout are appended only when they are not the defaults,
 // so that the states of configurations older than them keep their keys.
-// An S3 prefix is the folder it names (see bare in stateIdentity), as a
-// directory is its absolute path: another spelling is the same place.
-func sinkIdentity(s config.Sink, bare bool) string {
+// An S3 prefix is the folder it names, as a directory is its absolute
+// path, and an endpoint is keyed without its trailing slash, as the base
+// URL is: another spelling is the same place (see spelling for the keys of
+// earlier versions).
+func sinkIdentity(s config.Sink, sp spelling) string {
 	switch {
 	case s.File != nil:
 		dir, err := filepath.Abs(s.File.Dir)
@@ -137,10 +152,14 @@ func sinkIdentity(s config.Sink, bare bool) string {
 		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression) + shapeSuffix(s.File.Keys)
 	case s.S3 != nil:
 		prefix := s.S3.KeyPrefix()
-		if bare {
+		if sp.barePrefix {
 			prefix = strings.TrimSuffix(prefix, "/")
 		}
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", secret.WithoutUser(s.S3.Endpoint), s.S3.Bucket, prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
+		endpoint := strings.TrimRight(secret.WithoutUser(s.S3.Endpoint), "/")
+		if sp.endpointSlash && endpoint != "" {
+			endpoint += "/"
+		}
+		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", endpoint, s.S3.Bucket, prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
 	case s.Kafka != nil:
 		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
 		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
