@@ -427,8 +427,12 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 				}
 				some = some || len(ids) > 0
 			}
-			if some && v.o.AgainstAPI && !v.over(day) {
+			switch {
+			case !some || !v.o.AgainstAPI:
+			case !v.over(day):
 				res.note("not compared with the API: the day is not over (it ends after now - period.lag)")
+			case !v.inRetention(day):
+				res.note("not compared with the API: the day is past period.retention (the API no longer returns it)")
 			}
 			if some { // else a day of the range that nobody has: nothing to say
 				lines = append(lines, h.r.line(day, res, api[day], slices.Contains(compared, day)))

@@ -346,6 +346,9 @@ func TestAgainstAPIEventsTheAPILacks(t *testing.T) {
 	got = verdicts(t, rep.Lines)
 	for _, sink := range []string{"sinks[0]", "sinks[1]"} {
 		require.Contains(t, got[date(2)+" "+sink].Detail, "all the API has (1 no longer returned by it: the day straddles the API's retention edge)")
+		// Day 1, past the edge, is not compared, and says so (was: its
+		// line read as if --against-api had not been given).
+		require.Contains(t, got[date(1)+" "+sink].Detail, "not compared with the API: the day is past period.retention")
 	}
 }
 
