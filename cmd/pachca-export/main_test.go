@@ -251,17 +251,19 @@ func TestCheck(t *testing.T) {
 	require.Regexp(t, `FAIL\s+sinks\[0\]`, stdout.String())
 	require.Contains(t, stderr.String(), "check: 2 problem(s)")
 
-	// What a run would stop on: a state directory that is a file, an event
-	// key the API does not know.
+	// What a run would stop on: a state directory that is a file, event
+	// keys the API does not know: each is named (was: the first only).
 	stdout.Reset()
 	stderr.Reset()
-	cfg := strings.Replace(goodConfig, "  timeout: 5s", "  timeout: 5s\n  filters:\n    event_keys: [user_login, no_such_key]", 1)
+	cfg := strings.Replace(goodConfig, "  timeout: 5s", "  timeout: 5s\n  filters:\n    event_keys: [user_login, no_such_key, nor_this_one]", 1)
 	path = writeConfig(t, base, secretToken, strings.Replace(cfg, "dir: %DIR%/state", "dir: %DIR%/state-file", 1))
 	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(path), "state-file"), []byte("not a directory"), 0o600))
 	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
 	require.Equal(t, 1, code, stdout.String()+stderr.String())
 	require.Regexp(t, `FAIL\s+state\s+state: .*state-file`, stdout.String())
 	require.Regexp(t, `FAIL\s+filters\s+event key "no_such_key"`, stdout.String())
+	require.Regexp(t, `FAIL\s+filters\s+event key "nor_this_one"`, stdout.String())
+	require.NotRegexp(t, `OK\s+filters`, stdout.String())
 	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
 }
 
