@@ -175,6 +175,9 @@ func TestSchemaAndVersion(t *testing.T) {
 		require.Equal(t, 0, Main(t.Context(), []string{"schema", "--format", f}, &stdout, &stderr), stderr.String())
 		require.Contains(t, stdout.String(), "details_json", f)
 		require.Contains(t, stdout.String(), "created_at", f)
+		if f == "json" { // types read as written, not HTML-escaped (list\u003cstring\u003e)
+			require.Contains(t, stdout.String(), `"type": "list<string>"`)
+		}
 	}
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 2, Main(t.Context(), []string{"schema", "--format", "xml"}, &stdout, &stderr))

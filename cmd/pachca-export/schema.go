@@ -79,13 +79,12 @@ func (e *env) schemaJSON() error {
 	for _, c := range transform.Columns() {
 		cols = append(cols, col{c.Name, c.Kind.String(), c.Nullable, c.Doc})
 	}
-	b, err := json.MarshalIndent(struct {
+	// Not HTML-escaped: the types read list<string>, not list\u003cstring\u003e.
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
 		Version string `json:"schema_version"`
 		Columns []col  `json:"columns"`
-	}{transform.SchemaVersion, cols}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, string(b))
-	return nil
+	}{transform.SchemaVersion, cols})
 }
