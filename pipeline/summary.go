@@ -201,12 +201,25 @@ func (s *Summary) Attrs() []slog.Attr {
 // keyString shows an event key, the API's text, safely on a terminal and
 // in a journal: as it is when it is printable, otherwise quoted with Go's
 // escapes (a newline would forge a summary line, an escape sequence drive
-// the terminal); an empty key shows as "".
+// the terminal); an empty key shows as "", one over 64 characters cut,
+// with its length.
 func keyString(k string) string {
-	if k != "" && k[0] != '"' && utf8.ValidString(k) && strings.IndexFunc(k, func(r rune) bool { return !strconv.IsPrint(r) || unicode.IsSpace(r) }) < 0 {
-		return k
+	s := k
+	if k == "" || k[0] == '"' || !utf8.ValidString(k) || strings.IndexFunc(k, func(r rune) bool { return !strconv.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
+		s = strconv.Quote(k)
 	}
-	return strconv.Quote(k)
+	// A key thousands of characters long would pad every line of the
+	// table to its width.
+	const shown = 64 // runes
+	if utf8.RuneCountInString(s) <= shown {
+		return s
+	}
+	i := 0
+	for range shown {
+		_, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(k))
 }
 
 func bytesString(n int64) string {

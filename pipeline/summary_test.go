@@ -21,6 +21,7 @@ func TestSummaryPrintsKeysSafely(t *testing.T) {
 		"ключ":                                          1,
 		"bad\xff":                                       1,
 		"user_login ":                                   1,
+		strings.Repeat("k", 40000):                      1,
 	}
 	var b strings.Builder
 	s.Print(&b, "failure")
@@ -35,7 +36,12 @@ func TestSummaryPrintsKeysSafely(t *testing.T) {
 		`  ключ  `,
 		`  "bad\xff"  `,
 		`  "user_login "  `, // not a second user_login
+		"  " + strings.Repeat("k", 64) + "… (40000 bytes)  ",
 	} {
 		require.Contains(t, out, "\n"+line, out)
+	}
+	// A key thousands of characters long is cut: it would pad every line.
+	for line := range strings.Lines(out) {
+		require.Less(t, len(line), 200, line)
 	}
 }
