@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -77,6 +78,12 @@ func ValidLocation(loc string) error {
 		parent := strings.TrimSuffix(loc, "/")
 		parent = parent[:strings.LastIndex(parent, "/")+1]
 		return fmt.Errorf("%q is one dt= partition: give the directory that holds them, %s", loc, parent)
+	}
+	// The key prefix as written, the way an S3 sink's prefix is: one that
+	// sink refuses holds no partition, and the table would be empty.
+	_, prefix, _ := strings.Cut(strings.TrimPrefix(loc, "s3://"), "/")
+	if err := shape.CheckPrefix(prefix); err != nil {
+		return fmt.Errorf("%q: no sink writes there, its prefix %w", loc, err)
 	}
 	return nil
 }

@@ -99,6 +99,10 @@ func TestValidLocation(t *testing.T) {
 		"s3:///a/":                      "Athena reads only s3:// locations",
 		"s3://b/a/dt=2026-11-01/":       "is one dt= partition: give the directory that holds them, s3://b/a/",
 		"s3://b/dt=2026-11-01":          "is one dt= partition: give the directory that holds them, s3://b/",
+		// Folders no sink writes (its prefix is refused): the table would be empty.
+		"s3://b/audit//": `no sink writes there, its prefix "audit//" has an empty segment ("//")`,
+		"s3://b//audit/": `no sink writes there, its prefix must not start with "/"`,
+		"s3://b/a/../b/": `no sink writes there, its prefix "a/../b/" has a ".." segment`,
 	} {
 		require.ErrorContains(t, athena.ValidLocation(bad), why, bad)
 	}
