@@ -340,7 +340,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		wr = nil
 		return cw.Commit(Window{w.Stream, from, end})
 	}
-	q := Query{Start: time.UnixMilli(w.Start), End: time.UnixMilli(w.End - 1), EventKey: w.Stream}
+	// end_time is the window's end itself, inclusive: an API that keeps
+	// microseconds compares them, and an event at 23:59:59.999500, which
+	// it writes as 23:59:59.999, is after an end_time of 23:59:59.999 and
+	// before the next window's start_time; events at the end itself are
+	// the next window's, and are skipped below (ev.At >= end).
+	q := Query{Start: time.UnixMilli(w.Start), End: time.UnixMilli(w.End), EventKey: w.Stream}
 	var (
 		cursor     string
 		cursors    = map[string]struct{}{}

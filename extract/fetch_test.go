@@ -424,3 +424,41 @@ func TestRepeatedEventAfterCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowsMeetAtTheMicrosecond: an API that keeps microseconds compares
+// start_time and end_time with them, and writes created_at to the
+// millisecond. Day windows still take every event once, the one in the
+// last millisecond of a day too (was: end_time 23:59:59.999 left out an
+// event at 23:59:59.999500, and the next day's start_time 00:00:00.000 too:
+// it was exported by no window, without a word).
+func TestWindowsMeetAtTheMicrosecond(t *testing.T) {
+	d1 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	d2, d3 := d1.AddDate(0, 0, 1), d1.AddDate(0, 0, 2)
+	times := []time.Time{d1.Add(12 * time.Hour), d2.Add(-500 * time.Microsecond), d2, d2.Add(700 * time.Microsecond), d3.Add(-time.Microsecond)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start, err1 := time.Parse(time.RFC3339Nano, r.URL.Query().Get("start_time"))
+		end, err2 := time.Parse(time.RFC3339Nano, r.URL.Query().Get("end_time"))
+		if err1 != nil || err2 != nil {
+			http.Error(w, "bad time", http.StatusUnprocessableEntity)
+			return
+		}
+		var evs []string
+		for i := len(times) - 1; i >= 0; i-- { // newest first
+			if at := times[i]; !at.Before(start) && !at.After(end) {
+				evs = append(evs, fmt.Sprintf(`{"id":"e%d","created_at":%q,"event_key":"user_login"}`, i,
+					at.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z")))
+			}
+		}
+		fmt.Fprintf(w, `{"data":[%s],"meta":{"paginate":{"next_page":"","has_next":false}}}`, strings.Join(evs, ","))
+	}))
+	t.Cleanup(srv.Close)
+	got, err := fetchAll(t, srv.URL, 2, 1<<30,
+		extract.Window{Start: d1.UnixMilli(), End: d2.UnixMilli()}, extract.Window{Start: d2.UnixMilli(), End: d3.UnixMilli()})
+	require.NoError(t, err)
+	require.Zero(t, got.dupes)
+	want := map[string]int64{}
+	for i, at := range times {
+		want[fmt.Sprintf("e%d", i)] = at.Truncate(time.Millisecond).UnixMilli()
+	}
+	require.Equal(t, want, got.events)
+}
