@@ -20,7 +20,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,6 +33,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Namespace prefixes every metric name.
@@ -54,7 +57,9 @@ type Metrics struct {
 	on prometheus.Registerer
 
 	// What plans delivered and cost (ObservePlan).
-	events          *prometheus.CounterVec // event_key
+	events          *prometheus.CounterVec // event_key (keyLabel)
+	keysMu          sync.Mutex
+	newKeys         map[string]bool // event_key labels of keys the API reference does not list
 	dropped         prometheus.Counter
 	deadLetters     prometheus.Counter
 	partitions      prometheus.Counter
@@ -141,6 +146,42 @@ func (m *Metrics) Registry() prometheus.Registerer { return m.on }
 // plan's summary (a followed day that is not compacted).
 func (m *Metrics) ObserveRefused() { m.refused.Inc() }
 
+// MaxNewKeys is how many event keys the API reference does not list get
+// their own event_key label; the events of any more (and of keys longer
+// than 64 bytes, or not UTF-8) count under OtherKey. The API adds a few keys a year,
+// and each label is a series Prometheus keeps: an API that sent a new key
+// with every event must not make a series of each.
+const MaxNewKeys = 50
+
+// OtherKey is the event_key label of the keys past MaxNewKeys.
+const OtherKey = "other"
+
+// keyLabel is the event_key label of key k.
+func (m *Metrics) keyLabel(k string) string {
+	if transform.Category(k) != transform.CategoryOther {
+		return k
+	}
+	m.keysMu.Lock()
+	defer m.keysMu.Unlock()
+	if m.newKeys[k] {
+		return k
+	}
+	if len(m.newKeys) >= MaxNewKeys || !keySpelling(k) {
+		return OtherKey
+	}
+	if m.newKeys == nil {
+		m.newKeys = map[string]bool{}
+	}
+	m.newKeys[k] = true
+	return k
+}
+
+// keySpelling reports whether k may be a label: valid UTF-8 of at most 64
+// bytes (the API's keys are a few words of snake case), and not OtherKey.
+func keySpelling(k string) bool {
+	return k != "" && len(k) <= 64 && utf8.ValidString(k) && k != OtherKey
+}
+
 // ObservePlan adds what one executed plan delivered and cost, from its
 // summary (complete or, after a failure, what was done before it). A dry
 // run's summary adds nothing.
@@ -149,7 +190,7 @@ func (m *Metrics) ObservePlan(s *pipeline.Summary) {
 		return
 	}
 	for k, n := range s.PerKey {
-		m.events.WithLabelValues(k).Add(float64(n))
+		m.events.WithLabelValues(m.keyLabel(k)).Add(float64(n))
 	}
 	m.dropped.Add(float64(s.Dropped))
 	m.deadLetters.Add(float64(s.DeadLetters))
@@ -285,6 +326,9 @@ func (m *Metrics) LoadTextfile(path string) error {
 					labels[l.GetName()] = l.GetValue()
 				}
 				delete(labels, WorkspaceLabel) // New's, not the vector's
+				if k, ok := labels["event_key"]; ok && vecs[name] == m.events {
+					labels["event_key"] = m.keyLabel(k)
+				}
 
 				c, err := vecs[name].GetMetricWith(labels)
 				if err != nil {

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -257,5 +258,32 @@ func (c textfiles) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, mf.GetHelp(), names, nil), typ, v, values...)
 			}
 		}
+	}
+}
+
+// TestEventKeyLabelsBounded: the keys the API reference lists keep their
+// labels; of the others, MaxNewKeys get their own and any more count under
+// "other", as does a key too long to be one, in memory and across runs
+// (was: a label for every key the API sent: an API sending a new key with
+// each event made a series of each, and one 40,000 bytes long).
+func TestEventKeyLabelsBounded(t *testing.T) {
+	perKey := map[string]int64{"user_login": 1, strings.Repeat("k", 65): 1}
+	for i := range telemetry.MaxNewKeys + 10 {
+		perKey[fmt.Sprintf("new_key_%03d", i)] = 1
+	}
+	path := filepath.Join(t.TempDir(), "pachca_export.prom")
+	for run := 1; run <= 2; run++ {
+		m := telemetry.New("")
+		require.NoError(t, m.LoadTextfile(path))
+		m.ObservePlan(&pipeline.Summary{PerKey: perKey})
+		require.NoError(t, m.WriteTextfile(path))
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		mfs := parse(t, b)
+		series := mfs["pachca_export_events_total"].GetMetric()
+		require.Len(t, series, 1+telemetry.MaxNewKeys+1, "user_login, the new keys admitted, other")
+		require.Equal(t, float64(run), value(t, mfs, "pachca_export_events_total", "event_key", "user_login"))
+		require.Equal(t, float64(run*11), value(t, mfs, "pachca_export_events_total", "event_key", telemetry.OtherKey),
+			"10 new keys past the cap and the long one")
 	}
 }
