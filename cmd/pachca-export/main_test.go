@@ -179,10 +179,28 @@ func TestSchemaAndVersion(t *testing.T) {
 			require.Contains(t, stdout.String(), `"type": "list<string>"`)
 		}
 	}
+	// OCSF Parquet files: their Arrow schema and an Athena table over them.
+	for _, f := range []string{"arrow", "sql"} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 0, Main(t.Context(), []string{"schema", "--format", f, "--schema", "ocsf"}, &stdout, &stderr), stderr.String())
+		require.Contains(t, stdout.String(), "time_dt", f)
+		require.NotContains(t, stdout.String(), "details_json", f)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "xml"}, `unknown --format "xml"`},
+		{[]string{"--schema", "v2"}, `unknown --schema "v2" (pachca.audit.v1, ocsf)`},
+		{[]string{"--schema", "ocsf"}, "--schema ocsf: for --format arrow or sql"},
+		{[]string{"--format", "sql", "--schema", "ocsf", "--layout", "ndjson"}, "no table over OCSF NDJSON lines"},
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 2, Main(t.Context(), append([]string{"schema"}, tc.args...), &stdout, &stderr), tc.args)
+		require.Contains(t, stderr.String(), tc.want)
+		require.Empty(t, stdout.String())
+	}
 	var stdout, stderr bytes.Buffer
-	require.Equal(t, 2, Main(t.Context(), []string{"schema", "--format", "xml"}, &stdout, &stderr))
-	require.Contains(t, stderr.String(), `unknown --format "xml"`)
-	stdout.Reset()
 	require.Equal(t, 0, Main(t.Context(), []string{"version"}, &stdout, &stderr))
 	require.True(t, strings.HasPrefix(stdout.String(), "pachca-export "), stdout.String())
 }

@@ -15,14 +15,16 @@ import (
 func schemaCommand() *command {
 	return &command{
 		name:     "schema",
-		synopsis: "[--format json|arrow|sql] [--layout parquet|ndjson] [--table NAME] [--location URL]",
+		synopsis: "[--format json|arrow|sql] [--schema pachca.audit.v1|ocsf] [--layout parquet|ndjson] [--table NAME] [--location URL]",
 		summary:  "print the normalized schema: JSON, Arrow, or an Athena table",
 		about: `Prints schema v1, the columns of every NDJSON line, Kafka message and Parquet
 file. --format sql prints a CREATE EXTERNAL TABLE for Athena (Hive DDL) over the
 dt= partitions under --location: Parquet files, or with --layout ndjson the
-NDJSON files through the Hive JSON SerDe.`,
+NDJSON files through the Hive JSON SerDe. --schema ocsf gives the columns of a
+sink's OCSF Parquet files instead (--format arrow or sql).`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			format := fs.String("format", "json", "the output `FORMAT`: json, arrow or sql")
+			schema := fs.String("schema", transform.SchemaVersion, "the record `SHAPE` a sink's schema names: "+transform.SchemaVersion+" or ocsf")
 			layout := fs.String("layout", "parquet", "for --format sql, the `LAYOUT` of the files: parquet or ndjson")
 			table := fs.String("table", "pachca_audit", "for --format sql, the table `NAME` (lower case, a-z 0-9 _; database.table allowed)")
 			location := fs.String("location", "s3://pachca-audit/audit/", "for --format sql, the `URL` of the directory holding the dt= partitions")
@@ -38,11 +40,29 @@ NDJSON files through the Hive JSON SerDe.`,
 						return usageErr("schema: %s: for --format sql only", strings.Join(sqlOnly, ", "))
 					}
 				}
+				var ocsfEvents bool
+				switch *schema {
+				case transform.SchemaVersion:
+				case "ocsf":
+					ocsfEvents = true
+				default:
+					return usageErr("schema: unknown --schema %q (%s, ocsf)", *schema, transform.SchemaVersion)
+				}
 				switch *format {
 				case "json":
+					if ocsfEvents {
+						return usageErr("schema: --schema ocsf: for --format arrow or sql (OCSF's own schema is at https://schema.ocsf.io/1.3.0/)")
+					}
 					return e.schemaJSON()
 				case "arrow":
-					fmt.Fprintln(e.stdout, parquetfmt.ArrowSchema().String())
+					s := parquetfmt.ArrowSchema()
+					if ocsfEvents {
+						var err error
+						if s, err = parquetfmt.OCSFArrowSchema(); err != nil {
+							return err
+						}
+					}
+					fmt.Fprintln(e.stdout, s.String())
 					return nil
 				case "sql":
 					if err := athena.ValidName(*table); err != nil {
@@ -55,7 +75,7 @@ NDJSON files through the Hive JSON SerDe.`,
 					if err := athena.ValidLocation(*location); err != nil {
 						return usageErr("schema: --location %v", err)
 					}
-					sql, err := athena.DDL(athena.Table{Name: *table, Location: *location, Layout: l})
+					sql, err := athena.DDL(athena.Table{Name: *table, Location: *location, Layout: l, OCSF: ocsfEvents})
 					if err != nil {
 						return usageErr("schema: %v", err)
 					}

@@ -1,19 +1,25 @@
 // Package athena writes the CREATE EXTERNAL TABLE statement (Hive DDL, as
-// Amazon Athena takes it) over what the file and S3 sinks write, in either
-// layout: Parquet files, or NDJSON lines read with the Hive JSON SerDe. The
-// dt=YYYY-MM-DD directories become a projected date partition, so no
-// MSCK REPAIR or ALTER TABLE ADD PARTITION is ever needed.
+// Amazon Athena takes it) over what the file and S3 sinks write in the
+// daily layout: schema v1 as Parquet files or as NDJSON lines read with the
+// Hive JSON SerDe, and OCSF events as Parquet files. The dt=YYYY-MM-DD
+// directories become a projected date partition, so no MSCK REPAIR or
+// ALTER TABLE ADD PARTITION is ever needed.
 package athena
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
 	"regexp"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/transform"
+	"github.com/pachca-export/pachca-export/transform/ocsf"
 )
 
 // Layout is the format of the files a table reads.
@@ -37,7 +43,15 @@ type Table struct {
 	// "s3://bucket/audit/"; a missing final slash is added.
 	Location string
 	Layout   Layout
+	// OCSF makes it a table of OCSF 1.3 events (a sink's schema: ocsf),
+	// Parquet only; else of schema v1.
+	OCSF bool
 }
+
+// ErrOCSFLines is the error of a table over OCSF NDJSON lines: their
+// unmapped.details is a JSON object where the Parquet files have its text,
+// and the JSON SerDe reads no object into a string.
+var ErrOCSFLines = errors.New("no table over OCSF NDJSON lines (Athena's JSON SerDe cannot read their unmapped.details, a JSON object, as the string the Parquet files hold): point the table at an OCSF Parquet sink")
 
 var (
 	namePart     = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
@@ -96,6 +110,13 @@ func DDL(t Table) (string, error) {
 	if t.Layout != Parquet && t.Layout != NDJSON {
 		return "", fmt.Errorf("unknown layout %q (parquet, ndjson)", t.Layout)
 	}
+	if t.OCSF && t.Layout != Parquet {
+		return "", ErrOCSFLines
+	}
+	cols, version, err := columns(t.OCSF)
+	if err != nil {
+		return "", err
+	}
 	location := t.Location
 	if !strings.HasSuffix(location, "/") {
 		location += "/"
@@ -109,16 +130,18 @@ func DDL(t Table) (string, error) {
 		b.WriteString(quoteIdent(part))
 	}
 	b.WriteString(" (\n")
-	cols := transform.Columns()
 	for i, c := range cols {
-		fmt.Fprintf(&b, "  %s %s COMMENT %s", quoteIdent(c.Name), hiveType(c.Kind), quoteString(c.Doc))
+		fmt.Fprintf(&b, "  %s %s", quoteIdent(c.name), c.typ)
+		if c.doc != "" {
+			fmt.Fprintf(&b, " COMMENT %s", quoteString(c.doc))
+		}
 		if i < len(cols)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
 	}
 	b.WriteString(")\n")
-	fmt.Fprintf(&b, "COMMENT %s\n", quoteString("Pachca audit events, "+transform.SchemaVersion+", "+string(t.Layout)))
+	fmt.Fprintf(&b, "COMMENT %s\n", quoteString("Pachca audit events, "+version+", "+string(t.Layout)))
 	b.WriteString("PARTITIONED BY (`dt` string)\n")
 	switch t.Layout {
 	case Parquet:
@@ -141,7 +164,7 @@ func DDL(t Table) (string, error) {
 		{"projection.dt.interval", "1"},
 		{"projection.dt.interval.unit", "DAYS"},
 		{"storage.location.template", location + "dt=${dt}/"},
-		{"pachca.schema_version", transform.SchemaVersion},
+		{"pachca.schema_version", version},
 	}
 	for i, p := range props {
 		fmt.Fprintf(&b, "  %s=%s", quoteString(p[0]), quoteString(p[1]))
@@ -153,6 +176,107 @@ func DDL(t Table) (string, error) {
 	b.WriteString(");\n")
 	return b.String(), nil
 }
+
+type column struct{ name, typ, doc string }
+
+// columns are the table's columns and the schema version they are: schema
+// v1's, or those of an OCSF Parquet file holding any class.
+func columns(ocsfEvents bool) ([]column, string, error) {
+	var cols []column
+	if !ocsfEvents {
+		for _, c := range transform.Columns() {
+			cols = append(cols, column{c.Name, hiveType(c.Kind), c.Doc})
+		}
+		return cols, transform.SchemaVersion, nil
+	}
+	schema, err := parquetfmt.OCSFArrowSchema()
+	if err != nil {
+		return nil, "", err
+	}
+	for _, f := range schema.Fields() {
+		typ, err := hiveArrowType(f.Type)
+		if err != nil {
+			return nil, "", fmt.Errorf("athena: OCSF column %s: %w", f.Name, err)
+		}
+		cols = append(cols, column{name: f.Name, typ: typ})
+	}
+	return cols, ocsf.SchemaVersion, nil
+}
+
+// hiveArrowType is the Athena/Hive type of an Arrow type of the OCSF
+// Parquet files, nested as Athena's own CloudTrail table writes them
+// (struct<type:string,...>), a name Athena reserves in DDL quoted.
+func hiveArrowType(dt arrow.DataType) (string, error) {
+	switch t := dt.(type) {
+	case *arrow.StringType:
+		return "string", nil
+	case *arrow.Int32Type:
+		return "int", nil
+	case *arrow.Int64Type:
+		return "bigint", nil
+	case *arrow.BooleanType:
+		return "boolean", nil
+	case *arrow.TimestampType:
+		return "timestamp", nil
+	case *arrow.MapType:
+		k, err := hiveArrowType(t.KeyType())
+		if err != nil {
+			return "", err
+		}
+		v, err := hiveArrowType(t.ItemType())
+		if err != nil {
+			return "", err
+		}
+		return "map<" + k + "," + v + ">", nil
+	case *arrow.ListType:
+		e, err := hiveArrowType(t.Elem())
+		if err != nil {
+			return "", err
+		}
+		return "array<" + e + ">", nil
+	case *arrow.StructType:
+		fields := make([]string, 0, t.NumFields())
+		for _, f := range t.Fields() {
+			ft, err := hiveArrowType(f.Type)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", f.Name, err)
+			}
+			fields = append(fields, fieldName(f.Name)+":"+ft)
+		}
+		return "struct<" + strings.Join(fields, ",") + ">", nil
+	}
+	return "", fmt.Errorf("no Hive type for %s", dt)
+}
+
+// fieldName is the name of a struct's field as the DDL writes it: in
+// backticks if Athena reserves it in DDL (user, time, group, ...), else as
+// it is.
+func fieldName(name string) string {
+	if reserved[strings.ToUpper(name)] {
+		return quoteIdent(name)
+	}
+	return name
+}
+
+// reserved are Athena's reserved keywords in DDL statements, as its
+// documentation lists them (Reserved keywords).
+var reserved = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range strings.Fields(`ALL ALTER AND ARRAY AS AUTHORIZATION BETWEEN BIGINT BINARY BOOLEAN BOTH BY
+		CASE CASHE CAST CHAR COLUMN CONF CONSTRAINT COMMIT CREATE CROSS CUBE CURRENT CURRENT_DATE
+		CURRENT_TIMESTAMP CURSOR DATABASE DATE DAYOFWEEK DECIMAL DELETE DESCRIBE DISTINCT DIV DOUBLE DROP
+		ELSE END EXCHANGE EXISTS EXTENDED EXTERNAL EXTRACT FALSE FETCH FLOAT FLOOR FOLLOWING FOR FOREIGN
+		FROM FULL FUNCTION GRANT GROUP GROUPING HAVING IF IMPORT IN INNER INSERT INT INTEGER INTERSECT
+		INTERVAL INTO IS JOIN LATERAL LEFT LESS LIKE LOCAL MACRO MAP MORE NONE NOT NULL NUMERIC OF ON
+		ONLY OR ORDER OUT OUTER OVER PARTIALSCAN PARTITION PERCENT PRECEDING PRECISION PRESERVE PRIMARY
+		PROCEDURE RANGE READS REDUCE REGEXP REFERENCES REVOKE RIGHT RLIKE ROLLBACK ROLLUP ROW ROWS
+		SELECT SET SMALLINT START TABLE TABLESAMPLE THEN TIME TIMESTAMP TO TRANSFORM TRIGGER TRUE
+		TRUNCATE UNBOUNDED UNION UNIQUEJOIN UPDATE USER USING UTC_TIMESTAMP VALUES VARCHAR VIEWS WHEN
+		WHERE WINDOW WITH`) {
+		m[k] = true
+	}
+	return m
+}()
 
 // hiveType is the Athena/Hive type of a kind.
 func hiveType(k transform.Kind) string {

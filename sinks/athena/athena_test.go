@@ -1,14 +1,22 @@
 package athena_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/athena"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
+	"github.com/pachca-export/pachca-export/testkit/duckdbtest"
+	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -106,4 +114,92 @@ func TestValidLocation(t *testing.T) {
 	} {
 		require.ErrorContains(t, athena.ValidLocation(bad), why, bad)
 	}
+}
+
+// TestDDLMatchesTheFiles: each column of the statement, schema v1's and
+// OCSF's, has the type DuckDB reads from a Parquet file the encoders
+// write, nested fields included, and the statement has no other column.
+func TestDDLMatchesTheFiles(t *testing.T) {
+	recs := ocsftest.Records(t)
+	day := time.UnixMilli(recs[0].CreatedAt).UTC().Truncate(24 * time.Hour)
+	for _, tc := range []struct {
+		name string
+		ocsf bool
+	}{{"v1", false}, {"ocsf", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := parquetfmt.Format("zstd")
+			if tc.ocsf {
+				f, err = parquetfmt.OCSFFormat("zstd")
+			}
+			require.NoError(t, err)
+			path := filepath.Join(t.TempDir(), "day.parquet")
+			out, err := os.Create(path)
+			require.NoError(t, err)
+			enc, err := f.New(out, sinks.NewPartition(day, day, day.AddDate(0, 0, 1), "run-1"))
+			require.NoError(t, err)
+			require.NoError(t, enc.Write(recs))
+			require.NoError(t, enc.Close())
+			require.NoError(t, out.Close())
+
+			sql, err := athena.DDL(athena.Table{Name: "pachca_audit", Location: "s3://b/audit/", Layout: athena.Parquet, OCSF: tc.ocsf})
+			require.NoError(t, err)
+			var want []string
+			for _, r := range duckdbtest.Query(t, "DESCRIBE SELECT * FROM read_parquet('"+path+"')") {
+				want = append(want, fmt.Sprintf("%s %s", r["column_name"], hiveOfDuckDB(t, r["column_type"].(string))))
+			}
+			var got []string
+			for _, m := range regexp.MustCompile("(?m)^  `([a-z_]+)` (.+?)(?: COMMENT '.*')?,?$").FindAllStringSubmatch(sql, -1) {
+				got = append(got, m[1]+" "+strings.ReplaceAll(m[2], "`", ""))
+			}
+			require.NotEmpty(t, got)
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+// hiveOfDuckDB writes a type as DuckDB's DESCRIBE names it the way the
+// statement does: VARCHAR as string, STRUCT(a VARCHAR) as
+// struct<a:string>, VARCHAR[] as array<string>, MAP(K, V) as map<k,v>.
+func hiveOfDuckDB(t *testing.T, typ string) string {
+	t.Helper()
+	switch {
+	case strings.HasSuffix(typ, "[]"):
+		return "array<" + hiveOfDuckDB(t, strings.TrimSuffix(typ, "[]")) + ">"
+	case strings.HasPrefix(typ, "STRUCT(") && strings.HasSuffix(typ, ")"):
+		var fields []string
+		for _, f := range splitTop(typ[len("STRUCT(") : len(typ)-1]) {
+			name, ft, ok := strings.Cut(f, " ")
+			require.True(t, ok, f)
+			fields = append(fields, strings.Trim(name, `"`)+":"+hiveOfDuckDB(t, ft))
+		}
+		return "struct<" + strings.Join(fields, ",") + ">"
+	case strings.HasPrefix(typ, "MAP(") && strings.HasSuffix(typ, ")"):
+		kv := splitTop(typ[len("MAP(") : len(typ)-1])
+		require.Len(t, kv, 2, typ)
+		return "map<" + hiveOfDuckDB(t, kv[0]) + "," + hiveOfDuckDB(t, kv[1]) + ">"
+	}
+	base := map[string]string{"VARCHAR": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean",
+		"TIMESTAMP WITH TIME ZONE": "timestamp"}[typ]
+	require.NotEmpty(t, base, "DuckDB type %q", typ)
+	return base
+}
+
+// splitTop splits s at the commas outside parentheses, trimming spaces.
+func splitTop(s string) []string {
+	var out []string
+	depth, from := 0, 0
+	for i, c := range s {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(s[from:i]))
+				from = i + 1
+			}
+		}
+	}
+	return append(out, strings.TrimSpace(s[from:]))
 }
