@@ -9,6 +9,12 @@ import (
 	"time"
 )
 
+// MaxSmallObject bounds what a Store's Get reads: a manifest lists the files
+// of a day, a marker is smaller still; anything larger under their names
+// is not pachca-export's (a file planted in the location, a device), and
+// reading it whole could take every byte of memory.
+const MaxSmallObject = 8 << 20
+
 // Store is the storage under the root of a file-like sink: a directory, or
 // a bucket and prefix. Names are relative to the root and use "/":
 // "dt=2026-11-01/_manifest.json". The file and S3 sinks implement it; the
@@ -18,7 +24,8 @@ type Store interface {
 	// Location names an object for messages: a path or an s3:// URL.
 	Location(name string) string
 	// Get reads a small object (a manifest, the marker) whole, with its
-	// version for Put; an error wrapping fs.ErrNotExist when it is absent.
+	// version for Put; an error wrapping fs.ErrNotExist when it is absent,
+	// and another when it is larger than MaxSmallObject.
 	Get(ctx context.Context, name string) (body []byte, version string, err error)
 	// Put replaces name with body atomically, provided it is still at
 	// version: what Get returned, or NoVersion for an object that must not

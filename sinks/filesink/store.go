@@ -64,16 +64,61 @@ func (s store) Enclosing(context.Context) string {
 }
 
 func (s store) Get(_ context.Context, name string) ([]byte, string, error) {
-	b, err := os.ReadFile(s.path(name))
+	b, err := readSmall(s.path(name))
 	if err != nil {
 		return nil, "", err
 	}
 	return b, sinks.Sum(b), nil
 }
 
+// readSmall reads the manifest or marker at path whole: a regular file of
+// at most sinks.MaxSmallObject bytes. Whatever else someone put under the
+// name (a link to /dev/zero, a FIFO, a huge file) is refused, not read
+// until memory runs out or waited on for ever. O_NONBLOCK opens a FIFO
+// without waiting for a writer; it does nothing to a regular file.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %s, not a file pachca-export wrote: move it away", path, kind(fi.Mode()))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, sinks.MaxSmallObject+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > sinks.MaxSmallObject {
+		return nil, fmt.Errorf("%s is larger than %d MiB, not a file pachca-export wrote: move it away", path, sinks.MaxSmallObject>>20)
+	}
+	return b, nil
+}
+
+// kind names what a directory entry of mode m is, for a message.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "not a regular file"
+}
+
 func (s store) Put(_ context.Context, name string, body []byte, version string) error {
 	path := s.path(name)
-	cur, err := os.ReadFile(path)
+	cur, err := readSmall(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if version != sinks.NoVersion {

@@ -20,10 +20,6 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
-// maxSmallObject bounds what Get reads: a manifest lists a few files, a
-// marker is smaller still; anything larger is not ours.
-const maxSmallObject = 8 << 20
-
 // store is the sinks.Store of the sink's bucket and prefix. Versions are
 // ETags; Put is a conditional write (If-Match, If-None-Match), or a plain
 // one on a server that has no conditional writes.
@@ -62,12 +58,12 @@ func (st *store) Get(ctx context.Context, name string) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("s3: get %s: %w", st.Location(name), st.s.explain(ctx, err))
 	}
 	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, maxSmallObject+1))
+	b, err := io.ReadAll(io.LimitReader(out.Body, sinks.MaxSmallObject+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("s3: get %s: %w", st.Location(name), err)
 	}
-	if len(b) > maxSmallObject {
-		return nil, "", fmt.Errorf("s3: %s is larger than %d bytes: not pachca-export's", st.Location(name), maxSmallObject)
+	if len(b) > sinks.MaxSmallObject {
+		return nil, "", fmt.Errorf("s3: %s is larger than %d bytes: not pachca-export's", st.Location(name), sinks.MaxSmallObject)
 	}
 	return b, aws.ToString(out.ETag), nil
 }
