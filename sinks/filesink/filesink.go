@@ -83,7 +83,9 @@ func New(dir string, f sinks.Format, opts ...Option) *Sink {
 }
 
 // Root is the directory, as a sinks.Store.
-func (s *Sink) Root() sinks.Store { return store{dir: s.dir, fileMode: s.fileMode, dirMode: s.dirMode} }
+func (s *Sink) Root() sinks.Store { return s.store() }
+
+func (s *Sink) store() store { return store{dir: s.dir, fileMode: s.fileMode, dirMode: s.dirMode} }
 
 // Layout is where the files go under the directory.
 func (s *Sink) Layout() sinks.Layout { return s.layout }
@@ -178,6 +180,9 @@ type writer struct {
 // create is the split.Create of the writer: a temporary file in the
 // directory of rel (a path from the root), created as needed.
 func (w *writer) create(rel string) (io.Writer, error) {
+	if err := w.s.store().realDir(path.Dir(rel)); err != nil {
+		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
+	}
 	final := w.s.path(rel)
 	if err := atomicfile.MkdirAll(filepath.Dir(final), w.s.dirMode); err != nil {
 		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
@@ -284,6 +289,9 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		w.discard()
 		return sinks.Result{}, fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
 	}
+	if err := w.s.store().realDir(w.s.layout.Meta + w.p.Dir()); err != nil {
+		return failManifest(err)
+	}
 	unlock, err := w.s.lock(ctx)
 	if err != nil {
 		return failManifest(err)
@@ -348,7 +356,11 @@ func (w *writer) publish(mf *atomicfile.File, manifest string, replaced []string
 		return fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
 	}
 	for _, name := range replaced {
-		p := w.s.path(sinks.EntryPath(w.p.Dir(), name))
+		rel := sinks.EntryPath(w.p.Dir(), name)
+		if err := w.s.store().realDir(path.Dir(rel)); err != nil {
+			return fmt.Errorf("%s: remove %s, which %s no longer lists: %w", w.s.format.Name, name, manifest, err)
+		}
+		p := w.s.path(rel)
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%s: remove %s, which %s no longer lists: %w", w.s.format.Name, p, manifest, err)
 		}

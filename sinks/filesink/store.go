@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +42,34 @@ func (r readOnly) Put(_ context.Context, name string, _ []byte, _ string) error 
 }
 
 func (s store) path(name string) string { return filepath.Join(s.dir, filepath.FromSlash(name)) }
+
+// realDir fails when dir (a directory from the root, "/"-separated) leaves
+// the root or is reached through a symbolic link below it. The sink writes,
+// lists and removes only in the directories it creates: a link planted as
+// a day directory would take the day's files somewhere else, and one
+// inside it would let a forged manifest entry have a run remove a file
+// anywhere. The root itself may be a link (dir on another disk); a
+// directory not there yet is fine: the sink creates it.
+func (s store) realDir(dir string) error {
+	at := s.dir
+	for _, seg := range strings.Split(path.Clean(dir), "/") {
+		switch seg {
+		case ".":
+			continue
+		case "..":
+			return fmt.Errorf("%s lies outside %s", s.path(dir), s.dir)
+		}
+		at = filepath.Join(at, seg)
+		fi, err := os.Lstat(at)
+		if err != nil {
+			return nil // not there yet, or not reachable: creating or reading it says why
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is %s, not a directory the export made: move it away", at, kind(fi.Mode()))
+		}
+	}
+	return nil
+}
 
 func (s store) Location(name string) string {
 	if name == "" {
@@ -112,11 +141,16 @@ func kind(m fs.FileMode) string {
 		return "a device"
 	case m&fs.ModeSymlink != 0:
 		return "a symbolic link"
+	case m.IsRegular():
+		return "a file"
 	}
 	return "not a regular file"
 }
 
 func (s store) Put(_ context.Context, name string, body []byte, version string) error {
+	if err := s.realDir(path.Dir(name)); err != nil {
+		return err
+	}
 	path := s.path(name)
 	cur, err := readSmall(path)
 	switch {
@@ -162,6 +196,9 @@ func (s store) Days(_ context.Context, dir string) ([]string, error) {
 }
 
 func (s store) List(_ context.Context, dir string) ([]sinks.Object, error) {
+	if err := s.realDir(dir); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(s.path(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
