@@ -275,7 +275,10 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
-		t, err := os.ReadFile(cfg.Source.TokenFile)
+		t, err := readAtMost(cfg.Source.TokenFile, maxTokenFile)
+		if errors.Is(err, errTooLarge) {
+			return nil, fmt.Errorf("%s: source.token_file: %s is larger than %d KiB: not a token file (the token, one line)", path, cfg.Source.TokenFile, maxTokenFile>>10)
+		}
 		if err != nil {
 			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", path, err)
 		} else {
@@ -291,6 +294,11 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// maxTokenFile is the most of source.token_file read: a token is one short
+// line, and a path to another file (a log, /dev/zero) must not be read until
+// the memory is gone.
+const maxTokenFile = 64 << 10
 
 // document is the shape checked and decoded first; sinks are decoded one by one.
 type document struct {

@@ -373,6 +373,22 @@ func TestConfigSizeLimit(t *testing.T) {
 	require.ErrorContains(t, err, "larger than 4 MiB")
 }
 
+// TestTokenFileSizeLimit: a token_file that never ends (/dev/zero) or is
+// far larger than a token (the path of another file) is refused in one
+// line after 64 KiB (was: read whole: /dev/zero ran the memory out, and
+// the Go runtime crashed with its stack trace).
+func TestTokenFileSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, []byte(strings.Repeat("x", 64<<10+1)), 0o600))
+	for _, file := range []string{"/dev/zero", big} {
+		path := filepath.Join(dir, "p.yaml")
+		require.NoError(t, os.WriteFile(path, []byte("source:\n  token_file: "+file+"\nsinks:\n  - type: stdout\n"), 0o600))
+		_, err := config.Load(path, env(nil))
+		require.EqualError(t, err, path+": source.token_file: "+file+" is larger than 64 KiB: not a token file (the token, one line)")
+	}
+}
+
 // TestTrailingDocumentMarker: a --- at the end, with at most comments after
 // it, is no second document.
 func TestTrailingDocumentMarker(t *testing.T) {
