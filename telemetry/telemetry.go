@@ -263,6 +263,9 @@ func (m *Metrics) WriteTextfile(path string) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
+	if err := atomicfile.Replaceable(path); err != nil {
+		return fmt.Errorf("metrics file %w: give the path of a file (in node_exporter's textfile directory)", err)
+	}
 	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("metrics file: %w", err)
 	}
@@ -270,10 +273,11 @@ func (m *Metrics) WriteTextfile(path string) error {
 }
 
 // CheckTextfile proves, before a run, that WriteTextfile can write path
-// after it: path is not a directory, and its directory takes a file.
+// after it: path is a file or nothing yet (not a directory or a device),
+// and its directory takes a file.
 func CheckTextfile(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("metrics file %s is a directory", path)
+	if err := atomicfile.Replaceable(path); err != nil {
+		return fmt.Errorf("metrics file %w: give the path of a file (in node_exporter's textfile directory)", err)
 	}
 	if err := atomicfile.Probe(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("metrics file %s: its directory does not take a file: %w", path, err)
@@ -287,6 +291,9 @@ func CheckTextfile(path string) error {
 // is carried over: the counters then restart from zero, which Prometheus
 // reads as a reset.
 func (m *Metrics) LoadTextfile(path string) error {
+	if err := atomicfile.Replaceable(path); err != nil {
+		return fmt.Errorf("metrics file %w", err) // not read: a FIFO would hold the open up for ever
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -349,6 +356,9 @@ func (m *Metrics) LoadTextfile(path string) error {
 // at path before, "" if none: what a run whose configuration does not load
 // keeps, so that its failure lands on the series of the runs before.
 func TextfileWorkspace(path string) string {
+	if atomicfile.Replaceable(path) != nil {
+		return "" // a FIFO would hold the open up for ever
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return ""

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,5 +42,39 @@ func TestConfigMistakesExit2(t *testing.T) {
 				require.NotContains(t, out, "goroutine ")
 			})
 		}
+	}
+}
+
+// TestOutputPathNotAFile: --metrics-file or report -o naming something
+// that is not a file (here a named pipe; /dev/null or /dev/full by
+// mistake) is a usage error naming it, and it is left as it is (was:
+// renamed over: as root, `report -o /dev/null` replaced the device node
+// with the page; a pipe held a run whose configuration did not load).
+func TestOutputPathNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	good := writeConfig(t, "http://127.0.0.1:1", "x", goodConfig)
+	broken := writeConfig(t, "http://127.0.0.1:1", "x", "source: [\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"metrics file", []string{"run", "-c", good, "--from", "2026-11-01", "--to", "2026-11-02", "--metrics-file", fifo},
+			"pachca-export: --metrics-file: metrics file " + fifo + " is a named pipe, not a file"},
+		{"metrics file of a configuration that does not load", []string{"run", "-c", broken, "--metrics-file", fifo},
+			"pachca-export: metrics file " + fifo + " is a named pipe, not a file"},
+		{"report", []string{"report", dir, "--from", "2026-11-01", "--to", "2026-11-02", "-o", fifo},
+			"pachca-export: report: -o " + fifo + " is a named pipe, not a file: give the path of a file, or - for standard output"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 2, Main(t.Context(), tc.args, &stdout, &stderr), stderr.String())
+			require.Contains(t, stderr.String(), tc.want)
+			fi, err := os.Lstat(fifo)
+			require.NoError(t, err)
+			require.Equal(t, os.ModeNamedPipe, fi.Mode().Type(), "left as it was")
+		})
 	}
 }

@@ -200,6 +200,9 @@ func (e *env) writeReport(ctx context.Context, o report.Options, out string) err
 		_, err := report.Write(ctx, o, e.stdout)
 		return reportErr(err)
 	}
+	if err := atomicfile.Replaceable(out); err != nil {
+		return usageErr("report: -o %v: give the path of a file, or - for standard output", err)
+	}
 	f, err := atomicfile.Create(filepath.Dir(out), filepath.Base(out), 0o600)
 	if err != nil {
 		return fmt.Errorf("report: %w", atomicfile.FinalName(err, out))

@@ -7,6 +7,7 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,6 +30,38 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 		return FinalName(err, path)
 	}
 	return FinalName(f.Commit(path), path)
+}
+
+// Replaceable fails when path exists and is not a regular file (a
+// directory, a device, a named pipe, a socket): WriteFile and Commit rename
+// a file over whatever is at the final name, so a path given by mistake
+// (/dev/null, /dev/stdout) would be replaced, a device node of /dev too
+// when running as root. A link is followed to what it names.
+func Replaceable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil // absent: written anew; unreadable: the write says why
+	}
+	return fmt.Errorf("%s is %s, not a file", path, Kind(fi.Mode()))
+}
+
+// Kind names what a directory entry of mode m is, for a message.
+func Kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsRegular():
+		return "a file"
+	}
+	return "not a regular file"
 }
 
 // FinalName gives an error about the temporary file of path (its creation,

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -73,4 +74,27 @@ func TestRemoveStale(t *testing.T) {
 	require.NoError(t, err, "another name's temporary file stays")
 	_, err = os.Stat(filepath.Join(dir, "day[1].ndjson"))
 	require.NoError(t, err, "the final file stays")
+}
+
+// TestReplaceable: a file or nothing may be replaced; a directory, a
+// device or a named pipe, given by mistake, is named instead.
+func TestReplaceable(t *testing.T) {
+	dir := t.TempDir()
+	file, fifo := filepath.Join(dir, "file"), filepath.Join(dir, "fifo")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	for path, want := range map[string]string{
+		file:                       "",
+		filepath.Join(dir, "none"): "",
+		dir:                        dir + " is a directory, not a file",
+		"/dev/null":                "/dev/null is a device, not a file",
+		fifo:                       fifo + " is a named pipe, not a file",
+	} {
+		err := Replaceable(path)
+		if want == "" {
+			require.NoError(t, err, path)
+		} else {
+			require.EqualError(t, err, want)
+		}
+	}
 }

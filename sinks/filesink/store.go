@@ -65,7 +65,7 @@ func (s store) realDir(dir string) error {
 			return nil // not there yet, or not reachable: creating or reading it says why
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("%s is %s, not a directory the export made: move it away", at, kind(fi.Mode()))
+			return fmt.Errorf("%s is %s, not a directory the export made: move it away", at, atomicfile.Kind(fi.Mode()))
 		}
 	}
 	return nil
@@ -116,7 +116,7 @@ func readSmall(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a file pachca-export wrote: move it away", path, kind(fi.Mode()))
+		return nil, fmt.Errorf("%s is %s, not a file pachca-export wrote: move it away", path, atomicfile.Kind(fi.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, sinks.MaxSmallObject+1))
 	if err != nil {
@@ -126,25 +126,6 @@ func readSmall(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d MiB, not a file pachca-export wrote: move it away", path, sinks.MaxSmallObject>>20)
 	}
 	return b, nil
-}
-
-// kind names what a directory entry of mode m is, for a message.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m.IsRegular():
-		return "a file"
-	}
-	return "not a regular file"
 }
 
 func (s store) Put(_ context.Context, name string, body []byte, version string) error {
