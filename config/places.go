@@ -93,19 +93,16 @@ func (c *Config) checkPlaces() error {
 			if reported[pair] {
 				continue
 			}
-			var msg string
-			switch {
-			case a.path == b.path:
-				what := "directory"
-				if b.url != "" {
-					what = "location"
+			msg := relation(a, b)
+			if msg == "" && b.url == "" {
+				// Two paths that differ may name one directory through a
+				// link (out/b -> a): each sink then removes the other's
+				// temporary files, and every commit fails.
+				if msg = relation(a.resolved(), b.resolved()); msg != "" {
+					msg += ", through a symbolic link"
 				}
-				msg = fmt.Sprintf("%s: the same %s as %s (%s)", b.key, what, a.key, a)
-			case within(b, a):
-				msg = fmt.Sprintf("%s: %s is inside %s (%s)", b.key, b, a.key, a)
-			case within(a, b):
-				msg = fmt.Sprintf("%s: %s contains %s (%s)", b.key, b, a.key, a)
-			default:
+			}
+			if msg == "" {
 				continue
 			}
 			reported[pair] = true
@@ -113,6 +110,41 @@ func (c *Config) checkPlaces() error {
 		}
 	}
 	return errors.Join(append(errs, c.checkTopics()...)...)
+}
+
+// relation says, at b's key, how b and a are one place or one inside the
+// other; "" when they are apart.
+func relation(a, b place) string {
+	switch {
+	case a.path == b.path:
+		what := "directory"
+		if b.url != "" {
+			what = "location"
+		}
+		return fmt.Sprintf("%s: the same %s as %s (%s)", b.key, what, a.key, a)
+	case within(b, a):
+		return fmt.Sprintf("%s: %s is inside %s (%s)", b.key, b, a.key, a)
+	case within(a, b):
+		return fmt.Sprintf("%s: %s contains %s (%s)", b.key, b, a.key, a)
+	}
+	return ""
+}
+
+// resolved is p, a local directory, with the symbolic links of the longest
+// part of its path that exists resolved (a directory not made yet resolves
+// through its parent); p itself when no part of it resolves.
+func (p place) resolved() place {
+	rest := ""
+	for cur := p.path; ; cur = filepath.Dir(cur) {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			p.path = filepath.Join(r, rest)
+			return p
+		}
+		if filepath.Dir(cur) == cur {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+	}
 }
 
 // checkTopics refuses two Kafka sinks of one topic on one cluster (a broker

@@ -77,3 +77,38 @@ func TestSinksDoNotShareAPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacesThroughLinks: two paths that differ but name one directory
+// through a symbolic link (out/b -> a), or one inside the other's, are
+// refused as the same paths are (was: accepted: each sink removed the
+// other's temporary files, and the run failed on a rename with "no such
+// file or directory"). A link to a directory of its own is fine.
+func TestPlacesThroughLinks(t *testing.T) {
+	for _, tc := range []struct{ name, sinks, state, want string }{
+		{name: "same dir", sinks: "  - {type: ndjson, dir: out/a}\n  - {type: ndjson, dir: out/b}\n",
+			want: "%DIR%/p.yaml: sinks[1].dir: the same directory as sinks[0].dir (%DIR%/out/a), through a symbolic link; give each its own"},
+		{name: "state inside a sink", sinks: "  - {type: ndjson, dir: out/a}\n", state: "out/b/state",
+			want: "%DIR%/p.yaml: state.dir: %DIR%/out/a/state is inside sinks[0].dir (%DIR%/out/a), through a symbolic link; give each its own"},
+		{name: "a link of its own", sinks: "  - {type: ndjson, dir: out/a}\n  - {type: ndjson, dir: out/own}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "out", "a"), 0o700))
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "elsewhere"), 0o700))
+			require.NoError(t, os.Symlink("a", filepath.Join(dir, "out", "b")))
+			require.NoError(t, os.Symlink(filepath.Join(dir, "elsewhere"), filepath.Join(dir, "out", "own")))
+			body := "source:\n  token: x\nsinks:\n" + tc.sinks + "state:\n  dir: " + tc.state + "\n"
+			if tc.state == "" {
+				body = "source:\n  token: x\nsinks:\n" + tc.sinks
+			}
+			path := filepath.Join(dir, "p.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+			_, err := config.Load(path, env(nil))
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, strings.ReplaceAll(tc.want, "%DIR%", dir))
+		})
+	}
+}
