@@ -59,14 +59,7 @@ func TestSinksDoNotShareAPlace(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			body := "source:\n  token: x\nsinks:\n" + tc.sinks
-			if tc.state != "" {
-				body += "state:\n  dir: " + tc.state + "\n"
-			}
-			body = strings.ReplaceAll(body, "%DIR%", dir)
-			path := filepath.Join(dir, "p.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
-			_, err := config.Load(path, env(nil))
+			err := loadPlaces(t, dir, strings.ReplaceAll(tc.sinks, "%DIR%", dir), strings.ReplaceAll(tc.state, "%DIR%", dir))
 			if tc.want == "" {
 				require.NoError(t, err)
 				return
@@ -97,13 +90,7 @@ func TestPlacesThroughLinks(t *testing.T) {
 			require.NoError(t, os.MkdirAll(filepath.Join(dir, "elsewhere"), 0o700))
 			require.NoError(t, os.Symlink("a", filepath.Join(dir, "out", "b")))
 			require.NoError(t, os.Symlink(filepath.Join(dir, "elsewhere"), filepath.Join(dir, "out", "own")))
-			body := "source:\n  token: x\nsinks:\n" + tc.sinks + "state:\n  dir: " + tc.state + "\n"
-			if tc.state == "" {
-				body = "source:\n  token: x\nsinks:\n" + tc.sinks
-			}
-			path := filepath.Join(dir, "p.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
-			_, err := config.Load(path, env(nil))
+			err := loadPlaces(t, dir, tc.sinks, tc.state)
 			if tc.want == "" {
 				require.NoError(t, err)
 				return
@@ -111,4 +98,18 @@ func TestPlacesThroughLinks(t *testing.T) {
 			require.EqualError(t, err, strings.ReplaceAll(tc.want, "%DIR%", dir))
 		})
 	}
+}
+
+// loadPlaces loads dir/p.yaml with the given sinks (YAML list items) and,
+// unless empty, state.dir.
+func loadPlaces(t *testing.T, dir, sinks, state string) error {
+	t.Helper()
+	body := "source:\n  token: x\nsinks:\n" + sinks
+	if state != "" {
+		body += "state:\n  dir: " + state + "\n"
+	}
+	path := filepath.Join(dir, "p.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	_, err := config.Load(path, env(nil))
+	return err
 }

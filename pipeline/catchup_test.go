@@ -214,71 +214,53 @@ func TestCatchUpAfterKafkaBrokerMoved(t *testing.T) {
 	require.Empty(t, plan.Notes, "no day between")
 }
 
-// TestStateOfARespeltPrefix: "audit" and "audit/" name the same S3 folder,
-// and key the same state; a state an earlier version keyed by the prefix as
-// written is taken over (was: adding the trailing slash README's examples
-// have made a new state, whose catch-up began at yesterday again and whose
-// follow loop started today over, writing today's events to the prefix a
-// second time until the seal).
-func TestStateOfARespeltPrefix(t *testing.T) {
+// TestStateOfARespeltS3Location: "audit" and "audit/" name the same S3
+// folder, and an endpoint with and without its trailing slash the same
+// server: each pair keys one state, and a state an earlier version keyed
+// by the spelling as written is taken over whichever the configuration now
+// has (was: adding the trailing slash README's examples have, or adding or
+// dropping the endpoint's, made a new state, whose catch-up began at
+// yesterday again and whose follow loop started today over, writing
+// today's events a second time until the seal).
+func TestStateOfARespeltS3Location(t *testing.T) {
 	cfg := testConfig(t, "http://127.0.0.1:1/api/shared/v1")
-	s3 := func(prefix string) *config.Config {
+	s3 := func(endpoint, prefix string) *config.Config {
 		c := *cfg
-		sc := s3sink.Config{Bucket: "audit", Prefix: prefix, Region: "us-east-1", Endpoint: "http://127.0.0.1:2", ForcePathStyle: true}
+		sc := s3sink.Config{Bucket: "audit", Prefix: prefix, Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true}
 		sc.SetDefaults()
 		c.Sinks = []config.Sink{{Type: "s3", S3: &sc}}
 		require.NoError(t, c.Validate())
 		return &c
 	}
-	written, folder := s3("pachca/audit"), s3("pachca/audit/")
-	key, err := state.Key(pipeline.Identity(written))
-	require.NoError(t, err)
-	key2, err := state.Key(pipeline.Identity(folder))
-	require.NoError(t, err)
-	require.Equal(t, key, key2)
+	for _, tc := range []struct {
+		name    string
+		a, b    *config.Config // a is the spelling the earlier key has
+		earlier string         // the sink as versions before 2026-12 keyed it
+	}{
+		{"prefix", s3("http://127.0.0.1:2", "pachca/audit"), s3("http://127.0.0.1:2", "pachca/audit/"),
+			"s3:http://127.0.0.1:2:audit/pachca/audit:parquet:zstd"},
+		{"endpoint", s3("http://127.0.0.1:2/", "pachca/"), s3("http://127.0.0.1:2", "pachca/"),
+			"s3:http://127.0.0.1:2/:audit/pachca/:parquet:zstd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := state.Key(pipeline.Identity(tc.a))
+			require.NoError(t, err)
+			key2, err := state.Key(pipeline.Identity(tc.b))
+			require.NoError(t, err)
+			require.Equal(t, key, key2)
 
-	// The key versions before 2026-12 gave a prefix without its slash.
-	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	markExported(t, written.State.Dir, earlierIdentity("s3:http://127.0.0.1:2:audit/pachca/audit:parquet:zstd"), day)
-	for _, c := range []*config.Config{written, folder} { // the slash added, or not yet
-		v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
-		require.NoError(t, err)
-		exported, err := v.Exported()
-		require.NoError(t, err)
-		require.Contains(t, exported, "2026-11-20")
-	}
-}
-
-// TestStateOfARespeltEndpoint: an S3 endpoint with and without its trailing
-// slash is one server, and keys one state; a state an earlier version keyed
-// by the endpoint as written is taken over (was: adding or removing the
-// slash made a new state: the catch-up began at yesterday again).
-func TestStateOfARespeltEndpoint(t *testing.T) {
-	cfg := testConfig(t, "http://127.0.0.1:1/api/shared/v1")
-	s3 := func(endpoint string) *config.Config {
-		c := *cfg
-		sc := s3sink.Config{Bucket: "audit", Prefix: "pachca/", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true}
-		sc.SetDefaults()
-		c.Sinks = []config.Sink{{Type: "s3", S3: &sc}}
-		require.NoError(t, c.Validate())
-		return &c
-	}
-	slash, bare := s3("http://127.0.0.1:2/"), s3("http://127.0.0.1:2")
-	key, err := state.Key(pipeline.Identity(slash))
-	require.NoError(t, err)
-	key2, err := state.Key(pipeline.Identity(bare))
-	require.NoError(t, err)
-	require.Equal(t, key, key2)
-
-	// The key versions before 2026-12 gave the endpoint as written.
-	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	markExported(t, slash.State.Dir, earlierIdentity("s3:http://127.0.0.1:2/:audit/pachca/:parquet:zstd"), day)
-	for _, c := range []*config.Config{slash, bare} { // the slash kept, or dropped
-		v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
-		require.NoError(t, err)
-		exported, err := v.Exported()
-		require.NoError(t, err)
-		require.Contains(t, exported, "2026-11-20")
+			dir := t.TempDir()
+			tc.a.State.Dir, tc.b.State.Dir = dir, dir
+			day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+			markExported(t, dir, earlierIdentity(tc.earlier), day)
+			for _, c := range []*config.Config{tc.a, tc.b} { // the spelling kept, or changed
+				v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
+				require.NoError(t, err)
+				exported, err := v.Exported()
+				require.NoError(t, err)
+				require.Contains(t, exported, "2026-11-20")
+			}
+		})
 	}
 }
 
