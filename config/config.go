@@ -72,6 +72,10 @@ type Source struct {
 	// Loading does not fail on it, so that `check` can report it and a dry
 	// run can do without a token; RequireToken returns it.
 	TokenError error `yaml:"-"`
+	// TokenFileExposed says, when token_file was read, that every user of
+	// the machine may read it; a warning, not an error: Kubernetes mounts
+	// a Secret 0644 unless its defaultMode says otherwise.
+	TokenFileExposed string `yaml:"-"`
 }
 
 // RequireToken returns nil when the source has a token, else an error that
@@ -290,6 +294,10 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 				cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %s is empty: write the token into it, one line", path, cfg.Source.TokenFile)
 			}
 			cfg.Source.Token = tok
+			if fi, err := os.Stat(cfg.Source.TokenFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+				cfg.Source.TokenFileExposed = fmt.Sprintf("source.token_file: %s is readable by every user of this machine (mode %04o): whoever reads it reads the workspace's audit log; chmod o-r %s (0600, or 0440 for a group)",
+					cfg.Source.TokenFile, fi.Mode().Perm(), cfg.Source.TokenFile)
+			}
 		}
 	}
 	return cfg, nil

@@ -48,7 +48,7 @@ checked all the same.`,
 }
 
 func (e *env) check(ctx context.Context, cfgPath, token string) error {
-	cfg, err := e.loadConfig(cfgPath, token)
+	cfg, err := e.loadConfig(cfgPath, token, nil)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,11 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if err != nil {
 			line(false, "token", err.Error())
 		} else {
-			line(true, "token", "accepted by "+secret.URL(cfg.Source.BaseURL)+" with scope audit_events:read")
+			detail := "accepted by " + secret.URL(cfg.Source.BaseURL) + " with scope audit_events:read"
+			if w := cfg.Source.TokenFileExposed; w != "" && token == "" {
+				detail += "; warning: " + w
+			}
+			line(true, "token", detail)
 			checkEventKeys(ctx, client, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
 		}
 	}

@@ -53,7 +53,7 @@ cycles fail for longer than follow.give_up_after.`,
 				if err != nil {
 					return err
 				}
-				cfg, err := e.loadConfig(*cfgPath, *token)
+				cfg, err := e.loadConfig(*cfgPath, *token, log)
 				if err != nil {
 					return err
 				}

@@ -191,8 +191,9 @@ func (e *env) addSecrets(secrets ...string) {
 	e.scrub = secret.NewScrubber(e.secrets...)
 }
 
-// loadConfig reads the configuration file and remembers its secrets.
-func (e *env) loadConfig(path, token string) (*config.Config, error) {
+// loadConfig reads the configuration file and remembers its secrets. With
+// log, it warns of a token_file every user may read.
+func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, error) {
 	e.addSecrets(token) // before anything can print it
 	if path == "" {
 		return nil, usageErr("-c pipeline.yaml is required")
@@ -217,6 +218,9 @@ func (e *env) loadConfig(path, token string) (*config.Config, error) {
 		}
 	}
 	e.addSecrets(secrets...)
+	if w := cfg.Source.TokenFileExposed; w != "" && log != nil && token == "" {
+		log.Warn(w)
+	}
 	return cfg, nil
 }
 

@@ -592,3 +592,33 @@ func TestDryRunRefusedLocation(t *testing.T) {
 	_, err = os.Stat(filepath.Join(filepath.Dir(fresh), "out"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no directory created")
 }
+
+// TestTokenFileReadableByEveryone: a token_file every user of the machine
+// may read gets a warning naming the fix, from run and from check's token
+// line; one the owner or the group reads does not (was: silent, while a
+// signing key open to others is refused).
+func TestTokenFileReadableByEveryone(t *testing.T) {
+	base := startSim(t)
+	dir := t.TempDir()
+	body := "source:\n  base_url: " + base + "\n  token_file: token\n  timeout: 5s\nsinks:\n  - type: ndjson\n    dir: out\nstate:\n  dir: state\n"
+	cfgPath := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(body), 0o600))
+	tokenPath := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenPath, []byte(secretToken+"\n"), 0o600))
+	warning := "source.token_file: " + tokenPath + " is readable by every user of this machine (mode 0644)"
+	for _, mode := range []os.FileMode{0o644, 0o640} {
+		require.NoError(t, os.Chmod(tokenPath, mode))
+		code, stdout, stderr := runMain(t, "run", "-c", cfgPath, "--dry-run")
+		require.Equal(t, 0, code, stderr)
+		code, checkOut, checkErr := runMain(t, "check", "-c", cfgPath)
+		require.Equal(t, 0, code, checkOut+checkErr)
+		if mode == 0o644 {
+			require.Contains(t, stderr, warning)
+			require.Contains(t, stderr, "chmod o-r "+tokenPath)
+			require.Regexp(t, `OK\s+token\s+accepted .*; warning: `+regexp.QuoteMeta(warning), checkOut)
+		} else {
+			require.NotContains(t, stdout+stderr+checkOut, "readable by every user")
+		}
+		require.NotContains(t, stdout+stderr+checkOut+checkErr, secretToken)
+	}
+}

@@ -126,7 +126,7 @@ func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN 
 // the one sink factory, sinkset), sets o's store to its root and takes the
 // configuration's alert rules. The caller closes the sink.
 func (e *env) reportSink(ctx context.Context, path string, n int, o *report.Options) (sinks.Sink, error) {
-	cfg, err := e.loadConfig(path, "")
+	cfg, err := e.loadConfig(path, "", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if err != nil {
 					return err
 				}
-				cfg, err := e.loadConfig(*cfgPath, *token)
+				cfg, err := e.loadConfig(*cfgPath, *token, log)
 				if err != nil {
 					if *metrics != "" && !*dry {
 						// A broken configuration fails the job too: say so to the alerts.

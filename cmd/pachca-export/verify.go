@@ -60,7 +60,7 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 				if *format != "text" && *format != "json" {
 					return usageErr("verify: --format %q: want text or json", *format)
 				}
-				cfg, err := e.loadConfig(*cfgPath, *token)
+				cfg, err := e.loadConfig(*cfgPath, *token, log)
 				if err != nil {
 					return err
 				}
