@@ -29,20 +29,18 @@ func (r *runner) snapshot(elapsed time.Duration) Snapshot {
 	}
 	s.DaysDone, _ = r.sum.snapshot()
 	var covered, total int64
+	planned := 0
 	r.mu.Lock()
 	for _, dw := range r.days {
 		covered += dw.covered
 		total += dw.total
+		if dw.total > 0 {
+			planned++
+		}
 	}
 	r.mu.Unlock()
 	// Days not yet planned have no total yet: count them whole.
 	if total > 0 {
-		planned := 0
-		for _, dw := range r.days {
-			if dw.total > 0 {
-				planned++
-			}
-		}
 		if unplanned := len(r.days) - planned; unplanned > 0 && planned > 0 {
 			total += total / int64(planned) * int64(unplanned)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
 )
 
 // TestProgressLogETAUnknown: the progress log of a run that has fetched
@@ -30,4 +31,18 @@ func TestProgressLogETAUnknown(t *testing.T) {
 	require.Contains(t, logs.String(), "covered_pct=0")
 	require.Contains(t, logs.String(), "eta=unknown")
 	require.NotContains(t, logs.String(), "eta=0s")
+}
+
+// TestProgressWhileDaysArePlanned: progress sampled every millisecond while
+// the days of a long range are planned one after another: under -race, no
+// read of a day's total outside the lock its planning writes it under
+// (was: the count of planned days read them unlocked).
+func TestProgressWhileDaysArePlanned(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 2000 })
+	cfg := testConfig(t, base)
+	log, logs := logBuffer()
+	rng := pipeline.Range{From: day0().AddDate(0, 0, -60), To: day0().AddDate(0, 0, 3)}
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log, ProgressEvery: time.Millisecond}, rng, false)
+	require.NoError(t, err)
+	require.Contains(t, logs.String(), "msg=progress")
 }
