@@ -110,3 +110,69 @@ func TestResumeSkipsADayRecordedButNotInProgress(t *testing.T) {
 	require.Equal(t, before, len(sim.Stats().Log), "no day fetched again")
 	exporttest.Compare(t, exporttest.Expected(sim, rng.From, rng.To), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 }
+
+// TestResumeARangeEndingAfterNow: a range whose end is later than now, so
+// clipped to now minus period.lag, later at each start, killed after
+// delivering its first two days (the state below is what that kill
+// leaves): the same command an hour later fetches neither again (was: the
+// range's progress was keyed by the clipped end, which no later start
+// finds, so every rerun fetched and delivered the whole range again).
+func TestResumeARangeEndingAfterNow(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	rng := pipeline.Range{From: day0(), To: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 2)}
+	anHourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Now: anHourAgo}, rng, false)
+	require.NoError(t, err)
+
+	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Now: anHourAgo})
+	require.NoError(t, err)
+	plan, err := s.Plan(rng)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(t.Context()))
+	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	for i := range 2 {
+		require.NoError(t, st.AddRunProgress(pipeline.ProgressKey(plan), day0().AddDate(0, 0, i).Format(time.DateOnly)))
+	}
+	require.NoError(t, st.Close())
+
+	before := len(sim.Stats().Log)
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
+	require.NoError(t, err)
+	resumed := day0().AddDate(0, 0, 2)
+	for _, r := range sim.Stats().Log[before:] {
+		require.False(t, r.Start.Before(resumed), "request %s..%s fetches a day delivered before the kill", r.Start, r.End)
+	}
+	exporttest.Compare(t, exporttest.Expected(sim, rng.From, rng.To), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+}
+
+// TestResumeARangeWholeAfterMidnight: the same range killed one day after
+// delivering the part of its last day up to now minus period.lag, and
+// started again the next day: that day is whole now and delivered whole,
+// replacing its part, not skipped as delivered.
+func TestResumeARangeWholeAfterMidnight(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	rng := pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}
+	noon := func() time.Time { return day0().Add(12 * time.Hour) }
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Now: noon}, rng, false)
+	require.NoError(t, err)
+
+	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Now: noon})
+	require.NoError(t, err)
+	plan, err := s.Plan(rng)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(t.Context()))
+	require.Len(t, plan.Days, 1)
+	require.False(t, plan.Days[0].FullDay())
+	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	require.NoError(t, st.AddRunProgress(pipeline.ProgressKey(plan), day0().Format(time.DateOnly)))
+	require.NoError(t, st.Close())
+
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{day0().Format(time.DateOnly), day0().AddDate(0, 0, 1).Format(time.DateOnly)}, sum.Days)
+	exporttest.Compare(t, exporttest.Expected(sim, rng.From, rng.To), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+}

@@ -148,7 +148,10 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		if err := skipExportedParts(&plan, v); err != nil {
 			return Plan{}, err
 		}
-		if plan.progressKey, err = state.Key([2]string{fmtT(plan.From), fmtT(plan.To)}); err != nil {
+		// Keyed by the range as given, not as clipped to now-lag: the same
+		// command started again after a kill ends the range later, and
+		// must still find the days its interrupted run delivered.
+		if plan.progressKey, err = state.Key([2]string{fmtT(rng.From), fmtT(rng.To)}); err != nil {
 			return Plan{}, err
 		}
 		done, err := v.RunProgress(plan.progressKey)
@@ -172,11 +175,18 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 // run killed between recording a day exported and adding it to the
 // progress delivered it all the same (its spool is gone: it would be
 // fetched again). Only the whole days of the range tell: a run of it
-// records no other day exported.
+// records no other day exported. It takes out of done a day whole in days
+// but not recorded as exported: the range ended in it, clipped to
+// now-lag, when the interrupted run delivered its part.
 func doneUnrecorded(done map[string]bool, days []sinks.Partition, v *state.View) error {
 	exported, err := v.Exported()
 	if err != nil {
 		return err
+	}
+	for _, p := range days {
+		if _, ok := exported[p.Date()]; !ok && p.FullDay() {
+			delete(done, p.Date())
+		}
 	}
 	runs := map[string]bool{}
 	for _, p := range days {
