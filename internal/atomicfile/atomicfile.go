@@ -82,26 +82,38 @@ func FinalName(err error, path string) error {
 
 // File is a file being written under a hidden temporary name,
 // ".<name>.tmp-<random>", in the directory of its final name. It is used by
-// one goroutine.
+// one goroutine. It holds an flock of the file from Create to Rename or
+// Discard, so that RemoveStale in another process leaves it alone.
 type File struct {
 	*os.File
-	closed bool
+	synced, closed bool
 }
 
 // Create opens a new temporary file for name in dir with mode perm. The
 // temporary name starts with a dot, so that readers listing the directory
 // (and query engines) skip it.
 func Create(dir, name string, perm fs.FileMode) (*File, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return nil, err
+	for {
+		f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Chmod(perm); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, err
+		}
+		// Without the lock (a file system without flock) the file is
+		// only unprotected from RemoveStale, as before it had a lock.
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if fi, err := f.Stat(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+				f.Close() // RemoveStale took it before the lock: another name
+				continue
+			}
+		}
+		return &File{File: f}, nil
 	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return &File{File: f}, nil
 }
 
 // IsTemp reports whether a directory entry is a temporary file of this
@@ -144,10 +156,34 @@ func RemoveProbes(dir string) error {
 }
 
 // RemoveStale removes the temporary files of name in dir that a killed
-// process left behind. Call it only while no other writer of name can be at
-// work (under the lock of whatever owns dir).
+// process left behind. One a File is writing (a run of another state on the
+// same directory) holds its lock and stays.
 func RemoveStale(dir, name string) error {
-	return removeGlob(filepath.Join(dir, "."+globEscape(name)+".tmp-*"))
+	files, err := filepath.Glob(filepath.Join(dir, "."+globEscape(name)+".tmp-*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		if err := removeUnlocked(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeUnlocked removes the file at p unless a File holds its lock; one
+// gone meanwhile is not an error.
+func removeUnlocked(p string) error {
+	if f, err := os.Open(p); err == nil {
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil
+		}
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // removeGlob removes the files that match pattern; one gone meanwhile is
@@ -177,28 +213,29 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// Finish fsyncs and closes the temporary file; it keeps its temporary name
-// until Rename. Calling it twice is safe.
+// Finish fsyncs the temporary file; it keeps its temporary name, and stays
+// open and locked, until Rename or Discard. Calling it twice is safe.
 func (f *File) Finish() error {
-	if f.closed {
+	if f.synced || f.closed {
 		return nil
 	}
-	f.closed = true
-	err := f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	f.synced = true
+	return f.Sync()
 }
 
-// Rename finishes the file and renames it to path, which must be in the same
-// directory. The rename is durable only after SyncDir of that directory: a
-// caller that renames several files syncs once.
+// Rename finishes the file, renames it to path, which must be in the same
+// directory, and closes it. The rename is durable only after SyncDir of
+// that directory: a caller that renames several files syncs once.
 func (f *File) Rename(path string) error {
 	if err := f.Finish(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	f.closed = true
+	f.Close() // synced: its writes are on disk, and the lock goes with it
+	return nil
 }
 
 // Commit finishes the file, renames it to path and fsyncs the directory. On

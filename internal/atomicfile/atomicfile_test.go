@@ -64,6 +64,7 @@ func TestRemoveStale(t *testing.T) {
 	dir := t.TempDir()
 	stale, err := Create(dir, "day[1].ndjson", 0o600)
 	require.NoError(t, err)
+	require.NoError(t, stale.File.Close()) // its process was killed: the lock went with it
 	other, err := Create(dir, "other.ndjson", 0o600)
 	require.NoError(t, err)
 	require.NoError(t, WriteFile(filepath.Join(dir, "day[1].ndjson"), []byte("x"), 0o600))
@@ -97,4 +98,24 @@ func TestReplaceable(t *testing.T) {
 			require.EqualError(t, err, want)
 		}
 	}
+}
+
+// TestRemoveStaleLeavesAFileBeingWritten: a temporary file another writer
+// holds, written or finished but not yet renamed, stays (was: removed, and
+// the other run's rename failed with "no such file or directory").
+func TestRemoveStaleLeavesAFileBeingWritten(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "day.ndjson")
+	live, err := Create(dir, "day.ndjson", 0o600)
+	require.NoError(t, err)
+	_, err = live.Write([]byte("x\n"))
+	require.NoError(t, err)
+	require.NoError(t, RemoveStale(dir, "day.ndjson"))
+	require.NoError(t, live.Finish())
+	require.NoError(t, RemoveStale(dir, "day.ndjson"))
+	require.NoError(t, live.Commit(final))
+	got, err := os.ReadFile(final)
+	require.NoError(t, err)
+	require.Equal(t, "x\n", string(got))
+	require.Equal(t, []string{"day.ndjson"}, entries(t, dir))
 }

@@ -188,8 +188,9 @@ func (w *writer) create(rel string) (io.Writer, error) {
 		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
 	}
 	// A killed run may have left a temporary file of this name: readers
-	// globbing *.ndjson* would see it. The root is locked: no one else
-	// writes it now.
+	// globbing *.ndjson* would see it. The root is not locked while data
+	// is written: one that a run of another state on this directory is
+	// writing holds its lock and stays.
 	if err := atomicfile.RemoveStale(filepath.Dir(final), filepath.Base(final)); err != nil {
 		return nil, fmt.Errorf("%s: %w", w.s.format.Name, err)
 	}
