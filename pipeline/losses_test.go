@@ -556,3 +556,27 @@ func prependToFirstPage(t *testing.T, sim *simulator.Server, events ...string) (
 	t.Cleanup(srv.Close)
 	return srv.URL, injected
 }
+
+// TestSameRangeEndingAfterNowTwice: a range ending after now, clipped to
+// now minus period.lag, run again later: its longer part of the last day
+// replaces the shorter one it contains, leaving each event once (was: two
+// files, the events of the first in both).
+func TestSameRangeEndingAfterNowTwice(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	withParquet(t, cfg)
+	rng := pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}
+	for _, h := range []time.Duration{12, 18} {
+		now := func() time.Time { return day0().Add(h * time.Hour) }
+		_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Now: now}, rng, false)
+		require.NoError(t, err)
+	}
+	want := exporttest.Expected(sim, day0(), day0().Add(18*time.Hour-cfg.Period.Lag))
+	for _, dir := range []string{cfg.Sinks[0].File.Dir, cfg.Sinks[1].File.Dir} {
+		files, err := filepath.Glob(filepath.Join(dir, "dt="+day0().Format(time.DateOnly), "pachca-audit-*"))
+		require.NoError(t, err)
+		require.Len(t, files, 1, "the longer part replaces the shorter")
+	}
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+	exporttest.Compare(t, want, exporttest.ReadParquet(t, cfg.Sinks[1].File.Dir), "acme")
+}

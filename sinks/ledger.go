@@ -353,7 +353,19 @@ func (l *Ledger) replaces(p Partition) func(ManifestFile) bool {
 	if p.Compact || p.FullDay() {
 		return func(ManifestFile) bool { return true }
 	}
-	return func(e ManifestFile) bool { return l.layout.Replaces(p, l.format, EntryPath(p.Dir(), e.Name)) }
+	return func(e ManifestFile) bool {
+		name := EntryPath(p.Dir(), e.Name)
+		return l.layout.Replaces(p, l.format, name) || within(e, p) && l.isData(p, name)
+	}
+}
+
+// within reports whether e is the file of a partial range inside p's, such
+// as the same range ending at now minus period.lag, run again later: p
+// holds every event of it (in its format: isData). A follow cycle's part
+// holds only some events of its range: it neither replaces nor is
+// replaced so.
+func within(e ManifestFile, p Partition) bool {
+	return !p.Part && !e.Part && !e.From.Before(p.From) && !e.To.After(p.To)
 }
 
 // Existing implements Holder: the records of the files committing p
