@@ -580,3 +580,26 @@ func TestSameRangeEndingAfterNowTwice(t *testing.T) {
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 	exporttest.Compare(t, want, exporttest.ReadParquet(t, cfg.Sinks[1].File.Dir), "acme")
 }
+
+// TestKilledPartOfTodayReplaced: a range ending after now, killed after
+// renaming its part of the last day into place but before the day's
+// manifest (the state below is what that kill leaves), run again later:
+// the longer part replaces the file no manifest lists (was: left beside
+// it, its events twice for every reader of the directory).
+func TestKilledPartOfTodayReplaced(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	rng := pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}
+	for _, h := range []time.Duration{12, 18} {
+		now := func() time.Time { return day0().Add(h * time.Hour) }
+		_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Now: now}, rng, false)
+		require.NoError(t, err)
+		if h == 12 {
+			require.NoError(t, os.Remove(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+day0().Format(time.DateOnly), sinks.ManifestName)))
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+day0().Format(time.DateOnly), "pachca-audit-*"))
+	require.NoError(t, err)
+	require.Len(t, files, 1, "the longer part replaces the one no manifest lists")
+	exporttest.Compare(t, exporttest.Expected(sim, day0(), day0().Add(18*time.Hour-cfg.Period.Lag)), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+}

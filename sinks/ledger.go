@@ -562,7 +562,7 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 	}
 	whole := p.Compact || p.FullDay()
 	var objects []Object // the day's data files
-	if len(m.Files) > 0 || whole {
+	if len(m.Files) > 0 || whole || !p.Part {
 		// With the directories of the files the manifest lists elsewhere
 		// (sources renamed): a whole day replaces them too.
 		names := make([]string, len(m.Files))
@@ -605,6 +605,19 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 		// left them listed by no manifest.
 		for _, o := range objects {
 			if name := EntryName(p.Dir(), o.Name); l.isData(p, o.Name) && !written[name] && !slices.Contains(replaced, name) {
+				replaced = append(replaced, name)
+			}
+		}
+	} else if !p.Part {
+		// So does a file of a partial range inside p's that no manifest
+		// lists: a run killed before its manifest left it (the same range
+		// again, its end clipped to now minus period.lag, has another name).
+		for _, o := range objects {
+			name := EntryName(p.Dir(), o.Name)
+			listed := slices.ContainsFunc(m.Files, func(e ManifestFile) bool { return e.Name == name })
+			from, to, ok := nameRange(path.Base(o.Name))
+			if ok && l.isData(p, o.Name) && !written[name] && !listed && !slices.Contains(replaced, name) &&
+				within(ManifestFile{From: from, To: to}, p) {
 				replaced = append(replaced, name)
 			}
 		}

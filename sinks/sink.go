@@ -12,6 +12,7 @@ package sinks
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/transform"
@@ -105,8 +106,26 @@ func (p Partition) BaseName() string {
 	if p.FullDay() {
 		return FilePrefix + p.Date()
 	}
-	const f = "20060102T150405.000Z"
-	return FilePrefix + p.From.Format(f) + "-" + p.To.Format(f)
+	return FilePrefix + p.From.Format(rangeStamp) + "-" + p.To.Format(rangeStamp)
+}
+
+// rangeStamp writes each bound of a partial range in its files' names.
+const rangeStamp = "20060102T150405.000Z"
+
+// nameRange reads the range of a partial range's file from its name (a
+// BaseName and an extension); ok is false for any other name.
+func nameRange(base string) (from, to time.Time, ok bool) {
+	s, found := strings.CutPrefix(base, FilePrefix)
+	n := len(rangeStamp)
+	if !found || len(s) < 2*n+1 || s[n] != '-' {
+		return from, to, false
+	}
+	from, err := time.Parse(rangeStamp, s[:n])
+	if err != nil {
+		return from, to, false
+	}
+	to, err = time.Parse(rangeStamp, s[n+1:2*n+1])
+	return from, to, err == nil
 }
 
 // Encoder writes records in one file format to an io.Writer. Close writes
