@@ -320,7 +320,7 @@ func (m *Metrics) LoadTextfile(path string) error {
 		c    prometheus.Counter
 	}{{"dropped_events_total", m.dropped}, {"dead_letters_total", m.deadLetters},
 		{"partitions_delivered_total", m.partitions}, {"empty_partitions_total", m.emptyPartitions},
-		{"api_requests_total", m.requests}, {"api_retries_total", m.retries},
+		{"refused_partitions_total", m.refused}, {"api_requests_total", m.requests}, {"api_retries_total", m.retries},
 		{"api_throttled_total", m.throttled}, {"alert_messages_total", m.alertMessages}} {
 		plain[Namespace+"_"+c.name] = c.c
 	}

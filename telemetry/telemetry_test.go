@@ -130,6 +130,7 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	require.Equal(t, 7.0, value(t, mfs, "pachca_export_events_total", "event_key", "user_login"), "counters carry over")
 	require.Equal(t, 2.0, value(t, mfs, "pachca_export_events_total", "event_key", weirdKey))
 	require.Equal(t, 3.0, value(t, mfs, "pachca_export_partitions_delivered_total"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_refused_partitions_total"), "carried over like the others (was: back to 0)")
 	require.Equal(t, 19.0, value(t, mfs, "pachca_export_api_requests_total"))
 	require.Equal(t, 1000.0, value(t, mfs, "pachca_export_sink_bytes_total", "sink", "0", "type", "ndjson"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success"))
