@@ -52,7 +52,8 @@ const (
 // Metrics is the registry and the metrics defined on it. Its methods are
 // safe for concurrent use.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg       *prometheus.Registry
+	workspace string // New's label value: LoadTextfile carries over only its series
 	// on registers on reg, with the workspace label when there is one.
 	on prometheus.Registerer
 
@@ -94,7 +95,7 @@ const WorkspaceLabel = "workspace"
 // runtime metrics: a textfile beside node_exporter's own must not repeat
 // them), each labelled workspace (source.workspace) unless it is "".
 func New(workspace string) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), workspace: workspace}
 	m.on = m.reg
 	if workspace != "" {
 		m.on = prometheus.WrapRegistererWith(prometheus.Labels{WorkspaceLabel: workspace}, m.reg)
@@ -289,7 +290,11 @@ func CheckTextfile(path string) error {
 // file WriteTextfile wrote before; call it on new Metrics. A missing file
 // is no error. A file that does not parse is an error, and nothing of it
 // is carried over: the counters then restart from zero, which Prometheus
-// reads as a reset.
+// reads as a reset. The series of another workspace label (a job of
+// another workspace wrote the file) are not carried over either, since
+// they counted another workspace's events: an error names the label, after
+// this workspace's series (and unlabelled ones, of versions before the
+// label) are carried over.
 func (m *Metrics) LoadTextfile(path string) error {
 	if err := atomicfile.Replaceable(path); err != nil {
 		return fmt.Errorf("metrics file %w", err) // not read: a FIFO would hold the open up for ever
@@ -324,8 +329,13 @@ func (m *Metrics) LoadTextfile(path string) error {
 		{"api_throttled_total", m.throttled}, {"alert_messages_total", m.alertMessages}} {
 		plain[Namespace+"_"+c.name] = c.c
 	}
+	other := ""
 	for name, mf := range mfs {
 		for _, metric := range mf.GetMetric() {
+			if w := workspaceOf(metric); w != "" && w != m.workspace {
+				other = w
+				continue
+			}
 			switch {
 			case vecs[name] != nil && mf.GetType() == dto.MetricType_COUNTER:
 				labels := prometheus.Labels{}
@@ -349,7 +359,21 @@ func (m *Metrics) LoadTextfile(path string) error {
 			}
 		}
 	}
+	if other != "" {
+		return fmt.Errorf("metrics file %s holds the metrics of workspace %q, not of %q: not carried over, "+
+			"so they do not count as this workspace's; give each workspace's job a file of its own", path, other, m.workspace)
+	}
 	return nil
+}
+
+// workspaceOf is the value of a series' workspace label, "" without one.
+func workspaceOf(metric *dto.Metric) string {
+	for _, l := range metric.GetLabel() {
+		if l.GetName() == WorkspaceLabel {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // TextfileWorkspace is the workspace label of the file WriteTextfile wrote
@@ -369,11 +393,9 @@ func TextfileWorkspace(path string) string {
 	if err != nil {
 		return ""
 	}
-	for _, l := range mfs[Namespace+"_last_run_timestamp_seconds"].GetMetric() {
-		for _, l := range l.GetLabel() {
-			if l.GetName() == WorkspaceLabel {
-				return l.GetValue()
-			}
+	for _, metric := range mfs[Namespace+"_last_run_timestamp_seconds"].GetMetric() {
+		if w := workspaceOf(metric); w != "" {
+			return w
 		}
 	}
 	return ""

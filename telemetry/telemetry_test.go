@@ -235,6 +235,44 @@ func TestTextfilesOfTwoWorkspaces(t *testing.T) {
 		"was collected before with the same name and label values", "what the label prevents")
 }
 
+// TestTextfileOfAnotherWorkspace: a job given the metrics file of another
+// workspace's job (a configuration copied with its --metrics-file, or a
+// label renamed) does not count the other workspace's events as its own
+// (was: every counter of the file carried over under the new label: a
+// run of globex reported acme's events, requests and runs plus its own),
+// and says why its counters restart. A file of a version before the label
+// carries over as before.
+func TestTextfileOfAnotherWorkspace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pachca_export.prom")
+	run := func(workspace string) error {
+		m := telemetry.New(workspace)
+		err := m.LoadTextfile(path)
+		m.ObservePlan(summary())
+		m.ObserveRun(telemetry.Success, time.Unix(1000, 0), time.Second)
+		require.NoError(t, m.WriteTextfile(path))
+		return err
+	}
+	require.NoError(t, run(""))
+	require.NoError(t, run("acme"), "unlabelled: an earlier version's file of this job")
+	require.NoError(t, run("acme"))
+	err := run("globex")
+	require.ErrorContains(t, err, `holds the metrics of workspace "acme", not of "globex"`)
+	require.ErrorContains(t, err, path)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	telemetrytest.Lint(t, b)
+	mfs := parse(t, b)
+	require.Equal(t, 3.0, value(t, mfs, "pachca_export_events_total", "event_key", "user_login", "workspace", "globex"), "globex's events only")
+	require.Equal(t, 12.0, value(t, mfs, "pachca_export_api_requests_total", "workspace", "globex"))
+	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success", "workspace", "globex"))
+	require.NotContains(t, string(b), `workspace="acme"`)
+
+	require.NoError(t, run("globex"), "its own file now")
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, 2.0, value(t, parse(t, b), "pachca_export_runs_total", "result", "success", "workspace", "globex"))
+}
+
 // textfiles collects the samples of text-format files as node_exporter's
 // textfile collector does: each as a constant metric of one registry.
 type textfiles struct {

@@ -149,11 +149,12 @@ func (e *env) printSummary(sum *pipeline.Summary, res telemetry.Result) {
 // writeMetrics writes the metrics file: the counters of the previous file
 // plus this run's figures (sum may be nil: nothing was done), and how it
 // ended, labelled workspace. A previous
-// file that does not parse is replaced, with a warning.
+// file that does not parse, or another workspace's, is replaced, with a
+// warning.
 func (e *env) writeMetrics(path, workspace string, sum *pipeline.Summary, res telemetry.Result, end time.Time, d time.Duration, log *slog.Logger) error {
 	m := telemetry.New(workspace)
 	if err := m.LoadTextfile(path); err != nil && log != nil {
-		log.Warn("the previous metrics file does not parse; counters restart from zero", "error", err)
+		log.Warn("the previous metrics file is not carried over; counters restart from zero", "error", err)
 	}
 	if sum != nil {
 		m.ObservePlan(sum)
