@@ -24,8 +24,8 @@ const regrowth = 2
 
 // Default message templates, used when a rule has no template.
 const (
-	DefaultThresholdTemplate = `{{.Rule}}: {{.Count}} {{.EventKey}} events for actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}}, last from IP {{.}}{{end}}{{with .Before}}; still going ({{.}} in the last message){{end}}`
-	DefaultWatchTemplate     = `{{.Rule}}: {{.EventKey}} by actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}} from IP {{.}}{{end}}{{with .EntityID}}, entity {{.}}{{end}}{{with .EntityType}} ({{.}}){{end}}, event {{index .EventIDs 0}}`
+	DefaultThresholdTemplate = `{{with .Workspace}}[{{.}}] {{end}}{{.Rule}}: {{.Count}} {{.EventKey}} events for actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}}, last from IP {{.}}{{end}}{{with .Before}}; still going ({{.}} in the last message){{end}}`
+	DefaultWatchTemplate     = `{{with .Workspace}}[{{.}}] {{end}}{{.Rule}}: {{.EventKey}} by actor {{.ActorID}} ({{.ActorType}}) {{.Span}}{{with .IP}} from IP {{.}}{{end}}{{with .EntityID}}, entity {{.}}{{end}}{{with .EntityType}} ({{.}}){{end}}, event {{index .EventIDs 0}}`
 )
 
 // templateFuncs are the functions a template may call besides Finding's
@@ -99,6 +99,7 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 		for _, to := range r.Recipients {
 			key, group := sentKey(f, to), burstGroup(f, to)
 			g := f
+			g.Workspace = cfg.Workspace
 			if group != "" {
 				if before, ok := sent.reported(group, f.First, f.Last); ok {
 					if before == 0 || f.Count < regrowth*before {

@@ -24,6 +24,10 @@ const (
 // and sends nothing.
 type Config struct {
 	Rules []Rule `yaml:"rules"`
+	// Workspace is source.workspace, set by the run loop (not a key of
+	// alerts:): the default messages name it, since one recipient of
+	// several workspaces' alerts cannot tell them apart otherwise.
+	Workspace string `yaml:"-"`
 }
 
 // Rule is one alert rule.
@@ -133,7 +137,7 @@ func sampleFinding(r Rule) Finding {
 	t := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	f := Finding{Rule: r.Name, Kind: r.Kind, ActorID: "12345", ActorType: "User", Count: 1,
 		First: t, Last: t, EventIDs: []string{"00000000-0000-0000-0000-000000000000"}, IP: "203.0.113.54",
-		EntityID: "12345", EntityType: "User", Details: "{}"}
+		EntityID: "12345", EntityType: "User", Details: "{}", Workspace: "acme"}
 	if len(r.EventKeys) > 0 {
 		f.EventKey = r.EventKeys[0]
 	}
@@ -167,6 +171,8 @@ type Finding struct {
 	// Before is, in the message of a burst said again because it grew, the
 	// count of its last message; 0 otherwise.
 	Before int
+	// Workspace is source.workspace (Config.Workspace), "" when unset.
+	Workspace string
 }
 
 // Key identifies the finding in the record of sent alerts: rule, actor and

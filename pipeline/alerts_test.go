@@ -16,8 +16,10 @@ import (
 )
 
 // TestAlertsDuringExport: a watch rule over the exported events messages
-// each recipient once per event; a rerun of the same range sends nothing
-// new; --alerts-dry-run prints instead of sending.
+// each recipient once per event, naming the workspace (was: not named, so
+// that one recipient of several workspaces' alerts, as a managed security
+// provider is, could not tell whose actor 10002 it was); a rerun of the
+// same range sends nothing new; --alerts-dry-run prints instead of sending.
 func TestAlertsDuringExport(t *testing.T) {
 	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
 	cfg := testConfig(t, base)
@@ -38,6 +40,7 @@ func TestAlertsDuringExport(t *testing.T) {
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), AlertsDryRun: true, AlertsOut: &out}, pipeline.Range{From: from, To: to}, false)
 	require.NoError(t, err)
 	require.Equal(t, 2*dlp, strings.Count(out.String(), "alert DLP -> "), out.String())
+	require.Equal(t, 2*dlp, strings.Count(out.String(), ": [acme] DLP: dlp_violation_detected by actor "), out.String())
 	require.Empty(t, sim.Stats().Messages, "a dry run sends nothing")
 
 	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
@@ -48,7 +51,7 @@ func TestAlertsDuringExport(t *testing.T) {
 	require.Len(t, msgs, 2*dlp)
 	for _, m := range msgs {
 		require.Equal(t, "user", m.EntityType)
-		require.Contains(t, m.Content, "dlp_violation_detected")
+		require.True(t, strings.HasPrefix(m.Content, "[acme] DLP: dlp_violation_detected by actor "), m.Content)
 	}
 
 	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)

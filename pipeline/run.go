@@ -459,7 +459,9 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 		// a POST /messages failing for minutes must not hold up the feed.
 		ctx = extract.WithRetryDeadline(ctx, time.Now().Add(s.cfg.Follow.Interval))
 	}
-	n, err := alerts.Notify(ctx, s.cfg.Alerts, findings, sent, alerts.APISender{API: s.client}, o.AlertsDryRun, out)
+	acfg := s.cfg.Alerts
+	acfg.Workspace = s.cfg.Source.Workspace
+	n, err := alerts.Notify(ctx, acfg, findings, sent, alerts.APISender{API: s.client}, o.AlertsDryRun, out)
 	sum.AlertFindings, sum.AlertMessages = len(findings), n
 	if err != nil {
 		return err
