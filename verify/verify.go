@@ -119,6 +119,10 @@ type verifier struct {
 	// session delivers the days a repair does; opened first, it holds the
 	// state's lock from before the check to the end.
 	session *pipeline.Session
+	// foreign are the days a sink holds whole with none of the events the
+	// API returns for them (check): another source's events, which a
+	// repair would replace, not complete.
+	foreign map[string]bool
 }
 
 // Run verifies the sinks of o.Config. Its error is about the verification
@@ -143,7 +147,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 			return nil, failure.AsUsage(err) // as for run
 		}
 	}
-	v := &verifier{o: o, cfg: o.Config}
+	v := &verifier{o: o, cfg: o.Config, foreign: map[string]bool{}}
 	if o.Repair {
 		// The state's lock first: a run at work on it (or stopped with
 		// SIGSTOP) refuses the repair at once, not after every day was read
@@ -422,7 +426,13 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					// returns every event it ever had. Only the day on
 					// the retention's edge has lost its first events.
 					if extra := missing(res.ids, ids); len(extra) > 0 && v.retained(day) {
-						res.fail("%d event(s) here the API does not return (%s), though it holds the day whole and its log is immutable: added to the files, or exported from another source?", len(extra), sample(extra))
+						if len(extra) < len(res.ids) {
+							res.fail("%d event(s) here the API does not return (%s), though it holds the day whole and its log is immutable: added to the files, or exported from another source?", len(extra), sample(extra))
+						} else {
+							v.foreign[day] = true
+							res.fail("none of the %d event(s) here is among the %d the API returns (%s), though it holds the day whole and its log is immutable: "+
+								"exported from another source (another workspace's token?); --repair leaves the day as it is", len(extra), len(ids), sample(extra))
+						}
 					}
 				}
 				some = some || len(ids) > 0
@@ -588,6 +598,14 @@ func (v *verifier) repair(ctx context.Context, days []string) (delivered []strin
 	for _, d := range days {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("--repair %s: %w", d, err))
+			continue
+		}
+		if v.foreign[d] {
+			// Delivering it would replace those events with the API's, as
+			// a run given another workspace's token would.
+			errs = append(errs, fmt.Errorf("--repair %s: the output holds none of the events the API returns for the day: "+
+				"another source's (another workspace's token?), not replaced; check source.token and source.base_url, "+
+				"or move the day's files away to export it again", d))
 			continue
 		}
 		if !v.over(d) {

@@ -352,6 +352,47 @@ func TestAgainstAPIEventsTheAPILacks(t *testing.T) {
 	}
 }
 
+// TestRepairLeavesAnotherSourcesDays: a configuration given another
+// workspace's token (two clients' tokens swapped) reads an API that returns
+// none of the events the output holds: verify says so, and --repair leaves
+// those days as they are, naming them (was: "delivered again", every day's
+// files replaced by the other workspace's events under this workspace's
+// label, then OK and exit 0: the evidence of the first workspace gone).
+func TestRepairLeavesAnotherSourcesDays(t *testing.T) {
+	cfg, ours, pub := export(t)
+	// The other workspace, behind the same base_url as ours.
+	u, err := url.Parse(cfg.Source.BaseURL)
+	require.NoError(t, err)
+	require.NoError(t, ours.Close())
+	other := simulator.DefaultConfig()
+	other.Events, other.From, other.To, other.Seed = 1200, day0(), day0().AddDate(0, 0, 3), 8 // more events a day than ours
+	sim, err := simulator.New(other)
+	require.NoError(t, err)
+	_, err = sim.Start(u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	before := dataFile(cfg.Sinks[0].File.Dir, 1, ".ndjson.gz")
+	held, err := os.ReadFile(before)
+	require.NoError(t, err)
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, Repair: true})
+	for d := range 3 {
+		require.ErrorContains(t, err, "--repair "+date(d)+": the output holds none of the events the API returns for the day")
+	}
+	require.ErrorContains(t, err, "another workspace's token?")
+	require.Empty(t, rep.Repaired)
+	got := verdicts(t, rep.Lines)
+	for d := range 3 {
+		for _, sink := range []string{"sinks[0]", "sinks[1]"} {
+			require.Equal(t, verify.Fail, got[date(d)+" "+sink].Status)
+			require.Contains(t, got[date(d)+" "+sink].Detail, "exported from another source (another workspace's token?); --repair leaves the day as it is")
+		}
+	}
+	after, err := os.ReadFile(before)
+	require.NoError(t, err)
+	require.Equal(t, held, after, "the day's file left as it was")
+}
+
 // TestAgainstAPIUnreachable: an API that cannot be read fails
 // --against-api, and the files are checked all the same: their lines come
 // with the error (was: the error alone, nothing said of the files).
