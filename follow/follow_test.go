@@ -1430,16 +1430,22 @@ func TestFollowAnswersHealthWhileSinksOpen(t *testing.T) {
 
 // TestRunRefusedWhileFollowing: a run on the state of a follow loop is
 // refused at once, saying the holder is a follow loop, which never
-// finishes. Was: "wait for it to finish".
+// finishes (was: "wait for it to finish"), and with which configuration
+// file (was: not said: a second workspace's configuration copied from the
+// first with only its token changed keys the first one's state, and
+// stopping the first one's loop, as advised, would mix the two
+// workspaces' events in one output).
 func TestRunRefusedWhileFollowing(t *testing.T) {
 	_, base := emptySim(t)
 	cfg := testConfig(t, base)
+	cfg.File = filepath.Join(t.TempDir(), "acme.yaml")
 	ready := make(chan struct{})
 	f := startFollow(t, cfg, clock{}, follow.Options{Ready: func(string) { close(ready) }})
 	<-ready
 	_, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Mode: "run"})
 	require.ErrorIs(t, err, state.ErrLocked)
-	require.ErrorContains(t, err, " (follow)): a follow loop runs until it is stopped")
+	require.ErrorContains(t, err, " (follow) with "+cfg.File+"): a follow loop runs until it is stopped")
+	require.ErrorContains(t, err, "if that is another workspace's configuration, give this one a source.workspace of its own")
 	require.NoError(t, f.stop())
 }
 

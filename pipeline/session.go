@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -120,7 +121,14 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	}
 	s.store = st
 	if o.Mode != "" {
-		st.Hold(o.Mode) // Open said who, this says what for
+		// Open said who, this says what for and with which file: a second
+		// workspace's configuration copied from the first and keyed to
+		// its state is told whose state it is.
+		file := cfg.File
+		if abs, err := filepath.Abs(file); err == nil && file != "" {
+			file = abs
+		}
+		st.Hold(o.Mode, file)
 	}
 	if err := s.cleanSpool(); err != nil {
 		st.Close()

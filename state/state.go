@@ -30,6 +30,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -236,7 +237,7 @@ func Open(root string, id any, former ...any) (*Store, error) {
 		}
 	}
 	s := &Store{View: View{dir: dir}, lock: f, since: time.Now()}
-	s.Hold("")
+	s.Hold("", "")
 	if err := s.removeStaleTemp(); err != nil {
 		s.Close()
 		return nil, err
@@ -300,11 +301,18 @@ func lock(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who, mode := holder(f)
-			if mode == ModeFollow {
-				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped: stop it first (it goes on where it stopped when started again)", ErrLocked, dir, who)
+			who, mode, config := holder(f)
+			other := ""
+			if config != "" {
+				// Two workspaces' configurations that differ only in their
+				// tokens key one state: stopping the holder is then no cure.
+				who += " with " + config
+				other = "; if that is another workspace's configuration, give this one a source.workspace of its own (the token is no part of the state's key)"
 			}
-			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it", ErrLocked, dir, who)
+			if mode == ModeFollow {
+				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped: stop it first (it goes on where it stopped when started again)%s", ErrLocked, dir, who, other)
+			}
+			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it%s", ErrLocked, dir, who, other)
 		}
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
@@ -315,10 +323,11 @@ func lock(dir string) (*os.File, error) {
 const ModeFollow = "follow"
 
 // Hold says in the lock file who holds the state, for the message of a
-// process refused meanwhile: this process, since the state was opened, and
-// mode, what it does ("run", ModeFollow, ...; "" for unsaid). Nothing
+// process refused meanwhile: this process, since the state was opened,
+// mode, what it does ("run", ModeFollow, ...; "" for unsaid), and config,
+// the configuration file it runs ("" for unsaid; on a second line). Nothing
 // relies on it.
-func (s *Store) Hold(mode string) {
+func (s *Store) Hold(mode, config string) {
 	if err := s.lock.Truncate(0); err != nil {
 		return
 	}
@@ -327,27 +336,41 @@ func (s *Store) Hold(mode string) {
 	if mode != "" {
 		line += " (" + mode + ")"
 	}
-	s.lock.WriteAt([]byte(line+"\n"), 0)
+	line += "\n"
+	if config != "" && !strings.ContainsAny(config, "\n\r") {
+		line += holderConfig + config + "\n"
+	}
+	s.lock.WriteAt([]byte(line), 0)
 }
 
+// holderConfig starts the lock file's line naming the holder's
+// configuration file.
+const holderConfig = "config "
+
 // holder is ", held by pid N on HOST since T (MODE)" as the lock file f
-// says, and the mode, or "" when it says nothing readable (the holder has
-// not written it yet).
-func holder(f *os.File) (who, mode string) {
-	b := make([]byte, 200)
+// says, the mode and the configuration file, or "" when it says nothing
+// readable (the holder has not written it yet, or a version before the
+// configuration file).
+func holder(f *os.File) (who, mode, config string) {
+	b := make([]byte, 8<<10)
 	n, _ := f.ReadAt(b, 0)
 	var pid int
 	var host, since string
-	line, _, _ := strings.Cut(string(b[:n]), "\n")
+	line, rest, _ := strings.Cut(string(b[:n]), "\n")
 	if _, err := fmt.Sscanf(line, "pid %d on %s since %s", &pid, &host, &since); err != nil {
-		return "", ""
+		return "", "", ""
+	}
+	if c, ok := strings.CutPrefix(rest, holderConfig); ok {
+		if c, ok = strings.CutSuffix(c, "\n"); ok && utf8.ValidString(c) {
+			config = c
+		}
 	}
 	who = fmt.Sprintf(", held by pid %d on %s since %s", pid, host, since)
 	if _, m, ok := strings.Cut(line, " ("); ok && strings.HasSuffix(m, ")") {
 		mode = strings.TrimSuffix(m, ")")
 		who += " (" + mode + ")"
 	}
-	return who, mode
+	return who, mode, config
 }
 
 // removeStaleTemp removes the temporary files of state files that a process

@@ -30,11 +30,23 @@ func TestLock(t *testing.T) {
 	host, _ := os.Hostname()
 	require.Regexp(t, fmt.Sprintf(`, held by pid %d on %s since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\); wait`, os.Getpid(), regexp.QuoteMeta(host)), err.Error(),
 		"the message names the holder")
-	a.Hold(state.ModeFollow)
+	a.Hold(state.ModeFollow, "")
 	_, err = state.Open(root, id)
 	require.ErrorIs(t, err, state.ErrLocked)
 	require.Regexp(t, `Z \(follow\)\): a follow loop runs until it is stopped: stop it first \(it goes on where it stopped when started again\)$`, err.Error(),
 		"a follow loop never finishes: waiting for it is no advice")
+	// The holder's configuration file is named (was: not: a second
+	// workspace's configuration copied from the first with only its token
+	// changed keys the first one's state, and the advice to stop the
+	// holder would have the two workspaces' events mixed in one output).
+	a.Hold(state.ModeFollow, "/etc/pachca/acme/pipeline.yaml")
+	_, err = state.Open(root, id)
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.Regexp(t, `Z \(follow\) with /etc/pachca/acme/pipeline.yaml\): a follow loop runs until it is stopped: stop it first \(it goes on where it stopped when started again\); `+
+		`if that is another workspace's configuration, give this one a source.workspace of its own \(the token is no part of the state's key\)$`, err.Error())
+	a.Hold("run", "/etc/pachca/acme/pipeline.yaml")
+	_, err = state.Open(root, id)
+	require.Regexp(t, `Z \(run\) with /etc/pachca/acme/pipeline.yaml\); wait for it to finish or stop it; if that is another workspace's configuration, give this one a source.workspace of its own`, err.Error())
 	other, err := state.Open(root, map[string]string{"base_url": "y"})
 	require.NoError(t, err, "another identity is another state")
 	require.NoError(t, other.Close())
