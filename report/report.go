@@ -87,6 +87,9 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 	d := &page.Data{Title: "Pachca security digest", Source: o.Store.Location(""), Version: o.Version,
 		RulesNote: rulesNote, WatchNote: watchNote, PreviousFrom: prevFrom.UTC(), PreviousTo: o.From.UTC(),
 		LeftOut: leftOut(cur.Identity)}
+	if cur.Identity != nil {
+		d.Workspace = cur.Identity.Workspace
+	}
 	if prev.Complete() {
 		s, err := digestPlan(ctx, o, prev, rules)
 		if err != nil {

@@ -19,7 +19,10 @@ import (
 
 // TestLeftOutIsNotZero: what the output's configuration keeps out (its
 // marker says) is shown as not exported, not counted as 0; an output
-// that keeps everything, or has no marker, shows its counts.
+// that keeps everything, or has no marker, shows its counts. The page
+// names the workspace the marker records, in its title too (was: not
+// named: the reports of several workspaces' outputs differed only in the
+// path they were read from).
 func TestLeftOutIsNotZero(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -64,6 +67,12 @@ func TestLeftOutIsNotZero(t *testing.T) {
 				}
 				has(`<tr data-group="` + metric + `"><td>` + metric + `</td><td class="mono">[^<]*</td><td class="n">` + want + `</td>`)
 				has(`<tr data-metric="` + metric + `"><td>` + metric + `</td><td class="n">` + want + `</td>`)
+			}
+			if tc.claim != nil {
+				has(`<title>Pachca security digest: test</title>`)
+				has(`<p>Workspace <strong id="workspace">test</strong></p>`)
+			} else {
+				require.NotContains(t, page, `id="workspace"`)
 			}
 			note := regexp.MustCompile(`id="left-out">The configuration that wrote this output keeps out of it (.*?): no count`).FindStringSubmatch(page)
 			if tc.leftOut == "" {

@@ -37,9 +37,13 @@ var (
 
 // Data is everything the page shows.
 type Data struct {
-	Title     string
-	Source    string // the directory or s3://bucket/prefix read
-	Files     int    // files read
+	Title  string
+	Source string // the directory or s3://bucket/prefix read
+	// Workspace is the source.workspace label of the configuration that
+	// wrote the output (its marker), "" when unknown or unset: the pages
+	// of several workspaces' outputs are told apart by it, not by a path.
+	Workspace string
+	Files     int // files read
 	Generated time.Time
 	Version   string
 	// RulesNote says which threshold rules found the bursts.
