@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -275,8 +277,9 @@ func SyncDir(dir string) error {
 // (the umask does not apply, so that a group granted read access by the
 // configuration gets it under a restrictive umask too). A created directory
 // keeps the set-group-ID bit it inherits from its parent, so that files
-// under a group-owned tree stay in that group. Existing directories are
-// left as they are.
+// under a group-owned tree stay in that group, except where the umask took
+// bits of perm away and the process is not in that group (see mkdir).
+// Existing directories are left as they are.
 func MkdirAll(dir string, perm fs.FileMode) error {
 	if fi, err := os.Stat(dir); err == nil {
 		if !fi.IsDir() {
@@ -289,15 +292,46 @@ func MkdirAll(dir string, perm fs.FileMode) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, perm); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // made meanwhile by another writer
+	if err := mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err // fs.ErrExist: made meanwhile by another writer
+	}
+	return nil
+}
+
+// MkdirTemp is os.MkdirTemp(parent, prefix+"*") with the modes of
+// MkdirAll: it creates a new directory, prefix followed by random digits,
+// with exactly mode perm and the set-group-ID bit of parent.
+func MkdirTemp(parent, prefix string, perm fs.FileMode) (string, error) {
+	for try := 0; ; try++ {
+		dir := filepath.Join(parent, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		err := mkdir(dir, perm)
+		if err == nil {
+			return dir, nil
 		}
+		if !errors.Is(err, fs.ErrExist) || try == 100 {
+			return "", err
+		}
+	}
+}
+
+// mkdir creates dir with exactly mode perm, keeping the set-group-ID bit it
+// inherits from its parent. chmod(2) clears that bit when the process is
+// not in the directory's group (a tree group-owned by a log forwarder's
+// group, which the exporter's user need not be in; README, "Letting a log
+// forwarder read the files"), and the files made below would then be in
+// the process's group, unreadable to the forwarder: so the mode is set
+// only where the umask took bits of perm away. An error wrapping
+// fs.ErrExist means dir was there already.
+func mkdir(dir string, perm fs.FileMode) error {
+	if err := os.Mkdir(dir, perm); err != nil {
 		return err
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return err
+	}
+	if fi.Mode().Perm() == perm.Perm() {
+		return nil
 	}
 	return os.Chmod(dir, perm|fi.Mode()&fs.ModeSetgid)
 }

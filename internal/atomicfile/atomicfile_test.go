@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -118,4 +119,55 @@ func TestRemoveStaleLeavesAFileBeingWritten(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "x\n", string(got))
 	require.Equal(t, []string{"day.ndjson"}, entries(t, dir))
+}
+
+// TestMkdirForeignGroup: under a set-group-ID directory whose group the
+// process is not in (a log forwarder's group, the exporter's user not a
+// member: README, "Letting a log forwarder read the files"), the
+// directories MkdirAll and MkdirTemp create keep the bit, so the files made
+// in them are in that group too. Was: both chmod'ed every new directory,
+// and chmod(2) by a non-member clears the bit: the day directories lost
+// it, and the day files in them were in the exporter's group, unreadable
+// to the forwarder. Setting the scene needs root; the directories are made
+// by this test's binary run again as another user, in no group of the tree.
+func TestMkdirForeignGroup(t *testing.T) {
+	const uid, gid, foreign = 65534, 65534, 4242
+	if top := os.Getenv("ATOMICFILE_FOREIGN_GROUP"); top != "" {
+		syscall.Umask(0o027) // the systemd unit's
+		require.NoError(t, MkdirAll(filepath.Join(top, "out", "dt=2026-11-01"), 0o750))
+		_, err := MkdirTemp(filepath.Join(top, "out"), ".dt=2026-11-01.compact-", 0o750)
+		require.NoError(t, err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory a group the test is not in")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		require.NoError(t, os.Chmod(d, 0o755)) // the other user walks through
+	}
+	top := filepath.Join(dir, "top")
+	require.NoError(t, os.Mkdir(top, 0o700))
+	require.NoError(t, os.Chown(top, uid, foreign))
+	require.NoError(t, os.Chmod(top, 0o750|os.ModeSetgid))
+
+	self, err := os.ReadFile(os.Args[0]) // in a directory only root enters
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "atomicfile.test")
+	require.NoError(t, os.WriteFile(bin, self, 0o755))
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run=^TestMkdirForeignGroup$")
+	cmd.Env = append(os.Environ(), "ATOMICFILE_FOREIGN_GROUP="+top)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	made, err := filepath.Glob(filepath.Join(top, "out", "*"))
+	require.NoError(t, err)
+	require.Len(t, made, 2)
+	for _, d := range append(made, filepath.Join(top, "out")) {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		require.Equal(t, 0o750|os.ModeSetgid|os.ModeDir, fi.Mode(), d)
+		require.Equal(t, uint32(foreign), fi.Sys().(*syscall.Stat_t).Gid, d)
+	}
 }

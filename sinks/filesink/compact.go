@@ -26,14 +26,11 @@ import (
 // may then see both for that long.
 func (w *writer) swapDay(mf *atomicfile.File, final string) error {
 	dayDir := filepath.Join(w.s.dir, w.p.Dir())
-	stage, err := os.MkdirTemp(w.s.dir, "."+w.p.Dir()+stageMark+"*")
+	stage, err := atomicfile.MkdirTemp(w.s.dir, "."+w.p.Dir()+stageMark, w.s.dirMode)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(stage) // after the exchange, the old day
-	if err := os.Chmod(stage, w.s.dirMode); err != nil {
-		return err
-	}
 	if err := w.files[0].Rename(filepath.Join(stage, final)); err != nil {
 		return err
 	}
