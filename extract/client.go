@@ -445,36 +445,12 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// get sends one request. retryAfter is the server's Retry-After for a 503.
+// get sends one request for a page. retryAfter is the server's
+// Retry-After for a 503.
 func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Duration, err error) {
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
+	body, retryAfter, err := c.getBody(ctx, u)
 	if err != nil {
-		return Page{}, 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	resp, err := c.do(req)
-	if err != nil {
-		return Page{}, 0, c.netError("request failed", "no answer", ctx, rctx, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK && resp.ContentLength > maxBody {
-		return Page{}, 0, tooLarge(fmt.Sprintf("response of %d bytes", resp.ContentLength))
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	c.stats.Bytes.Add(int64(len(body)))
-	if resp.StatusCode != http.StatusOK {
-		ra, err := c.statusError(resp.StatusCode, resp.Header, body)
-		return Page{}, ra, err
-	}
-	if err != nil {
-		return Page{}, 0, c.netError("reading the response", "not complete", ctx, rctx, err)
-	}
-	if len(body) > maxBody {
-		return Page{}, 0, tooLarge("response")
+		return Page{}, retryAfter, err
 	}
 	p, err = decodePage(body)
 	if err != nil {
@@ -483,6 +459,41 @@ func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Dur
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
 	return p, 0, nil
+}
+
+// getBody sends one GET and returns the body of its 200 answer, at most
+// maxBody bytes; other answers are errors, classified for retry.
+func (c *Client) getBody(ctx context.Context, u string) (body []byte, retryAfter time.Duration, err error) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, 0, c.netError("request failed", "no answer", ctx, rctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > maxBody {
+		return nil, 0, tooLarge(fmt.Sprintf("response of %d bytes", resp.ContentLength))
+	}
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	c.stats.Bytes.Add(int64(len(body)))
+	if resp.StatusCode != http.StatusOK {
+		ra, err := c.statusError(resp.StatusCode, resp.Header, body)
+		return nil, ra, err
+	}
+	if err != nil {
+		return nil, 0, c.netError("reading the response", "not complete", ctx, rctx, err)
+	}
+	if len(body) > maxBody {
+		return nil, 0, tooLarge("response")
+	}
+	return body, 0, nil
 }
 
 // netError is a request, or the reading of its answer, that failed on the

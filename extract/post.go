@@ -3,6 +3,7 @@ package extract
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,4 +55,34 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 		ae.Method, ae.Path = http.MethodPost, path
 	}
 	return ra, err
+}
+
+// Scopes returns the scopes of the client's token, from GET
+// /oauth/token/info, which any token may ask, under the limiter and retry
+// policy of every request: what check tells of a token beyond
+// audit_events:read (messages:create, which sending alerts needs).
+func (c *Client) Scopes(ctx context.Context) ([]string, error) {
+	const path = "/oauth/token/info"
+	var scopes []string
+	err := c.retry(ctx, func(ctx context.Context) (time.Duration, error) {
+		body, ra, err := c.getBody(ctx, c.cfg.BaseURL+path)
+		if err != nil {
+			var ae *APIError
+			if errors.As(err, &ae) {
+				ae.Method, ae.Path = http.MethodGet, path
+			}
+			return ra, err
+		}
+		var info struct {
+			Data *struct {
+				Scopes []string `json:"scopes"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &info); err != nil || info.Data == nil {
+			return 0, &retryableError{msg: "malformed response", err: fmt.Errorf("GET %s: no data.scopes (body starts %q)", path, snippet(c.scrub.Bytes(body)))}
+		}
+		scopes = info.Data.Scopes
+		return 0, nil
+	})
+	return scopes, err
 }

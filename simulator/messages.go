@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.latency(r.Context())
+	if !slices.Contains(s.scopes(token), scopeMessagesCreate) {
+		writeOAuthError(w, http.StatusForbidden, "insufficient_scope", "The access token lacks the scope "+scopeMessagesCreate)
+		return
+	}
 	var req struct {
 		Message *struct {
 			EntityType *string `json:"entity_type"`
@@ -99,4 +104,50 @@ func renderMessage(id int64, entityType string, entityID int64, content string, 
 	o.b = appendTime(o.b, ms)
 	o.null("deleted_at")
 	return newObj(nil).raw("data", o.close()).close()
+}
+
+// The scopes the simulator knows of.
+const (
+	scopeAuditEvents    = "audit_events:read"
+	scopeMessagesCreate = "messages:create"
+)
+
+// scopes are the scopes of an authorized token: TokenNoScope may send
+// messages but not read the audit log; TokenNoPlan has the scope, but not
+// the plan.
+func (s *Server) scopes(token string) []string {
+	switch {
+	case token == TokenNoScope:
+		return []string{scopeMessagesCreate}
+	case s.cfg.NoMessagesScope:
+		return []string{scopeAuditEvents}
+	}
+	return []string{scopeAuditEvents, scopeMessagesCreate}
+}
+
+// serveTokenInfo answers GET /oauth/token/info, which any token may ask:
+// its owner and scopes, the token masked as the API masks it.
+func (s *Server) serveTokenInfo(rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw, onCommit: func(status int) {
+		s.count(func(st *Stats) {
+			st.Requests++
+			if status >= 200 && status < 300 {
+				st.OK++
+			}
+		})
+	}}
+	defer w.commit(0)
+	token, ok := s.authorize(w, r)
+	if !ok || !s.admit(w, token) {
+		return
+	}
+	s.latency(r.Context())
+	masked := token
+	if len(masked) > 12 {
+		masked = masked[:8] + "..." + masked[len(masked)-4:]
+	}
+	writeJSONValue(w, http.StatusOK, map[string]any{"data": map[string]any{
+		"id": 4827, "token": masked, "name": "pachca-export", "user_id": ownerID, "scopes": s.scopes(token),
+		"created_at": "2025-05-12T09:00:00.000Z", "revoked_at": nil, "expires_in": nil, "last_used_at": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+	}})
 }

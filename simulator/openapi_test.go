@@ -122,6 +122,31 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, bad.Status)
 		validate(t, doc, http.MethodPost, "/messages", bad)
 	})
+
+	// The token's scopes, which check reads; a token without
+	// messages:create is refused a message.
+	t.Run("token info", func(t *testing.T) {
+		tokenInfo := func(base, token string) response {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/oauth/token/info", nil)
+			require.NoError(t, err)
+			return do(t, req, token)
+		}
+		ok := tokenInfo(base, "sim-token")
+		require.Equal(t, http.StatusOK, ok.Status, "body: %s", ok.Body)
+		validate(t, doc, http.MethodGet, "/oauth/token/info", ok)
+		require.Contains(t, string(ok.Body), `"scopes":["audit_events:read","messages:create"]`)
+		require.Equal(t, http.StatusUnauthorized, tokenInfo(base, "nope").Status)
+
+		noSend := testConfig()
+		noSend.NoMessagesScope = true
+		_, noSendBase := start(t, noSend)
+		info := tokenInfo(noSendBase, "sim-token")
+		validate(t, doc, http.MethodGet, "/oauth/token/info", info)
+		require.Contains(t, string(info.Body), `"scopes":["audit_events:read"]`)
+		refused := post(t, noSendBase, "sim-token", `{"message":{"entity_type":"user","entity_id":10001,"content":"x"}}`)
+		require.Equal(t, http.StatusForbidden, refused.Status)
+		validate(t, doc, http.MethodPost, "/messages", refused)
+	})
 }
 
 // TestDetailsMatchTheirVariant checks each event's details against the one

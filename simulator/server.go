@@ -116,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+BasePath+"/audit_events", s.serveAuditEvents)
 	mux.HandleFunc("POST "+BasePath+"/messages", s.serveMessages)
+	mux.HandleFunc("GET "+BasePath+"/oauth/token/info", s.serveTokenInfo)
 	mux.HandleFunc("GET /_sim/stats", s.serveStats)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, errItem("path", r.URL.Path, "not_found", "No route matches "+r.Method+" "+r.URL.Path))

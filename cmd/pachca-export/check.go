@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,8 +29,8 @@ func checkCommand() *command {
 (scope audit_events:read, Corporation plan), checks the state directory
 (writable, its files whole), reads the signing keys as a run does, and probes every sink (directory
 writable, bucket writable, Kafka topic present, a file or S3 location that
-holds this configuration's data or none yet). With alerts: rules, it says
-that the scope messages:create they need is not checked. Prints one OK or FAIL line per
+holds this configuration's data or none yet). With alerts: rules, it reads the
+token's scopes for the messages:create they need. Prints one OK or FAIL line per
 item and exits 1 if any failed; a missing token is a FAIL line, and the rest is
 checked all the same.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
@@ -63,16 +64,17 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", status, what, e.redact(detail))
 	}
 	line(true, "config", fmt.Sprintf("%s: %d sink(s)", cfg.File, len(cfg.Sinks)))
+	var client *extract.Client // with a token the API accepts
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
 		line(false, "token", err.Error())
 	} else {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
-		client := extract.NewClient(cc)
-		err := probe(ctx, cfg.Source.Timeout, client.Probe)
-		if err != nil {
+		c := extract.NewClient(cc)
+		if err := probe(ctx, cfg.Source.Timeout, c.Probe); err != nil {
 			line(false, "token", err.Error())
 		} else {
+			client = c
 			detail := "accepted by " + secret.URL(cfg.Source.BaseURL) + " with scope audit_events:read"
 			if w := cfg.Source.TokenFileExposed; w != "" && token == "" {
 				detail += "; warning: " + w
@@ -82,10 +84,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		}
 	}
 	if rules := cfg.Alerts.Rules; len(rules) > 0 {
-		// POST /messages is the only way to learn whether the token may
-		// send: say what is not checked rather than let the first finding
-		// fail a run.
-		line(true, "alerts", fmt.Sprintf("%d rule(s); not checked: sending needs the token's scope messages:create, which only sending a message would test", len(rules)))
+		checkAlertScope(ctx, client, len(rules), cfg.Source.Timeout, line)
 	}
 	if cfg.Signing.PrivateKeyFile != "" || len(cfg.Signing.PreviousPublicKeyFiles) > 0 {
 		checkSigning(cfg, line)
@@ -162,6 +161,32 @@ func claimNote(s sinks.Sink, c sinks.ClaimResult) string {
 		return "; holds data without a marker, which the first run adopts"
 	}
 	return "; empty: the first run marks it as this configuration's"
+}
+
+// checkAlertScope tells whether the token may send the rules' messages:
+// its scopes, from GET /oauth/token/info, must hold messages:create. Without
+// a token the API accepts, or an answer, it says what is not checked
+// rather than let the first finding fail a run.
+func checkAlertScope(ctx context.Context, c *extract.Client, rules int, timeout time.Duration, line func(ok bool, what, detail string)) {
+	const scope = "messages:create"
+	notChecked := fmt.Sprintf("%d rule(s); not checked: sending needs the token's scope %s", rules, scope)
+	if c == nil {
+		line(true, "alerts", notChecked)
+		return
+	}
+	var scopes []string
+	err := probe(ctx, timeout, func(ctx context.Context) (err error) {
+		scopes, err = c.Scopes(ctx)
+		return err
+	})
+	switch {
+	case err != nil:
+		line(true, "alerts", fmt.Sprintf("%s, which the API did not tell: %v", notChecked, err))
+	case slices.Contains(scopes, scope):
+		line(true, "alerts", fmt.Sprintf("%d rule(s); the token has scope %s", rules, scope))
+	default:
+		line(false, "alerts", fmt.Sprintf("%d rule(s), but the token lacks scope %s (it has %s): every finding would fail the run; give the token that scope", rules, scope, strings.Join(scopes, ", ")))
+	}
 }
 
 // checkEventKeys asks the API for a minute of each filtered event key: one

@@ -253,14 +253,44 @@ func TestCheck(t *testing.T) {
 	}
 	require.NotContains(t, stdout.String(), "alerts")
 
-	// Alert rules need a scope check cannot test: it says so (was: nothing,
-	// and the first finding failed the run with a 403).
+	// Alert rules need the scope messages:create: check reads the token's
+	// scopes (GET /oauth/token/info) and fails a token without it (was:
+	// "not checked", and the first finding failed the run with a 403).
+	alerts := goodConfig + "alerts:\n  rules:\n    - {name: DLP, kind: watch, event_keys: [dlp_violation_detected], recipients: [\"10001\"]}\n"
 	stdout.Reset()
 	stderr.Reset()
-	path = writeConfig(t, base, secretToken, goodConfig+"alerts:\n  rules:\n    - {name: DLP, kind: watch, event_keys: [dlp_violation_detected], recipients: [\"10001\"]}\n")
+	path = writeConfig(t, base, secretToken, alerts)
 	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
 	require.Equal(t, 0, code, stdout.String()+stderr.String())
-	require.Regexp(t, `OK\s+alerts\s+1 rule\(s\); not checked: sending needs the token's scope messages:create`, stdout.String())
+	require.Regexp(t, `OK\s+alerts\s+1 rule\(s\); the token has scope messages:create`, stdout.String())
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.NoMessagesScope = 10, true
+	noSend, err := simulator.New(sc)
+	require.NoError(t, err)
+	noSendBase, err := noSend.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { noSend.Close() })
+	stdout.Reset()
+	stderr.Reset()
+	path = writeConfig(t, noSendBase, secretToken, alerts)
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 1, code, stdout.String()+stderr.String())
+	require.Regexp(t, `FAIL\s+alerts\s+1 rule\(s\), but the token lacks scope messages:create \(it has audit_events:read\)`, stdout.String())
+	// An API that does not tell (an older one: 404): not checked, said so.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth/token/info") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"data":[],"meta":{"paginate":{"next_page":"","has_next":false}}}`))
+	}))
+	t.Cleanup(srv.Close)
+	stdout.Reset()
+	stderr.Reset()
+	path = writeConfig(t, srv.URL, secretToken, alerts)
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 0, code, stdout.String()+stderr.String())
+	require.Regexp(t, `OK\s+alerts\s+1 rule\(s\); not checked: sending needs the token's scope messages:create, which the API did not tell: .*404`, stdout.String())
 
 	stdout.Reset()
 	stderr.Reset()
