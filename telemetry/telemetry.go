@@ -149,9 +149,9 @@ func (m *Metrics) ObserveRefused() { m.refused.Inc() }
 
 // MaxNewKeys is how many event keys the API reference does not list get
 // their own event_key label; the events of any more (and of keys longer
-// than 64 bytes, or not UTF-8) count under OtherKey. The API adds a few keys a year,
-// and each label is a series Prometheus keeps: an API that sent a new key
-// with every event must not make a series of each.
+// than 64 bytes, or not UTF-8) count under OtherKey. The API adds a few
+// keys a year, and each label is a series Prometheus keeps: an API that
+// sent a new key with every event must not make a series of each.
 const MaxNewKeys = 50
 
 // OtherKey is the event_key label of the keys past MaxNewKeys.
