@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"
@@ -92,17 +93,7 @@ func TestResumeSkipsADayRecordedButNotInProgress(t *testing.T) {
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
 	require.NoError(t, err)
 
-	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg})
-	require.NoError(t, err)
-	plan, err := s.Plan(rng)
-	require.NoError(t, err)
-	require.NoError(t, s.Close(t.Context()))
-	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
-	require.NoError(t, err)
-	for i := range 2 {
-		require.NoError(t, st.AddRunProgress(pipeline.ProgressKey(plan), day0().AddDate(0, 0, i).Format(time.DateOnly)))
-	}
-	require.NoError(t, st.Close())
+	recordFirstDaysDelivered(t, cfg, rng, nil)
 
 	before := len(sim.Stats().Log)
 	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
@@ -125,17 +116,7 @@ func TestResumeARangeEndingAfterNow(t *testing.T) {
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Now: anHourAgo}, rng, false)
 	require.NoError(t, err)
 
-	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Now: anHourAgo})
-	require.NoError(t, err)
-	plan, err := s.Plan(rng)
-	require.NoError(t, err)
-	require.NoError(t, s.Close(t.Context()))
-	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
-	require.NoError(t, err)
-	for i := range 2 {
-		require.NoError(t, st.AddRunProgress(pipeline.ProgressKey(plan), day0().AddDate(0, 0, i).Format(time.DateOnly)))
-	}
-	require.NoError(t, st.Close())
+	recordFirstDaysDelivered(t, cfg, rng, anHourAgo)
 
 	before := len(sim.Stats().Log)
 	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
@@ -175,4 +156,22 @@ func TestResumeARangeWholeAfterMidnight(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{day0().Format(time.DateOnly), day0().AddDate(0, 0, 1).Format(time.DateOnly)}, sum.Days)
 	exporttest.Compare(t, exporttest.Expected(sim, rng.From, rng.To), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+}
+
+// recordFirstDaysDelivered leaves the state a run of rng (planned at now,
+// nil for the clock) leaves when killed after delivering its first two
+// days: their progress under the plan's key.
+func recordFirstDaysDelivered(t *testing.T, cfg *config.Config, rng pipeline.Range, now func() time.Time) {
+	t.Helper()
+	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Now: now})
+	require.NoError(t, err)
+	plan, err := s.Plan(rng)
+	require.NoError(t, err)
+	require.NoError(t, s.Close(t.Context()))
+	st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	for i := range 2 {
+		require.NoError(t, st.AddRunProgress(pipeline.ProgressKey(plan), day0().AddDate(0, 0, i).Format(time.DateOnly)))
+	}
+	require.NoError(t, st.Close())
 }

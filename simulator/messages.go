@@ -13,11 +13,10 @@ import (
 // firstMessageID is the id of the first message the simulator accepts.
 const firstMessageID = 194275
 
-// serveMessages accepts POST /messages: it records the message and answers
-// 201 with a Message object. Faults are not injected here, so a test that
-// counts alerts sees each one exactly once.
-func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
-	w := &statusWriter{ResponseWriter: rw, onCommit: func(status int) {
+// countingWriter counts the answer of a request other than GET
+// /audit_events (which keeps its own request log) in the stats.
+func (s *Server) countingWriter(rw http.ResponseWriter) *statusWriter {
+	return &statusWriter{ResponseWriter: rw, onCommit: func(status int) {
 		s.count(func(st *Stats) {
 			st.Requests++
 			if status >= 200 && status < 300 {
@@ -28,6 +27,13 @@ func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 			}
 		})
 	}}
+}
+
+// serveMessages accepts POST /messages: it records the message and answers
+// 201 with a Message object. Faults are not injected here, so a test that
+// counts alerts sees each one exactly once.
+func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
+	w := s.countingWriter(rw)
 	defer w.commit(0) // the handler was aborted: no answer
 	token, ok := s.authorize(w, r)
 	if !ok || !s.admit(w, token) {
@@ -128,14 +134,7 @@ func (s *Server) scopes(token string) []string {
 // serveTokenInfo answers GET /oauth/token/info, which any token may ask:
 // its owner and scopes, the token masked as the API masks it.
 func (s *Server) serveTokenInfo(rw http.ResponseWriter, r *http.Request) {
-	w := &statusWriter{ResponseWriter: rw, onCommit: func(status int) {
-		s.count(func(st *Stats) {
-			st.Requests++
-			if status >= 200 && status < 300 {
-				st.OK++
-			}
-		})
-	}}
+	w := s.countingWriter(rw)
 	defer w.commit(0)
 	token, ok := s.authorize(w, r)
 	if !ok || !s.admit(w, token) {

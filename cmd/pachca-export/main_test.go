@@ -22,10 +22,15 @@ import (
 
 const secretToken = "sim-token" // the simulator's accepted token
 
-func startSim(t *testing.T) string {
+// startSim starts a simulator of 500 events, changed by mutate, and
+// returns its base URL.
+func startSim(t *testing.T, mutate ...func(*simulator.Config)) string {
 	t.Helper()
 	sc := simulator.DefaultConfig()
 	sc.Events = 500
+	for _, m := range mutate {
+		m(&sc)
+	}
 	sim, err := simulator.New(sc)
 	require.NoError(t, err)
 	base, err := sim.Start("127.0.0.1:0")
@@ -263,13 +268,7 @@ func TestCheck(t *testing.T) {
 	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
 	require.Equal(t, 0, code, stdout.String()+stderr.String())
 	require.Regexp(t, `OK\s+alerts\s+1 rule\(s\); the token has scope messages:create`, stdout.String())
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.NoMessagesScope = 10, true
-	noSend, err := simulator.New(sc)
-	require.NoError(t, err)
-	noSendBase, err := noSend.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { noSend.Close() })
+	noSendBase := startSim(t, func(c *simulator.Config) { c.NoMessagesScope = true })
 	stdout.Reset()
 	stderr.Reset()
 	path = writeConfig(t, noSendBase, secretToken, alerts)

@@ -23,13 +23,7 @@ import (
 func TestSecretsNeverWritten(t *testing.T) {
 	const good = "tok-SECRET-7d3e91b2-do-not-print"
 	const wrong = "tok-SECRET-0a55c4e1-rejected"
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.Token = 500, good
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { sim.Close() })
+	base := startSim(t, func(c *simulator.Config) { c.Token = good })
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
 	period := []string{"--from", day, "--to", day + "T12:00:00Z"}
 
