@@ -42,7 +42,7 @@ func (w *writer) swapDay(mf *atomicfile.File, final string) error {
 	}
 	err = unix.EINVAL
 	if !w.s.noExchange {
-		err = unix.Renameat2(unix.AT_FDCWD, stage, unix.AT_FDCWD, dayDir, unix.RENAME_EXCHANGE)
+		err = exchange(stage, dayDir)
 	}
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		return replaceDay(stage, dayDir, final)
