@@ -76,7 +76,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		} else {
 			client = c
 			detail := "accepted by " + secret.URL(cfg.Source.BaseURL) + " with scope audit_events:read"
-			if w := cfg.Source.TokenFileExposed; w != "" && token == "" {
+			if w := cfg.Source.TokenFileExposed; w != "" {
 				detail += "; warning: " + w
 			}
 			line(true, "token", detail)

@@ -205,8 +205,8 @@ func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, 
 	if err != nil {
 		return nil, failure.AsUsage(err) // a configuration that does not load
 	}
-	if token != "" {
-		cfg.Source.Token, cfg.Source.TokenError = token, nil
+	if token != "" { // the flag's token, not token_file's
+		cfg.Source.Token, cfg.Source.TokenError, cfg.Source.TokenFileExposed = token, nil, ""
 	}
 	secrets := []string{cfg.Source.Token, secret.Password(cfg.Source.BaseURL)}
 	for _, s := range cfg.Sinks {
@@ -218,7 +218,7 @@ func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, 
 		}
 	}
 	e.addSecrets(secrets...)
-	if w := cfg.Source.TokenFileExposed; w != "" && log != nil && token == "" {
+	if w := cfg.Source.TokenFileExposed; w != "" && log != nil {
 		log.Warn(w)
 	}
 	return cfg, nil
