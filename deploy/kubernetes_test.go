@@ -27,7 +27,8 @@ import (
 type manifests struct {
 	configMaps map[string]corev1.ConfigMap
 	pvcs       map[string]corev1.PersistentVolumeClaim
-	pod        corev1.PodSpec // of the CronJob or the Deployment
+	pod        corev1.PodSpec   // of the CronJob or the Deployment
+	job        *batchv1.JobSpec // of the CronJob
 }
 
 // TestKubernetes: each manifest decodes strictly into the Kubernetes API
@@ -85,7 +86,8 @@ func readManifests(t *testing.T, file string) manifests {
 			var cj batchv1.CronJob
 			strict(&cj)
 			require.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy, "one run at a time")
-			m.pod = cj.Spec.JobTemplate.Spec.Template.Spec
+			m.job = &cj.Spec.JobTemplate.Spec
+			m.pod = m.job.Template.Spec
 			require.Equal(t, corev1.RestartPolicyNever, m.pod.RestartPolicy)
 			workloads++
 		case "apps/v1 Deployment":
@@ -207,4 +209,28 @@ func requireWorkingVolumes(t *testing.T, file string, m manifests, command strin
 			writable(fmt.Sprintf("sinks[%d].temp_dir", i), s.S3.TempDir)
 		}
 	}
+}
+
+// exitAction is what the Job's pod failure policy does when the container
+// exits with code, as the Job controller reads the rules: the first rule
+// whose onExitCodes matches; "" when none does (the pod counts against
+// backoffLimit and is retried).
+func exitAction(job *batchv1.JobSpec, container string, code int32) batchv1.PodFailurePolicyAction {
+	if job.PodFailurePolicy == nil {
+		return ""
+	}
+	for _, r := range job.PodFailurePolicy.Rules {
+		e := r.OnExitCodes
+		if e == nil || (e.ContainerName != nil && *e.ContainerName != container) {
+			continue
+		}
+		in := false
+		for _, v := range e.Values {
+			in = in || v == code
+		}
+		if in == (e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn) {
+			return r.Action
+		}
+	}
+	return ""
 }

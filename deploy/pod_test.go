@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/ociimage"
@@ -104,6 +105,16 @@ state:
 		require.Empty(t, entries, "no temporary file left in the emptyDir")
 	})
 
+	// A configuration error fails the Job at once: a retry would repeat it.
+	// A failed run is retried: it resumes where it stopped.
+	job := readManifests(t, "kubernetes/cronjob.yaml").job
+	container := job.Template.Spec.Containers[0].Name
+	t.Run("configuration error", func(t *testing.T) {
+		out, code := runPod(t, m, shipped.Source.TokenFile, "run", "-c", cfgPath, "--from", "2026-13-01")
+		require.Equal(t, 2, code, out)
+		require.Equal(t, batchv1.PodFailurePolicyActionFailJob, exitAction(job, container, int32(code)))
+	})
+
 	t.Run("no /tmp volume", func(t *testing.T) {
 		noTmp := m
 		noTmp.tmp = ""
@@ -115,6 +126,7 @@ state:
 			"--from", day.AddDate(0, 0, -1).Format(time.DateOnly), "--to", day.Format(time.DateOnly))
 		require.Equal(t, 1, code, out)
 		require.Contains(t, out, want)
+		require.Empty(t, exitAction(job, container, int32(code)), "a failed run is retried")
 	})
 }
 
