@@ -90,7 +90,15 @@ var ErrNewerFormat = errors.New("written by a newer version of pachca-export")
 
 // View reads one state directory. It creates nothing and takes no lock; a
 // state that does not exist reads as empty.
-type View struct{ dir string }
+type View struct {
+	dir    string
+	heldBy string // Check's finding, see InUse
+}
+
+// InUse says who holds the state's lock, as Check found it without taking
+// the lock ("in use, held by pid 4242 on host since ... (follow): ..."), or
+// "" when no process did or where the system cannot tell (Linux can).
+func (v *View) InUse() string { return v.heldBy }
 
 // Peek returns the view of the state of identity id under root, for reading
 // only (a dry run). Without a state of id, it is the state of the first of
@@ -161,6 +169,15 @@ func Check(root string, id any, former ...any) (*View, error) {
 	}
 	// Without a lock: a run may hold it; opening it proves it a file.
 	if f, err := openInPlace(filepath.Join(v.dir, lockFile), os.O_RDWR); err == nil {
+		if held, _ := flocked(f); held {
+			who, mode, _ := holder(f)
+			v.heldBy = "in use" + who
+			if mode == ModeFollow {
+				v.heldBy += ": a run on this state is refused until the follow loop is stopped"
+			} else {
+				v.heldBy += ": another run on it is refused until this one ends"
+			}
+		}
 		f.Close()
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("state: %w", err)

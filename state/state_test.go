@@ -479,3 +479,33 @@ func TestOpenTakesOverFormer(t *testing.T) {
 	_, err = os.Stat(filepath.Join(root, oldKey))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestCheckSaysWhoHoldsTheState: Check tells a state in use by a running
+// process (was: "writable" only, and the run that followed was refused),
+// without taking the lock itself, and says nothing of a holder that has
+// ended, whose lines stay in the lock file.
+func TestCheckSaysWhoHoldsTheState(t *testing.T) {
+	root := t.TempDir()
+	id := map[string]string{"base_url": "x"}
+	s, err := state.Open(root, id)
+	require.NoError(t, err)
+	s.Hold(state.ModeFollow, "")
+	v, err := state.Check(root, id)
+	require.NoError(t, err)
+	require.Regexp(t, fmt.Sprintf(`^in use, held by pid %d on .+ \(follow\): a run on this state is refused until the follow loop is stopped$`, os.Getpid()), v.InUse())
+	s.Hold("run", "")
+	v, err = state.Check(root, id)
+	require.NoError(t, err)
+	require.Regexp(t, `\(run\): another run on it is refused until this one ends$`, v.InUse())
+
+	s2, err := state.Open(root, id)
+	require.ErrorIs(t, err, state.ErrLocked, "Check took no lock, and left the holder's")
+	require.Nil(t, s2)
+	require.NoError(t, s.Close())
+	v, err = state.Check(root, id)
+	require.NoError(t, err)
+	require.Empty(t, v.InUse(), "the holder ended; its lines in the lock file are no use")
+	s, err = state.Open(root, id)
+	require.NoError(t, err, "Check left no lock behind")
+	require.NoError(t, s.Close())
+}

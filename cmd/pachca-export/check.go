@@ -27,7 +27,7 @@ func checkCommand() *command {
 		summary:  "check the configuration, the token and every sink, as OK/FAIL lines",
 		about: `Loads FILE, sends one request to tell whether the API accepts the token
 (scope audit_events:read, Corporation plan), checks the state directory
-(writable, its files whole), reads the signing keys as a run does, and probes every sink (directory
+(writable, its files whole; a process holding it now is named), reads the signing keys as a run does, and probes every sink (directory
 writable, bucket writable, Kafka topic present, a file or S3 location that
 holds this configuration's data or none yet). With alerts: rules, it reads the
 token's scopes for the messages:create they need. Prints one OK or FAIL line per
@@ -92,7 +92,11 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg), pipeline.FormerIdentities(cfg)...); err != nil {
 		line(false, "state", err.Error())
 	} else {
-		line(true, "state", v.Dir()+" writable")
+		detail := v.Dir() + " writable"
+		if who := v.InUse(); who != "" {
+			detail += "; " + who
+		}
+		line(true, "state", detail)
 	}
 	set, err := sinkset.Build(ctx, cfg.Sinks, e.stdout)
 	if err != nil {

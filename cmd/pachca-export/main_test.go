@@ -15,9 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/state"
 )
 
 const secretToken = "sim-token" // the simulator's accepted token
@@ -257,6 +259,20 @@ func TestCheck(t *testing.T) {
 		require.Regexp(t, want, stdout.String())
 	}
 	require.NotContains(t, stdout.String(), "alerts")
+	require.NotContains(t, stdout.String(), "in use")
+
+	// A state held by a running process is named, and still OK (was:
+	// "writable" only, and the run that followed was refused).
+	loaded, err := config.Load(path, os.LookupEnv)
+	require.NoError(t, err)
+	held, err := state.Open(loaded.State.Dir, pipeline.Identity(loaded))
+	require.NoError(t, err)
+	held.Hold(state.ModeFollow, path)
+	stdout.Reset()
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 0, code, stdout.String()+stderr.String())
+	require.Regexp(t, `OK\s+state\s+\S+ writable; in use, held by pid \d+ .*\(follow\): a run on this state is refused until the follow loop is stopped`, stdout.String())
+	require.NoError(t, held.Close())
 
 	// Alert rules need the scope messages:create: check reads the token's
 	// scopes (GET /oauth/token/info) and fails a token without it (was:
