@@ -27,6 +27,7 @@ import (
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/loopback"
+	"github.com/pachca-export/pachca-export/internal/smallfile"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
@@ -279,8 +280,8 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
-		t, err := readAtMost(cfg.Source.TokenFile, maxTokenFile)
-		if errors.Is(err, errTooLarge) {
+		t, err := smallfile.Read(cfg.Source.TokenFile, maxTokenFile, nil)
+		if errors.Is(err, smallfile.ErrTooLarge) {
 			return nil, fmt.Errorf("%s: source.token_file: %s is larger than %d KiB: not a token file (the token, one line)", path, cfg.Source.TokenFile, maxTokenFile>>10)
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/smallfile"
 	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
@@ -387,6 +389,43 @@ func TestTokenFileSizeLimit(t *testing.T) {
 		_, err := config.Load(path, env(nil))
 		require.EqualError(t, err, path+": source.token_file: "+file+" is larger than 64 KiB: not a token file (the token, one line)")
 	}
+}
+
+// TestTokenFileNamedPipe: a token_file that is a named pipe no process
+// writes into is an error after a few seconds (was: the configuration's
+// load waited for a writer for ever, and SIGTERM did not end it); the
+// configuration itself given through a shell's <(...) pipe is read.
+func TestTokenFileNamedPipe(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "token")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	path := filepath.Join(dir, "p.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("source:\n  token_file: "+fifo+"\nsinks:\n  - type: stdout\n"), 0o600))
+	loaded := make(chan error, 1)
+	go func() {
+		cfg, err := config.Load(path, env(nil))
+		if err == nil {
+			err = cfg.Source.TokenError
+		}
+		loaded <- err
+	}()
+	select {
+	case err := <-loaded:
+		require.EqualError(t, err, path+": source.token_file: "+fifo+" is a pipe that no process wrote into within 5s")
+	case <-time.After(smallfile.PipeWait + 30*time.Second):
+		t.Fatal("the configuration's load waits for a writer of the token file")
+	}
+
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	go func() {
+		w.WriteString("source:\n  token: x\nsinks:\n  - type: stdout\n")
+		w.Close()
+	}()
+	cfg, err := config.Load("/dev/fd/"+strconv.Itoa(int(r.Fd())), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "x", cfg.Source.Token)
 }
 
 // TestTrailingDocumentMarker: a --- at the end, with at most comments after

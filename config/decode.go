@@ -3,9 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -15,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pachca-export/pachca-export/internal/smallfile"
 	"github.com/pachca-export/pachca-export/internal/suggest"
 )
 
@@ -368,33 +367,12 @@ const MaxFileSize = 4 << 20
 // readFile reads the configuration, at most MaxFileSize bytes, naming the
 // file in errors.
 func readFile(path string) ([]byte, error) {
-	b, err := readAtMost(path, MaxFileSize)
-	if errors.Is(err, errTooLarge) {
+	b, err := smallfile.Read(path, MaxFileSize, nil)
+	if errors.Is(err, smallfile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d MiB: not a pipeline configuration (see pipeline.yaml in the repository)", path, MaxFileSize>>20)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
-	}
-	return b, nil
-}
-
-// errTooLarge is a file that readAtMost did not read to its end.
-var errTooLarge = errors.New("too large")
-
-// readAtMost reads the file at path whole, or fails with errTooLarge once
-// it has read more than limit bytes of it.
-func readAtMost(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, errTooLarge
 	}
 	return b, nil
 }

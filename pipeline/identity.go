@@ -208,7 +208,7 @@ func Signer(cfg *config.Config) (ed25519.PrivateKey, error) {
 		return nil, failure.Usagef("signing.private_key_file: %s is open to other users (mode %04o): whoever reads it can sign manifests as this exporter; make it private (chmod o-rwx %s) and, if others have read it, replace it (see Rotating the signing key)",
 			path, fi.Mode().Perm(), path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := sinks.ReadKeyFile(path)
 	if err != nil {
 		return nil, failure.Usagef("signing.private_key_file: %w", err)
 	}
@@ -225,7 +225,7 @@ func Signer(cfg *config.Config) (ed25519.PrivateKey, error) {
 func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 	var keys []ed25519.PublicKey
 	for i, path := range cfg.Signing.PreviousPublicKeyFiles {
-		b, err := os.ReadFile(path)
+		b, err := sinks.ReadKeyFile(path)
 		if err != nil {
 			return nil, failure.Usagef("signing.previous_public_key_files[%d]: %w", i, err)
 		}

@@ -8,7 +8,23 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/pachca-export/pachca-export/internal/smallfile"
 )
+
+// maxKeyFile is the largest key file read: a PEM Ed25519 key is about 120
+// bytes.
+const maxKeyFile = 64 << 10
+
+// ReadKeyFile reads the PEM key file at path: at most 64 KiB, and without
+// waiting on a named pipe no process writes (internal/smallfile).
+func ReadKeyFile(path string) ([]byte, error) {
+	b, err := smallfile.Read(path, maxKeyFile, nil)
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		return nil, fmt.Errorf("%s is larger than %d KiB: not a PEM key", path, maxKeyFile>>10)
+	}
+	return b, err
+}
 
 // ParsePrivateKey reads an Ed25519 private key in PEM (PKCS #8, "PRIVATE
 // KEY"), as `openssl genpkey -algorithm ed25519` writes it.

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -161,7 +160,7 @@ func (e *env) printPublicKey(cfg *config.Config) error {
 }
 
 func readPublicKey(path string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := sinks.ReadKeyFile(path)
 	if err != nil {
 		return nil, usageErr("--public-key: %v", err)
 	}

@@ -204,4 +204,11 @@ func TestSigningKeyChecked(t *testing.T) {
 	code, stdout, stderr = runMain(t, "check", "-c", path)
 	require.Equal(t, 1, code, stdout+stderr)
 	require.Regexp(t, `FAIL\s+signing\s+signing.private_key_file: open `+regexp.QuoteMeta(key)+`: no such file`, stdout)
+
+	// A key file that never ends is refused at 64 KiB (was: read until
+	// the memory was gone).
+	path = writeConfig(t, base, secretToken, goodConfig+"signing:\n  previous_public_key_files: [/dev/zero]\n")
+	code, stdout, stderr = runMain(t, "check", "-c", path)
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Regexp(t, `FAIL\s+signing\s+signing.previous_public_key_files\[0\]: /dev/zero is larger than 64 KiB: not a PEM key`, stdout)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/smallfile"
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
@@ -103,29 +104,18 @@ func (s store) Get(_ context.Context, name string) ([]byte, string, error) {
 // readSmall reads the manifest or marker at path whole: a regular file of
 // at most sinks.MaxSmallObject bytes. Whatever else someone put under the
 // name (a link to /dev/zero, a FIFO, a huge file) is refused, not read
-// until memory runs out or waited on for ever. O_NONBLOCK opens a FIFO
-// without waiting for a writer; it does nothing to a regular file.
+// until memory runs out or waited on for ever.
 func readSmall(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a file pachca-export wrote: move it away", path, atomicfile.Kind(fi.Mode()))
-	}
-	b, err := io.ReadAll(io.LimitReader(f, sinks.MaxSmallObject+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > sinks.MaxSmallObject {
+	b, err := smallfile.Read(path, sinks.MaxSmallObject, func(fi fs.FileInfo) error {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is %s, not a file pachca-export wrote: move it away", path, atomicfile.Kind(fi.Mode()))
+		}
+		return nil
+	})
+	if errors.Is(err, smallfile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d MiB, not a file pachca-export wrote: move it away", path, sinks.MaxSmallObject>>20)
 	}
-	return b, nil
+	return b, err
 }
 
 func (s store) Put(_ context.Context, name string, body []byte, version string) error {

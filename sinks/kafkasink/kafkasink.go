@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/pachca-export/pachca-export/internal/smallfile"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/transform"
@@ -431,7 +431,7 @@ func (t TLSConfig) load() (*tls.Config, error) {
 		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, documented opt-in
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pem, err := readPEM(t.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: tls.ca_file: %w", err)
 		}
@@ -441,13 +441,35 @@ func (t TLSConfig) load() (*tls.Config, error) {
 		}
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		certPEM, err := readPEM(t.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: tls.cert_file: %w", err)
+		}
+		keyPEM, err := readPEM(t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: tls.key_file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: tls.cert_file, tls.key_file: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// maxPEMFile is the largest certificate or key file read: a system's whole
+// CA bundle is about 200 KiB.
+const maxPEMFile = 8 << 20
+
+// readPEM reads a certificate or key file: at most 8 MiB, and without
+// waiting on a named pipe no process writes (internal/smallfile).
+func readPEM(path string) ([]byte, error) {
+	b, err := smallfile.Read(path, maxPEMFile, nil)
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		return nil, fmt.Errorf("%s is larger than %d MiB: not a PEM file", path, maxPEMFile>>20)
+	}
+	return b, err
 }
 
 func (s SASLConfig) mechanism() (sasl.Mechanism, error) {
