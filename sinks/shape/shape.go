@@ -228,6 +228,11 @@ func CheckPrefix(p string) error {
 		case ".", "..":
 			return fmt.Errorf("%q has a %q segment: name the folder itself, S3 keys have no relative parts", p, seg)
 		}
+		// A space is part of a key: " audit" is another folder than
+		// "audit", though the console and a listing show them alike.
+		if strings.TrimSpace(seg) != seg {
+			return fmt.Errorf("%q has a folder name %q that starts or ends with a space: remove the space (the quotes around the value keep it)", p, seg)
+		}
 	}
 	return nil
 }
