@@ -299,6 +299,29 @@ func (c *Client) retry(ctx context.Context, attempt func(ctx context.Context) (r
 	return c.retryFirst(ctx, math.MinInt64, attempt)
 }
 
+// once runs attempt a single time under the limiter, with no retry: for a
+// request whose answer the run can go without. A 429 still pauses every
+// worker for its Retry-After and informs the limiter.
+func (c *Client) once(ctx context.Context, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {
+	began := time.Now()
+	sent, err := c.wait(ctx, math.MinInt64)
+	if err != nil {
+		return err
+	}
+	waited := time.Since(began)
+	_, err = attempt(ctx)
+	var thr *throttledError
+	switch {
+	case err == nil:
+		c.limiter.Succeeded(sent, time.Since(began)-waited)
+	case errors.As(err, &thr):
+		c.stats.Throttled.Add(1)
+		c.limiter.Throttled(sent, thr.retryAfter)
+		c.paused(time.Now().Add(thr.retryAfter))
+	}
+	return err
+}
+
 // retryFirst is retry with a priority in the limiter's queue: of the
 // requests waiting for a turn, the one with the lowest priority goes first.
 func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {

@@ -57,14 +57,24 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 	return ra, err
 }
 
-// Scopes returns the scopes of the client's token, from GET
-// /oauth/token/info, which any token may ask, under the limiter and retry
-// policy of every request: what check tells of a token beyond
-// audit_events:read (messages:create, which sending alerts needs).
-func (c *Client) Scopes(ctx context.Context) ([]string, error) {
+// TokenInfo is what GET /oauth/token/info tells of the client's token.
+type TokenInfo struct {
+	// UserID is the token's owner. Only a workspace's owner has scope
+	// audit_events:read, so a token that reads the audit log names its
+	// workspace by this: another workspace's token has another owner.
+	UserID int64
+	Scopes []string
+}
+
+// TokenInfo asks GET /oauth/token/info, which any token may ask, once
+// under the limiter (no retry: its callers go on without the answer): the
+// token's owner (a configuration copied with another workspace's token)
+// and its scopes beyond audit_events:read (messages:create, which sending
+// alerts needs).
+func (c *Client) TokenInfo(ctx context.Context) (TokenInfo, error) {
 	const path = "/oauth/token/info"
-	var scopes []string
-	err := c.retry(ctx, func(ctx context.Context) (time.Duration, error) {
+	var ti TokenInfo
+	err := c.once(ctx, func(ctx context.Context) (time.Duration, error) {
 		body, ra, err := c.getBody(ctx, c.cfg.BaseURL+path)
 		if err != nil {
 			var ae *APIError
@@ -75,14 +85,15 @@ func (c *Client) Scopes(ctx context.Context) ([]string, error) {
 		}
 		var info struct {
 			Data *struct {
+				UserID *int64   `json:"user_id"`
 				Scopes []string `json:"scopes"`
 			} `json:"data"`
 		}
-		if err := json.Unmarshal(body, &info); err != nil || info.Data == nil {
-			return 0, &retryableError{msg: "malformed response", err: fmt.Errorf("GET %s: no data.scopes (body starts %q)", path, snippet(c.scrub.Bytes(body)))}
+		if err := json.Unmarshal(body, &info); err != nil || info.Data == nil || info.Data.UserID == nil {
+			return 0, &retryableError{msg: "malformed response", err: fmt.Errorf("GET %s: no data.user_id (body starts %q)", path, snippet(c.scrub.Bytes(body)))}
 		}
-		scopes = info.Data.Scopes
+		ti = TokenInfo{UserID: *info.Data.UserID, Scopes: info.Data.Scopes}
 		return 0, nil
 	})
-	return scopes, err
+	return ti, err
 }

@@ -194,6 +194,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}
+	before := s.client.Stats().Snapshot() // the owner's check is a request of this plan
 	set, err := s.openSinks(ctx)
 	if err != nil {
 		return sum.finish(s.now()), err // its retries took time too
@@ -207,7 +208,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	}
 	r := &runner{
 		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
-		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: s.client.Stats().Snapshot(),
+		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: before,
 	}
 	r.log.Log(ctx, r.info(), "export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())

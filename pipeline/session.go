@@ -82,7 +82,10 @@ type Session struct {
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
-	closed  bool
+	// ownerChecked: the token's owner was compared with the state's
+	// (checkOwner), or the API will not tell it.
+	ownerChecked bool
+	closed       bool
 }
 
 // Open opens a session: it checks that a token is set, locks the state
@@ -245,7 +248,65 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		}
 		s.checked = true
 	}
+	if !s.ownerChecked {
+		if err := s.checkOwner(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s.sinks, nil
+}
+
+// checkOwner compares the token's owner (GET /oauth/token/info) with the
+// owner whose token exported the state's days, and records it on first
+// use. Only a workspace's owner reads its audit log, and the token is no
+// part of the state's key: a configuration copied with only another
+// workspace's token keys this state, and would mix that workspace's events
+// into this output and mark its days as this one's. An API that does not
+// tell leaves it unchecked, with a warning; a failure that may pass (an
+// outage) is asked again before the next plan.
+func (s *Session) checkOwner(ctx context.Context) error {
+	rec, known, err := s.store.Owner()
+	if err != nil {
+		return err
+	}
+	ti, err := s.client.TokenInfo(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// An API that refused to tell will refuse again: said once. After
+		// an outage the next plan asks again.
+		s.ownerChecked = failure.IsPermanent(err)
+		s.log.Warn("the token's owner is not checked against the state's: the API did not tell it", "error", err)
+		return nil
+	}
+	s.ownerChecked = true
+	if !known {
+		return s.store.SetOwner(state.Owner{UserID: ti.UserID, Since: s.now()})
+	}
+	return ownerMismatch(&s.store.View, rec, ti.UserID)
+}
+
+// CheckOwner tells whether userID, the owner of a token, is the owner whose
+// token exported the days of the state v (see Session's check before its
+// first plan): nil when it is, or when the state records none yet.
+func CheckOwner(v *state.View, userID int64) error {
+	rec, known, err := v.Owner()
+	if err != nil || !known {
+		return err
+	}
+	return ownerMismatch(v, rec, userID)
+}
+
+// ownerMismatch is the usage error of a token of another owner than rec.
+func ownerMismatch(v *state.View, rec state.Owner, userID int64) error {
+	if userID == rec.UserID {
+		return nil
+	}
+	return failure.Usagef("source: the token is user %d's (GET /oauth/token/info), but this state's days were exported with user %d's token (since %s): "+
+		"only a workspace's owner reads its audit log, so this is another workspace's token, as in a copy of this configuration, and its events would mix into this output; "+
+		"give that workspace a source.workspace and sinks of its own; if this workspace passed to user %d as its owner, remove %s and run again",
+		userID, rec.UserID, rec.Since.Format(time.DateOnly), userID, v.OwnerPath())
 }
 
 // OpenSinks builds the sinks and claims them for this configuration now

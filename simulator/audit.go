@@ -320,7 +320,7 @@ func (s *Server) recordAccess(r *http.Request) {
 	if utf8.RuneCountInString(ua) > 255 {
 		ua = string([]rune(ua)[:255])
 	}
-	d := draft{key: "audit_events_accessed", actorID: ownerID, actorType: "User", entityID: ownerID, entityType: "User", details: []byte("{}")}
+	d := draft{key: "audit_events_accessed", actorID: s.cfg.owner(), actorType: "User", entityID: s.cfg.owner(), entityType: "User", details: []byte("{}")}
 	ms := s.now().UnixMilli()
 	raw := renderEvent(nil, formatUUID(rand.Uint64(), rand.Uint64()), ms, d, ip, ua)
 	s.mu.Lock()

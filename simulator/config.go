@@ -75,14 +75,18 @@ type Config struct {
 	// NoMessagesScope: Token lacks scope messages:create: POST /messages
 	// answers 403, and GET /oauth/token/info lists audit_events:read only.
 	NoMessagesScope bool
-	Events          int           // number of events generated
-	From, To        time.Time     // generated events lie in [From, To)
-	Seed            int64         // same seed and config: same events, byte for byte
-	TieGroups       bool          // many events share one millisecond (groups larger than a page too)
-	Midnight        bool          // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
-	UnknownKeys     bool          // some events with an event_key or a details field not in the spec
-	MaxRange        time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
-	RateLimit       float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
+	// OwnerID is the workspace owner's user id: the user of Token, which
+	// GET /oauth/token/info names, and the actor of the owner's events;
+	// 0 for 10001. Another workspace has another owner.
+	OwnerID     uint64
+	Events      int           // number of events generated
+	From, To    time.Time     // generated events lie in [From, To)
+	Seed        int64         // same seed and config: same events, byte for byte
+	TieGroups   bool          // many events share one millisecond (groups larger than a page too)
+	Midnight    bool          // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
+	UnknownKeys bool          // some events with an event_key or a details field not in the spec
+	MaxRange    time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
+	RateLimit   float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
 	// LimitModel is how RateLimit is enforced: one of LimitModels; "" is
 	// LimitTokenBucket. The limit sits in front of the API: a 429 is answered
 	// at once, without Latency.
@@ -129,6 +133,14 @@ func DefaultConfig() Config {
 		Faults:     RecoverableFaults(),
 		SlowDelay:  time.Minute,
 	}
+}
+
+// owner is the workspace owner's user id (OwnerID).
+func (c Config) owner() uint64 {
+	if c.OwnerID != 0 {
+		return c.OwnerID
+	}
+	return ownerID
 }
 
 // Validate reports every impossible setting; it does no I/O.

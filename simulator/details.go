@@ -40,7 +40,7 @@ func (g *gen) draft(key string) draft {
 			o.str("mfa_method", g.pick([]string{"totp", "sms", "webauthn"})) // a field no spec lists yet
 		}
 	case "user_created", "user_deleted":
-		d.actorID, d.entityID = ownerID, g.user()
+		d.actorID, d.entityID = g.cfg.owner(), g.user()
 	case "user_role_changed":
 		d.entityID = g.user()
 		o.str("new_company_role", g.pick(g.v.roles)).str("previous_company_role", g.pick(g.v.roles)).uint("initiator_id", actor)
@@ -96,7 +96,7 @@ func (g *gen) draft(key string) draft {
 		d.entityID, d.entityType = msg, "Message"
 		o.uint("chat_id", g.chat()).uint("message_id", msg).str("reason", g.pick(g.v.kmsReasons))
 	case "audit_events_accessed":
-		d.actorID, d.entityID = ownerID, ownerID
+		d.actorID, d.entityID = g.cfg.owner(), g.cfg.owner()
 	case "dlp_violation_detected":
 		d.serverSide = true
 		msg := g.msg()
@@ -162,7 +162,7 @@ func (g *gen) draft(key string) draft {
 	case "user_passkey_registered": // keys no spec lists yet
 		o.uint("passkey_id", 1+g.rng.Uint64N(10_000)).str("authenticator", g.pick([]string{"iCloud Keychain", "YubiKey 5", "Windows Hello"}))
 	case "workspace_export_requested":
-		d.actorID, d.entityID, d.entityType = ownerID, 1+g.rng.Uint64N(500), "Export"
+		d.actorID, d.entityID, d.entityType = g.cfg.owner(), 1+g.rng.Uint64N(500), "Export"
 		o.uint("export_id", d.entityID).str("scope", "full").bool("include_files", g.chance(50))
 	}
 	d.details = o.close()

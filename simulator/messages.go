@@ -87,11 +87,11 @@ func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 		st.Messages = append(st.Messages, Message{EntityType: entityType, EntityID: *m.EntityID, Content: *m.Content, At: now})
 		id = firstMessageID + int64(len(st.Messages)) - 1
 	})
-	writeJSON(w, http.StatusCreated, renderMessage(id, entityType, *m.EntityID, *m.Content, now.UnixMilli()))
+	writeJSON(w, http.StatusCreated, renderMessage(id, entityType, *m.EntityID, *m.Content, now.UnixMilli(), s.cfg.owner()))
 }
 
 // renderMessage renders {"data": Message} as the API answers a new message.
-func renderMessage(id int64, entityType string, entityID int64, content string, ms int64) []byte {
+func renderMessage(id int64, entityType string, entityID int64, content string, ms int64, owner uint64) []byte {
 	chatID := entityID
 	switch entityType {
 	case "user":
@@ -101,7 +101,7 @@ func renderMessage(id int64, entityType string, entityID int64, content string, 
 	}
 	o := newObj(nil)
 	o.int("id", id).str("entity_type", entityType).int("entity_id", entityID).int("chat_id", chatID).int("root_chat_id", chatID).
-		str("content", content).int("user_id", ownerID)
+		str("content", content).int("user_id", int64(owner))
 	o.key("created_at")
 	o.b = appendTime(o.b, ms)
 	o.str("url", "https://app.pachca.com/chats/"+strconv.FormatInt(chatID, 10)+"?message="+strconv.FormatInt(id, 10)).
@@ -146,7 +146,7 @@ func (s *Server) serveTokenInfo(rw http.ResponseWriter, r *http.Request) {
 		masked = masked[:8] + "..." + masked[len(masked)-4:]
 	}
 	writeJSONValue(w, http.StatusOK, map[string]any{"data": map[string]any{
-		"id": 4827, "token": masked, "name": "pachca-export", "user_id": ownerID, "scopes": s.scopes(token),
+		"id": 4827, "token": masked, "name": "pachca-export", "user_id": s.cfg.owner(), "scopes": s.scopes(token),
 		"created_at": "2025-05-12T09:00:00.000Z", "revoked_at": nil, "expires_in": nil, "last_used_at": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 	}})
 }

@@ -64,7 +64,10 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", status, what, e.redact(detail))
 	}
 	line(true, "config", fmt.Sprintf("%s: %d sink(s)", cfg.File, len(cfg.Sinks)))
-	var client *extract.Client // with a token the API accepts
+	// What GET /oauth/token/info tells of a token the API accepts: its
+	// owner and scopes; infoErr says why not.
+	var info extract.TokenInfo
+	infoErr := errors.New("no token the API accepts")
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
 		line(false, "token", err.Error())
 	} else {
@@ -74,17 +77,23 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if err := probe(ctx, cfg.Source.Timeout, c.Probe); err != nil {
 			line(false, "token", err.Error())
 		} else {
-			client = c
+			infoErr = probe(ctx, cfg.Source.Timeout, func(ctx context.Context) (err error) {
+				info, err = c.TokenInfo(ctx)
+				return err
+			})
 			detail := "accepted by " + secret.URL(cfg.Source.BaseURL) + " with scope audit_events:read"
+			if infoErr == nil {
+				detail += fmt.Sprintf(", owner user %d", info.UserID)
+			}
 			if w := cfg.Source.TokenFileExposed; w != "" {
 				detail += "; warning: " + w
 			}
 			line(true, "token", detail)
-			checkEventKeys(ctx, client, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
+			checkEventKeys(ctx, c, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
 		}
 	}
 	if rules := cfg.Alerts.Rules; len(rules) > 0 {
-		checkAlertScope(ctx, client, len(rules), cfg.Source.Timeout, line)
+		checkAlertScope(len(rules), info.Scopes, infoErr, line)
 	}
 	if cfg.Signing.PrivateKeyFile != "" || len(cfg.Signing.PreviousPublicKeyFiles) > 0 {
 		checkSigning(cfg, line)
@@ -96,7 +105,11 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if who := v.InUse(); who != "" {
 			detail += "; " + who
 		}
-		line(true, "state", detail)
+		if err := pipeline.CheckOwner(v, info.UserID); infoErr == nil && err != nil {
+			line(false, "state", err.Error())
+		} else {
+			line(true, "state", detail)
+		}
 	}
 	set, err := sinkset.Build(ctx, cfg.Sinks, e.stdout)
 	if err != nil {
@@ -168,24 +181,14 @@ func claimNote(s sinks.Sink, c sinks.ClaimResult) string {
 }
 
 // checkAlertScope tells whether the token may send the rules' messages:
-// its scopes, from GET /oauth/token/info, must hold messages:create. Without
-// a token the API accepts, or an answer, it says what is not checked
-// rather than let the first finding fail a run.
-func checkAlertScope(ctx context.Context, c *extract.Client, rules int, timeout time.Duration, line func(ok bool, what, detail string)) {
+// its scopes, from GET /oauth/token/info, must hold messages:create.
+// Without them (infoErr: no token the API accepts, or no answer) it says
+// what is not checked rather than let the first finding fail a run.
+func checkAlertScope(rules int, scopes []string, infoErr error, line func(ok bool, what, detail string)) {
 	const scope = "messages:create"
-	notChecked := fmt.Sprintf("%d rule(s); not checked: sending needs the token's scope %s", rules, scope)
-	if c == nil {
-		line(true, "alerts", notChecked)
-		return
-	}
-	var scopes []string
-	err := probe(ctx, timeout, func(ctx context.Context) (err error) {
-		scopes, err = c.Scopes(ctx)
-		return err
-	})
 	switch {
-	case err != nil:
-		line(true, "alerts", fmt.Sprintf("%s, which the API did not tell: %v", notChecked, err))
+	case infoErr != nil:
+		line(true, "alerts", fmt.Sprintf("%d rule(s); not checked: sending needs the token's scope %s, which the API did not tell: %v", rules, scope, infoErr))
 	case slices.Contains(scopes, scope):
 		line(true, "alerts", fmt.Sprintf("%d rule(s); the token has scope %s", rules, scope))
 	default:

@@ -272,7 +272,16 @@ func TestCheck(t *testing.T) {
 	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
 	require.Equal(t, 0, code, stdout.String()+stderr.String())
 	require.Regexp(t, `OK\s+state\s+\S+ writable; in use, held by pid \d+ .*\(follow\): a run on this state is refused until the follow loop is stopped`, stdout.String())
+	require.Regexp(t, `OK\s+token\s+accepted by .* with scope audit_events:read, owner user 10001`, stdout.String())
+
+	// A state whose days another owner's token exported: another
+	// workspace's, which a run refuses (pipeline's TestAnotherWorkspacesToken).
+	require.NoError(t, held.SetOwner(state.Owner{UserID: 20002, Since: time.Now()}))
 	require.NoError(t, held.Close())
+	stdout.Reset()
+	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
+	require.Equal(t, 1, code, stdout.String()+stderr.String())
+	require.Regexp(t, `FAIL\s+state\s+source: the token is user 10001's \(GET /oauth/token/info\), but this state's days were exported with user 20002's token`, stdout.String())
 
 	// Alert rules need the scope messages:create: check reads the token's
 	// scopes (GET /oauth/token/info) and fails a token without it (was:
