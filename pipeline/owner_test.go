@@ -22,7 +22,7 @@ import (
 // TestAnotherWorkspacesToken: a configuration whose token is swapped for
 // another workspace's (a provider copies a client's configuration and
 // changes only the token, which is no part of the state's key) is refused
-// before anything is fetched or written: only a workspace's owner reads
+// before anything it fetched is kept: only a workspace's owner reads
 // its audit log, and the token's owner differs from the one the state's
 // days were exported with (was: that workspace's events went into this
 // output, and its days were marked as this one's). A workspace that
@@ -57,12 +57,12 @@ func TestAnotherWorkspacesToken(t *testing.T) {
 	require.EqualValues(t, 10001, owner.UserID)
 
 	point(otherBase)
-	requests := other.Stats().Requests
 	_, err = run(1)
 	require.True(t, failure.IsUsage(err), "exit status 2: %v", err)
 	require.ErrorContains(t, err, "source: the token is user 20002's (GET /oauth/token/info), but this state's days were exported with user 10001's token")
 	require.ErrorContains(t, err, "remove "+view.OwnerPath()+" and run again")
-	require.Equal(t, requests+1, other.Stats().Requests, "nothing fetched: the token's owner asked, no more")
+	// Its first pages were fetched beside the question, and dropped.
+	require.Positive(t, other.Stats().Requests)
 	spool, _ := filepath.Glob(filepath.Join(cfg.State.Dir, "*", "spool", "*", "*"))
 	require.Empty(t, spool, "nothing of the other workspace checkpointed")
 	exporttest.Compare(t, exporttest.Expected(acme, day0(), day0().AddDate(0, 0, 1)),

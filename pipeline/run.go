@@ -194,11 +194,12 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 		}
 		return sum.finish(s.now()), s.clearProgress(plan)
 	}
-	before := s.client.Stats().Snapshot() // the owner's check is a request of this plan
 	set, err := s.openSinks(ctx)
 	if err != nil {
 		return sum.finish(s.now()), err // its retries took time too
 	}
+	before := s.client.Stats().Snapshot()
+	owner := s.ownerCheck(ctx) // a request of this plan
 	for i, sk := range set.Sinks {
 		typ := ""
 		if i < len(s.cfg.Sinks) && s.opts.Sinks == nil {
@@ -208,11 +209,14 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	}
 	r := &runner{
 		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
-		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: before,
+		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: before, owner: owner,
 	}
 	r.log.Log(ctx, r.info(), "export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
 	err = r.run(ctx)
+	if oerr := owner(); err == nil {
+		err = oerr // a plan that committed nothing
+	}
 	if err == nil && s.alerts != nil {
 		err = s.alertsError(ctx, s.notify(ctx, sum))
 	}
@@ -281,6 +285,7 @@ type runner struct {
 	client *extract.Client
 	sum    *Summary
 	before extract.Counts // the client's counters when the plan started
+	owner  func() error   // the token owner's check (Session.ownerCheck)
 
 	mu        sync.Mutex
 	days      map[int64]*dayWork // by day start in Unix ms
@@ -293,6 +298,21 @@ func dayKey(ms int64) int64 { return ms - ms%int64(day/time.Millisecond) }
 // lookahead is how many days past the one being delivered may be fetched.
 func (r *runner) lookahead() int { return max(2, r.cfg.Source.Concurrency) }
 
+// ownerGate commits a window file only once the token's owner is known to
+// be the state's: until then what was fetched may be another workspace's.
+type ownerGate struct {
+	extract.WindowWriter
+	owner func() error
+}
+
+func (g ownerGate) Commit(done extract.Window) error {
+	if err := g.owner(); err != nil {
+		g.Abort() // as a failed Commit does: the fetcher aborts no more
+		return err
+	}
+	return g.WindowWriter.Commit(done)
+}
+
 func (r *runner) run(ctx context.Context) error {
 	r.cond = sync.NewCond(&r.mu)
 	for _, p := range r.plan.Days {
@@ -303,7 +323,11 @@ func (r *runner) run(ctx context.Context) error {
 		Workers: r.cfg.Source.Concurrency,
 		Open: func(w extract.Window) (extract.WindowWriter, error) {
 			d := time.UnixMilli(w.Start).UTC().Format(time.DateOnly)
-			return r.spool.Open(d, w)
+			wr, err := r.spool.Open(d, w)
+			if err != nil {
+				return nil, err
+			}
+			return ownerGate{wr, r.owner}, nil
 		},
 		OnCovered: func(w extract.Window, ms int64) {
 			r.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -83,7 +84,8 @@ type Session struct {
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
 	// ownerChecked: the token's owner was compared with the state's
-	// (checkOwner), or the API will not tell it.
+	// (checkOwner), or the API will not tell it. Written by ownerCheck's
+	// goroutine, read by the next plan, after the plan waited for it.
 	ownerChecked bool
 	closed       bool
 }
@@ -248,22 +250,33 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		}
 		s.checked = true
 	}
-	if !s.ownerChecked {
-		if err := s.checkOwner(ctx); err != nil {
-			return nil, err
-		}
-	}
 	return s.sinks, nil
 }
 
-// checkOwner compares the token's owner (GET /oauth/token/info) with the
+// ownerCheck starts checkOwner beside the plan's first requests, unless it
+// is done, and returns what waits for its result: the plan commits nothing
+// it fetched (a checkpoint, a day) before that says yes, so another
+// workspace's events never reach the spool or a sink, while the answer's
+// latency is not added to the run's. The plan waits for it before it ends.
+func (s *Session) ownerCheck(ctx context.Context) func() error {
+	if s.ownerChecked {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.checkOwner(ctx) }()
+	return sync.OnceValue(func() error { return <-done })
+}
+
+// checkOwner (run by ownerCheck, beside the plan's workers: it uses only
+// the client, which is safe for that, and the state's owner record, which
+// nothing else touches) compares the token's owner (GET /oauth/token/info) with the
 // owner whose token exported the state's days, and records it on first
 // use. Only a workspace's owner reads its audit log, and the token is no
 // part of the state's key: a configuration copied with only another
 // workspace's token keys this state, and would mix that workspace's events
 // into this output and mark its days as this one's. An API that does not
 // tell leaves it unchecked, with a warning; a failure that may pass (an
-// outage) is asked again before the next plan.
+// outage) is asked again by the next plan.
 func (s *Session) checkOwner(ctx context.Context) error {
 	rec, known, err := s.store.Owner()
 	if err != nil {
