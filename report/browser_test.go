@@ -499,3 +499,32 @@ func TestLongNamesKeepThePageWidth(t *testing.T) {
 	}
 	require.Empty(t, exceptions(), "JavaScript errors on the page")
 }
+
+// TestUnbreakableValuesKeepThePageWidth: a value without a place to break
+// it (an actor id, event key, address or detail of 40,000 characters, as
+// any API field may be) wraps inside its table cell; the page stays as
+// wide as the window.
+func TestUnbreakableValuesKeepThePageWidth(t *testing.T) {
+	long := strings.Repeat("A", 40000)
+	recs := reporttest.Dataset()
+	for i := range 6 {
+		for _, key := range []string{"user_2fa_fail", "user_role_changed", long} {
+			r := reporttest.Rec(fmt.Sprint("unbreakable-", key[:4], i), from.Add(time.Duration(i)*time.Minute), key, long, long,
+				`{"new_company_role":"`+long+`","previous_company_role":"user"}`)
+			r.EntityID = long
+			recs = append(recs, r)
+		}
+	}
+	file := writeReportOf(t, "parquet", recs)
+
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	width := eval[int](t, ctx, `window.innerWidth`)
+	wide := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('table')).
+	  filter(el => el.getBoundingClientRect().right > window.innerWidth).map(el => el.id)`)
+	require.Empty(t, wide, "tables wider than the window")
+	require.LessOrEqual(t, eval[int](t, ctx, `document.documentElement.scrollWidth`), width)
+}
