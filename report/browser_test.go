@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -527,4 +528,32 @@ func TestUnbreakableValuesKeepThePageWidth(t *testing.T) {
 	  filter(el => el.getBoundingClientRect().right > window.innerWidth).map(el => el.id)`)
 	require.Empty(t, wide, "tables wider than the window")
 	require.LessOrEqual(t, eval[int](t, ctx, `document.documentElement.scrollWidth`), width)
+}
+
+// TestChartsReadByScreenReader: each chart is an image whose accessible
+// name says what it shows and where its numbers are, as the page wrote it;
+// the charting library's generated description ("the data for 2026-11-04
+// is 0, 39, 39, NaN") does not replace it.
+func TestChartsReadByScreenReader(t *testing.T) {
+	file := writeReport(t, "parquet")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	written := map[string]string{}
+	for _, m := range regexp.MustCompile(`id="(chart-[a-z]+)" role="img" aria-label="([^"]*)"`).FindAllStringSubmatch(string(b), -1) {
+		written[m[1]] = m[2]
+	}
+	require.Len(t, written, 6)
+	charts := eval[[][]string](t, ctx, `Array.from(document.querySelectorAll('.chart')).map(el => [el.id, el.getAttribute('role'), el.getAttribute('aria-label')])`)
+	require.Len(t, charts, 6)
+	for _, c := range charts {
+		id, role, label := c[0], c[1], c[2]
+		require.Equal(t, "img", role, id)
+		require.Equal(t, written[id], label, "%s: the label the page wrote", id)
+		require.Contains(t, label, "table", "%s: says where its numbers are", id)
+	}
 }
