@@ -25,6 +25,7 @@ import (
 	"github.com/pachca-export/pachca-export/alerts"
 	"github.com/pachca-export/pachca-export/report"
 	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -556,4 +557,33 @@ func TestChartsReadByScreenReader(t *testing.T) {
 		require.Equal(t, written[id], label, "%s: the label the page wrote", id)
 		require.Contains(t, label, "table", "%s: says where its numbers are", id)
 	}
+}
+
+// TestNotExportedIsNotDrawn: a sensitive kind none of whose keys the output
+// holds (audit-log reads, dropped by the shipped pipeline.yaml) is not
+// drawn as a bar of 0 beside the table that says "not exported".
+func TestNotExportedIsNotDrawn(t *testing.T) {
+	dir := t.TempDir()
+	sink := reporttest.FileSink(t, filepath.Join(dir, "out"), "parquet")
+	_, err := sink.(sinks.Claimer).Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{Workspace: "test",
+		DropEventKeys: []string{"audit_events_accessed"}}, Create: true})
+	require.NoError(t, err)
+	recs := slices.DeleteFunc(reporttest.Dataset(), func(r transform.Record) bool { return r.EventKey == "audit_events_accessed" })
+	reporttest.Write(t, sink, reporttest.Day0, to, recs)
+	file := filepath.Join(dir, "report.html")
+	f, err := os.Create(file)
+	require.NoError(t, err)
+	_, err = report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(filepath.Join(dir, "out")), From: from, To: to, Version: "test"}, f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	require.Equal(t, "not exported", eval[string](t, ctx, `document.querySelector('#sensitive-table tr[data-group="Audit log reads"] td.n').textContent`))
+	kinds := eval[[]string](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-sensitive')).getOption().yAxis[0].data`)
+	require.Contains(t, kinds, "Role changes")
+	require.NotContains(t, kinds, "Audit log reads")
 }

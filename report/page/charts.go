@@ -94,6 +94,9 @@ func buildCharts(d *Data, dayColumns []int) charts {
 	}
 	c.Sensitive = []bar{}
 	for _, g := range s.Sensitive {
+		if d.NotExported[g.Title] { // its count is unknown, not 0
+			continue
+		}
 		c.Sensitive = append(c.Sensitive, bar{Name: g.Title, Value: g.Count})
 	}
 	if d.Previous != nil {
