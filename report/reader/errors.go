@@ -34,7 +34,7 @@ func DescribeGaps(gaps []Gap) string {
 	for i := 0; i < len(gaps); i++ {
 		g := gaps[i]
 		if !g.Whole {
-			parts = append(parts, fmt.Sprintf("%s (%s-%s)", g.Day, clock(g.From), clock(g.To)))
+			parts = append(parts, fmt.Sprintf("%s (%s-%s)", g.Day, g.From.Format("15:04:05Z"), clock(g.To)))
 			continue
 		}
 		j := i

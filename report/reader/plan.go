@@ -104,11 +104,9 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
 			continue
 		}
-		parts, gap := cover(date, m.Files, share.From, share.To)
+		parts, gaps := cover(date, m.Files, share.From, share.To)
 		p.Parts = append(p.Parts, parts...)
-		if gap != nil {
-			p.Missing = append(p.Missing, *gap)
-		}
+		p.Missing = append(p.Missing, gaps...)
 	}
 	return p, nil
 }
@@ -178,23 +176,23 @@ func checkName(name string) error {
 }
 
 // cover picks files that cover [lo, hi) of one day, each for the span not
-// covered by the ones before it, and returns the first uncovered span. A
+// covered by the ones before it, and returns the uncovered spans. A
 // follow cycle's file (ManifestFile.Part) holds only the events of its span
 // no cycle before it delivered, late ones among them: each is read for the
 // whole of its span within [lo, hi), and none stands for another.
-func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *Gap) {
-	parts, gap := spans(day, files, lo, hi)
+func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, []Gap) {
+	parts, gaps := spans(day, files, lo, hi)
 	parts = slices.DeleteFunc(parts, func(p Part) bool { return p.File.Part })
 	for _, f := range files {
 		if f.Part && f.To.After(lo) && f.From.Before(hi) {
 			parts = append(parts, Part{Day: day, File: f, From: max(lo.UnixMilli(), f.From.UnixMilli()), To: min(hi.UnixMilli(), f.To.UnixMilli())})
 		}
 	}
-	return parts, gap
+	return parts, gaps
 }
 
 // spans is cover for files that each hold every event of their span.
-func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *Gap) {
+func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, []Gap) {
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b sinks.ManifestFile) int {
 		if c := a.From.Compare(b.From); c != 0 {
@@ -206,6 +204,7 @@ func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *G
 		return strings.Compare(a.Name, b.Name)
 	})
 	var parts []Part
+	var gaps []Gap
 	covered := lo
 	for _, f := range files {
 		if !covered.Before(hi) {
@@ -214,8 +213,12 @@ func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *G
 		if !f.To.After(covered) {
 			continue // nothing new
 		}
-		if f.From.After(covered) {
-			break // a hole before this file
+		if f.From.After(covered) { // a hole before this file
+			if !f.From.Before(hi) {
+				break
+			}
+			gaps = append(gaps, Gap{Day: day, From: covered, To: f.From})
+			covered = f.From
 		}
 		end := f.To
 		if hi.Before(end) {
@@ -225,7 +228,7 @@ func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, *G
 		covered = end
 	}
 	if covered.Before(hi) {
-		return parts, &Gap{Day: day, From: covered, To: hi, Whole: covered.Equal(lo)}
+		gaps = append(gaps, Gap{Day: day, From: covered, To: hi, Whole: covered.Equal(lo)})
 	}
-	return parts, nil
+	return parts, gaps
 }

@@ -148,24 +148,38 @@ func TestFollowCycleFiles(t *testing.T) {
 	}
 }
 
-// TestGaps: missing and partly covered days are named.
+// TestGaps: missing and partly covered days are named, each uncovered
+// span of a day (was: a day whose first hours were missing was named
+// missing whole, and only a day's first hole was named).
 func TestGaps(t *testing.T) {
 	recs := reporttest.Dataset()
 	dir := t.TempDir()
 	s := reporttest.FileSink(t, dir, "ndjson.gz")
 	d := func(n int) time.Time { return reporttest.Day0.AddDate(0, 0, n) }
+	h := func(n, hour int) time.Time { return d(n).Add(time.Duration(hour) * time.Hour) }
 	reporttest.Write(t, s, d(0), d(1), recs)
-	reporttest.Write(t, s, d(4), d(4).Add(12*time.Hour), recs)
-	reporttest.Write(t, s, d(5), d(6), recs)
-	p, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), d(0), d(6))
+	reporttest.Write(t, s, h(3, 6), d(4), recs)
+	reporttest.Write(t, s, h(4, 3), h(4, 6), recs)
+	reporttest.Write(t, s, h(4, 18), h(4, 21), recs)
+	reporttest.Write(t, s, d(5), h(5, 12), recs)
+	reporttest.Write(t, s, d(6), d(7), recs)
+	p, err := reader.NewPlan(t.Context(), filesink.ReadOnly(dir), d(0), d(7))
 	require.NoError(t, err)
 	require.False(t, p.Complete())
-	require.Equal(t, "2026-11-02..2026-11-04, 2026-11-05 (12:00:00Z-24:00)", reader.DescribeGaps(p.Missing))
-	require.Equal(t, "2026-11-01, 2026-11-05..2026-11-06", reader.DescribeDays(p.Held))
+	want := "2026-11-02..2026-11-03, 2026-11-04 (00:00:00Z-06:00:00Z), " +
+		"2026-11-05 (00:00:00Z-03:00:00Z), 2026-11-05 (06:00:00Z-18:00:00Z), 2026-11-05 (21:00:00Z-24:00), " +
+		"2026-11-06 (12:00:00Z-24:00)"
+	require.Equal(t, want, reader.DescribeGaps(p.Missing))
+	require.Equal(t, "2026-11-01, 2026-11-04..2026-11-07", reader.DescribeDays(p.Held))
 	err = reader.NotCovered(filesink.ReadOnly(dir), p)
 	var ie *reader.InputError
 	require.ErrorAs(t, err, &ie)
-	require.Contains(t, err.Error(), "missing 2026-11-02..2026-11-04, 2026-11-05 (12:00:00Z-24:00)")
+	require.Contains(t, err.Error(), "missing "+want)
+
+	// Within the held part of a day, the period is covered.
+	p, err = reader.NewPlan(t.Context(), filesink.ReadOnly(dir), h(3, 6), h(4, 6))
+	require.NoError(t, err)
+	require.Equal(t, "2026-11-05 (00:00:00Z-03:00:00Z)", reader.DescribeGaps(p.Missing))
 }
 
 // TestManifests: unknown manifest fields are ignored; another record shape
