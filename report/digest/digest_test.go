@@ -187,8 +187,9 @@ func TestFailActorAddresses(t *testing.T) {
 	}
 }
 
-// TestWhatOfNull: a detail the API sends as null is left out of the "what"
-// column, not written as the word null.
+// TestWhatOfNull: a detail the API sends as null, or does not send, is left
+// out of the "what" column, not written as the word null or as a label of
+// nothing (was: "bot ; added: chats:read").
 func TestWhatOfNull(t *testing.T) {
 	var p fastjson.Parser
 	for _, tc := range []struct {
@@ -198,6 +199,10 @@ func TestWhatOfNull(t *testing.T) {
 		{"DLP with action message", "dlp_violation_detected", `{"dlp_rule_name":"Cards","action_message":"blocked"}`, "Cards; blocked"},
 		{"role from null", "user_role_changed", `{"previous_company_role":null,"new_company_role":"admin"}`, " → admin"},
 		{"bot id a number", "bot_deleted", `{"bot_id":42}`, "bot 42"},
+		// The API sends no bot_id with these (the bot is the entity): no "bot " before nothing.
+		{"bot scopes", "bot_scopes_updated", `{"added_scopes":["chats:read"],"removed_scopes":[]}`, "added: chats:read"},
+		{"bot webhook settings", "bot_webhook_settings_updated", `{"changes":{"outgoing_url":{"previous":null,"new":"https://x"}}}`,
+			`changes: {"outgoing_url":{"previous":null,"new":"https://x"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, what(&p, tc.key, tc.details))

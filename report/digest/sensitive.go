@@ -191,14 +191,15 @@ func what(p *fastjson.Parser, key, details string) string {
 		}
 		return strings.Join(out, ", ")
 	}
-	join := func(parts ...string) string {
-		var out []string
-		for _, s := range parts {
-			if s != "" && !strings.HasSuffix(s, ": ") {
-				out = append(out, s)
-			}
+	// labelled is "" for an absent value: no label of nothing.
+	labelled := func(label, value string) string {
+		if value == "" {
+			return ""
 		}
-		return strings.Join(out, "; ")
+		return label + value
+	}
+	join := func(parts ...string) string {
+		return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), "; ")
 	}
 	switch key {
 	case "user_role_changed":
@@ -206,19 +207,17 @@ func what(p *fastjson.Parser, key, details string) string {
 			return prev + " → " + next
 		}
 	case "access_token_created", "access_token_updated", "access_token_destroy":
-		return join("scopes: " + list("scopes"))
+		return labelled("scopes: ", list("scopes"))
 	case "bot_scopes_updated":
-		return join("bot "+str("bot_id"), "added: "+list("added_scopes"), "removed: "+list("removed_scopes"))
+		return join(labelled("bot ", str("bot_id")), labelled("added: ", list("added_scopes")), labelled("removed: ", list("removed_scopes")))
 	case "bot_token_recreated", "bot_deleted":
-		if id := str("bot_id"); id != "" {
-			return "bot " + id
-		}
+		return labelled("bot ", str("bot_id"))
 	case "bot_webhook_settings_updated", "bot_oauth_client_updated":
-		return join("bot "+str("bot_id"), "changes: "+str("changes"))
+		return join(labelled("bot ", str("bot_id")), labelled("changes: ", str("changes")))
 	case "dlp_violation_detected":
 		return join(str("dlp_rule_name"), str("action_message"))
 	case "kms_encrypt", "kms_decrypt":
-		return join("reason: " + str("reason"))
+		return labelled("reason: ", str("reason"))
 	}
 	return ""
 }
