@@ -56,14 +56,21 @@
   if (data.fails.series.length) {
     make('chart-fails', stacked(data.fails.labels, data.fails.series, function (o) {
       zoomIfLong(o, data.fails.labels.length);
-      o.series[0].markArea = {
-        silent: false,
-        itemStyle: { color: 'rgba(192, 57, 43, 0.16)', borderColor: 'rgba(192, 57, 43, 0.7)', borderWidth: 1 },
-        label: { color: '#c0392b', fontSize: 10 },
-        data: data.fails.bursts.map(function (b) {
-          return [{ name: b.name, xAxis: b.from }, { xAxis: b.to }];
-        })
-      };
+      // The spans belong to a series of their own, without data: on a bar
+      // series ECharts places a markArea hours away from the category
+      // named. A span runs from its first hour's bar to its last's (a burst
+      // within one hour is the line over that bar).
+      o.series.push({
+        name: 'bursts flagged', type: 'line', data: [], silent: true,
+        markArea: {
+          silent: false,
+          itemStyle: { color: 'rgba(192, 57, 43, 0.16)', borderColor: 'rgba(192, 57, 43, 0.7)', borderWidth: 1 },
+          label: { color: '#c0392b', fontSize: 10 },
+          data: data.fails.bursts.map(function (b) {
+            return [{ name: b.name, xAxis: b.from }, { xAxis: b.to }];
+          })
+        }
+      });
     }));
   }
 
