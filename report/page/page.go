@@ -126,7 +126,11 @@ func funcs() template.FuncMap {
 			if total == 0 {
 				return "0%"
 			}
-			return strconv.FormatFloat(100*float64(n)/float64(total), 'f', 1, 64) + "%"
+			p := 100 * float64(n) / float64(total)
+			if n > 0 && p < 0.05 { // not 0.0%: it has events
+				return "<0.1%"
+			}
+			return strconv.FormatFloat(p, 'f', 1, 64) + "%"
 		},
 		"change": func(d digest.Delta) string {
 			if !d.Known() {

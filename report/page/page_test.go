@@ -93,3 +93,22 @@ func TestHourLabelsSayUTC(t *testing.T) {
 	require.Len(t, c.Fails.Labels, 24)
 	require.Equal(t, "2026-11-01 03:00Z", c.Fails.Labels[3])
 }
+
+// TestSmallShares: an actor or address with events never shows a share of
+// 0.0% (was: every row of a large period's top lists, 258 of 1,000,000
+// events among them, read 0.0%).
+func TestSmallShares(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b, err := digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1)})
+	require.NoError(t, err)
+	s := b.Finish()
+	s.Events = 1_000_000
+	s.TopActors = []digest.Actor{{Type: "User", ID: "1", Count: 258}, {Type: "User", ID: "2", Count: 1_000}, {Type: "User", ID: "3", Count: 500_000}}
+	var out bytes.Buffer
+	require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: s, Generated: from}))
+	var shares []string
+	for _, m := range regexp.MustCompile(`<td class="n">([^<]*%)</td></tr>`).FindAllStringSubmatch(out.String(), -1) {
+		shares = append(shares, m[1])
+	}
+	require.Equal(t, []string{"&lt;0.1%", "0.1%", "50.0%"}, shares)
+}
