@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -627,5 +628,55 @@ func TestBurstsShadedAtTheirHours(t *testing.T) {
 		require.Equal(t, 2, s.AreaFound, "one drawn area per burst")
 		require.InDelta(t, s.From, s.AreaLo, 8, "burst of %s starts at its first hour", s.Name)
 		require.InDelta(t, s.To, s.AreaHi, 8, "burst of %s ends at its last hour", s.Name)
+	}
+}
+
+// TestRightToLeftValuesStayInPlace: an actor id in a right-to-left script,
+// or one that carries a right-to-left override, does not reorder the
+// actors and counts listed after it: each count shows right of its own
+// actor (was: "User (12) שלום, User 10001(10) …": the override in one id
+// reversed the rest of the cell, a count beside another actor).
+func TestRightToLeftValuesStayInPlace(t *testing.T) {
+	recs := reporttest.Dataset()
+	ids := []string{"שלום", "10001\u202e", "مرحبا 12"}
+	for i, id := range ids {
+		for k := range 12 - i {
+			recs = append(recs, reporttest.Rec(fmt.Sprint("rtl-", i, "-", k), from.Add(5*time.Hour+time.Duration(k)*time.Minute),
+				"user_role_changed", id, "203.0.113.5", `{"new_company_role":"admin","previous_company_role":"user"}`))
+		}
+	}
+	file := writeReportOf(t, "parquet", recs)
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	// Where each string shows, [top, left], in the order given, in the
+	// cell of the role changes' most active actors.
+	at := eval[[][2]float64](t, ctx, `((needles) => {
+	  const cell = document.querySelector('#sensitive-table tr[data-group="Role changes"] td:last-child');
+	  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+	  const nodes = [];
+	  for (let n = walker.nextNode(); n; n = walker.nextNode()) { nodes.push(n); }
+	  return needles.map(s => {
+	    for (const n of nodes) {
+	      const i = n.textContent.indexOf(s);
+	      if (i >= 0) { const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + s.length); const b = r.getBoundingClientRect(); return [b.top, b.left]; }
+	    }
+	    return [-1, -1];
+	  });
+	})(`+"[\"שלום\", \"(12)\", \"10001\", \"(11)\", \"مرحبا\", \"(10)\"]"+`)`)
+	require.Len(t, at, 6)
+	cell := eval[string](t, ctx, `document.querySelector('#sensitive-table tr[data-group="Role changes"] td:last-child').textContent`)
+	for i := range at {
+		require.GreaterOrEqual(t, at[i][0], 0.0, "string %d found in %q", i, cell)
+		if i == 0 {
+			continue
+		}
+		if sameLine := math.Abs(at[i][0]-at[i-1][0]) < 4; sameLine {
+			require.Greater(t, at[i][1], at[i-1][1], "string %d shows right of string %d: %v", i, i-1, at)
+		} else {
+			require.Greater(t, at[i][0], at[i-1][0], "string %d shows on a line below string %d: %v", i, i-1, at)
+		}
 	}
 }
