@@ -105,6 +105,7 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 		return st, err
 	}
 	d.Current, d.Files = s, len(cur.Parts)
+	d.Unsealed = cur.Unsealed
 	d.NotExported = notExported(cur.Identity, s.Sensitive)
 	if d.Previous != nil {
 		d.Deltas = digest.Compare(d.Current, d.Previous)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -81,6 +82,55 @@ func TestLeftOutIsNotZero(t *testing.T) {
 			}
 			require.NotNil(t, note)
 			require.Equal(t, tc.leftOut, note[1])
+		})
+	}
+}
+
+// TestUnsealedDaysNamed: a day of the period that follow is still feeding
+// (its cycle files, which do not reach the day's end yet) is named on the
+// page: events the API publishes late may still be added to it (was: shown
+// as if final, which an auditor could not tell from a sealed day). A day
+// sealed with follow.keep_cycle_files keeps its cycle files, which reach
+// its end: it is not named.
+func TestUnsealedDaysNamed(t *testing.T) {
+	recs := reporttest.Dataset()
+	d := func(n int) time.Time { return reporttest.Day0.AddDate(0, 0, n) }
+	for _, tc := range []struct {
+		name   string
+		cycles []time.Time // the ends of day 5's cycle files; none: sealed into one file
+		to     time.Time   // the period's end
+		want   string      // the note's days, "" for no note
+	}{
+		{"sealed", nil, d(6), ""},
+		{"today fed by follow", []time.Time{d(5).Add(10 * time.Hour), d(5).Add(20 * time.Hour)}, d(5).Add(20 * time.Hour), "2026-11-06"},
+		{"the period ends before the last cycle", []time.Time{d(5).Add(10 * time.Hour), d(5).Add(20 * time.Hour)}, d(5).Add(8 * time.Hour), "2026-11-06"},
+		{"sealed keeping its cycle files", []time.Time{d(5).Add(10 * time.Hour), d(6)}, d(5).Add(8 * time.Hour), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			s := reporttest.FileSink(t, dir, "parquet")
+			if tc.cycles == nil {
+				reporttest.Write(t, s, d(0), d(6), recs)
+			} else {
+				reporttest.Write(t, s, d(0), d(5), recs)
+				from := d(5)
+				for _, end := range tc.cycles {
+					p := sinks.NewPartition(d(5), from, end, "cycle")
+					p.Part = true
+					reporttest.WritePartition(t, s, p, recs)
+					from = end
+				}
+			}
+			var out bytes.Buffer
+			_, err := report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(dir), From: d(3), To: tc.to, Version: "test"}, &out)
+			require.NoError(t, err)
+			note := regexp.MustCompile(`<p class="note" id="unsealed">Not sealed yet: ([^:]*):`).FindStringSubmatch(out.String())
+			if tc.want == "" {
+				require.Nil(t, note)
+				return
+			}
+			require.NotNil(t, note, "the page names the days not sealed")
+			require.Equal(t, tc.want, note[1])
 		})
 	}
 }

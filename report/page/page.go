@@ -60,6 +60,9 @@ type Data struct {
 	// LeftOut says what the output's configuration keeps out of it (its
 	// filters and dropped keys), one line each; empty when it keeps all.
 	LeftOut []string
+	// Unsealed lists the days of the period (YYYY-MM-DD) read from follow's
+	// cycle files, not sealed yet: late events may still be added to them.
+	Unsealed []string
 	// NotExported names the sensitive groups (by title) none of whose
 	// keys the output holds: shown as not exported, not as 0.
 	NotExported map[string]bool

@@ -43,6 +43,12 @@ type Plan struct {
 	Missing  []Gap
 	// Held lists every day the store has a folder for, for messages.
 	Held []string
+	// Unsealed lists the days of the period follow is still feeding: their
+	// files are its cycle files, which do not reach the day's end yet (a
+	// day sealed with follow.keep_cycle_files keeps cycle files that
+	// do; one past midnight but not sealed yet, lag + look-back later, is
+	// not told from it).
+	Unsealed []string
 	// Identity is what the store's marker records of the configuration
 	// that wrote it; nil without a marker.
 	Identity *sinks.Identity
@@ -107,8 +113,28 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 		parts, gaps := cover(date, m.Files, share.From, share.To)
 		p.Parts = append(p.Parts, parts...)
 		p.Missing = append(p.Missing, gaps...)
+		if unsealed(m.Files, day) {
+			p.Unsealed = append(p.Unsealed, date)
+		}
 	}
 	return p, nil
+}
+
+// unsealed reports whether the files of the day that starts at day are
+// follow's cycle files that do not reach its end.
+func unsealed(files []sinks.ManifestFile, day time.Time) bool {
+	end, cycles := day, false
+	for _, f := range files {
+		if f.Part {
+			cycles = true
+			if f.To.After(end) {
+				end = f.To
+			}
+		} else if f.From.Equal(day) && !f.To.Before(day.Add(24*time.Hour)) {
+			return false // a whole-day file
+		}
+	}
+	return cycles && end.Before(day.Add(24*time.Hour))
 }
 
 // readManifest returns the manifest of a day directory, nil if there is
