@@ -224,11 +224,16 @@ func (e *env) writeReport(ctx context.Context, o report.Options, out string) err
 }
 
 // reportErr makes what the output cannot answer a usage error (exit 2);
-// damaged files and I/O failures stay run failures (exit 1).
+// damaged files and I/O failures stay run failures (exit 1). An interrupted
+// report says so in its own words: it leaves no day unexported, as run's
+// message of a cancelled context would say.
 func reportErr(err error) error {
 	var ie *reader.InputError
 	if errors.As(err, &ie) {
 		return usageErr("report: %v", ie)
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("report: interrupted; no page written")
 	}
 	if err != nil {
 		return fmt.Errorf("report: %w", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -293,4 +294,22 @@ func TestDemoWritesReport(t *testing.T) {
 	page := filepath.Join(out, "report.html")
 	require.Contains(t, stdout.String(), "demo: security digest of the week in "+page)
 	require.Equal(t, "3,000", eventsOnPage(t, page))
+}
+
+// TestReportInterrupted: a report stopped by a signal says so, leaves no
+// page, and does not speak of days left unexported, as it exports nothing
+// (was: "interrupted; days not delivered stay unexported and the next run
+// resumes them", the message of run).
+func TestReportInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "parquet")
+	reporttest.Write(t, reporttest.FileSink(t, pq, "parquet"), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), reporttest.Dataset())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // as the signal handler does
+	out := filepath.Join(dir, "report.html")
+	var stdout, stderr bytes.Buffer
+	code := Main(ctx, []string{"report", pq, "--from", "2026-11-04", "--to", "2026-11-07", "-o", out}, &stdout, &stderr)
+	require.Equal(t, 1, code, stderr.String())
+	require.Equal(t, "pachca-export: report: interrupted; no page written\n", stderr.String())
+	require.NoFileExists(t, out)
 }
