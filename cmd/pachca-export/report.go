@@ -106,10 +106,13 @@ func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN 
 		case !fi.IsDir():
 			return usageErr("report: %s is not a directory", dirs[0])
 		}
+		if err := outsideOutput(out, dirs[0]); err != nil {
+			return err
+		}
 		o.Store = filesink.ReadOnly(dirs[0])
 		return e.writeReport(ctx, o, out)
 	case cfgPath != "":
-		sk, err := e.reportSink(ctx, cfgPath, sinkN, &o)
+		sk, err := e.reportSink(ctx, cfgPath, sinkN, out, &o)
 		if err != nil {
 			return err
 		}
@@ -124,8 +127,9 @@ func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN 
 
 // reportSink builds the sink of the configuration the report reads (with
 // the one sink factory, sinkset), sets o's store to its root and takes the
-// configuration's alert rules. The caller closes the sink.
-func (e *env) reportSink(ctx context.Context, path string, n int, o *report.Options) (sinks.Sink, error) {
+// configuration's alert rules. The page's path out must lie outside every
+// file sink's directory. The caller closes the sink.
+func (e *env) reportSink(ctx context.Context, path string, n int, out string, o *report.Options) (sinks.Sink, error) {
 	cfg, err := e.loadConfig(path, "", nil)
 	if err != nil {
 		return nil, err
@@ -160,6 +164,14 @@ func (e *env) reportSink(ctx context.Context, path string, n int, o *report.Opti
 	if sc.File == nil && sc.S3 == nil {
 		return nil, usageErr("report: sinks[%d] is %s: the report reads parquet, ndjson and s3 sinks", pick, sc.Type)
 	}
+	for _, s := range cfg.Sinks { // verify reads every one
+		if s.File == nil {
+			continue
+		}
+		if err := outsideOutput(out, s.File.Dir); err != nil {
+			return nil, err
+		}
+	}
 	sk, err := sinkset.BuildOne(ctx, sc, io.Discard)
 	if err != nil {
 		return nil, usageErr("%s: sinks[%d]: %w", path, pick, err)
@@ -173,6 +185,27 @@ func (e *env) reportSink(ctx context.Context, path string, n int, o *report.Opti
 		o.TempDir = sc.S3.TempDir
 	}
 	return sk, nil
+}
+
+// outsideOutput refuses a page path out inside dir, an output of the
+// export: the page would be a file there that is not the export's, which
+// verify reports as a failure.
+func outsideOutput(out, dir string) error {
+	if out == "-" {
+		return nil
+	}
+	o, err := filepath.Abs(out)
+	if err != nil {
+		return nil // the write says why
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	if rel, err := filepath.Rel(d, o); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return usageErr("report: -o %s is inside %s, an output of the export, where verify would fail on a file that is not the export's: write the page elsewhere", out, dir)
+	}
+	return nil
 }
 
 // sinkOCSF reports whether a file or S3 sink writes OCSF events.

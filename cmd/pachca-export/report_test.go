@@ -139,6 +139,20 @@ alerts:
 		require.Contains(t, string(b), "from pipeline.yaml: Two failures (2 of user_2fa_fail per actor within 1m0s)")
 		require.Contains(t, string(b), "<strong id=\"period\">2026-11-04 00:00:00Z .. 2026-11-07 00:00:00Z</strong>")
 	})
+	t.Run("-o inside an output", func(t *testing.T) {
+		// was: written there, a file verify then fails the output on
+		for _, tc := range []struct {
+			args []string
+			dir  string
+		}{{[]string{pq}, pq}, {[]string{"-c", cfg}, pq}, {[]string{"-c", cfg}, nd}} {
+			for _, out := range []string{filepath.Join(tc.dir, "r.html"), filepath.Join(tc.dir, "dt="+d(4), "r.html")} {
+				code, _, stderr := runReport(t, append(tc.args, "--from", d(3), "--to", d(6), "-o", out)...)
+				require.Equal(t, 2, code, stderr)
+				require.Contains(t, stderr, "-o "+out+" is inside "+tc.dir+", an output of the export")
+				require.NoFileExists(t, out)
+			}
+		}
+	})
 	t.Run("config, --sink picks the ndjson sink", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")
 		code, _, stderr := runReport(t, "-c", cfg, "--sink", "3", "--from", d(3), "--to", d(6), "-o", out)
