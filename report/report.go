@@ -203,20 +203,57 @@ func digestPlan(ctx context.Context, o Options, p *reader.Plan, rules []alerts.R
 		return nil, err
 	}
 	rd := reader.NewReader(o.TempDir)
-	day := ""
-	for _, part := range p.Parts {
-		if part.Day != day && day != "" {
-			b.Advance(dayEnd(day))
+	for i := 0; i < len(p.Parts); {
+		j := i + 1
+		for j < len(p.Parts) && p.Parts[j].Day == p.Parts[i].Day {
+			j++
 		}
-		day = part.Day
-		if err := rd.Read(ctx, o.Store, part, func(rows []reader.Row) error {
-			b.Add(rows)
-			return nil
-		}); err != nil {
+		if i > 0 {
+			b.Advance(dayEnd(p.Parts[i-1].Day))
+		}
+		if err := digestDay(ctx, o, rd, b, p.Parts[i:j]); err != nil {
 			return nil, err
 		}
+		i = j
 	}
 	return b.Finish(), nil
+}
+
+// digestDay reads the parts of one day into b. Where a follow cycle file
+// overlaps a run's file of the day, it holds the events of the overlap
+// again, beside late ones only it has: an id read there from the run's
+// file, which comes first, counts once.
+func digestDay(ctx context.Context, o Options, rd *reader.Reader, b *digest.Builder, parts []reader.Part) error {
+	overlaps := reader.Overlaps(parts)
+	in := func(ms int64) bool {
+		return slices.ContainsFunc(overlaps, func(s [2]int64) bool { return s[0] <= ms && ms < s[1] })
+	}
+	seen := map[string]bool{}
+	var kept []reader.Row
+	for _, part := range parts {
+		if err := rd.Read(ctx, o.Store, part, func(rows []reader.Row) error {
+			if len(overlaps) == 0 {
+				b.Add(rows)
+				return nil
+			}
+			kept = kept[:0]
+			for _, r := range rows {
+				switch {
+				case !in(r.CreatedAt):
+				case !part.File.Part:
+					seen[strings.Clone(r.ID)] = true
+				case seen[r.ID]:
+					continue
+				}
+				kept = append(kept, r)
+			}
+			b.Add(kept)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dayEnd is the start of the day after date (YYYY-MM-DD).

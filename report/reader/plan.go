@@ -205,7 +205,8 @@ func checkName(name string) error {
 // covered by the ones before it, and returns the uncovered spans. A
 // follow cycle's file (ManifestFile.Part) holds only the events of its span
 // no cycle before it delivered, late ones among them: each is read for the
-// whole of its span within [lo, hi), and none stands for another.
+// whole of its span within [lo, hi), and none stands for another. The parts
+// of files that hold every event of their span come first.
 func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, []Gap) {
 	parts, gaps := spans(day, files, lo, hi)
 	parts = slices.DeleteFunc(parts, func(p Part) bool { return p.File.Part })
@@ -215,6 +216,26 @@ func cover(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, []
 		}
 	}
 	return parts, gaps
+}
+
+// Overlaps returns the spans, [from, to) in Unix milliseconds, where a
+// follow cycle file among parts (those of one day) overlaps a file that
+// holds every event of its span (a run's, of part of the day): the cycle
+// file may hold the events of the span again, beside late ones only it
+// has, so an id read there from both counts once.
+func Overlaps(parts []Part) [][2]int64 {
+	var out [][2]int64
+	for _, c := range parts {
+		if !c.File.Part {
+			continue
+		}
+		for _, w := range parts {
+			if lo, hi := max(c.From, w.From), min(c.To, w.To); !w.File.Part && lo < hi {
+				out = append(out, [2]int64{lo, hi})
+			}
+		}
+	}
+	return out
 }
 
 // spans is cover for files that each hold every event of their span.
