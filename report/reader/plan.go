@@ -41,7 +41,9 @@ type Plan struct {
 	From, To time.Time
 	Parts    []Part
 	Missing  []Gap
-	// Held lists every day the store has a folder for, for messages.
+	// Held lists every day the store has a folder for, for messages, but
+	// the days of the period whose folder has no manifest (an export that
+	// did not finish there).
 	Held []string
 	// Unsealed lists the days of the period follow is still feeding: their
 	// files are its cycle files, which do not reach the day's end yet (a
@@ -108,6 +110,7 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 		}
 		if m == nil {
 			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
+			p.Held = slices.DeleteFunc(p.Held, func(d string) bool { return d == date })
 			continue
 		}
 		parts, gaps := cover(date, m.Files, share.From, share.To)
