@@ -680,3 +680,24 @@ func TestRightToLeftValuesStayInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestRowHeaders: in the tables whose first column names the row (the day,
+// the actor, the kind, the measure, the event key), that cell is a row
+// header, so a screen reader moving down a column says which row each
+// number is of; the page keeps its look and width.
+func TestRowHeaders(t *testing.T) {
+	file := writeReport(t, "parquet")
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	for _, id := range []string{"days-table", "fail-actors-table", "sensitive-table", "compare-table", "keys-table"} {
+		first := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#`+id+` tbody tr')).map(tr => tr.cells[0].tagName + ' ' + tr.cells[0].scope + ' ' + getComputedStyle(tr.cells[0]).fontWeight)`)
+		require.NotEmpty(t, first, id)
+		for _, c := range first {
+			require.Equal(t, "TH row 400", c, "%s: the first cell of each row", id)
+		}
+	}
+	require.Equal(t, "new", eval[string](t, ctx, `getComputedStyle(document.querySelector('#keys-table tr.unknown > :first-child'), '::after').content.replaceAll('"', '').trim()`))
+}

@@ -66,8 +66,8 @@ func TestLeftOutIsNotZero(t *testing.T) {
 				if strings.HasPrefix(metric, "card-") {
 					continue
 				}
-				has(`<tr data-group="` + metric + `"><td>` + metric + `</td><td class="mono">(?:[^<]|</?bdi>)*</td><td class="n">` + want + `</td>`)
-				has(`<tr data-metric="` + metric + `"><td>` + metric + `</td><td class="n">` + want + `</td>`)
+				has(`<tr data-group="` + metric + `"><th scope="row">` + metric + `</th><td class="mono">(?:[^<]|</?bdi>)*</td><td class="n">` + want + `</td>`)
+				has(`<tr data-metric="` + metric + `"><th scope="row">` + metric + `</th><td class="n">` + want + `</td>`)
 			}
 			if tc.claim != nil {
 				has(`<title>Pachca security digest: test</title>`)

@@ -75,7 +75,7 @@ func TestCompareLowerBounds(t *testing.T) {
 			var out bytes.Buffer
 			require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: cur, Previous: prev, Generated: from,
 				Deltas: digest.Compare(cur, prev)}))
-			row := regexp.MustCompile(`<tr data-metric="distinct IP addresses"><td>distinct IP addresses</td>(.*?)</tr>`).FindStringSubmatch(out.String())
+			row := regexp.MustCompile(`<tr data-metric="distinct IP addresses"><th scope="row">distinct IP addresses</th>(.*?)</tr>`).FindStringSubmatch(out.String())
 			require.NotNil(t, row)
 			require.Equal(t, tc.wantCells, row[1])
 		})
