@@ -701,3 +701,21 @@ func TestRowHeaders(t *testing.T) {
 	}
 	require.Equal(t, "new", eval[string](t, ctx, `getComputedStyle(document.querySelector('#keys-table tr.unknown > :first-child'), '::after').content.replaceAll('"', '').trim()`))
 }
+
+// TestHeadings: every section of the page, the summary's cards included,
+// starts with a heading, so a screen reader lists them all (was: the cards
+// had none, and moving by headings passed them by).
+func TestHeadings(t *testing.T) {
+	file := writeReport(t, "parquet")
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	require.Equal(t, []string{"Summary", "Events per day by category", "Failed 2FA by hour and actor", "Top actors and IP addresses",
+		"Rare and sensitive changes", "Against the previous period", "Event keys"},
+		eval[[]string](t, ctx, `Array.from(document.querySelectorAll('h2')).map(h => h.textContent)`))
+	require.Empty(t, eval[[]string](t, ctx, `Array.from(document.querySelectorAll('section')).map(s => s.firstElementChild.tagName).filter(n => n !== 'H2')`),
+		"each section starts with its heading")
+	require.LessOrEqual(t, eval[int](t, ctx, `document.querySelector('#summary h2').getBoundingClientRect().height|0`), 1, "shown to screen readers only")
+}
