@@ -65,7 +65,7 @@ func TestOutputPathNotAFile(t *testing.T) {
 			"pachca-export: --metrics-file: metrics file " + fifo + " is a named pipe, not a file"},
 		{"metrics file of a configuration that does not load", []string{"run", "-c", broken, "--metrics-file", fifo},
 			"pachca-export: metrics file " + fifo + " is a named pipe, not a file"},
-		{"report", []string{"report", dir, "--from", "2026-11-01", "--to", "2026-11-02", "-o", fifo},
+		{"report", []string{"report", t.TempDir(), "--from", "2026-11-01", "--to", "2026-11-02", "-o", fifo},
 			"pachca-export: report: -o " + fifo + " is a named pipe, not a file: give the path of a file, or - for standard output"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
