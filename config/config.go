@@ -232,6 +232,26 @@ type FileSink struct {
 	FileMode, DirMode fs.FileMode `yaml:"-"`
 }
 
+// DefaultFileCompression is the codec a file sink of type typ writes with
+// when the file gives none: the encoder's default, none for ndjson
+// (ndjson.Format) and zstd for parquet (parquetfmt's codec).
+func DefaultFileCompression(typ string) string {
+	if typ == "parquet" {
+		return "zstd"
+	}
+	return "none"
+}
+
+// FileCompression is the codec a file sink writes with. The configuration
+// keeps the compression as written: the state's key of the versions before
+// 2026-12 holds it so (see pipeline.FormerIdentities).
+func (s Sink) FileCompression() string {
+	if s.File.Compression != "" {
+		return s.File.Compression
+	}
+	return DefaultFileCompression(s.Type)
+}
+
 // StdoutSink writes NDJSON lines to standard output.
 type StdoutSink struct{}
 

@@ -264,6 +264,46 @@ func TestStateOfARespeltS3Location(t *testing.T) {
 	}
 }
 
+// TestStateOfADefaultCompressionWrittenOut: a file sink's compression left
+// out and its default written out (ndjson none, parquet zstd, as the
+// README's sinks table states them) key one state, and a state an earlier
+// version keyed by the default written out is taken over either way (was:
+// the shipped pipeline.yaml's parquet `compression: zstd`, removed as the
+// default it is, or `compression: none` added to an ndjson sink, made a
+// new state, whose catch-up began at yesterday again, and exported it
+// twice).
+func TestStateOfADefaultCompressionWrittenOut(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1/api/shared/v1")
+	for _, typ := range []string{"ndjson", "parquet"} {
+		t.Run(typ, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			sink := func(compression string) *config.Config {
+				c := *cfg
+				c.State.Dir = filepath.Join(filepath.Dir(dir), "state")
+				c.Sinks = []config.Sink{{Type: typ, File: &config.FileSink{Dir: dir, Compression: compression}}}
+				require.NoError(t, c.Validate())
+				return &c
+			}
+			written, left := sink(config.DefaultFileCompression(typ)), sink("")
+			key, err := state.Key(pipeline.Identity(written))
+			require.NoError(t, err)
+			key2, err := state.Key(pipeline.Identity(left))
+			require.NoError(t, err)
+			require.Equal(t, key, key2)
+
+			day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+			markExported(t, written.State.Dir, earlierIdentity(typ+":"+dir+":"+config.DefaultFileCompression(typ)), day)
+			for _, c := range []*config.Config{written, left} {
+				v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
+				require.NoError(t, err)
+				exported, err := v.Exported()
+				require.NoError(t, err)
+				require.Contains(t, exported, "2026-11-20")
+			}
+		})
+	}
+}
+
 // TestCatchUpAPIClockBehind: the API's clock an hour behind this host's,
 // still in what this host calls yesterday. The catch-up delivers yesterday
 // but does not record it as exported, so an event the API creates after

@@ -36,7 +36,10 @@ func Identity(cfg *config.Config) any {
 // before an S3 endpoint was keyed without its trailing slash (likewise),
 // and before the event keys were keyed in order (those versions keyed them
 // as written: a state of [b, a] is taken over by the keys in any order;
-// one found under state.dir, whatever its order, if not as now written).
+// one found under state.dir, whatever its order, if not as now written),
+// and before a file sink's default compression was keyed as none written
+// (those versions keyed `compression: zstd` of a parquet sink apart from
+// none: either state is taken over whether it is written out or not).
 func FormerIdentities(cfg *config.Config) []any {
 	own, _ := json.Marshal(Identity(cfg)) // strings only: always encodes
 	workspaces := []string{cfg.Source.Workspace}
@@ -50,13 +53,33 @@ func FormerIdentities(cfg *config.Config) []any {
 	if slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.S3 != nil && s.S3.Endpoint != "" }) {
 		slashes = append(slashes, true)
 	}
+	// Each file sink at its default compression was keyed as written: by
+	// its name or by none. A few sinks at most: every combination.
+	var defaults []int
+	for i, s := range cfg.Sinks {
+		if s.File != nil && s.FileCompression() == config.DefaultFileCompression(s.Type) && len(defaults) < 4 {
+			defaults = append(defaults, i)
+		}
+	}
 	var ids []any
-	for _, bare := range bares {
-		for _, slash := range slashes {
-			for _, ws := range workspaces {
-				id := stateIdentity(cfg, spelling{workspace: ws, barePrefix: bare, written: true, endpointSlash: slash})
-				if b, _ := json.Marshal(id); !bytes.Equal(b, own) {
-					ids = append(ids, id)
+	add := func(sp spelling) {
+		id := stateIdentity(cfg, sp)
+		if b, _ := json.Marshal(id); !bytes.Equal(b, own) {
+			ids = append(ids, id)
+		}
+	}
+	for mask := range 1 << len(defaults) {
+		named := map[int]bool{}
+		for bit, i := range defaults {
+			named[i] = mask&(1<<bit) != 0
+		}
+		if mask != 0 { // the current spelling but for the compressions
+			add(spelling{workspace: cfg.Source.Workspace, defaultNamed: named})
+		}
+		for _, bare := range bares {
+			for _, slash := range slashes {
+				for _, ws := range workspaces {
+					add(spelling{workspace: ws, barePrefix: bare, written: true, endpointSlash: slash, defaultNamed: named})
 				}
 			}
 		}
@@ -74,6 +97,11 @@ type spelling struct {
 	// one trailing slash or none (endpointSlash), as versions before
 	// 2026-12 keyed them; else as keyedFilters and sinkIdentity have them.
 	written, endpointSlash bool
+	// defaultNamed are the sinks (by index) whose file compression, their
+	// type's default (ndjson none, parquet zstd), is keyed by its name, as
+	// versions before 2026-12 keyed it when the file wrote it out; the
+	// others' default is keyed as none written.
+	defaultNamed map[int]bool
 }
 
 // reordered are the identities of the states under state.dir that differ
@@ -108,8 +136,8 @@ func reordered(cfg *config.Config, own []byte) []any {
 // stateIdentity is Identity as spelt by sp.
 func stateIdentity(cfg *config.Config, sp spelling) any {
 	var dests []string
-	for _, s := range cfg.Sinks {
-		dests = append(dests, sinkIdentity(s, sp))
+	for i, s := range cfg.Sinks {
+		dests = append(dests, sinkIdentity(s, sp, sp.defaultNamed[i]))
 	}
 	filters := cfg.Source.Filters
 	if !sp.written {
@@ -141,15 +169,23 @@ func keyedFilters(f config.Filters) config.Filters {
 // An S3 prefix is the folder it names, as a directory is its absolute
 // path, and an endpoint is keyed without its trailing slash, as the base
 // URL is: another spelling is the same place (see spelling for the keys of
-// earlier versions).
-func sinkIdentity(s config.Sink, sp spelling) string {
+// earlier versions). A file sink's default compression is keyed as none
+// written, unless defaultNamed: it writes the same files.
+func sinkIdentity(s config.Sink, sp spelling, defaultNamed bool) string {
 	switch {
 	case s.File != nil:
 		dir, err := filepath.Abs(s.File.Dir)
 		if err != nil {
 			dir = s.File.Dir
 		}
-		return fmt.Sprintf("%s:%s:%s", s.Type, dir, s.File.Compression) + shapeSuffix(s.File.Keys)
+		compression := s.File.Compression
+		if c := s.FileCompression(); c == config.DefaultFileCompression(s.Type) {
+			compression = "" // the default, written out or not
+			if defaultNamed {
+				compression = c
+			}
+		}
+		return fmt.Sprintf("%s:%s:%s", s.Type, dir, compression) + shapeSuffix(s.File.Keys)
 	case s.S3 != nil:
 		prefix := s.S3.KeyPrefix()
 		if sp.barePrefix {

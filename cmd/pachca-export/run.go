@@ -241,7 +241,7 @@ func refusedLocations(ctx context.Context, cfg *config.Config) (map[int]error, e
 func describeSink(s config.Sink) string {
 	switch {
 	case s.File != nil:
-		return fmt.Sprintf("%s %s (compression %s%s)", s.Type, s.File.Dir, fileCompression(s), shapeNote(s.File.Keys))
+		return fmt.Sprintf("%s %s (compression %s%s)", s.Type, s.File.Dir, s.FileCompression(), shapeNote(s.File.Keys))
 	case s.S3 != nil: // its compression has its default (s3sink.Config.SetDefaults)
 		return fmt.Sprintf("s3 s3://%s/%s (%s, %s%s)", s.S3.Bucket, s.S3.Prefix, s.S3.Format, s.S3.Compression, shapeNote(s.S3.Keys))
 	case s.Kafka != nil:
@@ -256,18 +256,4 @@ func shapeNote(k shape.Keys) string {
 		return ""
 	}
 	return ", " + k.Label()
-}
-
-// fileCompression is the codec a file sink writes with: an empty
-// compression is the encoder's default, none for ndjson
-// (ndjson.Format) and zstd for parquet (parquetfmt's codec). The
-// configuration keeps it empty: it is part of the sink's identity.
-func fileCompression(s config.Sink) string {
-	switch {
-	case s.File.Compression != "":
-		return s.File.Compression
-	case s.Type == "parquet":
-		return "zstd"
-	}
-	return "none"
 }
