@@ -21,7 +21,9 @@ type metrics struct {
 	behind    prometheus.Gauge
 }
 
-func newMetrics(l *Loop, workspace string) *metrics {
+// newMetrics defines the metrics on a new registry; freshness reads the
+// loop's now minus its watermark, at each scrape.
+func newMetrics(freshness func() float64, workspace string) *metrics {
 	m := &metrics{Metrics: telemetry.New(workspace)}
 	reg := m.Registry()
 	m.cycles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
@@ -39,10 +41,10 @@ func newMetrics(l *Loop, workspace string) *metrics {
 		Name: "alert_failures_total", Help: "Cycles whose alert messages could not all be sent: the feed went on, and the next cycles send what is missing."})
 	m.behind = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "api_clock_behind_seconds", Help: "How far the API's clock is behind this host's, from its Date headers (to within a second): the cycles read up to the API's now less the lag."})
-	freshness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
+	fresh := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "freshness_seconds", Help: "Now minus the watermark: how old the newest exported instant is (alert when it exceeds interval + lag by far)."},
-		func() float64 { return l.s.Now().Sub(l.watermark()).Seconds() })
-	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, m.alerts, m.behind, freshness)
+		freshness)
+	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, m.alerts, m.behind, fresh)
 	m.cycles.WithLabelValues("success")
 	m.cycles.WithLabelValues("failure")
 	return m
