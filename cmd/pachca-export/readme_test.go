@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -653,4 +655,35 @@ func TestREADMECommandFlags(t *testing.T) {
 		}
 	}
 	require.Empty(t, unnamed, "flags the README names for no command line or list of flags of their command")
+}
+
+// TestREADMEFileNames: every file the README names the state or a sink
+// holding (`exported.json`, `_manifest.json`, ...) is a name the code
+// writes: a string literal of a Go file that is not a test.
+func TestREADMEFileNames(t *testing.T) {
+	var code strings.Builder
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "../..") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			code.Write(b)
+			return err
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	named := 0
+	for _, s := range readREADME(t).spans() {
+		if !regexp.MustCompile(`^[a-z_][a-z0-9_.-]*\.json$`).MatchString(s.text) {
+			continue
+		}
+		named++
+		require.True(t, strings.Contains(code.String(), `"`+s.text+`"`), "README.md:%d: %s is no file name of the code", s.line, s.text)
+	}
+	require.Positive(t, named)
 }
