@@ -18,6 +18,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // The README is the user's manual: these tests hold it to the product.
@@ -686,4 +687,46 @@ func TestREADMEFileNames(t *testing.T) {
 		require.True(t, strings.Contains(code.String(), `"`+s.text+`"`), "README.md:%d: %s is no file name of the code", s.line, s.text)
 	}
 	require.Positive(t, named)
+}
+
+// TestREADMESchema: the columns of the README's table of schema v1 are the
+// schema's, nullable where it says so, every column is in the table (those
+// of the details variants as `details_<field>`), and the count the README
+// gives is the schema's.
+func TestREADMESchema(t *testing.T) {
+	sec := section(t, "## Normalized schema v1", "## OCSF 1.3 output")
+	cols := map[string]transform.Column{}
+	for _, c := range transform.Columns() {
+		cols[c.Name] = c
+	}
+	named := map[string]bool{}
+	var wrong []string
+	for _, row := range tableRows(sec)[1:] {
+		for _, m := range codeSpan.FindAllStringSubmatch(row[0], -1) {
+			name := m[1]
+			named[name] = true
+			if strings.Contains(name, "<") {
+				continue
+			}
+			c, ok := cols[name]
+			switch {
+			case !ok:
+				wrong = append(wrong, name+": no column of schema v1")
+			case c.Nullable != strings.Contains(row[1], "nullable"):
+				wrong = append(wrong, fmt.Sprintf("%s: nullable is %v", name, c.Nullable))
+			}
+		}
+	}
+	for name := range cols {
+		if !named[name] && !(strings.HasPrefix(name, "details_") && named["details_<field>"]) {
+			wrong = append(wrong, name+": a column the README's table does not name")
+		}
+	}
+	m := regexp.MustCompile(`lines of (\d+) columns`).FindStringSubmatch(sec)
+	require.NotNil(t, m, "README: the number of columns of a line")
+	if m[1] != fmt.Sprint(len(cols)) {
+		wrong = append(wrong, fmt.Sprintf("lines of %s columns: schema v1 has %d", m[1], len(cols)))
+	}
+	slices.Sort(wrong)
+	require.Empty(t, wrong, "README, Normalized schema v1, against transform.Columns")
 }
