@@ -35,7 +35,7 @@ const (
 
 // memoryLimit is the default soft limit of the Go heap. The export's live
 // heap is some 20 MB whatever the period (window files of 1,000 events,
-// Parquet batches of 2,048 rows in row groups of 32Ki rows, pages of 256 KiB)
+// Parquet batches of 2,048 rows in row groups of 32Ki rows, pages of 128 KiB)
 // and the binary's own pages another 30-35 MB of RSS: 30 MiB keeps a
 // 1,000,000-event export under 64 MiB of peak RSS, for some 15% more CPU in
 // the garbage collector than 40 MiB (which peaks at 65). See BENCHMARKS.md.
