@@ -39,7 +39,9 @@ func TestREADMEMetrics(t *testing.T) {
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
 	require.NoError(t, err)
 	served := map[string][]string{} // name -> labels
+	types := map[string]string{}    // name -> counter, gauge, histogram
 	for name, f := range fams {
+		types[name] = strings.ToLower(f.GetType().String())
 		if !strings.HasPrefix(name, telemetry.Namespace+"_") {
 			continue // the Go and process collectors
 		}
@@ -63,6 +65,17 @@ func TestREADMEMetrics(t *testing.T) {
 		}
 		if mm[4] != "" && !slices.Equal(strings.Split(mm[4], ","), labels) {
 			wrong = append(wrong, mm[0]+": its labels are "+strings.Join(labels, ","))
+		}
+	}
+	// The table of the metrics file: | names | type | meaning |.
+	table := regexp.MustCompile("(?m)^\\| (`pachca_export_.*?) \\| ([a-z]+) \\|")
+	rows := table.FindAllStringSubmatch(string(b), -1)
+	require.NotEmpty(t, rows, "README: the table of metrics")
+	for _, row := range rows {
+		for _, mm := range readmeMetric.FindAllStringSubmatch(row[1], -1) {
+			if name := telemetry.Namespace + mm[2]; types[name] != "" && types[name] != row[2] {
+				wrong = append(wrong, mm[0]+": a "+types[name]+", not a "+row[2])
+			}
 		}
 	}
 	for name := range served {
