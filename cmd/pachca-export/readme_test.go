@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -729,4 +731,69 @@ func TestREADMESchema(t *testing.T) {
 	}
 	slices.Sort(wrong)
 	require.Empty(t, wrong, "README, Normalized schema v1, against transform.Columns")
+}
+
+// TestREADMELayout: every folder the README's Layout lists exists, and
+// imports run down the list, never up, as it says; test kits (a package
+// whose name ends in "test") may import anything and are imported by tests
+// only.
+func TestREADMELayout(t *testing.T) {
+	const module = "github.com/pachca-export/pachca-export/"
+	var order []string
+	for _, l := range strings.Split(section(t, "## Layout", "    simulator/"), "\n") {
+		if f := strings.Fields(l); len(l) > 4 && l[4] != ' ' && len(f) > 0 && strings.HasSuffix(f[0], "/") {
+			order = append(order, strings.TrimSuffix(f[0], "/"))
+		}
+	}
+	order = append(order, "simulator")
+	require.Greater(t, len(order), 20, "README: the Layout list")
+	for _, dir := range order {
+		fi, err := os.Stat(filepath.Join("../..", dir))
+		require.NoError(t, err, "README, Layout: %s/", dir)
+		require.True(t, fi.IsDir(), "README, Layout: %s/", dir)
+	}
+	rank := func(pkg string) int {
+		best := -1
+		for i, o := range order {
+			if (pkg == o || strings.HasPrefix(pkg, o+"/")) && (best < 0 || len(o) > len(order[best])) {
+				best = i
+			}
+		}
+		return best
+	}
+	kit := func(pkg string) bool { return strings.HasSuffix(pkg, "test") }
+	var wrong []string
+	fset := token.NewFileSet()
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".") && path != "../..") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		pkg := filepath.ToSlash(filepath.Dir(strings.TrimPrefix(path, "../../")))
+		for _, imp := range f.Imports {
+			dep, ok := strings.CutPrefix(strings.Trim(imp.Path.Value, `"`), module)
+			switch {
+			case !ok || kit(pkg):
+			case kit(dep):
+				wrong = append(wrong, pkg+" imports the test kit "+dep)
+			case rank(pkg) < 0:
+				wrong = append(wrong, pkg+": not in the Layout")
+			case rank(dep) < rank(pkg):
+				wrong = append(wrong, pkg+" imports "+dep+", above it")
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	slices.Sort(wrong)
+	require.Empty(t, slices.Compact(wrong), "README, Layout: imports run down the list")
 }
