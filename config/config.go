@@ -242,9 +242,9 @@ func DefaultFileCompression(typ string) string {
 	return "none"
 }
 
-// FileCompression is the codec a file sink writes with. The configuration
-// keeps the compression as written: the state's key of the versions before
-// 2026-12 holds it so (see pipeline.FormerIdentities).
+// FileCompression is the codec a file sink (s.File set) writes with. The
+// configuration keeps the compression as written: the state's key of the
+// versions before 2026-12 holds it so (see pipeline.FormerIdentities).
 func (s Sink) FileCompression() string {
 	if s.File.Compression != "" {
 		return s.File.Compression
