@@ -258,6 +258,7 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	})
 	plan.Delivered = delivered
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
+	plan.FilesWhole = keep // the day's files hold what no cycle read
 	plan.SkipEmpty, plan.Quiet = keep, true
 	// What no cycle delivered of a day behind the watermark, since the
 	// cycles read it, was published late: caught here rather than by a

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -112,6 +113,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		norm     transform.Normalizer
 		recs     []transform.Record
 		fresh    []transform.Record // recs not delivered before: recs, or freshBuf when the plan says what was
+		streamed []transform.Record // what of fresh goes to streams (plan.FilesWhole)
 		freshBuf []transform.Record
 		dead     []deadLetter
 		twins    []string              // ids of events dead-lettered for another event's id
@@ -217,18 +219,22 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			}
 			return strings.Compare(a.ID, b.ID)
 		})
-		fresh = recs
+		fresh, streamed = recs, recs
 		if filtered {
 			fresh = freshBuf[:0]
 			for i := range recs {
 				switch {
 				case r.plan.Delivered != nil && delivered(r.plan.Delivered, recs[i].ID, ids[recs[i].ID]):
 					again++
-				case recs[i].CreatedAt >= r.plan.StreamsFrom:
+				case recs[i].CreatedAt >= r.plan.StreamsFrom || r.plan.FilesWhole:
 					fresh = append(fresh, recs[i])
 				}
 			}
-			freshBuf = fresh
+			freshBuf, streamed = fresh, fresh
+			if r.plan.FilesWhole {
+				// Streams start at StreamsFrom: fresh is sorted by time.
+				streamed = fresh[sort.Search(len(fresh), func(i int) bool { return fresh[i].CreatedAt >= r.plan.StreamsFrom }):]
+			}
 		}
 		if len(writers) == 0 && (len(fresh) > 0 || p.Compact && len(recs) > 0) {
 			if err := open(); err != nil {
@@ -237,7 +243,10 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		}
 		for i, wr := range writers {
 			src := fresh
-			if p.Compact && !streams[i] {
+			switch {
+			case streams[i]:
+				src = streamed
+			case p.Compact:
 				src = recs // the day file holds the whole day
 			}
 			for start := 0; start < len(src); start += batchSize {
@@ -248,11 +257,13 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		}
 		for i := range fresh {
 			perKey[fresh[i].EventKey]++
-			if r.s.alerts != nil {
-				r.s.alerts.Observe(&fresh[i]) // findings are used only if the whole plan succeeds
-			}
 			if r.plan.OnFresh != nil {
 				r.plan.OnFresh(&fresh[i], ids[fresh[i].ID])
+			}
+		}
+		if r.s.alerts != nil {
+			for i := range streamed { // as the streams: from StreamsFrom on
+				r.s.alerts.Observe(&streamed[i]) // findings are used only if the whole plan succeeds
 			}
 		}
 		total += int64(len(fresh))

@@ -40,8 +40,15 @@ type Plan struct {
 	// An event with a delivered id and other bytes is a dead letter.
 	Delivered Delivered
 	// StreamsFrom keeps records created before it (Unix ms) from every
-	// sink but the file-like ones of a Compact partition.
+	// sink but the file-like ones of a Compact partition, or of any
+	// partition with FilesWhole.
 	StreamsFrom int64
+	// FilesWhole: the file-like sinks get the records StreamsFrom keeps
+	// from the streams too (not delivered before, as the others): a seal
+	// that adds a part to the day's files (follow.keep_cycle_files), whose
+	// day began before the loop's first start, records the day as exported
+	// and must hold its events before that start.
+	FilesWhole bool
 	// OnFresh is called with each record delivered for the first time and
 	// the content sum of its event (state.DeliveredID.Sum), from the
 	// goroutine that delivers, before its day commits.
