@@ -33,6 +33,9 @@ type command struct {
 	// setup declares the flags on fs and returns the action, which runs once
 	// they are parsed, with the positional arguments.
 	setup func(fs *flags, e *env) func(ctx context.Context, args []string) error
+	// interrupted says what a signal that ends the action leaves behind,
+	// after "NAME: interrupted; " ("" for nothing to say).
+	interrupted string
 }
 
 // flags is a flag.FlagSet that remembers the order of its flags, for the
@@ -158,7 +161,15 @@ func (c *command) execute(ctx context.Context, e *env, args []string) error {
 		}
 		return usageErr("%s: unexpected argument %q; see pachca-export %s --help", c.name, arg, c.name)
 	}
-	return action(ctx, fs.Args())
+	err := action(ctx, fs.Args())
+	if errors.Is(err, context.Canceled) {
+		msg := c.name + ": interrupted"
+		if c.interrupted != "" {
+			msg += "; " + c.interrupted
+		}
+		return errors.New(msg)
+	}
+	return err
 }
 
 // flagError turns the flag package's error into one line that names the

@@ -120,8 +120,8 @@ func (e *env) report(err error) int {
 	if failure.IsUsage(err) {
 		code = exitUsage
 	}
-	if errors.Is(err, context.Canceled) {
-		err = errors.New("interrupted; days not delivered stay unexported and the next run resumes them")
+	if errors.Is(err, context.Canceled) { // but in a command (command.execute)
+		err = errors.New("interrupted")
 	}
 	log := e.errorLogger()
 	for _, line := range strings.Split(e.redact(err.Error()), "\n") {

@@ -327,3 +327,19 @@ func TestReportInterrupted(t *testing.T) {
 	require.Equal(t, "pachca-export: report: interrupted; no page written\n", stderr.String())
 	require.NoFileExists(t, out)
 }
+
+// TestVerifyInterrupted: a verify --against-api stopped by a signal says that it was,
+// naming itself, not that days stay unexported (was: run's message, which
+// every command printed).
+func TestVerifyInterrupted(t *testing.T) {
+	path := writeConfig(t, startSim(t), secretToken, goodConfig)
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	code, _, stderr := runMain(t, "run", "-c", path, "--from", from.Format(time.DateOnly), "--to", from.AddDate(0, 0, 1).Format(time.DateOnly))
+	require.Equal(t, 0, code, stderr)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // as the signal handler does
+	var stdout, errOut bytes.Buffer
+	code = Main(ctx, []string{"verify", "-c", path, "--against-api"}, &stdout, &errOut)
+	require.Equal(t, 1, code, errOut.String())
+	require.Equal(t, "pachca-export: verify: interrupted\n", errOut.String())
+}

@@ -23,9 +23,10 @@ import (
 
 func runCommand() *command {
 	return &command{
-		name:     "run",
-		synopsis: "-c FILE [--from T] [--to T] [--dry-run] [--replace] [--token TOKEN] [--metrics-file PATH] [--alerts-dry-run] [--log-format text|json] [--log-level LEVEL]",
-		summary:  "export every complete UTC day not yet exported, or a range",
+		name:        "run",
+		interrupted: "days not delivered stay unexported and the next run resumes them",
+		synopsis:    "-c FILE [--from T] [--to T] [--dry-run] [--replace] [--token TOKEN] [--metrics-file PATH] [--alerts-dry-run] [--log-format text|json] [--log-level LEVEL]",
+		summary:     "export every complete UTC day not yet exported, or a range",
 		about: `Exports the audit events of the configured period (period.default: yesterday =
 every complete UTC day not yet exported) or of --from/--to to every sink of
 FILE, and records each day delivered. A run killed or failed is resumed by the
