@@ -24,9 +24,16 @@ type attached struct {
 	metrics http.Handler
 }
 
-// serve serves the endpoints on ln; the server's Addr is the address it
-// listens on. Closing the server closes ln.
-func serve(ln net.Listener) *endpoints {
+// idleTimeout is how long a connection to the endpoints may wait for its
+// next request: a scraper reuses its connection from one scrape to the next
+// (a minute apart, commonly), while one that a client left open, never to
+// use again, holds a descriptor and a goroutine for months otherwise.
+const idleTimeout = 2 * time.Minute
+
+// serve serves the endpoints on ln, closing connections idle for longer
+// than idle; the server's Addr is the address it listens on. Closing the
+// server closes ln.
+func serve(ln net.Listener, idle time.Duration) *endpoints {
 	e := &endpoints{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -46,7 +53,7 @@ func serve(ln net.Listener) *endpoints {
 		}
 		http.Error(w, "starting: no metrics before the sinks are open", http.StatusServiceUnavailable)
 	})
-	e.srv = &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	e.srv = &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle}
 	go e.srv.Serve(ln) // returns ErrServerClosed after Close
 	return e
 }
