@@ -31,6 +31,11 @@ var errIdle = errors.New("follow: nothing to read yet")
 // now - lag), or redoes a pending cycle first.
 func (l *Loop) cycle(ctx context.Context) error {
 	began := time.Now()
+	// A state removed under the loop would have every day since its start
+	// sealed again, and its lock gone.
+	if err := l.st.Held(); err != nil {
+		return err
+	}
 	// Up to the API's now less the lag: when its clock is behind this
 	// one, the events it creates at its now would land behind a watermark
 	// moved by this clock, caught by the look-back at best, and a day

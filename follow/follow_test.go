@@ -433,6 +433,40 @@ func TestFollowStopsOnPermanentFailure(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "at once, not after give_up_after")
 }
 
+// TestFollowStopsWhenTheStateIsRemoved: a state directory removed under a
+// running loop (by hand, by a cleaner of temporary files) ends it at once,
+// exit 1, with nothing written into the directory again (was: the loop
+// recreated a state without its lock, which a second loop then took while
+// the first ran on, and without the record of the exported days: each
+// day since its start was sealed again, read from the API and sent to the
+// streams once more).
+func TestFollowStopsWhenTheStateIsRemoved(t *testing.T) {
+	sim, base := startSim(t, simulator.DefaultConfig())
+	t.Cleanup(func() { sim.Close() })
+	cfg := testConfig(t, base)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	done := make(chan error, 1)
+	go func() {
+		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)},
+			follow.Options{From: today.AddDate(0, 0, -2)})
+	}()
+	waitSealed(t, cfg, today.AddDate(0, 0, -1).Format(time.DateOnly))
+	require.NoError(t, os.RemoveAll(cfg.State.Dir))
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the loop went on in a removed state")
+	}
+	require.ErrorContains(t, err, "was removed or replaced while this process used it")
+	require.True(t, failure.IsPermanent(err), "%v", err)
+	for _, name := range []string{"follow.json", "exported.json", "lock"} {
+		found, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*", name))
+		require.NoError(t, err)
+		require.Empty(t, found, "written again after the removal")
+	}
+}
+
 // TestFollowGivesUp: an API that stays unreachable is retried while the
 // watermark holds, then, past follow.give_up_after, the loop ends with the
 // cause.

@@ -68,8 +68,12 @@ func (v *View) Follow() (f Follow, ok bool, err error) {
 	return f, ok, nil
 }
 
-// SetFollow records f durably.
+// SetFollow records f durably; it fails, permanently, when the state's
+// directory was removed or replaced (Held).
 func (s *Store) SetFollow(f Follow) error {
+	if err := s.Held(); err != nil {
+		return err
+	}
 	f.Start, f.Watermark = f.Start.UTC(), f.Watermark.UTC()
 	if c := f.Pending; c != nil {
 		f.Pending = &Cycle{Seq: c.Seq, From: c.From.UTC(), To: c.To.UTC()}

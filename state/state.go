@@ -432,6 +432,29 @@ func (s *Store) writeKey(id any) error {
 	return nil
 }
 
+// Held fails when the state's directory is no longer the one this Store
+// locked: removed (rm -rf by hand, a temporary-files cleaner) or replaced
+// under the running process. Writing on would recreate a partial state,
+// without the lock (so that another process could take it meanwhile) and
+// without the record of the exported days (so that a follow loop would
+// export every day since its start again). The error is permanent.
+func (s *Store) Held() error {
+	held, err := s.lock.Stat()
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	path := filepath.Join(s.dir, lockFile)
+	now, err := os.Lstat(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err == nil && os.SameFile(held, now) {
+		return nil
+	}
+	return failure.Permanentf("state: %s was removed or replaced while this process used it (its lock file %s is gone): stopping before writing there; "+
+		"put the directory back from a backup and start again, or start again to begin a new state", s.dir, path)
+}
+
 // Close releases the lock; safe to call twice.
 func (s *Store) Close() error {
 	if s.lock == nil {
@@ -465,8 +488,12 @@ func (v *View) Exported() (map[string]Day, error) {
 	return out, nil
 }
 
-// MarkExported records d, durably, before returning.
+// MarkExported records d, durably, before returning; it fails, permanently,
+// when the state's directory was removed or replaced (Held).
 func (s *Store) MarkExported(d Day) error {
+	if err := s.Held(); err != nil {
+		return err
+	}
 	days, err := s.Exported()
 	if err != nil {
 		return err
