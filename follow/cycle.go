@@ -27,9 +27,15 @@ const alertsKeep = 24 * time.Hour
 // nothing, so it is no cycle for the metrics and the readiness.
 var errIdle = errors.New("follow: nothing to read yet")
 
+// errStopped is a cycle's answer when a stop was asked for between two of
+// its seals: the next start seals the days left, and the cycle.
+var errStopped = errors.New("follow: stopped between seals")
+
 // cycle seals the days that are due, then delivers [watermark - lookback,
-// now - lag), or redoes a pending cycle first.
-func (l *Loop) cycle(ctx context.Context) error {
+// now - lag), or redoes a pending cycle first. ctx ends the cycle's work
+// (at the end of the grace); stop is done once a stop is asked for, after
+// which no other day's seal begins.
+func (l *Loop) cycle(ctx, stop context.Context) error {
 	began := time.Now()
 	// A state removed under the loop would have every day since its start
 	// sealed again, and its lock gone.
@@ -50,7 +56,7 @@ func (l *Loop) cycle(ctx context.Context) error {
 	// answer its clock is unknown, and a day is sealed once.
 	if !redo && l.answered {
 		var err error
-		if sealed, err = l.sealDue(ctx, end); err != nil {
+		if sealed, err = l.sealDue(ctx, stop, end); err != nil {
 			return err
 		}
 	}
@@ -169,8 +175,10 @@ func (l *Loop) noteBehind(behind time.Duration) {
 }
 
 // sealDue seals, oldest first, each day the loop is responsible for whose
-// end lies lookback behind end (now - lag) and which is not exported yet.
-func (l *Loop) sealDue(ctx context.Context, end time.Time) (int, error) {
+// end lies lookback behind end (now - lag) and which is not exported yet;
+// once stop is done, it begins no other (errStopped): a catch-up of many
+// days would otherwise go on until the grace ends, and be cut in a seal.
+func (l *Loop) sealDue(ctx, stop context.Context, end time.Time) (int, error) {
 	horizon := end.Add(-l.cfg.Lookback).Truncate(day)
 	exported, err := l.st.Exported()
 	if err != nil {
@@ -199,6 +207,9 @@ func (l *Loop) sealDue(ctx context.Context, end time.Time) (int, error) {
 				lost = append(lost, date)
 			}
 			continue
+		}
+		if stop.Err() != nil {
+			return n, errStopped
 		}
 		if err := l.seal(ctx, d); err != nil {
 			return n, err

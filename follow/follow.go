@@ -299,7 +299,7 @@ func (l *Loop) run(ctx context.Context) error {
 			giveUp = since.Add(l.cfg.GiveUpAfter)
 		}
 		err := l.cycleWithGrace(ctx, giveUp)
-		idle := errors.Is(err, errIdle)
+		idle := errors.Is(err, errIdle) || errors.Is(err, errStopped)
 		if idle {
 			err = nil
 		} else {
@@ -347,7 +347,7 @@ func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time) error {
 		context.AfterFunc(cctx, func() { t.Stop() })
 	})
 	defer stop()
-	return l.cycle(cctx)
+	return l.cycle(cctx, ctx)
 }
 
 // failed records a failed cycle that began at began; it returns when the

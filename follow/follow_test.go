@@ -1598,3 +1598,29 @@ func TestFollowKeepCycleFilesFromMidDay(t *testing.T) {
 	require.Positive(t, streamed)
 	require.Less(t, streamed, len(want))
 }
+
+// TestFollowStopBetweenSeals: a stop asked for while the loop seals the
+// days of a catch-up lets the seal in progress finish and begins no other
+// (was: seals went on until the grace ended, cutting the last one).
+func TestFollowStopBetweenSeals(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	sc.Events, sc.From, sc.To = 6000, today.AddDate(0, 0, -30), today
+	sc.Latency = 40 * time.Millisecond
+	sim, base := startSim(t, sc)
+	defer sim.Close()
+	cfg := testConfig(t, base)
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	exported := func() int {
+		ex, err := v.Exported()
+		require.NoError(t, err)
+		return len(ex)
+	}
+	f := startFollow(t, cfg, clock{}, follow.Options{From: sc.From})
+	waitFor(t, 30*time.Second, "two days sealed", func() bool { return exported() >= 2 })
+	atStop := exported()
+	require.NoError(t, f.stop())
+	require.LessOrEqual(t, exported(), atStop+1, "only the seal in progress at the stop ends")
+	require.Less(t, exported(), 30)
+}
