@@ -171,6 +171,42 @@ func TestStateTakenOver(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "the former state is renamed, not copied")
 }
 
+// TestCatchUpAfterSinkAdded: a Parquet sink added beside the NDJSON one of
+// a nightly job that is up to date makes a new state, whose first catch-up
+// exports yesterday only; the plan names the new sink, the states beside
+// it and the verify --repair that gives it the days before (was: nothing
+// said, the run succeeded, and verify then failed every earlier day on the
+// new sink). A Kafka sink added is no concern: it is not read back.
+func TestCatchUpAfterSinkAdded(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	day := func(n int) string { return today.AddDate(0, 0, n).Format(time.DateOnly) }
+	before := testConfig(t, "http://127.0.0.1:1")
+	markExported(t, before.State.Dir, pipeline.Identity(before), today.AddDate(0, 0, -5), today.AddDate(0, 0, -4),
+		today.AddDate(0, 0, -3), today.AddDate(0, 0, -2), today.AddDate(0, 0, -1))
+	oldKey, err := state.Key(pipeline.Identity(before))
+	require.NoError(t, err)
+
+	added := *before
+	parquetDir := filepath.Join(t.TempDir(), "parquet")
+	added.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: parquetDir}})
+	plan, err := pipeline.DryRun(&added, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, []string{"a new state: no state of this source and filters beside it (" + filepath.Join(before.State.Dir, oldKey) +
+		"), which exported days from " + day(-5) + ", had sinks[1] (parquet:" + parquetDir + ":); such a sink gets the days from " + day(-1) +
+		" on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from " +
+		day(-5) + " --to " + day(-1) + " (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again " +
+		"(the other sinks' files rewritten with the same events, Kafka sent them again)"}, plan.Notes)
+
+	withKafka := *before
+	k := &kafkasink.Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "audit"}
+	k.SetDefaults()
+	withKafka.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "kafka", Kafka: k})
+	plan, err = pipeline.DryRun(&withKafka, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Empty(t, plan.Notes, "a stream is not read back")
+}
+
 // TestCatchUpAfterKafkaBrokerMoved: a Kafka sink whose brokers changed (the
 // broker moved to another port) makes a new state, whose first catch-up
 // exports yesterday only; the plan names the state beside it, of the same

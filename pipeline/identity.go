@@ -279,7 +279,8 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 // workspace and filters whose sinks differ, that exported days before
 // first: moving a sink (a Kafka broker to another port) makes a new state,
 // and the days the old one had not exported yet would be exported by
-// nothing.
+// nothing; adding a file or S3 sink makes one too, and the new sink would
+// hold none of the days before first, which verify then fails on it.
 func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	type key struct {
 		BaseURL   string         `json:"base_url"`
@@ -295,12 +296,21 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	if json.Unmarshal(b, &own) != nil {
 		return nil
 	}
-	var notes []string
+	var notes, dirs []string
+	known := map[string]bool{} // the sinks of those states
+	from := first              // the first day they exported
 	for _, s := range v.Siblings() {
 		var k key
 		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
 			!sameFilters(k.Filters, own.Filters) || slices.Equal(k.Sinks, own.Sinks) {
 			continue
+		}
+		for _, sk := range k.Sinks {
+			known[sk] = true
+		}
+		if s.First < first {
+			from = min(from, s.First)
+			dirs = append(dirs, s.Dir)
 		}
 		last, err := time.Parse(time.DateOnly, s.Last)
 		if err != nil {
@@ -312,6 +322,16 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 		}
 		notes = append(notes, fmt.Sprintf("a new state: %s, the state of this source and filters with other sinks (%s), exported up to %s, and this new state starts at %s; if a sink only moved (a Kafka broker's address changed), export the days between with run --from %s --to %s",
 			s.Dir, strings.Join(k.Sinks, ", "), s.Last, first, next, first))
+	}
+	var added []string
+	for i, sk := range own.Sinks {
+		if s := cfg.Sinks[i]; !known[sk] && (s.File != nil || s.S3 != nil) {
+			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, sk))
+		}
+	}
+	if len(added) > 0 && from < first {
+		notes = append(notes, fmt.Sprintf("a new state: no state of this source and filters beside it (%s), which exported days from %s, had %s; such a sink gets the days from %s on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from %s --to %s (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again (the other sinks' files rewritten with the same events, Kafka sent them again)",
+			strings.Join(dirs, ", "), from, strings.Join(added, ", "), first, from, first))
 	}
 	return notes
 }

@@ -558,11 +558,11 @@ func (v *View) progressPath(key string) string {
 }
 
 // Sibling is another state under the same state.dir: the identity its
-// key.json records and the last day it records exported.
+// key.json records and the first and last days it records exported.
 type Sibling struct {
-	Dir      string
-	Identity json.RawMessage
-	Last     string // YYYY-MM-DD; "" when none
+	Dir         string
+	Identity    json.RawMessage
+	First, Last string // YYYY-MM-DD
 }
 
 // Identities returns the identities the states under root record (their
@@ -608,6 +608,9 @@ func (v *View) Siblings() []Sibling {
 		}
 		s := Sibling{Dir: dir, Identity: id}
 		for d := range days {
+			if s.First == "" || d < s.First {
+				s.First = d
+			}
 			s.Last = max(s.Last, d)
 		}
 		out = append(out, s)
