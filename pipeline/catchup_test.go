@@ -176,7 +176,8 @@ func TestStateTakenOver(t *testing.T) {
 // exports yesterday only; the plan names the new sink, the states beside
 // it and the verify --repair that gives it the days before (was: nothing
 // said, the run succeeded, and verify then failed every earlier day on the
-// new sink). A Kafka sink added is no concern: it is not read back.
+// new sink). A Parquet sink's codec changed, which holds its days, and a
+// Kafka sink added, which is not read back, are no concern.
 func TestCatchUpAfterSinkAdded(t *testing.T) {
 	now := time.Now().UTC()
 	today := now.Truncate(24 * time.Hour)
@@ -193,10 +194,18 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	plan, err := pipeline.DryRun(&added, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a new state: no state of this source and filters beside it (" + filepath.Join(before.State.Dir, oldKey) +
-		"), which exported days from " + day(-5) + ", had sinks[1] (parquet:" + parquetDir + ":); such a sink gets the days from " + day(-1) +
+		"), which exported days from " + day(-5) + ", wrote where sinks[1] (parquet:" + parquetDir + ":) writes; such a sink gets the days from " + day(-1) +
 		" on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from " +
 		day(-5) + " --to " + day(-1) + " (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again " +
 		"(the other sinks' files rewritten with the same events, Kafka sent them again)"}, plan.Notes)
+
+	markExported(t, before.State.Dir, pipeline.Identity(&added), today.AddDate(0, 0, -1))
+	snappy := *before
+	snappy.State.Dir = before.State.Dir
+	snappy.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: parquetDir, Compression: "snappy"}})
+	plan, err = pipeline.DryRun(&snappy, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Empty(t, plan.Notes, "a codec changed: the sink holds its days")
 
 	withKafka := *before
 	k := &kafkasink.Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "audit"}

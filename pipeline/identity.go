@@ -174,10 +174,6 @@ func keyedFilters(f config.Filters) config.Filters {
 func sinkIdentity(s config.Sink, sp spelling, defaultNamed bool) string {
 	switch {
 	case s.File != nil:
-		dir, err := filepath.Abs(s.File.Dir)
-		if err != nil {
-			dir = s.File.Dir
-		}
 		compression := s.File.Compression
 		if c := s.FileCompression(); c == config.DefaultFileCompression(s.Type) {
 			compression = "" // the default, written out or not
@@ -185,7 +181,27 @@ func sinkIdentity(s config.Sink, sp spelling, defaultNamed bool) string {
 				compression = c
 			}
 		}
-		return fmt.Sprintf("%s:%s:%s", s.Type, dir, compression) + shapeSuffix(s.File.Keys)
+		return sinkPlace(s, sp) + compression + shapeSuffix(s.File.Keys)
+	case s.S3 != nil:
+		return sinkPlace(s, sp) + s.S3.Format + ":" + s.S3.Compression + shapeSuffix(s.S3.Keys)
+	case s.Kafka != nil:
+		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
+		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
+	}
+	return s.Type
+}
+
+// sinkPlace is the start of a file or S3 sink's identity, which names
+// where it writes (`ndjson:/abs/dir:`, `s3:endpoint:bucket/prefix/:`); ""
+// for another sink.
+func sinkPlace(s config.Sink, sp spelling) string {
+	switch {
+	case s.File != nil:
+		dir, err := filepath.Abs(s.File.Dir)
+		if err != nil {
+			dir = s.File.Dir
+		}
+		return fmt.Sprintf("%s:%s:", s.Type, dir)
 	case s.S3 != nil:
 		prefix := s.S3.KeyPrefix()
 		if sp.barePrefix {
@@ -195,12 +211,9 @@ func sinkIdentity(s config.Sink, sp spelling, defaultNamed bool) string {
 		if sp.endpointSlash && endpoint != "" {
 			endpoint += "/"
 		}
-		return fmt.Sprintf("s3:%s:%s/%s:%s:%s", endpoint, s.S3.Bucket, prefix, s.S3.Format, s.S3.Compression) + shapeSuffix(s.S3.Keys)
-	case s.Kafka != nil:
-		b := slices.Sorted(slices.Values(s.Kafka.Brokers))
-		return fmt.Sprintf("kafka:%s:%s", strings.Join(b, ","), s.Kafka.Topic)
+		return fmt.Sprintf("s3:%s:%s/%s:", endpoint, s.S3.Bucket, prefix)
 	}
-	return s.Type
+	return ""
 }
 
 // shapeSuffix is ":" and the shape's label (shape.Keys.Label), or "" for
@@ -279,8 +292,9 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 // workspace and filters whose sinks differ, that exported days before
 // first: moving a sink (a Kafka broker to another port) makes a new state,
 // and the days the old one had not exported yet would be exported by
-// nothing; adding a file or S3 sink makes one too, and the new sink would
-// hold none of the days before first, which verify then fails on it.
+// nothing; adding a file or S3 sink (a place none of them writes to)
+// makes one too, and the new sink would hold none of the days before
+// first, which verify then fails on it.
 func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 	type key struct {
 		BaseURL   string         `json:"base_url"`
@@ -297,17 +311,15 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 		return nil
 	}
 	var notes, dirs []string
-	known := map[string]bool{} // the sinks of those states
-	from := first              // the first day they exported
+	var known []string // the sinks of those states
+	from := first      // the first day they exported
 	for _, s := range v.Siblings() {
 		var k key
 		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
 			!sameFilters(k.Filters, own.Filters) || slices.Equal(k.Sinks, own.Sinks) {
 			continue
 		}
-		for _, sk := range k.Sinks {
-			known[sk] = true
-		}
+		known = append(known, k.Sinks...)
 		if s.First < first {
 			from = min(from, s.First)
 			dirs = append(dirs, s.Dir)
@@ -324,13 +336,15 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 			s.Dir, strings.Join(k.Sinks, ", "), s.Last, first, next, first))
 	}
 	var added []string
-	for i, sk := range own.Sinks {
-		if s := cfg.Sinks[i]; !known[sk] && (s.File != nil || s.S3 != nil) {
-			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, sk))
+	for i, s := range cfg.Sinks {
+		// By place: a Parquet sink's compression changed holds its days.
+		place := sinkPlace(s, spelling{workspace: cfg.Source.Workspace})
+		if place != "" && !slices.ContainsFunc(known, func(k string) bool { return strings.HasPrefix(k, place) }) {
+			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, own.Sinks[i]))
 		}
 	}
 	if len(added) > 0 && from < first {
-		notes = append(notes, fmt.Sprintf("a new state: no state of this source and filters beside it (%s), which exported days from %s, had %s; such a sink gets the days from %s on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from %s --to %s (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again (the other sinks' files rewritten with the same events, Kafka sent them again)",
+		notes = append(notes, fmt.Sprintf("a new state: no state of this source and filters beside it (%s), which exported days from %s, wrote where %s writes; such a sink gets the days from %s on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from %s --to %s (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again (the other sinks' files rewritten with the same events, Kafka sent them again)",
 			strings.Join(dirs, ", "), from, strings.Join(added, ", "), first, from, first))
 	}
 	return notes
