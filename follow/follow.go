@@ -196,7 +196,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 	case !ok:
 		pos.Start = o.From
 		if pos.Start.IsZero() {
-			pos.Start = startAfter(exported, s.Now())
+			pos.Start = startAfter(pipeline.CaughtUp(cfg, &l.st.View, exported), s.Now())
 		}
 		if oldest := l.oldest(); pos.Start.Before(oldest) {
 			// As run does: the API returns nothing older, and sealing such

@@ -1517,6 +1517,36 @@ func TestFollowBurstGoesOn(t *testing.T) {
 	require.Contains(t, msgs[1].Content, "still going (3 in the last message)")
 }
 
+// TestFollowFirstStartAfterSinkRemoved: a follow loop started on the state
+// of a configuration used before (NDJSON alone), after nightly runs with a
+// Parquet sink beside it exported every day since, starts today, as the
+// two-sink state would (was: the day after its own last day, a week back:
+// those days were read again and written again at their seals, and Kafka
+// was sent them again).
+func TestFollowFirstStartAfterSinkRemoved(t *testing.T) {
+	_, base := emptySim(t)
+	cfg := testConfig(t, base)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	both := *cfg
+	both.Sinks = append(cfg.Sinks[:len(cfg.Sinks):len(cfg.Sinks)], config.Sink{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "parquet")}})
+	for cfg, days := range map[*config.Config][]int{cfg: {-8}, &both: {-7, -6, -5, -4, -3, -2, -1}} {
+		st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+		require.NoError(t, err)
+		for _, n := range days {
+			require.NoError(t, st.MarkExported(state.Day{Day: today.AddDate(0, 0, n).Format(time.DateOnly), RunID: "nightly"}))
+		}
+		require.NoError(t, st.Close())
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{}) }()
+	waitFor(t, 30*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, today, position(t, cfg).Start.UTC())
+}
+
 // TestFollowNewStateAfterSinkMoved: the first start of a follow loop on a
 // new state, its sinks not those of the state beside it that sealed days
 // before yesterday (a sink moved), warns naming that state and the days

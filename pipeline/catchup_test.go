@@ -216,6 +216,44 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	require.Empty(t, plan.Notes, "a stream is not read back")
 }
 
+// TestCatchUpAfterSinkRemoved: a nightly job that ran with NDJSON alone,
+// then with a Parquet sink beside it for a while, goes back to NDJSON
+// alone, and so to its earlier state: the days the two-sink state
+// exported meanwhile are in the NDJSON sink and count as exported (was:
+// every one was exported again from the API, those past the retention
+// reported lost, and the one on its edge, which the API holds in part,
+// refused as shrinking its files: the run failed). Days of the other
+// state before this state's first are not taken: its catch-up starts at
+// its first day.
+func TestCatchUpAfterSinkRemoved(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	ndjsonOnly := testConfig(t, "http://127.0.0.1:1")
+	markExported(t, ndjsonOnly.State.Dir, pipeline.Identity(ndjsonOnly), today.AddDate(0, 0, -10))
+	both := *ndjsonOnly
+	both.Sinks = append(ndjsonOnly.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "parquet")}})
+	var days []time.Time
+	for n := -12; n <= -1; n++ {
+		if n != -10 {
+			days = append(days, today.AddDate(0, 0, n))
+		}
+	}
+	markExported(t, ndjsonOnly.State.Dir, pipeline.Identity(&both), days...)
+
+	plan, err := pipeline.DryRun(ndjsonOnly, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Empty(t, plan.Days)
+	require.Empty(t, plan.Notes)
+
+	// A state whose sinks are not all in the other's: its days are its own.
+	other := *ndjsonOnly
+	other.Sinks = []config.Sink{{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "other")}}}
+	markExported(t, ndjsonOnly.State.Dir, pipeline.Identity(&other), today.AddDate(0, 0, -10))
+	plan, err = pipeline.DryRun(&other, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Len(t, plan.Days, 9)
+}
+
 // TestCatchUpAfterKafkaBrokerMoved: a Kafka sink whose brokers changed (the
 // broker moved to another port) makes a new state, whose first catch-up
 // exports yesterday only; the plan names the state beside it, of the same

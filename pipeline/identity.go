@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -287,6 +288,76 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
+// sourceSibling is a state beside cfg's of the same source, workspace and
+// filters, with other sinks (their identities, as key.json has them).
+type sourceSibling struct {
+	state.Sibling
+	sinks []string
+}
+
+// sourceSiblings returns cfg's sinks' identities and the states beside v's
+// of the same source, workspace and filters whose sinks differ.
+func sourceSiblings(cfg *config.Config, v *state.View) ([]string, []sourceSibling) {
+	type key struct {
+		BaseURL   string         `json:"base_url"`
+		Workspace string         `json:"workspace"`
+		Filters   config.Filters `json:"filters"`
+		Sinks     []string       `json:"sinks"`
+	}
+	b, err := json.Marshal(Identity(cfg))
+	if err != nil {
+		return nil, nil
+	}
+	var own key
+	if json.Unmarshal(b, &own) != nil {
+		return nil, nil
+	}
+	var out []sourceSibling
+	for _, s := range v.Siblings() {
+		var k key
+		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
+			!sameFilters(k.Filters, own.Filters) || slices.Equal(k.Sinks, own.Sinks) {
+			continue
+		}
+		out = append(out, sourceSibling{s, k.Sinks})
+	}
+	return own.Sinks, out
+}
+
+// CaughtUp are the days v records exported, and those a state beside it of
+// the same source, workspace and filters records exported to every sink of
+// cfg and others (a configuration before a sink was removed): a day
+// exported to every sink counts as exported, whichever state recorded it,
+// so that going back to an earlier configuration's state does not export
+// again, or report lost, the days the other exported meanwhile (a day on
+// the retention edge, exported again, would be refused: the API no longer
+// returns all its events). The catch-up and a follow loop's first start
+// read it; exported is v's own record.
+func CaughtUp(cfg *config.Config, v *state.View, exported map[string]state.Day) map[string]state.Day {
+	own, sibs := sourceSiblings(cfg, v)
+	// Only from v's first day on: the catch-up starts there, and days
+	// before it are no concern of this state's.
+	first := ""
+	for d := range exported {
+		if first == "" || d < first {
+			first = d
+		}
+	}
+	out := exported
+	for _, s := range sibs {
+		if slices.ContainsFunc(own, func(sk string) bool { return !slices.Contains(s.sinks, sk) }) {
+			continue
+		}
+		out = maps.Clone(out)
+		for d, rec := range s.Days {
+			if _, ok := out[d]; !ok && d >= first {
+				out[d] = rec
+			}
+		}
+	}
+	return out
+}
+
 // MovedSinkNotes warn a new state, whose first catch-up or follow starts at
 // first (YYYY-MM-DD), of the states beside v's of the same source,
 // workspace and filters whose sinks differ, that exported days before
@@ -296,30 +367,11 @@ func PreviousKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 // makes one too, and the new sink would hold none of the days before
 // first, which verify then fails on it.
 func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
-	type key struct {
-		BaseURL   string         `json:"base_url"`
-		Workspace string         `json:"workspace"`
-		Filters   config.Filters `json:"filters"`
-		Sinks     []string       `json:"sinks"`
-	}
-	b, err := json.Marshal(Identity(cfg))
-	if err != nil {
-		return nil
-	}
-	var own key
-	if json.Unmarshal(b, &own) != nil {
-		return nil
-	}
-	var notes, dirs []string
-	var known []string // the sinks of those states
-	from := first      // the first day they exported
-	for _, s := range v.Siblings() {
-		var k key
-		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
-			!sameFilters(k.Filters, own.Filters) || slices.Equal(k.Sinks, own.Sinks) {
-			continue
-		}
-		known = append(known, k.Sinks...)
+	own, sibs := sourceSiblings(cfg, v)
+	var notes, dirs, known []string // known: the sinks of those states
+	from := first                   // the first day they exported
+	for _, s := range sibs {
+		known = append(known, s.sinks...)
 		if s.First < first {
 			from = min(from, s.First)
 			dirs = append(dirs, s.Dir)
@@ -333,14 +385,14 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 			continue // no day between
 		}
 		notes = append(notes, fmt.Sprintf("a new state: %s, the state of this source and filters with other sinks (%s), exported up to %s, and this new state starts at %s; if a sink only moved (a Kafka broker's address changed), export the days between with run --from %s --to %s",
-			s.Dir, strings.Join(k.Sinks, ", "), s.Last, first, next, first))
+			s.Dir, strings.Join(s.sinks, ", "), s.Last, first, next, first))
 	}
 	var added []string
 	for i, s := range cfg.Sinks {
 		// By place: a Parquet sink's compression changed holds its days.
 		place := sinkPlace(s, spelling{workspace: cfg.Source.Workspace})
 		if place != "" && !slices.ContainsFunc(known, func(k string) bool { return strings.HasPrefix(k, place) }) {
-			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, own.Sinks[i]))
+			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, own[i]))
 		}
 	}
 	if len(added) > 0 && from < first {

@@ -558,10 +558,11 @@ func (v *View) progressPath(key string) string {
 }
 
 // Sibling is another state under the same state.dir: the identity its
-// key.json records and the first and last days it records exported.
+// key.json records and the days it records exported, first and last.
 type Sibling struct {
 	Dir         string
 	Identity    json.RawMessage
+	Days        map[string]Day
 	First, Last string // YYYY-MM-DD
 }
 
@@ -606,7 +607,7 @@ func (v *View) Siblings() []Sibling {
 		if err != nil || len(days) == 0 {
 			continue
 		}
-		s := Sibling{Dir: dir, Identity: id}
+		s := Sibling{Dir: dir, Identity: id, Days: days}
 		for d := range days {
 			if s.First == "" || d < s.First {
 				s.First = d
