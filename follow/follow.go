@@ -207,7 +207,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 		}
 		pos.Watermark = pos.Start
 		if len(exported) == 0 && o.From.IsZero() {
-			for _, n := range pipeline.MovedSinkNotes(cfg, &l.st.View, pos.Start.UTC().Format(time.DateOnly)) {
+			for _, n := range pipeline.MovedSinkNotes(cfg, &l.st.View, pos.Start.UTC().Format(time.DateOnly), s.Now()) {
 				log.Warn("follow: " + n)
 			}
 		}

@@ -193,11 +193,23 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	added.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: parquetDir}})
 	plan, err := pipeline.DryRun(&added, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, []string{"a new state: no state of this source and filters beside it (" + filepath.Join(before.State.Dir, oldKey) +
+	start := "a new state: no state of this source and filters beside it (" + filepath.Join(before.State.Dir, oldKey) +
 		"), which exported days from " + day(-5) + ", wrote where sinks[1] (parquet:" + parquetDir + ":) writes; such a sink gets the days from " + day(-1) +
-		" on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from " +
-		day(-5) + " --to " + day(-1) + " (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again " +
-		"(the other sinks' files rewritten with the same events, Kafka sent them again)"}, plan.Notes)
+		" on, and verify fails the days before on it"
+	repair := func(from string) string {
+		return ": if it was added (not moved with its data), give it the days from " + from + " with pachca-export verify --repair --from " +
+			from + " --to " + day(-1) + " (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again " +
+			"(the other sinks' files rewritten with the same events, Kafka sent them again)"
+	}
+	require.Equal(t, []string{start + repair(day(-5))}, plan.Notes)
+
+	// Only the days the API still holds can be given to it.
+	shortLived := added
+	shortLived.Period.Retention = 72 * time.Hour
+	plan, err = pipeline.DryRun(&shortLived, pipeline.Range{}, now, testLogger(t))
+	require.NoError(t, err)
+	require.Contains(t, plan.Notes, start+": those before "+day(-2)+" are past the API's retention and cannot be given to it (give verify a --from "+
+		day(-2)+")"+repair(day(-2)))
 
 	markExported(t, before.State.Dir, pipeline.Identity(&added), today.AddDate(0, 0, -1))
 	snappy := *before

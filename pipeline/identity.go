@@ -365,8 +365,9 @@ func CaughtUp(cfg *config.Config, v *state.View, exported map[string]state.Day) 
 // and the days the old one had not exported yet would be exported by
 // nothing; adding a file or S3 sink (a place none of them writes to)
 // makes one too, and the new sink would hold none of the days before
-// first, which verify then fails on it.
-func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
+// first, which verify then fails on it, and only the days the API still
+// holds at now (period.retention) can be given to it.
+func MovedSinkNotes(cfg *config.Config, v *state.View, first string, now time.Time) []string {
 	own, sibs := sourceSiblings(cfg, v)
 	var notes, dirs, known []string // known: the sinks of those states
 	from := first                   // the first day they exported
@@ -395,11 +396,22 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string) []string {
 			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, own[i]))
 		}
 	}
-	if len(added) > 0 && from < first {
-		notes = append(notes, fmt.Sprintf("a new state: no state of this source and filters beside it (%s), which exported days from %s, wrote where %s writes; such a sink gets the days from %s on, and verify fails the days before on it: if it was added (not moved with its data), give it those days with pachca-export verify --repair --from %s --to %s (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again (the other sinks' files rewritten with the same events, Kafka sent them again)",
-			strings.Join(dirs, ", "), from, strings.Join(added, ", "), first, from, first))
+	if len(added) == 0 || from >= first {
+		return notes
 	}
-	return notes
+	note := fmt.Sprintf("a new state: no state of this source and filters beside it (%s), which exported days from %s, wrote where %s writes; such a sink gets the days from %s on, and verify fails the days before on it",
+		strings.Join(dirs, ", "), from, strings.Join(added, ", "), first)
+	// The first whole day the API still holds.
+	held := now.Add(-cfg.Period.Retention).Add(day - time.Nanosecond).UTC().Truncate(day).Format(time.DateOnly)
+	if from < held {
+		note += fmt.Sprintf(": those before %s are past the API's retention and cannot be given to it (give verify a --from %s)", held, held)
+		from = held
+	}
+	if from < first {
+		note += fmt.Sprintf(": if it was added (not moved with its data), give it the days from %s with pachca-export verify --repair --from %s --to %s (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again (the other sinks' files rewritten with the same events, Kafka sent them again)",
+			from, from, first)
+	}
+	return append(notes, note)
 }
 
 // sameFilters tells whether two states' filters select the same events

@@ -145,7 +145,7 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		}
 		plan = planCatchUp(CaughtUp(cfg, v, exported), now, cfg.Period.Lag, cfg.Period.Retention)
 		if len(exported) == 0 && len(plan.Days) > 0 {
-			plan.Notes = append(plan.Notes, MovedSinkNotes(cfg, v, plan.Days[0].Date())...)
+			plan.Notes = append(plan.Notes, MovedSinkNotes(cfg, v, plan.Days[0].Date(), now)...)
 		}
 	default:
 		var err error
