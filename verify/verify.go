@@ -532,7 +532,11 @@ func (v *verifier) compare(day string, hs []held) {
 				others = append(others, fmt.Sprintf("%s holds %d", o.r.label, m))
 			}
 		}
-		h.res.fail("%d events here, but %s for the day (sinks of one configuration get the same events)", n, strings.Join(others, ", "))
+		why := "sinks of one configuration get the same events"
+		if n == 0 {
+			why += "; a sink added after the day was exported has none of them: --repair delivers the day to it"
+		}
+		h.res.fail("%d events here, but %s for the day (%s)", n, strings.Join(others, ", "), why)
 	}
 }
 
