@@ -154,8 +154,16 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	l.succeeded()
 	l.log.Info("follow: cycle", "seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", len(fresh), "late", late,
 		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,
-		"freshness_s", l.s.Now().Sub(l.pos.Watermark).Seconds(), "duration_s", time.Since(began).Seconds())
+		"freshness_s", l.freshness().Seconds(), "duration_s", time.Since(began).Seconds())
 	return nil
+}
+
+// freshness is how old the newest exported instant is by the API's clock:
+// its now minus the watermark. By this host's clock, an API clock behind it
+// would read as a feed that far behind, and page for the clocks' skew,
+// which api_clock_behind_seconds shows on its own.
+func (l *Loop) freshness() time.Duration {
+	return l.s.Now().Add(-l.s.Client().APIBehind()).Sub(l.watermark())
 }
 
 // noteBehind shows how far the API's clock is behind this one: the gauge,

@@ -123,7 +123,7 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	l.m = newMetrics(func() float64 { return l.s.Now().Sub(l.watermark()).Seconds() }, po.Config.Source.Workspace)
+	l.m = newMetrics(func() float64 { return l.freshness().Seconds() }, po.Config.Source.Workspace)
 	// The feed goes on when the messages cannot be sent (a recipient gone,
 	// a token without messages:create, POST /messages failing): the rules
 	// keep their events, and the next cycles send what is missing.

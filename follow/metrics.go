@@ -42,7 +42,7 @@ func newMetrics(freshness func() float64, workspace string) *metrics {
 	m.behind = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
 		Name: "api_clock_behind_seconds", Help: "How far the API's clock is behind this host's, from its Date headers (to within a second): the cycles read up to the API's now less the lag."})
 	fresh := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Subsystem: "follow",
-		Name: "freshness_seconds", Help: "Now minus the watermark: how old the newest exported instant is (alert when it exceeds interval + lag by far)."},
+		Name: "freshness_seconds", Help: "The API's now minus the watermark: how old the newest exported instant is (alert when it exceeds interval + lag by far)."},
 		freshness)
 	reg.MustRegister(m.cycles, m.duration, m.late, m.sealed, m.watermark, m.alerts, m.behind, fresh)
 	m.cycles.WithLabelValues("success")
