@@ -64,6 +64,18 @@ var (
 	to   = reporttest.Day0.AddDate(0, 0, 6)
 )
 
+// openPage opens the report at file in a new browser tab and waits for its
+// charts to be drawn.
+func openPage(t *testing.T, file string) context.Context {
+	t.Helper()
+	ctx := browser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	return ctx
+}
+
 // writeReport exports the dataset to format under a temporary dir and
 // writes the report of [from, to) to report.html there.
 func writeReport(t *testing.T, format string) string {
@@ -520,11 +532,7 @@ func TestUnbreakableValuesKeepThePageWidth(t *testing.T) {
 	}
 	file := writeReportOf(t, "parquet", recs)
 
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	width := eval[int](t, ctx, `window.innerWidth`)
 	wide := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('table')).
 	  filter(el => el.getBoundingClientRect().right > window.innerWidth).map(el => el.id)`)
@@ -540,11 +548,7 @@ func TestChartsReadByScreenReader(t *testing.T) {
 	file := writeReport(t, "parquet")
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	written := map[string]string{}
 	for _, m := range regexp.MustCompile(`id="(chart-[a-z]+)" role="img" aria-label="([^"]*)"`).FindAllStringSubmatch(string(b), -1) {
 		written[m[1]] = m[2]
@@ -578,11 +582,7 @@ func TestNotExportedIsNotDrawn(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	require.Equal(t, "not exported", eval[string](t, ctx, `document.querySelector('#sensitive-table tr[data-group="Audit log reads"] td.n').textContent`))
 	kinds := eval[[]string](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-sensitive')).getOption().yAxis[0].data`)
 	require.Contains(t, kinds, "Role changes")
@@ -595,11 +595,7 @@ func TestNotExportedIsNotDrawn(t *testing.T) {
 // axis: the planted burst of 10:00 at 13:00).
 func TestBurstsShadedAtTheirHours(t *testing.T) {
 	file := writeReport(t, "parquet")
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	type span struct {
 		Name             string
 		From, To         float64 // pixels of the burst's first and last hour
@@ -646,11 +642,7 @@ func TestRightToLeftValuesStayInPlace(t *testing.T) {
 		}
 	}
 	file := writeReportOf(t, "parquet", recs)
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	// Where each string shows, [top, left], in the order given, in the
 	// cell of the role changes' most active actors.
 	at := eval[[][2]float64](t, ctx, `((needles) => {
@@ -687,11 +679,7 @@ func TestRightToLeftValuesStayInPlace(t *testing.T) {
 // number is of; the page keeps its look and width.
 func TestRowHeaders(t *testing.T) {
 	file := writeReport(t, "parquet")
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	for _, id := range []string{"days-table", "fail-actors-table", "sensitive-table", "compare-table", "keys-table"} {
 		first := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#`+id+` tbody tr')).map(tr => tr.cells[0].tagName + ' ' + tr.cells[0].scope + ' ' + getComputedStyle(tr.cells[0]).fontWeight)`)
 		require.NotEmpty(t, first, id)
@@ -707,11 +695,7 @@ func TestRowHeaders(t *testing.T) {
 // had none, and moving by headings passed them by).
 func TestHeadings(t *testing.T) {
 	file := writeReport(t, "parquet")
-	ctx := browser(t)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
-	))
+	ctx := openPage(t, file)
 	require.Equal(t, []string{"Summary", "Events per day by category", "Failed 2FA by hour and actor", "Top actors and IP addresses",
 		"Rare and sensitive changes", "Against the previous period", "Event keys"},
 		eval[[]string](t, ctx, `Array.from(document.querySelectorAll('h2')).map(h => h.textContent)`))
