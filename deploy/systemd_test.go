@@ -126,7 +126,10 @@ func TestSystemdUnits(t *testing.T) {
 	nightly := readUnit(t, "systemd/pachca-export.service")
 	require.Equal(t, []string{"oneshot"}, nightly.get("Service", "Type"))
 	follow := readUnit(t, "systemd/pachca-export-follow.service")
-	require.Equal(t, []string{"on-failure"}, follow.get("Service", "Restart"))
+	// follow ends with exit status 0 on SIGHUP as on SIGTERM: only
+	// systemctl stop, which systemd never restarts, may stop the feed
+	// (was: on-failure, and a stray SIGHUP stopped it for good).
+	require.Equal(t, []string{"always"}, follow.get("Service", "Restart"))
 	require.Equal(t, []string{"2"}, follow.get("Service", "RestartPreventExitStatus"), "a configuration error is not restarted every 30 s")
 	require.Equal(t, []string{"pachca-export.service pachca-export.timer"}, follow.get("Unit", "Conflicts"))
 
