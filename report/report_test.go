@@ -86,6 +86,21 @@ func TestLeftOutIsNotZero(t *testing.T) {
 	}
 }
 
+// TestFilesCheckedSaid: the page says how many files it read and that
+// each matched its manifest, which the reader checks (was: the count only,
+// and an auditor could not tell that the numbers came from files checked
+// against their manifests).
+func TestFilesCheckedSaid(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	reporttest.Write(t, reporttest.FileSink(t, dir, "parquet"), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), reporttest.Dataset())
+	var out bytes.Buffer
+	st, err := report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(dir), From: reporttest.Day0.AddDate(0, 0, 3),
+		To: reporttest.Day0.AddDate(0, 0, 6), Version: "test"}, &out)
+	require.NoError(t, err)
+	require.Equal(t, 3, st.Files)
+	require.Contains(t, out.String(), `<span id="files">3 file(s), each matching its day's manifest (bytes, sha256, record count)</span>`)
+}
+
 // TestUnsealedDaysNamed: a day of the period that follow is still feeding
 // (its cycle files, which do not reach the day's end yet) is named on the
 // page: events the API publishes late may still be added to it (was: shown
