@@ -131,6 +131,38 @@ func TestPageRetryOrFail(t *testing.T) {
 	}
 }
 
+// TestServerTextCannotDriveTheTerminal: an error quotes what the server
+// sent, and the command prints it to stderr, often a terminal. A line break
+// in it must not start a line that reads as the program's own, nor an
+// escape sequence reach the terminal (clear the screen, set its title).
+func TestServerTextCannotDriveTheTerminal(t *testing.T) {
+	const hostile = `bad\u001b[2J\u001b]0;owned\u0007\npachca-export: run finished\r\u202e`
+	cases := []struct {
+		name    string
+		replies []reply
+		errText string
+	}{
+		{name: "ApiError", replies: []reply{{status: 400, body: `{"errors":[{"key":"k\u001b[1m","message":"` + hostile + `","code":"c\nx"}]}`}},
+			errText: `(400 c x: bad\x1b[2J\x1b]0;owned\a pachca-export: run finished \u202e, parameter k\x1b[1m)`},
+		{name: "OAuthError", replies: []reply{{status: 401, body: `{"error":"e\u001b[31m","error_description":"` + hostile + `"}`}},
+			errText: `(401 e\x1b[31m: bad\x1b[2J\x1b]0;owned\a pachca-export: run finished \u202e)`},
+		{name: "5xx body", replies: slices.Repeat([]reply{{status: 500, body: "oops\x1b[31m\npachca-export: ok\u009b"}}, 4),
+			errText: `giving up after 3 retries: server error 500 oops\x1b[31m pachca-export: ok\u009b`},
+		{name: "foreign 403", replies: []reply{{status: 403, body: "<html>\x1b]0;t\x07</html>"}},
+			errText: `answered 403: <html>\x1b]0;t\a</html>,`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := scripted(t, tc.replies...)
+			c, _ := testClient(srv.URL)
+			_, err := c.Page(t.Context(), Query{Start: time.Unix(0, 0), End: time.Unix(10, 0)}, "")
+			require.ErrorContains(t, err, tc.errText)
+			require.NotContains(t, err.Error(), "\n")
+			require.False(t, strings.ContainsFunc(err.Error(), func(r rune) bool { return r != ' ' && !strconv.IsPrint(r) }), "%q", err.Error())
+		})
+	}
+}
+
 func TestRangeTooLarge(t *testing.T) {
 	srv, _ := scripted(t, reply{status: 422, body: `{"errors":[{"key":"end_time","value":null,"message":"Selected date range is too large","code":"invalid_date_range","payload":null}]}`})
 	c, _ := testClient(srv.URL)

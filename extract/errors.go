@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/internal/failure"
 )
@@ -121,7 +123,7 @@ func parseAPIError(status int, body []byte) *APIError {
 	}
 	if len(api.Errors) > 0 {
 		first := api.Errors[0]
-		e.Code, e.Key, e.Message = first.Code, first.Key, first.Message
+		e.Code, e.Key, e.Message = oneLine(first.Code), oneLine(first.Key), oneLine(first.Message)
 		return e
 	}
 	if api.Error == "" && api.Description == "" {
@@ -129,7 +131,7 @@ func parseAPIError(status int, body []byte) *APIError {
 		e.Foreign = true
 		return e
 	}
-	e.Code, e.Message = api.Error, api.Description
+	e.Code, e.Message = oneLine(api.Error), oneLine(api.Description)
 	return e
 }
 
@@ -139,9 +141,34 @@ func parseAPIError(status int, body []byte) *APIError {
 func snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 120 {
-		s = s[:120] + "..."
+		cut := 120
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
-	return s
+	return oneLine(s)
+}
+
+// oneLine returns text a server sent, for an error message: its runs of
+// white space (line breaks too) as one space, and every other character
+// that is not printable (the ESC of a terminal's escape sequences, BEL,
+// a bidirectional override) escaped as in a Go string. A hostile or broken
+// server must not add lines to the output, which would read as the
+// program's own, nor drive the terminal that shows them (was: an error
+// message of the API went to stderr as sent).
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	var b strings.Builder
+	for _, r := range s {
+		if r == ' ' || strconv.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // retryableError is a transient failure: a 5xx, a network error, a malformed body.
