@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/printable"
 )
 
 // APIError is an answer of the API that retrying cannot fix (400, 401, 402,
@@ -123,7 +123,7 @@ func parseAPIError(status int, body []byte) *APIError {
 	}
 	if len(api.Errors) > 0 {
 		first := api.Errors[0]
-		e.Code, e.Key, e.Message = oneLine(first.Code), oneLine(first.Key), oneLine(first.Message)
+		e.Code, e.Key, e.Message = printable.Line(first.Code), printable.Line(first.Key), printable.Line(first.Message)
 		return e
 	}
 	if api.Error == "" && api.Description == "" {
@@ -131,7 +131,7 @@ func parseAPIError(status int, body []byte) *APIError {
 		e.Foreign = true
 		return e
 	}
-	e.Code, e.Message = oneLine(api.Error), oneLine(api.Description)
+	e.Code, e.Message = printable.Line(api.Error), printable.Line(api.Description)
 	return e
 }
 
@@ -147,28 +147,7 @@ func snippet(b []byte) string {
 		}
 		s = s[:cut] + "..."
 	}
-	return oneLine(s)
-}
-
-// oneLine returns text a server sent, for an error message: its runs of
-// white space (line breaks too) as one space, and every other character
-// that is not printable (the ESC of a terminal's escape sequences, BEL,
-// a bidirectional override) escaped as in a Go string. A hostile or broken
-// server must not add lines to the output, which would read as the
-// program's own, nor drive the terminal that shows them (was: an error
-// message of the API went to stderr as sent).
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	var b strings.Builder
-	for _, r := range s {
-		if r == ' ' || strconv.IsPrint(r) {
-			b.WriteRune(r)
-			continue
-		}
-		q := strconv.QuoteRune(r)
-		b.WriteString(q[1 : len(q)-1])
-	}
-	return b.String()
+	return printable.Line(s)
 }
 
 // retryableError is a transient failure: a 5xx, a network error, a malformed body.

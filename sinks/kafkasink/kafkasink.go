@@ -27,6 +27,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/pachca-export/pachca-export/internal/printable"
 	"github.com/pachca-export/pachca-export/internal/smallfile"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
@@ -410,7 +411,9 @@ type deliveryError struct {
 func (e *deliveryError) Error() string {
 	causes := make([]string, len(e.distinct))
 	for i, d := range e.distinct {
-		causes[i] = libraryPrefix.ReplaceAllString(d.Error(), "")
+		// A broker's error message is in it, as the broker sent it (was: a
+		// line break in it started a line of its own on the terminal).
+		causes[i] = printable.Line(libraryPrefix.ReplaceAllString(d.Error(), ""))
 	}
 	return fmt.Sprintf("kafka: topic %s (brokers %s): %d of %d messages not delivered: %s%s",
 		e.topic, e.brokers, e.failed, len(e.werrs), strings.Join(causes, "; "), e.hint)

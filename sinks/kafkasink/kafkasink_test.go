@@ -279,6 +279,36 @@ func TestProduceErrors(t *testing.T) {
 	}
 }
 
+// TestBrokerTextOnOneLine: the message a broker gives with its error code
+// goes into the error on one line, without what a terminal acts on.
+func TestBrokerTextOnOneLine(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic))
+	s := newSink(t, testConfig(c.ListenAddrs(), topic))
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		msg := "denied\npachca-export: run OK\x1b[2J"
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode, sp.ErrorMessage = rp.Partition, kerr.TopicAuthorizationFailed.Code, &msg
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	err = w.Write(t.Context(), makeRecords(0, 5))
+	require.ErrorIs(t, err, kafka.TopicAuthorizationFailed)
+	require.Contains(t, err.Error(), `: denied pachca-export: run OK\x1b[2J`)
+	require.NotContains(t, err.Error(), "\n")
+}
+
 func TestTopicMissing(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(1, "other"))
 	s := newSink(t, testConfig(c.ListenAddrs(), "missing"))

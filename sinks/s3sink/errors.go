@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/pachca-export/pachca-export/internal/printable"
 )
 
 // explained is an SDK error shortened to one readable line. The SDK's own text
@@ -146,7 +148,9 @@ func apiError(err error) (code, text string, status int) {
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		code, text = ae.ErrorCode(), ae.ErrorMessage()
+		// The server's text goes into a message printed to a terminal
+		// (was: a line break in it started a line of its own there).
+		code, text = printable.Line(ae.ErrorCode()), printable.Line(ae.ErrorMessage())
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) && re.Response != nil {

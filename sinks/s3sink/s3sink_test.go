@@ -314,6 +314,26 @@ func TestCheckNotAnS3Endpoint(t *testing.T) {
 	require.EqualError(t, s.Check(t.Context()), `s3: bucket "b-1" does not exist, or endpoint `+srv.URL+` is not an S3 API (its 404 carried no x-amz-request-id): check the bucket and the sink's endpoint`)
 }
 
+// TestServerTextOnOneLine: the message of an S3 error goes into the error
+// on one line, without what a terminal acts on: a server's line break must
+// not start a line that reads as the exporter's own.
+func TestServerTextOnOneLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s3Error(w, http.StatusForbidden, "AccessDenied", "denied&#xA;pachca-export: check OK&#xD;\u202e")
+	}))
+	t.Cleanup(srv.Close)
+	c := s3sink.Config{
+		Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true,
+		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, TempDir: t.TempDir(),
+	}
+	f, err := ndjson.Format("gzip")
+	require.NoError(t, err)
+	s, err := s3sink.New(t.Context(), c, f)
+	require.NoError(t, err)
+	_, err = s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+	require.EqualError(t, err, `s3: get s3://b-1/_pachca-export.json: access denied to bucket "b-1" (check credentials): AccessDenied: denied pachca-export: check OK \u202e`)
+}
+
 func TestNew(t *testing.T) {
 	f, err := ndjson.Format("gzip")
 	require.NoError(t, err)
