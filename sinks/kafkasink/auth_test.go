@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 )
@@ -56,6 +59,33 @@ func TestSASL(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// TestSASLBrokerMessageOnOneLine: the message a broker sends with a SASL
+// failure reaches check's error and a write's on one line, without what a
+// terminal acts on and without kafka-go's method name.
+func TestSASLBrokerMessageOnOneLine(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic), kfake.EnableSASL(), kfake.Superuser("PLAIN", "alice", "plain-pass"))
+	c.ControlKey(int16(kmsg.SASLAuthenticate), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		resp := kreq.(*kmsg.SASLAuthenticateRequest).ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		msg := "bad\npachca-export: check OK\x1b[2J"
+		resp.ErrorCode, resp.ErrorMessage = kerr.SaslAuthenticationFailed.Code, &msg
+		return resp, nil, true
+	})
+	cfg := testConfig(c.ListenAddrs(), topic)
+	cfg.SASL = kafkasink.SASLConfig{Mechanism: "plain", Username: "alice", Password: "plain-pass"}
+	cfg.AllowInsecure = true
+	s := newSink(t, cfg)
+	const said = `[58] SASL Authentication Failed: SASL Authentication failed: bad pachca-export: check OK\x1b[2J`
+	require.EqualError(t, s.Check(t.Context()), "kafka: brokers "+c.ListenAddrs()[0]+" refused the metadata request: "+said)
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	err = w.Write(t.Context(), makeRecords(0, 2))
+	require.ErrorIs(t, err, kafka.SASLAuthenticationFailed)
+	require.ErrorContains(t, err, "): "+said)
+	require.NotContains(t, err.Error(), "\n")
 }
 
 func TestTLS(t *testing.T) {

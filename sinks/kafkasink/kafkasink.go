@@ -160,11 +160,12 @@ func (s *Sink) Check(parent context.Context) error {
 	client := &kafka.Client{Addr: kafka.TCP(s.cfg.Brokers...), Transport: t}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.cfg.Topic}})
 	if err != nil {
+		err = brokerText{err}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) {
 			return fmt.Errorf("kafka: brokers %s refused the metadata request: %w", s.brokers(), err)
 		}
-		msg := libraryPrefix.ReplaceAllString(err.Error(), "")
+		msg := err.Error()
 		if errors.Is(err, errNotKafka) {
 			return fmt.Errorf("kafka: brokers %s: %s: check brokers (the host:port of a Kafka listener, not another service's)", s.brokers(), msg)
 		}
@@ -217,6 +218,18 @@ func (s *Sink) Check(parent context.Context) error {
 }
 
 func (s *Sink) brokers() string { return strings.Join(s.cfg.Brokers, ",") }
+
+// brokerText is an error of kafka-go, whose text may hold what a broker
+// sent with its error code (a SASL or produce error's message), on one line
+// a terminal does not act on, without the library's method name (was: a
+// broker's line break started a line of its own on stderr).
+type brokerText struct{ err error }
+
+func (e brokerText) Error() string {
+	return printable.Line(libraryPrefix.ReplaceAllString(e.err.Error(), ""))
+}
+
+func (e brokerText) Unwrap() error { return e.err }
 
 // libraryPrefix is how kafka-go starts some of its errors: the name of its
 // own method, not the user's business.
@@ -348,7 +361,7 @@ func (s *Sink) deliveryError(err error, msgs []kafka.Message) error {
 	}
 	var werrs kafka.WriteErrors
 	if !errors.As(err, &werrs) {
-		return fmt.Errorf("kafka: topic %s (brokers %s): %w%s", s.cfg.Topic, s.brokers(), err, s.hint(err))
+		return fmt.Errorf("kafka: topic %s (brokers %s): %w%s", s.cfg.Topic, s.brokers(), brokerText{err}, s.hint(err))
 	}
 	e := &deliveryError{topic: s.cfg.Topic, brokers: s.brokers(), werrs: werrs}
 	seen := map[string]bool{}
@@ -411,9 +424,7 @@ type deliveryError struct {
 func (e *deliveryError) Error() string {
 	causes := make([]string, len(e.distinct))
 	for i, d := range e.distinct {
-		// A broker's error message is in it, as the broker sent it (was: a
-		// line break in it started a line of its own on the terminal).
-		causes[i] = printable.Line(libraryPrefix.ReplaceAllString(d.Error(), ""))
+		causes[i] = brokerText{d}.Error()
 	}
 	return fmt.Sprintf("kafka: topic %s (brokers %s): %d of %d messages not delivered: %s%s",
 		e.topic, e.brokers, e.failed, len(e.werrs), strings.Join(causes, "; "), e.hint)
