@@ -446,6 +446,12 @@ func contentID(raw []byte) (key string, sum uint64) {
 
 func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string, error) {
 	root, fileMode, dirMode := r.deadLetterDir()
+	// As a file sink does with its dir (was: a link planted as a day
+	// directory of output.dead_letter_dir, which dir_mode may let the group
+	// write, took the dead letters anywhere the exporter may write).
+	if err := atomicfile.RealDir(root, p.Dir()); err != nil {
+		return "", fmt.Errorf("dead letters: %w", err)
+	}
 	dir := filepath.Join(root, p.Dir())
 	if err := atomicfile.MkdirAll(dir, dirMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -53,6 +54,46 @@ func TestSeveralEventKeys(t *testing.T) {
 	require.Equal(t, map[string]bool{"user_login": true, "user_2fa_fail": true}, streams, "one stream per key, no unfiltered request")
 }
 
+// injectFirst serves sim, with the event raw put first in the first page
+// of events it answers; the flag tells whether it was.
+func injectFirst(t *testing.T, sim *simulator.Server, raw string) (*httptest.Server, *atomic.Bool) {
+	var injected atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == 200 && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
+			body = append([]byte(`{"data":[`+raw+`,`), body[len(`{"data":[`):]...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &injected
+}
+
+// TestDeadLetterDirLinkRefused: a symbolic link planted as a day directory
+// of output.dead_letter_dir (which a group dir_mode lets the group write)
+// is refused, naming it, as one in a file sink's dir is, rather than
+// followed: the dead letters do not go where the link points.
+func TestDeadLetterDirLinkRefused(t *testing.T) {
+	sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 100 })
+	srv, injected := injectFirst(t, sim, `{"id":"broken-1","created_at":"not a time","event_key":"user_login"}`)
+	cfg := testConfig(t, srv.URL+simulator.BasePath)
+	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead letters")
+	elsewhere := t.TempDir()
+	require.NoError(t, os.Mkdir(cfg.Output.DeadLetterDir, 0o770))
+	link := filepath.Join(cfg.Output.DeadLetterDir, "dt="+day0().Format(time.DateOnly))
+	require.NoError(t, os.Symlink(elsewhere, link))
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.True(t, injected.Load())
+	require.ErrorContains(t, err, "dead letters: "+link+" is a symbolic link, not a directory the export made: move it away")
+	entries, err := os.ReadDir(elsewhere)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+}
+
 // TestDeadLetters: an event that cannot be parsed goes to the dead-letter
 // file and is counted; every other event is exported. The file is outside
 // every sink's directory (a reader's glob over it would take dead letters
@@ -74,19 +115,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sim, _ := startSim(t, func(c *simulator.Config) { c.Events = 1000 })
 			const broken = `{"id":"broken-1","created_at":"not a time","event_key":"user_login"}`
-			var injected atomic.Bool
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				rec := httptest.NewRecorder()
-				sim.Handler().ServeHTTP(rec, r)
-				body := rec.Body.Bytes()
-				if rec.Code == 200 && bytes.HasPrefix(body, []byte(`{"data":[{`)) && injected.CompareAndSwap(false, true) {
-					body = append([]byte(`{"data":[`+broken+`,`), body[len(`{"data":[`):]...)
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(rec.Code)
-				w.Write(body)
-			}))
-			defer srv.Close()
+			srv, injected := injectFirst(t, sim, broken)
 			cfg := testConfig(t, srv.URL+simulator.BasePath)
 			root := tc.dir(cfg)
 			from, to := day0(), day0().AddDate(0, 0, 1)

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -269,6 +270,33 @@ func SyncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
+	}
+	return nil
+}
+
+// RealDir fails when dir (a "/"-separated path below root) leaves root or
+// is reached through a symbolic link, or anything but a directory, below
+// it. A writer that writes, lists and removes only in the directories it
+// creates calls it first: a link planted as one of them would take its
+// files somewhere else. root itself may be a link (a directory on another
+// disk); a directory not there yet is fine: the writer creates it.
+func RealDir(root, dir string) error {
+	at := root
+	for _, seg := range strings.Split(path.Clean(dir), "/") {
+		switch seg {
+		case ".":
+			continue
+		case "..":
+			return fmt.Errorf("%s lies outside %s", filepath.Join(root, filepath.FromSlash(dir)), root)
+		}
+		at = filepath.Join(at, seg)
+		fi, err := os.Lstat(at)
+		if err != nil {
+			return nil // not there yet, or not reachable: creating or reading it says why
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is %s, not a directory the export made: move it away", at, Kind(fi.Mode()))
+		}
 	}
 	return nil
 }

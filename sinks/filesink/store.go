@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -51,26 +50,7 @@ func (s store) path(name string) string { return filepath.Join(s.dir, filepath.F
 // inside it would let a forged manifest entry have a run remove a file
 // anywhere. The root itself may be a link (dir on another disk); a
 // directory not there yet is fine: the sink creates it.
-func (s store) realDir(dir string) error {
-	at := s.dir
-	for _, seg := range strings.Split(path.Clean(dir), "/") {
-		switch seg {
-		case ".":
-			continue
-		case "..":
-			return fmt.Errorf("%s lies outside %s", s.path(dir), s.dir)
-		}
-		at = filepath.Join(at, seg)
-		fi, err := os.Lstat(at)
-		if err != nil {
-			return nil // not there yet, or not reachable: creating or reading it says why
-		}
-		if !fi.IsDir() {
-			return fmt.Errorf("%s is %s, not a directory the export made: move it away", at, atomicfile.Kind(fi.Mode()))
-		}
-	}
-	return nil
-}
+func (s store) realDir(dir string) error { return atomicfile.RealDir(s.dir, dir) }
 
 func (s store) Location(name string) string {
 	if name == "" {
