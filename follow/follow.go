@@ -82,7 +82,11 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		if err != nil {
 			return fmt.Errorf("follow: listen on %s (--listen or follow.listen): %w", listen, err)
 		}
-		ep = serve(ln, idleTimeout)
+		log := po.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		ep = serve(ln, idleTimeout, log)
 		defer ep.srv.Close()
 		if addr = ep.srv.Addr; o.Listening != nil {
 			o.Listening(addr)

@@ -2,10 +2,13 @@ package follow
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // endpoints serve /metrics (Prometheus), /healthz (the process answers) and
@@ -30,10 +33,18 @@ type attached struct {
 // use again, holds a descriptor and a goroutine for months otherwise.
 const idleTimeout = 2 * time.Minute
 
-// serve serves the endpoints on ln, closing connections idle for longer
-// than idle; the server's Addr is the address it listens on. Closing the
-// server closes ln.
-func serve(ln net.Listener, idle time.Duration) *endpoints {
+// maxConns bounds the connections the endpoints hold at once: a scraper
+// or a probe holds one. More wait unaccepted, in the kernel's queue, so
+// that a flood of connections cannot take the descriptors the export
+// needs for its state and sinks (was: 400 slow connections under a limit
+// of 200 descriptors failed every cycle with "too many open files").
+const maxConns = 64
+
+// serve serves the endpoints on ln, at most maxConns connections at once,
+// closing those idle for longer than idle; what net/http itself has to say
+// (an accept error) goes to log. The server's Addr is the address it
+// listens on. Closing the server closes ln.
+func serve(ln net.Listener, idle time.Duration, log *slog.Logger) *endpoints {
 	e := &endpoints{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -53,8 +64,11 @@ func serve(ln net.Listener, idle time.Duration) *endpoints {
 		}
 		http.Error(w, "starting: no metrics before the sinks are open", http.StatusServiceUnavailable)
 	})
-	e.srv = &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle}
-	go e.srv.Serve(ln) // returns ErrServerClosed after Close
+	e.srv = &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle,
+		// As every other line: JSON with --log-format json (was: net/http's
+		// own plain lines on stderr).
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go e.srv.Serve(netutil.LimitListener(ln, maxConns)) // returns ErrServerClosed after Close
 	return e
 }
 
