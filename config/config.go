@@ -52,6 +52,12 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
+	// SecretsExposed says, when the file holds secrets written in it (not
+	// ${VAR}) and every user of the machine may read it, which ones; a
+	// warning, as Source.TokenFileExposed.
+	SecretsExposed string `yaml:"-"`
+	// inline are the keys whose secret is written in the file (parse).
+	inline []string
 }
 
 // Source is where events come from.
@@ -299,6 +305,11 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o004 != 0 && len(cfg.inline) > 0 {
+		cfg.SecretsExposed = fmt.Sprintf("%s: %s written in the file, which every user of this machine may read (mode %04o): whoever reads it has them; "+
+			"chmod o-r %s, or give them as ${VAR} from the environment (source.token_file for the token)",
+			path, strings.Join(cfg.inline, ", "), fi.Mode().Perm(), path)
+	}
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
 		t, err := smallfile.Read(cfg.Source.TokenFile, maxTokenFile, nil)
 		if errors.Is(err, smallfile.ErrTooLarge) {
@@ -397,6 +408,7 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 	cfg := d.Config
 	cfg.File = file
 	cfg.Source.TokenError = c.tokenErr
+	cfg.inline = c.inline
 	for i := range d.Sinks {
 		s, ok := c.decodeSink(&d.Sinks[i], fmt.Sprintf("sinks[%d]", i))
 		if ok {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -447,4 +448,53 @@ func TestSigningPathsResolve(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(dir, "keys/new.pem"), cfg.Signing.PrivateKeyFile)
 	require.Equal(t, []string{filepath.Join(dir, "keys/old.pub"), "/etc/k.pub"}, cfg.Signing.PreviousPublicKeyFiles)
+}
+
+// TestInlineSecretsInAReadableFile: secrets written in a configuration file
+// that every user may read are named in a warning, as a token_file every
+// user may read is (was: nothing said); secrets from the environment, or a
+// file of the owner's, are not.
+func TestInlineSecretsInAReadableFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	const sinks = `sinks:
+  - type: s3
+    bucket: audit
+    region: eu-central-1
+    access_key_id: AKIAEXAMPLE
+    secret_access_key: %s
+  - type: kafka
+    brokers: [127.0.0.1:9092]
+    topic: audit
+    sasl:
+      mechanism: scram-sha-512
+      username: exporter
+      password: %s
+`
+	for _, tc := range []struct {
+		name, token, key, password string
+		mode                       os.FileMode
+		want                       string
+	}{
+		{"written, readable by all", "tok", "s3cret", "kpass", 0o644, "source.token, sinks[0].secret_access_key, sinks[1].sasl.password written in the file"},
+		{"one written", "${TOKEN}", "${KEY}", "kpass", 0o644, "sinks[1].sasl.password written in the file"},
+		{"from the environment", "${TOKEN}", "${KEY}", "${PASS}", 0o644, ""},
+		{"the owner's file", "tok", "s3cret", "kpass", 0o600, ""},
+		{"the group's file", "tok", "s3cret", "kpass", 0o640, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := "source:\n  token: " + tc.token + "\n" + fmt.Sprintf(sinks, tc.key, tc.password)
+			require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+			require.NoError(t, os.Chmod(path, tc.mode))
+			cfg, err := config.Load(path, env(map[string]string{"TOKEN": "t", "KEY": "k", "PASS": "p"}))
+			require.NoError(t, err)
+			if tc.want == "" {
+				require.Empty(t, cfg.SecretsExposed)
+				return
+			}
+			require.Equal(t, fmt.Sprintf("%s: %s, which every user of this machine may read (mode %04o): whoever reads it has them; chmod o-r %s, or give them as ${VAR} from the environment (source.token_file for the token)",
+				path, tc.want, tc.mode, path), cfg.SecretsExposed)
+			require.NotContains(t, cfg.SecretsExposed, "s3cret")
+		})
+	}
 }

@@ -50,6 +50,15 @@ type checker struct {
 	// changed: an error shows it instead of the value, which may be a
 	// secret given to the wrong key.
 	written map[*yaml.Node]string
+	// inline are the keys of secrets written in the file itself rather
+	// than taken from the environment (${VAR}).
+	inline []string
+}
+
+// isSecret tells whether the value at path is a secret: the token, an S3
+// secret key, a Kafka SASL password.
+func isSecret(path string) bool {
+	return path == "source.token" || strings.HasSuffix(path, ".secret_access_key") || strings.HasSuffix(path, ".sasl.password")
 }
 
 // quote is the value of n for a message, quoted: the text written in the
@@ -317,6 +326,9 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 			return
 		}
 		if !strings.Contains(n.Value, "${") {
+			if n.Value != "" && isSecret(path) {
+				c.inline = append(c.inline, path)
+			}
 			return
 		}
 		if strings.Contains(envRef.ReplaceAllString(n.Value, ""), "${") {

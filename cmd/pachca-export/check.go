@@ -63,7 +63,11 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", status, what, e.redact(detail))
 	}
-	line(true, "config", fmt.Sprintf("%s: %d sink(s)", cfg.File, len(cfg.Sinks)))
+	detail := fmt.Sprintf("%s: %d sink(s)", cfg.File, len(cfg.Sinks))
+	if w := cfg.SecretsExposed; w != "" {
+		detail += "; warning: " + w
+	}
+	line(true, "config", detail)
 	// What GET /oauth/token/info tells of a token the API accepts: its
 	// owner and scopes; infoErr says why not.
 	var info extract.TokenInfo

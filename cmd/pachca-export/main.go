@@ -218,8 +218,10 @@ func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, 
 		}
 	}
 	e.addSecrets(secrets...)
-	if w := cfg.Source.TokenFileExposed; w != "" && log != nil {
-		log.Warn(w)
+	for _, w := range []string{cfg.Source.TokenFileExposed, cfg.SecretsExposed} {
+		if w != "" && log != nil {
+			log.Warn(w)
+		}
 	}
 	return cfg, nil
 }

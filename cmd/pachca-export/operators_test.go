@@ -622,3 +622,19 @@ func TestTokenFileReadableByEveryone(t *testing.T) {
 		require.NotContains(t, stdout+stderr+checkOut+checkErr, secretToken)
 	}
 }
+
+// TestConfigWithSecretsReadableByEveryone: a configuration every user may
+// read that holds the token itself is used with a warning naming the key,
+// never the token, from run and on check's config line (was: nothing said).
+func TestConfigWithSecretsReadableByEveryone(t *testing.T) {
+	path := writeConfig(t, startSim(t), secretToken, goodConfig)
+	require.NoError(t, os.Chmod(path, 0o644))
+	warning := path + ": source.token written in the file, which every user of this machine may read (mode 0644)"
+	code, stdout, stderr := runMain(t, "run", "-c", path, "--dry-run")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, warning)
+	code, checkOut, checkErr := runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, checkOut+checkErr)
+	require.Regexp(t, `OK\s+config\s+.*; warning: `+regexp.QuoteMeta(warning), checkOut)
+	require.NotContains(t, stdout+stderr+checkOut+checkErr, secretToken)
+}
