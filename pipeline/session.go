@@ -125,6 +125,9 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		return nil, err
 	}
 	s.store = st
+	if w := state.Exposed(cfg.State.Dir); w != "" {
+		s.log.Warn(w)
+	}
 	if o.Mode != "" {
 		// Open said who, this says what for and with which file: a second
 		// workspace's configuration copied from the first and keyed to

@@ -207,6 +207,24 @@ func Check(root string, id any, former ...any) (*View, error) {
 	return v, nil
 }
 
+// Exposed says, when the directory root (state.dir) exists and every user
+// of the machine may write into it, what that lets them do: a warning for
+// the log, "" otherwise. The state of each configuration below it is 0700,
+// but whoever writes root may rename it away, or make one in its place
+// before its first run, and so choose which days count as exported.
+func Exposed(root string) string {
+	fi, err := os.Stat(root)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o002 == 0 {
+		return ""
+	}
+	mode := fi.Mode().Perm()
+	if fi.Mode()&fs.ModeSticky != 0 {
+		mode |= 0o1000 // /tmp's 1777: others' entries stay, but a new one is anyone's
+	}
+	return fmt.Sprintf("state.dir: %s is writable by every user of this machine (mode %04o): whoever writes it may replace a configuration's state, the record of the days exported; chmod o-w %s, or give state.dir a directory of its own",
+		root, mode, root)
+}
+
 // Store is one state directory, locked for the life of the Store. Its
 // methods are not safe for concurrent use unless documented otherwise.
 type Store struct {

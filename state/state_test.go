@@ -509,3 +509,30 @@ func TestCheckSaysWhoHoldsTheState(t *testing.T) {
 	require.NoError(t, err, "Check left no lock behind")
 	require.NoError(t, s.Close())
 }
+
+// TestExposedRoot: a state.dir every user may write into is named in a
+// warning, /tmp's sticky 1777 too (a new entry there is anyone's to make
+// before the first run) (was: used without a word); the owner's or a
+// group's is not.
+func TestExposedRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "state")
+	require.Empty(t, state.Exposed(root), "not there yet: Open makes it 0700")
+	require.NoError(t, os.Mkdir(root, 0o700))
+	for _, tc := range []struct {
+		mode os.FileMode
+		want string
+	}{
+		{0o700, ""},
+		{0o770, ""},
+		{0o777, "0777"},
+		{0o777 | os.ModeSticky, "1777"},
+	} {
+		require.NoError(t, os.Chmod(root, tc.mode))
+		got := state.Exposed(root)
+		if tc.want == "" {
+			require.Empty(t, got, "%v", tc.mode)
+			continue
+		}
+		require.Equal(t, "state.dir: "+root+" is writable by every user of this machine (mode "+tc.want+"): whoever writes it may replace a configuration's state, the record of the days exported; chmod o-w "+root+", or give state.dir a directory of its own", got)
+	}
+}

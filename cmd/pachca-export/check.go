@@ -109,6 +109,9 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if who := v.InUse(); who != "" {
 			detail += "; " + who
 		}
+		if w := state.Exposed(cfg.State.Dir); w != "" {
+			detail += "; warning: " + w
+		}
 		if err := pipeline.CheckOwner(v, info.UserID); infoErr == nil && err != nil {
 			line(false, "state", err.Error())
 		} else {

@@ -638,3 +638,20 @@ func TestConfigWithSecretsReadableByEveryone(t *testing.T) {
 	require.Regexp(t, `OK\s+config\s+.*; warning: `+regexp.QuoteMeta(warning), checkOut)
 	require.NotContains(t, stdout+stderr+checkOut+checkErr, secretToken)
 }
+
+// TestStateDirWritableByEveryone: a state.dir every user may write into is
+// warned of by run and on check's state line (was: used without a word).
+func TestStateDirWritableByEveryone(t *testing.T) {
+	path := writeConfig(t, startSim(t), secretToken, goodConfig)
+	root := filepath.Join(filepath.Dir(path), "state")
+	require.NoError(t, os.Mkdir(root, 0o700))
+	require.NoError(t, os.Chmod(root, 0o777))
+	warning := "state.dir: " + root + " is writable by every user of this machine (mode 0777)"
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	code, _, stderr := runMain(t, "run", "-c", path, "--from", day.Format(time.DateOnly), "--to", day.AddDate(0, 0, 1).Format(time.DateOnly))
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, warning)
+	code, checkOut, checkErr := runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, checkOut+checkErr)
+	require.Regexp(t, `OK\s+state\s+.* writable; warning: `+regexp.QuoteMeta(warning), checkOut)
+}
