@@ -77,9 +77,12 @@ func TestKillMidWindowKeepsItsCheckpoint(t *testing.T) {
 	// and both runs together send the requests of one walk, plus the one in
 	// flight at the stop.
 	rest := len(exporttest.Expected(sim, from, time.UnixMilli(cut[0])))
-	require.LessOrEqual(t, len(rerun), rest/50+1)
-	require.LessOrEqual(t, requestsBefore+len(rerun), 4000/50+2)
-	require.Equal(t, int64(len(rerun)+1), sum.Requests, "and the token's owner asked once (GET /oauth/token/info)")
+	// The rerun's own count: the log may hold, after the stop, the answer
+	// to a request of the first run cut off in flight. One of the rerun's
+	// requests asked for the token's owner (GET /oauth/token/info).
+	pages := sum.Requests - 1
+	require.LessOrEqual(t, pages, int64(rest/50+1))
+	require.LessOrEqual(t, requestsBefore+int(pages), 4000/50+2)
 }
 
 // TestResumeSkipsADayRecordedButNotInProgress: a run of a range killed
