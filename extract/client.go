@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -147,6 +149,7 @@ func NewClient(cfg ClientConfig) *Client {
 	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
+		tr.OnProxyConnectResponse = refusedByProxy
 		hc.Transport = tr
 	}
 	limiter := NewLimiter(cfg.RPS)
@@ -528,7 +531,8 @@ func (c *Client) getBody(ctx context.Context, u string) (body []byte, retryAfter
 // A TLS failure is not retried: a certificate the client does not trust, or
 // a server that does not speak TLS at an https:// URL, answers the same at
 // every try (was: retried for about 95 s, max_retries times). Nor is a
-// redirect the client does not follow (checkRedirect).
+// redirect the client does not follow (checkRedirect), nor a proxy's 4xx to
+// the CONNECT (proxyError).
 func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
 	if tlsErr := tlsFailure(err); tlsErr != nil {
 		return tlsErr
@@ -536,24 +540,53 @@ func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error
 	if re := (*redirectError)(nil); errors.As(err, &re) {
 		return re
 	}
+	if pe := (*proxyError)(nil); errors.As(err, &pe) {
+		if !pe.retryable() {
+			return pe
+		}
+		return &retryableError{msg: msg, err: pe}
+	}
 	if rctx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%s within %s (source.timeout)", what, c.cfg.Timeout)
 	}
-	return &retryableError{msg: msg, err: stripURL(err)}
+	return &retryableError{msg: msg + c.viaProxy(), err: stripURL(err)}
 }
 
 // tlsFailure names a TLS failure on the way to source.base_url and what to
 // do about it, or returns nil for any other error.
+//
+// A certificate for another host name is told apart from an untrusted one:
+// adding a CA does not help it (was: "not trusted ... add its CA"). So is a
+// server that offers only TLS versions before 1.2, which the client refuses
+// (was: retried max_retries times as "remote error: tls: protocol version
+// not supported").
 func tlsFailure(err error) error {
 	var cv *tls.CertificateVerificationError
+	var host x509.HostnameError
 	var rh tls.RecordHeaderError
 	switch {
+	case errors.As(err, &cv) && errors.As(cv.Err, &host):
+		return fmt.Errorf("TLS: the certificate of the server at source.base_url is for another host name (%v): check the host name in source.base_url (a TLS-inspecting proxy must issue its certificate for that name); adding a CA does not help", cv.Err)
 	case errors.As(err, &cv):
-		return fmt.Errorf("TLS: the certificate of the server at source.base_url is not trusted (%v): check source.base_url, or add its CA to the system's trust store (SSL_CERT_FILE)", cv.Err)
+		return fmt.Errorf("TLS: the certificate of the server at source.base_url is not trusted (%v): check source.base_url, or add the CA that signed it (a TLS-inspecting proxy's, behind one) to the system's trust store, or to a bundle SSL_CERT_FILE names", cv.Err)
 	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &rh):
 		return errors.New("TLS: the server at source.base_url does not speak TLS: check the URL's scheme (http:// or https://) and port")
+	case oldTLSVersion(err):
+		return fmt.Errorf("TLS: the server at source.base_url offers only TLS versions before 1.2, which the client refuses (%v): the server, or a TLS-inspecting proxy on the way, must offer TLS 1.2 or 1.3", stripURL(err))
 	}
 	return nil
+}
+
+// oldTLSVersion reports whether err is a handshake that failed on the
+// protocol version: the server's protocol_version alert to a client that
+// offers TLS 1.2 and 1.3 only, or a server hello of an older version. The
+// tls package exports neither, hence their texts.
+func oldTLSVersion(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil && op.Err.Error() == "tls: protocol version not supported" {
+		return true
+	}
+	return strings.Contains(err.Error(), "tls: server selected unsupported protocol version")
 }
 
 // tooLarge is a 200 answer over maxBody, read no further: a page of
