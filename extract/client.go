@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/internal/timestamp"
 )
@@ -149,7 +150,7 @@ func NewClient(cfg ClientConfig) *Client {
 	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
-		tr.OnProxyConnectResponse = refusedByProxy
+		tr.OnProxyConnectResponse = netproxy.Refused
 		hc.Transport = tr
 	}
 	limiter := NewLimiter(cfg.RPS)
@@ -532,7 +533,7 @@ func (c *Client) getBody(ctx context.Context, u string) (body []byte, retryAfter
 // a server that does not speak TLS at an https:// URL, answers the same at
 // every try (was: retried for about 95 s, max_retries times). Nor is a
 // redirect the client does not follow (checkRedirect), nor a proxy's 4xx to
-// the CONNECT (proxyError).
+// the CONNECT (netproxy.Error).
 func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
 	if tlsErr := tlsFailure(err); tlsErr != nil {
 		return tlsErr
@@ -540,8 +541,8 @@ func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error
 	if re := (*redirectError)(nil); errors.As(err, &re) {
 		return re
 	}
-	if pe := (*proxyError)(nil); errors.As(err, &pe) {
-		if !pe.retryable() {
+	if pe := (*netproxy.Error)(nil); errors.As(err, &pe) {
+		if !pe.Retryable() {
 			return pe
 		}
 		return &retryableError{msg: msg, err: pe}
@@ -549,7 +550,7 @@ func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error
 	if rctx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%s within %s (source.timeout)", what, c.cfg.Timeout)
 	}
-	return &retryableError{msg: msg + c.viaProxy(), err: stripURL(err)}
+	return &retryableError{msg: msg + netproxy.Via(c.http.Transport, c.cfg.BaseURL), err: stripURL(err)}
 }
 
 // tlsFailure names a TLS failure on the way to source.base_url and what to

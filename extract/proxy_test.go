@@ -1,10 +1,8 @@
 package extract
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,35 +11,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// connectProxy is a CONNECT proxy on loopback that answers every CONNECT
-// with status (a reset when 0) and never tunnels.
-func connectProxy(t *testing.T, status int) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
-					return
-				}
-				if status == 0 {
-					conn.(*net.TCPConn).SetLinger(0)
-					return
-				}
-				fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n", status, http.StatusText(status))
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
+	"github.com/pachca-export/pachca-export/testkit/proxytest"
+)
 
 // TestProxyRefusalNamed: a proxy's 4xx to the CONNECT (a 407 for a missing
 // or wrong password, a 403 of its policy) ends the request at once, naming
@@ -66,7 +38,7 @@ func TestProxyRefusalNamed(t *testing.T) {
 		{name: "reset", status: 0, retried: true, user: url.UserPassword("corpuser", "Pr0xyS3cret"), password: "Pr0xyS3cret", want: "request failed (through the proxy http://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			proxy := &url.URL{Scheme: "http", Host: connectProxy(t, tc.status), User: tc.user}
+			proxy := &url.URL{Scheme: "http", Host: proxytest.Refusing(t, tc.status), User: tc.user}
 			c, slept := testClient("https://api.example.com/api/shared/v1")
 			c.http.Transport.(*http.Transport).Proxy = http.ProxyURL(proxy)
 			_, err := c.Page(t.Context(), Query{}, "")

@@ -2,6 +2,8 @@ package s3sink
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/internal/printable"
 )
 
@@ -38,6 +41,8 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 	code, text, status := apiError(err)
 	var sendErr *smithyhttp.RequestSendError
 	var noCreds *noCredentialsError
+	var refused *netproxy.Error
+	var cv *tls.CertificateVerificationError
 	switch {
 	case ctx.Err() == nil && errors.As(err, &noCreds):
 		msg = fmt.Sprintf("no credentials for bucket %q: %v (set the sink's access_key_id and secret_access_key, or what the SDK's "+
@@ -66,10 +71,14 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 	case status == 401 || status == 403 || code == "AccessDenied" ||
 		code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch":
 		msg = fmt.Sprintf("access denied to bucket %q (check credentials): %s", s.cfg.Bucket, short(code, text))
+	case errors.As(err, &refused):
+		msg = fmt.Sprintf("endpoint %s: %v", s.endpoint(), refused)
+	case errors.As(err, &cv):
+		msg = s.untrusted(cv)
 	case errors.As(err, &sendErr) && isTimeout(sendErr):
-		msg = fmt.Sprintf("endpoint %s did not answer within %s", s.endpoint(), s.cfg.Timeout)
+		msg = fmt.Sprintf("endpoint %s did not answer within %s%s", s.endpoint(), s.cfg.Timeout, netproxy.Via(s.transport, s.endpoint()))
 	case errors.As(err, &sendErr):
-		msg = fmt.Sprintf("endpoint %s unreachable: %v", s.endpoint(), netCause(sendErr))
+		msg = fmt.Sprintf("endpoint %s unreachable%s: %v", s.endpoint(), netproxy.Via(s.transport, s.endpoint()), netCause(sendErr))
 		var dnsErr *net.DNSError
 		if errors.As(sendErr, &dnsErr) && s.cfg.Endpoint != "" && !s.cfg.ForcePathStyle &&
 			strings.HasPrefix(dnsErr.Name, s.cfg.Bucket+".") {
@@ -86,6 +95,24 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 		msg += fmt.Sprintf(" (after %d attempts)", maxErr.Attempt)
 	}
 	return &explained{msg: msg, err: err}
+}
+
+// untrusted says what to do about the endpoint's certificate: a name other
+// than the endpoint's host is fixed in the endpoint, an unknown CA in the
+// bundle the client trusts. The SDK trusts the bundle of AWS_CA_BUNDLE (or
+// the profile's ca_bundle) instead of the system's CAs when one is set,
+// which the API client does not read: the same CA may be trusted there and
+// not here.
+func (s *Sink) untrusted(cv *tls.CertificateVerificationError) string {
+	var host x509.HostnameError
+	if errors.As(cv.Err, &host) {
+		return fmt.Sprintf("endpoint %s: its TLS certificate is for another host name (%v): check the host in the sink's endpoint; adding a CA does not help", s.endpoint(), cv.Err)
+	}
+	where := "the system's trust store, or to a bundle SSL_CERT_FILE names"
+	if tc := s.transport.TLSClientConfig; tc != nil && tc.RootCAs != nil {
+		where = "the bundle AWS_CA_BUNDLE (or the AWS profile's ca_bundle) names, which S3 requests trust instead of the system's CAs and SSL_CERT_FILE"
+	}
+	return fmt.Sprintf("endpoint %s: its TLS certificate is not trusted (%v): add the CA that signed it (a TLS-inspecting proxy's, behind one) to %s", s.endpoint(), cv.Err, where)
 }
 
 // noCredentialsError is the failure to obtain credentials, which the SDK

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
@@ -99,6 +100,7 @@ func New(ctx context.Context, cfg Config, f sinks.Format, opts ...Option) (*Sink
 		bc = awshttp.NewBuildableClient()
 	}
 	transport := bc.GetTransport()
+	transport.OnProxyConnectResponse = netproxy.Refused
 	httpClient := &http.Client{
 		Transport: transport,
 		Timeout:   cfg.Timeout,

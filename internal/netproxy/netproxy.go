@@ -1,0 +1,77 @@
+// Package netproxy tells a proxy's refusal of a CONNECT apart from the
+// server's answers, for the HTTP clients of the API and of S3. net/http
+// reports only the proxy's status text ("Proxy Authentication Required"),
+// which names neither the proxy nor the variable that sets it.
+package netproxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/pachca-export/pachca-export/internal/secret"
+)
+
+// Error is a proxy's answer other than 200 to the CONNECT that opens a
+// tunnel to an https:// server.
+type Error struct {
+	Status int
+	line   string   // "407 Proxy Authentication Required"
+	proxy  *url.URL // with its user info, which Error never prints
+	target string   // host:port of the CONNECT
+}
+
+// Refused is an http.Transport's OnProxyConnectResponse: it turns a CONNECT
+// answer other than 200 into an *Error, which the client's error wraps.
+func Refused(_ context.Context, proxy *url.URL, req *http.Request, resp *http.Response) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	return &Error{Status: resp.StatusCode, line: resp.Status, proxy: proxy, target: req.Host}
+}
+
+// Error names the proxy without its user info, and what to do. A CONNECT
+// always tunnels to an https:// URL, whose proxy is HTTPS_PROXY.
+func (e *Error) Error() string {
+	host, _, _ := strings.Cut(e.target, ":")
+	msg := fmt.Sprintf("the proxy %s (HTTPS_PROXY) answered %s to the CONNECT to %s", Name(e.proxy), e.line, e.target)
+	switch {
+	case e.Status == http.StatusProxyAuthRequired && e.proxy.User == nil:
+		return msg + ": it wants a user and password: set HTTPS_PROXY to http://USER:PASSWORD@HOST:PORT (special characters percent-encoded)"
+	case e.Status == http.StatusProxyAuthRequired:
+		return msg + fmt.Sprintf(": it refused the user %q and the password in HTTPS_PROXY: check them (special characters percent-encoded)", e.proxy.User.Username())
+	case e.Status >= 500:
+		return msg + ": it could not reach " + host
+	}
+	return msg + ": it does not let this machine through to " + host + "; ask its administrators to allow the host, or list the host in NO_PROXY if it is reachable without the proxy"
+}
+
+// Retryable: a proxy's 5xx is its failure to reach the server, which may
+// pass; its 4xx (a refused user, a host its policy blocks) is the answer to
+// every try.
+func (e *Error) Retryable() bool { return e.Status >= 500 }
+
+// Name is the proxy's URL without its user info.
+func Name(u *url.URL) string { return secret.WithoutUser(u.String()) }
+
+// Via is " (through the proxy http://HOST:PORT, HTTPS_PROXY)" when tr sends
+// the requests to target through a proxy, else "": a connection the proxy
+// resets, or a CONNECT it never answers, reads as the server's failure
+// otherwise.
+func Via(tr http.RoundTripper, target string) string {
+	t, ok := tr.(*http.Transport)
+	if !ok || t.Proxy == nil {
+		return ""
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	p, err := t.Proxy(&http.Request{URL: u})
+	if err != nil || p == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (through the proxy %s, %s_PROXY)", Name(p), strings.ToUpper(u.Scheme))
+}

@@ -1,0 +1,42 @@
+// Package proxytest runs HTTP proxies on loopback that refuse the CONNECT,
+// for tests of how the clients report a proxy in the way.
+package proxytest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Refusing starts a proxy that answers every CONNECT with status, or resets
+// the connection when status is 0, and never tunnels. It returns its
+// host:port; the test's cleanup stops it.
+func Refusing(t testing.TB, status int) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+					return
+				}
+				if status == 0 {
+					conn.(*net.TCPConn).SetLinger(0)
+					return
+				}
+				fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n", status, http.StatusText(status))
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
