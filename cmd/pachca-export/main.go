@@ -78,6 +78,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if v, ok := e.lookup("PACHCA_TOKEN"); ok {
 		e.addSecrets(v)
 	}
+	// The proxies' passwords, which net/http sends in Proxy-Authorization:
+	// a proxy's error page may echo the header.
+	for _, name := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if v, ok := e.lookup(name); ok {
+			e.addSecrets(secret.Credentials(v)...)
+		}
+	}
 	e.addSecrets(tokenArgs(args)...)
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !e.jsonLog {
 		e.progress = &terminalProgress{w: stderr, width: func() int {

@@ -102,6 +102,26 @@ func Password(u string) string {
 	return ""
 }
 
+// Credentials returns the password of the user info of the URL u and
+// "user:password", the form a Basic authorization header carries in base64
+// (which a proxy's error page may echo); nil when u has no password. A u
+// without a scheme ("user:pw@proxy:3128", as a proxy variable may be) is
+// read as http://, as net/http reads it.
+func Credentials(u string) []string {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme == "" || p.Host == "" {
+		p, err = url.Parse("http://" + u)
+	}
+	if err != nil || p.User == nil {
+		return nil
+	}
+	pw, ok := p.User.Password()
+	if !ok || pw == "" {
+		return nil
+	}
+	return []string{pw, p.User.Username() + ":" + pw}
+}
+
 // WithoutUser is the URL u without its user and password (u itself when it
 // has none or does not parse): credentials do not define what a URL names.
 func WithoutUser(u string) string {

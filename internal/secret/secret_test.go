@@ -57,3 +57,20 @@ func TestURL(t *testing.T) {
 	require.Equal(t, "https://api.pachca.com/api/shared/v1", URL("https://api.pachca.com/api/shared/v1"))
 	require.Equal(t, "not a url\x7f", URL("not a url\x7f"))
 }
+
+func TestCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name, u string
+		want    []string
+	}{
+		{"http", "http://corp:pw%40x@proxy:3128", []string{"pw@x", "corp:pw@x"}},
+		{"no scheme", "corp:pw@proxy:3128", []string{"pw", "corp:pw"}},
+		{"no password", "http://corp@proxy:3128", nil},
+		{"no user info", "http://proxy:3128", nil},
+		{"not a URL", "http://corp:p w@proxy", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, Credentials(tc.u))
+		})
+	}
+}

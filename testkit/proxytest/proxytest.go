@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,6 +36,39 @@ func Refusing(t testing.TB, status int) string {
 					return
 				}
 				fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n", status, http.StatusText(status))
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// Echoing starts a proxy that answers every request, a CONNECT or one to
+// forward, with 403 and a page that quotes the request's headers, as some
+// proxies' error pages do. It returns its host:port.
+func Echoing(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				var b strings.Builder
+				b.WriteString("Access denied. Your request:\n")
+				// Proxy-Authorization first: error messages quote the
+				// start of a page.
+				fmt.Fprintf(&b, "Proxy-Authorization: %s\n", req.Header.Get("Proxy-Authorization"))
+				req.Header.Del("Proxy-Authorization")
+				req.Header.Write(&b)
+				fmt.Fprintf(conn, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", b.Len(), b.String())
 			}()
 		}
 	}()

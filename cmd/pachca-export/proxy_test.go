@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/proxytest"
+)
+
+// TestProxyPasswordNeverWritten: a proxy whose error page quotes the
+// request's headers echoes Proxy-Authorization, the base64 of HTTP_PROXY's
+// user:password; nothing printed holds it, nor the password (was: check and
+// run printed "answered 403: Access denied. ... Proxy-Authorization: Basic
+// Y29ycHVzZXI6..."). The real binary, as net/http reads the proxy
+// variables once per process.
+func TestProxyPasswordNeverWritten(t *testing.T) {
+	const password = "Pr0xy-S3cret"
+	bin := buildtest.StaticBinary(t)
+	proxy := proxytest.Echoing(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("source:\n  base_url: http://api.example.com/api/shared/v1\n  allow_insecure: true\n"+
+		"  token: tok-7d3e91b2\n  max_retries: 1\nsinks:\n  - type: ndjson\n    dir: out\nstate:\n  dir: state\n"), 0o600))
+	for _, args := range [][]string{
+		{"check", "-c", path},
+		{"run", "-c", path, "--from", "2026-11-01", "--to", "2026-11-02", "--log-level", "debug"},
+		{"run", "-c", path, "--from", "2026-11-01", "--to", "2026-11-02", "--log-format", "json"},
+	} {
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Env = append(os.Environ(), "HTTP_PROXY=http://corpuser:"+password+"@"+proxy, "http_proxy=", "NO_PROXY=", "no_proxy=")
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, "%s", out)
+		require.Contains(t, string(out), "Proxy-Authorization: Basic [REDACTED]", "the page was echoed")
+		require.NotContains(t, string(out), password)
+		require.NotContains(t, string(out), base64.StdEncoding.EncodeToString([]byte("corpuser:"+password)))
+	}
+}
