@@ -107,10 +107,28 @@ func TestTLS(t *testing.T) {
 	_, err = w.Commit(t.Context())
 	require.NoError(t, err)
 
-	untrusted := testConfig(c.ListenAddrs(), topic)
-	untrusted.TLS = kafkasink.TLSConfig{Enabled: true} // system roots do not know the test CA
-	s2 := newSink(t, untrusted)
-	require.ErrorContains(t, s2.Check(t.Context()), "certificate")
+	// What to do about a certificate the client refuses is told (was:
+	// "unreachable: tls: failed to verify certificate: ..." alone).
+	otherCA, _ := selfSigned(t, t.TempDir())
+	for _, tc := range []struct {
+		name string
+		tls  kafkasink.TLSConfig
+		want string
+	}{
+		// The system's roots do not know the test CA.
+		{"no ca_file", kafkasink.TLSConfig{Enabled: true},
+			"x509: certificate signed by unknown authority (set tls.ca_file to the CA that signed the brokers' certificates, or add that CA to the system's trust store)"},
+		{"another CA", kafkasink.TLSConfig{Enabled: true, CAFile: otherCA},
+			"(tls.ca_file " + otherCA + " holds no CA that signed the brokers' certificate)"},
+		{"another host name", kafkasink.TLSConfig{Enabled: true, CAFile: caFile, ServerName: "kafka.example.com"},
+			"x509: certificate is not valid for any names, but wanted to match kafka.example.com (the brokers' certificate is for other host names: check brokers, or set tls.server_name to a name it holds)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			refused := testConfig(c.ListenAddrs(), topic)
+			refused.TLS = tc.tls
+			require.ErrorContains(t, newSink(t, refused).Check(t.Context()), tc.want)
+		})
+	}
 }
 
 // TestTLSToAPlainListener: tls.enabled against a plain-text listener, which

@@ -183,7 +183,15 @@ func (s *Sink) Check(parent context.Context) error {
 		}
 		hint := ""
 		var ne net.Error
+		var host x509.HostnameError
+		var unknown x509.UnknownAuthorityError
 		switch {
+		case errors.As(err, &host):
+			hint = " (the brokers' certificate is for other host names: check brokers, or set tls.server_name to a name it holds)"
+		case errors.As(err, &unknown) && s.cfg.TLS.CAFile == "":
+			hint = " (set tls.ca_file to the CA that signed the brokers' certificates, or add that CA to the system's trust store)"
+		case errors.As(err, &unknown):
+			hint = fmt.Sprintf(" (tls.ca_file %s holds no CA that signed the brokers' certificate)", s.cfg.TLS.CAFile)
 		case s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
 		case s.tls == nil && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
