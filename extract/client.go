@@ -599,9 +599,13 @@ func tooLarge(what string) error {
 
 // statusError classifies an answer that is not a success: a 429 with its
 // Retry-After (1 s when absent), a retryable 5xx (with a 503's Retry-After),
-// or a permanent *APIError. The token is removed from the body before any of
+// a proxy's 407 (netproxy.Forwarded), or a permanent *APIError. The token is removed from the body before any of
 // it is cut or quoted into the error.
 func (c *Client) statusError(status int, header http.Header, body []byte) (time.Duration, error) {
+	// Only a proxy answers 407 (was: "the API refused the request (407").
+	if err := netproxy.Forwarded(c.http.Transport, c.cfg.BaseURL, status); err != nil {
+		return 0, err
+	}
 	body = c.scrub.Bytes(body)
 	asked := retryAfterAsked(header.Get("Retry-After"), serverNow(header, time.Now()))
 	ra := min(asked, maxRetryAfter)

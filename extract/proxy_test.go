@@ -28,6 +28,7 @@ func TestProxyRefusalNamed(t *testing.T) {
 		user     *url.Userinfo
 		want     string
 		retried  bool
+		http     bool // the API at an http:// URL: a request for the proxy to forward
 		password string
 	}{
 		{name: "407 without credentials", status: 407, want: "answered 407 Proxy Authentication Required to the CONNECT to api.example.com:443: it wants a user and password: set HTTPS_PROXY to http://USER:PASSWORD@HOST:PORT"},
@@ -36,10 +37,17 @@ func TestProxyRefusalNamed(t *testing.T) {
 		{name: "403 of its policy", status: 403, want: "answered 403 Forbidden to the CONNECT to api.example.com:443: it does not let this machine through to api.example.com; ask its administrators to allow the host, or list the host in NO_PROXY"},
 		{name: "502", status: 502, retried: true, want: "answered 502 Bad Gateway to the CONNECT to api.example.com:443: it could not reach api.example.com"},
 		{name: "reset", status: 0, retried: true, user: url.UserPassword("corpuser", "Pr0xyS3cret"), password: "Pr0xyS3cret", want: "request failed (through the proxy http://"},
+		// Only a proxy answers 407 (was: "the API refused the request (407").
+		{name: "407 to a request for http", status: 407, http: true, user: url.UserPassword("corpuser", "Pr0xyS3cret"), password: "Pr0xyS3cret",
+			want: `(HTTP_PROXY) answered 407 Proxy Authentication Required to the request for api.example.com: it refused the user "corpuser" and the password in HTTP_PROXY`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy := &url.URL{Scheme: "http", Host: proxytest.Refusing(t, tc.status), User: tc.user}
-			c, slept := testClient("https://api.example.com/api/shared/v1")
+			base := "https://api.example.com/api/shared/v1"
+			if tc.http {
+				base = "http://api.example.com/api/shared/v1"
+			}
+			c, slept := testClient(base)
 			c.http.Transport.(*http.Transport).Proxy = http.ProxyURL(proxy)
 			_, err := c.Page(t.Context(), Query{}, "")
 			require.ErrorContains(t, err, tc.want)

@@ -15,12 +15,14 @@ import (
 )
 
 // Error is a proxy's answer other than 200 to the CONNECT that opens a
-// tunnel to an https:// server.
+// tunnel to an https:// server, or its 407 to a request it was to forward
+// to an http:// one.
 type Error struct {
-	Status int
-	line   string   // "407 Proxy Authentication Required"
-	proxy  *url.URL // with its user info, which Error never prints
-	target string   // host:port of the CONNECT
+	Status  int
+	line    string   // "407 Proxy Authentication Required"
+	proxy   *url.URL // with its user info, which Error never prints
+	target  string   // host:port of the CONNECT, or host of the URL
+	forward bool     // a request to forward, not a CONNECT
 }
 
 // Refused is an http.Transport's OnProxyConnectResponse: it turns a CONNECT
@@ -32,16 +34,40 @@ func Refused(_ context.Context, proxy *url.URL, req *http.Request, resp *http.Re
 	return &Error{Status: resp.StatusCode, line: resp.Status, proxy: proxy, target: req.Host}
 }
 
+// Forwarded is the *Error of a 407 to a request for target (an http://
+// URL), which only a proxy answers, when tr sends such requests through
+// one; nil otherwise.
+func Forwarded(tr http.RoundTripper, target string, status int) error {
+	t, ok := tr.(*http.Transport)
+	if !ok || t.Proxy == nil || status != http.StatusProxyAuthRequired {
+		return nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil
+	}
+	p, err := t.Proxy(&http.Request{URL: u})
+	if err != nil || p == nil {
+		return nil
+	}
+	return &Error{Status: status, line: fmt.Sprintf("%d %s", status, http.StatusText(status)), proxy: p, target: u.Host, forward: true}
+}
+
 // Error names the proxy without its user info, and what to do. A CONNECT
-// always tunnels to an https:// URL, whose proxy is HTTPS_PROXY.
+// always tunnels to an https:// URL, whose proxy is HTTPS_PROXY; a request
+// to forward is for an http:// one, whose proxy is HTTP_PROXY.
 func (e *Error) Error() string {
 	host, _, _ := strings.Cut(e.target, ":")
-	msg := fmt.Sprintf("the proxy %s (HTTPS_PROXY) answered %s to the CONNECT to %s", Name(e.proxy), e.line, e.target)
+	variable, what := "HTTPS_PROXY", "the CONNECT to "
+	if e.forward {
+		variable, what = "HTTP_PROXY", "the request for "
+	}
+	msg := fmt.Sprintf("the proxy %s (%s) answered %s to %s%s", Name(e.proxy), variable, e.line, what, e.target)
 	switch {
 	case e.Status == http.StatusProxyAuthRequired && e.proxy.User == nil:
-		return msg + ": it wants a user and password: set HTTPS_PROXY to http://USER:PASSWORD@HOST:PORT (special characters percent-encoded)"
+		return msg + fmt.Sprintf(": it wants a user and password: set %s to http://USER:PASSWORD@HOST:PORT (special characters percent-encoded)", variable)
 	case e.Status == http.StatusProxyAuthRequired:
-		return msg + fmt.Sprintf(": it refused the user %q and the password in HTTPS_PROXY: check them (special characters percent-encoded)", e.proxy.User.Username())
+		return msg + fmt.Sprintf(": it refused the user %q and the password in %s: check them (special characters percent-encoded)", e.proxy.User.Username(), variable)
 	case e.Status >= 500:
 		return msg + ": it could not reach " + host
 	}
