@@ -13,6 +13,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -25,7 +26,8 @@ func checkCommand() *command {
 		name:     "check",
 		synopsis: "-c FILE [--token TOKEN]",
 		summary:  "check the configuration, the token and every sink, as OK/FAIL lines",
-		about: `Loads FILE, sends one request to tell whether the API accepts the token
+		about: `Loads FILE, shows the proxy HTTPS_PROXY and HTTP_PROXY name (failing a value
+Go would ignore or misread), sends one request to tell whether the API accepts the token
 (scope audit_events:read, Corporation plan), checks the state directory
 (writable, its files whole; a process holding it now is named), reads the signing keys as a run does, and probes every sink (directory
 writable, bucket writable, Kafka topic present, a file or S3 location that
@@ -68,6 +70,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		detail += "; warning: " + w
 	}
 	line(true, "config", detail)
+	e.checkProxies(line)
 	// What GET /oauth/token/info tells of a token the API accepts: its
 	// owner and scopes; infoErr says why not.
 	var info extract.TokenInfo
@@ -149,6 +152,32 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		return fmt.Errorf("check: %d problem(s)", failed)
 	}
 	return nil
+}
+
+// checkProxies shows the proxy variables that are set as net/http reads
+// them (each name in upper case first, as it prefers), so that a value it
+// would ignore or misread is a FAIL line rather than a connection that
+// goes another way (was: not checked; a password's unencoded % made every
+// request go directly, failing as "lookup ...: no such host").
+func (e *env) checkProxies(line func(ok bool, what, detail string)) {
+	for _, names := range [][]string{{"HTTPS_PROXY", "https_proxy"}, {"HTTP_PROXY", "http_proxy"}} {
+		for _, name := range names {
+			v, ok := e.lookup(name)
+			if !ok || v == "" {
+				continue
+			}
+			if proxy, err := netproxy.Parse(v); err != nil {
+				line(false, "proxy", name+": "+err.Error())
+			} else {
+				noProxy, _ := e.lookup("NO_PROXY")
+				if noProxy == "" {
+					noProxy, _ = e.lookup("no_proxy")
+				}
+				line(true, "proxy", fmt.Sprintf("%s %s, except for loopback and NO_PROXY %q", name, proxy, noProxy))
+			}
+			break
+		}
+	}
 }
 
 // checkSigning reads the signing keys as a run does, so that a key a run

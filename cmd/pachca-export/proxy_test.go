@@ -41,3 +41,36 @@ func TestProxyPasswordNeverWritten(t *testing.T) {
 		require.NotContains(t, string(out), base64.StdEncoding.EncodeToString([]byte("corpuser:"+password)))
 	}
 }
+
+// TestCheckProxies: check shows the proxy each variable names, as net/http
+// reads it, and fails one that net/http would ignore or misread (was: not
+// shown; a password's unencoded % sent every request directly, and its
+// error was the direct way's "lookup ...: no such host").
+func TestCheckProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want []string
+	}{
+		{"none", map[string]string{}, nil},
+		{"https", map[string]string{"HTTPS_PROXY": "http://corpuser:Pr0xy%25S3cret@proxy.corp.example:3128", "no_proxy": "minio.corp.example"},
+			[]string{`OK proxy HTTPS_PROXY http://proxy.corp.example:3128, except for loopback and NO_PROXY "minio.corp.example"`}},
+		{"upper case first", map[string]string{"HTTPS_PROXY": "http://a:3128", "https_proxy": "http://b:3128", "http_proxy": "http://c:3128"},
+			[]string{`OK proxy HTTPS_PROXY http://a:3128, except for loopback and NO_PROXY ""`, `OK proxy http_proxy http://c:3128, except for loopback and NO_PROXY ""`}},
+		{"unencoded %", map[string]string{"https_proxy": "http://corpuser:Pr0xy%S3cret@proxy.corp.example:3128"},
+			[]string{"FAIL proxy https_proxy: not a proxy URL as Go reads it, http://[USER:PASSWORD@]HOST:PORT: percent-encode the user's and password's special characters (% as %25, # as %23, / as %2F, ? as %3F, @ as %40, a space as %20)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &env{lookup: func(k string) (string, bool) { v, ok := tc.vars[k]; return v, ok }}
+			var got []string
+			e.checkProxies(func(ok bool, what, detail string) {
+				status := "OK"
+				if !ok {
+					status = "FAIL"
+				}
+				got = append(got, status+" "+what+" "+detail)
+			})
+			require.Equal(t, tc.want, got)
+		})
+	}
+}

@@ -6,12 +6,12 @@ package netproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-
-	"github.com/pachca-export/pachca-export/internal/secret"
 )
 
 // Error is a proxy's answer other than 200 to the CONNECT that opens a
@@ -79,8 +79,10 @@ func (e *Error) Error() string {
 // every try.
 func (e *Error) Retryable() bool { return e.Status >= 500 }
 
-// Name is the proxy's URL without its user info.
-func Name(u *url.URL) string { return secret.WithoutUser(u.String()) }
+// Name is the proxy's scheme and host: without its user info, nor a path,
+// query or fragment, where the password of a value net/http misread (an
+// unencoded / or #) would be.
+func Name(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
 // Via is " (through the proxy http://HOST:PORT, HTTPS_PROXY)" when tr sends
 // the requests to target through a proxy, else "": a connection the proxy
@@ -100,4 +102,33 @@ func Via(tr http.RoundTripper, target string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (through the proxy %s, %s_PROXY)", Name(p), strings.ToUpper(u.Scheme))
+}
+
+// Parse reads the value of a proxy variable as net/http does (a value
+// without a scheme is http://) and returns the proxy's URL without its
+// user info, or an error when net/http would not use it as meant: it
+// ignores a value that is no URL, and misreads one whose password holds a
+// %, #, / or ? not percent-encoded (the proxy's host becomes a piece of
+// it). The error quotes nothing of the value, which holds the password.
+func Parse(value string) (string, error) {
+	u, err := url.Parse(value)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		if u2, err2 := url.Parse("http://" + value); err2 == nil {
+			u, err = u2, nil
+		}
+	}
+	bad := errors.New("not a proxy URL as Go reads it, http://[USER:PASSWORD@]HOST:PORT: percent-encode the user's and password's special characters (% as %25, # as %23, / as %2F, ? as %3F, @ as %40, a space as %20)")
+	if err != nil {
+		return "", bad
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		return "", bad
+	}
+	if _, perr := strconv.ParseUint(u.Port(), 10, 16); u.Hostname() == "" || (u.Port() != "" && perr != nil) ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", bad
+	}
+	return Name(u), nil
 }
