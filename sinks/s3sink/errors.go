@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -73,6 +74,10 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 		msg = fmt.Sprintf("access denied to bucket %q (check credentials): %s", s.cfg.Bucket, short(code, text))
 	case errors.As(err, &refused):
 		msg = fmt.Sprintf("endpoint %s: %v", s.endpoint(), refused)
+	case status == http.StatusProxyAuthRequired && netproxy.Forwarded(s.transport, s.endpoint(), status) != nil:
+		// An http:// endpoint through HTTP_PROXY (was: "s3:
+		// ProxyAuthenticationRequired: ... (HTTP 407)", the proxy unnamed).
+		msg = fmt.Sprintf("endpoint %s: %v", s.endpoint(), netproxy.Forwarded(s.transport, s.endpoint(), status))
 	case errors.As(err, &cv):
 		msg = s.untrusted(cv)
 	case errors.As(err, &sendErr) && isTimeout(sendErr):

@@ -59,6 +59,8 @@ func TestCheckTLSAndProxyTold(t *testing.T) {
 			want: "s3: endpoint https://localhost:" + port + ": its TLS certificate is for another host name (x509: certificate is valid for example.com, *.example.com, not localhost): check the host in the sink's endpoint"},
 		{name: "proxy refusing the password", endpoint: "https://s3.example.com", proxy: &url.URL{Scheme: "http", User: url.UserPassword("corpuser", "Pr0xyS3cret")},
 			want: `s3: endpoint https://s3.example.com: the proxy http://127.0.0.1:`},
+		{name: "proxy refusing the password for http", endpoint: "http://s3.example.com", proxy: &url.URL{Scheme: "http", User: url.UserPassword("corpuser", "Pr0xyS3cret")},
+			want: `s3: endpoint http://s3.example.com: the proxy http://127.0.0.1:`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("AWS_CA_BUNDLE", tc.caBundle)
@@ -77,10 +79,13 @@ func TestCheckTLSAndProxyTold(t *testing.T) {
 			}
 			err = s.Check(t.Context())
 			require.ErrorContains(t, err, tc.want)
-			if tc.proxy != nil {
+			switch {
+			case tc.proxy != nil && strings.HasPrefix(tc.endpoint, "https:"):
 				require.ErrorContains(t, err, `(HTTPS_PROXY) answered 407 Proxy Authentication Required to the CONNECT to s3.example.com:443: it refused the user "corpuser" and the password in HTTPS_PROXY`)
-				require.NotContains(t, err.Error(), "Pr0xyS3cret")
+			case tc.proxy != nil:
+				require.ErrorContains(t, err, `(HTTP_PROXY) answered 407 Proxy Authentication Required to the request for s3.example.com: it refused the user "corpuser" and the password in HTTP_PROXY`)
 			}
+			require.NotContains(t, err.Error(), "Pr0xyS3cret")
 		})
 	}
 }
