@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -27,6 +26,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/internal/timestamp"
+	"github.com/pachca-export/pachca-export/internal/tlsversion"
 )
 
 // DefaultBaseURL is the public API.
@@ -572,22 +572,10 @@ func tlsFailure(err error) error {
 		return fmt.Errorf("TLS: the certificate of the server at source.base_url is not trusted (%v): check source.base_url, or add the CA that signed it (a TLS-inspecting proxy's, behind one) to the system's trust store, or to a bundle SSL_CERT_FILE names", cv.Err)
 	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &rh):
 		return errors.New("TLS: the server at source.base_url does not speak TLS: check the URL's scheme (http:// or https://) and port")
-	case oldTLSVersion(err):
+	case tlsversion.TooOld(err):
 		return fmt.Errorf("TLS: the server at source.base_url offers only TLS versions before 1.2, which the client refuses (%v): the server, or a TLS-inspecting proxy on the way, must offer TLS 1.2 or 1.3", stripURL(err))
 	}
 	return nil
-}
-
-// oldTLSVersion reports whether err is a handshake that failed on the
-// protocol version: the server's protocol_version alert to a client that
-// offers TLS 1.2 and 1.3 only, or a server hello of an older version. The
-// tls package exports neither, hence their texts.
-func oldTLSVersion(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil && op.Err.Error() == "tls: protocol version not supported" {
-		return true
-	}
-	return strings.Contains(err.Error(), "tls: server selected unsupported protocol version")
 }
 
 // tooLarge is a 200 answer over maxBody, read no further: a page of

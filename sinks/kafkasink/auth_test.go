@@ -129,6 +129,17 @@ func TestTLS(t *testing.T) {
 			require.ErrorContains(t, newSink(t, refused).Check(t.Context()), tc.want)
 		})
 	}
+
+	t.Run("TLS 1.1 only", func(t *testing.T) {
+		old := newCluster(t, kfake.SeedTopics(1, topic), kfake.TLS(&tls.Config{
+			Certificates: []tls.Certificate{serverCert},
+			MinVersion:   tls.VersionTLS10,
+			MaxVersion:   tls.VersionTLS11,
+		}))
+		cfg := testConfig(old.ListenAddrs(), topic)
+		cfg.TLS = kafkasink.TLSConfig{Enabled: true, CAFile: caFile}
+		require.ErrorContains(t, newSink(t, cfg).Check(t.Context()), "(the brokers offer only TLS versions before 1.2, which the client refuses)")
+	})
 }
 
 // TestTLSToAPlainListener: tls.enabled against a plain-text listener, which

@@ -29,6 +29,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/printable"
 	"github.com/pachca-export/pachca-export/internal/smallfile"
+	"github.com/pachca-export/pachca-export/internal/tlsversion"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/transform"
@@ -192,6 +193,8 @@ func (s *Sink) Check(parent context.Context) error {
 			hint = " (set tls.ca_file to the CA that signed the brokers' certificates, or add that CA to the system's trust store)"
 		case errors.As(err, &unknown):
 			hint = fmt.Sprintf(" (tls.ca_file %s holds no CA that signed the brokers' certificate)", s.cfg.TLS.CAFile)
+		case tlsversion.TooOld(err):
+			hint = " (the brokers offer only TLS versions before 1.2, which the client refuses)"
 		case s.cfg.SASL.Mechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
 			hint = " (the broker hung up: check sasl.mechanism, sasl.username and sasl.password)"
 		case s.tls == nil && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):

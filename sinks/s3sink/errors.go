@@ -18,6 +18,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/internal/printable"
+	"github.com/pachca-export/pachca-export/internal/tlsversion"
 )
 
 // explained is an SDK error shortened to one readable line. The SDK's own text
@@ -80,6 +81,8 @@ func (s *Sink) explain(ctx context.Context, err error) error {
 		msg = fmt.Sprintf("endpoint %s: %v", s.endpoint(), netproxy.Forwarded(s.transport, s.endpoint(), status))
 	case errors.As(err, &cv):
 		msg = s.untrusted(cv)
+	case tlsversion.TooOld(err):
+		msg = fmt.Sprintf("endpoint %s offers only TLS versions before 1.2, which the client refuses: the server, or a TLS-inspecting proxy on the way, must offer TLS 1.2 or 1.3", s.endpoint())
 	case errors.As(err, &sendErr) && isTimeout(sendErr):
 		msg = fmt.Sprintf("endpoint %s did not answer within %s%s", s.endpoint(), s.cfg.Timeout, netproxy.Via(s.transport, s.endpoint()))
 	case errors.As(err, &sendErr):

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -26,7 +27,7 @@ import (
 )
 
 // TestCheckTLSAndProxyTold: an endpoint whose certificate is not trusted,
-// or names another host, and a proxy that refuses the CONNECT, are each
+// or names another host, one of TLS 1.0 or 1.1 only, and a proxy that refuses the CONNECT, are each
 // told with what to do: which bundle to add the CA to (AWS_CA_BUNDLE, when
 // set, replaces the system's CAs and SSL_CERT_FILE for S3 only), the host
 // to check, the proxy (without its password) and what to set in
@@ -36,6 +37,10 @@ import (
 func TestCheckTLSAndProxyTold(t *testing.T) {
 	srv := httptest.NewTLSServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
+	old := httptest.NewUnstartedServer(http.NotFoundHandler())
+	old.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	old.StartTLS()
+	t.Cleanup(old.Close)
 	bundle := writeCert(t, srv.Certificate().Raw)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -57,6 +62,8 @@ func TestCheckTLSAndProxyTold(t *testing.T) {
 		// httptest's certificate names 127.0.0.1, example.com and *.example.com.
 		{name: "another host name", endpoint: "https://localhost:" + port, caBundle: bundle,
 			want: "s3: endpoint https://localhost:" + port + ": its TLS certificate is for another host name (x509: certificate is valid for example.com, *.example.com, not localhost): check the host in the sink's endpoint"},
+		{name: "TLS 1.1 only", endpoint: old.URL,
+			want: "s3: endpoint " + old.URL + " offers only TLS versions before 1.2, which the client refuses: the server, or a TLS-inspecting proxy on the way, must offer TLS 1.2 or 1.3"},
 		{name: "proxy refusing the password", endpoint: "https://s3.example.com", proxy: &url.URL{Scheme: "http", User: url.UserPassword("corpuser", "Pr0xyS3cret")},
 			want: `s3: endpoint https://s3.example.com: the proxy http://127.0.0.1:`},
 		{name: "proxy refusing the password for http", endpoint: "http://s3.example.com", proxy: &url.URL{Scheme: "http", User: url.UserPassword("corpuser", "Pr0xyS3cret")},
