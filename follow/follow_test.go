@@ -43,6 +43,7 @@ import (
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/kafkatest"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -554,31 +555,13 @@ func TestFollowSkipsExportedDayInLookback(t *testing.T) {
 	require.Equal(t, had, files())
 }
 
-// lockedBuffer is a log destination the loop and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestFollowFromPastRetention: a --from earlier than the API's retention
 // starts at the retention's edge, with a warning, as run does: no day the
 // API no longer holds is fetched, written or sealed as exported.
 func TestFollowFromPastRetention(t *testing.T) {
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	now := time.Now().UTC()
@@ -1111,7 +1094,7 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	sim.WriteEvent("user_login", from.Add(-time.Second), 0) // before --from
 	cfg := testConfig(t, base)
 	addr := make(chan string, 1)
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	f := startFollowLogging(t, cfg, c, follow.Options{From: from, Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }},
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	metrics := "http://" + <-addr + "/metrics"
@@ -1144,7 +1127,7 @@ func TestFollowSealOfADayNoCycleRead(t *testing.T) {
 	ev := sim.WriteEvent("user_login", today.Add(-10*time.Second), 0)
 	cfg := testConfig(t, base)
 	addr := make(chan string, 1)
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	f := startFollowLogging(t, cfg, c, follow.Options{From: today.Add(-20 * time.Second), Listen: "127.0.0.1:0",
 		Ready: func(a string) { addr <- a }}, slog.New(slog.NewTextHandler(&logs, nil)))
 	metrics := "http://" + <-addr + "/metrics"
@@ -1165,7 +1148,7 @@ func TestFollowIdleCycles(t *testing.T) {
 	_, base := emptySim(t)
 	cfg := testConfig(t, base)
 	cfg.Period.Lag = time.Hour
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -1566,7 +1549,7 @@ func TestFollowNewStateAfterSinkMoved(t *testing.T) {
 
 	moved := *before
 	moved.Sinks = []config.Sink{{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "moved"), Compression: "none"}}}
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {

@@ -2,19 +2,19 @@ package follow
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
 
 // TestEndpointsCloseIdleConnections: connections a client left open after
@@ -88,24 +88,6 @@ func TestEndpointsLimitConnections(t *testing.T) {
 	resp.Body.Close()
 }
 
-// syncBuffer is a log destination the server and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // flakyListener fails its first Accept with a temporary error, as a
 // process out of descriptors does.
 type flakyListener struct {
@@ -132,7 +114,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 func TestEndpointsLogThroughTheLogger(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	e := serve(&flakyListener{Listener: ln}, time.Minute, slog.New(slog.NewJSONHandler(&buf, nil)))
 	t.Cleanup(func() { e.srv.Close() })
 	resp, err := http.Get("http://" + e.srv.Addr + "/healthz")

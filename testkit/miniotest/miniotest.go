@@ -4,14 +4,12 @@
 package miniotest
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 	"github.com/pachca-export/pachca-export/testkit/testbin"
 )
 
@@ -42,7 +41,7 @@ type Server struct {
 	console string
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	out     *syncBuffer
+	out     *logbuf.Buffer
 	client  *s3.Client
 }
 
@@ -66,7 +65,7 @@ func Start(t testing.TB) *Server {
 		dir:       t.TempDir(),
 		addr:      freeAddr(t),
 		console:   freeAddr(t),
-		out:       &syncBuffer{},
+		out:       &logbuf.Buffer{},
 	}
 	s.Endpoint = "http://" + s.addr
 	s.client = newClient(s)
@@ -212,22 +211,4 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
-// syncBuffer collects the server's output from its pipe goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
