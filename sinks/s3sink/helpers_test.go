@@ -47,6 +47,17 @@ func config(t *testing.T, srv *miniotest.Server, bucket, format, compression str
 	return c
 }
 
+// sinkAt is a sink of bucket b-1 at endpoint, a server that is not the
+// tests' MinIO (one that fails, refuses or is not there), trying each
+// request attempts times.
+func sinkAt(t *testing.T, endpoint string, attempts int) *s3sink.Sink {
+	t.Helper()
+	return newSink(t, s3sink.Config{
+		Bucket: "b-1", Format: "ndjson", Compression: "gzip", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true,
+		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: attempts, TempDir: t.TempDir(),
+	})
+}
+
 func newSink(t *testing.T, c s3sink.Config) *s3sink.Sink {
 	t.Helper()
 	f, err := ndjson.Format(c.Compression)

@@ -284,14 +284,7 @@ func TestCheckUnreachable(t *testing.T) {
 	endpoint := "http://" + l.Addr().String()
 	require.NoError(t, l.Close())
 
-	c := s3sink.Config{
-		Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true,
-		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 2, TempDir: t.TempDir(),
-	}
-	f, err := ndjson.Format("gzip")
-	require.NoError(t, err)
-	s, err := s3sink.New(t.Context(), c, f)
-	require.NoError(t, err)
+	s := sinkAt(t, endpoint, 2)
 	err = s.Check(t.Context())
 	require.Error(t, err)
 	require.Regexp(t, `^s3: endpoint `+endpoint+` unreachable: dial tcp [0-9.:]+: connect: connection refused \(after 2 attempts\)$`, err.Error())
@@ -303,14 +296,7 @@ func TestCheckUnreachable(t *testing.T) {
 func TestCheckNotAnS3Endpoint(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
-	c := s3sink.Config{
-		Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true,
-		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, TempDir: t.TempDir(),
-	}
-	f, err := ndjson.Format("gzip")
-	require.NoError(t, err)
-	s, err := s3sink.New(t.Context(), c, f)
-	require.NoError(t, err)
+	s := sinkAt(t, srv.URL, 1)
 	require.EqualError(t, s.Check(t.Context()), `s3: bucket "b-1" does not exist, or endpoint `+srv.URL+` is not an S3 API (its 404 carried no x-amz-request-id): check the bucket and the sink's endpoint`)
 }
 
@@ -322,15 +308,8 @@ func TestServerTextOnOneLine(t *testing.T) {
 		s3Error(w, http.StatusForbidden, "AccessDenied", "denied&#xA;pachca-export: check OK&#xD;\u202e")
 	}))
 	t.Cleanup(srv.Close)
-	c := s3sink.Config{
-		Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true,
-		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1, TempDir: t.TempDir(),
-	}
-	f, err := ndjson.Format("gzip")
-	require.NoError(t, err)
-	s, err := s3sink.New(t.Context(), c, f)
-	require.NoError(t, err)
-	_, err = s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+	s := sinkAt(t, srv.URL, 1)
+	_, err := s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
 	require.EqualError(t, err, `s3: get s3://b-1/_pachca-export.json: access denied to bucket "b-1" (check credentials): AccessDenied: denied pachca-export: check OK \u202e`)
 }
 
@@ -422,15 +401,7 @@ func TestEndpointSilent(t *testing.T) {
 		}
 	}()
 	endpoint := "http://" + l.Addr().String()
-	c := s3sink.Config{
-		Bucket: "b-1", Format: "ndjson", Compression: "gzip", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true,
-		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 2, TempDir: t.TempDir(),
-	}
-	f, err := ndjson.Format("gzip")
-	require.NoError(t, err)
-	s, err := s3sink.New(t.Context(), c, f)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close(context.Background()) })
+	s := sinkAt(t, endpoint, 2)
 
 	const hint = " did not answer as S3 within 1s: check the sink's endpoint (the S3 API's http(s)://host:port, not another service's) and that the server is up"
 	for _, tc := range []struct {

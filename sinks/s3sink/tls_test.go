@@ -21,7 +21,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/testkit/proxytest"
 )
@@ -71,20 +70,12 @@ func TestCheckTLSAndProxyTold(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("AWS_CA_BUNDLE", tc.caBundle)
-			c := s3sink.Config{
-				Bucket: "b-1", Format: "ndjson", Region: "us-east-1", Endpoint: tc.endpoint, ForcePathStyle: true,
-				AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 2, TempDir: t.TempDir(),
-			}
-			f, err := ndjson.Format("gzip")
-			require.NoError(t, err)
-			s, err := s3sink.New(t.Context(), c, f)
-			require.NoError(t, err)
-			t.Cleanup(func() { s.Close(t.Context()) })
+			s := sinkAt(t, tc.endpoint, 2)
 			if tc.proxy != nil {
 				tc.proxy.Host = proxytest.Refusing(t, http.StatusProxyAuthRequired)
 				s3sink.SetProxy(s, tc.proxy)
 			}
-			err = s.Check(t.Context())
+			err := s.Check(t.Context())
 			require.ErrorContains(t, err, tc.want)
 			switch {
 			case tc.proxy != nil && strings.HasPrefix(tc.endpoint, "https:"):
