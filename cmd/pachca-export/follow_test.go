@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,25 +29,8 @@ import (
 	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/kafkatest"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
-
-// syncBuffer is a bytes.Buffer a child process and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestFollowProcess: a follow process against the live simulator, across a
 // UTC midnight that a moved clock puts a few seconds ahead, with live and
@@ -123,10 +105,10 @@ state:
 	}
 	env := clockOffsetEnv + "=" + offset.String()
 	from := fakeNow().Add(-time.Second).Format(time.RFC3339Nano)
-	start := func() (*exec.Cmd, *syncBuffer) {
+	start := func() (*exec.Cmd, *logbuf.Buffer) {
 		cmd := child(t, "follow", "-c", cfgPath, "--from", from, "--listen", "127.0.0.1:0", "--log-format", "json")
 		cmd.Env = append(cmd.Env, env)
-		var stderr syncBuffer
+		var stderr logbuf.Buffer
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		return cmd, &stderr

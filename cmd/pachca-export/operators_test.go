@@ -25,6 +25,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/telemetry/telemetrytest"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
 
 // jsonLines parses every line of stderr as one JSON object.
@@ -152,7 +153,7 @@ func TestHangup(t *testing.T) {
 	sim, base := startSlowSim(t)
 	path := writeConfig(t, base, secretToken, goodConfig)
 	cmd := child(t, "run", "-c", path, "--log-format", "json", "--from", pastDay(9), "--to", pastDay(2))
-	var stderr syncBuffer
+	var stderr logbuf.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	deadline := time.Now().Add(10 * time.Second)

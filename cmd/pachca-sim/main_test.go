@@ -6,13 +6,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
 
 func TestBadFlagsExit2WithOneLine(t *testing.T) {
@@ -42,27 +42,9 @@ func TestHelpExits0(t *testing.T) {
 	require.Contains(t, stderr.String(), "-accessed-events")
 }
 
-// syncBuffer lets the test read what run writes from another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	var stdout syncBuffer
+	var stdout logbuf.Buffer
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"--addr", "127.0.0.1:0", "--events", "500", "--from", "2026-11-01",
