@@ -348,13 +348,7 @@ func TestStateOfARespeltS3Location(t *testing.T) {
 			tc.a.State.Dir, tc.b.State.Dir = dir, dir
 			day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 			markExported(t, dir, earlierIdentity(tc.earlier), day)
-			for _, c := range []*config.Config{tc.a, tc.b} { // the spelling kept, or changed
-				v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
-				require.NoError(t, err)
-				exported, err := v.Exported()
-				require.NoError(t, err)
-				require.Contains(t, exported, "2026-11-20")
-			}
+			requireTakenOver(t, "2026-11-20", tc.a, tc.b) // the spelling kept, or changed
 		})
 	}
 }
@@ -388,14 +382,21 @@ func TestStateOfADefaultCompressionWrittenOut(t *testing.T) {
 
 			day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 			markExported(t, written.State.Dir, earlierIdentity(typ+":"+dir+":"+config.DefaultFileCompression(typ)), day)
-			for _, c := range []*config.Config{written, left} {
-				v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
-				require.NoError(t, err)
-				exported, err := v.Exported()
-				require.NoError(t, err)
-				require.Contains(t, exported, "2026-11-20")
-			}
+			requireTakenOver(t, "2026-11-20", written, left)
 		})
+	}
+}
+
+// requireTakenOver checks that the state each of cfgs keys, or takes over
+// (its former identities), records day exported.
+func requireTakenOver(t *testing.T, day string, cfgs ...*config.Config) {
+	t.Helper()
+	for _, c := range cfgs {
+		v, err := state.Peek(c.State.Dir, pipeline.Identity(c), pipeline.FormerIdentities(c)...)
+		require.NoError(t, err)
+		exported, err := v.Exported()
+		require.NoError(t, err)
+		require.Contains(t, exported, day)
 	}
 }
 
