@@ -155,29 +155,46 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 }
 
 // checkProxies shows the proxy variables that are set as net/http reads
-// them (each name in upper case first, as it prefers), so that a value it
-// would ignore or misread is a FAIL line rather than a connection that
-// goes another way (was: not checked; a password's unencoded % made every
-// request go directly, failing as "lookup ...: no such host").
+// them, so that a value it would ignore or misread is a FAIL line rather
+// than a connection that goes another way (was: not checked; a password's
+// unencoded % made every request go directly, failing as "lookup ...: no
+// such host").
 func (e *env) checkProxies(line func(ok bool, what, detail string)) {
+	for _, p := range e.proxies() {
+		if p.err != nil {
+			line(false, "proxy", p.name+": "+p.err.Error())
+			continue
+		}
+		noProxy, _ := e.lookup("NO_PROXY")
+		if noProxy == "" {
+			noProxy, _ = e.lookup("no_proxy")
+		}
+		line(true, "proxy", fmt.Sprintf("%s %s, except for loopback and NO_PROXY %q", p.name, p.proxy, noProxy))
+	}
+}
+
+// proxyVar is a proxy variable net/http uses: its name, the proxy it names
+// (without user info), or why net/http would ignore or misread it.
+type proxyVar struct {
+	name, proxy string
+	err         error
+}
+
+// proxies are the proxy variables net/http uses, HTTPS_PROXY's then
+// HTTP_PROXY's: of each pair, the upper-case name if set and not empty,
+// as it prefers.
+func (e *env) proxies() []proxyVar {
+	var out []proxyVar
 	for _, names := range [][]string{{"HTTPS_PROXY", "https_proxy"}, {"HTTP_PROXY", "http_proxy"}} {
 		for _, name := range names {
-			v, ok := e.lookup(name)
-			if !ok || v == "" {
-				continue
+			if v, ok := e.lookup(name); ok && v != "" {
+				proxy, err := netproxy.Parse(v)
+				out = append(out, proxyVar{name, proxy, err})
+				break
 			}
-			if proxy, err := netproxy.Parse(v); err != nil {
-				line(false, "proxy", name+": "+err.Error())
-			} else {
-				noProxy, _ := e.lookup("NO_PROXY")
-				if noProxy == "" {
-					noProxy, _ = e.lookup("no_proxy")
-				}
-				line(true, "proxy", fmt.Sprintf("%s %s, except for loopback and NO_PROXY %q", name, proxy, noProxy))
-			}
-			break
 		}
 	}
+	return out
 }
 
 // checkSigning reads the signing keys as a run does, so that a key a run

@@ -199,11 +199,22 @@ func (e *env) addSecrets(secrets ...string) {
 }
 
 // loadConfig reads the configuration file and remembers its secrets. With
-// log, it warns of a token_file every user may read.
+// log (run, follow, verify: the commands that connect), it warns of a
+// token_file every user may read, and refuses a proxy variable net/http
+// would misread (was: a password's unencoded / made a piece of it the
+// proxy's port, sent toward a host named by the user, and quoted in the
+// errors of the way it failed; only check said so).
 func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, error) {
 	e.addSecrets(token) // before anything can print it
 	if path == "" {
 		return nil, usageErr("-c pipeline.yaml is required")
+	}
+	if log != nil {
+		for _, p := range e.proxies() {
+			if p.err != nil {
+				return nil, usageErr("%s: %v", p.name, p.err)
+			}
+		}
 	}
 	if err := config.CheckToken(token); err != nil {
 		return nil, usageErr("--token: %v", err)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,5 +74,34 @@ func TestCheckProxies(t *testing.T) {
 			})
 			require.Equal(t, tc.want, got)
 		})
+	}
+}
+
+// TestMisreadProxyRefused: run, follow and verify refuse a proxy variable
+// net/http would misread, in one line that names the variable and quotes
+// nothing of its value (was: a password's unencoded / made "1234" of
+// "1234/x" the proxy's port; the run went toward a host named by the user
+// and failed with both in its error). check and report read it as before.
+func TestMisreadProxyRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("source:\n  base_url: https://api.example.com/api/shared/v1\n"+
+		"  token: tok-7d3e91b2\nsinks:\n  - type: ndjson\n    dir: "+filepath.Join(dir, "out")+"\nstate:\n  dir: "+filepath.Join(dir, "state")+"\n"), 0o600))
+	t.Setenv("HTTPS_PROXY", "http://corpuser:1234/x@proxy.corp.example:3128")
+	t.Setenv("https_proxy", "")
+	for _, args := range [][]string{
+		{"run", "-c", path, "--from", "2026-11-01", "--to", "2026-11-02"},
+		{"follow", "-c", path},
+		{"verify", "-c", path, "--against-api"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main(t.Context(), args, &stdout, &stderr)
+		require.Equal(t, exitUsage, code, "%v: %s", args, stderr.String())
+		out := stdout.String() + stderr.String()
+		require.Contains(t, out, "HTTPS_PROXY: not a proxy URL as Go reads it")
+		require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr.String()), "\n")+1, "one line: %s", out)
+		require.NotContains(t, out, "1234")
+		require.NotContains(t, out, "corpuser")
+		require.NoDirExists(t, filepath.Join(dir, "state"), "refused before anything was opened")
 	}
 }
