@@ -130,7 +130,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 				}
 				r.log.Info("progress", "events", s.Events, "pages", s.Pages, "req_per_s", round1(s.RPS),
 					"covered_pct", round1(100*s.Covered), "days_done", s.DaysDone, "days", s.Days,
-					"retries", s.Retries, "throttled", s.Throttled, "eta", s.etaText())
+					"retries", s.Retries, "throttled", s.Throttled, "eta", s.ETAText("unknown"))
 			}
 		}
 	})
@@ -143,11 +143,16 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 	}
 }
 
-// etaText is the ETA for the log: "unknown" while the estimator has none
-// (under 1% of the period covered), never a 0s that reads as "done".
-func (s Snapshot) etaText() string {
-	if s.ETA == 0 && s.Covered < 1 {
-		return "unknown"
+// ETAText is the ETA as text: unknown while the estimator has none (under
+// 1% of the period covered), "delivering" once every window is fetched and
+// days are still being written (was: "0s" while a sink held the last days
+// back, which reads as done), never a 0s before the end.
+func (s Snapshot) ETAText(unknown string) string {
+	switch {
+	case s.Covered >= 1 && s.DaysDone < s.Days:
+		return "delivering"
+	case s.ETA == 0 && s.Covered < 1:
+		return unknown
 	}
 	return s.ETA.Round(time.Second).String()
 }

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinkset"
 )
 
 // TestProgressLogETAUnknown: the progress log of a run that has fetched
@@ -51,4 +54,43 @@ func TestProgressWhileDaysArePlanned(t *testing.T) {
 	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log, ProgressEvery: time.Millisecond}, rng, false)
 	require.NoError(t, err)
 	require.Contains(t, logs.String(), "msg=progress")
+}
+
+// TestProgressLogWhileDelivering: once every window is fetched and a sink
+// still holds the day back, the progress log says the run is delivering,
+// with the day not done (was: covered_pct=100 and eta=0s, which reads as
+// done, while the run hung on the sink).
+func TestProgressLogWhileDelivering(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 200 })
+	cfg := testConfig(t, base)
+	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
+	require.NoError(t, err)
+	log, logs := logBuffer()
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	_, err = pipeline.Run(ctx, pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 100 * time.Millisecond,
+		Sinks: []sinks.Sink{hangingCommit{set.Sinks[0]}}},
+		pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.Error(t, err)
+	require.Contains(t, logs.String(), "covered_pct=100 days_done=0 days=1")
+	require.Contains(t, logs.String(), "eta=delivering")
+	require.NotContains(t, logs.String(), "eta=0s")
+}
+
+// hangingCommit is a sink whose commits wait for the run's end.
+type hangingCommit struct{ sinks.Sink }
+
+func (s hangingCommit) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	w, err := s.Sink.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return hangingWriter{w}, nil
+}
+
+type hangingWriter struct{ sinks.Writer }
+
+func (w hangingWriter) Commit(ctx context.Context) (sinks.Result, error) {
+	<-ctx.Done()
+	return sinks.Result{}, errors.Join(ctx.Err(), w.Writer.Abort(context.Background()))
 }

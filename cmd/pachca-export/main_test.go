@@ -468,4 +468,10 @@ func TestTerminalProgress(t *testing.T) {
 	p = &terminalProgress{w: &b, width: func() int { return 40 }}
 	p.Update(pipeline.Snapshot{Covered: 0.5, Days: 61, DaysDone: 12, Events: 1234567, Pages: 24691, RPS: 49.5, ETA: 90 * time.Minute})
 	require.Equal(t, "\r\033[K 50.0%  ETA 1h30m0s  days 12/61  events", b.String())
+
+	// Everything fetched, a day still being written: not "ETA -".
+	b.Reset()
+	p = &terminalProgress{w: &b}
+	p.Update(pipeline.Snapshot{Covered: 1, Days: 2, DaysDone: 1, Events: 100, Pages: 2})
+	require.Contains(t, b.String(), "100.0%  ETA delivering  days 1/2")
 }

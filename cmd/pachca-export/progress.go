@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/pachca-export/pachca-export/pipeline"
 )
@@ -23,10 +22,7 @@ type terminalProgress struct {
 }
 
 func (p *terminalProgress) Update(s pipeline.Snapshot) {
-	eta := "-"
-	if s.ETA > 0 {
-		eta = s.ETA.Round(time.Second).String()
-	}
+	eta := s.ETAText("-")
 	// The share and the ETA first: they stay when the line is cut.
 	line := fmt.Sprintf("%5.1f%%  ETA %s  days %d/%d  events %d  pages %d  %.1f req/s  retries %d  429s %d",
 		100*s.Covered, eta, s.DaysDone, s.Days, s.Events, s.Pages, s.RPS, s.Retries, s.Throttled)
