@@ -79,14 +79,28 @@ type Config struct {
 	// GET /oauth/token/info names, and the actor of the owner's events;
 	// 0 for 10001. Another workspace has another owner.
 	OwnerID     uint64
-	Events      int           // number of events generated
-	From, To    time.Time     // generated events lie in [From, To)
-	Seed        int64         // same seed and config: same events, byte for byte
-	TieGroups   bool          // many events share one millisecond (groups larger than a page too)
-	Midnight    bool          // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
-	UnknownKeys bool          // some events with an event_key or a details field not in the spec
-	MaxRange    time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
-	RateLimit   float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
+	Events      int       // number of events generated
+	From, To    time.Time // generated events lie in [From, To)
+	Seed        int64     // same seed and config: same events, byte for byte
+	TieGroups   bool      // many events share one millisecond (groups larger than a page too)
+	Midnight    bool      // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
+	UnknownKeys bool      // some events with an event_key or a details field not in the spec
+	// TieGroup puts this many of the events into one millisecond (one
+	// group, besides TieGroups' small ones): 0 = none.
+	TieGroup int
+	// BigDetails pads the details of BigEvents events (spread over the
+	// range) with an unlisted string field to about this many bytes: 0 = none.
+	BigDetails, BigEvents int
+	// ExtraKeys: about half the events get one of this many event keys that
+	// no list has (unlisted_event_0001, ...), each at least once when
+	// Events allows: a workspace on a newer API. 0 = none.
+	ExtraKeys int
+	// OddKeys: a few events whose event_key or id holds slashes, dots, "..",
+	// unicode, a NUL, or 300 characters: what a broken or hostile server
+	// might send. The filter event_key accepts these keys too.
+	OddKeys   bool
+	MaxRange  time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
+	RateLimit float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
 	// LimitModel is how RateLimit is enforced: one of LimitModels; "" is
 	// LimitTokenBucket. The limit sits in front of the API: a 429 is answered
 	// at once, without Latency.
@@ -157,6 +171,15 @@ func (c Config) Validate() error {
 	}
 	if c.Events > 0 && !c.From.Before(c.To) {
 		errs = append(errs, fmt.Errorf("from/to: from %s is not before to %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339)))
+	}
+	if c.TieGroup < 0 || c.BigDetails < 0 || c.BigEvents < 0 || c.ExtraKeys < 0 {
+		errs = append(errs, errors.New("tie-group, big-details, big-events, extra-keys: must not be negative"))
+	}
+	if c.TieGroup > c.Events {
+		errs = append(errs, fmt.Errorf("tie-group: %d is more than events %d", c.TieGroup, c.Events))
+	}
+	if c.ExtraKeys > 60000 {
+		errs = append(errs, fmt.Errorf("extra-keys: %d, at most 60000", c.ExtraKeys))
 	}
 	if c.MaxRange < 0 {
 		errs = append(errs, fmt.Errorf("max-range: %s is negative", c.MaxRange))

@@ -93,10 +93,18 @@ func generate(cfg Config, st *store) {
 	keys := g.keys(len(times))
 	var a arena
 	var scratch []byte
+	odd := 0 // odd ids given so far
 	for i, ms := range times {
 		d := g.draft(keys[i])
+		if cfg.BigEvents > 0 && cfg.BigDetails > 0 && i%max(1, len(times)/cfg.BigEvents) == 0 && i/max(1, len(times)/cfg.BigEvents) < cfg.BigEvents {
+			d.details = g.padDetails(d.details, cfg.BigDetails)
+		}
 		ip, ua := g.client(d.serverSide)
-		scratch = renderEvent(scratch[:0], g.uuid(), ms, d, ip, ua)
+		id := g.uuid()
+		if cfg.OddKeys && odd < len(OddIDs()) && i%max(1, len(times)/len(OddIDs())) == len(times)/len(OddIDs())/2 {
+			id, odd = OddIDs()[odd], odd+1
+		}
+		scratch = renderEvent(scratch[:0], id, ms, d, ip, ua)
 		st.add(ms, a.put(scratch), d)
 	}
 }
@@ -117,10 +125,16 @@ func (g *gen) times() []int64 {
 			}
 		}
 	}
+	if g.cfg.TieGroup > 0 {
+		ms := from + g.rng.Int64N(to-from)
+		for range min(g.cfg.TieGroup, n-len(out)) {
+			out = append(out, ms)
+		}
+	}
 	if g.cfg.TieGroups {
 		// A few groups larger than a page (50), many small ones: about 10% of the events.
 		sizes := []int{120, 51, 50, 49}
-		for budget := n / 10; budget > 0; {
+		for budget := min(n/10, n-len(out)); budget > 0; {
 			size := 2 + g.rng.IntN(9)
 			if len(sizes) > 0 {
 				size, sizes = sizes[0], sizes[1:]
@@ -146,11 +160,17 @@ func (g *gen) keys(n int) []string {
 	known := EventKeys()
 	keys := make([]string, 0, n)
 	keys = append(keys, known[:min(n, len(known))]...)
+	var extra []string
+	if g.cfg.OddKeys {
+		extra = append(extra, OddEventKeys()...)
+	}
+	extra = append(extra, ExtraEventKeys(g.cfg.ExtraKeys)...)
 	if g.cfg.UnknownKeys {
-		for _, k := range UnknownEventKeys() {
-			if len(keys) < n {
-				keys = append(keys, k)
-			}
+		extra = append(extra, UnknownEventKeys()...)
+	}
+	for _, k := range extra {
+		if len(keys) < n {
+			keys = append(keys, k)
 		}
 	}
 	for len(keys) < n {
@@ -168,6 +188,9 @@ func (g *gen) key() string {
 			total += keyWeight(k)
 			g.cum = append(g.cum, total)
 		}
+	}
+	if g.cfg.ExtraKeys > 0 && g.rng.IntN(2) == 0 {
+		return fmt.Sprintf("unlisted_event_%04d", 1+g.rng.IntN(g.cfg.ExtraKeys))
 	}
 	if g.cfg.UnknownKeys && g.rng.IntN(200) == 0 {
 		return UnknownEventKeys()[g.rng.IntN(len(UnknownEventKeys()))]
@@ -257,4 +280,24 @@ func (a *arena) put(b []byte) []byte {
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, b...)
 	return a.chunk[start:len(a.chunk):len(a.chunk)]
+}
+
+// padDetails adds to the details object d an unlisted string field that
+// brings it to about size bytes, of random words, which compress about as
+// well as text does.
+func (g *gen) padDetails(d []byte, size int) []byte {
+	const field = `"attachment_preview":"`
+	pad := max(0, size-len(d)-len(field)-2)
+	out := make([]byte, 0, len(d)+len(field)+pad+2)
+	out = append(out, '{')
+	out = append(out, field...)
+	for range pad {
+		out = append(out, "abcdefghijklmnopqrstuvwxyz0123456789 "[g.rng.IntN(37)])
+	}
+	out = append(out, '"')
+	if inner := d[1 : len(d)-1]; len(inner) > 0 {
+		out = append(out, ',')
+		out = append(out, inner...)
+	}
+	return append(out, '}')
 }

@@ -1,5 +1,10 @@
 package simulator
 
+import (
+	"fmt"
+	"strings"
+)
+
 // EventKeys returns the 45 values of the AuditEventKey enum of the OpenAPI
 // document, in its order. The simulator generates every one of them.
 func EventKeys() []string {
@@ -47,4 +52,24 @@ func keyWeight(key string) int {
 		return 2
 	}
 	return 1
+}
+
+// ExtraEventKeys returns the n keys that Config.ExtraKeys adds.
+func ExtraEventKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("unlisted_event_%04d", i+1)
+	}
+	return keys
+}
+
+// OddEventKeys returns the keys that Config.OddKeys adds: characters a
+// file name, a partition or a label may trip over.
+func OddEventKeys() []string {
+	return []string{"a/b", "../../escape", ".", "..", "key.with.dots", "ключ_события 🚀", "nul\x00byte", "back\\slash", strings.Repeat("long_key_", 34)}
+}
+
+// OddIDs returns the ids that Config.OddKeys gives some events instead of a UUID.
+func OddIDs() []string {
+	return []string{"../../id", "id/with/slash", "id.with.dots", "идентификатор-🚀", strings.Repeat("0123456789", 30)}
 }

@@ -1,7 +1,9 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -103,6 +105,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UnknownKeys {
 		keys = append(keys, UnknownEventKeys()...)
 	}
+	keys = append(keys, ExtraEventKeys(cfg.ExtraKeys)...)
+	if cfg.OddKeys {
+		keys = append(keys, OddEventKeys()...)
+	}
 	for _, k := range keys {
 		s.knownKeys[k] = true
 	}
@@ -185,8 +191,16 @@ func (s *Server) Events() []Event {
 	return out
 }
 
-// eventID reads the id from a rendered event, which always starts {"id":"<uuid>".
-func eventID(raw []byte) string { return string(raw[7:43]) }
+// eventID reads the id from a rendered event, which always starts
+// {"id":"<uuid>", or with Config.OddKeys {"id":"<any string>".
+func eventID(raw []byte) string {
+	if len(raw) > 43 && raw[43] == '"' && bytes.IndexByte(raw[7:43], '"') < 0 {
+		return string(raw[7:43])
+	}
+	var id string
+	_ = json.Unmarshal(raw[6:bytes.IndexByte(raw, ',')], &id)
+	return id
+}
 
 // Stats returns a copy of the counters and logs.
 func (s *Server) Stats() Stats {
