@@ -28,6 +28,13 @@ const (
 	// rows across Write calls, its builders a few MB. With -cpu 1, 2k, 4k
 	// and 16k rows encode at the same rate within the machine's noise.
 	DefaultBatchRows = 2048
+	// DefaultRowGroupBytes and DefaultBatchBytes bound the same two buffers
+	// in bytes, for events whose details are large (100 KB, 1 MB): by rows
+	// alone a row group of 32Ki such events would hold gigabytes in memory
+	// until it is written, and readers need as much to read it. Audit
+	// records of the usual size reach the row limits long before these.
+	DefaultRowGroupBytes = 64 << 20
+	DefaultBatchBytes    = 16 << 20
 	// DefaultPageBytes is the size of a data page before compression. Each
 	// column writer holds its current page until it fills, twice over while
 	// it compresses it: the library's 1 MiB was some 11 MiB of a
@@ -80,9 +87,11 @@ func codec(compression string) (compress.Compression, error) {
 type Option func(*config)
 
 type config struct {
-	mem          memory.Allocator
-	rowGroupRows int
-	batchRows    int
+	mem           memory.Allocator
+	rowGroupRows  int
+	batchRows     int
+	rowGroupBytes int64
+	batchBytes    int64
 }
 
 // WithAllocator makes the encoder take its Arrow and Parquet buffers from mem
@@ -96,6 +105,16 @@ func WithRowGroupRows(n int) Option { return func(c *config) { c.rowGroupRows = 
 // WithBatchRows sets the rows of each Arrow record batch (default
 // DefaultBatchRows).
 func WithBatchRows(n int) Option { return func(c *config) { c.batchRows = n } }
+
+// WithRowGroupBytes caps the encoded bytes of a row group (default
+// DefaultRowGroupBytes): a row group is closed once it holds this many,
+// whatever its rows.
+func WithRowGroupBytes(n int64) Option { return func(c *config) { c.rowGroupBytes = n } }
+
+// WithBatchBytes caps the text of an Arrow record batch (default
+// DefaultBatchBytes): a batch goes to the row group once its records
+// carry this many bytes, whatever its rows.
+func WithBatchBytes(n int64) Option { return func(c *config) { c.batchBytes = n } }
 
 // Encoder writes schema v1 records as one Parquet file to an io.Writer. It is
 // not safe for concurrent use. After any error the file is unusable: every
@@ -153,7 +172,7 @@ func NewEncoder(w io.Writer, p sinks.Partition, compression string, opts ...Opti
 	for _, f := range transform.DetailFields() {
 		props = append(props, parquet.WithDictionaryFor(f.Column().Name, false))
 	}
-	f, err := openFile(w, schema, pool, cfg.batchRows, props, partitionMetadata(p))
+	f, err := openFile(w, schema, pool, cfg, props, partitionMetadata(p))
 	if err != nil {
 		return nil, err
 	}
@@ -192,15 +211,27 @@ func (e *Encoder) Write(recs []transform.Record) error {
 	}
 	for len(recs) > 0 {
 		n := min(len(recs), e.batch-e.pending)
+		for i := range n {
+			if e.pendingBytes += recordBytes(&recs[i]); e.pendingBytes >= e.batchBytes {
+				n = i + 1
+				break
+			}
+		}
 		e.appendRows(recs[:n])
 		recs = recs[n:]
-		if e.pending == e.batch {
+		if e.pending == e.batch || e.pendingBytes >= e.batchBytes {
 			if err := e.flush(); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// recordBytes is about what r takes in an Arrow batch: its details twice
+// (the JSON and the columns drawn from it), its user agent and the rest.
+func recordBytes(r *transform.Record) int64 {
+	return int64(2*len(r.DetailsJSON)+len(r.UserAgent.Str)) + 256
 }
 
 // appendRows appends every column for every row, so the columns always have

@@ -3,6 +3,7 @@ package parquetfmt_test
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -268,4 +269,35 @@ func TestInvalidUTF8LikeNDJSON(t *testing.T) {
 	require.Equal(t, line["details_reason"], got.Details[transform.DReason].Str)
 	require.Equal(t, line["details_changed_attrs"], []any{got.Details[transform.DChangedAttrs].List[0]})
 	require.Equal(t, line["details_json"], got.DetailsJSON)
+}
+
+// TestLargeRecordsBoundedByBytes: records of large details (100 KB to 1 MB
+// events) close batches and row groups by their bytes, not only by their
+// rows, so the encoder holds a few of them, not a row group of 32Ki (was:
+// every record of the file in one batch and one row group, gigabytes for a
+// day of such events, in memory and in each reader's).
+func TestLargeRecordsBoundedByBytes(t *testing.T) {
+	recs := genRecords(40, 7)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range recs {
+		pad := make([]byte, 256<<10)
+		for j := range pad {
+			pad[j] = "abcdefghijklmnopqrstuvwxyz0123456789 "[rng.IntN(37)]
+		}
+		recs[i].DetailsJSON = `{"attachment_preview":"` + string(pad) + `"}`
+	}
+	const batchBytes, groupBytes = 1 << 20, 2 << 20
+	mem := &peakAllocator{Allocator: memory.NewGoAllocator()}
+	path := encode(t, recs, len(recs), "zstd", parquetfmt.WithAllocator(mem),
+		parquetfmt.WithBatchBytes(batchBytes), parquetfmt.WithRowGroupBytes(groupBytes))
+
+	tbl, rdr, _ := readArrow(t, path)
+	require.Equal(t, recs, recordsOf(t, tbl))
+	require.GreaterOrEqual(t, rdr.NumRowGroups(), 3, "10 MiB of details in row groups of 2 MiB")
+	for g := range rdr.NumRowGroups() {
+		size := rdr.MetaData().RowGroup(g).TotalCompressedSize()
+		require.LessOrEqual(t, size, int64(groupBytes+2*batchBytes), "row group %d", g)
+	}
+	require.Less(t, mem.peak.Load(), int64(12<<20), "peak of the Arrow and Parquet buffers")
+	t.Logf("row groups %d, peak %d MiB", rdr.NumRowGroups(), mem.peak.Load()>>20)
 }

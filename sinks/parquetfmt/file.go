@@ -23,20 +23,28 @@ type file struct {
 	rb      *array.RecordBuilder
 	batch   int // rows per record batch
 	pending int // rows in rb not yet handed to fw
-	pool    *poolAllocator
-	err     error // sticky: the first failure
-	closed  bool
+	// batchBytes and rowGroupBytes bound a record batch (pendingBytes, as
+	// the encoder estimates its rows) and a row group's encoded bytes.
+	batchBytes, rowGroupBytes int64
+	pendingBytes              int64 // of the rows in rb
+	pool                      *poolAllocator
+	err                       error // sticky: the first failure
+	closed                    bool
 }
 
 // newConfig applies opts over the defaults of an encoder whose record
 // batches hold batchRows rows.
 func newConfig(batchRows int, opts []Option) (config, error) {
-	cfg := config{mem: memory.DefaultAllocator, rowGroupRows: DefaultRowGroupRows, batchRows: batchRows}
+	cfg := config{mem: memory.DefaultAllocator, rowGroupRows: DefaultRowGroupRows, batchRows: batchRows,
+		rowGroupBytes: DefaultRowGroupBytes, batchBytes: DefaultBatchBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.rowGroupRows <= 0 || cfg.batchRows <= 0 {
 		return cfg, fmt.Errorf("parquet: row group rows (%d) and batch rows (%d) must be positive", cfg.rowGroupRows, cfg.batchRows)
+	}
+	if cfg.rowGroupBytes <= 0 || cfg.batchBytes <= 0 {
+		return cfg, fmt.Errorf("parquet: row group bytes (%d) and batch bytes (%d) must be positive", cfg.rowGroupBytes, cfg.batchBytes)
 	}
 	if cfg.mem == nil {
 		return cfg, errors.New("parquet: nil allocator")
@@ -47,7 +55,7 @@ func newConfig(batchRows int, opts []Option) (config, error) {
 // openFile starts a Parquet file of schema on w (it writes the magic bytes,
 // so a failing w errors here) with props and the key-value metadata kv, on
 // the pool, which it releases when it fails.
-func openFile(w io.Writer, schema *arrow.Schema, pool *poolAllocator, batch int, props []parquet.WriterProperty, kv [][2]string) (*file, error) {
+func openFile(w io.Writer, schema *arrow.Schema, pool *poolAllocator, cfg config, props []parquet.WriterProperty, kv [][2]string) (*file, error) {
 	out := &latch{w: w}
 	fw, err := pqarrow.NewFileWriter(schema, out, parquet.NewWriterProperties(props...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(pool), pqarrow.WithStoreSchema()))
@@ -69,7 +77,8 @@ func openFile(w io.Writer, schema *arrow.Schema, pool *poolAllocator, batch int,
 		pool.release()
 		return nil, err
 	}
-	return &file{fw: fw, out: out, rb: array.NewRecordBuilder(pool, schema), batch: batch, pool: pool}, nil
+	return &file{fw: fw, out: out, rb: array.NewRecordBuilder(pool, schema), batch: cfg.batchRows,
+		batchBytes: cfg.batchBytes, rowGroupBytes: cfg.rowGroupBytes, pool: pool}, nil
 }
 
 // partitionMetadata is the key-value metadata of p: its run id, day and range.
@@ -99,14 +108,23 @@ func (f *file) writable() error {
 	return nil
 }
 
-// flush hands the pending rows to the Parquet writer as one record batch.
+// flush hands the pending rows to the Parquet writer as one record batch,
+// and closes the row group once it holds rowGroupBytes.
 func (f *file) flush() error {
 	if f.pending == 0 {
 		return nil
 	}
-	f.pending = 0
+	f.pending, f.pendingBytes = 0, 0
 	rec := f.rb.NewRecordBatch()
-	err := f.fw.WriteBuffered(rec)
+	var err error
+	if f.fw.RowGroupTotalCompressedBytes() >= f.rowGroupBytes {
+		// Writes the full one out; started here rather than when it
+		// filled, so that the file never ends with an empty row group.
+		err = f.fw.NewBufferedRowGroupChecked()
+	}
+	if err == nil {
+		err = f.fw.WriteBuffered(rec)
+	}
 	rec.Release()
 	if err == nil {
 		err = f.out.err

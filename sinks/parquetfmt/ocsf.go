@@ -136,7 +136,7 @@ func NewOCSFEncoder(w io.Writer, p sinks.Partition, compression string, classes 
 	for _, name := range ocsfPlainColumns {
 		props = append(props, parquet.WithDictionaryFor(name, false))
 	}
-	f, err := openFile(w, plan.schema, pool, cfg.batchRows, props, ocsfMetadata(p, classes))
+	f, err := openFile(w, plan.schema, pool, cfg, props, ocsfMetadata(p, classes))
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,8 @@ func (e *OCSFEncoder) Write(recs []transform.Record) error {
 		}
 		e.plan.appendEvent(e.rb, &ev)
 		e.pending++
-		if e.pending == e.batch {
+		e.pendingBytes += recordBytes(&recs[i])
+		if e.pending == e.batch || e.pendingBytes >= e.batchBytes {
 			if err := e.flush(); err != nil {
 				return err
 			}
