@@ -46,12 +46,36 @@ type dayResult struct {
 	listed     int64
 	dayFile    int64
 	hasDayFile bool
-	ids        map[string]struct{}
-	manifest   []byte // the manifest as read, for the next day's link; nil when absent
-	signed     string // the key id of a signature that was not checked
+	// ids are the ids read in the day's files, while it is checked:
+	// settleIDs keeps of them what the comparison with the API needs
+	// (nIDs, lost, extra) and drops them, so that a verify of many days
+	// holds one day's ids at a time, not every day's.
+	ids         map[string]struct{}
+	nIDs        int
+	lost, extra idSample // the API's ids not here; the ids here the API lacks
+	manifest    []byte   // the manifest as read, for the next day's link; nil when absent
+	signed      string   // the key id of a signature that was not checked
 	// previousKey is the key id of a signature good with a previous key.
 	previousKey string
 	unread      bool // the day has data files that were not read (no readable manifest lists them)
+}
+
+// idSample is how many ids a comparison found and the first three, sorted.
+type idSample struct {
+	n      int
+	sample string
+}
+
+func newIDSample(ids []string) idSample { return idSample{len(ids), sample(ids)} }
+
+// settleIDs compares the ids read with api, the API's ids of the day
+// (nil when not compared), and drops them.
+func (d *dayResult) settleIDs(api map[string]struct{}) {
+	d.nIDs = len(d.ids)
+	if api != nil {
+		d.lost, d.extra = newIDSample(missing(api, d.ids)), newIDSample(missing(d.ids, api))
+	}
+	d.ids = nil
 }
 
 func (d *dayResult) fail(format string, args ...any) {

@@ -398,6 +398,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 				}
 				last = i
 			}
+			res.settleIDs(api[day])
 			// No day directory, or one holding neither a manifest nor a
 			// data file (emptied, the directory left).
 			if _, ok := v.exported[day]; ok && res.manifest == nil && len(res.problems) == 0 {
@@ -405,6 +406,9 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			}
 			byDay[day] = append(byDay[day], held{r, res})
 		}
+	}
+	if onChecked != nil {
+		onChecked(byDay)
 	}
 	var lines []Line
 	for _, day := range days {
@@ -419,19 +423,19 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					// is not known.
 					res.fail("not compared with the API's %d event(s): the day's files were not read", len(ids))
 				} else {
-					if lost := missing(ids, res.ids); len(lost) > 0 {
-						res.fail("%d event(s) the API has are missing (%s)", len(lost), sample(lost))
+					if res.lost.n > 0 {
+						res.fail("%d event(s) the API has are missing (%s)", res.lost.n, res.lost.sample)
 					}
 					// The log is immutable: within the retention the API
 					// returns every event it ever had. Only the day on
 					// the retention's edge has lost its first events.
-					if extra := missing(res.ids, ids); len(extra) > 0 && v.retained(day) {
-						if len(extra) < len(res.ids) {
-							res.fail("%d event(s) here the API does not return (%s), though it holds the day whole and its log is immutable: added to the files, or exported from another source?", len(extra), sample(extra))
+					if extra := res.extra; extra.n > 0 && v.retained(day) {
+						if extra.n < res.nIDs {
+							res.fail("%d event(s) here the API does not return (%s), though it holds the day whole and its log is immutable: added to the files, or exported from another source?", extra.n, extra.sample)
 						} else {
 							v.foreign[day] = true
 							res.fail("none of the %d event(s) here is among the %d the API returns (%s), though it holds the day whole and its log is immutable: "+
-								"exported from another source (another workspace's token?); --repair leaves the day as it is", len(extra), len(ids), sample(extra))
+								"exported from another source (another workspace's token?); --repair leaves the day as it is", extra.n, len(ids), extra.sample)
 						}
 					}
 				}
@@ -445,7 +449,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 				res.note("not compared with the API: the day is past period.retention (the API no longer returns it)")
 			}
 			if some { // else a day of the range that nobody has: nothing to say
-				lines = append(lines, h.r.line(day, res, api[day], slices.Contains(compared, day)))
+				lines = append(lines, h.r.line(day, res, slices.Contains(compared, day)))
 			}
 		}
 	}
@@ -554,7 +558,7 @@ func (r *root) before(ctx context.Context, all []string, dir string) []byte {
 }
 
 // line turns a day's result into its verdict.
-func (r *root) line(day string, res *dayResult, api map[string]struct{}, compared bool) (l Line) {
+func (r *root) line(day string, res *dayResult, compared bool) (l Line) {
 	l = Line{Day: day, Sink: r.label, Status: OK}
 	if len(res.problems) > 0 {
 		l.Status, l.Detail = Fail, strings.Join(res.problems, "; ")
@@ -567,10 +571,9 @@ func (r *root) line(day string, res *dayResult, api map[string]struct{}, compare
 	}()
 	l.Detail = fmt.Sprintf("%d file(s), %d events", res.files, res.records)
 	if compared {
-		gone := missing(res.ids, api)
 		l.Detail += ", all the API has"
-		if len(gone) > 0 {
-			l.Detail += fmt.Sprintf(" (%d no longer returned by it: the day straddles the API's retention edge)", len(gone))
+		if res.extra.n > 0 {
+			l.Detail += fmt.Sprintf(" (%d no longer returned by it: the day straddles the API's retention edge)", res.extra.n)
 		}
 	}
 	if res.signed != "" {
@@ -582,6 +585,10 @@ func (r *root) line(day string, res *dayResult, api map[string]struct{}, compare
 	}
 	return l
 }
+
+// onChecked, when set (by tests), is called with every day's results
+// once every root is checked, before they become lines.
+var onChecked func(byDay map[string][]held)
 
 // sample names up to three ids.
 func sample(ids []string) string {

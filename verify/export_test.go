@@ -1,0 +1,16 @@
+package verify
+
+// IDsHeld calls f, until the returned func is called, with the number of
+// ids each day's results still hold once every root is checked.
+func IDsHeld(f func(held int)) (restore func()) {
+	onChecked = func(byDay map[string][]held) {
+		n := 0
+		for _, hs := range byDay {
+			for _, h := range hs {
+				n += len(h.res.ids)
+			}
+		}
+		f(n)
+	}
+	return func() { onChecked = nil }
+}
