@@ -127,6 +127,9 @@ type Client struct {
 	// Retry-After ends, in Unix nanoseconds, so that a request under a
 	// retry deadline need not wait for a pause that outlasts it.
 	pauseEnd atomic.Int64
+	// limit is the page size asked for, PageSize unless answers over
+	// maxBody halved it (events of megabytes of details): 0 means PageSize.
+	limit atomic.Int64
 }
 
 // NewClient returns a client; it does no I/O.
@@ -250,7 +253,7 @@ type Page struct {
 
 const apiTime = "2006-01-02T15:04:05.000Z"
 
-func (c *Client) pageURL(q Query, cursor string) string {
+func (c *Client) pageURL(q Query, cursor string, limit int) string {
 	v := url.Values{}
 	v.Set("start_time", q.Start.UTC().Format(apiTime))
 	v.Set("end_time", q.End.UTC().Format(apiTime))
@@ -263,7 +266,7 @@ func (c *Client) pageURL(q Query, cursor string) string {
 			v.Set(k, s)
 		}
 	}
-	v.Set("limit", strconv.Itoa(PageSize))
+	v.Set("limit", strconv.Itoa(limit))
 	if cursor != "" {
 		v.Set("cursor", cursor)
 	}
@@ -281,18 +284,45 @@ func (c *Client) Page(ctx context.Context, q Query, cursor string) (Page, error)
 // PageFirst is Page with a priority in the limiter's queue: of the requests
 // waiting for a turn, the one with the lowest priority goes first.
 func (c *Client) PageFirst(ctx context.Context, q Query, cursor string, priority int64) (Page, error) {
-	u := c.pageURL(q, cursor)
 	var p Page
 	err := c.retryFirst(ctx, priority, func(ctx context.Context) (time.Duration, error) {
+		limit := c.pageLimit()
+		var size int
 		var retryAfter time.Duration
 		var err error
-		p, retryAfter, err = c.get(ctx, u)
+		p, size, retryAfter, err = c.get(ctx, c.pageURL(q, cursor, limit))
+		c.adjustLimit(limit, size, err)
 		return retryAfter, err
 	})
 	if err != nil {
 		return Page{}, err
 	}
 	return p, nil
+}
+
+// pageLimit is the page size to ask for.
+func (c *Client) pageLimit() int {
+	if l := c.limit.Load(); l > 0 {
+		return int(l)
+	}
+	return PageSize
+}
+
+// adjustLimit halves the page size after an answer over maxBody to a
+// request for limit events, down to one event a page, and doubles it back
+// towards PageSize after an answer of size bytes that leaves room for
+// twice as many: a page of 50 events of 2 MB each is over maxBody, and
+// would be asked again, in vain, max_retries times.
+func (c *Client) adjustLimit(limit, size int, err error) {
+	switch {
+	case errors.Is(err, errTooLarge) && limit > 1:
+		c.limit.CompareAndSwap(int64(limit), int64(limit/2))
+		if limit == PageSize {
+			c.limit.CompareAndSwap(0, int64(limit/2))
+		}
+	case err == nil && limit < PageSize && size < maxBody/4:
+		c.limit.CompareAndSwap(int64(limit), int64(min(2*limit, PageSize)))
+	}
 }
 
 // retry sends attempt under the shared limiter until it succeeds or fails for
@@ -474,18 +504,18 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 
 // get sends one request for a page. retryAfter is the server's
 // Retry-After for a 503.
-func (c *Client) get(ctx context.Context, u string) (p Page, retryAfter time.Duration, err error) {
+func (c *Client) get(ctx context.Context, u string) (p Page, size int, retryAfter time.Duration, err error) {
 	body, retryAfter, err := c.getBody(ctx, u)
 	if err != nil {
-		return Page{}, retryAfter, err
+		return Page{}, 0, retryAfter, err
 	}
 	p, err = decodePage(body)
 	if err != nil {
-		return Page{}, 0, &retryableError{msg: "malformed response", err: fmt.Errorf("%w (body starts %q)", err, snippet(c.scrub.Bytes(body)))}
+		return Page{}, 0, 0, &retryableError{msg: "malformed response", err: fmt.Errorf("%w (body starts %q)", err, snippet(c.scrub.Bytes(body)))}
 	}
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
-	return p, 0, nil
+	return p, len(body), 0, nil
 }
 
 // getBody sends one GET and returns the body of its 200 answer, at most
@@ -582,8 +612,12 @@ func tlsFailure(err error) error {
 // PageSize events is far smaller, and reading on would hold that much per
 // window in flight.
 func tooLarge(what string) error {
-	return &retryableError{msg: fmt.Sprintf("%s over the %d MiB a page of %d events may take (is source.base_url the API?)", what, maxBody>>20, PageSize)}
+	return &retryableError{msg: fmt.Sprintf("%s over the %d MiB a page may take", what, maxBody>>20), err: errTooLarge}
 }
+
+// errTooLarge is the cause of an answer over maxBody: pages are asked
+// smaller until one event a page is, then the request fails.
+var errTooLarge = fmt.Errorf("asked smaller down to one event a page (an event of more than %d MiB, or is source.base_url the API?)", maxBody>>20)
 
 // statusError classifies an answer that is not a success: a 429 with its
 // Retry-After (1 s when absent), a retryable 5xx (with a 503's Retry-After),

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -262,8 +263,8 @@ func TestPageTooLarge(t *testing.T) {
 		length  bool // announce the length
 		errText string
 	}{
-		{name: "announced", length: true, errText: "response of 68157440 bytes over the 64 MiB a page of 50 events may take"},
-		{name: "chunked", errText: "response over the 64 MiB a page of 50 events may take"},
+		{name: "announced", length: true, errText: "response of 68157440 bytes over the 64 MiB a page may take"},
+		{name: "chunked", errText: "response over the 64 MiB a page may take"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const size = 65 << 20
@@ -538,4 +539,43 @@ func TestRetryDeadlineBoundsThePause(t *testing.T) {
 		}
 		require.Equal(t, 3, *n)
 	})
+}
+
+// TestPageTooLargeAsksSmaller: a page over 64 MiB (50 events of 2 MB of
+// details) is asked again with half the events, down to one, and the
+// pages after it keep the size that fit while they are large (was: the
+// same request max_retries times, then the run failed: such a workspace
+// could not be exported at all). A single event over 64 MiB still fails,
+// saying so.
+func TestPageTooLargeAsksSmaller(t *testing.T) {
+	var mu sync.Mutex
+	var limits []string
+	fits := 12 // pages of up to this many events fit
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		limits = append(limits, r.URL.Query().Get("limit"))
+		mu.Unlock()
+		n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		if n > fits {
+			w.Header().Set("Content-Length", strconv.Itoa(65<<20))
+			return
+		}
+		// A page that fits, as large as the events make it.
+		pad := strings.Repeat("x", (maxBody/4)+1)
+		fmt.Fprintf(w, `{"data":[{"id":"a","created_at":"2026-11-01T00:00:00.000Z","details":{"p":%q}}],"meta":{"paginate":{"has_next":false}}}`, pad)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := testClient(srv.URL)
+	c.cfg.MaxRetries = 10
+	p, err := c.Page(t.Context(), Query{}, "")
+	require.NoError(t, err)
+	require.Len(t, p.Events, 1)
+	_, err = c.Page(t.Context(), Query{}, "")
+	require.NoError(t, err)
+	require.Equal(t, []string{"50", "25", "12", "12"}, limits, "halved until a page fits, then kept")
+
+	fits, limits = 0, nil
+	_, err = c.Page(t.Context(), Query{}, "")
+	require.ErrorContains(t, err, "asked smaller down to one event a page (an event of more than 64 MiB")
+	require.Equal(t, []string{"12", "6", "3", "1", "1", "1", "1", "1", "1", "1", "1"}, limits)
 }
