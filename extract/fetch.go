@@ -41,6 +41,11 @@ type WindowWriter interface {
 // holds one file's records in memory to sort them, some 3 MB for 1,000.
 const DefaultMaxWindowEvents = 1000
 
+// DefaultMaxWindowBytes bounds a window file by the bytes of its events as
+// the API sent them, for events of many kilobytes: a thousand events of a
+// megabyte each would be a gigabyte to sort.
+const DefaultMaxWindowBytes = 8 << 20
+
 // DefaultCheckpointEvery is how often the finished part of a running window
 // is committed: what a killed run loses, at most, of each window in flight.
 const DefaultCheckpointEvery = time.Second
@@ -49,13 +54,15 @@ const DefaultCheckpointEvery = time.Second
 type FetcherConfig struct {
 	Client  *Client
 	Workers int // at most this many windows in flight
-	// MaxWindowEvents and CheckpointEvery bound a window file: once it holds
-	// MaxWindowEvents events, or CheckpointEvery has passed since it was
+	// MaxWindowEvents, MaxWindowBytes and CheckpointEvery bound a window
+	// file: once it holds MaxWindowEvents events or MaxWindowBytes bytes of
+	// them (checked after each page), or CheckpointEvery has passed since it was
 	// opened, the part of the window walked so far is committed as a window
 	// of its own (up to the oldest millisecond seen, which may continue on
 	// the next page) and the walk goes on with the same cursor into a new
 	// file. No request is repeated for it.
 	MaxWindowEvents int
+	MaxWindowBytes  int
 	CheckpointEvery time.Duration
 	// Open starts a window file; called from worker goroutines, once per
 	// queued window and once more per checkpoint cut off it.
@@ -114,6 +121,9 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	}
 	if cfg.MaxWindowEvents <= 0 {
 		cfg.MaxWindowEvents = DefaultMaxWindowEvents
+	}
+	if cfg.MaxWindowBytes <= 0 {
+		cfg.MaxWindowBytes = DefaultMaxWindowBytes
 	}
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = DefaultCheckpointEvery
@@ -355,6 +365,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		pending    []Event
 		minAt      = w.End
 		written    int // events in the current file
+		bytes      int // and their bytes
 		walked     int // events received in the window, for the density
 		emptyPages int
 		opened     = time.Now()
@@ -368,6 +379,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 	}
 	add := func(ev Event) error {
 		written++
+		bytes += len(ev.Raw)
 		return wr.Add(ev)
 	}
 	flush := func() error {
@@ -482,11 +494,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		if minAt < end {
 			// A checkpoint: commit the part walked, [minAt+1, end), and go on
 			// into a new file with the same cursor.
-			if (written >= f.cfg.MaxWindowEvents || time.Since(opened) >= f.cfg.CheckpointEvery) && minAt+1 < end {
+			full := written >= f.cfg.MaxWindowEvents || bytes >= f.cfg.MaxWindowBytes
+			if (full || time.Since(opened) >= f.cfg.CheckpointEvery) && minAt+1 < end {
 				if err := commit(minAt + 1); err != nil {
 					return err
 				}
-				end, written, opened = minAt+1, 0, time.Now()
+				end, written, bytes, opened = minAt+1, 0, 0, time.Now()
 				if wr, err = f.cfg.Open(Window{w.Stream, w.Start, end}); err != nil {
 					return err
 				}

@@ -462,3 +462,75 @@ func TestWindowsMeetAtTheMicrosecond(t *testing.T) {
 	}
 	require.Equal(t, want, got.events)
 }
+
+// TestWindowFilesBoundedByBytes: events of tens of kilobytes close a window
+// file once it holds MaxWindowBytes of them (after the page that passed
+// it), not only MaxWindowEvents: the run loop reads a file whole to sort it
+// (was: a thousand events of a megabyte each, a gigabyte, in one file).
+// Every event still comes once, and the files tile the period.
+func TestWindowFilesBoundedByBytes(t *testing.T) {
+	const maxBytes = 1 << 20
+	s, base := sim(t, func(c *simulator.Config) {
+		// No millisecond shared by a page of events, which a file cannot
+		// be closed within.
+		c.Events, c.BigEvents, c.BigDetails, c.TieGroups = 600, 600, 40<<10, false
+	})
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	day := extract.Window{Start: from.UnixMilli(), End: from.Add(48 * time.Hour).UnixMilli()}
+	spool := &sizedSpool{}
+	c := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: "sim-token", MaxRetries: 3, Timeout: 5 * time.Second})
+	f := extract.NewFetcher(extract.FetcherConfig{
+		Client: c, Workers: 1, MaxWindowEvents: 1 << 30, MaxWindowBytes: maxBytes, CheckpointEvery: time.Hour,
+		Open: func(w extract.Window) (extract.WindowWriter, error) { return &sizedWindow{s: spool}, nil },
+	})
+	f.Add(day)
+	f.CloseInput()
+	require.NoError(t, f.Run(t.Context()))
+	require.Len(t, spool.ids, len(s.Events()), "every event, once")
+	require.Greater(t, len(spool.files), 10, "files closed by their bytes")
+	var covered int64
+	for i, fl := range spool.files {
+		covered += fl.done.End - fl.done.Start
+		// A file closes after the page that took it past the bound.
+		require.Less(t, fl.bytes, maxBytes+extract.PageSize*(41<<10)+8<<10, "file %d", i)
+	}
+	require.Equal(t, day.End-day.Start, covered)
+}
+
+type sizedSpool struct {
+	mu    sync.Mutex
+	ids   map[string]bool
+	files []sizedFile
+}
+
+type sizedFile struct {
+	done  extract.Window
+	bytes int
+}
+
+type sizedWindow struct {
+	s     *sizedSpool
+	ids   []string
+	bytes int
+}
+
+func (w *sizedWindow) Add(ev extract.Event) error {
+	w.ids, w.bytes = append(w.ids, ev.ID), w.bytes+len(ev.Raw)
+	return nil
+}
+func (w *sizedWindow) Abort() {}
+func (w *sizedWindow) Commit(done extract.Window) error {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if w.s.ids == nil {
+		w.s.ids = map[string]bool{}
+	}
+	for _, id := range w.ids {
+		if w.s.ids[id] {
+			return fmt.Errorf("event %s twice", id)
+		}
+		w.s.ids[id] = true
+	}
+	w.s.files = append(w.s.files, sizedFile{done, w.bytes})
+	return nil
+}
