@@ -16,6 +16,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Summary is the account of a run: what was delivered where, and what it cost.
@@ -152,8 +153,12 @@ func (s *Summary) Print(w io.Writer, result string) {
 		t := s.PerSink[name]
 		fmt.Fprintf(tw, "sink %d\t%s: %d events, %d files, %s\n", i, name, t.Records, len(t.Files), bytesString(t.Bytes))
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
+	keys, other := s.shownKeys()
+	for _, k := range keys {
 		fmt.Fprintf(tw, "  %s\t%d\n", keyString(k), s.PerKey[k])
+	}
+	if other.keys > 0 {
+		fmt.Fprintf(tw, "  (%d other unlisted keys)\t%d\n", other.keys, other.events)
 	}
 	if s.AlertFindings > 0 {
 		fmt.Fprintf(tw, "alerts\t%d findings, %d new messages\n", s.AlertFindings, s.AlertMessages)
@@ -189,13 +194,47 @@ func (s *Summary) Attrs() []slog.Attr {
 			"records", t.Records, "files", len(t.Files), "bytes", t.Bytes))
 	}
 	var keyAttrs []any
-	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
+	keys, other := s.shownKeys()
+	for _, k := range keys {
 		keyAttrs = append(keyAttrs, slog.Int64(k, s.PerKey[k]))
 	}
-	return append(attrs, slog.Group("sinks", sinkAttrs...), slog.Group("event_keys", keyAttrs...),
+	attrs = append(attrs, slog.Group("sinks", sinkAttrs...), slog.Group("event_keys", keyAttrs...))
+	if other.keys > 0 {
+		attrs = append(attrs, slog.Group("other_event_keys", "keys", other.keys, "events", other.events))
+	}
+	return append(attrs,
 		slog.Int("alert_findings", s.AlertFindings), slog.Int("alert_messages", s.AlertMessages),
 		slog.Int64("requests", s.Requests), slog.Int64("pages", s.Pages), slog.Int64("retries", s.Retries),
 		slog.Int64("throttled", s.Throttled), slog.Float64("duration_seconds", s.Duration.Seconds()))
+}
+
+// MaxUnlistedKeys is how many event keys the API reference does not list
+// the summary names one by one (the first in order of their names); the
+// events of any more are one line, "(N other unlisted keys)" in the table,
+// other_event_keys in JSON. The API adds a few keys a year: an API that
+// sent a new key with every event must not make a summary of thousands of
+// lines, or a JSON line longer than journald keeps whole (48 KiB).
+const MaxUnlistedKeys = 50
+
+// otherKeys are the keys past MaxUnlistedKeys and their events.
+type otherKeys struct{ keys, events int64 }
+
+// shownKeys are the keys the summary names, in order: every key the API
+// reference lists, and the first MaxUnlistedKeys others; other counts the
+// rest.
+func (s *Summary) shownKeys() (keys []string, other otherKeys) {
+	unlisted := 0
+	for _, k := range slices.Sorted(maps.Keys(s.PerKey)) {
+		if transform.Category(k) == transform.CategoryOther {
+			if unlisted++; unlisted > MaxUnlistedKeys {
+				other.keys++
+				other.events += s.PerKey[k]
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	return keys, other
 }
 
 // keyString shows an event key, the API's text, safely on a terminal and

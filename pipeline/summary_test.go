@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +47,38 @@ func TestSummaryPrintsKeysSafely(t *testing.T) {
 	for line := range strings.Lines(out) {
 		require.Less(t, len(line), 200, line)
 	}
+}
+
+// TestSummaryFoldsUnlistedKeys: of thousands of keys the API reference does
+// not list, the summary names MaxUnlistedKeys and folds the rest into one
+// line (JSON: other_event_keys); every listed key is still named, and the
+// events add up (was: a line each, 5,000 lines for an API that sent 5,000
+// keys, and a JSON summary longer than journald keeps in one line).
+func TestSummaryFoldsUnlistedKeys(t *testing.T) {
+	s := newSummary("r1", time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	s.PerKey = map[string]int64{"user_login": 7, "message_created": 3}
+	for i := range 5000 {
+		s.PerKey[fmt.Sprintf("unlisted_event_%04d", i)] = 2
+	}
+	var b strings.Builder
+	s.Print(&b, "success")
+	out := b.String()
+	require.Less(t, strings.Count(out, "\n"), MaxUnlistedKeys+30, out)
+	require.Regexp(t, `(?m)^  user_login\s+7$`, out)
+	require.Regexp(t, `(?m)^  message_created\s+3$`, out)
+	require.Regexp(t, `(?m)^  unlisted_event_0049\s+2$`, out)
+	require.NotContains(t, out, "unlisted_event_0050")
+	require.Regexp(t, `(?m)^  \(4950 other unlisted keys\)\s+9900$`, out)
+
+	var j strings.Builder
+	slog.New(slog.NewJSONHandler(&j, nil)).LogAttrs(t.Context(), slog.LevelInfo, "summary", s.Attrs()...)
+	require.Less(t, j.Len(), 48<<10, "one journald line")
+	var rec struct {
+		EventKeys map[string]int64             `json:"event_keys"`
+		Other     struct{ Keys, Events int64 } `json:"other_event_keys"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(j.String()), &rec))
+	require.Len(t, rec.EventKeys, 2+MaxUnlistedKeys)
+	require.Equal(t, int64(4950), rec.Other.Keys)
+	require.Equal(t, int64(9900), rec.Other.Events)
 }
