@@ -134,7 +134,13 @@ func (sp *Spool) Days() ([]string, error) {
 // Open starts spooling window w of day.
 func (sp *Spool) Open(day string, w extract.Window) (extract.WindowWriter, error) {
 	dir := filepath.Join(sp.dir, day)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Not MkdirAll: a state directory removed under the process (by hand,
+	// by a cleaner of temporary files) is not made again, without its
+	// lock, for another process to take.
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("spool: %s is gone (the state directory removed while this process used it?): stopping before writing there", sp.dir)
+		}
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	name := windowName(w)

@@ -273,6 +273,10 @@ func Open(root string, id any, former ...any) (*Store, error) {
 			}
 			return nil, fmt.Errorf("state: take over %s: %w", from, err)
 		}
+		if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
 	s := &Store{View: View{dir: dir}, lock: f, since: time.Now()}
 	s.Hold("", "")

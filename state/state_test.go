@@ -377,6 +377,23 @@ func TestSpoolFullDisk(t *testing.T) {
 	require.Len(t, entries, 1, "the filler alone")
 }
 
+// TestSpoolDoesNotRecreateARemovedState: a window opened after the state
+// directory was removed (by hand, by a cleaner of temporary files) fails
+// naming the spool, and makes no directory again (was: the spool's day
+// directory and its parents, the state's own directory among them, were
+// made again without the lock, a partial state for another process).
+func TestSpoolDoesNotRecreateARemovedState(t *testing.T) {
+	root := t.TempDir()
+	s, err := state.Open(root, "k")
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, os.RemoveAll(root))
+
+	_, err = s.Spool().Open("2026-11-01", extract.Window{Start: 1000, End: 5000})
+	require.ErrorContains(t, err, "spool: "+filepath.Join(s.Dir(), "spool")+" is gone (the state directory removed while this process used it?)")
+	require.NoDirExists(t, root, "nothing made again")
+}
+
 // TestNewerFormatRefused: a state whose format.json a newer version wrote
 // is refused by Open, Check and Peek alike, naming the file's format and
 // what to do, and nothing in it is read or written; a state without
