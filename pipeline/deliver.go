@@ -78,6 +78,15 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			use = append(use, w)
 		}
 	}
+	// The day was planned and fetched whole: a part no window file covers
+	// was removed since (by hand, by a cleaner of temporary files), and
+	// the day would be delivered, and recorded as exported, without its
+	// events. The next attempt fetches the part again.
+	for _, s := range r.plan.Streams {
+		if g := gaps(from, to, s, use); len(g) > 0 {
+			return fmt.Errorf("spool: %s: the checkpoint of %s is missing (removed while the run went on?): the day is not delivered; run again to fetch it", r.spool.Dir(date), g[0])
+		}
+	}
 	writers := make([]sinks.Writer, 0, len(r.sinks))
 	// fail aborts every writer not yet committed and returns err with
 	// whatever the aborts could not clean up.

@@ -2,9 +2,11 @@ package pipeline_test
 
 import (
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
@@ -102,4 +105,73 @@ func TestReadOnlyOutput(t *testing.T) {
 	require.ErrorContains(t, err, "read-only file system")
 	require.Zero(t, sim.Stats().Requests, "the sink is checked before fetching")
 	require.Empty(t, filesUnder(t, out))
+}
+
+// removeOnFirstFetch is a transport that, before the first /audit_events
+// request, removes the files matching pattern: what a cleaner of
+// temporary files does to the spool while a run goes on.
+type removeOnFirstFetch struct {
+	t       *testing.T
+	pattern string
+	removed []string
+	once    sync.Once
+}
+
+func (rt *removeOnFirstFetch) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/audit_events") {
+		rt.once.Do(func() {
+			rt.removed, _ = filepath.Glob(rt.pattern)
+			for _, p := range rt.removed {
+				if err := os.Remove(p); err != nil {
+					rt.t.Error(err)
+				}
+			}
+		})
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestSpoolFileRemovedMidRun: a window file of the day being fetched,
+// removed after the run planned the day (it found the window spooled) and
+// before it delivers it, fails the run naming the spool and the window,
+// rather than delivering the day without the window's events and
+// recording it as exported; the next run fetches the window again and
+// delivers the exact day.
+func TestSpoolFileRemovedMidRun(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 2000, day0(), day0().AddDate(0, 0, 1)
+	})
+	cfg := testConfig(t, base)
+	from, to := day0(), day0().AddDate(0, 0, 1)
+	date := from.Format(time.DateOnly)
+	// The morning is spooled by a run whose sink fails.
+	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
+	require.NoError(t, err)
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Sinks: []sinks.Sink{failingCommit{set.Sinks[0]}}},
+		pipeline.Range{From: from, To: from.Add(12 * time.Hour)}, false)
+	require.ErrorContains(t, err, "disk on fire")
+	spool := filepath.Join(cfg.State.Dir, "*", "spool", date, "*.ndjson")
+	morning, err := filepath.Glob(spool)
+	require.NoError(t, err)
+	require.NotEmpty(t, morning)
+
+	// The whole day: the run plans the afternoon only, and the morning's
+	// files go while it fetches.
+	rt := &removeOnFirstFetch{t: t, pattern: spool}
+	opts := pipeline.Options{Config: cfg, Logger: testLogger(t), HTTPClient: &http.Client{Transport: rt}}
+	sum, err := pipeline.Run(t.Context(), opts, pipeline.Range{From: from, To: to}, false)
+	require.Equal(t, morning, rt.removed, "the morning was removed while the afternoon was fetched")
+	require.Error(t, err, "a day without its morning is not delivered")
+	t.Log(err)
+	require.ErrorContains(t, err, filepath.Join(cfg.State.Dir))
+	require.ErrorContains(t, err, "spool/"+date+": the checkpoint of "+from.Format("2006-01-02T15:04:05.000Z")+"..")
+	require.ErrorContains(t, err, "is missing")
+	require.Empty(t, sum.Days)
+	require.Empty(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "nothing delivered")
+
+	// The next run fetches the morning again.
+	sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{date}, sum.Days)
+	exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 }

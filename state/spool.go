@@ -76,6 +76,9 @@ func parseWindowName(name string) (extract.Window, bool) {
 	return extract.Window{Stream: stream, Start: start, End: end}, true
 }
 
+// Dir is the directory of day's window files.
+func (sp *Spool) Dir(day string) string { return filepath.Join(sp.dir, day) }
+
 // Windows returns the complete windows spooled for day, ordered by start.
 func (sp *Spool) Windows(day string) ([]extract.Window, error) {
 	dir := filepath.Join(sp.dir, day)
