@@ -104,3 +104,27 @@ func TestFullDiskAtOpen(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, entries, "nothing left, final or temporary")
 }
+
+// TestDayDirRemovedBeforeCommit: a day directory removed while its file
+// is written (by hand, a cleaner) fails the commit naming the file by its
+// final name and the cause, never the hidden temporary one (was: "write
+// FINAL: rename .FINAL.tmp-123 FINAL: ..."), and leaves nothing there.
+func TestDayDirRemovedBeforeCommit(t *testing.T) {
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	p := sinktest.Partition()
+	dir := t.TempDir()
+	s := filesink.New(dir, f)
+	w, err := s.Open(t.Context(), p)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), sinktest.Records(p.Day, 10)))
+	dayDir := filepath.Join(dir, p.Dir())
+	require.NoError(t, os.RemoveAll(dayDir))
+
+	_, err = w.Commit(t.Context())
+	require.EqualError(t, err, "ndjson: write "+filepath.Join(dayDir, p.BaseName()+f.Ext)+": no such file or directory")
+	entries, err := os.ReadDir(dayDir)
+	if err == nil {
+		require.Empty(t, entries, "nothing left, final or temporary")
+	}
+}

@@ -215,12 +215,18 @@ func (w *writer) discard() {
 func (w *writer) fileErr(err error) error {
 	outs := w.enc.Outputs()
 	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		for i, f := range w.files {
-			if pe.Path == f.Name() {
-				return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.s.path(outs[i].Path), pe.Err)
-			}
+	var le *os.LinkError // its rename into place
+	for i, f := range w.files {
+		var cause error
+		switch {
+		case errors.As(err, &pe) && pe.Path == f.Name():
+			cause = pe.Err
+		case errors.As(err, &le) && le.Old == f.Name():
+			cause = le.Err
+		default:
+			continue
 		}
+		return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.s.path(outs[i].Path), cause)
 	}
 	if w.s.layout.Split == nil && len(outs) == 1 {
 		return fmt.Errorf("%s: write %s: %w", w.s.format.Name, w.s.path(outs[0].Path), err)
@@ -354,7 +360,7 @@ func (w *writer) publish(mf *atomicfile.File, manifest string, replaced []string
 		// Data files no manifest lists are not delivered: take them back out.
 		mf.Discard()
 		w.unpublish(len(outs))
-		return fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, err)
+		return fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, cause(atomicfile.FinalName(err, manifest)))
 	}
 	for _, name := range replaced {
 		rel := sinks.EntryPath(w.p.Dir(), name)
