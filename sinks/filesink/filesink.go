@@ -97,6 +97,9 @@ func (s *Sink) path(rel string) string { return filepath.Join(s.dir, filepath.Fr
 // then it also removes what a process killed while compacting a day, or
 // while Check's probe was in place, left.
 func (s *Sink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
+	if err := s.notADir(); err != nil {
+		return sinks.ClaimResult{}, err
+	}
 	if c.Create {
 		unlock, err := s.lock(ctx)
 		if err != nil {
@@ -139,11 +142,24 @@ func (s *Sink) Close(context.Context) error { return nil }
 
 // Check creates the directory if needed and proves it writable.
 func (s *Sink) Check(ctx context.Context) error {
+	if err := s.notADir(); err != nil {
+		return err
+	}
 	if err := atomicfile.MkdirAll(s.dir, s.dirMode); err != nil {
 		return fmt.Errorf("%s: %w", s.format.Name, err)
 	}
 	if err := atomicfile.Probe(s.dir); err != nil {
 		return fmt.Errorf("%s: directory %s is not writable: %w", s.format.Name, s.dir, err)
+	}
+	return nil
+}
+
+// notADir fails when dir is there but no directory (a file, a device), a
+// mistake in the configuration: its errors would otherwise name a path
+// below it ("open DIR/_pachca-export.json: not a directory").
+func (s *Sink) notADir() error {
+	if fi, err := os.Stat(s.dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%s: %s is %s, not a directory: give the sink a directory (dir), or move the file away", s.format.Name, s.dir, atomicfile.Kind(fi.Mode()))
 	}
 	return nil
 }

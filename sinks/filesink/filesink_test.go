@@ -82,6 +82,26 @@ func TestUnwritableDirectory(t *testing.T) {
 	require.ErrorContains(t, err, "ndjson: mkdir")
 }
 
+// TestDirIsAFile: a dir that is a file fails Check and Claim naming it
+// and what it is (was: "open DIR/_pachca-export.json: not a directory",
+// a path below a file), and nothing is written.
+func TestDirIsAFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, os.WriteFile(dir, []byte("x"), 0o600))
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	s := filesink.New(dir, f)
+	want := "ndjson: " + dir + " is a file, not a directory: give the sink a directory (dir), or move the file away"
+	require.EqualError(t, s.Check(t.Context()), want)
+	_, err = s.Claim(t.Context(), sinks.Claim{Create: true})
+	require.EqualError(t, err, want)
+	_, err = s.Claim(t.Context(), sinks.Claim{})
+	require.EqualError(t, err, want)
+	b, err := os.ReadFile(dir)
+	require.NoError(t, err)
+	require.Equal(t, "x", string(b))
+}
+
 // TestModes: configured modes apply exactly, whatever the umask, to the day
 // directory, the data file and the manifest; a directory created under a
 // set-group-ID directory keeps the bit, so files stay in the group a log
