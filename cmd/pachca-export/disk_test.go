@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,4 +57,23 @@ func TestUnwritableOutput(t *testing.T) {
 			require.Empty(t, entries, "nothing left in the output directory")
 		})
 	}
+}
+
+// TestTooManyOpenFiles: an error of too many open files (a shell's ulimit
+// -n, a unit's LimitNOFILE= below what a run holds at once) is one line
+// that names the file, the cause, the process's limit and how to raise it,
+// exit status 1 (was: the cause alone).
+func TestTooManyOpenFiles(t *testing.T) {
+	var lim syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	var stderr bytes.Buffer
+	e := &env{stderr: &stderr}
+	err := fmt.Errorf("spool: %w", &fs.PathError{Op: "open", Path: "/var/lib/pachca-export/x/spool/2026-11-20", Err: syscall.EMFILE})
+	require.Equal(t, 1, e.report(err))
+	require.Equal(t, fmt.Sprintf("pachca-export: spool: open /var/lib/pachca-export/x/spool/2026-11-20: too many open files "+
+		"(this process may open %d files at once: raise the limit to 1024 or more, with ulimit -n or the unit's LimitNOFILE=, or lower source.concurrency)\n", lim.Cur), stderr.String())
+
+	stderr.Reset()
+	require.Equal(t, 1, e.report(errors.New("spool: open x: no space left on device")))
+	require.Equal(t, "pachca-export: spool: open x: no space left on device\n", stderr.String(), "other errors as they are")
 }

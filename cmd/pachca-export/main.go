@@ -130,6 +130,7 @@ func (e *env) report(err error) int {
 	if errors.Is(err, context.Canceled) { // but in a command (command.execute)
 		err = errors.New("interrupted")
 	}
+	err = openFilesHint(err)
 	log := e.errorLogger()
 	for _, line := range strings.Split(e.redact(err.Error()), "\n") {
 		if log != nil {
@@ -139,6 +140,18 @@ func (e *env) report(err error) int {
 		}
 	}
 	return code
+}
+
+// openFilesHint adds to an error of too many open files (EMFILE) the
+// process's limit and how to raise it: a shell's `ulimit -n 16` or a
+// unit's LimitNOFILE= below what the workers, the sinks and the
+// connections hold at once (some 40 with concurrency 8 and three sinks).
+func openFilesHint(err error) error {
+	var lim syscall.Rlimit
+	if !errors.Is(err, syscall.EMFILE) || syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return err
+	}
+	return fmt.Errorf("%w (this process may open %d files at once: raise the limit to 1024 or more, with ulimit -n or the unit's LimitNOFILE=, or lower source.concurrency)", err, lim.Cur)
 }
 
 // errorLogger is the JSON logger of errors with --log-format json, else nil.
