@@ -592,6 +592,14 @@ func TestDryRunRefusedLocation(t *testing.T) {
 	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", fresh, "--dry-run"}, &stdout, &stderr), stderr.String())
 	_, err = os.Stat(filepath.Join(filepath.Dir(fresh), "out"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no directory created")
+
+	// A sink directory that is a file: refused as the run refuses it, exit
+	// 2 (was: exit 0 and no word, while the run failed on it).
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(fresh), "out"), []byte("x"), 0o600))
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, 2, Main(t.Context(), []string{"run", "-c", fresh, "--dry-run"}, &stdout, &stderr), stderr.String())
+	require.Regexp(t, `(?m)^refused +sink 0: ndjson: \S+/out is a file, not a directory`, stdout.String())
 }
 
 // TestTokenFileReadableByEveryone: a token_file every user of the machine

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/split"
 	"github.com/pachca-export/pachca-export/transform"
@@ -155,11 +156,12 @@ func (s *Sink) Check(ctx context.Context) error {
 }
 
 // notADir fails when dir is there but no directory (a file, a device), a
-// mistake in the configuration: its errors would otherwise name a path
-// below it ("open DIR/_pachca-export.json: not a directory").
+// mistake in the configuration (a usage error: exit 2, and a dry run's
+// refused line): its errors would otherwise name a path below it ("open
+// DIR/_pachca-export.json: not a directory").
 func (s *Sink) notADir() error {
 	if fi, err := os.Stat(s.dir); err == nil && !fi.IsDir() {
-		return fmt.Errorf("%s: %s is %s, not a directory: give the sink a directory (dir), or move the file away", s.format.Name, s.dir, atomicfile.Kind(fi.Mode()))
+		return failure.Usagef("%s: %s is %s, not a directory: give the sink a directory (dir), or move the file away", s.format.Name, s.dir, atomicfile.Kind(fi.Mode()))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
@@ -93,6 +94,7 @@ func TestDirIsAFile(t *testing.T) {
 	s := filesink.New(dir, f)
 	want := "ndjson: " + dir + " is a file, not a directory: give the sink a directory (dir), or move the file away"
 	require.EqualError(t, s.Check(t.Context()), want)
+	require.True(t, failure.IsUsage(s.Check(t.Context())), "a mistake in the configuration: exit 2")
 	_, err = s.Claim(t.Context(), sinks.Claim{Create: true})
 	require.EqualError(t, err, want)
 	_, err = s.Claim(t.Context(), sinks.Claim{})
