@@ -142,6 +142,17 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		st.Close()
 		return nil, err
 	}
+	// What a year of runs would leave behind: the progress of ranges
+	// interrupted and never repeated, spooled days and follow id logs no
+	// run reads again (was: kept for ever, read by every check).
+	pruned, err := st.Prune(s.now().Add(-cfg.Period.Retention))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if pruned.Any() {
+		s.log.Info("state: removed what no run reads again (days past period.retention, id logs of exported days): "+pruned.String(), "state", st.Dir())
+	}
 	s.retries = newRetryLog(s.log, s.now)
 	cc := cfg.Source.ClientConfig(o.HTTPClient)
 	cc.OnRetry = s.retries.observe

@@ -1,0 +1,125 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pachca-export/pachca-export/internal/sumfile"
+)
+
+// Pruned counts what Prune removed.
+type Pruned struct {
+	ProgressDays  int // days taken out of the progress of a range
+	ProgressFiles int // progress files removed, none of their days left
+	SpoolDays     int // spool directories of days past the retention
+	IDLogs        int // follow id logs of days exported or past the retention
+}
+
+// Any says whether Prune removed anything.
+func (p Pruned) Any() bool { return p != Pruned{} }
+
+// pastRetention says whether the UTC day date (YYYY-MM-DD) ends at or
+// before oldest, the API's retention edge: such a day is never fetched,
+// delivered nor sealed again (a run skips it, a follow loop too).
+func pastRetention(date string, oldest time.Time) bool {
+	t, err := time.Parse(time.DateOnly, date)
+	return err == nil && !t.Add(24*time.Hour).After(oldest)
+}
+
+// Prune removes from the state what no run, follow loop or verify can use
+// any more (README, "What the state holds"), given oldest, the API's
+// retention edge (now - period.retention):
+//
+//   - of the progress of each range (run-<key>.json, left by a run that was
+//     interrupted and maybe never repeated), the days wholly before oldest,
+//     which a rerun of the range skips anyway; a file left without a day is
+//     removed;
+//   - the spool of days wholly before oldest, which no run delivers;
+//   - the follow id logs of days wholly before oldest (never sealed) and
+//     of days recorded as exported (sealed, or exported by a run).
+//
+// A progress file that does not read is left alone: the rerun of its
+// range reports it. The day on the retention edge, partly held, keeps all
+// it has.
+func (s *Store) Prune(oldest time.Time) (Pruned, error) {
+	var p Pruned
+	if err := s.Held(); err != nil {
+		return p, err
+	}
+	progress, err := filepath.Glob(filepath.Join(s.dir, "run-*.json"))
+	if err != nil {
+		return p, fmt.Errorf("state: %w", err)
+	}
+	for _, path := range progress {
+		var days []string
+		if ok, err := sumfile.Read(path, &days, ""); !ok || err != nil {
+			continue
+		}
+		keep := slices.DeleteFunc(slices.Clone(days), func(d string) bool { return pastRetention(d, oldest) })
+		switch {
+		case len(keep) == len(days):
+			continue
+		case len(keep) == 0:
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return p, fmt.Errorf("state: %w", err)
+			}
+			p.ProgressFiles++
+		default:
+			if err := sumfile.Write(path, keep, fileMode); err != nil {
+				return p, fmt.Errorf("state: %w", err)
+			}
+		}
+		p.ProgressDays += len(days) - len(keep)
+	}
+	sp := s.Spool()
+	if days, err := sp.Days(); err == nil {
+		for _, d := range days {
+			if pastRetention(d, oldest) {
+				if err := sp.RemoveDay(d); err != nil {
+					return p, fmt.Errorf("spool: %w", err)
+				}
+				p.SpoolDays++
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return p, err
+	}
+	logs, err := s.DeliveredDays()
+	if err != nil || len(logs) == 0 {
+		return p, err
+	}
+	exported, err := s.Exported()
+	if err != nil {
+		return p, err
+	}
+	for _, d := range logs {
+		if _, done := exported[d]; done || pastRetention(d, oldest) {
+			if err := s.RemoveDelivered(d); err != nil {
+				return p, err
+			}
+			p.IDLogs++
+		}
+	}
+	return p, nil
+}
+
+// String is what Prune removed, for the log.
+func (p Pruned) String() string {
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(p.ProgressDays, "day(s) of the progress of interrupted ranges")
+	add(p.ProgressFiles, "progress file(s) left empty")
+	add(p.SpoolDays, "spooled day(s)")
+	add(p.IDLogs, "follow id log(s)")
+	return strings.Join(parts, ", ")
+}
