@@ -213,7 +213,10 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	}
 	r.log.Log(ctx, r.info(), "export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
-	err = r.run(ctx)
+	err = r.healRelink(ctx)
+	if err == nil {
+		err = r.run(ctx)
+	}
 	if oerr := owner(); err == nil {
 		err = oerr // a plan that committed nothing
 	}
@@ -497,12 +500,51 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 	return nil
 }
 
+// healRelink links again, in every sink, the days after each day of the
+// block a run was delivering when it stopped before relinking them (a
+// SIGKILL, a failed sink): a day it rewrote would otherwise stay followed
+// by a manifest linked to the one it replaced, and verify fail the chain
+// there until that range ran again (was: for ever, for a backfill killed
+// and never repeated). Relinking stops at the first day linked already.
+func (r *runner) healRelink(ctx context.Context) error {
+	b, ok, err := r.store.PendingRelink()
+	if err != nil || !ok {
+		return err
+	}
+	first, err1 := time.Parse(time.DateOnly, b.First)
+	last, err2 := time.Parse(time.DateOnly, b.Last)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("state: the days an interrupted run was delivering: %w", err)
+	}
+	for d := first; !d.After(last); d = d.Add(day) {
+		if err := r.relink(ctx, sinks.NewPartition(d, d, d.Add(day), "")); err != nil {
+			return err
+		}
+	}
+	r.log.Info("linked the manifests after the days an interrupted run was delivering", "first", b.First, "last", b.Last)
+	return r.store.ClearRelink()
+}
+
 // deliverDays delivers each day once it is fetched, in order. The days
 // after a block of consecutive days are relinked once, after its last day;
 // when a block ends early (a refused or failed day) they are relinked to
 // the last day delivered.
 func (r *runner) deliverDays(ctx context.Context) (err error) {
 	var pending *sinks.Partition // delivered; the days after it not relinked yet
+	// marked: the block being delivered is recorded in the state
+	// (SetRelink) until the days after it are relinked, so that the next
+	// run relinks them if this one is killed first (healRelink). Only a
+	// range's (run --from/--to, verify --repair) may never run again: a
+	// catch-up or a follow loop redoes the days it did not finish, and
+	// relinks after them then.
+	marked := false
+	unmark := func() error {
+		if !marked {
+			return nil
+		}
+		marked = false
+		return r.store.ClearRelink()
+	}
 	flush := func() error {
 		if pending == nil {
 			return nil
@@ -529,6 +571,18 @@ func (r *runner) deliverDays(ctx context.Context) (err error) {
 			return err
 		}
 		last := i == len(r.plan.Days)-1 || !r.plan.Days[i+1].Day.Equal(p.Day.Add(day))
+		if !marked && r.plan.progressKey != "" {
+			end := i
+			for end+1 < len(r.plan.Days) && r.plan.Days[end+1].Day.Equal(r.plan.Days[end].Day.Add(day)) {
+				end++
+			}
+			if err := r.store.SetRelink(state.Relink{First: p.Date(), Last: r.plan.Days[end].Date()}); err != nil {
+				return err
+			}
+			marked = true
+		}
+		// On an error the block stays recorded (a sink may have committed
+		// the failing day): the next run relinks after each of its days.
 		delivered, err := r.deliver(ctx, p, last)
 		switch {
 		case err != nil:
@@ -537,10 +591,16 @@ func (r *runner) deliverDays(ctx context.Context) (err error) {
 			if err := flush(); err != nil {
 				return err
 			}
+			if err := unmark(); err != nil {
+				return err
+			}
 		case !last:
 			pending = &p
 		default:
 			pending = nil
+			if err := unmark(); err != nil {
+				return err
+			}
 		}
 		r.mu.Lock()
 		r.delivered = i + 1

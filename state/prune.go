@@ -123,3 +123,45 @@ func (p Pruned) String() string {
 	add(p.IDLogs, "follow id log(s)")
 	return strings.Join(parts, ", ")
 }
+
+// relinkFile records the block of consecutive days a run is delivering:
+// until the run relinks the manifests after them, a day it rewrote may be
+// followed in a sink by a day still linked to the manifest it replaced.
+const relinkFile = "relink.json"
+
+// Relink is a block of days, [First, Last] (YYYY-MM-DD), whose later days
+// may not be linked to them yet.
+type Relink struct {
+	First string `json:"first"`
+	Last  string `json:"last"`
+}
+
+// PendingRelink returns the block a run was delivering when it stopped
+// before relinking the days after it (killed); ok false when none.
+func (v *View) PendingRelink() (r Relink, ok bool, err error) {
+	ok, err = sumfile.Read(filepath.Join(v.dir, relinkFile), &r,
+		"move it away, then run `pachca-export verify`: a chain broken after those days is named there, and a rerun of the days before it links it again")
+	if err != nil {
+		return Relink{}, false, fmt.Errorf("state: %w", err)
+	}
+	return r, ok, nil
+}
+
+// SetRelink records, durably, that the days of r are being delivered.
+func (s *Store) SetRelink(r Relink) error {
+	if err := s.Held(); err != nil {
+		return err
+	}
+	if err := sumfile.Write(filepath.Join(s.dir, relinkFile), r, fileMode); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// ClearRelink forgets the block, once the days after it are relinked.
+func (s *Store) ClearRelink() error {
+	if err := os.Remove(filepath.Join(s.dir, relinkFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}

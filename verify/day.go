@@ -175,7 +175,7 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		res.fail("the manifest was written for another identity (%.12s…)", m.Identity)
 	}
 	if want := link(prev); m.Previous != want {
-		res.fail("chain broken: previous is %s, the manifest of the day before has sha256 %s (a day deleted, edited or reordered, or a run at work rewriting the days before it: verify again once it ends)",
+		res.fail("chain broken: previous is %s, the manifest of the day before has sha256 %s (a day deleted, edited or reordered, or a run rewriting the days before it: verify again once it ends, or, if it was killed, after the next run, which links the days again)",
 			orNone(m.Previous), orNone(want))
 	}
 	switch {

@@ -174,7 +174,7 @@ func TestDamageIsReported(t *testing.T) {
 		}, map[string]string{
 			date(1) + " sinks[0]": "no _manifest.json",
 			// A run rewriting day 1 shows the same meanwhile.
-			date(2) + " sinks[0]": "(a day deleted, edited or reordered, or a run at work rewriting the days before it: verify again once it ends)",
+			date(2) + " sinks[0]": "(a day deleted, edited or reordered, or a run rewriting the days before it: verify again once it ends, or, if it was killed, after the next run, which links the days again)",
 		}},
 		{"manifest a directory", func(t *testing.T, nd, pq string) {
 			path := filepath.Join(nd, "dt="+date(1), sinks.ManifestName)
