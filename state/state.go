@@ -194,6 +194,9 @@ func Check(root string, id any, former ...any) (*View, error) {
 	if _, _, err := v.Owner(); err != nil {
 		return nil, err
 	}
+	if _, _, err := v.PendingRelink(); err != nil {
+		return nil, err // the next run reads it first
+	}
 	// The follow loop reads every id log at its start.
 	days, err := v.DeliveredDays()
 	if err != nil {

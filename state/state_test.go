@@ -221,9 +221,14 @@ func TestStateFilesDamaged(t *testing.T) {
 	require.NoError(t, s.MarkExported(state.Day{Day: "2026-11-01", RunID: "r", Records: 5960}))
 	require.NoError(t, s.MarkExported(state.Day{Day: "2026-11-02", RunID: "r", Records: 6001}))
 	require.NoError(t, s.AddRunProgress("range", "2026-11-01"))
+	require.NoError(t, s.SetRelink(state.Relink{First: "2026-11-01", Last: "2026-11-02"}))
 	require.NoError(t, s.Close())
 	dir := s.Dir()
 	read := map[string]func() error{
+		"relink.json": func() error { // check says what the next run would stop on
+			_, err := state.Check(root, "k")
+			return err
+		},
 		"exported.json": func() error {
 			v, err := state.Peek(root, "k")
 			require.NoError(t, err)
