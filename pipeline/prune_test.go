@@ -10,6 +10,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -75,4 +76,30 @@ func TestOpenPrunesWhatNoRunReadsAgain(t *testing.T) {
 	logs, err := v.DeliveredDays()
 	require.NoError(t, err)
 	require.Equal(t, []string{edgeDay, date(1)}, logs, "the id logs a seal still reads stay")
+}
+
+// TestOpenRemovesTheSpoolOfExportedDays: a spool directory left for a day
+// the state records as exported (a crash between the record and the
+// removal) goes at the next start; the spool of a day not exported stays,
+// for its run to deliver.
+func TestOpenRemovesTheSpoolOfExportedDays(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 200 })
+	cfg := testConfig(t, base)
+	from := day0()
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: from.AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	states, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*", "spool"))
+	require.NoError(t, err)
+	require.Len(t, states, 1)
+	exported := filepath.Join(states[0], from.Format(time.DateOnly))
+	pending := filepath.Join(states[0], from.AddDate(0, 0, 1).Format(time.DateOnly))
+	for _, dir := range []string{exported, pending} {
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+	}
+
+	s, err := pipeline.Open(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, s.Close(t.Context()))
+	require.NoDirExists(t, exported)
+	require.DirExists(t, pending)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -177,9 +178,17 @@ func (s *Session) cleanSpool() error {
 	if err != nil {
 		return err
 	}
-	for d := range exported {
-		if err := sp.RemoveDay(d); err != nil {
-			return err
+	// The days spooled, not every day exported: a state of years holds
+	// thousands of those (was: a removal of each at every start).
+	days, err := sp.Days()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, d := range days {
+		if _, done := exported[d]; done {
+			if err := sp.RemoveDay(d); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
