@@ -147,7 +147,7 @@ func TestSpoolFileRemovedMidRun(t *testing.T) {
 	// The morning is spooled by a run whose sink fails.
 	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
 	require.NoError(t, err)
-	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Sinks: []sinks.Sink{failingCommit{set.Sinks[0]}}},
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Sinks: []sinks.Sink{failingCommit(set.Sinks[0])}},
 		pipeline.Range{From: from, To: from.Add(12 * time.Hour)}, false)
 	require.ErrorContains(t, err, "disk on fire")
 	spool := filepath.Join(cfg.State.Dir, "*", "spool", date, "*.ndjson")

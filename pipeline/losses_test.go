@@ -73,20 +73,33 @@ func TestEventsWithoutIDAreDeadLettered(t *testing.T) {
 
 // failingCommit is a sink whose commits fail, so that a run fetches a day
 // into the spool and leaves it there undelivered.
-type failingCommit struct{ sinks.Sink }
+func failingCommit(s sinks.Sink) sinks.Sink {
+	return commitSink{s, func(ctx context.Context, w sinks.Writer) (sinks.Result, error) {
+		return sinks.Result{}, errors.Join(errors.New("disk on fire"), w.Abort(ctx))
+	}}
+}
 
-func (f failingCommit) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
-	w, err := f.Sink.Open(ctx, p)
+// commitSink is a sink whose writers commit with commit instead.
+type commitSink struct {
+	sinks.Sink
+	commit func(ctx context.Context, w sinks.Writer) (sinks.Result, error)
+}
+
+func (s commitSink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	w, err := s.Sink.Open(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return failingWriter{w}, nil
+	return commitWriter{w, s.commit}, nil
 }
 
-type failingWriter struct{ sinks.Writer }
+type commitWriter struct {
+	sinks.Writer
+	commit func(ctx context.Context, w sinks.Writer) (sinks.Result, error)
+}
 
-func (w failingWriter) Commit(ctx context.Context) (sinks.Result, error) {
-	return sinks.Result{}, errors.Join(errors.New("disk on fire"), w.Writer.Abort(ctx))
+func (w commitWriter) Commit(ctx context.Context) (sinks.Result, error) {
+	return w.commit(ctx, w.Writer)
 }
 
 // logBuffer is a logger whose records a test can read.
@@ -105,7 +118,7 @@ func TestHalfCutCheckpointIsFetchedAgain(t *testing.T) {
 	from, to := day0(), day0().AddDate(0, 0, 1)
 	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
 	require.NoError(t, err)
-	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Sinks: []sinks.Sink{failingCommit{set.Sinks[0]}}},
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Sinks: []sinks.Sink{failingCommit(set.Sinks[0])}},
 		pipeline.Range{From: from, To: to}, false)
 	require.ErrorContains(t, err, "disk on fire")
 

@@ -69,7 +69,7 @@ func TestProgressLogWhileDelivering(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancel()
 	_, err = pipeline.Run(ctx, pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 100 * time.Millisecond,
-		Sinks: []sinks.Sink{hangingCommit{set.Sinks[0]}}},
+		Sinks: []sinks.Sink{hangingCommit(set.Sinks[0])}},
 		pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 	require.Error(t, err)
 	require.Contains(t, logs.String(), "covered_pct=100 days_done=0 days=1")
@@ -78,19 +78,9 @@ func TestProgressLogWhileDelivering(t *testing.T) {
 }
 
 // hangingCommit is a sink whose commits wait for the run's end.
-type hangingCommit struct{ sinks.Sink }
-
-func (s hangingCommit) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
-	w, err := s.Sink.Open(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return hangingWriter{w}, nil
-}
-
-type hangingWriter struct{ sinks.Writer }
-
-func (w hangingWriter) Commit(ctx context.Context) (sinks.Result, error) {
-	<-ctx.Done()
-	return sinks.Result{}, errors.Join(ctx.Err(), w.Writer.Abort(context.Background()))
+func hangingCommit(s sinks.Sink) sinks.Sink {
+	return commitSink{s, func(ctx context.Context, w sinks.Writer) (sinks.Result, error) {
+		<-ctx.Done()
+		return sinks.Result{}, errors.Join(ctx.Err(), w.Abort(context.Background()))
+	}}
 }
