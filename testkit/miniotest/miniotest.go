@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,12 +132,20 @@ func (s *Server) Restricted(policy string) aws.Credentials {
 		BaseEndpoint: aws.String(s.Endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
 	})
-	out, err := client.AssumeRole(ctx, &sts.AssumeRoleInput{
+	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String("arn:minio:iam:::role/test"), // MinIO ignores it for a user
 		RoleSessionName: aws.String("test"),
 		Policy:          aws.String(policy),
 		DurationSeconds: aws.Int32(3600),
-	})
+	}
+	out, err := client.AssumeRole(ctx, in)
+	// MinIO answers S3 before its IAM subsystem is up: STS says "Server
+	// not initialized, please try again" for a moment after the start (a
+	// loaded CI machine: one run in several).
+	for err != nil && strings.Contains(err.Error(), "Server not initialized") && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		out, err = client.AssumeRole(ctx, in)
+	}
 	if err != nil {
 		s.t.Fatalf("miniotest: assume a role with policy %s: %v", policy, err)
 	}
