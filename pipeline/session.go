@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -139,13 +138,15 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		}
 		st.Hold(o.Mode, file)
 	}
-	if err := s.cleanSpool(); err != nil {
+	// The partial window files a killed run left.
+	if err := st.Spool().CleanTemp(); err != nil {
 		st.Close()
 		return nil, err
 	}
-	// What a year of runs would leave behind: the progress of ranges
-	// interrupted and never repeated, spooled days and follow id logs no
-	// run reads again (was: kept for ever, read by every check).
+	// The spool of days already exported, and what a year of runs would
+	// leave behind: the progress of ranges interrupted and never repeated,
+	// spooled days and follow id logs no run reads again (was: kept for
+	// ever, read by every check).
 	pruned, err := st.Prune(s.now().Add(-cfg.Period.Retention))
 	if err != nil {
 		st.Close()
@@ -164,34 +165,6 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		s.sinks = &sinkset.Set{Sinks: o.Sinks}
 	}
 	return s, nil
-}
-
-// cleanSpool removes the partial window files a killed run left, and the
-// spool of days already exported (a crash between recording a day and
-// removing its spool leaves it).
-func (s *Session) cleanSpool() error {
-	sp := s.store.Spool()
-	if err := sp.CleanTemp(); err != nil {
-		return err
-	}
-	exported, err := s.store.Exported()
-	if err != nil {
-		return err
-	}
-	// The days spooled, not every day exported: a state of years holds
-	// thousands of those (was: a removal of each at every start).
-	days, err := sp.Days()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	for _, d := range days {
-		if _, done := exported[d]; done {
-			if err := sp.RemoveDay(d); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // Client is the session's API client; every plan of the session shares it

@@ -40,7 +40,9 @@ func pastRetention(date string, oldest time.Time) bool {
 //     interrupted and maybe never repeated), the days wholly before oldest,
 //     which a rerun of the range skips anyway; a file left without a day is
 //     removed;
-//   - the spool of days wholly before oldest, which no run delivers;
+//   - the spool of days recorded as exported (a crash between recording a
+//     day and removing its spool leaves it; not counted in Pruned) and of
+//     days wholly before oldest, which no run delivers;
 //   - the follow id logs of days wholly before oldest (never sealed) and
 //     of days recorded as exported (sealed, or exported by a run).
 //
@@ -77,13 +79,23 @@ func (s *Store) Prune(oldest time.Time) (Pruned, error) {
 		}
 		p.ProgressDays += len(days) - len(keep)
 	}
+	exported, err := s.Exported()
+	if err != nil {
+		return p, err
+	}
+	// The days spooled, not every day exported: a state of years holds
+	// thousands of those.
 	sp := s.Spool()
 	if days, err := sp.Days(); err == nil {
 		for _, d := range days {
-			if pastRetention(d, oldest) {
-				if err := sp.RemoveDay(d); err != nil {
-					return p, fmt.Errorf("spool: %w", err)
-				}
+			_, done := exported[d]
+			if !done && !pastRetention(d, oldest) {
+				continue
+			}
+			if err := sp.RemoveDay(d); err != nil {
+				return p, fmt.Errorf("spool: %w", err)
+			}
+			if !done {
 				p.SpoolDays++
 			}
 		}
@@ -91,10 +103,6 @@ func (s *Store) Prune(oldest time.Time) (Pruned, error) {
 		return p, err
 	}
 	logs, err := s.DeliveredDays()
-	if err != nil || len(logs) == 0 {
-		return p, err
-	}
-	exported, err := s.Exported()
 	if err != nil {
 		return p, err
 	}
