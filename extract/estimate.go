@@ -14,9 +14,23 @@ import (
 // left at sent, and logs how it read the 429. Called with l.mu held.
 func (l *Limiter) cut(sent, now time.Time) {
 	before := l.est
+	gap := l.sentGap(sent)
 	reason := l.read429(sent, now)
 	l.log.Debug("rate limit: 429", "reading", reason, "estimate_before", round2(before), "estimate", round2(l.est),
-		"rate", round2(l.rate), "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.UTC().Format("15:04:05.000Z"))
+		"rate", round2(l.rate), "sent_gap_ms", gap, "searching", l.testing, "strict_spacing", l.strict, "pause_until", l.pausedUntil.UTC().Format("15:04:05.000Z"))
+}
+
+// sentGap is the time in milliseconds from the request before to the one
+// that left at sent, as this process sent them (-1: not known). Set beside
+// the gaps the server saw, it tells the server's pacing from the jitter
+// between the two: a request refused after a gap no shorter than the others
+// reached the server late or early. Called with l.mu held.
+func (l *Limiter) sentGap(sent time.Time) float64 {
+	i := sort.Search(len(l.sends), func(i int) bool { return !l.sends[i].at.Before(sent) })
+	if i == 0 || i == len(l.sends) || !l.sends[i].at.Equal(sent) {
+		return -1
+	}
+	return round2(float64(l.sends[i].gap) / float64(time.Millisecond))
 }
 
 // read429 is the estimator's reading of a 429, which it applies.

@@ -516,3 +516,29 @@ func TestThrottledLogsUTC(t *testing.T) {
 	l.Throttled(now, 2*time.Second)
 	require.Contains(t, buf.String(), "pause_until=04:00:02.000Z")
 }
+
+// TestThrottledLogsTheGapSent: the debug line of a 429 says how long after
+// the request before this process sent the refused one, so that an operator
+// can set it beside the gaps the server saw: a 429 after a gap as long as
+// every admitted one is jitter on the way, not a rate too high.
+func TestThrottledLogsTheGapSent(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewLimiter(10)
+	l.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	now := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return now }
+	first, ok := l.take(now, nil)
+	require.True(t, ok)
+	now = now.Add(123450 * time.Microsecond)
+	second, ok := l.take(now, nil)
+	require.True(t, ok)
+	l.Throttled(second, time.Second)
+	require.Contains(t, buf.String(), "sent_gap_ms=123.45")
+
+	buf.Reset()
+	l = NewLimiter(10)
+	l.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	l.now = func() time.Time { return now }
+	l.Throttled(first, time.Second) // a request this limiter did not send
+	require.Contains(t, buf.String(), "sent_gap_ms=-1")
+}
