@@ -2,6 +2,7 @@ package bench
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,4 +48,27 @@ func TestParseSlowServers(t *testing.T) {
 		_, err = ParseSlowServers(bad)
 		require.Error(t, err, bad)
 	}
+}
+
+// TestGapsBefore429: each 429 is shown with the gap the server saw before
+// it, in the order requests came (the log is in the order answers went),
+// beside the median gap of the admitted ones.
+func TestGapsBefore429(t *testing.T) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	at := func(us int) time.Time { return start.Add(time.Duration(us) * time.Microsecond) }
+	log := []simulator.Request{
+		{At: at(0), Status: http.StatusOK},
+		{At: at(40_800), Status: http.StatusOK}, // answered before the one that came before it
+		{At: at(20_400), Status: http.StatusOK},
+		{At: at(60_000), Status: http.StatusTooManyRequests}, // 19.2 ms after the one before
+		{At: at(61_000), Status: http.StatusTooManyRequests},
+		{At: at(81_400), Status: http.StatusOK},
+	}
+	r := WholeResult{Wall: time.Second, Pages: 4}
+	r.count(simulator.Stats{Log: log}, start)
+	require.Equal(t, []time.Duration{19200 * time.Microsecond, time.Millisecond}, r.GapsBefore429)
+	require.Equal(t, 20400*time.Microsecond, r.MedianGap)
+	var out strings.Builder
+	PrintWhole(&out, r, 0)
+	require.Contains(t, out.String(), "| 2 (33.33%; after 19.20, 1.00 ms of a median 20.40) |")
 }
