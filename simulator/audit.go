@@ -68,7 +68,10 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !s.admit(w, token) {
+	// The log's time is the limit's: its gaps are the ones it decided on.
+	admitted, at := s.admitAt(w, token)
+	rec.At = at
+	if !admitted {
 		return
 	}
 	s.latency(r.Context())
@@ -155,10 +158,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (string, bool
 
 // admit applies the rate limit of token and answers 429 when it is over.
 func (s *Server) admit(w http.ResponseWriter, token string) bool {
-	now := time.Now()
-	v := s.limit.Allow(token, now)
+	ok, _ := s.admitAt(w, token)
+	return ok
+}
+
+// admitAt is admit, which also says when the limit decided.
+func (s *Server) admitAt(w http.ResponseWriter, token string) (bool, time.Time) {
+	v, at := s.limit.AllowNow(token)
 	if v.RetryAfter == 0 {
-		return true
+		return true, at
 	}
 	if v.BlockNow {
 		s.count(func(st *Stats) { st.Blocked++ })
@@ -172,7 +180,7 @@ func (s *Server) admit(w http.ResponseWriter, token string) bool {
 	}
 	writeAPIError(w, http.StatusTooManyRequests, errItem("", "", "rate_limit",
 		"Too many requests: retry after the time given in Retry-After"))
-	return false
+	return false, at
 }
 
 // parseQuery reads the query of GET /audit_events; errs lists every problem.

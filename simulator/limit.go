@@ -99,6 +99,25 @@ func (l *RateLimit) Allow(token string, now time.Time) Verdict {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.allow(token, now)
+}
+
+// AllowNow decides one request of token at the time it reads under the
+// limit's lock, which it returns: concurrent requests are then decided in
+// the order of their times. (A time read before the lock could be older
+// than one decided already: a token bucket then took back the refill.)
+func (l *RateLimit) AllowNow(token string) (Verdict, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if l.cfg.RateLimit <= 0 {
+		return Verdict{}, now
+	}
+	return l.allow(token, now), now
+}
+
+// allow is Allow with l.mu held.
+func (l *RateLimit) allow(token string, now time.Time) Verdict {
 	t := l.tokens[token]
 	if t == nil {
 		t = &tokenLimit{model: l.newModel(now)}

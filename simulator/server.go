@@ -33,8 +33,10 @@ type Stats struct {
 	Messages  []Message `json:"messages"`   // every message accepted by POST /messages
 }
 
-// Request is one GET /audit_events as the server understood it. Start and
-// End are zero when absent or invalid; Status is 0 for a reset connection.
+// Request is one GET /audit_events as the server understood it. At is when
+// the rate limit decided on it (when it came, if it was refused before: a bad
+// token). Start and End are zero when absent or invalid; Status is 0 for a
+// reset connection.
 type Request struct {
 	At       time.Time `json:"at"`
 	Start    time.Time `json:"start"`
