@@ -95,6 +95,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		return errors.Join(err, r.abort(ctx, date, writers[committed:], r.sinks[committed:]))
 	}
 	open := func() error {
+		if err := r.s.markSinks(ctx); err != nil {
+			return err
+		}
 		for _, s := range r.sinks {
 			w, err := s.Open(ctx, p)
 			if err != nil {
@@ -390,6 +393,9 @@ const relinkTimeout = 30 * time.Second
 // sink's error (a damaged manifest) must not leave the others' chains
 // broken, so each is relinked and the errors are joined.
 func (r *runner) relink(ctx context.Context, p sinks.Partition) error {
+	if err := r.s.markSinks(ctx); err != nil {
+		return err
+	}
 	var errs []error
 	for _, s := range r.sinks {
 		if l, ok := s.(sinks.Linker); ok {

@@ -83,6 +83,7 @@ type Session struct {
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
+	marked  bool // the sinks' locations are marked for this configuration (markSinks)
 	// ownerChecked: the token's owner was compared with the state's
 	// (checkOwner), or the API will not tell it. Written by ownerCheck's
 	// goroutine, read by the next plan, after the plan waited for it.
@@ -202,9 +203,10 @@ func (s *Session) Now() time.Time { return s.now() }
 
 // openSinks builds the sinks on first use and checks them before anything
 // is fetched, so that a read-only directory or a missing bucket costs no API
-// request. It claims the file-like sinks for this configuration's data
-// identity: a root that holds another identity's data is refused (a usage
-// error) before anything is written anywhere.
+// request. It checks the file-like sinks' claims for this configuration's
+// data identity: a root that holds or is marked for another identity's data
+// is refused (a usage error) before anything is written anywhere. The
+// markers are written before the first write (markSinks).
 func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 	if s.sinks == nil {
 		stdout := s.opts.Stdout
@@ -219,15 +221,11 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 	}
 	if !s.checked {
 		claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer, Previous: s.retired}
-		if _, err := s.sinks.ClaimAll(ctx, claim); err != nil {
+		res, err := s.sinks.ClaimAll(ctx, claim)
+		if err != nil {
 			return nil, err
 		}
 		if err := s.sinks.CheckAll(ctx); err != nil {
-			return nil, err
-		}
-		claim.Create = true
-		res, err := s.sinks.ClaimAll(ctx, claim)
-		if err != nil {
 			return nil, err
 		}
 		for i, r := range res {
@@ -247,6 +245,25 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		s.checked = true
 	}
 	return s.sinks, nil
+}
+
+// markSinks writes the markers of the file-like sinks' locations for this
+// configuration, once, before the first write there (a day's files, a
+// relink), and cleans up what killed runs left in them. A run that fails
+// before it delivers anything (a base_url or an event key the API refuses)
+// leaves no location marked, so that the corrected configuration is not
+// refused there; one that another configuration marked meanwhile is
+// refused as at the start, before anything is written.
+func (s *Session) markSinks(ctx context.Context) error {
+	if s.marked {
+		return nil
+	}
+	claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer, Previous: s.retired, Create: true}
+	if _, err := s.sinks.ClaimAll(ctx, claim); err != nil {
+		return err
+	}
+	s.marked = true
+	return nil
 }
 
 // ownerCheck starts checkOwner beside the plan's first requests, unless it

@@ -475,3 +475,36 @@ func TestTerminalProgress(t *testing.T) {
 	p.Update(pipeline.Snapshot{Covered: 1, Days: 2, DaysDone: 1, Events: 100, Pages: 2})
 	require.Contains(t, b.String(), "100.0%  ETA delivering  days 1/2")
 }
+
+// TestFailedFirstRunLeavesNoMarker: a first run that fails before it
+// delivers anything (here an event key the API refuses, 422) writes no
+// marker, so that the corrected configuration runs in the same directory
+// (was: the marker was written before the first request, and the corrected
+// run was refused, exit 2, "this location holds no events yet, but is
+// marked as another configuration's"). A configuration that did deliver
+// still keeps another one out.
+func TestFailedFirstRunLeavesNoMarker(t *testing.T) {
+	base := startSim(t)
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	from := to.AddDate(0, 0, -2)
+	period := []string{"--from", from.Format(time.DateOnly), "--to", to.Format(time.DateOnly)}
+	typo := strings.Replace(goodConfig, "  timeout: 5s", "  timeout: 5s\n  filters:\n    event_keys: [user_loginn]", 1)
+	path := writeConfig(t, base, secretToken, typo)
+	out := filepath.Join(filepath.Dir(path), "out")
+	code, stdout, stderr := runMain(t, append([]string{"run", "-c", path}, period...)...)
+	require.NotEqual(t, 0, code, stdout+stderr)
+	require.Contains(t, stderr, "user_loginn")
+	require.NoFileExists(t, filepath.Join(out, sinks.MarkerName))
+
+	fixed := strings.Replace(typo, "user_loginn", "user_login", 1)
+	require.NoError(t, os.WriteFile(path, []byte(strings.NewReplacer("%BASE%", base, "%DIR%", filepath.Dir(path), "%TOKEN%", secretToken).Replace(fixed)), 0o600))
+	code, stdout, stderr = runMain(t, append([]string{"run", "-c", path}, period...)...)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.FileExists(t, filepath.Join(out, sinks.MarkerName))
+
+	// The marker is there now: the filter's removal is another configuration.
+	require.NoError(t, os.WriteFile(path, []byte(strings.NewReplacer("%BASE%", base, "%DIR%", filepath.Dir(path), "%TOKEN%", secretToken).Replace(goodConfig)), 0o600))
+	code, stdout, stderr = runMain(t, append([]string{"run", "-c", path}, period...)...)
+	require.Equal(t, 2, code, stdout+stderr)
+	require.Contains(t, stderr, "this location holds the events of another configuration")
+}
