@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -507,4 +508,70 @@ func TestFailedFirstRunLeavesNoMarker(t *testing.T) {
 	code, stdout, stderr = runMain(t, append([]string{"run", "-c", path}, period...)...)
 	require.Equal(t, 2, code, stdout+stderr)
 	require.Contains(t, stderr, "this location holds the events of another configuration")
+}
+
+// TestLocationMarkedWhileFetching: two configurations started on one new
+// location both find it unmarked; the one that delivers first marks it,
+// and the other is refused at its first delivery, exit 2, having written
+// nothing there.
+func TestLocationMarkedWhileFetching(t *testing.T) {
+	// The filtered run's pages wait at a gate until the other run is done.
+	sim, err := simulator.New(simulator.DefaultConfig())
+	require.NoError(t, err)
+	fetching, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/audit_events") {
+			once.Do(func() { close(fetching) })
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	defer gate.Close()
+	slowBase := gate.URL + simulator.BasePath
+	fastBase := startSim(t)
+	dir := t.TempDir()
+	config := func(name, base, filters string) string {
+		body := strings.NewReplacer("%BASE%", base, "%TOKEN%", secretToken, "%DIR%/out", filepath.Join(dir, "out"),
+			"%DIR%/state", filepath.Join(dir, "state-"+name)).Replace(goodConfig)
+		body = strings.Replace(body, "  timeout: 5s\n", "  timeout: 5s\n"+filters, 1)
+		path := filepath.Join(dir, name+".yaml")
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+		return path
+	}
+	filtered := config("filtered", slowBase, "  filters:\n    event_keys: [user_login]\n")
+	whole := config("whole", fastBase, "")
+	period := []string{"--from", pastDay(7), "--to", pastDay(0)}
+
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, stderr := runMain(t, append([]string{"run", "-c", filtered}, period...)...)
+		done <- result{code, stderr}
+	}()
+	select {
+	case <-fetching:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the filtered run never fetched")
+	}
+	code, stdout, stderr := runMain(t, append([]string{"run", "-c", whole}, period...)...)
+	require.Equal(t, 0, code, stdout+stderr)
+	before := tree(t, filepath.Join(dir, "out"))
+	close(release)
+
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the filtered run did not end")
+	}
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Contains(t, r.stderr, "this location holds the events of another configuration")
+	require.Equal(t, before, tree(t, filepath.Join(dir, "out")))
 }
