@@ -332,8 +332,20 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 			}
 		}
 	}
+	if cfg.Source.Token == "" && cfg.Source.TokenFile == "" && cfg.Source.TokenError == nil {
+		// The README's first lines export PACHCA_TOKEN: a file that does
+		// not name it would otherwise say "required" while it is set.
+		if v, ok := lookup(TokenVariable); ok && v != "" {
+			cfg.Source.TokenError = fmt.Errorf("%s: source.token: required: %s is set in the environment, but the file does not name it: add `token: ${%s}` under source (or give token_file, or --token)",
+				path, TokenVariable, TokenVariable)
+		}
+	}
 	return cfg, nil
 }
+
+// TokenVariable is the environment variable the README and the examples
+// give the token in, as source.token: ${PACHCA_TOKEN}.
+const TokenVariable = "PACHCA_TOKEN"
 
 // maxTokenFile is the most of source.token_file read: a token is one short
 // line, and a path to another file (a log, /dev/zero) must not be read until

@@ -123,6 +123,9 @@ func TestDefaultsAndTokenFile(t *testing.T) {
 // TestTokenProblemsDoNotFailLoading: an unset variable in source.token or an
 // unreadable or empty token_file loads (check reports it, a dry run needs no token);
 // RequireToken returns the reason, naming the file, line and key.
+// PACHCA_TOKEN set in the environment of a file that names no token is
+// said (was: "required", to a user who had exported it as the README's
+// first lines do).
 func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p.yaml")
@@ -135,11 +138,16 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 		{"a reference with spaces", "  token: ${ PACHCA_TOKEN }\n", "p.yaml:2: source.token: a ${ that starts no variable"},
 		{"an unclosed reference", "  token: ${PACHCA_TOKEN\n", "p.yaml:2: source.token: a ${ that starts no variable"},
 		{"empty token_file", "  token_file: empty-token\n", "p.yaml: source.token_file: " + filepath.Join(dir, "empty-token") + " is empty: write the token into it"},
+		{"PACHCA_TOKEN set, not named", "  workspace: acme\n", "p.yaml: source.token: required: PACHCA_TOKEN is set in the environment, but the file does not name it: add `token: ${PACHCA_TOKEN}` under source"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "empty-token"), []byte(" \n"), 0o600))
 			require.NoError(t, os.WriteFile(path, []byte("source:\n"+tc.source+"sinks:\n  - type: stdout\n"), 0o600))
-			cfg, err := config.Load(path, env(nil))
+			vars := map[string]string{}
+			if strings.HasPrefix(tc.name, "PACHCA_TOKEN set") {
+				vars["PACHCA_TOKEN"] = "from-the-environment"
+			}
+			cfg, err := config.Load(path, env(vars))
 			require.NoError(t, err)
 			require.Empty(t, cfg.Source.Token, "no part of a token")
 			require.ErrorContains(t, cfg.Source.RequireToken(path), tc.want)
