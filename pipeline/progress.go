@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -111,6 +112,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			eta     etaEstimator
 			lastReq int64
 			last    = start
+			watch   = concurrencyWatch{workers: r.cfg.Source.Concurrency}
 		)
 		for {
 			select {
@@ -119,6 +121,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			case now := <-t.C:
 				s := r.snapshot(now.Sub(start))
 				s.ETA = eta.add(s.Elapsed, s.Covered)
+				r.watchConcurrency(&watch)
 				if now.Sub(last) < every-every/10 {
 					continue
 				}
@@ -141,6 +144,59 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			o.Progress.Done()
 		}
 	}
+}
+
+// concurrencyHoldSamples is how many progress samples in a row (a second
+// apart, a quarter of a second on a terminal) must find source.concurrency
+// short of what the rate needs before the run says so: the time a request
+// takes includes its retries and backoffs, and one timeout lifts it for a
+// few dozen requests.
+const concurrencyHoldSamples = 10
+
+// maxConcurrency is the largest source.concurrency the configuration takes.
+const maxConcurrency = 64
+
+// concurrencyWatch tells when the workers, not the rate limit, bound the
+// requests: an API far away (or slow) needs rate × time per request
+// requests under way at once to keep the rate, and no more than
+// source.concurrency are.
+type concurrencyWatch struct {
+	workers int
+	held    int // samples in a row that found too few workers
+}
+
+// short reports whether need (requests the rate needs under way) has
+// exceeded the workers for concurrencyHoldSamples samples in a row.
+func (c *concurrencyWatch) short(need float64) bool {
+	if need <= float64(c.workers) {
+		c.held = 0
+		return false
+	}
+	c.held++
+	return c.held >= concurrencyHoldSamples
+}
+
+// watchConcurrency logs, once a session, that source.concurrency bounds the
+// request rate, with the concurrency that would keep the rate (the fetcher
+// keeps a margin of 15% for the jitter of both; at most 64) (was: a run
+// far from the API sent 28 of its 50 requests per second, and nothing
+// said why).
+func (r *runner) watchConcurrency(c *concurrencyWatch) {
+	if r.s.concurrencyWarned.Load() || c.workers >= maxConcurrency {
+		return // told already, or nothing to raise
+	}
+	lim := r.client.Limiter()
+	rate, need := lim.Rate(), lim.InFlight()
+	if rate <= 0 || !c.short(need) {
+		return
+	}
+	r.s.concurrencyWarned.Store(true)
+	perRequest := time.Duration(need / rate * float64(time.Second))
+	suggest := min(int(math.Ceil(need/0.85)), maxConcurrency)
+	r.log.Warn("source.concurrency bounds the request rate, not requests_per_second: requests take so long (a distant or slow API) that the rate needs more of them under way at once than there are workers; raise source.concurrency",
+		"concurrency", c.workers, "per_request", perRequest.Round(time.Millisecond).String(),
+		"rate", round1(rate), "in_flight_needed", round1(need),
+		"max_req_per_s", round1(float64(c.workers)/perRequest.Seconds()), "suggested_concurrency", suggest)
 }
 
 // ETAText is the ETA as text: unknown while the estimator has none (under

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pachca-export/pachca-export/alerts"
@@ -89,6 +90,9 @@ type Session struct {
 	// goroutine, read by the next plan, after the plan waited for it.
 	ownerChecked bool
 	closed       bool
+	// concurrencyWarned: the warning that source.concurrency bounds the
+	// request rate was logged (once a session; concurrencyWatch).
+	concurrencyWarned atomic.Bool
 }
 
 // Open opens a session: it checks that a token is set, locks the state
