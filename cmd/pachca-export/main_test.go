@@ -449,6 +449,20 @@ func TestDryRunShowsTheBoundsExactly(t *testing.T) {
 	require.Regexp(t, `(?m)^  dt=`+day+`\s+`+day+`T00:00:00Z \.\. `+next+`T00:00:00Z$`, stdout)
 }
 
+// TestDryRunSaysHowFarTheRateHolds: the plan's time holds while the API
+// answers within concurrency / rate (8 workers at 50 req/s: 160ms), and
+// the plan says so and what to raise beyond (was: the time promised
+// whatever the distance; 275 ms away, the run took 1.7 times as long).
+func TestDryRunSaysHowFarTheRateHolds(t *testing.T) {
+	path := writeConfig(t, "http://127.0.0.1:1/api/shared/v1", secretToken, goodConfig)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -5).Format(time.DateOnly)
+	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4).Format(time.DateOnly)
+	code, stdout, stderr := runMain(t, "run", "-c", path, "--dry-run", "--from", day, "--to", next)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `(?m)^time\s+at 50 req/s: 40s per 100,000 events, if the API answers within 160ms \(8 workers; farther away: raise source.concurrency\)$`, stdout)
+	require.Equal(t, 250*time.Microsecond, roundAnswer(250*time.Microsecond+400))
+}
+
 // TestTerminalProgress: log lines written while a status line is shown clear
 // it first and redraw it after.
 func TestTerminalProgress(t *testing.T) {

@@ -188,8 +188,13 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]err
 	rps := cfg.Source.RequestsPerSecond
 	fmt.Fprintf(w, "windows\t%d at first; dense ones are split while workers are idle\n", windows)
 	fmt.Fprintf(w, "requests\tat least %d, plus one per %d events\n", windows, extract.PageSize)
-	fmt.Fprintf(w, "time\tat %.0f req/s: %s per 100,000 events (%d workers)\n", rps,
-		(time.Duration(float64(100000/extract.PageSize) / rps * float64(time.Second))).Round(time.Second), cfg.Source.Concurrency)
+	// The workers keep the rate only while a request takes at most
+	// concurrency / rate: a distant API needs more of them (was: the
+	// time was promised whatever the distance).
+	workers := cfg.Source.Concurrency
+	fmt.Fprintf(w, "time\tat %.0f req/s: %s per 100,000 events, if the API answers within %s (%d workers; farther away: raise source.concurrency)\n", rps,
+		(time.Duration(float64(100000/extract.PageSize) / rps * float64(time.Second))).Round(time.Second),
+		roundAnswer(time.Duration(float64(workers)/rps*float64(time.Second))), workers)
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
 		fmt.Fprintf(w, "token\tnot set (a dry run needs none; run does): %s\n", e.redact(err.Error()))
 	}
@@ -257,4 +262,13 @@ func shapeNote(k shape.Keys) string {
 		return ""
 	}
 	return ", " + k.Label()
+}
+
+// roundAnswer rounds the answer time of the dry run's plan to milliseconds,
+// to microseconds below one (a high rate with few workers).
+func roundAnswer(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
