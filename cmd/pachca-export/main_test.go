@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -341,6 +343,30 @@ func TestCheck(t *testing.T) {
 	require.Regexp(t, `FAIL\s+filters\s+event key "nor_this_one"`, stdout.String())
 	require.NotRegexp(t, `OK\s+filters`, stdout.String())
 	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
+}
+
+// TestCheckTellsADistantAPI: an API 100 ms away with one worker cannot
+// keep 50 requests a second (5 must be under way at once): the token's
+// line, still OK, says so and which concurrency would (was: nothing, and
+// the run sent a fifth of its rate without a word). Nearby, no warning.
+func TestCheckTellsADistantAPI(t *testing.T) {
+	far := startSim(t, func(c *simulator.Config) { c.Latency = 100 * time.Millisecond })
+	path := writeConfig(t, far, secretToken, strings.Replace(goodConfig, "  timeout: 5s\n", "  timeout: 5s\n  concurrency: 1\n", 1))
+	code, stdout, stderr := runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, stdout+stderr)
+	m := regexp.MustCompile(`OK\s+token\s+accepted by .*, owner user 10001; warning: the API answered in \d+ms: 50 requests per second need [\d.]+ under way at once, and source.concurrency 1 reaches about \d+ per second; set source.concurrency to (\d+)\n`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	n, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 6) // 5 under way, and the fetcher's margin
+	require.LessOrEqual(t, n, 10)
+
+	near := startSim(t)
+	path = writeConfig(t, near, secretToken, goodConfig)
+	code, stdout, stderr = runMain(t, "check", "-c", path)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.Regexp(t, `OK\s+token\s+accepted by .*, owner user 10001\n`, stdout)
+	require.NotContains(t, stdout, "source.concurrency")
 }
 
 // TestCheckKafkaClaimsNoWrite: check of a Kafka sink says what it tested,
