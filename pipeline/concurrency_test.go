@@ -25,7 +25,7 @@ func TestConcurrencyBoundIsTold(t *testing.T) {
 	cfg := testConfig(t, base)
 	cfg.Source.RequestsPerSecond, cfg.Source.Concurrency = 50, 1
 	log, logs := logBuffer()
-	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 50 * time.Millisecond},
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 25 * time.Millisecond},
 		pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
 	require.NoError(t, err)
 	re := regexp.MustCompile(`msg="source.concurrency bounds the request rate[^\n]* concurrency=1 [^\n]*suggested_concurrency=(\d+)`)

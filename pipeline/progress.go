@@ -121,7 +121,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			case now := <-t.C:
 				s := r.snapshot(now.Sub(start))
 				s.ETA = eta.add(s.Elapsed, s.Covered)
-				r.watchConcurrency(&watch)
+				r.watchConcurrency(&watch, s.Throttled)
 				if now.Sub(last) < every-every/10 {
 					continue
 				}
@@ -148,10 +148,11 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 
 // concurrencyHoldSamples is how many progress samples in a row (a second
 // apart, a quarter of a second on a terminal) must find source.concurrency
-// short of what the rate needs before the run says so: the time a request
-// takes includes its retries and backoffs, and one timeout lifts it for a
-// few dozen requests.
-const concurrencyHoldSamples = 10
+// short of what the rate needs, and no 429, before the run says so: the
+// time a request takes includes its retries and backoffs (one timeout lifts
+// it for a few dozen requests), and a limiter searching above a server's
+// limit asks for a rate that the 429s, not the workers, deny.
+const concurrencyHoldSamples = 30
 
 // maxConcurrency is the largest source.concurrency the configuration takes.
 const maxConcurrency = 64
@@ -161,15 +162,17 @@ const maxConcurrency = 64
 // requests under way at once to keep the rate, and no more than
 // source.concurrency are.
 type concurrencyWatch struct {
-	workers int
-	held    int // samples in a row that found too few workers
+	workers   int
+	held      int   // samples in a row that found too few workers
+	throttled int64 // 429s counted at the last sample
 }
 
 // short reports whether need (requests the rate needs under way) has
-// exceeded the workers for concurrencyHoldSamples samples in a row.
-func (c *concurrencyWatch) short(need float64) bool {
-	if need <= float64(c.workers) {
-		c.held = 0
+// exceeded the workers for concurrencyHoldSamples samples in a row with
+// no 429 (throttled: the run's 429s so far).
+func (c *concurrencyWatch) short(need float64, throttled int64) bool {
+	if need <= float64(c.workers) || throttled != c.throttled {
+		c.held, c.throttled = 0, throttled
 		return false
 	}
 	c.held++
@@ -181,13 +184,13 @@ func (c *concurrencyWatch) short(need float64) bool {
 // keeps a margin of 15% for the jitter of both; at most 64) (was: a run
 // far from the API sent 28 of its 50 requests per second, and nothing
 // said why).
-func (r *runner) watchConcurrency(c *concurrencyWatch) {
+func (r *runner) watchConcurrency(c *concurrencyWatch, throttled int64) {
 	if r.s.concurrencyWarned.Load() || c.workers >= maxConcurrency {
 		return // told already, or nothing to raise
 	}
 	lim := r.client.Limiter()
 	rate, need := lim.Rate(), lim.InFlight()
-	if rate <= 0 || !c.short(need) {
+	if rate <= 0 || !c.short(need, throttled) {
 		return
 	}
 	r.s.concurrencyWarned.Store(true)

@@ -43,3 +43,27 @@ func abs(f float64) float64 {
 	}
 	return f
 }
+
+// TestConcurrencyWatchWaitsOutThrottling: the workers are reported short
+// only after concurrencyHoldSamples samples in a row of a need above them
+// with no 429 between: a limiter searching above a server's limit (275 ms
+// away, a limit of 20 a second, a search at 32) asks more than 8 workers
+// give, but the 429s bound that run, and raising concurrency would not
+// help (was: the warning while 429s came every five seconds).
+func TestConcurrencyWatchWaitsOutThrottling(t *testing.T) {
+	c := concurrencyWatch{workers: 8}
+	throttled := int64(0)
+	for i := range 200 {
+		if i%5 == 4 {
+			throttled++
+		}
+		require.False(t, c.short(10.2, throttled), "sample %d", i)
+	}
+	for range concurrencyHoldSamples - 1 {
+		require.False(t, c.short(10.2, throttled))
+	}
+	require.True(t, c.short(10.2, throttled))
+	// A need within the workers starts the count again.
+	require.False(t, c.short(8, throttled))
+	require.False(t, c.short(10.2, throttled))
+}
