@@ -14,3 +14,10 @@ func IDsHeld(f func(held int)) (restore func()) {
 	}
 	return func() { onChecked = nil }
 }
+
+// APIReads calls f, until the returned func is called, with the number of
+// days of each read of the API's ids.
+func APIReads(f func(days int)) (restore func()) {
+	onAPIRead = f
+	return func() { onAPIRead = nil }
+}

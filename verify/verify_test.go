@@ -998,3 +998,24 @@ func TestIDsOfOneDayAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIIDsOfAFewDaysAtATime: --against-api reads the API's ids a few
+// days at a time (max(2, concurrency)), and checks those days before the
+// next read, so that a verify holds the API's ids of a few days, not of
+// the whole range (was: every day's read first: 110 MB RSS for 500,000
+// events over 30 days, past a 96 MB box, against 69 MB for their run).
+func TestAPIIDsOfAFewDaysAtATime(t *testing.T) {
+	cfg, _, pub := export(t)
+	cfg.Source.Concurrency = 1
+	var reads []int
+	restore := verify.APIReads(func(days int) { reads = append(reads, days) })
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	restore()
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	require.Len(t, rep.Lines, 6)
+	for _, l := range rep.Lines {
+		require.Contains(t, l.Detail, "all the API has")
+	}
+	require.Equal(t, []int{2, 1}, reads, "days of each read of the API")
+}
