@@ -389,6 +389,10 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 		}
 		walks[i] = walk{all: all, last: -2}
 	}
+	started, toRead := time.Now(), 0
+	if v.o.AgainstAPI {
+		toRead = len(days) - len(slices.DeleteFunc(slices.Clone(days), func(d string) bool { return v.inRetention(d) && v.over(d) }))
+	}
 	for chunk := range slices.Chunk(days, v.apiChunk()) {
 		var api map[string]map[string]struct{}
 		if v.o.AgainstAPI && apiErr == nil {
@@ -401,8 +405,17 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 				// The files are checked all the same: their lines, then
 				// this error; the days after are not compared.
 				api, apiErr = nil, fmt.Errorf("--against-api: %w", err)
-			} else {
+			} else if len(these) > 0 {
 				compared = append(compared, these...)
+				// A long range far from the API reads for minutes before
+				// the first line: say how far it got (was: silence,
+				// then every line at once).
+				n := 0
+				for _, ids := range api {
+					n += len(ids)
+				}
+				v.o.Logger.Info("verify: the API's events read", "from", these[0], "to", these[len(these)-1],
+					"events", n, "days_read", len(compared), "days", toRead, "elapsed", time.Since(started).Round(time.Second).String())
 			}
 		}
 		for i, r := range v.roots {

@@ -1009,9 +1009,15 @@ func TestAPIIDsOfAFewDaysAtATime(t *testing.T) {
 	cfg.Source.Concurrency = 1
 	var reads []int
 	restore := verify.APIReads(func(days int) { reads = append(reads, days) })
-	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	var logs bytes.Buffer
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	restore()
 	require.NoError(t, err)
+	// Each read says how far the verify got: a long range far from the
+	// API is not minutes of silence.
+	require.Regexp(t, `msg="verify: the API's events read" from=`+date(0)+` to=`+date(1)+` events=\d+ days_read=2 days=3 `, logs.String())
+	require.Regexp(t, `msg="verify: the API's events read" from=`+date(2)+` to=`+date(2)+` events=\d+ days_read=3 days=3 `, logs.String())
 	require.False(t, rep.Failed(), "%v", rep.Lines)
 	require.Len(t, rep.Lines, 6)
 	for _, l := range rep.Lines {
