@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -401,6 +402,15 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				mid := w.Start + (w.End-w.Start)/2
 				f.Add(Window{w.Stream, w.Start, mid}, Window{w.Stream, mid, w.End})
 				return nil // the file is empty: dropped
+			}
+			if minAt+1 < end {
+				// Stopped (SIGTERM, another window's failure) or failed:
+				// the part walked since the last checkpoint is kept as
+				// one, so that the next run does not fetch it again. The
+				// held-back millisecond may go on past this page.
+				if cerr := commit(minAt + 1); cerr != nil {
+					return errors.Join(fmt.Errorf("fetch %s: %w", w, err), cerr)
+				}
 			}
 			return fmt.Errorf("fetch %s: %w", w, err)
 		}

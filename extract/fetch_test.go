@@ -1,6 +1,7 @@
 package extract_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -533,4 +534,42 @@ func (w *sizedWindow) Commit(done extract.Window) error {
 	}
 	w.s.files = append(w.s.files, sizedFile{done, w.bytes})
 	return nil
+}
+
+// TestStopKeepsTheWalkedPart: a fetch stopped part way (SIGTERM cancels the
+// run's context) commits the part of each window walked since its last
+// checkpoint, as a checkpoint would, so that the next run does not fetch it
+// again (was: the part was aborted, as on SIGKILL: up to a second of
+// fetching per window lost on every graceful stop).
+func TestStopKeepsTheWalkedPart(t *testing.T) {
+	s, base := sim(t, nil)
+	got := &memSpool{events: map[string]int64{}}
+	c := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: "sim-token", RPS: 50, MaxRetries: 3, Timeout: 5 * time.Second})
+	f := extract.NewFetcher(extract.FetcherConfig{
+		Client: c, Workers: 1, MaxWindowEvents: 1 << 30, CheckpointEvery: time.Hour, // no checkpoint of its own
+		Open: func(w extract.Window) (extract.WindowWriter, error) { return &memWindow{s: got}, nil },
+	})
+	f.Add(day)
+	f.CloseInput()
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for s.Stats().Requests < 10 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	require.ErrorIs(t, f.Run(ctx), context.Canceled)
+	require.Zero(t, got.aborted)
+	require.Len(t, got.done, 1)
+	kept := got.done[0]
+	require.Equal(t, day.End, kept.End)
+	require.Greater(t, kept.Start, day.Start)
+	want := map[string]int64{}
+	for _, ev := range s.Events() {
+		if at := ev.CreatedAt.UnixMilli(); at >= kept.Start && at < kept.End {
+			want[ev.ID] = at
+		}
+	}
+	require.GreaterOrEqual(t, len(want), 8*extract.PageSize, "the part of some ten pages")
+	require.Equal(t, want, got.events)
 }
