@@ -481,13 +481,20 @@ func TestFollowGivesUp(t *testing.T) {
 	cfg := testConfig(t, base)
 	cfg.Source.MaxRetries = 0
 	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, 2*time.Second
+	var logs logbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
+		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, follow.Options{})
 	}()
 	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
-	require.NoError(t, sim.Close())    // the API goes away
-	time.Sleep(500 * time.Millisecond) // a cycle in flight may still commit
+	require.NoError(t, sim.Close()) // the API goes away
+	// A cycle in flight may still commit; once one has failed (or the loop
+	// has given up), none does: cycles run one after another (was: a fixed
+	// 500 ms, after which a loaded machine's cycle in flight still moved
+	// the watermark).
+	waitFor(t, 20*time.Second, "a failed cycle", func() bool {
+		return strings.Contains(logs.String(), "follow: cycle failed") || len(done) > 0
+	})
 	wm := position(t, cfg).Watermark
 	var err error
 	select {
