@@ -205,13 +205,17 @@ func (r *runner) watchConcurrency(c *concurrencyWatch, throttled int64) {
 // ETAText is the ETA as text: unknown while the estimator has none (under
 // 1% of the period covered), "delivering" once every window is fetched and
 // days are still being written (was: "0s" while a sink held the last days
-// back, which reads as done), never a 0s before the end.
+// back, which reads as done), never a 0s before the end: a time left under
+// half a second while windows are still fetched is 1s (was: "0s" at 94%
+// covered, which rounding gave).
 func (s Snapshot) ETAText(unknown string) string {
 	switch {
 	case s.Covered >= 1 && s.DaysDone < s.Days:
 		return "delivering"
 	case s.ETA == 0 && s.Covered < 1:
 		return unknown
+	case s.Covered < 1:
+		return max(s.ETA.Round(time.Second), time.Second).String()
 	}
 	return s.ETA.Round(time.Second).String()
 }

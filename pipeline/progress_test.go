@@ -37,6 +37,25 @@ func TestETAFollowsThePace(t *testing.T) {
 	require.Zero(t, new(etaEstimator).add(time.Second, 0.005), "under 1% covered: no estimate")
 }
 
+// TestETATextNeverZeroBeforeTheEnd: a time left that rounds to nothing
+// while windows are still fetched reads 1s, not 0s, which reads as done
+// (a progress line at 94.5% covered said eta=0s); the end says 0s.
+func TestETATextNeverZeroBeforeTheEnd(t *testing.T) {
+	for _, tc := range []struct {
+		s    Snapshot
+		want string
+	}{
+		{Snapshot{Covered: 0.945, ETA: 300 * time.Millisecond, Days: 1}, "1s"},
+		{Snapshot{Covered: 0.5, ETA: 1400 * time.Millisecond, Days: 1}, "1s"},
+		{Snapshot{Covered: 0.5, ETA: 1600 * time.Millisecond, Days: 1}, "2s"},
+		{Snapshot{Covered: 0.5, Days: 1}, "unknown"},
+		{Snapshot{Covered: 1, Days: 1}, "delivering"},
+		{Snapshot{Covered: 1, DaysDone: 1, Days: 1}, "0s"},
+	} {
+		require.Equal(t, tc.want, tc.s.ETAText("unknown"), "%+v", tc.s)
+	}
+}
+
 func abs(f float64) float64 {
 	if f < 0 {
 		return -f
