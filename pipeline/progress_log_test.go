@@ -3,8 +3,10 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
 
 // TestProgressLogETAUnknown: the progress log of a run that has fetched
@@ -29,9 +32,9 @@ func TestProgressLogETAUnknown(t *testing.T) {
 	}))
 	defer api.Close()
 	cfg := testConfig(t, api.URL)
-	log, logs := logBuffer()
-	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
-	defer cancel()
+	var logs logbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := stopWhenLogged(t, &logs, "msg=progress", 3)
 	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
 	_, err := pipeline.Run(ctx, pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 200 * time.Millisecond},
 		pipeline.Range{From: from, To: from.AddDate(0, 0, 1)}, false)
@@ -65,9 +68,9 @@ func TestProgressLogWhileDelivering(t *testing.T) {
 	cfg := testConfig(t, base)
 	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
 	require.NoError(t, err)
-	log, logs := logBuffer()
-	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
-	defer cancel()
+	var logs logbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := stopWhenLogged(t, &logs, "eta=delivering", 3)
 	_, err = pipeline.Run(ctx, pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 100 * time.Millisecond,
 		Sinks: []sinks.Sink{hangingCommit(set.Sinks[0])}},
 		pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
@@ -75,6 +78,27 @@ func TestProgressLogWhileDelivering(t *testing.T) {
 	require.Contains(t, logs.String(), "covered_pct=100 days_done=0 days=1")
 	require.Contains(t, logs.String(), "eta=delivering")
 	require.NotContains(t, logs.String(), "eta=0s")
+}
+
+// stopWhenLogged is a context cancelled once the log holds n lines with
+// want, or after a minute (was: a run of 1.5 s, which a loaded machine
+// could spend before its fetching was done).
+func stopWhenLogged(t *testing.T, logs *logbuf.Buffer, want string, n int) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for strings.Count(logs.String(), want) < n {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+		cancel()
+	}()
+	return ctx
 }
 
 // hangingCommit is a sink whose commits wait for the run's end.
