@@ -108,7 +108,6 @@ func startFollowLogging(t *testing.T, cfg *config.Config, c clock, o follow.Opti
 	return &follower{stop: func() error { cancel(); wg.Wait(); return err }}
 }
 
-// waitFor polls cond until it holds, for at most d.
 // startSim starts a simulator on a loopback port; the caller closes it.
 func startSim(t *testing.T, sc simulator.Config) (*simulator.Server, string) {
 	t.Helper()
@@ -136,7 +135,7 @@ func waitSealed(t *testing.T, cfg *config.Config, day string) {
 	t.Helper()
 	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
 	require.NoError(t, err)
-	waitFor(t, 15*time.Second, "the day to be sealed", func() bool {
+	waitFor(t, "the day to be sealed", func() bool {
 		ex, err := v.Exported()
 		require.NoError(t, err)
 		_, ok := ex[day]
@@ -157,9 +156,15 @@ func dayFiles(t *testing.T, dir, day string) []string {
 	return names
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+// patience bounds the waits for what the loop brings about: its cycles of
+// a few events took 5 to 15 s each on a loaded 2-core machine under -race,
+// and a wait of 15 s for a day's seal failed 2 runs in 3 there.
+const patience = time.Minute
+
+// waitFor polls cond until it holds, for at most patience.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -181,7 +186,7 @@ func emptySim(t *testing.T) (*simulator.Server, string) {
 // waitPast waits for a cycle to commit a watermark past at.
 func waitPast(t *testing.T, cfg *config.Config, at time.Time, what string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, what, func() bool { return position(t, cfg).Watermark.After(at) })
+	waitFor(t, what, func() bool { return position(t, cfg).Watermark.After(at) })
 }
 
 // withRules gives cfg the alert rules, checked.
@@ -232,7 +237,7 @@ func TestFollowAcrossMidnight(t *testing.T) {
 
 	// After the look-back has passed midnight, an event of the day before
 	// is published: only the seal can catch it.
-	waitFor(t, 15*time.Second, "the look-back to pass midnight", func() bool {
+	waitFor(t, "the look-back to pass midnight", func() bool {
 		return c.now().After(midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback - 500*time.Millisecond))
 	})
 	veryLate := sim.WriteEvent("user_login", midnight.Add(-2*time.Second), 0)
@@ -240,7 +245,7 @@ func TestFollowAcrossMidnight(t *testing.T) {
 	// Stop writing; let the loop catch up with everything published.
 	sim.StopLive()
 	stopped := c.now()
-	waitFor(t, 15*time.Second, "the watermark to pass the last event", func() bool {
+	waitFor(t, "the watermark to pass the last event", func() bool {
 		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
 	})
 	require.NoError(t, f.stop())
@@ -379,7 +384,7 @@ func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 		// Loaded, no cycle yet: saving will fail.
 		require.NoError(t, os.MkdirAll(filepath.Join(recent, "x"), 0o700))
 	}})
-	waitFor(t, 10*time.Second, "a cycle to deliver the first half", func() bool {
+	waitFor(t, "a cycle to deliver the first half", func() bool {
 		return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 3
 	})
 	_ = f.stop() // its cycles fail: the rules' events cannot be saved
@@ -455,11 +460,11 @@ func TestFollowStopsWhenTheStateIsRemoved(t *testing.T) {
 	// The loop may be writing its position meanwhile (the seal's last
 	// writes): as with rm -rf, a file made during the removal is removed
 	// by the next try (was: "directory not empty", 4 runs in 15).
-	waitFor(t, 10*time.Second, "the state removed", func() bool { return os.RemoveAll(cfg.State.Dir) == nil })
+	waitFor(t, "the state removed", func() bool { return os.RemoveAll(cfg.State.Dir) == nil })
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("the loop went on in a removed state")
 	}
 	require.ErrorContains(t, err, "was removed or replaced while this process used it")
@@ -486,20 +491,20 @@ func TestFollowGivesUp(t *testing.T) {
 	go func() {
 		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, follow.Options{})
 	}()
-	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
 	require.NoError(t, sim.Close()) // the API goes away
 	// A cycle in flight may still commit; once one has failed (or the loop
 	// has given up), none does: cycles run one after another (was: a fixed
 	// 500 ms, after which a loaded machine's cycle in flight still moved
 	// the watermark).
-	waitFor(t, 20*time.Second, "a failed cycle", func() bool {
+	waitFor(t, "a failed cycle", func() bool {
 		return strings.Contains(logs.String(), "follow: cycle failed") || len(done) > 0
 	})
 	wm := position(t, cfg).Watermark
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("the loop did not give up")
 	}
 	require.ErrorContains(t, err, "cycles have failed for")
@@ -526,7 +531,7 @@ func TestFollowLookbackRaisedAfterSeal(t *testing.T) {
 	seq := position(t, cfg).Seq
 	before := len(sim.Stats().Log)
 	f = startFollow(t, cfg, c, follow.Options{})
-	waitFor(t, 10*time.Second, "two cycles after the restart", func() bool { return position(t, cfg).Seq >= seq+2 })
+	waitFor(t, "two cycles after the restart", func() bool { return position(t, cfg).Seq >= seq+2 })
 	require.NoError(t, f.stop())
 	for _, r := range sim.Stats().Log[before:] {
 		require.False(t, r.Start.Before(midnight), "a request for the sealed day: %+v", r)
@@ -554,7 +559,7 @@ func TestFollowSkipsExportedDayInLookback(t *testing.T) {
 
 	before := len(sim.Stats().Log)
 	f := startFollow(t, cfg, clock{}, follow.Options{From: yesterday.Add(-12 * time.Hour)})
-	waitFor(t, 10*time.Second, "two cycles", func() bool { return position(t, cfg).Seq >= 2 })
+	waitFor(t, "two cycles", func() bool { return position(t, cfg).Seq >= 2 })
 	require.NoError(t, f.stop())
 	asked := false
 	for _, r := range sim.Stats().Log[before:] {
@@ -580,7 +585,7 @@ func TestFollowFromPastRetention(t *testing.T) {
 			follow.Options{From: now.Add(-100 * 24 * time.Hour)})
 	}()
 	// The second: the first of a process seals nothing.
-	waitFor(t, 30*time.Second, "a second committed cycle", func() bool { return position(t, cfg).Seq >= 2 })
+	waitFor(t, "a second committed cycle", func() bool { return position(t, cfg).Seq >= 2 })
 	cancel()
 	require.NoError(t, <-done)
 
@@ -624,7 +629,7 @@ func TestFollowGivesUpInTime(t *testing.T) {
 	go func() {
 		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
 	}()
-	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
 	require.NoError(t, sim.Close())
 	closed := time.Now()
 	var err error
@@ -658,10 +663,10 @@ func TestFollowReadinessDropsWhileRetrying(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitFor(t, 10*time.Second, "readiness", func() bool { return status() == http.StatusOK })
+	waitFor(t, "readiness", func() bool { return status() == http.StatusOK })
 	require.NoError(t, sim.Close())
 	closed := time.Now()
-	waitFor(t, 10*time.Second, "readiness to drop", func() bool { return status() == http.StatusServiceUnavailable })
+	waitFor(t, "readiness to drop", func() bool { return status() == http.StatusServiceUnavailable })
 	require.Less(t, time.Since(closed), 3*cfg.Follow.Interval+2*time.Second, "within three intervals of the last commit")
 	require.Equal(t, http.StatusServiceUnavailable, status(), "and it stays down")
 	require.NoError(t, f.stop())
@@ -685,13 +690,13 @@ func TestFollowCountsARedoneCycleOnce(t *testing.T) {
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second), Listen: "127.0.0.1:0",
 		Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
-	waitFor(t, 20*time.Second, "cycles over midnight failing", func() bool {
+	waitFor(t, "cycles over midnight failing", func() bool {
 		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") >= 2
 	})
 	require.NoError(t, os.Remove(block))
 	sim.StopLive()
 	stopped := c.now()
-	waitFor(t, 20*time.Second, "the watermark to pass the last event", func() bool {
+	waitFor(t, "the watermark to pass the last event", func() bool {
 		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
 	})
 	resp, err := http.Get(metrics)
@@ -726,15 +731,15 @@ func TestFollowRunGauges(t *testing.T) {
 	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
 	gauge := func(name string) float64 { return metricValue(t, metrics, name) }
-	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
-	waitFor(t, 5*time.Second, "the gauges of a success", func() bool {
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "the gauges of a success", func() bool {
 		return gauge("pachca_export_last_run_success") == 1
 	})
 	success := gauge("pachca_export_last_success_timestamp_seconds")
 	require.InDelta(t, float64(time.Now().UnixMilli())/1000, success, 5, "the time the last cycle committed")
 
 	require.NoError(t, sim.Close())
-	waitFor(t, 10*time.Second, "the gauges of a failure", func() bool {
+	waitFor(t, "the gauges of a failure", func() bool {
 		return gauge("pachca_export_last_run_success") == 0
 	})
 	require.InDelta(t, success, gauge("pachca_export_last_success_timestamp_seconds"), 1, "a failure keeps the last success")
@@ -767,11 +772,11 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 	})
 	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
-	waitFor(t, 15*time.Second, "the cycles to pass midnight", func() bool { return position(t, cfg).Watermark.After(midnight) })
+	waitFor(t, "the cycles to pass midnight", func() bool { return position(t, cfg).Watermark.After(midnight) })
 	lose.Store(true)
 	waitSealed(t, cfg, yesterday)
 	seq := position(t, cfg).Seq
-	waitFor(t, 10*time.Second, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
+	waitFor(t, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
 	require.NoError(t, f.stop(), "the loop went on")
 
 	require.Greater(t, len(dayFiles(t, cfg.Sinks[0].File.Dir, yesterday)), 2, "the cycle files are kept, not compacted into one file with fewer events")
@@ -837,7 +842,7 @@ func TestFollowCountsOnce(t *testing.T) {
 	metrics := "http://" + <-addr + "/metrics"
 	waitSealed(t, cfg, yesterday)
 	seq := position(t, cfg).Seq
-	waitFor(t, 10*time.Second, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
+	waitFor(t, "a cycle after the seal", func() bool { return position(t, cfg).Seq > seq })
 	resp, err := http.Get(metrics)
 	require.NoError(t, err)
 	b, err := io.ReadAll(resp.Body)
@@ -874,7 +879,7 @@ func TestFollowDeliveredIDTwin(t *testing.T) {
 	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
 	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead")
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
-	waitFor(t, 10*time.Second, "a cycle to deliver the event", func() bool {
+	waitFor(t, "a cycle to deliver the event", func() bool {
 		_, ok := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)["twin"]
 		return ok
 	})
@@ -911,7 +916,7 @@ func TestFollowSealOfTwoDeliveredTwins(t *testing.T) {
 	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
 	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead")
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second)})
-	waitFor(t, 15*time.Second, "the first event to leave the look-back", func() bool {
+	waitFor(t, "the first event to leave the look-back", func() bool {
 		return position(t, cfg).Watermark.Add(-cfg.Follow.Lookback).After(at)
 	})
 	require.True(t, position(t, cfg).Watermark.Add(-cfg.Follow.Lookback).Before(second), "the second is still in the look-back")
@@ -1079,7 +1084,7 @@ func TestFollowStopWhileKafkaHangs(t *testing.T) {
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Minute)})
 	select {
 	case <-hung:
-	case <-time.After(15 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("timed out waiting for a produce request")
 	}
 	require.NoError(t, f.stop(), "a stop during a hung cycle is clean")
@@ -1087,7 +1092,7 @@ func TestFollowStopWhileKafkaHangs(t *testing.T) {
 	// The producer retries in the background until its attempts run out:
 	// let it through, so that it ends before the test does.
 	released.Store(true)
-	waitFor(t, 30*time.Second, "the producer's retry", func() bool {
+	waitFor(t, "the producer's retry", func() bool {
 		return len(kafkatest.Consume(t, kc.ListenAddrs(), "audit")) > 0
 	})
 }
@@ -1112,12 +1117,12 @@ func TestFollowLateEventsOfTheSeal(t *testing.T) {
 	// Published once the look-back passed it, before the seal (when the
 	// look-back passes midnight).
 	at := midnight.Add(-2500 * time.Millisecond)
-	waitFor(t, 15*time.Second, "the look-back to pass the event", func() bool {
+	waitFor(t, "the look-back to pass the event", func() bool {
 		return position(t, cfg).Watermark.Add(-cfg.Follow.Lookback).After(at)
 	})
 	veryLate := sim.WriteEvent("user_login", at, 0)
 	waitSealed(t, cfg, yesterday)
-	waitFor(t, 5*time.Second, "the seal counted", func() bool { return counter("pachca_export_follow_seals_total") == 1 })
+	waitFor(t, "the seal counted", func() bool { return counter("pachca_export_follow_seals_total") == 1 })
 	require.Equal(t, 1.0, counter("pachca_export_follow_late_events_total"), "the event the seal caught")
 	require.NoError(t, f.stop())
 	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), veryLate.ID)
@@ -1142,7 +1147,7 @@ func TestFollowSealOfADayNoCycleRead(t *testing.T) {
 		Ready: func(a string) { addr <- a }}, slog.New(slog.NewTextHandler(&logs, nil)))
 	metrics := "http://" + <-addr + "/metrics"
 	waitSealed(t, cfg, yesterday)
-	waitFor(t, 5*time.Second, "the seal counted", func() bool {
+	waitFor(t, "the seal counted", func() bool {
 		return metricValue(t, metrics, "pachca_export_follow_seals_total") == 1
 	})
 	require.Zero(t, metricValue(t, metrics, "pachca_export_follow_late_events_total"), "no cycle read the day")
@@ -1176,7 +1181,7 @@ func TestFollowIdleCycles(t *testing.T) {
 		require.NoError(t, err)
 		return resp.StatusCode, string(b)
 	}
-	waitFor(t, 10*time.Second, "two idle cycles", func() bool { return strings.Count(logs.String(), "nothing to read yet") >= 2 })
+	waitFor(t, "two idle cycles", func() bool { return strings.Count(logs.String(), "nothing to read yet") >= 2 })
 	_, metrics := get("/metrics")
 	require.Contains(t, metrics, "\npachca_export_follow_cycles_total{result=\"success\",workspace=\"acme\"} 0\n")
 	require.Contains(t, metrics, "\npachca_export_last_run_success{workspace=\"acme\"} 0\n")
@@ -1221,12 +1226,12 @@ func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
 	// Published once the look-back passed it: only the seal delivers it,
 	// to Kafka too, which fails the seal's first try.
 	at := midnight.Add(-2500 * time.Millisecond)
-	waitFor(t, 15*time.Second, "the look-back to pass the event", func() bool {
+	waitFor(t, "the look-back to pass the event", func() bool {
 		return position(t, cfg).Watermark.Add(-cfg.Follow.Lookback).After(at)
 	})
 	down.Store(true)
 	first := sim.WriteEvent("user_login", at, 0)
-	waitFor(t, 15*time.Second, "the seal's first try to fail", func() bool {
+	waitFor(t, "the seal's first try to fail", func() bool {
 		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") > 0
 	})
 	require.Positive(t, produced.Load(), "the seal failed on Kafka")
@@ -1268,7 +1273,7 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 	gate.Closed.Store(false)
 
 	f := startFollow(t, cfg, c, follow.Options{})
-	waitFor(t, 10*time.Second, "the first cycle to send the run's finding", func() bool {
+	waitFor(t, "the first cycle to send the run's finding", func() bool {
 		_, err := os.Stat(pending)
 		return len(sim.Stats().Messages) > 0 && errors.Is(err, fs.ErrNotExist)
 	})
@@ -1311,17 +1316,17 @@ func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
 			f := startFollow(t, cfg, c, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 			metrics := "http://" + <-addr + "/metrics"
 			sim.WriteEvent("dlp_violation_detected", c.now(), 20001)
-			waitFor(t, 10*time.Second, "a counted failure", func() bool {
+			waitFor(t, "a counted failure", func() bool {
 				return metricValue(t, metrics, "pachca_export_follow_alert_failures_total") >= 1
 			})
 			sim.WriteEvent("user_login", c.now(), 20001)
-			waitFor(t, 10*time.Second, "the next cycles to deliver the next event although the message is not sent", func() bool {
+			waitFor(t, "the next cycles to deliver the next event although the message is not sent", func() bool {
 				return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 2
 			})
 			require.Empty(t, sim.Stats().Messages)
 
 			gate.Closed.Store(false)
-			waitFor(t, 10*time.Second, "a later cycle to send the message", func() bool {
+			waitFor(t, "a later cycle to send the message", func() bool {
 				return len(sim.Stats().Messages) == 1
 			})
 			settled := c.now()
@@ -1350,14 +1355,14 @@ func TestFollowReadsUpToTheAPIsNow(t *testing.T) {
 	addr := make(chan string, 1)
 	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
-	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
 	require.False(t, position(t, cfg).Watermark.After(time.Now().Add(-behind)), "not past the API's now, even for the first cycle")
 
 	for i := range 3 {
 		sim.WriteEvent("user_login", time.Now().Add(-behind), uint64(20001+i))
 		time.Sleep(300 * time.Millisecond)
 	}
-	waitFor(t, 10*time.Second, "the cycles to deliver the events the API created at its now", func() bool {
+	waitFor(t, "the cycles to deliver the events the API created at its now", func() bool {
 		return len(exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir)) == 3
 	})
 	require.InDelta(t, behind.Seconds(), metricValue(t, metrics, "pachca_export_follow_api_clock_behind_seconds"), 1.5)
@@ -1386,7 +1391,7 @@ func TestFollowFirstCycleSealsNothing(t *testing.T) {
 	t.Cleanup(func() { sim.Close() })
 	cfg := testConfig(t, base)
 	f := startFollow(t, cfg, c, follow.Options{From: midnight.Add(-time.Minute)})
-	waitFor(t, 10*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
 	last := sim.WriteEvent("user_login", c.now().Add(-behind), 20001)
 	require.Equal(t, yesterday, last.CreatedAt.UTC().Format(time.DateOnly), "created in the API's last seconds of the day")
 	waitSealed(t, cfg, yesterday)
@@ -1500,12 +1505,12 @@ func TestFollowBurstGoesOn(t *testing.T) {
 		return func() bool { return len(sim.Stats().Messages) == n }
 	}
 	fail(3)
-	waitFor(t, 10*time.Second, "the burst's message", messages(1))
+	waitFor(t, "the burst's message", messages(1))
 	fail(2)
 	waitPast(t, cfg, c.now().Add(cfg.Follow.Interval), "the cycles to read 5 events")
 	require.Len(t, sim.Stats().Messages, 1, "not doubled yet")
 	fail(1)
-	waitFor(t, 10*time.Second, "the message of the burst doubled", messages(2))
+	waitFor(t, "the message of the burst doubled", messages(2))
 	require.NoError(t, f.stop())
 	msgs := sim.Stats().Messages
 	require.Contains(t, msgs[0].Content, "2FA: 3 user_2fa_fail events for actor 20001")
@@ -1537,7 +1542,7 @@ func TestFollowFirstStartAfterSinkRemoved(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{}) }()
-	waitFor(t, 30*time.Second, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, today, position(t, cfg).Start.UTC())
@@ -1565,7 +1570,7 @@ func TestFollowNewStateAfterSinkMoved(t *testing.T) {
 	go func() {
 		done <- follow.Run(ctx, pipeline.Options{Config: &moved, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, follow.Options{})
 	}()
-	waitFor(t, 30*time.Second, "a committed cycle", func() bool { return position(t, &moved).Seq >= 1 })
+	waitFor(t, "a committed cycle", func() bool { return position(t, &moved).Seq >= 1 })
 	cancel()
 	require.NoError(t, <-done)
 	require.Contains(t, logs.String(), "level=WARN msg=\"follow: a new state: ")
@@ -1644,7 +1649,7 @@ func TestFollowStopBetweenSeals(t *testing.T) {
 		return len(ex)
 	}
 	f := startFollow(t, cfg, clock{}, follow.Options{From: sc.From})
-	waitFor(t, 30*time.Second, "two days sealed", func() bool { return exported() >= 2 })
+	waitFor(t, "two days sealed", func() bool { return exported() >= 2 })
 	atStop := exported()
 	require.NoError(t, f.stop())
 	require.LessOrEqual(t, exported(), atStop+1, "only the seal in progress at the stop ends")
