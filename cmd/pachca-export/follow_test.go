@@ -95,6 +95,9 @@ state:
 		require.NoError(t, err)
 		return f
 	}
+	// What the loop brings about is waited for up to a minute: its cycles
+	// took 5 to 15 s each on a loaded 2-core machine under -race.
+	const patience = time.Minute
 	waitFor := func(what string, d time.Duration, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(d)
@@ -121,7 +124,7 @@ state:
 
 	// Killed mid-run, before midnight.
 	cmd, _ := start()
-	waitFor("a few cycles", 15*time.Second, func() bool { return pos().Seq >= 3 })
+	waitFor("a few cycles", patience, func() bool { return pos().Seq >= 3 })
 	kill(cmd)
 
 	// Killed about when the day is sealed: midnight + lag + look-back.
@@ -132,18 +135,18 @@ state:
 	// Restarted: it seals the day, catches what is late, is ready, and
 	// stops cleanly on SIGTERM.
 	cmd, out := start()
-	waitFor("the day to be sealed", 20*time.Second, func() bool {
+	waitFor("the day to be sealed", patience, func() bool {
 		ex, err := view.Exported()
 		require.NoError(t, err)
 		_, ok := ex[yesterday]
 		return ok
 	})
 	var addr []string
-	waitFor("the endpoints' address in the log", 10*time.Second, func() bool {
+	waitFor("the endpoints' address in the log", patience, func() bool {
 		addr = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(out.String())
 		return addr != nil
 	})
-	waitFor("readiness", 10*time.Second, func() bool {
+	waitFor("readiness", patience, func() bool {
 		resp, err := http.Get("http://" + addr[1] + "/readyz")
 		if err != nil {
 			return false
@@ -169,7 +172,7 @@ state:
 	require.NotContains(t, out.String(), "a delivered day has no events")
 	sim.StopLive()
 	stopped := fakeNow()
-	waitFor("the watermark to pass every event", 15*time.Second, func() bool {
+	waitFor("the watermark to pass every event", patience, func() bool {
 		return pos().Watermark.After(stopped.Add(4 * time.Second))
 	})
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
