@@ -5,38 +5,91 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// idle is how long a topic must stay quiet to count as read to its end.
-const idle = time.Second
+// patience bounds the reading of a topic to its end offsets: on a loaded
+// 2-core machine under -race, a fetch took over a second.
+const patience = time.Minute
 
-// Consume reads topic from its beginning until nothing more arrives for a
-// second, and returns the records in the order fetched (offset order within
-// each partition).
+// Consume reads topic from its beginning up to the end offsets its
+// partitions have when it is called, and returns the records in the order
+// fetched (offset order within each partition); for at most a minute, after
+// which it returns what it read (was: until no fetch brought anything for a
+// second, which a slow fetch on a loaded machine ended early, the last
+// records missing). A topic that does not exist has no records.
 func Consume(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	require.NoError(t, err)
 	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), idle)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		for _, fe := range fs.Errors() {
-			if fe.Err != context.DeadlineExceeded {
-				require.NoError(t, fe.Err, "fetch %s/%d", fe.Topic, fe.Partition)
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	left := endOffsets(ctx, t, cl, topic) // partition: the next offset to read up to
+	for p, end := range left {
+		if end <= 0 {
+			delete(left, p)
 		}
-		if len(fs.Records()) == 0 {
+	}
+	var out []*kgo.Record
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
 			return out
 		}
-		out = append(out, fs.Records()...)
+		for _, fe := range fs.Errors() {
+			require.NoError(t, fe.Err, "fetch %s/%d", fe.Topic, fe.Partition)
+		}
+		for _, r := range fs.Records() {
+			out = append(out, r)
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		}
 	}
+	return out
+}
+
+// endOffsets asks the broker for the end offset of each partition of topic
+// (none when the topic does not exist).
+func endOffsets(ctx context.Context, t testing.TB, cl *kgo.Client, topic string) map[int32]int64 {
+	t.Helper()
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	meta.AllowAutoTopicCreation = false // reading creates nothing
+	mresp, err := meta.RequestWith(ctx, cl)
+	require.NoError(t, err, "metadata of %s", topic)
+	ends := map[int32]int64{}
+	if len(mresp.Topics) != 1 || errors.Is(kerr.ErrorForCode(mresp.Topics[0].ErrorCode), kerr.UnknownTopicOrPartition) {
+		return ends
+	}
+	require.NoError(t, kerr.ErrorForCode(mresp.Topics[0].ErrorCode), "metadata of %s", topic)
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	for _, p := range mresp.Topics[0].Partitions {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = p.Partition, -1 // the end
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	lo.Topics = append(lo.Topics, lt)
+	lresp, err := lo.RequestWith(ctx, cl)
+	require.NoError(t, err, "end offsets of %s", topic)
+	for _, rt := range lresp.Topics {
+		for _, rp := range rt.Partitions {
+			require.NoError(t, kerr.ErrorForCode(rp.ErrorCode), "end offset of %s/%d", topic, rp.Partition)
+			ends[rp.Partition] = rp.Offset
+		}
+	}
+	return ends
 }
