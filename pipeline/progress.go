@@ -157,6 +157,17 @@ const concurrencyHoldSamples = 30
 // maxConcurrency is the largest source.concurrency the configuration takes.
 const maxConcurrency = 64
 
+// SuggestedConcurrency is the source.concurrency that keeps a rate which
+// needs need requests under way at once: a margin of 15% for the jitter of
+// the API's answers and of the workers, at most what the configuration
+// takes. ok is false when more workers would not help (at the most already).
+func SuggestedConcurrency(workers int, need float64) (suggest int, ok bool) {
+	if need <= float64(workers) || workers >= maxConcurrency {
+		return 0, false
+	}
+	return min(int(math.Ceil(need/0.85)), maxConcurrency), true
+}
+
 // concurrencyWatch tells when the workers, not the rate limit, bound the
 // requests: an API far away (or slow) needs rate × time per request
 // requests under way at once to keep the rate, and no more than
@@ -195,7 +206,7 @@ func (r *runner) watchConcurrency(c *concurrencyWatch, throttled int64) {
 	}
 	r.s.concurrencyWarned.Store(true)
 	perRequest := time.Duration(need / rate * float64(time.Second))
-	suggest := min(int(math.Ceil(need/0.85)), maxConcurrency)
+	suggest, _ := SuggestedConcurrency(c.workers, need)
 	r.log.Warn("source.concurrency bounds the request rate, not requests_per_second: requests take so long (a distant or slow API) that the rate needs more of them under way at once than there are workers; raise source.concurrency",
 		"concurrency", c.workers, "per_request", perRequest.Round(time.Millisecond).String(),
 		"rate", round1(rate), "in_flight_needed", round1(need),

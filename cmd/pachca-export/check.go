@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -311,11 +310,10 @@ func probe(ctx context.Context, timeout time.Duration, f func(context.Context) e
 // 28 of its 50 requests a second); "" when the workers suffice.
 func distanceWarning(src config.Source, answer time.Duration) string {
 	need := src.RequestsPerSecond * answer.Seconds()
-	if need <= float64(src.Concurrency) || src.Concurrency >= 64 {
+	suggest, ok := pipeline.SuggestedConcurrency(src.Concurrency, need)
+	if !ok {
 		return ""
 	}
-	// The fetcher keeps a margin of 15% for the jitter of both.
-	suggest := min(int(math.Ceil(need/0.85)), 64)
 	return fmt.Sprintf("the API answered in %s: %g requests per second need %.1f under way at once, and source.concurrency %d reaches about %.0f per second; set source.concurrency to %d",
 		answer.Round(time.Millisecond), src.RequestsPerSecond, need, src.Concurrency, float64(src.Concurrency)/answer.Seconds(), suggest)
 }
