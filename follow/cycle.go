@@ -287,17 +287,14 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 	// What no cycle delivered of a day behind the watermark, since the
 	// cycles read it, was published late: caught here rather than by a
 	// look-back. Before that (a day already due at the first cycle), the
-	// seal is the first to read.
+	// seal is the first to read; past the watermark (cycles that fell
+	// behind, held up by a failing API), no cycle has read yet.
 	late, wm := 0, l.pos.Watermark.UnixMilli()
-	missed, start := 0, maxTime(l.pos.Start, l.pos.Read).UnixMilli() // what the cycles' range held
+	start := maxTime(l.pos.Start, l.pos.Read).UnixMilli() // what the cycles' range held
 	plan.OnFresh = func(rec *transform.Record, _ uint64) {
-		if rec.CreatedAt < start {
-			return
-		}
-		if rec.CreatedAt < wm {
+		if rec.CreatedAt >= start && rec.CreatedAt < wm {
 			late++
 		}
-		missed++
 	}
 	counted := l.countOnce(&plan)
 	sum, err := l.s.Execute(ctx, plan)
@@ -306,9 +303,9 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 		l.m.late.Add(float64(late))
 		counted.commit()
 		delete(l.counted, d.Format(time.DateOnly)) // never read again
-		if missed > 0 {
+		if late > 0 {
 			l.log.Warn("follow: the seal delivered events the cycles missed: the API published them more than follow.lookback after their time; a longer follow.lookback delivers such events within minutes, and any the API publishes after the seal are not exported",
-				"day", d.Format(time.DateOnly), "events", missed, "lookback", l.cfg.Lookback.String())
+				"day", d.Format(time.DateOnly), "events", late, "lookback", l.cfg.Lookback.String())
 		}
 	}
 	return sum, err

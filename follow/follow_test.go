@@ -1165,6 +1165,52 @@ func TestFollowSealOfADayNoCycleRead(t *testing.T) {
 	require.NotContains(t, logs.String(), "the seal delivered events the cycles missed")
 }
 
+// TestFollowSealAfterCyclesFellBehind: cycles held up by a failing API
+// until their day's seal is due leave the end of the day to the seal. Its
+// events were never behind the watermark: the seal delivers them, but
+// neither counts them late nor says the cycles missed them.
+func TestFollowSealAfterCyclesFellBehind(t *testing.T) {
+	c, sim, _ := startLive(t, 4*time.Second, simulator.Live{})
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	var held atomic.Bool
+	var refused atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if held.Load() {
+			refused.Add(1)
+			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(api.Close)
+	cfg := testConfig(t, api.URL+simulator.BasePath)
+	from := c.now().Add(-time.Second)
+	addr := make(chan string, 1)
+	var logs logbuf.Buffer
+	f := startFollowLogging(t, cfg, c, follow.Options{From: from, Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	metrics := "http://" + <-addr + "/metrics"
+	waitFor(t, "a cycle", func() bool { return position(t, cfg).Watermark.After(from) })
+	held.Store(true)
+	waitFor(t, "a request refused", func() bool { return refused.Load() > 0 })
+	// Cycles run one at a time: the one refused holds the watermark.
+	wm := position(t, cfg).Watermark
+	ev := sim.WriteEvent("user_login", midnight.Add(-500*time.Millisecond), 0)
+	require.True(t, ev.CreatedAt.After(wm), "the event is past the watermark")
+	due := midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback + 500*time.Millisecond)
+	waitFor(t, "the seal to be due", func() bool { return c.now().After(due) })
+	held.Store(false)
+	waitSealed(t, cfg, yesterday)
+	waitFor(t, "the seal counted", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_seals_total") == 1
+	})
+	require.Zero(t, metricValue(t, metrics, "pachca_export_follow_late_events_total"), "no event was behind the watermark")
+	require.NoError(t, f.stop())
+	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), ev.ID) // once: it fails on an id twice
+	require.NotContains(t, logs.String(), "the seal delivered events the cycles missed")
+}
+
 // TestFollowIdleCycles: a --from within lag of now leaves the cycles
 // nothing to read: they commit nothing, so neither the metrics nor the
 // readiness report a committed cycle.
