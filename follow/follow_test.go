@@ -683,8 +683,9 @@ func TestFollowReadinessDropsWhileRetrying(t *testing.T) {
 
 // TestFollowCountsARedoneCycleOnce: a cycle over midnight whose new day
 // fails after the day before's file was written is redone whole, that file
-// rewritten under its name; events_total counts its events once, as the
-// files hold them (was: once more at each failed try).
+// written again with the same bytes and kept (was: renamed over by its
+// equal at each try, a new inode); events_total counts its events once, as
+// the files hold them (was: once more at each failed try).
 func TestFollowCountsARedoneCycleOnce(t *testing.T) {
 	c, sim, base := startLive(t, 2*time.Second, simulator.Live{Rate: 60})
 	cfg := testConfig(t, base)
@@ -699,9 +700,24 @@ func TestFollowCountsARedoneCycleOnce(t *testing.T) {
 	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Second), Listen: "127.0.0.1:0",
 		Ready: func(a string) { addr <- a }})
 	metrics := "http://" + <-addr + "/metrics"
-	waitFor(t, "cycles over midnight failing", func() bool {
-		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") >= 2
+	waitFor(t, "a cycle over midnight failing", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") >= 1
 	})
+	// The day before's file of the cycle, written at each try with the
+	// same bytes, stays the file it was: a log forwarder that tracks files
+	// by inode (Filebeat, Fluent Bit) reads it once.
+	pending, err := filepath.Glob(filepath.Join(dir, "dt="+midnight.Add(-24*time.Hour).Format(time.DateOnly),
+		"pachca-audit-*-"+midnight.Format("20060102T150405.000Z")+".ndjson"))
+	require.NoError(t, err)
+	require.Len(t, pending, 1, "the cycle's file of the day before")
+	first, err := os.Stat(pending[0])
+	require.NoError(t, err)
+	waitFor(t, "cycles over midnight failing", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") >= 3
+	})
+	again, err := os.Stat(pending[0])
+	require.NoError(t, err)
+	require.True(t, os.SameFile(first, again), "the redone cycle's file kept, not replaced by its equal")
 	require.NoError(t, os.Remove(block))
 	sim.StopLive()
 	stopped := c.now()

@@ -7,6 +7,8 @@ package filesink
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
@@ -367,12 +370,17 @@ func (w *writer) publish(mf *atomicfile.File, manifest string, replaced []string
 	outs := w.enc.Outputs()
 	dirs := []string{filepath.Dir(manifest)}
 	for i, o := range outs {
-		if err := w.files[i].Rename(w.s.path(o.Path)); err != nil {
+		final := w.s.path(o.Path)
+		if holdsSame(final, w.files[i], o.Hash) {
+			// Kept as it is: a new inode under a name a log forwarder
+			// has read would be read again from its start.
+			w.files[i].Discard()
+		} else if err := w.files[i].Rename(final); err != nil {
 			mf.Discard()
 			w.unpublish(i)
 			return w.fileErr(err)
 		}
-		dirs = append(dirs, filepath.Dir(w.s.path(o.Path)))
+		dirs = append(dirs, filepath.Dir(final))
 	}
 	if err := mf.Rename(manifest); err != nil {
 		// Data files no manifest lists are not delivered: take them back out.
@@ -400,8 +408,44 @@ func (w *writer) publish(mf *atomicfile.File, manifest string, replaced []string
 	return nil
 }
 
-// unpublish removes the first n files renamed into place by publish and
-// discards the others.
+// holdsSame reports whether the file at final holds already what f, written
+// through h, holds: the same bytes, mode and owner. So it does when a follow
+// cycle is redone (a kill, another sink failing) or a range is exported
+// again unchanged. Filebeat and Fluent Bit track a file by its inode and read
+// a new inode at a known name from its start, every event again: such a file
+// is kept rather than replaced by its equal. Anything else, or a file that
+// cannot be read, is replaced as before.
+func holdsSame(final string, f *atomicfile.File, h *sinks.HashWriter) bool {
+	old, err := os.Lstat(final)
+	if err != nil || !old.Mode().IsRegular() || old.Size() != h.N {
+		return false
+	}
+	tmp, err := f.Stat()
+	if err != nil || tmp.Mode() != old.Mode() || !sameOwner(old, tmp) {
+		return false
+	}
+	r, err := os.Open(final)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, r); err != nil {
+		return false
+	}
+	return hex.EncodeToString(sum.Sum(nil)) == h.Sum()
+}
+
+// sameOwner reports whether a and b have the same owner and group (true
+// where the system does not tell).
+func sameOwner(a, b fs.FileInfo) bool {
+	sa, ok := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return !ok || !ok2 || sa.Uid == sb.Uid && sa.Gid == sb.Gid
+}
+
+// unpublish removes the first n files publish renamed into place (or kept
+// as they were) and discards the others.
 func (w *writer) unpublish(n int) {
 	for i, o := range w.enc.Outputs() {
 		if i < n {

@@ -167,3 +167,50 @@ func TestStaleTemporaryFiles(t *testing.T) {
 	_, err = os.Stat(stale)
 	require.True(t, os.IsNotExist(err), "the killed run's temporary file is gone")
 }
+
+// TestSameFileKept: a partition written again with the same bytes (a follow
+// cycle redone after a kill, or after another sink failed) keeps the file
+// under its name, the same inode; other bytes or another mode replace it
+// (was: an equal file renamed over it, a new inode, which Filebeat and
+// Fluent Bit read again from its start: every event of it twice).
+func TestSameFileKept(t *testing.T) {
+	dir := t.TempDir()
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	p := sinktest.Partition()
+	path := filepath.Join(dir, p.Dir(), p.BaseName()+f.Ext)
+	write := func(s *filesink.Sink, runID string, n int) os.FileInfo {
+		t.Helper()
+		p := sinks.NewPartition(p.Day, p.From, p.To, runID)
+		w, err := s.Open(t.Context(), p)
+		require.NoError(t, err)
+		require.NoError(t, w.Write(t.Context(), sinktest.Records(p.Day, n)))
+		_, err = w.Commit(t.Context())
+		require.NoError(t, err)
+		entries, err := os.ReadDir(filepath.Dir(path))
+		require.NoError(t, err)
+		for _, e := range entries {
+			require.NotContains(t, e.Name(), ".tmp-", "temporary file left behind")
+		}
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		return fi
+	}
+	s := filesink.New(dir, f)
+	first := write(s, "run-1", 3)
+	require.True(t, os.SameFile(first, write(s, "run-2", 3)), "the same bytes: the file kept")
+	b, err := os.ReadFile(filepath.Join(dir, p.Dir(), sinks.ManifestName))
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(b)
+	require.NoError(t, err)
+	require.Len(t, m.Files, 1)
+	require.Equal(t, "run-2", m.Files[0].RunID, "the manifest written anew")
+	require.EqualValues(t, first.Size(), m.Files[0].Bytes)
+
+	more := write(s, "run-3", 4)
+	require.False(t, os.SameFile(first, more), "other bytes: replaced")
+	require.Greater(t, more.Size(), first.Size())
+	moded := write(filesink.New(dir, f, filesink.WithModes(0o640, 0o750)), "run-4", 4)
+	require.False(t, os.SameFile(more, moded), "another mode: replaced")
+	require.Equal(t, os.FileMode(0o640), moded.Mode().Perm())
+}
