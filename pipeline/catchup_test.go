@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,10 +14,12 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
 
 func markExported(t *testing.T, cfgDir string, id any, days ...time.Time) {
@@ -191,7 +194,7 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	added := *before
 	parquetDir := filepath.Join(t.TempDir(), "parquet")
 	added.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: parquetDir}})
-	plan, err := pipeline.DryRun(&added, pipeline.Range{}, now, testLogger(t))
+	plan, err := pipeline.DryRun(t.Context(), &added, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	start := "a new state: no state of this source and filters beside it (" + filepath.Join(before.State.Dir, oldKey) +
 		"), which exported days from " + day(-5) + ", wrote where sinks[1] (parquet:" + parquetDir + ":) writes; such a sink gets the days from " + day(-1) +
@@ -206,7 +209,7 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	// Only the days the API still holds can be given to it.
 	shortLived := added
 	shortLived.Period.Retention = 72 * time.Hour
-	plan, err = pipeline.DryRun(&shortLived, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), &shortLived, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Contains(t, plan.Notes, start+": those before "+day(-2)+" are past the API's retention and cannot be given to it (give verify a --from "+
 		day(-2)+")"+repair(day(-2)))
@@ -215,7 +218,7 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	snappy := *before
 	snappy.State.Dir = before.State.Dir
 	snappy.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: parquetDir, Compression: "snappy"}})
-	plan, err = pipeline.DryRun(&snappy, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), &snappy, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Empty(t, plan.Notes, "a codec changed: the sink holds its days")
 
@@ -223,7 +226,7 @@ func TestCatchUpAfterSinkAdded(t *testing.T) {
 	k := &kafkasink.Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "audit"}
 	k.SetDefaults()
 	withKafka.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "kafka", Kafka: k})
-	plan, err = pipeline.DryRun(&withKafka, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), &withKafka, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Empty(t, plan.Notes, "a stream is not read back")
 }
@@ -252,7 +255,7 @@ func TestCatchUpAfterSinkRemoved(t *testing.T) {
 	}
 	markExported(t, ndjsonOnly.State.Dir, pipeline.Identity(&both), days...)
 
-	plan, err := pipeline.DryRun(ndjsonOnly, pipeline.Range{}, now, testLogger(t))
+	plan, err := pipeline.DryRun(t.Context(), ndjsonOnly, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Empty(t, plan.Days)
 	require.Empty(t, plan.Notes)
@@ -261,7 +264,7 @@ func TestCatchUpAfterSinkRemoved(t *testing.T) {
 	other := *ndjsonOnly
 	other.Sinks = []config.Sink{{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "other")}}}
 	markExported(t, ndjsonOnly.State.Dir, pipeline.Identity(&other), today.AddDate(0, 0, -10))
-	plan, err = pipeline.DryRun(&other, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), &other, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Len(t, plan.Days, 9)
 }
@@ -291,7 +294,7 @@ func TestCatchUpAfterKafkaBrokerMoved(t *testing.T) {
 	moved := *before
 	moved.Sinks = before.Sinks[:1:1]
 	withBrokers(&moved, "127.0.0.1:9093")
-	plan, err := pipeline.DryRun(&moved, pipeline.Range{}, now, testLogger(t))
+	plan, err := pipeline.DryRun(t.Context(), &moved, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a new state: " + filepath.Join(before.State.Dir, oldKey) + ", the state of this source and filters with other sinks (" +
 		"ndjson:" + before.Sinks[0].File.Dir + ":gzip, kafka:127.0.0.1:9092:audit), exported up to " + day(-5) + ", and this new state starts at " + day(-1) +
@@ -299,12 +302,12 @@ func TestCatchUpAfterKafkaBrokerMoved(t *testing.T) {
 
 	filtered := moved
 	filtered.Source.Filters.EventKeys = []string{"user_login"}
-	plan, err = pipeline.DryRun(&filtered, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), &filtered, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Empty(t, plan.Notes, "another configuration's data")
 
 	markExported(t, before.State.Dir, pipeline.Identity(before), today.AddDate(0, 0, -2))
-	plan, err = pipeline.DryRun(&moved, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), &moved, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Empty(t, plan.Notes, "no day between")
 }
@@ -463,7 +466,7 @@ func TestStateOfReorderedEventKeys(t *testing.T) {
 		Sinks     []string       `json:"sinks"`
 	}{"http://127.0.0.1:1/api/shared/v1", "acme", written.Source.Filters, []string{"ndjson:" + written.Sinks[0].File.Dir + ":gzip"}}
 	markExported(t, written.State.Dir, earlier, today.AddDate(0, 0, -4))
-	plan, err := pipeline.DryRun(written, pipeline.Range{}, now, testLogger(t))
+	plan, err := pipeline.DryRun(t.Context(), written, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the catch-up goes on from the earlier state")
 	st, err := state.Open(written.State.Dir, pipeline.Identity(written), pipeline.FormerIdentities(written)...)
@@ -471,7 +474,7 @@ func TestStateOfReorderedEventKeys(t *testing.T) {
 	require.NoError(t, st.Close())
 
 	reordered := withKeys("user_2fa_fail", "user_login")
-	plan, err = pipeline.DryRun(reordered, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), reordered, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the same state, whatever the order")
 
@@ -480,7 +483,7 @@ func TestStateOfReorderedEventKeys(t *testing.T) {
 	other.State.Dir = t.TempDir()
 	earlier.Filters.EventKeys = []string{"user_logout", "user_login", "user_2fa_fail"}
 	markExported(t, other.State.Dir, earlier, today.AddDate(0, 0, -4))
-	plan, err = pipeline.DryRun(other, pipeline.Range{}, now, testLogger(t))
+	plan, err = pipeline.DryRun(t.Context(), other, pipeline.Range{}, now, testLogger(t))
 	require.NoError(t, err)
 	require.Equal(t, today.AddDate(0, 0, -3), plan.Days[0].Day, "the earlier state, its keys in another order")
 	st, err = state.Open(other.State.Dir, pipeline.Identity(other), pipeline.FormerIdentities(other)...)
@@ -503,4 +506,76 @@ func earlierIdentity(sink string) any {
 		Filters   config.Filters `json:"filters"`
 		Sinks     []string       `json:"sinks"`
 	}{"http://127.0.0.1:1/api/shared/v1", "acme", config.Filters{}, []string{sink}}
+}
+
+// TestNewStateCatchesUpFromSinks: a state.dir lost (a CronJob whose state
+// volume is an emptyDir), moved or renamed leaves a new state beside sinks
+// that hold days. Its catch-up starts after the last day they hold, not at
+// yesterday, so that the nights that failed in between are exported
+// rather than left in no sink without a word (was: yesterday only, and
+// verify's chain linked across the hole). The S3 case lists the bucket.
+func TestNewStateCatchesUpFromSinks(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, tc := range []struct {
+		name string
+		sink func(t *testing.T, dir string) (config.Sink, func() string)
+	}{
+		{"file", func(t *testing.T, dir string) (config.Sink, func() string) {
+			s := config.Sink{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(dir, "ndjson"), Compression: "gzip"}}
+			return s, func() string { return s.File.Dir }
+		}},
+		{"s3", func(t *testing.T, _ string) (config.Sink, func() string) {
+			m := miniotest.Start(t)
+			m.CreateBucket("audit")
+			return s3Sink(m, "audit", "nd/", "ndjson"), func() string {
+				dir, _ := download(t, m.Client(), "audit", "nd/")
+				return dir
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from := today.AddDate(0, 0, -6)
+			sim, base := startSim(t, func(c *simulator.Config) { c.Events, c.From, c.To = 3000, from, today })
+			cfg := testConfig(t, base)
+			sink, read := tc.sink(t, t.TempDir())
+			cfg.Sinks = []config.Sink{sink}
+			require.NoError(t, cfg.Validate())
+			// The nights up to four days ago ran; the next two failed.
+			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)},
+				pipeline.Range{From: from, To: today.AddDate(0, 0, -3)}, false)
+			require.NoError(t, err)
+			require.NoError(t, os.RemoveAll(cfg.State.Dir))
+
+			want := []string{
+				today.AddDate(0, 0, -3).Format(time.DateOnly),
+				today.AddDate(0, 0, -2).Format(time.DateOnly),
+				today.AddDate(0, 0, -1).Format(time.DateOnly),
+			}
+			plan, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{}, time.Now(), testLogger(t))
+			require.NoError(t, err)
+			require.Equal(t, want, dates(plan.Days), "--dry-run plans what the run does")
+			var log bytes.Buffer
+			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))}, pipeline.Range{}, false)
+			require.NoError(t, err)
+			require.Equal(t, want, sum.Days, "the days after the last one the sink holds, not yesterday only")
+			require.Contains(t, log.String(), "so the catch-up starts at "+today.AddDate(0, 0, -3).Format(time.DateOnly))
+			// Every event of the six days once.
+			exporttest.Compare(t, exporttest.Expected(sim, from, today), exporttest.ReadNDJSON(t, read()), "acme")
+
+			// Lost again the next night, with nothing missing: yesterday only.
+			require.NoError(t, os.RemoveAll(cfg.State.Dir))
+			sum, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{}, false)
+			require.NoError(t, err)
+			require.Equal(t, []string{today.AddDate(0, 0, -1).Format(time.DateOnly)}, sum.Days)
+		})
+	}
+}
+
+// dates are the days of a plan's partitions, YYYY-MM-DD.
+func dates(days []sinks.Partition) []string {
+	var out []string
+	for _, p := range days {
+		out = append(out, p.Date())
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -86,13 +87,17 @@ type Delivered interface {
 func usagef(format string, args ...any) error { return failure.Usagef(format, args...) }
 
 // DryRun plans rng as a run would, reading the state without creating or
-// locking it.
-func DryRun(cfg *config.Config, rng Range, now time.Time, log *slog.Logger) (Plan, error) {
+// locking it, and the file and S3 sinks without writing to them.
+func DryRun(ctx context.Context, cfg *config.Config, rng Range, now time.Time, log *slog.Logger) (Plan, error) {
 	v, err := state.Peek(cfg.State.Dir, Identity(cfg), FormerIdentities(cfg)...)
 	if err != nil {
 		return Plan{}, err
 	}
-	return makePlan(cfg, v, rng, now, log)
+	plan, err := makePlan(cfg, v, rng, now, log)
+	if err != nil {
+		return Plan{}, err
+	}
+	return dryRunFromSinks(ctx, cfg, v, plan, now)
 }
 
 // Plan plans rng against the session's state.

@@ -18,20 +18,20 @@ func TestRangeOrigin(t *testing.T) {
 	log := testLogger(t)
 
 	cfg.Period.From, cfg.Period.To = "2026-12-25", "2026-12-26"
-	_, err := pipeline.DryRun(cfg, pipeline.Range{}, now, log)
+	_, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{}, now, log)
 	require.EqualError(t, err, "nothing to export: period.from 2026-12-25T00:00:00Z in test.yaml is not before now minus period.lag (2026-11-30T17:48:00.000Z)")
 
 	cfg.Period.From, cfg.Period.To = "2026-11-25", "2027-11-26"
-	p, err := pipeline.DryRun(cfg, pipeline.Range{}, now, log)
+	p, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{}, now, log)
 	require.NoError(t, err)
 	require.Contains(t, p.Notes, "period.to 2027-11-26T00:00:00Z in test.yaml is later than now minus period.lag; exporting up to 2026-11-30T17:48:00.000Z")
 
 	// The flags win over period.from/to, and are named as flags.
 	from, to := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	p, err = pipeline.DryRun(cfg, pipeline.Range{From: from, To: to}, now, log)
+	p, err = pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: from, To: to}, now, log)
 	require.NoError(t, err)
 	require.Contains(t, p.Notes, "--to 2027-01-01T00:00:00Z is later than now minus period.lag; exporting up to 2026-11-30T17:48:00.000Z")
-	_, err = pipeline.DryRun(cfg, pipeline.Range{From: to, To: to.Add(24 * time.Hour)}, now, log)
+	_, err = pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: to, To: to.Add(24 * time.Hour)}, now, log)
 	require.EqualError(t, err, "nothing to export: --from 2027-01-01T00:00:00Z is not before now minus period.lag (2026-11-30T17:48:00.000Z)")
 }
 
@@ -47,7 +47,7 @@ func TestRetentionEdgeDay(t *testing.T) {
 	note := "2026-11-25 straddles the API's retention edge: its events before 2026-11-25T17:54:03.772Z are gone; the rest is exported, and the day is partial"
 	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
 
-	catchUp, err := pipeline.DryRun(cfg, pipeline.Range{}, now, log)
+	catchUp, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{}, now, log)
 	require.NoError(t, err)
 	require.Equal(t, "2026-11-25", catchUp.Days[0].Date())
 	require.True(t, catchUp.Days[0].FullDay())
@@ -55,7 +55,7 @@ func TestRetentionEdgeDay(t *testing.T) {
 	require.Equal(t, []string{"4 day(s) not exported are past the API's retention and lost: 2026-11-21..2026-11-24", note,
 		"the oldest day not yet exported, 2026-11-26, leaves the API's retention in 6h0m0s: export it soon"}, catchUp.Notes)
 
-	rng, err := pipeline.DryRun(cfg, pipeline.Range{From: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}, now, log)
+	rng, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}, now, log)
 	require.NoError(t, err)
 	require.Len(t, rng.Days, 1)
 	require.Equal(t, catchUp.Days[0], rng.Days[0], "the same partition")
@@ -72,12 +72,12 @@ func TestPartsOfExportedDays(t *testing.T) {
 	d19, d20 := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	markExported(t, cfg.State.Dir, pipeline.Identity(cfg), d19, d20)
 
-	p, err := pipeline.DryRun(cfg, pipeline.Range{From: d19.Add(21 * time.Hour), To: d20.Add(21 * time.Hour)}, now, log)
+	p, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: d19.Add(21 * time.Hour), To: d20.Add(21 * time.Hour)}, now, log)
 	require.NoError(t, err)
 	require.Empty(t, p.Days)
 	require.Equal(t, []string{"2026-11-19 and 2026-11-20 exported whole already: the parts of them in the range are not written again (export the whole days to fetch them afresh)"}, p.Notes)
 
-	p, err = pipeline.DryRun(cfg, pipeline.Range{From: d19.Add(3 * time.Hour), To: d19.Add(21 * time.Hour)}, now, log)
+	p, err = pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: d19.Add(3 * time.Hour), To: d19.Add(21 * time.Hour)}, now, log)
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026-11-19 exported whole already: the part of it in the range is not written again (export the whole day to fetch it afresh)"}, p.Notes)
 }

@@ -52,7 +52,7 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 		now = o.Now
 	}
 	if dryRun {
-		plan, err := DryRun(o.Config, rng, now(), orDiscard(o.Logger))
+		plan, err := DryRun(ctx, o.Config, rng, now(), orDiscard(o.Logger))
 		if err != nil {
 			return nil, err
 		}
@@ -84,6 +84,9 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 	}()
 	plan, err := s.Plan(rng)
 	if err != nil {
+		return nil, err
+	}
+	if plan, err = s.resumeFromSinks(ctx, plan); err != nil {
 		return nil, err
 	}
 	if err := s.LoadPendingAlerts(); err != nil {

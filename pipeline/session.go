@@ -84,7 +84,8 @@ type Session struct {
 
 	sinks   *sinkset.Set // built and checked by the first plan that delivers
 	checked bool
-	marked  bool // the sinks' locations are marked for this configuration (markSinks)
+	claims  []sinks.ClaimResult // what checking found, one per sink
+	marked  bool                // the sinks' locations are marked for this configuration (markSinks)
 	// ownerChecked: the token's owner was compared with the state's
 	// (checkOwner), or the API will not tell it. Written by ownerCheck's
 	// goroutine, read by the next plan, after the plan waited for it.
@@ -232,6 +233,7 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		if err := s.sinks.CheckAll(ctx); err != nil {
 			return nil, err
 		}
+		s.claims = res
 		for i, r := range res {
 			if len(r.Others) > 0 {
 				s.log.Warn("the sink's location holds other data: readers of it read that too, and verify reports it; give the sink a location of its own",

@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"time"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinkset"
+	"github.com/pachca-export/pachca-export/state"
+)
+
+// resumeFromSinks extends the catch-up of a new state back to the day
+// after the last one its file-like sinks hold whole. A state that records
+// no day (a state.dir that was lost, on an emptyDir volume, or moved or
+// renamed in pipeline.yaml) would otherwise export yesterday only, and the
+// days between the sinks' last one and yesterday (nights that failed) would
+// be in no sink, without a word: verify's chain links across the hole. Of
+// the sinks that hold a day, the one that holds the oldest last day sets
+// the start, so that every sink gets every day after it (a sink that holds
+// some of them gets them again: the same events, its files replaced). Days
+// the plan already has are never taken out of it; an explicit range, a
+// state that records days (or shares a sibling's) and sinks that hold no
+// day (Kafka, a new location) leave the plan as it is.
+func (s *Session) resumeFromSinks(ctx context.Context, plan Plan) (Plan, error) {
+	if ok, err := newCatchUp(s.cfg, &s.store.View, plan); !ok || err != nil {
+		return plan, err
+	}
+	set, err := s.openSinks(ctx)
+	if err != nil {
+		return plan, err
+	}
+	ids := make([]string, len(set.Sinks))
+	for i := range min(len(ids), len(s.claims)) {
+		ids[i] = s.claims[i].IdentityHash
+	}
+	return extendFromSinks(ctx, s.cfg, &s.store.View, set.Sinks, ids, plan, s.now(), true)
+}
+
+// dryRunFromSinks is resumeFromSinks for --dry-run, which has no session:
+// it builds the file and S3 sinks (no I/O), lists them and closes them. A
+// sink it cannot read (a directory that is a file, S3 credentials missing)
+// is passed over: the dry run's check of the sinks says what is wrong.
+func dryRunFromSinks(ctx context.Context, cfg *config.Config, v *state.View, plan Plan, now time.Time) (_ Plan, err error) {
+	if ok, err := newCatchUp(cfg, v, plan); !ok || err != nil {
+		return plan, err
+	}
+	built := make([]sinks.Sink, len(cfg.Sinks))
+	defer func() {
+		for _, sk := range built {
+			if sk != nil {
+				err = errors.Join(err, sk.Close(ctx))
+			}
+		}
+	}()
+	for i, sc := range cfg.Sinks {
+		if sc.File == nil && sc.S3 == nil {
+			continue // nothing to read back (Kafka, stdout)
+		}
+		if built[i], err = sinkset.BuildOne(ctx, sc, io.Discard); err != nil {
+			return plan, failure.AsUsage(fmt.Errorf("sinks[%d]: %w", i, err))
+		}
+	}
+	return extendFromSinks(ctx, cfg, v, built, make([]string, len(built)), plan, now, false)
+}
+
+// newCatchUp tells whether plan is the catch-up of a state that records no
+// day exported, nor shares a sibling's.
+func newCatchUp(cfg *config.Config, v *state.View, plan Plan) (bool, error) {
+	if plan.Explicit || len(plan.Days) == 0 {
+		return false, nil
+	}
+	exported, err := v.Exported()
+	if err != nil {
+		return false, err
+	}
+	return len(CaughtUp(cfg, v, exported)) == 0, nil
+}
+
+// extendFromSinks plans the catch-up from the day after the last day the
+// file-like sinks of set hold whole (ids: the identity hash each one's
+// manifests must record, "" for any), when that is before plan's first.
+// A sink it cannot list fails it when strict, else is passed over.
+func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set []sinks.Sink, ids []string, plan Plan, now time.Time, strict bool) (Plan, error) {
+	first := plan.Days[0].Date()
+	// Days wholly past the retention cannot be exported again: a sink
+	// whose last day is older than that is read no further back.
+	oldest := now.Add(-cfg.Period.Retention).AddDate(0, 0, -1).Format(time.DateOnly)
+	last, by := "", ""
+	for i, sk := range set {
+		rooted, ok := sk.(sinks.Rooted)
+		if !ok {
+			continue
+		}
+		held, err := lastHeldDay(ctx, rooted, ids[i], oldest, first)
+		if err != nil && strict {
+			return plan, fmt.Errorf("sinks[%d] %s: %w", i, sk.Name(), err)
+		}
+		if held != "" && (last == "" || held < last) {
+			last, by = held, fmt.Sprintf("sinks[%d] %s", i, sk.Name())
+		}
+	}
+	if last == "" {
+		return plan, nil
+	}
+	lastDay, err := time.Parse(time.DateOnly, last)
+	if err != nil || lastDay.AddDate(0, 0, 1).Format(time.DateOnly) >= first {
+		return plan, nil
+	}
+	more := planCatchUp(map[string]state.Day{last: {}}, now, cfg.Period.Lag, cfg.Period.Retention)
+	if len(more.Days) == 0 {
+		return plan, nil
+	}
+	more.Streams = plan.Streams
+	note := fmt.Sprintf("a new state (%s records no day exported: state.dir lost, moved or renamed, or the sinks changed) beside sinks that hold days: %s holds them up to %s, so the catch-up starts at %s rather than at %s; if state.dir was lost, keep it on a persistent volume, and move it whole with the output",
+		v.Dir(), by, last, more.Days[0].Date(), first)
+	more.Notes = append(append(more.Notes, note), MovedSinkNotes(cfg, v, more.Days[0].Date(), now)...)
+	return more, nil
+}
+
+// lastHeldDay is the latest day from oldest to before first whose
+// manifest in r's root lists the whole day's file, written for identity id
+// (or by a version that recorded none); "" when there is none. A follow
+// loop's cycle files of a day not sealed are not the whole day: that day
+// is exported again, its files replaced by the day's.
+func lastHeldDay(ctx context.Context, r sinks.Rooted, id, oldest, first string) (string, error) {
+	store, layout := r.Root(), r.Layout()
+	days, err := store.Days(ctx, layout.Meta)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, dir := range slices.Backward(days) {
+		date := dir[len("dt="):]
+		if date >= first {
+			continue
+		}
+		if date < oldest {
+			break
+		}
+		b, _, err := store.Get(ctx, layout.ManifestName(dir))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		m, err := sinks.DecodeManifest(b)
+		if err != nil || m.Identity != "" && id != "" && m.Identity != id {
+			continue // a damaged or foreign day: delivering it says so
+		}
+		start, err := time.Parse(time.DateOnly, date)
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(m.Files, func(f sinks.ManifestFile) bool {
+			return !f.Part && f.From.Equal(start) && f.To.Equal(start.AddDate(0, 0, 1))
+		}) {
+			return date, nil
+		}
+	}
+	return "", nil
+}
