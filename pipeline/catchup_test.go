@@ -579,3 +579,35 @@ func dates(days []sinks.Partition) []string {
 	}
 	return out
 }
+
+// TestCatchUpWarnsOfMissingOutput: an output restored from a backup older
+// than the state (or deleted, or a volume not mounted) lacks the days the
+// state records. The catch-up has nothing to export, and says which sink
+// lacks the last of them and what to run (was: only "nothing to export").
+func TestCatchUpWarnsOfMissingOutput(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -3)
+	_, base := startSim(t, func(c *simulator.Config) { c.Events, c.From, c.To = 1000, from, today })
+	cfg := testConfig(t, base)
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: today}, false)
+	require.NoError(t, err)
+
+	run := func() (*pipeline.Summary, string) {
+		var log bytes.Buffer
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))}, pipeline.Range{}, false)
+		require.NoError(t, err)
+		return sum, log.String()
+	}
+	_, log := run()
+	require.NotContains(t, log, "holds no manifest", "the output is whole")
+
+	// The output of a backup taken two days ago: the last two days gone.
+	for _, d := range []int{-2, -1} {
+		require.NoError(t, os.RemoveAll(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+today.AddDate(0, 0, d).Format(time.DateOnly))))
+	}
+	sum, log := run()
+	require.Empty(t, sum.Days)
+	require.Contains(t, log, "sinks[0] ndjson "+cfg.Sinks[0].File.Dir+" holds no manifest of "+today.AddDate(0, 0, -1).Format(time.DateOnly)+
+		", the last day the state records as exported")
+	require.Contains(t, log, "verify --repair delivers them again")
+}

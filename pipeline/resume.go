@@ -169,3 +169,66 @@ func lastHeldDay(ctx context.Context, r sinks.Rooted, id, oldest, first string) 
 	}
 	return "", nil
 }
+
+// warnMissing warns, before a catch-up, of each file-like sink that holds
+// no manifest of the last day the state records exported: an output
+// restored from a backup older than the state, deleted, or a volume not
+// mounted. The catch-up does not deliver that day again (the state
+// records it), and would otherwise say only that there is nothing to
+// export; verify reports every such day, and verify --repair delivers
+// them again. A sink it cannot read is left to the delivery, or verify.
+func (s *Session) warnMissing(ctx context.Context, plan Plan) error {
+	if plan.Explicit {
+		return nil
+	}
+	exported, err := s.store.Exported()
+	if err != nil || len(exported) == 0 {
+		return err
+	}
+	last := ""
+	for d := range exported {
+		last = max(last, d)
+	}
+	set, done := s.readBack(ctx)
+	defer done()
+	for i, sk := range set {
+		rooted, ok := sk.(sinks.Rooted)
+		if !ok {
+			continue
+		}
+		_, _, err := rooted.Root().Get(ctx, rooted.Layout().ManifestName("dt="+last))
+		if errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn(fmt.Sprintf("sinks[%d] %s holds no manifest of %s, the last day the state records as exported (the output restored from an older backup, deleted, or its volume not mounted?): pachca-export verify lists the days missing, and verify --repair delivers them again",
+				i, sk.Name(), last))
+		}
+	}
+	return nil
+}
+
+// readBack returns the session's sinks when they are built, else the file
+// and S3 sinks of the configuration built for reading (no I/O; nil for
+// the others), and done, which closes what it built.
+func (s *Session) readBack(ctx context.Context) (_ []sinks.Sink, done func()) {
+	if s.sinks != nil {
+		return s.sinks.Sinks, func() {}
+	}
+	built := make([]sinks.Sink, len(s.cfg.Sinks))
+	done = func() {
+		for _, sk := range built {
+			if sk != nil {
+				_ = sk.Close(ctx) // nothing written: nothing to flush
+			}
+		}
+	}
+	for i, sc := range s.cfg.Sinks {
+		if sc.File == nil && sc.S3 == nil {
+			continue
+		}
+		sk, err := sinkset.BuildOne(ctx, sc, io.Discard)
+		if err != nil {
+			continue // the delivery, or check, says what is wrong
+		}
+		built[i] = sk
+	}
+	return built, done
+}

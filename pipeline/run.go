@@ -89,6 +89,9 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 	if plan, err = s.resumeFromSinks(ctx, plan); err != nil {
 		return nil, err
 	}
+	if err := s.warnMissing(ctx, plan); err != nil {
+		return nil, err
+	}
 	if err := s.LoadPendingAlerts(); err != nil {
 		return nil, err
 	}
