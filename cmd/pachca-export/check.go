@@ -76,7 +76,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	var info extract.TokenInfo
 	infoErr := errors.New("no token the API accepts")
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
-		line(false, "token", err.Error())
+		line(false, "token", permissionHint(err, osOwners()).Error())
 	} else {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
@@ -115,7 +115,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		checkSigning(cfg, line)
 	}
 	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg), pipeline.FormerIdentities(cfg)...); err != nil {
-		line(false, "state", err.Error())
+		line(false, "state", permissionHint(err, osOwners()).Error())
 	} else {
 		detail := v.Dir() + " writable"
 		if who := v.InUse(); who != "" {
@@ -141,7 +141,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 				err = fmt.Errorf("%s: %w", name, claimErrs[i])
 			}
 			if err != nil {
-				line(false, fmt.Sprintf("sinks[%d]", i), err.Error())
+				line(false, fmt.Sprintf("sinks[%d]", i), permissionHint(err, osOwners()).Error())
 			} else if _, probed := set.Sinks[i].(sinks.Checker); !probed {
 				line(true, fmt.Sprintf("sinks[%d]", i), name)
 			} else if _, stream := set.Sinks[i].(sinks.Streamer); stream {

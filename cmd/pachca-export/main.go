@@ -131,6 +131,7 @@ func (e *env) report(err error) int {
 		err = errors.New("interrupted")
 	}
 	err = openFilesHint(err)
+	err = permissionHint(err, osOwners())
 	log := e.errorLogger()
 	for _, line := range strings.Split(e.redact(err.Error()), "\n") {
 		if log != nil {
