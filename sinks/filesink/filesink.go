@@ -6,6 +6,7 @@
 package filesink
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -44,6 +47,10 @@ type Sink struct {
 	// noExchange takes the path of file systems that cannot exchange two
 	// directories atomically (tests).
 	noExchange bool
+	// access is faccessat(2) with the effective ids: nil when this process
+	// may use path so (unix.R_OK, W_OK, X_OK). Tests, run as root whom no
+	// mode stops, deny with their own.
+	access func(path string, mode uint32) error
 }
 
 // Option adjusts a Sink built by New.
@@ -78,7 +85,7 @@ func WithLayout(l sinks.Layout) Option {
 
 // New returns a sink writing f files under dir; it does no I/O.
 func New(dir string, f sinks.Format, opts ...Option) *Sink {
-	s := &Sink{dir: dir, format: f, fileMode: DefaultFileMode, dirMode: DefaultDirMode}
+	s := &Sink{dir: dir, format: f, fileMode: DefaultFileMode, dirMode: DefaultDirMode, access: effectiveAccess}
 	for _, o := range opts {
 		o(s)
 	}
@@ -154,6 +161,51 @@ func (s *Sink) Check(ctx context.Context) error {
 	}
 	if err := atomicfile.Probe(s.dir); err != nil {
 		return fmt.Errorf("%s: directory %s is not writable: %w", s.format.Name, s.dir, err)
+	}
+	if err := s.closedDays(ctx); err != nil {
+		return fmt.Errorf("%s: %w", s.format.Name, err)
+	}
+	return nil
+}
+
+// closedDays fails when a day directory, or its manifest, is closed to
+// this process: written by a run as another user (root, by hand), it
+// would fail a delivery once the whole period was fetched, since a day's
+// delivery reads the manifest of the day before, and replaces or relinks
+// the files of its own and later days. Two calls a day directory.
+func (s *Sink) closedDays(ctx context.Context) error {
+	days, err := s.store().Days(ctx, s.layout.Meta)
+	if err != nil {
+		return err
+	}
+	var closed []string
+	var first error
+	for _, d := range days {
+		dir := s.path(s.layout.Meta + d)
+		err := s.access(dir, unix.W_OK|unix.X_OK)
+		if err == nil {
+			err = s.access(s.path(s.layout.ManifestName(d)), unix.R_OK)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // none yet, or removed meanwhile
+			closed = append(closed, d)
+			first = cmp.Or(first, err)
+		}
+	}
+	switch len(closed) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("the day directory %s is closed to this process (written by another user?): %w", closed[0], first)
+	default:
+		return fmt.Errorf("%d day directories, %s .. %s, are closed to this process (written by another user?): %w", len(closed), closed[0], closed[len(closed)-1], first)
+	}
+}
+
+// effectiveAccess is faccessat(2) of path with the effective user and
+// group ids, as an error naming path.
+func effectiveAccess(path string, mode uint32) error {
+	if err := unix.Faccessat(unix.AT_FDCWD, path, mode, unix.AT_EACCESS); err != nil {
+		return &fs.PathError{Op: "access", Path: path, Err: err}
 	}
 	return nil
 }
