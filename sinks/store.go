@@ -1,9 +1,12 @@
 package sinks
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -92,7 +95,11 @@ func LocalFile(r io.Reader, tmpDir string, seen io.Writer) (f *os.File, done fun
 	}
 	tmp, err := os.CreateTemp(tmpDir, ".pachca-read-*")
 	if err != nil {
-		return nil, nil, err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is a random name, never there
+		}
+		return nil, nil, fmt.Errorf("temporary directory %s takes no copy to read: %w (set the S3 sink's temp_dir, or TMPDIR, to a writable directory)", cmp.Or(tmpDir, os.TempDir()), err)
 	}
 	done = func() {
 		tmp.Close()

@@ -74,8 +74,16 @@ func TestLocalFile(t *testing.T) {
 		require.Empty(t, entries, "no partial copy left")
 	})
 	t.Run("no temporary directory", func(t *testing.T) {
-		_, _, err := sinks.LocalFile(bytes.NewReader(body), filepath.Join(t.TempDir(), "nope"), io.Discard)
+		nope := filepath.Join(t.TempDir(), "nope")
+		_, _, err := sinks.LocalFile(bytes.NewReader(body), nope, io.Discard)
 		require.ErrorIs(t, err, os.ErrNotExist)
+		// What to set, as the S3 sink's check says (was: "open
+		// /tmp/.pachca-read-3171895182: read-only file system" of a
+		// verify or report under a read-only root).
+		require.EqualError(t, err, "temporary directory "+nope+" takes no copy to read: no such file or directory (set the S3 sink's temp_dir, or TMPDIR, to a writable directory)")
+		t.Setenv("TMPDIR", nope)
+		_, _, err = sinks.LocalFile(bytes.NewReader(body), "", io.Discard)
+		require.ErrorContains(t, err, "temporary directory "+nope+" takes no copy")
 	})
 }
 

@@ -295,7 +295,7 @@ sinks:
 	noTemp := filepath.Join(t.TempDir(), "nope")
 	code, _, stderr = runReport(t, "-c", s3Config(noTemp), "--from", "2026-11-01", "--to", "2026-11-04", "-o", out)
 	require.Equal(t, 1, code, stderr)
-	require.Contains(t, stderr, "s3://audit/pachca/dt=2026-11-01/pachca-audit-2026-11-01.parquet: read: open "+noTemp)
+	require.Contains(t, stderr, "s3://audit/pachca/dt=2026-11-01/pachca-audit-2026-11-01.parquet: read: temporary directory "+noTemp+" takes no copy to read: no such file or directory (set the S3 sink's temp_dir, or TMPDIR, to a writable directory)")
 }
 
 // TestDemoWritesReport: make demo ends with the report of its week and says
