@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -442,6 +443,26 @@ func (r *runner) deadLetterDir() (dir string, fileMode, dirMode fs.FileMode) {
 		return d, fileMode, dirMode
 	}
 	return filepath.Join(r.store.Dir(), "dead_letter"), 0o600, 0o700
+}
+
+// CheckDeadLetterDir creates output.dead_letter_dir if needed and proves
+// it takes a file, as a file sink's directory is proved before a run
+// fetches anything: dead letters are rare, and a directory that takes none
+// (another user's, read-only) would otherwise fail the first day that has
+// one, once it is fetched. The default, in the state, is the state's.
+func CheckDeadLetterDir(o config.Output) error {
+	d := o.DeadLetterDir
+	if d == "" {
+		return nil
+	}
+	_, dirMode := o.Modes()
+	if err := atomicfile.MkdirAll(d, dirMode); err != nil {
+		return fmt.Errorf("output.dead_letter_dir: %w", err)
+	}
+	if err := atomicfile.Probe(d); err != nil {
+		return fmt.Errorf("output.dead_letter_dir: %w", &fs.PathError{Op: "create a file in", Path: d, Err: err})
+	}
+	return nil
 }
 
 func delivered(d Delivered, id string, sum uint64) bool {

@@ -175,3 +175,30 @@ func TestSpoolFileRemovedMidRun(t *testing.T) {
 	require.Equal(t, []string{date}, sum.Days)
 	exporttest.Compare(t, exporttest.Expected(sim, from, to), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 }
+
+// TestDeadLetterDirCheckedFirst: an output.dead_letter_dir that takes no
+// file fails the run before it fetches anything, naming it, as a sink's
+// directory does (was: the run went on, and only a day with a dead
+// letter, rare, failed, once fetched: with a directory of another user's
+// after a run as root, say).
+func TestDeadLetterDirCheckedFirst(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 200, day0(), day0().AddDate(0, 0, 1)
+	})
+	cfg := testConfig(t, base)
+	notADir := filepath.Join(t.TempDir(), "dead")
+	require.NoError(t, os.WriteFile(notADir, nil, 0o600))
+	cfg.Output.DeadLetterDir = filepath.Join(notADir, "letters")
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.ErrorContains(t, err, "output.dead_letter_dir: ")
+	require.ErrorContains(t, err, notADir)
+	require.Zero(t, sim.Stats().Requests, "the directory is checked before fetching")
+
+	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "letters")
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	fi, err := os.Stat(cfg.Output.DeadLetterDir)
+	require.NoError(t, err)
+	require.True(t, fi.IsDir(), "made by the check, with no file left in it")
+	require.Empty(t, filesUnder(t, cfg.Output.DeadLetterDir))
+}

@@ -233,6 +233,9 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		if err := s.sinks.CheckAll(ctx); err != nil {
 			return nil, err
 		}
+		if err := CheckDeadLetterDir(s.cfg.Output); err != nil {
+			return nil, err
+		}
 		s.claims = res
 		for i, r := range res {
 			if len(r.Others) > 0 {

@@ -130,6 +130,13 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 			line(true, "state", detail)
 		}
 	}
+	if d := cfg.Output.DeadLetterDir; d != "" {
+		if err := pipeline.CheckDeadLetterDir(cfg.Output); err != nil {
+			line(false, "dead letters", permissionHint(err, osOwners()).Error())
+		} else {
+			line(true, "dead letters", d+" writable")
+		}
+	}
 	set, err := sinkset.Build(ctx, cfg.Sinks, e.stdout)
 	if err != nil {
 		line(false, "sinks", err.Error())
