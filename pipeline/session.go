@@ -237,6 +237,13 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 			return nil, err
 		}
 		s.claims = res
+		for _, sk := range s.sinks.Sinks {
+			if g, ok := sk.(groupWarner); ok {
+				if w := g.GroupWarning(); w != "" {
+					s.log.Warn(w, "sink", sk.Name())
+				}
+			}
+		}
 		for i, r := range res {
 			if len(r.Others) > 0 {
 				s.log.Warn("the sink's location holds other data: readers of it read that too, and verify reports it; give the sink a location of its own",
@@ -372,3 +379,7 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// groupWarner is a file sink (filesink.Sink.GroupWarning): it tells when
+// the directories it creates lose the group a log forwarder reads through.
+type groupWarner interface{ GroupWarning() string }

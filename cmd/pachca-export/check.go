@@ -156,7 +156,13 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 				// consumer, so the brokers' ACLs are first tried by a delivery.
 				line(true, fmt.Sprintf("sinks[%d]", i), name+" reachable; writing to the topic not tested: the brokers' ACLs are tried by the first delivery")
 			} else {
-				line(true, fmt.Sprintf("sinks[%d]", i), name+" reachable and writable"+claimNote(set.Sinks[i], claims[i]))
+				detail := name + " reachable and writable" + claimNote(set.Sinks[i], claims[i])
+				if g, ok := set.Sinks[i].(interface{ GroupWarning() string }); ok {
+					if w := g.GroupWarning(); w != "" {
+						detail += "; warning: " + w
+					}
+				}
+				line(true, fmt.Sprintf("sinks[%d]", i), detail)
 			}
 		}
 		if err := set.Close(ctx); err != nil {
