@@ -15,12 +15,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -283,7 +285,33 @@ func CheckTextfile(path string) error {
 	if err := atomicfile.Probe(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("metrics file %s: its directory does not take a file: %w", path, err)
 	}
-	return nil
+	return replaceableBy(path, os.Geteuid(), os.Stat)
+}
+
+// replaceableBy fails when the directory of path has the sticky bit (a
+// textfile directory shared as /tmp is, 1777) and path is there and
+// another user's (a run by hand as root wrote it): rename(2) over it is
+// refused there to any but its owner, the directory's and root, and would
+// fail only after the run did its work.
+func replaceableBy(path string, euid int, stat func(string) (fs.FileInfo, error)) error {
+	if euid == 0 {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	fi, err := stat(path)
+	if err != nil {
+		return nil // absent: written anew
+	}
+	di, err := stat(dir)
+	if err != nil || di.Mode()&fs.ModeSticky == 0 {
+		return nil
+	}
+	owner, ok := fi.Sys().(*syscall.Stat_t)
+	dirOwner, dok := di.Sys().(*syscall.Stat_t)
+	if !ok || !dok || int(owner.Uid) == euid || int(dirOwner.Uid) == euid {
+		return nil
+	}
+	return fmt.Errorf("metrics file %s belongs to uid %d, in a directory with the sticky bit (%s), where this process (uid %d) may not replace it: remove it, or chown it to this process's user", path, owner.Uid, dir, euid)
 }
 
 // LoadTextfile carries over the counters and the last success time of a
