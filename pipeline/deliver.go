@@ -100,7 +100,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			return err
 		}
 		for _, s := range r.sinks {
+			leave := r.waiting.enter(s.Name(), "open", date)
 			w, err := s.Open(ctx, p)
+			leave()
 			if err != nil {
 				return fail(fmt.Errorf("%s: %s: %w", s.Name(), date, err))
 			}
@@ -263,7 +265,10 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				src = recs // the day file holds the whole day
 			}
 			for start := 0; start < len(src); start += batchSize {
-				if err := wr.Write(ctx, src[start:min(start+batchSize, len(src))]); err != nil {
+				leave := r.waiting.enter(r.sinks[i].Name(), "write", date)
+				err := wr.Write(ctx, src[start:min(start+batchSize, len(src))])
+				leave()
+				if err != nil {
 					return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
 				}
 			}
@@ -315,7 +320,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	}
 	results := make([]sinks.Result, len(writers))
 	for i, wr := range writers {
+		leave := r.waiting.enter(r.sinks[i].Name(), "commit", date)
 		res, err := wr.Commit(ctx)
+		leave()
 		if err != nil {
 			committed = i + 1 // a failed Commit cleans up after itself
 			return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
@@ -400,7 +407,10 @@ func (r *runner) relink(ctx context.Context, p sinks.Partition) error {
 	var errs []error
 	for _, s := range r.sinks {
 		if l, ok := s.(sinks.Linker); ok {
-			if err := l.Relink(ctx, p); err != nil {
+			leave := r.waiting.enter(s.Name(), "relink", p.Date())
+			err := l.Relink(ctx, p)
+			leave()
+			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %s: %w", s.Name(), p.Date(), err))
 			}
 		}

@@ -113,7 +113,14 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			lastReq int64
 			last    = start
 			watch   = concurrencyWatch{workers: r.cfg.Source.Concurrency}
+			warned  uint64 // the sink call last warned of (sinkWait)
 		)
+		// A sink call that lasts this long is named: at once with a
+		// warning, then in every progress line while it lasts.
+		slow := time.Minute
+		if o.Progress == nil {
+			slow = 2 * every
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -122,6 +129,13 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 				s := r.snapshot(now.Sub(start))
 				s.ETA = eta.add(s.Elapsed, s.Covered)
 				r.watchConcurrency(&watch, s.Throttled)
+				w, busy := r.waiting.current()
+				busy = busy && now.Sub(w.since) >= slow
+				if busy && w.seq != warned {
+					warned = w.seq
+					r.log.Warn("a sink has not answered for a while: the run waits for it, as long as its own timeouts allow (s3: timeout × max_attempts; kafka: write_timeout × max_attempts)",
+						"sink", w.sink, "step", w.step, "day", w.day, "waiting", now.Sub(w.since).Round(time.Second).String())
+				}
 				if now.Sub(last) < every-every/10 {
 					continue
 				}
@@ -131,9 +145,13 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 					o.Progress.Update(s)
 					continue
 				}
-				r.log.Info("progress", "events", s.Events, "pages", s.Pages, "req_per_s", round1(s.RPS),
-					"covered_pct", round1(100*s.Covered), "days_done", s.DaysDone, "days", s.Days,
-					"retries", s.Retries, "throttled", s.Throttled, "eta", s.ETAText("unknown"))
+				attrs := []any{"events", s.Events, "pages", s.Pages, "req_per_s", round1(s.RPS),
+					"covered_pct", round1(100 * s.Covered), "days_done", s.DaysDone, "days", s.Days,
+					"retries", s.Retries, "throttled", s.Throttled, "eta", s.ETAText("unknown")}
+				if busy {
+					attrs = append(attrs, "waiting_for", w.sink+": "+w.step+" "+w.day, "waiting", now.Sub(w.since).Round(time.Second).String())
+				}
+				r.log.Info("progress", attrs...)
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,42 @@ func hangingCommit(s sinks.Sink) sinks.Sink {
 		<-ctx.Done()
 		return sinks.Result{}, errors.Join(ctx.Err(), w.Abort(context.Background()))
 	}}
+}
+
+// TestProgressNamesTheSinkItWaitsFor: a sink call that does not return (an
+// S3 endpoint or a Kafka broker that accepts connections and then never
+// answers: a paused container, a suspended VM) is named once it lasts two
+// progress intervals, with a warning and then in the progress lines, the
+// sink, the step and the day (was: "eta=delivering" every 30 s and nothing
+// else for the 25 minutes an S3 sink's timeouts allow by default).
+func TestProgressNamesTheSinkItWaitsFor(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 200 })
+	cfg := testConfig(t, base)
+	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
+	require.NoError(t, err)
+	var logs logbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	const warning = "a sink has not answered for a while"
+	// The commit returns once the run has named it, or fails after a
+	// bound that only a run that never names it reaches.
+	stalled := commitSink{set.Sinks[0], func(ctx context.Context, w sinks.Writer) (sinks.Result, error) {
+		bound := time.After(20 * time.Second)
+		for !strings.Contains(logs.String(), "waiting_for=") {
+			select {
+			case <-bound:
+				return sinks.Result{}, errors.Join(errors.New("never named"), w.Abort(ctx))
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return w.Commit(ctx)
+	}}
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 50 * time.Millisecond,
+		Sinks: []sinks.Sink{stalled}},
+		pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	name := set.Sinks[0].Name()
+	day := day0().Format(time.DateOnly)
+	require.Equal(t, 1, strings.Count(logs.String(), warning), "one warning for the call")
+	require.Regexp(t, `level=WARN msg="`+warning+`.*" sink="`+regexp.QuoteMeta(name)+`" step=commit day=`+day+` waiting=`, logs.String())
+	require.Regexp(t, `msg=progress .* eta=delivering waiting_for="`+regexp.QuoteMeta(name)+`: commit `+day+`" waiting=`, logs.String())
 }

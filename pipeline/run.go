@@ -300,6 +300,7 @@ type runner struct {
 	days      map[int64]*dayWork // by day start in Unix ms
 	delivered int                // index of the next day to deliver
 	cond      *sync.Cond
+	waiting   sinkWait // the sink call a delivery is in, for the progress log
 }
 
 func dayKey(ms int64) int64 { return ms - ms%int64(day/time.Millisecond) }
