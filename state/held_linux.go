@@ -38,3 +38,19 @@ func flocked(f *os.File) (held, known bool) {
 	}
 	return false, sc.Err() == nil
 }
+
+// procStopped tells whether process pid of this host is stopped: by
+// SIGSTOP or SIGTSTP (Ctrl-Z), or by a debugger ("T" or "t" in
+// /proc/PID/stat). Such a process holds its flock until it goes on.
+func procStopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'T' || b[i+2] == 't'
+}

@@ -170,8 +170,11 @@ func Check(root string, id any, former ...any) (*View, error) {
 	// Without a lock: a run may hold it; opening it proves it a file.
 	if f, err := openInPlace(filepath.Join(v.dir, lockFile), os.O_RDWR); err == nil {
 		if held, _ := flocked(f); held {
-			who, mode, _ := holder(f)
+			who, mode, _, stopped := holder(f)
 			v.heldBy = "in use" + who
+			if stopped != 0 {
+				v.heldBy += fmt.Sprintf(", stopped (it goes on with kill -CONT %d)", stopped)
+			}
 			if mode == ModeFollow {
 				v.heldBy += ": a run on this state is refused until the follow loop is stopped"
 			} else {
@@ -346,13 +349,18 @@ func lock(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who, mode, config := holder(f)
+			who, mode, config, stopped := holder(f)
 			other := ""
 			if config != "" {
 				// Two workspaces' configurations that differ only in their
 				// tokens key one state: stopping the holder is then no cure.
 				who += " with " + config
 				other = "; if that is another workspace's configuration, give this one a source.workspace of its own (the token is no part of the state's key)"
+			}
+			if stopped != 0 {
+				// Waiting for it to finish would be waiting for ever.
+				return nil, fmt.Errorf("%w (%s%s): it is stopped (SIGSTOP, Ctrl-Z, a debugger) and holds the state until it goes on (kill -CONT %d) or ends (kill %d)%s",
+					ErrLocked, dir, who, stopped, stopped, other)
 			}
 			if mode == ModeFollow {
 				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped: stop it first (it goes on where it stopped when started again)%s", ErrLocked, dir, who, other)
@@ -395,15 +403,16 @@ const holderConfig = "config "
 // holder is ", held by pid N on HOST since T (MODE)" as the lock file f
 // says, the mode and the configuration file, or "" when it says nothing
 // readable (the holder has not written it yet, or a version before the
-// configuration file).
-func holder(f *os.File) (who, mode, config string) {
+// configuration file); stopped is the holder's pid when it runs on this
+// host and is stopped (see procStopped), else 0.
+func holder(f *os.File) (who, mode, config string, stopped int) {
 	b := make([]byte, 8<<10)
 	n, _ := f.ReadAt(b, 0)
 	var pid int
 	var host, since string
 	line, rest, _ := strings.Cut(string(b[:n]), "\n")
 	if _, err := fmt.Sscanf(line, "pid %d on %s since %s", &pid, &host, &since); err != nil {
-		return "", "", ""
+		return "", "", "", 0
 	}
 	if c, ok := strings.CutPrefix(rest, holderConfig); ok {
 		if c, ok = strings.CutSuffix(c, "\n"); ok && utf8.ValidString(c) {
@@ -415,7 +424,10 @@ func holder(f *os.File) (who, mode, config string) {
 		mode = strings.TrimSuffix(m, ")")
 		who += " (" + mode + ")"
 	}
-	return who, mode, config
+	if me, _ := os.Hostname(); host == me && procStopped(pid) {
+		stopped = pid
+	}
+	return who, mode, config, stopped
 }
 
 // removeStaleTemp removes the temporary files of state files that a process
