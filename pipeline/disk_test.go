@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -201,4 +203,44 @@ func TestDeadLetterDirCheckedFirst(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, fi.IsDir(), "made by the check, with no file left in it")
 	require.Empty(t, filesUnder(t, cfg.Output.DeadLetterDir))
+}
+
+// takeOverOnFetch is another process taking the state over while a run
+// fetches: at the run's nth request for events, the lock file is deleted
+// by hand and made anew (as a second run then locks it), and that run's
+// delivery empties the spool.
+type takeOverOnFetch struct {
+	t     *testing.T
+	state string // the state's directory
+	n     atomic.Int64
+}
+
+func (rt *takeOverOnFetch) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/audit_events") && rt.n.Add(1) == 3 {
+		require.NoError(rt.t, os.Remove(filepath.Join(rt.state, "lock")))
+		require.NoError(rt.t, os.WriteFile(filepath.Join(rt.state, "lock"), nil, 0o600))
+		require.NoError(rt.t, os.RemoveAll(filepath.Join(rt.state, "spool")))
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestStateTakenOverMidRun: a run whose lock file was deleted by hand,
+// and its state then taken by another run, fails saying so (was: "spool:
+// commit ...: rename ...: no such file or directory", or another error
+// of a file the other run had moved, with nothing on why).
+func TestStateTakenOverMidRun(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 3000, day0(), day0().AddDate(0, 0, 2)
+	})
+	cfg := testConfig(t, base)
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: day0(), To: day0().Add(time.Hour)}, false)
+	require.NoError(t, err)
+	dirs, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*"))
+	require.NoError(t, err)
+	require.Len(t, dirs, 1)
+	rt := &takeOverOnFetch{t: t, state: dirs[0]}
+	opts := pipeline.Options{Config: cfg, Logger: testLogger(t), HTTPClient: &http.Client{Transport: rt}}
+	_, err = pipeline.Run(t.Context(), opts, pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 2)}, false)
+	require.ErrorContains(t, err, "was removed or replaced while this process used it")
+	require.True(t, failure.IsPermanent(err), "%v", err)
 }

@@ -233,6 +233,12 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	sum.finish(s.now())
 	sum.addClient(s.client.Stats().Snapshot().Sub(r.before))
 	if err != nil {
+		// A state taken from under the run (its lock file deleted by hand,
+		// then locked by another run, which moved the spool's files) fails
+		// a write with a file that is gone: that is the cause to name.
+		if held := s.store.Held(); held != nil && !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w (then: %v)", held, err)
+		}
 		return sum, err
 	}
 	if len(sum.Refused) > 0 {
