@@ -37,6 +37,11 @@ const PageSize = 50
 
 const maxBody = 64 << 20
 
+// lateDeadline: a request's deadline noticed this long after it passed was
+// not kept by a running process (a busy machine delays a timer by
+// milliseconds, a stopped process by as long as it was stopped).
+const lateDeadline = 5 * time.Second
+
 // Filters narrow the events requested; empty fields are not sent.
 type Filters struct {
 	ActorID    string
@@ -564,6 +569,9 @@ func (c *Client) getBody(ctx context.Context, u string) (body []byte, retryAfter
 // every try (was: retried for about 95 s, max_retries times). Nor is a
 // redirect the client does not follow (checkRedirect), nor a proxy's 4xx to
 // the CONNECT (netproxy.Error).
+//
+// A deadline noticed long after it passed means that the process did not
+// run in between: the wait was not the API's.
 func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
 	if tlsErr := tlsFailure(err); tlsErr != nil {
 		return tlsErr
@@ -579,6 +587,12 @@ func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error
 	}
 	if rctx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%s within %s (source.timeout)", what, c.cfg.Timeout)
+		if end, ok := rctx.Deadline(); ok {
+			if late := time.Since(end); late > lateDeadline {
+				err = fmt.Errorf("%w, a deadline this process noticed %s late: it did not run meanwhile (stopped with SIGSTOP or Ctrl-Z, its container or machine paused), so the API may well have answered in time",
+					err, late.Round(time.Second))
+			}
+		}
 	}
 	return &retryableError{msg: msg + netproxy.Via(c.http.Transport, c.cfg.BaseURL), err: stripURL(err)}
 }

@@ -584,3 +584,32 @@ func TestPageTooLargeAsksSmaller(t *testing.T) {
 	require.ErrorContains(t, err, "asked smaller down to one event a page (an event of more than 64 MiB")
 	require.Equal(t, []string{"12", "6", "3", "1", "1", "1", "1", "1", "1", "1", "1"}, limits)
 }
+
+// TestTimeoutNoticedLate: a request's deadline noticed long after it
+// passed (the process stopped with SIGSTOP, its container paused) is not
+// blamed on the API alone (was: "no answer within 30s (source.timeout)"
+// after a freeze of three minutes, where the API had answered at once).
+func TestTimeoutNoticedLate(t *testing.T) {
+	c := NewClient(ClientConfig{BaseURL: "http://127.0.0.1:1", Token: "t", Timeout: 30 * time.Second})
+	for _, tc := range []struct {
+		name  string
+		ended time.Duration // how long ago the deadline passed
+		late  bool
+	}{
+		{"on time", 0, false},
+		{"busy machine", 800 * time.Millisecond, false},
+		{"stopped", 3 * time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-tc.ended))
+			defer cancel()
+			err := c.netError("request failed", "no answer", t.Context(), rctx, context.DeadlineExceeded)
+			require.ErrorContains(t, err, "request failed: no answer within 30s (source.timeout)")
+			if tc.late {
+				require.ErrorContains(t, err, "a deadline this process noticed 3m0s late: it did not run meanwhile")
+			} else {
+				require.NotContains(t, err.Error(), "late")
+			}
+		})
+	}
+}
