@@ -101,9 +101,10 @@ type Fetcher struct {
 
 // walk is a window in flight, as the fetcher's scheduler sees it.
 type walk struct {
-	start  int64   // the window still to walk starts here (a split moves it)
-	left   float64 // estimated pages left; < 0 before the first page with events
-	splits int     // older parts the scheduler wants cut off it as windows of their own
+	start  int64     // the window still to walk starts here (a split moves it)
+	left   float64   // estimated pages left; < 0 before the first page with events
+	splits int       // older parts the scheduler wants cut off it as windows of their own
+	seen   time.Time // its last page came (or it began)
 }
 
 // Split thresholds, in estimated pages left in a window: a split costs one
@@ -173,6 +174,24 @@ func (f *Fetcher) Run(ctx context.Context) error {
 		f.cond.Broadcast()
 	})
 	defer stop()
+	// Wake idle workers now and then: a window held up frees their share
+	// (moving) with no event to tell them.
+	tick := time.NewTicker(stuckCheck)
+	defer tick.Stop()
+	done := make(chan struct{})
+	var ticking sync.WaitGroup
+	ticking.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				f.cond.Broadcast()
+			}
+		}
+	})
+	defer ticking.Wait()
+	defer close(done)
 	for range f.cfg.Workers {
 		g.Go(func() error {
 			for {
@@ -207,6 +226,42 @@ func (f *Fetcher) want() int {
 	return min(max(int(math.Ceil(need/0.85)), 1), f.cfg.Workers)
 }
 
+// moving is how many windows in flight are moving. A window whose page
+// has waited far longer than one takes (a request the API holds until
+// source.timeout, retries of one that fails) leaves its share of the
+// rate to another: where one or two windows are enough (an API that
+// answers in milliseconds), one held-up request would stop the whole
+// fetch (was: 3 s without a request behind a request held 3 s, in a test;
+// 30 s with the default source.timeout). Called with f.mu held.
+func (f *Fetcher) moving(now time.Time) int {
+	lim := f.cfg.Client.Limiter()
+	rate := lim.Rate()
+	if rate <= 0 {
+		return len(f.walks) // unlimited: every worker walks anyway
+	}
+	// A page of one window takes its turn among the windows' (at the
+	// rate) and the time a request takes (need/rate).
+	page := time.Duration((float64(len(f.walks)) + lim.InFlight()) / rate * float64(time.Second))
+	stuck := max(stuckAfter, stuckPages*page)
+	n := 0
+	for _, a := range f.walks {
+		if now.Sub(a.seen) < stuck {
+			n++
+		}
+	}
+	return n
+}
+
+// A window counts as held up once its page has waited stuckPages times as
+// long as a page takes, and at least stuckAfter: longer than a Retry-After
+// of a second, which holds every window alike. The fetcher looks again
+// every stuckCheck.
+const (
+	stuckPages = 10
+	stuckAfter = 3 * time.Second
+	stuckCheck = 250 * time.Millisecond
+)
+
 // next returns the window a free worker should walk: the oldest queued one,
 // or, when a running window is worth splitting, its older half. It blocks
 // while enough windows are in flight, or nothing is left to take.
@@ -217,7 +272,7 @@ func (f *Fetcher) next(ctx context.Context) (Window, *walk, bool) {
 		if ctx.Err() != nil {
 			return Window{}, nil, false
 		}
-		if len(f.walks)+f.pending < f.want() {
+		if f.moving(time.Now())+f.pending < f.want() {
 			if c := f.splitCandidate(); c != nil {
 				c.splits++
 				f.pending++
@@ -242,7 +297,7 @@ func (f *Fetcher) pop() Window {
 	}
 	w := f.queue[best]
 	f.queue = append(f.queue[:best], f.queue[best+1:]...)
-	f.walks = append(f.walks, &walk{start: w.Start, left: -1})
+	f.walks = append(f.walks, &walk{start: w.Start, left: -1, seen: time.Now()})
 	return w
 }
 
@@ -285,12 +340,14 @@ func (f *Fetcher) progress(a *walk, oldest int64, density float64) (split []Wind
 	f.mu.Lock()
 	defer f.cond.Broadcast()
 	defer f.mu.Unlock()
+	now := time.Now()
+	a.seen = now
 	if density > 0 {
 		a.left = density * float64(oldest-a.start) / PageSize
 	}
 	// Workers idle with nothing queued: cut this window now rather than at
 	// its next page, once they have woken to ask for it.
-	for len(f.queue) == 0 && len(f.walks)+f.pending < f.want() && a.part() >= tailPages/2 {
+	for len(f.queue) == 0 && f.moving(now)+f.pending < f.want() && a.part() >= tailPages/2 {
 		a.splits++
 		f.pending++
 	}

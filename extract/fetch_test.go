@@ -573,3 +573,57 @@ func TestStopKeepsTheWalkedPart(t *testing.T) {
 	require.GreaterOrEqual(t, len(want), 8*extract.PageSize, "the part of some ten pages")
 	require.Equal(t, want, got.events)
 }
+
+// TestHeldRequestDoesNotStopTheFetch: where one window in flight is enough
+// (an API that answers in milliseconds), a request the API holds (until
+// source.timeout) leaves its share to the next windows once it has waited
+// far longer than a page takes (was: no request at all until it timed
+// out: 30 s with the default source.timeout).
+func TestHeldRequestDoesNotStopTheFetch(t *testing.T) {
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := sim(t, func(c *simulator.Config) {
+		c.Events, c.From, c.To = 2000, from, from.AddDate(0, 0, 10)
+	})
+	var mu sync.Mutex
+	held, holding, released := false, false, false
+	release := make(chan struct{})
+	later := from.AddDate(0, 0, 3)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		start, _ := time.Parse(time.RFC3339, q.Get("start_time"))
+		mu.Lock()
+		switch {
+		case !held && start.Equal(from) && q.Get("cursor") == "":
+			held, holding = true, true
+			mu.Unlock()
+			select {
+			case <-release:
+			case <-r.Context().Done(): // the client's timeout
+				mu.Lock()
+				holding = false
+				mu.Unlock()
+				return
+			}
+			s.Handler().ServeHTTP(w, r)
+			return
+		case holding && !released && !start.Before(later):
+			released = true
+			close(release)
+		}
+		mu.Unlock()
+		s.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(api.Close)
+	var ws []extract.Window
+	for d := range 10 {
+		ws = append(ws, extract.Window{Start: from.AddDate(0, 0, d).UnixMilli(), End: from.AddDate(0, 0, d+1).UnixMilli()})
+	}
+	got, err := fetchAt(t, api.URL+simulator.BasePath, 200, 2, 0, ws...)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.True(t, held)
+	require.True(t, released, "no window three days later was walked while the first one's request was held")
+	require.Len(t, got.events, 2000)
+	require.Zero(t, got.dupes)
+}
