@@ -314,6 +314,32 @@ func dayKey(ms int64) int64 { return ms - ms%int64(day/time.Millisecond) }
 // lookahead is how many days past the one being delivered may be fetched.
 func (r *runner) lookahead() int { return max(2, r.cfg.Source.Concurrency) }
 
+// mayPlan tells whether day i may be planned now: within lookahead days of
+// the next day to deliver; or, while that day waits (a request stuck until
+// source.timeout, a sink retrying) and fewer than lookahead of the days
+// between are still being fetched, within 4×lookahead days of it. So the
+// workers go on fetching the days after a held-up one (was: with days of a
+// few seconds of fetching, the whole fetch stood still until it came: 70 s
+// without a request in a 318 s run of 1% faults). Called with r.mu held.
+func (r *runner) mayPlan(i int) bool {
+	ahead := i - r.delivered
+	if ahead <= r.lookahead() {
+		return true
+	}
+	if ahead > 4*r.lookahead() {
+		return false
+	}
+	fetching := 0
+	for _, p := range r.plan.Days[r.delivered:i] {
+		select {
+		case <-r.days[p.Day.UnixMilli()].ready:
+		default:
+			fetching++
+		}
+	}
+	return fetching < r.lookahead()
+}
+
 // ownerGate commits a window file only once the token's owner is known to
 // be the state's: until then what was fetched may be another workspace's.
 type ownerGate struct {
@@ -375,11 +401,11 @@ func (r *runner) run(ctx context.Context) error {
 }
 
 // planWindows queues the missing windows of each day, oldest day first,
-// staying at most lookahead days ahead of delivery.
+// staying ahead of delivery as far as mayPlan lets it.
 func (r *runner) planWindows(ctx context.Context, f *extract.Fetcher) error {
 	for i, p := range r.plan.Days {
 		r.mu.Lock()
-		for i-r.delivered > r.lookahead() && ctx.Err() == nil {
+		for !r.mayPlan(i) && ctx.Err() == nil {
 			r.cond.Wait()
 		}
 		r.mu.Unlock()
@@ -459,6 +485,7 @@ func (r *runner) checkReady(dw *dayWork) {
 		case <-dw.ready:
 		default:
 			close(dw.ready)
+			r.cond.Broadcast() // planWindows may plan further ahead
 		}
 	}
 }
