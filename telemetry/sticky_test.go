@@ -2,24 +2,14 @@ package telemetry
 
 import (
 	"io/fs"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/testkit/fakefs"
 )
 
-type owned struct {
-	mode fs.FileMode
-	uid  uint32
-}
-
-func (o owned) Name() string       { return "" }
-func (o owned) Size() int64        { return 0 }
-func (o owned) Mode() fs.FileMode  { return o.mode }
-func (o owned) ModTime() time.Time { return time.Time{} }
-func (o owned) IsDir() bool        { return o.mode.IsDir() }
-func (o owned) Sys() any           { return &syscall.Stat_t{Uid: o.uid} }
+type owned = fakefs.Info
 
 // TestMetricsFileOfAnotherUserInStickyDir: a metrics file a run as root
 // left in a textfile directory with the sticky bit (1777) cannot be
@@ -37,15 +27,15 @@ func TestMetricsFileOfAnotherUserInStickyDir(t *testing.T) {
 			return nil, fs.ErrNotExist
 		}
 	}
-	sticky := owned{fs.ModeDir | fs.ModeSticky | 0o777, 0}
-	rootsFile := map[string]owned{"/var/lib/node_exporter/textfile": sticky, prom: {0o644, 0}}
+	sticky := owned{Perm: fs.ModeDir | fs.ModeSticky | 0o777, ID: 0}
+	rootsFile := map[string]owned{"/var/lib/node_exporter/textfile": sticky, prom: {Perm: 0o644, ID: 0}}
 
 	err := replaceableBy(prom, 1001, stat(rootsFile))
 	require.EqualError(t, err, "metrics file "+prom+" belongs to uid 0, in a directory with the sticky bit (/var/lib/node_exporter/textfile), where this process (uid 1001) may not replace it: remove it, or chown it to this process's user")
 
 	require.NoError(t, replaceableBy(prom, 0, stat(rootsFile)), "root may")
-	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": sticky, prom: {0o644, 1001}})), "its own file")
+	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": sticky, prom: {Perm: 0o644, ID: 1001}})), "its own file")
 	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": sticky})), "no file yet")
-	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": {fs.ModeDir | 0o777, 0}, prom: {0o644, 0}})), "no sticky bit: rename replaces it")
-	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": {fs.ModeDir | fs.ModeSticky | 0o775, 1001}, prom: {0o644, 0}})), "its own directory")
+	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": {Perm: fs.ModeDir | 0o777, ID: 0}, prom: {Perm: 0o644, ID: 0}})), "no sticky bit: rename replaces it")
+	require.NoError(t, replaceableBy(prom, 1001, stat(map[string]owned{"/var/lib/node_exporter/textfile": {Perm: fs.ModeDir | fs.ModeSticky | 0o775, ID: 1001}, prom: {Perm: 0o644, ID: 0}})), "its own directory")
 }

@@ -7,23 +7,13 @@ import (
 	"os"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/testkit/fakefs"
 )
 
-// fakeInfo is a file of fakeOwners: its mode and owner.
-type fakeInfo struct {
-	mode fs.FileMode
-	uid  uint32
-}
-
-func (f fakeInfo) Name() string       { return "" }
-func (f fakeInfo) Size() int64        { return 0 }
-func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
-func (f fakeInfo) ModTime() time.Time { return time.Time{} }
-func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
-func (f fakeInfo) Sys() any           { return &syscall.Stat_t{Uid: f.uid, Gid: f.uid} }
+type fakeInfo = fakefs.Info
 
 // fakeOwners is a system where the process runs as uid 1001 (pexu) and
 // sees the files of seen; every other path is denied, as below a directory
@@ -47,19 +37,19 @@ func fakeOwners(seen map[string]fakeInfo) owners {
 // denied" of a directory that exists, and nothing on what to do).
 func TestPermissionDeniedNamesOwner(t *testing.T) {
 	o := fakeOwners(map[string]fakeInfo{
-		"/":                      {fs.ModeDir | 0o755, 0},
-		"/srv":                   {fs.ModeDir | 0o755, 0},
-		"/srv/pe":                {fs.ModeDir | 0o755, 1001},
-		"/srv/pe/state":          {fs.ModeDir | 0o700, 0},
-		"/srv/pe/out":            {fs.ModeDir | 0o750, 0},
-		"/srv/cfg":               {fs.ModeDir | 0o755, 0},
-		"/srv/cfg/token":         {0o600, 0},
-		"/srv/pe/st":             {fs.ModeDir | 0o700, 1001},
-		"/srv/pe/st/key.json":    {0o600, 0},
-		"/srv/pe/mine":           {fs.ModeDir | 0o500, 1001},
-		"/srv/pe/sandboxed":      {fs.ModeDir | 0o750, 1001},
-		"/srv/pe/tf":             {fs.ModeDir | fs.ModeSticky | 0o777, 0},
-		"/srv/pe/tf/pachca.prom": {0o644, 0},
+		"/":                      {Perm: fs.ModeDir | 0o755, ID: 0},
+		"/srv":                   {Perm: fs.ModeDir | 0o755, ID: 0},
+		"/srv/pe":                {Perm: fs.ModeDir | 0o755, ID: 1001},
+		"/srv/pe/state":          {Perm: fs.ModeDir | 0o700, ID: 0},
+		"/srv/pe/out":            {Perm: fs.ModeDir | 0o750, ID: 0},
+		"/srv/cfg":               {Perm: fs.ModeDir | 0o755, ID: 0},
+		"/srv/cfg/token":         {Perm: 0o600, ID: 0},
+		"/srv/pe/st":             {Perm: fs.ModeDir | 0o700, ID: 1001},
+		"/srv/pe/st/key.json":    {Perm: 0o600, ID: 0},
+		"/srv/pe/mine":           {Perm: fs.ModeDir | 0o500, ID: 1001},
+		"/srv/pe/sandboxed":      {Perm: fs.ModeDir | 0o750, ID: 1001},
+		"/srv/pe/tf":             {Perm: fs.ModeDir | fs.ModeSticky | 0o777, ID: 0},
+		"/srv/pe/tf/pachca.prom": {Perm: 0o644, ID: 0},
 	})
 	denied := func(op, path string) error {
 		return &fs.PathError{Op: op, Path: path, Err: syscall.EACCES}

@@ -3,24 +3,14 @@ package filesink
 import (
 	"io/fs"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/testkit/fakefs"
 )
 
-type dirInfo struct {
-	mode fs.FileMode
-	gid  uint32
-}
-
-func (d dirInfo) Name() string       { return "" }
-func (d dirInfo) Size() int64        { return 0 }
-func (d dirInfo) Mode() fs.FileMode  { return fs.ModeDir | d.mode }
-func (d dirInfo) ModTime() time.Time { return time.Time{} }
-func (d dirInfo) IsDir() bool        { return true }
-func (d dirInfo) Sys() any           { return &syscall.Stat_t{Gid: d.gid} }
+type dirInfo = fakefs.Info
 
 // TestGroupWarning: under a umask that takes bits of dir_mode (077, as a
 // hardened host gives cron jobs), a process outside the group of a
@@ -42,9 +32,9 @@ func TestGroupWarning(t *testing.T) {
 			name:   func(gid uint32) string { return map[uint32]string{logs: "pachca-logs"}[gid] },
 		}
 	}
-	sgidOut := map[string]dirInfo{"/srv/out": {fs.ModeSetgid | 0o750, logs}, "/srv/out/ndjson": {fs.ModeSetgid | 0o750, logs}}
-	lost := map[string]dirInfo{"/srv/out": {fs.ModeSetgid | 0o750, logs}, "/srv/out/ndjson": {0o750, logs}}
-	notYet := map[string]dirInfo{"/srv/out": {fs.ModeSetgid | 0o750, logs}}
+	sgidOut := map[string]dirInfo{"/srv/out": {Perm: fs.ModeSetgid | 0o750, ID: logs}, "/srv/out/ndjson": {Perm: fs.ModeSetgid | 0o750, ID: logs}}
+	lost := map[string]dirInfo{"/srv/out": {Perm: fs.ModeSetgid | 0o750, ID: logs}, "/srv/out/ndjson": {Perm: 0o750, ID: logs}}
+	notYet := map[string]dirInfo{"/srv/out": {Perm: fs.ModeSetgid | 0o750, ID: logs}}
 
 	const loses = "the directories this sink creates lose the set-group-ID bit of /srv/out, and with it its group pachca-logs (gid 1002), through which a log forwarder may read the files: the umask 0077 takes bits of output.dir_mode 0750 and this process is not in the group; run it with a umask that keeps them (0027: UMask= of a unit, umask in a cron job's command) or put its user in the group"
 	require.Equal(t, loses, groupWarning("/srv/out", 0o750, 0o077, sys(sgidOut)))
@@ -59,8 +49,8 @@ func TestGroupWarning(t *testing.T) {
 	member := sys(lost)
 	member.member = func(uint32) bool { return true }
 	require.Empty(t, groupWarning("/srv/out", 0o750, 0o077, member), "a member keeps the bit")
-	require.Empty(t, groupWarning("/srv/out/ndjson", 0o750, 0o077, sys(map[string]dirInfo{"/srv/out": {0o750, logs}, "/srv/out/ndjson": {0o750, logs}})), "no set-group-ID directory")
-	require.Empty(t, groupWarning("/srv/out/ndjson", 0o750, 0o027, sys(map[string]dirInfo{"/srv/out": {fs.ModeSetgid | 0o750, logs}, "/srv/out/ndjson": {0o750, 1001}})), "dir given another group on purpose")
+	require.Empty(t, groupWarning("/srv/out/ndjson", 0o750, 0o077, sys(map[string]dirInfo{"/srv/out": {Perm: 0o750, ID: logs}, "/srv/out/ndjson": {Perm: 0o750, ID: logs}})), "no set-group-ID directory")
+	require.Empty(t, groupWarning("/srv/out/ndjson", 0o750, 0o027, sys(map[string]dirInfo{"/srv/out": {Perm: fs.ModeSetgid | 0o750, ID: logs}, "/srv/out/ndjson": {Perm: 0o750, ID: 1001}})), "dir given another group on purpose")
 
 	if runtime.GOOS == "linux" {
 		_, ok := processUmask()
