@@ -231,7 +231,7 @@ func (f *Fetcher) want() int {
 // source.timeout, retries of one that fails) leaves its share of the
 // rate to another: where one or two windows are enough (an API that
 // answers in milliseconds), one held-up request would stop the whole
-// fetch (was: 3 s without a request behind a request held 3 s, in a test;
+// fetch (was: 5 s without a request behind a request held 5 s, in a test;
 // 30 s with the default source.timeout). Called with f.mu held.
 func (f *Fetcher) moving(now time.Time) int {
 	lim := f.cfg.Client.Limiter()
