@@ -51,22 +51,11 @@ func dryRunFromSinks(ctx context.Context, cfg *config.Config, v *state.View, pla
 	if ok, err := newCatchUp(cfg, v, plan); !ok || err != nil {
 		return plan, err
 	}
-	built := make([]sinks.Sink, len(cfg.Sinks))
-	defer func() {
-		for _, sk := range built {
-			if sk != nil {
-				err = errors.Join(err, sk.Close(ctx))
-			}
-		}
-	}()
-	for i, sc := range cfg.Sinks {
-		if sc.File == nil && sc.S3 == nil {
-			continue // nothing to read back (Kafka, stdout)
-		}
-		if built[i], err = sinkset.BuildOne(ctx, sc, io.Discard); err != nil {
-			return plan, failure.AsUsage(fmt.Errorf("sinks[%d]: %w", i, err))
-		}
+	built, done, err := buildReadBack(ctx, cfg)
+	if err != nil {
+		return plan, failure.AsUsage(err)
 	}
+	defer func() { err = errors.Join(err, done()) }()
 	return extendFromSinks(ctx, cfg, v, built, make([]string, len(built)), plan, now, false)
 }
 
@@ -206,29 +195,41 @@ func (s *Session) warnMissing(ctx context.Context, plan Plan) error {
 }
 
 // readBack returns the session's sinks when they are built, else the file
-// and S3 sinks of the configuration built for reading (no I/O; nil for
-// the others), and done, which closes what it built.
+// and S3 sinks of the configuration built for reading (buildReadBack; none
+// when one cannot be built: the delivery, or check, says what is wrong),
+// and done, which closes what it built.
 func (s *Session) readBack(ctx context.Context) (_ []sinks.Sink, done func()) {
 	if s.sinks != nil {
 		return s.sinks.Sinks, func() {}
 	}
-	built := make([]sinks.Sink, len(s.cfg.Sinks))
-	done = func() {
+	built, closeAll, err := buildReadBack(ctx, s.cfg)
+	if err != nil {
+		return nil, func() {}
+	}
+	return built, func() { _ = closeAll() } // nothing written: nothing to flush
+}
+
+// buildReadBack builds the file and S3 sinks of cfg for reading what they
+// hold (no I/O; nil for the others: Kafka, stdout), and done, which closes
+// them. A sink that cannot be built fails it, having closed the others.
+func buildReadBack(ctx context.Context, cfg *config.Config) (_ []sinks.Sink, done func() error, err error) {
+	built := make([]sinks.Sink, len(cfg.Sinks))
+	done = func() error {
+		var errs []error
 		for _, sk := range built {
 			if sk != nil {
-				_ = sk.Close(ctx) // nothing written: nothing to flush
+				errs = append(errs, sk.Close(ctx))
 			}
 		}
+		return errors.Join(errs...)
 	}
-	for i, sc := range s.cfg.Sinks {
+	for i, sc := range cfg.Sinks {
 		if sc.File == nil && sc.S3 == nil {
 			continue
 		}
-		sk, err := sinkset.BuildOne(ctx, sc, io.Discard)
-		if err != nil {
-			continue // the delivery, or check, says what is wrong
+		if built[i], err = sinkset.BuildOne(ctx, sc, io.Discard); err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("sinks[%d]: %w", i, err), done())
 		}
-		built[i] = sk
 	}
-	return built, done
+	return built, done, nil
 }
