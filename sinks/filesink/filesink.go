@@ -8,8 +8,6 @@ package filesink
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -481,11 +479,11 @@ func holdsSame(final string, f *atomicfile.File, h *sinks.HashWriter) bool {
 		return false
 	}
 	defer r.Close()
-	sum := sha256.New()
+	sum := sinks.NewHashWriter(io.Discard)
 	if _, err := io.Copy(sum, r); err != nil {
 		return false
 	}
-	return hex.EncodeToString(sum.Sum(nil)) == h.Sum()
+	return sum.Sum() == h.Sum()
 }
 
 // sameOwner reports whether a and b have the same owner and group (true
