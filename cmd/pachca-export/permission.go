@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pachca-export/pachca-export/internal/account"
 )
 
 // owners is what permissionHint reads of the system: the process's
@@ -23,19 +24,7 @@ type owners struct {
 }
 
 func osOwners() owners {
-	return owners{euid: os.Geteuid(), lstat: os.Lstat, name: func(uid uint32) string {
-		u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-		if err != nil {
-			return ""
-		}
-		return u.Username
-	}, group: func(gid uint32) string {
-		g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10))
-		if err != nil {
-			return ""
-		}
-		return g.Name
-	}}
+	return owners{euid: os.Geteuid(), lstat: os.Lstat, name: account.UserName, group: account.GroupName}
 }
 
 // permissionHint adds to an error of permission denied (EACCES, EPERM) on

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pachca-export/pachca-export/internal/account"
 )
 
 // GroupWarning says when the directories the sink creates are not in the
@@ -29,7 +30,7 @@ func (s *Sink) GroupWarning() string {
 	if !ok {
 		return ""
 	}
-	return groupWarning(s.dir, s.dirMode, umask, groupSys{stat: os.Stat, member: inGroup, name: groupName})
+	return groupWarning(s.dir, s.dirMode, umask, groupSys{stat: os.Stat, member: inGroup, name: account.GroupName})
 }
 
 // groupSys is what groupWarning reads of the system; tests give their own.
@@ -89,14 +90,6 @@ func inGroup(gid uint32) bool {
 	}
 	groups, err := os.Getgroups()
 	return err == nil && slices.Contains(groups, int(gid))
-}
-
-func groupName(gid uint32) string {
-	g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10))
-	if err != nil {
-		return ""
-	}
-	return g.Name
 }
 
 // processUmask reads the process's umask from /proc/self/status (Linux
