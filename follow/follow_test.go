@@ -1288,7 +1288,7 @@ func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
 		produced.Add(1)
 		return nil, errors.New("broker down"), true // the connection is closed
 	})
-	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit", WriteTimeout: time.Second, MaxAttempts: 1}
+	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit", WriteTimeout: time.Second, MaxAttempts: 1, DeliveryTimeout: time.Second}
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
 	require.NoError(t, cfg.Validate())
 	addr := make(chan string, 1)

@@ -194,7 +194,7 @@ func TestS3Failures(t *testing.T) {
 }
 
 func kafkaSink(brokers []string, topic string) config.Sink {
-	c := &kafkasink.Config{Brokers: brokers, Topic: topic, WriteTimeout: 3 * time.Second, DialTimeout: 2 * time.Second, MaxAttempts: 2}
+	c := &kafkasink.Config{Brokers: brokers, Topic: topic, WriteTimeout: 3 * time.Second, DialTimeout: 2 * time.Second, MaxAttempts: 2, DeliveryTimeout: 3 * time.Second}
 	c.SetDefaults()
 	return config.Sink{Type: "kafka", Kafka: c}
 }
@@ -247,6 +247,56 @@ func TestKafkaEndToEnd(t *testing.T) {
 		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
 		require.ErrorContains(t, err, "kafka")
 		require.Empty(t, sum.Days)
+	})
+
+	t.Run("broker restarted mid-run", func(t *testing.T) {
+		// Within delivery_timeout: the run waits for it and succeeds,
+		// every event in the topic (was: the run failed once
+		// max_attempts were spent).
+		dir := t.TempDir()
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"), kfake.DataDir(dir))
+		require.NoError(t, err)
+		addrs := c.ListenAddrs()
+		var produced atomic.Int32
+		stop := make(chan struct{})
+		c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			if produced.Add(1) == 2 {
+				close(stop)
+			}
+			return nil, nil, false
+		})
+		restarted := make(chan *kfake.Cluster, 1)
+		go func() {
+			<-stop
+			c.Close()
+			time.Sleep(2 * time.Second) // longer than max_attempts last
+			for range 50 {              // the port was just freed: retry a bind that races
+				if c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(portOf(t, addrs[0])), kfake.DataDir(dir)); err == nil {
+					restarted <- c2
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			restarted <- nil
+		}()
+		cfg := testConfig(t, base)
+		cfg.Sinks = []config.Sink{kafkaSink(addrs, "audit")}
+		k := cfg.Sinks[0].Kafka
+		k.BatchSize, k.DeliveryTimeout = 100, time.Minute
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+		c2 := <-restarted
+		require.NotNil(t, c2, "the broker restarted on its port")
+		defer c2.Close()
+		require.NoError(t, err)
+		require.Len(t, sum.Days, 2)
+		ids := map[string]bool{}
+		for _, r := range kafkatest.Consume(t, c2.ListenAddrs(), "audit") {
+			ids[string(r.Key)] = true
+		}
+		for _, ev := range want {
+			require.True(t, ids[ev.ID], "event %s lost", ev.ID)
+		}
 	})
 
 	t.Run("broker stopped mid-run, then rerun", func(t *testing.T) {

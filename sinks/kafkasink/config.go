@@ -23,6 +23,9 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultDialTimeout  = 5 * time.Second
 	DefaultMaxAttempts  = 10
+	// DefaultDeliveryTimeout is the Java producer's delivery.timeout.ms:
+	// long enough for a broker to restart.
+	DefaultDeliveryTimeout = 2 * time.Minute
 )
 
 // Config is the `type: kafka` entry of pipeline.yaml. Durations are YAML
@@ -60,6 +63,13 @@ type Config struct {
 	// MaxAttempts is how many times a batch is sent before its error is
 	// returned (retriable broker errors and connection failures only).
 	MaxAttempts int `yaml:"max_attempts"`
+	// DeliveryTimeout bounds the delivery of a write's messages: those
+	// refused for a cause that passes (a broker restarting or not
+	// reachable, a leader moving, a request timed out) are sent again, in
+	// further rounds of max_attempts a second apart, and a write that
+	// has not had every acknowledgement within it fails. At least
+	// WriteTimeout.
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
 	// AllowAutoTopicCreation lets the first write create a missing topic
 	// (the broker must allow it too). Default false: a typo fails the run.
 	AllowAutoTopicCreation bool `yaml:"allow_auto_topic_creation"`
@@ -127,6 +137,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
+	if c.DeliveryTimeout == 0 {
+		c.DeliveryTimeout = max(DefaultDeliveryTimeout, c.WriteTimeout)
+	}
 }
 
 // Validate reports every problem of c, joined, each prefixed with its key
@@ -180,10 +193,13 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"batch_timeout", c.BatchTimeout}, {"write_timeout", c.WriteTimeout}, {"dial_timeout", c.DialTimeout}} {
+	}{{"batch_timeout", c.BatchTimeout}, {"write_timeout", c.WriteTimeout}, {"dial_timeout", c.DialTimeout}, {"delivery_timeout", c.DeliveryTimeout}} {
 		if d.v < 0 {
 			add("%s: must be positive, got %s", d.key, d.v)
 		}
+	}
+	if c.DeliveryTimeout > 0 && c.WriteTimeout > 0 && c.DeliveryTimeout < c.WriteTimeout {
+		add("delivery_timeout: must be at least write_timeout (%s), got %s", c.WriteTimeout, c.DeliveryTimeout)
 	}
 	if c.MaxAttempts < 0 {
 		add("max_attempts: must be positive, got %d", c.MaxAttempts)

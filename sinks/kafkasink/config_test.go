@@ -34,6 +34,7 @@ batch_timeout: 20ms
 write_timeout: 30s
 dial_timeout: 3s
 max_attempts: 4
+delivery_timeout: 90s
 allow_auto_topic_creation: true
 client_id: pachca-export
 tls:
@@ -60,6 +61,7 @@ sasl:
 		WriteTimeout:           30 * time.Second,
 		DialTimeout:            3 * time.Second,
 		MaxAttempts:            4,
+		DeliveryTimeout:        90 * time.Second,
 		AllowAutoTopicCreation: true,
 		ClientID:               "pachca-export",
 		TLS: kafkasink.TLSConfig{
@@ -89,6 +91,8 @@ sasl:
 		WriteTimeout: 10 * time.Second,
 		DialTimeout:  5 * time.Second,
 		MaxAttempts:  10,
+
+		DeliveryTimeout: 2 * time.Minute,
 	}, minimal)
 	require.NoError(t, minimal.Validate())
 }

@@ -32,14 +32,16 @@ func newCluster(tb testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
-// testConfig is a config with short, bounded timeouts for tests.
+// testConfig is a config with short, bounded timeouts for tests: a
+// failure fails the write within 3 s.
 func testConfig(brokers []string, topic string) kafkasink.Config {
 	return kafkasink.Config{
-		Brokers:      brokers,
-		Topic:        topic,
-		WriteTimeout: 3 * time.Second,
-		DialTimeout:  2 * time.Second,
-		MaxAttempts:  2,
+		Brokers:         brokers,
+		Topic:           topic,
+		WriteTimeout:    3 * time.Second,
+		DialTimeout:     2 * time.Second,
+		MaxAttempts:     2,
+		DeliveryTimeout: 3 * time.Second,
 	}
 }
 

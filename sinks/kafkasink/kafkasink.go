@@ -18,9 +18,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -284,8 +287,8 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 		return nil
 	}
 	msgs, n := buildMessages(recs)
-	if err := w.s.w.WriteMessages(ctx, msgs...); err != nil {
-		w.err = w.s.deliveryError(err, msgs)
+	if err := w.s.produce(ctx, msgs); err != nil {
+		w.err = err
 		return w.err
 	}
 	w.records += int64(len(recs))
@@ -317,6 +320,126 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 func (w *writer) Abort(context.Context) error {
 	w.done = true
 	return nil
+}
+
+// roundPause is the pause between two rounds of max_attempts.
+const roundPause = time.Second
+
+// produce sends msgs and waits for their acknowledgements, for at most
+// delivery_timeout. Messages refused for a cause that passes (passing) are
+// sent again, alone, in further rounds while that time lasts: a broker
+// that restarts (a rolling upgrade, a crash) costs a wait, not the run.
+// The bound holds within a round too: kafka-go sends the batches of a
+// partition one after another, each up to max_attempts × write_timeout, so
+// a broker that stops answering held a write of many batches for as many
+// times that (18 minutes for 3,000 events in batches of 100). A message
+// acknowledged whose answer was lost is sent twice, which at-least-once
+// delivery allows (consumers dedupe by key).
+func (s *Sink) produce(ctx context.Context, msgs []kafka.Message) error {
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
+	defer cancel()
+	pending := msgs
+	var last error // the refusal of the last round that ended
+	for {
+		err := s.w.WriteMessages(dctx, pending...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return s.deliveryError(err, pending)
+		}
+		if dctx.Err() != nil {
+			// After a cancelled context kafka-go may still send the
+			// messages: they are not touched again.
+			return s.timedOut(last, len(pending), time.Since(start))
+		}
+		again, ok := retryable(err, pending)
+		if !ok || time.Until(start.Add(s.cfg.DeliveryTimeout)) <= roundPause {
+			err = s.deliveryError(err, pending)
+			if ok {
+				err = fmt.Errorf("%w (sent again for %s, delivery_timeout %s)", err, time.Since(start).Round(time.Second), s.cfg.DeliveryTimeout)
+			}
+			return err
+		}
+		last = s.deliveryError(err, pending)
+		t := time.NewTimer(roundPause)
+		select {
+		case <-dctx.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return s.deliveryError(err, pending)
+			}
+			return s.timedOut(last, len(pending), time.Since(start))
+		case <-t.C:
+		}
+		pending = again
+	}
+}
+
+// timedOut is the error of n messages not acknowledged within
+// delivery_timeout; last is the delivery error of the round before, if any.
+func (s *Sink) timedOut(last error, n int, took time.Duration) error {
+	err := fmt.Errorf("kafka: topic %s (brokers %s): %d messages not acknowledged within delivery_timeout (%s, tried for %s)",
+		s.cfg.Topic, s.brokers(), n, s.cfg.DeliveryTimeout, took.Round(time.Second))
+	if last == nil {
+		return fmt.Errorf("%w: the brokers did not answer", err)
+	}
+	cause := strings.TrimPrefix(last.Error(), fmt.Sprintf("kafka: topic %s (brokers %s): ", s.cfg.Topic, s.brokers()))
+	return fmt.Errorf("%w; the round before: %s%w", err, cause, unwrapOnly{last})
+}
+
+// unwrapOnly adds an error to a chain (errors.Is, errors.As) without
+// adding its text.
+type unwrapOnly struct{ err error }
+
+func (unwrapOnly) Error() string   { return "" }
+func (e unwrapOnly) Unwrap() error { return e.err }
+
+// retryable returns the messages of msgs that err refused, and whether
+// every refusal has a cause that passes. kafka-go returns WriteErrors, one
+// per message, when the batch reached the partitions, and a single error
+// (for all of them) when it did not.
+func retryable(err error, msgs []kafka.Message) ([]kafka.Message, bool) {
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+		return msgs, passing(err)
+	}
+	var again []kafka.Message
+	for i, we := range werrs {
+		if we == nil {
+			continue
+		}
+		if !passing(we) {
+			return nil, false
+		}
+		again = append(again, msgs[i])
+	}
+	return again, len(again) > 0
+}
+
+// passing reports whether err is what a broker restarting, a leader
+// moving or a network blip answers, which time mends; not a refusal that
+// waiting does not change (a missing topic, a denied ACL, a message too
+// large, a name that does not resolve, another service on the port).
+func passing(err error) bool {
+	if errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, errNotKafka) {
+		return false
+	}
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return ke.Temporary()
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return !dns.IsNotFound
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // buildMessages renders recs into one buffer and returns the messages and

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -208,12 +209,13 @@ func TestBrokerStopsMidway(t *testing.T) {
 	require.NoError(t, w.Abort(context.Background()))
 }
 
-// failProduce answers produce requests with code for every partition; keep
-// makes it answer all of them rather than only the next one.
-func failProduce(c *kfake.Cluster, code int16, keep bool, calls *atomic.Int32) {
+// failProduce answers the first times produce requests (all of them if
+// times < 0) with code for every partition, counting them in calls.
+func failProduce(c *kfake.Cluster, code int16, times int32, calls *atomic.Int32) {
 	c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		if keep {
-			c.KeepControl()
+		c.KeepControl()
+		if times >= 0 && calls.Load() >= times {
+			return nil, nil, false
 		}
 		calls.Add(1)
 		req := kreq.(*kmsg.ProduceRequest)
@@ -237,13 +239,13 @@ func TestProduceErrors(t *testing.T) {
 	tests := []struct {
 		name      string
 		code      int16
-		keep      bool
+		times     int32
 		wantErr   error // nil: delivered after a retry
-		wantCalls int32
+		wantCalls int32 // 0: rounds of max_attempts (2) until delivery_timeout, at least two
 	}{
-		{"retriable error persists", kerr.NotEnoughReplicas.Code, true, kafka.NotEnoughReplicas, 2},
-		{"retriable error once", kerr.NotEnoughReplicas.Code, false, nil, 1},
-		{"permanent error", kerr.TopicAuthorizationFailed.Code, false, kafka.TopicAuthorizationFailed, 1},
+		{"retriable error persists", kerr.NotEnoughReplicas.Code, -1, kafka.NotEnoughReplicas, 0},
+		{"retriable error once", kerr.NotEnoughReplicas.Code, 1, nil, 1},
+		{"permanent error", kerr.TopicAuthorizationFailed.Code, 1, kafka.TopicAuthorizationFailed, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,10 +256,14 @@ func TestProduceErrors(t *testing.T) {
 			require.NoError(t, err)
 
 			var calls atomic.Int32
-			failProduce(c, tt.code, tt.keep, &calls)
+			failProduce(c, tt.code, tt.times, &calls)
 			recs := makeRecords(0, 200)
 			err = w.Write(t.Context(), recs)
-			require.Equal(t, tt.wantCalls, calls.Load(), "produce requests answered with an error")
+			if tt.wantCalls == 0 {
+				require.GreaterOrEqual(t, calls.Load(), int32(4), "produce requests answered with an error")
+			} else {
+				require.Equal(t, tt.wantCalls, calls.Load(), "produce requests answered with an error")
+			}
 			if tt.wantErr == nil {
 				require.NoError(t, err)
 				res, err := w.Commit(t.Context())
@@ -433,4 +439,131 @@ func TestBatchLargerThanTopicLimit(t *testing.T) {
 	err = w.Write(t.Context(), recs)
 	require.ErrorIs(t, err, kafka.MessageSizeTooLarge)
 	require.Regexp(t, `: 3 of 3 messages not delivered: \[10\] Message Size Too Large: .* \(the brokers refuse a batch larger than the topic's max.message.bytes, which is lower than batch_bytes \(1048576\); the largest message refused is event `+recs[1].ID+`, \d+ bytes: raise the topic's max.message.bytes to batch_bytes, or lower batch_bytes to it\)$`, err.Error())
+}
+
+// TestBrokerRestarts: a broker that goes down and comes back (a rolling
+// upgrade, a crash and restart) within delivery_timeout costs the write a
+// wait, and every message arrives once (was: the write failed once
+// max_attempts were spent, about 6 s with the defaults, and the run with
+// it).
+func TestBrokerRestarts(t *testing.T) {
+	const topic = "pachca.audit"
+	dir := t.TempDir()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topic), kfake.DataDir(dir))
+	require.NoError(t, err)
+	addrs := c.ListenAddrs()
+	_, port, err := net.SplitHostPort(addrs[0])
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+
+	cfg := testConfig(addrs, topic)
+	cfg.DeliveryTimeout = time.Minute
+	s := newSink(t, cfg)
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	require.NoError(t, w.Write(t.Context(), makeRecords(0, 300)))
+
+	c.Close()
+	restarted := make(chan *kfake.Cluster, 1)
+	go func() {
+		time.Sleep(2 * time.Second) // down for longer than max_attempts last
+		for range 50 {              // the port was just freed: retry a bind that races
+			c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p), kfake.DataDir(dir))
+			if err == nil {
+				restarted <- c2
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		restarted <- nil
+	}()
+	require.NoError(t, w.Write(t.Context(), makeRecords(300, 300)), "the write waits for the broker to come back")
+	res, err := w.Commit(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, int64(600), res.Records)
+	c2 := <-restarted
+	require.NotNil(t, c2, "the broker restarted on its port")
+	t.Cleanup(c2.Close)
+
+	ids := map[string]int{}
+	for _, r := range consume(t, c2.ListenAddrs(), topic, 600) {
+		ids[string(r.Key)]++
+	}
+	require.Len(t, ids, 600, "every message once, those from before the restart kept")
+}
+
+// TestDeliveryTimeoutBoundsTheWait: a broker that stays away fails the
+// write once delivery_timeout has passed, saying how long it was tried;
+// only the messages refused are sent again.
+func TestDeliveryTimeoutBoundsTheWait(t *testing.T) {
+	const topic = "pachca.audit"
+	t.Run("broker gone", func(t *testing.T) {
+		addr := closedPort(t)
+		cfg := testConfig([]string{addr}, topic)
+		cfg.DeliveryTimeout = 3 * time.Second
+		s := newSink(t, cfg)
+		w, err := s.Open(t.Context(), partition())
+		require.NoError(t, err)
+		start := time.Now()
+		err = w.Write(t.Context(), makeRecords(0, 10))
+		require.Error(t, err)
+		require.GreaterOrEqual(t, time.Since(start), 2*time.Second, "sent again until delivery_timeout")
+		require.Contains(t, err.Error(), "connection refused")
+		require.Regexp(t, `\(sent again for \d+s, delivery_timeout 3s\)$`, err.Error())
+	})
+	t.Run("refused longer than max_attempts", func(t *testing.T) {
+		c := newCluster(t, kfake.SeedTopics(1, topic))
+		cfg := testConfig(c.ListenAddrs(), topic)
+		cfg.DeliveryTimeout = 30 * time.Second
+		s := newSink(t, cfg)
+		w, err := s.Open(t.Context(), partition())
+		require.NoError(t, err)
+		var calls atomic.Int32
+		failProduce(c, kerr.NotEnoughReplicas.Code, 3, &calls) // more than max_attempts (2)
+		require.NoError(t, w.Write(t.Context(), makeRecords(0, 200)))
+		require.Equal(t, int32(3), calls.Load(), "three refused, the fourth delivered")
+		consume(t, c.ListenAddrs(), topic, 200)
+	})
+	t.Run("permanent refusal is not waited for", func(t *testing.T) {
+		c := newCluster(t, kfake.SeedTopics(1, topic))
+		cfg := testConfig(c.ListenAddrs(), topic)
+		cfg.DeliveryTimeout = time.Minute
+		s := newSink(t, cfg)
+		w, err := s.Open(t.Context(), partition())
+		require.NoError(t, err)
+		var calls atomic.Int32
+		failProduce(c, kerr.TopicAuthorizationFailed.Code, -1, &calls)
+		require.ErrorIs(t, w.Write(t.Context(), makeRecords(0, 20)), kafka.TopicAuthorizationFailed)
+		require.Equal(t, int32(1), calls.Load())
+	})
+}
+
+// TestBrokerStopsAnswering: a broker that takes produce requests and never
+// answers them (a frozen process, a hung disk) fails the write once
+// delivery_timeout has passed (was: kafka-go sends the batches of a
+// partition one after another, each for max_attempts × write_timeout, so
+// a write of many batches waited as many times that: a run measured
+// still waiting after 6 minutes).
+func TestBrokerStopsAnswering(t *testing.T) {
+	const topic = "pachca.audit"
+	c := newCluster(t, kfake.SeedTopics(1, topic))
+	hang := make(chan struct{})
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		<-hang
+		return nil, nil, false
+	})
+	cfg := testConfig(c.ListenAddrs(), topic)
+	cfg.BatchSize = 100 // five batches, each up to max_attempts × write_timeout (6 s)
+	s := newSink(t, cfg)
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	start := time.Now()
+	err = w.Write(t.Context(), makeRecords(0, 500))
+	require.Error(t, err)
+	t.Log(err)
+	require.Regexp(t, `^kafka: topic pachca\.audit \(brokers 127\.0\.0\.1:\d+\): 500 messages not acknowledged within delivery_timeout \(3s, tried for 3s\): the brokers did not answer$`, err.Error())
+	require.Less(t, time.Since(start), 20*time.Second)
+	close(hang) // kafka-go's batches still under way end, and the sink closes
 }
