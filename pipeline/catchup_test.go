@@ -510,10 +510,12 @@ func earlierIdentity(sink string) any {
 
 // TestNewStateCatchesUpFromSinks: a state.dir lost (a CronJob whose state
 // volume is an emptyDir), moved or renamed leaves a new state beside sinks
-// that hold days. Its catch-up starts after the last day they hold, not at
-// yesterday, so that the nights that failed in between are exported
-// rather than left in no sink without a word (was: yesterday only, and
-// verify's chain linked across the hole). The S3 case lists the bucket.
+// that hold days. Its catch-up exports the days they lack from the first
+// one they hold, not yesterday only, so that the nights that failed in
+// between are exported rather than left in no sink without a word (was:
+// yesterday only, and verify's chain linked across the hole; then, the
+// days after the last one they hold, still not a night that failed before
+// it). The S3 case lists the bucket.
 func TestNewStateCatchesUpFromSinks(t *testing.T) {
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	for _, tc := range []struct {
@@ -540,14 +542,16 @@ func TestNewStateCatchesUpFromSinks(t *testing.T) {
 			sink, read := tc.sink(t, t.TempDir())
 			cfg.Sinks = []config.Sink{sink}
 			require.NoError(t, cfg.Validate())
-			// The nights up to four days ago ran; the next two failed.
-			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)},
-				pipeline.Range{From: from, To: today.AddDate(0, 0, -3)}, false)
-			require.NoError(t, err)
+			// The nights up to five days ago ran, the next one failed,
+			// the one after ran, and the last two failed.
+			for _, r := range []pipeline.Range{{From: from, To: today.AddDate(0, 0, -4)}, {From: today.AddDate(0, 0, -3), To: today.AddDate(0, 0, -2)}} {
+				_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, r, false)
+				require.NoError(t, err)
+			}
 			require.NoError(t, os.RemoveAll(cfg.State.Dir))
 
 			want := []string{
-				today.AddDate(0, 0, -3).Format(time.DateOnly),
+				today.AddDate(0, 0, -4).Format(time.DateOnly),
 				today.AddDate(0, 0, -2).Format(time.DateOnly),
 				today.AddDate(0, 0, -1).Format(time.DateOnly),
 			}
@@ -557,8 +561,9 @@ func TestNewStateCatchesUpFromSinks(t *testing.T) {
 			var log bytes.Buffer
 			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))}, pipeline.Range{}, false)
 			require.NoError(t, err)
-			require.Equal(t, want, sum.Days, "the days after the last one the sink holds, not yesterday only")
-			require.Contains(t, log.String(), "so the catch-up starts at "+today.AddDate(0, 0, -3).Format(time.DateOnly))
+			require.Equal(t, want, sum.Days, "the days the sink lacks, after its last one and between, not yesterday only")
+			require.Contains(t, log.String(), "so the catch-up starts at "+want[0])
+			require.Contains(t, log.String(), "and the 1 day(s) missing between them ("+want[0]+")")
 			// Every event of the six days once.
 			exporttest.Compare(t, exporttest.Expected(sim, from, today), exporttest.ReadNDJSON(t, read()), "acme")
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pachca-export/pachca-export/config"
@@ -72,60 +74,83 @@ func newCatchUp(cfg *config.Config, v *state.View, plan Plan) (bool, error) {
 	return len(CaughtUp(cfg, v, exported)) == 0, nil
 }
 
-// extendFromSinks plans the catch-up from the day after the last day the
+// extendFromSinks plans the catch-up of a new state from what the
 // file-like sinks of set hold whole (ids: the identity hash each one's
-// manifests must record, "" for any), when that is before plan's first.
+// manifests must record, "" for any): the days they all hold count as
+// exported, and the catch-up exports every other day from the first of
+// them, as it does from the first day a state records: the days after
+// the last one they hold, and the days missing between (a night that
+// failed before the state was lost). Nothing changes when they hold no
+// day before plan's first, or only the day before it and none missing.
 // A sink it cannot list fails it when strict, else is passed over.
 func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set []sinks.Sink, ids []string, plan Plan, now time.Time, strict bool) (Plan, error) {
 	first := plan.Days[0].Date()
-	// Days wholly past the retention cannot be exported again: a sink
-	// whose last day is older than that is read no further back.
+	// Days wholly past the retention cannot be exported again: a sink is
+	// read no further back.
 	oldest := now.Add(-cfg.Period.Retention).AddDate(0, 0, -1).Format(time.DateOnly)
-	last, by := "", ""
+	var held map[string]state.Day // the days every sink that holds any holds
+	var by []string
 	for i, sk := range set {
 		rooted, ok := sk.(sinks.Rooted)
 		if !ok {
 			continue
 		}
-		held, err := lastHeldDay(ctx, rooted, ids[i], oldest, first)
-		if err != nil && strict {
-			return plan, fmt.Errorf("sinks[%d] %s: %w", i, sk.Name(), err)
+		days, err := heldDays(ctx, rooted, ids[i], oldest, first)
+		if err != nil {
+			if strict {
+				return plan, fmt.Errorf("sinks[%d] %s: %w", i, sk.Name(), err)
+			}
+			continue
 		}
-		if held != "" && (last == "" || held < last) {
-			last, by = held, fmt.Sprintf("sinks[%d] %s", i, sk.Name())
+		if len(days) == 0 {
+			continue // a sink added since: it gets the days from then on
 		}
+		by = append(by, fmt.Sprintf("sinks[%d] %s", i, sk.Name()))
+		if held == nil {
+			held = days
+			continue
+		}
+		maps.DeleteFunc(held, func(d string, _ state.Day) bool { _, ok := days[d]; return !ok })
 	}
-	if last == "" {
+	if len(held) == 0 {
 		return plan, nil
 	}
-	lastDay, err := time.Parse(time.DateOnly, last)
-	if err != nil || lastDay.AddDate(0, 0, 1).Format(time.DateOnly) >= first {
-		return plan, nil
-	}
-	more := planCatchUp(map[string]state.Day{last: {}}, now, cfg.Period.Lag, cfg.Period.Retention)
-	if len(more.Days) == 0 {
+	more := planCatchUp(held, now, cfg.Period.Lag, cfg.Period.Retention)
+	if len(more.Days) == 0 || more.Days[0].Date() >= first {
 		return plan, nil
 	}
 	more.Streams = plan.Streams
-	note := fmt.Sprintf("a new state (%s records no day exported: state.dir lost, moved or renamed, or the sinks changed) beside sinks that hold days: %s holds them up to %s, so the catch-up starts at %s rather than at %s; if state.dir was lost, keep it on a persistent volume, and move it whole with the output",
-		v.Dir(), by, last, more.Days[0].Date(), first)
+	heldFrom, heldTo := slices.Min(slices.Collect(maps.Keys(held))), slices.Max(slices.Collect(maps.Keys(held)))
+	var gaps []string
+	for _, d := range more.Days {
+		if d.Date() < heldTo {
+			gaps = append(gaps, d.Date())
+		}
+	}
+	missing := ""
+	if len(gaps) > 0 {
+		missing = fmt.Sprintf(", and the %d day(s) missing between them (%s)", len(gaps), strings.Join(gaps, ", "))
+	}
+	note := fmt.Sprintf("a new state (%s records no day exported: state.dir lost, moved or renamed, or the sinks changed) beside sinks that hold days: %s hold them from %s up to %s, so the catch-up starts at %s rather than at %s: it exports the days after them%s; if state.dir was lost, keep it on a persistent volume, and move it whole with the output",
+		v.Dir(), strings.Join(by, ", "), heldFrom, heldTo, more.Days[0].Date(), first, missing)
 	more.Notes = append(append(more.Notes, note), MovedSinkNotes(cfg, v, more.Days[0].Date(), now)...)
 	return more, nil
 }
 
-// lastHeldDay is the latest day from oldest to before first whose
-// manifest in r's root lists the whole day's file, written for identity id
-// (or by a version that recorded none); "" when there is none. A follow
-// loop's cycle files of a day not sealed are not the whole day: that day
-// is exported again, its files replaced by the day's.
-func lastHeldDay(ctx context.Context, r sinks.Rooted, id, oldest, first string) (string, error) {
+// heldDays are the days from oldest to before first whose manifest in
+// r's root lists the whole day's file, written for identity id (or by a
+// version that recorded none). A follow loop's cycle files of a day not
+// sealed are not the whole day: that day is exported again, its files
+// replaced by the day's.
+func heldDays(ctx context.Context, r sinks.Rooted, id, oldest, first string) (map[string]state.Day, error) {
+	held := map[string]state.Day{}
 	store, layout := r.Root(), r.Layout()
 	days, err := store.Days(ctx, layout.Meta)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return held, nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, dir := range slices.Backward(days) {
 		date := dir[len("dt="):]
@@ -140,7 +165,7 @@ func lastHeldDay(ctx context.Context, r sinks.Rooted, id, oldest, first string) 
 			continue
 		}
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		m, err := sinks.DecodeManifest(b)
 		if err != nil || m.Identity != "" && id != "" && m.Identity != id {
@@ -153,10 +178,10 @@ func lastHeldDay(ctx context.Context, r sinks.Rooted, id, oldest, first string) 
 		if slices.ContainsFunc(m.Files, func(f sinks.ManifestFile) bool {
 			return !f.Part && f.From.Equal(start) && f.To.Equal(start.AddDate(0, 0, 1))
 		}) {
-			return date, nil
+			held[date] = state.Day{}
 		}
 	}
-	return "", nil
+	return held, nil
 }
 
 // warnMissing warns, before a catch-up, of each file-like sink that holds
