@@ -243,9 +243,11 @@ func (f *Fetcher) moving(now time.Time) int {
 	// rate) and the time a request takes (need/rate).
 	page := time.Duration((float64(len(f.walks)) + lim.InFlight()) / rate * float64(time.Second))
 	stuck := max(stuckAfter, stuckPages*page)
+	// A Retry-After holds every window alike: its time counts for none.
+	paused := lim.PausedUntil()
 	n := 0
 	for _, a := range f.walks {
-		if now.Sub(a.seen) < stuck {
+		if now.Sub(maxTime(a.seen, paused)) < stuck {
 			n++
 		}
 	}
@@ -253,8 +255,8 @@ func (f *Fetcher) moving(now time.Time) int {
 }
 
 // A window counts as held up once its page has waited stuckPages times as
-// long as a page takes, and at least stuckAfter: longer than a Retry-After
-// of a second, which holds every window alike. The fetcher looks again
+// long as a page takes, and at least stuckAfter, not counting a pause for
+// a Retry-After, which holds every window alike. The fetcher looks again
 // every stuckCheck.
 const (
 	stuckPages = 10

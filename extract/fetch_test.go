@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -626,4 +627,34 @@ func TestHeldRequestDoesNotStopTheFetch(t *testing.T) {
 	require.True(t, released, "no window three days later was walked while the first one's request was held")
 	require.Len(t, got.events, 2000)
 	require.Zero(t, got.dupes)
+}
+
+// TestLongRetryAfterSplitsNothing: a Retry-After longer than the time
+// after which a window counts as held up (stuckAfter) pauses every
+// window alike; none of them is held up, so no window is split meanwhile,
+// and a tight limit still walks one (was: after 3 s of a 5 s pause every
+// window counted as held up, and the fetcher split them, each part
+// costing a partial page).
+func TestLongRetryAfterSplitsNothing(t *testing.T) {
+	hours := extract.Window{Start: day.Start, End: day.Start + (6 * time.Hour).Milliseconds()}
+	walk := func(pause bool) int {
+		t.Helper()
+		s, _ := sim(t, func(c *simulator.Config) { c.Latency = 20 * time.Millisecond })
+		var n atomic.Int32
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 3 && pause {
+				w.Header().Set("Retry-After", "5")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			s.Handler().ServeHTTP(w, r)
+		}))
+		t.Cleanup(api.Close)
+		got, err := fetchAt(t, api.URL+simulator.BasePath, 5, 8, 1<<30, hours)
+		require.NoError(t, err)
+		require.Zero(t, got.dupes)
+		require.Equal(t, eventsIn(s, hours), len(got.events))
+		return s.Stats().Requests
+	}
+	require.Equal(t, walk(false), walk(true), "the same pages, none split for the pause")
 }

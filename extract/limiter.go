@@ -425,6 +425,14 @@ func (l *Limiter) Throttled(sent time.Time, retryAfter time.Duration) {
 	l.cut(sent, now)
 }
 
+// PausedUntil is the end of the last pause a 429's Retry-After began: in
+// the future while every worker waits, zero before any 429.
+func (l *Limiter) PausedUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pausedUntil
+}
+
 // Rate is the current pacing rate in requests per second (0: unlimited).
 func (l *Limiter) Rate() float64 {
 	l.mu.Lock()
