@@ -257,28 +257,17 @@ func TestKafkaEndToEnd(t *testing.T) {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"), kfake.DataDir(dir))
 		require.NoError(t, err)
 		addrs := c.ListenAddrs()
-		var produced atomic.Int32
-		stop := make(chan struct{})
-		c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-			c.KeepControl()
-			if produced.Add(1) == 2 {
-				close(stop)
-			}
-			return nil, nil, false
-		})
+		stop := afterProduce(c, 2)
 		restarted := make(chan *kfake.Cluster, 1)
 		go func() {
 			<-stop
 			c.Close()
 			time.Sleep(2 * time.Second) // longer than max_attempts last
-			for range 50 {              // the port was just freed: retry a bind that races
-				if c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(portOf(t, addrs[0])), kfake.DataDir(dir)); err == nil {
-					restarted <- c2
-					return
-				}
-				time.Sleep(100 * time.Millisecond)
+			c2, err := kafkatest.Restart(addrs[0], dir)
+			if err != nil {
+				t.Error(err)
 			}
-			restarted <- nil
+			restarted <- c2
 		}()
 		cfg := testConfig(t, base)
 		cfg.Sinks = []config.Sink{kafkaSink(addrs, "audit")}
@@ -305,15 +294,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 		addrs := c.ListenAddrs()
 		// Stop the broker after its second produce request: part of the
 		// first day is in the topic, the rest is not.
-		var produced atomic.Int32
-		stop := make(chan struct{})
-		c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-			c.KeepControl()
-			if produced.Add(1) == 2 {
-				close(stop)
-			}
-			return nil, nil, false
-		})
+		stop := afterProduce(c, 2)
 		var wg sync.WaitGroup
 		wg.Go(func() { <-stop; c.Close() })
 		cfg := testConfig(t, base)
@@ -396,6 +377,20 @@ func TestKafkaHungInterruptedRun(t *testing.T) {
 	released.Store(true)
 	require.Eventually(t, func() bool { return len(kafkatest.Consume(t, c.ListenAddrs(), "audit")) > 0 },
 		30*time.Second, 100*time.Millisecond, "the producer's retry")
+}
+
+// afterProduce is closed once c has taken n produce requests.
+func afterProduce(c *kfake.Cluster, n int32) <-chan struct{} {
+	var produced atomic.Int32
+	done := make(chan struct{})
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if produced.Add(1) == n {
+			close(done)
+		}
+		return nil, nil, false
+	})
+	return done
 }
 
 func portOf(t *testing.T, addr string) int {

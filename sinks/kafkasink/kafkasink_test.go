@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -452,10 +452,6 @@ func TestBrokerRestarts(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topic), kfake.DataDir(dir))
 	require.NoError(t, err)
 	addrs := c.ListenAddrs()
-	_, port, err := net.SplitHostPort(addrs[0])
-	require.NoError(t, err)
-	p, err := strconv.Atoi(port)
-	require.NoError(t, err)
 
 	cfg := testConfig(addrs, topic)
 	cfg.DeliveryTimeout = time.Minute
@@ -468,15 +464,11 @@ func TestBrokerRestarts(t *testing.T) {
 	restarted := make(chan *kfake.Cluster, 1)
 	go func() {
 		time.Sleep(2 * time.Second) // down for longer than max_attempts last
-		for range 50 {              // the port was just freed: retry a bind that races
-			c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p), kfake.DataDir(dir))
-			if err == nil {
-				restarted <- c2
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
+		c2, err := kafkatest.Restart(addrs[0], dir)
+		if err != nil {
+			t.Error(err)
 		}
-		restarted <- nil
+		restarted <- c2
 	}()
 	require.NoError(t, w.Write(t.Context(), makeRecords(300, 300)), "the write waits for the broker to come back")
 	res, err := w.Commit(t.Context())

@@ -6,11 +6,15 @@ package kafkatest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -92,4 +96,27 @@ func endOffsets(ctx context.Context, t testing.TB, cl *kgo.Client, topic string)
 		}
 	}
 	return ends
+}
+
+// Restart starts a one-broker cluster again on the port of addr with the
+// data kept in dir (kfake.DataDir), as a broker that restarts comes back.
+// The port, just freed, may still be taken for a moment: it tries for up
+// to five seconds. It may run outside the test's goroutine.
+func Restart(addr, dir string) (*kfake.Cluster, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, err
+	}
+	for range 50 {
+		var c *kfake.Cluster
+		if c, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir)); err == nil {
+			return c, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("the broker did not restart on %s: %w", addr, err)
 }
