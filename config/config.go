@@ -58,6 +58,9 @@ type Config struct {
 	SecretsExposed string `yaml:"-"`
 	// inline are the keys whose secret is written in the file (parse).
 	inline []string
+	// tokenFileAt is "file:line" of source.token_file, for the errors of
+	// reading it (Load).
+	tokenFileAt string
 }
 
 // Source is where events come from.
@@ -313,17 +316,17 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
 		t, err := smallfile.Read(cfg.Source.TokenFile, maxTokenFile, nil)
 		if errors.Is(err, smallfile.ErrTooLarge) {
-			return nil, fmt.Errorf("%s: source.token_file: %s is larger than %d KiB: not a token file (the token, one line)", path, cfg.Source.TokenFile, maxTokenFile>>10)
+			return nil, fmt.Errorf("%s: source.token_file: %s is larger than %d KiB: not a token file (the token, one line)", cfg.tokenFileAt, cfg.Source.TokenFile, maxTokenFile>>10)
 		}
 		if err != nil {
-			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", path, err)
+			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", cfg.tokenFileAt, err)
 		} else {
 			tok := strings.TrimSpace(string(t))
 			if err := CheckToken(tok); err != nil {
-				return nil, fmt.Errorf("%s: source.token_file: the token in %s %w", path, cfg.Source.TokenFile, err)
+				return nil, fmt.Errorf("%s: source.token_file: the token in %s %w", cfg.tokenFileAt, cfg.Source.TokenFile, err)
 			}
 			if tok == "" {
-				cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %s is empty: write the token into it, one line", path, cfg.Source.TokenFile)
+				cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %s is empty: write the token into it, one line", cfg.tokenFileAt, cfg.Source.TokenFile)
 			}
 			cfg.Source.Token = tok
 			if fi, err := os.Stat(cfg.Source.TokenFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
@@ -421,6 +424,10 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 	cfg.File = file
 	cfg.Source.TokenError = c.tokenErr
 	cfg.inline = c.inline
+	cfg.tokenFileAt = c.file
+	if n := keyAt(doc, "source.token_file"); n != nil {
+		cfg.tokenFileAt = fmt.Sprintf("%s:%d", c.file, n.Line)
+	}
 	for i := range d.Sinks {
 		s, ok := c.decodeSink(&d.Sinks[i], fmt.Sprintf("sinks[%d]", i))
 		if ok {
@@ -450,7 +457,7 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 	if base != "" {
 		cfg.resolvePaths(base)
 		if err := cfg.checkPaths(); err != nil {
-			return nil, prefixErrors(file, err)
+			return nil, c.withLines(doc, err)
 		}
 	}
 	return &cfg, nil

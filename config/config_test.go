@@ -132,12 +132,12 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 	for _, tc := range []struct{ name, source, want string }{
 		{"unset variable", "  token: ${PACHCA_TEST_UNSET}\n", "p.yaml:2: source.token: environment variable PACHCA_TEST_UNSET is not set"},
 		{"part of the value", "  token: Bearer-${PACHCA_TEST_UNSET}\n", "source.token: environment variable PACHCA_TEST_UNSET is not set"},
-		{"missing token_file", "  token_file: missing-token\n", "p.yaml: source.token_file: open " + filepath.Join(dir, "missing-token") + ": no such file or directory"},
+		{"missing token_file", "  token_file: missing-token\n", "p.yaml:2: source.token_file: open " + filepath.Join(dir, "missing-token") + ": no such file or directory"},
 		{"no token at all", "  workspace: acme\n", "source.token: required"},
 		{"a variable without braces", "  token: $PACHCA_TOKEN\n", "p.yaml:2: source.token: a variable written $NAME is not expanded: write ${NAME}"},
 		{"a reference with spaces", "  token: ${ PACHCA_TOKEN }\n", "p.yaml:2: source.token: a ${ that starts no variable"},
 		{"an unclosed reference", "  token: ${PACHCA_TOKEN\n", "p.yaml:2: source.token: a ${ that starts no variable"},
-		{"empty token_file", "  token_file: empty-token\n", "p.yaml: source.token_file: " + filepath.Join(dir, "empty-token") + " is empty: write the token into it"},
+		{"empty token_file", "  token_file: empty-token\n", "p.yaml:2: source.token_file: " + filepath.Join(dir, "empty-token") + " is empty: write the token into it"},
 		{"PACHCA_TOKEN set, not named", "  workspace: acme\n", "p.yaml: source.token: required: PACHCA_TOKEN is set in the environment, but the file does not name it: add `token: ${PACHCA_TOKEN}` under source"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,7 +241,7 @@ func TestOutputModesAndDeadLetterDir(t *testing.T) {
 
 	write("  dead_letter_dir: pq/_dead\n")
 	_, err = config.Load(path, env(nil))
-	require.ErrorContains(t, err, "p.yaml: output.dead_letter_dir: "+filepath.Join(dir, "pq/_dead")+" is inside sinks[1].dir")
+	require.ErrorContains(t, err, "p.yaml:7: output.dead_letter_dir: "+filepath.Join(dir, "pq/_dead")+" is inside sinks[1].dir")
 	write("  dead_letter_dir: out\n")
 	_, err = config.Load(path, env(nil))
 	require.ErrorContains(t, err, "is inside sinks[0].dir")
@@ -396,7 +396,7 @@ func TestTokenFileSizeLimit(t *testing.T) {
 		path := filepath.Join(dir, "p.yaml")
 		require.NoError(t, os.WriteFile(path, []byte("source:\n  token_file: "+file+"\nsinks:\n  - type: stdout\n"), 0o600))
 		_, err := config.Load(path, env(nil))
-		require.EqualError(t, err, path+": source.token_file: "+file+" is larger than 64 KiB: not a token file (the token, one line)")
+		require.EqualError(t, err, path+":2: source.token_file: "+file+" is larger than 64 KiB: not a token file (the token, one line)")
 	}
 }
 
@@ -420,7 +420,7 @@ func TestTokenFileNamedPipe(t *testing.T) {
 	}()
 	select {
 	case err := <-loaded:
-		require.EqualError(t, err, path+": source.token_file: "+fifo+" is a pipe that no process wrote into within 5s")
+		require.EqualError(t, err, path+":2: source.token_file: "+fifo+" is a pipe that no process wrote into within 5s")
 	case <-time.After(smallfile.PipeWait + 30*time.Second):
 		t.Fatal("the configuration's load waits for a writer of the token file")
 	}

@@ -15,7 +15,9 @@ import (
 // and prefix (or one inside the other), or the state inside a sink, fail
 // at loading, naming both, as do two Kafka sinks of one topic on one
 // cluster (was: accepted, every event produced twice); Security Lake sinks in one bucket with their own
-// sources and manifest_prefix are fine, as the README says.
+// sources and manifest_prefix are fine, as the README says. The line names
+// the file's line of the key, as every configuration error does (was: the
+// file alone).
 func TestSinksDoNotShareAPlace(t *testing.T) {
 	const lake = "    schema: ocsf\n    layout: security_lake\n    security_lake:\n      account_id: \"123456789012\"\n"
 	s3 := func(bucket, prefix string) string {
@@ -25,29 +27,29 @@ func TestSinksDoNotShareAPlace(t *testing.T) {
 		name, sinks, state, want string
 	}{
 		{name: "same dir", sinks: "  - type: ndjson\n    dir: out\n  - type: parquet\n    dir: ./out/\n",
-			want: "p.yaml: sinks[1].dir: the same directory as sinks[0].dir (%DIR%/out)"},
+			want: "p.yaml:7: sinks[1].dir: the same directory as sinks[0].dir (%DIR%/out)"},
 		{name: "dir inside", sinks: "  - type: ndjson\n    dir: out\n  - type: parquet\n    dir: out/pq\n",
-			want: "p.yaml: sinks[1].dir: %DIR%/out/pq is inside sinks[0].dir (%DIR%/out)"},
+			want: "p.yaml:7: sinks[1].dir: %DIR%/out/pq is inside sinks[0].dir (%DIR%/out)"},
 		{name: "dir around", sinks: "  - type: ndjson\n    dir: out/nd\n  - type: parquet\n    dir: out\n",
-			want: "p.yaml: sinks[1].dir: %DIR%/out contains sinks[0].dir (%DIR%/out/nd)"},
+			want: "p.yaml:7: sinks[1].dir: %DIR%/out contains sinks[0].dir (%DIR%/out/nd)"},
 		{name: "absolute and relative", sinks: "  - type: ndjson\n    dir: %DIR%/out\n  - type: parquet\n    dir: out\n",
 			want: "sinks[1].dir: the same directory as sinks[0].dir"},
 		{name: "state inside a sink", sinks: "  - type: ndjson\n    dir: out\n", state: "out/state",
-			want: "p.yaml: state.dir: %DIR%/out/state is inside sinks[0].dir (%DIR%/out)"},
+			want: "p.yaml:7: state.dir: %DIR%/out/state is inside sinks[0].dir (%DIR%/out)"},
 		{name: "state is a sink", sinks: "  - type: ndjson\n    dir: st\n", state: "st",
-			want: "p.yaml: state.dir: the same directory as sinks[0].dir (%DIR%/st)"},
+			want: "p.yaml:7: state.dir: the same directory as sinks[0].dir (%DIR%/st)"},
 		{name: "same bucket and prefix", sinks: s3("bkt", "audit") + s3("bkt", "audit/"),
-			want: "p.yaml: sinks[1].prefix: the same location as sinks[0].prefix (s3://bkt/audit/)"},
+			want: "p.yaml:11: sinks[1].prefix: the same location as sinks[0].prefix (s3://bkt/audit/)"},
 		{name: "prefix inside", sinks: s3("bkt", "audit/") + s3("bkt", "audit/v2"),
-			want: "p.yaml: sinks[1].prefix: s3://bkt/audit/v2/ is inside sinks[0].prefix (s3://bkt/audit/)"},
+			want: "p.yaml:11: sinks[1].prefix: s3://bkt/audit/v2/ is inside sinks[0].prefix (s3://bkt/audit/)"},
 		{name: "bucket root", sinks: s3("bkt", "audit") + s3("bkt", `""`),
-			want: "p.yaml: sinks[1].prefix: s3://bkt/ contains sinks[0].prefix (s3://bkt/audit/)"},
+			want: "p.yaml:11: sinks[1].prefix: s3://bkt/ contains sinks[0].prefix (s3://bkt/audit/)"},
 		{name: "two lakes, one source", sinks: s3("lake", `""`) + lake + s3("lake", `""`) + lake + "      manifest_prefix: other\n",
 			want: "p.yaml: sinks[1].security_lake.sources: the same location as sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
 		{name: "lake and daily", sinks: s3("lake", `""`) + lake + s3("lake", "ext"),
-			want: "p.yaml: sinks[1].prefix: s3://lake/ext/ contains sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
+			want: "p.yaml:15: sinks[1].prefix: s3://lake/ext/ contains sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
 		{name: "same topic", sinks: "  - type: kafka\n    brokers: [k1:9092, K2:9092]\n    topic: audit\n  - type: kafka\n    brokers: [k2:9092]\n    topic: audit\n",
-			want: "p.yaml: sinks[1].topic: the same topic as sinks[0].topic (audit on k2:9092): every event would be sent twice; give each its own"},
+			want: "p.yaml:9: sinks[1].topic: the same topic as sinks[0].topic (audit on k2:9092): every event would be sent twice; give each its own"},
 		// Allowed.
 		{name: "siblings", sinks: "  - type: ndjson\n    dir: out\n  - type: parquet\n    dir: out2\n" + s3("bkt", "a") + s3("bkt", "ab") + s3("ckt", "a")},
 		{name: "two lakes, own sources", sinks: s3("lake", `""`) + lake + s3("lake", `""`) + lake +
@@ -79,9 +81,9 @@ func TestSinksDoNotShareAPlace(t *testing.T) {
 func TestPlacesThroughLinks(t *testing.T) {
 	for _, tc := range []struct{ name, sinks, state, want string }{
 		{name: "same dir", sinks: "  - {type: ndjson, dir: out/a}\n  - {type: ndjson, dir: out/b}\n",
-			want: "%DIR%/p.yaml: sinks[1].dir: the same directory as sinks[0].dir (%DIR%/out/a), through a symbolic link; give each its own"},
+			want: "%DIR%/p.yaml:5: sinks[1].dir: the same directory as sinks[0].dir (%DIR%/out/a), through a symbolic link; give each its own"},
 		{name: "state inside a sink", sinks: "  - {type: ndjson, dir: out/a}\n", state: "out/b/state",
-			want: "%DIR%/p.yaml: state.dir: %DIR%/out/a/state is inside sinks[0].dir (%DIR%/out/a), through a symbolic link; give each its own"},
+			want: "%DIR%/p.yaml:6: state.dir: %DIR%/out/a/state is inside sinks[0].dir (%DIR%/out/a), through a symbolic link; give each its own"},
 		{name: "a link of its own", sinks: "  - {type: ndjson, dir: out/a}\n  - {type: ndjson, dir: out/own}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

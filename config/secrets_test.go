@@ -50,7 +50,7 @@ func TestTokenWithControlCharacters(t *testing.T) {
 		{"in the file", "  token: \"tok-SECRET\\r\\n\"\n", "p.yaml:2: source.token: holds a control character"},
 		{"env", "  token: ${PACHCA_TOKEN}\n", "p.yaml:2: source.token: the value of ${PACHCA_TOKEN} holds a control character"},
 		{"tab", "  token: \"tok-SECRET\\tx\"\n", "source.token: holds a control character"},
-		{"token_file", "  token_file: token\n", "p.yaml: source.token_file: the token in " + filepath.Join(dir, "token") + " holds a control character"},
+		{"token_file", "  token_file: token\n", "p.yaml:2: source.token_file: the token in " + filepath.Join(dir, "token") + " holds a control character"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, []byte("source:\n"+tc.source+tail), 0o600))
