@@ -36,7 +36,8 @@ type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
 	// From and To bound the days checked, [From, To); both zero: every day
-	// the sinks hold or the state records as exported.
+	// the sinks hold or the state records as exported; one of them zero:
+	// those days, on or after From's day, or before To.
 	From, To time.Time
 	// PublicKey must have signed every manifest. Nil: the public half of
 	// signing.private_key_file when configured, else signatures are not
@@ -137,7 +138,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.AgainstAPI = o.AgainstAPI || o.Repair
-	if !o.From.IsZero() || !o.To.IsZero() {
+	if !o.From.IsZero() && !o.To.IsZero() {
 		if err := pipeline.CheckRange(o.From, o.To); err != nil {
 			return nil, err
 		}
@@ -315,11 +316,13 @@ func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
 }
 
 // days are the days to check: those of [From, To), or without a range
-// every day a root holds or the state records.
+// every day a root holds or the state records (with a bound on one side
+// only, those on its side of it).
 func (v *verifier) days(ctx context.Context) []string {
 	var out []string
-	if !v.o.From.IsZero() || !v.o.To.IsZero() {
-		for d := v.o.From.UTC().Truncate(24 * time.Hour); d.Before(v.o.To); d = d.AddDate(0, 0, 1) {
+	from := v.o.From.UTC().Truncate(24 * time.Hour)
+	if !v.o.From.IsZero() && !v.o.To.IsZero() {
+		for d := from; d.Before(v.o.To); d = d.AddDate(0, 0, 1) {
 			out = append(out, d.Format(time.DateOnly))
 		}
 		return out
@@ -336,6 +339,10 @@ func (v *verifier) days(ctx context.Context) []string {
 			out = append(out, strings.TrimPrefix(d, "dt="))
 		}
 	}
+	out = slices.DeleteFunc(out, func(day string) bool {
+		d, err := time.Parse(time.DateOnly, day)
+		return err == nil && (d.Before(from) || !v.o.To.IsZero() && !d.Before(v.o.To))
+	})
 	slices.Sort(out)
 	return slices.Compact(out)
 }

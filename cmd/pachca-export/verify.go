@@ -18,7 +18,7 @@ import (
 func verifyCommand() *command {
 	return &command{
 		name:     "verify",
-		synopsis: "-c FILE [--from T --to T] [--against-api] [--repair] [--token TOKEN] [--public-key FILE] [--print-public-key] [--format text|json]",
+		synopsis: "-c FILE [--from T] [--to T] [--against-api] [--repair] [--token TOKEN] [--public-key FILE] [--print-public-key] [--format text|json]",
 		summary:  "read the file and S3 sinks back and check every day, as OK/FAIL lines",
 		about: `Reads back what the file and S3 sinks of FILE hold and checks each day against
 its manifest (files present, sizes, sha256, record counts, schema version, no
@@ -34,7 +34,7 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
 			from := fs.String("from", "", "first day to check, inclusive (`T`; default: every day the sinks hold)")
-			to := fs.String("to", "", "end of the days to check, exclusive (`T`)")
+			to := fs.String("to", "", "end of the days to check, exclusive (`T`; default: every day the sinks hold from --from on)")
 			againstAPI := fs.Bool("against-api", false, "also compare each day with what the API returns now")
 			repair := fs.Bool("repair", false, "deliver the days that fail again, then check them once more (implies --against-api)")
 			var pubFiles stringList
@@ -52,9 +52,6 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 				f, t, err := parseRange(*from, *to)
 				if err != nil {
 					return err
-				}
-				if f.IsZero() != t.IsZero() {
-					return usageErr("verify: give both --from and --to, or neither")
 				}
 				if *format != "text" && *format != "json" {
 					return usageErr("verify: --format %q: want text or json", *format)
@@ -108,7 +105,10 @@ func (e *env) verify(ctx context.Context, o verify.Options, asJSON bool) error {
 	if rep.Empty {
 		rng, of := "", ""
 		if !o.From.IsZero() {
-			rng, of = fmt.Sprintf(" from %s to %s", o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339)), " of it"
+			rng, of = " from "+o.From.UTC().Format(time.RFC3339), " of it"
+		}
+		if !o.To.IsZero() {
+			rng, of = rng+" to "+o.To.UTC().Format(time.RFC3339), " of it"
 		}
 		return fmt.Errorf("verify: nothing to verify%s: no sink holds a day%s and the state records none as exported (another configuration, or state.dir?)", rng, of)
 	}

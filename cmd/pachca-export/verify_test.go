@@ -71,9 +71,17 @@ func TestVerifyCommand(t *testing.T) {
 	code, _, stderr = main("verify", "-c", writeConfig(t, base, secretToken, goodConfig), "--print-public-key")
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "sets no signing.private_key_file")
-	code, _, stderr = main("verify", "-c", path, "--from", day(0))
-	require.Equal(t, 2, code)
-	require.Contains(t, stderr, "give both --from and --to")
+
+	// One bound alone checks the days on its side of it, as the README's
+	// "give verify a --from after them" needs (was: a usage error, exit 2).
+	code, stdout, stderr = main("verify", "-c", path, "--public-key", pubFile, "--to", day(1))
+	require.Equal(t, 0, code, stdout+stderr)
+	require.Regexp(t, `OK\s+dt=`+day(0), stdout)
+	require.NotContains(t, stdout, "dt="+day(1))
+	code, stdout, stderr = main("verify", "-c", path, "--public-key", pubFile, "--from", day(1))
+	require.Equal(t, 1, code, stdout+stderr)
+	require.NotContains(t, stdout, "dt="+day(0))
+	require.Regexp(t, `FAIL\s+dt=`+day(1), stdout)
 }
 
 // TestRefusalExitStatus: a configuration with other filters on the same
