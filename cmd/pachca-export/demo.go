@@ -80,7 +80,7 @@ func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int
 	fmt.Fprintf(e.stdout, "demo: files under %s\n", out)
 	fmt.Fprintf(e.stdout, "  zcat %s | head -1\n", filepath.Join(out, "ndjson", "dt="+start.Format(time.DateOnly), "pachca-audit-"+start.Format(time.DateOnly)+".ndjson.gz"))
 	fmt.Fprintf(e.stdout, "  duckdb -c \"SELECT event_category, count(*) FROM read_parquet('%s/parquet/dt=*/*.parquet', hive_partitioning=true) GROUP BY 1\"\n", out)
-	return e.demoReport(ctx, out, start, end)
+	return e.demoReport(ctx, log, out, start, end)
 }
 
 // clearDemo removes what an earlier demo wrote under out, so that the demo

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -42,6 +43,8 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 			from := fs.String("from", "", "start of the period, inclusive (`T`; default: 7 days before --to)")
 			to := fs.String("to", "", "end of the period, exclusive (`T`; default: today 00:00 UTC)")
 			out := fs.String("o", "report.html", "output `FILE` (- for standard output)")
+			var lf logFlags
+			lf.register(fs)
 			return func(ctx context.Context, rest []string) error {
 				// A directory may come before, between or after the flags.
 				var dirs []string
@@ -64,7 +67,11 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 					}
 					n = *sinkN
 				}
-				return e.report1(ctx, dirs, *cfgPath, n, *from, *to, *out)
+				log, err := lf.logger(e)
+				if err != nil {
+					return err
+				}
+				return e.report1(ctx, log, dirs, *cfgPath, n, *from, *to, *out)
 			}
 		},
 	}
@@ -72,7 +79,7 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 }
 
 // report1 writes the report asked for.
-func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN int, from, to, out string) error {
+func (e *env) report1(ctx context.Context, log *slog.Logger, dirs []string, cfgPath string, sinkN int, from, to, out string) error {
 	f, t, err := parseRange(from, to)
 	if err != nil {
 		return err
@@ -110,13 +117,13 @@ func (e *env) report1(ctx context.Context, dirs []string, cfgPath string, sinkN 
 			return err
 		}
 		o.Store = filesink.ReadOnly(dirs[0])
-		return e.writeReport(ctx, o, out)
+		return e.writeReport(ctx, log, o, out)
 	case cfgPath != "":
 		sk, err := e.reportSink(ctx, cfgPath, sinkN, out, &o)
 		if err != nil {
 			return err
 		}
-		err = e.writeReport(ctx, o, out)
+		err = e.writeReport(ctx, log, o, out)
 		if cerr := sk.Close(ctx); cerr != nil && err == nil {
 			err = fmt.Errorf("report: close %s: %w", sk.Name(), cerr)
 		}
@@ -224,8 +231,9 @@ const reportMemoryLimit = 32 << 20
 
 // writeReport renders into a temporary file next to out and renames it
 // into place, so that a failed report leaves no partial page under out.
-// The file is private (0600): it names people and their addresses.
-func (e *env) writeReport(ctx context.Context, o report.Options, out string) error {
+// The file is private (0600): it names people and their addresses. What
+// was written is a line of log, a JSON object with --log-format json.
+func (e *env) writeReport(ctx context.Context, log *slog.Logger, o report.Options, out string) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(reportMemoryLimit))
 	}
@@ -252,7 +260,8 @@ func (e *env) writeReport(ctx context.Context, o report.Options, out string) err
 	if st.Previous {
 		prev = fmt.Sprintf("compared with the previous period (%d file(s))", st.PreviousFiles)
 	}
-	fmt.Fprintf(e.stderr, "report: %s events from %d file(s), %s -> %s\n", group3(st.Events), st.Files, prev, out)
+	log.Info(fmt.Sprintf("report: %s events from %d file(s), %s -> %s", group3(st.Events), st.Files, prev, out),
+		"events", st.Events, "files", st.Files, "previous_files", st.PreviousFiles, "out", out)
 	return nil
 }
 
@@ -285,10 +294,10 @@ func group3(n int64) string {
 
 // demoReport writes the report of the demo's week next to its files and
 // says where.
-func (e *env) demoReport(ctx context.Context, dir string, from, to time.Time) error {
+func (e *env) demoReport(ctx context.Context, log *slog.Logger, dir string, from, to time.Time) error {
 	out := filepath.Join(dir, "report.html")
 	o := report.Options{Store: filesink.ReadOnly(filepath.Join(dir, "parquet")), From: from, To: to, Version: version()}
-	if err := e.writeReport(ctx, o, out); err != nil {
+	if err := e.writeReport(ctx, log, o, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "demo: security digest of the week in %s (open it in a browser)\n", out)

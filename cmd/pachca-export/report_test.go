@@ -310,6 +310,33 @@ func TestDemoWritesReport(t *testing.T) {
 	require.Equal(t, "3,000", eventsOnPage(t, page))
 }
 
+// TestDemoAndReportJSONLogs: with --log-format json every line the demo
+// and the report write on stderr is one JSON object, the report's line
+// too (was: "report: N events from ..." as plain text in the demo, and the
+// report took no --log-format).
+func TestDemoAndReportJSONLogs(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := runMain(t, "demo", "--out", out, "--events", "500", "--log-format", "json")
+	require.Equal(t, 0, code, stderr)
+	page := filepath.Join(out, "report.html")
+	var written []map[string]any
+	for _, r := range jsonLines(t, stderr) {
+		if r["out"] == page {
+			written = append(written, r)
+		}
+	}
+	require.Len(t, written, 1, "the report's record: %s", stderr)
+	require.EqualValues(t, 500, written[0]["events"])
+
+	page2 := filepath.Join(t.TempDir(), "r.html")
+	code, _, stderr = runReport(t, filepath.Join(out, "parquet"), "-o", page2, "--log-format", "json")
+	require.Equal(t, 0, code, stderr)
+	recs := jsonLines(t, stderr)
+	require.Len(t, recs, 1, stderr)
+	require.Equal(t, page2, recs[0]["out"])
+	require.EqualValues(t, 500, recs[0]["events"])
+}
+
 // TestReportInterrupted: a report stopped by a signal says so, leaves no
 // page, and does not speak of days left unexported, as it exports nothing
 // (was: "interrupted; days not delivered stay unexported and the next run
