@@ -103,7 +103,13 @@ func (e *env) export(ctx context.Context, o pipeline.Options, rng pipeline.Range
 		if err == nil {
 			var refused map[int]error
 			refused, err = refusedLocations(ctx, o.Config)
-			printPlan(e, o.Config, sum.Plan, refused)
+			// The signing keys, read as the run reads them: a key the run
+			// would refuse (exit 2) fails the dry run too.
+			kerr := signingKeys(o.Config)
+			printPlan(e, o.Config, sum.Plan, refused, kerr)
+			if err == nil {
+				err = kerr
+			}
 		}
 		return err
 	}
@@ -164,7 +170,17 @@ func (e *env) writeMetrics(path, workspace string, sum *pipeline.Summary, res te
 	return m.WriteTextfile(path)
 }
 
-func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]error) {
+// signingKeys reads the signing key and the previous public keys as a run
+// does; nil without them.
+func signingKeys(cfg *config.Config) error {
+	if _, err := pipeline.Signer(cfg); err != nil {
+		return err
+	}
+	_, err := pipeline.PreviousKeys(cfg)
+	return err
+}
+
+func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]error, signing error) {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "dry run: nothing fetched\n")
 	for _, n := range p.Notes {
@@ -197,6 +213,9 @@ func printPlan(e *env, cfg *config.Config, p *pipeline.Plan, refused map[int]err
 		roundAnswer(time.Duration(float64(workers)/rps*float64(time.Second))), workers)
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
 		fmt.Fprintf(w, "token\tnot set (a dry run needs none; run does): %s\n", e.redact(err.Error()))
+	}
+	if signing != nil {
+		fmt.Fprintf(w, "refused\t%s\n", e.redact(signing.Error()))
 	}
 	for i, s := range cfg.Sinks {
 		fmt.Fprintf(w, "sink %d\t%s\n", i, describeSink(s))

@@ -182,7 +182,8 @@ func TestVerifyStreamsOnly(t *testing.T) {
 // said OK to a key file that was missing, not a key, or readable by every
 // user of the host, and the run then stopped on it); a key other users may
 // read is refused, since whoever reads it can sign manifests, while one the
-// group reads (a Secret mounted for an fsGroup) is accepted.
+// group reads (a Secret mounted for an fsGroup) is accepted. The dry run
+// reads it as the run does.
 func TestSigningKeyChecked(t *testing.T) {
 	base := startSim(t)
 	key := filepath.Join(t.TempDir(), "signing.pem")
@@ -197,6 +198,12 @@ func TestSigningKeyChecked(t *testing.T) {
 	require.Regexp(t, `FAIL\s+signing\s+`+regexp.QuoteMeta(open), stdout)
 	code, _, stderr = runMain(t, "run", "-c", path, "--from", day)
 	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, open)
+	// The dry run reads it too, and ends as the run would (was: exit 0, the
+	// plan without a word of the key).
+	code, stdout, stderr = runMain(t, "run", "-c", path, "--dry-run")
+	require.Equal(t, 2, code, stdout+stderr)
+	require.Regexp(t, `(?m)^refused +`+regexp.QuoteMeta(open), stdout)
 	require.Contains(t, stderr, open)
 
 	require.NoError(t, os.Chmod(key, 0o640))
