@@ -49,7 +49,7 @@ demo: build
 
 # Micro-benchmarks (benchstat-friendly), then whole pachca-export runs
 # against pachca-sim (every rate-limit model, a tight limit, a slower server,
-# SIGKILL and rerun) and the peak RSS of a 1,000,000-event export: about 16
+# SIGKILL and rerun) and the peak RSS of a 1,000,000-event export: about 20
 # minutes. Figures and machine: BENCHMARKS.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/... ./extract/
