@@ -98,6 +98,13 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		return err
 	}
 	defer func() {
+		if stuck := (*StuckSinkError)(nil); errors.As(err, &stuck) {
+			// A sink call is still under way on another goroutine: its sink
+			// is not closed under it; the state's lock is released, as the
+			// process's exit would.
+			err = errors.Join(err, s.Abandon())
+			return
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		cerr := s.Close(cctx)
@@ -145,13 +152,18 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 	return l.run(ctx)
 }
 
-// Loop is one follow loop over a session. Its methods run on one goroutine,
-// except the status readers (ready, metrics).
+// Loop is one follow loop over a session. Its methods run one at a time
+// (a cycle on a goroutine of its own, which run waits for, or leaves
+// behind in a stuck sink call and returns), except the status readers
+// (ready, metrics).
 type Loop struct {
 	s   *pipeline.Session
 	st  *state.Store
 	cfg config.Follow
 	lag time.Duration
+	// timeout is source.timeout: what a sink call begun past the give-up
+	// time of failing cycles is given (cycleWithGrace).
+	timeout time.Duration
 	// retention is how far back the API keeps events: a day wholly
 	// before now - retention is never read, nor sealed as exported.
 	retention time.Duration
@@ -187,7 +199,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}}
+	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, timeout: cfg.Source.Timeout, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}}
 	pos, ok, err := l.st.Follow()
 	if err != nil {
 		return nil, err
@@ -291,18 +303,22 @@ func (l *Loop) loadRecent(exported map[string]state.Day) error {
 
 // run cycles until ctx ends. Cycles failing since longer than
 // give_up_after (from the start of the first failing one) end it; a cycle
-// retries the API only within what is left of that time, so that the end
-// comes about give_up_after after the failures began, not cycles later.
+// retries the API, and waits for its sinks, only within what is left of
+// that time (cycleWithGrace), so that the end comes about give_up_after
+// after the failures began, not cycles later.
 func (l *Loop) run(ctx context.Context) error {
 	interval := l.cfg.Interval
 	failures := 0
 	for {
 		began := time.Now()
-		giveUp := began.Add(l.cfg.GiveUpAfter)
+		giveUp, failing := began.Add(l.cfg.GiveUpAfter), false
 		if since := l.failingSince(); !since.IsZero() {
-			giveUp = since.Add(l.cfg.GiveUpAfter)
+			giveUp, failing = since.Add(l.cfg.GiveUpAfter), true
 		}
-		err := l.cycleWithGrace(ctx, giveUp)
+		err := l.cycleWithGrace(ctx, giveUp, failing)
+		if stuck := (*StuckSinkError)(nil); errors.As(err, &stuck) {
+			return err // the cycle's goroutine is left in the sink call
+		}
 		idle := errors.Is(err, errIdle) || errors.Is(err, errStopped)
 		if idle {
 			err = nil
@@ -343,15 +359,77 @@ func (l *Loop) run(ctx context.Context) error {
 
 // cycleWithGrace runs one cycle, retrying the API until giveUp at most; a
 // stop asked for during it lets it finish for up to grace, then abandons it.
-func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time) error {
+//
+// Its sink calls are bounded too. In a run of failing cycles (failing), by
+// giveUp, or, begun after it (the last try comes at giveUp), by one
+// source.timeout, as a request is. Otherwise each by its start plus
+// give_up_after: a call that lasts that long is a failure that long, while
+// a healthy cycle (a catch-up of many days) may well last longer. A sink
+// that honours its context returns then, and the cycle fails; for one that
+// does not (a file sink in a syscall on a hung NFS mount), the watchdog
+// returns a *StuckSinkError shortly after, leaving the cycle's goroutine
+// in the call.
+func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time, failing bool) error {
 	cctx, cancel := context.WithCancel(extract.WithRetryDeadline(context.WithoutCancel(ctx), giveUp))
 	defer cancel()
+	bound := func(start time.Time) time.Time { return start.Add(l.cfg.GiveUpAfter) }
+	if failing {
+		bound = func(start time.Time) time.Time { return maxTime(giveUp, start.Add(l.timeout)) }
+	}
+	cctx = pipeline.WithSinkDeadline(cctx, bound, fmt.Errorf("no answer within follow.give_up_after (%s)", l.cfg.GiveUpAfter))
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(grace, cancel)
 		context.AfterFunc(cctx, func() { t.Stop() })
 	})
 	defer stop()
-	return l.cycle(cctx, ctx)
+	done := make(chan error, 1) // never read after the watchdog ends the wait
+	go func() { done <- l.cycle(cctx, ctx) }()
+	return l.watch(done)
+}
+
+// StuckSinkError ends a follow loop whose sink call went on past its
+// deadline (follow.give_up_after) and the slack after it: the sink ignores
+// its context, and only a new process gets past it. The cycle under way is
+// redone by the next start, as after a kill.
+type StuckSinkError struct {
+	pipeline.SinkCall
+	Waited      time.Duration // how long the call had gone on
+	GiveUpAfter time.Duration
+}
+
+func (e *StuckSinkError) Error() string {
+	return fmt.Sprintf("follow: giving up: sink %s has not answered its %s of %s for %s, past follow.give_up_after (%s): it ignores its deadline (a hung NFS mount, a pipe nobody reads?); the next start redoes the cycle",
+		e.Sink, e.Step, e.Day, e.Waited.Round(time.Second), e.GiveUpAfter)
+}
+
+// watch waits for the cycle's result on done, or until a sink call has
+// gone on for slack past its context's deadline.
+func (l *Loop) watch(done <-chan error) error {
+	slack := l.slack()
+	t := time.NewTicker(slack / 2)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case now := <-t.C:
+			if c, ok := l.s.SinkCall(); ok && !c.Deadline.IsZero() && now.Sub(c.Deadline) >= slack {
+				select {
+				case err := <-done: // it ended meanwhile
+					return err
+				default:
+				}
+				return &StuckSinkError{SinkCall: c, Waited: now.Sub(c.Since), GiveUpAfter: l.cfg.GiveUpAfter}
+			}
+		}
+	}
+}
+
+// slack is how long past its deadline a sink call may take to return
+// before the watchdog gives up on it: a tenth of give_up_after, between 1
+// and 5 s (grace).
+func (l *Loop) slack() time.Duration {
+	return min(max(l.cfg.GiveUpAfter/10, time.Second), grace)
 }
 
 // failed records a failed cycle that began at began; it returns when the

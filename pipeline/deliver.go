@@ -100,9 +100,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			return err
 		}
 		for _, s := range r.sinks {
-			leave := r.waiting.enter(s.Name(), "open", date)
-			w, err := s.Open(ctx, p)
-			leave()
+			cctx, done := r.sinkCall(ctx, s.Name(), "open", date)
+			w, err := s.Open(cctx, p)
+			err = done(err)
 			if err != nil {
 				return fail(fmt.Errorf("%s: %s: %w", s.Name(), date, err))
 			}
@@ -265,9 +265,8 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				src = recs // the day file holds the whole day
 			}
 			for start := 0; start < len(src); start += batchSize {
-				leave := r.waiting.enter(r.sinks[i].Name(), "write", date)
-				err := wr.Write(ctx, src[start:min(start+batchSize, len(src))])
-				leave()
+				cctx, done := r.sinkCall(ctx, r.sinks[i].Name(), "write", date)
+				err := done(wr.Write(cctx, src[start:min(start+batchSize, len(src))]))
 				if err != nil {
 					return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
 				}
@@ -320,9 +319,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	}
 	results := make([]sinks.Result, len(writers))
 	for i, wr := range writers {
-		leave := r.waiting.enter(r.sinks[i].Name(), "commit", date)
-		res, err := wr.Commit(ctx)
-		leave()
+		cctx, done := r.sinkCall(ctx, r.sinks[i].Name(), "commit", date)
+		res, err := wr.Commit(cctx)
+		err = done(err)
 		if err != nil {
 			committed = i + 1 // a failed Commit cleans up after itself
 			return fail(fmt.Errorf("%s: %s: %w", r.sinks[i].Name(), date, err))
@@ -407,9 +406,8 @@ func (r *runner) relink(ctx context.Context, p sinks.Partition) error {
 	var errs []error
 	for _, s := range r.sinks {
 		if l, ok := s.(sinks.Linker); ok {
-			leave := r.waiting.enter(s.Name(), "relink", p.Date())
-			err := l.Relink(ctx, p)
-			leave()
+			cctx, done := r.sinkCall(ctx, s.Name(), "relink", p.Date())
+			err := done(l.Relink(cctx, p))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %s: %w", s.Name(), p.Date(), err))
 			}
@@ -428,8 +426,12 @@ func (r *runner) abort(ctx context.Context, date string, ws []sinks.Writer, ss [
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 	defer cancel()
 	var errs []error
+	deadline, _ := ctx.Deadline()
 	for i, w := range ws {
-		if err := w.Abort(ctx); err != nil {
+		leave := r.waiting.enter(ss[i].Name(), "abort", date, deadline)
+		err := w.Abort(ctx)
+		leave()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s: abort: %w", ss[i].Name(), date, err))
 		}
 	}

@@ -63,9 +63,9 @@ func (r *runner) refusal(ctx context.Context, p sinks.Partition, total int64) (*
 		if !ok {
 			continue
 		}
-		leave := r.waiting.enter(s.Name(), "read", p.Date())
-		had, found, err := h.Existing(ctx, p)
-		leave()
+		cctx, done := r.sinkCall(ctx, s.Name(), "read", p.Date())
+		had, found, err := h.Existing(cctx, p)
+		err = done(err)
 		var foreign *sinks.ForeignDayError
 		var whole *sinks.WholeDayError
 		switch {

@@ -215,7 +215,7 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 	}
 	r := &runner{
 		s: s, cfg: s.cfg, log: s.log, plan: plan, store: s.store, spool: s.store.Spool(), sinks: set.Sinks,
-		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: before, owner: owner,
+		client: s.client, sum: sum, days: map[int64]*dayWork{}, before: before, owner: owner, waiting: &s.waiting,
 	}
 	r.log.Log(ctx, r.info(), "export started", "run_id", sum.RunID, "from", fmtT(plan.From), "to", fmtT(plan.To),
 		"days", len(plan.Days), "streams", len(plan.Streams), "sinks", len(set.Sinks), "state", s.store.Dir())
@@ -306,7 +306,7 @@ type runner struct {
 	days      map[int64]*dayWork // by day start in Unix ms
 	delivered int                // index of the next day to deliver
 	cond      *sync.Cond
-	waiting   sinkWait // the sink call a delivery is in, for the progress log
+	waiting   *sinkWait // the sink call a delivery is in (Session.waiting)
 }
 
 func dayKey(ms int64) int64 { return ms - ms%int64(day/time.Millisecond) }

@@ -94,6 +94,9 @@ type Session struct {
 	// concurrencyWarned: the warning that source.concurrency bounds the
 	// request rate was logged (once a session; concurrencyWatch).
 	concurrencyWarned atomic.Bool
+	// waiting is the sink call the plan under way is in: for its progress
+	// log, and for a follow loop's watchdog (SinkCall).
+	waiting sinkWait
 }
 
 // Open opens a session: it checks that a token is set, locks the state
@@ -378,6 +381,21 @@ func (s *Session) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("state: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// Abandon releases the state without closing the sinks, for a process
+// that exits while a sink call has not returned (a follow loop's watchdog):
+// closing would wait on that call, or race with it. As after a kill, the
+// next start redoes what was under way. Close does nothing after it.
+func (s *Session) Abandon() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
 }
 
 // groupWarner is a file sink (filesink.Sink.GroupWarning): it tells when
