@@ -133,7 +133,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 				busy = busy && now.Sub(w.since) >= slow
 				if busy && w.seq != warned {
 					warned = w.seq
-					r.log.Warn("a sink has not answered for a while: the run waits for it, as long as its own timeouts allow (s3: timeout × max_attempts; kafka: delivery_timeout)",
+					r.log.Warn("a sink has not answered for a while: the run waits for it, as long as its own timeouts allow (s3: timeout × max_attempts; kafka: delivery_timeout), a follow loop at most until follow.give_up_after",
 						"sink", w.sink, "step", w.step, "day", w.day, "waiting", now.Sub(w.since).Round(time.Second).String())
 				}
 				if now.Sub(last) < every-every/10 {
