@@ -182,6 +182,10 @@ type Period struct {
 // Transform configures the normalization step.
 type Transform struct {
 	DropEventKeys []string `yaml:"drop_event_keys"`
+	// DropOwnReads drops the audit_events_accessed events of the
+	// exporter's own requests (their user agent names the state's reader
+	// id), keeping every other read of the log.
+	DropOwnReads bool `yaml:"drop_own_reads"`
 }
 
 // Follow configures `pachca-export follow`: every Interval it exports what

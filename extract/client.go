@@ -137,6 +137,17 @@ type Client struct {
 	limit atomic.Int64
 }
 
+// Agent is the user agent of a client's requests: "pachca-export", and
+// with a state's reader id (state.View.ReaderID) "pachca-export (reader
+// ID)", by which the audit events of the exporter's own reads of the log
+// are told from others' (transform.drop_own_reads).
+func Agent(reader string) string {
+	if reader == "" {
+		return "pachca-export"
+	}
+	return "pachca-export (reader " + reader + ")"
+}
+
 // NewClient returns a client; it does no I/O.
 func NewClient(cfg ClientConfig) *Client {
 	if cfg.BaseURL == "" {
@@ -147,7 +158,7 @@ func NewClient(cfg ClientConfig) *Client {
 		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.UserAgent == "" {
-		cfg.UserAgent = "pachca-export"
+		cfg.UserAgent = Agent("")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

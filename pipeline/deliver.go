@@ -120,10 +120,6 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		_, streams[i] = s.(sinks.Streamer)
 	}
 
-	drop := map[string]bool{}
-	for _, k := range r.cfg.Transform.DropEventKeys {
-		drop[k] = true
-	}
 	var (
 		norm     transform.Normalizer
 		recs     []transform.Record
@@ -187,7 +183,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			switch {
 			case rec.CreatedAt < from || rec.CreatedAt >= to:
 				recs = recs[:len(recs)-1] // a window spooled for another range reaches past this one
-			case drop[rec.EventKey]:
+			case r.s.drop.Dropped(rec):
 				recs = recs[:len(recs)-1]
 				if once(key) {
 					dropped++

@@ -240,7 +240,7 @@ func DataIdentity(cfg *config.Config) sinks.Identity {
 	return sinks.Identity{
 		BaseURL: secret.WithoutUser(cfg.Source.BaseURL), Workspace: cfg.Source.Workspace,
 		EventKeys: f.EventKeys, ActorID: f.ActorID, ActorType: f.ActorType, EntityID: f.EntityID, EntityType: f.EntityType,
-		DropEventKeys: cfg.Transform.DropEventKeys,
+		DropEventKeys: cfg.Transform.DropEventKeys, DropOwnReads: cfg.Transform.DropOwnReads,
 	}.Normal()
 }
 

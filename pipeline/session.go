@@ -22,6 +22,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Options configure a session.
@@ -97,6 +98,9 @@ type Session struct {
 	// waiting is the sink call the plan under way is in: for its progress
 	// log, and for a follow loop's watchdog (SinkCall).
 	waiting sinkWait
+	// drop tells the records not exported (transform.drop_event_keys,
+	// transform.drop_own_reads).
+	drop transform.Drop
 }
 
 // Open opens a session: it checks that a token is set, locks the state
@@ -165,7 +169,17 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		s.log.Info("state: removed what no run reads again (days past period.retention, id logs of exported days): "+pruned.String(), "state", st.Dir())
 	}
 	s.retries = newRetryLog(s.log, s.now)
+	reader, err := st.EnsureReaderID()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	cc := cfg.Source.ClientConfig(o.HTTPClient)
+	cc.UserAgent = extract.Agent(reader)
+	s.drop = transform.NewDrop(cfg.Transform.DropEventKeys, "")
+	if cfg.Transform.DropOwnReads {
+		s.drop = transform.NewDrop(cfg.Transform.DropEventKeys, cc.UserAgent)
+	}
 	cc.OnRetry = s.retries.observe
 	cc.Logger = s.log // the limiter reads 429s at debug level
 	cc.Now = s.now

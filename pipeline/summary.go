@@ -35,7 +35,7 @@ type Summary struct {
 	Refused     []Refusal
 	Events      int64 // records delivered to each sink
 	DeadLetters int64 // events that could not be parsed, or had the id of another event of their window
-	Dropped     int64 // events of transform.drop_event_keys
+	Dropped     int64 // events of transform.drop_event_keys, and own reads (drop_own_reads)
 	PerKey      map[string]int64
 	PerSink     map[string]*SinkTotals
 	SinkOrder   []string
@@ -146,7 +146,7 @@ func (s *Summary) Print(w io.Writer, result string) {
 	}
 	fmt.Fprintf(tw, "events\t%d\n", s.Events)
 	if s.Dropped > 0 {
-		fmt.Fprintf(tw, "dropped (drop_event_keys)\t%d\n", s.Dropped)
+		fmt.Fprintf(tw, "dropped (transform)\t%d\n", s.Dropped)
 	}
 	fmt.Fprintf(tw, "dead letters\t%d\n", s.DeadLetters)
 	for i, name := range s.SinkOrder {

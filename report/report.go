@@ -139,6 +139,9 @@ func leftOut(id *sinks.Identity) []string {
 	if len(id.DropEventKeys) > 0 {
 		out = append(out, strings.Join(id.DropEventKeys, ", ")+" (transform.drop_event_keys)")
 	}
+	if id.DropOwnReads {
+		out = append(out, "the exporter's own reads of the log, audit_events_accessed under its reader id; everyone else's are in (transform.drop_own_reads)")
+	}
 	return out
 }
 

@@ -38,6 +38,9 @@ func TestLeftOutIsNotZero(t *testing.T) {
 			claim:   &sinks.Identity{Workspace: "test", EventKeys: []string{"user_login", "user_role_changed"}, DropEventKeys: []string{"audit_events_accessed"}},
 			want:    map[string]string{"card-fails": "not exported", "card-other": "not exported", "Audit log reads": "not exported", "Role changes": `[\d,]+`},
 			leftOut: "every event key but user_login, user_role_changed (source.filters.event_keys); audit_events_accessed (transform.drop_event_keys)"},
+		{name: "drops its own reads only", claim: &sinks.Identity{Workspace: "test", DropOwnReads: true},
+			want:    map[string]string{"card-fails": `[\d,]+`, "card-other": `[\d,]+`, "Audit log reads": `[\d,]+`},
+			leftOut: "the exporter&#39;s own reads of the log, audit_events_accessed under its reader id; everyone else&#39;s are in (transform.drop_own_reads)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")

@@ -31,6 +31,9 @@ type Identity struct {
 	EntityID      string   `json:"source.filters.entity_id"`
 	EntityType    string   `json:"source.filters.entity_type"`
 	DropEventKeys []string `json:"transform.drop_event_keys"`
+	// DropOwnReads: the exporter's own reads of the log are not exported;
+	// absent from the JSON (so from the hash) when false.
+	DropOwnReads bool `json:"transform.drop_own_reads,omitempty"`
 	// Schema is the record shape: the schema_version of every record.
 	Schema string `json:"schema"`
 	// Format is the file format with its compression, as the extension

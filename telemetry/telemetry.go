@@ -118,7 +118,7 @@ func New(workspace string) *Metrics {
 		return g
 	}
 	m.events = counterVec("events_total", "Events delivered to every sink, by event_key.", "event_key")
-	m.dropped = counter("dropped_events_total", "Events not exported because transform.drop_event_keys names their key.")
+	m.dropped = counter("dropped_events_total", "Events not exported because transform.drop_event_keys names their key, or transform.drop_own_reads finds them the exporter's own reads of the log.")
 	m.deadLetters = counter("dead_letters_total", "Events written to the dead-letter files: unparseable, or another event with the id of one delivered from its window.")
 	m.partitions = counter("partitions_delivered_total", "Partitions (a UTC day, or the part of one a range covers) delivered to every sink.")
 	m.refused = counter("refused_partitions_total", "Partitions not delivered because they would have replaced files holding more events, or another identity's (run --replace allows the former).")

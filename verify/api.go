@@ -16,14 +16,10 @@ import (
 // same streams, filters and dropped keys) and returns, per day, the ids of
 // the events a run would export: events that do not parse (dead letters)
 // and dropped keys are left out.
-func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, days []string) (map[string]map[string]struct{}, error) {
+func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string) (map[string]map[string]struct{}, error) {
 	streams := []string{""}
 	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
 		streams = keys
-	}
-	drop := map[string]bool{}
-	for _, k := range cfg.Transform.DropEventKeys {
-		drop[k] = true
 	}
 	c := &collector{out: map[string]map[string]struct{}{}, drop: drop, workspace: cfg.Source.Workspace}
 	var windows []extract.Window
@@ -57,7 +53,7 @@ func dayOf(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.DateOn
 type collector struct {
 	mu        sync.Mutex
 	out       map[string]map[string]struct{}
-	drop      map[string]bool
+	drop      transform.Drop
 	workspace string
 }
 
@@ -72,7 +68,7 @@ type idWindow struct {
 }
 
 func (w *idWindow) Add(ev extract.Event) error {
-	if w.norm.NormalizeInto(ev.Raw, w.c.workspace, &w.rec) != nil || w.c.drop[w.rec.EventKey] {
+	if w.norm.NormalizeInto(ev.Raw, w.c.workspace, &w.rec) != nil || w.c.drop.Dropped(&w.rec) {
 		return nil // a dead letter, or a dropped key: not in the output by design
 	}
 	w.ids = append(w.ids, strings.Clone(w.rec.ID)) // not the whole record's text

@@ -29,6 +29,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // Options configure a verification.
@@ -117,6 +118,7 @@ type verifier struct {
 	// none): the days from its day on are the loop's to seal.
 	followStart string
 	client      *extract.Client
+	drop        transform.Drop // what a run does not export, for --against-api
 	// session delivers the days a repair does; opened first, it holds the
 	// state's lock from before the check to the end.
 	session *pipeline.Session
@@ -196,7 +198,19 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		v.followStart = f.Start.UTC().Format(time.DateOnly)
 	}
 	if o.AgainstAPI {
-		v.client = extract.NewClient(o.Config.Source.ClientConfig(o.HTTPClient))
+		// With the state's reader id, as a run: its reads of the log are
+		// the exporter's own, and so are those of the runs it compares.
+		reader, err := view.ReaderID()
+		if err != nil {
+			return nil, err
+		}
+		cc := o.Config.Source.ClientConfig(o.HTTPClient)
+		cc.UserAgent = extract.Agent(reader)
+		v.client = extract.NewClient(cc)
+		v.drop = transform.NewDrop(o.Config.Transform.DropEventKeys, "")
+		if o.Config.Transform.DropOwnReads && reader != "" {
+			v.drop = transform.NewDrop(o.Config.Transform.DropEventKeys, cc.UserAgent)
+		}
 	}
 	lines, err := v.check(ctx, v.days(ctx))
 	rep.Lines = append(rep.Lines, lines...)
@@ -408,7 +422,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			if onAPIRead != nil {
 				onAPIRead(len(these))
 			}
-			if api, err = apiIDs(ctx, v.cfg, v.client, these); err != nil {
+			if api, err = apiIDs(ctx, v.cfg, v.client, v.drop, these); err != nil {
 				// The files are checked all the same: their lines, then
 				// this error; the days after are not compared.
 				api, apiErr = nil, fmt.Errorf("--against-api: %w", err)

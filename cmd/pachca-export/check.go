@@ -80,6 +80,14 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	} else {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
+		// The probe reads the log: under the state's reader id, when a
+		// run made one, it is the exporter's own read
+		// (transform.drop_own_reads).
+		if v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg), pipeline.FormerIdentities(cfg)...); err == nil {
+			if reader, err := v.ReaderID(); err == nil {
+				cc.UserAgent = extract.Agent(reader)
+			}
+		}
 		c := extract.NewClient(cc)
 		start := time.Now()
 		if err := probe(ctx, cfg.Source.Timeout, c.Probe); err != nil {
