@@ -136,15 +136,12 @@ type Filters struct {
 	EntityType string   `yaml:"entity_type"`
 }
 
-// accessedKey is the event the API writes for each call of GET /audit_events.
-const accessedKey = "audit_events_accessed"
-
 // readsOwnTrail tells whether the streams certainly return the
 // audit_events_accessed events of the exporter's own requests: every key or
 // that one listed, and no actor or entity filter but actor_type User, which
 // those events have (the token's owner, a user: no bot has the scope).
 func (f Filters) readsOwnTrail() bool {
-	return (len(f.EventKeys) == 0 || slices.Contains(f.EventKeys, accessedKey)) &&
+	return (len(f.EventKeys) == 0 || slices.Contains(f.EventKeys, transform.AccessedKey)) &&
 		f.ActorID == "" && (f.ActorType == "" || f.ActorType == ownerType) && f.EntityID == "" && f.EntityType == ""
 }
 
@@ -743,7 +740,7 @@ func (c *Config) Validate() error {
 		// interval or more, every cycle needs more requests than the last,
 		// until the requests take the whole rate limit.
 		bad("follow.lookback", "%s is %d times follow.interval (%s) or more while the streams include %s: each request writes one into the span a cycle re-reads (%d events a request), so every cycle would need more requests than the last, until they take the whole rate limit; keep it below %s, raise follow.interval, or list the keys to read in source.filters.event_keys",
-			f.Lookback, extract.PageSize-1, f.Interval, accessedKey, extract.PageSize, (extract.PageSize-1)*f.Interval)
+			f.Lookback, extract.PageSize-1, f.Interval, transform.AccessedKey, extract.PageSize, (extract.PageSize-1)*f.Interval)
 	}
 	if f.GiveUpAfter < f.Interval {
 		bad("follow.give_up_after", "must be at least follow.interval (%s)", f.Interval)
