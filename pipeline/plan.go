@@ -139,10 +139,18 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		rng.To, _ = config.ParseTime(cfg.Period.To)
 		explicit, from = true, origin(cfg.File)
 	}
+	if from == "" && !rng.From.IsZero() && rng.To.IsZero() {
+		// --from alone: up to the last complete day, as the catch-up
+		// goes; a run of the same day started again resumes it.
+		rng.To = floorDay(now.Add(-cfg.Period.Lag))
+		if !rng.From.Before(rng.To) {
+			return Plan{}, usagef("nothing to export: --from %s is not before the end of the last complete day (%s); give --to too for a part of today", fmtT(rng.From), fmtT(rng.To))
+		}
+	}
 	var plan Plan
 	switch {
-	case explicit && (rng.From.IsZero() || rng.To.IsZero()):
-		return Plan{}, usagef("give both --from and --to, or neither")
+	case explicit && rng.From.IsZero():
+		return Plan{}, usagef("--to needs --from, the start of the range (or neither, for the catch-up)")
 	case !explicit:
 		exported, err := v.Exported()
 		if err != nil {

@@ -81,3 +81,23 @@ func TestPartsOfExportedDays(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026-11-19 exported whole already: the part of it in the range is not written again (export the whole day to fetch it afresh)"}, p.Notes)
 }
+
+// TestRangeFromAlone: `run --from T` exports from T up to the end of the
+// last complete day, as SPEC's [--from T] [--to T] allows (was: a usage
+// error asking for both); --to alone is refused, naming what is missing.
+func TestRangeFromAlone(t *testing.T) {
+	now := time.Date(2026, 11, 30, 17, 50, 0, 0, time.UTC)
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	log := testLogger(t)
+	p, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}, now, log)
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026-11-27", "2026-11-28", "2026-11-29"}, dates(p.Days))
+	require.Equal(t, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), p.To)
+	require.Empty(t, p.Notes, "no clipping: the range ends where the last complete day does")
+
+	_, err = pipeline.DryRun(t.Context(), cfg, pipeline.Range{From: time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC)}, now, log)
+	require.EqualError(t, err, "nothing to export: --from 2026-11-30T01:00:00Z is not before the end of the last complete day (2026-11-30T00:00:00Z); give --to too for a part of today")
+
+	_, err = pipeline.DryRun(t.Context(), cfg, pipeline.Range{To: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)}, now, log)
+	require.EqualError(t, err, "--to needs --from, the start of the range (or neither, for the catch-up)")
+}
