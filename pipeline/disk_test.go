@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -217,9 +218,20 @@ type takeOverOnFetch struct {
 
 func (rt *takeOverOnFetch) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.HasSuffix(req.URL.Path, "/audit_events") && rt.n.Add(1) == 3 {
-		require.NoError(rt.t, os.Remove(filepath.Join(rt.state, "lock")))
-		require.NoError(rt.t, os.WriteFile(filepath.Join(rt.state, "lock"), nil, 0o600))
-		require.NoError(rt.t, os.RemoveAll(filepath.Join(rt.state, "spool")))
+		// On the transport's goroutine: assert, not require.
+		assert.NoError(rt.t, os.Remove(filepath.Join(rt.state, "lock")))
+		assert.NoError(rt.t, os.WriteFile(filepath.Join(rt.state, "lock"), nil, 0o600))
+		// The run's other workers write into the spool meanwhile: a
+		// removal may meet a file made after it read the directory
+		// ("directory not empty", 1 run in 20 on a loaded machine).
+		var err error
+		for range 100 {
+			if err = os.RemoveAll(filepath.Join(rt.state, "spool")); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		assert.NoError(rt.t, err)
 	}
 	return http.DefaultTransport.RoundTrip(req)
 }
