@@ -20,6 +20,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -506,7 +507,7 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 		if err != nil {
 			return "", errors.Join(errors.New("dead letters"), err)
 		}
-		b = append(append(b, line...), '\n')
+		b = append(append(b, ndjson.EscapeLineBreaks(line)...), '\n')
 	}
 	path := filepath.Join(dir, p.BaseName()+".ndjson")
 	if err := atomicfile.WriteFile(path, b, fileMode); err != nil {

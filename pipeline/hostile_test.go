@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +13,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/timestamp"
 	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
@@ -80,4 +84,80 @@ func TestMemberNamesDifferingInCase(t *testing.T) {
 		got[l.Fields["id"].(string)] = l.Fields["created_at"].(string)
 	}
 	require.Equal(t, map[string]string{"plain": at(0), "upper": at(0), "later": at(1)}, got)
+}
+
+// unicodeLines splits text as Python's str.splitlines does (Java's
+// Scanner.nextLine ends a line on a subset of these): on \n, \r, \v, \f,
+// \x1c-\x1e, U+0085, U+2028 and U+2029. Empty lines are left out.
+func unicodeLines(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool {
+		return strings.ContainsRune("\n\r\v\f\x1c\x1d\x1e\u0085\u2028\u2029", r)
+	})
+}
+
+// TestLineBreaksInValuesKeepOneLine: a chat name and a user agent holding
+// U+0085, U+2028 and U+2029 (a member of the workspace chooses both) leave
+// each event on one line of the schema v1 and OCSF NDJSON files and of the
+// dead-letter file, for readers that end lines where Unicode does, with
+// the values read back whole (was: OCSF lines and dead letters carried
+// them raw, and schema v1 lines U+0085: such a reader cut the event into
+// pieces that are not JSON, and lost it).
+func TestLineBreaksInValuesKeepOneLine(t *testing.T) {
+	d := day0()
+	at := d.Add(10 * time.Hour).Format("2006-01-02T15:04:05.000Z")
+	const name = "q1\u0085{\"id\":\"forged\"}\u2028x\u2029y" // the breaks raw, as JSON lets them stand
+	quoted := strings.ReplaceAll(name, `"`, `\"`)
+	cfg := testConfig(t, craftedAPI(t,
+		`{"id":"ev-1","created_at":"`+at+`","event_key":"chat_created","entity_id":"7","entity_type":"Chat","actor_id":"5","actor_type":"User","details":{"name":"`+quoted+`","public_access":false},"ip_address":"10.0.0.1","user_agent":"ua`+quoted+`"}`,
+		`{"id":null,"created_at":"`+at+`","event_key":"chat_created","details":{"name":"`+quoted+`"}}`,
+	))
+	dir := filepath.Dir(cfg.Sinks[0].File.Dir)
+	cfg.Sinks = []config.Sink{
+		{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(dir, "v1")}},
+		{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(dir, "ocsf"), Keys: shape.Keys{Schema: shape.SchemaOCSF}}},
+	}
+	require.NoError(t, cfg.Validate())
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: d, To: d.AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, sum.Events)
+	require.EqualValues(t, 1, sum.DeadLetters)
+
+	read := func(glob string) []string {
+		files, err := filepath.Glob(glob)
+		require.NoError(t, err)
+		require.Len(t, files, 1, glob)
+		b, err := os.ReadFile(files[0])
+		require.NoError(t, err)
+		lines := unicodeLines(string(b))
+		require.Len(t, lines, 1, "%s: one event, one line: %q", files[0], b)
+		return lines
+	}
+	day := "dt=" + d.Format(time.DateOnly)
+	var v1 struct {
+		UserAgent   string `json:"user_agent"`
+		DetailsJSON string `json:"details_json"`
+		DetailsName string `json:"details_name"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(read(filepath.Join(dir, "v1", day, "*.ndjson"))[0]), &v1))
+	require.Equal(t, "ua"+name, v1.UserAgent)
+	require.Equal(t, name, v1.DetailsName)
+	require.Equal(t, `{"name":"`+quoted+`","public_access":false}`, v1.DetailsJSON)
+
+	var ev struct {
+		HTTPRequest struct {
+			UserAgent string `json:"user_agent"`
+		} `json:"http_request"`
+		Unmapped struct {
+			Details json.RawMessage `json:"details"`
+		} `json:"unmapped"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(read(filepath.Join(dir, "ocsf", day, "*.ndjson"))[0]), &ev))
+	require.Equal(t, "ua"+name, ev.HTTPRequest.UserAgent)
+	var details map[string]any
+	require.NoError(t, json.Unmarshal(ev.Unmapped.Details, &details))
+	require.Equal(t, map[string]any{"name": name, "public_access": false}, details)
+
+	var dl struct{ Raw string }
+	require.NoError(t, json.Unmarshal([]byte(read(filepath.Join(cfg.State.Dir, "*", "dead_letter", day, "*.ndjson"))[0]), &dl))
+	require.Contains(t, dl.Raw, quoted, "the dead letter keeps the event as sent")
 }

@@ -4,6 +4,7 @@
 package ndjson
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -75,6 +76,39 @@ func AppendRecord(dst []byte, r *transform.Record) []byte {
 	dst = AppendString(dst, r.Workspace)
 	dst = append(dst, `,"schema_version":"`+transform.SchemaVersion+`"}`...)
 	return dst
+}
+
+// appendRuneEscape appends the \uXXXX escape of r, a rune of the BMP.
+func appendRuneEscape(dst []byte, r rune) []byte {
+	return append(dst, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+}
+
+// EscapeLineBreaks returns the JSON text b with every U+0085, U+2028 and
+// U+2029 written as its \u escape, as AppendString writes them: b itself
+// when it holds none, else a new slice. In JSON these stand only inside
+// strings, so the text reads as the same values, and each line of NDJSON
+// stays one line to every reader.
+func EscapeLineBreaks(b []byte) []byte {
+	if bytes.IndexByte(b, 0xc2) < 0 && bytes.IndexByte(b, 0xe2) < 0 { // the lead bytes of the three
+		return b
+	}
+	var out []byte
+	start := 0
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if size > 1 && (r == '\u0085' || r == '\u2028' || r == '\u2029') {
+			if out == nil {
+				out = make([]byte, 0, len(b)+16)
+			}
+			out = appendRuneEscape(append(out, b[start:i]...), r)
+			start = i + size
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[start:]...)
 }
 
 func appendNullString(dst []byte, s transform.NullString) []byte {
@@ -163,7 +197,10 @@ func safeWord(x uint64) bool {
 }
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does; U+2028 and U+2029 are escaped so lines embed in JS.
+// encoding/json does; U+2028 and U+2029 are escaped so lines embed in JS,
+// and U+0085 too: with them, the three line breaks JSON lets stand in a
+// string, on which Unicode-aware readers (Python's str.splitlines, Java's
+// Scanner.nextLine) end a line.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -211,9 +248,9 @@ func AppendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		if r == '\u2028' || r == '\u2029' {
+		if r == '\u2028' || r == '\u2029' || r == '\u0085' {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			dst = appendRuneEscape(dst, r)
 			i += size
 			start = i
 			continue

@@ -50,6 +50,10 @@ func referenceString(dst []byte, s string) []byte {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
 			start = i + size
+		case r == '\u0085':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u0085`...)
+			start = i + size
 		}
 		i += size
 	}
@@ -70,6 +74,7 @@ func TestAppendString(t *testing.T) {
 		"mixed":        "abcdefgh Привет abcdefgh \u2028 abcdefgh\u2029",
 		"invalid utf8": "abcdefgh\xffabcdefgh\xc3",
 		"edge bytes":   "\x20\x21\x22\x23\x5b\x5c\x5d\x7e\x7f\x80",
+		"next line":    "abcdefgh\u0085abcdefgh\xc2\u00a0",
 	}
 	for name, s := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -84,7 +89,7 @@ func TestAppendString(t *testing.T) {
 
 func TestAppendStringRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte("abcXYZ019 \"\\\x00\x1f\x20\x7f\x80\xbf\xc3\xe2\x80\xa8\xd0\x9f")
+	alphabet := []byte("abcXYZ019 \"\\\x00\x1f\x20\x7f\x80\xbf\xc2\x85\xc3\xe2\x80\xa8\xd0\x9f")
 	b := make([]byte, 0, 64)
 	for range 20000 {
 		b = b[:0]

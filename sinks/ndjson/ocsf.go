@@ -28,7 +28,9 @@ func OCSFFormat(compression string) (sinks.Format, error) {
 // OCSFEncoder writes each record as its OCSF event, one JSON object per
 // line in the order given, through the compressor of Encoder. Lines are
 // encoding/json's output without HTML escaping: invalid UTF-8 becomes
-// U+FFFD; unmapped.details and json_t attributes are embedded as JSON.
+// U+FFFD; unmapped.details and json_t attributes are embedded as JSON;
+// U+0085, U+2028 and U+2029 are escaped everywhere, as in schema v1 lines
+// (encoding/json lets them stand in embedded JSON, U+0085 anywhere).
 type OCSFEncoder struct {
 	enc  *Encoder
 	line bytes.Buffer
@@ -56,7 +58,7 @@ func (e *OCSFEncoder) Write(recs []transform.Record) error {
 		if err := e.js.Encode(&ev); err != nil { // ends the line with '\n'
 			return fmt.Errorf("ndjson: ocsf event %s: %w", recs[i].ID, err)
 		}
-		if _, err := e.enc.bw.Write(e.line.Bytes()); err != nil {
+		if _, err := e.enc.bw.Write(EscapeLineBreaks(e.line.Bytes())); err != nil {
 			return fmt.Errorf("ndjson: write: %w", err)
 		}
 	}
