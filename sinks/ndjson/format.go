@@ -15,11 +15,12 @@ import (
 
 // MaxLine bounds one line of the NDJSON files the exporter writes, for
 // the readers of its output (verify, report): an API page, and so an
-// event, is at most 64 MiB (extract); a record holds the event's details
-// up to three times (details_json and the details_* columns; OCSF's
-// unmapped.details, entity.data and entity_result.data), details_json
-// escaped once more, up to twice as long.
-const MaxLine = 256 << 20
+// event, is at most 64 MiB (extract); a record holds a string of the
+// details twice (details_json and its details_* column; OCSF's
+// unmapped.details and entity_result.data), and each byte of it that is
+// not UTF-8 becomes U+FFFD, three bytes: up to six times the event, 384
+// MiB (TestMaxLineHoldsTheLargestRecord).
+const MaxLine = 512 << 20
 
 // Compressions lists the accepted values of a sink's compression key.
 var Compressions = []string{"none", "gzip", "zstd"}
