@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pachca-export/pachca-export/report/digest"
 	"github.com/pachca-export/pachca-export/transform"
@@ -179,8 +180,33 @@ func funcs() template.FuncMap {
 			}
 			return string([]rune(s)[:max]) + "…"
 		},
+		"visible": visible,
 	}
 }
+
+// visible writes each bidirectional control character of s (Unicode's
+// Bidi_Control: U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) as
+// its escape, \u202e: the details and the values read from them are text
+// the workspace's members choose (a chat's or a bot's name), and an
+// override in one would show the rest of its cell reversed, as a name
+// "e\u202egnp.exe" shows as "e" then "exe.png". In details_json the
+// escape is the same JSON value.
+func visible(s string) string {
+	if !strings.ContainsFunc(s, isBidiControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isBidiControl(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isBidiControl(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
 
 // unknownChange is the change between two counts the earlier of which is
 // only a lower bound: it may be up or down.

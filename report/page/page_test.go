@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/require"
 
@@ -111,4 +112,23 @@ func TestSmallShares(t *testing.T) {
 		shares = append(shares, m[1])
 	}
 	require.Equal(t, []string{"&lt;0.1%", "0.1%", "50.0%"}, shares)
+}
+
+// TestBidiControlsShownEscaped: a bidirectional override in a value the
+// workspace's members choose (a bot's name in its changes) shows as its
+// escape in the table of sensitive changes, in what changed, the details
+// and their tooltip, so that no cell reads reversed (was: the override
+// itself, with which a name "e\u202egnp.exe" read "exe.png").
+func TestBidiControlsShownEscaped(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b, err := digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1)})
+	require.NoError(t, err)
+	b.Add([]reader.Row{{ID: "ev-1", CreatedAt: from.UnixMilli() + 1000, EventKey: "bot_oauth_client_updated", EventCategory: "bots",
+		ActorID: "5", ActorType: "User", DetailsJSON: "{\"bot_id\":7,\"changes\":{\"name\":\"e\u202egnp.exe\u2069\u200f\"}}"}})
+	var out bytes.Buffer
+	require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: b.Finish(), Generated: from}))
+	row := regexp.MustCompile(`(?s)<tr data-id="ev-1">.*?</tr>`).FindString(out.String())
+	require.NotEmpty(t, row)
+	require.False(t, strings.ContainsFunc(row, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }), "%q", row)
+	require.Equal(t, 3, strings.Count(row, `e\u202egnp.exe\u2069\u200f`), "what changed, the details and their tooltip: %s", row)
 }
