@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -119,9 +120,8 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 				msgs[g.Before] = msg
 			}
 			if dryRun {
-				// Continuation lines are indented so that each alert stays one
-				// block, written at once: a log takes one record per Write.
-				if _, err := fmt.Fprintf(out, "alert %s -> %s: %s\n", r.Name, to, strings.ReplaceAll(msg, "\n", "\n    ")); err != nil {
+				// Written at once: a log takes one record per Write.
+				if _, err := fmt.Fprintf(out, "alert %s -> %s: %s\n", r.Name, to, shown(msg)); err != nil {
 					return n, err
 				}
 				n++
@@ -152,6 +152,27 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 		}
 	}
 	return n, nil
+}
+
+// shown is msg as a dry run prints it, often to a terminal: continuation
+// lines indented, so that each alert stays one block, and every other
+// character a terminal acts on (a carriage return, the ESC or CSI of an
+// escape sequence, a bidirectional override, which the event's values a
+// template names may carry) escaped as in a Go string.
+func shown(msg string) string {
+	var b strings.Builder
+	for _, r := range msg {
+		switch {
+		case r == '\n':
+			b.WriteString("\n    ")
+		case r == ' ' || r == '\t' || strconv.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 // refusedMessage reports whether the API refused one message for what it

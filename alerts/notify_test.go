@@ -305,3 +305,22 @@ func TestSentForgets(t *testing.T) {
 	}
 	require.Equal(t, map[string][]span{"kept": {{First: recent.UnixMilli(), Last: recent.UnixMilli()}}}, sent.bursts)
 }
+
+// TestNotifyDryRunEscapes: values of the events that a template names (an
+// address, the details, where a workspace's member chooses a chat's name)
+// are printed by a dry run with the characters a terminal acts on escaped,
+// each alert on its lines (was: a carriage return, the C1 CSI of an escape
+// sequence or a bidirectional override went to the terminal as they were).
+func TestNotifyDryRunEscapes(t *testing.T) {
+	sent, err := OpenSent(filepath.Join(t.TempDir(), "alerts-sent.json"))
+	require.NoError(t, err)
+	cfg := notifyConfig()
+	cfg.Rules[0].Recipients = []string{"10001"}
+	cfg.Rules[0].Template = "{{.IP}}\t{{.Details}}\nsee the log"
+	f := notifyFindings()[0]
+	f.IP, f.Details = "10.0.0.1\r\x1b[2Jforged", "{\"name\":\"a\u009b2Jb\u202ec\u2028d\"}"
+	var out strings.Builder
+	_, err = Notify(t.Context(), cfg, []Finding{f}, sent, &fakeSender{}, true, &out)
+	require.NoError(t, err)
+	require.Equal(t, "alert Suspicious logins -> 10001: 10.0.0.1\\r\\x1b[2Jforged\t{\"name\":\"a\\u009b2Jb\\u202ec\\u2028d\"}\n    see the log\n", out.String())
+}
