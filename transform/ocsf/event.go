@@ -16,7 +16,10 @@
 package ocsf
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -218,9 +221,9 @@ func (d DateTime) MarshalJSON() ([]byte, error) {
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // JSON is a JSON text (OCSF json_t): embedded as JSON by MarshalJSON, a
-// string column in Parquet. Text that is not valid JSON is written as a
-// JSON string instead; invalid UTF-8 becomes U+FFFD, as encoding/json
-// does for strings.
+// string column in Parquet. Text that is not valid JSON, or that common
+// JSON readers refuse (see embeddable), is written as a JSON string
+// instead; invalid UTF-8 becomes U+FFFD, as encoding/json does for strings.
 type JSON string
 
 // MarshalJSON implements json.Marshaler.
@@ -229,10 +232,54 @@ func (j JSON) MarshalJSON() ([]byte, error) {
 	if !utf8.Valid(b) {
 		b = []byte(transform.ValidUTF8(string(j)))
 	}
-	if json.Valid(b) {
+	if json.Valid(b) && embeddable(b) {
 		return b, nil
 	}
 	return json.Marshal(string(j))
+}
+
+// maxEmbedDepth is the deepest nesting of a JSON text embedded in an event:
+// Rust's serde_json (Vector's parser) refuses a document nested more than
+// 128 levels, and the event itself takes up to three.
+const maxEmbedDepth = 100
+
+// embeddable reports whether the valid JSON text b, embedded in a line,
+// leaves the line readable by common JSON readers: no number beyond a
+// double's range (1e400: Go's encoding/json and serde_json refuse the
+// whole line; JavaScript and Python read Infinity), and no nesting deeper
+// than maxEmbedDepth.
+func embeddable(b []byte) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case c == '{' || c == '[':
+			if depth++; depth > maxEmbedDepth {
+				return false
+			}
+		case c == '}' || c == ']':
+			depth--
+		case c == '-' || c >= '0' && c <= '9':
+			j := i + 1
+			for j < len(b) && strings.IndexByte("+-.eE0123456789", b[j]) >= 0 {
+				j++
+			}
+			// Only an exponent or over 308 digits can take a number
+			// past a double's range.
+			if j-i > 309 || bytes.ContainsAny(b[i:j], "eE") {
+				if _, err := strconv.ParseFloat(string(b[i:j]), 64); err != nil {
+					return false
+				}
+			}
+			i = j - 1
+		}
+	}
+	return true
 }
 
 // Field is one member of unmapped. JSON marks a value that is JSON text,
