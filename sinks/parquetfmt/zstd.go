@@ -10,8 +10,9 @@ import (
 
 // UseSmallZstdWindow makes the Parquet writers of this process compress zstd
 // pages with a window of zstdWindow instead of the library's 8 MiB: each
-// pooled encoder then holds about 1 MiB of history instead of 8, for the same
-// output (a page is never larger than the window, so no match is lost).
+// kept encoder then holds under 0.5 MiB of history instead of 8, for the
+// same output (a data page is never larger than the window, so no match is
+// lost; only a dictionary page over 256 KiB, rare, may miss a distant one).
 // Readers are unchanged. It replaces a process-wide codec of arrow-go, so
 // call it once, from main, before any Parquet is written.
 func UseSmallZstdWindow() error {
@@ -31,38 +32,58 @@ func UseSmallZstdWindow() error {
 	return nil
 }
 
-// zstdWindow bounds the encoder's history: the Parquet data page size.
-const zstdWindow = 1 << 20
+// zstdWindow bounds the encoder's history: twice the Parquet data page size
+// (DefaultPageBytes). The encoder's history buffer is the window plus a
+// 128 KiB block: 384 KiB, against 1.1 MiB with a 1 MiB window.
+const zstdWindow = 256 << 10
+
+// zstdKeep is how many idle encoders a level keeps: one per column writer
+// compressing at the same moment (a process writes a few Parquet files at
+// once at most). A sync.Pool lost them at every garbage collection, which
+// under the soft memory limit runs several times a second: each page then
+// built a new encoder, some 0.6 MiB of garbage that brought the next
+// collection nearer.
+const zstdKeep = 4
 
 // smallZstd is arrow-go's zstd codec with its block encoders replaced;
 // decoding and streaming stay the original's.
 type smallZstd struct {
 	compress.ErrorCodec
 	compress.StreamingCodec
-	mu    sync.Mutex
-	pools map[zstd.EncoderLevel]*sync.Pool
+	mu   sync.Mutex
+	idle map[zstd.EncoderLevel][]*zstd.Encoder // at most zstdKeep each
 }
 
-func (z *smallZstd) pool(level zstd.EncoderLevel) *sync.Pool {
+// get returns an idle encoder of level, or a new one.
+func (z *smallZstd) get(level zstd.EncoderLevel) *zstd.Encoder {
+	z.mu.Lock()
+	if l := z.idle[level]; len(l) > 0 {
+		enc := l[len(l)-1]
+		l[len(l)-1] = nil
+		z.idle[level] = l[:len(l)-1]
+		z.mu.Unlock()
+		return enc
+	}
+	z.mu.Unlock()
+	enc, err := zstd.NewWriter(nil, zstd.WithZeroFrames(true), zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(1), zstd.WithAllLitEntropyCompression(true),
+		zstd.WithWindowSize(zstdWindow), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic(err) // constant options: cannot fail
+	}
+	return enc
+}
+
+// put keeps enc for the next page of its level, unless zstdKeep are idle.
+func (z *smallZstd) put(level zstd.EncoderLevel, enc *zstd.Encoder) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.pools == nil {
-		z.pools = map[zstd.EncoderLevel]*sync.Pool{}
+	if z.idle == nil {
+		z.idle = map[zstd.EncoderLevel][]*zstd.Encoder{}
 	}
-	p := z.pools[level]
-	if p == nil {
-		p = &sync.Pool{New: func() any {
-			enc, err := zstd.NewWriter(nil, zstd.WithZeroFrames(true), zstd.WithEncoderLevel(level),
-				zstd.WithEncoderConcurrency(1), zstd.WithAllLitEntropyCompression(true),
-				zstd.WithWindowSize(zstdWindow), zstd.WithLowerEncoderMem(true))
-			if err != nil {
-				panic(err) // constant options: cannot fail
-			}
-			return enc
-		}}
-		z.pools[level] = p
+	if len(z.idle[level]) < zstdKeep {
+		z.idle[level] = append(z.idle[level], enc)
 	}
-	return p
 }
 
 // Encode compresses src at the default level into dst.
@@ -76,10 +97,10 @@ func (z *smallZstd) EncodeLevel(dst, src []byte, level int) []byte {
 	if level == compress.DefaultCompressionLevel {
 		l = zstd.SpeedDefault
 	}
-	p := z.pool(l)
-	enc := p.Get().(*zstd.Encoder)
+	enc := z.get(l)
+	// EncodeAll uses none of the streaming state: Reset would build it, a
+	// second block encoder of some 0.4 MiB per encoder.
 	out := enc.EncodeAll(src, dst[:0])
-	enc.Reset(nil)
-	p.Put(enc)
+	z.put(l, enc)
 	return out
 }
