@@ -34,13 +34,14 @@ const (
 )
 
 // memoryLimit is the default soft limit of the Go heap. The export's live
-// heap is some 20 MB whatever the period (window files of 1,000 events,
-// Parquet batches of 2,048 rows in row groups of 32Ki rows, pages of 128 KiB)
-// and the binary's own pages another 30-35 MB of RSS: 30 MiB keeps a
-// 1,000,000-event export under 64 MiB of peak RSS, for some 15% more CPU in
-// the garbage collector than 40 MiB (which peaks at 65). See BENCHMARKS.md.
-// GOMEMLIMIT overrides it.
-const memoryLimit = 30 << 20
+// heap is some 15-20 MB whatever the period (window files of 1,000 events,
+// Parquet batches of 1,024 rows in row groups of 32Ki rows, pages of 64 KiB)
+// and the binary's own pages another 32-35 MB of RSS: 26 MiB keeps a
+// 1,000,000-event export near 56 MiB of peak RSS, for no more CPU than 30
+// MiB took before the zstd encoders stopped being rebuilt (with the larger
+// batches and pages of before, 24 and 20 MiB took 50-80% more CPU for 1-2
+// MiB less). See BENCHMARKS.md. GOMEMLIMIT overrides it.
+const memoryLimit = 26 << 20
 
 func main() { os.Exit(process()) }
 

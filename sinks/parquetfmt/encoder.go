@@ -17,7 +17,7 @@ import (
 var Compressions = []string{"none", "snappy", "gzip", "zstd"}
 
 // Defaults of the options. With window files of at most 1,000 events and a
-// 30 MiB heap limit they keep a 1,000,000-event export to NDJSON and Parquet
+// 26 MiB heap limit they keep a 1,000,000-event export to NDJSON and Parquet
 // under 64 MiB of peak RSS (BENCHMARKS.md).
 const (
 	// DefaultRowGroupRows caps a row group: some 1.3 MB of compressed
@@ -25,9 +25,10 @@ const (
 	// an audit log; the writer holds one row group's compressed pages.
 	DefaultRowGroupRows = 32 * 1024
 	// DefaultBatchRows is the size of the Arrow record batch that collects
-	// rows across Write calls, its builders a few MB. With -cpu 1, 2k, 4k
-	// and 16k rows encode at the same rate within the machine's noise.
-	DefaultBatchRows = 2048
+	// rows across Write calls, its builders 1-2 MB. With -cpu 1, 2k, 4k
+	// and 16k rows encode at the same rate within the machine's noise; 1k
+	// rows halve the builders, which lets the heap limit come down.
+	DefaultBatchRows = 1024
 	// DefaultRowGroupBytes and DefaultBatchBytes bound the same two buffers
 	// in bytes, for events whose details are large (100 KB, 1 MB): by rows
 	// alone a row group of 32Ki such events would hold gigabytes in memory
@@ -40,8 +41,11 @@ const (
 	// it compresses it: the library's 1 MiB was some 11 MiB of a
 	// 1,000,000-event export. 256 KiB pages made that file 1% larger, and
 	// 128 KiB pages 2%; they took the peak RSS of a 1,000,000-event export
-	// over 30 days from 64.3-66.1 MiB to 61.6-62.8 (BENCHMARKS.md).
-	DefaultPageBytes = 128 << 10
+	// over 30 days from 64.3-66.1 MiB to 61.6-62.8 (BENCHMARKS.md). 64 KiB
+	// pages add another 1.8% (44.0 against 43.3 MB for 1,000,000 events)
+	// and, with batches of 1,024 rows, let the heap limit go from 30 to 26
+	// MiB for no more CPU in the collector.
+	DefaultPageBytes = 64 << 10
 )
 
 // uniqueColumns are (nearly) unique per event: a dictionary would only grow

@@ -10,9 +10,9 @@ import (
 
 // UseSmallZstdWindow makes the Parquet writers of this process compress zstd
 // pages with a window of zstdWindow instead of the library's 8 MiB: each
-// kept encoder then holds under 0.5 MiB of history instead of 8, for the
+// kept encoder then holds 256 KiB of history instead of 8 MiB, for the
 // same output (a data page is never larger than the window, so no match is
-// lost; only a dictionary page over 256 KiB, rare, may miss a distant one).
+// lost; only a dictionary page over 128 KiB may miss a distant one).
 // Readers are unchanged. It replaces a process-wide codec of arrow-go, so
 // call it once, from main, before any Parquet is written.
 func UseSmallZstdWindow() error {
@@ -34,8 +34,8 @@ func UseSmallZstdWindow() error {
 
 // zstdWindow bounds the encoder's history: twice the Parquet data page size
 // (DefaultPageBytes). The encoder's history buffer is the window plus a
-// 128 KiB block: 384 KiB, against 1.1 MiB with a 1 MiB window.
-const zstdWindow = 256 << 10
+// 128 KiB block: 256 KiB, against 1.1 MiB with a 1 MiB window.
+const zstdWindow = 128 << 10
 
 // zstdKeep is how many idle encoders a level keeps: one per column writer
 // compressing at the same moment (a process writes a few Parquet files at
