@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/follow"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/pipeline"
@@ -40,11 +41,18 @@ type slowSink struct {
 	release     chan struct{}
 }
 
-func newSlowSink(t *testing.T, sc sinks.Sink) *slowSink {
+// slowSinkConfig is the test configuration of base with give_up_after
+// 2 s, and its file sink wrapped in a slowSink.
+func slowSinkConfig(t *testing.T, base string) (*config.Config, *slowSink) {
 	t.Helper()
-	fs, ok := sc.(*filesink.Sink)
+	cfg := testConfig(t, base)
+	cfg.Follow.GiveUpAfter = 2 * time.Second
+	require.NoError(t, cfg.Validate())
+	built, err := sinkset.BuildOne(t.Context(), cfg.Sinks[0], nil)
+	require.NoError(t, err)
+	fs, ok := built.(*filesink.Sink)
 	require.True(t, ok, "a file sink")
-	return &slowSink{Sink: fs, hung: make(chan struct{}), release: make(chan struct{})}
+	return cfg, &slowSink{Sink: fs, hung: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (s *slowSink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
@@ -103,12 +111,7 @@ func TestFollowGivesUpOnAHungSink(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, sim, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
-			cfg := testConfig(t, base)
-			cfg.Follow.GiveUpAfter = 2 * time.Second
-			require.NoError(t, cfg.Validate())
-			built, err := sinkset.BuildOne(t.Context(), cfg.Sinks[0], nil)
-			require.NoError(t, err)
-			hs := newSlowSink(t, built)
+			cfg, hs := slowSinkConfig(t, base)
 			hs.honour = tc.honour
 			released := false
 			release := func() {
@@ -132,6 +135,7 @@ func TestFollowGivesUpOnAHungSink(t *testing.T) {
 			case <-time.After(patience):
 				t.Fatal("timed out waiting for a write")
 			}
+			var err error
 			select {
 			case err = <-done:
 			case <-time.After(patience):
@@ -176,12 +180,7 @@ func TestFollowGivesUpOnAHungSink(t *testing.T) {
 func TestFollowSlowCycleNotCut(t *testing.T) {
 	sim, base := startSim(t, simulator.DefaultConfig())
 	t.Cleanup(func() { sim.Close() })
-	cfg := testConfig(t, base)
-	cfg.Follow.GiveUpAfter = 2 * time.Second
-	require.NoError(t, cfg.Validate())
-	built, err := sinkset.BuildOne(t.Context(), cfg.Sinks[0], nil)
-	require.NoError(t, err)
-	hs := newSlowSink(t, built)
+	cfg, hs := slowSinkConfig(t, base)
 	hs.commitDelay = time.Second
 	var logs logbuf.Buffer
 	today := time.Now().UTC().Truncate(24 * time.Hour)
