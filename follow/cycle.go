@@ -145,7 +145,10 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 		l.pos.Watermark = to
 	}
 	l.pos.Seq, l.pos.Pending = c.Seq, nil
-	l.answered = true
+	// A redo may deliver from the spool without asking the API anything
+	// (one started while the API is away): its clock is known once a cycle
+	// of its own read it.
+	l.answered = l.answered || !redo
 	l.recent.prune(l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli())
 	if err := l.st.SetFollow(l.pos); err != nil {
 		return err

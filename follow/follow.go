@@ -179,8 +179,9 @@ type Loop struct {
 	// behindNoted is how far behind the API's clock was last said to be,
 	// in whole seconds.
 	behindNoted time.Duration
-	// answered: a cycle of this process committed, so the API's clock is
-	// known (APIBehind), if its answers carry a Date.
+	// answered: a cycle of this process that was no redo committed, so the
+	// API answered it and its clock is known (APIBehind), if its answers
+	// carry a Date.
 	answered bool
 
 	mu     sync.Mutex

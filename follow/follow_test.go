@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -1475,6 +1477,70 @@ func TestFollowFirstCycleSealsNothing(t *testing.T) {
 	waitSealed(t, cfg, yesterday)
 	require.NoError(t, f.stop())
 	require.Contains(t, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), last.ID)
+}
+
+// TestFollowRedoSealsNothing: as TestFollowFirstCycleSealsNothing, for a
+// process started while the API is away (a deploy) whose first cycle
+// redoes one a stopped process left pending: the redo delivers from the
+// spool without an answer from the API, so its clock is still unknown,
+// and the next cycle seals no day either. The API's clock is 30 s behind,
+// this host's 20 s past midnight: the day is sealed once the API's
+// midnight is past (was: the cycle after the redo sealed the day by this
+// host's clock, 10 s before the API's midnight, and what the API created
+// in them was never exported).
+func TestFollowRedoSealsNothing(t *testing.T) {
+	const behind = 30 * time.Second
+	c := newClock(-20 * time.Second)
+	midnight := c.now().Truncate(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.ClockOffset, sc.Live = 0, c.offset-behind, simulator.Live{Rate: 20}
+	sim, base := startSim(t, sc)
+	t.Cleanup(func() { sim.Close() })
+	// The API's front: while down, every connection is closed unanswered.
+	var down atomic.Bool
+	target, err := url.Parse(base)
+	require.NoError(t, err)
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	cfg := testConfig(t, front.URL+target.Path)
+	cfg.Source.MaxRetries = 1
+	// yesterday's directory cannot be made: the cycle that reads its
+	// events fails and stays pending.
+	dir := cfg.Sinks[0].File.Dir
+	block := filepath.Join(dir, "dt="+yesterday)
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	require.NoError(t, os.WriteFile(block, nil, 0o600))
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, c, follow.Options{From: midnight.Add(-time.Minute), Listen: "127.0.0.1:0",
+		Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	waitFor(t, "a cycle failing", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_cycles_total", "result", "failure") >= 1
+	})
+	require.NoError(t, f.stop())
+	pending := position(t, cfg).Pending
+	require.NotNil(t, pending, "the failed cycle is redone at the next start")
+	require.NoError(t, os.Remove(block))
+
+	down.Store(true)
+	f = startFollow(t, cfg, c, follow.Options{})
+	waitFor(t, "the redo to commit", func() bool { return position(t, cfg).Seq >= pending.Seq })
+	down.Store(false)
+	waitSealed(t, cfg, yesterday)
+	apiNow := c.now().Add(-behind)
+	require.NoError(t, f.stop())
+	require.False(t, apiNow.Before(midnight), "sealed at the API's %s, before its midnight", apiNow.Format(time.TimeOnly))
 }
 
 // TestFollowAnswersHealthWhileSinksOpen: /healthz answers from the moment the
