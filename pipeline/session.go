@@ -239,6 +239,11 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 		if err != nil {
 			return nil, failure.AsUsage(err) // construction does no I/O: the settings are wrong
 		}
+		for _, sk := range set.Sinks {
+			if l, ok := sk.(logSetter); ok {
+				l.SetLogger(s.log)
+			}
+		}
 		s.sinks = set
 	}
 	if !s.checked {
@@ -415,3 +420,7 @@ func (s *Session) Abandon() error {
 // groupWarner is a file sink (filesink.Sink.GroupWarning): it tells when
 // the directories it creates lose the group a log forwarder reads through.
 type groupWarner interface{ GroupWarning() string }
+
+// logSetter is a sink that logs what it waits for (kafkasink.Sink.SetLogger:
+// messages sent again while a broker restarts).
+type logSetter interface{ SetLogger(*slog.Logger) }

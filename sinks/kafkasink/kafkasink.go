@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -58,7 +59,18 @@ type Sink struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	log *slog.Logger // SetLogger; discards by default
 }
+
+// SetLogger sets where the sink says that it is waiting for the brokers:
+// messages sent again after a refusal that passes (a broker restarting)
+// are a wait of up to delivery_timeout that would otherwise be silent.
+func (s *Sink) SetLogger(l *slog.Logger) { s.log = l }
+
+// retryNoteEvery spaces the warnings of a delivery that goes on being
+// sent again.
+const retryNoteEvery = 30 * time.Second
 
 var (
 	_ sinks.Sink    = (*Sink)(nil)
@@ -80,7 +92,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, tls: tc, sasl: mech}
+	s := &Sink{cfg: cfg, tls: tc, sasl: mech, log: slog.New(slog.DiscardHandler)}
 	s.transport = s.newTransport()
 	s.w = &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
@@ -340,10 +352,15 @@ func (s *Sink) produce(ctx context.Context, msgs []kafka.Message) error {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
 	defer cancel()
 	pending := msgs
-	var last error // the refusal of the last round that ended
+	var last error      // the refusal of the last round that ended
+	var noted time.Time // when the wait was last logged
 	for {
 		err := s.w.WriteMessages(dctx, pending...)
 		if err == nil {
+			if last != nil {
+				s.log.Info("kafka: the brokers acknowledged the messages sent again", "topic", s.cfg.Topic,
+					"brokers", s.brokers(), "messages", len(pending), "after", time.Since(start).Round(time.Second).String())
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -363,6 +380,12 @@ func (s *Sink) produce(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 		last = s.deliveryError(err, pending)
+		if time.Since(noted) >= retryNoteEvery {
+			noted = time.Now()
+			s.log.Warn("kafka: the brokers refused messages for a cause that passes; sending them again until delivery_timeout",
+				"topic", s.cfg.Topic, "brokers", s.brokers(), "messages", len(again), "cause", strings.TrimPrefix(last.Error(), fmt.Sprintf("kafka: topic %s (brokers %s): ", s.cfg.Topic, s.brokers())),
+				"for", time.Since(start).Round(time.Second).String(), "delivery_timeout", s.cfg.DeliveryTimeout.String())
+		}
 		t := time.NewTimer(roundPause)
 		select {
 		case <-dctx.Done():

@@ -3,6 +3,7 @@ package kafkasink_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/testkit/kafkatest"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
@@ -445,7 +447,9 @@ func TestBatchLargerThanTopicLimit(t *testing.T) {
 // upgrade, a crash and restart) within delivery_timeout costs the write a
 // wait, and every message arrives once (was: the write failed once
 // max_attempts were spent, about 6 s with the defaults, and the run with
-// it).
+// it). The wait is in the log: a warning naming the cause when the
+// messages are first sent again, a line when they are acknowledged (was:
+// nothing for up to delivery_timeout, 2 minutes).
 func TestBrokerRestarts(t *testing.T) {
 	const topic = "pachca.audit"
 	dir := t.TempDir()
@@ -456,9 +460,12 @@ func TestBrokerRestarts(t *testing.T) {
 	cfg := testConfig(addrs, topic)
 	cfg.DeliveryTimeout = time.Minute
 	s := newSink(t, cfg)
+	var log logbuf.Buffer
+	s.SetLogger(slog.New(slog.NewTextHandler(&log, nil)))
 	w, err := s.Open(t.Context(), partition())
 	require.NoError(t, err)
 	require.NoError(t, w.Write(t.Context(), makeRecords(0, 300)))
+	require.Empty(t, log.String(), "nothing to say while the broker answers")
 
 	c.Close()
 	restarted := make(chan *kfake.Cluster, 1)
@@ -483,6 +490,8 @@ func TestBrokerRestarts(t *testing.T) {
 		ids[string(r.Key)]++
 	}
 	require.Len(t, ids, 600, "every message once, those from before the restart kept")
+	require.Regexp(t, `level=WARN msg="kafka: the brokers refused messages for a cause that passes; sending them again until delivery_timeout" topic=pachca.audit brokers=\S+ messages=300 cause=".*connection refused.*" for=\d+s delivery_timeout=1m0s\n`, log.String())
+	require.Regexp(t, `level=INFO msg="kafka: the brokers acknowledged the messages sent again" topic=pachca.audit brokers=\S+ messages=\d+ after=\d+s\n`, log.String())
 }
 
 // TestDeliveryTimeoutBoundsTheWait: a broker that stays away fails the
