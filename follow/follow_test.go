@@ -515,6 +515,23 @@ func TestFollowGivesUp(t *testing.T) {
 	require.Equal(t, wm, position(t, cfg).Watermark, "the watermark held while cycles failed")
 }
 
+// TestFollowOutageSaysOnce: a loop started while the API is away says so
+// through its failing cycles, not once more per cycle with a warning that
+// the API "did not tell" the token's owner (was: one such warning per
+// cycle, 18 in a 30-minute run of restarts).
+func TestFollowOutageSaysOnce(t *testing.T) {
+	sim, base := startSim(t, simulator.DefaultConfig())
+	require.NoError(t, sim.Close()) // the API is away from the start
+	cfg := testConfig(t, base)
+	cfg.Source.MaxRetries = 0
+	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, 2*time.Second
+	var logs logbuf.Buffer
+	err := follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, follow.Options{})
+	require.ErrorContains(t, err, "connection refused")
+	require.GreaterOrEqual(t, strings.Count(logs.String(), "follow: cycle failed"), 2, "the outage is in the log")
+	require.NotContains(t, logs.String(), "token's owner")
+}
+
 // TestFollowLookbackRaisedAfterSeal: a day sealed under a short look-back
 // is not read again when a restart raises follow.lookback past midnight:
 // the sealed day keeps its one file, and no request covers it.

@@ -339,8 +339,13 @@ func (s *Session) checkOwner(ctx context.Context) error {
 			return ctx.Err()
 		}
 		// An API that refused to tell will refuse again: said once. After
-		// an outage the next plan asks again.
+		// an outage the next plan asks again, and the outage is the plan's
+		// to report (a follow loop's every cycle would say it again here).
 		s.ownerChecked = failure.IsPermanent(err)
+		if !s.ownerChecked {
+			s.log.Debug("the token's owner is not checked yet: the next plan asks again", "error", err)
+			return nil
+		}
 		s.log.Warn("the token's owner is not checked against the state's: the API did not tell it", "error", err)
 		return nil
 	}
