@@ -383,7 +383,7 @@ func (s *Sink) produce(ctx context.Context, msgs []kafka.Message) error {
 		if time.Since(noted) >= retryNoteEvery {
 			noted = time.Now()
 			s.log.Warn("kafka: the brokers refused messages for a cause that passes; sending them again until delivery_timeout",
-				"topic", s.cfg.Topic, "brokers", s.brokers(), "messages", len(again), "cause", strings.TrimPrefix(last.Error(), fmt.Sprintf("kafka: topic %s (brokers %s): ", s.cfg.Topic, s.brokers())),
+				"topic", s.cfg.Topic, "brokers", s.brokers(), "messages", len(again), "cause", s.cause(last),
 				"for", time.Since(start).Round(time.Second).String(), "delivery_timeout", s.cfg.DeliveryTimeout.String())
 		}
 		t := time.NewTimer(roundPause)
@@ -408,8 +408,13 @@ func (s *Sink) timedOut(last error, n int, took time.Duration) error {
 	if last == nil {
 		return fmt.Errorf("%w: the brokers did not answer", err)
 	}
-	cause := strings.TrimPrefix(last.Error(), fmt.Sprintf("kafka: topic %s (brokers %s): ", s.cfg.Topic, s.brokers()))
-	return fmt.Errorf("%w; the round before: %s%w", err, cause, unwrapOnly{last})
+	return fmt.Errorf("%w; the round before: %s%w", err, s.cause(last), unwrapOnly{last})
+}
+
+// cause is the text of a delivery error of the sink without the topic and
+// brokers it starts with, for a line that names them already.
+func (s *Sink) cause(err error) string {
+	return strings.TrimPrefix(err.Error(), fmt.Sprintf("kafka: topic %s (brokers %s): ", s.cfg.Topic, s.brokers()))
 }
 
 // unwrapOnly adds an error to a chain (errors.Is, errors.As) without
