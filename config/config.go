@@ -559,21 +559,6 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 	return s, true
 }
 
-// prefixErrors names the file before each of the joined errors of err.
-func prefixErrors(file string, err error) error {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = fmt.Errorf("%s: %w", file, e)
-	}
-	return errors.Join(out...)
-}
-
 // withLines names the file before each of the joined errors of Validate,
 // and the line of the key each names when the file gives that key (a
 // default has none): "p.yaml:7: period.lag: must be 0 or more".
