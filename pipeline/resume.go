@@ -120,7 +120,8 @@ func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set
 		return plan, nil
 	}
 	more.Streams = plan.Streams
-	heldFrom, heldTo := slices.Min(slices.Collect(maps.Keys(held))), slices.Max(slices.Collect(maps.Keys(held)))
+	sorted := slices.Sorted(maps.Keys(held))
+	heldFrom, heldTo := sorted[0], sorted[len(sorted)-1]
 	var gaps []string
 	for _, d := range more.Days {
 		if d.Date() < heldTo {

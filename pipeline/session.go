@@ -176,10 +176,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	}
 	cc := cfg.Source.ClientConfig(o.HTTPClient)
 	cc.UserAgent = extract.Agent(reader)
-	s.drop = transform.NewDrop(cfg.Transform.DropEventKeys, "")
-	if cfg.Transform.DropOwnReads {
-		s.drop = transform.NewDrop(cfg.Transform.DropEventKeys, cc.UserAgent)
-	}
+	s.drop = Drop(cfg, reader)
 	cc.OnRetry = s.retries.observe
 	cc.Logger = s.log // the limiter reads 429s at debug level
 	cc.Now = s.now
@@ -420,6 +417,18 @@ func (s *Session) Abandon() error {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
+}
+
+// Drop tells which records cfg does not export: the keys of
+// transform.drop_event_keys and, with transform.drop_own_reads, the reads
+// of the log made under the state's reader id ("" for none yet: then no
+// read is the exporter's own).
+func Drop(cfg *config.Config, reader string) transform.Drop {
+	own := ""
+	if cfg.Transform.DropOwnReads && reader != "" {
+		own = extract.Agent(reader)
+	}
+	return transform.NewDrop(cfg.Transform.DropEventKeys, own)
 }
 
 // groupWarner is a file sink (filesink.Sink.GroupWarning): it tells when

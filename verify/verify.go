@@ -207,10 +207,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		cc := o.Config.Source.ClientConfig(o.HTTPClient)
 		cc.UserAgent = extract.Agent(reader)
 		v.client = extract.NewClient(cc)
-		v.drop = transform.NewDrop(o.Config.Transform.DropEventKeys, "")
-		if o.Config.Transform.DropOwnReads && reader != "" {
-			v.drop = transform.NewDrop(o.Config.Transform.DropEventKeys, cc.UserAgent)
-		}
+		v.drop = pipeline.Drop(o.Config, reader)
 	}
 	lines, err := v.check(ctx, v.days(ctx))
 	rep.Lines = append(rep.Lines, lines...)
