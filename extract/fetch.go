@@ -422,7 +422,9 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		seed       = maphash.MakeSeed()
 		seen       = map[seenKey]struct{}{}
 		untimed    []seenKey // events without a readable time, kept in seen
-		pending    []Event
+		pending    []Event   // the events of the oldest millisecond so far, held back
+		pendingB   int       // and their bytes
+		spilled    bool      // they went to the file instead (many in one millisecond): no checkpoint until it ends
 		minAt      = w.End
 		written    int // events in the current file
 		bytes      int // and their bytes
@@ -448,7 +450,23 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				return err
 			}
 		}
-		pending = pending[:0]
+		pending, pendingB = pending[:0], 0
+		return nil
+	}
+	// hold keeps back ev, of the oldest millisecond. Held back, a group of
+	// many events in one millisecond would all be in memory (a bulk
+	// operation: 100,000 held 35 MB of raw events): past the default
+	// bounds of a window file the group goes to the file, and the window
+	// is not cut until the millisecond ends.
+	hold := func(ev Event) error {
+		if spilled {
+			return add(ev)
+		}
+		pending, pendingB = append(pending, ev), pendingB+len(ev.Raw)
+		if len(pending) >= DefaultMaxWindowEvents || pendingB >= DefaultMaxWindowBytes {
+			spilled = true
+			return flush()
+		}
 		return nil
 	}
 	for {
@@ -462,11 +480,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				f.Add(Window{w.Stream, w.Start, mid}, Window{w.Stream, mid, w.End})
 				return nil // the file is empty: dropped
 			}
-			if minAt+1 < end {
+			if minAt+1 < end && !spilled {
 				// Stopped (SIGTERM, another window's failure) or failed:
 				// the part walked since the last checkpoint is kept as
 				// one, so that the next run does not fetch it again. The
-				// held-back millisecond may go on past this page.
+				// held-back millisecond may go on past this page. (Not
+				// when it went to the file: the file holds a part of it.)
 				if cerr := commit(minAt + 1); cerr != nil {
 					return errors.Join(fmt.Errorf("fetch %s: %w", w, err), cerr)
 				}
@@ -518,13 +537,17 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				if err := flush(); err != nil {
 					return err
 				}
-				minAt = ev.At
-				pending = append(pending, ev)
+				minAt, spilled = ev.At, false
+				if err := hold(ev); err != nil {
+					return err
+				}
 				seen[key] = struct{}{}
 				walked++
 				continue
 			case ev.At == minAt:
-				pending = append(pending, ev)
+				if err := hold(ev); err != nil {
+					return err
+				}
 				seen[key] = struct{}{}
 				walked++
 				continue
@@ -564,7 +587,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			// A checkpoint: commit the part walked, [minAt+1, end), and go on
 			// into a new file with the same cursor.
 			full := written >= f.cfg.MaxWindowEvents || bytes >= f.cfg.MaxWindowBytes
-			if (full || time.Since(opened) >= f.cfg.CheckpointEvery) && minAt+1 < end {
+			if (full || time.Since(opened) >= f.cfg.CheckpointEvery) && minAt+1 < end && !spilled {
 				if err := commit(minAt + 1); err != nil {
 					return err
 				}
