@@ -216,11 +216,18 @@ func (w *windowFile) Commit(done extract.Window) error {
 
 func (w *windowFile) Abort() { w.f.Discard() }
 
-// Read calls fn with each raw event line of window w of day. The line is only
-// valid during the call. The file is checked against its trailer as it is
-// read: an error wrapping ErrDamaged, naming the file, comes after fn saw
-// the lines, so a caller must not use what it got from a read that failed.
-func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte) error) error {
+// Line is where one event line of a window file is, for ReadLines.
+type Line struct {
+	Off int64 // of its first byte
+	Len int   // without the newline
+}
+
+// Read calls fn with each raw event line of window w of day, and where it
+// is. The line is only valid during the call. The file is checked against
+// its trailer as it is read: an error wrapping ErrDamaged, naming the file,
+// comes after fn saw the lines, so a caller must not use what it got from a
+// read that failed.
+func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte, at Line) error) error {
 	path := filepath.Join(sp.dir, day, windowName(w))
 	f, err := os.Open(path)
 	if err != nil {
@@ -247,8 +254,9 @@ func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte) error) e
 		sum.Write(line)
 		sum.Write([]byte{'\n'})
 		records++
+		at := Line{Off: n, Len: len(line)}
 		n += int64(len(line)) + 1
-		if err := fn(line); err != nil {
+		if err := fn(line, at); err != nil {
 			return err
 		}
 	}
@@ -265,6 +273,34 @@ func (sp *Spool) Read(day string, w extract.Window, fn func(raw []byte) error) e
 	return nil
 }
 
+// ReadLines calls fn with the lines of window w of day at lines, in that
+// order: for a caller that read the file with Read, which checked it, and
+// needs some of its lines again in another order without holding them (a
+// window of many events in one millisecond, which no checkpoint cuts). A
+// place that is not a whole line is ErrDamaged.
+func (sp *Spool) ReadLines(day string, w extract.Window, lines []Line, fn func(i int, raw []byte) error) error {
+	path := filepath.Join(sp.dir, day, windowName(w))
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	var buf []byte
+	for i, l := range lines {
+		buf = slices.Grow(buf[:0], l.Len+1)[:l.Len+1]
+		if _, err := f.ReadAt(buf, l.Off); err != nil {
+			return fmt.Errorf("spool: read %s: %w", path, err)
+		}
+		if buf[l.Len] != '\n' {
+			return fmt.Errorf("spool: window file %s is %w: no line at byte %d (changed since it was read?)", path, ErrDamaged, l.Off)
+		}
+		if err := fn(i, buf[:l.Len]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Sound returns the complete windows spooled for day whose files match
 // their trailers, ordered by start, after removing the damaged ones, whose
 // errors (ErrDamaged, naming the file and why) it returns in removed:
@@ -275,7 +311,7 @@ func (sp *Spool) Sound(day string) (ws []extract.Window, removed []error, err er
 		return nil, nil, err
 	}
 	for _, w := range all {
-		err := sp.Read(day, w, func([]byte) error { return nil })
+		err := sp.Read(day, w, func([]byte, Line) error { return nil })
 		switch {
 		case err == nil:
 			ws = append(ws, w)

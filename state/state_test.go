@@ -111,8 +111,23 @@ func TestSpoolCheckpoint(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []extract.Window{{Stream: "user_login", Start: 2000, End: 5000}}, ws)
 	var lines []string
-	require.NoError(t, sp.Read("2026-11-01", ws[0], func(raw []byte) error { lines = append(lines, string(raw)); return nil }))
+	var at []state.Line
+	require.NoError(t, sp.Read("2026-11-01", ws[0], func(raw []byte, l state.Line) error {
+		lines, at = append(lines, string(raw)), append(at, l)
+		return nil
+	}))
 	require.Equal(t, []string{`{"id":"a","x":1}`, `{"id":"b"}`}, lines, "one event per line")
+
+	// Lines read again where Read found them, in another order; a place
+	// that is not a line is damage, not an event.
+	var again []string
+	require.NoError(t, sp.ReadLines("2026-11-01", ws[0], []state.Line{at[1], at[0]}, func(i int, raw []byte) error {
+		again = append(again, fmt.Sprint(i, " ", string(raw)))
+		return nil
+	}))
+	require.Equal(t, []string{`0 {"id":"b"}`, `1 {"id":"a","x":1}`}, again)
+	err = sp.ReadLines("2026-11-01", ws[0], []state.Line{{Off: at[0].Off, Len: at[0].Len - 1}}, func(int, []byte) error { return nil })
+	require.ErrorIs(t, err, state.ErrDamaged)
 
 	// An aborted window leaves nothing; a killed one's temp file is cleaned.
 	ab, err := sp.Open("2026-11-01", extract.Window{Start: 6000, End: 7000})
@@ -190,11 +205,11 @@ func TestSpoolDamaged(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(path, tc.damage(b), 0o600))
 
-			err = sp.Read(day, bad, func([]byte) error { return nil })
+			err = sp.Read(day, bad, func([]byte, state.Line) error { return nil })
 			require.ErrorIs(t, err, state.ErrDamaged)
 			require.ErrorContains(t, err, path)
 			n := 0
-			require.NoError(t, sp.Read(day, good, func([]byte) error { n++; return nil }))
+			require.NoError(t, sp.Read(day, good, func([]byte, state.Line) error { n++; return nil }))
 			require.Equal(t, 100, n)
 
 			ws, removed, err := sp.Sound(day)
