@@ -62,6 +62,9 @@ type Config struct {
 	// peak memory (0 skips it).
 	RSSEvents int
 	RSSDays   []int
+	// RSSTie events in one millisecond are exported over one day, for the
+	// peak memory of a window no checkpoint cuts (0 skips it).
+	RSSTie int
 	// Follow is the follow mode's benchmark (Follow.OnTime 0 skips it).
 	Follow FollowConfig
 }
@@ -106,7 +109,7 @@ func DefaultConfig() Config {
 		Slow:       []SlowServer{{simulator.LimitTokenBucket, 25}, {simulator.LimitPacing, 40}, {simulator.LimitFixedWindow, 35}},
 		SlowEvents: 75_000,
 		KillEvents: 60_000, KillDays: 6, KillAt: 0.4,
-		RSSEvents: 1_000_000, RSSDays: []int{1, 30},
+		RSSEvents: 1_000_000, RSSDays: []int{1, 30}, RSSTie: 100_000,
 		Follow: DefaultFollowConfig(),
 	}
 }
@@ -198,6 +201,14 @@ func Run(ctx context.Context, w io.Writer, c Config) error {
 		}
 		fmt.Fprintln(w)
 		rr, err := RunRSS(ctx, RSSConfig{ExportBin: c.Bins.Export, SimBin: c.Bins.Sim, Events: c.RSSEvents, Days: days, Dir: c.Bins.Dir})
+		if err != nil {
+			return err
+		}
+		PrintRSS(w, rr)
+	}
+	if c.RSSTie > 0 {
+		fmt.Fprintln(w)
+		rr, err := RunRSS(ctx, RSSConfig{ExportBin: c.Bins.Export, SimBin: c.Bins.Sim, Events: c.RSSTie, Days: 1, TieGroup: c.RSSTie, Dir: c.Bins.Dir})
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ type SimConfig struct {
 	BlockAfter int
 	Latency    time.Duration
 	Jitter     time.Duration
+	TieGroup   int // this many of the events in one millisecond (0: none)
 }
 
 // sim is a running pachca-sim process.
@@ -42,6 +43,9 @@ func startSim(ctx context.Context, bin string, c SimConfig) (*sim, error) {
 	args := []string{"-addr", "127.0.0.1:0", "-events", fmt.Sprint(c.Events),
 		"-from", c.From.Format(time.RFC3339), "-to", c.To.Format(time.RFC3339), "-faults", "",
 		"-seed", fmt.Sprint(max(c.Seed, 1)), "-latency", c.Latency.String(), "-jitter", c.Jitter.String()}
+	if c.TieGroup > 0 {
+		args = append(args, "-tie-group", fmt.Sprint(c.TieGroup))
+	}
 	if c.Rate > 0 {
 		model := c.Model
 		if model == "" {

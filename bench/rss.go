@@ -21,6 +21,7 @@ type RSSConfig struct {
 	ExportBin, SimBin string
 	Events            int
 	Days              int
+	TieGroup          int    // this many of the events in one millisecond (0: none)
 	Dir               string // scratch directory; removed afterwards
 }
 
@@ -41,7 +42,7 @@ type RSSResult struct {
 // so that its copy of the events is not counted.
 func RunRSS(ctx context.Context, c RSSConfig) (RSSResult, error) {
 	res := RSSResult{Config: c}
-	w := WholeRun{Sim: SimConfig{Events: c.Events}, Days: c.Days, ClientRate: 2000, Workers: 8}
+	w := WholeRun{Sim: SimConfig{Events: c.Events, TieGroup: c.TieGroup}, Days: c.Days, ClientRate: 2000, Workers: 8}
 	st, err := prepare(ctx, Bins{Export: c.ExportBin, Sim: c.SimBin, Dir: c.Dir}, &w, "rss")
 	if err != nil {
 		return res, err
@@ -123,7 +124,11 @@ func dirSize(dir string) (int64, error) {
 // PrintRSS writes the peak-memory figures as labelled lines.
 func PrintRSS(w io.Writer, r RSSResult) {
 	c := r.Config
-	fmt.Fprintf(w, "rss: pachca-export run, %d events over %d day(s) to NDJSON (none) and Parquet (zstd), simulator in its own process, no latency, no limit\n", c.Events, c.Days)
+	ties := ""
+	if c.TieGroup > 0 {
+		ties = fmt.Sprintf(" (%d of them in one millisecond)", c.TieGroup)
+	}
+	fmt.Fprintf(w, "rss: pachca-export run, %d events%s over %d day(s) to NDJSON (none) and Parquet (zstd), simulator in its own process, no latency, no limit\n", c.Events, ties, c.Days)
 	fmt.Fprintf(w, "  peak RSS            %.1f MiB\n", float64(r.PeakRSS)/(1<<20))
 	fmt.Fprintf(w, "  wall time           %s (%.0f events/s)\n", r.Elapsed.Round(10*time.Millisecond), float64(r.Lines)/r.Elapsed.Seconds())
 	fmt.Fprintf(w, "  cpu time            user %s, system %s\n", r.UserCPU.Round(10*time.Millisecond), r.SystemCPU.Round(10*time.Millisecond))

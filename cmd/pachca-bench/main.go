@@ -44,6 +44,7 @@ func main() {
 	fs.Float64Var(&c.KillAt, "kill-at", c.KillAt, "share of the pages after which the run is killed")
 	fs.IntVar(&c.RSSEvents, "rss-events", c.RSSEvents, "events of the memory run (0 skips it)")
 	days := fs.String("rss-days", joinInts(c.RSSDays), "periods of the memory run, in days")
+	fs.IntVar(&c.RSSTie, "rss-tie", c.RSSTie, "events of a memory run of one day, all in one millisecond (0 skips it)")
 	fs.DurationVar(&c.Follow.OnTime, "follow", c.Follow.OnTime, "each phase of the follow benchmark (on time, then late events; 0 skips it)")
 	fs.DurationVar(&c.Follow.Idle, "follow-idle", c.Follow.Idle, "the idle follow process's run")
 	_ = fs.Parse(os.Args[1:])
