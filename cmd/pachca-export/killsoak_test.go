@@ -27,6 +27,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/sumfile"
+	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/testkit/duckdbtest"
@@ -131,6 +132,12 @@ func (s *soak) run() {
 	s.from = s.to.AddDate(0, 0, -3)
 	sc := simulator.DefaultConfig()
 	sc.Events, sc.From, sc.To, sc.Seed = 300+s.rng.IntN(900), s.from, s.to, int64(s.iter+1)
+	if s.rng.IntN(4) == 0 {
+		// A bulk operation: more events in one millisecond than the
+		// fetcher holds back, which go to the window file as they come.
+		sc.TieGroup = extract.DefaultMaxWindowEvents + s.rng.IntN(2500)
+		sc.Events += sc.TieGroup
+	}
 	if s.faults {
 		sc.FaultRate, sc.SlowDelay = 0.05, 300*time.Millisecond
 	}
