@@ -105,6 +105,14 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 			err = errors.Join(err, s.Abandon())
 			return
 		}
+		if left := (*leftBehindError)(nil); errors.As(err, &left) {
+			// A stop: the same, and a clean one.
+			if po.Logger != nil {
+				po.Logger.Warn(left.Error())
+			}
+			err = s.Abandon()
+			return
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		cerr := s.Close(cctx)
@@ -121,18 +129,34 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 	}()
 	// The sinks are claimed for this configuration now, so that a sink
 	// holding another's data is refused before a position is recorded. A
-	// sink that cannot be reached yet is the first cycle's to retry.
-	if err := s.OpenSinks(ctx); err != nil {
-		if failure.IsPermanent(err) || ctx.Err() != nil {
-			return err
+	// sink that cannot be reached yet is the next cycles' to retry: the
+	// start is the first failing cycle, give_up_after counts from it.
+	started := time.Now()
+	openErr := openSinks(ctx, s, po.Config.Follow, started)
+	if openErr != nil {
+		var stuck *StuckSinkError
+		var left *leftBehindError
+		switch {
+		case errors.As(openErr, &stuck) || errors.As(openErr, &left) || failure.IsPermanent(openErr):
+			return openErr
+		case ctx.Err() != nil:
+			if po.Logger != nil {
+				po.Logger.Info("follow: stopped while the sinks were opening")
+			}
+			return nil
+		case time.Since(started) >= po.Config.Follow.GiveUpAfter:
+			return fmt.Errorf("follow: the sinks could not be opened within follow.give_up_after (%s), giving up: %w", po.Config.Follow.GiveUpAfter, openErr)
 		}
 		if po.Logger != nil {
-			po.Logger.Warn("follow: the sinks are not ready; the first cycle tries again", "error", err)
+			po.Logger.Warn("follow: the sinks are not ready; the next cycles try again, until follow.give_up_after from the start", "error", openErr)
 		}
 	}
 	l, err := newLoop(s, po.Config, po.Logger, o)
 	if err != nil {
 		return err
+	}
+	if openErr != nil {
+		l.failed(openErr, started)
 	}
 	l.m = newMetrics(func() float64 { return l.freshness().Seconds() }, po.Config.Source.Workspace)
 	// The feed goes on when the messages cannot be sent (a recipient gone,
@@ -317,7 +341,7 @@ func (l *Loop) run(ctx context.Context) error {
 			giveUp, failing = since.Add(l.cfg.GiveUpAfter), true
 		}
 		err := l.cycleWithGrace(ctx, giveUp, failing)
-		if stuck := (*StuckSinkError)(nil); errors.As(err, &stuck) {
+		if stuck, left := (*StuckSinkError)(nil), (*leftBehindError)(nil); errors.As(err, &stuck) || errors.As(err, &left) {
 			return err // the cycle's goroutine is left in the sink call
 		}
 		idle := errors.Is(err, errIdle) || errors.Is(err, errStopped)
@@ -377,7 +401,7 @@ func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time, failing boo
 	if failing {
 		bound = func(start time.Time) time.Time { return maxTime(giveUp, start.Add(l.timeout)) }
 	}
-	cctx = pipeline.WithSinkDeadline(cctx, bound, fmt.Errorf("no answer within follow.give_up_after (%s)", l.cfg.GiveUpAfter))
+	cctx = pipeline.WithSinkDeadline(cctx, bound, noAnswer(l.cfg.GiveUpAfter))
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(grace, cancel)
 		context.AfterFunc(cctx, func() { t.Stop() })
@@ -385,7 +409,25 @@ func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time, failing boo
 	defer stop()
 	done := make(chan error, 1) // never read after the watchdog ends the wait
 	go func() { done <- l.cycle(cctx, ctx) }()
-	return l.watch(done)
+	return watch(l.s, l.cfg.GiveUpAfter, done, ctx.Done(), grace)
+}
+
+// noAnswer is the cause of a sink call cut by its deadline.
+func noAnswer(giveUpAfter time.Duration) error {
+	return fmt.Errorf("no answer within follow.give_up_after (%s)", giveUpAfter)
+}
+
+// openSinks opens (claims and checks) the sinks of s at the start of a
+// loop, as cycleWithGrace runs a cycle: each sink call ends by started +
+// give_up_after, and the watchdog ends the wait for one that ignores its
+// context (a file sink's claim on a hung NFS mount: was, a process hung
+// there for ever). A stop ends it at once, or, for a call that ignores its
+// context, after the grace.
+func openSinks(ctx context.Context, s *pipeline.Session, cfg config.Follow, started time.Time) error {
+	cctx := pipeline.WithSinkDeadline(ctx, func(time.Time) time.Time { return started.Add(cfg.GiveUpAfter) }, noAnswer(cfg.GiveUpAfter))
+	done := make(chan error, 1) // never read after the watchdog ends the wait
+	go func() { done <- s.OpenSinks(cctx) }()
+	return watch(s, cfg.GiveUpAfter, done, ctx.Done(), 0) // nothing to finish
 }
 
 // StuckSinkError ends a follow loop whose sink call went on past its
@@ -399,38 +441,84 @@ type StuckSinkError struct {
 }
 
 func (e *StuckSinkError) Error() string {
-	return fmt.Sprintf("follow: giving up: sink %s has not answered its %s of %s for %s, past follow.give_up_after (%s): it ignores its deadline (a hung NFS mount, a pipe nobody reads?); the next start redoes the cycle",
-		e.Sink, e.Step, e.Day, e.Waited.Round(time.Second), e.GiveUpAfter)
+	return fmt.Sprintf("follow: giving up: sink %s has not answered its %s for %s, past follow.give_up_after (%s): it ignores its deadline (a hung NFS mount, a pipe nobody reads?); %s",
+		e.Sink, e.call(), e.Waited.Round(time.Second), e.GiveUpAfter, e.next())
 }
 
-// watch waits for the cycle's result on done, or until a sink call has
-// gone on for slack past its context's deadline.
-func (l *Loop) watch(done <-chan error) error {
-	slack := l.slack()
+// call names the step, and its day if any (a claim or check of the sinks
+// has none).
+func (c *StuckSinkError) call() string {
+	if c.Day == "" {
+		return c.Step
+	}
+	return c.Step + " of " + c.Day
+}
+
+func (c *StuckSinkError) next() string {
+	if c.Day == "" {
+		return "the next start tries again"
+	}
+	return "the next start redoes the cycle"
+}
+
+// leftBehindError ends a loop stopped (SIGTERM) while a sink call of its
+// cycle, or of the opening of its sinks, went on past the grace and the
+// slack after it (a call that ignores its context): the process stops
+// without it, cleanly, as after a kill (was: it waited until the call's
+// deadline, give_up_after from its start: half an hour by default, past
+// any supervisor's stop timeout).
+type leftBehindError struct{ pipeline.SinkCall }
+
+func (e *leftBehindError) Error() string {
+	c := StuckSinkError{SinkCall: e.SinkCall}
+	return fmt.Sprintf("follow: stopped; sink %s has not answered its %s for %s, past the grace of the stop: it ignores its deadline, left behind; %s",
+		c.Sink, c.call(), time.Since(c.Since).Round(time.Second), c.next())
+}
+
+// watch waits for the result of a cycle, or of the opening of the sinks,
+// on done, until the session's sink call has gone on for slack past its
+// context's deadline (a *StuckSinkError), or, once stop is closed (the
+// work's context ends at most grace later), until one is still under way
+// grace and slack after the stop (a *leftBehindError).
+func watch(s *pipeline.Session, giveUpAfter time.Duration, done <-chan error, stop <-chan struct{}, grace time.Duration) error {
+	slack := slackOf(giveUpAfter)
 	t := time.NewTicker(slack / 2)
 	defer t.Stop()
+	var stopped time.Time
 	for {
 		select {
 		case err := <-done:
 			return err
+		case <-stop:
+			stop, stopped = nil, time.Now()
 		case now := <-t.C:
-			if c, ok := l.s.SinkCall(); ok && !c.Deadline.IsZero() && now.Sub(c.Deadline) >= slack {
-				select {
-				case err := <-done: // it ended meanwhile
-					return err
-				default:
-				}
-				return &StuckSinkError{SinkCall: c, Waited: now.Sub(c.Since), GiveUpAfter: l.cfg.GiveUpAfter}
+			c, ok := s.SinkCall()
+			var err error
+			switch {
+			case !ok:
+				continue
+			case !c.Deadline.IsZero() && now.Sub(c.Deadline) >= slack:
+				err = &StuckSinkError{SinkCall: c, Waited: now.Sub(c.Since), GiveUpAfter: giveUpAfter}
+			case !stopped.IsZero() && now.Sub(stopped) >= grace+slack:
+				err = &leftBehindError{c}
+			default:
+				continue
 			}
+			select {
+			case err := <-done: // it ended meanwhile
+				return err
+			default:
+			}
+			return err
 		}
 	}
 }
 
-// slack is how long past its deadline a sink call may take to return
+// slackOf is how long past its deadline a sink call may take to return
 // before the watchdog gives up on it: a tenth of give_up_after, between 1
 // and 5 s (grace).
-func (l *Loop) slack() time.Duration {
-	return min(max(l.cfg.GiveUpAfter/10, time.Second), grace)
+func slackOf(giveUpAfter time.Duration) time.Duration {
+	return min(max(giveUpAfter/10, time.Second), grace)
 }
 
 // failed records a failed cycle that began at began; it returns when the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,4 +212,183 @@ func TestFollowSlowCycleNotCut(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NotContains(t, logs.String(), "cycle failed")
 	require.True(t, strings.Contains(logs.String(), "follow: day sealed"))
+}
+
+// claimSink is a file sink whose claims go through hook first: a claim
+// that hangs ignoring its context (a hung NFS mount) or honouring it (the
+// S3 SDK, kafka-go), or fails.
+type claimSink struct {
+	*filesink.Sink
+	hook    func(ctx context.Context, c sinks.Claim) error
+	calls   atomic.Int32
+	hung    chan struct{} // closed at the first claim that hangs
+	once    sync.Once
+	release chan struct{}
+}
+
+func newClaimSink(t *testing.T, fs *filesink.Sink) *claimSink {
+	s := &claimSink{Sink: fs, hung: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(func() { close(s.release) })
+	return s
+}
+
+func (s *claimSink) Claim(ctx context.Context, c sinks.Claim) (sinks.ClaimResult, error) {
+	s.calls.Add(1)
+	if err := s.hook(ctx, c); err != nil {
+		return sinks.ClaimResult{}, err
+	}
+	return s.Sink.Claim(ctx, c)
+}
+
+// hang blocks until release, or with honour until ctx ends too.
+func (s *claimSink) hang(ctx context.Context, honour bool) error {
+	s.once.Do(func() { close(s.hung) })
+	if honour {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.release:
+		}
+	} else {
+		<-s.release
+	}
+	return errors.New("input/output error")
+}
+
+// get is the status of GET url, answered within 5 s.
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	require.NoError(t, err, "GET %s", url)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestFollowStartGivesUpOnAHungSink: a sink whose claim does not answer
+// when the loop opens its sinks at the start, or at the first cycle, ends
+// the process about follow.give_up_after after the start, with an error
+// naming the sink and the claim (was: a claim that ignores its context, a
+// file sink on a hung NFS mount, held the process for ever; one that
+// honours it, 30 s at the start and 30 s more in the first cycle, whatever
+// give_up_after). /healthz answers meanwhile, /readyz is 503.
+func TestFollowStartGivesUpOnAHungSink(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hook  func(s *claimSink) func(ctx context.Context, c sinks.Claim) error
+		stuck bool
+		want  string
+	}{
+		{"start, ignores its context", func(s *claimSink) func(context.Context, sinks.Claim) error {
+			return func(ctx context.Context, _ sinks.Claim) error { return s.hang(ctx, false) }
+		}, true, "has not answered its claim for"},
+		{"start, honours its context", func(s *claimSink) func(context.Context, sinks.Claim) error {
+			return func(ctx context.Context, _ sinks.Claim) error { return s.hang(ctx, true) }
+		}, false, "could not be opened within follow.give_up_after (2s), giving up: sinks[0] ndjson"},
+		{"first cycle, after a failure at the start", func(s *claimSink) func(context.Context, sinks.Claim) error {
+			return func(ctx context.Context, _ sinks.Claim) error {
+				if s.calls.Load() == 1 {
+					return errors.New("connection reset by peer")
+				}
+				return s.hang(ctx, false)
+			}
+		}, true, "has not answered its claim for"},
+		{"first delivery, marking the root", func(s *claimSink) func(context.Context, sinks.Claim) error {
+			return func(ctx context.Context, c sinks.Claim) error {
+				if c.Create {
+					return s.hang(ctx, false)
+				}
+				return nil
+			}
+		}, true, "has not answered its claim for"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
+			cfg, hs := slowSinkConfig(t, base)
+			cs := newClaimSink(t, hs.Sink)
+			cs.hook = tc.hook(cs)
+			addr := make(chan string, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now, Sinks: []sinks.Sink{cs}},
+					follow.Options{Listen: "127.0.0.1:0", Listening: func(a string) { addr <- a }})
+			}()
+			endpoints := "http://" + <-addr
+			select {
+			case <-cs.hung:
+			case <-time.After(patience):
+				t.Fatal("timed out waiting for the claim to hang")
+			}
+			if len(done) == 0 {
+				require.Equal(t, http.StatusOK, get(t, endpoints+"/healthz"))
+				require.Equal(t, http.StatusServiceUnavailable, get(t, endpoints+"/readyz"))
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second): // give_up_after is 2 s
+				t.Fatal("the process went on waiting for the hung sink")
+			}
+			t.Log(err)
+			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, err, hs.Name())
+			require.False(t, failure.IsUsage(err), "exit 1: %v", err)
+			var stuck *follow.StuckSinkError
+			require.Equal(t, tc.stuck, errors.As(err, &stuck), "%v", err)
+			// The state's lock is released: a new process takes it.
+			st, err := state.Open(cfg.State.Dir, pipeline.Identity(cfg))
+			require.NoError(t, err)
+			require.NoError(t, st.Close())
+		})
+	}
+}
+
+// TestFollowStopWhileASinkIgnoresItsContext: a stop (SIGTERM) while a sink
+// call ignores its context, at the start or in a cycle, is a clean stop
+// within seconds, the call left behind (was: the process waited for the
+// call's deadline, give_up_after from its start, an hour here; at the
+// start, for ever).
+func TestFollowStopWhileASinkIgnoresItsContext(t *testing.T) {
+	for _, where := range []string{"start", "cycle"} {
+		t.Run(where, func(t *testing.T) {
+			c, _, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
+			cfg, hs := slowSinkConfig(t, base)
+			cfg.Follow.GiveUpAfter = time.Hour
+			require.NoError(t, cfg.Validate())
+			cs := newClaimSink(t, hs.Sink)
+			cs.hook = func(ctx context.Context, _ sinks.Claim) error {
+				if where == "start" {
+					return cs.hang(ctx, false)
+				}
+				return nil
+			}
+			hung := cs.hung
+			var sink sinks.Sink = cs
+			if where == "cycle" {
+				defer close(hs.release)
+				hs.hang.Store(true)
+				hung, sink = hs.hung, hs
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now, Sinks: []sinks.Sink{sink}}, follow.Options{})
+			}()
+			select {
+			case <-hung:
+			case <-time.After(patience):
+				t.Fatal("timed out waiting for the sink to hang")
+			}
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err, "a clean stop")
+			case <-time.After(30 * time.Second): // the grace is 5 s
+				t.Fatal("the stop went on waiting for the hung sink")
+			}
+			if where == "cycle" {
+				require.NotNil(t, position(t, cfg).Pending, "the abandoned cycle is redone at the next start")
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -149,7 +150,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 					"covered_pct", round1(100 * s.Covered), "days_done", s.DaysDone, "days", s.Days,
 					"retries", s.Retries, "throttled", s.Throttled, "eta", s.ETAText("unknown")}
 				if busy {
-					attrs = append(attrs, "waiting_for", w.sink+": "+w.step+" "+w.day, "waiting", now.Sub(w.since).Round(time.Second).String())
+					attrs = append(attrs, "waiting_for", w.sink+": "+strings.TrimSpace(w.step+" "+w.day), "waiting", now.Sub(w.since).Round(time.Second).String())
 				}
 				r.log.Info("progress", attrs...)
 			}

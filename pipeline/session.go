@@ -245,11 +245,11 @@ func (s *Session) openSinks(ctx context.Context) (*sinkset.Set, error) {
 	}
 	if !s.checked {
 		claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer, Previous: s.retired}
-		res, err := s.sinks.ClaimAll(ctx, claim)
+		res, err := s.claimSinks(ctx, claim)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.sinks.CheckAll(ctx); err != nil {
+		if err := s.checkSinks(ctx); err != nil {
 			return nil, err
 		}
 		if err := CheckDeadLetterDir(s.cfg.Output); err != nil {
@@ -294,10 +294,46 @@ func (s *Session) markSinks(ctx context.Context) error {
 		return nil
 	}
 	claim := sinks.Claim{Identity: DataIdentity(s.cfg), Signer: s.signer, Previous: s.retired, Create: true}
-	if _, err := s.sinks.ClaimAll(ctx, claim); err != nil {
+	if _, err := s.claimSinks(ctx, claim); err != nil {
 		return err
 	}
 	s.marked = true
+	return nil
+}
+
+// claimSinks claims every file-like sink for c, as sinkset's Claim, with every
+// refusal joined, each naming its sink; each claim a sink call (sinkCall):
+// under the plan's sink deadline, if any, and seen by a follow loop's
+// watchdog.
+func (s *Session) claimSinks(ctx context.Context, c sinks.Claim) ([]sinks.ClaimResult, error) {
+	res := make([]sinks.ClaimResult, len(s.sinks.Sinks))
+	var all []error
+	for i, sk := range s.sinks.Sinks {
+		if _, ok := sk.(sinks.Claimer); !ok {
+			continue
+		}
+		cctx, done := s.sinkCall(ctx, sk.Name(), "claim")
+		r, errs := (&sinkset.Set{Sinks: []sinks.Sink{sk}}).Claim(cctx, c)
+		res[i] = r[0]
+		if err := done(errs[0]); err != nil {
+			all = append(all, fmt.Errorf("sinks[%d] %s: %w", i, sk.Name(), err))
+		}
+	}
+	return res, errors.Join(all...)
+}
+
+// checkSinks probes every sink that can be probed, as sinkset's Check, and
+// returns the first failure, named by its index; each check a sink call.
+func (s *Session) checkSinks(ctx context.Context) error {
+	for i, sk := range s.sinks.Sinks {
+		if _, ok := sk.(sinks.Checker); !ok {
+			continue
+		}
+		cctx, done := s.sinkCall(ctx, sk.Name(), "check")
+		if err := done((&sinkset.Set{Sinks: []sinks.Sink{sk}}).Check(cctx)[0]); err != nil {
+			return fmt.Errorf("sinks[%d]: %w", i, err)
+		}
+	}
 	return nil
 }
 

@@ -83,6 +83,20 @@ func WithSinkDeadline(ctx context.Context, at func(start time.Time) time.Time, c
 // watchdog. done(err) records its end and returns err, saying when the
 // call was cut by the sink deadline.
 func (r *runner) sinkCall(ctx context.Context, sink, step, day string) (context.Context, func(error) error) {
+	return r.waiting.call(ctx, sink, step, day)
+}
+
+// sinkCall is runner.sinkCall for what the session does with its sinks
+// outside a delivery: the claims and checks of opening them (step "claim"
+// or "check", day empty). A follow loop's watchdog sees them so, and the
+// sink deadline bounds them: a file sink's claim on a hung NFS mount at the
+// start of a follow loop held the process for ever.
+func (s *Session) sinkCall(ctx context.Context, sink, step string) (context.Context, func(error) error) {
+	return s.waiting.call(ctx, sink, step, "")
+}
+
+// call is sinkCall on w.
+func (w *sinkWait) call(ctx context.Context, sink, step, day string) (context.Context, func(error) error) {
 	cancel := context.CancelFunc(func() {})
 	var cause error
 	if b, ok := ctx.Value(sinkDeadlineKey{}).(sinkDeadline); ok {
@@ -90,7 +104,7 @@ func (r *runner) sinkCall(ctx context.Context, sink, step, day string) (context.
 		ctx, cancel = context.WithDeadlineCause(ctx, b.at(time.Now()), cause)
 	}
 	deadline, _ := ctx.Deadline()
-	leave := r.waiting.enter(sink, step, day, deadline)
+	leave := w.enter(sink, step, day, deadline)
 	return ctx, func(err error) error {
 		leave()
 		if err != nil && cause != nil && errors.Is(context.Cause(ctx), cause) {
@@ -106,8 +120,9 @@ func (r *runner) sinkCall(ctx context.Context, sink, step, day string) (context.
 }
 
 // SinkCall is a sink call under way: which sink, which step (open, read,
-// write, commit, relink, abort), for which day, since when, and until when
-// its context runs (zero: no deadline).
+// write, commit, relink, abort; claim or check, of no day, when the sinks
+// are opened), for which day, since when, and until when its context runs
+// (zero: no deadline).
 type SinkCall struct {
 	Sink, Step, Day string
 	Since, Deadline time.Time

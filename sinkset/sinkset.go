@@ -167,16 +167,6 @@ func (s *Set) Check(ctx context.Context) []error {
 	return out
 }
 
-// CheckAll is Check reduced to the first failure, named by its index.
-func (s *Set) CheckAll(ctx context.Context) error {
-	for i, err := range s.Check(ctx) {
-		if err != nil {
-			return fmt.Errorf("sinks[%d]: %w", i, err)
-		}
-	}
-	return nil
-}
-
 // Claim claims every file-like sink (sinks.Claimer) for c, in order, each
 // within CheckTimeout, and returns one result and one error per sink (zero
 // for the others). With c.Create false nothing is written, so a run claims
@@ -192,18 +182,6 @@ func (s *Set) Claim(ctx context.Context, c sinks.Claim) ([]sinks.ClaimResult, []
 		}
 	}
 	return res, errs
-}
-
-// ClaimAll is Claim with every refusal joined, each naming its sink.
-func (s *Set) ClaimAll(ctx context.Context, c sinks.Claim) ([]sinks.ClaimResult, error) {
-	res, errs := s.Claim(ctx, c)
-	var all []error
-	for i, err := range errs {
-		if err != nil {
-			all = append(all, fmt.Errorf("sinks[%d] %s: %w", i, s.Sinks[i].Name(), err))
-		}
-	}
-	return res, errors.Join(all...)
 }
 
 // Close closes every sink, within ctx, and returns every error it met,
