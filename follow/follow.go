@@ -366,7 +366,7 @@ func (l *Loop) run(ctx context.Context) error {
 			}
 			// Back off: the watermark holds, the next cycle covers the gap;
 			// the last try comes at give_up_after.
-			wait = min(interval<<min(failures-1, 6), max(interval, 5*time.Minute), time.Until(since.Add(l.cfg.GiveUpAfter)))
+			wait = min(backoff(interval, failures), time.Until(since.Add(l.cfg.GiveUpAfter)))
 			l.log.Warn("follow: cycle failed; trying again", "error", err, "in", wait.Round(time.Second).String(), "failing_for", time.Since(since).Round(time.Second).String())
 		} else if !idle {
 			failures = 0
@@ -380,6 +380,20 @@ func (l *Loop) run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// maxBackoff caps the wait between failing cycles, unless the interval is
+// longer: the feed resumes within that of its dependency's return (was:
+// 5 minutes, which left a feed of interval 1m idle up to 5 minutes past an
+// outage's end). A failing cycle costs little: the API's requests of one
+// retry within the cycle, their 429s wait in the client's limiter, shared
+// by the cycles.
+const maxBackoff = 30 * time.Second
+
+// backoff is the wait after the failures-th failing cycle in a row: the
+// interval doubled at each, up to max(interval, maxBackoff).
+func backoff(interval time.Duration, failures int) time.Duration {
+	return min(interval<<min(max(failures-1, 0), 6), max(interval, maxBackoff))
 }
 
 // cycleWithGrace runs one cycle, retrying the API until giveUp at most; a
