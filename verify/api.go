@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,15 +15,15 @@ import (
 // same streams, filters and dropped keys) and returns, per day, the ids of
 // the events a run would export: events that do not parse (dead letters)
 // and dropped keys are left out.
-func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string) (map[string]map[string]struct{}, error) {
+func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string) (map[string]*idSet, error) {
 	streams := []string{""}
 	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
 		streams = keys
 	}
-	c := &collector{out: map[string]map[string]struct{}{}, drop: drop, workspace: cfg.Source.Workspace}
+	c := &collector{out: map[string]*idSet{}, drop: drop, workspace: cfg.Source.Workspace}
 	var windows []extract.Window
 	for _, d := range days {
-		c.out[d] = map[string]struct{}{}
+		c.out[d] = newIDSet()
 		t, err := time.Parse(time.DateOnly, d)
 		if err != nil {
 			return nil, err
@@ -52,7 +51,7 @@ func dayOf(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.DateOn
 // parallel.
 type collector struct {
 	mu        sync.Mutex
-	out       map[string]map[string]struct{}
+	out       map[string]*idSet
 	drop      transform.Drop
 	workspace string
 }
@@ -79,21 +78,9 @@ func (w *idWindow) Commit(extract.Window) error {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
 	for _, id := range w.ids {
-		w.c.out[w.day][id] = struct{}{}
+		w.c.out[w.day].add(id)
 	}
 	return nil
 }
 
 func (w *idWindow) Abort() {}
-
-// missing returns the ids of want that got lacks, sorted.
-func missing(want, got map[string]struct{}) []string {
-	var out []string
-	for id := range want {
-		if _, ok := got[id]; !ok {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
-}

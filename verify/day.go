@@ -50,7 +50,7 @@ type dayResult struct {
 	// settleIDs keeps of them what the comparison with the API needs
 	// (nIDs, lost, extra) and drops them, so that a verify of many days
 	// holds one day's ids at a time, not every day's.
-	ids         map[string]struct{}
+	ids         *idSet
 	nIDs        int
 	lost, extra idSample // the API's ids not here; the ids here the API lacks
 	manifest    []byte   // the manifest as read, for the next day's link; nil when absent
@@ -70,8 +70,8 @@ func newIDSample(ids []string) idSample { return idSample{len(ids), sample(ids)}
 
 // settleIDs compares the ids read with api, the API's ids of the day
 // (nil when not compared), and drops them.
-func (d *dayResult) settleIDs(api map[string]struct{}) {
-	d.nIDs = len(d.ids)
+func (d *dayResult) settleIDs(api *idSet) {
+	d.nIDs = d.ids.len()
 	if api != nil {
 		d.lost, d.extra = newIDSample(missing(api, d.ids)), newIDSample(missing(d.ids, api))
 	}
@@ -120,7 +120,7 @@ func (r *root) checkRoot(ctx context.Context) ([]string, error) {
 // every file it lists (present, size, sha256, records, schema of each
 // record, S3 checksum), files it does not list, and ids seen twice.
 func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayResult, error) {
-	res := &dayResult{ids: map[string]struct{}{}}
+	res := &dayResult{ids: newIDSet()}
 	day := strings.TrimPrefix(dayDir, "dt=")
 	t, err := time.Parse(time.DateOnly, day)
 	if err != nil {
@@ -265,10 +265,9 @@ func (r *root) checkFile(ctx context.Context, dayDir string, f sinks.ManifestFil
 	var twice []string
 	badSchema := 0
 	c, err := read(ctx, f.Name, rc, r.tmpDir, func(id, schema string) {
-		if _, dup := res.ids[id]; dup && len(twice) < 3 {
+		if res.ids.add(id) && len(twice) < 3 {
 			twice = append(twice, id)
 		}
-		res.ids[id] = struct{}{}
 		if schema != r.schema {
 			badSchema++
 		}

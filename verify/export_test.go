@@ -7,7 +7,7 @@ func IDsHeld(f func(held int)) (restore func()) {
 		n := 0
 		for _, hs := range byDay {
 			for _, h := range hs {
-				n += len(h.res.ids)
+				n += h.res.ids.len()
 			}
 		}
 		f(n)

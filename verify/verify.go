@@ -412,7 +412,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 		toRead = len(days) - len(slices.DeleteFunc(slices.Clone(days), func(d string) bool { return v.inRetention(d) && v.over(d) }))
 	}
 	for chunk := range slices.Chunk(days, v.apiChunk()) {
-		var api map[string]map[string]struct{}
+		var api map[string]*idSet
 		if v.o.AgainstAPI && apiErr == nil {
 			these := slices.DeleteFunc(slices.Clone(chunk), func(d string) bool { return !v.inRetention(d) || !v.over(d) })
 			var err error
@@ -430,7 +430,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 				// then every line at once).
 				n := 0
 				for _, ids := range api {
-					n += len(ids)
+					n += ids.len()
 				}
 				v.o.Logger.Info("verify: the API's events read", "from", these[0], "to", these[len(these)-1],
 					"events", n, "days_read", len(compared), "days", toRead, "elapsed", time.Since(started).Round(time.Second).String())
@@ -440,7 +440,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			w := &walks[i]
 			for _, day := range chunk {
 				dir := "dt=" + day
-				res := &dayResult{ids: map[string]struct{}{}}
+				res := &dayResult{ids: newIDSet()}
 				if j, ok := slices.BinarySearch(w.all, dir); ok {
 					if w.last != j-1 { // not right after the day checked last: look back
 						w.prev = r.before(ctx, w.all, dir)
@@ -464,7 +464,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 			}
 		}
 		for day, ids := range api {
-			apiN[day] = len(ids)
+			apiN[day] = ids.len()
 		}
 	}
 	if onChecked != nil {
