@@ -49,7 +49,7 @@ type dayResult struct {
 	// ids are the ids read in the day's files, while it is checked:
 	// settleIDs keeps of them what the comparison with the API needs
 	// (nIDs, lost, extra) and drops them, so that a verify of many days
-	// holds one day's ids at a time, not every day's.
+	// holds a few days' ids at a time (one per worker), not every day's.
 	ids         *idSet
 	nIDs        int
 	lost, extra idSample // the API's ids not here; the ids here the API lacks
@@ -58,6 +58,12 @@ type dayResult struct {
 	// previousKey is the key id of a signature good with a previous key.
 	previousKey string
 	unread      bool // the day has data files that were not read (no readable manifest lists them)
+	// chained: the manifest decoded, and previous is the link it records,
+	// which checkChain checks once the day before is known; chainAt is
+	// where among problems its failure goes.
+	chained  bool
+	previous string
+	chainAt  int
 }
 
 // idSample is how many ids a comparison found and the first three, sorted.
@@ -116,10 +122,12 @@ func (r *root) checkRoot(ctx context.Context) ([]string, error) {
 }
 
 // checkDay checks one day directory of r against its manifest: the
-// manifest itself (day, schema, identity, link to prev, signature), then
-// every file it lists (present, size, sha256, records, schema of each
-// record, S3 checksum), files it does not list, and ids seen twice.
-func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayResult, error) {
+// manifest itself (day, schema, identity, signature; its link to the day
+// before is left to checkChain), then every file it lists (present, size,
+// sha256, records, schema of each record, S3 checksum), files it does not
+// list, and ids seen twice. It needs no other day: days are checked in
+// parallel.
+func (r *root) checkDay(ctx context.Context, dayDir string) (*dayResult, error) {
 	res := &dayResult{ids: newIDSet()}
 	day := strings.TrimPrefix(dayDir, "dt=")
 	t, err := time.Parse(time.DateOnly, day)
@@ -174,10 +182,7 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 	default:
 		res.fail("the manifest was written for another identity (%.12s…)", m.Identity)
 	}
-	if want := link(prev); m.Previous != want {
-		res.fail("chain broken: previous is %s, the manifest of the day before has sha256 %s (a day deleted, edited or reordered, or a run rewriting the days before it: verify again once it ends, or, if it was killed, after the next run, which links the days again)",
-			orNone(m.Previous), orNone(want))
-	}
+	res.chained, res.previous, res.chainAt = true, m.Previous, len(res.problems)
 	switch {
 	case len(r.keys) > 0:
 		key, err := m.CheckSignatureAny(r.keys...)
@@ -214,6 +219,17 @@ func (r *root) checkDay(ctx context.Context, dayDir string, prev []byte) (*dayRe
 		}
 	}
 	return res, nil
+}
+
+// checkChain checks the link the day's manifest records against prev, the
+// manifest of the day before as read (nil: none); a broken link fails the
+// day in the place among its problems where checkDay would have put it.
+func (d *dayResult) checkChain(prev []byte) {
+	if want := link(prev); d.chained && d.previous != want {
+		msg := fmt.Sprintf("chain broken: previous is %s, the manifest of the day before has sha256 %s (a day deleted, edited or reordered, or a run rewriting the days before it: verify again once it ends, or, if it was killed, after the next run, which links the days again)",
+			orNone(d.previous), orNone(want))
+		d.problems = slices.Insert(d.problems, d.chainAt, msg)
+	}
 }
 
 // listDay lists the files of a day's data directories dirs, noting on res

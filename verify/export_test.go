@@ -21,3 +21,18 @@ func APIReads(f func(days int)) (restore func()) {
 	onAPIRead = f
 	return func() { onAPIRead = nil }
 }
+
+// Workers sets, until the returned func is called, how many days are
+// checked at once.
+func Workers(n int) (restore func()) {
+	old := workers
+	workers = func() int { return n }
+	return func() { workers = old }
+}
+
+// DayChecks calls f, until the returned func is called, from each check
+// of a day of a root, its ids read and held.
+func DayChecks(f func()) (restore func()) {
+	onDay = f
+	return func() { onDay = nil }
+}

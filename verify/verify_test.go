@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1024,4 +1025,79 @@ func TestAPIIDsOfAFewDaysAtATime(t *testing.T) {
 		require.Contains(t, l.Detail, "all the API has")
 	}
 	require.Equal(t, []int{2, 1}, reads, "days of each read of the API")
+}
+
+// TestDaysCheckedInParallel: the days are read two at a time (each day of
+// each sink on its own, the ids of two held at once, never more), and the
+// lines are those of a check of one day after another: the same, in the
+// same order, a broken link of the chain found on its day and in its place
+// among the day's failures, whatever the number of workers (was: one day
+// after another on one core, whatever the machine's).
+func TestDaysCheckedInParallel(t *testing.T) {
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.From, sc.To, sc.Seed = 1200, day0(), day0().AddDate(0, 0, 6), 7
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	cfg, pub := exportFrom(t, base, day0().AddDate(0, 0, 6))
+	nd, pq := cfg.Sinks[0].File.Dir, cfg.Sinks[1].File.Dir
+	// Damage in the middle: a byte of day 2's NDJSON, and the manifests of
+	// days 3 and 4 of the Parquet sink swapped.
+	flipByte(t, dataFile(nd, 2, ".ndjson.gz"))
+	a, b := filepath.Join(pq, "dt="+date(3), sinks.ManifestName), filepath.Join(pq, "dt="+date(4), sinks.ManifestName)
+	ab, err := os.ReadFile(a)
+	require.NoError(t, err)
+	bb, err := os.ReadFile(b)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(a, bb, 0o600))
+	require.NoError(t, os.WriteFile(b, ab, 0o600))
+
+	run := func(workers int) []verify.Line {
+		t.Helper()
+		defer verify.Workers(workers)()
+		rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+		require.NoError(t, err)
+		require.True(t, rep.Failed())
+		return rep.Lines
+	}
+	one := run(1)
+	require.Len(t, one, 12, "six days, two sinks: %v", one)
+	for i, l := range one {
+		require.Equal(t, date(i/2), l.Day, "line %d", i)
+		require.True(t, strings.HasPrefix(l.Sink, fmt.Sprintf("sinks[%d] ", i%2)), "line %d: %s", i, l.Sink)
+	}
+	requireVerdicts(t, verdicts(t, one), map[string]string{
+		date(2) + " sinks[0]": "(edited or damaged)",
+		date(3) + " sinks[1]": "chain broken",
+		date(4) + " sinks[1]": "chain broken",
+		date(5) + " sinks[1]": "chain broken",
+	})
+	require.Regexp(t, `^_manifest.json is the manifest of `+date(4)+`, not of `+date(3)+` \(moved or swapped\); chain broken: [^;]*; pachca-audit-`+date(4)+`\.parquet is missing`, one[7].Detail)
+
+	var mu sync.Mutex
+	in, most, arrived := 0, 0, 0
+	two := make(chan struct{}) // closed when two days are held at once
+	restore := verify.DayChecks(func() {
+		mu.Lock()
+		in++
+		most = max(most, in)
+		if arrived++; arrived == 2 {
+			close(two)
+		}
+		mu.Unlock()
+		select { // the first waits for the second, a check at a time would never bring it
+		case <-two:
+		case <-time.After(10 * time.Second):
+		}
+		mu.Lock()
+		in--
+		mu.Unlock()
+	})
+	parallel := run(2)
+	restore()
+	require.Equal(t, 2, most, "days held at once by two workers")
+	require.Equal(t, one, parallel)
+	require.Equal(t, one, run(8))
 }
