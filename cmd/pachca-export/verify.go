@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -81,9 +83,21 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 	}
 }
 
+// verifyMemoryLimit is the soft limit of the Go runtime's memory during a
+// verify. Its live heap is mostly the ids of the days being read, one day
+// of one sink per core, 24 bytes an id: two days of 300,000 events are 14
+// MB. Under the export's 26 MiB the collector ran most of the time for
+// them, a quarter more CPU than reading the days one by one; at 40 MiB
+// it takes no more CPU than that, and 4 days of 300,000 events to three
+// sinks peak at 67 MiB RSS (BENCHMARKS.md, Verify). GOMEMLIMIT overrides it.
+const verifyMemoryLimit = 40 << 20
+
 // verify runs the verification and prints its verdicts, as JSON objects
 // with asJSON.
 func (e *env) verify(ctx context.Context, o verify.Options, asJSON bool) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(verifyMemoryLimit))
+	}
 	rep, err := verify.Run(ctx, o)
 	switch {
 	case rep != nil && asJSON:
