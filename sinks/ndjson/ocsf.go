@@ -35,6 +35,7 @@ type OCSFEncoder struct {
 	enc  *Encoder
 	line bytes.Buffer
 	js   *json.Encoder
+	m    ocsf.Mapper // the event of the record being written
 }
 
 // NewOCSFEncoder returns an encoder writing to w (compression none, gzip,
@@ -53,9 +54,9 @@ func NewOCSFEncoder(w io.Writer, compression string) (*OCSFEncoder, error) {
 // Write appends one line per record.
 func (e *OCSFEncoder) Write(recs []transform.Record) error {
 	for i := range recs {
-		ev := ocsf.Map(&recs[i])
+		ev := e.m.Map(&recs[i])
 		e.line.Reset()
-		if err := e.js.Encode(&ev); err != nil { // ends the line with '\n'
+		if err := e.js.Encode(ev); err != nil { // ends the line with '\n'
 			return fmt.Errorf("ndjson: ocsf event %s: %w", recs[i].ID, err)
 		}
 		if _, err := e.enc.bw.Write(EscapeLineBreaks(e.line.Bytes())); err != nil {

@@ -107,6 +107,7 @@ func ocsfSchemaMetadata() arrow.Metadata {
 type OCSFEncoder struct {
 	file
 	plan *ocsfPlan
+	m    ocsf.Mapper // the event of the record being appended
 }
 
 // NewOCSFEncoder starts a Parquet file of OCSF events on w with the
@@ -175,12 +176,12 @@ func (e *OCSFEncoder) Write(recs []transform.Record) error {
 		e.rb.Reserve(e.batch)
 	}
 	for i := range recs {
-		ev := ocsf.Map(&recs[i])
-		if err := e.plan.check(&ev); err != nil {
+		ev := e.m.Map(&recs[i])
+		if err := e.plan.check(ev); err != nil {
 			e.err = err
 			return err
 		}
-		e.plan.appendEvent(e.rb, &ev)
+		e.plan.appendEvent(e.rb, ev)
 		e.pending++
 		e.pendingBytes += recordBytes(&recs[i])
 		if e.pending == e.batch || e.pendingBytes >= e.batchBytes {

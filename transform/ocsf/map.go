@@ -41,9 +41,30 @@ const maxString = 65535
 // the key as activity_name) with the actor, entity, address and user agent
 // under unmapped. unmapped.details is always r.DetailsJSON.
 func Map(r *transform.Record) Event {
+	var x Mapper
+	return *x.Map(r)
+}
+
+// Mapper maps records as Map does into one event it reuses, with the
+// memory of its unmapped fields: an encoder maps every record it writes,
+// and a new event each time was some 500 bytes of garbage a record (in
+// each OCSF sink). The event is valid until the next call. The zero value
+// is ready for use; it is not safe for concurrent use.
+type Mapper struct{ m mapper }
+
+// Map returns the OCSF event of r, as Map.
+func (x *Mapper) Map(r *transform.Record) *Event {
+	x.m = mapper{r: r, ev: Event{Unmapped: x.m.ev.Unmapped[:0]}}
+	x.m.fill()
+	return &x.m.ev
+}
+
+// fill sets m.ev from m.r, which it starts from the zero Event but for
+// the memory of its unmapped fields.
+func (m *mapper) fill() {
+	r := m.r
 	spec, known := specOf(r.EventKey)
 	cls := classRef(spec.class)
-	m := mapper{r: r}
 	ev := &m.ev
 	m.add("details", r.DetailsJSON, true)
 
@@ -77,7 +98,7 @@ func Map(r *transform.Record) Event {
 
 	if !known {
 		m.keepTopLevel()
-		return m.ev
+		return
 	}
 	ev.Actor = m.actor(spec.class == ClassAPIActivity)
 	if ip := r.IPAddress; ip.Valid {
@@ -96,8 +117,7 @@ func Map(r *transform.Record) Event {
 			ev.HTTPRequest = &HTTPRequest{UserAgent: m.fit("user_agent", ua.Str)}
 		}
 	}
-	spec.build(&m)
-	return m.ev
+	spec.build(m)
 }
 
 // mapper builds one event.

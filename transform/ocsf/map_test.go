@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -214,6 +215,34 @@ func TestMapIsPure(t *testing.T) {
 		require.Equal(t, before, rec, name)
 		require.True(t, reflect.DeepEqual(a, b), name)
 	}
+}
+
+// TestMapperReusesItsEvent: a Mapper gives Map's event for every record
+// whatever it mapped before (no attribute, unmapped field or class left
+// over from the last event: every key, the edge cases and simulated events
+// with unknown keys, forwards and backwards), without the allocations of a
+// new event each time.
+func TestMapperReusesItsEvent(t *testing.T) {
+	in := inputs(t)
+	var recs []transform.Record
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		recs = append(recs, normalize(t, in[name]))
+	}
+	recs = append(recs, ocsftest.Simulated(t, 2000, true)...)
+	rev := slices.Clone(recs)
+	slices.Reverse(rev)
+	var x ocsf.Mapper
+	for _, order := range [][]transform.Record{recs, rev} {
+		for i := range order {
+			require.True(t, reflect.DeepEqual(ocsf.Map(&order[i]), *x.Map(&order[i])), "%s %s", order[i].EventKey, order[i].ID)
+		}
+	}
+	r := &recs[0]
+	var sink ocsf.Event
+	fresh := testing.AllocsPerRun(100, func() { sink = ocsf.Map(r) })
+	reused := testing.AllocsPerRun(100, func() { sink = *x.Map(r) })
+	require.Less(t, reused, fresh)
+	_ = sink
 }
 
 // TestClassesMatchSchema holds the class table to the schema: captions,
