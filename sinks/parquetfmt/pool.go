@@ -128,5 +128,5 @@ var _ memory.Allocator = (*poolAllocator)(nil)
 // NewPoolAllocator returns the pooling allocator the encoder uses, for
 // readers of Parquet files (the report), where every record batch also
 // allocates the same buffers anew. It is safe for concurrent use; it keeps
-// at most 8 MiB of free buffers.
+// at most poolMaxKept (2 MiB) of free buffers.
 func NewPoolAllocator(parent memory.Allocator) memory.Allocator { return newPoolAllocator(parent) }
