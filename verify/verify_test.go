@@ -51,10 +51,14 @@ func date(n int) string { return day0().AddDate(0, 0, n).Format(time.DateOnly) }
 
 // startSim starts the simulator of the exports here: 900 events over three
 // days from day0, seed 7; closed with the test.
-func startSim(t *testing.T) (*simulator.Server, string) {
+func startSim(t *testing.T) (*simulator.Server, string) { return startSimOf(t, 900, 3) }
+
+// startSimOf starts a simulator of events over days from day0, seed 7;
+// closed with the test.
+func startSimOf(t *testing.T, events, days int) (*simulator.Server, string) {
 	t.Helper()
 	sc := simulator.DefaultConfig()
-	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
+	sc.Events, sc.From, sc.To, sc.Seed = events, day0(), day0().AddDate(0, 0, days), 7
 	sim, err := simulator.New(sc)
 	require.NoError(t, err)
 	base, err := sim.Start("127.0.0.1:0")
@@ -1034,13 +1038,7 @@ func TestAPIIDsOfAFewDaysAtATime(t *testing.T) {
 // among the day's failures, whatever the number of workers (was: one day
 // after another on one core, whatever the machine's).
 func TestDaysCheckedInParallel(t *testing.T) {
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.From, sc.To, sc.Seed = 1200, day0(), day0().AddDate(0, 0, 6), 7
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { sim.Close() })
+	_, base := startSimOf(t, 1200, 6)
 	cfg, pub := exportFrom(t, base, day0().AddDate(0, 0, 6))
 	nd, pq := cfg.Sinks[0].File.Dir, cfg.Sinks[1].File.Dir
 	// Damage in the middle: a byte of day 2's NDJSON, and the manifests of
