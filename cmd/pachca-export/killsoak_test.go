@@ -25,9 +25,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/sumfile"
-	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/testkit/duckdbtest"
