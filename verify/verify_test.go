@@ -190,13 +190,7 @@ func TestDamageIsReported(t *testing.T) {
 			date(2) + " sinks[0]": "chain broken",
 		}},
 		{"reordered chain", func(t *testing.T, nd, pq string) {
-			a, b := filepath.Join(pq, "dt="+date(0), sinks.ManifestName), filepath.Join(pq, "dt="+date(1), sinks.ManifestName)
-			ab, err := os.ReadFile(a)
-			require.NoError(t, err)
-			bb, err := os.ReadFile(b)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(a, bb, 0o600))
-			require.NoError(t, os.WriteFile(b, ab, 0o600))
+			swapFiles(t, filepath.Join(pq, "dt="+date(0), sinks.ManifestName), filepath.Join(pq, "dt="+date(1), sinks.ManifestName))
 		}, map[string]string{
 			date(0) + " sinks[1]": "is the manifest of " + date(1),
 			date(1) + " sinks[1]": "chain broken",
@@ -1044,13 +1038,7 @@ func TestDaysCheckedInParallel(t *testing.T) {
 	// Damage in the middle: a byte of day 2's NDJSON, and the manifests of
 	// days 3 and 4 of the Parquet sink swapped.
 	flipByte(t, dataFile(nd, 2, ".ndjson.gz"))
-	a, b := filepath.Join(pq, "dt="+date(3), sinks.ManifestName), filepath.Join(pq, "dt="+date(4), sinks.ManifestName)
-	ab, err := os.ReadFile(a)
-	require.NoError(t, err)
-	bb, err := os.ReadFile(b)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(a, bb, 0o600))
-	require.NoError(t, os.WriteFile(b, ab, 0o600))
+	swapFiles(t, filepath.Join(pq, "dt="+date(3), sinks.ManifestName), filepath.Join(pq, "dt="+date(4), sinks.ManifestName))
 
 	run := func(workers int) []verify.Line {
 		t.Helper()
@@ -1098,4 +1086,15 @@ func TestDaysCheckedInParallel(t *testing.T) {
 	require.Equal(t, 2, most, "days held at once by two workers")
 	require.Equal(t, one, parallel)
 	require.Equal(t, one, run(8))
+}
+
+// swapFiles swaps the contents of the files a and b.
+func swapFiles(t *testing.T, a, b string) {
+	t.Helper()
+	ab, err := os.ReadFile(a)
+	require.NoError(t, err)
+	bb, err := os.ReadFile(b)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(a, bb, 0o600))
+	require.NoError(t, os.WriteFile(b, ab, 0o600))
 }
