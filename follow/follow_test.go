@@ -125,11 +125,19 @@ func startSim(t *testing.T, sc simulator.Config) (*simulator.Server, string) {
 func startLive(t *testing.T, toMidnight time.Duration, live simulator.Live) (clock, *simulator.Server, string) {
 	t.Helper()
 	c := newClock(toMidnight)
+	sim, base := startLiveAt(t, c.offset, live)
+	return c, sim, base
+}
+
+// startLiveAt starts a simulator of live events (and no others) whose
+// clock is offset from this host's; closed with the test.
+func startLiveAt(t *testing.T, offset time.Duration, live simulator.Live) (*simulator.Server, string) {
+	t.Helper()
 	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset, sc.Live = 0, c.offset, live
+	sc.Events, sc.ClockOffset, sc.Live = 0, offset, live
 	sim, base := startSim(t, sc)
 	t.Cleanup(func() { sim.Close() })
-	return c, sim, base
+	return sim, base
 }
 
 // waitSealed waits until the state of cfg records day as exported.
@@ -1444,10 +1452,7 @@ func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
 // looked fine).
 func TestFollowReadsUpToTheAPIsNow(t *testing.T) {
 	const behind = 40 * time.Second
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset = 0, -behind
-	sim, base := startSim(t, sc)
-	t.Cleanup(func() { sim.Close() })
+	sim, base := startLiveAt(t, -behind, simulator.Live{})
 	cfg := testConfig(t, base)
 	addr := make(chan string, 1)
 	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
@@ -1482,10 +1487,7 @@ func TestFollowFirstCycleSealsNothing(t *testing.T) {
 	c := newClock(-6 * time.Second)
 	midnight := c.now().Truncate(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset = 0, c.offset-behind
-	sim, base := startSim(t, sc)
-	t.Cleanup(func() { sim.Close() })
+	sim, base := startLiveAt(t, c.offset-behind, simulator.Live{})
 	cfg := testConfig(t, base)
 	f := startFollow(t, cfg, c, follow.Options{From: midnight.Add(-time.Minute)})
 	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
@@ -1510,10 +1512,7 @@ func TestFollowRedoSealsNothing(t *testing.T) {
 	c := newClock(-20 * time.Second)
 	midnight := c.now().Truncate(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset, sc.Live = 0, c.offset-behind, simulator.Live{Rate: 20}
-	sim, base := startSim(t, sc)
-	t.Cleanup(func() { sim.Close() })
+	_, base := startLiveAt(t, c.offset-behind, simulator.Live{Rate: 20})
 	// The API's front: while down, every connection is closed unanswered.
 	var down atomic.Bool
 	target, err := url.Parse(base)

@@ -15,11 +15,7 @@ import (
 // and more than the records of a window held in memory to sort them,
 // reach the file sink once each, also as the look-back reads them again.
 func TestFollowBigTieGroup(t *testing.T) {
-	c := newClock(6 * time.Hour) // no midnight in the test
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset = 0, c.offset
-	sim, base := startSim(t, sc)
-	t.Cleanup(func() { sim.Close() })
+	c, sim, base := startLive(t, 6*time.Hour, simulator.Live{}) // no midnight in the test
 	cfg := testConfig(t, base)
 	start := c.now().Add(-time.Second)
 	f := startFollow(t, cfg, c, follow.Options{From: start})

@@ -323,7 +323,6 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			}
 			recs = slices.Grow(recs[:0], len(part))[:len(part)]
 			err := r.spool.ReadLines(date, w, at, func(i int, raw []byte) error {
-				recs[i] = transform.Record{}
 				return norm.NormalizeInto(raw, r.cfg.Source.Workspace, &recs[i])
 			})
 			if err != nil {

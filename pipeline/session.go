@@ -301,7 +301,7 @@ func (s *Session) markSinks(ctx context.Context) error {
 	return nil
 }
 
-// claimSinks claims every file-like sink for c, as sinkset's Claim, with every
+// claimSinks claims every file-like sink for c (sinkset.ClaimOne), with every
 // refusal joined, each naming its sink; each claim a sink call (sinkCall):
 // under the plan's sink deadline, if any, and seen by a follow loop's
 // watchdog.
@@ -313,16 +313,16 @@ func (s *Session) claimSinks(ctx context.Context, c sinks.Claim) ([]sinks.ClaimR
 			continue
 		}
 		cctx, done := s.sinkCall(ctx, sk.Name(), "claim")
-		r, errs := (&sinkset.Set{Sinks: []sinks.Sink{sk}}).Claim(cctx, c)
-		res[i] = r[0]
-		if err := done(errs[0]); err != nil {
+		r, err := sinkset.ClaimOne(cctx, sk, c)
+		res[i] = r
+		if err = done(err); err != nil {
 			all = append(all, fmt.Errorf("sinks[%d] %s: %w", i, sk.Name(), err))
 		}
 	}
 	return res, errors.Join(all...)
 }
 
-// checkSinks probes every sink that can be probed, as sinkset's Check, and
+// checkSinks probes every sink that can be probed (sinkset.CheckOne), and
 // returns the first failure, named by its index; each check a sink call.
 func (s *Session) checkSinks(ctx context.Context) error {
 	for i, sk := range s.sinks.Sinks {
@@ -330,7 +330,7 @@ func (s *Session) checkSinks(ctx context.Context) error {
 			continue
 		}
 		cctx, done := s.sinkCall(ctx, sk.Name(), "check")
-		if err := done((&sinkset.Set{Sinks: []sinks.Sink{sk}}).Check(cctx)[0]); err != nil {
+		if err := done(sinkset.CheckOne(cctx, sk)); err != nil {
 			return fmt.Errorf("sinks[%d]: %w", i, err)
 		}
 	}

@@ -156,15 +156,22 @@ const CheckTimeout = 30 * time.Second
 func (s *Set) Check(ctx context.Context) []error {
 	out := make([]error, len(s.Sinks))
 	for i, sk := range s.Sinks {
-		c, ok := sk.(sinks.Checker)
-		if !ok {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
-		out[i] = c.Check(cctx)
-		cancel()
+		out[i] = CheckOne(ctx, sk)
 	}
 	return out
+}
+
+// CheckOne probes sk within CheckTimeout, if it can be probed
+// (sinks.Checker): nil when it is reachable and writable, or has nothing
+// to probe.
+func CheckOne(ctx context.Context, sk sinks.Sink) error {
+	c, ok := sk.(sinks.Checker)
+	if !ok {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	return c.Check(cctx)
 }
 
 // Claim claims every file-like sink (sinks.Claimer) for c, in order, each
@@ -175,13 +182,21 @@ func (s *Set) Claim(ctx context.Context, c sinks.Claim) ([]sinks.ClaimResult, []
 	res := make([]sinks.ClaimResult, len(s.Sinks))
 	errs := make([]error, len(s.Sinks))
 	for i, sk := range s.Sinks {
-		if cl, ok := sk.(sinks.Claimer); ok {
-			cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
-			res[i], errs[i] = cl.Claim(cctx, c)
-			cancel()
-		}
+		res[i], errs[i] = ClaimOne(ctx, sk, c)
 	}
 	return res, errs
+}
+
+// ClaimOne claims sk for c within CheckTimeout, if it is file-like
+// (sinks.Claimer); zero for another sink.
+func ClaimOne(ctx context.Context, sk sinks.Sink, c sinks.Claim) (sinks.ClaimResult, error) {
+	cl, ok := sk.(sinks.Claimer)
+	if !ok {
+		return sinks.ClaimResult{}, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	return cl.Claim(cctx, c)
 }
 
 // Close closes every sink, within ctx, and returns every error it met,
