@@ -1,0 +1,164 @@
+package deploy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/testbin"
+)
+
+const rulesFile = "prometheus/pachca-export.rules.yml"
+
+// TestPrometheusRules checks the shipped alerting rules with promtool and
+// runs their unit tests (pachca-export.rules.test.yml): each alert fires on
+// the series that should raise it, with its labels and annotations, and
+// not on a healthy exporter.
+func TestPrometheusRules(t *testing.T) {
+	promtool := testbin.Require(t, "PACHCA_PROMTOOL", "promtool", "promtool")
+	out, err := exec.CommandContext(t.Context(), promtool, "check", "rules", rulesFile).CombinedOutput()
+	require.NoError(t, err, "promtool check rules:\n%s", out)
+	cmd := exec.CommandContext(t.Context(), promtool, "test", "rules", "pachca-export.rules.test.yml")
+	cmd.Dir = "prometheus"
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "promtool test rules:\n%s", out)
+
+	// Every alert has a unit test: an alert nobody saw fire may never fire.
+	b, err := os.ReadFile("prometheus/pachca-export.rules.test.yml")
+	require.NoError(t, err)
+	for _, r := range readRules(t) {
+		require.Contains(t, string(b), "alertname: "+r.Alert+"\n", "alert %s has no unit test", r.Alert)
+	}
+}
+
+// TestPrometheusRulesNameRealMetrics runs the real binary, a one-day `run
+// --metrics-file` and a `follow` that commits a cycle, against the
+// simulator: every pachca_export_ metric the rules name must be in what
+// they write. An alert on a metric that was renamed, or that a mode does
+// not write, would never fire, and promtool cannot tell.
+func TestPrometheusRulesNameRealMetrics(t *testing.T) {
+	var names []string
+	for _, r := range readRules(t) {
+		for _, n := range regexp.MustCompile(`\bpachca_export_[a-z_]+`).FindAllString(r.Expr, -1) {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	require.NotEmpty(t, names)
+
+	bin := buildtest.StaticBinary(t)
+	sc := simulator.DefaultConfig()
+	sc.Faults = nil
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `source:
+  base_url: %s
+  token: %s
+  workspace: acme
+follow:
+  listen: %q
+  interval: 1s
+  lookback: 10s
+sinks:
+  - type: ndjson
+    dir: %s
+state:
+  dir: %s
+`, base, sc.Token, addr, filepath.Join(dir, "out"), filepath.Join(dir, "state")), 0o600))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	textfile := filepath.Join(dir, "pachca-export.prom")
+	from := time.Now().UTC().AddDate(0, 0, -2).Format(time.DateOnly)
+	to := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	out, err := exec.CommandContext(ctx, bin, "run", "-c", cfg, "--from", from, "--to", to, "--metrics-file", textfile).CombinedOutput()
+	require.NoError(t, err, "run:\n%s", out)
+	b, err := os.ReadFile(textfile)
+	require.NoError(t, err)
+	run := string(b)
+
+	cmd := exec.CommandContext(ctx, bin, "follow", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	for {
+		require.NoError(t, ctx.Err(), "follow committed no cycle (/readyz never 200)")
+		if code, _ := get("/readyz"); code == http.StatusOK {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, follow := get("/metrics")
+	require.Equal(t, http.StatusOK, code)
+
+	// A series is a line that starts with its name, then labels or a space.
+	holds := func(exposition, name string) bool {
+		return regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(exposition)
+	}
+	for _, n := range names {
+		require.True(t, holds(follow, n), "the rules name %s, which follow's /metrics does not serve", n)
+		if !strings.HasPrefix(n, "pachca_export_follow_") {
+			require.True(t, holds(run, n), "the rules name %s, which run --metrics-file does not write", n)
+		}
+	}
+	// The rules keep the workspace label (every series carries it).
+	require.True(t, holds(run, `pachca_export_last_success_timestamp_seconds\{workspace="acme"\}`), "run's textfile:\n%s", run)
+}
+
+type rule struct {
+	Alert string `yaml:"alert"`
+	Expr  string `yaml:"expr"`
+}
+
+func readRules(t *testing.T) []rule {
+	t.Helper()
+	b, err := os.ReadFile(rulesFile)
+	require.NoError(t, err)
+	var f struct {
+		Groups []struct {
+			Rules []rule `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &f))
+	var rules []rule
+	for _, g := range f.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	require.NotEmpty(t, rules)
+	return rules
+}
