@@ -63,33 +63,8 @@ func TestPrometheusRulesNameRealMetrics(t *testing.T) {
 	require.NotEmpty(t, names)
 
 	bin := buildtest.StaticBinary(t)
-	sc := simulator.DefaultConfig()
-	sc.Faults = nil
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { sim.Close() })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "pipeline.yaml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `source:
-  base_url: %s
-  token: %s
-  workspace: acme
-follow:
-  listen: %q
-  interval: 1s
-  lookback: 10s
-sinks:
-  - type: ndjson
-    dir: %s
-state:
-  dir: %s
-`, base, sc.Token, addr, filepath.Join(dir, "out"), filepath.Join(dir, "state")), 0o600))
+	cfg, addr := followPipeline(t, "  workspace: acme\n", "  interval: 1s\n  lookback: 10s\n")
+	dir := filepath.Dir(cfg)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
@@ -161,4 +136,37 @@ func readRules(t *testing.T) []rule {
 	}
 	require.NotEmpty(t, rules)
 	return rules
+}
+
+// followPipeline starts a simulator (no faults) and writes a pipeline.yaml
+// in a temporary directory for it: one NDJSON sink, the state beside it,
+// follow's endpoints on a free loopback port (addr), and the lines source
+// and follow (indented YAML, "" for none) under source: and follow:.
+func followPipeline(t *testing.T, source, follow string) (cfg, addr string) {
+	t.Helper()
+	sc := simulator.DefaultConfig()
+	sc.Faults = nil
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr = l.Addr().String()
+	require.NoError(t, l.Close())
+	dir := t.TempDir()
+	cfg = filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `source:
+  base_url: %s
+  token: %s
+%sfollow:
+  listen: %q
+%ssinks:
+  - type: ndjson
+    dir: %s
+state:
+  dir: %s
+`, base, sc.Token, source, addr, follow, filepath.Join(dir, "out"), filepath.Join(dir, "state")), 0o600))
+	return cfg, addr
 }

@@ -2,20 +2,16 @@ package deploy_test
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/testkit/buildtest"
 )
 
@@ -44,29 +40,7 @@ func TestFollowUnitMetrics(t *testing.T) {
 	}
 
 	bin := buildtest.StaticBinary(t)
-	sc := simulator.DefaultConfig()
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	base, err := sim.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { sim.Close() })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "pipeline.yaml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `source:
-  base_url: %s
-  token: %s
-follow:
-  listen: %q
-sinks:
-  - type: ndjson
-    dir: %s
-state:
-  dir: %s
-`, base, sc.Token, addr, filepath.Join(dir, "out"), filepath.Join(dir, "state")), 0o600))
+	cfg, addr := followPipeline(t, "", "")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
