@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
@@ -137,4 +138,33 @@ func TestWholeDayRemovesUnlistedObjects(t *testing.T) {
 	m = manifest(t, srv, "orphan", want[0])
 	require.Len(t, m.Files, 1)
 	require.EqualValues(t, 60, m.Records)
+}
+
+// TestCompactDeleteDenied: a bucket whose policy denies s3:DeleteObject on
+// the data objects (beside Object Lock, as a WORM bucket of evidence may
+// have; check's probe, beside the marker, is let through) refuses the
+// deletes of a follow's seal after the day object and its manifest are in
+// place. The error is permanent and says what to do (was: a transient
+// 'AccessDenied Access Denied.', which a follow loop retried for
+// follow.give_up_after, uploading the day object again at each try: one
+// more version the locked bucket keeps for its retention).
+func TestCompactDeleteDenied(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.CreateBucket("deny")
+	s := restrictedSink(t, srv, "deny", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::deny","arn:aws:s3:::deny/*"]},
+		{"Effect":"Deny","Action":["s3:DeleteObject"],"Resource":["arn:aws:s3:::deny/audit/dt=*"]}]}`)
+	require.NoError(t, s.Check(t.Context()))
+	for i := range 2 {
+		p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
+		p.Part = true
+		commit(t, s, p, records(t, p, 20, "c"))
+	}
+	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
+	p.Compact = true
+	_, err := tryCommit(t.Context(), s, p, records(t, p, 40, "s"))
+	require.Error(t, err)
+	require.True(t, failure.IsPermanent(err), "permanent: %v", err)
+	require.Regexp(t, `^s3: delete s3://deny/audit/dt=2026-11-01/pachca-audit-20261101T000000\.000Z-20261101T010000\.000Z\.ndjson\.zst: AccessDenied: Access Denied\.: `+
+		`the objects stay beside the day's, listed by no manifest; allow s3:DeleteObject under the prefix, or for follow set follow\.keep_cycle_files: true`, err.Error())
 }

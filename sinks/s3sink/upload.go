@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/printable"
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
@@ -233,6 +236,17 @@ func (s *Sink) abortStaleUploads(ctx context.Context) error {
 	}
 }
 
+// deleteDenied is the error of a refused delete of the objects a day's new
+// manifest no longer lists (a policy denying s3:DeleteObject under the
+// prefix; Object Lock alone never refuses one: a delete there adds a delete
+// marker). It is permanent: a retry would upload the day again, one more
+// version the bucket retains, and be refused again, so a follow loop stops
+// at once instead of for follow.give_up_after.
+func deleteDenied(err error) error {
+	return failure.AsPermanent(fmt.Errorf("%w: the objects stay beside the day's, listed by no manifest; "+
+		"allow s3:DeleteObject under the prefix, or for follow set follow.keep_cycle_files: true (see README, Object Lock)", err))
+}
+
 // deleteObjects removes the objects of p's day that its manifest names
 // (see sinks.EntryPath), in one request per thousand. A name already gone is no error.
 func (s *Sink) deleteObjects(ctx context.Context, p sinks.Partition, names []string) error {
@@ -247,11 +261,19 @@ func (s *Sink) deleteObjects(ctx context.Context, p sinks.Partition, names []str
 			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 		})
 		if err != nil {
-			return fmt.Errorf("s3: delete the replaced objects of %s: %w", p.Dir(), s.explain(ctx, err))
+			err = fmt.Errorf("s3: delete the replaced objects of %s: %w", p.Dir(), s.explain(ctx, err))
+			if code, _, status := apiError(err); code == "AccessDenied" || status == http.StatusForbidden {
+				return deleteDenied(err)
+			}
+			return err
 		}
 		if len(out.Errors) > 0 {
 			e := out.Errors[0]
-			return fmt.Errorf("s3: delete %s: %s %s", s.url(aws.ToString(e.Key)), aws.ToString(e.Code), aws.ToString(e.Message))
+			err := fmt.Errorf("s3: delete %s: %s", s.url(aws.ToString(e.Key)), printable.Line(short(aws.ToString(e.Code), aws.ToString(e.Message))))
+			if aws.ToString(e.Code) == "AccessDenied" {
+				return deleteDenied(err)
+			}
+			return err
 		}
 		names = names[n:]
 	}
