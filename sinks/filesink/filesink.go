@@ -16,6 +16,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +50,10 @@ type Sink struct {
 	// may use path so (unix.R_OK, W_OK, X_OK). Tests, run as root whom no
 	// mode stops, deny with their own.
 	access func(path string, mode uint32) error
+	// refuse, when set (tests), fails a rename onto path (op "rename") or
+	// a removal of path ("remove") before it is tried, as a write-once
+	// (WORM) file system refuses to replace or remove a file.
+	refuse func(op, path string) error
 }
 
 // Option adjusts a Sink built by New.
@@ -419,24 +424,31 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 func (w *writer) publish(mf *atomicfile.File, manifest string, replaced []string) error {
 	outs := w.enc.Outputs()
 	dirs := []string{filepath.Dir(manifest)}
+	// The files renamed in under names that were free: only those are
+	// taken back out on failure. A name that held a file before holds
+	// one the old manifest lists (or one a killed run left): removing it
+	// would lose a day the state records as exported.
+	var added []string
 	for i, o := range outs {
 		final := w.s.path(o.Path)
+		_, err := os.Lstat(final)
+		free := errors.Is(err, fs.ErrNotExist)
 		if holdsSame(final, w.files[i], o.Hash) {
 			// Kept as it is: a new inode under a name a log forwarder
 			// has read would be read again from its start.
 			w.files[i].Discard()
-		} else if err := w.files[i].Rename(final); err != nil {
+		} else if err := w.s.rename(w.files[i], final); err != nil {
 			mf.Discard()
-			w.unpublish(i)
-			return w.fileErr(err)
+			return w.unpublish(w.fileErr(err), added)
+		} else if free {
+			added = append(added, final)
 		}
 		dirs = append(dirs, filepath.Dir(final))
 	}
-	if err := mf.Rename(manifest); err != nil {
+	if err := w.s.rename(mf, manifest); err != nil {
 		// Data files no manifest lists are not delivered: take them back out.
 		mf.Discard()
-		w.unpublish(len(outs))
-		return fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, cause(atomicfile.FinalName(err, manifest)))
+		return w.unpublish(fmt.Errorf("%s: manifest %s: %w", w.s.format.Name, manifest, cause(atomicfile.FinalName(err, manifest))), added)
 	}
 	for _, name := range replaced {
 		rel := sinks.EntryPath(w.p.Dir(), name)
@@ -494,15 +506,43 @@ func sameOwner(a, b fs.FileInfo) bool {
 	return !ok || !ok2 || sa.Uid == sb.Uid && sa.Gid == sb.Gid
 }
 
-// unpublish removes the first n files publish renamed into place (or kept
-// as they were) and discards the others.
-func (w *writer) unpublish(n int) {
-	for i, o := range w.enc.Outputs() {
-		if i < n {
-			os.Remove(w.s.path(o.Path))
+// unpublish fails the commit with err: it removes the files publish
+// renamed in under free names (added) and discards the temporary ones. A
+// file it cannot remove (a write-once directory) is named in the error:
+// it stays, listed by no manifest, where readers find it.
+func (w *writer) unpublish(err error, added []string) error {
+	w.discard()
+	var left []string
+	for _, p := range added {
+		if err := w.s.remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			left = append(left, p)
 		}
 	}
-	w.discard()
+	if len(left) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; %s stays, listed by no manifest: it could not be removed (a write-once directory? "+
+		"the file sink needs one where it may replace and remove its files)", err, strings.Join(left, ", "))
+}
+
+// rename renames f to path (atomicfile.File.Rename), unless refuse does.
+func (s *Sink) rename(f *atomicfile.File, path string) error {
+	if s.refuse != nil {
+		if err := s.refuse("rename", path); err != nil {
+			return &os.LinkError{Op: "rename", Old: f.Name(), New: path, Err: err}
+		}
+	}
+	return f.Rename(path)
+}
+
+// remove removes path, unless refuse does.
+func (s *Sink) remove(path string) error {
+	if s.refuse != nil {
+		if err := s.refuse("remove", path); err != nil {
+			return &fs.PathError{Op: "remove", Path: path, Err: err}
+		}
+	}
+	return os.Remove(path)
 }
 
 // Abort removes the temporary files; no final name is ever touched.
