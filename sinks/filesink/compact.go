@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 )
 
@@ -30,7 +31,12 @@ func (w *writer) swapDay(mf *atomicfile.File, final string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(stage) // after the exchange, the old day
+	exchanged := false
+	defer func() {
+		if !exchanged {
+			os.RemoveAll(stage) // the new day's files, never published
+		}
+	}()
 	if err := w.files[0].Rename(filepath.Join(stage, final)); err != nil {
 		return err
 	}
@@ -49,6 +55,15 @@ func (w *writer) swapDay(mf *atomicfile.File, final string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("exchange %s: %w", dayDir, err)
+	}
+	exchanged = true
+	// The old day, now under the staging name: a reader's glob of
+	// everything would read its files beside the day's, and the next
+	// start refuses to run beside it, so it may not stay unsaid.
+	if err := w.s.removeAll(stage); err != nil {
+		return failure.AsPermanent(fmt.Errorf("%s is compacted, but its earlier files, moved to %s, could not be removed: %w "+
+			"(a write-once directory? the file sink needs one where it may remove its files; for follow set follow.keep_cycle_files: true, and move %s out of %s)",
+			w.p.Dir(), stage, err, filepath.Base(stage), w.s.dir))
 	}
 	return atomicfile.SyncDir(w.s.dir)
 }
@@ -70,7 +85,7 @@ func (s *Sink) removeStaleStages() error {
 	for _, stage := range stages {
 		if fi, err := os.Lstat(stage); err == nil && fi.IsDir() {
 			if err := os.RemoveAll(stage); err != nil {
-				return fmt.Errorf("remove %s, left by a compaction that did not finish: %w", stage, err)
+				return fmt.Errorf("remove %s, left by a compaction that did not finish: %w (a write-once directory? move it out of %s)", stage, err, s.dir)
 			}
 		}
 	}

@@ -408,6 +408,10 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if w.p.Compact && w.s.layout.Split == nil {
 		if err := w.swapDay(mf, path.Base(outs[0].Path)); err != nil {
 			mf.Discard()
+			if failure.IsPermanent(err) { // the day is in place: no write failed
+				w.discard()
+				return sinks.Result{}, fmt.Errorf("%s: %w", w.s.format.Name, err)
+			}
 			return fail(err)
 		}
 		return res, nil
@@ -533,6 +537,26 @@ func (s *Sink) rename(f *atomicfile.File, path string) error {
 		}
 	}
 	return f.Rename(path)
+}
+
+// removeAll removes path and what it holds (os.RemoveAll), unless refuse
+// does for path or an entry in it.
+func (s *Sink) removeAll(path string) error {
+	if s.refuse != nil {
+		err := filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if err := s.refuse("remove", p); err != nil {
+				return &fs.PathError{Op: "unlinkat", Path: p, Err: err}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(path)
 }
 
 // remove removes path, unless refuse does.

@@ -3,12 +3,14 @@ package filesink
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/sinktest"
@@ -84,4 +86,46 @@ func TestManifestRefused(t *testing.T) {
 	require.Error(t, deliverDay(t, s, part, 5))
 	require.NoFileExists(t, cycle)
 	require.FileExists(t, dayFile)
+}
+
+// TestCompactCycleFilesStay: a follow's seal on a directory where the
+// cycle files, written hours before, can no longer be removed (a
+// write-once file system that commits files after an autocommit period)
+// puts the day file in place, then fails, permanently, naming the staging
+// directory that holds the cycle files and what to do (was: the seal
+// succeeded, the staging directory with a second copy of the day stayed
+// beside it, unsaid, and every later start failed on it).
+func TestCompactCycleFilesStay(t *testing.T) {
+	f, err := ndjson.Format("none")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	s := New(dir, f)
+	day := sinktest.Partition().Day
+	for i := range 2 {
+		p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
+		p.Part = true
+		require.NoError(t, deliverDay(t, s, p, 5))
+	}
+	s.refuse = func(op, path string) error {
+		if op == "remove" && strings.HasPrefix(filepath.Base(path), "pachca-audit-20261101T") {
+			return syscall.EPERM
+		}
+		return nil
+	}
+	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
+	p.Compact = true
+	err = deliverDay(t, s, p, 10)
+	require.True(t, failure.IsPermanent(err), "permanent: %v", err)
+	var stage string
+	for _, n := range dirNames(t, dir) {
+		if strings.Contains(n, stageMark) {
+			stage = n
+		}
+	}
+	require.NotEmpty(t, stage)
+	require.EqualError(t, err, "ndjson: dt=2026-11-01 is compacted, but its earlier files, moved to "+filepath.Join(dir, stage)+
+		", could not be removed: unlinkat "+filepath.Join(dir, stage, "pachca-audit-20261101T000000.000Z-20261101T010000.000Z.ndjson")+
+		": operation not permitted (a write-once directory? the file sink needs one where it may remove its files; "+
+		"for follow set follow.keep_cycle_files: true, and move "+stage+" out of "+dir+")")
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-2026-11-01.ndjson"}, dirNames(t, filepath.Join(dir, "dt=2026-11-01")))
 }
