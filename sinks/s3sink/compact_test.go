@@ -2,11 +2,14 @@ package s3sink_test
 
 import (
 	"bytes"
+	"path"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -167,4 +170,59 @@ func TestCompactDeleteDenied(t *testing.T) {
 	require.True(t, failure.IsPermanent(err), "permanent: %v", err)
 	require.Regexp(t, `^s3: delete s3://deny/audit/dt=2026-11-01/pachca-audit-20261101T000000\.000Z-20261101T010000\.000Z\.ndjson\.zst: AccessDenied: Access Denied\.: `+
 		`the objects stay beside the day's, listed by no manifest; allow s3:DeleteObject under the prefix, or for follow set follow\.keep_cycle_files: true`, err.Error())
+}
+
+// TestObjectLockMinIO: in a bucket with Object Lock, in either mode, a
+// follow's cycles, its seal (a multipart upload, then the cycle objects
+// deleted) and the day exported again all pass; the current objects are
+// the marker, the manifest and the day object, and what was replaced or
+// deleted stays as noncurrent versions behind delete markers, as the
+// README says.
+func TestObjectLockMinIO(t *testing.T) {
+	srv := miniotest.Start(t)
+	for _, mode := range []types.ObjectLockRetentionMode{types.ObjectLockRetentionModeGovernance, types.ObjectLockRetentionModeCompliance} {
+		t.Run(string(mode), func(t *testing.T) {
+			bucket := "lock-" + strings.ToLower(string(mode))
+			srv.CreateLockedBucket(bucket, mode)
+			c := config(t, srv, bucket, "ndjson", "none")
+			c.PartSize = s3sink.MinPartSize
+			s := newSink(t, c)
+			require.NoError(t, s.Check(t.Context()))
+			_, err := s.Claim(t.Context(), sinks.Claim{Identity: sinks.Identity{BaseURL: "https://x"}, Create: true})
+			require.NoError(t, err)
+			for i := range 2 {
+				p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
+				p.Part = true
+				commit(t, s, p, records(t, p, 20, "c"))
+			}
+			seal := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
+			seal.Compact = true
+			commit(t, s, seal, records(t, seal, 20000, "s")) // more than a part: a multipart upload
+			again := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-again")
+			commit(t, s, again, records(t, again, 20000, "s"))
+
+			want := []string{"audit/_pachca-export.json", "audit/dt=2026-11-01/_manifest.json", "audit/dt=2026-11-01/pachca-audit-2026-11-01.ndjson"}
+			require.Equal(t, want, keys(t, srv, bucket))
+			m := manifest(t, srv, bucket, want[1])
+			require.Len(t, m.Files, 1)
+			require.EqualValues(t, 20000, m.Records)
+			require.Regexp(t, `^SHA256-COMPOSITE:`, m.Files[0].S3Checksum)
+
+			out, err := srv.Client().ListObjectVersions(t.Context(), &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String("audit/dt=")})
+			require.NoError(t, err)
+			noncurrent := map[string]int{}
+			for _, v := range out.Versions {
+				if !aws.ToBool(v.IsLatest) {
+					noncurrent[path.Base(aws.ToString(v.Key))]++
+				}
+			}
+			require.Equal(t, map[string]int{
+				"_manifest.json":                 3, // the two cycles' and the seal's
+				"pachca-audit-2026-11-01.ndjson": 1, // the seal's
+				"pachca-audit-20261101T000000.000Z-20261101T010000.000Z.ndjson": 1,
+				"pachca-audit-20261101T010000.000Z-20261101T020000.000Z.ndjson": 1,
+			}, noncurrent)
+			require.Len(t, out.DeleteMarkers, 2, "one for each cycle object")
+		})
+	}
 }

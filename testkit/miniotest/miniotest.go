@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/pachca-export/pachca-export/testkit/logbuf"
@@ -164,6 +165,28 @@ func (s *Server) CreateBucket(name string) {
 	defer cancel()
 	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		s.t.Fatalf("miniotest: create bucket %q: %v", name, err)
+	}
+}
+
+// CreateLockedBucket creates a bucket with Object Lock (and so versioning)
+// whose objects get a default retention of a day in mode (GOVERNANCE or
+// COMPLIANCE), as a bucket of audit evidence has; failing the test on error.
+func (s *Server) CreateLockedBucket(name string, mode types.ObjectLockRetentionMode) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		s.t.Fatalf("miniotest: create bucket %q: %v", name, err)
+	}
+	_, err := s.Client().PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
+		Bucket: aws.String(name),
+		ObjectLockConfiguration: &types.ObjectLockConfiguration{
+			ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+			Rule:              &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{Mode: mode, Days: aws.Int32(1)}},
+		},
+	})
+	if err != nil {
+		s.t.Fatalf("miniotest: lock bucket %q: %v", name, err)
 	}
 }
 
