@@ -145,12 +145,16 @@ func TestWholeDayRemovesUnlistedObjects(t *testing.T) {
 
 // TestCompactDeleteDenied: a bucket whose policy denies s3:DeleteObject on
 // the data objects (beside Object Lock, as a WORM bucket of evidence may
-// have; check's probe, beside the marker, is let through) refuses the
-// deletes of a follow's seal after the day object and its manifest are in
-// place. The error is permanent and says what to do (was: a transient
-// 'AccessDenied Access Denied.', which a follow loop retried for
-// follow.give_up_after, uploading the day object again at each try: one
-// more version the locked bucket keeps for its retention).
+// have; check's probe, beside the marker, is let through) would refuse
+// the deletes a commit that replaces objects ends with. A follow's seal
+// asks first and fails before it uploads anything (was: the day object
+// and its manifest were put, the deletes refused, and the cycle objects
+// stayed beside the day's, listed by no manifest, every event there twice
+// for readers); a whole day replacing partial-day objects, which does not
+// ask, fails when refused. Both errors are permanent and say what to do
+// (was: a transient 'AccessDenied Access Denied.', which a follow loop
+// retried for follow.give_up_after, uploading the day object again at each
+// try: one more version the locked bucket keeps for its retention).
 func TestCompactDeleteDenied(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.CreateBucket("deny")
@@ -158,18 +162,29 @@ func TestCompactDeleteDenied(t *testing.T) {
 		{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::deny","arn:aws:s3:::deny/*"]},
 		{"Effect":"Deny","Action":["s3:DeleteObject"],"Resource":["arn:aws:s3:::deny/audit/dt=*"]}]}`)
 	require.NoError(t, s.Check(t.Context()))
+	var cycles []string
 	for i := range 2 {
 		p := sinks.NewPartition(day, day.Add(time.Duration(i)*time.Hour), day.Add(time.Duration(i+1)*time.Hour), "run-c")
 		p.Part = true
-		commit(t, s, p, records(t, p, 20, "c"))
+		cycles = append(cycles, commit(t, s, p, records(t, p, 20, "c")).Files...)
 	}
+	before := keys(t, srv, "deny")
 	p := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-seal")
 	p.Compact = true
 	_, err := tryCommit(t.Context(), s, p, records(t, p, 40, "s"))
 	require.Error(t, err)
 	require.True(t, failure.IsPermanent(err), "permanent: %v", err)
+	require.Regexp(t, `^s3: delete s3://deny/audit/dt=2026-11-01/\.pachca-export-check-[0-9a-f]{16}: access denied to bucket "deny" \(check credentials\): AccessDenied: Access Denied\.: `+
+		`the seal of a day deletes the cycle objects it replaces, and uploaded nothing; allow s3:DeleteObject under the prefix, or set follow\.keep_cycle_files: true`, err.Error())
+	require.Equal(t, before, keys(t, srv, "deny"), "nothing uploaded")
+	require.Len(t, manifest(t, srv, "deny", "audit/dt=2026-11-01/_manifest.json").Files, 2)
+
+	whole := sinks.NewPartition(day, day, day.Add(24*time.Hour), "run-day")
+	_, err = tryCommit(t.Context(), s, whole, records(t, whole, 40, "s"))
+	require.True(t, failure.IsPermanent(err), "permanent: %v", err)
 	require.Regexp(t, `^s3: delete s3://deny/audit/dt=2026-11-01/pachca-audit-20261101T000000\.000Z-20261101T010000\.000Z\.ndjson\.zst: AccessDenied: Access Denied\.: `+
 		`the objects stay beside the day's, listed by no manifest; allow s3:DeleteObject under the prefix, or for follow set follow\.keep_cycle_files: true`, err.Error())
+	require.Subset(t, keys(t, srv, "deny"), cycles)
 }
 
 // TestObjectLockMinIO: in a bucket with Object Lock, in either mode, a

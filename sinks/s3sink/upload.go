@@ -2,6 +2,7 @@ package s3sink
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/internal/printable"
 	"github.com/pachca-export/pachca-export/sinks"
@@ -245,6 +247,29 @@ func (s *Sink) abortStaleUploads(ctx context.Context) error {
 func deleteDenied(err error) error {
 	return failure.AsPermanent(fmt.Errorf("%w: the objects stay beside the day's, listed by no manifest; "+
 		"allow s3:DeleteObject under the prefix, or for follow set follow.keep_cycle_files: true (see README, Object Lock)", err))
+}
+
+// canDelete fails, before a Compact partition (a follow's seal) uploads
+// anything, when the bucket refuses the deletes its commit would end
+// with (see deleteDenied): it deletes a key in dir, where the objects the
+// seal replaces are, that does not exist (a probe's name; on a versioned
+// bucket AWS adds a delete marker, which no listing shows). Refused, the
+// seal would have left the day's object beside the cycle objects, both
+// read by every reader.
+func (s *Sink) canDelete(ctx context.Context, dir string) error {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	key := dir + "/" + atomicfile.ProbePrefix + hex.EncodeToString(b[:])
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if err == nil || isStatus(err, http.StatusNotFound) {
+		return nil
+	}
+	err = fmt.Errorf("s3: delete %s: %w", s.url(key), s.explain(ctx, err))
+	if code, _, status := apiError(err); code == "AccessDenied" || status == http.StatusForbidden {
+		return failure.AsPermanent(fmt.Errorf("%w: the seal of a day deletes the cycle objects it replaces, and uploaded nothing; "+
+			"allow s3:DeleteObject under the prefix, or set follow.keep_cycle_files: true (see README, Object Lock)", err))
+	}
+	return err
 }
 
 // deleteObjects removes the objects of p's day that its manifest names

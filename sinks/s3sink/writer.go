@@ -108,6 +108,11 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := w.enc.Close(); err != nil {
 		return sinks.Result{}, w.err("encode", err)
 	}
+	if w.p.Compact && len(w.objs) > 0 {
+		if err := w.s.canDelete(ctx, path.Dir(w.objs[0].key)); err != nil {
+			return sinks.Result{}, err
+		}
+	}
 	var res sinks.Result
 	var entries []sinks.ManifestFile
 	for i, out := range w.enc.Outputs() {
