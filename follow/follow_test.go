@@ -1815,3 +1815,46 @@ func TestFollowStopBetweenSeals(t *testing.T) {
 	require.LessOrEqual(t, exported(), atStop+1, "only the seal in progress at the stop ends")
 	require.Less(t, exported(), 30)
 }
+
+// TestFollowSealOfADayWithARunsPart: while a follow loop feeds today, an
+// operator runs the day so far with a copy of its configuration that keeps
+// only one of its sinks (another state, so the loop's lock does not stop
+// it) into that sink's directory. The seal replaces the run's file with
+// the cycle files (was: it counted the run's events besides the cycles'
+// as if none were the same, refused the day as one that would shrink, and
+// the loop exited 1, at every restart again: the feed stopped at midnight).
+func TestFollowSealOfADayWithARunsPart(t *testing.T) {
+	c, sim, base := startLive(t, 8*time.Second, simulator.Live{Rate: 60})
+	cfg := testConfig(t, base)
+	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "b"), Compression: "none"}})
+	require.NoError(t, cfg.Validate())
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	day := midnight.Add(-24 * time.Hour)
+	start := c.now().Add(-time.Second)
+	f := startFollow(t, cfg, c, follow.Options{From: start})
+	waitPast(t, cfg, start.Add(2*time.Second), "cycles of events")
+
+	one := *cfg
+	one.Sinks = cfg.Sinks[:1]
+	require.NoError(t, one.Validate())
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: &one, Logger: logger(t), Now: c.now},
+		pipeline.Range{From: day, To: c.now()}, false)
+	require.NoError(t, err)
+	require.Positive(t, sum.Events, "the run's file holds events the cycles delivered")
+
+	waitSealed(t, cfg, day.Format(time.DateOnly))
+	require.NoError(t, f.stop(), "the loop went on")
+	for _, s := range cfg.Sinks {
+		require.Equal(t, []string{"_manifest.json", "pachca-audit-" + day.Format(time.DateOnly) + ".ndjson"},
+			dayFiles(t, s.File.Dir, day.Format(time.DateOnly)), "the sealed day is one file")
+	}
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
+	want := exporttest.Expected(sim, day, midnight)
+	inDay := 0
+	for _, l := range got {
+		if l.Dir == "dt="+day.Format(time.DateOnly) {
+			inDay++
+		}
+	}
+	require.Equal(t, len(want), inDay)
+}

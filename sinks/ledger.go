@@ -371,7 +371,8 @@ func within(e ManifestFile, p Partition) bool {
 // Existing implements Holder: the records of the files committing p
 // replaces (see replaces), counted as heldAtLeast does; for a Compact
 // partition (a followed day, whose cycle files hold each event once
-// although their ranges overlap) their sum.
+// although their ranges overlap) their sum, or what the day's other files
+// hold at least, when more.
 func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error) {
 	if err := l.shared(ctx, p); err != nil {
 		return 0, false, err
@@ -386,17 +387,24 @@ func (l *Ledger) Existing(ctx context.Context, p Partition) (int64, bool, error)
 	if err := l.heldWhole(p, m); err != nil {
 		return 0, false, err
 	}
-	var files []ManifestFile
-	var sum int64
+	var files, others []ManifestFile
+	var parts int64
 	replaces := l.replaces(p)
 	for _, e := range m.Files {
 		if replaces(e) {
 			files = append(files, e)
-			sum += e.Records
+			if p.Compact && e.Part {
+				parts += e.Records
+			} else {
+				others = append(others, e)
+			}
 		}
 	}
 	if p.Compact {
-		return sum, len(files) > 0, nil
+		// The cycle files hold each event once; a run's file of part of
+		// the day beside them (another state's run into this directory)
+		// holds some of their events again: at least the larger of the two.
+		return max(parts, heldAtLeast(others)), len(files) > 0, nil
 	}
 	return heldAtLeast(files), len(files) > 0, nil
 }
