@@ -22,9 +22,16 @@ func inputErrorf(format string, args ...any) error {
 // NotCovered returns the *InputError for a period whose gaps are missing,
 // naming the days (runs of whole days collapsed, partial days with the
 // uncovered span) and what the store holds.
+// When the only gap is the period's end (the part of today a follow loop
+// has not delivered yet), it names the --to that the output covers.
 func NotCovered(st sinks.Store, p *Plan) error {
-	return inputErrorf("%s does not cover %s: missing %s (it holds %s); export those days first or choose another period",
-		st.Location(""), period(p.From, p.To), DescribeGaps(p.Missing), DescribeDays(p.Held))
+	hint := ""
+	if len(p.Missing) == 1 && p.Missing[0].To.Equal(p.To) && p.Missing[0].From.After(p.From) {
+		reach := p.Missing[0].From.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		hint = fmt.Sprintf("; it reaches %s: --to %s reports up to there", reach, reach)
+	}
+	return inputErrorf("%s does not cover %s: missing %s (it holds %s)%s; export those days first or choose another period",
+		st.Location(""), period(p.From, p.To), DescribeGaps(p.Missing), DescribeDays(p.Held), hint)
 }
 
 // DescribeGaps names gaps for a person: "2026-11-03..2026-11-05,

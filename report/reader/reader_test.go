@@ -183,6 +183,13 @@ func TestGaps(t *testing.T) {
 	p, err = reader.NewPlan(t.Context(), filesink.ReadOnly(dir), h(3, 6), h(4, 6))
 	require.NoError(t, err)
 	require.Equal(t, "2026-11-05 (00:00:00Z-03:00:00Z)", reader.DescribeGaps(p.Missing))
+
+	// A period whose only gap is its end (today so far, up to now, beside
+	// the follow loop's last cycle) names the --to the output reaches.
+	p, err = reader.NewPlan(t.Context(), filesink.ReadOnly(dir), d(5), h(5, 18))
+	require.NoError(t, err)
+	require.ErrorContains(t, reader.NotCovered(filesink.ReadOnly(dir), p),
+		"2026-11-07); it reaches 2026-11-06T12:00:00.000Z: --to 2026-11-06T12:00:00.000Z reports up to there; export")
 }
 
 // TestManifests: unknown manifest fields are ignored; another record shape
