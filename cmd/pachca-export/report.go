@@ -91,6 +91,10 @@ func (e *env) report1(ctx context.Context, log *slog.Logger, dirs []string, cfgP
 		f = t.AddDate(0, 0, -7)
 	}
 	if !f.Before(t) {
+		if to == "" { // today so far: --to is not the day's end
+			return usageErr("report: --from %s is not before today 00:00 UTC, where the period ends without --to: give --to (an RFC 3339 time) to report on today so far",
+				f.Format(time.RFC3339))
+		}
 		return usageErr("report: --from %s is not before --to %s", f.Format(time.RFC3339), t.Format(time.RFC3339))
 	}
 	o := report.Options{From: f, To: t, Version: version()}

@@ -191,6 +191,8 @@ alerts:
 		{"both", []string{pq, "-c", cfg}, 2, "not both"},
 		{"bad time", []string{pq, "--from", "yesterday-ish"}, 2, "--from"},
 		{"empty period", []string{pq, "--from", d(3), "--to", d(3)}, 2, "is not before"},
+		{"today without --to", []string{pq, "--from", time.Now().UTC().Format(time.DateOnly)}, 2,
+			"is not before today 00:00 UTC, where the period ends without --to: give --to (an RFC 3339 time) to report on today so far"},
 		{"sink out of range", []string{"-c", cfg, "--sink", "7", "--from", d(3), "--to", d(6)}, 2, "--sink 7"},
 		{"negative sink", []string{"-c", cfg, "--sink", "-2", "--from", d(3), "--to", d(6)}, 2, "--sink -2"},
 		{"sink -1", []string{"-c", cfg, "--sink", "-1", "--from", d(3), "--to", d(6)}, 2, "--sink -1"},
