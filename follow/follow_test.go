@@ -1641,6 +1641,21 @@ func TestRunRefusedWhileFollowing(t *testing.T) {
 	require.ErrorIs(t, err, state.ErrLocked)
 	require.ErrorContains(t, err, " (follow) with "+cfg.File+"): a follow loop runs until it is stopped")
 	require.ErrorContains(t, err, "if that is another workspace's configuration, give this one a source.workspace of its own")
+
+	// A run says what to do instead of stopping the feed (was: stop it
+	// first, only): a catch-up has nothing to do; the day so far is in the
+	// loop's files already, and a range of one's own goes elsewhere.
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Mode: "run"}, pipeline.Range{}, false)
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.ErrorContains(t, err, "; the loop records each day it seals as exported, so a nightly catch-up beside it has nothing to do: disable the nightly timer or CronJob")
+	now := time.Now().UTC()
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Mode: "run"}, pipeline.Range{From: now.Truncate(24 * time.Hour), To: now}, false)
+	require.ErrorIs(t, err, state.ErrLocked)
+	require.ErrorContains(t, err, "; the loop exports today as it goes, up to follow.interval + period.lag ago, into "+
+		filepath.Join(cfg.Sinks[0].File.Dir, "dt="+now.Format(time.DateOnly))+"/ (its cycle files: report and verify read them); "+
+		"for a range of your own, run a copy of this configuration whose sinks write elsewhere (another state)")
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Mode: "run"}, pipeline.Range{From: now.AddDate(0, 0, -3)}, false)
+	require.ErrorContains(t, err, "(the token is no part of the state's key); for a range of your own, run a copy")
 	require.NoError(t, f.stop())
 }
 

@@ -14,8 +14,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/shape"
 	"github.com/pachca-export/pachca-export/state"
 )
 
@@ -62,6 +65,10 @@ func Run(ctx context.Context, o Options, rng Range, dryRun bool) (sum *Summary, 
 	}
 	s, err := Open(ctx, o)
 	if err != nil {
+		var following *state.FollowingError
+		if errors.As(err, &following) {
+			err = fmt.Errorf("%w; %s", err, besideFollow(o.Config, rng, now()))
+		}
 		return nil, err
 	}
 	defer func() {
@@ -648,4 +655,35 @@ func (r *runner) deliverDays(ctx context.Context) (err error) {
 		r.mu.Unlock()
 	}
 	return nil
+}
+
+// besideFollow says what a run refused by a follow loop on its state can do
+// instead of stopping the feed: a catch-up has nothing to do, the loop
+// records the days it seals as exported; a range of today is in the loop's
+// file and S3 sinks already, and one of its own goes to other locations.
+func besideFollow(cfg *config.Config, rng Range, now time.Time) string {
+	if rng.From.IsZero() {
+		return "the loop records each day it seals as exported, so a nightly catch-up beside it has nothing to do: disable the nightly timer or CronJob"
+	}
+	const own = "for a range of your own, run a copy of this configuration whose sinks write elsewhere (another state)"
+	if !rng.To.After(now.UTC().Truncate(24 * time.Hour)) { // no part of today
+		return own
+	}
+	today := now.UTC().Format(time.DateOnly)
+	var where []string
+	for _, sk := range cfg.Sinks {
+		switch {
+		case sk.File != nil && sk.File.Layout == shape.LayoutSecurityLake:
+			where = append(where, sk.File.Dir)
+		case sk.File != nil:
+			where = append(where, filepath.Join(sk.File.Dir, "dt="+today)+"/")
+		case sk.S3 != nil:
+			where = append(where, "s3://"+path.Join(sk.S3.Bucket, sk.S3.Prefix, "dt="+today)+"/")
+		}
+	}
+	msg := "the loop exports today as it goes, up to follow.interval + period.lag ago"
+	if len(where) > 0 {
+		msg += ", into " + strings.Join(where, ", ") + " (its cycle files: report and verify read them)"
+	}
+	return msg + "; " + own
 }

@@ -41,6 +41,13 @@ import (
 // the state.
 var ErrLocked = errors.New("another pachca-export process is using this state")
 
+// FollowingError is the ErrLocked of a state a follow loop holds: the
+// refused command may add what it can do instead.
+type FollowingError struct{ msg string }
+
+func (e *FollowingError) Error() string        { return e.msg }
+func (e *FollowingError) Is(target error) bool { return target == ErrLocked }
+
 // Key returns a short stable hash of v (JSON-encoded), naming a state
 // directory or a record inside one.
 func Key(v any) (string, error) {
@@ -363,7 +370,7 @@ func lock(dir string) (*os.File, error) {
 					ErrLocked, dir, who, stopped, stopped, other)
 			}
 			if mode == ModeFollow {
-				return nil, fmt.Errorf("%w (%s%s): a follow loop runs until it is stopped: stop it first (it goes on where it stopped when started again)%s", ErrLocked, dir, who, other)
+				return nil, &FollowingError{msg: fmt.Sprintf("%v (%s%s): a follow loop runs until it is stopped: stop it first (it goes on where it stopped when started again)%s", ErrLocked, dir, who, other)}
 			}
 			return nil, fmt.Errorf("%w (%s%s); wait for it to finish or stop it%s", ErrLocked, dir, who, other)
 		}
