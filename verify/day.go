@@ -46,6 +46,10 @@ type dayResult struct {
 	listed     int64
 	dayFile    int64
 	hasDayFile bool
+	// parts are the manifest's follow cycle files: their ranges' ends and
+	// records, so that a day a loop is feeding is compared across sinks
+	// up to the last cycle each of them committed (partsThrough).
+	parts []cyclePart
 	// ids are the ids read in the day's files, while it is checked:
 	// settleIDs keeps of them what the comparison with the API needs
 	// (nIDs, lost, extra) and drops them, so that a verify of many days
@@ -64,6 +68,32 @@ type dayResult struct {
 	chained  bool
 	previous string
 	chainAt  int
+}
+
+// cyclePart is a follow cycle's file of a day: its range's end, its records.
+type cyclePart struct {
+	to      time.Time
+	records int64
+}
+
+// lastPart is the end of the latest cycle file listed, zero for none.
+func (res *dayResult) lastPart() (last time.Time) {
+	for _, p := range res.parts {
+		if p.to.After(last) {
+			last = p.to
+		}
+	}
+	return last
+}
+
+// partsAfter are the records of the cycle files whose ranges end after t.
+func (res *dayResult) partsAfter(t time.Time) (n int64) {
+	for _, p := range res.parts {
+		if p.to.After(t) {
+			n += p.records
+		}
+	}
+	return n
 }
 
 // idSample is how many ids a comparison found and the first three, sorted.
@@ -207,6 +237,9 @@ func (r *root) checkDay(ctx context.Context, dayDir string) (*dayResult, error) 
 		if isDayFile(t, f) {
 			res.dayFile += f.Records
 			res.hasDayFile = true
+		}
+		if f.Part {
+			res.parts = append(res.parts, cyclePart{to: f.To, records: f.Records})
 		}
 		r.checkFile(ctx, dayDir, f, objects, res)
 	}

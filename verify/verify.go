@@ -627,12 +627,30 @@ func (v *verifier) compare(day string, hs []held) {
 	// Each root's count: its manifest's, or 0 for a root that holds
 	// nothing of the day; a manifest that cannot be read, or a root found
 	// short already, counts for none.
+	// A day a loop is feeding (not recorded yet) is compared up to the last
+	// cycle every sink lists: a verify that reads the manifests while a
+	// cycle commits to one sink after the other finds it in some only.
+	var through time.Time
+	if !recorded {
+		for _, h := range hs {
+			last := h.res.lastPart()
+			if failed[h.r] || !h.res.counted || last.IsZero() {
+				through = time.Time{}
+				break
+			}
+			if through.IsZero() || last.Before(through) {
+				through = last
+			}
+		}
+	}
 	counts := map[*root]int64{}
 	freq := map[int64]int{}
 	for _, h := range hs {
 		switch {
 		case failed[h.r]:
 			continue
+		case h.res.counted && !through.IsZero():
+			counts[h.r] = h.res.listed - h.res.partsAfter(through)
 		case h.res.counted:
 			counts[h.r] = h.res.listed
 		case h.res.manifest == nil && len(h.res.problems) == 0:
