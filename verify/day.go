@@ -169,6 +169,9 @@ func (r *root) checkDay(ctx context.Context, dayDir string) (*dayResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	if onListed != nil {
+		onListed(r.label, dayDir)
+	}
 	b, _, err := r.store.Get(ctx, r.layout.ManifestName(dayDir))
 	res.unread = len(dataFiles(objects)) > 0 // until a manifest lists them
 	switch {

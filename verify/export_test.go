@@ -36,3 +36,11 @@ func DayChecks(f func()) (restore func()) {
 	onDay = f
 	return func() { onDay = nil }
 }
+
+// Listed calls f, until the returned func is called, from each check of a
+// day of a root between the listing of its files and the read of its
+// manifest.
+func Listed(f func(root, dayDir string)) (restore func()) {
+	onListed = f
+	return func() { onListed = nil }
+}

@@ -9,6 +9,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -561,7 +562,7 @@ func (v *verifier) checkDays(ctx context.Context, days []string, all [][]string,
 			res := &dayResult{ids: newIDSet()}
 			if _, ok := slices.BinarySearch(all[u/n], "dt="+day); ok {
 				var err error
-				if res, err = r.checkDay(ctx, "dt="+day); err != nil {
+				if res, err = v.checkOpenDay(ctx, r, day); err != nil {
 					mu.Lock()
 					errs[u], first = err, min(first, u)
 					mu.Unlock()
@@ -583,6 +584,30 @@ func (v *verifier) checkDays(ctx context.Context, days []string, all [][]string,
 		}
 	}
 	return results, nil
+}
+
+// checkOpenDay is r.checkDay of day. A day the state does not record as
+// exported may be in the writing (a follow loop's cycle, a run): a check
+// during which its manifest changed read the files and the manifest of two
+// moments (a file listed but not renamed in yet when the directory was
+// read, cycle files compacted away by a seal), and is done again, up to
+// three times.
+func (v *verifier) checkOpenDay(ctx context.Context, r *root, day string) (*dayResult, error) {
+	dayDir := "dt=" + day
+	if _, done := v.exported[day]; done {
+		return r.checkDay(ctx, dayDir)
+	}
+	manifest := func() []byte {
+		b, _, _ := r.store.Get(ctx, r.layout.ManifestName(dayDir))
+		return b
+	}
+	for try := 1; ; try++ {
+		before := manifest()
+		res, err := r.checkDay(ctx, dayDir)
+		if err != nil || try == 3 || bytes.Equal(before, res.manifest) && bytes.Equal(res.manifest, manifest()) {
+			return res, err
+		}
+	}
 }
 
 // held is what one root holds of a day.
@@ -732,6 +757,10 @@ func (r *root) line(day string, res *dayResult, compared bool) (l Line) {
 	}
 	return l
 }
+
+// onListed, when set (by tests), is called by each check of a day of a
+// root between the listing of its files and the read of its manifest.
+var onListed func(root, dayDir string)
 
 // onChecked, when set (by tests), is called with every day's results
 // once every root is checked, before they become lines.

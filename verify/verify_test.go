@@ -1098,3 +1098,37 @@ func swapFiles(t *testing.T, a, b string) {
 	require.NoError(t, os.WriteFile(a, bb, 0o600))
 	require.NoError(t, os.WriteFile(b, ab, 0o600))
 }
+
+// TestDayWrittenWhileChecked: a day not recorded as exported whose files
+// change while verify reads it (a follow cycle or a seal commits between
+// the listing of its directory and the read of its manifest: here its file
+// is renamed and the manifest rewritten to list the new name) is checked
+// again, and OK (was: FAIL, `... is missing`, exit 1, for a verify that
+// happened to run at that moment).
+func TestDayWrittenWhileChecked(t *testing.T) {
+	cfg, _, _ := export(t)
+	cfg.Signing.PrivateKeyFile = "" // the manifest rewritten is not signed
+	cfg.State.Dir = t.TempDir()     // no day recorded: the days may be in the writing
+	nd := cfg.Sinks[0].File.Dir
+	dayDir := "dt=" + date(2) // the last day: no manifest after it links to this one
+	var once sync.Once
+	defer verify.Listed(func(root, dir string) {
+		if dir != dayDir || !strings.HasPrefix(root, "sinks[0]") {
+			return
+		}
+		once.Do(func() {
+			path := filepath.Join(nd, dayDir, sinks.ManifestName)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			m, err := sinks.DecodeManifest(b)
+			require.NoError(t, err)
+			m.Signature, m.KeyID = "", ""
+			m.Files[0].Name = "pachca-audit-" + date(2) + "-moved.ndjson.gz"
+			require.NoError(t, os.Rename(dataFile(nd, 2, ".ndjson.gz"), filepath.Join(nd, dayDir, m.Files[0].Name)))
+			require.NoError(t, os.WriteFile(path, m.Encode(), 0o600))
+		})
+	})()
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
