@@ -163,6 +163,9 @@ func (s store) List(_ context.Context, dir string) ([]sinks.Object, error) {
 			continue
 		}
 		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // renamed or removed since the directory was read: a writer at work
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -181,6 +184,9 @@ func (s store) Entries(_ context.Context, dir string) ([]sinks.Object, error) {
 		o := sinks.Object{Name: path.Join(dir, e.Name()), Dir: e.IsDir()}
 		if !o.Dir {
 			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // renamed or removed since the directory was read: a writer at work
+			}
 			if err != nil {
 				return nil, err
 			}
