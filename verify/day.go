@@ -165,14 +165,28 @@ func (r *root) checkDay(ctx context.Context, dayDir string) (*dayResult, error) 
 		return nil, fmt.Errorf("%s: not a day directory", dayDir)
 	}
 	dirs := r.layout.DataDirs(t)
-	objects, err := r.listDay(ctx, dirs, res) // what a reader may read: every file but temporary ones
-	if err != nil {
-		return nil, err
+	// The listing and the manifest of one moment: a writer at work (a
+	// follow cycle) renames a file in, then rewrites the manifest, so a
+	// manifest read after the listing may name a file renamed in since,
+	// and a listing may hold a file the manifest read before it lacks.
+	// Both are read again, up to five times, until they agree.
+	var objects []sinks.Object
+	var b []byte
+	for try := 1; ; try++ {
+		listed := &dayResult{}
+		objects, err = r.listDay(ctx, dirs, listed) // what a reader may read: every file but temporary ones
+		if err != nil {
+			return nil, err
+		}
+		if onListed != nil {
+			onListed(r.label, dayDir)
+		}
+		b, _, err = r.store.Get(ctx, r.layout.ManifestName(dayDir))
+		if err != nil || try == 5 || agree(dayDir, dirs, objects, b) {
+			res.problems, res.notes = listed.problems, listed.notes
+			break
+		}
 	}
-	if onListed != nil {
-		onListed(r.label, dayDir)
-	}
-	b, _, err := r.store.Get(ctx, r.layout.ManifestName(dayDir))
 	res.unread = len(dataFiles(objects)) > 0 // until a manifest lists them
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -386,6 +400,30 @@ func dataExt(name string) string {
 // Query engines read them as data: Hive, Athena and Spark every name that
 // does not start with _ or ., whatever its extension; DuckDB's glob any
 // name with a data extension (its * matches a leading _ and . too).
+// agree reports whether the manifest b lists every data file of objects,
+// the listing of dirs, and objects hold every file b lists in dirs.
+func agree(dayDir string, dirs []string, objects []sinks.Object, b []byte) bool {
+	m, err := sinks.DecodeManifest(b)
+	if err != nil {
+		return true // said so by the check
+	}
+	names := map[string]bool{}
+	for _, o := range dataFiles(objects) {
+		names[o.Name] = true
+	}
+	n := 0
+	for _, f := range m.Files {
+		name := sinks.EntryPath(dayDir, f.Name)
+		switch {
+		case names[name]:
+			n++
+		case slices.Contains(dirs, path.Dir(name)):
+			return false // listed, not renamed in when the directory was read
+		}
+	}
+	return n == len(names)
+}
+
 func dataFiles(objects []sinks.Object) []sinks.Object {
 	var out []sinks.Object
 	for _, o := range objects {

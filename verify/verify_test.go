@@ -1132,3 +1132,38 @@ func TestDayWrittenWhileChecked(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, rep.Failed(), "%v", rep.Lines)
 }
+
+// TestDayListedWhileCyclesCommit: cycles commit to a day between each of
+// verify's listing of its directory and its read of the manifest, three
+// times in a row (a follow loop of a short interval beside a verify of a
+// large day, whose every check outlasts a cycle): the listing and the
+// manifest are read again until they agree, and the day is OK (was: FAIL,
+// `... is missing`, each check of the day overtaken by a cycle).
+func TestDayListedWhileCyclesCommit(t *testing.T) {
+	cfg, _, _ := export(t)
+	cfg.Signing.PrivateKeyFile = ""
+	cfg.State.Dir = t.TempDir()
+	nd := cfg.Sinks[0].File.Dir
+	dayDir := "dt=" + date(2)
+	commits := 0
+	defer verify.Listed(func(root, dir string) {
+		if dir != dayDir || !strings.HasPrefix(root, "sinks[0]") || commits == 3 {
+			return
+		}
+		commits++
+		path := filepath.Join(nd, dayDir, sinks.ManifestName)
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		m, err := sinks.DecodeManifest(b)
+		require.NoError(t, err)
+		m.Signature, m.KeyID = "", ""
+		was := m.Files[0].Name
+		m.Files[0].Name = fmt.Sprintf("pachca-audit-%s-%d.ndjson.gz", date(2), commits)
+		require.NoError(t, os.Rename(filepath.Join(nd, dayDir, was), filepath.Join(nd, dayDir, m.Files[0].Name)))
+		require.NoError(t, os.WriteFile(path, m.Encode(), 0o600))
+	})()
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg})
+	require.NoError(t, err)
+	require.Equal(t, 3, commits)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+}
