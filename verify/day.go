@@ -395,11 +395,6 @@ func dataExt(name string) string {
 	return ""
 }
 
-// dataFiles are the objects of a day that a manifest must list: every
-// file but the manifest itself (temporary files are left out by listDay).
-// Query engines read them as data: Hive, Athena and Spark every name that
-// does not start with _ or ., whatever its extension; DuckDB's glob any
-// name with a data extension (its * matches a leading _ and . too).
 // agree reports whether the manifest b lists every data file of objects,
 // the listing of dirs, and objects hold every file b lists in dirs.
 func agree(dayDir string, dirs []string, objects []sinks.Object, b []byte) bool {
@@ -424,6 +419,11 @@ func agree(dayDir string, dirs []string, objects []sinks.Object, b []byte) bool 
 	return n == len(names)
 }
 
+// dataFiles are the objects of a day that a manifest must list: every
+// file but the manifest itself (temporary files are left out by listDay).
+// Query engines read them as data: Hive, Athena and Spark every name that
+// does not start with _ or ., whatever its extension; DuckDB's glob any
+// name with a data extension (its * matches a leading _ and . too).
 func dataFiles(objects []sinks.Object) []sinks.Object {
 	var out []sinks.Object
 	for _, o := range objects {
