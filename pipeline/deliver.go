@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
@@ -238,7 +240,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			rec := &recs[len(recs)-1]
 			if err := norm.NormalizeInto(raw, r.cfg.Source.Workspace, rec); err != nil {
 				recs = recs[:len(recs)-1]
-				bury(deadLetter{Error: err.Error(), Raw: string(raw), Window: w.String()}, key)
+				bury(newDeadLetter(err.Error(), raw, w), key)
 				return nil
 			}
 			_, repeat := ids[rec.ID]
@@ -268,14 +270,14 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				// bytes): this is another event with the id of one before
 				// it. A file holds an id once; this one goes where it is
 				// seen and counted.
-				if bury(deadLetter{Error: fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}, key) {
+				if bury(newDeadLetter(fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), raw, w), key) {
 					twins = append(twins, rec.ID)
 				}
 				recs = recs[:len(recs)-1]
 			case idSent && !sent:
 				// Not the delivered event read again (its bytes differ):
 				// another event with its id, which goes where it is seen.
-				if bury(deadLetter{Error: fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), Raw: string(raw), Window: w.String()}, key) {
+				if bury(newDeadLetter(fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), raw, w), key) {
 					twins = append(twins, rec.ID)
 				}
 				recs = recs[:len(recs)-1]
@@ -481,10 +483,23 @@ func (r *runner) abort(ctx context.Context, date string, ws []sinks.Writer, ss [
 	return errors.Join(errs...)
 }
 
+// deadLetter is one line of a dead-letter file. Raw is the event's text
+// as a JSON string, which reads U+FFFD for each byte that is not UTF-8:
+// then RawBase64 holds the bytes as the API sent them (was: lost, though
+// a dead letter is their only copy).
 type deadLetter struct {
-	Error  string `json:"error"`
-	Window string `json:"window"`
-	Raw    string `json:"raw"`
+	Error     string `json:"error"`
+	Window    string `json:"window"`
+	Raw       string `json:"raw"`
+	RawBase64 string `json:"raw_base64,omitempty"`
+}
+
+func newDeadLetter(why string, raw []byte, w extract.Window) deadLetter {
+	d := deadLetter{Error: why, Raw: string(raw), Window: w.String()}
+	if !utf8.Valid(raw) {
+		d.RawBase64 = base64.StdEncoding.EncodeToString(raw)
+	}
+	return d
 }
 
 // deadLetterDir is where dead letters go, with the modes of what is

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -160,4 +162,43 @@ func TestLineBreaksInValuesKeepOneLine(t *testing.T) {
 	var dl struct{ Raw string }
 	require.NoError(t, json.Unmarshal([]byte(read(filepath.Join(cfg.State.Dir, "*", "dead_letter", day, "*.ndjson"))[0]), &dl))
 	require.Contains(t, dl.Raw, quoted, "the dead letter keeps the event as sent")
+}
+
+// TestDeadLetterKeepsBytesNotUTF8: a dead letter whose event holds bytes
+// that are not UTF-8 keeps them, base64 in raw_base64, beside raw (where
+// each reads U+FFFD); a dead letter of valid UTF-8 has no raw_base64, raw
+// being its bytes (was: the bytes were lost, though a dead letter is the
+// only copy of what the API sent).
+func TestDeadLetterKeepsBytesNotUTF8(t *testing.T) {
+	d := day0()
+	at := d.Add(10 * time.Hour).Format("2006-01-02T15:04:05.000Z")
+	notUTF8 := `{"id":"","created_at":"` + at + `","event_key":"user_login","details":{"note":"bad ` + "\xff\xfe\xc3" + ` bytes"}}`
+	valid := `{"id":null,"created_at":"` + at + `","event_key":"user_logout","details":{"note":"ок"}}`
+	cfg := testConfig(t, craftedAPI(t, notUTF8, valid))
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: d, To: d.AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, sum.DeadLetters)
+
+	files, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*", "dead_letter", "dt="+d.Format(time.DateOnly), "*.ndjson"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	require.True(t, utf8.Valid(b), "the dead-letter file is UTF-8")
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var dl map[string]string
+		require.NoError(t, json.Unmarshal([]byte(line), &dl))
+		raw := []byte(dl["raw"])
+		if enc, ok := dl["raw_base64"]; ok {
+			raw, err = base64.StdEncoding.DecodeString(enc)
+			require.NoError(t, err)
+			require.Contains(t, dl["raw"], "bad \uFFFD", "raw reads U+FFFD for what is not UTF-8")
+		}
+		got[string(raw)] = true
+	}
+	require.Contains(t, got, notUTF8, "the bytes the API sent, exactly")
+	require.Contains(t, got, valid)
+	require.NotContains(t, string(b), `"raw_base64":"`+base64.StdEncoding.EncodeToString([]byte(valid)), "no raw_base64 for valid UTF-8")
+	require.Equal(t, 1, strings.Count(string(b), `"raw_base64"`))
 }
