@@ -512,7 +512,17 @@ func (r *runner) deadLetterDir() (dir string, fileMode, dirMode fs.FileMode) {
 		fileMode, dirMode = r.cfg.Output.Modes()
 		return d, fileMode, dirMode
 	}
-	return filepath.Join(r.store.Dir(), "dead_letter"), 0o600, 0o700
+	return DeadLetterRoot(r.cfg.Output, r.store.Dir()), 0o600, 0o700
+}
+
+// DeadLetterRoot is the directory of the dead letters of the state in
+// stateDir (its identity's directory): output.dead_letter_dir, or else
+// dead_letter/ in it. Each day's go to its dt=YYYY-MM-DD/ there.
+func DeadLetterRoot(o config.Output, stateDir string) string {
+	if o.DeadLetterDir != "" {
+		return o.DeadLetterDir
+	}
+	return filepath.Join(stateDir, "dead_letter")
 }
 
 // CheckDeadLetterDir creates output.dead_letter_dir if needed and proves

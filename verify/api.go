@@ -14,19 +14,20 @@ import (
 // apiIDs reads the given days (YYYY-MM-DD) from the API as a run would (the
 // same streams, filters and dropped keys) and returns, per day, the ids of
 // the events a run would export: events that do not parse (dead letters)
-// and dropped keys are left out.
-func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string) (map[string]*idSet, error) {
+// and dropped keys are left out; letters counts, per day, the events a
+// run sends to its dead-letter files instead.
+func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string) (ids map[string]*idSet, letters map[string]deadLetters, err error) {
 	streams := []string{""}
 	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
 		streams = keys
 	}
-	c := &collector{out: map[string]*idSet{}, drop: drop, workspace: cfg.Source.Workspace}
+	c := &collector{out: map[string]*idSet{}, letters: map[string]deadLetters{}, drop: drop, workspace: cfg.Source.Workspace}
 	var windows []extract.Window
 	for _, d := range days {
 		c.out[d] = newIDSet()
 		t, err := time.Parse(time.DateOnly, d)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, s := range streams {
 			windows = append(windows, extract.Window{Stream: s, Start: t.UnixMilli(), End: t.AddDate(0, 0, 1).UnixMilli()})
@@ -40,10 +41,17 @@ func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, dro
 	f.Add(windows...)
 	f.CloseInput()
 	if err := f.Run(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.out, nil
+	return c.out, c.letters, nil
 }
+
+// deadLetters counts the events of a day that a run does not export but
+// dead-letters: those that do not parse, and those with the id of
+// another, different event of the day.
+type deadLetters struct{ unparsed, twins int }
+
+func (d deadLetters) n() int { return d.unparsed + d.twins }
 
 func dayOf(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.DateOnly) }
 
@@ -52,6 +60,7 @@ func dayOf(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.DateOn
 type collector struct {
 	mu        sync.Mutex
 	out       map[string]*idSet
+	letters   map[string]deadLetters
 	drop      transform.Drop
 	workspace string
 }
@@ -64,11 +73,16 @@ type idWindow struct {
 	norm transform.Normalizer
 	rec  transform.Record
 	ids  []string
+	bad  int // events that do not parse
 }
 
 func (w *idWindow) Add(ev extract.Event) error {
-	if w.norm.NormalizeInto(ev.Raw, w.c.workspace, &w.rec) != nil || w.c.drop.Dropped(&w.rec) {
-		return nil // a dead letter, or a dropped key: not in the output by design
+	if w.norm.NormalizeInto(ev.Raw, w.c.workspace, &w.rec) != nil {
+		w.bad++ // a dead letter: not in the output by design
+		return nil
+	}
+	if w.c.drop.Dropped(&w.rec) {
+		return nil // a dropped key: not in the output by design
 	}
 	w.ids = append(w.ids, strings.Clone(w.rec.ID)) // not the whole record's text
 	return nil
@@ -78,8 +92,20 @@ func (w *idWindow) Commit(extract.Window) error {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
 	for _, id := range w.ids {
-		w.c.out[w.day].add(id)
+		if w.c.out[w.day].add(id) {
+			// The fetcher keeps back an event the API repeats (same
+			// id, same bytes): this is another event with the id of
+			// one before it. In one part of a window a run dead-letters
+			// it; in two, it delivers both, and the day fails for an
+			// id twice.
+			n := w.c.letters[w.day]
+			n.twins++
+			w.c.letters[w.day] = n
+		}
 	}
+	n := w.c.letters[w.day]
+	n.unparsed += w.bad
+	w.c.letters[w.day] = n
 	return nil
 }
 

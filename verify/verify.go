@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -124,6 +125,7 @@ type verifier struct {
 	followStart string
 	client      *extract.Client
 	drop        transform.Drop // what a run does not export, for --against-api
+	deadLetters string         // where a run puts the events that do not parse
 	// session delivers the days a repair does; opened first, it holds the
 	// state's lock from before the check to the end.
 	session *pipeline.Session
@@ -195,6 +197,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	if v.exported, err = view.Exported(); err != nil {
 		return nil, err
 	}
+	v.deadLetters = pipeline.DeadLetterRoot(o.Config.Output, view.Dir())
 	rep := &Report{}
 	rep.Lines = v.open(ctx, set)
 	if f, ok, err := view.Follow(); err != nil {
@@ -399,7 +402,8 @@ func (v *verifier) apiChunk() int { return max(2, v.cfg.Source.Concurrency) }
 // walked in order for the chain, so that the lines and the error are
 // those of a check of one day after another.
 func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
-	apiN := map[string]int{} // the API's event count of each day compared
+	apiN := map[string]int{}            // the API's event count of each day compared
+	apiDead := map[string]deadLetters{} // and of those a run dead-letters
 	var compared []string
 	var apiErr error
 	byDay := map[string][]held{}
@@ -427,13 +431,14 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 	}
 	for chunk := range slices.Chunk(days, size) {
 		var api map[string]*idSet
+		var dead map[string]deadLetters
 		if v.o.AgainstAPI && apiErr == nil {
 			these := slices.DeleteFunc(slices.Clone(chunk), func(d string) bool { return !v.inRetention(d) || !v.over(d) })
 			var err error
 			if onAPIRead != nil {
 				onAPIRead(len(these))
 			}
-			if api, err = apiIDs(ctx, v.cfg, v.client, v.drop, these); err != nil {
+			if api, dead, err = apiIDs(ctx, v.cfg, v.client, v.drop, these); err != nil {
 				// The files are checked all the same: their lines, then
 				// this error; the days after are not compared.
 				api, apiErr = nil, fmt.Errorf("--against-api: %w", err)
@@ -442,12 +447,15 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 				// A long range far from the API reads for minutes before
 				// the first line: say how far it got (was: silence,
 				// then every line at once).
-				n := 0
+				n, nDead := 0, 0
 				for _, ids := range api {
 					n += ids.len()
 				}
+				for _, d := range dead {
+					nDead += d.n()
+				}
 				v.o.Logger.Info("verify: the API's events read", "from", these[0], "to", these[len(these)-1],
-					"events", n, "days_read", len(compared), "days", toRead, "elapsed", time.Since(started).Round(time.Second).String())
+					"events", n, "days_read", len(compared), "days", toRead, "elapsed", time.Since(started).Round(time.Second).String(), "dead_letters", nDead)
 			}
 		}
 		results, err := v.checkDays(ctx, chunk, all, api)
@@ -482,6 +490,9 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 		for day, ids := range api {
 			apiN[day] = ids.len()
 		}
+		for day, d := range dead {
+			apiDead[day] = d
+		}
 	}
 	if onChecked != nil {
 		onChecked(byDay)
@@ -499,6 +510,19 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					// is not known.
 					res.fail("not compared with the API's %d event(s): the day's files were not read", nAPI)
 				} else {
+					if d := apiDead[day]; d.n() > 0 {
+						// Not missing: a run sends them to its dead-letter
+						// files, their only copy (was: not a word of them,
+						// "all the API has" read as every event).
+						var why []string
+						if d.unparsed > 0 {
+							why = append(why, fmt.Sprintf("%d cannot be parsed", d.unparsed))
+						}
+						if d.twins > 0 {
+							why = append(why, fmt.Sprintf("%d with the id of another, different event", d.twins))
+						}
+						res.note("%d more event(s) the API returns are not exported, by design, but dead-lettered (%s): %s", d.n(), filepath.Join(v.deadLetters, "dt="+day), strings.Join(why, ", "))
+					}
 					if res.lost.n > 0 {
 						res.fail("%d event(s) the API has are missing (%s)", res.lost.n, res.lost.sample)
 					}
@@ -515,7 +539,7 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 						}
 					}
 				}
-				some = some || nAPI > 0
+				some = some || nAPI > 0 || apiDead[day].n() > 0
 			}
 			switch {
 			case !some || !v.o.AgainstAPI:

@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -348,6 +350,58 @@ func TestAgainstAPIEventsTheAPILacks(t *testing.T) {
 		// Day 1, past the edge, is not compared, and says so (was: its
 		// line read as if --against-api had not been given).
 		require.Contains(t, got[date(1)+" "+sink].Detail, "not compared with the API: the day is past period.retention")
+	}
+}
+
+// TestAgainstAPIDeadLetters: a day the API returns an event of that
+// cannot be parsed, and two different events with one id, which the run
+// dead-lettered (one of the two), is OK, and its line says how many of the
+// API's events are dead letters, why, and where (was: "all the API has",
+// not a word of them: the analyst took it for every event).
+func TestAgainstAPIDeadLetters(t *testing.T) {
+	sim, _ := startSim(t)
+	last := day0().AddDate(0, 0, 2).Add(-2 * time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+	twin := func(actor string) string {
+		return `{"id":"twin","created_at":"` + last + `","event_key":"user_login","actor_id":"` + actor + `","actor_type":"user","entity_id":"1","entity_type":"user","details":{}}`
+	}
+	// Newest first, as the page they start.
+	extra := `{"id":"broken-1","created_at":"not a time","event_key":"user_login"},` + twin("1") + `,` + twin("666") + `,`
+	// On the first page of day 1's window as a whole (not of a part split
+	// off it, which starts at its midnight too): the API returns them once.
+	first := day0().AddDate(0, 0, 1).Format("2006-01-02T15:04:05.000Z")
+	next := day0().AddDate(0, 0, 2).Format("2006-01-02T15:04:05.000Z")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		q := r.URL.Query()
+		if rec.Code == 200 && q.Get("cursor") == "" && q.Get("start_time") == first && q.Get("end_time") == next && bytes.HasPrefix(body, []byte(`{"data":[{`)) {
+			body = append([]byte(`{"data":[`+extra), body[len(`{"data":[`):]...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	cfg, pub := exportFrom(t, srv.URL+simulator.BasePath, day0().AddDate(0, 0, 3))
+	letters, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*", "dead_letter", "dt="+date(1), "*.ndjson"))
+	require.NoError(t, err)
+	require.Len(t, letters, 1, "the run dead-lettered them")
+	b, err := os.ReadFile(letters[0])
+	require.NoError(t, err)
+	require.Equal(t, 2, bytes.Count(b, []byte("\n")), "%s", b)
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	for k, l := range verdicts(t, rep.Lines) {
+		require.Contains(t, l.Detail, "all the API has", k)
+		if strings.HasPrefix(k, date(1)) {
+			require.Contains(t, l.Detail, "; 2 more event(s) the API returns are not exported, by design, but dead-lettered ("+filepath.Dir(letters[0])+
+				"): 1 cannot be parsed, 1 with the id of another, different event", k)
+		} else {
+			require.NotContains(t, l.Detail, "dead-lettered", k)
+		}
 	}
 }
 
