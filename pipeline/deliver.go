@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -584,7 +586,78 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 	if err := atomicfile.WriteFile(path, b, fileMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}
+	r.pruneDeadLetters(dir, path, dead)
 	return path, nil
+}
+
+// pruneDeadLetters removes the other dead-letter files of the day in dir
+// whose every event the file at path, just written with dead, holds: a
+// part of the day written before (a run whose range ended within the day,
+// a follow cycle read again after a restart), so that each dead letter of
+// a day is in one file (was: a day exported in part, then whole, kept
+// the part's file beside the day's, each of its dead letters twice). A
+// file that cannot be read, or holds one event that path does not, stays.
+func (r *runner) pruneDeadLetters(dir, path string, dead []deadLetter) {
+	have := make(map[string]bool, len(dead))
+	for _, d := range dead {
+		have[d.Raw] = true // the bytes, as read from the spool
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		r.log.Warn("dead letters: the day's other files were not compared with the new one", "dir", dir, "error", err)
+		return
+	}
+	removed := false
+	for _, e := range entries {
+		other := filepath.Join(dir, e.Name())
+		if !e.Type().IsRegular() || other == path || !strings.HasPrefix(e.Name(), sinks.FilePrefix) || !strings.HasSuffix(e.Name(), ".ndjson") || !heldIn(other, have) {
+			continue
+		}
+		if err := os.Remove(other); err != nil {
+			r.log.Warn("dead letters: a file whose events the new one holds was not removed", "file", other, "error", err)
+			continue
+		}
+		removed = true
+		r.log.Info("dead letters: file removed, every event of it is in the new one", "file", other, "in", path)
+	}
+	if removed {
+		if err := atomicfile.SyncDir(dir); err != nil {
+			r.log.Warn("dead letters: the removal of a file the new one holds may not be durable", "dir", dir, "error", err)
+		}
+	}
+}
+
+// heldIn reports whether every dead letter of the file at path, by its
+// bytes (raw_base64, else raw), is among have; false for a file that
+// cannot be read or holds none.
+func heldIn(path string, have map[string]bool) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for line := range bytes.Lines(b) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var d deadLetter
+		if json.Unmarshal(line, &d) != nil {
+			return false
+		}
+		raw := d.Raw
+		if d.RawBase64 != "" {
+			bs, err := base64.StdEncoding.DecodeString(d.RawBase64)
+			if err != nil {
+				return false
+			}
+			raw = string(bs)
+		}
+		if !have[raw] {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // bigWindow is the number of records of a window held in memory to sort

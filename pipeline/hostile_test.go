@@ -3,12 +3,14 @@ package pipeline_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -201,4 +203,74 @@ func TestDeadLetterKeepsBytesNotUTF8(t *testing.T) {
 	require.Contains(t, got, valid)
 	require.NotContains(t, string(b), `"raw_base64":"`+base64.StdEncoding.EncodeToString([]byte(valid)), "no raw_base64 for valid UTF-8")
 	require.Equal(t, 1, strings.Count(string(b), `"raw_base64"`))
+}
+
+// TestDeadLettersOfAPartThenTheDay: a day exported in part (a range that
+// ends within it), then whole, keeps each dead letter in one file: the
+// part's file, all of whose events the day's holds, goes (was: it stayed,
+// each of its dead letters twice in the day's directory). A part's file
+// with an event the day's lacks stays.
+func TestDeadLettersOfAPartThenTheDay(t *testing.T) {
+	// The events of day n: two that cannot be parsed, one that can.
+	events := func(n int) (kept, gone, ok string) {
+		at := func(h int) string {
+			return day0().AddDate(0, 0, n).Add(time.Duration(h) * time.Hour).Format("2006-01-02T15:04:05.000Z")
+		}
+		return `{"id":null,"created_at":"` + at(6) + `","event_key":"user_login"}`,
+			`{"id":"","created_at":"` + at(7) + `","event_key":"user_login"}`,
+			`{"id":"ev-` + at(8) + `","created_at":"` + at(8) + `","event_key":"user_login","entity_id":"1","entity_type":"user","actor_id":"1","actor_type":"user","details":{}}`
+	}
+	var api atomic.Value // the base URL of the API the front serves
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(api.Load().(string) + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(front.Close)
+	cfg := testConfig(t, front.URL)
+	// letters are the raw texts of day n's dead letters, by file.
+	letters := func(n int) map[string][]string {
+		files, err := filepath.Glob(filepath.Join(cfg.State.Dir, "*", "dead_letter", "dt="+day0().AddDate(0, 0, n).Format(time.DateOnly), "*.ndjson"))
+		require.NoError(t, err)
+		out := map[string][]string{}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			for line := range strings.Lines(string(b)) {
+				var dl struct{ Raw string }
+				require.NoError(t, json.Unmarshal([]byte(line), &dl))
+				out[filepath.Base(f)] = append(out[filepath.Base(f)], dl.Raw)
+			}
+		}
+		return out
+	}
+	// run exports day n's first half, then the whole day.
+	run := func(n int, first, then string) {
+		t.Helper()
+		d := day0().AddDate(0, 0, n)
+		for i, to := range []time.Time{d.Add(12 * time.Hour), d.AddDate(0, 0, 1)} {
+			api.Store([]string{first, then}[i])
+			_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: d, To: to}, false)
+			require.NoError(t, err)
+		}
+	}
+
+	kept, gone, ok := events(0)
+	run(0, craftedAPI(t, kept, gone, ok), craftedAPI(t, kept, gone, ok))
+	got := letters(0)
+	require.Len(t, got, 1, "the part's file went: the day's holds its events: %v", got)
+	require.ElementsMatch(t, []string{kept, gone}, got["pachca-audit-"+day0().Format(time.DateOnly)+".ndjson"])
+
+	// The part holds one the API no longer returns: its file stays.
+	kept, gone, ok = events(1)
+	run(1, craftedAPI(t, kept, gone, ok), craftedAPI(t, kept, ok))
+	got = letters(1)
+	require.Len(t, got, 2, "the part's file stays: %v", got)
+	require.Equal(t, []string{kept}, got["pachca-audit-"+day0().AddDate(0, 0, 1).Format(time.DateOnly)+".ndjson"])
 }
