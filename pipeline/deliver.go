@@ -583,6 +583,10 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 		b = append(append(b, ndjson.EscapeLineBreaks(line)...), '\n')
 	}
 	path := filepath.Join(dir, p.BaseName()+".ndjson")
+	// What a process killed while writing it left (was: kept for ever).
+	if err := atomicfile.RemoveStale(dir, filepath.Base(path)); err != nil {
+		return "", fmt.Errorf("dead letters: %w", err)
+	}
 	if err := atomicfile.WriteFile(path, b, fileMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}

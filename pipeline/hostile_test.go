@@ -274,3 +274,24 @@ func TestDeadLettersOfAPartThenTheDay(t *testing.T) {
 	require.Len(t, got, 2, "the part's file stays: %v", got)
 	require.Equal(t, []string{kept}, got["pachca-audit-"+day0().AddDate(0, 0, 1).Format(time.DateOnly)+".ndjson"])
 }
+
+// TestDeadLettersStaleTempRemoved: the temporary file of a dead-letter
+// file that a process killed while writing it left is removed when the
+// day's dead letters are written again (was: kept for ever beside them).
+func TestDeadLettersStaleTempRemoved(t *testing.T) {
+	d := day0()
+	at := d.Add(10 * time.Hour).Format("2006-01-02T15:04:05.000Z")
+	cfg := testConfig(t, craftedAPI(t, `{"id":"","created_at":"`+at+`","event_key":"user_login"}`))
+	cfg.Output.DeadLetterDir = filepath.Join(t.TempDir(), "dead")
+	dir := filepath.Join(cfg.Output.DeadLetterDir, "dt="+d.Format(time.DateOnly))
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	stale := filepath.Join(dir, ".pachca-audit-"+d.Format(time.DateOnly)+".ndjson.tmp-1234")
+	require.NoError(t, os.WriteFile(stale, []byte(`{"error":"transform: unparseable ev`), 0o600))
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: d, To: d.AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, sum.DeadLetters)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the dead-letter file alone")
+	require.Equal(t, "pachca-audit-"+d.Format(time.DateOnly)+".ndjson", entries[0].Name())
+}
