@@ -356,6 +356,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		if err != nil {
 			return fail(err)
 		}
+		r.sum.deadLettersIn(filepath.Dir(filepath.Dir(path)))
 		if len(twins) > 0 {
 			r.log.Warn("events with the id of another, different event went to the dead-letter file",
 				"day", date, "count", len(twins), "ids", twins[:min(len(twins), 10)], "file", path)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,6 +128,10 @@ func TestDeadLetters(t *testing.T) {
 			files, err := filepath.Glob(filepath.Join(root, "dt=*", "*.ndjson"))
 			require.NoError(t, err)
 			require.Len(t, files, 1)
+			// The summary read alone says where they are.
+			var printed strings.Builder
+			sum.Print(&printed, "")
+			require.Regexp(t, `(?m)^dead letters +1 \(in `+regexp.QuoteMeta(filepath.Dir(filepath.Dir(files[0])))+`\)$`, printed.String())
 			fi, err := os.Stat(files[0])
 			require.NoError(t, err)
 			require.Equal(t, tc.mode, fi.Mode().Perm())

@@ -47,6 +47,10 @@ type Summary struct {
 	// the delivered days and the messages sent (or printed) for new ones.
 	AlertFindings int
 	AlertMessages int
+	// DeadLetterDir is where the dead letters went (in its dt=YYYY-MM-DD/
+	// directories) once a day had any: so that a summary read alone (a
+	// cron mail, --log-level error) says where to look.
+	DeadLetterDir string
 	// Plan is set by a dry run.
 	Plan *Plan
 
@@ -104,6 +108,13 @@ func (s *Summary) addCounts(dropped, dead int64) {
 	s.DeadLetters += dead
 }
 
+// deadLettersIn records where a day's dead letters went.
+func (s *Summary) deadLettersIn(dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.DeadLetterDir = dir
+}
+
 // Snapshot copies the counters that change during a run.
 func (s *Summary) snapshot() (days int, events int64) {
 	s.mu.Lock()
@@ -148,7 +159,11 @@ func (s *Summary) Print(w io.Writer, result string) {
 	if s.Dropped > 0 {
 		fmt.Fprintf(tw, "dropped (transform)\t%d\n", s.Dropped)
 	}
-	fmt.Fprintf(tw, "dead letters\t%d\n", s.DeadLetters)
+	if s.DeadLetters > 0 && s.DeadLetterDir != "" {
+		fmt.Fprintf(tw, "dead letters\t%d (in %s)\n", s.DeadLetters, s.DeadLetterDir)
+	} else {
+		fmt.Fprintf(tw, "dead letters\t%d\n", s.DeadLetters)
+	}
 	for i, name := range s.SinkOrder {
 		t := s.PerSink[name]
 		fmt.Fprintf(tw, "sink %d\t%s: %d events, %d files, %s\n", i, name, t.Records, len(t.Files), bytesString(t.Bytes))
@@ -187,6 +202,9 @@ func (s *Summary) Attrs() []slog.Attr {
 	attrs = append(attrs,
 		slog.Int("days_delivered", len(s.Days)), slog.Any("days", days), slog.Any("empty_days", empty),
 		slog.Int64("events", s.Events), slog.Int64("dropped", s.Dropped), slog.Int64("dead_letters", s.DeadLetters))
+	if s.DeadLetters > 0 && s.DeadLetterDir != "" {
+		attrs = append(attrs, slog.String("dead_letter_dir", s.DeadLetterDir))
+	}
 	var sinkAttrs []any
 	for i, name := range s.SinkOrder {
 		t := s.PerSink[name]
