@@ -248,6 +248,16 @@ func TestOutputModesAndDeadLetterDir(t *testing.T) {
 	write("  dead_letter_dir: outside\n")
 	_, err = config.Load(path, env(nil))
 	require.NoError(t, err, "a sibling whose name starts like a sink's is outside it")
+	// Through a symbolic link, to the sink's dir or above it, as for two sinks.
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "out"), 0o700))
+	require.NoError(t, os.Symlink("out", filepath.Join(dir, "letters")))
+	write("  dead_letter_dir: letters/dead\n")
+	_, err = config.Load(path, env(nil))
+	require.ErrorContains(t, err, "output.dead_letter_dir: "+filepath.Join(dir, "letters/dead")+" is inside sinks[0].dir ("+filepath.Join(dir, "out")+"), through a symbolic link")
+	require.NoError(t, os.Symlink(dir, filepath.Join(dir, "up")))
+	write("  dead_letter_dir: up/pq\n")
+	_, err = config.Load(path, env(nil))
+	require.ErrorContains(t, err, "is inside sinks[1].dir")
 }
 
 func TestParseTime(t *testing.T) {

@@ -141,13 +141,22 @@ func (c *Config) checkPaths() error {
 	if dl == "" {
 		return errors.Join(errs...)
 	}
+	in := func(dl, dir place) bool { return dl.path == dir.path || within(dl, dir) }
 	for i, s := range c.Sinks {
 		if s.File == nil {
 			continue
 		}
-		if rel, err := filepath.Rel(s.File.Dir, dl); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			errs = append(errs, fmt.Errorf("output.dead_letter_dir: %s is inside sinks[%d].dir (%s), where readers would take dead letters for data; choose a directory outside it", dl, i, s.File.Dir))
+		d, sink, how := place{path: filepath.Clean(dl)}, place{path: filepath.Clean(s.File.Dir)}, ""
+		switch {
+		case in(d, sink):
+		case in(d.resolved(), sink.resolved()):
+			// As for two sinks (was: a dead_letter_dir linked into a
+			// sink's dir passed, and its readers took dead letters for data).
+			how = ", through a symbolic link"
+		default:
+			continue
 		}
+		errs = append(errs, fmt.Errorf("output.dead_letter_dir: %s is inside sinks[%d].dir (%s)%s, where readers would take dead letters for data; choose a directory outside it", dl, i, s.File.Dir, how))
 	}
 	return errors.Join(errs...)
 }
