@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -575,7 +577,27 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 	if err := atomicfile.MkdirAll(dir, dirMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}
-	var b []byte
+	// The day's directory is locked while its files are read and written:
+	// another configuration's run may write the same day's dead letters
+	// to an output.dead_letter_dir they share.
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("dead letters: %w", err)
+	}
+	defer unlock()
+	path := filepath.Join(dir, p.BaseName()+".ndjson")
+	// What the file of the same name holds and dead does not stays in it
+	// (was: replaced, lost: another configuration's dead letters of the
+	// day in a shared output.dead_letter_dir, or a rerun's that the API
+	// no longer returned), each event once.
+	have := make(map[string]bool, len(dead))
+	for _, d := range dead {
+		have[d.Raw] = true // the bytes, as read from the spool
+	}
+	b, err := keptLetters(path, have)
+	if err != nil {
+		return "", fmt.Errorf("dead letters: %w", err)
+	}
 	for _, d := range dead {
 		line, err := json.Marshal(d)
 		if err != nil {
@@ -583,7 +605,6 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 		}
 		b = append(append(b, ndjson.EscapeLineBreaks(line)...), '\n')
 	}
-	path := filepath.Join(dir, p.BaseName()+".ndjson")
 	// What a process killed while writing it left (was: kept for ever).
 	if err := atomicfile.RemoveStale(dir, filepath.Base(path)); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
@@ -591,22 +612,71 @@ func (r *runner) writeDeadLetters(p sinks.Partition, dead []deadLetter) (string,
 	if err := atomicfile.WriteFile(path, b, fileMode); err != nil {
 		return "", fmt.Errorf("dead letters: %w", err)
 	}
-	r.pruneDeadLetters(dir, path, dead)
+	r.pruneDeadLetters(dir, path, have)
 	return path, nil
 }
 
+// lockDir locks directory dir against another process's lockDir until
+// the returned func is called; on a file system without flock, not at
+// all, as atomicfile's files.
+func lockDir(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	return func() { f.Close() }, nil
+}
+
+// keptLetters returns the lines of the dead-letter file at path whose
+// events are not among have, and adds those events to have: every line
+// of a file there is, but a blank one. A link or anything else but a
+// file at path is not read (a group that may write the directory would
+// have its target copied into the file); the write replaces it.
+func keptLetters(path string, have map[string]bool) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, err
+	}
+	old, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	var kept []byte
+	for line := range bytes.Lines(old) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		raw, ok := letterRaw(line)
+		if ok && have[raw] {
+			continue
+		}
+		if ok {
+			have[raw] = true
+		}
+		kept = append(kept, line...)
+		if !bytes.HasSuffix(kept, []byte{'\n'}) {
+			kept = append(kept, '\n')
+		}
+	}
+	return kept, nil
+}
+
 // pruneDeadLetters removes the other dead-letter files of the day in dir
-// whose every event the file at path, just written with dead, holds: a
-// part of the day written before (a run whose range ended within the day,
-// a follow cycle read again after a restart), so that each dead letter of
+// whose every event the file at path, just written, holds (have): a part
+// of the day written before (a run whose range ended within the day, a
+// follow cycle read again after a restart), so that each dead letter of
 // a day is in one file (was: a day exported in part, then whole, kept
 // the part's file beside the day's, each of its dead letters twice). A
 // file that cannot be read, or holds one event that path does not, stays.
-func (r *runner) pruneDeadLetters(dir, path string, dead []deadLetter) {
-	have := make(map[string]bool, len(dead))
-	for _, d := range dead {
-		have[d.Raw] = true // the bytes, as read from the spool
-	}
+func (r *runner) pruneDeadLetters(dir, path string, have map[string]bool) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		r.log.Warn("dead letters: the day's other files were not compared with the new one", "dir", dir, "error", err)
@@ -633,8 +703,7 @@ func (r *runner) pruneDeadLetters(dir, path string, dead []deadLetter) {
 }
 
 // heldIn reports whether every dead letter of the file at path, by its
-// bytes (raw_base64, else raw), is among have; false for a file that
-// cannot be read or holds none.
+// bytes, is among have; false for a file that cannot be read or holds none.
 func heldIn(path string, have map[string]bool) bool {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -645,24 +714,26 @@ func heldIn(path string, have map[string]bool) bool {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var d deadLetter
-		if json.Unmarshal(line, &d) != nil {
-			return false
-		}
-		raw := d.Raw
-		if d.RawBase64 != "" {
-			bs, err := base64.StdEncoding.DecodeString(d.RawBase64)
-			if err != nil {
-				return false
-			}
-			raw = string(bs)
-		}
-		if !have[raw] {
+		if raw, ok := letterRaw(line); !ok || !have[raw] {
 			return false
 		}
 		n++
 	}
 	return n > 0
+}
+
+// letterRaw returns the bytes of the event of a dead-letter line:
+// raw_base64 decoded, else raw.
+func letterRaw(line []byte) (string, bool) {
+	var d deadLetter
+	if json.Unmarshal(line, &d) != nil {
+		return "", false
+	}
+	if d.RawBase64 == "" {
+		return d.Raw, true
+	}
+	b, err := base64.StdEncoding.DecodeString(d.RawBase64)
+	return string(b), err == nil
 }
 
 // bigWindow is the number of records of a window held in memory to sort

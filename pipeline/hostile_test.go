@@ -295,3 +295,51 @@ func TestDeadLettersStaleTempRemoved(t *testing.T) {
 	require.Len(t, entries, 1, "the dead-letter file alone")
 	require.Equal(t, "pachca-audit-"+d.Format(time.DateOnly)+".ndjson", entries[0].Name())
 }
+
+// TestDeadLettersOfTwoConfigurations: two configurations (two workspaces)
+// that share an output.dead_letter_dir write the same day's file: it keeps
+// the dead letters of both, each once however often it is rerun (was: the
+// later run replaced the file, the other's dead letters lost). A link
+// planted at the file's name is not read into it.
+func TestDeadLettersOfTwoConfigurations(t *testing.T) {
+	d := day0()
+	at := d.Add(10 * time.Hour).Format("2006-01-02T15:04:05.000Z")
+	shared := filepath.Join(t.TempDir(), "dead")
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte(`{"raw":"the secret"}`+"\n"), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(shared, "dt="+d.Format(time.DateOnly)), 0o700))
+	file := filepath.Join(shared, "dt="+d.Format(time.DateOnly), "pachca-audit-"+d.Format(time.DateOnly)+".ndjson")
+	require.NoError(t, os.Symlink(secret, file))
+
+	var raws []string
+	run := func(cfg *config.Config) {
+		t.Helper()
+		sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: d, To: d.AddDate(0, 0, 1)}, false)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, sum.DeadLetters)
+	}
+	var cfgs []*config.Config
+	for _, ws := range []string{"acme", "globex"} {
+		raw := `{"id":"","created_at":"` + at + `","event_key":"user_login","workspace":"` + ws + `"}`
+		raws = append(raws, raw)
+		cfg := testConfig(t, craftedAPI(t, raw))
+		cfg.Output.DeadLetterDir = shared
+		cfgs = append(cfgs, cfg)
+	}
+	for _, cfg := range []*config.Config{cfgs[0], cfgs[1], cfgs[0], cfgs[1]} {
+		run(cfg)
+	}
+	fi, err := os.Lstat(file)
+	require.NoError(t, err)
+	require.True(t, fi.Mode().IsRegular(), "the link is replaced by the file")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "the secret")
+	var got []string
+	for line := range strings.Lines(string(b)) {
+		var dl struct{ Raw string }
+		require.NoError(t, json.Unmarshal([]byte(line), &dl))
+		got = append(got, dl.Raw)
+	}
+	require.ElementsMatch(t, raws, got, "each configuration's dead letter, once")
+}
