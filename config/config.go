@@ -615,6 +615,12 @@ func keyAt(doc *yaml.Node, path string) *yaml.Node {
 	return key
 }
 
+// validPort reports whether p is a TCP port a URL may name: 1 to 65535.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
 // Validate checks the decoded configuration without any I/O. Errors are
 // joined, each naming its key.
 func (c *Config) Validate() error {
@@ -625,6 +631,10 @@ func (c *Config) Validate() error {
 	s := c.Source
 	if u, err := url.Parse(s.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		bad("source.base_url", "want an http(s) URL such as %s", extract.DefaultBaseURL)
+	} else if port := u.Port(); strings.HasSuffix(u.Host, ":") || port != "" && !validPort(port) {
+		// url.Parse takes "host:" and any digits; the client would dial
+		// port 80 or 443 for the first, fail for the others.
+		bad("source.base_url", "the port of %s must be a number from 1 to 65535 (or no colon at all)", u.Host)
 	} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) && !s.AllowInsecure {
 		bad("source.base_url", "plain http to %s would send the token unencrypted; use https, or set source.allow_insecure: true", u.Hostname())
 	}
