@@ -17,7 +17,7 @@ export PACHCA_MINIO := $(MINIO)
 export PACHCA_PROMTOOL := $(PROMTOOL)
 export PACHCA_DUCKDB_NODE := $(DUCKDB_NODE)
 
-.PHONY: all build test test-short demo bench killsoak lint fuzz tools minio promtool duckdb clean browser echarts bench-report release image systemd-analyze
+.PHONY: all build test test-short demo bench killsoak followsoak lint fuzz tools minio promtool duckdb clean browser echarts bench-report release image systemd-analyze
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -65,6 +65,16 @@ killsoak: minio duckdb
 	PACHCA_KILL_SOAK=$(KILLSOAK_ITERATIONS) PACHCA_KILL_SOAK_SEED=$(KILLSOAK_SEED) \
 	PACHCA_KILL_SOAK_STRACE=$(KILLSOAK_STRACE) PACHCA_KILL_SOAK_SCENARIOS=$(KILLSOAK_SCENARIOS) \
 		$(GO) test -count=1 -timeout 60m -run '^TestKillSoak$$' -v ./cmd/pachca-export/
+
+# The same for the follow mode (cmd/pachca-export/followsoak_test.go): a
+# follow process SIGKILLed at random moments and started again, its clock
+# jumping a day or two while it is down, until several days are sealed;
+# about 40 s an iteration. Not part of `make test`.
+FOLLOWSOAK_ITERATIONS ?= 20
+FOLLOWSOAK_SEED ?= 1
+followsoak: duckdb
+	PACHCA_FOLLOW_SOAK=$(FOLLOWSOAK_ITERATIONS) PACHCA_FOLLOW_SOAK_SEED=$(FOLLOWSOAK_SEED) \
+		$(GO) test -count=1 -timeout 60m -run '^TestFollowKillSoak$$' -v ./cmd/pachca-export/
 
 # Each fuzz target in turn; new crashers land in the package's testdata/fuzz.
 FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/

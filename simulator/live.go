@@ -36,7 +36,12 @@ func (l Live) validate() error {
 
 // now is the server's clock: the wall clock moved by Config.ClockOffset, so
 // that tests can put a day boundary a few seconds away.
-func (s *Server) now() time.Time { return time.Now().Add(s.cfg.ClockOffset) }
+func (s *Server) now() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
+
+// SetClockOffset moves the server's clock to the wall clock plus d from now
+// on, e.g. a day ahead while the exporter under test is stopped, as if it
+// had been down that long.
+func (s *Server) SetClockOffset(d time.Duration) { s.offset.Store(int64(d)) }
 
 // live writes Config.Live's events until the server closes, in ticks of
 // 50 ms; each tick writes the events due since the last one.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,7 @@ type Server struct {
 	liveStop  chan struct{} // closed by StopLive
 	liveMu    sync.Mutex    // guards cfg.Live after Start
 	liveOnce  sync.Once
+	offset    atomic.Int64 // Config.ClockOffset, moved by SetClockOffset
 
 	mu sync.RWMutex // guards st
 	st *store
@@ -102,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		faultRate: cfg.FaultRate,
 		faults:    cfg.Faults,
 	}
+	s.offset.Store(int64(cfg.ClockOffset))
 	s.knownKeys = map[string]bool{}
 	keys := EventKeys()
 	if cfg.UnknownKeys {
