@@ -66,8 +66,14 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 		return err
 	}
 	if !redo {
+		// Not from pos.Start itself, but its day's start: two cycles past a
+		// midnight both pinned at a start less than the look-back before
+		// it would write the day before's files under one name,
+		// [start, midnight), the second refused or replacing the first.
+		// What precedes the start goes to no file and no stream
+		// (StreamsFrom) until the seal.
 		from := l.pos.Watermark.Add(-l.cfg.Lookback)
-		from = maxTime(from, l.pos.Start, end.Add(-l.cfg.Lookback).Truncate(day), // sealed days are done
+		from = maxTime(from, l.pos.Start.UTC().Truncate(day), end.Add(-l.cfg.Lookback).Truncate(day), // sealed days are done
 			l.oldest()) // a loop stopped for longer than the retention
 		// A day sealed before a restart raised follow.lookback, or
 		// exported whole by `run`, is done too.

@@ -1925,3 +1925,60 @@ func TestVerifyWhileACycleCommits(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, rep.Failed(), "%v", rep.Lines)
 }
+
+// TestFollowFromJustBeforeMidnight: a loop started with --from less than
+// the look-back before a UTC midnight, with events of the day before
+// published late after it: the cycles past midnight that re-read the day
+// before from --from each write its late events to a file of their own
+// (was: each one's file of that day was named [--from, midnight), the
+// same name, so a cycle with fewer late events was refused, for good:
+// exit 1 at every restart, its redo refused alike, and one with more
+// replaced the file, the events of the cycle before gone from the files
+// of a day kept as cycle files).
+func TestFollowFromJustBeforeMidnight(t *testing.T) {
+	c, sim, base := startLive(t, time.Second, simulator.Live{})
+	cfg := testConfig(t, base)
+	cfg.Follow.Lookback, cfg.Follow.KeepCycleFiles = 8*time.Second, true
+	require.NoError(t, cfg.Validate())
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	start := c.now().Add(-500 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		ended <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now}, follow.Options{From: start})
+	}()
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	// Every 100 ms an event of the day before, published late, over more
+	// cycles than one past midnight, until a second before the seal (one
+	// published after the seal's read is not exported).
+	deadline := time.Now().Add(patience)
+	for i := 0; ; i++ {
+		if c.now().Before(midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback - time.Second)) {
+			sim.WriteEvent("user_login", midnight.Add(-time.Duration(1+i%300)*time.Millisecond), uint64(1000+i))
+		}
+		ex, err := v.Exported()
+		require.NoError(t, err)
+		if _, ok := ex[yesterday]; ok {
+			break
+		}
+		select {
+		case err := <-ended:
+			require.Failf(t, "the loop ended before the seal", "%v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		require.False(t, time.Now().After(deadline), "timed out waiting for the seal")
+	}
+	cancel()
+	require.NoError(t, <-ended)
+	want := exporttest.Expected(sim, midnight.Add(-24*time.Hour), midnight)
+	got := map[string]exporttest.Line{}
+	for id, l := range exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) {
+		if l.Dir == "dt="+yesterday {
+			got[id] = l
+		}
+	}
+	exporttest.Compare(t, want, got, "acme")
+}
