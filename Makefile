@@ -69,11 +69,13 @@ killsoak: minio duckdb
 # The same for the follow mode (cmd/pachca-export/followsoak_test.go): a
 # follow process SIGKILLed at random moments and started again, its clock
 # jumping a day or two while it is down, until several days are sealed;
-# about 40 s an iteration. Not part of `make test`.
+# about 40 s an iteration. Not part of `make test`. FOLLOWSOAK_STRACE=1
+# kills at a syscall (strace's fault injection) instead.
 FOLLOWSOAK_ITERATIONS ?= 20
 FOLLOWSOAK_SEED ?= 1
 followsoak: duckdb
 	PACHCA_FOLLOW_SOAK=$(FOLLOWSOAK_ITERATIONS) PACHCA_FOLLOW_SOAK_SEED=$(FOLLOWSOAK_SEED) \
+	PACHCA_FOLLOW_SOAK_STRACE=$(FOLLOWSOAK_STRACE) \
 		$(GO) test -count=1 -timeout 60m -run '^TestFollowKillSoak$$' -v ./cmd/pachca-export/
 
 # Each fuzz target in turn; new crashers land in the package's testdata/fuzz.
