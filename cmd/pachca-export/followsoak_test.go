@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -94,10 +96,11 @@ type followSoak struct {
 	faults bool // the simulator fails 5% of the requests
 	keep   bool // follow.keep_cycle_files
 	strace string
-	// minLife is the shortest life: doubled after each that brought no
-	// progress (no cycle committed, no day sealed), so that a process
-	// whose seal takes longer than it still gets to the end of one.
+	// minLife is the shortest life: doubled after each that ended past
+	// the moment a day was due to be sealed without sealing one, so that
+	// a process whose seal takes longer than a life gets to the end of one.
 	minLife time.Duration
+	seals   []float64 // durations of the cycles that sealed days, in s
 	// moments are the kills, each as what the process was doing: the
 	// part of its epoch on the clock, its last log line, what it left.
 	moments []string
@@ -132,9 +135,9 @@ func (s *followSoak) run() {
 	s.m0 = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -8)
 	s.offset = s.m0.Add(-s.secondsBefore()).Sub(time.Now())
 	sc := simulator.DefaultConfig()
-	// Days of up to 20,000 events: a seal and its compaction take long
+	// Days of up to 10,000 events: a seal and its compaction take long
 	// enough for kills to land in them.
-	sc.Events, sc.Seed = (s.days+3)*(200+s.rng.IntN(20000)), int64(s.iter+1)
+	sc.Events, sc.Seed = (s.days+3)*(200+s.rng.IntN(10000)), int64(s.iter+1)
 	sc.From, sc.To = s.m0.AddDate(0, 0, -1), s.m0.AddDate(0, 0, s.days+2)
 	sc.ClockOffset = s.offset
 	sc.Live = simulator.Live{Rate: float64(30 + s.rng.IntN(70)), LateShare: 0.3, MaxLate: 2500 * time.Millisecond}
@@ -245,7 +248,7 @@ func (s *followSoak) killAt(k int) {
 	due := s.midnight(k).Add(soakLag + soakLookback)
 	s.minLife = max(s.minLife, 3*time.Second)
 	life := max(due.Add(2500*time.Millisecond).Sub(s.now()), s.minLife)
-	before := s.progress()
+	before := len(s.exported())
 	delay := time.Duration(s.rng.Int64N(int64(life) + 1))
 	at := ""
 	if s.strace != "" {
@@ -285,11 +288,11 @@ func (s *followSoak) killAt(k int) {
 	case !now.Before(s.midnight(k)):
 		phase = "after midnight"
 	}
-	s.late += lateOf(stderr.String())
-	if s.progress() == before {
-		s.minLife *= 2
-	} else {
+	s.logged(stderr.String())
+	if sealed := len(s.exported()) > before; sealed {
 		s.minLife = 0
+	} else if !now.Before(due) {
+		s.minLife *= 2
 	}
 	moment := fmt.Sprintf("%-16s after %-28q %s", phase, lastMsg(stderr.String()), s.leftBehind())
 	if s.strace != "" {
@@ -297,14 +300,6 @@ func (s *followSoak) killAt(k int) {
 	}
 	s.moments = append(s.moments, moment)
 	t.Logf("killed %s %v of %v (%s): %s", at, delay.Round(time.Millisecond), life.Round(time.Millisecond), now.Format("01-02T15:04:05.000"), moment)
-}
-
-// progress is the seq of the last committed cycle and the number of
-// days sealed.
-func (s *followSoak) progress() [2]int64 {
-	f, _, err := s.view.Follow()
-	require.NoError(s.t, err)
-	return [2]int64{f.Seq, int64(len(s.exported()))}
 }
 
 // leftBehind names what a killed process left half done: a pending cycle,
@@ -359,7 +354,7 @@ func (s *followSoak) last() {
 	case <-time.After(15 * time.Second):
 		require.Fail(t, "no exit within 15 s of SIGTERM")
 	}
-	s.late += lateOf(stderr.String())
+	s.logged(stderr.String())
 }
 
 // exported are the days the state records as exported.
@@ -397,7 +392,8 @@ func (s *followSoak) check() {
 	require.NoError(t, err)
 	require.Len(t, sealed, int(last.Sub(s.m0.AddDate(0, 0, -1))/(24*time.Hour))+1, "the sealed days follow each other: %v", sealed)
 	want := exporttest.Expected(s.sim, s.m0.AddDate(0, 0, -1), last.AddDate(0, 0, 1))
-	t.Logf("%d sealed days, %d events, %d late events caught", len(sealed), len(want), s.late)
+	sort.Float64s(s.seals)
+	t.Logf("%d sealed days, %d events, %d late events caught; %d cycles sealed days, taking %v s", len(sealed), len(want), s.late, len(s.seals), s.seals)
 
 	// NDJSON: no event twice anywhere (ReadNDJSON fails on a double, in
 	// the open day's cycle files too), the sealed days exactly.
@@ -443,14 +439,22 @@ func (s *followSoak) check() {
 	require.NoError(t, err, "verify: %s", out)
 }
 
-// lateOf sums the late events a follow process logged.
-func lateOf(log string) int {
-	n := 0
+// logged adds up what the cycles of a follow process logged: the late
+// events, the durations of those that sealed days.
+func (s *followSoak) logged(log string) {
 	for _, line := range strings.Split(log, "\n") {
-		if i := strings.Index(line, `"late":`); i >= 0 && strings.Contains(line, `"msg":"follow: cycle"`) {
-			v, _ := strconv.Atoi(strings.TrimRight(strings.SplitN(line[i+len(`"late":`):], ",", 2)[0], "}"))
-			n += v
+		var c struct {
+			Msg        string  `json:"msg"`
+			Late       int     `json:"late"`
+			SealedDays int     `json:"sealed_days"`
+			Duration   float64 `json:"duration_s"`
+		}
+		if json.Unmarshal([]byte(line), &c) != nil || c.Msg != "follow: cycle" {
+			continue
+		}
+		s.late += c.Late
+		if c.SealedDays > 0 {
+			s.seals = append(s.seals, math.Round(c.Duration*100)/100)
 		}
 	}
-	return n
 }
