@@ -227,7 +227,7 @@ func (s *followSoak) start(at string) (*exec.Cmd, *logbuf.Buffer) {
 	cmd := child(s.t, "follow", "-c", s.cfg, "--from", s.from, "--log-format", "json")
 	cmd.Env = append(cmd.Env, clockOffsetEnv+"="+s.offset.String())
 	if at != "" {
-		cmd.Args = append([]string{s.strace, "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-e", "trace=" + strings.Split(at, "#")[0],
+		cmd.Args = append([]string{s.strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + strings.Split(at, "#")[0],
 			"-e", "inject=" + strings.Replace(at, "#", ":signal=SIGKILL:when=", 1), cmd.Path}, cmd.Args[1:]...)
 		cmd.Path = s.strace
 		// Its own process group, killed whole: a tracee outlives a
@@ -294,7 +294,14 @@ func (s *followSoak) killAt(k int) {
 	} else if !now.Before(due) {
 		s.minLife *= 2
 	}
-	moment := fmt.Sprintf("%-16s after %-28q %s", phase, lastMsg(stderr.String()), s.leftBehind())
+	left := s.leftBehind()
+	if !now.Before(due) && !s.exported()[s.date(k)] && strings.Contains(stderr.String(), `"msg":"follow: cycle"`) &&
+		time.Since(lastTime(stderr.String())) > 700*time.Millisecond {
+		// Due, not sealed, the first cycle done and none for longer than
+		// the interval: the next cycle was in the seal.
+		left = "in the seal, " + left
+	}
+	moment := fmt.Sprintf("%-16s after %-28q %s", phase, lastMsg(stderr.String()), left)
 	if s.strace != "" {
 		moment = fmt.Sprintf("%-15s %s", how, moment)
 	}
@@ -437,6 +444,20 @@ func (s *followSoak) check() {
 	}
 	out, err := child(t, "verify", "-c", s.cfg, "--from", sealed[0], "--to", last.AddDate(0, 0, 1).Format(time.DateOnly)).CombinedOutput()
 	require.NoError(t, err, "verify: %s", out)
+}
+
+// lastTime is the time of the last JSON line of a log.
+func lastTime(log string) time.Time {
+	var last time.Time
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && !l.Time.IsZero() {
+			last = l.Time
+		}
+	}
+	return last
 }
 
 // logged adds up what the cycles of a follow process logged: the late
