@@ -227,9 +227,7 @@ func (s *followSoak) start(at string) (*exec.Cmd, *logbuf.Buffer) {
 	cmd := child(s.t, "follow", "-c", s.cfg, "--from", s.from, "--log-format", "json")
 	cmd.Env = append(cmd.Env, clockOffsetEnv+"="+s.offset.String())
 	if at != "" {
-		cmd.Args = append([]string{s.strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + strings.Split(at, "#")[0],
-			"-e", "inject=" + strings.Replace(at, "#", ":signal=SIGKILL:when=", 1), cmd.Path}, cmd.Args[1:]...)
-		cmd.Path = s.strace
+		killAtSyscall(cmd, s.strace, at)
 		// Its own process group, killed whole: a tracee outlives a
 		// tracer killed alone.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -254,9 +254,7 @@ func (s *soak) kill(kind string, args []string) {
 		c := calls[s.rng.IntN(len(calls))]
 		sys := c.name
 		at = fmt.Sprintf("%s#%d", sys, 1+s.rng.IntN(c.max))
-		cmd.Args = append([]string{s.strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + sys,
-			"-e", "inject=" + strings.Replace(at, "#", ":signal=SIGKILL:when=", 1), cmd.Path}, cmd.Args[1:]...)
-		cmd.Path = s.strace
+		killAtSyscall(cmd, s.strace, at)
 		delay = time.Hour
 	}
 	var stderr bytes.Buffer
@@ -289,6 +287,14 @@ func (s *soak) kill(kind string, args []string) {
 }
 
 // lastMsg is the msg of the last complete JSON line of a log.
+// killAtSyscall runs cmd under strace, which SIGKILLs it on entering the
+// call at names: "renameat#3", the third renameat of one thread.
+func killAtSyscall(cmd *exec.Cmd, strace, at string) {
+	cmd.Args = append([]string{strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + strings.Split(at, "#")[0],
+		"-e", "inject=" + strings.Replace(at, "#", ":signal=SIGKILL:when=", 1), cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = strace
+}
+
 func lastMsg(log string) string {
 	msg := "nothing logged"
 	sc := bufio.NewScanner(strings.NewReader(log))
