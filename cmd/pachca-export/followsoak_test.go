@@ -133,7 +133,7 @@ func (s *followSoak) date(k int) string {
 func (s *followSoak) run() {
 	t := s.t
 	s.m0 = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -8)
-	s.offset = s.m0.Add(-s.secondsBefore()).Sub(time.Now())
+	s.offset = time.Until(s.m0.Add(-s.secondsBefore()))
 	sc := simulator.DefaultConfig()
 	// Days of up to 10,000 events: a seal and its compaction take long
 	// enough for kills to land in them.
