@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,18 +44,7 @@ import (
 // random rename, unlink, fsync or write (strace's fault injection; after
 // the delay still if that comes first).
 func TestFollowKillSoak(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("PACHCA_FOLLOW_SOAK"))
-	if n <= 0 {
-		t.Skip("set PACHCA_FOLLOW_SOAK=<iterations> to run the follow kill soak (make followsoak)")
-	}
-	seed, _ := strconv.ParseUint(os.Getenv("PACHCA_FOLLOW_SOAK_SEED"), 10, 64)
-	rng := rand.New(rand.NewPCG(seed, 11))
-	straceBin := ""
-	if os.Getenv("PACHCA_FOLLOW_SOAK_STRACE") == "1" {
-		var err error
-		straceBin, err = exec.LookPath("strace")
-		require.NoError(t, err, "PACHCA_FOLLOW_SOAK_STRACE=1 needs strace")
-	}
+	n, rng, straceBin := soakSettings(t, "PACHCA_FOLLOW_SOAK", "followsoak", 11)
 	type tally struct{ kills, failed int }
 	byMoment := map[string]*tally{}
 	for i := range n {

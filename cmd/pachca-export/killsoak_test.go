@@ -53,22 +53,11 @@ import (
 // PACHCA_KILL_SOAK_STRACE=1 kills at a syscall (strace's fault injection)
 // rather than after a delay.
 func TestKillSoak(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("PACHCA_KILL_SOAK"))
-	if n <= 0 {
-		t.Skip("set PACHCA_KILL_SOAK=<iterations> to run the kill soak (make killsoak)")
-	}
-	seed, _ := strconv.ParseUint(os.Getenv("PACHCA_KILL_SOAK_SEED"), 10, 64)
-	rng := rand.New(rand.NewPCG(seed, 7))
+	n, rng, straceBin := soakSettings(t, "PACHCA_KILL_SOAK", "killsoak", 7)
 	minio := (*miniotest.Server)(nil)
 	if os.Getenv("PACHCA_MINIO") != "" {
 		minio = miniotest.Start(t)
 		minio.CreateBucket("soak")
-	}
-	straceBin := ""
-	if os.Getenv("PACHCA_KILL_SOAK_STRACE") == "1" {
-		var err error
-		straceBin, err = exec.LookPath("strace")
-		require.NoError(t, err, "PACHCA_KILL_SOAK_STRACE=1 needs strace")
 	}
 	scenarios := []string{"kill", "kill-rerun-kill", "replace", "catchup", "repair", "partial"}
 	if only := os.Getenv("PACHCA_KILL_SOAK_SCENARIOS"); only != "" {
@@ -287,6 +276,25 @@ func (s *soak) kill(kind string, args []string) {
 }
 
 // lastMsg is the msg of the last complete JSON line of a log.
+// soakSettings reads a soak's settings from the environment: env, the
+// number of iterations (none: the test is skipped, naming `make target`),
+// env_SEED, the random sequence (stream: the soak's own of it), and
+// env_STRACE=1: kill at a syscall, with strace (its path, else "").
+func soakSettings(t *testing.T, env, target string, stream uint64) (n int, rng *rand.Rand, strace string) {
+	n, _ = strconv.Atoi(os.Getenv(env))
+	if n <= 0 {
+		t.Skipf("set %s=<iterations> to run this soak (make %s)", env, target)
+	}
+	seed, _ := strconv.ParseUint(os.Getenv(env+"_SEED"), 10, 64)
+	rng = rand.New(rand.NewPCG(seed, stream))
+	if os.Getenv(env+"_STRACE") == "1" {
+		var err error
+		strace, err = exec.LookPath("strace")
+		require.NoError(t, err, "%s_STRACE=1 needs strace", env)
+	}
+	return n, rng, strace
+}
+
 // killAtSyscall runs cmd under strace, which SIGKILLs it on entering the
 // call at names: "renameat#3", the third renameat of one thread.
 func killAtSyscall(cmd *exec.Cmd, strace, at string) {
