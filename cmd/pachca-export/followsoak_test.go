@@ -45,8 +45,7 @@ import (
 // the delay still if that comes first).
 func TestFollowKillSoak(t *testing.T) {
 	n, rng, straceBin := soakSettings(t, "PACHCA_FOLLOW_SOAK", "followsoak", 11)
-	type tally struct{ kills, failed int }
-	byMoment := map[string]*tally{}
+	byMoment := killTally{}
 	for i := range n {
 		fs := followSoak{rng: rng, iter: i, strace: straceBin, days: 2 + rng.IntN(3), faults: rng.IntN(3) == 0, keep: rng.IntN(4) == 0}
 		var moments []string
@@ -55,24 +54,9 @@ func TestFollowKillSoak(t *testing.T) {
 			defer func() { moments = fs.moments }() // a failed check ends the test at once
 			fs.run()
 		})
-		for _, m := range moments {
-			if byMoment[m] == nil {
-				byMoment[m] = &tally{}
-			}
-			byMoment[m].kills++
-			if !ok {
-				byMoment[m].failed++
-			}
-		}
+		byMoment.add(moments, ok)
 	}
-	keys := make([]string, 0, len(byMoment))
-	for k := range byMoment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		t.Logf("%-70s %4d kills, %d in failed iterations", k, byMoment[k].kills, byMoment[k].failed)
-	}
+	byMoment.log(t, 70)
 }
 
 // followSoak is one iteration of TestFollowKillSoak.

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,8 +64,7 @@ func TestKillSoak(t *testing.T) {
 		scenarios = strings.Split(only, ",")
 	}
 	full := map[string]time.Duration{} // an uncut run's duration, by kind
-	type tally struct{ runs, failed int }
-	byMoment := map[string]*tally{}
+	byMoment := killTally{}
 	for i := range n {
 		sc := scenarios[rng.IntN(len(scenarios))]
 		s := soak{strace: straceBin, rng: rng, iter: i, scenario: sc, faults: rng.IntN(2) == 1, remote: minio != nil && rng.IntN(3) == 0, minio: minio, full: full}
@@ -75,24 +74,9 @@ func TestKillSoak(t *testing.T) {
 			defer func() { moments = s.moments }() // a failed check ends the test at once
 			s.run()
 		})
-		for _, m := range moments {
-			if byMoment[m] == nil {
-				byMoment[m] = &tally{}
-			}
-			byMoment[m].runs++
-			if !ok {
-				byMoment[m].failed++
-			}
-		}
+		byMoment.add(moments, ok)
 	}
-	keys := make([]string, 0, len(byMoment))
-	for k := range byMoment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		t.Logf("%-45s %4d kills, %d in failed iterations", k, byMoment[k].runs, byMoment[k].failed)
-	}
+	byMoment.log(t, 45)
 }
 
 type soak struct {
@@ -276,6 +260,31 @@ func (s *soak) kill(kind string, args []string) {
 }
 
 // lastMsg is the msg of the last complete JSON line of a log.
+// killTally counts a soak's kills by moment (what the process was doing,
+// or the syscall it was killed at), and those of iterations that failed.
+type killTally map[string]*struct{ kills, failed int }
+
+// add counts the kills of one iteration at moments; ok: it passed.
+func (k killTally) add(moments []string, ok bool) {
+	for _, m := range moments {
+		if k[m] == nil {
+			k[m] = &struct{ kills, failed int }{}
+		}
+		k[m].kills++
+		if !ok {
+			k[m].failed++
+		}
+	}
+}
+
+// log logs the tally, a moment a line in a column width wide.
+func (k killTally) log(t *testing.T, width int) {
+	t.Helper()
+	for _, m := range slices.Sorted(maps.Keys(k)) {
+		t.Logf("%-*s %4d kills, %d in failed iterations", width, m, k[m].kills, k[m].failed)
+	}
+}
+
 // soakSettings reads a soak's settings from the environment: env, the
 // number of iterations (none: the test is skipped, naming `make target`),
 // env_SEED, the random sequence (stream: the soak's own of it), and
