@@ -909,6 +909,13 @@ func TestFollowCountsOnce(t *testing.T) {
 	require.Regexp(t, `(?m)^pachca_export_dropped_events_total\{workspace="acme"\} 1$`, string(b), "a dropped event counted once, however often it is read")
 	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
 	require.Contains(t, got, "twin", "one of the two events with the id is delivered")
+	mb, err := os.ReadFile(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+yesterday, sinks.ManifestName))
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(mb)
+	require.NoError(t, err)
+	require.Len(t, m.Files, 1, "sealed")
+	require.EqualValues(t, 2, m.DeadLetters, "the sealed day's manifest counts the day's dead letters, found by cycles before the seal")
+	require.EqualValues(t, 1, m.Dropped)
 }
 
 // TestFollowDeliveredIDTwin: a cycle delivered an event; later answers

@@ -129,6 +129,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		ids      = map[string]uint64{} // of the window being read: their content sum with plan.Delivered, else 0
 		perKey   = map[string]int64{}
 		dropped  int64
+		un       sinks.Unexported // of p's range, for the manifests: its part's own, or all for a whole range
 		total    int64
 		held     int64 // records the file-like sinks' file of the partition holds
 		again    int   // records of the day delivered before (plan.Delivered)
@@ -161,6 +162,16 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		return buryErr == nil
 	}
 	defer func() { dead.discard() }() // after its commit, nothing
+	// twin counts the event of id dead-lettered for another event's id,
+	// buried by this plan (or by an earlier one).
+	twin := func(id string, buried bool) {
+		if buried {
+			twins = append(twins, id)
+		}
+		if buried || !p.Part {
+			un.DeadLetters++
+		}
+	}
 	// emit sends records of the window being read, sorted, to the sinks
 	// and counts them: the whole window at once, or in sorted batches.
 	emit := func(recs []transform.Record) error {
@@ -240,7 +251,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 			rec := &recs[len(recs)-1]
 			if err := norm.NormalizeInto(raw, r.cfg.Source.Workspace, rec); err != nil {
 				recs = recs[:len(recs)-1]
-				bury(newDeadLetter(err.Error(), raw, w), key)
+				if bury(newDeadLetter(err.Error(), raw, w), key) || !p.Part {
+					un.DeadLetters++
+				}
 				return buryErr
 			}
 			_, repeat := ids[rec.ID]
@@ -253,13 +266,20 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				recs = recs[:len(recs)-1] // a window spooled for another range reaches past this one
 			case r.s.drop.Dropped(rec):
 				recs = recs[:len(recs)-1]
-				if once(key) {
+				first := once(key)
+				if first {
 					dropped++
+				}
+				if first || !p.Part {
+					un.Dropped++
 				}
 			case r.plan.Counted != nil && r.plan.Counted(date, key):
 				// An earlier plan's dead letter (another event's id, which
 				// a later look-back no longer sees delivered): it stays one.
 				recs = recs[:len(recs)-1]
+				if !p.Part {
+					un.DeadLetters++
+				}
 			case repeat && sent:
 				// Delivered before, as was the other event with its id (by
 				// cycles that did not compare them): not a dead letter, but
@@ -270,16 +290,12 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 				// bytes): this is another event with the id of one before
 				// it. A file holds an id once; this one goes where it is
 				// seen and counted.
-				if bury(newDeadLetter(fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), raw, w), key) {
-					twins = append(twins, rec.ID)
-				}
+				twin(rec.ID, bury(newDeadLetter(fmt.Sprintf("id %s: another event with this id and different content came before it in its window, and is the one delivered", strconv.Quote(rec.ID)), raw, w), key))
 				recs = recs[:len(recs)-1]
 			case idSent && !sent:
 				// Not the delivered event read again (its bytes differ):
 				// another event with its id, which goes where it is seen.
-				if bury(newDeadLetter(fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), raw, w), key) {
-					twins = append(twins, rec.ID)
-				}
+				twin(rec.ID, bury(newDeadLetter(fmt.Sprintf("id %s: an event with this id and different content was delivered before, and stays the one delivered", strconv.Quote(rec.ID)), raw, w), key))
 				recs = recs[:len(recs)-1]
 			default:
 				if len(sorted) > 0 {
@@ -361,6 +377,11 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		}
 		if n := dead.count() - len(twins); n > 0 {
 			r.log.Warn("events that could not be parsed went to the dead-letter file", "day", date, "count", n, "file", path)
+		}
+	}
+	for _, wr := range writers {
+		if u, ok := wr.(sinks.UnexportedRecorder); ok {
+			u.SetUnexported(un)
 		}
 	}
 	results := make([]sinks.Result, len(writers))

@@ -31,9 +31,13 @@ type Manifest struct {
 	Identity string `json:"identity,omitempty"`
 	// Previous is the hex sha256 of the bytes of the manifest of the
 	// closest earlier day of the same root that has one; "" for the first.
-	Previous string         `json:"previous"`
-	Records  int64          `json:"records"`
-	Files    []ManifestFile `json:"files"`
+	Previous string `json:"previous"`
+	Records  int64  `json:"records"`
+	// DeadLetters and Dropped are the sums of the files' (omitted when 0):
+	// the events of the day that went to no file, and why.
+	DeadLetters int64          `json:"dead_letters,omitempty"`
+	Dropped     int64          `json:"dropped,omitempty"`
+	Files       []ManifestFile `json:"files"`
 	// KeyID names the signing key (KeyID of its public key) and Signature
 	// is the Ed25519 signature of the manifest encoded without Signature
 	// (SignedBytes), base64; both empty when unsigned.
@@ -44,14 +48,19 @@ type Manifest struct {
 // ManifestFile is one file of a day: the range it covers, its record count and
 // checksum, and the run that wrote it.
 type ManifestFile struct {
-	Name      string    `json:"name"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	Records   int64     `json:"records"`
-	Bytes     int64     `json:"bytes"`
-	SHA256    string    `json:"sha256"`
-	RunID     string    `json:"run_id"`
-	WrittenAt time.Time `json:"written_at"`
+	Name    string    `json:"name"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Records int64     `json:"records"`
+	// DeadLetters and Dropped count the events of [From, To) that went to
+	// no file of the partition (sinks.Unexported), on its first file only
+	// (a split layout's partition writes several); omitted when 0.
+	DeadLetters int64     `json:"dead_letters,omitempty"`
+	Dropped     int64     `json:"dropped,omitempty"`
+	Bytes       int64     `json:"bytes"`
+	SHA256      string    `json:"sha256"`
+	RunID       string    `json:"run_id"`
+	WrittenAt   time.Time `json:"written_at"`
 	// Part marks a follow cycle's file (Partition.Part): it holds the
 	// events of [From, To) that no earlier cycle delivered, not every one,
 	// so its span overlaps the cycles' before it without repeating them.
@@ -91,15 +100,25 @@ func (m *Manifest) Put(f ManifestFile) {
 	m.count()
 }
 
-// count sets Records to the sum of the files' records; a manifest without
-// files lists them as [], not null.
+// count sets Records, DeadLetters and Dropped to the sums of the files'; a
+// manifest without files lists them as [], not null.
 func (m *Manifest) count() {
 	if m.Files == nil {
 		m.Files = []ManifestFile{}
 	}
-	m.Records = 0
+	m.Records, m.DeadLetters, m.Dropped = 0, 0, 0
 	for _, e := range m.Files {
 		m.Records += e.Records
+		m.DeadLetters += e.DeadLetters
+		m.Dropped += e.Dropped
+	}
+}
+
+// SetUnexported puts u on the first of a partition's entries (files, in
+// the order written), the one entry that carries them.
+func SetUnexported(files []ManifestFile, u Unexported) {
+	if len(files) > 0 {
+		files[0].DeadLetters, files[0].Dropped = u.DeadLetters, u.Dropped
 	}
 }
 

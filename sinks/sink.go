@@ -165,6 +165,24 @@ type Streamer interface {
 	Streams()
 }
 
+// Unexported counts the events of a partition's range that went to no file:
+// dead letters (they could not be parsed, or carried another event's id)
+// and the events the filters dropped (drop_event_keys, drop_own_reads).
+// A follow cycle's part counts those it found first, as its files hold the
+// events no earlier cycle delivered.
+type Unexported struct {
+	DeadLetters int64
+	Dropped     int64
+}
+
+// UnexportedRecorder is implemented by the writers of sinks that keep
+// manifests: told before Commit what of the partition's range went to no
+// file, the manifest says so beside the files' records, so that a day's
+// manifest accounts for every event the API gave (ManifestFile.DeadLetters).
+type UnexportedRecorder interface {
+	SetUnexported(Unexported)
+}
+
 // Checker is implemented by sinks that can tell, without delivering records,
 // whether they are reachable and writable (`pachca-export check`).
 type Checker interface {

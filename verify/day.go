@@ -31,6 +31,9 @@ type root struct {
 	schema   string
 	keys     []ed25519.PublicKey // signatures must check with one; none: not checked
 	tmpDir   string
+	// deadLetters is the directory of the dead letters (Manifest.DeadLetters
+	// are checked against its day's files).
+	deadLetters string
 }
 
 // dayResult is what checking one day of one root found.
@@ -263,6 +266,7 @@ func (r *root) checkDay(ctx context.Context, dayDir string) (*dayResult, error) 
 	if total != m.Records {
 		res.fail("records %d, but its files list %d", m.Records, total)
 	}
+	r.checkUnexported(day, m, res)
 	for _, o := range dataFiles(objects) {
 		if _, listed := m.File(sinks.EntryName(dayDir, o.Name)); !listed {
 			res.fail("%s is not in the manifest", sinks.EntryName(dayDir, o.Name))

@@ -311,7 +311,8 @@ func (v *verifier) open(ctx context.Context, set *sinkset.Set) []Line {
 			tmp = sc.TempDir
 		}
 		r := &root{label: label, store: rooted.Root(), layout: rooted.Layout(),
-			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, keys: v.keys(), tmpDir: tmp}
+			identity: claims[i].IdentityHash, schema: claims[i].Identity.Schema, keys: v.keys(), tmpDir: tmp,
+			deadLetters: v.deadLetters}
 		problems, err := r.checkRoot(ctx)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && len(v.exported) > 0:

@@ -403,6 +403,30 @@ func TestAgainstAPIDeadLetters(t *testing.T) {
 			require.NotContains(t, l.Detail, "dead-lettered", k)
 		}
 	}
+
+	// The dead letters removed, the only copy of their events: the day's
+	// manifests count them, signed, and verify fails the day (was: OK).
+	require.NoError(t, os.Remove(letters[0]))
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	for k, l := range verdicts(t, rep.Lines) {
+		if strings.HasPrefix(k, date(1)) {
+			require.Equal(t, verify.Fail, l.Status, k)
+			require.Contains(t, l.Detail, "the manifest counts 2 dead letter(s), but "+filepath.Dir(letters[0])+" holds 0: removed?", k)
+		} else {
+			require.Equal(t, verify.OK, l.Status, "%s: %s", k, l.Detail)
+		}
+	}
+	// Verified where the dead letters are not kept at all: said, not failed.
+	require.NoError(t, os.RemoveAll(filepath.Dir(filepath.Dir(letters[0]))))
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub})
+	require.NoError(t, err)
+	require.False(t, rep.Failed(), "%v", rep.Lines)
+	for k, l := range verdicts(t, rep.Lines) {
+		if strings.HasPrefix(k, date(1)) {
+			require.Contains(t, l.Detail, "the manifest counts 2 dead letter(s), kept in "+filepath.Dir(letters[0])+", which does not exist here", k)
+		}
+	}
 }
 
 // TestRepairLeavesAnotherSourcesDays: a configuration given another

@@ -250,8 +250,12 @@ type writer struct {
 	p     sinks.Partition
 	enc   *split.Files
 	files []*atomicfile.File // in the order of enc.Outputs()
+	un    sinks.Unexported
 	done  bool
 }
+
+// SetUnexported implements sinks.UnexportedRecorder.
+func (w *writer) SetUnexported(u sinks.Unexported) { w.un = u }
 
 // create is the split.Create of the writer: a temporary file in the
 // directory of rel (a path from the root), created as needed.
@@ -366,6 +370,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		res.Bytes += o.Hash.N
 		res.Files = append(res.Files, w.s.path(o.Path))
 	}
+	sinks.SetUnexported(entries, w.un)
 	manifestDir := w.s.path(w.s.layout.Meta + w.p.Dir())
 	manifest := filepath.Join(manifestDir, sinks.ManifestName)
 	failManifest := func(err error) (sinks.Result, error) {

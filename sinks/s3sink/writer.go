@@ -26,8 +26,12 @@ type writer struct {
 	p    sinks.Partition
 	enc  *split.Files
 	objs []*object // in the order of enc.Outputs()
-	done bool      // committed, failed or aborted: the temporary files are gone
+	un   sinks.Unexported
+	done bool // committed, failed or aborted: the temporary files are gone
 }
+
+// SetUnexported implements sinks.UnexportedRecorder.
+func (w *writer) SetUnexported(u sinks.Unexported) { w.un = u }
 
 // object is one object of a partition, encoded into a temporary file until
 // Commit uploads it to key.
@@ -141,6 +145,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 		res.Bytes += size
 		res.Files = append(res.Files, o.key)
 	}
+	sinks.SetUnexported(entries, w.un)
 	// Conditional writes keep concurrent writers of the same day from
 	// losing each other's entries.
 	dropped, err := w.s.ledger.Record(ctx, w.p, entries...)
