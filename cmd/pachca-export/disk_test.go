@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/fdfloor"
+	"github.com/pachca-export/pachca-export/testkit/buildtest"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 )
 
@@ -76,4 +80,30 @@ func TestTooManyOpenFiles(t *testing.T) {
 	stderr.Reset()
 	require.Equal(t, 1, e.report(errors.New("spool: open x: no space left on device")))
 	require.Equal(t, "pachca-export: spool: open x: no space left on device\n", stderr.String(), "other errors as they are")
+}
+
+// TestOpenFilesLimitTooLow: started with a limit of open files too low for
+// Go's runtime to create its poller (a shell's `ulimit -n 7`), the command
+// ends with one line naming the limit and how to raise it, exit status 2
+// (was, from 6 to 8: the runtime's "fatal error: runtime: eventfd failed"
+// and its stack trace, from a dependency's package initialisation).
+func TestOpenFilesLimitTooLow(t *testing.T) {
+	bin := buildtest.StaticBinary(t)
+	for n := 5; n <= fdfloor.Min; n++ {
+		cmd := exec.Command("sh", "-c", `ulimit -n "$1" && exec "$0" run -c missing.yaml --dry-run`, bin, strconv.Itoa(n))
+		cmd.Dir = t.TempDir()
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "limit %d", n)
+		require.Equal(t, 2, exit.ExitCode(), "limit %d: %s", n, stderr.String())
+		require.Empty(t, stdout.String())
+		if n < fdfloor.Min {
+			require.Equal(t, fmt.Sprintf("pachca-export: this process may open %d files at once, fewer than the %d it needs to start: "+
+				"raise the limit to 1024 or more, with ulimit -n or the unit's LimitNOFILE=\n", n, fdfloor.Min), stderr.String(), "limit %d", n)
+		} else {
+			require.Contains(t, stderr.String(), "missing.yaml", "at %d the command starts, and reads its configuration", n)
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/failure"
+	_ "github.com/pachca-export/pachca-export/internal/fdfloor" // first: a limit of open files too low for the runtime
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 )
