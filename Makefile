@@ -16,8 +16,16 @@ DUCKDB_NODE := $(BIN)/duckdb-node
 export PACHCA_MINIO := $(MINIO)
 export PACHCA_PROMTOOL := $(PROMTOOL)
 export PACHCA_DUCKDB_NODE := $(DUCKDB_NODE)
+# Parquet readers independent of Arrow Go and DuckDB (testkit/parquetjs):
+# hyparquet (pure JavaScript) and parquet-wasm (arrow-rs's parquet crate).
+HYPARQUET_VERSION := 1.33.0
+HYPARQUET_COMPRESSORS_VERSION := 1.1.2
+PARQUET_WASM_VERSION := 0.8.0
+APACHE_ARROW_JS_VERSION := 21.2.0
+PARQUET_JS := $(BIN)/parquet-js
+export PACHCA_PARQUET_JS := $(PARQUET_JS)
 
-.PHONY: all build test test-short demo bench killsoak followsoak lint fuzz tools minio promtool duckdb clean browser echarts bench-report release image systemd-analyze
+.PHONY: all build test test-short demo bench killsoak followsoak lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -36,8 +44,9 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # The whole suite, with real MinIO, an in-process Kafka broker, promtool,
-# DuckDB, Chromium and systemd-analyze (go vet runs in lint, which CI runs too).
-test: minio promtool duckdb browser systemd-analyze
+# DuckDB, hyparquet, parquet-wasm, Chromium and systemd-analyze (go vet runs
+# in lint, which CI runs too).
+test: minio promtool duckdb parquetjs browser systemd-analyze
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 # Without the race detector and without MinIO (tests that need it skip unless CI=true).
@@ -198,6 +207,21 @@ duckdb: $(DUCKDB_NODE)/node_modules/@duckdb/node-api/package.json
 $(DUCKDB_NODE)/node_modules/@duckdb/node-api/package.json:
 	@mkdir -p $(DUCKDB_NODE)
 	npm install --prefix $(DUCKDB_NODE) --no-save --no-audit --no-fund --loglevel=error @duckdb/node-api@$(DUCKDB_NODE_VERSION)
+
+# hyparquet and parquet-wasm through Node.js, to check what readers other
+# than Arrow Go and DuckDB see (installed once, pinned). The marker file
+# names every version, so a new pin installs again.
+PARQUET_JS_STAMP := $(PARQUET_JS)/.installed-$(HYPARQUET_VERSION)-$(HYPARQUET_COMPRESSORS_VERSION)-$(PARQUET_WASM_VERSION)-$(APACHE_ARROW_JS_VERSION)
+
+parquetjs: $(PARQUET_JS_STAMP)
+
+$(PARQUET_JS_STAMP):
+	@mkdir -p $(PARQUET_JS)
+	rm -f $(PARQUET_JS)/.installed-*
+	npm install --prefix $(PARQUET_JS) --no-save --no-audit --no-fund --loglevel=error \
+		hyparquet@$(HYPARQUET_VERSION) hyparquet-compressors@$(HYPARQUET_COMPRESSORS_VERSION) \
+		parquet-wasm@$(PARQUET_WASM_VERSION) apache-arrow@$(APACHE_ARROW_JS_VERSION)
+	touch $@
 
 clean:
 	rm -rf $(BIN) out dist
