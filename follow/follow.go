@@ -248,7 +248,7 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 		}
 		pos.Watermark = pos.Start
 		if len(exported) == 0 && o.From.IsZero() {
-			for _, n := range pipeline.MovedSinkNotes(cfg, &l.st.View, pos.Start.UTC().Format(time.DateOnly), s.Now()) {
+			for _, n := range pipeline.MovedSinkNotes(cfg, &l.st.View, pos.Start.UTC().Format(time.DateOnly), s.Now(), nil) {
 				log.Warn("follow: " + n)
 			}
 		}

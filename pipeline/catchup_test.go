@@ -616,3 +616,63 @@ func TestCatchUpWarnsOfMissingOutput(t *testing.T) {
 		", the last day the state records as exported")
 	require.Contains(t, log, "verify --repair delivers them again")
 }
+
+// TestCatchUpAfterOutputMoved: the output directory moved with its data
+// (renamed, or copied with the state to another path or host, where the
+// configuration's relative paths name other absolute ones) keys a new
+// state, whose catch-up goes on from what the directory holds. Its
+// warnings say so, and not that the sink lacks the days before (was: "such
+// a sink gets the days from ... on, and verify fails the days before on
+// it ... give it the days with verify --repair", a repair that rewrites
+// every file of those days and sends them to Kafka again, for nothing).
+func TestCatchUpAfterOutputMoved(t *testing.T) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -6)
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events, c.From, c.To = 2000, from, today })
+	cfg := testConfig(t, base)
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: today.AddDate(0, 0, -3)}, false)
+	require.NoError(t, err)
+
+	moved := func(cfg *config.Config) *config.Config {
+		to := filepath.Join(t.TempDir(), "ndjson")
+		require.NoError(t, os.Rename(cfg.Sinks[0].File.Dir, to))
+		next := *cfg
+		next.Sinks = []config.Sink{{Type: "ndjson", File: &config.FileSink{Dir: to, Compression: "gzip"}}}
+		require.NoError(t, next.Validate())
+		return &next
+	}
+	const added = "no state of this source and filters beside it"
+	cfg = moved(cfg)
+	plan, err := pipeline.DryRun(t.Context(), cfg, pipeline.Range{}, time.Now(), testLogger(t))
+	require.NoError(t, err)
+	require.Len(t, plan.Notes, 1)
+	require.Contains(t, plan.Notes[0], "beside sinks that hold days")
+	var log bytes.Buffer
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))}, pipeline.Range{}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{today.AddDate(0, 0, -3).Format(time.DateOnly), today.AddDate(0, 0, -2).Format(time.DateOnly),
+		today.AddDate(0, 0, -1).Format(time.DateOnly)}, sum.Days)
+	require.NotContains(t, log.String(), added)
+	exporttest.Compare(t, exporttest.Expected(sim, from, today), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+
+	// Moved again after the night's run: the catch-up has yesterday to
+	// export again, and no sink was added.
+	cfg = moved(cfg)
+	plan, err = pipeline.DryRun(t.Context(), cfg, pipeline.Range{}, time.Now(), testLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, []string{today.AddDate(0, 0, -1).Format(time.DateOnly)}, dates(plan.Days))
+	for _, n := range plan.Notes {
+		require.NotContains(t, n, added)
+		require.NotContains(t, n, "export the days between", "the second state exported them")
+	}
+
+	// A sink added beside the moved one is told of still.
+	withParquet := *cfg
+	withParquet.Sinks = append(cfg.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "parquet")}})
+	require.NoError(t, withParquet.Validate())
+	plan, err = pipeline.DryRun(t.Context(), &withParquet, pipeline.Range{}, time.Now(), testLogger(t))
+	require.NoError(t, err)
+	require.Len(t, plan.Notes, 1)
+	require.Contains(t, plan.Notes[0], added+" ("+cfg.State.Dir)
+	require.Contains(t, plan.Notes[0], "wrote where sinks[1] (parquet:")
+}

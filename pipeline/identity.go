@@ -362,15 +362,22 @@ func CaughtUp(cfg *config.Config, v *state.View, exported map[string]state.Day) 
 // first (YYYY-MM-DD), of the states beside v's of the same source,
 // workspace and filters whose sinks differ, that exported days before
 // first: moving a sink (a Kafka broker to another port) makes a new state,
-// and the days the old one had not exported yet would be exported by
+// and the days none of them had exported yet would be exported by
 // nothing; adding a file or S3 sink (a place none of them writes to)
 // makes one too, and the new sink would hold none of the days before
 // first, which verify then fails on it, and only the days the API still
-// holds at now (period.retention) can be given to it.
-func MovedSinkNotes(cfg *config.Config, v *state.View, first string, now time.Time) []string {
+// holds at now (period.retention) can be given to it. held names, by
+// index, the first day each sink that was read holds whole (nil: none was
+// read): a sink that holds the days from the other states' first on (or
+// from the retention's edge) moved with its data, and is no sink added.
+func MovedSinkNotes(cfg *config.Config, v *state.View, first string, now time.Time, held map[int]string) []string {
 	own, sibs := sourceSiblings(cfg, v)
 	var notes, dirs, known []string // known: the sinks of those states
 	from := first                   // the first day they exported
+	latest := ""                    // the last day any of them exported
+	for _, s := range sibs {
+		latest = max(latest, s.Last)
+	}
 	for _, s := range sibs {
 		known = append(known, s.sinks...)
 		if s.First < first {
@@ -378,8 +385,8 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string, now time.Ti
 			dirs = append(dirs, s.Dir)
 		}
 		last, err := time.Parse(time.DateOnly, s.Last)
-		if err != nil {
-			continue
+		if err != nil || s.Last < latest {
+			continue // another state exported the days after its last
 		}
 		next := last.AddDate(0, 0, 1).Format(time.DateOnly)
 		if next >= first {
@@ -388,24 +395,30 @@ func MovedSinkNotes(cfg *config.Config, v *state.View, first string, now time.Ti
 		notes = append(notes, fmt.Sprintf("a new state: %s, the state of this source and filters with other sinks (%s), exported up to %s, and this new state starts at %s; if a sink only moved (a Kafka broker's address changed), export the days between with run --from %s --to %s",
 			s.Dir, strings.Join(s.sinks, ", "), s.Last, first, next, first))
 	}
+	// The first whole day the API still holds.
+	edge := now.Add(-cfg.Period.Retention).Add(day - time.Nanosecond).UTC().Truncate(day).Format(time.DateOnly)
 	var added []string
 	for i, s := range cfg.Sinks {
 		// By place: a Parquet sink's compression changed holds its days.
 		place := sinkPlace(s, spelling{workspace: cfg.Source.Workspace})
-		if place != "" && !slices.ContainsFunc(known, func(k string) bool { return strings.HasPrefix(k, place) }) {
-			added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, own[i]))
+		if place == "" || slices.ContainsFunc(known, func(k string) bool { return strings.HasPrefix(k, place) }) {
+			continue
 		}
+		// Moved with its data (a directory renamed, the output and the
+		// state copied to another path or host): it holds those days.
+		if h, ok := held[i]; ok && h <= max(from, edge) {
+			continue
+		}
+		added = append(added, fmt.Sprintf("sinks[%d] (%s)", i, own[i]))
 	}
 	if len(added) == 0 || from >= first {
 		return notes
 	}
 	note := fmt.Sprintf("a new state: no state of this source and filters beside it (%s), which exported days from %s, wrote where %s writes; such a sink gets the days from %s on, and verify fails the days before on it",
 		strings.Join(dirs, ", "), from, strings.Join(added, ", "), first)
-	// The first whole day the API still holds.
-	held := now.Add(-cfg.Period.Retention).Add(day - time.Nanosecond).UTC().Truncate(day).Format(time.DateOnly)
-	if from < held {
-		note += fmt.Sprintf(": those before %s are past the API's retention and cannot be given to it (give verify a --from %s)", held, held)
-		from = held
+	if from < edge {
+		note += fmt.Sprintf(": those before %s are past the API's retention and cannot be given to it (give verify a --from %s)", edge, edge)
+		from = edge
 	}
 	if from < first {
 		note += fmt.Sprintf(": if it was added (not moved with its data), give it the days from %s with pachca-export verify --repair --from %s --to %s (it takes this state's lock: stop a follow loop meanwhile), which delivers them to every sink again (the other sinks' files rewritten with the same events, Kafka sent them again)",

@@ -156,9 +156,12 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		if err != nil {
 			return Plan{}, err
 		}
-		plan = planCatchUp(CaughtUp(cfg, v, exported), now, cfg.Period.Lag, cfg.Period.Retention)
-		if len(exported) == 0 && len(plan.Days) > 0 {
-			plan.Notes = append(plan.Notes, MovedSinkNotes(cfg, v, plan.Days[0].Date(), now)...)
+		caught := CaughtUp(cfg, v, exported)
+		plan = planCatchUp(caught, now, cfg.Period.Lag, cfg.Period.Retention)
+		// A state with no day of its own nor a sibling's: extendFromSinks,
+		// which reads the sinks, adds these notes.
+		if len(exported) == 0 && len(caught) > 0 && len(plan.Days) > 0 {
+			plan.Notes = append(plan.Notes, MovedSinkNotes(cfg, v, plan.Days[0].Date(), now, nil)...)
 		}
 	default:
 		var err error

@@ -83,8 +83,16 @@ func newCatchUp(cfg *config.Config, v *state.View, plan Plan) (bool, error) {
 // failed before the state was lost). Nothing changes when they hold no
 // day before plan's first, or only the day before it and none missing.
 // A sink it cannot list fails it when strict, else is passed over.
-func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set []sinks.Sink, ids []string, plan Plan, now time.Time, strict bool) (Plan, error) {
+func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set []sinks.Sink, ids []string, plan Plan, now time.Time, strict bool) (out Plan, err error) {
 	first := plan.Days[0].Date()
+	// The notes of the states beside v (a sink added or moved) know which
+	// sinks hold days: one that holds them moved with its data.
+	holding := map[int]string{} // sink index: the first day it holds whole
+	defer func() {
+		if err == nil {
+			out.Notes = append(out.Notes, MovedSinkNotes(cfg, v, out.Days[0].Date(), now, holding)...)
+		}
+	}()
 	// Days wholly past the retention cannot be exported again: a sink is
 	// read no further back.
 	oldest := now.Add(-cfg.Period.Retention).AddDate(0, 0, -1).Format(time.DateOnly)
@@ -105,6 +113,7 @@ func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set
 		if len(days) == 0 {
 			continue // a sink added since: it gets the days from then on
 		}
+		holding[i] = slices.Min(slices.Collect(maps.Keys(days)))
 		by = append(by, fmt.Sprintf("sinks[%d] %s", i, sk.Name()))
 		if held == nil {
 			held = days
@@ -134,7 +143,7 @@ func extendFromSinks(ctx context.Context, cfg *config.Config, v *state.View, set
 	}
 	note := fmt.Sprintf("a new state (%s records no day exported: state.dir lost, moved or renamed, or the sinks changed) beside sinks that hold days: %s hold them from %s up to %s, so the catch-up starts at %s rather than at %s: it exports the days after them%s; if state.dir was lost, keep it on a persistent volume, and move it whole with the output",
 		v.Dir(), strings.Join(by, ", "), heldFrom, heldTo, more.Days[0].Date(), first, missing)
-	more.Notes = append(append(more.Notes, note), MovedSinkNotes(cfg, v, more.Days[0].Date(), now)...)
+	more.Notes = append(more.Notes, note)
 	return more, nil
 }
 
