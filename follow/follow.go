@@ -252,6 +252,9 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 				log.Warn("follow: " + n)
 			}
 		}
+		for _, n := range pipeline.FollowedNotes(cfg, &l.st.View, pos.Start) {
+			log.Warn("follow: " + n)
+		}
 		if err := l.st.SetFollow(pos); err != nil {
 			return nil, err
 		}

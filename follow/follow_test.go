@@ -1761,6 +1761,41 @@ func TestFollowNewStateAfterSinkMoved(t *testing.T) {
 		"; if a sink only moved (a Kafka broker's address changed), export the days between with run --from "+today.AddDate(0, 0, -3).Format(time.DateOnly)+" --to "+today.Format(time.DateOnly))
 }
 
+// TestFollowNewStateBesideALoop: a follow loop restarted with a sink added
+// (a new state, which begins today again) warns that the sinks the earlier
+// loop delivered to get today's events up to its watermark again, twice
+// in their files until the seal (for good with keep_cycle_files) (was:
+// without a word, when the earlier loop had sealed no day yet).
+func TestFollowNewStateBesideALoop(t *testing.T) {
+	_, base := emptySim(t)
+	before := testConfig(t, base)
+	before.Follow.KeepCycleFiles = true
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	wm := today.Add(now.Sub(today) / 2).Truncate(time.Millisecond)
+	st, err := state.Open(before.State.Dir, pipeline.Identity(before))
+	require.NoError(t, err)
+	require.NoError(t, st.SetFollow(state.Follow{Start: today, Watermark: wm, Seq: 3}))
+	require.NoError(t, st.Close())
+
+	added := *before
+	added.Sinks = append(before.Sinks[:1:1], config.Sink{Type: "parquet", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "parquet")}})
+	var logs logbuf.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- follow.Run(ctx, pipeline.Options{Config: &added, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, follow.Options{})
+	}()
+	waitFor(t, "a committed cycle", func() bool { return position(t, &added).Seq >= 1 })
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, today, position(t, &added).Start.UTC())
+	require.Contains(t, logs.String(), "level=WARN msg=\"follow: a new state: the follow loop of ")
+	require.Contains(t, logs.String(), "delivered up to "+wm.Format(time.RFC3339Nano)+", and this one starts at "+today.Format(time.RFC3339Nano)+
+		": sinks[0] ndjson gets the events between again, in cycle files beside that loop's: twice in the day until its seal compacts it "+
+		"(with follow.keep_cycle_files, for good: a repair of the day compacts it)")
+}
+
 // TestFollowKeepCycleFilesFromMidDay: a loop started with a --from in the
 // middle of a day that is due for its seal, with follow.keep_cycle_files:
 // the seal adds a file with the day's events, those before --from too, so

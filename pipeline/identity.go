@@ -298,30 +298,81 @@ type sourceSibling struct {
 // sourceSiblings returns cfg's sinks' identities and the states beside v's
 // of the same source, workspace and filters whose sinks differ.
 func sourceSiblings(cfg *config.Config, v *state.View) ([]string, []sourceSibling) {
+	own, other := sameSource(cfg)
+	var out []sourceSibling
+	for _, s := range v.Siblings() {
+		if sinks, ok := other(s.Identity); ok {
+			out = append(out, sourceSibling{s, sinks})
+		}
+	}
+	return own, out
+}
+
+// sameSource returns cfg's sinks' identities, and a function that tells
+// whether a state's identity (its key.json) is of cfg's source, workspace
+// and filters with other sinks, and which.
+func sameSource(cfg *config.Config) ([]string, func(json.RawMessage) ([]string, bool)) {
 	type key struct {
 		BaseURL   string         `json:"base_url"`
 		Workspace string         `json:"workspace"`
 		Filters   config.Filters `json:"filters"`
 		Sinks     []string       `json:"sinks"`
 	}
-	b, err := json.Marshal(Identity(cfg))
-	if err != nil {
-		return nil, nil
-	}
 	var own key
-	if json.Unmarshal(b, &own) != nil {
-		return nil, nil
+	b, err := json.Marshal(Identity(cfg))
+	if err != nil || json.Unmarshal(b, &own) != nil {
+		return nil, func(json.RawMessage) ([]string, bool) { return nil, false }
 	}
-	var out []sourceSibling
-	for _, s := range v.Siblings() {
+	return own.Sinks, func(id json.RawMessage) ([]string, bool) {
 		var k key
-		if json.Unmarshal(s.Identity, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
+		if json.Unmarshal(id, &k) != nil || k.BaseURL != own.BaseURL || k.Workspace != own.Workspace ||
 			!sameFilters(k.Filters, own.Filters) || slices.Equal(k.Sinks, own.Sinks) {
+			return nil, false
+		}
+		return k.Sinks, true
+	}
+}
+
+// FollowedNotes warn the first start of a follow loop on a new state (v's),
+// at start, of the loops of the states beside it, of the same source,
+// workspace and filters with other sinks (a sink added, removed or
+// moved), whose watermark is past start: the sinks of cfg they delivered
+// to get the events between again, into new cycle files beside theirs.
+func FollowedNotes(cfg *config.Config, v *state.View, start time.Time) []string {
+	own, other := sameSource(cfg)
+	var notes []string
+	for _, s := range v.FollowSiblings() {
+		theirs, ok := other(s.Identity)
+		if !ok || !s.Follow.Watermark.After(start) {
 			continue
 		}
-		out = append(out, sourceSibling{s, k.Sinks})
+		var again []string
+		files := false
+		for i, sk := range own {
+			place := sinkPlace(cfg.Sinks[i], spelling{workspace: cfg.Source.Workspace})
+			if slices.ContainsFunc(theirs, func(k string) bool { return k == sk || place != "" && strings.HasPrefix(k, place) }) {
+				again = append(again, fmt.Sprintf("sinks[%d] %s", i, cfg.Sinks[i].Type))
+				files = files || place != ""
+			}
+		}
+		if len(again) == 0 {
+			continue
+		}
+		verb := "gets"
+		if len(again) > 1 {
+			verb = "get"
+		}
+		note := fmt.Sprintf("a new state: the follow loop of %s, the state of this source and filters with other sinks, delivered up to %s, and this one starts at %s: %s %s the events between again",
+			s.Dir, fmtT(s.Follow.Watermark), fmtT(start), strings.Join(again, ", "), verb)
+		if files {
+			note += ", in cycle files beside that loop's: twice in the day until its seal compacts it"
+			if cfg.Follow.KeepCycleFiles {
+				note += " (with follow.keep_cycle_files, for good: a repair of the day compacts it)"
+			}
+		}
+		notes = append(notes, note)
 	}
-	return own.Sinks, out
+	return notes
 }
 
 // CaughtUp are the days v records exported, and those a state beside it of

@@ -3,6 +3,7 @@ package state
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -303,4 +304,39 @@ func (s *Store) RemoveDelivered(day string) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
+}
+
+// FollowSibling is a state beside a view's whose follow loop recorded a
+// position.
+type FollowSibling struct {
+	Dir      string
+	Identity json.RawMessage
+	Follow   Follow
+}
+
+// FollowSiblings lists the states beside v's under their common root whose
+// follow loop recorded a position (a state that cannot be read is left
+// out), for a new state's first start to tell which events those loops
+// delivered already.
+func (v *View) FollowSiblings() []FollowSibling {
+	root := filepath.Dir(v.dir)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var out []FollowSibling
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || dir == v.dir {
+			continue
+		}
+		var id json.RawMessage
+		if ok, err := sumfile.Read(filepath.Join(dir, keyFile), &id, ""); !ok || err != nil {
+			continue
+		}
+		if f, ok, err := (&View{dir: dir}).Follow(); ok && err == nil {
+			out = append(out, FollowSibling{Dir: dir, Identity: id, Follow: f})
+		}
+	}
+	return out
 }
