@@ -151,7 +151,7 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 			po.Logger.Warn("follow: the sinks are not ready; the next cycles try again, until follow.give_up_after from the start", "error", openErr)
 		}
 	}
-	l, err := newLoop(s, po.Config, po.Logger, o)
+	l, err := newLoop(ctx, s, po.Config, po.Logger, o)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ type status struct {
 	lastErr      error
 }
 
-func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Options) (*Loop, error) {
+func newLoop(ctx context.Context, s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Options) (*Loop, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -261,6 +261,17 @@ func newLoop(s *pipeline.Session, cfg *config.Config, log *slog.Logger, o Option
 		log.Info("follow: first start", "from", fmtT(pos.Start))
 	case !o.From.IsZero() && !o.From.Equal(pos.Start):
 		log.Warn("follow: --from is ignored: this state already follows", "from", fmtT(pos.Start), "watermark", fmtT(pos.Watermark))
+	}
+	if ok {
+		// What the sinks hold past where the cycles go on (a cycle to redo
+		// writes its files again under the same names).
+		after := pos.Watermark
+		if pos.Pending != nil && pos.Pending.To.After(after) {
+			after = pos.Pending.To
+		}
+		for _, n := range s.AheadNotes(ctx, after, exported) {
+			log.Warn("follow: " + n)
+		}
 	}
 	l.pos, l.wm = pos, pos.Watermark
 	if err := l.loadRecent(exported); err != nil {

@@ -268,3 +268,52 @@ func buildReadBack(ctx context.Context, cfg *config.Config) (_ []sinks.Sink, don
 	}
 	return built, done, nil
 }
+
+// AheadNotes warn a follow loop that starts again at after (its watermark,
+// or the end of the cycle it redoes) of each file-like sink that holds the
+// events of a later instant in a day the state does not record exported:
+// a state restored from a backup, or another state's loop or run writing
+// there. The cycles from after deliver those events again, in files
+// beside the ones that hold them. A sink it cannot read is passed over.
+func (s *Session) AheadNotes(ctx context.Context, after time.Time, exported map[string]state.Day) []string {
+	set, done := s.readBack(ctx)
+	defer done()
+	from := after.UTC().Truncate(day).Format(time.DateOnly)
+	var notes []string
+	for i, sk := range set {
+		rooted, ok := sk.(sinks.Rooted)
+		if !ok {
+			continue
+		}
+		store, layout := rooted.Root(), rooted.Layout()
+		days, err := store.Days(ctx, layout.Meta)
+		if err != nil {
+			continue
+		}
+		var ahead time.Time // the latest end of a file past after
+		for _, dir := range days {
+			date := dir[len("dt="):]
+			if _, done := exported[date]; done || date < from {
+				continue
+			}
+			b, _, err := store.Get(ctx, layout.ManifestName(dir))
+			if err != nil {
+				continue
+			}
+			m, err := sinks.DecodeManifest(b)
+			if err != nil {
+				continue
+			}
+			for _, f := range m.Files {
+				if f.To.After(after) && f.To.After(ahead) {
+					ahead = f.To
+				}
+			}
+		}
+		if !ahead.IsZero() {
+			notes = append(notes, fmt.Sprintf("sinks[%d] %s holds events up to %s, past %s, where this state's cycles go on (a state restored from an older backup, or another state's loop or run writing there): the cycles deliver those events again, in files beside the ones that hold them: twice in their day until its seal compacts it (with follow.keep_cycle_files, until a repair of the day)",
+				i, sk.Name(), fmtT(ahead), fmtT(after)))
+		}
+	}
+	return notes
+}
