@@ -233,6 +233,7 @@ func newLoop(ctx context.Context, s *pipeline.Session, cfg *config.Config, log *
 	if err != nil {
 		return nil, err
 	}
+	followed := false // another loop's state beside a first start's
 	switch {
 	case !ok:
 		pos.Start = o.From
@@ -254,6 +255,7 @@ func newLoop(ctx context.Context, s *pipeline.Session, cfg *config.Config, log *
 		}
 		for _, n := range pipeline.FollowedNotes(cfg, &l.st.View, pos.Start) {
 			log.Warn("follow: " + n)
+			followed = true
 		}
 		if err := l.st.SetFollow(pos); err != nil {
 			return nil, err
@@ -262,9 +264,11 @@ func newLoop(ctx context.Context, s *pipeline.Session, cfg *config.Config, log *
 	case !o.From.IsZero() && !o.From.Equal(pos.Start):
 		log.Warn("follow: --from is ignored: this state already follows", "from", fmtT(pos.Start), "watermark", fmtT(pos.Watermark))
 	}
-	if ok {
-		// What the sinks hold past where the cycles go on (a cycle to redo
-		// writes its files again under the same names).
+	// What the sinks hold past where the cycles go on (a cycle to redo
+	// writes its files again under the same names): a state restored from
+	// a backup; on a first start, a state lost, or the output moved with
+	// its cycle files (another loop's state beside it: said above).
+	if !followed {
 		after := pos.Watermark
 		if pos.Pending != nil && pos.Pending.To.After(after) {
 			after = pos.Pending.To

@@ -1797,10 +1797,10 @@ func TestFollowNewStateBesideALoop(t *testing.T) {
 }
 
 // TestFollowStateRestoredWarns: a follow loop started again on a state
-// restored from a backup older than its output warns that the sinks hold
-// events past its watermark, which its cycles deliver again beside them
-// (was: without a word, and verify then reported the day's ids twice); a
-// plain restart does not.
+// restored from a backup older than its output, or lost, warns that the
+// sinks hold events past its watermark, which its cycles deliver again
+// beside them (was: without a word, and verify then reported the day's ids
+// twice); a plain restart does not.
 func TestFollowStateRestoredWarns(t *testing.T) {
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
@@ -1827,6 +1827,11 @@ func TestFollowStateRestoredWarns(t *testing.T) {
 
 	require.NoError(t, os.RemoveAll(cfg.State.Dir))
 	copyTree(t, backup, cfg.State.Dir)
+	require.Contains(t, loop(), "level=WARN msg=\"follow: sinks[0] ndjson "+cfg.Sinks[0].File.Dir+" "+ahead)
+
+	// The state lost: the first start begins today again, beside the
+	// cycle files of the earlier one.
+	require.NoError(t, os.RemoveAll(cfg.State.Dir))
 	require.Contains(t, loop(), "level=WARN msg=\"follow: sinks[0] ndjson "+cfg.Sinks[0].File.Dir+" "+ahead)
 }
 

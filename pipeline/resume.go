@@ -311,7 +311,7 @@ func (s *Session) AheadNotes(ctx context.Context, after time.Time, exported map[
 			}
 		}
 		if !ahead.IsZero() {
-			notes = append(notes, fmt.Sprintf("sinks[%d] %s holds events up to %s, past %s, where this state's cycles go on (a state restored from an older backup, or another state's loop or run writing there): the cycles deliver those events again, in files beside the ones that hold them: twice in their day until its seal compacts it (with follow.keep_cycle_files, until a repair of the day)",
+			notes = append(notes, fmt.Sprintf("sinks[%d] %s holds events up to %s, past %s, where this state's cycles go on (a state restored from an older backup or lost, or another state's loop or run writing there): the cycles deliver those events again, in files beside the ones that hold them: twice in their day until its seal compacts it (with follow.keep_cycle_files, until a repair of the day)",
 				i, sk.Name(), fmtT(ahead), fmtT(after)))
 		}
 	}
