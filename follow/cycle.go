@@ -147,9 +147,16 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	// No further than the API's now less the lag, as its answers to this
 	// cycle tell it: the first cycle of a process chose its end before any
 	// answer (a cycle redone, before a restart).
-	if to := minTime(c.To, l.s.Now().Add(-l.s.Client().APIBehind()-l.lag).Truncate(time.Millisecond)); to.After(l.pos.Watermark) {
-		l.pos.Watermark = to
-	}
+	//
+	// And a millisecond past the last one at least: a cycle that does not
+	// move it (the API's clock fell back, or further behind, during the
+	// cycle) would leave the next one the same start, and two cycles past
+	// a midnight with one start write the day before's files under one
+	// name, [from, midnight), the second refused or replacing the first
+	// (its events gone from kept cycle files). The look-back re-reads the
+	// millisecond; with none, an event of it published late is the seal's.
+	to := minTime(c.To, l.s.Now().Add(-l.s.Client().APIBehind()-l.lag).Truncate(time.Millisecond))
+	l.pos.Watermark = maxTime(to, l.pos.Watermark.Add(time.Millisecond))
 	l.pos.Seq, l.pos.Pending = c.Seq, nil
 	// A redo may deliver from the spool without asking the API anything
 	// (one started while the API is away): its clock is known once a cycle
