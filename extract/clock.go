@@ -47,6 +47,19 @@ func (a *apiClock) behind() time.Duration {
 	return max(least-time.Second, 0)
 }
 
+// forget drops the samples: this machine's clock stepped, and they tell
+// the offset from its clock before the step.
+func (a *apiClock) forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n, a.next = 0, 0
+}
+
+// ForgetAPIClock drops what the answers so far told of the API's clock, as
+// if none had come (APIBehind 0 until the next): for a caller that saw this
+// machine's clock step, which moved every past sample's offset by the step.
+func (c *Client) ForgetAPIClock() { c.clock.forget() }
+
 // APIBehind is how far the API's clock is behind this machine's (the
 // session's clock, ClientConfig.Now), as its answers' Date headers tell,
 // to within a second; 0 when it is not behind, or no answer had a Date. A

@@ -2,6 +2,7 @@ package follow_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,5 +74,49 @@ func TestFollowAPIClockStepsBackOverMidnight(t *testing.T) {
 			got[id] = l
 		}
 	}
+	exporttest.Compare(t, want, got, "acme")
+}
+
+// TestFollowHostClockStepsForward: this host's clock steps an hour forward
+// (an NTP correction, a VM resumed) 2 s before a UTC midnight, the API's
+// clock staying where it was. The day is sealed only once the API's
+// midnight is past lag + look-back, and an event the API creates in its
+// last half second is exported (was: the cycle after the step read how far
+// behind the API's clock was from answers before the step, sealed the day
+// by this host's new clock, before the API's midnight, and moved the
+// watermark an hour past the API's now: what the API created after, before
+// its midnight, was never exported).
+func TestFollowHostClockStepsForward(t *testing.T) {
+	c, sim, base := startLive(t, 3*time.Second, simulator.Live{Rate: 20})
+	cfg := testConfig(t, base)
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	var step atomic.Int64
+	host := func() time.Time { return c.now().Add(time.Duration(step.Load())) }
+	start := c.now().Add(-500 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		ended <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: host}, follow.Options{From: start})
+	}()
+	waitFor(t, "two committed cycles", func() bool { return position(t, cfg).Seq >= 2 })
+	step.Store(int64(time.Hour))
+	for c.now().Before(midnight.Add(-500 * time.Millisecond)) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	last := sim.WriteEvent("user_login", c.now(), 20001)
+	require.Equal(t, yesterday, last.CreatedAt.UTC().Format(time.DateOnly))
+	waitSealed(t, cfg, yesterday)
+	cancel()
+	require.NoError(t, <-ended)
+	want := exporttest.Expected(sim, midnight.Add(-24*time.Hour), midnight)
+	got := map[string]exporttest.Line{}
+	for id, l := range exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) {
+		if l.Dir == "dt="+yesterday {
+			got[id] = l
+		}
+	}
+	require.Contains(t, got, last.ID)
 	exporttest.Compare(t, want, got, "acme")
 }

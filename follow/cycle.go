@@ -42,6 +42,16 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	if err := l.st.Held(); err != nil {
 		return err
 	}
+	// A step of this host's clock moved how far behind the API's clock
+	// seems by as much: measured anew, and until a cycle of its own read
+	// it, no day is sealed, as at a first start (was: an hour's step
+	// forward before a midnight sealed the day before the API's midnight).
+	if step := l.clockStep(); step != 0 {
+		l.log.Warn("follow: this host's clock stepped since the last cycle (an NTP correction, a VM resumed?): how far the API's clock is behind is measured anew, and no day is sealed until a cycle has read it",
+			"step", step.Round(time.Millisecond).String())
+		l.s.Client().ForgetAPIClock()
+		l.answered = false
+	}
 	// Up to the API's now less the lag: when its clock is behind this
 	// one, the events it creates at its now would land behind a watermark
 	// moved by this clock, caught by the look-back at best, and a day
@@ -172,6 +182,29 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,
 		"freshness_s", l.freshness().Seconds(), "duration_s", time.Since(began).Seconds())
 	return nil
+}
+
+// maxClockStep is how far this host's wall clock may move apart from its
+// monotonic clock between two cycles before it counts as stepped: the
+// API's clock is read to within a second anyway, and a slewing NTP moves
+// it by at most half a millisecond a second.
+const maxClockStep = time.Second
+
+// clockStep is how far this host's clock (the session's) stepped since the
+// last cycle began, beyond what its monotonic clock measured in between; 0
+// for less than maxClockStep, and for the first cycle.
+func (l *Loop) clockStep() time.Duration {
+	wall, mono := l.s.Now().Round(0), time.Now()
+	prevWall, prevMono := l.clockWall, l.clockMono
+	l.clockWall, l.clockMono = wall, mono
+	if prevMono.IsZero() {
+		return 0
+	}
+	step := wall.Sub(prevWall) - mono.Sub(prevMono)
+	if step.Abs() < maxClockStep+mono.Sub(prevMono)/2000 {
+		return 0
+	}
+	return step
 }
 
 // freshness is how old the newest exported instant is by the API's clock:

@@ -207,6 +207,10 @@ type Loop struct {
 	// API answered it and its clock is known (APIBehind), if its answers
 	// carry a Date.
 	answered bool
+	// clockWall and clockMono are this host's clock (the session's, its
+	// wall reading) and its monotonic clock when the last cycle began: a
+	// step of the first is told from the second (clockStep).
+	clockWall, clockMono time.Time
 
 	mu     sync.Mutex
 	status status
