@@ -75,6 +75,10 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Days due and left unsealed: the next cycle, which knows the API's
+	// clock once this one commits, comes at once rather than an interval
+	// later (a --from weeks back waited a whole interval to begin).
+	deferred := (redo || !l.answered) && l.due(end, exported)
 	if !redo {
 		// Not from pos.Start itself, but its day's start: two cycles past a
 		// midnight both pinned at a start less than the look-back before
@@ -172,6 +176,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	// (one started while the API is away): its clock is known once a cycle
 	// of its own read it.
 	l.answered = l.answered || !redo
+	l.soon = deferred && l.answered
 	l.recent.prune(l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli())
 	if err := l.st.SetFollow(l.pos); err != nil {
 		return err
@@ -274,6 +279,19 @@ func (l *Loop) sealDue(ctx, stop context.Context, end time.Time) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// due reports whether a day is due to be sealed by end (now - lag): one
+// before the horizon sealDue seals up to, within the retention, that is
+// not exported.
+func (l *Loop) due(end time.Time, exported map[string]state.Day) bool {
+	horizon := end.Add(-l.cfg.Lookback).Truncate(day)
+	for d := maxTime(l.pos.Start.UTC().Truncate(day), l.oldest().Truncate(day)); d.Before(horizon); d = d.Add(day) {
+		if _, done := exported[d.Format(time.DateOnly)]; !done {
+			return true
+		}
+	}
+	return false
 }
 
 // seal reads day d once more whole and delivers it as one full day: file

@@ -211,6 +211,9 @@ type Loop struct {
 	// wall reading) and its monotonic clock when the last cycle began: a
 	// step of the first is told from the second (clockStep).
 	clockWall, clockMono time.Time
+	// soon: the cycle that just committed left due days unsealed, the
+	// API's clock unknown when it began; the next one begins at once.
+	soon bool
 
 	mu     sync.Mutex
 	status status
@@ -392,6 +395,9 @@ func (l *Loop) run(ctx context.Context) error {
 			l.log.Warn("follow: cycle failed; trying again", "error", err, "in", wait.Round(time.Second).String(), "failing_for", time.Since(since).Round(time.Second).String())
 		} else if !idle {
 			failures = 0
+			if l.soon {
+				wait, l.soon = 0, false
+			}
 		}
 		t := time.NewTimer(max(wait, 0))
 		select {
