@@ -305,11 +305,22 @@ func (l *Loop) due(end time.Time, exported map[string]state.Day) bool {
 // keep_cycle_files, its cycle files left as they are, with a warning.
 func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	date := d.Format(time.DateOnly)
-	// The day is read anew at each try: a try that failed (a sink, a
-	// kill) left its read in the spool, which would miss what the API
-	// published since, and the seal is the last read of the day.
-	if err := l.st.Spool().RemoveDay(date); err != nil {
+	// The day is read anew at each try of this process: a try that failed
+	// (a sink) left its read in the spool, which would miss what the API
+	// published since, and the seal is the last read of the day. What an
+	// earlier process read less than resumeWithin ago is kept: a process
+	// restarted every few seconds (a crash loop, a liveness probe too
+	// tight) would otherwise begin a big day's seal anew at each start,
+	// and never end it.
+	keepFor := max(l.cfg.Lookback, resumeWithin)
+	kept, err := l.st.Spool().RemoveUnless(date, func(at time.Time) bool {
+		return at.Before(l.began) && time.Since(at) < keepFor
+	})
+	if err != nil {
 		return err
+	}
+	if kept > 0 {
+		l.log.Info("follow: the seal goes on from what an earlier start read of the day", "day", date, "windows", kept)
 	}
 	delivered := newDayIDs()
 	if err := l.st.Delivered(date, l.pos.Seq, delivered.add); err != nil {
@@ -340,6 +351,12 @@ func (l *Loop) seal(ctx context.Context, d time.Time) error {
 	l.log.Info("follow: day sealed", "day", date, "events_before", delivered.n, "events_new", sum.Events, "compacted", !keep)
 	return nil
 }
+
+// resumeWithin is how recent what an earlier process read of a day must
+// be (or within follow.lookback, when longer) for its seal to go on from
+// it rather than read the day anew: a restart comes within it, even one
+// delayed by Kubernetes' longest back-off (5 minutes).
+const resumeWithin = 10 * time.Minute
 
 // sealPlan delivers day d whole: compacted into one file, or with keep an
 // extra part with what no cycle delivered.

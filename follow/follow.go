@@ -211,6 +211,9 @@ type Loop struct {
 	// wall reading) and its monotonic clock when the last cycle began: a
 	// step of the first is told from the second (clockStep).
 	clockWall, clockMono time.Time
+	// began is when the loop was made: a seal goes on from the windows
+	// an earlier process spooled (before it), not from its own.
+	began time.Time
 	// soon: the cycle that just committed left due days unsealed, the
 	// API's clock unknown when it began; the next one begins at once.
 	soon bool
@@ -231,7 +234,7 @@ func newLoop(ctx context.Context, s *pipeline.Session, cfg *config.Config, log *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Loop{s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, timeout: cfg.Source.Timeout, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}}
+	l := &Loop{began: time.Now(), s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, timeout: cfg.Source.Timeout, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}}
 	pos, ok, err := l.st.Follow()
 	if err != nil {
 		return nil, err

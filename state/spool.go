@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
@@ -337,6 +338,35 @@ func (sp *Spool) Remove(day string, ws []extract.Window) error {
 	}
 	os.Remove(dir) // fails while other windows remain, as it should
 	return nil
+}
+
+// RemoveUnless deletes the complete windows of day but those whose files
+// keep accepts by the time they were written (their modification time),
+// and the day's directory once empty; it returns how many it kept.
+func (sp *Spool) RemoveUnless(day string, keep func(written time.Time) bool) (int, error) {
+	dir := filepath.Join(sp.dir, day)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("spool: %w", err)
+	}
+	kept := 0
+	for _, e := range entries {
+		if _, ok := parseWindowName(e.Name()); !ok {
+			continue
+		}
+		if info, err := e.Info(); err == nil && keep(info.ModTime()) {
+			kept++
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return kept, fmt.Errorf("spool: %w", err)
+		}
+	}
+	os.Remove(dir) // fails while other files remain, as it should
+	return kept, nil
 }
 
 // RemoveDay deletes everything spooled for day.
