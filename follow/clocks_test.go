@@ -120,3 +120,25 @@ func TestFollowHostClockStepsForward(t *testing.T) {
 	require.Contains(t, got, last.ID)
 	exporttest.Compare(t, want, got, "acme")
 }
+
+// TestFollowAPIClockComesBack: the API's clock falls two hours back, long
+// enough for the loop to read it (its cycles idle then: the watermark is
+// past the API's now), then comes back: the cycles go on at once (was:
+// idle cycles asked the API nothing, so the loop never learned that the
+// clock came back and stayed idle for the two hours).
+func TestFollowAPIClockComesBack(t *testing.T) {
+	sim, base := startLiveAt(t, 0, simulator.Live{Rate: 20})
+	cfg := testConfig(t, base)
+	addr := make(chan string, 1)
+	f := startFollow(t, cfg, clock{}, follow.Options{Listen: "127.0.0.1:0", Ready: func(a string) { addr <- a }})
+	metrics := "http://" + <-addr + "/metrics"
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	sim.SetClockOffset(-2 * time.Hour)
+	waitFor(t, "the loop to read the API's clock behind", func() bool {
+		return metricValue(t, metrics, "pachca_export_follow_api_clock_behind_seconds") > 3600
+	})
+	sim.SetClockOffset(0)
+	back := time.Now()
+	waitFor(t, "the cycles to go on", func() bool { return position(t, cfg).Watermark.After(back.Add(-cfg.Period.Lag)) })
+	require.NoError(t, f.stop())
+}

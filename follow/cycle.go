@@ -95,6 +95,15 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 		if !from.Before(end) {
 			// The clock went back, or nothing is older than lag yet.
 			l.log.Debug("follow: nothing to read yet", "from", fmtT(from), "now_minus_lag", fmtT(end))
+			if behind > 0 {
+				// Held back by the API's clock, as its answers told it: one
+				// request reads it again, since an idle cycle asks nothing,
+				// and an API clock that came back would hold the loop idle
+				// for as long as it had been behind (was: hours).
+				if err := l.s.Client().Probe(ctx); err != nil {
+					l.log.Debug("follow: the API's clock could not be read again", "error", err)
+				}
+			}
 			return errIdle
 		}
 		c = &state.Cycle{Seq: l.pos.Seq + 1, From: from, To: end}
