@@ -2,6 +2,10 @@ package follow_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,4 +145,58 @@ func TestFollowAPIClockComesBack(t *testing.T) {
 	back := time.Now()
 	waitFor(t, "the cycles to go on", func() bool { return position(t, cfg).Watermark.After(back.Add(-cfg.Period.Lag)) })
 	require.NoError(t, f.stop())
+}
+
+// TestFollowOutageOverMidnightAndSeal: the API, its clock 5 s behind this
+// host's, closes every connection from 2 s before its midnight until its
+// day would have been sealed and 3 s more, while events, a share
+// published late, go on being created: once it answers again, the day
+// before is sealed with every event once, and the cycles catch up.
+func TestFollowOutageOverMidnightAndSeal(t *testing.T) {
+	const behind = 5 * time.Second
+	c := newClock(4*time.Second + behind)
+	sim, base := startLiveAt(t, c.offset-behind, simulator.Live{Rate: 30, LateShare: 0.3, MaxLate: 2 * time.Second})
+	apiNow := func() time.Time { return c.now().Add(-behind) }
+	midnight := apiNow().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	var down atomic.Bool
+	target, err := url.Parse(base)
+	require.NoError(t, err)
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	cfg := testConfig(t, front.URL+target.Path)
+	start := apiNow().Add(-time.Second)
+	f := startFollow(t, cfg, c, follow.Options{From: start})
+	waitFor(t, "a committed cycle", func() bool { return position(t, cfg).Seq >= 1 })
+	waitFor(t, "the API's last 2 s of the day", func() bool { return !apiNow().Before(midnight.Add(-2 * time.Second)) })
+	down.Store(true)
+	waitFor(t, "the seal to be due by the API's clock, and 3 s more", func() bool {
+		return apiNow().After(midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback + 3*time.Second))
+	})
+	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
+	require.NoError(t, err)
+	ex, err := v.Exported()
+	require.NoError(t, err)
+	_, done := ex[yesterday]
+	require.False(t, done, "not sealed while the API was away")
+	down.Store(false)
+	waitSealed(t, cfg, yesterday)
+	sim.StopLive()
+	stopped := apiNow()
+	waitFor(t, "the watermark to pass the last event", func() bool {
+		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
+	})
+	require.NoError(t, f.stop())
+	want := exporttest.Expected(sim, start.Truncate(24*time.Hour), position(t, cfg).Watermark)
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme") // once each: it fails on an id twice
+	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, dayFiles(t, cfg.Sinks[0].File.Dir, yesterday))
 }
