@@ -200,3 +200,45 @@ func TestFollowOutageOverMidnightAndSeal(t *testing.T) {
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme") // once each: it fails on an id twice
 	require.Equal(t, []string{"_manifest.json", "pachca-audit-" + yesterday + ".ndjson"}, dayFiles(t, cfg.Sinks[0].File.Dir, yesterday))
 }
+
+// TestFollowHostClockStepsBack: this host's clock steps an hour back 3 s
+// before a UTC midnight (a wrong step, as a VM resumed from an old
+// snapshot), and 3 s later forward again. The cycles idle in between,
+// asking the API nothing (no spin); the day is sealed once the API's
+// midnight is past lag + look-back, and every event of it is exported once.
+func TestFollowHostClockStepsBack(t *testing.T) {
+	c, sim, base := startLive(t, 5*time.Second, simulator.Live{Rate: 30, LateShare: 0.3, MaxLate: 2 * time.Second})
+	cfg := testConfig(t, base)
+	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
+	var step atomic.Int64
+	host := func() time.Time { return c.now().Add(time.Duration(step.Load())) }
+	start := c.now().Add(-500 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		ended <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: host}, follow.Options{From: start})
+	}()
+	waitFor(t, "two committed cycles", func() bool { return position(t, cfg).Seq >= 2 })
+	waitFor(t, "3 s before midnight", func() bool { return !c.now().Before(midnight.Add(-3 * time.Second)) })
+	step.Store(int64(-time.Hour))
+	seq, requests := position(t, cfg).Seq, sim.Stats().Requests
+	time.Sleep(3 * time.Second)
+	// At most the cycle under way at the step commits, and it reads no
+	// more than its own pages.
+	require.LessOrEqual(t, position(t, cfg).Seq, seq+1, "cycles idle while this host's clock is behind the watermark")
+	require.Less(t, sim.Stats().Requests-requests, 10, "idle cycles ask the API nothing")
+	step.Store(0)
+	waitSealed(t, cfg, yesterday)
+	require.False(t, c.now().Before(midnight.Add(cfg.Period.Lag+cfg.Follow.Lookback)), "sealed at %s, before midnight + lag + look-back", c.now().Format(time.TimeOnly))
+	sim.StopLive()
+	stopped := c.now()
+	waitFor(t, "the watermark to pass the last event", func() bool {
+		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
+	})
+	cancel()
+	require.NoError(t, <-ended)
+	want := exporttest.Expected(sim, start.Truncate(24*time.Hour), position(t, cfg).Watermark)
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme") // once each: it fails on an id twice
+}
