@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/pachca-export/pachca-export/follow"
@@ -9,7 +12,10 @@ import (
 )
 
 // clockOffsetEnv moves the command's clock, for tests that need a UTC
-// midnight a few seconds away (the simulator has the same offset).
+// midnight a few seconds away (the simulator has the same offset). A value
+// @FILE reads the offset from FILE at each reading of the clock, so that a
+// test moves a running process's clock days ahead (TestFollowLong); a FILE
+// that cannot be read or parsed leaves the offset as it was.
 const clockOffsetEnv = "PACHCA_EXPORT_CLOCK_OFFSET"
 
 // now is the command's clock: the wall clock, moved by clockOffsetEnv.
@@ -18,11 +24,39 @@ func (e *env) now() (func() time.Time, error) {
 	if !ok || v == "" {
 		return time.Now, nil
 	}
+	if path, ok := strings.CutPrefix(v, "@"); ok {
+		return offsetFile(path)
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		return nil, usageErr("%s: %v", clockOffsetEnv, err)
 	}
 	return func() time.Time { return time.Now().Add(d) }, nil
+}
+
+// offsetFile is a clock moved by the duration FILE holds, read anew at
+// each reading.
+func offsetFile(path string) (func() time.Time, error) {
+	read := func() (time.Duration, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0, err
+		}
+		return time.ParseDuration(strings.TrimSpace(string(b)))
+	}
+	d, err := read()
+	if err != nil {
+		return nil, usageErr("%s: %v", clockOffsetEnv, err)
+	}
+	var mu sync.Mutex
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if n, err := read(); err == nil {
+			d = n
+		}
+		return time.Now().Add(d)
+	}, nil
 }
 
 func followCommand() *command {

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
+	"github.com/pachca-export/pachca-export/pipeline"
+	"github.com/pachca-export/pachca-export/simulator"
+	"github.com/pachca-export/pachca-export/state"
+	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
+)
+
+// TestFollowLong runs one follow process for many simulated days, its
+// clock (and the live simulator's) moved a day ahead at each by the offset
+// file it reads at each reading of its clock (PACHCA_EXPORT_CLOCK_OFFSET=@FILE):
+// a few seconds before a midnight, cycles, the midnight, the seal of the
+// day, a few idle cycles (no live events), then the next day. NDJSON and
+// Parquet sinks, an alert rule that fires every day, /metrics served.
+// After each seal it samples what a daemon running for months must not let
+// grow: open descriptors, goroutines, /metrics series, the state's files
+// and bytes, the files of each sealed day (one per sink and its manifest),
+// temporary files, the log bytes of an idle cycle; the heap and RSS are
+// logged. From the warm-up day on, none of the bounded ones grows by more
+// than a small slack; at the end every event of the sealed days is in
+// NDJSON and in Parquet once, and verify passes.
+//
+// Without PACHCA_FOLLOW_LONG, 4 days (make test); PACHCA_FOLLOW_LONG=<days>
+// for more (make followlong, 30 by default).
+func TestFollowLong(t *testing.T) {
+	days := 4
+	if v := os.Getenv("PACHCA_FOLLOW_LONG"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "PACHCA_FOLLOW_LONG=<days>")
+		days = max(n, 3)
+	}
+	warm := min(5, days-1) // the day compared with the last
+	fl := &followLong{t: t, days: days}
+	fl.run()
+	first, last := fl.samples[warm-1], fl.samples[len(fl.samples)-1]
+	t.Logf("day %d vs day %d:\n%s\n%s", first.day, last.day, first, last)
+	for _, c := range []struct {
+		what        string
+		first, last int64
+		slack       int64
+	}{
+		{"open descriptors", first.fds, last.fds, 3},
+		{"goroutines", first.goroutines, last.goroutines, 5},
+		{"/metrics series", first.series, last.series, 0},
+		{"state files", first.stateFiles, last.stateFiles, 2},
+		// But for the record of the days exported, one entry a day, the
+		// state's files stay the size of the retention (period.retention:
+		// 48h here) and of the look-back.
+		{"state bytes but exported.json", first.stateBytes - first.state["exported.json"], last.stateBytes - last.state["exported.json"], 4 << 10},
+		{"files of a sealed day", first.dayFiles, last.dayFiles, 0},
+		{"temporary files", first.temps, last.temps, 0},
+		{"log bytes of an idle cycle", first.idleLog, last.idleLog, 64},
+	} {
+		require.LessOrEqual(t, c.last, c.first+c.slack, "%s grow with the days: %d on day %d, %d on day %d", c.what, c.first, first.day, c.last, last.day)
+	}
+	require.LessOrEqual(t, (last.state["exported.json"]-first.state["exported.json"])/int64(last.day-first.day), int64(256),
+		"exported.json grows by one short entry a day")
+	require.Zero(t, last.temps, "temporary files left")
+	require.Equal(t, int64(4), last.dayFiles, "a sealed day is one file and its manifest per sink")
+}
+
+// followLong is one run of TestFollowLong.
+type followLong struct {
+	t       *testing.T
+	days    int
+	sim     *simulator.Server
+	cfg     *config.Config
+	cfgPath string
+	dir     string
+	view    *state.View
+	offset  time.Duration // of both clocks from the wall clock
+	clock   string        // the file the process reads its offset from
+	m0      time.Time     // the end of day 0
+	cmd     *exec.Cmd
+	dead    chan struct{} // closed once the process has ended
+	err     error         // its Wait's, once dead is closed
+	log     *logbuf.Buffer
+	metrics string // /metrics' address
+	samples []longSample
+}
+
+// longSample is what a day's end shows of the process.
+type longSample struct {
+	day                    int
+	fds, goroutines        int64
+	heap, rss              int64 // bytes
+	series                 int64 // of /metrics
+	stateFiles, stateBytes int64
+	dayFiles               int64 // the most files a sealed day has, both sinks together
+	temps                  int64 // temporary files anywhere
+	cycles                 int64 // committed since the start
+	cycleLog, idleLog      int64 // log bytes per cycle of the day, per idle cycle
+	state                  map[string]int64
+}
+
+func (s longSample) String() string {
+	return fmt.Sprintf("day %2d: fds %d, goroutines %d, heap %d KiB, RSS %d KiB, series %d, state %d files %d B %v, sealed day %d files, temporary %d, cycles %d, log/cycle %d B, log/idle cycle %d B",
+		s.day, s.fds, s.goroutines, s.heap>>10, s.rss>>10, s.series, s.stateFiles, s.stateBytes, s.state, s.dayFiles, s.temps, s.cycles, s.cycleLog, s.idleLog)
+}
+
+const (
+	longInterval = 250 * time.Millisecond
+	longLag      = 500 * time.Millisecond
+	longLookback = time.Second
+	longPatience = 2 * time.Minute
+	longRate     = 20 // live events a second
+)
+
+func (f *followLong) now() time.Time           { return time.Now().Add(f.offset).UTC() }
+func (f *followLong) midnight(k int) time.Time { return f.m0.AddDate(0, 0, k) }
+func (f *followLong) date(k int) string        { return f.midnight(k).AddDate(0, 0, -1).Format(time.DateOnly) }
+func (f *followLong) waitFor(what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(longPatience)
+	for !cond() {
+		select {
+		case <-f.dead:
+			require.Fail(f.t, "the follow process ended", "%v: %s", f.err, tail(f.log.String()))
+		default:
+		}
+		require.False(f.t, time.Now().After(deadline), "timed out waiting for %s:\n%s", what, tail(f.log.String()))
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func tail(log string) string {
+	if len(log) > 4000 {
+		return log[len(log)-4000:]
+	}
+	return log
+}
+
+// setClock moves both clocks to at.
+func (f *followLong) setClock(at time.Time) {
+	f.offset = time.Until(at)
+	f.sim.SetClockOffset(f.offset)
+	tmp := f.clock + ".new"
+	require.NoError(f.t, os.WriteFile(tmp, []byte(f.offset.String()), 0o600))
+	require.NoError(f.t, os.Rename(tmp, f.clock))
+}
+
+func (f *followLong) run() {
+	t := f.t
+	// The last day ends about today.
+	f.m0 = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -f.days)
+	f.offset = time.Until(f.m0.Add(-3 * time.Second))
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.Seed = 300*(f.days+1), 7
+	sc.From, sc.To = f.m0.AddDate(0, 0, -1), f.m0.AddDate(0, 0, f.days)
+	sc.ClockOffset = f.offset
+	sc.Live = simulator.Live{Rate: longRate, LateShare: 0.3, MaxLate: 800 * time.Millisecond}
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	base, err := sim.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	f.sim = sim
+	// A burst of failed logins of one actor a day: the rule fires daily.
+	for k := range f.days {
+		noon := f.midnight(k).Add(-12 * time.Hour)
+		for i := range 6 {
+			sim.WriteEvent("user_2fa_fail", noon.Add(time.Duration(i)*time.Second), 4242)
+		}
+	}
+
+	f.cfgPath = writeConfig(t, base, secretToken, fmt.Sprintf(`source:
+  base_url: %%BASE%%
+  token: %%TOKEN%%
+  workspace: acme
+  requests_per_second: 200
+  timeout: 5s
+period:
+  lag: %s
+  retention: 48h
+follow:
+  interval: %s
+  lookback: %s
+  listen: 127.0.0.1:0
+sinks:
+  - type: ndjson
+    dir: %%DIR%%/out/nd
+    compression: gzip
+  - type: parquet
+    dir: %%DIR%%/out/pq
+state:
+  dir: %%DIR%%/state
+alerts:
+  rules:
+    - name: Suspicious logins
+      kind: threshold
+      event_keys: [user_2fa_fail]
+      threshold: 5
+      window: 10m
+      recipients: ["10001"]
+`, longLag, longInterval, longLookback))
+	f.dir = filepath.Dir(f.cfgPath)
+	f.cfg, err = config.Load(f.cfgPath, os.LookupEnv)
+	require.NoError(t, err)
+	f.view, err = state.Peek(f.cfg.State.Dir, pipeline.Identity(f.cfg))
+	require.NoError(t, err)
+	f.clock = filepath.Join(f.dir, "clock")
+	f.setClock(f.m0.Add(-3 * time.Second))
+
+	f.cmd = child(t, "follow", "-c", f.cfgPath, "--from", f.date(0), "--log-format", "json")
+	f.cmd.Env = append(f.cmd.Env, clockOffsetEnv+"=@"+f.clock)
+	f.log = &logbuf.Buffer{}
+	f.cmd.Stderr = f.log
+	require.NoError(t, f.cmd.Start())
+	f.dead = make(chan struct{})
+	go func() { f.err = f.cmd.Wait(); close(f.dead) }()
+	t.Cleanup(func() {
+		_ = f.cmd.Process.Kill()
+		<-f.dead
+	})
+	f.waitFor("the endpoints' address in the log", func() bool {
+		m := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(f.log.String())
+		if m != nil {
+			f.metrics = "http://" + m[1] + "/metrics"
+		}
+		return m != nil
+	})
+
+	for k := range f.days {
+		if k > 0 {
+			f.setClock(f.midnight(k).Add(-time.Second))
+			require.NoError(t, sim.SetLive(sc.Live))
+		}
+		if k%3 == 1 {
+			// A bad day: 5% of the requests fail, the cycles retry.
+			sim.SetFaults(0.05, simulator.Fault500, simulator.Fault503, simulator.FaultReset, simulator.FaultTruncate, simulator.FaultHTML, simulator.Fault429)
+		}
+		mark := len(f.log.String())
+		f.waitFor("the seal of "+f.date(k), func() bool {
+			ex, err := f.view.Exported()
+			require.NoError(t, err)
+			_, ok := ex[f.date(k)]
+			return ok
+		})
+		sim.SetFaults(0)
+		// A cycle after the seal: its files and state are settled.
+		f.waitFor("a cycle after the seal", func() bool { return f.sealedThenCycled(f.log.String()[mark:]) })
+		day := f.log.String()[mark:]
+		s := f.sample(k + 1)
+		if n := f.cycles(day); n > 0 {
+			s.cycleLog = int64(len(day)) / n
+		}
+		// Idle: no live events, a few cycles from the first that read
+		// none.
+		stopped := len(f.log.String())
+		require.NoError(t, sim.SetLive(simulator.Live{}))
+		var idle int
+		f.waitFor("an idle cycle", func() bool {
+			log := f.log.String()
+			i := strings.LastIndex(log, `"msg":"follow: cycle"`)
+			idle = len(log)
+			return i > stopped && strings.Contains(log[i:], `"events":0,`) && strings.Contains(log[i:], `"late":0,`)
+		})
+		f.waitFor("idle cycles", func() bool { return f.cycles(f.log.String()[idle:]) >= 4 })
+		out := f.log.String()[idle:]
+		s.idleLog = int64(len(out)) / f.cycles(out)
+		f.samples = append(f.samples, s)
+		t.Logf("%s", s)
+	}
+
+	require.NoError(t, f.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-f.dead:
+		require.NoError(t, f.err, "SIGTERM: exit 0\n%s", tail(f.log.String()))
+	case <-time.After(15 * time.Second):
+		require.Fail(t, "no exit within 15 s of SIGTERM")
+	}
+	f.check()
+}
+
+// cycles counts the committed cycles in a log.
+func (f *followLong) cycles(log string) int64 {
+	return int64(strings.Count(log, `"msg":"follow: cycle"`))
+}
+
+// sealedThenCycled: a cycle line after a day sealed line.
+func (f *followLong) sealedThenCycled(log string) bool {
+	i := strings.Index(log, `"msg":"follow: day sealed"`)
+	return i >= 0 && strings.Contains(log[i:], `"msg":"follow: cycle"`) &&
+		strings.Count(log[i:], `"msg":"follow: cycle"`) >= 2 // the sealing cycle's own line, and the next
+}
+
+func (f *followLong) sample(day int) longSample {
+	t := f.t
+	s := longSample{day: day, state: map[string]int64{}}
+	pid := f.cmd.Process.Pid
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	require.NoError(t, err)
+	s.fds = int64(len(fds))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	if m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(status); m != nil {
+		kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		s.rss = kb << 10
+	}
+	resp, err := http.Get(f.metrics)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		s.series++
+		name, value, _ := strings.Cut(line, " ")
+		v, _ := strconv.ParseFloat(value, 64)
+		switch name {
+		case "go_goroutines":
+			s.goroutines = int64(v)
+		case "go_memstats_heap_inuse_bytes":
+			s.heap = int64(v)
+		}
+		if strings.HasPrefix(name, "pachca_export_follow_cycles_total{") && strings.Contains(name, `result="success"`) {
+			s.cycles = int64(v)
+		}
+	}
+	require.NoError(t, filepath.WalkDir(f.cfg.State.Dir, func(path string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		if atomicfile.IsTemp(d.Name()) {
+			s.temps++
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		require.NoError(t, err)
+		s.stateFiles++
+		s.stateBytes += info.Size()
+		rel, _ := filepath.Rel(f.cfg.State.Dir, path)
+		parts := strings.Split(rel, string(filepath.Separator))
+		key := parts[len(parts)-1]
+		if len(parts) > 2 {
+			key = parts[1] + "/"
+		}
+		s.state[key] += info.Size()
+		return nil
+	}))
+	for _, sink := range []string{"nd", "pq"} {
+		require.NoError(t, filepath.WalkDir(filepath.Join(f.dir, "out", sink), func(path string, d fs.DirEntry, err error) error {
+			require.NoError(t, err)
+			if atomicfile.IsTemp(d.Name()) || strings.HasPrefix(d.Name(), ".dt=") {
+				s.temps++
+			}
+			return nil
+		}))
+	}
+	ex, err := f.view.Exported()
+	require.NoError(t, err)
+	for d := range ex {
+		n := int64(0)
+		for _, sink := range []string{"nd", "pq"} {
+			files, err := os.ReadDir(filepath.Join(f.dir, "out", sink, "dt="+d))
+			require.NoError(t, err)
+			n += int64(len(files))
+		}
+		s.dayFiles = max(s.dayFiles, n)
+	}
+	return s
+}
+
+// check compares the sealed days with the simulator's events, in NDJSON
+// and in Parquet, and runs verify.
+func (f *followLong) check() {
+	t := f.t
+	ex, err := f.view.Exported()
+	require.NoError(t, err)
+	for k := range f.days {
+		require.Contains(t, ex, f.date(k))
+	}
+	sealed := func(got map[string]exporttest.Line) map[string]exporttest.Line {
+		out := map[string]exporttest.Line{}
+		for id, l := range got {
+			if _, ok := ex[strings.TrimPrefix(l.Dir, "dt=")]; ok {
+				out[id] = l
+			}
+		}
+		return out
+	}
+	want := exporttest.Expected(f.sim, f.m0.AddDate(0, 0, -1), f.midnight(f.days-1))
+	t.Logf("%d events in %d sealed days, %d alert messages", len(want), f.days, len(f.sim.Stats().Messages))
+	exporttest.Compare(t, want, sealed(exporttest.ReadNDJSON(t, filepath.Join(f.dir, "out", "nd"))), "acme")
+	exporttest.Compare(t, want, sealed(exporttest.ReadParquet(t, filepath.Join(f.dir, "out", "pq"))), "acme")
+	require.GreaterOrEqual(t, len(f.sim.Stats().Messages), f.days, "the rule fired every day")
+	cmd := child(t, "verify", "-c", f.cfgPath, "--from", f.date(0), "--to", f.midnight(f.days-1).Format(time.DateOnly))
+	cmd.Env = append(cmd.Env, clockOffsetEnv+"=@"+f.clock)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "verify: %s", out)
+}
+
+// TestClockOffsetFile: PACHCA_EXPORT_CLOCK_OFFSET=@FILE moves the clock by
+// what FILE holds at each reading (TestFollowLong moves a running process's
+// clock so); a FILE missing or not a duration at the start is a usage
+// error, and one unreadable later leaves the offset as it was.
+func TestClockOffsetFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	e := &env{lookup: func(k string) (string, bool) { return "@" + path, k == clockOffsetEnv }}
+	_, err := e.now()
+	require.ErrorContains(t, err, clockOffsetEnv)
+	require.NoError(t, os.WriteFile(path, []byte("48h\n"), 0o600))
+	now, err := e.now()
+	require.NoError(t, err)
+	require.InDelta(t, 48*time.Hour, time.Until(now()), float64(time.Minute))
+	require.NoError(t, os.WriteFile(path, []byte("-24h"), 0o600))
+	require.InDelta(t, -24*time.Hour, time.Until(now()), float64(time.Minute))
+	require.NoError(t, os.WriteFile(path, []byte("soon"), 0o600))
+	require.InDelta(t, -24*time.Hour, time.Until(now()), float64(time.Minute))
+}
