@@ -306,6 +306,26 @@ func TestSentForgets(t *testing.T) {
 	require.Equal(t, map[string][]span{"kept": {{First: recent.UnixMilli(), Last: recent.UnixMilli()}}}, sent.bursts)
 }
 
+// TestSentUsesItsClock: a message is recorded sent at the time of the
+// clock given to UseClock, the one Forget's time is on: a record under a
+// clock days ahead of the wall clock is forgotten when that clock's time
+// passes (was: recorded by the wall clock, never forgotten by a session
+// whose clock was behind it).
+func TestSentUsesItsClock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	sent, err := OpenSent(path)
+	require.NoError(t, err)
+	ahead := time.Now().AddDate(0, 0, 30)
+	sent.UseClock(func() time.Time { return ahead })
+	require.NoError(t, sent.Add("sent a month ahead"))
+	sent.Forget(ahead.Add(time.Hour))
+	require.NoError(t, sent.Add("later"))
+	sent, err = OpenSent(path)
+	require.NoError(t, err)
+	require.False(t, sent.Has("sent a month ahead"))
+	require.True(t, sent.Has("later"))
+}
+
 // TestNotifyDryRunEscapes: values of the events that a template names (an
 // address, the details, where a workspace's member chooses a chat's name)
 // are printed by a dry run with the characters a terminal acts on escaped,

@@ -39,6 +39,7 @@ type span struct {
 // rerun over the same events send nothing new. Safe for concurrent use.
 type Sent struct {
 	path string
+	now  func() time.Time // the clock of the sending times, which Forget compares with
 
 	mu        sync.Mutex // guards the fields below
 	sent      map[string]time.Time
@@ -52,7 +53,7 @@ type Sent struct {
 // a stopped process left on its way counts as sent (at most one message
 // per finding): Settle lists them.
 func OpenSent(path string) (*Sent, error) {
-	s := &Sent{path: path, sent: map[string]time.Time{}, bursts: map[string][]span{}, sending: map[string]time.Time{}}
+	s := &Sent{path: path, now: time.Now, sent: map[string]time.Time{}, bursts: map[string][]span{}, sending: map[string]time.Time{}}
 	var f sentFile
 	found, err := sumfile.Read(path, &f, "restore it from a backup, or move it away: every alert of the days delivered next is then sent again")
 	if err != nil {
@@ -78,6 +79,14 @@ func OpenSent(path string) (*Sent, error) {
 	}
 	slices.Sort(s.uncertain)
 	return s, nil
+}
+
+// UseClock records the sending times by now (the session's clock, which
+// the time passed to Forget is on) rather than the wall clock.
+func (s *Sent) UseClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
 }
 
 // Has reports whether key was recorded.
@@ -157,7 +166,7 @@ func (s *Sent) Add(key string) error {
 func (s *Sent) begin(key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sending[key] = time.Now().UTC().Truncate(time.Second)
+	s.sending[key] = s.now().UTC().Truncate(time.Second)
 	if err := s.write(); err != nil {
 		delete(s.sending, key)
 		return err
@@ -188,7 +197,7 @@ func (s *Sent) add(key, group string, sp span) error {
 	if _, ok := s.sent[key]; ok {
 		return nil
 	}
-	s.sent[key] = time.Now().UTC().Truncate(time.Second)
+	s.sent[key] = s.now().UTC().Truncate(time.Second)
 	spans := s.bursts[group]
 	if group != "" {
 		s.bursts[group] = append(slices.Clip(spans), sp)

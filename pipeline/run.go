@@ -505,6 +505,7 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 	if err != nil {
 		return err
 	}
+	sent.UseClock(s.now)
 	// No rerun finds again a finding whose events the API no longer holds.
 	sent.Forget(s.now().Add(-s.cfg.Period.Retention - s.alerts.LongestWindow() - 24*time.Hour))
 	o := s.opts

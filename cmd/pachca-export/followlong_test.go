@@ -67,6 +67,7 @@ func TestFollowLong(t *testing.T) {
 		// But for the record of the days exported, one entry a day, the
 		// state's files stay the size of the retention (period.retention:
 		// 48h here) and of the look-back.
+		{"alerts-sent.json", first.state["alerts-sent.json"], last.state["alerts-sent.json"], 256},
 		{"state bytes but exported.json", first.stateBytes - first.state["exported.json"], last.stateBytes - last.state["exported.json"], 4 << 10},
 		{"files of a sealed day", first.dayFiles, last.dayFiles, 0},
 		{"temporary files", first.temps, last.temps, 0},
