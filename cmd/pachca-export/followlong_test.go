@@ -55,6 +55,16 @@ func TestFollowLong(t *testing.T) {
 	fl.run()
 	first, last := fl.samples[warm-1], fl.samples[len(fl.samples)-1]
 	t.Logf("day %d vs day %d:\n%s\n%s", first.day, last.day, first, last)
+	// The heap in use depends on when the collector last ran: its least
+	// over a few days is about the live heap.
+	least := func(ss []longSample) int64 {
+		m := ss[0].heap
+		for _, s := range ss {
+			m = min(m, s.heap)
+		}
+		return m >> 10
+	}
+	t.Logf("least heap in use: %d KiB over days 1..%d, %d KiB over the last %d days", least(fl.samples[:warm]), warm, least(fl.samples[len(fl.samples)-warm:]), warm)
 	for _, c := range []struct {
 		what        string
 		first, last int64
@@ -252,6 +262,13 @@ alerts:
 			sim.SetFaults(0.05, simulator.Fault500, simulator.Fault503, simulator.FaultReset, simulator.FaultTruncate, simulator.FaultHTML, simulator.Fault429)
 		}
 		mark := len(f.log.String())
+		if k%4 == 2 {
+			// An outage of the API as the day begins: every request
+			// fails for a while (the day's alert message among them).
+			sim.SetFaults(1, simulator.Fault503)
+			time.Sleep(1500 * time.Millisecond)
+			sim.SetFaults(0)
+		}
 		f.waitFor("the seal of "+f.date(k), func() bool {
 			ex, err := f.view.Exported()
 			require.NoError(t, err)
