@@ -90,9 +90,9 @@ followsoak: duckdb
 # One follow process over FOLLOWLONG_DAYS simulated days, its clock moved a
 # day ahead at each (cmd/pachca-export/followlong_test.go): descriptors,
 # goroutines, /metrics series, the state's files and bytes, the files of a
-# sealed day, temporary files and the log of an idle cycle must not grow
-# from day 5 on; every event of the sealed days once, verify passes. About
-# 10 s a day; `make test` runs 4 days.
+# sealed day, temporary files, the log and the requests of an idle cycle
+# must not grow from day 5 on; every event of the sealed days once, verify
+# passes. About 5 s a day; `make test` runs 4 days.
 FOLLOWLONG_DAYS ?= 30
 followlong:
 	PACHCA_FOLLOW_LONG=$(FOLLOWLONG_DAYS) $(GO) test -count=1 -timeout 60m -run '^TestFollowLong$$' -v ./cmd/pachca-export/

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -82,6 +83,7 @@ func TestFollowLong(t *testing.T) {
 		{"files of a sealed day", first.dayFiles, last.dayFiles, 0},
 		{"temporary files", first.temps, last.temps, 0},
 		{"log bytes of an idle cycle", first.idleLog, last.idleLog, 64},
+		{"API requests of an idle cycle", first.idleRequests, last.idleRequests, 1},
 	} {
 		require.LessOrEqual(t, c.last, c.first+c.slack, "%s grow with the days: %d on day %d, %d on day %d", c.what, c.first, first.day, c.last, last.day)
 	}
@@ -122,12 +124,14 @@ type longSample struct {
 	temps                  int64 // temporary files anywhere
 	cycles                 int64 // committed since the start
 	cycleLog, idleLog      int64 // log bytes per cycle of the day, per idle cycle
+	idleRequests           int64 // API requests per idle cycle
+	idleDuration           float64
 	state                  map[string]int64
 }
 
 func (s longSample) String() string {
-	return fmt.Sprintf("day %2d: fds %d, goroutines %d, heap %d KiB, RSS %d KiB, series %d, state %d files %d B %v, sealed day %d files, temporary %d, cycles %d, log/cycle %d B, log/idle cycle %d B",
-		s.day, s.fds, s.goroutines, s.heap>>10, s.rss>>10, s.series, s.stateFiles, s.stateBytes, s.state, s.dayFiles, s.temps, s.cycles, s.cycleLog, s.idleLog)
+	return fmt.Sprintf("day %2d: fds %d, goroutines %d, heap %d KiB, RSS %d KiB, series %d, state %d files %d B %v, sealed day %d files, temporary %d, cycles %d, log/cycle %d B, log/idle cycle %d B, requests/idle cycle %d, idle cycle %.0f ms",
+		s.day, s.fds, s.goroutines, s.heap>>10, s.rss>>10, s.series, s.stateFiles, s.stateBytes, s.state, s.dayFiles, s.temps, s.cycles, s.cycleLog, s.idleLog, s.idleRequests, s.idleDuration*1000)
 }
 
 const (
@@ -287,16 +291,24 @@ alerts:
 		// none.
 		stopped := len(f.log.String())
 		require.NoError(t, sim.SetLive(simulator.Live{}))
-		var idle int
+		var idle, reqs int
 		f.waitFor("an idle cycle", func() bool {
 			log := f.log.String()
 			i := strings.LastIndex(log, `"msg":"follow: cycle"`)
-			idle = len(log)
+			idle, reqs = len(log), len(sim.Stats().Log)
 			return i > stopped && strings.Contains(log[i:], `"events":0,`) && strings.Contains(log[i:], `"late":0,`)
 		})
 		f.waitFor("idle cycles", func() bool { return f.cycles(f.log.String()[idle:]) >= 4 })
 		out := f.log.String()[idle:]
 		s.idleLog = int64(len(out)) / f.cycles(out)
+		s.idleDuration = meanDuration(out)
+		// The idle cycles read the open day only: a sealed day is never
+		// read again.
+		asked := sim.Stats().Log[reqs:]
+		for _, r := range asked {
+			require.False(t, r.Start.Before(f.midnight(k)), "day %d: an idle cycle read the sealed %s: %+v", k+1, f.date(k), r)
+		}
+		s.idleRequests = int64(len(asked)) / f.cycles(out)
 		f.samples = append(f.samples, s)
 		t.Logf("%s", s)
 	}
@@ -309,6 +321,21 @@ alerts:
 		require.Fail(t, "no exit within 15 s of SIGTERM")
 	}
 	f.check()
+}
+
+// meanDuration is the mean duration_s of the cycles in a log.
+func meanDuration(log string) float64 {
+	sum, n := 0.0, 0
+	for _, line := range strings.Split(log, "\n") {
+		var c struct {
+			Msg      string  `json:"msg"`
+			Duration float64 `json:"duration_s"`
+		}
+		if json.Unmarshal([]byte(line), &c) == nil && c.Msg == "follow: cycle" {
+			sum, n = sum+c.Duration, n+1
+		}
+	}
+	return sum / float64(max(n, 1))
 }
 
 // cycles counts the committed cycles in a log.
