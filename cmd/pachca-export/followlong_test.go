@@ -130,7 +130,8 @@ type followLong struct {
 	samples []longSample
 }
 
-// longSample is what a day's end shows of the process.
+// longSample is what a day's end shows of the process: the least of three
+// samples for what a cycle under way can raise for a moment.
 type longSample struct {
 	day                    int
 	fds, goroutines        int64
@@ -331,6 +332,11 @@ alerts:
 			require.False(t, r.Start.Before(f.midnight(k)), "day %d: an idle cycle read the sealed %s: %+v", k+1, f.date(k), r)
 		}
 		s.idleRequests = int64(len(asked)) / f.cycles(out)
+		// Twice more: after the idle cycles, and after the next.
+		s = s.least(f.sample(k + 1))
+		n := len(f.log.String())
+		f.waitFor("one more cycle", func() bool { return f.cycles(f.log.String()[n:]) >= 1 })
+		s = s.least(f.sample(k + 1))
 		f.samples = append(f.samples, s)
 		t.Logf("%s", s)
 	}
@@ -423,6 +429,40 @@ func (f *followLong) sample(day int) longSample {
 			s.cycles = int64(v)
 		}
 	}
+	// Between two cycles if it can (no cycle pending before and after the
+	// walk), which a busy machine may not leave time for: TestFollowLong
+	// keeps the least of three samples a day.
+	for try := 0; ; try++ {
+		before, _, err := f.view.Follow()
+		require.NoError(t, err)
+		s.stateFiles, s.stateBytes, s.state = f.stateSize()
+		after, _, err := f.view.Follow()
+		require.NoError(t, err)
+		if before.Pending == nil && after.Pending == nil && before.Seq == after.Seq || try == 20 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.temps = f.temporary()
+	ex, err := f.view.Exported()
+	require.NoError(t, err)
+	for d := range ex {
+		n := int64(0)
+		for _, sink := range []string{"nd", "pq"} {
+			files, err := os.ReadDir(filepath.Join(f.dir, "out", sink, "dt="+d))
+			require.NoError(t, err)
+			n += int64(len(files))
+		}
+		s.dayFiles = max(s.dayFiles, n)
+	}
+	return s
+}
+
+// stateSize is the number of files of the state, their bytes, and the
+// bytes of each file at its top and of each directory.
+func (f *followLong) stateSize() (files, bytes int64, of map[string]int64) {
+	t := f.t
+	of = map[string]int64{}
 	// The process goes on meanwhile: a file may go between the listing
 	// of its directory and its reading.
 	require.NoError(t, filepath.WalkDir(f.cfg.State.Dir, func(path string, d fs.DirEntry, err error) error {
@@ -438,29 +478,32 @@ func (f *followLong) sample(day int) longSample {
 			return nil
 		}
 		require.NoError(t, err)
-		s.stateFiles++
-		s.stateBytes += info.Size()
+		files++
+		bytes += info.Size()
 		rel, _ := filepath.Rel(f.cfg.State.Dir, path)
 		parts := strings.Split(rel, string(filepath.Separator))
 		key := parts[len(parts)-1]
 		if len(parts) > 2 {
 			key = parts[1] + "/"
 		}
-		s.state[key] += info.Size()
+		of[key] += info.Size()
 		return nil
 	}))
-	s.temps = f.temporary()
-	ex, err := f.view.Exported()
-	require.NoError(t, err)
-	for d := range ex {
-		n := int64(0)
-		for _, sink := range []string{"nd", "pq"} {
-			files, err := os.ReadDir(filepath.Join(f.dir, "out", sink, "dt="+d))
-			require.NoError(t, err)
-			n += int64(len(files))
-		}
-		s.dayFiles = max(s.dayFiles, n)
+	return files, bytes, of
+}
+
+// least is the least of two samples of a day, measure by measure: what a
+// cycle under way holds for a moment (a connection, a goroutine, its
+// spool) is in one of them only.
+func (s longSample) least(o longSample) longSample {
+	s.fds, s.goroutines, s.heap, s.rss = min(s.fds, o.fds), min(s.goroutines, o.goroutines), min(s.heap, o.heap), min(s.rss, o.rss)
+	s.series, s.dayFiles, s.temps = min(s.series, o.series), min(s.dayFiles, o.dayFiles), min(s.temps, o.temps)
+	s.stateFiles, s.stateBytes = min(s.stateFiles, o.stateFiles), min(s.stateBytes, o.stateBytes)
+	state := map[string]int64{}
+	for k, v := range s.state {
+		state[k] = min(v, o.state[k])
 	}
+	s.state = state
 	return s
 }
 
