@@ -78,7 +78,7 @@ func TestFollowLong(t *testing.T) {
 	for _, c := range []struct {
 		what  string
 		of    func(longSample) int64
-		slack int64
+		slack int64 // or, negative, a percentage of the most
 	}{
 		{"open descriptors", func(s longSample) int64 { return s.fds }, 2},
 		{"goroutines", func(s longSample) int64 { return s.goroutines }, 4},
@@ -88,7 +88,10 @@ func TestFollowLong(t *testing.T) {
 		// state's files stay the size of the retention (period.retention:
 		// 48h here) and of the look-back.
 		{"alerts-sent.json", func(s longSample) int64 { return s.state["alerts-sent.json"] }, 256},
-		{"state bytes but exported.json", func(s longSample) int64 { return s.stateBytes - s.state["exported.json"] }, 2 << 10},
+		// The ids of the open day and the events the rule holds vary
+		// with the events a day's cycles caught (more on a slower
+		// machine): half as much again is allowed.
+		{"state bytes but exported.json", func(s longSample) int64 { return s.stateBytes - s.state["exported.json"] }, -50},
 		{"files of a sealed day", func(s longSample) int64 { return s.dayFiles }, 0},
 		{"temporary files", func(s longSample) int64 { return s.temps }, 0},
 		{"log bytes of an idle cycle", func(s longSample) int64 { return s.idleLog }, 64},
@@ -102,7 +105,11 @@ func TestFollowLong(t *testing.T) {
 		for _, s := range end {
 			least = min(least, c.of(s))
 		}
-		require.LessOrEqual(t, least, most+c.slack, "%s grow with the days: at most %d over days 1..%d, at least %d over days %d..%d",
+		slack := c.slack
+		if slack < 0 { // a percentage
+			slack = most * -slack / 100
+		}
+		require.LessOrEqual(t, least, most+slack, "%s grow with the days: at most %d over days 1..%d, at least %d over days %d..%d",
 			c.what, most, warm, least, end[0].day, last.day)
 	}
 	require.LessOrEqual(t, (last.state["exported.json"]-first.state["exported.json"])/int64(last.day-first.day), int64(256),
