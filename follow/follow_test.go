@@ -2045,8 +2045,18 @@ func TestFollowFromJustBeforeMidnight(t *testing.T) {
 	cfg.Follow.Lookback, cfg.Follow.KeepCycleFiles = 8*time.Second, true
 	require.NoError(t, cfg.Validate())
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
-	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
 	start := c.now().Add(-500 * time.Millisecond)
+	sealLateEvents(t, c, sim, cfg, start, midnight, patience, nil)
+}
+
+// sealLateEvents runs a loop from start until the day before midnight is
+// sealed, writing an event of that day every 100 ms, published late, until
+// a second before the seal (one published after the seal's read is not
+// exported), each after calling step (nil: none) with its index; then
+// checks every event of the day is in the NDJSON sink once.
+func sealLateEvents(t *testing.T, c clock, sim *simulator.Server, cfg *config.Config, start, midnight time.Time, wait time.Duration, step func(i int)) {
+	t.Helper()
+	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ended := make(chan error, 1)
@@ -2055,11 +2065,11 @@ func TestFollowFromJustBeforeMidnight(t *testing.T) {
 	}()
 	v, err := state.Peek(cfg.State.Dir, pipeline.Identity(cfg))
 	require.NoError(t, err)
-	// Every 100 ms an event of the day before, published late, over more
-	// cycles than one past midnight, until a second before the seal (one
-	// published after the seal's read is not exported).
-	deadline := time.Now().Add(patience)
+	deadline := time.Now().Add(wait)
 	for i := 0; ; i++ {
+		if step != nil {
+			step(i)
+		}
 		if c.now().Before(midnight.Add(cfg.Period.Lag + cfg.Follow.Lookback - time.Second)) {
 			sim.WriteEvent("user_login", midnight.Add(-time.Duration(1+i%300)*time.Millisecond), uint64(1000+i))
 		}

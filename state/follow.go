@@ -319,24 +319,11 @@ type FollowSibling struct {
 // out), for a new state's first start to tell which events those loops
 // delivered already.
 func (v *View) FollowSiblings() []FollowSibling {
-	root := filepath.Dir(v.dir)
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil
-	}
 	var out []FollowSibling
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
-		if !e.IsDir() || dir == v.dir {
-			continue
+	v.eachSibling(func(sib *View, id json.RawMessage) {
+		if f, ok, err := sib.Follow(); ok && err == nil {
+			out = append(out, FollowSibling{Dir: sib.dir, Identity: id, Follow: f})
 		}
-		var id json.RawMessage
-		if ok, err := sumfile.Read(filepath.Join(dir, keyFile), &id, ""); !ok || err != nil {
-			continue
-		}
-		if f, ok, err := (&View{dir: dir}).Follow(); ok && err == nil {
-			out = append(out, FollowSibling{Dir: dir, Identity: id, Follow: f})
-		}
-	}
+	})
 	return out
 }

@@ -632,26 +632,13 @@ func Identities(root string) []json.RawMessage {
 // record an exported day. It reads, never writes; a state that cannot be
 // read is left out (its own run reports it).
 func (v *View) Siblings() []Sibling {
-	root := filepath.Dir(v.dir)
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil
-	}
 	var out []Sibling
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
-		if !e.IsDir() || dir == v.dir {
-			continue
-		}
-		var id json.RawMessage
-		if ok, err := sumfile.Read(filepath.Join(dir, keyFile), &id, ""); !ok || err != nil {
-			continue
-		}
-		days, err := (&View{dir: dir}).Exported()
+	v.eachSibling(func(sib *View, id json.RawMessage) {
+		days, err := sib.Exported()
 		if err != nil || len(days) == 0 {
-			continue
+			return
 		}
-		s := Sibling{Dir: dir, Identity: id, Days: days}
+		s := Sibling{Dir: sib.dir, Identity: id, Days: days}
 		for d := range days {
 			if s.First == "" || d < s.First {
 				s.First = d
@@ -659,6 +646,26 @@ func (v *View) Siblings() []Sibling {
 			s.Last = max(s.Last, d)
 		}
 		out = append(out, s)
-	}
+	})
 	return out
+}
+
+// eachSibling calls fn with each state beside v's under their common root
+// whose identity (key.json) reads, and that identity.
+func (v *View) eachSibling(fn func(sib *View, id json.RawMessage)) {
+	root := filepath.Dir(v.dir)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || dir == v.dir {
+			continue
+		}
+		var id json.RawMessage
+		if ok, err := sumfile.Read(filepath.Join(dir, keyFile), &id, ""); ok && err == nil {
+			fn(&View{dir: dir}, id)
+		}
+	}
 }
