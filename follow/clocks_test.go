@@ -80,12 +80,7 @@ func TestFollowHostClockStepsForward(t *testing.T) {
 	cancel()
 	require.NoError(t, <-ended)
 	want := exporttest.Expected(sim, midnight.Add(-24*time.Hour), midnight)
-	got := map[string]exporttest.Line{}
-	for id, l := range exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) {
-		if l.Dir == "dt="+yesterday {
-			got[id] = l
-		}
-	}
+	got := dayLines(t, cfg.Sinks[0].File.Dir, yesterday)
 	require.Contains(t, got, last.ID)
 	exporttest.Compare(t, want, got, "acme")
 }

@@ -2049,6 +2049,18 @@ func TestFollowFromJustBeforeMidnight(t *testing.T) {
 	sealLateEvents(t, c, sim, cfg, start, midnight, patience, nil)
 }
 
+// dayLines are the NDJSON lines of day (YYYY-MM-DD) under dir, by id.
+func dayLines(t *testing.T, dir, day string) map[string]exporttest.Line {
+	t.Helper()
+	got := map[string]exporttest.Line{}
+	for id, l := range exporttest.ReadNDJSON(t, dir) {
+		if l.Dir == "dt="+day {
+			got[id] = l
+		}
+	}
+	return got
+}
+
 // sealLateEvents runs a loop from start until the day before midnight is
 // sealed, writing an event of that day every 100 ms, published late, until
 // a second before the seal (one published after the seal's read is not
@@ -2088,11 +2100,6 @@ func sealLateEvents(t *testing.T, c clock, sim *simulator.Server, cfg *config.Co
 	cancel()
 	require.NoError(t, <-ended)
 	want := exporttest.Expected(sim, midnight.Add(-24*time.Hour), midnight)
-	got := map[string]exporttest.Line{}
-	for id, l := range exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) {
-		if l.Dir == "dt="+yesterday {
-			got[id] = l
-		}
-	}
+	got := dayLines(t, cfg.Sinks[0].File.Dir, yesterday)
 	exporttest.Compare(t, want, got, "acme")
 }
