@@ -506,13 +506,16 @@ func (e *throttledError) Error() string {
 
 // do sends req and tells the limiter when it was written to the
 // connection: a request written late (a new connection, a busy machine)
-// must not shorten the gap to the next one. It reads the answer's Date
-// (APIBehind).
+// must not shorten the gap to the next one. It reads the Date of the
+// API's own answers (APIBehind): a 2xx or a 429, not an error page, which
+// a gateway or proxy in front of it may answer with its own clock (the
+// least sample would be the gateway's, and an API behind would read as
+// in step).
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	c.stats.Requests.Add(1)
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.limiter.Wrote(time.Now()) }}
 	resp, err := c.http.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-	if err == nil {
+	if err == nil && (resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusTooManyRequests) {
 		c.clock.observe(resp.Header.Get("Date"), c.cfg.Now())
 	}
 	return resp, err

@@ -43,3 +43,32 @@ func TestAPIBehind(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIBehindReadsTheAPIsAnswers: a gateway in front of an API whose
+// clock is 40 s behind answers some requests 502 and 503 with its own
+// clock, in step: the estimate is the API's, from its 200s and 429s only
+// (was: the least sample, the gateway's, read the API as in step, and a
+// follow loop sealed a day before the API's midnight).
+func TestAPIBehindReadsTheAPIsAnswers(t *testing.T) {
+	var n int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		switch n % 4 {
+		case 1, 2: // the gateway's
+			w.Header()["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
+			w.WriteHeader(http.StatusBadGateway + n%2)
+			return
+		}
+		w.Header()["Date"] = []string{time.Now().Add(-40 * time.Second).UTC().Format(http.TimeFormat)}
+		w.Write([]byte(okBody))
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := testClient(srv.URL)
+	for range 3 {
+		_, err := c.Page(t.Context(), Query{}, "")
+		require.NoError(t, err)
+	}
+	got := c.APIBehind()
+	require.GreaterOrEqual(t, got, 39*time.Second)
+	require.LessOrEqual(t, got, 41*time.Second)
+}
