@@ -1,7 +1,6 @@
 package follow_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -63,12 +62,7 @@ func TestFollowHostClockStepsForward(t *testing.T) {
 	var step atomic.Int64
 	host := func() time.Time { return c.now().Add(time.Duration(step.Load())) }
 	start := c.now().Add(-500 * time.Millisecond)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	ended := make(chan error, 1)
-	go func() {
-		ended <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: host}, follow.Options{From: start})
-	}()
+	f := startFollowAt(t, cfg, host, follow.Options{From: start}, logger(t))
 	waitFor(t, "two committed cycles", func() bool { return position(t, cfg).Seq >= 2 })
 	step.Store(int64(time.Hour))
 	for c.now().Before(midnight.Add(-500 * time.Millisecond)) {
@@ -77,8 +71,7 @@ func TestFollowHostClockStepsForward(t *testing.T) {
 	last := sim.WriteEvent("user_login", c.now(), 20001)
 	require.Equal(t, yesterday, last.CreatedAt.UTC().Format(time.DateOnly))
 	waitSealed(t, cfg, yesterday)
-	cancel()
-	require.NoError(t, <-ended)
+	require.NoError(t, f.stop())
 	want := exporttest.Expected(sim, midnight.Add(-24*time.Hour), midnight)
 	got := dayLines(t, cfg.Sinks[0].File.Dir, yesterday)
 	require.Contains(t, got, last.ID)
@@ -174,12 +167,7 @@ func TestFollowHostClockStepsBack(t *testing.T) {
 	var step atomic.Int64
 	host := func() time.Time { return c.now().Add(time.Duration(step.Load())) }
 	start := c.now().Add(-500 * time.Millisecond)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	ended := make(chan error, 1)
-	go func() {
-		ended <- follow.Run(ctx, pipeline.Options{Config: cfg, Logger: logger(t), Now: host}, follow.Options{From: start})
-	}()
+	f := startFollowAt(t, cfg, host, follow.Options{From: start}, logger(t))
 	waitFor(t, "two committed cycles", func() bool { return position(t, cfg).Seq >= 2 })
 	waitFor(t, "3 s before midnight", func() bool { return !c.now().Before(midnight.Add(-3 * time.Second)) })
 	step.Store(int64(-time.Hour))
@@ -197,8 +185,7 @@ func TestFollowHostClockStepsBack(t *testing.T) {
 	waitFor(t, "the watermark to pass the last event", func() bool {
 		return position(t, cfg).Watermark.After(stopped.Add(cfg.Follow.Lookback))
 	})
-	cancel()
-	require.NoError(t, <-ended)
+	require.NoError(t, f.stop())
 	want := exporttest.Expected(sim, start.Truncate(24*time.Hour), position(t, cfg).Watermark)
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme") // once each: it fails on an id twice
 }

@@ -102,11 +102,16 @@ func startFollow(t *testing.T, cfg *config.Config, c clock, o follow.Options) *f
 
 // startFollowLogging is startFollow with the loop's logger.
 func startFollowLogging(t *testing.T, cfg *config.Config, c clock, o follow.Options, log *slog.Logger) *follower {
+	return startFollowAt(t, cfg, c.now, o, log)
+}
+
+// startFollowAt is startFollowLogging on the host clock now.
+func startFollowAt(t *testing.T, cfg *config.Config, now func() time.Time, o follow.Options, log *slog.Logger) *follower {
 	ctx, cancel := context.WithCancel(t.Context())
 	var err error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err = follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: c.now}, o)
+		err = follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now}, o)
 	})
 	return &follower{stop: func() error { cancel(); wg.Wait(); return err }}
 }
