@@ -141,7 +141,7 @@ func TestParquetReaders(t *testing.T) {
 					uid := row["metadata"].(map[string]any)["uid"].(string)
 					ev, ok := events[uid]
 					require.True(t, ok, "%s: %s: event %s not in the NDJSON", reader, rel, uid)
-					require.Equal(t, ev, parquetjs.LikeJSON(ev, row), "%s: %s: event %s", reader, rel, uid)
+					require.Equal(t, ev, ocsfschema.LikeJSON(ev, row), "%s: %s: event %s", reader, rel, uid)
 				} else {
 					id := row["id"].(string)
 					line, ok := v1[id]

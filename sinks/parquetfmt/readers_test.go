@@ -16,6 +16,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
+	"github.com/pachca-export/pachca-export/testkit/ocsfschema"
 	"github.com/pachca-export/pachca-export/testkit/ocsftest"
 	"github.com/pachca-export/pachca-export/testkit/parquetjs"
 	"github.com/pachca-export/pachca-export/transform"
@@ -101,7 +102,7 @@ func TestReadersManyRowGroups(t *testing.T) {
 				if files[i].path == ocsfPath {
 					uid := row["metadata"].(map[string]any)["uid"].(string)
 					require.Equal(t, recs[j].ID, uid, "%s: %s: rows in order", reader, name)
-					require.Equal(t, events[uid], parquetjs.LikeJSON(events[uid], row), "%s: %s: event %s", reader, name, uid)
+					require.Equal(t, events[uid], ocsfschema.LikeJSON(events[uid], row), "%s: %s: event %s", reader, name, uid)
 					continue
 				}
 				id := row["id"].(string)

@@ -27,6 +27,44 @@ func Decode(b []byte) (map[string]any, error) {
 	return ev, nil
 }
 
+// LikeJSON returns got, an OCSF event as a Parquet reader gives it, with
+// each string that Parquet holds as JSON text (json_t attributes,
+// unmapped.details) decoded where want, the NDJSON event decoded with
+// json.Number, embeds it as JSON.
+func LikeJSON(want, got any) any {
+	if s, ok := got.(string); ok {
+		if _, isText := want.(string); !isText && want != nil {
+			if doc, err := Decode([]byte(`{"v":` + s + `}`)); err == nil {
+				return doc["v"]
+			}
+		}
+		return got
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return got
+		}
+		out := map[string]any{}
+		for k, e := range g {
+			out[k] = LikeJSON(w[k], e)
+		}
+		return out
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return got
+		}
+		out := make([]any, len(g))
+		for i := range g {
+			out[i] = LikeJSON(w[i], g[i])
+		}
+		return out
+	}
+	return got
+}
+
 // Validate checks one event (decoded with Decode) against its class and
 // returns every violation found, joined, each naming its attribute path:
 //   - class_uid names a class; category_uid is its category;
