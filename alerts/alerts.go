@@ -37,8 +37,10 @@ func templateFuncs() template.FuncMap {
 }
 
 // Render returns the message of finding f under rule r: r.Template, or the
-// default of r.Kind, executed over f. An empty message is an error, since
-// the API refuses one.
+// default of r.Kind, executed over f with the values of its events
+// neutralised (neutralFinding: no markup, mention, link or line break of
+// theirs), cut to maxMessageChars characters. An empty message is an
+// error, since the API refuses one.
 func Render(r Rule, f Finding) (string, error) {
 	text := r.Template
 	if text == "" {
@@ -52,14 +54,14 @@ func Render(r Rule, f Finding) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, f); err != nil {
+	if err := t.Execute(&b, neutralFinding(f)); err != nil {
 		return "", err
 	}
 	msg := strings.TrimSpace(b.String())
 	if msg == "" {
 		return "", errors.New("the template renders an empty message")
 	}
-	return msg, nil
+	return cutMessage(msg), nil
 }
 
 // Sender sends one direct message to a Pachca user; APISender is one.

@@ -249,9 +249,9 @@ func TestNotifyBurstGoesOn(t *testing.T) {
 	require.Zero(t, upTo(19))
 	require.Equal(t, 2, upTo(20))
 	require.Len(t, s.sent, 6)
-	require.Equal(t, "10001: Suspicious logins: 5 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:04:00Z, last from IP 203.0.113.e4", s.sent[0])
-	require.Equal(t, "10002: Suspicious logins: 10 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:09:00Z, last from IP 203.0.113.e9; still going (5 in the last message)", s.sent[3])
-	require.Equal(t, "10001: Suspicious logins: 20 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:19:00Z, last from IP 203.0.113.e19; still going (10 in the last message)", s.sent[4])
+	require.Equal(t, "10001: Suspicious logins: 5 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:04:00Z, last from IP 203.0.113[.]e4", s.sent[0])
+	require.Equal(t, "10002: Suspicious logins: 10 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:09:00Z, last from IP 203.0.113[.]e9; still going (5 in the last message)", s.sent[3])
+	require.Equal(t, "10001: Suspicious logins: 20 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:19:00Z, last from IP 203.0.113[.]e19; still going (10 in the last message)", s.sent[4])
 }
 
 // TestNotifyPastARefusedRecipient: a recipient the API refuses (404: the
@@ -342,5 +342,5 @@ func TestNotifyDryRunEscapes(t *testing.T) {
 	var out strings.Builder
 	_, err = Notify(t.Context(), cfg, []Finding{f}, sent, &fakeSender{}, true, &out)
 	require.NoError(t, err)
-	require.Equal(t, "alert Suspicious logins -> 10001: 10.0.0.1\\r\\x1b[2Jforged\t{\"name\":\"a\\u009b2Jb\\u202ec\\u2028d\"}\n    see the log\n", out.String())
+	require.Equal(t, "alert Suspicious logins -> 10001: 10.0.0.1\\r\\x1b［2Jforged\t{\"name\":\"a\\u009b2Jb\\u202ec\\u2028d\"}\n    see the log\n", out.String())
 }
