@@ -75,6 +75,10 @@ type Config struct {
 	// NoMessagesScope: Token lacks scope messages:create: POST /messages
 	// answers 403, and GET /oauth/token/info lists audit_events:read only.
 	NoMessagesScope bool
+	// MessageMaxBytes is the longest content POST /messages takes, in
+	// bytes of UTF-8; a longer one is refused 422 too_long. 0 for
+	// DefaultMessageMaxBytes.
+	MessageMaxBytes int
 	// OwnerID is the workspace owner's user id: the user of Token, which
 	// GET /oauth/token/info names, and the actor of the owner's events;
 	// 0 for 10001. Another workspace has another owner.
@@ -149,6 +153,20 @@ func DefaultConfig() Config {
 	}
 }
 
+// DefaultMessageMaxBytes is the longest message content the simulator
+// takes by default: the API's OpenAPI document sets no maxLength on it, and
+// Pachca's guide gives 40,000 bytes as the longest message (of an incoming
+// webhook), the only figure it publishes.
+const DefaultMessageMaxBytes = 40000
+
+// messageMaxBytes is MessageMaxBytes or its default.
+func (c Config) messageMaxBytes() int {
+	if c.MessageMaxBytes != 0 {
+		return c.MessageMaxBytes
+	}
+	return DefaultMessageMaxBytes
+}
+
 // owner is the workspace owner's user id (OwnerID).
 func (c Config) owner() uint64 {
 	if c.OwnerID != 0 {
@@ -180,6 +198,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExtraKeys > 60000 {
 		errs = append(errs, fmt.Errorf("extra-keys: %d, at most 60000", c.ExtraKeys))
+	}
+	if c.MessageMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("message-max-bytes: %d is negative", c.MessageMaxBytes))
 	}
 	if c.MaxRange < 0 {
 		errs = append(errs, fmt.Errorf("max-range: %s is negative", c.MaxRange))

@@ -2,7 +2,9 @@ package simulator
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -71,11 +73,18 @@ func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var errs []apiErrorItem
-	if m.EntityID == nil || *m.EntityID < 1 {
+	switch {
+	case m.EntityID == nil || *m.EntityID < 1:
 		errs = append(errs, errItem("entity_id", "", "blank", "entity_id is required"))
+	case *m.EntityID > math.MaxInt32:
+		// The OpenAPI document: entity_id is an int32.
+		errs = append(errs, errItem("entity_id", strconv.FormatInt(*m.EntityID, 10), "invalid", "entity_id must be an int32"))
 	}
-	if m.Content == nil || strings.TrimSpace(*m.Content) == "" {
+	switch limit := s.cfg.messageMaxBytes(); {
+	case m.Content == nil || strings.TrimSpace(*m.Content) == "":
 		errs = append(errs, errItem("content", "", "blank", "content cannot be empty"))
+	case len(*m.Content) > limit:
+		errs = append(errs, errItem("content", "", "too_long", fmt.Sprintf("content is too long (maximum is %d bytes)", limit)))
 	}
 	if len(errs) > 0 {
 		writeAPIError(w, http.StatusUnprocessableEntity, errs...)

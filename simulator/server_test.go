@@ -156,6 +156,47 @@ func TestMessages(t *testing.T) {
 	require.Equal(t, 7, remote.Requests)
 }
 
+// TestMessagesLimits: POST /messages refuses what the API does not take: an
+// entity_id beyond int32 (the OpenAPI document's format) and a content over
+// MessageMaxBytes bytes (40,000 by default, the longest message Pachca's guide
+// gives), each with a 422 ApiError naming the field, and records neither
+// (was: both accepted, so that no test could see the exporter send a
+// message the API refuses).
+func TestMessagesLimits(t *testing.T) {
+	s, base := start(t, testConfig())
+	body := func(id int64, content string) string {
+		b, err := json.Marshal(map[string]any{"message": map[string]any{"entity_type": "user", "entity_id": id, "content": content}})
+		require.NoError(t, err)
+		return string(b)
+	}
+	for _, c := range []struct {
+		name, body, key, code string
+	}{
+		{"entity_id beyond int32", body(2147483648, "x"), "entity_id", "invalid"},
+		{"content over 40,000 bytes", body(10001, strings.Repeat("я", 20001)), "content", "too_long"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := post(t, base, "sim-token", c.body)
+			require.Equal(t, http.StatusUnprocessableEntity, r.Status, "body: %s", r.Body)
+			e := decodeErrors(t, r).Errors[0]
+			require.Equal(t, c.key, e.Key)
+			require.Equal(t, c.code, e.Code)
+		})
+	}
+	require.Empty(t, s.Stats().Messages)
+	require.Equal(t, http.StatusCreated, post(t, base, "sim-token", body(2147483647, strings.Repeat("я", 20000))).Status, "at the limits")
+	require.Len(t, s.Stats().Messages, 1)
+
+	cfg := testConfig()
+	cfg.MessageMaxBytes = 10
+	_, small := start(t, cfg)
+	require.Equal(t, http.StatusCreated, post(t, small, "sim-token", body(1, "0123456789")).Status)
+	require.Equal(t, http.StatusUnprocessableEntity, post(t, small, "sim-token", body(1, "0123456789a")).Status)
+	cfg.MessageMaxBytes = -1
+	_, err := simulator.New(cfg)
+	require.EqualError(t, err, "simulator: message-max-bytes: -1 is negative")
+}
+
 func TestStartAndClose(t *testing.T) {
 	s, err := simulator.New(testConfig())
 	require.NoError(t, err)
