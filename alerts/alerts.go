@@ -82,7 +82,9 @@ type Sender interface {
 // the answer never sends it twice (see Sent.Settle).
 // It stops at the first error, except a message the API refuses (a
 // recipient that does not exist, a content it does not take): the others
-// go out, and the refusals are returned at the end. With dryRun it prints
+// go out, and the refusals are returned at the end, one line each. A
+// refused message is recorded like a sent one, so that it is reported
+// once, not refused again at every run. With dryRun it prints
 // "alert <rule> -> <recipient>: <message>" lines to out instead, and records
 // nothing. n counts the messages sent (or printed). sent must not be nil;
 // s may be nil in a dry run.
@@ -135,20 +137,25 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 			if err := sent.begin(key); err != nil {
 				return n, err
 			}
+			sp := span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli(), Count: f.Count}
 			if err := s.PostMessage(ctx, to, msg); err != nil {
-				refused := refusedMessage(err)
+				if refusedMessage(err) {
+					// Sent again, it would be refused again, run after run:
+					// it is recorded, and reported by this run only.
+					refusals = append(refusals, &RefusedError{fmt.Errorf("alerts: rule %s: finding %q: %w (not sent again)", r.Name, f.Key(), err)})
+					if err := sent.add(key, group, sp); err != nil {
+						return n, err
+					}
+					continue
+				}
 				err = fmt.Errorf("alerts: rule %s: %w", r.Name, err)
 				if aerr := sent.abort(key); aerr != nil {
 					return n, fmt.Errorf("%w (and %v: the next run counts the message as sent)", err, aerr)
 				}
-				if !refused {
-					return n, err
-				}
-				refusals = append(refusals, err)
-				continue
+				return n, err
 			}
 			n++
-			if err := sent.add(key, group, span{First: f.First.UnixMilli(), Last: f.Last.UnixMilli(), Count: f.Count}); err != nil {
+			if err := sent.add(key, group, sp); err != nil {
 				return n, err
 			}
 		}
@@ -177,12 +184,45 @@ func shown(msg string) string {
 	return b.String()
 }
 
+// RefusedError is a message the API refused for what it holds: Notify
+// recorded it, and does not send it again.
+type RefusedError struct{ err error }
+
+func (e *RefusedError) Error() string { return e.err.Error() }
+func (e *RefusedError) Unwrap() error { return e.err }
+
+// Refused counts the messages the API refused in an error of Notify, for
+// the run's summary.
+func Refused(err error) int {
+	switch e := err.(type) {
+	case nil:
+		return 0
+	case *RefusedError:
+		return 1
+	case interface{ Unwrap() []error }:
+		n := 0
+		for _, err := range e.Unwrap() {
+			n += Refused(err)
+		}
+		return n
+	}
+	return 0
+}
+
 // refusedMessage reports whether the API refused one message for what it
-// holds (404: no such user; 422: a content or recipient it does not
-// take), rather than the token (401, 402, 403) or for now (5xx, 429).
+// holds, which it will refuse again (400, 422: a content it does not take;
+// 404: no such user; any other 4xx), rather than for the token (401, 402,
+// 403), for now (408, 429, 5xx), or with no answer.
 func refusedMessage(err error) bool {
 	var ae *extract.APIError
-	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusUnprocessableEntity)
+	if !errors.As(err, &ae) || ae.Status < 400 || ae.Status > 499 {
+		return false
+	}
+	switch ae.Status {
+	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return true
 }
 
 // sentKey is the key Notify records in Sent once recipient got finding f.

@@ -19,11 +19,13 @@ import (
 
 // fakeSender records messages and fails for the user ids in fail.
 type fakeSender struct {
-	sent []string // "to: content"
-	fail map[string]error
+	sent  []string // "to: content"
+	fail  map[string]error
+	tries int // messages tried, sent or not
 }
 
 func (s *fakeSender) PostMessage(ctx context.Context, to, content string) error {
+	s.tries++
 	if err := s.fail[to]; err != nil {
 		return err
 	}
@@ -257,7 +259,9 @@ func TestNotifyBurstGoesOn(t *testing.T) {
 // TestNotifyPastARefusedRecipient: a recipient the API refuses (404: the
 // user is gone) fails Notify, but the other recipients get every message
 // (was: Notify stopped at the refusal, so one deleted account held back
-// every later alert, run after run).
+// every later alert, run after run). The refused messages are reported
+// once, one line each, and not tried again by the next run (was: tried and
+// reported again at every run, for ever).
 func TestNotifyPastARefusedRecipient(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts-sent.json")
 	sent, err := OpenSent(path)
@@ -266,8 +270,18 @@ func TestNotifyPastARefusedRecipient(t *testing.T) {
 	s := &fakeSender{fail: map[string]error{"10001": gone}}
 	n, err := Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
 	require.ErrorIs(t, err, gone)
+	require.Equal(t, `alerts: rule Suspicious logins: finding "threshold/Suspicious logins/User:1/a": message to user 10001: the API refused POST /messages (404 not_found: User not found) (not sent again)`+"\n"+
+		`alerts: rule Suspicious logins: finding "threshold/Suspicious logins/User:2/b": message to user 10001: the API refused POST /messages (404 not_found: User not found) (not sent again)`, err.Error())
 	require.Equal(t, 2, n)
 	require.Equal(t, []string{"10002: 3 by 1", "10002: 4 by 2"}, s.sent)
+	require.Equal(t, 4, s.tries)
+
+	sent, err = OpenSent(path)
+	require.NoError(t, err)
+	n, err = Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.NoError(t, err, "reported by the run that was refused only")
+	require.Zero(t, n)
+	require.Equal(t, 4, s.tries, "not tried again")
 
 	// A failure of the API itself still stops at once.
 	sent, err = OpenSent(filepath.Join(t.TempDir(), "alerts-sent.json"))

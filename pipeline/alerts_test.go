@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -142,4 +143,46 @@ func TestAlertsBurstAcrossNightlyRuns(t *testing.T) {
 
 	require.Zero(t, run(day0(), midnight.AddDate(0, 0, 1)).AlertMessages)
 	require.Len(t, sim.Stats().Messages, 1)
+}
+
+// TestAlertsRefusedOnce: messages the API refuses for their content (422
+// too_long, from a simulator that takes 40 bytes) fail the run that tried
+// them, one line each, counted in its summary; the next run over the same
+// range neither tries them again nor fails (was: tried, refused and failing
+// at every run, for ever).
+func TestAlertsRefusedOnce(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000; c.MessageMaxBytes = 40 })
+	cfg := testConfig(t, base)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
+		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"},
+	}}}
+	require.NoError(t, cfg.Validate())
+	from, to := day0(), day0().AddDate(0, 0, 1)
+	var dlp int
+	for _, ev := range exporttest.Expected(sim, from, to) {
+		if ev.Key == "dlp_violation_detected" {
+			dlp++
+		}
+	}
+	require.Positive(t, dlp)
+	run := func() (*pipeline.Summary, error) {
+		return pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+	}
+
+	sum, err := run()
+	require.Error(t, err)
+	require.Equal(t, dlp, strings.Count(err.Error(), "(422 too_long: content is too long (maximum is 40 bytes), parameter content) (not sent again)"), err.Error())
+	require.Len(t, strings.Split(err.Error(), "\n"), dlp, "one line per message")
+	require.Equal(t, dlp, sum.AlertRefused)
+	require.Zero(t, sum.AlertMessages)
+	var out bytes.Buffer
+	sum.Print(&out, "")
+	require.Contains(t, out.String(), fmt.Sprintf("%d findings, 0 new messages, %d refused by the API (not sent again)", dlp, dlp))
+	tried := sim.Stats().Requests
+
+	sum, err = run()
+	require.NoError(t, err)
+	require.Zero(t, sum.AlertRefused)
+	require.Equal(t, tried, sim.Stats().Requests, "no message tried again")
+	require.Empty(t, sim.Stats().Messages)
 }

@@ -538,7 +538,7 @@ func (s *Session) notify(ctx context.Context, sum *Summary) error {
 	acfg := s.cfg.Alerts
 	acfg.Workspace = s.cfg.Source.Workspace
 	n, err := alerts.Notify(ctx, acfg, findings, sent, alerts.APISender{API: s.client}, o.AlertsDryRun, out)
-	sum.AlertFindings, sum.AlertMessages = len(findings), n
+	sum.AlertFindings, sum.AlertMessages, sum.AlertRefused = len(findings), n, alerts.Refused(err)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,9 @@ type Summary struct {
 	// the delivered days and the messages sent (or printed) for new ones.
 	AlertFindings int
 	AlertMessages int
+	// AlertRefused counts the messages the API refused for what they
+	// hold: recorded, and not sent again (alerts.RefusedError).
+	AlertRefused int
 	// DeadLetterDir is where the dead letters went (in its dt=YYYY-MM-DD/
 	// directories) once a day had any: so that a summary read alone (a
 	// cron mail, --log-level error) says where to look.
@@ -176,7 +179,11 @@ func (s *Summary) Print(w io.Writer, result string) {
 		fmt.Fprintf(tw, "  (%d other unlisted keys)\t%d\n", other.keys, other.events)
 	}
 	if s.AlertFindings > 0 {
-		fmt.Fprintf(tw, "alerts\t%d findings, %d new messages\n", s.AlertFindings, s.AlertMessages)
+		refused := ""
+		if s.AlertRefused > 0 {
+			refused = fmt.Sprintf(", %d refused by the API (not sent again)", s.AlertRefused)
+		}
+		fmt.Fprintf(tw, "alerts\t%d findings, %d new messages%s\n", s.AlertFindings, s.AlertMessages, refused)
 	}
 	fmt.Fprintf(tw, "requests\t%d (%d pages, %d retries, %d throttled by 429)\n", s.Requests, s.Pages, s.Retries, s.Throttled)
 	fmt.Fprintf(tw, "duration\t%s\n", s.Duration.Round(time.Millisecond))
@@ -221,7 +228,7 @@ func (s *Summary) Attrs() []slog.Attr {
 		attrs = append(attrs, slog.Group("other_event_keys", "keys", other.keys, "events", other.events))
 	}
 	return append(attrs,
-		slog.Int("alert_findings", s.AlertFindings), slog.Int("alert_messages", s.AlertMessages),
+		slog.Int("alert_findings", s.AlertFindings), slog.Int("alert_messages", s.AlertMessages), slog.Int("alert_refused", s.AlertRefused),
 		slog.Int64("requests", s.Requests), slog.Int64("pages", s.Pages), slog.Int64("retries", s.Retries),
 		slog.Int64("throttled", s.Throttled), slog.Float64("duration_seconds", s.Duration.Seconds()))
 }
