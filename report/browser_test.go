@@ -53,9 +53,22 @@ func browser(t *testing.T) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithDeadline(ctx, browserDeadline(t))
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	return ctx
+}
+
+// browserDeadline is when a test stops waiting for the browser: shortly
+// before go test's own deadline (-timeout), so that a browser that hangs
+// fails the test with the step it hung in, Chromium stopped, rather than
+// go test's panic; 10 minutes on without -timeout. (Was: 90 s, which a
+// busy 2-core machine overran under -race: TestReportInBrowser took up to
+// 84 s there from Chromium's start, 28 of them decoding the screenshot.)
+func browserDeadline(t *testing.T) time.Time {
+	if d, ok := t.Deadline(); ok {
+		return d.Add(-30 * time.Second)
+	}
+	return time.Now().Add(10 * time.Minute)
 }
 
 // period of the dataset the tests report on, and the previous one.
