@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pachca-export/pachca-export/internal/failure"
 )
 
 type reply struct {
@@ -84,6 +86,9 @@ func TestPageRetryOrFail(t *testing.T) {
 		replies  []reply
 		requests int    // requests sent in all
 		errText  string // "" = success
+		// usage: a configuration error (exit status 2, a follow loop
+		// stops), not only a permanent one.
+		usage bool
 	}{
 		{name: "ok", requests: 1},
 		{name: "500 then ok", replies: []reply{{status: 500, body: "oops"}}, requests: 2},
@@ -98,14 +103,14 @@ func TestPageRetryOrFail(t *testing.T) {
 		{name: "has_next without cursor", replies: []reply{{status: 200, body: `{"data":[],"meta":{"paginate":{"has_next":true}}}`}}, requests: 2},
 		{name: "gives up", replies: []reply{{status: 500}, {status: 500}, {status: 500}, {status: 500}}, requests: 4, errText: "giving up after 3 retries: server error 500"},
 		{name: "400", replies: []reply{{status: 400, body: apiErr("required")}}, requests: 1, errText: "the API refused the request (400 required: bad, parameter start_time)"},
-		{name: "401", replies: []reply{{status: 401, body: oauth}}, requests: 1, errText: "the API rejected the token (401 invalid_token: Access token is missing): check source.token (or --token)"},
-		{name: "402", replies: []reply{{status: 402, body: apiErr("payment_required")}}, requests: 1, errText: "Corporation plan"},
-		{name: "403", replies: []reply{{status: 403, body: `{"error":"insufficient_scope","error_description":"no"}`}}, requests: 1, errText: "scope audit_events:read"},
+		{name: "401", replies: []reply{{status: 401, body: oauth}}, requests: 1, errText: "the API rejected the token (401 invalid_token: Access token is missing): check source.token (or --token)", usage: true},
+		{name: "402", replies: []reply{{status: 402, body: apiErr("payment_required")}}, requests: 1, errText: "Corporation plan", usage: true},
+		{name: "403", replies: []reply{{status: 403, body: `{"error":"insufficient_scope","error_description":"no"}`}}, requests: 1, errText: "scope audit_events:read", usage: true},
 		{name: "403 of a firewall", replies: []reply{{status: 403, body: "<html><title>Attention Required! | Cloudflare</title>Sorry, you have been blocked</html>"}}, requests: 1,
 			errText: "the server at source.base_url answered 403: <html><title>Attention Required! | Cloudflare</title>Sorry, you have been blocked</html>, which is not the API's error: a proxy or firewall on the way may refuse the request; check source.base_url and the way to it. From the API, 403 would be a token without scope audit_events:read"},
 		{name: "401 of a gateway", replies: []reply{{status: 401, body: `{"message":"Unauthorized"}`}}, requests: 1,
 			errText: `the server at source.base_url answered 401: {"message":"Unauthorized"}, which is not the API's error`},
-		{name: "401 without a body", replies: []reply{{status: 401}}, requests: 1, errText: "the API rejected the token (401): check source.token"},
+		{name: "401 without a body", replies: []reply{{status: 401}}, requests: 1, errText: "the API rejected the token (401): check source.token", usage: true},
 		{name: "404", replies: []reply{{status: 404, body: "not found"}}, requests: 1, errText: "check source.base_url"},
 		{name: "422", replies: []reply{{status: 422, body: apiErr("invalid_date_range")}}, requests: 1, errText: "invalid_date_range"},
 		{name: "422 on a filter", replies: []reply{{status: 422, body: `{"errors":[{"key":"event_key","value":"user_logn","message":"is not included in the list","code":"inclusion","payload":null}]}`}},
@@ -119,6 +124,8 @@ func TestPageRetryOrFail(t *testing.T) {
 			require.Equal(t, tc.requests, *n)
 			if tc.errText != "" {
 				require.ErrorContains(t, err, tc.errText)
+				require.Equal(t, tc.requests == 1, failure.IsPermanent(err), "no retry fixes an answer sent once")
+				require.Equal(t, tc.usage, failure.IsUsage(err), "a configuration error")
 				return
 			}
 			require.NoError(t, err)

@@ -30,8 +30,18 @@ type APIError struct {
 }
 
 // FailureKind makes every APIError permanent: waiting will not change the
-// answer.
-func (e *APIError) FailureKind() failure.Kind { return failure.Permanent }
+// answer. The API's own 401 (a token rejected or revoked), 402 (a plan
+// without the audit log) and 403 (a token without the scope) are
+// configuration errors (exit status 2): a supervisor that restarts the
+// process after exit 1 would send the same token again and again, and the
+// API may restrict a token that keeps sending. A 401 or 403 that is not
+// the API's (Foreign: a proxy's, a firewall's) stays permanent.
+func (e *APIError) FailureKind() failure.Kind {
+	if !e.Foreign && e.Status >= 401 && e.Status <= 403 {
+		return failure.Usage
+	}
+	return failure.Permanent
+}
 
 // Detail is the status, code and message, e.g. "403 insufficient_scope: ...".
 func (e *APIError) Detail() string {

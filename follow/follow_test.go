@@ -451,8 +451,69 @@ func TestFollowStopsOnPermanentFailure(t *testing.T) {
 	start := time.Now()
 	err := follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t)}, follow.Options{})
 	require.ErrorContains(t, err, "audit_events:read")
-	require.True(t, failure.IsPermanent(err), "%v", err)
+	require.True(t, failure.IsUsage(err), "a configuration error, exit 2, which a supervisor does not restart (was: exit 1): %v", err)
 	require.Less(t, time.Since(start), 5*time.Second, "at once, not after give_up_after")
+}
+
+// TestFollowStopsWhenTheTokenIsRevoked: a token revoked while the loop
+// runs (a later cycle's requests answered 401) ends the loop at once as a
+// configuration error, exit 2, which the systemd unit and the Deployment
+// do not restart: restarted after exit 1 (was), it sent the rejected token
+// again every 30 s, and the API may restrict a token that keeps sending.
+// The watermark stays where the last committed cycle left it; started
+// again with a token the API accepts, the loop goes on from there and
+// delivers every event once.
+func TestFollowStopsWhenTheTokenIsRevoked(t *testing.T) {
+	c, sim, _ := startLive(t, time.Hour, simulator.Live{Rate: 20})
+	var revoked atomic.Bool
+	var refused atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if revoked.Load() {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"invalid_token","error_description":"The access token is invalid"}`))
+			return
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	cfg := testConfig(t, proxy.URL+"/api/shared/v1")
+	cfg.Follow.GiveUpAfter = time.Hour // a transient failure would not end the loop within the test
+	require.NoError(t, cfg.Validate())
+	from := c.now().Add(-2 * time.Second)
+	done := make(chan error, 1)
+	go func() {
+		done <- follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: logger(t), Now: c.now}, follow.Options{From: from})
+	}()
+	waitFor(t, "two committed cycles", func() bool { return position(t, cfg).Seq >= 2 })
+	revoked.Store(true)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(patience):
+		t.Fatal("the loop went on with a revoked token")
+	}
+	require.ErrorContains(t, err, "the API rejected the token (401 invalid_token: The access token is invalid): check source.token")
+	require.True(t, failure.IsUsage(err), "exit 2: %v", err)
+	require.NotContains(t, err.Error(), cfg.Source.Token)
+	require.LessOrEqual(t, refused.Load(), int64(2), "no retry of a rejected token (one request; the token's owner asked once)")
+	wm := position(t, cfg).Watermark
+
+	revoked.Store(false) // a new token
+	f := startFollow(t, cfg, c, follow.Options{})
+	waitPast(t, cfg, wm.Add(2*time.Second), "the loop to go on past the revoked cycle")
+	require.NoError(t, f.stop())
+	got := exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir) // fails on an event twice
+	end := position(t, cfg).Watermark
+	want := 0
+	for _, e := range sim.Events() {
+		if !e.CreatedAt.Before(from) && e.CreatedAt.Before(end) && !slices.Contains(cfg.Transform.DropEventKeys, e.Key) {
+			want++
+			require.Contains(t, got, e.ID)
+		}
+	}
+	require.Positive(t, want)
 }
 
 // TestFollowStopsWhenTheStateIsRemoved: a state directory removed under a

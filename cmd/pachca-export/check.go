@@ -13,6 +13,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/extract"
+	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/internal/netproxy"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/pipeline"
@@ -33,7 +34,8 @@ Go would ignore or misread), sends one request to tell whether the API accepts t
 writable, bucket writable, Kafka topic present, a file or S3 location that
 holds this configuration's data or none yet). With alerts: rules, it reads the
 token's scopes for the messages:create they need. Prints one OK or FAIL line per
-item and exits 1 if any failed; a missing token is a FAIL line, and the rest is
+item and exits 1 if any failed, 2 if the token is missing or the API refuses it
+(401, 402, 403), as run does; a missing token is a FAIL line, and the rest is
 checked all the same.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
@@ -57,6 +59,11 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	failed := 0
+	// tokenRefused: no token, or one the API refuses (401, 402, 403):
+	// what run and follow end on with exit status 2, which check ends
+	// on too, so that a script or an init container stops there rather
+	// than retry with the same token.
+	tokenRefused := false
 	line := func(ok bool, what, detail string) {
 		status := "OK"
 		if !ok {
@@ -77,6 +84,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	infoErr := errors.New("no token the API accepts")
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
 		line(false, "token", permissionHint(err, osOwners()).Error())
+		tokenRefused = true
 	} else {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
@@ -92,6 +100,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		start := time.Now()
 		if err := probe(ctx, cfg.Source.Timeout, c.Probe); err != nil {
 			line(false, "token", err.Error())
+			tokenRefused = failure.IsUsage(err)
 		} else {
 			answer := time.Since(start)
 			start = time.Now()
@@ -178,6 +187,9 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		}
 	}
 	w.Flush()
+	if failed > 0 && tokenRefused {
+		return failure.Usagef("check: %d problem(s), the token's among them", failed)
+	}
 	if failed > 0 {
 		return fmt.Errorf("check: %d problem(s)", failed)
 	}

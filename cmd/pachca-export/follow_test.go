@@ -262,3 +262,30 @@ func TestFollowUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowRejectedTokenExit2: a token the API rejects or that lacks the
+// scope ends follow at its first cycle with one line and exit status 2,
+// which the systemd unit and a Job's podFailurePolicy do not retry (was:
+// exit 1, and Restart=always sent the token again every 30 s).
+func TestFollowRejectedTokenExit2(t *testing.T) {
+	base := startSim(t)
+	for _, tc := range []struct{ token, want string }{
+		{"wrong-token-123456", "the API rejected the token (401"},
+		{simulator.TokenNoScope, "it needs scope audit_events:read"},
+	} {
+		t.Run(tc.token, func(t *testing.T) {
+			path := writeConfig(t, base, tc.token, goodConfig)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			code := Main(ctx, []string{"follow", "-c", path, "--log-format", "json"}, &stdout, &stderr)
+			require.Equal(t, 2, code, stderr.String())
+			recs := jsonLines(t, stderr.String())
+			last := recs[len(recs)-1]
+			require.Equal(t, "ERROR", last["level"])
+			require.Contains(t, last["msg"], tc.want)
+			require.EqualValues(t, 2, last["exit_code"])
+			require.NotContains(t, stderr.String(), "wrong-token-123456")
+		})
+	}
+}

@@ -68,10 +68,10 @@ func TestBaseURLCredentialsNotPrinted(t *testing.T) {
 		want  string
 	}{
 		{secretToken, []string{"check"}, 0, "accepted by http://user:xxxxx@127.0.0.1"},
-		{"wrong-token-123456", []string{"check"}, 1, "the API rejected the token"},
+		{"wrong-token-123456", []string{"check"}, 2, "the API rejected the token"},
 		{secretToken, []string{"run", "--dry-run", "--from", day, "--to", day + "T06:00:00Z"}, 0, "dry run"},
 		{secretToken, []string{"run", "--log-level", "debug", "--from", day, "--to", day + "T06:00:00Z"}, 0, "delivered"},
-		{"wrong-token-123456", []string{"run", "--log-level", "debug", "--log-format", "json", "--from", day, "--to", day + "T06:00:00Z"}, 1, "the API rejected the token"},
+		{"wrong-token-123456", []string{"run", "--log-level", "debug", "--log-format", "json", "--from", day, "--to", day + "T06:00:00Z"}, 2, "the API rejected the token"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			path := writeConfig(t, withUser, tc.token, goodConfig)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,12 +117,14 @@ func TestExitStatus(t *testing.T) {
 			code: 2, want: []string{"--from: invalid time \"yesterday\""}},
 		{name: "missing env var", config: strings.Replace(goodConfig, "%TOKEN%", "${PACHCA_TEST_UNSET_VAR}", 1),
 			code: 2, want: []string{"source.token: environment variable PACHCA_TEST_UNSET_VAR is not set"}},
+		// A token the API refuses is a configuration error: a Job or unit
+		// that retries exit 1 would send it again (was: exit 1).
 		{name: "401", config: goodConfig, token: "wrong-token-123456", args: []string{"--from", day, "--to", next},
-			code: 1, want: []string{"the API rejected the token (401", "audit_events:read"}},
+			code: 2, want: []string{"the API rejected the token (401", "audit_events:read"}},
 		{name: "402", config: goodConfig, token: simulator.TokenNoPlan, args: []string{"--from", day, "--to", next},
-			code: 1, want: []string{"Corporation plan"}},
+			code: 2, want: []string{"Corporation plan"}},
 		{name: "403", config: goodConfig, token: simulator.TokenNoScope, args: []string{"--from", day, "--to", next},
-			code: 1, want: []string{"scope audit_events:read"}},
+			code: 2, want: []string{"scope audit_events:read"}},
 		{name: "metrics file a directory", config: goodConfig, token: secretToken, args: []string{"--from", day, "--to", next, "--metrics-file", os.TempDir()},
 			code: 2, want: []string{"--metrics-file: metrics file " + os.TempDir() + " is a directory"}},
 		{name: "unknown command", config: goodConfig, token: secretToken, code: 2, want: []string{"unknown command \"frobnicate\""}},
@@ -323,11 +326,11 @@ func TestCheck(t *testing.T) {
 	stderr.Reset()
 	path = writeConfig(t, base, simulator.TokenNoScope, strings.Replace(goodConfig, "dir: %DIR%/out", "dir: /proc/not-writable", 1))
 	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code, "a token the API refuses: exit 2, as run (was: 1)")
 	require.Regexp(t, `FAIL\s+token\s+the token lacks access`, stdout.String())
 	require.Contains(t, stdout.String(), "audit_events:read")
 	require.Regexp(t, `FAIL\s+sinks\[0\]`, stdout.String())
-	require.Contains(t, stderr.String(), "check: 2 problem(s)")
+	require.Contains(t, stderr.String(), "check: 2 problem(s), the token's among them")
 
 	// What a run would stop on: a state directory that is a file, event
 	// keys the API does not know: each is named (was: the first only).
@@ -614,4 +617,45 @@ func TestLocationMarkedWhileFetching(t *testing.T) {
 	require.Equal(t, 2, r.code, r.stderr)
 	require.Contains(t, r.stderr, "this location holds the events of another configuration")
 	require.Equal(t, before, tree(t, filepath.Join(dir, "out")))
+}
+
+// TestAlertsRefusedTokenExit2: a run whose alert messages the API refuses
+// for the token (403: no scope messages:create) has delivered its days,
+// and fails with exit status 2, as a token refused for the audit log does:
+// retrying it sends the same token and gets the same answer. The rules'
+// events stay pending, so that a run with a token that has the scope
+// sends the messages.
+func TestAlertsRefusedTokenExit2(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	sc := simulator.DefaultConfig()
+	sc.Events = 500
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() && r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"error":"insufficient_scope","error_description":"The access token lacks the scope messages:create"}`))
+			return
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2).Format(time.DateOnly)
+	cfg := goodConfig + "alerts:\n  rules:\n    - {name: Logins, kind: watch, event_keys: [user_login], recipients: [\"10001\"]}\n"
+	path := writeConfig(t, srv.URL+"/api/shared/v1", secretToken, cfg)
+	code, stdout, stderr := runMain(t, "run", "-c", path, "--from", day, "--to", next)
+	require.Equal(t, 2, code, stdout+stderr)
+	require.Regexp(t, `(?m)^days delivered\s+1 \(`+day+`\)$`, stderr)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	require.Contains(t, lines[len(lines)-1], "alerts need a token with scope messages:create")
+	require.Empty(t, sim.Stats().Messages)
+
+	refuse.Store(false) // the scope granted
+	code, stdout, stderr = runMain(t, "run", "-c", path, "--from", day, "--to", next)
+	require.Equal(t, 0, code, stdout+stderr)
+	require.NotEmpty(t, sim.Stats().Messages, "the pending findings sent")
 }

@@ -64,7 +64,7 @@ func TestJSONLogs(t *testing.T) {
 		errText string // in the last record
 	}{
 		{name: "success", token: secretToken, config: goodConfig, args: period, code: 0, result: "success"},
-		{name: "failure", token: "rejected-token-123", config: goodConfig, args: period, code: 1, result: "failure", errText: "the API rejected the token (401"},
+		{name: "failure", token: "rejected-token-123", config: goodConfig, args: period, code: 2, result: "failure", errText: "the API rejected the token (401"},
 		{name: "config error", token: secretToken, config: strings.Replace(goodConfig, "timeout: 5s", "timout: 5s", 1), args: period, code: 2,
 			errText: "source.timout: unknown key (did you mean timeout?)"},
 		{name: "usage error", token: secretToken, config: goodConfig, args: []string{"--frm", day}, code: 2,
@@ -245,9 +245,10 @@ func TestMetricsFile(t *testing.T) {
 	require.Positive(t, events)
 	require.NotContains(t, string(b), filepath.Dir(path), "no path in a label")
 
-	// A failed run: the last success is kept, counters carry over.
+	// A failed run (a rejected token: exit 2): the last success is kept,
+	// counters carry over.
 	bad := writeConfig(t, base, "rejected-token", goodConfig)
-	require.Equal(t, 1, Main(t.Context(), append([]string{"run", "-c", bad}, period...), &stdout, &stderr))
+	require.Equal(t, 2, Main(t.Context(), append([]string{"run", "-c", bad}, period...), &stdout, &stderr))
 	mfs, b = read()
 	files = append(files, b)
 	require.Equal(t, 0.0, gauge(mfs, "pachca_export_last_run_success"))
@@ -407,8 +408,9 @@ func TestMistakes(t *testing.T) {
 // noTokenConfig names a token variable that is not set (on line 3).
 var noTokenConfig = strings.Replace(goodConfig, "token: %TOKEN%", "token: ${PACHCA_TEST_NO_SUCH_TOKEN}", 1)
 
-// TestWithoutToken: a dry run needs no token; check reports it as FAIL and
-// checks the rest; run refuses, naming the variable.
+// TestWithoutToken: a dry run needs no token; check reports it as FAIL,
+// checks the rest, and exits 2, as run does; run refuses, naming the
+// variable.
 func TestWithoutToken(t *testing.T) {
 	base := startSim(t)
 	path := writeConfig(t, base, "", noTokenConfig)
@@ -421,11 +423,11 @@ func TestWithoutToken(t *testing.T) {
 
 	stdout.Reset()
 	stderr.Reset()
-	require.Equal(t, 1, Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr))
+	require.Equal(t, 2, Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr))
 	require.Regexp(t, `OK\s+config`, stdout.String())
 	require.Regexp(t, `FAIL\s+token\s+.*pipeline.yaml:3: source.token: environment variable PACHCA_TEST_NO_SUCH_TOKEN is not set`, stdout.String())
 	require.Regexp(t, `OK\s+sinks\[0\]\s+ndjson .* reachable and writable`, stdout.String())
-	require.Equal(t, "pachca-export: check: 1 problem(s)\n", stderr.String())
+	require.Equal(t, "pachca-export: check: 1 problem(s), the token's among them\n", stderr.String())
 
 	stdout.Reset()
 	stderr.Reset()

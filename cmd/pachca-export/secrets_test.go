@@ -73,12 +73,12 @@ func TestSecretsNeverWritten(t *testing.T) {
 		want  string // in stderr
 	}{
 		{name: "success", token: good, cmd: "run", args: period, code: 0, want: "delivered"},
-		{name: "401", token: wrong, cmd: "run", args: period, code: 1, want: "the API rejected the token (401"},
-		{name: "403", token: simulator.TokenNoScope, cmd: "run", args: period, code: 1, want: "scope audit_events:read"},
+		{name: "401", token: wrong, cmd: "run", args: period, code: 2, want: "the API rejected the token (401"},
+		{name: "403", token: simulator.TokenNoScope, cmd: "run", args: period, code: 2, want: "scope audit_events:read"},
 		{name: "dry run", token: good, cmd: "run", args: append([]string{"--dry-run"}, period...), code: 0},
 		{name: "config error", token: good, bad: true, cmd: "run", args: period, code: 2, want: "source.token"},
 		{name: "check", token: good, cmd: "check", code: 0},
-		{name: "check 401", token: wrong, cmd: "check", code: 1, want: "check: 1 problem"},
+		{name: "check 401", token: wrong, cmd: "check", code: 2, want: "check: 1 problem"},
 	}
 	for _, src := range sources {
 		for _, oc := range outcomes {
