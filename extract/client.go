@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -135,6 +136,9 @@ type Client struct {
 	// limit is the page size asked for, PageSize unless answers over
 	// maxBody halved it (events of megabytes of details): 0 means PageSize.
 	limit atomic.Int64
+	// answered: a server has answered a request of this client, so its
+	// host names resolved once (hostNotFound).
+	answered atomic.Bool
 }
 
 // Agent is the user agent of a client's requests: "pachca-export", and
@@ -515,6 +519,9 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	c.stats.Requests.Add(1)
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.limiter.Wrote(time.Now()) }}
 	resp, err := c.http.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if err == nil {
+		c.answered.Store(true)
+	}
 	if err == nil && (resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusTooManyRequests) {
 		c.clock.observe(resp.Header.Get("Date"), c.cfg.Now())
 	}
@@ -584,11 +591,16 @@ func (c *Client) getBody(ctx context.Context, u string) (body []byte, retryAfter
 // redirect the client does not follow (checkRedirect), nor a proxy's 4xx to
 // the CONNECT (netproxy.Error).
 //
+// Nor is a host name that does not exist (hostNotFound).
+//
 // A deadline noticed long after it passed means that the process did not
 // run in between: the wait was not the API's.
 func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error) error {
 	if tlsErr := tlsFailure(err); tlsErr != nil {
 		return tlsErr
+	}
+	if nf := c.hostNotFound(err); nf != nil {
+		return nf
 	}
 	if re := (*redirectError)(nil); errors.As(err, &re) {
 		return re
@@ -609,6 +621,30 @@ func (c *Client) netError(msg, what string, ctx, rctx context.Context, err error
 		}
 	}
 	return &retryableError{msg: msg + netproxy.Via(c.http.Transport, c.cfg.BaseURL), err: stripURL(err)}
+}
+
+// hostNotFound names a host name the resolver says does not exist
+// (NXDOMAIN, or no address), a typo in source.base_url or in the proxy
+// variable, before any server of this client has answered; nil for any
+// other error. It is not retried, as a TLS failure is not: the name
+// answers the same at every try (was: retried max_retries times, some
+// 90 s with the defaults). A temporary failure of the resolver (SERVFAIL,
+// a timeout) is retried; so is a name not found after a server answered,
+// since the name did resolve: a resolver that briefly denies it.
+func (c *Client) hostNotFound(err error) error {
+	var dns *net.DNSError
+	if !errors.As(err, &dns) || !dns.IsNotFound || dns.IsTemporary || dns.IsTimeout || c.answered.Load() {
+		return nil
+	}
+	said := ""
+	if dns.Server != "" {
+		said = ", answered " + dns.Server
+	}
+	base, _ := url.Parse(c.cfg.BaseURL)
+	if via := netproxy.Via(c.http.Transport, c.cfg.BaseURL); via != "" && (base == nil || !strings.EqualFold(dns.Name, base.Hostname())) {
+		return fmt.Errorf("DNS: the host name %s does not exist (no such host%s): check the proxy's address%s", dns.Name, said, via)
+	}
+	return fmt.Errorf("DNS: the host name %s of source.base_url does not exist (no such host%s): check the host name in source.base_url", dns.Name, said)
 }
 
 // tlsFailure names a TLS failure on the way to source.base_url and what to
