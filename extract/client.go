@@ -139,6 +139,10 @@ type Client struct {
 	// answered: a server has answered a request of this client, so its
 	// host names resolved once (hostNotFound).
 	answered atomic.Bool
+	// restricted is the end of the latest Retry-After longer than
+	// maxRetryAfter, in Unix nanoseconds: no request is sent before it
+	// (restriction).
+	restricted atomic.Int64
 }
 
 // Agent is the user agent of a client's requests: "pachca-export", and
@@ -370,8 +374,13 @@ func (c *Client) once(ctx context.Context, attempt func(ctx context.Context) (re
 		c.limiter.Succeeded(sent, time.Since(began)-waited)
 	case errors.As(err, &thr):
 		c.stats.Throttled.Add(1)
+		if rerr := c.restrict(thr); rerr != nil {
+			return rerr
+		}
 		c.limiter.Throttled(sent, thr.retryAfter)
 		c.paused(time.Now().Add(thr.retryAfter))
+		// Every request waits now: said at once, not after the pause.
+		c.onRetry(Retry{Attempt: 1, Throttled: true, Wait: thr.retryAfter, Err: err})
 	}
 	return err
 }
@@ -404,11 +413,11 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 		case errors.As(err, &thr):
 			throttles++
 			c.stats.Throttled.Add(1)
+			if rerr := c.restrict(thr); rerr != nil {
+				return rerr
+			}
 			c.limiter.Throttled(sent, thr.retryAfter)
 			c.paused(time.Now().Add(thr.retryAfter))
-			if throttles > maxThrottles && thr.asked > thr.retryAfter {
-				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times), the last asking to wait %s: the token may be restricted for that long; run again after it", throttles, thr.asked)
-			}
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
@@ -447,13 +456,56 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 // follow.give_up_after (was: the cycle after one that was out of time for
 // a Retry-After sat silent in the pause). Pacing is never cut short.
 func (c *Client) wait(ctx context.Context, priority int64) (time.Time, error) {
+	if err := c.restriction(); err != nil {
+		return time.Time{}, err
+	}
 	if until, ok := retryDeadline(ctx); ok {
 		now, end := time.Now(), time.Unix(0, c.pauseEnd.Load())
 		if now.Before(end) && end.After(until) {
 			return time.Time{}, fmt.Errorf("out of time to wait out a 429's Retry-After: every request is paused for %s more", end.Sub(now).Round(time.Second))
 		}
 	}
-	return c.limiter.Wait(ctx, priority)
+	sent, err := c.limiter.Wait(ctx, priority)
+	if err != nil {
+		return sent, err
+	}
+	// A restriction that began while this request waited for its turn.
+	return sent, c.restriction()
+}
+
+// restrict records a 429's Retry-After longer than maxRetryAfter and
+// returns the error that ends the request; nil for a shorter one, which
+// is waited out. Such a wait (a day, say) is no rate limit but the token
+// restricted: waited as maxRetryAfter and tried again (was), each request
+// before the time the API named, up to 31 of them over five hours, is
+// what the API documents as the way to keep a token restricted. The
+// limiter is not paused for it: the requests waiting for a turn would sit
+// out the pause before they learnt of the restriction (wait).
+func (c *Client) restrict(thr *throttledError) error {
+	if thr.asked <= maxRetryAfter {
+		return nil
+	}
+	end := time.Now().Add(thr.asked)
+	for {
+		old := c.restricted.Load()
+		if end.UnixNano() <= old || c.restricted.CompareAndSwap(old, end.UnixNano()) {
+			break
+		}
+	}
+	return c.restriction()
+}
+
+// restriction is the error of a request while a Retry-After longer than
+// maxRetryAfter lasts (restrict): it is not sent. Not permanent: a follow
+// loop's next cycles send nothing until then, and go on after it.
+func (c *Client) restriction() error {
+	end := time.Unix(0, c.restricted.Load())
+	left := time.Until(end)
+	if left <= 0 {
+		return nil
+	}
+	return fmt.Errorf("the API answered 429 Too Many Requests asking that no request be sent until %s (%s from now), longer than the %s a request waits: the token may be restricted until then; run again after it",
+		end.UTC().Format(time.RFC3339), left.Round(time.Second), maxRetryAfter)
 }
 
 // paused records the end of a pause the limiter began (Limiter.Throttled).
@@ -498,15 +550,11 @@ func (c *Client) onRetry(r Retry) {
 }
 
 // throttledError is a 429: retryAfter is the wait, asked the server's
-// Retry-After when it was longer than the cap.
+// Retry-After, uncapped: one longer than the cap ends the request
+// (restrict).
 type throttledError struct{ retryAfter, asked time.Duration }
 
-func (e *throttledError) Error() string {
-	if e.asked > e.retryAfter {
-		return fmt.Sprintf("429 Too Many Requests with a Retry-After of %s, waited as %s", e.asked, e.retryAfter)
-	}
-	return "429 Too Many Requests"
-}
+func (e *throttledError) Error() string { return "429 Too Many Requests" }
 
 // do sends req and tells the limiter when it was written to the
 // connection: a request written late (a new connection, a busy machine)

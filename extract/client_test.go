@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,24 +213,69 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-// TestLongRetryAfterNamed: a 429 whose Retry-After is longer than the
-// cap says what the server asked, and 429s that go on end with it (was:
-// "429 Too Many Requests", wait=10m0s, and after 31 of them, some five
-// hours, "lower source.requests_per_second", which does not lift a token's
-// restriction for a day).
-func TestLongRetryAfterNamed(t *testing.T) {
-	day := reply{status: 429, header: map[string]string{"Retry-After": "86400"}}
-	srv, n := scripted(t, slices.Repeat([]reply{day}, 32)...)
-	c, _ := testClient(srv.URL) // unlimited: the limiter does not pause
-	var causes []string
-	c.cfg.OnRetry = func(r Retry) { causes = append(causes, r.Err.Error()) }
-	_, err := c.Page(t.Context(), Query{}, "")
-	require.EqualError(t, err, "the API kept answering 429 Too Many Requests (31 times), the last asking to wait 24h0m0s: the token may be restricted for that long; run again after it")
-	require.Equal(t, 31, *n)
-	require.Equal(t, "429 Too Many Requests with a Retry-After of 24h0m0s, waited as 10m0s", causes[0])
+// TestLongRetryAfterEndsTheRequest: a 429 whose Retry-After is longer
+// than the ten-minute cap (a day, in seconds or as an HTTP date) is the
+// token restricted, not a rate limit: the request ends at once with the
+// time the API named, and no request of the client is sent before it,
+// whatever its rate or retry deadline (was: waited as ten minutes and
+// sent again, 31 times over some five hours, each time before the API
+// allowed, which the API documents as the way to get a token restricted;
+// the first ten minutes without a line at warning level). A shorter one is
+// waited out, and said at once.
+func TestLongRetryAfterEndsTheRequest(t *testing.T) {
+	srvNow := time.Now().UTC()
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		rps    float64
+	}{
+		{name: "seconds", header: map[string]string{"Retry-After": "86400"}},
+		{name: "seconds, limited rate", header: map[string]string{"Retry-After": "86400"}, rps: 100},
+		{name: "HTTP date", header: map[string]string{"Date": srvNow.Format(http.TimeFormat), "Retry-After": srvNow.Add(24 * time.Hour).Format(http.TimeFormat)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, n := scripted(t, reply{status: 429, header: tc.header})
+			c, slept := testClient(srv.URL)
+			c.cfg.RPS = tc.rps
+			var retries []Retry
+			c.cfg.OnRetry = func(r Retry) { retries = append(retries, r) }
+			_, err := c.Page(t.Context(), Query{}, "")
+			require.Regexp(t, `^the API answered 429 Too Many Requests asking that no request be sent until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(2[34]h\d+m\d+s from now\), longer than the 10m0s a request waits: the token may be restricted until then; run again after it$`, err.Error())
+			until, perr := time.Parse(time.RFC3339, regexp.MustCompile(`until (\S+)`).FindStringSubmatch(err.Error())[1])
+			require.NoError(t, perr)
+			require.WithinDuration(t, time.Now().Add(24*time.Hour), until, 2*time.Second)
+			require.Equal(t, 1, *n)
+			require.Empty(t, retries, "no retry")
+			require.Empty(t, *slept)
 
-	_, err = c.Page(WithRetryDeadline(t.Context(), time.Now().Add(time.Minute)), Query{}, "")
-	require.EqualError(t, err, "out of time to wait for the Retry-After of 24h0m0s: 429 Too Many Requests")
+			// Every later request, a follow loop's next cycle's, is refused
+			// without being sent.
+			_, err = c.Page(WithRetryDeadline(t.Context(), time.Now().Add(time.Minute)), Query{}, "")
+			require.ErrorContains(t, err, "no request be sent until")
+			require.ErrorContains(t, c.Post(t.Context(), "/messages", []byte(`{}`)), "no request be sent until")
+			_, err = c.TokenInfo(t.Context())
+			require.ErrorContains(t, err, "no request be sent until")
+			require.Equal(t, 1, *n, "nothing sent before the time the API named")
+			require.False(t, failure.IsPermanent(err), "a follow loop goes on after it")
+		})
+	}
+
+	t.Run("ten minutes, waited and said at once", func(t *testing.T) {
+		srv, n := scripted(t, reply{status: 429, header: map[string]string{"Retry-After": "600"}}, reply{status: 429, header: map[string]string{"Retry-After": "600"}})
+		c, _ := testClient(srv.URL) // unlimited: the limiter does not pause
+		var retries []Retry
+		c.cfg.OnRetry = func(r Retry) { retries = append(retries, r) }
+		_, err := c.TokenInfo(t.Context()) // once: not retried, but every request waits
+		require.ErrorContains(t, err, "429")
+		_, err = c.Page(t.Context(), Query{}, "")
+		require.NoError(t, err)
+		require.Equal(t, 3, *n)
+		require.Len(t, retries, 2, "each 429 said at once, the token info's too")
+		for _, r := range retries {
+			require.True(t, r.Throttled)
+			require.Equal(t, 10*time.Minute, r.Wait)
+		}
+	})
 }
 
 // TestRetryAfterDateOnTheServerClock: an HTTP-date Retry-After counts from

@@ -15,6 +15,9 @@ import (
 const (
 	retryLogFirst = 5
 	retryLogEvery = 30 * time.Second
+	// longWait: a retry waiting this long or longer is logged on its own
+	// line, with when the wait ends.
+	longWait = time.Minute
 )
 
 // retryLog is the API client's OnRetry for a session: it logs at warn.
@@ -31,6 +34,7 @@ type retryLog struct {
 	lastRetry  time.Time
 	throttled  int64 // pending retries that were 429s
 	incidentAt time.Time
+	longUntil  time.Time // the end of the latest long wait logged
 }
 
 func newRetryLog(log *slog.Logger, now func() time.Time) *retryLog {
@@ -50,14 +54,28 @@ func (l *retryLog) observe(r extract.Retry) {
 	}
 	l.lastRetry = now
 	cause := r.Err.Error()
-	if l.logged < retryLogFirst {
-		l.logged++
+	// A wait of a minute or more (a 429's Retry-After, up to ten minutes)
+	// is said at once with its end, however many lines came before: the
+	// process is otherwise silent that long. The requests in flight that
+	// got the same 429 add no line.
+	until := now.Add(r.Wait)
+	long := r.Wait >= longWait && until.After(l.longUntil.Add(time.Second))
+	if long {
+		l.longUntil = until
+	}
+	if l.logged < retryLogFirst || long {
+		if !long {
+			l.logged++
+		}
 		l.lastLine = now
 		attrs := []any{"cause", cause, "attempt", r.Attempt, "wait", r.Wait.Round(time.Millisecond).String()}
+		if long {
+			attrs = append(attrs, "until", until.UTC().Format(time.RFC3339))
+		}
 		if r.Throttled {
 			attrs = append(attrs, "throttled", true)
 		}
-		if l.logged == retryLogFirst {
+		if !long && l.logged == retryLogFirst {
 			attrs = append(attrs, "next", "further retries are counted every "+retryLogEvery.String())
 		}
 		l.log.Warn("API request failed, retrying", attrs...)

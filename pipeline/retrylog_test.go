@@ -76,3 +76,31 @@ func TestRetryLog(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, "API request failed, retrying", got[0]["msg"])
 }
+
+// TestRetryLogLongWait: a wait of a minute or more (a 429's Retry-After)
+// is logged at once with when it ends, even after the first lines of an
+// incident, once for the requests in flight that got the same 429 (was:
+// counted with the others, and the count logged only at the next retry,
+// ten minutes later).
+func TestRetryLogLongWait(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	l := newRetryLog(slog.New(slog.NewJSONHandler(&buf, nil)), func() time.Time { return now })
+	for range retryLogFirst {
+		l.observe(extract.Retry{Attempt: 1, Wait: time.Second, Err: errors.New("server error 503")})
+	}
+	buf.Reset()
+	throttled := extract.Retry{Attempt: 1, Throttled: true, Wait: 10 * time.Minute, Err: errors.New("429 Too Many Requests")}
+	for range 8 { // the workers' requests in flight, refused together
+		l.observe(throttled)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 1, buf.String())
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &m))
+	require.Equal(t, "WARN", m["level"])
+	require.Equal(t, "10m0s", m["wait"])
+	require.Equal(t, "2026-11-01T00:10:00Z", m["until"])
+	require.Equal(t, true, m["throttled"])
+	require.NotContains(t, m, "next")
+}

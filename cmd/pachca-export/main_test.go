@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -658,4 +659,33 @@ func TestAlertsRefusedTokenExit2(t *testing.T) {
 	code, stdout, stderr = runMain(t, "run", "-c", path, "--from", day, "--to", next)
 	require.Equal(t, 0, code, stdout+stderr)
 	require.NotEmpty(t, sim.Stats().Messages, "the pending findings sent")
+}
+
+// TestRestrictedTokenEndsTheRun: an API that answers 429 with a
+// Retry-After of a day (a token restricted) ends the run at once, exit 1,
+// with one line naming until when, and no request is sent after the
+// answer (was: silent for ten minutes, the workers held in the pause the
+// token-owner request's 429 began, then a request every ten minutes,
+// each before the time the API named, for some five hours). The day
+// stays unexported, for the next run.
+func TestRestrictedTokenEndsTheRun(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Retry-After", "86400")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	t.Cleanup(srv.Close)
+	day := pastDay(3)
+	path := writeConfig(t, srv.URL+"/api/shared/v1", secretToken, goodConfig)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // the test's bound: the run used to wait ten minutes
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := Main(ctx, []string{"run", "-c", path, "--from", day, "--to", pastDay(2)}, &stdout, &stderr)
+	require.NoError(t, ctx.Err(), "the run ended by itself")
+	require.Equal(t, 1, code, stderr.String())
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	require.Regexp(t, `^pachca-export: fetch .*: the API answered 429 Too Many Requests asking that no request be sent until \S+Z \(2[34]h\d+m\d+s from now\), longer than the 10m0s a request waits: the token may be restricted until then; run again after it$`, lines[len(lines)-1])
+	require.Regexp(t, `(?m)^days delivered\s+0$`, stderr.String())
+	require.LessOrEqual(t, requests.Load(), int64(1+8), "the requests already under way at the first answer, at most (token owner, 8 workers)")
 }
