@@ -590,6 +590,31 @@ func TestFollowGivesUp(t *testing.T) {
 	require.Equal(t, wm, position(t, cfg).Watermark, "the watermark held while cycles failed")
 }
 
+// TestFollowTriesAMissingHostAgain: a host name that does not exist
+// (NXDOMAIN) fails a cycle at its first request, as a TLS failure does,
+// and the loop tries again each cycle until give_up_after, not stopping at
+// once: a name can be missing for a while (a VPN or split DNS not up yet).
+func TestFollowTriesAMissingHostAgain(t *testing.T) {
+	cfg := testConfig(t, "https://api.pachca-typo.invalid/api/shared/v1")
+	cfg.Follow.Interval, cfg.Follow.GiveUpAfter = 200*time.Millisecond, 2*time.Second
+	var dials atomic.Int64
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, Server: "127.0.0.53:53", IsNotFound: true}}
+	}}
+	var logs logbuf.Buffer
+	start := time.Now()
+	err := follow.Run(t.Context(), pipeline.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil)), HTTPClient: &http.Client{Transport: tr}}, follow.Options{})
+	require.ErrorContains(t, err, "cycles have failed for")
+	require.ErrorContains(t, err, "DNS: the host name api.pachca-typo.invalid of source.base_url does not exist (no such host, answered 127.0.0.53:53): check the host name in source.base_url")
+	require.False(t, failure.IsPermanent(err), "exit 1, as for TLS: %v", err)
+	require.GreaterOrEqual(t, time.Since(start), cfg.Follow.GiveUpAfter, "tried until give_up_after")
+	cycles := strings.Count(logs.String(), "follow: cycle failed") + 1 // and the last, which gave up
+	require.GreaterOrEqual(t, cycles, 3, "each cycle tried again")
+	require.LessOrEqual(t, dials.Load(), int64(2*cycles), "one request a cycle, and the token owner's: none retried within a cycle")
+}
+
 // TestFollowOutageSaysOnce: a loop started while the API is away says so
 // through its failing cycles, not once more per cycle with a warning that
 // the API "did not tell" the token's owner (was: one such warning per
