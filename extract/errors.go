@@ -68,7 +68,7 @@ func (e *APIError) Error() string {
 	}
 	switch e.Status {
 	case 401:
-		return "the API rejected the token (" + detail + "): check source.token (or --token); reading the audit log needs the workspace owner's token with scope audit_events:read on the Corporation plan"
+		return "the API rejected the token (" + detail + "): check the token (source.token, source.token_file or --token); reading the audit log needs the workspace owner's token with scope audit_events:read on the Corporation plan"
 	case 402:
 		return "the workspace's plan does not include the audit log (" + detail + "): audit events need the Corporation plan"
 	case 403:

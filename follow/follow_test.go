@@ -494,7 +494,7 @@ func TestFollowStopsWhenTheTokenIsRevoked(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("the loop went on with a revoked token")
 	}
-	require.ErrorContains(t, err, "the API rejected the token (401 invalid_token: The access token is invalid): check source.token")
+	require.ErrorContains(t, err, "the API rejected the token (401 invalid_token: The access token is invalid): check the token (source.token, source.token_file or --token)")
 	require.True(t, failure.IsUsage(err), "exit 2: %v", err)
 	require.NotContains(t, err.Error(), cfg.Source.Token)
 	require.LessOrEqual(t, refused.Load(), int64(2), "no retry of a rejected token (one request; the token's owner asked once)")

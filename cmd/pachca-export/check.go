@@ -34,8 +34,10 @@ Go would ignore or misread), sends one request to tell whether the API accepts t
 writable, bucket writable, Kafka topic present, a file or S3 location that
 holds this configuration's data or none yet). With alerts: rules, it reads the
 token's scopes for the messages:create they need. Prints one OK or FAIL line per
-item and exits 1 if any failed, 2 if the token is missing or the API refuses it
-(401, 402, 403), as run does; a missing token is a FAIL line, and the rest is
+item and exits 1 if any failed, 2 if one failed for what run refuses as a
+configuration error (a token missing or refused with 401, 402, 403, a signing
+key others may read, a sink holding another configuration's data, a state of
+another owner's token); a missing token is a FAIL line, and the rest is
 checked all the same.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
@@ -59,11 +61,13 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	failed := 0
-	// tokenRefused: no token, or one the API refuses (401, 402, 403):
-	// what run and follow end on with exit status 2, which check ends
-	// on too, so that a script or an init container stops there rather
-	// than retry with the same token.
-	tokenRefused := false
+	// usage names the items that failed for what run and follow refuse
+	// as configuration errors, with exit status 2: no token or one the
+	// API refuses (401, 402, 403), a signing key others may read, a sink
+	// holding another configuration's data. check ends on exit status 2
+	// with any of them too, so that a script or an init container stops
+	// there rather than retry what no retry fixes.
+	var usage []string
 	line := func(ok bool, what, detail string) {
 		status := "OK"
 		if !ok {
@@ -71,6 +75,13 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 			failed++
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", status, what, e.redact(detail))
+	}
+	// fail is line for an item that failed with err.
+	fail := func(what string, err error) {
+		if failure.IsUsage(err) {
+			usage = append(usage, what)
+		}
+		line(false, what, permissionHint(err, osOwners()).Error())
 	}
 	detail := fmt.Sprintf("%s: %d sink(s)", cfg.File, len(cfg.Sinks))
 	if w := cfg.SecretsExposed; w != "" {
@@ -83,8 +94,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	var info extract.TokenInfo
 	infoErr := errors.New("no token the API accepts")
 	if err := cfg.Source.RequireToken(cfg.File); err != nil {
-		line(false, "token", permissionHint(err, osOwners()).Error())
-		tokenRefused = true
+		fail("token", failure.AsUsage(err))
 	} else {
 		cc := cfg.Source.ClientConfig(nil)
 		cc.MaxRetries = 2
@@ -99,8 +109,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		c := extract.NewClient(cc)
 		start := time.Now()
 		if err := probe(ctx, cfg.Source.Timeout, c.Probe); err != nil {
-			line(false, "token", err.Error())
-			tokenRefused = failure.IsUsage(err)
+			fail("token", err)
 		} else {
 			answer := time.Since(start)
 			start = time.Now()
@@ -129,10 +138,10 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		checkAlertScope(len(rules), info.Scopes, infoErr, line)
 	}
 	if cfg.Signing.PrivateKeyFile != "" || len(cfg.Signing.PreviousPublicKeyFiles) > 0 {
-		checkSigning(cfg, line)
+		checkSigning(cfg, line, fail)
 	}
 	if v, err := state.Check(cfg.State.Dir, pipeline.Identity(cfg), pipeline.FormerIdentities(cfg)...); err != nil {
-		line(false, "state", permissionHint(err, osOwners()).Error())
+		fail("state", err)
 	} else {
 		detail := v.Dir() + " writable"
 		if who := v.InUse(); who != "" {
@@ -142,21 +151,21 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 			detail += "; warning: " + w
 		}
 		if err := pipeline.CheckOwner(v, info.UserID); infoErr == nil && err != nil {
-			line(false, "state", err.Error())
+			fail("state", err)
 		} else {
 			line(true, "state", detail)
 		}
 	}
 	if d := cfg.Output.DeadLetterDir; d != "" {
 		if err := pipeline.CheckDeadLetterDir(cfg.Output); err != nil {
-			line(false, "dead letters", permissionHint(err, osOwners()).Error())
+			fail("dead letters", err)
 		} else {
 			line(true, "dead letters", d+" writable")
 		}
 	}
 	set, err := sinkset.Build(ctx, cfg.Sinks, e.stdout)
 	if err != nil {
-		line(false, "sinks", err.Error())
+		fail("sinks", err)
 	} else {
 		claims, claimErrs := set.Claim(ctx, sinks.Claim{Identity: pipeline.DataIdentity(cfg)})
 		for i, err := range set.Check(ctx) {
@@ -165,7 +174,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 				err = fmt.Errorf("%s: %w", name, claimErrs[i])
 			}
 			if err != nil {
-				line(false, fmt.Sprintf("sinks[%d]", i), permissionHint(err, osOwners()).Error())
+				fail(fmt.Sprintf("sinks[%d]", i), err)
 			} else if _, probed := set.Sinks[i].(sinks.Checker); !probed {
 				line(true, fmt.Sprintf("sinks[%d]", i), name)
 			} else if _, stream := set.Sinks[i].(sinks.Streamer); stream {
@@ -187,8 +196,12 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		}
 	}
 	w.Flush()
-	if failed > 0 && tokenRefused {
+	switch {
+	case failed == 0:
+	case slices.Equal(usage, []string{"token"}):
 		return failure.Usagef("check: %d problem(s), the token's among them", failed)
+	case len(usage) > 0:
+		return failure.Usagef("check: %d problem(s), of the configuration: %s", failed, strings.Join(usage, ", "))
 	}
 	if failed > 0 {
 		return fmt.Errorf("check: %d problem(s)", failed)
@@ -242,14 +255,14 @@ func (e *env) proxies() []proxyVar {
 // checkSigning reads the signing keys as a run does, so that a key a run
 // would refuse (unreadable, not Ed25519, open to other users) is a FAIL
 // line here rather than the run's first error.
-func checkSigning(cfg *config.Config, line func(ok bool, what, detail string)) {
+func checkSigning(cfg *config.Config, line func(ok bool, what, detail string), fail func(what string, err error)) {
 	key, err := pipeline.Signer(cfg)
 	if err == nil {
 		_, err = pipeline.PreviousKeys(cfg)
 	}
 	switch {
 	case err != nil:
-		line(false, "signing", err.Error())
+		fail("signing", err)
 	case key == nil:
 		line(true, "signing", fmt.Sprintf("%d previous public key(s); no signing.private_key_file: manifests are not signed", len(cfg.Signing.PreviousPublicKeyFiles)))
 	default:

@@ -287,8 +287,9 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, held.Close())
 	stdout.Reset()
 	code = Main(t.Context(), []string{"check", "-c", path}, &stdout, &stderr)
-	require.Equal(t, 1, code, stdout.String()+stderr.String())
+	require.Equal(t, 2, code, "a configuration error, as run: exit 2 (was: 1)\n"+stdout.String()+stderr.String())
 	require.Regexp(t, `FAIL\s+state\s+source: the token is user 10001's \(GET /oauth/token/info\), but this state's days were exported with user 20002's token`, stdout.String())
+	require.Contains(t, stderr.String(), "check: 1 problem(s), of the configuration: state")
 
 	// Alert rules need the scope messages:create: check reads the token's
 	// scopes (GET /oauth/token/info) and fails a token without it (was:
@@ -552,6 +553,11 @@ func TestFailedFirstRunLeavesNoMarker(t *testing.T) {
 	code, stdout, stderr = runMain(t, append([]string{"run", "-c", path}, period...)...)
 	require.Equal(t, 2, code, stdout+stderr)
 	require.Contains(t, stderr, "this location holds the events of another configuration")
+	// check ends as the run: exit 2, a configuration error (was: 1).
+	code, stdout, stderr = runMain(t, "check", "-c", path)
+	require.Equal(t, 2, code, stdout+stderr)
+	require.Regexp(t, `FAIL\s+sinks\[0\]\s+.*this location holds the events of another configuration`, stdout)
+	require.Contains(t, stderr, "check: 1 problem(s), of the configuration: sinks[0]")
 }
 
 // TestLocationMarkedWhileFetching: two configurations started on one new

@@ -183,7 +183,8 @@ func TestVerifyStreamsOnly(t *testing.T) {
 // user of the host, and the run then stopped on it); a key other users may
 // read is refused, since whoever reads it can sign manifests, while one the
 // group reads (a Secret mounted for an fsGroup) is accepted. The dry run
-// reads it as the run does.
+// reads it as the run does; check ends on exit status 2 for any of them,
+// as the run (was: 1).
 func TestSigningKeyChecked(t *testing.T) {
 	base := startSim(t)
 	key := filepath.Join(t.TempDir(), "signing.pem")
@@ -194,7 +195,7 @@ func TestSigningKeyChecked(t *testing.T) {
 	require.NoError(t, os.Chmod(key, 0o644))
 	open := "signing.private_key_file: " + key + " is open to other users (mode 0644): whoever reads it can sign manifests as this exporter"
 	code, stdout, stderr := runMain(t, "check", "-c", path)
-	require.Equal(t, 1, code, stdout+stderr)
+	require.Equal(t, 2, code, "exit 2, as run (was: 1)\n"+stdout+stderr)
 	require.Regexp(t, `FAIL\s+signing\s+`+regexp.QuoteMeta(open), stdout)
 	code, _, stderr = runMain(t, "run", "-c", path, "--from", day)
 	require.Equal(t, 2, code, stderr)
@@ -213,17 +214,17 @@ func TestSigningKeyChecked(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(key, []byte("not a key\n"), 0o600))
 	code, stdout, stderr = runMain(t, "check", "-c", path)
-	require.Equal(t, 1, code, stdout+stderr)
+	require.Equal(t, 2, code, stdout+stderr)
 	require.Regexp(t, `FAIL\s+signing\s+signing.private_key_file: `+regexp.QuoteMeta(key)+`: `, stdout)
 	require.NoError(t, os.Remove(key))
 	code, stdout, stderr = runMain(t, "check", "-c", path)
-	require.Equal(t, 1, code, stdout+stderr)
+	require.Equal(t, 2, code, stdout+stderr)
 	require.Regexp(t, `FAIL\s+signing\s+signing.private_key_file: open `+regexp.QuoteMeta(key)+`: no such file`, stdout)
 
 	// A key file that never ends is refused at 64 KiB (was: read until
 	// the memory was gone).
 	path = writeConfig(t, base, secretToken, goodConfig+"signing:\n  previous_public_key_files: [/dev/zero]\n")
 	code, stdout, stderr = runMain(t, "check", "-c", path)
-	require.Equal(t, 1, code, stdout+stderr)
+	require.Equal(t, 2, code, stdout+stderr)
 	require.Regexp(t, `FAIL\s+signing\s+signing.previous_public_key_files\[0\]: /dev/zero is larger than 64 KiB: not a PEM key`, stdout)
 }
