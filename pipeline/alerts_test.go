@@ -29,12 +29,7 @@ func TestAlertsDuringExport(t *testing.T) {
 	}}}
 	require.NoError(t, cfg.Validate())
 	from, to := day0(), day0().AddDate(0, 0, 1)
-	var dlp int
-	for _, ev := range exporttest.Expected(sim, from, to) {
-		if ev.Key == "dlp_violation_detected" {
-			dlp++
-		}
-	}
+	dlp := dlpEvents(sim, from)
 	require.Positive(t, dlp)
 
 	var out bytes.Buffer
@@ -76,15 +71,7 @@ func TestAlertsOfAFailedRun(t *testing.T) {
 		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"},
 	}}}
 	require.NoError(t, cfg.Validate())
-	dlp := func(from time.Time) (n int) {
-		for _, ev := range exporttest.Expected(sim, from, from.AddDate(0, 0, 1)) {
-			if ev.Key == "dlp_violation_detected" {
-				n++
-			}
-		}
-		return n
-	}
-	first, second, third := dlp(day0()), dlp(day0().AddDate(0, 0, 1)), dlp(day0().AddDate(0, 0, 2))
+	first, second, third := dlpEvents(sim, day0()), dlpEvents(sim, day0().AddDate(0, 0, 1)), dlpEvents(sim, day0().AddDate(0, 0, 2))
 	require.Positive(t, first)
 	require.Positive(t, second)
 	run := func(from time.Time) (*pipeline.Summary, error) {
@@ -158,12 +145,7 @@ func TestAlertsRefusedOnce(t *testing.T) {
 	}}}
 	require.NoError(t, cfg.Validate())
 	from, to := day0(), day0().AddDate(0, 0, 1)
-	var dlp int
-	for _, ev := range exporttest.Expected(sim, from, to) {
-		if ev.Key == "dlp_violation_detected" {
-			dlp++
-		}
-	}
+	dlp := dlpEvents(sim, from)
 	require.Positive(t, dlp)
 	run := func() (*pipeline.Summary, error) {
 		return pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
@@ -185,4 +167,15 @@ func TestAlertsRefusedOnce(t *testing.T) {
 	require.Zero(t, sum.AlertRefused)
 	require.Equal(t, tried, sim.Stats().Requests, "no message tried again")
 	require.Empty(t, sim.Stats().Messages)
+}
+
+// dlpEvents is how many dlp_violation_detected events sim holds in the day
+// from from.
+func dlpEvents(sim *simulator.Server, from time.Time) (n int) {
+	for _, ev := range exporttest.Expected(sim, from, from.AddDate(0, 0, 1)) {
+		if ev.Key == "dlp_violation_detected" {
+			n++
+		}
+	}
+	return n
 }
