@@ -106,11 +106,12 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 			g := f
 			g.Workspace = cfg.Workspace
 			if group != "" {
-				if before, ok := sent.reported(group, f.First, f.Last); ok {
+				if before, told, ok := sent.reported(group, f.First, f.Last); ok {
 					if before == 0 || f.Count < regrowth*before {
 						continue
 					}
-					key, g.Before = fmt.Sprintf("%s grown to %d", key, f.Count), before
+					// "still going" only after a message the recipient got.
+					key, g.Before = fmt.Sprintf("%s grown to %d", key, f.Count), told
 				}
 			}
 			if sent.Has(key) {
@@ -143,6 +144,7 @@ func Notify(ctx context.Context, cfg Config, findings []Finding, sent *Sent, s S
 					// Sent again, it would be refused again, run after run:
 					// it is recorded, and reported by this run only.
 					refusals = append(refusals, &RefusedError{fmt.Errorf("alerts: rule %s: finding %q: %w (not sent again)", r.Name, f.Key(), err)})
+					sp.Refused = true
 					if err := sent.add(key, group, sp); err != nil {
 						return n, err
 					}

@@ -256,6 +256,42 @@ func TestNotifyBurstGoesOn(t *testing.T) {
 	require.Equal(t, "10001: Suspicious logins: 20 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:19:00Z, last from IP 203.0.113[.]e19; still going (10 in the last message)", s.sent[4])
 }
 
+// TestNotifyBurstAfterARefusedMessage: a burst whose message the API
+// refused is said again once it has doubled, as one sent, but without
+// "still going (N in the last message)" to the recipient who never got
+// that message (was: it named the refused message's count).
+func TestNotifyBurstAfterARefusedMessage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts-sent.json")
+	cfg := Config{Rules: []Rule{thresholdRule(5, 10*time.Minute)}}
+	cfg.Rules[0].Recipients = []string{"10001", "10002"}
+	tooLong := fmt.Errorf("message to user 10001: %w", &extract.APIError{Status: 422, Code: "too_long", Message: "content is too long", Method: "POST", Path: "/messages"})
+	s := &fakeSender{fail: map[string]error{"10001": tooLong}}
+	e, err := New(cfg)
+	require.NoError(t, err)
+	observed := 0
+	upTo := func(n int) error {
+		for ; observed < n; observed++ {
+			e.Observe(rec(fmt.Sprint("e", observed), "user_2fa_fail", "1", time.Duration(observed)*time.Minute))
+		}
+		sent, err := OpenSent(path)
+		require.NoError(t, err)
+		_, err = Notify(t.Context(), cfg, e.Findings(), sent, s, false, nil)
+		return err
+	}
+	require.ErrorIs(t, upTo(5), tooLong)
+	require.Equal(t, []string{"10002: Suspicious logins: 5 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:04:00Z, last from IP 203.0.113[.]e4"}, s.sent)
+	delete(s.fail, "10001")
+	require.NoError(t, upTo(9))
+	require.Len(t, s.sent, 1, "the refused burst counts as said until it doubles")
+	require.NoError(t, upTo(10))
+	require.Equal(t, []string{
+		"10001: Suspicious logins: 10 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:09:00Z, last from IP 203.0.113[.]e9",
+		"10002: Suspicious logins: 10 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:09:00Z, last from IP 203.0.113[.]e9; still going (5 in the last message)",
+	}, s.sent[1:])
+	require.NoError(t, upTo(20))
+	require.Equal(t, "10001: Suspicious logins: 20 user_2fa_fail events for actor 1 (User) between 2026-11-01T10:00:00Z and 10:19:00Z, last from IP 203.0.113[.]e19; still going (10 in the last message)", s.sent[3])
+}
+
 // TestNotifyPastARefusedRecipient: a recipient the API refuses (404: the
 // user is gone) fails Notify, but the other recipients get every message
 // (was: Notify stopped at the refusal, so one deleted account held back

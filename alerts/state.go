@@ -28,11 +28,13 @@ type sentFile struct {
 }
 
 // span is the time span of a burst sent, in Unix milliseconds, and its
-// count of events in that message (0 in files of earlier versions).
+// count of events in that message (0 in files of earlier versions);
+// Refused when the API refused the message, which no one read.
 type span struct {
-	First int64 `json:"first"`
-	Last  int64 `json:"last"`
-	Count int   `json:"count,omitempty"`
+	First   int64 `json:"first"`
+	Last    int64 `json:"last"`
+	Count   int   `json:"count,omitempty"`
+	Refused bool  `json:"refused,omitempty"`
 }
 
 // Sent is the durable record of the alerts already sent, which makes a
@@ -101,17 +103,21 @@ func (s *Sent) Has(key string) bool {
 // [first, last] was recorded: the same burst, grown since by events
 // published late, read by a wider range or still coming, whose first event,
 // and so its key, may differ; and the largest count its messages gave (0:
-// not recorded).
-func (s *Sent) reported(group string, first, last time.Time) (count int, ok bool) {
+// not recorded), and the largest count of those the API took (told: 0
+// when it refused every one).
+func (s *Sent) reported(group string, first, last time.Time) (count, told int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, l := first.UnixMilli(), last.UnixMilli()
 	for _, sp := range s.bursts[group] {
 		if sp.First <= l && f <= sp.Last {
 			count, ok = max(count, sp.Count), true
+			if !sp.Refused {
+				told = max(told, sp.Count)
+			}
 		}
 	}
-	return count, ok
+	return count, told, ok
 }
 
 // Forget drops, at the next write, the messages sent before before and the
