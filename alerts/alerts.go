@@ -214,10 +214,12 @@ func Refused(err error) int {
 // refusedMessage reports whether the API refused one message for what it
 // holds, which it will refuse again (400, 422: a content it does not take;
 // 404: no such user; any other 4xx), rather than for the token (401, 402,
-// 403), for now (408, 429, 5xx), or with no answer.
+// 403), for now (408, 429, 5xx), or with no answer. A page that is not the
+// API's (Foreign: a proxy's, a gateway's) says nothing of the message: it
+// is not recorded, and the next run sends it.
 func refusedMessage(err error) bool {
 	var ae *extract.APIError
-	if !errors.As(err, &ae) || ae.Status < 400 || ae.Status > 499 {
+	if !errors.As(err, &ae) || ae.Foreign || ae.Status < 400 || ae.Status > 499 {
 		return false
 	}
 	switch ae.Status {

@@ -319,6 +319,19 @@ func TestNotifyPastARefusedRecipient(t *testing.T) {
 	require.Zero(t, n)
 	require.Equal(t, 4, s.tries, "not tried again")
 
+	// A page that is not the API's (a proxy's 400) is no refusal of the
+	// message: it stops at once, and the next run sends the message
+	// (was: recorded as refused, never sent).
+	sent, err = OpenSent(filepath.Join(t.TempDir(), "alerts-sent.json"))
+	require.NoError(t, err)
+	page := fmt.Errorf("message to user 10001: %w", &extract.APIError{Status: 400, Message: "<html>Bad Request</html>", Method: "POST", Path: "/messages", Foreign: true})
+	s = &fakeSender{fail: map[string]error{"10001": page}}
+	n, err = Notify(t.Context(), notifyConfig(), notifyFindings(), sent, s, false, nil)
+	require.ErrorIs(t, err, page)
+	require.NotContains(t, err.Error(), "not sent again")
+	require.Zero(t, n)
+	require.False(t, sent.Has(sentKey(notifyFindings()[0], "10001")))
+
 	// A failure of the API itself still stops at once.
 	sent, err = OpenSent(filepath.Join(t.TempDir(), "alerts-sent.json"))
 	require.NoError(t, err)
