@@ -98,6 +98,34 @@ func TestExportExactlyOnce(t *testing.T) {
 	require.Greater(t, maxTie, 50, "a tie group larger than a page")
 }
 
+// TestExportExactlyOnceMicroseconds: an API that keeps created_at in
+// microseconds compares start_time and end_time with them, while events
+// show milliseconds: events at 23:59:59.999xxx and at 00:00:00.000xxx each
+// land once, in the day they show, with windows cut small by checkpoints
+// and retries that ask again from a checkpoint's edge.
+func TestExportExactlyOnceMicroseconds(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) {
+		c.Events, c.Micros = 6000, true
+		c.FaultRate, c.Faults = 0.1, []string{simulator.Fault500, simulator.FaultReset, simulator.FaultTruncate}
+	})
+	cfg := testConfig(t, base)
+	cfg.Source.MaxRetries = 20
+	from, to := day0(), day0().AddDate(0, 0, 3)
+	sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+	require.NoError(t, err)
+	want := exporttest.Expected(sim, from, to)
+	require.EqualValues(t, len(want), sum.Events)
+	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+	edges := 0 // events of a day's last or first millisecond
+	for _, ev := range want {
+		if ms := ev.CreatedAt.UnixMilli() % (24 * 3600 * 1000); ms == 0 || ms == 24*3600*1000-1 {
+			edges++
+		}
+	}
+	require.GreaterOrEqual(t, edges, 6, "events at the edges of days")
+	require.Positive(t, sim.Stats().Faults)
+}
+
 // TestExportUnderFaults: the same export through 5xx, resets, truncated and
 // HTML bodies and a server rate limit below the client's: identical output,
 // and the client never gets its token blocked for ignoring Retry-After.

@@ -103,7 +103,7 @@ func (s *Server) serveAuditEvents(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	f, c, limit, errs := s.parseQuery(q)
-	rec.Start, rec.End = msTime(f.startMs), msTime(f.endMs)
+	rec.Start, rec.End = usTime(f.startUs), usTime(f.endUs)
 	var body []byte
 	var badCursor *apiErrorItem
 	shaped := false
@@ -204,14 +204,18 @@ func (s *Server) parseQuery(q url.Values) (f filter, c *cursor, limit int, errs 
 		}
 		*p.t = t
 	}
+	// Bounds are compared at the precision events are kept at,
+	// microseconds: an event at 12:00:00.000500, written 12:00:00.000, is
+	// after an end_time of 12:00:00.000 (with Config.Micros; otherwise
+	// every event lies on a whole millisecond).
 	if !start.IsZero() {
-		f.startMs = start.UnixMilli()
-		if start.Sub(time.UnixMilli(f.startMs)) > 0 {
-			f.startMs++ // a bound inside a millisecond: the next whole one is the first included
+		f.startUs = start.UnixMicro()
+		if start.Sub(time.UnixMicro(f.startUs)) > 0 {
+			f.startUs++ // a bound inside a microsecond: the next whole one is the first included
 		}
 	}
 	if !end.IsZero() {
-		f.endMs = end.UnixMilli()
+		f.endUs = end.UnixMicro()
 	}
 	switch {
 	case start.IsZero() || end.IsZero():
@@ -255,11 +259,11 @@ func parseTime(v string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func msTime(ms int64) time.Time {
-	if ms == 0 {
+func usTime(us int64) time.Time {
+	if us == 0 {
 		return time.Time{}
 	}
-	return time.UnixMilli(ms).UTC()
+	return time.UnixMicro(us).UTC()
 }
 
 // page renders the answer of one valid request and counts its events; an
@@ -329,9 +333,9 @@ func (s *Server) recordAccess(r *http.Request) {
 		ua = string([]rune(ua)[:255])
 	}
 	d := draft{key: "audit_events_accessed", actorID: s.cfg.owner(), actorType: "User", entityID: s.cfg.owner(), entityType: "User", details: []byte("{}")}
-	ms := s.now().UnixMilli()
-	raw := renderEvent(nil, formatUUID(rand.Uint64(), rand.Uint64()), ms, d, ip, ua)
+	us := s.cfg.micros(s.now())
+	raw := renderEvent(nil, formatUUID(rand.Uint64(), rand.Uint64()), us/1000, d, ip, ua)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st.add(ms, raw, d)
+	s.st.add(us, raw, d)
 }

@@ -82,13 +82,19 @@ type Config struct {
 	// OwnerID is the workspace owner's user id: the user of Token, which
 	// GET /oauth/token/info names, and the actor of the owner's events;
 	// 0 for 10001. Another workspace has another owner.
-	OwnerID     uint64
-	Events      int       // number of events generated
-	From, To    time.Time // generated events lie in [From, To)
-	Seed        int64     // same seed and config: same events, byte for byte
-	TieGroups   bool      // many events share one millisecond (groups larger than a page too)
-	Midnight    bool      // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
-	UnknownKeys bool      // some events with an event_key or a details field not in the spec
+	OwnerID   uint64
+	Events    int       // number of events generated
+	From, To  time.Time // generated events lie in [From, To)
+	Seed      int64     // same seed and config: same events, byte for byte
+	TieGroups bool      // many events share one millisecond (groups larger than a page too)
+	Midnight  bool      // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
+	// Micros keeps created_at in microseconds, as a database does, and
+	// compares start_time and end_time with them, while events show
+	// milliseconds as the API writes them: an event at 23:59:59.999500 is
+	// after an end_time of 23:59:59.999. Off: every event lies on a whole
+	// millisecond.
+	Micros      bool
+	UnknownKeys bool // some events with an event_key or a details field not in the spec
 	// TieGroup puts this many of the events into one millisecond (one
 	// group, besides TieGroups' small ones): 0 = none.
 	TieGroup int
@@ -165,6 +171,15 @@ func (c Config) messageMaxBytes() int {
 		return c.MessageMaxBytes
 	}
 	return DefaultMessageMaxBytes
+}
+
+// micros is t as an event's created_at is kept: Unix microseconds, whole
+// milliseconds unless Micros.
+func (c Config) micros(t time.Time) int64 {
+	if c.Micros {
+		return t.UnixMicro()
+	}
+	return t.UnixMilli() * 1000
 }
 
 // owner is the workspace owner's user id (OwnerID).

@@ -94,7 +94,7 @@ func generate(cfg Config, st *store) {
 	var a arena
 	var scratch []byte
 	odd := 0 // odd ids given so far
-	for i, ms := range times {
+	for i, us := range times {
 		d := g.draft(keys[i])
 		if cfg.BigEvents > 0 && cfg.BigDetails > 0 && i%max(1, len(times)/cfg.BigEvents) == 0 && i/max(1, len(times)/cfg.BigEvents) < cfg.BigEvents {
 			d.details = g.padDetails(d.details, cfg.BigDetails)
@@ -104,16 +104,18 @@ func generate(cfg Config, st *store) {
 		if cfg.OddKeys && odd < len(OddIDs()) && i%max(1, len(times)/len(OddIDs())) == len(times)/len(OddIDs())/2 {
 			id, odd = OddIDs()[odd], odd+1
 		}
-		scratch = renderEvent(scratch[:0], id, ms, d, ip, ua)
-		st.add(ms, a.put(scratch), d)
+		scratch = renderEvent(scratch[:0], id, us/1000, d, ip, ua)
+		st.add(us, a.put(scratch), d)
 	}
 }
 
-// times returns cfg.Events sorted millisecond timestamps in [From, To).
+// times returns cfg.Events sorted timestamps in [From, To), in Unix
+// microseconds: whole milliseconds, or with Micros anywhere within them.
 func (g *gen) times() []int64 {
 	from, to := g.cfg.From.UnixMilli(), g.cfg.To.UnixMilli()
 	n := g.cfg.Events
 	out := make([]int64, 0, n)
+	edges := 0 // the events at the edges of days, first in out
 	if g.cfg.Midnight {
 		// 00:00:00.000 twice and 23:59:59.999 once per day: the edges of day windows.
 		day := time.UnixMilli(from).UTC().Truncate(24 * time.Hour)
@@ -124,6 +126,7 @@ func (g *gen) times() []int64 {
 				}
 			}
 		}
+		edges = len(out)
 	}
 	if g.cfg.TieGroup > 0 {
 		ms := from + g.rng.Int64N(to-from)
@@ -149,6 +152,24 @@ func (g *gen) times() []int64 {
 	}
 	for len(out) < n {
 		out = append(out, from+g.rng.Int64N(to-from))
+	}
+	for i, ms := range out {
+		us := ms * 1000
+		switch {
+		case !g.cfg.Micros:
+		case i < edges && ms%(24*3600*1000) == 0 && (i == 0 || out[i-1]/1000 != ms):
+			// the first of a midnight's two exactly at 00:00:00.000000: in
+			// both days' answers (end_time is inclusive), exported in the
+			// later day only
+		case i < edges:
+			// 00:00:00.000 and 23:59:59.999 with microseconds: after
+			// that millisecond's end_time, in the answer of the day that
+			// shows it only
+			us += 1 + g.rng.Int64N(999)
+		default:
+			us += g.rng.Int64N(1000)
+		}
+		out[i] = us
 	}
 	slices.Sort(out)
 	return out

@@ -114,10 +114,10 @@ func (s *Server) WriteEvent(key string, at time.Time, actor uint64) Event {
 // write renders and stores d at at.
 func (s *Server) write(at time.Time, d draft, g *gen) Event {
 	ip, ua := g.client(d.serverSide)
-	ms := at.UnixMilli()
-	raw := renderEvent(nil, g.uuid(), ms, d, ip, ua)
+	us := s.cfg.micros(at)
+	raw := renderEvent(nil, g.uuid(), us/1000, d, ip, ua)
 	s.mu.Lock()
-	s.st.add(ms, raw, d)
+	s.st.add(us, raw, d)
 	s.mu.Unlock()
-	return Event{ID: eventID(raw), CreatedAt: time.UnixMilli(ms).UTC(), Key: d.key, Raw: raw}
+	return Event{ID: eventID(raw), CreatedAt: time.UnixMilli(us / 1000).UTC(), Key: d.key, Raw: raw}
 }

@@ -322,3 +322,67 @@ func TestUnknownKeysCanBeFiltered(t *testing.T) {
 	require.NotEmpty(t, want)
 	require.Len(t, got, len(want))
 }
+
+// TestMicrosecondsAreComparedNotShown: with Config.Micros an event keeps
+// its microseconds, which start_time and end_time are compared with, and
+// shows whole milliseconds: windows that end at 23:59:59.999 inclusive lose
+// the events of 23:59:59.999500; windows that end at the next midnight
+// inclusive hold them, and the events of midnight's own millisecond too.
+func TestMicrosecondsAreComparedNotShown(t *testing.T) {
+	noon := day(1).Add(12 * time.Hour)
+	for _, micros := range []bool{false, true} {
+		t.Run(map[bool]string{false: "milliseconds", true: "microseconds"}[micros], func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Micros = micros
+			s, base := start(t, cfg)
+			ev := s.WriteEvent("user_login", noon.Add(500*time.Microsecond), 0)
+			require.True(t, ev.CreatedAt.Equal(noon), "shown as its millisecond")
+			require.Equal(t, ms(noon), head(t, ev.Raw).CreatedAt)
+			has := func(from, to time.Time) bool {
+				for _, raw := range walk(t, base, query(from, to)) {
+					if head(t, raw).ID == ev.ID {
+						return true
+					}
+				}
+				return false
+			}
+			require.True(t, has(noon, noon.Add(time.Hour)), "after a start_time of its millisecond")
+			require.Equal(t, !micros, has(noon.Add(-time.Hour), noon), "end_time of its millisecond: before it only without microseconds")
+		})
+	}
+
+	cfg := testConfig()
+	cfg.Micros = true
+	s, base := start(t, cfg)
+	ids := func(from, to time.Time) map[string]bool {
+		out := map[string]bool{}
+		for _, raw := range walk(t, base, query(from, to)) {
+			out[head(t, raw).ID] = true
+		}
+		return out
+	}
+	mid := day(1)
+	atMid := inRange(s.Events(), mid, mid, nil)
+	lastMs := inRange(s.Events(), mid.Add(-time.Millisecond), mid.Add(-time.Millisecond), nil)
+	require.GreaterOrEqual(t, len(atMid), 2)
+	require.NotEmpty(t, lastMs)
+	inclusive := ids(day(0), mid)                    // [d, next midnight]: every event of d
+	short := ids(day(0), mid.Add(-time.Millisecond)) // [d, 23:59:59.999]
+	next := ids(mid, day(2))                         // the next day's
+	for _, raw := range lastMs {
+		id := head(t, raw).ID
+		require.True(t, inclusive[id], "an event of 23:59:59.999 in the window that ends at midnight")
+		require.False(t, short[id], "an event of 23:59:59.999xxx after an end_time of 23:59:59.999")
+		require.False(t, next[id])
+	}
+	before := 0 // events of midnight's millisecond in the earlier window
+	for _, raw := range atMid {
+		id := head(t, raw).ID
+		require.True(t, next[id], "an event of 00:00:00.000 in the window that starts at midnight")
+		if inclusive[id] {
+			before++
+		}
+	}
+	require.Positive(t, before, "one at 00:00:00.000000 exactly, in both")
+	require.Less(t, before, len(atMid), "one at 00:00:00.000xxx, after the earlier window's end_time")
+}

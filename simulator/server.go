@@ -18,7 +18,7 @@ import (
 // Event is one stored audit event as GET /audit_events returns it.
 type Event struct {
 	ID        string
-	CreatedAt time.Time
+	CreatedAt time.Time // as the API writes it: whole milliseconds
 	Key       string
 	Raw       []byte // the exact JSON object the API returns; shared, do not modify
 }
@@ -191,7 +191,7 @@ func (s *Server) Events() []Event {
 	out := make([]Event, len(s.st.order))
 	for i, r := range s.st.order {
 		row := &s.st.rows[r]
-		out[i] = Event{ID: eventID(row.raw), CreatedAt: time.UnixMilli(row.ms).UTC(), Key: s.st.keys[row.key], Raw: row.raw}
+		out[i] = Event{ID: eventID(row.raw), CreatedAt: time.UnixMilli(row.us / 1000).UTC(), Key: s.st.keys[row.key], Raw: row.raw}
 	}
 	return out
 }

@@ -9,7 +9,7 @@ import (
 
 // row is one stored event: its rendered JSON and the fields requests filter on.
 type row struct {
-	ms                    int64
+	us                    int64 // created_at in Unix microseconds (whole milliseconds unless Config.Micros)
 	raw                   []byte
 	actorID, entityID     uint64
 	key                   uint16 // index into store.keys
@@ -17,7 +17,7 @@ type row struct {
 }
 
 // store holds the events in memory. Row i has the cursor id i+1; id 0 is a
-// sentinel below every event. Views list row indexes sorted by (ms, id),
+// sentinel below every event. Views list row indexes sorted by (us, id),
 // so "newest first" is a view read backwards. Not safe for concurrent use:
 // Server guards it.
 type store struct {
@@ -60,10 +60,11 @@ func (s *store) internType(t string) uint16 {
 	return i
 }
 
-// add stores an event. It gets the largest id, so it goes after every event
-// of the same millisecond: an append, unless ms lies before the newest event.
-func (s *store) add(ms int64, raw []byte, d draft) {
-	r := row{ms: ms, raw: raw, actorID: d.actorID, entityID: d.entityID,
+// add stores an event at us (Unix microseconds). It gets the largest id, so
+// it goes after every event of the same microsecond: an append, unless us
+// lies before the newest event.
+func (s *store) add(us int64, raw []byte, d draft) {
+	r := row{us: us, raw: raw, actorID: d.actorID, entityID: d.entityID,
 		key: s.internKey(d.key), actorType: s.internType(d.actorType), entityType: s.internType(d.entityType)}
 	s.rows = append(s.rows, r)
 	idx := int32(len(s.rows) - 1)
@@ -72,11 +73,11 @@ func (s *store) add(ms int64, raw []byte, d draft) {
 }
 
 func (s *store) insert(v []int32, idx int32) []int32 {
-	ms := s.rows[idx].ms
-	if len(v) == 0 || s.rows[v[len(v)-1]].ms <= ms {
+	us := s.rows[idx].us
+	if len(v) == 0 || s.rows[v[len(v)-1]].us <= us {
 		return append(v, idx)
 	}
-	pos := sort.Search(len(v), func(i int) bool { return s.rows[v[i]].ms > ms })
+	pos := sort.Search(len(v), func(i int) bool { return s.rows[v[i]].us > us })
 	return slices.Insert(v, pos, idx)
 }
 
@@ -85,7 +86,7 @@ func id(r int32) uint64 { return uint64(r) + 1 }
 
 // filter selects events; the zero value of an optional field means "any".
 type filter struct {
-	startMs, endMs        int64 // inclusive
+	startUs, endUs        int64 // inclusive, Unix microseconds
 	key                   string
 	actorID, entityID     string
 	actorType, entityType string
@@ -156,7 +157,7 @@ func (s *store) matches(f filter, r int32) bool {
 	}
 	_, m, ok := s.resolve(f)
 	row := &s.rows[r]
-	return ok && row.ms >= f.startMs && row.ms <= f.endMs &&
+	return ok && row.us >= f.startUs && row.us <= f.endUs &&
 		(f.key == "" || s.keys[row.key] == f.key) && m.match(r)
 }
 
@@ -185,8 +186,8 @@ func (s *store) query(f filter, c *cursor, limit int) page {
 		}
 		return p
 	}
-	lo := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].ms >= f.startMs })
-	hi := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].ms > f.endMs })
+	lo := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].us >= f.startUs })
+	hi := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].us > f.endUs })
 	// exists reports a match in view[from:to].
 	exists := func(from, to int) bool {
 		for i := from; i < to; i++ {
@@ -232,28 +233,28 @@ func (s *store) query(f filter, c *cursor, limit int) page {
 	return p
 }
 
-// anchor returns the sort key of cursor id: (ms, id), the sentinel 0 below all.
+// anchor returns the sort key of cursor id: (us, id), the sentinel 0 below all.
 func (s *store) anchor(cid uint64) (int64, uint64) {
 	if cid == 0 {
 		return math.MinInt64, 0
 	}
-	return s.rows[cid-1].ms, cid
+	return s.rows[cid-1].us, cid
 }
 
 // firstAtOrAbove returns the first position in view whose key is >= the key of cid.
 func (s *store) firstAtOrAbove(view []int32, cid uint64) int {
-	ams, aid := s.anchor(cid)
+	aus, aid := s.anchor(cid)
 	return sort.Search(len(view), func(i int) bool {
 		r := view[i]
-		return s.rows[r].ms > ams || s.rows[r].ms == ams && id(r) >= aid
+		return s.rows[r].us > aus || s.rows[r].us == aus && id(r) >= aid
 	})
 }
 
 // firstAbove returns the first position in view whose key is > the key of cid.
 func (s *store) firstAbove(view []int32, cid uint64) int {
-	ams, aid := s.anchor(cid)
+	aus, aid := s.anchor(cid)
 	return sort.Search(len(view), func(i int) bool {
 		r := view[i]
-		return s.rows[r].ms > ams || s.rows[r].ms == ams && id(r) > aid
+		return s.rows[r].us > aus || s.rows[r].us == aus && id(r) > aid
 	})
 }
