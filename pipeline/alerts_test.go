@@ -179,3 +179,40 @@ func dlpEvents(sim *simulator.Server, from time.Time) (n int) {
 	}
 	return n
 }
+
+// TestAlertsToAUserNotThere: a recipient the workspace does not have (a
+// typo in alerts.rules[].recipients) is refused by the API (422
+// not_found): its messages fail the run that tried them, one line each
+// naming the user, and are not tried again; the other recipient gets
+// every message, in that run.
+func TestAlertsToAUserNotThere(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
+		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"99999", "10001"},
+	}}}
+	require.NoError(t, cfg.Validate())
+	from, to := day0(), day0().AddDate(0, 0, 1)
+	dlp := dlpEvents(sim, from)
+	require.Positive(t, dlp)
+	run := func() (*pipeline.Summary, error) {
+		return pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+	}
+
+	sum, err := run()
+	require.Error(t, err)
+	require.Equal(t, dlp, strings.Count(err.Error(), "message to user 99999: the API refused POST /messages (422 not_found: User not found, parameter entity_id) (not sent again)"), err.Error())
+	require.Equal(t, dlp, sum.AlertRefused)
+	require.Equal(t, dlp, sum.AlertMessages)
+	msgs := sim.Stats().Messages
+	require.Len(t, msgs, dlp)
+	for _, m := range msgs {
+		require.EqualValues(t, 10001, m.EntityID)
+	}
+	tried := sim.Stats().Requests
+
+	sum, err = run()
+	require.NoError(t, err)
+	require.Zero(t, sum.AlertRefused)
+	require.Equal(t, tried, sim.Stats().Requests, "no message tried again")
+}

@@ -182,6 +182,15 @@ func (c Config) micros(t time.Time) int64 {
 	return t.UnixMilli() * 1000
 }
 
+// users is how many users the workspace has: ids firstUser and up.
+func (c Config) users() int { return max(20, min(5000, c.Events/200)) }
+
+// isUser reports whether id is a user of the workspace, whom a direct
+// message can reach: the owner, a user the events name, or a bot.
+func (c Config) isUser(id int64) bool {
+	return id == int64(c.owner()) || id >= firstUser && id < firstUser+int64(c.users()) || id >= firstBot && id < firstBot+bots
+}
+
 // owner is the workspace owner's user id (OwnerID).
 func (c Config) owner() uint64 {
 	if c.OwnerID != 0 {

@@ -2,7 +2,7 @@ package simulator
 
 // Random draws of the workspace's objects.
 func (g *gen) user() uint64 { return firstUser + g.rng.Uint64N(uint64(g.users)) }
-func (g *gen) bot() uint64  { return firstBot + g.rng.Uint64N(20) }
+func (g *gen) bot() uint64  { return firstBot + g.rng.Uint64N(bots) }
 func (g *gen) chat() uint64 { return firstChat + g.rng.Uint64N(2000) }
 func (g *gen) tag() uint64  { return firstTag + g.rng.Uint64N(uint64(len(g.v.tagNames))) }
 func (g *gen) msg() uint64  { return firstMsg + g.rng.Uint64N(50_000_000) }

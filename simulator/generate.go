@@ -16,6 +16,7 @@ const (
 	ownerID   = 10001   // the workspace owner: the token's user
 	firstUser = 10001   // users are firstUser .. firstUser+users-1
 	firstBot  = 900001  // bots
+	bots      = 20      // firstBot .. firstBot+bots-1
 	firstChat = 300001  // chats
 	firstTag  = 5001    // group tags
 	firstMsg  = 1900001 // messages
@@ -78,7 +79,7 @@ func newGen(cfg Config) *gen {
 	return &gen{
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
 		cfg:   cfg,
-		users: max(20, min(5000, cfg.Events/200)),
+		users: cfg.users(),
 		v:     newVocab(),
 	}
 }

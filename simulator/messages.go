@@ -32,7 +32,8 @@ func (s *Server) countingWriter(rw http.ResponseWriter) *statusWriter {
 }
 
 // serveMessages accepts POST /messages: it records the message and answers
-// 201 with a Message object. Faults are not injected here, so a test that
+// 201 with a Message object. A direct message (entity_type user) to a user
+// the workspace does not have is refused 422 not_found. Faults are not injected here, so a test that
 // counts alerts sees each one exactly once.
 func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 	w := s.countingWriter(rw)
@@ -85,6 +86,12 @@ func (s *Server) serveMessages(rw http.ResponseWriter, r *http.Request) {
 		errs = append(errs, errItem("content", "", "blank", "content cannot be empty"))
 	case len(*m.Content) > limit:
 		errs = append(errs, errItem("content", "", "too_long", fmt.Sprintf("content is too long (maximum is %d bytes)", limit)))
+	}
+	if len(errs) == 0 && entityType == "user" && !s.cfg.isUser(*m.EntityID) {
+		// The API can deliver a direct message only to a user it has:
+		// 422 (the OpenAPI document's status for a request it cannot
+		// carry out; it lists no 404 here) with code not_found.
+		errs = append(errs, errItem("entity_id", strconv.FormatInt(*m.EntityID, 10), "not_found", "User not found"))
 	}
 	if len(errs) > 0 {
 		writeAPIError(w, http.StatusUnprocessableEntity, errs...)

@@ -157,11 +157,12 @@ func TestMessages(t *testing.T) {
 }
 
 // TestMessagesLimits: POST /messages refuses what the API does not take: an
-// entity_id beyond int32 (the OpenAPI document's format) and a content over
+// entity_id beyond int32 (the OpenAPI document's format), a content over
 // MessageMaxBytes bytes (40,000 by default, the longest message Pachca's guide
-// gives), each with a 422 ApiError naming the field, and records neither
-// (was: both accepted, so that no test could see the exporter send a
-// message the API refuses).
+// gives) and a direct message to a user the workspace does not have (was:
+// taken, as the API cannot), each with a 422 ApiError naming the field, and
+// records none (was: all accepted, so that no test could see the exporter
+// send a message the API refuses).
 func TestMessagesLimits(t *testing.T) {
 	s, base := start(t, testConfig())
 	body := func(id int64, content string) string {
@@ -174,6 +175,8 @@ func TestMessagesLimits(t *testing.T) {
 	}{
 		{"entity_id beyond int32", body(2147483648, "x"), "entity_id", "invalid"},
 		{"content over 40,000 bytes", body(10001, strings.Repeat("я", 20001)), "content", "too_long"},
+		{"a user the workspace does not have", body(10001+20, "x"), "entity_id", "not_found"},
+		{"the largest int32, no user's", body(2147483647, "x"), "entity_id", "not_found"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := post(t, base, "sim-token", c.body)
@@ -184,14 +187,21 @@ func TestMessagesLimits(t *testing.T) {
 		})
 	}
 	require.Empty(t, s.Stats().Messages)
-	require.Equal(t, http.StatusCreated, post(t, base, "sim-token", body(2147483647, strings.Repeat("я", 20000))).Status, "at the limits")
-	require.Len(t, s.Stats().Messages, 1)
+	require.Equal(t, http.StatusCreated, post(t, base, "sim-token", body(10001, strings.Repeat("я", 20000))).Status, "at the limit")
+	for _, id := range []int64{10001 + 19, 900001, 900020} { // the last user, bots
+		require.Equal(t, http.StatusCreated, post(t, base, "sim-token", body(id, "x")).Status, id)
+	}
+	require.Len(t, s.Stats().Messages, 4)
+	other := testConfig()
+	other.OwnerID = 20001
+	_, elsewhere := start(t, other)
+	require.Equal(t, http.StatusCreated, post(t, elsewhere, "sim-token", body(20001, "x")).Status, "another workspace's owner")
 
 	cfg := testConfig()
 	cfg.MessageMaxBytes = 10
 	_, small := start(t, cfg)
-	require.Equal(t, http.StatusCreated, post(t, small, "sim-token", body(1, "0123456789")).Status)
-	require.Equal(t, http.StatusUnprocessableEntity, post(t, small, "sim-token", body(1, "0123456789a")).Status)
+	require.Equal(t, http.StatusCreated, post(t, small, "sim-token", body(10001, "0123456789")).Status)
+	require.Equal(t, http.StatusUnprocessableEntity, post(t, small, "sim-token", body(10001, "0123456789a")).Status)
 	cfg.MessageMaxBytes = -1
 	_, err := simulator.New(cfg)
 	require.EqualError(t, err, "simulator: message-max-bytes: -1 is negative")
