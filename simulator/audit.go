@@ -337,5 +337,5 @@ func (s *Server) recordAccess(r *http.Request) {
 	raw := renderEvent(nil, formatUUID(rand.Uint64(), rand.Uint64()), us/1000, d, ip, ua)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st.add(us, raw, d)
+	s.st.add(us, us, raw, d)
 }

@@ -93,7 +93,15 @@ type Config struct {
 	// milliseconds as the API writes them: an event at 23:59:59.999500 is
 	// after an end_time of 23:59:59.999. Off: every event lies on a whole
 	// millisecond.
-	Micros      bool
+	Micros bool
+	// Disorder: the API orders events by their place in its log (the id
+	// its cursors hold), and a generated event's created_at lies up to
+	// this much before that place, as when concurrent writers commit out
+	// of order: newest first only roughly; a live or written event (Live,
+	// WriteEvent) takes its place at the top of the log when written, a
+	// late one too. start_time and end_time still select by created_at. 0:
+	// the log is in created_at order.
+	Disorder    time.Duration
 	UnknownKeys bool // some events with an event_key or a details field not in the spec
 	// TieGroup puts this many of the events into one millisecond (one
 	// group, besides TieGroups' small ones): 0 = none.
@@ -191,6 +199,15 @@ func (c Config) isUser(id int64) bool {
 	return id == int64(c.owner()) || id >= firstUser && id < firstUser+int64(c.users()) || id >= firstBot && id < firstBot+bots
 }
 
+// skew is the most an event's place in the log lies after its created_at,
+// in microseconds (Disorder, and the millisecond a created_at is cut to).
+func (c Config) skew() int64 {
+	if c.Disorder <= 0 {
+		return 0
+	}
+	return int64(c.Disorder/time.Microsecond) + 1000
+}
+
 // owner is the workspace owner's user id (OwnerID).
 func (c Config) owner() uint64 {
 	if c.OwnerID != 0 {
@@ -225,6 +242,9 @@ func (c Config) Validate() error {
 	}
 	if c.MessageMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("message-max-bytes: %d is negative", c.MessageMaxBytes))
+	}
+	if c.Disorder < 0 {
+		errs = append(errs, fmt.Errorf("disorder: %s is negative", c.Disorder))
 	}
 	if c.MaxRange < 0 {
 		errs = append(errs, fmt.Errorf("max-range: %s is negative", c.MaxRange))

@@ -95,7 +95,16 @@ func generate(cfg Config, st *store) {
 	var a arena
 	var scratch []byte
 	odd := 0 // odd ids given so far
-	for i, us := range times {
+	for i, ord := range times {
+		us := ord
+		if cfg.Disorder > 0 {
+			// Created a little before its place in the log: written by
+			// another process, or a transaction that committed later.
+			us = max(cfg.From.UnixMicro(), ord-g.rng.Int64N(int64(cfg.Disorder/time.Microsecond)+1))
+			if !cfg.Micros {
+				us -= us % 1000
+			}
+		}
 		d := g.draft(keys[i])
 		if cfg.BigEvents > 0 && cfg.BigDetails > 0 && i%max(1, len(times)/cfg.BigEvents) == 0 && i/max(1, len(times)/cfg.BigEvents) < cfg.BigEvents {
 			d.details = g.padDetails(d.details, cfg.BigDetails)
@@ -106,7 +115,7 @@ func generate(cfg Config, st *store) {
 			id, odd = OddIDs()[odd], odd+1
 		}
 		scratch = renderEvent(scratch[:0], id, us/1000, d, ip, ua)
-		st.add(us, a.put(scratch), d)
+		st.add(ord, us, a.put(scratch), d)
 	}
 }
 

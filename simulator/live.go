@@ -116,8 +116,14 @@ func (s *Server) write(at time.Time, d draft, g *gen) Event {
 	ip, ua := g.client(d.serverSide)
 	us := s.cfg.micros(at)
 	raw := renderEvent(nil, g.uuid(), us/1000, d, ip, ua)
+	ord := us
+	if s.cfg.Disorder > 0 {
+		// A log in the order of writing: an event written now, late or
+		// not, takes its place at the top.
+		ord = max(us, s.cfg.micros(s.now()))
+	}
 	s.mu.Lock()
-	s.st.add(us, raw, d)
+	s.st.add(ord, us, raw, d)
 	s.mu.Unlock()
 	return Event{ID: eventID(raw), CreatedAt: time.UnixMilli(us / 1000).UTC(), Key: d.key, Raw: raw}
 }

@@ -386,3 +386,43 @@ func TestMicrosecondsAreComparedNotShown(t *testing.T) {
 	require.Positive(t, before, "one at 00:00:00.000000 exactly, in both")
 	require.Less(t, before, len(atMid), "one at 00:00:00.000xxx, after the earlier window's end_time")
 }
+
+// TestDisorder: with Config.Disorder the pages follow the log, whose
+// created_at order is only rough, and start_time and end_time select by
+// created_at: a walk of a range returns every event created in it once,
+// and some after an older one.
+func TestDisorder(t *testing.T) {
+	cfg := testConfig()
+	cfg.Disorder = 10 * time.Minute
+	s, base := start(t, cfg)
+	for _, r := range [][2]time.Time{{day(0), day(3)}, {day(1), day(1).Add(5 * time.Hour)}} {
+		got := walk(t, base, query(r[0], r[1]))
+		want := inRange(s.Events(), r[0], r[1], nil)
+		require.ElementsMatch(t, want, got)
+		require.Equal(t, want, got, "newest first in the log's order")
+		inversions := 0
+		for i := 1; i < len(got); i++ {
+			if head(t, got[i]).CreatedAt > head(t, got[i-1]).CreatedAt {
+				inversions++
+			}
+		}
+		require.Positive(t, inversions, "some event after an older one")
+	}
+	cfg.Disorder = -time.Second
+	_, err := simulator.New(cfg)
+	require.EqualError(t, err, "simulator: disorder: -1s is negative")
+}
+
+// TestDisorderLateEventOnTop: in a log in the order of writing, an event
+// written now with a created_at of an hour ago comes first.
+func TestDisorderLateEventOnTop(t *testing.T) {
+	now := time.Now().UTC()
+	cfg := testConfig()
+	cfg.From, cfg.To, cfg.Disorder = now.Add(-3*time.Hour), now.Add(-time.Minute), time.Millisecond
+	s, base := start(t, cfg)
+	late := s.WriteEvent("user_login", now.Add(-time.Hour), 0)
+	first := decodePage(t, get(t, base, "sim-token", query(now.Add(-2*time.Hour), now.Add(-30*time.Minute)))).Data[0]
+	require.Equal(t, late.ID, head(t, first).ID)
+	got := walk(t, base, query(now.Add(-2*time.Hour), now.Add(-30*time.Minute)))
+	require.ElementsMatch(t, inRange(s.Events(), now.Add(-2*time.Hour), now.Add(-30*time.Minute), nil), got)
+}

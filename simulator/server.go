@@ -100,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 		limit:     limit,
 		done:      make(chan struct{}),
 		liveStop:  make(chan struct{}),
-		st:        newStore(cfg.Events),
+		st:        newStore(cfg.Events, cfg.skew()),
 		faultRate: cfg.FaultRate,
 		faults:    cfg.Faults,
 	}
@@ -184,7 +184,9 @@ func (s *Server) Close() error {
 }
 
 // Events returns every stored event, oldest first (created_at, then the
-// order in which they were written), audit_events_accessed ones included.
+// order in which they were written; with Config.Disorder the log's order,
+// which created_at follows only roughly), audit_events_accessed ones
+// included.
 func (s *Server) Events() []Event {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

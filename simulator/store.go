@@ -10,6 +10,7 @@ import (
 // row is one stored event: its rendered JSON and the fields requests filter on.
 type row struct {
 	us                    int64 // created_at in Unix microseconds (whole milliseconds unless Config.Micros)
+	ord                   int64 // its place in the log, in Unix microseconds: us, or up to store.skew after it
 	raw                   []byte
 	actorID, entityID     uint64
 	key                   uint16 // index into store.keys
@@ -17,10 +18,11 @@ type row struct {
 }
 
 // store holds the events in memory. Row i has the cursor id i+1; id 0 is a
-// sentinel below every event. Views list row indexes sorted by (us, id),
-// so "newest first" is a view read backwards. Not safe for concurrent use:
-// Server guards it.
+// sentinel below every event. Views list row indexes sorted by (ord, id),
+// the order of the log, so "newest first" is a view read backwards. Not
+// safe for concurrent use: Server guards it.
 type store struct {
+	skew    int64 // the most an event's ord lies after its us (Config.Disorder), microseconds
 	rows    []row
 	order   []int32   // every row
 	byKey   [][]int32 // the rows of one key, indexed like keys
@@ -30,8 +32,9 @@ type store struct {
 	typeIdx map[string]uint16
 }
 
-func newStore(capacity int) *store {
+func newStore(capacity int, skew int64) *store {
 	return &store{
+		skew:    skew,
 		rows:    make([]row, 0, capacity),
 		order:   make([]int32, 0, capacity),
 		keyIdx:  map[string]uint16{},
@@ -60,11 +63,12 @@ func (s *store) internType(t string) uint16 {
 	return i
 }
 
-// add stores an event at us (Unix microseconds). It gets the largest id, so
-// it goes after every event of the same microsecond: an append, unless us
-// lies before the newest event.
-func (s *store) add(us int64, raw []byte, d draft) {
-	r := row{us: us, raw: raw, actorID: d.actorID, entityID: d.entityID,
+// add stores an event created at us and placed in the log at ord (Unix
+// microseconds, ord >= us). It gets the largest id, so it goes after every
+// event of the same ord: an append, unless ord lies before the newest event.
+func (s *store) add(ord, us int64, raw []byte, d draft) {
+	s.skew = max(s.skew, ord-us) // a late event written at the top of the log
+	r := row{us: us, ord: ord, raw: raw, actorID: d.actorID, entityID: d.entityID,
 		key: s.internKey(d.key), actorType: s.internType(d.actorType), entityType: s.internType(d.entityType)}
 	s.rows = append(s.rows, r)
 	idx := int32(len(s.rows) - 1)
@@ -73,11 +77,11 @@ func (s *store) add(us int64, raw []byte, d draft) {
 }
 
 func (s *store) insert(v []int32, idx int32) []int32 {
-	us := s.rows[idx].us
-	if len(v) == 0 || s.rows[v[len(v)-1]].us <= us {
+	ord := s.rows[idx].ord
+	if len(v) == 0 || s.rows[v[len(v)-1]].ord <= ord {
 		return append(v, idx)
 	}
-	pos := sort.Search(len(v), func(i int) bool { return s.rows[v[i]].us > us })
+	pos := sort.Search(len(v), func(i int) bool { return s.rows[v[i]].ord > ord })
 	return slices.Insert(v, pos, idx)
 }
 
@@ -95,6 +99,7 @@ type filter struct {
 // matcher is a filter resolved against the store's interned values.
 type matcher struct {
 	s                     *store
+	startUs, endUs        int64 // created_at, inclusive
 	actorID, entityID     uint64
 	hasActor, hasEntity   bool
 	actorType, entityType int // -1 = any
@@ -102,7 +107,8 @@ type matcher struct {
 
 func (m *matcher) match(r int32) bool {
 	row := &m.s.rows[r]
-	return (!m.hasActor || row.actorID == m.actorID) &&
+	return row.us >= m.startUs && row.us <= m.endUs &&
+		(!m.hasActor || row.actorID == m.actorID) &&
 		(!m.hasEntity || row.entityID == m.entityID) &&
 		(m.actorType < 0 || int(row.actorType) == m.actorType) &&
 		(m.entityType < 0 || int(row.entityType) == m.entityType)
@@ -111,7 +117,7 @@ func (m *matcher) match(r int32) bool {
 // resolve returns the view and matcher for f; ok is false when no event can
 // match (a value the store has never seen).
 func (s *store) resolve(f filter) (view []int32, m matcher, ok bool) {
-	m = matcher{s: s, actorType: -1, entityType: -1}
+	m = matcher{s: s, startUs: f.startUs, endUs: f.endUs, actorType: -1, entityType: -1}
 	view = s.order
 	if f.key != "" {
 		k, found := s.keyIdx[f.key]
@@ -186,8 +192,10 @@ func (s *store) query(f filter, c *cursor, limit int) page {
 		}
 		return p
 	}
-	lo := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].us >= f.startUs })
-	hi := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].us > f.endUs })
+	// view[lo:hi] holds every event created in [start, end] (ord >= us >=
+	// ord-skew), and with skew some created outside it, which m skips.
+	lo := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].ord >= f.startUs })
+	hi := sort.Search(len(view), func(i int) bool { return s.rows[view[i]].ord > f.endUs+s.skew })
 	// exists reports a match in view[from:to].
 	exists := func(from, to int) bool {
 		for i := from; i < to; i++ {
@@ -233,28 +241,28 @@ func (s *store) query(f filter, c *cursor, limit int) page {
 	return p
 }
 
-// anchor returns the sort key of cursor id: (us, id), the sentinel 0 below all.
+// anchor returns the sort key of cursor id: (ord, id), the sentinel 0 below all.
 func (s *store) anchor(cid uint64) (int64, uint64) {
 	if cid == 0 {
 		return math.MinInt64, 0
 	}
-	return s.rows[cid-1].us, cid
+	return s.rows[cid-1].ord, cid
 }
 
 // firstAtOrAbove returns the first position in view whose key is >= the key of cid.
 func (s *store) firstAtOrAbove(view []int32, cid uint64) int {
-	aus, aid := s.anchor(cid)
+	aord, aid := s.anchor(cid)
 	return sort.Search(len(view), func(i int) bool {
 		r := view[i]
-		return s.rows[r].us > aus || s.rows[r].us == aus && id(r) >= aid
+		return s.rows[r].ord > aord || s.rows[r].ord == aord && id(r) >= aid
 	})
 }
 
 // firstAbove returns the first position in view whose key is > the key of cid.
 func (s *store) firstAbove(view []int32, cid uint64) int {
-	aus, aid := s.anchor(cid)
+	aord, aid := s.anchor(cid)
 	return sort.Search(len(view), func(i int) bool {
 		r := view[i]
-		return s.rows[r].us > aus || s.rows[r].us == aus && id(r) > aid
+		return s.rows[r].ord > aord || s.rows[r].ord == aord && id(r) > aid
 	})
 }

@@ -84,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	fs.BoolVar(&cfg.AccessedEvents, "accessed-events", cfg.AccessedEvents, "write an audit_events_accessed event per call")
 	fs.BoolVar(&cfg.TieGroups, "ties", cfg.TieGroups, "many events in one millisecond")
 	fs.BoolVar(&cfg.Midnight, "midnight", cfg.Midnight, "events exactly at midnight UTC")
+	fs.DurationVar(&cfg.Disorder, "disorder", cfg.Disorder, "order pages by the log, in which a generated event's created_at lies up to this much before its place, 0 = created_at order")
 	fs.BoolVar(&cfg.Micros, "micros", cfg.Micros, "keep created_at in microseconds and compare start_time/end_time with them (events still show milliseconds)")
 	fs.IntVar(&cfg.TieGroup, "tie-group", cfg.TieGroup, "put this many of the events into one millisecond, 0 = none")
 	fs.IntVar(&cfg.BigDetails, "big-details", cfg.BigDetails, "pad the details of big-events events to about this many bytes, 0 = none")
