@@ -136,11 +136,13 @@ func startLive(t *testing.T, toMidnight time.Duration, live simulator.Live) (clo
 }
 
 // startLiveAt starts a simulator of live events (and no others) whose
-// clock is offset from this host's; closed with the test.
+// clock is offset from this host's; closed with the test. Its events keep
+// microseconds (Config.Micros), as an API over a database may: a cycle's
+// end_time falls inside the millisecond of some event.
 func startLiveAt(t *testing.T, offset time.Duration, live simulator.Live) (*simulator.Server, string) {
 	t.Helper()
 	sc := simulator.DefaultConfig()
-	sc.Events, sc.ClockOffset, sc.Live = 0, offset, live
+	sc.Events, sc.ClockOffset, sc.Live, sc.Micros = 0, offset, live, true
 	sim, base := startSim(t, sc)
 	t.Cleanup(func() { sim.Close() })
 	return sim, base
