@@ -174,16 +174,19 @@ func DefaultConfig() Config {
 const DefaultMessageMaxBytes = 40000
 
 // messageMaxBytes is MessageMaxBytes or its default.
-func (c Config) messageMaxBytes() int {
+func (c *Config) messageMaxBytes() int {
 	if c.MessageMaxBytes != 0 {
 		return c.MessageMaxBytes
 	}
 	return DefaultMessageMaxBytes
 }
 
+// The helpers below take a pointer: a copy of the whole Config would read
+// Live, which SetLive writes while the server runs.
+
 // micros is t as an event's created_at is kept: Unix microseconds, whole
 // milliseconds unless Micros.
-func (c Config) micros(t time.Time) int64 {
+func (c *Config) micros(t time.Time) int64 {
 	if c.Micros {
 		return t.UnixMicro()
 	}
@@ -191,17 +194,17 @@ func (c Config) micros(t time.Time) int64 {
 }
 
 // users is how many users the workspace has: ids firstUser and up.
-func (c Config) users() int { return max(20, min(5000, c.Events/200)) }
+func (c *Config) users() int { return max(20, min(5000, c.Events/200)) }
 
 // isUser reports whether id is a user of the workspace, whom a direct
 // message can reach: the owner, a user the events name, or a bot.
-func (c Config) isUser(id int64) bool {
+func (c *Config) isUser(id int64) bool {
 	return id == int64(c.owner()) || id >= firstUser && id < firstUser+int64(c.users()) || id >= firstBot && id < firstBot+bots
 }
 
 // skew is the most an event's place in the log lies after its created_at,
 // in microseconds (Disorder, and the millisecond a created_at is cut to).
-func (c Config) skew() int64 {
+func (c *Config) skew() int64 {
 	if c.Disorder <= 0 {
 		return 0
 	}
@@ -209,7 +212,7 @@ func (c Config) skew() int64 {
 }
 
 // owner is the workspace owner's user id (OwnerID).
-func (c Config) owner() uint64 {
+func (c *Config) owner() uint64 {
 	if c.OwnerID != 0 {
 		return c.OwnerID
 	}
