@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -77,7 +78,26 @@ type FetcherConfig struct {
 	// OnCovered reports, as pages arrive, how many more milliseconds of
 	// stream w.Stream were walked through (for progress; optional).
 	OnCovered func(w Window, ms int64)
+	// Retract removes a part of a window that was committed (a checkpoint)
+	// when an event of it comes later in the walk, after events older than
+	// it by more than the fetcher allows for (DisorderSpan and what it saw
+	// before): the part is queued again, and fetched whole. Called from
+	// worker goroutines. Nil: such an event fails the window, and the next
+	// run's plan would not ask for it again.
+	Retract func(part Window) error
 }
+
+// DisorderSpan is how far the API's pages may depart from newest first
+// with no cost but a little memory: an event may come after events up to
+// this much older than it (an API that orders by its log, where
+// concurrent writers commit out of order). Checkpoints and cut windows
+// keep that much back. The fetcher widens it to the most it saw (up to
+// maxDisorder); beyond it, a committed part is retracted and fetched again.
+const DisorderSpan = 2 * time.Second
+
+// maxDisorder bounds how far the fetcher widens DisorderSpan: a wider one
+// would keep window files from being checkpointed for as long.
+const maxDisorder = 10 * time.Minute
 
 // Fetcher fetches windows with up to Workers goroutines, but keeps only as
 // many windows in flight as the rate limit and the measured time per request
@@ -97,6 +117,25 @@ type Fetcher struct {
 	walks   []*walk // windows in flight
 	pending int     // splits asked for and not yet queued
 	closed  bool
+
+	disorder atomic.Int64 // the most an event came after older ones, in ms
+}
+
+// tolerance is how much older than an event the events before it in a
+// walk may be, in ms: DisorderSpan and the most seen so far.
+func (f *Fetcher) tolerance() int64 {
+	return DisorderSpan.Milliseconds() + f.disorder.Load()
+}
+
+// sawDisorder records that an event came d ms after an older one.
+func (f *Fetcher) sawDisorder(d int64) {
+	d = min(d, maxDisorder.Milliseconds())
+	for {
+		old := f.disorder.Load()
+		if d <= old || f.disorder.CompareAndSwap(old, d) {
+			return
+		}
+	}
 }
 
 // walk is a window in flight, as the fetcher's scheduler sees it.
@@ -389,10 +428,11 @@ type seenKey struct {
 // cursors (a loop the repeated-cursor check does not see).
 const maxEmptyPages = 20
 
-// fetch walks one window's pages, newest first. It holds back the events of
-// the oldest millisecond seen so far, so that the part walked can be
-// committed, or the rest split off, at a millisecond boundary without
-// splitting a group of events that share one.
+// fetch walks one window's pages, newest first. It holds back the events
+// within the tolerance (tolerance) of the oldest seen so far, so that the
+// part walked can be committed, or the rest split off, at a boundary that
+// no later event of the walk falls above, and without splitting a group of
+// events that share one millisecond.
 func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 	end := w.End // of the current file: the parts from here on are committed
 	wr, err := f.cfg.Open(w)
@@ -404,10 +444,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			wr.Abort()
 		}
 	}()
+	var parts, refetch []Window // committed by this walk; retracted and queued again
 	// commit ends the current file with the part [from, end) of the window.
 	commit := func(from int64) error {
 		cw := wr
 		wr = nil
+		parts = append(parts, Window{w.Stream, from, end})
 		return cw.Commit(Window{w.Stream, from, end})
 	}
 	// end_time is the window's end itself, inclusive: an API that keeps
@@ -422,9 +464,10 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 		seed       = maphash.MakeSeed()
 		seen       = map[seenKey]struct{}{}
 		untimed    []seenKey // events without a readable time, kept in seen
-		pending    []Event   // the events of the oldest millisecond so far, held back
-		pendingB   int       // and their bytes
-		spilled    bool      // they went to the file instead (many in one millisecond): no checkpoint until it ends
+		held       []Event   // the events within the tolerance of the oldest so far, held back, newest first, from held[head]
+		head       int       // held[:head] went to the file
+		heldB      int       // the bytes of held[head:]
+		fileMin    = int64(math.MaxInt64)
 		minAt      = w.End
 		written    int // events in the current file
 		bytes      int // and their bytes
@@ -442,31 +485,72 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 	add := func(ev Event) error {
 		written++
 		bytes += len(ev.Raw)
+		if ev.TimeOK {
+			fileMin = min(fileMin, ev.At)
+		}
 		return wr.Add(ev)
 	}
-	flush := func() error {
-		for _, ev := range pending {
-			if err := add(ev); err != nil {
+	// release moves the held-back events newer than above to the file.
+	release := func(above int64) error {
+		for ; head < len(held) && held[head].At > above; head++ {
+			if err := add(held[head]); err != nil {
 				return err
 			}
+			heldB -= len(held[head].Raw)
+			held[head] = Event{}
 		}
-		pending, pendingB = pending[:0], 0
+		if head > 0 && head >= len(held)/2 {
+			held, head = append(held[:0], held[head:]...), 0
+		}
 		return nil
 	}
-	// hold keeps back ev, of the oldest millisecond. Held back, a group of
-	// many events in one millisecond would all be in memory (a bulk
-	// operation: 100,000 held 35 MB of raw events): past the default
-	// bounds of a window file the group goes to the file, and the window
-	// is not cut until the millisecond ends.
+	// hold keeps back ev, within the tolerance of the oldest. Held back, a
+	// group of many events in one millisecond would all be in memory (a
+	// bulk operation: 100,000 held 35 MB of raw events): past the default
+	// bounds of a window file they go to the file, and the window is not
+	// cut until the walk is the tolerance past them (fileMin).
 	hold := func(ev Event) error {
-		if spilled {
-			return add(ev)
+		i := len(held)
+		for i > head && held[i-1].At < ev.At {
+			i--
 		}
-		pending, pendingB = append(pending, ev), pendingB+len(ev.Raw)
-		if len(pending) >= DefaultMaxWindowEvents || pendingB >= DefaultMaxWindowBytes {
-			spilled = true
-			return flush()
+		held, heldB = slices.Insert(held, i, ev), heldB+len(ev.Raw)
+		if len(held)-head >= DefaultMaxWindowEvents || heldB >= DefaultMaxWindowBytes {
+			return release(math.MinInt64)
 		}
+		return release(minAt + f.tolerance())
+	}
+	// cut is where the part walked may be committed: above every event held
+	// back and every one still to come, at or below every one in the file.
+	cut := func() (int64, bool) {
+		c := minAt + f.tolerance() + 1
+		if head < len(held) {
+			c = max(c, held[head].At+1)
+		}
+		return c, c < end && c <= fileMin
+	}
+	// retract queues again the committed part that should have held ev.
+	retract := func(ev Event, oldest int64) error {
+		for _, p := range refetch {
+			if ev.At >= p.Start && ev.At < p.End {
+				return nil // fetched again: ev with it
+			}
+		}
+		i := slices.IndexFunc(parts, func(p Window) bool { return ev.At >= p.Start && ev.At < p.End })
+		if i < 0 {
+			return nil
+		}
+		if f.cfg.Retract == nil {
+			return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came after events down to %s; stopping rather than risking a gap",
+				w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(oldest).UTC().Format(apiTime))
+		}
+		p := parts[i]
+		if err := f.cfg.Retract(p); err != nil {
+			return err
+		}
+		parts = slices.Delete(parts, i, i+1)
+		refetch = append(refetch, p)
+		f.Add(p)
 		return nil
 	}
 	for {
@@ -480,13 +564,11 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				f.Add(Window{w.Stream, w.Start, mid}, Window{w.Stream, mid, w.End})
 				return nil // the file is empty: dropped
 			}
-			if minAt+1 < end && !spilled {
+			if c, ok := cut(); ok {
 				// Stopped (SIGTERM, another window's failure) or failed:
 				// the part walked since the last checkpoint is kept as
-				// one, so that the next run does not fetch it again. The
-				// held-back millisecond may go on past this page. (Not
-				// when it went to the file: the file holds a part of it.)
-				if cerr := commit(minAt + 1); cerr != nil {
+				// one, so that the next run does not fetch it again.
+				if cerr := commit(c); cerr != nil {
 					return errors.Join(fmt.Errorf("fetch %s: %w", w, err), cerr)
 				}
 			}
@@ -502,19 +584,19 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			key := seenKey{ev.ID, maphash.Bytes(seed, ev.Raw)}
 			_, dup := seen[key]
 			dup = dup && ev.ID != ""
-			// Newest first across pages is what checkpoints rely on. An
-			// event newer than one on an earlier page is kept while it falls
-			// in the part not committed yet; in a part committed already it
-			// would be lost without a word, and a repeat of it means a page
-			// served again, maybe in place of the one that was due.
-			if ev.TimeOK && ev.At > oldest && ev.At < w.End && (dup || ev.At >= end) {
-				return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came after events down to %s; stopping rather than risking a gap",
+			// A repeat of an event newer than one on an earlier page means a
+			// page served again, maybe in place of the one that was due.
+			if dup && ev.TimeOK && ev.At > oldest && ev.At < w.End {
+				return fmt.Errorf("fetch %s: the API's pages are not newest first: event %q at %s came again after events down to %s; stopping rather than risking a gap",
 					w, ev.ID, time.UnixMilli(ev.At).UTC().Format(apiTime), time.UnixMilli(oldest).UTC().Format(apiTime))
 			}
 			if dup {
 				continue
 			}
 			fresh++
+			if ev.TimeOK && ev.At > minAt && ev.At < w.End && minAt < w.End {
+				f.sawDisorder(ev.At - minAt)
+			}
 			switch {
 			case !ev.TimeOK:
 				// Unreadable time: kept, so the run loop sends it to the dead
@@ -523,7 +605,14 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 					untimed = append(untimed, key)
 				}
 			case ev.At >= end:
-				continue // not ours, or in a part committed already
+				// Not ours, or in a part committed already: that part, which
+				// lacks it, is fetched again.
+				if ev.At < w.End {
+					if err := retract(ev, oldest); err != nil {
+						return err
+					}
+				}
+				continue
 			case ev.At < q.Start.UnixMilli():
 				// Before start_time: the API should not have sent it. Skipped
 				// without ending the walk, or the events after it would be
@@ -531,25 +620,20 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				before++
 				continue
 			case ev.At < w.Start:
-				reachedStart = true
-				continue
-			case ev.At < minAt:
-				if err := flush(); err != nil {
-					return err
+				// A part cut off this window: its own walk has it. The walk
+				// ends once past it by the tolerance, not before: an event
+				// of ours may still come after it.
+				if ev.At < w.Start-f.tolerance() {
+					reachedStart = true
 				}
-				minAt, spilled = ev.At, false
+				continue
+			default:
+				minAt = min(minAt, ev.At)
+				seen[key] = struct{}{}
+				walked++
 				if err := hold(ev); err != nil {
 					return err
 				}
-				seen[key] = struct{}{}
-				walked++
-				continue
-			case ev.At == minAt:
-				if err := hold(ev); err != nil {
-					return err
-				}
-				seen[key] = struct{}{}
-				walked++
 				continue
 			}
 			seen[key] = struct{}{}
@@ -562,7 +646,7 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			reachedStart = true // an API that ignores start_time: nothing more of ours
 		}
 		if reachedStart || !page.HasNext {
-			if err := flush(); err != nil {
+			if err := release(math.MinInt64); err != nil {
 				return err
 			}
 			if err := commit(w.Start); err != nil {
@@ -584,22 +668,22 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 			emptyPages = 0
 		}
 		if minAt < end {
-			// A checkpoint: commit the part walked, [minAt+1, end), and go on
+			// A checkpoint: commit the part walked, [c, end), and go on
 			// into a new file with the same cursor.
 			full := written >= f.cfg.MaxWindowEvents || bytes >= f.cfg.MaxWindowBytes
-			if (full || time.Since(opened) >= f.cfg.CheckpointEvery) && minAt+1 < end && !spilled {
-				if err := commit(minAt + 1); err != nil {
+			if c, ok := cut(); ok && (full || time.Since(opened) >= f.cfg.CheckpointEvery) {
+				if err := commit(c); err != nil {
 					return err
 				}
-				end, written, bytes, opened = minAt+1, 0, 0, time.Now()
+				end, written, bytes, opened, fileMin = c, 0, 0, time.Now(), math.MaxInt64
 				if wr, err = f.cfg.Open(Window{w.Stream, w.Start, end}); err != nil {
 					return err
 				}
 				// Of the events with a time, only the held-back ones can
-				// come again (a page that repeats the last event of the one
-				// before); the others fall in the part committed.
+				// come again (a page that repeats the last events of the
+				// one before); the others fall in the part committed.
 				clear(seen)
-				for _, ev := range pending {
+				for _, ev := range held[head:] {
 					seen[seenKey{ev.ID, maphash.Bytes(seed, ev.Raw)}] = struct{}{}
 				}
 				for _, k := range untimed {
@@ -607,12 +691,12 @@ func (f *Fetcher) fetch(ctx context.Context, w Window, a *walk) error {
 				}
 			}
 			density := float64(walked) / float64(max(w.End-minAt, 1))
-			var parts []Window
-			if parts, w.Start = f.progress(a, minAt, density); len(parts) > 0 {
-				for i := range parts {
-					parts[i].Stream = w.Stream
+			var split []Window
+			if split, w.Start = f.progress(a, minAt, density); len(split) > 0 {
+				for i := range split {
+					split[i].Stream = w.Stream
 				}
-				f.queueSplit(parts)
+				f.queueSplit(split)
 			}
 		}
 		cursor = page.Next

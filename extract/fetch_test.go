@@ -21,11 +21,26 @@ import (
 
 // memSpool keeps committed windows in memory.
 type memSpool struct {
-	mu      sync.Mutex
-	done    []extract.Window
-	events  map[string]int64 // id -> created_at ms
-	dupes   int
-	aborted int
+	mu        sync.Mutex
+	done      []extract.Window
+	events    map[string]int64 // id -> created_at ms
+	dupes     int
+	aborted   int
+	retracted []extract.Window
+}
+
+// retract removes a committed window and its events.
+func (s *memSpool) retract(w extract.Window) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.done, w)
+	if i < 0 {
+		return fmt.Errorf("retract %v: not committed", w)
+	}
+	s.done = slices.Delete(s.done, i, i+1)
+	s.retracted = append(s.retracted, w)
+	maps.DeleteFunc(s.events, func(_ string, at int64) bool { return at >= w.Start && at < w.End })
+	return nil
 }
 
 type memWindow struct {
@@ -126,6 +141,56 @@ func TestFetchExactlyOnce(t *testing.T) {
 			require.Equal(t, to.UnixMilli()-from.UnixMilli(), covered)
 			if tc.workers > 1 {
 				require.Greater(t, len(got.done), 2, "windows were split")
+			}
+		})
+	}
+}
+
+// TestFetchDisorder: an API whose pages are newest first only roughly
+// (ordered by its log, where an event's created_at lies up to Disorder
+// before its place). Within DisorderSpan the checkpoints and cut windows
+// keep back enough; past it, the fetcher widens the span to what it saw,
+// and a committed part that missed an event is retracted and fetched
+// again (TestFetchMisbehavingPagination shows that). Every event once, the windows tiling the
+// period (was: the walk failed "not newest first", and the next run, which
+// found the part committed, lost the event).
+func TestFetchDisorder(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		disorder time.Duration
+		past     bool // and parts may be fetched again, whether they are depends on the walks' timing
+	}{
+		{name: "within the span", disorder: 500 * time.Millisecond},
+		{name: "past the span", disorder: time.Minute, past: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, base := sim(t, func(c *simulator.Config) { c.Disorder, c.Micros = tc.disorder, true })
+			got := &memSpool{events: map[string]int64{}}
+			c := extract.NewClient(extract.ClientConfig{BaseURL: base, Token: "sim-token", MaxRetries: 3, Timeout: 5 * time.Second})
+			f := extract.NewFetcher(extract.FetcherConfig{
+				Client: c, Workers: 4, MaxWindowEvents: 50,
+				Open:    func(w extract.Window) (extract.WindowWriter, error) { return &memWindow{s: got}, nil },
+				Retract: got.retract,
+			})
+			from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+			f.Add(extract.Window{Start: from.UnixMilli(), End: from.Add(24 * time.Hour).UnixMilli()},
+				extract.Window{Start: from.Add(24 * time.Hour).UnixMilli(), End: from.Add(48 * time.Hour).UnixMilli()})
+			f.CloseInput()
+			require.NoError(t, f.Run(t.Context()))
+			require.Zero(t, got.dupes)
+			want := map[string]int64{}
+			for _, ev := range s.Events() {
+				want[ev.ID] = ev.CreatedAt.UnixMilli()
+			}
+			require.Equal(t, want, got.events)
+			var covered int64
+			for _, w := range got.done {
+				covered += w.End - w.Start
+			}
+			require.Equal(t, (48 * time.Hour).Milliseconds(), covered)
+			require.Greater(t, len(got.done), 40, "checkpoints were committed")
+			if !tc.past {
+				require.Empty(t, got.retracted)
 			}
 		})
 	}
@@ -312,21 +377,52 @@ func TestFetchMisbehavingPagination(t *testing.T) {
 		require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 1}, s.ids)
 	})
 	// Pages that are not newest first, one after the other: b is newer
-	// than c on the page before it. With a checkpoint after every page, b
-	// falls in the part committed already and was dropped without a word.
-	t.Run("pages not newest first", func(t *testing.T) {
+	// than c on the page before it, by a second, within DisorderSpan. With
+	// a checkpoint after every page, the part committed ended at a, above
+	// b (was: at c, and b, in the part committed already, failed the walk;
+	// the next run found that part done, and lost b).
+	t.Run("pages not newest first, within the span", func(t *testing.T) {
 		b := serve(t, map[string]string{"": page("c1", true, "a", "c"), "c1": page("c2", true, "b", "d"), "c2": page("", false, "e")})
 		got, err := fetchAll(t, b, 1, 1, day)
-		require.ErrorContains(t, err, `the API's pages are not newest first: event "b" at 2026-10-01T10:00:58.000Z came after events down to 2026-10-01T10:00:57.000Z`)
-		require.NotContains(t, got.events, "e")
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "b", "c", "d", "e"}, slices.Sorted(maps.Keys(got.events)))
+		require.Zero(t, got.dupes)
+	})
+	// b comes 3 s after e: past the span, in the part committed after the
+	// first page. Without Retract, the walk fails rather than lose it.
+	pastSpan := map[string]string{"": page("c1", true, "a", "e"), "c1": page("c2", true, "b", "f"), "c2": page("", false, "g")}
+	t.Run("pages not newest first, past the span", func(t *testing.T) {
+		got, err := fetchAll(t, serve(t, pastSpan), 1, 1, day)
+		require.ErrorContains(t, err, `the API's pages are not newest first: event "b" at 2026-10-01T10:00:58.000Z came after events down to 2026-10-01T10:00:55.000Z`)
+		require.NotContains(t, got.events, "g")
+	})
+	// With Retract, the part committed without b, [10:00:57.001, end), is
+	// retracted and fetched again (this server ignores the range: the walk
+	// of the part reads the pages from the top, and ends at has_next).
+	t.Run("pages not newest first, past the span, retracted", func(t *testing.T) {
+		got := &memSpool{events: map[string]int64{}}
+		c := extract.NewClient(extract.ClientConfig{BaseURL: serve(t, pastSpan), Token: "t", MaxRetries: 1, Timeout: 5 * time.Second})
+		f := extract.NewFetcher(extract.FetcherConfig{
+			Client: c, Workers: 1, MaxWindowEvents: 1,
+			Open:    func(extract.Window) (extract.WindowWriter, error) { return &memWindow{s: got}, nil },
+			Retract: got.retract,
+		})
+		f.Add(day)
+		f.CloseInput()
+		require.NoError(t, f.Run(t.Context()))
+		require.Equal(t, []string{"a", "b", "e", "f", "g"}, slices.Sorted(maps.Keys(got.events)))
+		require.Zero(t, got.dupes)
+		part := extract.Window{Start: time.Date(2026, 10, 1, 10, 0, 57, 1e6, time.UTC).UnixMilli(), End: day.End}
+		require.Equal(t, []extract.Window{part}, got.retracted)
+		require.Contains(t, got.done, part, "fetched again")
 	})
 	// The same, with no checkpoint in between: b falls in the part not
 	// committed yet, and is kept.
 	t.Run("pages not newest first within a part", func(t *testing.T) {
-		b := serve(t, map[string]string{"": page("c1", true, "a", "c"), "c1": page("c2", true, "b", "d"), "c2": page("", false, "e")})
+		b := serve(t, map[string]string{"": page("c1", true, "a", "e"), "c1": page("c2", true, "b", "f"), "c2": page("", false, "g")})
 		got, err := fetchAll(t, b, 1, 1000, day)
 		require.NoError(t, err)
-		require.Equal(t, []string{"a", "b", "c", "d", "e"}, slices.Sorted(maps.Keys(got.events)))
+		require.Equal(t, []string{"a", "b", "e", "f", "g"}, slices.Sorted(maps.Keys(got.events)))
 	})
 	// The second page served again in place of the third: its events were
 	// all skipped as repeats, and the third page's never seen.

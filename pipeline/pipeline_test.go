@@ -126,6 +126,30 @@ func TestExportExactlyOnceMicroseconds(t *testing.T) {
 	require.Positive(t, sim.Stats().Faults)
 }
 
+// TestExportDisorder: an API whose pages are newest first only roughly
+// (ordered by its log; an event's created_at up to Disorder before its
+// place): one run exports the day exactly, within DisorderSpan and past it
+// (was: with 5 ms, the run failed "the API's pages are not newest first",
+// and the next one succeeded without the event, the day recorded whole).
+func TestExportDisorder(t *testing.T) {
+	for _, disorder := range []time.Duration{5 * time.Millisecond, time.Minute} {
+		t.Run(disorder.String(), func(t *testing.T) {
+			sim, base := startSim(t, func(c *simulator.Config) {
+				c.Events, c.Disorder, c.Micros = 20000, disorder, true
+				c.From, c.To = day0(), day0().AddDate(0, 0, 1)
+			})
+			cfg := testConfig(t, base)
+			from, to := day0(), day0().AddDate(0, 0, 1)
+			sum, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, pipeline.Range{From: from, To: to}, false)
+			require.NoError(t, err)
+			want := exporttest.Expected(sim, from, to)
+			require.EqualValues(t, len(want), sum.Events)
+			require.Zero(t, sum.DeadLetters)
+			exporttest.Compare(t, want, exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
+		})
+	}
+}
+
 // TestExportUnderFaults: the same export through 5xx, resets, truncated and
 // HTML bodies and a server rate limit below the client's: identical output,
 // and the client never gets its token blocked for ignoring Retry-After.

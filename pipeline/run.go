@@ -387,6 +387,11 @@ func (r *runner) run(ctx context.Context) error {
 		},
 		OnQueue:  func(w extract.Window) { r.adjust(w, +1) },
 		OnFinish: func(w extract.Window) { r.adjust(w, -1) },
+		Retract: func(w extract.Window) error {
+			r.log.Warn("the API's pages are not newest first: an event came after events older than it by more than was allowed for; the part of the window it belongs to is fetched again",
+				"window", w.String())
+			return r.spool.Remove(time.UnixMilli(w.Start).UTC().Format(time.DateOnly), []extract.Window{w})
+		},
 	})
 	g, ctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(ctx, func() {
