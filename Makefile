@@ -45,9 +45,11 @@ build:
 
 # The whole suite, with real MinIO, an in-process Kafka broker, promtool,
 # DuckDB, hyparquet, parquet-wasm, Chromium and systemd-analyze (go vet runs
-# in lint, which CI runs too).
+# in lint, which CI runs too). -parallel 8: the tests that call t.Parallel
+# wait (a midnight a few seconds ahead, rate limits, intervals) far more than
+# they compute; the default, GOMAXPROCS, ran two at a time on 2 cores.
 test: minio promtool duckdb parquetjs browser systemd-analyze
-	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -race -count=1 -parallel 8 -timeout 12m ./...
 
 # Without the race detector and without MinIO (tests that need it skip unless CI=true).
 test-short:

@@ -29,6 +29,7 @@ import (
 // refused, exit 1 at every restart, or replaced the first, whose events
 // were lost from the kept cycle files).
 func TestFollowAPIClockStepsBackOverMidnight(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 2*time.Second, simulator.Live{})
 	cfg := testConfig(t, base)
 	cfg.Follow.Lookback, cfg.Follow.KeepCycleFiles = 20*time.Second, true
@@ -55,6 +56,7 @@ func TestFollowAPIClockStepsBackOverMidnight(t *testing.T) {
 // watermark an hour past the API's now: what the API created after, before
 // its midnight, was never exported).
 func TestFollowHostClockStepsForward(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 3*time.Second, simulator.Live{Rate: 20})
 	cfg := testConfig(t, base)
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
@@ -84,6 +86,7 @@ func TestFollowHostClockStepsForward(t *testing.T) {
 // idle cycles asked the API nothing, so the loop never learned that the
 // clock came back and stayed idle for the two hours).
 func TestFollowAPIClockComesBack(t *testing.T) {
+	t.Parallel()
 	sim, base := startLiveAt(t, 0, simulator.Live{Rate: 20})
 	cfg := testConfig(t, base)
 	addr := make(chan string, 1)
@@ -106,6 +109,7 @@ func TestFollowAPIClockComesBack(t *testing.T) {
 // published late, go on being created: once it answers again, the day
 // before is sealed with every event once, and the cycles catch up.
 func TestFollowOutageOverMidnightAndSeal(t *testing.T) {
+	t.Parallel()
 	const behind = 5 * time.Second
 	c := newClock(4*time.Second + behind)
 	sim, base := startLiveAt(t, c.offset-behind, simulator.Live{Rate: 30, LateShare: 0.3, MaxLate: 2 * time.Second})
@@ -160,6 +164,7 @@ func TestFollowOutageOverMidnightAndSeal(t *testing.T) {
 // asking the API nothing (no spin); the day is sealed once the API's
 // midnight is past lag + look-back, and every event of it is exported once.
 func TestFollowHostClockStepsBack(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 5*time.Second, simulator.Live{Rate: 30, LateShare: 0.3, MaxLate: 2 * time.Second})
 	cfg := testConfig(t, base)
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)

@@ -49,6 +49,13 @@ import (
 	"github.com/pachca-export/pachca-export/verify"
 )
 
+// Tests that wait for the loop's wall-clock time (a UTC midnight a few
+// seconds ahead, intervals, look-backs) call t.Parallel: the package
+// waits far more than it computes (`make test` runs them -parallel 8).
+// Those that bound how long something took (give_up_after, readiness within
+// three intervals, a commit within give_up_after) or look for goroutines
+// left behind (goleak.Find) stay sequential: go test runs them alone,
+// before the parallel ones start.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
@@ -235,6 +242,7 @@ func position(t *testing.T, cfg *config.Config) state.Follow {
 // seal, over a UTC midnight: every event lands once in the files, the day
 // before midnight is sealed into one file and recorded as exported.
 func TestFollowAcrossMidnight(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 4*time.Second, simulator.Live{Rate: 60, LateShare: 0.3, MaxLate: 3 * time.Second})
 
 	cfg := testConfig(t, base)
@@ -339,6 +347,7 @@ func TestFollowAcrossMidnight(t *testing.T) {
 // TestFollowBurstAcrossCycles: failed logins split between two cycles are
 // one burst, and one message.
 func TestFollowBurstAcrossCycles(t *testing.T) {
+	t.Parallel()
 	c := clock{}
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
@@ -378,6 +387,7 @@ func TestFollowBurstAcrossCycles(t *testing.T) {
 // watermark moved first, and the restarted loop never saw them again, so
 // the burst they began went unreported).
 func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
+	t.Parallel()
 	c := clock{}
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
@@ -421,6 +431,7 @@ func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 // follows and a restart (was: events more than a day behind the watermark
 // were forgotten, so a burst spread over more than a day never fired).
 func TestFollowRuleWindowOverADay(t *testing.T) {
+	t.Parallel()
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
 	withRules(t, cfg, alerts.Rule{Name: "Slow guessing", Kind: alerts.KindThreshold,
@@ -466,6 +477,7 @@ func TestFollowStopsOnPermanentFailure(t *testing.T) {
 // again with a token the API accepts, the loop goes on from there and
 // delivers every event once.
 func TestFollowStopsWhenTheTokenIsRevoked(t *testing.T) {
+	t.Parallel()
 	c, sim, _ := startLive(t, time.Hour, simulator.Live{Rate: 20})
 	var revoked atomic.Bool
 	var refused atomic.Int64
@@ -559,6 +571,7 @@ func TestFollowStopsWhenTheStateIsRemoved(t *testing.T) {
 // watermark holds, then, past follow.give_up_after, the loop ends with the
 // cause.
 func TestFollowGivesUp(t *testing.T) {
+	t.Parallel()
 	sc := simulator.DefaultConfig()
 	sc.Events = 0
 	sim, base := startSim(t, sc)
@@ -638,6 +651,7 @@ func TestFollowOutageSaysOnce(t *testing.T) {
 // is not read again when a restart raises follow.lookback past midnight:
 // the sealed day keeps its one file, and no request covers it.
 func TestFollowLookbackRaisedAfterSeal(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 3*time.Second, simulator.Live{Rate: 60})
 	cfg := testConfig(t, base)
 	cfg.Follow.Lookback = 500 * time.Millisecond
@@ -665,6 +679,7 @@ func TestFollowLookbackRaisedAfterSeal(t *testing.T) {
 // spans a day a run exported whole: the cycles read the days around it,
 // never it (no request, no cycle file beside its day file).
 func TestFollowSkipsExportedDayInLookback(t *testing.T) {
+	t.Parallel()
 	sc := simulator.DefaultConfig()
 	sim, base := startSim(t, sc)
 	defer sim.Close()
@@ -695,6 +710,7 @@ func TestFollowSkipsExportedDayInLookback(t *testing.T) {
 // starts at the retention's edge, with a warning, as run does: no day the
 // API no longer holds is fetched, written or sealed as exported.
 func TestFollowFromPastRetention(t *testing.T) {
+	t.Parallel()
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
 	var logs logbuf.Buffer
@@ -808,6 +824,7 @@ func TestFollowReadinessDropsWhileRetrying(t *testing.T) {
 // equal at each try, a new inode); events_total counts its events once, as
 // the files hold them (was: once more at each failed try).
 func TestFollowCountsARedoneCycleOnce(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 2*time.Second, simulator.Live{Rate: 60})
 	cfg := testConfig(t, base)
 	dir := cfg.Sinks[0].File.Dir
@@ -897,6 +914,7 @@ func TestFollowRunGauges(t *testing.T) {
 // the cycle files with fewer events, nor stop the loop: it keeps them as
 // they are, warns, records the day and goes on.
 func TestFollowSealOfAShrunkDay(t *testing.T) {
+	t.Parallel()
 	c, sim, _ := startLive(t, 3*time.Second, simulator.Live{Rate: 60})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
@@ -943,6 +961,7 @@ func TestFollowSealOfAShrunkDay(t *testing.T) {
 // the seal of their day, read them again: each dead letter goes to the
 // dead-letter files once, and each is counted once.
 func TestFollowCountsOnce(t *testing.T) {
+	t.Parallel()
 	c, sim, _ := startLive(t, 3*time.Second, simulator.Live{Rate: 5})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
@@ -1018,6 +1037,7 @@ func TestFollowCountsOnce(t *testing.T) {
 // as delivered, and the seal, reading both in one window, kept the newer
 // in the day file (the one no cycle delivered) and buried the delivered one.
 func TestFollowDeliveredIDTwin(t *testing.T) {
+	t.Parallel()
 	c, sim, _ := startLive(t, 3*time.Second, simulator.Live{Rate: 5})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	at := midnight.Add(-1500 * time.Millisecond)
@@ -1054,6 +1074,7 @@ func TestFollowDeliveredIDTwin(t *testing.T) {
 // the API returns fewer events for, and the loop goes on. Neither is a
 // dead letter.
 func TestFollowSealOfTwoDeliveredTwins(t *testing.T) {
+	t.Parallel()
 	c, sim, _ := startLive(t, 4*time.Second, simulator.Live{Rate: 5})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	at := midnight.Add(-2500 * time.Millisecond)
@@ -1215,6 +1236,7 @@ func rewritingProxy(t *testing.T, h http.Handler, rewrite func(r *http.Request, 
 // grace, and the producer's in-flight messages with it: that is still a
 // clean stop (nil, exit 0), the cycle pending for the next start.
 func TestFollowStopWhileKafkaHangs(t *testing.T) {
+	t.Parallel()
 	c, _, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
 	cfg := testConfig(t, base)
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
@@ -1255,6 +1277,7 @@ func TestFollowStopWhileKafkaHangs(t *testing.T) {
 // look-back's catches do; the day's events before --from, which the seal
 // gives the file sinks only, do not.
 func TestFollowLateEventsOfTheSeal(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 3*time.Second, simulator.Live{})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
@@ -1314,6 +1337,7 @@ func TestFollowSealOfADayNoCycleRead(t *testing.T) {
 // events were never behind the watermark: the seal delivers them, but
 // neither counts them late nor says the cycles missed them.
 func TestFollowSealAfterCyclesFellBehind(t *testing.T) {
+	t.Parallel()
 	c, sim, _ := startLive(t, 4*time.Second, simulator.Live{})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
@@ -1359,6 +1383,7 @@ func TestFollowSealAfterCyclesFellBehind(t *testing.T) {
 // nothing to read: they commit nothing, so neither the metrics nor the
 // readiness report a committed cycle.
 func TestFollowIdleCycles(t *testing.T) {
+	t.Parallel()
 	_, base := emptySim(t)
 	cfg := testConfig(t, base)
 	cfg.Period.Lag = time.Hour
@@ -1399,6 +1424,7 @@ func TestFollowIdleCycles(t *testing.T) {
 // again delivered the first try's read, kept in the spool, and the event
 // was never exported although published before the seal).
 func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 3*time.Second, simulator.Live{})
 	midnight := c.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	yesterday := midnight.Add(-24 * time.Hour).Format(time.DateOnly)
@@ -1459,6 +1485,7 @@ func TestFollowSealTriedAgainReadsTheDayAgain(t *testing.T) {
 // nightly runs to follow never got the message: the day was exported, and
 // the loop starts after it).
 func TestFollowSendsWhatARunLeftPending(t *testing.T) {
+	t.Parallel()
 	c := clock{}
 	sim, _ := emptySim(t)
 	gate := exporttest.GatePosts(t, sim, http.StatusServiceUnavailable, "upstream unavailable")
@@ -1502,6 +1529,7 @@ func TestFollowSendsWhatARunLeftPending(t *testing.T) {
 // into the same failure; a 503 held each cycle for its retries, a minute
 // or more).
 func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		status int
@@ -1511,6 +1539,7 @@ func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
 		{"failing", http.StatusServiceUnavailable, "upstream unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := clock{}
 			sim, _ := emptySim(t)
 			gate := exporttest.GatePosts(t, sim, tc.status, tc.body)
@@ -1552,6 +1581,7 @@ func TestFollowGoesOnWhenAlertsFail(t *testing.T) {
 // and only the day's seal delivered it, while freshness and readiness
 // looked fine).
 func TestFollowReadsUpToTheAPIsNow(t *testing.T) {
+	t.Parallel()
 	const behind = 40 * time.Second
 	sim, base := startLiveAt(t, -behind, simulator.Live{})
 	cfg := testConfig(t, base)
@@ -1584,6 +1614,7 @@ func TestFollowReadsUpToTheAPIsNow(t *testing.T) {
 // cycle sealed the day by this host's clock, and the event, created after
 // the seal, was never exported).
 func TestFollowFirstCycleSealsNothing(t *testing.T) {
+	t.Parallel()
 	const behind = 10 * time.Second
 	c := newClock(-6 * time.Second)
 	midnight := c.now().Truncate(24 * time.Hour)
@@ -1609,6 +1640,7 @@ func TestFollowFirstCycleSealsNothing(t *testing.T) {
 // host's clock, 10 s before the API's midnight, and what the API created
 // in them was never exported).
 func TestFollowRedoSealsNothing(t *testing.T) {
+	t.Parallel()
 	const behind = 30 * time.Second
 	c := newClock(-20 * time.Second)
 	midnight := c.now().Truncate(24 * time.Hour)
@@ -1765,6 +1797,7 @@ func TestRunRefusedWhileFollowing(t *testing.T) {
 // the count of the first, once a later cycle finds it doubled (was: the
 // first cycle's count only, however long the attack went on).
 func TestFollowBurstGoesOn(t *testing.T) {
+	t.Parallel()
 	c := clock{}
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
@@ -1895,6 +1928,7 @@ func TestFollowNewStateBesideALoop(t *testing.T) {
 // beside them (was: without a word, and verify then reported the day's ids
 // twice); a plain restart does not.
 func TestFollowStateRestoredWarns(t *testing.T) {
+	t.Parallel()
 	sim, base := emptySim(t)
 	cfg := testConfig(t, base)
 	loop := func() string {
@@ -2037,6 +2071,7 @@ func TestFollowStopBetweenSeals(t *testing.T) {
 // as if none were the same, refused the day as one that would shrink, and
 // the loop exited 1, at every restart again: the feed stopped at midnight).
 func TestFollowSealOfADayWithARunsPart(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 8*time.Second, simulator.Live{Rate: 60})
 	cfg := testConfig(t, base)
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "b"), Compression: "none"}})
@@ -2079,6 +2114,7 @@ func TestFollowSealOfADayWithARunsPart(t *testing.T) {
 // list (was: FAIL, `N events here, but sinks[1] ... holds N-k for the day`,
 // exit 1, for a verify run at that moment).
 func TestVerifyWhileACycleCommits(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, time.Hour, simulator.Live{Rate: 60})
 	cfg := testConfig(t, base)
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "ndjson", File: &config.FileSink{Dir: filepath.Join(t.TempDir(), "b"), Compression: "none"}})
@@ -2133,6 +2169,7 @@ func TestVerifyWhileACycleCommits(t *testing.T) {
 // replaced the file, the events of the cycle before gone from the files
 // of a day kept as cycle files).
 func TestFollowFromJustBeforeMidnight(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, time.Second, simulator.Live{})
 	cfg := testConfig(t, base)
 	cfg.Follow.Lookback, cfg.Follow.KeepCycleFiles = 8*time.Second, true

@@ -25,6 +25,7 @@ import (
 // days due, follows it at once (was: an interval later, 10 minutes here,
 // the default's minute for a --from weeks back).
 func TestFollowFromThePastSealsAtOnce(t *testing.T) {
+	t.Parallel()
 	sim, base := startSim(t, simulator.DefaultConfig())
 	defer sim.Close()
 	cfg := testConfig(t, base)
@@ -44,6 +45,7 @@ func TestFollowFromThePastSealsAtOnce(t *testing.T) {
 // the starts before spooled, and the day is sealed whole within 12 starts
 // (was: each seal began the day anew and none ended).
 func TestFollowSealGoesOnAcrossStarts(t *testing.T) {
+	t.Parallel()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	yesterday := today.AddDate(0, 0, -1)
 	sc := simulator.DefaultConfig()

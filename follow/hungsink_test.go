@@ -272,6 +272,7 @@ func get(t *testing.T, url string) int {
 // honours it, 30 s at the start and 30 s more in the first cycle, whatever
 // give_up_after). /healthz answers meanwhile, /readyz is 503.
 func TestFollowStartGivesUpOnAHungSink(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		hook  func(s *claimSink) func(ctx context.Context, c sinks.Claim) error
@@ -302,6 +303,7 @@ func TestFollowStartGivesUpOnAHungSink(t *testing.T) {
 		}, true, "has not answered its claim for"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c, _, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
 			cfg, hs := slowSinkConfig(t, base)
 			cs := newClaimSink(t, hs.Sink)
@@ -348,8 +350,10 @@ func TestFollowStartGivesUpOnAHungSink(t *testing.T) {
 // call's deadline, give_up_after from its start, an hour here; at the
 // start, for ever).
 func TestFollowStopWhileASinkIgnoresItsContext(t *testing.T) {
+	t.Parallel()
 	for _, where := range []string{"start", "cycle"} {
 		t.Run(where, func(t *testing.T) {
+			t.Parallel()
 			c, _, base := startLive(t, time.Hour, simulator.Live{Rate: 20})
 			cfg, hs := slowSinkConfig(t, base)
 			cfg.Follow.GiveUpAfter = time.Hour

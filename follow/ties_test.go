@@ -15,6 +15,7 @@ import (
 // and more than the records of a window held in memory to sort them,
 // reach the file sink once each, also as the look-back reads them again.
 func TestFollowBigTieGroup(t *testing.T) {
+	t.Parallel()
 	c, sim, base := startLive(t, 6*time.Hour, simulator.Live{}) // no midnight in the test
 	cfg := testConfig(t, base)
 	start := c.now().Add(-time.Second)
