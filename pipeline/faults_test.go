@@ -16,6 +16,7 @@ import (
 // with the exact event set or fails with a clear message; never a silent
 // loss, never a duplicate.
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		sim     func(*simulator.Config)
@@ -48,6 +49,7 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			sim, base := startSim(t, func(c *simulator.Config) {
 				c.Events, c.From, c.To = 2500, day0(), day0().AddDate(0, 0, 1)
 				tc.sim(c)
@@ -91,6 +93,7 @@ func faults(rate float64, kinds ...string) func(*simulator.Config) {
 // TestAllFaultsAtOnce: every fault a client can get through, mixed, at a
 // moderate rate, with a rate limit below the client's: the exact event set.
 func TestAllFaultsAtOnce(t *testing.T) {
+	t.Parallel()
 	kinds := slices.DeleteFunc(simulator.AllFaults(), func(k string) bool {
 		return k == simulator.FaultCursorLoop || k == simulator.FaultSlow
 	})

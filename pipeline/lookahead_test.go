@@ -24,6 +24,7 @@ import (
 // whole fetch stood still until the request timed out), and the output is
 // exact.
 func TestStuckRequestDoesNotStallFetch(t *testing.T) {
+	t.Parallel()
 	const days = 10
 	sim, base := startSim(t, func(c *simulator.Config) {
 		c.Events = 1200

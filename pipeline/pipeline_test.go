@@ -154,12 +154,14 @@ func TestExportDisorder(t *testing.T) {
 // HTML bodies and a server rate limit below the client's: identical output,
 // and the client never gets its token blocked for ignoring Retry-After.
 func TestExportUnderFaults(t *testing.T) {
+	t.Parallel()
 	for _, httpDate := range []bool{false, true} {
 		name := "retry-after-seconds"
 		if httpDate {
 			name = "retry-after-http-date"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			sim, base := startSim(t, func(c *simulator.Config) {
 				c.Events = 6000
 				// Burst 1: no two requests closer than 25 ms, which the

@@ -25,6 +25,7 @@ import (
 // source.requests_per_second, to meet the limit again); both days are
 // exported exactly.
 func TestSessionRunsTwoPlans(t *testing.T) {
+	t.Parallel()
 	sim, base := startSim(t, func(c *simulator.Config) {
 		// Burst 1: no two requests closer than 40 ms, which the client's
 		// first requests are however slow the machine (with a burst, only

@@ -103,6 +103,7 @@ func lakeSink(m *miniotest.Server, bucket string, sl shape.SecurityLake) config.
 // source; MinIO stopped in the middle of a run fails the run; started again,
 // the rerun delivers the exact set with no duplicate objects.
 func TestS3EndToEnd(t *testing.T) {
+	t.Parallel()
 	m := miniotest.Start(t)
 	m.CreateBucket("audit")
 	sim, base := startSim(t, func(c *simulator.Config) {
@@ -204,6 +205,7 @@ func kafkaSink(brokers []string, topic string) config.Sink {
 // the middle fails it and leaves the day unexported; the rerun delivers
 // everything (duplicates allowed, loss not).
 func TestKafkaEndToEnd(t *testing.T) {
+	t.Parallel()
 	sim, base := startSim(t, func(c *simulator.Config) {
 		c.Events, c.From, c.To = 3000, day0(), day0().AddDate(0, 0, 2)
 	})
@@ -328,6 +330,7 @@ func TestKafkaEndToEnd(t *testing.T) {
 // record, and a pod's default grace of 30 s ended in SIGKILL: no summary,
 // no metrics file).
 func TestKafkaHungInterruptedRun(t *testing.T) {
+	t.Parallel()
 	_, base := startSim(t, func(c *simulator.Config) {
 		c.Events, c.From, c.To = 300, day0(), day0().AddDate(0, 0, 1)
 	})
