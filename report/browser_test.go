@@ -34,8 +34,10 @@ import (
 // chromium is Debian's package, installed by `make browser`.
 const chromium = "/usr/bin/chromium"
 
-// browser starts a headless Chromium with a fresh profile and no
-// background traffic of its own, for one test.
+// browser opens a tab for one test in the package's headless Chromium, in
+// a browser context of its own: cookies, cache and storage as fresh as a
+// new profile's, none of another test's. The tab closes with the test.
+// (Was: a Chromium started for each test, 15 of them, 2-3 s each.)
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
@@ -44,18 +46,53 @@ func browser(t *testing.T) context.Context {
 		}
 		t.Skipf("%s missing; `make browser` installs Debian's chromium", chromium)
 	}
+	shared.once.Do(func() { shared.ctx, shared.err = startChromium(browserDeadline(t)) })
+	require.NoError(t, shared.err, "starting %s", chromium)
+	ctx, cancelCtx := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
+	ctx, cancelTimeout := context.WithDeadline(ctx, browserDeadline(t))
+	t.Cleanup(func() { cancelTimeout(); cancelCtx() })
+	return ctx
+}
+
+// shared is the package's Chromium, started by the first test that needs
+// one and stopped by TestMain.
+var shared struct {
+	once sync.Once
+	ctx  context.Context
+	err  error
+	stop func()
+}
+
+// startChromium starts a headless Chromium with a fresh profile and no
+// background traffic of its own, stopped at deadline at the latest.
+func startChromium(deadline time.Time) (context.Context, error) {
+	profile, err := os.MkdirTemp("", "report-chromium-")
+	if err != nil {
+		return nil, err
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1280, 900),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	ctx, cancelDeadline := context.WithDeadline(context.Background(), deadline)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithDeadline(ctx, browserDeadline(t))
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
+	shared.stop = func() { cancelCtx(); cancelAlloc(); cancelDeadline(); os.RemoveAll(profile) }
+	return ctx, chromedp.Do(ctx) // the first run starts the browser
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.stop != nil {
+		shared.stop()
+	}
+	if parquetReport.dir != "" {
+		os.RemoveAll(parquetReport.dir)
+	}
+	os.Exit(code)
 }
 
 // browserDeadline is when a test stops waiting for the browser: shortly
@@ -89,17 +126,40 @@ func openPage(t *testing.T, file string) context.Context {
 	return ctx
 }
 
-// writeReport exports the dataset to format under a temporary dir and
-// writes the report of [from, to) to report.html there.
+// writeReport is the report of [from, to) of the dataset exported to
+// format. The one in Parquet, which most tests read and none changes, is
+// written once for them all, in a directory TestMain removes.
 func writeReport(t *testing.T, format string) string {
 	t.Helper()
-	return writeReportOf(t, format, reporttest.Dataset())
+	if format != "parquet" {
+		return writeReportOf(t, format, reporttest.Dataset())
+	}
+	parquetReport.once.Do(func() {
+		dir, err := os.MkdirTemp("", "report-test-")
+		require.NoError(t, err)
+		parquetReport.dir = dir
+		parquetReport.file = writeReportIn(t, dir, format, reporttest.Dataset())
+	})
+	require.NotEmpty(t, parquetReport.file, "the report of the dataset in Parquet was not written: see the first test that wrote it")
+	return parquetReport.file
 }
 
-// writeReportOf is writeReport of the records recs.
+// parquetReport is the report of the dataset in Parquet, shared.
+var parquetReport struct {
+	once      sync.Once
+	dir, file string
+}
+
+// writeReportOf exports recs to format under a temporary dir and writes
+// the report of [from, to) to report.html there.
 func writeReportOf(t *testing.T, format string, recs []transform.Record) string {
 	t.Helper()
-	dir := t.TempDir()
+	return writeReportIn(t, t.TempDir(), format, recs)
+}
+
+// writeReportIn is writeReportOf under dir.
+func writeReportIn(t *testing.T, dir, format string, recs []transform.Record) string {
+	t.Helper()
 	reporttest.Write(t, reporttest.FileSink(t, filepath.Join(dir, "out"), format), reporttest.Day0, to, recs)
 	f, err := os.Create(filepath.Join(dir, "report.html"))
 	require.NoError(t, err)
@@ -400,7 +460,7 @@ func TestNoNetworkRequest(t *testing.T) {
 	file := writeReport(t, "parquet")
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
-	probe := filepath.Join(filepath.Dir(file), "probe.html")
+	probe := filepath.Join(t.TempDir(), "probe.html")
 	require.NoError(t, os.WriteFile(probe, bytes.Replace(b, []byte("<main>"), []byte(`<main><img src="http://127.0.0.1:9/probe.png">`), 1), 0o644))
 
 	for _, tc := range []struct {
