@@ -40,6 +40,7 @@ import (
 // simulator's events; Kafka holds every id; the sealed day is one file
 // per sink; a catch-up run afterwards sends no request for it.
 func TestFollowProcess(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC()
 	midnightReal := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
 	offset := midnightReal.Add(-6 * time.Second).Sub(now)

@@ -49,6 +49,7 @@ import (
 // Without PACHCA_FOLLOW_LONG, 4 days (make test); PACHCA_FOLLOW_LONG=<days>
 // for more (make followlong, 30 by default).
 func TestFollowLong(t *testing.T) {
+	t.Parallel()
 	days := 4
 	if v := os.Getenv("PACHCA_FOLLOW_LONG"); v != "" {
 		n, err := strconv.Atoi(v)
