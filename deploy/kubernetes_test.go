@@ -234,3 +234,27 @@ func exitAction(job *batchv1.JobSpec, container string, code int32) batchv1.PodF
 	}
 	return ""
 }
+
+// TestResourcesDocumented: the README's "CPU and memory limits" names the
+// requests and the memory limit each manifest sets, and says they set no
+// CPU limit, as they do: its measured figures under a CPU quota are what
+// a user weighs before adding one.
+func TestResourcesDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n### CPU and memory limits\n")
+	require.True(t, ok, "README: no section CPU and memory limits")
+	section, _, _ = strings.Cut(section, "\n### ")
+	section = strings.Join(strings.Fields(section), " ")
+	for file, what := range map[string]string{
+		"kubernetes/cronjob.yaml":           "(the CronJob)",
+		"kubernetes/follow-deployment.yaml": "(the follow Deployment)",
+	} {
+		c := readManifests(t, file).pod.Containers[0]
+		require.Contains(t, section, fmt.Sprintf("`cpu: %s` %s", c.Resources.Requests.Cpu(), what), file)
+		require.Contains(t, section, fmt.Sprintf("`memory: %s`", c.Resources.Requests.Memory()), file)
+		require.Contains(t, section, fmt.Sprintf("%s memory limit", c.Resources.Limits.Memory()), file)
+		require.NotContains(t, c.Resources.Limits, corev1.ResourceCPU, "%s: the README says no CPU limit", file)
+		require.Contains(t, section, "no CPU limit", file)
+	}
+}
