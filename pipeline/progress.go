@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +115,8 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			lastReq int64
 			last    = start
 			watch   = concurrencyWatch{workers: r.cfg.Source.Concurrency}
+			cpu     cpuWatch
+			sampled = start
 			warned  uint64 // the sink call last warned of (sinkWait)
 		)
 		// A sink call that lasts this long is named: at once with a
@@ -130,6 +133,8 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 				s := r.snapshot(now.Sub(start))
 				s.ETA = eta.add(s.Elapsed, s.Covered)
 				r.watchConcurrency(&watch, s.Throttled)
+				r.watchCPU(&cpu, s, now.Sub(sampled))
+				sampled = now
 				w, busy := r.waiting.current()
 				busy = busy && now.Sub(w.since) >= slow
 				if busy && w.seq != warned {
@@ -230,6 +235,34 @@ func (r *runner) watchConcurrency(c *concurrencyWatch, throttled int64) {
 		"concurrency", c.workers, "per_request", perRequest.Round(time.Millisecond).String(),
 		"rate", round1(rate), "in_flight_needed", round1(need),
 		"max_req_per_s", round1(float64(c.workers)/perRequest.Seconds()), "suggested_concurrency", suggest)
+}
+
+// watchCPU logs, once a session, that a CPU limit bounds the request rate
+// (cpuWatch), with the limit and the share of its periods that stopped the
+// process. s is the sample, d the time since the one before.
+func (r *runner) watchCPU(c *cpuWatch, s Snapshot, d time.Duration) {
+	if r.s.cpuWarned.Load() {
+		return
+	}
+	st, ok := cpuThrottling()
+	if !ok {
+		return
+	}
+	lim := r.client.Limiter()
+	rate := lim.Rate()
+	expected := 0.0
+	if s.Covered > 0 && s.Covered < 0.9 { // fetching, not near the last windows or delivering
+		expected = rate * d.Seconds()
+	}
+	before := c.requests
+	starved, share := c.starved(st, s.Requests, s.Throttled, expected, lim.InFlight() > float64(r.cfg.Source.Concurrency))
+	if !starved {
+		return
+	}
+	r.s.cpuWarned.Store(true)
+	r.log.Warn("a CPU limit bounds the request rate, not requests_per_second: the process's cgroup stopped it for most of its CPU periods while it sent fewer requests than the rate allows; raise or remove the CPU limit (Kubernetes limits.cpu, systemd CPUQuota=): a fetch at 50 requests a second takes about 0.2 of a core (README, CPU and memory limits)",
+		"cpu_limit", strconv.FormatInt(st.millis, 10)+"m", "throttled_pct", round1(100*share),
+		"req_per_s", round1(float64(s.Requests-before)/d.Seconds()), "rate", round1(rate))
 }
 
 // ETAText is the ETA as text: unknown while the estimator has none (under

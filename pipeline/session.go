@@ -95,6 +95,9 @@ type Session struct {
 	// concurrencyWarned: the warning that source.concurrency bounds the
 	// request rate was logged (once a session; concurrencyWatch).
 	concurrencyWarned atomic.Bool
+	// cpuWarned: the warning that a CPU limit bounds the request rate
+	// was logged (once a session; cpuWatch).
+	cpuWarned atomic.Bool
 	// waiting is the sink call the plan under way is in: for its progress
 	// log, and for a follow loop's watchdog (SinkCall).
 	waiting sinkWait
