@@ -25,7 +25,7 @@ APACHE_ARROW_JS_VERSION := 21.2.0
 PARQUET_JS := $(BIN)/parquet-js
 export PACHCA_PARQUET_JS := $(PARQUET_JS)
 
-.PHONY: all build test test-short demo bench killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze
+.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -65,6 +65,15 @@ demo: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./transform/... ./sinks/... ./extract/
 	$(BIN)/pachca-bench -export-bin $(BIN)/pachca-export -sim-bin $(BIN)/pachca-sim
+
+# Whole runs under cgroup v1 CPU quotas (none, 500m, 250m, 100m) and a
+# 128 MiB memory limit, the simulator outside the group (bench/cgroup.sh;
+# bench/cgroup-follow.sh for follow): root only, not part of `make test`.
+# Figures: README, CPU and memory limits.
+CGROUP_EVENTS ?= 200000
+bench-cgroup: build
+	for q in 0 500 250 100; do bench/cgroup.sh $$q 0 $(CGROUP_EVENTS); done
+	bench/cgroup.sh 250 128 1000000
 
 # SIGKILL at random moments, then the same command again, checking the
 # output exactly (cmd/pachca-export/killsoak_test.go): not part of `make test`.
