@@ -101,6 +101,23 @@ func sim(t *testing.T, mutate func(*simulator.Config)) (*simulator.Server, strin
 	return s, base
 }
 
+// requireExactlyOnce: got holds every event of s once, and its committed
+// windows tile a period of span exactly.
+func requireExactlyOnce(t *testing.T, s *simulator.Server, got *memSpool, span time.Duration) {
+	t.Helper()
+	require.Zero(t, got.dupes)
+	want := map[string]int64{}
+	for _, ev := range s.Events() {
+		want[ev.ID] = ev.CreatedAt.UnixMilli()
+	}
+	require.Equal(t, want, got.events)
+	var covered int64
+	for _, w := range got.done {
+		covered += w.End - w.Start
+	}
+	require.Equal(t, span.Milliseconds(), covered)
+}
+
 // TestFetchExactlyOnce covers the ways a window is cut: split on
 // invalid_date_range, split while fewer windows are in flight than the
 // workers (no rate limit), and checkpoints committed at a millisecond
@@ -127,18 +144,7 @@ func TestFetchExactlyOnce(t *testing.T) {
 			}
 			got, err := fetchAll(t, base, tc.workers, tc.maxEvents, days...)
 			require.NoError(t, err)
-			require.Zero(t, got.dupes)
-			want := map[string]int64{}
-			for _, ev := range s.Events() {
-				want[ev.ID] = ev.CreatedAt.UnixMilli()
-			}
-			require.Equal(t, want, got.events)
-			// The committed windows tile the period exactly.
-			var covered int64
-			for _, w := range got.done {
-				covered += w.End - w.Start
-			}
-			require.Equal(t, to.UnixMilli()-from.UnixMilli(), covered)
+			requireExactlyOnce(t, s, got, to.Sub(from))
 			if tc.workers > 1 {
 				require.Greater(t, len(got.done), 2, "windows were split")
 			}
@@ -177,17 +183,7 @@ func TestFetchDisorder(t *testing.T) {
 				extract.Window{Start: from.Add(24 * time.Hour).UnixMilli(), End: from.Add(48 * time.Hour).UnixMilli()})
 			f.CloseInput()
 			require.NoError(t, f.Run(t.Context()))
-			require.Zero(t, got.dupes)
-			want := map[string]int64{}
-			for _, ev := range s.Events() {
-				want[ev.ID] = ev.CreatedAt.UnixMilli()
-			}
-			require.Equal(t, want, got.events)
-			var covered int64
-			for _, w := range got.done {
-				covered += w.End - w.Start
-			}
-			require.Equal(t, (48 * time.Hour).Milliseconds(), covered)
+			requireExactlyOnce(t, s, got, 48*time.Hour)
 			require.Greater(t, len(got.done), 40, "checkpoints were committed")
 			if !tc.past {
 				require.Empty(t, got.retracted)
