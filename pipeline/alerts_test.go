@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
@@ -24,10 +25,7 @@ import (
 func TestAlertsDuringExport(t *testing.T) {
 	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
 	cfg := testConfig(t, base)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
-		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001", "10002"},
-	}}}
-	require.NoError(t, cfg.Validate())
+	watchDLP(t, cfg, "10001", "10002")
 	from, to := day0(), day0().AddDate(0, 0, 1)
 	dlp := dlpEvents(sim, from)
 	require.Positive(t, dlp)
@@ -67,10 +65,7 @@ func TestAlertsOfAFailedRun(t *testing.T) {
 	gate := exporttest.GatePosts(t, sim, http.StatusServiceUnavailable, "upstream unavailable")
 	cfg := testConfig(t, gate.URL)
 	cfg.Source.MaxRetries = 1
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
-		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"},
-	}}}
-	require.NoError(t, cfg.Validate())
+	watchDLP(t, cfg, "10001")
 	first, second, third := dlpEvents(sim, day0()), dlpEvents(sim, day0().AddDate(0, 0, 1)), dlpEvents(sim, day0().AddDate(0, 0, 2))
 	require.Positive(t, first)
 	require.Positive(t, second)
@@ -140,10 +135,7 @@ func TestAlertsBurstAcrossNightlyRuns(t *testing.T) {
 func TestAlertsRefusedOnce(t *testing.T) {
 	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000; c.MessageMaxBytes = 40 })
 	cfg := testConfig(t, base)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
-		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"10001"},
-	}}}
-	require.NoError(t, cfg.Validate())
+	watchDLP(t, cfg, "10001")
 	from, to := day0(), day0().AddDate(0, 0, 1)
 	dlp := dlpEvents(sim, from)
 	require.Positive(t, dlp)
@@ -169,6 +161,16 @@ func TestAlertsRefusedOnce(t *testing.T) {
 	require.Empty(t, sim.Stats().Messages)
 }
 
+// watchDLP gives cfg one alert rule, "DLP", that sends each
+// dlp_violation_detected event to recipients.
+func watchDLP(t *testing.T, cfg *config.Config, recipients ...string) {
+	t.Helper()
+	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
+		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: recipients,
+	}}}
+	require.NoError(t, cfg.Validate())
+}
+
 // dlpEvents is how many dlp_violation_detected events sim holds in the day
 // from from.
 func dlpEvents(sim *simulator.Server, from time.Time) (n int) {
@@ -188,10 +190,7 @@ func dlpEvents(sim *simulator.Server, from time.Time) (n int) {
 func TestAlertsToAUserNotThere(t *testing.T) {
 	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
 	cfg := testConfig(t, base)
-	cfg.Alerts = alerts.Config{Rules: []alerts.Rule{{
-		Name: "DLP", Kind: alerts.KindWatch, EventKeys: []string{"dlp_violation_detected"}, Recipients: []string{"99999", "10001"},
-	}}}
-	require.NoError(t, cfg.Validate())
+	watchDLP(t, cfg, "99999", "10001")
 	from, to := day0(), day0().AddDate(0, 0, 1)
 	dlp := dlpEvents(sim, from)
 	require.Positive(t, dlp)
