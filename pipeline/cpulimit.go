@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // cpuStat is what the CPU controller of the process's cgroup counts while
@@ -19,18 +20,43 @@ type cpuStat struct {
 }
 
 // cpuThrottling reads the counters of the process's cgroup; ok is false
-// without a CPU limit or a cgroup to read. A variable: tests inject it.
-var cpuThrottling = func() (cpuStat, bool) { return readCPUStat("/") }
+// without a CPU limit or a cgroup to read. The group is found once, at
+// the first call (a limit set later goes unseen): each progress sample
+// then reads its files only. A variable: tests inject it.
+var cpuThrottling = func() func() (cpuStat, bool) {
+	group := sync.OnceValues(func() (string, cpuReader) { return cpuGroup("/") })
+	return func() (cpuStat, bool) {
+		dir, read := group()
+		if read == nil {
+			return cpuStat{}, false
+		}
+		return read(dir)
+	}
+}()
+
+// cpuReader reads a group's CPU limit and counters: readCPUv1 or readCPUv2.
+type cpuReader func(dir string) (cpuStat, bool)
 
 // readCPUStat reads the CPU limit and throttling counters of the process's
-// own cgroup under root (/ but in tests): cgroup v2 (cpu.max, cpu.stat)
-// or v1 (cpu.cfs_quota_us, cpu.cfs_period_us, cpu.stat of the cpu
-// controller). The group is where /proc/self/cgroup names it, or the
-// mount's root (a container whose cgroup namespace shows the host's path).
+// own cgroup under root (cpuGroup).
 func readCPUStat(root string) (cpuStat, bool) {
+	dir, read := cpuGroup(root)
+	if read == nil {
+		return cpuStat{}, false
+	}
+	return read(dir)
+}
+
+// cpuGroup finds the process's own cgroup with a CPU limit under root (/
+// but in tests), and how to read it: cgroup v2 (cpu.max, cpu.stat) or v1
+// (cpu.cfs_quota_us, cpu.cfs_period_us, cpu.stat of the cpu controller).
+// The group is where /proc/self/cgroup names it, or the mount's root (a
+// container whose cgroup namespace shows the host's path). read is nil
+// when there is none.
+func cpuGroup(root string) (dir string, read cpuReader) {
 	text, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup"))
 	if err != nil {
-		return cpuStat{}, false
+		return "", nil
 	}
 	base := filepath.Join(root, "sys/fs/cgroup")
 	for line := range strings.SplitSeq(strings.TrimSpace(string(text)), "\n") {
@@ -40,8 +66,8 @@ func readCPUStat(root string) (cpuStat, bool) {
 		}
 		if parts[0] == "0" && parts[1] == "" { // v2
 			for _, dir := range []string{filepath.Join(base, parts[2]), base} {
-				if st, ok := readCPUv2(dir); ok {
-					return st, true
+				if _, ok := readCPUv2(dir); ok {
+					return dir, readCPUv2
 				}
 			}
 			continue
@@ -51,13 +77,13 @@ func readCPUStat(root string) (cpuStat, bool) {
 		}
 		for _, mount := range []string{filepath.Join(base, parts[1]), filepath.Join(base, "cpu"), filepath.Join(base, "cpu,cpuacct")} {
 			for _, dir := range []string{filepath.Join(mount, parts[2]), mount} {
-				if st, ok := readCPUv1(dir); ok {
-					return st, true
+				if _, ok := readCPUv1(dir); ok {
+					return dir, readCPUv1
 				}
 			}
 		}
 	}
-	return cpuStat{}, false
+	return "", nil
 }
 
 // readCPUv2 reads a cgroup v2 group's cpu.max ("max 100000": no limit) and cpu.stat.
