@@ -74,7 +74,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 			status = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", status, what, e.redact(detail))
+		fmt.Fprintf(w, "%s\t%s\t%s\n", status, e.shown(what), e.shown(detail))
 	}
 	// fail is line for an item that failed with err.
 	fail := func(what string, err error) {

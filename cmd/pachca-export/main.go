@@ -23,6 +23,7 @@ import (
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	_ "github.com/pachca-export/pachca-export/internal/fdfloor" // first: a limit of open files too low for the runtime
+	"github.com/pachca-export/pachca-export/internal/printable"
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 )
@@ -139,7 +140,7 @@ func (e *env) report(err error) int {
 		if log != nil {
 			log.Error(line, "exit_code", code)
 		} else {
-			fmt.Fprintln(e.stderr, "pachca-export: "+line)
+			fmt.Fprintln(e.stderr, "pachca-export: "+e.shown(line))
 		}
 	}
 	return code
@@ -207,6 +208,14 @@ func tokenArgs(args []string) []string {
 // secret.Forms lists. It is the last line of defence: the API client removes
 // the token from responses before they reach an error.
 func (e *env) redact(s string) string { return e.scrub.String(s) }
+
+// shown is s redacted, with every character a terminal acts on escaped
+// (\x1b, \r, \u202e): for a line printed as text, which may name what
+// the output holds (a file name, an event id), written by whoever could
+// write there; such a name could otherwise erase or rewrite the line
+// that reports it (was: a FAIL line that "\x1b[2K\rOK ..." turned into
+// an OK one on the terminal).
+func (e *env) shown(s string) string { return printable.Escaped(e.redact(s)) }
 
 // addSecrets remembers secrets (empty ones are ignored) for redact.
 func (e *env) addSecrets(secrets ...string) {

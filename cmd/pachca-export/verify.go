@@ -139,7 +139,7 @@ func (e *env) printVerdicts(lines []verify.Line) {
 		if l.Day != "" {
 			day = "dt=" + l.Day
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", l.Status, day, l.Sink, e.redact(l.Detail))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", l.Status, day, e.shown(l.Sink), e.shown(l.Detail))
 	}
 	w.Flush()
 }

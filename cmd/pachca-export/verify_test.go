@@ -228,3 +228,55 @@ func TestSigningKeyChecked(t *testing.T) {
 	require.Equal(t, 2, code, stdout+stderr)
 	require.Regexp(t, `FAIL\s+signing\s+signing.previous_public_key_files\[0\]: /dev/zero is larger than 64 KiB: not a PEM key`, stdout)
 }
+
+// TestVerifyEscapesWhatTheOutputHolds: a name or an event id that whoever
+// can write the output put there, with characters a terminal acts on,
+// shows escaped in verify's lines and in report's error, never raw (was:
+// a file named "x\x1b[2K\rOK ..." erased its own FAIL line on a terminal
+// and printed an OK in its place, and an id did the same from inside a
+// file).
+func TestVerifyEscapesWhatTheOutputHolds(t *testing.T) {
+	base := startSim(t)
+	path := writeConfig(t, base, secretToken, goodConfig)
+	out := filepath.Join(filepath.Dir(path), "out")
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4)
+	day := func(n int) string { return from.AddDate(0, 0, n).Format(time.DateOnly) }
+	code, _, stderr := runMain(t, "run", "-c", path, "--from", day(0), "--to", day(2))
+	require.Equal(t, 0, code, stderr)
+	// What a terminal acts on: C0 controls but the line break, DEL, C1
+	// controls, a bidirectional override.
+	raw := regexp.MustCompile("[\x00-\x09\x0b-\x1f\x7f\u0080-\u009f\u202e]")
+
+	forged := "x\x1b[2K\r\x1b]0;owned\x07OK \u202eevil.ndjson"
+	require.NoError(t, os.WriteFile(filepath.Join(out, "dt="+day(0), forged), []byte("{}\n"), 0o600))
+	file := filepath.Join(out, "dt="+day(1), "pachca-audit-"+day(1)+".ndjson")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var event map[string]any
+	require.NoError(t, json.Unmarshal(bytes.SplitN(b, []byte("\n"), 2)[0], &event))
+	event["id"] = "\x1b[1A\x1b[2K\rid"
+	line, err := json.Marshal(event)
+	require.NoError(t, err)
+	b = append(b, append(append(line, '\n'), append(line, '\n')...)...)
+	require.NoError(t, os.WriteFile(file, b, 0o600))
+
+	code, stdout, stderr := runMain(t, "verify", "-c", path)
+	require.Equal(t, 1, code, stdout+stderr)
+	require.NotRegexp(t, raw, stdout+stderr)
+	require.Contains(t, stdout, `x\x1b[2K\r\x1b]0;owned\aOK \u202eevil.ndjson is not in the manifest`)
+	require.Contains(t, stdout, `event id \x1b[1A\x1b[2K\rid twice in the day`)
+	// The same verdicts as JSON keep the name as it is, JSON-escaped.
+	code, stdout, _ = runMain(t, "verify", "-c", path, "--format", "json")
+	require.Equal(t, 1, code)
+	require.Contains(t, stdout, `"x\u001b[2K\r\u001b]0;owned\u0007OK `+"\u202e"+`evil.ndjson is not in the manifest`)
+
+	// An error naming a file the manifest lists, as report's.
+	manifest := filepath.Join(out, "dt="+day(1), "_manifest.json")
+	m, err := os.ReadFile(manifest)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(manifest, bytes.ReplaceAll(m, []byte(`"pachca-audit-`+day(1)+`.ndjson"`), []byte(`"\u001b[2K\rgone.ndjson"`)), 0o600))
+	code, stdout, stderr = runMain(t, "report", "-c", path, "--from", day(0), "--to", day(2), "-o", filepath.Join(t.TempDir(), "r.html"))
+	require.Equal(t, 1, code, stdout+stderr)
+	require.NotRegexp(t, raw, stdout+stderr)
+	require.Contains(t, stderr, `\x1b[2K\rgone.ndjson: damaged: listed in _manifest.json but missing`)
+}
