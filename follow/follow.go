@@ -42,6 +42,11 @@ type Options struct {
 	// Ready, when set, is called once the loop has loaded its position and
 	// its endpoints report it (tests).
 	Ready func(addr string)
+	// Redact, when set, removes the secrets from the error /readyz shows
+	// of a failing cycle, as the command removes them from every line it
+	// prints (the log's Logger included): the error may quote a page that
+	// echoes what the request sent.
+	Redact func(string) string
 }
 
 // grace is how long a cycle in progress may go on after a stop was asked
@@ -86,7 +91,7 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		ep = serve(ln, idleTimeout, log)
+		ep = serve(ln, idleTimeout, log, o.Redact)
 		defer ep.srv.Close()
 		if addr = ep.srv.Addr; o.Listening != nil {
 			o.Listening(addr)

@@ -20,6 +20,8 @@ import (
 type endpoints struct {
 	srv  *http.Server
 	loop atomic.Pointer[attached]
+	// redact is applied to the error /readyz shows (Options.Redact).
+	redact func(string) string
 }
 
 type attached struct {
@@ -43,16 +45,20 @@ const maxConns = 64
 // serve serves the endpoints on ln, at most maxConns connections at once,
 // closing those idle for longer than idle; what net/http itself has to say
 // (an accept error) goes to log. The server's Addr is the address it
-// listens on. Closing the server closes ln.
-func serve(ln net.Listener, idle time.Duration, log *slog.Logger) *endpoints {
-	e := &endpoints{}
+// listens on. Closing the server closes ln. redact, when not nil, is
+// applied to the error /readyz shows.
+func serve(ln net.Listener, idle time.Duration, log *slog.Logger, redact func(string) string) *endpoints {
+	e := &endpoints{redact: redact}
+	if e.redact == nil {
+		e.redact = func(s string) string { return s }
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if a := e.loop.Load(); a != nil {
-			a.l.readyz(w, r)
+			a.l.readyz(w, r, e.redact)
 			return
 		}
 		http.Error(w, "starting: opening the sinks and loading the position", http.StatusServiceUnavailable)
@@ -80,8 +86,11 @@ func (e *endpoints) attach(l *Loop) {
 // readyz is 200 once a cycle committed and while the last one did within
 // three intervals, checked at each request: a cycle that hangs or retries
 // an API that went away makes it 503 three intervals after the last commit,
-// before the cycle ends; a failed cycle makes it 503 at once, with why.
-func (l *Loop) readyz(w http.ResponseWriter, _ *http.Request) {
+// before the cycle ends; a failed cycle makes it 503 at once, with why,
+// redacted as the command's own lines are: the error may quote an answer
+// that echoes a secret sent with the request (a proxy's error page quoting
+// Proxy-Authorization).
+func (l *Loop) readyz(w http.ResponseWriter, _ *http.Request, redact func(string) string) {
 	l.mu.Lock()
 	st := l.status
 	l.mu.Unlock()
@@ -89,7 +98,7 @@ func (l *Loop) readyz(w http.ResponseWriter, _ *http.Request) {
 	case st.lastSuccess.IsZero() && st.lastErr == nil:
 		http.Error(w, "starting: no cycle committed yet", http.StatusServiceUnavailable)
 	case st.lastErr != nil:
-		http.Error(w, "failing since "+st.failingSince.UTC().Format(time.RFC3339)+": "+st.lastErr.Error(), http.StatusServiceUnavailable)
+		http.Error(w, "failing since "+st.failingSince.UTC().Format(time.RFC3339)+": "+redact(st.lastErr.Error()), http.StatusServiceUnavailable)
 	case time.Since(st.lastSuccess) > 3*l.cfg.Interval:
 		http.Error(w, "stalled: no cycle committed since "+st.lastSuccess.UTC().Format(time.RFC3339)+", three intervals ago or more", http.StatusServiceUnavailable)
 	default:

@@ -25,7 +25,7 @@ import (
 func TestEndpointsCloseIdleConnections(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	e := serve(ln, 100*time.Millisecond, slog.New(slog.DiscardHandler))
+	e := serve(ln, 100*time.Millisecond, slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(func() { e.srv.Close() })
 	conns := make([]net.Conn, 20)
 	for i := range conns {
@@ -60,7 +60,7 @@ func TestEndpointsCloseIdleConnections(t *testing.T) {
 func TestEndpointsLimitConnections(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	e := serve(ln, time.Minute, slog.New(slog.DiscardHandler))
+	e := serve(ln, time.Minute, slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(func() { e.srv.Close() })
 	held := make([]net.Conn, maxConns)
 	for i := range held {
@@ -115,7 +115,7 @@ func TestEndpointsLogThroughTheLogger(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var buf logbuf.Buffer
-	e := serve(&flakyListener{Listener: ln}, time.Minute, slog.New(slog.NewJSONHandler(&buf, nil)))
+	e := serve(&flakyListener{Listener: ln}, time.Minute, slog.New(slog.NewJSONHandler(&buf, nil)), nil)
 	t.Cleanup(func() { e.srv.Close() })
 	resp, err := http.Get("http://" + e.srv.Addr + "/healthz")
 	require.NoError(t, err, "served after the error")

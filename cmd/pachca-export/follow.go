@@ -96,7 +96,7 @@ cycles fail for longer than follow.give_up_after.`,
 					return err
 				}
 				return follow.Run(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now, Stdout: e.stdout, AlertsOut: e.stdout},
-					follow.Options{From: f, Listen: *listen, Listening: func(addr string) {
+					follow.Options{From: f, Listen: *listen, Redact: e.redact, Listening: func(addr string) {
 						log.Info("follow: serving /metrics, /healthz, /readyz", "addr", addr)
 					}})
 			}

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,6 +47,73 @@ func TestProxyPasswordNeverWritten(t *testing.T) {
 		require.NotContains(t, string(out), password)
 		require.NotContains(t, string(out), base64.StdEncoding.EncodeToString([]byte("corpuser:"+password)))
 	}
+}
+
+// TestProxyPasswordNotOnReadyz: the error of a failing follow cycle that
+// /readyz shows is redacted as the log is: the page of a proxy that
+// echoes Proxy-Authorization, answering 502 (a failure the loop retries),
+// shows neither the password nor the header's base64 of it (was: the log
+// said "Basic [REDACTED]" while /readyz served the header whole to
+// whoever could reach follow.listen).
+func TestProxyPasswordNotOnReadyz(t *testing.T) {
+	const password = "Pr0xy-S3cret"
+	bin := buildtest.StaticBinary(t)
+	proxy := proxytest.EchoingStatus(t, http.StatusBadGateway)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pipeline.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("source:\n  base_url: http://api.example.com/api/shared/v1\n  allow_insecure: true\n"+
+		"  token: tok-7d3e91b2\n  max_retries: 0\n  filters:\n    event_keys: [user_login]\nsinks:\n  - type: ndjson\n    dir: out\nstate:\n  dir: state\n"), 0o600))
+	cmd := exec.CommandContext(t.Context(), bin, "follow", "-c", path, "--listen", "127.0.0.1:0", "--log-format", "json")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HTTP_PROXY=http://corpuser:"+password+"@"+proxy, "http_proxy=", "NO_PROXY=", "no_proxy=")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The log, read to its end: the endpoints' address, then the first
+	// failed cycle, after which /readyz says why.
+	addr, failed, logged := make(chan string, 1), make(chan struct{}), make(chan struct{})
+	var log strings.Builder
+	go func() {
+		defer close(logged)
+		sc := bufio.NewScanner(stderr)
+		for once := false; sc.Scan(); {
+			log.WriteString(sc.Text() + "\n")
+			if m := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+			if strings.Contains(sc.Text(), "cycle failed") && !once {
+				once = true
+				close(failed)
+			}
+		}
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case <-logged:
+		t.Fatalf("follow ended before serving:\n%s", log.String())
+	}
+	select {
+	case <-failed:
+	case <-logged:
+		t.Fatalf("follow ended before a cycle failed:\n%s", log.String())
+	}
+	resp, err := http.Get("http://" + a + "/readyz")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", body)
+	require.Contains(t, string(body), "Proxy-Authorization: Basic [REDACTED]", "the page was echoed")
+	require.NotContains(t, string(body), password)
+	require.NotContains(t, string(body), base64.StdEncoding.EncodeToString([]byte("corpuser:"+password)))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	<-logged
+	require.NotContains(t, log.String(), base64.StdEncoding.EncodeToString([]byte("corpuser:"+password)))
 }
 
 // TestCheckProxies: check shows the proxy each variable names, as net/http

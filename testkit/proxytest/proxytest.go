@@ -29,7 +29,11 @@ func Refusing(t testing.TB, status int) string {
 // Echoing starts a proxy that answers every request, a CONNECT or one to
 // forward, with 403 and a page that quotes the request's headers, as some
 // proxies' error pages do. It returns its host:port.
-func Echoing(t testing.TB) string {
+func Echoing(t testing.TB) string { return EchoingStatus(t, http.StatusForbidden) }
+
+// EchoingStatus is Echoing with another status: 502, say, which a client
+// takes for a server away and retries, where 403 ends it.
+func EchoingStatus(t testing.TB, status int) string {
 	return serve(t, func(conn net.Conn, req *http.Request) {
 		var b strings.Builder
 		b.WriteString("Access denied. Your request:\n")
@@ -38,7 +42,7 @@ func Echoing(t testing.TB) string {
 		fmt.Fprintf(&b, "Proxy-Authorization: %s\n", req.Header.Get("Proxy-Authorization"))
 		req.Header.Del("Proxy-Authorization")
 		req.Header.Write(&b)
-		fmt.Fprintf(conn, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", b.Len(), b.String())
+		fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", status, http.StatusText(status), b.Len(), b.String())
 	})
 }
 
