@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"math"
@@ -775,4 +776,64 @@ func TestHeadings(t *testing.T) {
 	require.Empty(t, eval[[]string](t, ctx, `Array.from(document.querySelectorAll('section')).map(s => s.firstElementChild.tagName).filter(n => n !== 'H2')`),
 		"each section starts with its heading")
 	require.LessOrEqual(t, eval[int](t, ctx, `document.querySelector('#summary h2').getBoundingClientRect().height|0`), 1, "shown to screen readers only")
+}
+
+// TestHostileTextNeverRuns: markup in the events' values (an actor id, an
+// address, an event key, a name in the details) shows as text in the
+// tables and the charts' tooltips, and runs nothing; and markup that got
+// into the page past that escaping (an edited report, a bug) runs nothing
+// either: the Content-Security-Policy lets only the page's own two
+// scripts run, by their hashes (was: script-src 'unsafe-inline', under
+// which any inline script or event handler in the page ran).
+func TestHostileTextNeverRuns(t *testing.T) {
+	payloads := []string{`<script>window.__ran='script'</script>`, `"><img src=x onerror="window.__ran='img'">`,
+		`</script><script>window.__ran='close'</script>`, `<svg onload="window.__ran='svg'">`, `<!--<script>`}
+	recs := reporttest.Dataset()
+	for i, p := range payloads {
+		for k := range 6 {
+			details, err := json.Marshal(map[string]string{"new_company_role": p, "previous_company_role": "user", "name": p})
+			require.NoError(t, err)
+			recs = append(recs,
+				reporttest.Rec(fmt.Sprint("hostile-", i, "-", k), from.Add(time.Duration(10*i+k)*time.Minute), "user_role_changed", p, p, string(details)),
+				reporttest.Rec(fmt.Sprint("hostile-key-", i, "-", k), from.Add(time.Duration(10*i+k)*time.Minute), "x_"+p, p, p, ""),
+				reporttest.Rec(fmt.Sprint("hostile-2fa-", i, "-", k), from.Add(time.Duration(10*i+k)*time.Minute), "user_2fa_fail", p, p, ""))
+		}
+	}
+	file := writeReportOf(t, "parquet", recs)
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	edited := filepath.Join(t.TempDir(), "edited.html")
+	injected := `<main><script>window.__ran='injected'</script><img src="data:," onerror="window.__ran='injected-img'"><svg onload="window.__ran='injected-svg'"></svg>`
+	require.NoError(t, os.WriteFile(edited, bytes.Replace(b, []byte("<main>"), []byte(injected), 1), 0o600))
+
+	for _, f := range []string{file, edited} {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			ctx := browser(t)
+			exceptions := listenExceptions(t, ctx)
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.Navigate("file://"+f),
+				chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+			))
+			// Every tooltip of every chart shown once, as a hover would.
+			tips := eval[int](t, ctx, `(() => {
+			  let n = 0;
+			  document.querySelectorAll('.chart').forEach(el => {
+			    const c = echarts.getInstanceByDom(el);
+			    c.getOption().series.forEach((s, si) => {
+			      for (let i = 0; i < 60; i++) { c.dispatchAction({type: 'showTip', seriesIndex: si, dataIndex: i}); n++; }
+			    });
+			    c.dispatchAction({type: 'hideTip'});
+			  });
+			  return n;
+			})()`)
+			require.Positive(t, tips)
+			require.Equal(t, "", eval[string](t, ctx, `String(window.__ran || '')`), "a script in the page ran")
+			require.Zero(t, eval[int](t, ctx, `document.querySelectorAll('main img:not([src^="data:"]), main iframe, main object, main embed').length`))
+			text := eval[string](t, ctx, `document.querySelector('#sensitive-table').textContent + document.querySelector('#keys-table').textContent`)
+			for _, p := range payloads {
+				require.Contains(t, text, p, "shown as text")
+			}
+			require.Empty(t, exceptions(), "JavaScript errors on the page")
+		})
+	}
 }

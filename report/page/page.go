@@ -5,7 +5,9 @@
 package page
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io"
@@ -80,6 +82,22 @@ type view struct {
 	ECharts        template.JS
 	EChartsVersion string
 	EChartsNotice  string
+	// ScriptSources is the Content-Security-Policy's script-src: the
+	// hashes of the page's two scripts, so that no other runs, an inline
+	// script or event handler that got into the page past the escaping
+	// (an edited report) included.
+	ScriptSources string
+}
+
+// scriptSources is the script-src of the page: the hashes of the library
+// and of the page's own script, the only scripts it holds (the data is
+// JSON, which no browser runs).
+var scriptSources = scriptHash(echartsJS) + " " + scriptHash(appJS)
+
+// scriptHash is the CSP source of an inline script of text.
+func scriptHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }
 
 // UnknownGroup is the title of the sensitive group of unknown keys.
@@ -102,7 +120,7 @@ func Render(w io.Writer, d *Data) error {
 		return fmt.Errorf("page: template: %w", err)
 	}
 	v := view{Data: d, CSS: template.CSS(styleCSS), App: template.JS(appJS), ECharts: template.JS(echartsJS),
-		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " ")}
+		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " "), ScriptSources: scriptSources}
 	s := d.Current
 	for i, c := range s.Categories {
 		if s.CategoryTotals[i] > 0 || c == transform.CategoryOther {
