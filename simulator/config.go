@@ -116,9 +116,15 @@ type Config struct {
 	// OddKeys: a few events whose event_key or id holds slashes, dots, "..",
 	// unicode, a NUL, or 300 characters: what a broken or hostile server
 	// might send. The filter event_key accepts these keys too.
-	OddKeys   bool
-	MaxRange  time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
-	RateLimit float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
+	OddKeys bool
+	// HostileText: the names members type (tags', chats') and the user
+	// agents that clients send are now and then one of HostileTexts:
+	// markup, script, terminal escape sequences, a bidirectional
+	// override, line breaks; the report, the terminal and the alerts
+	// must show them as text.
+	HostileText bool
+	MaxRange    time.Duration // end_time-start_time above it: 422 invalid_date_range (0 = unlimited)
+	RateLimit   float64       // requests per second per token (0 = unlimited); over it: 429 + Retry-After
 	// LimitModel is how RateLimit is enforced: one of LimitModels; "" is
 	// LimitTokenBucket. The limit sits in front of the API: a 429 is answered
 	// at once, without Latency.

@@ -76,11 +76,17 @@ type gen struct {
 }
 
 func newGen(cfg Config) *gen {
+	v := newVocab()
+	if cfg.HostileText {
+		v.tagNames = append(v.tagNames, HostileTexts()...)
+		v.chatNames = append(v.chatNames, HostileTexts()...)
+		v.userAgents = append(v.userAgents, HostileTexts()...)
+	}
 	return &gen{
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
 		cfg:   cfg,
 		users: cfg.users(),
-		v:     newVocab(),
+		v:     v,
 	}
 }
 

@@ -73,3 +73,21 @@ func OddEventKeys() []string {
 func OddIDs() []string {
 	return []string{"../../id", "id/with/slash", "id.with.dots", "идентификатор-🚀", strings.Repeat("0123456789", 30)}
 }
+
+// HostileTexts returns the texts that Config.HostileText puts among the
+// tags' and chats' names and the user agents: what a member or a client
+// may send, aimed at what shows it (an HTML page, a terminal, a chat
+// message read as markdown).
+func HostileTexts() []string {
+	return []string{
+		`<script>window.__ran='script'</script>`,
+		`"><img src=x onerror="window.__ran='img'">`,
+		`</script><script>window.__ran='close'</script>`,
+		"javascript:alert(1)",
+		"evil\u202egnp.exe",
+		"red\x1b[31mRED\x1b[0m\x1b]0;title\x07",
+		"\x1b[2K\rOK  forged line",
+		"line1\r\nINFO forged line",
+		"@all *bold* [link](https://evil.example)",
+	}
+}

@@ -47,3 +47,31 @@ func TestEdgeShapes(t *testing.T) {
 	// The filter accepts the odd keys.
 	require.NotEmpty(t, walk(t, base, query(cfg.From, cfg.To, "event_key", "a/b")))
 }
+
+// TestHostileText: with HostileText, each of HostileTexts comes as a user
+// agent and in the details of some events, byte for byte.
+func TestHostileText(t *testing.T) {
+	cfg := testConfig()
+	cfg.Events, cfg.HostileText = 20000, true // names are rarer than agents
+	s, _ := start(t, cfg)
+	agents, names := map[string]bool{}, map[string]bool{}
+	for _, e := range s.Events() {
+		var ev struct {
+			UserAgent *string `json:"user_agent"`
+			Details   map[string]any
+		}
+		require.NoError(t, json.Unmarshal(e.Raw, &ev))
+		if ev.UserAgent != nil {
+			agents[*ev.UserAgent] = true
+		}
+		for _, k := range []string{"name", "tag_name", "old_name", "new_name"} {
+			if v, ok := ev.Details[k].(string); ok {
+				names[v] = true
+			}
+		}
+	}
+	for _, h := range simulator.HostileTexts() {
+		require.True(t, agents[h], "user agent %q", h)
+		require.True(t, names[h], "name %q", h)
+	}
+}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/pachca-export/pachca-export/simulator"
 )
 
 // TestVerifyCommand: verify prints one line per day and sink and exits 0 on
@@ -279,4 +281,36 @@ func TestVerifyEscapesWhatTheOutputHolds(t *testing.T) {
 	require.Equal(t, 1, code, stdout+stderr)
 	require.NotRegexp(t, raw, stdout+stderr)
 	require.Contains(t, stderr, `\x1b[2K\rgone.ndjson: damaged: listed in _manifest.json but missing`)
+}
+
+// TestHostileTextReachesNoTerminal: events whose names and user agents
+// carry markup, terminal escapes, a bidirectional override and line breaks
+// (the simulator's HostileText) go through run (the alerts' dry run
+// printing them), verify, check and report: nothing a terminal acts on
+// reaches stdout or stderr raw, and the report holds the markup as text.
+func TestHostileTextReachesNoTerminal(t *testing.T) {
+	base := startSim(t, func(c *simulator.Config) { c.Events, c.HostileText = 3000, true })
+	path := writeConfig(t, base, secretToken, goodConfig+`alerts:
+  rules:
+    - name: Watched
+      kind: watch
+      event_keys: [tag_created, tag_deleted, chat_renamed]
+      recipients: ["10001"]
+      template: "{{.Rule}} {{.IP}} {{.Details}}"
+`)
+	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -7)
+	raw := regexp.MustCompile("[\x00-\x09\x0b-\x1f\x7f\u0080-\u009f\u202e]")
+	for _, args := range [][]string{
+		{"run", "-c", path, "--from", from.Format(time.DateOnly), "--alerts-dry-run"},
+		{"verify", "-c", path},
+		{"check", "-c", path},
+		{"report", "-c", path, "--from", from.Format(time.DateOnly), "-o", filepath.Join(t.TempDir(), "r.html")},
+	} {
+		code, stdout, stderr := runMain(t, args...)
+		require.Equal(t, 0, code, "%s: %s", args[0], stdout+stderr)
+		require.NotRegexp(t, raw, stdout+stderr, args[0])
+		if args[0] == "run" {
+			require.Contains(t, stdout, `OK forged line"`, "the dry run printed a hostile name")
+		}
+	}
 }

@@ -91,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	fs.IntVar(&cfg.BigEvents, "big-events", cfg.BigEvents, "how many events get big-details")
 	fs.IntVar(&cfg.ExtraKeys, "extra-keys", cfg.ExtraKeys, "about half the events get one of this many event keys no list has, 0 = none")
 	fs.BoolVar(&cfg.OddKeys, "odd-keys", cfg.OddKeys, "a few events whose event_key or id holds slashes, dots, unicode, a NUL or 300 characters")
+	fs.BoolVar(&cfg.HostileText, "hostile-text", cfg.HostileText, "some tag and chat names and user agents hold markup, script, terminal escapes, a bidi override, line breaks")
 	fs.BoolVar(&cfg.UnknownKeys, "unknown-keys", cfg.UnknownKeys, "events with keys and details fields no spec lists")
 	fs.Float64Var(&cfg.Live.Rate, "live-rate", cfg.Live.Rate, "new events per second at the wall clock while serving, 0 = none")
 	fs.Float64Var(&cfg.Live.LateShare, "late-share", cfg.Live.LateShare, "share of live events published late")
