@@ -467,10 +467,13 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // syntaxError turns "yaml: line 3: did not find expected key" into
-// "pipeline.yaml:3: did not find expected key (not valid YAML)". A line of b
-// indented with a tab is named as such: the parser's words for it ("found
-// character that cannot start any token") do not say what to change, and
-// it may name the line before.
+// "pipeline.yaml:8: did not find expected key (not valid YAML)", naming the
+// line the document stops being YAML at (badLine): the parser's own number
+// is, for most of its errors, the line before the mapping or list that
+// holds the mistake (a key indented one space less under source: names the
+// comment above source:). A line of b indented with a tab is named as
+// such: the parser's words for it ("found character that cannot start any
+// token") do not say what to change, and it may name the line before.
 func syntaxError(file string, b []byte, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -480,9 +483,50 @@ func syntaxError(file string, b []byte, err error) error {
 				return fmt.Errorf("%s:%d: a tab in the indentation: YAML indents with spaces only (replace the tab with spaces)", file, l)
 			}
 		}
-		return fmt.Errorf("%s:%s: %s (not valid YAML)", file, m[1], msg[len(m[0]):])
+		return fmt.Errorf("%s:%d: %s (not valid YAML)", file, badLine(b, n), msg[len(m[0]):])
 	}
 	return fmt.Errorf("%s: %s", file, strings.TrimPrefix(msg, "yaml: "))
+}
+
+// maxBadLineWork bounds the bytes badLine parses, at most the file once a
+// line it searches: a pipeline.yaml of some hundred lines and a few KiB
+// takes a fraction of it, and a file of many thousands keeps the parser's
+// number.
+const maxBadLineWork = 32 << 20
+
+// badLine is the line (from 1) at which b stops being YAML: the one after
+// the longest run of its first lines that parses, searched from the end so
+// that a list or string that spans lines, which its first lines alone
+// leave open, is not taken for the mistake. from is the parser's number,
+// never past the mistake (it names where the enclosing mapping, or the
+// scalar, begins), and is returned when the search is out of bounds.
+func badLine(b []byte, from int) int {
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if from < 1 || from > len(lines) || (len(lines)-from)*len(b) > maxBadLineWork {
+		return from
+	}
+	end := len(b)
+	for k := len(lines) - 1; k >= from-1; k-- {
+		end -= len(lines[k])
+		if validYAML(b[:end]) {
+			return k + 1
+		}
+	}
+	return from
+}
+
+// validYAML reports whether every document of b parses.
+func validYAML(b []byte) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var n yaml.Node
+		switch err := dec.Decode(&n); {
+		case errors.Is(err, io.EOF):
+			return true
+		case err != nil:
+			return false
+		}
+	}
 }
 
 // tabIndented reports whether line n (from 1) of b has a tab before its
