@@ -120,7 +120,7 @@ func TestDefaultsAndTokenFile(t *testing.T) {
 	require.Equal(t, [2]fs.FileMode{0o600, 0o750}, [2]fs.FileMode{fm, dm})
 }
 
-// TestTokenProblemsDoNotFailLoading: an unset variable in source.token or an
+// TestTokenProblemsDoNotFailLoading: an unset or empty variable in source.token or an
 // unreadable or empty token_file loads (check reports it, a dry run needs no token);
 // RequireToken returns the reason, naming the file, line and key.
 // PACHCA_TOKEN set in the environment of a file that names no token is
@@ -131,6 +131,7 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 	path := filepath.Join(dir, "p.yaml")
 	for _, tc := range []struct{ name, source, want string }{
 		{"unset variable", "  token: ${PACHCA_TEST_UNSET}\n", "p.yaml:2: source.token: environment variable PACHCA_TEST_UNSET is not set"},
+		{"empty variable", "  token: ${PACHCA_TEST_EMPTY}\n", "p.yaml:2: source.token: environment variable PACHCA_TEST_EMPTY is set but empty"},
 		{"part of the value", "  token: Bearer-${PACHCA_TEST_UNSET}\n", "source.token: environment variable PACHCA_TEST_UNSET is not set"},
 		{"missing token_file", "  token_file: missing-token\n", "p.yaml:2: source.token_file: open " + filepath.Join(dir, "missing-token") + ": no such file or directory"},
 		{"no token at all", "  workspace: acme\n", "source.token: required"},
@@ -143,7 +144,7 @@ func TestTokenProblemsDoNotFailLoading(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "empty-token"), []byte(" \n"), 0o600))
 			require.NoError(t, os.WriteFile(path, []byte("source:\n"+tc.source+"sinks:\n  - type: stdout\n"), 0o600))
-			vars := map[string]string{}
+			vars := map[string]string{"PACHCA_TEST_EMPTY": ""}
 			if strings.HasPrefix(tc.name, "PACHCA_TOKEN set") {
 				vars["PACHCA_TOKEN"] = "from-the-environment"
 			}

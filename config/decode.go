@@ -348,13 +348,20 @@ func (c *checker) expandEnv(n *yaml.Node, path string, lookup func(string) (stri
 		c.written[n] = n.Value
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			m := envRef.FindStringSubmatch(ref)
-			if v, ok := lookup(m[1]); ok && v != "" {
+			v, ok := lookup(m[1])
+			if v != "" {
 				return v
 			}
 			if strings.Contains(ref, ":-") {
 				return m[2]
 			}
-			err := &fieldError{file: c.file, line: n.Line, path: path, msg: fmt.Sprintf("environment variable %s is not set", m[1])}
+			// Set to "" is told apart: PACHCA_TOKEN=$(cat FILE) of a file
+			// missing or empty, to a user who did set the variable.
+			unset := "is not set"
+			if ok {
+				unset = "is set but empty"
+			}
+			err := &fieldError{file: c.file, line: n.Line, path: path, msg: fmt.Sprintf("environment variable %s %s", m[1], unset)}
 			if path == "source.token" {
 				c.tokenErr = err
 			} else {
