@@ -38,7 +38,8 @@ type podMounts struct {
 // sink (MinIO) and the simulator as the API, `check` passes and `run`
 // exports a day to both. Without the /tmp volume (the bug this layout
 // fixes), `check` fails on the S3 sink's temporary directory, and `run`
-// fails the same way before fetching anything.
+// fails the same way before fetching anything. A configuration with the
+// example's relative paths fails naming where the pod writes.
 func TestCronJobPod(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -113,6 +114,23 @@ state:
 		out, code := runPod(t, m, shipped.Source.TokenFile, "run", "-c", cfgPath, "--from", "2026-13-01")
 		require.Equal(t, 2, code, out)
 		require.Equal(t, batchv1.PodFailurePolicyActionFailJob, exitAction(job, container, int32(code)))
+	})
+
+	// The repository's example pipeline.yaml copied into the ConfigMap as
+	// it is: its relative state.dir and sink dir resolve against
+	// /etc/pachca-export, read-only. The error says where to write instead.
+	t.Run("relative paths", func(t *testing.T) {
+		relative := fmt.Sprintf("source:\n  base_url: %s\n  token_file: %s\nsinks:\n  - type: parquet\n    dir: out/parquet\nstate:\n  dir: .pachca-export\n",
+			base, shipped.Source.TokenFile)
+		require.NoError(t, os.WriteFile(filepath.Join(m.config, "relative.yaml"), []byte(relative), 0o644))
+		const want = "state: mkdir /etc/pachca-export/.pachca-export: read-only file system (the systemd units and the Kubernetes pods write only under /var/lib/pachca-export and /tmp: give state.dir and each file sink's dir an absolute path there; relative ones resolve against the configuration file's directory)"
+		out, code := runPod(t, m, shipped.Source.TokenFile, "check", "-c", "/etc/pachca-export/relative.yaml")
+		require.Equal(t, 1, code, out)
+		require.Contains(t, out, want)
+		require.Contains(t, out, "parquet: mkdir /etc/pachca-export/out: read-only file system (the systemd units")
+		out, code = runPod(t, m, shipped.Source.TokenFile, "run", "-c", "/etc/pachca-export/relative.yaml")
+		require.Equal(t, 1, code, out)
+		require.Contains(t, out, want)
 	})
 
 	t.Run("no /tmp volume", func(t *testing.T) {

@@ -81,7 +81,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if failure.IsUsage(err) {
 			usage = append(usage, what)
 		}
-		line(false, what, permissionHint(err, osOwners()).Error())
+		line(false, what, readOnlyHint(permissionHint(err, osOwners())).Error())
 	}
 	detail := fmt.Sprintf("%s: %d sink(s)", cfg.File, len(cfg.Sinks))
 	if w := cfg.SecretsExposed; w != "" {

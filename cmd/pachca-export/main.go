@@ -135,6 +135,7 @@ func (e *env) report(err error) int {
 	}
 	err = openFilesHint(err)
 	err = permissionHint(err, osOwners())
+	err = readOnlyHint(err)
 	log := e.errorLogger()
 	for _, line := range strings.Split(e.redact(err.Error()), "\n") {
 		if log != nil {
