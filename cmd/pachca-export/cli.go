@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -130,13 +131,22 @@ func lookupCommand(name string) *command {
 	return nil
 }
 
+// meantCommand is the command a word for its task names, which no
+// spelling is close to: "pachca-export export", the program's own name
+// for what run does, was taken for a misspelt report.
+var meantCommand = map[string]string{
+	"export": "run", "backfill": "run",
+	"tail": "follow", "stream": "follow",
+	"validate": "check",
+}
+
 func unknownCommand(name string) error {
 	var names []string
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
 	hint := "commands: " + strings.Join(names, ", ")
-	if s := suggest.Closest(name, names); s != "" {
+	if s := cmp.Or(meantCommand[name], suggest.Closest(name, names)); s != "" {
 		hint = "did you mean " + s + "?"
 	}
 	return usageErr("unknown command %q (%s); see pachca-export help", name, hint)

@@ -373,7 +373,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 }
 
 // TestMistakes: a misspelt flag or command is one line with the closest
-// name, exit status 2, and no usage dump.
+// name, exit status 2, and no usage dump. A command called by its task
+// gets the command that does it (was: export, "did you mean report?").
 func TestMistakes(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -388,6 +389,8 @@ func TestMistakes(t *testing.T) {
 		{[]string{"check", "-c", "a.yaml", "--token", ""}, `pachca-export: check: invalid value "" for flag --token: empty (an unset shell variable?): give a value, or leave the flag out; see pachca-export check --help`},
 		{[]string{"demo", "--events", "many"}, `pachca-export: demo: invalid value "many" for flag --events: parse error; see pachca-export demo --help`},
 		{[]string{"rnu"}, `pachca-export: unknown command "rnu" (did you mean run?); see pachca-export help`},
+		{[]string{"export", "-c", "pipeline.yaml"}, `pachca-export: unknown command "export" (did you mean run?); see pachca-export help`},
+		{[]string{"tail"}, `pachca-export: unknown command "tail" (did you mean follow?); see pachca-export help`},
 		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, verify, schema, report, demo, version, help); see pachca-export help`},
 		{[]string{"help", "chek"}, `pachca-export: unknown command "chek" (did you mean check?); see pachca-export help`},
 		{[]string{"schema", "extra"}, `pachca-export: schema: unexpected argument "extra"; see pachca-export schema --help`},
