@@ -115,7 +115,7 @@ func TestPageRetryOrFail(t *testing.T) {
 		{name: "404", replies: []reply{{status: 404, body: "not found"}}, requests: 1, errText: "check source.base_url"},
 		{name: "422", replies: []reply{{status: 422, body: apiErr("invalid_date_range")}}, requests: 1, errText: "invalid_date_range"},
 		{name: "422 on a filter", replies: []reply{{status: 422, body: `{"errors":[{"key":"event_key","value":"user_logn","message":"is not included in the list","code":"inclusion","payload":null}]}`}},
-			requests: 1, errText: "the API refused the request (422 inclusion: is not included in the list, parameter event_key): check source.filters.event_keys"},
+			requests: 1, errText: "the API refused the request (422 inclusion: is not included in the list, parameter event_key): check source.filters.event_keys", usage: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

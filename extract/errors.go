@@ -34,10 +34,16 @@ type APIError struct {
 // without the audit log) and 403 (a token without the scope) are
 // configuration errors (exit status 2): a supervisor that restarts the
 // process after exit 1 would send the same token again and again, and the
-// API may restrict a token that keeps sending. A 401 or 403 that is not
-// the API's (Foreign: a proxy's, a firewall's) stays permanent.
+// API may restrict a token that keeps sending. So is the API's 400 or 422
+// of a filter of GET /audit_events (an event key in
+// source.filters.event_keys that it does not know): the configured value,
+// refused again at every start. A 401 or 403 that is not the API's
+// (Foreign: a proxy's, a firewall's) stays permanent.
 func (e *APIError) FailureKind() failure.Kind {
 	if !e.Foreign && e.Status >= 401 && e.Status <= 403 {
+		return failure.Usage
+	}
+	if !e.Foreign && e.Path == "" && (e.Status == 400 || e.Status == 422) && filterKey(e.Key) != "" {
 		return failure.Usage
 	}
 	return failure.Permanent

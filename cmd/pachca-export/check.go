@@ -35,10 +35,10 @@ writable, bucket writable, Kafka topic present, a file or S3 location that
 holds this configuration's data or none yet). With alerts: rules, it reads the
 token's scopes for the messages:create they need. Prints one OK or FAIL line per
 item and exits 1 if any failed, 2 if one failed for what run refuses as a
-configuration error (a token missing or refused with 401, 402, 403, a signing
-key others may read, a sink holding another configuration's data, a state of
-another owner's token); a missing token is a FAIL line, and the rest is
-checked all the same.`,
+configuration error (a token missing or refused with 401, 402, 403, an event
+key the API refuses, a signing key others may read, a sink holding another
+configuration's data, a state of another owner's token); a missing token is a
+FAIL line, and the rest is checked all the same.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
 			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file)")
@@ -78,7 +78,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 	}
 	// fail is line for an item that failed with err.
 	fail := func(what string, err error) {
-		if failure.IsUsage(err) {
+		if failure.IsUsage(err) && !slices.Contains(usage, what) {
 			usage = append(usage, what)
 		}
 		line(false, what, readOnlyHint(permissionHint(err, osOwners())).Error())
@@ -131,7 +131,7 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 				detail += "; warning: " + w
 			}
 			line(true, "token", detail)
-			checkEventKeys(ctx, c, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line)
+			checkEventKeys(ctx, c, cfg.Source.Filters.EventKeys, cfg.Source.Timeout, line, fail)
 		}
 	}
 	if rules := cfg.Alerts.Rules; len(rules) > 0 {
@@ -306,9 +306,10 @@ func checkAlertScope(rules int, scopes []string, infoErr error, line func(ok boo
 
 // checkEventKeys asks the API for a minute of each filtered event key: one
 // it does not know is refused (422) here rather than in the middle of a run.
-// Each refused key gets its line; any other error ends the check at the
-// first key, since the next ones would meet it too.
-func checkEventKeys(ctx context.Context, c *extract.Client, keys []string, timeout time.Duration, line func(ok bool, what, detail string)) {
+// Each refused key gets its line, a configuration error as in run; any
+// other error ends the check at the first key, since the next ones would
+// meet it too.
+func checkEventKeys(ctx context.Context, c *extract.Client, keys []string, timeout time.Duration, line func(ok bool, what, detail string), fail func(what string, err error)) {
 	if len(keys) == 0 {
 		return
 	}
@@ -322,7 +323,7 @@ func checkEventKeys(ctx context.Context, c *extract.Client, keys []string, timeo
 		if err == nil {
 			continue
 		}
-		line(false, "filters", fmt.Sprintf("event key %q: %v", k, err))
+		fail("filters", fmt.Errorf("event key %q: %w", k, err))
 		var ae *extract.APIError
 		if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity {
 			return
