@@ -681,6 +681,11 @@ func (c *Config) Validate() error {
 		bad("source.base_url", "the port of %s must be a number from 1 to 65535 (or no colon at all)", u.Host)
 	} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) && !s.AllowInsecure {
 		bad("source.base_url", "plain http to %s would send the token unencrypted; use https, or set source.allow_insecure: true", u.Hostname())
+	} else if base, ok := strings.CutSuffix(strings.TrimRight(u.Path, "/"), "/audit_events"); ok {
+		// The endpoint's URL as the API reference gives it: the client
+		// adds /audit_events, and the API would answer 404.
+		api := url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: base}
+		bad("source.base_url", "ends in the endpoint /audit_events, which the exporter adds: give the API's base, %s", api.Redacted())
 	}
 	if s.Token != "" && s.TokenFile != "" {
 		bad("source.token_file", "set either token or token_file, not both")
