@@ -190,7 +190,9 @@ func (c *command) flagError(fs *flags, err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		name = strings.TrimLeft(name, "-")
 		hint := ""
-		if s := suggest.Closest(name, fs.order); s != "" {
+		if others := c.othersWithFlag(name); len(others) > 0 {
+			hint = fmt.Sprintf(" (%s is a flag of %s, not of %s)", flagName(name), strings.Join(others, ", "), c.name)
+		} else if s := suggest.Closest(name, fs.order); s != "" {
 			hint = fmt.Sprintf(" (did you mean %s?)", flagName(s))
 		}
 		return usageErr("%s: unknown flag %s%s; %s", c.name, flagName(name), hint, see)
@@ -203,6 +205,25 @@ func (c *command) flagError(fs *flags, err error) error {
 		msg = strings.Replace(msg, "flag -"+f.Name+":", "flag "+flagName(f.Name)+":", 1)
 	})
 	return usageErr("%s: %s; %s", c.name, msg, see)
+}
+
+// othersWithFlag names the other commands that have the flag name: a flag
+// given to the wrong command is said so (follow --to got "did you mean
+// --token?", the closest name, for a range, which only run, verify and
+// report take).
+func (c *command) othersWithFlag(name string) []string {
+	var with []string
+	for _, o := range commands() {
+		if o.name == c.name {
+			continue
+		}
+		fs := newFlags(o.name)
+		o.setup(fs, &env{}) // declares the flags; the action is not run
+		if fs.Lookup(name) != nil {
+			with = append(with, o.name)
+		}
+	}
+	return with
 }
 
 // help writes the command's help: what it does, its usage line and flags.
