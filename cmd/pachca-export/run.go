@@ -28,9 +28,10 @@ func runCommand() *command {
 		synopsis:    "-c FILE [--from T] [--to T] [--dry-run] [--replace] [--token TOKEN] [--metrics-file PATH] [--alerts-dry-run] [--log-format text|json] [--log-level LEVEL]",
 		summary:     "export every complete UTC day not yet exported, or a range",
 		about: `Exports the audit events of the configured period (period.default: yesterday =
-every complete UTC day not yet exported) or of --from/--to to every sink of
-FILE, and records each day delivered. A run killed or failed is resumed by the
-next one. --dry-run prints the plan and sends nothing (no token needed).
+every complete UTC day not yet exported; on a first run, yesterday only) or of
+--from/--to to every sink of FILE, and records each day delivered. A run killed
+or failed is resumed by the next one. --dry-run prints the plan and sends
+nothing (no token needed).
 The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
