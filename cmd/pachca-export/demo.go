@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pachca-export/pachca-export/config"
@@ -46,6 +47,11 @@ to look at the files. What an earlier demo wrote under DIR is replaced.`,
 func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int) error {
 	end := time.Now().UTC().Truncate(24 * time.Hour)
 	start := end.Add(-7 * 24 * time.Hour)
+	lock, err := lockDemo(out)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	sc := simulator.DefaultConfig()
 	sc.Events, sc.From, sc.To, sc.Seed = events, start, end, 1
 	sc.RateLimit, sc.Burst = 50, 10
@@ -81,6 +87,29 @@ func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int
 	fmt.Fprintf(e.stdout, "  zcat %s | head -1\n", filepath.Join(out, "ndjson", "dt="+start.Format(time.DateOnly), "pachca-audit-"+start.Format(time.DateOnly)+".ndjson.gz"))
 	fmt.Fprintf(e.stdout, "  duckdb -c \"SELECT event_category, count(*) FROM read_parquet('%s/parquet/dt=*/*.parquet', hive_partitioning=true) GROUP BY 1\"\n", out)
 	return e.demoReport(ctx, log, out, start, end)
+}
+
+// lockDemo holds an flock on out/.demo.lock while the demo runs: a second
+// demo into the same directory (make demo in two terminals) would remove
+// the first one's files under it (clearDemo), or be refused at its first
+// day with "this location holds the events of another configuration", the
+// two simulators listening on different ports.
+func lockDemo(out string) (*os.File, error) {
+	if err := os.MkdirAll(out, 0o750); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(out, ".demo.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("demo: another demo is writing to %s: wait for it to end, or give --out another directory", out)
+		}
+		return nil, fmt.Errorf("demo: lock %s: %w", f.Name(), err)
+	}
+	return f, nil
 }
 
 // clearDemo removes what an earlier demo wrote under out, so that the demo

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,6 +255,35 @@ func TestDemo(t *testing.T) {
 	kept, err := os.ReadFile(marker)
 	require.NoError(t, err)
 	require.Equal(t, b, kept)
+}
+
+// TestDemoTwiceAtOnce: a demo into a directory another demo is writing to
+// stops at once, naming it, and leaves the other's files (was: it removed
+// them, as an earlier demo's, or was refused at its first day with "this
+// location holds the events of another configuration", the base_url of
+// the other demo's simulator).
+func TestDemoTwiceAtOnce(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := runMain(t, "demo", "--out", out, "--events", "500")
+	require.Equal(t, 0, code, stderr)
+	marker := filepath.Join(out, "ndjson", sinks.MarkerName)
+	before, err := os.ReadFile(marker)
+	require.NoError(t, err)
+
+	// The other demo, at work: it holds the lock a demo takes.
+	held, err := os.OpenFile(filepath.Join(out, ".demo.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Flock(int(held.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
+	code, stdout, stderr := runMain(t, "demo", "--out", out, "--events", "500")
+	require.Equal(t, 1, code, stdout+stderr)
+	require.Equal(t, "pachca-export: demo: another demo is writing to "+out+": wait for it to end, or give --out another directory\n", stderr)
+	after, err := os.ReadFile(marker)
+	require.NoError(t, err, "the other demo's files are left")
+	require.Equal(t, before, after)
+
+	require.NoError(t, held.Close())
+	code, _, stderr = runMain(t, "demo", "--out", out, "--events", "500")
+	require.Equal(t, 0, code, "once the other has ended: "+stderr)
 }
 
 func TestCheck(t *testing.T) {
