@@ -249,6 +249,10 @@ func (e *env) writeReport(ctx context.Context, log *slog.Logger, o report.Option
 		return usageErr("report: -o %v: give the path of a file, or - for standard output", err)
 	}
 	f, err := atomicfile.Create(filepath.Dir(out), filepath.Base(out), 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A mistake in -o, as --metrics-file's is: nothing was read yet.
+		return usageErr("report: -o %s: the directory %s does not exist: create it, or write the page elsewhere", out, filepath.Dir(out))
+	}
 	if err != nil {
 		return fmt.Errorf("report: %w", atomicfile.FinalName(err, out))
 	}

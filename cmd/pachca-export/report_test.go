@@ -130,6 +130,14 @@ alerts:
 		require.NoError(t, err)
 		require.Empty(t, entries, "no page, partial or temporary")
 	})
+	t.Run("-o in a directory that does not exist", func(t *testing.T) {
+		// was: exit 1, "report: open DIR/nope/r.html: no such file or
+		// directory", as if the report had failed
+		out := filepath.Join(t.TempDir(), "nope", "r.html")
+		code, _, stderr := runReport(t, pq, "--from", d(3), "--to", d(6), "-o", out)
+		require.Equal(t, 2, code, stderr)
+		require.Equal(t, "pachca-export: report: -o "+out+": the directory "+filepath.Dir(out)+" does not exist: create it, or write the page elsewhere\n", stderr)
+	})
 	t.Run("config, first file sink, rules from it", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "r.html")
 		code, _, stderr := runReport(t, "-c", cfg, "--from", d(3), "--to", d(6), "-o", out)
