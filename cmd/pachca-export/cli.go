@@ -190,7 +190,9 @@ func (c *command) flagError(fs *flags, err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		name = strings.TrimLeft(name, "-")
 		hint := ""
-		if others := c.othersWithFlag(name); len(others) > 0 {
+		if m := meantFlag[name]; m != "" && fs.Lookup(m) != nil {
+			hint = fmt.Sprintf(" (did you mean %s?)", flagName(m))
+		} else if others := c.othersWithFlag(name); len(others) > 0 {
 			hint = fmt.Sprintf(" (%s is a flag of %s, not of %s)", flagName(name), strings.Join(others, ", "), c.name)
 		} else if s := suggest.Closest(name, fs.order); s != "" {
 			hint = fmt.Sprintf(" (did you mean %s?)", flagName(s))
@@ -206,6 +208,10 @@ func (c *command) flagError(fs *flags, err error) error {
 	})
 	return usageErr("%s: %s; %s", c.name, msg, see)
 }
+
+// meantFlag is the flag other tools' names for it mean, which no spelling
+// is close to: --config, the usual name of -c, got no hint at all.
+var meantFlag = map[string]string{"config": "c", "conf": "c", "config-file": "c"}
 
 // othersWithFlag names the other commands that have the flag name: a flag
 // given to the wrong command is said so (follow --to got "did you mean

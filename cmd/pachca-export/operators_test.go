@@ -376,7 +376,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 // name, exit status 2, and no usage dump. A command called by its task
 // gets the command that does it (was: export, "did you mean report?"),
 // and a flag of other commands names them (was: follow --to, "did you
-// mean --token?").
+// mean --token?"); --config gets -c (was: no hint).
 func TestMistakes(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -391,6 +391,8 @@ func TestMistakes(t *testing.T) {
 		{[]string{"check", "-c", "a.yaml", "--token", ""}, `pachca-export: check: invalid value "" for flag --token: empty (an unset shell variable?): give a value, or leave the flag out; see pachca-export check --help`},
 		{[]string{"demo", "--events", "many"}, `pachca-export: demo: invalid value "many" for flag --events: parse error; see pachca-export demo --help`},
 		{[]string{"rnu"}, `pachca-export: unknown command "rnu" (did you mean run?); see pachca-export help`},
+		{[]string{"run", "--config", "pipeline.yaml"}, "pachca-export: run: unknown flag --config (did you mean -c?); see pachca-export run --help"},
+		{[]string{"check", "--conf=pipeline.yaml"}, "pachca-export: check: unknown flag --conf (did you mean -c?); see pachca-export check --help"},
 		{[]string{"follow", "-c", "a.yaml", "--to", "2026-12-01"}, "pachca-export: follow: unknown flag --to (--to is a flag of run, verify, report, not of follow); see pachca-export follow --help"},
 		{[]string{"check", "-c", "a.yaml", "--dry-run"}, "pachca-export: check: unknown flag --dry-run (--dry-run is a flag of run, not of check); see pachca-export check --help"},
 		{[]string{"export", "-c", "pipeline.yaml"}, `pachca-export: unknown command "export" (did you mean run?); see pachca-export help`},
