@@ -140,13 +140,26 @@ var meantCommand = map[string]string{
 	"validate": "check",
 }
 
-func unknownCommand(name string) error {
+// unknownCommand is the error of a first argument that names no command;
+// rest are the arguments after it. A flag there is named without its
+// value (--token=...), and with a command later in rest, the order to
+// write them in.
+func unknownCommand(name string, rest []string) error {
 	var names []string
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
+	if strings.HasPrefix(name, "-") {
+		flag, _, _ := strings.Cut(name, "=")
+		for _, a := range rest {
+			if lookupCommand(a) != nil {
+				return usageErr("%s before the command: the command comes first, then its flags (pachca-export %s %s ...); see pachca-export help", flag, a, flag)
+			}
+		}
+		return usageErr("unknown command %q (commands: %s); see pachca-export help", flag, strings.Join(names, ", "))
+	}
 	hint := "commands: " + strings.Join(names, ", ")
-	if s := cmp.Or(meantCommand[name], suggest.Closest(name, names)); s != "" {
+	if s := cmp.Or(meantCommand[name], suggest.Closest(strings.ToLower(name), names)); s != "" {
 		hint = "did you mean " + s + "?"
 	}
 	return usageErr("unknown command %q (%s); see pachca-export help", name, hint)
@@ -292,7 +305,7 @@ func helpCommand() *command {
 				case 1:
 					c := lookupCommand(args[0])
 					if c == nil {
-						return unknownCommand(args[0])
+						return unknownCommand(args[0], nil)
 					}
 					fs := newFlags(c.name)
 					c.setup(fs, e)

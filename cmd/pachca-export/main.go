@@ -112,7 +112,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c := lookupCommand(name)
 	if c == nil {
-		return e.report(unknownCommand(name))
+		return e.report(unknownCommand(name, args[1:]))
 	}
 	return e.report(c.execute(ctx, e, args[1:]))
 }

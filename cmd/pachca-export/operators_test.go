@@ -376,7 +376,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 // name, exit status 2, and no usage dump. A command called by its task
 // gets the command that does it (was: export, "did you mean report?"),
 // and a flag of other commands names them (was: follow --to, "did you
-// mean --token?"); --config gets -c (was: no hint).
+// mean --token?"); --config gets -c (was: no hint). A flag before the
+// command says the order, naming the flag without its value (was: unknown
+// command "-c" and the list of commands), and a command in capitals gets
+// its name (was: no hint).
 func TestMistakes(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -397,6 +400,10 @@ func TestMistakes(t *testing.T) {
 		{[]string{"check", "-c", "a.yaml", "--dry-run"}, "pachca-export: check: unknown flag --dry-run (--dry-run is a flag of run, not of check); see pachca-export check --help"},
 		{[]string{"export", "-c", "pipeline.yaml"}, `pachca-export: unknown command "export" (did you mean run?); see pachca-export help`},
 		{[]string{"tail"}, `pachca-export: unknown command "tail" (did you mean follow?); see pachca-export help`},
+		{[]string{"RUN", "-c", "pipeline.yaml"}, `pachca-export: unknown command "RUN" (did you mean run?); see pachca-export help`},
+		{[]string{"-c", "pipeline.yaml", "run"}, "pachca-export: -c before the command: the command comes first, then its flags (pachca-export run -c ...); see pachca-export help"},
+		{[]string{"--token=" + secretToken, "check", "-c", "pipeline.yaml"}, "pachca-export: --token before the command: the command comes first, then its flags (pachca-export check --token ...); see pachca-export help"},
+		{[]string{"-v"}, "pachca-export: unknown command \"-v\" (commands: run, follow, check, verify, schema, report, demo, version, help); see pachca-export help"},
 		{[]string{"frobnicate"}, `pachca-export: unknown command "frobnicate" (commands: run, follow, check, verify, schema, report, demo, version, help); see pachca-export help`},
 		{[]string{"help", "chek"}, `pachca-export: unknown command "chek" (did you mean check?); see pachca-export help`},
 		{[]string{"schema", "extra"}, `pachca-export: schema: unexpected argument "extra"; see pachca-export schema --help`},
