@@ -410,8 +410,8 @@ func (l *Loop) sealPlan(ctx context.Context, d time.Time, delivered *dayIDs, kee
 // into files of the same names.
 func (l *Loop) observe(sum *pipeline.Summary, err error) {
 	if err != nil && sum != nil {
-		sum = &pipeline.Summary{Requests: sum.Requests, Retries: sum.Retries, Throttled: sum.Throttled,
-			AlertMessages: sum.AlertMessages}
+		sum = &pipeline.Summary{RunID: sum.RunID, Requests: sum.Requests, Pages: sum.Pages, Fetched: sum.Fetched,
+			Retries: sum.Retries, Throttled: sum.Throttled, AlertMessages: sum.AlertMessages}
 	}
 	l.m.ObservePlan(sum)
 }

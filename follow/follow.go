@@ -171,6 +171,9 @@ func Run(ctx context.Context, po pipeline.Options, o Options) (err error) {
 		l.m.alerts.Inc()
 		l.log.Error("follow: the alert messages could not all be sent; the feed goes on, and the next cycles try again", "error", err)
 	})
+	// What a cycle or a seal costs the API shows while it runs, not only
+	// once it ends: a first cycle reads the day so far, for minutes.
+	s.OnSample(l.m.ObserveProgress)
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
 	if ep != nil {
 		ep.attach(l)

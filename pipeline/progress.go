@@ -11,6 +11,7 @@ import (
 
 // Snapshot is the state of a run at one moment, for a progress display.
 type Snapshot struct {
+	RunID     string // the plan's (Summary.RunID)
 	Elapsed   time.Duration
 	Events    int64         // events received from the API
 	Pages     int64         // pages received
@@ -27,7 +28,7 @@ type Snapshot struct {
 func (r *runner) snapshot(elapsed time.Duration) Snapshot {
 	st := r.client.Stats().Snapshot().Sub(r.before)
 	s := Snapshot{
-		Elapsed: elapsed, Events: st.Events, Pages: st.Pages, Requests: st.Requests,
+		RunID: r.sum.RunID, Elapsed: elapsed, Events: st.Events, Pages: st.Pages, Requests: st.Requests,
 		Retries: st.Retries, Throttled: st.Throttled, Days: len(r.plan.Days),
 	}
 	s.DaysDone, _ = r.sum.snapshot()
@@ -132,6 +133,9 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 			case now := <-t.C:
 				s := r.snapshot(now.Sub(start))
 				s.ETA = eta.add(s.Elapsed, s.Covered)
+				if r.s.sampled != nil {
+					r.s.sampled(s)
+				}
 				r.watchConcurrency(&watch, s.Throttled)
 				r.watchCPU(&cpu, s, now.Sub(sampled))
 				sampled = now

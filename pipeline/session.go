@@ -104,6 +104,8 @@ type Session struct {
 	// drop tells the records not exported (transform.drop_event_keys,
 	// transform.drop_own_reads).
 	drop transform.Drop
+	// sampled, when set, is given every progress sample (OnSample).
+	sampled func(Snapshot)
 }
 
 // Open opens a session: it checks that a token is set, locks the state
@@ -208,6 +210,13 @@ func (s *Session) Alerts() *alerts.Engine { return s.alerts }
 // recipient gone or a token without messages:create must not stop the
 // feed.
 func (s *Session) OnAlertsFailed(f func(error)) { s.alertsFailed = f }
+
+// OnSample has f given every progress sample of the plans executed, about
+// a second apart while one runs (from the progress goroutine, never two at
+// once): a long-running process's metrics follow a plan under way, whose
+// summary comes only at its end (was: a follow loop's /metrics showed 0
+// requests throughout a first cycle of minutes). Set it before a plan.
+func (s *Session) OnSample(f func(Snapshot)) { s.sampled = f }
 
 // alertsError is err, the failure to send the alert messages of a plan
 // whose sinks committed, or nil when OnAlertsFailed took it (any failure

@@ -41,6 +41,7 @@ type Summary struct {
 	SinkOrder   []string
 	Requests    int64
 	Pages       int64
+	Fetched     int64 // events received from the API (a window read again counts again)
 	Retries     int64
 	Throttled   int64
 	// AlertFindings and AlertMessages count the alert rules' findings over
@@ -126,7 +127,7 @@ func (s *Summary) snapshot() (days int, events int64) {
 }
 
 func (s *Summary) addClient(c extract.Counts) {
-	s.Requests, s.Pages, s.Retries, s.Throttled = c.Requests, c.Pages, c.Retries, c.Throttled
+	s.Requests, s.Pages, s.Fetched, s.Retries, s.Throttled = c.Requests, c.Pages, c.Events, c.Retries, c.Throttled
 }
 
 func (s *Summary) finish(now time.Time) *Summary {

@@ -72,9 +72,16 @@ type Metrics struct {
 	sinkBytes       *prometheus.CounterVec
 	sinkFiles       *prometheus.CounterVec
 	requests        prometheus.Counter
+	pages           prometheus.Counter
+	fetched         prometheus.Counter
 	retries         prometheus.Counter
 	throttled       prometheus.Counter
 	alertMessages   prometheus.Counter
+
+	// What the plan under way cost so far, as ObserveProgress added it:
+	// ObservePlan adds only the rest.
+	liveMu sync.Mutex
+	live   planCost
 
 	// How one-shot runs ended (ObserveRun).
 	runs            *prometheus.CounterVec // result
@@ -127,6 +134,8 @@ func New(workspace string) *Metrics {
 	m.sinkBytes = counterVec("sink_bytes_total", "Bytes committed by a sink: file and object sizes, or Kafka message values.", sinkLabels...)
 	m.sinkFiles = counterVec("sink_files_total", "Files or objects committed by a sink.", sinkLabels...)
 	m.requests = counter("api_requests_total", "Requests sent to the Pachca API.")
+	m.pages = counter("api_pages_total", "Pages of events received from the API.")
+	m.fetched = counter("api_events_total", "Events received from the API, before any is skipped as delivered: what the look-back, a seal or a plan done again reads again counts again (events_total counts the events delivered).")
 	m.retries = counter("api_retries_total", "API requests repeated after a transient failure or a 429.")
 	m.throttled = counter("api_throttled_total", "429 Too Many Requests answers of the API.")
 	m.alertMessages = counter("alert_messages_total", "Alert messages sent (or printed by --alerts-dry-run) for new findings.")
@@ -207,10 +216,49 @@ func (m *Metrics) ObservePlan(s *pipeline.Summary) {
 		m.sinkBytes.WithLabelValues(labels...).Add(float64(t.Bytes))
 		m.sinkFiles.WithLabelValues(labels...).Add(float64(len(t.Files)))
 	}
-	m.requests.Add(float64(s.Requests))
-	m.retries.Add(float64(s.Retries))
-	m.throttled.Add(float64(s.Throttled))
+	m.observeCost(planCost{runID: s.RunID, requests: s.Requests, pages: s.Pages, fetched: s.Fetched,
+		retries: s.Retries, throttled: s.Throttled})
 	m.alertMessages.Add(float64(s.AlertMessages))
+}
+
+// planCost is what a plan cost the API so far, counted from its start.
+type planCost struct {
+	runID                                        string
+	requests, pages, fetched, retries, throttled int64
+}
+
+// ObserveProgress adds to the API's counters (requests, pages, events
+// received, retries, 429s) what the plan s samples cost since its last
+// sample: /metrics of a long-running process moves while a plan runs (a
+// first cycle reads the day so far for minutes), and the plan's summary
+// (ObservePlan) then adds only the rest, whether the plan committed,
+// failed or was stopped.
+func (m *Metrics) ObserveProgress(s pipeline.Snapshot) {
+	m.observeCost(planCost{runID: s.RunID, requests: s.Requests, pages: s.Pages, fetched: s.Events,
+		retries: s.Retries, throttled: s.Throttled})
+}
+
+// observeCost adds to the counters what c, a plan's cost since its start,
+// counts past what was added of that plan before. The client's counters
+// only grow, but a sample reads each on its own: a figure behind the one
+// added adds nothing, rather than take a counter back.
+func (m *Metrics) observeCost(c planCost) {
+	m.liveMu.Lock()
+	defer m.liveMu.Unlock()
+	if c.runID == "" || m.live.runID != c.runID { // "": a summary made by hand, of no plan
+		m.live = planCost{runID: c.runID}
+	}
+	add := func(ctr prometheus.Counter, seen *int64, now int64) {
+		if now > *seen {
+			ctr.Add(float64(now - *seen))
+			*seen = now
+		}
+	}
+	add(m.requests, &m.live.requests, c.requests)
+	add(m.pages, &m.live.pages, c.pages)
+	add(m.fetched, &m.live.fetched, c.fetched)
+	add(m.retries, &m.live.retries, c.retries)
+	add(m.throttled, &m.live.throttled, c.throttled)
 }
 
 // ObserveRun records how a one-shot run ended, at end after d.
@@ -353,7 +401,8 @@ func (m *Metrics) LoadTextfile(path string) error {
 		c    prometheus.Counter
 	}{{"dropped_events_total", m.dropped}, {"dead_letters_total", m.deadLetters},
 		{"partitions_delivered_total", m.partitions}, {"empty_partitions_total", m.emptyPartitions},
-		{"refused_partitions_total", m.refused}, {"api_requests_total", m.requests}, {"api_retries_total", m.retries},
+		{"refused_partitions_total", m.refused}, {"api_requests_total", m.requests}, {"api_pages_total", m.pages},
+		{"api_events_total", m.fetched}, {"api_retries_total", m.retries},
 		{"api_throttled_total", m.throttled}, {"alert_messages_total", m.alertMessages}} {
 		plain[Namespace+"_"+c.name] = c.c
 	}

@@ -326,3 +326,44 @@ func TestEventKeyLabelsBounded(t *testing.T) {
 			"10 new keys past the cap and the long one")
 	}
 }
+
+// TestProgressThenPlan: the samples of a plan under way move the API's
+// counters; its summary then adds only the rest, whether the plan
+// committed or failed, and the next plan's samples count from its own
+// start. A sample behind the one before (the client's counters are read
+// one at a time) takes no counter back, and a summary of no plan (no run
+// id) counts whole.
+func TestProgressThenPlan(t *testing.T) {
+	m := telemetry.New("")
+	read := func() [5]float64 {
+		path := filepath.Join(t.TempDir(), "m.prom")
+		require.NoError(t, m.WriteTextfile(path))
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		mfs := parse(t, b)
+		var v [5]float64
+		for i, name := range []string{"api_requests_total", "api_pages_total", "api_events_total", "api_retries_total", "api_throttled_total"} {
+			v[i] = value(t, mfs, "pachca_export_"+name)
+		}
+		return v
+	}
+	m.ObserveProgress(pipeline.Snapshot{RunID: "a", Requests: 3, Pages: 2, Events: 100, Retries: 1, Throttled: 1})
+	require.Equal(t, [5]float64{3, 2, 100, 1, 1}, read())
+	m.ObserveProgress(pipeline.Snapshot{RunID: "a", Requests: 5, Pages: 4, Events: 200, Retries: 1, Throttled: 1})
+	require.Equal(t, [5]float64{5, 4, 200, 1, 1}, read())
+	m.ObserveProgress(pipeline.Snapshot{RunID: "a", Requests: 4, Pages: 4, Events: 200, Retries: 1, Throttled: 1})
+	require.Equal(t, [5]float64{5, 4, 200, 1, 1}, read(), "a sample behind takes nothing back")
+	m.ObservePlan(&pipeline.Summary{RunID: "a", Requests: 6, Pages: 5, Fetched: 250, Retries: 1, Throttled: 1})
+	require.Equal(t, [5]float64{6, 5, 250, 1, 1}, read(), "the summary adds the rest")
+	m.ObservePlan(&pipeline.Summary{RunID: "a", Requests: 6, Pages: 5, Fetched: 250, Retries: 1, Throttled: 1})
+	require.Equal(t, [5]float64{6, 5, 250, 1, 1}, read(), "a plan counted once")
+
+	m.ObserveProgress(pipeline.Snapshot{RunID: "b", Requests: 2, Pages: 1, Events: 50})
+	require.Equal(t, [5]float64{8, 6, 300, 1, 1}, read(), "the next plan from its start")
+	m.ObservePlan(&pipeline.Summary{RunID: "b", Requests: 4, Pages: 2, Fetched: 60, Retries: 2, Throttled: 2})
+	require.Equal(t, [5]float64{10, 7, 310, 3, 3}, read())
+
+	m.ObservePlan(&pipeline.Summary{Requests: 1, Pages: 1, Fetched: 1})
+	m.ObservePlan(&pipeline.Summary{Requests: 1, Pages: 1, Fetched: 1})
+	require.Equal(t, [5]float64{12, 9, 312, 3, 3}, read(), "summaries of no plan, each whole")
+}
