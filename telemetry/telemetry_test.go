@@ -41,7 +41,7 @@ func summary() *pipeline.Summary {
 			"kafka pachca.audit":                   {Type: "kafka", Records: 5, Bytes: 900},
 		},
 		SinkOrder: []string{"ndjson /var/lib/pachca export/ndjson", "kafka pachca.audit"},
-		Requests:  12, Retries: 3, Throttled: 1, AlertMessages: 1,
+		Requests:  12, Pages: 9, Fetched: 420, Retries: 3, Throttled: 1, AlertMessages: 1,
 	}
 }
 
@@ -110,6 +110,8 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_refused_partitions_total"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_dead_letters_total"))
 	require.Equal(t, 12.0, value(t, mfs, "pachca_export_api_requests_total"))
+	require.Equal(t, 9.0, value(t, mfs, "pachca_export_api_pages_total"))
+	require.Equal(t, 420.0, value(t, mfs, "pachca_export_api_events_total"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_last_run_success"))
 	require.Equal(t, 90.0, value(t, mfs, "pachca_export_last_run_duration_seconds"))
@@ -120,7 +122,7 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	// The next run fails after delivering one more day.
 	m = telemetry.New("")
 	require.NoError(t, m.LoadTextfile(path))
-	m.ObservePlan(&pipeline.Summary{Days: []string{"2026-11-03"}, PerKey: map[string]int64{"user_login": 4}, Requests: 7})
+	m.ObservePlan(&pipeline.Summary{Days: []string{"2026-11-03"}, PerKey: map[string]int64{"user_login": 4}, Requests: 7, Pages: 5, Fetched: 200})
 	m.ObserveRun(telemetry.Failure, end.Add(24*time.Hour), time.Minute)
 	require.NoError(t, m.WriteTextfile(path))
 	b, err = os.ReadFile(path)
@@ -132,6 +134,8 @@ func TestTextfileAcrossRuns(t *testing.T) {
 	require.Equal(t, 3.0, value(t, mfs, "pachca_export_partitions_delivered_total"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_refused_partitions_total"), "carried over like the others (was: back to 0)")
 	require.Equal(t, 19.0, value(t, mfs, "pachca_export_api_requests_total"))
+	require.Equal(t, 14.0, value(t, mfs, "pachca_export_api_pages_total"))
+	require.Equal(t, 620.0, value(t, mfs, "pachca_export_api_events_total"))
 	require.Equal(t, 1000.0, value(t, mfs, "pachca_export_sink_bytes_total", "sink", "0", "type", "ndjson"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "success"))
 	require.Equal(t, 1.0, value(t, mfs, "pachca_export_runs_total", "result", "failure"))
