@@ -83,6 +83,7 @@ func TestAlertsOfAFailedRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, sum.Days, "the day is not delivered again")
 	require.Equal(t, first, sum.AlertMessages)
+	require.EqualValues(t, first, sum.Requests, "the messages' requests")
 	require.Len(t, sim.Stats().Messages, first)
 
 	gate.Closed.Store(true)

@@ -197,7 +197,12 @@ func (s *Session) Execute(ctx context.Context, plan Plan) (*Summary, error) {
 			s.log.Info(NothingToExport(plan))
 		}
 		if s.alertsPending {
-			if err := s.notify(ctx, sum); err != nil {
+			before := s.client.Stats().Snapshot()
+			err := s.notify(ctx, sum)
+			// The messages' requests count as a plan's do (was: sent, and
+			// in no api_requests_total).
+			sum.addClient(s.client.Stats().Snapshot().Sub(before))
+			if err != nil {
 				if err := s.alertsError(ctx, err); err != nil {
 					return sum.finish(s.now()), err
 				}
