@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -835,5 +836,50 @@ func TestHostileTextNeverRuns(t *testing.T) {
 			}
 			require.Empty(t, exceptions(), "JavaScript errors on the page")
 		})
+	}
+}
+
+// TestTablesFitLaptopPaperAndPhone: a period with events of every category
+// has 17 columns in its table of events per day; the table fits a laptop
+// window, where it had its total column behind a scroll bar, and A4
+// landscape paper, where that column was cut off the printed page. On a
+// phone's width the page stays as wide as the window: a table wider than
+// that scrolls in a box of its own (was: the bursts, the actors with most
+// failures and the comparison widened the whole page to 716 px).
+func TestTablesFitLaptopPaperAndPhone(t *testing.T) {
+	recs := reporttest.Dataset()
+	for i, key := range transform.EventKeys() {
+		for d := range 3 {
+			for k := range 40 {
+				recs = append(recs, reporttest.Rec(fmt.Sprint("every-", i, "-", d, "-", k), from.Add(time.Duration(24*d)*time.Hour+time.Duration(k)*time.Minute),
+					key, fmt.Sprint(10000+k), "198.51.100.7", ""))
+			}
+		}
+	}
+	file := writeReportOf(t, "parquet", recs)
+	ctx := browser(t)
+	// A4 landscape, 297 mm less the page's two 12 mm margins, in CSS pixels.
+	const paper = (297 - 2*12) * 96 * 10 / 254 // 1031.8, rounded down
+	for _, tc := range []struct {
+		name  string
+		width int64
+		media string
+	}{{"laptop", 1280, "screen"}, {"paper", int64(paper), "print"}, {"phone", 375, "screen"}} {
+		_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: tc.width, Height: 900, DeviceScaleFactor: 1})
+		require.NoError(t, err)
+		_, err = chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: tc.media})
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Navigate("file://"+file),
+			chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+		))
+		require.Equal(t, 17, eval[int](t, ctx, `document.querySelectorAll('#days-table thead th').length`), tc.name)
+		require.LessOrEqual(t, eval[int](t, ctx, `document.documentElement.scrollWidth`), int(tc.width), "%s: page width; wider: %v", tc.name,
+			eval[[]string](t, ctx, `Array.from(document.querySelectorAll('main *')).filter(e => e instanceof HTMLElement &&
+			  e.getBoundingClientRect().right > innerWidth && e.parentElement.getBoundingClientRect().right <= innerWidth).map(e => e.tagName + '#' + e.id)`))
+		if tc.name != "phone" {
+			require.LessOrEqual(t, eval[int](t, ctx, `document.querySelector('#days-table').scrollWidth`),
+				eval[int](t, ctx, `document.querySelector('#days-table').parentElement.clientWidth`), "%s: the days table in its box", tc.name)
+		}
 	}
 }

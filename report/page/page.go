@@ -199,6 +199,13 @@ func funcs() template.FuncMap {
 			return string([]rune(s)[:max]) + "…"
 		},
 		"visible": visible,
+		// A category name may break after its underscores
+		// (reactions_<wbr>threads): with every category the days table
+		// has 17 columns, wider than a laptop window and A4 paper when
+		// each header stays on one line.
+		"breakable": func(s string) template.HTML {
+			return template.HTML(strings.ReplaceAll(template.HTMLEscapeString(s), "_", "_<wbr>"))
+		},
 	}
 }
 
