@@ -265,6 +265,8 @@ type Summary struct {
 	// split into Actor) and IP addresses.
 	TopActors      []Actor
 	TopIPs         []Top
+	TopActorsTied  int // actors not listed with as many events as the last listed
+	TopIPsTied     int // addresses not listed with as many events as the last listed
 	Actors, IPs    Distinct
 	NoIP           int64 // events without an IP address (server-side)
 	Fail2FA        Fail2FA
@@ -327,11 +329,14 @@ func (b *Builder) Finish() *Summary {
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	for _, t := range b.actors.top(b.o.TopN) {
+	actors := b.actors.top(b.o.TopN)
+	for _, t := range actors {
 		typ, id := splitActor(t.Key)
 		s.TopActors = append(s.TopActors, Actor{Type: typ, ID: id, Count: t.Count, Err: t.Err})
 	}
+	s.TopActorsTied = b.actors.tied(actors)
 	s.TopIPs = b.ips.top(b.o.TopN)
+	s.TopIPsTied = b.ips.tied(s.TopIPs)
 	s.Bursts = b.bursts.findings()
 	for _, r := range b.o.Rules {
 		if r.Kind == alerts.KindThreshold {

@@ -98,6 +98,28 @@ func (t *topK) top(n int) []Top {
 	return out[:min(n, len(out))]
 }
 
+// tied is how many counters listed does not show whose count equals the
+// last listed one's: a top list cut in the middle of a tie (15 addresses of
+// one event each, of 6,000 such) must say so, or its order, by key, reads
+// as a ranking.
+func (t *topK) tied(listed []Top) int {
+	if len(listed) == 0 {
+		return 0
+	}
+	last, n := listed[len(listed)-1].Count, 0
+	for _, c := range t.h {
+		if c.count == last {
+			n++
+		}
+	}
+	for _, l := range listed {
+		if l.Count == last {
+			n--
+		}
+	}
+	return n
+}
+
 // distinct is the number of distinct keys seen, exact unless evicted (then
 // a lower bound).
 func (t *topK) distinct() Distinct { return Distinct{N: len(t.h), AtLeast: t.evicted} }

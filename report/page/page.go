@@ -144,6 +144,7 @@ func funcs() template.FuncMap {
 		"date":     func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
 		"datetime": datetime,
 		"inc":      func(i int) int { return i + 1 },
+		"dec":      func(i int) int { return i - 1 },
 		"share": func(n, total int64) string {
 			if total == 0 {
 				return "0%"

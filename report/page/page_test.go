@@ -132,3 +132,39 @@ func TestBidiControlsShownEscaped(t *testing.T) {
 	require.False(t, strings.ContainsFunc(row, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }), "%q", row)
 	require.Equal(t, 3, strings.Count(row, `e\u202egnp.exe\u2069\u200f`), "what changed, the details and their tooltip: %s", row)
 }
+
+// TestTopListTies: a top list cut inside a tie says how many more have the
+// last listed count (was: 15 addresses of 1 event each, listed in text
+// order as #1 to #15, of 6,190 such, with nothing to say that the order
+// is not a ranking).
+func TestTopListTies(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b, err := digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1), TopN: 3})
+	require.NoError(t, err)
+	var rows []reader.Row
+	add := func(actor, ip string) {
+		rows = append(rows, reader.Row{ID: fmt.Sprint(len(rows)), CreatedAt: from.UnixMilli() + int64(len(rows)), EventKey: "user_login",
+			EventCategory: "auth", ActorID: actor, ActorType: "User", IPAddress: transform.NullString{Valid: true, Str: ip}})
+	}
+	for i := range 20 { // 20 addresses of one event each; actor 1 has 3 events, actors 2 to 9 one each
+		actor := fmt.Sprint(max(1, i-1))
+		add(actor, fmt.Sprint("10.0.0.", i))
+	}
+	b.Add(rows)
+	s := b.Finish()
+	require.Equal(t, 17, s.TopIPsTied)
+	require.Equal(t, 15, s.TopActorsTied, "actors 2 to 18: 17 of one event each, 2 of them listed")
+	var out bytes.Buffer
+	require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: s, Generated: from}))
+	require.True(t, strings.Contains(out.String(), `<p class="note" id="ips-tied">17 more address(es) with 1 event(s), as many as the last listed, are not listed`), "the note under the addresses")
+	require.True(t, strings.Contains(out.String(), `<p class="note" id="actors-tied">15 more actor(s) with 1 event(s), as many as the last listed, are not listed`), "the note under the actors")
+
+	b, err = digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1), TopN: 30})
+	require.NoError(t, err)
+	b.Add(rows)
+	s = b.Finish()
+	require.Zero(t, s.TopIPsTied, "every one listed")
+	out.Reset()
+	require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: s, Generated: from}))
+	require.False(t, strings.Contains(out.String(), `-tied"`), "no note when every one is listed")
+}
