@@ -883,3 +883,39 @@ func TestTablesFitLaptopPaperAndPhone(t *testing.T) {
 		}
 	}
 }
+
+// TestOvercountNotDrawnAsEvents: past its counters (10,000 addresses) a
+// top list's count is an upper bound, "175 ±174" in the table; its bar
+// shows the events certain, with the possible overcount apart (was: bars
+// of 175 for addresses of 1 or 2 events, in a 90-day report of random
+// addresses).
+func TestOvercountNotDrawnAsEvents(t *testing.T) {
+	var recs []transform.Record
+	for i := range 12000 {
+		recs = append(recs, reporttest.Rec(fmt.Sprint("addr-", i), from.Add(time.Duration(i)*time.Second), "user_login", "5",
+			fmt.Sprintf("10.9.%d.%d", i/250, i%250), ""))
+	}
+	file := writeReportOf(t, "parquet", recs)
+	ctx := openPage(t, file)
+	rows := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#ips-table tbody tr')).map(tr => tr.cells[2].textContent)`)
+	require.NotEmpty(t, rows)
+	var certain, over []int64
+	for _, r := range rows {
+		c, e := number(t, r), int64(0)
+		if _, err, ok := strings.Cut(r, " ±"); ok {
+			e = number(t, err)
+		}
+		certain, over = append(certain, c-e), append(over, e)
+	}
+	require.Positive(t, slices.Max(over), "counts past the counters are marked ±: %q", rows)
+	drawn := eval[[]struct {
+		Name string  `json:"name"`
+		Data []int64 `json:"data"`
+	}](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-ips')).getOption().series.map(s => ({name: s.name, data: s.data.slice().reverse()}))`)
+	require.Len(t, drawn, 2)
+	require.Equal(t, "events, at least", drawn[0].Name)
+	require.Equal(t, certain, drawn[0].Data, "the bars' events are those certain")
+	require.Equal(t, "possible overcount", drawn[1].Name)
+	require.Equal(t, over, drawn[1].Data)
+	require.Zero(t, eval[int](t, ctx, `document.querySelectorAll('#ips-tied').length`), "equal upper bounds are no tie")
+}

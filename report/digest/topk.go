@@ -101,9 +101,10 @@ func (t *topK) top(n int) []Top {
 // tied is how many counters listed does not show whose count equals the
 // last listed one's: a top list cut in the middle of a tie (15 addresses of
 // one event each, of 6,000 such) must say so, or its order, by key, reads
-// as a ranking.
+// as a ranking. 0 once a counter was replaced: counts are then bounds, and
+// equal bounds are no tie.
 func (t *topK) tied(listed []Top) int {
-	if len(listed) == 0 {
+	if len(listed) == 0 || t.evicted {
 		return 0
 	}
 	last, n := listed[len(listed)-1].Count, 0

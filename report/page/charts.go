@@ -40,9 +40,13 @@ type burstArea struct {
 	To   string `json:"to"`
 }
 
+// bar is one bar of a top list; Err is the possible overcount of a
+// Space-Saving counter (Value is then an upper bound), drawn apart from
+// the events certain.
 type bar struct {
 	Name  string `json:"name"`
 	Value int64  `json:"value"`
+	Err   int64  `json:"err,omitempty"`
 }
 
 type pairChart struct {
@@ -86,11 +90,11 @@ func buildCharts(d *Data, dayColumns []int) charts {
 	}
 	c.Actors = []bar{}
 	for _, a := range s.TopActors {
-		c.Actors = append(c.Actors, bar{Name: a.Type + " " + a.ID, Value: a.Count})
+		c.Actors = append(c.Actors, bar{Name: a.Type + " " + a.ID, Value: a.Count, Err: a.Err})
 	}
 	c.IPs = []bar{}
 	for _, t := range s.TopIPs {
-		c.IPs = append(c.IPs, bar{Name: t.Key, Value: t.Count})
+		c.IPs = append(c.IPs, bar{Name: t.Key, Value: t.Count, Err: t.Err})
 	}
 	c.Sensitive = []bar{}
 	for _, g := range s.Sensitive {

@@ -74,15 +74,25 @@
     }));
   }
 
+  // A count past the top list's counters is an upper bound (the table's
+  // "175 ±174"): its bar is the events certain, then the possible
+  // overcount in a pale part of its own, not one bar of the bound.
   function horizontal(id, rows) {
     var names = rows.map(function (r) { return r.name; }).reverse();
-    var values = rows.map(function (r) { return r.value; }).reverse();
+    var over = rows.some(function (r) { return r.err > 0; });
+    var certain = rows.map(function (r) { return r.value - (r.err || 0); }).reverse();
+    var series = [{ type: 'bar', data: certain, name: over ? 'events, at least' : 'events', stack: 'n' }];
+    if (over) {
+      series.push({ type: 'bar', data: rows.map(function (r) { return r.err || 0; }).reverse(), name: 'possible overcount',
+        stack: 'n', itemStyle: { color: '#d9e2ec' } });
+    }
     make(id, {
       tooltip: tooltip(),
-      grid: { left: 150, right: 24, top: 8, bottom: 24 },
+      grid: { left: 150, right: 24, top: over ? 28 : 8, bottom: 24 },
+      legend: over ? { top: 0 } : undefined,
       xAxis: { type: 'value', minInterval: 1 },
       yAxis: { type: 'category', data: names, axisLabel: { width: 140, overflow: 'truncate' } },
-      series: [{ type: 'bar', data: values, name: 'events' }]
+      series: series
     });
   }
   horizontal('chart-actors', data.actors);
