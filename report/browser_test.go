@@ -847,16 +847,7 @@ func TestHostileTextNeverRuns(t *testing.T) {
 // that scrolls in a box of its own (was: the bursts, the actors with most
 // failures and the comparison widened the whole page to 716 px).
 func TestTablesFitLaptopPaperAndPhone(t *testing.T) {
-	recs := reporttest.Dataset()
-	for i, key := range transform.EventKeys() {
-		for d := range 3 {
-			for k := range 40 {
-				recs = append(recs, reporttest.Rec(fmt.Sprint("every-", i, "-", d, "-", k), from.Add(time.Duration(24*d)*time.Hour+time.Duration(k)*time.Minute),
-					key, fmt.Sprint(10000+k), "198.51.100.7", ""))
-			}
-		}
-	}
-	file := writeReportOf(t, "parquet", recs)
+	file := writeReportOf(t, "parquet", everyCategory())
 	ctx := browser(t)
 	// A4 landscape, 297 mm less the page's two 12 mm margins, in CSS pixels.
 	const paper = (297 - 2*12) * 96 * 10 / 254 // 1031.8, rounded down
@@ -918,4 +909,59 @@ func TestOvercountNotDrawnAsEvents(t *testing.T) {
 	require.Equal(t, "possible overcount", drawn[1].Name)
 	require.Equal(t, over, drawn[1].Data)
 	require.Zero(t, eval[int](t, ctx, `document.querySelectorAll('#ips-tied').length`), "equal upper bounds are no tie")
+}
+
+// everyCategory is the dataset with 40 events of every key of schema v1 on
+// each day of the period: every category has a column and a series.
+func everyCategory() []transform.Record {
+	recs := reporttest.Dataset()
+	for i, key := range transform.EventKeys() {
+		for d := range 3 {
+			for k := range 40 {
+				recs = append(recs, reporttest.Rec(fmt.Sprint("every-", i, "-", d, "-", k), from.Add(time.Duration(24*d)*time.Hour+time.Duration(k)*time.Minute),
+					key, fmt.Sprint(10000+k), "198.51.100.7", ""))
+			}
+		}
+	}
+	return recs
+}
+
+// TestPrintedLegendsNameEverySeries: printed, the legend of the days chart
+// lists all 15 categories within the chart, above its bars (was: its
+// scrolling legend's first page only, "1/2", the colours of bots, oauth,
+// video_calls and other named nowhere on paper).
+func TestPrintedLegendsNameEverySeries(t *testing.T) {
+	file := writeReportOf(t, "parquet", everyCategory())
+	ctx := browser(t)
+	const paper = (297 - 2*12) * 96 * 10 / 254
+	_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: paper, Height: 900, DeviceScaleFactor: 1})
+	require.NoError(t, err)
+	_, err = chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate("file://"+file),
+		chromedp.WaitVisible(chromedp.CSS(`html[data-charts]`)),
+	))
+	// Printing lays the page out as soon as the beforeprint handlers
+	// return: the legends are measured right then, in the same script.
+	for _, id := range []string{"chart-days", "chart-fails"} {
+		got := eval[struct {
+			Names   []string `json:"names"`
+			Outside []string `json:"outside"`
+			Legend  float64  `json:"legend"`
+			Grid    float64  `json:"grid"`
+		}](t, ctx, `(() => {
+		  window.dispatchEvent(new Event('beforeprint'));
+		  const el = document.getElementById('`+id+`'), box = el.getBoundingClientRect(), c = echarts.getInstanceByDom(el);
+		  const names = c.getOption().series.map(s => s.name);
+		  const outside = Array.from(el.querySelectorAll('svg text')).filter(t => names.includes(t.textContent)).
+		    filter(t => { const r = t.getBoundingClientRect(); return r.left < box.left || r.right > box.right; }).map(t => t.textContent);
+		  return {names, outside,
+		    legend: c.getViewOfComponentModel(c.getModel().getComponent('legend')).group.getBoundingRect().height,
+		    grid: c.getModel().getComponent('grid').coordinateSystem.getRect().y};
+		})()`)
+		require.NotEmpty(t, got.Names, id)
+		require.Empty(t, got.Outside, "%s: legend names off the printed chart", id)
+		require.GreaterOrEqual(t, got.Grid, got.Legend, "%s: the bars start below the legend", id)
+	}
 }

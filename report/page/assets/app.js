@@ -27,6 +27,19 @@
     option.aria = { enabled: true, label: { description: el.getAttribute('aria-label') } };
     chart.setOption(option);
     charts.push(chart);
+    if (option.legend && option.legend.type === 'scroll') { scrolling.push(chart); }
+  }
+
+  // On paper a scrolling legend shows its first page only, and the colours
+  // of the series after it cannot be told apart: printed, a legend lists
+  // every name, on as many lines as they take, the bars below them.
+  var scrolling = [];
+  function legendsFor(print) {
+    scrolling.forEach(function (c) {
+      c.setOption({ legend: { type: print ? 'plain' : 'scroll' } });
+      var legend = c.getViewOfComponentModel(c.getModel().getComponent('legend')).group.getBoundingRect();
+      c.setOption({ grid: { top: print ? Math.ceil(legend.height) + 12 : 36 } });
+    });
   }
 
   function stacked(categories, series, extra) {
@@ -116,6 +129,11 @@
   window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
   window.addEventListener('beforeprint', function () {
     document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+    charts.forEach(function (c) { c.resize(); });
+    legendsFor(true);
+  });
+  window.addEventListener('afterprint', function () {
+    legendsFor(false);
     charts.forEach(function (c) { c.resize(); });
   });
   document.documentElement.setAttribute('data-charts', String(charts.length));
