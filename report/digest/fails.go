@@ -79,6 +79,9 @@ type Fail2FA struct {
 	Series []FailSeries
 	// Actors are the actors with most failures, most first.
 	Actors []FailActor
+	// ActorsTied is how many actors not listed have as many failures as
+	// the last listed.
+	ActorsTied int
 	// ActorCount is the number of distinct actors with a failure.
 	ActorCount int
 }
@@ -136,6 +139,14 @@ func (f *fails) finish(to time.Time, findings []alerts.Finding, topN int) Fail2F
 			First: time.UnixMilli(a.first).UTC(), Last: time.UnixMilli(a.last).UTC(),
 			IPs: len(a.ips), IPsAtLeast: a.moreIPs, LastIP: a.lastIP,
 			Bursts: bursts[[2]string{a.typ, a.id}]})
+	}
+	if k := len(out.Actors); k > 0 {
+		for _, i := range order[k:] {
+			if f.actors[i].count != out.Actors[k-1].Count {
+				break // sorted: no more of that count
+			}
+			out.ActorsTied++
+		}
 	}
 	n := len(out.Hours)
 	top := order[:min(failSeries, len(order))]

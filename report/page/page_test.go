@@ -168,3 +168,23 @@ func TestTopListTies(t *testing.T) {
 	require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: s, Generated: from}))
 	require.False(t, strings.Contains(out.String(), `-tied"`), "no note when every one is listed")
 }
+
+// TestFailActorTies: the actors with most failed 2FA, cut inside a tie,
+// say how many more failed as often (was: nothing, 15 actors of 15
+// failures each listed by id in a 90-day report).
+func TestFailActorTies(t *testing.T) {
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b, err := digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1), TopN: 3})
+	require.NoError(t, err)
+	var rows []reader.Row
+	for i, actor := range []string{"1", "1", "2", "3", "4", "5"} { // actor 1 twice, 2 to 5 once
+		rows = append(rows, reader.Row{ID: fmt.Sprint(i), CreatedAt: from.UnixMilli() + int64(i)*3_600_000, EventKey: digest.Fail2FAKey,
+			EventCategory: "auth", ActorID: actor, ActorType: "User"})
+	}
+	b.Add(rows)
+	s := b.Finish()
+	require.Equal(t, 2, s.Fail2FA.ActorsTied, "actors 2 to 5, 2 of them listed")
+	var out bytes.Buffer
+	require.NoError(t, Render(&out, &Data{Title: "t", Source: "dir", Current: s, Generated: from}))
+	require.True(t, strings.Contains(out.String(), `<p class="note" id="fail-actors-tied">2 more actor(s) with 1 failure(s), as many as the last listed, are not listed`), "the note under the actors with most failures")
+}
