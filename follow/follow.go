@@ -387,7 +387,14 @@ func (l *Loop) run(ctx context.Context) error {
 			l.m.cycleEnded(err == nil, time.Now(), time.Since(began))
 		}
 		if ctx.Err() != nil {
-			l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
+			if err != nil {
+				// Cut at the end of the grace, or failed within it: the
+				// watermark held, so the next start does it again.
+				l.log.Info("follow: stopped; the cycle under way did not finish and is redone at the next start",
+					"watermark", fmtT(l.pos.Watermark), "error", err)
+			} else {
+				l.log.Info("follow: stopped", "watermark", fmtT(l.pos.Watermark))
+			}
 			return nil
 		}
 		wait := interval - time.Since(began)
@@ -456,6 +463,8 @@ func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time, failing boo
 	}
 	cctx = pipeline.WithSinkDeadline(cctx, bound, noAnswer(l.cfg.GiveUpAfter))
 	stop := context.AfterFunc(ctx, func() {
+		// Said at once: the process may take the whole grace to end.
+		l.log.Info("follow: stop asked; the cycle under way may finish within the grace", "grace", grace.String())
 		t := time.AfterFunc(grace, cancel)
 		context.AfterFunc(cctx, func() { t.Stop() })
 	})

@@ -1256,7 +1256,8 @@ func TestFollowStopWhileKafkaHangs(t *testing.T) {
 	kcfg := kafkasink.Config{Brokers: kc.ListenAddrs(), Topic: "audit", WriteTimeout: time.Second}
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Type: "kafka", Kafka: &kcfg})
 	require.NoError(t, cfg.Validate())
-	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Minute)})
+	var logs logbuf.Buffer
+	f := startFollowLogging(t, cfg, c, follow.Options{From: c.now().Add(-time.Minute)}, slog.New(slog.NewTextHandler(&logs, nil)))
 	select {
 	case <-hung:
 	case <-time.After(patience):
@@ -1264,6 +1265,12 @@ func TestFollowStopWhileKafkaHangs(t *testing.T) {
 	}
 	require.NoError(t, f.stop(), "a stop during a hung cycle is clean")
 	require.NotNil(t, position(t, cfg).Pending, "the abandoned cycle is redone at the next start")
+	// The log says at once that the stop waits for the cycle, and at the
+	// end that the cycle was not finished (was: one line, "follow:
+	// stopped", five seconds after the signal, the same as after a
+	// finished cycle).
+	require.Regexp(t, `(?s)msg="follow: stop asked; the cycle under way may finish within the grace" grace=5s.*`+
+		`msg="follow: stopped; the cycle under way did not finish and is redone at the next start"`, logs.String())
 	// The producer retries in the background until its attempts run out:
 	// let it through, so that it ends before the test does.
 	released.Store(true)
