@@ -75,7 +75,7 @@ type env struct {
 
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv, jsonLog: logFormatArg(args) == "json"}
+	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv, jsonLog: strings.EqualFold(logFormatArg(args), "json")}
 	// Before the arguments are parsed: a token put where another argument
 	// goes ("run -c p.yaml $PACHCA_TOKEN") is shown by the usage error.
 	if v, ok := e.lookup("PACHCA_TOKEN"); ok {
@@ -296,7 +296,7 @@ func (l *logFlags) logger(e *env) (*slog.Logger, error) {
 		return a
 	}}
 	w := &redactingWriter{e: e}
-	switch l.format {
+	switch strings.ToLower(l.format) { // as --log-level: JSON, Text
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":

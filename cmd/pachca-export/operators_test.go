@@ -682,3 +682,14 @@ func TestStateDirWritableByEveryone(t *testing.T) {
 	require.Equal(t, 0, code, checkOut+checkErr)
 	require.Regexp(t, `OK\s+state\s+.* writable; warning: `+regexp.QuoteMeta(warning), checkOut)
 }
+
+// TestLogFormatAnyCase: --log-format takes JSON and Text as --log-level
+// takes DEBUG (was: "--log-format: unknown \"JSON\"", printed as text).
+func TestLogFormatAnyCase(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 2, Main(t.Context(), []string{"check", "-c", missing, "--log-format", "JSON"}, &stdout, &stderr))
+	recs := jsonLines(t, stderr.String())
+	require.Len(t, recs, 1, stderr.String())
+	require.Contains(t, stderr.String(), "missing.yaml")
+}
