@@ -11,8 +11,9 @@ import (
 	"github.com/pachca-export/pachca-export/pipeline"
 )
 
-// clockOffsetEnv moves the command's clock, for tests that need a UTC
-// midnight a few seconds away (the simulator has the same offset). A value
+// clockOffsetEnv moves the clock of follow and run, for tests that need a
+// UTC midnight a few seconds away or a catch-up up to a fixed day (the
+// simulator has the same offset: TestUpgradeFromC3145b5). A value
 // @FILE reads the offset from FILE at each reading of the clock, so that a
 // test moves a running process's clock days ahead (TestFollowLong); a FILE
 // that cannot be read or parsed leaves the offset as it was.

@@ -70,7 +70,11 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if hasStdoutSink(cfg) {
 					alertsOut = alertLog{log}
 				}
-				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Stdout: e.stdout, Mode: "run",
+				now, err := e.now()
+				if err != nil {
+					return err
+				}
+				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now, Stdout: e.stdout, Mode: "run",
 					AlertsDryRun: *alertsDry, AlertsOut: alertsOut, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
 			}
 		},
