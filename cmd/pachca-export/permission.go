@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/pachca-export/pachca-export/internal/account"
@@ -38,18 +37,8 @@ func permissionHint(err error, o owners) error {
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		return err
 	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs := j.Unwrap()
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Error()
-		}
-		if strings.Join(msgs, "\n") == err.Error() { // errors.Join's: one line each
-			for i, e := range errs {
-				errs[i] = permissionHint(e, o)
-			}
-			return errors.Join(errs...)
-		}
+	if joined, ok := eachJoined(err, func(e error) error { return permissionHint(e, o) }); ok {
+		return joined
 	}
 	hint := o.hint(deniedPath(err))
 	if hint == "" {
