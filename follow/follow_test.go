@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,8 +25,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -1122,36 +1119,12 @@ func TestFollowSealOfTwoDeliveredTwins(t *testing.T) {
 	require.Equal(t, []string{"1", "666"}, actors, "both delivered events are kept")
 }
 
-// metricValue reads the value of the metric name (no labels) at url.
 // metricValue is the value of the one series of name at url whose labels
 // are the workspace label of testConfig and labels (name, value pairs).
 func metricValue(t *testing.T, url, name string, labels ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	require.NoError(t, err)
-	want := map[string]string{"workspace": "acme"}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	require.Contains(t, mfs, name, "in /metrics")
-	for _, m := range mfs[name].GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		if maps.Equal(got, want) {
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	require.Failf(t, "no such series", "%s%v in /metrics", name, want)
-	return 0
+	_, mfs := scrape(t, url)
+	return counter(t, mfs, name, labels...)
 }
 
 // twinEvent is an event with the id "twin", created at at by actor.

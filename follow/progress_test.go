@@ -113,8 +113,8 @@ func scrape(t *testing.T, url string) ([]byte, map[string]*dto.MetricFamily) {
 	return b, mfs
 }
 
-// counter is the value of the counter name of mfs whose labels are the
-// workspace label of testConfig and labels (name, value pairs).
+// counter is the value of the counter (or gauge) name of mfs whose labels
+// are the workspace label of testConfig and labels (name, value pairs).
 func counter(t *testing.T, mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
 	t.Helper()
 	want := map[string]string{"workspace": "acme"}
@@ -128,7 +128,10 @@ func counter(t *testing.T, mfs map[string]*dto.MetricFamily, name string, labels
 			got[l.GetName()] = l.GetValue()
 		}
 		if maps.Equal(got, want) {
-			return m.GetCounter().GetValue()
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
 	require.Failf(t, "no such series", "%s%v in /metrics", name, want)
