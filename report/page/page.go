@@ -91,8 +91,9 @@ type view struct {
 
 // scriptSources is the script-src of the page: the hashes of the library
 // and of the page's own script, the only scripts it holds (the data is
-// JSON, which no browser runs).
-var scriptSources = scriptHash(echartsJS) + " " + scriptHash(appJS)
+// JSON, which no browser runs). Hashed when a page is written, not at the
+// start of every command (the library is about a megabyte).
+func scriptSources() string { return scriptHash(echartsJS) + " " + scriptHash(appJS) }
 
 // scriptHash is the CSP source of an inline script of text.
 func scriptHash(text string) string {
@@ -120,7 +121,7 @@ func Render(w io.Writer, d *Data) error {
 		return fmt.Errorf("page: template: %w", err)
 	}
 	v := view{Data: d, CSS: template.CSS(styleCSS), App: template.JS(appJS), ECharts: template.JS(echartsJS),
-		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " "), ScriptSources: scriptSources}
+		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " "), ScriptSources: scriptSources()}
 	s := d.Current
 	for i, c := range s.Categories {
 		if s.CategoryTotals[i] > 0 || c == transform.CategoryOther {
