@@ -88,8 +88,10 @@ killsoak: minio duckdb
 
 # The same for the follow mode (cmd/pachca-export/followsoak_test.go): a
 # follow process SIGKILLed at random moments and started again, its clock
-# jumping a day or two while it is down, until several days are sealed;
-# about 40 s an iteration. Not part of `make test`. FOLLOWSOAK_STRACE=1
+# jumping a day or two while it is down, until several days are sealed,
+# in about half the iterations with a Kafka sink on an in-process kfake
+# broker (every event of the sealed days from --from on at least once in
+# the topic, no other message); about 40 s an iteration. Not part of `make test`. FOLLOWSOAK_STRACE=1
 # kills at a syscall (strace's fault injection) instead.
 FOLLOWSOAK_ITERATIONS ?= 20
 FOLLOWSOAK_SEED ?= 1

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
@@ -23,6 +24,7 @@ import (
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/duckdbtest"
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
+	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/testkit/logbuf"
 )
 
@@ -38,6 +40,12 @@ import (
 // each iteration; then SPEC §8: every event of the sealed days once in
 // NDJSON and in Parquet (read with DuckDB), no event twice in any day, no
 // file a reader's glob would pick up that no manifest lists, verify passes.
+// In about half the iterations a Kafka sink too, on a kfake broker in the
+// test process (it outlives the kills): every event of the sealed days from
+// the loop's start (--from) on at least once in the topic, each message the
+// record of an event of the simulator from then on (key its id, value and
+// headers its fields), none other (README, Follow: the first day's events
+// before --from go to file sinks at the seal, never to streams).
 // It runs only with PACHCA_FOLLOW_SOAK=<iterations> (`make followsoak`);
 // PACHCA_FOLLOW_SOAK_SEED picks the random sequence;
 // PACHCA_FOLLOW_SOAK_STRACE=1 kills at a syscall instead, on entering a
@@ -47,9 +55,9 @@ func TestFollowKillSoak(t *testing.T) {
 	n, rng, straceBin := soakSettings(t, "PACHCA_FOLLOW_SOAK", "followsoak", 11)
 	byMoment := killTally{}
 	for i := range n {
-		fs := followSoak{rng: rng, iter: i, strace: straceBin, days: 2 + rng.IntN(3), faults: rng.IntN(3) == 0, keep: rng.IntN(4) == 0}
+		fs := followSoak{rng: rng, iter: i, strace: straceBin, days: 2 + rng.IntN(3), faults: rng.IntN(3) == 0, keep: rng.IntN(4) == 0, kafka: rng.IntN(2) == 0}
 		var moments []string
-		ok := t.Run(fmt.Sprintf("%03d-days=%d-faults=%v-keep=%v", i, fs.days, fs.faults, fs.keep), func(t *testing.T) {
+		ok := t.Run(fmt.Sprintf("%03d-days=%d-faults=%v-keep=%v-kafka=%v", i, fs.days, fs.faults, fs.keep, fs.kafka), func(t *testing.T) {
 			fs.t = t
 			defer func() { moments = fs.moments }() // a failed check ends the test at once
 			fs.run()
@@ -67,6 +75,7 @@ type followSoak struct {
 	days   int  // days to seal, at least
 	faults bool // the simulator fails 5% of the requests
 	keep   bool // follow.keep_cycle_files
+	kafka  bool // a Kafka sink too
 	strace string
 	// minLife is the shortest life: doubled after each that ended past
 	// the moment a day was due to be sealed without sealing one, so that
@@ -77,14 +86,15 @@ type followSoak struct {
 	// part of its epoch on the clock, its last log line, what it left.
 	moments []string
 
-	sim    *simulator.Server
-	cfg    string
-	dir    string
-	view   *state.View
-	offset time.Duration // of both clocks from the wall clock
-	m0     time.Time     // the first midnight: day 0 is the day before it
-	from   string        // --from
-	late   int           // late events the cycles and seals logged
+	sim     *simulator.Server
+	cfg     string
+	dir     string
+	view    *state.View
+	brokers []string      // the kfake broker's, with kafka
+	offset  time.Duration // of both clocks from the wall clock
+	m0      time.Time     // the first midnight: day 0 is the day before it
+	from    string        // --from
+	late    int           // late events the cycles and seals logged
 }
 
 const (
@@ -124,6 +134,20 @@ func (s *followSoak) run() {
 	s.sim = sim
 
 	comp := []string{"none", "gzip", "zstd"}[s.rng.IntN(3)]
+	kafka := ""
+	if s.kafka {
+		// In the test process: the topic outlives the kills.
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+		require.NoError(t, err)
+		t.Cleanup(c.Close)
+		s.brokers = c.ListenAddrs()
+		kafka = fmt.Sprintf(`  - type: kafka
+    brokers: [%s]
+    topic: audit
+    write_timeout: 3s
+    dial_timeout: 2s
+`, strings.Join(s.brokers, ","))
+	}
 	s.cfg = writeConfig(t, base, secretToken, fmt.Sprintf(`source:
   base_url: %%BASE%%
   token: %%TOKEN%%
@@ -142,9 +166,9 @@ sinks:
     compression: %s
   - type: parquet
     dir: %%DIR%%/out/pq
-state:
+%sstate:
   dir: %%DIR%%/state
-`, soakLag, soakLookback, s.keep, comp))
+`, soakLag, soakLookback, s.keep, comp, kafka))
 	s.dir = filepath.Dir(s.cfg)
 	cfg, err := config.Load(s.cfg, os.LookupEnv)
 	require.NoError(t, err)
@@ -412,6 +436,9 @@ func (s *followSoak) check() {
 			}
 		}
 	}
+	if s.kafka {
+		s.checkKafka(want)
+	}
 	out, err := child(t, "verify", "-c", s.cfg, "--from", sealed[0], "--to", last.AddDate(0, 0, 1).Format(time.DateOnly)).CombinedOutput()
 	require.NoError(t, err, "verify: %s", out)
 }
@@ -448,4 +475,53 @@ func (s *followSoak) logged(log string) {
 			s.seals = append(s.seals, math.Round(c.Duration*100)/100)
 		}
 	}
+}
+
+// checkKafka reads the topic: every event of want (the sealed days') from
+// the loop's start on at least once; every message an event of the
+// simulator from then on, of any day (the open day's cycles send theirs
+// too), its key the id, its value the record and its headers the event's
+// (README, Kafka).
+func (s *followSoak) checkKafka(want []simulator.Event) {
+	t := s.t
+	pos, _, err := s.view.Follow()
+	require.NoError(t, err)
+	start := time.UnixMilli(pos.Start.UnixMilli()).UTC() // as the loop compares (plan.StreamsFrom)
+	events := map[string]simulator.Event{}
+	for _, ev := range s.sim.Events() {
+		events[ev.ID] = ev
+	}
+	seen := map[string]int{}
+	recs := kafkatest.Consume(t, s.brokers, "audit")
+	for _, r := range recs {
+		id := string(r.Key)
+		ev, ok := events[id]
+		require.True(t, ok, "kafka: message at %d/%d keyed %q is no event of the simulator: %s", r.Partition, r.Offset, id, r.Value)
+		require.False(t, ev.CreatedAt.Before(start), "kafka: %s (%s) is before the loop's start %s", id, ev.CreatedAt.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano))
+		seen[id]++
+		exporttest.CompareOne(t, ev.Raw, exporttest.Line{Dir: "dt=" + ev.CreatedAt.Format(time.DateOnly), Fields: exporttest.Decode(t, r.Value)}, "acme")
+		headers := map[string]string{}
+		for _, h := range r.Headers {
+			headers[h.Key] = string(h.Value)
+		}
+		require.Equal(t, map[string]string{"event_key": ev.Key, "schema_version": "pachca.audit.v1", "workspace": "acme"}, headers, "kafka: headers of %s", id)
+		require.True(t, r.Timestamp.Equal(ev.CreatedAt), "kafka: timestamp of %s: %v, created_at %v", id, r.Timestamp, ev.CreatedAt)
+	}
+	before := 0
+	for _, ev := range want {
+		if ev.CreatedAt.Before(start) {
+			before++
+			continue
+		}
+		require.Positive(t, seen[ev.ID], "kafka lacks %s (%s %s)", ev.ID, ev.Key, ev.CreatedAt.Format(time.RFC3339Nano))
+	}
+	twice, most := 0, 0
+	for _, n := range seen {
+		if n > 1 {
+			twice++
+		}
+		most = max(most, n)
+	}
+	t.Logf("kafka: %d messages, %d events, %d of them more than once (at most %d times); %d events of the sealed days before the start %s, in the files only",
+		len(recs), len(seen), twice, most, before, start.Format(time.RFC3339Nano))
 }
