@@ -91,11 +91,13 @@ killsoak: minio duckdb
 # jumping a day or two while it is down, until several days are sealed,
 # in about half the iterations with a Kafka sink on an in-process kfake
 # broker (every event of the sealed days from --from on at least once in
-# the topic, no other message); about 40 s an iteration. Not part of `make test`. FOLLOWSOAK_STRACE=1
-# kills at a syscall (strace's fault injection) instead.
+# the topic, no other message), and in about half with an S3 sink on MinIO
+# (checked as the file sinks); about 40 s an iteration. Not part of
+# `make test`. FOLLOWSOAK_STRACE=1 kills at a syscall (strace's fault
+# injection) instead.
 FOLLOWSOAK_ITERATIONS ?= 20
 FOLLOWSOAK_SEED ?= 1
-followsoak: duckdb
+followsoak: minio duckdb
 	PACHCA_FOLLOW_SOAK=$(FOLLOWSOAK_ITERATIONS) PACHCA_FOLLOW_SOAK_SEED=$(FOLLOWSOAK_SEED) \
 	PACHCA_FOLLOW_SOAK_STRACE=$(FOLLOWSOAK_STRACE) \
 		$(GO) test -count=1 -timeout 60m -run '^TestFollowKillSoak$$' -v ./cmd/pachca-export/

@@ -26,6 +26,7 @@ import (
 	"github.com/pachca-export/pachca-export/testkit/exporttest"
 	"github.com/pachca-export/pachca-export/testkit/kafkatest"
 	"github.com/pachca-export/pachca-export/testkit/logbuf"
+	"github.com/pachca-export/pachca-export/testkit/miniotest"
 )
 
 // TestFollowKillSoak kills a follow process with SIGKILL at a moment drawn
@@ -45,7 +46,9 @@ import (
 // the loop's start (--from) on at least once in the topic, each message the
 // record of an event of the simulator from then on (key its id, value and
 // headers its fields), none other (README, Follow: the first day's events
-// before --from go to file sinks at the seal, never to streams).
+// before --from go to file sinks at the seal, never to streams). With
+// PACHCA_MINIO set (`make followsoak` sets it), about half the iterations
+// add an S3 sink (MinIO), checked as the file sinks are.
 // It runs only with PACHCA_FOLLOW_SOAK=<iterations> (`make followsoak`);
 // PACHCA_FOLLOW_SOAK_SEED picks the random sequence;
 // PACHCA_FOLLOW_SOAK_STRACE=1 kills at a syscall instead, on entering a
@@ -53,11 +56,17 @@ import (
 // the delay still if that comes first).
 func TestFollowKillSoak(t *testing.T) {
 	n, rng, straceBin := soakSettings(t, "PACHCA_FOLLOW_SOAK", "followsoak", 11)
+	minio := (*miniotest.Server)(nil)
+	if os.Getenv("PACHCA_MINIO") != "" {
+		minio = miniotest.Start(t)
+		minio.CreateBucket("soak")
+	}
 	byMoment := killTally{}
 	for i := range n {
-		fs := followSoak{rng: rng, iter: i, strace: straceBin, days: 2 + rng.IntN(3), faults: rng.IntN(3) == 0, keep: rng.IntN(4) == 0, kafka: rng.IntN(2) == 0}
+		fs := followSoak{rng: rng, iter: i, strace: straceBin, days: 2 + rng.IntN(3), faults: rng.IntN(3) == 0, keep: rng.IntN(4) == 0,
+			kafka: rng.IntN(2) == 0, s3: rng.IntN(2) == 0 && minio != nil, minio: minio}
 		var moments []string
-		ok := t.Run(fmt.Sprintf("%03d-days=%d-faults=%v-keep=%v-kafka=%v", i, fs.days, fs.faults, fs.keep, fs.kafka), func(t *testing.T) {
+		ok := t.Run(fmt.Sprintf("%03d-days=%d-faults=%v-keep=%v-kafka=%v-s3=%v", i, fs.days, fs.faults, fs.keep, fs.kafka, fs.s3), func(t *testing.T) {
 			fs.t = t
 			defer func() { moments = fs.moments }() // a failed check ends the test at once
 			fs.run()
@@ -76,6 +85,8 @@ type followSoak struct {
 	faults bool // the simulator fails 5% of the requests
 	keep   bool // follow.keep_cycle_files
 	kafka  bool // a Kafka sink too
+	s3     bool // an S3 sink too, in minio
+	minio  *miniotest.Server
 	strace string
 	// minLife is the shortest life: doubled after each that ended past
 	// the moment a day was due to be sealed without sealing one, so that
@@ -102,6 +113,9 @@ const (
 	soakLookback = 3 * time.Second
 	soakPatience = time.Minute
 )
+
+// prefix is the iteration's in the S3 bucket.
+func (s *followSoak) prefix() string { return fmt.Sprintf("follow%03d", s.iter) }
 
 func (s *followSoak) now() time.Time { return time.Now().Add(s.offset).UTC() }
 
@@ -134,19 +148,32 @@ func (s *followSoak) run() {
 	s.sim = sim
 
 	comp := []string{"none", "gzip", "zstd"}[s.rng.IntN(3)]
-	kafka := ""
+	extra := "" // the Kafka and S3 sinks
 	if s.kafka {
 		// In the test process: the topic outlives the kills.
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
 		require.NoError(t, err)
 		t.Cleanup(c.Close)
 		s.brokers = c.ListenAddrs()
-		kafka = fmt.Sprintf(`  - type: kafka
+		extra = fmt.Sprintf(`  - type: kafka
     brokers: [%s]
     topic: audit
     write_timeout: 3s
     dial_timeout: 2s
 `, strings.Join(s.brokers, ","))
+	}
+	if s.s3 {
+		extra += fmt.Sprintf(`  - type: s3
+    bucket: soak
+    prefix: %s
+    region: %s
+    endpoint: %s
+    force_path_style: true
+    access_key_id: %s
+    secret_access_key: %s
+    format: ndjson
+    compression: gzip
+`, s.prefix(), s.minio.Region, s.minio.Endpoint, s.minio.AccessKey, s.minio.SecretKey)
 	}
 	s.cfg = writeConfig(t, base, secretToken, fmt.Sprintf(`source:
   base_url: %%BASE%%
@@ -168,7 +195,7 @@ sinks:
     dir: %%DIR%%/out/pq
 %sstate:
   dir: %%DIR%%/state
-`, soakLag, soakLookback, s.keep, comp, kafka))
+`, soakLag, soakLookback, s.keep, comp, extra))
 	s.dir = filepath.Dir(s.cfg)
 	cfg, err := config.Load(s.cfg, os.LookupEnv)
 	require.NoError(t, err)
@@ -426,11 +453,24 @@ func (s *followSoak) check() {
 		require.True(t, seen[ev.ID], "parquet lacks %s (%s)", ev.ID, ev.CreatedAt.Format(time.RFC3339Nano))
 	}
 
-	for _, sink := range []string{"nd", "pq"} {
-		(&soak{t: t}).noStrayFile(filepath.Join(s.dir, "out", sink))
+	dirs := []string{filepath.Join(s.dir, "out", "nd"), filepath.Join(s.dir, "out", "pq")}
+	if s.s3 {
+		// S3, downloaded: as NDJSON, the sealed days exactly.
+		local := downloadPrefix(t, s.minio, "soak", s.prefix())
+		got := map[string]exporttest.Line{}
+		for id, l := range exporttest.ReadNDJSON(t, local) {
+			if exported[strings.TrimPrefix(l.Dir, "dt=")] {
+				got[id] = l
+			}
+		}
+		exporttest.Compare(t, want, got, "acme")
+		dirs = append(dirs, local)
+	}
+	for _, dir := range dirs {
+		(&soak{t: t}).noStrayFile(dir)
 		if !s.keep {
 			for _, d := range sealed {
-				files, err := filepath.Glob(filepath.Join(s.dir, "out", sink, "dt="+d, "pachca-audit-*"))
+				files, err := filepath.Glob(filepath.Join(dir, "dt="+d, "pachca-audit-*"))
 				require.NoError(t, err)
 				require.Len(t, files, 1, "a sealed day is one file: %v", files)
 			}

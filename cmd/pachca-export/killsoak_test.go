@@ -437,21 +437,7 @@ func (s *soak) noStrayFile(dir string) {
 func (s *soak) checkRemote(want []simulator.Event) {
 	t := s.t
 	// S3: download the prefix and read it as the file sink's layout.
-	local := t.TempDir()
-	cl := s.minio.Client()
-	list, err := cl.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("soak"), Prefix: aws.String(s.prefix + "/")})
-	require.NoError(t, err)
-	for _, o := range list.Contents {
-		rel := strings.TrimPrefix(*o.Key, s.prefix+"/")
-		require.True(t, rel == sinks.MarkerName || strings.HasPrefix(rel, "dt="), "stray object %s", *o.Key)
-		obj, err := cl.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("soak"), Key: o.Key})
-		require.NoError(t, err)
-		b, err := io.ReadAll(obj.Body)
-		obj.Body.Close()
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Join(local, filepath.Dir(rel)), 0o700))
-		require.NoError(t, os.WriteFile(filepath.Join(local, rel), b, 0o600))
-	}
+	local := downloadPrefix(t, s.minio, "soak", s.prefix)
 	exporttest.Compare(t, want, exporttest.ReadNDJSON(t, local), "acme")
 	s.noStrayFile(local)
 	// Kafka: every event at least once.
@@ -462,4 +448,28 @@ func (s *soak) checkRemote(want []simulator.Event) {
 	for _, ev := range want {
 		require.True(t, seen[ev.ID], "event %s not in Kafka", ev.ID)
 	}
+}
+
+// downloadPrefix copies the objects of bucket under prefix into a
+// directory, in the file sink's layout, and fails on an object neither the
+// marker nor in a dt= directory.
+func downloadPrefix(t *testing.T, minio *miniotest.Server, bucket, prefix string) string {
+	local := t.TempDir()
+	cl := minio.Client()
+	// One page: a soak's prefix holds far fewer than 1,000 objects.
+	list, err := cl.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "/")})
+	require.NoError(t, err)
+	require.False(t, aws.ToBool(list.IsTruncated), "more than one page of objects under %s", prefix)
+	for _, o := range list.Contents {
+		rel := strings.TrimPrefix(*o.Key, prefix+"/")
+		require.True(t, rel == sinks.MarkerName || strings.HasPrefix(rel, "dt="), "stray object %s", *o.Key)
+		obj, err := cl.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		require.NoError(t, err)
+		b, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(local, filepath.Dir(rel)), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(local, rel), b, 0o600))
+	}
+	return local
 }
