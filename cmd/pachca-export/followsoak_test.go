@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/pipeline"
@@ -151,29 +150,11 @@ func (s *followSoak) run() {
 	extra := "" // the Kafka and S3 sinks
 	if s.kafka {
 		// In the test process: the topic outlives the kills.
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
-		require.NoError(t, err)
-		t.Cleanup(c.Close)
-		s.brokers = c.ListenAddrs()
-		extra = fmt.Sprintf(`  - type: kafka
-    brokers: [%s]
-    topic: audit
-    write_timeout: 3s
-    dial_timeout: 2s
-`, strings.Join(s.brokers, ","))
+		s.brokers = soakBroker(t)
+		extra = soakKafkaSink(s.brokers)
 	}
 	if s.s3 {
-		extra += fmt.Sprintf(`  - type: s3
-    bucket: soak
-    prefix: %s
-    region: %s
-    endpoint: %s
-    force_path_style: true
-    access_key_id: %s
-    secret_access_key: %s
-    format: ndjson
-    compression: gzip
-`, s.prefix(), s.minio.Region, s.minio.Endpoint, s.minio.AccessKey, s.minio.SecretKey)
+		extra += soakS3Sink(s.minio, s.prefix())
 	}
 	s.cfg = writeConfig(t, base, secretToken, fmt.Sprintf(`source:
   base_url: %%BASE%%

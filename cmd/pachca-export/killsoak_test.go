@@ -123,27 +123,9 @@ func (s *soak) run() {
 
 	extra := ""
 	if s.remote {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
-		require.NoError(t, err)
-		t.Cleanup(c.Close)
-		s.brokers = c.ListenAddrs()
+		s.brokers = soakBroker(t)
 		s.prefix = fmt.Sprintf("it%03d", s.iter)
-		extra = fmt.Sprintf(`  - type: s3
-    bucket: soak
-    prefix: %s
-    region: %s
-    endpoint: %s
-    force_path_style: true
-    access_key_id: %s
-    secret_access_key: %s
-    format: ndjson
-    compression: gzip
-  - type: kafka
-    brokers: [%s]
-    topic: audit
-    write_timeout: 3s
-    dial_timeout: 2s
-`, s.prefix, s.minio.Region, s.minio.Endpoint, s.minio.AccessKey, s.minio.SecretKey, strings.Join(s.brokers, ","))
+		extra = soakS3Sink(s.minio, s.prefix) + soakKafkaSink(s.brokers)
 	}
 	comp := []string{"none", "gzip", "zstd"}[s.rng.IntN(3)]
 	s.cfg = writeConfig(t, base, secretToken, `source:
@@ -448,6 +430,42 @@ func (s *soak) checkRemote(want []simulator.Event) {
 	for _, ev := range want {
 		require.True(t, seen[ev.ID], "event %s not in Kafka", ev.ID)
 	}
+}
+
+// soakBroker starts a Kafka broker (kfake) in the test process, which
+// outlives the kills of the soaks' children, with the topic audit.
+func soakBroker(t *testing.T) []string {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "audit"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// soakKafkaSink is the soaks' Kafka sink, to the topic audit of brokers,
+// as an entry of sinks: in pipeline.yaml.
+func soakKafkaSink(brokers []string) string {
+	return fmt.Sprintf(`  - type: kafka
+    brokers: [%s]
+    topic: audit
+    write_timeout: 3s
+    dial_timeout: 2s
+`, strings.Join(brokers, ","))
+}
+
+// soakS3Sink is the soaks' S3 sink, gzipped NDJSON under prefix in the
+// bucket soak of m, as an entry of sinks: in pipeline.yaml.
+func soakS3Sink(m *miniotest.Server, prefix string) string {
+	return fmt.Sprintf(`  - type: s3
+    bucket: soak
+    prefix: %s
+    region: %s
+    endpoint: %s
+    force_path_style: true
+    access_key_id: %s
+    secret_access_key: %s
+    format: ndjson
+    compression: gzip
+`, prefix, m.Region, m.Endpoint, m.AccessKey, m.SecretKey)
 }
 
 // downloadPrefix copies the objects of bucket under prefix into a
