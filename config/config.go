@@ -604,20 +604,31 @@ func (c *checker) decodeSink(n *yaml.Node, path string) (Sink, bool) {
 }
 
 // withLines names the file before each of the joined errors of Validate,
-// and the line of the key each names when the file gives that key (a
-// default has none): "p.yaml:7: period.lag: must be 0 or more".
+// and the line of the key each names when the file gives that key, else
+// of the nearest key above it the file gives (a key required and missing:
+// "p.yaml:12: sinks[1].bucket: required" names the sink's item; was: no
+// line, in a file of several sinks of one type), else none (a default):
+// "p.yaml:7: period.lag: must be 0 or more".
 func (c *checker) withLines(doc *yaml.Node, err error) error {
 	var out []error
 	for _, e := range unjoin(err) {
 		msg := e.Error()
 		path, _, _ := strings.Cut(msg, ": ")
 		line := 0
-		if n := keyAt(doc, path); n != nil {
-			line = n.Line
+		for p := path; p != "" && line == 0; p = parentPath(p) {
+			if n := keyAt(doc, p); n != nil {
+				line = n.Line
+			}
 		}
 		out = append(out, &fieldError{file: c.file, line: line, msg: msg})
 	}
 	return errors.Join(out...)
+}
+
+// parentPath is path without its last step: "sinks[1].bucket" → "sinks[1]"
+// → "sinks" → "".
+func parentPath(path string) string {
+	return path[:max(strings.LastIndexAny(path, ".["), 0)]
 }
 
 // keyAt is the node that names path ("sinks[1].security_lake.region") in

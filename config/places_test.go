@@ -45,7 +45,7 @@ func TestSinksDoNotShareAPlace(t *testing.T) {
 		{name: "bucket root", sinks: s3("bkt", "audit") + s3("bkt", `""`),
 			want: "p.yaml:11: sinks[1].prefix: s3://bkt/ contains sinks[0].prefix (s3://bkt/audit/)"},
 		{name: "two lakes, one source", sinks: s3("lake", `""`) + lake + s3("lake", `""`) + lake + "      manifest_prefix: other\n",
-			want: "p.yaml: sinks[1].security_lake.sources: the same location as sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
+			want: "p.yaml:18: sinks[1].security_lake.sources: the same location as sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
 		{name: "lake and daily", sinks: s3("lake", `""`) + lake + s3("lake", "ext"),
 			want: "p.yaml:15: sinks[1].prefix: s3://lake/ext/ contains sinks[0].security_lake.sources (s3://lake/ext/pachca-"},
 		{name: "same topic", sinks: "  - type: kafka\n    brokers: [k1:9092, K2:9092]\n    topic: audit\n  - type: kafka\n    brokers: [k2:9092]\n    topic: audit\n",
