@@ -92,6 +92,7 @@ cycles fail for longer than follow.give_up_after.`,
 				if err != nil {
 					return err
 				}
+				log = e.labelled(log)
 				now, err := e.now()
 				if err != nil {
 					return err

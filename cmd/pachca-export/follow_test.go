@@ -282,6 +282,9 @@ func TestFollowRejectedTokenExit2(t *testing.T) {
 			code := Main(ctx, []string{"follow", "-c", path, "--log-format", "json"}, &stdout, &stderr)
 			require.Equal(t, 2, code, stderr.String())
 			recs := jsonLines(t, stderr.String())
+			for _, r := range recs {
+				require.Equal(t, "acme", r["workspace"], "every line names its workspace: %v", r)
+			}
 			last := recs[len(recs)-1]
 			require.Equal(t, "ERROR", last["level"])
 			require.Contains(t, last["msg"], tc.want)

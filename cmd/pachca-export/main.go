@@ -71,6 +71,9 @@ type env struct {
 	// jsonLog is --log-format json, seen before the flags are parsed so that
 	// even a usage error is a JSON object on stderr.
 	jsonLog bool
+	// workspace is source.workspace once the configuration loaded: every
+	// log line, error and summary after that carries it (see labelled).
+	workspace string
 }
 
 // Main runs the command line args and returns the exit status.
@@ -164,7 +167,18 @@ func (e *env) errorLogger() *slog.Logger {
 	if !e.jsonLog {
 		return nil
 	}
-	return slog.New(slog.NewJSONHandler(&redactingWriter{e: e}, nil))
+	return e.labelled(slog.New(slog.NewJSONHandler(&redactingWriter{e: e}, nil)))
+}
+
+// labelled is log with the attribute workspace (source.workspace), when
+// the configuration loaded and sets it: the processes of several
+// workspaces share one journal or log pipeline, where a line that does not
+// name its workspace cannot be told from another's.
+func (e *env) labelled(log *slog.Logger) *slog.Logger {
+	if e.workspace == "" || log == nil {
+		return log
+	}
+	return log.With("workspace", e.workspace)
 }
 
 // logFormatArg finds the value of --log-format among args, before they are
@@ -262,6 +276,8 @@ func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, 
 		}
 	}
 	e.addSecrets(secrets...)
+	e.workspace = cfg.Source.Workspace
+	log = e.labelled(log)
 	for _, w := range []string{cfg.Source.TokenFileExposed, cfg.SecretsExposed} {
 		if w != "" && log != nil {
 			log.Warn(w)

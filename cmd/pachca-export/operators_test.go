@@ -49,7 +49,8 @@ func pastDay(n int) string {
 
 // TestJSONLogs: with --log-format json every line on stderr is one JSON
 // object, whatever the outcome; a run that began ends with one summary
-// record (result, figures), and errors are records with their exit status.
+// record (result, figures), and errors are records with their exit status;
+// every record after the configuration loaded has its workspace.
 func TestJSONLogs(t *testing.T) {
 	base := startSim(t)
 	day := pastDay(3)
@@ -78,6 +79,16 @@ func TestJSONLogs(t *testing.T) {
 			code := Main(t.Context(), args, &stdout, &stderr)
 			require.Equal(t, tc.code, code, stderr.String())
 			recs := jsonLines(t, stderr.String())
+			// Once the configuration loaded, every record names its
+			// workspace, errors and the summary too: the runs of several
+			// workspaces share a journal (was: none did).
+			for _, r := range recs {
+				if tc.code == 0 || tc.result != "" {
+					require.Equal(t, "acme", r["workspace"], "%v", r)
+				} else {
+					require.NotContains(t, r, "workspace", "no configuration loaded: %v", r)
+				}
+			}
 			var summaries []map[string]any
 			for _, r := range recs {
 				if r["msg"] == "summary" {

@@ -61,6 +61,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 					}
 					return err
 				}
+				log = e.labelled(log)
 				if *metrics != "" && !*dry {
 					if err := telemetry.CheckTextfile(*metrics); err != nil {
 						return failure.Usagef("--metrics-file: %v", err)
@@ -152,7 +153,7 @@ func result(ctx context.Context, err error) telemetry.Result {
 func (e *env) printSummary(sum *pipeline.Summary, res telemetry.Result) {
 	if e.jsonLog {
 		attrs := append([]slog.Attr{slog.String("result", string(res))}, sum.Attrs()...)
-		slog.New(slog.NewJSONHandler(&redactingWriter{e: e}, nil)).LogAttrs(context.Background(), slog.LevelInfo, "summary", attrs...)
+		e.labelled(slog.New(slog.NewJSONHandler(&redactingWriter{e: e}, nil))).LogAttrs(context.Background(), slog.LevelInfo, "summary", attrs...)
 		return
 	}
 	sum.Print(&redactingWriter{e: e}, string(res))

@@ -55,7 +55,7 @@ func TestUpgradeFromC3145b5(t *testing.T) {
 	var followLog logbuf.Buffer
 	cmd.Stderr = &followLog
 	require.NoError(t, cmd.Start())
-	sealed := regexp.MustCompile(`msg="follow: day sealed" day=2026-11-22 `)
+	sealed := regexp.MustCompile(`msg="follow: day sealed" workspace=compat day=2026-11-22 `)
 	deadline := time.Now().Add(time.Minute)
 	for !sealed.MatchString(followLog.String()) {
 		if time.Now().After(deadline) {
@@ -69,7 +69,7 @@ func TestUpgradeFromC3145b5(t *testing.T) {
 	require.NoError(t, cmd.Wait(), "follow:\n%s", followLog.String())
 	// The seal counts the 46 events of c3145b5's cycle files (its follow id
 	// log read) and delivers the 47 after its watermark, 11:58:02.985.
-	require.Contains(t, followLog.String(), `msg="follow: day sealed" day=2026-11-22 events_before=46 events_new=47 compacted=true`)
+	require.Contains(t, followLog.String(), `msg="follow: day sealed" workspace=compat day=2026-11-22 events_before=46 events_new=47 compacted=true`)
 	require.NotRegexp(t, `level=(WARN|ERROR)`, followLog.String())
 
 	// The next night's run: the catch-up exports 2026-11-23 only.

@@ -62,6 +62,7 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 				if err != nil {
 					return err
 				}
+				log = e.labelled(log)
 				if *printKey {
 					return e.printPublicKey(cfg)
 				}
