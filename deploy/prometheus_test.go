@@ -116,8 +116,27 @@ func TestPrometheusRulesNameRealMetrics(t *testing.T) {
 }
 
 type rule struct {
-	Alert string `yaml:"alert"`
-	Expr  string `yaml:"expr"`
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// TestPrometheusRulesNameTheWorkspace: one Prometheus watches the
+// exporters of several workspaces, so every alert's description says
+// which (was: 7 of 12 did not, "a day was not delivered ..."), but the
+// one of absent(), which has no labels; and one workspace's series gone
+// while others stay raises an alert naming it (was: none, absent() sees
+// the others' series).
+func TestPrometheusRulesNameTheWorkspace(t *testing.T) {
+	gone := false
+	for _, r := range readRules(t) {
+		if strings.Contains(r.Expr, "absent(") {
+			continue
+		}
+		require.Contains(t, r.Annotations["description"], "{{ $labels.workspace }}", "alert %s: the description names no workspace", r.Alert)
+		gone = gone || strings.Contains(r.Expr, "unless on (workspace) pachca_export_last_run_timestamp_seconds")
+	}
+	require.True(t, gone, "no alert for one workspace's metrics gone")
 }
 
 func readRules(t *testing.T) []rule {
