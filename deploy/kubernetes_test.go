@@ -4,9 +4,12 @@
 package deploy_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -257,4 +261,102 @@ func TestResourcesDocumented(t *testing.T) {
 		require.NotContains(t, c.Resources.Limits, corev1.ResourceCPU, "%s: the README says no CPU limit", file)
 		require.Contains(t, section, "no CPU limit", file)
 	}
+}
+
+// secondWorkspace is the README's sed line (Kubernetes, "A second
+// workspace in the namespace"), which makes a copy of a manifest for the
+// workspace globex: every object, label, reference and the Secret's
+// kubectl line get the prefix globex-, and the ConfigMap's
+// source.workspace is globex.
+const secondWorkspace = `sed -E -e 's/([Nn]ame: |generic |cronjob\/)pachca-export/\1globex-pachca-export/g' -e 's/workspace: acme/workspace: globex/'`
+
+// TestKubernetesSecondWorkspace: the copy the README's sed line makes of
+// each manifest lives beside the original in one namespace: no object of
+// one has the other's kind and name (kubectl apply would replace it: its
+// ConfigMap, its claim, its state), a Deployment selects none of the
+// other's pods, every volume and the Secret are the copy's own, and its
+// pipeline.yaml labels the other workspace (was: nothing said what to
+// rename; a copy with its names changed by hand kept the Secret, the
+// first workspace's token, and the selector of the first's pods).
+func TestKubernetesSecondWorkspace(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	require.Contains(t, string(readme), secondWorkspace, "README: the sed line of a second workspace")
+	rename := regexp.MustCompile(`([Nn]ame: |generic |cronjob/)pachca-export`)
+	for _, file := range []string{"kubernetes/cronjob.yaml", "kubernetes/follow-deployment.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			text, err := os.ReadFile(file)
+			require.NoError(t, err)
+			copied := rename.ReplaceAll(text, []byte("${1}globex-pachca-export"))
+			copied = bytes.Replace(copied, []byte("workspace: acme"), []byte("workspace: globex"), 1)
+			copyFile := filepath.Join(t.TempDir(), "globex.yaml")
+			require.NoError(t, os.WriteFile(copyFile, copied, 0o644))
+
+			orig, other := readManifests(t, file), readManifests(t, copyFile)
+			requireHardenedPod(t, other.pod)
+			origObjs, otherObjs := objects(t, text), objects(t, copied)
+			for key := range otherObjs {
+				require.NotContains(t, origObjs, key, "%s: the copy's %s replaces the original's", file, key)
+			}
+			for _, v := range other.pod.Volumes {
+				switch {
+				case v.ConfigMap != nil:
+					require.Contains(t, other.configMaps, v.ConfigMap.Name, "the copy's own ConfigMap")
+				case v.PersistentVolumeClaim != nil:
+					require.Contains(t, other.pvcs, v.PersistentVolumeClaim.ClaimName, "the copy's own claim")
+				case v.Secret != nil:
+					require.Equal(t, "globex-pachca-export-token", v.Secret.SecretName, "the copy's own token")
+					require.Contains(t, string(copied), "kubectl create secret generic globex-pachca-export-token ", "the head says which Secret to create")
+				}
+			}
+			for _, cm := range other.configMaps {
+				cfg, err := config.Parse([]byte(cm.Data["pipeline.yaml"]), "pipeline.yaml", func(string) (string, bool) { return "", false })
+				require.NoError(t, err)
+				require.Equal(t, "globex", cfg.Source.Workspace)
+			}
+			if other.job != nil {
+				c := other.pod.Containers[0].Name
+				require.Equal(t, exitAction(orig.job, orig.pod.Containers[0].Name, 2), exitAction(other.job, c, 2), "the pod failure policy names the copy's container")
+			}
+			for key, sel := range otherObjs {
+				if sel == nil {
+					continue
+				}
+				s, err := metav1.LabelSelectorAsSelector(sel)
+				require.NoError(t, err)
+				for okey, osel := range origObjs {
+					if osel != nil {
+						theirs, err := metav1.LabelSelectorAsSelector(osel)
+						require.NoError(t, err)
+						require.False(t, s.Matches(labels.Set(osel.MatchLabels)) || theirs.Matches(labels.Set(sel.MatchLabels)),
+							"%s and %s select each other's pods", key, okey)
+					}
+				}
+			}
+		})
+	}
+}
+
+// objects maps "Kind/name" of each document of a manifest to its
+// Deployment's selector (nil for other kinds).
+func objects(t *testing.T, text []byte) map[string]*metav1.LabelSelector {
+	t.Helper()
+	out := map[string]*metav1.LabelSelector{}
+	for _, doc := range strings.Split(string(text), "\n---\n") {
+		var o struct {
+			Kind     string            `json:"kind"`
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Spec     struct {
+				Selector *metav1.LabelSelector `json:"selector"`
+			} `json:"spec"`
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &o))
+		require.NotEmpty(t, o.Metadata.Name)
+		sel := o.Spec.Selector
+		if o.Kind != "Deployment" {
+			sel = nil
+		}
+		out[o.Kind+"/"+o.Metadata.Name] = sel
+	}
+	return out
 }
