@@ -101,3 +101,17 @@ func TestLimitModelFlag(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, simulator.LimitTokenBucket, cfg.LimitModel)
 }
+
+// TestOwnerIDFlag: a simulator started for a second workspace names
+// another owner for its token, as GET /oauth/token/info does for another
+// workspace's owner, so that the exporter's refusal of one workspace's
+// token in another's configuration can be shown with the binaries (was:
+// every simulator's token was user 10001's).
+func TestOwnerIDFlag(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"--owner-id", "20002", "--token", "tok-globex"}, io.Discard)
+	require.NoError(t, err)
+	require.EqualValues(t, 20002, cfg.OwnerID)
+	cfg, _, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.Zero(t, cfg.OwnerID, "the default owner, 10001")
+}
