@@ -96,10 +96,18 @@ func TestSystemdUnits(t *testing.T) {
 	}{
 		{"systemd/pachca-export.service", "run"},
 		{"systemd/pachca-export-follow.service", "follow"},
+		{"systemd/pachca-export@.service", "run"},
+		{"systemd/pachca-export-follow@.service", "follow"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			u := readUnit(t, tc.file)
 			want := hardening()
+			config := "/etc/pachca-export/pipeline.yaml"
+			if strings.Contains(tc.file, "@") { // a workspace's instance: TestSystemdTemplates
+				config = "/etc/pachca-export/%i/pipeline.yaml"
+				want["StateDirectory"] = "pachca-export/%i"
+				want["WorkingDirectory"] = "%S/pachca-export/%i"
+			}
 			if tc.command == "follow" {
 				delete(want, "ProcSubset") // /metrics reads /proc/stat: TestFollowUnitMetrics
 				require.Empty(t, u.get("Service", "ProcSubset"))
@@ -115,7 +123,7 @@ func TestSystemdUnits(t *testing.T) {
 			}
 			exec := u.get("Service", "ExecStart")
 			require.Len(t, exec, 1)
-			require.True(t, strings.HasPrefix(exec[0], "/usr/local/bin/pachca-export "+tc.command+" -c /etc/pachca-export/pipeline.yaml "), exec[0])
+			require.True(t, strings.HasPrefix(exec[0], "/usr/local/bin/pachca-export "+tc.command+" -c "+config+" "), exec[0])
 			require.Equal(t, []string{"network-online.target"}, u.get("Unit", "Wants"))
 		})
 	}
@@ -141,6 +149,43 @@ func TestSystemdUnits(t *testing.T) {
 	require.Regexp(t, `(?m)^u pachca-export - "[^"]+" /var/lib/pachca-export$`, string(sysusers))
 }
 
+// TestSystemdTemplates: the template units, one instance per workspace on
+// one host (was: single-instance units only, one workspace a host), are
+// the single units with the instance naming the workspace's configuration,
+// token and state directory (its own, the only place it may write), and
+// nothing else changed: the sandbox, the restart policy and the timer stay
+// those of the units they copy.
+func TestSystemdTemplates(t *testing.T) {
+	perInstance := strings.NewReplacer(
+		"/etc/pachca-export/%i/", "/etc/pachca-export/",
+		"pachca-export/%i", "pachca-export",
+		" of workspace %i", "",
+	)
+	for single, template := range map[string]string{
+		"pachca-export.service":        "pachca-export@.service",
+		"pachca-export-follow.service": "pachca-export-follow@.service",
+		"pachca-export.timer":          "pachca-export@.timer",
+	} {
+		t.Run(template, func(t *testing.T) {
+			want, got := readUnit(t, "systemd/"+single), readUnit(t, "systemd/"+template)
+			for section, keys := range got {
+				for k, vs := range keys {
+					for i := range vs {
+						vs[i] = perInstance.Replace(vs[i])
+					}
+					got[section][k] = vs
+				}
+			}
+			require.Equal(t, want, got, "%s: as %s but for the instance's paths", template, single)
+			if strings.HasSuffix(template, ".service") {
+				u := readUnit(t, "systemd/"+template)
+				require.Equal(t, []string{"/etc/pachca-export/%i/token.env"}, u.get("Service", "EnvironmentFile"), "each workspace's token")
+				require.Equal(t, []string{"pachca-export/%i"}, u.get("Service", "StateDirectory"), "each workspace's state, the only place it writes")
+			}
+		})
+	}
+}
+
 // TestSystemdAnalyze runs systemd-analyze on the units in a scratch root
 // (the host's unit directory copied in, a stand-in executable at the
 // ExecStart path): `verify` must print nothing, `security --offline=true`
@@ -156,7 +201,8 @@ func TestSystemdAnalyze(t *testing.T) {
 		t.Skip("systemd-analyze not found: install Debian's systemd package (make systemd-analyze)")
 	}
 	root := analyzeRoot(t)
-	units := []string{"pachca-export.service", "pachca-export.timer", "pachca-export-follow.service"}
+	units := []string{"pachca-export.service", "pachca-export.timer", "pachca-export-follow.service",
+		"pachca-export@acme.service", "pachca-export@acme.timer", "pachca-export-follow@acme.service"}
 
 	t.Run("verify", func(t *testing.T) {
 		out, err := exec.CommandContext(t.Context(), bin, append([]string{"verify", "--root=" + root}, units...)...).CombinedOutput()
@@ -172,7 +218,7 @@ func TestSystemdAnalyze(t *testing.T) {
 		require.Contains(t, string(out), "Unknown key 'ProtectHom'")
 	})
 	level := regexp.MustCompile(`Overall exposure level for (\S+): (\d+\.\d) (\S+)`)
-	for _, service := range []string{"pachca-export.service", "pachca-export-follow.service"} {
+	for _, service := range []string{"pachca-export.service", "pachca-export-follow.service", "pachca-export@acme.service", "pachca-export-follow@acme.service"} {
 		t.Run("security "+service, func(t *testing.T) {
 			out, err := exec.CommandContext(t.Context(), bin, "security", "--offline=true", "--root="+root, "--no-pager", service).CombinedOutput()
 			require.NoError(t, err, "%s", out)
@@ -203,7 +249,8 @@ func analyzeRoot(t *testing.T) string {
 	copyTree(t, hostUnits, filepath.Join(root, "usr/lib/systemd/system"))
 	etc := filepath.Join(root, "etc/systemd/system")
 	require.NoError(t, os.MkdirAll(etc, 0o755))
-	for _, f := range []string{"pachca-export.service", "pachca-export.timer", "pachca-export-follow.service"} {
+	for _, f := range []string{"pachca-export.service", "pachca-export.timer", "pachca-export-follow.service",
+		"pachca-export@.service", "pachca-export@.timer", "pachca-export-follow@.service"} {
 		b, err := os.ReadFile(filepath.Join("systemd", f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(etc, f), b, 0o644))
