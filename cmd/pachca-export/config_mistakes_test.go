@@ -47,34 +47,51 @@ func TestConfigMistakesExit2(t *testing.T) {
 
 // TestOutputPathNotAFile: --metrics-file or report -o naming something
 // that is not a file (here a named pipe; /dev/null or /dev/full by
-// mistake) is a usage error naming it, and it is left as it is (was:
-// renamed over: as root, `report -o /dev/null` replaced the device node
-// with the page; a pipe held a run whose configuration did not load).
+// mistake; a symbolic link, as /dev/stdout is) is a usage error naming it,
+// and it is left as it is (was: renamed over: as root, `report -o
+// /dev/null` replaced the device node with the page, and `report -o
+// /dev/stdout` with stdout a log file replaced the link /dev/stdout; a
+// pipe held a run whose configuration did not load).
 func TestOutputPathNotAFile(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	log := filepath.Join(dir, "stdout.log")
+	require.NoError(t, os.WriteFile(log, []byte("a log\n"), 0o600))
+	link := filepath.Join(dir, "stdout") // as /dev/stdout -> /proc/self/fd/1 -> a log file
+	require.NoError(t, os.Symlink(log, link))
+	isLink := " is a symbolic link (to " + log + "), not a file"
 	good := writeConfig(t, "http://127.0.0.1:1", "x", goodConfig)
 	broken := writeConfig(t, "http://127.0.0.1:1", "x", "source: [\n")
 	for _, tc := range []struct {
 		name string
+		path string
 		args []string
 		want string
 	}{
-		{"metrics file", []string{"run", "-c", good, "--from", "2026-11-01", "--to", "2026-11-02", "--metrics-file", fifo},
+		{"metrics file", fifo, []string{"run", "-c", good, "--from", "2026-11-01", "--to", "2026-11-02", "--metrics-file", fifo},
 			"pachca-export: --metrics-file: metrics file " + fifo + " is a named pipe, not a file"},
-		{"metrics file of a configuration that does not load", []string{"run", "-c", broken, "--metrics-file", fifo},
+		{"metrics file of a configuration that does not load", fifo, []string{"run", "-c", broken, "--metrics-file", fifo},
 			"pachca-export: metrics file " + fifo + " is a named pipe, not a file"},
-		{"report", []string{"report", t.TempDir(), "--from", "2026-11-01", "--to", "2026-11-02", "-o", fifo},
+		{"report", fifo, []string{"report", t.TempDir(), "--from", "2026-11-01", "--to", "2026-11-02", "-o", fifo},
 			"pachca-export: report: -o " + fifo + " is a named pipe, not a file: give the path of a file, or - for standard output"},
+		{"metrics file a link", link, []string{"run", "-c", good, "--from", "2026-11-01", "--to", "2026-11-02", "--metrics-file", link},
+			"pachca-export: --metrics-file: metrics file " + link + isLink},
+		{"report a link", link, []string{"report", t.TempDir(), "--from", "2026-11-01", "--to", "2026-11-02", "-o", link},
+			"pachca-export: report: -o " + link + isLink + ": give the path of a file, or - for standard output"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before, err := os.Lstat(tc.path)
+			require.NoError(t, err)
 			var stdout, stderr bytes.Buffer
 			require.Equal(t, 2, Main(t.Context(), tc.args, &stdout, &stderr), stderr.String())
 			require.Contains(t, stderr.String(), tc.want)
-			fi, err := os.Lstat(fifo)
+			fi, err := os.Lstat(tc.path)
 			require.NoError(t, err)
-			require.Equal(t, os.ModeNamedPipe, fi.Mode().Type(), "left as it was")
+			require.Equal(t, before.Mode().Type(), fi.Mode().Type(), "left as it was")
+			b, err := os.ReadFile(log)
+			require.NoError(t, err)
+			require.Equal(t, "a log\n", string(b), "the link's target left as it was")
 		})
 	}
 }

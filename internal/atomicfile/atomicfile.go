@@ -36,14 +36,22 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 }
 
 // Replaceable fails when path exists and is not a regular file (a
-// directory, a device, a named pipe, a socket): WriteFile and Commit rename
-// a file over whatever is at the final name, so a path given by mistake
-// (/dev/null, /dev/stdout) would be replaced, a device node of /dev too
-// when running as root. A link is followed to what it names.
+// directory, a device, a named pipe, a socket, a symbolic link): WriteFile
+// and Commit rename a file over whatever is at the final name, so a path
+// given by mistake (/dev/null, /dev/stdout) would be replaced, a device
+// node of /dev too when running as root. A link is refused whatever it
+// names: the rename replaces the link, not its target, so /dev/stdout of a
+// process whose stdout is a log file would become the page (was: followed,
+// and as root /dev/stdout itself was replaced).
 func Replaceable(path string) error {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil || fi.Mode().IsRegular() {
 		return nil // absent: written anew; unreadable: the write says why
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if to, err := os.Readlink(path); err == nil {
+			return fmt.Errorf("%s is a symbolic link (to %s), not a file", path, to)
+		}
 	}
 	return fmt.Errorf("%s is %s, not a file", path, Kind(fi.Mode()))
 }

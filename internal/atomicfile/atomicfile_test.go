@@ -85,12 +85,17 @@ func TestReplaceable(t *testing.T) {
 	file, fifo := filepath.Join(dir, "file"), filepath.Join(dir, "fifo")
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	// A link to a regular file, as /dev/stdout is when stdout is a log
+	// file: the rename would replace the link (was: followed, and accepted).
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(file, link))
 	for path, want := range map[string]string{
 		file:                       "",
 		filepath.Join(dir, "none"): "",
 		dir:                        dir + " is a directory, not a file",
 		"/dev/null":                "/dev/null is a device, not a file",
 		fifo:                       fifo + " is a named pipe, not a file",
+		link:                       link + " is a symbolic link (to " + file + "), not a file",
 	} {
 		err := Replaceable(path)
 		if want == "" {
