@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"go/parser"
 	"go/token"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -153,4 +155,91 @@ func TestREADMELayout(t *testing.T) {
 	require.NoError(t, err)
 	slices.Sort(wrong)
 	require.Empty(t, slices.Compact(wrong), "README, Layout: imports run down the list")
+}
+
+// TestREADMEStateFiles: every file a run leaves in its state directory is
+// a row of the README's table of what the state holds, so that an
+// operator cleaning a state finds each one there (was: reader.json, made
+// by every run, was in no row).
+func TestREADMEStateFiles(t *testing.T) {
+	var globs []string
+	for _, row := range tableRows(section(t, "### What the state holds", "By hand,"))[1:] {
+		for _, m := range codeSpan.FindAllStringSubmatch(row[0], -1) {
+			first, _, _ := strings.Cut(m[1], "/")
+			globs = append(globs, regexp.MustCompile(`<[^>]+>`).ReplaceAllString(first, "*"))
+		}
+	}
+	require.Contains(t, globs, "exported.json", "README: the table of what the state holds")
+	base := startSim(t)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	path := writeConfig(t, base, secretToken, goodConfig+"transform:\n  drop_own_reads: true\n")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", day.Format(time.DateOnly),
+		"--to", day.AddDate(0, 0, 1).Format(time.DateOnly)}, &stdout, &stderr), stderr.String())
+	keys, err := os.ReadDir(filepath.Join(filepath.Dir(path), "state"))
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	entries, err := os.ReadDir(filepath.Join(filepath.Dir(path), "state", keys[0].Name()))
+	require.NoError(t, err)
+	var missing []string
+	for _, e := range entries {
+		if !slices.ContainsFunc(globs, func(g string) bool { ok, _ := filepath.Match(g, e.Name()); return ok }) {
+			missing = append(missing, e.Name())
+		}
+	}
+	require.Empty(t, missing, "README, What the state holds: files of a run's state that no row names")
+}
+
+// TestREADMEVerifyLines: the verdicts the README shows for a file edited
+// after its export, a text line and its --format json object, are what
+// verify prints for one, but for the day, the path and the digests the
+// README shortens to "7c1e…" (was: the README dropped the comma after
+// the file's sha256).
+func TestREADMEVerifyLines(t *testing.T) {
+	var text, js string
+	for _, b := range readREADME(t).blocks {
+		for _, l := range strings.Split(b.text, "\n") {
+			switch {
+			case strings.HasPrefix(l, "FAIL  dt=") && strings.Contains(l, "sha256"):
+				text = l
+			case strings.HasPrefix(l, `{"status":"FAIL"`) && strings.Contains(l, "sha256"):
+				js = l
+			}
+		}
+	}
+	require.NotEmpty(t, text, "README: the FAIL line of verify")
+	require.NotEmpty(t, js, "README: the FAIL line of verify --format json")
+	// pattern makes a README line a pattern of verify's: any day, sink
+	// path and digest, and the columns' padding.
+	pattern := func(l string) *regexp.Regexp {
+		p := regexp.QuoteMeta(l)
+		p = regexp.MustCompile(`[0-9a-f]{4}…`).ReplaceAllString(p, `[0-9a-f]{64}`)
+		p = regexp.MustCompile(`\d{4}-\d\d-\d\d`).ReplaceAllString(p, `\d{4}-\d\d-\d\d`)
+		p = strings.ReplaceAll(p, "out/ndjson", `\S*/ndjson`)
+		p = regexp.MustCompile(` {2,}`).ReplaceAllString(p, ` +`)
+		return regexp.MustCompile("^" + p + "$")
+	}
+	base := startSim(t)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	path := writeConfig(t, base, secretToken, strings.Replace(goodConfig, "dir: %DIR%/out", "dir: %DIR%/out/ndjson\n    compression: gzip", 1))
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", day.Format(time.DateOnly),
+		"--to", day.AddDate(0, 0, 1).Format(time.DateOnly)}, &stdout, &stderr), stderr.String())
+	d := day.Format(time.DateOnly)
+	file := filepath.Join(filepath.Dir(path), "out", "ndjson", "dt="+d, "pachca-audit-"+d+".ndjson.gz")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0xff // edited or damaged
+	require.NoError(t, os.WriteFile(file, b, 0o600))
+	for _, tc := range []struct {
+		readme string
+		args   []string
+	}{
+		{text, nil},
+		{js, []string{"--format", "json"}},
+	} {
+		stdout.Reset()
+		require.Equal(t, 1, Main(t.Context(), append([]string{"verify", "-c", path}, tc.args...), &stdout, &stderr), stderr.String())
+		require.Regexp(t, pattern(tc.readme), strings.TrimSpace(stdout.String()), "README.md: %s", tc.readme)
+	}
 }
