@@ -205,6 +205,12 @@ func requireWorkingVolumes(t *testing.T, file string, m manifests, command strin
 	require.Zero(t, *tokenVol.Secret.DefaultMode&0o007, "not world-readable")
 
 	require.Equal(t, state.Name, writable("state.dir", cfg.State.Dir).Name, "state.dir on the claim")
+	// The exporter's own reads of the log are dropped as the shipped
+	// pipeline.yaml drops them, by its reader id: not every read, a stolen
+	// token's too (was: drop_event_keys: [audit_events_accessed]).
+	require.True(t, cfg.Transform.DropOwnReads, "%s: transform.drop_own_reads, as the shipped pipeline.yaml", file)
+	require.NotContains(t, cfg.Transform.DropEventKeys, "audit_events_accessed",
+		"%s: dropping audit_events_accessed drops a stolen token's reads of the log too (README, The exporter's own reads of the log)", file)
 	for i, s := range cfg.Sinks {
 		switch {
 		case s.File != nil:
