@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,7 +79,8 @@ type env struct {
 
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, lookup: os.LookupEnv, jsonLog: strings.EqualFold(logFormatArg(args), "json")}
+	out := &outputWriter{w: stdout}
+	e := &env{stdout: out, stderr: stderr, lookup: os.LookupEnv, jsonLog: strings.EqualFold(logFormatArg(args), "json")}
 	// Before the arguments are parsed: a token put where another argument
 	// goes ("run -c p.yaml $PACHCA_TOKEN") is shown by the usage error.
 	if v, ok := e.lookup("PACHCA_TOKEN"); ok {
@@ -117,7 +119,42 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c == nil {
 		return e.report(unknownCommand(name, args[1:]))
 	}
-	return e.report(c.execute(ctx, e, args[1:]))
+	return e.report(out.lost(name, c.execute(ctx, e, args[1:])))
+}
+
+// outputWriter is standard output, remembering its first write error:
+// output a command lost (stdout a full disk, /dev/full) fails it, exit
+// status 1, where the command does not fail already (was: version, help,
+// schema --format sql, check, verify and the dry run's plan exited 0 with
+// their output gone). A pipe closed by its reader (| head -1) is not such
+// an error: the write raises SIGPIPE, which ends the process silently, as
+// it ends cat.
+type outputWriter struct {
+	w   io.Writer
+	mu  sync.Mutex // a stdout sink and alert messages may write at once
+	err error
+}
+
+func (o *outputWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil {
+		o.mu.Lock()
+		if o.err == nil {
+			o.err = err
+		}
+		o.mu.Unlock()
+	}
+	return n, err
+}
+
+// lost is err, the command's, or when nil the error of output it lost.
+func (o *outputWriter) lost(command string, err error) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil || o.err == nil {
+		return err
+	}
+	return fmt.Errorf("%s: standard output: %w (the output is incomplete)", command, o.err)
 }
 
 // usageErr is a mistake in the command line (exit status 2).
