@@ -94,7 +94,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	e.addSecrets(tokenArgs(args)...)
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !e.jsonLog {
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !e.jsonLog && !dumbTerminal(e.lookup) {
 		e.progress = &terminalProgress{w: stderr, width: func() int {
 			w, _, err := term.GetSize(int(f.Fd()))
 			if err != nil {
@@ -155,6 +155,17 @@ func (o *outputWriter) lost(command string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: standard output: %w (the output is incomplete)", command, o.err)
+}
+
+// dumbTerminal says the terminal takes no escape sequences: TERM=dumb (an
+// Emacs shell buffer, a CI runner's pseudo-terminal). The status line,
+// redrawn with "\r\033[K", would show as ^[[K between its copies there;
+// the progress goes to the log instead, every 30 s, as off a terminal. No
+// TERM at all is not taken for one: kubectl exec -t sets none, on the
+// user's own terminal.
+func dumbTerminal(lookup func(string) (string, bool)) bool {
+	t, _ := lookup("TERM")
+	return t == "dumb"
 }
 
 // usageErr is a mistake in the command line (exit status 2).
