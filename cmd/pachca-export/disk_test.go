@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -106,4 +107,29 @@ func TestOpenFilesLimitTooLow(t *testing.T) {
 			require.Contains(t, stderr.String(), "missing.yaml", "at %d the command starts, and reads its configuration", n)
 		}
 	}
+
+	// With --log-format json the line is one JSON object, as the command's
+	// errors are (was: the text line, which jq refuses).
+	cmd := exec.Command("sh", "-c", `ulimit -n 10 && exec "$0" run -c missing.yaml --log-format JSON`, bin)
+	cmd.Dir = t.TempDir()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Run(), &exit)
+	require.Equal(t, 2, exit.ExitCode(), stderr.String())
+	var rec struct {
+		Time     time.Time `json:"time"`
+		Level    string    `json:"level"`
+		Msg      string    `json:"msg"`
+		ExitCode int       `json:"exit_code"`
+	}
+	dec := json.NewDecoder(&stderr)
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&rec), stderr.String())
+	require.False(t, dec.More(), "one object")
+	require.Equal(t, "ERROR", rec.Level)
+	require.Equal(t, 2, rec.ExitCode)
+	require.False(t, rec.Time.IsZero(), "a time")
+	require.Equal(t, fmt.Sprintf("this process may open 10 files at once, fewer than the %d it needs to start: "+
+		"raise the limit to 1024 or more, with ulimit -n or the unit's LimitNOFILE=", fdfloor.Min), rec.Msg)
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // Min is the fewest files a process may open at once for the command to
@@ -32,7 +33,48 @@ func init() {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= Min {
 		return
 	}
-	os.Stderr.WriteString("pachca-export: this process may open " + strconv.FormatUint(lim.Cur, 10) +
-		" files at once, fewer than the " + strconv.Itoa(Min) + " it needs to start: raise the limit to 1024 or more, with ulimit -n or the unit's LimitNOFILE=\n")
+	msg := "this process may open " + strconv.FormatUint(lim.Cur, 10) +
+		" files at once, fewer than the " + strconv.Itoa(Min) + " it needs to start: raise the limit to 1024 or more, with ulimit -n or the unit's LimitNOFILE="
+	if jsonLog(os.Args[1:]) {
+		// As the command's errors are with --log-format json: one object,
+		// which journald, Vector or jq parse (was: this line as text).
+		os.Stderr.WriteString(`{"time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","level":"ERROR","msg":` +
+			strconv.Quote(msg) + `,"exit_code":` + strconv.Itoa(exitUsage) + "}\n")
+	} else {
+		os.Stderr.WriteString("pachca-export: " + msg + "\n")
+	}
 	os.Exit(exitUsage)
+}
+
+// jsonLog says args ask for --log-format json (or -log-format, =json,
+// JSON), as the command reads them; strings is not imported this early.
+func jsonLog(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case (a == "--log-format" || a == "-log-format") && i+1 < len(args):
+			return isJSON(args[i+1])
+		case hasPrefix(a, "--log-format="):
+			return isJSON(a[len("--log-format="):])
+		case hasPrefix(a, "-log-format="):
+			return isJSON(a[len("-log-format="):])
+		}
+	}
+	return false
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// isJSON is s == "json" in any case.
+func isJSON(s string) bool {
+	if len(s) != 4 {
+		return false
+	}
+	for i := range 4 {
+		if s[i]|0x20 != "json"[i] {
+			return false
+		}
+	}
+	return true
 }
