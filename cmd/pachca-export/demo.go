@@ -49,7 +49,7 @@ func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int
 	start := end.Add(-7 * 24 * time.Hour)
 	lock, err := lockDemo(out)
 	if err != nil {
-		return err
+		return flagPathHint(err, "--out", "")
 	}
 	defer lock.Close()
 	sc := simulator.DefaultConfig()

@@ -24,7 +24,8 @@ func readOnlyHint(err error) error {
 		return joined
 	}
 	var pe *fs.PathError
-	if !errors.As(err, &pe) || strings.Contains(err.Error(), "temp_dir") {
+	var fp flagPathError
+	if !errors.As(err, &pe) || strings.Contains(err.Error(), "temp_dir") || errors.As(err, &fp) {
 		return err
 	}
 	return fmt.Errorf("%w (the systemd units and the Kubernetes pods write only under /var/lib/pachca-export and /tmp: give state.dir and each file sink's dir an absolute path there; relative ones resolve against the configuration file's directory)", err)
@@ -51,4 +52,24 @@ func eachJoined(err error, f func(error) error) (error, bool) {
 		out[i] = f(e)
 	}
 	return errors.Join(out...), true
+}
+
+// flagPathError is an error of a path a flag names (report's -o, demo's
+// --out), which resolves against the working directory: on a read-only
+// file system (a cron job's or a container's working directory) it says
+// so, and readOnlyHint, whose hint is of the configuration's paths, leaves
+// it as it is (was: "give state.dir and each file sink's dir an absolute
+// path ...; relative ones resolve against the configuration file's
+// directory", for a report.html written to the working directory).
+type flagPathError struct{ error }
+
+func (e flagPathError) Unwrap() error { return e.error }
+
+// flagPathHint is err, and when it is of a read-only file system, what to
+// give the flag instead.
+func flagPathHint(err error, flag, instead string) error {
+	if !errors.Is(err, syscall.EROFS) {
+		return err
+	}
+	return flagPathError{fmt.Errorf("%w (%s names a path on a read-only file system, relative ones resolving against the working directory: give it one where this process may write%s)", err, flag, instead)}
 }

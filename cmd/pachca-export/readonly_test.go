@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,4 +36,25 @@ func TestReadOnlyNamesWhereToWrite(t *testing.T) {
 	require.Equal(t, s3tmp, readOnlyHint(s3tmp))
 	other := fmt.Errorf("state: %w", &fs.PathError{Op: "mkdir", Path: "/srv/st", Err: syscall.ENOSPC})
 	require.Equal(t, other, readOnlyHint(other))
+}
+
+// TestReadOnlyFlagPath: report's -o and demo's --out on a read-only file
+// system (a cron job's working directory, a container's read-only root)
+// say that the flag's path is there and resolves against the working
+// directory, without readOnlyHint's advice on state.dir and the sinks'
+// dirs, which they are not (was: "give state.dir and each file sink's dir
+// an absolute path there; relative ones resolve against the configuration
+// file's directory" for `report -o report.html`).
+func TestReadOnlyFlagPath(t *testing.T) {
+	rofs := &fs.PathError{Op: "open", Path: "report.html", Err: syscall.EROFS}
+	var stderr bytes.Buffer
+	e := &env{stderr: &stderr}
+	err := flagPathHint(fmt.Errorf("report: %w", rofs), "-o", ", or - for standard output")
+	require.ErrorIs(t, err, syscall.EROFS)
+	require.Equal(t, 1, e.report(err))
+	require.Equal(t, "pachca-export: report: open report.html: read-only file system (-o names a path on a read-only file system, "+
+		"relative ones resolving against the working directory: give it one where this process may write, or - for standard output)\n", stderr.String())
+
+	other := fmt.Errorf("report: %w", &fs.PathError{Op: "open", Path: "report.html", Err: syscall.ENOSPC})
+	require.Equal(t, other, flagPathHint(other, "-o", ""), "other errors as they are")
 }

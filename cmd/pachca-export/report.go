@@ -254,7 +254,7 @@ func (e *env) writeReport(ctx context.Context, log *slog.Logger, o report.Option
 		return usageErr("report: -o %s: the directory %s does not exist: create it, or write the page elsewhere", out, filepath.Dir(out))
 	}
 	if err != nil {
-		return fmt.Errorf("report: %w", atomicfile.FinalName(err, out))
+		return flagPathHint(fmt.Errorf("report: %w", atomicfile.FinalName(err, out)), "-o", ", or - for standard output")
 	}
 	defer f.Discard()
 	st, err := report.Write(ctx, o, f)
