@@ -1076,6 +1076,25 @@ func TestIDsOfOneDayAtATime(t *testing.T) {
 	}
 }
 
+// TestStopsWhenCancelled: a verify stopped (SIGINT, SIGTERM: its context
+// cancelled) checks no day after the stop and returns the context's error,
+// which the command reports as "verify: interrupted", exit status 1 (was:
+// the files of a local sink read to the last day, whatever the signal,
+// and exit status 0).
+func TestStopsWhenCancelled(t *testing.T) {
+	cfg, _, pub := export(t)
+	defer verify.Workers(1)()
+	ctx, cancel := context.WithCancel(t.Context())
+	checked := 0
+	defer verify.DayChecks(func() {
+		checked++
+		cancel()
+	})()
+	_, err := verify.Run(ctx, verify.Options{Config: cfg, PublicKey: pub})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 1, checked, "days checked, of 3 days in 2 sinks")
+}
+
 // TestAPIIDsOfAFewDaysAtATime: --against-api reads the API's ids a few
 // days at a time (max(2, concurrency)), and checks those days before the
 // next read, so that a verify holds the API's ids of a few days, not of
