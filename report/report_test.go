@@ -2,6 +2,8 @@ package report_test
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -102,6 +104,39 @@ func TestFilesCheckedSaid(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, st.Files)
 	require.Contains(t, out.String(), `<span id="files">3 file(s), each matching its day's manifest (bytes, sha256, record count)</span>`)
+}
+
+// cancelOnOpen is a store whose first file opened stops the report, as a
+// SIGINT or SIGTERM while it is read does.
+type cancelOnOpen struct {
+	sinks.Store
+	cancel context.CancelFunc
+	opens  int
+}
+
+func (s *cancelOnOpen) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	rc, err := s.Store.Open(ctx, name)
+	s.opens++
+	s.cancel()
+	return rc, err
+}
+
+// TestStopsWhenCancelled: a report stopped (its context cancelled) reads no
+// day after the stop and writes no page (was: the files read to the last
+// day, whatever the signal, and the page written).
+func TestStopsWhenCancelled(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	// NDJSON files of fewer than 4,096 lines, which the reader reads
+	// through without looking at the context.
+	reporttest.Write(t, reporttest.FileSink(t, dir, "ndjson"), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 6), reporttest.Dataset())
+	ctx, cancel := context.WithCancel(t.Context())
+	store := &cancelOnOpen{Store: filesink.ReadOnly(dir), cancel: cancel}
+	var out bytes.Buffer
+	_, err := report.Write(ctx, report.Options{Store: store, From: reporttest.Day0.AddDate(0, 0, 3),
+		To: reporttest.Day0.AddDate(0, 0, 6), Version: "test"}, &out)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 1, store.opens, "files opened, of 6 days")
+	require.Empty(t, out.String())
 }
 
 // TestUnsealedDaysNamed: a day of the period that follow is still feeding
