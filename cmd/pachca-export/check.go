@@ -196,6 +196,12 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		}
 	}
 	w.Flush()
+	if err := ctx.Err(); err != nil {
+		// Stopped (SIGINT, SIGTERM: a timeout around it): what failed
+		// failed for the stop, "context canceled", not for a problem of
+		// its own (was: "check: 1 problem(s)", the token's line FAIL).
+		return err
+	}
 	switch {
 	case failed == 0:
 	case slices.Equal(usage, []string{"token"}):

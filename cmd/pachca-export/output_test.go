@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"strings"
 	"syscall"
@@ -58,4 +59,17 @@ func TestLostOutputFails(t *testing.T) {
 			require.Contains(t, lines[len(lines)-1], "write /dev/stdout: no space left on device", stderr.String())
 		})
 	}
+}
+
+// TestCheckInterrupted: a check stopped by a signal (`timeout 10s
+// pachca-export check`, an Ansible task's timeout) ends on "check:
+// interrupted", exit status 1 (was: "check: 1 problem(s)", the token's
+// line FAIL with "context canceled", as if the token had a problem).
+func TestCheckInterrupted(t *testing.T) {
+	path := writeConfig(t, startSim(t), secretToken, goodConfig)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 1, Main(ctx, []string{"check", "-c", path}, &stdout, &stderr), stdout.String()+stderr.String())
+	require.Equal(t, "pachca-export: check: interrupted\n", stderr.String())
 }
