@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -28,8 +27,8 @@ func (fullWriter) Write([]byte) (int, error) {
 func TestLostOutputFails(t *testing.T) {
 	base := startSim(t)
 	path := writeConfig(t, base, secretToken, goodConfig)
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
-	next := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2).Format(time.DateOnly)
+	day := pastDay(3)
+	next := pastDay(2)
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", day, "--to", next}, &stdout, &stderr), stderr.String())
 	for _, args := range [][]string{

@@ -91,8 +91,8 @@ func TestVerifyCommand(t *testing.T) {
 func TestRefusalExitStatus(t *testing.T) {
 	base := startSim(t)
 	path := writeConfig(t, base, secretToken, goodConfig)
-	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -4).Format(time.DateOnly)
-	to := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)
+	from := pastDay(4)
+	to := pastDay(3)
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, Main(t.Context(), []string{"run", "-c", path, "--from", from, "--to", to}, &stdout, &stderr), stderr.String())
 	b, err := os.ReadFile(path)
