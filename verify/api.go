@@ -15,8 +15,9 @@ import (
 // same streams, filters and dropped keys) and returns, per day, the ids of
 // the events a run would export: events that do not parse (dead letters)
 // and dropped keys are left out; letters counts, per day, the events a
-// run sends to its dead-letter files instead.
-func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string) (ids map[string]*idSet, letters map[string]deadLetters, err error) {
+// run sends to its dead-letter files instead. A day of parts (a day not
+// over) is read over those ranges only.
+func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, drop transform.Drop, days []string, parts map[string][]span) (ids map[string]*idSet, letters map[string]deadLetters, err error) {
 	streams := []string{""}
 	if keys := cfg.Source.Filters.EventKeys; len(keys) > 0 {
 		streams = keys
@@ -29,8 +30,14 @@ func apiIDs(ctx context.Context, cfg *config.Config, client *extract.Client, dro
 		if err != nil {
 			return nil, nil, err
 		}
+		spans, ok := parts[d]
+		if !ok {
+			spans = []span{{t, t.AddDate(0, 0, 1)}}
+		}
 		for _, s := range streams {
-			windows = append(windows, extract.Window{Stream: s, Start: t.UnixMilli(), End: t.AddDate(0, 0, 1).UnixMilli()})
+			for _, sp := range spans {
+				windows = append(windows, extract.Window{Stream: s, Start: sp.from.UnixMilli(), End: sp.to.UnixMilli()})
+			}
 		}
 	}
 	f := extract.NewFetcher(extract.FetcherConfig{

@@ -490,7 +490,8 @@ func TestAgainstAPIUnreachable(t *testing.T) {
 
 // TestRepairDayNotOver: a day not over yet is held in part (a follow
 // loop's cycle files, a run of its first hours) and lacks what the API
-// published since: --against-api does not call that missing, and --repair
+// published since: --against-api compares only the part its files cover
+// (TestAgainstAPIDayNotOver), and --repair
 // writes no part of it beside its files, even when they fail (was: a
 // FAIL, then a repair that wrote [day, now - lag) beside the files, every
 // event of the day twice).
@@ -505,7 +506,7 @@ func TestRepairDayNotOver(t *testing.T) {
 	got := verdicts(t, rep.Lines)
 	requireVerdicts(t, got, nil)
 	for _, sink := range []string{"sinks[0]", "sinks[1]"} {
-		require.Contains(t, got[date(2)+" "+sink].Detail, "not compared with the API: the day is not over")
+		require.Contains(t, got[date(2)+" "+sink].Detail, "the day is not over: compared with the API over what its files cover, 00:00:00Z-12:00:00Z")
 		require.Contains(t, got[date(1)+" "+sink].Detail, "all the API has")
 	}
 
@@ -519,6 +520,39 @@ func TestRepairDayNotOver(t *testing.T) {
 	after, err := filepath.Glob(filepath.Join(cfg.Sinks[0].File.Dir, "dt="+date(2), "*.ndjson.gz"))
 	require.NoError(t, err)
 	require.Equal(t, files, after, "no part written beside the day's file")
+}
+
+// TestAgainstAPIDayNotOver: a day not over, held by a run of its first
+// hours (the hours of an incident, today), is compared with the API over
+// the range its files cover: an event the API has there and the files
+// lack fails the day, one after that range does not (was: "not compared
+// with the API: the day is not over", OK, whatever the files missed).
+func TestAgainstAPIDayNotOver(t *testing.T) {
+	noon := day0().AddDate(0, 0, 2).Add(12 * time.Hour)
+	now := func() time.Time { return noon.Add(10 * time.Minute) }
+	cfg, sim, pub := exportUntil(t, noon)
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true, Now: now})
+	require.NoError(t, err)
+	got := verdicts(t, rep.Lines)
+	requireVerdicts(t, got, nil)
+	for _, sink := range []string{"sinks[0]", "sinks[1]"} {
+		require.Contains(t, got[date(2)+" "+sink].Detail, "all the API has")
+		require.Contains(t, got[date(2)+" "+sink].Detail, "the day is not over: compared with the API over what its files cover, 00:00:00Z-12:00:00Z")
+	}
+
+	late := sim.WriteEvent("user_login", noon.Add(-3*time.Hour), 0) // published late, in the range the files cover
+	after := sim.WriteEvent("user_login", noon.Add(5*time.Minute), 0)
+	rep, err = verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true, Now: now})
+	require.NoError(t, err)
+	got = verdicts(t, rep.Lines)
+	requireVerdicts(t, got, map[string]string{
+		date(2) + " sinks[0]": "1 event(s) the API has are missing (" + late.ID + ")",
+		date(2) + " sinks[1]": "1 event(s) the API has are missing (" + late.ID + ")",
+	})
+	for k, l := range got {
+		require.NotContains(t, l.Detail, after.ID, k)
+	}
 }
 
 // TestRepairWhileARunHoldsTheState: --repair while a run holds the state
