@@ -268,8 +268,12 @@ func (e *env) writeReport(ctx context.Context, log *slog.Logger, o report.Option
 	if st.Previous {
 		prev = fmt.Sprintf("compared with the previous period (%d file(s))", st.PreviousFiles)
 	}
-	log.Info(fmt.Sprintf("report: %s events from %d file(s), %s -> %s", group3(st.Events), st.Files, prev, out),
-		"events", st.Events, "files", st.Files, "previous_files", st.PreviousFiles, "out", out)
+	// The period, as the defaults made it: a --from without --to ends
+	// today 00:00 UTC, which an operator reporting "the last 7 days" during
+	// an incident may take to include today.
+	from, to := o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339)
+	log.Info(fmt.Sprintf("report: %s events of %s .. %s from %d file(s), %s -> %s", group3(st.Events), from, to, st.Files, prev, out),
+		"events", st.Events, "from", from, "to", to, "files", st.Files, "previous_files", st.PreviousFiles, "out", out)
 	return nil
 }
 

@@ -113,6 +113,7 @@ alerts:
 		code, _, stderr := runReport(t, pq, "--from", d(3), "--to", d(6), "-o", out)
 		require.Equal(t, 0, code, stderr)
 		require.Contains(t, stderr, "compared with the previous period")
+		require.Contains(t, stderr, fmt.Sprintf("report: %s events of %sT00:00:00Z .. %sT00:00:00Z from ", group3(int64(want)), d(3), d(6)))
 		require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
 		fi, err := os.Stat(out)
 		require.NoError(t, err)
@@ -345,6 +346,13 @@ func TestDemoAndReportJSONLogs(t *testing.T) {
 	require.Len(t, recs, 1, stderr)
 	require.Equal(t, page2, recs[0]["out"])
 	require.EqualValues(t, 500, recs[0]["events"])
+	// The period the defaults made, the 7 days before today 00:00 UTC, is
+	// named (was: only the events and files: today's absence unsaid).
+	to, err := time.Parse(time.RFC3339, fmt.Sprint(recs[0]["to"]))
+	require.NoError(t, err, "%v", recs[0])
+	require.Equal(t, to.Truncate(24*time.Hour), to)
+	require.WithinDuration(t, time.Now(), to, 24*time.Hour)
+	require.Equal(t, to.AddDate(0, 0, -7).Format(time.RFC3339), recs[0]["from"])
 }
 
 // TestReportInterrupted: a report stopped by a signal says so, leaves no
