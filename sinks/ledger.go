@@ -536,6 +536,10 @@ type Prepared struct {
 	// other data file of the day (see isData), listed or not. The sink
 	// removes them.
 	Replaced []string
+	// Overlaps names the files of a partial range the manifest keeps whose
+	// ranges overlap the partition's without lying inside it: they hold
+	// some of its events again (see Result.Overlaps).
+	Overlaps []string
 }
 
 // Prepare returns the new manifest of p's day with files in place of the
@@ -630,6 +634,14 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 			}
 		}
 	}
+	var overlaps []string
+	if !whole && !p.Part {
+		for _, e := range m.Files {
+			if !written[e.Name] && !e.Part && e.From.Before(p.To) && p.From.Before(e.To) {
+				overlaps = append(overlaps, e.Name)
+			}
+		}
+	}
 	key := l.signer
 	if slices.ContainsFunc(m.Files, func(e ManifestFile) bool { return !written[e.Name] }) {
 		// The entries kept were signed, or not, by whoever wrote them.
@@ -648,7 +660,7 @@ func (l *Ledger) Prepare(ctx context.Context, p Partition, files ...ManifestFile
 		return Prepared{}, err
 	}
 	m.Sign(key)
-	return Prepared{Body: m.Encode(), Version: version, Replaced: replaced}, nil
+	return Prepared{Body: m.Encode(), Version: version, Replaced: replaced, Overlaps: overlaps}, nil
 }
 
 // isData reports whether the object at name (from the root), in a data
@@ -692,24 +704,24 @@ const manifestTries = 8
 
 // Record adds f to the manifest of p's day with conditional writes: for
 // stores that write small objects atomically in place (S3). It returns the
-// files the manifest no longer lists (Prepared.Replaced), for the sink to
-// delete.
-func (l *Ledger) Record(ctx context.Context, p Partition, files ...ManifestFile) ([]string, error) {
+// manifest written, whose Replaced are the files it no longer lists, for
+// the sink to delete.
+func (l *Ledger) Record(ctx context.Context, p Partition, files ...ManifestFile) (Prepared, error) {
 	for try := range manifestTries {
 		if err := backoff(ctx, try); err != nil {
-			return nil, err
+			return Prepared{}, err
 		}
 		next, err := l.Prepare(ctx, p, files...)
 		if err != nil {
-			return nil, err
+			return Prepared{}, err
 		}
 		err = l.store.Put(ctx, l.layout.ManifestName(p.Dir()), next.Body, next.Version)
 		if errors.Is(err, ErrChanged) {
 			continue
 		}
-		return next.Replaced, err
+		return next, err
 	}
-	return nil, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(l.layout.ManifestName(p.Dir())), ErrChanged, manifestTries)
+	return Prepared{}, fmt.Errorf("manifest %s: %w %d times in a row", l.store.Location(l.layout.ManifestName(p.Dir())), ErrChanged, manifestTries)
 }
 
 // backoff waits before try (0-based) of a read-modify-write round a random

@@ -53,6 +53,11 @@ type Result struct {
 	Records int64
 	Bytes   int64
 	Files   []string // names or keys of the files or objects written
+	// Overlaps names the day's files of another partial range that the
+	// partition's range overlaps without containing: kept, they hold some
+	// of its events again, so the day holds them twice (and verify fails
+	// it) until the whole day, or a range containing both, is written.
+	Overlaps []string
 }
 
 // Partition is one UTC day of a run's range: [From, To) lies within

@@ -90,6 +90,39 @@ func TestRangeBefore1970(t *testing.T) {
 	}
 }
 
+// TestOverlappingPartialRangesWarn: a range of part of a day written
+// beside the file of another range that overlaps it (a responder's pull
+// of 00:00-12:00, then of 06:00-09:00) is delivered with a warning naming
+// that file: the events both cover are in the day twice, which verify
+// fails (was: success, not a word, until verify failed the day); a range
+// containing both replaces them, with no warning, and verify passes.
+func TestOverlappingPartialRangesWarn(t *testing.T) {
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	base := startSim(t, func(c *simulator.Config) { c.From, c.To = day, day.AddDate(0, 0, 1) })
+	path := writeConfig(t, base, secretToken, goodConfig)
+	at := func(h int) string { return day.Add(time.Duration(h) * time.Hour).Format(time.RFC3339) }
+	date := day.Format(time.DateOnly)
+
+	code, _, stderr := runMain(t, "run", "-c", path, "--from", at(0), "--to", at(12))
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "overlaps it")
+	first := "pachca-audit-" + day.Format("20060102") + "T000000.000Z-" + day.Format("20060102") + "T120000.000Z.ndjson"
+
+	code, _, stderr = runMain(t, "run", "-c", path, "--from", at(6), "--to", at(9))
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, ": this part of "+date+" was written beside files of another range of the day that overlaps it")
+	require.Contains(t, stderr, first)
+	code, stdout, stderr := runMain(t, "verify", "-c", path)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stdout, "twice in the day")
+
+	code, _, stderr = runMain(t, "run", "-c", path, "--from", at(0), "--to", at(13))
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "overlaps it")
+	code, _, stderr = runMain(t, "verify", "-c", path)
+	require.Equal(t, 0, code, stderr)
+}
+
 func TestExitStatus(t *testing.T) {
 	base := startSim(t)
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Format(time.DateOnly)

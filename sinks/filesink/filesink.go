@@ -424,6 +424,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	if err := w.publish(mf, manifest, next.Replaced); err != nil {
 		return sinks.Result{}, err
 	}
+	res.Overlaps = next.Overlaps
 	return res, nil
 }
 

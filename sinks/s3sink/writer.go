@@ -148,7 +148,7 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	sinks.SetUnexported(entries, w.un)
 	// Conditional writes keep concurrent writers of the same day from
 	// losing each other's entries.
-	dropped, err := w.s.ledger.Record(ctx, w.p, entries...)
+	next, err := w.s.ledger.Record(ctx, w.p, entries...)
 	if err != nil {
 		// The objects are complete but undescribed; they stay (deleting
 		// them could remove the only copy of a day exported before), and
@@ -159,9 +159,10 @@ func (w *writer) Commit(ctx context.Context) (sinks.Result, error) {
 	// Compact partition: the day's other objects), and they go now. Until
 	// the delete completes a reader listing the prefix sees them beside
 	// the partition's.
-	if err := w.s.deleteObjects(ctx, w.p, dropped); err != nil {
+	if err := w.s.deleteObjects(ctx, w.p, next.Replaced); err != nil {
 		return sinks.Result{}, err
 	}
+	res.Overlaps = next.Overlaps
 	return res, nil
 }
 
