@@ -555,6 +555,34 @@ func TestAgainstAPIDayNotOver(t *testing.T) {
 	}
 }
 
+// TestAgainstAPIDayNotOverWrittenWhileChecked: a day not over whose files
+// a run extends while verify reads them (00:00-12:00 asked of the API,
+// then 00:00-13:00 written) is not compared, and says so, rather than
+// call the events of 12:00-13:00 extra events the API does not return.
+func TestAgainstAPIDayNotOverWrittenWhileChecked(t *testing.T) {
+	noon := day0().AddDate(0, 0, 2).Add(12 * time.Hour)
+	now := func() time.Time { return noon.Add(2 * time.Hour) }
+	cfg, _, pub := exportUntil(t, noon)
+	defer verify.Workers(1)() // sinks[1] is read after sinks[0]: both see the run's files
+	var once sync.Once
+	defer verify.Listed(func(root, dayDir string) {
+		if strings.HasPrefix(root, "sinks[0]") && dayDir == "dt="+date(2) {
+			once.Do(func() {
+				_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg}, pipeline.Range{From: noon.Add(-12 * time.Hour), To: noon.Add(time.Hour)}, false)
+				require.NoError(t, err)
+			})
+		}
+	})()
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true, Now: now})
+	require.NoError(t, err)
+	got := verdicts(t, rep.Lines)
+	requireVerdicts(t, got, nil)
+	for _, sink := range []string{"sinks[0]", "sinks[1]"} {
+		require.Contains(t, got[date(2)+" "+sink].Detail, "not compared with the API: the day, not over, was written while it was checked; verify again")
+	}
+}
+
 // TestRepairWhileARunHoldsTheState: --repair while a run holds the state
 // (at work, or stopped with SIGSTOP) is refused at once, naming the lock,
 // before any request (was: every day of the range read from the API
@@ -1242,6 +1270,7 @@ func TestDayWrittenWhileChecked(t *testing.T) {
 	cfg.State.Dir = t.TempDir()     // no day recorded: the days may be in the writing
 	nd := cfg.Sinks[0].File.Dir
 	dayDir := "dt=" + date(2) // the last day: no manifest after it links to this one
+	defer verify.Workers(1)() // sinks[1] is read after sinks[0]: both see the run's files
 	var once sync.Once
 	defer verify.Listed(func(root, dir string) {
 		if dir != dayDir || !strings.HasPrefix(root, "sinks[0]") {
