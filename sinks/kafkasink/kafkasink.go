@@ -299,6 +299,10 @@ func (w *writer) Write(ctx context.Context, recs []transform.Record) error {
 		return nil
 	}
 	msgs, n := buildMessages(recs)
+	if err := w.s.checkSizes(msgs); err != nil {
+		w.err = err
+		return w.err
+	}
 	if err := w.s.produce(ctx, msgs); err != nil {
 		w.err = err
 		return w.err
@@ -518,8 +522,7 @@ func (s *Sink) deliveryError(err error, msgs []kafka.Message) error {
 	// text blames the server.
 	var big kafka.MessageTooLargeError
 	if errors.As(err, &big) {
-		return fmt.Errorf("kafka: topic %s: event %s makes a message of %d bytes, more than batch_bytes (%d): raise batch_bytes, and the topic's max.message.bytes if it is lower",
-			s.cfg.Topic, big.Message.Key, messageSize(big.Message), s.cfg.BatchBytes)
+		return s.tooLarge(big.Message)
 	}
 	var werrs kafka.WriteErrors
 	if !errors.As(err, &werrs) {
@@ -552,12 +555,54 @@ func (s *Sink) deliveryError(err error, msgs []kafka.Message) error {
 	return e
 }
 
-// messageSize is the bytes of m that count against batch_bytes: key,
-// value and headers.
+// checkSizes refuses, before anything is sent, a message larger than
+// batch_bytes as a broker measures it (messageSize). kafka-go's own check
+// counts about 50 bytes less, so that a message it passed was refused by
+// brokers of the default message.max.bytes with a hint blaming a topic
+// limit lower than batch_bytes, and one it refused was named with a size
+// below batch_bytes (`a message of 1048548 bytes, more than batch_bytes
+// (1048576)`).
+func (s *Sink) checkSizes(msgs []kafka.Message) error {
+	for _, m := range msgs {
+		if int64(messageSize(m)) > s.cfg.BatchBytes {
+			return s.tooLarge(m)
+		}
+	}
+	return nil
+}
+
+func (s *Sink) tooLarge(m kafka.Message) error {
+	return fmt.Errorf("kafka: topic %s: event %s makes a message of %d bytes, more than batch_bytes (%d): raise batch_bytes, and the topic's max.message.bytes if it is lower",
+		s.cfg.Topic, m.Key, messageSize(m), s.cfg.BatchBytes)
+}
+
+// batchHeader is the bytes of a record batch (format v2) before its first
+// record, baseOffset and length included.
+const batchHeader = 61
+
+// messageSize is the bytes of a record batch holding m alone, uncompressed:
+// what a broker compares with max.message.bytes (compression only makes
+// it smaller). Key, value and headers, with the record's varint framing.
 func messageSize(m kafka.Message) int {
-	n := len(m.Key) + len(m.Value)
+	body := 1 + 1 + 1 + // attributes, timestamp delta 0, offset delta 0
+		varBytes(len(m.Key)) + varBytes(len(m.Value)) + varintLen(int64(len(m.Headers)))
 	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
+		body += varBytes(len(h.Key)) + varBytes(len(h.Value))
+	}
+	return batchHeader + varintLen(int64(body)) + body
+}
+
+// varBytes is the size of n bytes preceded by their length as a varint.
+func varBytes(n int) int { return varintLen(int64(n)) + n }
+
+// varintLen is the size of v as a zigzag varint, as the record format
+// writes lengths.
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	n := 1
+	for u >= 0x80 {
+		u >>= 7
+		n++
 	}
 	return n
 }
