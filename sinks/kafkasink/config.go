@@ -51,7 +51,8 @@ type Config struct {
 	Balancer string `yaml:"balancer"`
 	// BatchSize caps the messages of one produce request per partition.
 	BatchSize int `yaml:"batch_size"`
-	// BatchBytes caps the bytes of one produce request per partition; a single
+	// BatchBytes caps the bytes of one record batch, counted as the brokers
+	// count them against max.message.bytes (uncompressed); a single
 	// message larger than this is an error.
 	BatchBytes int64 `yaml:"batch_bytes"`
 	// BatchTimeout is how long a partial batch waits for more messages.

@@ -100,7 +100,7 @@ func New(cfg Config) (*Sink, error) {
 		Balancer:               balancer(cfg.Balancer),
 		MaxAttempts:            cfg.MaxAttempts,
 		BatchSize:              cfg.BatchSize,
-		BatchBytes:             cfg.BatchBytes,
+		BatchBytes:             batchLimit(cfg.BatchBytes),
 		BatchTimeout:           cfg.BatchTimeout,
 		ReadTimeout:            cfg.WriteTimeout,
 		WriteTimeout:           cfg.WriteTimeout,
@@ -579,6 +579,19 @@ func (s *Sink) tooLarge(m kafka.Message) error {
 // batchHeader is the bytes of a record batch (format v2) before its first
 // record, baseOffset and length included.
 const batchHeader = 61
+
+// batchLimit is the limit kafka-go is given for the messages of one batch,
+// which it counts as the old message format does: 26 bytes of framing a
+// message where the record format has 6 to 20 (10 to 16 for a message
+// near 1 MiB), and no batch header. Below batch_bytes by the header less
+// those 20, so that a batch of several messages is at most batch_bytes as
+// the brokers count it (was: two events of 524,323 bytes each,
+// uncompressed, made a batch 35 bytes over the brokers' default limit,
+// refused at every try), while a message alone that checkSizes passes
+// passes kafka-go's own check too.
+func batchLimit(batchBytes int64) int64 {
+	return max(batchBytes-(batchHeader-20), 1)
+}
 
 // messageSize is the bytes of a record batch holding m alone, uncompressed:
 // what a broker compares with max.message.bytes (compression only makes

@@ -506,6 +506,49 @@ func TestMessageSizeAsTheBrokersCount(t *testing.T) {
 	require.NotErrorIs(t, err, kafka.MessageSizeTooLarge, "refused before it was sent")
 }
 
+// TestBatchAsTheBrokersCount: uncompressed messages near batch_bytes,
+// alone or a few to a batch, are all accepted by brokers whose limit is
+// batch_bytes, or refused by the sink before they are sent, naming a size
+// above it (was: two events of 524,323 bytes each made a batch 35 bytes
+// over the brokers' default limit, kafka-go counting 26 bytes of framing
+// a message and no batch header: refused at every try, the feed stuck).
+func TestBatchAsTheBrokersCount(t *testing.T) {
+	const topic = "pachca.audit"
+	for _, limit := range []int{4096, 1<<20 + 12} { // 1 MiB + 12: the brokers' default message.max.bytes
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(1, topic), kfake.BrokerConfigs(map[string]string{"message.max.bytes": fmt.Sprint(limit)}))
+			cfg := testConfig(c.ListenAddrs(), topic)
+			cfg.Compression = "none"
+			cfg.BatchBytes = int64(limit)
+			s := newSink(t, cfg)
+			write := func(recs ...transform.Record) error {
+				w, err := s.Open(t.Context(), partition())
+				require.NoError(t, err)
+				return w.Write(t.Context(), recs)
+			}
+			for size := limit - 30; size <= limit+5; size++ {
+				err := write(sized(t, size))
+				if size <= limit {
+					require.NoError(t, err, "a message of %d bytes", size)
+				} else {
+					require.ErrorContains(t, err, fmt.Sprintf("makes a message of %d bytes, more than batch_bytes (%d)", size, limit))
+				}
+			}
+			for _, n := range []int{2, 3} {
+				for extra := 0; extra < 200; extra += 5 {
+					recs := make([]transform.Record, n)
+					for i := range recs {
+						recs[i] = sized(t, limit/n+extra)
+						recs[i].ID += fmt.Sprint(i)
+						recs[i].CreatedAt += int64(i) * 3_600_000 // an hour apart: timestamp deltas of 4 bytes
+					}
+					require.NoError(t, write(recs...), "%d messages of %d bytes", n, limit/n+extra)
+				}
+			}
+		})
+	}
+}
+
 // TestBrokerRestarts: a broker that goes down and comes back (a rolling
 // upgrade, a crash and restart) within delivery_timeout costs the write a
 // wait, and every message arrives once (was: the write failed once
