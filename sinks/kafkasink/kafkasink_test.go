@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
@@ -72,6 +73,26 @@ func TestDeliverManyBatches(t *testing.T) {
 	}
 	require.Len(t, seen, batches*perBatch)
 	require.Len(t, partitions, 3, "keys spread over every partition")
+}
+
+// TestMurmur2AsTheJavaClient: with the default balancer an event goes to
+// the partition the Java client's default partitioner picks for its id
+// (franz-go's KafkaHasher is its port), so that a consumer or a Kafka
+// Streams job keyed by event id finds it co-partitioned.
+func TestMurmur2AsTheJavaClient(t *testing.T) {
+	const topic, partitions = "pachca.audit", 7
+	c := newCluster(t, kfake.SeedTopics(partitions, topic))
+	s := newSink(t, testConfig(c.ListenAddrs(), topic))
+	w, err := s.Open(t.Context(), partition())
+	require.NoError(t, err)
+	recs := makeRecords(0, 500)
+	require.NoError(t, w.Write(t.Context(), recs))
+	_, err = w.Commit(t.Context())
+	require.NoError(t, err)
+	java := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	for _, r := range consume(t, c.ListenAddrs(), topic, len(recs)) {
+		require.Equal(t, int32(java.Partition(r, partitions)), r.Partition, "event %s", r.Key)
+	}
 }
 
 func TestCompressionRoundTrip(t *testing.T) {
