@@ -878,15 +878,31 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// ParseTime reads a command-line time: RFC 3339 (2026-11-01T00:00:00Z) or a
-// date (2026-11-01, meaning 00:00 UTC of that day). A time before 1970 is an
-// error: callers take the zero time.Time (year 1) for a bound not given.
+// TimeForms lists, with examples, the forms ParseTime reads: the end of
+// its errors, and of the commands' errors of a --from/--to value.
+const TimeForms = "a date (2026-11-01 = 00:00 UTC) or RFC 3339 with Z or an offset, seconds optional (2026-11-01T10:00Z, 2026-11-01T10:00:00+03:00)"
+
+// ErrTimeForm is wrapped by ParseTime's error for a value in none of its
+// forms, so that a command reading more forms (--to now) can name them.
+var ErrTimeForm = errors.New("use " + TimeForms)
+
+// rfc3339Minutes is RFC 3339 without its seconds, as typed by hand
+// (2026-11-01T10:00Z): the same instant as with ":00".
+const rfc3339Minutes = "2006-01-02T15:04Z07:00"
+
+// ParseTime reads a command-line time: RFC 3339 (2026-11-01T00:00:00Z),
+// with or without seconds and with a lowercase t or z (RFC 3339 5.6 allows
+// both), or a date (2026-11-01, meaning 00:00 UTC of that day). A time of
+// day without Z or an offset is an error, not taken for UTC or local time:
+// either guess would shift a range by hours unsaid. A time before 1970 is
+// an error: callers take the zero time.Time (year 1) for a bound not given.
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return time.Time{}, fmt.Errorf("invalid time %q: use a date (2026-11-01) or RFC 3339 (2026-11-01T00:00:00Z)", s)
-		}
+		t, err = parseRFC3339(s)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid time %q: %w", s, err)
 	}
 	if t.Before(time.Unix(0, 0)) {
 		return time.Time{}, fmt.Errorf("invalid time %q: before 1970, older than any event the API holds", s)
@@ -897,6 +913,28 @@ func ParseTime(s string) (time.Time, error) {
 		t = t.Add(time.Millisecond - ns)
 	}
 	return t.UTC(), nil
+}
+
+// parseRFC3339 reads RFC 3339 with or without seconds; its error says what
+// to add to a time without an offset, or is ErrTimeForm.
+func parseRFC3339(s string) (time.Time, error) {
+	if len(s) > len(time.DateOnly) && s[len(time.DateOnly)] == 't' {
+		s = s[:len(time.DateOnly)] + "T" + s[len(time.DateOnly)+1:]
+	}
+	if z, ok := strings.CutSuffix(s, "z"); ok {
+		s = z + "Z"
+	}
+	for _, layout := range []string{time.RFC3339Nano, rfc3339Minutes} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+		if _, err := time.Parse(layout, s); err == nil {
+			return time.Time{}, fmt.Errorf("no Z nor offset, so UTC or local time? add Z for UTC (%sZ) or the offset (%s+03:00)", s, s)
+		}
+	}
+	return time.Time{}, ErrTimeForm
 }
 
 // CheckListen checks an address to listen on (follow.listen, --listen)

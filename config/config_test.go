@@ -267,6 +267,8 @@ func TestParseTime(t *testing.T) {
 		"2026-11-01T00:00:00Z":      time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		"2026-11-01T03:00:00+03:00": time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		"2026-11-01T00:00:00.250Z":  time.Date(2026, 11, 1, 0, 0, 0, 250e6, time.UTC),
+		"2026-11-01T03:00+03:00":    time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"2026-11-01t10:00z":         time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
 	} {
 		got, err := config.ParseTime(in)
 		require.NoError(t, err, in)
@@ -274,6 +276,9 @@ func TestParseTime(t *testing.T) {
 	}
 	_, err := config.ParseTime("11/01/2026")
 	require.ErrorContains(t, err, `invalid time "11/01/2026"`)
+	require.ErrorIs(t, err, config.ErrTimeForm)
+	_, err = config.ParseTime("2026-11-01T10:00")
+	require.EqualError(t, err, `invalid time "2026-11-01T10:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-11-01T10:00Z) or the offset (2026-11-01T10:00+03:00)`)
 	// The zero time.Time means "not given" to the commands: a time before
 	// the Unix epoch is refused, not taken for an absent bound.
 	for _, in := range []string{"0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z", "1970-01-01T02:00:00+03:00"} {

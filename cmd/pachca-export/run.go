@@ -35,7 +35,7 @@ nothing (no token needed).
 The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
-			from := fs.String("from", "", "start of the range, inclusive: `T` is RFC 3339 (any offset) or a date (2026-11-01 = that day 00:00 UTC)")
+			from := fs.String("from", "", "start of the range, inclusive: `T` is RFC 3339 with Z or any offset, seconds optional (2026-11-01T10:00Z), or a date (2026-11-01 = that day 00:00 UTC)")
 			to := fs.String("to", "", "end of the range, exclusive (`T` as for --from; default with --from: the end of the last complete day)")
 			dry := fs.Bool("dry-run", false, "print the plan and fetch nothing")
 			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file: flags show in ps)")

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// forms is the end of every error of a --from/--to value in no form.
+const forms = `use a date (2026-11-01 = 00:00 UTC) or RFC 3339 with Z or an offset, seconds optional (2026-11-01T10:00Z, 2026-11-01T10:00:00+03:00)`
+
+// TestTimeFlagForms: what --from and --to read, the instant of each form,
+// and the refusals. The forms of before keep their meaning; RFC 3339
+// without seconds and with a lowercase t or z are new (was: "invalid time
+// "2026-12-02T10:00Z"", a responder's --from of an incident refused); a
+// time of day without Z or an offset is refused, saying what to add, not
+// taken for UTC or local time.
+func TestTimeFlagForms(t *testing.T) {
+	utc := func(h, m, s, ms int) time.Time { return time.Date(2026, 12, 2, h, m, s, ms*1e6, time.UTC) }
+	for _, c := range []struct {
+		name, flag, value string
+		want              time.Time
+		err               string
+	}{
+		{name: "date", flag: "from", value: "2026-12-02", want: utc(0, 0, 0, 0)},
+		{name: "seconds Z", flag: "from", value: "2026-12-02T10:00:00Z", want: utc(10, 0, 0, 0)},
+		{name: "seconds offset", flag: "to", value: "2026-12-02T10:00:00+03:00", want: utc(7, 0, 0, 0)},
+		{name: "negative zero offset", flag: "from", value: "2026-12-02T10:00:00-00:00", want: utc(10, 0, 0, 0)},
+		{name: "milliseconds", flag: "from", value: "2026-12-02T10:00:00.250Z", want: utc(10, 0, 0, 250)},
+		{name: "inside a millisecond", flag: "from", value: "2026-12-02T10:00:00.0001Z", want: utc(10, 0, 0, 1)},
+		{name: "minutes Z", flag: "from", value: "2026-12-02T10:00Z", want: utc(10, 0, 0, 0)},
+		{name: "minutes Z to", flag: "to", value: "2026-12-02T15:00Z", want: utc(15, 0, 0, 0)},
+		{name: "minutes offset", flag: "from", value: "2026-12-02T10:00+03:00", want: utc(7, 0, 0, 0)},
+		{name: "minutes negative offset", flag: "to", value: "2026-12-02T10:00-05:30", want: utc(15, 30, 0, 0)},
+		{name: "lowercase t z", flag: "from", value: "2026-12-02t10:00z", want: utc(10, 0, 0, 0)},
+		{name: "lowercase z with seconds", flag: "from", value: "2026-12-02T10:00:00z", want: utc(10, 0, 0, 0)},
+		{name: "lowercase t with offset", flag: "to", value: "2026-12-02t10:00:00+03:00", want: utc(7, 0, 0, 0)},
+
+		{name: "minutes without offset", flag: "from", value: "2026-12-02T10:00",
+			err: `--from: invalid time "2026-12-02T10:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-12-02T10:00Z) or the offset (2026-12-02T10:00+03:00)`},
+		{name: "seconds without offset", flag: "to", value: "2026-12-02t15:00:00",
+			err: `--to: invalid time "2026-12-02t15:00:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-12-02T15:00:00Z) or the offset (2026-12-02T15:00:00+03:00)`},
+		{name: "space", flag: "from", value: "2026-12-02 10:00Z", err: `--from: invalid time "2026-12-02 10:00Z": ` + forms},
+		{name: "offset without colon", flag: "from", value: "2026-12-02T10:00:00+0300", err: `--from: invalid time "2026-12-02T10:00:00+0300": ` + forms},
+		{name: "hour only", flag: "from", value: "2026-12-02T10Z", err: `--from: invalid time "2026-12-02T10Z": ` + forms},
+		{name: "word", flag: "to", value: "tomorrow", err: `--to: invalid time "tomorrow": ` + forms},
+		{name: "before 1970", flag: "to", value: "1969-12-31T23:00Z", err: `--to: invalid time "1969-12-31T23:00Z": before 1970, older than any event the API holds`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			from, to := c.value, ""
+			if c.flag == "to" {
+				from, to = "", c.value
+			}
+			f, tt, err := parseRange(from, to)
+			if c.err != "" {
+				require.EqualError(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			got := f
+			if c.flag == "to" {
+				got = tt
+			}
+			require.Equal(t, c.want, got)
+			require.Equal(t, time.UTC, got.Location())
+		})
+	}
+}
+
+// TestTimeFlagRefusals: each command's refusal of a --from/--to value is
+// one line naming the flag and the forms, exit 2, before anything runs.
+func TestTimeFlagRefusals(t *testing.T) {
+	path := writeConfig(t, "http://127.0.0.1:1", "x", goodConfig)
+	for _, c := range []struct {
+		args []string
+		line string
+	}{
+		{[]string{"run", "-c", path, "--from", "2026-12-02T10:00", "--to", "2026-12-02T15:00Z"},
+			`--from: invalid time "2026-12-02T10:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-12-02T10:00Z) or the offset (2026-12-02T10:00+03:00)`},
+		{[]string{"run", "-c", path, "--from", "2026-12-02T10:00Z", "--to", "15:00"},
+			`--to: invalid time "15:00": ` + forms},
+		{[]string{"verify", "-c", path, "--from", "2026-12-02", "--to", "today"},
+			`--to: invalid time "today": ` + forms},
+		{[]string{"report", "-c", path, "--from", "2026-12-02T10:00", "--to", "2026-12-02T15:00Z"},
+			`--from: invalid time "2026-12-02T10:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-12-02T10:00Z) or the offset (2026-12-02T10:00+03:00)`},
+		{[]string{"follow", "-c", path, "--from", "now"},
+			`--from: invalid time "now": ` + forms},
+	} {
+		t.Run(strings.Join(c.args[3:], " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(t, c.args...)
+			require.Equal(t, 2, code, stderr)
+			require.Empty(t, stdout)
+			require.Equal(t, "pachca-export: "+c.line+"\n", stderr)
+		})
+	}
+}
