@@ -162,6 +162,31 @@ func TestResumeARangeWholeAfterMidnight(t *testing.T) {
 	exporttest.Compare(t, exporttest.Expected(sim, rng.From, rng.To), exporttest.ReadNDJSON(t, cfg.Sinks[0].File.Dir), "acme")
 }
 
+// TestResumeToNow: a range of --to now (To: now when the command
+// started), killed after delivering its first two days and started again
+// an hour later, fetches neither again: its progress is keyed on "now"
+// (was: on the instant now was, another key at each start, so every rerun
+// fetched and delivered the whole range again).
+func TestResumeToNow(t *testing.T) {
+	sim, base := startSim(t, func(c *simulator.Config) { c.Events = 3000 })
+	cfg := testConfig(t, base)
+	anHourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
+	rng := pipeline.Range{From: day0(), To: anHourAgo(), ToNow: true}
+	_, err := pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t), Now: anHourAgo}, rng, false)
+	require.NoError(t, err)
+
+	recordFirstDaysDelivered(t, cfg, rng, anHourAgo)
+
+	before := len(sim.Stats().Log)
+	rng.To = time.Now()
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: testLogger(t)}, rng, false)
+	require.NoError(t, err)
+	resumed := day0().AddDate(0, 0, 2)
+	for _, r := range sim.Stats().Log[before:] {
+		require.False(t, r.Start.Before(resumed), "request %s..%s fetches a day delivered before the kill", r.Start, r.End)
+	}
+}
+
 // recordFirstDaysDelivered leaves the state a run of rng (planned at now,
 // nil for the clock) leaves when killed after delivering its first two
 // days: their progress under the plan's key.

@@ -19,7 +19,13 @@ const day = 24 * time.Hour
 
 // Range is what a run is asked to export: [From, To), or neither bound for
 // the configured period (period.from/to, else the catch-up).
-type Range struct{ From, To time.Time }
+type Range struct {
+	From, To time.Time
+	// ToNow says To is --to now, read when the command started: the
+	// progress of the range is keyed on "now", so that the same command
+	// started again resumes it, as one of a fixed --to later than now.
+	ToNow bool
+}
 
 // Plan is what one execution will export.
 type Plan struct {
@@ -174,7 +180,11 @@ func makePlan(cfg *config.Config, v *state.View, rng Range, now time.Time, log *
 		// Keyed by the range as given, not as clipped to now-lag: the same
 		// command started again after a kill ends the range later, and
 		// must still find the days its interrupted run delivered.
-		if plan.progressKey, err = state.Key([2]string{fmtT(rng.From), fmtT(rng.To)}); err != nil {
+		to := fmtT(rng.To)
+		if rng.ToNow {
+			to = "now"
+		}
+		if plan.progressKey, err = state.Key([2]string{fmtT(rng.From), to}); err != nil {
 			return Plan{}, err
 		}
 		done, err := v.RunProgress(plan.progressKey)

@@ -84,7 +84,7 @@ cycles fail for longer than follow.give_up_after.`,
 				if err != nil {
 					return err
 				}
-				f, err := parseTimeFlag("from", *from)
+				f, err := parseTimeFlag("from", *from, false)
 				if err != nil {
 					return err
 				}

@@ -424,20 +424,31 @@ func version() string {
 	return fmt.Sprintf("%s (commit %s, built %s, %s %s/%s)", v, commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// parseRange reads --from and --to (either may be empty: zero time).
-func parseRange(from, to string) (f, t time.Time, err error) {
-	if f, err = parseTimeFlag("from", from); err == nil {
-		t, err = parseTimeFlag("to", to)
+// parseRange reads --from and --to (either may be empty: zero time). With
+// a clock (run, verify), --to now is its reading to the millisecond, and
+// toNow says so: run keys the progress of the range on "now", so that the
+// same command started again resumes it. Without one, now is refused.
+func parseRange(from, to string, clock func() time.Time) (f, t time.Time, toNow bool, err error) {
+	if f, err = parseTimeFlag("from", from, false); err != nil {
+		return f, t, false, err
 	}
-	return f, t, err
+	if to == "now" && clock != nil {
+		return f, clock().UTC().Truncate(time.Millisecond), true, nil
+	}
+	t, err = parseTimeFlag("to", to, clock != nil)
+	return f, t, false, err
 }
 
-// parseTimeFlag reads --from/--to.
-func parseTimeFlag(name, v string) (time.Time, error) {
+// parseTimeFlag reads --from/--to; its error names the flag and the forms
+// it takes, now among them where the command takes it (nowOK).
+func parseTimeFlag(name, v string, nowOK bool) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	t, err := config.ParseTime(v)
+	if err != nil && nowOK && errors.Is(err, config.ErrTimeForm) {
+		return time.Time{}, usageErr("--%s: %v, or now", name, err)
+	}
 	if err != nil {
 		return time.Time{}, usageErr("--%s: %v", name, err)
 	}

@@ -80,7 +80,12 @@ not cover exits 2 naming the missing days; a damaged file exits 1 naming it.`,
 
 // report1 writes the report asked for.
 func (e *env) report1(ctx context.Context, log *slog.Logger, dirs []string, cfgPath string, sinkN int, from, to, out string) error {
-	f, t, err := parseRange(from, to)
+	if to == "now" {
+		// The output ends behind now (period.lag, the last run or follow
+		// cycle): such a period is never covered, and would exit 2.
+		return usageErr("report: --to now: the exported output ends behind now (by period.lag at least), so the period would not be covered; give the end of what was exported: %s", config.TimeForms)
+	}
+	f, t, _, err := parseRange(from, to, nil)
 	if err != nil {
 		return err
 	}

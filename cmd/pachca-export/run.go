@@ -36,7 +36,7 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
 			from := fs.String("from", "", "start of the range, inclusive: `T` is RFC 3339 with Z or any offset, seconds optional (2026-11-01T10:00Z), or a date (2026-11-01 = that day 00:00 UTC)")
-			to := fs.String("to", "", "end of the range, exclusive (`T` as for --from; default with --from: the end of the last complete day)")
+			to := fs.String("to", "", "end of the range, exclusive (`T` as for --from, or now: up to now minus period.lag; default with --from: the end of the last complete day)")
 			dry := fs.Bool("dry-run", false, "print the plan and fetch nothing")
 			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file: flags show in ps)")
 			metrics := fs.String("metrics-file", "", "write Prometheus metrics to `PATH` after the run (node_exporter textfile collector)")
@@ -49,7 +49,11 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if err != nil {
 					return err
 				}
-				f, t, err := parseRange(*from, *to)
+				now, err := e.now()
+				if err != nil {
+					return err
+				}
+				f, t, toNow, err := parseRange(*from, *to, now)
 				if err != nil {
 					return err
 				}
@@ -71,12 +75,8 @@ The token comes from FILE (${PACHCA_TOKEN}, token_file) or --token.`,
 				if hasStdoutSink(cfg) {
 					alertsOut = alertLog{log}
 				}
-				now, err := e.now()
-				if err != nil {
-					return err
-				}
 				return e.export(ctx, pipeline.Options{Config: cfg, Logger: log, Now: now, Stdout: e.stdout, Mode: "run",
-					AlertsDryRun: *alertsDry, AlertsOut: alertsOut, Replace: *replace}, pipeline.Range{From: f, To: t}, *dry, *metrics)
+					AlertsDryRun: *alertsDry, AlertsOut: alertsOut, Replace: *replace}, pipeline.Range{From: f, To: t, ToNow: toNow}, *dry, *metrics)
 			}
 		},
 	}

@@ -36,7 +36,7 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
 			from := fs.String("from", "", "first day to check, inclusive (`T`; default: every day the sinks hold)")
-			to := fs.String("to", "", "end of the days to check, exclusive (`T`; default: every day the sinks hold from --from on)")
+			to := fs.String("to", "", "end of the days to check, exclusive (`T`, or now: today's day included; default: every day the sinks hold from --from on)")
 			againstAPI := fs.Bool("against-api", false, "also compare each day with what the API returns now")
 			repair := fs.Bool("repair", false, "deliver the days that fail again, then check them once more (implies --against-api)")
 			var pubFiles stringList
@@ -51,7 +51,11 @@ script: {"status","day","sink","detail","pass"}, pass "check" or, after
 				if err != nil {
 					return err
 				}
-				f, t, err := parseRange(*from, *to)
+				now, err := e.now()
+				if err != nil {
+					return err
+				}
+				f, t, _, err := parseRange(*from, *to, now)
 				if err != nil {
 					return err
 				}
