@@ -558,12 +558,16 @@ func (v *verifier) check(ctx context.Context, days []string) ([]Line, error) {
 					// returns every event it ever had. Only the day on
 					// the retention's edge has lost its first events.
 					if extra := res.extra; extra.n > 0 && v.retained(day) {
+						held := "the day whole"
+						if !v.over(day) {
+							held = "what the files cover (" + spansText(parts[day]) + ")"
+						}
 						if extra.n < res.nIDs {
-							res.fail("%d event(s) here the API does not return (%s), though it holds the day whole and its log is immutable: added to the files, or exported from another source?", extra.n, extra.sample)
+							res.fail("%d event(s) here the API does not return (%s), though it holds %s and its log is immutable: added to the files, or exported from another source?", extra.n, extra.sample, held)
 						} else {
 							v.foreign[day] = true
-							res.fail("none of the %d event(s) here is among the %d the API returns (%s), though it holds the day whole and its log is immutable: "+
-								"exported from another source (another workspace's token?); --repair leaves the day as it is", extra.n, nAPI, extra.sample)
+							res.fail("none of the %d event(s) here is among the %d the API returns (%s), though it holds %s and its log is immutable: "+
+								"exported from another source (another workspace's token?); --repair leaves the day as it is", extra.n, nAPI, extra.sample, held)
 						}
 					}
 				}

@@ -304,6 +304,22 @@ func TestAgainstAPIAndRepair(t *testing.T) {
 	require.False(t, rep.Failed(), "%v", rep.Lines)
 }
 
+// restartWithout replaces sim, started by startSim at base, with the same
+// API on the same address without the events written into it since.
+func restartWithout(t *testing.T, sim *simulator.Server, base string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	require.NoError(t, sim.Close())
+	sc := simulator.DefaultConfig()
+	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
+	again, err := simulator.New(sc)
+	require.NoError(t, err)
+	_, err = again.Start(u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { again.Close() })
+}
+
 // TestAgainstAPIEventsTheAPILacks: the API's log is immutable, so an event
 // the output holds that the API does not return, on a day it holds whole,
 // fails the day, naming it (was: OK, with "(1 no longer returned by it)");
@@ -316,17 +332,7 @@ func TestAgainstAPIEventsTheAPILacks(t *testing.T) {
 		extra = append(extra, sim.WriteEvent("user_login", day0().AddDate(0, 0, d).Add(time.Hour), 0))
 	}
 	cfg, pub := exportFrom(t, base, day0().AddDate(0, 0, 3))
-	// The same API on the same address, without those events.
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	require.NoError(t, sim.Close())
-	sc := simulator.DefaultConfig()
-	sc.Events, sc.From, sc.To, sc.Seed = 900, day0(), day0().AddDate(0, 0, 3), 7
-	again, err := simulator.New(sc)
-	require.NoError(t, err)
-	_, err = again.Start(u.Host)
-	require.NoError(t, err)
-	defer again.Close()
+	restartWithout(t, sim, base)
 
 	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true})
 	require.NoError(t, err)
@@ -553,6 +559,25 @@ func TestAgainstAPIDayNotOver(t *testing.T) {
 	for k, l := range got {
 		require.NotContains(t, l.Detail, after.ID, k)
 	}
+}
+
+// TestAgainstAPIDayNotOverEventsTheAPILacks: an event in the files of a
+// day not over that the API does not return fails the day, saying the API
+// holds what the files cover (was: "though it holds the day whole", of a
+// day whose afternoon had not come).
+func TestAgainstAPIDayNotOverEventsTheAPILacks(t *testing.T) {
+	noon := day0().AddDate(0, 0, 2).Add(12 * time.Hour)
+	now := func() time.Time { return noon.Add(10 * time.Minute) }
+	sim, base := startSim(t)
+	extra := sim.WriteEvent("user_login", noon.Add(-time.Hour), 0)
+	cfg, pub := exportFrom(t, base, noon)
+	restartWithout(t, sim, base)
+
+	rep, err := verify.Run(t.Context(), verify.Options{Config: cfg, PublicKey: pub, AgainstAPI: true, Now: now})
+	require.NoError(t, err)
+	got := verdicts(t, rep.Lines)
+	want := "1 event(s) here the API does not return (" + extra.ID + "), though it holds what the files cover (00:00:00Z-12:00:00Z)"
+	requireVerdicts(t, got, map[string]string{date(2) + " sinks[0]": want, date(2) + " sinks[1]": want})
 }
 
 // TestAgainstAPIDayNotOverWrittenWhileChecked: a day not over whose files
