@@ -31,7 +31,10 @@ export PACHCA_PARQUET_JS := $(PARQUET_JS)
 # and its time (a fixed date keeps builds reproducible: the same commit gives
 # the same SHA256SUMS). Override any of them: make release VERSION=v1.2.0
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# A tree with uncommitted changes is not the commit: COMMIT says so with
+# -dirty, as VERSION's git describe does (and as an unstamped build does).
+COMMIT     ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) || { echo unknown; exit; }; \
+	git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c)
 BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 STATIC_BUILD := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'

@@ -3,6 +3,8 @@ package ociimage_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -77,6 +79,44 @@ func TestMakefileLDFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(text), "\nLDFLAGS    := "+buildtest.LDFlags("$(VERSION)", "$(COMMIT)", "$(BUILD_DATE)")+"\n")
 	require.Contains(t, string(text), "CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'")
+}
+
+// TestMakefileCommitDirty: a release built from a tree with uncommitted
+// changes is stamped commit SHA-dirty, not as the commit it is not (the
+// version may be given: make release VERSION=v1.2.0).
+func TestMakefileCommitDirty(t *testing.T) {
+	for _, tool := range []string{"make", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	makefile, err := filepath.Abs("../Makefile")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.CommandContext(t.Context(), "git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+		return strings.TrimSpace(string(out))
+	}
+	commitOf := func() string {
+		cmd := exec.CommandContext(t.Context(), "make", "-n", "-f", makefile, "release", "VERSION=v1.2.0")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		m := regexp.MustCompile(`-X main\.buildCommit=(\S+)`).FindSubmatch(out)
+		require.NotNil(t, m, "%s", out)
+		return string(m[1])
+	}
+	git("init", "-q")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n"), 0o644))
+	git("add", "main.go")
+	git("commit", "-q", "-m", "one")
+	sha := git("rev-parse", "HEAD")
+	require.Equal(t, sha, commitOf(), "a clean tree")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main // changed\n"), 0o644))
+	require.Equal(t, sha+"-dirty", commitOf(), "a tree with a change not committed")
 }
 
 // stage is one FROM of a Dockerfile and its instructions.
