@@ -198,26 +198,33 @@ bench-report: build
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/parquet --from 2026-08-01 --to 2026-10-30 -o out/bench-report/parquet.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/ndjson --from 2026-08-01 --to 2026-10-30 -o out/bench-report/ndjson.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 
-# dist/pachca-export-OS-ARCH for every release platform, and dist/SHA256SUMS
-# (check with: cd dist && sha256sum -c SHA256SUMS).
+# dist/pachca-export-OS-ARCH for every release platform,
+# dist/THIRD_PARTY_NOTICES (the licence and notice files of everything the
+# binaries link and embed, from the Go module cache: cmd/pachca-notices),
+# and dist/SHA256SUMS (check with: cd dist && sha256sum -c SHA256SUMS).
+RELEASE_FILES := $(addprefix pachca-export-,$(RELEASE_PLATFORMS)) THIRD_PARTY_NOTICES
 release:
 	@mkdir -p dist
 	@for p in $(RELEASE_PLATFORMS); do \
 		echo "build dist/pachca-export-$$p ($(VERSION))"; \
 		GOOS=$${p%-*} GOARCH=$${p#*-} $(STATIC_BUILD) -o dist/pachca-export-$$p ./cmd/pachca-export || exit 1; \
 	done
-	cd dist && if command -v sha256sum >/dev/null; then sha256sum $(addprefix pachca-export-,$(RELEASE_PLATFORMS)); \
-		else shasum -a 256 $(addprefix pachca-export-,$(RELEASE_PLATFORMS)); fi > SHA256SUMS
+	$(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES $(addprefix dist/pachca-export-,$(RELEASE_PLATFORMS))
+	cd dist && if command -v sha256sum >/dev/null; then sha256sum $(RELEASE_FILES); \
+		else shasum -a 256 $(RELEASE_FILES); fi > SHA256SUMS
 	@cat dist/SHA256SUMS
 
 # The container image without a container engine: the release binary for
-# linux/IMAGE_ARCH, this machine's CA bundle (Debian's ca-certificates), as
+# linux/IMAGE_ARCH, this machine's CA bundle (Debian's ca-certificates), the
+# binary's THIRD_PARTY_NOTICES (in /usr/share/doc/pachca-export), as
 # dist/pachca-export-image-linux-ARCH.tar (docker load, podman load,
 # skopeo copy oci-archive:..., crane push). The Dockerfile builds the same.
 image:
 	@mkdir -p dist
 	GOOS=linux GOARCH=$(IMAGE_ARCH) $(STATIC_BUILD) -o dist/pachca-export-linux-$(IMAGE_ARCH) ./cmd/pachca-export
+	$(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES-linux-$(IMAGE_ARCH) dist/pachca-export-linux-$(IMAGE_ARCH)
 	$(GO) run ./cmd/pachca-image -binary dist/pachca-export-linux-$(IMAGE_ARCH) -arch $(IMAGE_ARCH) \
+		-notices dist/THIRD_PARTY_NOTICES-linux-$(IMAGE_ARCH) \
 		-version '$(VERSION)' -revision '$(COMMIT)' -created '$(BUILD_DATE)' \
 		-o dist/pachca-export-image-linux-$(IMAGE_ARCH).tar
 

@@ -2,6 +2,7 @@ package ociimage
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"fmt"
 )
@@ -44,6 +45,24 @@ func checkBinary(name string, data []byte, arch string) error {
 	}
 	if libs, err := f.ImportedLibraries(); err == nil && len(libs) > 0 {
 		return fmt.Errorf("binary %s: needs shared libraries %v (build it with CGO_ENABLED=0)", name, libs)
+	}
+	return nil
+}
+
+// checkNotices refuses notices that lack a module the binary links: each
+// has a heading "path version" there (internal/notices writes them).
+func checkNotices(name string, notices []byte, binName string, bin []byte) error {
+	bi, err := buildinfo.Read(bytes.NewReader(bin))
+	if err != nil {
+		return fmt.Errorf("binary %s: no Go build information: %w", binName, err)
+	}
+	for _, d := range bi.Deps {
+		if d.Replace != nil {
+			d = d.Replace
+		}
+		if !bytes.Contains(notices, []byte("\n"+d.Path+" "+d.Version+"\n")) {
+			return fmt.Errorf("notices %s: no licence of %s %s, which %s links (write them again with cmd/pachca-notices)", name, d.Path, d.Version, binName)
+		}
 	}
 	return nil
 }

@@ -40,8 +40,10 @@ func TestDockerfileMatchesBuilder(t *testing.T) {
 		"go build -trimpath -buildvcs=false",
 		`-ldflags "` + buildtest.LDFlags("${VERSION}", "${COMMIT}", "${BUILD_DATE}") + `"`,
 		"-o /out/pachca-export ./cmd/pachca-export",
+		"go run ./cmd/pachca-notices -o /out/THIRD_PARTY_NOTICES /out/pachca-export",
 		"go run ./cmd/pachca-image -binary /out/pachca-export",
 		"-ca-bundle " + ociimage.CABundle,
+		"-notices /out/THIRD_PARTY_NOTICES",
 		"-rootfs /rootfs",
 	} {
 		require.Contains(t, runs, want, "build stage")
@@ -79,6 +81,23 @@ func TestMakefileLDFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(text), "\nLDFLAGS    := "+buildtest.LDFlags("$(VERSION)", "$(COMMIT)", "$(BUILD_DATE)")+"\n")
 	require.Contains(t, string(text), "CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'")
+}
+
+// TestMakefileReleaseFiles: `make release` writes THIRD_PARTY_NOTICES for
+// the binaries it builds and lists it in SHA256SUMS; `make image` gives
+// the builder the image binary's.
+func TestMakefileReleaseFiles(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	out, err := exec.CommandContext(t.Context(), "make", "-n", "-C", "..", "release", "image",
+		"VERSION=v1.2.0", "COMMIT=c", "BUILD_DATE=2026-11-30T08:15:00Z", "IMAGE_ARCH=amd64").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	bins := "dist/pachca-export-linux-amd64 dist/pachca-export-linux-arm64 dist/pachca-export-darwin-amd64 dist/pachca-export-darwin-arm64"
+	require.Contains(t, string(out), "go run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES "+bins+"\n")
+	require.Contains(t, string(out), "sha256sum pachca-export-linux-amd64 pachca-export-linux-arm64 pachca-export-darwin-amd64 pachca-export-darwin-arm64 THIRD_PARTY_NOTICES;")
+	require.Contains(t, string(out), "go run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES-linux-amd64 dist/pachca-export-linux-amd64\n")
+	require.Contains(t, string(out), "-notices dist/THIRD_PARTY_NOTICES-linux-amd64")
 }
 
 // TestMakefileCommitDirty: a release built from a tree with uncommitted

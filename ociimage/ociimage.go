@@ -1,5 +1,6 @@
 // Package ociimage assembles the pachca-export container image without a
-// container engine: one layer holding a static binary, a CA bundle, an
+// container engine: one layer holding a static binary, a CA bundle, the
+// licence texts of what the binary links (THIRD_PARTY_NOTICES), an
 // /etc/passwd with the non-root user, /tmp and the state directory; a
 // configuration that runs the binary as that user. cmd/pachca-image writes
 // it as an image archive (`make image`) and, for the Dockerfile's build
@@ -41,6 +42,8 @@ const (
 	User       = "65532:65532" // numeric, so runAsNonRoot can verify it
 	BinaryPath = "/usr/local/bin/pachca-export"
 	CABundle   = "/etc/ssl/certs/ca-certificates.crt"
+	NoticesDir = "/usr/share/doc/pachca-export"
+	Notices    = NoticesDir + "/THIRD_PARTY_NOTICES"
 	StateDir   = "/var/lib/pachca-export"
 	TempDir    = "/tmp"
 )
@@ -53,6 +56,10 @@ type Spec struct {
 	// CABundle is the path of a PEM bundle of trusted root certificates,
 	// e.g. /etc/ssl/certs/ca-certificates.crt of Debian's ca-certificates.
 	CABundle string
+	// Notices is the path of THIRD_PARTY_NOTICES for Binary
+	// (cmd/pachca-notices): the licence texts an image that redistributes
+	// the binary must carry.
+	Notices string
 	// Arch is the GOARCH of the binary: amd64 or arm64.
 	Arch string
 	// Version and Revision (the commit) become image labels.
@@ -87,6 +94,13 @@ func Files(s Spec) ([]File, error) {
 	if !x509.NewCertPool().AppendCertsFromPEM(ca) {
 		return nil, fmt.Errorf("CA bundle %s: no PEM certificate in it", s.CABundle)
 	}
+	notices, err := os.ReadFile(s.Notices)
+	if err != nil {
+		return nil, fmt.Errorf("notices: %w (write them with: go run ./cmd/pachca-notices -o FILE %s)", err, s.Binary)
+	}
+	if err := checkNotices(s.Notices, notices, s.Binary, bin); err != nil {
+		return nil, err
+	}
 	dir := func(p string, mode fs.FileMode, id int) File {
 		return File{Path: p, Mode: fs.ModeDir | mode, UID: id, GID: id}
 	}
@@ -106,6 +120,10 @@ func Files(s Spec) ([]File, error) {
 		dir("/usr/local", 0o755, 0),
 		dir("/usr/local/bin", 0o755, 0),
 		file(BinaryPath, 0o755, bin),
+		dir("/usr/share", 0o755, 0),
+		dir("/usr/share/doc", 0o755, 0),
+		dir(NoticesDir, 0o755, 0),
+		file(Notices, 0o644, notices),
 		dir("/var", 0o755, 0),
 		dir("/var/lib", 0o755, 0),
 		dir(StateDir, 0o750, UID),
@@ -159,7 +177,7 @@ func Build(s Spec) (v1.Image, error) {
 	img, err = mutate.Append(img, mutate.Addendum{
 		Layer:     layer,
 		MediaType: types.OCILayer,
-		History:   v1.History{Created: v1.Time{Time: s.Created}, CreatedBy: "pachca-image: static binary, CA bundle, passwd, /tmp, " + StateDir},
+		History:   v1.History{Created: v1.Time{Time: s.Created}, CreatedBy: "pachca-image: static binary, CA bundle, notices, passwd, /tmp, " + StateDir},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append layer: %w", err)

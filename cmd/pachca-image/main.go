@@ -2,8 +2,8 @@
 // container engine (`make image`), or writes its file system as a directory
 // for the Dockerfile's build stage. Package ociimage says what is in it.
 //
-//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] [-version V] [-revision SHA] [-created RFC3339] [-tag NAME:TAG] -o IMAGE.tar
-//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -rootfs DIR
+//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -notices FILE [-version V] [-revision SHA] [-created RFC3339] [-tag NAME:TAG] -o IMAGE.tar
+//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -notices FILE -rootfs DIR
 package main
 
 import (
@@ -31,6 +31,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&s.Binary, "binary", "", "static linux `FILE` of pachca-export (CGO_ENABLED=0)")
 	fs.StringVar(&s.Arch, "arch", runtime.GOARCH, "GOARCH of the binary: amd64 or arm64")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "PEM `FILE` of trusted root certificates")
+	fs.StringVar(&s.Notices, "notices", "", "THIRD_PARTY_NOTICES `FILE` of the binary (cmd/pachca-notices)")
 	fs.StringVar(&s.Version, "version", "dev", "version label")
 	fs.StringVar(&s.Revision, "revision", "unknown", "commit label")
 	fs.StringVar(&created, "created", "", "creation time, RFC 3339 (default 1970-01-01T00:00:00Z, for reproducible builds)")
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("-binary is required")
 	case (out == "") == (rootfs == ""):
 		return usage("give one of -o FILE and -rootfs DIR")
+	case s.Notices == "":
+		return usage("-notices is required: the image carries the licence texts of what the binary links (go run ./cmd/pachca-notices -o FILE BINARY)")
 	}
 	s.Created = time.Unix(0, 0).UTC()
 	if created != "" && created != "unknown" {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
+	"debug/buildinfo"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/notices"
 	"github.com/pachca-export/pachca-export/testkit/buildtest"
 )
 
@@ -47,7 +49,8 @@ func TestImage(t *testing.T) {
 	bin := buildtest.StaticBinary(t)
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "image.tar")
-	args := []string{"-binary", bin, "-arch", runtime.GOARCH, "-version", buildtest.Version,
+	notices := writeNotices(t, bin)
+	args := []string{"-binary", bin, "-arch", runtime.GOARCH, "-notices", notices, "-version", buildtest.Version,
 		"-revision", buildtest.Commit, "-created", buildtest.Date}
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, run(append(args, "-o", archive), &stdout, &stderr), stderr.String())
@@ -110,8 +113,15 @@ func TestImage(t *testing.T) {
 	require.ElementsMatch(t, []string{
 		"/etc", "/etc/group", "/etc/passwd", "/etc/ssl", "/etc/ssl/certs", "/etc/ssl/certs/ca-certificates.crt",
 		"/tmp", "/usr", "/usr/local", "/usr/local/bin", "/usr/local/bin/pachca-export",
+		"/usr/share", "/usr/share/doc", "/usr/share/doc/pachca-export", "/usr/share/doc/pachca-export/THIRD_PARTY_NOTICES",
 		"/var", "/var/lib", "/var/lib/pachca-export",
 	}, paths, "no shell, no package manager, nothing but these")
+
+	// The licence texts of what the binary links (Apache-2.0 §4, BSD, MIT)
+	// ship with it.
+	wantNotices, err := os.ReadFile(notices)
+	require.NoError(t, err)
+	require.Equal(t, entry{mode: 0o644, data: wantNotices}, files["/usr/share/doc/pachca-export/THIRD_PARTY_NOTICES"])
 
 	// The user runs non-root, is known to /etc/passwd and /etc/group, and
 	// owns its home, the working directory; it cannot change the binary.
@@ -155,7 +165,7 @@ func TestImage(t *testing.T) {
 		t.Skip("-rootfs sets owners: needs root (as in a container build stage)")
 	}
 	rootfs := filepath.Join(dir, "rootfs")
-	require.Equal(t, 0, run([]string{"-binary", bin, "-arch", runtime.GOARCH, "-rootfs", rootfs}, io.Discard, &stderr), stderr.String())
+	require.Equal(t, 0, run([]string{"-binary", bin, "-arch", runtime.GOARCH, "-notices", notices, "-rootfs", rootfs}, io.Discard, &stderr), stderr.String())
 	require.Equal(t, files, treeFiles(t, rootfs))
 }
 
@@ -165,6 +175,12 @@ func TestUsage(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "script")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n# a script, not the static binary an image without a shell needs\n"), 0o755))
 	out := filepath.Join(t.TempDir(), "x.tar")
+	// Notices that lack a module the binary links: here, every one.
+	partial := filepath.Join(t.TempDir(), "THIRD_PARTY_NOTICES")
+	require.NoError(t, os.WriteFile(partial, []byte("pachca-export includes the software below.\n"), 0o644))
+	static := buildtest.StaticBinary(t)
+	first, err := buildinfo.ReadFile(static)
+	require.NoError(t, err)
 	otherArch := map[string]string{"amd64": "arm64"}[runtime.GOARCH]
 	if otherArch == "" {
 		otherArch = "amd64"
@@ -177,13 +193,16 @@ func TestUsage(t *testing.T) {
 		{[]string{"-o", "x.tar"}, 2, "-binary is required"},
 		{[]string{"-binary", "/bin/sh"}, 2, "give one of -o FILE and -rootfs DIR"},
 		{[]string{"-binary", "/bin/sh", "-o", "x", "-rootfs", "y"}, 2, "give one of -o FILE and -rootfs DIR"},
-		{[]string{"-binary", "/bin/sh", "-o", "x", "-created", "yesterday"}, 2, `-created "yesterday": want RFC 3339, e.g. 2026-11-01T00:00:00Z`},
+		{[]string{"-binary", "/bin/sh", "-notices", "n", "-o", "x", "-created", "yesterday"}, 2, `-created "yesterday": want RFC 3339, e.g. 2026-11-01T00:00:00Z`},
 		{[]string{"-binary", "/bin/sh", "-o", "x", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"-binary", "/bin/sh", "-arch", "386", "-o", out}, 1, `arch "386": want amd64 or arm64`},
-		{[]string{"-binary", script, "-o", out}, 1, "binary " + script + ": not an ELF executable (want a linux build of cmd/pachca-export)"},
-		{[]string{"-binary", "/bin/sh", "-arch", otherArch, "-o", out}, 1, "binary /bin/sh: built for " + machineName(runtime.GOARCH) + ", not " + otherArch + " (set GOARCH=" + otherArch + ")"},
-		{[]string{"-binary", "/bin/sh", "-o", out}, 1, "binary /bin/sh: dynamically linked (build it with CGO_ENABLED=0)"},
-		{[]string{"-binary", "/nonexistent", "-o", out}, 1, "binary: open /nonexistent: no such file or directory"},
+		{[]string{"-binary", "/bin/sh", "-o", out}, 2, "-notices is required: the image carries the licence texts of what the binary links (go run ./cmd/pachca-notices -o FILE BINARY)"},
+		{[]string{"-binary", "/bin/sh", "-notices", partial, "-arch", "386", "-o", out}, 1, `arch "386": want amd64 or arm64`},
+		{[]string{"-binary", script, "-notices", partial, "-o", out}, 1, "binary " + script + ": not an ELF executable (want a linux build of cmd/pachca-export)"},
+		{[]string{"-binary", "/bin/sh", "-notices", partial, "-arch", otherArch, "-o", out}, 1, "binary /bin/sh: built for " + machineName(runtime.GOARCH) + ", not " + otherArch + " (set GOARCH=" + otherArch + ")"},
+		{[]string{"-binary", "/bin/sh", "-notices", partial, "-o", out}, 1, "binary /bin/sh: dynamically linked (build it with CGO_ENABLED=0)"},
+		{[]string{"-binary", "/nonexistent", "-notices", partial, "-o", out}, 1, "binary: open /nonexistent: no such file or directory"},
+		{[]string{"-binary", static, "-notices", "/nonexistent", "-o", out}, 1, "notices: open /nonexistent: no such file or directory (write them with: go run ./cmd/pachca-notices -o FILE " + static + ")"},
+		{[]string{"-binary", static, "-notices", partial, "-o", out}, 1, "notices " + partial + ": no licence of " + first.Deps[0].Path + " " + first.Deps[0].Version + ", which " + static + " links (write them again with cmd/pachca-notices)"},
 	} {
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, tc.code, run(tc.args, &stdout, &stderr), tc.args)
@@ -191,6 +210,17 @@ func TestUsage(t *testing.T) {
 		require.Empty(t, stdout.String())
 		require.NoFileExists(t, out)
 	}
+}
+
+// writeNotices writes the binary's THIRD_PARTY_NOTICES as `make image`
+// does and returns the file's path.
+func writeNotices(t *testing.T, bin string) string {
+	t.Helper()
+	text, err := notices.Generate("../..", bin)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "THIRD_PARTY_NOTICES")
+	require.NoError(t, os.WriteFile(p, text, 0o644))
+	return p
 }
 
 func machineName(arch string) string {
