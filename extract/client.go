@@ -391,6 +391,7 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 	failures, throttles := 0, 0
 	maxThrottles := max(30, 3*c.cfg.MaxRetries)
 	began := time.Now()
+	var failing time.Time    // since this request's first failure (WithRetryFor)
 	var waited time.Duration // in the limiter
 	for {
 		w := time.Now()
@@ -407,6 +408,9 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if failing.IsZero() {
+			failing = time.Now()
+		}
 		var re *retryableError
 		var thr *throttledError
 		switch {
@@ -421,7 +425,7 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			if throttles > maxThrottles {
 				return fmt.Errorf("the API kept answering 429 Too Many Requests (%d times): lower source.requests_per_second", throttles)
 			}
-			if until, ok := retryDeadline(ctx); ok && time.Now().Add(thr.retryAfter).After(until) {
+			if until, ok := retryUntil(ctx, failing); ok && time.Now().Add(thr.retryAfter).After(until) {
 				return fmt.Errorf("out of time to wait for the Retry-After of %s: 429 Too Many Requests", max(thr.asked, thr.retryAfter))
 			}
 			c.onRetry(Retry{Attempt: throttles, Throttled: true, Wait: thr.retryAfter, Err: err})
@@ -435,7 +439,7 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			if retryAfter > d {
 				d = retryAfter
 			}
-			if until, ok := retryDeadline(ctx); ok && time.Now().Add(d).After(until) {
+			if until, ok := retryUntil(ctx, failing); ok && time.Now().Add(d).After(until) {
 				return fmt.Errorf("giving up after %d retries, out of time to retry: %w", failures-1, err)
 			}
 			c.onRetry(Retry{Attempt: failures, Wait: d, Err: err})
@@ -459,7 +463,7 @@ func (c *Client) wait(ctx context.Context, priority int64) (time.Time, error) {
 	if err := c.restriction(); err != nil {
 		return time.Time{}, err
 	}
-	if until, ok := retryDeadline(ctx); ok {
+	if until, ok := retryUntil(ctx, time.Now()); ok {
 		now, end := time.Now(), time.Unix(0, c.pauseEnd.Load())
 		if now.Before(end) && end.After(until) {
 			return time.Time{}, fmt.Errorf("out of time to wait out a 429's Retry-After: every request is paused for %s more", end.Sub(now).Round(time.Second))
@@ -541,6 +545,33 @@ func WithRetryDeadline(ctx context.Context, until time.Time) context.Context {
 func retryDeadline(ctx context.Context) (time.Time, bool) {
 	t, ok := ctx.Value(retryDeadlineKey{}).(time.Time)
 	return t, ok
+}
+
+// retryForKey carries how long a request may go on failing (WithRetryFor).
+type retryForKey struct{}
+
+// WithRetryFor returns ctx under which a request retries a transient
+// failure, or waits out a 429's Retry-After, only while the retry would
+// start within d of the request's first failure: a follow cycle that is
+// not failing bounds each request's failures by follow.give_up_after, not
+// by the cycle's start, which a healthy cycle reading a flood of events
+// or sealing a big day may leave far behind (was: a single 500 or 429
+// past give_up_after into such a cycle failed it at once). A deadline
+// ctx carries (WithRetryDeadline) still applies.
+func WithRetryFor(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, retryForKey{}, d)
+}
+
+// retryUntil is when the retries of a request failing since since end:
+// the earlier of ctx's retry deadline and since plus its WithRetryFor.
+func retryUntil(ctx context.Context, since time.Time) (time.Time, bool) {
+	until, ok := retryDeadline(ctx)
+	if d, has := ctx.Value(retryForKey{}).(time.Duration); has {
+		if t := since.Add(d); !ok || t.Before(until) {
+			until, ok = t, true
+		}
+	}
+	return until, ok
 }
 
 func (c *Client) onRetry(r Retry) {

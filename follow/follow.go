@@ -455,12 +455,18 @@ func backoff(interval time.Duration, failures int) time.Duration {
 // returns a *StuckSinkError shortly after, leaving the cycle's goroutine
 // in the call.
 func (l *Loop) cycleWithGrace(ctx context.Context, giveUp time.Time, failing bool) error {
-	cctx, cancel := context.WithCancel(extract.WithRetryDeadline(context.WithoutCancel(ctx), giveUp))
-	defer cancel()
+	// A request's failures, as a sink call, are bounded by give_up_after
+	// from their own start in a cycle not failing yet (a healthy cycle may
+	// read a flood of events for longer than that), by giveUp in a run of
+	// failing ones.
+	rctx := extract.WithRetryFor(context.WithoutCancel(ctx), l.cfg.GiveUpAfter)
 	bound := func(start time.Time) time.Time { return start.Add(l.cfg.GiveUpAfter) }
 	if failing {
+		rctx = extract.WithRetryDeadline(rctx, giveUp)
 		bound = func(start time.Time) time.Time { return maxTime(giveUp, start.Add(l.timeout)) }
 	}
+	cctx, cancel := context.WithCancel(rctx)
+	defer cancel()
 	cctx = pipeline.WithSinkDeadline(cctx, bound, noAnswer(l.cfg.GiveUpAfter))
 	stop := context.AfterFunc(ctx, func() {
 		// Said at once: the process may take the whole grace to end.
@@ -584,12 +590,20 @@ func slackOf(giveUpAfter time.Duration) time.Duration {
 }
 
 // failed records a failed cycle that began at began; it returns when the
-// current run of failures began.
+// current run of failures began: the cycle's start, or for a cycle that
+// went on for longer than give_up_after, healthy until it failed (reading a
+// flood of events, sealing a big day), its end (was: its start, so that
+// its first failure, a sink's or a request's, ended the loop at once,
+// "cycles have failed for" as long as it had run). Its requests had
+// retried for give_up_after at most.
 func (l *Loop) failed(err error, began time.Time) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.status.failingSince.IsZero() {
 		l.status.failingSince = began
+		if now := time.Now(); now.Sub(began) > l.cfg.GiveUpAfter {
+			l.status.failingSince = now
+		}
 	}
 	l.status.lastErr = err
 	return l.status.failingSince
