@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/idkey"
 	"github.com/pachca-export/pachca-export/pipeline"
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/state"
@@ -113,7 +115,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 		}
 	}
 
-	var fresh []state.DeliveredID
+	var fresh freshIDs
 	late := 0
 	wm := l.pos.Watermark.UnixMilli()
 	plan := l.s.PlanDays(c.From, c.To, func(p *sinks.Partition) { p.Part = true })
@@ -128,7 +130,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	plan.StreamsFrom = l.pos.Start.UnixMilli()
 	plan.SkipEmpty, plan.Quiet = true, true
 	plan.OnFresh = func(rec *transform.Record, sum uint64) {
-		fresh = append(fresh, state.DeliveredID{ID: strings.Clone(rec.ID), At: rec.CreatedAt, Sum: sum})
+		fresh.add(rec.ID, rec.CreatedAt, sum)
 		if rec.CreatedAt < wm {
 			late++
 		}
@@ -156,10 +158,10 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	}
 	counted.commit()
 	l.m.late.Add(float64(late))
-	if err := l.st.AppendDelivered(c.Seq, fresh); err != nil {
+	if err := l.st.AppendDelivered(c.Seq, fresh.all()); err != nil {
 		return err
 	}
-	for _, id := range fresh {
+	for id := range fresh.all() {
 		l.recent.add(id)
 	}
 	// The reads since a range the cycles left to the seal (before the
@@ -192,7 +194,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	}
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
 	l.succeeded()
-	l.log.Info("follow: cycle", "seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", len(fresh), "late", late,
+	l.log.Info("follow: cycle", "seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", fresh.len(), "late", late,
 		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,
 		"freshness_s", l.freshness().Seconds(), "duration_s", time.Since(began).Seconds())
 	return nil
@@ -447,18 +449,66 @@ func (c *counts) commit() {
 	}
 }
 
+// freshIDs are the events a cycle delivered, until it commits: a UUID as
+// its 16 bytes, 32 bytes an event with its created_at and sum (was: 90,
+// with a string of its own). A flood of events makes a cycle of millions.
+type freshIDs struct {
+	uuids []freshUUID
+	other []state.DeliveredID
+}
+
+type freshUUID struct {
+	id  [16]byte
+	at  int64
+	sum uint64
+}
+
+func (f *freshIDs) add(id string, at int64, sum uint64) {
+	if u, ok := idkey.Parse(id); ok {
+		f.uuids = append(f.uuids, freshUUID{u, at, sum})
+		return
+	}
+	f.other = append(f.other, state.DeliveredID{ID: strings.Clone(id), At: at, Sum: sum})
+}
+
+func (f *freshIDs) len() int { return len(f.uuids) + len(f.other) }
+
+// all yields every id added.
+func (f *freshIDs) all() iter.Seq[state.DeliveredID] {
+	return func(yield func(state.DeliveredID) bool) {
+		for _, u := range f.uuids {
+			if !yield(state.DeliveredID{ID: idkey.Format(u.id), At: u.at, Sum: u.sum}) {
+				return
+			}
+		}
+		for _, d := range f.other {
+			if !yield(d) {
+				return
+			}
+		}
+	}
+}
+
+// mark is what the loop keeps of an event delivered: its created_at (Unix
+// ms) and the sum of its content.
+type mark struct {
+	at  int64
+	sum uint64
+}
+
 // recentIDs are the ids delivered with created_at at or after a floor: what
-// a cycle's look-back must not deliver again.
-type recentIDs struct{ ids map[string]state.DeliveredID }
+// a cycle's look-back must not deliver again. A flood of events inside the
+// look-back keeps all of its ids here, some 40 bytes each (idkey).
+type recentIDs struct{ ids *idkey.Map[mark] }
 
-func newRecentIDs() *recentIDs { return &recentIDs{ids: map[string]state.DeliveredID{}} }
+func newRecentIDs() *recentIDs { return &recentIDs{ids: idkey.New[mark]()} }
 
-func (r *recentIDs) add(id state.DeliveredID) { r.ids[id.ID] = id }
+func (r *recentIDs) add(id state.DeliveredID) { r.ids.Set(id.ID, mark{id.At, id.Sum}) }
 
 // Seen implements pipeline.Delivered.
 func (r *recentIDs) Seen(id string, sum uint64) (bool, bool) {
-	d, ok := r.ids[id]
-	return ok, ok && (d.Sum == sum || d.Sum == 0)
+	d, ok := r.ids.Get(id)
+	return ok, ok && (d.sum == sum || d.sum == 0)
 }
 
 // Count implements pipeline.Delivered; a cycle never compacts, so it is
@@ -467,34 +517,45 @@ func (r *recentIDs) Count(string) int { return 0 }
 
 // prune forgets the ids created before floor.
 func (r *recentIDs) prune(floor int64) {
-	for id, d := range r.ids {
-		if d.At < floor {
-			delete(r.ids, id)
-		}
-	}
+	r.ids.DeleteFunc(func(d mark) bool { return d.at < floor })
 }
 
 // dayIDs are the events the cycles delivered of one day: the sums of each
 // id (more than one when cycles too far apart for the look-back delivered
 // two events with one id).
 type dayIDs struct {
-	sums map[string][]uint64
+	sums *idkey.Map[daySums]
 	n    int
 }
 
-func newDayIDs() *dayIDs { return &dayIDs{sums: map[string][]uint64{}} }
+// daySums are the sums of an id: first, and rarely more.
+type daySums struct {
+	first uint64
+	more  []uint64
+}
+
+func (s daySums) has(sum uint64) bool { return s.first == sum || slices.Contains(s.more, sum) }
+
+func newDayIDs() *dayIDs { return &dayIDs{sums: idkey.New[daySums]()} }
 
 func (d *dayIDs) add(id state.DeliveredID) {
-	if sums := d.sums[id.ID]; !slices.Contains(sums, id.Sum) {
-		d.sums[id.ID] = append(sums, id.Sum)
-		d.n++
+	sums, ok := d.sums.Get(id.ID)
+	switch {
+	case !ok:
+		d.sums.Set(id.ID, daySums{first: id.Sum})
+	case sums.has(id.Sum):
+		return
+	default:
+		sums.more = append(sums.more, id.Sum)
+		d.sums.Set(id.ID, sums)
 	}
+	d.n++
 }
 
 // Seen implements pipeline.Delivered.
 func (d *dayIDs) Seen(id string, sum uint64) (bool, bool) {
-	sums, ok := d.sums[id]
-	return ok, slices.Contains(sums, sum) || slices.Contains(sums, 0)
+	sums, ok := d.sums.Get(id)
+	return ok, ok && (sums.has(sum) || sums.has(0))
 }
 
 // Count implements pipeline.Delivered.

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func TestOpenPrunesWhatNoRunReadsAgain(t *testing.T) {
 		return day.Add(time.Hour).UnixMilli()
 	}
 	for _, d := range []string{date(100), edgeDay, date(20), date(1)} {
-		require.NoError(t, st.AppendDelivered(1, []state.DeliveredID{{ID: "id-" + d, At: at(d)}}))
+		require.NoError(t, st.AppendDelivered(1, slices.Values([]state.DeliveredID{{ID: "id-" + d, At: at(d)}})))
 	}
 	require.NoError(t, st.MarkExported(state.Day{Day: date(20), Records: 1}))
 	require.NoError(t, st.Close())

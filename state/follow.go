@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"iter"
 	"maps"
 	"os"
 	"path/filepath"
@@ -101,45 +102,78 @@ type DeliveredID struct {
 func (v *View) idsDir() string { return filepath.Join(v.dir, "follow-ids") }
 
 // AppendDelivered logs the ids a cycle delivered under its seq, one file a
-// UTC day, fsynced before it returns.
-func (s *Store) AppendDelivered(seq int64, ids []DeliveredID) error {
-	if len(ids) == 0 {
+// UTC day, fsynced before it returns. The lines go to the files as they
+// are made, through a buffer a day: a cycle that read a flood of events
+// holds no second copy of its ids as text (was: the lines of every id in
+// memory, some 80 bytes an id, before the first was written).
+func (s *Store) AppendDelivered(seq int64, ids iter.Seq[DeliveredID]) error {
+	logs := map[string]*idLog{}
+	opened := 0
+	err := func() error {
+		var line []byte
+		for d := range ids {
+			day := time.UnixMilli(d.At).UTC().Format(time.DateOnly)
+			l := logs[day]
+			if l == nil {
+				if len(logs) == 0 {
+					if err := os.MkdirAll(s.idsDir(), 0o700); err != nil {
+						return err
+					}
+				}
+				var err error
+				if l, err = openIDLog(filepath.Join(s.idsDir(), day)); err != nil {
+					return err
+				}
+				logs[day] = l
+				opened++
+			}
+			line = strconv.AppendInt(line[:0], seq, 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, d.At, 10)
+			line = append(line, ' ')
+			line = strconv.AppendUint(line, d.Sum, 16)
+			line = append(line, ' ')
+			line = appendID(line, d.ID)
+			line = append(line, ' ')
+			line = strconv.AppendUint(line, uint64(crc32.Checksum(line[:len(line)-1], crcTable)), 16)
+			line = append(line, '\n')
+			if _, err := l.w.Write(line); err != nil {
+				return err
+			}
+		}
+		for _, day := range slices.Sorted(maps.Keys(logs)) {
+			if err := logs[day].close(); err != nil {
+				return err
+			}
+			delete(logs, day)
+		}
 		return nil
+	}()
+	for _, l := range logs { // after an error
+		l.f.Close()
 	}
-	if err := os.MkdirAll(s.idsDir(), 0o700); err != nil {
+	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	byDay := map[string][]byte{}
-	for _, d := range ids {
-		day := time.UnixMilli(d.At).UTC().Format(time.DateOnly)
-		b := byDay[day]
-		start := len(b)
-		b = strconv.AppendInt(b, seq, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, d.At, 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, d.Sum, 16)
-		b = append(b, ' ')
-		b = appendID(b, d.ID)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, uint64(crc32.Checksum(b[start:len(b)-1], crcTable)), 16)
-		byDay[day] = append(b, '\n')
-	}
-	for _, day := range slices.Sorted(maps.Keys(byDay)) {
-		if err := appendSync(filepath.Join(s.idsDir(), day), byDay[day]); err != nil {
-			return fmt.Errorf("state: %w", err)
-		}
+	if opened == 0 {
+		return nil
 	}
 	return atomicfile.SyncDir(s.idsDir())
 }
 
-// appendSync appends b, whole lines, to the log at path and fsyncs it. A
-// torn last line (a crash while appending) is cut off first: Delivered
-// skips it, but a line appended to it would read as damage.
-func appendSync(path string, b []byte) error {
+// idLog is a day's id log open for appending whole lines.
+type idLog struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+// openIDLog opens the log at path for appending. A torn last line (a
+// crash while appending) is cut off first: Delivered skips it, but a line
+// appended to it would read as damage.
+func openIDLog(path string) (*idLog, error) {
 	f, err := openInPlace(path, os.O_CREATE|os.O_RDWR)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	var keep int64
@@ -150,12 +184,22 @@ func appendSync(path string, b []byte) error {
 		err = f.Truncate(keep)
 	}
 	if err == nil {
-		_, err = f.WriteAt(b, keep)
+		_, err = f.Seek(keep, io.SeekStart)
 	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &idLog{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+// close writes what the buffer holds, fsyncs and closes the log.
+func (l *idLog) close() error {
+	err := l.w.Flush()
 	if err == nil {
-		err = f.Sync()
+		err = l.f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -203,18 +247,26 @@ func (v *View) DeliveredDays() ([]string, error) {
 // does not read is a permanent error naming the file.
 func (v *View) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
 	path := filepath.Join(v.idsDir(), day)
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	complete := b[:bytes.LastIndexByte(b, '\n')+1]
-	sc := bufio.NewScanner(bytes.NewReader(complete))
-	sc.Buffer(nil, len(complete)+1) // a line as long as an id
-	for n := 1; sc.Scan(); n++ {
-		seq, id, err := parseDelivered(sc.Text())
+	defer f.Close()
+	// Line by line: the log of a day of a million events is some 80 MB
+	// (was: read whole into memory at the seal).
+	r := bufio.NewReaderSize(f, 64<<10)
+	for n := 1; ; n++ {
+		line, err := r.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			return nil // a torn last line, or none
+		}
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		seq, id, err := parseDelivered(line[:len(line)-1])
 		if err != nil {
 			return failure.Permanentf("state: %s:%d is damaged: restore it from a backup, or remove it (the day's events may then go to streams again when it is sealed)", path, n)
 		}
@@ -222,7 +274,6 @@ func (v *View) Delivered(day string, upTo int64, fn func(DeliveredID)) error {
 			fn(id)
 		}
 	}
-	return nil
 }
 
 // parseDelivered reads a line of the id log: "seq at sum id crc", the crc

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,8 +46,8 @@ func TestDeliveredLog(t *testing.T) {
 	defer s.Close()
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	at := func(h int) int64 { return day.Add(time.Duration(h) * time.Hour).UnixMilli() }
-	require.NoError(t, s.AppendDelivered(1, []state.DeliveredID{{"a", at(1), 1}, {"b", at(23), 2}, {"c", at(25), 3}}))
-	require.NoError(t, s.AppendDelivered(2, []state.DeliveredID{{"d", at(2), 4}}))
+	require.NoError(t, s.AppendDelivered(1, slices.Values([]state.DeliveredID{{"a", at(1), 1}, {"b", at(23), 2}, {"c", at(25), 3}})))
+	require.NoError(t, s.AppendDelivered(2, slices.Values([]state.DeliveredID{{"d", at(2), 4}})))
 	days, err := s.DeliveredDays()
 	require.NoError(t, err)
 	require.Equal(t, []string{"2026-11-01", "2026-11-02"}, days)
@@ -68,7 +69,7 @@ func TestDeliveredLog(t *testing.T) {
 	require.NoError(t, f.Close())
 	require.Equal(t, []string{"a", "b", "d"}, read("2026-11-01", 3))
 	// The next cycle's lines do not glue onto the torn one.
-	require.NoError(t, s.AppendDelivered(3, []state.DeliveredID{{"f", at(3), 5}}))
+	require.NoError(t, s.AppendDelivered(3, slices.Values([]state.DeliveredID{{"f", at(3), 5}})))
 	require.Equal(t, []string{"a", "b", "d", "f"}, read("2026-11-01", 3))
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -103,7 +104,7 @@ func TestDeliveredOddIDs(t *testing.T) {
 	for i, id := range ids {
 		in = append(in, state.DeliveredID{ID: id, At: at, Sum: uint64(i) << 60})
 	}
-	require.NoError(t, s.AppendDelivered(1, in))
+	require.NoError(t, s.AppendDelivered(1, slices.Values(in)))
 	var got []state.DeliveredID
 	require.NoError(t, s.Delivered("2026-11-01", 1, func(d state.DeliveredID) { got = append(got, d) }))
 	require.Equal(t, in, got)
@@ -136,7 +137,7 @@ func TestDeliveredBeforeCRC(t *testing.T) {
 	path := filepath.Join(s.Dir(), "follow-ids", "2026-11-01")
 	old := fmt.Sprintf("1 %d 34daed81-d089-4a08-80c6-d4ab738ba1b3\n2 %d b\n3 %d c\n", at, at+1, at+2)
 	require.NoError(t, os.WriteFile(path, []byte(old), 0o600))
-	require.NoError(t, s.AppendDelivered(3, []state.DeliveredID{{"d", at + 3, 7}}))
+	require.NoError(t, s.AppendDelivered(3, slices.Values([]state.DeliveredID{{"d", at + 3, 7}})))
 
 	var got []state.DeliveredID
 	require.NoError(t, s.Delivered("2026-11-01", 2, func(d state.DeliveredID) { got = append(got, d) }))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -337,7 +338,7 @@ func TestCheckReadsTheIDLogs(t *testing.T) {
 	s, err := state.Open(root, "k")
 	require.NoError(t, err)
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
-	require.NoError(t, s.AppendDelivered(1, []state.DeliveredID{{"a", at, 1}, {"b", at + 1, 2}}))
+	require.NoError(t, s.AppendDelivered(1, slices.Values([]state.DeliveredID{{"a", at, 1}, {"b", at + 1, 2}})))
 	_, err = state.Check(root, "k")
 	require.NoError(t, err, "intact")
 
@@ -476,7 +477,7 @@ func TestSymlinksNotFollowed(t *testing.T) {
 	log := filepath.Join(ids, "2026-11-01")
 	require.NoError(t, os.Symlink(victim, log))
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
-	err = s.AppendDelivered(1, []state.DeliveredID{{"a", at, 1}})
+	err = s.AppendDelivered(1, slices.Values([]state.DeliveredID{{"a", at, 1}}))
 	require.EqualError(t, err, "state: "+log+" is a symbolic link, not a file of the state: remove it, and keep state.dir writable by its owner only")
 	require.NoError(t, s.Close())
 

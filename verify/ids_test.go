@@ -28,7 +28,6 @@ func TestIDSetKeepsEveryID(t *testing.T) {
 	for _, id := range append([]string{uuid}, odd...) {
 		require.False(t, s.add(id), "%q", id)
 	}
-	require.Len(t, s.uuids, 1, "only the canonical form as 16 bytes")
 	for _, id := range append([]string{uuid}, odd...) {
 		require.True(t, s.has(id), "%q", id)
 		require.True(t, s.add(id), "%q added twice", id)
@@ -42,12 +41,6 @@ func TestIDSetKeepsEveryID(t *testing.T) {
 	other.add("00000000-0000-4000-8000-000000000000")
 	require.Equal(t, []string{"00000000-0000-4000-8000-000000000000"}, missing(other, s))
 	require.Len(t, missing(s, other), len(odd)-1)
-	for range 1000 {
-		id := randomUUID()
-		u, ok := parseUUID(id)
-		require.True(t, ok, id)
-		require.Equal(t, id, formatUUID(u))
-	}
 }
 
 func collect(s *idSet) []string {
