@@ -18,6 +18,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/pachca-export/pachca-export/config"
+	"github.com/pachca-export/pachca-export/internal/notices"
 	"github.com/pachca-export/pachca-export/ociimage"
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/testkit/buildtest"
@@ -171,7 +172,11 @@ func podVolumes(t *testing.T, bin, pipeline, token, tokenFile string) podMounts 
 		config: filepath.Join(dir, "config"),
 		token:  filepath.Join(dir, "token"),
 	}
-	files, err := ociimage.Files(ociimage.Spec{Binary: bin, CABundle: "/etc/ssl/certs/ca-certificates.crt", Arch: runtime.GOARCH})
+	text, err := notices.Generate("..", bin)
+	require.NoError(t, err)
+	noticesFile := filepath.Join(dir, "THIRD_PARTY_NOTICES")
+	require.NoError(t, os.WriteFile(noticesFile, text, 0o644))
+	files, err := ociimage.Files(ociimage.Spec{Binary: bin, CABundle: "/etc/ssl/certs/ca-certificates.crt", Notices: noticesFile, Arch: runtime.GOARCH})
 	require.NoError(t, err)
 	require.NoError(t, ociimage.WriteRootfs(m.rootfs, files))
 	// Mount points the container runtime creates.
