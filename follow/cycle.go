@@ -161,9 +161,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	if err := l.st.AppendDelivered(c.Seq, fresh.all()); err != nil {
 		return err
 	}
-	for id := range fresh.all() {
-		l.recent.add(id)
-	}
+	l.recent.addFresh(&fresh)
 	// The reads since a range the cycles left to the seal (before the
 	// first cycle, or skipped after a long stop) go on from this cycle's.
 	if l.pos.Seq == 0 || c.From.After(l.pos.Watermark) || c.From.Before(l.pos.Read) {
@@ -504,6 +502,17 @@ type recentIDs struct{ ids *idkey.Map[mark] }
 func newRecentIDs() *recentIDs { return &recentIDs{ids: idkey.New[mark]()} }
 
 func (r *recentIDs) add(id state.DeliveredID) { r.ids.Set(id.ID, mark{id.At, id.Sum}) }
+
+// addFresh adds what a cycle delivered, its UUIDs as they are kept (not
+// formatted to be parsed again).
+func (r *recentIDs) addFresh(f *freshIDs) {
+	for _, u := range f.uuids {
+		r.ids.SetUUID(u.id, mark{u.at, u.sum})
+	}
+	for _, d := range f.other {
+		r.add(d)
+	}
+}
 
 // Seen implements pipeline.Delivered.
 func (r *recentIDs) Seen(id string, sum uint64) (bool, bool) {

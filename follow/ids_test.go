@@ -32,9 +32,7 @@ func TestDeliveredIDsMemory(t *testing.T) {
 		fresh.add(strings.Clone(id), int64(i), uint64(i)+1) // a string of its own, as each record read is
 	}
 	recent := newRecentIDs()
-	for id := range fresh.all() {
-		recent.add(id)
-	}
+	recent.addFresh(&fresh)
 	after := liveHeap()
 	perID := float64(after-before) / n
 	t.Logf("%.1f bytes an event", perID)

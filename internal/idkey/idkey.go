@@ -44,6 +44,10 @@ func (m *Map[V]) Set(id string, v V) (had bool) {
 	return had
 }
 
+// SetUUID sets the value of the id whose UUID is u (Parse's bytes),
+// without the round trip through its text.
+func (m *Map[V]) SetUUID(u [16]byte, v V) { m.uuids[u] = v }
+
 // Len is the number of ids.
 func (m *Map[V]) Len() int {
 	if m == nil {

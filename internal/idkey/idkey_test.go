@@ -57,5 +57,8 @@ func TestMapKeepsEveryID(t *testing.T) {
 		require.True(t, ok, id)
 		require.Equal(t, b, u)
 		require.Equal(t, id, Format(u))
+		m.SetUUID(u, -1)
+		v, ok := m.Get(id)
+		require.True(t, ok && v == -1, id)
 	}
 }
