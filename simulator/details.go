@@ -29,8 +29,12 @@ func (g *gen) some(s []string, allowEmpty bool) []string {
 
 // draft makes the event of one key: who did it, to what, and the details
 // variant of the API reference for that key.
-func (g *gen) draft(key string) draft {
-	actor := g.user()
+func (g *gen) draft(key string) draft { return g.draftBy(key, g.user()) }
+
+// draftBy is draft with the acting user given: the events of the user
+// themself (user_login) name actor as their entity too, and the details
+// that name who acted (initiator_id) name actor.
+func (g *gen) draftBy(key string, actor uint64) draft {
 	d := draft{key: key, actorID: actor, actorType: "User", entityID: actor, entityType: "User"}
 	o := newObj(g.buf[:0])
 	switch key {

@@ -67,7 +67,9 @@ func (s *Server) live() {
 				if l.LateShare > 0 && g.rng.Float64() < l.LateShare {
 					at = at.Add(-l.MinLate - time.Duration(g.rng.Int64N(int64(l.MaxLate-l.MinLate)+1)))
 				}
-				s.write(at, g.draft(g.key()), g)
+				d := g.draft(g.key())
+				ip, ua := g.client(d.serverSide)
+				s.write(at, d, ip, ua, g)
 			}
 		}
 	}
@@ -102,18 +104,58 @@ func (s *Server) StopLive() { s.liveOnce.Do(func() { close(s.liveStop) }) }
 // burst of failed logins, an event published after an export); actor picks
 // the actor's user id (0: any).
 func (s *Server) WriteEvent(key string, at time.Time, actor uint64) Event {
-	g := newGen(s.cfg)
-	g.rng = rand.New(rand.NewPCG(uint64(at.UnixNano()), uint64(actor)))
-	d := g.draft(key)
-	if actor != 0 {
-		d.actorID, d.actorType = actor, "User"
-	}
-	return s.write(at, d, g)
+	g, d := s.writeDraft(key, at, actor)
+	ip, ua := g.client(d.serverSide)
+	return s.write(at, d, ip, ua, g)
 }
 
-// write renders and stores d at at.
-func (s *Server) write(at time.Time, d draft, g *gen) Event {
-	ip, ua := g.client(d.serverSide)
+// EventSpec is an event a test writes with the facts a query must find
+// in it given (who, from where, what details), as an investigation's
+// story among the generated events; the rest is drawn as WriteEvent
+// draws it.
+type EventSpec struct {
+	Key    string
+	At     time.Time
+	Actor  uint64 // the acting user; 0: drawn
+	Entity uint64 // the entity's id, of the type the key's events have; 0: drawn
+	// IP and UserAgent are the client's; "" is null, as in the events
+	// the server writes itself.
+	IP, UserAgent string
+	// Details is the details object as the API sends it (identifiers as
+	// numbers); "": drawn for Key.
+	Details string
+}
+
+// WriteEventSpec stores the event e describes, now: the next request
+// sees it.
+func (s *Server) WriteEventSpec(e EventSpec) Event {
+	g, d := s.writeDraft(e.Key, e.At, e.Actor)
+	if e.Entity != 0 {
+		d.entityID = e.Entity
+	}
+	if e.Details != "" {
+		d.details = []byte(e.Details)
+	}
+	return s.write(e.At, d, e.IP, e.UserAgent, g)
+}
+
+// writeDraft drafts an event of key at at by actor (0: any user) from a
+// source seeded by both, as WriteEvent does.
+func (s *Server) writeDraft(key string, at time.Time, actor uint64) (*gen, draft) {
+	g := newGen(s.cfg)
+	g.rng = rand.New(rand.NewPCG(uint64(at.UnixNano()), uint64(actor)))
+	drawn := g.user() // drawn whether used or not, so that the rest is drawn alike
+	if actor == 0 {
+		return g, g.draftBy(key, drawn)
+	}
+	d := g.draftBy(key, actor)
+	d.actorID, d.actorType = actor, "User"
+	return g, d
+}
+
+// write renders and stores d at at, sent from ip with user agent ua ("":
+// null).
+func (s *Server) write(at time.Time, d draft, ip, ua string, g *gen) Event {
 	us := s.cfg.micros(at)
 	raw := renderEvent(nil, g.uuid(), us/1000, d, ip, ua)
 	ord := us

@@ -57,6 +57,41 @@ func TestWriteEvent(t *testing.T) {
 	require.Contains(t, s.Events(), ev)
 }
 
+// TestWriteEventActor: an event WriteEvent writes by a given user names
+// that user wherever the key's events name who acted: the entity of a
+// user_login (the user themself), the initiator_id of a role change.
+func TestWriteEventActor(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events = 10
+	s, err := New(cfg)
+	require.NoError(t, err)
+	at := cfg.From.Add(time.Hour)
+	login := s.WriteEvent("user_login", at, 12345)
+	require.Contains(t, string(login.Raw), `"entity_id":"12345","entity_type":"User","actor_id":"12345"`)
+	role := s.WriteEvent("user_role_changed", at, 12345)
+	require.Contains(t, string(role.Raw), `"initiator_id":12345}`)
+}
+
+// TestWriteEventSpec: what the spec gives is the event's; the rest is
+// drawn for the key.
+func TestWriteEventSpec(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events = 10
+	s, err := New(cfg)
+	require.NoError(t, err)
+	at := cfg.From.Add(time.Hour)
+	ev := s.WriteEventSpec(EventSpec{Key: "user_role_changed", At: at, Actor: 42, Entity: 77, IP: "198.51.100.23", UserAgent: "curl/8.5.0",
+		Details: `{"new_company_role":"admin","previous_company_role":"user","initiator_id":42}`})
+	require.Equal(t, "user_role_changed", ev.Key)
+	require.True(t, ev.CreatedAt.Equal(at))
+	require.Contains(t, string(ev.Raw), `"entity_id":"77","entity_type":"User","actor_id":"42","actor_type":"User",`+
+		`"details":{"new_company_role":"admin","previous_company_role":"user","initiator_id":42},"ip_address":"198.51.100.23","user_agent":"curl/8.5.0"}`)
+	srv := s.WriteEventSpec(EventSpec{Key: "kms_decrypt", At: at, Actor: 42})
+	require.Contains(t, string(srv.Raw), `"ip_address":null,"user_agent":null}`)
+	require.Regexp(t, `"details":\{"chat_id":\d+,"message_id":\d+,"reason":"[a-z_]+"\}`, string(srv.Raw))
+	require.Len(t, s.Events(), 12)
+}
+
 func TestLiveValidate(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Live = Live{Rate: -1, LateShare: 2, MinLate: time.Second}
