@@ -57,9 +57,15 @@ func process() int {
 	// 7 MiB less per zstd encoder; without it the defaults still work.
 	_ = parquetfmt.UseSmallZstdWindow()
 	// A hangup (the terminal or ssh session closed) stops it as cleanly.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-	return Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, stopSignals...)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	args := os.Args[1:]
+	e := newEnv(args, os.Stdout, os.Stderr)
+	go e.watchSignals(sigs, cancel, os.Exit)
+	return e.main(ctx, args)
 }
 
 // env is what a command reads and writes; tests pass their own.
@@ -74,13 +80,22 @@ type env struct {
 	jsonLog bool
 	// workspace is source.workspace once the configuration loaded: every
 	// log line, error and summary after that carries it (see labelled).
-	workspace string
+	// Guarded: the lines of a signal (watchSignals) carry it too.
+	workspaceMu sync.Mutex
+	workspace   string
+	out         *outputWriter // stdout
 }
 
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return newEnv(args, stdout, stderr).main(ctx, args)
+}
+
+// newEnv is the env of the command line args: its secrets known, and the
+// status line set up when stderr is a terminal.
+func newEnv(args []string, stdout, stderr io.Writer) *env {
 	out := &outputWriter{w: stdout}
-	e := &env{stdout: out, stderr: stderr, lookup: os.LookupEnv, jsonLog: strings.EqualFold(logFormatArg(args), "json")}
+	e := &env{stdout: out, out: out, stderr: stderr, lookup: os.LookupEnv, jsonLog: strings.EqualFold(logFormatArg(args), "json")}
 	// Before the arguments are parsed: a token put where another argument
 	// goes ("run -c p.yaml $PACHCA_TOKEN") is shown by the usage error.
 	if v, ok := e.lookup("PACHCA_TOKEN"); ok {
@@ -104,6 +119,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}}
 		e.stderr = e.progress // log lines go above the status line
 	}
+	return e
+}
+
+// main runs the command of args and returns the exit status.
+func (e *env) main(ctx context.Context, args []string) int {
 	if len(args) == 0 {
 		usage(e.stderr)
 		return exitUsage
@@ -119,7 +139,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c == nil {
 		return e.report(unknownCommand(name, args[1:]))
 	}
-	return e.report(out.lost(name, c.execute(ctx, e, args[1:])))
+	return e.report(e.out.lost(name, c.execute(ctx, e, args[1:])))
 }
 
 // outputWriter is standard output, remembering its first write error:
@@ -223,10 +243,18 @@ func (e *env) errorLogger() *slog.Logger {
 // workspaces share one journal or log pipeline, where a line that does not
 // name its workspace cannot be told from another's.
 func (e *env) labelled(log *slog.Logger) *slog.Logger {
-	if e.workspace == "" || log == nil {
+	ws := e.workspaceName()
+	if ws == "" || log == nil {
 		return log
 	}
-	return log.With("workspace", e.workspace)
+	return log.With("workspace", ws)
+}
+
+// workspaceName is source.workspace once the configuration loaded, else "".
+func (e *env) workspaceName() string {
+	e.workspaceMu.Lock()
+	defer e.workspaceMu.Unlock()
+	return e.workspace
 }
 
 // logFormatArg finds the value of --log-format among args, before they are
@@ -324,7 +352,9 @@ func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, 
 		}
 	}
 	e.addSecrets(secrets...)
+	e.workspaceMu.Lock()
 	e.workspace = cfg.Source.Workspace
+	e.workspaceMu.Unlock()
 	log = e.labelled(log)
 	for _, w := range []string{cfg.Source.TokenFileExposed, cfg.SecretsExposed} {
 		if w != "" && log != nil {

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"syscall"
+)
+
+// stopSignals stop a command cleanly: SIGINT (Ctrl-C), SIGTERM (systemd,
+// Kubernetes, timeout) and SIGHUP (the terminal or ssh session closed).
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// exitForced is the exit status of a second interrupt: 128 + SIGINT, what
+// a shell reports of a program Ctrl-C ended.
+const exitForced = 130
+
+// Lines of watchSignals, after "pachca-export: " in text.
+const (
+	stopHint   = "interrupt: stopping cleanly; interrupt again (Ctrl-C) to exit at once"
+	forcedLine = "second interrupt: exiting at once (exit status 130) without finishing the stop; what was under way is left as after a kill (SIGKILL), and the same command started again resumes it"
+)
+
+// watchSignals cancels the command at the first stop signal, and ends the
+// process with exitForced at a SIGINT after it: a user whose stop waits on
+// a hung sink (a stdout pipe nobody reads, a file sink on a hung mount) or
+// a slow API had no way out but kill -9 from another terminal. A second
+// SIGTERM or SIGHUP does not force: systemd and Kubernetes send SIGTERM
+// once, then SIGKILL at the end of their own grace, and a supervisor that
+// repeats it should not cut the stop short; a closed terminal after a
+// Ctrl-C leaves the stop to finish. The run and follow are built to be
+// killed at any moment, so the exit loses no delivered work. It returns
+// when sigs is closed, or after exit.
+func (e *env) watchSignals(sigs <-chan os.Signal, cancel func(), exit func(int)) {
+	stopping := false
+	for sig := range sigs {
+		switch {
+		case !stopping:
+			stopping = true
+			cancel()
+			if sig == os.Interrupt {
+				e.signalLine(slog.LevelWarn, stopHint, 0)
+			}
+		case sig == os.Interrupt:
+			e.signalLine(slog.LevelError, forcedLine, exitForced)
+			exit(exitForced)
+			return
+		}
+	}
+}
+
+// signalLine writes msg as report writes an error: "pachca-export: msg",
+// or with --log-format json one object, with exit_code when code is not 0.
+// It runs beside the command, so it takes no lock but the status line's
+// and the workspace's.
+func (e *env) signalLine(level slog.Level, msg string, code int) {
+	if e.progress != nil {
+		e.progress.Done() // the process may end here: no status line after it
+	}
+	if !e.jsonLog {
+		e.stderr.Write([]byte("pachca-export: " + msg + "\n"))
+		return
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	if ws := e.workspaceName(); ws != "" {
+		log = log.With("workspace", ws)
+	}
+	if code != 0 {
+		log.Log(context.Background(), level, msg, "exit_code", code)
+		return
+	}
+	log.Log(context.Background(), level, msg)
+}
