@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,7 +26,7 @@ import (
 func checkCommand() *command {
 	return &command{
 		name:     "check",
-		synopsis: "-c FILE [--token TOKEN]",
+		synopsis: "-c FILE [--token TOKEN] [--format text|json]",
 		summary:  "check the configuration, the token and every sink, as OK/FAIL lines",
 		about: `Loads FILE, shows the proxy HTTPS_PROXY and HTTP_PROXY name (failing a value
 Go would ignore or misread), sends one request to tell whether the API accepts the token
@@ -38,28 +39,36 @@ item and exits 1 if any failed, 2 if one failed for what run refuses as a
 configuration error (a token missing or refused with 401, 402, 403, an event
 key the API refuses, a signing key others may read, a sink holding another
 configuration's data, a state of another owner's token); a missing token is a
-FAIL line, and the rest is checked all the same.`,
+FAIL line, and the rest is checked all the same. --format json prints each line
+as a JSON object instead, for a script or monitoring: {"status","item","detail"}.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			cfgPath := fs.String("c", "", "the pipeline configuration `FILE` (pipeline.yaml)")
 			token := fs.String("token", "", "the API `TOKEN` (prefer PACHCA_TOKEN or token_file)")
+			format := fs.String("format", "text", "the lines' `FORMAT`: text (aligned lines) or json (one object a line)")
 			var lf logFlags
 			lf.register(fs)
 			return func(ctx context.Context, _ []string) error {
 				if _, err := lf.logger(e); err != nil {
 					return err
 				}
-				return e.check(ctx, *cfgPath, *token)
+				if *format != "text" && *format != "json" {
+					return usageErr("check: --format %q: want text or json", *format)
+				}
+				return e.check(ctx, *cfgPath, *token, *format == "json")
 			}
 		},
 	}
 }
 
-func (e *env) check(ctx context.Context, cfgPath, token string) error {
+// check checks what a run needs and prints one line per item, as JSON
+// objects with asJSON.
+func (e *env) check(ctx context.Context, cfgPath, token string, asJSON bool) error {
 	cfg, err := e.loadConfig(cfgPath, token, nil)
 	if err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	enc := json.NewEncoder(e.stdout)
 	failed := 0
 	// usage names the items that failed for what run and follow refuse
 	// as configuration errors, with exit status 2: no token or one the
@@ -73,6 +82,15 @@ func (e *env) check(ctx context.Context, cfgPath, token string) error {
 		if !ok {
 			status = "FAIL"
 			failed++
+		}
+		if asJSON {
+			// As verify's: the text as it is, JSON-escaped, not shown.
+			enc.Encode(struct {
+				Status string `json:"status"`
+				Item   string `json:"item"`
+				Detail string `json:"detail"`
+			}{status, what, e.redact(detail)})
+			return
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", status, e.shown(what), e.shown(detail))
 	}

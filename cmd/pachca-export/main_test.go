@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -412,6 +413,60 @@ func TestCheck(t *testing.T) {
 	require.Regexp(t, `FAIL\s+filters\s+event key "nor_this_one"`, stdout.String())
 	require.NotRegexp(t, `OK\s+filters`, stdout.String())
 	require.Regexp(t, `OK\s+sinks\[0\]`, stdout.String())
+}
+
+// TestCheckJSON: check --format json prints one JSON object a line, as
+// verify's, with the statuses of the text lines and the same exit status:
+// 0 with every item OK; 2 with a token the API refuses and an unwritable
+// sink, each a FAIL object; --format of another value is a usage error
+// (was: no --format, text only, for a script to parse columns).
+func TestCheckJSON(t *testing.T) {
+	base := startSim(t)
+	type item struct{ Status, Item, Detail string }
+	objects := func(stdout string) []item {
+		var out []item
+		for _, l := range strings.Split(strings.TrimRight(stdout, "\n"), "\n") {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(l), &m), "not a JSON object: %q", l)
+			require.Len(t, m, 3, "status, item, detail: %q", l)
+			var it item
+			require.NoError(t, json.Unmarshal([]byte(l), &it))
+			out = append(out, it)
+		}
+		return out
+	}
+	path := writeConfig(t, base, secretToken, goodConfig)
+	code, stdout, stderr := runMain(t, "check", "-c", path, "--format", "json")
+	require.Equal(t, 0, code, stdout+stderr)
+	got := objects(stdout)
+	require.Equal(t, []string{"config", "token", "state", "sinks[0]"}, func() (names []string) {
+		for _, it := range got {
+			require.Equal(t, "OK", it.Status, it)
+			names = append(names, it.Item)
+		}
+		return
+	}())
+	require.Contains(t, got[1].Detail, "accepted by ")
+	require.Regexp(t, `^ndjson .* reachable and writable`, got[3].Detail)
+	require.NotContains(t, stdout, secretToken)
+
+	path = writeConfig(t, base, simulator.TokenNoScope, strings.Replace(goodConfig, "dir: %DIR%/out", "dir: /proc/not-writable", 1))
+	code, stdout, stderr = runMain(t, "check", "-c", path, "--format", "json")
+	require.Equal(t, 2, code, "as the text lines: a token the API refuses is exit 2\n"+stdout+stderr)
+	statuses := map[string]string{}
+	for _, it := range objects(stdout) {
+		statuses[it.Item] = it.Status
+		if it.Item == "token" {
+			require.Contains(t, it.Detail, "audit_events:read")
+		}
+	}
+	require.Equal(t, map[string]string{"config": "OK", "token": "FAIL", "state": "OK", "sinks[0]": "FAIL"}, statuses)
+	require.Equal(t, "pachca-export: check: 2 problem(s), the token's among them\n", stderr, "stderr as with text lines")
+
+	code, stdout, stderr = runMain(t, "check", "-c", path, "--format", "yaml")
+	require.Equal(t, 2, code)
+	require.Empty(t, stdout)
+	require.Equal(t, "pachca-export: check: --format \"yaml\": want text or json\n", stderr)
 }
 
 // TestCheckTellsADistantAPI: an API 100 ms away with one worker cannot
