@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -891,8 +892,9 @@ var ErrTimeForm = errors.New("use " + TimeForms)
 const rfc3339Minutes = "2006-01-02T15:04Z07:00"
 
 // ParseTime reads a command-line time: RFC 3339 (2026-11-01T00:00:00Z),
-// with or without seconds and with a lowercase t or z (RFC 3339 5.6 allows
-// both), or a date (2026-11-01, meaning 00:00 UTC of that day). A time of
+// with or without seconds, with a lowercase t or z (RFC 3339 5.6 allows
+// both) and with an offset without its colon (+0300, +03: ISO 8601's, and
+// date's %z), or a date (2026-11-01, meaning 00:00 UTC of that day). A time of
 // day without Z or an offset is an error, not taken for UTC or local time:
 // either guess would shift a range by hours unsaid. A time before 1970 is
 // an error: callers take the zero time.Time (year 1) for a bound not given.
@@ -915,14 +917,25 @@ func ParseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// parseRFC3339 reads RFC 3339 with or without seconds; its error says what
-// to add to a time without an offset, or is ErrTimeForm.
+// offsetNoColon is a time of day with an offset without its colon: +hhmm,
+// what date +%Y-%m-%dT%H:%M:%S%z prints (2026-12-02T10:00:00+0300), or +hh
+// (ISO 8601 allows both). Nothing else could be meant: the time's own
+// hours and minutes are colon-separated, and time.Parse checks the figures
+// once the offset is RFC 3339's +hh:mm.
+var offsetNoColon = regexp.MustCompile(`^(.*T\d\d:\d\d(?::\d\d(?:\.\d+)?)?[+-])(\d\d)(\d\d)?$`)
+
+// parseRFC3339 reads RFC 3339 with or without seconds, and offsets
+// without a colon; its error says what to add to a time without an offset,
+// or is ErrTimeForm.
 func parseRFC3339(s string) (time.Time, error) {
 	if len(s) > len(time.DateOnly) && s[len(time.DateOnly)] == 't' {
 		s = s[:len(time.DateOnly)] + "T" + s[len(time.DateOnly)+1:]
 	}
 	if z, ok := strings.CutSuffix(s, "z"); ok {
 		s = z + "Z"
+	}
+	if m := offsetNoColon.FindStringSubmatch(s); m != nil {
+		s = m[1] + m[2] + ":" + cmp.Or(m[3], "00")
 	}
 	for _, layout := range []string{time.RFC3339Nano, rfc3339Minutes} {
 		if t, err := time.Parse(layout, s); err == nil {

@@ -269,6 +269,8 @@ func TestParseTime(t *testing.T) {
 		"2026-11-01T00:00:00.250Z":  time.Date(2026, 11, 1, 0, 0, 0, 250e6, time.UTC),
 		"2026-11-01T03:00+03:00":    time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		"2026-11-01t10:00z":         time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+		"2026-11-01T03:00:00+0300":  time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"2026-11-01T03:00+03":       time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 	} {
 		got, err := config.ParseTime(in)
 		require.NoError(t, err, in)
@@ -292,6 +294,22 @@ func TestParseTime(t *testing.T) {
 	got, err := config.ParseTime("2026-11-20T00:00:00.0001Z")
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 11, 20, 0, 0, 0, 1e6, time.UTC), got)
+}
+
+// TestPeriodOffsetWithoutColon: period.from and period.to take what the
+// flags take, an offset without its colon (date +%z) among them, written
+// bare in the YAML as quoted (was: "period.from: invalid time").
+func TestPeriodOffsetWithoutColon(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pipeline.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("source:\n  token: x\nperiod:\n  from: 2026-11-01T03:00:00+0300\n  to: \"2026-11-02T00:00-0530\"\nsinks:\n  - type: ndjson\n    dir: out\n"), 0o600))
+	cfg, err := config.Load(path, env(nil))
+	require.NoError(t, err)
+	from, err := config.ParseTime(cfg.Period.From)
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), from)
+	to, err := config.ParseTime(cfg.Period.To)
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 2, 5, 30, 0, 0, time.UTC), to)
 }
 
 // TestZeroDurations: a duration written as a bare 0 is zero, as

@@ -15,7 +15,9 @@ const forms = `use a date (2026-11-01 = 00:00 UTC) or RFC 3339 with Z or an offs
 // TestTimeFlagForms: what --from and --to read, the instant of each form,
 // and the refusals. The forms of before keep their meaning; RFC 3339
 // without seconds and with a lowercase t or z are new (was: "invalid time
-// "2026-12-02T10:00Z"", a responder's --from of an incident refused); a
+// "2026-12-02T10:00Z"", a responder's --from of an incident refused), and
+// so are offsets without a colon, +hhmm and +hh (was: the output of
+// date +%Y-%m-%dT%H:%M:%S%z, "2026-12-02T10:00:00+0300", refused); a
 // time of day without Z or an offset is refused, saying what to add, not
 // taken for UTC or local time; --to now is the clock where the command
 // takes it (run, verify).
@@ -43,13 +45,30 @@ func TestTimeFlagForms(t *testing.T) {
 		{name: "lowercase z with seconds", flag: "from", value: "2026-12-02T10:00:00z", want: utc(10, 0, 0, 0)},
 		{name: "lowercase t with offset", flag: "to", value: "2026-12-02t10:00:00+03:00", want: utc(7, 0, 0, 0)},
 		{name: "now", flag: "to", value: "now", clock: clock, want: utc(14, 22, 33, 456), toNow: true},
+		// date +%Y-%m-%dT%H:%M:%S%z: offsets without a colon, as +hh:mm.
+		{name: "offset without colon", flag: "from", value: "2026-12-02T10:00:00+0300", want: utc(7, 0, 0, 0)},
+		{name: "negative offset without colon", flag: "to", value: "2026-12-02T10:00:00-0530", want: utc(15, 30, 0, 0)},
+		{name: "zero offset without colon", flag: "from", value: "2026-12-02T10:00:00+0000", want: utc(10, 0, 0, 0)},
+		{name: "minutes, offset without colon", flag: "from", value: "2026-12-02T10:00+0300", want: utc(7, 0, 0, 0)},
+		{name: "milliseconds, offset without colon", flag: "to", value: "2026-12-02T10:00:00.250+0300", want: utc(7, 0, 0, 250)},
+		{name: "lowercase t, offset without colon", flag: "from", value: "2026-12-02t10:00:00+0300", want: utc(7, 0, 0, 0)},
+		{name: "offset hours", flag: "from", value: "2026-12-02T10:00:00+03", want: utc(7, 0, 0, 0)},
+		{name: "negative offset hours", flag: "to", value: "2026-12-02T10:00-05", want: utc(15, 0, 0, 0)},
 
 		{name: "minutes without offset", flag: "from", value: "2026-12-02T10:00",
 			err: `--from: invalid time "2026-12-02T10:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-12-02T10:00Z) or the offset (2026-12-02T10:00+03:00)`},
 		{name: "seconds without offset", flag: "to", value: "2026-12-02t15:00:00", clock: clock,
 			err: `--to: invalid time "2026-12-02t15:00:00": no Z nor offset, so UTC or local time? add Z for UTC (2026-12-02T15:00:00Z) or the offset (2026-12-02T15:00:00+03:00)`},
 		{name: "space", flag: "from", value: "2026-12-02 10:00Z", err: `--from: invalid time "2026-12-02 10:00Z": ` + forms},
-		{name: "offset without colon", flag: "from", value: "2026-12-02T10:00:00+0300", err: `--from: invalid time "2026-12-02T10:00:00+0300": ` + forms},
+		{name: "offset of one digit", flag: "from", value: "2026-12-02T10:00:00+3", err: `--from: invalid time "2026-12-02T10:00:00+3": ` + forms},
+		{name: "offset of three digits", flag: "from", value: "2026-12-02T10:00:00+030", err: `--from: invalid time "2026-12-02T10:00:00+030": ` + forms},
+		{name: "offset of five digits", flag: "from", value: "2026-12-02T10:00:00+03000", err: `--from: invalid time "2026-12-02T10:00:00+03000": ` + forms},
+		{name: "offset of 25 hours", flag: "from", value: "2026-12-02T10:00:00+2500", err: `--from: invalid time "2026-12-02T10:00:00+2500": ` + forms},
+		{name: "offset of 61 minutes", flag: "from", value: "2026-12-02T10:00:00+0361", err: `--from: invalid time "2026-12-02T10:00:00+0361": ` + forms},
+		{name: "offset half with a colon", flag: "from", value: "2026-12-02T10:00:00+03:0", err: `--from: invalid time "2026-12-02T10:00:00+03:0": ` + forms},
+		{name: "date with an offset", flag: "from", value: "2026-12-02+0300", err: `--from: invalid time "2026-12-02+0300": ` + forms},
+		{name: "hour only, offset without colon", flag: "from", value: "2026-12-02T10+0300", err: `--from: invalid time "2026-12-02T10+0300": ` + forms},
+		{name: "compact time, offset without colon", flag: "from", value: "2026-12-02T100000+0300", err: `--from: invalid time "2026-12-02T100000+0300": ` + forms},
 		{name: "hour only", flag: "from", value: "2026-12-02T10Z", err: `--from: invalid time "2026-12-02T10Z": ` + forms},
 		{name: "word where now is taken", flag: "to", value: "tomorrow", clock: clock, err: `--to: invalid time "tomorrow": ` + forms + `, or now`},
 		{name: "now where it is not taken", flag: "to", value: "now", err: `--to: invalid time "now": ` + forms},
