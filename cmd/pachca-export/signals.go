@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"syscall"
+	"time"
 )
 
 // stopSignals stop a command cleanly: SIGINT (Ctrl-C), SIGTERM (systemd,
@@ -14,6 +15,9 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 // exitForced is the exit status of a second interrupt: 128 + SIGINT, what
 // a shell reports of a program Ctrl-C ended.
 const exitForced = 130
+
+// forcedLineWait bounds the writing of forcedLine before the exit.
+const forcedLineWait = time.Second
 
 // Lines of watchSignals, after "pachca-export: " in text.
 const (
@@ -30,8 +34,20 @@ const (
 // repeats it should not cut the stop short; a closed terminal after a
 // Ctrl-C leaves the stop to finish. The run and follow are built to be
 // killed at any moment, so the exit loses no delivered work. It returns
-// when sigs is closed, or after exit.
+// when sigs is closed, its lines written, or after exit.
 func (e *env) watchSignals(sigs <-chan os.Signal, cancel func(), exit func(int)) {
+	// The lines are written by a goroutine of their own, in order: a
+	// stderr that blocks (a pipe into a pager nobody reads, which holds the
+	// command's own logs too) must not keep the second interrupt from
+	// being seen, and delays the exit by forcedLineWait at most.
+	lines := make(chan func(), 2) // the hint and the forced line, no more
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for write := range lines {
+			write()
+		}
+	}()
 	stopping := false
 	for sig := range sigs {
 		switch {
@@ -39,14 +55,25 @@ func (e *env) watchSignals(sigs <-chan os.Signal, cancel func(), exit func(int))
 			stopping = true
 			cancel()
 			if sig == os.Interrupt {
-				e.signalLine(slog.LevelWarn, stopHint, 0)
+				lines <- func() { e.signalLine(slog.LevelWarn, stopHint, 0) }
 			}
 		case sig == os.Interrupt:
-			e.signalLine(slog.LevelError, forcedLine, exitForced)
+			written := make(chan struct{})
+			lines <- func() {
+				e.signalLine(slog.LevelError, forcedLine, exitForced)
+				close(written)
+			}
+			select {
+			case <-written:
+			case <-time.After(forcedLineWait):
+			}
+			close(lines)
 			exit(exitForced)
 			return
 		}
 	}
+	close(lines)
+	<-done
 }
 
 // signalLine writes msg as report writes an error: "pachca-export: msg",

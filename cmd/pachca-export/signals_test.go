@@ -124,6 +124,30 @@ func TestSignalsForce(t *testing.T) {
 	}
 }
 
+// TestForcedExitWithStderrBlocked: a second interrupt exits even when
+// its line cannot be written (stderr a pipe nobody reads, which holds the
+// command's own logs too).
+func TestForcedExitWithStderrBlocked(t *testing.T) {
+	blocked := make(chan struct{})
+	defer close(blocked)
+	e := newEnv(nil, &bytes.Buffer{}, blockingWriter(blocked))
+	sigs := make(chan os.Signal, 2)
+	sigs <- os.Interrupt
+	sigs <- os.Interrupt
+	close(sigs)
+	code := -1
+	e.watchSignals(sigs, func() {}, func(c int) { code = c })
+	require.Equal(t, exitForced, code)
+}
+
+// blockingWriter is a writer whose writes wait until release is closed.
+type blockingWriter chan struct{}
+
+func (b blockingWriter) Write(p []byte) (int, error) {
+	<-b
+	return len(p), nil
+}
+
 // pipeFull says the pipe holds as much as it can: its writer blocks.
 func pipeFull(t *testing.T, r *os.File) bool {
 	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
