@@ -189,7 +189,7 @@ echarts:
 	cp package/dist/echarts.common.min.js $(CURDIR)/report/page/assets/echarts.common.min.js && \
 	cp package/LICENSE $(CURDIR)/report/page/assets/echarts.LICENSE && \
 	cp package/NOTICE $(CURDIR)/report/page/assets/echarts.NOTICE && rm -rf $$tmp
-	@echo "ECharts $(ECHARTS_VERSION) in report/page/assets (set page.EChartsVersion to match)"
+	@echo "ECharts $(ECHARTS_VERSION) in report/page/assets (set page.EChartsVersion and notices.Embedded to match)"
 
 # The report over 90 days of 100,000 events (9,000,000), Parquet and gzip
 # NDJSON, with time and peak RSS (BENCHMARKS.md, "Report"). Writes ~1 GB under out/.
@@ -198,18 +198,23 @@ bench-report: build
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/parquet --from 2026-08-01 --to 2026-10-30 -o out/bench-report/parquet.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 	/usr/bin/time -v $(BIN)/pachca-export report out/bench-report/ndjson --from 2026-08-01 --to 2026-10-30 -o out/bench-report/ndjson.html 2>&1 | grep -E 'report:|Elapsed|Maximum resident'
 
-# dist/pachca-export-OS-ARCH for every release platform,
-# dist/THIRD_PARTY_NOTICES (the licence and notice files of everything the
-# binaries link and embed, from the Go module cache: cmd/pachca-notices),
-# and dist/SHA256SUMS (check with: cd dist && sha256sum -c SHA256SUMS).
-RELEASE_FILES := $(addprefix pachca-export-,$(RELEASE_PLATFORMS)) THIRD_PARTY_NOTICES
+# dist/pachca-export-OS-ARCH for every release platform, its SBOM
+# dist/pachca-export-OS-ARCH.cdx.json (CycloneDX 1.6 JSON: the modules it
+# links with their hashes, the Go standard library, the licences:
+# cmd/pachca-sbom), dist/THIRD_PARTY_NOTICES (the licence and notice files
+# of everything the binaries link and embed, from the Go module cache:
+# cmd/pachca-notices), and dist/SHA256SUMS (check with: cd dist &&
+# sha256sum -c SHA256SUMS).
+RELEASE_BINARIES := $(addprefix pachca-export-,$(RELEASE_PLATFORMS))
+RELEASE_FILES := $(RELEASE_BINARIES) $(addsuffix .cdx.json,$(RELEASE_BINARIES)) THIRD_PARTY_NOTICES
 release:
 	@mkdir -p dist
 	@for p in $(RELEASE_PLATFORMS); do \
 		echo "build dist/pachca-export-$$p ($(VERSION))"; \
 		GOOS=$${p%-*} GOARCH=$${p#*-} $(STATIC_BUILD) -o dist/pachca-export-$$p ./cmd/pachca-export || exit 1; \
 	done
-	$(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES $(addprefix dist/pachca-export-,$(RELEASE_PLATFORMS))
+	$(GO) run ./cmd/pachca-sbom -version '$(VERSION)' $(addprefix dist/,$(RELEASE_BINARIES))
+	$(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES $(addprefix dist/,$(RELEASE_BINARIES))
 	cd dist && if command -v sha256sum >/dev/null; then sha256sum $(RELEASE_FILES); \
 		else shasum -a 256 $(RELEASE_FILES); fi > SHA256SUMS
 	@cat dist/SHA256SUMS

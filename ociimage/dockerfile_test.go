@@ -83,9 +83,10 @@ func TestMakefileLDFlags(t *testing.T) {
 	require.Contains(t, string(text), "CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'")
 }
 
-// TestMakefileReleaseFiles: `make release` writes THIRD_PARTY_NOTICES for
-// the binaries it builds and lists it in SHA256SUMS; `make image` gives
-// the builder the image binary's.
+// TestMakefileReleaseFiles: `make release` writes an SBOM of each binary
+// it builds (BINARY.cdx.json) and THIRD_PARTY_NOTICES for them, and lists
+// them in SHA256SUMS; `make image` gives the builder the image binary's
+// notices.
 func TestMakefileReleaseFiles(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
@@ -94,8 +95,10 @@ func TestMakefileReleaseFiles(t *testing.T) {
 		"VERSION=v1.2.0", "COMMIT=c", "BUILD_DATE=2026-11-30T08:15:00Z", "IMAGE_ARCH=amd64").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	bins := "dist/pachca-export-linux-amd64 dist/pachca-export-linux-arm64 dist/pachca-export-darwin-amd64 dist/pachca-export-darwin-arm64"
+	require.Contains(t, string(out), "go run ./cmd/pachca-sbom -version 'v1.2.0' "+bins+"\n")
 	require.Contains(t, string(out), "go run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES "+bins+"\n")
-	require.Contains(t, string(out), "sha256sum pachca-export-linux-amd64 pachca-export-linux-arm64 pachca-export-darwin-amd64 pachca-export-darwin-arm64 THIRD_PARTY_NOTICES;")
+	require.Contains(t, string(out), "sha256sum pachca-export-linux-amd64 pachca-export-linux-arm64 pachca-export-darwin-amd64 pachca-export-darwin-arm64 "+
+		"pachca-export-linux-amd64.cdx.json pachca-export-linux-arm64.cdx.json pachca-export-darwin-amd64.cdx.json pachca-export-darwin-arm64.cdx.json THIRD_PARTY_NOTICES;")
 	require.Contains(t, string(out), "go run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES-linux-amd64 dist/pachca-export-linux-amd64\n")
 	require.Contains(t, string(out), "-notices dist/THIRD_PARTY_NOTICES-linux-amd64")
 }

@@ -29,13 +29,17 @@ type Module struct {
 }
 
 // Embedded are third-party files embedded in the binary that no Go module
-// carries: their licence files, relative to the main module's directory.
+// carries: their licence files (the licence first), relative to the main
+// module's directory, and the package they come from, for the SBOM
+// (report/page's test keeps ECharts' version that of page.EChartsVersion).
 var Embedded = []struct {
-	Name  string
-	Files []string
+	Name                   string
+	Files                  []string
+	Package, Version, PURL string
 }{
 	{"Apache ECharts (report/page/assets/echarts.common.min.js, in every report page)",
-		[]string{"report/page/assets/echarts.LICENSE", "report/page/assets/echarts.NOTICE"}},
+		[]string{"report/page/assets/echarts.LICENSE", "report/page/assets/echarts.NOTICE"},
+		"echarts", "6.1.0", "pkg:npm/echarts@6.1.0"},
 }
 
 // licenceFile is a file a module's licence terms are in: LICENSE, LICENCE,
@@ -49,34 +53,7 @@ var licenceFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying|notice|patents|un
 // library's texts would be another release's). repo is the main module's
 // directory (for Embedded).
 func Generate(repo string, binaries ...string) ([]byte, error) {
-	deps := map[string]string{} // path -> version
-	goVersion := ""
-	for _, b := range binaries {
-		bi, err := buildinfo.ReadFile(b)
-		if err != nil {
-			return nil, fmt.Errorf("notices: %s: %w", b, err)
-		}
-		if goVersion == "" {
-			goVersion = bi.GoVersion
-		}
-		if bi.GoVersion != goVersion {
-			return nil, fmt.Errorf("notices: %s built by %s, another binary by %s", b, bi.GoVersion, goVersion)
-		}
-		for _, d := range bi.Deps {
-			if d.Replace != nil {
-				d = d.Replace
-			}
-			deps[d.Path] = d.Version
-		}
-	}
-	goroot, err := goEnv("GOROOT", "GOVERSION")
-	if err != nil {
-		return nil, err
-	}
-	if goroot[1] != goVersion {
-		return nil, fmt.Errorf("notices: the binaries were built by %s, the go command is %s: run it with the Go that built them", goVersion, goroot[1])
-	}
-	mods, err := download(deps)
+	std, mods, err := Linked(binaries...)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +62,7 @@ func Generate(repo string, binaries ...string) ([]byte, error) {
 		"modules linked into it (`go version -m pachca-export` lists the same modules\n" +
 		"and versions), and files embedded in it. Each one's licence and notice files\n" +
 		"follow as their authors wrote them.\n")
-	if err := section(&out, Module{Path: "Go standard library", Version: goVersion, Dir: goroot[0]}); err != nil {
+	if err := section(&out, std); err != nil {
 		return nil, err
 	}
 	for _, m := range mods {
@@ -104,11 +81,58 @@ func Generate(repo string, binaries ...string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// section appends m's licence files, failing when it has none.
-func section(out *bytes.Buffer, m Module) error {
+// Linked returns the Go standard library (Path "Go standard library",
+// Version the binaries' go1.x, Dir the running toolchain's GOROOT) and the
+// modules linked into the binaries (their union, a replaced module as its
+// replacement, sorted by path), each in its directory of the module cache.
+// It fails when the binaries were built by different Go releases or by
+// another one than the go command's, whose GOROOT would be another
+// release's standard library.
+func Linked(binaries ...string) (Module, []Module, error) {
+	deps := map[string]string{} // path -> version
+	goVersion := ""
+	for _, b := range binaries {
+		bi, err := buildinfo.ReadFile(b)
+		if err != nil {
+			return Module{}, nil, fmt.Errorf("notices: %s: %w", b, err)
+		}
+		if goVersion == "" {
+			goVersion = bi.GoVersion
+		}
+		if bi.GoVersion != goVersion {
+			return Module{}, nil, fmt.Errorf("notices: %s built by %s, another binary by %s", b, bi.GoVersion, goVersion)
+		}
+		for _, d := range bi.Deps {
+			if d.Replace != nil {
+				d = d.Replace
+			}
+			deps[d.Path] = d.Version
+		}
+	}
+	goroot, err := goEnv("GOROOT", "GOVERSION")
+	if err != nil {
+		return Module{}, nil, err
+	}
+	if goroot[1] != goVersion {
+		return Module{}, nil, fmt.Errorf("notices: the binaries were built by %s, the go command is %s: run it with the Go that built them", goVersion, goroot[1])
+	}
+	mods, err := download(deps)
+	if err != nil {
+		return Module{}, nil, err
+	}
+	return Module{Path: StdlibName, Version: goVersion, Dir: goroot[0]}, mods, nil
+}
+
+// StdlibName is the Path Linked gives the Go standard library.
+const StdlibName = "Go standard library"
+
+// LicenceFiles returns the names of m's licence and notice files (LICENSE,
+// COPYING, NOTICE, PATENTS...) in its directory, sorted, failing when none
+// of them is a licence.
+func LicenceFiles(m Module) ([]string, error) {
 	entries, err := os.ReadDir(m.Dir)
 	if err != nil {
-		return fmt.Errorf("notices: module %s %s: %w", m.Path, m.Version, err)
+		return nil, fmt.Errorf("notices: module %s %s: %w", m.Path, m.Version, err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -117,10 +141,19 @@ func section(out *bytes.Buffer, m Module) error {
 		}
 	}
 	if !hasLicence(names) {
-		return fmt.Errorf("notices: module %s %s: no licence file (LICENSE, COPYING) in %s", m.Path, m.Version, m.Dir)
+		return nil, fmt.Errorf("notices: module %s %s: no licence file (LICENSE, COPYING) in %s", m.Path, m.Version, m.Dir)
+	}
+	return names, nil // ReadDir sorts them
+}
+
+// section appends m's licence files, failing when it has none.
+func section(out *bytes.Buffer, m Module) error {
+	names, err := LicenceFiles(m)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "\n%s\n%s %s\n", strings.Repeat("=", 78), m.Path, m.Version)
-	for _, n := range names { // ReadDir sorts them
+	for _, n := range names {
 		if err := appendFile(out, filepath.Join(m.Dir, n), n); err != nil {
 			return err
 		}
@@ -128,11 +161,16 @@ func section(out *bytes.Buffer, m Module) error {
 	return nil
 }
 
-// hasLicence: a NOTICE or PATENTS file alone grants nothing.
+// IsLicence tells a licence file among LicenceFiles' names from a NOTICE
+// or PATENTS file, which alone grants nothing.
+func IsLicence(name string) bool {
+	l := strings.ToLower(name)
+	return strings.HasPrefix(l, "licen") || strings.HasPrefix(l, "copying") || strings.HasPrefix(l, "unlicense")
+}
+
 func hasLicence(names []string) bool {
 	for _, n := range names {
-		l := strings.ToLower(n)
-		if strings.HasPrefix(l, "licen") || strings.HasPrefix(l, "copying") || strings.HasPrefix(l, "unlicense") {
+		if IsLicence(n) {
 			return true
 		}
 	}

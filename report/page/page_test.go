@@ -11,16 +11,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/internal/notices"
 	"github.com/pachca-export/pachca-export/report/digest"
 	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/transform"
 )
 
 // TestVendoredECharts: the embedded build is the pinned version, with its
-// license notice.
+// license notice, and the release's notices and SBOM name that version.
 func TestVendoredECharts(t *testing.T) {
 	require.Contains(t, echartsJS, `version="`+EChartsVersion+`"`)
 	require.Contains(t, echartsNotice, "Apache ECharts")
+	e := notices.Embedded[0]
+	require.Contains(t, e.Name, "Apache ECharts")
+	require.Equal(t, []string{"echarts", EChartsVersion, "pkg:npm/echarts@" + EChartsVersion}, []string{e.Package, e.Version, e.PURL})
 }
 
 // TestSelfContained: the page refers to nothing outside itself, and
