@@ -2,7 +2,8 @@
 #
 # The pachca-export image: one static binary FROM scratch, a CA bundle, the
 # licence texts of what the binary links and embeds
-# (/usr/share/doc/pachca-export/THIRD_PARTY_NOTICES), and /etc/passwd with
+# (/usr/share/doc/pachca-export/THIRD_PARTY_NOTICES), its CycloneDX SBOM
+# (pachca-export.cdx.json there), and /etc/passwd with
 # the non-root user it runs as (uid and gid 65532).
 #
 #   docker build -t pachca-export .
@@ -44,8 +45,10 @@ RUN CGO_ENABLED=0 GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH:-$(go env GOARC
       -ldflags "-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT} -X main.buildDate=${BUILD_DATE}" \
       -o /out/pachca-export ./cmd/pachca-export \
  && go run ./cmd/pachca-notices -o /out/THIRD_PARTY_NOTICES /out/pachca-export \
+ && go run ./cmd/pachca-sbom -version "${VERSION}" /out/pachca-export \
  && go run ./cmd/pachca-image -binary /out/pachca-export -arch "${TARGETARCH:-$(go env GOARCH)}" \
-      -ca-bundle /etc/ssl/certs/ca-certificates.crt -notices /out/THIRD_PARTY_NOTICES -rootfs /rootfs
+      -ca-bundle /etc/ssl/certs/ca-certificates.crt -notices /out/THIRD_PARTY_NOTICES \
+      -sbom /out/pachca-export.cdx.json -rootfs /rootfs
 
 FROM scratch
 # Owners and modes come along: /var/lib/pachca-export 65532 0750, /tmp 1777.

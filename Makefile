@@ -221,15 +221,16 @@ release:
 
 # The container image without a container engine: the release binary for
 # linux/IMAGE_ARCH, this machine's CA bundle (Debian's ca-certificates), the
-# binary's THIRD_PARTY_NOTICES (in /usr/share/doc/pachca-export), as
+# binary's THIRD_PARTY_NOTICES and SBOM (in /usr/share/doc/pachca-export), as
 # dist/pachca-export-image-linux-ARCH.tar (docker load, podman load,
 # skopeo copy oci-archive:..., crane push). The Dockerfile builds the same.
 image:
 	@mkdir -p dist
 	GOOS=linux GOARCH=$(IMAGE_ARCH) $(STATIC_BUILD) -o dist/pachca-export-linux-$(IMAGE_ARCH) ./cmd/pachca-export
 	$(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES-linux-$(IMAGE_ARCH) dist/pachca-export-linux-$(IMAGE_ARCH)
+	$(GO) run ./cmd/pachca-sbom -version '$(VERSION)' dist/pachca-export-linux-$(IMAGE_ARCH)
 	$(GO) run ./cmd/pachca-image -binary dist/pachca-export-linux-$(IMAGE_ARCH) -arch $(IMAGE_ARCH) \
-		-notices dist/THIRD_PARTY_NOTICES-linux-$(IMAGE_ARCH) \
+		-notices dist/THIRD_PARTY_NOTICES-linux-$(IMAGE_ARCH) -sbom dist/pachca-export-linux-$(IMAGE_ARCH).cdx.json \
 		-version '$(VERSION)' -revision '$(COMMIT)' -created '$(BUILD_DATE)' \
 		-o dist/pachca-export-image-linux-$(IMAGE_ARCH).tar
 

@@ -2,8 +2,11 @@ package ociimage
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 )
 
@@ -65,4 +68,27 @@ func checkNotices(name string, notices []byte, binName string, bin []byte) error
 		}
 	}
 	return nil
+}
+
+// checkSBOM refuses an SBOM of another binary: internal/sbom writes the
+// binary's SHA-256 as its main component's hash.
+func checkSBOM(name string, sbom []byte, binName string, bin []byte) error {
+	var doc struct {
+		Metadata struct {
+			Component struct {
+				Hashes []struct{ Alg, Content string }
+			}
+		}
+	}
+	if err := json.Unmarshal(sbom, &doc); err != nil {
+		return fmt.Errorf("sbom %s: %w", name, err)
+	}
+	sum := sha256.Sum256(bin)
+	want := hex.EncodeToString(sum[:])
+	for _, h := range doc.Metadata.Component.Hashes {
+		if h.Alg == "SHA-256" && h.Content == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("sbom %s: not the SBOM of %s, whose SHA-256 is %s (write it again with cmd/pachca-sbom)", name, binName, want)
 }

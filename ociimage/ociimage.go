@@ -1,7 +1,7 @@
 // Package ociimage assembles the pachca-export container image without a
 // container engine: one layer holding a static binary, a CA bundle, the
-// licence texts of what the binary links (THIRD_PARTY_NOTICES), an
-// /etc/passwd with the non-root user, /tmp and the state directory; a
+// licence texts of what the binary links (THIRD_PARTY_NOTICES) and its
+// SBOM, an /etc/passwd with the non-root user, /tmp and the state directory; a
 // configuration that runs the binary as that user. cmd/pachca-image writes
 // it as an image archive (`make image`) and, for the Dockerfile's build
 // stage, as a directory tree that the final stage copies whole, so both
@@ -44,6 +44,7 @@ const (
 	CABundle   = "/etc/ssl/certs/ca-certificates.crt"
 	NoticesDir = "/usr/share/doc/pachca-export"
 	Notices    = NoticesDir + "/THIRD_PARTY_NOTICES"
+	SBOM       = NoticesDir + "/pachca-export.cdx.json"
 	StateDir   = "/var/lib/pachca-export"
 	TempDir    = "/tmp"
 )
@@ -60,6 +61,9 @@ type Spec struct {
 	// (cmd/pachca-notices): the licence texts an image that redistributes
 	// the binary must carry.
 	Notices string
+	// SBOM, if set, is the path of the binary's CycloneDX SBOM
+	// (cmd/pachca-sbom), put beside the notices.
+	SBOM string
 	// Arch is the GOARCH of the binary: amd64 or arm64.
 	Arch string
 	// Version and Revision (the commit) become image labels.
@@ -101,6 +105,15 @@ func Files(s Spec) ([]File, error) {
 	if err := checkNotices(s.Notices, notices, s.Binary, bin); err != nil {
 		return nil, err
 	}
+	var sbom []byte
+	if s.SBOM != "" {
+		if sbom, err = os.ReadFile(s.SBOM); err != nil {
+			return nil, fmt.Errorf("sbom: %w (write it with: go run ./cmd/pachca-sbom -version V %s)", err, s.Binary)
+		}
+		if err := checkSBOM(s.SBOM, sbom, s.Binary, bin); err != nil {
+			return nil, err
+		}
+	}
 	dir := func(p string, mode fs.FileMode, id int) File {
 		return File{Path: p, Mode: fs.ModeDir | mode, UID: id, GID: id}
 	}
@@ -127,6 +140,9 @@ func Files(s Spec) ([]File, error) {
 		dir("/var", 0o755, 0),
 		dir("/var/lib", 0o755, 0),
 		dir(StateDir, 0o750, UID),
+	}
+	if sbom != nil {
+		files = append(files, file(SBOM, 0o644, sbom))
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil

@@ -2,8 +2,8 @@
 // container engine (`make image`), or writes its file system as a directory
 // for the Dockerfile's build stage. Package ociimage says what is in it.
 //
-//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -notices FILE [-version V] [-revision SHA] [-created RFC3339] [-tag NAME:TAG] -o IMAGE.tar
-//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -notices FILE -rootfs DIR
+//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -notices FILE [-sbom FILE] [-version V] [-revision SHA] [-created RFC3339] [-tag NAME:TAG] -o IMAGE.tar
+//	pachca-image -binary FILE [-arch amd64|arm64] [-ca-bundle FILE] -notices FILE [-sbom FILE] -rootfs DIR
 package main
 
 import (
@@ -32,6 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&s.Arch, "arch", runtime.GOARCH, "GOARCH of the binary: amd64 or arm64")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "PEM `FILE` of trusted root certificates")
 	fs.StringVar(&s.Notices, "notices", "", "THIRD_PARTY_NOTICES `FILE` of the binary (cmd/pachca-notices)")
+	fs.StringVar(&s.SBOM, "sbom", "", "CycloneDX SBOM `FILE` of the binary (cmd/pachca-sbom), put beside the notices")
 	fs.StringVar(&s.Version, "version", "dev", "version label")
 	fs.StringVar(&s.Revision, "revision", "unknown", "commit label")
 	fs.StringVar(&created, "created", "", "creation time, RFC 3339 (default 1970-01-01T00:00:00Z, for reproducible builds)")

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/internal/notices"
+	"github.com/pachca-export/pachca-export/internal/sbom"
 	"github.com/pachca-export/pachca-export/testkit/buildtest"
 )
 
@@ -50,7 +51,8 @@ func TestImage(t *testing.T) {
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "image.tar")
 	notices := writeNotices(t, bin)
-	args := []string{"-binary", bin, "-arch", runtime.GOARCH, "-notices", notices, "-version", buildtest.Version,
+	sbomFile := writeSBOM(t, bin)
+	args := []string{"-binary", bin, "-arch", runtime.GOARCH, "-notices", notices, "-sbom", sbomFile, "-version", buildtest.Version,
 		"-revision", buildtest.Commit, "-created", buildtest.Date}
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, run(append(args, "-o", archive), &stdout, &stderr), stderr.String())
@@ -114,6 +116,7 @@ func TestImage(t *testing.T) {
 		"/etc", "/etc/group", "/etc/passwd", "/etc/ssl", "/etc/ssl/certs", "/etc/ssl/certs/ca-certificates.crt",
 		"/tmp", "/usr", "/usr/local", "/usr/local/bin", "/usr/local/bin/pachca-export",
 		"/usr/share", "/usr/share/doc", "/usr/share/doc/pachca-export", "/usr/share/doc/pachca-export/THIRD_PARTY_NOTICES",
+		"/usr/share/doc/pachca-export/pachca-export.cdx.json",
 		"/var", "/var/lib", "/var/lib/pachca-export",
 	}, paths, "no shell, no package manager, nothing but these")
 
@@ -122,6 +125,9 @@ func TestImage(t *testing.T) {
 	wantNotices, err := os.ReadFile(notices)
 	require.NoError(t, err)
 	require.Equal(t, entry{mode: 0o644, data: wantNotices}, files["/usr/share/doc/pachca-export/THIRD_PARTY_NOTICES"])
+	wantSBOM, err := os.ReadFile(sbomFile)
+	require.NoError(t, err)
+	require.Equal(t, entry{mode: 0o644, data: wantSBOM}, files["/usr/share/doc/pachca-export/pachca-export.cdx.json"])
 
 	// The user runs non-root, is known to /etc/passwd and /etc/group, and
 	// owns its home, the working directory; it cannot change the binary.
@@ -165,7 +171,7 @@ func TestImage(t *testing.T) {
 		t.Skip("-rootfs sets owners: needs root (as in a container build stage)")
 	}
 	rootfs := filepath.Join(dir, "rootfs")
-	require.Equal(t, 0, run([]string{"-binary", bin, "-arch", runtime.GOARCH, "-notices", notices, "-rootfs", rootfs}, io.Discard, &stderr), stderr.String())
+	require.Equal(t, 0, run([]string{"-binary", bin, "-arch", runtime.GOARCH, "-notices", notices, "-sbom", sbomFile, "-rootfs", rootfs}, io.Discard, &stderr), stderr.String())
 	require.Equal(t, files, treeFiles(t, rootfs))
 }
 
@@ -181,6 +187,14 @@ func TestUsage(t *testing.T) {
 	static := buildtest.StaticBinary(t)
 	first, err := buildinfo.ReadFile(static)
 	require.NoError(t, err)
+	full := writeNotices(t, static)
+	// An SBOM of another binary: here, of the same one changed by a byte.
+	other := filepath.Join(t.TempDir(), "pachca-export")
+	data, err := os.ReadFile(static)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(other, append(data, 0), 0o755))
+	otherSBOM := writeSBOM(t, other)
+	sum := sha256.Sum256(data)
 	otherArch := map[string]string{"amd64": "arm64"}[runtime.GOARCH]
 	if otherArch == "" {
 		otherArch = "amd64"
@@ -203,6 +217,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-binary", "/nonexistent", "-notices", partial, "-o", out}, 1, "binary: open /nonexistent: no such file or directory"},
 		{[]string{"-binary", static, "-notices", "/nonexistent", "-o", out}, 1, "notices: open /nonexistent: no such file or directory (write them with: go run ./cmd/pachca-notices -o FILE " + static + ")"},
 		{[]string{"-binary", static, "-notices", partial, "-o", out}, 1, "notices " + partial + ": no licence of " + first.Deps[0].Path + " " + first.Deps[0].Version + ", which " + static + " links (write them again with cmd/pachca-notices)"},
+		{[]string{"-binary", static, "-notices", full, "-sbom", "/nonexistent", "-o", out}, 1, "sbom: open /nonexistent: no such file or directory (write it with: go run ./cmd/pachca-sbom -version V " + static + ")"},
+		{[]string{"-binary", static, "-notices", full, "-sbom", otherSBOM, "-o", out}, 1, "sbom " + otherSBOM + ": not the SBOM of " + static + ", whose SHA-256 is " + fmt.Sprintf("%x", sum) + " (write it again with cmd/pachca-sbom)"},
 	} {
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, tc.code, run(tc.args, &stdout, &stderr), tc.args)
@@ -220,6 +236,17 @@ func writeNotices(t *testing.T, bin string) string {
 	require.NoError(t, err)
 	p := filepath.Join(t.TempDir(), "THIRD_PARTY_NOTICES")
 	require.NoError(t, os.WriteFile(p, text, 0o644))
+	return p
+}
+
+// writeSBOM writes the binary's SBOM as `make image` does and returns the
+// file's path.
+func writeSBOM(t *testing.T, bin string) string {
+	t.Helper()
+	doc, err := sbom.Generate("../..", bin, buildtest.Version)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "pachca-export.cdx.json")
+	require.NoError(t, os.WriteFile(p, doc, 0o644))
 	return p
 }
 
