@@ -60,7 +60,8 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	// sealed before the API's midnight would miss its last events.
 	behind := l.s.Client().APIBehind()
 	l.noteBehind(behind)
-	end := l.s.Now().Add(-behind - l.lag).Truncate(time.Millisecond)
+	now := l.s.Now()
+	end := now.Add(-behind - l.lag).Truncate(time.Millisecond)
 	c := l.pos.Pending
 	redo := c != nil
 	sealed := 0
@@ -81,6 +82,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	// clock once this one commits, comes at once rather than an interval
 	// later (a --from weeks back waited a whole interval to begin).
 	deferred := (redo || !l.answered) && l.due(end, exported)
+	capped := false
 	if !redo {
 		// Not from pos.Start itself, but its day's start: two cycles past a
 		// midnight both pinned at a start less than the look-back before
@@ -88,8 +90,7 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 		// [start, midnight), the second refused or replacing the first.
 		// What precedes the start goes to no file and no stream
 		// (StreamsFrom) until the seal.
-		from := l.pos.Watermark.Add(-l.cfg.Lookback)
-		from = maxTime(from, l.pos.Start.UTC().Truncate(day), end.Add(-l.cfg.Lookback).Truncate(day), // sealed days are done
+		from := maxTime(l.rereadFrom(), l.pos.Start.UTC().Truncate(day), end.Add(-l.cfg.Lookback).Truncate(day), // sealed days are done
 			l.oldest()) // a loop stopped for longer than the retention
 		// A day sealed before a restart raised follow.lookback, or
 		// exported whole by `run`, is done too.
@@ -108,7 +109,14 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 			}
 			return errIdle
 		}
-		c = &state.Cycle{Seq: l.pos.Seq + 1, From: from, To: end}
+		// A backlog (a first start late in a big day, a flood read after
+		// an outage) is read in cycles of a bounded number of events, each
+		// committed: one cycle of all of it held every id until its commit,
+		// and a process killed at its memory limit redid it whole, to be
+		// killed again.
+		to := minTime(end, maxTime(from, l.pos.Watermark).Add(l.maxAdvance()))
+		capped = to.Before(end)
+		c = &state.Cycle{Seq: l.pos.Seq + 1, From: from, To: to}
 		l.pos.Pending = c
 		if err := l.st.SetFollow(l.pos); err != nil {
 			return err
@@ -179,23 +187,82 @@ func (l *Loop) cycle(ctx, stop context.Context) error {
 	// (its events gone from kept cycle files). The look-back re-reads the
 	// millisecond; with none, an event of it published late is the seal's.
 	to := minTime(c.To, l.s.Now().Add(-l.s.Client().APIBehind()-l.lag).Truncate(time.Millisecond))
+	prev := l.pos.Watermark
 	l.pos.Watermark = maxTime(to, l.pos.Watermark.Add(time.Millisecond))
 	l.pos.Seq, l.pos.Pending = c.Seq, nil
+	l.lastAdvance, l.lastFresh = l.pos.Watermark.Sub(maxTime(c.From, prev)), fresh.len()
+	// What the look-back must re-read is known from a cycle of this
+	// process: a redo's began before it. Its now - lag as the API's clock
+	// read then, as its answers tell it: an end chosen before them (a
+	// first cycle, or after a step of this host's clock) may lie ahead of
+	// the API's clock, and the next cycle would skip a look-back it needs.
+	l.horizon = time.Time{}
+	if !redo {
+		l.horizon = minTime(end, now.Add(-l.s.Client().APIBehind()-l.lag))
+	}
 	// A redo may deliver from the spool without asking the API anything
 	// (one started while the API is away): its clock is known once a cycle
 	// of its own read it.
 	l.answered = l.answered || !redo
-	l.soon = deferred && l.answered
-	l.recent.prune(l.pos.Watermark.Add(-l.cfg.Lookback).UnixMilli())
+	l.soon = deferred && l.answered || capped
+	l.recent.prune(l.rereadFrom().UnixMilli())
 	if err := l.st.SetFollow(l.pos); err != nil {
 		return err
 	}
 	l.m.watermark.Set(float64(l.pos.Watermark.UnixMilli()) / 1000)
 	l.succeeded()
-	l.log.Info("follow: cycle", "seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", fresh.len(), "late", late,
+	attrs := []any{"seq", c.Seq, "from", fmtT(c.From), "to", fmtT(c.To), "events", fresh.len(), "late", late,
 		"sealed_days", sealed, "redo", redo, "requests", sum.Requests, "throttled", sum.Throttled,
-		"freshness_s", l.freshness().Seconds(), "duration_s", time.Since(began).Seconds())
+		"freshness_s", l.freshness().Seconds(), "duration_s", time.Since(began).Seconds()}
+	if capped {
+		attrs = append(attrs, "backlog_s", end.Sub(c.To).Seconds()) // read by the next cycles, at once
+	}
+	l.log.Info("follow: cycle", attrs...)
 	return nil
+}
+
+// maxCycleEvents is about the most events one cycle delivers when it reads
+// a backlog: some 17 MiB of ids held until its commit (90 bytes each), and
+// at the API's rate some 80 s of reading between two commits.
+const maxCycleEvents = 200_000
+
+// firstAdvance is how far the first cycle of a process may move the
+// watermark, before it knows how many events a span of the log holds: an
+// hour of a day of 4 million events is about 170,000.
+const firstAdvance = time.Hour
+
+// maxAdvance is how far the next cycle may move the watermark: the span
+// that held cycleEvents at the density of the last cycle, and at most
+// twice its advance (the log may be denser ahead: a flood met after an
+// outage), at least an interval (the span of a cycle that keeps up).
+func (l *Loop) maxAdvance() time.Duration {
+	if l.lastAdvance <= 0 {
+		return max(firstAdvance, l.cfg.Interval)
+	}
+	a := 2 * l.lastAdvance
+	if l.lastFresh > 0 {
+		a = min(a, time.Duration(float64(l.lastAdvance)*float64(l.cycleEvents)/float64(l.lastFresh)))
+	}
+	return max(a, l.cfg.Interval)
+}
+
+// apiClockSlack is how far the API's now, as its answers' Date headers
+// tell it, may be off: they are read to the second.
+const apiClockSlack = 2 * time.Second
+
+// rereadFrom is where the next cycle's read begins: the look-back behind
+// the watermark, for the events the API publishes up to lag + lookback
+// late. But an event created before horizon - lookback and published
+// after the last cycle began is later than that: when that cycle stopped
+// more than a look-back short of its horizon (reading a backlog), the
+// next one begins at the watermark, not re-reading a look-back of the
+// backlog at each of its cycles.
+func (l *Loop) rereadFrom() time.Time {
+	from := l.pos.Watermark.Add(-l.cfg.Lookback)
+	if l.horizon.IsZero() {
+		return from
+	}
+	return maxTime(from, minTime(l.pos.Watermark, l.horizon.Add(-l.cfg.Lookback-apiClockSlack)))
 }
 
 // maxClockStep is how far this host's wall clock may move apart from its

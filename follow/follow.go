@@ -13,6 +13,7 @@
 package follow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type Options struct {
 	// Listening, when set, is called once the endpoints answer, before the
 	// session opens (addr: where; not called without an address).
 	Listening func(addr string)
+	// CycleEvents, when set, replaces maxCycleEvents (tests).
+	CycleEvents int
 	// Ready, when set, is called once the loop has loaded its position and
 	// its endpoints report it (tests).
 	Ready func(addr string)
@@ -223,8 +226,21 @@ type Loop struct {
 	// an earlier process spooled (before it), not from its own.
 	began time.Time
 	// soon: the cycle that just committed left due days unsealed, the
-	// API's clock unknown when it began; the next one begins at once.
+	// API's clock unknown when it began, or stopped short of now - lag
+	// (capped); the next one begins at once.
 	soon bool
+	// cycleEvents is about the most events a cycle is to deliver
+	// (maxCycleEvents); lastAdvance and lastFresh are how far the last
+	// committed cycle moved the watermark and the events it delivered,
+	// which cap the next one's range (maxAdvance).
+	cycleEvents int
+	lastAdvance time.Duration
+	lastFresh   int
+	// horizon is where the last committed cycle of this process would have
+	// ended had it not been capped (now - lag at its start); zero until
+	// then, and after a redo: the look-back is re-read behind it
+	// (rereadFrom).
+	horizon time.Time
 
 	mu     sync.Mutex
 	status status
@@ -242,7 +258,7 @@ func newLoop(ctx context.Context, s *pipeline.Session, cfg *config.Config, log *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Loop{began: time.Now(), s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, timeout: cfg.Source.Timeout, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}}
+	l := &Loop{began: time.Now(), s: s, st: s.State(), cfg: cfg.Follow, lag: cfg.Period.Lag, timeout: cfg.Source.Timeout, retention: cfg.Period.Retention, log: log, recent: newRecentIDs(), counted: map[string]map[string]bool{}, cycleEvents: cmp.Or(o.CycleEvents, maxCycleEvents)}
 	pos, ok, err := l.st.Follow()
 	if err != nil {
 		return nil, err

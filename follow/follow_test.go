@@ -405,7 +405,8 @@ func TestFollowAlertEventsSavedBeforeCommit(t *testing.T) {
 		}
 	}
 	burst(3, 2*cfg.Period.Lag) // read by the first cycle
-	f := startFollow(t, cfg, c, follow.Options{Ready: func(string) {
+	// From a minute back: the first cycle, which fails, reads it all.
+	f := startFollow(t, cfg, c, follow.Options{From: c.now().Add(-time.Minute), Ready: func(string) {
 		// Loaded, no cycle yet: saving will fail.
 		require.NoError(t, os.MkdirAll(filepath.Join(recent, "x"), 0o700))
 	}})

@@ -35,7 +35,10 @@ func TestFollowFromThePastSealsAtOnce(t *testing.T) {
 	f := startFollow(t, cfg, clock{}, follow.Options{From: today.AddDate(0, 0, -2)})
 	waitSealed(t, cfg, today.AddDate(0, 0, -1).Format(time.DateOnly))
 	require.NoError(t, f.stop())
-	require.EqualValues(t, 2, position(t, cfg).Seq, "the first cycle, and the one that sealed")
+	// Sealed by the second cycle, whatever came after it: the first
+	// cycles read today's backlog an hour, then two, four ... at a time,
+	// one right after the other.
+	require.GreaterOrEqual(t, position(t, cfg).Seq, int64(2), "the first cycle, and the one that sealed")
 }
 
 // TestFollowSealGoesOnAcrossStarts: a day of 5,000 events (100 pages) to
