@@ -64,7 +64,7 @@ func process() int {
 	defer cancel()
 	args := os.Args[1:]
 	e := newEnv(args, os.Stdout, os.Stderr)
-	go e.watchSignals(sigs, cancel, os.Exit)
+	go e.watchSignals(sigs, cancel, dieOfInterrupt)
 	return e.main(ctx, args)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/signal"
 	"syscall"
 	"time"
 )
@@ -12,8 +13,8 @@ import (
 // Kubernetes, timeout) and SIGHUP (the terminal or ssh session closed).
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
-// exitForced is the exit status of a second interrupt: 128 + SIGINT, what
-// a shell reports of a program Ctrl-C ended.
+// exitForced is what a shell reports of a process a second interrupt
+// ended: 128 + SIGINT, the process dying of the signal (dieOfInterrupt).
 const exitForced = 130
 
 // forcedLineWait bounds the writing of forcedLine before the exit.
@@ -22,7 +23,7 @@ const forcedLineWait = time.Second
 // Lines of watchSignals, after "pachca-export: " in text.
 const (
 	stopHint   = "interrupt: stopping cleanly; interrupt again (Ctrl-C) to exit at once"
-	forcedLine = "second interrupt: exiting at once (exit status 130) without finishing the stop; what was under way is left as after a kill (SIGKILL), and the same command started again resumes it"
+	forcedLine = "second interrupt: exiting at once (by SIGINT, status 130 in a shell) without finishing the stop; what was under way is left as after a kill (SIGKILL), and the same command started again resumes it"
 )
 
 // watchSignals cancels the command at the first stop signal, and ends the
@@ -97,4 +98,17 @@ func (e *env) signalLine(level slog.Level, msg string, code int) {
 		return
 	}
 	log.Log(context.Background(), level, msg)
+}
+
+// dieOfInterrupt ends the process by SIGINT's own default action, as if
+// it had never been caught: a shell running it in a script or a loop then
+// stops too, where an exit status, even 130, tells it the command ended
+// by itself and it goes on to the next one (a shell that got the same
+// Ctrl-C waits to see how its child ended). Should the signal not end it
+// (ignored where it started), the exit status is code.
+func dieOfInterrupt(code int) {
+	signal.Reset(os.Interrupt)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+	time.Sleep(time.Second)
+	os.Exit(code)
 }
