@@ -505,14 +505,7 @@ var oracles = map[string]oracle{
 						"results": strconv.Itoa(g.results), "next_pages": strconv.Itoa(g.next), "first_search": stamp(g.first), "last_search": stamp(g.last)})
 				}
 			}
-			slices.SortFunc(out, func(a, b map[string]string) int {
-				x, _ := strconv.Atoi(a["results"])
-				y, _ := strconv.Atoi(b["results"])
-				if x != y {
-					return y - x
-				}
-				return strings.Compare(a["actor_id"]+"\x00"+a["event_key"], b["actor_id"]+"\x00"+b["event_key"])
-			})
+			sortByCount(out, "results", "actor_id", "event_key")
 			return out
 		},
 		found: func(t *testing.T, rows []map[string]string) {
@@ -603,14 +596,7 @@ var oracles = map[string]oracle{
 			for k, g := range groups {
 				out = append(out, map[string]string{"actor_id": k[0], "event_category": k[1], "events": strconv.Itoa(g.n), "first_event": stamp(g.first), "last_event": stamp(g.last)})
 			}
-			slices.SortFunc(out, func(a, b map[string]string) int {
-				x, _ := strconv.Atoi(a["events"])
-				y, _ := strconv.Atoi(b["events"])
-				if x != y {
-					return y - x
-				}
-				return strings.Compare(a["actor_id"]+"\x00"+a["event_category"], b["actor_id"]+"\x00"+b["event_category"])
-			})
+			sortByCount(out, "events", "actor_id", "event_category")
 			return out
 		},
 		found: func(t *testing.T, rows []map[string]string) {
@@ -654,4 +640,22 @@ var oracles = map[string]oracle{
 			require.Positive(t, rowsWith(rows, "ip_address", "127.0.0.1", "exporter", "true"), "the exporters' own reads")
 		},
 	},
+}
+
+// sortByCount orders rows as the recipes' ORDER BY count DESC, key...:
+// the largest count first, then by the keys.
+func sortByCount(rows []map[string]string, count string, keys ...string) {
+	slices.SortFunc(rows, func(a, b map[string]string) int {
+		x, _ := strconv.Atoi(a[count])
+		y, _ := strconv.Atoi(b[count])
+		if x != y {
+			return y - x
+		}
+		for _, k := range keys {
+			if c := strings.Compare(a[k], b[k]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
 }
