@@ -196,13 +196,15 @@ func firstLines(s string, n int) string {
 
 // realSim is a simulator behind a handler that can refuse POST /messages
 // (refuse set: 404, a recipient gone), add an unparseable event to the
-// first page of GET /audit_events answers (garble set), and answer the
+// first page of GET /audit_events answers (garble set) or drop one of
+// each page (shrink set), and answer the
 // next GET /audit_events 429 (throttle of them); base is the URL the
 // exporter is to use.
 type realSim struct {
 	*simulator.Server
 	base           string
 	refuse, garble atomic.Bool
+	shrink         atomic.Bool  // drop the newest event of each page
 	throttle       atomic.Int32 // answer so many GET /audit_events 429
 }
 
@@ -227,7 +229,8 @@ func startRealSim(t *testing.T, sc simulator.Config) *realSim {
 			io.WriteString(w, `{"errors":[{"key":"user_id","value":"not_found","message":"not found","code":"not_found"}]}`)
 			return
 		}
-		if !rs.garble.Load() || !strings.HasSuffix(r.URL.Path, "/audit_events") || r.URL.Query().Get("cursor") != "" {
+		first := r.URL.Query().Get("cursor") == ""
+		if !(rs.garble.Load() && first) && !rs.shrink.Load() || !strings.HasSuffix(r.URL.Path, "/audit_events") {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -237,9 +240,14 @@ func startRealSim(t *testing.T, sc simulator.Config) *realSim {
 		var page map[string]json.RawMessage
 		var evs []json.RawMessage
 		if rec.Code == http.StatusOK && json.Unmarshal(body, &page) == nil && json.Unmarshal(page["data"], &evs) == nil {
-			// An event whose created_at does not parse: the API sent
-			// what the exporter cannot read.
-			evs = append([]json.RawMessage{json.RawMessage(`{"id":"unreadable","created_at":"yesterday","event_key":"user_login"}`)}, evs...)
+			if rs.shrink.Load() && len(evs) > 0 {
+				evs = evs[1:]
+			}
+			if rs.garble.Load() && first {
+				// An event whose created_at does not parse: the API sent
+				// what the exporter cannot read.
+				evs = append([]json.RawMessage{json.RawMessage(`{"id":"unreadable","created_at":"yesterday","event_key":"user_login"}`)}, evs...)
+			}
 			page["data"], _ = json.Marshal(evs)
 			body, _ = json.Marshal(page)
 		}
@@ -447,8 +455,10 @@ alerts:
 // its counters carried over from night to night), each night a day ago:
 // a healthy night raises nothing; a day with no event raises EmptyDay; an
 // event the exporter cannot parse, DeadLetters; 429 answers, Throttled; a
-// token the API refuses, LastRunFailed, and NoRecentSuccess 26 hours after
-// the last success. Each alone, on its night.
+// day that would shrink, run from another state onto the same sink,
+// RefusedDay and LastRunFailed (the run fails), and NoRecentSuccess 26
+// hours after the last success; a token the API refuses, LastRunFailed
+// again. Each with nothing else.
 func TestRealAlertsNightlyRuns(t *testing.T) {
 	t.Parallel()
 	bin := buildtest.StaticBinary(t)
@@ -461,7 +471,7 @@ func TestRealAlertsNightlyRuns(t *testing.T) {
 	defer cancel()
 	day := func(ago int) string { return time.Now().UTC().AddDate(0, 0, -ago).Format(time.DateOnly) }
 	tl := timeline{step: 10 * time.Minute}
-	night := func(ago int, ok bool, hold int, args ...string) {
+	night := func(cfg string, ago int, ok bool, hold int, args ...string) {
 		t.Helper()
 		out, err := exec.CommandContext(ctx, bin, append([]string{"run", "-c", cfg, "--from", day(ago), "--to", day(ago - 1),
 			"--metrics-file", textfile}, args...)...).CombinedOutput()
@@ -475,21 +485,33 @@ func TestRealAlertsNightlyRuns(t *testing.T) {
 		tl.scrapes = append(tl.scrapes, read(t, string(b), hold))
 	}
 	const nightSteps = 24 * 6
-	night(4, true, nightSteps)
+	night(cfg, 4, true, nightSteps)
 	tl.expect = append(tl.expect, expectation{23 * time.Hour, nil, "a healthy night"})
-	night(20, true, nightSteps) // before the simulator's events
+	night(cfg, 20, true, nightSteps) // before the simulator's events
 	tl.expect = append(tl.expect, expectation{25 * time.Hour, []string{"PachcaExportEmptyDay"}, "an empty day"})
 	rs.garble.Store(true)
-	night(3, true, nightSteps)
+	night(cfg, 3, true, nightSteps)
 	rs.garble.Store(false)
 	tl.expect = append(tl.expect, expectation{49 * time.Hour, []string{"PachcaExportDeadLetters"}, "a dead letter"})
 	rs.throttle.Store(2)
-	night(2, true, nightSteps)
+	night(cfg, 2, true, nightSteps)
 	require.Zero(t, rs.throttle.Load())
 	tl.expect = append(tl.expect, expectation{73 * time.Hour, []string{"PachcaExportThrottled"}, "two 429 answers"})
-	night(1, false, 3*6, "--token", simulator.TokenNoScope)
+	// Another state (a configuration copied, its state.dir changed) on
+	// the same sink, and an API that returns fewer events of a day than
+	// the sink holds: the day is not replaced.
+	b, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	other := filepath.Join(filepath.Dir(cfg), "other.yaml")
+	require.NoError(t, os.WriteFile(other, []byte(strings.Replace(string(b), "/state\n", "/state-other\n", 1)), 0o600))
+	rs.shrink.Store(true)
+	night(other, 4, false, nightSteps) // refused: the run fails
+	rs.shrink.Store(false)
 	tl.expect = append(tl.expect,
-		expectation{96*time.Hour + 20*time.Minute, []string{"PachcaExportLastRunFailed"}, "the run failed 20 minutes ago"},
-		expectation{98*time.Hour + 30*time.Minute, []string{"PachcaExportLastRunFailed", "PachcaExportNoRecentSuccess"}, "no success for 26.5 hours"})
+		expectation{96*time.Hour + 20*time.Minute, []string{"PachcaExportLastRunFailed", "PachcaExportRefusedDay"}, "a day refused, the run failed 20 minutes ago"},
+		expectation{98*time.Hour + 30*time.Minute, []string{"PachcaExportLastRunFailed", "PachcaExportNoRecentSuccess", "PachcaExportRefusedDay"}, "no success for 26.5 hours"})
+	night(cfg, 1, false, 3*6, "--token", simulator.TokenNoScope)
+	tl.expect = append(tl.expect, expectation{120*time.Hour + 20*time.Minute,
+		[]string{"PachcaExportLastRunFailed", "PachcaExportNoRecentSuccess"}, "the token refused: failed again, no success for 2 days"})
 	tl.check(t)
 }
