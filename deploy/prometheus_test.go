@@ -189,3 +189,49 @@ state:
 `, base, sc.Token, source, addr, follow, filepath.Join(dir, "out"), filepath.Join(dir, "state")), 0o600))
 	return cfg, addr
 }
+
+// TestPrometheusRulesRunbook: the page says what is wrong, and its runbook
+// annotation where to read what to do: every alert names its entry in the
+// README's "When an alert fires" (an anchor of a heading there), and every
+// entry there is an alert's (was: no alert said what to do, and the README
+// had no such section). A new alert without its entry fails here.
+func TestPrometheusRulesRunbook(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	readme := string(b)
+	start := strings.Index(readme, "\n### When an alert fires\n")
+	require.NotEqual(t, -1, start, "README has no section When an alert fires")
+	section := readme[start+1:]
+	if end := regexp.MustCompile(`(?m)^##{1,2} `).FindStringIndex(section[4:]); end != nil {
+		section = section[:end[0]+4]
+	}
+	// A heading's anchor as GitHub makes it: lower case, punctuation
+	// but - removed, spaces as -.
+	anchor := func(heading string) string {
+		a := strings.Map(func(r rune) rune {
+			switch {
+			case r == ' ':
+				return '-'
+			case r == '-' || r == '_' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9':
+				return r
+			}
+			return -1
+		}, strings.ToLower(heading))
+		return a
+	}
+	entries := map[string]string{} // anchor: entry text
+	for _, e := range strings.Split(section, "\n#### ")[1:] {
+		heading, text, _ := strings.Cut(e, "\n")
+		entries[anchor(heading)] = strings.TrimSpace(text)
+	}
+	var alerts []string
+	for _, r := range readRules(t) {
+		alerts = append(alerts, anchor(r.Alert))
+		rb := r.Annotations["runbook"]
+		require.Equal(t, "README.md#"+anchor(r.Alert), rb, "alert %s: its runbook annotation names no README anchor of its own", r.Alert)
+		require.NotEmpty(t, entries[anchor(r.Alert)], "alert %s has no entry in the README's When an alert fires (#### %s)", r.Alert, r.Alert)
+	}
+	for a := range entries {
+		require.Contains(t, alerts, a, "README's When an alert fires has an entry (#%s) of no alert", a)
+	}
+}
