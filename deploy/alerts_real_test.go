@@ -195,7 +195,8 @@ func firstLines(s string, n int) string {
 }
 
 // realSim is a simulator behind a handler that can refuse POST /messages
-// (refuse set: 404, a recipient gone), add an unparseable event to the
+// (refuse set: 404, a recipient gone), refuse the token (revoke set: 401),
+// add an unparseable event to the
 // first page of GET /audit_events answers (garble set) or drop one of
 // each page (shrink set), and answer the
 // next GET /audit_events 429 (throttle of them); base is the URL the
@@ -204,6 +205,7 @@ type realSim struct {
 	*simulator.Server
 	base           string
 	refuse, garble atomic.Bool
+	revoke         atomic.Bool  // answer GET /audit_events 401, a token revoked
 	shrink         atomic.Bool  // drop the newest event of each page
 	throttle       atomic.Int32 // answer so many GET /audit_events 429
 }
@@ -218,6 +220,12 @@ func startRealSim(t *testing.T, sc simulator.Config) *realSim {
 	rs := &realSim{Server: sim}
 	h := sim.Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/audit_events") && rs.revoke.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"errors":[{"key":"token","value":"invalid_token","message":"token revoked","code":"invalid_token"}]}`)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, "/audit_events") && rs.throttled() {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -513,5 +521,42 @@ func TestRealAlertsNightlyRuns(t *testing.T) {
 	night(cfg, 1, false, 3*6, "--token", simulator.TokenNoScope)
 	tl.expect = append(tl.expect, expectation{120*time.Hour + 20*time.Minute,
 		[]string{"PachcaExportLastRunFailed", "PachcaExportNoRecentSuccess"}, "the token refused: failed again, no success for 2 days"})
+	tl.check(t)
+}
+
+// TestRealAlertsFollowTokenRevoked: the token of a healthy feed is
+// revoked. follow ends at once with exit 2, which its unit does not
+// restart: no series is left to raise the feed's alerts (FollowStale,
+// CyclesFailing), and what fires, an hour later, is that its metrics are
+// gone. The README's entry for those says so.
+func TestRealAlertsFollowTokenRevoked(t *testing.T) {
+	t.Parallel()
+	bin := buildtest.StaticBinary(t)
+	sc := simulator.DefaultConfig()
+	sc.Faults = nil
+	rs := startRealSim(t, sc)
+	cfg, addr := realConfig(t, rs, "", "follow:\n  listen: LISTEN\n  interval: 300ms\n  lookback: 5s")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	f := startFollowProc(t, ctx, bin, cfg, addr, "--from", time.Now().UTC().Add(-5*time.Minute).Format(time.RFC3339))
+	tl := timeline{step: time.Minute}
+	for n := 1; n <= 3; n++ {
+		tl.scrapes = append(tl.scrapes, f.until(ctx, successes, float64(n), 10))
+	}
+	rs.revoke.Store(true)
+	select {
+	case <-f.done:
+		var exit *exec.ExitError
+		require.ErrorAs(t, f.err, &exit)
+		require.Equal(t, 2, exit.ExitCode(), "a token refused: %s", f.stderr.String())
+	case <-ctx.Done():
+		t.Fatal("follow went on with its token refused")
+	}
+	tl.scrapes = append(tl.scrapes, scrape{real: time.Now(), hold: 80, series: map[string]float64{}})
+	tl.expect = []expectation{
+		{29 * time.Minute, nil, "a healthy feed"},
+		{80 * time.Minute, nil, "stopped 50 minutes ago: no series, nothing fires within the hour"},
+		{100 * time.Minute, []string{"PachcaExportMetricsAbsent", "PachcaExportMetricsGone"}, "stopped over an hour ago"},
+	}
 	tl.check(t)
 }
