@@ -380,7 +380,7 @@ func TestRealAlertsFollowDown(t *testing.T) {
 	sc.FaultRate, sc.Faults = 1, []string{simulator.Fault500}
 	rs := startRealSim(t, sc)
 	cfg, addr := realConfig(t, rs, "  max_retries: 0\n",
-		"follow:\n  listen: LISTEN\n  interval: 300ms\n  lookback: 5s\n  give_up_after: 1500ms")
+		"follow:\n  listen: LISTEN\n  interval: 300ms\n  lookback: 5s\n  give_up_after: 2500ms")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	from := time.Now().UTC().Add(-20 * time.Minute).Format(time.RFC3339)
