@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ import (
 // pachca-export.rules.test.yml show what the rules do with the series
 // their author had in mind; these show what they do with the series the
 // exporter really has. Seconds of the real process stand for the minutes
-// of the model: each scrape is held for the minutes it stands for.
+// of the model: each scrape is held for the minutes it stands for, and the
+// times the exporter writes (*_timestamp_seconds) are moved to the model's
+// clock, to the start of the first scrape that read them.
 
 // scrape is one reading of the exporter's pachca_export_ series (promtool's
 // spelling, name{labels}) and how long the model holds it.
@@ -319,7 +322,26 @@ type followProc struct {
 	addr   string
 	done   chan struct{} // closed when the process has ended, with err
 	err    error
-	stderr strings.Builder
+	stderr lockedBuffer
+}
+
+// lockedBuffer is the process's stderr, written by exec's copier and read
+// by a failing test while the process may still write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startFollowProc(t *testing.T, ctx context.Context, bin, cfg, addr string, args ...string) *followProc {
