@@ -29,6 +29,9 @@ func (p Part) Name() string { return "dt=" + p.Day + "/" + p.File.Name }
 
 // Gap is a part of a period that no file covers: a whole day (no manifest,
 // or none of its files overlap the period) or the span [From, To) of a day.
+// Whole is false when the period takes only part of the day, as the first
+// and last UTC days of a period of Moscow days: what is missing is named
+// with its span, not as the whole day.
 type Gap struct {
 	Day      string
 	From, To time.Time
@@ -100,8 +103,9 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 	for day := p.From.Truncate(24 * time.Hour); day.Before(p.To); day = day.Add(24 * time.Hour) {
 		share := sinks.NewPartition(day, p.From, p.To, "")
 		date := share.Date()
+		whole := wholeDay(share.From, share.To)
 		if _, ok := slices.BinarySearch(p.Held, date); !ok {
-			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
+			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: whole})
 			continue
 		}
 		m, err := readManifest(ctx, st, share.Dir(), marker)
@@ -109,7 +113,7 @@ func NewPlan(ctx context.Context, st sinks.Store, from, to time.Time) (*Plan, er
 			return nil, err
 		}
 		if m == nil {
-			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: true})
+			p.Missing = append(p.Missing, Gap{Day: date, From: share.From, To: share.To, Whole: whole})
 			p.Held = slices.DeleteFunc(p.Held, func(d string) bool { return d == date })
 			continue
 		}
@@ -278,7 +282,12 @@ func spans(day string, files []sinks.ManifestFile, lo, hi time.Time) ([]Part, []
 		covered = end
 	}
 	if covered.Before(hi) {
-		gaps = append(gaps, Gap{Day: day, From: covered, To: hi, Whole: covered.Equal(lo)})
+		gaps = append(gaps, Gap{Day: day, From: covered, To: hi, Whole: covered.Equal(lo) && wholeDay(lo, hi)})
 	}
 	return parts, gaps
+}
+
+// wholeDay reports whether [from, to) is a whole UTC day.
+func wholeDay(from, to time.Time) bool {
+	return from.Equal(from.Truncate(24*time.Hour)) && to.Sub(from) == 24*time.Hour
 }

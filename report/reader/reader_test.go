@@ -184,6 +184,14 @@ func TestGaps(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "2026-11-05 (00:00:00Z-03:00:00Z)", reader.DescribeGaps(p.Missing))
 
+	// A period of Moscow days (21:00 UTC to 21:00 UTC) needs the end of
+	// a UTC day and the start of the next: a missing folder is named with
+	// the span the period takes of it, not as the whole day (was:
+	// "missing 2026-11-02..2026-11-03" for 3 hours of the first).
+	p, err = reader.NewPlan(t.Context(), filesink.ReadOnly(dir), h(1, 21), h(2, 3))
+	require.NoError(t, err)
+	require.Equal(t, "2026-11-02 (21:00:00Z-24:00), 2026-11-03 (00:00:00Z-03:00:00Z)", reader.DescribeGaps(p.Missing))
+
 	// A period whose only gap is its end (today so far, up to now, beside
 	// the follow loop's last cycle) names the --to the output reaches.
 	p, err = reader.NewPlan(t.Context(), filesink.ReadOnly(dir), d(5), h(5, 18))
