@@ -162,14 +162,34 @@ func writeReportOf(t *testing.T, format string, recs []transform.Record) string 
 // writeReportIn is writeReportOf under dir.
 func writeReportIn(t *testing.T, dir, format string, recs []transform.Record) string {
 	t.Helper()
-	reporttest.Write(t, reporttest.FileSink(t, filepath.Join(dir, "out"), format), reporttest.Day0, to, recs)
+	return writeZoneReportIn(t, dir, format, recs, time.UTC)
+}
+
+// writeZoneReportIn is writeReportIn of the same days of loc,
+// [from, to) on its clock. In a zone other than UTC the output starts a
+// UTC day before the dataset, empty, so that it holds the previous period
+// of a zone east of UTC too.
+func writeZoneReportIn(t *testing.T, dir, format string, recs []transform.Record, loc *time.Location) string {
+	t.Helper()
+	start := reporttest.Day0
+	if loc != time.UTC {
+		start = start.AddDate(0, 0, -1)
+	}
+	reporttest.Write(t, reporttest.FileSink(t, filepath.Join(dir, "out"), format), start, to, recs)
 	f, err := os.Create(filepath.Join(dir, "report.html"))
 	require.NoError(t, err)
 	defer f.Close()
-	_, err = report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(filepath.Join(dir, "out")), From: from, To: to,
-		Version: "test", Now: func() time.Time { return to }}, f)
+	lo, hi := inZone(from, loc), inZone(to, loc)
+	_, err = report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(filepath.Join(dir, "out")), From: lo, To: hi, Location: loc,
+		Version: "test", Now: func() time.Time { return hi }}, f)
 	require.NoError(t, err)
 	return f.Name()
+}
+
+// inZone is 00:00 in loc of the UTC date of day.
+func inZone(day time.Time, loc *time.Location) time.Time {
+	y, m, d := day.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
 }
 
 // truth is what the page must show, computed here from the records alone.
@@ -223,6 +243,7 @@ func groupOf(key string) string {
 	return ""
 }
 
+// compute is the truth of [from, to), its days those of from's zone.
 func compute(t *testing.T, from, to time.Time) truth {
 	tr := truth{days: map[string]map[string]int64{}, categories: map[string]int64{}, keys: map[string]int64{}, groups: map[string]int64{}}
 	actors, ips, fails := map[string]int64{}, map[string]int64{}, map[string]int64{}
@@ -233,7 +254,7 @@ func compute(t *testing.T, from, to time.Time) truth {
 			continue
 		}
 		tr.events++
-		day := r.Time().Format(time.DateOnly)
+		day := r.Time().In(from.Location()).Format(time.DateOnly)
 		if tr.days[day] == nil {
 			tr.days[day] = map[string]int64{}
 		}
@@ -275,10 +296,24 @@ const tableJS = `(id) => Array.from(document.querySelectorAll('#' + id + ' tbody
 // TestReportInBrowser renders the report of a known dataset in Chromium,
 // takes a screenshot, and reads every section's numbers from the DOM and
 // from the charts' data.
+//
+// In Europe/Moscow (--time-zone) the days, the hours of the failed-2FA
+// chart and the times are Moscow's, read from the UTC days they overlap,
+// and the page names the zone.
 func TestReportInBrowser(t *testing.T) {
-	for _, format := range []string{"parquet", "ndjson.gz"} {
-		t.Run(format, func(t *testing.T) {
+	msk, err := time.LoadLocation("Europe/Moscow")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		format string
+		loc    *time.Location
+	}{{"parquet", time.UTC}, {"ndjson.gz", time.UTC}, {"parquet", msk}} {
+		format := tc.format
+		t.Run(format+" "+tc.loc.String(), func(t *testing.T) {
 			file := writeReport(t, format)
+			if tc.loc != time.UTC {
+				file = writeZoneReportIn(t, t.TempDir(), format, reporttest.Dataset(), tc.loc)
+			}
+			from, to := inZone(from, tc.loc), inZone(to, tc.loc)
 			ctx := browser(t)
 			exceptions := listenExceptions(t, ctx)
 			require.NoError(t, chromedp.Do(ctx,
@@ -302,6 +337,16 @@ func TestReportInBrowser(t *testing.T) {
 				require.NoError(t, err, sel)
 				return s
 			}
+
+			// The zone, named; the failed-2FA chart's hours and the
+			// tables' times on its clock.
+			require.Equal(t, tc.loc.String(), text("#zone"))
+			offset := from.Format("Z07:00")
+			require.Equal(t, from.Format(time.DateOnly)+" 00:00:00"+offset+" .. "+to.Format(time.DateOnly)+" 00:00:00"+offset, text("#period"))
+			hours := eval[[]string](t, ctx, `echarts.getInstanceByDom(document.getElementById('chart-fails')).getOption().xAxis[0].data`)
+			require.Len(t, hours, 72)
+			require.Equal(t, from.Format(time.DateOnly)+" 00:00"+offset, hours[0])
+			require.Equal(t, from.AddDate(0, 0, 2).Format(time.DateOnly)+" 23:00"+offset, hours[71])
 
 			// Summary cards.
 			require.Equal(t, tr.events, number(t, text("#card-events .value")))
@@ -354,6 +399,7 @@ func TestReportInBrowser(t *testing.T) {
 				require.Equal(t, "User "+tr.bursts[i].ActorID, row[1])
 				require.Equal(t, int64(tr.bursts[i].Count), number(t, row[3]))
 				require.Equal(t, tr.bursts[i].EventIDs[0], row[7])
+				require.Equal(t, tr.bursts[i].First.In(tc.loc).Format("2006-01-02 15:04:05Z07:00"), row[4])
 			}
 			require.Equal(t, "User "+reporttest.BurstActor, bursts[0][1])
 			require.Equal(t, "User "+reporttest.MidnightActor, bursts[1][1])
@@ -391,7 +437,7 @@ func TestReportInBrowser(t *testing.T) {
 			require.Contains(t, roles[0][5], "user → admin")
 
 			// Against the previous period.
-			prev := compute(t, from.Add(-to.Sub(from)), from)
+			prev := compute(t, from.AddDate(0, 0, -3), from)
 			cmpRows := map[string][]string{}
 			for _, row := range table("compare-table") {
 				cmpRows[row[0]] = row

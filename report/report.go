@@ -39,6 +39,10 @@ type Options struct {
 	// read ("" for the system's); each copy is removed once read.
 	TempDir  string
 	From, To time.Time
+	// Location is the zone of the page's days, hours and times (nil for
+	// UTC). The output's files stay UTC days: the period's first and last
+	// zone days are read from the parts of the UTC days they overlap.
+	Location *time.Location
 	// Rules are the alert rules of the configuration; without a threshold
 	// rule among them, DefaultRule finds the bursts.
 	Rules []alerts.Rule
@@ -77,8 +81,7 @@ func Write(ctx context.Context, o Options, w io.Writer) (Stats, error) {
 	if !cur.Complete() {
 		return st, reader.NotCovered(o.Store, cur)
 	}
-	length := o.To.Sub(o.From)
-	prevFrom := o.From.Add(-length)
+	prevFrom := previousFrom(o.From, o.To, o.Location)
 	prev, err := reader.NewPlan(ctx, o.Store, prevFrom, o.From)
 	if err != nil {
 		return st, err
@@ -200,7 +203,7 @@ func chooseRules(o Options) (rules []alerts.Rule, rulesNote, watchNote string) {
 // digestPlan reads the parts of p, day by day, into a digest of p's period.
 func digestPlan(ctx context.Context, o Options, p *reader.Plan, rules []alerts.Rule) (*digest.Summary, error) {
 	do := o.Digest
-	do.From, do.To, do.Rules = p.From, p.To, rules
+	do.From, do.To, do.Rules, do.Location = p.From, p.To, rules, o.Location
 	b, err := digest.New(do)
 	if err != nil {
 		return nil, err
@@ -264,6 +267,30 @@ func digestDay(ctx context.Context, o Options, rd *reader.Reader, b *digest.Buil
 		}
 	}
 	return nil
+}
+
+// previousFrom is the start of the period before [from, to): as many days
+// before from when both are midnights of loc (7 days of a week that held
+// the 23-hour day of a change to summer time are 7 days, not 167 hours),
+// else as long.
+func previousFrom(from, to time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
+	f, t := from.In(loc), to.In(loc)
+	if midnight(f) && midnight(t) {
+		days := 0
+		for d := f; d.Before(t); d = d.AddDate(0, 0, 1) {
+			days++
+		}
+		return f.AddDate(0, 0, -days)
+	}
+	return from.Add(-to.Sub(from))
+}
+
+// midnight reports whether t is 00:00 of its day on its zone's clock.
+func midnight(t time.Time) bool {
+	return t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0
 }
 
 // dayEnd is the start of the day after date (YYYY-MM-DD).

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +215,34 @@ func TestRunAndFollowFilesOfADayCountOnce(t *testing.T) {
 	st, err := report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(dir), From: d(3), To: day.Add(20 * time.Hour), Version: "test"}, &out)
 	require.NoError(t, err)
 	require.Equal(t, int64(want), st.Events)
+}
+
+// TestPreviousPeriodInDaysOfTheZone: the period before 3 days of New York
+// is its 3 days before, from midnight to midnight, though the change back
+// from summer time made one of them 25 hours long (was: the same length,
+// 72 hours, which would start the previous period at 01:00 of 1 November
+// and leave its first hour out).
+func TestPreviousPeriodInDaysOfTheZone(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "out")
+	recs := reporttest.Dataset()
+	reporttest.Write(t, reporttest.FileSink(t, dir, "parquet"), reporttest.Day0, reporttest.Day0.AddDate(0, 0, 7), recs)
+	from, to := time.Date(2026, 11, 4, 0, 0, 0, 0, ny), time.Date(2026, 11, 7, 0, 0, 0, 0, ny)
+	prevFrom := time.Date(2026, 11, 1, 0, 0, 0, 0, ny)
+	require.Equal(t, 73*time.Hour, from.Sub(prevFrom))
+	var out bytes.Buffer
+	st, err := report.Write(t.Context(), report.Options{Store: filesink.ReadOnly(dir), From: from, To: to, Location: ny, Version: "test"}, &out)
+	require.NoError(t, err)
+	require.True(t, st.Previous)
+	require.Contains(t, out.String(), `<strong id="previous-period">2026-11-01 00:00:00-04:00 .. 2026-11-04 00:00:00-05:00</strong>`)
+	var want int64
+	for _, r := range recs {
+		if r.CreatedAt >= prevFrom.UnixMilli() && r.CreatedAt < from.UnixMilli() {
+			want++
+		}
+	}
+	m := regexp.MustCompile(`<tr[^>]*><th scope="row">events</th><td class="n">([0-9,]+)</td>`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "the comparison's events row")
+	require.Equal(t, strings.ReplaceAll(m[1], ",", ""), strconv.FormatInt(want, 10))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -170,6 +171,59 @@ alerts:
 		require.Equal(t, group3(int64(want)), eventsOnPage(t, out))
 	})
 
+	t.Run("--time-zone Europe/Moscow", func(t *testing.T) {
+		// Dates are Moscow's midnights, 21:00 UTC the day before: the
+		// period reads the end of the UTC day before d(3) and counts only
+		// its events from 21:00 (was: no such flag, every day UTC).
+		msk, err := time.LoadLocation("Europe/Moscow")
+		require.NoError(t, err)
+		lo, hi := reporttest.Day0.AddDate(0, 0, 3).Add(-3*time.Hour), reporttest.Day0.AddDate(0, 0, 5).Add(-3*time.Hour)
+		n := 0
+		for _, r := range recs {
+			if r.CreatedAt >= lo.UnixMilli() && r.CreatedAt < hi.UnixMilli() {
+				n++
+			}
+		}
+		out := filepath.Join(t.TempDir(), "r.html")
+		code, _, stderr := runReport(t, pq, "--time-zone", "Europe/Moscow", "--from", d(3), "--to", d(5), "-o", out)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stderr, fmt.Sprintf("report: %s events of %sT00:00:00+03:00 .. %sT00:00:00+03:00 from 3 file(s)", group3(int64(n)), d(3), d(5)))
+		require.Equal(t, group3(int64(n)), eventsOnPage(t, out))
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		page := html.UnescapeString(string(b))
+		require.Contains(t, page, `<strong id="period">`+d(3)+` 00:00:00+03:00 .. `+d(5)+` 00:00:00+03:00</strong> (end exclusive); days, hours and times in <strong id="zone">Europe/Moscow</strong>`)
+		require.Contains(t, page, `<tr data-day="`+d(4)+`">`)
+		require.NotContains(t, page, `<tr data-day="`+d(5)+`">`, "the period's last day is d(4) in Moscow")
+		// A time with an offset keeps its meaning: the same period.
+		out2 := filepath.Join(t.TempDir(), "r.html")
+		code, _, stderr = runReport(t, pq, "--time-zone", "Europe/Moscow", "--from", lo.In(msk).Format(time.RFC3339), "--to", hi.UTC().Format(time.RFC3339), "-o", out2)
+		require.Equal(t, 0, code, stderr)
+		require.Equal(t, group3(int64(n)), eventsOnPage(t, out2))
+	})
+	t.Run("--time-zone defaults: the zone's midnights, the UTC days read named", func(t *testing.T) {
+		// The output ends in November: the default week is not in it, and
+		// the error names the UTC day folders the Moscow week needs: the
+		// first from 21:00, the last to 21:00.
+		msk, err := time.LoadLocation("Europe/Moscow")
+		require.NoError(t, err)
+		want := func() string {
+			y, m, dd := time.Now().In(msk).Date()
+			to := time.Date(y, m, dd, 0, 0, 0, 0, msk)
+			from := to.AddDate(0, 0, -7)
+			day := func(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+			return fmt.Sprintf("does not cover %s .. %s: missing %s (21:00:00Z-24:00), %s..%s, %s (00:00:00Z-21:00:00Z) (it holds",
+				from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339),
+				day(from), day(from.AddDate(0, 0, 1)), day(to.AddDate(0, 0, -1)), day(to))
+		}
+		before := want()
+		code, _, stderr := runReport(t, pq, "--time-zone", "Europe/Moscow", "-o", filepath.Join(t.TempDir(), "r.html"))
+		require.Equal(t, 2, code, stderr)
+		if after := want(); !strings.Contains(stderr, before) { // Moscow's midnight passed meanwhile
+			require.Contains(t, stderr, after)
+		}
+	})
+
 	// Damage one file of day 5 in a copy of the parquet output.
 	damaged := filepath.Join(t.TempDir(), "damaged")
 	require.NoError(t, os.CopyFS(damaged, os.DirFS(pq)))
@@ -200,6 +254,12 @@ alerts:
 		{"both", []string{pq, "-c", cfg}, 2, "not both"},
 		{"bad time", []string{pq, "--from", "yesterday-ish"}, 2, "--from"},
 		{"empty period", []string{pq, "--from", d(3), "--to", d(3)}, 2, "is not before"},
+		{"period of Moscow days not covered", []string{partial, "--time-zone", "Europe/Moscow", "--from", d(3), "--to", d(4)}, 2,
+			"does not cover 2026-11-03T21:00:00Z .. 2026-11-04T21:00:00Z: missing 2026-11-03 (21:00:00Z-24:00) (it holds 2026-11-04)"},
+		{"unknown zone", []string{pq, "--time-zone", "Europe/Moskva", "--from", d(3), "--to", d(6)}, 2,
+			"pachca-export: report: --time-zone Europe/Moskva: unknown zone: give an IANA zone name such as Europe/Moscow, or UTC\n"},
+		{"host's zone", []string{pq, "--time-zone", "Local", "--from", d(3), "--to", d(6)}, 2,
+			`report: --time-zone "Local": give an IANA zone name such as Europe/Moscow, or UTC`},
 		{"today without --to", []string{pq, "--from", time.Now().UTC().Format(time.DateOnly)}, 2,
 			"is not before today 00:00 UTC, where the period ends without --to: give --to (an RFC 3339 time) to report on today so far"},
 		{"sink out of range", []string{"-c", cfg, "--sink", "7", "--from", d(3), "--to", d(6)}, 2, "--sink 7"},

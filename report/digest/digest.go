@@ -22,6 +22,10 @@ import (
 type Options struct {
 	// From and To bound the period, [From, To); rows outside are ignored.
 	From, To time.Time
+	// Location is the zone whose days and hours the digest counts by
+	// (nil for UTC): a SOC in Moscow reads a burst at 02:00-05:00 its
+	// time as one night, not split over two UTC days.
+	Location *time.Location
 	// Rules are alert rules: threshold rules find bursts; the event keys of
 	// watch rules are listed among the sensitive changes.
 	Rules []alerts.Rule
@@ -55,7 +59,9 @@ type Builder struct {
 	catNames   []string
 	days       map[int64][]int64 // day start (ms) -> count per category index
 	keys       map[string]*keyInfo
+	loc        *time.Location
 	lastDay    int64
+	lastDayEnd int64   // the start of the day after lastDay, ms
 	dayCounts  []int64 // b.days[lastDay]
 	actorBuf   []byte
 	events     int64
@@ -86,15 +92,18 @@ func New(o Options) (*Builder, error) {
 	if !o.From.Before(o.To) {
 		return nil, fmt.Errorf("digest: empty period %s .. %s", o.From, o.To)
 	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
 	bf, err := newBurstFinder(o.Rules)
 	if err != nil {
 		return nil, err
 	}
 	b := &Builder{
-		o: o, from: o.From.UnixMilli(), to: o.To.UnixMilli(),
+		o: o, from: o.From.UnixMilli(), to: o.To.UnixMilli(), loc: o.Location,
 		categories: map[string]int{}, days: map[int64][]int64{}, keys: map[string]*keyInfo{},
 		actors: newTopK(o.TopCapacity), ips: newTopK(o.IPCapacity),
-		fails: newFails(o.From), bursts: bf, byKey: map[string][]*group{},
+		fails: newFails(o.From, o.Location), bursts: bf, byKey: map[string][]*group{},
 	}
 	for _, c := range Categories() {
 		b.category(c)
@@ -178,13 +187,13 @@ func (b *Builder) Add(rows []reader.Row) {
 			ki.catIdx = b.category(cat)
 			ki.cat = b.catNames[ki.catIdx]
 		}
-		day := r.CreatedAt - mod(r.CreatedAt, dayMs)
-		if day != b.lastDay || b.dayCounts == nil {
-			b.lastDay, b.dayCounts = day, b.days[day]
+		if r.CreatedAt < b.lastDay || r.CreatedAt >= b.lastDayEnd || b.dayCounts == nil {
+			day, end := dayOf(r.CreatedAt, b.loc)
+			b.lastDay, b.lastDayEnd, b.dayCounts = day.UnixMilli(), end.UnixMilli(), b.days[day.UnixMilli()]
 		}
 		if len(b.dayCounts) <= ki.catIdx {
 			b.dayCounts = append(b.dayCounts, make([]int64, len(b.catNames)-len(b.dayCounts))...)
-			b.days[day] = b.dayCounts
+			b.days[b.lastDay] = b.dayCounts
 		}
 		b.dayCounts[ki.catIdx]++
 		b.actorBuf = appendActor(b.actorBuf[:0], r.ActorType, r.ActorID)
@@ -211,9 +220,18 @@ func (b *Builder) Add(rows []reader.Row) {
 func (b *Builder) Advance(t time.Time) { b.bursts.advance(t.UnixMilli()) }
 
 const (
-	dayMs  = 24 * 60 * 60 * 1000
+	dayMs  = 24 * 60 * 60 * 1000 // a UTC day
 	hourMs = 60 * 60 * 1000
 )
+
+// dayOf returns the start of the day of loc that ms lies in, and of the
+// next: with daylight saving time a day lasts 23 or 25 hours, so the
+// next day starts at its midnight by the calendar, never 24 h later.
+func dayOf(ms int64, loc *time.Location) (start, next time.Time) {
+	t := time.UnixMilli(ms).In(loc)
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
 
 // mod is the non-negative remainder, for times before 1970.
 func mod(a, m int64) int64 {
@@ -251,11 +269,15 @@ func splitActor(k string) (typ, id string) {
 // Summary is the digest of one period.
 type Summary struct {
 	From, To time.Time
+	// Location is the zone of Days, of Fail2FA.Hours and of every time
+	// the page prints.
+	Location *time.Location
 	Events   int64
 	// Categories name the columns of DayCount.Counts: schema v1's in order,
 	// then any other category found in the data.
 	Categories []string
-	// Days has one entry per UTC day of the period, days without events too.
+	// Days has one entry per day of the period in Location, days without
+	// events too.
 	Days []DayCount
 	// Keys counts every event key seen, most frequent first.
 	Keys []KeyCount
@@ -301,12 +323,12 @@ type Actor struct {
 
 // Finish returns the summary. The builder must not be used afterwards.
 func (b *Builder) Finish() *Summary {
-	s := &Summary{From: b.o.From.UTC(), To: b.o.To.UTC(), Events: b.events, Categories: b.catNames,
+	s := &Summary{From: b.o.From.UTC(), To: b.o.To.UTC(), Location: b.loc, Events: b.events, Categories: b.catNames,
 		Actors: b.actors.distinct(), IPs: b.ips.distinct(), NoIP: b.noIP}
 	s.CategoryTotals = make([]int64, len(b.catNames))
-	for day := b.from - mod(b.from, dayMs); day < b.to; day += dayMs {
-		dc := DayCount{Day: time.UnixMilli(day).UTC(), Counts: make([]int64, len(b.catNames))}
-		copy(dc.Counts, b.days[day])
+	for day, next := dayOf(b.from, b.loc); day.UnixMilli() < b.to; day, next = dayOf(next.UnixMilli(), b.loc) {
+		dc := DayCount{Day: day, Counts: make([]int64, len(b.catNames))}
+		copy(dc.Counts, b.days[day.UnixMilli()])
 		for i, n := range dc.Counts {
 			dc.Total += n
 			s.CategoryTotals[i] += n

@@ -209,3 +209,90 @@ func TestWhatOfNull(t *testing.T) {
 		})
 	}
 }
+
+// TestDaysAndHoursOfAZone: with a Location, a day and an hour are that
+// zone's: a failure at 23:30 UTC is the next Moscow day's, at 02:30 its
+// clock, and a burst at 02:00-05:00 Moscow is one night, not the end of
+// one UTC day and the start of the next (was: every count by UTC day and
+// hour).
+func TestDaysAndHoursOfAZone(t *testing.T) {
+	msk, err := time.LoadLocation("Europe/Moscow")
+	require.NoError(t, err)
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, msk) // 2026-10-31 21:00 UTC
+	b, err := New(Options{From: from, To: from.AddDate(0, 0, 2), Location: msk})
+	require.NoError(t, err)
+	fail := func(id string, at time.Time) reader.Row {
+		return reader.Row{ID: id, CreatedAt: at.UnixMilli(), EventKey: Fail2FAKey, EventCategory: "auth", ActorID: "1", ActorType: "User"}
+	}
+	b.Add([]reader.Row{
+		fail("a", time.Date(2026, 10, 31, 21, 30, 0, 0, time.UTC)), // 00:30 Moscow, 1 November
+		fail("b", time.Date(2026, 11, 1, 23, 30, 0, 0, time.UTC)),  // 02:30 Moscow, 2 November
+		fail("c", time.Date(2026, 11, 2, 0, 10, 0, 0, time.UTC)),   // 03:10 Moscow, 2 November
+		fail("d", time.Date(2026, 11, 2, 21, 0, 0, 0, time.UTC)),   // 00:00 Moscow, 3 November: after the period
+	})
+	s := b.Finish()
+	require.Len(t, s.Days, 2)
+	for i, want := range []struct {
+		day   string
+		count int64
+	}{{"2026-11-01", 1}, {"2026-11-02", 2}} {
+		require.Equal(t, want.day+" 00:00 +03:00", s.Days[i].Day.Format("2006-01-02 15:04 -07:00"))
+		require.Equal(t, want.count, s.Days[i].Total, want.day)
+	}
+	hours := s.Fail2FA.Hours
+	require.Len(t, hours, 48)
+	require.Equal(t, "2026-11-01 00:00 +03:00", hours[0].Format("2006-01-02 15:04 -07:00"))
+	got := map[string]int64{}
+	for i, n := range s.Fail2FA.Series[0].Counts {
+		if n > 0 {
+			got[hours[i].Format("2006-01-02 15:04")] = n
+		}
+	}
+	require.Equal(t, map[string]int64{"2026-11-01 00:00": 1, "2026-11-02 02:00": 1, "2026-11-02 03:00": 1}, got)
+}
+
+// TestDaylightSavingDays: in a zone with daylight saving time the day of
+// the change lasts 23 hours (8 March 2026 in New York) or 25 (1 November):
+// each of its events counts on it, the next day starts at its midnight,
+// and the hour chart has 23 or 25 hours (was: days of 24 hours from the
+// period's start, which would move every later day's bounds an hour).
+func TestDaylightSavingDays(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name  string
+		day   time.Time
+		hours int
+	}{
+		{"spring forward", time.Date(2026, 3, 8, 0, 0, 0, 0, ny), 23},
+		{"fall back", time.Date(2026, 11, 1, 0, 0, 0, 0, ny), 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := time.Date(tc.day.Year(), tc.day.Month(), tc.day.Day()+1, 0, 0, 0, 0, ny)
+			require.Equal(t, time.Duration(tc.hours)*time.Hour, next.Sub(tc.day))
+			b, err := New(Options{From: tc.day, To: tc.day.AddDate(0, 0, 2), Location: ny})
+			require.NoError(t, err)
+			var rows []reader.Row
+			// One failure at the start of each hour of the two days, and
+			// one a millisecond before the second day.
+			for at := tc.day; at.Before(tc.day.AddDate(0, 0, 2)); at = at.Add(time.Hour) {
+				rows = append(rows, reader.Row{ID: at.String(), CreatedAt: at.UnixMilli(), EventKey: Fail2FAKey, EventCategory: "auth", ActorID: "1", ActorType: "User"})
+			}
+			rows = append(rows, reader.Row{ID: "last", CreatedAt: next.UnixMilli() - 1, EventKey: Fail2FAKey, EventCategory: "auth", ActorID: "1", ActorType: "User"})
+			b.Add(rows)
+			s := b.Finish()
+			require.Len(t, s.Days, 2)
+			require.True(t, s.Days[1].Day.Equal(next), "second day starts %s", s.Days[1].Day)
+			require.Equal(t, int64(tc.hours+1), s.Days[0].Total)
+			require.Equal(t, int64(24), s.Days[1].Total)
+			require.Len(t, s.Fail2FA.Hours, tc.hours+24)
+			for i, n := range s.Fail2FA.Series[0].Counts {
+				want := int64(1)
+				if i == tc.hours-1 {
+					want = 2
+				}
+				require.Equal(t, want, n, "hour %s", s.Fail2FA.Hours[i].Format("2006-01-02 15:04 -07:00"))
+			}
+		})
+	}
+}

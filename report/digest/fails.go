@@ -16,6 +16,7 @@ const maxActorIPs = 8
 // fails counts user_2fa_fail by hour and actor.
 type fails struct {
 	start  int64 // the hour the period starts in, ms
+	loc    *time.Location
 	total  int64
 	index  map[string]int32
 	actors []*failActor
@@ -34,9 +35,14 @@ type failActor struct {
 	hours []uint32
 }
 
-func newFails(from time.Time) fails {
+// newFails counts by the hours of loc: they start where its clock shows
+// a whole hour, 30 minutes past a UTC hour in Asia/Kolkata (+05:30). A
+// change of daylight saving time moves the clock by whole hours in every
+// zone but Australia/Lord_Howe, so the hours stay aligned across it.
+func newFails(from time.Time, loc *time.Location) fails {
 	ms := from.UnixMilli()
-	return fails{start: ms - mod(ms, hourMs), index: map[string]int32{}}
+	_, off := from.In(loc).Zone()
+	return fails{start: ms - mod(ms+int64(off)*1000, hourMs), loc: loc, index: map[string]int32{}}
 }
 
 func (f *fails) add(r *reader.Row) {
@@ -72,7 +78,8 @@ func (f *fails) add(r *reader.Row) {
 // into the actors with most failures and the rest, and per actor.
 type Fail2FA struct {
 	Total int64
-	// Hours are the start of each hour of the period.
+	// Hours are the start of each hour of the period, in the digest's
+	// Location.
 	Hours []time.Time
 	// Series are per-hour counts: one per top actor, then "other actors"
 	// when there are more; each has len(Hours) counts.
@@ -111,7 +118,7 @@ func (f *fails) finish(to time.Time, findings []alerts.Finding, topN int) Fail2F
 	out := Fail2FA{Total: f.total, ActorCount: len(f.actors)}
 	end := to.UnixMilli()
 	for h := f.start; h < end; h += hourMs {
-		out.Hours = append(out.Hours, time.UnixMilli(h).UTC())
+		out.Hours = append(out.Hours, time.UnixMilli(h).In(f.loc))
 	}
 	order := make([]int, len(f.actors))
 	for i := range order {

@@ -3,6 +3,7 @@ package page
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pachca-export/pachca-export/report/digest"
 )
@@ -56,17 +57,18 @@ type pairChart struct {
 }
 
 // hourLabel names an hour of the failed-2FA chart (axis, tooltip, burst
-// spans) in UTC, marked Z like every time of the page: a reader elsewhere
-// must not take it for local time.
-const hourLabel = "2006-01-02 15:00Z"
+// spans) in the page's zone, with its offset like every time of the page
+// (Z in UTC): a reader elsewhere must not take it for local time, and the
+// hour repeated when daylight saving time ends has two labels, not one.
+const hourLabel = "2006-01-02 15:00Z07:00"
 
-func buildCharts(d *Data, dayColumns []int) charts {
+func buildCharts(d *Data, dayColumns []int, loc *time.Location) charts {
 	s := d.Current
 	// Lists are [] even when empty, never null: app.js reads their length
 	// (a period without a failed 2FA has no series).
 	c := charts{Days: stack{Labels: []string{}, Series: []series{}}, Fails: failChart{stack: stack{Labels: []string{}, Series: []series{}}}}
 	for _, day := range s.Days {
-		c.Days.Labels = append(c.Days.Labels, day.Day.Format("2006-01-02"))
+		c.Days.Labels = append(c.Days.Labels, day.Day.In(loc).Format("2006-01-02"))
 	}
 	for _, i := range dayColumns {
 		sr := series{Name: s.Categories[i]}
@@ -76,7 +78,7 @@ func buildCharts(d *Data, dayColumns []int) charts {
 		c.Days.Series = append(c.Days.Series, sr)
 	}
 	for _, h := range s.Fail2FA.Hours {
-		c.Fails.Labels = append(c.Fails.Labels, h.Format(hourLabel))
+		c.Fails.Labels = append(c.Fails.Labels, h.In(loc).Format(hourLabel))
 	}
 	for _, fs := range s.Fail2FA.Series {
 		c.Fails.Series = append(c.Fails.Series, series{Name: fs.Name, Data: fs.Counts})
@@ -86,7 +88,7 @@ func buildCharts(d *Data, dayColumns []int) charts {
 		if !slices.Contains(strings.Split(f.EventKey, ", "), digest.Fail2FAKey) {
 			continue
 		}
-		c.Fails.Bursts = append(c.Fails.Bursts, burstArea{Name: f.ActorID, From: f.First.Format(hourLabel), To: f.Last.Format(hourLabel)})
+		c.Fails.Bursts = append(c.Fails.Bursts, burstArea{Name: f.ActorID, From: hourOf(f.First, loc), To: hourOf(f.Last, loc)})
 	}
 	c.Actors = []bar{}
 	for _, a := range s.TopActors {
@@ -116,3 +118,8 @@ func buildCharts(d *Data, dayColumns []int) charts {
 	}
 	return c
 }
+
+// hourOf is the label of the chart's hour t lies in: the hours of loc
+// start at a whole hour of its clock (30 minutes past a UTC hour in
+// Asia/Kolkata), which the label's format alone keeps.
+func hourOf(t time.Time, loc *time.Location) string { return t.In(loc).Format(hourLabel) }

@@ -87,6 +87,10 @@ type view struct {
 	// script or event handler that got into the page past the escaping
 	// (an edited report) included.
 	ScriptSources string
+	// Zone names the zone of the page's days, hours and times ("UTC",
+	// "Europe/Moscow"); ZoneUTC is true for UTC, whose times end in Z.
+	Zone    string
+	ZoneUTC bool
 }
 
 // scriptSources is the script-src of the page: the hashes of the library
@@ -116,12 +120,17 @@ func (v view) DeltaOf(metric string) *digest.Delta {
 
 // Render writes the page for d to w.
 func Render(w io.Writer, d *Data) error {
-	t, err := template.New("report").Funcs(funcs()).Parse(pageTemplate)
+	loc := d.Current.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := template.New("report").Funcs(funcs(loc)).Parse(pageTemplate)
 	if err != nil {
 		return fmt.Errorf("page: template: %w", err)
 	}
 	v := view{Data: d, CSS: template.CSS(styleCSS), App: template.JS(appJS), ECharts: template.JS(echartsJS),
-		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " "), ScriptSources: scriptSources()}
+		EChartsVersion: EChartsVersion, EChartsNotice: strings.Join(strings.Fields(echartsNotice), " "), ScriptSources: scriptSources(),
+		Zone: loc.String(), ZoneUTC: loc == time.UTC}
 	s := d.Current
 	for i, c := range s.Categories {
 		if s.CategoryTotals[i] > 0 || c == transform.CategoryOther {
@@ -131,19 +140,20 @@ func Render(w io.Writer, d *Data) error {
 			v.OtherEvents = s.CategoryTotals[i]
 		}
 	}
-	v.Charts = buildCharts(d, v.DayColumns)
+	v.Charts = buildCharts(d, v.DayColumns, loc)
 	if err := t.Execute(w, v); err != nil {
 		return fmt.Errorf("page: %w", err)
 	}
 	return nil
 }
 
-func funcs() template.FuncMap {
+// funcs are the template's functions; dates and times are loc's.
+func funcs(loc *time.Location) template.FuncMap {
 	return template.FuncMap{
 		"num":      func(n any) string { return group(toInt(n)) },
 		"signed":   func(n int64) string { return signed(n) },
-		"date":     func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
-		"datetime": datetime,
+		"date":     func(t time.Time) string { return t.In(loc).Format(time.DateOnly) },
+		"datetime": func(t time.Time) string { return datetime(t, loc) },
 		"inc":      func(i int) int { return i + 1 },
 		"dec":      func(i int) int { return i - 1 },
 		"share": func(n, total int64) string {
@@ -247,8 +257,12 @@ func atLeast(lower bool) string {
 	return ""
 }
 
-// datetime is t in UTC to the second, "2026-11-01 10:04:12Z".
-func datetime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+// datetime is t in loc to the second, with its offset, as a reader
+// elsewhere must not take it for their local time: "2026-11-01 10:04:12Z"
+// in UTC, "2026-11-01 13:04:12+03:00" in Europe/Moscow.
+func datetime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("2006-01-02 15:04:05Z07:00")
+}
 
 func toInt(n any) int64 {
 	switch v := n.(type) {

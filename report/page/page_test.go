@@ -94,7 +94,7 @@ func TestHourLabelsSayUTC(t *testing.T) {
 	b, err := digest.New(digest.Options{From: from, To: from.AddDate(0, 0, 1)})
 	require.NoError(t, err)
 	b.Add([]reader.Row{{ID: "1", CreatedAt: from.Add(3 * time.Hour).UnixMilli(), EventKey: digest.Fail2FAKey, EventCategory: "auth", ActorID: "1", ActorType: "User"}})
-	c := buildCharts(&Data{Current: b.Finish()}, nil)
+	c := buildCharts(&Data{Current: b.Finish()}, nil, time.UTC)
 	require.Len(t, c.Fails.Labels, 24)
 	require.Equal(t, "2026-11-01 03:00Z", c.Fails.Labels[3])
 }
