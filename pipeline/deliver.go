@@ -239,7 +239,9 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 	for _, w := range use {
 		recs, lines, sorted = recs[:0], lines[:0], sorted[:0]
 		clear(ids)
+		read := 0 // lines of the window, for the progress
 		err := r.spool.Read(date, w, func(raw []byte, at state.Line) error {
+			read++
 			// A follow loop's plans know events by their bytes: hashed once.
 			var key string
 			var sum uint64
@@ -324,6 +326,7 @@ func (r *runner) deliverDay(ctx context.Context, p sinks.Partition, relink bool)
 		if err != nil {
 			return fail(err)
 		}
+		r.handed.Add(int64(read))
 		if len(sorted) == 0 {
 			slices.SortFunc(recs, func(a, b transform.Record) int { return compareRecords(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 			if err := emit(recs); err != nil {

@@ -14,6 +14,7 @@ type Snapshot struct {
 	RunID     string // the plan's (Summary.RunID)
 	Elapsed   time.Duration
 	Events    int64         // events received from the API
+	Delivered int64         // of them, read back from the spool and handed to the sinks
 	Pages     int64         // pages received
 	Requests  int64         // requests sent
 	Retries   int64         // requests repeated
@@ -32,6 +33,7 @@ func (r *runner) snapshot(elapsed time.Duration) Snapshot {
 		Retries: st.Retries, Throttled: st.Throttled, Days: len(r.plan.Days),
 	}
 	s.DaysDone, _ = r.sum.snapshot()
+	s.Delivered = r.handed.Load()
 	var covered, total int64
 	planned := 0
 	r.mu.Lock()
@@ -62,6 +64,9 @@ const etaWindow = 10 * time.Second
 // etaEstimator predicts the time left from the recent pace of coverage.
 type etaEstimator struct {
 	samples []etaSample // the last etaWindow, oldest first
+	// base is where the pace is measured from while the samples span
+	// under a second: the start (zero), or where a phase began.
+	base etaSample
 }
 
 type etaSample struct {
@@ -85,13 +90,36 @@ func (e *etaEstimator) add(elapsed time.Duration, covered float64) time.Duration
 	}
 	from := e.samples[0]
 	if elapsed-from.at < time.Second {
-		from = etaSample{}
+		from = e.base
+	}
+	if elapsed <= from.at {
+		return 0
 	}
 	pace := (covered - from.covered) / (elapsed - from.at).Seconds()
 	if pace <= 0 {
-		pace = covered / elapsed.Seconds()
+		pace = (covered - e.base.covered) / (elapsed - e.base.at).Seconds()
+	}
+	if pace <= 0 {
+		return 0
 	}
 	return time.Duration((1 - covered) / pace * float64(time.Second))
+}
+
+// deliveryETA is the time left once every window is fetched: the events
+// received and not yet handed to the sinks, at the recent pace of the
+// delivery, measured from where it stood when the fetching ended (was:
+// "delivering" and nothing that moved for the 88 s a day of 5,000,000
+// events took to write after its fetch, whose ETA had said 24 s). 0 while
+// nothing moved.
+func deliveryETA(e *etaEstimator, s Snapshot) time.Duration {
+	if s.Events <= 0 {
+		return 0
+	}
+	done := float64(s.Delivered) / float64(s.Events)
+	if len(e.samples) == 0 {
+		e.base = etaSample{s.Elapsed, done}
+	}
+	return e.add(s.Elapsed, done)
 }
 
 // startProgress reports progress until the returned function is called.
@@ -113,6 +141,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 		defer t.Stop()
 		var (
 			eta     etaEstimator
+			deliver etaEstimator // once every window is fetched
 			lastReq int64
 			last    = start
 			watch   = concurrencyWatch{workers: r.cfg.Source.Concurrency}
@@ -132,7 +161,11 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 				return
 			case now := <-t.C:
 				s := r.snapshot(now.Sub(start))
-				s.ETA = eta.add(s.Elapsed, s.Covered)
+				if s.Covered >= 1 && s.DaysDone < s.Days {
+					s.ETA = deliveryETA(&deliver, s)
+				} else {
+					s.ETA = eta.add(s.Elapsed, s.Covered)
+				}
 				if r.s.sampled != nil {
 					r.s.sampled(s)
 				}
@@ -155,7 +188,7 @@ func (r *runner) startProgress(ctx context.Context) (stop func()) {
 					o.Progress.Update(s)
 					continue
 				}
-				attrs := []any{"events", s.Events, "pages", s.Pages, "req_per_s", round1(s.RPS),
+				attrs := []any{"events", s.Events, "delivered", s.Delivered, "pages", s.Pages, "req_per_s", round1(s.RPS),
 					"covered_pct", round1(100 * s.Covered), "days_done", s.DaysDone, "days", s.Days,
 					"retries", s.Retries, "throttled", s.Throttled, "eta", s.ETAText("unknown")}
 				if busy {
@@ -270,15 +303,18 @@ func (r *runner) watchCPU(c *cpuWatch, s Snapshot, d time.Duration) {
 }
 
 // ETAText is the ETA as text: unknown while the estimator has none (under
-// 1% of the period covered), "delivering" once every window is fetched and
-// days are still being written (was: "0s" while a sink held the last days
-// back, which reads as done), never a 0s before the end: a time left under
+// 1% of the period covered); once every window is fetched and days are
+// still being written, the delivery's time left, or "delivering" while it
+// has none (was: "0s" while a sink held the last days back, which reads as
+// done), never a 0s before the end: a time left under
 // half a second while windows are still fetched is 1s (was: "0s" at 94%
 // covered, which rounding gave).
 func (s Snapshot) ETAText(unknown string) string {
 	switch {
-	case s.Covered >= 1 && s.DaysDone < s.Days:
+	case s.Covered >= 1 && s.DaysDone < s.Days && s.ETA == 0:
 		return "delivering"
+	case s.Covered >= 1 && s.DaysDone < s.Days:
+		return max(s.ETA.Round(time.Second), time.Second).String()
 	case s.ETA == 0 && s.Covered < 1:
 		return unknown
 	case s.Covered < 1:

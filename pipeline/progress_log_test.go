@@ -18,6 +18,7 @@ import (
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinkset"
 	"github.com/pachca-export/pachca-export/testkit/logbuf"
+	"github.com/pachca-export/pachca-export/transform"
 )
 
 // TestProgressLogETAUnknown: the progress log of a run that has fetched
@@ -146,4 +147,54 @@ func TestProgressNamesTheSinkItWaitsFor(t *testing.T) {
 	require.Equal(t, 1, strings.Count(logs.String(), warning), "one warning for the call")
 	require.Regexp(t, `level=WARN msg="`+warning+`.*" sink="`+regexp.QuoteMeta(name)+`" step=commit day=`+day+` waiting=`, logs.String())
 	require.Regexp(t, `msg=progress .* eta=delivering waiting_for="`+regexp.QuoteMeta(name)+`: commit `+day+`" waiting=`, logs.String())
+}
+
+// TestProgressLogETAWhileDelivering: once every window is fetched, the
+// progress log counts the events handed to the sinks and gives the time
+// the rest of the delivery takes at its pace (was: "eta=delivering" and
+// nothing that moved for the 88 s a day of 5,000,000 events took to
+// write after its fetch). The sink writes one window per progress line.
+func TestProgressLogETAWhileDelivering(t *testing.T) {
+	_, base := startSim(t, func(c *simulator.Config) { c.Events = 20000 })
+	cfg := testConfig(t, base)
+	set, err := sinkset.Build(t.Context(), cfg.Sinks, nil)
+	require.NoError(t, err)
+	var logs logbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	_, err = pipeline.Run(t.Context(), pipeline.Options{Config: cfg, Logger: log, ProgressEvery: 50 * time.Millisecond,
+		Sinks: []sinks.Sink{pacedSink{set.Sinks[0], &logs}}},
+		pipeline.Range{From: day0(), To: day0().AddDate(0, 0, 1)}, false)
+	require.NoError(t, err)
+	require.Regexp(t, `msg=progress events=\d+ delivered=[1-9]\d* .*covered_pct=100 days_done=0 days=1 .* eta=\d+(m\d+)?s\n`, logs.String())
+}
+
+// pacedSink is a sink whose writes each wait for a progress line more.
+type pacedSink struct {
+	sinks.Sink
+	logs *logbuf.Buffer
+}
+
+func (s pacedSink) Open(ctx context.Context, p sinks.Partition) (sinks.Writer, error) {
+	w, err := s.Sink.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &pacedWriter{Writer: w, logs: s.logs}, nil
+}
+
+type pacedWriter struct {
+	sinks.Writer
+	logs *logbuf.Buffer
+}
+
+func (w *pacedWriter) Write(ctx context.Context, recs []transform.Record) error {
+	n := strings.Count(w.logs.String(), "msg=progress")
+	for strings.Count(w.logs.String(), "msg=progress") == n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return w.Writer.Write(ctx, recs)
 }

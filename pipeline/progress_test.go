@@ -50,10 +50,42 @@ func TestETATextNeverZeroBeforeTheEnd(t *testing.T) {
 		{Snapshot{Covered: 0.5, ETA: 1600 * time.Millisecond, Days: 1}, "2s"},
 		{Snapshot{Covered: 0.5, Days: 1}, "unknown"},
 		{Snapshot{Covered: 1, Days: 1}, "delivering"},
+		{Snapshot{Covered: 1, Days: 1, ETA: 90 * time.Second}, "1m30s"},
+		{Snapshot{Covered: 1, Days: 1, ETA: 200 * time.Millisecond}, "1s"},
 		{Snapshot{Covered: 1, DaysDone: 1, Days: 1}, "0s"},
 	} {
 		require.Equal(t, tc.want, tc.s.ETAText("unknown"), "%+v", tc.s)
 	}
+}
+
+// TestDeliveryETAFromItsStart: the delivery's pace is measured from where
+// it stood when the fetching ended, not since the run began: a run that
+// fetched for 54 s and had 90% of its events delivered by then is told the
+// time its last 10% take at the pace of the delivery (50,000 events a
+// second here: 10 s), not 0.9 of the run every 54 s.
+func TestDeliveryETAFromItsStart(t *testing.T) {
+	var e etaEstimator
+	const events = 5_000_000
+	for _, tc := range []struct {
+		at        float64 // seconds since the run began
+		delivered int64
+		want      float64 // seconds left; 0: none known
+	}{
+		{54, 4_500_000, 0},
+		{54.5, 4_525_000, 9.5},
+		{56, 4_600_000, 8},
+		{60, 4_800_000, 4},
+	} {
+		s := Snapshot{Elapsed: time.Duration(tc.at * float64(time.Second)), Events: events, Delivered: tc.delivered, Covered: 1, Days: 30}
+		got := deliveryETA(&e, s).Seconds()
+		require.InDelta(t, tc.want, got, 0.01, "at %v s", tc.at)
+	}
+	var stuck etaEstimator
+	s := Snapshot{Elapsed: 54 * time.Second, Events: events, Delivered: 2_000_000, Covered: 1, Days: 30}
+	require.Zero(t, deliveryETA(&stuck, s))
+	s.Elapsed += 5 * time.Second
+	require.Zero(t, deliveryETA(&stuck, s), "nothing moved: no estimate")
+	require.Equal(t, "delivering", s.ETAText("unknown"))
 }
 
 func abs(f float64) float64 {

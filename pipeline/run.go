@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -318,7 +319,8 @@ type runner struct {
 	days      map[int64]*dayWork // by day start in Unix ms
 	delivered int                // index of the next day to deliver
 	cond      *sync.Cond
-	waiting   *sinkWait // the sink call a delivery is in (Session.waiting)
+	waiting   *sinkWait    // the sink call a delivery is in (Session.waiting)
+	handed    atomic.Int64 // events read back from the spool for the sinks (Snapshot.Delivered)
 }
 
 func dayKey(ms int64) int64 { return ms - ms%int64(day/time.Millisecond) }
