@@ -1,7 +1,7 @@
 // Command reportgen writes a large synthetic export for the report's
 // benchmark (make bench-report): DAYS days of EVENTS events each, through
 // the exporter's own file sinks and encoders, with the simulator's key
-// weights, 5,000 actors, a random address per event (the worst case for
+// weights, 5,000 actors (-actors), a random address per event (the worst case for
 // the top-addresses counters) and details for the sensitive keys.
 package main
 
@@ -27,10 +27,11 @@ func main() {
 	perDay := flag.Int("events", 100_000, "events per day")
 	from := flag.String("from", "2026-08-01", "first day")
 	withNDJSON := flag.Bool("ndjson", false, "also write gzip NDJSON")
+	actors := flag.Int("actors", 5000, "distinct actors (users 10001 on)")
 	flag.Parse()
 	start, err := time.Parse(time.DateOnly, *from)
 	if err == nil {
-		err = run(*out, start, *days, *perDay, *withNDJSON)
+		err = run(*out, start, *days, *perDay, *actors, *withNDJSON)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reportgen:", err)
@@ -54,7 +55,7 @@ var details = map[string]string{
 	"message_created":        `{"chat_id":300042,"message_id":1900123}`,
 }
 
-func run(out string, start time.Time, days, perDay int, withNDJSON bool) error {
+func run(out string, start time.Time, days, perDay, actors int, withNDJSON bool) error {
 	pf, err := parquetfmt.Format("zstd")
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func run(out string, start time.Time, days, perDay int, withNDJSON bool) error {
 		for i := range perDay {
 			n++
 			key := keys[rng.IntN(len(keys))]
-			actor := fmt.Sprint(10001 + rng.IntN(5000))
+			actor := fmt.Sprint(10001 + rng.IntN(actors))
 			r := transform.Record{
 				ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", rng.Uint32(), n), CreatedAt: day.UnixMilli() + int64(i)*step,
 				EventKey: key, EventCategory: transform.Category(key), ActorID: actor, ActorType: "User",
