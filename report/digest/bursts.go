@@ -1,12 +1,15 @@
 package digest
 
 import (
+	"bytes"
 	"cmp"
 	"math"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/pachca-export/pachca-export/alerts"
+	"github.com/pachca-export/pachca-export/internal/idkey"
 	"github.com/pachca-export/pachca-export/report/reader"
 	"github.com/pachca-export/pachca-export/transform"
 )
@@ -37,12 +40,67 @@ type ruleQueue struct {
 
 type actor struct{ typ, id string }
 
-// candidate is an event of a rule's keys, waiting to be decided.
+// candidate is an event of a rule's keys, waiting to be decided: a day's
+// worth of them wait (Advance is called once a day), so it holds no copy
+// of the row's text: a UUID as its 16 bytes, the key as the builder's own
+// copy, an address as a netip.Addr when it reads back the same (was: three
+// strings copied per event, some 150 bytes and three allocations where
+// now 104 and none; 72,000 of them in a day of 4,000,000 events).
 type candidate struct {
-	at      int64
-	id, key string
-	ip      transform.NullString
-	marked  bool // part of a full run
+	at     int64
+	uuid   [16]byte
+	id     string // when the id is not a UUID
+	key    string // keyInfo.key
+	ip     netip.Addr
+	ipText string // when the address does not read back as netip.Addr
+	isUUID bool
+	ipOK   bool // the row has an address
+	marked bool // part of a full run
+}
+
+// newCandidate is r as a candidate of key (the builder's copy of r.EventKey).
+func newCandidate(r *reader.Row, key string) candidate {
+	c := candidate{at: r.CreatedAt, key: key, ipOK: r.IPAddress.Valid}
+	if c.uuid, c.isUUID = idkey.Parse(r.ID); !c.isUUID {
+		c.id = strings.Clone(r.ID)
+	}
+	if c.ipOK {
+		var buf [64]byte
+		if a, err := netip.ParseAddr(r.IPAddress.Str); err == nil && string(a.AppendTo(buf[:0])) == r.IPAddress.Str {
+			c.ip = a
+		} else {
+			c.ipText = strings.Clone(r.IPAddress.Str)
+		}
+	}
+	return c
+}
+
+// idText is the event's id as the row had it.
+func (c *candidate) idText() string {
+	if c.isUUID {
+		return idkey.Format(c.uuid)
+	}
+	return c.id
+}
+
+// ipAddress is the event's address as the row had it.
+func (c *candidate) ipAddress() transform.NullString {
+	switch {
+	case !c.ipOK:
+		return transform.NullString{}
+	case c.ip.IsValid():
+		return transform.NullString{Valid: true, Str: c.ip.String()}
+	}
+	return transform.NullString{Valid: true, Str: c.ipText}
+}
+
+// compareIDs orders candidates by id text without formatting two UUIDs:
+// lower-case hex keeps the order of the bytes.
+func compareIDs(x, y *candidate) int {
+	if x.isUUID && y.isUUID {
+		return bytes.Compare(x.uuid[:], y.uuid[:])
+	}
+	return strings.Compare(x.idText(), y.idText())
 }
 
 // newBurstFinder takes the threshold rules of rules; others are ignored.
@@ -79,9 +137,9 @@ func (b *burstFinder) rulesFor(key string) []*ruleQueue {
 	return out
 }
 
-// add queues r for rules, those of rulesFor(r.EventKey). As in the engine,
-// events without an actor_id never count.
-func (b *burstFinder) add(r *reader.Row, rules []*ruleQueue) {
+// add queues r for rules, those of rulesFor(key), key the builder's copy of
+// r.EventKey. As in the engine, events without an actor_id never count.
+func (b *burstFinder) add(r *reader.Row, key string, rules []*ruleQueue) {
 	if r.ActorID == "" {
 		return
 	}
@@ -91,9 +149,7 @@ func (b *burstFinder) add(r *reader.Row, rules []*ruleQueue) {
 			list = new([]candidate)
 			q.pending[actor{strings.Clone(r.ActorType), strings.Clone(r.ActorID)}] = list
 		}
-		ip := r.IPAddress
-		ip.Str = strings.Clone(ip.Str)
-		*list = append(*list, candidate{at: r.CreatedAt, id: strings.Clone(r.ID), key: strings.Clone(r.EventKey), ip: ip})
+		*list = append(*list, newCandidate(r, key))
 	}
 }
 
@@ -110,7 +166,7 @@ func (b *burstFinder) advance(t int64) {
 				if c := cmp.Compare(x.at, y.at); c != 0 {
 					return c
 				}
-				return strings.Compare(x.id, y.id)
+				return compareIDs(&x, &y)
 			})
 			for i := 0; i+q.n <= len(list); i++ {
 				if list[i+q.n-1].at-list[i].at < q.window {
@@ -147,8 +203,8 @@ func sub(t, d int64) int64 {
 }
 
 func (b *burstFinder) observe(a actor, c *candidate) {
-	b.rec.ID, b.rec.CreatedAt, b.rec.EventKey = c.id, c.at, c.key
-	b.rec.ActorID, b.rec.ActorType, b.rec.IPAddress = a.id, a.typ, c.ip
+	b.rec.ID, b.rec.CreatedAt, b.rec.EventKey = c.idText(), c.at, c.key
+	b.rec.ActorID, b.rec.ActorType, b.rec.IPAddress = a.id, a.typ, c.ipAddress()
 	b.engine.Observe(&b.rec)
 }
 

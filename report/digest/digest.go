@@ -207,7 +207,7 @@ func (b *Builder) Add(rows []reader.Row) {
 			b.fails.add(r)
 		}
 		if len(ki.rules) > 0 {
-			b.bursts.add(r, ki.rules)
+			b.bursts.add(r, ki.key, ki.rules)
 		}
 		for _, g := range ki.groups {
 			g.add(r, b.actorBuf)

@@ -74,9 +74,23 @@ func randomFails(rng *rand.Rand, days int) []reader.Row {
 	n := 0
 	add := func(at int64, key, actor string) {
 		n++
-		// Unique ids, in random order (the engine keeps an id once).
-		rows = append(rows, reader.Row{ID: fmt.Sprintf("id-%05d-%d", rng.IntN(100000), n), CreatedAt: at, EventKey: key,
-			ActorID: actor, ActorType: "User", IPAddress: transform.NullString{Valid: true, Str: fmt.Sprint("10.0.0.", n%7)}})
+		// Unique ids, in random order (the engine keeps an id once): UUIDs
+		// and others, which the search keeps apart, and addresses of every
+		// form it keeps (one it could not read back the same: upper case).
+		id := fmt.Sprintf("id-%05d-%d", rng.IntN(100000), n)
+		if n%3 == 0 {
+			id = fmt.Sprintf("%08x-0000-4000-8000-%012x", rng.Uint32(), n)
+		}
+		ip := transform.NullString{Valid: true, Str: fmt.Sprint("10.0.0.", n%7)}
+		switch n % 5 {
+		case 1:
+			ip.Str = fmt.Sprintf("2001:db8::%x", n%9)
+		case 2:
+			ip.Str = fmt.Sprintf("2001:DB8::%X", n%9+10)
+		case 3:
+			ip = transform.NullString{}
+		}
+		rows = append(rows, reader.Row{ID: id, CreatedAt: at, EventKey: key, ActorID: actor, ActorType: "User", IPAddress: ip})
 	}
 	span := int64(days) * dayMs
 	for range 60 {
