@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
+	"sync"
 	"time"
 	// The zones of --time-zone where the host has no zone database: the
 	// image is FROM scratch (400 KiB of the 51 MiB binary, stripped).
@@ -274,9 +276,60 @@ func sinkOCSF(s config.Sink) bool {
 // events (counters, not events), the binary's own pages some 31 MiB of RSS:
 // at 32 MiB the peak RSS of that report stays under the export's 64 MiB
 // (62 MiB, 14 s), at 40 MiB it was 69 MiB (12.7 s), and below 30 MiB the
-// collector runs nearly all the time (BENCHMARKS.md, Report). GOMEMLIMIT
-// overrides it.
+// collector runs nearly all the time (BENCHMARKS.md, Report); it is raised
+// to twice a larger live heap (followLiveHeap). GOMEMLIMIT overrides it.
 const reportMemoryLimit = 32 << 20
+
+// liveHeapEvery is how often the soft limit is brought up to the live heap.
+const liveHeapEvery = 500 * time.Millisecond
+
+// liveHeapRoom is the least room above the live heap under the soft
+// limit: the 16 MiB between the report's usual live heap and the limit.
+const liveHeapRoom = 16 << 20
+
+// followLiveHeap keeps the soft memory limit at least half the live heap,
+// and 16 MiB, above it, and at least floor, until stop is called, which
+// puts back the limit before. A report's live heap grows with the actors
+// it counts (some 440 bytes an actor with failed 2FA, 110 one without) and
+// with the largest day (the burst search keeps a day's events of its
+// rules' keys): near or past a fixed limit the collector ran all the time
+// (a week of 4,000,000 events a day: 99-133 s of CPU with 5,000 actors,
+// 186-205 s and 108-112 MiB RSS with 50,000; now 50 s, and 59 s at 104 MiB).
+func followLiveHeap(floor int64) (stop func()) {
+	before := debug.SetMemoryLimit(-1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(liveHeapEvery)
+		defer t.Stop()
+		for {
+			raiseToLiveHeap(floor)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		debug.SetMemoryLimit(before)
+	}
+}
+
+// raiseToLiveHeap sets the soft memory limit to the live heap and half of
+// it more, at least liveHeapRoom more, or floor when that is more.
+func raiseToLiveHeap(floor int64) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	limit := floor
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		live := int64(s[0].Value.Uint64())
+		limit = max(floor, live+max(live/2, liveHeapRoom))
+	}
+	debug.SetMemoryLimit(limit)
+}
 
 // writeReport renders into a temporary file next to out and renames it
 // into place, so that a failed report leaves no partial page under out.
@@ -284,7 +337,7 @@ const reportMemoryLimit = 32 << 20
 // was written is a line of log, a JSON object with --log-format json.
 func (e *env) writeReport(ctx context.Context, log *slog.Logger, o report.Options, out string) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(reportMemoryLimit))
+		defer followLiveHeap(reportMemoryLimit)()
 	}
 	if out == "-" {
 		_, err := report.Write(ctx, o, e.stdout)
