@@ -277,7 +277,8 @@ func sinkOCSF(s config.Sink) bool {
 // at 32 MiB the peak RSS of that report stays under the export's 64 MiB
 // (62 MiB, 14 s), at 40 MiB it was 69 MiB (12.7 s), and below 30 MiB the
 // collector runs nearly all the time (BENCHMARKS.md, Report); it is raised
-// to twice a larger live heap (followLiveHeap). GOMEMLIMIT overrides it.
+// to a larger live heap and half of it more (followLiveHeap). GOMEMLIMIT
+// overrides it.
 const reportMemoryLimit = 32 << 20
 
 // liveHeapEvery is how often the soft limit is brought up to the live heap.
