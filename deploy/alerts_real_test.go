@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/simulator"
 	"github.com/pachca-export/pachca-export/testkit/buildtest"
+	"github.com/pachca-export/pachca-export/testkit/logbuf"
 	"github.com/pachca-export/pachca-export/testkit/testbin"
 )
 
@@ -322,26 +322,7 @@ type followProc struct {
 	addr   string
 	done   chan struct{} // closed when the process has ended, with err
 	err    error
-	stderr lockedBuffer
-}
-
-// lockedBuffer is the process's stderr, written by exec's copier and read
-// by a failing test while the process may still write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr logbuf.Buffer // written by exec's copier, read by a failing test while the process may still write
 }
 
 func startFollowProc(t *testing.T, ctx context.Context, bin, cfg, addr string, args ...string) *followProc {
