@@ -237,9 +237,9 @@ type Loop struct {
 	lastAdvance time.Duration
 	lastFresh   int
 	// horizon is where the last committed cycle of this process would have
-	// ended had it not been capped (now - lag at its start); zero until
-	// then, and after a redo: the look-back is re-read behind it
-	// (rereadFrom).
+	// ended had it not been capped (now - lag at its start, by the API's
+	// clock as its answers told it); zero until then, and after a redo:
+	// the look-back is re-read behind it (rereadFrom).
 	horizon time.Time
 
 	mu     sync.Mutex
