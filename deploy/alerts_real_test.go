@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -294,10 +293,7 @@ func (rs *realSim) throttled() bool {
 // source:, and at the top level.
 func realConfig(t *testing.T, rs *realSim, source, top string) (cfg, addr string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr = l.Addr().String()
-	require.NoError(t, l.Close())
+	addr = freeAddr(t)
 	dir := t.TempDir()
 	cfg = filepath.Join(dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `source:

@@ -170,10 +170,7 @@ func followPipeline(t *testing.T, source, follow string) (cfg, addr string) {
 	base, err := sim.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { sim.Close() })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr = l.Addr().String()
-	require.NoError(t, l.Close())
+	addr = freeAddr(t)
 	dir := t.TempDir()
 	cfg = filepath.Join(dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `source:
@@ -188,6 +185,17 @@ state:
   dir: %s
 `, base, sc.Token, source, addr, follow, filepath.Join(dir, "out"), filepath.Join(dir, "state")), 0o600))
 	return cfg, addr
+}
+
+// freeAddr is a loopback address no one listens on, for follow's
+// endpoints.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }
 
 // TestPrometheusRulesRunbook: the page says what is wrong, and its runbook
