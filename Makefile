@@ -25,7 +25,7 @@ APACHE_ARROW_JS_VERSION := 21.2.0
 PARQUET_JS := $(BIN)/parquet-js
 export PACHCA_PARQUET_JS := $(PARQUET_JS)
 
-.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze
+.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze dashboard
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -190,6 +190,10 @@ echarts:
 	cp package/LICENSE $(CURDIR)/report/page/assets/echarts.LICENSE && \
 	cp package/NOTICE $(CURDIR)/report/page/assets/echarts.NOTICE && rm -rf $$tmp
 	@echo "ECharts $(ECHARTS_VERSION) in report/page/assets (set page.EChartsVersion and notices.Embedded to match)"
+
+# deploy/grafana/pachca-export.json from deploy/grafana/dashboard.go.
+dashboard:
+	go test ./deploy/grafana -run TestDashboardFile -count=1 -update
 
 # The report over 90 days of 100,000 events (9,000,000), Parquet and gzip
 # NDJSON, with time and peak RSS (BENCHMARKS.md, "Report"). Writes ~1 GB under out/.
