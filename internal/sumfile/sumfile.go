@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
 
 	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/failure"
@@ -94,8 +95,9 @@ func Read(path string, v any, recovery string) (bool, error) {
 
 // decodeStrict decodes b into v refusing a key v does not have, so that
 // only a file that holds v's value alone reads as one of an earlier version.
-// An empty value (null, {}, []) is refused too: no version wrote one, and
-// it would read as a state with nothing in it.
+// An empty value (null, {}, [], or an object whose keys hold nothing) is
+// refused too: no version wrote one, and it would read as a state with
+// nothing in it.
 func decodeStrict(b []byte, v any) error {
 	var top any
 	if err := json.Unmarshal(b, &top); err != nil {
@@ -115,5 +117,32 @@ func decodeStrict(b []byte, v any) error {
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
-	return d.Decode(v)
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	// {"days":null}, {"days":[]}: keys of v that hold nothing read as an
+	// empty value all the same (was: accepted).
+	if empty(reflect.ValueOf(v)) {
+		return errors.New("empty")
+	}
+	return nil
+}
+
+// empty reports whether v holds nothing: zero, or made of empty lists,
+// maps and pointers to nothing.
+func empty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		return v.IsNil() || empty(v.Elem())
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !empty(v.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return v.IsZero()
 }
