@@ -64,10 +64,36 @@ func (v *View) Follow() (f Follow, ok bool, err error) {
 	if err != nil {
 		return Follow{}, false, fmt.Errorf("state: %w", err)
 	}
-	if ok && f.Start.IsZero() {
-		return Follow{}, false, failure.Permanentf("state: %s is damaged (no start): %s", path, recovery)
+	if !ok {
+		return Follow{}, false, nil
 	}
-	return f, ok, nil
+	if why := f.damage(); why != "" {
+		return Follow{}, false, failure.Permanentf("state: %s is damaged (%s): %s", path, why, recovery)
+	}
+	return f, true, nil
+}
+
+// damage says what makes f a position no loop recorded, "" when nothing
+// does: a loop goes on from it as it is, and one that did not hold (a
+// watermark before the start, a pending cycle under a committed seq, whose
+// ids would count as delivered if it died) silently skipped or redid
+// events (was: read as it was).
+func (f *Follow) damage() string {
+	switch c := f.Pending; {
+	case f.Start.IsZero():
+		return "no start"
+	case f.Watermark.Before(f.Start):
+		return "watermark before the start"
+	case f.Seq < 0:
+		return "negative seq"
+	case f.Read.After(f.Watermark):
+		return "reads begun after the watermark"
+	case c != nil && c.Seq <= f.Seq:
+		return "pending cycle not after the last committed one"
+	case c != nil && !c.From.Before(c.To):
+		return "pending cycle over an empty range"
+	}
+	return ""
 }
 
 // SetFollow records f durably; it fails, permanently, when the state's

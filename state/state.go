@@ -522,11 +522,17 @@ type exportedDays struct {
 // damaged record is a permanent error naming the file, never an empty one.
 func (v *View) Exported() (map[string]Day, error) {
 	var f exportedDays
-	if _, err := sumfile.Read(filepath.Join(v.dir, exportedFile), &f, exportedRecovery); err != nil {
+	path := filepath.Join(v.dir, exportedFile)
+	if _, err := sumfile.Read(path, &f, exportedRecovery); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	out := make(map[string]Day, len(f.Days))
 	for _, d := range f.Days {
+		// A day that is no date, or of fewer than no records, was never
+		// written (was: read as exported, and the day itself never).
+		if t, err := time.Parse(time.DateOnly, d.Day); err != nil || t.Format(time.DateOnly) != d.Day || d.Records < 0 {
+			return nil, failure.Permanentf("state: %s is damaged (day %q of %d records): %s", path, d.Day, d.Records, exportedRecovery)
+		}
 		out[d.Day] = d
 	}
 	return out, nil
