@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/pachca-export/pachca-export/sinks"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 )
 
 // columns are the schema v1 columns the report reads, in Row order.
@@ -25,8 +26,10 @@ const batchRows = 8192
 
 // readParquet streams the rows of part p from obj, the Parquet file: in
 // place when it is a local file, else from a temporary copy (random access),
-// every byte of which passes through v.
-func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func([]Row) error) error {
+// every byte of which passes through v. A panic of arrow-go on a damaged
+// file is the file's *DamagedError (was: the report's panic); one of fn
+// goes on.
+func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *verifier, fn func([]Row) error) (err error) {
 	f, done, err := sinks.LocalFile(obj, rd.tmpDir, v)
 	if err != nil {
 		return fmt.Errorf("%s: read: %w", v.file, err)
@@ -35,6 +38,15 @@ func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *ver
 	if err := v.checkBytes(); err != nil {
 		return err
 	}
+	inFn := false
+	defer func() {
+		if r := recover(); r != nil {
+			if inFn {
+				panic(r)
+			}
+			err = v.damaged(parquetfmt.PanicError(r))
+		}
+	}()
 	// Every batch allocates the same buffers: rd.mem reuses them rather
 	// than leave them to the garbage collector.
 	props := parquet.NewReaderProperties(rd.mem)
@@ -52,6 +64,7 @@ func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *ver
 	if err != nil {
 		return v.damaged(err)
 	}
+	parquetfmt.IgnoreStoredSchema(pr)
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, rd.mem)
 	if err != nil {
 		return v.damaged(err)
@@ -62,13 +75,18 @@ func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *ver
 	}
 	defer rr.Release()
 	rows := make([]Row, 0, batchRows)
+	var read int64
 	for rr.Next() {
+		read += rr.RecordBatch().NumRows()
 		rows, err = batchToRows(rr.RecordBatch(), p, rows[:0])
 		if err != nil {
 			return v.damaged(err)
 		}
 		if len(rows) > 0 {
-			if err := fn(rows); err != nil {
+			inFn = true
+			err := fn(rows)
+			inFn = false
+			if err != nil {
 				return err
 			}
 		}
@@ -76,7 +94,16 @@ func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *ver
 	if err := rr.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return v.damaged(err)
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// arrow-go ends some damaged column chunks early without an error:
+	// the rows read are the footer's, or the file is damaged (was: the
+	// rows that did read, as if the file held no more).
+	if read != pr.NumRows() {
+		return v.damaged(fmt.Errorf("%d rows read of the %d its footer lists", read, pr.NumRows()))
+	}
+	return nil
 }
 
 // leafColumns finds the leaf index of each of Columns and checks its type.
