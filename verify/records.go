@@ -18,6 +18,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
+	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 )
 
 // contents is what reading a data file back found.
@@ -100,13 +101,24 @@ func ndjsonRecords(name string, r io.Reader, fn record) (int64, error) {
 }
 
 // parquetRecords reads the id and schema_version columns, or an OCSF
-// file's metadata.uid and metadata.version.
-func parquetRecords(ctx context.Context, f *os.File, fn record) (int64, error) {
+// file's metadata.uid and metadata.version. A panic of arrow-go on a
+// damaged file is an error (was: verify's panic); one of fn goes on.
+func parquetRecords(ctx context.Context, f *os.File, fn record) (n int64, err error) {
+	inFn := false
+	defer func() {
+		if r := recover(); r != nil {
+			if inFn {
+				panic(r)
+			}
+			err = parquetfmt.PanicError(r)
+		}
+	}()
 	rdr, err := file.NewParquetReader(f)
 	if err != nil {
 		return 0, err
 	}
 	defer rdr.Close()
+	parquetfmt.IgnoreStoredSchema(rdr)
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 8192}, memory.DefaultAllocator)
 	if err != nil {
 		return 0, err
@@ -125,7 +137,6 @@ func parquetRecords(ctx context.Context, f *os.File, fn record) (int64, error) {
 		return 0, err
 	}
 	defer rr.Release()
-	var n int64
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		var ids, svs arrow.Array
@@ -146,7 +157,10 @@ func parquetRecords(ctx context.Context, f *os.File, fn record) (int64, error) {
 			if ocsfFile {
 				sv = ocsfSchema(sv)
 			}
-			fn(text(ids, i), sv)
+			id := text(ids, i)
+			inFn = true
+			fn(id, sv)
+			inFn = false
 			n++
 		}
 	}
