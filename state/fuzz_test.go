@@ -1,15 +1,19 @@
 package state_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/fuzztest"
@@ -111,5 +115,79 @@ func FuzzFollow(f *testing.F) {
 			require.True(t, c.From.Before(c.To), "a pending cycle over nothing")
 		}
 		require.False(t, pos.Read.After(pos.Watermark), "reads begun after the watermark")
+	})
+}
+
+// FuzzDelivered: whatever a day's id log holds, Delivered gives the ids of
+// its whole lines that check (their CRC), and stops at any other with the
+// permanent error of a damaged state naming the file and line; never a
+// panic.
+func FuzzDelivered(f *testing.F) {
+	const day = "2026-11-01"
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).UnixMilli()
+	s, written := fuzzStore(f, filepath.Join("follow-ids", day), func(s *state.Store) error {
+		if err := s.AppendDelivered(1, slices.Values([]state.DeliveredID{{ID: "a", At: at, Sum: 0xabc}, {ID: "b c\n", At: at + 1}})); err != nil {
+			return err
+		}
+		return s.AppendDelivered(2, slices.Values([]state.DeliveredID{{ID: `"q`, At: at + 2, Sum: 1}}))
+	})
+	path := filepath.Join(s.Dir(), "follow-ids", day)
+	f.Add(written, int64(1))
+	f.Add([]byte("1 1793523600000 a\n2 1793523600000 b 1a2b3c4d\n3 x"), int64(5))
+	f.Fuzz(func(t *testing.T, b []byte, upTo int64) {
+		require.NoError(t, os.WriteFile(path, b, 0o600))
+		n := 0
+		err := s.Delivered(day, upTo, func(state.DeliveredID) { n++ })
+		if err != nil {
+			requireDamaged(t, err, path)
+			return
+		}
+		require.LessOrEqual(t, n, bytes.Count(b, []byte("\n")), "more ids than whole lines")
+	})
+}
+
+// FuzzSpool: whatever a window file of the spool holds, Read passes on its
+// lines and ends with nil only when they match its trailer (their count,
+// length and sha256), else with ErrDamaged naming the file on one line;
+// never a panic.
+func FuzzSpool(f *testing.F) {
+	const day = "2026-11-01"
+	w := extract.Window{Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), End: time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC).UnixMilli()}
+	s, err := state.Open(fuzztest.Dir(f), "fuzz")
+	require.NoError(f, err)
+	f.Cleanup(func() { s.Close() })
+	sp := s.Spool()
+	ww, err := sp.Open(day, w)
+	require.NoError(f, err)
+	for _, raw := range []string{`{"id":1,"event_key":"user_login"}`, "{\"id\":\"2\",\n\"x\":[]}", "not json"} {
+		require.NoError(f, ww.Add(extract.Event{Raw: []byte(raw)}))
+	}
+	require.NoError(f, ww.Commit(w))
+	ws, err := sp.Windows(day)
+	require.NoError(f, err)
+	require.Len(f, ws, 1)
+	entries, err := os.ReadDir(sp.Dir(day))
+	require.NoError(f, err)
+	require.Len(f, entries, 1)
+	path := filepath.Join(sp.Dir(day), entries[0].Name())
+	b, err := os.ReadFile(path)
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte("{}\n#pachca-spool records=1 bytes=3 sha256=00\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		require.NoError(t, os.WriteFile(path, b, 0o600))
+		var lines int64
+		err := sp.Read(day, w, func(raw []byte, at state.Line) error {
+			lines++
+			require.NotContains(t, string(raw), "\n")
+			return nil
+		})
+		if err != nil {
+			require.ErrorIs(t, err, state.ErrDamaged)
+			require.Contains(t, err.Error(), path)
+			require.NotContains(t, err.Error(), "\n")
+			return
+		}
+		require.Contains(t, string(b), fmt.Sprintf("records=%d ", lines))
 	})
 }
