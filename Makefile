@@ -116,13 +116,24 @@ followlong:
 	PACHCA_FOLLOW_LONG=$(FOLLOWLONG_DAYS) $(GO) test -count=1 -timeout 60m -run '^TestFollowLong$$' -v ./cmd/pachca-export/
 
 # Each fuzz target in turn; new crashers land in the package's testdata/fuzz.
-FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/
+# The second line: the readers of what comes back from disk (state files,
+# manifests, data files as report and verify read them).
+FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/ \
+	FuzzRead:./internal/sumfile/ FuzzExported:./state/ FuzzFollow:./state/ FuzzDelivered:./state/ FuzzSpool:./state/ FuzzDecodeManifest:./sinks/ \
+	FuzzReadParquet:./report/reader/ FuzzReadNDJSON:./report/reader/ FuzzReadRecords:./verify/
 
 # A count of inputs, not a duration (about 10 s each here): Go 1.26's fuzz
 # coordinator can fail a target with "context deadline exceeded" when a
 # -fuzztime duration ends on a loaded machine (go.dev/issue/75804, fixed in
 # Go 1.27); a count has no deadline to race.
-FUZZ_SHORT_INPUTS := FuzzDecodePage=100000 FuzzParse=60000 FuzzNormalize=200000 FuzzMap=200000
+FUZZ_SHORT_INPUTS := FuzzDecodePage=100000 FuzzParse=60000 FuzzNormalize=200000 FuzzMap=200000 \
+	FuzzRead=60000 FuzzExported=20000 FuzzFollow=20000 FuzzDelivered=20000 FuzzSpool=20000 FuzzDecodeManifest=100000 \
+	FuzzReadParquet=8000 FuzzReadNDJSON=20000 FuzzReadRecords=4000
+
+# Each new interesting input is minimized in at most this many runs (the
+# default, a minute each, held the Parquet targets on their first inputs
+# for minutes); a crasher is kept all the same.
+FUZZ_MINIMIZE := 100x
 
 # make fuzz: six times as many (about a minute each).
 .PHONY: fuzz-short
@@ -131,7 +142,7 @@ fuzz fuzz-short:
 		name=$${t%%:*}; n=$$(for c in $(FUZZ_SHORT_INPUTS); do [ "$${c%%=*}" = "$$name" ] && echo $${c#*=}; done); \
 		n=$$(( $${n:-100000} * times )); \
 		echo "fuzz $$name for $$n inputs"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime "$${n}x" "$${t#*:}" || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime "$${n}x" -fuzzminimizetime $(FUZZ_MINIMIZE) "$${t#*:}" || exit 1; \
 	done
 
 # go vet, staticcheck and govulncheck, installed pinned into ./bin. Without
