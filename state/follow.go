@@ -86,8 +86,6 @@ func (f *Follow) damage() string {
 		return "watermark before the start"
 	case f.Seq < 0:
 		return "negative seq"
-	case f.Read.After(f.Watermark):
-		return "reads begun after the watermark"
 	case c != nil && c.Seq <= f.Seq:
 		return "pending cycle not after the last committed one"
 	case c != nil && !c.From.Before(c.To):
