@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pachca-export/pachca-export/report/reporttest"
+	"github.com/pachca-export/pachca-export/sinks"
 	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
@@ -232,6 +234,13 @@ alerts:
 	require.NoError(t, err)
 	b[len(b)/3] ^= 0xff
 	require.NoError(t, os.WriteFile(victim, b, 0o600))
+	// A copy whose file of day 5 is one arrow-go panics on (an invalid
+	// logical type in its footer, found by report/reader's FuzzReadParquet),
+	// put there with its manifest entry (bytes, sha256).
+	panicky := filepath.Join(t.TempDir(), "panicky")
+	require.NoError(t, os.CopyFS(panicky, os.DirFS(pq)))
+	panicVictim := filepath.Join(panicky, "dt="+d(4), "pachca-audit-"+d(4)+".parquet")
+	replaceWithManifest(t, panicVictim, fuzzInput(t, "../../report/reader/testdata/fuzz/FuzzReadParquet/da739e14c3f04b09"))
 	// An output that holds only some days.
 	partial := filepath.Join(t.TempDir(), "partial")
 	reporttest.Write(t, reporttest.FileSink(t, partial, "parquet"), reporttest.Day0.AddDate(0, 0, 3), reporttest.Day0.AddDate(0, 0, 4), recs)
@@ -250,6 +259,7 @@ alerts:
 		{"period not covered", []string{partial, "--from", d(2), "--to", d(7)}, 2,
 			"missing 2026-11-03, 2026-11-05..2026-11-07 (it holds 2026-11-04)"},
 		{"damaged file", []string{damaged, "--from", d(3), "--to", d(6)}, 1, victim + ": damaged: sha256"},
+		{"file arrow-go panics on", []string{panicky, "--from", d(3), "--to", d(6)}, 1, panicVictim + ": damaged: not a readable Parquet file (arrow-go: invalid logical type)"},
 		{"no output given", []string{"--from", d(3), "--to", d(6)}, 2, "give -c pipeline.yaml or the directory"},
 		{"both", []string{pq, "-c", cfg}, 2, "not both"},
 		{"bad time", []string{pq, "--from", "yesterday-ish"}, 2, "--from"},
@@ -287,6 +297,36 @@ alerts:
 			require.Empty(t, entries, "no temporary file left")
 		})
 	}
+}
+
+// fuzzInput is the []byte input of a file of a fuzz target's corpus
+// (testdata/fuzz/FuzzXxx/..., as go test writes it).
+func fuzzInput(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(string(b), "\n")
+	require.Equal(t, "go test fuzz v1", lines[0])
+	in, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	require.NoError(t, err)
+	return []byte(in)
+}
+
+// replaceWithManifest writes b over the data file at path and records its
+// size and sha256 in the day's manifest, as a tool that rewrote both would.
+func replaceWithManifest(t *testing.T, path string, b []byte) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	mpath := filepath.Join(filepath.Dir(path), sinks.ManifestName)
+	mb, err := os.ReadFile(mpath)
+	require.NoError(t, err)
+	m, err := sinks.DecodeManifest(mb)
+	require.NoError(t, err)
+	f, ok := m.File(filepath.Base(path))
+	require.True(t, ok)
+	f.Bytes, f.SHA256 = int64(len(b)), sinks.Sum(b)
+	m.Put(f)
+	require.NoError(t, os.WriteFile(mpath, m.Encode(), 0o600))
 }
 
 // tree lists every file and directory under dir with its size, mode and
