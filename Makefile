@@ -127,8 +127,8 @@ FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./tr
 # -fuzztime duration ends on a loaded machine (go.dev/issue/75804, fixed in
 # Go 1.27); a count has no deadline to race.
 FUZZ_SHORT_INPUTS := FuzzDecodePage=100000 FuzzParse=60000 FuzzNormalize=200000 FuzzMap=200000 \
-	FuzzRead=60000 FuzzExported=20000 FuzzFollow=20000 FuzzDelivered=20000 FuzzSpool=20000 FuzzDecodeManifest=100000 \
-	FuzzReadParquet=8000 FuzzReadNDJSON=20000 FuzzReadRecords=4000
+	FuzzRead=60000 FuzzExported=15000 FuzzFollow=15000 FuzzDelivered=20000 FuzzSpool=20000 FuzzDecodeManifest=100000 \
+	FuzzReadParquet=6000 FuzzReadNDJSON=15000 FuzzReadRecords=3000
 
 # Each new interesting input is minimized in at most this many runs (the
 # default, a minute each, held the Parquet targets on their first inputs
