@@ -43,3 +43,36 @@ func TestDecompress(t *testing.T) {
 		require.ErrorContains(t, err, "gzip: invalid header")
 	})
 }
+
+// TestDecompressHugeWindow: a zstd frame whose header asks for a window
+// above MaxZstdWindow (512 MiB here, in a file of 14 bytes) is refused,
+// not decoded with the memory it asks for; one of MaxZstdWindow decodes.
+func TestDecompressHugeWindow(t *testing.T) {
+	frame := func(windowDescriptor byte) []byte {
+		// Magic, a frame header descriptor with no content size and no
+		// single segment, the window descriptor, then one raw last block.
+		b := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, windowDescriptor}
+		bh := 5<<3 | 1
+		return append(b, byte(bh), byte(bh>>8), byte(bh>>16), 'a', '\n', 'b', '\n', 'c')
+	}
+	for name, tc := range map[string]struct {
+		wd byte
+		ok bool
+	}{
+		"512 MiB": {0x98, false}, // exponent 19: 1 KiB << 19
+		"8 MiB":   {0x68, true},  // exponent 13
+	} {
+		t.Run(name, func(t *testing.T) {
+			lines, err := ndjson.Decompress("x.ndjson.zst", bytes.NewReader(frame(tc.wd)))
+			require.NoError(t, err)
+			defer lines.Close()
+			got, err := io.ReadAll(lines)
+			if tc.ok {
+				require.NoError(t, err)
+				require.Equal(t, "a\nb\nc", string(got))
+				return
+			}
+			require.ErrorContains(t, err, "window size exceeded")
+		})
+	}
+}
