@@ -85,7 +85,7 @@ type Config struct {
 	OwnerID   uint64
 	Events    int       // number of events generated
 	From, To  time.Time // generated events lie in [From, To)
-	Seed      int64     // same seed and config: same events, byte for byte
+	Seed      int64     // same seed and config: same events, byte for byte, and the same draws of faults
 	TieGroups bool      // many events share one millisecond (groups larger than a page too)
 	Midnight  bool      // some events exactly at 00:00:00.000 and 23:59:59.999 UTC of days in range
 	// Micros keeps created_at in microseconds, as a database does, and

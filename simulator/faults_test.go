@@ -99,6 +99,29 @@ func TestFaultRateIsAProbability(t *testing.T) {
 	require.Equal(t, 100, st.OK+st.Faults)
 }
 
+// TestFaultDrawsFollowTheSeed: two servers of one configuration inject the
+// same faults into the same sequence of requests, and another seed others
+// (was: drawn from the process's random source, so a test that counted
+// faults failed one run in a dozen).
+func TestFaultDrawsFollowTheSeed(t *testing.T) {
+	statuses := func(seed int64) []int {
+		cfg := testConfig()
+		cfg.Seed = seed
+		cfg.FaultRate, cfg.Faults = 0.5, []string{simulator.Fault500, simulator.Fault503}
+		_, base := start(t, cfg)
+		var out []int
+		for range 40 {
+			out = append(out, get(t, base, "sim-token", query(day(0), day(1))).Status)
+		}
+		return out
+	}
+	first := statuses(7)
+	require.Contains(t, first, http.StatusInternalServerError)
+	require.Contains(t, first, http.StatusServiceUnavailable)
+	require.Equal(t, first, statuses(7))
+	require.NotEqual(t, first, statuses(8))
+}
+
 func TestLatency(t *testing.T) {
 	cfg := testConfig()
 	cfg.Latency, cfg.Jitter = 100*time.Millisecond, 50*time.Millisecond

@@ -74,9 +74,13 @@ type Server struct {
 	statsMu sync.Mutex // guards stats
 	stats   Stats
 
-	faultMu   sync.Mutex // guards faultRate and faults
+	faultMu   sync.Mutex // guards faultRate, faults and faultRNG
 	faultRate float64
 	faults    []string
+	// faultRNG draws the faults: from Config.Seed, so that a run's
+	// sequence of draws is the same each time (which request gets one
+	// still depends on the order requests come in).
+	faultRNG *rand.Rand
 
 	lifeMu    sync.Mutex // guards srv, closed
 	srv       *http.Server
@@ -103,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 		st:        newStore(cfg.Events, cfg.skew()),
 		faultRate: cfg.FaultRate,
 		faults:    cfg.Faults,
+		faultRNG:  rand.New(rand.NewPCG(uint64(cfg.Seed), faultStream)),
 	}
 	s.offset.Store(int64(cfg.ClockOffset))
 	s.knownKeys = map[string]bool{}
@@ -232,11 +237,15 @@ func (s *Server) SetFaults(rate float64, kinds ...string) {
 func (s *Server) drawFault() string {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	if len(s.faults) == 0 || s.faultRate <= 0 || rand.Float64() >= s.faultRate {
+	if len(s.faults) == 0 || s.faultRate <= 0 || s.faultRNG.Float64() >= s.faultRate {
 		return ""
 	}
-	return s.faults[rand.IntN(len(s.faults))]
+	return s.faults[s.faultRNG.IntN(len(s.faults))]
 }
+
+// faultStream is the second word of the fault draws' PCG state (the
+// first is Config.Seed): another stream than the events' of the same seed.
+const faultStream = 0xfa0175
 
 // sleep waits d. When the client leaves or the server closes first, it
 // aborts the handler (http.ErrAbortHandler: net/http drops the connection

@@ -66,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	to := timeFlag{&cfg.To}
 	fs.Var(from, "from", "first instant of the generated events, RFC 3339 or YYYY-MM-DD")
 	fs.Var(to, "to", "end of the generated events, exclusive, RFC 3339 or YYYY-MM-DD")
-	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the generated events")
+	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the generated events and of the fault draws")
 	fs.StringVar(&cfg.Token, "token", cfg.Token, "accepted bearer token (sim-no-scope and sim-no-plan are always known)")
 	fs.Uint64Var(&cfg.OwnerID, "owner-id", cfg.OwnerID, "user id of the token's owner, which GET /oauth/token/info names: another workspace has another owner, 0 = 10001")
 	fs.IntVar(&cfg.MessageMaxBytes, "message-max-bytes", cfg.MessageMaxBytes, fmt.Sprintf("longest message content POST /messages takes, in bytes, 0 = %d", simulator.DefaultMessageMaxBytes))
