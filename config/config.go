@@ -62,6 +62,11 @@ type Config struct {
 	// tokenFileAt is "file:line" of source.token_file, for the errors of
 	// reading it (Load).
 	tokenFileAt string
+	// spelt maps each path of the file that was relative, resolved against
+	// the real directory of the file, to the same path resolved against
+	// that directory as filepath.Abs spells it, through symbolic links
+	// (Load); nil when both are one.
+	spelt map[string]string
 }
 
 // Source is where events come from.
@@ -302,11 +307,20 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		dir = "."
 	}
-	base, err := filepath.Abs(dir)
+	spelt, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	cfg, err := parse(b, path, lookup, base)
+	// Against the directory's real path: filepath.Abs takes the working
+	// directory from $PWD when it names it, and a shell's $PWD keeps the
+	// symbolic links it went through, while cron's `env -i`, a systemd
+	// unit's WorkingDirectory= or another spelling of -c would not: the
+	// same configuration would key another state and export its days again.
+	base := spelt
+	if real, err := filepath.EvalSymlinks(spelt); err == nil {
+		base = real
+	}
+	cfg, err := parse(b, path, lookup, base, spelt)
 	if err != nil {
 		return nil, err
 	}
@@ -368,15 +382,16 @@ var nodeType = reflect.TypeFor[yaml.Node]()
 // Parse decodes b (named file in messages) onto the defaults and validates
 // it; relative paths stay relative.
 func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, error) {
-	return parse(b, file, lookup, "")
+	return parse(b, file, lookup, "", "")
 }
 
 // parse is Parse, then, when base is set, resolves relative paths against
-// it and checks the places they name. No error shows the value of an
+// it and checks the places they name; spelt is base as the command line
+// spelt it (see Config.SpeltPath). No error shows the value of an
 // environment variable: see checker.unexpand.
-func parse(b []byte, file string, lookup func(string) (string, bool), base string) (*Config, error) {
+func parse(b []byte, file string, lookup func(string) (string, bool), base, spelt string) (*Config, error) {
 	c := &checker{file: file}
-	cfg, err := c.parse(b, lookup, base)
+	cfg, err := c.parse(b, lookup, base, spelt)
 	return cfg, c.unexpand(err)
 }
 
@@ -386,7 +401,7 @@ func emptyDocument(d *yaml.Node) bool {
 	return len(d.Content) == 0 || len(d.Content) == 1 && d.Content[0].Kind == yaml.ScalarNode && d.Content[0].Tag == "!!null"
 }
 
-func (c *checker) parse(b []byte, lookup func(string) (string, bool), base string) (*Config, error) {
+func (c *checker) parse(b []byte, lookup func(string) (string, bool), base, spelt string) (*Config, error) {
 	file := c.file
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -457,7 +472,7 @@ func (c *checker) parse(b []byte, lookup func(string) (string, bool), base strin
 		}
 	}
 	if base != "" {
-		cfg.resolvePaths(base)
+		cfg.resolvePaths(base, spelt)
 		if err := cfg.checkPaths(); err != nil {
 			return nil, c.withLines(doc, err)
 		}

@@ -81,10 +81,19 @@ func permString(m fs.FileMode) string {
 // resolvePaths makes every relative path of the file absolute against base,
 // the directory of the configuration file, as Prometheus does: a job
 // started from another working directory reads and writes the same places.
-func (c *Config) resolvePaths(base string) {
+// Each is also kept as resolved against spelt, when that is another
+// spelling of base (SpeltPath).
+func (c *Config) resolvePaths(base, spelt string) {
 	for _, p := range c.paths() {
 		if *p.path != "" && !filepath.IsAbs(*p.path) {
-			*p.path = filepath.Join(base, *p.path)
+			rel := *p.path
+			*p.path = filepath.Join(base, rel)
+			if spelt != "" && spelt != base {
+				if c.spelt == nil {
+					c.spelt = map[string]string{}
+				}
+				c.spelt[*p.path] = filepath.Join(spelt, rel)
+			}
 		}
 	}
 }
@@ -93,6 +102,18 @@ func (c *Config) resolvePaths(base string) {
 type pathKey struct {
 	key  string
 	path *string
+}
+
+// SpeltPath is p, a path of the configuration, as versions before 2026-12
+// resolved it when it was relative: against the configuration's directory
+// as the command line and $PWD spelt it, through symbolic links, rather
+// than against its real path. Other paths are returned as they are. For
+// the former keys of a state (pipeline.FormerIdentities).
+func (c *Config) SpeltPath(p string) string {
+	if s, ok := c.spelt[p]; ok {
+		return s
+	}
+	return p
 }
 
 // paths lists every key of the file that holds a path.

@@ -62,6 +62,12 @@ func FormerIdentities(cfg *config.Config) []any {
 			defaults = append(defaults, i)
 		}
 	}
+	// A file sink's relative dir, as keyed through the symbolic links of
+	// the configuration's directory.
+	spelts := []bool{false}
+	if slices.ContainsFunc(cfg.Sinks, func(s config.Sink) bool { return s.File != nil && cfg.SpeltPath(s.File.Dir) != s.File.Dir }) {
+		spelts = append(spelts, true)
+	}
 	var ids []any
 	add := func(sp spelling) {
 		id := stateIdentity(cfg, sp)
@@ -69,18 +75,20 @@ func FormerIdentities(cfg *config.Config) []any {
 			ids = append(ids, id)
 		}
 	}
-	for mask := range 1 << len(defaults) {
-		named := map[int]bool{}
-		for bit, i := range defaults {
-			named[i] = mask&(1<<bit) != 0
-		}
-		if mask != 0 { // the current spelling but for the compressions
-			add(spelling{workspace: cfg.Source.Workspace, defaultNamed: named})
-		}
-		for _, bare := range bares {
-			for _, slash := range slashes {
-				for _, ws := range workspaces {
-					add(spelling{workspace: ws, barePrefix: bare, written: true, endpointSlash: slash, defaultNamed: named})
+	for _, spelt := range spelts {
+		for mask := range 1 << len(defaults) {
+			named := map[int]bool{}
+			for bit, i := range defaults {
+				named[i] = mask&(1<<bit) != 0
+			}
+			if mask != 0 || spelt { // the current spelling but for the compressions or the dirs
+				add(spelling{workspace: cfg.Source.Workspace, defaultNamed: named, spelt: spelt})
+			}
+			for _, bare := range bares {
+				for _, slash := range slashes {
+					for _, ws := range workspaces {
+						add(spelling{workspace: ws, barePrefix: bare, written: true, endpointSlash: slash, defaultNamed: named, spelt: spelt})
+					}
 				}
 			}
 		}
@@ -103,6 +111,11 @@ type spelling struct {
 	// versions before 2026-12 keyed it when the file wrote it out; the
 	// others' default is keyed as none written.
 	defaultNamed map[int]bool
+	// spelt: file sinks' relative dirs resolved through the symbolic
+	// links of the configuration's directory, as the command line and
+	// $PWD spelt it (config.Config.SpeltPath), as versions before 2026-12
+	// keyed them; else against its real path.
+	spelt bool
 }
 
 // reordered are the identities of the states under state.dir that differ
@@ -138,6 +151,11 @@ func reordered(cfg *config.Config, own []byte) []any {
 func stateIdentity(cfg *config.Config, sp spelling) any {
 	var dests []string
 	for i, s := range cfg.Sinks {
+		if s.File != nil && sp.spelt {
+			f := *s.File
+			f.Dir = cfg.SpeltPath(f.Dir)
+			s.File = &f
+		}
 		dests = append(dests, sinkIdentity(s, sp, sp.defaultNamed[i]))
 	}
 	filters := cfg.Source.Filters
