@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"syscall"
 )
@@ -23,9 +22,11 @@ func readOnlyHint(err error) error {
 	if joined, ok := eachJoined(err, readOnlyHint); ok {
 		return joined
 	}
-	var pe *fs.PathError
+	// Not only a *fs.PathError: a state or sink directory that exists
+	// already fails its probe ("directory ... is not writable: read-only
+	// file system"), which names it without one.
 	var fp flagPathError
-	if !errors.As(err, &pe) || strings.Contains(err.Error(), "temp_dir") || errors.As(err, &fp) {
+	if strings.Contains(err.Error(), "temp_dir") || errors.As(err, &fp) {
 		return err
 	}
 	return fmt.Errorf("%w (the systemd units and the Kubernetes pods write only under /var/lib/pachca-export and /tmp: give state.dir and each file sink's dir an absolute path there; relative ones resolve against the configuration file's directory)", err)

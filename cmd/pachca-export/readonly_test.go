@@ -32,6 +32,10 @@ func TestReadOnlyNamesWhereToWrite(t *testing.T) {
 		errors.New("sinks[1]: a failure of another kind")))
 	require.EqualError(t, err, "sinks[0]: ndjson: mkdir /etc/pachca-export/out: read-only file system"+hint+"\nsinks[1]: a failure of another kind")
 
+	// A directory that exists fails its probe, with no *fs.PathError.
+	err = readOnlyHint(fmt.Errorf("state: directory /etc/pachca-export/.pachca-export is not writable: %w", syscall.EROFS))
+	require.EqualError(t, err, "state: directory /etc/pachca-export/.pachca-export is not writable: read-only file system"+hint)
+
 	s3tmp := fmt.Errorf("s3: temporary directory /tmp is not writable: %w (set the sink's temp_dir, or TMPDIR, to a writable directory)", rofs("open", "/tmp/.probe"))
 	require.Equal(t, s3tmp, readOnlyHint(s3tmp))
 	other := fmt.Errorf("state: %w", &fs.PathError{Op: "mkdir", Path: "/srv/st", Err: syscall.ENOSPC})
