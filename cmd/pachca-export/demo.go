@@ -84,8 +84,8 @@ func (e *env) demo(ctx context.Context, log *slog.Logger, out string, events int
 		return err
 	}
 	fmt.Fprintf(e.stdout, "demo: files under %s\n", out)
-	fmt.Fprintf(e.stdout, "  zcat %s | head -1\n", filepath.Join(out, "ndjson", "dt="+start.Format(time.DateOnly), "pachca-audit-"+start.Format(time.DateOnly)+".ndjson.gz"))
-	fmt.Fprintf(e.stdout, "  duckdb -c \"SELECT event_category, count(*) FROM read_parquet('%s/parquet/dt=*/*.parquet', hive_partitioning=true) GROUP BY 1\"\n", out)
+	fmt.Fprintf(e.stdout, "  zcat %s | head -1\n", shellWord(filepath.Join(out, "ndjson", "dt="+start.Format(time.DateOnly), "pachca-audit-"+start.Format(time.DateOnly)+".ndjson.gz")))
+	fmt.Fprintf(e.stdout, "  duckdb -c %s\n", shellDoubleQuoted("SELECT event_category, count(*) FROM read_parquet("+sqlString(out+"/parquet/dt=*/*.parquet")+", hive_partitioning=true) GROUP BY 1"))
 	return e.demoReport(ctx, log, out, start, end)
 }
 
@@ -144,3 +144,23 @@ func clearDemo(out string) error {
 	}
 	return nil
 }
+
+// shellWord is s as one word of a POSIX shell command line, so that the
+// commands demo prints run as printed for an --out with spaces, quotes or
+// $ in it (was: `zcat my demo/ndjson/...`, three words); s as it is when it
+// needs no quoting.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shellDoubleQuoted is s in a shell's double quotes, its \, ", $ and `
+// escaped.
+func shellDoubleQuoted(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s) + `"`
+}
+
+// sqlString is s as an SQL string literal, its single quotes doubled.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

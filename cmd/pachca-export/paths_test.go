@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +109,35 @@ func TestRelativePathsStateTakenOver(t *testing.T) {
 	days, err := st.Exported()
 	require.NoError(t, err)
 	require.Contains(t, days, yesterday)
+}
+
+// TestDemoCommandsRunAsPrinted: the commands demo prints for its files run
+// as printed in a shell for an --out with spaces, quotes, $ and non-ASCII
+// letters (was: `zcat my demo/ndjson/...`, three words, and the path cut
+// at its quote in duckdb's SQL).
+func TestDemoCommandsRunAsPrinted(t *testing.T) {
+	out := filepath.Join(t.TempDir(), `it's a $HOME "démo"`)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, Main(t.Context(), []string{"demo", "--out", out, "--events", "500"}, &stdout, &stderr), stderr.String())
+	var zcat, duckdb string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "zcat ") {
+			zcat = line
+		}
+		if rest, ok := strings.CutPrefix(line, "duckdb -c "); ok {
+			duckdb = "printf %s " + rest // the argument duckdb would get
+		}
+	}
+	require.NotEmpty(t, zcat, stdout.String())
+	require.NotEmpty(t, duckdb, stdout.String())
+
+	got, err := exec.Command("sh", "-c", zcat).Output()
+	require.NoError(t, err, zcat)
+	require.True(t, json.Valid(bytes.TrimSpace(got)), "an NDJSON line: %q", got)
+
+	got, err = exec.Command("sh", "-c", duckdb).Output()
+	require.NoError(t, err, duckdb)
+	require.Equal(t, "SELECT event_category, count(*) FROM read_parquet('"+strings.ReplaceAll(out, "'", "''")+
+		"/parquet/dt=*/*.parquet', hive_partitioning=true) GROUP BY 1", string(got))
 }
