@@ -107,11 +107,17 @@ func (s Source) RequireToken(file string) error {
 }
 
 // CheckToken reports a token that no HTTP request can carry: one with a
-// control character, such as the line break of a copied line. The error
-// does not show the token; callers name where it came from.
+// control character, such as the line break of a copied line, or one the
+// API cannot take for the token meant: an invisible format character (a
+// byte order mark, a zero-width space). The error does not show the
+// token; callers name where it came from.
 func CheckToken(tok string) error {
 	if strings.ContainsFunc(tok, unicode.IsControl) {
 		return errors.New("holds a control character (a line break or a tab?): a token is one line of printable characters, remove the rest")
+	}
+	// Sent as they are, the API would refuse the token as wrong (401).
+	if strings.ContainsFunc(tok, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) {
+		return errors.New("holds an invisible character (a byte order mark or a zero-width space, copied with it?): a token is one line of printable characters, remove the rest")
 	}
 	return nil
 }
@@ -337,7 +343,8 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		if err != nil {
 			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", cfg.tokenFileAt, err)
 		} else {
-			tok := strings.TrimSpace(string(t))
+			// A Windows editor's byte order mark is the file's, not the token's.
+			tok := strings.TrimSpace(strings.TrimPrefix(string(t), "\uFEFF"))
 			if err := CheckToken(tok); err != nil {
 				return nil, fmt.Errorf("%s: source.token_file: the token in %s %w", cfg.tokenFileAt, cfg.Source.TokenFile, err)
 			}

@@ -64,3 +64,27 @@ func TestTokenWithControlCharacters(t *testing.T) {
 	require.NoError(t, config.CheckToken("tok-ÿ-0123"))
 	require.Error(t, config.CheckToken("tok\x7f"))
 }
+
+// TestTokenByteOrderMark: a token_file saved by a Windows editor (a UTF-8
+// byte order mark, CRLF) gives the token without them (was: the mark sent
+// as part of the token, and the API's 401 "check the token"); a mark or a
+// zero-width space in the token itself (`PACHCA_TOKEN=$(cat file)`, a
+// copy from a web page) is a configuration error naming where it came
+// from, without the token (was: the same 401).
+func TestTokenByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	const tail = "sinks:\n  - type: stdout\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte("\uFEFFtok-SECRET-1\r\n"), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte("source:\n  token_file: token\n"+tail), 0o600))
+	cfg, err := config.Load(path, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "tok-SECRET-1", cfg.Source.Token)
+
+	for _, v := range []string{"\uFEFFtok-SECRET-2", "tok-\u200bSECRET-3"} {
+		require.NoError(t, os.WriteFile(path, []byte("source:\n  token: ${PACHCA_TOKEN}\n"+tail), 0o600))
+		_, err = config.Load(path, env(map[string]string{"PACHCA_TOKEN": v}))
+		require.ErrorContains(t, err, "p.yaml:2: source.token: the value of ${PACHCA_TOKEN} holds an invisible character")
+		require.NotContains(t, err.Error(), "SECRET")
+	}
+}
