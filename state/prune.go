@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pachca-export/pachca-export/internal/atomicfile"
 	"github.com/pachca-export/pachca-export/internal/sumfile"
 )
 
@@ -54,7 +55,7 @@ func (s *Store) Prune(oldest time.Time) (Pruned, error) {
 	if err := s.Held(); err != nil {
 		return p, err
 	}
-	progress, err := filepath.Glob(filepath.Join(s.dir, "run-*.json"))
+	progress, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(s.dir), "run-*.json"))
 	if err != nil {
 		return p, fmt.Errorf("state: %w", err)
 	}

@@ -105,7 +105,7 @@ func (sp *Spool) Windows(day string) ([]extract.Window, error) {
 // CleanTemp removes the partial window files a killed run left. Call it
 // before fetching, never while windows are open.
 func (sp *Spool) CleanTemp() error {
-	tmps, err := filepath.Glob(filepath.Join(sp.dir, "*", ".*"))
+	tmps, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(sp.dir), "*", ".*"))
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

@@ -574,3 +574,20 @@ func TestExposedRoot(t *testing.T) {
 		require.Equal(t, "state.dir: "+root+" is writable by every user of this machine (mode "+tc.want+"): whoever writes it may replace a configuration's state, the record of the days exported; chmod o-w "+root+", or give state.dir a directory of its own", got)
 	}
 }
+
+// TestSpoolCleanTempInGlobDirectory: under a state.dir whose name a glob
+// pattern treats specially ("/srv/state [prod]*?"), the partial window a
+// killed run left is removed too (was: the pattern matched nothing, and
+// it stayed for good).
+func TestSpoolCleanTempInGlobDirectory(t *testing.T) {
+	s, err := state.Open(filepath.Join(t.TempDir(), "state [prod]*?"), "k")
+	require.NoError(t, err)
+	defer s.Close()
+	sp := s.Spool()
+	_, err = sp.Open("2026-11-01", extract.Window{Start: 8000, End: 9000}) // never committed
+	require.NoError(t, err)
+	require.NoError(t, sp.CleanTemp())
+	entries, err := os.ReadDir(filepath.Join(s.Dir(), "spool", "2026-11-01"))
+	require.NoError(t, err)
+	require.Empty(t, entries, "temporary files removed")
+}

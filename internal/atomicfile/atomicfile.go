@@ -163,14 +163,14 @@ func Probe(dir string) error {
 // killed between creating and removing one. A Probe at work meanwhile does
 // not mind losing its file.
 func RemoveProbes(dir string) error {
-	return removeGlob(filepath.Join(dir, ProbePrefix+"*"))
+	return removeGlob(filepath.Join(GlobEscape(dir), ProbePrefix+"*"))
 }
 
 // RemoveStale removes the temporary files of name in dir that a killed
 // process left behind. One a File is writing (a run of another state on the
 // same directory) holds its lock and stays.
 func RemoveStale(dir, name string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "."+globEscape(name)+".tmp-*"))
+	files, err := filepath.Glob(filepath.Join(GlobEscape(dir), "."+GlobEscape(name)+".tmp-*"))
 	if err != nil {
 		return err
 	}
@@ -212,8 +212,11 @@ func removeGlob(pattern string) error {
 	return nil
 }
 
-// globEscape quotes the characters filepath.Match treats specially.
-func globEscape(s string) string {
+// GlobEscape quotes the characters filepath.Match treats specially, for a
+// directory or a name that must match as it is in a filepath.Glob pattern:
+// a state.dir or sink dir such as "/srv/logs [prod]" (was, unquoted: no
+// match, and what a killed process left there never removed).
+func GlobEscape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if strings.ContainsRune(`*?[]\`, r) {

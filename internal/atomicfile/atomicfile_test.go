@@ -176,3 +176,21 @@ func TestMkdirForeignGroup(t *testing.T) {
 		require.Equal(t, uint32(foreign), fi.Sys().(*syscall.Stat_t).Gid, d)
 	}
 }
+
+// TestRemoveInGlobDirectory: in a directory whose name holds what a glob
+// pattern treats specially ("/srv/logs [prod]*?"), the temporary files and
+// probes a killed process left are removed (was: the pattern, the
+// directory unquoted, matched nothing, and they stayed for good).
+func TestRemoveInGlobDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs [prod]*?")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	stale, err := Create(dir, "day.ndjson", 0o600)
+	require.NoError(t, err)
+	require.NoError(t, stale.File.Close()) // its process was killed
+	probe := filepath.Join(dir, ProbePrefix+"123")
+	require.NoError(t, os.WriteFile(probe, nil, 0o600))
+
+	require.NoError(t, RemoveStale(dir, "day.ndjson"))
+	require.NoError(t, RemoveProbes(dir))
+	require.Empty(t, entries(t, dir))
+}

@@ -78,7 +78,7 @@ const stageMark = ".compact-"
 // read either beside the day. Called under the root's lock: no swapDay is
 // under way.
 func (s *Sink) removeStaleStages() error {
-	stages, err := filepath.Glob(filepath.Join(s.dir, ".*"+stageMark+"*"))
+	stages, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(s.dir), ".*"+stageMark+"*"))
 	if err != nil {
 		return err
 	}

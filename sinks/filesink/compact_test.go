@@ -84,9 +84,15 @@ func TestCompact(t *testing.T) {
 // TestStaleStageRemoved: a process killed while compacting a day leaves a
 // hidden staging directory at the root, which DuckDB's * would read beside
 // the day; the next claim to write removes it, and only such directories,
-// and the probe file of a check killed at work.
+// and the probe file of a check killed at work; in a directory whose name
+// a glob pattern treats specially too (was: matched nothing, left there).
 func TestStaleStageRemoved(t *testing.T) {
-	dir := t.TempDir()
+	for _, name := range []string{"out", "logs [prod]*?"} {
+		t.Run(name, func(t *testing.T) { staleStageRemoved(t, filepath.Join(t.TempDir(), name)) })
+	}
+}
+
+func staleStageRemoved(t *testing.T, dir string) {
 	f, err := ndjson.Format("none")
 	require.NoError(t, err)
 	stage := filepath.Join(dir, ".dt=2026-11-01"+stageMark+"12345")
