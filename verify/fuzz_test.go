@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/pachca-export/pachca-export/report/reporttest"
 	"github.com/pachca-export/pachca-export/sinks"
-	"github.com/pachca-export/pachca-export/sinks/filesink"
 	"github.com/pachca-export/pachca-export/sinks/ndjson"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/testkit/fuzztest"
@@ -25,15 +22,7 @@ func fuzzSeed(f *testing.F, formatOf func() (sinks.Format, error)) []byte {
 	f.Helper()
 	format, err := formatOf()
 	require.NoError(f, err)
-	dir := f.TempDir()
-	day := reporttest.Day0
-	reporttest.Write(f, filesink.New(dir, format), day, day.AddDate(0, 0, 1), reporttest.Dataset()[:30])
-	files, err := filepath.Glob(filepath.Join(dir, "dt=2026-11-01", "pachca-*"))
-	require.NoError(f, err)
-	require.Len(f, files, 1)
-	b, err := os.ReadFile(files[0])
-	require.NoError(f, err)
-	return b
+	return reporttest.DataFile(f, format, reporttest.Dataset()[:30])
 }
 
 // FuzzReadRecords: verify's reader of a data file (Parquet by its magic

@@ -47,6 +47,20 @@ func runIn(t *testing.T, bin, dir, pwd string, args ...string) string {
 	return stderr.String()
 }
 
+// linkedConfig writes relativeConfig for the API at base into top/real,
+// which top/link names through a symbolic link.
+func linkedConfig(t *testing.T, base string) (top, real, link string) {
+	t.Helper()
+	top = t.TempDir()
+	real = filepath.Join(top, "real")
+	link = filepath.Join(top, "link")
+	require.NoError(t, os.Mkdir(real, 0o755))
+	require.NoError(t, os.Symlink(real, link))
+	require.NoError(t, os.WriteFile(filepath.Join(real, "pipeline.yaml"),
+		bytes.ReplaceAll([]byte(relativeConfig), []byte("%BASE%"), []byte(base)), 0o600))
+	return top, real, link
+}
+
 // TestRelativePathsWhateverPWD: the same `run -c pipeline.yaml` in the
 // configuration's directory, reached through a symbolic link, keeps one
 // state whether $PWD names the link (a shell) or is unset (cron's `env
@@ -56,14 +70,7 @@ func runIn(t *testing.T, bin, dir, pwd string, args ...string) string {
 // sink got it twice).
 func TestRelativePathsWhateverPWD(t *testing.T) {
 	bin := buildtest.StaticBinary(t)
-	base := startSim(t)
-	top := t.TempDir()
-	real := filepath.Join(top, "real")
-	link := filepath.Join(top, "link")
-	require.NoError(t, os.Mkdir(real, 0o755))
-	require.NoError(t, os.Symlink(real, link))
-	require.NoError(t, os.WriteFile(filepath.Join(real, "pipeline.yaml"),
-		bytes.ReplaceAll([]byte(relativeConfig), []byte("%BASE%"), []byte(base)), 0o600))
+	top, real, link := linkedConfig(t, startSim(t))
 
 	out := runIn(t, bin, link, "", "run", "-c", "pipeline.yaml")
 	require.Regexp(t, `days delivered +1 `, out, "cron's first run: yesterday")
@@ -81,13 +88,7 @@ func TestRelativePathsWhateverPWD(t *testing.T) {
 // taken over by the configuration loaded through the link: its days stay
 // exported.
 func TestRelativePathsStateTakenOver(t *testing.T) {
-	top := t.TempDir()
-	real := filepath.Join(top, "real")
-	link := filepath.Join(top, "link")
-	require.NoError(t, os.Mkdir(real, 0o755))
-	require.NoError(t, os.Symlink(real, link))
-	require.NoError(t, os.WriteFile(filepath.Join(real, "pipeline.yaml"),
-		bytes.ReplaceAll([]byte(relativeConfig), []byte("%BASE%"), []byte("http://127.0.0.1:1")), 0o600))
+	_, real, link := linkedConfig(t, "http://127.0.0.1:1")
 	cfg, err := config.Load(filepath.Join(link, "pipeline.yaml"), func(string) (string, bool) { return secretToken, true })
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(real, "out", "ndjson"), cfg.Sinks[0].File.Dir, "against the real directory")

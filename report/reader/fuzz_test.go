@@ -31,17 +31,9 @@ const fuzzDay = "2026-11-01"
 // the file sink of format and returns the bytes of the data file it wrote.
 func seedFile(f *testing.F, format sinks.Format, n int) []byte {
 	f.Helper()
-	dir := f.TempDir()
-	day := reporttest.Day0
 	recs := reporttest.Dataset()[:n]
 	recs[0].IPAddress.Valid = false
-	reporttest.Write(f, filesink.New(dir, format), day, day.AddDate(0, 0, 1), recs)
-	files, err := filepath.Glob(filepath.Join(dir, "dt="+fuzzDay, "pachca-audit-*"))
-	require.NoError(f, err)
-	require.Len(f, files, 1)
-	b, err := os.ReadFile(files[0])
-	require.NoError(f, err)
-	return b
+	return reporttest.DataFile(f, format, recs)
 }
 
 // must is the format a constructor returns, which must not fail.

@@ -6,6 +6,8 @@ package reporttest
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -113,6 +115,21 @@ func WritePartition(t testing.TB, s sinks.Sink, p sinks.Partition, recs []transf
 	require.NoError(t, w.Write(t.Context(), batch))
 	_, err = w.Commit(t.Context())
 	require.NoError(t, err)
+}
+
+// DataFile writes the records of recs on Day0 through a file sink of
+// format and returns the bytes of the one data file it wrote: a seed of
+// the fuzz targets that read data files back (report, verify).
+func DataFile(t testing.TB, format sinks.Format, recs []transform.Record) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	Write(t, filesink.New(dir, format), Day0, Day0.AddDate(0, 0, 1), recs)
+	files, err := filepath.Glob(filepath.Join(dir, "dt="+Day0.Format(time.DateOnly), "pachca-*"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	return b
 }
 
 // FileSink returns a file sink of format (parquet, ndjson, ndjson.gz,
