@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -29,8 +30,19 @@ func readOnlyHint(err error) error {
 	if strings.Contains(err.Error(), "temp_dir") || errors.As(err, &fp) {
 		return err
 	}
+	// Already where the units write: that advice would send the operator
+	// where they are (was: "give state.dir ... an absolute path there" for
+	// /var/lib/pachca-export remounted read-only after disk errors).
+	if unitPaths.MatchString(err.Error()) {
+		return fmt.Errorf("%w (/var/lib/pachca-export, where the systemd units and the Kubernetes pods write, is on a file system mounted read-only: after disk errors the kernel remounts one so (see findmnt and the kernel log), or the volume is mounted read-only)", err)
+	}
 	return fmt.Errorf("%w (the systemd units and the Kubernetes pods write only under /var/lib/pachca-export and /tmp: give state.dir and each file sink's dir an absolute path there; relative ones resolve against the configuration file's directory)", err)
 }
+
+// unitPaths finds, in an error's text, a path under the directory the
+// systemd units and the Kubernetes pods keep the state and the files in
+// (their /tmp holds neither).
+var unitPaths = regexp.MustCompile(`(?:^|[ '"])/var/lib/pachca-export(?:[/ :'"]|$)`)
 
 // eachJoined is err, an errors.Join of several (two sinks), with f applied
 // to each of them, so that a hint goes on each line; false when err is not

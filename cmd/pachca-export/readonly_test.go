@@ -36,6 +36,17 @@ func TestReadOnlyNamesWhereToWrite(t *testing.T) {
 	err = readOnlyHint(fmt.Errorf("state: directory /etc/pachca-export/.pachca-export is not writable: %w", syscall.EROFS))
 	require.EqualError(t, err, "state: directory /etc/pachca-export/.pachca-export is not writable: read-only file system"+hint)
 
+	// Already where the units write (a file system the kernel remounted
+	// read-only after disk errors): the advice to write there would be
+	// none (was: the same hint).
+	const remounted = " (/var/lib/pachca-export, where the systemd units and the Kubernetes pods write, is on a file system mounted read-only: after disk errors the kernel remounts one so (see findmnt and the kernel log), or the volume is mounted read-only)"
+	err = readOnlyHint(fmt.Errorf("state: %w", rofs("mkdir", "/var/lib/pachca-export/state")))
+	require.EqualError(t, err, "state: mkdir /var/lib/pachca-export/state: read-only file system"+remounted)
+	err = readOnlyHint(fmt.Errorf("sinks[0]: ndjson: directory /var/lib/pachca-export/out is not writable: %w", syscall.EROFS))
+	require.EqualError(t, err, "sinks[0]: ndjson: directory /var/lib/pachca-export/out is not writable: read-only file system"+remounted)
+	err = readOnlyHint(fmt.Errorf("state: %w", rofs("mkdir", "/var/lib/pachca-export-old/state")))
+	require.EqualError(t, err, "state: mkdir /var/lib/pachca-export-old/state: read-only file system"+hint, "another directory")
+
 	s3tmp := fmt.Errorf("s3: temporary directory /tmp is not writable: %w (set the sink's temp_dir, or TMPDIR, to a writable directory)", rofs("open", "/tmp/.probe"))
 	require.Equal(t, s3tmp, readOnlyHint(s3tmp))
 	other := fmt.Errorf("state: %w", &fs.PathError{Op: "mkdir", Path: "/srv/st", Err: syscall.ENOSPC})
