@@ -2,8 +2,6 @@ package state_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/failure"
+	"github.com/pachca-export/pachca-export/internal/sumfile"
 	"github.com/pachca-export/pachca-export/state"
 	"github.com/pachca-export/pachca-export/testkit/fuzztest"
 )
@@ -39,8 +38,7 @@ func seal(b []byte, sealed bool) []byte {
 	if !sealed {
 		return b
 	}
-	sum := sha256.Sum256(b)
-	return append([]byte(`{"sha256":"`+hex.EncodeToString(sum[:])+`","data":`), append(b, '}')...)
+	return sumfile.Seal(b)
 }
 
 // requireDamaged checks the error of a damaged state file: permanent,

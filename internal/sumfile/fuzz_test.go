@@ -2,8 +2,6 @@ package sumfile_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -53,8 +51,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`[]`), true)
 	f.Fuzz(func(t *testing.T, b []byte, sealed bool) {
 		if sealed {
-			sum := sha256.Sum256(b)
-			b = append([]byte(`{"sha256":"`+hex.EncodeToString(sum[:])+`","data":`), append(b, '}')...)
+			b = sumfile.Seal(b)
 		}
 		require.NoError(t, os.WriteFile(path, b, 0o600))
 		var got record

@@ -38,6 +38,12 @@ func Write(path string, v any, perm fs.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	return atomicfile.WriteFile(path, Seal(data), perm)
+}
+
+// Seal is the file Write makes of data, JSON already encoded: data in an
+// envelope with its sha256.
+func Seal(data []byte) []byte {
 	sum := sha256.Sum256(data)
 	var b bytes.Buffer
 	b.WriteString(`{"sha256":"`)
@@ -45,7 +51,7 @@ func Write(path string, v any, perm fs.FileMode) error {
 	b.WriteString("\",\n \"data\":")
 	b.Write(data)
 	b.WriteString("}\n")
-	return atomicfile.WriteFile(path, b.Bytes(), perm)
+	return b.Bytes()
 }
 
 // Read decodes the data of the file at path into v. A missing file gives
