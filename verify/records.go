@@ -105,14 +105,7 @@ func ndjsonRecords(name string, r io.Reader, fn record) (int64, error) {
 // damaged file is an error (was: verify's panic); one of fn goes on.
 func parquetRecords(ctx context.Context, f *os.File, fn record) (n int64, err error) {
 	inFn := false
-	defer func() {
-		if r := recover(); r != nil {
-			if inFn {
-				panic(r)
-			}
-			err = parquetfmt.PanicError(r)
-		}
-	}()
+	defer parquetfmt.RecoverRead(&err, &inFn, nil)
 	rdr, err := file.NewParquetReader(f)
 	if err != nil {
 		return 0, err

@@ -39,14 +39,7 @@ func (rd *Reader) readParquet(ctx context.Context, obj io.Reader, p Part, v *ver
 		return err
 	}
 	inFn := false
-	defer func() {
-		if r := recover(); r != nil {
-			if inFn {
-				panic(r)
-			}
-			err = v.damaged(parquetfmt.PanicError(r))
-		}
-	}()
+	defer parquetfmt.RecoverRead(&err, &inFn, v.damaged)
 	// Every batch allocates the same buffers: rd.mem reuses them rather
 	// than leave them to the garbage collector.
 	props := parquet.NewReaderProperties(rd.mem)

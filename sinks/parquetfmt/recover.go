@@ -7,15 +7,25 @@ import (
 	pqfile "github.com/apache/arrow-go/v18/parquet/file"
 )
 
-// PanicError is the error of a panic recovered from arrow-go while it read
-// a Parquet file (r, the value recover returned): v18.8.0 panics on some
-// damaged files rather than return an error (an invalid logical type in
-// the footer, a page shorter than its header says). A reader recovers
-// around its calls into arrow-go, never around its own callbacks, and
-// reports the file damaged with this error, on one line.
-func PanicError(r any) error {
+// RecoverRead, deferred by a reader of a Parquet file, turns a panic of
+// arrow-go into *err: v18.8.0 panics on some damaged files rather than
+// return an error (an invalid logical type in the footer, a page shorter
+// than its header says). The error, on one line, goes through wrap (nil:
+// as it is), which says whose file is damaged. A panic raised while
+// *inCallback, in the reader's own callback, goes on.
+func RecoverRead(err *error, inCallback *bool, wrap func(error) error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if *inCallback {
+		panic(r)
+	}
 	msg, _, _ := strings.Cut(fmt.Sprint(r), "\n")
-	return fmt.Errorf("not a readable Parquet file (arrow-go: %s)", msg)
+	*err = fmt.Errorf("not a readable Parquet file (arrow-go: %s)", msg)
+	if wrap != nil {
+		*err = wrap(*err)
+	}
 }
 
 // IgnoreStoredSchema makes pqarrow.NewFileReader on r take the Arrow types
