@@ -149,7 +149,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (string, bool
 	case h == "":
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "Access token is missing")
 		return "", false
-	case !strings.EqualFold(scheme, "Bearer") || (token != s.cfg.Token && token != TokenNoScope && token != TokenNoPlan):
+	case !strings.EqualFold(scheme, "Bearer") || !s.knownToken(token):
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid")
 		return "", false
 	}

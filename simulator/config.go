@@ -72,6 +72,10 @@ func RecoverableFaults() []string {
 // The zero value is not useful; start from DefaultConfig.
 type Config struct {
 	Token string // accepted bearer token; default "sim-token"
+	// Tokens are further bearer tokens of the workspace's owner accepted
+	// from the start, as Token is: a token rotated while a client runs
+	// (Server.RevokeToken, AddToken, POST /_sim/tokens).
+	Tokens []string
 	// NoMessagesScope: Token lacks scope messages:create: POST /messages
 	// answers 403, and GET /oauth/token/info lists audit_events:read only.
 	NoMessagesScope bool
@@ -231,8 +235,13 @@ func (c Config) Validate() error {
 	if c.Token == "" {
 		errs = append(errs, errors.New("token: required"))
 	}
-	if c.Token == TokenNoScope || c.Token == TokenNoPlan {
-		errs = append(errs, fmt.Errorf("token: %q is reserved", c.Token))
+	for _, tok := range append([]string{c.Token}, c.Tokens...) {
+		if tok == TokenNoScope || tok == TokenNoPlan {
+			errs = append(errs, fmt.Errorf("token: %q is reserved", tok))
+		}
+	}
+	if slices.Contains(c.Tokens, "") {
+		errs = append(errs, errors.New("tokens: an empty token"))
 	}
 	if c.Events < 0 {
 		errs = append(errs, fmt.Errorf("events: %d is negative", c.Events))

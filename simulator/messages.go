@@ -162,7 +162,7 @@ func (s *Server) serveTokenInfo(rw http.ResponseWriter, r *http.Request) {
 		masked = masked[:8] + "..." + masked[len(masked)-4:]
 	}
 	writeJSONValue(w, http.StatusOK, map[string]any{"data": map[string]any{
-		"id": 4827, "token": masked, "name": "pachca-export", "user_id": s.cfg.owner(), "scopes": s.scopes(token),
+		"id": 4827, "token": masked, "name": "pachca-export", "user_id": s.tokenOwner(token), "scopes": s.scopes(token),
 		"created_at": "2025-05-12T09:00:00.000Z", "revoked_at": nil, "expires_in": nil, "last_used_at": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 	}})
 }

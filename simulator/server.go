@@ -68,6 +68,9 @@ type Server struct {
 	liveOnce  sync.Once
 	offset    atomic.Int64 // Config.ClockOffset, moved by SetClockOffset
 
+	tokenMu sync.RWMutex      // guards tokens
+	tokens  map[string]uint64 // accepted bearer tokens and their owners' user ids
+
 	mu sync.RWMutex // guards st
 	st *store
 
@@ -110,6 +113,10 @@ func New(cfg Config) (*Server, error) {
 		faultRNG:  rand.New(rand.NewPCG(uint64(cfg.Seed), faultStream)),
 	}
 	s.offset.Store(int64(cfg.ClockOffset))
+	s.tokens = map[string]uint64{cfg.Token: cfg.owner()}
+	for _, tok := range cfg.Tokens {
+		s.tokens[tok] = cfg.owner()
+	}
 	s.knownKeys = map[string]bool{}
 	keys := EventKeys()
 	if cfg.UnknownKeys {
@@ -126,7 +133,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the API under BasePath and GET /_sim/stats. Use it with
+// Handler serves the API under BasePath, GET /_sim/stats and the token
+// controls POST /_sim/tokens and /_sim/tokens/revoke. Use it with
 // httptest.NewServer; the base URL is then the server's URL + BasePath.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -134,6 +142,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+BasePath+"/messages", s.serveMessages)
 	mux.HandleFunc("GET "+BasePath+"/oauth/token/info", s.serveTokenInfo)
 	mux.HandleFunc("GET /_sim/stats", s.serveStats)
+	mux.HandleFunc("POST /_sim/tokens", s.serveAddToken)
+	mux.HandleFunc("POST /_sim/tokens/revoke", s.serveRevokeToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusNotFound, errItem("path", r.URL.Path, "not_found", "No route matches "+r.Method+" "+r.URL.Path))
 	})

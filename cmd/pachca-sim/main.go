@@ -68,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	fs.Var(to, "to", "end of the generated events, exclusive, RFC 3339 or YYYY-MM-DD")
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the generated events and of the fault draws")
 	fs.StringVar(&cfg.Token, "token", cfg.Token, "accepted bearer token (sim-no-scope and sim-no-plan are always known)")
+	tokens := fs.String("tokens", "", "further accepted bearer tokens of the owner, comma-separated; while serving, POST /_sim/tokens {\"token\":...,\"owner\":...} adds one and POST /_sim/tokens/revoke {\"token\":...} revokes one (401 after)")
 	fs.Uint64Var(&cfg.OwnerID, "owner-id", cfg.OwnerID, "user id of the token's owner, which GET /oauth/token/info names: another workspace has another owner, 0 = 10001")
 	fs.IntVar(&cfg.MessageMaxBytes, "message-max-bytes", cfg.MessageMaxBytes, fmt.Sprintf("longest message content POST /messages takes, in bytes, 0 = %d", simulator.DefaultMessageMaxBytes))
 	fs.DurationVar(&cfg.MaxRange, "max-range", cfg.MaxRange, "largest end_time-start_time accepted, 0 = unlimited")
@@ -114,6 +115,11 @@ func parseFlags(args []string, stderr io.Writer) (simulator.Config, string, erro
 	for k := range strings.SplitSeq(*faults, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			cfg.Faults = append(cfg.Faults, k)
+		}
+	}
+	for tok := range strings.SplitSeq(*tokens, ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			cfg.Tokens = append(cfg.Tokens, tok)
 		}
 	}
 	return cfg, *addr, nil

@@ -115,3 +115,12 @@ func TestOwnerIDFlag(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, cfg.OwnerID, "the default owner, 10001")
 }
+
+// TestTokensFlag: a simulator accepts further tokens from the start, so
+// that a rotation can be shown with the binaries (was: one token only).
+func TestTokensFlag(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"--tokens", "tok-a, tok-b"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"tok-a", "tok-b"}, cfg.Tokens)
+	require.NoError(t, cfg.Validate())
+}
