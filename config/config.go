@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/pachca-export/pachca-export/extract"
 	"github.com/pachca-export/pachca-export/internal/loopback"
 	"github.com/pachca-export/pachca-export/internal/smallfile"
+	"github.com/pachca-export/pachca-export/internal/tokenfile"
 	"github.com/pachca-export/pachca-export/sinks/kafkasink"
 	"github.com/pachca-export/pachca-export/sinks/s3sink"
 	"github.com/pachca-export/pachca-export/sinks/shape"
@@ -92,6 +92,19 @@ type Source struct {
 	// the machine may read it; a warning, not an error: Kubernetes mounts
 	// a Secret 0644 unless its defaultMode says otherwise.
 	TokenFileExposed string `yaml:"-"`
+	// TokenWatch, when set, is token_file as it is now: the API client
+	// takes the token from it at each request, Token being its first
+	// (see WatchTokenFile).
+	TokenWatch *tokenfile.File `yaml:"-"`
+}
+
+// WatchTokenFile sets TokenWatch when the token was read from token_file
+// (a regular file), so that a token rotated by writing the file is used
+// without a restart; o.Seen is told each token before it is sent.
+func (s *Source) WatchTokenFile(o tokenfile.Options) {
+	if s.TokenFile != "" && s.Token != "" && s.TokenError == nil {
+		s.TokenWatch = tokenfile.Watch(s.TokenFile, s.Token, o)
+	}
 }
 
 // RequireToken returns nil when the source has a token, else an error that
@@ -111,16 +124,7 @@ func (s Source) RequireToken(file string) error {
 // API cannot take for the token meant: an invisible format character (a
 // byte order mark, a zero-width space). The error does not show the
 // token; callers name where it came from.
-func CheckToken(tok string) error {
-	if strings.ContainsFunc(tok, unicode.IsControl) {
-		return errors.New("holds a control character (a line break or a tab?): a token is one line of printable characters, remove the rest")
-	}
-	// Sent as they are, the API would refuse the token as wrong (401).
-	if strings.ContainsFunc(tok, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) {
-		return errors.New("holds an invisible character (a byte order mark or a zero-width space, copied with it?): a token is one line of printable characters, remove the rest")
-	}
-	return nil
-}
+func CheckToken(tok string) error { return tokenfile.Check(tok) }
 
 // MinRequestsPerSecond and MaxRequestsPerSecond bound
 // source.requests_per_second: one request in 100 s at least (a slower
@@ -170,7 +174,7 @@ func (f Filters) Extract() extract.Filters {
 // nil (the client's own transport).
 func (s Source) ClientConfig(hc *http.Client) extract.ClientConfig {
 	return extract.ClientConfig{
-		BaseURL: s.BaseURL, Token: s.Token, Filters: s.Filters.Extract(),
+		BaseURL: s.BaseURL, Token: s.Token, TokenFile: s.TokenWatch, Filters: s.Filters.Extract(),
 		RPS: s.RequestsPerSecond, Timeout: s.Timeout, MaxRetries: s.MaxRetries, HTTPClient: hc,
 	}
 }
@@ -336,26 +340,21 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 			path, strings.Join(cfg.inline, ", "), fi.Mode().Perm(), path)
 	}
 	if cfg.Source.TokenFile != "" && cfg.Source.Token == "" {
-		t, err := smallfile.Read(cfg.Source.TokenFile, maxTokenFile, nil)
-		if errors.Is(err, smallfile.ErrTooLarge) {
-			return nil, fmt.Errorf("%s: source.token_file: %s is larger than %d KiB: not a token file (the token, one line)", cfg.tokenFileAt, cfg.Source.TokenFile, maxTokenFile>>10)
-		}
-		if err != nil {
+		tok, err := tokenfile.Read(cfg.Source.TokenFile)
+		var inv *tokenfile.InvalidError
+		switch {
+		case errors.Is(err, smallfile.ErrTooLarge), errors.As(err, &inv):
+			return nil, fmt.Errorf("%s: source.token_file: %s", cfg.tokenFileAt, tokenfile.Problem(cfg.Source.TokenFile, err))
+		case errors.Is(err, tokenfile.ErrEmpty):
+			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %s", cfg.tokenFileAt, tokenfile.Problem(cfg.Source.TokenFile, err))
+		case err != nil:
 			cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %w", cfg.tokenFileAt, err)
-		} else {
-			// A Windows editor's byte order mark is the file's, not the token's.
-			tok := strings.TrimSpace(strings.TrimPrefix(string(t), "\uFEFF"))
-			if err := CheckToken(tok); err != nil {
-				return nil, fmt.Errorf("%s: source.token_file: the token in %s %w", cfg.tokenFileAt, cfg.Source.TokenFile, err)
-			}
-			if tok == "" {
-				cfg.Source.TokenError = fmt.Errorf("%s: source.token_file: %s is empty: write the token into it, one line", cfg.tokenFileAt, cfg.Source.TokenFile)
-			}
+		default:
 			cfg.Source.Token = tok
-			if fi, err := os.Stat(cfg.Source.TokenFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
-				cfg.Source.TokenFileExposed = fmt.Sprintf("source.token_file: %s is readable by every user of this machine (mode %04o): whoever reads it reads the workspace's audit log; chmod o-r %s (0600, or 0440 for a group)",
-					cfg.Source.TokenFile, fi.Mode().Perm(), cfg.Source.TokenFile)
-			}
+		}
+		if fi, serr := os.Stat(cfg.Source.TokenFile); (err == nil || errors.Is(err, tokenfile.ErrEmpty)) && serr == nil && fi.Mode().Perm()&0o004 != 0 {
+			cfg.Source.TokenFileExposed = fmt.Sprintf("source.token_file: %s is readable by every user of this machine (mode %04o): whoever reads it reads the workspace's audit log; chmod o-r %s (0600, or 0440 for a group)",
+				cfg.Source.TokenFile, fi.Mode().Perm(), cfg.Source.TokenFile)
 		}
 	}
 	if cfg.Source.Token == "" && cfg.Source.TokenFile == "" && cfg.Source.TokenError == nil {
@@ -372,11 +371,6 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 // TokenVariable is the environment variable the README and the examples
 // give the token in, as source.token: ${PACHCA_TOKEN}.
 const TokenVariable = "PACHCA_TOKEN"
-
-// maxTokenFile is the most of source.token_file read: a token is one short
-// line, and a path to another file (a log, /dev/zero) must not be read until
-// the memory is gone.
-const maxTokenFile = 64 << 10
 
 // document is the shape checked and decoded first; sinks are decoded one by one.
 type document struct {

@@ -28,6 +28,7 @@ import (
 	"github.com/pachca-export/pachca-export/internal/secret"
 	"github.com/pachca-export/pachca-export/internal/timestamp"
 	"github.com/pachca-export/pachca-export/internal/tlsversion"
+	"github.com/pachca-export/pachca-export/internal/tokenfile"
 )
 
 // DefaultBaseURL is the public API.
@@ -53,8 +54,13 @@ type Filters struct {
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
-	BaseURL    string
-	Token      string
+	BaseURL string
+	Token   string
+	// TokenFile, when set, is source.token_file as it is now: each request
+	// carries its token (Token is its first), and a 401 or 403 of the API
+	// has it read again: a new token there is tried before the request
+	// fails.
+	TokenFile  *tokenfile.File
 	Filters    Filters
 	RPS        float64       // requests per second for the whole process; <= 0 unlimited
 	Timeout    time.Duration // per request, body included
@@ -208,9 +214,9 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	switch {
 	case origin(req.URL) != origin(via[0].URL):
-		return &redirectError{fmt.Sprintf("source.base_url answered %d, a redirect to %s: the token is sent to source.base_url's own scheme, host and port only; if the API has moved, set source.base_url to its new address", status, c.scrub.String(to.String()))}
+		return &redirectError{fmt.Sprintf("source.base_url answered %d, a redirect to %s: the token is sent to source.base_url's own scheme, host and port only; if the API has moved, set source.base_url to its new address", status, c.scrubber().String(to.String()))}
 	case len(via) >= maxRedirects:
-		return &redirectError{fmt.Sprintf("source.base_url redirected %d times in a row (the last to %s): check source.base_url", len(via), c.scrub.String(to.String()))}
+		return &redirectError{fmt.Sprintf("source.base_url redirected %d times in a row (the last to %s): check source.base_url", len(via), c.scrubber().String(to.String()))}
 	}
 	return nil
 }
@@ -222,6 +228,70 @@ func origin(u *url.URL) string {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// token is the token a request carries now: TokenFile's when set.
+func (c *Client) token() string {
+	if c.cfg.TokenFile != nil {
+		return c.cfg.TokenFile.Token()
+	}
+	return c.cfg.Token
+}
+
+// scrubber removes every token the client carried, the token file's
+// earlier ones included.
+func (c *Client) scrubber() secret.Scrubber {
+	if c.cfg.TokenFile != nil {
+		return c.cfg.TokenFile.Scrubber()
+	}
+	return c.scrub
+}
+
+// TokenGeneration counts the changes of the token in source.token_file
+// (0 with a fixed token): a caller that checked the token's owner checks
+// again when it moved.
+func (c *Client) TokenGeneration() uint64 {
+	if c.cfg.TokenFile != nil {
+		return c.cfg.TokenFile.Generation()
+	}
+	return 0
+}
+
+// tokenKey is the context key of the token one attempt carries (withToken).
+type tokenKey struct{}
+
+// withToken has the attempt under ctx carry the token tok: the retry loop
+// knows which token the API refused.
+func withToken(ctx context.Context, tok string) context.Context {
+	return context.WithValue(ctx, tokenKey{}, tok)
+}
+
+// tokenOf is the token of the attempt under ctx.
+func (c *Client) tokenOf(ctx context.Context) string {
+	if tok, ok := ctx.Value(tokenKey{}).(string); ok {
+		return tok
+	}
+	return c.token()
+}
+
+// maxTokenChanges bounds how many new tokens of the token file one
+// request tries after the API refused the one it carried.
+const maxTokenChanges = 3
+
+// retryWithNewToken tells, for err, the answer to a request that carried
+// tok, whether to send it again: the API refused the token (401, or 403
+// for the scope), and the token file, read again now, holds another one.
+// It returns err, saying when the file was read again to no avail.
+func (c *Client) retryWithNewToken(err error, tok string) (bool, error) {
+	var ae *APIError
+	if c.cfg.TokenFile == nil || !errors.As(err, &ae) || ae.Foreign || (ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden) {
+		return false, err
+	}
+	if c.cfg.TokenFile.Reread() != tok {
+		return true, err
+	}
+	ae.Reread = c.cfg.TokenFile.Path()
+	return false, err
 }
 
 // redirectError is a redirect the client does not follow (checkRedirect).
@@ -367,7 +437,15 @@ func (c *Client) once(ctx context.Context, attempt func(ctx context.Context) (re
 		return err
 	}
 	waited := time.Since(began)
-	_, err = attempt(ctx)
+	for changes := 0; ; changes++ {
+		tok := c.token()
+		_, err = attempt(withToken(ctx, tok))
+		// The answer to a token refused says nothing of a new one.
+		var retry bool
+		if retry, err = c.retryWithNewToken(err, tok); !retry || changes >= maxTokenChanges {
+			break
+		}
+	}
 	var thr *throttledError
 	switch {
 	case err == nil:
@@ -388,7 +466,7 @@ func (c *Client) once(ctx context.Context, attempt func(ctx context.Context) (re
 // retryFirst is retry with a priority in the limiter's queue: of the
 // requests waiting for a turn, the one with the lowest priority goes first.
 func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ctx context.Context) (retryAfter time.Duration, err error)) error {
-	failures, throttles := 0, 0
+	failures, throttles, changes := 0, 0, 0
 	maxThrottles := max(30, 3*c.cfg.MaxRetries)
 	began := time.Now()
 	var failing time.Time    // since this request's first failure (WithRetryFor)
@@ -400,7 +478,8 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 			return err
 		}
 		waited += time.Since(w)
-		retryAfter, err := attempt(ctx)
+		tok := c.token()
+		retryAfter, err := attempt(withToken(ctx, tok))
 		if err == nil {
 			c.limiter.Succeeded(sent, time.Since(began)-waited)
 			return nil
@@ -447,7 +526,11 @@ func (c *Client) retryFirst(ctx context.Context, priority int64, attempt func(ct
 				return err
 			}
 		default:
-			return err
+			retry, err := c.retryWithNewToken(err, tok)
+			if !retry || changes >= maxTokenChanges {
+				return err
+			}
+			changes++
 		}
 		c.stats.Retries.Add(1)
 	}
@@ -616,7 +699,7 @@ func (c *Client) get(ctx context.Context, u string) (p Page, size int, retryAfte
 	}
 	p, err = decodePage(body)
 	if err != nil {
-		return Page{}, 0, 0, &retryableError{msg: "malformed response", err: fmt.Errorf("%w (body starts %q)", err, snippet(c.scrub.Bytes(body)))}
+		return Page{}, 0, 0, &retryableError{msg: "malformed response", err: fmt.Errorf("%w (body starts %q)", err, snippet(c.scrubber().Bytes(body)))}
 	}
 	c.stats.Pages.Add(1)
 	c.stats.Events.Add(int64(len(p.Events)))
@@ -632,7 +715,7 @@ func (c *Client) getBody(ctx context.Context, u string) (body []byte, retryAfter
 	if err != nil {
 		return nil, 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
 	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("Authorization", "Bearer "+c.tokenOf(ctx))
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	resp, err := c.do(req)
@@ -771,7 +854,7 @@ func (c *Client) statusError(status int, header http.Header, body []byte) (time.
 	if err := netproxy.Forwarded(c.http.Transport, c.cfg.BaseURL, status); err != nil {
 		return 0, err
 	}
-	body = c.scrub.Bytes(body)
+	body = c.scrubber().Bytes(body)
 	asked := retryAfterAsked(header.Get("Retry-After"), serverNow(header, time.Now()))
 	ra := min(asked, maxRetryAfter)
 	switch {
@@ -784,7 +867,7 @@ func (c *Client) statusError(status int, header http.Header, body []byte) (time.
 		return ra, &retryableError{msg: strings.TrimSpace(fmt.Sprintf("server error %d %s", status, snippet(body)))}
 	}
 	e := parseAPIError(status, body)
-	e.Code, e.Key, e.Message = c.scrub.String(e.Code), c.scrub.String(e.Key), c.scrub.String(e.Message)
+	e.Code, e.Key, e.Message = c.scrubber().String(e.Code), c.scrubber().String(e.Key), c.scrubber().String(e.Message)
 	return 0, e
 }
 

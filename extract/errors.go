@@ -27,6 +27,9 @@ type APIError struct {
 	// HTML page, another JSON): a proxy or firewall on the way may have
 	// sent it rather than the API.
 	Foreign bool
+	// Reread is source.token_file, read again after this answer to a
+	// token it held, and holding no other: the error says so.
+	Reread string
 }
 
 // FailureKind makes every APIError permanent: waiting will not change the
@@ -65,6 +68,11 @@ func (e *APIError) Detail() string {
 }
 
 func (e *APIError) Error() string {
+	if e.Reread != "" {
+		r := *e
+		r.Reread = ""
+		return r.Error() + "; source.token_file " + e.Reread + " was read again after this answer and holds no other token"
+	}
 	if e.Path != "" {
 		return "the API refused " + e.Method + " " + e.Path + " (" + e.Detail() + ")"
 	}

@@ -32,7 +32,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (retryAfter
 	if err != nil {
 		return 0, fmt.Errorf("bad request URL (check source.base_url): %w", stripURL(err))
 	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("Authorization", "Bearer "+c.tokenOf(ctx))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.cfg.UserAgent)

@@ -91,7 +91,11 @@ type Session struct {
 	// (checkOwner), or the API will not tell it. Written by ownerCheck's
 	// goroutine, read by the next plan, after the plan waited for it.
 	ownerChecked bool
-	closed       bool
+	// ownerToken is the client's TokenGeneration that ownerChecked is
+	// of: a new token in source.token_file may be another user's, and
+	// is checked again by the next plan.
+	ownerToken uint64
+	closed     bool
 	// concurrencyWarned: the warning that source.concurrency bounds the
 	// request rate was logged (once a session; concurrencyWatch).
 	concurrencyWarned atomic.Bool
@@ -355,7 +359,7 @@ func (s *Session) checkSinks(ctx context.Context) error {
 // workspace's events never reach the spool or a sink, while the answer's
 // latency is not added to the run's. The plan waits for it before it ends.
 func (s *Session) ownerCheck(ctx context.Context) func() error {
-	if s.ownerChecked {
+	if s.ownerChecked && s.ownerToken == s.client.TokenGeneration() {
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
@@ -378,6 +382,9 @@ func (s *Session) checkOwner(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Before the request: a token changed while it is under way is
+	// checked again.
+	s.ownerToken = s.client.TokenGeneration()
 	ti, err := s.client.TokenInfo(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	_ "github.com/pachca-export/pachca-export/internal/fdfloor" // first: a limit of open files too low for the runtime
 	"github.com/pachca-export/pachca-export/internal/printable"
 	"github.com/pachca-export/pachca-export/internal/secret"
+	"github.com/pachca-export/pachca-export/internal/tokenfile"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 )
 
@@ -73,8 +75,12 @@ type env struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
 	progress       *terminalProgress // set when stderr is a terminal and logs are text
-	secrets        []string          // never printed, in any form: see addSecrets
-	scrub          secret.Scrubber   // of secrets
+	// secrets are never printed, in any form: see addSecrets. A token
+	// file's new token is added while the loggers of other goroutines
+	// redact: secretsMu guards secrets, and scrub is swapped whole.
+	secretsMu sync.Mutex
+	secrets   []string
+	scrub     atomic.Pointer[secret.Scrubber] // of secrets; nil for none
 	// jsonLog is --log-format json, seen before the flags are parsed so that
 	// even a usage error is a JSON object on stderr.
 	jsonLog bool
@@ -298,7 +304,12 @@ func tokenArgs(args []string) []string {
 // redact replaces every secret in s, raw or in any of the encodings
 // secret.Forms lists. It is the last line of defence: the API client removes
 // the token from responses before they reach an error.
-func (e *env) redact(s string) string { return e.scrub.String(s) }
+func (e *env) redact(s string) string {
+	if sc := e.scrub.Load(); sc != nil {
+		return sc.String(s)
+	}
+	return s
+}
 
 // shown is s redacted, with every character a terminal acts on escaped
 // (\x1b, \r, \u202e): for a line printed as text, which may name what
@@ -309,9 +320,13 @@ func (e *env) redact(s string) string { return e.scrub.String(s) }
 func (e *env) shown(s string) string { return printable.Escaped(e.redact(s)) }
 
 // addSecrets remembers secrets (empty ones are ignored) for redact.
+// Safe for concurrent use with redact.
 func (e *env) addSecrets(secrets ...string) {
+	e.secretsMu.Lock()
+	defer e.secretsMu.Unlock()
 	e.secrets = append(e.secrets, secrets...)
-	e.scrub = secret.NewScrubber(e.secrets...)
+	sc := secret.NewScrubber(e.secrets...)
+	e.scrub.Store(&sc)
 }
 
 // loadConfig reads the configuration file and remembers its secrets. With
@@ -356,6 +371,11 @@ func (e *env) loadConfig(path, token string, log *slog.Logger) (*config.Config, 
 	e.workspace = cfg.Source.Workspace
 	e.workspaceMu.Unlock()
 	log = e.labelled(log)
+	if token == "" && log != nil {
+		// A token written into token_file later is used without a restart,
+		// and is never printed either.
+		cfg.Source.WatchTokenFile(tokenfile.Options{Seen: func(tok string) { e.addSecrets(tok) }, Log: log})
+	}
 	for _, w := range []string{cfg.Source.TokenFileExposed, cfg.SecretsExposed} {
 		if w != "" && log != nil {
 			log.Warn(w)
