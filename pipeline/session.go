@@ -358,13 +358,30 @@ func (s *Session) checkSinks(ctx context.Context) error {
 // it fetched (a checkpoint, a day) before that says yes, so another
 // workspace's events never reach the spool or a sink, while the answer's
 // latency is not added to the run's. The plan waits for it before it ends.
+// A token changed in source.token_file during the plan has its owner
+// checked before anything more is committed: the windows fetched with it
+// may be another workspace's (was: not before the next plan, after a
+// catch-up of days had delivered them). Safe for concurrent use.
 func (s *Session) ownerCheck(ctx context.Context) func() error {
-	if s.ownerChecked && s.ownerToken == s.client.TokenGeneration() {
-		return func() error { return nil }
+	var first func() error
+	if !s.ownerChecked || s.ownerToken != s.client.TokenGeneration() {
+		done := make(chan error, 1)
+		go func() { done <- s.checkOwner(ctx) }()
+		first = func() error { return <-done }
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.checkOwner(ctx) }()
-	return sync.OnceValue(func() error { return <-done })
+	var mu sync.Mutex
+	var err error
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			err, first = first(), nil
+		}
+		if err == nil && s.ownerChecked && s.ownerToken != s.client.TokenGeneration() {
+			err = s.checkOwner(ctx)
+		}
+		return err
+	}
 }
 
 // checkOwner (run by ownerCheck, beside the plan's workers: it uses only

@@ -305,3 +305,69 @@ func TestFollowTokenFileBadContent(t *testing.T) {
 	require.Positive(t, r.requests(rotTokenB))
 	r.stop()
 }
+
+// TestRunTokenFileOfAnotherOwnerMidRun: a token of another owner written
+// into the file while a run fetches its days is refused before anything
+// fetched with it is committed, exit 2 (was: the run went on and
+// delivered the rest of its days with it; only the next run was refused).
+func TestRunTokenFileOfAnotherOwnerMidRun(t *testing.T) {
+	t.Parallel()
+	sc := simulator.DefaultConfig()
+	sc.Token = rotTokenA
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	t.Cleanup(func() { sim.Close() })
+	dir := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	file := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(file, []byte(rotTokenA), 0o600))
+	var mu sync.Mutex
+	asked, swapped := false, false
+	var after []string // the tokens of the requests after the swap
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		tok := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+		mu.Lock()
+		if swapped {
+			after = append(after, tok)
+		}
+		if asked && !swapped && strings.HasSuffix(req.URL.Path, "/audit_events") {
+			// The owner was asked, with the first token: a page later the
+			// file holds another workspace's.
+			swapped = true
+			sim.AddToken(rotTokenOther, 20002)
+			require.NoError(t, os.WriteFile(file+".new", []byte(rotTokenOther), 0o600))
+			require.NoError(t, os.Rename(file+".new", file))
+		}
+		mu.Unlock()
+		sim.Handler().ServeHTTP(w, req)
+		if strings.HasSuffix(req.URL.Path, "/token/info") {
+			mu.Lock()
+			asked = true
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(proxy.Close)
+	path := writeConfig(t, proxy.URL+simulator.BasePath, "", `source:
+  base_url: %BASE%
+  token_file: `+file+`
+  workspace: acme
+  timeout: 5s
+  concurrency: 1
+sinks:
+  - type: ndjson
+    dir: %DIR%/out
+state:
+  dir: %DIR%/state
+`)
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), []string{"run", "-c", path, "--from", pastDay(4), "--to", pastDay(1)}, &stdout, &stderr)
+	require.Equal(t, 2, code, stderr.String())
+	require.Contains(t, stderr.String(), "the token is user 20002's (GET /oauth/token/info)")
+	mu.Lock()
+	require.True(t, swapped, "the token changed during the run")
+	require.Contains(t, after, rotTokenOther, "requests carried the new token")
+	mu.Unlock()
+	for _, tok := range []string{rotTokenA, rotTokenOther} {
+		require.NotContains(t, stderr.String()+stdout.String(), tok)
+	}
+}
