@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -370,4 +372,28 @@ state:
 	for _, tok := range []string{rotTokenA, rotTokenOther} {
 		require.NotContains(t, stderr.String()+stdout.String(), tok)
 	}
+}
+
+// TestTokenFileNewTokenRedacted: a token read from token_file after the
+// start is added to what every line printed is scrubbed of before any
+// request carries it, not only to the API client's scrubber (was: only
+// the token of the start was redacted).
+func TestTokenFileNewTokenRedacted(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(file, []byte(rotTokenA), 0o600))
+	path := writeConfig(t, "http://127.0.0.1:1", "", "source:\n  base_url: %BASE%\n  token_file: "+file+"\n"+goodConfig[strings.Index(goodConfig, "  workspace:"):])
+	var stderr bytes.Buffer
+	e := newEnv(nil, io.Discard, &stderr)
+	cfg, err := e.loadConfig(path, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	require.NotNil(t, cfg.Source.TokenWatch)
+	require.NoError(t, os.WriteFile(file+".new", []byte(rotTokenB), 0o600))
+	require.NoError(t, os.Rename(file+".new", file))
+	require.Equal(t, rotTokenB, cfg.Source.TokenWatch.Token())
+	require.Equal(t, "[REDACTED] [REDACTED]", e.redact(rotTokenA+" "+rotTokenB))
+
+	cfg, err = e.loadConfig(path, "flag-token-4444", slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.Nil(t, cfg.Source.TokenWatch, "--token is no file to follow")
 }
