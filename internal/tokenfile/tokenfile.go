@@ -73,6 +73,10 @@ func Read(path string) (string, error) {
 	return tok, nil
 }
 
+// errNotRegular is a token file replaced by something else than a file
+// while a process follows it.
+var errNotRegular = errors.New("is no regular file any more")
+
 // Problem is what the error of Read says of path, for a log line or an
 // error after "source.token_file: ".
 func Problem(path string, err error) string {
@@ -84,6 +88,8 @@ func Problem(path string, err error) string {
 		return fmt.Sprintf("the token in %s %v", path, inv.Err)
 	case errors.Is(err, ErrEmpty):
 		return fmt.Sprintf("%s is empty: write the token into it, one line", path)
+	case errors.Is(err, errNotRegular):
+		return path + " " + err.Error()
 	}
 	return err.Error()
 }
@@ -123,6 +129,7 @@ type current struct {
 // stamp tells one state of a file from another without reading it.
 type stamp struct {
 	ok       bool // the file was there
+	regular  bool
 	dev, ino uint64
 	size     int64
 	mtime    int64 // Unix nanoseconds
@@ -133,7 +140,7 @@ func stampOf(path string) stamp {
 	if err != nil {
 		return stamp{}
 	}
-	s := stamp{ok: true, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	s := stamp{ok: true, regular: fi.Mode().IsRegular(), size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		s.dev, s.ino = uint64(st.Dev), st.Ino // Dev is an int32 on macOS
 	}
@@ -203,10 +210,14 @@ func (f *File) Reread() string {
 func (f *File) read(at stamp) string {
 	c := f.cur.Load()
 	f.reads.Add(1)
-	tok, err := Read(f.path)
+	var tok string
+	err := errNotRegular
+	if !at.ok || at.regular { // a pipe put there would hold every request for smallfile.PipeWait
+		tok, err = Read(f.path)
+	}
 	if err != nil {
 		var inv *InvalidError
-		bad := errors.Is(err, ErrEmpty) || errors.As(err, &inv) || errors.Is(err, smallfile.ErrTooLarge)
+		bad := errors.Is(err, ErrEmpty) || errors.As(err, &inv) || errors.Is(err, smallfile.ErrTooLarge) || err == errNotRegular
 		next := *c
 		if bad {
 			// Read again only when the file changes; a file missing or

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -113,10 +114,16 @@ func TestFileKeepsTheLastGoodToken(t *testing.T) {
 		{"zero-width space", "tok-\u200bb", "holds an invisible character"},
 		{"line break inside", "tok-b\ntok-c", "holds a control character"},
 		{"too large", strings.Repeat("x", MaxSize+1), "larger than 64 KiB"},
+		{"a named pipe", "", "is no regular file any more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := strings.Count(log.String(), "level=WARN")
-			replace(t, path, tc.content)
+			if tc.name == "a named pipe" {
+				require.NoError(t, os.Remove(path))
+				require.NoError(t, syscall.Mkfifo(path, 0o600))
+			} else {
+				replace(t, path, tc.content)
+			}
 			for range 5 {
 				require.Equal(t, "tok-a", f.Token())
 			}
