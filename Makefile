@@ -25,7 +25,7 @@ APACHE_ARROW_JS_VERSION := 21.2.0
 PARQUET_JS := $(BIN)/parquet-js
 export PACHCA_PARQUET_JS := $(PARQUET_JS)
 
-.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze dashboard
+.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze dashboard packages package-tools
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -51,7 +51,7 @@ build:
 # in lint, which CI runs too). -parallel 8: the tests that call t.Parallel
 # wait (a midnight a few seconds ahead, rate limits, intervals) far more than
 # they compute; the default, GOMAXPROCS, ran two at a time on 2 cores.
-test: minio promtool duckdb parquetjs browser systemd-analyze
+test: minio promtool duckdb parquetjs browser systemd-analyze package-tools
 	$(GO) test -race -count=1 -parallel 8 -timeout 12m ./...
 
 # Without the race detector and without MinIO (tests that need it skip unless CI=true).
@@ -175,6 +175,17 @@ systemd-analyze:
 		  { apt-get update >/dev/null && apt-get install -y --no-install-recommends systemd >/dev/null; }; } || \
 		echo "could not install systemd: the systemd-analyze test skips (fails with CI=true)"; }
 
+# lintian and rpm read the packages back (cmd/pachca-pkg's test): Debian's
+# lintian and rpm packages, installed when missing and apt-get can; else
+# the test skips them (and fails with CI=true). About 15 s, once.
+package-tools:
+	@command -v lintian >/dev/null 2>&1 && command -v rpm >/dev/null 2>&1 || { \
+		echo "installing Debian's lintian and rpm packages for the packages' test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get install -y --no-install-recommends lintian rpm >/dev/null 2>&1 || \
+		  { apt-get update >/dev/null && apt-get install -y --no-install-recommends lintian rpm >/dev/null; }; } || \
+		echo "could not install lintian and rpm: the packages' test skips them (fails with CI=true)"; }
+
 $(MINIO):
 	@mkdir -p $(BIN)
 	@echo "building MinIO $(MINIO_VERSION) into $(BIN) (a few minutes, once)"
@@ -218,8 +229,9 @@ bench-report: build
 # links with their hashes, the Go standard library, the licences:
 # cmd/pachca-sbom), dist/THIRD_PARTY_NOTICES (the licence and notice files
 # of everything the binaries link and embed, from the Go module cache:
-# cmd/pachca-notices), and dist/SHA256SUMS (check with: cd dist &&
-# sha256sum -c SHA256SUMS).
+# cmd/pachca-notices), the .deb and .rpm of each linux binary (see
+# packages), and dist/SHA256SUMS (check with: cd dist && sha256sum -c
+# SHA256SUMS).
 RELEASE_BINARIES := $(addprefix pachca-export-,$(RELEASE_PLATFORMS))
 RELEASE_FILES := $(RELEASE_BINARIES) $(addsuffix .cdx.json,$(RELEASE_BINARIES)) THIRD_PARTY_NOTICES
 release:
@@ -230,9 +242,36 @@ release:
 	done
 	$(GO) run ./cmd/pachca-sbom -version '$(VERSION)' $(addprefix dist/,$(RELEASE_BINARIES))
 	$(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES $(addprefix dist/,$(RELEASE_BINARIES))
-	cd dist && if command -v sha256sum >/dev/null; then sha256sum $(RELEASE_FILES); \
-		else shasum -a 256 $(RELEASE_FILES); fi > SHA256SUMS
+	$(BUILD_PACKAGES)
+	cd dist && if command -v sha256sum >/dev/null; then sha256sum $(RELEASE_FILES) $(PACKAGE_FILES); \
+		else shasum -a 256 $(RELEASE_FILES) $(PACKAGE_FILES); fi > SHA256SUMS
 	@cat dist/SHA256SUMS
+
+# The .deb and .rpm of each linux release binary (cmd/pachca-pkg, over
+# nfpm): dist/pachca-export_VERSION-1_ARCH.deb and
+# dist/pachca-export-VERSION-1.ARCH.rpm, VERSION mapped from git describe
+# (v1.2.0-3-gabcdef1 -> 1.2.0+3.gabcdef1). The binary in /usr/bin, the
+# units of deploy/systemd, the sysusers.d file, an example
+# /etc/pachca-export/pipeline.yaml (a conffile), the README, the SBOM and
+# THIRD_PARTY_NOTICES-linux (the notices of the linux binaries) in
+# /usr/share/doc/pachca-export. Every file dated BUILD_DATE: one commit,
+# the same bytes. `make release` builds them too, into SHA256SUMS.
+PACKAGE_PLATFORMS := $(filter linux-%,$(RELEASE_PLATFORMS))
+PACKAGE_BINARIES := $(addprefix dist/pachca-export-,$(PACKAGE_PLATFORMS))
+PACKAGE_MAINTAINER ?= $(shell git log -1 --format='%an <%ae>' 2>/dev/null)
+PACKAGE_FILES := pachca-export_*.deb pachca-export-*.rpm
+BUILD_PACKAGES = $(GO) run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES-linux $(PACKAGE_BINARIES) && \
+	rm -f dist/pachca-export_*.deb dist/pachca-export-*.rpm && \
+	$(GO) run ./cmd/pachca-pkg -version '$(VERSION)' -date '$(BUILD_DATE)' -maintainer '$(PACKAGE_MAINTAINER)' \
+		-notices dist/THIRD_PARTY_NOTICES-linux -o dist $(PACKAGE_BINARIES)
+packages:
+	@mkdir -p dist
+	@for p in $(PACKAGE_PLATFORMS); do \
+		echo "build dist/pachca-export-$$p ($(VERSION))"; \
+		GOOS=$${p%-*} GOARCH=$${p#*-} $(STATIC_BUILD) -o dist/pachca-export-$$p ./cmd/pachca-export || exit 1; \
+	done
+	$(GO) run ./cmd/pachca-sbom -version '$(VERSION)' $(PACKAGE_BINARIES)
+	$(BUILD_PACKAGES)
 
 # The container image without a container engine: the release binary for
 # linux/IMAGE_ARCH, this machine's CA bundle (Debian's ca-certificates), the
