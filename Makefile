@@ -25,7 +25,7 @@ APACHE_ARROW_JS_VERSION := 21.2.0
 PARQUET_JS := $(BIN)/parquet-js
 export PACHCA_PARQUET_JS := $(PARQUET_JS)
 
-.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze dashboard packages package-tools
+.PHONY: all build test test-short demo bench bench-cgroup killsoak followsoak followlong lint fuzz tools minio promtool duckdb parquetjs clean browser echarts bench-report release image systemd-analyze dashboard packages package-tools config-schema
 
 # Release builds: static, paths trimmed, stamped with the version, the commit
 # and its time (a fixed date keeps builds reproducible: the same commit gives
@@ -212,6 +212,12 @@ echarts:
 	cp package/LICENSE $(CURDIR)/report/page/assets/echarts.LICENSE && \
 	cp package/NOTICE $(CURDIR)/report/page/assets/echarts.NOTICE && rm -rf $$tmp
 	@echo "ECharts $(ECHARTS_VERSION) in report/page/assets (set page.EChartsVersion and notices.Embedded to match)"
+
+# config/pipeline.schema.json, the JSON Schema of pipeline.yaml for editors,
+# from the config structs and config/configschema/keys.go (schema --config).
+config-schema:
+	$(GO) run ./cmd/pachca-export schema --config > config/pipeline.schema.json.tmp && \
+		mv config/pipeline.schema.json.tmp config/pipeline.schema.json
 
 # deploy/grafana/pachca-export.json from deploy/grafana/dashboard.go.
 dashboard:

@@ -26,7 +26,7 @@ func TestREADMEQuickStart(t *testing.T) {
 		switch {
 		case strings.Contains(block, "> pachca-token"):
 			saveToken = block
-		case strings.HasPrefix(block, "source:"):
+		case strings.HasPrefix(strings.TrimPrefix(modeline.ReplaceAllString(block, ""), "\n"), "source:"):
 			config = block
 		case strings.HasPrefix(block, "pachca-export check"):
 			for _, line := range strings.Split(block, "\n") {

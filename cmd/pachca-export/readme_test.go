@@ -117,6 +117,8 @@ func (d readmeDoc) spans() []snippet {
 // isConfigSnippet reports whether a code block is a pipeline.yaml snippet:
 // its first line is a top-level key of the configuration ("follow:").
 func isConfigSnippet(text string) bool {
+	text = modeline.ReplaceAllString(text, "") // the editor's comment above the keys
+	text = strings.TrimPrefix(text, "\n")
 	first, _, _ := strings.Cut(text, "\n")
 	key, rest, ok := strings.Cut(first, ":")
 	if !ok || strings.TrimSpace(rest) != "" && !strings.HasPrefix(strings.TrimSpace(rest), "#") {

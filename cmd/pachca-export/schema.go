@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pachca-export/pachca-export/config/configschema"
 	"github.com/pachca-export/pachca-export/sinks/athena"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
@@ -15,20 +16,44 @@ import (
 func schemaCommand() *command {
 	return &command{
 		name:     "schema",
-		synopsis: "[--format json|arrow|sql] [--schema pachca.audit.v1|ocsf] [--layout parquet|ndjson] [--table NAME] [--location URL]",
-		summary:  "print the normalized schema: JSON, Arrow, or an Athena table",
+		synopsis: "[--format json|arrow|sql] [--schema pachca.audit.v1|ocsf] [--layout parquet|ndjson] [--table NAME] [--location URL] | --config",
+		summary:  "print the normalized schema: JSON, Arrow, or an Athena table; or pipeline.yaml's",
 		about: `Prints schema v1, the columns of every NDJSON line, Kafka message and Parquet
 file. --format sql prints a CREATE EXTERNAL TABLE for Athena (Hive DDL) over the
 dt= partitions under --location: Parquet files, or with --layout ndjson the
 NDJSON files through the Hive JSON SerDe. --schema ocsf gives the columns of a
-sink's OCSF Parquet files instead (--format arrow or sql).`,
+sink's OCSF Parquet files instead (--format arrow or sql).
+
+--config prints the JSON Schema (draft 2020-12) of pipeline.yaml instead, for
+editors that check and complete YAML against one (VS Code's YAML extension,
+JetBrains IDEs): pachca-export schema --config > pipeline.schema.json, then
+"# yaml-language-server: $schema=pipeline.schema.json" as the first line of
+pipeline.yaml. It is config/pipeline.schema.json of the repository.`,
 		setup: func(fs *flags, e *env) func(context.Context, []string) error {
 			format := fs.String("format", "json", "the output `FORMAT`: json, arrow or sql")
 			schema := fs.String("schema", transform.SchemaVersion, "the record `SHAPE` a sink's schema names: "+transform.SchemaVersion+" or ocsf")
 			layout := fs.String("layout", "parquet", "for --format sql, the `LAYOUT` of the files: parquet or ndjson")
 			table := fs.String("table", "pachca_audit", "for --format sql, the table `NAME` (lower case, a-z 0-9 _; database.table allowed)")
 			location := fs.String("location", "s3://pachca-audit/audit/", "for --format sql, the `URL` of the directory holding the dt= partitions")
+			pipeline := fs.Bool("config", false, "print the JSON Schema of pipeline.yaml instead, for editors (no other flag)")
 			return func(context.Context, []string) error {
+				if *pipeline {
+					var others []string
+					fs.Visit(func(f *flag.Flag) {
+						if f.Name != "config" {
+							others = append(others, flagName(f.Name))
+						}
+					})
+					if len(others) > 0 {
+						return usageErr("schema: --config takes no other flag (%s)", strings.Join(others, ", "))
+					}
+					b, err := configschema.Generate()
+					if err != nil {
+						return err
+					}
+					_, err = e.stdout.Write(b)
+					return err
+				}
 				if *format != "sql" {
 					var sqlOnly []string
 					fs.Visit(func(f *flag.Flag) {
