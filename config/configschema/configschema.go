@@ -47,6 +47,10 @@ const (
 // (config's envRef): such a value is checked only once expanded.
 const envPattern = `\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}`
 
+// textPattern matches a value in which every ${ starts such a reference:
+// config refuses ${ VAR } and ${VAR without its brace.
+const textPattern = `^([^$]|\$+[^${]|\$+$|\$*` + envPattern + `)*$`
+
 // durationPattern is what time.ParseDuration reads, without a sign: every
 // duration of the file is 0 or more.
 const durationPattern = `^\+?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
@@ -73,7 +77,7 @@ func Generate() ([]byte, error) {
 	}
 	root.Properties = props
 	root.Definitions = jsonschema.Definitions{
-		"env": {Type: "string", Pattern: envPattern,
+		"env": {Type: "string", Pattern: envPattern, AllOf: []*jsonschema.Schema{{Pattern: textPattern}},
 			Description: "${NAME} or ${NAME:-default}: expanded from the environment before the file is checked"},
 		"duration": {AnyOf: []*jsonschema.Schema{
 			{Type: "string", Pattern: durationPattern},
@@ -242,10 +246,11 @@ func scalar(s *jsonschema.Schema, k key, item bool) *jsonschema.Schema {
 			alts = append(alts, &jsonschema.Schema{Type: "string", Pattern: k.pattern})
 		default:
 			// Any scalar: config decodes its text; ${VAR} is a string.
+			text := &jsonschema.Schema{Pattern: textPattern}
 			if item {
-				return withTypes(&jsonschema.Schema{}, "string", "number", "boolean")
+				return withTypes(text, "string", "number", "boolean")
 			}
-			return withTypes(&jsonschema.Schema{}, "string", "number", "boolean", "null")
+			return withTypes(text, "string", "number", "boolean", "null")
 		}
 		if k.number {
 			alts = append(alts, bounded(&jsonschema.Schema{Type: "number"}, k))

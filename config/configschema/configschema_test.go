@@ -108,7 +108,6 @@ var semantic = map[string]string{
 	"bad-base-url-port.yaml":       "the URL's port",
 	"bad-drop-filtered-key.yaml":   "drop_event_keys against source.filters.event_keys",
 	"bad-env.yaml":                 "an environment variable not set",
-	"bad-env-syntax.yaml":          "a ${ that starts no variable in a key of free text",
 	"bad-event-key-case.yaml":      "the list of known event keys",
 	"bad-follow-lookback.yaml":     "follow.lookback against period.lag and period.retention",
 	"bad-follow-own-trail.yaml":    "follow.lookback against follow.interval and the event keys",
@@ -189,6 +188,10 @@ func TestSchemaAgreesWithConfig(t *testing.T) {
 		{"storage class", "sinks:\n  - type: s3\n    bucket: b-1\n    region: r\n    storage_class: COLD\n", false},
 		{"unknown class of sources", "sinks:\n  - type: s3\n    bucket: b-1\n    region: eu-central-1\n    schema: ocsf\n    layout: security_lake\n    security_lake: {account_id: \"123456789012\", sources: {login: x}}\n", false},
 		{"a threshold rule without window", "alerts:\n  rules:\n    - {name: a, kind: threshold, event_keys: [user_2fa_fail], threshold: 5, recipients: [\"1\"]}\n" + sink, false},
+		{"text with ${ and $", "source:\n  workspace: a$b$${DIR}$$\n  token_file: ${DIR}/t$\n" + sink, true},
+		{"a ${ without its name", "source:\n  workspace: x${ DIR }\n" + sink, false},
+		{"a ${ without its brace", "sinks:\n  - type: ndjson\n    dir: ${DIR\n", false},
+		{"a number's ${ without its brace", "source:\n  concurrency: ${CONC}${\n" + sink, false},
 		{"a list for a text", "source:\n  workspace: [a]\n" + sink, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
