@@ -204,7 +204,7 @@ func (g *generator) property(s *jsonschema.Schema, v reflect.Value, path string)
 		s.AllOf = k.allOf
 		out = withTypes(s, "object", "null")
 	case s.Type == "object": // a mapping of free keys
-		s.AdditionalProperties = scalar(s.AdditionalProperties, k, false)
+		s.AdditionalProperties = scalar(s.AdditionalProperties, k, true)
 		if k.names != nil {
 			s.PropertyNames = &jsonschema.Schema{Enum: anys(k.names)}
 		}
@@ -242,6 +242,8 @@ func scalar(s *jsonschema.Schema, k key, item bool) *jsonschema.Schema {
 		switch {
 		case k.enum != nil:
 			alts = append(alts, &jsonschema.Schema{Enum: anys(k.enum)})
+		case k.pattern != "" && k.orEmpty:
+			alts = append(alts, &jsonschema.Schema{Type: "string", Pattern: "^$|" + k.pattern})
 		case k.pattern != "":
 			alts = append(alts, &jsonschema.Schema{Type: "string", Pattern: k.pattern})
 		default:

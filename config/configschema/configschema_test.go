@@ -192,6 +192,9 @@ func TestSchemaAgreesWithConfig(t *testing.T) {
 		{"a ${ without its name", "source:\n  workspace: x${ DIR }\n" + sink, false},
 		{"a ${ without its brace", "sinks:\n  - type: ndjson\n    dir: ${DIR\n", false},
 		{"a number's ${ without its brace", "source:\n  concurrency: ${CONC}${\n" + sink, false},
+		{"an empty source", "sinks:\n  - type: s3\n    bucket: b-1\n    region: eu-central-1\n    schema: ocsf\n    layout: security_lake\n    security_lake:\n      account_id: \"123456789012\"\n      sources:\n        authentication:\n", false},
+		{"empty for the default", "output:\n  file_mode: \"\"\n  dir_mode: \"\"\nfollow:\n  listen: \"\"\nsinks:\n  - type: s3\n    bucket: b-1\n    region: eu-central-1\n    endpoint: \"\"\n    sse: \"\"\n    storage_class: \"\"\n    compression: \"\"\n" +
+			"    schema: ocsf\n    layout: security_lake\n    security_lake: {account_id: \"123456789012\", region: \"\", source_version: \"\"}\n", true},
 		{"a list for a text", "source:\n  workspace: [a]\n" + sink, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

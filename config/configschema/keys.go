@@ -22,6 +22,8 @@ type key struct {
 	// is taken too (an id written unquoted).
 	pattern string
 	number  bool
+	// orEmpty: "" is taken too, for the default (a pattern's only).
+	orEmpty bool
 	// min and max bound a number (JSON number text; "" for none).
 	min, max string
 	// required are the keys of an object without which config refuses it.
@@ -105,8 +107,8 @@ func keys() map[string]key {
 		"follow.give_up_after":       {desc: "cycles failing for longer than this: exit 1, so the supervisor restarts it; at least interval"},
 		"follow.listen":              {desc: "host:port of /metrics, /healthz and /readyz; empty for none (--listen overrides)", pattern: listenAddr},
 		"output":                     {desc: "how the file sinks create what they write, and where dead letters go"},
-		"output.file_mode":           {desc: "octal mode of data files and manifests; owner read-write required, never writable by others", pattern: octalMode, number: true},
-		"output.dir_mode":            {desc: "octal mode of the directories the file sinks create", pattern: octalMode, number: true},
+		"output.file_mode":           {desc: "octal mode of data files and manifests; owner read-write required, never writable by others", pattern: octalMode, number: true, orEmpty: true},
+		"output.dir_mode":            {desc: "octal mode of the directories the file sinks create", pattern: octalMode, number: true, orEmpty: true},
 		"output.dead_letter_dir":     {desc: "where events that cannot be parsed go (default: in the state's directory); never inside a file sink's dir"},
 		"alerts":                     {desc: "rules over the exported events that message administrators in Pachca"},
 		"alerts.rules":               {desc: "the alert rules"},
@@ -134,9 +136,9 @@ func keys() map[string]key {
 		"sinks.*.layout":                        {desc: "daily (dt=YYYY-MM-DD/ folders) or security_lake (Amazon Security Lake's custom-source layout; schema ocsf, Parquet)", enum: []string{"", shape.LayoutDaily, shape.LayoutSecurityLake}},
 		"sinks.*.security_lake":                 {desc: "the security_lake layout's partitions and sources", required: []string{"account_id"}},
 		"sinks.*.security_lake.account_id":      {desc: "the accountId= partition: the 12-digit AWS account (quote it)", pattern: accountID, number: true},
-		"sinks.*.security_lake.region":          {desc: "the region= partition; default: the S3 sink's region (required for a file sink)", pattern: awsRegion},
+		"sinks.*.security_lake.region":          {desc: "the region= partition; default: the S3 sink's region (required for a file sink)", pattern: awsRegion, orEmpty: true},
 		"sinks.*.security_lake.sources":         {desc: "OCSF class -> custom source name (1 to 20 of letters, digits, _ - . :); the others keep their defaults", pattern: sourceName, names: slices.Sorted(maps.Keys(shape.DefaultSources()))},
-		"sinks.*.security_lake.source_version":  {desc: "the version the sources were registered with: objects go under ext/<source>/<version>/", pattern: version, number: true},
+		"sinks.*.security_lake.source_version":  {desc: "the version the sources were registered with: objects go under ext/<source>/<version>/", pattern: version, number: true, orEmpty: true},
 		"sinks.*.security_lake.manifest_prefix": {desc: "where the marker and the day manifests go, under the sink's prefix or dir; default pachca-export/"},
 
 		"sinks.s3.bucket":            {desc: "the bucket; it must exist", pattern: s3Bucket},
@@ -144,7 +146,7 @@ func keys() map[string]key {
 		"sinks.s3.format":            {desc: "parquet (default) or ndjson", enum: []string{"parquet", "ndjson"}},
 		"sinks.s3.compression":       {desc: "zstd (default, both formats), gzip, none, and for parquet snappy", enum: []string{"", "none", "snappy", "gzip", "zstd"}},
 		"sinks.s3.region":            {desc: "the bucket's region; required, also with an endpoint (requests are signed for it)"},
-		"sinks.s3.endpoint":          {desc: "http(s)://host[:port] of an S3-compatible server; empty for AWS", pattern: httpURL},
+		"sinks.s3.endpoint":          {desc: "http(s)://host[:port] of an S3-compatible server; empty for AWS", pattern: httpURL, orEmpty: true},
 		"sinks.s3.force_path_style":  {desc: "true: http://host/bucket/key, as MinIO and most S3-compatible servers need"},
 		"sinks.s3.sse":               {desc: "server-side encryption of data objects: AES256 or aws:kms", enum: []string{"", string(types.ServerSideEncryptionAes256), string(types.ServerSideEncryptionAwsKms)}},
 		"sinks.s3.kms_key_id":        {desc: "the KMS key of sse: aws:kms; empty for the account's default key"},
