@@ -118,7 +118,7 @@ followlong:
 # Each fuzz target in turn; new crashers land in the package's testdata/fuzz.
 # The second line: the readers of what comes back from disk (state files,
 # manifests, data files as report and verify read them).
-FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/ \
+FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzSchemaTakesWhatConfigTakes:./config/configschema/ FuzzNormalize:./transform/ FuzzMap:./transform/ocsf/ \
 	FuzzRead:./internal/sumfile/ FuzzExported:./state/ FuzzFollow:./state/ FuzzDelivered:./state/ FuzzSpool:./state/ FuzzDecodeManifest:./sinks/ \
 	FuzzReadParquet:./report/reader/ FuzzReadNDJSON:./report/reader/ FuzzReadRecords:./verify/
 
@@ -126,7 +126,7 @@ FUZZ_TARGETS := FuzzDecodePage:./extract/ FuzzParse:./config/ FuzzNormalize:./tr
 # coordinator can fail a target with "context deadline exceeded" when a
 # -fuzztime duration ends on a loaded machine (go.dev/issue/75804, fixed in
 # Go 1.27); a count has no deadline to race.
-FUZZ_SHORT_INPUTS := FuzzDecodePage=100000 FuzzParse=60000 FuzzNormalize=200000 FuzzMap=200000 \
+FUZZ_SHORT_INPUTS := FuzzDecodePage=100000 FuzzParse=60000 FuzzSchemaTakesWhatConfigTakes=30000 FuzzNormalize=200000 FuzzMap=200000 \
 	FuzzRead=60000 FuzzExported=15000 FuzzFollow=15000 FuzzDelivered=20000 FuzzSpool=20000 FuzzDecodeManifest=100000 \
 	FuzzReadParquet=6000 FuzzReadNDJSON=15000 FuzzReadRecords=3000
 

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -242,10 +243,20 @@ func scalar(s *jsonschema.Schema, k key, item bool) *jsonschema.Schema {
 		switch {
 		case k.enum != nil:
 			alts = append(alts, &jsonschema.Schema{Enum: anys(k.enum)})
-		case k.pattern != "" && k.orEmpty:
-			alts = append(alts, &jsonschema.Schema{Type: "string", Pattern: "^$|" + k.pattern})
 		case k.pattern != "":
-			alts = append(alts, &jsonschema.Schema{Type: "string", Pattern: k.pattern})
+			pattern := k.pattern
+			if k.orEmpty {
+				pattern = "^$|" + pattern
+			}
+			alts = append(alts, &jsonschema.Schema{Type: "string", Pattern: pattern})
+			// Config matches the text of a number or a flag too.
+			re := regexp.MustCompile(pattern)
+			if slices.ContainsFunc(numberTexts, re.MatchString) {
+				alts = append(alts, bounded(&jsonschema.Schema{Type: "number"}, k))
+			}
+			if re.MatchString("true") || re.MatchString("false") {
+				alts = append(alts, &jsonschema.Schema{Type: "boolean"})
+			}
 		default:
 			// Any scalar: config decodes its text; ${VAR} is a string.
 			text := &jsonschema.Schema{Pattern: textPattern}
@@ -253,9 +264,6 @@ func scalar(s *jsonschema.Schema, k key, item bool) *jsonschema.Schema {
 				return withTypes(text, "string", "number", "boolean")
 			}
 			return withTypes(text, "string", "number", "boolean", "null")
-		}
-		if k.number {
-			alts = append(alts, bounded(&jsonschema.Schema{Type: "number"}, k))
 		}
 	case "integer", "number":
 		alts = append(alts, bounded(&jsonschema.Schema{Type: s.Type}, k))
@@ -268,6 +276,11 @@ func scalar(s *jsonschema.Schema, k key, item bool) *jsonschema.Schema {
 	}
 	return orEnv(out, !item)
 }
+
+// numberTexts are texts of YAML numbers: a pattern that matches one of
+// them may match a number's text (no pattern of keys.go matches some
+// numbers' texts but none of these).
+var numberTexts = []string{"0", "1", "12", "123", "10001", "0640", "123456789012", "1.5", "1e3", "-1"}
 
 func bounded(s *jsonschema.Schema, k key) *jsonschema.Schema {
 	s.Minimum, s.Maximum = json.Number(k.min), json.Number(k.max)

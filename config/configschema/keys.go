@@ -18,10 +18,10 @@ type key struct {
 	desc string
 	// enum lists the values config accepts, "" where it means the default.
 	enum []string
-	// pattern is what a string value must match; number: a YAML number
-	// is taken too (an id written unquoted).
+	// pattern is what the text of a value must match; a YAML number or
+	// flag is taken too when the pattern may match its text (an id
+	// written unquoted), which the schema cannot see.
 	pattern string
-	number  bool
 	// orEmpty: "" is taken too, for the default (a pattern's only).
 	orEmpty bool
 	// min and max bound a number (JSON number text; "" for none).
@@ -107,8 +107,8 @@ func keys() map[string]key {
 		"follow.give_up_after":       {desc: "cycles failing for longer than this: exit 1, so the supervisor restarts it; at least interval"},
 		"follow.listen":              {desc: "host:port of /metrics, /healthz and /readyz; empty for none (--listen overrides)", pattern: listenAddr},
 		"output":                     {desc: "how the file sinks create what they write, and where dead letters go"},
-		"output.file_mode":           {desc: "octal mode of data files and manifests; owner read-write required, never writable by others", pattern: octalMode, number: true, orEmpty: true},
-		"output.dir_mode":            {desc: "octal mode of the directories the file sinks create", pattern: octalMode, number: true, orEmpty: true},
+		"output.file_mode":           {desc: "octal mode of data files and manifests; owner read-write required, never writable by others", pattern: octalMode, orEmpty: true},
+		"output.dir_mode":            {desc: "octal mode of the directories the file sinks create", pattern: octalMode, orEmpty: true},
 		"output.dead_letter_dir":     {desc: "where events that cannot be parsed go (default: in the state's directory); never inside a file sink's dir"},
 		"alerts":                     {desc: "rules over the exported events that message administrators in Pachca"},
 		"alerts.rules":               {desc: "the alert rules"},
@@ -122,7 +122,7 @@ func keys() map[string]key {
 		"alerts.rules[].event_keys":         {desc: "the event keys the rule looks at", pattern: nonEmptyText, minItems: 1, unique: true},
 		"alerts.rules[].threshold":          {desc: "threshold rules: events of one actor within window (at least 1); not for watch rules", min: "0"},
 		"alerts.rules[].window":             {desc: "threshold rules: the span the threshold events fall within (e.g. 10m); not for watch rules"},
-		"alerts.rules[].recipients":         {desc: "Pachca user ids the messages go to", pattern: userID, number: true, min: "1", minItems: 1, unique: true},
+		"alerts.rules[].recipients":         {desc: "Pachca user ids the messages go to", pattern: userID, min: "1", minItems: 1, unique: true},
 		"alerts.rules[].template":           {desc: "Go text/template over the finding; empty for the kind's default message"},
 		"signing":                           {desc: "an Ed25519 key that signs every day manifest"},
 		"signing.private_key_file":          {desc: "PEM PKCS #8 Ed25519 key (openssl genpkey -algorithm ed25519); not readable by others"},
@@ -135,10 +135,10 @@ func keys() map[string]key {
 		"sinks.*.schema":                        {desc: "the record shape: pachca.audit.v1 (schema v1) or ocsf (OCSF 1.3.0 events)", enum: []string{"", shape.SchemaV1, shape.SchemaOCSF}},
 		"sinks.*.layout":                        {desc: "daily (dt=YYYY-MM-DD/ folders) or security_lake (Amazon Security Lake's custom-source layout; schema ocsf, Parquet)", enum: []string{"", shape.LayoutDaily, shape.LayoutSecurityLake}},
 		"sinks.*.security_lake":                 {desc: "the security_lake layout's partitions and sources", required: []string{"account_id"}},
-		"sinks.*.security_lake.account_id":      {desc: "the accountId= partition: the 12-digit AWS account (quote it)", pattern: accountID, number: true},
+		"sinks.*.security_lake.account_id":      {desc: "the accountId= partition: the 12-digit AWS account (quote it)", pattern: accountID},
 		"sinks.*.security_lake.region":          {desc: "the region= partition; default: the S3 sink's region (required for a file sink)", pattern: awsRegion, orEmpty: true},
 		"sinks.*.security_lake.sources":         {desc: "OCSF class -> custom source name (1 to 20 of letters, digits, _ - . :); the others keep their defaults", pattern: sourceName, names: slices.Sorted(maps.Keys(shape.DefaultSources()))},
-		"sinks.*.security_lake.source_version":  {desc: "the version the sources were registered with: objects go under ext/<source>/<version>/", pattern: version, number: true, orEmpty: true},
+		"sinks.*.security_lake.source_version":  {desc: "the version the sources were registered with: objects go under ext/<source>/<version>/", pattern: version, orEmpty: true},
 		"sinks.*.security_lake.manifest_prefix": {desc: "where the marker and the day manifests go, under the sink's prefix or dir; default pachca-export/"},
 
 		"sinks.s3.bucket":            {desc: "the bucket; it must exist", pattern: s3Bucket},
