@@ -214,10 +214,10 @@ echarts:
 	@echo "ECharts $(ECHARTS_VERSION) in report/page/assets (set page.EChartsVersion and notices.Embedded to match)"
 
 # config/pipeline.schema.json, the JSON Schema of pipeline.yaml for editors,
-# from the config structs and config/configschema/keys.go (schema --config).
+# from the config structs and config/configschema/keys.go; the binary embeds
+# it (schema --config).
 config-schema:
-	$(GO) run ./cmd/pachca-export schema --config > config/pipeline.schema.json.tmp && \
-		mv config/pipeline.schema.json.tmp config/pipeline.schema.json
+	$(GO) test ./config/configschema -run TestSchemaFile -count=1 -update
 
 # deploy/grafana/pachca-export.json from deploy/grafana/dashboard.go.
 dashboard:

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pachca-export/pachca-export/config/configschema"
+	"github.com/pachca-export/pachca-export/config"
 	"github.com/pachca-export/pachca-export/sinks/athena"
 	"github.com/pachca-export/pachca-export/sinks/parquetfmt"
 	"github.com/pachca-export/pachca-export/transform"
@@ -47,11 +47,7 @@ pipeline.yaml. It is config/pipeline.schema.json of the repository.`,
 					if len(others) > 0 {
 						return usageErr("schema: --config takes no other flag (%s)", strings.Join(others, ", "))
 					}
-					b, err := configschema.Generate()
-					if err != nil {
-						return err
-					}
-					_, err = e.stdout.Write(b)
+					_, err := e.stdout.Write(config.JSONSchema)
 					return err
 				}
 				if *format != "sql" {

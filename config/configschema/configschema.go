@@ -4,7 +4,9 @@
 // config structs by reflection (github.com/invopop/jsonschema over their
 // yaml tags); what reflection cannot say, the descriptions, the static
 // rules of Validate and the union of sinks[].type, comes from keys.go.
-// Only `pachca-export schema --config` calls it; config.Load does not.
+// It writes config/pipeline.schema.json (make config-schema), which the
+// binary embeds (config.JSONSchema) and prints (schema --config): the
+// generator and its libraries are no part of the binary.
 //
 // The schema accepts what config accepts: ${VAR} wherever a value may be
 // (the file is expanded before it is checked), null for every key (the

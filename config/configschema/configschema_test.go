@@ -3,6 +3,7 @@ package configschema_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,23 @@ func TestSchemaIsJSONSchema(t *testing.T) {
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(b, &doc))
 	require.Equal(t, "https://json-schema.org/draft/2020-12/schema", doc["$schema"])
+}
+
+var update = flag.Bool("update", false, "rewrite ../pipeline.schema.json from the config structs (make config-schema)")
+
+// TestSchemaFile: config/pipeline.schema.json, which the binary embeds
+// and prints (schema --config), is what Generate writes from the structs.
+func TestSchemaFile(t *testing.T) {
+	b, err := configschema.Generate()
+	require.NoError(t, err)
+	file := filepath.Join("..", configschema.File)
+	if *update {
+		require.NoError(t, os.WriteFile(file, b, 0o644))
+	}
+	disk, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, string(b), string(disk), "%s is not what the config structs give: make config-schema", file)
+	require.Equal(t, string(b), string(config.JSONSchema), "the binary embeds another schema: rebuild")
 }
 
 // TestEveryKeyDescribed: every key of every object of the schema has a
