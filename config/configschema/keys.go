@@ -6,14 +6,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/invopop/jsonschema"
-	"github.com/pachca-export/pachca-export/sinks/shape"
 	orderedmap "github.com/pb33f/ordered-map/v2"
+
+	"github.com/pachca-export/pachca-export/sinks/shape"
 )
 
 // key is what reflection cannot say about one key of pipeline.yaml: its
 // description (from the README's tables) and the static rules of Validate.
-// For a list of scalars the value rules (enum, pattern, number, min, max)
-// are its entries'.
+// For a list of scalars the value rules (enum, pattern, min, max) are its
+// entries'.
 type key struct {
 	desc string
 	// enum lists the values config accepts, "" where it means the default.
@@ -53,7 +54,7 @@ var sinkDescs = map[string]key{
 const (
 	s3Bucket     = `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`
 	kafkaTopic   = `^[A-Za-z0-9._-]{1,249}$`
-	hostPort     = `^([^:\[\]/@]+|\[[^\]]+\]):[0-9]{1,5}$`
+	hostPort     = `^([^:\[\]]+|\[[^\]]+\]):[0-9]{1,5}$`
 	awsRegion    = `^[a-z]{2}(-[a-z]+)+-[0-9]+$`
 	accountID    = `^[0-9]{12}$`
 	sourceName   = `^[A-Za-z0-9_.:-]{1,20}$`
