@@ -23,6 +23,13 @@ func FuzzSchemaTakesWhatConfigTakes(f *testing.F) {
 		require.NoError(f, err)
 		f.Add(b)
 	}
+	for _, seed := range []string{
+		"sinks:\n  - type: kafka\n    brokers: [\"h:9092\"]\n    topic: t\n    sasl: {mechanism: scram-sha-256, username: u, password: ${PACHCA_TOKEN}}\n    tls: {enabled: true, server_name: h}\n",
+		"sinks:\n  - type: s3\n    bucket: b-1\n    region: eu-central-1\n    part_size: 5242880\n    timeout: ${D}\n    force_path_style: ${B}\n",
+		"source:\n  concurrency: ${N}\n  filters: {actor_id: 1}\nsinks:\n  - type: ${T}\n",
+	} {
+		f.Add([]byte(seed))
+	}
 	b, err := configschema.Generate()
 	require.NoError(f, err)
 	s := configschematest.Compile(f, b)
