@@ -46,8 +46,9 @@ var modeline = regexp.MustCompile(`(?m)^# yaml-language-server: \$schema=(\S+)$`
 
 // TestSchemaConfigExamples: every configuration the project ships passes
 // the schema: the README's snippets (as TestREADMEConfigSnippets loads
-// them), the repository's pipeline.yaml and the pipeline.yaml of every
-// ConfigMap under deploy/. A modeline names the committed schema.
+// them), the repository's pipeline.yaml, the packages' and the
+// pipeline.yaml of every ConfigMap under deploy/. A modeline names the
+// committed schema.
 func TestSchemaConfigExamples(t *testing.T) {
 	s := configschematest.Compile(t, schemaConfig(t))
 	snips := readREADME(t).yamlSnippets()
@@ -66,6 +67,10 @@ func TestSchemaConfigExamples(t *testing.T) {
 	m := modeline.FindSubmatch(b)
 	require.NotNil(t, m, "pipeline.yaml names no schema")
 	require.FileExists(t, filepath.Join("../..", string(m[1])), "pipeline.yaml's modeline")
+
+	b, err = os.ReadFile("../../deploy/package/pipeline.yaml") // the packages' /etc/pachca-export/pipeline.yaml
+	require.NoError(t, err)
+	require.NoError(t, configschematest.Validate(s, b), "deploy/package/pipeline.yaml")
 
 	manifests, err := filepath.Glob("../../deploy/kubernetes/*.yaml")
 	require.NoError(t, err)
