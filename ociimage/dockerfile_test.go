@@ -87,7 +87,7 @@ func TestMakefileLDFlags(t *testing.T) {
 
 // TestMakefileReleaseFiles: `make release` writes an SBOM of each binary
 // it builds (BINARY.cdx.json) and THIRD_PARTY_NOTICES for them, and lists
-// them in SHA256SUMS; `make image` gives the builder the image binary's
+// them in SHA256SUMS with the .deb and .rpm packages; `make image` gives the builder the image binary's
 // notices and SBOM.
 func TestMakefileReleaseFiles(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
@@ -100,7 +100,8 @@ func TestMakefileReleaseFiles(t *testing.T) {
 	require.Contains(t, string(out), "go run ./cmd/pachca-sbom -version 'v1.2.0' "+bins+"\n")
 	require.Contains(t, string(out), "go run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES "+bins+"\n")
 	require.Contains(t, string(out), "sha256sum pachca-export-linux-amd64 pachca-export-linux-arm64 pachca-export-darwin-amd64 pachca-export-darwin-arm64 "+
-		"pachca-export-linux-amd64.cdx.json pachca-export-linux-arm64.cdx.json pachca-export-darwin-amd64.cdx.json pachca-export-darwin-arm64.cdx.json THIRD_PARTY_NOTICES;")
+		"pachca-export-linux-amd64.cdx.json pachca-export-linux-arm64.cdx.json pachca-export-darwin-amd64.cdx.json pachca-export-darwin-arm64.cdx.json THIRD_PARTY_NOTICES pachca-export_*.deb pachca-export-*.rpm;")
+	require.Contains(t, string(out), "go run ./cmd/pachca-pkg -version 'v1.2.0' ")
 	require.Contains(t, string(out), "go run ./cmd/pachca-notices -o dist/THIRD_PARTY_NOTICES-linux-amd64 dist/pachca-export-linux-amd64\n")
 	require.Contains(t, string(out), "go run ./cmd/pachca-sbom -version 'v1.2.0' dist/pachca-export-linux-amd64\n")
 	require.Contains(t, string(out), "-notices dist/THIRD_PARTY_NOTICES-linux-amd64 -sbom dist/pachca-export-linux-amd64.cdx.json")
